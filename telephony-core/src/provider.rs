@@ -1,0 +1,328 @@
+//! The [`Provider`] trait: how the gateway talks to a telephony provider.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::message::{ErrorInfo, InboundMessage, OutboundMessage, ProviderReceipt, StatusUpdate};
+
+/// Per-send options the gateway passes to the provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Where the provider should POST status callbacks (the gateway's public status URL).
+    pub status_callback: Option<String>,
+}
+
+impl SendOptions {
+    /// Options with a status callback URL.
+    pub fn with_status_callback(url: impl Into<String>) -> Self {
+        SendOptions {
+            status_callback: Some(url.into()),
+        }
+    }
+}
+
+/// An HTTP request a provider sent to one of the gateway's webhook routes.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The full URL the provider requested and signed: public URL + path + raw query string.
+    pub url: String,
+    /// HTTP method.
+    pub method: http::Method,
+    /// Request headers.
+    pub headers: http::HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+}
+
+/// Whether to verify the webhook's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Verify (the default and the only safe choice on a public listener).
+    Verify,
+    /// Skip verification; only for loopback development setups.
+    DangerouslySkip,
+}
+
+/// What a webhook told the gateway.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum WebhookEvent {
+    /// Someone sent us a message.
+    Message(InboundMessage),
+    /// A message we sent changed status.
+    Status(StatusUpdate),
+}
+
+/// Why a webhook request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// No signature header.
+    #[error("missing {0} header")]
+    MissingSignature(&'static str),
+    /// The signature does not match the configured URL and credentials.
+    #[error("invalid webhook signature for {url}")]
+    InvalidSignature {
+        /// The URL the signature was checked against.
+        url: String,
+    },
+    /// The body is not the content type the provider uses.
+    #[error("unsupported content type {0:?}; expected application/x-www-form-urlencoded")]
+    UnsupportedMediaType(String),
+    /// The body could not be decoded.
+    #[error("malformed webhook body: {0}")]
+    Malformed(String),
+    /// A required parameter was missing or empty.
+    #[error("webhook is missing required parameter {0}")]
+    MissingField(&'static str),
+    /// A parameter had a value we cannot use.
+    #[error("webhook parameter {field} has invalid value {value:?}")]
+    InvalidField {
+        /// The parameter.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The provider does not receive webhooks of this kind.
+    #[error("this provider does not accept webhooks of this kind")]
+    Unsupported,
+}
+
+impl WebhookError {
+    /// The HTTP status to answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            WebhookError::MissingSignature(_) | WebhookError::InvalidSignature { .. } => 403,
+            WebhookError::UnsupportedMediaType(_) => 415,
+            WebhookError::Unsupported => 404,
+            _ => 400,
+        }
+    }
+}
+
+/// The body and content type to answer a webhook with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// `Content-Type` header value.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// Errors from sending through a provider.
+///
+/// Ask it questions rather than matching on text: [`is_retryable`](Self::is_retryable),
+/// [`code`](Self::code), [`retry_after`](Self::retry_after).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The provider answered with an error.
+    #[error("{provider} rejected the request (HTTP {status}){}: {message}{}", code.map(|c| format!(", error {c}")).unwrap_or_default(), more_info.as_ref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Api {
+        /// Provider name.
+        provider: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// Provider error code (Twilio `code`).
+        code: Option<i64>,
+        /// Provider message.
+        message: String,
+        /// Documentation link.
+        more_info: Option<String>,
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+    },
+    /// The provider could not be reached, or the request timed out.
+    #[error("could not reach {provider} at {url}{}", if *timeout { " (timed out)" } else { "" })]
+    Transport {
+        /// Provider name.
+        provider: &'static str,
+        /// The URL requested (never contains credentials).
+        url: String,
+        /// Whether it was a timeout.
+        timeout: bool,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The provider answered with something we could not understand.
+    #[error("unexpected response from {provider}: {reason}")]
+    Protocol {
+        /// Provider name.
+        provider: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The message cannot be sent as given (checked before any network call).
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// The provider is not configured to send (missing credentials or sender).
+    #[error("provider not configured: {0}")]
+    NotConfigured(String),
+}
+
+impl ProviderError {
+    /// True when trying again later may succeed (HTTP 429, 5xx, network errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Api { status, .. } => *status == 429 || *status >= 500,
+            ProviderError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True for a timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ProviderError::Transport { timeout: true, .. })
+    }
+
+    /// The provider's error code, when it sent one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ProviderError::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// How long the provider asked us to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The error as recorded on a receipt.
+    pub fn to_error_info(&self) -> ErrorInfo {
+        match self {
+            ProviderError::Api {
+                code,
+                message,
+                more_info,
+                ..
+            } => ErrorInfo {
+                code: *code,
+                message: message.clone(),
+                more_info: more_info.clone(),
+            },
+            other => ErrorInfo {
+                code: None,
+                message: error_chain(other),
+                more_info: None,
+            },
+        }
+    }
+}
+
+/// The error and its sources joined with `: `.
+pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// A telephony provider (Twilio, or a test double).
+///
+/// Only [`send`](Provider::send) is required; a provider that receives webhooks also
+/// implements [`handle_webhook`](Provider::handle_webhook) and
+/// [`webhook_ack`](Provider::webhook_ack). Used by the gateway as `Arc<dyn Provider>`.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use telephony_core::{OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions, DeliveryStatus};
+///
+/// #[derive(Debug)]
+/// struct Printer;
+///
+/// #[async_trait]
+/// impl Provider for Printer {
+///     async fn send(&self, msg: &OutboundMessage, _: &SendOptions) -> Result<ProviderReceipt, ProviderError> {
+///         println!("to {}: {}", msg.to, msg.body);
+///         Ok(ProviderReceipt { sid: "PR1".into(), status: DeliveryStatus::Sent, from: None,
+///             num_segments: Some(1), price: None, price_unit: None })
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug + 'static {
+    /// Sends one message; the provider may split it into segments but returns one receipt.
+    async fn send(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<ProviderReceipt, ProviderError>;
+
+    /// A short name for logs and errors.
+    fn name(&self) -> &'static str {
+        "provider"
+    }
+
+    /// Verifies (unless told not to) and parses a webhook request.
+    fn handle_webhook(
+        &self,
+        req: &WebhookRequest,
+        check: SignatureCheck,
+    ) -> Result<WebhookEvent, WebhookError> {
+        let _ = (req, check);
+        Err(WebhookError::Unsupported)
+    }
+
+    /// The body to acknowledge a webhook with.
+    fn webhook_ack(&self) -> WebhookResponse {
+        WebhookResponse {
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_display_and_questions() {
+        let e = ProviderError::Api {
+            provider: "twilio",
+            status: 400,
+            code: Some(21211),
+            message: "The 'To' number 5551234567 is not a valid phone number.".into(),
+            more_info: Some("https://www.twilio.com/docs/errors/21211".into()),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "twilio rejected the request (HTTP 400), error 21211: The 'To' number 5551234567 is not a valid phone number. (https://www.twilio.com/docs/errors/21211)"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(e.code(), Some(21211));
+        let r = ProviderError::Api {
+            provider: "twilio",
+            status: 429,
+            code: Some(20429),
+            message: "Too Many Requests".into(),
+            more_info: None,
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(r.is_retryable());
+        assert_eq!(r.retry_after(), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn webhook_error_statuses() {
+        assert_eq!(WebhookError::MissingSignature("X-Twilio-Signature").http_status(), 403);
+        assert_eq!(WebhookError::InvalidSignature { url: "u".into() }.http_status(), 403);
+        assert_eq!(WebhookError::UnsupportedMediaType("application/json".into()).http_status(), 415);
+        assert_eq!(WebhookError::MissingField("MessageSid").http_status(), 400);
+    }
+}

@@ -1,0 +1,1 @@
+//! SMS text tools (in progress).

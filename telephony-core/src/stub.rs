@@ -1,0 +1,117 @@
+//! A [`Provider`] test double that records messages instead of sending them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::message::{ErrorInfo, OutboundMessage, ProviderReceipt};
+use crate::provider::{Provider, ProviderError, SendOptions};
+use crate::status::DeliveryStatus;
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Ok,
+    Error { status: u16, info: ErrorInfo },
+}
+
+/// A provider for tests: records every message and answers as configured.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use telephony_core::{OutboundMessage, Provider, SendOptions, StubProvider};
+///
+/// let stub = StubProvider::new_ok();
+/// let msg = OutboundMessage::new("+15550005678".parse().unwrap(), "hi");
+/// let receipt = stub.send(&msg, &SendOptions::default()).await.unwrap();
+/// assert_eq!(receipt.sid, "SMstub0000000000000000000000000001");
+/// assert_eq!(stub.messages(), vec![msg]);
+///
+/// let failing = StubProvider::new_error(400, 21211, "The 'To' number is not a valid phone number.");
+/// let err = failing.send(&OutboundMessage::new("+15550005678".parse().unwrap(), "x"), &SendOptions::default()).await.unwrap_err();
+/// assert_eq!(err.code(), Some(21211));
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct StubProvider {
+    mode: Mode,
+    sent: Arc<Mutex<Vec<(OutboundMessage, SendOptions)>>>,
+    counter: Arc<AtomicU64>,
+}
+
+impl StubProvider {
+    /// Accepts every message with status `queued`.
+    pub fn new_ok() -> Self {
+        StubProvider {
+            mode: Mode::Ok,
+            sent: Arc::default(),
+            counter: Arc::default(),
+        }
+    }
+
+    /// Rejects every message with this HTTP status and provider error.
+    pub fn new_error(status: u16, code: i64, message: impl Into<String>) -> Self {
+        StubProvider {
+            mode: Mode::Error {
+                status,
+                info: ErrorInfo {
+                    code: Some(code),
+                    message: message.into(),
+                    more_info: Some(format!("https://www.twilio.com/docs/errors/{code}")),
+                },
+            },
+            sent: Arc::default(),
+            counter: Arc::default(),
+        }
+    }
+
+    /// Messages sent so far (including rejected ones), oldest first.
+    pub fn messages(&self) -> Vec<OutboundMessage> {
+        self.lock().iter().map(|(m, _)| m.clone()).collect()
+    }
+
+    /// Options passed with each message, oldest first.
+    pub fn options(&self) -> Vec<SendOptions> {
+        self.lock().iter().map(|(_, o)| o.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(OutboundMessage, SendOptions)>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Provider for StubProvider {
+    async fn send(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<ProviderReceipt, ProviderError> {
+        self.lock().push((msg.clone(), opts.clone()));
+        match &self.mode {
+            Mode::Ok => {
+                let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(ProviderReceipt {
+                    sid: format!("SMstub{n:028}"),
+                    status: DeliveryStatus::Queued,
+                    from: Some("+15550001234".into()),
+                    num_segments: Some(1),
+                    price: None,
+                    price_unit: None,
+                })
+            }
+            Mode::Error { status, info } => Err(ProviderError::Api {
+                provider: "stub",
+                status: *status,
+                code: info.code,
+                message: info.message.clone(),
+                more_info: info.more_info.clone(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "stub"
+    }
+}
