@@ -1,1 +1,23 @@
-//! placeholder
+//! Twilio for the telephony gateway.
+//!
+//! - [`TwilioClient`](client::TwilioClient): the REST API (Messages) on reqwest with rustls,
+//!   typed errors, retries with backoff that honor `Retry-After`.
+//! - [`RequestValidator`](signature::RequestValidator): `X-Twilio-Signature` verification.
+//! - [`TwilioProvider`](provider::TwilioProvider): the [`telephony_core::Provider`] implementation.
+//! - [`webhook`]: inbound SMS/MMS and status-callback parsing.
+//! - [`twiml`]: TwiML responses.
+//! - `simulator` (feature `simulator`): a Twilio-compatible local server for tests and sandbox mode.
+
+pub mod client;
+pub mod config;
+pub mod provider;
+pub mod signature;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+pub mod twiml;
+pub mod webhook;
+
+
+pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};
+
+pub use signature::RequestValidator;

@@ -1,0 +1,4 @@
+//! (in progress)
+/// placeholder
+#[derive(Clone, Debug)]
+pub struct RequestValidator;
