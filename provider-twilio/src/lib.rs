@@ -11,6 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod provider;
+pub mod resources;
 pub mod signature;
 #[cfg(feature = "simulator")]
 pub mod simulator;
