@@ -1,1 +1,147 @@
-fn main() {}
+//! `telephony`: run the gateway, send SMS, read the inbox, check config, simulate webhooks.
+//!
+//! Exit codes: 0 success, 1 runtime failure (provider error, gateway unreachable),
+//! 2 usage or configuration error.
+
+mod commands;
+mod context;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Telephony gateway: Twilio SMS in and out, from your shell or your app.
+#[derive(Parser, Debug)]
+#[command(name = "telephony", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (.json5, .json or .toml). Default: ./telephony.json5 or ./telephony.toml if present.
+    #[arg(long, global = true, env = "TELEPHONY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway (public webhook listener + loopback admin API).
+    Serve {
+        /// No Twilio account needed: run against the built-in Twilio simulator.
+        #[arg(long)]
+        sandbox: bool,
+        /// Log as JSON lines.
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Send an SMS: through the running gateway, or directly when none is running.
+    Send {
+        /// Recipient: +15550005678, sms:+1…, twilio:+1…, whatsapp:+1…
+        to: String,
+        /// Message text.
+        text: String,
+        /// Media URL to attach (MMS); repeatable.
+        #[arg(long = "media", value_name = "URL")]
+        media: Vec<String>,
+        /// Print the receipt as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List inbound messages.
+    Inbox {
+        /// Only messages since this time: RFC 3339 (2026-01-02T03:04:05Z) or a duration ago (30s, 10m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (newest kept).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an outbound message's receipt and status history.
+    Receipt {
+        /// The message id printed by `send` (msg_…).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show whether a gateway is running and what it is doing.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration tools.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Post a signed webhook to the running gateway, as Twilio would (local testing).
+    Simulate {
+        /// What to simulate.
+        #[command(subcommand)]
+        command: SimulateCommand,
+    },
+}
+
+/// `telephony config …`
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it resolved, secrets redacted.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `telephony simulate …`
+#[derive(Subcommand, Debug)]
+pub enum SimulateCommand {
+    /// An inbound SMS from `--from` to the gateway's number.
+    Sms {
+        /// Sender, E.164.
+        #[arg(long)]
+        from: String,
+        /// Recipient (default: the configured fromNumber, or the sandbox number).
+        #[arg(long)]
+        to: Option<String>,
+        /// Message text.
+        text: String,
+        /// MessageSid to use (default: a new random one); repeat one to test duplicate handling.
+        #[arg(long)]
+        message_sid: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

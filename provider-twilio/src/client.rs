@@ -1,1 +1,916 @@
-//! (in progress)
+//! The Twilio REST client (API version 2010-04-01): Messages and the Account resource.
+//!
+//! Requests are form-encoded with `Accept: application/json` and HTTP basic auth
+//! (`AccountSid:AuthToken`, or `ApiKeySid:Secret` with the Account SID still in the path).
+//! Errors are typed [`ProviderError`]s; 429, 5xx and network errors are retried with
+//! exponential backoff that honours `Retry-After` (see [`TwilioClient`] for the rules, in
+//! particular the one that keeps a message from being sent twice).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::{header, Method, StatusCode};
+use telephony_core::ProviderError;
+use time::OffsetDateTime;
+
+use crate::config::{Credentials, TwilioConfig};
+use crate::resources::{MessagePage, MessageResource};
+
+/// Provider name used in errors.
+const PROVIDER: &str = "twilio";
+
+/// Twilio's limit on `Body` (error 21617).
+pub const MAX_BODY_CHARS: usize = 1600;
+
+/// Twilio's limit on `MediaUrl` values per message.
+pub const MAX_MEDIA_URLS: usize = 10;
+
+/// The first backoff step; step `n` (1-based) waits about `BASE_BACKOFF · 2^(n-1)`.
+const BASE_BACKOFF: Duration = Duration::from_millis(500);
+
+/// `User-Agent` of every request.
+const USER_AGENT: &str = concat!("telephony-gateway/", env!("CARGO_PKG_VERSION"));
+
+/// Longest body excerpt quoted in an error for a non-JSON error response.
+const EXCERPT_CHARS: usize = 200;
+
+/// The form of `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
+///
+/// Optional values that are `None` **or empty** are not sent.
+///
+/// ```
+/// use telephony_twilio::client::CreateMessage;
+/// let req = CreateMessage {
+///     to: "+15550005678".into(),
+///     messaging_service_sid: Some("MG00000000000000000000000000000000".into()),
+///     media_urls: vec!["https://example.com/a.jpg".into(), "https://example.com/b.jpg".into()],
+///     ..Default::default()
+/// };
+/// assert_eq!(req.to_form(), vec![
+///     ("To", "+15550005678".to_string()),
+///     ("MessagingServiceSid", "MG00000000000000000000000000000000".to_string()),
+///     ("MediaUrl", "https://example.com/a.jpg".to_string()),
+///     ("MediaUrl", "https://example.com/b.jpg".to_string()),
+/// ]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateMessage {
+    /// `To`: E.164 number or channel address (`whatsapp:+1…`).
+    pub to: String,
+    /// `From`: a Twilio number, short code, alphanumeric sender or `whatsapp:+1…`.
+    pub from: Option<String>,
+    /// `MessagingServiceSid` (`MG…`): Twilio picks the sender from the service's pool.
+    pub messaging_service_sid: Option<String>,
+    /// `Body`: at most [`MAX_BODY_CHARS`] characters.
+    pub body: Option<String>,
+    /// `MediaUrl`, repeated once per URL; at most [`MAX_MEDIA_URLS`].
+    pub media_urls: Vec<String>,
+    /// `StatusCallback`: where Twilio posts status changes of this message.
+    pub status_callback: Option<String>,
+}
+
+impl CreateMessage {
+    /// The form pairs to send, in a stable order; `MediaUrl` repeats once per URL.
+    pub fn to_form(&self) -> Vec<(&'static str, String)> {
+        fn opt(form: &mut Vec<(&'static str, String)>, key: &'static str, value: &Option<String>) {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                form.push((key, v.to_string()));
+            }
+        }
+        let mut form = vec![("To", self.to.clone())];
+        opt(&mut form, "From", &self.from);
+        opt(&mut form, "MessagingServiceSid", &self.messaging_service_sid);
+        opt(&mut form, "Body", &self.body);
+        for url in &self.media_urls {
+            form.push(("MediaUrl", url.clone()));
+        }
+        opt(&mut form, "StatusCallback", &self.status_callback);
+        form
+    }
+
+    /// Checks what Twilio would reject, without a network call.
+    ///
+    /// `To` must be non-empty; one of `From` / `MessagingServiceSid` is needed; one of a
+    /// body or a media URL is needed; the body is at most [`MAX_BODY_CHARS`] characters
+    /// (Unicode scalar values; Twilio error 21617); at most [`MAX_MEDIA_URLS`] media URLs.
+    /// Failures are [`ProviderError::InvalidMessage`].
+    pub fn validate(&self) -> Result<(), ProviderError> {
+        let invalid = |m: String| Err(ProviderError::InvalidMessage(m));
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        if self.to.trim().is_empty() {
+            return invalid("the recipient (To) is empty".into());
+        }
+        if !present(&self.from) && !present(&self.messaging_service_sid) {
+            return invalid("a sender is needed: set From or MessagingServiceSid".into());
+        }
+        let body_chars = self.body.as_deref().map_or(0, |b| b.chars().count());
+        if body_chars == 0 && self.media_urls.is_empty() {
+            return invalid("the message has neither a body nor media".into());
+        }
+        if body_chars > MAX_BODY_CHARS {
+            return invalid(format!(
+                "the body is {body_chars} characters long; Twilio accepts at most {MAX_BODY_CHARS} (error 21617)"
+            ));
+        }
+        if self.media_urls.len() > MAX_MEDIA_URLS {
+            return invalid(format!(
+                "the message has {} media URLs; Twilio accepts at most {MAX_MEDIA_URLS}",
+                self.media_urls.len()
+            ));
+        }
+        if let Some(i) = self.media_urls.iter().position(|u| u.trim().is_empty()) {
+            return invalid(format!("media URL #{} is empty", i + 1));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a request may be sent again after a network error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Reads: any network error may be retried.
+    Always,
+    /// Creates: only when the connection was never established, so Twilio cannot have
+    /// received the request.
+    ConnectErrorsOnly,
+}
+
+/// A Twilio REST API client.
+///
+/// Cheap to clone (the connection pool and config are shared). Its `Debug` output shows
+/// the config with every secret redacted.
+///
+/// # Retries
+///
+/// A request that gets HTTP 429 or 5xx, or fails on the network, is tried up to
+/// [`TwilioConfig::max_attempts`] times in total. Between attempts the client waits for
+/// the `Retry-After` the server sent (delta-seconds or an HTTP-date) or else
+/// `500 ms · 2^(n-1)` with jitter (between half and all of it), never longer than
+/// [`TwilioConfig::max_backoff`]. Other 4xx answers are never retried. Each retry is
+/// logged at `warn` with the fields `attempt`, `status`, `code` and `wait_ms`.
+///
+/// **Sending is not idempotent**, so [`create_message`](Self::create_message) retries a
+/// network error only when it is a *connect* error (DNS, refused, TLS handshake: the
+/// request never reached Twilio). A timeout or a connection lost after the request was
+/// written is returned at once as [`ProviderError::Transport`] (with `timeout` set for a
+/// timeout): Twilio may have accepted the message, and sending again could deliver it
+/// twice. The caller decides, e.g. by looking the message up with
+/// [`list_messages`](Self::list_messages). Reads (`fetch_*`, `list_*`) retry every network
+/// error. 5xx answers are retried for creates too: Twilio documents them as not
+/// processed.
+#[derive(Clone)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    config: Arc<TwilioConfig>,
+}
+
+impl fmt::Debug for TwilioClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `TwilioConfig`'s Debug shows secrets as `[redacted]` (they are `Secret`s).
+        f.debug_struct("TwilioClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioClient {
+    /// A client for this account.
+    ///
+    /// Fails with [`ProviderError::NotConfigured`] if the Account SID or the REST
+    /// credentials are empty, or the API base URL is not `http(s)://…`. Redirects are
+    /// not followed (the API never redirects, and credentials must not travel elsewhere).
+    pub fn new(config: TwilioConfig) -> Result<Self, ProviderError> {
+        if config.account_sid.trim().is_empty() {
+            return Err(ProviderError::NotConfigured(
+                "twilio.accountSid is not set".into(),
+            ));
+        }
+        match &config.credentials {
+            Credentials::AuthToken if config.auth_token.is_empty() => {
+                return Err(ProviderError::NotConfigured(
+                    "twilio.authToken is not set".into(),
+                ))
+            }
+            Credentials::ApiKey { sid, secret } if sid.trim().is_empty() || secret.is_empty() => {
+                return Err(ProviderError::NotConfigured(
+                    "the Twilio API key SID or secret is empty".into(),
+                ))
+            }
+            _ => {}
+        }
+        let base = config.api_base_url.to_ascii_lowercase();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ProviderError::NotConfigured(format!(
+                "the Twilio API base URL {:?} must start with http:// or https://",
+                redact_url(&config.api_base_url)
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ProviderError::NotConfigured(format!("cannot build the HTTP client: {e}"))
+            })?;
+        Ok(TwilioClient {
+            http,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The settings this client was built with.
+    pub fn config(&self) -> &TwilioConfig {
+        &self.config
+    }
+
+    /// Sends a message: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
+    ///
+    /// The request is [validated](CreateMessage::validate) first; nothing goes on the
+    /// network if it fails. Twilio answers 201 with the Message resource (any 2xx with a
+    /// decodable body is accepted). See the [type docs](Self) for which failures are
+    /// retried: in particular a timeout is *not*, to avoid sending twice.
+    ///
+    /// ```no_run
+    /// use telephony_twilio::client::CreateMessage;
+    /// use telephony_twilio::{TwilioClient, TwilioConfig};
+    ///
+    /// # async fn run() -> Result<(), telephony_core::ProviderError> {
+    /// let client = TwilioClient::new(TwilioConfig::new(
+    ///     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ///     "your_auth_token",
+    /// ))?;
+    /// let message = client
+    ///     .create_message(&CreateMessage {
+    ///         to: "+15550005678".into(),
+    ///         from: Some("+15550001234".into()),
+    ///         body: Some("Hello from the gateway".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
+    /// println!("{} is {:?}", message.sid, message.status);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_message(
+        &self,
+        req: &CreateMessage,
+    ) -> Result<MessageResource, ProviderError> {
+        req.validate()?;
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Messages.json",
+            path_segment(&self.config.account_sid)
+        );
+        let form = req.to_form();
+        let (status, body) = self
+            .execute(
+                Method::POST,
+                &path,
+                &[],
+                Some(&form),
+                Replay::ConnectErrorsOnly,
+            )
+            .await?;
+        if status != StatusCode::CREATED {
+            tracing::debug!(
+                status = status.as_u16(),
+                "Twilio answered a message create with a 2xx other than 201"
+            );
+        }
+        let message: MessageResource = decode(&body, "Message")?;
+        tracing::debug!(sid = %message.sid, status = ?message.status, "Twilio accepted the message");
+        Ok(message)
+    }
+
+    /// Fetches one message: `GET …/Messages/{Sid}.json`.
+    pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource, ProviderError> {
+        if sid.trim().is_empty() {
+            return Err(ProviderError::InvalidMessage(
+                "the message SID is empty".into(),
+            ));
+        }
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Messages/{}.json",
+            path_segment(&self.config.account_sid),
+            path_segment(sid)
+        );
+        let (_, body) = self
+            .execute(Method::GET, &path, &[], None, Replay::Always)
+            .await?;
+        decode(&body, "Message")
+    }
+
+    /// Lists messages, newest first (first page only): `GET …/Messages.json` with the
+    /// `To` / `From` filters and `PageSize` (clamped to Twilio's 1..=1000).
+    pub async fn list_messages(
+        &self,
+        to: Option<&str>,
+        from: Option<&str>,
+        page_size: u32,
+    ) -> Result<MessagePage, ProviderError> {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Messages.json",
+            path_segment(&self.config.account_sid)
+        );
+        let mut query: Vec<(&'static str, String)> = Vec::new();
+        if let Some(to) = to {
+            query.push(("To", to.to_string()));
+        }
+        if let Some(from) = from {
+            query.push(("From", from.to_string()));
+        }
+        query.push(("PageSize", page_size.clamp(1, 1000).to_string()));
+        let (_, body) = self
+            .execute(Method::GET, &path, &query, None, Replay::Always)
+            .await?;
+        decode(&body, "Message page")
+    }
+
+    /// Fetches the Account resource (`GET /2010-04-01/Accounts/{AccountSid}.json`): a cheap
+    /// check that the credentials work.
+    ///
+    /// The resource carries the account's `auth_token`; it is replaced by `"[redacted]"`
+    /// in the returned value so that printing it (`status --probe`) never leaks it.
+    pub async fn fetch_account(&self) -> Result<serde_json::Value, ProviderError> {
+        let path = format!(
+            "/2010-04-01/Accounts/{}.json",
+            path_segment(&self.config.account_sid)
+        );
+        let (_, body) = self
+            .execute(Method::GET, &path, &[], None, Replay::Always)
+            .await?;
+        let mut value: serde_json::Value = decode(&body, "Account")?;
+        if let Some(token) = value.get_mut("auth_token") {
+            if !token.is_null() {
+                *token = serde_json::Value::String("[redacted]".into());
+            }
+        }
+        Ok(value)
+    }
+
+    /// Basic-auth user and password for REST calls.
+    fn basic_auth(&self) -> (&str, &str) {
+        match &self.config.credentials {
+            Credentials::ApiKey { sid, secret } => (sid.as_str(), secret.expose()),
+            Credentials::AuthToken => (
+                self.config.account_sid.as_str(),
+                self.config.auth_token.expose(),
+            ),
+        }
+    }
+
+    /// Sends a request with retries; returns the 2xx status and body.
+    async fn execute(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&'static str, String)],
+        form: Option<&[(&'static str, String)]>,
+        replay: Replay,
+    ) -> Result<(StatusCode, Bytes), ProviderError> {
+        let url = format!("{}{}", self.config.api_base_url, path);
+        let shown_url = redact_url(&url);
+        let max_attempts = self.config.max_attempts.max(1);
+        let (user, password) = self.basic_auth();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header(header::ACCEPT, "application/json")
+                .basic_auth(user, Some(password));
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(form) = form {
+                // Sets `Content-Type: application/x-www-form-urlencoded`; repeated keys stay repeated.
+                request = request.form(form);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
+                    response.bytes().await.map(|body| (status, retry_after, body))
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((status, _, body)) if status.is_success() => return Ok((status, body)),
+                Ok((status, retry_after, body)) => {
+                    let err = api_error(status, &body, retry_after);
+                    let retryable =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    if !retryable || attempt >= max_attempts {
+                        return Err(err);
+                    }
+                    let wait = backoff(attempt, retry_after, self.config.max_backoff);
+                    tracing::warn!(
+                        attempt,
+                        max_attempts,
+                        status = status.as_u16(),
+                        code = err.code(),
+                        wait_ms = wait.as_millis() as u64,
+                        method = %method,
+                        url = %shown_url,
+                        "Twilio request failed; retrying"
+                    );
+                    sleep(wait).await;
+                }
+                Err(e) => {
+                    let never_sent = e.is_connect() && !e.is_timeout();
+                    let retryable = match replay {
+                        Replay::Always => true,
+                        Replay::ConnectErrorsOnly => never_sent,
+                    };
+                    if !retryable || attempt >= max_attempts {
+                        if !retryable && attempt < max_attempts {
+                            tracing::warn!(
+                                attempt,
+                                timeout = e.is_timeout(),
+                                method = %method,
+                                url = %shown_url,
+                                "Twilio request may have been received; not retrying a create to avoid sending twice"
+                            );
+                        }
+                        return Err(ProviderError::Transport {
+                            provider: PROVIDER,
+                            url: shown_url,
+                            timeout: e.is_timeout(),
+                            source: Box::new(e.without_url()),
+                        });
+                    }
+                    let wait = backoff(attempt, None, self.config.max_backoff);
+                    tracing::warn!(
+                        attempt,
+                        max_attempts,
+                        timeout = e.is_timeout(),
+                        connect = e.is_connect(),
+                        wait_ms = wait.as_millis() as u64,
+                        method = %method,
+                        url = %shown_url,
+                        "could not reach Twilio; retrying"
+                    );
+                    sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// Decodes a 2xx JSON body, or a [`ProviderError::Protocol`] naming what was expected.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
+        provider: PROVIDER,
+        reason: format!(
+            "cannot decode the {what} resource: {e}; body starts with {:?}",
+            excerpt(body)
+        ),
+    })
+}
+
+/// The error for a non-2xx answer: Twilio's JSON error body when there is one, else the
+/// HTTP status and a short excerpt of the body.
+fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> ProviderError {
+    #[derive(serde::Deserialize)]
+    struct TwilioErrorBody {
+        code: Option<serde_json::Value>,
+        message: Option<String>,
+        more_info: Option<String>,
+    }
+    let status_line = match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    };
+    let parsed = serde_json::from_slice::<TwilioErrorBody>(body)
+        .ok()
+        .filter(|b| b.code.is_some() || b.message.is_some());
+    let (code, message, more_info) = match parsed {
+        Some(b) => {
+            let code = b.code.and_then(|c| match c {
+                serde_json::Value::Number(n) => n.as_i64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            });
+            let message = b
+                .message
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or_else(|| status_line.clone());
+            (code, message, b.more_info.filter(|m| !m.is_empty()))
+        }
+        None => {
+            let text = excerpt(body);
+            let message = if text.is_empty() {
+                format!("{status_line} with an empty body")
+            } else {
+                format!("{status_line}: {text}")
+            };
+            (None, message, None)
+        }
+    };
+    ProviderError::Api {
+        provider: PROVIDER,
+        status: status.as_u16(),
+        code,
+        message,
+        more_info,
+        retry_after,
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of a body, whitespace collapsed, for error messages.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= EXCERPT_CHARS {
+        return collapsed;
+    }
+    let mut out: String = collapsed.chars().take(EXCERPT_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The `Retry-After` header as a duration from `now` (delta-seconds or an HTTP-date;
+/// a date in the past is zero).
+fn retry_after(headers: &header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, now)
+}
+
+/// See [`retry_after`].
+fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = parse_http_date(value)?;
+    let delta = at - now;
+    Some(if delta.is_negative() {
+        Duration::ZERO
+    } else {
+        delta.unsigned_abs()
+    })
+}
+
+/// An HTTP-date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) or RFC 2822 with an offset.
+fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+    const IMF_FIXDATE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    if let Ok(t) = time::PrimitiveDateTime::parse(value, IMF_FIXDATE) {
+        return Some(t.assume_utc());
+    }
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()
+}
+
+/// How long to wait before attempt `attempt + 1`.
+fn backoff(attempt: u32, retry_after: Option<Duration>, max: Duration) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(max);
+    }
+    let exp = BASE_BACKOFF.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let capped = exp.min(max);
+    let half = capped / 2;
+    let jitter_ms = rand::thread_rng().gen_range(0..=half.as_millis() as u64);
+    (half + Duration::from_millis(jitter_ms)).min(max)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for one path segment.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The URL with any `user:password@` removed, for errors and logs.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..authority_start], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// A runtime-independent sleep (a timer thread wakes the task).
+///
+/// The crate does not depend on tokio outside the `simulator` feature, so the backoff
+/// cannot use `tokio::time::sleep`; retries are rare, so a short-lived thread per wait
+/// is acceptable.
+fn sleep(duration: Duration) -> Sleep {
+    Sleep {
+        duration,
+        shared: Arc::new(Mutex::new(SleepState::default())),
+        started: false,
+    }
+}
+
+#[derive(Default)]
+struct SleepState {
+    done: bool,
+    waker: Option<Waker>,
+}
+
+struct Sleep {
+    duration: Duration,
+    shared: Arc<Mutex<SleepState>>,
+    started: bool,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.duration.is_zero() {
+            return Poll::Ready(());
+        }
+        {
+            let mut state = this.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if state.done {
+                return Poll::Ready(());
+            }
+            state.waker = Some(cx.waker().clone());
+        }
+        if !this.started {
+            this.started = true;
+            let shared = Arc::clone(&this.shared);
+            let duration = this.duration;
+            let spawned = std::thread::Builder::new()
+                .name("twilio-backoff".into())
+                .spawn(move || {
+                    std::thread::sleep(duration);
+                    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    state.done = true;
+                    if let Some(waker) = state.waker.take() {
+                        waker.wake();
+                    }
+                });
+            if spawned.is_err() {
+                // No thread to wait with: retry at once rather than hang.
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> CreateMessage {
+        CreateMessage {
+            to: "+15550005678".into(),
+            from: Some("+15550001234".into()),
+            body: Some("hi".into()),
+            ..Default::default()
+        }
+    }
+
+    fn invalid_reason(req: &CreateMessage) -> String {
+        match req.validate() {
+            Err(ProviderError::InvalidMessage(m)) => m,
+            other => panic!("expected InvalidMessage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(valid().validate().is_ok());
+        assert!(invalid_reason(&CreateMessage { to: " ".into(), ..valid() }).contains("To"));
+        assert!(invalid_reason(&CreateMessage { from: None, ..valid() }).contains("sender"));
+        assert!(CreateMessage {
+            from: None,
+            messaging_service_sid: Some("MG1".into()),
+            ..valid()
+        }
+        .validate()
+        .is_ok());
+        assert!(invalid_reason(&CreateMessage { body: Some(String::new()), ..valid() })
+            .contains("neither"));
+        assert!(CreateMessage {
+            body: None,
+            media_urls: vec!["https://e/x.jpg".into()],
+            ..valid()
+        }
+        .validate()
+        .is_ok());
+        // 1600 characters (not bytes) is fine; 1601 is not.
+        assert!(CreateMessage { body: Some("é".repeat(1600)), ..valid() }.validate().is_ok());
+        let long = invalid_reason(&CreateMessage { body: Some("a".repeat(1601)), ..valid() });
+        assert!(long.contains("1601") && long.contains("21617"), "{long}");
+        let many = invalid_reason(&CreateMessage {
+            media_urls: vec!["https://e/x.jpg".into(); 11],
+            ..valid()
+        });
+        assert!(many.contains("11"), "{many}");
+        assert!(CreateMessage { media_urls: vec!["https://e/x.jpg".into(); 10], ..valid() }
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn form_order_and_omissions() {
+        let req = CreateMessage {
+            to: "whatsapp:+15550005678".into(),
+            from: Some("whatsapp:+15550001234".into()),
+            messaging_service_sid: Some(String::new()),
+            body: Some("hi".into()),
+            media_urls: vec!["https://e/1".into(), "https://e/2".into()],
+            status_callback: Some("https://gw.example/telephony/status".into()),
+        };
+        assert_eq!(
+            req.to_form(),
+            vec![
+                ("To", "whatsapp:+15550005678".to_string()),
+                ("From", "whatsapp:+15550001234".to_string()),
+                ("Body", "hi".to_string()),
+                ("MediaUrl", "https://e/1".to_string()),
+                ("MediaUrl", "https://e/2".to_string()),
+                ("StatusCallback", "https://gw.example/telephony/status".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = OffsetDateTime::parse(
+            "Sun, 06 Nov 1994 08:49:30 +0000",
+            &time::format_description::well_known::Rfc2822,
+        )
+        .unwrap();
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:40 +0000", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn backoff_is_exponential_jittered_and_capped() {
+        let max = Duration::from_secs(30);
+        for _ in 0..50 {
+            let first = backoff(1, None, max);
+            assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+            let third = backoff(3, None, max);
+            assert!(third >= Duration::from_millis(1000) && third <= Duration::from_millis(2000));
+            assert!(backoff(40, None, max) <= max);
+            assert!(backoff(3, None, Duration::from_millis(10)) <= Duration::from_millis(10));
+        }
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(5)), max),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(500)), max),
+            max,
+            "Retry-After is capped at max_backoff"
+        );
+    }
+
+    #[test]
+    fn api_error_from_json_and_text() {
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            br#"{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}"#,
+            None,
+        );
+        match e {
+            ProviderError::Api { status, code, message, more_info, .. } => {
+                assert_eq!(status, 401);
+                assert_eq!(code, Some(20003));
+                assert_eq!(message, "Authenticate");
+                assert_eq!(more_info.as_deref(), Some("https://www.twilio.com/docs/errors/20003"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let html = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
+        match api_error(StatusCode::BAD_GATEWAY, html.as_bytes(), None) {
+            ProviderError::Api { status, code, message, more_info, .. } => {
+                assert_eq!((status, code, more_info), (502, None, None));
+                assert!(message.starts_with("HTTP 502 Bad Gateway: <html> <body>xxx"), "{message}");
+                let quoted = message.trim_start_matches("HTTP 502 Bad Gateway: ");
+                assert_eq!(quoted.chars().count(), 200);
+                assert!(quoted.ends_with('…'));
+            }
+            other => panic!("{other:?}"),
+        }
+        match api_error(StatusCode::SERVICE_UNAVAILABLE, b"", Some(Duration::from_secs(3))) {
+            ProviderError::Api { message, retry_after, .. } => {
+                assert_eq!(message, "HTTP 503 Service Unavailable with an empty body");
+                assert_eq!(retry_after, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // JSON that is not Twilio's error shape is quoted like text.
+        match api_error(StatusCode::NOT_FOUND, br#"{"error":"nope"}"#, None) {
+            ProviderError::Api { code, message, .. } => {
+                assert_eq!(code, None);
+                assert_eq!(message, r#"HTTP 404 Not Found: {"error":"nope"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A string code is still a code.
+        assert_eq!(
+            api_error(StatusCode::BAD_REQUEST, br#"{"code":"21211","message":"m"}"#, None).code(),
+            Some(21211)
+        );
+    }
+
+    #[test]
+    fn urls_never_carry_credentials() {
+        assert_eq!(
+            redact_url("https://user:pass@api.example.com/2010-04-01/x?y=@z"),
+            "https://api.example.com/2010-04-01/x?y=@z"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:1/a"), "http://127.0.0.1:1/a");
+        assert_eq!(path_segment("AC12/../x y"), "AC12%2F..%2Fx%20y");
+    }
+
+    #[test]
+    fn new_checks_configuration() {
+        let err = TwilioClient::new(TwilioConfig::new("", "t")).unwrap_err();
+        assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
+        let err = TwilioClient::new(TwilioConfig::new("AC1", "")).unwrap_err();
+        assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
+        // With an API key the auth token is not needed for REST.
+        assert!(TwilioClient::new(TwilioConfig::new("AC1", "").api_key("SK1", "s")).is_ok());
+        let err = TwilioClient::new(TwilioConfig::new("AC1", "t").api_base_url("ftp://x")).unwrap_err();
+        assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let client = TwilioClient::new(
+            TwilioConfig::new("AC1", "tok-SECRET-1").api_key("SK1", "key-SECRET-2"),
+        )
+        .unwrap();
+        let shown = format!("{client:?} {client:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("AC1"), "{shown}");
+    }
+
+    #[test]
+    fn sleep_waits_without_a_runtime_timer() {
+        let start = std::time::Instant::now();
+        block_on(sleep(Duration::from_millis(30)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        block_on(sleep(Duration::ZERO));
+    }
+
+    /// A minimal executor for the sleep test.
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        struct ThreadWaker(std::thread::Thread);
+        impl std::task::Wake for ThreadWaker {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub mod twiml;
 pub mod webhook;
 
 
+pub use client::{CreateMessage, TwilioClient};
 pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};
+pub use provider::TwilioProvider;
 
 pub use signature::RequestValidator;

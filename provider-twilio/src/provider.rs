@@ -1,1 +1,327 @@
-//! (in progress)
+//! [`TwilioProvider`]: the [`telephony_core::Provider`] implementation for Twilio.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use telephony_core::{
+    Channel, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,
+    SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
+};
+use time::OffsetDateTime;
+
+use crate::client::{CreateMessage, TwilioClient};
+use crate::config::TwilioConfig;
+use crate::signature::RequestValidator;
+use crate::twiml::EMPTY_RESPONSE;
+use crate::webhook::{decode_form, parse_event, parse_message_status};
+
+/// The header Twilio puts its webhook signature in.
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
+
+/// The only content type Twilio's messaging webhooks use.
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Twilio as a [`Provider`]: sends through the REST API and verifies and parses webhooks.
+///
+/// Its `Debug` output never shows the auth token or API key secret.
+///
+/// ```no_run
+/// use telephony_core::{OutboundMessage, Provider, SendOptions};
+/// use telephony_twilio::{TwilioConfig, TwilioProvider};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = TwilioConfig::new("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "your_auth_token")
+///     .from_number("+15550001234".parse()?);
+/// let twilio = TwilioProvider::new(config)?;
+/// let msg = OutboundMessage::new("+15550005678".parse()?, "Hello!");
+/// let receipt = twilio
+///     .send(&msg, &SendOptions::with_status_callback("https://gw.example.com/telephony/status"))
+///     .await?;
+/// println!("{} is {}", receipt.sid, receipt.status);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Webhooks (no network needed):
+///
+/// ```
+/// use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
+/// use telephony_twilio::{TwilioConfig, TwilioProvider};
+///
+/// let twilio = TwilioProvider::new(TwilioConfig::new("AC1", "token"))?;
+/// let url = "https://gw.example.com/telephony/webhook";
+/// let body = "MessageSid=SM1&From=%2B15550005678&To=%2B15550001234&Body=Hi";
+/// let params: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+/// headers.insert("x-twilio-signature", twilio.validator().compute(url, &params).parse().unwrap());
+/// let req = WebhookRequest { url: url.into(), method: http::Method::POST, headers, body: body.into() };
+/// let WebhookEvent::Message(m) = twilio.handle_webhook(&req, SignatureCheck::Verify)? else { panic!() };
+/// assert_eq!(m.body, "Hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TwilioProvider {
+    client: TwilioClient,
+    validator: RequestValidator,
+}
+
+impl fmt::Debug for TwilioProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.client.config();
+        f.debug_struct("TwilioProvider")
+            .field("account_sid", &config.account_sid)
+            .field("from_number", &config.from_number)
+            .field("messaging_service_sid", &config.messaging_service_sid)
+            .field("api_base_url", &config.api_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioProvider {
+    /// A provider for this account.
+    ///
+    /// The auth token is required even when REST calls use an API key, because webhook
+    /// signatures are always made with it: an empty token would make every signature
+    /// forgeable, so it is refused ([`ProviderError::NotConfigured`]). A missing sender is
+    /// only reported when sending.
+    pub fn new(config: TwilioConfig) -> Result<Self, ProviderError> {
+        if config.auth_token.is_empty() {
+            return Err(ProviderError::NotConfigured(
+                "twilio.authToken is not set (it is needed to verify webhook signatures)".into(),
+            ));
+        }
+        let validator = RequestValidator::new(config.auth_token.expose());
+        let client = TwilioClient::new(config)?;
+        Ok(TwilioProvider { client, validator })
+    }
+
+    /// The REST client.
+    pub fn client(&self) -> &TwilioClient {
+        &self.client
+    }
+
+    /// The webhook signature validator (keyed with the account's auth token).
+    pub fn validator(&self) -> &RequestValidator {
+        &self.validator
+    }
+
+    /// The Messages.json form for an outbound message (no network call).
+    ///
+    /// A configured Messaging Service wins over the sender number: only
+    /// `MessagingServiceSid` is sent then. Otherwise `From` is the number, with the
+    /// `whatsapp:` prefix for WhatsApp recipients.
+    pub fn create_request(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<CreateMessage, ProviderError> {
+        let config = self.client.config();
+        let service = config
+            .messaging_service_sid
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let (from, messaging_service_sid) = match (service, &config.from_number) {
+            (Some(service), _) => (None, Some(service.to_string())),
+            (None, Some(number)) => {
+                let from = match msg.to.channel() {
+                    Channel::Whatsapp => format!("whatsapp:{number}"),
+                    _ => number.to_string(),
+                };
+                (Some(from), None)
+            }
+            (None, None) => {
+                return Err(ProviderError::NotConfigured(
+                    "set fromNumber or twilio.messagingServiceSid".into(),
+                ))
+            }
+        };
+        Ok(CreateMessage {
+            to: msg.to.to_string(),
+            from,
+            messaging_service_sid,
+            body: Some(msg.body.clone()).filter(|b| !b.is_empty()),
+            media_urls: msg.media_urls.clone(),
+            status_callback: opts.status_callback.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for TwilioProvider {
+    async fn send(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<ProviderReceipt, ProviderError> {
+        let request = self.create_request(msg, opts)?;
+        let resource = self.client.create_message(&request).await?;
+        let status_text = resource.status.as_deref().unwrap_or_default();
+        let status = parse_message_status(status_text).ok_or_else(|| ProviderError::Protocol {
+            provider: "twilio",
+            reason: format!(
+                "message {} was created with unknown status {status_text:?}",
+                resource.sid
+            ),
+        })?;
+        // Twilio reports "0" segments for Messaging Service sends that it has not
+        // segmented yet (status `accepted`/`scheduled`): that means "not known yet",
+        // not "zero segments", so it becomes None. An unparseable count is also None:
+        // the message was accepted, and failing the send over a counter would invite
+        // a duplicate.
+        let num_segments = resource
+            .num_segments
+            .as_deref()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0);
+        Ok(ProviderReceipt {
+            sid: resource.sid,
+            status,
+            from: resource.from,
+            num_segments,
+            price: resource.price,
+            price_unit: resource.price_unit,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    /// Parses a messaging webhook, after checking (in this order) the content type, the
+    /// form body, and unless told to skip it, the `X-Twilio-Signature` against
+    /// `req.url` and every received parameter.
+    fn handle_webhook(
+        &self,
+        req: &WebhookRequest,
+        check: SignatureCheck,
+    ) -> Result<WebhookEvent, WebhookError> {
+        let content_type = match req.headers.get(http::header::CONTENT_TYPE) {
+            None => String::new(),
+            Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        };
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
+            return Err(WebhookError::UnsupportedMediaType(content_type));
+        }
+        let params = decode_form(&req.body)?;
+        if check == SignatureCheck::Verify {
+            let signature = req
+                .headers
+                .get(SIGNATURE_HEADER)
+                .map(|v| v.as_bytes())
+                .filter(|v| !v.is_empty())
+                .ok_or(WebhookError::MissingSignature(SIGNATURE_HEADER))?;
+            let valid = std::str::from_utf8(signature)
+                .is_ok_and(|sig| self.validator.validate(&req.url, &params, sig.trim()));
+            if !valid {
+                tracing::warn!(url = %req.url, "rejected a Twilio webhook with an invalid signature");
+                return Err(WebhookError::InvalidSignature {
+                    url: req.url.clone(),
+                });
+            }
+        }
+        parse_event(&params, OffsetDateTime::now_utc())
+    }
+
+    fn webhook_ack(&self) -> WebhookResponse {
+        WebhookResponse {
+            content_type: "text/xml",
+            body: Bytes::from_static(EMPTY_RESPONSE.as_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(config: TwilioConfig) -> TwilioProvider {
+        TwilioProvider::new(config).unwrap()
+    }
+
+    fn base() -> TwilioConfig {
+        TwilioConfig::new("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "token-SECRET")
+    }
+
+    #[test]
+    fn messaging_service_wins_over_from_number() {
+        let p = provider(
+            base()
+                .from_number("+15550001234".parse().unwrap())
+                .messaging_service_sid("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+        );
+        let msg = OutboundMessage::new("+15550005678".parse().unwrap(), "hi");
+        let req = p.create_request(&msg, &SendOptions::default()).unwrap();
+        assert_eq!(req.from, None);
+        assert_eq!(
+            req.messaging_service_sid.as_deref(),
+            Some("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+        );
+        let form = req.to_form();
+        assert!(form.iter().all(|(k, _)| *k != "From"), "{form:?}");
+    }
+
+    #[test]
+    fn whatsapp_from_gets_prefix() {
+        let p = provider(base().from_number("+15550001234".parse().unwrap()));
+        let msg = OutboundMessage::new("whatsapp:+15550005678".parse().unwrap(), "hi")
+            .with_media("https://e/x.jpg");
+        let req = p
+            .create_request(&msg, &SendOptions::with_status_callback("https://gw/s"))
+            .unwrap();
+        assert_eq!(
+            req,
+            CreateMessage {
+                to: "whatsapp:+15550005678".into(),
+                from: Some("whatsapp:+15550001234".into()),
+                messaging_service_sid: None,
+                body: Some("hi".into()),
+                media_urls: vec!["https://e/x.jpg".into()],
+                status_callback: Some("https://gw/s".into()),
+            }
+        );
+        let sms = OutboundMessage::new("+15550005678".parse().unwrap(), "");
+        let req = p.create_request(&sms, &SendOptions::default()).unwrap();
+        assert_eq!(req.from.as_deref(), Some("+15550001234"));
+        assert_eq!(req.body, None);
+    }
+
+    #[test]
+    fn no_sender_is_not_configured() {
+        let p = provider(base().messaging_service_sid("  "));
+        let msg = OutboundMessage::new("+15550005678".parse().unwrap(), "hi");
+        match p.create_request(&msg, &SendOptions::default()) {
+            Err(ProviderError::NotConfigured(m)) => {
+                assert_eq!(m, "set fromNumber or twilio.messagingServiceSid")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_auth_token_is_refused() {
+        let err = TwilioProvider::new(TwilioConfig::new("AC1", "").api_key("SK1", "s")).unwrap_err();
+        assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
+    }
+
+    #[test]
+    fn ack_is_exact() {
+        let ack = provider(base()).webhook_ack();
+        assert_eq!(ack.content_type, "text/xml");
+        assert_eq!(
+            &ack.body[..],
+            br#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
+        );
+    }
+
+    #[test]
+    fn name_and_debug() {
+        let p = provider(base().api_key("SK1", "key-SECRET"));
+        assert_eq!(p.name(), "twilio");
+        let shown = format!("{p:?} {p:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("ACaaaa"), "{shown}");
+    }
+}

@@ -1,1 +1,58 @@
-//! placeholder
+//! The telephony gateway: Twilio webhooks in, messages out, nothing acknowledged ever lost.
+//!
+//! - [`Gateway`]: build one around a [`Provider`](telephony_core::Provider) and a
+//!   [`Store`](telephony_core::Store); [`Gateway::router`] is an axum `Router` with the
+//!   public routes that you can `merge` into your own app; [`Gateway::admin_router`] is
+//!   the admin API; [`Gateway::spawn_workers`] starts the outbox and dispatch workers.
+//! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
+//! - [`config::Config`]: the JSON5/TOML/env configuration; [`server::start`] runs everything from it.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use telephony_core::InboundMessage;
+//! use telephony_serve::{Gateway, HandlerError, Replier};
+//! use telephony_store::SqliteStore;
+//! use telephony_twilio::{TwilioConfig, TwilioProvider};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let twilio = TwilioConfig::new("AC…", "auth token").from_number("+15550001234".parse()?);
+//! let gateway = Gateway::builder(
+//!     Arc::new(TwilioProvider::new(twilio)?),
+//!     Arc::new(SqliteStore::open("telephony-data/telephony.db").await?),
+//! )
+//! .public_url("https://sms.example.com")
+//! .handler(|msg: InboundMessage, reply: Replier| async move {
+//!     reply.send(format!("You said: {}", msg.body)).await?;
+//!     Ok::<(), HandlerError>(())
+//! })
+//! .build();
+//! let _workers = gateway.spawn_workers();
+//! let app = axum::Router::new().merge(gateway.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3335").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod gateway;
+pub mod handler;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+pub mod worker;
+
+pub use gateway::{Gateway, GatewayBuilder, SendError};
+pub use handler::{HandlerError, MessageHandler, Replier};
+pub use worker::Workers;
+
+impl Gateway {
+    /// The public routes: `POST {webhook path}`, `POST {status path}`, `GET /health`.
+    pub fn router(&self) -> axum::Router {
+        routes::public::router(self.clone())
+    }
+
+    /// The admin routes, guarded by `Authorization: Bearer {token}`; serve them on loopback only.
+    pub fn admin_router(&self, token: telephony_core::Secret) -> axum::Router {
+        routes::admin::router(self.clone(), token)
+    }
+}

@@ -1,0 +1,515 @@
+//! The subcommands.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use telephony_core::{
+    Address, DeliveryStatus, InboxEntry, InboxQuery, MessageId, OutboundMessage, Receipt, Store,
+};
+use telephony_serve::config::Config;
+use telephony_serve::server::{self, ServeOptions, SANDBOX_FROM};
+use telephony_serve::Gateway;
+use telephony_store::SqliteStore;
+use telephony_twilio::simulator::InboundSms;
+use telephony_twilio::TwilioProvider;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::context::{CliError, Context};
+use crate::output;
+use crate::{Cli, Command, ConfigCommand, SimulateCommand};
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let json_logs = matches!(cli.command, Command::Serve { json_logs: true, .. });
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_tracing(default_level, json_logs);
+    let ctx = Context::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { sandbox, .. } => serve(ctx, sandbox).await,
+        Command::Send {
+            to,
+            text,
+            media,
+            json,
+        } => send(ctx, to, text, media, json).await,
+        Command::Inbox { since, limit, json } => inbox(ctx, since, limit, json).await,
+        Command::Receipt { id, json } => receipt(ctx, id, json).await,
+        Command::Status { json } => status(ctx, json).await,
+        Command::Config {
+            command: ConfigCommand::Check { json },
+        } => config_check(ctx, json),
+        Command::Simulate {
+            command:
+                SimulateCommand::Sms {
+                    from,
+                    to,
+                    text,
+                    message_sid,
+                    json,
+                },
+        } => simulate_sms(ctx, from, to, text, message_sid, json).await,
+    }
+}
+
+fn init_tracing(default: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TELEPHONY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless; ignore "already set".
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    let running = server::start(
+        &ctx.config,
+        ServeOptions {
+            sandbox,
+            handler: None,
+        },
+    )
+    .await
+    .map_err(|e| {
+        let msg = telephony_core::error_chain(&e);
+        if e.is_config() {
+            CliError::config(msg)
+        } else {
+            CliError::failure(msg)
+        }
+    })?;
+    let rt = &running.runtime;
+    println!("telephony gateway running{}", if sandbox { " in SANDBOX mode (simulated Twilio, no real messages)" } else { "" });
+    println!("  webhook URL (Twilio console → Messaging → A message comes in): {}", rt.webhook_url);
+    println!("  status callback URL: {}", rt.status_url);
+    println!("  admin API (loopback): http://{}", rt.admin_addr);
+    println!("  database: {}", ctx.config.database_path().display());
+    if running.admin_token_generated {
+        println!(
+            "  admin token (generated, saved to {}; shown once): {}",
+            ctx.data_dir().join(telephony_serve::runtime::ADMIN_TOKEN_FILE).display(),
+            running.admin_token.expose()
+        );
+    }
+    if sandbox {
+        let cfg = match ctx.sources.file.as_ref() {
+            Some(f) => format!(" --config {}", f.display()),
+            None => String::new(),
+        };
+        println!("\nTry, in another terminal:");
+        println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");
+        println!("  telephony{cfg} inbox");
+        println!("  telephony{cfg} send +15557654321 \"Hello from the gateway\"");
+        println!("  telephony{cfg} receipt <id printed by send>");
+    }
+    println!("\nPress Ctrl-C to stop.");
+    wait_for_signal().await;
+    println!("stopping…");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn send(
+    ctx: Context,
+    to: String,
+    text: String,
+    media: Vec<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    // Validate locally first so a bad number is a usage error even with no gateway.
+    let address = Address::parse(&to).map_err(|e| CliError::config(e.to_string()))?;
+    let (receipt, via) = match ctx.admin().await? {
+        Some(admin) => {
+            let v = admin
+                .post(
+                    "/telephony/send?wait=30",
+                    &json!({ "to": to, "body": text, "mediaUrl": media }),
+                )
+                .await?;
+            let r: Receipt = serde_json::from_value(v)
+                .map_err(|e| CliError::failure(format!("unexpected receipt from gateway: {e}")))?;
+            (r, format!("through the running gateway at {}", admin.base))
+        }
+        None => {
+            let r = send_direct(&ctx.config, address, text, media).await?;
+            (r, "directly with the configured credentials (no gateway running)".to_string())
+        }
+    };
+    if json {
+        output::print_json(&json!({ "via": via, "receipt": receipt }));
+    } else {
+        println!("sent {via}");
+        println!("{}", output::receipt_line(&receipt));
+    }
+    match receipt.status {
+        DeliveryStatus::Failed | DeliveryStatus::Undelivered | DeliveryStatus::Canceled => {
+            Err(CliError::failure(match &receipt.error {
+                Some(e) => format!("send failed: {e}"),
+                None => "send failed".to_string(),
+            }))
+        }
+        DeliveryStatus::Pending => {
+            if !json {
+                println!("not sent yet; it stays in the outbox and is retried (check with `telephony receipt {}`)", receipt.id);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn send_direct(
+    config: &Config,
+    to: Address,
+    text: String,
+    media: Vec<String>,
+) -> Result<Receipt, CliError> {
+    let missing = config.missing_credentials();
+    if !missing.is_empty() {
+        return Err(CliError::config(format!(
+            "no gateway is running and direct sending needs {}",
+            missing.join(", ")
+        )));
+    }
+    let provider = TwilioProvider::new(server::twilio_config(config))
+        .map_err(|e| CliError::config(telephony_core::error_chain(&e)))?;
+    let store = open_store(config).await?;
+    let mut b = Gateway::builder(Arc::new(provider), store);
+    if let Some(u) = &config.public_url {
+        b = b.public_url(u.clone()).status_path(config.serve.status_path.clone());
+    }
+    let gw = b.build();
+    let msg = OutboundMessage {
+        to,
+        body: text,
+        media_urls: media,
+    };
+    let pending = gw
+        .send_message(msg)
+        .await
+        .map_err(|e| if e.is_bad_input() { CliError::config(e.to_string()) } else { CliError::failure(telephony_core::error_chain(&e)) })?;
+    let workers = gw.spawn_workers();
+    let r = gw
+        .wait_first_attempt(&pending.id, Duration::from_secs(60))
+        .await
+        .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?;
+    workers.shutdown().await;
+    r.ok_or_else(|| CliError::failure("the receipt disappeared from the store"))
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    let path = config.database_path();
+    let store = SqliteStore::open(&path).await.map_err(|e| {
+        CliError::failure(format!(
+            "could not open the store at {}: {}",
+            path.display(),
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// Parses `--since`: RFC 3339, or a duration ago like `30s`, `10m`, `2h`, `1d`.
+pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, CliError> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let bad = || {
+        CliError::config(format!(
+            "invalid --since {s:?}: use RFC 3339 (2026-01-02T03:04:05Z) or a duration like 30s, 10m, 2h, 1d"
+        ))
+    };
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(now - Duration::from_secs(secs))
+}
+
+async fn inbox(
+    ctx: Context,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<(), CliError> {
+    let since = since
+        .as_deref()
+        .map(|s| parse_since(s, OffsetDateTime::now_utc()))
+        .transpose()?;
+    let entries: Vec<InboxEntry> = match ctx.admin().await? {
+        Some(admin) => {
+            let mut path = format!("/telephony/inbox?limit={limit}");
+            if let Some(t) = since {
+                let t = t.format(&Rfc3339).map_err(|e| CliError::failure(e.to_string()))?;
+                path.push_str(&format!("&since={}", t.replace('+', "%2B")));
+            }
+            let v = admin.get(&path).await?;
+            serde_json::from_value(v["messages"].clone())
+                .map_err(|e| CliError::failure(format!("unexpected inbox from gateway: {e}")))?
+        }
+        None => {
+            let store = open_store(&ctx.config).await?;
+            store
+                .inbox(&InboxQuery { since, limit })
+                .await
+                .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?
+        }
+    };
+    if json {
+        output::print_json(&json!({ "messages": entries }));
+    } else {
+        output::print_inbox(&entries);
+    }
+    Ok(())
+}
+
+async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
+    let r: Option<Receipt> = match ctx.admin().await? {
+        Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
+            Ok(v) => Some(serde_json::from_value(v).map_err(|e| {
+                CliError::failure(format!("unexpected receipt from gateway: {e}"))
+            })?),
+            Err(e) if e.message.contains("404") => None,
+            Err(e) => return Err(e),
+        },
+        None => open_store(&ctx.config)
+            .await?
+            .receipt(&MessageId::from_string(id.clone()))
+            .await
+            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+    };
+    let Some(r) = r else {
+        return Err(CliError::failure(format!("no message with id {id:?}")));
+    };
+    if json {
+        output::print_json(&r);
+    } else {
+        output::print_receipt_detail(&r);
+    }
+    Ok(())
+}
+
+async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
+    match ctx.admin().await? {
+        Some(admin) => {
+            let v = admin.get("/telephony/status").await?;
+            if json {
+                output::print_json(&v);
+            } else {
+                println!("gateway running (admin {})", admin.base);
+                println!("  provider: {}", v["provider"].as_str().unwrap_or("?"));
+                println!("  status callback URL: {}", v["statusCallbackUrl"].as_str().unwrap_or("(none)"));
+                println!("  outbox pending: {}", v["outboxPending"]);
+            }
+            Ok(())
+        }
+        None => {
+            if json {
+                output::print_json(&json!({ "status": "not running" }));
+            } else {
+                println!("no gateway is running (admin {}:{} does not answer)", ctx.config.admin.bind, ctx.config.admin.port);
+            }
+            Err(CliError::failure("gateway not running"))
+        }
+    }
+}
+
+fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
+    let cfg = &ctx.config;
+    let inactive = cfg.inactive_keys();
+    let missing = cfg.missing_credentials();
+    let security = server::check_security(
+        cfg,
+        server::is_loopback_bind(&cfg.serve.bind),
+        server::is_loopback_bind(&cfg.admin.bind),
+    );
+    if json {
+        output::print_json(&json!({
+            "valid": security.is_ok(),
+            "file": ctx.sources.file,
+            "env": ctx.sources.env,
+            "config": cfg.redacted_json(),
+            "notYetActive": inactive,
+            "missingCredentials": missing,
+            "errors": security.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
+        }));
+    } else {
+        match &ctx.sources.file {
+            Some(f) => println!("config file: {}", f.display()),
+            None => println!("config file: none (defaults and environment only)"),
+        }
+        if !ctx.sources.env.is_empty() {
+            println!("environment: {}", ctx.sources.env.join(", "));
+        }
+        println!("resolved configuration (secrets redacted):");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&cfg.redacted_json()).unwrap_or_default()
+        );
+        for k in &inactive {
+            println!("note: {} is set but {}", k.key, k.reason);
+        }
+        if !missing.is_empty() {
+            println!(
+                "note: missing {}; `telephony serve` needs them unless run with --sandbox",
+                missing.join(", ")
+            );
+        }
+    }
+    match security {
+        Ok(()) => {
+            if !json {
+                println!("config OK");
+            }
+            Ok(())
+        }
+        Err(e) => Err(CliError::config(e.to_string())),
+    }
+}
+
+async fn simulate_sms(
+    ctx: Context,
+    from: String,
+    to: Option<String>,
+    text: String,
+    message_sid: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let from = telephony_core::PhoneNumber::parse(&from)
+        .map_err(|e| CliError::config(format!("--from: {e}")))?;
+    let rt = ctx.runtime()?.ok_or_else(|| {
+        CliError::failure(format!(
+            "no running gateway found (no {} in {}); start one with `telephony serve` (or `telephony serve --sandbox`)",
+            telephony_serve::runtime::RUNTIME_FILE,
+            ctx.data_dir().display()
+        ))
+    })?;
+    let (account_sid, token) = if rt.sandbox {
+        (
+            rt.sandbox_account_sid.clone().unwrap_or_default(),
+            rt.sandbox_auth_token.clone().unwrap_or_default(),
+        )
+    } else {
+        let token = ctx.config.twilio.auth_token.clone().ok_or_else(|| {
+            CliError::config("twilio.authToken (or TWILIO_AUTH_TOKEN) is needed to sign the webhook")
+        })?;
+        (
+            ctx.config.twilio.account_sid.clone().unwrap_or_default(),
+            token.expose().to_string(),
+        )
+    };
+    let to = match to {
+        Some(t) => telephony_core::PhoneNumber::parse(&t)
+            .map_err(|e| CliError::config(format!("--to: {e}")))?
+            .to_string(),
+        None => ctx
+            .config
+            .from_number
+            .as_ref()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| SANDBOX_FROM.to_string()),
+    };
+    let sms = InboundSms {
+        account_sid,
+        from: from.to_string(),
+        to,
+        body: text,
+        // Fixed here so the SID printed is the SID posted.
+        message_sid: Some(message_sid.unwrap_or_else(telephony_twilio::simulator::new_message_sid)),
+        media: Vec::new(),
+    };
+    let sid = sms.message_sid.clone().unwrap_or_default();
+    // Twilio signs the public webhook URL; we deliver to the local listener.
+    let (body, signature) = sms.signed(&token, &rt.webhook_url);
+    let path_and_query = rt
+        .webhook_url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_default();
+    let target = format!("http://{}{}", rt.public_addr, path_and_query);
+    let resp = reqwest::Client::new()
+        .post(&target)
+        .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header("User-Agent", "TwilioProxy/1.1")
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_err(|e| CliError::failure(format!("could not post to {target}: {e}")))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if json {
+        output::print_json(&json!({ "url": target, "status": status.as_u16(), "messageSid": sid, "response": text }));
+    } else {
+        println!("posted inbound SMS {sid} to {target}: HTTP {status}");
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "gateway answered HTTP {status}: {}",
+            text.trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_parsing() {
+        let now = OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
+        assert_eq!(parse_since("10m", now).unwrap(), now - Duration::from_secs(600));
+        assert_eq!(parse_since("2h", now).unwrap(), now - Duration::from_secs(7200));
+        assert_eq!(parse_since("1d", now).unwrap(), now - Duration::from_secs(86_400));
+        assert_eq!(
+            parse_since("2026-01-02T03:04:05Z", now).unwrap(),
+            OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap()
+        );
+        let e = parse_since("yesterday", now).unwrap_err();
+        assert_eq!(e.code, crate::EXIT_CONFIG);
+        assert!(e.message.contains("\"yesterday\""));
+    }
+}

@@ -1,0 +1,168 @@
+//! What every command needs: the resolved config, the data directory, and a way to reach
+//! the running gateway's admin API.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use telephony_core::Secret;
+use telephony_serve::config::{Config, ConfigError, ConfigSources};
+use telephony_serve::runtime::{self, RuntimeInfo};
+
+use crate::{EXIT_CONFIG, EXIT_FAILURE};
+
+/// A command failure with its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn config(msg: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_CONFIG,
+            message: msg.into(),
+        }
+    }
+    pub fn failure(msg: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_FAILURE,
+            message: msg.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError::config(e.to_string())
+    }
+}
+
+/// The config file to use: `--config`/`TELEPHONY_CONFIG`, else `./telephony.json5` or `./telephony.toml`.
+pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    ["telephony.json5", "telephony.toml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+pub struct Context {
+    pub config: Config,
+    pub sources: ConfigSources,
+}
+
+impl Context {
+    pub fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
+        let file = config_file(explicit);
+        let (config, sources) = Config::load(file.as_deref())?;
+        Ok(Context { config, sources })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir()
+    }
+
+    pub fn runtime(&self) -> Result<Option<RuntimeInfo>, CliError> {
+        runtime::read_runtime(&self.data_dir()).map_err(|e| {
+            CliError::failure(format!(
+                "could not read {}: {e}",
+                runtime::runtime_path(&self.data_dir()).display()
+            ))
+        })
+    }
+
+    /// The admin API of a running gateway, if one answers.
+    pub async fn admin(&self) -> Result<Option<Admin>, CliError> {
+        let addr = match self.runtime()? {
+            Some(rt) => rt.admin_addr,
+            None => format!("{}:{}", self.config.admin.bind, self.config.admin.port),
+        };
+        let token = match &self.config.admin.token {
+            Some(t) => Some(t.clone()),
+            None => runtime::read_admin_token(&self.data_dir()).map_err(|e| {
+                CliError::failure(format!("could not read the admin token: {e}"))
+            })?,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(75))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| CliError::failure(format!("could not build an HTTP client: {e}")))?;
+        let base = format!("http://{addr}");
+        // A cheap probe: connection refused means no gateway is running here.
+        match http.get(format!("{base}/telephony/status")).send().await {
+            Err(e) if e.is_connect() || e.is_timeout() => return Ok(None),
+            Err(e) => return Err(CliError::failure(format!("admin API at {base}: {e}"))),
+            Ok(_) => {}
+        }
+        let Some(token) = token else {
+            return Err(CliError::config(format!(
+                "a gateway answers at {base} but there is no admin token in {}; set admin.token or use the same dataDir as the gateway",
+                self.data_dir().display()
+            )));
+        };
+        Ok(Some(Admin { http, base, token }))
+    }
+}
+
+pub struct Admin {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Secret,
+}
+
+impl Admin {
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value, CliError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|e| CliError::failure(format!("admin API request failed: {e}")))?;
+        decode(resp).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, CliError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| CliError::failure(format!("admin API request failed: {e}")))?;
+        decode(resp).await
+    }
+}
+
+async fn decode(resp: reqwest::Response) -> Result<serde_json::Value, CliError> {
+    let status = resp.status();
+    let v: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| CliError::failure(format!("admin API answered {status} with bad JSON: {e}")))?;
+    if status.is_success() {
+        return Ok(v);
+    }
+    let msg = v
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or("(no message)")
+        .to_string();
+    Err(CliError {
+        code: if status.is_client_error() && status.as_u16() != 401 {
+            crate::EXIT_CONFIG
+        } else {
+            EXIT_FAILURE
+        },
+        message: format!("gateway refused the request ({status}): {msg}"),
+    })
+}

@@ -1,0 +1,65 @@
+//! Printing helpers shared by the commands.
+
+use telephony_core::{InboxEntry, Receipt};
+use time::format_description::well_known::Rfc3339;
+
+pub fn ts(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+pub fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: could not encode JSON: {e}"),
+    }
+}
+
+pub fn receipt_line(r: &Receipt) -> String {
+    let mut s = format!("{}  to {}  status {}", r.id, r.to, r.status);
+    if !r.provider_sids.is_empty() {
+        s.push_str(&format!("  sid {}", r.provider_sids.join(",")));
+    }
+    if let Some(n) = r.segments {
+        s.push_str(&format!("  segments {n}"));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("\n  {e}"));
+    }
+    s
+}
+
+pub fn print_receipt_detail(r: &Receipt) {
+    println!("{}", receipt_line(r));
+    for h in &r.history {
+        let sid = h.provider_sid.as_deref().unwrap_or("");
+        match &h.error {
+            Some(e) => println!("  {}  {:<12} {sid}  {e}", ts(h.at), h.status.as_str()),
+            None => println!("  {}  {:<12} {sid}", ts(h.at), h.status.as_str()),
+        }
+    }
+}
+
+pub fn print_inbox(entries: &[InboxEntry]) {
+    if entries.is_empty() {
+        println!("inbox is empty");
+        return;
+    }
+    for e in entries {
+        let m = &e.message;
+        let media = if m.media.is_empty() {
+            String::new()
+        } else {
+            format!("  [+{} media]", m.media.len())
+        };
+        println!(
+            "{}  {}  from {}  [{}]{}\n  {}",
+            ts(m.received_at),
+            m.provider_sid,
+            m.from,
+            e.state.as_str(),
+            media,
+            m.body.replace('\n', "\n  ")
+        );
+    }
+    println!("{} message(s)", entries.len());
+}

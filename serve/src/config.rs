@@ -1,0 +1,709 @@
+//! Gateway configuration: the JSON5 shape of the seed guide's "Full Configuration Example",
+//! the same keys in TOML, and environment variables.
+//!
+//! Sources, later ones winning: the config file (`.json5`/`.json` or `.toml`; an optional
+//! `channels.telephony` wrapper), then `TWILIO_*` / `NGROK_AUTHTOKEN` variables, then
+//! `TELEPHONY_*` overrides (`TELEPHONY_SERVE__PORT=4000` sets `serve.port`; `__` separates
+//! levels and `SNAKE_CASE` maps to `camelCase`). Unknown keys and bad values are errors that
+//! name the key and the file.
+//!
+//! ```
+//! use telephony_serve::config::Config;
+//! let cfg = Config::from_json5_str(r#"{
+//!     channels: { telephony: {
+//!         fromNumber: "+15550001234",
+//!         twilio: { accountSid: "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", authToken: "secret" },
+//!         serve: { port: 3335, bind: "127.0.0.1" },
+//!     } },
+//! }"#)?;
+//! assert_eq!(cfg.serve.port, 3335);
+//! assert_eq!(cfg.from_number.unwrap().as_str(), "+15550001234");
+//! # Ok::<(), telephony_serve::config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Profile};
+use serde::{Deserialize, Serialize};
+use telephony_core::{PhoneNumber, Secret};
+
+/// JSON5 as a figment [`Format`].
+pub struct Json5;
+
+impl Format for Json5 {
+    type Error = json5::Error;
+    const NAME: &'static str = "JSON5";
+
+    fn from_str<'de, T: serde::de::DeserializeOwned>(string: &'de str) -> Result<T, Self::Error> {
+        json5::from_str(string)
+    }
+}
+
+/// A configuration problem; the message names the key and the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or parsed, or a key is unknown or has a bad value.
+    #[error("{0}")]
+    Invalid(String),
+    /// The configuration is well-formed but not usable (e.g. `open` policy without `"*"`).
+    #[error("invalid configuration: {key}: {reason}")]
+    Rule {
+        /// The key at fault.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        // figment's errors name the key path and the source (file or environment).
+        let mut parts = Vec::new();
+        for err in e {
+            let mut s = err.to_string();
+            // figment prefixes the profile ("default."), which means nothing to users.
+            s = s.replace("for key \"default.", "for key \"");
+            parts.push(s);
+        }
+        ConfigError::Invalid(parts.join("; "))
+    }
+}
+
+/// Which provider sends and receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Twilio.
+    #[default]
+    Twilio,
+}
+
+/// Who may reach the application by SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundPolicy {
+    /// Unknown senders must be approved with a pairing code.
+    #[default]
+    Pairing,
+    /// Only `allowFrom` numbers.
+    Allowlist,
+    /// Everyone (requires `allowFrom: ["*"]`).
+    Open,
+    /// Nobody.
+    Disabled,
+}
+
+/// `twilio: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TwilioSection {
+    /// `AC…`.
+    pub account_sid: Option<String>,
+    /// The account's Auth Token.
+    pub auth_token: Option<Secret>,
+    /// `MG…`; wins over `fromNumber` when both are set.
+    pub messaging_service_sid: Option<String>,
+    /// API key SID (`SK…`) for REST calls instead of the Auth Token.
+    pub api_key_sid: Option<String>,
+    /// API key secret.
+    pub api_key_secret: Option<Secret>,
+    /// REST API base URL (default `https://api.twilio.com`).
+    pub api_base_url: Option<String>,
+}
+
+/// `sms: { … }` (text shaping).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmsSection {
+    /// `auto`, `single` or `multi`.
+    #[serde(default)]
+    pub chunk_mode: ChunkModeName,
+    /// Longest message in characters (≤ 1600).
+    #[serde(default = "default_max_length")]
+    pub max_length: usize,
+    /// Prefix chunks with `(i/n) `.
+    #[serde(default)]
+    pub segment_numbering: bool,
+}
+
+impl Default for SmsSection {
+    fn default() -> Self {
+        SmsSection {
+            chunk_mode: ChunkModeName::Auto,
+            max_length: default_max_length(),
+            segment_numbering: false,
+        }
+    }
+}
+
+fn default_max_length() -> usize {
+    1600
+}
+
+/// `sms.chunkMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkModeName {
+    /// One message of several segments when it fits, else several messages.
+    #[default]
+    Auto,
+    /// Always one message.
+    Single,
+    /// One segment per message.
+    Multi,
+}
+
+/// `voice: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VoiceSection {
+    /// Answer calls.
+    pub enabled: Option<bool>,
+    /// Longest call.
+    pub max_duration_seconds: Option<u64>,
+}
+
+/// `serve: { … }`: the public listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServeSection {
+    /// Port (default 3335).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Address to bind (default `127.0.0.1`).
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Inbound webhook path (default `/telephony/webhook`).
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Status callback path (default `/telephony/status`).
+    #[serde(default = "default_status_path")]
+    pub status_path: String,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        ServeSection {
+            port: default_port(),
+            bind: default_bind(),
+            path: default_path(),
+            status_path: default_status_path(),
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    3335
+}
+fn default_admin_port() -> u16 {
+    3336
+}
+fn default_bind() -> String {
+    "127.0.0.1".into()
+}
+fn default_path() -> String {
+    "/telephony/webhook".into()
+}
+fn default_status_path() -> String {
+    "/telephony/status".into()
+}
+
+/// `admin: { … }`: the loopback-only admin listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminSection {
+    /// Port (default 3336).
+    #[serde(default = "default_admin_port")]
+    pub port: u16,
+    /// Address to bind; must be loopback (default `127.0.0.1`).
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Bearer token; when absent one is generated on first start and kept in `{dataDir}/admin.token`.
+    pub token: Option<Secret>,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            port: default_admin_port(),
+            bind: default_bind(),
+            token: None,
+        }
+    }
+}
+
+/// `tunnel: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TunnelSection {
+    /// `ngrok`, `tailscale-funnel` or `none`.
+    pub provider: Option<String>,
+    /// ngrok auth token (also `NGROK_AUTHTOKEN`).
+    pub ngrok_auth_token: Option<Secret>,
+    /// A reserved ngrok domain.
+    pub ngrok_domain: Option<String>,
+}
+
+/// `webhookSecurity: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookSecurity {
+    /// Hosts accepted in forwarding headers.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Trust `X-Forwarded-Proto`/`X-Forwarded-Host` (only for `allowedHosts`) when `publicUrl` is not set.
+    #[serde(default)]
+    pub trust_forwarding_headers: bool,
+}
+
+/// `store: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreSection {
+    /// SQLite database file (default `{dataDir}/telephony.db`).
+    pub path: Option<PathBuf>,
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Whether the channel is on (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Provider (only `twilio`).
+    #[serde(default)]
+    pub provider: ProviderKind,
+    /// Sender number, E.164 (also `TWILIO_PHONE_NUMBER` / `TWILIO_SMS_FROM`).
+    pub from_number: Option<PhoneNumber>,
+    /// Sender policy (`dmPolicy` is accepted as an alias).
+    #[serde(default, alias = "dmPolicy")]
+    pub inbound_policy: InboundPolicy,
+    /// Numbers allowed to reach the application.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Default recipient for automation that omits one.
+    pub default_to: Option<String>,
+    /// Twilio account.
+    #[serde(default)]
+    pub twilio: TwilioSection,
+    /// SMS text shaping.
+    #[serde(default)]
+    pub sms: SmsSection,
+    /// Chunk limit in characters (seed plugin key; default 1530 when chunking applies).
+    pub text_chunk_limit: Option<usize>,
+    /// Voice.
+    #[serde(default)]
+    pub voice: VoiceSection,
+    /// Public listener.
+    #[serde(default)]
+    pub serve: ServeSection,
+    /// Admin listener.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Tunnel.
+    pub tunnel: Option<TunnelSection>,
+    /// Webhook security.
+    #[serde(default)]
+    pub webhook_security: WebhookSecurity,
+    /// The public base URL Twilio uses (scheme, host, optional port; no path).
+    pub public_url: Option<String>,
+    /// Skip `X-Twilio-Signature` checks; refused unless the listener is loopback-only.
+    /// (`dangerouslyDisableSignatureValidation` is accepted as an alias.)
+    #[serde(default, alias = "dangerouslyDisableSignatureValidation")]
+    pub skip_signature_verification: bool,
+    /// Concurrent voice sessions.
+    pub max_concurrent_sessions: Option<u32>,
+    /// Directory for the database, admin token and runtime files (default `./telephony-data`).
+    pub data_dir: Option<PathBuf>,
+    /// Storage.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_figment(Figment::new()).expect("empty config is valid")
+    }
+}
+
+/// A configuration key that is accepted but has no effect in this version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InactiveKey {
+    /// The key path, e.g. `voice.enabled`.
+    pub key: String,
+    /// Why it has no effect.
+    pub reason: &'static str,
+}
+
+/// Where a config came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConfigSources {
+    /// The file, if one was loaded.
+    pub file: Option<PathBuf>,
+    /// Environment variables that contributed (names only, never values).
+    pub env: Vec<String>,
+}
+
+/// Environment variables read besides `TELEPHONY_*`, and the key each sets.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("TWILIO_ACCOUNT_SID", "twilio.accountSid"),
+    ("TWILIO_AUTH_TOKEN", "twilio.authToken"),
+    ("TWILIO_SMS_FROM", "fromNumber"),
+    ("TWILIO_PHONE_NUMBER", "fromNumber"),
+    ("TWILIO_MESSAGING_SERVICE_SID", "twilio.messagingServiceSid"),
+    ("TWILIO_API_KEY_SID", "twilio.apiKeySid"),
+    ("TWILIO_API_KEY_SECRET", "twilio.apiKeySecret"),
+    ("TWILIO_API_BASE_URL", "twilio.apiBaseUrl"),
+    ("NGROK_AUTHTOKEN", "tunnel.ngrokAuthToken"),
+];
+
+impl Config {
+    /// Loads a config file (optional) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<(Config, ConfigSources), ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, &env)
+    }
+
+    /// Like [`load`](Self::load) with an explicit environment (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<(Config, ConfigSources), ConfigError> {
+        let mut sources = ConfigSources::default();
+        let mut fig = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            let file_fig = match path.extension().and_then(|e| e.to_str()) {
+                Some("toml") => Figment::from(Toml::file_exact(path)),
+                Some("json5") | Some("json") => Figment::from(Json5::file_exact(path)),
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "config file {} must end in .json5, .json or .toml",
+                        path.display()
+                    )))
+                }
+            };
+            fig = fig.merge(unwrap_channel(file_fig, path)?);
+            sources.file = Some(path.to_path_buf());
+        }
+        let (env_fig, names) = env_provider(env)?;
+        sources.env = names;
+        fig = fig.merge(env_fig);
+        let cfg = Self::from_figment(fig)?;
+        Ok((cfg, sources))
+    }
+
+    /// Parses a JSON5 string (wrapper optional), without the environment.
+    pub fn from_json5_str(s: &str) -> Result<Config, ConfigError> {
+        let fig = Figment::from(Json5::string(s));
+        Self::from_figment(unwrap_channel(fig, Path::new("<string>"))?)
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let cfg: Config = fig.extract()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks rules that span keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rule = |key: &str, reason: String| {
+            Err(ConfigError::Rule {
+                key: key.into(),
+                reason,
+            })
+        };
+        for (key, path) in [("serve.path", &self.serve.path), ("serve.statusPath", &self.serve.status_path)] {
+            if !path.starts_with('/') {
+                return rule(key, format!("{path:?} must start with '/'"));
+            }
+        }
+        if self.serve.path == self.serve.status_path {
+            return rule(
+                "serve.statusPath",
+                format!("{:?} is the same as serve.path", self.serve.status_path),
+            );
+        }
+        if let Some(u) = &self.public_url {
+            if let Err(e) = telephony_tunnel::StaticUrl::new(u.clone()) {
+                return rule("publicUrl", e.to_string());
+            }
+        }
+        if let Some(sid) = &self.twilio.account_sid {
+            if !is_sid(sid, "AC") {
+                return rule(
+                    "twilio.accountSid",
+                    format!("{sid:?} is not an Account SID (AC followed by 32 characters)"),
+                );
+            }
+        }
+        if let Some(sid) = &self.twilio.messaging_service_sid {
+            if !is_sid(sid, "MG") {
+                return rule(
+                    "twilio.messagingServiceSid",
+                    format!("{sid:?} is not a Messaging Service SID (MG followed by 32 characters)"),
+                );
+            }
+        }
+        if self.twilio.api_key_sid.is_some() != self.twilio.api_key_secret.is_some() {
+            return rule(
+                "twilio.apiKeySid",
+                "apiKeySid and apiKeySecret must be set together".into(),
+            );
+        }
+        if self.sms.max_length == 0 || self.sms.max_length > 1600 {
+            return rule(
+                "sms.maxLength",
+                format!("{} is out of range 1..=1600 (Twilio's body limit)", self.sms.max_length),
+            );
+        }
+        if let Some(t) = &self.tunnel {
+            if let Some(p) = &t.provider {
+                if !matches!(p.as_str(), "ngrok" | "tailscale-funnel" | "none") {
+                    return rule(
+                        "tunnel.provider",
+                        format!("unknown tunnel {p:?}; expected ngrok, tailscale-funnel or none"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys that are set but have no effect in this version, so `config check` can say so.
+    pub fn inactive_keys(&self) -> Vec<InactiveKey> {
+        let mut out = Vec::new();
+        let mut push = |key: &str, reason: &'static str| {
+            out.push(InactiveKey {
+                key: key.to_string(),
+                reason,
+            })
+        };
+        let later_policy = "not yet active: every signed inbound message is dispatched (sender policies land with pairing)";
+        if self.inbound_policy != InboundPolicy::Pairing {
+            push("inboundPolicy", later_policy);
+        }
+        if !self.allow_from.is_empty() {
+            push("allowFrom", later_policy);
+        }
+        let later_sms = "not yet active: SMS text shaping (chunking, numbering) is not implemented yet; bodies over 1600 characters are refused";
+        let d = SmsSection::default();
+        if self.sms.chunk_mode != d.chunk_mode {
+            push("sms.chunkMode", later_sms);
+        }
+        if self.sms.max_length != d.max_length {
+            push("sms.maxLength", later_sms);
+        }
+        if self.sms.segment_numbering {
+            push("sms.segmentNumbering", later_sms);
+        }
+        if self.text_chunk_limit.is_some() {
+            push("textChunkLimit", later_sms);
+        }
+        let later_voice = "not yet active: voice calls are not implemented yet";
+        if self.voice.enabled.is_some() {
+            push("voice.enabled", later_voice);
+        }
+        if self.voice.max_duration_seconds.is_some() {
+            push("voice.maxDurationSeconds", later_voice);
+        }
+        if self.max_concurrent_sessions.is_some() {
+            push("maxConcurrentSessions", later_voice);
+        }
+        if let Some(t) = &self.tunnel {
+            let later_tunnel = "not yet active: tunnels (ngrok, Tailscale Funnel) are not implemented yet; set publicUrl";
+            if t.provider.is_some() {
+                push("tunnel.provider", later_tunnel);
+            }
+            if t.ngrok_auth_token.is_some() {
+                push("tunnel.ngrokAuthToken", later_tunnel);
+            }
+            if t.ngrok_domain.is_some() {
+                push("tunnel.ngrokDomain", later_tunnel);
+            }
+        }
+        if self.default_to.is_some() {
+            push(
+                "defaultTo",
+                "not yet active: every send names its recipient in this version",
+            );
+        }
+        out
+    }
+
+    /// The data directory (default `./telephony-data`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("telephony-data"))
+    }
+
+    /// The SQLite database path (default `{dataDir}/telephony.db`).
+    pub fn database_path(&self) -> PathBuf {
+        self.store
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("telephony.db"))
+    }
+
+    /// Settings missing for talking to real Twilio (empty when complete).
+    pub fn missing_credentials(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.twilio.account_sid.is_none() {
+            missing.push("twilio.accountSid (or TWILIO_ACCOUNT_SID)");
+        }
+        if self.twilio.auth_token.as_ref().is_none_or(|t| t.is_empty()) {
+            missing.push("twilio.authToken (or TWILIO_AUTH_TOKEN)");
+        }
+        if self.from_number.is_none() && self.twilio.messaging_service_sid.is_none() {
+            missing.push(
+                "fromNumber (or TWILIO_PHONE_NUMBER) or twilio.messagingServiceSid (or TWILIO_MESSAGING_SERVICE_SID)",
+            );
+        }
+        missing
+    }
+
+    /// The config as JSON with every secret replaced by `"[redacted]"`.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        // Secret's Serialize impl always writes "[redacted]".
+        serde_json::to_value(self).expect("config serializes")
+    }
+}
+
+// Placeholders such as `ACxxxx…` (32 x's) in the guides pass: only shape is checked.
+fn is_sid(s: &str, prefix: &str) -> bool {
+    s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Accepts both the bare shape and `{ channels: { telephony: { … } } }`.
+fn unwrap_channel(fig: Figment, path: &Path) -> Result<Figment, ConfigError> {
+    if !fig.contains("channels") {
+        return Ok(fig);
+    }
+    let top: Dict = fig.extract().map_err(ConfigError::from)?;
+    if let Some(other) = top.keys().find(|k| k.as_str() != "channels") {
+        return Err(ConfigError::Invalid(format!(
+            "unknown key {other:?} beside \"channels\" in {}",
+            path.display()
+        )));
+    }
+    let channels: Dict = fig.extract_inner("channels")?;
+    let names: Vec<&String> = channels.keys().collect();
+    match names.as_slice() {
+        [name] if name.as_str() == "telephony" => Ok(fig.focus("channels.telephony")),
+        _ => Err(ConfigError::Invalid(format!(
+            "{} has channels {:?}; this gateway reads exactly one: \"telephony\"",
+            path.display(),
+            names
+        ))),
+    }
+}
+
+/// `TWILIO_*` and `TELEPHONY_*` variables as a figment provider, plus the names used.
+fn env_provider(env: &[(String, String)]) -> Result<(Figment, Vec<String>), ConfigError> {
+    let mut root = Dict::new();
+    let mut names = Vec::new();
+    let lookup: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // TWILIO_PHONE_NUMBER comes after its alias so it wins when both are set.
+    for (var, key) in ENV_KEYS {
+        if let Some(v) = lookup.get(var).filter(|v| !v.is_empty()) {
+            insert_path(&mut root, key, Value::from(v.to_string()));
+            names.push(var.to_string());
+        }
+    }
+    for (var, v) in &lookup {
+        let Some(rest) = var.strip_prefix("TELEPHONY_") else {
+            continue;
+        };
+        if rest == "CONFIG" || rest.is_empty() {
+            continue;
+        }
+        let key = rest
+            .split("__")
+            .map(snake_to_camel)
+            .collect::<Vec<_>>()
+            .join(".");
+        insert_path(&mut root, &key, env_value(v));
+        names.push(var.to_string());
+    }
+    let fig = Figment::from(Serialized::from(root, Profile::Default));
+    Ok((fig, names))
+}
+
+fn snake_to_camel(s: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for (i, c) in s.chars().enumerate() {
+        if c == '_' {
+            upper = true;
+        } else if upper && i > 0 {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Numbers and booleans become typed values; `+1555…` and `0…` stay strings; `[a,b]` is a list.
+fn env_value(v: &str) -> Value {
+    let t = v.trim();
+    if t == "true" || t == "false" {
+        return Value::from(t == "true");
+    }
+    if !t.is_empty()
+        && !t.starts_with('+')
+        && !(t.starts_with('0') && t.len() > 1)
+        && t.bytes().all(|b| b.is_ascii_digit())
+    {
+        if let Ok(n) = t.parse::<u64>() {
+            return Value::from(n);
+        }
+    }
+    if let Some(inner) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        let items: Vec<Value> = inner
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::from(s.to_string()))
+            .collect();
+        return Value::from(items);
+    }
+    Value::from(v.to_string())
+}
+
+fn insert_path(root: &mut Dict, key: &str, value: Value) {
+    let mut parts = key.split('.').peekable();
+    let mut cur = root;
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            cur.insert(p.to_string(), value);
+            return;
+        }
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| Value::from(Map::<String, Value>::new()));
+        if !matches!(entry, Value::Dict(..)) {
+            *entry = Value::from(Map::<String, Value>::new());
+        }
+        match entry {
+            Value::Dict(_, d) => cur = d,
+            _ => unreachable!("just made a dict"),
+        }
+    }
+}

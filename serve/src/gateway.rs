@@ -1,0 +1,377 @@
+//! The [`Gateway`]: state shared by the routes and the workers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use telephony_core::{
+    Address, AddressError, MessageId, OutboundMessage, Provider, Receipt, Store, StoreError,
+};
+use time::OffsetDateTime;
+use tokio::sync::{oneshot, Notify};
+
+use crate::handler::MessageHandler;
+
+/// Twilio's limit on a message body, in characters (error 21617).
+pub const MAX_BODY_CHARS: usize = 1600;
+/// Twilio's limit on media URLs per message.
+pub const MAX_MEDIA: usize = 10;
+
+/// Why a send was refused before it reached the outbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The recipient is not a valid address.
+    #[error(transparent)]
+    InvalidAddress(#[from] AddressError),
+    /// The message itself is not sendable.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// The store failed; nothing was queued.
+    #[error("could not queue the message")]
+    Store(#[from] StoreError),
+}
+
+impl SendError {
+    /// True when the caller's input was at fault (HTTP 400), false for server-side failures.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, SendError::Store(_))
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) handler: Option<Arc<dyn MessageHandler>>,
+    pub(crate) settings: Settings,
+    pub(crate) outbox_wake: Notify,
+    pub(crate) inbox_wake: Notify,
+    pub(crate) waiters: Mutex<HashMap<MessageId, Vec<oneshot::Sender<Receipt>>>>,
+    /// Set by the server runner once the public listener is bound (status callback fallback).
+    pub(crate) local_base_url: Mutex<Option<String>>,
+}
+
+/// Settings the routes and workers need (resolved from config or set on the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) public_url: Option<String>,
+    pub(crate) webhook_path: String,
+    pub(crate) status_path: String,
+    pub(crate) skip_signature_verification: bool,
+    pub(crate) host_header_fallback: bool,
+    pub(crate) trust_forwarding_headers: bool,
+    pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) body_limit: usize,
+    pub(crate) max_send_attempts: u32,
+    pub(crate) outbox_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: None,
+            webhook_path: "/telephony/webhook".into(),
+            status_path: "/telephony/status".into(),
+            skip_signature_verification: false,
+            host_header_fallback: false,
+            trust_forwarding_headers: false,
+            allowed_hosts: Vec::new(),
+            body_limit: 64 * 1024,
+            max_send_attempts: 8,
+            outbox_concurrency: 8,
+        }
+    }
+}
+
+/// The telephony gateway: webhook routes, admin routes, durable inbox and outbox.
+///
+/// Cheap to clone. Build one with [`Gateway::builder`], mount [`router`](Gateway::router)
+/// in an axum app (or run [`crate::server`]), and start the workers with
+/// [`spawn_workers`](Gateway::spawn_workers).
+///
+/// ```
+/// use std::sync::Arc;
+/// use telephony_core::{MemoryStore, StubProvider, InboundMessage};
+/// use telephony_serve::{Gateway, HandlerError, Replier};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let gateway = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+///     .public_url("https://sms.example.com")
+///     .handler(|msg: InboundMessage, reply: Replier| async move {
+///         reply.send(format!("echo: {}", msg.body)).await?;
+///         Ok::<(), HandlerError>(())
+///     })
+///     .build();
+/// let app = axum::Router::new().merge(gateway.router());
+/// let receipt = gateway.send("+15550005678", "hello").await.unwrap();
+/// assert_eq!(receipt.status.as_str(), "pending");
+/// # let _ = app;
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("provider", &self.inner.provider.name())
+            .field("public_url", &self.inner.settings.public_url)
+            .field("webhook_path", &self.inner.settings.webhook_path)
+            .field("status_path", &self.inner.settings.status_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Gateway`]; setters consume and return the builder, `build()` cannot fail.
+pub struct GatewayBuilder {
+    provider: Arc<dyn Provider>,
+    store: Arc<dyn Store>,
+    handler: Option<Arc<dyn MessageHandler>>,
+    settings: Settings,
+}
+
+impl Gateway {
+    /// Starts building a gateway around a provider and a store.
+    pub fn builder(provider: Arc<dyn Provider>, store: Arc<dyn Store>) -> GatewayBuilder {
+        GatewayBuilder {
+            provider,
+            store,
+            handler: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.inner.provider
+    }
+
+    /// The configured public base URL, if any.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.settings.public_url.as_deref()
+    }
+
+    /// The webhook path.
+    pub fn webhook_path(&self) -> &str {
+        &self.inner.settings.webhook_path
+    }
+
+    /// The status callback path.
+    pub fn status_path(&self) -> &str {
+        &self.inner.settings.status_path
+    }
+
+    /// Records the base URL the public listener is reachable at locally (used for status
+    /// callbacks when no public URL is configured and the bind is loopback).
+    pub fn set_local_base_url(&self, url: impl Into<String>) {
+        *self.inner.local_base_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.into());
+    }
+
+    /// The URL the provider should send status callbacks to, if one is known.
+    pub fn status_callback_url(&self) -> Option<String> {
+        let base = self.inner.settings.public_url.clone().or_else(|| {
+            self.inner
+                .local_base_url
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })?;
+        Some(format!("{}{}", base, self.inner.settings.status_path))
+    }
+
+    /// Queues a text message to `to` (`+1555…`, `sms:+1…`, `whatsapp:+1…`, …).
+    pub async fn send(&self, to: &str, text: impl Into<String>) -> Result<Receipt, SendError> {
+        let to = Address::parse(to)?;
+        self.send_message(OutboundMessage::new(to, text)).await
+    }
+
+    /// Queues a message in the durable outbox; the outbox worker sends it.
+    ///
+    /// Returns the `pending` receipt; follow it with [`receipt`](Self::receipt).
+    pub async fn send_message(&self, msg: OutboundMessage) -> Result<Receipt, SendError> {
+        let chars = msg.body.chars().count();
+        if msg.body.trim().is_empty() && msg.media_urls.is_empty() {
+            return Err(SendError::InvalidMessage(
+                "body is empty and there is no media".into(),
+            ));
+        }
+        if chars > MAX_BODY_CHARS {
+            return Err(SendError::InvalidMessage(format!(
+                "body is {chars} characters; the limit is {MAX_BODY_CHARS}"
+            )));
+        }
+        if msg.media_urls.len() > MAX_MEDIA {
+            return Err(SendError::InvalidMessage(format!(
+                "{} media URLs; the limit is {MAX_MEDIA}",
+                msg.media_urls.len()
+            )));
+        }
+        for url in &msg.media_urls {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(SendError::InvalidMessage(format!(
+                    "media URL {url:?} must start with https:// or http://"
+                )));
+            }
+        }
+        let id = MessageId::generate();
+        let receipt = self
+            .inner
+            .store
+            .enqueue_outbound(&id, &msg, OffsetDateTime::now_utc())
+            .await?;
+        tracing::info!(message_id = %id, to = %msg.to.number().redacted(), chars, "queued outbound message");
+        self.inner.outbox_wake.notify_one();
+        Ok(receipt)
+    }
+
+    /// A receipt by id.
+    pub async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError> {
+        self.inner.store.receipt(id).await
+    }
+
+    /// Waits until the outbox worker has made its first attempt at `id` (or `timeout` passes),
+    /// and returns the receipt as it stands.
+    pub async fn wait_first_attempt(
+        &self,
+        id: &MessageId,
+        timeout: Duration,
+    ) -> Result<Option<Receipt>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .push(tx);
+        // The attempt may have finished before we registered.
+        if let Some(r) = self.inner.store.receipt(id).await? {
+            if r.attempts > 0 && r.status != telephony_core::DeliveryStatus::Pending
+                || r.error.is_some()
+            {
+                self.inner
+                    .waiters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
+                return Ok(Some(r));
+            }
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => Ok(Some(r)),
+            _ => {
+                self.inner
+                    .waiters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
+                self.inner.store.receipt(id).await
+            }
+        }
+    }
+
+    pub(crate) fn notify_waiters(&self, receipt: &Receipt) {
+        let waiters = self
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&receipt.id);
+        for w in waiters.into_iter().flatten() {
+            // The waiter may have timed out and gone; that is fine.
+            let _ = w.send(receipt.clone());
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// The public base URL Twilio requests (scheme, host, optional port); webhook signatures
+    /// are checked against it plus the route path and query.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.public_url = Some(url.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The inbound webhook path (default `/telephony/webhook`).
+    pub fn webhook_path(mut self, path: impl Into<String>) -> Self {
+        self.settings.webhook_path = path.into();
+        self
+    }
+
+    /// The status callback path (default `/telephony/status`).
+    pub fn status_path(mut self, path: impl Into<String>) -> Self {
+        self.settings.status_path = path.into();
+        self
+    }
+
+    /// The application's handler for accepted inbound messages.
+    pub fn handler(mut self, handler: impl MessageHandler) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The application's handler, already shared.
+    pub fn handler_arc(mut self, handler: Arc<dyn MessageHandler>) -> Self {
+        self.handler = Some(handler);
+        self
+    }
+
+    /// Without a public URL, reconstruct the signed URL from the request's `Host` header.
+    /// Only safe when the listener is reachable on loopback alone; the server runner sets it
+    /// for loopback binds.
+    pub fn host_header_fallback_dangerous(mut self) -> Self {
+        self.settings.host_header_fallback = true;
+        self
+    }
+
+    /// Trusts `X-Forwarded-Proto` / `X-Forwarded-Host` for hosts in `allowed_hosts` when no
+    /// public URL is set.
+    pub fn trust_forwarding_headers(mut self, allowed_hosts: Vec<String>) -> Self {
+        self.settings.trust_forwarding_headers = true;
+        self.settings.allowed_hosts = allowed_hosts;
+        self
+    }
+
+    /// Accepts webhooks without checking `X-Twilio-Signature`. Never on a public listener:
+    /// the server runner refuses it unless the bind address is loopback.
+    pub fn skip_signature_verification_dangerous(mut self) -> Self {
+        self.settings.skip_signature_verification = true;
+        self
+    }
+
+    /// Largest accepted webhook body (default 64 KiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// Attempts per outbound message on retryable failures (default 8).
+    pub fn max_send_attempts(mut self, n: u32) -> Self {
+        self.settings.max_send_attempts = n.max(1);
+        self
+    }
+
+    /// Builds the gateway.
+    pub fn build(self) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                provider: self.provider,
+                store: self.store,
+                handler: self.handler,
+                settings: self.settings,
+                outbox_wake: Notify::new(),
+                inbox_wake: Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
+                local_base_url: Mutex::new(None),
+            }),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The application's side: [`MessageHandler`] receives accepted inbound messages.
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use telephony_core::{InboundMessage, Receipt};
+
+use crate::gateway::{Gateway, SendError};
+
+/// An error a handler returns; recorded on the inbox entry (state `failed`).
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Lets a handler answer the sender of the message it is handling.
+#[derive(Clone, Debug)]
+pub struct Replier {
+    gateway: Gateway,
+    to: String,
+}
+
+impl Replier {
+    pub(crate) fn new(gateway: Gateway, to: String) -> Self {
+        Replier { gateway, to }
+    }
+
+    /// Sends `text` back to the sender through the durable outbox.
+    pub async fn send(&self, text: impl Into<String>) -> Result<Receipt, SendError> {
+        self.gateway.send(&self.to, text).await
+    }
+
+    /// The gateway, for anything else.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
+/// Receives inbound messages the gateway accepted, one ordered lane per sender.
+///
+/// Implemented for async closures `Fn(InboundMessage, Replier) -> impl Future<Output = Result<(), HandlerError>>`:
+///
+/// ```
+/// use telephony_serve::{HandlerError, MessageHandler, Replier};
+/// use telephony_core::InboundMessage;
+///
+/// fn echo() -> impl MessageHandler {
+///     |msg: InboundMessage, reply: Replier| async move {
+///         reply.send(format!("You said: {}", msg.body)).await?;
+///         Ok::<(), HandlerError>(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Handles one message. An error is recorded; the message is not redelivered.
+    async fn on_message(&self, msg: InboundMessage, reply: Replier) -> Result<(), HandlerError>;
+
+    /// Called when an outbound message's status moves forward; the default does nothing.
+    async fn on_status(&self, receipt: &Receipt) {
+        let _ = receipt;
+    }
+}
+
+#[async_trait]
+impl<F, Fut> MessageHandler for F
+where
+    F: Fn(InboundMessage, Replier) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    async fn on_message(&self, msg: InboundMessage, reply: Replier) -> Result<(), HandlerError> {
+        (self)(msg, reply).await
+    }
+}

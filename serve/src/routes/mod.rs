@@ -1,0 +1,4 @@
+//! HTTP routes: the public listener ([`public`]) and the loopback admin listener ([`admin`]).
+
+pub mod admin;
+pub mod public;

@@ -1,0 +1,167 @@
+//! The public listener: `POST {path}` (inbound webhooks), `POST {statusPath}` (status
+//! callbacks) and `GET /health`. Nothing else is served there.
+//!
+//! Every webhook goes through the same steps: body limit (413), content type (415),
+//! signature against the configured public URL (403), parse (400), persist, then 200 with
+//! empty TwiML. Nothing is written before the signature is checked, and nothing is
+//! acknowledged before it is stored.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use telephony_core::{
+    InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest,
+};
+use time::OffsetDateTime;
+
+use crate::gateway::Gateway;
+
+/// The public router for a gateway.
+pub fn router(gateway: Gateway) -> Router {
+    let s = &gateway.inner.settings;
+    let limit = s.body_limit;
+    Router::new()
+        .route(&s.webhook_path, post(webhook))
+        .route(&s.status_path, post(webhook))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+fn text(status: StatusCode, msg: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg,
+    )
+        .into_response()
+}
+
+/// The URL Twilio signed: public URL + original path + raw query.
+fn signed_url(gw: &Gateway, headers: &HeaderMap, path_and_query: &str) -> Result<String, String> {
+    let s = &gw.inner.settings;
+    if let Some(base) = &s.public_url {
+        return Ok(format!("{base}{path_and_query}"));
+    }
+    if s.trust_forwarding_headers {
+        let host = headers
+            .get("x-forwarded-host")
+            .or_else(|| headers.get(header::HOST))
+            .and_then(|v| v.to_str().ok());
+        if let Some(host) = host {
+            let bare = host.split(':').next().unwrap_or(host);
+            if s.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(bare)) {
+                let proto = headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|p| *p == "http" || *p == "https")
+                    .unwrap_or("https");
+                return Ok(format!("{proto}://{host}{path_and_query}"));
+            }
+            return Err(format!(
+                "forwarded host {host:?} is not in webhookSecurity.allowedHosts"
+            ));
+        }
+    }
+    if s.host_header_fallback {
+        if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            return Ok(format!("http://{host}{path_and_query}"));
+        }
+        return Err("request has no Host header".into());
+    }
+    Err("the gateway has no publicUrl configured, so it cannot check webhook signatures".into())
+}
+
+async fn webhook(
+    State(gw): State<Gateway>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let check = if gw.inner.settings.skip_signature_verification {
+        SignatureCheck::DangerouslySkip
+    } else {
+        SignatureCheck::Verify
+    };
+    let url = match signed_url(&gw, &headers, pq) {
+        Ok(u) => u,
+        Err(reason) if check == SignatureCheck::Verify => {
+            tracing::warn!(path = uri.path(), %reason, "webhook refused");
+            return text(StatusCode::FORBIDDEN, format!("{reason}\n"));
+        }
+        Err(_) => String::new(),
+    };
+    let req = WebhookRequest {
+        url,
+        method,
+        headers,
+        body,
+    };
+    let event = match gw.inner.provider.handle_webhook(&req, check) {
+        Ok(e) => e,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            tracing::warn!(path = uri.path(), status = status.as_u16(), reason = %e, "webhook refused");
+            return text(status, format!("{e}\n"));
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    match event {
+        WebhookEvent::Message(msg) => match gw.inner.store.insert_inbound(&msg).await {
+            Ok(InsertOutcome::Inserted) => {
+                tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
+                gw.inner.inbox_wake.notify_one();
+            }
+            Ok(InsertOutcome::Duplicate) => {
+                tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
+            }
+            Err(e) => {
+                tracing::error!(message_sid = %msg.provider_sid, error = %telephony_core::error_chain(&e), "could not store inbound message");
+                // Not acknowledged: Twilio will retry.
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not store message\n".into());
+            }
+        },
+        WebhookEvent::Status(update) => match gw.inner.store.apply_status(&update, now).await {
+            Ok(StatusOutcome::Applied(receipt)) => {
+                tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
+                if let Some(h) = gw.inner.handler.clone() {
+                    tokio::spawn(async move { h.on_status(&receipt).await });
+                }
+            }
+            Ok(StatusOutcome::Stale(receipt)) => {
+                tracing::debug!(message_sid = %update.provider_sid, status = %update.status, current = %receipt.status, "stale status ignored");
+            }
+            Ok(StatusOutcome::Unknown) => {
+                tracing::debug!(message_sid = %update.provider_sid, status = %update.status, "status for unknown message kept for later");
+            }
+            Err(e) => {
+                tracing::error!(message_sid = %update.provider_sid, error = %telephony_core::error_chain(&e), "could not store status");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not store status\n".into());
+            }
+        },
+        _ => {
+            return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
+        }
+    }
+    let ack = gw.inner.provider.webhook_ack();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, ack.content_type)],
+        ack.body,
+    )
+        .into_response()
+}

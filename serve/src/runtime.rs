@@ -1,0 +1,131 @@
+//! Files the gateway keeps in its data directory so the CLI can find it: the admin token
+//! (`admin.token`, mode 0600) and the runtime file (`gateway.json`, mode 0600) that says
+//! where the running gateway listens.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use telephony_core::Secret;
+
+/// Name of the admin token file in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Name of the runtime file in the data directory.
+pub const RUNTIME_FILE: &str = "gateway.json";
+
+/// What a running gateway publishes about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Public listener address.
+    pub public_addr: String,
+    /// Admin listener address.
+    pub admin_addr: String,
+    /// The URL to configure in the Twilio console for inbound messages.
+    pub webhook_url: String,
+    /// The status callback URL.
+    pub status_url: String,
+    /// Sandbox mode (simulated Twilio).
+    pub sandbox: bool,
+    /// In sandbox mode, the simulated account's SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_account_sid: Option<String>,
+    /// In sandbox mode, the simulated account's auth token (so `telephony simulate` can sign).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_auth_token: Option<String>,
+    /// In sandbox mode, the simulator's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator_url: Option<String>,
+}
+
+/// Writes `contents` to `path` with mode 0600 (atomically: temp file + rename).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads the admin token from the data directory, or generates and stores one.
+///
+/// Returns the token and whether it was just generated (so the caller can print it once).
+pub fn load_or_create_admin_token(data_dir: &Path) -> std::io::Result<(Secret, bool)> {
+    if let Some(t) = read_admin_token(data_dir)? {
+        return Ok((t, false));
+    }
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = format!("tk_{token}");
+    write_private(&data_dir.join(ADMIN_TOKEN_FILE), format!("{token}\n").as_bytes())?;
+    Ok((Secret::new(token), true))
+}
+
+/// Reads the admin token if the file exists.
+pub fn read_admin_token(data_dir: &Path) -> std::io::Result<Option<Secret>> {
+    match std::fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE)) {
+        Ok(s) if !s.trim().is_empty() => Ok(Some(Secret::new(s.trim()))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The runtime file path.
+pub fn runtime_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(RUNTIME_FILE)
+}
+
+/// Reads the runtime file if a gateway wrote one.
+pub fn read_runtime(data_dir: &Path) -> std::io::Result<Option<RuntimeInfo>> {
+    match std::fs::read(runtime_path(data_dir)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_token_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t1, new1) = load_or_create_admin_token(dir.path()).unwrap();
+        assert!(new1);
+        assert!(t1.expose().starts_with("tk_"));
+        assert_eq!(t1.expose().len(), 3 + 48);
+        let (t2, new2) = load_or_create_admin_token(dir.path()).unwrap();
+        assert!(!new2);
+        assert_eq!(t1, t2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(ADMIN_TOKEN_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(read_admin_token(dir.path()).unwrap(), Some(t1));
+    }
+}

@@ -1,0 +1,42 @@
+//! Background workers: [`outbox`] sends queued messages, [`dispatch`] hands stored inbound
+//! messages to the application.
+
+pub mod dispatch;
+pub mod outbox;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::gateway::Gateway;
+
+/// Running workers; stop them with [`Workers::shutdown`].
+#[derive(Debug)]
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Asks the workers to stop after their current item, and waits for them.
+    pub async fn shutdown(self) {
+        // Receivers may already be gone if a worker ended; nothing to tell them then.
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "worker task ended abnormally");
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// Starts the outbox and dispatch workers on the current tokio runtime.
+    pub fn spawn_workers(&self) -> Workers {
+        let (stop, rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(outbox::run(self.clone(), rx.clone())),
+            tokio::spawn(dispatch::run(self.clone(), rx)),
+        ];
+        Workers { stop, tasks }
+    }
+}

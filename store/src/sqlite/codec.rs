@@ -1,0 +1,161 @@
+//! Conversions between domain values and column values.
+//!
+//! Times are stored as unix milliseconds; JSON columns hold serde_json text. Anything that
+//! does not decode is reported as [`StoreError::Corrupt`] naming `table.column`.
+
+use std::fmt::Display;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+use telephony_core::{Channel, DeliveryStatus, InboxState, StoreError};
+use time::OffsetDateTime;
+
+/// The error for a stored value that does not decode; `what` is `table.column`.
+pub(crate) fn corrupt(what: &'static str, reason: impl Display) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads column `what` (`table.column`) of a row, naming it if the value has the wrong type.
+pub(crate) fn get<'r, T>(row: &'r SqliteRow, what: &'static str) -> Result<T, StoreError>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    let column = what.rsplit_once('.').map_or(what, |(_, c)| c);
+    row.try_get(column).map_err(|e| corrupt(what, e))
+}
+
+/// Reads a JSON column.
+pub(crate) fn get_json<T: DeserializeOwned>(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    let text: String = get(row, what)?;
+    from_json(what, &text)
+}
+
+/// Reads a nullable JSON column.
+pub(crate) fn get_json_opt<T: DeserializeOwned>(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = get(row, what)?;
+    text.map(|t| from_json(what, &t)).transpose()
+}
+
+/// Reads a unix-milliseconds column.
+pub(crate) fn get_time(row: &SqliteRow, what: &'static str) -> Result<OffsetDateTime, StoreError> {
+    from_ms(what, get(row, what)?)
+}
+
+/// Reads a non-negative count column.
+pub(crate) fn get_u32(row: &SqliteRow, what: &'static str) -> Result<u32, StoreError> {
+    let n: i64 = get(row, what)?;
+    u32::try_from(n).map_err(|_| corrupt(what, format_args!("{n} is not a valid count")))
+}
+
+/// Reads a nullable non-negative count column.
+pub(crate) fn get_u32_opt(row: &SqliteRow, what: &'static str) -> Result<Option<u32>, StoreError> {
+    let n: Option<i64> = get(row, what)?;
+    n.map(|n| u32::try_from(n).map_err(|_| corrupt(what, format_args!("{n} is not a valid count"))))
+        .transpose()
+}
+
+/// Reads a delivery status column.
+pub(crate) fn get_status(row: &SqliteRow, what: &'static str) -> Result<DeliveryStatus, StoreError> {
+    let s: String = get(row, what)?;
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+/// Reads an inbox state column.
+pub(crate) fn get_inbox_state(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<InboxState, StoreError> {
+    let s: String = get(row, what)?;
+    InboxState::parse(&s).ok_or_else(|| corrupt(what, format_args!("unknown inbox state {s:?}")))
+}
+
+/// Reads a channel column.
+pub(crate) fn get_channel(row: &SqliteRow, what: &'static str) -> Result<Channel, StoreError> {
+    let s: String = get(row, what)?;
+    serde_json::from_value(serde_json::Value::String(s)).map_err(|e| corrupt(what, e))
+}
+
+/// The stored name of a channel (its serde name: `sms`, `whatsapp`).
+pub(crate) fn channel_name(channel: Channel) -> Result<String, StoreError> {
+    match serde_json::to_value(channel).map_err(StoreError::backend)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(StoreError::backend(std::io::Error::other(format!(
+            "channel serialized as {other}, not a string"
+        )))),
+    }
+}
+
+/// JSON text of a value.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::backend)
+}
+
+/// Decodes JSON text stored in column `what`.
+pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// Unix milliseconds of an instant (sub-millisecond digits are dropped, rounding down).
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
+    // ±9999 years in milliseconds is far inside i64, so the cast cannot truncate.
+    t.unix_timestamp_nanos().div_euclid(1_000_000) as i64
+}
+
+/// The instant `t` as it reads back from the store: UTC, millisecond precision.
+pub(crate) fn stored(t: OffsetDateTime) -> OffsetDateTime {
+    from_ms("", to_ms(t)).unwrap_or(t)
+}
+
+/// The instant of a unix-milliseconds value stored in column `what`.
+pub(crate) fn from_ms(what: &'static str, ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| corrupt(what, e))
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A `LIMIT` value.
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_round_trip_and_round_down() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_767_323_045_123_456_789).unwrap();
+        assert_eq!(to_ms(t), 1_767_323_045_123);
+        assert_eq!(
+            stored(t),
+            OffsetDateTime::from_unix_timestamp_nanos(1_767_323_045_123_000_000).unwrap()
+        );
+        let before_epoch = OffsetDateTime::from_unix_timestamp_nanos(-1).unwrap();
+        assert_eq!(to_ms(before_epoch), -1);
+        assert_eq!(from_ms("t", -1).unwrap().unix_timestamp_nanos(), -1_000_000);
+        assert!(matches!(
+            from_ms("t.at", i64::MAX),
+            Err(StoreError::Corrupt { what: "t.at", .. })
+        ));
+    }
+
+    #[test]
+    fn channel_names_are_serde_names() {
+        assert_eq!(channel_name(Channel::Sms).unwrap(), "sms");
+        assert_eq!(channel_name(Channel::Whatsapp).unwrap(), "whatsapp");
+    }
+}

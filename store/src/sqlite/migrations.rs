@@ -1,0 +1,53 @@
+//! The schema, embedded in the binary and applied on open.
+//!
+//! Migrations run through sqlx's migrator, which records each applied version and its
+//! checksum in `_sqlx_migrations`: opening an up-to-date database changes nothing, and a
+//! database whose applied migration no longer matches the embedded text is refused rather
+//! than silently diverging.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::SqlitePool;
+use telephony_core::StoreError;
+
+/// `(version, description, sql)` of every migration, oldest first.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded;
+
+type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Brings the database up to the current schema.
+pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrator = Migrator::new(Embedded).await.map_err(StoreError::backend)?;
+    migrator.run(pool).await.map_err(StoreError::backend)
+}

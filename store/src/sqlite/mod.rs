@@ -1,0 +1,356 @@
+//! [`SqliteStore`]: the [`Store`] on an embedded SQLite database in WAL mode.
+//!
+//! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
+//! [`group_commit`] (the inbound writer), [`inbox`], [`receipts`] and [`outbox`] (the
+//! tables and their statements), [`codec`] (column ↔ value conversions).
+
+mod codec;
+mod group_commit;
+mod inbox;
+mod migrations;
+mod options;
+mod outbox;
+mod receipts;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use telephony_core::{
+    ErrorInfo, InboundMessage, InboxEntry, InboxQuery, InboxState, InsertOutcome, MessageId,
+    OutboundMessage, OutboxItem, ProviderReceipt, Receipt, StatusOutcome, StatusUpdate, Store,
+    StoreError,
+};
+use time::OffsetDateTime;
+use tracing::debug;
+
+use self::group_commit::InboundWriter;
+use self::inbox::InboxRow;
+pub use self::options::SqliteOptions;
+
+/// Entries [`Store::inbox`] returns when the query's limit is 0.
+const DEFAULT_INBOX_LIMIT: usize = 100;
+
+/// A [`Store`] on a SQLite database file.
+///
+/// Writes go through one connection (SQLite has a single writer) in `BEGIN IMMEDIATE`
+/// transactions; inbound messages are batched by a group-commit writer task; reads use a
+/// separate pool of [`SqliteOptions::max_connections`] read-only connections, which WAL
+/// lets run concurrently with the writer. Cloning is cheap and shares the database.
+///
+/// Must be opened inside a tokio runtime (the group-commit writer is a tokio task).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use telephony_core::{Channel, InboundMessage, InboxQuery, InsertOutcome, MessageId, Store};
+/// use telephony_store::SqliteStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// // The gateway's convention is ./telephony-data/telephony.db; parents are created.
+/// let path = dir.path().join("telephony-data").join("telephony.db");
+/// let store = SqliteStore::open(&path).await?;
+///
+/// let msg = InboundMessage {
+///     id: MessageId::generate(),
+///     provider_sid: "SM0123456789abcdef0123456789abcdef".into(),
+///     account_sid: None,
+///     channel: Channel::Sms,
+///     from: "+15557654321".into(),
+///     to: "+15550001234".into(),
+///     body: "hello".into(),
+///     media: Vec::new(),
+///     num_segments: Some(1),
+///     received_at: time::OffsetDateTime::from_unix_timestamp(1_767_323_045)?,
+///     extra: Default::default(),
+/// };
+/// assert_eq!(store.insert_inbound(&msg).await?, InsertOutcome::Inserted);
+/// assert_eq!(store.insert_inbound(&msg).await?, InsertOutcome::Duplicate);
+/// store.close().await;
+///
+/// // Everything committed is there after reopening.
+/// let store = SqliteStore::open(&path).await?;
+/// let inbox = store.inbox(&InboxQuery::default()).await?;
+/// assert_eq!(inbox[0].message, msg);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    inbound: InboundWriter,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opening the database failed; names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the SQLite store at {}: {what}", path.display())]
+struct OpenError {
+    path: PathBuf,
+    what: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database at `path`
+    /// with the default [`SqliteOptions`], and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens the database at `path` with `options`; see [`open`](Self::open).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::{SqliteOptions, SqliteStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let opts = SqliteOptions::default().synchronous_full(true);
+    /// let store = SqliteStore::open_with(dir.path().join("telephony.db"), opts).await?;
+    /// assert!(store.path().ends_with("telephony.db"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let fail = |what: &'static str, e: Box<dyn std::error::Error + Send + Sync>| {
+            StoreError::backend(OpenError {
+                path: path.clone(),
+                what,
+                source: e,
+            })
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| fail("creating its directory", e.into()))?;
+        }
+
+        let common = SqliteConnectOptions::new()
+            .filename(&path)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout)
+            .synchronous(if options.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            });
+        let writer = pool(1)
+            .connect_with(
+                common
+                    .clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .map_err(|e| fail("opening the write connection", e.into()))?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&writer)
+            .await
+            .map_err(|e| fail("reading journal_mode", e.into()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Without WAL, readers block the writer and NORMAL sync is not crash-safe.
+            return Err(fail(
+                "enabling WAL",
+                format!("journal_mode is {mode:?} (does the filesystem support shared memory?)")
+                    .into(),
+            ));
+        }
+        migrations::run(&writer)
+            .await
+            .map_err(|e| fail("migrating the schema", e.into()))?;
+        let reader = pool(options.max_connections.max(1))
+            .connect_with(common.pragma("query_only", "ON"))
+            .await
+            .map_err(|e| fail("opening the read pool", e.into()))?;
+
+        debug!(
+            path = %path.display(),
+            synchronous_full = options.synchronous_full,
+            readers = options.max_connections.max(1),
+            busy_timeout_ms = options.busy_timeout.as_millis() as u64,
+            "sqlite store opened"
+        );
+        Ok(SqliteStore {
+            inbound: InboundWriter::spawn(writer.clone()),
+            path,
+            options,
+            writer,
+            reader,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.options
+    }
+
+    /// Closes the database (for every clone): waits for the statements in flight, then every
+    /// later operation fails. Dropping the store without closing loses nothing committed.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+        debug!(path = %self.path.display(), "sqlite store closed");
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)
+    }
+}
+
+fn pool(max: u32) -> PoolOptions<Sqlite> {
+    // A local file does not go stale: no liveness ping per acquire, no idle reconnects.
+    PoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(30))
+}
+
+fn commit_error(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
+        self.inbound.insert(InboxRow::encode(msg)?).await
+    }
+
+    async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
+        let limit = match query.limit {
+            0 => DEFAULT_INBOX_LIMIT,
+            n => n,
+        };
+        inbox::list(&mut conn, query.since, limit).await
+    }
+
+    async fn queued_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
+        inbox::queued(&mut conn, limit).await
+    }
+
+    async fn set_inbound_state(
+        &self,
+        id: &MessageId,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(StoreError::backend)?;
+        inbox::set_state(&mut conn, id, state, note).await
+    }
+
+    async fn enqueue_outbound(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let receipt = outbox::enqueue(&mut tx, id, msg, codec::stored(now)).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(receipt)
+    }
+
+    async fn claim_outbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let items = outbox::claim(&mut tx, now, lease, limit).await?;
+        tx.commit().await.map_err(commit_error)?;
+        if !items.is_empty() {
+            debug!(claimed = items.len(), limit, "outbox entries claimed");
+        }
+        Ok(items)
+    }
+
+    async fn complete_outbound(
+        &self,
+        id: &MessageId,
+        result: &ProviderReceipt,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let receipt = outbox::complete(&mut tx, id, result, codec::stored(now)).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(receipt)
+    }
+
+    async fn fail_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let receipt = outbox::fail(&mut tx, id, error, codec::stored(now)).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(receipt)
+    }
+
+    async fn retry_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        outbox::retry(&mut tx, id, error, next_attempt).await?;
+        tx.commit().await.map_err(commit_error)
+    }
+
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        now: OffsetDateTime,
+    ) -> Result<StatusOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = receipts::apply_status(&mut tx, update, codec::stored(now)).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(outcome)
+    }
+
+    async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError> {
+        // One read transaction, so the receipt row and its history are the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
+        let loaded = receipts::load(&mut tx, id).await?;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(loaded.map(|l| l.receipt))
+    }
+
+    async fn outbox_len(&self) -> Result<usize, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
+        outbox::len(&mut conn).await
+    }
+}

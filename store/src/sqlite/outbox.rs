@@ -1,0 +1,163 @@
+//! The outbox: sends accepted by the gateway and not yet accepted by the provider.
+//!
+//! Every function runs inside the caller's `BEGIN IMMEDIATE` transaction, so a receipt and
+//! its outbox entry always change together and two workers never claim the same entry.
+
+use std::time::Duration;
+
+use sqlx::SqliteConnection;
+use telephony_core::{
+    ErrorInfo, MessageId, OutboundMessage, OutboxItem, ProviderReceipt, Receipt, StoreError,
+};
+use time::OffsetDateTime;
+
+use super::codec::{self, get, get_json, get_u32};
+use super::receipts;
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+/// Creates a `pending` receipt and its outbox entry, due at once.
+pub(crate) async fn enqueue(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    msg: &OutboundMessage,
+    now: OffsetDateTime,
+) -> Result<Receipt, StoreError> {
+    let receipt = Receipt::new_pending(id.clone(), msg, now);
+    receipts::insert(conn, &receipt).await?;
+    sqlx::query(
+        "INSERT INTO outbox (id, message_json, attempts, next_attempt_at) VALUES (?1, ?2, 0, ?3)",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_json(msg)?)
+    .bind(codec::to_ms(now))
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(receipt)
+}
+
+/// Leases up to `limit` due, unleased entries, oldest due first.
+pub(crate) async fn claim(
+    conn: &mut SqliteConnection,
+    now: OffsetDateTime,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let now_ms = codec::to_ms(now);
+    let rows = sqlx::query(
+        "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1 \
+         WHERE id IN ( \
+           SELECT id FROM outbox \
+           WHERE next_attempt_at <= ?1 AND (leased_until IS NULL OR leased_until <= ?1) \
+           ORDER BY next_attempt_at, rowid LIMIT ?3 \
+         ) \
+         RETURNING rowid AS seq, id, message_json, attempts, next_attempt_at",
+    )
+    .bind(now_ms)
+    .bind(now_ms.saturating_add(codec::duration_ms(lease)))
+    .bind(codec::limit(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let attempts = get_u32(row, "outbox.attempts")?;
+        claimed.push((
+            (get::<i64>(row, "outbox.next_attempt_at")?, get::<i64>(row, "outbox.seq")?),
+            OutboxItem {
+                id: MessageId::from_string(get::<String>(row, "outbox.id")?),
+                message: get_json(row, "outbox.message_json")?,
+                // The item reports the attempts made before this claim.
+                attempts: attempts.saturating_sub(1),
+            },
+            attempts,
+        ));
+    }
+    // RETURNING has no defined order; hand entries out in the order they were picked.
+    claimed.sort_by_key(|(key, _, _)| *key);
+    for (_, item, attempts) in &claimed {
+        sqlx::query("UPDATE receipts SET attempts = ?2 WHERE id = ?1")
+            .bind(item.id.as_str())
+            .bind(i64::from(*attempts))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(claimed.into_iter().map(|(_, item, _)| item).collect())
+}
+
+/// The provider accepted the send: record it, apply status callbacks that were waiting for
+/// its SID, and drop the outbox entry.
+pub(crate) async fn complete(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    result: &ProviderReceipt,
+    now: OffsetDateTime,
+) -> Result<Receipt, StoreError> {
+    let mut loaded = receipts::load_existing(conn, id).await?;
+    loaded.receipt.apply_sent(result, now);
+    receipts::map_sid(conn, &result.sid, id).await?;
+    for update in receipts::take_orphans(conn, &result.sid).await? {
+        loaded.receipt.apply_status(&update, now);
+    }
+    receipts::save(conn, &loaded).await?;
+    remove(conn, id).await?;
+    Ok(loaded.receipt)
+}
+
+/// The send failed for good: fail the receipt and drop the outbox entry.
+pub(crate) async fn fail(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    error: &ErrorInfo,
+    now: OffsetDateTime,
+) -> Result<Receipt, StoreError> {
+    let mut loaded = receipts::load_existing(conn, id).await?;
+    loaded.receipt.apply_failure(error.clone(), now);
+    receipts::save(conn, &loaded).await?;
+    remove(conn, id).await?;
+    Ok(loaded.receipt)
+}
+
+/// The send may succeed later: release the lease and wait until `next_attempt`.
+pub(crate) async fn retry(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    error: &ErrorInfo,
+    next_attempt: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(next_attempt))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(receipts::not_found(id));
+    }
+    receipts::set_error(conn, id, error).await
+}
+
+/// Number of entries in the outbox.
+pub(crate) async fn len(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+async fn remove(conn: &mut SqliteConnection, id: &MessageId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM outbox WHERE id = ?1")
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! SQLite-specific behavior: durability across reopen and process crashes, group commit under
+//! concurrency, the on-disk settings, and how corrupt rows are reported.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use telephony_core::store_suite::{inbound, t0};
+use telephony_core::{
+    Address, DeliveryStatus, ErrorInfo, InboxQuery, InboxState, InsertOutcome, MessageId,
+    OutboundMessage, ProviderReceipt, StatusEvent, StatusOutcome, StatusUpdate, Store, StoreError,
+};
+use telephony_store::{SqliteOptions, SqliteStore};
+use time::OffsetDateTime;
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("telephony.db")
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("open store")
+}
+
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .expect("raw connection")
+}
+
+fn secs(n: u64) -> OffsetDateTime {
+    t0() + Duration::from_secs(n)
+}
+
+fn outbound(body: &str) -> OutboundMessage {
+    OutboundMessage::new(Address::parse("+15550005678").unwrap(), body)
+}
+
+fn status(sid: &str, s: DeliveryStatus) -> StatusUpdate {
+    StatusUpdate {
+        provider_sid: sid.into(),
+        status: s,
+        error_code: None,
+        error_message: None,
+        account_sid: None,
+    }
+}
+
+fn accepted(sid: &str) -> ProviderReceipt {
+    ProviderReceipt {
+        sid: sid.into(),
+        status: DeliveryStatus::Queued,
+        from: Some("+15550001234".into()),
+        num_segments: Some(1),
+        price: Some("-0.00790".into()),
+        price_unit: Some("USD".into()),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn everything_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let m = inbound("SMin1", "+15557654321", "survive me", 0);
+    let sent = MessageId::from_string("msg_out_sent");
+    let pending = MessageId::from_string("msg_out_pending");
+    let before = {
+        let s = open(&path).await;
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        s.enqueue_outbound(&sent, &outbound("sent"), t0()).await.unwrap();
+        assert_eq!(s.claim_outbound(t0(), LEASE, 10).await.unwrap().len(), 1);
+        s.complete_outbound(&sent, &accepted("SMout1"), secs(1)).await.unwrap();
+        assert!(matches!(
+            s.apply_status(&status("SMout1", DeliveryStatus::Sent), secs(2)).await.unwrap(),
+            StatusOutcome::Applied(_)
+        ));
+        // A status callback for a send whose response never came back.
+        assert_eq!(
+            s.apply_status(&status("SMout2", DeliveryStatus::Delivered), secs(3))
+                .await
+                .unwrap(),
+            StatusOutcome::Unknown
+        );
+        // Accepted, then claimed by a worker that dies before the provider answers.
+        s.enqueue_outbound(&pending, &outbound("pending"), secs(4)).await.unwrap();
+        let claimed = s.claim_outbound(secs(4), LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, pending);
+        let before = s.receipt(&sent).await.unwrap().unwrap();
+        s.close().await;
+        before
+    };
+
+    let s = open(&path).await;
+    let inbox = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message, m);
+    assert_eq!(inbox[0].state, InboxState::Queued);
+    assert_eq!(s.queued_inbound(10).await.unwrap(), vec![m.clone()]);
+
+    let r = s.receipt(&sent).await.unwrap().unwrap();
+    assert_eq!(r, before);
+    assert_eq!(r.status, DeliveryStatus::Sent);
+    assert_eq!(r.provider_sids, ["SMout1"]);
+    assert_eq!(r.price.as_deref(), Some("-0.00790"));
+    assert_eq!(r.attempts, 1);
+    assert_eq!(
+        r.history,
+        [
+            StatusEvent {
+                status: DeliveryStatus::Pending,
+                at: t0(),
+                provider_sid: None,
+                error: None
+            },
+            StatusEvent {
+                status: DeliveryStatus::Queued,
+                at: secs(1),
+                provider_sid: Some("SMout1".into()),
+                error: None
+            },
+            StatusEvent {
+                status: DeliveryStatus::Sent,
+                at: secs(2),
+                provider_sid: Some("SMout1".into()),
+                error: None
+            },
+        ]
+    );
+    // The SID → receipt map survived too.
+    match s
+        .apply_status(&status("SMout1", DeliveryStatus::Delivered), secs(5))
+        .await
+        .unwrap()
+    {
+        StatusOutcome::Applied(r) => assert_eq!(r.history.len(), 4),
+        other => panic!("expected Applied, got {other:?}"),
+    }
+
+    // The send accepted before the "crash" is sent after restart, once its lease expired.
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    assert!(s.claim_outbound(secs(33), LEASE, 10).await.unwrap().is_empty());
+    let again = s.claim_outbound(secs(34), LEASE, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, pending);
+    assert_eq!(again[0].message, outbound("pending"));
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(s.receipt(&pending).await.unwrap().unwrap().attempts, 2);
+
+    // And the kept status callback is applied when its SID appears.
+    let r = s.complete_outbound(&pending, &accepted("SMout2"), secs(35)).await.unwrap();
+    assert_eq!(r.status, DeliveryStatus::Delivered);
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn duplicate_detection_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let m = inbound("SMdup", "+15557654321", "first", 0);
+    {
+        let s = open(&path).await;
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        s.close().await;
+    }
+    let s = open(&path).await;
+    let mut redelivered = m.clone();
+    redelivered.id = MessageId::from_string("msg_redelivered");
+    redelivered.body = "second".into();
+    assert_eq!(
+        s.insert_inbound(&redelivered).await.unwrap(),
+        InsertOutcome::Duplicate
+    );
+    let inbox = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message.body, "first");
+}
+
+const CRASH_CHILD: &str = "TELEPHONY_STORE_CRASH_CHILD_DIR";
+
+/// The real thing: a child process commits, then is killed with SIGKILL (no destructor,
+/// no close, no checkpoint); everything it was told was committed is there afterwards.
+#[tokio::test]
+async fn commits_survive_killing_the_process() {
+    if let Ok(dir) = std::env::var(CRASH_CHILD) {
+        let dir = PathBuf::from(dir);
+        let s = open(&dir.join("telephony.db")).await;
+        let m = inbound("SMcrash", "+15557654321", "before the crash", 0);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        let id = MessageId::from_string("msg_out_crash");
+        s.enqueue_outbound(&id, &outbound("send me after restart"), t0())
+            .await
+            .unwrap();
+        assert_eq!(s.claim_outbound(t0(), LEASE, 10).await.unwrap().len(), 1);
+        std::fs::write(dir.join("committed"), b"").unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "commits_survive_killing_the_process", "--nocapture"])
+        .env(CRASH_CHILD, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = dir.path().join("committed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("child exited before committing: {status}");
+        }
+        assert!(std::time::Instant::now() < deadline, "child never committed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The commits are only in the write-ahead log: recovery has to replay it.
+    let wal = dir.path().join("telephony.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+
+    let s = open(&db_path(&dir)).await;
+    let inbox = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        inbox[0].message,
+        inbound("SMcrash", "+15557654321", "before the crash", 0)
+    );
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    let again = s.claim_outbound(secs(31), LEASE, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, MessageId::from_string("msg_out_crash"));
+    assert_eq!(again[0].message, outbound("send me after restart"));
+    assert_eq!(again[0].attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_of_one_sid_store_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut m = inbound("SMsame", "+15557654321", "x", 0);
+                m.id = MessageId::from_string(format!("msg_in_{i}"));
+                (m.id.clone(), s.insert_inbound(&m).await.unwrap())
+            })
+        })
+        .collect();
+    let mut inserted = Vec::new();
+    let mut duplicates = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (id, InsertOutcome::Inserted) => inserted.push(id),
+            (_, InsertOutcome::Duplicate) => duplicates += 1,
+        }
+    }
+    assert_eq!(inserted.len(), 1);
+    assert_eq!(duplicates, 63);
+    let inbox = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message.id, inserted[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_inserts_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let m = inbound(&format!("SM{i:04}"), "+15557654321", "x", i);
+                s.insert_inbound(&m).await.unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), InsertOutcome::Inserted);
+    }
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 5000,
+        })
+        .await
+        .unwrap();
+    let sids: Vec<_> = inbox.iter().map(|e| e.message.provider_sid.clone()).collect();
+    let expected: Vec<_> = (0..1000).map(|i| format!("SM{i:04}")).collect();
+    // Oldest first: received_at grows with i.
+    assert_eq!(sids, expected);
+    assert_eq!(s.queued_inbound(5000).await.unwrap().len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_breaks_a_constraint_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    let mut first = inbound("SMfirst", "+15557654321", "x", 0);
+    first.id = MessageId::from_string("msg_reused");
+    s.insert_inbound(&first).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let m = inbound(&format!("SMok{i}"), "+15557654321", "x", 1);
+            store.insert_inbound(&m).await
+        }));
+        if i == 25 {
+            let s = s.clone();
+            let mut bad = inbound("SMother", "+15557654321", "x", 1);
+            bad.id = MessageId::from_string("msg_reused");
+            tasks.push(tokio::spawn(async move { s.insert_inbound(&bad).await }));
+        }
+    }
+    let mut ok = 0;
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(InsertOutcome::Inserted) => ok += 1,
+            Ok(InsertOutcome::Duplicate) => panic!("nothing here is a duplicate"),
+            Err(StoreError::Backend(e)) => {
+                assert!(e.to_string().contains("UNIQUE"), "{e}");
+                failed += 1;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!((ok, failed), (50, 1));
+    let inbox = s.inbox(&InboxQuery { since: None, limit: 500 }).await.unwrap();
+    assert_eq!(inbox.len(), 51);
+    assert!(inbox.iter().all(|e| e.message.provider_sid != "SMother"));
+}
+
+/// When a batch cannot commit, its callers get an error and nothing of it is stored.
+#[tokio::test]
+async fn a_batch_that_cannot_commit_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = SqliteStore::open_with(
+        &path,
+        SqliteOptions::default().busy_timeout(Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    // Another process holds the write lock longer than the busy timeout.
+    let mut other = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let m = inbound("SMlocked", "+15557654321", "x", 0);
+    let err = s.insert_inbound(&m).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    let chain = error_chain(&err);
+    assert!(chain.contains("rolled back"), "{chain}");
+    assert!(chain.contains("database is locked"), "{chain}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    assert!(s.inbox(&InboxQuery::default()).await.unwrap().is_empty());
+    // The provider retries the webhook; now it is stored.
+    assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_exclusive_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    // Two stores on one file: two independent write connections, like two processes.
+    let a = Arc::new(open(&path).await);
+    let b = Arc::new(open(&path).await);
+    for i in 0..200 {
+        a.enqueue_outbound(
+            &MessageId::from_string(format!("msg_out_{i:03}")),
+            &outbound("x"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    }
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let s = if w % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = s.claim_outbound(secs(1), LEASE, 7).await.unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|i| i.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(distinct.len(), 200);
+}
+
+#[tokio::test]
+async fn claims_hand_out_the_oldest_due_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&db_path(&dir)).await;
+    for (id, at) in [("msg_c", 3), ("msg_a", 1), ("msg_b", 2)] {
+        s.enqueue_outbound(&MessageId::from_string(id), &outbound(id), secs(at))
+            .await
+            .unwrap();
+    }
+    let got = s.claim_outbound(secs(3), LEASE, 2).await.unwrap();
+    let ids: Vec<_> = got.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["msg_a", "msg_b"]);
+    assert!(s.claim_outbound(secs(2), LEASE, 10).await.unwrap().is_empty());
+    let got = s.claim_outbound(secs(3), LEASE, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id.as_str(), "msg_c");
+}
+
+#[tokio::test]
+async fn journal_mode_is_wal_on_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let _s = open(&path).await;
+    let mut conn = raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn creates_the_file_and_its_parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("telephony-data").join("nested").join("telephony.db");
+    assert!(!path.parent().unwrap().exists());
+    let s = open(&path).await;
+    assert!(path.is_file());
+    assert_eq!(s.path(), path);
+}
+
+#[tokio::test]
+async fn opening_where_no_file_can_be_created_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let path = blocker.join("telephony.db");
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_reopening_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    for _ in 0..3 {
+        let s = open(&path).await;
+        s.close().await;
+    }
+    // Two stores opening the same up-to-date file at once.
+    let (a, b) = tokio::join!(open(&path), open(&path));
+    let mut conn = raw(&path).await;
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(applied, [(1, true)]);
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn times_read_back_at_millisecond_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&db_path(&dir)).await;
+    let precise = t0() + Duration::from_nanos(123_456_789);
+    let ms = t0() + Duration::from_millis(123);
+    let mut m = inbound("SMprecise", "+15557654321", "x", 0);
+    m.received_at = precise;
+    s.insert_inbound(&m).await.unwrap();
+    assert_eq!(s.inbox(&InboxQuery::default()).await.unwrap()[0].message.received_at, ms);
+
+    let id = MessageId::from_string("msg_precise");
+    let returned = s.enqueue_outbound(&id, &outbound("x"), precise).await.unwrap();
+    assert_eq!(returned.created_at, ms);
+    assert_eq!(s.receipt(&id).await.unwrap().unwrap(), returned);
+}
+
+#[tokio::test]
+async fn enqueueing_an_existing_id_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&db_path(&dir)).await;
+    let id = MessageId::from_string("msg_once");
+    let first = s.enqueue_outbound(&id, &outbound("first"), t0()).await.unwrap();
+    assert!(s.enqueue_outbound(&id, &outbound("second"), secs(1)).await.is_err());
+    assert_eq!(s.receipt(&id).await.unwrap().unwrap(), first);
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+}
+
+async fn corrupt(path: &Path, sql: &str) {
+    let mut conn = raw(path).await;
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+}
+
+fn corrupt_column(err: StoreError) -> &'static str {
+    match err {
+        StoreError::Corrupt { what, .. } => what,
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn corrupt_json_is_reported_with_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    s.insert_inbound(&inbound("SMbad", "+15557654321", "x", 0))
+        .await
+        .unwrap();
+    corrupt(&path, "UPDATE inbox SET media_json = 'not json'").await;
+    let err = s.inbox(&InboxQuery::default()).await.unwrap_err();
+    assert!(err.to_string().contains("inbox.media_json"), "{err}");
+    assert_eq!(corrupt_column(err), "inbox.media_json");
+    assert_eq!(
+        corrupt_column(s.queued_inbound(10).await.unwrap_err()),
+        "inbox.media_json"
+    );
+
+    let id = MessageId::from_string("msg_bad");
+    s.enqueue_outbound(&id, &outbound("x"), t0()).await.unwrap();
+    s.retry_outbound(
+        &id,
+        &ErrorInfo {
+            code: Some(20429),
+            message: "Too Many Requests".into(),
+            more_info: None,
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    corrupt(&path, "UPDATE receipts SET error_json = '{\"code\": ' ").await;
+    assert_eq!(
+        corrupt_column(s.receipt(&id).await.unwrap_err()),
+        "receipts.error_json"
+    );
+
+    corrupt(&path, "UPDATE outbox SET message_json = '[]'").await;
+    assert_eq!(
+        corrupt_column(s.claim_outbound(t0(), LEASE, 10).await.unwrap_err()),
+        "outbox.message_json"
+    );
+    // The failed claim was rolled back: nothing is leased or counted.
+    corrupt(
+        &path,
+        r#"UPDATE outbox SET message_json = '{"to":"+15550005678","body":"x"}'"#,
+    )
+    .await;
+    let got = s.claim_outbound(t0(), LEASE, 10).await.unwrap();
+    assert_eq!(got[0].attempts, 0);
+
+    corrupt(&path, "UPDATE inbox SET media_json = '[]', state = 'lost'").await;
+    assert_eq!(
+        corrupt_column(s.inbox(&InboxQuery::default()).await.unwrap_err()),
+        "inbox.state"
+    );
+}
