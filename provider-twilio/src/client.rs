@@ -85,7 +85,11 @@ impl CreateMessage {
         }
         let mut form = vec![("To", self.to.clone())];
         opt(&mut form, "From", &self.from);
-        opt(&mut form, "MessagingServiceSid", &self.messaging_service_sid);
+        opt(
+            &mut form,
+            "MessagingServiceSid",
+            &self.messaging_service_sid,
+        );
         opt(&mut form, "Body", &self.body);
         for url in &self.media_urls {
             form.push(("MediaUrl", url.clone()));
@@ -397,7 +401,10 @@ impl TwilioClient {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
-                    response.bytes().await.map(|body| (status, retry_after, body))
+                    response
+                        .bytes()
+                        .await
+                        .map(|body| (status, retry_after, body))
                 }
                 Err(e) => Err(e),
             };
@@ -697,8 +704,16 @@ mod tests {
     #[test]
     fn validation() {
         assert!(valid().validate().is_ok());
-        assert!(invalid_reason(&CreateMessage { to: " ".into(), ..valid() }).contains("To"));
-        assert!(invalid_reason(&CreateMessage { from: None, ..valid() }).contains("sender"));
+        assert!(invalid_reason(&CreateMessage {
+            to: " ".into(),
+            ..valid()
+        })
+        .contains("To"));
+        assert!(invalid_reason(&CreateMessage {
+            from: None,
+            ..valid()
+        })
+        .contains("sender"));
         assert!(CreateMessage {
             from: None,
             messaging_service_sid: Some("MG1".into()),
@@ -706,8 +721,11 @@ mod tests {
         }
         .validate()
         .is_ok());
-        assert!(invalid_reason(&CreateMessage { body: Some(String::new()), ..valid() })
-            .contains("neither"));
+        assert!(invalid_reason(&CreateMessage {
+            body: Some(String::new()),
+            ..valid()
+        })
+        .contains("neither"));
         assert!(CreateMessage {
             body: None,
             media_urls: vec!["https://e/x.jpg".into()],
@@ -716,17 +734,28 @@ mod tests {
         .validate()
         .is_ok());
         // 1600 characters (not bytes) is fine; 1601 is not.
-        assert!(CreateMessage { body: Some("é".repeat(1600)), ..valid() }.validate().is_ok());
-        let long = invalid_reason(&CreateMessage { body: Some("a".repeat(1601)), ..valid() });
+        assert!(CreateMessage {
+            body: Some("é".repeat(1600)),
+            ..valid()
+        }
+        .validate()
+        .is_ok());
+        let long = invalid_reason(&CreateMessage {
+            body: Some("a".repeat(1601)),
+            ..valid()
+        });
         assert!(long.contains("1601") && long.contains("21617"), "{long}");
         let many = invalid_reason(&CreateMessage {
             media_urls: vec!["https://e/x.jpg".into(); 11],
             ..valid()
         });
         assert!(many.contains("11"), "{many}");
-        assert!(CreateMessage { media_urls: vec!["https://e/x.jpg".into(); 10], ..valid() }
-            .validate()
-            .is_ok());
+        assert!(CreateMessage {
+            media_urls: vec!["https://e/x.jpg".into(); 10],
+            ..valid()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]
@@ -747,7 +776,10 @@ mod tests {
                 ("Body", "hi".to_string()),
                 ("MediaUrl", "https://e/1".to_string()),
                 ("MediaUrl", "https://e/2".to_string()),
-                ("StatusCallback", "https://gw.example/telephony/status".to_string()),
+                (
+                    "StatusCallback",
+                    "https://gw.example/telephony/status".to_string()
+                ),
             ]
         );
     }
@@ -760,7 +792,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
@@ -813,27 +848,53 @@ mod tests {
             None,
         );
         match e {
-            ProviderError::Api { status, code, message, more_info, .. } => {
+            ProviderError::Api {
+                status,
+                code,
+                message,
+                more_info,
+                ..
+            } => {
                 assert_eq!(status, 401);
                 assert_eq!(code, Some(20003));
                 assert_eq!(message, "Authenticate");
-                assert_eq!(more_info.as_deref(), Some("https://www.twilio.com/docs/errors/20003"));
+                assert_eq!(
+                    more_info.as_deref(),
+                    Some("https://www.twilio.com/docs/errors/20003")
+                );
             }
             other => panic!("{other:?}"),
         }
         let html = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
         match api_error(StatusCode::BAD_GATEWAY, html.as_bytes(), None) {
-            ProviderError::Api { status, code, message, more_info, .. } => {
+            ProviderError::Api {
+                status,
+                code,
+                message,
+                more_info,
+                ..
+            } => {
                 assert_eq!((status, code, more_info), (502, None, None));
-                assert!(message.starts_with("HTTP 502 Bad Gateway: <html> <body>xxx"), "{message}");
+                assert!(
+                    message.starts_with("HTTP 502 Bad Gateway: <html> <body>xxx"),
+                    "{message}"
+                );
                 let quoted = message.trim_start_matches("HTTP 502 Bad Gateway: ");
                 assert_eq!(quoted.chars().count(), 200);
                 assert!(quoted.ends_with('…'));
             }
             other => panic!("{other:?}"),
         }
-        match api_error(StatusCode::SERVICE_UNAVAILABLE, b"", Some(Duration::from_secs(3))) {
-            ProviderError::Api { message, retry_after, .. } => {
+        match api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            b"",
+            Some(Duration::from_secs(3)),
+        ) {
+            ProviderError::Api {
+                message,
+                retry_after,
+                ..
+            } => {
                 assert_eq!(message, "HTTP 503 Service Unavailable with an empty body");
                 assert_eq!(retry_after, Some(Duration::from_secs(3)));
             }
@@ -849,7 +910,12 @@ mod tests {
         }
         // A string code is still a code.
         assert_eq!(
-            api_error(StatusCode::BAD_REQUEST, br#"{"code":"21211","message":"m"}"#, None).code(),
+            api_error(
+                StatusCode::BAD_REQUEST,
+                br#"{"code":"21211","message":"m"}"#,
+                None
+            )
+            .code(),
             Some(21211)
         );
     }
@@ -872,7 +938,8 @@ mod tests {
         assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
         // With an API key the auth token is not needed for REST.
         assert!(TwilioClient::new(TwilioConfig::new("AC1", "").api_key("SK1", "s")).is_ok());
-        let err = TwilioClient::new(TwilioConfig::new("AC1", "t").api_base_url("ftp://x")).unwrap_err();
+        let err =
+            TwilioClient::new(TwilioConfig::new("AC1", "t").api_base_url("ftp://x")).unwrap_err();
         assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
     }
 

@@ -302,7 +302,8 @@ mod tests {
 
     #[test]
     fn empty_auth_token_is_refused() {
-        let err = TwilioProvider::new(TwilioConfig::new("AC1", "").api_key("SK1", "s")).unwrap_err();
+        let err =
+            TwilioProvider::new(TwilioConfig::new("AC1", "").api_key("SK1", "s")).unwrap_err();
         assert!(matches!(err, ProviderError::NotConfigured(_)), "{err:?}");
     }
 

@@ -52,7 +52,10 @@ pub fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
             None => (piece, &piece[piece.len()..]),
         };
         let name = percent_decode(name).map_err(|_| {
-            WebhookError::Malformed(format!("parameter #{} has a name that is not UTF-8", index + 1))
+            WebhookError::Malformed(format!(
+                "parameter #{} has a name that is not UTF-8",
+                index + 1
+            ))
         })?;
         let value = percent_decode(value).map_err(|_| {
             WebhookError::Malformed(format!("parameter {name:?} has a value that is not UTF-8"))
@@ -195,12 +198,14 @@ fn parse_status(p: &Params<'_>, status: &str) -> Result<StatusUpdate, WebhookErr
     })?;
     let error_code = match p.non_empty("ErrorCode") {
         None => None,
-        Some(raw) => Some(raw.trim().parse::<i64>().map_err(|_| {
-            WebhookError::InvalidField {
-                field: "ErrorCode",
-                value: raw.to_string(),
-            }
-        })?),
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<i64>()
+                .map_err(|_| WebhookError::InvalidField {
+                    field: "ErrorCode",
+                    value: raw.to_string(),
+                })?,
+        ),
     };
     Ok(StatusUpdate {
         provider_sid: provider_sid.to_string(),
@@ -218,7 +223,9 @@ fn parse_inbound(
     received_at: OffsetDateTime,
 ) -> Result<InboundMessage, WebhookError> {
     let provider_sid = sid.ok_or(WebhookError::MissingField("MessageSid"))?;
-    let from = p.non_empty("From").ok_or(WebhookError::MissingField("From"))?;
+    let from = p
+        .non_empty("From")
+        .ok_or(WebhookError::MissingField("From"))?;
     let channel = if has_prefix_ignore_case(from, "whatsapp:") {
         Channel::Whatsapp
     } else {
@@ -312,8 +319,7 @@ fn parse_media(p: &Params<'_>, consumed: &mut Vec<String>) -> Result<Vec<Media>,
 
 /// `s` starts with the ASCII `prefix`, ignoring ASCII case.
 fn has_prefix_ignore_case(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len()
-        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 #[cfg(test)]
@@ -337,16 +343,32 @@ mod tests {
     fn decode_form_rules() {
         assert_eq!(
             decode_form(b"a=1&&b=&c&=d&e=x=y&%41%2b=%zz%4").unwrap(),
-            pairs(&[("a", "1"), ("b", ""), ("c", ""), ("", "d"), ("e", "x=y"), ("A+", "%zz%4")])
+            pairs(&[
+                ("a", "1"),
+                ("b", ""),
+                ("c", ""),
+                ("", "d"),
+                ("e", "x=y"),
+                ("A+", "%zz%4")
+            ])
         );
         assert_eq!(decode_form(b"").unwrap(), vec![]);
         assert_eq!(
             decode_form(b"B=%C3%A9%F0%9F%91%8D").unwrap(),
             pairs(&[("B", "é👍")])
         );
-        assert!(matches!(decode_form(b"B=%C3"), Err(WebhookError::Malformed(_))));
-        assert!(matches!(decode_form(b"%FF=1"), Err(WebhookError::Malformed(_))));
-        assert!(matches!(decode_form(b"B=\xff"), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            decode_form(b"B=%C3"),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_form(b"%FF=1"),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_form(b"B=\xff"),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -375,7 +397,11 @@ mod tests {
     #[test]
     fn status_error_code_empty_is_none() {
         let ev = parse_event(
-            &pairs(&[("MessageSid", "SM1"), ("MessageStatus", "sent"), ("ErrorCode", "")]),
+            &pairs(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "sent"),
+                ("ErrorCode", ""),
+            ]),
             OffsetDateTime::UNIX_EPOCH,
         )
         .unwrap();
@@ -406,7 +432,10 @@ mod tests {
             ("MediaUrl3", "https://a/3"),
         ]);
         assert_eq!(m.media.len(), 2);
-        assert_eq!(m.extra.get("MediaUrl3").map(String::as_str), Some("https://a/3"));
+        assert_eq!(
+            m.extra.get("MediaUrl3").map(String::as_str),
+            Some("https://a/3")
+        );
         assert!(!m.extra.contains_key("MediaUrl0"));
     }
 
@@ -436,7 +465,11 @@ mod tests {
         let m = message(&[("MessageSid", "SM1"), ("From", "+1"), ("NumSegments", "")]);
         assert_eq!(m.num_segments, None);
         assert!(m.extra.is_empty());
-        let m = message(&[("MessageSid", "SM1"), ("From", "+1"), ("NumSegments", "two")]);
+        let m = message(&[
+            ("MessageSid", "SM1"),
+            ("From", "+1"),
+            ("NumSegments", "two"),
+        ]);
         assert_eq!(m.num_segments, None);
         assert_eq!(m.extra["NumSegments"], "two");
     }

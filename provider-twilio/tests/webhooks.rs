@@ -95,7 +95,10 @@ fn error_name(e: &WebhookError) -> String {
 fn request(case: &Case) -> WebhookRequest {
     let mut headers = http::HeaderMap::new();
     if let Some(ct) = &case.content_type {
-        headers.insert(http::header::CONTENT_TYPE, ct.parse().expect("content type header"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            ct.parse().expect("content type header"),
+        );
     }
     let signature = match case.signature.as_str() {
         "missing" => None,
@@ -271,18 +274,26 @@ fn table_is_well_formed_and_covers_the_required_cases() {
         })
         .collect();
     for required in [DeliveryStatus::Delivered, DeliveryStatus::Undelivered] {
-        assert!(statuses.contains(&required), "no status case for {required}");
+        assert!(
+            statuses.contains(&required),
+            "no status case for {required}"
+        );
     }
-    assert!(cases.iter().any(|c| c.sign_url.is_some()), "no wrong-URL case");
+    assert!(
+        cases.iter().any(|c| c.sign_url.is_some()),
+        "no wrong-URL case"
+    );
     assert!(cases.iter().any(|c| matches!(&c.expect.event,
         Some(ExpectedEvent::Message { media, .. }) if media.len() == 2)));
     assert!(cases.iter().any(|c| matches!(&c.expect.event,
         Some(ExpectedEvent::Message { channel: Channel::Whatsapp, extra, .. })
             if extra.contains_key("ProfileName") && extra.contains_key("WaId"))));
     // The verbatim courier capture.
-    assert!(cases.iter().any(|c| c.body.starts_with(
+    assert!(cases.iter().any(|c| {
+        c.body.starts_with(
         "ToCountry=US&ToState=District+Of+Columbia&SmsMessageSid=SMe287d7109a5a925f182f0e07fe5b223b"
-    )));
+    )
+    }));
 }
 
 #[test]
@@ -297,7 +308,10 @@ fn every_accepted_row_is_refused_when_its_signature_is_wrong() {
         req.headers.insert(
             "X-Twilio-Signature",
             RequestValidator::new("another-token")
-                .compute(&case.url, &serde_urlencoded::from_str::<Vec<(String, String)>>(&case.body).unwrap())
+                .compute(
+                    &case.url,
+                    &serde_urlencoded::from_str::<Vec<(String, String)>>(&case.body).unwrap(),
+                )
                 .parse()
                 .unwrap(),
         );

@@ -1,0 +1,194 @@
+//! Configuration loading: the seed guide's full example, TOML, environment, and errors
+//! that name the key and the file.
+
+use std::path::{Path, PathBuf};
+
+use telephony_serve::config::{ChunkModeName, Config, ConfigError, InboundPolicy};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn assert_full_example(cfg: &Config) {
+    assert!(cfg.enabled);
+    assert_eq!(cfg.from_number.as_ref().unwrap().as_str(), "+15550001234");
+    assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
+    assert!(cfg.allow_from.is_empty());
+    assert_eq!(cfg.twilio.account_sid.as_deref(), Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    assert_eq!(cfg.twilio.auth_token.as_ref().unwrap().expose(), "your_auth_token");
+    assert_eq!(cfg.twilio.messaging_service_sid.as_deref(), Some("MGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    assert_eq!(cfg.sms.chunk_mode, ChunkModeName::Auto);
+    assert_eq!(cfg.sms.max_length, 1600);
+    assert!(cfg.sms.segment_numbering);
+    assert_eq!(cfg.voice.enabled, Some(true));
+    assert_eq!(cfg.voice.max_duration_seconds, Some(300));
+    assert_eq!(cfg.serve.port, 3335);
+    assert_eq!(cfg.serve.bind, "0.0.0.0");
+    assert_eq!(cfg.serve.path, "/telephony/webhook");
+    assert_eq!(cfg.serve.status_path, "/telephony/status");
+    let t = cfg.tunnel.as_ref().unwrap();
+    assert_eq!(t.provider.as_deref(), Some("ngrok"));
+    assert_eq!(t.ngrok_auth_token.as_ref().unwrap().expose(), "your_ngrok_token");
+    assert_eq!(cfg.webhook_security.allowed_hosts, ["your-domain.com"]);
+    assert!(!cfg.webhook_security.trust_forwarding_headers);
+    assert_eq!(cfg.public_url.as_deref(), Some("https://your-domain.com"));
+    assert!(!cfg.skip_signature_verification);
+    assert_eq!(cfg.max_concurrent_sessions, Some(50));
+}
+
+#[test]
+fn seed_full_example_loads_as_written() {
+    let (cfg, src) = Config::load_with_env(Some(&fixture("seed003_full.json5")), &[]).unwrap();
+    assert_full_example(&cfg);
+    assert_eq!(src.file, Some(fixture("seed003_full.json5")));
+    let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
+    assert_eq!(
+        inactive,
+        [
+            "sms.segmentNumbering",
+            "voice.enabled",
+            "voice.maxDurationSeconds",
+            "maxConcurrentSessions",
+            "tunnel.provider",
+            "tunnel.ngrokAuthToken"
+        ]
+    );
+    assert!(cfg.missing_credentials().is_empty());
+}
+
+#[test]
+fn same_keys_in_toml() {
+    let (cfg, _) = Config::load_with_env(Some(&fixture("full.toml")), &[]).unwrap();
+    assert_full_example(&cfg);
+}
+
+#[test]
+fn wrapper_is_optional_and_defaults_apply() {
+    let cfg = Config::from_json5_str("{ fromNumber: '+15550001234' }").unwrap();
+    assert_eq!(cfg.serve.port, 3335);
+    assert_eq!(cfg.serve.bind, "127.0.0.1");
+    assert_eq!(cfg.serve.path, "/telephony/webhook");
+    assert_eq!(cfg.serve.status_path, "/telephony/status");
+    assert_eq!(cfg.admin.port, 3336);
+    assert_eq!(cfg.admin.bind, "127.0.0.1");
+    assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
+    assert_eq!(cfg.database_path(), PathBuf::from("telephony-data/telephony.db"));
+    let cfg = Config::from_json5_str("{ dmPolicy: 'allowlist' }").unwrap();
+    assert_eq!(cfg.inbound_policy, InboundPolicy::Allowlist);
+}
+
+#[test]
+fn environment_variables() {
+    let (cfg, src) = Config::load_with_env(
+        None,
+        &env(&[
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "tok"),
+            ("TWILIO_SMS_FROM", "+15550000001"),
+            ("TWILIO_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef"),
+            ("TELEPHONY_SERVE__PORT", "4000"),
+            ("TELEPHONY_SERVE__STATUS_PATH", "/s"),
+            ("TELEPHONY_PUBLIC_URL", "https://example.com"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.twilio.account_sid.as_deref(), Some("AC0123456789abcdef0123456789abcdef"));
+    assert_eq!(cfg.twilio.auth_token.as_ref().unwrap().expose(), "tok");
+    assert_eq!(cfg.from_number.as_ref().unwrap().as_str(), "+15550000001");
+    assert_eq!(cfg.twilio.messaging_service_sid.as_deref(), Some("MG0123456789abcdef0123456789abcdef"));
+    assert_eq!(cfg.serve.port, 4000);
+    assert_eq!(cfg.serve.status_path, "/s");
+    assert_eq!(cfg.public_url.as_deref(), Some("https://example.com"));
+    assert_eq!(
+        src.env,
+        [
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "TWILIO_SMS_FROM",
+            "TWILIO_MESSAGING_SERVICE_SID",
+            "TELEPHONY_PUBLIC_URL",
+            "TELEPHONY_SERVE__PORT",
+            "TELEPHONY_SERVE__STATUS_PATH"
+        ]
+    );
+    // TWILIO_PHONE_NUMBER wins over its alias TWILIO_SMS_FROM; env wins over the file.
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "c.json5", "{ fromNumber: '+15550000009' }");
+    let (cfg, _) = Config::load_with_env(
+        Some(&f),
+        &env(&[("TWILIO_SMS_FROM", "+15550000001"), ("TWILIO_PHONE_NUMBER", "+15550000002")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.from_number.unwrap().as_str(), "+15550000002");
+}
+
+fn err_of(body: &str, name: &str) -> (String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), name, body);
+    let e = Config::load_with_env(Some(&f), &[]).unwrap_err();
+    (e.to_string(), f)
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_file() {
+    let (e, f) = err_of("{ channels: { telephony: { serve: { prot: 3335 } } } }", "a.json5");
+    assert!(e.contains("unknown field: found `prot`"), "{e}");
+    assert!(e.contains("serve"), "{e}");
+    assert!(e.contains(&f.display().to_string()), "{e}");
+    let (e, f) = err_of("fromNumbr = \"+15550001234\"\n", "b.toml");
+    assert!(e.contains("`fromNumbr`"), "{e}");
+    assert!(e.contains(&f.display().to_string()), "{e}");
+    let (e, _) = err_of("{ channels: { sms: {} } }", "c.json5");
+    assert!(e.contains("exactly one: \"telephony\""), "{e}");
+}
+
+#[test]
+fn bad_values_name_the_key_and_file() {
+    let (e, f) = err_of("{ serve: { port: 'abc' } }", "a.json5");
+    assert!(e.contains("for key \"serve.port\""), "{e}");
+    assert!(e.contains(&f.display().to_string()), "{e}");
+    let (e, _) = err_of("{ fromNumber: '5550001234' }", "b.json5");
+    assert!(e.contains("for key \"fromNumber\""), "{e}");
+    assert!(e.contains("no country code"), "{e}");
+    let (e, _) = err_of("{ inboundPolicy: 'everyone' }", "c.json5");
+    assert!(e.contains("for key \"inboundPolicy\""), "{e}");
+    assert!(e.contains("everyone"), "{e}");
+    let e = Config::from_json5_str("{ publicUrl: 'your-domain.com' }").unwrap_err();
+    assert!(matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"), "{e}");
+    let e = Config::from_json5_str("{ twilio: { accountSid: 'AB123' } }").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration: twilio.accountSid: \"AB123\" is not an Account SID (AC followed by 32 characters)"
+    );
+    let e = Config::from_json5_str("{ sms: { maxLength: 2000 } }").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration: sms.maxLength: 2000 is out of range 1..=1600 (Twilio's body limit)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let e = Config::load_with_env(Some(&dir.path().join("missing.json5")), &[]).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+}
+
+#[test]
+fn secrets_are_redacted_everywhere() {
+    let (cfg, _) = Config::load_with_env(Some(&fixture("seed003_full.json5")), &[]).unwrap();
+    let json = cfg.redacted_json().to_string();
+    assert!(!json.contains("your_auth_token"), "{json}");
+    assert!(!json.contains("your_ngrok_token"), "{json}");
+    assert!(json.contains("[redacted]"));
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("your_auth_token"), "{dbg}");
+    assert!(!dbg.contains("your_ngrok_token"), "{dbg}");
+}

@@ -1,0 +1,376 @@
+//! The gateway over real HTTP on loopback, against the Twilio simulator: inbound webhook →
+//! inbox; send → simulator → signed status callbacks → receipt `delivered`; restarts lose
+//! nothing.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use telephony_core::{DeliveryStatus, InboundMessage, MessageId, Store};
+use telephony_serve::config::Config;
+use telephony_serve::server::{self, RunningGateway, ServeOptions};
+use telephony_serve::{Gateway, HandlerError, Replier};
+use telephony_store::SqliteStore;
+use telephony_twilio::simulator::{InboundSms, Simulator, SimulatorConfig};
+use telephony_twilio::{TwilioConfig, TwilioProvider};
+
+fn config(dir: &std::path::Path) -> Config {
+    Config::from_json5_str(&format!(
+        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, dataDir: {:?} }}",
+        dir.display().to_string()
+    ))
+    .unwrap()
+}
+
+async fn start_sandbox(dir: &std::path::Path) -> RunningGateway {
+    server::start(&config(dir), ServeOptions { sandbox: true, handler: None })
+        .await
+        .unwrap()
+}
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    fn of(gw: &RunningGateway) -> Self {
+        Admin {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", gw.admin_addr),
+            token: gw.admin_token.expose().to_string(),
+        }
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
+
+async fn post_inbound(gw: &RunningGateway, sms: &InboundSms) -> u16 {
+    let token = gw.runtime.sandbox_auth_token.clone().unwrap();
+    let (body, sig) = sms.signed(&token, &gw.runtime.webhook_url);
+    reqwest::Client::new()
+        .post(&gw.runtime.webhook_url)
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header("x-twilio-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn sandbox_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_sandbox(dir.path()).await;
+    let admin = Admin::of(&gw);
+    assert!(gw.admin_token_generated);
+    assert_eq!(gw.runtime.webhook_url, format!("http://{}/telephony/webhook", gw.public_addr));
+
+    // Inbound: signed webhook → inbox, duplicates stored once.
+    let sms = InboundSms {
+        account_sid: gw.runtime.sandbox_account_sid.clone().unwrap(),
+        from: "+15557654321".into(),
+        to: "+15005550006".into(),
+        body: "Hello gateway".into(),
+        message_sid: Some("SMe287d7109a5a925f182f0e07fe5b223b".into()),
+        media: vec![],
+    };
+    assert_eq!(post_inbound(&gw, &sms).await, 200);
+    assert_eq!(post_inbound(&gw, &sms).await, 200);
+    let (s, inbox) = admin.get("/telephony/inbox").await;
+    assert_eq!(s, 200);
+    let msgs = inbox["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["provider_sid"], "SMe287d7109a5a925f182f0e07fe5b223b");
+    assert_eq!(msgs[0]["body"], "Hello gateway");
+    assert_eq!(msgs[0]["from"], "+15557654321");
+    wait_for("dispatch", || async {
+        admin.get("/telephony/inbox").await.1["messages"][0]["state"] == "accepted"
+    })
+    .await;
+
+    // Outbound: admin send → simulator → signed callbacks → delivered.
+    let (s, r) = admin.post("/telephony/send", json!({"to": "+1 555 765 4321", "body": "Hi there"})).await;
+    assert_eq!(s, 202);
+    assert_eq!(r["to"], "+15557654321");
+    assert_eq!(r["status"], "queued");
+    let sid = r["provider_sids"][0].as_str().unwrap().to_string();
+    assert!(sid.starts_with("SM") && sid.len() == 34, "{sid}");
+    let id = r["id"].as_str().unwrap().to_string();
+    wait_for("delivered", || async {
+        admin.get(&format!("/telephony/messages/{id}")).await.1["status"] == "delivered"
+    })
+    .await;
+    let (_, r) = admin.get(&format!("/telephony/messages/{id}")).await;
+    let hist: Vec<&str> = r["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(hist, ["pending", "queued", "sent", "delivered"]);
+    assert_eq!(r["segments"], 1);
+    let sim = gw.simulator.as_ref().unwrap();
+    let _ = sim;
+
+    // Provider error: the receipt records Twilio's code and message.
+    let (s, r) = admin.post("/telephony/send", json!({"to": "+15005550001", "body": "x"})).await;
+    assert_eq!(s, 202);
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["error"]["code"], 21211);
+    assert_eq!(r["error"]["message"], "The 'To' number +15005550001 is not a valid phone number.");
+    assert_eq!(r["error"]["more_info"], "https://www.twilio.com/docs/errors/21211");
+
+    gw.shutdown().await;
+    assert!(!dir.path().join("gateway.json").exists());
+}
+
+#[tokio::test]
+async fn admin_api_requires_the_token_and_names_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_sandbox(dir.path()).await;
+    let admin = Admin::of(&gw);
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/telephony/inbox", admin.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http.get(format!("{}/telephony/inbox", admin.base)).bearer_auth("tk_wrong").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "invalid admin token"}));
+
+    let (s, r) = admin.post("/telephony/send", json!({"to": "5551234567", "body": "x"})).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        r["error"],
+        "invalid \"to\": invalid address \"5551234567\": phone number \"5551234567\" has no country code: write it in E.164 form with a leading '+' and the country code, e.g. +15551234567"
+    );
+    let (s, r) = admin.post("/telephony/send", json!({"to": "+15557654321", "body": "x".repeat(1601)})).await;
+    assert_eq!((s, r["error"].as_str().unwrap()), (400, "invalid message: body is 1601 characters; the limit is 1600"));
+    let (s, r) = admin.post("/telephony/send", json!({"to": "+15557654321", "bdy": "x"})).await;
+    assert_eq!(s, 400);
+    assert!(r["error"].as_str().unwrap().contains("unknown field `bdy`"), "{r}");
+    let (s, r) = admin.get("/telephony/inbox?since=yesterday").await;
+    assert_eq!(s, 400);
+    assert!(r["error"].as_str().unwrap().starts_with("invalid since \"yesterday\""), "{r}");
+    let (s, r) = admin.get("/telephony/messages/msg_nope").await;
+    assert_eq!((s, r), (404, json!({"error": "no message with id \"msg_nope\""})));
+    // Nothing was queued by any of the refused requests.
+    assert_eq!(gw.gateway.store().outbox_len().await.unwrap(), 0);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuses_unsafe_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.serve.bind = "0.0.0.0".into();
+    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
+    assert!(e.is_config());
+    assert!(e.to_string().starts_with("publicUrl: required when serve.bind is 0.0.0.0 (not loopback)"), "{e}");
+    cfg.public_url = Some("https://sms.example.com".into());
+    cfg.skip_signature_verification = true;
+    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
+    assert!(e.to_string().starts_with("skipSignatureVerification: refused because serve.bind 0.0.0.0 is not loopback"), "{e}");
+    let mut cfg = config(dir.path());
+    cfg.admin.bind = "0.0.0.0".into();
+    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
+    assert!(e.to_string().starts_with("admin.bind: 0.0.0.0 is not a loopback address"), "{e}");
+    // No credentials and no sandbox: names what is missing and mentions --sandbox.
+    let e = server::start(&config(dir.path()), ServeOptions::default()).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot talk to Twilio: missing twilio.accountSid (or TWILIO_ACCOUNT_SID), twilio.authToken (or TWILIO_AUTH_TOKEN), fromNumber (or TWILIO_PHONE_NUMBER) or twilio.messagingServiceSid (or TWILIO_MESSAGING_SERVICE_SID). Set them in the config file or environment, or run `telephony serve --sandbox` to try the gateway against the built-in Twilio simulator"
+    );
+}
+
+fn provider_for(sim: &Simulator, url: &str) -> Arc<TwilioProvider> {
+    let c = sim.config();
+    Arc::new(
+        TwilioProvider::new(
+            TwilioConfig::new(c.account_sid.clone(), c.auth_token.clone())
+                .api_base_url(url)
+                .from_number("+15005550006".parse().unwrap()),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+
+    // First life: accepted into the outbox, but the process "dies" before the worker runs.
+    let id: MessageId = {
+        let store = Arc::new(SqliteStore::open(&db).await.unwrap());
+        let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
+        let r = gw.send("+15557654321", "survives restarts").await.unwrap();
+        assert_eq!(r.status, DeliveryStatus::Pending);
+        r.id
+    };
+    assert!(sim.messages().is_empty());
+
+    // Second life: the worker finds it and sends it.
+    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone()).build();
+    let workers = gw.spawn_workers();
+    let r = gw.wait_first_attempt(&id, Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Queued);
+    assert_eq!(r.attempts, 1);
+    let sent = sim.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body.as_deref(), Some("survives restarts"));
+    assert_eq!(r.provider_sids, [sent[0].sid.clone()]);
+    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    workers.shutdown().await;
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
+    use telephony_twilio::simulator::Injection;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
+    let workers = gw.spawn_workers();
+    // 21610 (unsubscribed recipient): failed at once, one request.
+    let r = gw.send("+15005550004", "x").await.unwrap();
+    let r = gw.wait_first_attempt(&r.id, Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    assert_eq!(r.error.as_ref().unwrap().code, Some(21610));
+    assert_eq!(r.attempts, 1);
+    // 503 three times (more than the client's own retries): the outbox retries later and succeeds.
+    sim.inject(Injection::error(503, 20500, "Service Unavailable").times(3));
+    let r = gw.send("+15557654321", "eventually").await.unwrap();
+    let id = r.id.clone();
+    wait_for("eventual delivery", || {
+        let gw = gw.clone();
+        let id = id.clone();
+        async move {
+            let r = gw.receipt(&id).await.unwrap().unwrap();
+            !r.provider_sids.is_empty()
+        }
+    })
+    .await;
+    let r = gw.receipt(&id).await.unwrap().unwrap();
+    assert_eq!(r.attempts, 2);
+    assert_eq!(sim.messages().iter().filter(|m| m.body.as_deref() == Some("eventually")).count(), 1);
+    workers.shutdown().await;
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn embedded_handler_gets_messages_in_order_and_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen2 = seen.clone();
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone())
+        .public_url("https://sms.example.com")
+        .handler(move |msg: InboundMessage, reply: Replier| {
+            let seen = seen2.clone();
+            async move {
+                seen.lock().unwrap().push(msg.body.clone());
+                if msg.body == "boom" {
+                    return Err::<(), HandlerError>("handler refused".into());
+                }
+                reply.send(format!("echo: {}", msg.body)).await?;
+                Ok(())
+            }
+        })
+        .build();
+    let app = axum::Router::new().merge(gw.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let workers = gw.spawn_workers();
+    let token = sim.config().auth_token.expose().to_string();
+    for (i, body) in ["one", "two", "boom", "three"].iter().enumerate() {
+        let sms = InboundSms {
+            account_sid: sim.config().account_sid.clone(),
+            from: "+15557654321".into(),
+            to: "+15005550006".into(),
+            body: body.to_string(),
+            message_sid: Some(format!("SM{i:032}")),
+            media: vec![],
+        };
+        let (b, sig) = sms.signed(&token, "https://sms.example.com/telephony/webhook");
+        let s = reqwest::Client::new()
+            .post(format!("http://{addr}/telephony/webhook"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sig)
+            .body(b)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s.as_u16(), 200);
+    }
+    wait_for("three replies", || async { sim.messages().len() == 3 }).await;
+    assert_eq!(*seen.lock().unwrap(), ["one", "two", "boom", "three"]);
+    let bodies: Vec<String> = sim.messages().iter().map(|m| m.body.clone().unwrap()).collect();
+    assert_eq!(bodies, ["echo: one", "echo: two", "echo: three"]);
+    let inbox = store.inbox(&Default::default()).await.unwrap();
+    let states: Vec<(&str, Option<&str>)> = inbox.iter().map(|e| (e.state.as_str(), e.note.as_deref())).collect();
+    assert_eq!(
+        states,
+        [("accepted", None), ("accepted", None), ("failed", Some("handler error: handler refused")), ("accepted", None)]
+    );
+    workers.shutdown().await;
+    server.abort();
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn inbound_stored_before_a_crash_is_dispatched_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    {
+        let store = SqliteStore::open(&db).await.unwrap();
+        store
+            .insert_inbound(&telephony_core::store_suite::inbound("SMcrash", "+15557654321", "left behind", 0))
+            .await
+            .unwrap();
+    }
+    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let got2 = got.clone();
+    let gw = Gateway::builder(Arc::new(telephony_core::StubProvider::new_ok()), store.clone())
+        .handler(move |m: InboundMessage, _r: Replier| {
+            let got = got2.clone();
+            async move {
+                got.lock().unwrap().push(m.body);
+                Ok::<(), HandlerError>(())
+            }
+        })
+        .build();
+    let workers = gw.spawn_workers();
+    wait_for("dispatch after restart", || async { got.lock().unwrap().len() == 1 }).await;
+    assert_eq!(*got.lock().unwrap(), ["left behind"]);
+    workers.shutdown().await;
+    assert!(store.queued_inbound(10).await.unwrap().is_empty());
+}
