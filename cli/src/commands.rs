@@ -21,7 +21,13 @@ use crate::output;
 use crate::{Cli, Command, ConfigCommand, SimulateCommand};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let json_logs = matches!(cli.command, Command::Serve { json_logs: true, .. });
+    let json_logs = matches!(
+        cli.command,
+        Command::Serve {
+            json_logs: true,
+            ..
+        }
+    );
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
     } else {
@@ -90,15 +96,27 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         }
     })?;
     let rt = &running.runtime;
-    println!("telephony gateway running{}", if sandbox { " in SANDBOX mode (simulated Twilio, no real messages)" } else { "" });
-    println!("  webhook URL (Twilio console → Messaging → A message comes in): {}", rt.webhook_url);
+    println!(
+        "telephony gateway running{}",
+        if sandbox {
+            " in SANDBOX mode (simulated Twilio, no real messages)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  webhook URL (Twilio console → Messaging → A message comes in): {}",
+        rt.webhook_url
+    );
     println!("  status callback URL: {}", rt.status_url);
     println!("  admin API (loopback): http://{}", rt.admin_addr);
     println!("  database: {}", ctx.config.database_path().display());
     if running.admin_token_generated {
         println!(
             "  admin token (generated, saved to {}; shown once): {}",
-            ctx.data_dir().join(telephony_serve::runtime::ADMIN_TOKEN_FILE).display(),
+            ctx.data_dir()
+                .join(telephony_serve::runtime::ADMIN_TOKEN_FILE)
+                .display(),
             running.admin_token.expose()
         );
     }
@@ -166,7 +184,10 @@ async fn send(
         }
         None => {
             let r = send_direct(&ctx.config, address, text, media).await?;
-            (r, "directly with the configured credentials (no gateway running)".to_string())
+            (
+                r,
+                "directly with the configured credentials (no gateway running)".to_string(),
+            )
         }
     };
     if json {
@@ -210,7 +231,9 @@ async fn send_direct(
     let store = open_store(config).await?;
     let mut b = Gateway::builder(Arc::new(provider), store);
     if let Some(u) = &config.public_url {
-        b = b.public_url(u.clone()).status_path(config.serve.status_path.clone());
+        b = b
+            .public_url(u.clone())
+            .status_path(config.serve.status_path.clone());
     }
     let gw = b.build();
     let msg = OutboundMessage {
@@ -218,10 +241,13 @@ async fn send_direct(
         body: text,
         media_urls: media,
     };
-    let pending = gw
-        .send_message(msg)
-        .await
-        .map_err(|e| if e.is_bad_input() { CliError::config(e.to_string()) } else { CliError::failure(telephony_core::error_chain(&e)) })?;
+    let pending = gw.send_message(msg).await.map_err(|e| {
+        if e.is_bad_input() {
+            CliError::config(e.to_string())
+        } else {
+            CliError::failure(telephony_core::error_chain(&e))
+        }
+    })?;
     let workers = gw.spawn_workers();
     let r = gw
         .wait_first_attempt(&pending.id, Duration::from_secs(60))
@@ -279,7 +305,9 @@ async fn inbox(
         Some(admin) => {
             let mut path = format!("/telephony/inbox?limit={limit}");
             if let Some(t) = since {
-                let t = t.format(&Rfc3339).map_err(|e| CliError::failure(e.to_string()))?;
+                let t = t
+                    .format(&Rfc3339)
+                    .map_err(|e| CliError::failure(e.to_string()))?;
                 path.push_str(&format!("&since={}", t.replace('+', "%2B")));
             }
             let v = admin.get(&path).await?;
@@ -303,20 +331,21 @@ async fn inbox(
 }
 
 async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
-    let r: Option<Receipt> = match ctx.admin().await? {
-        Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
-            Ok(v) => Some(serde_json::from_value(v).map_err(|e| {
-                CliError::failure(format!("unexpected receipt from gateway: {e}"))
-            })?),
-            Err(e) if e.message.contains("404") => None,
-            Err(e) => return Err(e),
-        },
-        None => open_store(&ctx.config)
-            .await?
-            .receipt(&MessageId::from_string(id.clone()))
-            .await
-            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
-    };
+    let r: Option<Receipt> =
+        match ctx.admin().await? {
+            Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
+                Ok(v) => Some(serde_json::from_value(v).map_err(|e| {
+                    CliError::failure(format!("unexpected receipt from gateway: {e}"))
+                })?),
+                Err(e) if e.message.contains("404") => None,
+                Err(e) => return Err(e),
+            },
+            None => open_store(&ctx.config)
+                .await?
+                .receipt(&MessageId::from_string(id.clone()))
+                .await
+                .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+        };
     let Some(r) = r else {
         return Err(CliError::failure(format!("no message with id {id:?}")));
     };
@@ -337,7 +366,10 @@ async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             } else {
                 println!("gateway running (admin {})", admin.base);
                 println!("  provider: {}", v["provider"].as_str().unwrap_or("?"));
-                println!("  status callback URL: {}", v["statusCallbackUrl"].as_str().unwrap_or("(none)"));
+                println!(
+                    "  status callback URL: {}",
+                    v["statusCallbackUrl"].as_str().unwrap_or("(none)")
+                );
                 println!("  outbox pending: {}", v["outboxPending"]);
             }
             Ok(())
@@ -346,7 +378,10 @@ async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             if json {
                 output::print_json(&json!({ "status": "not running" }));
             } else {
-                println!("no gateway is running (admin {}:{} does not answer)", ctx.config.admin.bind, ctx.config.admin.port);
+                println!(
+                    "no gateway is running (admin {}:{} does not answer)",
+                    ctx.config.admin.bind, ctx.config.admin.port
+                );
             }
             Err(CliError::failure("gateway not running"))
         }
@@ -430,7 +465,9 @@ async fn simulate_sms(
         )
     } else {
         let token = ctx.config.twilio.auth_token.clone().ok_or_else(|| {
-            CliError::config("twilio.authToken (or TWILIO_AUTH_TOKEN) is needed to sign the webhook")
+            CliError::config(
+                "twilio.authToken (or TWILIO_AUTH_TOKEN) is needed to sign the webhook",
+            )
         })?;
         (
             ctx.config.twilio.account_sid.clone().unwrap_or_default(),
@@ -469,7 +506,10 @@ async fn simulate_sms(
     let target = format!("http://{}{}", rt.public_addr, path_and_query);
     let resp = reqwest::Client::new()
         .post(&target)
-        .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .header("User-Agent", "TwilioProxy/1.1")
         .header("X-Twilio-Signature", signature)
         .body(body)
@@ -480,7 +520,9 @@ async fn simulate_sms(
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if json {
-        output::print_json(&json!({ "url": target, "status": status.as_u16(), "messageSid": sid, "response": text }));
+        output::print_json(
+            &json!({ "url": target, "status": status.as_u16(), "messageSid": sid, "response": text }),
+        );
     } else {
         println!("posted inbound SMS {sid} to {target}: HTTP {status}");
     }
@@ -501,9 +543,18 @@ mod tests {
     #[test]
     fn since_parsing() {
         let now = OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
-        assert_eq!(parse_since("10m", now).unwrap(), now - Duration::from_secs(600));
-        assert_eq!(parse_since("2h", now).unwrap(), now - Duration::from_secs(7200));
-        assert_eq!(parse_since("1d", now).unwrap(), now - Duration::from_secs(86_400));
+        assert_eq!(
+            parse_since("10m", now).unwrap(),
+            now - Duration::from_secs(600)
+        );
+        assert_eq!(
+            parse_since("2h", now).unwrap(),
+            now - Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_since("1d", now).unwrap(),
+            now - Duration::from_secs(86_400)
+        );
         assert_eq!(
             parse_since("2026-01-02T03:04:05Z", now).unwrap(),
             OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap()

@@ -82,9 +82,8 @@ impl Context {
         };
         let token = match &self.config.admin.token {
             Some(t) => Some(t.clone()),
-            None => runtime::read_admin_token(&self.data_dir()).map_err(|e| {
-                CliError::failure(format!("could not read the admin token: {e}"))
-            })?,
+            None => runtime::read_admin_token(&self.data_dir())
+                .map_err(|e| CliError::failure(format!("could not read the admin token: {e}")))?,
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(75))
@@ -145,10 +144,9 @@ impl Admin {
 
 async fn decode(resp: reqwest::Response) -> Result<serde_json::Value, CliError> {
     let status = resp.status();
-    let v: serde_json::Value = resp
-        .json()
-        .await
-        .map_err(|e| CliError::failure(format!("admin API answered {status} with bad JSON: {e}")))?;
+    let v: serde_json::Value = resp.json().await.map_err(|e| {
+        CliError::failure(format!("admin API answered {status} with bad JSON: {e}"))
+    })?;
     if status.is_success() {
         return Ok(v);
     }

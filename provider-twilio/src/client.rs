@@ -7,10 +7,7 @@
 //! particular the one that keeps a message from being sent twice).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -176,9 +173,18 @@ pub struct TwilioClient {
 
 impl fmt::Debug for TwilioClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `TwilioConfig`'s Debug shows secrets as `[redacted]` (they are `Secret`s).
+        let c = &*self.config;
+        // `Credentials`' Debug shows the key secret as `[redacted]` (it is a `Secret`); the
+        // auth token is left out, and so is any `user:password@` in the base URL.
         f.debug_struct("TwilioClient")
-            .field("config", &self.config)
+            .field("account_sid", &c.account_sid)
+            .field("credentials", &c.credentials)
+            .field("from_number", &c.from_number)
+            .field("messaging_service_sid", &c.messaging_service_sid)
+            .field("api_base_url", &redact_url(&c.api_base_url))
+            .field("request_timeout", &c.request_timeout)
+            .field("max_attempts", &c.max_attempts)
+            .field("max_backoff", &c.max_backoff)
             .finish_non_exhaustive()
     }
 }
@@ -605,7 +611,7 @@ fn path_segment(s: &str) -> String {
 }
 
 /// The URL with any `user:password@` removed, for errors and logs.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
@@ -618,67 +624,9 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// A runtime-independent sleep (a timer thread wakes the task).
-///
-/// The crate does not depend on tokio outside the `simulator` feature, so the backoff
-/// cannot use `tokio::time::sleep`; retries are rare, so a short-lived thread per wait
-/// is acceptable.
-fn sleep(duration: Duration) -> Sleep {
-    Sleep {
-        duration,
-        shared: Arc::new(Mutex::new(SleepState::default())),
-        started: false,
-    }
-}
-
-#[derive(Default)]
-struct SleepState {
-    done: bool,
-    waker: Option<Waker>,
-}
-
-struct Sleep {
-    duration: Duration,
-    shared: Arc<Mutex<SleepState>>,
-    started: bool,
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.duration.is_zero() {
-            return Poll::Ready(());
-        }
-        {
-            let mut state = this.shared.lock().unwrap_or_else(|e| e.into_inner());
-            if state.done {
-                return Poll::Ready(());
-            }
-            state.waker = Some(cx.waker().clone());
-        }
-        if !this.started {
-            this.started = true;
-            let shared = Arc::clone(&this.shared);
-            let duration = this.duration;
-            let spawned = std::thread::Builder::new()
-                .name("twilio-backoff".into())
-                .spawn(move || {
-                    std::thread::sleep(duration);
-                    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    state.done = true;
-                    if let Some(waker) = state.waker.take() {
-                        waker.wake();
-                    }
-                });
-            if spawned.is_err() {
-                // No thread to wait with: retry at once rather than hang.
-                return Poll::Ready(());
-            }
-        }
-        Poll::Pending
-    }
+/// Backoff sleep on the tokio timer (reqwest already runs on tokio).
+async fn sleep(duration: Duration) {
+    tokio::time::sleep(duration).await;
 }
 
 #[cfg(test)]
@@ -946,38 +894,13 @@ mod tests {
     #[test]
     fn debug_hides_secrets() {
         let client = TwilioClient::new(
-            TwilioConfig::new("AC1", "tok-SECRET-1").api_key("SK1", "key-SECRET-2"),
+            TwilioConfig::new("AC1", "tok-SECRET-1")
+                .api_key("SK1", "key-SECRET-2")
+                .api_base_url("https://user:pw-SECRET-3@api.example.com"),
         )
         .unwrap();
         let shown = format!("{client:?} {client:#?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("AC1"), "{shown}");
-    }
-
-    #[test]
-    fn sleep_waits_without_a_runtime_timer() {
-        let start = std::time::Instant::now();
-        block_on(sleep(Duration::from_millis(30)));
-        assert!(start.elapsed() >= Duration::from_millis(30));
-        block_on(sleep(Duration::ZERO));
-    }
-
-    /// A minimal executor for the sleep test.
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        struct ThreadWaker(std::thread::Thread);
-        impl std::task::Wake for ThreadWaker {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut fut = std::pin::pin!(fut);
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park();
-        }
     }
 }

@@ -1,9 +1,9 @@
 //! Twilio for the telephony gateway.
 //!
-//! - [`TwilioClient`](client::TwilioClient): the REST API (Messages) on reqwest with rustls,
+//! - [`TwilioClient`]: the REST API (Messages) on reqwest with rustls,
 //!   typed errors, retries with backoff that honor `Retry-After`.
-//! - [`RequestValidator`](signature::RequestValidator): `X-Twilio-Signature` verification.
-//! - [`TwilioProvider`](provider::TwilioProvider): the [`telephony_core::Provider`] implementation.
+//! - [`RequestValidator`]: `X-Twilio-Signature` verification.
+//! - [`TwilioProvider`]: the [`telephony_core::Provider`] implementation.
 //! - [`webhook`]: inbound SMS/MMS and status-callback parsing.
 //! - [`twiml`]: TwiML responses.
 //! - `simulator` (feature `simulator`): a Twilio-compatible local server for tests and sandbox mode.
@@ -17,7 +17,6 @@ pub mod signature;
 pub mod simulator;
 pub mod twiml;
 pub mod webhook;
-
 
 pub use client::{CreateMessage, TwilioClient};
 pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};

@@ -73,7 +73,10 @@ impl fmt::Debug for TwilioProvider {
             .field("account_sid", &config.account_sid)
             .field("from_number", &config.from_number)
             .field("messaging_service_sid", &config.messaging_service_sid)
-            .field("api_base_url", &config.api_base_url)
+            .field(
+                "api_base_url",
+                &crate::client::redact_url(&config.api_base_url),
+            )
             .finish_non_exhaustive()
     }
 }

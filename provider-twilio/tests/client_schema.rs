@@ -285,13 +285,20 @@ async fn handle(
 }
 
 async fn serve(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, script)
+}
+
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+) -> Server {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let state = AppState {
         seen: seen.clone(),
         script: Arc::new(script),
     };
     let app = axum::Router::new().fallback(handle).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
@@ -611,6 +618,37 @@ async fn unreachable_api_is_a_transport_error_without_secrets() {
     assert!(
         std::error::Error::source(&err).is_some(),
         "the reqwest error is kept"
+    );
+}
+
+#[tokio::test]
+async fn create_is_retried_after_a_connect_error() {
+    // Nothing listens on the port at first: the first attempt is refused (never sent),
+    // so a create may safely be retried; the API comes up shortly after.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let seen = Arc::new(Mutex::new(None));
+    let slot = seen.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        *slot.lock().unwrap() = Some(serve_on(listener, |_| Reply::json(201, SAMPLE_201)));
+    });
+    let mut cfg = config(&format!("http://127.0.0.1:{port}"));
+    cfg.max_attempts = 10;
+    cfg.max_backoff = Duration::from_millis(150);
+    let client = TwilioClient::new(cfg).unwrap();
+    let message = client.create_message(&simple_message()).await.unwrap();
+    assert_eq!(message.sid, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let server = seen.lock().unwrap().take().expect("the server came up");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "only the attempt that connected was sent"
     );
 }
 

@@ -427,7 +427,10 @@ impl Config {
                 reason,
             })
         };
-        for (key, path) in [("serve.path", &self.serve.path), ("serve.statusPath", &self.serve.status_path)] {
+        for (key, path) in [
+            ("serve.path", &self.serve.path),
+            ("serve.statusPath", &self.serve.status_path),
+        ] {
             if !path.starts_with('/') {
                 return rule(key, format!("{path:?} must start with '/'"));
             }
@@ -455,7 +458,9 @@ impl Config {
             if !is_sid(sid, "MG") {
                 return rule(
                     "twilio.messagingServiceSid",
-                    format!("{sid:?} is not a Messaging Service SID (MG followed by 32 characters)"),
+                    format!(
+                        "{sid:?} is not a Messaging Service SID (MG followed by 32 characters)"
+                    ),
                 );
             }
         }
@@ -468,7 +473,10 @@ impl Config {
         if self.sms.max_length == 0 || self.sms.max_length > 1600 {
             return rule(
                 "sms.maxLength",
-                format!("{} is out of range 1..=1600 (Twilio's body limit)", self.sms.max_length),
+                format!(
+                    "{} is out of range 1..=1600 (Twilio's body limit)",
+                    self.sms.max_length
+                ),
             );
         }
         if let Some(t) = &self.tunnel {

@@ -172,7 +172,11 @@ impl Gateway {
     /// Records the base URL the public listener is reachable at locally (used for status
     /// callbacks when no public URL is configured and the bind is loopback).
     pub fn set_local_base_url(&self, url: impl Into<String>) {
-        *self.inner.local_base_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.into());
+        *self
+            .inner
+            .local_base_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(url.into());
     }
 
     /// The URL the provider should send status callbacks to, if one is known.

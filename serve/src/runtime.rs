@@ -73,7 +73,10 @@ pub fn load_or_create_admin_token(data_dir: &Path) -> std::io::Result<(Secret, b
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let token = format!("tk_{token}");
-    write_private(&data_dir.join(ADMIN_TOKEN_FILE), format!("{token}\n").as_bytes())?;
+    write_private(
+        &data_dir.join(ADMIN_TOKEN_FILE),
+        format!("{token}\n").as_bytes(),
+    )?;
     Ok((Secret::new(token), true))
 }
 

@@ -73,7 +73,10 @@ pub enum ServeError {
 impl ServeError {
     /// True for configuration problems (exit code 2 in the CLI).
     pub fn is_config(&self) -> bool {
-        matches!(self, ServeError::MissingCredentials(_) | ServeError::Config { .. })
+        matches!(
+            self,
+            ServeError::MissingCredentials(_) | ServeError::Config { .. }
+        )
     }
 }
 
@@ -145,12 +148,13 @@ async fn resolve(bind: &str, port: u16, key: &'static str) -> Result<SocketAddr,
     if let Ok(ip) = bind.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    let mut addrs = tokio::net::lookup_host((bind, port))
-        .await
-        .map_err(|e| ServeError::Config {
-            key,
-            reason: format!("cannot resolve {bind:?}: {e}"),
-        })?;
+    let mut addrs =
+        tokio::net::lookup_host((bind, port))
+            .await
+            .map_err(|e| ServeError::Config {
+                key,
+                reason: format!("cannot resolve {bind:?}: {e}"),
+            })?;
     addrs.next().ok_or_else(|| ServeError::Config {
         key,
         reason: format!("{bind:?} resolves to no address"),
@@ -264,12 +268,15 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     // Store and admin token.
     let data_dir = config.data_dir();
     let db_path = config.database_path();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.map_err(|source| {
-        ServeError::Store {
-            path: db_path.clone(),
-            source,
-        }
-    })?);
+    let store: Arc<dyn Store> =
+        Arc::new(
+            SqliteStore::open(&db_path)
+                .await
+                .map_err(|source| ServeError::Store {
+                    path: db_path.clone(),
+                    source,
+                })?,
+        );
     let (admin_token, generated) = match &config.admin.token {
         Some(t) => (t.clone(), false),
         None => runtime::load_or_create_admin_token(&data_dir).map_err(|source| {

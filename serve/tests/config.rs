@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use telephony_serve::config::{ChunkModeName, Config, ConfigError, InboundPolicy};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -24,9 +29,18 @@ fn assert_full_example(cfg: &Config) {
     assert_eq!(cfg.from_number.as_ref().unwrap().as_str(), "+15550001234");
     assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
     assert!(cfg.allow_from.is_empty());
-    assert_eq!(cfg.twilio.account_sid.as_deref(), Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
-    assert_eq!(cfg.twilio.auth_token.as_ref().unwrap().expose(), "your_auth_token");
-    assert_eq!(cfg.twilio.messaging_service_sid.as_deref(), Some("MGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    assert_eq!(
+        cfg.twilio.account_sid.as_deref(),
+        Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+    );
+    assert_eq!(
+        cfg.twilio.auth_token.as_ref().unwrap().expose(),
+        "your_auth_token"
+    );
+    assert_eq!(
+        cfg.twilio.messaging_service_sid.as_deref(),
+        Some("MGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+    );
     assert_eq!(cfg.sms.chunk_mode, ChunkModeName::Auto);
     assert_eq!(cfg.sms.max_length, 1600);
     assert!(cfg.sms.segment_numbering);
@@ -38,7 +52,10 @@ fn assert_full_example(cfg: &Config) {
     assert_eq!(cfg.serve.status_path, "/telephony/status");
     let t = cfg.tunnel.as_ref().unwrap();
     assert_eq!(t.provider.as_deref(), Some("ngrok"));
-    assert_eq!(t.ngrok_auth_token.as_ref().unwrap().expose(), "your_ngrok_token");
+    assert_eq!(
+        t.ngrok_auth_token.as_ref().unwrap().expose(),
+        "your_ngrok_token"
+    );
     assert_eq!(cfg.webhook_security.allowed_hosts, ["your-domain.com"]);
     assert!(!cfg.webhook_security.trust_forwarding_headers);
     assert_eq!(cfg.public_url.as_deref(), Some("https://your-domain.com"));
@@ -82,7 +99,10 @@ fn wrapper_is_optional_and_defaults_apply() {
     assert_eq!(cfg.admin.port, 3336);
     assert_eq!(cfg.admin.bind, "127.0.0.1");
     assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
-    assert_eq!(cfg.database_path(), PathBuf::from("telephony-data/telephony.db"));
+    assert_eq!(
+        cfg.database_path(),
+        PathBuf::from("telephony-data/telephony.db")
+    );
     let cfg = Config::from_json5_str("{ dmPolicy: 'allowlist' }").unwrap();
     assert_eq!(cfg.inbound_policy, InboundPolicy::Allowlist);
 }
@@ -95,7 +115,10 @@ fn environment_variables() {
             ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
             ("TWILIO_AUTH_TOKEN", "tok"),
             ("TWILIO_SMS_FROM", "+15550000001"),
-            ("TWILIO_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef"),
+            (
+                "TWILIO_MESSAGING_SERVICE_SID",
+                "MG0123456789abcdef0123456789abcdef",
+            ),
             ("TELEPHONY_SERVE__PORT", "4000"),
             ("TELEPHONY_SERVE__STATUS_PATH", "/s"),
             ("TELEPHONY_PUBLIC_URL", "https://example.com"),
@@ -103,10 +126,16 @@ fn environment_variables() {
         ]),
     )
     .unwrap();
-    assert_eq!(cfg.twilio.account_sid.as_deref(), Some("AC0123456789abcdef0123456789abcdef"));
+    assert_eq!(
+        cfg.twilio.account_sid.as_deref(),
+        Some("AC0123456789abcdef0123456789abcdef")
+    );
     assert_eq!(cfg.twilio.auth_token.as_ref().unwrap().expose(), "tok");
     assert_eq!(cfg.from_number.as_ref().unwrap().as_str(), "+15550000001");
-    assert_eq!(cfg.twilio.messaging_service_sid.as_deref(), Some("MG0123456789abcdef0123456789abcdef"));
+    assert_eq!(
+        cfg.twilio.messaging_service_sid.as_deref(),
+        Some("MG0123456789abcdef0123456789abcdef")
+    );
     assert_eq!(cfg.serve.port, 4000);
     assert_eq!(cfg.serve.status_path, "/s");
     assert_eq!(cfg.public_url.as_deref(), Some("https://example.com"));
@@ -127,7 +156,10 @@ fn environment_variables() {
     let f = write(dir.path(), "c.json5", "{ fromNumber: '+15550000009' }");
     let (cfg, _) = Config::load_with_env(
         Some(&f),
-        &env(&[("TWILIO_SMS_FROM", "+15550000001"), ("TWILIO_PHONE_NUMBER", "+15550000002")]),
+        &env(&[
+            ("TWILIO_SMS_FROM", "+15550000001"),
+            ("TWILIO_PHONE_NUMBER", "+15550000002"),
+        ]),
     )
     .unwrap();
     assert_eq!(cfg.from_number.unwrap().as_str(), "+15550000002");
@@ -142,7 +174,10 @@ fn err_of(body: &str, name: &str) -> (String, PathBuf) {
 
 #[test]
 fn unknown_keys_name_the_key_and_file() {
-    let (e, f) = err_of("{ channels: { telephony: { serve: { prot: 3335 } } } }", "a.json5");
+    let (e, f) = err_of(
+        "{ channels: { telephony: { serve: { prot: 3335 } } } }",
+        "a.json5",
+    );
     assert!(e.contains("unknown field: found `prot`"), "{e}");
     assert!(e.contains("serve"), "{e}");
     assert!(e.contains(&f.display().to_string()), "{e}");
@@ -165,7 +200,10 @@ fn bad_values_name_the_key_and_file() {
     assert!(e.contains("for key \"inboundPolicy\""), "{e}");
     assert!(e.contains("everyone"), "{e}");
     let e = Config::from_json5_str("{ publicUrl: 'your-domain.com' }").unwrap_err();
-    assert!(matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"), "{e}");
+    assert!(
+        matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"),
+        "{e}"
+    );
     let e = Config::from_json5_str("{ twilio: { accountSid: 'AB123' } }").unwrap_err();
     assert_eq!(
         e.to_string(),

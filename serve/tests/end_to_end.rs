@@ -24,9 +24,15 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 async fn start_sandbox(dir: &std::path::Path) -> RunningGateway {
-    server::start(&config(dir), ServeOptions { sandbox: true, handler: None })
-        .await
-        .unwrap()
+    server::start(
+        &config(dir),
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 struct Admin {
@@ -44,11 +50,24 @@ impl Admin {
         }
     }
     async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 }
@@ -58,7 +77,10 @@ async fn post_inbound(gw: &RunningGateway, sms: &InboundSms) -> u16 {
     let (body, sig) = sms.signed(&token, &gw.runtime.webhook_url);
     reqwest::Client::new()
         .post(&gw.runtime.webhook_url)
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .header("x-twilio-signature", sig)
         .body(body)
         .send()
@@ -88,7 +110,10 @@ async fn sandbox_round_trip() {
     let gw = start_sandbox(dir.path()).await;
     let admin = Admin::of(&gw);
     assert!(gw.admin_token_generated);
-    assert_eq!(gw.runtime.webhook_url, format!("http://{}/telephony/webhook", gw.public_addr));
+    assert_eq!(
+        gw.runtime.webhook_url,
+        format!("http://{}/telephony/webhook", gw.public_addr)
+    );
 
     // Inbound: signed webhook → inbox, duplicates stored once.
     let sms = InboundSms {
@@ -105,7 +130,10 @@ async fn sandbox_round_trip() {
     assert_eq!(s, 200);
     let msgs = inbox["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0]["provider_sid"], "SMe287d7109a5a925f182f0e07fe5b223b");
+    assert_eq!(
+        msgs[0]["provider_sid"],
+        "SMe287d7109a5a925f182f0e07fe5b223b"
+    );
     assert_eq!(msgs[0]["body"], "Hello gateway");
     assert_eq!(msgs[0]["from"], "+15557654321");
     wait_for("dispatch", || async {
@@ -114,7 +142,12 @@ async fn sandbox_round_trip() {
     .await;
 
     // Outbound: admin send → simulator → signed callbacks → delivered.
-    let (s, r) = admin.post("/telephony/send", json!({"to": "+1 555 765 4321", "body": "Hi there"})).await;
+    let (s, r) = admin
+        .post(
+            "/telephony/send",
+            json!({"to": "+1 555 765 4321", "body": "Hi there"}),
+        )
+        .await;
     assert_eq!(s, 202);
     assert_eq!(r["to"], "+15557654321");
     assert_eq!(r["status"], "queued");
@@ -126,19 +159,35 @@ async fn sandbox_round_trip() {
     })
     .await;
     let (_, r) = admin.get(&format!("/telephony/messages/{id}")).await;
-    let hist: Vec<&str> = r["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    let hist: Vec<&str> = r["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
     assert_eq!(hist, ["pending", "queued", "sent", "delivered"]);
     assert_eq!(r["segments"], 1);
     let sim = gw.simulator.as_ref().unwrap();
     let _ = sim;
 
     // Provider error: the receipt records Twilio's code and message.
-    let (s, r) = admin.post("/telephony/send", json!({"to": "+15005550001", "body": "x"})).await;
+    let (s, r) = admin
+        .post(
+            "/telephony/send",
+            json!({"to": "+15005550001", "body": "x"}),
+        )
+        .await;
     assert_eq!(s, 202);
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error"]["code"], 21211);
-    assert_eq!(r["error"]["message"], "The 'To' number +15005550001 is not a valid phone number.");
-    assert_eq!(r["error"]["more_info"], "https://www.twilio.com/docs/errors/21211");
+    assert_eq!(
+        r["error"]["message"],
+        "The 'To' number +15005550001 is not a valid phone number."
+    );
+    assert_eq!(
+        r["error"]["more_info"],
+        "https://www.twilio.com/docs/errors/21211"
+    );
 
     gw.shutdown().await;
     assert!(!dir.path().join("gateway.json").exists());
@@ -150,28 +199,67 @@ async fn admin_api_requires_the_token_and_names_bad_input() {
     let gw = start_sandbox(dir.path()).await;
     let admin = Admin::of(&gw);
     let http = reqwest::Client::new();
-    let r = http.get(format!("{}/telephony/inbox", admin.base)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/telephony/inbox", admin.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = http.get(format!("{}/telephony/inbox", admin.base)).bearer_auth("tk_wrong").send().await.unwrap();
+    let r = http
+        .get(format!("{}/telephony/inbox", admin.base))
+        .bearer_auth("tk_wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "invalid admin token"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "invalid admin token"})
+    );
 
-    let (s, r) = admin.post("/telephony/send", json!({"to": "5551234567", "body": "x"})).await;
+    let (s, r) = admin
+        .post("/telephony/send", json!({"to": "5551234567", "body": "x"}))
+        .await;
     assert_eq!(s, 400);
     assert_eq!(
         r["error"],
         "invalid \"to\": invalid address \"5551234567\": phone number \"5551234567\" has no country code: write it in E.164 form with a leading '+' and the country code, e.g. +15551234567"
     );
-    let (s, r) = admin.post("/telephony/send", json!({"to": "+15557654321", "body": "x".repeat(1601)})).await;
-    assert_eq!((s, r["error"].as_str().unwrap()), (400, "invalid message: body is 1601 characters; the limit is 1600"));
-    let (s, r) = admin.post("/telephony/send", json!({"to": "+15557654321", "bdy": "x"})).await;
+    let (s, r) = admin
+        .post(
+            "/telephony/send",
+            json!({"to": "+15557654321", "body": "x".repeat(1601)}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["error"].as_str().unwrap()),
+        (
+            400,
+            "invalid message: body is 1601 characters; the limit is 1600"
+        )
+    );
+    let (s, r) = admin
+        .post("/telephony/send", json!({"to": "+15557654321", "bdy": "x"}))
+        .await;
     assert_eq!(s, 400);
-    assert!(r["error"].as_str().unwrap().contains("unknown field `bdy`"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("unknown field `bdy`"),
+        "{r}"
+    );
     let (s, r) = admin.get("/telephony/inbox?since=yesterday").await;
     assert_eq!(s, 400);
-    assert!(r["error"].as_str().unwrap().starts_with("invalid since \"yesterday\""), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid since \"yesterday\""),
+        "{r}"
+    );
     let (s, r) = admin.get("/telephony/messages/msg_nope").await;
-    assert_eq!((s, r), (404, json!({"error": "no message with id \"msg_nope\""})));
+    assert_eq!(
+        (s, r),
+        (404, json!({"error": "no message with id \"msg_nope\""}))
+    );
     // Nothing was queued by any of the refused requests.
     assert_eq!(gw.gateway.store().outbox_len().await.unwrap(), 0);
     gw.shutdown().await;
@@ -182,19 +270,58 @@ async fn refuses_unsafe_listeners() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.serve.bind = "0.0.0.0".into();
-    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
+    let e = server::start(
+        &cfg,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(e.is_config());
-    assert!(e.to_string().starts_with("publicUrl: required when serve.bind is 0.0.0.0 (not loopback)"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("publicUrl: required when serve.bind is 0.0.0.0 (not loopback)"),
+        "{e}"
+    );
     cfg.public_url = Some("https://sms.example.com".into());
     cfg.skip_signature_verification = true;
-    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
-    assert!(e.to_string().starts_with("skipSignatureVerification: refused because serve.bind 0.0.0.0 is not loopback"), "{e}");
+    let e = server::start(
+        &cfg,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "skipSignatureVerification: refused because serve.bind 0.0.0.0 is not loopback"
+        ),
+        "{e}"
+    );
     let mut cfg = config(dir.path());
     cfg.admin.bind = "0.0.0.0".into();
-    let e = server::start(&cfg, ServeOptions { sandbox: true, handler: None }).await.unwrap_err();
-    assert!(e.to_string().starts_with("admin.bind: 0.0.0.0 is not a loopback address"), "{e}");
+    let e = server::start(
+        &cfg,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("admin.bind: 0.0.0.0 is not a loopback address"),
+        "{e}"
+    );
     // No credentials and no sandbox: names what is missing and mentions --sandbox.
-    let e = server::start(&config(dir.path()), ServeOptions::default()).await.unwrap_err();
+    let e = server::start(&config(dir.path()), ServeOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "cannot talk to Twilio: missing twilio.accountSid (or TWILIO_ACCOUNT_SID), twilio.authToken (or TWILIO_AUTH_TOKEN), fromNumber (or TWILIO_PHONE_NUMBER) or twilio.messagingServiceSid (or TWILIO_MESSAGING_SERVICE_SID). Set them in the config file or environment, or run `telephony serve --sandbox` to try the gateway against the built-in Twilio simulator"
@@ -218,7 +345,10 @@ async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
     let sim = Simulator::new(SimulatorConfig::generate());
-    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
 
     // First life: accepted into the outbox, but the process "dies" before the worker runs.
     let id: MessageId = {
@@ -234,7 +364,11 @@ async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
     let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone()).build();
     let workers = gw.spawn_workers();
-    let r = gw.wait_first_attempt(&id, Duration::from_secs(10)).await.unwrap().unwrap();
+    let r = gw
+        .wait_first_attempt(&id, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.status, DeliveryStatus::Queued);
     assert_eq!(r.attempts, 1);
     let sent = sim.messages();
@@ -251,13 +385,20 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
     use telephony_twilio::simulator::Injection;
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::new(SimulatorConfig::generate());
-    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
     let workers = gw.spawn_workers();
     // 21610 (unsubscribed recipient): failed at once, one request.
     let r = gw.send("+15005550004", "x").await.unwrap();
-    let r = gw.wait_first_attempt(&r.id, Duration::from_secs(10)).await.unwrap().unwrap();
+    let r = gw
+        .wait_first_attempt(&r.id, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.status, DeliveryStatus::Failed);
     assert_eq!(r.error.as_ref().unwrap().code, Some(21610));
     assert_eq!(r.attempts, 1);
@@ -276,7 +417,13 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
     .await;
     let r = gw.receipt(&id).await.unwrap().unwrap();
     assert_eq!(r.attempts, 2);
-    assert_eq!(sim.messages().iter().filter(|m| m.body.as_deref() == Some("eventually")).count(), 1);
+    assert_eq!(
+        sim.messages()
+            .iter()
+            .filter(|m| m.body.as_deref() == Some("eventually"))
+            .count(),
+        1
+    );
     workers.shutdown().await;
     running.shutdown().await;
 }
@@ -285,7 +432,10 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
 async fn embedded_handler_gets_messages_in_order_and_replies() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::new(SimulatorConfig::generate());
-    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen2 = seen.clone();
@@ -332,13 +482,25 @@ async fn embedded_handler_gets_messages_in_order_and_replies() {
     }
     wait_for("three replies", || async { sim.messages().len() == 3 }).await;
     assert_eq!(*seen.lock().unwrap(), ["one", "two", "boom", "three"]);
-    let bodies: Vec<String> = sim.messages().iter().map(|m| m.body.clone().unwrap()).collect();
+    let bodies: Vec<String> = sim
+        .messages()
+        .iter()
+        .map(|m| m.body.clone().unwrap())
+        .collect();
     assert_eq!(bodies, ["echo: one", "echo: two", "echo: three"]);
     let inbox = store.inbox(&Default::default()).await.unwrap();
-    let states: Vec<(&str, Option<&str>)> = inbox.iter().map(|e| (e.state.as_str(), e.note.as_deref())).collect();
+    let states: Vec<(&str, Option<&str>)> = inbox
+        .iter()
+        .map(|e| (e.state.as_str(), e.note.as_deref()))
+        .collect();
     assert_eq!(
         states,
-        [("accepted", None), ("accepted", None), ("failed", Some("handler error: handler refused")), ("accepted", None)]
+        [
+            ("accepted", None),
+            ("accepted", None),
+            ("failed", Some("handler error: handler refused")),
+            ("accepted", None)
+        ]
     );
     workers.shutdown().await;
     server.abort();
@@ -352,24 +514,35 @@ async fn inbound_stored_before_a_crash_is_dispatched_after_restart() {
     {
         let store = SqliteStore::open(&db).await.unwrap();
         store
-            .insert_inbound(&telephony_core::store_suite::inbound("SMcrash", "+15557654321", "left behind", 0))
+            .insert_inbound(&telephony_core::store_suite::inbound(
+                "SMcrash",
+                "+15557654321",
+                "left behind",
+                0,
+            ))
             .await
             .unwrap();
     }
     let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let got2 = got.clone();
-    let gw = Gateway::builder(Arc::new(telephony_core::StubProvider::new_ok()), store.clone())
-        .handler(move |m: InboundMessage, _r: Replier| {
-            let got = got2.clone();
-            async move {
-                got.lock().unwrap().push(m.body);
-                Ok::<(), HandlerError>(())
-            }
-        })
-        .build();
+    let gw = Gateway::builder(
+        Arc::new(telephony_core::StubProvider::new_ok()),
+        store.clone(),
+    )
+    .handler(move |m: InboundMessage, _r: Replier| {
+        let got = got2.clone();
+        async move {
+            got.lock().unwrap().push(m.body);
+            Ok::<(), HandlerError>(())
+        }
+    })
+    .build();
     let workers = gw.spawn_workers();
-    wait_for("dispatch after restart", || async { got.lock().unwrap().len() == 1 }).await;
+    wait_for("dispatch after restart", || async {
+        got.lock().unwrap().len() == 1
+    })
+    .await;
     assert_eq!(*got.lock().unwrap(), ["left behind"]);
     workers.shutdown().await;
     assert!(store.queued_inbound(10).await.unwrap().is_empty());

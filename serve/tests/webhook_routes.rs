@@ -63,11 +63,18 @@ async fn inbox_len(store: &MemoryStore) -> usize {
 async fn signed_webhook_is_stored_then_acknowledged_with_empty_twiml() {
     let store = Arc::new(MemoryStore::new());
     let gw = gateway(store.clone());
-    let (body, sig) = sms("SM0123456789abcdef0123456789abcdef", "Hello + bye").signed(
-        TOKEN,
-        &format!("{PUBLIC}/telephony/webhook"),
-    );
-    let (status, ct, text) = call(&gw, post("/telephony/webhook", "application/x-www-form-urlencoded; charset=utf-8", Some(&sig), body)).await;
+    let (body, sig) = sms("SM0123456789abcdef0123456789abcdef", "Hello + bye")
+        .signed(TOKEN, &format!("{PUBLIC}/telephony/webhook"));
+    let (status, ct, text) = call(
+        &gw,
+        post(
+            "/telephony/webhook",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            Some(&sig),
+            body,
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ct, "text/xml");
     assert_eq!(text, EMPTY_TWIML);
@@ -86,9 +93,19 @@ async fn signed_webhook_is_stored_then_acknowledged_with_empty_twiml() {
 async fn duplicate_delivery_is_acknowledged_and_stored_once() {
     let store = Arc::new(MemoryStore::new());
     let gw = gateway(store.clone());
-    let (body, sig) = sms("SMdup00000000000000000000000000000", "once").signed(TOKEN, &format!("{PUBLIC}/telephony/webhook"));
+    let (body, sig) = sms("SMdup00000000000000000000000000000", "once")
+        .signed(TOKEN, &format!("{PUBLIC}/telephony/webhook"));
     for _ in 0..3 {
-        let (status, _, text) = call(&gw, post("/telephony/webhook", "application/x-www-form-urlencoded", Some(&sig), body.clone())).await;
+        let (status, _, text) = call(
+            &gw,
+            post(
+                "/telephony/webhook",
+                "application/x-www-form-urlencoded",
+                Some(&sig),
+                body.clone(),
+            ),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(text, EMPTY_TWIML);
     }
@@ -100,11 +117,30 @@ async fn duplicate_delivery_is_acknowledged_and_stored_once() {
 async fn the_signed_url_includes_the_raw_query_string() {
     let store = Arc::new(MemoryStore::new());
     let gw = gateway(store.clone());
-    let (body, sig) = sms("SMq", "q").signed(TOKEN, &format!("{PUBLIC}/telephony/webhook?acct=a%20b&x=1"));
-    let (status, _, _) = call(&gw, post("/telephony/webhook?acct=a%20b&x=1", "application/x-www-form-urlencoded", Some(&sig), body.clone())).await;
+    let (body, sig) =
+        sms("SMq", "q").signed(TOKEN, &format!("{PUBLIC}/telephony/webhook?acct=a%20b&x=1"));
+    let (status, _, _) = call(
+        &gw,
+        post(
+            "/telephony/webhook?acct=a%20b&x=1",
+            "application/x-www-form-urlencoded",
+            Some(&sig),
+            body.clone(),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // Same body and signature without the query: a different URL, refused.
-    let (status, _, _) = call(&gw, post("/telephony/webhook", "application/x-www-form-urlencoded", Some(&sig), body)).await;
+    let (status, _, _) = call(
+        &gw,
+        post(
+            "/telephony/webhook",
+            "application/x-www-form-urlencoded",
+            Some(&sig),
+            body,
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(inbox_len(&store).await, 1);
 }
@@ -119,22 +155,44 @@ async fn bad_requests_are_refused_and_write_nothing() {
 
     // Missing signature.
     let (s, _, t) = call(&gw, post("/telephony/webhook", form, None, body.clone())).await;
-    assert_eq!((s, t.as_str()), (StatusCode::FORBIDDEN, "missing X-Twilio-Signature header\n"));
+    assert_eq!(
+        (s, t.as_str()),
+        (StatusCode::FORBIDDEN, "missing X-Twilio-Signature header\n")
+    );
     // Invalid signature (signed with another token).
     let (_, other) = sms("SMbad", "x").signed("00000000000000000000000000000000", &url);
-    let (s, _, t) = call(&gw, post("/telephony/webhook", form, Some(&other), body.clone())).await;
+    let (s, _, t) = call(
+        &gw,
+        post("/telephony/webhook", form, Some(&other), body.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(t, format!("invalid webhook signature for {url}\n"));
     // Signed for a different host.
-    let (_, elsewhere) = sms("SMbad", "x").signed(TOKEN, "https://evil.example.com/telephony/webhook");
-    let (s, _, _) = call(&gw, post("/telephony/webhook", form, Some(&elsewhere), body.clone())).await;
+    let (_, elsewhere) =
+        sms("SMbad", "x").signed(TOKEN, "https://evil.example.com/telephony/webhook");
+    let (s, _, _) = call(
+        &gw,
+        post("/telephony/webhook", form, Some(&elsewhere), body.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // A Host header cannot change the signed URL when publicUrl is set.
     let mut req = post("/telephony/webhook", form, Some(&elsewhere), body.clone());
-    req.headers_mut().insert("host", "evil.example.com".parse().unwrap());
+    req.headers_mut()
+        .insert("host", "evil.example.com".parse().unwrap());
     assert_eq!(call(&gw, req).await.0, StatusCode::FORBIDDEN);
     // Non-form content type.
-    let (s, _, t) = call(&gw, post("/telephony/webhook", "application/json", Some(&sig), "{}".into())).await;
+    let (s, _, t) = call(
+        &gw,
+        post(
+            "/telephony/webhook",
+            "application/json",
+            Some(&sig),
+            "{}".into(),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(t.contains("application/json"), "{t}");
     // Over 64 KiB.
@@ -146,12 +204,18 @@ async fn bad_requests_are_refused_and_write_nothing() {
         (vec![("From", "+15557654321"), ("Body", "hi")], "MessageSid"),
         (vec![("MessageSid", "SMnofrom"), ("Body", "hi")], "From"),
     ] {
-        let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let sig = RequestValidator::new(TOKEN).compute(&url, &pairs);
         let body = serde_urlencoded::to_string(&pairs).unwrap();
         let (s, _, t) = call(&gw, post("/telephony/webhook", form, Some(&sig), body)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(t, format!("webhook is missing required parameter {missing}\n"));
+        assert_eq!(
+            t,
+            format!("webhook is missing required parameter {missing}\n")
+        );
     }
     assert_eq!(inbox_len(&store).await, 0);
 }
@@ -160,12 +224,27 @@ async fn bad_requests_are_refused_and_write_nothing() {
 async fn health_and_nothing_else() {
     let gw = gateway(Arc::new(MemoryStore::new()));
     let (s, ct, t) = call(&gw, Request::get("/health").body(Body::empty()).unwrap()).await;
-    assert_eq!((s, ct.as_str(), t.as_str()), (StatusCode::OK, "application/json", r#"{"status":"ok"}"#));
-    for path in ["/telephony/send", "/telephony/inbox", "/telephony/messages/x", "/", "/admin"] {
+    assert_eq!(
+        (s, ct.as_str(), t.as_str()),
+        (StatusCode::OK, "application/json", r#"{"status":"ok"}"#)
+    );
+    for path in [
+        "/telephony/send",
+        "/telephony/inbox",
+        "/telephony/messages/x",
+        "/",
+        "/admin",
+    ] {
         let (s, _, _) = call(&gw, post(path, "application/json", None, "{}".into())).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
     }
-    let (s, _, _) = call(&gw, Request::get("/telephony/webhook").body(Body::empty()).unwrap()).await;
+    let (s, _, _) = call(
+        &gw,
+        Request::get("/telephony/webhook")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -175,8 +254,14 @@ async fn without_public_url_the_router_fails_closed() {
     let cfg = TwilioConfig::new(ACCOUNT, TOKEN);
     let gw = Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store.clone()).build();
     let (body, sig) = sms("SMx", "x").signed(TOKEN, "http://localhost/telephony/webhook");
-    let mut req = post("/telephony/webhook", "application/x-www-form-urlencoded", Some(&sig), body);
-    req.headers_mut().insert("host", "localhost".parse().unwrap());
+    let mut req = post(
+        "/telephony/webhook",
+        "application/x-www-form-urlencoded",
+        Some(&sig),
+        body,
+    );
+    req.headers_mut()
+        .insert("host", "localhost".parse().unwrap());
     let (s, _, t) = call(&gw, req).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(t.contains("no publicUrl configured"), "{t}");
@@ -191,22 +276,55 @@ async fn status_callbacks_only_move_forward() {
     let id = MessageId::from_string("msg_1");
     let now = time::OffsetDateTime::now_utc();
     store
-        .enqueue_outbound(&id, &OutboundMessage::new(Address::parse("+15557654321").unwrap(), "x"), now)
+        .enqueue_outbound(
+            &id,
+            &OutboundMessage::new(Address::parse("+15557654321").unwrap(), "x"),
+            now,
+        )
         .await
         .unwrap();
-    store.claim_outbound(now, std::time::Duration::from_secs(60), 1).await.unwrap();
     store
-        .complete_outbound(&id, &ProviderReceipt { sid: "SMs1".into(), status: DeliveryStatus::Queued, from: None, num_segments: Some(1), price: None, price_unit: None }, now)
+        .claim_outbound(now, std::time::Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    store
+        .complete_outbound(
+            &id,
+            &ProviderReceipt {
+                sid: "SMs1".into(),
+                status: DeliveryStatus::Queued,
+                from: None,
+                num_segments: Some(1),
+                price: None,
+                price_unit: None,
+            },
+            now,
+        )
         .await
         .unwrap();
     let url = format!("{PUBLIC}/telephony/status");
     for st in ["sent", "delivered", "sent"] {
-        let pairs: Vec<(String, String)> = [("MessageSid", "SMs1"), ("MessageStatus", st), ("SmsSid", "SMs1"), ("SmsStatus", st), ("AccountSid", ACCOUNT)]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let pairs: Vec<(String, String)> = [
+            ("MessageSid", "SMs1"),
+            ("MessageStatus", st),
+            ("SmsSid", "SMs1"),
+            ("SmsStatus", st),
+            ("AccountSid", ACCOUNT),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let sig = RequestValidator::new(TOKEN).compute(&url, &pairs);
-        let (s, _, t) = call(&gw, post("/telephony/status", "application/x-www-form-urlencoded", Some(&sig), serde_urlencoded::to_string(&pairs).unwrap())).await;
+        let (s, _, t) = call(
+            &gw,
+            post(
+                "/telephony/status",
+                "application/x-www-form-urlencoded",
+                Some(&sig),
+                serde_urlencoded::to_string(&pairs).unwrap(),
+            ),
+        )
+        .await;
         assert_eq!((s, t.as_str()), (StatusCode::OK, EMPTY_TWIML));
     }
     let r = store.receipt(&id).await.unwrap().unwrap();

@@ -82,11 +82,17 @@ async fn everything_survives_close_and_reopen() {
     let before = {
         let s = open(&path).await;
         assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
-        s.enqueue_outbound(&sent, &outbound("sent"), t0()).await.unwrap();
+        s.enqueue_outbound(&sent, &outbound("sent"), t0())
+            .await
+            .unwrap();
         assert_eq!(s.claim_outbound(t0(), LEASE, 10).await.unwrap().len(), 1);
-        s.complete_outbound(&sent, &accepted("SMout1"), secs(1)).await.unwrap();
+        s.complete_outbound(&sent, &accepted("SMout1"), secs(1))
+            .await
+            .unwrap();
         assert!(matches!(
-            s.apply_status(&status("SMout1", DeliveryStatus::Sent), secs(2)).await.unwrap(),
+            s.apply_status(&status("SMout1", DeliveryStatus::Sent), secs(2))
+                .await
+                .unwrap(),
             StatusOutcome::Applied(_)
         ));
         // A status callback for a send whose response never came back.
@@ -97,7 +103,9 @@ async fn everything_survives_close_and_reopen() {
             StatusOutcome::Unknown
         );
         // Accepted, then claimed by a worker that dies before the provider answers.
-        s.enqueue_outbound(&pending, &outbound("pending"), secs(4)).await.unwrap();
+        s.enqueue_outbound(&pending, &outbound("pending"), secs(4))
+            .await
+            .unwrap();
         let claimed = s.claim_outbound(secs(4), LEASE, 10).await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].id, pending);
@@ -154,7 +162,11 @@ async fn everything_survives_close_and_reopen() {
 
     // The send accepted before the "crash" is sent after restart, once its lease expired.
     assert_eq!(s.outbox_len().await.unwrap(), 1);
-    assert!(s.claim_outbound(secs(33), LEASE, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_outbound(secs(33), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let again = s.claim_outbound(secs(34), LEASE, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, pending);
@@ -163,7 +175,10 @@ async fn everything_survives_close_and_reopen() {
     assert_eq!(s.receipt(&pending).await.unwrap().unwrap().attempts, 2);
 
     // And the kept status callback is applied when its SID appears.
-    let r = s.complete_outbound(&pending, &accepted("SMout2"), secs(35)).await.unwrap();
+    let r = s
+        .complete_outbound(&pending, &accepted("SMout2"), secs(35))
+        .await
+        .unwrap();
     assert_eq!(r.status, DeliveryStatus::Delivered);
     assert_eq!(s.outbox_len().await.unwrap(), 0);
 }
@@ -215,7 +230,11 @@ async fn commits_survive_killing_the_process() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "commits_survive_killing_the_process", "--nocapture"])
+        .args([
+            "--exact",
+            "commits_survive_killing_the_process",
+            "--nocapture",
+        ])
         .env(CRASH_CHILD, dir.path())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -226,7 +245,10 @@ async fn commits_survive_killing_the_process() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("child exited before committing: {status}");
         }
-        assert!(std::time::Instant::now() < deadline, "child never committed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child never committed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().unwrap();
@@ -302,7 +324,10 @@ async fn a_thousand_concurrent_inserts_all_land() {
         })
         .await
         .unwrap();
-    let sids: Vec<_> = inbox.iter().map(|e| e.message.provider_sid.clone()).collect();
+    let sids: Vec<_> = inbox
+        .iter()
+        .map(|e| e.message.provider_sid.clone())
+        .collect();
     let expected: Vec<_> = (0..1000).map(|i| format!("SM{i:04}")).collect();
     // Oldest first: received_at grows with i.
     assert_eq!(sids, expected);
@@ -345,7 +370,13 @@ async fn a_row_that_breaks_a_constraint_fails_alone() {
         }
     }
     assert_eq!((ok, failed), (50, 1));
-    let inbox = s.inbox(&InboxQuery { since: None, limit: 500 }).await.unwrap();
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 500,
+        })
+        .await
+        .unwrap();
     assert_eq!(inbox.len(), 51);
     assert!(inbox.iter().all(|e| e.message.provider_sid != "SMother"));
 }
@@ -363,7 +394,10 @@ async fn a_batch_that_cannot_commit_is_not_acknowledged() {
     .unwrap();
     // Another process holds the write lock longer than the busy timeout.
     let mut other = raw(&path).await;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
     let m = inbound("SMlocked", "+15557654321", "x", 0);
     let err = s.insert_inbound(&m).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
@@ -429,7 +463,11 @@ async fn claims_hand_out_the_oldest_due_first() {
     let got = s.claim_outbound(secs(3), LEASE, 2).await.unwrap();
     let ids: Vec<_> = got.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["msg_a", "msg_b"]);
-    assert!(s.claim_outbound(secs(2), LEASE, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_outbound(secs(2), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let got = s.claim_outbound(secs(3), LEASE, 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id.as_str(), "msg_c");
@@ -451,7 +489,11 @@ async fn journal_mode_is_wal_on_the_file() {
 #[tokio::test]
 async fn creates_the_file_and_its_parent_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("telephony-data").join("nested").join("telephony.db");
+    let path = dir
+        .path()
+        .join("telephony-data")
+        .join("nested")
+        .join("telephony.db");
     assert!(!path.parent().unwrap().exists());
     let s = open(&path).await;
     assert!(path.is_file());
@@ -487,6 +529,18 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .unwrap();
     assert_eq!(applied, [(1, true)]);
     drop((a, b));
+
+    // A database migrated by a different version of 0001 is refused, not silently used.
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = error_chain(&SqliteStore::open(&path).await.unwrap_err());
+    assert!(err.contains("migrating the schema"), "{err}");
+    assert!(
+        err.contains("migration 1 was previously applied but has been modified"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -498,10 +552,18 @@ async fn times_read_back_at_millisecond_precision() {
     let mut m = inbound("SMprecise", "+15557654321", "x", 0);
     m.received_at = precise;
     s.insert_inbound(&m).await.unwrap();
-    assert_eq!(s.inbox(&InboxQuery::default()).await.unwrap()[0].message.received_at, ms);
+    assert_eq!(
+        s.inbox(&InboxQuery::default()).await.unwrap()[0]
+            .message
+            .received_at,
+        ms
+    );
 
     let id = MessageId::from_string("msg_precise");
-    let returned = s.enqueue_outbound(&id, &outbound("x"), precise).await.unwrap();
+    let returned = s
+        .enqueue_outbound(&id, &outbound("x"), precise)
+        .await
+        .unwrap();
     assert_eq!(returned.created_at, ms);
     assert_eq!(s.receipt(&id).await.unwrap().unwrap(), returned);
 }
@@ -511,8 +573,14 @@ async fn enqueueing_an_existing_id_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&db_path(&dir)).await;
     let id = MessageId::from_string("msg_once");
-    let first = s.enqueue_outbound(&id, &outbound("first"), t0()).await.unwrap();
-    assert!(s.enqueue_outbound(&id, &outbound("second"), secs(1)).await.is_err());
+    let first = s
+        .enqueue_outbound(&id, &outbound("first"), t0())
+        .await
+        .unwrap();
+    assert!(s
+        .enqueue_outbound(&id, &outbound("second"), secs(1))
+        .await
+        .is_err());
     assert_eq!(s.receipt(&id).await.unwrap().unwrap(), first);
     assert_eq!(s.outbox_len().await.unwrap(), 1);
 }

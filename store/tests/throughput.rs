@@ -4,13 +4,15 @@
 //! ```text
 //! cargo test -p telephony-store --release --test throughput -- --ignored --nocapture
 //! ```
+//!
+//! Set `TELEPHONY_BENCH_SYNC_FULL=1` to measure with `synchronous=FULL` (an fsync per commit).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use telephony_core::store_suite::inbound;
 use telephony_core::{InboxQuery, InsertOutcome, Store};
-use telephony_store::SqliteStore;
+use telephony_store::{SqliteOptions, SqliteStore};
 
 const TASKS: usize = 64;
 const MESSAGES: usize = 20_000;
@@ -19,8 +21,10 @@ const MESSAGES: usize = 20_000;
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 async fn inbound_inserts_per_second_with_64_concurrent_tasks() {
     let dir = tempfile::tempdir().unwrap();
+    let sync_full = std::env::var_os("TELEPHONY_BENCH_SYNC_FULL").is_some_and(|v| v == "1");
+    let opts = SqliteOptions::default().synchronous_full(sync_full);
     let store = Arc::new(
-        SqliteStore::open(dir.path().join("telephony.db"))
+        SqliteStore::open_with(dir.path().join("telephony.db"), opts)
             .await
             .unwrap(),
     );
@@ -50,8 +54,10 @@ async fn inbound_inserts_per_second_with_64_concurrent_tasks() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "{MESSAGES} inbound inserts from {TASKS} tasks in {elapsed:.2?}: {:.0} inserts/s; \
+        "synchronous={}: {MESSAGES} inbound inserts from {TASKS} tasks in {elapsed:.2?}: \
+         {:.0} inserts/s; \
          latency p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        if sync_full { "FULL" } else { "NORMAL" },
         MESSAGES as f64 / elapsed.as_secs_f64(),
         pct(0.50),
         pct(0.99),

@@ -55,13 +55,12 @@ pub use message::{
 };
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use provider::{
-    error_chain, Provider, ProviderError, SendOptions, SignatureCheck, WebhookError,
-    WebhookEvent, WebhookRequest, WebhookResponse,
+    error_chain, Provider, ProviderError, SendOptions, SignatureCheck, WebhookError, WebhookEvent,
+    WebhookRequest, WebhookResponse,
 };
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome, Store,
-    StoreError,
+    InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn national_numbers_are_an_error_that_says_so() {
         let err = PhoneNumber::parse("5551234567").unwrap_err();
-        assert_eq!(err, PhoneNumberError::MissingCountryCode("5551234567".into()));
+        assert_eq!(
+            err,
+            PhoneNumberError::MissingCountryCode("5551234567".into())
+        );
         assert!(err.to_string().contains("no country code"));
         assert!(err.to_string().contains("\"5551234567\""));
         assert!(matches!(

@@ -320,9 +320,18 @@ mod tests {
 
     #[test]
     fn webhook_error_statuses() {
-        assert_eq!(WebhookError::MissingSignature("X-Twilio-Signature").http_status(), 403);
-        assert_eq!(WebhookError::InvalidSignature { url: "u".into() }.http_status(), 403);
-        assert_eq!(WebhookError::UnsupportedMediaType("application/json".into()).http_status(), 415);
+        assert_eq!(
+            WebhookError::MissingSignature("X-Twilio-Signature").http_status(),
+            403
+        );
+        assert_eq!(
+            WebhookError::InvalidSignature { url: "u".into() }.http_status(),
+            403
+        );
+        assert_eq!(
+            WebhookError::UnsupportedMediaType("application/json".into()).http_status(),
+            415
+        );
         assert_eq!(WebhookError::MissingField("MessageSid").http_status(), 400);
     }
 }

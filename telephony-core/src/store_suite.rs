@@ -83,7 +83,10 @@ pub async fn inbound_duplicates_are_recognized(s: &dyn Store) {
     let mut dup = m.clone();
     dup.id = MessageId::from_string("msg_other");
     dup.body = "changed".into();
-    assert_eq!(s.insert_inbound(&dup).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(
+        s.insert_inbound(&dup).await.unwrap(),
+        InsertOutcome::Duplicate
+    );
     let all = s.inbox(&InboxQuery::default()).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].message, m);
@@ -135,7 +138,10 @@ pub async fn inbox_since_and_limit(s: &dyn Store) {
         })
         .await
         .unwrap();
-    let sids: Vec<_> = since.iter().map(|e| e.message.provider_sid.clone()).collect();
+    let sids: Vec<_> = since
+        .iter()
+        .map(|e| e.message.provider_sid.clone())
+        .collect();
     assert_eq!(sids, ["SM2", "SM3", "SM4"]);
     let limited = s
         .inbox(&InboxQuery {
@@ -144,14 +150,20 @@ pub async fn inbox_since_and_limit(s: &dyn Store) {
         })
         .await
         .unwrap();
-    let sids: Vec<_> = limited.iter().map(|e| e.message.provider_sid.clone()).collect();
+    let sids: Vec<_> = limited
+        .iter()
+        .map(|e| e.message.provider_sid.clone())
+        .collect();
     assert_eq!(sids, ["SM3", "SM4"]);
 }
 
 /// Enqueue, claim, complete, then status callbacks that only move forward.
 pub async fn outbound_lifecycle_and_forward_only_status(s: &dyn Store) {
     let id = MessageId::from_string("msg_out_1");
-    let r = s.enqueue_outbound(&id, &outbound("hi"), t0()).await.unwrap();
+    let r = s
+        .enqueue_outbound(&id, &outbound("hi"), t0())
+        .await
+        .unwrap();
     assert_eq!(r.status, DeliveryStatus::Pending);
     assert_eq!(s.outbox_len().await.unwrap(), 1);
 
@@ -171,7 +183,10 @@ pub async fn outbound_lifecycle_and_forward_only_status(s: &dyn Store) {
         .is_empty());
 
     let t1 = t0() + Duration::from_secs(1);
-    let r = s.complete_outbound(&id, &accepted("SMout1"), t1).await.unwrap();
+    let r = s
+        .complete_outbound(&id, &accepted("SMout1"), t1)
+        .await
+        .unwrap();
     assert_eq!(r.status, DeliveryStatus::Queued);
     assert_eq!(r.provider_sids, ["SMout1"]);
     assert_eq!(r.segments, Some(2));
@@ -212,7 +227,10 @@ pub async fn outbound_lifecycle_and_forward_only_status(s: &dyn Store) {
     assert_eq!(r.history[3].at, t2);
     assert_eq!(r.created_at, t0());
     assert_eq!(r.media_urls, ["https://example.com/a.png"]);
-    assert_eq!(s.receipt(&MessageId::from_string("nope")).await.unwrap(), None);
+    assert_eq!(
+        s.receipt(&MessageId::from_string("nope")).await.unwrap(),
+        None
+    );
 }
 
 /// A worker that dies loses its lease and the entry is claimed again.

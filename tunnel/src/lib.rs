@@ -119,20 +119,31 @@ mod tests {
     #[test]
     fn validates_and_keeps_bytes() {
         assert_eq!(
-            StaticUrl::new("https://Sms.Example.com:8443/base/").unwrap().url(),
+            StaticUrl::new("https://Sms.Example.com:8443/base/")
+                .unwrap()
+                .url(),
             "https://Sms.Example.com:8443/base"
         );
         assert!(matches!(
             StaticUrl::new("sms.example.com"),
-            Err(TunnelError::InvalidUrl { reason: "must start with https:// or http://", .. })
+            Err(TunnelError::InvalidUrl {
+                reason: "must start with https:// or http://",
+                ..
+            })
         ));
         assert!(matches!(
             StaticUrl::new("https://"),
-            Err(TunnelError::InvalidUrl { reason: "has no host", .. })
+            Err(TunnelError::InvalidUrl {
+                reason: "has no host",
+                ..
+            })
         ));
         assert!(matches!(
             StaticUrl::new("https://x.com/?a=1"),
-            Err(TunnelError::InvalidUrl { reason: "must not contain a query or fragment", .. })
+            Err(TunnelError::InvalidUrl {
+                reason: "must not contain a query or fragment",
+                ..
+            })
         ));
     }
 }

@@ -89,7 +89,12 @@ struct SendQuery {
 async fn send(State(st): State<AdminState>, Query(q): Query<SendQuery>, body: Bytes) -> Response {
     let req: SendBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid send request: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid send request: {e}"),
+            )
+        }
     };
     let to = match Address::parse(&req.to) {
         Ok(a) => a,
@@ -127,18 +132,20 @@ struct InboxParams {
 }
 
 async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
-    let since = match p.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)) {
+    let since = match p
+        .since
+        .as_deref()
+        .map(|s| OffsetDateTime::parse(s, &Rfc3339))
+    {
         None => None,
         Some(Ok(t)) => Some(t),
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "invalid since {:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z",
-                    p.since.unwrap_or_default()
-                ),
-            )
-        }
+        Some(Err(_)) => return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "invalid since {:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z",
+                p.since.unwrap_or_default()
+            ),
+        ),
     };
     let q = InboxQuery {
         since,
@@ -151,7 +158,11 @@ async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Re
 }
 
 async fn message(State(st): State<AdminState>, Path(id): Path<String>) -> Response {
-    match st.gateway.receipt(&MessageId::from_string(id.clone())).await {
+    match st
+        .gateway
+        .receipt(&MessageId::from_string(id.clone()))
+        .await
+    {
         Ok(Some(r)) => Json(json!(r)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no message with id {id:?}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

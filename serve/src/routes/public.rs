@@ -12,9 +12,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use telephony_core::{
-    InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest,
-};
+use telephony_core::{InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
 use crate::gateway::Gateway;
@@ -132,7 +130,10 @@ async fn webhook(
             Err(e) => {
                 tracing::error!(message_sid = %msg.provider_sid, error = %telephony_core::error_chain(&e), "could not store inbound message");
                 // Not acknowledged: Twilio will retry.
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not store message\n".into());
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "could not store message\n".into(),
+                );
             }
         },
         WebhookEvent::Status(update) => match gw.inner.store.apply_status(&update, now).await {
@@ -150,7 +151,10 @@ async fn webhook(
             }
             Err(e) => {
                 tracing::error!(message_sid = %update.provider_sid, error = %telephony_core::error_chain(&e), "could not store status");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not store status\n".into());
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "could not store status\n".into(),
+                );
             }
         },
         _ => {

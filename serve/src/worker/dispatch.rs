@@ -85,7 +85,12 @@ async fn dispatch_one(gw: &Gateway, msg: InboundMessage) {
             }
         }
     };
-    if let Err(e) = gw.inner.store.set_inbound_state(&id, state, note.as_deref()).await {
+    if let Err(e) = gw
+        .inner
+        .store
+        .set_inbound_state(&id, state, note.as_deref())
+        .await
+    {
         tracing::error!(message_id = %id, error = %error_chain(&e), "could not record dispatch result");
     } else {
         tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");

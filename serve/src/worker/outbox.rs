@@ -79,16 +79,25 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
         Err(e) if e.is_retryable() && attempt_no < gw.inner.settings.max_send_attempts => {
-            let wait = e.retry_after().unwrap_or_default().max(backoff(item.attempts));
+            let wait = e
+                .retry_after()
+                .unwrap_or_default()
+                .max(backoff(item.attempts));
             tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
-            match store.retry_outbound(&item.id, &e.to_error_info(), now + wait).await {
+            match store
+                .retry_outbound(&item.id, &e.to_error_info(), now + wait)
+                .await
+            {
                 Ok(()) => store.receipt(&item.id).await,
                 Err(e) => Err(e),
             }
         }
         Err(e) => {
             tracing::warn!(message_id = %item.id, attempt = attempt_no, code = ?e.code(), error = %e, "send failed permanently");
-            store.fail_outbound(&item.id, &e.to_error_info(), now).await.map(Some)
+            store
+                .fail_outbound(&item.id, &e.to_error_info(), now)
+                .await
+                .map(Some)
         }
     };
     match recorded {

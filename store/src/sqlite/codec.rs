@@ -66,7 +66,10 @@ pub(crate) fn get_u32_opt(row: &SqliteRow, what: &'static str) -> Result<Option<
 }
 
 /// Reads a delivery status column.
-pub(crate) fn get_status(row: &SqliteRow, what: &'static str) -> Result<DeliveryStatus, StoreError> {
+pub(crate) fn get_status(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<DeliveryStatus, StoreError> {
     let s: String = get(row, what)?;
     s.parse().map_err(|e| corrupt(what, e))
 }
@@ -102,7 +105,10 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreE
 }
 
 /// Decodes JSON text stored in column `what`.
-pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
@@ -119,7 +125,8 @@ pub(crate) fn stored(t: OffsetDateTime) -> OffsetDateTime {
 
 /// The instant of a unix-milliseconds value stored in column `what`.
 pub(crate) fn from_ms(what: &'static str, ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| corrupt(what, e))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| corrupt(what, e))
 }
 
 /// Milliseconds of a duration, saturating.

@@ -9,9 +9,8 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::SqlitePool;
-use telephony_core::StoreError;
 
 /// `(version, description, sql)` of every migration, oldest first.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -47,7 +46,6 @@ impl MigrationSource<'static> for Embedded {
 }
 
 /// Brings the database up to the current schema.
-pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = Migrator::new(Embedded).await.map_err(StoreError::backend)?;
-    migrator.run(pool).await.map_err(StoreError::backend)
+pub(crate) async fn run(pool: &SqlitePool) -> Result<(), MigrateError> {
+    Migrator::new(Embedded).await?.run(pool).await
 }

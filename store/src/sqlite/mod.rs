@@ -38,7 +38,7 @@ const DEFAULT_INBOX_LIMIT: usize = 100;
 ///
 /// Writes go through one connection (SQLite has a single writer) in `BEGIN IMMEDIATE`
 /// transactions; inbound messages are batched by a group-commit writer task; reads use a
-/// separate pool of [`SqliteOptions::max_connections`] read-only connections, which WAL
+/// separate pool of [`SqliteOptions::max_connections`] connections (`query_only`), which WAL
 /// lets run concurrently with the writer. Cloning is cheap and shares the database.
 ///
 /// Must be opened inside a tokio runtime (the group-commit writer is a tokio task).
@@ -215,6 +215,8 @@ impl SqliteStore {
         debug!(path = %self.path.display(), "sqlite store closed");
     }
 
+    /// A write transaction that takes SQLite's write lock up front, so it never has to
+    /// upgrade a read snapshot that another connection's commit made stale.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
@@ -232,10 +234,6 @@ fn pool(max: u32) -> PoolOptions<Sqlite> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(30))
-}
-
-fn commit_error(e: sqlx::Error) -> StoreError {
-    StoreError::backend(e)
 }
 
 #[async_trait]
@@ -264,8 +262,9 @@ impl Store for SqliteStore {
         state: InboxState,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await.map_err(StoreError::backend)?;
-        inbox::set_state(&mut conn, id, state, note).await
+        let mut tx = self.begin_write().await?;
+        inbox::set_state(&mut tx, id, state, note).await?;
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn enqueue_outbound(
@@ -276,7 +275,7 @@ impl Store for SqliteStore {
     ) -> Result<Receipt, StoreError> {
         let mut tx = self.begin_write().await?;
         let receipt = outbox::enqueue(&mut tx, id, msg, codec::stored(now)).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(receipt)
     }
 
@@ -288,7 +287,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut tx = self.begin_write().await?;
         let items = outbox::claim(&mut tx, now, lease, limit).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         if !items.is_empty() {
             debug!(claimed = items.len(), limit, "outbox entries claimed");
         }
@@ -303,7 +302,7 @@ impl Store for SqliteStore {
     ) -> Result<Receipt, StoreError> {
         let mut tx = self.begin_write().await?;
         let receipt = outbox::complete(&mut tx, id, result, codec::stored(now)).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(receipt)
     }
 
@@ -315,7 +314,7 @@ impl Store for SqliteStore {
     ) -> Result<Receipt, StoreError> {
         let mut tx = self.begin_write().await?;
         let receipt = outbox::fail(&mut tx, id, error, codec::stored(now)).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(receipt)
     }
 
@@ -327,7 +326,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         outbox::retry(&mut tx, id, error, next_attempt).await?;
-        tx.commit().await.map_err(commit_error)
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn apply_status(
@@ -337,7 +336,7 @@ impl Store for SqliteStore {
     ) -> Result<StatusOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         let outcome = receipts::apply_status(&mut tx, update, codec::stored(now)).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(outcome)
     }
 
@@ -345,7 +344,7 @@ impl Store for SqliteStore {
         // One read transaction, so the receipt row and its history are the same snapshot.
         let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
         let loaded = receipts::load(&mut tx, id).await?;
-        tx.commit().await.map_err(commit_error)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(loaded.map(|l| l.receipt))
     }
 

@@ -67,7 +67,10 @@ pub(crate) async fn claim(
     for row in &rows {
         let attempts = get_u32(row, "outbox.attempts")?;
         claimed.push((
-            (get::<i64>(row, "outbox.next_attempt_at")?, get::<i64>(row, "outbox.seq")?),
+            (
+                get::<i64>(row, "outbox.next_attempt_at")?,
+                get::<i64>(row, "outbox.seq")?,
+            ),
             OutboxItem {
                 id: MessageId::from_string(get::<String>(row, "outbox.id")?),
                 message: get_json(row, "outbox.message_json")?,
@@ -130,14 +133,13 @@ pub(crate) async fn retry(
     error: &ErrorInfo,
     next_attempt: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2 WHERE id = ?1",
-    )
-    .bind(id.as_str())
-    .bind(codec::to_ms(next_attempt))
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+    let done =
+        sqlx::query("UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2 WHERE id = ?1")
+            .bind(id.as_str())
+            .bind(codec::to_ms(next_attempt))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
     if done.rows_affected() == 0 {
         return Err(receipts::not_found(id));
     }

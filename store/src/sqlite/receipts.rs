@@ -201,13 +201,12 @@ pub(crate) async fn take_orphans(
     conn: &mut SqliteConnection,
     sid: &str,
 ) -> Result<Vec<StatusUpdate>, StoreError> {
-    let rows = sqlx::query(
-        "DELETE FROM orphan_status WHERE provider_sid = ?1 RETURNING seq, update_json",
-    )
-    .bind(sid)
-    .fetch_all(conn)
-    .await
-    .map_err(backend)?;
+    let rows =
+        sqlx::query("DELETE FROM orphan_status WHERE provider_sid = ?1 RETURNING seq, update_json")
+            .bind(sid)
+            .fetch_all(conn)
+            .await
+            .map_err(backend)?;
     // RETURNING has no defined order.
     let mut keyed = rows
         .iter()
@@ -235,13 +234,15 @@ pub(crate) async fn apply_status(
             .await
             .map_err(backend)?;
     let Some(receipt_id) = receipt_id else {
-        sqlx::query("INSERT INTO orphan_status (provider_sid, update_json, at) VALUES (?1, ?2, ?3)")
-            .bind(&update.provider_sid)
-            .bind(codec::to_json(update)?)
-            .bind(codec::to_ms(now))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO orphan_status (provider_sid, update_json, at) VALUES (?1, ?2, ?3)",
+        )
+        .bind(&update.provider_sid)
+        .bind(codec::to_json(update)?)
+        .bind(codec::to_ms(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
         return Ok(StatusOutcome::Unknown);
     };
     let mut loaded = load_existing(conn, &MessageId::from_string(receipt_id)).await?;

@@ -1,0 +1,270 @@
+//! The `telephony` binary as a user runs it: exit codes, config check, the sandbox flow
+//! across processes, and direct sending when no gateway is running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_telephony")
+}
+
+fn seed_example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../serve/tests/fixtures/seed003_full.json5")
+}
+
+/// A command with a clean environment (no TWILIO_* from the developer's shell), run in `dir`.
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .current_dir(dir);
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn config_check_accepts_the_seed_full_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(cmd(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(seed_example()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("config OK"), "{out}");
+    assert!(
+        out.contains(
+            "note: voice.enabled is set but not yet active: voice calls are not implemented yet"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: tunnel.provider is set but not yet active"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("your_auth_token") && !out.contains("your_ngrok_token"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(cmd(dir.path())
+        .args(["config", "check", "--json", "--config"])
+        .arg(seed_example()));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["config"]["twilio"]["authToken"], "[redacted]");
+    assert_eq!(v["config"]["tunnel"]["ngrokAuthToken"], "[redacted]");
+    assert_eq!(v["config"]["serve"]["port"], 3335);
+    assert_eq!(v["missingCredentials"], serde_json::json!([]));
+    let inactive: Vec<&str> = v["notYetActive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        inactive,
+        [
+            "sms.segmentNumbering",
+            "voice.enabled",
+            "voice.maxDurationSeconds",
+            "maxConcurrentSessions",
+            "tunnel.provider",
+            "tunnel.ngrokAuthToken"
+        ]
+    );
+}
+
+#[test]
+fn config_errors_exit_2_and_name_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("telephony.json5");
+    std::fs::write(&f, "{ serve: { prot: 1 } }").unwrap();
+    // Found by default from the working directory.
+    let (code, _, err) = run(cmd(dir.path()).args(["config", "check"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`prot`"), "{err}");
+    assert!(err.contains("telephony.json5"), "{err}");
+    // Unsafe listener settings are config errors too.
+    std::fs::write(&f, "{ serve: { bind: '0.0.0.0' } }").unwrap();
+    let (code, _, err) = run(cmd(dir.path()).args(["config", "check"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("publicUrl: required when serve.bind is 0.0.0.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(cmd(dir.path()).args(["send", "5551234567", "hi"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("\"5551234567\" has no country code"), "{err}");
+    let (code, _, _) = run(cmd(dir.path()).args(["frobnicate"]));
+    assert_eq!(code, 2);
+    let (code, _, err) = run(cmd(dir.path()).args(["inbox", "--since", "yesterday"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn serve_without_credentials_lists_them_and_mentions_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(cmd(dir.path()).args(["serve"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing twilio.accountSid (or TWILIO_ACCOUNT_SID), twilio.authToken (or TWILIO_AUTH_TOKEN)"), "{err}");
+    assert!(err.contains("telephony serve --sandbox"), "{err}");
+}
+
+struct Serve(Child);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // The test may already have stopped it.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn sandbox_flow_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        "{ serve: { port: 0 }, admin: { port: 0 } }",
+    )
+    .unwrap();
+    let child = cmd(dir.path())
+        .args(["serve", "--sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let runtime = dir.path().join("telephony-data/gateway.json");
+    wait_for("gateway.json", || runtime.exists());
+
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "simulate",
+        "sms",
+        "--from",
+        "+15557654321",
+        "--message-sid",
+        "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "Hello gateway",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "posted inbound SMS SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa to http://127.0.0.1:"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with("/telephony/webhook: HTTP 200 OK"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(cmd(dir.path()).args(["inbox", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["messages"][0]["provider_sid"],
+        "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    );
+    assert_eq!(v["messages"][0]["body"], "Hello gateway");
+
+    let (code, out, err) =
+        run(cmd(dir.path()).args(["send", "+15557654321", "Hello from the gateway", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["via"]
+            .as_str()
+            .unwrap()
+            .starts_with("through the running gateway at http://127.0.0.1:"),
+        "{v}"
+    );
+    let id = v["receipt"]["id"].as_str().unwrap().to_string();
+    wait_for("delivered", || {
+        let (_, out, _) = run(cmd(dir.path()).args(["receipt", &id, "--json"]));
+        serde_json::from_str::<serde_json::Value>(&out).is_ok_and(|v| v["status"] == "delivered")
+    });
+
+    // A Twilio error: exit 1, code and message printed.
+    let (code, out, err) = run(cmd(dir.path()).args(["send", "+15005550004", "x"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("status failed"), "{out}");
+    assert!(
+        err.contains("send failed: error 21610: Attempt to send to unsubscribed recipient"),
+        "{err}"
+    );
+
+    let (code, out, _) = run(cmd(dir.path()).args(["status", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["provider"], "twilio");
+    drop(serve);
+}
+
+#[test]
+fn send_directly_when_no_gateway_runs() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = rt
+        .block_on(sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = sim.config();
+    // An admin port nobody listens on, so the CLI must send directly.
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        format!(
+            "{{ fromNumber: '+15005550006', admin: {{ port: 1 }}, twilio: {{ accountSid: '{}', apiBaseUrl: '{}' }} }}",
+            c.account_sid,
+            running.url()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(cmd(dir.path())
+        .env("TWILIO_AUTH_TOKEN", c.auth_token.expose())
+        .args(["send", "+15557654321", "direct hello"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("sent directly with the configured credentials (no gateway running)\n"),
+        "{out}"
+    );
+    assert!(out.contains("status queued"), "{out}");
+    let sent = sim.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body.as_deref(), Some("direct hello"));
+    assert_eq!(sent[0].to.as_deref(), Some("+15557654321"));
+    // The token never shows in output.
+    assert!(!out.contains(c.auth_token.expose()) && !err.contains(c.auth_token.expose()));
+    rt.block_on(running.shutdown());
+}
