@@ -1,1 +1,620 @@
-fn main() {}
+//! `loadgen`: signed inbound webhooks at a telephony gateway over loopback, as fast as it answers.
+//!
+//! By default it starts a gateway in this process exactly as `telephony serve --sandbox`
+//! does ([`telephony_serve::server::start`] with ports 0, a temporary `dataDir` and the
+//! simulator's credentials), on its own tokio runtime (`gw-worker` threads), and drives it
+//! from a separate runtime (`lg-client` threads). With `--runtime-file` (and/or `--target`)
+//! it drives a gateway running in another process instead, which is the honest setup:
+//! client and server then compete for the cores as separate processes, as with `wrk`.
+//!
+//! Every request is an inbound SMS signed like Twilio signs it, with a `MessageSid` no
+//! other run uses; the requests are signed before the clock starts. `--connections`
+//! keep-alive HTTP/1.1 connections each keep one request in flight. The run ends after
+//! `--requests` requests or `--duration` seconds, whichever comes first. Then it reports
+//! throughput, latency percentiles, peak RSS, CPU used by the client and by the server
+//! (per thread name), and counts the run's rows in the gateway's SQLite file.
+//!
+//! ```text
+//! loadgen                                          # in-process gateway
+//! loadgen --runtime-file /tmp/x/telephony-data/gateway.json   # `telephony serve --sandbox` in /tmp/x
+//! loadgen --json --connections 64 --requests 200000
+//! ```
+//!
+//! It only targets loopback addresses.
+
+#[path = "loadgen/client.rs"]
+mod client;
+#[path = "loadgen/latency.rs"]
+mod latency;
+#[path = "loadgen/plan.rs"]
+mod plan;
+#[path = "loadgen/procfs.rs"]
+mod procfs;
+#[path = "loadgen/verify.rs"]
+mod verify;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::json;
+use telephony_serve::config::Config;
+use telephony_serve::runtime::RuntimeInfo;
+use telephony_serve::server::{self, RunningGateway, ServeOptions};
+use tokio::sync::Barrier;
+
+use crate::client::{ConnStats, Shared};
+use crate::latency::Latency;
+use crate::plan::{Plan, PlanSpec};
+
+/// The issue's target: persisted, signed inbound webhooks per second.
+const TARGET_RPS: f64 = 10_000.0;
+/// The issue's target: p99 latency.
+const TARGET_P99: Duration = Duration::from_millis(20);
+
+/// Load generator for the telephony gateway's inbound webhook.
+#[derive(Parser, Debug)]
+#[command(name = "loadgen", version, about)]
+struct Args {
+    /// Concurrent keep-alive connections (one request in flight on each).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Requests to send (all signed before the run starts).
+    #[arg(long, default_value_t = 200_000)]
+    requests: usize,
+    /// Stop after this many seconds even if requests remain.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Webhook URL of a gateway in another process, e.g. http://127.0.0.1:3335/telephony/webhook (loopback only).
+    #[arg(long)]
+    target: Option<String>,
+    /// The running gateway's runtime file (`{dataDir}/gateway.json`): gives the target, the
+    /// sandbox credentials, the pid (for its RSS and CPU) and the database (for the row count).
+    #[arg(long, value_name = "FILE")]
+    runtime_file: Option<PathBuf>,
+    /// Auth token to sign with (default: the runtime file's sandbox token).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Account SID sent as `AccountSid` (default: the runtime file's sandbox account).
+    #[arg(long)]
+    account_sid: Option<String>,
+    /// The URL the gateway checks signatures against (default: the runtime file's webhook
+    /// URL, else the target).
+    #[arg(long)]
+    signed_url: Option<String>,
+    /// The target's pid, for its peak RSS and CPU (default: from the runtime file).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The target's SQLite file, to count the stored rows (default: `telephony.db` next to the runtime file).
+    #[arg(long, value_name = "FILE")]
+    database: Option<PathBuf>,
+    /// Distinct sender numbers, used round robin.
+    #[arg(long, default_value_t = 100)]
+    senders: usize,
+    /// Client runtime threads.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// In-process mode: gateway runtime worker threads (default: one per CPU, like `telephony serve`).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Seconds to wait for one response before counting it failed.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// After the run, wait up to this many seconds for the dispatch worker to hand every
+    /// stored message on (no `queued` rows left), and report how long that took.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the requests go and how they are signed.
+struct Target {
+    mode: &'static str,
+    addr: SocketAddr,
+    host: String,
+    path: String,
+    signed_url: String,
+    auth_token: String,
+    account_sid: String,
+    /// Process whose RSS and CPU are the server's ("self" in-process).
+    server_pid: Option<String>,
+    database: Option<PathBuf>,
+}
+
+/// A `http://host:port/path` URL split up, refused unless every address of `host` is loopback.
+fn loopback_url(url: &str) -> Result<(SocketAddr, String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?}: only http:// loopback targets are supported"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        ),
+        _ => (authority, 80),
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{url:?}: cannot resolve {bare:?}: {e}"))?
+        .collect();
+    if addrs.is_empty() || !addrs.iter().all(|a| a.ip().is_loopback()) {
+        return Err(format!(
+            "{url:?}: refusing a non-loopback target ({addrs:?}); loadgen only targets this machine"
+        ));
+    }
+    Ok((addrs[0], authority.to_string(), path))
+}
+
+fn external_target(args: &Args) -> Result<Target, String> {
+    let rt: Option<RuntimeInfo> = match &args.runtime_file {
+        None => None,
+        Some(f) => {
+            let bytes = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+            Some(serde_json::from_slice(&bytes).map_err(|e| format!("parsing {}: {e}", f.display()))?)
+        }
+    };
+    let target = match (&args.target, &rt) {
+        (Some(t), _) => t.clone(),
+        (None, Some(rt)) => {
+            // Connect to the listener; the path is the webhook URL's.
+            let path = rt
+                .webhook_url
+                .split_once("://")
+                .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+                .unwrap_or_else(|| "/telephony/webhook".into());
+            format!("http://{}{path}", rt.public_addr)
+        }
+        (None, None) => unreachable!("external mode needs --target or --runtime-file"),
+    };
+    let (addr, host, path) = loopback_url(&target)?;
+    let signed_url = args
+        .signed_url
+        .clone()
+        .or_else(|| rt.as_ref().map(|r| r.webhook_url.clone()))
+        .unwrap_or_else(|| target.clone());
+    let auth_token = args
+        .auth_token
+        .clone()
+        .or_else(|| rt.as_ref().and_then(|r| r.sandbox_auth_token.clone()))
+        .ok_or("no auth token: pass --auth-token (or TWILIO_AUTH_TOKEN), or --runtime-file of a sandbox gateway")?;
+    let account_sid = args
+        .account_sid
+        .clone()
+        .or_else(|| rt.as_ref().and_then(|r| r.sandbox_account_sid.clone()))
+        .unwrap_or_else(|| "AC00000000000000000000000000000000".into());
+    let server_pid = args
+        .pid
+        .or_else(|| rt.as_ref().map(|r| r.pid))
+        .map(|p| p.to_string());
+    let database = args.database.clone().or_else(|| {
+        args.runtime_file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(|d| d.join("telephony.db"))
+    });
+    Ok(Target {
+        mode: "separate process",
+        addr,
+        host,
+        path,
+        signed_url,
+        auth_token,
+        account_sid,
+        server_pid,
+        database,
+    })
+}
+
+/// Starts the gateway like `telephony serve --sandbox` with ports 0 in `data_dir`.
+fn start_in_process(
+    server_rt: &tokio::runtime::Runtime,
+    data_dir: PathBuf,
+) -> Result<(RunningGateway, Target), String> {
+    let mut config = Config::default();
+    config.serve.port = 0;
+    config.admin.port = 0;
+    config.data_dir = Some(data_dir);
+    let database = config.database_path();
+    let running = server_rt
+        .block_on(server::start(
+            &config,
+            ServeOptions {
+                sandbox: true,
+                handler: None,
+            },
+        ))
+        .map_err(|e| format!("starting the gateway: {}", telephony_core::error_chain(&e)))?;
+    let rt = running.runtime.clone();
+    let path = "/telephony/webhook".to_string();
+    let target = Target {
+        mode: "in-process",
+        addr: running.public_addr,
+        host: running.public_addr.to_string(),
+        path,
+        signed_url: rt.webhook_url.clone(),
+        auth_token: rt.sandbox_auth_token.clone().ok_or("sandbox has no token")?,
+        account_sid: rt.sandbox_account_sid.clone().ok_or("sandbox has no account")?,
+        server_pid: Some("self".into()),
+        database: Some(database),
+    };
+    Ok((running, target))
+}
+
+/// Everything measured in a run.
+struct Outcome {
+    elapsed: Duration,
+    conns: Vec<ConnStats>,
+    cpu_client: f64,
+    cpu_server: Option<f64>,
+    server_threads: Vec<(String, usize, f64)>,
+}
+
+/// Sends the plan over `connections` connections and collects what they saw.
+async fn drive(args: &Args, target: &Target, plan: Plan) -> Outcome {
+    let shared = Arc::new(Shared {
+        plan,
+        next: AtomicUsize::new(0),
+        deadline: OnceLock::new(),
+        timeout: Duration::from_secs_f64(args.timeout),
+    });
+    let connected = Arc::new(Barrier::new(args.connections + 1));
+    let start = Arc::new(Barrier::new(args.connections + 1));
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|_| {
+            let (shared, connected, start) = (shared.clone(), connected.clone(), start.clone());
+            let addr = target.addr;
+            tokio::spawn(async move {
+                // Connect first so no connection setup is timed.
+                let conn = client::connect_ready(addr).await;
+                connected.wait().await;
+                client::run_connection(addr, conn, shared, start).await
+            })
+        })
+        .collect();
+    connected.wait().await;
+
+    let in_process = target.server_pid.as_deref() == Some("self");
+    let pid = target.server_pid.clone().unwrap_or_else(|| "self".into());
+    let threads_before = procfs::thread_cpu(&pid);
+    let self_before = procfs::thread_cpu("self");
+    let proc_before = target.server_pid.as_deref().and_then(procfs::process_cpu);
+    let client_proc_before = procfs::process_cpu("self").unwrap_or(0.0);
+
+    let started = Instant::now();
+    let limit = args
+        .duration
+        .map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_secs_f64);
+    shared
+        .deadline
+        .set(started + limit)
+        .expect("deadline set once");
+    start.wait().await;
+    let mut conns = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        conns.push(t.await.unwrap_or_else(|e| {
+            let mut s = ConnStats::default();
+            s.failure_samples.push(format!("connection task failed: {e}"));
+            s.failed += 1;
+            s
+        }));
+    }
+    let elapsed = started.elapsed();
+
+    let threads_after = procfs::thread_cpu(&pid);
+    let self_after = procfs::thread_cpu("self");
+    let client_threads: f64 = procfs::cpu_by_name(&self_before, &self_after)
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with("lg-client"))
+        .map(|(_, _, s)| s)
+        .sum();
+    let proc_after = target.server_pid.as_deref().and_then(procfs::process_cpu);
+    let mut server_threads = procfs::cpu_by_name(&threads_before, &threads_after);
+    let (cpu_client, cpu_server) = if in_process {
+        // One process: the client is the lg-client threads, the server everything else.
+        server_threads.retain(|(name, _, _)| !name.starts_with("lg-client"));
+        let total = proc_after.zip(proc_before).map(|(a, b)| a - b);
+        (client_threads, total.map(|t| t - client_threads))
+    } else {
+        let client_proc = procfs::process_cpu("self").unwrap_or(0.0) - client_proc_before;
+        (client_proc, proc_after.zip(proc_before).map(|(a, b)| a - b))
+    };
+    if target.server_pid.is_none() {
+        server_threads.clear();
+    }
+    Outcome {
+        elapsed,
+        conns,
+        cpu_client,
+        cpu_server,
+        server_threads,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(b: Option<u64>) -> Option<f64> {
+    b.map(|b| b as f64 / (1024.0 * 1024.0))
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    if args.connections == 0 || args.requests == 0 {
+        return Err("--connections and --requests must be at least 1".into());
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .thread_name("lg-client")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("client runtime: {e}"))?;
+
+    let external = args.target.is_some() || args.runtime_file.is_some();
+    let data_dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let server_rt;
+    let mut running = None;
+    let target = if external {
+        server_rt = None;
+        external_target(&args)?
+    } else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.server_threads.unwrap_or(cpus).max(1))
+            .thread_name("gw-worker")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("gateway runtime: {e}"))?;
+        let (gw, target) = start_in_process(&rt, data_dir.path().join("telephony-data"))?;
+        running = Some(gw);
+        server_rt = Some(rt);
+        target
+    };
+
+    let signing = Instant::now();
+    let plan = Plan::build(&PlanSpec {
+        requests: args.requests,
+        senders: args.senders,
+        signed_url: target.signed_url.clone(),
+        path: target.path.clone(),
+        host: target.host.clone(),
+        account_sid: target.account_sid.clone(),
+        auth_token: target.auth_token.clone(),
+        threads: cpus,
+    })?;
+    let signing = signing.elapsed();
+    let (sid_low, sid_high) = plan.sid_range();
+    let request_bytes = plan.request_bytes();
+    let rss_before = procfs::status_kb("self", "VmRSS");
+    if !args.json {
+        eprintln!(
+            "{} gateway at http://{}{} ({} connections, {} requests of {} bytes signed in {:.2}s, run id {})",
+            target.mode,
+            target.addr,
+            target.path,
+            args.connections,
+            plan.len(),
+            request_bytes,
+            signing.as_secs_f64(),
+            plan.run_id
+        );
+    }
+
+    let outcome = client_rt.block_on(drive(&args, &target, plan));
+
+    // Peak RSS before the verification reads the database into this process.
+    let server_pid = target.server_pid.clone();
+    let peak_rss = server_pid.as_deref().and_then(|p| procfs::status_kb(p, "VmHWM"));
+    let client_peak_rss = procfs::status_kb("self", "VmHWM");
+
+    let mut samples: Vec<u64> = Vec::new();
+    let (mut ok, mut failed, mut reconnects) = (0u64, 0u64, 0u64);
+    let mut bad: Vec<(u16, u64)> = Vec::new();
+    let mut failure_samples = Vec::new();
+    for c in &outcome.conns {
+        samples.extend_from_slice(&c.latencies_ns);
+        ok += c.ok;
+        failed += c.failed;
+        reconnects += c.reconnects;
+        for &(s, n) in &c.bad_status {
+            match bad.iter_mut().find(|(b, _)| *b == s) {
+                Some((_, m)) => *m += n,
+                None => bad.push((s, n)),
+            }
+        }
+        for f in &c.failure_samples {
+            if failure_samples.len() < 5 {
+                failure_samples.push(f.clone());
+            }
+        }
+    }
+    let answered = samples.len() as u64;
+    let errors = failed + bad.iter().map(|(_, n)| n).sum::<u64>();
+    let lat = Latency::from_samples(&mut samples);
+    let secs = outcome.elapsed.as_secs_f64();
+    let rps = answered as f64 / secs;
+    let persisted_rps = ok as f64 / secs;
+
+    // Verify the rows, then wait for the dispatch worker to drain.
+    let mut stored = None;
+    let mut drain = None;
+    let mut verify_error = None;
+    if let Some(db) = &target.database {
+        let drain_started = Instant::now();
+        let first = client_rt.block_on(verify::count(db, &sid_low, &sid_high));
+        match first {
+            Ok(s) => {
+                let queued = |s: &verify::Stored| {
+                    s.by_state
+                        .iter()
+                        .find(|(st, _)| st == "queued")
+                        .map_or(0, |(_, n)| *n)
+                };
+                let mut last = s.clone();
+                let give_up = Duration::from_secs_f64(args.drain_timeout);
+                while queued(&last) > 0 && drain_started.elapsed() < give_up {
+                    std::thread::sleep(Duration::from_millis(100));
+                    match client_rt.block_on(verify::count(db, &sid_low, &sid_high)) {
+                        Ok(s) => last = s,
+                        Err(e) => {
+                            verify_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                drain = Some((
+                    queued(&s),
+                    queued(&last),
+                    drain_started.elapsed(),
+                    last.by_state.clone(),
+                ));
+                stored = Some(s);
+            }
+            Err(e) => verify_error = Some(e),
+        }
+    }
+    if let (Some(gw), Some(rt)) = (running, &server_rt) {
+        rt.block_on(gw.shutdown());
+    }
+
+    let rows_ok = stored.as_ref().map(|s| s.rows == ok);
+    let met = persisted_rps >= TARGET_RPS && lat.p99 < TARGET_P99 && errors == 0 && rows_ok != Some(false);
+
+    if args.json {
+        let report = json!({
+            "mode": target.mode,
+            "target": format!("http://{}{}", target.addr, target.path),
+            "cpus": cpus,
+            "connections": args.connections,
+            "client_threads": args.client_threads,
+            "requests_planned": args.requests,
+            "request_bytes": request_bytes,
+            "run_id": sid_low,
+            "answered": answered,
+            "ok": ok,
+            "errors": errors,
+            "bad_status": bad.iter().map(|(s, n)| json!({"status": s, "count": n})).collect::<Vec<_>>(),
+            "failed": failed,
+            "failure_samples": failure_samples,
+            "reconnects": reconnects,
+            "elapsed_s": secs,
+            "requests_per_s": rps,
+            "persisted_per_s": persisted_rps,
+            "latency_ms": {
+                "mean": ms(lat.mean), "p50": ms(lat.p50), "p90": ms(lat.p90),
+                "p99": ms(lat.p99), "p999": ms(lat.p999), "max": ms(lat.max),
+            },
+            "peak_rss_mib": mib(peak_rss),
+            "client_peak_rss_mib": mib(client_peak_rss),
+            "rss_before_run_mib": mib(rss_before),
+            "cpu_s": {
+                "client": outcome.cpu_client,
+                "server": outcome.cpu_server,
+                "server_threads": outcome.server_threads.iter()
+                    .map(|(n, c, s)| json!({"name": n, "threads": c, "cpu_s": s})).collect::<Vec<_>>(),
+            },
+            "rows_verified": stored.as_ref().map(|s| s.rows),
+            "rows_match_ok": rows_ok,
+            "rows_by_state_after_run": stored.as_ref().map(|s| s.by_state.iter().map(|(st, n)| json!({"state": st, "rows": n})).collect::<Vec<_>>()),
+            "dispatch_drain": drain.as_ref().map(|(q0, q1, d, st)| json!({
+                "queued_after_run": q0, "queued_at_end": q1, "waited_s": d.as_secs_f64(),
+                "by_state": st.iter().map(|(s, n)| json!({"state": s, "rows": n})).collect::<Vec<_>>(),
+            })),
+            "verify_error": verify_error,
+            "target_met": met,
+        });
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    } else {
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "mode:          {} ({} CPUs, {} connections, {} client thread(s))", target.mode, cpus, args.connections, args.client_threads);
+        let _ = writeln!(out, "requests:      {answered} answered in {secs:.2}s, {ok} × 200, {errors} errors ({failed} without response, {reconnects} reconnects)");
+        for (s, n) in &bad {
+            let _ = writeln!(out, "               status {s}: {n}");
+        }
+        for f in &failure_samples {
+            let _ = writeln!(out, "               e.g. {f}");
+        }
+        let _ = writeln!(out, "throughput:    {rps:.0} req/s, {persisted_rps:.0} persisted (200) /s");
+        let _ = writeln!(
+            out,
+            "latency (ms):  mean {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            ms(lat.mean), ms(lat.p50), ms(lat.p90), ms(lat.p99), ms(lat.p999), ms(lat.max)
+        );
+        let show = |b: Option<u64>| mib(b).map_or("n/a".into(), |m| format!("{m:.1} MiB"));
+        let _ = writeln!(
+            out,
+            "peak RSS:      server {} ({}), client {}{}",
+            show(peak_rss),
+            server_pid.as_deref().map_or("unknown pid".into(), |p| if p == "self" { "this process: gateway + client".to_string() } else { format!("pid {p}") }),
+            show(client_peak_rss),
+            if target.server_pid.as_deref() == Some("self") { format!(" (RSS before the run: {})", show(rss_before)) } else { String::new() },
+        );
+        let _ = writeln!(
+            out,
+            "CPU:           client {:.2}s ({:.0}% of one core), server {} over {secs:.2}s",
+            outcome.cpu_client,
+            100.0 * outcome.cpu_client / secs,
+            outcome.cpu_server.map_or("n/a".into(), |s| format!("{s:.2}s ({:.0}% of one core)", 100.0 * s / secs)),
+        );
+        for (name, count, s) in outcome.server_threads.iter().filter(|t| t.2 > 0.0) {
+            let _ = writeln!(out, "               {name:<16} ×{count:<3} {s:6.2}s ({:.0}%)", 100.0 * s / secs);
+        }
+        match (&stored, &verify_error) {
+            (Some(s), _) => {
+                let states: Vec<String> = s.by_state.iter().map(|(st, n)| format!("{st} {n}")).collect();
+                let _ = writeln!(
+                    out,
+                    "rows:          {} stored for this run ({}) — {}",
+                    s.rows,
+                    states.join(", "),
+                    if s.rows == ok { "matches the 200s" } else { "DOES NOT match the 200s" }
+                );
+            }
+            (None, Some(e)) => {
+                let _ = writeln!(out, "rows:          not verified: {e}");
+            }
+            (None, None) => {
+                let _ = writeln!(out, "rows:          not verified (no --database or --runtime-file)");
+            }
+        }
+        if let Some((q0, q1, d, st)) = &drain {
+            let states: Vec<String> = st.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let _ = writeln!(
+                out,
+                "dispatch:      {q0} queued right after the run, {q1} after {:.1}s ({})",
+                d.as_secs_f64(),
+                states.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "target:        ≥{TARGET_RPS:.0} persisted/s with p99 < {} ms: {}",
+            TARGET_P99.as_millis(),
+            if met { "MET" } else { "NOT MET" }
+        );
+        print!("{out}");
+    }
+    Ok(met)
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -223,26 +223,35 @@ async fn commits_survive_killing_the_process() {
             .unwrap();
         assert_eq!(s.claim_outbound(t0(), LEASE, 10).await.unwrap().len(), 1);
         std::fs::write(dir.join("committed"), b"").unwrap();
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        // Wait to be killed; give up if the parent is gone.
+        std::thread::sleep(Duration::from_secs(120));
+        std::process::exit(1);
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "commits_survive_killing_the_process",
-            "--nocapture",
-        ])
-        .env(CRASH_CHILD, dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "commits_survive_killing_the_process",
+                "--nocapture",
+            ])
+            .env(CRASH_CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let marker = dir.path().join("committed");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             panic!("child exited before committing: {status}");
         }
         assert!(
@@ -251,8 +260,8 @@ async fn commits_survive_killing_the_process() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGKILL: no destructor, no close, no checkpoint.
+    drop(child);
     // The commits are only in the write-ahead log: recovery has to replay it.
     let wal = dir.path().join("telephony.db-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);

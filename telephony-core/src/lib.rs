@@ -38,7 +38,10 @@
 pub mod address;
 pub mod memory;
 pub mod message;
+pub mod optout;
+pub mod pairing;
 pub mod phone;
+pub mod policy;
 pub mod provider;
 pub mod secret;
 pub mod sms;
@@ -60,7 +63,9 @@ pub use provider::{
 };
 pub use secret::Secret;
 pub use status::DeliveryStatus;
+pub use pairing::{PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus};
+pub use policy::{AllowList, InboundPolicy, PolicyError};
 pub use store::{
-    InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
+    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

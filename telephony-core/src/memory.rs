@@ -10,9 +10,13 @@ use time::OffsetDateTime;
 use crate::message::{
     ErrorInfo, InboundMessage, MessageId, OutboundMessage, ProviderReceipt, Receipt, StatusUpdate,
 };
+use crate::pairing::{
+    PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus,
+};
+use crate::phone::PhoneNumber;
 use crate::store::{
-    default_limit, InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome,
-    Store, StoreError,
+    default_limit, ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome,
+    OutboxItem, StatusOutcome, Store, StoreError,
 };
 
 #[derive(Default)]
@@ -23,12 +27,43 @@ struct Inner {
     sid_to_receipt: HashMap<String, MessageId>,
     outbox: Vec<OutboxRow>,
     orphan_status: HashMap<String, Vec<StatusUpdate>>,
+    pairings: Vec<PairingRequest>,
+    approved_senders: std::collections::HashSet<PhoneNumber>,
+    opted_out: std::collections::HashSet<PhoneNumber>,
+    approved_contacts: std::collections::HashSet<PhoneNumber>,
+    forwards: Vec<ForwardRow>,
 }
 
 struct OutboxRow {
     item: OutboxItem,
     next_attempt: OffsetDateTime,
     leased_until: Option<OffsetDateTime>,
+    held: bool,
+}
+
+struct ForwardRow {
+    event: ForwardEvent,
+    next_attempt: OffsetDateTime,
+    leased_until: Option<OffsetDateTime>,
+    done: bool,
+}
+
+impl Inner {
+    fn enqueue(&mut self, id: &MessageId, msg: &OutboundMessage, now: OffsetDateTime, held: bool) -> Receipt {
+        let receipt = Receipt::new_pending(id.clone(), msg, now);
+        self.receipts.insert(id.clone(), receipt.clone());
+        self.outbox.push(OutboxRow {
+            item: OutboxItem {
+                id: id.clone(),
+                message: msg.clone(),
+                attempts: 0,
+            },
+            next_attempt: now,
+            leased_until: None,
+            held,
+        });
+        receipt
+    }
 }
 
 /// A [`Store`] that keeps everything in memory; state is lost when it is dropped.
@@ -140,19 +175,7 @@ impl Store for MemoryStore {
         msg: &OutboundMessage,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
-        let mut g = self.lock();
-        let receipt = Receipt::new_pending(id.clone(), msg, now);
-        g.receipts.insert(id.clone(), receipt.clone());
-        g.outbox.push(OutboxRow {
-            item: OutboxItem {
-                id: id.clone(),
-                message: msg.clone(),
-                attempts: 0,
-            },
-            next_attempt: now,
-            leased_until: None,
-        });
-        Ok(receipt)
+        Ok(self.lock().enqueue(id, msg, now, false))
     }
 
     async fn claim_outbound(
@@ -168,7 +191,7 @@ impl Store for MemoryStore {
                 break;
             }
             let free = row.leased_until.is_none_or(|l| l <= now);
-            if free && row.next_attempt <= now {
+            if free && !row.held && row.next_attempt <= now {
                 row.leased_until = Some(now + lease);
                 out.push(row.item.clone());
                 row.item.attempts += 1;
@@ -263,5 +286,273 @@ impl Store for MemoryStore {
 
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         Ok(self.lock().outbox.len())
+    }
+
+    async fn pairing_request(
+        &self,
+        sender: &PhoneNumber,
+        code: &str,
+        limits: &PairingLimits,
+        now: OffsetDateTime,
+    ) -> Result<PairingOutcome, StoreError> {
+        let mut g = self.lock();
+        for p in g.pairings.iter_mut() {
+            if p.status == PairingStatus::Pending && p.expires_at <= now {
+                p.status = PairingStatus::Expired;
+            }
+        }
+        if let Some(p) = g
+            .pairings
+            .iter()
+            .find(|p| p.status == PairingStatus::Pending && &p.sender == sender)
+        {
+            return Ok(PairingOutcome::Existing(p.clone()));
+        }
+        let pending = g.pairings.iter().filter(|p| p.status == PairingStatus::Pending).count();
+        let hour_ago = now - Duration::from_secs(3600);
+        let recent = g.pairings.iter().filter(|p| p.created_at > hour_ago).count();
+        if pending >= limits.max_pending || recent >= limits.max_per_hour {
+            return Ok(PairingOutcome::Limited);
+        }
+        let req = PairingRequest {
+            code: code.to_string(),
+            sender: sender.clone(),
+            status: PairingStatus::Pending,
+            created_at: now,
+            expires_at: now + limits.ttl,
+        };
+        g.pairings.push(req.clone());
+        Ok(PairingOutcome::Created(req))
+    }
+
+    async fn pending_pairings(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PairingRequest>, StoreError> {
+        Ok(self
+            .lock()
+            .pairings
+            .iter()
+            .filter(|p| p.status == PairingStatus::Pending && p.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn resolve_pairing(
+        &self,
+        code: &str,
+        approve: bool,
+        now: OffsetDateTime,
+    ) -> Result<PairingResolution, StoreError> {
+        let mut g = self.lock();
+        let Some(p) = g.pairings.iter_mut().rev().find(|p| p.code == code) else {
+            return Ok(PairingResolution::NotFound);
+        };
+        match p.status {
+            PairingStatus::Pending if p.expires_at <= now => {
+                p.status = PairingStatus::Expired;
+                return Ok(PairingResolution::Expired(p.clone()));
+            }
+            PairingStatus::Expired => return Ok(PairingResolution::Expired(p.clone())),
+            PairingStatus::Approved | PairingStatus::Rejected => {
+                return Ok(PairingResolution::AlreadyResolved(p.clone()))
+            }
+            PairingStatus::Pending => {}
+        }
+        p.status = if approve {
+            PairingStatus::Approved
+        } else {
+            PairingStatus::Rejected
+        };
+        let p = p.clone();
+        if approve {
+            g.approved_senders.insert(p.sender.clone());
+        }
+        Ok(PairingResolution::Resolved(p))
+    }
+
+    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        Ok(self.lock().approved_senders.contains(number))
+    }
+
+    async fn set_opted_out(
+        &self,
+        number: &PhoneNumber,
+        opted_out: bool,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if opted_out {
+            g.opted_out.insert(number.clone());
+        } else {
+            g.opted_out.remove(number);
+        }
+        Ok(())
+    }
+
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        Ok(self.lock().opted_out.contains(number))
+    }
+
+    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        let g = self.lock();
+        let wa = format!("whatsapp:{number}");
+        Ok(g.approved_contacts.contains(number)
+            || g.approved_senders.contains(number)
+            || g
+                .inbox
+                .iter()
+                .any(|e| e.message.from == number.as_str() || e.message.from == wa))
+    }
+
+    async fn enqueue_outbound_held(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        Ok(self.lock().enqueue(id, msg, now, true))
+    }
+
+    async fn approve_contact(
+        &self,
+        number: &PhoneNumber,
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let mut g = self.lock();
+        g.approved_contacts.insert(number.clone());
+        let mut released = Vec::new();
+        for row in g.outbox.iter_mut() {
+            if row.held && row.item.message.to.number() == number {
+                row.held = false;
+                row.next_attempt = now;
+                released.push(row.item.id.clone());
+            }
+        }
+        Ok(released)
+    }
+
+    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
+        let g = self.lock();
+        Ok(g.outbox
+            .iter()
+            .filter(|r| r.held)
+            .filter_map(|r| g.receipts.get(&r.item.id).cloned())
+            .collect())
+    }
+
+    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
+        Ok(self
+            .lock()
+            .receipts
+            .values()
+            .filter(|r| r.created_at >= since)
+            .count())
+    }
+
+    async fn receipts(
+        &self,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<Receipt>, StoreError> {
+        let g = self.lock();
+        let mut out: Vec<Receipt> = g
+            .receipts
+            .values()
+            .filter(|r| since.is_none_or(|s| r.created_at >= s))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let limit = default_limit(limit);
+        if out.len() > limit {
+            out.drain(..out.len() - limit);
+        }
+        Ok(out)
+    }
+
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.forwards.iter().any(|f| f.event.id == event.id) {
+            return Ok(());
+        }
+        g.forwards.push(ForwardRow {
+            event: event.clone(),
+            next_attempt: event.created_at,
+            leased_until: None,
+            done: false,
+        });
+        Ok(())
+    }
+
+    async fn claim_forwards(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ForwardEvent>, StoreError> {
+        let mut g = self.lock();
+        let mut out = Vec::new();
+        for row in g.forwards.iter_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            if !row.done && row.next_attempt <= now && row.leased_until.is_none_or(|l| l <= now) {
+                row.leased_until = Some(now + lease);
+                out.push(row.event.clone());
+                row.event.attempts += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete_forward(&self, id: &str, _now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g
+            .forwards
+            .iter_mut()
+            .find(|f| f.event.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "forward event",
+                id: id.to_string(),
+            })?;
+        row.done = true;
+        row.leased_until = None;
+        Ok(())
+    }
+
+    async fn retry_forward(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g
+            .forwards
+            .iter_mut()
+            .find(|f| f.event.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "forward event",
+                id: id.to_string(),
+            })?;
+        row.leased_until = None;
+        row.next_attempt = next_attempt;
+        row.event.last_error = Some(error.to_string());
+        Ok(())
+    }
+
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
+        let g = self.lock();
+        let pending: Vec<&ForwardRow> = g.forwards.iter().filter(|f| !f.done).collect();
+        Ok(ForwardStats {
+            pending: pending.len(),
+            failing: pending.iter().filter(|f| f.event.last_error.is_some()).count(),
+            delivered: g.forwards.iter().filter(|f| f.done).count(),
+            last_error: pending
+                .iter()
+                .filter(|f| f.event.last_error.is_some())
+                .max_by_key(|f| f.next_attempt)
+                .and_then(|f| f.event.last_error.clone()),
+        })
     }
 }

@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 use crate::message::{
     ErrorInfo, InboundMessage, MessageId, OutboundMessage, ProviderReceipt, Receipt, StatusUpdate,
 };
+use crate::pairing::{PairingLimits, PairingOutcome, PairingRequest, PairingResolution};
+use crate::phone::PhoneNumber;
 
 /// Errors from a store backend.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,12 @@ pub enum StoreError {
         kind: &'static str,
         /// Its id.
         id: String,
+    },
+    /// The backend does not implement this operation.
+    #[error("this store backend does not support {operation}")]
+    Unsupported {
+        /// The operation.
+        operation: &'static str,
     },
     /// Stored data could not be decoded.
     #[error("corrupt stored {what}: {reason}")]
@@ -220,8 +228,211 @@ pub trait Store: Send + Sync + 'static {
     /// A receipt by the gateway's id.
     async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError>;
 
-    /// Number of entries in the outbox (pending sends).
+    /// Number of entries in the outbox (pending sends), held ones included.
     async fn outbox_len(&self) -> Result<usize, StoreError>;
+
+    // ---- sender policy state -------------------------------------------------------
+
+    /// Atomically: expires pending requests past `expires_at`; returns the sender's pending
+    /// request if there is one (`Existing`); otherwise, if fewer than `limits.max_pending`
+    /// are pending and fewer than `limits.max_per_hour` were created in the hour before
+    /// `now`, creates one with `code` (`Created`); otherwise `Limited`.
+    async fn pairing_request(
+        &self,
+        sender: &PhoneNumber,
+        code: &str,
+        limits: &PairingLimits,
+        now: OffsetDateTime,
+    ) -> Result<PairingOutcome, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (sender, code, limits, now);
+        Err(StoreError::Unsupported { operation: "pairing_request" })
+    }
+
+    /// Pending, unexpired requests, oldest first.
+    async fn pending_pairings(&self, now: OffsetDateTime)
+        -> Result<Vec<PairingRequest>, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = now;
+        Err(StoreError::Unsupported { operation: "pending_pairings" })
+    }
+
+    /// Approves (adding the sender to the stored allowlist) or rejects a pending request,
+    /// atomically.
+    async fn resolve_pairing(
+        &self,
+        code: &str,
+        approve: bool,
+        now: OffsetDateTime,
+    ) -> Result<PairingResolution, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (code, approve, now);
+        Err(StoreError::Unsupported { operation: "resolve_pairing" })
+    }
+
+    /// True if the number was approved through pairing.
+    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = number;
+        Err(StoreError::Unsupported { operation: "is_approved_sender" })
+    }
+
+    /// Records an opt-out (`true`) or opt-in (`false`).
+    async fn set_opted_out(
+        &self,
+        number: &PhoneNumber,
+        opted_out: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (number, opted_out, now);
+        Err(StoreError::Unsupported { operation: "set_opted_out" })
+    }
+
+    /// True if the number opted out and has not opted back in.
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = number;
+        Err(StoreError::Unsupported { operation: "is_opted_out" })
+    }
+
+    // ---- outbound safety -----------------------------------------------------------
+
+    /// True if the number ever texted us (any channel), was approved through pairing, or
+    /// was approved as a contact.
+    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = number;
+        Err(StoreError::Unsupported { operation: "is_known_contact" })
+    }
+
+    /// Like [`enqueue_outbound`](Store::enqueue_outbound), but the outbox entry is held
+    /// (never claimed) until [`approve_contact`](Store::approve_contact) for its recipient.
+    async fn enqueue_outbound_held(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (id, msg, now);
+        Err(StoreError::Unsupported { operation: "enqueue_outbound_held" })
+    }
+
+    /// Approves a contact and releases its held sends (due at `now`); returns their ids.
+    async fn approve_contact(
+        &self,
+        number: &PhoneNumber,
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (number, now);
+        Err(StoreError::Unsupported { operation: "approve_contact" })
+    }
+
+    /// Receipts of held sends, oldest first.
+    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
+        // TEMPORARY-DEFAULT
+        Err(StoreError::Unsupported { operation: "held_outbound" })
+    }
+
+    /// Outbound messages accepted (receipts created) at or after `since`.
+    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = since;
+        Err(StoreError::Unsupported { operation: "count_outbound_since" })
+    }
+
+    /// The send log: receipts created at or after `since`, oldest first, at most `limit`
+    /// (the newest kept; 0 means 100).
+    async fn receipts(
+        &self,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<Receipt>, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (since, limit);
+        Err(StoreError::Unsupported { operation: "receipts" })
+    }
+
+    // ---- forwarding ----------------------------------------------------------------
+
+    /// Stores an event for delivery to the forward URL (ignored if its id exists).
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = event;
+        Err(StoreError::Unsupported { operation: "enqueue_forward" })
+    }
+
+    /// Claims due, unleased events, oldest first, leasing them for `lease`.
+    async fn claim_forwards(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ForwardEvent>, StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (now, lease, limit);
+        Err(StoreError::Unsupported { operation: "claim_forwards" })
+    }
+
+    /// The receiver accepted the event: it is done.
+    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (id, now);
+        Err(StoreError::Unsupported { operation: "complete_forward" })
+    }
+
+    /// Delivery failed: record the error, release the lease, try again at `next_attempt`.
+    async fn retry_forward(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        // TEMPORARY-DEFAULT
+        let _ = (id, error, next_attempt);
+        Err(StoreError::Unsupported { operation: "retry_forward" })
+    }
+
+    /// Counts and the last error, for `telephony status`.
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
+        // TEMPORARY-DEFAULT
+        Err(StoreError::Unsupported { operation: "forward_stats" })
+    }
+}
+
+/// An event for the forward URL (`forward.url`), delivered at least once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForwardEvent {
+    /// Unique id (receivers use it to drop duplicates), e.g. `evt_…`.
+    pub id: String,
+    /// `message.received` or `message.status`.
+    pub kind: String,
+    /// The JSON body to POST.
+    pub payload: serde_json::Value,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Delivery attempts before this claim.
+    pub attempts: u32,
+    /// The last delivery error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Forwarding health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ForwardStats {
+    /// Events not yet delivered.
+    pub pending: usize,
+    /// Of those, events that failed at least once.
+    pub failing: usize,
+    /// Events delivered.
+    pub delivered: usize,
+    /// The most recent delivery error among pending events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 pub(crate) fn default_limit(limit: usize) -> usize {

@@ -325,6 +325,220 @@ pub async fn early_status_is_applied_when_sid_appears(s: &dyn Store) {
     assert_eq!(r.error.as_ref().and_then(|e| e.code), Some(30006));
 }
 
+fn num(s: &str) -> crate::PhoneNumber {
+    crate::PhoneNumber::parse(s).expect("valid")
+}
+
+/// Pairing: one request per sender, the pending cap, the hourly cap, expiry, approve/reject.
+pub async fn pairing_lifecycle(s: &dyn Store) {
+    use crate::pairing::{PairingLimits, PairingOutcome, PairingResolution, PairingStatus};
+    let limits = PairingLimits::default();
+    let a = num("+15550000001");
+    let created = match s.pairing_request(&a, "AAAAAAAA", &limits, t0()).await.unwrap() {
+        PairingOutcome::Created(r) => r,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    assert_eq!(created.code, "AAAAAAAA");
+    assert_eq!(created.sender, a);
+    assert_eq!(created.status, PairingStatus::Pending);
+    assert_eq!(created.created_at, t0());
+    assert_eq!(created.expires_at, t0() + Duration::from_secs(3600));
+    // The same sender keeps its code.
+    let again = s
+        .pairing_request(&a, "ZZZZZZZZ", &limits, t0() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again, PairingOutcome::Existing(created.clone()));
+    for (i, code) in ["BBBBBBBB", "CCCCCCCC"].iter().enumerate() {
+        let n = num(&format!("+1555000001{i}"));
+        assert!(matches!(
+            s.pairing_request(&n, code, &limits, t0()).await.unwrap(),
+            PairingOutcome::Created(_)
+        ));
+    }
+    // A fourth unknown sender: capped.
+    assert_eq!(
+        s.pairing_request(&num("+15550000099"), "DDDDDDDD", &limits, t0())
+            .await
+            .unwrap(),
+        PairingOutcome::Limited
+    );
+    let pending = s.pending_pairings(t0()).await.unwrap();
+    let codes: Vec<&str> = pending.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"]);
+
+    // Approve, reject, unknown, already resolved.
+    let approved = s.resolve_pairing("AAAAAAAA", true, t0()).await.unwrap();
+    match approved {
+        PairingResolution::Resolved(r) => {
+            assert_eq!(r.status, PairingStatus::Approved);
+            assert_eq!(r.sender, a);
+        }
+        other => panic!("expected Resolved, got {other:?}"),
+    }
+    assert!(s.is_approved_sender(&a).await.unwrap());
+    assert!(matches!(
+        s.resolve_pairing("AAAAAAAA", true, t0()).await.unwrap(),
+        PairingResolution::AlreadyResolved(_)
+    ));
+    assert!(matches!(
+        s.resolve_pairing("BBBBBBBB", false, t0()).await.unwrap(),
+        PairingResolution::Resolved(ref r) if r.status == PairingStatus::Rejected
+    ));
+    assert!(!s.is_approved_sender(&num("+15550000010")).await.unwrap());
+    assert_eq!(
+        s.resolve_pairing("NOPE2345", true, t0()).await.unwrap(),
+        PairingResolution::NotFound
+    );
+    // Two pending slots are free now, but three were created this hour: still capped.
+    assert_eq!(
+        s.pairing_request(&num("+15550000099"), "DDDDDDDD", &limits, t0() + Duration::from_secs(600))
+            .await
+            .unwrap(),
+        PairingOutcome::Limited
+    );
+    // After the hour, the old pending one has expired and cannot be approved.
+    let later = t0() + Duration::from_secs(3601);
+    assert!(s.pending_pairings(later).await.unwrap().is_empty());
+    assert!(matches!(
+        s.resolve_pairing("CCCCCCCC", true, later).await.unwrap(),
+        PairingResolution::Expired(ref r) if r.status == PairingStatus::Expired
+    ));
+    assert!(matches!(
+        s.pairing_request(&num("+15550000099"), "EEEEEEEE", &limits, later)
+            .await
+            .unwrap(),
+        PairingOutcome::Created(_)
+    ));
+}
+
+/// Opt-outs are recorded and cleared.
+pub async fn opt_out_and_in(s: &dyn Store) {
+    let n = num("+15550000001");
+    assert!(!s.is_opted_out(&n).await.unwrap());
+    s.set_opted_out(&n, true, t0()).await.unwrap();
+    s.set_opted_out(&n, true, t0()).await.unwrap();
+    assert!(s.is_opted_out(&n).await.unwrap());
+    assert!(!s.is_opted_out(&num("+15550000002")).await.unwrap());
+    s.set_opted_out(&n, false, t0()).await.unwrap();
+    assert!(!s.is_opted_out(&n).await.unwrap());
+}
+
+/// Known contacts, held sends, and their release on approval.
+pub async fn contacts_and_held_sends(s: &dyn Store) {
+    let n = num("+15557654321");
+    assert!(!s.is_known_contact(&n).await.unwrap());
+    s.insert_inbound(&inbound("SMk", "+15557654321", "hi", 0))
+        .await
+        .unwrap();
+    assert!(s.is_known_contact(&n).await.unwrap());
+    s.insert_inbound(&inbound("SMw", "whatsapp:+15550000002", "hi", 0))
+        .await
+        .unwrap();
+    assert!(s.is_known_contact(&num("+15550000002")).await.unwrap());
+
+    let stranger = num("+15550000003");
+    let id = MessageId::from_string("msg_held");
+    let msg = OutboundMessage::new(Address::sms(stranger.clone()), "first contact");
+    let r = s.enqueue_outbound_held(&id, &msg, t0()).await.unwrap();
+    assert_eq!(r.status, DeliveryStatus::Pending);
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    assert!(s
+        .claim_outbound(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let held: Vec<MessageId> = s.held_outbound().await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(held, [id.clone()]);
+    let later = t0() + Duration::from_secs(5);
+    assert_eq!(s.approve_contact(&stranger, later).await.unwrap(), [id.clone()]);
+    assert!(s.is_known_contact(&stranger).await.unwrap());
+    assert!(s.held_outbound().await.unwrap().is_empty());
+    let claimed = s
+        .claim_outbound(later, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, id);
+    assert!(s.approve_contact(&stranger, later).await.unwrap().is_empty());
+}
+
+/// Daily counts and the send log.
+pub async fn send_log_and_counts(s: &dyn Store) {
+    for (i, secs) in [0u64, 10, 20].iter().enumerate() {
+        s.enqueue_outbound(
+            &MessageId::from_string(format!("msg_log_{i}")),
+            &outbound(&format!("m{i}")),
+            t0() + Duration::from_secs(*secs),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.count_outbound_since(t0()).await.unwrap(), 3);
+    assert_eq!(
+        s.count_outbound_since(t0() + Duration::from_secs(10)).await.unwrap(),
+        2
+    );
+    let all: Vec<String> = s.receipts(None, 0).await.unwrap().into_iter().map(|r| r.body).collect();
+    assert_eq!(all, ["m0", "m1", "m2"]);
+    let last: Vec<String> = s
+        .receipts(Some(t0() + Duration::from_secs(10)), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(last, ["m2"]);
+}
+
+/// Forward events: claim, retry with error, complete, stats.
+pub async fn forward_queue(s: &dyn Store) {
+    use crate::store::{ForwardEvent, ForwardStats};
+    let ev = |id: &str| ForwardEvent {
+        id: id.to_string(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({"id": id, "body": "héllo"}),
+        created_at: t0(),
+        attempts: 0,
+        last_error: None,
+    };
+    s.enqueue_forward(&ev("evt_1")).await.unwrap();
+    s.enqueue_forward(&ev("evt_2")).await.unwrap();
+    s.enqueue_forward(&ev("evt_1")).await.unwrap();
+    let c = s.claim_forwards(t0(), Duration::from_secs(30), 10).await.unwrap();
+    assert_eq!(c, [ev("evt_1"), ev("evt_2")]);
+    assert!(s.claim_forwards(t0(), Duration::from_secs(30), 10).await.unwrap().is_empty());
+    s.retry_forward("evt_1", "HTTP 500 from receiver", t0() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    s.complete_forward("evt_2", t0()).await.unwrap();
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 1,
+            failing: 1,
+            delivered: 1,
+            last_error: Some("HTTP 500 from receiver".into())
+        }
+    );
+    assert!(s
+        .claim_forwards(t0() + Duration::from_secs(4), Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let c = s
+        .claim_forwards(t0() + Duration::from_secs(5), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].attempts, 1);
+    assert_eq!(c[0].last_error.as_deref(), Some("HTTP 500 from receiver"));
+    s.complete_forward("evt_1", t0()).await.unwrap();
+    let st = s.forward_stats().await.unwrap();
+    assert_eq!((st.pending, st.failing, st.delivered, st.last_error), (0, 0, 2, None));
+    assert!(s.complete_forward("evt_nope", t0()).await.unwrap_err().is_not_found());
+}
+
 /// Generates one `#[tokio::test]` per suite case for a backend.
 ///
 /// `$fresh` is an async fn returning `(store, guard)`; the guard is kept alive for the test.
@@ -338,6 +552,11 @@ macro_rules! store_suite_tests {
         $crate::store_suite_tests!(@case $fresh, expired_lease_is_reclaimed);
         $crate::store_suite_tests!(@case $fresh, retry_and_permanent_failure);
         $crate::store_suite_tests!(@case $fresh, early_status_is_applied_when_sid_appears);
+        $crate::store_suite_tests!(@case $fresh, pairing_lifecycle);
+        $crate::store_suite_tests!(@case $fresh, opt_out_and_in);
+        $crate::store_suite_tests!(@case $fresh, contacts_and_held_sends);
+        $crate::store_suite_tests!(@case $fresh, send_log_and_counts);
+        $crate::store_suite_tests!(@case $fresh, forward_queue);
     };
     (@case $fresh:path, $name:ident) => {
         #[tokio::test]

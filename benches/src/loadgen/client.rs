@@ -146,10 +146,16 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-/// One connection: connects, waits at `start`, then sends requests until the plan or the
-/// time is used up.
+/// Opens a connection before the run starts, so no connection setup is timed.
+pub async fn connect_ready(addr: SocketAddr) -> Result<TcpStream, String> {
+    connect(addr).await.map_err(|e| format!("connect: {e}"))
+}
+
+/// One connection: waits at `start`, then sends requests until the plan or the time is
+/// used up, reconnecting after an error.
 pub async fn run_connection(
     addr: SocketAddr,
+    conn: Result<TcpStream, String>,
     shared: Arc<Shared>,
     start: Arc<Barrier>,
 ) -> ConnStats {
@@ -157,10 +163,10 @@ pub async fn run_connection(
         latencies_ns: Vec::with_capacity(shared.plan.len() / 32),
         ..ConnStats::default()
     };
-    let mut stream = match connect(addr).await {
+    let mut stream = match conn {
         Ok(s) => Some(s),
         Err(e) => {
-            stats.fail(format!("connect: {e}"));
+            stats.fail(e);
             None
         }
     };

@@ -8,7 +8,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use telephony_core::{
-    Address, MessageId, Receipt, StatusEvent, StatusOutcome, StatusUpdate, StoreError,
+    Address, ErrorInfo, MessageId, Receipt, StatusEvent, StatusOutcome, StatusUpdate, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -258,7 +258,7 @@ pub(crate) async fn apply_status(
 pub(crate) async fn set_error(
     conn: &mut SqliteConnection,
     id: &MessageId,
-    error: &telephony_core::ErrorInfo,
+    error: &ErrorInfo,
 ) -> Result<(), StoreError> {
     let done = sqlx::query("UPDATE receipts SET error_json = ?2 WHERE id = ?1")
         .bind(id.as_str())
