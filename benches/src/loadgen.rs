@@ -107,6 +107,11 @@ struct Args {
     /// stored message on (no `queued` rows left), and report how long that took.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
+    /// In-process diagnostic: serve only `gateway.router()` (TwilioProvider + SqliteStore),
+    /// without the dispatch, outbox and forward workers, to separate the webhook path from
+    /// the workers' share of the single SQLite writer.
+    #[arg(long, conflicts_with_all = ["target", "runtime_file"])]
+    no_workers: bool,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -161,7 +166,10 @@ fn external_target(args: &Args) -> Result<Target, String> {
         None => None,
         Some(f) => {
             let bytes = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
-            Some(serde_json::from_slice(&bytes).map_err(|e| format!("parsing {}: {e}", f.display()))?)
+            Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("parsing {}: {e}", f.display()))?,
+            )
         }
     };
     let target = match (&args.target, &rt) {
@@ -243,12 +251,59 @@ fn start_in_process(
         host: running.public_addr.to_string(),
         path,
         signed_url: rt.webhook_url.clone(),
-        auth_token: rt.sandbox_auth_token.clone().ok_or("sandbox has no token")?,
-        account_sid: rt.sandbox_account_sid.clone().ok_or("sandbox has no account")?,
+        auth_token: rt
+            .sandbox_auth_token
+            .clone()
+            .ok_or("sandbox has no token")?,
+        account_sid: rt
+            .sandbox_account_sid
+            .clone()
+            .ok_or("sandbox has no account")?,
         server_pid: Some("self".into()),
         database: Some(database),
     };
     Ok((running, target))
+}
+
+/// Serves `gateway.router()` alone on 127.0.0.1:0, with no workers (`--no-workers`).
+fn start_router_only(
+    server_rt: &tokio::runtime::Runtime,
+    data_dir: PathBuf,
+) -> Result<Target, String> {
+    const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+    const AUTH_TOKEN: &str = "loadgen-router-only-auth-token";
+    server_rt.block_on(async {
+        let database = data_dir.join("telephony.db");
+        let store = telephony_store::SqliteStore::open(&database)
+            .await
+            .map_err(|e| format!("opening the store: {}", telephony_core::error_chain(&e)))?;
+        let twilio = telephony_twilio::TwilioProvider::new(telephony_twilio::TwilioConfig::new(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+        ))
+        .map_err(|e| format!("provider: {e}"))?;
+        let gateway = telephony_serve::Gateway::builder(Arc::new(twilio), Arc::new(store))
+            .host_header_fallback_dangerous()
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("bind: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+        let app = gateway.router();
+        // Runs until the runtime is dropped at exit.
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Target {
+            mode: "in-process, router only (no workers)",
+            addr,
+            host: addr.to_string(),
+            path: "/telephony/webhook".into(),
+            signed_url: format!("http://{addr}/telephony/webhook"),
+            auth_token: AUTH_TOKEN.into(),
+            account_sid: ACCOUNT_SID.into(),
+            server_pid: Some("self".into()),
+            database: Some(database),
+        })
+    })
 }
 
 /// Everything measured in a run.
@@ -292,9 +347,10 @@ async fn drive(args: &Args, target: &Target, plan: Plan) -> Outcome {
     let client_proc_before = procfs::process_cpu("self").unwrap_or(0.0);
 
     let started = Instant::now();
-    let limit = args
-        .duration
-        .map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_secs_f64);
+    let limit = args.duration.map_or(
+        Duration::from_secs(365 * 24 * 3600),
+        Duration::from_secs_f64,
+    );
     shared
         .deadline
         .set(started + limit)
@@ -304,7 +360,8 @@ async fn drive(args: &Args, target: &Target, plan: Plan) -> Outcome {
     for t in tasks {
         conns.push(t.await.unwrap_or_else(|e| {
             let mut s = ConnStats::default();
-            s.failure_samples.push(format!("connection task failed: {e}"));
+            s.failure_samples
+                .push(format!("connection task failed: {e}"));
             s.failed += 1;
             s
         }));
@@ -375,8 +432,13 @@ fn run(args: Args) -> Result<bool, String> {
             .enable_all()
             .build()
             .map_err(|e| format!("gateway runtime: {e}"))?;
-        let (gw, target) = start_in_process(&rt, data_dir.path().join("telephony-data"))?;
-        running = Some(gw);
+        let target = if args.no_workers {
+            start_router_only(&rt, data_dir.path().join("telephony-data"))?
+        } else {
+            let (gw, target) = start_in_process(&rt, data_dir.path().join("telephony-data"))?;
+            running = Some(gw);
+            target
+        };
         server_rt = Some(rt);
         target
     };
@@ -414,7 +476,9 @@ fn run(args: Args) -> Result<bool, String> {
 
     // Peak RSS before the verification reads the database into this process.
     let server_pid = target.server_pid.clone();
-    let peak_rss = server_pid.as_deref().and_then(|p| procfs::status_kb(p, "VmHWM"));
+    let peak_rss = server_pid
+        .as_deref()
+        .and_then(|p| procfs::status_kb(p, "VmHWM"));
     let client_peak_rss = procfs::status_kb("self", "VmHWM");
 
     let mut samples: Vec<u64> = Vec::new();
@@ -488,7 +552,10 @@ fn run(args: Args) -> Result<bool, String> {
     }
 
     let rows_ok = stored.as_ref().map(|s| s.rows == ok);
-    let met = persisted_rps >= TARGET_RPS && lat.p99 < TARGET_P99 && errors == 0 && rows_ok != Some(false);
+    let met = persisted_rps >= TARGET_RPS
+        && lat.p99 < TARGET_P99
+        && errors == 0
+        && rows_ok != Some(false);
 
     if args.json {
         let report = json!({
@@ -537,7 +604,11 @@ fn run(args: Args) -> Result<bool, String> {
     } else {
         let mut out = String::new();
         use std::fmt::Write as _;
-        let _ = writeln!(out, "mode:          {} ({} CPUs, {} connections, {} client thread(s))", target.mode, cpus, args.connections, args.client_threads);
+        let _ = writeln!(
+            out,
+            "mode:          {} ({} CPUs, {} connections, {} client thread(s))",
+            target.mode, cpus, args.connections, args.client_threads
+        );
         let _ = writeln!(out, "requests:      {answered} answered in {secs:.2}s, {ok} × 200, {errors} errors ({failed} without response, {reconnects} reconnects)");
         for (s, n) in &bad {
             let _ = writeln!(out, "               status {s}: {n}");
@@ -545,8 +616,12 @@ fn run(args: Args) -> Result<bool, String> {
         for f in &failure_samples {
             let _ = writeln!(out, "               e.g. {f}");
         }
-        let _ = writeln!(out, "throughput:    {rps:.0} req/s, {persisted_rps:.0} persisted (200) /s");
         let _ = writeln!(
+            out,
+            "throughput:    {rps:.0} req/s, {persisted_rps:.0} persisted (200) /s"
+        );
+        let _ =
+            writeln!(
             out,
             "latency (ms):  mean {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
             ms(lat.mean), ms(lat.p50), ms(lat.p90), ms(lat.p99), ms(lat.p999), ms(lat.max)
@@ -556,36 +631,64 @@ fn run(args: Args) -> Result<bool, String> {
             out,
             "peak RSS:      server {} ({}), client {}{}",
             show(peak_rss),
-            server_pid.as_deref().map_or("unknown pid".into(), |p| if p == "self" { "this process: gateway + client".to_string() } else { format!("pid {p}") }),
+            server_pid
+                .as_deref()
+                .map_or("unknown pid".into(), |p| if p == "self" {
+                    "this process: gateway + client".to_string()
+                } else {
+                    format!("pid {p}")
+                }),
             show(client_peak_rss),
-            if target.server_pid.as_deref() == Some("self") { format!(" (RSS before the run: {})", show(rss_before)) } else { String::new() },
+            if target.server_pid.as_deref() == Some("self") {
+                format!(" (RSS before the run: {})", show(rss_before))
+            } else {
+                String::new()
+            },
         );
         let _ = writeln!(
             out,
             "CPU:           client {:.2}s ({:.0}% of one core), server {} over {secs:.2}s",
             outcome.cpu_client,
             100.0 * outcome.cpu_client / secs,
-            outcome.cpu_server.map_or("n/a".into(), |s| format!("{s:.2}s ({:.0}% of one core)", 100.0 * s / secs)),
+            outcome.cpu_server.map_or("n/a".into(), |s| format!(
+                "{s:.2}s ({:.0}% of one core)",
+                100.0 * s / secs
+            )),
         );
         for (name, count, s) in outcome.server_threads.iter().filter(|t| t.2 > 0.0) {
-            let _ = writeln!(out, "               {name:<16} ×{count:<3} {s:6.2}s ({:.0}%)", 100.0 * s / secs);
+            let _ = writeln!(
+                out,
+                "               {name:<16} ×{count:<3} {s:6.2}s ({:.0}%)",
+                100.0 * s / secs
+            );
         }
         match (&stored, &verify_error) {
             (Some(s), _) => {
-                let states: Vec<String> = s.by_state.iter().map(|(st, n)| format!("{st} {n}")).collect();
+                let states: Vec<String> = s
+                    .by_state
+                    .iter()
+                    .map(|(st, n)| format!("{st} {n}"))
+                    .collect();
                 let _ = writeln!(
                     out,
                     "rows:          {} stored for this run ({}) — {}",
                     s.rows,
                     states.join(", "),
-                    if s.rows == ok { "matches the 200s" } else { "DOES NOT match the 200s" }
+                    if s.rows == ok {
+                        "matches the 200s"
+                    } else {
+                        "DOES NOT match the 200s"
+                    }
                 );
             }
             (None, Some(e)) => {
                 let _ = writeln!(out, "rows:          not verified: {e}");
             }
             (None, None) => {
-                let _ = writeln!(out, "rows:          not verified (no --database or --runtime-file)");
+                let _ = writeln!(
+                    out,
+                    "rows:          not verified (no --database or --runtime-file)"
+                );
             }
         }
         if let Some((q0, q1, d, st)) = &drain {

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::context::{CliError, Context};
 use crate::output;
-use crate::{Cli, Command, ConfigCommand, SimulateCommand};
+use crate::{Cli, Command, ConfigCommand, ContactsCommand, PairingCommand, SimulateCommand};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let json_logs = matches!(
@@ -49,6 +49,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config {
             command: ConfigCommand::Check { json },
         } => config_check(ctx, json),
+        Command::Pairing { command } => pairing(ctx, command).await,
+        Command::Contacts { command } => contacts(ctx, command).await,
+        Command::Log { since, limit, json } => send_log(ctx, since, limit, json).await,
+        Command::Segments { text, json } => segments(ctx, text, json),
         Command::Simulate {
             command:
                 SimulateCommand::Sms {
@@ -170,7 +174,7 @@ async fn send(
 ) -> Result<(), CliError> {
     // Validate locally first so a bad number is a usage error even with no gateway.
     let address = Address::parse(&to).map_err(|e| CliError::config(e.to_string()))?;
-    let (receipt, via) = match ctx.admin().await? {
+    let (sent, via) = match ctx.admin().await? {
         Some(admin) => {
             let v = admin
                 .post(
@@ -178,9 +182,13 @@ async fn send(
                     &json!({ "to": to, "body": text, "mediaUrl": media }),
                 )
                 .await?;
-            let r: Receipt = serde_json::from_value(v)
-                .map_err(|e| CliError::failure(format!("unexpected receipt from gateway: {e}")))?;
-            (r, format!("through the running gateway at {}", admin.base))
+            let receipts: Vec<Receipt> = serde_json::from_value(v["receipts"].clone())
+                .map_err(|e| CliError::failure(format!("unexpected receipts from gateway: {e}")))?;
+            let held = v["held"].as_bool().unwrap_or(false);
+            (
+                (receipts, held),
+                format!("through the running gateway at {}", admin.base),
+            )
         }
         None => {
             let r = send_direct(&ctx.config, address, text, media).await?;
@@ -190,27 +198,37 @@ async fn send(
             )
         }
     };
+    let (receipts, held) = sent;
     if json {
-        output::print_json(&json!({ "via": via, "receipt": receipt }));
+        output::print_json(&json!({ "via": via, "held": held, "receipts": receipts }));
     } else {
         println!("sent {via}");
-        println!("{}", output::receipt_line(&receipt));
-    }
-    match receipt.status {
-        DeliveryStatus::Failed | DeliveryStatus::Undelivered | DeliveryStatus::Canceled => {
-            Err(CliError::failure(match &receipt.error {
-                Some(e) => format!("send failed: {e}"),
-                None => "send failed".to_string(),
-            }))
+        for r in &receipts {
+            println!("{}", output::receipt_line(r));
         }
-        DeliveryStatus::Pending => {
-            if !json {
-                println!("not sent yet; it stays in the outbox and is retried (check with `telephony receipt {}`)", receipt.id);
-            }
-            Ok(())
+        if held {
+            println!("held: {} never texted this number and it was not approved; run `telephony contacts approve {}` to release it", "the gateway", receipts.first().map(|r| r.to.number().to_string()).unwrap_or_default());
         }
-        _ => Ok(()),
     }
+    let failed: Vec<&Receipt> = receipts
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                DeliveryStatus::Failed | DeliveryStatus::Undelivered | DeliveryStatus::Canceled
+            )
+        })
+        .collect();
+    if let Some(r) = failed.first() {
+        return Err(CliError::failure(match &r.error {
+            Some(e) => format!("send failed: {e}"),
+            None => "send failed".to_string(),
+        }));
+    }
+    if !held && !json && receipts.iter().any(|r| r.status == DeliveryStatus::Pending) {
+        println!("not sent yet; it stays in the outbox and is retried (check with `telephony receipt <id>`)");
+    }
+    Ok(())
 }
 
 async fn send_direct(
@@ -218,11 +236,50 @@ async fn send_direct(
     to: Address,
     text: String,
     media: Vec<String>,
-) -> Result<Receipt, CliError> {
+) -> Result<(Vec<Receipt>, bool), CliError> {
     let missing = config.missing_credentials();
     if !missing.is_empty() {
         return Err(CliError::config(format!(
             "no gateway is running and direct sending needs {}",
+            missing.join(", ")
+        )));
+    }
+    let gw = direct_gateway(config).await?;
+    let msg = OutboundMessage {
+        to,
+        body: text,
+        media_urls: media,
+    };
+    let sent = gw.send_message(msg).await.map_err(|e| {
+        if e.is_bad_input() {
+            CliError::config(e.to_string())
+        } else {
+            CliError::failure(telephony_core::error_chain(&e))
+        }
+    })?;
+    if sent.held {
+        return Ok((sent.receipts, true));
+    }
+    let workers = gw.spawn_workers();
+    let mut out = Vec::new();
+    for r in &sent.receipts {
+        let now = gw
+            .wait_first_attempt(&r.id, Duration::from_secs(60))
+            .await
+            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?;
+        out.push(now.unwrap_or_else(|| r.clone()));
+    }
+    workers.shutdown().await;
+    Ok((out, false))
+}
+
+/// A gateway over the configured store and credentials, for commands that run without a
+/// gateway process (its outbox is durable: what it queues is sent now or on the next start).
+async fn direct_gateway(config: &Config) -> Result<Gateway, CliError> {
+    let missing = config.missing_credentials();
+    if !missing.is_empty() {
+        return Err(CliError::config(format!(
+            "no gateway is running and acting directly needs {}",
             missing.join(", ")
         )));
     }
@@ -235,26 +292,7 @@ async fn send_direct(
             .public_url(u.clone())
             .status_path(config.serve.status_path.clone());
     }
-    let gw = b.build();
-    let msg = OutboundMessage {
-        to,
-        body: text,
-        media_urls: media,
-    };
-    let pending = gw.send_message(msg).await.map_err(|e| {
-        if e.is_bad_input() {
-            CliError::config(e.to_string())
-        } else {
-            CliError::failure(telephony_core::error_chain(&e))
-        }
-    })?;
-    let workers = gw.spawn_workers();
-    let r = gw
-        .wait_first_attempt(&pending.id, Duration::from_secs(60))
-        .await
-        .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?;
-    workers.shutdown().await;
-    r.ok_or_else(|| CliError::failure("the receipt disappeared from the store"))
+    Ok(server::apply_policies(b, config).build())
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
@@ -386,6 +424,297 @@ async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             Err(CliError::failure("gateway not running"))
         }
     }
+}
+
+async fn pairing(ctx: Context, command: PairingCommand) -> Result<(), CliError> {
+    let admin = ctx.admin().await?;
+    match command {
+        PairingCommand::List { json } => {
+            let reqs: Vec<telephony_core::PairingRequest> = match &admin {
+                Some(a) => {
+                    serde_json::from_value(a.get("/telephony/pairing").await?["requests"].clone())
+                        .map_err(|e| {
+                        CliError::failure(format!("unexpected answer from gateway: {e}"))
+                    })?
+                }
+                None => open_store(&ctx.config)
+                    .await?
+                    .pending_pairings(OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+            };
+            if json {
+                output::print_json(&json!({ "requests": reqs }));
+            } else if reqs.is_empty() {
+                println!("no pending pairing requests");
+            } else {
+                for r in &reqs {
+                    println!(
+                        "{}  {}  requested {}  expires {}",
+                        r.code,
+                        r.sender,
+                        output::ts(r.created_at),
+                        output::ts(r.expires_at)
+                    );
+                }
+                println!(
+                    "{} pending; approve with `telephony pairing approve <CODE>`",
+                    reqs.len()
+                );
+            }
+            Ok(())
+        }
+        PairingCommand::Approve { code, json } => {
+            resolve_pairing(&ctx, admin, code, true, json).await
+        }
+        PairingCommand::Reject { code, json } => {
+            resolve_pairing(&ctx, admin, code, false, json).await
+        }
+    }
+}
+
+async fn resolve_pairing(
+    ctx: &Context,
+    admin: Option<crate::context::Admin>,
+    code: String,
+    approve: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    let verb = if approve { "approve" } else { "reject" };
+    let v: serde_json::Value = match admin {
+        Some(a) => {
+            let path = format!("/telephony/pairing/{}/{verb}", code.trim());
+            a.post(&path, &json!({})).await.map_err(|mut e| {
+                // Unknown/expired/resolved codes are the user's input: exit 2.
+                if e.message.contains("(404")
+                    || e.message.contains("(410")
+                    || e.message.contains("(409")
+                {
+                    e.code = crate::EXIT_CONFIG;
+                }
+                e
+            })?
+        }
+        None => {
+            let gw = direct_gateway(&ctx.config).await?;
+            let r = if approve {
+                gw.approve_pairing(&code).await
+            } else {
+                gw.reject_pairing(&code).await
+            };
+            match r {
+                Ok(d) => json!(d),
+                Err(e @ telephony_serve::PairingError::Store(_)) => {
+                    return Err(CliError::failure(telephony_core::error_chain(&e)))
+                }
+                Err(e) => return Err(CliError::config(e.to_string())),
+            }
+        }
+    };
+    if json {
+        output::print_json(&v);
+    } else {
+        let sender = v["request"]["sender"].as_str().unwrap_or("?");
+        if approve {
+            println!("approved {sender}: their messages now reach the application");
+            if let Some(id) = v["notification"]["id"].as_str() {
+                println!("approval text queued ({id})");
+            }
+            if let Some(e) = v["notification_error"].as_str() {
+                println!("approval text not sent: {e}");
+            }
+        } else {
+            println!("rejected {sender}");
+        }
+    }
+    Ok(())
+}
+
+async fn contacts(ctx: Context, command: ContactsCommand) -> Result<(), CliError> {
+    let admin = ctx.admin().await?;
+    match command {
+        ContactsCommand::List { json } => {
+            let held: Vec<Receipt> = match &admin {
+                Some(a) => serde_json::from_value(
+                    a.get("/telephony/contacts/held").await?["receipts"].clone(),
+                )
+                .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
+                None => open_store(&ctx.config)
+                    .await?
+                    .held_outbound()
+                    .await
+                    .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+            };
+            if json {
+                output::print_json(&json!({ "held": held }));
+            } else if held.is_empty() {
+                println!("no sends waiting for approval");
+            } else {
+                for r in &held {
+                    println!(
+                        "{}  to {}  {}",
+                        output::ts(r.created_at),
+                        r.to,
+                        r.body.replace('\n', " ")
+                    );
+                }
+                println!(
+                    "{} held; release with `telephony contacts approve <NUMBER>`",
+                    held.len()
+                );
+            }
+            Ok(())
+        }
+        ContactsCommand::Approve { number, json } => {
+            let n = telephony_core::PhoneNumber::parse(&number)
+                .map_err(|e| CliError::config(e.to_string()))?;
+            let released: Vec<String> = match &admin {
+                Some(a) => {
+                    let v = a
+                        .post(
+                            &format!(
+                                "/telephony/contacts/{}/approve",
+                                n.as_str().replace('+', "%2B")
+                            ),
+                            &json!({}),
+                        )
+                        .await?;
+                    serde_json::from_value(v["released"].clone()).map_err(|e| {
+                        CliError::failure(format!("unexpected answer from gateway: {e}"))
+                    })?
+                }
+                None => {
+                    let store = open_store(&ctx.config).await?;
+                    store
+                        .approve_contact(&n, OffsetDateTime::now_utc())
+                        .await
+                        .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?
+                        .into_iter()
+                        .map(|id| id.to_string())
+                        .collect()
+                }
+            };
+            if json {
+                output::print_json(&json!({ "contact": n, "released": released }));
+            } else {
+                println!("approved {n}; {} held send(s) released", released.len());
+                if admin.is_none() && !released.is_empty() {
+                    println!("no gateway is running: they are sent when it starts");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn send_log(
+    ctx: Context,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<(), CliError> {
+    let since = since
+        .as_deref()
+        .map(|s| parse_since(s, OffsetDateTime::now_utc()))
+        .transpose()?;
+    let receipts: Vec<Receipt> = match ctx.admin().await? {
+        Some(a) => {
+            let mut path = format!("/telephony/log?limit={limit}");
+            if let Some(t) = since {
+                let t = t
+                    .format(&Rfc3339)
+                    .map_err(|e| CliError::failure(e.to_string()))?;
+                path.push_str(&format!("&since={}", t.replace('+', "%2B")));
+            }
+            serde_json::from_value(a.get(&path).await?["receipts"].clone())
+                .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?
+        }
+        None => open_store(&ctx.config)
+            .await?
+            .receipts(since, limit)
+            .await
+            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+    };
+    if json {
+        output::print_json(&json!({ "receipts": receipts }));
+    } else if receipts.is_empty() {
+        println!("no messages sent");
+    } else {
+        for r in &receipts {
+            println!(
+                "{}  to {}  {:<10} {}  {}",
+                output::ts(r.created_at),
+                r.to,
+                r.status.as_str(),
+                if r.provider_sids.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.provider_sids.join(",")
+                },
+                r.body.replace('\n', " ")
+            );
+            if let Some(e) = &r.error {
+                println!("  {e}");
+            }
+        }
+        println!("{} message(s)", receipts.len());
+    }
+    Ok(())
+}
+
+fn segments(ctx: Context, text: String, json: bool) -> Result<(), CliError> {
+    use telephony_core::sms::{analyze, chunk, flatten_markdown};
+    let opts = ctx.config.chunk_options();
+    let flat = flatten_markdown(&text);
+    let info = analyze(&flat);
+    let chunks = chunk(&flat, &opts).map_err(|e| CliError::config(e.to_string()))?;
+    let per_chunk: Vec<serde_json::Value> = chunks
+        .iter()
+        .map(|c| {
+            let a = analyze(c);
+            json!({ "text": c, "encoding": a.encoding, "characters": a.characters, "segments": a.segments })
+        })
+        .collect();
+    if json {
+        output::print_json(&json!({
+            "encoding": info.encoding,
+            "characters": info.characters,
+            "codeUnits": info.code_units,
+            "segments": info.segments,
+            "unicodeCharacters": info.unicode_characters,
+            "chunkMode": ctx.config.sms.chunk_mode,
+            "maxLength": opts.max_length,
+            "messages": per_chunk,
+        }));
+    } else {
+        let enc = serde_json::to_value(info.encoding)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "encoding {enc}, {} characters, {} segment(s)",
+            info.characters, info.segments
+        );
+        if !info.unicode_characters.is_empty() {
+            println!("UCS-2 because of: {}", info.unicode_characters.join(" "));
+        }
+        println!(
+            "{} message(s) with chunkMode {:?}, maxLength {}:",
+            chunks.len(),
+            ctx.config.sms.chunk_mode,
+            opts.max_length
+        );
+        for (i, c) in per_chunk.iter().enumerate() {
+            println!(
+                "--- {} ({} characters, {} segment(s))",
+                i + 1,
+                c["characters"],
+                c["segments"]
+            );
+            println!("{}", c["text"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
 }
 
 fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {

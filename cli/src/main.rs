@@ -81,6 +81,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pairing requests from unknown senders (inboundPolicy "pairing").
+    Pairing {
+        /// What to do.
+        #[command(subcommand)]
+        command: PairingCommand,
+    },
+    /// Contacts for outbound approval (outboundPolicy.requireApprovalForNewContacts).
+    Contacts {
+        /// What to do.
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
+    /// The send log: every outbound message with time, recipient, body, status and SIDs.
+    Log {
+        /// Only sends since this time (RFC 3339 or 30s, 10m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (newest kept).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How a text would be sent: encoding, characters, segments, and the chunks.
+    Segments {
+        /// The text (markdown is flattened first, as on send).
+        text: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration tools.
     Config {
         /// What to do.
@@ -92,6 +124,52 @@ pub enum Command {
         /// What to simulate.
         #[command(subcommand)]
         command: SimulateCommand,
+    },
+}
+
+/// `telephony pairing …`
+#[derive(Subcommand, Debug)]
+pub enum PairingCommand {
+    /// Pending requests.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a code: the sender may talk to the application and is told by SMS.
+    Approve {
+        /// The 8-character code.
+        code: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a code.
+    Reject {
+        /// The 8-character code.
+        code: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `telephony contacts …`
+#[derive(Subcommand, Debug)]
+pub enum ContactsCommand {
+    /// Sends waiting for approval.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a number and release its held sends.
+    Approve {
+        /// The number, E.164.
+        number: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -81,7 +81,6 @@ fn config_check_accepts_the_seed_full_example() {
     assert_eq!(
         inactive,
         [
-            "sms.segmentNumbering",
             "voice.enabled",
             "voice.maxDurationSeconds",
             "maxConcurrentSessions",
@@ -210,7 +209,7 @@ fn sandbox_flow_across_processes() {
             .starts_with("through the running gateway at http://127.0.0.1:"),
         "{v}"
     );
-    let id = v["receipt"]["id"].as_str().unwrap().to_string();
+    let id = v["receipts"][0]["id"].as_str().unwrap().to_string();
     wait_for("delivered", || {
         let (_, out, _) = run(cmd(dir.path()).args(["receipt", &id, "--json"]));
         serde_json::from_str::<serde_json::Value>(&out).is_ok_and(|v| v["status"] == "delivered")

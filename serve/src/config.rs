@@ -82,20 +82,7 @@ pub enum ProviderKind {
     Twilio,
 }
 
-/// Who may reach the application by SMS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InboundPolicy {
-    /// Unknown senders must be approved with a pairing code.
-    #[default]
-    Pairing,
-    /// Only `allowFrom` numbers.
-    Allowlist,
-    /// Everyone (requires `allowFrom: ["*"]`).
-    Open,
-    /// Nobody.
-    Disabled,
-}
+pub use telephony_core::policy::InboundPolicy;
 
 /// `twilio: { … }`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -155,6 +142,63 @@ pub enum ChunkModeName {
     Single,
     /// One segment per message.
     Multi,
+}
+
+/// `pairing: { … }`: how unknown senders are paired under `inboundPolicy: "pairing"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PairingSection {
+    /// How long a pairing code is valid (default 3600 s).
+    #[serde(default = "default_code_ttl")]
+    pub code_ttl_seconds: u64,
+    /// Pending requests at once, and pairing SMS per rolling hour (default 3).
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// Text the sender gets on approval; `""` turns it off.
+    #[serde(default = "default_approved_message")]
+    pub approved_message: String,
+}
+
+impl Default for PairingSection {
+    fn default() -> Self {
+        PairingSection {
+            code_ttl_seconds: default_code_ttl(),
+            max_pending: default_max_pending(),
+            approved_message: default_approved_message(),
+        }
+    }
+}
+
+fn default_code_ttl() -> u64 {
+    3600
+}
+fn default_max_pending() -> usize {
+    3
+}
+fn default_approved_message() -> String {
+    "You're approved: you can now text this number.".into()
+}
+
+/// `outboundPolicy: { … }`: limits on what the gateway sends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutboundPolicySection {
+    /// The first send to a number that never texted us and was never approved waits for
+    /// `telephony contacts approve`.
+    #[serde(default)]
+    pub require_approval_for_new_contacts: bool,
+    /// Messages per UTC day (all recipients); further sends fail until the next day.
+    pub max_per_day: Option<u32>,
+}
+
+/// `forward: { … }`: POST every accepted inbound message and status change as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForwardSection {
+    /// Receiver URL (http or https).
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Telephony-Signature: sha256=<hex>`.
+    pub secret: Option<Secret>,
 }
 
 /// `voice: { … }`.
@@ -283,9 +327,18 @@ pub struct Config {
     /// Sender policy (`dmPolicy` is accepted as an alias).
     #[serde(default, alias = "dmPolicy")]
     pub inbound_policy: InboundPolicy,
-    /// Numbers allowed to reach the application.
+    /// Numbers allowed to reach the application (E.164; `sms:`/`twilio:` prefixes and
+    /// punctuation accepted; `"*"` for `open`).
     #[serde(default)]
     pub allow_from: Vec<String>,
+    /// Pairing settings.
+    #[serde(default)]
+    pub pairing: PairingSection,
+    /// Outbound limits.
+    #[serde(default)]
+    pub outbound_policy: OutboundPolicySection,
+    /// Forwarding to a non-Rust application.
+    pub forward: Option<ForwardSection>,
     /// Default recipient for automation that omits one.
     pub default_to: Option<String>,
     /// Twilio account.
@@ -470,6 +523,33 @@ impl Config {
                 "apiKeySid and apiKeySecret must be set together".into(),
             );
         }
+        let allow =
+            telephony_core::AllowList::parse(&self.allow_from).map_err(|e| ConfigError::Rule {
+                key: "allowFrom".into(),
+                reason: e.to_string(),
+            })?;
+        if let Err(e) = self.inbound_policy.check(&allow) {
+            return rule("inboundPolicy", e.to_string());
+        }
+        if self.pairing.max_pending == 0 {
+            return rule("pairing.maxPending", "must be at least 1".into());
+        }
+        if self.pairing.code_ttl_seconds == 0 {
+            return rule("pairing.codeTtlSeconds", "must be at least 1".into());
+        }
+        if let Some(f) = &self.forward {
+            if let Err(e) = telephony_tunnel::StaticUrl::new(f.url.clone()) {
+                return rule("forward.url", e.to_string());
+            }
+        }
+        if let Some(limit) = self.text_chunk_limit {
+            if limit == 0 || limit > 1600 {
+                return rule(
+                    "textChunkLimit",
+                    format!("{limit} is out of range 1..=1600"),
+                );
+            }
+        }
         if self.sms.max_length == 0 || self.sms.max_length > 1600 {
             return rule(
                 "sms.maxLength",
@@ -501,27 +581,6 @@ impl Config {
                 reason,
             })
         };
-        let later_policy = "not yet active: every signed inbound message is dispatched (sender policies land with pairing)";
-        if self.inbound_policy != InboundPolicy::Pairing {
-            push("inboundPolicy", later_policy);
-        }
-        if !self.allow_from.is_empty() {
-            push("allowFrom", later_policy);
-        }
-        let later_sms = "not yet active: SMS text shaping (chunking, numbering) is not implemented yet; bodies over 1600 characters are refused";
-        let d = SmsSection::default();
-        if self.sms.chunk_mode != d.chunk_mode {
-            push("sms.chunkMode", later_sms);
-        }
-        if self.sms.max_length != d.max_length {
-            push("sms.maxLength", later_sms);
-        }
-        if self.sms.segment_numbering {
-            push("sms.segmentNumbering", later_sms);
-        }
-        if self.text_chunk_limit.is_some() {
-            push("textChunkLimit", later_sms);
-        }
         let later_voice = "not yet active: voice calls are not implemented yet";
         if self.voice.enabled.is_some() {
             push("voice.enabled", later_voice);
@@ -551,6 +610,27 @@ impl Config {
             );
         }
         out
+    }
+
+    /// The normalized `allowFrom` list (validated when the config was loaded).
+    pub fn allow_list(&self) -> telephony_core::AllowList {
+        telephony_core::AllowList::parse(&self.allow_from).unwrap_or_default()
+    }
+
+    /// Chunking options: `sms.*`, with `textChunkLimit` lowering `sms.maxLength`.
+    pub fn chunk_options(&self) -> telephony_core::sms::ChunkOptions {
+        use telephony_core::sms::{ChunkMode, ChunkOptions};
+        ChunkOptions {
+            mode: match self.sms.chunk_mode {
+                ChunkModeName::Auto => ChunkMode::Auto,
+                ChunkModeName::Single => ChunkMode::Single,
+                ChunkModeName::Multi => ChunkMode::Multi,
+            },
+            max_length: self
+                .text_chunk_limit
+                .map_or(self.sms.max_length, |l| l.min(self.sms.max_length)),
+            segment_numbering: self.sms.segment_numbering,
+        }
     }
 
     /// The data directory (default `./telephony-data`).

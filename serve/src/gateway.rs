@@ -5,8 +5,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use telephony_core::sms::{chunk, flatten_markdown, ChunkError, ChunkOptions};
 use telephony_core::{
-    Address, AddressError, MessageId, OutboundMessage, Provider, Receipt, Store, StoreError,
+    Address, AddressError, AllowList, InboundPolicy, MessageId, OutboundMessage, PairingLimits,
+    PhoneNumber, Provider, Receipt, Secret, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::{oneshot, Notify};
@@ -28,6 +30,29 @@ pub enum SendError {
     /// The message itself is not sendable.
     #[error("invalid message: {0}")]
     InvalidMessage(String),
+    /// The recipient opted out (texted STOP, or Twilio answered 21610); no provider call was made.
+    #[error(
+        "{number} has opted out of messages (replied STOP); they must text START to opt back in"
+    )]
+    OptedOut {
+        /// The recipient.
+        number: PhoneNumber,
+    },
+    /// `outboundPolicy.maxPerDay` is reached.
+    #[error("daily send limit reached: {sent} of outboundPolicy.maxPerDay {max} messages sent since {day_start} UTC; sending resumes at {resets_at}")]
+    DailyLimit {
+        /// Messages already accepted today.
+        sent: usize,
+        /// The limit.
+        max: u32,
+        /// Start of the current UTC day.
+        day_start: String,
+        /// When the next UTC day starts.
+        resets_at: String,
+    },
+    /// The text cannot be shaped into SMS messages (e.g. too long for `single` mode).
+    #[error("cannot send this text: {0}")]
+    Shaping(#[from] ChunkError),
     /// The store failed; nothing was queued.
     #[error("could not queue the message")]
     Store(#[from] StoreError),
@@ -40,6 +65,51 @@ impl SendError {
     }
 }
 
+/// The result of a send: one receipt per SMS message (long texts are chunked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    /// Receipts, in sending order.
+    pub receipts: Vec<Receipt>,
+    /// True when the send waits for `telephony contacts approve` (first contact).
+    pub held: bool,
+}
+
+/// Pairing settings: limits and texts.
+#[derive(Debug, Clone)]
+pub struct PairingSettings {
+    /// Code lifetime, pending cap, hourly cap.
+    pub limits: PairingLimits,
+    /// Text sent on approval; empty for none.
+    pub approved_message: String,
+}
+
+impl Default for PairingSettings {
+    fn default() -> Self {
+        PairingSettings {
+            limits: PairingLimits::default(),
+            approved_message: "You're approved: you can now text this number.".into(),
+        }
+    }
+}
+
+/// Outbound limits (`outboundPolicy`).
+#[derive(Debug, Clone, Default)]
+pub struct OutboundPolicy {
+    /// Hold the first send to a number that never texted us until it is approved.
+    pub require_approval_for_new_contacts: bool,
+    /// Messages per UTC day.
+    pub max_per_day: Option<u32>,
+}
+
+/// Where to forward events (`forward`).
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// Receiver URL.
+    pub url: String,
+    /// HMAC-SHA256 key; without it no signature header is sent.
+    pub secret: Option<Secret>,
+}
+
 pub(crate) struct Inner {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) store: Arc<dyn Store>,
@@ -50,6 +120,9 @@ pub(crate) struct Inner {
     pub(crate) waiters: Mutex<HashMap<MessageId, Vec<oneshot::Sender<Receipt>>>>,
     /// Set by the server runner once the public listener is bound (status callback fallback).
     pub(crate) local_base_url: Mutex<Option<String>>,
+    /// Serializes the daily-cap check with the enqueue, so the cap is exact.
+    pub(crate) send_lock: tokio::sync::Mutex<()>,
+    pub(crate) forward_wake: Notify,
 }
 
 /// Settings the routes and workers need (resolved from config or set on the builder).
@@ -65,6 +138,12 @@ pub(crate) struct Settings {
     pub(crate) body_limit: usize,
     pub(crate) max_send_attempts: u32,
     pub(crate) outbox_concurrency: usize,
+    pub(crate) inbound_policy: InboundPolicy,
+    pub(crate) allow: AllowList,
+    pub(crate) pairing: PairingSettings,
+    pub(crate) outbound: OutboundPolicy,
+    pub(crate) chunking: ChunkOptions,
+    pub(crate) forward: Option<ForwardSettings>,
 }
 
 impl Default for Settings {
@@ -80,6 +159,12 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             max_send_attempts: 8,
             outbox_concurrency: 8,
+            inbound_policy: InboundPolicy::Pairing,
+            allow: AllowList::default(),
+            pairing: PairingSettings::default(),
+            outbound: OutboundPolicy::default(),
+            chunking: ChunkOptions::default(),
+            forward: None,
         }
     }
 }
@@ -192,26 +277,21 @@ impl Gateway {
     }
 
     /// Queues a text message to `to` (`+1555…`, `sms:+1…`, `whatsapp:+1…`, …).
-    pub async fn send(&self, to: &str, text: impl Into<String>) -> Result<Receipt, SendError> {
+    ///
+    /// Markdown is flattened and long texts are chunked (`sms.*`); each chunk is one SMS
+    /// with its own receipt.
+    pub async fn send(&self, to: &str, text: impl Into<String>) -> Result<Sent, SendError> {
         let to = Address::parse(to)?;
         self.send_message(OutboundMessage::new(to, text)).await
     }
 
     /// Queues a message in the durable outbox; the outbox worker sends it.
     ///
-    /// Returns the `pending` receipt; follow it with [`receipt`](Self::receipt).
-    pub async fn send_message(&self, msg: OutboundMessage) -> Result<Receipt, SendError> {
-        let chars = msg.body.chars().count();
-        if msg.body.trim().is_empty() && msg.media_urls.is_empty() {
-            return Err(SendError::InvalidMessage(
-                "body is empty and there is no media".into(),
-            ));
-        }
-        if chars > MAX_BODY_CHARS {
-            return Err(SendError::InvalidMessage(format!(
-                "body is {chars} characters; the limit is {MAX_BODY_CHARS}"
-            )));
-        }
+    /// In order: opted-out recipients are refused (no provider call); markdown is
+    /// flattened and the text chunked; `outboundPolicy.maxPerDay` is enforced; a first
+    /// contact is held when `outboundPolicy.requireApprovalForNewContacts` is on.
+    /// Returns `pending` receipts; follow them with [`receipt`](Self::receipt).
+    pub async fn send_message(&self, msg: OutboundMessage) -> Result<Sent, SendError> {
         if msg.media_urls.len() > MAX_MEDIA {
             return Err(SendError::InvalidMessage(format!(
                 "{} media URLs; the limit is {MAX_MEDIA}",
@@ -225,15 +305,71 @@ impl Gateway {
                 )));
             }
         }
-        let id = MessageId::generate();
-        let receipt = self
+        let store = &self.inner.store;
+        let number = msg.to.number().clone();
+        if store.is_opted_out(&number).await? {
+            return Err(SendError::OptedOut { number });
+        }
+        let text = flatten_markdown(&msg.body);
+        let mut bodies = chunk(&text, &self.inner.settings.chunking)?;
+        if bodies.is_empty() {
+            if msg.media_urls.is_empty() {
+                return Err(SendError::InvalidMessage(
+                    "body is empty and there is no media".into(),
+                ));
+            }
+            bodies.push(String::new());
+        }
+        let held = self
             .inner
-            .store
-            .enqueue_outbound(&id, &msg, OffsetDateTime::now_utc())
-            .await?;
-        tracing::info!(message_id = %id, to = %msg.to.number().redacted(), chars, "queued outbound message");
-        self.inner.outbox_wake.notify_one();
-        Ok(receipt)
+            .settings
+            .outbound
+            .require_approval_for_new_contacts
+            && !store.is_known_contact(&number).await?;
+        // Held under the lock so concurrent sends cannot overshoot the daily cap.
+        let _guard = self.inner.send_lock.lock().await;
+        let now = OffsetDateTime::now_utc();
+        if let Some(max) = self.inner.settings.outbound.max_per_day {
+            let day_start = now.replace_time(time::Time::MIDNIGHT);
+            let sent = store.count_outbound_since(day_start).await?;
+            if sent + bodies.len() > max as usize {
+                let fmt = |t: OffsetDateTime| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|_| t.to_string())
+                };
+                return Err(SendError::DailyLimit {
+                    sent,
+                    max,
+                    day_start: fmt(day_start),
+                    resets_at: fmt(day_start + time::Duration::days(1)),
+                });
+            }
+        }
+        let mut receipts = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.into_iter().enumerate() {
+            let part = OutboundMessage {
+                to: msg.to.clone(),
+                body,
+                // Media travels with the first message only.
+                media_urls: if i == 0 {
+                    msg.media_urls.clone()
+                } else {
+                    Vec::new()
+                },
+            };
+            let id = MessageId::generate();
+            let receipt = if held {
+                store.enqueue_outbound_held(&id, &part, now).await?
+            } else {
+                store.enqueue_outbound(&id, &part, now).await?
+            };
+            tracing::info!(message_id = %id, to = %number.redacted(), chars = part.body.chars().count(), held, "queued outbound message");
+            receipts.push(receipt);
+        }
+        if !held {
+            self.inner.outbox_wake.notify_one();
+        }
+        Ok(Sent { receipts, held })
     }
 
     /// A receipt by id.
@@ -363,6 +499,38 @@ impl GatewayBuilder {
         self
     }
 
+    /// Who may reach the handler (default: `pairing` with an empty allowlist). Check the
+    /// combination first with [`InboundPolicy::check`].
+    pub fn inbound_policy(mut self, policy: InboundPolicy, allow: AllowList) -> Self {
+        self.settings.inbound_policy = policy;
+        self.settings.allow = allow;
+        self
+    }
+
+    /// Pairing limits and texts.
+    pub fn pairing(mut self, pairing: PairingSettings) -> Self {
+        self.settings.pairing = pairing;
+        self
+    }
+
+    /// Outbound limits.
+    pub fn outbound_policy(mut self, policy: OutboundPolicy) -> Self {
+        self.settings.outbound = policy;
+        self
+    }
+
+    /// SMS text shaping (chunk mode, maximum length, numbering).
+    pub fn chunking(mut self, options: ChunkOptions) -> Self {
+        self.settings.chunking = options;
+        self
+    }
+
+    /// Forward accepted messages and status changes to a URL.
+    pub fn forward(mut self, forward: ForwardSettings) -> Self {
+        self.settings.forward = Some(forward);
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         Gateway {
@@ -375,6 +543,8 @@ impl GatewayBuilder {
                 inbox_wake: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 local_base_url: Mutex::new(None),
+                send_lock: tokio::sync::Mutex::new(()),
+                forward_wake: Notify::new(),
             }),
         }
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use telephony_core::{InboundMessage, Receipt};
 
-use crate::gateway::{Gateway, SendError};
+use crate::gateway::{Gateway, SendError, Sent};
 
 /// An error a handler returns; recorded on the inbox entry (state `failed`).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,8 +22,8 @@ impl Replier {
         Replier { gateway, to }
     }
 
-    /// Sends `text` back to the sender through the durable outbox.
-    pub async fn send(&self, text: impl Into<String>) -> Result<Receipt, SendError> {
+    /// Sends `text` back to the sender through the durable outbox (chunked when long).
+    pub async fn send(&self, text: impl Into<String>) -> Result<Sent, SendError> {
         self.gateway.send(&self.to, text).await
     }
 

@@ -38,11 +38,15 @@ pub mod gateway;
 pub mod handler;
 pub mod routes;
 pub mod runtime;
+pub mod sender_policy;
 pub mod server;
 pub mod worker;
 
-pub use gateway::{Gateway, GatewayBuilder, SendError};
+pub use gateway::{
+    ForwardSettings, Gateway, GatewayBuilder, OutboundPolicy, PairingSettings, SendError, Sent,
+};
 pub use handler::{HandlerError, MessageHandler, Replier};
+pub use sender_policy::{PairingDecision, PairingError};
 pub use worker::Workers;
 
 impl Gateway {

@@ -306,6 +306,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     if let Some(h) = opts.handler {
         b = b.handler_arc(h);
     }
+    b = apply_policies(b, config);
     let gateway = b.build();
 
     // Listeners.
@@ -398,6 +399,35 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         servers,
         workers,
     })
+}
+
+/// Applies the config's sender policy, pairing, outbound limits, SMS shaping and
+/// forwarding to a gateway builder.
+pub fn apply_policies(b: crate::GatewayBuilder, config: &Config) -> crate::GatewayBuilder {
+    let mut b = b
+        .inbound_policy(config.inbound_policy, config.allow_list())
+        .pairing(crate::PairingSettings {
+            limits: telephony_core::PairingLimits {
+                ttl: std::time::Duration::from_secs(config.pairing.code_ttl_seconds),
+                max_pending: config.pairing.max_pending,
+                max_per_hour: config.pairing.max_pending,
+            },
+            approved_message: config.pairing.approved_message.clone(),
+        })
+        .outbound_policy(crate::OutboundPolicy {
+            require_approval_for_new_contacts: config
+                .outbound_policy
+                .require_approval_for_new_contacts,
+            max_per_day: config.outbound_policy.max_per_day,
+        })
+        .chunking(config.chunk_options());
+    if let Some(f) = &config.forward {
+        b = b.forward(crate::ForwardSettings {
+            url: f.url.clone(),
+            secret: f.secret.clone(),
+        });
+    }
+    b
 }
 
 /// The Twilio settings a config describes.

@@ -72,7 +72,6 @@ fn seed_full_example_loads_as_written() {
     assert_eq!(
         inactive,
         [
-            "sms.segmentNumbering",
             "voice.enabled",
             "voice.maxDurationSeconds",
             "maxConcurrentSessions",
@@ -103,8 +102,35 @@ fn wrapper_is_optional_and_defaults_apply() {
         cfg.database_path(),
         PathBuf::from("telephony-data/telephony.db")
     );
-    let cfg = Config::from_json5_str("{ dmPolicy: 'allowlist' }").unwrap();
+    let cfg =
+        Config::from_json5_str("{ dmPolicy: 'allowlist', allowFrom: ['+15557654321'] }").unwrap();
     assert_eq!(cfg.inbound_policy, InboundPolicy::Allowlist);
+}
+
+#[test]
+fn policy_rules_name_the_value() {
+    let e = |s: &str| Config::from_json5_str(s).unwrap_err().to_string();
+    assert_eq!(
+        e("{ inboundPolicy: 'open' }"),
+        "invalid configuration: inboundPolicy: inboundPolicy \"open\" requires allowFrom to contain \"*\" (to make public access explicit)"
+    );
+    assert_eq!(
+        e("{ inboundPolicy: 'allowlist' }"),
+        "invalid configuration: inboundPolicy: inboundPolicy \"allowlist\" requires at least one number in allowFrom"
+    );
+    assert_eq!(
+        e("{ allowFrom: ['+1555', 'x'] }"),
+        "invalid configuration: allowFrom: allowFrom entry \"+1555\" is not an E.164 phone number: phone number \"+1555\" has 4 digits; E.164 numbers have 7 to 15 digits after the '+'"
+    );
+    assert!(e("{ inboundPolicy: 'everyone' }").contains("unknown variant: found `everyone`, expected `one of `pairing`, `allowlist`, `open`, `disabled``"), "{}", e("{ inboundPolicy: 'everyone' }"));
+    assert_eq!(
+        e("{ forward: { url: 'hooks.example.com' } }"),
+        "invalid configuration: forward.url: invalid public URL \"hooks.example.com\": must start with https:// or http://"
+    );
+    let ok = Config::from_json5_str("{ inboundPolicy: 'open', allowFrom: ['*'], sms: { chunkMode: 'multi', segmentNumbering: true }, textChunkLimit: 1530 }").unwrap();
+    let o = ok.chunk_options();
+    assert_eq!((o.max_length, o.segment_numbering), (1530, true));
+    assert_eq!(o.mode, telephony_core::sms::ChunkMode::Multi);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use telephony_core::{DeliveryStatus, InboundMessage, MessageId, Store};
+use telephony_core::{AllowList, DeliveryStatus, InboundMessage, InboundPolicy, MessageId, Store};
 use telephony_serve::config::Config;
 use telephony_serve::server::{self, RunningGateway, ServeOptions};
 use telephony_serve::{Gateway, HandlerError, Replier};
@@ -17,7 +17,7 @@ use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 fn config(dir: &std::path::Path) -> Config {
     Config::from_json5_str(&format!(
-        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, dataDir: {:?} }}",
+        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ['+15557654321'], dataDir: {:?} }}",
         dir.display().to_string()
     ))
     .unwrap()
@@ -354,9 +354,10 @@ async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
     let id: MessageId = {
         let store = Arc::new(SqliteStore::open(&db).await.unwrap());
         let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
-        let r = gw.send("+15557654321", "survives restarts").await.unwrap();
-        assert_eq!(r.status, DeliveryStatus::Pending);
-        r.id
+        let sent = gw.send("+15557654321", "survives restarts").await.unwrap();
+        assert_eq!(sent.receipts.len(), 1);
+        assert_eq!(sent.receipts[0].status, DeliveryStatus::Pending);
+        sent.receipts[0].id.clone()
     };
     assert!(sim.messages().is_empty());
 
@@ -393,7 +394,12 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
     let workers = gw.spawn_workers();
     // 21610 (unsubscribed recipient): failed at once, one request.
-    let r = gw.send("+15005550004", "x").await.unwrap();
+    let r = gw
+        .send("+15005550004", "x")
+        .await
+        .unwrap()
+        .receipts
+        .remove(0);
     let r = gw
         .wait_first_attempt(&r.id, Duration::from_secs(10))
         .await
@@ -404,7 +410,12 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
     assert_eq!(r.attempts, 1);
     // 503 three times (more than the client's own retries): the outbox retries later and succeeds.
     sim.inject(Injection::error(503, 20500, "Service Unavailable").times(3));
-    let r = gw.send("+15557654321", "eventually").await.unwrap();
+    let r = gw
+        .send("+15557654321", "eventually")
+        .await
+        .unwrap()
+        .receipts
+        .remove(0);
     let id = r.id.clone();
     wait_for("eventual delivery", || {
         let gw = gw.clone();
@@ -441,6 +452,10 @@ async fn embedded_handler_gets_messages_in_order_and_replies() {
     let seen2 = seen.clone();
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone())
         .public_url("https://sms.example.com")
+        .inbound_policy(
+            InboundPolicy::Open,
+            AllowList::parse(&["*".to_string()]).unwrap(),
+        )
         .handler(move |msg: InboundMessage, reply: Replier| {
             let seen = seen2.clone();
             async move {

@@ -10,8 +10,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use telephony_core::store_suite::{inbound, t0};
 use telephony_core::{
-    Address, DeliveryStatus, ErrorInfo, InboxQuery, InboxState, InsertOutcome, MessageId,
-    OutboundMessage, ProviderReceipt, StatusEvent, StatusOutcome, StatusUpdate, Store, StoreError,
+    Address, DeliveryStatus, ErrorInfo, ForwardEvent, ForwardStats, InboxQuery, InboxState,
+    InsertOutcome, MessageId, OutboundMessage, PairingLimits, PairingOutcome, PairingStatus,
+    PhoneNumber, ProviderReceipt, StatusEvent, StatusOutcome, StatusUpdate, Store, StoreError,
 };
 use telephony_store::{SqliteOptions, SqliteStore};
 use time::OffsetDateTime;
@@ -536,7 +537,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true)]);
+    assert_eq!(applied, [(1, true), (2, true)]);
     drop((a, b));
 
     // A database migrated by a different version of 0001 is refused, not silently used.
@@ -661,4 +662,197 @@ async fn corrupt_json_is_reported_with_its_column() {
         corrupt_column(s.inbox(&InboxQuery::default()).await.unwrap_err()),
         "inbox.state"
     );
+}
+
+/// A database created before migration 0002 (with a send in its outbox) is upgraded on open.
+#[tokio::test]
+async fn a_database_from_the_first_schema_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let only_first = dir.path().join("migrations");
+    std::fs::create_dir(&only_first).unwrap();
+    std::fs::write(
+        only_first.join("0001_init.sql"),
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    )
+    .unwrap();
+    {
+        let pool = sqlx::SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::migrate::Migrator::new(only_first.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO receipts (id, recipient, body, status, created_at, updated_at) \
+             VALUES ('msg_old', 'whatsapp:+15550005678', 'from v1', 'pending', 0, 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO receipt_history (receipt_id, seq, status, at) \
+             VALUES ('msg_old', 0, 'pending', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (id, message_json, next_attempt_at) \
+             VALUES ('msg_old', '{\"to\":\"whatsapp:+15550005678\",\"body\":\"from v1\"}', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+
+    let s = open(&path).await;
+    let mut conn = raw(&path).await;
+    let (held, to_number): (i64, String) =
+        sqlx::query_as("SELECT held, to_number FROM outbox WHERE id = 'msg_old'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((held, to_number.as_str()), (0, "+15550005678"));
+    let claimed = s.claim_outbound(t0(), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].message.body, "from v1");
+    assert_eq!(claimed[0].message.to.to_string(), "whatsapp:+15550005678");
+}
+
+fn number(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn policy_state_and_forwards_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let limits = PairingLimits::default();
+    let stranger = number("+15550000003");
+    let held_id = MessageId::from_string("msg_held");
+    let event = ForwardEvent {
+        id: "evt_1".into(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({"id": "evt_1", "body": "héllo"}),
+        created_at: t0(),
+        attempts: 0,
+        last_error: None,
+    };
+    {
+        let s = open(&path).await;
+        let PairingOutcome::Created(req) = s
+            .pairing_request(&number("+15550000001"), "AAAAAAAA", &limits, t0())
+            .await
+            .unwrap()
+        else {
+            panic!("expected a new pairing request")
+        };
+        assert_eq!(req.expires_at, secs(3600));
+        s.pairing_request(&number("+15550000002"), "BBBBBBBB", &limits, t0())
+            .await
+            .unwrap();
+        s.resolve_pairing("BBBBBBBB", true, secs(1)).await.unwrap();
+        s.set_opted_out(&number("+15550000009"), true, t0())
+            .await
+            .unwrap();
+        let msg = OutboundMessage::new(Address::whatsapp(stranger.clone()), "first contact");
+        s.enqueue_outbound_held(&held_id, &msg, t0()).await.unwrap();
+        s.enqueue_forward(&event).await.unwrap();
+        assert_eq!(s.claim_forwards(t0(), LEASE, 10).await.unwrap().len(), 1);
+        s.retry_forward("evt_1", "HTTP 502", secs(5)).await.unwrap();
+        s.close().await;
+    }
+
+    let s = open(&path).await;
+    let pending = s.pending_pairings(secs(2)).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].code, "AAAAAAAA");
+    assert_eq!(pending[0].sender, number("+15550000001"));
+    assert_eq!(pending[0].status, PairingStatus::Pending);
+    assert_eq!(pending[0].created_at, t0());
+    assert!(s.is_approved_sender(&number("+15550000002")).await.unwrap());
+    assert!(s.is_known_contact(&number("+15550000002")).await.unwrap());
+    assert!(s.is_opted_out(&number("+15550000009")).await.unwrap());
+    // The sender with a pending code keeps it across the restart.
+    assert!(matches!(
+        s.pairing_request(&number("+15550000001"), "ZZZZZZZZ", &limits, secs(3))
+            .await
+            .unwrap(),
+        PairingOutcome::Existing(ref r) if r.code == "AAAAAAAA"
+    ));
+
+    // The held send is still held, and is released (for WhatsApp too) by approval.
+    assert!(s
+        .claim_outbound(secs(10), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let held = s.held_outbound().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].id, held_id);
+    assert_eq!(held[0].to.to_string(), "whatsapp:+15550000003");
+    assert!(!s.is_known_contact(&stranger).await.unwrap());
+    assert_eq!(
+        s.approve_contact(&stranger, secs(10)).await.unwrap(),
+        [held_id.clone()]
+    );
+    let claimed = s.claim_outbound(secs(10), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, held_id);
+
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 1,
+            failing: 1,
+            delivered: 0,
+            last_error: Some("HTTP 502".into())
+        }
+    );
+    let again = s.claim_forwards(secs(5), LEASE, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload, event.payload);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 502"));
+}
+
+/// The pending and hourly caps hold when requests race on two connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_caps_hold_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let a = Arc::new(open(&path).await);
+    let b = Arc::new(open(&path).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let sender = number(&format!("+155500001{i:02}"));
+                let code = format!("CODE{i:04}");
+                s.pairing_request(&sender, &code, &PairingLimits::default(), t0())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut limited = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            PairingOutcome::Created(_) => created += 1,
+            PairingOutcome::Limited => limited += 1,
+            PairingOutcome::Existing(r) => panic!("no sender asked twice, got {r:?}"),
+        }
+    }
+    assert_eq!((created, limited), (3, 17));
+    assert_eq!(a.pending_pairings(t0()).await.unwrap().len(), 3);
 }

@@ -56,16 +56,19 @@ pub use message::{
     ErrorInfo, InboundMessage, Media, MessageId, OutboundMessage, ProviderReceipt, Receipt,
     StatusEvent, StatusUpdate,
 };
+pub use pairing::{
+    PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus,
+};
 pub use phone::{PhoneNumber, PhoneNumberError};
+pub use policy::{AllowList, InboundPolicy, PolicyError};
 pub use provider::{
     error_chain, Provider, ProviderError, SendOptions, SignatureCheck, WebhookError, WebhookEvent,
     WebhookRequest, WebhookResponse,
 };
 pub use secret::Secret;
 pub use status::DeliveryStatus;
-pub use pairing::{PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus};
-pub use policy::{AllowList, InboundPolicy, PolicyError};
 pub use store::{
-    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
+    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem,
+    StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

@@ -49,7 +49,13 @@ struct ForwardRow {
 }
 
 impl Inner {
-    fn enqueue(&mut self, id: &MessageId, msg: &OutboundMessage, now: OffsetDateTime, held: bool) -> Receipt {
+    fn enqueue(
+        &mut self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+        held: bool,
+    ) -> Receipt {
         let receipt = Receipt::new_pending(id.clone(), msg, now);
         self.receipts.insert(id.clone(), receipt.clone());
         self.outbox.push(OutboxRow {
@@ -308,9 +314,17 @@ impl Store for MemoryStore {
         {
             return Ok(PairingOutcome::Existing(p.clone()));
         }
-        let pending = g.pairings.iter().filter(|p| p.status == PairingStatus::Pending).count();
+        let pending = g
+            .pairings
+            .iter()
+            .filter(|p| p.status == PairingStatus::Pending)
+            .count();
         let hour_ago = now - Duration::from_secs(3600);
-        let recent = g.pairings.iter().filter(|p| p.created_at > hour_ago).count();
+        let recent = g
+            .pairings
+            .iter()
+            .filter(|p| p.created_at > hour_ago)
+            .count();
         if pending >= limits.max_pending || recent >= limits.max_per_hour {
             return Ok(PairingOutcome::Limited);
         }
@@ -399,8 +413,7 @@ impl Store for MemoryStore {
         let wa = format!("whatsapp:{number}");
         Ok(g.approved_contacts.contains(number)
             || g.approved_senders.contains(number)
-            || g
-                .inbox
+            || g.inbox
                 .iter()
                 .any(|e| e.message.from == number.as_str() || e.message.from == wa))
     }
@@ -546,7 +559,10 @@ impl Store for MemoryStore {
         let pending: Vec<&ForwardRow> = g.forwards.iter().filter(|f| !f.done).collect();
         Ok(ForwardStats {
             pending: pending.len(),
-            failing: pending.iter().filter(|f| f.event.last_error.is_some()).count(),
+            failing: pending
+                .iter()
+                .filter(|f| f.event.last_error.is_some())
+                .count(),
             delivered: g.forwards.iter().filter(|f| f.done).count(),
             last_error: pending
                 .iter()

@@ -2,7 +2,14 @@
 
 /// Keywords that opt a sender out.
 pub const OPT_OUT: &[&str] = &[
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
 ];
 /// Keywords that opt a sender back in.
 pub const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
@@ -49,7 +56,18 @@ mod tests {
 
     #[test]
     fn whole_body_only() {
-        for k in ["STOP", "stop", "StopAll", "UNSUBSCRIBE", "cancel", "END", "quit", "revoke", "OPTOUT", "\tStop\n"] {
+        for k in [
+            "STOP",
+            "stop",
+            "StopAll",
+            "UNSUBSCRIBE",
+            "cancel",
+            "END",
+            "quit",
+            "revoke",
+            "OPTOUT",
+            "\tStop\n",
+        ] {
             assert_eq!(classify(k), Some(Keyword::OptOut), "{k:?}");
         }
         for k in ["START", "yes", "Unstop"] {

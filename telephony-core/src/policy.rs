@@ -143,7 +143,12 @@ mod tests {
 
     #[test]
     fn normalizes_and_matches_exactly() {
-        let l = AllowList::parse(&s(&["sms:+1 (555) 765-4321", "twilio:+44 7911 123456", "+15550000001"])).unwrap();
+        let l = AllowList::parse(&s(&[
+            "sms:+1 (555) 765-4321",
+            "twilio:+44 7911 123456",
+            "+15550000001",
+        ]))
+        .unwrap();
         let got: Vec<&str> = l.numbers().map(|n| n.as_str()).collect();
         assert_eq!(got, ["+15550000001", "+15557654321", "+447911123456"]);
         assert!(l.contains(&"+15557654321".parse().unwrap()));
@@ -155,9 +160,18 @@ mod tests {
 
     #[test]
     fn rules() {
-        assert_eq!(InboundPolicy::Allowlist.check(&AllowList::default()), Err(PolicyError::AllowlistEmpty));
-        assert_eq!(InboundPolicy::Open.check(&AllowList::parse(&s(&["+15550000001"])).unwrap()), Err(PolicyError::OpenWithoutWildcard));
-        assert_eq!(InboundPolicy::Open.check(&AllowList::parse(&s(&["*"])).unwrap()), Ok(()));
+        assert_eq!(
+            InboundPolicy::Allowlist.check(&AllowList::default()),
+            Err(PolicyError::AllowlistEmpty)
+        );
+        assert_eq!(
+            InboundPolicy::Open.check(&AllowList::parse(&s(&["+15550000001"])).unwrap()),
+            Err(PolicyError::OpenWithoutWildcard)
+        );
+        assert_eq!(
+            InboundPolicy::Open.check(&AllowList::parse(&s(&["*"])).unwrap()),
+            Ok(())
+        );
         assert_eq!(InboundPolicy::Pairing.check(&AllowList::default()), Ok(()));
         assert_eq!(InboundPolicy::Disabled.check(&AllowList::default()), Ok(()));
         assert_eq!(

@@ -246,15 +246,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<PairingOutcome, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (sender, code, limits, now);
-        Err(StoreError::Unsupported { operation: "pairing_request" })
+        Err(StoreError::Unsupported {
+            operation: "pairing_request",
+        })
     }
 
     /// Pending, unexpired requests, oldest first.
-    async fn pending_pairings(&self, now: OffsetDateTime)
-        -> Result<Vec<PairingRequest>, StoreError> {
+    async fn pending_pairings(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PairingRequest>, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = now;
-        Err(StoreError::Unsupported { operation: "pending_pairings" })
+        Err(StoreError::Unsupported {
+            operation: "pending_pairings",
+        })
     }
 
     /// Approves (adding the sender to the stored allowlist) or rejects a pending request,
@@ -267,14 +273,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<PairingResolution, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (code, approve, now);
-        Err(StoreError::Unsupported { operation: "resolve_pairing" })
+        Err(StoreError::Unsupported {
+            operation: "resolve_pairing",
+        })
     }
 
     /// True if the number was approved through pairing.
     async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = number;
-        Err(StoreError::Unsupported { operation: "is_approved_sender" })
+        Err(StoreError::Unsupported {
+            operation: "is_approved_sender",
+        })
     }
 
     /// Records an opt-out (`true`) or opt-in (`false`).
@@ -286,14 +296,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (number, opted_out, now);
-        Err(StoreError::Unsupported { operation: "set_opted_out" })
+        Err(StoreError::Unsupported {
+            operation: "set_opted_out",
+        })
     }
 
     /// True if the number opted out and has not opted back in.
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = number;
-        Err(StoreError::Unsupported { operation: "is_opted_out" })
+        Err(StoreError::Unsupported {
+            operation: "is_opted_out",
+        })
     }
 
     // ---- outbound safety -----------------------------------------------------------
@@ -303,7 +317,9 @@ pub trait Store: Send + Sync + 'static {
     async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = number;
-        Err(StoreError::Unsupported { operation: "is_known_contact" })
+        Err(StoreError::Unsupported {
+            operation: "is_known_contact",
+        })
     }
 
     /// Like [`enqueue_outbound`](Store::enqueue_outbound), but the outbox entry is held
@@ -316,7 +332,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Receipt, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (id, msg, now);
-        Err(StoreError::Unsupported { operation: "enqueue_outbound_held" })
+        Err(StoreError::Unsupported {
+            operation: "enqueue_outbound_held",
+        })
     }
 
     /// Approves a contact and releases its held sends (due at `now`); returns their ids.
@@ -327,20 +345,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<MessageId>, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (number, now);
-        Err(StoreError::Unsupported { operation: "approve_contact" })
+        Err(StoreError::Unsupported {
+            operation: "approve_contact",
+        })
     }
 
     /// Receipts of held sends, oldest first.
     async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
         // TEMPORARY-DEFAULT
-        Err(StoreError::Unsupported { operation: "held_outbound" })
+        Err(StoreError::Unsupported {
+            operation: "held_outbound",
+        })
     }
 
     /// Outbound messages accepted (receipts created) at or after `since`.
     async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = since;
-        Err(StoreError::Unsupported { operation: "count_outbound_since" })
+        Err(StoreError::Unsupported {
+            operation: "count_outbound_since",
+        })
     }
 
     /// The send log: receipts created at or after `since`, oldest first, at most `limit`
@@ -352,7 +376,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Receipt>, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (since, limit);
-        Err(StoreError::Unsupported { operation: "receipts" })
+        Err(StoreError::Unsupported {
+            operation: "receipts",
+        })
     }
 
     // ---- forwarding ----------------------------------------------------------------
@@ -361,7 +387,9 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
         // TEMPORARY-DEFAULT
         let _ = event;
-        Err(StoreError::Unsupported { operation: "enqueue_forward" })
+        Err(StoreError::Unsupported {
+            operation: "enqueue_forward",
+        })
     }
 
     /// Claims due, unleased events, oldest first, leasing them for `lease`.
@@ -373,14 +401,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ForwardEvent>, StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (now, lease, limit);
-        Err(StoreError::Unsupported { operation: "claim_forwards" })
+        Err(StoreError::Unsupported {
+            operation: "claim_forwards",
+        })
     }
 
     /// The receiver accepted the event: it is done.
     async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (id, now);
-        Err(StoreError::Unsupported { operation: "complete_forward" })
+        Err(StoreError::Unsupported {
+            operation: "complete_forward",
+        })
     }
 
     /// Delivery failed: record the error, release the lease, try again at `next_attempt`.
@@ -392,13 +424,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         // TEMPORARY-DEFAULT
         let _ = (id, error, next_attempt);
-        Err(StoreError::Unsupported { operation: "retry_forward" })
+        Err(StoreError::Unsupported {
+            operation: "retry_forward",
+        })
     }
 
     /// Counts and the last error, for `telephony status`.
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
         // TEMPORARY-DEFAULT
-        Err(StoreError::Unsupported { operation: "forward_stats" })
+        Err(StoreError::Unsupported {
+            operation: "forward_stats",
+        })
     }
 }
 

@@ -334,7 +334,11 @@ pub async fn pairing_lifecycle(s: &dyn Store) {
     use crate::pairing::{PairingLimits, PairingOutcome, PairingResolution, PairingStatus};
     let limits = PairingLimits::default();
     let a = num("+15550000001");
-    let created = match s.pairing_request(&a, "AAAAAAAA", &limits, t0()).await.unwrap() {
+    let created = match s
+        .pairing_request(&a, "AAAAAAAA", &limits, t0())
+        .await
+        .unwrap()
+    {
         PairingOutcome::Created(r) => r,
         other => panic!("expected Created, got {other:?}"),
     };
@@ -392,9 +396,14 @@ pub async fn pairing_lifecycle(s: &dyn Store) {
     );
     // Two pending slots are free now, but three were created this hour: still capped.
     assert_eq!(
-        s.pairing_request(&num("+15550000099"), "DDDDDDDD", &limits, t0() + Duration::from_secs(600))
-            .await
-            .unwrap(),
+        s.pairing_request(
+            &num("+15550000099"),
+            "DDDDDDDD",
+            &limits,
+            t0() + Duration::from_secs(600)
+        )
+        .await
+        .unwrap(),
         PairingOutcome::Limited
     );
     // After the hour, the old pending one has expired and cannot be approved.
@@ -448,10 +457,19 @@ pub async fn contacts_and_held_sends(s: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
-    let held: Vec<MessageId> = s.held_outbound().await.unwrap().into_iter().map(|r| r.id).collect();
+    let held: Vec<MessageId> = s
+        .held_outbound()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(held, [id.clone()]);
     let later = t0() + Duration::from_secs(5);
-    assert_eq!(s.approve_contact(&stranger, later).await.unwrap(), [id.clone()]);
+    assert_eq!(
+        s.approve_contact(&stranger, later).await.unwrap(),
+        [id.clone()]
+    );
     assert!(s.is_known_contact(&stranger).await.unwrap());
     assert!(s.held_outbound().await.unwrap().is_empty());
     let claimed = s
@@ -460,7 +478,11 @@ pub async fn contacts_and_held_sends(s: &dyn Store) {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, id);
-    assert!(s.approve_contact(&stranger, later).await.unwrap().is_empty());
+    assert!(s
+        .approve_contact(&stranger, later)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Daily counts and the send log.
@@ -476,10 +498,18 @@ pub async fn send_log_and_counts(s: &dyn Store) {
     }
     assert_eq!(s.count_outbound_since(t0()).await.unwrap(), 3);
     assert_eq!(
-        s.count_outbound_since(t0() + Duration::from_secs(10)).await.unwrap(),
+        s.count_outbound_since(t0() + Duration::from_secs(10))
+            .await
+            .unwrap(),
         2
     );
-    let all: Vec<String> = s.receipts(None, 0).await.unwrap().into_iter().map(|r| r.body).collect();
+    let all: Vec<String> = s
+        .receipts(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
     assert_eq!(all, ["m0", "m1", "m2"]);
     let last: Vec<String> = s
         .receipts(Some(t0() + Duration::from_secs(10)), 1)
@@ -505,12 +535,23 @@ pub async fn forward_queue(s: &dyn Store) {
     s.enqueue_forward(&ev("evt_1")).await.unwrap();
     s.enqueue_forward(&ev("evt_2")).await.unwrap();
     s.enqueue_forward(&ev("evt_1")).await.unwrap();
-    let c = s.claim_forwards(t0(), Duration::from_secs(30), 10).await.unwrap();
-    assert_eq!(c, [ev("evt_1"), ev("evt_2")]);
-    assert!(s.claim_forwards(t0(), Duration::from_secs(30), 10).await.unwrap().is_empty());
-    s.retry_forward("evt_1", "HTTP 500 from receiver", t0() + Duration::from_secs(5))
+    let c = s
+        .claim_forwards(t0(), Duration::from_secs(30), 10)
         .await
         .unwrap();
+    assert_eq!(c, [ev("evt_1"), ev("evt_2")]);
+    assert!(s
+        .claim_forwards(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    s.retry_forward(
+        "evt_1",
+        "HTTP 500 from receiver",
+        t0() + Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     s.complete_forward("evt_2", t0()).await.unwrap();
     assert_eq!(
         s.forward_stats().await.unwrap(),
@@ -535,8 +576,15 @@ pub async fn forward_queue(s: &dyn Store) {
     assert_eq!(c[0].last_error.as_deref(), Some("HTTP 500 from receiver"));
     s.complete_forward("evt_1", t0()).await.unwrap();
     let st = s.forward_stats().await.unwrap();
-    assert_eq!((st.pending, st.failing, st.delivered, st.last_error), (0, 0, 2, None));
-    assert!(s.complete_forward("evt_nope", t0()).await.unwrap_err().is_not_found());
+    assert_eq!(
+        (st.pending, st.failing, st.delivered, st.last_error),
+        (0, 0, 2, None)
+    );
+    assert!(s
+        .complete_forward("evt_nope", t0())
+        .await
+        .unwrap_err()
+        .is_not_found());
 }
 
 /// Generates one `#[tokio::test]` per suite case for a backend.

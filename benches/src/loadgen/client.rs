@@ -113,8 +113,15 @@ fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
 }
 
 /// Sends `req` and reads one response into `rbuf`.
-async fn exchange(stream: &mut TcpStream, req: &[u8], rbuf: &mut Vec<u8>) -> Result<Response, String> {
-    stream.write_all(req).await.map_err(|e| format!("write: {e}"))?;
+async fn exchange(
+    stream: &mut TcpStream,
+    req: &[u8],
+    rbuf: &mut Vec<u8>,
+) -> Result<Response, String> {
+    stream
+        .write_all(req)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     rbuf.clear();
     let mut head = None;
     loop {
@@ -133,7 +140,10 @@ async fn exchange(stream: &mut TcpStream, req: &[u8], rbuf: &mut Vec<u8>) -> Res
         if rbuf.capacity() - rbuf.len() < 1024 {
             rbuf.reserve(4096);
         }
-        let n = stream.read_buf(rbuf).await.map_err(|e| format!("read: {e}"))?;
+        let n = stream
+            .read_buf(rbuf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("connection closed by the server".into());
         }
@@ -171,7 +181,10 @@ pub async fn run_connection(
         }
     };
     start.wait().await;
-    let deadline = *shared.deadline.get().expect("deadline set before the start");
+    let deadline = *shared
+        .deadline
+        .get()
+        .expect("deadline set before the start");
     let mut wbuf = Vec::with_capacity(shared.plan.request_bytes());
     let mut rbuf = Vec::with_capacity(4096);
     loop {
@@ -228,10 +241,13 @@ mod tests {
         let r = b"HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: 5\r\n\r\nhello";
         let h = parse_head(r).unwrap().unwrap();
         assert_eq!((h.status, h.len, h.close), (200, r.len(), false));
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
-        let c = parse_head(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
             .unwrap()
-            .unwrap();
+            .is_none());
+        let c =
+            parse_head(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!((c.status, c.close), (403, true));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());

@@ -42,7 +42,9 @@ impl Latency {
             p90: rank(samples, 0.90),
             p99: rank(samples, 0.99),
             p999: rank(samples, 0.999),
-            max: samples.last().map_or(Duration::ZERO, |&n| Duration::from_nanos(n)),
+            max: samples
+                .last()
+                .map_or(Duration::ZERO, |&n| Duration::from_nanos(n)),
         }
     }
 }

@@ -108,9 +108,8 @@ impl Plan {
         let sig_offset = head.len();
         let mut template = head.into_bytes();
         template.extend_from_slice(sig.as_bytes());
-        template.extend_from_slice(
-            format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
-        );
+        template
+            .extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
         let body_offset = template.len();
         template.extend_from_slice(body.as_bytes());
         let sid0 = message_sid(&run_id, 0);
@@ -155,7 +154,10 @@ impl Plan {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("signing thread panicked".into())))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("signing thread panicked".into()))
+                })
                 .collect()
         });
         let mut signatures = Vec::with_capacity(spec.requests);
@@ -187,7 +189,9 @@ impl Plan {
                 .map_err(|_| format!("signature {sig:?} is not {SIG_LEN} bytes"))?;
             self.patch(i, &sig, &mut buf);
             if &buf[body_offset..] != body.as_bytes() {
-                return Err(format!("request {i}: patched body differs from the simulator's"));
+                return Err(format!(
+                    "request {i}: patched body differs from the simulator's"
+                ));
             }
             out.push(sig);
         }

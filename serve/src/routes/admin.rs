@@ -5,7 +5,12 @@
 //! | `POST /telephony/send` `{ "to", "body", "mediaUrl"? }` | queues a message → 202 with its receipt |
 //! | `GET /telephony/inbox?since=RFC3339&limit=N` | inbound messages, oldest first |
 //! | `GET /telephony/messages/{id}` | a receipt with its status history |
-//! | `GET /telephony/status` | gateway status |
+//! | `GET /telephony/status` | gateway status, forwarding health |
+//! | `GET /telephony/pairing` | pending pairing requests |
+//! | `POST /telephony/pairing/{code}/approve` / `…/reject` | resolve one (404 unknown, 410 expired, 409 already resolved) |
+//! | `GET /telephony/contacts/held` | sends waiting for contact approval |
+//! | `POST /telephony/contacts/{number}/approve` | approve a contact, release its held sends |
+//! | `GET /telephony/log?since=RFC3339&limit=N` | the send log (receipts) |
 
 use std::time::Duration;
 
@@ -38,6 +43,15 @@ pub fn router(gateway: Gateway, token: Secret) -> Router {
         .route("/telephony/inbox", get(inbox))
         .route("/telephony/messages/{id}", get(message))
         .route("/telephony/status", get(status))
+        .route("/telephony/pairing", get(pairing_list))
+        .route("/telephony/pairing/{code}/approve", post(pairing_approve))
+        .route("/telephony/pairing/{code}/reject", post(pairing_reject))
+        .route("/telephony/contacts/held", get(contacts_held))
+        .route(
+            "/telephony/contacts/{number}/approve",
+            post(contact_approve),
+        )
+        .route("/telephony/log", get(log))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
@@ -105,8 +119,11 @@ async fn send(State(st): State<AdminState>, Query(q): Query<SendQuery>, body: By
         body: req.body,
         media_urls: req.media_url,
     };
-    let receipt = match st.gateway.send_message(msg).await {
+    let sent = match st.gateway.send_message(msg).await {
         Ok(r) => r,
+        Err(e @ SendError::DailyLimit { .. }) => {
+            return error(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+        }
         Err(e @ SendError::Store(_)) => {
             tracing::error!(error = %telephony_core::error_chain(&e), "admin send failed");
             return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
@@ -114,15 +131,23 @@ async fn send(State(st): State<AdminState>, Query(q): Query<SendQuery>, body: By
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let wait = Duration::from_secs(q.wait.unwrap_or(10).min(60));
-    let receipt = if wait.is_zero() {
-        Some(receipt)
-    } else {
-        match st.gateway.wait_first_attempt(&receipt.id, wait).await {
-            Ok(r) => r,
+    let mut receipts = Vec::with_capacity(sent.receipts.len());
+    for r in sent.receipts {
+        if wait.is_zero() || sent.held {
+            receipts.push(r);
+            continue;
+        }
+        match st.gateway.wait_first_attempt(&r.id, wait).await {
+            Ok(Some(now)) => receipts.push(now),
+            Ok(None) => receipts.push(r),
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
-    };
-    (StatusCode::ACCEPTED, Json(json!(receipt))).into_response()
+    }
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "receipts": receipts, "held": sent.held })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -131,21 +156,23 @@ struct InboxParams {
     limit: Option<usize>,
 }
 
-async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
-    let since = match p
-        .since
-        .as_deref()
-        .map(|s| OffsetDateTime::parse(s, &Rfc3339))
-    {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(_)) => return error(
+fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, Response> {
+    match since.map(|s| (s, OffsetDateTime::parse(s, &Rfc3339))) {
+        None => Ok(None),
+        Some((_, Ok(t))) => Ok(Some(t)),
+        Some((s, Err(_))) => Err(error(
             StatusCode::BAD_REQUEST,
             format!(
-                "invalid since {:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z",
-                p.since.unwrap_or_default()
+                "invalid since {s:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z"
             ),
-        ),
+        )),
+    }
+}
+
+async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
+    let since = match parse_since(p.since.as_deref()) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let q = InboxQuery {
         since,
@@ -175,9 +202,21 @@ async fn status(State(st): State<AdminState>) -> Response {
         Ok(n) => n,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
+    let forward = match gw.store().forward_stats().await {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     Json(json!({
         "status": "ok",
         "provider": gw.provider().name(),
+        "inboundPolicy": gw.inner.settings.inbound_policy,
+        "forwarding": gw.inner.settings.forward.as_ref().map(|f| json!({
+            "url": f.url,
+            "pending": forward.pending,
+            "failing": forward.failing,
+            "delivered": forward.delivered,
+            "lastError": forward.last_error,
+        })),
         "publicUrl": gw.public_url(),
         "webhookPath": gw.webhook_path(),
         "statusPath": gw.status_path(),
@@ -185,6 +224,66 @@ async fn status(State(st): State<AdminState>) -> Response {
         "outboxPending": outbox,
     }))
     .into_response()
+}
+
+async fn pairing_list(State(st): State<AdminState>) -> Response {
+    match st.gateway.pending_pairings().await {
+        Ok(r) => Json(json!({ "requests": r })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn pairing_result(r: Result<crate::PairingDecision, crate::PairingError>) -> Response {
+    use crate::PairingError as E;
+    match r {
+        Ok(d) => Json(json!(d)).into_response(),
+        Err(e @ E::UnknownCode(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ E::Expired { .. }) => error(StatusCode::GONE, e.to_string()),
+        Err(e @ E::AlreadyResolved { .. }) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn pairing_approve(State(st): State<AdminState>, Path(code): Path<String>) -> Response {
+    pairing_result(st.gateway.approve_pairing(&code).await)
+}
+
+async fn pairing_reject(State(st): State<AdminState>, Path(code): Path<String>) -> Response {
+    pairing_result(st.gateway.reject_pairing(&code).await)
+}
+
+async fn contacts_held(State(st): State<AdminState>) -> Response {
+    match st.gateway.held_sends().await {
+        Ok(r) => Json(json!({ "receipts": r })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn contact_approve(State(st): State<AdminState>, Path(number): Path<String>) -> Response {
+    let n = match telephony_core::PhoneNumber::parse(&number) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid number: {e}")),
+    };
+    match st.gateway.approve_contact(&n).await {
+        Ok(ids) => Json(json!({ "contact": n, "released": ids })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn log(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
+    let since = match parse_since(p.since.as_deref()) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match st
+        .gateway
+        .store()
+        .receipts(since, p.limit.unwrap_or(100).min(10_000))
+        .await
+    {
+        Ok(r) => Json(json!({ "receipts": r })).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -139,6 +139,7 @@ async fn webhook(
         WebhookEvent::Status(update) => match gw.inner.store.apply_status(&update, now).await {
             Ok(StatusOutcome::Applied(receipt)) => {
                 tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
+                gw.forward_status(&receipt).await;
                 if let Some(h) = gw.inner.handler.clone() {
                     tokio::spawn(async move { h.on_status(&receipt).await });
                 }

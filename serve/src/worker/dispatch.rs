@@ -1,7 +1,8 @@
 //! The dispatch worker: hands stored inbound messages to the application's handler, one
 //! ordered lane per sender (messages from one sender in arrival order; senders in parallel).
 //!
-//! A message stays `queued` until its handler returns, so a crash mid-handler means it is
+//! The sender policy ([`crate::sender_policy`]) runs first; only accepted messages reach
+//! the handler. A message stays `queued` until its handler returns, so a crash mid-handler means it is
 //! handled again after restart (at-least-once). A handler error or panic marks it `failed`
 //! with the reason, so one bad message never blocks its lane.
 
@@ -13,6 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::gateway::Gateway;
 use crate::handler::Replier;
+use crate::sender_policy::Decision;
 
 const BATCH: usize = 256;
 
@@ -65,7 +67,38 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
 
 async fn dispatch_one(gw: &Gateway, msg: InboundMessage) {
     let id = msg.id.clone();
-    let (state, note) = match gw.inner.handler.clone() {
+    let decision = match gw.decide(&msg).await {
+        Ok(d) => d,
+        Err(e) => {
+            // Left queued: it is decided again on the next pass (or after a restart).
+            tracing::error!(message_id = %id, error = %error_chain(&e), "sender policy failed");
+            return;
+        }
+    };
+    let (state, note) = match decision {
+        Decision::Accept => {
+            gw.forward_message(&msg).await;
+            deliver(gw, msg).await
+        }
+        Decision::PendingPairing(n) => (InboxState::PendingPairing, Some(n)),
+        Decision::Blocked(n) => (InboxState::Blocked, Some(n)),
+        Decision::Dropped(n) => (InboxState::Dropped, Some(n)),
+    };
+    if let Err(e) = gw
+        .inner
+        .store
+        .set_inbound_state(&id, state, note.as_deref())
+        .await
+    {
+        tracing::error!(message_id = %id, error = %error_chain(&e), "could not record dispatch result");
+    } else {
+        tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");
+    }
+}
+
+async fn deliver(gw: &Gateway, msg: InboundMessage) -> (InboxState, Option<String>) {
+    let id = msg.id.clone();
+    match gw.inner.handler.clone() {
         None => (InboxState::Accepted, None),
         Some(h) => {
             let reply = Replier::new(gw.clone(), msg.from.clone());
@@ -84,15 +117,5 @@ async fn dispatch_one(gw: &Gateway, msg: InboundMessage) {
                 }
             }
         }
-    };
-    if let Err(e) = gw
-        .inner
-        .store
-        .set_inbound_state(&id, state, note.as_deref())
-        .await
-    {
-        tracing::error!(message_id = %id, error = %error_chain(&e), "could not record dispatch result");
-    } else {
-        tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");
     }
 }

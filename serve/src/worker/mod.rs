@@ -1,7 +1,8 @@
 //! Background workers: [`outbox`] sends queued messages, [`dispatch`] hands stored inbound
-//! messages to the application.
+//! messages to the application, [`forward`] posts events to `forward.url`.
 
 pub mod dispatch;
+pub mod forward;
 pub mod outbox;
 
 use tokio::sync::watch;
@@ -35,7 +36,8 @@ impl Gateway {
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(outbox::run(self.clone(), rx.clone())),
-            tokio::spawn(dispatch::run(self.clone(), rx)),
+            tokio::spawn(dispatch::run(self.clone(), rx.clone())),
+            tokio::spawn(forward::run(self.clone(), rx)),
         ];
         Workers { stop, tasks }
     }

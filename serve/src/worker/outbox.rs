@@ -16,6 +16,9 @@ use tokio::task::JoinSet;
 
 use crate::gateway::Gateway;
 
+/// Twilio's "Attempt to send to unsubscribed recipient".
+pub const OPTED_OUT_CODE: i64 = 21610;
+
 /// How long a claimed message is reserved for the worker that claimed it.
 pub const LEASE: Duration = Duration::from_secs(120);
 
@@ -94,6 +97,14 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
         }
         Err(e) => {
             tracing::warn!(message_id = %item.id, attempt = attempt_no, code = ?e.code(), error = %e, "send failed permanently");
+            if e.code() == Some(OPTED_OUT_CODE) {
+                // Twilio knows the recipient texted STOP: remember it so later sends fail
+                // without a provider call.
+                let n = item.message.to.number();
+                if let Err(se) = store.set_opted_out(n, true, now).await {
+                    tracing::error!(error = %error_chain(&se), "could not record opt-out");
+                }
+            }
             store
                 .fail_outbound(&item.id, &e.to_error_info(), now)
                 .await

@@ -13,11 +13,18 @@ use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Mig
 use sqlx::SqlitePool;
 
 /// `(version, description, sql)` of every migration, oldest first.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "policy and forwarding",
+        include_str!("../../migrations/sqlite/0002_policy_and_forwarding.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

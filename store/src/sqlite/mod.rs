@@ -1,15 +1,20 @@
 //! [`SqliteStore`]: the [`Store`] on an embedded SQLite database in WAL mode.
 //!
 //! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
-//! [`group_commit`] (the inbound writer), [`inbox`], [`receipts`] and [`outbox`] (the
-//! tables and their statements), [`codec`] (column ↔ value conversions).
+//! [`group_commit`] (the inbound writer); the tables and their statements in [`inbox`],
+//! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`] and [`forwards`];
+//! [`codec`] (column ↔ value conversions).
 
 mod codec;
+mod contacts;
+mod forwards;
 mod group_commit;
 mod inbox;
 mod migrations;
+mod opt_outs;
 mod options;
 mod outbox;
+mod pairing;
 mod receipts;
 
 use std::path::{Path, PathBuf};
@@ -20,9 +25,10 @@ use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use telephony_core::{
-    ErrorInfo, InboundMessage, InboxEntry, InboxQuery, InboxState, InsertOutcome, MessageId,
-    OutboundMessage, OutboxItem, ProviderReceipt, Receipt, StatusOutcome, StatusUpdate, Store,
-    StoreError,
+    ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
+    InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits, PairingOutcome,
+    PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt, StatusOutcome,
+    StatusUpdate, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tracing::debug;
@@ -30,9 +36,10 @@ use tracing::debug;
 use self::group_commit::InboundWriter;
 use self::inbox::InboxRow;
 pub use self::options::SqliteOptions;
+use self::outbox::Hold;
 
-/// Entries [`Store::inbox`] returns when the query's limit is 0.
-const DEFAULT_INBOX_LIMIT: usize = 100;
+/// Entries [`Store::inbox`] and [`Store::receipts`] return when the limit is 0.
+const DEFAULT_LIMIT: usize = 100;
 
 /// A [`Store`] on a SQLite database file.
 ///
@@ -225,6 +232,27 @@ impl SqliteStore {
     }
 }
 
+/// Runs `$body` (an expression using `$conn: &mut SqliteConnection`) in a write transaction
+/// and commits it.
+macro_rules! in_write_tx {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.begin_write().await?;
+        let $conn = &mut *tx;
+        let out = $body.await?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(out)
+    }};
+}
+
+/// Runs `$body` on a connection of the read pool.
+macro_rules! on_reader {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut conn = $store.reader.acquire().await.map_err(StoreError::backend)?;
+        let $conn = &mut *conn;
+        $body.await
+    }};
+}
+
 fn pool(max: u32) -> PoolOptions<Sqlite> {
     // A local file does not go stale: no liveness ping per acquire, no idle reconnects.
     PoolOptions::new()
@@ -245,7 +273,7 @@ impl Store for SqliteStore {
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
         let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
         let limit = match query.limit {
-            0 => DEFAULT_INBOX_LIMIT,
+            0 => DEFAULT_LIMIT,
             n => n,
         };
         inbox::list(&mut conn, query.since, limit).await
@@ -274,7 +302,7 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let mut tx = self.begin_write().await?;
-        let receipt = outbox::enqueue(&mut tx, id, msg, codec::stored(now)).await?;
+        let receipt = outbox::enqueue(&mut tx, id, msg, codec::stored(now), Hold::No).await?;
         tx.commit().await.map_err(StoreError::backend)?;
         Ok(receipt)
     }
@@ -351,5 +379,136 @@ impl Store for SqliteStore {
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
         outbox::len(&mut conn).await
+    }
+
+    async fn pairing_request(
+        &self,
+        sender: &PhoneNumber,
+        code: &str,
+        limits: &PairingLimits,
+        now: OffsetDateTime,
+    ) -> Result<PairingOutcome, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| pairing::request(
+            conn, sender, code, limits, now
+        ))
+    }
+
+    async fn pending_pairings(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PairingRequest>, StoreError> {
+        on_reader!(self, |conn| pairing::pending(conn, now))
+    }
+
+    async fn resolve_pairing(
+        &self,
+        code: &str,
+        approve: bool,
+        now: OffsetDateTime,
+    ) -> Result<PairingResolution, StoreError> {
+        in_write_tx!(self, |conn| pairing::resolve(conn, code, approve, now))
+    }
+
+    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_reader!(self, |conn| pairing::is_approved(conn, number))
+    }
+
+    async fn set_opted_out(
+        &self,
+        number: &PhoneNumber,
+        opted_out: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| opt_outs::set(conn, number, opted_out, now))
+    }
+
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_reader!(self, |conn| opt_outs::is_opted_out(conn, number))
+    }
+
+    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_reader!(self, |conn| contacts::is_known(conn, number))
+    }
+
+    async fn enqueue_outbound_held(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::enqueue(
+            conn,
+            id,
+            msg,
+            now,
+            Hold::UntilApproved
+        ))
+    }
+
+    async fn approve_contact(
+        &self,
+        number: &PhoneNumber,
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        in_write_tx!(self, |conn| contacts::approve(conn, number, now))
+    }
+
+    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
+        // One read transaction: the receipts and their histories are the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
+        let held = outbox::held(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(held)
+    }
+
+    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
+        on_reader!(self, |conn| receipts::count_since(conn, since))
+    }
+
+    async fn receipts(
+        &self,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<Receipt>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
+        let log = receipts::log(&mut tx, since, limit).await?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(log)
+    }
+
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::enqueue(conn, event))
+    }
+
+    async fn claim_forwards(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ForwardEvent>, StoreError> {
+        in_write_tx!(self, |conn| forwards::claim(conn, now, lease, limit))
+    }
+
+    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::complete(conn, id, now))
+    }
+
+    async fn retry_forward(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::retry(conn, id, error, next_attempt))
+    }
+
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
+        on_reader!(self, |conn| forwards::stats(conn))
     }
 }

@@ -1,4 +1,5 @@
-//! The outbox: sends accepted by the gateway and not yet accepted by the provider.
+//! The outbox: sends accepted by the gateway and not yet accepted by the provider, including
+//! sends held until their recipient is approved as a contact.
 //!
 //! Every function runs inside the caller's `BEGIN IMMEDIATE` transaction, so a receipt and
 //! its outbox entry always change together and two workers never claim the same entry.
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use telephony_core::{
-    ErrorInfo, MessageId, OutboundMessage, OutboxItem, ProviderReceipt, Receipt, StoreError,
+    ErrorInfo, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt, Receipt,
+    StoreError,
 };
 use time::OffsetDateTime;
 
@@ -18,25 +20,84 @@ fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
-/// Creates a `pending` receipt and its outbox entry, due at once.
+/// Whether a new outbox entry may be claimed at once or waits for its recipient's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Due at once.
+    No,
+    /// Never claimed until [`release_held`] for its recipient.
+    UntilApproved,
+}
+
+/// Creates a `pending` receipt and its outbox entry.
 pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     id: &MessageId,
     msg: &OutboundMessage,
     now: OffsetDateTime,
+    hold: Hold,
 ) -> Result<Receipt, StoreError> {
     let receipt = Receipt::new_pending(id.clone(), msg, now);
     receipts::insert(conn, &receipt).await?;
     sqlx::query(
-        "INSERT INTO outbox (id, message_json, attempts, next_attempt_at) VALUES (?1, ?2, 0, ?3)",
+        "INSERT INTO outbox (id, message_json, attempts, next_attempt_at, held, to_number) \
+         VALUES (?1, ?2, 0, ?3, ?4, ?5)",
     )
     .bind(id.as_str())
     .bind(codec::to_json(msg)?)
     .bind(codec::to_ms(now))
+    .bind(hold == Hold::UntilApproved)
+    .bind(msg.to.number().as_str())
     .execute(conn)
     .await
     .map_err(backend)?;
     Ok(receipt)
+}
+
+/// Releases the held entries for a number, due at `now`; returns their ids in enqueue order.
+pub(crate) async fn release_held(
+    conn: &mut SqliteConnection,
+    number: &PhoneNumber,
+    now: OffsetDateTime,
+) -> Result<Vec<MessageId>, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE outbox SET held = 0, next_attempt_at = ?2 WHERE held = 1 AND to_number = ?1 \
+         RETURNING rowid AS seq, id",
+    )
+    .bind(number.as_str())
+    .bind(codec::to_ms(now))
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    let mut released = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                get::<i64>(row, "outbox.seq")?,
+                get::<String>(row, "outbox.id")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // RETURNING has no defined order.
+    released.sort();
+    Ok(released
+        .into_iter()
+        .map(|(_, id)| MessageId::from_string(id))
+        .collect())
+}
+
+/// Receipts of held entries, oldest first.
+pub(crate) async fn held(conn: &mut SqliteConnection) -> Result<Vec<Receipt>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        receipts::receipt_columns!(),
+        " FROM outbox o JOIN receipts r ON r.id = o.id WHERE o.held = 1 \
+          ORDER BY r.created_at, o.rowid"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    receipts::decode_all(conn, &rows).await
 }
 
 /// Leases up to `limit` due, unleased entries, oldest due first.
@@ -51,7 +112,8 @@ pub(crate) async fn claim(
         "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1 \
          WHERE id IN ( \
            SELECT id FROM outbox \
-           WHERE next_attempt_at <= ?1 AND (leased_until IS NULL OR leased_until <= ?1) \
+           WHERE held = 0 AND next_attempt_at <= ?1 \
+             AND (leased_until IS NULL OR leased_until <= ?1) \
            ORDER BY next_attempt_at, rowid LIMIT ?3 \
          ) \
          RETURNING rowid AS seq, id, message_json, attempts, next_attempt_at",

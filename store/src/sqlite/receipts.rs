@@ -1,9 +1,11 @@
-//! Receipts, their status history, the provider SID → receipt map, and status callbacks
-//! that arrive before the SID is known.
+//! Receipts, their status history, the provider SID → receipt map, status callbacks that
+//! arrive before the SID is known, and the send log.
 //!
 //! Status rules live in `telephony-core` ([`Receipt::apply_status`] and friends): operations
 //! here load a receipt, let core change it, and write the changes back in the caller's
 //! transaction.
+
+use std::collections::HashMap;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
@@ -24,16 +26,25 @@ fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// The columns [`decode`] reads, for `SELECT`s of whole receipts.
+macro_rules! receipt_columns {
+    () => {
+        "r.id, r.recipient, r.body, r.media_urls_json, r.status, r.provider_sids_json, r.sender, \
+         r.segments, r.price, r.price_unit, r.error_json, r.attempts, r.created_at, r.updated_at"
+    };
+}
+pub(crate) use receipt_columns;
+
 /// The receipt with this id, if any.
 pub(crate) async fn load(
     conn: &mut SqliteConnection,
     id: &MessageId,
 ) -> Result<Option<Loaded>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT id, recipient, body, media_urls_json, status, provider_sids_json, sender, \
-                segments, price, price_unit, error_json, attempts, created_at, updated_at \
-         FROM receipts WHERE id = ?1",
-    )
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        receipt_columns!(),
+        " FROM receipts r WHERE r.id = ?1"
+    ))
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
     .await
@@ -52,28 +63,100 @@ pub(crate) async fn load(
     .iter()
     .map(decode_event)
     .collect::<Result<Vec<_>, _>>()?;
-    let recipient: String = get(&row, "receipts.recipient")?;
-    let receipt = Receipt {
-        id: MessageId::from_string(get::<String>(&row, "receipts.id")?),
-        to: Address::parse(&recipient).map_err(|e| codec::corrupt("receipts.recipient", e))?,
-        body: get(&row, "receipts.body")?,
-        media_urls: get_json(&row, "receipts.media_urls_json")?,
-        status: get_status(&row, "receipts.status")?,
-        provider_sids: get_json(&row, "receipts.provider_sids_json")?,
-        from: get(&row, "receipts.sender")?,
-        segments: get_u32_opt(&row, "receipts.segments")?,
-        price: get(&row, "receipts.price")?,
-        price_unit: get(&row, "receipts.price_unit")?,
-        error: get_json_opt(&row, "receipts.error_json")?,
-        attempts: get_u32(&row, "receipts.attempts")?,
-        created_at: get_time(&row, "receipts.created_at")?,
-        updated_at: get_time(&row, "receipts.updated_at")?,
-        history,
-    };
+    let receipt = decode(&row, history)?;
     Ok(Some(Loaded {
         stored_history: receipt.history.len(),
         receipt,
     }))
+}
+
+/// Decodes rows selected with [`receipt_columns`] into receipts, in order, with their
+/// histories (fetched in one query).
+pub(crate) async fn decode_all(
+    conn: &mut SqliteConnection,
+    rows: &[SqliteRow],
+) -> Result<Vec<Receipt>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = rows
+        .iter()
+        .map(|r| get::<String>(r, "receipts.id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut histories: HashMap<String, Vec<StatusEvent>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT receipt_id, status, at, provider_sid, error_json FROM receipt_history \
+         WHERE receipt_id IN (SELECT value FROM json_each(?1)) ORDER BY receipt_id, seq",
+    )
+    .bind(codec::to_json(&ids)?)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?
+    {
+        histories
+            .entry(get(&row, "receipt_history.receipt_id")?)
+            .or_default()
+            .push(decode_event(&row)?);
+    }
+    rows.iter()
+        .zip(&ids)
+        .map(|(row, id)| decode(row, histories.remove(id).unwrap_or_default()))
+        .collect()
+}
+
+fn decode(row: &SqliteRow, history: Vec<StatusEvent>) -> Result<Receipt, StoreError> {
+    let recipient: String = get(row, "receipts.recipient")?;
+    Ok(Receipt {
+        id: MessageId::from_string(get::<String>(row, "receipts.id")?),
+        to: Address::parse(&recipient).map_err(|e| codec::corrupt("receipts.recipient", e))?,
+        body: get(row, "receipts.body")?,
+        media_urls: get_json(row, "receipts.media_urls_json")?,
+        status: get_status(row, "receipts.status")?,
+        provider_sids: get_json(row, "receipts.provider_sids_json")?,
+        from: get(row, "receipts.sender")?,
+        segments: get_u32_opt(row, "receipts.segments")?,
+        price: get(row, "receipts.price")?,
+        price_unit: get(row, "receipts.price_unit")?,
+        error: get_json_opt(row, "receipts.error_json")?,
+        attempts: get_u32(row, "receipts.attempts")?,
+        created_at: get_time(row, "receipts.created_at")?,
+        updated_at: get_time(row, "receipts.updated_at")?,
+        history,
+    })
+}
+
+/// The send log: receipts created at or after `since`, the newest `limit`, oldest first.
+pub(crate) async fn log(
+    conn: &mut SqliteConnection,
+    since: Option<OffsetDateTime>,
+    limit: usize,
+) -> Result<Vec<Receipt>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT * FROM (SELECT ",
+        receipt_columns!(),
+        " FROM receipts r WHERE r.created_at >= ?1 \
+          ORDER BY r.created_at DESC, r.id DESC LIMIT ?2) \
+         ORDER BY created_at, id"
+    ))
+    .bind(since.map_or(i64::MIN, codec::to_ms))
+    .bind(codec::limit(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    decode_all(conn, &rows).await
+}
+
+/// Receipts created at or after `since`.
+pub(crate) async fn count_since(
+    conn: &mut SqliteConnection,
+    since: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipts WHERE created_at >= ?1")
+        .bind(codec::to_ms(since))
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Like [`load`], but a missing receipt is [`StoreError::NotFound`].

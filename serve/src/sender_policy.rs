@@ -1,0 +1,244 @@
+//! The inbound sender policy, applied by the dispatch worker before the handler sees a
+//! message, and the owner's operations on pairing requests and contacts.
+//!
+//! Opt-out keywords are handled first, for every sender: `STOP` (and Twilio's other
+//! opt-out words) marks the number opted out, `START`/`YES`/`UNSTOP` clears it.
+//! Then the policy decides:
+//!
+//! | policy | listed in `allowFrom` or approved | anyone else |
+//! |---|---|---|
+//! | `pairing` | accepted | first message: a pairing code by SMS (at most `maxPending` pending, and as many per hour); held (`pending_pairing`) until approved |
+//! | `allowlist` | accepted | `blocked` |
+//! | `open` | accepted | accepted |
+//! | `disabled` | `blocked` | `blocked` |
+
+use telephony_core::optout::{self, Keyword};
+use telephony_core::pairing::{self, PairingOutcome, PairingRequest, PairingResolution};
+use telephony_core::{InboundMessage, InboundPolicy, MessageId, PhoneNumber, Receipt, StoreError};
+use time::OffsetDateTime;
+
+use crate::gateway::Gateway;
+
+/// What the policy decided for one message (stored as the inbox state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Accept,
+    PendingPairing(String),
+    Blocked(String),
+    Dropped(String),
+}
+
+/// Why an approve/reject did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PairingError {
+    /// No request has this code.
+    #[error("no pairing request with code {0:?}")]
+    UnknownCode(String),
+    /// The request expired.
+    #[error("pairing code {code:?} for {sender} expired at {expired_at}; the sender must text again for a new code")]
+    Expired {
+        /// The code.
+        code: String,
+        /// The sender.
+        sender: PhoneNumber,
+        /// When it expired (RFC 3339).
+        expired_at: String,
+    },
+    /// Already approved or rejected.
+    #[error("pairing code {code:?} was already {status}")]
+    AlreadyResolved {
+        /// The code.
+        code: String,
+        /// `approved` or `rejected`.
+        status: &'static str,
+    },
+    /// The store failed.
+    #[error("could not update the pairing request")]
+    Store(#[from] StoreError),
+}
+
+/// An approved or rejected pairing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairingDecision {
+    /// The request, with its new status.
+    pub request: PairingRequest,
+    /// The approval text's receipt, when one was queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Receipt>,
+    /// Why no approval text was queued, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_error: Option<String>,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+impl Gateway {
+    pub(crate) async fn decide(&self, msg: &InboundMessage) -> Result<Decision, StoreError> {
+        let s = &self.inner.settings;
+        let store = &self.inner.store;
+        let sender = msg.from_address().map(|a| a.number().clone());
+        let keyword = optout::classify(&msg.body);
+        let now = OffsetDateTime::now_utc();
+        if let (Some(n), Some(k)) = (&sender, keyword) {
+            match k {
+                Keyword::OptOut => {
+                    store.set_opted_out(n, true, now).await?;
+                    tracing::info!(sender = %n.redacted(), "sender opted out");
+                }
+                Keyword::OptIn => {
+                    store.set_opted_out(n, false, now).await?;
+                    tracing::info!(sender = %n.redacted(), "sender opted back in");
+                }
+                Keyword::Help => {}
+            }
+        }
+        if s.inbound_policy == InboundPolicy::Disabled {
+            return Ok(Decision::Blocked("inboundPolicy is \"disabled\"".into()));
+        }
+        if s.inbound_policy == InboundPolicy::Open {
+            return Ok(Decision::Accept);
+        }
+        let Some(n) = sender else {
+            return Ok(Decision::Blocked(format!(
+                "sender {:?} is not a phone number",
+                msg.from
+            )));
+        };
+        if s.allow.wildcard() || s.allow.contains(&n) || store.is_approved_sender(&n).await? {
+            return Ok(Decision::Accept);
+        }
+        if s.inbound_policy == InboundPolicy::Allowlist {
+            return Ok(Decision::Blocked("sender is not in allowFrom".into()));
+        }
+        // Pairing.
+        if keyword == Some(Keyword::OptOut) {
+            return Ok(Decision::Dropped(
+                "opt-out keyword from an unknown sender; no pairing code sent".into(),
+            ));
+        }
+        let code = pairing::new_code();
+        match store
+            .pairing_request(&n, &code, &s.pairing.limits, now)
+            .await?
+        {
+            PairingOutcome::Created(req) => {
+                let minutes = s.pairing.limits.ttl.as_secs().div_ceil(60);
+                let text = format!(
+                    "Your pairing code is {}. The owner of this number must approve {} before your messages are answered. The code expires in {} minutes.",
+                    req.code, n, minutes
+                );
+                match self.send(n.as_str(), text).await {
+                    Ok(_) => {
+                        tracing::info!(sender = %n.redacted(), "pairing request created, code sent");
+                        Ok(Decision::PendingPairing("pairing code sent".into()))
+                    }
+                    Err(e) => {
+                        tracing::warn!(sender = %n.redacted(), error = %e, "pairing request created, but the code could not be sent");
+                        Ok(Decision::PendingPairing(format!(
+                            "pairing requested; the code SMS was not sent: {e}"
+                        )))
+                    }
+                }
+            }
+            PairingOutcome::Existing(_) => Ok(Decision::PendingPairing(
+                "waiting for pairing approval (code already sent)".into(),
+            )),
+            PairingOutcome::Limited => {
+                tracing::warn!(sender = %n.redacted(), max = s.pairing.limits.max_pending, "too many pairing requests; message dropped, no SMS sent");
+                Ok(Decision::Dropped(format!(
+                    "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
+                    s.pairing.limits.max_pending, s.pairing.limits.max_per_hour
+                )))
+            }
+        }
+    }
+
+    /// Pending pairing requests, oldest first.
+    pub async fn pending_pairings(&self) -> Result<Vec<PairingRequest>, StoreError> {
+        self.inner
+            .store
+            .pending_pairings(OffsetDateTime::now_utc())
+            .await
+    }
+
+    /// Approves a pairing code: the sender joins the stored allowlist and (unless the
+    /// approval text is empty) is told by SMS.
+    pub async fn approve_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
+        self.resolve_pairing(code, true).await
+    }
+
+    /// Rejects a pairing code; nothing is sent.
+    pub async fn reject_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
+        self.resolve_pairing(code, false).await
+    }
+
+    async fn resolve_pairing(
+        &self,
+        code: &str,
+        approve: bool,
+    ) -> Result<PairingDecision, PairingError> {
+        let code = pairing::normalize_code(code);
+        let now = OffsetDateTime::now_utc();
+        let req = match self
+            .inner
+            .store
+            .resolve_pairing(&code, approve, now)
+            .await?
+        {
+            PairingResolution::Resolved(r) => r,
+            PairingResolution::NotFound => return Err(PairingError::UnknownCode(code)),
+            PairingResolution::Expired(r) => {
+                return Err(PairingError::Expired {
+                    code,
+                    sender: r.sender,
+                    expired_at: rfc3339(r.expires_at),
+                })
+            }
+            PairingResolution::AlreadyResolved(r) => {
+                return Err(PairingError::AlreadyResolved {
+                    code,
+                    status: r.status.as_str(),
+                })
+            }
+        };
+        tracing::info!(sender = %req.sender.redacted(), approved = approve, "pairing resolved");
+        let text = &self.inner.settings.pairing.approved_message;
+        let (notification, notification_error) = if approve && !text.trim().is_empty() {
+            match self.send(req.sender.as_str(), text.clone()).await {
+                Ok(sent) => (sent.receipts.into_iter().next(), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+        Ok(PairingDecision {
+            request: req,
+            notification,
+            notification_error,
+        })
+    }
+
+    /// Approves a contact for outbound messages and releases its held sends.
+    pub async fn approve_contact(
+        &self,
+        number: &PhoneNumber,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let released = self
+            .inner
+            .store
+            .approve_contact(number, OffsetDateTime::now_utc())
+            .await?;
+        tracing::info!(contact = %number.redacted(), released = released.len(), "contact approved");
+        self.inner.outbox_wake.notify_one();
+        Ok(released)
+    }
+
+    /// Sends waiting for contact approval.
+    pub async fn held_sends(&self) -> Result<Vec<Receipt>, StoreError> {
+        self.inner.store.held_outbound().await
+    }
+}

@@ -1,0 +1,184 @@
+//! Forwarding to a non-Rust application (`forward.url`): every accepted inbound message and
+//! every status change is stored as an event and POSTed as JSON, at least once, retried
+//! with backoff across restarts.
+//!
+//! Request: `POST {forward.url}` with `Content-Type: application/json`,
+//! `X-Telephony-Event: message.received|message.status`, `X-Telephony-Event-Id: evt_…`
+//! (receivers drop ids they have seen) and, with `forward.secret`,
+//! `X-Telephony-Signature: sha256=<lowercase hex HMAC-SHA256 of the raw body>`.
+//! Any 2xx answer completes the event.
+//!
+//! Body: `{"id":"evt_…","type":"message.received","createdAt":"RFC 3339","data":{…}}`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use telephony_core::{error_chain, ForwardEvent, InboundMessage, Receipt};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::gateway::{ForwardSettings, Gateway};
+
+/// How long a claimed event is reserved for one delivery attempt.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// The signature header value for a body: `sha256=<hex>`.
+///
+/// ```
+/// let sig = telephony_serve::worker::forward::signature(b"key", b"The quick brown fox jumps over the lazy dog");
+/// assert_eq!(sig, "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+/// ```
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256=");
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Backoff before the next attempt after `attempts` failures: 1 s doubling, capped at 5 min.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+impl Gateway {
+    async fn enqueue_event(&self, id: String, kind: &str, data: serde_json::Value) {
+        if self.inner.settings.forward.is_none() {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let event = ForwardEvent {
+            payload: json!({ "id": id, "type": kind, "createdAt": rfc3339(now), "data": data }),
+            id,
+            kind: kind.to_string(),
+            created_at: now,
+            attempts: 0,
+            last_error: None,
+        };
+        match self.inner.store.enqueue_forward(&event).await {
+            Ok(()) => self.inner.forward_wake.notify_one(),
+            Err(e) => {
+                tracing::error!(event_id = %event.id, error = %error_chain(&e), "could not store forward event")
+            }
+        }
+    }
+
+    pub(crate) async fn forward_message(&self, msg: &InboundMessage) {
+        let data = serde_json::to_value(msg).unwrap_or_default();
+        self.enqueue_event(format!("evt_{}", msg.id), "message.received", data)
+            .await;
+    }
+
+    pub(crate) async fn forward_status(&self, receipt: &Receipt) {
+        let data = json!({
+            "messageId": receipt.id,
+            "to": receipt.to,
+            "status": receipt.status,
+            "providerSids": receipt.provider_sids,
+            "error": receipt.error,
+        });
+        self.enqueue_event(
+            format!("evt_{}_{}", receipt.id, receipt.status),
+            "message.status",
+            data,
+        )
+        .await;
+    }
+}
+
+pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
+    let Some(settings) = gw.inner.settings.forward.clone() else {
+        return;
+    };
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the forwarding HTTP client; forwarding is off");
+            return;
+        }
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let batch = gw.inner.store.claim_forwards(now, LEASE, 16).await;
+        let events = match batch {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %error_chain(&e), "claiming forward events failed");
+                Vec::new()
+            }
+        };
+        if events.is_empty() {
+            tokio::select! {
+                _ = gw.inner.forward_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        // In order, so a receiver sees a message before its status changes.
+        for ev in events {
+            deliver(&gw, &http, &settings, ev).await;
+        }
+    }
+}
+
+async fn deliver(gw: &Gateway, http: &reqwest::Client, s: &ForwardSettings, ev: ForwardEvent) {
+    let body = match serde_json::to_vec(&ev.payload) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(event_id = %ev.id, error = %e, "forward event does not encode");
+            return;
+        }
+    };
+    let mut req = http
+        .post(&s.url)
+        .header("content-type", "application/json")
+        .header("x-telephony-event", &ev.kind)
+        .header("x-telephony-event-id", &ev.id);
+    if let Some(secret) = &s.secret {
+        req = req.header(
+            "x-telephony-signature",
+            signature(secret.expose().as_bytes(), &body),
+        );
+    }
+    let result = req.body(body).send().await;
+    let error = match result {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("receiver answered HTTP {}", r.status().as_u16())),
+        Err(e) => Some(format!("could not reach the receiver: {}", error_chain(&e))),
+    };
+    let store = &gw.inner.store;
+    let now = OffsetDateTime::now_utc();
+    let recorded = match &error {
+        None => {
+            tracing::debug!(event_id = %ev.id, "event forwarded");
+            store.complete_forward(&ev.id, now).await
+        }
+        Some(err) => {
+            let wait = backoff(ev.attempts);
+            tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, error = %err, "forwarding failed, will retry");
+            store.retry_forward(&ev.id, err, now + wait).await
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(event_id = %ev.id, error = %error_chain(&e), "could not record forward result");
+    }
+}
