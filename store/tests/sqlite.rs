@@ -803,7 +803,7 @@ async fn policy_state_and_forwards_survive_reopen() {
     assert!(!s.is_known_contact(&stranger).await.unwrap());
     assert_eq!(
         s.approve_contact(&stranger, secs(10)).await.unwrap(),
-        [held_id.clone()]
+        std::slice::from_ref(&held_id)
     );
     let claimed = s.claim_outbound(secs(10), LEASE, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
