@@ -107,11 +107,24 @@ struct Args {
     /// stored message on (no `queued` rows left), and report how long that took.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
+    /// In-process mode: start from this gateway config file (JSON5/TOML, as `telephony
+    /// --config`), e.g. to set `inboundPolicy`; binds, ports and `dataDir` are overridden
+    /// (loopback, 0, a temporary directory).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "runtime_file"])]
+    config: Option<PathBuf>,
     /// In-process diagnostic: serve only `gateway.router()` (TwilioProvider + SqliteStore),
     /// without the dispatch, outbox and forward workers, to separate the webhook path from
     /// the workers' share of the single SQLite writer.
     #[arg(long, conflicts_with_all = ["target", "runtime_file"])]
     no_workers: bool,
+    /// In-process mode: log the gateway's events matching this filter (tracing
+    /// `EnvFilter` syntax, e.g. `telephony_store=debug` for every group-commit batch with
+    /// its size and commit time) to `--log-file`. Off by default: logging costs time.
+    #[arg(long, value_name = "FILTER", requires = "log_file")]
+    log: Option<String>,
+    /// Where `--log` writes.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -227,12 +240,29 @@ fn external_target(args: &Args) -> Result<Target, String> {
 /// Starts the gateway like `telephony serve --sandbox` with ports 0 in `data_dir`.
 fn start_in_process(
     server_rt: &tokio::runtime::Runtime,
+    config_file: Option<&std::path::Path>,
     data_dir: PathBuf,
 ) -> Result<(RunningGateway, Target), String> {
-    let mut config = Config::default();
+    let mut config = match config_file {
+        None => Config::default(),
+        Some(f) => {
+            Config::load(Some(f))
+                .map_err(|e| {
+                    format!(
+                        "loading {}: {}",
+                        f.display(),
+                        telephony_core::error_chain(&e)
+                    )
+                })?
+                .0
+        }
+    };
+    config.serve.bind = "127.0.0.1".into();
     config.serve.port = 0;
+    config.admin.bind = "127.0.0.1".into();
     config.admin.port = 0;
     config.data_dir = Some(data_dir);
+    config.store.path = None;
     let database = config.database_path();
     let running = server_rt
         .block_on(server::start(
@@ -244,7 +274,7 @@ fn start_in_process(
         ))
         .map_err(|e| format!("starting the gateway: {}", telephony_core::error_chain(&e)))?;
     let rt = running.runtime.clone();
-    let path = "/telephony/webhook".to_string();
+    let path = config.serve.path.clone();
     let target = Target {
         mode: "in-process",
         addr: running.public_addr,
@@ -410,6 +440,17 @@ fn run(args: Args) -> Result<bool, String> {
     if args.connections == 0 || args.requests == 0 {
         return Err("--connections and --requests must be at least 1".into());
     }
+    if let (Some(filter), Some(file)) = (&args.log, &args.log_file) {
+        let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_new(filter)
+                    .map_err(|e| format!("--log {filter:?}: {e}"))?,
+            )
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .init();
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
@@ -435,7 +476,11 @@ fn run(args: Args) -> Result<bool, String> {
         let target = if args.no_workers {
             start_router_only(&rt, data_dir.path().join("telephony-data"))?
         } else {
-            let (gw, target) = start_in_process(&rt, data_dir.path().join("telephony-data"))?;
+            let (gw, target) = start_in_process(
+                &rt,
+                args.config.as_deref(),
+                data_dir.path().join("telephony-data"),
+            )?;
             running = Some(gw);
             target
         };
@@ -525,7 +570,12 @@ fn run(args: Args) -> Result<bool, String> {
                         .map_or(0, |(_, n)| *n)
                 };
                 let mut last = s.clone();
-                let give_up = Duration::from_secs_f64(args.drain_timeout);
+                // Without workers nothing drains.
+                let give_up = if args.no_workers {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64(args.drain_timeout)
+                };
                 while queued(&last) > 0 && drain_started.elapsed() < give_up {
                     std::thread::sleep(Duration::from_millis(100));
                     match client_rt.block_on(verify::count(db, &sid_low, &sid_high)) {

@@ -408,14 +408,19 @@ async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                     "  status callback URL: {}",
                     v["statusCallbackUrl"].as_str().unwrap_or("(none)")
                 );
-                println!("  inbound policy: {}", v["inboundPolicy"].as_str().unwrap_or("?"));
+                println!(
+                    "  inbound policy: {}",
+                    v["inboundPolicy"].as_str().unwrap_or("?")
+                );
                 println!("  outbox pending: {}", v["outboxPending"]);
                 match v.get("forwarding").filter(|f| !f.is_null()) {
                     Some(f) => {
                         println!(
                             "  forwarding to {}: {} delivered, {} pending, {} failing",
                             f["url"].as_str().unwrap_or("?"),
-                            f["delivered"], f["pending"], f["failing"]
+                            f["delivered"],
+                            f["pending"],
+                            f["failing"]
                         );
                         if let Some(e) = f["lastError"].as_str() {
                             println!("  last forwarding error: {e}");

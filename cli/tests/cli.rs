@@ -277,13 +277,27 @@ fn segments_reports_encoding_and_chunks() {
     assert_eq!(v["encoding"], "GSM-7");
     assert_eq!(v["characters"], 161);
     assert_eq!(v["segments"], 2);
-    assert_eq!(v["messages"].as_array().unwrap().len(), 1, "auto mode: one concatenated message");
+    assert_eq!(
+        v["messages"].as_array().unwrap().len(),
+        1,
+        "auto mode: one concatenated message"
+    );
     let (code, out, _) = run(cmd(dir.path()).args(["segments", "**Hi** 👋"]));
     assert_eq!(code, 0);
-    assert!(out.starts_with("encoding UCS-2, 4 characters, 1 segment(s)\nUCS-2 because of: 👋\n"), "{out}");
-    assert!(out.contains("--- 1 (4 characters, 1 segment(s))\nHi 👋\n"), "{out}");
+    assert!(
+        out.starts_with("encoding UCS-2, 4 characters, 1 segment(s)\nUCS-2 because of: 👋\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--- 1 (4 characters, 1 segment(s))\nHi 👋\n"),
+        "{out}"
+    );
     // single mode with a too-long text is a usage error naming both lengths.
-    std::fs::write(dir.path().join("telephony.json5"), "{ sms: { chunkMode: 'single', maxLength: 10 } }").unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        "{ sms: { chunkMode: 'single', maxLength: 10 } }",
+    )
+    .unwrap();
     let (code, _, err) = run(cmd(dir.path()).args(["segments", "this text is longer than ten"]));
     assert_eq!(code, 2);
     assert!(err.contains("28") && err.contains("10"), "{err}");
@@ -292,7 +306,11 @@ fn segments_reports_encoding_and_chunks() {
 #[test]
 fn pairing_and_log_across_processes() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("telephony.json5"), "{ serve: { port: 0 }, admin: { port: 0 } }").unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        "{ serve: { port: 0 }, admin: { port: 0 } }",
+    )
+    .unwrap();
     let child = cmd(dir.path())
         .args(["serve", "--sandbox"])
         .stdout(Stdio::null())
@@ -300,8 +318,11 @@ fn pairing_and_log_across_processes() {
         .spawn()
         .unwrap();
     let _serve = Serve(child);
-    wait_for("gateway.json", || dir.path().join("telephony-data/gateway.json").exists());
-    let (code, _, err) = run(cmd(dir.path()).args(["simulate", "sms", "--from", "+15557654321", "hi"]));
+    wait_for("gateway.json", || {
+        dir.path().join("telephony-data/gateway.json").exists()
+    });
+    let (code, _, err) =
+        run(cmd(dir.path()).args(["simulate", "sms", "--from", "+15557654321", "hi"]));
     assert_eq!(code, 0, "{err}");
     let mut code_str = String::new();
     wait_for("pairing request", || {
@@ -324,24 +345,41 @@ fn pairing_and_log_across_processes() {
 
     let (code, _, err) = run(cmd(dir.path()).args(["pairing", "approve", "NOPE2345"]));
     assert_eq!(code, 2);
-    assert!(err.contains("no pairing request with code \"NOPE2345\""), "{err}");
-    let (code, out, err) = run(cmd(dir.path()).args(["pairing", "approve", &code_str.to_lowercase()]));
+    assert!(
+        err.contains("no pairing request with code \"NOPE2345\""),
+        "{err}"
+    );
+    let (code, out, err) =
+        run(cmd(dir.path()).args(["pairing", "approve", &code_str.to_lowercase()]));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("approved +15557654321: their messages now reach the application\napproval text queued (msg_"), "{out}");
 
-    let (code, _, _) = run(cmd(dir.path()).args(["simulate", "sms", "--from", "+15557654321", "after"]));
+    let (code, _, _) =
+        run(cmd(dir.path()).args(["simulate", "sms", "--from", "+15557654321", "after"]));
     assert_eq!(code, 0);
     wait_for("accepted", || {
         let (_, out, _) = run(cmd(dir.path()).args(["inbox", "--json"]));
-        serde_json::from_str::<serde_json::Value>(&out).is_ok_and(|v| v["messages"][1]["state"] == "accepted")
+        serde_json::from_str::<serde_json::Value>(&out)
+            .is_ok_and(|v| v["messages"][1]["state"] == "accepted")
     });
     // The send log has the pairing code SMS and the approval text, with SIDs.
     let (code, out, _) = run(cmd(dir.path()).args(["log", "--json"]));
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let bodies: Vec<&str> = v["receipts"].as_array().unwrap().iter().map(|r| r["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> = v["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies.len(), 2);
-    assert!(bodies[0].starts_with(&format!("Your pairing code is {code_str}.")), "{bodies:?}");
+    assert!(
+        bodies[0].starts_with(&format!("Your pairing code is {code_str}.")),
+        "{bodies:?}"
+    );
     assert_eq!(bodies[1], "You're approved: you can now text this number.");
-    assert!(v["receipts"][0]["provider_sids"][0].as_str().unwrap().starts_with("SM"));
+    assert!(v["receipts"][0]["provider_sids"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("SM"));
 }

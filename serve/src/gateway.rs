@@ -189,8 +189,8 @@ impl Default for Settings {
 ///     })
 ///     .build();
 /// let app = axum::Router::new().merge(gateway.router());
-/// let receipt = gateway.send("+15550005678", "hello").await.unwrap();
-/// assert_eq!(receipt.status.as_str(), "pending");
+/// let sent = gateway.send("+15550005678", "hello").await.unwrap();
+/// assert_eq!(sent.receipts[0].status.as_str(), "pending");
 /// # let _ = app;
 /// # });
 /// ```

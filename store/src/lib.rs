@@ -33,11 +33,21 @@
 //!
 //! # Schema
 //!
-//! Embedded migrations (`migrations/sqlite/*.sql`) run on every open and are idempotent.
-//! Tables: `inbox` (unique `provider_sid`, so duplicates are detected by the database),
-//! `receipts` with `receipt_history`, `receipt_sids` (provider SID → receipt), `outbox`
-//! (leases and retry times), and `orphan_status` (status callbacks that beat the send's
-//! response). Times are unix milliseconds: instants read back at millisecond precision.
+//! Embedded migrations (`migrations/sqlite/*.sql`) run on every open and are idempotent;
+//! a database whose applied migration differs from the embedded one is refused. Tables:
+//!
+//! | table | holds |
+//! |---|---|
+//! | `inbox` | inbound messages; unique `provider_sid`, so the database detects duplicates |
+//! | `receipts`, `receipt_history` | outbound messages, their status and every status reached |
+//! | `receipt_sids` | provider SID → receipt, for status callbacks |
+//! | `orphan_status` | status callbacks that beat the send's response |
+//! | `outbox` | sends waiting for the provider: leases, retry times, held sends |
+//! | `pairing_requests`, `approved_senders` | pairing codes and the senders approved by them |
+//! | `opt_outs`, `approved_contacts` | STOP/START state; first-contact approvals |
+//! | `forwards` | events for the forward URL, delivered at least once |
+//!
+//! Times are unix milliseconds: instants read back at millisecond precision.
 //!
 //! # Example
 //!

@@ -26,12 +26,6 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
-    /// The backend does not implement this operation.
-    #[error("this store backend does not support {operation}")]
-    Unsupported {
-        /// The operation.
-        operation: &'static str,
-    },
     /// Stored data could not be decoded.
     #[error("corrupt stored {what}: {reason}")]
     Corrupt {
@@ -243,25 +237,13 @@ pub trait Store: Send + Sync + 'static {
         code: &str,
         limits: &PairingLimits,
         now: OffsetDateTime,
-    ) -> Result<PairingOutcome, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (sender, code, limits, now);
-        Err(StoreError::Unsupported {
-            operation: "pairing_request",
-        })
-    }
+    ) -> Result<PairingOutcome, StoreError>;
 
     /// Pending, unexpired requests, oldest first.
     async fn pending_pairings(
         &self,
         now: OffsetDateTime,
-    ) -> Result<Vec<PairingRequest>, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = now;
-        Err(StoreError::Unsupported {
-            operation: "pending_pairings",
-        })
-    }
+    ) -> Result<Vec<PairingRequest>, StoreError>;
 
     /// Approves (adding the sender to the stored allowlist) or rejects a pending request,
     /// atomically.
@@ -270,22 +252,10 @@ pub trait Store: Send + Sync + 'static {
         code: &str,
         approve: bool,
         now: OffsetDateTime,
-    ) -> Result<PairingResolution, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (code, approve, now);
-        Err(StoreError::Unsupported {
-            operation: "resolve_pairing",
-        })
-    }
+    ) -> Result<PairingResolution, StoreError>;
 
     /// True if the number was approved through pairing.
-    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = number;
-        Err(StoreError::Unsupported {
-            operation: "is_approved_sender",
-        })
-    }
+    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError>;
 
     /// Records an opt-out (`true`) or opt-in (`false`).
     async fn set_opted_out(
@@ -293,34 +263,16 @@ pub trait Store: Send + Sync + 'static {
         number: &PhoneNumber,
         opted_out: bool,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (number, opted_out, now);
-        Err(StoreError::Unsupported {
-            operation: "set_opted_out",
-        })
-    }
+    ) -> Result<(), StoreError>;
 
     /// True if the number opted out and has not opted back in.
-    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = number;
-        Err(StoreError::Unsupported {
-            operation: "is_opted_out",
-        })
-    }
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError>;
 
     // ---- outbound safety -----------------------------------------------------------
 
     /// True if the number ever texted us (any channel), was approved through pairing, or
     /// was approved as a contact.
-    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = number;
-        Err(StoreError::Unsupported {
-            operation: "is_known_contact",
-        })
-    }
+    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError>;
 
     /// Like [`enqueue_outbound`](Store::enqueue_outbound), but the outbox entry is held
     /// (never claimed) until [`approve_contact`](Store::approve_contact) for its recipient.
@@ -329,43 +281,20 @@ pub trait Store: Send + Sync + 'static {
         id: &MessageId,
         msg: &OutboundMessage,
         now: OffsetDateTime,
-    ) -> Result<Receipt, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (id, msg, now);
-        Err(StoreError::Unsupported {
-            operation: "enqueue_outbound_held",
-        })
-    }
+    ) -> Result<Receipt, StoreError>;
 
     /// Approves a contact and releases its held sends (due at `now`); returns their ids.
     async fn approve_contact(
         &self,
         number: &PhoneNumber,
         now: OffsetDateTime,
-    ) -> Result<Vec<MessageId>, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (number, now);
-        Err(StoreError::Unsupported {
-            operation: "approve_contact",
-        })
-    }
+    ) -> Result<Vec<MessageId>, StoreError>;
 
     /// Receipts of held sends, oldest first.
-    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
-        // TEMPORARY-DEFAULT
-        Err(StoreError::Unsupported {
-            operation: "held_outbound",
-        })
-    }
+    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError>;
 
     /// Outbound messages accepted (receipts created) at or after `since`.
-    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = since;
-        Err(StoreError::Unsupported {
-            operation: "count_outbound_since",
-        })
-    }
+    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError>;
 
     /// The send log: receipts created at or after `since`, oldest first, at most `limit`
     /// (the newest kept; 0 means 100).
@@ -373,24 +302,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: Option<OffsetDateTime>,
         limit: usize,
-    ) -> Result<Vec<Receipt>, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (since, limit);
-        Err(StoreError::Unsupported {
-            operation: "receipts",
-        })
-    }
+    ) -> Result<Vec<Receipt>, StoreError>;
 
     // ---- forwarding ----------------------------------------------------------------
 
     /// Stores an event for delivery to the forward URL (ignored if its id exists).
-    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = event;
-        Err(StoreError::Unsupported {
-            operation: "enqueue_forward",
-        })
-    }
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError>;
 
     /// Claims due, unleased events, oldest first, leasing them for `lease`.
     async fn claim_forwards(
@@ -398,22 +315,10 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         lease: Duration,
         limit: usize,
-    ) -> Result<Vec<ForwardEvent>, StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (now, lease, limit);
-        Err(StoreError::Unsupported {
-            operation: "claim_forwards",
-        })
-    }
+    ) -> Result<Vec<ForwardEvent>, StoreError>;
 
     /// The receiver accepted the event: it is done.
-    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (id, now);
-        Err(StoreError::Unsupported {
-            operation: "complete_forward",
-        })
-    }
+    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Delivery failed: record the error, release the lease, try again at `next_attempt`.
     async fn retry_forward(
@@ -421,21 +326,10 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         error: &str,
         next_attempt: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        // TEMPORARY-DEFAULT
-        let _ = (id, error, next_attempt);
-        Err(StoreError::Unsupported {
-            operation: "retry_forward",
-        })
-    }
+    ) -> Result<(), StoreError>;
 
     /// Counts and the last error, for `telephony status`.
-    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
-        // TEMPORARY-DEFAULT
-        Err(StoreError::Unsupported {
-            operation: "forward_stats",
-        })
-    }
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError>;
 }
 
 /// An event for the forward URL (`forward.url`), delivered at least once.

@@ -464,11 +464,11 @@ pub async fn contacts_and_held_sends(s: &dyn Store) {
         .into_iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(held, [id.clone()]);
+    assert_eq!(held, std::slice::from_ref(&id));
     let later = t0() + Duration::from_secs(5);
     assert_eq!(
         s.approve_contact(&stranger, later).await.unwrap(),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert!(s.is_known_contact(&stranger).await.unwrap());
     assert!(s.held_outbound().await.unwrap().is_empty());

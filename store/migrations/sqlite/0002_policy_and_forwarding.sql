@@ -34,7 +34,7 @@ CREATE TABLE approved_contacts (
 ) STRICT, WITHOUT ROWID;
 
 -- "Has this number ever texted us?" (as `+1…` or `whatsapp:+1…`).
--- X
+CREATE INDEX inbox_by_sender ON inbox (sender);
 
 -- Held sends wait for approve_contact on their recipient's number and are never claimed.
 ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;

@@ -240,11 +240,23 @@ macro_rules! in_write_tx {
         let $conn = &mut *tx;
         let out = $body.await?;
         tx.commit().await.map_err(StoreError::backend)?;
-        Ok(out)
+        Ok::<_, StoreError>(out)
     }};
 }
 
-/// Runs `$body` on a connection of the read pool.
+/// Runs `$body` in a read transaction, so everything it reads is one snapshot (a receipt
+/// and its history, say).
+macro_rules! in_read_tx {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.reader.begin().await.map_err(StoreError::backend)?;
+        let $conn = &mut *tx;
+        let out = $body.await?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok::<_, StoreError>(out)
+    }};
+}
+
+/// Runs `$body` (one statement) on a connection of the read pool.
 macro_rules! on_reader {
     ($store:expr, |$conn:ident| $body:expr) => {{
         let mut conn = $store.reader.acquire().await.map_err(StoreError::backend)?;
@@ -271,17 +283,15 @@ impl Store for SqliteStore {
     }
 
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
         let limit = match query.limit {
             0 => DEFAULT_LIMIT,
             n => n,
         };
-        inbox::list(&mut conn, query.since, limit).await
+        on_reader!(self, |conn| inbox::list(conn, query.since, limit))
     }
 
     async fn queued_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
-        inbox::queued(&mut conn, limit).await
+        on_reader!(self, |conn| inbox::queued(conn, limit))
     }
 
     async fn set_inbound_state(
@@ -290,9 +300,7 @@ impl Store for SqliteStore {
         state: InboxState,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        inbox::set_state(&mut tx, id, state, note).await?;
-        tx.commit().await.map_err(StoreError::backend)
+        in_write_tx!(self, |conn| inbox::set_state(conn, id, state, note))
     }
 
     async fn enqueue_outbound(
@@ -301,10 +309,8 @@ impl Store for SqliteStore {
         msg: &OutboundMessage,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let receipt = outbox::enqueue(&mut tx, id, msg, codec::stored(now), Hold::No).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(receipt)
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::enqueue(conn, id, msg, now, Hold::No))
     }
 
     async fn claim_outbound(
@@ -313,9 +319,8 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let items = outbox::claim(&mut tx, now, lease, limit).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
+        let items: Vec<OutboxItem> =
+            in_write_tx!(self, |conn| outbox::claim(conn, now, lease, limit))?;
         if !items.is_empty() {
             debug!(claimed = items.len(), limit, "outbox entries claimed");
         }
@@ -328,10 +333,8 @@ impl Store for SqliteStore {
         result: &ProviderReceipt,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let receipt = outbox::complete(&mut tx, id, result, codec::stored(now)).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(receipt)
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::complete(conn, id, result, now))
     }
 
     async fn fail_outbound(
@@ -340,10 +343,8 @@ impl Store for SqliteStore {
         error: &ErrorInfo,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let receipt = outbox::fail(&mut tx, id, error, codec::stored(now)).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(receipt)
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::fail(conn, id, error, now))
     }
 
     async fn retry_outbound(
@@ -352,9 +353,7 @@ impl Store for SqliteStore {
         error: &ErrorInfo,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        outbox::retry(&mut tx, id, error, next_attempt).await?;
-        tx.commit().await.map_err(StoreError::backend)
+        in_write_tx!(self, |conn| outbox::retry(conn, id, error, next_attempt))
     }
 
     async fn apply_status(
@@ -362,23 +361,17 @@ impl Store for SqliteStore {
         update: &StatusUpdate,
         now: OffsetDateTime,
     ) -> Result<StatusOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let outcome = receipts::apply_status(&mut tx, update, codec::stored(now)).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(outcome)
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| receipts::apply_status(conn, update, now))
     }
 
     async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError> {
-        // One read transaction, so the receipt row and its history are the same snapshot.
-        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
-        let loaded = receipts::load(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
+        let loaded = in_read_tx!(self, |conn| receipts::load(conn, id))?;
         Ok(loaded.map(|l| l.receipt))
     }
 
     async fn outbox_len(&self) -> Result<usize, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(StoreError::backend)?;
-        outbox::len(&mut conn).await
+        on_reader!(self, |conn| outbox::len(conn))
     }
 
     async fn pairing_request(
@@ -456,11 +449,7 @@ impl Store for SqliteStore {
     }
 
     async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
-        // One read transaction: the receipts and their histories are the same snapshot.
-        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
-        let held = outbox::held(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(held)
+        in_read_tx!(self, |conn| outbox::held(conn))
     }
 
     async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
@@ -476,10 +465,7 @@ impl Store for SqliteStore {
             0 => DEFAULT_LIMIT,
             n => n,
         };
-        let mut tx = self.reader.begin().await.map_err(StoreError::backend)?;
-        let log = receipts::log(&mut tx, since, limit).await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok(log)
+        in_read_tx!(self, |conn| receipts::log(conn, since, limit))
     }
 
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
