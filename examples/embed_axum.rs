@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use telephony_core::InboundMessage;
+use telephony_core::{AllowList, InboundMessage, InboundPolicy};
 use telephony_serve::{Gateway, HandlerError, Replier};
 use telephony_store::SqliteStore;
 use telephony_twilio::simulator::{InboundSms, Simulator, SimulatorConfig};
@@ -59,8 +59,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = std::env::temp_dir().join(format!("telephony-embed-{}", std::process::id()));
     let store = SqliteStore::open(dir.join("telephony.db")).await?;
+    // Only this number may talk to the handler; anyone else would get a pairing code
+    // (the default policy) that you approve with `gateway.approve_pairing(code)`.
+    let allow = AllowList::parse(&["+15557654321".to_string()])?;
     let gateway = Gateway::builder(Arc::new(TwilioProvider::new(twilio)?), Arc::new(store))
         .public_url(public_url.clone())
+        .inbound_policy(InboundPolicy::Allowlist, allow)
         .handler(|msg: InboundMessage, reply: Replier| async move {
             tracing::info!(from = %msg.from, body = %msg.body, "got a message");
             reply

@@ -207,7 +207,11 @@ async fn send(
             println!("{}", output::receipt_line(r));
         }
         if held {
-            println!("held: {} never texted this number and it was not approved; run `telephony contacts approve {}` to release it", "the gateway", receipts.first().map(|r| r.to.number().to_string()).unwrap_or_default());
+            let to = receipts
+                .first()
+                .map(|r| r.to.number().to_string())
+                .unwrap_or_default();
+            println!("held: {to} never texted us and was never approved (outboundPolicy.requireApprovalForNewContacts); run `telephony contacts approve {to}` to release it");
         }
     }
     let failed: Vec<&Receipt> = receipts

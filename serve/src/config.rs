@@ -37,7 +37,7 @@ impl Format for Json5 {
     type Error = json5::Error;
     const NAME: &'static str = "JSON5";
 
-    fn from_str<'de, T: serde::de::DeserializeOwned>(string: &'de str) -> Result<T, Self::Error> {
+    fn from_str<T: serde::de::DeserializeOwned>(string: &str) -> Result<T, Self::Error> {
         json5::from_str(string)
     }
 }
@@ -754,11 +754,9 @@ fn env_value(v: &str) -> Value {
     if t == "true" || t == "false" {
         return Value::from(t == "true");
     }
-    if !t.is_empty()
-        && !t.starts_with('+')
-        && !(t.starts_with('0') && t.len() > 1)
-        && t.bytes().all(|b| b.is_ascii_digit())
-    {
+    let leading_zero = t.starts_with('0') && t.len() > 1;
+    let plain_number = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if plain_number && !leading_zero {
         if let Ok(n) = t.parse::<u64>() {
             return Value::from(n);
         }

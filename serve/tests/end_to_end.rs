@@ -229,10 +229,7 @@ async fn admin_api_requires_the_token_and_names_bad_input() {
         "invalid \"to\": invalid address \"5551234567\": phone number \"5551234567\" has no country code: write it in E.164 form with a leading '+' and the country code, e.g. +15551234567"
     );
     let (s, r) = admin
-        .post(
-            "/telephony/send",
-            json!({"to": "+15557654321", "body": ""}),
-        )
+        .post("/telephony/send", json!({"to": "+15557654321", "body": ""}))
         .await;
     assert_eq!(
         (s, r["error"].as_str().unwrap()),

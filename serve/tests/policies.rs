@@ -505,10 +505,11 @@ async fn markdown_is_flattened_and_long_texts_chunked() {
 async fn forwarding_is_signed_durable_and_retried() {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;
+    type Received = (HeaderMap, Vec<u8>);
     #[derive(Clone, Default)]
     struct Recv {
         calls: Arc<Mutex<u32>>,
-        got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+        got: Arc<Mutex<Vec<Received>>>,
     }
     let recv = Recv::default();
     let r2 = recv.clone();

@@ -156,23 +156,23 @@ struct InboxParams {
     limit: Option<usize>,
 }
 
-fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, Response> {
+fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, Box<Response>> {
     match since.map(|s| (s, OffsetDateTime::parse(s, &Rfc3339))) {
         None => Ok(None),
         Some((_, Ok(t))) => Ok(Some(t)),
-        Some((s, Err(_))) => Err(error(
+        Some((s, Err(_))) => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             format!(
                 "invalid since {s:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z"
             ),
-        )),
+        ))),
     }
 }
 
 async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
     let since = match parse_since(p.since.as_deref()) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = InboxQuery {
         since,
@@ -273,7 +273,7 @@ async fn contact_approve(State(st): State<AdminState>, Path(number): Path<String
 async fn log(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
     let since = match parse_since(p.since.as_deref()) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match st
         .gateway
