@@ -338,6 +338,48 @@ fn provider_for(sim: &Simulator, url: &str) -> Arc<TwilioProvider> {
 }
 
 #[tokio::test]
+async fn receipts_record_segments_even_when_twilio_reports_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let c = sim.config();
+    // Through a Messaging Service, Twilio answers num_segments "0" (no sender chosen yet).
+    let provider = Arc::new(
+        TwilioProvider::new(
+            TwilioConfig::new(c.account_sid.clone(), c.auth_token.clone())
+                .api_base_url(running.url())
+                .messaging_service_sid("MG00000000000000000000000000000001"),
+        )
+        .unwrap(),
+    );
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let gw = Gateway::builder(provider, store).build();
+    let workers = gw.spawn_workers();
+    // 161 GSM-7 characters: 2 segments; an emoji text of 71 UTF-16 units: 2 segments.
+    for (text, want) in [
+        ("1".repeat(161), 2),
+        ("😀".repeat(36), 2),
+        ("hi".to_string(), 1),
+    ] {
+        let id = gw.send("+15557654321", text).await.unwrap().receipts[0]
+            .id
+            .clone();
+        let r = gw
+            .wait_first_attempt(&id, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, DeliveryStatus::Accepted);
+        assert_eq!(r.segments, Some(want));
+    }
+    workers.shutdown().await;
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");

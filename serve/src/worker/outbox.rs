@@ -77,8 +77,14 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
     let result = gw.inner.provider.send(&item.message, &opts).await;
     let now = OffsetDateTime::now_utc();
     let recorded = match result {
-        Ok(r) => {
-            tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, attempt = attempt_no, "provider accepted message");
+        Ok(mut r) => {
+            if r.num_segments.is_none() {
+                // Twilio reports "0" for Messaging Service sends until it picks a sender;
+                // record our own count (the segment calculator's rules) instead of nothing.
+                r.num_segments =
+                    Some(telephony_core::sms::analyze(&item.message.body).segments as u32);
+            }
+            tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
         Err(e) if e.is_retryable() && attempt_no < gw.inner.settings.max_send_attempts => {
