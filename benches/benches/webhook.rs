@@ -13,6 +13,15 @@
 //!   them), reported per request. The background workers are not started, so this is the
 //!   request path alone; `loadgen` measures the whole running gateway.
 //!
+//! - `sqlite_batch`: how the store could spend the single writer connection, on a copy of
+//!   the `inbox` table with the store's settings (WAL, `synchronous=NORMAL`, one pooled
+//!   write connection through sqlx), 32 rows at a time (the batch size the group-commit
+//!   writer reaches under 64 connections): one `INSERT` per row in one transaction (what
+//!   the group-commit writer does), one multi-row `INSERT … RETURNING` in one transaction,
+//!   one state `UPDATE` transaction per message (what the dispatch worker does), and one
+//!   `UPDATE` for all 32 in one transaction; and `round_trip/select_1`, the cost of one
+//!   statement's trip to sqlx's SQLite worker thread and back.
+//!
 //! Run with `cargo bench -p telephony-benches`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use http::{header, Method, Request, StatusCode};
 use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
 use telephony_serve::Gateway;
@@ -227,9 +236,191 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(5))
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = signature, provider, inbound_webhook
+/// The `inbox` table and its indexes as in `store/migrations/sqlite/0001_init.sql`.
+const INBOX_DDL: &str = "
+CREATE TABLE inbox (
+    id TEXT NOT NULL PRIMARY KEY, provider_sid TEXT NOT NULL UNIQUE, account_sid TEXT,
+    channel TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, body TEXT NOT NULL,
+    media_json TEXT NOT NULL DEFAULT '[]', num_segments INTEGER, received_at INTEGER NOT NULL,
+    extra_json TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL DEFAULT 'queued', note TEXT
+) STRICT;
+CREATE INDEX inbox_by_received_at ON inbox (received_at);
+CREATE INDEX inbox_queued ON inbox (received_at) WHERE state = 'queued';
+";
+
+/// Columns bound per inbox row.
+const INBOX_COLUMNS: &str = "(id, provider_sid, account_sid, channel, sender, recipient, body, \
+     media_json, num_segments, received_at, extra_json)";
+
+/// Rows per batch in `sqlite_batch`.
+const ROWS: usize = 32;
+
+/// Inserts `ROWS` rows numbered from `first`, one statement per row, in one transaction.
+async fn insert_per_row(pool: &sqlx::SqlitePool, first: u64) {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+    for n in first..first + ROWS as u64 {
+        let done = bind_row(
+            sqlx::query(&format!(
+                "INSERT INTO inbox {INBOX_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (provider_sid) DO NOTHING"
+            )),
+            n,
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+        assert_eq!(done.rows_affected(), 1);
+    }
+    tx.commit().await.expect("commit");
 }
-criterion_main!(benches);
+
+/// Inserts `ROWS` rows numbered from `first` with one multi-row statement that returns the
+/// inserted SIDs (so duplicates are still told apart), in one transaction.
+async fn insert_one_statement(pool: &sqlx::SqlitePool, first: u64) {
+    let tuples = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; ROWS].join(", ");
+    let sql = format!(
+        "INSERT INTO inbox {INBOX_COLUMNS} VALUES {tuples} \
+         ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid"
+    );
+    let mut q = sqlx::query(&sql);
+    for n in first..first + ROWS as u64 {
+        q = bind_row(q, n);
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+    let inserted = q.fetch_all(&mut *tx).await.expect("insert");
+    assert_eq!(inserted.len(), ROWS);
+    tx.commit().await.expect("commit");
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_row(q: SqliteQuery<'_>, n: u64) -> SqliteQuery<'_> {
+    q.bind(format!("msg_{n:026}"))
+        .bind(format!("SM{n:032x}"))
+        .bind(ACCOUNT_SID)
+        .bind("sms")
+        .bind(format!("+1555{:07}", n % 100))
+        .bind("+15005550006")
+        .bind("Load test message")
+        .bind("[]")
+        .bind(1_i64)
+        .bind(1_767_323_045_000_i64 + n as i64)
+        .bind(r#"{"ToCountry":"US","ApiVersion":"2010-04-01"}"#)
+}
+
+fn sqlite_batch(c: &mut Criterion) {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = rt.block_on(async {
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("inbox.db"))
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await
+            .expect("sqlite opens");
+        sqlx::raw_sql(INBOX_DDL)
+            .execute(&pool)
+            .await
+            .expect("schema");
+        pool
+    });
+    let next = AtomicU64::new(0);
+    let take = || next.fetch_add(ROWS as u64, Ordering::Relaxed);
+
+    let mut g = c.benchmark_group("sqlite_batch");
+    // The price of one statement's trip to sqlx's SQLite worker thread and back.
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("round_trip/select_1", |b| {
+        b.to_async(&rt).iter(|| async {
+            let one: i64 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&pool)
+                .await
+                .expect("select");
+            assert_eq!(one, 1);
+        })
+    });
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.bench_function("insert_32/statement_per_row", |b| {
+        b.to_async(&rt).iter(|| insert_per_row(&pool, take()))
+    });
+    g.bench_function("insert_32/one_statement", |b| {
+        b.to_async(&rt).iter(|| insert_one_statement(&pool, take()))
+    });
+    g.bench_function("set_state_32/transaction_per_message", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, take) = (&pool, &take);
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let first = take();
+                    insert_per_row(pool, first).await;
+                    let started = Instant::now();
+                    for n in first..first + ROWS as u64 {
+                        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+                        sqlx::query("UPDATE inbox SET state = ?2, note = ?3 WHERE id = ?1")
+                            .bind(format!("msg_{n:026}"))
+                            .bind("accepted")
+                            .bind(None::<String>)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("update");
+                        tx.commit().await.expect("commit");
+                    }
+                    total += started.elapsed();
+                }
+                total
+            }
+        })
+    });
+    g.bench_function("set_state_32/one_transaction", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, take) = (&pool, &take);
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let first = take();
+                    insert_per_row(pool, first).await;
+                    let started = Instant::now();
+                    let ids = vec!["?"; ROWS].join(", ");
+                    let sql = format!(
+                        "UPDATE inbox SET state = 'accepted', note = NULL WHERE id IN ({ids})"
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for n in first..first + ROWS as u64 {
+                        q = q.bind(format!("msg_{n:026}"));
+                    }
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+                    let done = q.execute(&mut *tx).await.expect("update");
+                    assert_eq!(done.rows_affected(), ROWS as u64);
+                    tx.commit().await.expect("commit");
+                    total += started.elapsed();
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+}
+
+// What `criterion_group!`/`criterion_main!` expand to, written out so every item is documented.
+fn main() {
+    let mut c = config().configure_from_args();
+    signature(&mut c);
+    provider(&mut c);
+    inbound_webhook(&mut c);
+    sqlite_batch(&mut c);
+    c.final_summary();
+}

@@ -4,7 +4,7 @@
 //! that returns a fresh store and a guard (e.g. a temporary directory) to keep alive:
 //!
 //! ```ignore
-//! async fn fresh() -> (MyStore, tempfile::TempDir) { … }
+//! async fn fresh() -> (MyStore, tempfile::TempDir) { open_my_store().await }
 //! telephony_core::store_suite_tests!(fresh);
 //! ```
 
