@@ -333,6 +333,18 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, CliEr
     Ok(now - Duration::from_secs(secs))
 }
 
+/// An admin list route with `limit` and an optional RFC 3339 `since` (its `+` escaped).
+fn list_path(route: &str, limit: usize, since: Option<OffsetDateTime>) -> Result<String, CliError> {
+    let mut path = format!("{route}?limit={limit}");
+    if let Some(t) = since {
+        let t = t
+            .format(&Rfc3339)
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        path.push_str(&format!("&since={}", t.replace('+', "%2B")));
+    }
+    Ok(path)
+}
+
 async fn inbox(
     ctx: Context,
     since: Option<String>,
@@ -345,14 +357,9 @@ async fn inbox(
         .transpose()?;
     let entries: Vec<InboxEntry> = match ctx.admin().await? {
         Some(admin) => {
-            let mut path = format!("/telephony/inbox?limit={limit}");
-            if let Some(t) = since {
-                let t = t
-                    .format(&Rfc3339)
-                    .map_err(|e| CliError::failure(e.to_string()))?;
-                path.push_str(&format!("&since={}", t.replace('+', "%2B")));
-            }
-            let v = admin.get(&path).await?;
+            let v = admin
+                .get(&list_path("/telephony/inbox", limit, since)?)
+                .await?;
             serde_json::from_value(v["messages"].clone())
                 .map_err(|e| CliError::failure(format!("unexpected inbox from gateway: {e}")))?
         }
@@ -641,17 +648,10 @@ async fn send_log(
         .map(|s| parse_since(s, OffsetDateTime::now_utc()))
         .transpose()?;
     let receipts: Vec<Receipt> = match ctx.admin().await? {
-        Some(a) => {
-            let mut path = format!("/telephony/log?limit={limit}");
-            if let Some(t) = since {
-                let t = t
-                    .format(&Rfc3339)
-                    .map_err(|e| CliError::failure(e.to_string()))?;
-                path.push_str(&format!("&since={}", t.replace('+', "%2B")));
-            }
-            serde_json::from_value(a.get(&path).await?["receipts"].clone())
-                .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?
-        }
+        Some(a) => serde_json::from_value(
+            a.get(&list_path("/telephony/log", limit, since)?).await?["receipts"].clone(),
+        )
+        .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
         None => open_store(&ctx.config)
             .await?
             .receipts(since, limit)
