@@ -120,6 +120,14 @@ impl Gateway {
                 "opt-out keyword from an unknown sender; no pairing code sent".into(),
             ));
         }
+        // Read-only fast path for a flood of strangers: when the pending slots are full
+        // and this sender holds none, answer without taking the write lock. The store's
+        // atomic check below stays the authority.
+        let pending = store.pending_pairings(now).await?;
+        let limits = &s.pairing.limits;
+        if pending.len() >= limits.max_pending && !pending.iter().any(|p| p.sender == n) {
+            return Ok(self.pairing_limited(&n));
+        }
         let code = pairing::new_code();
         match store
             .pairing_request(&n, &code, &s.pairing.limits, now)
@@ -147,14 +155,17 @@ impl Gateway {
             PairingOutcome::Existing(_) => Ok(Decision::PendingPairing(
                 "waiting for pairing approval (code already sent)".into(),
             )),
-            PairingOutcome::Limited => {
-                tracing::warn!(sender = %n.redacted(), max = s.pairing.limits.max_pending, "too many pairing requests; message dropped, no SMS sent");
-                Ok(Decision::Dropped(format!(
-                    "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
-                    s.pairing.limits.max_pending, s.pairing.limits.max_per_hour
-                )))
-            }
+            PairingOutcome::Limited => Ok(self.pairing_limited(&n)),
         }
+    }
+
+    fn pairing_limited(&self, n: &PhoneNumber) -> Decision {
+        let limits = &self.inner.settings.pairing.limits;
+        tracing::warn!(sender = %n.redacted(), max = limits.max_pending, "too many pairing requests; message dropped, no SMS sent");
+        Decision::Dropped(format!(
+            "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
+            limits.max_pending, limits.max_per_hour
+        ))
     }
 
     /// Pending pairing requests, oldest first.

@@ -68,7 +68,7 @@ pub use provider::{
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome, OutboxItem,
-    StatusOutcome, Store, StoreError,
+    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InboxUpdate, InsertOutcome,
+    OutboxItem, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

@@ -15,8 +15,8 @@ use crate::pairing::{
 };
 use crate::phone::PhoneNumber;
 use crate::store::{
-    default_limit, ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InsertOutcome,
-    OutboxItem, StatusOutcome, Store, StoreError,
+    default_limit, ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InboxUpdate,
+    InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
 };
 
 #[derive(Default)]
@@ -172,6 +172,27 @@ impl Store for MemoryStore {
             })?;
         e.state = state;
         e.note = note.map(str::to_string);
+        Ok(())
+    }
+
+    async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let mut idx = Vec::with_capacity(updates.len());
+        for u in updates {
+            let i = g
+                .inbox
+                .iter()
+                .position(|e| e.message.id == u.id)
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "inbound message",
+                    id: u.id.to_string(),
+                })?;
+            idx.push(i);
+        }
+        for (i, u) in idx.into_iter().zip(updates) {
+            g.inbox[i].state = u.state;
+            g.inbox[i].note = u.note.clone();
+        }
         Ok(())
     }
 

@@ -117,6 +117,17 @@ pub struct InboxEntry {
     pub note: Option<String>,
 }
 
+/// A new state for one inbound message (see [`Store::set_inbound_states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxUpdate {
+    /// The message.
+    pub id: MessageId,
+    /// Its new state.
+    pub state: InboxState,
+    /// Why, when there is more to say.
+    pub note: Option<String>,
+}
+
 /// Which inbox entries to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InboxQuery {
@@ -170,6 +181,11 @@ pub trait Store: Send + Sync + 'static {
         state: InboxState,
         note: Option<&str>,
     ) -> Result<(), StoreError>;
+
+    /// Records the outcome of several inbound messages in one transaction: all or nothing
+    /// (an unknown id is `NotFound` and nothing changes). The dispatch worker uses it once
+    /// per batch, so recording outcomes costs one write, not one per message.
+    async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError>;
 
     /// Atomically creates a `pending` receipt and its outbox entry.
     async fn enqueue_outbound(

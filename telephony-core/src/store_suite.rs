@@ -122,6 +122,41 @@ pub async fn queued_inbound_in_order(s: &dyn Store) {
         .await
         .unwrap_err();
     assert!(err.is_not_found());
+    // Batched: all or nothing.
+    use crate::store::InboxUpdate;
+    let sm3 = q[0].id.clone();
+    let err = s
+        .set_inbound_states(&[
+            InboxUpdate {
+                id: sm3.clone(),
+                state: InboxState::Dropped,
+                note: Some("x".into()),
+            },
+            InboxUpdate {
+                id: MessageId::from_string("nope"),
+                state: InboxState::Accepted,
+                note: None,
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
+    assert_eq!(
+        s.queued_inbound(10).await.unwrap().len(),
+        1,
+        "nothing changed"
+    );
+    s.set_inbound_states(&[InboxUpdate {
+        id: sm3,
+        state: InboxState::Failed,
+        note: Some("handler error: boom".into()),
+    }])
+    .await
+    .unwrap();
+    assert!(s.queued_inbound(10).await.unwrap().is_empty());
+    let all = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(all[2].state, InboxState::Failed);
+    assert_eq!(all[2].note.as_deref(), Some("handler error: boom"));
 }
 
 /// `since` and `limit` filter the inbox; the newest entries are kept under a limit.

@@ -2,13 +2,15 @@
 //! ordered lane per sender (messages from one sender in arrival order; senders in parallel).
 //!
 //! The sender policy ([`crate::sender_policy`]) runs first; only accepted messages reach
-//! the handler. A message stays `queued` until its handler returns, so a crash mid-handler means it is
+//! the handler. Outcomes are recorded once per batch (one write for up to 256 messages,
+//! so dispatch does not compete with webhook ingest for SQLite's single writer); a
+//! message stays `queued` until its batch is recorded, so a crash mid-batch means it is
 //! handled again after restart (at-least-once). A handler error or panic marks it `failed`
 //! with the reason, so one bad message never blocks its lane.
 
 use std::time::Duration;
 
-use telephony_core::{error_chain, InboundMessage, InboxState};
+use telephony_core::{error_chain, InboundMessage, InboxState, InboxUpdate};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -50,29 +52,41 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
                 for (_, lane) in lanes {
                     let gw = gw.clone();
                     set.spawn(async move {
+                        let mut done = Vec::with_capacity(lane.len());
                         for m in lane {
-                            dispatch_one(&gw, m).await;
+                            done.extend(dispatch_one(&gw, m).await);
                         }
+                        done
                     });
                 }
+                let mut updates = Vec::new();
                 while let Some(r) = set.join_next().await {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "dispatch lane failed");
+                    match r {
+                        Ok(mut done) => updates.append(&mut done),
+                        Err(e) => tracing::error!(error = %e, "dispatch lane failed"),
                     }
+                }
+                // One write for the whole batch. If it fails, the batch stays queued and is
+                // dispatched again: at-least-once.
+                if let Err(e) = gw.inner.store.set_inbound_states(&updates).await {
+                    tracing::error!(messages = updates.len(), error = %error_chain(&e), "could not record dispatch results");
+                } else {
+                    tracing::debug!(messages = updates.len(), "dispatch batch recorded");
                 }
             }
         }
     }
 }
 
-async fn dispatch_one(gw: &Gateway, msg: InboundMessage) {
+/// Decides and delivers one message; `None` leaves it queued (the policy could not be
+/// evaluated, so it is tried again on the next pass).
+async fn dispatch_one(gw: &Gateway, msg: InboundMessage) -> Option<InboxUpdate> {
     let id = msg.id.clone();
     let decision = match gw.decide(&msg).await {
         Ok(d) => d,
         Err(e) => {
-            // Left queued: it is decided again on the next pass (or after a restart).
             tracing::error!(message_id = %id, error = %error_chain(&e), "sender policy failed");
-            return;
+            return None;
         }
     };
     let (state, note) = match decision {
@@ -84,16 +98,8 @@ async fn dispatch_one(gw: &Gateway, msg: InboundMessage) {
         Decision::Blocked(n) => (InboxState::Blocked, Some(n)),
         Decision::Dropped(n) => (InboxState::Dropped, Some(n)),
     };
-    if let Err(e) = gw
-        .inner
-        .store
-        .set_inbound_state(&id, state, note.as_deref())
-        .await
-    {
-        tracing::error!(message_id = %id, error = %error_chain(&e), "could not record dispatch result");
-    } else {
-        tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");
-    }
+    tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");
+    Some(InboxUpdate { id, state, note })
 }
 
 async fn deliver(gw: &Gateway, msg: InboundMessage) -> (InboxState, Option<String>) {

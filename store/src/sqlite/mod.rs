@@ -26,9 +26,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{Sqlite, Transaction};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
-    InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits, PairingOutcome,
-    PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt, StatusOutcome,
-    StatusUpdate, Store, StoreError,
+    InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
+    PairingOutcome, PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt,
+    StatusOutcome, StatusUpdate, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tracing::debug;
@@ -301,6 +301,18 @@ impl Store for SqliteStore {
         note: Option<&str>,
     ) -> Result<(), StoreError> {
         in_write_tx!(self, |conn| inbox::set_state(conn, id, state, note))
+    }
+
+    async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        in_write_tx!(self, |conn| async {
+            for u in updates {
+                inbox::set_state(&mut *conn, &u.id, u.state, u.note.as_deref()).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
     }
 
     async fn enqueue_outbound(
