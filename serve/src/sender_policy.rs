@@ -71,6 +71,8 @@ pub struct PairingDecision {
     pub notification_error: Option<String>,
 }
 
+const WAITING: &str = "waiting for pairing approval (code already sent)";
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
@@ -120,12 +122,14 @@ impl Gateway {
                 "opt-out keyword from an unknown sender; no pairing code sent".into(),
             ));
         }
-        // Read-only fast path for a flood of strangers: when the pending slots are full
-        // and this sender holds none, answer without taking the write lock. The store's
-        // atomic check below stays the authority.
+        // Read-only fast path: a sender already waiting, or a stranger while every pending
+        // slot is taken, is answered without the write lock. The store's atomic check
+        // below stays the authority for creating requests.
         let pending = store.pending_pairings(now).await?;
-        let limits = &s.pairing.limits;
-        if pending.len() >= limits.max_pending && !pending.iter().any(|p| p.sender == n) {
+        if pending.iter().any(|p| p.sender == n) {
+            return Ok(Decision::PendingPairing(WAITING.into()));
+        }
+        if pending.len() >= s.pairing.limits.max_pending {
             return Ok(self.pairing_limited(&n));
         }
         let code = pairing::new_code();
@@ -152,9 +156,7 @@ impl Gateway {
                     }
                 }
             }
-            PairingOutcome::Existing(_) => Ok(Decision::PendingPairing(
-                "waiting for pairing approval (code already sent)".into(),
-            )),
+            PairingOutcome::Existing(_) => Ok(Decision::PendingPairing(WAITING.into())),
             PairingOutcome::Limited => Ok(self.pairing_limited(&n)),
         }
     }
