@@ -18,8 +18,9 @@
 //!   write connection through sqlx), 32 rows at a time (the batch size the group-commit
 //!   writer reaches under 64 connections): one `INSERT` per row in one transaction (what
 //!   the group-commit writer does), one multi-row `INSERT … RETURNING` in one transaction,
-//!   one state `UPDATE` transaction per message (what the dispatch worker does), and one
-//!   `UPDATE` for all 32 in one transaction; and `round_trip/select_1`, the cost of one
+//!   one state `UPDATE` transaction per message (what the dispatch worker did before
+//!   `Store::set_inbound_states`), one `UPDATE` per message in one transaction (what
+//!   `set_inbound_states` does now), and one `UPDATE` for all 32; and `round_trip/select_1`, the cost of one
 //!   statement's trip to sqlx's SQLite worker thread and back.
 //!
 //! Run with `cargo bench -p telephony-benches`.
@@ -385,7 +386,33 @@ fn sqlite_batch(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("set_state_32/one_transaction", |b| {
+    g.bench_function("set_state_32/one_transaction_statement_per_row", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (pool, take) = (&pool, &take);
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let first = take();
+                    insert_per_row(pool, first).await;
+                    let started = Instant::now();
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+                    for n in first..first + ROWS as u64 {
+                        sqlx::query("UPDATE inbox SET state = ?2, note = ?3 WHERE id = ?1")
+                            .bind(format!("msg_{n:026}"))
+                            .bind("accepted")
+                            .bind(None::<String>)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("update");
+                    }
+                    tx.commit().await.expect("commit");
+                    total += started.elapsed();
+                }
+                total
+            }
+        })
+    });
+    g.bench_function("set_state_32/one_statement", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let (pool, take) = (&pool, &take);
             async move {

@@ -643,7 +643,7 @@ fn run(args: Args) -> Result<bool, String> {
             "rows_verified": stored.as_ref().map(|s| s.rows),
             "rows_match_ok": rows_ok,
             "rows_by_state_after_run": stored.as_ref().map(|s| s.by_state.iter().map(|(st, n)| json!({"state": st, "rows": n})).collect::<Vec<_>>()),
-            "dispatch_drain": drain.as_ref().map(|(q0, q1, d, st)| json!({
+            "dispatch_drain": drain.as_ref().filter(|_| !args.no_workers).map(|(q0, q1, d, st)| json!({
                 "queued_after_run": q0, "queued_at_end": q1, "waited_s": d.as_secs_f64(),
                 "by_state": st.iter().map(|(s, n)| json!({"state": s, "rows": n})).collect::<Vec<_>>(),
             })),
@@ -741,7 +741,12 @@ fn run(args: Args) -> Result<bool, String> {
                 );
             }
         }
-        if let Some((q0, q1, d, st)) = &drain {
+        if args.no_workers {
+            let _ = writeln!(
+                out,
+                "dispatch:      not running (--no-workers); every row stays queued"
+            );
+        } else if let Some((q0, q1, d, st)) = &drain {
             let states: Vec<String> = st.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let _ = writeln!(
                 out,

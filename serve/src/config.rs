@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
@@ -701,6 +701,25 @@ fn unwrap_channel(fig: Figment, path: &Path) -> Result<Figment, ConfigError> {
     }
 }
 
+/// `TELEPHONY_*` variables that are not configuration keys.
+pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG"];
+
+/// Environment values as a figment provider whose errors say "environment variables …".
+struct EnvVars {
+    dict: Dict,
+    names: Vec<String>,
+}
+
+impl figment::Provider for EnvVars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("environment variables ({})", self.names.join(", ")))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
 /// `TWILIO_*` and `TELEPHONY_*` variables as a figment provider, plus the names used.
 fn env_provider(env: &[(String, String)]) -> Result<(Figment, Vec<String>), ConfigError> {
     let mut root = Dict::new();
@@ -717,7 +736,8 @@ fn env_provider(env: &[(String, String)]) -> Result<(Figment, Vec<String>), Conf
         let Some(rest) = var.strip_prefix("TELEPHONY_") else {
             continue;
         };
-        if rest == "CONFIG" || rest.is_empty() {
+        // The CLI's own variables, not config keys.
+        if NON_CONFIG_VARS.contains(var) || rest.is_empty() {
             continue;
         }
         let key = rest
@@ -728,7 +748,10 @@ fn env_provider(env: &[(String, String)]) -> Result<(Figment, Vec<String>), Conf
         insert_path(&mut root, &key, env_value(v));
         names.push(var.to_string());
     }
-    let fig = Figment::from(Serialized::from(root, Profile::Default));
+    let fig = Figment::from(EnvVars {
+        dict: root,
+        names: names.clone(),
+    });
     Ok((fig, names))
 }
 

@@ -199,6 +199,30 @@ fn err_of(body: &str, name: &str) -> (String, PathBuf) {
 }
 
 #[test]
+fn cli_variables_are_not_config_and_env_errors_name_the_variables() {
+    let (cfg, src) = Config::load_with_env(
+        None,
+        &env(&[("TELEPHONY_LOG", "warn"), ("TELEPHONY_CONFIG", "x.json5")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.serve.port, 3335);
+    assert!(src.env.is_empty());
+    let e = Config::load_with_env(None, &env(&[("TELEPHONY_SERVE__PROT", "1")])).unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("`prot`"), "{e}");
+    assert!(
+        e.contains("environment variables (TELEPHONY_SERVE__PROT)"),
+        "{e}"
+    );
+    let e = Config::load_with_env(None, &env(&[("TELEPHONY_SERVE__PORT", "abc")])).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("for key \"serve.port\" in environment variables (TELEPHONY_SERVE__PORT)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_keys_name_the_key_and_file() {
     let (e, f) = err_of(
         "{ channels: { telephony: { serve: { prot: 3335 } } } }",
