@@ -16,7 +16,7 @@ use telephony_core::{InsertOutcome, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::inbox::InboxRow;
+use super::inbox::{self, InboxRow};
 
 /// Most inserts committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -119,24 +119,43 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>) {
     debug!("inbound writer stopped");
 }
 
-/// Runs a batch in one transaction. A row that violates a constraint other than the
-/// duplicate provider SID (e.g. a reused gateway id) fails alone: SQLite backs out just
-/// that statement and the transaction goes on. Any other error rolls back the whole batch.
+/// Runs a batch in one transaction, as one multi-row insert. If that statement hits a
+/// constraint other than the duplicate provider SID (e.g. a reused gateway id), SQLite backs
+/// out just that statement and the rows are inserted one by one instead, so the offending
+/// row fails alone and the rest commit. Any other error rolls back the whole batch.
 async fn write(
     pool: &SqlitePool,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for req in batch {
-        let outcome = match req.row.insert(&mut tx).await {
-            Ok(true) => Ok(InsertOutcome::Inserted),
-            Ok(false) => Ok(InsertOutcome::Duplicate),
-            Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
-            Err(e) => return Err(e),
-        };
-        outcomes.push(outcome);
-    }
+    let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
+    let outcomes = match inbox::insert_many(&mut tx, &rows).await {
+        Ok(mut new) => rows
+            .iter()
+            // The first request for a SID gets Inserted, any repeat in the batch Duplicate.
+            .map(|r| {
+                Ok(if new.remove(r.provider_sid()) {
+                    InsertOutcome::Inserted
+                } else {
+                    InsertOutcome::Duplicate
+                })
+            })
+            .collect(),
+        Err(e) if is_constraint_violation(&e) => {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for req in batch {
+                let outcome = match req.row.insert(&mut tx).await {
+                    Ok(true) => Ok(InsertOutcome::Inserted),
+                    Ok(false) => Ok(InsertOutcome::Duplicate),
+                    Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
+                    Err(e) => return Err(e),
+                };
+                outcomes.push(outcome);
+            }
+            outcomes
+        }
+        Err(e) => return Err(e),
+    };
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -5,7 +5,7 @@
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
-use telephony_core::{InboundMessage, InboxEntry, InboxState, MessageId, StoreError};
+use telephony_core::{InboundMessage, InboxEntry, InboxState, InboxUpdate, MessageId, StoreError};
 use time::OffsetDateTime;
 
 use super::codec::{self, get, get_channel, get_inbox_state, get_json, get_time, get_u32_opt};
@@ -69,6 +69,46 @@ impl InboxRow {
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Inserts many rows with one statement and returns the provider SIDs that were new
+/// (duplicates are skipped by `ON CONFLICT DO NOTHING` and not returned). One statement
+/// per batch instead of one per row: each sqlx statement costs a round trip to the
+/// connection's thread, which dominates at high rates.
+pub(crate) async fn insert_many(
+    conn: &mut SqliteConnection,
+    rows: &[&InboxRow],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
+         media_json, num_segments, received_at, extra_json) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(&r.id)
+            .push_bind(&r.provider_sid)
+            .push_bind(&r.account_sid)
+            .push_bind(&r.channel)
+            .push_bind(&r.sender)
+            .push_bind(&r.recipient)
+            .push_bind(&r.body)
+            .push_bind(&r.media_json)
+            .push_bind(r.num_segments)
+            .push_bind(r.received_at)
+            .push_bind(&r.extra_json);
+    });
+    q.push(" ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid");
+    let returned = q.build().fetch_all(conn).await?;
+    returned
+        .iter()
+        .map(|row| sqlx::Row::try_get::<String, _>(row, 0))
+        .collect()
+}
+
+impl InboxRow {
+    /// The provider SID (the dedupe key).
+    pub(crate) fn provider_sid(&self) -> &str {
+        &self.provider_sid
     }
 }
 
@@ -137,6 +177,63 @@ pub(crate) async fn queued(
 }
 
 /// Records the state of an inbound message.
+/// Applies many outcomes with one `UPDATE … WHERE id IN (…)` per distinct (state, note),
+/// inside the caller's transaction. If a row is missing, the first missing id is reported
+/// (the caller's transaction then rolls back, so nothing changes).
+pub(crate) async fn set_states(
+    conn: &mut SqliteConnection,
+    updates: &[InboxUpdate],
+) -> Result<(), StoreError> {
+    type Outcome<'a> = (InboxState, Option<&'a str>);
+    let mut groups: Vec<(Outcome<'_>, Vec<&str>)> = Vec::new();
+    for u in updates {
+        let key = (u.state, u.note.as_deref());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => ids.push(u.id.as_str()),
+            None => groups.push((key, vec![u.id.as_str()])),
+        }
+    }
+    let mut changed = 0u64;
+    // SQLite allows 32766 bound parameters; stay well under it.
+    for ((state, note), ids) in &groups {
+        for ids in ids.chunks(10_000) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE inbox SET state = ");
+            q.push_bind(state.as_str())
+                .push(", note = ")
+                .push_bind(*note)
+                .push(" WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            sep.push_unseparated(")");
+            changed += q
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::backend)?
+                .rows_affected();
+        }
+    }
+    if changed as usize != updates.len() {
+        // Find which one is missing, for an error that names it.
+        for u in updates {
+            let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM inbox WHERE id = ?1")
+                .bind(u.id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::backend)?;
+            if found.is_none() {
+                return Err(StoreError::NotFound {
+                    kind: "inbound message",
+                    id: u.id.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn set_state(
     conn: &mut SqliteConnection,
     id: &MessageId,

@@ -307,12 +307,7 @@ impl Store for SqliteStore {
         if updates.is_empty() {
             return Ok(());
         }
-        in_write_tx!(self, |conn| async {
-            for u in updates {
-                inbox::set_state(&mut *conn, &u.id, u.state, u.note.as_deref()).await?;
-            }
-            Ok::<_, StoreError>(())
-        })
+        in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))
     }
 
     async fn enqueue_outbound(
