@@ -123,6 +123,10 @@ pub(crate) struct Inner {
     /// Serializes the daily-cap check with the enqueue, so the cap is exact.
     pub(crate) send_lock: tokio::sync::Mutex<()>,
     pub(crate) forward_wake: Notify,
+    /// Pairing drops since the last warning, and when that was (unix seconds): a flood of
+    /// strangers gets one warning a minute, not one per message.
+    pub(crate) pairing_drops: std::sync::atomic::AtomicU64,
+    pub(crate) pairing_warned_at: std::sync::atomic::AtomicI64,
 }
 
 /// Settings the routes and workers need (resolved from config or set on the builder).
@@ -545,6 +549,8 @@ impl GatewayBuilder {
                 local_base_url: Mutex::new(None),
                 send_lock: tokio::sync::Mutex::new(()),
                 forward_wake: Notify::new(),
+                pairing_drops: std::sync::atomic::AtomicU64::new(0),
+                pairing_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         }
     }

@@ -162,8 +162,23 @@ impl Gateway {
     }
 
     fn pairing_limited(&self, n: &PhoneNumber) -> Decision {
+        use std::sync::atomic::Ordering;
         let limits = &self.inner.settings.pairing.limits;
-        tracing::warn!(sender = %n.redacted(), max = limits.max_pending, "too many pairing requests; message dropped, no SMS sent");
+        let drops = self.inner.pairing_drops.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let last = self.inner.pairing_warned_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60
+            && self
+                .inner
+                .pairing_warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.inner.pairing_drops.store(0, Ordering::Relaxed);
+            tracing::warn!(sender = %n.redacted(), dropped = drops, max_pending = limits.max_pending, "too many pairing requests: messages from unknown senders dropped, no SMS sent (next warning in a minute at the earliest)");
+        } else {
+            tracing::debug!(sender = %n.redacted(), "too many pairing requests; message dropped, no SMS sent");
+        }
         Decision::Dropped(format!(
             "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
             limits.max_pending, limits.max_per_hour
