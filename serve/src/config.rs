@@ -612,6 +612,13 @@ impl Config {
         out
     }
 
+    /// True when forwarding headers may build the signed URL (`trustForwardingHeaders`
+    /// with at least one `allowedHosts` entry).
+    pub fn trusts_forwarding_headers(&self) -> bool {
+        self.webhook_security.trust_forwarding_headers
+            && !self.webhook_security.allowed_hosts.is_empty()
+    }
+
     /// The normalized `allowFrom` list (validated when the config was loaded).
     pub fn allow_list(&self) -> telephony_core::AllowList {
         telephony_core::AllowList::parse(&self.allow_from).unwrap_or_default()

@@ -15,8 +15,6 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::handler::MessageHandler;
 
-/// Twilio's limit on a message body, in characters (error 21617).
-pub const MAX_BODY_CHARS: usize = 1600;
 /// Twilio's limit on media URLs per message.
 pub const MAX_MEDIA: usize = 10;
 

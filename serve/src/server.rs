@@ -193,9 +193,7 @@ pub fn check_security(
             ),
         });
     }
-    let forwarding = config.webhook_security.trust_forwarding_headers
-        && !config.webhook_security.allowed_hosts.is_empty();
-    if config.public_url.is_none() && !public_loopback && !forwarding {
+    if config.public_url.is_none() && !public_loopback && !config.trusts_forwarding_headers() {
         return Err(ServeError::Config {
             key: "publicUrl",
             reason: format!(
@@ -229,8 +227,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     let admin_sock = resolve(&config.admin.bind, config.admin.port, "admin.bind").await?;
     let public_loopback = public_sock.ip().is_loopback();
     check_security(config, public_loopback, admin_sock.ip().is_loopback())?;
-    let forwarding = config.webhook_security.trust_forwarding_headers
-        && !config.webhook_security.allowed_hosts.is_empty();
+    let forwarding = config.trusts_forwarding_headers();
 
     // Provider.
     let mut simulator = None;
