@@ -269,8 +269,7 @@ async fn send_direct(
     for r in &sent.receipts {
         let now = gw
             .wait_first_attempt(&r.id, Duration::from_secs(60))
-            .await
-            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?;
+            .await?;
         out.push(now.unwrap_or_else(|| r.clone()));
     }
     workers.shutdown().await;
@@ -365,10 +364,7 @@ async fn inbox(
         }
         None => {
             let store = open_store(&ctx.config).await?;
-            store
-                .inbox(&InboxQuery { since, limit })
-                .await
-                .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?
+            store.inbox(&InboxQuery { since, limit }).await?
         }
     };
     if json {
@@ -389,11 +385,12 @@ async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
                 Err(e) if e.message.contains("404") => None,
                 Err(e) => return Err(e),
             },
-            None => open_store(&ctx.config)
-                .await?
-                .receipt(&MessageId::from_string(id.clone()))
-                .await
-                .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+            None => {
+                open_store(&ctx.config)
+                    .await?
+                    .receipt(&MessageId::from_string(id.clone()))
+                    .await?
+            }
         };
     let Some(r) = r else {
         return Err(CliError::failure(format!("no message with id {id:?}")));
@@ -467,11 +464,12 @@ async fn pairing(ctx: Context, command: PairingCommand) -> Result<(), CliError> 
                         CliError::failure(format!("unexpected answer from gateway: {e}"))
                     })?
                 }
-                None => open_store(&ctx.config)
-                    .await?
-                    .pending_pairings(OffsetDateTime::now_utc())
-                    .await
-                    .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+                None => {
+                    open_store(&ctx.config)
+                        .await?
+                        .pending_pairings(OffsetDateTime::now_utc())
+                        .await?
+                }
             };
             if json {
                 output::print_json(&json!({ "requests": reqs }));
@@ -569,11 +567,7 @@ async fn contacts(ctx: Context, command: ContactsCommand) -> Result<(), CliError
                     a.get("/telephony/contacts/held").await?["receipts"].clone(),
                 )
                 .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
-                None => open_store(&ctx.config)
-                    .await?
-                    .held_outbound()
-                    .await
-                    .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+                None => open_store(&ctx.config).await?.held_outbound().await?,
             };
             if json {
                 output::print_json(&json!({ "held": held }));
@@ -617,8 +611,7 @@ async fn contacts(ctx: Context, command: ContactsCommand) -> Result<(), CliError
                     let store = open_store(&ctx.config).await?;
                     store
                         .approve_contact(&n, OffsetDateTime::now_utc())
-                        .await
-                        .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?
+                        .await?
                         .into_iter()
                         .map(|id| id.to_string())
                         .collect()
@@ -652,11 +645,12 @@ async fn send_log(
             a.get(&list_path("/telephony/log", limit, since)?).await?["receipts"].clone(),
         )
         .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
-        None => open_store(&ctx.config)
-            .await?
-            .receipts(since, limit)
-            .await
-            .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))?,
+        None => {
+            open_store(&ctx.config)
+                .await?
+                .receipts(since, limit)
+                .await?
+        }
     };
     if json {
         output::print_json(&json!({ "receipts": receipts }));

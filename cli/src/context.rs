@@ -32,6 +32,12 @@ impl CliError {
     }
 }
 
+impl From<telephony_core::StoreError> for CliError {
+    fn from(e: telephony_core::StoreError) -> Self {
+        CliError::failure(telephony_core::error_chain(&e))
+    }
+}
+
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         CliError::config(e.to_string())

@@ -49,6 +49,16 @@ struct ForwardRow {
 }
 
 impl Inner {
+    fn forward_row(&mut self, id: &str) -> Result<&mut ForwardRow, StoreError> {
+        self.forwards
+            .iter_mut()
+            .find(|f| f.event.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "forward event",
+                id: id.to_string(),
+            })
+    }
+
     fn enqueue(
         &mut self,
         id: &MessageId,
@@ -541,14 +551,7 @@ impl Store for MemoryStore {
 
     async fn complete_forward(&self, id: &str, _now: OffsetDateTime) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let row = g
-            .forwards
-            .iter_mut()
-            .find(|f| f.event.id == id)
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "forward event",
-                id: id.to_string(),
-            })?;
+        let row = g.forward_row(id)?;
         row.done = true;
         row.leased_until = None;
         Ok(())
@@ -561,14 +564,7 @@ impl Store for MemoryStore {
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let row = g
-            .forwards
-            .iter_mut()
-            .find(|f| f.event.id == id)
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "forward event",
-                id: id.to_string(),
-            })?;
+        let row = g.forward_row(id)?;
         row.leased_until = None;
         row.next_attempt = next_attempt;
         row.event.last_error = Some(error.to_string());
