@@ -12,7 +12,7 @@ use telephony_serve::config::Config;
 use telephony_serve::server::{self, RunningGateway, ServeOptions};
 use telephony_serve::{Gateway, HandlerError, Replier};
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{InboundSms, Simulator, SimulatorConfig};
+use telephony_twilio::simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 fn config(dir: &std::path::Path) -> Config {
@@ -325,6 +325,23 @@ async fn refuses_unsafe_listeners() {
     );
 }
 
+/// A simulator on loopback and a SQLite store in a temporary directory (kept alive by `dir`).
+async fn simulator_and_store() -> (
+    tempfile::TempDir,
+    Simulator,
+    RunningSimulator,
+    Arc<SqliteStore>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    (dir, sim, running, store)
+}
+
 fn provider_for(sim: &Simulator, url: &str) -> Arc<TwilioProvider> {
     let c = sim.config();
     Arc::new(
@@ -423,13 +440,7 @@ async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
 #[tokio::test]
 async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
     use telephony_twilio::simulator::Injection;
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::new(SimulatorConfig::generate());
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let (_dir, sim, running, store) = simulator_and_store().await;
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
     let workers = gw.spawn_workers();
     // 21610 (unsubscribed recipient): failed at once, one request.
@@ -480,13 +491,7 @@ async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
 
 #[tokio::test]
 async fn embedded_handler_gets_messages_in_order_and_replies() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::new(SimulatorConfig::generate());
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let (_dir, sim, running, store) = simulator_and_store().await;
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen2 = seen.clone();
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone())
