@@ -28,6 +28,14 @@ pub const MAX_BODY_CHARS: usize = 1600;
 /// Twilio's limit on `MediaUrl` values per message.
 pub const MAX_MEDIA_URLS: usize = 10;
 
+/// What one Twilio message may carry, as [`Provider::limits`](telephony_core::Provider::limits)
+/// reports it.
+pub const LIMITS: telephony_core::ProviderLimits =
+    telephony_core::ProviderLimits::new(MAX_MEDIA_URLS, MAX_BODY_CHARS);
+
+/// Twilio's "Attempt to send to unsubscribed recipient": the recipient replied STOP.
+pub const OPTED_OUT_CODE: i64 = 21610;
+
 /// The first backoff step; step `n` (1-based) waits about `BASE_BACKOFF · 2^(n-1)`.
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -452,12 +460,12 @@ impl TwilioClient {
                                 "Twilio request may have been received; not retrying a create to avoid sending twice"
                             );
                         }
-                        return Err(ProviderError::Transport {
-                            provider: PROVIDER,
-                            url: shown_url,
-                            timeout: e.is_timeout(),
-                            source: Box::new(e.without_url()),
-                        });
+                        return Err(ProviderError::transport(
+                            PROVIDER,
+                            shown_url,
+                            e.is_timeout(),
+                            e.without_url(),
+                        ));
                     }
                     let wait = backoff(attempt, None, self.config.max_backoff);
                     tracing::warn!(
@@ -479,12 +487,14 @@ impl TwilioClient {
 
 /// Decodes a 2xx JSON body, or a [`ProviderError::Protocol`] naming what was expected.
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ProviderError> {
-    serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
-        provider: PROVIDER,
-        reason: format!(
-            "cannot decode the {what} resource: {e}; body starts with {:?}",
-            excerpt(body)
-        ),
+    serde_json::from_slice(body).map_err(|e| {
+        ProviderError::protocol(
+            PROVIDER,
+            format!(
+                "cannot decode the {what} resource: {e}; body starts with {:?}",
+                excerpt(body)
+            ),
+        )
     })
 }
 
@@ -527,14 +537,11 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
             (None, message, None)
         }
     };
-    ProviderError::Api {
-        provider: PROVIDER,
-        status: status.as_u16(),
-        code,
-        message,
-        more_info,
-        retry_after,
-    }
+    ProviderError::api(PROVIDER, status.as_u16(), message)
+        .with_code(code)
+        .with_more_info(more_info)
+        .with_retry_after(retry_after)
+        .with_opted_out(code == Some(OPTED_OUT_CODE))
 }
 
 /// At most [`EXCERPT_CHARS`] characters of a body, whitespace collapsed, for error messages.
@@ -856,6 +863,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // 21610 (unsubscribed recipient) is Twilio's opt-out answer; 21211 is not.
+        let opted_out = api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#,
+            None,
+        );
+        assert!(opted_out.is_opted_out());
+        assert!(!api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":21211,"message":"m","status":400}"#,
+            None
+        )
+        .is_opted_out());
         // A string code is still a code.
         assert_eq!(
             api_error(

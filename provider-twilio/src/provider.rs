@@ -161,12 +161,14 @@ impl Provider for TwilioProvider {
         let request = self.create_request(msg, opts)?;
         let resource = self.client.create_message(&request).await?;
         let status_text = resource.status.as_deref().unwrap_or_default();
-        let status = parse_message_status(status_text).ok_or_else(|| ProviderError::Protocol {
-            provider: "twilio",
-            reason: format!(
-                "message {} was created with unknown status {status_text:?}",
-                resource.sid
-            ),
+        let status = parse_message_status(status_text).ok_or_else(|| {
+            ProviderError::protocol(
+                "twilio",
+                format!(
+                    "message {} was created with unknown status {status_text:?}",
+                    resource.sid
+                ),
+            )
         })?;
         // Twilio reports "0" segments for Messaging Service sends that it has not
         // segmented yet (status `accepted`/`scheduled`): that means "not known yet",
@@ -192,6 +194,11 @@ impl Provider for TwilioProvider {
         "twilio"
     }
 
+    /// 10 media URLs and 1600 characters per message.
+    fn limits(&self) -> telephony_core::ProviderLimits {
+        crate::client::LIMITS
+    }
+
     /// Parses a messaging webhook, after checking (in this order) the content type, the
     /// form body, and unless told to skip it, the `X-Twilio-Signature` against
     /// `req.url` and every received parameter.
@@ -206,7 +213,10 @@ impl Provider for TwilioProvider {
         };
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
-            return Err(WebhookError::UnsupportedMediaType(content_type));
+            return Err(WebhookError::UnsupportedMediaType {
+                got: content_type,
+                expected: FORM_CONTENT_TYPE,
+            });
         }
         let params = decode_form(&req.body)?;
         if check == SignatureCheck::Verify {

@@ -479,6 +479,7 @@ async fn invalid_to_is_an_api_error_and_not_retried() {
             message,
             more_info,
             retry_after,
+            ..
         } => {
             assert_eq!(*provider, "twilio");
             assert_eq!(*status, 400);

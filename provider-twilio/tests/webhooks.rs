@@ -83,7 +83,7 @@ fn error_name(e: &WebhookError) -> String {
     match e {
         WebhookError::MissingSignature(h) => format!("MissingSignature:{h}"),
         WebhookError::InvalidSignature { .. } => "InvalidSignature".into(),
-        WebhookError::UnsupportedMediaType(ct) => format!("UnsupportedMediaType:{ct}"),
+        WebhookError::UnsupportedMediaType { got, .. } => format!("UnsupportedMediaType:{got}"),
         WebhookError::Malformed(_) => "Malformed".into(),
         WebhookError::MissingField(f) => format!("MissingField:{f}"),
         WebhookError::InvalidField { field, value } => format!("InvalidField:{field}={value}"),

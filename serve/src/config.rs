@@ -82,6 +82,22 @@ pub enum ProviderKind {
     Twilio,
 }
 
+impl ProviderKind {
+    /// What one message may carry with this provider.
+    pub fn limits(self) -> telephony_core::ProviderLimits {
+        match self {
+            ProviderKind::Twilio => telephony_twilio::client::LIMITS,
+        }
+    }
+
+    /// The provider's name as written in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Twilio => "twilio",
+        }
+    }
+}
+
 pub use telephony_core::policy::InboundPolicy;
 
 /// `twilio: { … }`.
@@ -109,9 +125,10 @@ pub struct SmsSection {
     /// `auto`, `single` or `multi`.
     #[serde(default)]
     pub chunk_mode: ChunkModeName,
-    /// Longest message in characters (≤ 1600).
-    #[serde(default = "default_max_length")]
-    pub max_length: usize,
+    /// Longest message in characters; default and maximum: the provider's limit (1600 for
+    /// Twilio).
+    #[serde(default)]
+    pub max_length: Option<usize>,
     /// Prefix chunks with `(i/n) `.
     #[serde(default)]
     pub segment_numbering: bool,
@@ -121,14 +138,10 @@ impl Default for SmsSection {
     fn default() -> Self {
         SmsSection {
             chunk_mode: ChunkModeName::Auto,
-            max_length: default_max_length(),
+            max_length: None,
             segment_numbering: false,
         }
     }
-}
-
-fn default_max_length() -> usize {
-    1600
 }
 
 /// `sms.chunkMode`.
@@ -542,22 +555,22 @@ impl Config {
                 return rule("forward.url", e.to_string());
             }
         }
-        if let Some(limit) = self.text_chunk_limit {
-            if limit == 0 || limit > 1600 {
-                return rule(
-                    "textChunkLimit",
-                    format!("{limit} is out of range 1..=1600"),
-                );
+        let max_body = self.provider.limits().max_body_chars();
+        for (key, value) in [
+            ("textChunkLimit", self.text_chunk_limit),
+            ("sms.maxLength", self.sms.max_length),
+        ] {
+            if let Some(n) = value {
+                if n == 0 || n > max_body {
+                    return rule(
+                        key,
+                        format!(
+                            "{n} is out of range 1..={max_body} ({}'s body limit)",
+                            self.provider.as_str()
+                        ),
+                    );
+                }
             }
-        }
-        if self.sms.max_length == 0 || self.sms.max_length > 1600 {
-            return rule(
-                "sms.maxLength",
-                format!(
-                    "{} is out of range 1..=1600 (Twilio's body limit)",
-                    self.sms.max_length
-                ),
-            );
         }
         if let Some(t) = &self.tunnel {
             if let Some(p) = &t.provider {
@@ -633,9 +646,15 @@ impl Config {
                 ChunkModeName::Single => ChunkMode::Single,
                 ChunkModeName::Multi => ChunkMode::Multi,
             },
-            max_length: self
-                .text_chunk_limit
-                .map_or(self.sms.max_length, |l| l.min(self.sms.max_length)),
+            max_length: [
+                self.text_chunk_limit,
+                self.sms.max_length,
+                Some(self.provider.limits().max_body_chars()),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(usize::MAX),
             segment_numbering: self.sms.segment_numbering,
         }
     }

@@ -15,9 +15,6 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::handler::MessageHandler;
 
-/// Twilio's limit on media URLs per message.
-pub const MAX_MEDIA: usize = 10;
-
 /// Why a send was refused before it reached the outbox.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -28,7 +25,8 @@ pub enum SendError {
     /// The message itself is not sendable.
     #[error("invalid message: {0}")]
     InvalidMessage(String),
-    /// The recipient opted out (texted STOP, or Twilio answered 21610); no provider call was made.
+    /// The recipient opted out (texted STOP, or the provider refused an earlier send because
+    /// they had); no provider call was made.
     #[error(
         "{number} has opted out of messages (replied STOP); they must text START to opt back in"
     )]
@@ -294,10 +292,13 @@ impl Gateway {
     /// contact is held when `outboundPolicy.requireApprovalForNewContacts` is on.
     /// Returns `pending` receipts; follow them with [`receipt`](Self::receipt).
     pub async fn send_message(&self, msg: OutboundMessage) -> Result<Sent, SendError> {
-        if msg.media_urls.len() > MAX_MEDIA {
+        let limits = self.inner.provider.limits();
+        if msg.media_urls.len() > limits.max_media() {
             return Err(SendError::InvalidMessage(format!(
-                "{} media URLs; the limit is {MAX_MEDIA}",
-                msg.media_urls.len()
+                "{} media URLs; {} accepts at most {} per message",
+                msg.media_urls.len(),
+                self.inner.provider.name(),
+                limits.max_media()
             )));
         }
         for url in &msg.media_urls {
@@ -313,7 +314,10 @@ impl Gateway {
             return Err(SendError::OptedOut { number });
         }
         let text = flatten_markdown(&msg.body);
-        let mut bodies = chunk(&text, &self.inner.settings.chunking)?;
+        // The configured length, within what the provider accepts in one message.
+        let mut shaping = self.inner.settings.chunking.clone();
+        shaping.max_length = shaping.max_length.min(limits.max_body_chars());
+        let mut bodies = chunk(&text, &shaping)?;
         if bodies.is_empty() {
             if msg.media_urls.is_empty() {
                 return Err(SendError::InvalidMessage(

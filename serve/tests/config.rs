@@ -42,7 +42,7 @@ fn assert_full_example(cfg: &Config) {
         Some("MGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     );
     assert_eq!(cfg.sms.chunk_mode, ChunkModeName::Auto);
-    assert_eq!(cfg.sms.max_length, 1600);
+    assert_eq!(cfg.sms.max_length, Some(1600));
     assert!(cfg.sms.segment_numbering);
     assert_eq!(cfg.voice.enabled, Some(true));
     assert_eq!(cfg.voice.max_duration_seconds, Some(300));
@@ -262,7 +262,7 @@ fn bad_values_name_the_key_and_file() {
     let e = Config::from_json5_str("{ sms: { maxLength: 2000 } }").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid configuration: sms.maxLength: 2000 is out of range 1..=1600 (Twilio's body limit)"
+        "invalid configuration: sms.maxLength: 2000 is out of range 1..=1600 (twilio's body limit)"
     );
     let dir = tempfile::tempdir().unwrap();
     let e = Config::load_with_env(Some(&dir.path().join("missing.json5")), &[]).unwrap_err();

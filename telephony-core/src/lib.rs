@@ -62,8 +62,8 @@ pub use pairing::{
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use policy::{AllowList, InboundPolicy, PolicyError};
 pub use provider::{
-    error_chain, Provider, ProviderError, SendOptions, SignatureCheck, WebhookError, WebhookEvent,
-    WebhookRequest, WebhookResponse,
+    error_chain, Provider, ProviderError, ProviderLimits, SendOptions, SignatureCheck,
+    WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
 };
 pub use secret::Secret;
 pub use status::DeliveryStatus;

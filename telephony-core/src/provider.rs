@@ -26,6 +26,53 @@ impl SendOptions {
     }
 }
 
+/// What one message may carry with a provider: the gateway checks a send against these
+/// before it is queued, and chunks long texts to fit.
+///
+/// ```
+/// use telephony_core::ProviderLimits;
+/// let limits = ProviderLimits::new(10, 1600);
+/// assert_eq!((limits.max_media(), limits.max_body_chars()), (10, 1600));
+/// assert_eq!(ProviderLimits::default(), ProviderLimits::UNLIMITED);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderLimits {
+    max_media: usize,
+    max_body_chars: usize,
+}
+
+impl ProviderLimits {
+    /// No limit of the provider's own (test doubles).
+    pub const UNLIMITED: ProviderLimits = ProviderLimits {
+        max_media: usize::MAX,
+        max_body_chars: usize::MAX,
+    };
+
+    /// At most `max_media` media URLs and `max_body_chars` characters of text per message.
+    pub const fn new(max_media: usize, max_body_chars: usize) -> Self {
+        ProviderLimits {
+            max_media,
+            max_body_chars,
+        }
+    }
+
+    /// Media URLs per message.
+    pub const fn max_media(&self) -> usize {
+        self.max_media
+    }
+
+    /// Characters of text per message (as [`sms::analyze`](crate::sms::analyze) counts them).
+    pub const fn max_body_chars(&self) -> usize {
+        self.max_body_chars
+    }
+}
+
+impl Default for ProviderLimits {
+    fn default() -> Self {
+        ProviderLimits::UNLIMITED
+    }
+}
+
 /// An HTTP request a provider sent to one of the gateway's webhook routes.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest {
@@ -72,8 +119,13 @@ pub enum WebhookError {
         url: String,
     },
     /// The body is not the content type the provider uses.
-    #[error("unsupported content type {0:?}; expected application/x-www-form-urlencoded")]
-    UnsupportedMediaType(String),
+    #[error("unsupported content type {got:?}; expected {expected}")]
+    UnsupportedMediaType {
+        /// The `Content-Type` the request carried (empty when it had none).
+        got: String,
+        /// The content type the provider sends.
+        expected: &'static str,
+    },
     /// The body could not be decoded.
     #[error("malformed webhook body: {0}")]
     Malformed(String),
@@ -98,7 +150,7 @@ impl WebhookError {
     pub fn http_status(&self) -> u16 {
         match self {
             WebhookError::MissingSignature(_) | WebhookError::InvalidSignature { .. } => 403,
-            WebhookError::UnsupportedMediaType(_) => 415,
+            WebhookError::UnsupportedMediaType { .. } => 415,
             WebhookError::Unsupported => 404,
             _ => 400,
         }
@@ -121,8 +173,9 @@ pub struct WebhookResponse {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
-    /// The provider answered with an error.
+    /// The provider answered with an error. Build it with [`ProviderError::api`].
     #[error("{provider} rejected the request (HTTP {status}){}: {message}{}", code.map(|c| format!(", error {c}")).unwrap_or_default(), more_info.as_ref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    #[non_exhaustive]
     Api {
         /// Provider name.
         provider: &'static str,
@@ -136,6 +189,9 @@ pub enum ProviderError {
         more_info: Option<String>,
         /// `Retry-After`, when sent.
         retry_after: Option<Duration>,
+        /// The provider says the recipient opted out of messages from this sender (for
+        /// example by replying STOP); see [`ProviderError::is_opted_out`].
+        opted_out: bool,
     },
     /// The provider could not be reached, or the request timed out.
     #[error("could not reach {provider} at {url}{}", if *timeout { " (timed out)" } else { "" })]
@@ -167,6 +223,112 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// An error answer from the provider's API: HTTP `status` and the provider's message.
+    ///
+    /// Add what else the provider said with the `with_*` methods:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_core::ProviderError;
+    ///
+    /// let e = ProviderError::api("acme", 429, "Too Many Requests")
+    ///     .with_code(1429)
+    ///     .with_retry_after(Some(Duration::from_secs(2)));
+    /// assert!(e.is_retryable());
+    /// assert_eq!(e.code(), Some(1429));
+    /// assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    /// assert_eq!(e.to_string(), "acme rejected the request (HTTP 429), error 1429: Too Many Requests");
+    /// ```
+    pub fn api(provider: &'static str, status: u16, message: impl Into<String>) -> Self {
+        ProviderError::Api {
+            provider,
+            status,
+            code: None,
+            message: message.into(),
+            more_info: None,
+            retry_after: None,
+            opted_out: false,
+        }
+    }
+
+    /// Sets the provider's error code (API errors only; other kinds are returned unchanged).
+    pub fn with_code(mut self, value: impl Into<Option<i64>>) -> Self {
+        if let ProviderError::Api { code, .. } = &mut self {
+            *code = value.into();
+        }
+        self
+    }
+
+    /// Sets the documentation link for the error (API errors only).
+    pub fn with_more_info(mut self, value: Option<String>) -> Self {
+        if let ProviderError::Api { more_info, .. } = &mut self {
+            *more_info = value;
+        }
+        self
+    }
+
+    /// Sets how long the provider asked us to wait (API errors only).
+    pub fn with_retry_after(mut self, value: Option<Duration>) -> Self {
+        if let ProviderError::Api { retry_after, .. } = &mut self {
+            *retry_after = value;
+        }
+        self
+    }
+
+    /// Marks the error as "the recipient opted out" (API errors only): the provider
+    /// decides which of its error codes mean that, the gateway only asks
+    /// [`is_opted_out`](Self::is_opted_out).
+    pub fn with_opted_out(mut self, value: bool) -> Self {
+        if let ProviderError::Api { opted_out, .. } = &mut self {
+            *opted_out = value;
+        }
+        self
+    }
+
+    /// The provider could not be reached at `url` (which must not contain credentials).
+    pub fn transport(
+        provider: &'static str,
+        url: impl Into<String>,
+        timeout: bool,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        ProviderError::Transport {
+            provider,
+            url: url.into(),
+            timeout,
+            source: source.into(),
+        }
+    }
+
+    /// The provider answered with something we could not understand.
+    pub fn protocol(provider: &'static str, reason: impl Into<String>) -> Self {
+        ProviderError::Protocol {
+            provider,
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the provider refused because the recipient opted out of messages from
+    /// us (Twilio's 21610, Telnyx's 40300, …): the gateway records the opt-out so later
+    /// sends fail without a provider call.
+    pub fn is_opted_out(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Api {
+                opted_out: true,
+                ..
+            }
+        )
+    }
+
+    /// The HTTP status the provider answered with, for API errors.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            ProviderError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// True when trying again later may succeed (HTTP 429, 5xx, network errors).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -267,6 +429,11 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         "provider"
     }
 
+    /// What one message may carry (media URLs, text length). The default is no limit.
+    fn limits(&self) -> ProviderLimits {
+        ProviderLimits::UNLIMITED
+    }
+
     /// Verifies (unless told not to) and parses a webhook request.
     fn handle_webhook(
         &self,
@@ -292,36 +459,38 @@ mod tests {
 
     #[test]
     fn api_error_display_and_questions() {
-        let e = ProviderError::Api {
-            provider: "twilio",
-            status: 400,
-            code: Some(21211),
-            message: "The 'To' number 5551234567 is not a valid phone number.".into(),
-            more_info: Some("https://www.twilio.com/docs/errors/21211".into()),
-            retry_after: None,
-        };
+        let e = ProviderError::api(
+            "twilio",
+            400,
+            "The 'To' number 5551234567 is not a valid phone number.",
+        )
+        .with_code(21211)
+        .with_more_info(Some("https://www.twilio.com/docs/errors/21211".into()));
         assert_eq!(
             e.to_string(),
             "twilio rejected the request (HTTP 400), error 21211: The 'To' number 5551234567 is not a valid phone number. (https://www.twilio.com/docs/errors/21211)"
         );
         assert!(!e.is_retryable());
         assert_eq!(e.code(), Some(21211));
-        let r = ProviderError::Api {
-            provider: "twilio",
-            status: 429,
-            code: Some(20429),
-            message: "Too Many Requests".into(),
-            more_info: None,
-            retry_after: Some(Duration::from_secs(2)),
-        };
+        assert!(!e.is_opted_out());
+        let r = ProviderError::api("twilio", 429, "Too Many Requests")
+            .with_code(20429)
+            .with_retry_after(Some(Duration::from_secs(2)));
         assert!(r.is_retryable());
+        assert!(!r.is_opted_out());
+        assert!(ProviderError::api("p", 400, "unsubscribed")
+            .with_opted_out(true)
+            .is_opted_out());
+        assert!(!ProviderError::protocol("p", "x")
+            .with_opted_out(true)
+            .is_opted_out());
         assert_eq!(r.retry_after(), Some(Duration::from_secs(2)));
     }
 
     #[test]
     fn webhook_error_statuses() {
         assert_eq!(
-            WebhookError::MissingSignature("X-Twilio-Signature").http_status(),
+            WebhookError::MissingSignature("X-Signature").http_status(),
             403
         );
         assert_eq!(
@@ -329,7 +498,11 @@ mod tests {
             403
         );
         assert_eq!(
-            WebhookError::UnsupportedMediaType("application/json".into()).http_status(),
+            WebhookError::UnsupportedMediaType {
+                got: "application/json".into(),
+                expected: "application/x-www-form-urlencoded"
+            }
+            .http_status(),
             415
         );
         assert_eq!(WebhookError::MissingField("MessageSid").http_status(), 400);

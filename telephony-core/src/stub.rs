@@ -12,7 +12,11 @@ use crate::status::DeliveryStatus;
 #[derive(Debug, Clone)]
 enum Mode {
     Ok,
-    Error { status: u16, info: ErrorInfo },
+    Error {
+        status: u16,
+        info: ErrorInfo,
+        opted_out: bool,
+    },
 }
 
 /// A provider for tests: records every message and answers as configured.
@@ -57,12 +61,23 @@ impl StubProvider {
                 info: ErrorInfo {
                     code: Some(code),
                     message: message.into(),
-                    more_info: Some(format!("https://www.twilio.com/docs/errors/{code}")),
+                    more_info: None,
                 },
+                opted_out: false,
             },
             sent: Arc::default(),
             counter: Arc::default(),
         }
+    }
+
+    /// Rejects every message as the provider does for a recipient who opted out
+    /// ([`ProviderError::is_opted_out`] is true), with this HTTP status and error code.
+    pub fn new_opted_out(status: u16, code: i64, message: impl Into<String>) -> Self {
+        let mut stub = StubProvider::new_error(status, code, message);
+        if let Mode::Error { opted_out, .. } = &mut stub.mode {
+            *opted_out = true;
+        }
+        stub
     }
 
     /// Messages sent so far (including rejected ones), oldest first.
@@ -100,14 +115,14 @@ impl Provider for StubProvider {
                     price_unit: None,
                 })
             }
-            Mode::Error { status, info } => Err(ProviderError::Api {
-                provider: "stub",
-                status: *status,
-                code: info.code,
-                message: info.message.clone(),
-                more_info: info.more_info.clone(),
-                retry_after: None,
-            }),
+            Mode::Error {
+                status,
+                info,
+                opted_out,
+            } => Err(ProviderError::api("stub", *status, info.message.clone())
+                .with_code(info.code)
+                .with_more_info(info.more_info.clone())
+                .with_opted_out(*opted_out)),
         }
     }
 

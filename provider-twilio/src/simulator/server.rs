@@ -19,11 +19,9 @@ use super::inbound::new_sid;
 use super::{callbacks, segments, Simulator};
 use crate::resources::{MessagePage, MessageResource};
 
+use crate::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
+
 const API_VERSION: &str = "2010-04-01";
-/// Longest `Body` Twilio accepts, in characters.
-const MAX_BODY_CHARS: usize = 1600;
-/// Most `MediaUrl`s on one message.
-const MAX_MEDIA: usize = 10;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 1000;
 

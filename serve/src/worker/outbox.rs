@@ -1,7 +1,7 @@
 //! The outbox worker: claims due messages from the durable outbox and hands them to the
 //! provider. Retryable failures (429, 5xx, network) are retried with exponential backoff
-//! that honors `Retry-After`; permanent ones (e.g. Twilio 21211, 21610) fail the receipt
-//! at once with the provider's code and message.
+//! that honors `Retry-After`; permanent ones (an invalid number, an opted-out recipient)
+//! fail the receipt at once with the provider's code and message.
 //!
 //! Delivery to the provider is at-least-once: a claim is a lease, so if the process dies
 //! between the provider accepting a message and the store recording it, the message is
@@ -15,9 +15,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::gateway::Gateway;
-
-/// Twilio's "Attempt to send to unsubscribed recipient".
-pub const OPTED_OUT_CODE: i64 = 21610;
 
 /// How long a claimed message is reserved for the worker that claimed it.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -103,9 +100,9 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
         }
         Err(e) => {
             tracing::warn!(message_id = %item.id, attempt = attempt_no, code = ?e.code(), error = %e, "send failed permanently");
-            if e.code() == Some(OPTED_OUT_CODE) {
-                // Twilio knows the recipient texted STOP: remember it so later sends fail
-                // without a provider call.
+            if e.is_opted_out() {
+                // The provider knows the recipient texted STOP: remember it so later sends
+                // fail without a provider call.
                 let n = item.message.to.number();
                 if let Err(se) = store.set_opted_out(n, true, now).await {
                     tracing::error!(error = %error_chain(&se), "could not record opt-out");

@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::segments::{grapheme_gsm7_septets, sms_graphemes, utf16_len, SEGMENT_BITS};
 
-/// Twilio's limit on a message `Body`, in characters (error 21617).
-pub const MAX_BODY_LENGTH: usize = 1600;
-
 /// Share of the chunk window, from its end, in which a whitespace break is
 /// preferred over cutting a word (30%, as tenths).
 const BREAK_WINDOW_TENTHS: usize = 3;
@@ -40,7 +37,10 @@ pub struct ChunkOptions {
     /// How to split; see [`ChunkMode`].
     pub mode: ChunkMode,
     /// The most characters (graphemes) in one message, numbering prefix
-    /// included: 1 to [`MAX_BODY_LENGTH`] (1600). Default 1600.
+    /// included; at least 1. The default, `usize::MAX`, sets no limit of its
+    /// own: pass the provider's limit
+    /// ([`ProviderLimits::max_body_chars`](crate::ProviderLimits::max_body_chars)),
+    /// or a smaller one.
     pub max_length: usize,
     /// Prefix each message with `(i/n) ` when there are two or more. The
     /// prefix counts toward the limits. Default `false`.
@@ -51,7 +51,7 @@ impl Default for ChunkOptions {
     fn default() -> Self {
         Self {
             mode: ChunkMode::Auto,
-            max_length: MAX_BODY_LENGTH,
+            max_length: usize::MAX,
             segment_numbering: false,
         }
     }
@@ -69,10 +69,10 @@ pub enum ChunkError {
         /// The `max_length` it was checked against.
         max_length: usize,
     },
-    /// `max_length` is 0, over 1600, or leaves no room for a character after
-    /// the `(i/n) ` numbering prefix.
+    /// `max_length` is 0, or leaves no room for a character after the `(i/n) `
+    /// numbering prefix.
     #[error(
-        "invalid max_length {0}: it must be between 1 and 1600, and leave room for text after the \"(i/n) \" prefix when segment numbering is on"
+        "invalid max_length {0}: it must be at least 1, and leave room for text after the \"(i/n) \" prefix when segment numbering is on"
     )]
     InvalidMaxLength(usize),
 }
@@ -142,15 +142,12 @@ fn digits(n: usize) -> usize {
 ///
 /// # Errors
 ///
-/// [`ChunkError::InvalidMaxLength`] for a `max_length` of 0 or over 1600, or
+/// [`ChunkError::InvalidMaxLength`] for a `max_length` of 0, or
 /// too small for the numbering prefix; [`ChunkError::TooLong`] in
 /// [`ChunkMode::Single`] when the text is longer than `max_length`.
 pub fn chunk(text: &str, opts: &ChunkOptions) -> Result<Vec<String>, ChunkError> {
     let max_length = opts.max_length;
-    if max_length == 0
-        || max_length > MAX_BODY_LENGTH
-        || (opts.segment_numbering && max_length < MIN_NUMBERED_LENGTH)
-    {
+    if max_length == 0 || (opts.segment_numbering && max_length < MIN_NUMBERED_LENGTH) {
         return Err(ChunkError::InvalidMaxLength(max_length));
     }
 
@@ -330,7 +327,7 @@ mod tests {
     }
 
     fn multi() -> ChunkOptions {
-        opts(ChunkMode::Multi, MAX_BODY_LENGTH, false)
+        opts(ChunkMode::Multi, 1600, false)
     }
 
     fn chars(s: &str) -> usize {
@@ -343,7 +340,7 @@ mod tests {
             ChunkOptions::default(),
             ChunkOptions {
                 mode: ChunkMode::Auto,
-                max_length: 1600,
+                max_length: usize::MAX,
                 segment_numbering: false
             }
         );
@@ -372,9 +369,11 @@ mod tests {
     #[test]
     fn invalid_max_length() {
         assert_eq!(chunk("x", &auto(0)), Err(ChunkError::InvalidMaxLength(0)));
+        // No upper bound of its own: the caller passes the provider's limit.
+        assert_eq!(chunk("x", &auto(usize::MAX)), Ok(vec!["x".into()]));
         assert_eq!(
-            chunk("x", &auto(1601)),
-            Err(ChunkError::InvalidMaxLength(1601))
+            chunk(&"a".repeat(5000), &opts(ChunkMode::Auto, usize::MAX, true)),
+            Ok(vec!["a".repeat(5000)])
         );
         assert_eq!(chunk("x", &auto(1600)), Ok(vec!["x".into()]));
         assert_eq!(
@@ -396,7 +395,7 @@ mod tests {
         );
         let msg = ChunkError::InvalidMaxLength(0).to_string();
         assert!(
-            msg.contains("max_length 0") && msg.contains("1600"),
+            msg.contains("max_length 0") && msg.contains("at least 1"),
             "{msg}"
         );
     }
@@ -404,13 +403,10 @@ mod tests {
     #[test]
     fn auto_1600_is_one_message_1601_is_two() {
         let text = "a".repeat(1600);
-        assert_eq!(
-            chunk(&text, &ChunkOptions::default()),
-            Ok(vec![text.clone()])
-        );
+        assert_eq!(chunk(&text, &auto(1600)), Ok(vec![text.clone()]));
 
         let text = "a".repeat(1601);
-        let got = chunk(&text, &ChunkOptions::default()).unwrap();
+        let got = chunk(&text, &auto(1600)).unwrap();
         assert_eq!(got, vec!["a".repeat(1600), "a".to_string()]);
     }
 
@@ -418,7 +414,7 @@ mod tests {
     fn auto_1601_with_words_breaks_at_last_space() {
         // 320 five-letter words with single spaces: 1919 characters.
         let text = vec!["abcde"; 320].join(" ");
-        let got = chunk(&text, &ChunkOptions::default()).unwrap();
+        let got = chunk(&text, &auto(1600)).unwrap();
         // 266 words + 265 spaces = 1595 characters fit; the 267th does not.
         assert_eq!(
             got,
