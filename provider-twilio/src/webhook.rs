@@ -208,12 +208,17 @@ fn parse_status(p: &Params<'_>, status: &str) -> Result<StatusUpdate, WebhookErr
         ),
     };
     Ok(StatusUpdate {
-        provider_sid: provider_sid.to_string(),
-        status,
         error_code,
         error_message: p.non_empty("ErrorMessage").map(str::to_string),
         account_sid: p.non_empty("AccountSid").map(str::to_string),
+        more_info: error_code.map(error_docs_url),
+        ..StatusUpdate::new(provider_sid, status)
     })
+}
+
+/// Twilio's documentation page for an error code.
+pub fn error_docs_url(code: i64) -> String {
+    format!("https://www.twilio.com/docs/errors/{code}")
 }
 
 /// An inbound message (§2.1).

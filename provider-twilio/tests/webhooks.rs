@@ -203,11 +203,12 @@ fn run(twilio: &TwilioProvider, case: &Case) -> Vec<String> {
                     },
                 ) => {
                     let want = StatusUpdate {
-                        provider_sid: provider_sid.clone(),
-                        status: *status,
                         error_code: *error_code,
                         error_message: error_message.clone(),
                         account_sid: account_sid.clone(),
+                        more_info: error_code
+                            .map(|c| format!("https://www.twilio.com/docs/errors/{c}")),
+                        ..StatusUpdate::new(provider_sid.clone(), *status)
                     };
                     if got != &want {
                         problems.push(format!("status\n  got:  {got:?}\n  want: {want:?}"));

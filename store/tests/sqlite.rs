@@ -40,13 +40,7 @@ fn outbound(body: &str) -> OutboundMessage {
 }
 
 fn status(sid: &str, s: DeliveryStatus) -> StatusUpdate {
-    StatusUpdate {
-        provider_sid: sid.into(),
-        status: s,
-        error_code: None,
-        error_message: None,
-        account_sid: None,
-    }
+    StatusUpdate::new(sid, s)
 }
 
 fn accepted(sid: &str) -> ProviderReceipt {
@@ -135,19 +129,22 @@ async fn everything_survives_close_and_reopen() {
                 status: DeliveryStatus::Pending,
                 at: t0(),
                 provider_sid: None,
-                error: None
+                error: None,
+                provider_status: None
             },
             StatusEvent {
                 status: DeliveryStatus::Queued,
                 at: secs(1),
                 provider_sid: Some("SMout1".into()),
-                error: None
+                error: None,
+                provider_status: None
             },
             StatusEvent {
                 status: DeliveryStatus::Sent,
                 at: secs(2),
                 provider_sid: Some("SMout1".into()),
-                error: None
+                error: None,
+                provider_status: None
             },
         ]
     );
@@ -537,7 +534,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true), (2, true)]);
+    assert_eq!(applied, [(1, true), (2, true), (3, true)]);
     drop((a, b));
 
     // A database migrated by a different version of 0001 is refused, not silently used.

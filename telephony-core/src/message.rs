@@ -196,6 +196,35 @@ pub struct StatusUpdate {
     /// The provider account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_sid: Option<String>,
+    /// Link to the provider's documentation for `error_code`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_info: Option<String>,
+    /// The status exactly as the provider named it (`delivery_unconfirmed`,
+    /// `sending_failed`, …) when [`status`](Self::status) maps it to a neutral name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<String>,
+}
+
+impl StatusUpdate {
+    /// An update to `status` for the provider's message `provider_sid`, with nothing else
+    /// known; set the other fields as the provider reports them.
+    ///
+    /// ```
+    /// use telephony_core::{DeliveryStatus, StatusUpdate};
+    /// let u = StatusUpdate::new("SM1", DeliveryStatus::Delivered);
+    /// assert_eq!((u.provider_sid.as_str(), u.error_code), ("SM1", None));
+    /// ```
+    pub fn new(provider_sid: impl Into<String>, status: DeliveryStatus) -> Self {
+        StatusUpdate {
+            provider_sid: provider_sid.into(),
+            status,
+            error_code: None,
+            error_message: None,
+            account_sid: None,
+            more_info: None,
+            provider_status: None,
+        }
+    }
 }
 
 /// One entry of a receipt's status history.
@@ -212,6 +241,9 @@ pub struct StatusEvent {
     /// Error attached to this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The status as the provider named it, when that differs from [`status`](Self::status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<String>,
 }
 
 /// Everything the gateway knows about one outbound message.
@@ -279,6 +311,7 @@ impl Receipt {
                 at: now,
                 provider_sid: None,
                 error: None,
+                provider_status: None,
             }],
             created_at: now,
             updated_at: now,
@@ -296,7 +329,7 @@ impl Receipt {
                 .error_message
                 .clone()
                 .unwrap_or_else(|| format!("{} reported by provider", update.status)),
-            more_info: Some(format!("https://www.twilio.com/docs/errors/{code}")),
+            more_info: update.more_info.clone(),
         });
         if error.is_some() {
             self.error = error.clone();
@@ -308,6 +341,7 @@ impl Receipt {
             at: now,
             provider_sid: Some(update.provider_sid.clone()),
             error,
+            provider_status: update.provider_status.clone(),
         });
         true
     }
@@ -335,6 +369,7 @@ impl Receipt {
                 at: now,
                 provider_sid: Some(r.sid.clone()),
                 error: None,
+                provider_status: None,
             });
         }
     }
@@ -350,6 +385,7 @@ impl Receipt {
                 at: now,
                 provider_sid: None,
                 error: Some(error),
+                provider_status: None,
             });
         }
     }

@@ -103,6 +103,14 @@ pub enum WebhookEvent {
     Message(InboundMessage),
     /// A message we sent changed status.
     Status(StatusUpdate),
+    /// A verified event the gateway has no use for (another product's event type): it is
+    /// acknowledged and logged, never an error, so the provider does not retry it.
+    Other {
+        /// The provider's name for the event (e.g. Telnyx `event_type`).
+        event_type: String,
+        /// The provider's event id, when it has one.
+        event_id: Option<String>,
+    },
 }
 
 /// Why a webhook request was refused.
@@ -112,6 +120,26 @@ pub enum WebhookError {
     /// No signature header.
     #[error("missing {0} header")]
     MissingSignature(&'static str),
+    /// A signature header is present but not in the provider's format (bad encoding,
+    /// wrong length, unparseable timestamp).
+    #[error("malformed {header} header: {reason}")]
+    MalformedSignature {
+        /// The header at fault.
+        header: &'static str,
+        /// What is wrong with it (never its value).
+        reason: String,
+    },
+    /// The signed timestamp is too far from the gateway's clock: a replay, or a clock
+    /// that is off.
+    #[error("webhook timestamp {timestamp} is {} s from now ({now}); at most {tolerance_secs} s is accepted", timestamp.abs_diff(*now))]
+    StaleTimestamp {
+        /// The timestamp the provider signed (Unix seconds).
+        timestamp: i64,
+        /// The gateway's clock (Unix seconds).
+        now: i64,
+        /// The accepted distance.
+        tolerance_secs: u64,
+    },
     /// The signature does not match the configured URL and credentials.
     #[error("invalid webhook signature for {url}")]
     InvalidSignature {
@@ -149,7 +177,10 @@ impl WebhookError {
     /// The HTTP status to answer with.
     pub fn http_status(&self) -> u16 {
         match self {
-            WebhookError::MissingSignature(_) | WebhookError::InvalidSignature { .. } => 403,
+            WebhookError::MissingSignature(_)
+            | WebhookError::MalformedSignature { .. }
+            | WebhookError::StaleTimestamp { .. }
+            | WebhookError::InvalidSignature { .. } => 403,
             WebhookError::UnsupportedMediaType { .. } => 415,
             WebhookError::Unsupported => 404,
             _ => 400,
@@ -506,5 +537,23 @@ mod tests {
             415
         );
         assert_eq!(WebhookError::MissingField("MessageSid").http_status(), 400);
+        let stale = WebhookError::StaleTimestamp {
+            timestamp: 1_700_000_000,
+            now: 1_700_000_301,
+            tolerance_secs: 300,
+        };
+        assert_eq!(stale.http_status(), 403);
+        assert_eq!(
+            stale.to_string(),
+            "webhook timestamp 1700000000 is 301 s from now (1700000301); at most 300 s is accepted"
+        );
+        assert_eq!(
+            WebhookError::MalformedSignature {
+                header: "x-sig",
+                reason: "not base64".into()
+            }
+            .http_status(),
+            403
+        );
     }
 }

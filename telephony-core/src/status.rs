@@ -39,11 +39,16 @@ pub enum DeliveryStatus {
     Receiving,
     /// Inbound message received.
     Received,
+    /// The provider gave up before the carrier took it (its validity period ran out).
+    Expired,
+    /// Sent, but the carrier never confirmed delivery either way (Telnyx's
+    /// `delivery_unconfirmed`).
+    Unknown,
 }
 
 impl DeliveryStatus {
     /// Every status, in declaration order.
-    pub const ALL: [DeliveryStatus; 14] = [
+    pub const ALL: [DeliveryStatus; 16] = [
         Self::Pending,
         Self::Accepted,
         Self::Scheduled,
@@ -58,6 +63,8 @@ impl DeliveryStatus {
         Self::Canceled,
         Self::Receiving,
         Self::Received,
+        Self::Expired,
+        Self::Unknown,
     ];
 
     /// The wire name (`queued`, `partially_delivered`, …).
@@ -77,6 +84,8 @@ impl DeliveryStatus {
             Self::Canceled => "canceled",
             Self::Receiving => "receiving",
             Self::Received => "received",
+            Self::Expired => "expired",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -92,7 +101,9 @@ impl DeliveryStatus {
             | Self::Undelivered
             | Self::Failed
             | Self::PartiallyDelivered
-            | Self::Canceled => 5,
+            | Self::Canceled
+            | Self::Expired
+            | Self::Unknown => 5,
             Self::Read => 6,
         }
     }
@@ -104,7 +115,10 @@ impl DeliveryStatus {
 
     /// True for statuses that mean the message did not arrive.
     pub fn is_failure(self) -> bool {
-        matches!(self, Self::Failed | Self::Undelivered | Self::Canceled)
+        matches!(
+            self,
+            Self::Failed | Self::Undelivered | Self::Canceled | Self::Expired
+        )
     }
 
     /// Whether a receipt in status `self` may move to `next`.
@@ -165,6 +179,11 @@ mod tests {
         assert!(!Failed.can_advance_to(Delivered));
         assert!(Delivered.can_advance_to(Read));
         assert!(!Read.can_advance_to(Delivered));
+        assert!(Sent.can_advance_to(Expired));
+        assert!(Sent.can_advance_to(Unknown));
+        assert!(!Unknown.can_advance_to(Delivered));
+        assert!(Expired.is_failure() && !Unknown.is_failure());
+        assert!(Expired.is_final() && Unknown.is_final());
     }
 
     #[test]

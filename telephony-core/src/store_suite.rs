@@ -67,13 +67,7 @@ fn accepted(sid: &str) -> ProviderReceipt {
 }
 
 fn status(sid: &str, s: DeliveryStatus) -> StatusUpdate {
-    StatusUpdate {
-        provider_sid: sid.to_string(),
-        status: s,
-        error_code: None,
-        error_message: None,
-        account_sid: None,
-    }
+    StatusUpdate::new(sid, s)
 }
 
 /// Stores, de-duplicates by provider SID, and round-trips every field.

@@ -158,6 +158,14 @@ async fn webhook(
                 );
             }
         },
+        WebhookEvent::Other {
+            event_type,
+            event_id,
+        } => {
+            // Verified, but nothing the gateway acts on: acknowledge so the provider does
+            // not retry it, and leave a trace.
+            tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
+        }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
         }

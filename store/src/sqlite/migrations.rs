@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "policy and forwarding",
         include_str!("../../migrations/sqlite/0002_policy_and_forwarding.sql"),
     ),
+    (
+        3,
+        "provider status",
+        include_str!("../../migrations/sqlite/0003_provider_status.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -53,7 +53,7 @@ pub(crate) async fn load(
         return Ok(None);
     };
     let history = sqlx::query(
-        "SELECT status, at, provider_sid, error_json FROM receipt_history \
+        "SELECT status, at, provider_sid, error_json, provider_status FROM receipt_history \
          WHERE receipt_id = ?1 ORDER BY seq",
     )
     .bind(id.as_str())
@@ -85,7 +85,7 @@ pub(crate) async fn decode_all(
         .collect::<Result<Vec<_>, _>>()?;
     let mut histories: HashMap<String, Vec<StatusEvent>> = HashMap::new();
     for row in sqlx::query(
-        "SELECT receipt_id, status, at, provider_sid, error_json FROM receipt_history \
+        "SELECT receipt_id, status, at, provider_sid, error_json, provider_status FROM receipt_history \
          WHERE receipt_id IN (SELECT value FROM json_each(?1)) ORDER BY receipt_id, seq",
     )
     .bind(codec::to_json(&ids)?)
@@ -181,6 +181,7 @@ fn decode_event(row: &SqliteRow) -> Result<StatusEvent, StoreError> {
         at: get_time(row, "receipt_history.at")?,
         provider_sid: get(row, "receipt_history.provider_sid")?,
         error: get_json_opt(row, "receipt_history.error_json")?,
+        provider_status: get(row, "receipt_history.provider_status")?,
     })
 }
 
@@ -245,8 +246,8 @@ async fn insert_history(
 ) -> Result<(), StoreError> {
     for (i, e) in events.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO receipt_history (receipt_id, seq, status, at, provider_sid, error_json) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO receipt_history (receipt_id, seq, status, at, provider_sid, error_json, provider_status) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(id.as_str())
         .bind(codec::limit(first_seq + i))
@@ -254,6 +255,7 @@ async fn insert_history(
         .bind(codec::to_ms(e.at))
         .bind(&e.provider_sid)
         .bind(e.error.as_ref().map(codec::to_json).transpose()?)
+        .bind(&e.provider_status)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
