@@ -315,6 +315,7 @@ fn parse_media(p: &Params<'_>, consumed: &mut Vec<String>) -> Result<Vec<Media>,
         media.push(Media {
             url: url.to_string(),
             content_type,
+            size: None,
         });
         consumed.push(url_key);
         consumed.push(type_key);

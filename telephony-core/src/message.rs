@@ -55,6 +55,9 @@ pub struct Media {
     /// MIME type, when the provider said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// Size in bytes, when the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// A message someone sent to one of our numbers.

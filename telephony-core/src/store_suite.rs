@@ -40,6 +40,7 @@ pub fn inbound(sid: &str, from: &str, body: &str, secs: i64) -> InboundMessage {
         media: vec![Media {
             url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1".into(),
             content_type: Some("image/jpeg".into()),
+            size: Some(48213),
         }],
         num_segments: Some(1),
         received_at: t0() + Duration::from_secs(secs as u64),
