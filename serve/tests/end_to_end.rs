@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use telephony_core::{AllowList, DeliveryStatus, InboundMessage, InboundPolicy, MessageId, Store};
+use telephony_core::store::prelude::*;
+use telephony_core::{AllowList, DeliveryStatus, InboundMessage, InboundPolicy, MessageId};
 use telephony_serve::config::Config;
 use telephony_serve::server::{self, RunningGateway, ServeOptions};
 use telephony_serve::{Gateway, HandlerError, Replier};

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::http::Request;
 use telephony_core::pairing::CODE_ALPHABET;
 use telephony_core::sms::{ChunkMode, ChunkOptions};
+use telephony_core::store::prelude::*;
 use telephony_core::{
     AllowList, InboundMessage, InboundPolicy, InboxQuery, InboxState, MemoryStore, PairingLimits,
-    Store,
 };
 use telephony_serve::{
     ForwardSettings, Gateway, GatewayBuilder, HandlerError, OutboundPolicy, PairingError,

@@ -54,7 +54,8 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::time::Duration;
-//! use telephony_core::{OutboundMessage, MessageId, Store};
+//! use telephony_core::store::prelude::*;
+//! use telephony_core::{OutboundMessage, MessageId};
 //! use telephony_store::SqliteStore;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -73,8 +74,8 @@
 //! # }).unwrap();
 //! ```
 //!
-//! [`insert_inbound`]: telephony_core::Store::insert_inbound
-//! [`enqueue_outbound`]: telephony_core::Store::enqueue_outbound
+//! [`insert_inbound`]: telephony_core::InboxStore::insert_inbound
+//! [`enqueue_outbound`]: telephony_core::OutboxStore::enqueue_outbound
 
 mod sqlite;
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
+use telephony_core::store::prelude::*;
 use telephony_core::store_suite::{inbound, t0};
 use telephony_core::{
     Address, DeliveryStatus, ErrorInfo, ForwardEvent, ForwardStats, InboxQuery, InboxState,
     InsertOutcome, MessageId, OutboundMessage, PairingLimits, PairingOutcome, PairingStatus,
-    PhoneNumber, ProviderReceipt, StatusEvent, StatusOutcome, StatusUpdate, Store, StoreError,
+    PhoneNumber, ProviderReceipt, StatusEvent, StatusOutcome, StatusUpdate, StoreError,
 };
 use telephony_store::{SqliteOptions, SqliteStore};
 use time::OffsetDateTime;

@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use telephony_core::store::prelude::*;
 use telephony_core::store_suite::inbound;
-use telephony_core::{InboxQuery, InsertOutcome, Store};
+use telephony_core::{InboxQuery, InsertOutcome};
 use telephony_store::{SqliteOptions, SqliteStore};
 
 const TASKS: usize = 64;

@@ -68,7 +68,8 @@ pub use provider::{
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InboxUpdate, InsertOutcome,
-    OutboxItem, StatusOutcome, Store, StoreError,
+    ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState,
+    InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore, StatusOutcome,
+    Store, StoreError,
 };
 pub use stub::StubProvider;

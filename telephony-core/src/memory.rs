@@ -1,4 +1,4 @@
-//! An in-memory [`Store`] for tests and embedding without persistence.
+//! An in-memory [`Store`](crate::Store) for tests and embedding without persistence.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,8 +15,9 @@ use crate::pairing::{
 };
 use crate::phone::PhoneNumber;
 use crate::store::{
-    default_limit, ForwardEvent, ForwardStats, InboxEntry, InboxQuery, InboxState, InboxUpdate,
-    InsertOutcome, OutboxItem, StatusOutcome, Store, StoreError,
+    default_limit, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
+    InboxState, InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore,
+    StatusOutcome, StoreError,
 };
 
 #[derive(Default)]
@@ -82,11 +83,12 @@ impl Inner {
     }
 }
 
-/// A [`Store`] that keeps everything in memory; state is lost when it is dropped.
+/// A [`Store`](crate::Store) that keeps everything in memory; state is lost when it is dropped.
 ///
 /// ```
 /// # tokio_test_block(async {
-/// use telephony_core::{MemoryStore, Store, InboxQuery};
+/// use telephony_core::store::prelude::*;
+/// use telephony_core::{InboxQuery, MemoryStore};
 /// let store = MemoryStore::new();
 /// assert!(store.inbox(&InboxQuery::default()).await.unwrap().is_empty());
 /// # });
@@ -124,7 +126,7 @@ fn not_found(id: &MessageId) -> StoreError {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl InboxStore for MemoryStore {
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
         let mut g = self.lock();
         if g.inbox_by_sid.contains_key(&msg.provider_sid) {
@@ -205,7 +207,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl OutboxStore for MemoryStore {
     async fn enqueue_outbound(
         &self,
         id: &MessageId,
@@ -324,7 +329,10 @@ impl Store for MemoryStore {
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         Ok(self.lock().outbox.len())
     }
+}
 
+#[async_trait]
+impl PolicyStore for MemoryStore {
     async fn pairing_request(
         &self,
         sender: &PhoneNumber,
@@ -438,7 +446,10 @@ impl Store for MemoryStore {
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         Ok(self.lock().opted_out.contains(number))
     }
+}
 
+#[async_trait]
+impl ContactStore for MemoryStore {
     async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         let g = self.lock();
         let wa = format!("whatsapp:{number}");
@@ -513,7 +524,10 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl ForwardStore for MemoryStore {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.forwards.iter().any(|f| f.event.id == event.id) {

@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: the [`Store`] on an embedded SQLite database in WAL mode.
+//! [`SqliteStore`]: the [`Store`](telephony_core::Store) on an embedded SQLite database in WAL mode.
 //!
 //! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
 //! [`group_commit`] (the inbound writer); the tables and their statements in [`inbox`],
@@ -24,11 +24,12 @@ use async_trait::async_trait;
 use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
+use telephony_core::{ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
     InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
     PairingOutcome, PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt,
-    StatusOutcome, StatusUpdate, Store, StoreError,
+    StatusOutcome, StatusUpdate, StoreError,
 };
 use time::OffsetDateTime;
 use tracing::debug;
@@ -41,7 +42,7 @@ use self::outbox::Hold;
 /// Entries [`Store::inbox`] and [`Store::receipts`] return when the limit is 0.
 const DEFAULT_LIMIT: usize = 100;
 
-/// A [`Store`] on a SQLite database file.
+/// A [`Store`](telephony_core::Store) on a SQLite database file.
 ///
 /// Writes go through one connection (SQLite has a single writer) in `BEGIN IMMEDIATE`
 /// transactions; inbound messages are batched by a group-commit writer task; reads use a
@@ -52,7 +53,8 @@ const DEFAULT_LIMIT: usize = 100;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use telephony_core::{Channel, InboundMessage, InboxQuery, InsertOutcome, MessageId, Store};
+/// use telephony_core::store::prelude::*;
+/// use telephony_core::{Channel, InboundMessage, InboxQuery, InsertOutcome, MessageId};
 /// use telephony_store::SqliteStore;
 ///
 /// let dir = tempfile::tempdir()?;
@@ -277,7 +279,7 @@ fn pool(max: u32) -> PoolOptions<Sqlite> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl InboxStore for SqliteStore {
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
         self.inbound.insert(InboxRow::encode(msg)?).await
     }
@@ -309,7 +311,10 @@ impl Store for SqliteStore {
         }
         in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn enqueue_outbound(
         &self,
         id: &MessageId,
@@ -380,7 +385,10 @@ impl Store for SqliteStore {
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         on_reader!(self, |conn| outbox::len(conn))
     }
+}
 
+#[async_trait]
+impl PolicyStore for SqliteStore {
     async fn pairing_request(
         &self,
         sender: &PhoneNumber,
@@ -426,7 +434,10 @@ impl Store for SqliteStore {
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         on_reader!(self, |conn| opt_outs::is_opted_out(conn, number))
     }
+}
 
+#[async_trait]
+impl ContactStore for SqliteStore {
     async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         on_reader!(self, |conn| contacts::is_known(conn, number))
     }
@@ -474,7 +485,10 @@ impl Store for SqliteStore {
         };
         in_read_tx!(self, |conn| receipts::log(conn, since, limit))
     }
+}
 
+#[async_trait]
+impl ForwardStore for SqliteStore {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
         in_write_tx!(self, |conn| forwards::enqueue(conn, event))
     }

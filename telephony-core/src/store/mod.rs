@@ -1,0 +1,81 @@
+//! The store traits: the gateway's durable state, one focused trait per concern
+//! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`]),
+//! and [`Store`], which every complete backend implements by implementing all five.
+
+mod contacts;
+mod forwarding;
+mod inbox;
+mod outbox;
+mod policy;
+
+pub use contacts::ContactStore;
+pub use forwarding::{ForwardEvent, ForwardStats, ForwardStore};
+pub use inbox::{InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome};
+pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
+pub use policy::PolicyStore;
+
+/// The five store traits, imported anonymously so their methods can be called on any
+/// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        ContactStore as _, ForwardStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
+    };
+}
+
+/// Errors from a store backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, database error, corruption).
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A record that should exist does not.
+    #[error("no {kind} with id {id}")]
+    NotFound {
+        /// What kind of record.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// Stored data could not be decoded.
+    #[error("corrupt stored {what}: {reason}")]
+    Corrupt {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+
+    /// True when a record was not found.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+}
+
+/// Durable gateway state: everything the gateway and its workers keep.
+///
+/// Implemented automatically for every type that implements the five focused traits; a
+/// backend implements those (and may start with only the ones its use needs). Call
+/// methods through `Arc<dyn Store>` with the focused traits in scope
+/// (`use telephony_core::store::*;`).
+///
+/// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
+/// Every implementation must pass [`store_suite`](crate::store_suite).
+pub trait Store: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore {}
+
+impl<T> Store for T where T: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore {}
+
+pub(crate) fn default_limit(limit: usize) -> usize {
+    if limit == 0 {
+        100
+    } else {
+        limit
+    }
+}

@@ -1,0 +1,95 @@
+//! Outbound messages: the durable outbox, receipts and provider status callbacks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::message::{
+    ErrorInfo, MessageId, OutboundMessage, ProviderReceipt, Receipt, StatusUpdate,
+};
+
+use super::StoreError;
+
+/// An outbound message waiting to be handed to the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// The receipt id.
+    pub id: MessageId,
+    /// The message.
+    pub message: OutboundMessage,
+    /// Attempts made before this claim.
+    pub attempts: u32,
+}
+
+/// Result of applying a provider status callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// The receipt moved forward.
+    Applied(Receipt),
+    /// The update was older than what we know (e.g. `sent` after `delivered`); nothing changed.
+    Stale(Receipt),
+    /// No receipt has this provider SID yet; the update was kept and is applied when it appears.
+    Unknown,
+}
+
+/// Outbound messages: the durable outbox, receipts and provider status callbacks.
+///
+/// Part of [`Store`](super::Store); its conformance cases are in
+/// [`store_suite::outbox`](crate::store_suite::outbox).
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Atomically creates a `pending` receipt and its outbox entry.
+    async fn enqueue_outbound(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError>;
+
+    /// Claims up to `limit` outbox entries that are due and not leased, leasing them for
+    /// `lease` (a worker that crashes loses its lease, and the entry is claimed again).
+    async fn claim_outbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// The provider accepted the message: record its receipt and remove the outbox entry.
+    async fn complete_outbound(
+        &self,
+        id: &MessageId,
+        result: &ProviderReceipt,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError>;
+
+    /// The send failed for good: mark the receipt `failed` and remove the outbox entry.
+    async fn fail_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError>;
+
+    /// The send failed but may succeed later: keep it, release the lease, try at `next_attempt`.
+    async fn retry_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Applies a provider status callback; status only moves forward.
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        now: OffsetDateTime,
+    ) -> Result<StatusOutcome, StoreError>;
+
+    /// A receipt by the gateway's id.
+    async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError>;
+
+    /// Number of entries in the outbox (pending sends), held ones included.
+    async fn outbox_len(&self) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,168 @@
+//! The conformance suite every store implementation must pass, split like the store
+//! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`].
+//!
+//! Backends call a macro with an async function that returns a fresh store and a guard
+//! (e.g. a temporary directory) to keep alive: [`store_suite_tests!`](crate::store_suite_tests)
+//! for a complete [`Store`](crate::Store), or the macro of each trait they implement
+//! ([`inbox_store_tests!`](crate::inbox_store_tests),
+//! [`outbox_store_tests!`](crate::outbox_store_tests),
+//! [`policy_store_tests!`](crate::policy_store_tests),
+//! [`contact_store_tests!`](crate::contact_store_tests),
+//! [`forward_store_tests!`](crate::forward_store_tests)):
+//!
+//! ```ignore
+//! async fn fresh() -> (MyStore, tempfile::TempDir) { open_my_store().await }
+//! telephony_core::store_suite_tests!(fresh);
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::address::{Address, Channel};
+use crate::message::{
+    ErrorInfo, InboundMessage, Media, MessageId, OutboundMessage, ProviderReceipt, StatusUpdate,
+};
+use crate::status::DeliveryStatus;
+pub(crate) use crate::store::{
+    ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome, OutboxStore,
+    PolicyStore, StatusOutcome,
+};
+
+pub mod contacts;
+pub mod forwarding;
+pub mod inbox;
+pub mod outbox;
+pub mod policy;
+
+/// A fixed instant so expected values are exact (2026-01-02T03:04:05Z).
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_323_045).expect("valid timestamp")
+}
+
+/// A sample inbound message with the given provider SID, `secs` seconds after [`t0`].
+pub fn inbound(sid: &str, from: &str, body: &str, secs: i64) -> InboundMessage {
+    let mut extra = BTreeMap::new();
+    extra.insert("FromCity".to_string(), "CHICOPEE".to_string());
+    InboundMessage {
+        id: MessageId::from_string(format!("msg_in_{sid}")),
+        provider_sid: sid.to_string(),
+        account_sid: Some("AC00000000000000000000000000000001".into()),
+        channel: Channel::Sms,
+        from: from.to_string(),
+        to: "+15550001234".into(),
+        body: body.to_string(),
+        media: vec![Media {
+            url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1".into(),
+            content_type: Some("image/jpeg".into()),
+            size: Some(48213),
+        }],
+        num_segments: Some(1),
+        received_at: t0() + Duration::from_secs(secs as u64),
+        extra,
+    }
+}
+
+fn outbound(body: &str) -> OutboundMessage {
+    OutboundMessage::new(
+        Address::parse("+15550005678").expect("valid"),
+        body.to_string(),
+    )
+    .with_media("https://example.com/a.png")
+}
+
+fn accepted(sid: &str) -> ProviderReceipt {
+    ProviderReceipt {
+        sid: sid.to_string(),
+        status: DeliveryStatus::Queued,
+        from: Some("+15550001234".into()),
+        num_segments: Some(2),
+        price: None,
+        price_unit: Some("USD".into()),
+    }
+}
+
+fn status(sid: &str, s: DeliveryStatus) -> StatusUpdate {
+    StatusUpdate::new(sid, s)
+}
+
+fn num(s: &str) -> crate::PhoneNumber {
+    crate::PhoneNumber::parse(s).expect("valid")
+}
+
+/// Runs every conformance case against a complete [`Store`](crate::Store): one
+/// `#[tokio::test]` per case. `$fresh` is an async fn returning `(store, guard)`; the guard
+/// is kept alive for the test.
+#[macro_export]
+macro_rules! store_suite_tests {
+    ($fresh:path) => {
+        $crate::inbox_store_tests!($fresh);
+        $crate::outbox_store_tests!($fresh);
+        $crate::policy_store_tests!($fresh);
+        $crate::contact_store_tests!($fresh);
+        $crate::forward_store_tests!($fresh);
+    };
+    (@case $fresh:path, $module:ident, $name:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let (store, _guard) = $fresh().await;
+            $crate::store_suite::$module::$name(&store).await;
+        }
+    };
+}
+
+/// Runs the [`InboxStore`](crate::InboxStore) conformance cases.
+#[macro_export]
+macro_rules! inbox_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, inbox, inbound_duplicates_are_recognized);
+        $crate::store_suite_tests!(@case $fresh, inbox, queued_inbound_in_order);
+        $crate::store_suite_tests!(@case $fresh, inbox, inbox_since_and_limit);
+    };
+}
+
+/// Runs the [`OutboxStore`](crate::OutboxStore) conformance cases.
+#[macro_export]
+macro_rules! outbox_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, outbox, outbound_lifecycle_and_forward_only_status);
+        $crate::store_suite_tests!(@case $fresh, outbox, expired_lease_is_reclaimed);
+        $crate::store_suite_tests!(@case $fresh, outbox, retry_and_permanent_failure);
+        $crate::store_suite_tests!(@case $fresh, outbox, early_status_is_applied_when_sid_appears);
+    };
+}
+
+/// Runs the [`PolicyStore`](crate::PolicyStore) conformance cases.
+#[macro_export]
+macro_rules! policy_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, policy, pairing_lifecycle);
+        $crate::store_suite_tests!(@case $fresh, policy, opt_out_and_in);
+    };
+}
+
+/// Runs the [`ContactStore`](crate::ContactStore) (with [`InboxStore`](crate::InboxStore) and [`OutboxStore`](crate::OutboxStore)) conformance cases.
+#[macro_export]
+macro_rules! contact_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, contacts, contacts_and_held_sends);
+        $crate::store_suite_tests!(@case $fresh, contacts, send_log_and_counts);
+    };
+}
+
+/// Runs the [`ForwardStore`](crate::ForwardStore) conformance cases.
+#[macro_export]
+macro_rules! forward_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, forwarding, forward_queue);
+    };
+}
+
+#[cfg(test)]
+mod memory_store {
+    async fn fresh() -> (crate::MemoryStore, ()) {
+        (crate::MemoryStore::new(), ())
+    }
+    crate::store_suite_tests!(fresh);
+}

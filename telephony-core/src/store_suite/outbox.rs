@@ -1,0 +1,171 @@
+//! Outbox and receipt cases: leases, retries, forward-only status, early callbacks.
+
+use super::*;
+
+/// Enqueue, claim, complete, then status callbacks that only move forward.
+pub async fn outbound_lifecycle_and_forward_only_status<S: OutboxStore + ?Sized>(s: &S) {
+    let id = MessageId::from_string("msg_out_1");
+    let r = s
+        .enqueue_outbound(&id, &outbound("hi"), t0())
+        .await
+        .unwrap();
+    assert_eq!(r.status, DeliveryStatus::Pending);
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+
+    let claimed = s
+        .claim_outbound(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, id);
+    assert_eq!(claimed[0].attempts, 0);
+    assert_eq!(claimed[0].message, outbound("hi"));
+    // Leased: a second worker gets nothing.
+    assert!(s
+        .claim_outbound(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let t1 = t0() + Duration::from_secs(1);
+    let r = s
+        .complete_outbound(&id, &accepted("SMout1"), t1)
+        .await
+        .unwrap();
+    assert_eq!(r.status, DeliveryStatus::Queued);
+    assert_eq!(r.provider_sids, ["SMout1"]);
+    assert_eq!(r.segments, Some(2));
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.from.as_deref(), Some("+15550001234"));
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
+
+    let t2 = t0() + Duration::from_secs(2);
+    assert!(matches!(
+        s.apply_status(&status("SMout1", DeliveryStatus::Sent), t2).await.unwrap(),
+        StatusOutcome::Applied(ref r) if r.status == DeliveryStatus::Sent
+    ));
+    assert!(matches!(
+        s.apply_status(&status("SMout1", DeliveryStatus::Delivered), t2).await.unwrap(),
+        StatusOutcome::Applied(ref r) if r.status == DeliveryStatus::Delivered
+    ));
+    // A late `sent` never overwrites `delivered`.
+    match s
+        .apply_status(&status("SMout1", DeliveryStatus::Sent), t2)
+        .await
+        .unwrap()
+    {
+        StatusOutcome::Stale(r) => assert_eq!(r.status, DeliveryStatus::Delivered),
+        other => panic!("expected Stale, got {other:?}"),
+    }
+    let r = s.receipt(&id).await.unwrap().unwrap();
+    let hist: Vec<_> = r.history.iter().map(|h| h.status).collect();
+    assert_eq!(
+        hist,
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Queued,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered
+        ]
+    );
+    assert_eq!(r.history[3].provider_sid.as_deref(), Some("SMout1"));
+    assert_eq!(r.history[3].at, t2);
+    assert_eq!(r.created_at, t0());
+    assert_eq!(r.media_urls, ["https://example.com/a.png"]);
+    assert_eq!(
+        s.receipt(&MessageId::from_string("nope")).await.unwrap(),
+        None
+    );
+}
+
+/// A worker that dies loses its lease and the entry is claimed again.
+pub async fn expired_lease_is_reclaimed<S: OutboxStore + ?Sized>(s: &S) {
+    let id = MessageId::from_string("msg_out_lease");
+    s.enqueue_outbound(&id, &outbound("x"), t0()).await.unwrap();
+    let a = s
+        .claim_outbound(t0(), Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    let later = t0() + Duration::from_secs(2);
+    let b = s
+        .claim_outbound(later, Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].attempts, 1);
+}
+
+/// Retryable failures wait until `next_attempt`; permanent ones fail the receipt.
+pub async fn retry_and_permanent_failure<S: OutboxStore + ?Sized>(s: &S) {
+    let id = MessageId::from_string("msg_out_retry");
+    s.enqueue_outbound(&id, &outbound("x"), t0()).await.unwrap();
+    s.claim_outbound(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let busy = ErrorInfo {
+        code: Some(20429),
+        message: "Too Many Requests".into(),
+        more_info: None,
+    };
+    s.retry_outbound(&id, &busy, t0() + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(s
+        .claim_outbound(t0() + Duration::from_secs(5), Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = s
+        .claim_outbound(t0() + Duration::from_secs(10), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    let r = s.receipt(&id).await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Pending);
+    assert_eq!(r.error.as_ref().and_then(|e| e.code), Some(20429));
+
+    let bad = ErrorInfo {
+        code: Some(21211),
+        message: "The 'To' number 5551234567 is not a valid phone number.".into(),
+        more_info: Some("https://www.twilio.com/docs/errors/21211".into()),
+    };
+    let r = s
+        .fail_outbound(&id, &bad, t0() + Duration::from_secs(11))
+        .await
+        .unwrap();
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    assert_eq!(r.error, Some(bad));
+    assert_eq!(r.attempts, 2);
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
+    assert!(s
+        .fail_outbound(&MessageId::from_string("nope"), &busy, t0())
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+/// A status callback that beats the send's response is kept and applied later.
+pub async fn early_status_is_applied_when_sid_appears<S: OutboxStore + ?Sized>(s: &S) {
+    assert_eq!(
+        s.apply_status(&status("SMearly", DeliveryStatus::Sent), t0())
+            .await
+            .unwrap(),
+        StatusOutcome::Unknown
+    );
+    let mut failed = status("SMearly", DeliveryStatus::Undelivered);
+    failed.error_code = Some(30006);
+    s.apply_status(&failed, t0()).await.unwrap();
+    let id = MessageId::from_string("msg_out_early");
+    s.enqueue_outbound(&id, &outbound("x"), t0()).await.unwrap();
+    s.claim_outbound(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let r = s
+        .complete_outbound(&id, &accepted("SMearly"), t0())
+        .await
+        .unwrap();
+    assert_eq!(r.status, DeliveryStatus::Undelivered);
+    assert_eq!(r.error.as_ref().and_then(|e| e.code), Some(30006));
+}
