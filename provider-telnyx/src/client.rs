@@ -220,7 +220,11 @@ impl TelnyxClient {
         let body = response.bytes().await.map_err(|e| transport(&url, e))?;
         if !status.is_success() {
             let err = api_error(status, &body, retry_after);
-            tracing::debug!(status = status.as_u16(), code = err.code(), "Telnyx refused the message");
+            tracing::debug!(
+                status = status.as_u16(),
+                code = err.code(),
+                "Telnyx refused the message"
+            );
             return Err(err);
         }
         let message = serde_json::from_slice::<MessageResponse>(&body)
@@ -313,9 +317,7 @@ fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     );
     let at = time::PrimitiveDateTime::parse(value, IMF_FIXDATE)
         .map(|t| t.assume_utc())
-        .or_else(|_| {
-            OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
-        })
+        .or_else(|_| OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822))
         .ok()?;
     let delta = at - now;
     Some(if delta.is_negative() {
@@ -369,12 +371,22 @@ mod tests {
             "telnyx rejected the request (HTTP 422), error 10004: Missing required parameter: The 'to' parameter is required. (https://developers.telnyx.com/api/errors/10004)"
         );
         assert!(!e.is_retryable() && !e.is_opted_out());
-        let e = api_error(StatusCode::BAD_GATEWAY, b"<html>\n  <b>bad gateway</b></html>", None);
+        let e = api_error(
+            StatusCode::BAD_GATEWAY,
+            b"<html>\n  <b>bad gateway</b></html>",
+            None,
+        );
         assert_eq!(e.code(), None);
         assert!(e.is_retryable());
-        assert!(e.to_string().ends_with("HTTP 502 Bad Gateway: <html> <b>bad gateway</b></html>"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("HTTP 502 Bad Gateway: <html> <b>bad gateway</b></html>"),
+            "{e}"
+        );
         let e = api_error(StatusCode::INTERNAL_SERVER_ERROR, b"", None);
-        assert!(e.to_string().ends_with("HTTP 500 Internal Server Error with an empty body"));
+        assert!(e
+            .to_string()
+            .ends_with("HTTP 500 Internal Server Error with an empty body"));
         let long = "x".repeat(500);
         assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS);
     }
@@ -389,15 +401,36 @@ mod tests {
         };
         assert!(ok.validate().is_ok());
         let cases = [
-            CreateMessage { to: " ".into(), ..ok.clone() },
-            CreateMessage { from: None, ..ok.clone() },
-            CreateMessage { text: Some(String::new()), ..ok.clone() },
-            CreateMessage { text: Some("a".repeat(MAX_BODY_CHARS + 1)), ..ok.clone() },
-            CreateMessage { media_urls: vec!["https://e/x".into(); MAX_MEDIA_URLS + 1], ..ok.clone() },
-            CreateMessage { media_urls: vec![" ".into()], ..ok.clone() },
+            CreateMessage {
+                to: " ".into(),
+                ..ok.clone()
+            },
+            CreateMessage {
+                from: None,
+                ..ok.clone()
+            },
+            CreateMessage {
+                text: Some(String::new()),
+                ..ok.clone()
+            },
+            CreateMessage {
+                text: Some("a".repeat(MAX_BODY_CHARS + 1)),
+                ..ok.clone()
+            },
+            CreateMessage {
+                media_urls: vec!["https://e/x".into(); MAX_MEDIA_URLS + 1],
+                ..ok.clone()
+            },
+            CreateMessage {
+                media_urls: vec![" ".into()],
+                ..ok.clone()
+            },
         ];
         for c in cases {
-            assert!(matches!(c.validate(), Err(ProviderError::InvalidMessage(_))), "{c:?}");
+            assert!(
+                matches!(c.validate(), Err(ProviderError::InvalidMessage(_))),
+                "{c:?}"
+            );
         }
         let exact = CreateMessage {
             text: Some("a".repeat(MAX_BODY_CHARS)),

@@ -150,14 +150,18 @@ mod tests {
     #[test]
     fn names_the_missing_setting() {
         let sender = "+15550001234".parse::<PhoneNumber>().unwrap();
-        let c = TelnyxConfig::new(" ").public_key(KEY).from_number(sender.clone());
+        let c = TelnyxConfig::new(" ")
+            .public_key(KEY)
+            .from_number(sender.clone());
         assert_eq!(not_configured(&c), "telnyx.apiKey is not set");
         let c = TelnyxConfig::new("k").from_number(sender.clone());
         assert_eq!(
             not_configured(&c),
             "telnyx.publicKey is not set (it is needed to verify webhook signatures)"
         );
-        let c = TelnyxConfig::new("k").public_key(KEY).messaging_profile_id(" ");
+        let c = TelnyxConfig::new("k")
+            .public_key(KEY)
+            .messaging_profile_id(" ");
         assert_eq!(
             not_configured(&c),
             "set fromNumber or telnyx.messagingProfileId"

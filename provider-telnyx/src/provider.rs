@@ -236,7 +236,10 @@ mod tests {
     fn from_and_profile() {
         let p = TelnyxProvider::new(base().messaging_profile_id("prof")).unwrap();
         let req = p.create_request(&msg(), &SendOptions::default()).unwrap();
-        assert_eq!((req.from, req.messaging_profile_id.as_deref()), (None, Some("prof")));
+        assert_eq!(
+            (req.from, req.messaging_profile_id.as_deref()),
+            (None, Some("prof"))
+        );
         let p = TelnyxProvider::new(
             base()
                 .messaging_profile_id("prof")

@@ -140,8 +140,16 @@ impl ErrorObject {
 
     /// `"{title}: {detail}"`, or whichever of the two is present and non-empty.
     pub fn message(&self) -> Option<String> {
-        let title = self.title.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let detail = self.detail.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let title = self
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let detail = self
+            .detail
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         match (title, detail) {
             (Some(t), Some(d)) => Some(format!("{t}: {d}")),
             (Some(s), None) | (None, Some(s)) => Some(s.to_string()),

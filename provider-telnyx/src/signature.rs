@@ -165,10 +165,12 @@ fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Web
         .get(name)
         .filter(|v| !v.as_bytes().is_empty())
         .ok_or(WebhookError::MissingSignature(name))?;
-    value.to_str().map_err(|_| WebhookError::MalformedSignature {
-        header: name,
-        reason: "not ASCII".into(),
-    })
+    value
+        .to_str()
+        .map_err(|_| WebhookError::MalformedSignature {
+            header: name,
+            reason: "not ASCII".into(),
+        })
 }
 
 /// Signs webhooks as Telnyx does (the simulator, tests). `Debug` shows only the public key.
@@ -217,9 +219,7 @@ impl WebhookSigner {
 
     /// The `telnyx-signature-ed25519` value for `body` sent at `timestamp`.
     pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
-        let signature = self
-            .key
-            .sign(&signed_bytes(&timestamp.to_string(), body));
+        let signature = self.key.sign(&signed_bytes(&timestamp.to_string(), body));
         BASE64.encode(signature.to_bytes())
     }
 
@@ -227,7 +227,9 @@ impl WebhookSigner {
     /// `content-type: application/json`.
     pub fn headers(&self, timestamp: i64, body: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        let value = |s: String| http::HeaderValue::try_from(s).expect("base64 and digits are valid header values");
+        let value = |s: String| {
+            http::HeaderValue::try_from(s).expect("base64 and digits are valid header values")
+        };
         headers.insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),

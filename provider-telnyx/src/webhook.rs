@@ -122,7 +122,10 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<WebhookEv
         put("type", message.message_type.as_deref());
         put("direction", message.direction.as_deref());
         put("encoding", message.encoding.as_deref());
-        put("messaging_profile_id", message.messaging_profile_id.as_deref());
+        put(
+            "messaging_profile_id",
+            message.messaging_profile_id.as_deref(),
+        );
         put("received_at", message.received_at.as_deref());
         if let Some(from) = &message.from {
             put("from_carrier", from.carrier.as_deref());
@@ -150,13 +153,14 @@ fn inbound(
         .map(|f| f.phone_number)
         .filter(|n| !n.is_empty())
         .ok_or(WebhookError::MissingField("data.payload.from.phone_number"))?;
-    let to = m
-        .to
-        .into_iter()
-        .next()
-        .map(|t| t.phone_number)
-        .filter(|n| !n.is_empty())
-        .ok_or(WebhookError::MissingField("data.payload.to[0].phone_number"))?;
+    let to =
+        m.to.into_iter()
+            .next()
+            .map(|t| t.phone_number)
+            .filter(|n| !n.is_empty())
+            .ok_or(WebhookError::MissingField(
+                "data.payload.to[0].phone_number",
+            ))?;
     let media = m
         .media
         .into_iter()
@@ -183,12 +187,11 @@ fn inbound(
 }
 
 fn status_update(m: MessageResource) -> Result<StatusUpdate, WebhookError> {
-    let raw = m
-        .to
-        .first()
-        .and_then(|t| t.status.clone())
-        .filter(|s| !s.is_empty())
-        .ok_or(WebhookError::MissingField("data.payload.to[0].status"))?;
+    let raw =
+        m.to.first()
+            .and_then(|t| t.status.clone())
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookError::MissingField("data.payload.to[0].status"))?;
     let status = map_status(&raw).ok_or_else(|| WebhookError::InvalidField {
         field: "data.payload.to[0].status",
         value: raw.clone(),
