@@ -51,7 +51,10 @@ fn the_rfc_vector_body_is_an_inbound_message() {
         panic!()
     };
     assert_eq!(m.provider_sid, "84cca175-9755-4859-b67f-4730d7f58aa3");
-    assert_eq!((m.from.as_str(), m.to.as_str()), ("+13125550001", "+17735550002"));
+    assert_eq!(
+        (m.from.as_str(), m.to.as_str()),
+        ("+13125550001", "+17735550002")
+    );
     assert_eq!(m.body, "Hello from Telnyx");
     assert_eq!(m.channel, Channel::Sms);
     assert!(m.media.is_empty());
@@ -61,7 +64,10 @@ fn the_rfc_vector_body_is_an_inbound_message() {
     assert_eq!(m.extra["occurred_at"], "2023-11-14T22:13:20.000+00:00");
     assert_eq!(m.extra["type"], "SMS");
     assert_eq!(m.extra["meta_attempt"], "1");
-    assert_eq!(m.extra["meta_delivered_to"], "https://example.com/webhooks/telnyx");
+    assert_eq!(
+        m.extra["meta_delivered_to"],
+        "https://example.com/webhooks/telnyx"
+    );
 }
 
 #[test]
@@ -76,7 +82,10 @@ fn message_received_with_media_and_no_text() {
     assert_eq!(m.media[0].url, "https://media.telnyx.example/a.jpg");
     assert_eq!(m.media[0].content_type.as_deref(), Some("image/jpeg"));
     assert_eq!(m.media[0].size, Some(48213));
-    assert_eq!((m.media[1].content_type.as_deref(), m.media[1].size), (None, None));
+    assert_eq!(
+        (m.media[1].content_type.as_deref(), m.media[1].size),
+        (None, None)
+    );
     assert_eq!(m.extra["from_carrier"], "T-Mobile USA");
     assert_eq!(m.extra["type"], "MMS");
 }
@@ -89,7 +98,10 @@ fn message_sent_is_a_status_update() {
     };
     assert_eq!(u.provider_sid, "m-3");
     assert_eq!(u.status, DeliveryStatus::Sent);
-    assert_eq!((u.provider_status, u.error_code, u.more_info), (None, None, None));
+    assert_eq!(
+        (u.provider_status, u.error_code, u.more_info),
+        (None, None, None)
+    );
 }
 
 #[test]
@@ -99,9 +111,21 @@ fn every_telnyx_status_maps_losslessly() {
         ("sending", DeliveryStatus::Sending, None),
         ("sent", DeliveryStatus::Sent, None),
         ("delivered", DeliveryStatus::Delivered, None),
-        ("sending_failed", DeliveryStatus::Failed, Some("sending_failed")),
-        ("delivery_failed", DeliveryStatus::Failed, Some("delivery_failed")),
-        ("delivery_unconfirmed", DeliveryStatus::Unknown, Some("delivery_unconfirmed")),
+        (
+            "sending_failed",
+            DeliveryStatus::Failed,
+            Some("sending_failed"),
+        ),
+        (
+            "delivery_failed",
+            DeliveryStatus::Failed,
+            Some("delivery_failed"),
+        ),
+        (
+            "delivery_unconfirmed",
+            DeliveryStatus::Unknown,
+            Some("delivery_unconfirmed"),
+        ),
         ("expired", DeliveryStatus::Expired, None),
     ];
     for (raw, status, provider_status) in cases {
@@ -146,7 +170,8 @@ fn an_undocumented_status_is_an_invalid_field() {
 
 #[test]
 fn other_event_types_are_acknowledged() {
-    let body = r#"{"data":{"event_type":"call.initiated","id":"ev-9","payload":{"call_control_id":"x"}}}"#;
+    let body =
+        r#"{"data":{"event_type":"call.initiated","id":"ev-9","payload":{"call_control_id":"x"}}}"#;
     assert_eq!(
         handle(body),
         Ok(WebhookEvent::Other {
@@ -162,19 +187,38 @@ fn missing_fields_are_named_by_path() {
         (r#"{"meta":{}}"#, "data"),
         (r#"{"data":{"id":"e"}}"#, "data.event_type"),
         (r#"{"data":{"event_type":"message.sent"}}"#, "data.payload"),
-        (r#"{"data":{"event_type":"message.sent","payload":{"to":[]}}}"#, "data.payload.id"),
-        (r#"{"data":{"event_type":"message.sent","payload":{"id":"m","to":[]}}}"#, "data.payload.to[0].status"),
-        (r#"{"data":{"event_type":"message.received","payload":{"id":"m","to":[{"phone_number":"+1"}]}}}"#, "data.payload.from.phone_number"),
-        (r#"{"data":{"event_type":"message.received","payload":{"id":"m","from":{"phone_number":"+1"},"to":[]}}}"#, "data.payload.to[0].phone_number"),
+        (
+            r#"{"data":{"event_type":"message.sent","payload":{"to":[]}}}"#,
+            "data.payload.id",
+        ),
+        (
+            r#"{"data":{"event_type":"message.sent","payload":{"id":"m","to":[]}}}"#,
+            "data.payload.to[0].status",
+        ),
+        (
+            r#"{"data":{"event_type":"message.received","payload":{"id":"m","to":[{"phone_number":"+1"}]}}}"#,
+            "data.payload.from.phone_number",
+        ),
+        (
+            r#"{"data":{"event_type":"message.received","payload":{"id":"m","from":{"phone_number":"+1"},"to":[]}}}"#,
+            "data.payload.to[0].phone_number",
+        ),
     ];
     for (body, field) in cases {
-        assert_eq!(handle(body), Err(WebhookError::MissingField(field)), "{body}");
+        assert_eq!(
+            handle(body),
+            Err(WebhookError::MissingField(field)),
+            "{body}"
+        );
     }
 }
 
 #[test]
 fn malformed_json_is_malformed() {
-    assert!(matches!(handle(r#"{"data":"#), Err(WebhookError::Malformed(_))));
+    assert!(matches!(
+        handle(r#"{"data":"#),
+        Err(WebhookError::Malformed(_))
+    ));
     assert!(matches!(
         handle(r#"{"data":{"event_type":"message.sent","payload":{"id":7}}}"#),
         Err(WebhookError::Malformed(_))
@@ -189,10 +233,14 @@ fn content_type_must_be_json() {
         http::header::CONTENT_TYPE,
         "application/json; charset=utf-8".parse().unwrap(),
     );
-    assert!(provider().handle_webhook(&req, SignatureCheck::Verify).is_ok());
+    assert!(provider()
+        .handle_webhook(&req, SignatureCheck::Verify)
+        .is_ok());
     req.headers
         .insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
-    let err = provider().handle_webhook(&req, SignatureCheck::Verify).unwrap_err();
+    let err = provider()
+        .handle_webhook(&req, SignatureCheck::Verify)
+        .unwrap_err();
     assert_eq!(
         err,
         WebhookError::UnsupportedMediaType {
@@ -202,7 +250,9 @@ fn content_type_must_be_json() {
     );
     req.headers.remove(http::header::CONTENT_TYPE);
     assert_eq!(
-        provider().handle_webhook(&req, SignatureCheck::DangerouslySkip).unwrap_err(),
+        provider()
+            .handle_webhook(&req, SignatureCheck::DangerouslySkip)
+            .unwrap_err(),
         WebhookError::UnsupportedMediaType {
             got: String::new(),
             expected: "application/json"
@@ -231,8 +281,10 @@ fn a_twilio_form_webhook_is_refused() {
     }
     // Even relabelled as JSON it is refused: first by the signature, then as not JSON.
     let mut json = req.clone();
-    json.headers
-        .insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+    json.headers.insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().unwrap(),
+    );
     assert_eq!(
         provider().handle_webhook(&json, SignatureCheck::Verify),
         Err(WebhookError::MissingSignature("telnyx-signature-ed25519"))
@@ -246,7 +298,8 @@ fn a_twilio_form_webhook_is_refused() {
 #[test]
 fn the_signature_is_checked_before_the_json() {
     let mut req = request("not json at all");
-    req.headers.insert("telnyx-timestamp", "1700000001".parse().unwrap());
+    req.headers
+        .insert("telnyx-timestamp", "1700000001".parse().unwrap());
     assert_eq!(
         provider().handle_webhook(&req, SignatureCheck::Verify),
         Err(WebhookError::InvalidSignature { url: URL.into() })
