@@ -1,0 +1,25 @@
+//! Telnyx for the telephony gateway.
+//!
+//! - [`TelnyxConfig`]: API key, webhook public key, sender, API base URL.
+//! - [`TelnyxClient`]: `POST /v2/messages` on reqwest with rustls, one attempt per call
+//!   (the gateway's outbox owns retries), typed [`ProviderError`](telephony_core::ProviderError)s.
+//! - [`WebhookVerifier`]: `telnyx-signature-ed25519` / `telnyx-timestamp` verification
+//!   (Ed25519, strict), and [`WebhookSigner`] to make such signatures.
+//! - [`webhook`]: `message.received`, `message.sent` and `message.finalized` parsing.
+//! - [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation.
+//! - `simulator` (feature `simulator`): a Telnyx-compatible local server that sends signed
+//!   webhooks, for tests and sandbox mode.
+
+pub mod client;
+pub mod config;
+pub mod provider;
+pub mod resources;
+pub mod signature;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+pub mod webhook;
+
+pub use client::{CreateMessage, TelnyxClient, LIMITS};
+pub use config::{TelnyxConfig, DEFAULT_API_BASE_URL};
+pub use provider::TelnyxProvider;
+pub use signature::{WebhookSigner, WebhookVerifier};

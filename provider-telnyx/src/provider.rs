@@ -1,0 +1,278 @@
+//! [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation for Telnyx.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use telephony_core::{
+    DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderLimits, ProviderReceipt,
+    SendOptions, SignatureCheck, WebhookError, WebhookEvent, WebhookRequest,
+};
+use time::OffsetDateTime;
+
+use crate::client::{CreateMessage, TelnyxClient, LIMITS};
+use crate::config::TelnyxConfig;
+use crate::signature::WebhookVerifier;
+use crate::webhook::{map_status, parse_event};
+
+/// The only content type Telnyx's webhooks use.
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The clock webhook timestamps are checked against, in Unix seconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Telnyx as a [`Provider`]: sends through the Messaging API and verifies and parses
+/// webhooks. `Debug` never shows the API key.
+///
+/// ```no_run
+/// use telephony_core::{OutboundMessage, Provider, SendOptions};
+/// use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = TelnyxConfig::new("KEY…")
+///     .public_key("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+///     .from_number("+15550001234".parse()?);
+/// let telnyx = TelnyxProvider::new(config)?;
+/// let msg = OutboundMessage::new("+15550005678".parse()?, "Hello!");
+/// let receipt = telnyx
+///     .send(&msg, &SendOptions::with_status_callback("https://gw.example.com/telephony/status"))
+///     .await?;
+/// println!("{} is {}", receipt.sid, receipt.status);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Webhooks (no network needed; the clock is injected):
+///
+/// ```
+/// use std::sync::Arc;
+/// use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
+/// use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner};
+///
+/// let signer = WebhookSigner::from_seed([1; 32]);
+/// let telnyx = TelnyxProvider::new(
+///     TelnyxConfig::new("KEY1").public_key(signer.public_key_base64()).messaging_profile_id("p1"),
+/// )?
+/// .with_clock(Arc::new(|| 1_700_000_010));
+/// let body = br#"{"data":{"event_type":"message.finalized","id":"e1","payload":{"id":"m1",
+///     "to":[{"phone_number":"+15550005678","status":"delivered"}]}}}"#;
+/// let req = WebhookRequest {
+///     url: "https://gw.example.com/telephony/webhook".into(),
+///     method: http::Method::POST,
+///     headers: signer.headers(1_700_000_000, body),
+///     body: body.to_vec().into(),
+/// };
+/// let WebhookEvent::Status(u) = telnyx.handle_webhook(&req, SignatureCheck::Verify)? else { panic!() };
+/// assert_eq!((u.provider_sid.as_str(), u.status.as_str()), ("m1", "delivered"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TelnyxProvider {
+    client: TelnyxClient,
+    verifier: WebhookVerifier,
+    clock: Clock,
+}
+
+impl fmt::Debug for TelnyxProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.client.config();
+        f.debug_struct("TelnyxProvider")
+            .field("from_number", &config.from_number)
+            .field("messaging_profile_id", &config.messaging_profile_id)
+            .field(
+                "api_base_url",
+                &crate::client::redact_url(&config.api_base_url),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_clock() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl TelnyxProvider {
+    /// A provider for this account, after [`TelnyxConfig::validate`]: the API key, the
+    /// webhook public key (an account without it could not tell real webhooks from
+    /// forged ones) and a sender are required ([`ProviderError::NotConfigured`]).
+    pub fn new(config: TelnyxConfig) -> Result<Self, ProviderError> {
+        config.validate()?;
+        let verifier = config.verifier()?;
+        let client = TelnyxClient::new(config)?;
+        Ok(TelnyxProvider {
+            client,
+            verifier,
+            clock: Arc::new(system_clock),
+        })
+    }
+
+    /// Uses `clock` (Unix seconds) instead of the system clock for webhook timestamps.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The REST client.
+    pub fn client(&self) -> &TelnyxClient {
+        &self.client
+    }
+
+    /// The webhook signature verifier (keyed with the configured public key).
+    pub fn verifier(&self) -> &WebhookVerifier {
+        &self.verifier
+    }
+
+    /// The `POST /v2/messages` body for an outbound message (no network call).
+    ///
+    /// `from` is the configured number and `messaging_profile_id` the configured profile;
+    /// both are sent when both are set, and `from` is left out when only the profile is
+    /// (Telnyx picks from its pool). The status callback becomes `webhook_url`.
+    pub fn create_request(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<CreateMessage, ProviderError> {
+        let config = self.client.config();
+        let from = config.from_number.as_ref().map(|n| n.to_string());
+        let profile = config.profile().map(str::to_string);
+        if from.is_none() && profile.is_none() {
+            return Err(ProviderError::NotConfigured(
+                "set fromNumber or telnyx.messagingProfileId".into(),
+            ));
+        }
+        Ok(CreateMessage {
+            from,
+            to: msg.to.to_string(),
+            text: Some(msg.body.clone()).filter(|b| !b.is_empty()),
+            media_urls: msg.media_urls.clone(),
+            messaging_profile_id: profile,
+            webhook_url: opts.status_callback.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for TelnyxProvider {
+    /// One attempt (the outbox retries); the receipt has `data.id`, the status of
+    /// `data.to[0]`, the sender Telnyx used and `data.parts`.
+    async fn send(
+        &self,
+        msg: &OutboundMessage,
+        opts: &SendOptions,
+    ) -> Result<ProviderReceipt, ProviderError> {
+        let request = self.create_request(msg, opts)?;
+        let message = self.client.create_message(&request).await?;
+        let raw = message.to.first().and_then(|t| t.status.as_deref());
+        // The message exists at Telnyx now: failing the send over an unexpected status
+        // would make the outbox send it again, so an unknown status reads as `queued`.
+        let status = raw.and_then(map_status).unwrap_or_else(|| {
+            tracing::warn!(id = %message.id, status = ?raw, "Telnyx accepted a message with an unexpected status; recording it as queued");
+            DeliveryStatus::Queued
+        });
+        Ok(ProviderReceipt {
+            sid: message.id,
+            status,
+            from: message
+                .from
+                .map(|f| f.phone_number)
+                .filter(|n| !n.is_empty()),
+            num_segments: message.parts.filter(|&p| p > 0),
+            price: None,
+            price_unit: None,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "telnyx"
+    }
+
+    /// 10 media URLs and 1530 characters (10 parts) per message.
+    fn limits(&self) -> ProviderLimits {
+        LIMITS
+    }
+
+    /// Checks (in this order) the content type (`application/json`), unless told to skip
+    /// it the Ed25519 signature and timestamp against the raw body, and only then parses
+    /// the JSON.
+    fn handle_webhook(
+        &self,
+        req: &WebhookRequest,
+        check: SignatureCheck,
+    ) -> Result<WebhookEvent, WebhookError> {
+        let content_type = match req.headers.get(http::header::CONTENT_TYPE) {
+            None => String::new(),
+            Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        };
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case(JSON_CONTENT_TYPE) {
+            return Err(WebhookError::UnsupportedMediaType {
+                got: content_type,
+                expected: JSON_CONTENT_TYPE,
+            });
+        }
+        if check == SignatureCheck::Verify {
+            self.verifier
+                .verify(&req.url, &req.headers, &req.body, (self.clock)())?;
+        }
+        parse_event(&req.body, OffsetDateTime::now_utc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+    fn base() -> TelnyxConfig {
+        TelnyxConfig::new("KEY-SECRET").public_key(KEY)
+    }
+
+    fn msg() -> OutboundMessage {
+        OutboundMessage::new("+15550005678".parse().unwrap(), "hi")
+    }
+
+    #[test]
+    fn from_and_profile() {
+        let p = TelnyxProvider::new(base().messaging_profile_id("prof")).unwrap();
+        let req = p.create_request(&msg(), &SendOptions::default()).unwrap();
+        assert_eq!(
+            (req.from, req.messaging_profile_id.as_deref()),
+            (None, Some("prof"))
+        );
+        let p = TelnyxProvider::new(
+            base()
+                .messaging_profile_id("prof")
+                .from_number("+15550001234".parse().unwrap()),
+        )
+        .unwrap();
+        let req = p
+            .create_request(
+                &msg().with_media("https://e/x.jpg"),
+                &SendOptions::with_status_callback("https://gw/s"),
+            )
+            .unwrap();
+        assert_eq!(
+            req,
+            CreateMessage {
+                from: Some("+15550001234".into()),
+                to: "+15550005678".into(),
+                text: Some("hi".into()),
+                media_urls: vec!["https://e/x.jpg".into()],
+                messaging_profile_id: Some("prof".into()),
+                webhook_url: Some("https://gw/s".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn name_limits_ack_and_debug() {
+        let p = TelnyxProvider::new(base().messaging_profile_id("prof")).unwrap();
+        assert_eq!(p.name(), "telnyx");
+        assert_eq!(p.limits(), ProviderLimits::new(10, 1530));
+        let ack = p.webhook_ack();
+        assert!(ack.body.is_empty());
+        let shown = format!("{p:?} {p:#?} {:?}", p.client());
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}
