@@ -1,0 +1,128 @@
+//! Provider conformance, courier style: one table-driven suite every provider runs.
+//!
+//! A provider's suite is two folders of JSON cases:
+//!
+//! * **webhook cases** ([`WebhookCase`]): a request the provider sends the gateway (URL,
+//!   headers, raw body), how it is signed, and the expected HTTP answer, refusal name,
+//!   acknowledgement and neutral events. [`run_webhook_cases`] feeds each one to
+//!   [`Provider::handle_webhook`](telephony_core::Provider::handle_webhook).
+//! * **send cases** ([`SendCase`]): a message to send, what the provider's REST API
+//!   answers, the one request the provider must make and the receipt or error it must
+//!   return. [`run_send_cases`] answers from a [`MockProviderApi`] on loopback.
+//!
+//! Both runners collect every failure and panic once with a report naming each case's
+//! label, what it got and what it wanted.
+//!
+//! # Case files
+//!
+//! Every `*.json` file of a folder is read, sorted by name; each holds an array of cases.
+//! Labels are unique across the folder. A webhook case:
+//!
+//! ```json
+//! {
+//!   "label": "inbound SMS",
+//!   "request": {"method": "POST", "url": "https://gw.example.com/telephony/webhook",
+//!               "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+//!               "body": "MessageSid=SM1&From=%2B15550005678&To=%2B15550001234&Body=hi"},
+//!   "signature": "valid",
+//!   "check": "verify",
+//!   "now": 1700000000,
+//!   "expect": {"http_status": 200,
+//!              "ack": {"content_type": "text/xml", "body": "<Response></Response>"},
+//!              "events": [{"kind": "message", "provider_sid": "SM1", "channel": "sms",
+//!                          "from": "+15550005678", "to": "+15550001234", "body": "hi"}]}
+//! }
+//! ```
+//!
+//! `signature` is `"valid"` (the provider's signer hook computes it), `"missing"`,
+//! `{"literal": {"Header": "value"}}` (verbatim), or `{"valid_for": {"url": …, "body": …,
+//! "now": …}}` (the signer signs something other than what is sent: another URL, a
+//! tampered body, a stale clock). Headers written in `request.headers` win over computed
+//! ones. A refusal names the error as [`error_name`] spells it (`MissingField:From`,
+//! `StaleTimestamp:1699999000`, …) and has no events.
+//!
+//! A send case:
+//!
+//! ```json
+//! {
+//!   "label": "plain SMS",
+//!   "message": {"to": "+15550005678", "body": "hi", "media_urls": []},
+//!   "options": {"status_callback": "https://gw.example.com/telephony/status"},
+//!   "provider_answer": {"status": 200, "headers": {}, "json": {"data": {"id": "m1"}}},
+//!   "expect_request": {"method": "POST", "path": "/v2/messages",
+//!                      "headers": {"authorization": "Bearer KEY"},
+//!                      "body": {"json": {"to": "+15550005678", "text": "hi"}}},
+//!   "expect": {"receipt": {"sid": "m1", "status": "queued"}}
+//! }
+//! ```
+//!
+//! `expect_request.body` is `{"form": [["To", "+1…"], …]}` (ordered pairs, repeated keys
+//! kept), `{"json": …}` (compared as JSON values) or `{"raw": "…"}`. A send that must
+//! fail before the network says `"expect_no_request": true` and has no `provider_answer`.
+//! An error expectation is `{"error": {"kind": "api", "http_status": 429, "code": 20429,
+//! "retryable": true, "opted_out": false, "retry_after_secs": 2}}`.
+//!
+//! # Adding a provider
+//!
+//! Add `tests/conformance/webhooks/*.json` and `tests/conformance/send/*.json` to the
+//! provider's crate, and one test file, `tests/conformance.rs`:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use telephony_conformance::{run_send_cases, run_webhook_cases, CaseEnv, WebhookRequestParts};
+//! # #[derive(Debug)] struct AcmeProvider;
+//! # #[async_trait::async_trait] impl telephony_core::Provider for AcmeProvider {
+//! #   async fn send(&self, _: &telephony_core::OutboundMessage, _: &telephony_core::SendOptions)
+//! #     -> Result<telephony_core::ProviderReceipt, telephony_core::ProviderError> {
+//! #     Err(telephony_core::ProviderError::NotConfigured("doc".into())) } }
+//! # impl AcmeProvider { fn new(_: &str, _: &str, _: time::OffsetDateTime) -> Self { AcmeProvider } }
+//! # fn acme_signature(_: &WebhookRequestParts, _: time::OffsetDateTime) -> Vec<(String, String)> { vec![] }
+//!
+//! fn cases(kind: &str) -> std::path::PathBuf {
+//!     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(kind)
+//! }
+//!
+//! /// The provider under test: the mock API's URL, fixed credentials, the case's clock.
+//! fn acme(env: &CaseEnv) -> AcmeProvider {
+//!     AcmeProvider::new(&env.api_base_url, "test-key", env.now)
+//! }
+//!
+//! #[test]
+//! fn webhooks() {
+//!     run_webhook_cases(cases("webhooks"), acme, |req, now| acme_signature(req, now));
+//! }
+//!
+//! #[tokio::test]
+//! async fn sends() {
+//!     run_send_cases(cases("send"), acme).await;
+//! }
+//! ```
+//!
+//! The factory must make the provider take [`CaseEnv::now`] as its clock (for timestamp
+//! windows) and make exactly one HTTP attempt per send. Run one folder alone while
+//! writing cases with [`check_webhook_cases`] / [`check_send_cases`], which return the
+//! [`Report`] instead of panicking.
+
+mod env;
+mod load;
+mod mock_api;
+mod report;
+mod run_send;
+mod run_webhook;
+mod send_case;
+mod webhook_case;
+
+pub use env::{CaseEnv, WebhookRequestParts, DEFAULT_NOW, NO_API_URL};
+pub use load::{load_send_cases, load_webhook_cases, CaseSource, LoadError, Loaded};
+pub use mock_api::{MockProviderApi, RecordedRequest};
+pub use report::{Failure, Report};
+pub use run_send::{check_send_cases, run_send_cases, SEND_TIMEOUT};
+pub use run_webhook::{build_request, check_webhook_cases, run_webhook_cases};
+pub use send_case::{
+    CaseMessage, CaseOptions, ErrorKind, ExpectedBody, ExpectedError, ExpectedReceipt,
+    ExpectedRequest, ProviderAnswer, SendCase, SendExpect,
+};
+pub use webhook_case::{
+    error_name, CaseRequest, Check, ExpectedAck, ExpectedEvent, SignatureSpec, SignedAs,
+    WebhookCase, WebhookExpect,
+};

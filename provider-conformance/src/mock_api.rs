@@ -1,0 +1,169 @@
+//! A loopback stand-in for a provider's REST API: records every request and answers each
+//! with the case's [`ProviderAnswer`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::ProviderAnswer;
+
+/// One request the mock API received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query, as requested.
+    pub path: String,
+    /// Headers in arrival order, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    answer: ProviderAnswer,
+    requests: Vec<RecordedRequest>,
+}
+
+/// A mock provider API on `127.0.0.1:<ephemeral port>`; it stops when dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use telephony_conformance::{MockProviderApi, ProviderAnswer};
+/// let api = MockProviderApi::start(ProviderAnswer::json(201, serde_json::json!({"id": "m1"}))).await?;
+/// assert!(api.url().starts_with("http://127.0.0.1:"));
+/// assert!(api.requests().is_empty());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct MockProviderApi {
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl MockProviderApi {
+    /// Binds an ephemeral loopback port and serves `answer` to every request.
+    pub async fn start(answer: ProviderAnswer) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(Shared {
+            answer,
+            requests: Vec::new(),
+        }));
+        let app = axum::Router::new()
+            .fallback(record_and_answer)
+            .with_state(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(MockProviderApi {
+            addr,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// Answers later requests with `answer`.
+    pub fn set_answer(&self, answer: ProviderAnswer) {
+        lock(&self.shared).answer = answer;
+    }
+}
+
+impl Drop for MockProviderApi {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn record_and_answer(State(shared): State<Arc<Mutex<Shared>>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    // A body that fails to arrive is recorded as empty; the case then fails on it.
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let answer = {
+        let mut shared = lock(&shared);
+        shared.requests.push(recorded);
+        shared.answer.clone()
+    };
+    let mut response = Response::builder().status(answer.status);
+    if let Some(ct) = answer.content_type() {
+        response = response.header(http::header::CONTENT_TYPE, ct);
+    }
+    for (name, value) in &answer.headers {
+        if !name.eq_ignore_ascii_case("content-type") {
+            response = response.header(name.as_str(), value.as_str());
+        }
+    }
+    response
+        .body(Body::from(answer.body_bytes()))
+        .unwrap_or_else(|e| {
+            Response::builder()
+                .status(599)
+                .body(Body::from(format!(
+                    "the case's provider_answer is not a valid HTTP answer: {e}"
+                )))
+                .unwrap_or_default()
+        })
+}

@@ -1,0 +1,263 @@
+//! The schema of a webhook case: a request the provider sends us, and what the gateway
+//! must answer and report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use telephony_core::{Channel, DeliveryStatus, Media, WebhookError, WebhookEvent};
+
+/// One webhook case: a request, how it is signed, and the expected answer and events.
+///
+/// ```
+/// use telephony_conformance::WebhookCase;
+/// let case: WebhookCase = serde_json::from_str(r#"{
+///   "label": "missing signature",
+///   "request": {"url": "https://gw.example.com/hook",
+///               "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+///               "body": "MessageSid=SM1"},
+///   "signature": "missing",
+///   "check": "verify",
+///   "expect": {"http_status": 403, "error": "MissingSignature:X-Twilio-Signature", "events": []}
+/// }"#)?;
+/// assert_eq!(case.request.method, "POST");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookCase {
+    /// Unique within a provider's suite; failures are reported under it.
+    pub label: String,
+    /// The HTTP request as the provider sends it.
+    pub request: CaseRequest,
+    /// How the request is signed.
+    pub signature: SignatureSpec,
+    /// Whether the provider is asked to verify the signature.
+    pub check: Check,
+    /// The gateway's clock for this case (Unix seconds); [`DEFAULT_NOW`](crate::DEFAULT_NOW)
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<i64>,
+    /// The expected answer and events.
+    pub expect: WebhookExpect,
+}
+
+/// A webhook HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CaseRequest {
+    /// HTTP method; `POST` when absent.
+    #[serde(default = "post")]
+    pub method: String,
+    /// The full URL the provider requested (and signed): public URL, path, raw query.
+    pub url: String,
+    /// Request headers, `Content-Type` included (none when absent). A header named here
+    /// wins over one the signer computes.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The raw body, exactly as sent (a form string, or JSON text).
+    #[serde(default)]
+    pub body: String,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// How a case's request is signed.
+///
+/// In JSON: `"valid"`, `"missing"`, `{"literal": {"X-Header": "value"}}` or
+/// `{"valid_for": {"url": "…", "body": "…", "now": 1700000000}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignatureSpec {
+    /// The provider's signer hook computes the headers for the request as sent.
+    Valid,
+    /// No signature headers at all.
+    Missing,
+    /// Exactly these headers, verbatim (a wrong, empty or malformed signature).
+    Literal(BTreeMap<String, String>),
+    /// The signer hook computes a signature as if the request had this URL, body or clock
+    /// (each defaults to the request's own): a signature for something else.
+    ValidFor(SignedAs),
+}
+
+/// What a `valid_for` signature was computed over, where it differs from the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SignedAs {
+    /// The URL that was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The body that was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The clock the signer ran at (Unix seconds): a stale or future timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<i64>,
+}
+
+/// Whether the provider verifies the signature in this case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// [`SignatureCheck::Verify`](telephony_core::SignatureCheck::Verify).
+    Verify,
+    /// [`SignatureCheck::DangerouslySkip`](telephony_core::SignatureCheck::DangerouslySkip).
+    Skip,
+}
+
+/// What the gateway must answer and report for a webhook case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookExpect {
+    /// 200 when accepted, else [`WebhookError::http_status`].
+    pub http_status: u16,
+    /// The refusal as [`error_name`] spells it; absent when accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The acknowledgement body (accepted cases only); not compared when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<ExpectedAck>,
+    /// The neutral events, in order (empty when refused).
+    #[serde(default)]
+    pub events: Vec<ExpectedEvent>,
+}
+
+/// The expected [`Provider::webhook_ack`](telephony_core::Provider::webhook_ack).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ExpectedAck {
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The body, as UTF-8 text.
+    pub body: String,
+}
+
+/// A neutral event, every field compared exactly (the gateway's id and `received_at` are
+/// not: they are the gateway's, not the provider's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum ExpectedEvent {
+    /// [`WebhookEvent::Message`].
+    Message {
+        /// The provider's message id.
+        provider_sid: String,
+        /// The provider account.
+        #[serde(default)]
+        account_sid: Option<String>,
+        /// The channel.
+        channel: Channel,
+        /// Sender as the provider gave it.
+        from: String,
+        /// Our number.
+        to: String,
+        /// The text.
+        body: String,
+        /// Attachments.
+        #[serde(default)]
+        media: Vec<Media>,
+        /// Segments the provider counted.
+        #[serde(default)]
+        num_segments: Option<u32>,
+        /// Every other parameter.
+        #[serde(default)]
+        extra: BTreeMap<String, String>,
+    },
+    /// [`WebhookEvent::Status`].
+    Status {
+        /// The provider's message id.
+        provider_sid: String,
+        /// The neutral status.
+        status: DeliveryStatus,
+        /// Provider error code.
+        #[serde(default)]
+        error_code: Option<i64>,
+        /// Provider error message.
+        #[serde(default)]
+        error_message: Option<String>,
+        /// Documentation link for the error code.
+        #[serde(default)]
+        more_info: Option<String>,
+        /// The provider's own status name, when kept.
+        #[serde(default)]
+        provider_status: Option<String>,
+        /// The provider account.
+        #[serde(default)]
+        account_sid: Option<String>,
+    },
+    /// [`WebhookEvent::Other`].
+    Other {
+        /// The provider's event type.
+        event_type: String,
+        /// The provider's event id.
+        #[serde(default)]
+        event_id: Option<String>,
+    },
+}
+
+impl ExpectedEvent {
+    /// The neutral form of an event a provider produced (drops the gateway's id and
+    /// `received_at`); `None` for a kind this crate does not know yet.
+    pub fn from_event(event: &WebhookEvent) -> Option<Self> {
+        Some(match event {
+            WebhookEvent::Message(m) => ExpectedEvent::Message {
+                provider_sid: m.provider_sid.clone(),
+                account_sid: m.account_sid.clone(),
+                channel: m.channel,
+                from: m.from.clone(),
+                to: m.to.clone(),
+                body: m.body.clone(),
+                media: m.media.clone(),
+                num_segments: m.num_segments,
+                extra: m.extra.clone(),
+            },
+            WebhookEvent::Status(s) => ExpectedEvent::Status {
+                provider_sid: s.provider_sid.clone(),
+                status: s.status,
+                error_code: s.error_code,
+                error_message: s.error_message.clone(),
+                more_info: s.more_info.clone(),
+                provider_status: s.provider_status.clone(),
+                account_sid: s.account_sid.clone(),
+            },
+            WebhookEvent::Other {
+                event_type,
+                event_id,
+            } => ExpectedEvent::Other {
+                event_type: event_type.clone(),
+                event_id: event_id.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// The stable short name of a refusal used in cases: the variant and its key field.
+///
+/// ```
+/// use telephony_conformance::error_name;
+/// use telephony_core::WebhookError;
+/// assert_eq!(error_name(&WebhookError::MissingField("From")), "MissingField:From");
+/// assert_eq!(error_name(&WebhookError::InvalidSignature { url: "u".into() }), "InvalidSignature");
+/// ```
+pub fn error_name(e: &WebhookError) -> String {
+    match e {
+        WebhookError::MissingSignature(h) => format!("MissingSignature:{h}"),
+        WebhookError::MalformedSignature { header, .. } => format!("MalformedSignature:{header}"),
+        WebhookError::StaleTimestamp { timestamp, .. } => format!("StaleTimestamp:{timestamp}"),
+        WebhookError::InvalidSignature { .. } => "InvalidSignature".into(),
+        WebhookError::UnsupportedMediaType { got, .. } => format!("UnsupportedMediaType:{got}"),
+        WebhookError::Malformed(_) => "Malformed".into(),
+        WebhookError::MissingField(f) => format!("MissingField:{f}"),
+        WebhookError::InvalidField { field, value } => format!("InvalidField:{field}={value}"),
+        WebhookError::Unsupported => "Unsupported".into(),
+        other => format!("Unknown:{other:?}"),
+    }
+}

@@ -1,0 +1,142 @@
+//! Twilio runs the provider conformance suite: every case in `tests/conformance/`.
+//!
+//! `webhooks/` goes through `handle_webhook` with "valid" signatures computed by
+//! [`RequestValidator::compute`] over the URL and the form parameters; `send/` and
+//! `send_messaging_service/` send through a loopback mock of the REST API, with a sender
+//! number and a Messaging Service respectively.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use telephony_conformance::{
+    build_request, load_webhook_cases, run_send_cases, run_webhook_cases, CaseEnv, Check,
+    ExpectedEvent, SignatureSpec, WebhookRequestParts,
+};
+use telephony_core::{Provider, SignatureCheck};
+use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
+use time::OffsetDateTime;
+
+const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
+
+fn cases(kind: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance")
+        .join(kind)
+}
+
+fn config(env: &CaseEnv) -> TwilioConfig {
+    let mut config = TwilioConfig::new(ACCOUNT_SID, AUTH_TOKEN).api_base_url(&env.api_base_url);
+    // One attempt per send: retries belong to the outbox, and the suite counts requests.
+    config.max_attempts = 1;
+    config
+}
+
+/// A provider sending from a number.
+fn twilio(env: &CaseEnv) -> TwilioProvider {
+    let from = "+15550001234".parse().expect("sender number");
+    TwilioProvider::new(config(env).from_number(from)).expect("provider builds")
+}
+
+/// A provider sending through a Messaging Service (which wins over the number).
+fn twilio_service(env: &CaseEnv) -> TwilioProvider {
+    TwilioProvider::new(config(env).messaging_service_sid("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+        .expect("provider builds")
+}
+
+/// `X-Twilio-Signature` over the URL and the form parameters, decoded with
+/// serde_urlencoded (independent of the crate's own decoder). Twilio needs no clock.
+fn sign_with(token: &str, req: &WebhookRequestParts) -> Vec<(String, String)> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&req.body).unwrap_or_default();
+    let signature = RequestValidator::new(token).compute(&req.url, &params);
+    vec![("X-Twilio-Signature".to_string(), signature)]
+}
+
+fn sign(req: &WebhookRequestParts, _now: OffsetDateTime) -> Vec<(String, String)> {
+    sign_with(AUTH_TOKEN, req)
+}
+
+#[test]
+fn webhooks() {
+    run_webhook_cases(cases("webhooks"), twilio, sign);
+}
+
+#[tokio::test]
+async fn sends_from_a_number() {
+    run_send_cases(cases("send"), twilio).await;
+}
+
+#[tokio::test]
+async fn sends_through_a_messaging_service() {
+    run_send_cases(cases("send_messaging_service"), twilio_service).await;
+}
+
+#[test]
+fn every_accepted_verified_case_is_refused_when_signed_with_another_token() {
+    // Fail closed: any verified case Twilio accepts gives 403 once the signature is wrong.
+    let provider = twilio(&CaseEnv::new("http://127.0.0.1:9", 0));
+    let mut checked = 0;
+    for loaded in load_webhook_cases(cases("webhooks")).expect("cases load") {
+        let case = loaded.case;
+        if case.check != Check::Verify || case.expect.http_status != 200 {
+            continue;
+        }
+        let req = build_request(&case, |parts, _| sign_with("another-token", parts))
+            .expect("request builds");
+        let err = provider
+            .handle_webhook(&req, SignatureCheck::Verify)
+            .expect_err(&case.label);
+        assert_eq!(err.http_status(), 403, "[{}] {err}", case.label);
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} accepted verified cases");
+}
+
+#[test]
+fn webhook_cases_cover_the_required_behaviours() {
+    let cases: Vec<_> = load_webhook_cases(cases("webhooks"))
+        .expect("cases load")
+        .into_iter()
+        .map(|l| l.case)
+        .collect();
+    let errors: BTreeSet<&str> = cases
+        .iter()
+        .filter_map(|c| c.expect.error.as_deref())
+        .collect();
+    for required in [
+        "MissingField:MessageSid",
+        "MissingField:From",
+        "InvalidSignature",
+        "MissingSignature:X-Twilio-Signature",
+        "UnsupportedMediaType:application/json",
+        "InvalidField:NumMedia=abc",
+    ] {
+        assert!(errors.contains(required), "no case expects {required}");
+    }
+    let events: Vec<&ExpectedEvent> = cases.iter().flat_map(|c| &c.expect.events).collect();
+    for required in ["delivered", "undelivered"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ExpectedEvent::Status { status, .. }
+                if status.as_str() == required)),
+            "no status case for {required}"
+        );
+    }
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ExpectedEvent::Message { media, .. } if media.len() == 2)));
+    assert!(events.iter().any(|e| matches!(e,
+        ExpectedEvent::Message { channel: telephony_core::Channel::Whatsapp, extra, .. }
+            if extra.contains_key("ProfileName") && extra.contains_key("WaId"))));
+    assert!(cases.iter().any(|c| matches!(&c.signature,
+        SignatureSpec::ValidFor(s) if s.url.is_some())));
+    assert!(cases.iter().any(|c| matches!(&c.signature,
+        SignatureSpec::ValidFor(s) if s.body.is_some())));
+    // The verbatim courier capture.
+    assert!(cases.iter().any(|c| {
+        c.request.body.starts_with(
+        "ToCountry=US&ToState=District+Of+Columbia&SmsMessageSid=SMe287d7109a5a925f182f0e07fe5b223b"
+    )
+    }));
+}
