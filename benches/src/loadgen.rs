@@ -1,7 +1,7 @@
 //! `loadgen`: signed inbound webhooks at a telephony gateway over loopback, as fast as it answers.
 //!
 //! By default it starts a gateway in this process exactly as `telephony serve --sandbox`
-//! does ([`telephony_serve::server::start`] with ports 0, a temporary `dataDir` and the
+//! does ([`telephony_server::server::start`] with ports 0, a temporary `dataDir` and the
 //! simulator's credentials), on its own tokio runtime (`gw-worker` threads), and drives it
 //! from a separate runtime (`lg-client` threads). With `--runtime-file` (and/or `--target`)
 //! it drives a gateway running in another process instead, which is the honest setup:
@@ -41,9 +41,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use telephony_serve::config::Config;
-use telephony_serve::runtime::RuntimeInfo;
-use telephony_serve::server::{self, RunningGateway, ServeOptions};
+use telephony_server::config::Config;
+use telephony_server::runtime::RuntimeInfo;
+use telephony_server::server::{self, RunningGateway, ServeOptions};
 use tokio::sync::Barrier;
 
 use crate::client::{ConnStats, Shared};

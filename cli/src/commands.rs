@@ -7,8 +7,8 @@ use serde_json::json;
 use telephony_core::{
     Address, DeliveryStatus, InboxEntry, InboxQuery, MessageId, OutboundMessage, Receipt, Store,
 };
-use telephony_serve::config::Config;
-use telephony_serve::server::{self, ServeOptions, SANDBOX_FROM};
+use telephony_server::config::Config;
+use telephony_server::server::{self, ServeOptions, SANDBOX_FROM};
 use telephony_serve::Gateway;
 use telephony_store::SqliteStore;
 use telephony_twilio::simulator::InboundSms;
@@ -119,7 +119,7 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!(
             "  admin token (generated, saved to {}; shown once): {}",
             ctx.data_dir()
-                .join(telephony_serve::runtime::ADMIN_TOKEN_FILE)
+                .join(telephony_server::runtime::ADMIN_TOKEN_FILE)
                 .display(),
             running.admin_token.expose()
         );
@@ -800,7 +800,7 @@ async fn simulate_sms(
     let rt = ctx.runtime()?.ok_or_else(|| {
         CliError::failure(format!(
             "no running gateway found (no {} in {}); start one with `telephony serve` (or `telephony serve --sandbox`)",
-            telephony_serve::runtime::RUNTIME_FILE,
+            telephony_server::runtime::RUNTIME_FILE,
             ctx.data_dir().display()
         ))
     })?;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use telephony_core::Secret;
-use telephony_serve::config::{Config, ConfigError, ConfigSources};
-use telephony_serve::runtime::{self, RuntimeInfo};
+use telephony_server::config::{Config, ConfigError, ConfigSources};
+use telephony_server::runtime::{self, RuntimeInfo};
 
 use crate::{EXIT_CONFIG, EXIT_FAILURE};
 

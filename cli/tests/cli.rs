@@ -13,7 +13,7 @@ fn bin() -> &'static str {
 }
 
 fn seed_example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../serve/tests/fixtures/seed003_full.json5")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/seed003_full.json5")
 }
 
 /// A command with a clean environment (no TWILIO_* from the developer's shell), run in `dir`.

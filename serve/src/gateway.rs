@@ -172,7 +172,7 @@ impl Default for Settings {
 /// The telephony gateway: webhook routes, admin routes, durable inbox and outbox.
 ///
 /// Cheap to clone. Build one with [`Gateway::builder`], mount [`router`](Gateway::router)
-/// in an axum app (or run [`crate::server`]), and start the workers with
+/// in an axum app (or run the standalone server, crate `telephony-server`), and start the workers with
 /// [`spawn_workers`](Gateway::spawn_workers).
 ///
 /// ```

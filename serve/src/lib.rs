@@ -1,11 +1,15 @@
-//! The telephony gateway: Twilio webhooks in, messages out, nothing acknowledged ever lost.
+//! The embeddable telephony gateway: provider webhooks in, messages out, nothing
+//! acknowledged ever lost.
 //!
 //! - [`Gateway`]: build one around a [`Provider`](telephony_core::Provider) and a
 //!   [`Store`](telephony_core::Store); [`Gateway::router`] is an axum `Router` with the
 //!   public routes that you can `merge` into your own app; [`Gateway::admin_router`] is
 //!   the admin API; [`Gateway::spawn_workers`] starts the outbox and dispatch workers.
 //! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
-//! - [`config::Config`]: the JSON5/TOML/env configuration; [`server::start`] runs everything from it.
+//!
+//! This crate depends on `telephony-core` and axum only: bring any provider and any store.
+//! The standalone server (configuration → provider + store → gateway → listeners) is the
+//! `telephony-server` crate.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -33,13 +37,10 @@
 //! # Ok(()) }
 //! ```
 
-pub mod config;
 pub mod gateway;
 pub mod handler;
 pub mod routes;
-pub mod runtime;
 pub mod sender_policy;
-pub mod server;
 pub mod worker;
 
 pub use gateway::{

@@ -8,7 +8,7 @@
 //! name the key and the file.
 //!
 //! ```
-//! use telephony_serve::config::Config;
+//! use telephony_server::config::Config;
 //! let cfg = Config::from_json5_str(r#"{
 //!     channels: { telephony: {
 //!         fromNumber: "+15550001234",
@@ -18,7 +18,7 @@
 //! }"#)?;
 //! assert_eq!(cfg.serve.port, 3335);
 //! assert_eq!(cfg.from_number.unwrap().as_str(), "+15550001234");
-//! # Ok::<(), telephony_serve::config::ConfigError>(())
+//! # Ok::<(), telephony_server::config::ConfigError>(())
 //! ```
 
 use std::collections::BTreeMap;

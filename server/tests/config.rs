@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use telephony_serve::config::{ChunkModeName, Config, ConfigError, InboundPolicy};
+use telephony_server::config::{ChunkModeName, Config, ConfigError, InboundPolicy};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::handler::MessageHandler;
+use telephony_serve::Gateway;
+use telephony_serve::MessageHandler;
 use crate::runtime::{self, RuntimeInfo};
-use crate::worker::Workers;
+use telephony_serve::Workers;
 
 /// Twilio's magic "valid sender" test number, used as the sandbox sender by default.
 pub const SANDBOX_FROM: &str = "+15005550006";
@@ -164,8 +164,8 @@ async fn resolve(bind: &str, port: u16, key: &'static str) -> Result<SocketAddr,
 /// The fail-closed rules for listeners, given whether each bind address is loopback.
 ///
 /// ```
-/// use telephony_serve::config::Config;
-/// use telephony_serve::server::check_security;
+/// use telephony_server::config::Config;
+/// use telephony_server::server::check_security;
 /// let cfg = Config::from_json5_str(r#"{ serve: { bind: "0.0.0.0" } }"#).unwrap();
 /// let err = check_security(&cfg, false, true).unwrap_err();
 /// assert!(err.to_string().starts_with("publicUrl: required when serve.bind is 0.0.0.0"));
@@ -400,10 +400,10 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
 
 /// Applies the config's sender policy, pairing, outbound limits, SMS shaping and
 /// forwarding to a gateway builder.
-pub fn apply_policies(b: crate::GatewayBuilder, config: &Config) -> crate::GatewayBuilder {
+pub fn apply_policies(b: telephony_serve::GatewayBuilder, config: &Config) -> telephony_serve::GatewayBuilder {
     let mut b = b
         .inbound_policy(config.inbound_policy, config.allow_list())
-        .pairing(crate::PairingSettings {
+        .pairing(telephony_serve::PairingSettings {
             limits: telephony_core::PairingLimits {
                 ttl: std::time::Duration::from_secs(config.pairing.code_ttl_seconds),
                 max_pending: config.pairing.max_pending,
@@ -411,7 +411,7 @@ pub fn apply_policies(b: crate::GatewayBuilder, config: &Config) -> crate::Gatew
             },
             approved_message: config.pairing.approved_message.clone(),
         })
-        .outbound_policy(crate::OutboundPolicy {
+        .outbound_policy(telephony_serve::OutboundPolicy {
             require_approval_for_new_contacts: config
                 .outbound_policy
                 .require_approval_for_new_contacts,
@@ -419,7 +419,7 @@ pub fn apply_policies(b: crate::GatewayBuilder, config: &Config) -> crate::Gatew
         })
         .chunking(config.chunk_options());
     if let Some(f) = &config.forward {
-        b = b.forward(crate::ForwardSettings {
+        b = b.forward(telephony_serve::ForwardSettings {
             url: f.url.clone(),
             secret: f.secret.clone(),
         });
