@@ -7,12 +7,10 @@ use serde_json::json;
 use telephony_core::{
     Address, DeliveryStatus, InboxEntry, InboxQuery, MessageId, OutboundMessage, Receipt, Store,
 };
-use telephony_server::config::Config;
-use telephony_server::server::{self, ServeOptions, SANDBOX_FROM};
 use telephony_serve::Gateway;
-use telephony_store::SqliteStore;
-use telephony_twilio::simulator::InboundSms;
-use telephony_twilio::TwilioProvider;
+use telephony_server::config::Config;
+use telephony_server::providers;
+use telephony_server::server::{self, ServeOptions};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -34,9 +32,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         "warn"
     };
     init_tracing(default_level, json_logs);
-    let ctx = Context::load(cli.config.as_deref())?;
+    let mut ctx = Context::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { sandbox, .. } => serve(ctx, sandbox).await,
+        Command::Serve {
+            sandbox, provider, ..
+        } => {
+            if let Some(p) = provider {
+                ctx.config.provider = p;
+                ctx.config
+                    .validate()
+                    .map_err(|e| CliError::config(e.to_string()))?;
+            }
+            serve(ctx, sandbox).await
+        }
         Command::Send {
             to,
             text,
@@ -100,18 +108,26 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         }
     })?;
     let rt = &running.runtime;
+    let provider = ctx.config.provider;
     println!(
-        "telephony gateway running{}",
+        "telephony gateway running with {}{}",
+        provider.display_name(),
         if sandbox {
-            " in SANDBOX mode (simulated Twilio, no real messages)"
+            format!(
+                " in SANDBOX mode (simulated {}, no real messages)",
+                provider.display_name()
+            )
         } else {
-            ""
+            String::new()
         }
     );
-    println!(
-        "  webhook URL (Twilio console → Messaging → A message comes in): {}",
-        rt.webhook_url
-    );
+    let where_to_paste = match provider {
+        telephony_server::config::ProviderKind::Telnyx => {
+            "Telnyx portal → Messaging → your messaging profile → Inbound webhook URL"
+        }
+        _ => "Twilio console → Messaging → A message comes in",
+    };
+    println!("  webhook URL ({where_to_paste}): {}", rt.webhook_url);
     println!("  status callback URL: {}", rt.status_url);
     println!("  admin API (loopback): http://{}", rt.admin_addr);
     println!("  database: {}", ctx.config.database_path().display());
@@ -286,10 +302,15 @@ async fn direct_gateway(config: &Config) -> Result<Gateway, CliError> {
             missing.join(", ")
         )));
     }
-    let provider = TwilioProvider::new(server::twilio_config(config))
-        .map_err(|e| CliError::config(telephony_core::error_chain(&e)))?;
+    let provider = providers::provider(config).map_err(|e| {
+        if e.is_config() {
+            CliError::config(telephony_core::error_chain(&e))
+        } else {
+            CliError::failure(telephony_core::error_chain(&e))
+        }
+    })?;
     let store = open_store(config).await?;
-    let mut b = Gateway::builder(Arc::new(provider), store);
+    let mut b = Gateway::builder(provider, store);
     if let Some(u) = &config.public_url {
         b = b
             .public_url(u.clone())
@@ -299,15 +320,9 @@ async fn direct_gateway(config: &Config) -> Result<Gateway, CliError> {
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
-    let path = config.database_path();
-    let store = SqliteStore::open(&path).await.map_err(|e| {
-        CliError::failure(format!(
-            "could not open the store at {}: {}",
-            path.display(),
-            telephony_core::error_chain(&e)
-        ))
-    })?;
-    Ok(Arc::new(store))
+    providers::open_store(config)
+        .await
+        .map_err(|e| CliError::failure(telephony_core::error_chain(&e)))
 }
 
 /// Parses `--since`: RFC 3339, or a duration ago like `30s`, `10m`, `2h`, `1d`.
@@ -804,22 +819,8 @@ async fn simulate_sms(
             ctx.data_dir().display()
         ))
     })?;
-    let (account_sid, token) = if rt.sandbox {
-        (
-            rt.sandbox_account_sid.clone().unwrap_or_default(),
-            rt.sandbox_auth_token.clone().unwrap_or_default(),
-        )
-    } else {
-        let token = ctx.config.twilio.auth_token.clone().ok_or_else(|| {
-            CliError::config(
-                "twilio.authToken (or TWILIO_AUTH_TOKEN) is needed to sign the webhook",
-            )
-        })?;
-        (
-            ctx.config.twilio.account_sid.clone().unwrap_or_default(),
-            token.expose().to_string(),
-        )
-    };
+    let kind: telephony_server::config::ProviderKind =
+        rt.provider.parse().map_err(CliError::failure)?;
     let to = match to {
         Some(t) => telephony_core::PhoneNumber::parse(&t)
             .map_err(|e| CliError::config(format!("--to: {e}")))?
@@ -829,20 +830,13 @@ async fn simulate_sms(
             .from_number
             .as_ref()
             .map(|n| n.to_string())
-            .unwrap_or_else(|| SANDBOX_FROM.to_string()),
+            .unwrap_or_else(|| providers::sandbox_from(kind).to_string()),
     };
-    let sms = InboundSms {
-        account_sid,
-        from: from.to_string(),
-        to,
-        body: text,
-        // Fixed here so the SID printed is the SID posted.
-        message_sid: Some(message_sid.unwrap_or_else(telephony_twilio::simulator::new_message_sid)),
-        media: Vec::new(),
-    };
-    let sid = sms.message_sid.clone().unwrap_or_default();
-    // Twilio signs the public webhook URL; we deliver to the local listener.
-    let (body, signature) = sms.signed(&token, &rt.webhook_url);
+    // Signed as the provider signs it: over the public webhook URL; delivered to the local
+    // listener.
+    let webhook = providers::simulated_inbound(&rt, &ctx.config, &from, &to, &text, message_sid)
+        .map_err(CliError::config)?;
+    let sid = webhook.message_id.clone();
     let path_and_query = rt
         .webhook_url
         .splitn(4, '/')
@@ -850,15 +844,12 @@ async fn simulate_sms(
         .map(|p| format!("/{p}"))
         .unwrap_or_default();
     let target = format!("http://{}{}", rt.public_addr, path_and_query);
-    let resp = reqwest::Client::new()
-        .post(&target)
-        .header(
-            "Content-Type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .header("User-Agent", "TwilioProxy/1.1")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
+    let mut request = reqwest::Client::new().post(&target);
+    for (name, value) in &webhook.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let resp = request
+        .body(webhook.body)
         .timeout(Duration::from_secs(15))
         .send()
         .await

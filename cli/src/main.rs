@@ -35,9 +35,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (public webhook listener + loopback admin API).
     Serve {
-        /// No Twilio account needed: run against the built-in Twilio simulator.
+        /// No provider account needed: run against the built-in simulator of the provider.
         #[arg(long)]
         sandbox: bool,
+        /// The provider (`twilio` or `telnyx`); overrides the config's `provider`.
+        #[arg(long)]
+        provider: Option<telephony_server::config::ProviderKind>,
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,

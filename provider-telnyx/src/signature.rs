@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use http::HeaderMap;
-use telephony_core::WebhookError;
+use telephony_core::{Secret, WebhookError};
 
 /// The header carrying the base64 Ed25519 signature.
 pub const SIGNATURE_HEADER: &str = "telnyx-signature-ed25519";
@@ -203,6 +203,19 @@ impl WebhookSigner {
         WebhookSigner {
             key: SigningKey::from_bytes(&seed),
         }
+    }
+
+    /// The private seed, base64 (a secret: the sandbox keeps it in its 0600 runtime file
+    /// so `telephony simulate sms` can sign as the simulator does).
+    pub fn seed_base64(&self) -> Secret {
+        Secret::new(BASE64.encode(self.key.to_bytes()))
+    }
+
+    /// A signer for a seed written by [`seed_base64`](Self::seed_base64); `None` unless
+    /// it is base64 of 32 bytes.
+    pub fn from_seed_base64(seed: &str) -> Option<Self> {
+        let bytes = BASE64.decode(seed.trim()).ok()?;
+        Some(Self::from_seed(bytes.as_slice().try_into().ok()?))
     }
 
     /// A signer with a fresh random key.

@@ -80,6 +80,8 @@ pub enum ProviderKind {
     /// Twilio.
     #[default]
     Twilio,
+    /// Telnyx (cargo feature `telnyx`, on by default).
+    Telnyx,
 }
 
 impl ProviderKind {
@@ -87,6 +89,36 @@ impl ProviderKind {
     pub fn limits(self) -> telephony_core::ProviderLimits {
         match self {
             ProviderKind::Twilio => telephony_twilio::client::LIMITS,
+            #[cfg(feature = "telnyx")]
+            ProviderKind::Telnyx => telephony_telnyx::LIMITS,
+            // Not compiled in: building the provider fails with an error that says so.
+            #[cfg(not(feature = "telnyx"))]
+            ProviderKind::Telnyx => telephony_core::ProviderLimits::UNLIMITED,
+        }
+    }
+
+    /// True when this binary was built with the provider.
+    pub fn is_compiled_in(self) -> bool {
+        match self {
+            ProviderKind::Twilio => true,
+            ProviderKind::Telnyx => cfg!(feature = "telnyx"),
+        }
+    }
+
+    /// Every provider this binary was built with, as written in config.
+    pub fn compiled_in() -> Vec<&'static str> {
+        [ProviderKind::Twilio, ProviderKind::Telnyx]
+            .into_iter()
+            .filter(|p| p.is_compiled_in())
+            .map(ProviderKind::as_str)
+            .collect()
+    }
+
+    /// The provider's name for people ("Twilio").
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::Twilio => "Twilio",
+            ProviderKind::Telnyx => "Telnyx",
         }
     }
 
@@ -94,11 +126,54 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Twilio => "twilio",
+            ProviderKind::Telnyx => "telnyx",
         }
     }
 }
 
+impl std::str::FromStr for ProviderKind {
+    type Err = String;
+
+    /// Parses a provider name as written in config; the error names the providers
+    /// compiled in.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let kind = match s {
+            "twilio" => ProviderKind::Twilio,
+            "telnyx" => ProviderKind::Telnyx,
+            other => {
+                return Err(format!(
+                    "unknown provider {other:?}; compiled-in providers: {}",
+                    ProviderKind::compiled_in().join(", ")
+                ))
+            }
+        };
+        if !kind.is_compiled_in() {
+            return Err(format!(
+                "provider {s:?} is not compiled into this binary; compiled-in providers: {}",
+                ProviderKind::compiled_in().join(", ")
+            ));
+        }
+        Ok(kind)
+    }
+}
+
 pub use telephony_core::policy::InboundPolicy;
+
+/// `telnyx: { … }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TelnyxSection {
+    /// API key (`KEY…`), sent as `Authorization: Bearer …`.
+    pub api_key: Option<Secret>,
+    /// The account's webhook public key (base64 of 32 bytes, from the portal's "Keys &
+    /// Credentials" → "Public Key"); webhooks are verified with it.
+    pub public_key: Option<String>,
+    /// Messaging profile id; stands in for `fromNumber` (Telnyx picks a number from the
+    /// profile), and is sent along with it when both are set.
+    pub messaging_profile_id: Option<String>,
+    /// REST API base URL (default `https://api.telnyx.com`).
+    pub api_base_url: Option<String>,
+}
 
 /// `twilio: { … }`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -332,7 +407,7 @@ pub struct Config {
     /// Whether the channel is on (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Provider (only `twilio`).
+    /// Provider: `twilio` (default) or `telnyx`.
     #[serde(default)]
     pub provider: ProviderKind,
     /// Sender number, E.164 (also `TWILIO_PHONE_NUMBER` / `TWILIO_SMS_FROM`).
@@ -357,6 +432,9 @@ pub struct Config {
     /// Twilio account.
     #[serde(default)]
     pub twilio: TwilioSection,
+    /// Telnyx account.
+    #[serde(default)]
+    pub telnyx: TelnyxSection,
     /// SMS text shaping.
     #[serde(default)]
     pub sms: SmsSection,
@@ -429,6 +507,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TWILIO_API_KEY_SID", "twilio.apiKeySid"),
     ("TWILIO_API_KEY_SECRET", "twilio.apiKeySecret"),
     ("TWILIO_API_BASE_URL", "twilio.apiBaseUrl"),
+    ("TELNYX_API_KEY", "telnyx.apiKey"),
+    ("TELNYX_PUBLIC_KEY", "telnyx.publicKey"),
+    ("TELNYX_MESSAGING_PROFILE_ID", "telnyx.messagingProfileId"),
+    ("TELNYX_API_BASE_URL", "telnyx.apiBaseUrl"),
     ("NGROK_AUTHTOKEN", "tunnel.ngrokAuthToken"),
 ];
 
@@ -510,6 +592,23 @@ impl Config {
         if let Some(u) = &self.public_url {
             if let Err(e) = telephony_tunnel::StaticUrl::new(u.clone()) {
                 return rule("publicUrl", e.to_string());
+            }
+        }
+        if !self.provider.is_compiled_in() {
+            return rule(
+                "provider",
+                format!(
+                    "{:?} is not compiled into this binary (cargo feature {:?}); compiled-in providers: {}",
+                    self.provider.as_str(),
+                    self.provider.as_str(),
+                    ProviderKind::compiled_in().join(", ")
+                ),
+            );
+        }
+        #[cfg(feature = "telnyx")]
+        if let Some(key) = &self.telnyx.public_key {
+            if let Err(e) = telephony_telnyx::WebhookVerifier::from_base64(key) {
+                return rule("telnyx.publicKey", e.to_string());
             }
         }
         if let Some(sid) = &self.twilio.account_sid {
@@ -674,9 +773,23 @@ impl Config {
             .unwrap_or_else(|| self.data_dir().join("telephony.db"))
     }
 
-    /// Settings missing for talking to real Twilio (empty when complete).
+    /// Settings missing for talking to the configured provider (empty when complete).
     pub fn missing_credentials(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
+        if self.provider == ProviderKind::Telnyx {
+            if self.telnyx.api_key.as_ref().is_none_or(|t| t.is_empty()) {
+                missing.push("telnyx.apiKey (or TELNYX_API_KEY)");
+            }
+            if self.telnyx.public_key.as_ref().is_none_or(|k| k.is_empty()) {
+                missing.push("telnyx.publicKey (or TELNYX_PUBLIC_KEY)");
+            }
+            if self.from_number.is_none() && self.telnyx.messaging_profile_id.is_none() {
+                missing.push(
+                    "fromNumber or telnyx.messagingProfileId (or TELNYX_MESSAGING_PROFILE_ID)",
+                );
+            }
+            return missing;
+        }
         if self.twilio.account_sid.is_none() {
             missing.push("twilio.accountSid (or TWILIO_ACCOUNT_SID)");
         }

@@ -23,5 +23,6 @@
 //! ```
 
 pub mod config;
+pub mod providers;
 pub mod runtime;
 pub mod server;

@@ -38,6 +38,17 @@ pub struct RuntimeInfo {
     /// In sandbox mode, the simulator's URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulator_url: Option<String>,
+    /// The provider the gateway talks to (`twilio`, `telnyx`).
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    /// In sandbox mode with Telnyx, the simulator's webhook signing seed (base64), so
+    /// `telephony simulate sms` can sign as the simulator does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_signing_key: Option<String>,
+}
+
+fn default_provider() -> String {
+    "twilio".into()
 }
 
 /// Writes `contents` to `path` with mode 0600 (atomically: temp file + rename).

@@ -1,35 +1,31 @@
-//! Runs the gateway from a [`Config`]: opens the SQLite store, builds the Twilio provider
-//! (or starts the simulator in sandbox mode), binds the public and admin listeners with
+//! Runs the gateway from a [`Config`]: opens the SQLite store, builds the configured
+//! provider (or starts its simulator in sandbox mode), binds the public and admin listeners with
 //! the fail-closed checks, starts the workers, and writes the runtime file for the CLI.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use telephony_core::{PhoneNumber, Provider, Secret, Store};
-use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{RunningSimulator, Simulator, SimulatorConfig};
-use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_core::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::providers::{self, BuildError, SandboxSimulator};
+use crate::runtime::{self, RuntimeInfo};
 use telephony_serve::Gateway;
 use telephony_serve::MessageHandler;
-use crate::runtime::{self, RuntimeInfo};
 use telephony_serve::Workers;
-
-/// Twilio's magic "valid sender" test number, used as the sandbox sender by default.
-pub const SANDBOX_FROM: &str = "+15005550006";
 
 /// Why the gateway did not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
-    /// Credentials or sender are missing.
-    #[error("cannot talk to Twilio: missing {}. Set them in the config file or environment, or run `telephony serve --sandbox` to try the gateway against the built-in Twilio simulator", .0.join(", "))]
-    MissingCredentials(Vec<&'static str>),
+    /// The provider or the store could not be built (missing credentials, bad keys, an
+    /// unreadable database).
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// A setting makes it unsafe or impossible to start.
     #[error("{key}: {reason}")]
     Config {
@@ -47,18 +43,6 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// The store could not be opened.
-    #[error("could not open the store at {path}")]
-    Store {
-        /// The database path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: telephony_core::StoreError,
-    },
-    /// The provider could not be set up.
-    #[error("could not set up the provider")]
-    Provider(#[source] telephony_core::ProviderError),
     /// A file in the data directory could not be written or read.
     #[error("could not use the data directory {path}")]
     DataDir {
@@ -73,17 +57,16 @@ pub enum ServeError {
 impl ServeError {
     /// True for configuration problems (exit code 2 in the CLI).
     pub fn is_config(&self) -> bool {
-        matches!(
-            self,
-            ServeError::MissingCredentials(_) | ServeError::Config { .. }
-        )
+        matches!(self, ServeError::Config { .. })
+            || matches!(self, ServeError::Build(b) if b.is_config())
     }
 }
 
 /// Options beyond the config file.
 #[derive(Default)]
 pub struct ServeOptions {
-    /// Run against an in-process Twilio simulator with generated credentials.
+    /// Run against an in-process simulator of the configured provider with generated
+    /// credentials.
     pub sandbox: bool,
     /// The application's handler (none: messages wait in the inbox, read with `telephony inbox`).
     pub handler: Option<Arc<dyn MessageHandler>>,
@@ -104,7 +87,7 @@ pub struct RunningGateway {
     /// What was written to the runtime file.
     pub runtime: RuntimeInfo,
     /// The simulator, in sandbox mode.
-    pub simulator: Option<RunningSimulator>,
+    pub simulator: Option<SandboxSimulator>,
     data_dir: PathBuf,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
@@ -229,51 +212,14 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     check_security(config, public_loopback, admin_sock.ip().is_loopback())?;
     let forwarding = config.trusts_forwarding_headers();
 
-    // Provider.
-    let mut simulator = None;
-    let mut sandbox_creds = None;
-    let twilio_cfg = if opts.sandbox {
-        let sim = Simulator::new(SimulatorConfig::generate());
-        let running = sim
-            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: "127.0.0.1:0 (simulator)".into(),
-                source,
-            })?;
-        let sc = sim.config().clone();
-        let from = config
-            .from_number
-            .clone()
-            .unwrap_or_else(|| PhoneNumber::parse(SANDBOX_FROM).expect("valid sandbox number"));
-        let cfg = TwilioConfig::new(sc.account_sid.clone(), sc.auth_token.clone())
-            .api_base_url(running.url())
-            .from_number(from);
-        sandbox_creds = Some((sc.account_sid.clone(), sc.auth_token.clone(), running.url()));
-        simulator = Some(running);
-        cfg
-    } else {
-        let missing = config.missing_credentials();
-        if !missing.is_empty() {
-            return Err(ServeError::MissingCredentials(missing));
-        }
-        twilio_config(config)
-    };
-    let provider: Arc<dyn Provider> =
-        Arc::new(TwilioProvider::new(twilio_cfg).map_err(ServeError::Provider)?);
-
-    // Store and admin token.
+    // Provider (or its simulator, in sandbox mode) and store.
+    let setup = providers::setup(config, opts.sandbox).await?;
+    let provider = setup.provider;
+    let sandbox = setup.sandbox;
+    let simulator = setup.simulator;
     let data_dir = config.data_dir();
     let db_path = config.database_path();
-    let store: Arc<dyn Store> =
-        Arc::new(
-            SqliteStore::open(&db_path)
-                .await
-                .map_err(|source| ServeError::Store {
-                    path: db_path.clone(),
-                    source,
-                })?,
-        );
+    let store = providers::open_store(config).await?;
     let (admin_token, generated) = match &config.admin.token {
         Some(t) => (t.clone(), false),
         None => runtime::load_or_create_admin_token(&data_dir).map_err(|source| {
@@ -341,9 +287,15 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         webhook_url: format!("{base}{}", config.serve.path),
         status_url: format!("{base}{}", config.serve.status_path),
         sandbox: opts.sandbox,
-        sandbox_account_sid: sandbox_creds.as_ref().map(|c| c.0.clone()),
-        sandbox_auth_token: sandbox_creds.as_ref().map(|c| c.1.expose().to_string()),
-        simulator_url: sandbox_creds.as_ref().map(|c| c.2.clone()),
+        sandbox_account_sid: sandbox.as_ref().and_then(|c| c.account_sid.clone()),
+        sandbox_auth_token: sandbox
+            .as_ref()
+            .and_then(|c| c.auth_token.as_ref().map(|t| t.expose().to_string())),
+        simulator_url: sandbox.as_ref().map(|c| c.simulator_url.clone()),
+        provider: config.provider.as_str().to_string(),
+        sandbox_signing_key: sandbox
+            .as_ref()
+            .and_then(|c| c.signing_key.as_ref().map(|k| k.expose().to_string())),
     };
     runtime::write_private(
         &runtime::runtime_path(&data_dir),
@@ -400,7 +352,10 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
 
 /// Applies the config's sender policy, pairing, outbound limits, SMS shaping and
 /// forwarding to a gateway builder.
-pub fn apply_policies(b: telephony_serve::GatewayBuilder, config: &Config) -> telephony_serve::GatewayBuilder {
+pub fn apply_policies(
+    b: telephony_serve::GatewayBuilder,
+    config: &Config,
+) -> telephony_serve::GatewayBuilder {
     let mut b = b
         .inbound_policy(config.inbound_policy, config.allow_list())
         .pairing(telephony_serve::PairingSettings {
@@ -425,26 +380,4 @@ pub fn apply_policies(b: telephony_serve::GatewayBuilder, config: &Config) -> te
         });
     }
     b
-}
-
-/// The Twilio settings a config describes.
-pub fn twilio_config(config: &Config) -> TwilioConfig {
-    let t = &config.twilio;
-    let mut cfg = TwilioConfig::new(
-        t.account_sid.clone().unwrap_or_default(),
-        t.auth_token.clone().unwrap_or_default(),
-    );
-    if let Some(n) = &config.from_number {
-        cfg = cfg.from_number(n.clone());
-    }
-    if let Some(m) = &t.messaging_service_sid {
-        cfg = cfg.messaging_service_sid(m.clone());
-    }
-    if let Some(u) = &t.api_base_url {
-        cfg = cfg.api_base_url(u.clone());
-    }
-    if let (Some(sid), Some(secret)) = (&t.api_key_sid, &t.api_key_secret) {
-        cfg = cfg.api_key(sid.clone(), secret.clone());
-    }
-    cfg
 }
