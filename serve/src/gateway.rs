@@ -439,8 +439,8 @@ impl Gateway {
 }
 
 impl GatewayBuilder {
-    /// The public base URL Twilio requests (scheme, host, optional port); webhook signatures
-    /// are checked against it plus the route path and query.
+    /// The public base URL the provider requests (scheme, host, optional port); webhook
+    /// signatures are checked against it plus the route path and query.
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
         self.settings.public_url = Some(url.into().trim_end_matches('/').to_string());
         self
@@ -486,7 +486,7 @@ impl GatewayBuilder {
         self
     }
 
-    /// Accepts webhooks without checking `X-Twilio-Signature`. Never on a public listener:
+    /// Accepts webhooks without checking the provider's signature. Never on a public listener:
     /// the server runner refuses it unless the bind address is loopback.
     pub fn skip_signature_verification_dangerous(mut self) -> Self {
         self.settings.skip_signature_verification = true;

@@ -47,7 +47,8 @@ fn text(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-/// The URL Twilio signed: public URL + original path + raw query.
+/// The URL the provider signed (for providers that sign it): public URL + original path +
+/// raw query.
 fn signed_url(gw: &Gateway, headers: &HeaderMap, path_and_query: &str) -> Result<String, String> {
     let s = &gw.inner.settings;
     if let Some(base) = &s.public_url {
@@ -129,7 +130,7 @@ async fn webhook(
             }
             Err(e) => {
                 tracing::error!(message_sid = %msg.provider_sid, error = %telephony_core::error_chain(&e), "could not store inbound message");
-                // Not acknowledged: Twilio will retry.
+                // Not acknowledged: the provider will retry.
                 return text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "could not store message\n".into(),

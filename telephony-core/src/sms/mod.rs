@@ -32,8 +32,9 @@
 //! * [`flatten_markdown`]: Markdown → plain text (links kept as `label (url)`).
 //! * [`analyze`]: encoding, characters, code units and segment count, following
 //!   Twilio's segment calculator (see [`segments`] for the rules).
-//! * [`chunk()`]: split into messages, by Twilio's 1600-character body limit or
-//!   into single-segment messages, at paragraph, line or word breaks.
+//! * [`chunk()`]: split into messages within a length limit (the provider's body limit, e.g.
+//!   Twilio's 1600 characters) or into single-segment messages, at paragraph, line or word
+//!   breaks.
 
 pub mod chunk;
 pub mod markdown;
