@@ -5,6 +5,7 @@
 //!   public routes that you can `merge` into your own app; [`Gateway::admin_router`] is
 //!   the admin API; [`Gateway::spawn_workers`] starts the outbox and dispatch workers.
 //! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
+//! - [`api`]: the camelCase JSON of the admin API and of forwarded events, shared with the CLI.
 //! - [`config::Config`]: the JSON5/TOML/env configuration; [`server::start`] runs everything from it.
 //!
 //! ```no_run
@@ -33,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod config;
 pub mod gateway;
 pub mod handler;
