@@ -180,7 +180,7 @@ async fn sandbox_round_trip() {
         "{r}"
     );
     let typed: telephony_serve::api::Receipt = serde_json::from_value(r.clone()).unwrap();
-    assert_eq!(typed.provider_sids, [sid.clone()]);
+    assert_eq!(typed.provider_sids, vec![sid.clone()]);
     let sim = gw.simulator.as_ref().unwrap();
     let _ = sim;
 
