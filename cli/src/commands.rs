@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use telephony_core::{
-    Address, DeliveryStatus, InboxEntry, InboxQuery, MessageId, OutboundMessage, Receipt, Store,
+    Address, DeliveryStatus, InboxQuery, MessageId, OutboundMessage, Receipt, Store,
 };
+use telephony_serve::api::{self, ErrorCode};
 use telephony_serve::Gateway;
 use telephony_server::config::Config;
 use telephony_server::providers;
@@ -192,45 +193,46 @@ async fn send(
     let address = Address::parse(&to).map_err(|e| CliError::config(e.to_string()))?;
     let (sent, via) = match ctx.admin().await? {
         Some(admin) => {
-            let v = admin
-                .post(
-                    "/telephony/send?wait=30",
-                    &json!({ "to": to, "body": text, "mediaUrl": media }),
-                )
-                .await?;
-            let receipts: Vec<Receipt> = serde_json::from_value(v["receipts"].clone())
-                .map_err(|e| CliError::failure(format!("unexpected receipts from gateway: {e}")))?;
-            let held = v["held"].as_bool().unwrap_or(false);
+            let request = api::SendRequest {
+                to,
+                body: text,
+                media_url: media,
+            };
+            let sent: api::SendResponse = admin.post("/telephony/send?wait=30", &request).await?;
             (
-                (receipts, held),
+                sent,
                 format!("through the running gateway at {}", admin.base),
             )
         }
         None => {
-            let r = send_direct(&ctx.config, address, text, media).await?;
+            let (receipts, held) = send_direct(&ctx.config, address, text, media).await?;
             (
-                r,
+                api::SendResponse {
+                    receipts: receipts.iter().map(api::Receipt::from).collect(),
+                    held,
+                },
                 "directly with the configured credentials (no gateway running)".to_string(),
             )
         }
     };
-    let (receipts, held) = sent;
     if json {
-        output::print_json(&json!({ "via": via, "held": held, "receipts": receipts }));
+        output::print_json(&output::SendReport { via, sent: &sent });
     } else {
         println!("sent {via}");
-        for r in &receipts {
+        for r in &sent.receipts {
             println!("{}", output::receipt_line(r));
         }
-        if held {
-            let to = receipts
+        if sent.held {
+            let to = sent
+                .receipts
                 .first()
                 .map(|r| r.to.number().to_string())
                 .unwrap_or_default();
             println!("held: {to} never texted us and was never approved (outboundPolicy.requireApprovalForNewContacts); run `telephony contacts approve {to}` to release it");
         }
     }
-    let failed: Vec<&Receipt> = receipts
+    let api::SendResponse { receipts, held } = sent;
+    let failed: Vec<&api::Receipt> = receipts
         .iter()
         .filter(|r| {
             matches!(
@@ -369,44 +371,39 @@ async fn inbox(
         .as_deref()
         .map(|s| parse_since(s, OffsetDateTime::now_utc()))
         .transpose()?;
-    let entries: Vec<InboxEntry> = match ctx.admin().await? {
+    let list: api::InboxList = match ctx.admin().await? {
         Some(admin) => {
-            let v = admin
+            admin
                 .get(&list_path("/telephony/inbox", limit, since)?)
-                .await?;
-            serde_json::from_value(v["messages"].clone())
-                .map_err(|e| CliError::failure(format!("unexpected inbox from gateway: {e}")))?
+                .await?
         }
         None => {
             let store = open_store(&ctx.config).await?;
-            store.inbox(&InboxQuery { since, limit }).await?
+            api::InboxList::from(store.inbox(&InboxQuery { since, limit }).await?.as_slice())
         }
     };
     if json {
-        output::print_json(&json!({ "messages": entries }));
+        output::print_json(&list);
     } else {
-        output::print_inbox(&entries);
+        output::print_inbox(&list.messages);
     }
     Ok(())
 }
 
 async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
-    let r: Option<Receipt> =
-        match ctx.admin().await? {
-            Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
-                Ok(v) => Some(serde_json::from_value(v).map_err(|e| {
-                    CliError::failure(format!("unexpected receipt from gateway: {e}"))
-                })?),
-                Err(e) if e.message.contains("404") => None,
-                Err(e) => return Err(e),
-            },
-            None => {
-                open_store(&ctx.config)
-                    .await?
-                    .receipt(&MessageId::from_string(id.clone()))
-                    .await?
-            }
-        };
+    let r: Option<api::Receipt> = match ctx.admin().await? {
+        Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
+            Ok(r) => Some(r),
+            Err(e) if e.remote == Some(ErrorCode::NotFound) => None,
+            Err(e) => return Err(e),
+        },
+        None => open_store(&ctx.config)
+            .await?
+            .receipt(&MessageId::from_string(id.clone()))
+            .await?
+            .as_ref()
+            .map(api::Receipt::from),
+    };
     let Some(r) = r else {
         return Err(CliError::failure(format!("no message with id {id:?}")));
     };
@@ -421,31 +418,25 @@ async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
 async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
     match ctx.admin().await? {
         Some(admin) => {
-            let v = admin.get("/telephony/status").await?;
+            let st: api::GatewayStatus = admin.get("/telephony/status").await?;
             if json {
-                output::print_json(&v);
+                output::print_json(&st);
             } else {
                 println!("gateway running (admin {})", admin.base);
-                println!("  provider: {}", v["provider"].as_str().unwrap_or("?"));
+                println!("  provider: {}", st.provider);
                 println!(
                     "  status callback URL: {}",
-                    v["statusCallbackUrl"].as_str().unwrap_or("(none)")
+                    st.status_callback_url.as_deref().unwrap_or("(none)")
                 );
-                println!(
-                    "  inbound policy: {}",
-                    v["inboundPolicy"].as_str().unwrap_or("?")
-                );
-                println!("  outbox pending: {}", v["outboxPending"]);
-                match v.get("forwarding").filter(|f| !f.is_null()) {
+                println!("  inbound policy: {}", st.inbound_policy.as_str());
+                println!("  outbox pending: {}", st.outbox_pending);
+                match &st.forwarding {
                     Some(f) => {
                         println!(
                             "  forwarding to {}: {} delivered, {} pending, {} failing",
-                            f["url"].as_str().unwrap_or("?"),
-                            f["delivered"],
-                            f["pending"],
-                            f["failing"]
+                            f.url, f.delivered, f.pending, f.failing
                         );
-                        if let Some(e) = f["lastError"].as_str() {
+                        if let Some(e) = &f.last_error {
                             println!("  last forwarding error: {e}");
                         }
                     }
@@ -472,26 +463,23 @@ async fn pairing(ctx: Context, command: PairingCommand) -> Result<(), CliError> 
     let admin = ctx.admin().await?;
     match command {
         PairingCommand::List { json } => {
-            let reqs: Vec<telephony_core::PairingRequest> = match &admin {
-                Some(a) => {
-                    serde_json::from_value(a.get("/telephony/pairing").await?["requests"].clone())
-                        .map_err(|e| {
-                        CliError::failure(format!("unexpected answer from gateway: {e}"))
-                    })?
-                }
-                None => {
+            let list: api::PairingList = match &admin {
+                Some(a) => a.get("/telephony/pairing").await?,
+                None => api::PairingList::from(
                     open_store(&ctx.config)
                         .await?
                         .pending_pairings(OffsetDateTime::now_utc())
                         .await?
-                }
+                        .as_slice(),
+                ),
             };
+            let reqs = &list.requests;
             if json {
-                output::print_json(&json!({ "requests": reqs }));
+                output::print_json(&list);
             } else if reqs.is_empty() {
                 println!("no pending pairing requests");
             } else {
-                for r in &reqs {
+                for r in reqs {
                     println!(
                         "{}  {}  requested {}  expires {}",
                         r.code,
@@ -524,19 +512,12 @@ async fn resolve_pairing(
     json: bool,
 ) -> Result<(), CliError> {
     let verb = if approve { "approve" } else { "reject" };
-    let v: serde_json::Value = match admin {
+    let d: api::PairingDecision = match admin {
         Some(a) => {
+            // Unknown, expired or already resolved codes are the user's input: the admin
+            // error's code maps them to exit 2.
             let path = format!("/telephony/pairing/{}/{verb}", code.trim());
-            a.post(&path, &json!({})).await.map_err(|mut e| {
-                // Unknown/expired/resolved codes are the user's input: exit 2.
-                if e.message.contains("(404")
-                    || e.message.contains("(410")
-                    || e.message.contains("(409")
-                {
-                    e.code = crate::EXIT_CONFIG;
-                }
-                e
-            })?
+            a.post(&path, &json!({})).await?
         }
         None => {
             let gw = direct_gateway(&ctx.config).await?;
@@ -546,7 +527,7 @@ async fn resolve_pairing(
                 gw.reject_pairing(&code).await
             };
             match r {
-                Ok(d) => json!(d),
+                Ok(d) => api::PairingDecision::from(&d),
                 Err(e @ telephony_serve::PairingError::Store(_)) => {
                     return Err(CliError::failure(telephony_core::error_chain(&e)))
                 }
@@ -555,15 +536,15 @@ async fn resolve_pairing(
         }
     };
     if json {
-        output::print_json(&v);
+        output::print_json(&d);
     } else {
-        let sender = v["request"]["sender"].as_str().unwrap_or("?");
+        let sender = &d.request.sender;
         if approve {
             println!("approved {sender}: their messages now reach the application");
-            if let Some(id) = v["notification"]["id"].as_str() {
-                println!("approval text queued ({id})");
+            if let Some(n) = &d.notification {
+                println!("approval text queued ({})", n.id);
             }
-            if let Some(e) = v["notification_error"].as_str() {
+            if let Some(e) = &d.notification_error {
                 println!("approval text not sent: {e}");
             }
         } else {
@@ -577,19 +558,23 @@ async fn contacts(ctx: Context, command: ContactsCommand) -> Result<(), CliError
     let admin = ctx.admin().await?;
     match command {
         ContactsCommand::List { json } => {
-            let held: Vec<Receipt> = match &admin {
-                Some(a) => serde_json::from_value(
-                    a.get("/telephony/contacts/held").await?["receipts"].clone(),
-                )
-                .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
-                None => open_store(&ctx.config).await?.held_outbound().await?,
+            let list: api::ReceiptList = match &admin {
+                Some(a) => a.get("/telephony/contacts/held").await?,
+                None => api::ReceiptList::from(
+                    open_store(&ctx.config)
+                        .await?
+                        .held_outbound()
+                        .await?
+                        .as_slice(),
+                ),
             };
+            let held = &list.receipts;
             if json {
-                output::print_json(&json!({ "held": held }));
+                output::print_json(&list);
             } else if held.is_empty() {
                 println!("no sends waiting for approval");
             } else {
-                for r in &held {
+                for r in held {
                     println!(
                         "{}  to {}  {}",
                         output::ts(r.created_at),
@@ -607,33 +592,26 @@ async fn contacts(ctx: Context, command: ContactsCommand) -> Result<(), CliError
         ContactsCommand::Approve { number, json } => {
             let n = telephony_core::PhoneNumber::parse(&number)
                 .map_err(|e| CliError::config(e.to_string()))?;
-            let released: Vec<String> = match &admin {
+            let approval: api::ContactApproval = match &admin {
                 Some(a) => {
-                    let v = a
-                        .post(
-                            &format!(
-                                "/telephony/contacts/{}/approve",
-                                n.as_str().replace('+', "%2B")
-                            ),
-                            &json!({}),
-                        )
-                        .await?;
-                    serde_json::from_value(v["released"].clone()).map_err(|e| {
-                        CliError::failure(format!("unexpected answer from gateway: {e}"))
-                    })?
+                    let path = format!(
+                        "/telephony/contacts/{}/approve",
+                        n.as_str().replace('+', "%2B")
+                    );
+                    a.post(&path, &json!({})).await?
                 }
                 None => {
                     let store = open_store(&ctx.config).await?;
-                    store
-                        .approve_contact(&n, OffsetDateTime::now_utc())
-                        .await?
-                        .into_iter()
-                        .map(|id| id.to_string())
-                        .collect()
+                    let released = store.approve_contact(&n, OffsetDateTime::now_utc()).await?;
+                    api::ContactApproval {
+                        contact: n.clone(),
+                        released,
+                    }
                 }
             };
+            let released = &approval.released;
             if json {
-                output::print_json(&json!({ "contact": n, "released": released }));
+                output::print_json(&approval);
             } else {
                 println!("approved {n}; {} held send(s) released", released.len());
                 if admin.is_none() && !released.is_empty() {
@@ -655,24 +633,23 @@ async fn send_log(
         .as_deref()
         .map(|s| parse_since(s, OffsetDateTime::now_utc()))
         .transpose()?;
-    let receipts: Vec<Receipt> = match ctx.admin().await? {
-        Some(a) => serde_json::from_value(
-            a.get(&list_path("/telephony/log", limit, since)?).await?["receipts"].clone(),
-        )
-        .map_err(|e| CliError::failure(format!("unexpected answer from gateway: {e}")))?,
-        None => {
+    let list: api::ReceiptList = match ctx.admin().await? {
+        Some(a) => a.get(&list_path("/telephony/log", limit, since)?).await?,
+        None => api::ReceiptList::from(
             open_store(&ctx.config)
                 .await?
                 .receipts(since, limit)
                 .await?
-        }
+                .as_slice(),
+        ),
     };
+    let receipts = &list.receipts;
     if json {
-        output::print_json(&json!({ "receipts": receipts }));
+        output::print_json(&list);
     } else if receipts.is_empty() {
         println!("no messages sent");
     } else {
-        for r in &receipts {
+        for r in receipts {
             println!(
                 "{}  to {}  {:<10} {}  {}",
                 output::ts(r.created_at),

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use telephony_core::Secret;
+use telephony_serve::api::{ErrorCode, ErrorResponse};
 use telephony_server::config::{Config, ConfigError, ConfigSources};
 use telephony_server::runtime::{self, RuntimeInfo};
 
@@ -15,6 +18,8 @@ use crate::{EXIT_CONFIG, EXIT_FAILURE};
 pub struct CliError {
     pub code: u8,
     pub message: String,
+    /// The admin API's error code, when the gateway refused the request.
+    pub remote: Option<ErrorCode>,
 }
 
 impl CliError {
@@ -22,12 +27,14 @@ impl CliError {
         CliError {
             code: EXIT_CONFIG,
             message: msg.into(),
+            remote: None,
         }
     }
     pub fn failure(msg: impl Into<String>) -> Self {
         CliError {
             code: EXIT_FAILURE,
             message: msg.into(),
+            remote: None,
         }
     }
 }
@@ -120,7 +127,8 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub async fn get(&self, path: &str) -> Result<serde_json::Value, CliError> {
+    /// `GET {path}`, its answer read into the API type `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -131,11 +139,12 @@ impl Admin {
         decode(resp).await
     }
 
-    pub async fn post(
+    /// `POST {path}` with a JSON body, its answer read into the API type `T`.
+    pub async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
-        body: &serde_json::Value,
-    ) -> Result<serde_json::Value, CliError> {
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -148,25 +157,34 @@ impl Admin {
     }
 }
 
-async fn decode(resp: reqwest::Response) -> Result<serde_json::Value, CliError> {
+/// The answer as `T`, or the gateway's [`ErrorResponse`] as a [`CliError`]: the exit code
+/// follows the error's `code` (the caller's input → 2, anything else → 1).
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, CliError> {
     let status = resp.status();
-    let v: serde_json::Value = resp.json().await.map_err(|e| {
-        CliError::failure(format!("admin API answered {status} with bad JSON: {e}"))
+    let bytes = resp.bytes().await.map_err(|e| {
+        CliError::failure(format!(
+            "admin API answered {status} but the body was lost: {e}"
+        ))
     })?;
     if status.is_success() {
-        return Ok(v);
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::failure(format!(
+                "unexpected answer from the gateway ({status}): {e}"
+            ))
+        });
     }
-    let msg = v
-        .get("error")
-        .and_then(|e| e.as_str())
-        .unwrap_or("(no message)")
-        .to_string();
+    let (code, msg) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
+        Ok(r) => (r.error.code, r.error.message),
+        Err(_) => (ErrorCode::Unknown, "(no message)".to_string()),
+    };
     Err(CliError {
-        code: if status.is_client_error() && status.as_u16() != 401 {
-            crate::EXIT_CONFIG
-        } else {
-            EXIT_FAILURE
+        code: match code {
+            // A gateway of another version: fall back to the HTTP status class.
+            ErrorCode::Unknown if status.is_client_error() && status.as_u16() != 401 => EXIT_CONFIG,
+            c if c.is_caller_error() => EXIT_CONFIG,
+            _ => EXIT_FAILURE,
         },
         message: format!("gateway refused the request ({status}): {msg}"),
+        remote: Some(code),
     })
 }

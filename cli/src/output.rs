@@ -1,6 +1,6 @@
 //! Printing helpers shared by the commands.
 
-use telephony_core::{InboxEntry, Receipt};
+use telephony_serve::api::{InboxEntry, Receipt, SendResponse};
 use time::format_description::well_known::Rfc3339;
 
 pub fn ts(t: time::OffsetDateTime) -> String {
@@ -12,6 +12,17 @@ pub fn print_json(v: &impl serde::Serialize) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: could not encode JSON: {e}"),
     }
+}
+
+/// `telephony send --json`: the gateway's [`SendResponse`] and how it was sent.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendReport<'a> {
+    /// "through the running gateway at …" or "directly with the configured credentials …".
+    pub via: String,
+    /// The receipts and whether they are held.
+    #[serde(flatten)]
+    pub sent: &'a SendResponse,
 }
 
 pub fn receipt_line(r: &Receipt) -> String {

@@ -193,9 +193,11 @@ fn sandbox_flow_across_processes() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        v["messages"][0]["provider_sid"],
+        v["messages"][0]["providerSid"],
         "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
     );
+    assert_eq!(v["messages"][0]["numSegments"], 1);
+    assert!(v["messages"][0]["receivedAt"].is_string(), "{v}");
     assert_eq!(v["messages"][0]["body"], "Hello gateway");
 
     let (code, out, err) =
@@ -209,6 +211,9 @@ fn sandbox_flow_across_processes() {
             .starts_with("through the running gateway at http://127.0.0.1:"),
         "{v}"
     );
+    assert_eq!(v["held"], false);
+    assert_eq!(v["receipts"][0]["to"], "+15557654321");
+    assert!(v["receipts"][0]["createdAt"].is_string(), "{v}");
     let id = v["receipts"][0]["id"].as_str().unwrap().to_string();
     wait_for("delivered", || {
         let (_, out, _) = run(cmd(dir.path()).args(["receipt", &id, "--json"]));
@@ -228,6 +233,15 @@ fn sandbox_flow_across_processes() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["provider"], "twilio");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["inboundPolicy"], "pairing");
+    assert_eq!(v["webhookPath"], "/telephony/webhook");
+    assert_eq!(v["forwarding"], serde_json::Value::Null);
+
+    // Unknown ids: the admin API's `not_found` code, not its message text, decides.
+    let (code, _, err) = run(cmd(dir.path()).args(["receipt", "msg_nope"]));
+    assert_eq!(code, 1);
+    assert_eq!(err, "error: no message with id \"msg_nope\"\n");
     drop(serve);
 }
 
@@ -345,14 +359,21 @@ fn pairing_and_log_across_processes() {
 
     let (code, _, err) = run(cmd(dir.path()).args(["pairing", "approve", "NOPE2345"]));
     assert_eq!(code, 2);
-    assert!(
-        err.contains("no pairing request with code \"NOPE2345\""),
-        "{err}"
+    assert_eq!(
+        err,
+        "error: gateway refused the request (404 Not Found): no pairing request with code \"NOPE2345\"\n"
     );
     let (code, out, err) =
         run(cmd(dir.path()).args(["pairing", "approve", &code_str.to_lowercase()]));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("approved +15557654321: their messages now reach the application\napproval text queued (msg_"), "{out}");
+    // Approving twice is a `conflict`: the user's input, exit 2.
+    let (code, _, err) = run(cmd(dir.path()).args(["pairing", "approve", &code_str, "--json"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!("error: gateway refused the request (409 Conflict): pairing code {code_str:?} was already approved\n")
+    );
 
     let (code, _, _) =
         run(cmd(dir.path()).args(["simulate", "sms", "--from", "+15557654321", "after"]));
@@ -378,7 +399,7 @@ fn pairing_and_log_across_processes() {
         "{bodies:?}"
     );
     assert_eq!(bodies[1], "You're approved: you can now text this number.");
-    assert!(v["receipts"][0]["provider_sids"][0]
+    assert!(v["receipts"][0]["providerSids"][0]
         .as_str()
         .unwrap()
         .starts_with("SM"));

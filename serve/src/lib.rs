@@ -6,6 +6,7 @@
 //!   public routes that you can `merge` into your own app; [`Gateway::admin_router`] is
 //!   the admin API; [`Gateway::spawn_workers`] starts the outbox and dispatch workers.
 //! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
+//! - [`api`]: the camelCase JSON of the admin API and of forwarded events, shared with the CLI.
 //!
 //! This crate depends on `telephony-core` and axum only: bring any provider and any store.
 //! The standalone server (configuration → provider + store → gateway → listeners) is the
@@ -37,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod gateway;
 pub mod handler;
 pub mod routes;

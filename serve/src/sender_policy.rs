@@ -58,16 +58,14 @@ pub enum PairingError {
     Store(#[from] StoreError),
 }
 
-/// An approved or rejected pairing.
-#[derive(Debug, Clone, serde::Serialize)]
+/// An approved or rejected pairing (on the wire: [`crate::api::PairingDecision`]).
+#[derive(Debug, Clone)]
 pub struct PairingDecision {
     /// The request, with its new status.
     pub request: PairingRequest,
     /// The approval text's receipt, when one was queued.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notification: Option<Receipt>,
     /// Why no approval text was queued, when it was not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_error: Option<String>,
 }
 

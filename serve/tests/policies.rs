@@ -564,6 +564,30 @@ async fn forwarding_is_signed_durable_and_retried() {
     );
     assert_eq!(v["data"]["body"], "forward me");
     assert_eq!(v["data"]["from"], "+15557654321");
+    // One camelCase envelope; `data` is the inbound message in the admin API's shape.
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&v), ["createdAt", "data", "id", "type"]);
+    assert_eq!(
+        v["id"].as_str().unwrap(),
+        format!("evt_{}", v["data"]["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        keys(&v["data"]),
+        [
+            "accountSid",
+            "body",
+            "channel",
+            "extra",
+            "from",
+            "id",
+            "numSegments",
+            "providerSid",
+            "receivedAt",
+            "to"
+        ]
+    );
+    let ev: telephony_serve::api::ForwardedEvent = serde_json::from_slice(body).unwrap();
+    assert_eq!(ev.kind(), "message.received");
     let st = e.store.forward_stats().await.unwrap();
     assert_eq!((st.pending, st.delivered), (0, 1));
 
@@ -597,4 +621,21 @@ async fn forwarding_is_signed_durable_and_retried() {
         .collect();
     // `queued` is the create response's own status, so its callback changes nothing.
     assert_eq!(statuses, ["sent", "delivered"]);
+    let got = recv.got.lock().unwrap().clone();
+    let (_, body) = got
+        .iter()
+        .find(|(h, _)| h["x-telephony-event"] == "message.status")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(keys(&v), ["createdAt", "data", "id", "type"]);
+    assert_eq!(v["type"], "message.status");
+    assert_eq!(
+        keys(&v["data"]),
+        ["messageId", "providerSids", "status", "to"]
+    );
+    assert_eq!(v["data"]["to"], "+15557654321");
+    assert_eq!(
+        v["id"].as_str().unwrap(),
+        format!("evt_{}_sent", v["data"]["messageId"].as_str().unwrap())
+    );
 }

@@ -131,8 +131,13 @@ async fn sandbox_round_trip() {
     assert_eq!(s, 200);
     let msgs = inbox["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["providerSid"], "SMe287d7109a5a925f182f0e07fe5b223b");
+    assert_eq!(msgs[0]["accountSid"], sms.account_sid.as_str());
+    assert!(msgs[0].get("provider_sid").is_none(), "{}", msgs[0]);
+    // The same JSON reads back into the typed struct the CLI uses.
+    let typed: telephony_serve::api::InboxList = serde_json::from_value(inbox.clone()).unwrap();
     assert_eq!(
-        msgs[0]["provider_sid"],
+        typed.messages[0].message.provider_sid,
         "SMe287d7109a5a925f182f0e07fe5b223b"
     );
     assert_eq!(msgs[0]["body"], "Hello gateway");
@@ -154,7 +159,7 @@ async fn sandbox_round_trip() {
     let r = r["receipts"][0].clone();
     assert_eq!(r["to"], "+15557654321");
     assert_eq!(r["status"], "queued");
-    let sid = r["provider_sids"][0].as_str().unwrap().to_string();
+    let sid = r["providerSids"][0].as_str().unwrap().to_string();
     assert!(sid.starts_with("SM") && sid.len() == 34, "{sid}");
     let id = r["id"].as_str().unwrap().to_string();
     wait_for("delivered", || async {
@@ -170,6 +175,12 @@ async fn sandbox_round_trip() {
         .collect();
     assert_eq!(hist, ["pending", "queued", "sent", "delivered"]);
     assert_eq!(r["segments"], 1);
+    assert!(
+        r["createdAt"].is_string() && r["updatedAt"].is_string(),
+        "{r}"
+    );
+    let typed: telephony_serve::api::Receipt = serde_json::from_value(r.clone()).unwrap();
+    assert_eq!(typed.provider_sids, vec![sid.clone()]);
     let sim = gw.simulator.as_ref().unwrap();
     let _ = sim;
 
@@ -189,7 +200,7 @@ async fn sandbox_round_trip() {
         "The 'To' number +15005550001 is not a valid phone number."
     );
     assert_eq!(
-        r["error"]["more_info"],
+        r["error"]["moreInfo"],
         "https://www.twilio.com/docs/errors/21211"
     );
 
@@ -209,6 +220,10 @@ async fn admin_api_requires_the_token_and_names_bad_input() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": {"code": "unauthorized", "message": "missing Authorization: Bearer <admin token>"}})
+    );
     let r = http
         .get(format!("{}/telephony/inbox", admin.base))
         .bearer_auth("tk_wrong")
@@ -218,36 +233,42 @@ async fn admin_api_requires_the_token_and_names_bad_input() {
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
-        json!({"error": "invalid admin token"})
+        json!({"error": {"code": "unauthorized", "message": "invalid admin token"}})
     );
 
     let (s, r) = admin
         .post("/telephony/send", json!({"to": "5551234567", "body": "x"}))
         .await;
-    assert_eq!(s, 400);
+    assert_eq!((s, &r["error"]["code"]), (400, &json!("bad_request")));
     assert_eq!(
-        r["error"],
+        r["error"]["message"],
         "invalid \"to\": invalid address \"5551234567\": phone number \"5551234567\" has no country code: write it in E.164 form with a leading '+' and the country code, e.g. +15551234567"
     );
     let (s, r) = admin
         .post("/telephony/send", json!({"to": "+15557654321", "body": ""}))
         .await;
     assert_eq!(
-        (s, r["error"].as_str().unwrap()),
-        (400, "invalid message: body is empty and there is no media")
+        (s, &r["error"]),
+        (
+            400,
+            &json!({"code": "bad_request", "message": "invalid message: body is empty and there is no media"})
+        )
     );
     let (s, r) = admin
         .post("/telephony/send", json!({"to": "+15557654321", "bdy": "x"}))
         .await;
     assert_eq!(s, 400);
     assert!(
-        r["error"].as_str().unwrap().contains("unknown field `bdy`"),
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `bdy`"),
         "{r}"
     );
     let (s, r) = admin.get("/telephony/inbox?since=yesterday").await;
     assert_eq!(s, 400);
     assert!(
-        r["error"]
+        r["error"]["message"]
             .as_str()
             .unwrap()
             .starts_with("invalid since \"yesterday\""),
@@ -256,7 +277,32 @@ async fn admin_api_requires_the_token_and_names_bad_input() {
     let (s, r) = admin.get("/telephony/messages/msg_nope").await;
     assert_eq!(
         (s, r),
-        (404, json!({"error": "no message with id \"msg_nope\""}))
+        (
+            404,
+            json!({"error": {"code": "not_found", "message": "no message with id \"msg_nope\""}})
+        )
+    );
+    // Query strings the extractor refuses, and unknown routes, answer in the same shape.
+    let (s, r) = admin.get("/telephony/log?limit=many").await;
+    assert_eq!(
+        (s, &r["error"]["code"]),
+        (400, &json!("bad_request")),
+        "{r}"
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid query: "),
+        "{r}"
+    );
+    let (s, r) = admin.get("/telephony/nope").await;
+    assert_eq!(
+        (s, r),
+        (
+            404,
+            json!({"error": {"code": "not_found", "message": "no admin route /telephony/nope"}})
+        )
     );
     // Nothing was queued by any of the refused requests.
     assert_eq!(gw.gateway.store().outbox_len().await.unwrap(), 0);

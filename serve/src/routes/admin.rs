@@ -11,10 +11,14 @@
 //! | `GET /telephony/contacts/held` | sends waiting for contact approval |
 //! | `POST /telephony/contacts/{number}/approve` | approve a contact, release its held sends |
 //! | `GET /telephony/log?since=RFC3339&limit=N` | the send log (receipts) |
+//!
+//! Bodies are the camelCase structs of [`crate::api`]; every failure is an
+//! [`AdminError`]: `{"error":{"code":"not_found","message":"…"}}` with the code's status.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -22,18 +26,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use telephony_core::{Address, InboxQuery, MessageId, OutboundMessage, Secret};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::gateway::{Gateway, SendError};
+use crate::api::{self, AdminError};
+use crate::gateway::Gateway;
 
 #[derive(Clone)]
 struct AdminState {
     gateway: Gateway,
     token: Secret,
 }
+
+/// What every admin handler returns: a typed JSON answer or an [`AdminError`].
+type AdminResult<T> = Result<Json<T>, AdminError>;
 
 /// The admin router; every route requires `Authorization: Bearer <token>`.
 pub fn router(gateway: Gateway, token: Secret) -> Router {
@@ -52,12 +59,13 @@ pub fn router(gateway: Gateway, token: Secret) -> Router {
             post(contact_approve),
         )
         .route("/telephony/log", get(log))
+        .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": msg.into() }))).into_response()
+async fn no_route(uri: axum::http::Uri) -> AdminError {
+    AdminError::not_found(format!("no admin route {}", uri.path()))
 }
 
 // Constant-time comparison so the token cannot be guessed byte by byte from timings.
@@ -76,22 +84,17 @@ async fn auth(State(st): State<AdminState>, req: Request, next: Next) -> Respons
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
         Some(t) if ct_eq(t.trim().as_bytes(), st.token.expose().as_bytes()) => next.run(req).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "invalid admin token"),
-        None => error(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <admin token>",
-        ),
+        Some(_) => AdminError::unauthorized("invalid admin token").into_response(),
+        None => {
+            AdminError::unauthorized("missing Authorization: Bearer <admin token>").into_response()
+        }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SendBody {
-    to: String,
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    media_url: Vec<String>,
+/// A query string, or a `bad_request` naming what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, AdminError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| AdminError::bad_request(format!("invalid query: {}", e.body_text())))
 }
 
 #[derive(Deserialize)]
@@ -100,190 +103,163 @@ struct SendQuery {
     wait: Option<u64>,
 }
 
-async fn send(State(st): State<AdminState>, Query(q): Query<SendQuery>, body: Bytes) -> Response {
-    let req: SendBody = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid send request: {e}"),
-            )
-        }
-    };
-    let to = match Address::parse(&req.to) {
-        Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid \"to\": {e}")),
-    };
+async fn send(
+    State(st): State<AdminState>,
+    q: Result<Query<SendQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<api::SendResponse>), AdminError> {
+    let q = query(q)?;
+    // Parsed here rather than by the `Json` extractor, so every refusal has our error shape.
+    let req: api::SendRequest = serde_json::from_slice(&body)
+        .map_err(|e| AdminError::bad_request(format!("invalid send request: {e}")))?;
+    let to = Address::parse(&req.to)
+        .map_err(|e| AdminError::bad_request(format!("invalid \"to\": {e}")))?;
     let msg = OutboundMessage {
         to,
         body: req.body,
         media_urls: req.media_url,
     };
-    let sent = match st.gateway.send_message(msg).await {
-        Ok(r) => r,
-        Err(e @ SendError::DailyLimit { .. }) => {
-            return error(StatusCode::TOO_MANY_REQUESTS, e.to_string())
-        }
-        Err(e @ SendError::Store(_)) => {
-            tracing::error!(error = %telephony_core::error_chain(&e), "admin send failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        }
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    let sent = st.gateway.send_message(msg).await?;
     let wait = Duration::from_secs(q.wait.unwrap_or(10).min(60));
     let mut receipts = Vec::with_capacity(sent.receipts.len());
     for r in sent.receipts {
         if wait.is_zero() || sent.held {
-            receipts.push(r);
+            receipts.push(api::Receipt::from(&r));
             continue;
         }
-        match st.gateway.wait_first_attempt(&r.id, wait).await {
-            Ok(Some(now)) => receipts.push(now),
-            Ok(None) => receipts.push(r),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        }
+        let now = st.gateway.wait_first_attempt(&r.id, wait).await?;
+        receipts.push(api::Receipt::from(now.as_ref().unwrap_or(&r)));
     }
-    (
+    Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "receipts": receipts, "held": sent.held })),
-    )
-        .into_response()
+        Json(api::SendResponse {
+            receipts,
+            held: sent.held,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
-struct InboxParams {
+struct ListParams {
     since: Option<String>,
     limit: Option<usize>,
 }
 
-fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, Box<Response>> {
-    match since.map(|s| (s, OffsetDateTime::parse(s, &Rfc3339))) {
-        None => Ok(None),
-        Some((_, Ok(t))) => Ok(Some(t)),
-        Some((s, Err(_))) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!(
+impl ListParams {
+    fn since(&self) -> Result<Option<OffsetDateTime>, AdminError> {
+        let Some(s) = self.since.as_deref() else {
+            return Ok(None);
+        };
+        OffsetDateTime::parse(s, &Rfc3339).map(Some).map_err(|_| {
+            AdminError::bad_request(format!(
                 "invalid since {s:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z"
-            ),
-        ))),
+            ))
+        })
+    }
+
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).min(10_000)
     }
 }
 
-async fn inbox(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
-    let since = match parse_since(p.since.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+async fn inbox(
+    State(st): State<AdminState>,
+    p: Result<Query<ListParams>, QueryRejection>,
+) -> AdminResult<api::InboxList> {
+    let p = query(p)?;
     let q = InboxQuery {
-        since,
-        limit: p.limit.unwrap_or(100).min(10_000),
+        since: p.since()?,
+        limit: p.limit(),
     };
-    match st.gateway.store().inbox(&q).await {
-        Ok(entries) => Json(json!({ "messages": entries })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    let entries = st.gateway.store().inbox(&q).await?;
+    Ok(Json(api::InboxList::from(entries.as_slice())))
 }
 
-async fn message(State(st): State<AdminState>, Path(id): Path<String>) -> Response {
+async fn message(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<api::Receipt> {
     match st
         .gateway
         .receipt(&MessageId::from_string(id.clone()))
-        .await
+        .await?
     {
-        Ok(Some(r)) => Json(json!(r)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no message with id {id:?}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Some(r) => Ok(Json(api::Receipt::from(&r))),
+        None => Err(AdminError::not_found(format!("no message with id {id:?}"))),
     }
 }
 
-async fn status(State(st): State<AdminState>) -> Response {
+async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus> {
     let gw = &st.gateway;
-    let outbox = match gw.store().outbox_len().await {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let forward = match gw.store().forward_stats().await {
-        Ok(f) => f,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    Json(json!({
-        "status": "ok",
-        "provider": gw.provider().name(),
-        "inboundPolicy": gw.inner.settings.inbound_policy,
-        "forwarding": gw.inner.settings.forward.as_ref().map(|f| json!({
-            "url": f.url,
-            "pending": forward.pending,
-            "failing": forward.failing,
-            "delivered": forward.delivered,
-            "lastError": forward.last_error,
-        })),
-        "publicUrl": gw.public_url(),
-        "webhookPath": gw.webhook_path(),
-        "statusPath": gw.status_path(),
-        "statusCallbackUrl": gw.status_callback_url(),
-        "outboxPending": outbox,
+    let outbox_pending = gw.store().outbox_len().await?;
+    let forward = gw.store().forward_stats().await?;
+    Ok(Json(api::GatewayStatus {
+        status: "ok".into(),
+        provider: gw.provider().name().to_string(),
+        inbound_policy: gw.inner.settings.inbound_policy,
+        forwarding: gw
+            .inner
+            .settings
+            .forward
+            .as_ref()
+            .map(|f| api::ForwardingStatus {
+                url: f.url.clone(),
+                pending: forward.pending,
+                failing: forward.failing,
+                delivered: forward.delivered,
+                last_error: forward.last_error.clone(),
+            }),
+        public_url: gw.public_url().map(str::to_string),
+        webhook_path: gw.webhook_path().to_string(),
+        status_path: gw.status_path().to_string(),
+        status_callback_url: gw.status_callback_url(),
+        outbox_pending,
     }))
-    .into_response()
 }
 
-async fn pairing_list(State(st): State<AdminState>) -> Response {
-    match st.gateway.pending_pairings().await {
-        Ok(r) => Json(json!({ "requests": r })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+async fn pairing_list(State(st): State<AdminState>) -> AdminResult<api::PairingList> {
+    let pending = st.gateway.pending_pairings().await?;
+    Ok(Json(api::PairingList::from(pending.as_slice())))
 }
 
-fn pairing_result(r: Result<crate::PairingDecision, crate::PairingError>) -> Response {
-    use crate::PairingError as E;
-    match r {
-        Ok(d) => Json(json!(d)).into_response(),
-        Err(e @ E::UnknownCode(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e @ E::Expired { .. }) => error(StatusCode::GONE, e.to_string()),
-        Err(e @ E::AlreadyResolved { .. }) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+async fn pairing_approve(
+    State(st): State<AdminState>,
+    Path(code): Path<String>,
+) -> AdminResult<api::PairingDecision> {
+    let d = st.gateway.approve_pairing(&code).await?;
+    Ok(Json(api::PairingDecision::from(&d)))
 }
 
-async fn pairing_approve(State(st): State<AdminState>, Path(code): Path<String>) -> Response {
-    pairing_result(st.gateway.approve_pairing(&code).await)
+async fn pairing_reject(
+    State(st): State<AdminState>,
+    Path(code): Path<String>,
+) -> AdminResult<api::PairingDecision> {
+    let d = st.gateway.reject_pairing(&code).await?;
+    Ok(Json(api::PairingDecision::from(&d)))
 }
 
-async fn pairing_reject(State(st): State<AdminState>, Path(code): Path<String>) -> Response {
-    pairing_result(st.gateway.reject_pairing(&code).await)
+async fn contacts_held(State(st): State<AdminState>) -> AdminResult<api::ReceiptList> {
+    let held = st.gateway.held_sends().await?;
+    Ok(Json(api::ReceiptList::from(held.as_slice())))
 }
 
-async fn contacts_held(State(st): State<AdminState>) -> Response {
-    match st.gateway.held_sends().await {
-        Ok(r) => Json(json!({ "receipts": r })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+async fn contact_approve(
+    State(st): State<AdminState>,
+    Path(number): Path<String>,
+) -> AdminResult<api::ContactApproval> {
+    let contact = telephony_core::PhoneNumber::parse(&number)
+        .map_err(|e| AdminError::bad_request(format!("invalid number: {e}")))?;
+    let released = st.gateway.approve_contact(&contact).await?;
+    Ok(Json(api::ContactApproval { contact, released }))
 }
 
-async fn contact_approve(State(st): State<AdminState>, Path(number): Path<String>) -> Response {
-    let n = match telephony_core::PhoneNumber::parse(&number) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid number: {e}")),
-    };
-    match st.gateway.approve_contact(&n).await {
-        Ok(ids) => Json(json!({ "contact": n, "released": ids })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn log(State(st): State<AdminState>, Query(p): Query<InboxParams>) -> Response {
-    let since = match parse_since(p.since.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    match st
-        .gateway
-        .store()
-        .receipts(since, p.limit.unwrap_or(100).min(10_000))
-        .await
-    {
-        Ok(r) => Json(json!({ "receipts": r })).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+async fn log(
+    State(st): State<AdminState>,
+    p: Result<Query<ListParams>, QueryRejection>,
+) -> AdminResult<api::ReceiptList> {
+    let p = query(p)?;
+    let receipts = st.gateway.store().receipts(p.since()?, p.limit()).await?;
+    Ok(Json(api::ReceiptList::from(receipts.as_slice())))
 }
 
 #[cfg(test)]

@@ -8,17 +8,20 @@
 //! `X-Telephony-Signature: sha256=<lowercase hex HMAC-SHA256 of the raw body>`.
 //! Any 2xx answer completes the event.
 //!
-//! Body: `{"id":"evt_…","type":"message.received","createdAt":"RFC 3339","data":{…}}`.
+//! Body: a camelCase [`ForwardedEvent`]:
+//! `{"id":"evt_…","createdAt":"RFC 3339","type":"message.received","data":{…}}`, where `data`
+//! is an [`api::InboundMessage`](crate::api::InboundMessage) or an
+//! [`api::StatusChange`](crate::api::StatusChange).
 
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde_json::json;
 use sha2::Sha256;
 use telephony_core::{error_chain, ForwardEvent, InboundMessage, Receipt};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::api::ForwardedEvent;
 use crate::gateway::{ForwardSettings, Gateway};
 
 /// How long a claimed event is reserved for one delivery attempt.
@@ -47,53 +50,44 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300))
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
-
 impl Gateway {
-    async fn enqueue_event(&self, id: String, kind: &str, data: serde_json::Value) {
+    async fn enqueue_event(&self, event: ForwardedEvent) {
         if self.inner.settings.forward.is_none() {
             return;
         }
-        let now = OffsetDateTime::now_utc();
-        let event = ForwardEvent {
-            payload: json!({ "id": id, "type": kind, "createdAt": rfc3339(now), "data": data }),
-            id,
-            kind: kind.to_string(),
-            created_at: now,
+        let payload = match serde_json::to_value(&event) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(event_id = %event.id, error = %e, "forward event does not encode");
+                return;
+            }
+        };
+        let stored = ForwardEvent {
+            id: event.id.clone(),
+            kind: event.kind().to_string(),
+            payload,
+            created_at: event.created_at,
             attempts: 0,
             last_error: None,
         };
-        match self.inner.store.enqueue_forward(&event).await {
+        match self.inner.store.enqueue_forward(&stored).await {
             Ok(()) => self.inner.forward_wake.notify_one(),
             Err(e) => {
-                tracing::error!(event_id = %event.id, error = %error_chain(&e), "could not store forward event")
+                tracing::error!(event_id = %stored.id, error = %error_chain(&e), "could not store forward event")
             }
         }
     }
 
     pub(crate) async fn forward_message(&self, msg: &InboundMessage) {
-        let data = serde_json::to_value(msg).unwrap_or_default();
-        self.enqueue_event(format!("evt_{}", msg.id), "message.received", data)
+        let now = OffsetDateTime::now_utc();
+        self.enqueue_event(ForwardedEvent::message_received(msg, now))
             .await;
     }
 
     pub(crate) async fn forward_status(&self, receipt: &Receipt) {
-        let data = json!({
-            "messageId": receipt.id,
-            "to": receipt.to,
-            "status": receipt.status,
-            "providerSids": receipt.provider_sids,
-            "error": receipt.error,
-        });
-        self.enqueue_event(
-            format!("evt_{}_{}", receipt.id, receipt.status),
-            "message.status",
-            data,
-        )
-        .await;
+        let now = OffsetDateTime::now_utc();
+        self.enqueue_event(ForwardedEvent::message_status(receipt, now))
+            .await;
     }
 }
 
@@ -141,7 +135,16 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
 }
 
 async fn deliver(gw: &Gateway, http: &reqwest::Client, s: &ForwardSettings, ev: ForwardEvent) {
-    let body = match serde_json::to_vec(&ev.payload) {
+    // Events queued by an earlier version are re-encoded in today's shape; a payload that
+    // is not an event we know is delivered exactly as stored.
+    let wire = match ForwardedEvent::from_stored(&ev.payload) {
+        Ok(e) => serde_json::to_vec(&e),
+        Err(e) => {
+            tracing::warn!(event_id = %ev.id, error = %e, "stored forward event has an unknown shape; delivered as stored");
+            serde_json::to_vec(&ev.payload)
+        }
+    };
+    let body = match wire {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(event_id = %ev.id, error = %e, "forward event does not encode");

@@ -1,0 +1,168 @@
+//! The body POSTed to `forward.url`: one envelope for every event type.
+//!
+//! ```json
+//! {"id":"evt_msg_…","createdAt":"2026-01-02T03:04:05Z","type":"message.received","data":{…}}
+//! ```
+//!
+//! `data` is an [`InboundMessage`] for `message.received` and a [`StatusChange`] for
+//! `message.status`.
+
+use serde::{Deserialize, Serialize};
+use telephony_core as domain;
+use telephony_core::{Address, DeliveryStatus, MessageId};
+use time::OffsetDateTime;
+
+use super::{ErrorInfo, InboundMessage};
+
+/// One forwarded event.
+///
+/// ```
+/// use telephony_serve::api::{EventData, ForwardedEvent};
+/// let body = r#"{"id":"evt_msg_1_delivered","createdAt":"2026-01-02T03:04:05Z",
+///   "type":"message.status","data":{"messageId":"msg_1","to":"+15557654321",
+///   "status":"delivered","providerSids":["SM1"]}}"#;
+/// let ev: ForwardedEvent = serde_json::from_str(body).unwrap();
+/// assert_eq!(ev.kind(), "message.status");
+/// assert!(matches!(ev.data, EventData::MessageStatus(s) if s.provider_sids == ["SM1"]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardedEvent {
+    /// Unique id (also in `X-Telephony-Event-Id`); receivers drop ids they have seen.
+    pub id: String,
+    /// When the gateway created the event (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// `type` and `data`.
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+/// The event's `type` and its `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum EventData {
+    /// An inbound message the sender policy accepted.
+    #[serde(rename = "message.received")]
+    MessageReceived(InboundMessage),
+    /// A sent message's status moved forward.
+    #[serde(rename = "message.status")]
+    MessageStatus(StatusChange),
+}
+
+/// `message.status` data: where a sent message stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    /// The gateway's id of the sent message.
+    pub message_id: MessageId,
+    /// Recipient.
+    pub to: Address,
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// Provider message ids.
+    #[serde(default)]
+    pub provider_sids: Vec<String>,
+    /// The provider's error, for failed or undelivered messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl ForwardedEvent {
+    /// The event type: `message.received` or `message.status` (the `X-Telephony-Event` header).
+    pub fn kind(&self) -> &'static str {
+        match self.data {
+            EventData::MessageReceived(_) => "message.received",
+            EventData::MessageStatus(_) => "message.status",
+        }
+    }
+
+    /// A `message.received` event for an accepted inbound message.
+    pub fn message_received(msg: &domain::InboundMessage, now: OffsetDateTime) -> Self {
+        ForwardedEvent {
+            id: format!("evt_{}", msg.id),
+            created_at: now,
+            data: EventData::MessageReceived(InboundMessage::from(msg)),
+        }
+    }
+
+    /// A `message.status` event for a receipt whose status just moved.
+    pub fn message_status(receipt: &domain::Receipt, now: OffsetDateTime) -> Self {
+        ForwardedEvent {
+            id: format!("evt_{}_{}", receipt.id, receipt.status),
+            created_at: now,
+            data: EventData::MessageStatus(StatusChange {
+                message_id: receipt.id.clone(),
+                to: receipt.to.clone(),
+                status: receipt.status,
+                provider_sids: receipt.provider_sids.clone(),
+                error: receipt.error.as_ref().map(ErrorInfo::from),
+            }),
+        }
+    }
+
+    /// Reads a stored payload, including one queued by an earlier version (snake_case
+    /// `data` for `message.received`, `more_info` in `message.status` errors), so that it
+    /// is delivered in today's shape.
+    pub fn from_stored(payload: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_queued_by_the_previous_version_are_delivered_in_camel_case() {
+        // Exactly what 0.1 stored in forwards.payload_json.
+        let old_received = json!({
+            "id": "evt_msg_1", "type": "message.received", "createdAt": "2026-01-02T03:04:05Z",
+            "data": {
+                "id": "msg_1", "provider_sid": "SM1", "account_sid": "AC1", "channel": "sms",
+                "from": "+15557654321", "to": "+15550001234", "body": "hi",
+                "media": [{"url": "https://x/1", "content_type": "image/png"}],
+                "num_segments": 1, "received_at": "2026-01-02T03:04:05Z",
+                "extra": {"FromCity": "Springfield"}
+            }
+        });
+        let ev = ForwardedEvent::from_stored(&old_received).unwrap();
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            json!({
+                "id": "evt_msg_1", "type": "message.received", "createdAt": "2026-01-02T03:04:05Z",
+                "data": {
+                    "id": "msg_1", "providerSid": "SM1", "accountSid": "AC1", "channel": "sms",
+                    "from": "+15557654321", "to": "+15550001234", "body": "hi",
+                    "media": [{"url": "https://x/1", "contentType": "image/png"}],
+                    "numSegments": 1, "receivedAt": "2026-01-02T03:04:05Z",
+                    "extra": {"FromCity": "Springfield"}
+                }
+            })
+        );
+
+        let old_status = json!({
+            "id": "evt_msg_2_failed", "type": "message.status", "createdAt": "2026-01-02T03:04:06Z",
+            "data": {
+                "messageId": "msg_2", "to": "+15557654321", "status": "failed",
+                "providerSids": ["SM2"],
+                "error": {"code": 21610, "message": "unsubscribed", "more_info": "https://www.twilio.com/docs/errors/21610"}
+            }
+        });
+        let ev = ForwardedEvent::from_stored(&old_status).unwrap();
+        assert_eq!(ev.kind(), "message.status");
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap()["data"]["error"],
+            json!({"code": 21610, "message": "unsubscribed", "moreInfo": "https://www.twilio.com/docs/errors/21610"})
+        );
+        // An old status event without an error had `"error": null`.
+        let mut no_error = old_status.clone();
+        no_error["data"]["error"] = serde_json::Value::Null;
+        let ev = ForwardedEvent::from_stored(&no_error).unwrap();
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap()["data"],
+            json!({"messageId": "msg_2", "to": "+15557654321", "status": "failed", "providerSids": ["SM2"]})
+        );
+    }
+}
