@@ -588,7 +588,15 @@ async fn forwarding_is_signed_durable_and_retried() {
     );
     let ev: telephony_serve::api::ForwardedEvent = serde_json::from_slice(body).unwrap();
     assert_eq!(ev.kind(), "message.received");
-    let st = e.store.forward_stats().await.unwrap();
+    // The worker records the delivery once the receiver's 200 is back: wait for it.
+    let mut st = e.store.forward_stats().await.unwrap();
+    for _ in 0..200 {
+        if st.delivered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        st = e.store.forward_stats().await.unwrap();
+    }
     assert_eq!((st.pending, st.delivered), (0, 1));
 
     // Status changes are forwarded too.
