@@ -2,7 +2,8 @@
 //!
 //! JSON in and out, `Authorization: Bearer <API key>`. **One attempt per call**: the
 //! gateway's outbox owns retries and backoff, so a 429, a 5xx or a network error is
-//! returned at once as a typed [`ProviderError`] (with `Retry-After` when Telnyx sent one).
+//! returned at once as a typed [`ProviderError`] (with `Retry-After` when Telnyx sent one,
+//! read by [`telephony_core::retry::retry_after`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use reqwest::{header, StatusCode};
 use serde::Serialize;
-use telephony_core::{ProviderError, ProviderLimits};
+use telephony_core::{retry, ProviderError, ProviderLimits};
 use time::OffsetDateTime;
 
 use crate::config::TelnyxConfig;
@@ -216,7 +217,7 @@ impl TelnyxClient {
             .await
             .map_err(|e| transport(&url, e))?;
         let status = response.status();
-        let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
+        let retry_after = retry::retry_after(response.headers(), OffsetDateTime::now_utc());
         let body = response.bytes().await.map_err(|e| transport(&url, e))?;
         if !status.is_success() {
             let err = api_error(status, &body, retry_after);
@@ -297,36 +298,6 @@ fn excerpt(body: &[u8]) -> String {
     out
 }
 
-/// The `Retry-After` header as a duration from `now` (delta-seconds or an HTTP-date;
-/// a date in the past is zero).
-fn retry_after(headers: &header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, now)
-}
-
-fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    const IMF_FIXDATE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = time::PrimitiveDateTime::parse(value, IMF_FIXDATE)
-        .map(|t| t.assume_utc())
-        .or_else(|_| OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822))
-        .ok()?;
-    let delta = at - now;
-    Some(if delta.is_negative() {
-        Duration::ZERO
-    } else {
-        delta.unsigned_abs()
-    })
-}
-
 /// The URL with any `user:password@` removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
@@ -344,22 +315,6 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        let now = time::macros::datetime!(2015-10-21 07:28:00 UTC);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("", now), None);
-    }
 
     #[test]
     fn error_bodies() {

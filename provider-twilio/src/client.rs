@@ -2,18 +2,17 @@
 //!
 //! Requests are form-encoded with `Accept: application/json` and HTTP basic auth
 //! (`AccountSid:AuthToken`, or `ApiKeySid:Secret` with the Account SID still in the path).
-//! Errors are typed [`ProviderError`]s; 429, 5xx and network errors are retried with
-//! exponential backoff that honours `Retry-After` (see [`TwilioClient`] for the rules, in
-//! particular the one that keeps a message from being sent twice).
+//! Errors are typed [`ProviderError`]s. Creating a message is **one attempt per call**:
+//! the gateway's outbox owns retries of sends. Reads retry 429, 5xx and network errors with
+//! [`telephony_core::retry`]'s backoff (see [`TwilioClient`] for the rules).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rand::Rng;
 use reqwest::{header, Method, StatusCode};
-use telephony_core::ProviderError;
+use telephony_core::{retry, ProviderError};
 use time::OffsetDateTime;
 
 use crate::config::{Credentials, TwilioConfig};
@@ -35,9 +34,6 @@ pub const LIMITS: telephony_core::ProviderLimits =
 
 /// Twilio's "Attempt to send to unsubscribed recipient": the recipient replied STOP.
 pub const OPTED_OUT_CODE: i64 = 21610;
-
-/// The first backoff step; step `n` (1-based) waits about `BASE_BACKOFF · 2^(n-1)`.
-const BASE_BACKOFF: Duration = Duration::from_millis(500);
 
 /// `User-Agent` of every request.
 const USER_AGENT: &str = concat!("telephony-gateway/", env!("CARGO_PKG_VERSION"));
@@ -140,14 +136,13 @@ impl CreateMessage {
     }
 }
 
-/// Whether a request may be sent again after a network error.
+/// How many HTTP attempts one call may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replay {
-    /// Reads: any network error may be retried.
-    Always,
-    /// Creates: only when the connection was never established, so Twilio cannot have
-    /// received the request.
-    ConnectErrorsOnly,
+enum Attempts {
+    /// Creates: exactly one (the caller owns retries, and a create is not idempotent).
+    One,
+    /// Reads: up to [`TwilioConfig::max_attempts`].
+    Configured,
 }
 
 /// A Twilio REST API client.
@@ -157,22 +152,21 @@ enum Replay {
 ///
 /// # Retries
 ///
-/// A request that gets HTTP 429 or 5xx, or fails on the network, is tried up to
-/// [`TwilioConfig::max_attempts`] times in total. Between attempts the client waits for
-/// the `Retry-After` the server sent (delta-seconds or an HTTP-date) or else
-/// `500 ms · 2^(n-1)` with jitter (between half and all of it), never longer than
-/// [`TwilioConfig::max_backoff`]. Other 4xx answers are never retried. Each retry is
-/// logged at `warn` with the fields `attempt`, `status`, `code` and `wait_ms`.
+/// **Sends are retried in one place: the caller.** [`create_message`](Self::create_message)
+/// (and so [`TwilioProvider::send`](crate::TwilioProvider)) makes exactly one HTTP
+/// attempt, whatever [`TwilioConfig::max_attempts`] says, and never sleeps: a 429 or 5xx
+/// comes back as a retryable [`ProviderError::Api`] carrying Twilio's `Retry-After`, a
+/// network error as [`ProviderError::Transport`] (with `timeout` set for a timeout). The
+/// gateway's outbox decides when to try again, with the one backoff of
+/// [`telephony_core::retry`]; it never replays a create after a timeout, because Twilio
+/// may have accepted the message and sending again could deliver it twice.
 ///
-/// **Sending is not idempotent**, so [`create_message`](Self::create_message) retries a
-/// network error only when it is a *connect* error (DNS, refused, TLS handshake: the
-/// request never reached Twilio). A timeout or a connection lost after the request was
-/// written is returned at once as [`ProviderError::Transport`] (with `timeout` set for a
-/// timeout): Twilio may have accepted the message, and sending again could deliver it
-/// twice. The caller decides, e.g. by looking the message up with
-/// [`list_messages`](Self::list_messages). Reads (`fetch_*`, `list_*`) retry every network
-/// error. 5xx answers are retried for creates too: Twilio documents them as not
-/// processed.
+/// Reads (`fetch_*`, `list_*`, the account) are idempotent, so the client retries them
+/// itself: a 429, a 5xx or any network error is tried up to [`TwilioConfig::max_attempts`]
+/// times in total, waiting [`retry::wait`] (the longer of `Retry-After` and 1 s, 2 s,
+/// 4 s …) but never longer than [`TwilioConfig::max_backoff`]. Other 4xx answers are never
+/// retried. Each retry is logged at `warn` with the fields `attempt`, `status`, `code` and
+/// `wait_ms`.
 #[derive(Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
@@ -252,8 +246,8 @@ impl TwilioClient {
     ///
     /// The request is [validated](CreateMessage::validate) first; nothing goes on the
     /// network if it fails. Twilio answers 201 with the Message resource (any 2xx with a
-    /// decodable body is accepted). See the [type docs](Self) for which failures are
-    /// retried: in particular a timeout is *not*, to avoid sending twice.
+    /// decodable body is accepted). One HTTP attempt, never retried here (see the
+    /// [type docs](Self)): the caller owns retries.
     ///
     /// ```no_run
     /// use telephony_twilio::client::CreateMessage;
@@ -287,13 +281,7 @@ impl TwilioClient {
         );
         let form = req.to_form();
         let (status, body) = self
-            .execute(
-                Method::POST,
-                &path,
-                &[],
-                Some(&form),
-                Replay::ConnectErrorsOnly,
-            )
+            .execute(Method::POST, &path, &[], Some(&form), Attempts::One)
             .await?;
         if status != StatusCode::CREATED {
             tracing::debug!(
@@ -319,7 +307,7 @@ impl TwilioClient {
             path_segment(sid)
         );
         let (_, body) = self
-            .execute(Method::GET, &path, &[], None, Replay::Always)
+            .execute(Method::GET, &path, &[], None, Attempts::Configured)
             .await?;
         decode(&body, "Message")
     }
@@ -345,7 +333,7 @@ impl TwilioClient {
         }
         query.push(("PageSize", page_size.clamp(1, 1000).to_string()));
         let (_, body) = self
-            .execute(Method::GET, &path, &query, None, Replay::Always)
+            .execute(Method::GET, &path, &query, None, Attempts::Configured)
             .await?;
         decode(&body, "Message page")
     }
@@ -361,7 +349,7 @@ impl TwilioClient {
             path_segment(&self.config.account_sid)
         );
         let (_, body) = self
-            .execute(Method::GET, &path, &[], None, Replay::Always)
+            .execute(Method::GET, &path, &[], None, Attempts::Configured)
             .await?;
         let mut value: serde_json::Value = decode(&body, "Account")?;
         if let Some(token) = value.get_mut("auth_token") {
@@ -383,18 +371,21 @@ impl TwilioClient {
         }
     }
 
-    /// Sends a request with retries; returns the 2xx status and body.
+    /// Sends a request, retrying reads; returns the 2xx status and body.
     async fn execute(
         &self,
         method: Method,
         path: &str,
         query: &[(&'static str, String)],
         form: Option<&[(&'static str, String)]>,
-        replay: Replay,
+        attempts: Attempts,
     ) -> Result<(StatusCode, Bytes), ProviderError> {
         let url = format!("{}{}", self.config.api_base_url, path);
         let shown_url = redact_url(&url);
-        let max_attempts = self.config.max_attempts.max(1);
+        let max_attempts = match attempts {
+            Attempts::One => 1,
+            Attempts::Configured => self.config.max_attempts.max(1),
+        };
         let (user, password) = self.basic_auth();
         let mut attempt: u32 = 0;
         loop {
@@ -414,7 +405,8 @@ impl TwilioClient {
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
+                    let retry_after =
+                        retry::retry_after(response.headers(), OffsetDateTime::now_utc());
                     response
                         .bytes()
                         .await
@@ -431,7 +423,7 @@ impl TwilioClient {
                     if !retryable || attempt >= max_attempts {
                         return Err(err);
                     }
-                    let wait = backoff(attempt, retry_after, self.config.max_backoff);
+                    let wait = retry::wait(attempt - 1, retry_after).min(self.config.max_backoff);
                     tracing::warn!(
                         attempt,
                         max_attempts,
@@ -445,21 +437,7 @@ impl TwilioClient {
                     sleep(wait).await;
                 }
                 Err(e) => {
-                    let never_sent = e.is_connect() && !e.is_timeout();
-                    let retryable = match replay {
-                        Replay::Always => true,
-                        Replay::ConnectErrorsOnly => never_sent,
-                    };
-                    if !retryable || attempt >= max_attempts {
-                        if !retryable && attempt < max_attempts {
-                            tracing::warn!(
-                                attempt,
-                                timeout = e.is_timeout(),
-                                method = %method,
-                                url = %shown_url,
-                                "Twilio request may have been received; not retrying a create to avoid sending twice"
-                            );
-                        }
+                    if attempt >= max_attempts {
                         return Err(ProviderError::transport(
                             PROVIDER,
                             shown_url,
@@ -467,7 +445,7 @@ impl TwilioClient {
                             e.without_url(),
                         ));
                     }
-                    let wait = backoff(attempt, None, self.config.max_backoff);
+                    let wait = retry::backoff(attempt - 1).min(self.config.max_backoff);
                     tracing::warn!(
                         attempt,
                         max_attempts,
@@ -554,54 +532,6 @@ fn excerpt(body: &[u8]) -> String {
     let mut out: String = collapsed.chars().take(EXCERPT_CHARS - 1).collect();
     out.push('…');
     out
-}
-
-/// The `Retry-After` header as a duration from `now` (delta-seconds or an HTTP-date;
-/// a date in the past is zero).
-fn retry_after(headers: &header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, now)
-}
-
-/// See [`retry_after`].
-fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = parse_http_date(value)?;
-    let delta = at - now;
-    Some(if delta.is_negative() {
-        Duration::ZERO
-    } else {
-        delta.unsigned_abs()
-    })
-}
-
-/// An HTTP-date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) or RFC 2822 with an offset.
-fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
-    const IMF_FIXDATE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    if let Ok(t) = time::PrimitiveDateTime::parse(value, IMF_FIXDATE) {
-        return Some(t.assume_utc());
-    }
-    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()
-}
-
-/// How long to wait before attempt `attempt + 1`.
-fn backoff(attempt: u32, retry_after: Option<Duration>, max: Duration) -> Duration {
-    if let Some(wait) = retry_after {
-        return wait.min(max);
-    }
-    let exp = BASE_BACKOFF.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-    let capped = exp.min(max);
-    let half = capped / 2;
-    let jitter_ms = rand::thread_rng().gen_range(0..=half.as_millis() as u64);
-    (half + Duration::from_millis(jitter_ms)).min(max)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for one path segment.
@@ -736,62 +666,6 @@ mod tests {
                     "https://gw.example/telephony/status".to_string()
                 ),
             ]
-        );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = OffsetDateTime::parse(
-            "Sun, 06 Nov 1994 08:49:30 +0000",
-            &time::format_description::well_known::Rfc2822,
-        )
-        .unwrap();
-        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after(" 120 ", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:40 +0000", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
-        );
-    }
-
-    #[test]
-    fn backoff_is_exponential_jittered_and_capped() {
-        let max = Duration::from_secs(30);
-        for _ in 0..50 {
-            let first = backoff(1, None, max);
-            assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
-            let third = backoff(3, None, max);
-            assert!(third >= Duration::from_millis(1000) && third <= Duration::from_millis(2000));
-            assert!(backoff(40, None, max) <= max);
-            assert!(backoff(3, None, Duration::from_millis(10)) <= Duration::from_millis(10));
-        }
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(5)), max),
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(500)), max),
-            max,
-            "Retry-After is capped at max_backoff"
         );
     }
 

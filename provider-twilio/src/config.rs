@@ -41,9 +41,12 @@ pub struct TwilioConfig {
     pub api_base_url: String,
     /// Timeout for each HTTP request.
     pub request_timeout: Duration,
-    /// Attempts for a request that gets 429/5xx or a network error (1 = no retry).
+    /// Attempts for a **read** (fetch, list) that gets 429/5xx or a network error (1 = no
+    /// retry). Creating a message is always one attempt: the caller (the gateway's
+    /// outbox) owns retries of sends.
     pub max_attempts: u32,
-    /// Upper bound on one backoff sleep, including a server's `Retry-After`.
+    /// Upper bound on one backoff sleep between read attempts, including a server's
+    /// `Retry-After`.
     pub max_backoff: Duration,
 }
 

@@ -1,7 +1,8 @@
 //! Twilio for the telephony gateway.
 //!
 //! - [`TwilioClient`]: the REST API (Messages) on reqwest with rustls,
-//!   typed errors, retries with backoff that honor `Retry-After`.
+//!   typed errors; one attempt per send (the caller owns retries), reads retried with
+//!   `telephony_core::retry`'s backoff.
 //! - [`RequestValidator`]: `X-Twilio-Signature` verification.
 //! - [`TwilioProvider`]: the [`telephony_core::Provider`] implementation.
 //! - [`webhook`]: inbound SMS/MMS and status-callback parsing.

@@ -416,7 +416,43 @@ async fn api_key_credentials_keep_the_account_sid_in_the_path() {
 }
 
 #[tokio::test]
-async fn too_many_requests_honours_retry_after_then_succeeds() {
+async fn a_create_is_one_attempt_whatever_max_attempts_says() {
+    // 429 with Retry-After, 503 and a refused connection: one request each, no sleep; the
+    // error carries what the caller (the outbox) needs to retry.
+    let server = serve(|_| {
+        let mut r = Reply::json(
+            429,
+            r#"{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}"#,
+        );
+        r.headers.push(("retry-after", "3600".into()));
+        r
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.max_attempts = 10;
+    cfg.max_backoff = Duration::from_secs(3600);
+    let client = TwilioClient::new(cfg.clone()).unwrap();
+    let started = Instant::now();
+    let err = client.create_message(&simple_message()).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_retryable());
+    assert_eq!(err.code(), Some(20429));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(server.requests().len(), 1);
+
+    let server = serve(|_| Reply::json(503, "{}")).await;
+    let client = TwilioClient::new(config(&server.base_url)).unwrap();
+    let err = client.create_message(&simple_message()).await.unwrap_err();
+    assert_eq!(err.http_status(), Some(503));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn too_many_requests_on_a_read_honours_retry_after_then_succeeds() {
     let server = serve(|i| {
         if i == 0 {
             let mut r = Reply::json(
@@ -426,7 +462,7 @@ async fn too_many_requests_honours_retry_after_then_succeeds() {
             r.headers.push(("retry-after", "1".into()));
             r
         } else {
-            Reply::json(201, SAMPLE_201)
+            Reply::json(200, SAMPLE_201)
         }
     })
     .await;
@@ -434,12 +470,18 @@ async fn too_many_requests_honours_retry_after_then_succeeds() {
     cfg.max_backoff = Duration::from_secs(2);
     let client = TwilioClient::new(cfg).unwrap();
     let started = Instant::now();
-    let message = client.create_message(&simple_message()).await.unwrap();
+    let message = client
+        .fetch_message("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     assert_eq!(message.sid, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     let seen = server.requests();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the retry sends the same form");
+    assert_eq!(
+        seen[0].path, seen[1].path,
+        "the retry reads the same resource"
+    );
     assert!(elapsed >= Duration::from_secs(1), "waited only {elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "waited {elapsed:?}");
 }
@@ -455,13 +497,16 @@ async fn retry_after_is_capped_by_max_backoff() {
             r.headers.push(("retry-after", "3600".into()));
             r
         } else {
-            Reply::json(201, SAMPLE_201)
+            Reply::json(200, SAMPLE_201)
         }
     })
     .await;
     let client = TwilioClient::new(config(&server.base_url)).unwrap();
     let started = Instant::now();
-    client.create_message(&simple_message()).await.unwrap();
+    client
+        .fetch_message("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(server.requests().len(), 2);
 }
@@ -501,7 +546,7 @@ async fn invalid_to_is_an_api_error_and_not_retried() {
 }
 
 #[tokio::test]
-async fn server_errors_are_retried_up_to_max_attempts() {
+async fn server_errors_on_reads_are_retried_up_to_max_attempts() {
     let server = serve(|_| {
         Reply::json(
             500,
@@ -510,7 +555,10 @@ async fn server_errors_are_retried_up_to_max_attempts() {
     })
     .await;
     let client = TwilioClient::new(config(&server.base_url)).unwrap();
-    let err = client.create_message(&simple_message()).await.unwrap_err();
+    let err = client
+        .fetch_message("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -523,13 +571,16 @@ async fn server_errors_are_retried_up_to_max_attempts() {
         "{err:?}"
     );
     assert_eq!(server.requests().len(), 3);
+    // A create is never retried by the client.
+    client.create_message(&simple_message()).await.unwrap_err();
+    assert_eq!(server.requests().len(), 4);
 
     // max_attempts = 1 means no retry at all.
     let server = serve(|_| Reply::json(503, "{}")).await;
     let mut cfg = config(&server.base_url);
     cfg.max_attempts = 1;
     let client = TwilioClient::new(cfg).unwrap();
-    client.create_message(&simple_message()).await.unwrap_err();
+    client.list_messages(None, None, 20).await.unwrap_err();
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -623,9 +674,9 @@ async fn unreachable_api_is_a_transport_error_without_secrets() {
 }
 
 #[tokio::test]
-async fn create_is_retried_after_a_connect_error() {
-    // Nothing listens on the port at first: the first attempt is refused (never sent),
-    // so a create may safely be retried; the API comes up shortly after.
+async fn reads_are_retried_after_a_connect_error() {
+    // Nothing listens on the port at first: the first attempts are refused; the API comes
+    // up shortly after.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -637,13 +688,16 @@ async fn create_is_retried_after_a_connect_error() {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
-        *slot.lock().unwrap() = Some(serve_on(listener, |_| Reply::json(201, SAMPLE_201)));
+        *slot.lock().unwrap() = Some(serve_on(listener, |_| Reply::json(200, SAMPLE_201)));
     });
     let mut cfg = config(&format!("http://127.0.0.1:{port}"));
     cfg.max_attempts = 10;
     cfg.max_backoff = Duration::from_millis(150);
     let client = TwilioClient::new(cfg).unwrap();
-    let message = client.create_message(&simple_message()).await.unwrap();
+    let message = client
+        .fetch_message("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .await
+        .unwrap();
     assert_eq!(message.sid, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     let server = seen.lock().unwrap().take().expect("the server came up");
     assert_eq!(

@@ -1235,24 +1235,30 @@ async fn twilio_client_against_the_simulator() {
     client_config.max_backoff = Duration::from_secs(2);
     let client = TwilioClient::new(client_config.clone()).unwrap();
 
-    // A 429 with Retry-After: 1 is retried after the wait, then the create succeeds.
+    // A 429 with Retry-After: 1 comes back at once (one request, whatever max_attempts
+    // says: the caller owns retries of sends); the caller's next try succeeds.
     sim.inject(Injection::rate_limited(1));
-    let started = std::time::Instant::now();
-    let m = client
-        .create_message(&CreateMessage {
-            to: TO.into(),
-            from: Some(FROM.into()),
-            body: Some("through the client".into()),
-            media_urls: vec!["https://example.com/a.jpg".into()],
-            status_callback: Some(callback.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "Retry-After honored"
+    let create = CreateMessage {
+        to: TO.into(),
+        from: Some(FROM.into()),
+        body: Some("through the client".into()),
+        media_urls: vec!["https://example.com/a.jpg".into()],
+        status_callback: Some(callback.clone()),
+        ..Default::default()
+    };
+    let err = client.create_message(&create).await.unwrap_err();
+    assert_eq!(
+        (err.http_status(), err.code(), err.retry_after()),
+        (Some(429), Some(20429), Some(Duration::from_secs(1)))
     );
+    assert_eq!(sim.create_requests().len(), 1);
+    let m = client.create_message(&create).await.unwrap();
+    let statuses: Vec<u16> = sim
+        .create_requests()
+        .iter()
+        .map(|r| r.http_status)
+        .collect();
+    assert_eq!(statuses, [429, 201]);
     assert!(m.sid.starts_with("MM"));
     assert_eq!(m.status.as_deref(), Some("queued"));
     assert_eq!(m.num_media.as_deref(), Some("1"));
@@ -1325,4 +1331,63 @@ async fn twilio_client_against_the_simulator() {
     }
     server.shutdown().await;
     rx_task.abort();
+}
+
+// ---------------------------------------------------------------------------------------
+// TwilioProvider::send: one HTTP attempt per call (the gateway's outbox owns retries)
+
+#[tokio::test]
+async fn provider_send_makes_exactly_one_request_whatever_max_attempts_says() {
+    use telephony_core::{OutboundMessage, Provider, SendOptions};
+    use telephony_twilio::{TwilioConfig, TwilioProvider};
+
+    let (sim, server) = start(frozen_config()).await;
+    let mut twilio_config = TwilioConfig::new(ACCOUNT, TOKEN)
+        .api_base_url(server.url())
+        .from_number(FROM.parse().unwrap());
+    // Generous read retries must not turn into send retries.
+    twilio_config.max_attempts = 10;
+    twilio_config.max_backoff = Duration::from_secs(3600);
+    let twilio = TwilioProvider::new(twilio_config).unwrap();
+    let msg = OutboundMessage::new(TO.parse().unwrap(), "once");
+    let opts = SendOptions::default();
+
+    // 429 with Retry-After: 30 → one request, no sleep, the wait handed to the caller.
+    sim.inject(Injection::rate_limited(30));
+    let started = std::time::Instant::now();
+    let err = twilio.send(&msg, &opts).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "slept inside send"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(sim.create_requests().len(), 1);
+
+    // 500 three times → one request per send call.
+    sim.inject(Injection::error(500, 20500, "Internal Server Error").times(3));
+    for n in 2..=4 {
+        let err = twilio.send(&msg, &opts).await.unwrap_err();
+        assert_eq!(err.http_status(), Some(500));
+        assert!(err.is_retryable());
+        assert_eq!(sim.create_requests().len(), n);
+    }
+
+    // 400 (21211) → one request, permanent.
+    let bad = OutboundMessage::new("+15005550001".parse().unwrap(), "once");
+    let err = twilio.send(&bad, &opts).await.unwrap_err();
+    assert_eq!((err.http_status(), err.code()), (Some(400), Some(21211)));
+    assert!(!err.is_retryable());
+
+    // Then success, one request.
+    let receipt = twilio.send(&msg, &opts).await.unwrap();
+    let statuses: Vec<u16> = sim
+        .create_requests()
+        .iter()
+        .map(|r| r.http_status)
+        .collect();
+    assert_eq!(statuses, [429, 500, 500, 500, 400, 201]);
+    assert_eq!(sim.messages().len(), 1);
+    assert_eq!(sim.messages()[0].sid, receipt.sid);
+    server.shutdown().await;
 }

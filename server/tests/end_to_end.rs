@@ -96,7 +96,8 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
+    // Up to 15 s: the retry tests wait out real backoffs (1 s, 2 s) and Retry-After.
+    for _ in 0..600 {
         if f().await {
             return;
         }
@@ -484,54 +485,120 @@ async fn a_send_accepted_before_a_crash_is_sent_after_restart() {
     running.shutdown().await;
 }
 
-#[tokio::test]
-async fn retryable_errors_are_retried_and_permanent_ones_fail_at_once() {
-    use telephony_twilio::simulator::Injection;
-    let (_dir, sim, running, store) = simulator_and_store().await;
-    let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
-    let workers = gw.spawn_workers();
-    // 21610 (unsubscribed recipient): failed at once, one request.
-    let r = gw
-        .send("+15005550004", "x")
-        .await
-        .unwrap()
-        .receipts
-        .remove(0);
-    let r = gw
-        .wait_first_attempt(&r.id, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r.status, DeliveryStatus::Failed);
-    assert_eq!(r.error.as_ref().unwrap().code, Some(21610));
-    assert_eq!(r.attempts, 1);
-    // 503 three times (more than the client's own retries): the outbox retries later and succeeds.
-    sim.inject(Injection::error(503, 20500, "Service Unavailable").times(3));
-    let r = gw
-        .send("+15557654321", "eventually")
-        .await
-        .unwrap()
-        .receipts
-        .remove(0);
-    let id = r.id.clone();
-    wait_for("eventual delivery", || {
+/// The `POST …/Messages.json` requests the simulator received for `to`, as (time, status).
+fn creates_to(sim: &Simulator, to: &str) -> Vec<(time::OffsetDateTime, u16)> {
+    sim.create_requests()
+        .into_iter()
+        .filter(|r| r.to.as_deref() == Some(to))
+        .map(|r| (r.at, r.http_status))
+        .collect()
+}
+
+/// Waits until the receipt leaves `pending` for a final outcome of the outbox: accepted by
+/// the provider (it has a SID) or failed.
+async fn wait_settled(gw: &Gateway, id: &MessageId) -> telephony_core::Receipt {
+    wait_for("the outbox to settle the message", || {
         let gw = gw.clone();
         let id = id.clone();
         async move {
             let r = gw.receipt(&id).await.unwrap().unwrap();
-            !r.provider_sids.is_empty()
+            !r.provider_sids.is_empty() || r.status == DeliveryStatus::Failed
         }
     })
     .await;
-    let r = gw.receipt(&id).await.unwrap().unwrap();
+    gw.receipt(id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn permanent_errors_fail_at_once_after_one_request() {
+    let (_dir, sim, running, store) = simulator_and_store().await;
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
+    let workers = gw.spawn_workers();
+    // 400, 21610 (unsubscribed recipient) and 21211 (invalid number): failed at once.
+    for (to, code) in [("+15005550004", 21610), ("+15005550001", 21211)] {
+        let id = gw.send(to, "x").await.unwrap().receipts.remove(0).id;
+        let r = wait_settled(&gw, &id).await;
+        assert_eq!(r.status, DeliveryStatus::Failed);
+        assert_eq!(r.error.as_ref().unwrap().code, Some(code));
+        assert_eq!(r.attempts, 1);
+        let creates = creates_to(&sim, to);
+        assert_eq!(creates.len(), 1, "{to}: exactly one request");
+        assert_eq!(creates[0].1, 400);
+    }
+    workers.shutdown().await;
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_once_after_retry_after() {
+    use telephony_twilio::simulator::Injection;
+    let (_dir, sim, running, store) = simulator_and_store().await;
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
+    let workers = gw.spawn_workers();
+    // Retry-After: 2 is longer than the first backoff step (1 s): it wins.
+    sim.inject(Injection::rate_limited(2).to("+15557654321"));
+    let id = gw
+        .send("+15557654321", "after the rate limit")
+        .await
+        .unwrap()
+        .receipts
+        .remove(0)
+        .id;
+    let r = wait_settled(&gw, &id).await;
+    assert_eq!(r.status, DeliveryStatus::Queued);
     assert_eq!(r.attempts, 2);
-    assert_eq!(
-        sim.messages()
-            .iter()
-            .filter(|m| m.body.as_deref() == Some("eventually"))
-            .count(),
-        1
+    let creates = creates_to(&sim, "+15557654321");
+    let statuses: Vec<u16> = creates.iter().map(|c| c.1).collect();
+    assert_eq!(statuses, [429, 201], "exactly two requests");
+    let gap = creates[1].0 - creates[0].0;
+    assert!(
+        gap >= time::Duration::seconds(2),
+        "the retry came {gap} after the 429, before Retry-After"
     );
+    assert!(
+        gap < time::Duration::seconds(5),
+        "the retry came {gap} later"
+    );
+    assert_eq!(sim.messages().len(), 1);
+    assert_eq!(r.provider_sids, [sim.messages()[0].sid.clone()]);
+    workers.shutdown().await;
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_persistent_server_error_fails_after_max_send_attempts_requests() {
+    use telephony_twilio::simulator::Injection;
+    let (_dir, sim, running, store) = simulator_and_store().await;
+    let gw = Gateway::builder(provider_for(&sim, &running.url()), store)
+        .max_send_attempts(3)
+        .build();
+    let workers = gw.spawn_workers();
+    sim.inject(Injection::error(500, 20500, "Internal Server Error").times(100));
+    let id = gw
+        .send("+15557654321", "never")
+        .await
+        .unwrap()
+        .receipts
+        .remove(0)
+        .id;
+    let r = wait_settled(&gw, &id).await;
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    assert_eq!(r.error.as_ref().unwrap().code, Some(20500));
+    assert_eq!(r.attempts, 3);
+    let creates = creates_to(&sim, "+15557654321");
+    let statuses: Vec<u16> = creates.iter().map(|c| c.1).collect();
+    assert_eq!(
+        statuses,
+        [500, 500, 500],
+        "exactly max_send_attempts requests"
+    );
+    // The backoff between them: 1 s, then 2 s.
+    assert!(creates[1].0 - creates[0].0 >= time::Duration::seconds(1));
+    assert!(creates[2].0 - creates[1].0 >= time::Duration::seconds(2));
+    // Nothing more is tried once it failed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(creates_to(&sim, "+15557654321").len(), 3);
+    assert!(sim.messages().is_empty());
     workers.shutdown().await;
     running.shutdown().await;
 }

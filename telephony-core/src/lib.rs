@@ -45,6 +45,7 @@ pub mod pairing;
 pub mod phone;
 pub mod policy;
 pub mod provider;
+pub mod retry;
 pub mod secret;
 pub mod sms;
 pub mod status;

@@ -179,6 +179,19 @@ impl Injection {
     }
 }
 
+/// One `POST …/Messages.json` the simulator received, whatever it answered (created,
+/// injected failure, validation error, 401): what a test counts to see how many HTTP
+/// attempts a client made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequestRecord {
+    /// When it arrived.
+    pub at: OffsetDateTime,
+    /// Its `To` parameter, as sent, if the body was a form with one.
+    pub to: Option<String>,
+    /// The HTTP status the simulator answered.
+    pub http_status: u16,
+}
+
 /// One status callback the simulator attempted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackRecord {
@@ -330,6 +343,18 @@ impl Simulator {
     /// One message by SID, in its current state.
     pub fn message(&self, sid: &str) -> Option<MessageResource> {
         self.lock().message(sid).cloned()
+    }
+
+    /// Every `POST …/Messages.json` received, oldest first, including the ones answered
+    /// with an error.
+    ///
+    /// ```
+    /// use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// assert!(sim.create_requests().is_empty());
+    /// ```
+    pub fn create_requests(&self) -> Vec<CreateRequestRecord> {
+        self.lock().create_requests.clone()
     }
 
     /// Every status callback attempted, in the order they completed.

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::errors::ApiError;
 use super::inbound::new_sid;
-use super::{callbacks, segments, Simulator};
+use super::{callbacks, segments, CreateRequestRecord, Simulator};
 use crate::resources::{MessagePage, MessageResource};
 
 use crate::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
@@ -241,8 +241,34 @@ fn validate(params: &[(String, String)]) -> Result<CreateRequest, ApiError> {
     })
 }
 
+/// `POST …/Messages.json`: every request is recorded (see [`Simulator::create_requests`]),
+/// whatever it is answered.
 async fn create_message(
     State(sim): State<Simulator>,
+    path: Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let at = OffsetDateTime::now_utc();
+    let to = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|params| first(&params, "To"));
+    let result = create_message_answer(sim.clone(), path, uri, headers, body).await;
+    let http_status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => e.status,
+    };
+    sim.lock().create_requests.push(CreateRequestRecord {
+        at,
+        to,
+        http_status,
+    });
+    result
+}
+
+async fn create_message_answer(
+    sim: Simulator,
     Path(account): Path<String>,
     uri: Uri,
     headers: HeaderMap,

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::errors::ApiError;
 use super::server::same_recipient;
-use super::{CallbackRecord, Injection};
+use super::{CallbackRecord, CreateRequestRecord, Injection};
 use crate::resources::MessageResource;
 
 #[derive(Debug, Default)]
@@ -17,6 +17,8 @@ pub(crate) struct SimState {
     pub(crate) injections: VecDeque<Injection>,
     /// Every status callback attempted.
     pub(crate) callbacks: Vec<CallbackRecord>,
+    /// Every `POST …/Messages.json` received, oldest first.
+    pub(crate) create_requests: Vec<CreateRequestRecord>,
 }
 
 impl SimState {

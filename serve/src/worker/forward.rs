@@ -1,6 +1,6 @@
 //! Forwarding to a non-Rust application (`forward.url`): every accepted inbound message and
 //! every status change is stored as an event and POSTed as JSON, at least once, retried
-//! with backoff across restarts.
+//! with backoff across restarts ([`telephony_core::retry::backoff`]).
 //!
 //! Request: `POST {forward.url}` with `Content-Type: application/json`,
 //! `X-Telephony-Event: message.received|message.status`, `X-Telephony-Event-Id: evt_…`
@@ -43,11 +43,6 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
-}
-
-/// Backoff before the next attempt after `attempts` failures: 1 s doubling, capped at 5 min.
-pub fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300))
 }
 
 impl Gateway {
@@ -176,7 +171,7 @@ async fn deliver(gw: &Gateway, http: &reqwest::Client, s: &ForwardSettings, ev: 
             store.complete_forward(&ev.id, now).await
         }
         Some(err) => {
-            let wait = backoff(ev.attempts);
+            let wait = telephony_core::retry::backoff(ev.attempts);
             tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, error = %err, "forwarding failed, will retry");
             store.retry_forward(&ev.id, err, now + wait).await
         }

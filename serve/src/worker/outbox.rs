@@ -1,15 +1,25 @@
 //! The outbox worker: claims due messages from the durable outbox and hands them to the
-//! provider. Retryable failures (429, 5xx, network) are retried with exponential backoff
-//! that honors `Retry-After`; permanent ones (an invalid number, an opted-out recipient)
-//! fail the receipt at once with the provider's code and message.
+//! provider. This is the **only** place sends are retried:
+//!
+//! - a provider's `send` makes one HTTP attempt per call (Twilio's and Telnyx's do);
+//! - a retryable failure (429, 5xx, a network error before the request reached the
+//!   provider) is tried again after [`telephony_core::retry::wait`]: the longer of the
+//!   provider's `Retry-After` and the one backoff (1 s, 2 s, 4 s … at most 5 minutes), for
+//!   at most `max_send_attempts` attempts in all;
+//! - a permanent failure (an invalid number, an opted-out recipient, 4xx) fails the receipt
+//!   at once with the provider's code and message;
+//! - a timeout is never replayed: the provider may have accepted the message, and sending
+//!   it again could deliver it twice, so the receipt fails with the timeout.
 //!
 //! Delivery to the provider is at-least-once: a claim is a lease, so if the process dies
 //! between the provider accepting a message and the store recording it, the message is
-//! sent again when the lease (two minutes) runs out.
+//! sent again when the lease (two minutes) runs out. Waiting happens between claims (the
+//! store's next-attempt time), never inside one, and one attempt is cut off at
+//! [`ATTEMPT_TIMEOUT`], well inside the lease.
 
 use std::time::Duration;
 
-use telephony_core::{error_chain, OutboxItem, SendOptions};
+use telephony_core::{error_chain, OutboxItem, ProviderError, SendOptions};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -19,9 +29,36 @@ use crate::gateway::Gateway;
 /// How long a claimed message is reserved for the worker that claimed it.
 pub const LEASE: Duration = Duration::from_secs(120);
 
-/// Backoff before attempt `attempts + 1`: 1 s, 2 s, 4 s … capped at 5 minutes.
-pub fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
+/// The longest one send attempt may take before it is given up as a timeout (and, like any
+/// timeout, not replayed). Shorter than [`LEASE`], so no other worker can claim a message
+/// while an attempt on it is still running.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
+
+/// When to try a failed send again, or `None` to fail it now.
+///
+/// `attempts` is how many attempts were made before the one that failed with `error`;
+/// `max_attempts` is the gateway's `max_send_attempts`. A retry waits
+/// [`retry::wait`](telephony_core::retry::wait)`(attempts, error.retry_after())`.
+///
+/// ```
+/// use std::time::Duration;
+/// use telephony_core::ProviderError;
+/// use telephony_serve::worker::outbox::retry_in;
+///
+/// let limited = ProviderError::api("acme", 429, "slow down")
+///     .with_retry_after(Some(Duration::from_secs(5)));
+/// assert_eq!(retry_in(&limited, 0, 8), Some(Duration::from_secs(5)));
+/// let unavailable = ProviderError::api("acme", 503, "down");
+/// assert_eq!(retry_in(&unavailable, 2, 8), Some(Duration::from_secs(4)));
+/// assert_eq!(retry_in(&unavailable, 7, 8), None, "the 8th attempt was the last");
+/// assert_eq!(retry_in(&ProviderError::api("acme", 400, "bad number"), 0, 8), None);
+/// ```
+pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Option<Duration> {
+    let may_try_again =
+        error.is_retryable() && !error.is_timeout() && attempts.saturating_add(1) < max_attempts;
+    may_try_again.then(|| telephony_core::retry::wait(attempts, error.retry_after()))
 }
 
 pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
@@ -71,7 +108,20 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
         None => SendOptions::default(),
     };
     let attempt_no = item.attempts + 1;
-    let result = gw.inner.provider.send(&item.message, &opts).await;
+    let provider = &gw.inner.provider;
+    let result =
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, provider.send(&item.message, &opts)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::transport(
+                provider.name(),
+                "its API",
+                true,
+                format!(
+                    "no answer within {} s; not sent again, it may have been accepted",
+                    ATTEMPT_TIMEOUT.as_secs()
+                ),
+            )),
+        };
     let now = OffsetDateTime::now_utc();
     let recorded = match result {
         Ok(mut r) => {
@@ -84,11 +134,9 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
-        Err(e) if e.is_retryable() && attempt_no < gw.inner.settings.max_send_attempts => {
-            let wait = e
-                .retry_after()
-                .unwrap_or_default()
-                .max(backoff(item.attempts));
+        Err(e) if retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts).is_some() => {
+            let wait = retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts)
+                .unwrap_or_default();
             tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
             match store
                 .retry_outbound(&item.id, &e.to_error_info(), now + wait)
@@ -128,12 +176,50 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
 mod tests {
     use super::*;
 
+    fn secs(d: Option<Duration>) -> Option<u64> {
+        d.map(|d| d.as_secs())
+    }
+
     #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(0), Duration::from_secs(1));
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(3), Duration::from_secs(8));
-        assert_eq!(backoff(8), Duration::from_secs(256));
-        assert_eq!(backoff(30), Duration::from_secs(256));
+    fn retryable_errors_wait_for_backoff_or_retry_after() {
+        let unavailable = ProviderError::api("p", 500, "down");
+        let waits: Vec<_> = (0..8).map(|n| secs(retry_in(&unavailable, n, 8))).collect();
+        assert_eq!(
+            waits,
+            [
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(8),
+                Some(16),
+                Some(32),
+                Some(64),
+                None
+            ]
+        );
+        let limited =
+            ProviderError::api("p", 429, "slow").with_retry_after(Some(Duration::from_secs(30)));
+        assert_eq!(secs(retry_in(&limited, 0, 8)), Some(30));
+        assert_eq!(secs(retry_in(&limited, 6, 8)), Some(64));
+        // Retry-After: 0 never shortens the backoff.
+        let now = ProviderError::api("p", 429, "slow").with_retry_after(Some(Duration::ZERO));
+        assert_eq!(secs(retry_in(&now, 1, 8)), Some(2));
+    }
+
+    #[test]
+    fn permanent_errors_timeouts_and_the_last_attempt_fail() {
+        assert_eq!(retry_in(&ProviderError::api("p", 400, "bad"), 0, 8), None);
+        let opted_out = ProviderError::api("p", 409, "stop").with_opted_out(true);
+        assert_eq!(retry_in(&opted_out, 0, 8), None);
+        let timeout = ProviderError::transport("p", "http://x", true, "timed out");
+        assert_eq!(
+            retry_in(&timeout, 0, 8),
+            None,
+            "a timeout is never replayed"
+        );
+        let refused = ProviderError::transport("p", "http://x", false, "refused");
+        assert_eq!(secs(retry_in(&refused, 0, 8)), Some(1));
+        assert_eq!(retry_in(&refused, 0, 1), None, "one attempt allowed");
+        assert_eq!(retry_in(&refused, 0, 0), None);
     }
 }
