@@ -444,7 +444,10 @@ fn telnyx_sandbox_flow_across_processes() {
 
     let (code, out, err) = run(cmd(dir.path()).args(["send", "+15557654321", "hi"]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("sent through the running gateway at http://127.0.0.1:"), "{out}");
+    assert!(
+        out.starts_with("sent through the running gateway at http://127.0.0.1:"),
+        "{out}"
+    );
 
     // Telnyx's opted-out recipient: the provider refuses with 40300 → exit 1.
     let (code, out, err) = run(cmd(dir.path()).args(["send", "+12025550100", "hi"]));

@@ -40,7 +40,9 @@ fn echo_handler(seen: Seen) -> Arc<dyn MessageHandler> {
     Arc::new(move |msg: InboundMessage, reply: Replier| {
         let seen = seen.clone();
         async move {
-            seen.lock().unwrap().push(format!("{}: {}", msg.from, msg.body));
+            seen.lock()
+                .unwrap()
+                .push(format!("{}: {}", msg.from, msg.body));
             reply.send(format!("echo: {}", msg.body)).await?;
             Ok::<(), HandlerError>(())
         }
@@ -86,7 +88,12 @@ async fn post_raw(url: &str, headers: &reqwest::header::HeaderMap, body: Vec<u8>
 /// Signs `sms` as the simulator would and POSTs it to the gateway's webhook URL.
 async fn post_inbound(gw: &RunningGateway, sim: &Simulator, sms: &InboundSms) -> (u16, String) {
     let signed = sim.signed_inbound(sms, &gw.runtime.webhook_url);
-    post_raw(&gw.runtime.webhook_url, &signed.headers, signed.body.to_vec()).await
+    post_raw(
+        &gw.runtime.webhook_url,
+        &signed.headers,
+        signed.body.to_vec(),
+    )
+    .await
 }
 
 async fn inbox(gw: &RunningGateway) -> Vec<telephony_core::InboxEntry> {
@@ -180,22 +187,20 @@ async fn sandbox_round_trip_inbound_reply_and_receipts() {
     assert_eq!(sent.to.len(), 1);
     assert_eq!(sent.to[0].phone_number, ALICE);
     assert_eq!(sent.text.as_deref(), Some("echo: Hello gateway"));
-    assert_eq!(sent.webhook_url.as_deref(), Some(gw.runtime.status_url.as_str()));
+    assert_eq!(
+        sent.webhook_url.as_deref(),
+        Some(gw.runtime.status_url.as_str())
+    );
     wait_for("accepted", || async {
         inbox(&gw).await[0].state == InboxState::Accepted
     })
     .await;
 
     // message.sent then message.finalized (signed by the simulator) → delivered.
-    let receipts = gw
-        .gateway
-        .store()
-        .receipts(None, 0)
-        .await
-        .unwrap();
+    let receipts = gw.gateway.store().receipts(None, 0).await.unwrap();
     assert_eq!(receipts.len(), 1);
     let r = wait_delivered(&gw.gateway, &receipts[0].id).await;
-    assert_eq!(r.provider_sids, [sent.id.clone()]);
+    assert_eq!(r.provider_sids, std::slice::from_ref(&sent.id));
     assert_eq!(r.body, "echo: Hello gateway");
     assert_eq!(
         history(&r),
@@ -235,7 +240,12 @@ async fn a_redelivered_event_is_acknowledged_stored_once_and_dispatched_once() {
     let signed = sim.signed_inbound(&sms, &gw.runtime.webhook_url);
     for _ in 0..2 {
         assert_eq!(
-            post_raw(&gw.runtime.webhook_url, &signed.headers, signed.body.to_vec()).await,
+            post_raw(
+                &gw.runtime.webhook_url,
+                &signed.headers,
+                signed.body.to_vec()
+            )
+            .await,
             (200, String::new())
         );
     }
@@ -252,7 +262,8 @@ async fn a_redelivered_event_is_acknowledged_stored_once_and_dispatched_once() {
 #[tokio::test]
 async fn signature_failures_get_403_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (gw, sim) = start_sandbox(dir.path(), "inboundPolicy: 'open', allowFrom: ['*']", None).await;
+    let (gw, sim) =
+        start_sandbox(dir.path(), "inboundPolicy: 'open', allowFrom: ['*']", None).await;
     let url = gw.runtime.webhook_url.clone();
     let sms = InboundSms::new(ALICE, OUR_NUMBER, "Hello gateway");
     let signed = sim.signed_inbound(&sms, &url);
@@ -288,7 +299,8 @@ async fn signature_failures_get_403_and_store_nothing() {
 async fn webhooks_of_the_other_provider_are_refused_not_misparsed() {
     // A Twilio form webhook, validly signed for Twilio, posted to a Telnyx gateway.
     let dir = tempfile::tempdir().unwrap();
-    let (gw, _sim) = start_sandbox(dir.path(), "inboundPolicy: 'open', allowFrom: ['*']", None).await;
+    let (gw, _sim) =
+        start_sandbox(dir.path(), "inboundPolicy: 'open', allowFrom: ['*']", None).await;
     let twilio_sms = telephony_twilio::simulator::InboundSms {
         account_sid: "AC00000000000000000000000000000001".into(),
         from: ALICE.into(),
@@ -301,7 +313,9 @@ async fn webhooks_of_the_other_provider_are_refused_not_misparsed() {
     let mut h = reqwest::header::HeaderMap::new();
     h.insert(
         "content-type",
-        "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap(),
+        "application/x-www-form-urlencoded; charset=utf-8"
+            .parse()
+            .unwrap(),
     );
     h.insert("x-twilio-signature", sig.parse().unwrap());
     let (status, _) = post_raw(&gw.runtime.webhook_url, &h, body.into_bytes()).await;
@@ -331,7 +345,12 @@ async fn webhooks_of_the_other_provider_are_refused_not_misparsed() {
         &InboundSms::new(ALICE, OUR_NUMBER, "from telnyx"),
         &gw.runtime.webhook_url,
     );
-    let (status, _) = post_raw(&gw.runtime.webhook_url, &signed.headers, signed.body.to_vec()).await;
+    let (status, _) = post_raw(
+        &gw.runtime.webhook_url,
+        &signed.headers,
+        signed.body.to_vec(),
+    )
+    .await;
     assert_eq!(status, 415);
     assert!(inbox(&gw).await.is_empty());
     gw.shutdown().await;
@@ -403,7 +422,11 @@ async fn telnyx_40300_and_inbound_stop_opt_the_number_out() {
     );
     assert!(gw.gateway.store().is_opted_out(&blocked).await.unwrap());
     assert_eq!(sim.send_requests(), 1);
-    let e = gw.gateway.send(OPTED_OUT_RECIPIENT, "again").await.unwrap_err();
+    let e = gw
+        .gateway
+        .send(OPTED_OUT_RECIPIENT, "again")
+        .await
+        .unwrap_err();
     assert!(matches!(e, SendError::OptedOut { .. }), "{e}");
     assert_eq!(sim.send_requests(), 1);
 
