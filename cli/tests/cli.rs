@@ -404,3 +404,125 @@ fn pairing_and_log_across_processes() {
         .unwrap()
         .starts_with("SM"));
 }
+
+/// Starts `telephony serve --sandbox --provider telnyx` in `dir` and waits for its runtime file.
+fn serve_telnyx_sandbox(dir: &Path) -> Serve {
+    std::fs::write(
+        dir.join("telephony.json5"),
+        "{ serve: { port: 0 }, admin: { port: 0 }, inboundPolicy: 'allowlist', allowFrom: ['+15557654321'] }",
+    )
+    .unwrap();
+    let child = cmd(dir)
+        .args(["serve", "--sandbox", "--provider", "telnyx"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    wait_for("gateway.json", || {
+        dir.join("telephony-data/gateway.json").exists()
+    });
+    serve
+}
+
+#[test]
+fn telnyx_sandbox_flow_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_telnyx_sandbox(dir.path());
+
+    let (code, out, _) = run(cmd(dir.path()).args(["status", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["provider"], "telnyx");
+
+    let id = "7c9d5a0e-5f4b-4c1e-9a51-2f1f0c1b9e01";
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "simulate",
+        "sms",
+        "--from",
+        "+15557654321",
+        "--message-sid",
+        id,
+        "Hello",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("posted inbound SMS {id} to http://127.0.0.1:")),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with("/telephony/webhook: HTTP 200 OK"),
+        "{out}"
+    );
+    let (code, out, _) = run(cmd(dir.path()).args(["inbox", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let msgs = v["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["body"], "Hello");
+    assert_eq!(msgs[0]["from"], "+15557654321");
+    assert!(out.contains(id), "{out}");
+
+    let (code, out, err) = run(cmd(dir.path()).args(["send", "+15557654321", "hi"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("sent through the running gateway at http://127.0.0.1:"),
+        "{out}"
+    );
+
+    // Telnyx's opted-out recipient: the provider refuses with 40300 → exit 1.
+    let (code, out, err) = run(cmd(dir.path()).args(["send", "+12025550100", "hi"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("status failed"), "{out}");
+    assert!(
+        err.contains("send failed: error 40300: Blocked due to STOP message"),
+        "{err}"
+    );
+    // Now recorded as opted out: refused before any provider call → exit 2.
+    let (code, out, err) = run(cmd(dir.path()).args(["send", "+12025550100", "hi"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("+12025550100 has opted out of messages (replied STOP)"),
+        "{err}"
+    );
+    drop(serve);
+}
+
+#[test]
+fn unknown_provider_names_the_compiled_in_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(cmd(dir.path()).args(["serve", "--provider", "bogus"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("twilio, telnyx"), "{err}");
+    assert!(err.contains("bogus"), "{err}");
+}
+
+#[test]
+fn telnyx_config_check_json_redacts_the_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "KEY0123456789ABCDEFtopsecret";
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        format!("{{ provider: 'telnyx', fromNumber: '+12025550123', telnyx: {{ apiKey: '{key}', publicKey: 'WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=' }} }}"),
+    )
+    .unwrap();
+    for args in [&["config", "check", "--json"][..], &["config", "check"][..]] {
+        let (code, out, err) = run(cmd(dir.path()).args(args));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(!out.contains(key) && !err.contains(key), "{out}{err}");
+    }
+    let (_, out, _) = run(cmd(dir.path()).args(["config", "check", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["config"]["telnyx"]["apiKey"], "[redacted]");
+    // The key from the environment is redacted too.
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        "{ provider: 'telnyx', fromNumber: '+12025550123', telnyx: { publicKey: 'WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=' } }",
+    )
+    .unwrap();
+    let (code, out, err) = run(cmd(dir.path())
+        .env("TELNYX_API_KEY", key)
+        .args(["config", "check", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(key) && !err.contains(key), "{out}{err}");
+}

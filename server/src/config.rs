@@ -74,7 +74,7 @@ impl From<figment::Error> for ConfigError {
 }
 
 /// Which provider sends and receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Twilio.
@@ -127,6 +127,23 @@ impl ProviderKind {
         match self {
             ProviderKind::Twilio => "twilio",
             ProviderKind::Telnyx => "telnyx",
+        }
+    }
+}
+
+/// Any provider this crate knows (one not compiled in is refused by [`Config::validate`],
+/// which names the cargo feature); an unknown name is an error naming the compiled-in
+/// providers.
+impl<'de> Deserialize<'de> for ProviderKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "twilio" => Ok(ProviderKind::Twilio),
+            "telnyx" => Ok(ProviderKind::Telnyx),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown provider {other:?}; compiled-in providers: {}",
+                ProviderKind::compiled_in().join(", ")
+            ))),
         }
     }
 }

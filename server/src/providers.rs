@@ -81,29 +81,53 @@ impl BuildError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SandboxSimulator {
-    /// The Twilio simulator.
-    Twilio(telephony_twilio::simulator::RunningSimulator),
-    /// The Telnyx simulator.
+    /// The Twilio simulator: the running server and the simulator's state (what was sent).
+    Twilio(
+        telephony_twilio::simulator::RunningSimulator,
+        telephony_twilio::simulator::Simulator,
+    ),
+    /// The Telnyx simulator: the running server and the simulator's state (what was sent).
     #[cfg(feature = "telnyx")]
-    Telnyx(telephony_telnyx::simulator::RunningSimulator),
+    Telnyx(
+        telephony_telnyx::simulator::RunningSimulator,
+        telephony_telnyx::simulator::Simulator,
+    ),
 }
 
 impl SandboxSimulator {
     /// The simulator's base URL.
     pub fn url(&self) -> String {
         match self {
-            SandboxSimulator::Twilio(s) => s.url(),
+            SandboxSimulator::Twilio(s, _) => s.url(),
             #[cfg(feature = "telnyx")]
-            SandboxSimulator::Telnyx(s) => s.url(),
+            SandboxSimulator::Telnyx(s, _) => s.url(),
+        }
+    }
+
+    /// The Twilio simulator's state (messages sent, injections), if this is Twilio's.
+    pub fn twilio(&self) -> Option<&telephony_twilio::simulator::Simulator> {
+        match self {
+            SandboxSimulator::Twilio(_, sim) => Some(sim),
+            #[cfg(feature = "telnyx")]
+            _ => None,
+        }
+    }
+
+    /// The Telnyx simulator's state (messages sent, injections, signing), if this is Telnyx's.
+    #[cfg(feature = "telnyx")]
+    pub fn telnyx(&self) -> Option<&telephony_telnyx::simulator::Simulator> {
+        match self {
+            SandboxSimulator::Telnyx(_, sim) => Some(sim),
+            _ => None,
         }
     }
 
     /// Stops the simulator.
     pub async fn shutdown(self) {
         match self {
-            SandboxSimulator::Twilio(s) => s.shutdown().await,
+            SandboxSimulator::Twilio(s, _) => s.shutdown().await,
             #[cfg(feature = "telnyx")]
-            SandboxSimulator::Telnyx(s) => s.shutdown().await,
+            SandboxSimulator::Telnyx(s, _) => s.shutdown().await,
         }
     }
 }
@@ -184,7 +208,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     signing_key: None,
                     simulator_url: running.url(),
                 }),
-                simulator: Some(SandboxSimulator::Twilio(running)),
+                simulator: Some(SandboxSimulator::Twilio(running, sim)),
             })
         }
         #[cfg(feature = "telnyx")]
@@ -219,7 +243,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     signing_key: Some(sc.signer.seed_base64()),
                     simulator_url: running.url(),
                 }),
-                simulator: Some(SandboxSimulator::Telnyx(running)),
+                simulator: Some(SandboxSimulator::Telnyx(running, sim)),
             })
         }
         #[cfg(not(feature = "telnyx"))]
