@@ -16,7 +16,8 @@
 //! | [`StubProvider`] | `telephony-core` | — | records only | no |
 //!
 //! A provider implements one required method, [`Provider::send`]; providers that
-//! receive webhooks also implement [`Provider::handle_webhook`].
+//! receive webhooks also implement [`Provider::handle_webhook`], and providers with
+//! voice also implement [`Provider::render_voice`] (see [`voice`]).
 //!
 //! # Stores
 //!
@@ -52,6 +53,7 @@ pub mod status;
 pub mod store;
 pub mod store_suite;
 pub mod stub;
+pub mod voice;
 
 pub use address::{Address, AddressError, Channel};
 pub use memory::MemoryStore;

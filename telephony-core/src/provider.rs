@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::message::{ErrorInfo, InboundMessage, OutboundMessage, ProviderReceipt, StatusUpdate};
+use crate::voice::{CallEvent, VoiceError, VoiceResponse};
 
 /// Per-send options the gateway passes to the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,6 +104,9 @@ pub enum WebhookEvent {
     Message(InboundMessage),
     /// A message we sent changed status.
     Status(StatusUpdate),
+    /// A voice webhook: a call asks what to do, reports gathered input, or changed status.
+    /// Answer the ones that ask with [`Provider::render_voice`].
+    Call(CallEvent),
     /// A verified event the gateway has no use for (another product's event type): it is
     /// acknowledged and logged, never an error, so the provider does not retry it.
     Other {
@@ -481,6 +485,24 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
             content_type: "text/plain; charset=utf-8",
             body: Bytes::new(),
         }
+    }
+
+    /// The answer to a voice webhook, in the provider's own language (TwiML for Twilio),
+    /// so the gateway never builds provider markup. The default says this provider has no
+    /// voice ([`VoiceError::Unsupported`]).
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::{VoiceError, VoiceResponse};
+    /// let stub = StubProvider::new_ok();
+    /// let err = stub.render_voice(&VoiceResponse::new().hangup()).unwrap_err();
+    /// assert!(matches!(err, VoiceError::Unsupported { .. }));
+    /// ```
+    fn render_voice(&self, response: &VoiceResponse) -> Result<WebhookResponse, VoiceError> {
+        let _ = response;
+        Err(VoiceError::Unsupported {
+            provider: self.name(),
+        })
     }
 }
 

@@ -1,0 +1,111 @@
+//! [`CallEvent`]: what a voice webhook told the gateway.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::call::{Call, CallStatus};
+
+/// A voice webhook, parsed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CallEvent {
+    /// A new call is ringing (or queued) and asks what to do: answer with a
+    /// [`VoiceResponse`](crate::voice::VoiceResponse).
+    Incoming(Call),
+    /// A call in progress asks what to do next (a redirect, or the provider fetching
+    /// instructions for a call it placed or a verb's `action`): answer with a
+    /// `VoiceResponse`.
+    Progress(Call),
+    /// The result of a [`Gather`](crate::voice::Gather): what the caller said and/or typed.
+    Gather {
+        /// The call.
+        call: Call,
+        /// What was said, when speech was gathered and recognised.
+        speech: Option<SpeechResult>,
+        /// The keys pressed (without the finishing key).
+        digits: Option<String>,
+    },
+    /// A call changed status (a status callback); a terminal status means it hung up.
+    Status(CallStatusUpdate),
+}
+
+impl CallEvent {
+    /// The provider's call id.
+    pub fn call_id(&self) -> &str {
+        match self {
+            CallEvent::Incoming(c) | CallEvent::Progress(c) | CallEvent::Gather { call: c, .. } => {
+                &c.call_id
+            }
+            CallEvent::Status(s) => &s.call_id,
+        }
+    }
+
+    /// True for a status update that ends the call.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallEvent, CallStatus, CallStatusUpdate};
+    /// let ev = CallEvent::Status(CallStatusUpdate::new("CA1", CallStatus::Completed));
+    /// assert!(ev.is_hangup());
+    /// assert_eq!(ev.call_id(), "CA1");
+    /// ```
+    pub fn is_hangup(&self) -> bool {
+        matches!(self, CallEvent::Status(s) if s.status.is_terminal())
+    }
+}
+
+/// Recognised speech.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SpeechResult {
+    /// The transcript.
+    pub text: String,
+    /// The recogniser's confidence, 0.0–1.0, when the provider sent one.
+    pub confidence: Option<f32>,
+}
+
+impl SpeechResult {
+    /// A transcript with an optional confidence.
+    pub fn new(text: impl Into<String>, confidence: Option<f32>) -> Self {
+        SpeechResult {
+            text: text.into(),
+            confidence,
+        }
+    }
+}
+
+/// A call status callback.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CallStatusUpdate {
+    /// The provider's call id.
+    pub call_id: String,
+    /// The new status.
+    pub status: CallStatus,
+    /// How long the call lasted, in seconds (on the terminal update).
+    pub duration_secs: Option<u64>,
+    /// The provider's event counter: updates may arrive out of order, use this (or
+    /// [`CallStatus::can_advance_to`]) to order them.
+    pub sequence: Option<u32>,
+    /// When the provider says the change happened.
+    pub timestamp: Option<OffsetDateTime>,
+    /// The provider account.
+    pub account: Option<String>,
+    /// Every parameter the provider sent that is not a field above.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl CallStatusUpdate {
+    /// An update with only an id and a status.
+    pub fn new(call_id: impl Into<String>, status: CallStatus) -> Self {
+        CallStatusUpdate {
+            call_id: call_id.into(),
+            status,
+            duration_secs: None,
+            sequence: None,
+            timestamp: None,
+            account: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Voice: calls, what a call webhook says ([`CallEvent`]), and what to answer
+//! ([`VoiceResponse`]).
+//!
+//! Everything here is provider-neutral. A provider parses its voice webhooks into
+//! [`WebhookEvent::Call`](crate::WebhookEvent::Call) and renders a [`VoiceResponse`] in
+//! its own markup with [`Provider::render_voice`](crate::Provider::render_voice); the
+//! gateway only sees these types.
+//!
+//! ```
+//! use telephony_core::voice::{CallEvent, Gather, SpeechTimeout, VoiceResponse};
+//!
+//! fn answer(event: &CallEvent) -> VoiceResponse {
+//!     match event {
+//!         CallEvent::Incoming(_) => VoiceResponse::new().gather(
+//!             Gather::new()
+//!                 .speech()
+//!                 .speech_timeout(SpeechTimeout::Auto)
+//!                 .action("https://gw.example.com/voice/gather")
+//!                 .say("Hello! How can I help?"),
+//!         ),
+//!         CallEvent::Gather { speech: Some(s), .. } => {
+//!             VoiceResponse::new().say(format!("You said {}", s.text)).hangup()
+//!         }
+//!         _ => VoiceResponse::new().hangup(),
+//!     }
+//! }
+//! # let _ = answer;
+//! ```
+
+mod call;
+mod error;
+mod event;
+mod response;
+mod session;
+
+pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
+pub use error::VoiceError;
+pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
+pub use response::{
+    Dial, Gather, GatherPrompt, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, Verb,
+    VoiceResponse,
+};
+pub use session::{Session, SessionChannel, SessionReply, SessionState};
