@@ -1,9 +1,24 @@
-//! TwiML responses for messaging webhooks.
+//! TwiML responses for messaging and voice webhooks.
 //!
 //! Twilio reads the body of the answer to an inbound-message webhook as TwiML: an empty
 //! `<Response>` acknowledges the message without replying, and `<Message>` replies with
 //! text. The strings match what the official SDKs produce (twilio-python
 //! `MessagingResponse`), with the XML declaration first.
+//!
+//! Voice answers ([`voice_response`]) follow **twilio-node**'s `VoiceResponse` style,
+//! pinned by exact-string tests from its spec: the declaration
+//! `<?xml version="1.0" encoding="UTF-8"?>` with nothing before it and no newline after,
+//! attributes in a fixed order per verb (node keeps insertion order; ours is the order
+//! listed on each verb below), elements without content self-closed as `<X/>`, array
+//! attributes space-separated.
+
+use telephony_core::voice::{
+    Dial, Gather, GatherPrompt, Play, Record, Redirect, Say, SpeechTimeout, Verb, VoiceResponse,
+};
+
+/// The content type of every TwiML answer (Twilio accepts `text/xml` or
+/// `application/xml`; anything else is error 12300).
+pub const CONTENT_TYPE: &str = "text/xml";
 
 /// The empty TwiML document: acknowledges a webhook without doing anything.
 ///
@@ -53,6 +68,185 @@ fn push_escaped(out: &mut String, text: &str) {
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
+        }
+    }
+}
+
+/// Renders a [`VoiceResponse`] as a TwiML document, exactly as written: an empty
+/// response gives `<Response/>` (Twilio then ends the call). The gateway does not call
+/// this directly but [`Provider::render_voice`](telephony_core::Provider::render_voice),
+/// which never sends an empty document (see
+/// [`TwilioProvider`](crate::TwilioProvider)).
+///
+/// Per verb, attributes in this order: `<Say voice language loop>`, `<Play loop>`,
+/// `<Gather input action timeout speechTimeout numDigits finishOnKey language hints>`
+/// (`input` is `dtmf`, `speech` or `dtmf speech`; `hints` joined with `, ` as Twilio's
+/// docs write them), `<Record action maxLength transcribe>`, `<Dial callerId timeout>`,
+/// `<Pause length>`, `<Redirect method>`, `<Reject reason>`. Text and attribute values
+/// are escaped as in [`message_response`] (attribute tabs and line breaks as character
+/// references, so they survive attribute normalisation).
+///
+/// ```
+/// use telephony_core::voice::{Say, VoiceResponse};
+/// use telephony_twilio::twiml::voice_response;
+/// assert_eq!(
+///     voice_response(&VoiceResponse::new().say(Say::new("Hello").voice("alice")).hangup()),
+///     r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say voice="alice">Hello</Say><Hangup/></Response>"#
+/// );
+/// ```
+pub fn voice_response(response: &VoiceResponse) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str(XML_DECLARATION);
+    let mut body = String::new();
+    for verb in response.verbs() {
+        push_verb(&mut body, verb);
+    }
+    push_element(&mut out, "Response", &[], &body);
+    out
+}
+
+/// One attribute: name and value, or `None` to leave it out.
+type Attr<'a> = (&'static str, Option<String>);
+
+fn push_verb(out: &mut String, verb: &Verb) {
+    match verb {
+        Verb::Say(say) => push_say(out, say),
+        Verb::Play(play) => push_play(out, play),
+        Verb::Gather(gather) => push_gather(out, gather),
+        Verb::Record(record) => push_record(out, record),
+        Verb::Dial(dial) => push_dial(out, dial),
+        Verb::Pause { seconds } => push_pause(out, *seconds),
+        Verb::Redirect(redirect) => push_redirect(out, redirect),
+        Verb::Hangup => push_element(out, "Hangup", &[], ""),
+        Verb::Reject(reason) => push_element(
+            out,
+            "Reject",
+            &[("reason", Some(reason.as_str().to_string()))],
+            "",
+        ),
+        // `Verb` is non-exhaustive: a verb added to core later renders as nothing until
+        // this renderer learns it, rather than as something Twilio would misread.
+        _ => {}
+    }
+}
+
+fn push_say(out: &mut String, say: &Say) {
+    let attrs: [Attr<'_>; 3] = [
+        ("voice", say.voice.clone()),
+        ("language", say.language.clone()),
+        ("loop", say.loop_count.map(|n| n.to_string())),
+    ];
+    push_element(out, "Say", &attrs, &escaped(&say.text));
+}
+
+fn push_play(out: &mut String, play: &Play) {
+    let attrs: [Attr<'_>; 1] = [("loop", play.loop_count.map(|n| n.to_string()))];
+    push_element(out, "Play", &attrs, &escaped(&play.url));
+}
+
+fn push_pause(out: &mut String, seconds: u32) {
+    push_element(out, "Pause", &[("length", Some(seconds.to_string()))], "");
+}
+
+fn push_gather(out: &mut String, gather: &Gather) {
+    let input = match (gather.dtmf, gather.speech) {
+        (false, false) => None,
+        (true, false) => Some("dtmf"),
+        (false, true) => Some("speech"),
+        (true, true) => Some("dtmf speech"),
+    };
+    let speech_timeout = gather.speech_timeout.map(|t| match t {
+        SpeechTimeout::Auto => "auto".to_string(),
+        SpeechTimeout::Seconds(n) => n.to_string(),
+    });
+    let hints = Some(gather.hints.join(", ")).filter(|h| !h.is_empty());
+    let attrs: [Attr<'_>; 8] = [
+        ("input", input.map(str::to_string)),
+        ("action", gather.action.clone()),
+        ("timeout", gather.timeout.map(|n| n.to_string())),
+        ("speechTimeout", speech_timeout),
+        ("numDigits", gather.num_digits.map(|n| n.to_string())),
+        ("finishOnKey", gather.finish_on_key.clone()),
+        ("language", gather.language.clone()),
+        ("hints", hints),
+    ];
+    let mut body = String::new();
+    for prompt in &gather.prompts {
+        match prompt {
+            GatherPrompt::Say(say) => push_say(&mut body, say),
+            GatherPrompt::Play(play) => push_play(&mut body, play),
+            GatherPrompt::Pause { seconds } => push_pause(&mut body, *seconds),
+            _ => {}
+        }
+    }
+    push_element(out, "Gather", &attrs, &body);
+}
+
+fn push_record(out: &mut String, record: &Record) {
+    let attrs: [Attr<'_>; 3] = [
+        ("action", record.action.clone()),
+        ("maxLength", record.max_length_secs.map(|n| n.to_string())),
+        ("transcribe", record.transcribe.then(|| "true".to_string())),
+    ];
+    push_element(out, "Record", &attrs, "");
+}
+
+fn push_dial(out: &mut String, dial: &Dial) {
+    let attrs: [Attr<'_>; 2] = [
+        ("callerId", dial.caller_id.clone()),
+        ("timeout", dial.timeout.map(|n| n.to_string())),
+    ];
+    push_element(out, "Dial", &attrs, &escaped(&dial.number));
+}
+
+fn push_redirect(out: &mut String, redirect: &Redirect) {
+    let attrs: [Attr<'_>; 1] = [("method", redirect.method.as_ref().map(|m| m.to_string()))];
+    push_element(out, "Redirect", &attrs, &escaped(&redirect.url));
+}
+
+/// `<name attrs…>content</name>`, or `<name attrs…/>` when `content` (already escaped
+/// markup) is empty, as twilio-node writes it.
+fn push_element(out: &mut String, name: &str, attrs: &[Attr<'_>], content: &str) {
+    out.push('<');
+    out.push_str(name);
+    for (key, value) in attrs {
+        if let Some(value) = value {
+            out.push(' ');
+            out.push_str(key);
+            out.push_str("=\"");
+            push_escaped_attr(out, value);
+            out.push('"');
+        }
+    }
+    if content.is_empty() {
+        out.push_str("/>");
+    } else {
+        out.push('>');
+        out.push_str(content);
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+}
+
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_escaped(&mut out, text);
+    out
+}
+
+/// Like [`push_escaped`], and tab, LF and CR as character references: a parser turns
+/// them into spaces inside an attribute value otherwise.
+fn push_escaped_attr(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => {
+                let mut buf = [0u8; 4];
+                push_escaped(out, c.encode_utf8(&mut buf));
+            }
         }
     }
 }
