@@ -5,8 +5,9 @@
 //!   `telephony_core::retry`'s backoff.
 //! - [`RequestValidator`]: `X-Twilio-Signature` verification.
 //! - [`TwilioProvider`]: the [`telephony_core::Provider`] implementation.
-//! - [`webhook`]: inbound SMS/MMS and status-callback parsing.
-//! - [`twiml`]: TwiML responses.
+//! - [`webhook`]: inbound SMS/MMS and status-callback parsing; [`voice_webhook`]: calls,
+//!   gather results and call status callbacks.
+//! - [`twiml`]: TwiML responses (messaging, and voice in twilio-node's style).
 //! - `simulator` (feature `simulator`): a Twilio-compatible local server for tests and sandbox mode.
 
 pub mod client;
@@ -17,6 +18,7 @@ pub mod signature;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod twiml;
+pub mod voice_webhook;
 pub mod webhook;
 
 pub use client::{CreateMessage, TwilioClient};

@@ -200,7 +200,7 @@ impl Provider for TwilioProvider {
         crate::client::LIMITS
     }
 
-    /// Parses a messaging webhook, after checking (in this order) the content type, the
+    /// Parses a messaging or voice webhook, after checking (in this order) the content type, the
     /// form body, and unless told to skip it, the `X-Twilio-Signature` against
     /// `req.url` and every received parameter.
     fn handle_webhook(

@@ -8,6 +8,9 @@
 //! - a **status callback** (`StatusCallback` of a sent message): recognised by the
 //!   `MessageStatus` parameter.
 //!
+//! Requests with `CallSid` and no message SID are voice webhooks, parsed by
+//! [`crate::voice_webhook`].
+//!
 //! Twilio adds parameters without notice, so unknown keys never cause errors: on inbound
 //! messages they are kept in [`InboundMessage::extra`].
 //!
@@ -22,6 +25,8 @@ use telephony_core::{
     WebhookEvent,
 };
 use time::OffsetDateTime;
+
+use crate::voice_webhook::parse_call_event;
 
 /// Decodes an `application/x-www-form-urlencoded` body into name/value pairs, in order,
 /// keeping repeated names.
@@ -116,14 +121,14 @@ pub fn parse_message_status(s: &str) -> Option<DeliveryStatus> {
     }
 }
 
-/// The parameters of one request, with lookups that remember what was consumed.
-struct Params<'a> {
-    params: &'a [(String, String)],
+/// The parameters of one request, with lookups.
+pub(crate) struct Params<'a> {
+    pub(crate) params: &'a [(String, String)],
 }
 
 impl<'a> Params<'a> {
     /// The first value of `name`, if present (possibly empty).
-    fn get(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
@@ -131,12 +136,12 @@ impl<'a> Params<'a> {
     }
 
     /// The first value of `name`, if present and not empty.
-    fn non_empty(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn non_empty(&self, name: &str) -> Option<&'a str> {
         self.get(name).filter(|v| !v.is_empty())
     }
 
     /// True if `name` is present at all.
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.params.iter().any(|(k, _)| k == name)
     }
 }
@@ -150,8 +155,8 @@ const INBOUND_SID_KEYS: [&str; 3] = ["MessageSid", "SmsMessageSid", "SmsSid"];
 ///   (falling back to `SmsSid`) is required; `MessageStatus` must be one of Twilio's
 ///   statuses ([`parse_message_status`]); `ErrorCode`, when present and not empty, must be
 ///   an integer.
-/// - `CallSid` present without a message SID ⇒ [`WebhookError::Unsupported`] (voice
-///   webhooks are not handled here yet).
+/// - `CallSid` present without a message SID ⇒ a voice webhook, [`WebhookEvent::Call`]
+///   (PROTOCOL §2.3, §2.4; see [`parse_call_event`]).
 /// - otherwise ⇒ [`WebhookEvent::Message`] (PROTOCOL §2.1): a message SID (`MessageSid`,
 ///   else `SmsMessageSid`, else `SmsSid`) and `From` are required and non-empty; `To` and
 ///   `Body` default to `""`; the channel is WhatsApp when `From` starts with `whatsapp:`;
@@ -181,7 +186,7 @@ pub fn parse_event(
     }
     let sid = INBOUND_SID_KEYS.iter().find_map(|k| p.non_empty(k));
     if sid.is_none() && p.has("CallSid") {
-        return Err(WebhookError::Unsupported);
+        return parse_call_event(params, received_at).map(WebhookEvent::Call);
     }
     parse_inbound(&p, sid, received_at).map(WebhookEvent::Message)
 }

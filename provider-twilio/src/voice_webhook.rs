@@ -1,0 +1,311 @@
+//! Parsing Twilio voice webhooks (already decoded form parameters) into [`CallEvent`]s.
+//!
+//! Three kinds of request carry `CallSid` and no message SID (PROTOCOL §2.3, §2.4):
+//!
+//! - a **status callback** (`StatusCallback` on a call): recognised by `CallbackSource`,
+//!   `SequenceNumber` or `CallDuration`, or by a terminal `CallStatus` (Twilio never asks
+//!   an ended call for TwiML) ⇒ [`CallEvent::Status`];
+//! - a **gather result** (POST to a `<Gather action>`): `SpeechResult` and/or `Digits`,
+//!   without `RecordingUrl` (a `<Record>` action also sends `Digits`) ⇒
+//!   [`CallEvent::Gather`];
+//! - otherwise a request for TwiML: a new call (`CallStatus` `ringing` or `queued`) ⇒
+//!   [`CallEvent::Incoming`], any other (an answered outbound call, a redirect, a record
+//!   or dial action) ⇒ [`CallEvent::Progress`].
+//!
+//! Required: `CallSid` and `CallStatus` always; `From` on everything but status
+//! callbacks. Twilio's `initiated` callback status is read as [`CallStatus::Queued`] (the
+//! call exists, nothing rang yet) and its raw value kept in `extra`. Unknown parameters
+//! never cause errors: they are kept in `extra`.
+
+use std::collections::BTreeMap;
+
+use telephony_core::voice::{
+    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
+};
+use telephony_core::WebhookError;
+use time::format_description::well_known::Rfc2822;
+use time::OffsetDateTime;
+
+use crate::webhook::Params;
+
+/// Parses one voice webhook (see the module documentation for the rules).
+///
+/// ```
+/// use telephony_core::voice::{CallEvent, CallStatus};
+/// use telephony_twilio::webhook::decode_form;
+/// use telephony_twilio::voice_webhook::parse_call_event;
+///
+/// let params = decode_form(b"CallSid=CA1&From=%2B15550005678&To=%2B15550001234&CallStatus=in-progress&SpeechResult=yes+please&Confidence=0.92").unwrap();
+/// let CallEvent::Gather { call, speech, digits } = parse_call_event(&params, time::OffsetDateTime::UNIX_EPOCH)? else { panic!() };
+/// assert_eq!((call.call_id.as_str(), call.status), ("CA1", CallStatus::InProgress));
+/// let speech = speech.unwrap();
+/// assert_eq!((speech.text.as_str(), speech.confidence), ("yes please", Some(0.92)));
+/// assert_eq!(digits, None);
+/// # Ok::<(), telephony_core::WebhookError>(())
+/// ```
+pub fn parse_call_event(
+    params: &[(String, String)],
+    received_at: OffsetDateTime,
+) -> Result<CallEvent, WebhookError> {
+    let p = Params { params };
+    let call_id = p
+        .non_empty("CallSid")
+        .ok_or(WebhookError::MissingField("CallSid"))?;
+    let raw_status = p
+        .non_empty("CallStatus")
+        .ok_or(WebhookError::MissingField("CallStatus"))?;
+    let status = parse_call_status(raw_status).ok_or_else(|| WebhookError::InvalidField {
+        field: "CallStatus",
+        value: raw_status.to_string(),
+    })?;
+    // `initiated` is not a call status of ours: keep what Twilio said.
+    let mut consumed = vec!["CallSid", "AccountSid"];
+    if raw_status != "initiated" {
+        consumed.push("CallStatus");
+    }
+
+    let is_status_callback = ["CallbackSource", "SequenceNumber", "CallDuration"]
+        .iter()
+        .any(|k| p.has(k))
+        || status.is_terminal();
+    if is_status_callback {
+        return parse_status(&p, call_id, status, consumed).map(CallEvent::Status);
+    }
+
+    let speech_text = p.non_empty("SpeechResult");
+    let digits = p.non_empty("Digits");
+    let is_gather = (p.has("SpeechResult") || p.has("Digits")) && !p.has("RecordingUrl");
+    if is_gather {
+        let confidence = match p.non_empty("Confidence") {
+            None => None,
+            Some(raw) => Some(
+                parse_confidence(raw).ok_or_else(|| WebhookError::InvalidField {
+                    field: "Confidence",
+                    value: raw.to_string(),
+                })?,
+            ),
+        };
+        consumed.extend(["SpeechResult", "Confidence", "Digits"]);
+        let call = parse_call(&p, call_id, status, consumed, None)?;
+        return Ok(CallEvent::Gather {
+            call,
+            speech: speech_text.map(|text| SpeechResult::new(text, confidence)),
+            digits: digits.map(str::to_string),
+        });
+    }
+
+    if matches!(status, CallStatus::Ringing | CallStatus::Queued) {
+        let call = parse_call(&p, call_id, status, consumed, Some(received_at))?;
+        Ok(CallEvent::Incoming(call))
+    } else {
+        let call = parse_call(&p, call_id, status, consumed, None)?;
+        Ok(CallEvent::Progress(call))
+    }
+}
+
+/// Twilio's call status name (`call_enum_status`, plus the callback-only `initiated`,
+/// read as `queued`).
+///
+/// ```
+/// use telephony_core::voice::CallStatus;
+/// use telephony_twilio::voice_webhook::parse_call_status;
+/// assert_eq!(parse_call_status("no-answer"), Some(CallStatus::NoAnswer));
+/// assert_eq!(parse_call_status("initiated"), Some(CallStatus::Queued));
+/// assert_eq!(parse_call_status("answered"), None);
+/// ```
+pub fn parse_call_status(s: &str) -> Option<CallStatus> {
+    match s {
+        "initiated" => Some(CallStatus::Queued),
+        other => other.parse().ok(),
+    }
+}
+
+/// 0.0–1.0, finite.
+fn parse_confidence(raw: &str) -> Option<f32> {
+    raw.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|c| c.is_finite() && (0.0..=1.0).contains(c))
+}
+
+/// The call parameters common to every request for TwiML.
+fn parse_call(
+    p: &Params<'_>,
+    call_id: &str,
+    status: CallStatus,
+    mut consumed: Vec<&'static str>,
+    started_at: Option<OffsetDateTime>,
+) -> Result<Call, WebhookError> {
+    let from = p
+        .non_empty("From")
+        .ok_or(WebhookError::MissingField("From"))?;
+    consumed.extend(["From", "To"]);
+    let direction = match p.get("Direction") {
+        Some("inbound") => CallDirection::Inbound,
+        Some("outbound-api") => CallDirection::Outbound,
+        Some("outbound-dial") => CallDirection::Dialed,
+        // Kept in `extra` (trunking-*, or something new).
+        _ => CallDirection::Unknown,
+    };
+    if direction != CallDirection::Unknown {
+        consumed.push("Direction");
+    }
+    let mut call = Call::new(
+        call_id,
+        from,
+        p.get("To").unwrap_or_default(),
+        direction,
+        status,
+    );
+    call.account = p.non_empty("AccountSid").map(str::to_string);
+    call.started_at = started_at;
+    call.extra = extra(p, &consumed);
+    Ok(call)
+}
+
+/// A status callback (§2.4).
+fn parse_status(
+    p: &Params<'_>,
+    call_id: &str,
+    status: CallStatus,
+    mut consumed: Vec<&'static str>,
+) -> Result<CallStatusUpdate, WebhookError> {
+    let duration_secs = parse_number::<u64>(p, "CallDuration")?;
+    let sequence = parse_number::<u32>(p, "SequenceNumber")?;
+    consumed.extend(["CallDuration", "SequenceNumber"]);
+    // Informational: an odd timestamp stays in `extra` rather than refuse the callback.
+    let timestamp = p
+        .non_empty("Timestamp")
+        .and_then(|t| OffsetDateTime::parse(t.trim(), &Rfc2822).ok());
+    if timestamp.is_some() || p.get("Timestamp") == Some("") {
+        consumed.push("Timestamp");
+    }
+    let mut update = CallStatusUpdate::new(call_id, status);
+    update.duration_secs = duration_secs;
+    update.sequence = sequence;
+    update.timestamp = timestamp;
+    update.account = p.non_empty("AccountSid").map(str::to_string);
+    update.extra = extra(p, &consumed);
+    Ok(update)
+}
+
+/// An optional non-negative integer: empty or absent is `None`, anything else that is not
+/// a number is [`WebhookError::InvalidField`].
+fn parse_number<T: std::str::FromStr>(
+    p: &Params<'_>,
+    field: &'static str,
+) -> Result<Option<T>, WebhookError> {
+    match p.non_empty(field) {
+        None => Ok(None),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| WebhookError::InvalidField {
+                field,
+                value: raw.to_string(),
+            }),
+    }
+}
+
+/// Every parameter not in `consumed` (first value when a name repeats).
+fn extra(p: &Params<'_>, consumed: &[&str]) -> BTreeMap<String, String> {
+    let mut extra = BTreeMap::new();
+    for (k, v) in p.params {
+        if !consumed.contains(&k.as_str()) && !extra.contains_key(k) {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    extra
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[(&str, &str)]) -> Result<CallEvent, WebhookError> {
+        let pairs: Vec<(String, String)> = list
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_call_event(&pairs, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn confidence_bounds() {
+        assert_eq!(parse_confidence("0"), Some(0.0));
+        assert_eq!(parse_confidence("1.0"), Some(1.0));
+        for bad in ["1.01", "-0.1", "NaN", "inf", "high", "0,9"] {
+            assert_eq!(parse_confidence(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn initiated_is_queued_and_kept_in_extra() {
+        let CallEvent::Status(s) = parse(&[
+            ("CallSid", "CA1"),
+            ("CallStatus", "initiated"),
+            ("SequenceNumber", "0"),
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.status, CallStatus::Queued);
+        assert_eq!(s.sequence, Some(0));
+        assert_eq!(s.extra["CallStatus"], "initiated");
+    }
+
+    #[test]
+    fn terminal_status_without_callback_fields_is_a_status() {
+        let ev = parse(&[("CallSid", "CA1"), ("CallStatus", "busy")]).unwrap();
+        assert!(ev.is_hangup(), "{ev:?}");
+    }
+
+    #[test]
+    fn record_action_is_progress_not_gather() {
+        let ev = parse(&[
+            ("CallSid", "CA1"),
+            ("From", "+1"),
+            ("CallStatus", "in-progress"),
+            ("Digits", "hangup"),
+            ("RecordingUrl", "https://r"),
+        ])
+        .unwrap();
+        let CallEvent::Progress(call) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(call.extra["Digits"], "hangup");
+        assert_eq!(call.extra["RecordingUrl"], "https://r");
+    }
+
+    #[test]
+    fn odd_timestamp_stays_in_extra() {
+        let CallEvent::Status(s) = parse(&[
+            ("CallSid", "CA1"),
+            ("CallStatus", "ringing"),
+            ("CallbackSource", "call-progress-events"),
+            ("Timestamp", "yesterday"),
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.timestamp, None);
+        assert_eq!(s.extra["Timestamp"], "yesterday");
+    }
+
+    #[test]
+    fn missing_fields() {
+        assert_eq!(
+            parse(&[("CallSid", "CA1")]).unwrap_err(),
+            WebhookError::MissingField("CallStatus")
+        );
+        assert_eq!(
+            parse(&[("CallSid", "CA1"), ("CallStatus", "ringing")]).unwrap_err(),
+            WebhookError::MissingField("From")
+        );
+        assert_eq!(
+            parse(&[("CallSid", ""), ("CallStatus", "ringing")]).unwrap_err(),
+            WebhookError::MissingField("CallSid")
+        );
+    }
+}
