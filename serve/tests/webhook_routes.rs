@@ -333,3 +333,75 @@ async fn status_callbacks_only_move_forward() {
     let hist: Vec<_> = r.history.iter().map(|h| h.status.as_str()).collect();
     assert_eq!(hist, ["pending", "queued", "sent", "delivered"]);
 }
+
+/// Signs form `params` for `path` with the test auth token.
+fn signed_form(path: &str, params: &[(&str, &str)]) -> (String, String) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sig = RequestValidator::new(TOKEN).compute(&format!("{PUBLIC}{path}"), &owned);
+    (serde_urlencoded::to_string(&owned).unwrap(), sig)
+}
+
+#[tokio::test]
+async fn calls_are_rejected_with_valid_twiml_until_voice_is_enabled() {
+    let store = Arc::new(MemoryStore::new());
+    let gw = gateway(store.clone());
+    let form = "application/x-www-form-urlencoded";
+    // "A call comes in" (PROTOCOL §2.3): never a 404 or an empty answer, which Twilio
+    // reports as 11200/12100 and the caller hears as an application error.
+    let (body, sig) = signed_form(
+        "/telephony/webhook",
+        &[
+            ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+            ("AccountSid", ACCOUNT),
+            ("From", "+15557654321"),
+            ("To", "+15550001234"),
+            ("CallStatus", "ringing"),
+            ("Direction", "inbound"),
+            ("ApiVersion", "2010-04-01"),
+        ],
+    );
+    let (status, ct, text) = call(&gw, post("/telephony/webhook", form, Some(&sig), body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ct, "text/xml");
+    assert_eq!(
+        text,
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="rejected"/></Response>"#
+    );
+    // A call status callback is acknowledged (200, valid TwiML): never 15003.
+    let (body, sig) = signed_form(
+        "/telephony/status",
+        &[
+            ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+            ("AccountSid", ACCOUNT),
+            ("From", "+15557654321"),
+            ("To", "+15550001234"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "0"),
+            ("SequenceNumber", "0"),
+        ],
+    );
+    let (status, ct, text) = call(&gw, post("/telephony/status", form, Some(&sig), body)).await;
+    assert_eq!(
+        (status, ct.as_str(), text.as_str()),
+        (StatusCode::OK, "text/xml", EMPTY_TWIML)
+    );
+    // A call with a bad signature changes nothing and is refused.
+    let (body, _) = signed_form(
+        "/telephony/webhook",
+        &[
+            ("CallSid", "CA1"),
+            ("From", "+15557654321"),
+            ("CallStatus", "ringing"),
+        ],
+    );
+    let (status, _, _) = call(
+        &gw,
+        post("/telephony/webhook", form, Some("bm90IGl0"), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(inbox_len(&store).await, 0);
+}

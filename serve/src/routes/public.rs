@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use telephony_core::voice::{CallEvent, RejectReason, VoiceResponse};
 use telephony_core::{InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
@@ -167,6 +168,15 @@ async fn webhook(
             // not retry it, and leave a trace.
             tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
+        WebhookEvent::Call(CallEvent::Status(update)) => {
+            tracing::info!(call_sid = %update.call_id, status = %update.status, "call status (voice is not handled yet)");
+        }
+        WebhookEvent::Call(event) => {
+            // Voice is not handled yet: reject the call with valid TwiML, so the caller
+            // hears a rejection instead of an application error and nothing rings on.
+            tracing::info!(call_sid = %event.call_id(), "rejected a call: voice is not enabled in this gateway");
+            return voice_answer(&gw, &VoiceResponse::new().reject(RejectReason::Rejected));
+        }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
         }
@@ -178,4 +188,20 @@ async fn webhook(
         ack.body,
     )
         .into_response()
+}
+
+/// Renders a voice answer in the provider's language (TwiML for Twilio).
+fn voice_answer(gw: &Gateway, response: &VoiceResponse) -> Response {
+    match gw.inner.provider.render_voice(response) {
+        Ok(answer) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, answer.content_type)],
+            answer.body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(provider = gw.inner.provider.name(), error = %e, "cannot answer a call");
+            text(StatusCode::NOT_FOUND, format!("{e}\n"))
+        }
+    }
 }
