@@ -101,25 +101,11 @@ impl CreateMessage {
         if is_blank(&self.from) && is_blank(&self.messaging_profile_id) {
             return invalid("a sender is needed: set from or messaging_profile_id".into());
         }
-        let chars = self.text.as_deref().map_or(0, |t| t.chars().count());
-        if chars == 0 && self.media_urls.is_empty() {
-            return invalid("the message has neither text nor media".into());
-        }
-        if chars > MAX_BODY_CHARS {
-            return invalid(format!(
-                "the text is {chars} characters long; Telnyx accepts at most {MAX_BODY_CHARS} (10 parts)"
-            ));
-        }
-        if self.media_urls.len() > MAX_MEDIA_URLS {
-            return invalid(format!(
-                "the message has {} media URLs; Telnyx accepts at most {MAX_MEDIA_URLS}",
-                self.media_urls.len()
-            ));
-        }
-        if let Some(i) = self.media_urls.iter().position(|u| u.trim().is_empty()) {
-            return invalid(format!("media URL #{} is empty", i + 1));
-        }
-        Ok(())
+        LIMITS.check(
+            "Telnyx",
+            self.text.as_deref().unwrap_or_default(),
+            &self.media_urls,
+        )
     }
 }
 

@@ -114,25 +114,16 @@ impl CreateMessage {
         if !present(&self.from) && !present(&self.messaging_service_sid) {
             return invalid("a sender is needed: set From or MessagingServiceSid".into());
         }
-        let body_chars = self.body.as_deref().map_or(0, |b| b.chars().count());
-        if body_chars == 0 && self.media_urls.is_empty() {
-            return invalid("the message has neither a body nor media".into());
-        }
-        if body_chars > MAX_BODY_CHARS {
-            return invalid(format!(
-                "the body is {body_chars} characters long; Twilio accepts at most {MAX_BODY_CHARS} (error 21617)"
-            ));
-        }
-        if self.media_urls.len() > MAX_MEDIA_URLS {
-            return invalid(format!(
-                "the message has {} media URLs; Twilio accepts at most {MAX_MEDIA_URLS}",
-                self.media_urls.len()
-            ));
-        }
-        if let Some(i) = self.media_urls.iter().position(|u| u.trim().is_empty()) {
-            return invalid(format!("media URL #{} is empty", i + 1));
-        }
-        Ok(())
+        let body = self.body.as_deref().unwrap_or_default();
+        // Name Twilio's error code too, so the message can be looked up.
+        LIMITS
+            .check("Twilio", body, &self.media_urls)
+            .map_err(|e| match e {
+                ProviderError::InvalidMessage(m) if body.chars().count() > MAX_BODY_CHARS => {
+                    ProviderError::InvalidMessage(format!("{m} (error 21617)"))
+                }
+                other => other,
+            })
     }
 }
 

@@ -66,6 +66,51 @@ impl ProviderLimits {
     pub const fn max_body_chars(&self) -> usize {
         self.max_body_chars
     }
+
+    /// Checks one message against these limits before any network call: some text or
+    /// media, the text within [`max_body_chars`](Self::max_body_chars) (counted in Unicode
+    /// scalar values, as provider APIs count), at most [`max_media`](Self::max_media) media
+    /// URLs, none of them empty. Errors are [`ProviderError::InvalidMessage`] naming
+    /// `provider` and the limit.
+    ///
+    /// ```
+    /// use telephony_core::ProviderLimits;
+    /// let limits = ProviderLimits::new(1, 5);
+    /// assert!(limits.check("Acme", "hello", &[]).is_ok());
+    /// let e = limits.check("Acme", "hello!", &[]).unwrap_err();
+    /// assert_eq!(e.to_string(), "invalid message: the text is 6 characters long; Acme accepts at most 5");
+    /// let e = limits.check("Acme", "", &[]).unwrap_err();
+    /// assert_eq!(e.to_string(), "invalid message: the message has neither text nor media");
+    /// ```
+    pub fn check(
+        &self,
+        provider: &str,
+        text: &str,
+        media_urls: &[String],
+    ) -> Result<(), ProviderError> {
+        let invalid = |m: String| Err(ProviderError::InvalidMessage(m));
+        let chars = text.chars().count();
+        if chars == 0 && media_urls.is_empty() {
+            return invalid("the message has neither text nor media".into());
+        }
+        if chars > self.max_body_chars {
+            return invalid(format!(
+                "the text is {chars} characters long; {provider} accepts at most {}",
+                self.max_body_chars
+            ));
+        }
+        if media_urls.len() > self.max_media {
+            return invalid(format!(
+                "the message has {} media URLs; {provider} accepts at most {}",
+                media_urls.len(),
+                self.max_media
+            ));
+        }
+        if let Some(i) = media_urls.iter().position(|u| u.trim().is_empty()) {
+            return invalid(format!("media URL #{} is empty", i + 1));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProviderLimits {
