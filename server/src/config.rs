@@ -107,11 +107,28 @@ impl ProviderKind {
 
     /// Every provider this binary was built with, as written in config.
     pub fn compiled_in() -> Vec<&'static str> {
-        [ProviderKind::Twilio, ProviderKind::Telnyx]
+        Self::ALL
             .into_iter()
             .filter(|p| p.is_compiled_in())
             .map(ProviderKind::as_str)
             .collect()
+    }
+
+    /// Every provider this crate knows, compiled in or not.
+    const ALL: [ProviderKind; 2] = [ProviderKind::Twilio, ProviderKind::Telnyx];
+
+    /// The provider named `name` as written in config (compiled in or not: `validate`
+    /// names the missing cargo feature); the error names the compiled-in ones.
+    fn from_name(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown provider {name:?}; compiled-in providers: {}",
+                    ProviderKind::compiled_in().join(", ")
+                )
+            })
     }
 
     /// The provider's name for people ("Twilio").
@@ -137,14 +154,7 @@ impl ProviderKind {
 impl<'de> Deserialize<'de> for ProviderKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        match s.as_str() {
-            "twilio" => Ok(ProviderKind::Twilio),
-            "telnyx" => Ok(ProviderKind::Telnyx),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown provider {other:?}; compiled-in providers: {}",
-                ProviderKind::compiled_in().join(", ")
-            ))),
-        }
+        ProviderKind::from_name(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -154,16 +164,7 @@ impl std::str::FromStr for ProviderKind {
     /// Parses a provider name as written in config; the error names the providers
     /// compiled in.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let kind = match s {
-            "twilio" => ProviderKind::Twilio,
-            "telnyx" => ProviderKind::Telnyx,
-            other => {
-                return Err(format!(
-                    "unknown provider {other:?}; compiled-in providers: {}",
-                    ProviderKind::compiled_in().join(", ")
-                ))
-            }
-        };
+        let kind = ProviderKind::from_name(s)?;
         if !kind.is_compiled_in() {
             return Err(format!(
                 "provider {s:?} is not compiled into this binary; compiled-in providers: {}",
