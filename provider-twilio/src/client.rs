@@ -531,7 +531,9 @@ impl TwilioClient {
 
     fn call_path(&self, sid: &str) -> Result<String, ProviderError> {
         if sid.trim().is_empty() {
-            return Err(ProviderError::InvalidMessage("the call SID is empty".into()));
+            return Err(ProviderError::InvalidMessage(
+                "the call SID is empty".into(),
+            ));
         }
         Ok(format!(
             "/2010-04-01/Accounts/{}/Calls/{}.json",
