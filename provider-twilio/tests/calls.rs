@@ -580,7 +580,7 @@ async fn simulator_create_validation_and_unknown_calls() {
     );
     assert_eq!(
         post(vec![("To", TO), ("From", FROM)]).await,
-        (400, Some(21205))
+        (400, Some(21200))
     );
     let codes: Vec<_> = sim
         .call_create_requests()

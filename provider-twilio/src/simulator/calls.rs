@@ -99,9 +99,13 @@ fn create_call_answer(
     let raw_to = first(params, "To")
         .ok_or_else(|| ApiError::bad_request(21201, "No 'To' number is specified"))?;
     let from = first(params, "From")
-        .ok_or_else(|| ApiError::bad_request(21213, "No 'From' number is specified"))?;
+        .ok_or_else(|| ApiError::bad_request(21213, "'From' phone number is required"))?;
     if first(params, "Url").is_none() && first(params, "Twiml").is_none() {
-        return Err(ApiError::bad_request(21205, "Url parameter is required."));
+        // Twilio's 21205 is "Invalid URL"; a missing Url/Twiml is the generic Calls 21200.
+        return Err(ApiError::bad_request(
+            21200,
+            "Provide Url, Twiml or ApplicationSid for the call's instructions",
+        ));
     }
     let to = normalize_recipient(&raw_to).unwrap_or(raw_to);
     let events: Vec<String> = params
