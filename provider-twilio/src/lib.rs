@@ -1,6 +1,6 @@
 //! Twilio for the telephony gateway.
 //!
-//! - [`TwilioClient`]: the REST API (Messages) on reqwest with rustls,
+//! - [`TwilioClient`]: the REST API (Messages, Calls) on reqwest with rustls,
 //!   typed errors; one attempt per send (the caller owns retries), reads retried with
 //!   `telephony_core::retry`'s backoff.
 //! - [`RequestValidator`]: `X-Twilio-Signature` verification.
@@ -21,7 +21,7 @@ pub mod twiml;
 pub mod voice_webhook;
 pub mod webhook;
 
-pub use client::{CreateMessage, TwilioClient};
+pub use client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};
 pub use provider::TwilioProvider;
 

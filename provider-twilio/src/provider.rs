@@ -4,14 +4,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use telephony_core::voice::{VoiceError, VoiceResponse};
+use telephony_core::voice::{Call, CallAnswer, OutboundCall, VoiceError, VoiceResponse};
 use telephony_core::{
     Channel, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,
     SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
 };
 use time::OffsetDateTime;
 
-use crate::client::{CreateMessage, TwilioClient};
+use crate::client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 use crate::config::TwilioConfig;
 use crate::signature::RequestValidator;
 use crate::twiml::{voice_response, EMPTY_RESPONSE};
@@ -150,6 +150,57 @@ impl TwilioProvider {
             status_callback: opts.status_callback.clone(),
         })
     }
+
+    /// The Calls.json form for an outbound call (no network call).
+    ///
+    /// `From` is the call's, else the configured number (else
+    /// [`ProviderError::NotConfigured`]). A [`CallAnswer::Response`] is rendered as TwiML
+    /// like [`render_voice`](Provider::render_voice) does (an empty response hangs up).
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
+    /// use telephony_twilio::client::CallInstructions;
+    /// use telephony_twilio::{TwilioConfig, TwilioProvider};
+    /// let twilio = TwilioProvider::new(TwilioConfig::new("AC1", "token").from_number("+15550001234".parse()?))?;
+    /// let call = OutboundCall::new("+15550005678", CallAnswer::Response(VoiceResponse::new().say("Hi")));
+    /// let req = twilio.call_request(&call)?;
+    /// assert_eq!(req.from, "+15550001234");
+    /// assert_eq!(req.instructions, CallInstructions::Twiml(
+    ///     r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hi</Say></Response>"#.into()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_request(&self, call: &OutboundCall) -> Result<CreateCall, ProviderError> {
+        let from = match (&call.from, &self.client.config().from_number) {
+            (Some(from), _) if !from.trim().is_empty() => from.clone(),
+            (_, Some(number)) => number.to_string(),
+            _ => {
+                return Err(ProviderError::NotConfigured(
+                    "set fromNumber (or the call's from) to place calls".into(),
+                ))
+            }
+        };
+        let instructions = match &call.answer {
+            CallAnswer::Url(url) => CallInstructions::Url(url.clone()),
+            CallAnswer::Response(response) if response.is_empty() => {
+                CallInstructions::Twiml(voice_response(&VoiceResponse::new().hangup()))
+            }
+            CallAnswer::Response(response) => CallInstructions::Twiml(voice_response(response)),
+            other => {
+                return Err(ProviderError::InvalidMessage(format!(
+                    "Twilio cannot answer a call with {other:?}"
+                )))
+            }
+        };
+        Ok(CreateCall {
+            to: call.to.clone(),
+            from,
+            instructions,
+            status_callback: call.status_callback.clone(),
+            timeout: call.ring_timeout_secs,
+            time_limit: call.time_limit_secs,
+            machine_detection: call.machine_detection,
+        })
+    }
 }
 
 #[async_trait]
@@ -193,6 +244,24 @@ impl Provider for TwilioProvider {
 
     fn name(&self) -> &'static str {
         "twilio"
+    }
+
+    /// `POST …/Calls.json` with [`call_request`](TwilioProvider::call_request)'s form;
+    /// one attempt. TwiML over 4000 characters is refused before any request.
+    async fn place_call(&self, call: &OutboundCall) -> Result<Call, ProviderError> {
+        let request = self.call_request(call)?;
+        self.client.create_call(&request).await?.to_call()
+    }
+
+    /// `POST …/Calls/{Sid}.json` with `Status=completed`; a 404 with error 20404 (the call
+    /// already ended) is a success.
+    async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        self.client.hang_up_call(call_id).await.map(|_| ())
+    }
+
+    /// `GET …/Calls/{Sid}.json`, mapped with [`CallResource::to_call`](crate::resources::CallResource::to_call).
+    async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {
+        self.client.fetch_call(call_id).await?.to_call()
     }
 
     /// 10 media URLs and 1600 characters per message.

@@ -85,3 +85,116 @@ pub struct ErrorBody {
     /// HTTP status.
     pub status: u16,
 }
+
+/// A Call resource as Twilio returns it (`api.v2010.account.call`).
+///
+/// Turn it into the provider-neutral [`Call`](telephony_core::voice::Call) with
+/// [`to_call`](Self::to_call).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CallResource {
+    /// `CA…`.
+    pub sid: String,
+    /// `AC…`.
+    pub account_sid: Option<String>,
+    /// Always `2010-04-01`.
+    pub api_version: Option<String>,
+    /// RFC 2822 date.
+    pub date_created: Option<String>,
+    /// RFC 2822 date.
+    pub date_updated: Option<String>,
+    /// `inbound`, `outbound-api`, `outbound-dial`, `trunking-*`.
+    pub direction: Option<String>,
+    /// Seconds, as a string; null until the call ends.
+    pub duration: Option<String>,
+    /// RFC 2822 date the call ended; null until then.
+    pub end_time: Option<String>,
+    /// The caller.
+    pub from: Option<String>,
+    /// The parent call, for a leg dialed from another call.
+    pub parent_call_sid: Option<String>,
+    /// Price, a decimal string.
+    pub price: Option<String>,
+    /// Currency of `price`.
+    pub price_unit: Option<String>,
+    /// RFC 2822 date the call started (was dialed); null before.
+    pub start_time: Option<String>,
+    /// `call_enum_status`: `queued, ringing, in-progress, completed, busy, failed,
+    /// no-answer, canceled`.
+    pub status: Option<String>,
+    /// The callee.
+    pub to: Option<String>,
+    /// `human`, `machine_*`, … with machine detection.
+    pub answered_by: Option<String>,
+    /// This resource's URI.
+    pub uri: Option<String>,
+}
+
+impl CallResource {
+    /// The provider-neutral call: `status` by its Twilio name (an unknown or missing
+    /// status is [`ProviderError::Protocol`](telephony_core::ProviderError)), `direction`
+    /// (`inbound`, `outbound-api` → `Outbound`, `outbound-dial` → `Dialed`, else
+    /// `Unknown`), `start_time` → `started_at`, `end_time` → `ended_at` (RFC 2822; an
+    /// unparseable date is left out). Twilio reports no answer time, so `answered_at` stays
+    /// `None`. `duration`, `answered_by`, `parent_call_sid`, `price`, `price_unit` and the
+    /// raw `direction` go to `extra` when present.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallDirection, CallStatus};
+    /// use telephony_twilio::resources::CallResource;
+    /// let r: CallResource = serde_json::from_str(r#"{"sid":"CA1","account_sid":"AC1","from":"+15550001234",
+    ///     "to":"+15550005678","status":"no-answer","direction":"outbound-api",
+    ///     "start_time":"Thu, 24 Aug 2023 05:01:45 +0000","end_time":null,"duration":"0"}"#).unwrap();
+    /// let call = r.to_call()?;
+    /// assert_eq!((call.call_id.as_str(), call.status, call.direction), ("CA1", CallStatus::NoAnswer, CallDirection::Outbound));
+    /// assert_eq!(call.started_at.unwrap().unix_timestamp(), 1692853305);
+    /// assert_eq!(call.ended_at, None);
+    /// assert_eq!(call.extra.get("duration").map(String::as_str), Some("0"));
+    /// # Ok::<(), telephony_core::ProviderError>(())
+    /// ```
+    pub fn to_call(&self) -> Result<telephony_core::voice::Call, telephony_core::ProviderError> {
+        use telephony_core::voice::{Call, CallDirection};
+        use time::format_description::well_known::Rfc2822;
+        use time::OffsetDateTime;
+
+        let raw_status = self.status.as_deref().unwrap_or_default();
+        let status = raw_status.parse().map_err(|_| {
+            telephony_core::ProviderError::protocol(
+                "twilio",
+                format!("call {} has unknown status {raw_status:?}", self.sid),
+            )
+        })?;
+        let direction = match self.direction.as_deref() {
+            Some("inbound") => CallDirection::Inbound,
+            Some("outbound-api") => CallDirection::Outbound,
+            Some("outbound-dial") => CallDirection::Dialed,
+            _ => CallDirection::Unknown,
+        };
+        let date = |d: &Option<String>| {
+            d.as_deref()
+                .and_then(|d| OffsetDateTime::parse(d.trim(), &Rfc2822).ok())
+        };
+        let mut call = Call::new(
+            self.sid.clone(),
+            self.from.clone().unwrap_or_default(),
+            self.to.clone().unwrap_or_default(),
+            direction,
+            status,
+        );
+        call.account = self.account_sid.clone().filter(|a| !a.is_empty());
+        call.started_at = date(&self.start_time);
+        call.ended_at = date(&self.end_time);
+        for (key, value) in [
+            ("direction", &self.direction),
+            ("duration", &self.duration),
+            ("answered_by", &self.answered_by),
+            ("parent_call_sid", &self.parent_call_sid),
+            ("price", &self.price),
+            ("price_unit", &self.price_unit),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                call.extra.insert(key.to_string(), v.to_string());
+            }
+        }
+        Ok(call)
+    }
+}

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::message::{ErrorInfo, InboundMessage, OutboundMessage, ProviderReceipt, StatusUpdate};
-use crate::voice::{CallEvent, VoiceError, VoiceResponse};
+use crate::voice::{Call, CallEvent, OutboundCall, VoiceError, VoiceResponse};
 
 /// Per-send options the gateway passes to the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -300,6 +300,15 @@ pub enum ProviderError {
     /// The provider is not configured to send (missing credentials or sender).
     #[error("provider not configured: {0}")]
     NotConfigured(String),
+    /// The provider does not offer this at all (for example voice on an SMS-only
+    /// provider). Build it with [`ProviderError::unsupported`].
+    #[error("provider {provider} does not support {feature}")]
+    Unsupported {
+        /// Provider name.
+        provider: &'static str,
+        /// What it lacks (`"voice"`).
+        feature: &'static str,
+    },
 }
 
 impl ProviderError {
@@ -378,6 +387,23 @@ impl ProviderError {
             timeout,
             source: source.into(),
         }
+    }
+
+    /// The provider does not offer `feature` at all.
+    ///
+    /// ```
+    /// use telephony_core::ProviderError;
+    /// let e = ProviderError::unsupported("acme", "voice");
+    /// assert!(e.is_unsupported() && !e.is_retryable());
+    /// assert_eq!(e.to_string(), "provider acme does not support voice");
+    /// ```
+    pub fn unsupported(provider: &'static str, feature: &'static str) -> Self {
+        ProviderError::Unsupported { provider, feature }
+    }
+
+    /// True when the provider does not offer what was asked ([`ProviderError::Unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, ProviderError::Unsupported { .. })
     }
 
     /// The provider answered with something we could not understand.
@@ -477,7 +503,10 @@ pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
 ///
 /// Only [`send`](Provider::send) is required; a provider that receives webhooks also
 /// implements [`handle_webhook`](Provider::handle_webhook) and
-/// [`webhook_ack`](Provider::webhook_ack). Used by the gateway as `Arc<dyn Provider>`.
+/// [`webhook_ack`](Provider::webhook_ack), and one with voice
+/// [`render_voice`](Provider::render_voice), [`place_call`](Provider::place_call),
+/// [`hang_up`](Provider::hang_up) and [`fetch_call`](Provider::fetch_call) (their defaults
+/// say the provider has no voice). Used by the gateway as `Arc<dyn Provider>`.
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -548,6 +577,46 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         Err(VoiceError::Unsupported {
             provider: self.name(),
         })
+    }
+
+    /// Places an outbound call; returns it as the provider created it (usually
+    /// [`CallStatus::Queued`](crate::voice::CallStatus::Queued)). One attempt: a create is
+    /// not idempotent, the caller owns retries. Later status changes arrive as
+    /// [`CallEvent::Status`] webhooks at `call.status_callback`.
+    ///
+    /// The default is [`ProviderError::Unsupported`] (`"voice"`):
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::{CallAnswer, OutboundCall};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let stub = StubProvider::new_ok();
+    /// let call = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/voice".into()));
+    /// let err = stub.place_call(&call).await.unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// assert_eq!(err.to_string(), "provider stub does not support voice");
+    /// assert!(stub.hang_up("CA1").await.unwrap_err().is_unsupported());
+    /// assert!(stub.fetch_call("CA1").await.unwrap_err().is_unsupported());
+    /// # }
+    /// ```
+    async fn place_call(&self, call: &OutboundCall) -> Result<Call, ProviderError> {
+        let _ = call;
+        Err(ProviderError::unsupported(self.name(), "voice"))
+    }
+
+    /// Ends a call. A call that has already ended is a success, not an error. The
+    /// default is [`ProviderError::Unsupported`].
+    async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        let _ = call_id;
+        Err(ProviderError::unsupported(self.name(), "voice"))
+    }
+
+    /// The call's current state, from the provider. The default is
+    /// [`ProviderError::Unsupported`].
+    async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {
+        let _ = call_id;
+        Err(ProviderError::unsupported(self.name(), "voice"))
     }
 }
 

@@ -130,9 +130,36 @@ async fn post(
     url: &str,
     params: Vec<(String, String)>,
 ) {
+    let (signature, http_status, error) = send_signed(sim, url, &params).await;
+    match &error {
+        None => {
+            tracing::debug!(message_sid = sid, %status, url = %log_url(url), http_status, "simulator: status callback delivered")
+        }
+        Some(reason) => {
+            tracing::warn!(message_sid = sid, %status, url = %log_url(url), http_status, error = %reason, "simulator: status callback failed (not retried)")
+        }
+    }
+    sim.lock().callbacks.push(CallbackRecord {
+        message_sid: sid.to_string(),
+        status,
+        url: url.to_string(),
+        params,
+        signature,
+        http_status,
+        error,
+    });
+}
+
+/// POSTs a form signed with `X-Twilio-Signature` as Twilio does, once; returns the
+/// signature, the receiver's HTTP status and why it failed (transport error or non-2xx).
+pub(crate) async fn send_signed(
+    sim: &Simulator,
+    url: &str,
+    params: &[(String, String)],
+) -> (String, Option<u16>, Option<String>) {
     let signature =
-        RequestValidator::new(sim.inner.config.auth_token.expose()).compute(url, &params);
-    let body = serde_urlencoded::to_string(&params).unwrap_or_default();
+        RequestValidator::new(sim.inner.config.auth_token.expose()).compute(url, params);
+    let body = serde_urlencoded::to_string(params).unwrap_or_default();
     let result = sim
         .inner
         .http
@@ -147,37 +174,17 @@ async fn post(
         .timeout(Duration::from_secs(15))
         .send()
         .await;
-    let (http_status, error) = match result {
+    match result {
         Ok(resp) => {
             let code = resp.status();
             // Drain the body so the connection can be reused; its content is ignored.
             let _ = resp.bytes().await;
-            if code.is_success() {
-                tracing::debug!(message_sid = sid, %status, url = %log_url(url), http_status = code.as_u16(), "simulator: status callback delivered");
-                (Some(code.as_u16()), None)
-            } else {
-                tracing::warn!(message_sid = sid, %status, url = %log_url(url), http_status = code.as_u16(), "simulator: status callback answered with an error status (not retried)");
-                (
-                    Some(code.as_u16()),
-                    Some(format!("callback answered HTTP {}", code.as_u16())),
-                )
-            }
+            let error =
+                (!code.is_success()).then(|| format!("callback answered HTTP {}", code.as_u16()));
+            (signature, Some(code.as_u16()), error)
         }
-        Err(e) => {
-            let reason = describe(e);
-            tracing::warn!(message_sid = sid, %status, url = %log_url(url), error = %reason, "simulator: status callback failed (not retried)");
-            (None, Some(reason))
-        }
-    };
-    sim.lock().callbacks.push(CallbackRecord {
-        message_sid: sid.to_string(),
-        status,
-        url: url.to_string(),
-        params,
-        signature,
-        http_status,
-        error,
-    });
+        Err(e) => (signature, None, Some(describe(e))),
+    }
 }
 
 /// A reqwest error with its sources, without the URL (which may carry credentials).

@@ -11,6 +11,9 @@
 //! | `POST /Messages.json` | 201 [`MessageResource`], then status callbacks `queued` → `sent` → final |
 //! | `GET /Messages/{Sid}.json` | 200 [`MessageResource`] or 404 (20404) |
 //! | `GET /Messages.json?To=&From=&PageSize=&Page=` | 200 [`MessagePage`](crate::resources::MessagePage), newest first |
+//! | `POST /Calls.json` | 201 [`CallResource`] (`CA…`, `queued`), then status callbacks `initiated` → `ringing` → `answered` (`in-progress`) |
+//! | `POST /Calls/{Sid}.json` `Status=completed` | 200, the call ends (`completed`; `canceled` before answer) and the `completed` callback is sent; 404 (20404) if it already ended |
+//! | `GET /Calls/{Sid}.json` | 200 [`CallResource`] (an ended call too) or 404 (20404) |
 //! | `GET /2010-04-01/Accounts/{AccountSid}.json` | 200 the account (never its auth token) |
 //! | anything else | 404 (20404) |
 //!
@@ -25,6 +28,7 @@
 //! [`InboundSms`] builds and signs the inbound-SMS webhook Twilio would send to a gateway.
 
 mod callbacks;
+mod calls;
 mod errors;
 mod inbound;
 mod segments;
@@ -41,7 +45,7 @@ use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
 
-use crate::resources::MessageResource;
+use crate::resources::{CallResource, MessageResource};
 use state::SimState;
 
 /// The sender a Messaging Service "picks" for messages created without `From`: Twilio's
@@ -70,6 +74,10 @@ pub struct SimulatorConfig {
     /// `Sending`: `queued`, `sent`/`sending`, then that status. `Canceled`: `canceled`.
     /// Anything else: `queued` only.
     pub final_status: DeliveryStatus,
+    /// When set, a simulated call hangs up by itself `callback_delay` after it is
+    /// answered and reports this many seconds as its `CallDuration`; when `None` (the
+    /// default) it stays `in-progress` until hung up through the API.
+    pub call_duration_secs: Option<u64>,
 }
 
 impl SimulatorConfig {
@@ -81,6 +89,7 @@ impl SimulatorConfig {
             api_keys: Vec::new(),
             callback_delay: Duration::from_millis(50),
             final_status: DeliveryStatus::Delivered,
+            call_duration_secs: None,
         }
     }
 
@@ -111,6 +120,12 @@ impl SimulatorConfig {
     /// Sets [`final_status`](Self::final_status).
     pub fn with_final_status(mut self, status: DeliveryStatus) -> Self {
         self.final_status = status;
+        self
+    }
+
+    /// Sets [`call_duration_secs`](Self::call_duration_secs).
+    pub fn with_call_duration_secs(mut self, secs: u64) -> Self {
+        self.call_duration_secs = Some(secs);
         self
     }
 }
@@ -216,6 +231,40 @@ impl CallbackRecord {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.http_status.is_some_and(|s| (200..300).contains(&s))
     }
+}
+
+/// One `POST …/Calls.json` the simulator received, whatever it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCreateRecord {
+    /// When it arrived.
+    pub at: OffsetDateTime,
+    /// The form pairs, in the order sent (empty if the body was not a form).
+    pub params: Vec<(String, String)>,
+    /// The HTTP status the simulator answered.
+    pub http_status: u16,
+}
+
+/// One call status callback the simulator sent, or dropped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCallbackRecord {
+    /// The call.
+    pub call_sid: String,
+    /// The `StatusCallbackEvent` it is for: `initiated`, `ringing`, `answered`, `completed`.
+    pub event: String,
+    /// The `CallStatus` it carried (`initiated`, `ringing`, `in-progress`, `completed`, …).
+    pub call_status: String,
+    /// The URL it was (or would have been) POSTed and signed to.
+    pub url: String,
+    /// The form parameters, in the order sent.
+    pub params: Vec<(String, String)>,
+    /// The `X-Twilio-Signature` sent (empty when dropped).
+    pub signature: String,
+    /// The receiver's HTTP status, if it answered.
+    pub http_status: Option<u16>,
+    /// Why it failed, if it did. Not retried.
+    pub error: Option<String>,
+    /// Dropped by [`Simulator::drop_call_callbacks`]: never sent.
+    pub dropped: bool,
 }
 
 /// A Twilio-compatible server. Cheap to clone (shared state).
@@ -360,6 +409,44 @@ impl Simulator {
     /// Every status callback attempted, in the order they completed.
     pub fn callbacks(&self) -> Vec<CallbackRecord> {
         self.lock().callbacks.clone()
+    }
+
+    /// Every call created, oldest first, in its current state.
+    pub fn calls(&self) -> Vec<CallResource> {
+        self.lock().calls.calls.clone()
+    }
+
+    /// One call by SID, in its current state.
+    pub fn call(&self, sid: &str) -> Option<CallResource> {
+        self.lock().calls.call(sid).cloned()
+    }
+
+    /// Every `POST …/Calls.json` received, oldest first, with its form.
+    pub fn call_create_requests(&self) -> Vec<CallCreateRecord> {
+        self.lock().calls.create_requests.clone()
+    }
+
+    /// Every call status callback sent or dropped, in the order they completed.
+    pub fn call_callbacks(&self) -> Vec<CallCallbackRecord> {
+        self.lock().calls.callbacks.clone()
+    }
+
+    /// From now on, never sends call status callbacks for `event` (`initiated`,
+    /// `ringing`, `answered` or `completed`), for every call: they are recorded with
+    /// `dropped: true` and still use up a `SequenceNumber`, as a callback lost on the way
+    /// would. For tests of what happens when Twilio's callback never arrives.
+    ///
+    /// ```
+    /// use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// sim.drop_call_callbacks("completed");
+    /// assert!(sim.call_callbacks().is_empty());
+    /// ```
+    pub fn drop_call_callbacks(&self, event: &str) {
+        let mut state = self.lock();
+        if !state.calls.dropped_events.iter().any(|e| e == event) {
+            state.calls.dropped_events.push(event.to_string());
+        }
     }
 
     /// The settings it runs with.

@@ -36,6 +36,16 @@ pub(crate) fn router(sim: Simulator) -> Router {
             get(fetch_message).fallback(not_found),
         )
         .route(
+            "/2010-04-01/Accounts/{account}/Calls.json",
+            post(super::calls::create_call).fallback(not_found),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls/{file}",
+            get(super::calls::fetch_call)
+                .post(super::calls::update_call)
+                .fallback(not_found),
+        )
+        .route(
             "/2010-04-01/Accounts/{account}",
             get(fetch_account).fallback(not_found),
         )
@@ -63,7 +73,7 @@ async fn not_found(uri: Uri) -> Response {
 
 /// Checks HTTP basic auth (Account SID + Auth Token, or an API key) and that the path's
 /// Account SID is ours.
-fn authorize(
+pub(crate) fn authorize(
     sim: &Simulator,
     headers: &HeaderMap,
     path_account: &str,
@@ -104,7 +114,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -116,7 +126,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// The first non-empty value of `key`.
-fn first(params: &[(String, String)], key: &str) -> Option<String> {
+pub(crate) fn first(params: &[(String, String)], key: &str) -> Option<String> {
     params
         .iter()
         .find(|(k, v)| k == key && !v.is_empty())

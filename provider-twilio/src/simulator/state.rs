@@ -19,6 +19,8 @@ pub(crate) struct SimState {
     pub(crate) callbacks: Vec<CallbackRecord>,
     /// Every `POST …/Messages.json` received, oldest first.
     pub(crate) create_requests: Vec<CreateRequestRecord>,
+    /// Calls, their create requests and status callbacks.
+    pub(crate) calls: super::calls::CallState,
 }
 
 impl SimState {

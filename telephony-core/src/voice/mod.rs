@@ -30,12 +30,14 @@
 mod call;
 mod error;
 mod event;
+mod outbound;
 mod response;
 mod session;
 
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
+pub use outbound::{CallAnswer, OutboundCall};
 pub use response::{
     Dial, Gather, GatherPrompt, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, Verb,
     VoiceResponse,

@@ -1,0 +1,102 @@
+//! [`OutboundCall`]: a call the gateway asks a provider to place, and what to do when it
+//! is answered ([`CallAnswer`]).
+
+use super::response::VoiceResponse;
+
+/// What the provider does once an outbound call is answered.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CallAnswer {
+    /// Run these instructions (the provider renders them in its own markup).
+    Response(VoiceResponse),
+    /// Fetch instructions from this URL (a voice webhook of the gateway's).
+    Url(String),
+}
+
+/// A call to place with [`Provider::place_call`](crate::Provider::place_call).
+///
+/// `from` falls back to the provider's configured caller ID when `None`. Times are whole
+/// seconds; `None` leaves the provider's default.
+///
+/// ```
+/// use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
+///
+/// let call = OutboundCall::new("+15550005678", CallAnswer::Response(VoiceResponse::new().say("Hi").hangup()))
+///     .from("+15550001234")
+///     .status_callback("https://gw.example.com/voice/status")
+///     .ring_timeout_secs(30)
+///     .time_limit_secs(600)
+///     .machine_detection(true);
+/// assert_eq!(call.to, "+15550005678");
+/// assert_eq!(call.from.as_deref(), Some("+15550001234"));
+/// assert_eq!((call.ring_timeout_secs, call.time_limit_secs), (Some(30), Some(600)));
+/// assert!(call.machine_detection);
+///
+/// let by_url = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/voice".into()));
+/// assert_eq!(by_url.from, None);
+/// assert_eq!(by_url.status_callback, None);
+/// assert!(!by_url.machine_detection);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OutboundCall {
+    /// The callee (E.164, or a provider address such as `sip:…`).
+    pub to: String,
+    /// The caller ID; `None` uses the provider's configured number.
+    pub from: Option<String>,
+    /// What to do when the callee answers.
+    pub answer: CallAnswer,
+    /// Where the provider posts the call's status changes.
+    pub status_callback: Option<String>,
+    /// How long to let it ring before giving up (`no-answer`).
+    pub ring_timeout_secs: Option<u32>,
+    /// The longest the call may last once answered.
+    pub time_limit_secs: Option<u32>,
+    /// Ask the provider to detect answering machines.
+    pub machine_detection: bool,
+}
+
+impl OutboundCall {
+    /// A call to `to` answered with `answer`; everything else at the provider's defaults.
+    pub fn new(to: impl Into<String>, answer: CallAnswer) -> Self {
+        OutboundCall {
+            to: to.into(),
+            from: None,
+            answer,
+            status_callback: None,
+            ring_timeout_secs: None,
+            time_limit_secs: None,
+            machine_detection: false,
+        }
+    }
+
+    /// Sets the caller ID.
+    pub fn from(mut self, from: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self
+    }
+
+    /// Sets the status callback URL.
+    pub fn status_callback(mut self, url: impl Into<String>) -> Self {
+        self.status_callback = Some(url.into());
+        self
+    }
+
+    /// Sets the ring timeout.
+    pub fn ring_timeout_secs(mut self, secs: u32) -> Self {
+        self.ring_timeout_secs = Some(secs);
+        self
+    }
+
+    /// Sets the time limit.
+    pub fn time_limit_secs(mut self, secs: u32) -> Self {
+        self.time_limit_secs = Some(secs);
+        self
+    }
+
+    /// Turns answering-machine detection on or off.
+    pub fn machine_detection(mut self, on: bool) -> Self {
+        self.machine_detection = on;
+        self
+    }
+}
