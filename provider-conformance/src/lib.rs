@@ -117,7 +117,9 @@ pub use load::{load_send_cases, load_webhook_cases, CaseSource, LoadError, Loade
 pub use mock_api::{MockProviderApi, RecordedRequest};
 pub use report::{Failure, Report};
 pub use run_send::{check_send_cases, run_send_cases, SEND_TIMEOUT};
-pub use run_webhook::{build_request, check_webhook_cases, run_webhook_cases};
+pub use run_webhook::{
+    build_request, check_webhook_cases, run_webhook_cases, run_wrong_signer_cases,
+};
 pub use send_case::{
     CaseMessage, CaseOptions, ErrorKind, ExpectedBody, ExpectedError, ExpectedReceipt,
     ExpectedRequest, ProviderAnswer, SendCase, SendExpect,

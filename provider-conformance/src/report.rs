@@ -45,6 +45,11 @@ impl Report {
         }
     }
 
+    /// How many cases ran.
+    pub fn cases(&self) -> usize {
+        self.cases
+    }
+
     /// True when every case passed (and there was at least one).
     pub fn is_ok(&self) -> bool {
         self.failures.is_empty() && self.cases > 0

@@ -63,6 +63,53 @@ where
     report
 }
 
+/// Fail closed: every case the provider accepts with a computed, verified signature
+/// (`check: "verify"`, HTTP 200, signature not a literal) must be refused with 403 once
+/// `wrong_signer` (another key or token) signs it instead. Panics listing every case that
+/// was not refused, and when fewer than `min_cases` such cases exist.
+#[track_caller]
+pub fn run_wrong_signer_cases<P, F, S>(
+    cases: impl Into<CaseSource>,
+    factory: F,
+    wrong_signer: S,
+    min_cases: usize,
+) where
+    P: Provider,
+    F: Fn(&CaseEnv) -> P,
+    S: Fn(&WebhookRequestParts, OffsetDateTime) -> Vec<(String, String)>,
+{
+    let mut report = Report::new("wrong-signature webhook");
+    match load_webhook_cases(cases) {
+        Err(e) => report.record(&e.file, "(loading cases)", vec![e.reason]),
+        Ok(cases) => {
+            for loaded in cases {
+                let case = &loaded.case;
+                // Literal signatures are sent verbatim: there is no signer to swap.
+                let literal = matches!(case.signature, SignatureSpec::Literal(_));
+                if case.check != Check::Verify || case.expect.http_status != 200 || literal {
+                    continue;
+                }
+                let provider = factory(&CaseEnv::new(NO_API_URL, case.now.unwrap_or(DEFAULT_NOW)));
+                let problems = match build_request(case, &wrong_signer) {
+                    Err(e) => vec![format!("request does not build: {e}")],
+                    Ok(req) => match provider.handle_webhook(&req, SignatureCheck::Verify) {
+                        Err(e) if e.http_status() == 403 => Vec::new(),
+                        Err(e) => vec![format!("refused with {} ({e}), want 403", e.http_status())],
+                        Ok(event) => vec![format!("accepted with a wrong signature: {event:?}")],
+                    },
+                };
+                report.record(&loaded.file, &case.label, problems);
+            }
+        }
+    }
+    report.assert_ok();
+    assert!(
+        report.cases() >= min_cases,
+        "only {} accepted verified cases, want at least {min_cases}",
+        report.cases()
+    );
+}
+
 /// The request a case describes, signed as it says.
 ///
 /// Headers come from the signer first, then the case's own headers (which win).
