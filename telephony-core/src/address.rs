@@ -14,6 +14,9 @@ pub enum Channel {
     Sms,
     /// WhatsApp through the provider (Twilio's `whatsapp:` addresses).
     Whatsapp,
+    /// A phone call: inbound entries on this channel are call transcripts (what a caller
+    /// said), sent back as SMS. Addresses never parse to it.
+    Voice,
 }
 
 /// Why a send target could not be parsed.
@@ -119,6 +122,7 @@ impl fmt::Display for Address {
         match self.channel {
             Channel::Sms => write!(f, "{}", self.number),
             Channel::Whatsapp => write!(f, "whatsapp:{}", self.number),
+            Channel::Voice => write!(f, "{}", self.number),
         }
     }
 }

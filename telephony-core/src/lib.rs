@@ -65,7 +65,9 @@ pub use pairing::{
     PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus,
 };
 pub use phone::{PhoneNumber, PhoneNumberError};
-pub use policy::{AllowList, InboundPolicy, PolicyError};
+pub use policy::{
+    Admission, AllowList, InboundPolicy, Policy, PolicyError, StandardPolicy, Unlisted,
+};
 pub use provider::{
     error_chain, Provider, ProviderError, ProviderLimits, SendOptions, SignatureCheck,
     WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
@@ -73,8 +75,8 @@ pub use provider::{
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState,
-    InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore, StatusOutcome,
-    Store, StoreError,
+    CallStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
+    InboxState, InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore,
+    StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

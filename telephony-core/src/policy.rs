@@ -133,6 +133,123 @@ impl AllowList {
     }
 }
 
+/// What a [`Policy`] decided about a sender (a texter or a caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Let them through to the application.
+    Accept,
+    /// Refuse them (messages are stored `blocked`, calls get a reject), with the reason.
+    Block(String),
+    /// Let them through if they were approved through pairing; otherwise do `otherwise`.
+    IfApproved(Unlisted),
+}
+
+/// What happens to a sender who is neither listed nor approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unlisted {
+    /// Offer pairing: a code the owner must approve (texted, and spoken on a call).
+    Pair,
+    /// Refuse, with the reason.
+    Block(String),
+}
+
+/// Who may reach the application, for messages and calls alike.
+///
+/// The gateway asks the policy about every inbound message and every inbound call before
+/// the application sees it; pairing requests and approvals live in the store. The
+/// standard policies of `inboundPolicy`/`allowFrom` are [`StandardPolicy`]; implement
+/// this trait for anything else (office hours, a CRM lookup, …).
+///
+/// ```
+/// use telephony_core::policy::{Admission, AllowList, InboundPolicy, Policy, StandardPolicy, Unlisted};
+/// let policy = StandardPolicy::new(InboundPolicy::Pairing, AllowList::parse(&["+15550001111".into()])?)?;
+/// assert_eq!(policy.admit(Some(&"+15550001111".parse().unwrap())), Admission::Accept);
+/// assert_eq!(policy.admit(Some(&"+15550002222".parse().unwrap())), Admission::IfApproved(Unlisted::Pair));
+/// assert!(matches!(policy.admit(None), Admission::Block(_)));
+/// # Ok::<(), telephony_core::policy::PolicyError>(())
+/// ```
+pub trait Policy: Send + Sync + 'static {
+    /// Decides about a sender: their E.164 number, or `None` when the provider gave
+    /// something else (a short code, an anonymous caller).
+    fn admit(&self, sender: Option<&PhoneNumber>) -> Admission;
+
+    /// The policy's name, for logs and `telephony status` (e.g. `pairing`).
+    fn name(&self) -> &str;
+}
+
+/// `inboundPolicy` with its `allowFrom` list (seeds 001–003):
+///
+/// | policy | listed | anyone else |
+/// |---|---|---|
+/// | `pairing` | accepted | accepted if approved, otherwise offered pairing |
+/// | `allowlist` | accepted | accepted if approved, otherwise blocked |
+/// | `open` | accepted | accepted |
+/// | `disabled` | blocked | blocked |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandardPolicy {
+    policy: InboundPolicy,
+    allow: AllowList,
+}
+
+impl StandardPolicy {
+    /// The policy, after checking its rule about `allowFrom` ([`InboundPolicy::check`]).
+    pub fn new(policy: InboundPolicy, allow: AllowList) -> Result<Self, PolicyError> {
+        policy.check(&allow)?;
+        Ok(StandardPolicy { policy, allow })
+    }
+
+    /// The policy without the `allowFrom` rule check (for tests and tools that report it).
+    pub fn unchecked(policy: InboundPolicy, allow: AllowList) -> Self {
+        StandardPolicy { policy, allow }
+    }
+
+    /// The policy kind.
+    pub fn kind(&self) -> InboundPolicy {
+        self.policy
+    }
+
+    /// The allowlist.
+    pub fn allow(&self) -> &AllowList {
+        &self.allow
+    }
+}
+
+impl Default for StandardPolicy {
+    /// `pairing` with an empty allowlist.
+    fn default() -> Self {
+        StandardPolicy::unchecked(InboundPolicy::Pairing, AllowList::default())
+    }
+}
+
+impl Policy for StandardPolicy {
+    fn admit(&self, sender: Option<&PhoneNumber>) -> Admission {
+        match self.policy {
+            InboundPolicy::Disabled => {
+                return Admission::Block("inboundPolicy is \"disabled\"".into())
+            }
+            InboundPolicy::Open => return Admission::Accept,
+            InboundPolicy::Pairing | InboundPolicy::Allowlist => {}
+        }
+        let Some(n) = sender else {
+            return Admission::Block("the sender is not a phone number".into());
+        };
+        if self.allow.wildcard() || self.allow.contains(n) {
+            return Admission::Accept;
+        }
+        Admission::IfApproved(if self.policy == InboundPolicy::Pairing {
+            Unlisted::Pair
+        } else {
+            Unlisted::Block("sender is not in allowFrom".into())
+        })
+    }
+
+    fn name(&self) -> &str {
+        self.policy.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +273,49 @@ mod tests {
         assert!(!l.contains(&"+445557654321".parse().unwrap()));
         assert!(!l.contains(&"+155576543210".parse().unwrap()));
         assert!(!l.wildcard());
+    }
+
+    #[test]
+    fn standard_policy_table() {
+        let listed: PhoneNumber = "+15550000001".parse().unwrap();
+        let other: PhoneNumber = "+15550000002".parse().unwrap();
+        let list = AllowList::parse(&s(&["+15550000001"])).unwrap();
+        let p = |kind, list: &AllowList| StandardPolicy::unchecked(kind, list.clone());
+        let pairing = p(InboundPolicy::Pairing, &list);
+        assert_eq!(pairing.admit(Some(&listed)), Admission::Accept);
+        assert_eq!(
+            pairing.admit(Some(&other)),
+            Admission::IfApproved(Unlisted::Pair)
+        );
+        assert_eq!(
+            pairing.admit(None),
+            Admission::Block("the sender is not a phone number".into())
+        );
+        let allowlist = p(InboundPolicy::Allowlist, &list);
+        assert_eq!(allowlist.admit(Some(&listed)), Admission::Accept);
+        assert_eq!(
+            allowlist.admit(Some(&other)),
+            Admission::IfApproved(Unlisted::Block("sender is not in allowFrom".into()))
+        );
+        let open = p(InboundPolicy::Open, &AllowList::parse(&s(&["*"])).unwrap());
+        assert_eq!(open.admit(Some(&other)), Admission::Accept);
+        assert_eq!(open.admit(None), Admission::Accept);
+        let disabled = p(InboundPolicy::Disabled, &list);
+        assert_eq!(
+            disabled.admit(Some(&listed)),
+            Admission::Block("inboundPolicy is \"disabled\"".into())
+        );
+        // The wildcard admits everyone under pairing too.
+        let star = p(
+            InboundPolicy::Pairing,
+            &AllowList::parse(&s(&["*"])).unwrap(),
+        );
+        assert_eq!(star.admit(Some(&other)), Admission::Accept);
+        assert_eq!(pairing.name(), "pairing");
+        assert_eq!(
+            StandardPolicy::new(InboundPolicy::Allowlist, AllowList::default()),
+            Err(PolicyError::AllowlistEmpty)
+        );
     }
 
     #[test]

@@ -1,24 +1,31 @@
 //! The store traits: the gateway's durable state, one focused trait per concern
-//! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`]),
-//! and [`Store`], which every complete backend implements by implementing all five.
+//! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`],
+//! [`CallStore`]), and [`Store`], which every complete backend implements by implementing
+//! all six.
 
+mod calls;
 mod contacts;
 mod forwarding;
 mod inbox;
 mod outbox;
 mod policy;
 
+pub use calls::{
+    BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
+    NewCall, OrphanCallStatus, PendingAnswer, StatusSource,
+};
 pub use contacts::ContactStore;
 pub use forwarding::{ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome};
 pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
 pub use policy::PolicyStore;
 
-/// The five store traits, imported anonymously so their methods can be called on any
+/// The six store traits, imported anonymously so their methods can be called on any
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ContactStore as _, ForwardStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
+        CallStore as _, ContactStore as _, ForwardStore as _, InboxStore as _, OutboxStore as _,
+        PolicyStore as _,
     };
 }
 
@@ -61,16 +68,22 @@ impl StoreError {
 
 /// Durable gateway state: everything the gateway and its workers keep.
 ///
-/// Implemented automatically for every type that implements the five focused traits; a
+/// Implemented automatically for every type that implements the six focused traits; a
 /// backend implements those (and may start with only the ones its use needs). Call
 /// methods through `Arc<dyn Store>` with the focused traits in scope
 /// (`use telephony_core::store::*;`).
 ///
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
 /// Every implementation must pass [`store_suite`](crate::store_suite).
-pub trait Store: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore {}
+pub trait Store:
+    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore
+{
+}
 
-impl<T> Store for T where T: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore {}
+impl<T> Store for T where
+    T: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore
+{
+}
 
 pub(crate) fn default_limit(limit: usize) -> usize {
     if limit == 0 {

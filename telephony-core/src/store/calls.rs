@@ -1,0 +1,285 @@
+//! Calls and call sessions: every call the gateway saw or placed, its status history and
+//! transcript, and which calls hold a session slot (`maxConcurrentSessions`).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::voice::{CallDirection, CallStatus};
+
+use super::StoreError;
+
+/// Where a call status change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StatusSource {
+    /// The provider's voice webhook (the call's first request).
+    Webhook,
+    /// The gateway's own answer (it answered the call: `in-progress`).
+    Answer,
+    /// A provider status callback.
+    Callback,
+    /// The reaper asked the provider for the call's state.
+    Reaper,
+    /// The provider's API (the create response of an outbound call, or a refused create).
+    Api,
+}
+
+impl StatusSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusSource::Webhook => "webhook",
+            StatusSource::Answer => "answer",
+            StatusSource::Callback => "callback",
+            StatusSource::Reaper => "reaper",
+            StatusSource::Api => "api",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            StatusSource::Webhook,
+            StatusSource::Answer,
+            StatusSource::Callback,
+            StatusSource::Reaper,
+            StatusSource::Api,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// One status a call reached.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallStatusChange {
+    /// The status.
+    pub status: CallStatus,
+    /// When the gateway recorded it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who said so.
+    pub source: StatusSource,
+}
+
+/// One turn of a call's conversation: what the caller said or typed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallTurn {
+    /// When the gateway received it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The speech transcript, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech: Option<String>,
+    /// The recognizer's confidence (0.0–1.0), when the provider sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// Keys pressed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<String>,
+}
+
+/// A call the gateway saw (inbound) or placed (outbound), as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallRecord {
+    /// The provider's call id; for an outbound call whose create has not returned yet, the
+    /// gateway's reservation id (`pending_…`).
+    pub call_id: String,
+    /// Who placed it.
+    pub direction: CallDirection,
+    /// The caller.
+    pub from: String,
+    /// The callee.
+    pub to: String,
+    /// The latest status (it only moves forward).
+    pub status: CallStatus,
+    /// True when the call holds a session slot while it is live; calls the gateway refused
+    /// (policy, over the limit) are recorded without one.
+    pub session: bool,
+    /// When the gateway first saw (or placed) it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it was answered.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    /// When it ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    /// When the gateway last heard of it (webhook, callback, turn, reaper check).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// The provider's duration in seconds (on the terminal status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+    /// Why the gateway treated it the way it did (refused, hung up, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every status it reached, oldest first.
+    #[serde(default)]
+    pub history: Vec<CallStatusChange>,
+    /// What the caller said or typed, oldest first.
+    #[serde(default)]
+    pub transcript: Vec<CallTurn>,
+}
+
+impl CallRecord {
+    /// True while the call holds a session slot (a session whose status is not terminal).
+    pub fn is_live_session(&self) -> bool {
+        self.session && !self.status.is_terminal()
+    }
+}
+
+/// A call to record with [`CallStore::begin_call`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    /// The provider's call id (or a reservation id for an outbound call being placed).
+    pub call_id: String,
+    /// Who placed it.
+    pub direction: CallDirection,
+    /// The caller.
+    pub from: String,
+    /// The callee.
+    pub to: String,
+    /// Its status now.
+    pub status: CallStatus,
+    /// Where that status came from.
+    pub source: StatusSource,
+    /// Whether it takes a session slot (subject to `max_live`).
+    pub session: bool,
+    /// When the gateway saw it.
+    pub at: OffsetDateTime,
+    /// A note to keep with it.
+    pub note: Option<String>,
+}
+
+/// What [`CallStore::begin_call`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BeginOutcome {
+    /// Recorded (with a session slot when one was asked for).
+    Started(CallRecord),
+    /// A call with this id is already recorded (a repeated webhook): nothing changed.
+    Existing(CallRecord),
+    /// A session was asked for but `max_live` sessions are live: the call is recorded
+    /// without a slot, with the given note.
+    Full {
+        /// Sessions live at the time.
+        live: usize,
+        /// The call as recorded (no session).
+        record: CallRecord,
+    },
+}
+
+/// What [`CallStore::update_call_status`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallStatusOutcome {
+    /// The status moved forward (and joined the history).
+    Applied(CallRecord),
+    /// The call is already at or past that status: nothing changed but `updated_at`.
+    Stale(CallRecord),
+    /// No call with this id is recorded: the update is kept in the orphan log
+    /// ([`CallStore::orphan_call_statuses`]) and nothing else changes.
+    Unknown,
+}
+
+/// A status update for a call the store does not know.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrphanCallStatus {
+    /// The call id the provider sent.
+    pub call_id: String,
+    /// The status it reported.
+    pub status: CallStatus,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Which calls to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallQuery {
+    /// Only calls started at or after this instant.
+    pub since: Option<OffsetDateTime>,
+    /// At most this many (newest last); 0 means the default of 100.
+    pub limit: usize,
+}
+
+/// A voice answer produced after the provider's deadline, kept until the call's hold
+/// redirect fetches it (see [`CallStore::set_pending_answer`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingAnswer {
+    /// The provider markup's content type (`text/xml` for TwiML).
+    pub content_type: String,
+    /// The rendered document.
+    pub body: String,
+}
+
+/// Calls and call sessions.
+///
+/// Part of [`Store`](super::Store); its conformance cases are in
+/// [`store_suite::calls`](crate::store_suite::calls). Sessions live here, not in the
+/// gateway's memory, so a restart (or another replica) sees the same live calls.
+#[async_trait]
+pub trait CallStore: Send + Sync + 'static {
+    /// Records a new call, atomically with the session count: if `call.session` and
+    /// `max_live` is `Some(n)` and `n` sessions are live, the call is recorded without a
+    /// session (`Full`). An id already recorded is `Existing` and nothing changes.
+    /// The history starts with `call.status` (from `call.source`); an `in-progress` status
+    /// sets `answered_at`, a terminal one `ended_at`.
+    async fn begin_call(
+        &self,
+        call: &NewCall,
+        max_live: Option<usize>,
+    ) -> Result<BeginOutcome, StoreError>;
+
+    /// Replaces a reservation id with the provider's call id (an outbound call's slot is
+    /// reserved before the API call). `NotFound` if `from_id` is not recorded.
+    async fn rename_call(&self, from_id: &str, to_id: &str) -> Result<(), StoreError>;
+
+    /// Moves a call's status forward ([`CallStatus::can_advance_to`]), appending to its
+    /// history: `in-progress` sets `answered_at` (if unset), a terminal status sets
+    /// `ended_at` and `duration_secs` (when given). Always bumps `updated_at`.
+    async fn update_call_status(
+        &self,
+        call_id: &str,
+        status: CallStatus,
+        duration_secs: Option<u64>,
+        source: StatusSource,
+        at: OffsetDateTime,
+    ) -> Result<CallStatusOutcome, StoreError>;
+
+    /// Sets (replaces) a call's note. `NotFound` if unknown.
+    async fn set_call_note(&self, call_id: &str, note: &str) -> Result<(), StoreError>;
+
+    /// Appends a turn to a call's transcript and bumps `updated_at`. `NotFound` if unknown.
+    async fn add_call_turn(&self, call_id: &str, turn: &CallTurn) -> Result<(), StoreError>;
+
+    /// Bumps `updated_at` (the reaper saw the call still live). `NotFound` if unknown.
+    async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// One call with its history and transcript.
+    async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError>;
+
+    /// Calls holding a session slot ([`CallRecord::is_live_session`]), oldest first.
+    async fn live_sessions(&self) -> Result<Vec<CallRecord>, StoreError>;
+
+    /// Calls, oldest first (the newest `limit`).
+    async fn calls(&self, query: &CallQuery) -> Result<Vec<CallRecord>, StoreError>;
+
+    /// Status updates that arrived for unknown call ids, oldest first (the newest `limit`;
+    /// 0 means 100).
+    async fn orphan_call_statuses(&self, limit: usize)
+        -> Result<Vec<OrphanCallStatus>, StoreError>;
+
+    /// Keeps an answer for a call that is on hold (replacing any kept before).
+    /// `NotFound` if the call is unknown.
+    async fn set_pending_answer(
+        &self,
+        call_id: &str,
+        answer: &PendingAnswer,
+    ) -> Result<(), StoreError>;
+
+    /// Takes (removes and returns) the answer kept for a call, atomically: two requests
+    /// never both get it.
+    async fn take_pending_answer(&self, call_id: &str)
+        -> Result<Option<PendingAnswer>, StoreError>;
+}
