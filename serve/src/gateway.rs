@@ -8,12 +8,13 @@ use std::time::Duration;
 use telephony_core::sms::{chunk, flatten_markdown, ChunkError, ChunkOptions};
 use telephony_core::{
     Address, AddressError, AllowList, InboundPolicy, MessageId, OutboundMessage, PairingLimits,
-    PhoneNumber, Provider, Receipt, Secret, Store, StoreError,
+    PhoneNumber, Policy, Provider, Receipt, Secret, StandardPolicy, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::{oneshot, Notify};
 
 use crate::handler::MessageHandler;
+use crate::voice::{VoiceHandler, VoiceSettings};
 
 /// Why a send was refused before it reached the outbox.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,9 @@ pub(crate) struct Inner {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) handler: Option<Arc<dyn MessageHandler>>,
+    pub(crate) voice_handler: Option<Arc<dyn VoiceHandler>>,
+    /// Woken when a late voice answer is kept, for the hold redirects waiting on it.
+    pub(crate) voice_late: Notify,
     pub(crate) settings: Settings,
     pub(crate) outbox_wake: Notify,
     pub(crate) inbox_wake: Notify,
@@ -125,6 +129,16 @@ pub(crate) struct Inner {
     pub(crate) pairing_warned_at: std::sync::atomic::AtomicI64,
 }
 
+/// The sender policy, shared (Debug prints its name).
+#[derive(Clone)]
+pub(crate) struct PolicyRef(pub(crate) Arc<dyn Policy>);
+
+impl fmt::Debug for PolicyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
 /// Settings the routes and workers need (resolved from config or set on the builder).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -138,12 +152,12 @@ pub(crate) struct Settings {
     pub(crate) body_limit: usize,
     pub(crate) max_send_attempts: u32,
     pub(crate) outbox_concurrency: usize,
-    pub(crate) inbound_policy: InboundPolicy,
-    pub(crate) allow: AllowList,
+    pub(crate) policy: PolicyRef,
     pub(crate) pairing: PairingSettings,
     pub(crate) outbound: OutboundPolicy,
     pub(crate) chunking: ChunkOptions,
     pub(crate) forward: Option<ForwardSettings>,
+    pub(crate) voice: VoiceSettings,
 }
 
 impl Default for Settings {
@@ -159,12 +173,12 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             max_send_attempts: 8,
             outbox_concurrency: 8,
-            inbound_policy: InboundPolicy::Pairing,
-            allow: AllowList::default(),
+            policy: PolicyRef(Arc::new(StandardPolicy::default())),
             pairing: PairingSettings::default(),
             outbound: OutboundPolicy::default(),
             chunking: ChunkOptions::default(),
             forward: None,
+            voice: VoiceSettings::default(),
         }
     }
 }
@@ -215,6 +229,7 @@ pub struct GatewayBuilder {
     provider: Arc<dyn Provider>,
     store: Arc<dyn Store>,
     handler: Option<Arc<dyn MessageHandler>>,
+    voice_handler: Option<Arc<dyn VoiceHandler>>,
     settings: Settings,
 }
 
@@ -225,6 +240,7 @@ impl Gateway {
             provider,
             store,
             handler: None,
+            voice_handler: None,
             settings: Settings::default(),
         }
     }
@@ -505,11 +521,18 @@ impl GatewayBuilder {
         self
     }
 
-    /// Who may reach the handler (default: `pairing` with an empty allowlist). Check the
-    /// combination first with [`InboundPolicy::check`].
+    /// Who may reach the handlers, for messages and calls (default: `pairing` with an
+    /// empty allowlist). Check the combination first with [`InboundPolicy::check`] (or
+    /// build a [`StandardPolicy`] with [`StandardPolicy::new`] and pass it to
+    /// [`policy`](Self::policy)).
     pub fn inbound_policy(mut self, policy: InboundPolicy, allow: AllowList) -> Self {
-        self.settings.inbound_policy = policy;
-        self.settings.allow = allow;
+        self.settings.policy = PolicyRef(Arc::new(StandardPolicy::unchecked(policy, allow)));
+        self
+    }
+
+    /// A policy of the application's own, for messages and calls alike.
+    pub fn policy(mut self, policy: impl Policy) -> Self {
+        self.settings.policy = PolicyRef(Arc::new(policy));
         self
     }
 
@@ -537,6 +560,21 @@ impl GatewayBuilder {
         self
     }
 
+    /// Voice settings (`voice.*`, `maxConcurrentSessions`); voice is off by default.
+    pub fn voice(mut self, voice: VoiceSettings) -> Self {
+        self.settings.voice = voice;
+        self
+    }
+
+    /// The application's handler for calls; turns voice on (`voice.enabled`). Without
+    /// one, an enabled gateway runs the default flow (greeting, one speech turn kept in the
+    /// inbox, closing).
+    pub fn voice_handler(mut self, handler: impl VoiceHandler) -> Self {
+        self.voice_handler = Some(Arc::new(handler));
+        self.settings.voice.enabled = true;
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         Gateway {
@@ -544,6 +582,8 @@ impl GatewayBuilder {
                 provider: self.provider,
                 store: self.store,
                 handler: self.handler,
+                voice_handler: self.voice_handler,
+                voice_late: Notify::new(),
                 settings: self.settings,
                 outbox_wake: Notify::new(),
                 inbox_wake: Notify::new(),

@@ -43,6 +43,7 @@ pub mod gateway;
 pub mod handler;
 pub mod routes;
 pub mod sender_policy;
+pub mod voice;
 pub mod worker;
 
 pub use gateway::{
@@ -50,6 +51,7 @@ pub use gateway::{
 };
 pub use handler::{HandlerError, MessageHandler, Replier};
 pub use sender_policy::{PairingDecision, PairingError};
+pub use voice::{CallContext, CallError, VoiceHandler, VoiceSettings};
 pub use worker::Workers;
 
 impl Gateway {

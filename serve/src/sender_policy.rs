@@ -14,7 +14,9 @@
 
 use telephony_core::optout::{self, Keyword};
 use telephony_core::pairing::{self, PairingOutcome, PairingRequest, PairingResolution};
-use telephony_core::{InboundMessage, InboundPolicy, MessageId, PhoneNumber, Receipt, StoreError};
+use telephony_core::{
+    Admission, Channel, InboundMessage, MessageId, PhoneNumber, Receipt, StoreError, Unlisted,
+};
 use time::OffsetDateTime;
 
 use crate::gateway::Gateway;
@@ -26,6 +28,20 @@ pub(crate) enum Decision {
     PendingPairing(String),
     Blocked(String),
     Dropped(String),
+}
+
+/// What [`Gateway::pair`] did for an unknown sender.
+#[derive(Debug)]
+pub(crate) enum Pairing {
+    /// A new request; its code was texted (or why not).
+    Created {
+        code: String,
+        sms_error: Option<String>,
+    },
+    /// The sender already waits with this code.
+    Waiting(String),
+    /// Too many requests: nothing created, nothing sent.
+    Limited(Decision),
 }
 
 /// Why an approve/reject did not happen.
@@ -81,7 +97,12 @@ impl Gateway {
         let s = &self.inner.settings;
         let store = &self.inner.store;
         let sender = msg.from_address().map(|a| a.number().clone());
-        let keyword = optout::classify(&msg.body);
+        // A call transcript is not a text: "stop" said on a call is no opt-out.
+        let keyword = if msg.channel == Channel::Voice {
+            None
+        } else {
+            optout::classify(&msg.body)
+        };
         let now = OffsetDateTime::now_utc();
         if let (Some(n), Some(k)) = (&sender, keyword) {
             match k {
@@ -96,43 +117,68 @@ impl Gateway {
                 Keyword::Help => {}
             }
         }
-        if s.inbound_policy == InboundPolicy::Disabled {
-            return Ok(Decision::Blocked("inboundPolicy is \"disabled\"".into()));
-        }
-        if s.inbound_policy == InboundPolicy::Open {
-            return Ok(Decision::Accept);
-        }
-        let Some(n) = sender else {
-            return Ok(Decision::Blocked(format!(
-                "sender {:?} is not a phone number",
-                msg.from
-            )));
+        let n = match s.policy.0.admit(sender.as_ref()) {
+            Admission::Accept => return Ok(Decision::Accept),
+            Admission::Block(why) => return Ok(Decision::Blocked(why)),
+            Admission::IfApproved(unlisted) => {
+                let Some(n) = sender else {
+                    return Ok(Decision::Blocked(format!(
+                        "sender {:?} is not a phone number",
+                        msg.from
+                    )));
+                };
+                if store.is_approved_sender(&n).await? {
+                    return Ok(Decision::Accept);
+                }
+                match unlisted {
+                    Unlisted::Block(why) => return Ok(Decision::Blocked(why)),
+                    _ => n,
+                }
+            }
+            _ => return Ok(Decision::Blocked("the policy refused the sender".into())),
         };
-        if s.allow.wildcard() || s.allow.contains(&n) || store.is_approved_sender(&n).await? {
-            return Ok(Decision::Accept);
-        }
-        if s.inbound_policy == InboundPolicy::Allowlist {
-            return Ok(Decision::Blocked("sender is not in allowFrom".into()));
-        }
         // Pairing.
         if keyword == Some(Keyword::OptOut) {
             return Ok(Decision::Dropped(
                 "opt-out keyword from an unknown sender; no pairing code sent".into(),
             ));
         }
+        Ok(match self.pair(&n, now).await? {
+            Pairing::Created { sms_error: None, .. } => {
+                Decision::PendingPairing("pairing code sent".into())
+            }
+            Pairing::Created {
+                sms_error: Some(e), ..
+            } => Decision::PendingPairing(format!(
+                "pairing requested; the code SMS was not sent: {e}"
+            )),
+            Pairing::Waiting(_) => Decision::PendingPairing(WAITING.into()),
+            Pairing::Limited(d) => d,
+        })
+    }
+
+    /// Starts (or finds) a pairing request for an unknown sender or caller: a new request
+    /// texts the code to the number.
+    pub(crate) async fn pair(
+        &self,
+        n: &PhoneNumber,
+        now: OffsetDateTime,
+    ) -> Result<Pairing, StoreError> {
+        let s = &self.inner.settings;
+        let store = &self.inner.store;
         // Read-only fast path: a sender already waiting, or a stranger while every pending
         // slot is taken, is answered without the write lock. The store's atomic check
         // below stays the authority for creating requests.
         let pending = store.pending_pairings(now).await?;
-        if pending.iter().any(|p| p.sender == n) {
-            return Ok(Decision::PendingPairing(WAITING.into()));
+        if let Some(p) = pending.iter().find(|p| p.sender == *n) {
+            return Ok(Pairing::Waiting(p.code.clone()));
         }
         if pending.len() >= s.pairing.limits.max_pending {
-            return Ok(self.pairing_limited(&n));
+            return Ok(Pairing::Limited(self.pairing_limited(n)));
         }
         let code = pairing::new_code();
         match store
-            .pairing_request(&n, &code, &s.pairing.limits, now)
+            .pairing_request(n, &code, &s.pairing.limits, now)
             .await?
         {
             PairingOutcome::Created(req) => {
@@ -141,21 +187,23 @@ impl Gateway {
                     "Your pairing code is {}. The owner of this number must approve {} before your messages are answered. The code expires in {} minutes.",
                     req.code, n, minutes
                 );
-                match self.send(n.as_str(), text).await {
+                let sms_error = match self.send(n.as_str(), text).await {
                     Ok(_) => {
                         tracing::info!(sender = %n.redacted(), "pairing request created, code sent");
-                        Ok(Decision::PendingPairing("pairing code sent".into()))
+                        None
                     }
                     Err(e) => {
                         tracing::warn!(sender = %n.redacted(), error = %e, "pairing request created, but the code could not be sent");
-                        Ok(Decision::PendingPairing(format!(
-                            "pairing requested; the code SMS was not sent: {e}"
-                        )))
+                        Some(e.to_string())
                     }
-                }
+                };
+                Ok(Pairing::Created {
+                    code: req.code,
+                    sms_error,
+                })
             }
-            PairingOutcome::Existing(_) => Ok(Decision::PendingPairing(WAITING.into())),
-            PairingOutcome::Limited => Ok(self.pairing_limited(&n)),
+            PairingOutcome::Existing(req) => Ok(Pairing::Waiting(req.code)),
+            PairingOutcome::Limited => Ok(Pairing::Limited(self.pairing_limited(n))),
         }
     }
 

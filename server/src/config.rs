@@ -307,14 +307,54 @@ pub struct ForwardSection {
     pub secret: Option<Secret>,
 }
 
-/// `voice: { … }`.
+/// `voice: { … }`: calls (off unless `enabled`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VoiceSection {
-    /// Answer calls.
+    /// Answer calls (default false: every call gets `<Reject/>`, outbound calls are refused).
     pub enabled: Option<bool>,
-    /// Longest call.
+    /// Spoken when the default flow answers a call.
+    pub greeting: Option<String>,
+    /// Spoken before the default flow hangs up.
+    pub closing: Option<String>,
+    /// The text-to-speech voice (`alice`, `man`, `woman`, `Polly.Joanna`, `Google.en-US-Neural2-F`, …).
+    pub voice: Option<String>,
+    /// Speech language for `<Say>` and recognition (e.g. `en-US`).
+    pub language: Option<String>,
+    /// Longest call, counted from the answer (default 600; 0 turns the gateway's limit off).
     pub max_duration_seconds: Option<u64>,
+    /// How long a Rust voice handler may take before the caller is put on hold (default 8000).
+    pub handler_timeout_ms: Option<u64>,
+}
+
+impl VoiceSection {
+    /// The gateway's voice settings, with `maxConcurrentSessions`.
+    pub fn settings(&self, max_concurrent_sessions: Option<u32>) -> telephony_serve::VoiceSettings {
+        let mut v = telephony_serve::VoiceSettings::default();
+        v.enabled = self.enabled.unwrap_or(false);
+        if let Some(g) = &self.greeting {
+            v = v.greeting(g.clone());
+        }
+        if let Some(c) = &self.closing {
+            v = v.closing(c.clone());
+        }
+        if let Some(x) = &self.voice {
+            v = v.voice(x.clone());
+        }
+        if let Some(l) = &self.language {
+            v = v.language(l.clone());
+        }
+        if let Some(secs) = self.max_duration_seconds {
+            v = v.max_duration((secs > 0).then(|| std::time::Duration::from_secs(secs)));
+        }
+        if let Some(ms) = self.handler_timeout_ms {
+            v = v.handler_timeout(std::time::Duration::from_millis(ms));
+        }
+        if let Some(n) = max_concurrent_sessions {
+            v = v.max_concurrent_sessions(Some(n as usize));
+        }
+        v
+    }
 }
 
 /// `serve: { … }`: the public listener.
@@ -478,7 +518,8 @@ pub struct Config {
     /// (`dangerouslyDisableSignatureValidation` is accepted as an alias.)
     #[serde(default, alias = "dangerouslyDisableSignatureValidation")]
     pub skip_signature_verification: bool,
-    /// Concurrent voice sessions.
+    /// Live calls at most (default 50): over it, callers hear a busy message and outbound
+    /// calls are refused.
     pub max_concurrent_sessions: Option<u32>,
     /// Directory for the database, admin token and runtime files (default `./telephony-data`).
     pub data_dir: Option<PathBuf>,
@@ -689,6 +730,28 @@ impl Config {
                 }
             }
         }
+        if self.max_concurrent_sessions == Some(0) {
+            return rule(
+                "maxConcurrentSessions",
+                "must be at least 1 (set voice.enabled to false to refuse every call)".into(),
+            );
+        }
+        if let Some(ms) = self.voice.handler_timeout_ms {
+            if !(100..=14_000).contains(&ms) {
+                return rule(
+                    "voice.handlerTimeoutMs",
+                    format!("{ms} is out of range 100..=14000 (Twilio gives up on an answer after 15 s)"),
+                );
+            }
+        }
+        for (key, text) in [
+            ("voice.greeting", &self.voice.greeting),
+            ("voice.closing", &self.voice.closing),
+        ] {
+            if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return rule(key, "must not be empty".into());
+            }
+        }
         if let Some(t) = &self.tunnel {
             if let Some(p) = &t.provider {
                 if !matches!(p.as_str(), "ngrok" | "tailscale-funnel" | "none") {
@@ -711,15 +774,22 @@ impl Config {
                 reason,
             })
         };
-        let later_voice = "not yet active: voice calls are not implemented yet";
-        if self.voice.enabled.is_some() {
-            push("voice.enabled", later_voice);
-        }
-        if self.voice.max_duration_seconds.is_some() {
-            push("voice.maxDurationSeconds", later_voice);
-        }
-        if self.max_concurrent_sessions.is_some() {
-            push("maxConcurrentSessions", later_voice);
+        if !self.voice.enabled.unwrap_or(false) {
+            let off = "has no effect while voice.enabled is false";
+            let v = &self.voice;
+            for (key, set) in [
+                ("voice.greeting", v.greeting.is_some()),
+                ("voice.closing", v.closing.is_some()),
+                ("voice.voice", v.voice.is_some()),
+                ("voice.language", v.language.is_some()),
+                ("voice.maxDurationSeconds", v.max_duration_seconds.is_some()),
+                ("voice.handlerTimeoutMs", v.handler_timeout_ms.is_some()),
+                ("maxConcurrentSessions", self.max_concurrent_sessions.is_some()),
+            ] {
+                if set {
+                    push(key, off);
+                }
+            }
         }
         if let Some(t) = &self.tunnel {
             let later_tunnel = "not yet active: tunnels (ngrok, Tailscale Funnel) are not implemented yet; set publicUrl";

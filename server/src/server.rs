@@ -350,7 +350,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     })
 }
 
-/// Applies the config's sender policy, pairing, outbound limits, SMS shaping and
+/// Applies the config's sender policy, pairing, outbound limits, SMS shaping, voice and
 /// forwarding to a gateway builder.
 pub fn apply_policies(
     b: telephony_serve::GatewayBuilder,
@@ -372,7 +372,8 @@ pub fn apply_policies(
                 .require_approval_for_new_contacts,
             max_per_day: config.outbound_policy.max_per_day,
         })
-        .chunking(config.chunk_options());
+        .chunking(config.chunk_options())
+        .voice(config.voice.settings(config.max_concurrent_sessions));
     if let Some(f) = &config.forward {
         b = b.forward(telephony_serve::ForwardSettings {
             url: f.url.clone(),

@@ -71,15 +71,60 @@ fn seed_full_example_loads_as_written() {
     let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
     assert_eq!(
         inactive,
-        [
-            "voice.enabled",
-            "voice.maxDurationSeconds",
-            "maxConcurrentSessions",
-            "tunnel.provider",
-            "tunnel.ngrokAuthToken"
-        ]
+        ["tunnel.provider", "tunnel.ngrokAuthToken"]
     );
     assert!(cfg.missing_credentials().is_empty());
+    // Seed 003's voice keys are live: enabled, 300 s, 50 sessions.
+    let v = cfg.voice.settings(cfg.max_concurrent_sessions);
+    assert!(v.enabled);
+    assert_eq!(v.max_duration, Some(std::time::Duration::from_secs(300)));
+    assert_eq!(v.max_concurrent_sessions, Some(50));
+    assert_eq!(v.handler_timeout, std::time::Duration::from_millis(8000));
+}
+
+#[test]
+fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("telephony.json5");
+    std::fs::write(
+        &path,
+        r#"{ voice: { enabled: true, greeting: "Hi, Ada's line.", closing: "Bye!", voice: "Polly.Joanna",
+             language: "en-GB", maxDurationSeconds: 0, handlerTimeoutMs: 5000 }, maxConcurrentSessions: 3 }"#,
+    )
+    .unwrap();
+    let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
+    let v = cfg.voice.settings(cfg.max_concurrent_sessions);
+    assert_eq!(
+        (v.greeting.as_str(), v.closing.as_str(), v.voice.as_deref(), v.language.as_deref()),
+        ("Hi, Ada's line.", "Bye!", Some("Polly.Joanna"), Some("en-GB"))
+    );
+    assert_eq!(v.max_duration, None);
+    assert_eq!(v.handler_timeout, std::time::Duration::from_millis(5000));
+    assert_eq!(v.max_concurrent_sessions, Some(3));
+    assert!(cfg.inactive_keys().is_empty());
+
+    for (text, key, reason) in [
+        (r#"{ voice: { handlerTimeoutMs: 20000 } }"#, "voice.handlerTimeoutMs", "20000 is out of range 100..=14000 (Twilio gives up on an answer after 15 s)"),
+        (r#"{ maxConcurrentSessions: 0 }"#, "maxConcurrentSessions", "must be at least 1 (set voice.enabled to false to refuse every call)"),
+        (r#"{ voice: { greeting: "  " } }"#, "voice.greeting", "must not be empty"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load_with_env(Some(&path), &[]).unwrap_err();
+        match err {
+            telephony_server::config::ConfigError::Rule { key: k, reason: r } => {
+                assert_eq!((k.as_str(), r.as_str()), (key, reason), "{text}")
+            }
+            other => panic!("{text}: {other}"),
+        }
+    }
+    std::fs::write(&path, r#"{ voice: { greting: "typo" } }"#).unwrap();
+    let err = Config::load_with_env(Some(&path), &[]).unwrap_err().to_string();
+    assert!(err.contains("greting"), "{err}");
+
+    std::fs::write(&path, r#"{ voice: { greeting: "Hi" }, maxConcurrentSessions: 2 }"#).unwrap();
+    let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
+    let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
+    assert_eq!(inactive, ["voice.greeting", "maxConcurrentSessions"]);
 }
 
 #[test]

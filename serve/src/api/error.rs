@@ -24,6 +24,10 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: the store failed; nothing was changed.
     StoreUnavailable,
+    /// 502: the provider refused or could not be reached.
+    ProviderFailed,
+    /// 503: every session slot is taken (`maxConcurrentSessions`), or voice is off.
+    Unavailable,
     /// A code this client does not know (sent by a newer gateway).
     #[serde(other)]
     Unknown,
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::Expired => StatusCode::GONE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::StoreUnavailable | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ProviderFailed => StatusCode::BAD_GATEWAY,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -154,6 +160,23 @@ impl From<crate::SendError> for AdminError {
     }
 }
 
+impl From<crate::CallError> for AdminError {
+    fn from(e: crate::CallError) -> Self {
+        use crate::CallError as E;
+        let code = match &e {
+            E::InvalidNumber { .. } => ErrorCode::BadRequest,
+            E::Disabled | E::TooManySessions { .. } => ErrorCode::Unavailable,
+            E::Provider(_) if e.is_bad_input() => ErrorCode::BadRequest,
+            E::Provider(_) => ErrorCode::ProviderFailed,
+            E::Store(s) => {
+                tracing::error!(error = %telephony_core::error_chain(s), "call failed in the store");
+                ErrorCode::StoreUnavailable
+            }
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<crate::PairingError> for AdminError {
     fn from(e: crate::PairingError) -> Self {
         use crate::PairingError as E;
@@ -190,6 +213,8 @@ mod tests {
             (ErrorCode::Expired, "expired", 410),
             (ErrorCode::RateLimited, "rate_limited", 429),
             (ErrorCode::StoreUnavailable, "store_unavailable", 500),
+            (ErrorCode::ProviderFailed, "provider_failed", 502),
+            (ErrorCode::Unavailable, "unavailable", 503),
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), name);
             assert_eq!(code.http_status().as_u16(), status);

@@ -7,6 +7,7 @@
 //! | [`messages`] | [`InboundMessage`], [`Media`], [`InboxEntry`], [`InboxList`] | `GET /telephony/inbox`, `message.received` events |
 //! | [`receipts`] | [`SendRequest`], [`SendResponse`], [`Receipt`], [`StatusEvent`], [`ErrorInfo`], [`ReceiptList`] | `POST /telephony/send`, `GET /telephony/messages/{id}`, `GET /telephony/log`, `GET /telephony/contacts/held` |
 //! | [`status`] | [`GatewayStatus`], [`ForwardingStatus`] | `GET /telephony/status` |
+//! | [`calls`] | [`CallRequest`], [`Call`], [`CallStatusChange`], [`CallTurn`], [`CallList`], [`VoiceStatus`] | `POST /telephony/calls`, `GET /telephony/calls[/{id}]`, `POST …/hangup`, voice in `GET /telephony/status` |
 //! | [`pairing`] | [`PairingRequest`], [`PairingList`], [`PairingDecision`] | `GET /telephony/pairing`, `POST …/approve`, `POST …/reject` |
 //! | [`contacts`] | [`ContactApproval`] | `POST /telephony/contacts/{number}/approve` |
 //! | [`error`] | [`AdminError`], [`ErrorCode`], [`ErrorResponse`] | every admin error: `{"error":{"code":"not_found","message":"…"}}` |
@@ -24,6 +25,7 @@
 //! assert_eq!(e.error.code, ErrorCode::NotFound);
 //! ```
 
+pub mod calls;
 pub mod contacts;
 pub mod error;
 pub mod events;
@@ -32,6 +34,7 @@ pub mod pairing;
 pub mod receipts;
 pub mod status;
 
+pub use calls::{Call, CallList, CallRequest, CallStatusChange, CallTurn, VoiceStatus};
 pub use contacts::ContactApproval;
 pub use error::{AdminError, ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{EventData, ForwardedEvent, StatusChange};

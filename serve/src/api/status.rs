@@ -1,18 +1,18 @@
 //! `GET /telephony/status`.
 
 use serde::{Deserialize, Serialize};
-use telephony_core::InboundPolicy;
 
 /// What a running gateway reports about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayStatus {
     /// Always `ok` when the gateway answers.
     pub status: String,
     /// The provider's name (`twilio`, `telnyx`, …).
     pub provider: String,
-    /// The inbound sender policy.
-    pub inbound_policy: InboundPolicy,
+    /// The inbound sender policy's name (`pairing`, `allowlist`, `open`, `disabled`, or a
+    /// custom policy's).
+    pub inbound_policy: String,
     /// Forwarding health; `null` when `forward.url` is not set.
     pub forwarding: Option<ForwardingStatus>,
     /// The configured public URL.
@@ -25,6 +25,8 @@ pub struct GatewayStatus {
     pub status_callback_url: Option<String>,
     /// Messages waiting in the outbox.
     pub outbox_pending: usize,
+    /// Voice: whether it is on, the session limit, and the live sessions.
+    pub voice: super::VoiceStatus,
 }
 
 /// Forwarding health, from the forward queue.

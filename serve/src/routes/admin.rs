@@ -11,6 +11,10 @@
 //! | `GET /telephony/contacts/held` | sends waiting for contact approval |
 //! | `POST /telephony/contacts/{number}/approve` | approve a contact, release its held sends |
 //! | `GET /telephony/log?since=RFC3339&limit=N` | the send log (receipts) |
+//! | `POST /telephony/calls` `{ "to", "say" \| "twiml" \| "url", "from"?, "machineDetection"?, "timeout"? }` | places a call → 201 with the call (400 bad number or TwiML, 503 voice off or every session slot taken, 502 provider failure) |
+//! | `GET /telephony/calls?since=RFC3339&limit=N` | calls with status history and transcript, oldest first |
+//! | `GET /telephony/calls/{id}` | one call |
+//! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
 //!
 //! Bodies are the camelCase structs of [`crate::api`]; every failure is an
 //! [`AdminError`]: `{"error":{"code":"not_found","message":"…"}}` with the code's status.
@@ -26,6 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use telephony_core::store::CallQuery;
+use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
 use telephony_core::{Address, InboxQuery, MessageId, OutboundMessage, Secret};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -59,6 +65,9 @@ pub fn router(gateway: Gateway, token: Secret) -> Router {
             post(contact_approve),
         )
         .route("/telephony/log", get(log))
+        .route("/telephony/calls", post(place_call).get(calls))
+        .route("/telephony/calls/{id}", get(one_call))
+        .route("/telephony/calls/{id}/hangup", post(hang_up))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
@@ -196,7 +205,7 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
     Ok(Json(api::GatewayStatus {
         status: "ok".into(),
         provider: gw.provider().name().to_string(),
-        inbound_policy: gw.inner.settings.inbound_policy,
+        inbound_policy: gw.inner.settings.policy.0.name().to_string(),
         forwarding: gw
             .inner
             .settings
@@ -214,6 +223,16 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
         status_path: gw.status_path().to_string(),
         status_callback_url: gw.status_callback_url(),
         outbox_pending,
+        voice: api::VoiceStatus {
+            enabled: gw.voice_settings().enabled,
+            max_concurrent_sessions: gw.voice_settings().max_concurrent_sessions,
+            live_sessions: gw
+                .live_sessions()
+                .await?
+                .iter()
+                .map(api::Call::from)
+                .collect(),
+        },
     }))
 }
 
@@ -260,6 +279,85 @@ async fn log(
     let p = query(p)?;
     let receipts = st.gateway.store().receipts(p.since()?, p.limit()).await?;
     Ok(Json(api::ReceiptList::from(receipts.as_slice())))
+}
+
+async fn place_call(
+    State(st): State<AdminState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<api::Call>), AdminError> {
+    let req: api::CallRequest = serde_json::from_slice(&body)
+        .map_err(|e| AdminError::bad_request(format!("invalid call request: {e}")))?;
+    let answer = match (req.say, req.twiml, req.url) {
+        (Some(text), None, None) => {
+            if text.trim().is_empty() {
+                return Err(AdminError::bad_request("\"say\" is empty"));
+            }
+            let v = st.gateway.voice_settings();
+            CallAnswer::Response(VoiceResponse::new().say(v.say(&text)).hangup())
+        }
+        (None, Some(doc), None) => CallAnswer::Markup(doc),
+        (None, None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(AdminError::bad_request(format!(
+                    "\"url\" {url:?} must start with https:// or http://"
+                )));
+            }
+            CallAnswer::Url(url)
+        }
+        _ => {
+            return Err(AdminError::bad_request(
+                "give exactly one of \"say\", \"twiml\" and \"url\"",
+            ))
+        }
+    };
+    let mut call = OutboundCall::new(req.to, answer).machine_detection(req.machine_detection);
+    if let Some(from) = req.from {
+        call = call.from(from);
+    }
+    if let Some(t) = req.timeout {
+        call = call.ring_timeout_secs(t);
+    }
+    let rec = st.gateway.place_call(call).await?;
+    Ok((StatusCode::CREATED, Json(api::Call::from(&rec))))
+}
+
+async fn calls(
+    State(st): State<AdminState>,
+    p: Result<Query<ListParams>, QueryRejection>,
+) -> AdminResult<api::CallList> {
+    let p = query(p)?;
+    let q = CallQuery {
+        since: p.since()?,
+        limit: p.limit(),
+    };
+    let calls = st.gateway.calls(&q).await?;
+    Ok(Json(api::CallList {
+        calls: calls.iter().map(api::Call::from).collect(),
+    }))
+}
+
+async fn one_call(State(st): State<AdminState>, Path(id): Path<String>) -> AdminResult<api::Call> {
+    match st.gateway.call_record(&id).await? {
+        Some(c) => Ok(Json(api::Call::from(&c))),
+        None => Err(AdminError::not_found(format!("no call with id {id:?}"))),
+    }
+}
+
+async fn hang_up(State(st): State<AdminState>, Path(id): Path<String>) -> AdminResult<api::Call> {
+    let Some(_) = st.gateway.call_record(&id).await? else {
+        return Err(AdminError::not_found(format!("no call with id {id:?}")));
+    };
+    st.gateway.hang_up(&id).await.map_err(|e| {
+        AdminError::new(
+            api::ErrorCode::ProviderFailed,
+            format!("the provider did not hang up the call: {e}"),
+        )
+    })?;
+    tracing::info!(call_sid = %id, "call hung up on request");
+    match st.gateway.call_record(&id).await? {
+        Some(c) => Ok(Json(api::Call::from(&c))),
+        None => Err(AdminError::not_found(format!("no call with id {id:?}"))),
+    }
 }
 
 #[cfg(test)]

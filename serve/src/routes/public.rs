@@ -12,11 +12,12 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use telephony_core::voice::{CallEvent, RejectReason, VoiceResponse};
+use telephony_core::voice::CallEvent;
 use telephony_core::{InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
 use crate::gateway::Gateway;
+use crate::voice;
 
 /// The public router for a gateway.
 pub fn router(gateway: Gateway) -> Router {
@@ -105,6 +106,7 @@ async fn webhook(
         }
         Err(_) => String::new(),
     };
+    let signed = url.clone();
     let req = WebhookRequest {
         url,
         method,
@@ -115,6 +117,14 @@ async fn webhook(
         Ok(e) => e,
         Err(e) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            if status == StatusCode::BAD_REQUEST {
+                // A malformed gather result on one of the gateway's call URLs: ask the
+                // caller again rather than failing the call.
+                if let Some(r) = voice::malformed_gather(&gw, &signed, uri.query()) {
+                    tracing::warn!(path = uri.path(), reason = %e, "malformed gather result; re-prompting the caller");
+                    return r;
+                }
+            }
             tracing::warn!(path = uri.path(), status = status.as_u16(), reason = %e, "webhook refused");
             return text(status, format!("{e}\n"));
         }
@@ -169,13 +179,12 @@ async fn webhook(
             tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
         WebhookEvent::Call(CallEvent::Status(update)) => {
-            tracing::info!(call_sid = %update.call_id, status = %update.status, "call status (voice is not handled yet)");
+            if let Err(response) = voice::call_status(&gw, update).await {
+                return response;
+            }
         }
         WebhookEvent::Call(event) => {
-            // Voice is not handled yet: reject the call with valid TwiML, so the caller
-            // hears a rejection instead of an application error and nothing rings on.
-            tracing::info!(call_sid = %event.call_id(), "rejected a call: voice is not enabled in this gateway");
-            return voice_answer(&gw, &VoiceResponse::new().reject(RejectReason::Rejected));
+            return voice::answer_call(&gw, event, &signed, uri.query()).await;
         }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
@@ -188,20 +197,4 @@ async fn webhook(
         ack.body,
     )
         .into_response()
-}
-
-/// Renders a voice answer in the provider's language (TwiML for Twilio).
-fn voice_answer(gw: &Gateway, response: &VoiceResponse) -> Response {
-    match gw.inner.provider.render_voice(response) {
-        Ok(answer) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, answer.content_type)],
-            answer.body,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(provider = gw.inner.provider.name(), error = %e, "cannot answer a call");
-            text(StatusCode::NOT_FOUND, format!("{e}\n"))
-        }
-    }
 }

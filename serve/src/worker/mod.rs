@@ -31,13 +31,15 @@ impl Workers {
 }
 
 impl Gateway {
-    /// Starts the outbox and dispatch workers on the current tokio runtime.
+    /// Starts the workers on the current tokio runtime: outbox, dispatch, forwarding, and
+    /// (with voice on) the voice worker (duration limits, session reaper).
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(outbox::run(self.clone(), rx.clone())),
             tokio::spawn(dispatch::run(self.clone(), rx.clone())),
-            tokio::spawn(forward::run(self.clone(), rx)),
+            tokio::spawn(forward::run(self.clone(), rx.clone())),
+            tokio::spawn(crate::voice::worker::run(self.clone(), rx)),
         ];
         Workers { stop, tasks }
     }

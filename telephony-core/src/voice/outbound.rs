@@ -11,6 +11,9 @@ pub enum CallAnswer {
     Response(VoiceResponse),
     /// Fetch instructions from this URL (a voice webhook of the gateway's).
     Url(String),
+    /// A document in the provider's own markup (TwiML for Twilio), sent as is; the
+    /// provider checks that it is well-formed before any request.
+    Markup(String),
 }
 
 /// A call to place with [`Provider::place_call`](crate::Provider::place_call).

@@ -43,6 +43,12 @@ impl VoiceResponse {
         &self.verbs
     }
 
+    /// The verbs, to adjust in place (the gateway fills in a [`Gather`] without an
+    /// `action`, for instance).
+    pub fn verbs_mut(&mut self) -> &mut [Verb] {
+        &mut self.verbs
+    }
+
     /// True when there are no verbs. Providers decide what an empty answer means to them
     /// and document it (see [`Provider::render_voice`](crate::Provider::render_voice)).
     pub fn is_empty(&self) -> bool {

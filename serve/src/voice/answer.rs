@@ -1,0 +1,719 @@
+//! Answering voice webhooks: policy, sessions, the handler (with its deadline and hold),
+//! the default flow, and call status callbacks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use telephony_core::store::{
+    BeginOutcome, CallStatusOutcome, CallTurn, NewCall, PendingAnswer, StatusSource,
+};
+use telephony_core::voice::{
+    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, RejectReason, Redirect, Session,
+    SessionChannel, SessionState, SpeechResult, VoiceResponse,
+};
+use telephony_core::{
+    error_chain, Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber,
+    Unlisted,
+};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use super::{fill_actions, CallContext, VoiceHandler};
+use crate::gateway::Gateway;
+use crate::sender_policy::Pairing;
+
+/// Holds a caller gets while a late handler works, before the call is ended politely.
+const MAX_HOLDS: u32 = 3;
+const APOLOGY: &str = "Sorry, something went wrong. Please call again later. Goodbye.";
+
+/// The gateway's own query parameters on a call's URLs (covered by the signature).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct CallParams {
+    /// The call the URL was made for.
+    pub(crate) call: Option<String>,
+    /// The turn the gather result belongs to.
+    pub(crate) turn: u32,
+    /// Re-prompts already given in this turn.
+    pub(crate) retry: u32,
+    /// Holds already given while a late handler works.
+    pub(crate) hold: Option<u32>,
+}
+
+impl CallParams {
+    pub(crate) fn parse(query: Option<&str>) -> Self {
+        let mut p = CallParams::default();
+        let Some(q) = query else { return p };
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "call" => p.call = Some(v),
+                "turn" => p.turn = v.parse().unwrap_or(0),
+                "retry" => p.retry = v.parse().unwrap_or(0),
+                "hold" => p.hold = v.parse().ok(),
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// Where a call's URLs point: the URL the provider used for this request, without its
+/// query (or the configured one when signatures are not checked).
+fn base_url(gw: &Gateway, signed_url: &str) -> String {
+    if !signed_url.is_empty() {
+        return signed_url
+            .split('?')
+            .next()
+            .unwrap_or(signed_url)
+            .to_string();
+    }
+    gw.voice_url()
+        .unwrap_or_else(|| gw.inner.settings.webhook_path.clone())
+}
+
+fn call_url(base: &str, call_id: &str, extra: &str) -> String {
+    let id: String = url_encode(call_id);
+    if extra.is_empty() {
+        format!("{base}?call={id}")
+    } else {
+        format!("{base}?call={id}&{extra}")
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e.trim_start_matches('=').to_string())
+        .unwrap_or_default()
+}
+
+/// Renders a voice answer in the provider's language (TwiML for Twilio).
+pub(crate) fn render(gw: &Gateway, response: &VoiceResponse) -> Response {
+    match gw.inner.provider.render_voice(response) {
+        Ok(answer) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, answer.content_type)],
+            answer.body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(provider = gw.inner.provider.name(), error = %e, "cannot answer a call");
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn goodbye(gw: &Gateway, text: &str) -> VoiceResponse {
+    VoiceResponse::new()
+        .say(gw.inner.settings.voice.say(text))
+        .hangup()
+}
+
+/// Answers a call's request (a new call, a gather result, a redirect).
+pub(crate) async fn answer_call(
+    gw: &Gateway,
+    event: CallEvent,
+    signed_url: &str,
+    query: Option<&str>,
+) -> Response {
+    if !gw.inner.settings.voice.enabled {
+        tracing::info!(call_sid = %event.call_id(), "rejected a call: voice.enabled is false");
+        return render(gw, &VoiceResponse::new().reject(RejectReason::Rejected));
+    }
+    let params = CallParams::parse(query);
+    let base = base_url(gw, signed_url);
+    match event {
+        CallEvent::Incoming(call) => render(gw, &incoming(gw, call, &base).await),
+        CallEvent::Gather {
+            call,
+            speech,
+            digits,
+        } => render(gw, &gathered(gw, call, speech, digits, &params, &base).await),
+        CallEvent::Progress(call) => match params.hold {
+            Some(n) => held(gw, &call.call_id, n, &base).await,
+            None => render(gw, &progress(gw, call, &params, &base).await),
+        },
+        CallEvent::Status(update) => {
+            // Statuses arrive on the status path, but a provider may post them anywhere.
+            if let Err(r) = call_status(gw, update).await {
+                return r;
+            }
+            render(gw, &VoiceResponse::new().hangup())
+        }
+        other => {
+            tracing::warn!(call_sid = %other.call_id(), "a call event the gateway does not know; hanging up");
+            render(gw, &VoiceResponse::new().hangup())
+        }
+    }
+}
+
+/// A gather result the provider's parser refused (e.g. a `Confidence` that is not a
+/// number) on one of the gateway's own call URLs: the caller is asked again instead of
+/// hearing an application error.
+pub(crate) fn malformed_gather(
+    gw: &Gateway,
+    signed_url: &str,
+    query: Option<&str>,
+) -> Option<Response> {
+    let params = CallParams::parse(query);
+    let call_id = params.call.clone()?;
+    if !gw.inner.settings.voice.enabled {
+        return None;
+    }
+    let base = base_url(gw, signed_url);
+    Some(render(gw, &reprompt(gw, &call_id, &params, &base)))
+}
+
+/// Asks again once per turn, then closes.
+fn reprompt(gw: &Gateway, call_id: &str, params: &CallParams, base: &str) -> VoiceResponse {
+    let v = &gw.inner.settings.voice;
+    if params.retry >= 1 {
+        return goodbye(gw, &v.closing);
+    }
+    let action = call_url(base, call_id, &format!("turn={}&retry=1", params.turn.max(1)));
+    VoiceResponse::new()
+        .gather(v.speech_gather(&action).say(v.say(&v.reprompt)))
+        .say(v.say(&v.closing))
+        .hangup()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Records a call the gateway refused or only talked to (no session slot).
+async fn record_refused(gw: &Gateway, call: &Call, note: String) {
+    let new = NewCall {
+        call_id: call.call_id.clone(),
+        direction: call.direction,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        status: call.status,
+        source: StatusSource::Webhook,
+        session: false,
+        at: now(),
+        note: Some(note),
+    };
+    if let Err(e) = gw.inner.store.begin_call(&new, None).await {
+        tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record a refused call");
+    }
+}
+
+fn spell(code: &str) -> String {
+    code.chars()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn refuse(gw: &Gateway, call: &Call, why: String) -> VoiceResponse {
+    tracing::info!(call_sid = %call.call_id, reason = %why, "call rejected by the inbound policy");
+    record_refused(gw, call, format!("rejected: {why}")).await;
+    VoiceResponse::new().reject(RejectReason::Rejected)
+}
+
+async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
+    let settings = &gw.inner.settings;
+    let sender = PhoneNumber::parse(&call.from).ok();
+    let admission = settings.policy.0.admit(sender.as_ref());
+    match admission {
+        Admission::Accept => {}
+        Admission::Block(why) => return refuse(gw, &call, why).await,
+        Admission::IfApproved(unlisted) => {
+            let Some(n) = sender.clone() else {
+                return refuse(gw, &call, "the caller is not a phone number".into()).await;
+            };
+            match gw.inner.store.is_approved_sender(&n).await {
+                Ok(true) => {}
+                Ok(false) => match unlisted {
+                    Unlisted::Pair => return pairing_call(gw, &call, &n).await,
+                    Unlisted::Block(why) => return refuse(gw, &call, why).await,
+                    _ => return refuse(gw, &call, "the policy refused the caller".into()).await,
+                },
+                Err(e) => {
+                    tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "policy lookup failed; ending the call");
+                    return goodbye(gw, APOLOGY);
+                }
+            }
+        }
+        _ => return refuse(gw, &call, "the policy refused the caller".into()).await,
+    }
+
+    let at = now();
+    let new = NewCall {
+        call_id: call.call_id.clone(),
+        direction: call.direction,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        // The gateway's answer connects the call.
+        status: CallStatus::InProgress,
+        source: StatusSource::Answer,
+        session: true,
+        at,
+        note: None,
+    };
+    let max = settings.voice.max_concurrent_sessions;
+    let started_at = match gw.inner.store.begin_call(&new, max).await {
+        Ok(BeginOutcome::Started(rec)) => {
+            tracing::info!(call_sid = %call.call_id, from = %redact(&call.from), "call answered, session started");
+            rec.started_at
+        }
+        Ok(BeginOutcome::Existing(rec)) => {
+            tracing::info!(call_sid = %call.call_id, "repeated request for a known call");
+            rec.started_at
+        }
+        Ok(BeginOutcome::Full { live, .. }) => {
+            let note = format!(
+                "busy: {live} calls live, the maxConcurrentSessions limit of {}",
+                max.unwrap_or(live)
+            );
+            tracing::warn!(call_sid = %call.call_id, live, "call refused: maxConcurrentSessions reached");
+            if let Err(e) = gw.inner.store.set_call_note(&call.call_id, &note).await {
+                tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record why a call was refused");
+            }
+            return goodbye(gw, &settings.voice.busy_message.clone());
+        }
+        Err(e) => {
+            tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not start a session; ending the call");
+            return goodbye(gw, APOLOGY);
+        }
+    };
+    let session = session_of(&call, started_at);
+    let action = call_url(base, &call.call_id, "turn=1");
+    match gw.inner.voice_handler.clone() {
+        Some(h) => {
+            let ctx = CallContext {
+                gateway: gw.clone(),
+                session,
+                action_url: action,
+                turn: 0,
+            };
+            ask(gw, h, CallEvent::Incoming(call), ctx, base).await
+        }
+        None => default_greeting(gw, &call.call_id, base),
+    }
+}
+
+fn redact(from: &str) -> String {
+    PhoneNumber::parse(from)
+        .map(|n| n.redacted().to_string())
+        .unwrap_or_else(|_| "(not a number)".into())
+}
+
+fn session_of(call: &Call, started_at: OffsetDateTime) -> Session {
+    let remote = match call.direction {
+        CallDirection::Outbound | CallDirection::Dialed => call.to.clone(),
+        _ => call.from.clone(),
+    };
+    let mut s = Session::new(&call.call_id, remote, SessionChannel::Voice, started_at);
+    s.state = SessionState::Active;
+    s
+}
+
+/// An unknown caller under `pairing`: the code is spoken (and texted when the request is
+/// new), then the call ends.
+async fn pairing_call(gw: &Gateway, call: &Call, n: &PhoneNumber) -> VoiceResponse {
+    let (text, note) = match gw.pair(n, now()).await {
+        Ok(Pairing::Created { code, sms_error }) => {
+            let texted = if sms_error.is_none() {
+                " We also sent it to you by text message."
+            } else {
+                ""
+            };
+            (
+                format!(
+                    "Hello. This number only answers approved callers. Your pairing code is {}.{texted} The owner of this number must approve it before your calls are answered. Goodbye.",
+                    spell(&code)
+                ),
+                match sms_error {
+                    None => "pairing: code spoken and texted".to_string(),
+                    Some(e) => format!("pairing: code spoken; the code SMS was not sent: {e}"),
+                },
+            )
+        }
+        Ok(Pairing::Waiting(code)) => (
+            format!(
+                "Hello. Your pairing request is waiting for the owner's approval. Your code is {}. Goodbye.",
+                spell(&code)
+            ),
+            "pairing: waiting for approval (code spoken again)".to_string(),
+        ),
+        Ok(Pairing::Limited(_)) => (
+            "Hello. This number is not accepting new callers right now. Goodbye.".to_string(),
+            "pairing: too many pairing requests; no code given".to_string(),
+        ),
+        Err(e) => {
+            tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "pairing failed; ending the call");
+            return goodbye(gw, APOLOGY);
+        }
+    };
+    tracing::info!(call_sid = %call.call_id, caller = %n.redacted(), %note, "unknown caller");
+    record_refused(gw, call, note).await;
+    goodbye(gw, &text)
+}
+
+/// The default flow's first answer: the greeting and a speech gather, one re-prompt on
+/// silence, then the closing.
+fn default_greeting(gw: &Gateway, call_id: &str, base: &str) -> VoiceResponse {
+    let v = &gw.inner.settings.voice;
+    VoiceResponse::new()
+        .gather(
+            v.speech_gather(&call_url(base, call_id, "turn=1"))
+                .say(v.say(&v.greeting)),
+        )
+        .gather(
+            v.speech_gather(&call_url(base, call_id, "turn=1&retry=1"))
+                .say(v.say(&v.reprompt)),
+        )
+        .say(v.say(&v.closing))
+        .hangup()
+}
+
+async fn gathered(
+    gw: &Gateway,
+    call: Call,
+    speech: Option<SpeechResult>,
+    digits: Option<String>,
+    params: &CallParams,
+    base: &str,
+) -> VoiceResponse {
+    let speech = speech.filter(|s| !s.text.trim().is_empty());
+    let digits = digits.filter(|d| !d.is_empty());
+    let at = now();
+    if speech.is_some() || digits.is_some() {
+        let turn = CallTurn {
+            at,
+            speech: speech.as_ref().map(|s| s.text.clone()),
+            confidence: speech.as_ref().and_then(|s| s.confidence),
+            digits: digits.clone(),
+        };
+        match gw.inner.store.add_call_turn(&call.call_id, &turn).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {
+                tracing::info!(call_sid = %call.call_id, "gather result for a call without a record (placed elsewhere?)")
+            }
+            Err(e) => {
+                tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record a call turn")
+            }
+        }
+    }
+    match gw.inner.voice_handler.clone() {
+        Some(h) => {
+            let started_at = match gw.inner.store.call(&call.call_id).await {
+                Ok(Some(rec)) => rec.started_at,
+                _ => at,
+            };
+            let next = params.turn.saturating_add(1).max(1);
+            let ctx = CallContext {
+                gateway: gw.clone(),
+                session: session_of(&call, started_at),
+                action_url: call_url(base, &call.call_id, &format!("turn={next}")),
+                turn: params.turn.max(1),
+            };
+            let event = CallEvent::Gather {
+                call,
+                speech,
+                digits,
+            };
+            ask(gw, h, event, ctx, base).await
+        }
+        None => {
+            let text = match (&speech, &digits) {
+                (Some(s), _) => s.text.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => return reprompt(gw, &call.call_id, params, base),
+            };
+            store_transcript(gw, &call, text, speech.and_then(|s| s.confidence), digits, at)
+                .await
+        }
+    }
+}
+
+/// The default flow keeps what the caller said in the inbox (channel `voice`), where it is
+/// dispatched (and forwarded) like a text, then closes the call.
+async fn store_transcript(
+    gw: &Gateway,
+    call: &Call,
+    text: String,
+    confidence: Option<f32>,
+    digits: Option<String>,
+    at: OffsetDateTime,
+) -> VoiceResponse {
+    let mut extra = BTreeMap::new();
+    extra.insert("CallSid".to_string(), call.call_id.clone());
+    if let Some(c) = confidence {
+        extra.insert("Confidence".to_string(), c.to_string());
+    }
+    if let Some(d) = digits {
+        extra.insert("Digits".to_string(), d);
+    }
+    let msg = InboundMessage {
+        id: MessageId::generate(),
+        provider_sid: call.call_id.clone(),
+        account_sid: call.account.clone(),
+        channel: Channel::Voice,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        body: text,
+        media: Vec::new(),
+        num_segments: None,
+        received_at: at,
+        extra,
+    };
+    match gw.inner.store.insert_inbound(&msg).await {
+        Ok(InsertOutcome::Inserted) => {
+            tracing::info!(call_sid = %call.call_id, message_id = %msg.id, chars = msg.body.chars().count(), "call transcript stored");
+            gw.inner.inbox_wake.notify_one();
+        }
+        Ok(InsertOutcome::Duplicate) => {
+            tracing::info!(call_sid = %call.call_id, "transcript already stored for this call");
+        }
+        Err(e) => {
+            tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not store the call transcript");
+            return goodbye(gw, "Sorry, we could not save your message. Please call again later. Goodbye.");
+        }
+    }
+    let v = &gw.inner.settings.voice;
+    goodbye(gw, &v.closing)
+}
+
+async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> VoiceResponse {
+    match gw.inner.voice_handler.clone() {
+        Some(h) => {
+            let started_at = match gw.inner.store.call(&call.call_id).await {
+                Ok(Some(rec)) => rec.started_at,
+                _ => now(),
+            };
+            let ctx = CallContext {
+                gateway: gw.clone(),
+                session: session_of(&call, started_at),
+                action_url: call_url(
+                    base,
+                    &call.call_id,
+                    &format!("turn={}", params.turn.saturating_add(1).max(1)),
+                ),
+                turn: params.turn,
+            };
+            ask(gw, h, CallEvent::Progress(call), ctx, base).await
+        }
+        // A call fetching instructions with no turn of ours yet (an outbound call placed
+        // with the gateway's URL): the default conversation.
+        None => default_greeting(gw, &call.call_id, base),
+    }
+}
+
+/// Asks the handler, within `voice.handlerTimeoutMs`. A late answer is kept in the store
+/// and the caller hears a hold that comes back for it.
+async fn ask(
+    gw: &Gateway,
+    handler: Arc<dyn VoiceHandler>,
+    event: CallEvent,
+    ctx: CallContext,
+    base: &str,
+) -> VoiceResponse {
+    let call_id = ctx.session.id.clone();
+    let action = ctx.action_url.clone();
+    let (tx, mut rx) = oneshot::channel::<VoiceResponse>();
+    let gw2 = gw.clone();
+    let id2 = call_id.clone();
+    tokio::spawn(async move {
+        // Its own task, so a panicking handler is contained.
+        let result = tokio::spawn(async move { handler.on_call_event(event, ctx).await }).await;
+        let mut response = match result {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!(call_sid = %id2, error = %error_chain(e.as_ref()), "voice handler returned an error; ending the call");
+                goodbye(&gw2, APOLOGY)
+            }
+            Err(e) => {
+                tracing::error!(call_sid = %id2, error = %e, "voice handler panicked; ending the call");
+                goodbye(&gw2, APOLOGY)
+            }
+        };
+        fill_actions(&mut response, &action);
+        if let Err(response) = tx.send(response) {
+            keep_late_answer(&gw2, &id2, &response).await;
+        }
+    });
+    let deadline = gw.inner.settings.voice.handler_timeout;
+    match tokio::time::timeout(deadline, &mut rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => goodbye(gw, APOLOGY),
+        Err(_) => {
+            rx.close();
+            // It may have answered just as the deadline passed.
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(call_sid = %call_id, deadline_ms = deadline.as_millis() as u64, "voice handler missed its deadline; caller on hold");
+                    hold(gw, &call_id, 1, base)
+                }
+            }
+        }
+    }
+}
+
+async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse) {
+    let rendered = match gw.inner.provider.render_voice(response) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(call_sid = %call_id, error = %e, "cannot render a late voice answer");
+            return;
+        }
+    };
+    let answer = PendingAnswer {
+        content_type: rendered.content_type.to_string(),
+        body: String::from_utf8_lossy(&rendered.body).into_owned(),
+    };
+    match gw.inner.store.set_pending_answer(call_id, &answer).await {
+        Ok(()) => {
+            tracing::info!(call_sid = %call_id, "late voice answer kept for the hold redirect");
+            gw.inner.voice_late.notify_waiters();
+        }
+        Err(e) => {
+            tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a late voice answer")
+        }
+    }
+}
+
+/// A short pause, then back to the gateway for the late answer.
+fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str) -> VoiceResponse {
+    let _ = gw;
+    VoiceResponse::new().pause(1).redirect(
+        Redirect::new(call_url(base, call_id, &format!("hold={n}")))
+            .method(axum::http::Method::POST),
+    )
+}
+
+/// A hold's redirect: serves the late answer when it is there (waiting up to the handler
+/// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely.
+async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Response {
+    let deadline = tokio::time::Instant::now() + gw.inner.settings.voice.handler_timeout;
+    loop {
+        let notified = gw.inner.voice_late.notified();
+        match gw.inner.store.take_pending_answer(call_id).await {
+            Ok(Some(answer)) => {
+                tracing::info!(call_sid = %call_id, hold = n, "late voice answer served");
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, answer.content_type)],
+                    answer.body,
+                )
+                    .into_response();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not read a late voice answer");
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(left.min(Duration::from_millis(100))) => {}
+        }
+    }
+    if n >= MAX_HOLDS {
+        tracing::warn!(call_sid = %call_id, holds = n, "voice handler never answered; ending the call");
+        return render(gw, &goodbye(gw, APOLOGY));
+    }
+    render(gw, &hold(gw, call_id, n + 1, base))
+}
+
+/// A call status callback: the session moves forward; a terminal status ends it. Unknown
+/// calls are recorded and ignored. `Err` is the response to give instead of the ack.
+pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Result<(), Response> {
+    let outcome = gw
+        .apply_call_status(
+            &update.call_id,
+            update.status,
+            update.duration_secs,
+            StatusSource::Callback,
+        )
+        .await;
+    match outcome {
+        Ok(CallStatusOutcome::Applied(rec)) => {
+            if let Some(h) = gw.inner.voice_handler.clone() {
+                let ctx = CallContext {
+                    gateway: gw.clone(),
+                    session: {
+                        let remote = match rec.direction {
+                            CallDirection::Outbound | CallDirection::Dialed => rec.to.clone(),
+                            _ => rec.from.clone(),
+                        };
+                        let mut s =
+                            Session::new(&rec.call_id, remote, SessionChannel::Voice, rec.started_at);
+                        s.state = if rec.status.is_terminal() {
+                            SessionState::Ended
+                        } else {
+                            SessionState::Active
+                        };
+                        s
+                    },
+                    action_url: gw.voice_url().unwrap_or_default(),
+                    turn: 0,
+                };
+                let id = rec.call_id.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = h.on_call_event(CallEvent::Status(update), ctx).await {
+                        tracing::warn!(call_sid = %id, error = %error_chain(e.as_ref()), "voice handler failed on a status event");
+                    }
+                });
+            }
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(call_sid = %update.call_id, error = %error_chain(&e), "could not store a call status");
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "could not store call status\n",
+            )
+                .into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_params() {
+        assert_eq!(CallParams::parse(None), CallParams::default());
+        assert_eq!(
+            CallParams::parse(Some("call=CA1&turn=2&retry=1")),
+            CallParams {
+                call: Some("CA1".into()),
+                turn: 2,
+                retry: 1,
+                hold: None
+            }
+        );
+        assert_eq!(
+            CallParams::parse(Some("call=CA1&hold=3&other=x")).hold,
+            Some(3)
+        );
+        assert_eq!(CallParams::parse(Some("turn=x")).turn, 0);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            call_url("https://gw.example.com/telephony/webhook", "CA1", "turn=1"),
+            "https://gw.example.com/telephony/webhook?call=CA1&turn=1"
+        );
+        assert_eq!(call_url("/w", "a b&c", ""), "/w?call=a+b%26c");
+        assert_eq!(spell("AB12"), "A, B, 1, 2");
+    }
+}

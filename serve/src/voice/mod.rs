@@ -1,0 +1,534 @@
+//! Voice: answering calls, placing calls, call sessions.
+//!
+//! Calls arrive on the same webhook path as messages; the provider tells them apart. For
+//! every call the gateway:
+//!
+//! 1. applies the sender [`Policy`](telephony_core::Policy) to the caller: blocked callers
+//!    get a reject, unknown callers under `pairing` hear their pairing code (also texted)
+//!    and are hung up;
+//! 2. opens a session in the store, unless `maxConcurrentSessions` are live (then the
+//!    caller hears a short busy message and is hung up);
+//! 3. asks the [`VoiceHandler`] (or, without one, runs the default flow: greeting, one
+//!    speech turn stored in the inbox as a transcript, closing) for the next
+//!    [`VoiceResponse`], within `voice.handlerTimeoutMs`: a late handler's caller hears a
+//!    short hold and the late answer is served on the hold's redirect.
+//!
+//! Sessions end on a terminal status callback, or when the voice worker's reaper asks the
+//! provider for the call's state ([`Provider::fetch_call`](telephony_core::Provider::fetch_call)):
+//! never on a blind timer. `voice.maxDurationSeconds` counts from the answer: the gateway
+//! hangs an inbound call up through the provider's API, and gives outbound calls the
+//! provider's own time limit.
+
+mod answer;
+pub(crate) mod worker;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use telephony_core::store::{
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, NewCall, StatusSource,
+};
+use telephony_core::voice::{
+    CallAnswer, CallDirection, CallEvent, CallStatus, Gather, OutboundCall, Say, Session,
+    SpeechTimeout, Verb, VoiceResponse,
+};
+use telephony_core::{PhoneNumber, PhoneNumberError, ProviderError, StoreError};
+use time::OffsetDateTime;
+
+use crate::gateway::Gateway;
+use crate::handler::HandlerError;
+
+pub(crate) use answer::{answer_call, call_status, malformed_gather};
+
+/// Voice settings (`voice.*` and `maxConcurrentSessions`).
+///
+/// ```
+/// use std::time::Duration;
+/// use telephony_serve::VoiceSettings;
+/// let v = VoiceSettings::enabled().greeting("Hi, this is Ada's assistant.").max_concurrent_sessions(Some(5));
+/// assert!(v.enabled);
+/// assert_eq!(v.handler_timeout, Duration::from_millis(8000));
+/// assert_eq!(v.max_duration, Some(Duration::from_secs(600)));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct VoiceSettings {
+    /// Answer calls (`voice.enabled`); when false every call gets a reject and outbound
+    /// calls are refused.
+    pub enabled: bool,
+    /// Spoken when a call is answered by the default flow (`voice.greeting`).
+    pub greeting: String,
+    /// Spoken before hanging up (`voice.closing`).
+    pub closing: String,
+    /// Spoken once when the caller said nothing (or nothing usable).
+    pub reprompt: String,
+    /// Spoken to a caller over `maxConcurrentSessions` before hanging up.
+    pub busy_message: String,
+    /// The provider's text-to-speech voice (`voice.voice`, e.g. `alice`, `Polly.Joanna`).
+    pub voice: Option<String>,
+    /// The language of speech and recognition (`voice.language`, e.g. `en-US`).
+    pub language: Option<String>,
+    /// The longest a call may last once answered (`voice.maxDurationSeconds`).
+    pub max_duration: Option<Duration>,
+    /// How long a handler may take before the caller is put on hold
+    /// (`voice.handlerTimeoutMs`); Twilio waits 15 s at most.
+    pub handler_timeout: Duration,
+    /// Live calls at most (`maxConcurrentSessions`); `None` is unlimited.
+    pub max_concurrent_sessions: Option<usize>,
+    /// How long a live session may go without news before the reaper asks the provider
+    /// about it.
+    pub reap_after: Duration,
+    /// How often the voice worker checks sessions (duration limits, the reaper).
+    pub tick: Duration,
+}
+
+impl Default for VoiceSettings {
+    /// Voice off, with the defaults every `voice.*` key documents.
+    fn default() -> Self {
+        VoiceSettings {
+            enabled: false,
+            greeting: "Hello! How can I help you? Please speak after the tone.".into(),
+            closing: "Thank you. Goodbye.".into(),
+            reprompt: "Sorry, I didn't catch that. Please say it again.".into(),
+            busy_message: "All our lines are busy right now. Please call again later.".into(),
+            voice: None,
+            language: None,
+            max_duration: Some(Duration::from_secs(600)),
+            handler_timeout: Duration::from_millis(8000),
+            max_concurrent_sessions: Some(50),
+            reap_after: Duration::from_secs(60),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+impl VoiceSettings {
+    /// The defaults, with voice on.
+    pub fn enabled() -> Self {
+        VoiceSettings {
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the greeting.
+    pub fn greeting(mut self, text: impl Into<String>) -> Self {
+        self.greeting = text.into();
+        self
+    }
+
+    /// Sets the closing.
+    pub fn closing(mut self, text: impl Into<String>) -> Self {
+        self.closing = text.into();
+        self
+    }
+
+    /// Sets the text-to-speech voice.
+    pub fn voice(mut self, voice: impl Into<String>) -> Self {
+        self.voice = Some(voice.into());
+        self
+    }
+
+    /// Sets the language.
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
+        self
+    }
+
+    /// Sets the call duration limit (`None`: no limit of the gateway's).
+    pub fn max_duration(mut self, limit: Option<Duration>) -> Self {
+        self.max_duration = limit;
+        self
+    }
+
+    /// Sets the handler deadline.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// Sets the session limit (`None`: unlimited).
+    pub fn max_concurrent_sessions(mut self, max: Option<usize>) -> Self {
+        self.max_concurrent_sessions = max;
+        self
+    }
+
+    /// Sets how long a session may go without news before the reaper checks it, and how
+    /// often the voice worker runs.
+    pub fn reaper(mut self, reap_after: Duration, tick: Duration) -> Self {
+        self.reap_after = reap_after;
+        self.tick = tick;
+        self
+    }
+
+    /// A `<Say>` in the configured voice and language.
+    pub fn say(&self, text: &str) -> Say {
+        let mut say = Say::new(text);
+        if let Some(v) = &self.voice {
+            say = say.voice(v.clone());
+        }
+        if let Some(l) = &self.language {
+            say = say.language(l.clone());
+        }
+        say
+    }
+
+    /// A speech `<Gather>` (speech timeout `auto`) in the configured language.
+    pub(crate) fn speech_gather(&self, action: &str) -> Gather {
+        let mut g = Gather::new()
+            .speech()
+            .speech_timeout(SpeechTimeout::Auto)
+            .action(action);
+        if let Some(l) = &self.language {
+            g = g.language(l.clone());
+        }
+        g
+    }
+}
+
+/// What a [`VoiceHandler`] gets with each event: the session, the gateway, and the URL
+/// its gathers should post to.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    gateway: Gateway,
+    session: Session,
+    action_url: String,
+    turn: u32,
+}
+
+impl CallContext {
+    /// The call's session (id, caller, start time, state).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The gateway (to send an SMS, look up the inbox, …).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// The URL a `<Gather>` (or `<Redirect>`) should use to come back to this handler
+    /// with the next turn; a `Gather` without an `action` gets it filled in.
+    pub fn action_url(&self) -> &str {
+        &self.action_url
+    }
+
+    /// The turn number: 0 for the call's first request, then one more per gather.
+    pub fn turn(&self) -> u32 {
+        self.turn
+    }
+
+    /// A `<Say>` in the configured `voice.voice` and `voice.language`.
+    pub fn say(&self, text: impl AsRef<str>) -> Say {
+        self.gateway.inner.settings.voice.say(text.as_ref())
+    }
+
+    /// A speech `<Gather>` (speech timeout `auto`, `voice.language`) posting back to this
+    /// handler. Add `.dtmf()` for keys too.
+    pub fn gather(&self) -> Gather {
+        self.gateway
+            .inner
+            .settings
+            .voice
+            .speech_gather(&self.action_url)
+    }
+}
+
+/// The application's side of calls: gets each call event and returns what the caller
+/// hears next.
+///
+/// Events: [`CallEvent::Incoming`] (a new call, with the caller's details),
+/// [`CallEvent::Gather`] (what the caller said — `SpeechResult` and `Confidence` — or
+/// typed), [`CallEvent::Progress`] (a redirect of the application's own), and
+/// [`CallEvent::Status`] (a status change; a terminal one is the hang-up — the returned
+/// response is not used). Only callers the policy admits reach the handler.
+///
+/// Implemented for async closures `Fn(CallEvent, CallContext) -> impl Future<Output =
+/// Result<VoiceResponse, HandlerError>>`:
+///
+/// ```
+/// use telephony_core::voice::{CallEvent, VoiceResponse};
+/// use telephony_serve::{CallContext, HandlerError, VoiceHandler};
+///
+/// fn menu() -> impl VoiceHandler {
+///     |event: CallEvent, call: CallContext| async move {
+///         Ok::<_, HandlerError>(match event {
+///             CallEvent::Incoming(_) => VoiceResponse::new()
+///                 .gather(call.gather().dtmf().num_digits(1).say(call.say("Say sales or press 1.")))
+///                 .say(call.say("Goodbye.")),
+///             CallEvent::Gather { speech, digits, .. } => {
+///                 let sales = digits.as_deref() == Some("1")
+///                     || speech.is_some_and(|s| s.text.to_lowercase().contains("sales"));
+///                 let text = if sales { "Connecting you to sales." } else { "Sorry, goodbye." };
+///                 VoiceResponse::new().say(call.say(text)).hangup()
+///             }
+///             _ => VoiceResponse::new().hangup(),
+///         })
+///     }
+/// }
+/// ```
+///
+/// An error or a panic ends the call politely (an apology, then hang-up); an empty
+/// response hangs up.
+#[async_trait]
+pub trait VoiceHandler: Send + Sync + 'static {
+    /// Answers one call event.
+    async fn on_call_event(
+        &self,
+        event: CallEvent,
+        call: CallContext,
+    ) -> Result<VoiceResponse, HandlerError>;
+}
+
+#[async_trait]
+impl<F, Fut> VoiceHandler for F
+where
+    F: Fn(CallEvent, CallContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<VoiceResponse, HandlerError>> + Send + 'static,
+{
+    async fn on_call_event(
+        &self,
+        event: CallEvent,
+        call: CallContext,
+    ) -> Result<VoiceResponse, HandlerError> {
+        (self)(event, call).await
+    }
+}
+
+/// Why an outbound call was not placed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// `voice.enabled` is false.
+    #[error("voice is disabled: set voice.enabled to true to place calls")]
+    Disabled,
+    /// The number is not E.164.
+    #[error("invalid number {input:?}: {source}")]
+    InvalidNumber {
+        /// What was given.
+        input: String,
+        /// Why it is not a number.
+        #[source]
+        source: PhoneNumberError,
+    },
+    /// `maxConcurrentSessions` calls are live; no provider call was made.
+    #[error("{live} calls are live, the maxConcurrentSessions limit of {max}: the call was not placed")]
+    TooManySessions {
+        /// Live sessions.
+        live: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The provider refused or could not be reached (the call is recorded as failed).
+    #[error("the provider did not place the call: {0}")]
+    Provider(#[from] ProviderError),
+    /// The store failed.
+    #[error("could not record the call")]
+    Store(#[from] StoreError),
+}
+
+impl CallError {
+    /// True when the caller's request was at fault (HTTP 400/409), false for failures
+    /// on the gateway's or the provider's side.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            CallError::Disabled | CallError::InvalidNumber { .. } => true,
+            CallError::TooManySessions { .. } => true,
+            CallError::Provider(e) => !e.is_retryable() && e.http_status().is_some_and(|s| s < 500),
+            CallError::Store(_) => false,
+        }
+    }
+}
+
+fn reservation_id() -> String {
+    use rand::Rng;
+    let r: u64 = rand::thread_rng().gen();
+    format!("pending_{r:016x}")
+}
+
+impl Gateway {
+    /// The voice settings.
+    pub fn voice_settings(&self) -> &VoiceSettings {
+        &self.inner.settings.voice
+    }
+
+    /// The URL calls should fetch instructions from and post gathers to (public URL, or
+    /// the local listener's), without a query; `None` when neither is known.
+    pub fn voice_url(&self) -> Option<String> {
+        let base = self.inner.settings.public_url.clone().or_else(|| {
+            self.inner
+                .local_base_url
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })?;
+        Some(format!("{}{}", base, self.inner.settings.webhook_path))
+    }
+
+    /// Places an outbound call to `to`, answered with `answer`.
+    ///
+    /// A session slot is reserved before the provider is asked, so `maxConcurrentSessions`
+    /// holds exactly (over the limit: [`CallError::TooManySessions`], no provider call).
+    /// The call gets the gateway's status callback URL and `voice.maxDurationSeconds` as
+    /// its time limit; a [`Gather`] without an `action` in a [`CallAnswer::Response`] posts
+    /// back to the gateway. Returns the call as recorded (status `queued` usually);
+    /// follow it with [`call_record`](Self::call_record).
+    pub async fn call(&self, to: &str, answer: CallAnswer) -> Result<CallRecord, CallError> {
+        self.place_call(OutboundCall::new(to, answer)).await
+    }
+
+    /// Places an outbound call with every option of [`OutboundCall`]; the gateway fills in
+    /// the status callback and time limit when they are unset.
+    pub async fn place_call(&self, mut call: OutboundCall) -> Result<CallRecord, CallError> {
+        let voice = &self.inner.settings.voice;
+        if !voice.enabled {
+            return Err(CallError::Disabled);
+        }
+        let number = PhoneNumber::parse(&call.to).map_err(|source| CallError::InvalidNumber {
+            input: call.to.clone(),
+            source,
+        })?;
+        call.to = number.to_string();
+        if call.status_callback.is_none() {
+            call.status_callback = self.status_callback_url();
+        }
+        if call.time_limit_secs.is_none() {
+            call.time_limit_secs = voice
+                .max_duration
+                .map(|d| d.as_secs().clamp(1, u32::MAX as u64) as u32);
+        }
+        if let CallAnswer::Response(response) = &mut call.answer {
+            if let Some(url) = self.voice_url() {
+                fill_actions(response, &format!("{url}?turn=1"));
+            }
+        }
+        let reservation = reservation_id();
+        let now = OffsetDateTime::now_utc();
+        let new = NewCall {
+            call_id: reservation.clone(),
+            direction: CallDirection::Outbound,
+            from: call.from.clone().unwrap_or_default(),
+            to: call.to.clone(),
+            status: CallStatus::Queued,
+            source: StatusSource::Api,
+            session: true,
+            at: now,
+            note: None,
+        };
+        let store = &self.inner.store;
+        match store.begin_call(&new, voice.max_concurrent_sessions).await? {
+            BeginOutcome::Started(_) | BeginOutcome::Existing(_) => {}
+            BeginOutcome::Full { live, .. } => {
+                let max = voice.max_concurrent_sessions.unwrap_or(live);
+                let err = CallError::TooManySessions { live, max };
+                store
+                    .update_call_status(&reservation, CallStatus::Failed, None, StatusSource::Api, now)
+                    .await?;
+                store.set_call_note(&reservation, &err.to_string()).await?;
+                tracing::warn!(to = %number.redacted(), live, max, "outbound call refused: maxConcurrentSessions reached");
+                return Err(err);
+            }
+        }
+        match self.inner.provider.place_call(&call).await {
+            Ok(placed) => {
+                store.rename_call(&reservation, &placed.call_id).await?;
+                let at = OffsetDateTime::now_utc();
+                if placed.status != CallStatus::Queued {
+                    store
+                        .update_call_status(&placed.call_id, placed.status, None, StatusSource::Api, at)
+                        .await?;
+                }
+                tracing::info!(call_sid = %placed.call_id, to = %number.redacted(), status = %placed.status, "outbound call placed");
+                Ok(store
+                    .call(&placed.call_id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound {
+                        kind: "call",
+                        id: placed.call_id.clone(),
+                    })?)
+            }
+            Err(e) => {
+                let at = OffsetDateTime::now_utc();
+                store
+                    .update_call_status(&reservation, CallStatus::Failed, None, StatusSource::Api, at)
+                    .await?;
+                store
+                    .set_call_note(&reservation, &format!("the provider refused the call: {e}"))
+                    .await?;
+                tracing::warn!(to = %number.redacted(), error = %e, "outbound call failed");
+                Err(CallError::Provider(e))
+            }
+        }
+    }
+
+    /// Ends a call through the provider (a call that already ended is a success).
+    pub async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        self.inner.provider.hang_up(call_id).await
+    }
+
+    /// One call with its status history and transcript.
+    pub async fn call_record(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
+        self.inner.store.call(call_id).await
+    }
+
+    /// Calls, oldest first.
+    pub async fn calls(&self, query: &CallQuery) -> Result<Vec<CallRecord>, StoreError> {
+        self.inner.store.calls(query).await
+    }
+
+    /// Checks every live session now, as the voice worker does on start: calls past
+    /// `voice.maxDurationSeconds` are hung up, and each session's call is looked up at the
+    /// provider, so sessions whose call ended give their slot back. Live calls are never
+    /// ended by it.
+    pub async fn check_sessions(&self) {
+        worker::sweep(self, true).await;
+    }
+
+    /// Calls holding a session slot now.
+    pub async fn live_sessions(&self) -> Result<Vec<CallRecord>, StoreError> {
+        self.inner.store.live_sessions().await
+    }
+
+    /// Records a call status from the provider; a terminal one ends the session.
+    pub(crate) async fn apply_call_status(
+        &self,
+        call_id: &str,
+        status: CallStatus,
+        duration_secs: Option<u64>,
+        source: StatusSource,
+    ) -> Result<CallStatusOutcome, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let outcome = self
+            .inner
+            .store
+            .update_call_status(call_id, status, duration_secs, source, now)
+            .await?;
+        match &outcome {
+            CallStatusOutcome::Applied(rec) if status.is_terminal() => {
+                tracing::info!(call_sid = %call_id, status = %status, source = source.as_str(), duration_secs = ?rec.duration_secs, session = rec.session, "call ended");
+            }
+            CallStatusOutcome::Applied(_) => {
+                tracing::debug!(call_sid = %call_id, status = %status, source = source.as_str(), "call status");
+            }
+            CallStatusOutcome::Stale(rec) => {
+                tracing::debug!(call_sid = %call_id, status = %status, current = %rec.status, "stale call status ignored");
+            }
+            CallStatusOutcome::Unknown => {
+                tracing::info!(call_sid = %call_id, status = %status, source = source.as_str(), "status for an unknown call recorded and ignored");
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Gives every `<Gather>` without an `action` this one.
+pub(crate) fn fill_actions(response: &mut VoiceResponse, action: &str) {
+    for verb in response.verbs_mut() {
+        if let Verb::Gather(g) = verb {
+            if g.action.is_none() {
+                g.action = Some(action.to_string());
+            }
+        }
+    }
+}

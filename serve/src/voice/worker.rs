@@ -1,0 +1,178 @@
+//! The voice worker: enforces `voice.maxDurationSeconds` on inbound calls and reaps
+//! sessions whose end the gateway never heard of.
+//!
+//! The reaper never ends a session on a timer: a session that went quiet for
+//! `reap_after` is looked up at the provider ([`Provider::fetch_call`]); only a terminal
+//! status there ends it, and a live call is left alone (its record is touched). On start
+//! every live session is checked at once, so calls that ended while the gateway was down
+//! give their slots back (restart reconciliation).
+//!
+//! [`Provider::fetch_call`]: telephony_core::Provider::fetch_call
+
+use std::time::Duration;
+
+use telephony_core::store::{CallRecord, StatusSource};
+use telephony_core::voice::{CallDirection, CallStatus};
+use telephony_core::error_chain;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::gateway::Gateway;
+
+/// The note on a call the gateway hung up for its duration limit.
+pub(crate) const LIMIT_NOTE: &str = "hung up: voice.maxDurationSeconds reached";
+/// An outbound reservation whose create never finished (the gateway stopped mid-call).
+const RESERVATION_GRACE: Duration = Duration::from_secs(120);
+
+pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
+    let voice = gw.inner.settings.voice.clone();
+    if !voice.enabled {
+        return;
+    }
+    // Reconcile every live session once at start: those that ended while the gateway was
+    // down free their slots now.
+    sweep(&gw, true).await;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(voice.tick) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        sweep(&gw, false).await;
+    }
+}
+
+/// One pass over live sessions. `all`: check every session with the provider now.
+pub(crate) async fn sweep(gw: &Gateway, all: bool) {
+    let sessions = match gw.inner.store.live_sessions().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "voice worker could not list live sessions");
+            return;
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    for s in sessions {
+        if s.call_id.starts_with("pending_") {
+            reservation(gw, &s, now).await;
+            continue;
+        }
+        enforce_limit(gw, &s, now).await;
+        let quiet = now - s.updated_at >= gw.inner.settings.voice.reap_after;
+        if all || quiet {
+            reap(gw, &s).await;
+        }
+    }
+}
+
+async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
+    if now - s.started_at < RESERVATION_GRACE {
+        return;
+    }
+    tracing::warn!(reservation = %s.call_id, "an outbound call was never confirmed by the provider; releasing its slot");
+    let store = &gw.inner.store;
+    let res = async {
+        store
+            .update_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper, now)
+            .await?;
+        store
+            .set_call_note(
+                &s.call_id,
+                "placing the call did not finish (the gateway stopped while asking the provider)",
+            )
+            .await
+    }
+    .await;
+    if let Err(e) = res {
+        tracing::error!(reservation = %s.call_id, error = %error_chain(&e), "could not release a reservation");
+    }
+}
+
+/// Inbound calls past `voice.maxDurationSeconds` since the answer are hung up through the
+/// provider (outbound calls carry the provider's own time limit).
+async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
+    let Some(max) = gw.inner.settings.voice.max_duration else {
+        return;
+    };
+    if s.direction == CallDirection::Outbound || s.note.as_deref() == Some(LIMIT_NOTE) {
+        return;
+    }
+    let Some(answered) = s.answered_at else {
+        return;
+    };
+    if now - answered < max {
+        return;
+    }
+    match gw.inner.provider.hang_up(&s.call_id).await {
+        Ok(()) => {
+            tracing::info!(call_sid = %s.call_id, max_secs = max.as_secs(), "call hung up: voice.maxDurationSeconds reached");
+            if let Err(e) = gw.inner.store.set_call_note(&s.call_id, LIMIT_NOTE).await {
+                tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "could not record the hang-up");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(call_sid = %s.call_id, error = %e, "could not hang up a call past its duration limit; will retry");
+        }
+    }
+}
+
+/// Asks the provider where a quiet session's call is.
+async fn reap(gw: &Gateway, s: &CallRecord) {
+    let now = OffsetDateTime::now_utc();
+    match gw.inner.provider.fetch_call(&s.call_id).await {
+        Ok(call) if call.status.is_terminal() => {
+            let duration = call
+                .extra
+                .get("duration")
+                .and_then(|d| d.parse().ok())
+                .or_else(|| {
+                    Some((call.ended_at? - call.answered_at?).whole_seconds().max(0) as u64)
+                });
+            tracing::info!(call_sid = %s.call_id, status = %call.status, "reaper: the provider says the call ended");
+            if let Err(e) = gw
+                .apply_call_status(&s.call_id, call.status, duration, StatusSource::Reaper)
+                .await
+            {
+                tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not end a session");
+            }
+        }
+        Ok(call) => {
+            tracing::debug!(call_sid = %s.call_id, status = %call.status, "reaper: call still live");
+            let store = &gw.inner.store;
+            let res = if s.status.can_advance_to(call.status) {
+                gw.apply_call_status(&s.call_id, call.status, None, StatusSource::Reaper)
+                    .await
+                    .map(|_| ())
+            } else {
+                store.touch_call(&s.call_id, now).await
+            };
+            if let Err(e) = res {
+                tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not record a live call");
+            }
+        }
+        Err(e) if e.http_status() == Some(404) => {
+            tracing::warn!(call_sid = %s.call_id, "reaper: the provider does not know this call; ending its session");
+            let res = async {
+                gw.apply_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper)
+                    .await?;
+                gw.inner
+                    .store
+                    .set_call_note(&s.call_id, "the provider does not know this call (404)")
+                    .await
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not end a session");
+            }
+        }
+        Err(e) => {
+            // Unknown state: keep the session; it is checked again after `reap_after`.
+            tracing::warn!(call_sid = %s.call_id, error = %e, "reaper could not fetch a call; keeping its session");
+            if let Err(e) = gw.inner.store.touch_call(&s.call_id, now).await {
+                tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not record its check");
+            }
+        }
+    }
+}
