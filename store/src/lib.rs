@@ -46,6 +46,9 @@
 //! | `pairing_requests`, `approved_senders` | pairing codes and the senders approved by them |
 //! | `opt_outs`, `approved_contacts` | STOP/START state; first-contact approvals |
 //! | `forwards` | events for the forward URL, delivered at least once |
+//! | `calls`, `call_history`, `call_turns` | calls, their session slot, every status reached, their transcript |
+//! | `orphan_call_status` | call status updates for call ids no call has |
+//! | `call_pending_answers` | answers kept for calls on hold, taken once |
 //!
 //! Times are unix milliseconds: instants read back at millisecond precision.
 //!

@@ -9,7 +9,12 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use telephony_core::store::prelude::*;
+use telephony_core::store::{
+    BeginOutcome, CallQuery, CallStatusChange, CallStatusOutcome, CallTurn, NewCall,
+    OrphanCallStatus, PendingAnswer, StatusSource,
+};
 use telephony_core::store_suite::{inbound, t0};
+use telephony_core::voice::{CallDirection, CallStatus};
 use telephony_core::{
     Address, DeliveryStatus, ErrorInfo, ForwardEvent, ForwardStats, InboxQuery, InboxState,
     InsertOutcome, MessageId, OutboundMessage, PairingLimits, PairingOutcome, PairingStatus,
@@ -535,7 +540,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
     drop((a, b));
 
     // A database migrated by a different version of 0001 is refused, not silently used.
@@ -853,4 +858,250 @@ async fn pairing_caps_hold_under_concurrency() {
     }
     assert_eq!((created, limited), (3, 17));
     assert_eq!(a.pending_pairings(t0()).await.unwrap().len(), 3);
+}
+
+fn new_call(id: &str, status: CallStatus, session: bool, at: OffsetDateTime) -> NewCall {
+    NewCall {
+        call_id: id.into(),
+        direction: CallDirection::Inbound,
+        from: "+15557654321".into(),
+        to: "+15550001234".into(),
+        status,
+        source: StatusSource::Webhook,
+        session,
+        at,
+        note: None,
+    }
+}
+
+/// A live session (with its history, transcript and pending answer), a refused call and an
+/// orphan status are all there after the store is dropped and reopened, and the slot count
+/// still holds.
+#[tokio::test]
+async fn live_sessions_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let turn = CallTurn {
+        at: secs(3),
+        speech: Some("what are your hours?".into()),
+        confidence: Some(0.93),
+        digits: None,
+    };
+    let held = PendingAnswer {
+        content_type: "text/xml".into(),
+        body: "<Response><Say>We open at nine.</Say></Response>".into(),
+    };
+    let before = {
+        let s = open(&path).await;
+        let BeginOutcome::Started(_) = s
+            .begin_call(&new_call("CA1", CallStatus::Ringing, true, t0()), Some(1))
+            .await
+            .unwrap()
+        else {
+            panic!("expected Started")
+        };
+        let CallStatusOutcome::Applied(_) = s
+            .update_call_status(
+                "CA1",
+                CallStatus::InProgress,
+                None,
+                StatusSource::Answer,
+                secs(1),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("expected Applied")
+        };
+        s.add_call_turn("CA1", &turn).await.unwrap();
+        s.set_pending_answer("CA1", &held).await.unwrap();
+        let mut over = new_call("CA2", CallStatus::Ringing, true, secs(2));
+        over.note = Some("over the limit".into());
+        assert!(matches!(
+            s.begin_call(&over, Some(1)).await.unwrap(),
+            BeginOutcome::Full { live: 1, .. }
+        ));
+        assert_eq!(
+            s.update_call_status(
+                "CA404",
+                CallStatus::Completed,
+                Some(9),
+                StatusSource::Callback,
+                secs(4)
+            )
+            .await
+            .unwrap(),
+            CallStatusOutcome::Unknown
+        );
+        s.call("CA1").await.unwrap().unwrap()
+        // Dropped without close.
+    };
+
+    let s = open(&path).await;
+    let live = s.live_sessions().await.unwrap();
+    assert_eq!(live, std::slice::from_ref(&before));
+    assert_eq!(live[0].status, CallStatus::InProgress);
+    assert_eq!(live[0].answered_at, Some(secs(1)));
+    assert_eq!(
+        live[0].history,
+        [
+            CallStatusChange {
+                status: CallStatus::Ringing,
+                at: t0(),
+                source: StatusSource::Webhook,
+            },
+            CallStatusChange {
+                status: CallStatus::InProgress,
+                at: secs(1),
+                source: StatusSource::Answer,
+            },
+        ]
+    );
+    assert_eq!(live[0].transcript, [turn]);
+    let refused = s.call("CA2").await.unwrap().unwrap();
+    assert!(!refused.session);
+    assert_eq!(refused.note.as_deref(), Some("over the limit"));
+    assert_eq!(
+        s.orphan_call_statuses(0).await.unwrap(),
+        [OrphanCallStatus {
+            call_id: "CA404".into(),
+            status: CallStatus::Completed,
+            at: secs(4),
+        }]
+    );
+    // The reopened store still counts the session.
+    assert!(matches!(
+        s.begin_call(
+            &new_call("CA3", CallStatus::Ringing, true, secs(5)),
+            Some(1)
+        )
+        .await
+        .unwrap(),
+        BeginOutcome::Full { live: 1, .. }
+    ));
+    assert_eq!(s.take_pending_answer("CA1").await.unwrap(), Some(held));
+    assert_eq!(s.take_pending_answer("CA1").await.unwrap(), None);
+    assert_eq!(s.calls(&CallQuery::default()).await.unwrap().len(), 3);
+}
+
+/// The session limit holds when begin_call races on two connections (two stores on one
+/// file), and a pending answer is taken by exactly one of many concurrent takers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_limit_holds_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let a = Arc::new(open(&path).await);
+    let b = Arc::new(open(&path).await);
+    let tasks: Vec<_> = (0..20u64)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let call = new_call(&format!("CA{i:02}"), CallStatus::Ringing, true, secs(i));
+                s.begin_call(&call, Some(3)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            BeginOutcome::Started(_) => started += 1,
+            BeginOutcome::Full { live, .. } => assert_eq!(live, 3),
+            BeginOutcome::Existing(r) => panic!("no id was begun twice, got {r:?}"),
+        }
+    }
+    assert_eq!(started, 3);
+    assert_eq!(a.live_sessions().await.unwrap().len(), 3);
+    assert_eq!(b.live_sessions().await.unwrap().len(), 3);
+
+    let answer = PendingAnswer {
+        content_type: "text/xml".into(),
+        body: "<Response/>".into(),
+    };
+    let live = a.live_sessions().await.unwrap();
+    a.set_pending_answer(&live[0].call_id, &answer)
+        .await
+        .unwrap();
+    let takers: Vec<_> = (0..10)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let id = live[0].call_id.clone();
+            tokio::spawn(async move { s.take_pending_answer(&id).await.unwrap() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in takers {
+        got.extend(t.await.unwrap());
+    }
+    assert_eq!(got, [answer]);
+}
+
+/// Counting and listing live sessions goes through the `calls_live` partial index.
+#[tokio::test]
+async fn live_sessions_are_found_through_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let _s = open(&path).await;
+    let mut conn = raw(&path).await;
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM calls \
+         WHERE session = 1 AND status IN ('queued', 'ringing', 'in-progress')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let details: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+    assert!(
+        details.iter().any(|d| d.contains("calls_live")),
+        "{details:?}"
+    );
+}
+
+/// A call row that no longer decodes is reported with its column.
+#[tokio::test]
+async fn corrupt_call_rows_are_reported_with_their_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    s.begin_call(&new_call("CA1", CallStatus::Ringing, true, t0()), None)
+        .await
+        .unwrap();
+    corrupt(&path, "UPDATE call_history SET source = 'carrier pigeon'").await;
+    assert_eq!(
+        corrupt_column(s.call("CA1").await.unwrap_err()),
+        "call_history.source"
+    );
+    corrupt(&path, "UPDATE call_history SET source = 'webhook'").await;
+    corrupt(&path, "UPDATE calls SET status = 'ringin'").await;
+    assert_eq!(
+        corrupt_column(s.calls(&CallQuery::default()).await.unwrap_err()),
+        "calls.status"
+    );
+    // A status update cannot be applied to a call it cannot read, and changes nothing.
+    assert_eq!(
+        corrupt_column(
+            s.update_call_status(
+                "CA1",
+                CallStatus::Completed,
+                None,
+                StatusSource::Callback,
+                secs(1)
+            )
+            .await
+            .unwrap_err()
+        ),
+        "calls.status"
+    );
+    corrupt(
+        &path,
+        "UPDATE calls SET status = 'ringing', direction = 'sideways'",
+    )
+    .await;
+    assert_eq!(
+        corrupt_column(s.live_sessions().await.unwrap_err()),
+        "calls.direction"
+    );
+    corrupt(&path, "UPDATE calls SET direction = 'inbound'").await;
+    let call = s.call("CA1").await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::Ringing);
+    assert_eq!(call.history.len(), 1);
 }

@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
+use telephony_core::store::StatusSource;
+use telephony_core::voice::{CallDirection, CallStatus};
 use telephony_core::{Channel, DeliveryStatus, InboxState, StoreError};
 use time::OffsetDateTime;
 
@@ -52,6 +54,15 @@ pub(crate) fn get_time(row: &SqliteRow, what: &'static str) -> Result<OffsetDate
     from_ms(what, get(row, what)?)
 }
 
+/// Reads a nullable unix-milliseconds column.
+pub(crate) fn get_time_opt(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let ms: Option<i64> = get(row, what)?;
+    ms.map(|ms| from_ms(what, ms)).transpose()
+}
+
 /// Reads a non-negative count column.
 pub(crate) fn get_u32(row: &SqliteRow, what: &'static str) -> Result<u32, StoreError> {
     let n: i64 = get(row, what)?;
@@ -85,16 +96,61 @@ pub(crate) fn get_inbox_state(
 
 /// Reads a channel column.
 pub(crate) fn get_channel(row: &SqliteRow, what: &'static str) -> Result<Channel, StoreError> {
+    get_serde_name(row, what)
+}
+
+/// The stored name of a channel (its serde name: `sms`, `whatsapp`, `voice`).
+pub(crate) fn channel_name(channel: Channel) -> Result<String, StoreError> {
+    serde_name(channel)
+}
+
+/// Reads a call direction column.
+pub(crate) fn get_direction(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<CallDirection, StoreError> {
+    get_serde_name(row, what)
+}
+
+/// The stored name of a call direction (its serde name: `inbound`, `outbound`, …).
+pub(crate) fn direction_name(direction: CallDirection) -> Result<String, StoreError> {
+    serde_name(direction)
+}
+
+/// Reads a call status column (its wire name: `in-progress`, `no-answer`, …).
+pub(crate) fn get_call_status(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<CallStatus, StoreError> {
+    let s: String = get(row, what)?;
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+/// Reads a call status source column.
+pub(crate) fn get_status_source(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<StatusSource, StoreError> {
+    let s: String = get(row, what)?;
+    StatusSource::parse(&s)
+        .ok_or_else(|| corrupt(what, format_args!("unknown status source {s:?}")))
+}
+
+/// Reads a column holding an enum's serde name.
+fn get_serde_name<T: DeserializeOwned>(
+    row: &SqliteRow,
+    what: &'static str,
+) -> Result<T, StoreError> {
     let s: String = get(row, what)?;
     serde_json::from_value(serde_json::Value::String(s)).map_err(|e| corrupt(what, e))
 }
 
-/// The stored name of a channel (its serde name: `sms`, `whatsapp`).
-pub(crate) fn channel_name(channel: Channel) -> Result<String, StoreError> {
-    match serde_json::to_value(channel).map_err(StoreError::backend)? {
+/// The serde name of a unit enum variant, the form enums without a wire name are stored in.
+fn serde_name<T: Serialize>(value: T) -> Result<String, StoreError> {
+    match serde_json::to_value(value).map_err(StoreError::backend)? {
         serde_json::Value::String(s) => Ok(s),
         other => Err(StoreError::backend(std::io::Error::other(format!(
-            "channel serialized as {other}, not a string"
+            "{other} is not a unit variant's name"
         )))),
     }
 }
@@ -164,5 +220,14 @@ mod tests {
     fn channel_names_are_serde_names() {
         assert_eq!(channel_name(Channel::Sms).unwrap(), "sms");
         assert_eq!(channel_name(Channel::Whatsapp).unwrap(), "whatsapp");
+        assert_eq!(channel_name(Channel::Voice).unwrap(), "voice");
+    }
+
+    #[test]
+    fn call_directions_are_serde_names() {
+        assert_eq!(direction_name(CallDirection::Inbound).unwrap(), "inbound");
+        assert_eq!(direction_name(CallDirection::Outbound).unwrap(), "outbound");
+        assert_eq!(direction_name(CallDirection::Dialed).unwrap(), "dialed");
+        assert_eq!(direction_name(CallDirection::Unknown).unwrap(), "unknown");
     }
 }

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "provider status",
         include_str!("../../migrations/sqlite/0003_provider_status.sql"),
     ),
+    (
+        4,
+        "calls",
+        include_str!("../../migrations/sqlite/0004_calls.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -2,9 +2,10 @@
 //!
 //! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
 //! [`group_commit`] (the inbound writer); the tables and their statements in [`inbox`],
-//! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`] and [`forwards`];
-//! [`codec`] (column ↔ value conversions).
+//! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`], [`forwards`] and
+//! [`calls`]; [`codec`] (column ↔ value conversions).
 
+mod calls;
 mod codec;
 mod contacts;
 mod forwards;
@@ -24,7 +25,12 @@ use async_trait::async_trait;
 use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
-use telephony_core::{ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
+use telephony_core::store::{
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, NewCall, OrphanCallStatus,
+    PendingAnswer, StatusSource,
+};
+use telephony_core::voice::CallStatus;
+use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
     InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
@@ -39,7 +45,8 @@ use self::inbox::InboxRow;
 pub use self::options::SqliteOptions;
 use self::outbox::Hold;
 
-/// Entries [`Store::inbox`] and [`Store::receipts`] return when the limit is 0.
+/// Entries [`Store::inbox`], [`Store::receipts`], [`Store::calls`] and
+/// [`Store::orphan_call_statuses`] return when the limit is 0.
 const DEFAULT_LIMIT: usize = 100;
 
 /// A [`Store`](telephony_core::Store) on a SQLite database file.
@@ -517,5 +524,95 @@ impl ForwardStore for SqliteStore {
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
         on_reader!(self, |conn| forwards::stats(conn))
+    }
+}
+
+#[async_trait]
+impl CallStore for SqliteStore {
+    async fn begin_call(
+        &self,
+        call: &NewCall,
+        max_live: Option<usize>,
+    ) -> Result<BeginOutcome, StoreError> {
+        // BEGIN IMMEDIATE holds the write lock from the live count to the insert.
+        in_write_tx!(self, |conn| calls::begin(conn, call, max_live))
+    }
+
+    async fn rename_call(&self, from_id: &str, to_id: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::rename(conn, from_id, to_id))
+    }
+
+    async fn update_call_status(
+        &self,
+        call_id: &str,
+        status: CallStatus,
+        duration_secs: Option<u64>,
+        source: StatusSource,
+        at: OffsetDateTime,
+    ) -> Result<CallStatusOutcome, StoreError> {
+        in_write_tx!(self, |conn| calls::update_status(
+            conn,
+            call_id,
+            status,
+            duration_secs,
+            source,
+            at
+        ))
+    }
+
+    async fn set_call_note(&self, call_id: &str, note: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::set_note(conn, call_id, note))
+    }
+
+    async fn add_call_turn(&self, call_id: &str, turn: &CallTurn) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::add_turn(conn, call_id, turn))
+    }
+
+    async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::touch(conn, call_id, at))
+    }
+
+    async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
+        in_read_tx!(self, |conn| calls::load(conn, call_id))
+    }
+
+    async fn live_sessions(&self) -> Result<Vec<CallRecord>, StoreError> {
+        in_read_tx!(self, |conn| calls::live(conn))
+    }
+
+    async fn calls(&self, query: &CallQuery) -> Result<Vec<CallRecord>, StoreError> {
+        let limit = match query.limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        in_read_tx!(self, |conn| calls::list(conn, query.since, limit))
+    }
+
+    async fn orphan_call_statuses(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<OrphanCallStatus>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        on_reader!(self, |conn| calls::orphans(conn, limit))
+    }
+
+    async fn set_pending_answer(
+        &self,
+        call_id: &str,
+        answer: &PendingAnswer,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::set_pending_answer(
+            conn, call_id, answer
+        ))
+    }
+
+    async fn take_pending_answer(
+        &self,
+        call_id: &str,
+    ) -> Result<Option<PendingAnswer>, StoreError> {
+        in_write_tx!(self, |conn| calls::take_pending_answer(conn, call_id))
     }
 }

@@ -1,5 +1,5 @@
 //! The conformance suite every store implementation must pass, split like the store
-//! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`].
+//! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`], [`calls`].
 //!
 //! Backends call a macro with an async function that returns a fresh store and a guard
 //! (e.g. a temporary directory) to keep alive: [`store_suite_tests!`](crate::store_suite_tests)
@@ -8,7 +8,8 @@
 //! [`outbox_store_tests!`](crate::outbox_store_tests),
 //! [`policy_store_tests!`](crate::policy_store_tests),
 //! [`contact_store_tests!`](crate::contact_store_tests),
-//! [`forward_store_tests!`](crate::forward_store_tests)):
+//! [`forward_store_tests!`](crate::forward_store_tests),
+//! [`call_store_tests!`](crate::call_store_tests)):
 //!
 //! ```ignore
 //! async fn fresh() -> (MyStore, tempfile::TempDir) { open_my_store().await }
@@ -30,6 +31,7 @@ pub(crate) use crate::store::{
     PolicyStore, StatusOutcome,
 };
 
+pub mod calls;
 pub mod contacts;
 pub mod forwarding;
 pub mod inbox;
@@ -102,12 +104,21 @@ macro_rules! store_suite_tests {
         $crate::policy_store_tests!($fresh);
         $crate::contact_store_tests!($fresh);
         $crate::forward_store_tests!($fresh);
+        $crate::call_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
         async fn $name() {
             let (store, _guard) = $fresh().await;
             $crate::store_suite::$module::$name(&store).await;
+        }
+    };
+    // A case that shares the store between tasks: it takes the store, on two worker threads.
+    (@owned_case $fresh:path, $module:ident, $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (store, _guard) = $fresh().await;
+            $crate::store_suite::$module::$name(store).await;
         }
     };
 }
@@ -156,6 +167,25 @@ macro_rules! contact_store_tests {
 macro_rules! forward_store_tests {
     ($fresh:path) => {
         $crate::store_suite_tests!(@case $fresh, forwarding, forward_queue);
+    };
+}
+
+/// Runs the [`CallStore`](crate::CallStore) conformance cases.
+#[macro_export]
+macro_rules! call_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, calls, begin_call_records_and_recognizes_repeats);
+        $crate::store_suite_tests!(@case $fresh, calls, begin_call_full_at_max_live);
+        $crate::store_suite_tests!(@case $fresh, calls, terminal_status_frees_the_slot);
+        $crate::store_suite_tests!(@case $fresh, calls, call_status_moves_forward_only);
+        $crate::store_suite_tests!(@case $fresh, calls, unknown_call_status_is_an_orphan);
+        $crate::store_suite_tests!(@case $fresh, calls, live_sessions_oldest_first);
+        $crate::store_suite_tests!(@case $fresh, calls, rename_call_moves_record_and_answer);
+        $crate::store_suite_tests!(@case $fresh, calls, call_turns_keep_order);
+        $crate::store_suite_tests!(@case $fresh, calls, call_notes_and_touch);
+        $crate::store_suite_tests!(@case $fresh, calls, calls_since_and_limit);
+        $crate::store_suite_tests!(@case $fresh, calls, pending_answer_is_taken_once);
+        $crate::store_suite_tests!(@owned_case $fresh, calls, concurrent_begin_call_respects_max_live);
     };
 }
 
