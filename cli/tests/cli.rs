@@ -47,12 +47,9 @@ fn config_check_accepts_the_seed_full_example() {
         .arg(seed_example()));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("config OK"), "{out}");
-    assert!(
-        out.contains(
-            "note: voice.enabled is set but not yet active: voice calls are not implemented yet"
-        ),
-        "{out}"
-    );
+    // Voice is live: seed 003's voice keys are no longer reported as inactive.
+    assert!(!out.contains("note: voice."), "{out}");
+    assert!(!out.contains("note: maxConcurrentSessions"), "{out}");
     assert!(
         out.contains("note: tunnel.provider is set but not yet active"),
         "{out}"
@@ -78,16 +75,7 @@ fn config_check_accepts_the_seed_full_example() {
         .iter()
         .map(|k| k["key"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        inactive,
-        [
-            "voice.enabled",
-            "voice.maxDurationSeconds",
-            "maxConcurrentSessions",
-            "tunnel.provider",
-            "tunnel.ngrokAuthToken"
-        ]
-    );
+    assert_eq!(inactive, ["tunnel.provider", "tunnel.ngrokAuthToken"]);
 }
 
 #[test]

@@ -144,9 +144,9 @@ impl Gateway {
             ));
         }
         Ok(match self.pair(&n, now).await? {
-            Pairing::Created { sms_error: None, .. } => {
-                Decision::PendingPairing("pairing code sent".into())
-            }
+            Pairing::Created {
+                sms_error: None, ..
+            } => Decision::PendingPairing("pairing code sent".into()),
             Pairing::Created {
                 sms_error: Some(e), ..
             } => Decision::PendingPairing(format!(

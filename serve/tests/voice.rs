@@ -24,7 +24,9 @@ use telephony_core::{
     ProviderLimits, ProviderReceipt, SendOptions, SignatureCheck, WebhookError, WebhookEvent,
     WebhookRequest, WebhookResponse,
 };
-use telephony_serve::{CallContext, CallError, Gateway, GatewayBuilder, HandlerError, VoiceSettings};
+use telephony_serve::{
+    CallContext, CallError, Gateway, GatewayBuilder, HandlerError, VoiceSettings,
+};
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
 use tower::ServiceExt;
@@ -39,6 +41,7 @@ const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Twilio, with its Calls API answered from a script.
+#[derive(Debug)]
 struct Scripted {
     twilio: TwilioProvider,
     /// What `fetch_call` says, by call id (absent: 404).
@@ -133,7 +136,10 @@ impl Provider for Scripted {
                 Ok(c)
             }
             Some(Err(code)) => Err(ProviderError::api("twilio", code, "scripted failure")),
-            None => Err(ProviderError::api("twilio", 404, "The requested resource was not found").with_code(20404)),
+            None => Err(
+                ProviderError::api("twilio", 404, "The requested resource was not found")
+                    .with_code(20404),
+            ),
         }
     }
 }
@@ -175,7 +181,11 @@ fn call_params<'a>(sid: &'a str, from: &'a str, status: &'a str) -> Vec<(&'a str
 }
 
 /// Posts a form signed for `PUBLIC + path_and_query`; returns status, content type, body.
-async fn post(gw: &Gateway, path_and_query: &str, params: &[(&str, &str)]) -> (StatusCode, String, String) {
+async fn post(
+    gw: &Gateway,
+    path_and_query: &str,
+    params: &[(&str, &str)],
+) -> (StatusCode, String, String) {
     let owned: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -202,8 +212,13 @@ async fn send(gw: &Gateway, req: Request<Body>) -> (StatusCode, String, String) 
 }
 
 async fn ring(gw: &Gateway, sid: &str, from: &str) -> String {
-    let (status, ct, body) = post(gw, "/telephony/webhook", &call_params(sid, from, "ringing")).await;
-    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/xml"), "{body}");
+    let (status, ct, body) =
+        post(gw, "/telephony/webhook", &call_params(sid, from, "ringing")).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "text/xml"),
+        "{body}"
+    );
     assert!(body.starts_with(XML), "{body}");
     body
 }
@@ -212,7 +227,11 @@ async fn gather(gw: &Gateway, sid: &str, query: &str, extra: &[(&str, &str)]) ->
     let mut p = call_params(sid, FRIEND, "in-progress");
     p.extend_from_slice(extra);
     let (status, ct, body) = post(gw, &format!("/telephony/webhook?{query}"), &p).await;
-    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/xml"), "{body}");
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "text/xml"),
+        "{body}"
+    );
     body
 }
 
@@ -237,7 +256,7 @@ fn greeting_twiml(sid: &str) -> String {
         concat!(
             r#"{xml}<Response>"#,
             r#"<Gather input="speech" action="{a1}" speechTimeout="auto"><Say>Hello! How can I help you? Please speak after the tone.</Say></Gather>"#,
-            r#"<Gather input="speech" action="{a2}" speechTimeout="auto"><Say>Sorry, I didn't catch that. Please say it again.</Say></Gather>"#,
+            r#"<Gather input="speech" action="{a2}" speechTimeout="auto"><Say>Sorry, I didn&apos;t catch that. Please say it again.</Say></Gather>"#,
             r#"<Say>Thank you. Goodbye.</Say><Hangup/></Response>"#
         ),
         xml = XML,
@@ -262,7 +281,10 @@ async fn default_flow_greets_gathers_stores_the_transcript_and_closes() {
         &e.gw,
         SID,
         "call=CA00000000000000000000000000000001&turn=1",
-        &[("SpeechResult", "Call me back <tomorrow> & bring snacks"), ("Confidence", "0.9234")],
+        &[
+            ("SpeechResult", "Call me back <tomorrow> & bring snacks"),
+            ("Confidence", "0.9234"),
+        ],
     )
     .await;
     assert_eq!(
@@ -276,7 +298,10 @@ async fn default_flow_greets_gathers_stores_the_transcript_and_closes() {
     assert_eq!(m.provider_sid, SID);
     assert_eq!(m.body, "Call me back <tomorrow> & bring snacks");
     assert_eq!((m.from.as_str(), m.to.as_str()), (FRIEND, OURS));
-    assert_eq!(m.extra.get("Confidence").map(String::as_str), Some("0.9234"));
+    assert_eq!(
+        m.extra.get("Confidence").map(String::as_str),
+        Some("0.9234")
+    );
     assert_eq!(m.extra.get("CallSid").map(String::as_str), Some(SID));
     let rec = e.store.call(SID).await.unwrap().unwrap();
     assert_eq!(rec.transcript.len(), 1);
@@ -287,7 +312,10 @@ async fn default_flow_greets_gathers_stores_the_transcript_and_closes() {
     assert_eq!(rec.transcript[0].confidence, Some(0.9234));
 
     // The hang-up ends the session.
-    assert_eq!(status_callback(&e.gw, SID, "completed", "17").await, StatusCode::OK);
+    assert_eq!(
+        status_callback(&e.gw, SID, "completed", "17").await,
+        StatusCode::OK
+    );
     assert!(e.store.live_sessions().await.unwrap().is_empty());
     let rec = e.store.call(SID).await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::Completed);
@@ -308,14 +336,17 @@ async fn silence_gets_one_reprompt_then_the_closing() {
     ring(&e.gw, SID, FRIEND).await;
     let reprompt = format!(
         concat!(
-            r#"{xml}<Response><Gather input="speech" action="{a}" speechTimeout="auto"><Say>Sorry, I didn't catch that. Please say it again.</Say></Gather>"#,
+            r#"{xml}<Response><Gather input="speech" action="{a}" speechTimeout="auto"><Say>Sorry, I didn&apos;t catch that. Please say it again.</Say></Gather>"#,
             r#"<Say>Thank you. Goodbye.</Say><Hangup/></Response>"#
         ),
         xml = XML,
         a = action(SID, "turn=1&amp;retry=1")
     );
     let q = format!("call={SID}&turn=1");
-    assert_eq!(gather(&e.gw, SID, &q, &[("SpeechResult", "  ")]).await, reprompt);
+    assert_eq!(
+        gather(&e.gw, SID, &q, &[("SpeechResult", "  ")]).await,
+        reprompt
+    );
     let q = format!("call={SID}&turn=1&retry=1");
     assert_eq!(
         gather(&e.gw, SID, &q, &[("SpeechResult", "")]).await,
@@ -325,7 +356,13 @@ async fn silence_gets_one_reprompt_then_the_closing() {
     // a 400 that the caller would hear as an application error.
     let q = format!("call={SID}&turn=1");
     assert_eq!(
-        gather(&e.gw, SID, &q, &[("SpeechResult", "hi"), ("Confidence", "very")]).await,
+        gather(
+            &e.gw,
+            SID,
+            &q,
+            &[("SpeechResult", "hi"), ("Confidence", "very")]
+        )
+        .await,
         reprompt
     );
     assert!(e.store.inbox(&Default::default()).await.unwrap().is_empty());
@@ -340,10 +377,16 @@ async fn blocked_callers_are_rejected_and_recorded_without_a_session() {
         )
     });
     let body = ring(&e.gw, SID, STRANGER).await;
-    assert_eq!(body, format!(r#"{XML}<Response><Reject reason="rejected"/></Response>"#));
+    assert_eq!(
+        body,
+        format!(r#"{XML}<Response><Reject reason="rejected"/></Response>"#)
+    );
     let rec = e.store.call(SID).await.unwrap().unwrap();
     assert!(!rec.session);
-    assert_eq!(rec.note.as_deref(), Some("rejected: sender is not in allowFrom"));
+    assert_eq!(
+        rec.note.as_deref(),
+        Some("rejected: sender is not in allowFrom")
+    );
     assert!(e.store.live_sessions().await.unwrap().is_empty());
 
     // Voice off: every call is rejected, nothing recorded.
@@ -378,7 +421,11 @@ async fn unknown_callers_hear_their_pairing_code_which_is_also_texted() {
         .unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].message.to.to_string(), STRANGER);
-    assert!(queued[0].message.body.contains(code.as_str()), "{}", queued[0].message.body);
+    assert!(
+        queued[0].message.body.contains(code.as_str()),
+        "{}",
+        queued[0].message.body
+    );
     let rec = e.store.call(SID).await.unwrap().unwrap();
     assert!(!rec.session);
     assert_eq!(rec.note.as_deref(), Some("pairing: code spoken and texted"));
@@ -388,7 +435,7 @@ async fn unknown_callers_hear_their_pairing_code_which_is_also_texted() {
     assert_eq!(
         again,
         format!(
-            "{XML}<Response><Say>Hello. Your pairing request is waiting for the owner's approval. Your code is {}. Goodbye.</Say><Hangup/></Response>",
+            "{XML}<Response><Say>Hello. Your pairing request is waiting for the owner&apos;s approval. Your code is {}. Goodbye.</Say><Hangup/></Response>",
             spelled.join(", ")
         )
     );
@@ -420,52 +467,83 @@ async fn over_the_session_limit_callers_hear_busy_and_outbound_calls_are_refused
         Some("busy: 1 calls live, the maxConcurrentSessions limit of 1")
     );
     // Outbound: refused before any API call.
-    let err = e
-        .gw
-        .call("+15550002222", CallAnswer::Response(VoiceResponse::new().say("hi")))
+    let err =
+        e.gw.call(
+            "+15550002222",
+            CallAnswer::Response(VoiceResponse::new().say("hi")),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, CallError::TooManySessions { live: 1, max: 1 }), "{err:?}");
+    assert!(
+        matches!(err, CallError::TooManySessions { live: 1, max: 1 }),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "1 calls are live, the maxConcurrentSessions limit of 1: the call was not placed"
     );
     assert!(e.provider.placed.lock().unwrap().is_empty());
     // The first call ends: the slot is free again.
-    assert_eq!(status_callback(&e.gw, a, "completed", "5").await, StatusCode::OK);
+    assert_eq!(
+        status_callback(&e.gw, a, "completed", "5").await,
+        StatusCode::OK
+    );
     assert_eq!(ring(&e.gw, c, FRIEND).await, greeting_twiml(c));
 }
 
 #[tokio::test]
 async fn outbound_calls_get_the_status_callback_and_time_limit_and_a_failed_create_is_recorded() {
     let e = env(|b| b.voice(VoiceSettings::enabled().max_duration(Some(Duration::from_secs(300)))));
-    let rec = e
-        .gw
-        .call("+1 (555) 000-2222", CallAnswer::Response(VoiceResponse::new().say("Your table is ready")))
+    let rec =
+        e.gw.call(
+            "+1 (555) 000-2222",
+            CallAnswer::Response(VoiceResponse::new().say("Your table is ready")),
+        )
         .await
         .unwrap();
     assert_eq!(rec.call_id, "CAout00000000000000000000000000001");
-    assert_eq!((rec.status, rec.direction), (CallStatus::Queued, CallDirection::Outbound));
+    assert_eq!(
+        (rec.status, rec.direction),
+        (CallStatus::Queued, CallDirection::Outbound)
+    );
     assert!(rec.session);
     let placed = e.provider.placed.lock().unwrap()[0].clone();
     assert_eq!(placed.to, "+15550002222");
-    assert_eq!(placed.status_callback.as_deref(), Some("https://voice.example.com/telephony/status"));
+    assert_eq!(
+        placed.status_callback.as_deref(),
+        Some("https://voice.example.com/telephony/status")
+    );
     assert_eq!(placed.time_limit_secs, Some(300));
     assert_eq!(e.store.live_sessions().await.unwrap().len(), 1);
 
     // A callback moves it forward; a late, lower one does not move it back.
     let sid = rec.call_id.clone();
-    assert_eq!(status_callback(&e.gw, &sid, "in-progress", "0").await, StatusCode::OK);
-    assert_eq!(status_callback(&e.gw, &sid, "ringing", "0").await, StatusCode::OK);
-    assert_eq!(e.store.call(&sid).await.unwrap().unwrap().status, CallStatus::InProgress);
+    assert_eq!(
+        status_callback(&e.gw, &sid, "in-progress", "0").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_callback(&e.gw, &sid, "ringing", "0").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        e.store.call(&sid).await.unwrap().unwrap().status,
+        CallStatus::InProgress
+    );
 
     *e.provider.place_error.lock().unwrap() = Some(
-        ProviderError::api("twilio", 400, "The 'To' number +15550003333 is not a valid phone number.")
-            .with_code(21211),
+        ProviderError::api(
+            "twilio",
+            400,
+            "The 'To' number +15550003333 is not a valid phone number.",
+        )
+        .with_code(21211),
     );
-    let err = e
-        .gw
-        .call("+15550003333", CallAnswer::Url("https://x.example/twiml".into()))
+    let err =
+        e.gw.call(
+            "+15550003333",
+            CallAnswer::Url("https://x.example/twiml".into()),
+        )
         .await
         .unwrap_err();
     assert!(err.is_bad_input(), "{err:?}");
@@ -473,13 +551,22 @@ async fn outbound_calls_get_the_status_callback_and_time_limit_and_a_failed_crea
     let failed = calls.last().unwrap();
     assert_eq!(failed.status, CallStatus::Failed);
     assert!(!failed.is_live_session());
-    assert!(failed.note.as_deref().unwrap().contains("21211"), "{:?}", failed.note);
+    assert!(
+        failed.note.as_deref().unwrap().contains("21211"),
+        "{:?}",
+        failed.note
+    );
 
-    let bad = e.gw.call("555-0000", CallAnswer::Url("https://x.example".into())).await.unwrap_err();
+    let bad =
+        e.gw.call("555-0000", CallAnswer::Url("https://x.example".into()))
+            .await
+            .unwrap_err();
     assert!(matches!(bad, CallError::InvalidNumber { .. }), "{bad:?}");
     let off = env(|b| b.voice(VoiceSettings::default()));
     assert!(matches!(
-        off.gw.call(FRIEND, CallAnswer::Url("https://x.example".into())).await,
+        off.gw
+            .call(FRIEND, CallAnswer::Url("https://x.example".into()))
+            .await,
         Err(CallError::Disabled)
     ));
 }
@@ -494,9 +581,16 @@ async fn a_handler_answers_each_turn_and_its_gathers_come_back_to_the_gateway() 
             async move {
                 let r = match &event {
                     CallEvent::Incoming(c) => {
-                        log.lock().unwrap().push(format!("incoming {} turn {}", c.from, call.turn()));
+                        log.lock().unwrap().push(format!(
+                            "incoming {} turn {}",
+                            c.from,
+                            call.turn()
+                        ));
                         VoiceResponse::new().gather(
-                            call.gather().dtmf().num_digits(1).say(call.say("Say sales or press 1.")),
+                            call.gather()
+                                .dtmf()
+                                .num_digits(1)
+                                .say(call.say("Say sales or press 1.")),
                         )
                     }
                     CallEvent::Gather { speech, digits, .. } => {
@@ -507,10 +601,14 @@ async fn a_handler_answers_each_turn_and_its_gathers_come_back_to_the_gateway() 
                             digits,
                             call.turn()
                         ));
-                        VoiceResponse::new().say("Connecting you to sales.").hangup()
+                        VoiceResponse::new()
+                            .say("Connecting you to sales.")
+                            .hangup()
                     }
                     other => {
-                        log.lock().unwrap().push(format!("other {}", other.call_id()));
+                        log.lock()
+                            .unwrap()
+                            .push(format!("other {}", other.call_id()));
                         VoiceResponse::new()
                     }
                 };
@@ -527,7 +625,17 @@ async fn a_handler_answers_each_turn_and_its_gathers_come_back_to_the_gateway() 
     );
     let q = format!("call={SID}&turn=1");
     assert_eq!(
-        gather(&e.gw, SID, &q, &[("Digits", "1"), ("SpeechResult", "sales please"), ("Confidence", "0.5")]).await,
+        gather(
+            &e.gw,
+            SID,
+            &q,
+            &[
+                ("Digits", "1"),
+                ("SpeechResult", "sales please"),
+                ("Confidence", "0.5")
+            ]
+        )
+        .await,
         format!("{XML}<Response><Say>Connecting you to sales.</Say><Hangup/></Response>")
     );
     assert_eq!(
@@ -538,7 +646,10 @@ async fn a_handler_answers_each_turn_and_its_gathers_come_back_to_the_gateway() 
         ]
     );
     // Status events reach the handler too (its answer is not used).
-    assert_eq!(status_callback(&e.gw, SID, "completed", "9").await, StatusCode::OK);
+    assert_eq!(
+        status_callback(&e.gw, SID, "completed", "9").await,
+        StatusCode::OK
+    );
     for _ in 0..50 {
         if seen.lock().unwrap().len() == 3 {
             break;
@@ -554,9 +665,13 @@ async fn a_late_handler_puts_the_caller_on_hold_and_its_answer_is_served_on_the_
         b.voice(VoiceSettings::enabled().handler_timeout(Duration::from_millis(100)))
             .voice_handler(|event: CallEvent, _call: CallContext| async move {
                 if let CallEvent::Incoming(_) = event {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
                 }
-                Ok::<_, HandlerError>(VoiceResponse::new().say("Sorry to keep you waiting.").hangup())
+                Ok::<_, HandlerError>(
+                    VoiceResponse::new()
+                        .say("Sorry to keep you waiting.")
+                        .hangup(),
+                )
             })
     });
     assert_eq!(
@@ -608,7 +723,9 @@ async fn handler_errors_and_panics_end_the_call_politely() {
     let e = env(|b| {
         b.voice_handler(|event: CallEvent, _call: CallContext| async move {
             match event {
-                CallEvent::Incoming(c) if c.from == FRIEND => Err::<VoiceResponse, HandlerError>("model unavailable".into()),
+                CallEvent::Incoming(c) if c.from == FRIEND => {
+                    Err::<VoiceResponse, HandlerError>("model unavailable".into())
+                }
                 _ => panic!("handler bug"),
             }
         })
@@ -637,9 +754,13 @@ async fn spoken_text_cannot_inject_twiml() {
 }
 
 #[tokio::test]
-async fn status_for_an_unknown_call_is_recorded_and_acknowledged_and_bad_signatures_change_nothing() {
+async fn status_for_an_unknown_call_is_recorded_and_acknowledged_and_bad_signatures_change_nothing()
+{
     let e = env(|b| b);
-    assert_eq!(status_callback(&e.gw, "CAnobody0000000000000000000000000", "completed", "3").await, StatusCode::OK);
+    assert_eq!(
+        status_callback(&e.gw, "CAnobody0000000000000000000000000", "completed", "3").await,
+        StatusCode::OK
+    );
     let orphans = e.store.orphan_call_statuses(10).await.unwrap();
     assert_eq!(orphans.len(), 1);
     assert_eq!(
@@ -677,17 +798,34 @@ async fn the_reaper_asks_the_provider_and_never_ends_a_live_call() {
     e.provider.says(gone, Ok(CallStatus::Completed));
     e.provider.says(flaky, Err(503));
     e.gw.check_sessions().await;
-    let ids: Vec<String> = e.store.live_sessions().await.unwrap().into_iter().map(|c| c.call_id).collect();
+    let ids: Vec<String> = e
+        .store
+        .live_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
     assert_eq!(ids, [live, flaky]);
     let rec = e.store.call(gone).await.unwrap().unwrap();
-    assert_eq!((rec.status, rec.duration_secs), (CallStatus::Completed, Some(42)));
+    assert_eq!(
+        (rec.status, rec.duration_secs),
+        (CallStatus::Completed, Some(42))
+    );
     assert_eq!(rec.history.last().unwrap().source, StatusSource::Reaper);
     assert!(e.provider.hung_up.lock().unwrap().is_empty());
 
     // A call the provider does not know (404) cannot be live.
     e.provider.fetched.lock().unwrap().remove(flaky);
     e.gw.check_sessions().await;
-    let ids: Vec<String> = e.store.live_sessions().await.unwrap().into_iter().map(|c| c.call_id).collect();
+    let ids: Vec<String> = e
+        .store
+        .live_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
     assert_eq!(ids, [live]);
     assert_eq!(
         e.store.call(flaky).await.unwrap().unwrap().note.as_deref(),
@@ -724,7 +862,10 @@ async fn after_a_restart_stale_sessions_are_reconciled_and_hold_no_slot() {
                 .max_duration(None),
         )
     });
-    e.provider.says("CA0000000000000000000000000stale1", Ok(CallStatus::Completed));
+    e.provider.says(
+        "CA0000000000000000000000000stale1",
+        Ok(CallStatus::Completed),
+    );
     let workers = e.gw.spawn_workers();
     for _ in 0..100 {
         if e.store.live_sessions().await.unwrap().is_empty() {
@@ -758,14 +899,30 @@ async fn inbound_calls_past_the_duration_limit_are_hung_up_through_the_api() {
         )
         .await
         .unwrap();
-    let e = env_with(store, |b| b.voice(VoiceSettings::enabled().max_duration(Some(Duration::from_secs(300)))));
+    let e = env_with(store, |b| {
+        b.voice(VoiceSettings::enabled().max_duration(Some(Duration::from_secs(300))))
+    });
     ring(&e.gw, SID, FRIEND).await;
-    e.provider.says("CA00000000000000000000000000long1", Ok(CallStatus::InProgress));
+    e.provider.says(
+        "CA00000000000000000000000000long1",
+        Ok(CallStatus::InProgress),
+    );
     e.provider.says(SID, Ok(CallStatus::InProgress));
     e.gw.check_sessions().await;
-    assert_eq!(*e.provider.hung_up.lock().unwrap(), ["CA00000000000000000000000000long1"]);
-    let rec = e.store.call("CA00000000000000000000000000long1").await.unwrap().unwrap();
-    assert_eq!(rec.note.as_deref(), Some("hung up: voice.maxDurationSeconds reached"));
+    assert_eq!(
+        *e.provider.hung_up.lock().unwrap(),
+        ["CA00000000000000000000000000long1"]
+    );
+    let rec = e
+        .store
+        .call("CA00000000000000000000000000long1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.note.as_deref(),
+        Some("hung up: voice.maxDurationSeconds reached")
+    );
     // Asked once: the next pass does not hang it up again.
     e.gw.check_sessions().await;
     assert_eq!(e.provider.hung_up.lock().unwrap().len(), 1);

@@ -784,7 +784,10 @@ impl Config {
                 ("voice.language", v.language.is_some()),
                 ("voice.maxDurationSeconds", v.max_duration_seconds.is_some()),
                 ("voice.handlerTimeoutMs", v.handler_timeout_ms.is_some()),
-                ("maxConcurrentSessions", self.max_concurrent_sessions.is_some()),
+                (
+                    "maxConcurrentSessions",
+                    self.max_concurrent_sessions.is_some(),
+                ),
             ] {
                 if set {
                     push(key, off);

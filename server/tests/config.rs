@@ -69,10 +69,7 @@ fn seed_full_example_loads_as_written() {
     assert_full_example(&cfg);
     assert_eq!(src.file, Some(fixture("seed003_full.json5")));
     let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
-    assert_eq!(
-        inactive,
-        ["tunnel.provider", "tunnel.ngrokAuthToken"]
-    );
+    assert_eq!(inactive, ["tunnel.provider", "tunnel.ngrokAuthToken"]);
     assert!(cfg.missing_credentials().is_empty());
     // Seed 003's voice keys are live: enabled, 300 s, 50 sessions.
     let v = cfg.voice.settings(cfg.max_concurrent_sessions);
@@ -95,8 +92,18 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
     let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
     let v = cfg.voice.settings(cfg.max_concurrent_sessions);
     assert_eq!(
-        (v.greeting.as_str(), v.closing.as_str(), v.voice.as_deref(), v.language.as_deref()),
-        ("Hi, Ada's line.", "Bye!", Some("Polly.Joanna"), Some("en-GB"))
+        (
+            v.greeting.as_str(),
+            v.closing.as_str(),
+            v.voice.as_deref(),
+            v.language.as_deref()
+        ),
+        (
+            "Hi, Ada's line.",
+            "Bye!",
+            Some("Polly.Joanna"),
+            Some("en-GB")
+        )
     );
     assert_eq!(v.max_duration, None);
     assert_eq!(v.handler_timeout, std::time::Duration::from_millis(5000));
@@ -104,9 +111,21 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
     assert!(cfg.inactive_keys().is_empty());
 
     for (text, key, reason) in [
-        (r#"{ voice: { handlerTimeoutMs: 20000 } }"#, "voice.handlerTimeoutMs", "20000 is out of range 100..=14000 (Twilio gives up on an answer after 15 s)"),
-        (r#"{ maxConcurrentSessions: 0 }"#, "maxConcurrentSessions", "must be at least 1 (set voice.enabled to false to refuse every call)"),
-        (r#"{ voice: { greeting: "  " } }"#, "voice.greeting", "must not be empty"),
+        (
+            r#"{ voice: { handlerTimeoutMs: 20000 } }"#,
+            "voice.handlerTimeoutMs",
+            "20000 is out of range 100..=14000 (Twilio gives up on an answer after 15 s)",
+        ),
+        (
+            r#"{ maxConcurrentSessions: 0 }"#,
+            "maxConcurrentSessions",
+            "must be at least 1 (set voice.enabled to false to refuse every call)",
+        ),
+        (
+            r#"{ voice: { greeting: "  " } }"#,
+            "voice.greeting",
+            "must not be empty",
+        ),
     ] {
         std::fs::write(&path, text).unwrap();
         let err = Config::load_with_env(Some(&path), &[]).unwrap_err();
@@ -118,10 +137,16 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
         }
     }
     std::fs::write(&path, r#"{ voice: { greting: "typo" } }"#).unwrap();
-    let err = Config::load_with_env(Some(&path), &[]).unwrap_err().to_string();
+    let err = Config::load_with_env(Some(&path), &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("greting"), "{err}");
 
-    std::fs::write(&path, r#"{ voice: { greeting: "Hi" }, maxConcurrentSessions: 2 }"#).unwrap();
+    std::fs::write(
+        &path,
+        r#"{ voice: { greeting: "Hi" }, maxConcurrentSessions: 2 }"#,
+    )
+    .unwrap();
     let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
     let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
     assert_eq!(inactive, ["voice.greeting", "maxConcurrentSessions"]);

@@ -11,7 +11,7 @@ use telephony_core::store::{
     BeginOutcome, CallStatusOutcome, CallTurn, NewCall, PendingAnswer, StatusSource,
 };
 use telephony_core::voice::{
-    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, RejectReason, Redirect, Session,
+    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason, Session,
     SessionChannel, SessionState, SpeechResult, VoiceResponse,
 };
 use telephony_core::{
@@ -135,7 +135,10 @@ pub(crate) async fn answer_call(
             call,
             speech,
             digits,
-        } => render(gw, &gathered(gw, call, speech, digits, &params, &base).await),
+        } => render(
+            gw,
+            &gathered(gw, call, speech, digits, &params, &base).await,
+        ),
         CallEvent::Progress(call) => match params.hold {
             Some(n) => held(gw, &call.call_id, n, &base).await,
             None => render(gw, &progress(gw, call, &params, &base).await),
@@ -177,7 +180,11 @@ fn reprompt(gw: &Gateway, call_id: &str, params: &CallParams, base: &str) -> Voi
     if params.retry >= 1 {
         return goodbye(gw, &v.closing);
     }
-    let action = call_url(base, call_id, &format!("turn={}&retry=1", params.turn.max(1)));
+    let action = call_url(
+        base,
+        call_id,
+        &format!("turn={}&retry=1", params.turn.max(1)),
+    );
     VoiceResponse::new()
         .gather(v.speech_gather(&action).say(v.say(&v.reprompt)))
         .say(v.say(&v.closing))
@@ -430,8 +437,15 @@ async fn gathered(
                 (None, Some(d)) => d.clone(),
                 (None, None) => return reprompt(gw, &call.call_id, params, base),
             };
-            store_transcript(gw, &call, text, speech.and_then(|s| s.confidence), digits, at)
-                .await
+            store_transcript(
+                gw,
+                &call,
+                text,
+                speech.and_then(|s| s.confidence),
+                digits,
+                at,
+            )
+            .await
         }
     }
 }
@@ -477,7 +491,10 @@ async fn store_transcript(
         }
         Err(e) => {
             tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not store the call transcript");
-            return goodbye(gw, "Sorry, we could not save your message. Please call again later. Goodbye.");
+            return goodbye(
+                gw,
+                "Sorry, we could not save your message. Please call again later. Goodbye.",
+            );
         }
     }
     let v = &gw.inner.settings.voice;
@@ -650,8 +667,12 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
                             CallDirection::Outbound | CallDirection::Dialed => rec.to.clone(),
                             _ => rec.from.clone(),
                         };
-                        let mut s =
-                            Session::new(&rec.call_id, remote, SessionChannel::Voice, rec.started_at);
+                        let mut s = Session::new(
+                            &rec.call_id,
+                            remote,
+                            SessionChannel::Voice,
+                            rec.started_at,
+                        );
                         s.state = if rec.status.is_terminal() {
                             SessionState::Ended
                         } else {

@@ -313,7 +313,9 @@ pub enum CallError {
         source: PhoneNumberError,
     },
     /// `maxConcurrentSessions` calls are live; no provider call was made.
-    #[error("{live} calls are live, the maxConcurrentSessions limit of {max}: the call was not placed")]
+    #[error(
+        "{live} calls are live, the maxConcurrentSessions limit of {max}: the call was not placed"
+    )]
     TooManySessions {
         /// Live sessions.
         live: usize,
@@ -417,13 +419,22 @@ impl Gateway {
             note: None,
         };
         let store = &self.inner.store;
-        match store.begin_call(&new, voice.max_concurrent_sessions).await? {
+        match store
+            .begin_call(&new, voice.max_concurrent_sessions)
+            .await?
+        {
             BeginOutcome::Started(_) | BeginOutcome::Existing(_) => {}
             BeginOutcome::Full { live, .. } => {
                 let max = voice.max_concurrent_sessions.unwrap_or(live);
                 let err = CallError::TooManySessions { live, max };
                 store
-                    .update_call_status(&reservation, CallStatus::Failed, None, StatusSource::Api, now)
+                    .update_call_status(
+                        &reservation,
+                        CallStatus::Failed,
+                        None,
+                        StatusSource::Api,
+                        now,
+                    )
                     .await?;
                 store.set_call_note(&reservation, &err.to_string()).await?;
                 tracing::warn!(to = %number.redacted(), live, max, "outbound call refused: maxConcurrentSessions reached");
@@ -436,7 +447,13 @@ impl Gateway {
                 let at = OffsetDateTime::now_utc();
                 if placed.status != CallStatus::Queued {
                     store
-                        .update_call_status(&placed.call_id, placed.status, None, StatusSource::Api, at)
+                        .update_call_status(
+                            &placed.call_id,
+                            placed.status,
+                            None,
+                            StatusSource::Api,
+                            at,
+                        )
                         .await?;
                 }
                 tracing::info!(call_sid = %placed.call_id, to = %number.redacted(), status = %placed.status, "outbound call placed");
@@ -451,7 +468,13 @@ impl Gateway {
             Err(e) => {
                 let at = OffsetDateTime::now_utc();
                 store
-                    .update_call_status(&reservation, CallStatus::Failed, None, StatusSource::Api, at)
+                    .update_call_status(
+                        &reservation,
+                        CallStatus::Failed,
+                        None,
+                        StatusSource::Api,
+                        at,
+                    )
                     .await?;
                 store
                     .set_call_note(&reservation, &format!("the provider refused the call: {e}"))

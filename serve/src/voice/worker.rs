@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
+use telephony_core::error_chain;
 use telephony_core::store::{CallRecord, StatusSource};
 use telephony_core::voice::{CallDirection, CallStatus};
-use telephony_core::error_chain;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -75,7 +75,13 @@ async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
     let store = &gw.inner.store;
     let res = async {
         store
-            .update_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper, now)
+            .update_call_status(
+                &s.call_id,
+                CallStatus::Failed,
+                None,
+                StatusSource::Reaper,
+                now,
+            )
             .await?;
         store
             .set_call_note(
