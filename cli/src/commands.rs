@@ -62,6 +62,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts { command } => contacts(ctx, command).await,
         Command::Log { since, limit, json } => send_log(ctx, since, limit, json).await,
         Command::Segments { text, json } => segments(ctx, text, json),
+        Command::Call {
+            to,
+            say,
+            twiml,
+            url,
+            from,
+            timeout,
+            machine_detection,
+            json,
+        } => {
+            let req = api::CallRequest {
+                to,
+                say,
+                twiml,
+                url,
+                from,
+                machine_detection,
+                timeout,
+            };
+            place_call(ctx, req, json).await
+        }
+        Command::Calls { since, limit, json } => calls(ctx, since, limit, json).await,
         Command::Simulate {
             command:
                 SimulateCommand::Sms {
@@ -390,6 +412,53 @@ async fn inbox(
     Ok(())
 }
 
+async fn place_call(ctx: Context, req: api::CallRequest, json: bool) -> Result<(), CliError> {
+    let Some(admin) = ctx.admin().await? else {
+        return Err(CliError::failure(format!(
+            "no running gateway answers on {}:{}: calls are placed by the gateway (it follows their status); start one with `telephony serve` (or `telephony serve --sandbox`)",
+            ctx.config.admin.bind, ctx.config.admin.port
+        )));
+    };
+    let call: api::Call = admin.post("/telephony/calls", &req).await?;
+    if json {
+        output::print_json(&call);
+    } else {
+        println!("call placed: {}", output::call_line(&call));
+        println!("  follow it with `telephony calls`");
+    }
+    Ok(())
+}
+
+async fn calls(
+    ctx: Context,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<(), CliError> {
+    let since = since
+        .as_deref()
+        .map(|s| parse_since(s, OffsetDateTime::now_utc()))
+        .transpose()?;
+    let list: api::CallList = match ctx.admin().await? {
+        Some(admin) => admin.get(&list_path("/telephony/calls", limit, since)?).await?,
+        None => {
+            let store = open_store(&ctx.config).await?;
+            let calls = store
+                .calls(&telephony_core::store::CallQuery { since, limit })
+                .await?;
+            api::CallList {
+                calls: calls.iter().map(api::Call::from).collect(),
+            }
+        }
+    };
+    if json {
+        output::print_json(&list);
+    } else {
+        output::print_calls(&list.calls);
+    }
+    Ok(())
+}
+
 async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
     let r: Option<api::Receipt> = match ctx.admin().await? {
         Some(admin) => match admin.get(&format!("/telephony/messages/{id}")).await {
@@ -428,7 +497,22 @@ async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                     "  status callback URL: {}",
                     st.status_callback_url.as_deref().unwrap_or("(none)")
                 );
-                println!("  inbound policy: {}", st.inbound_policy.as_str());
+                println!("  inbound policy: {}", st.inbound_policy);
+                if st.voice.enabled {
+                    let max = st
+                        .voice
+                        .max_concurrent_sessions
+                        .map_or("unlimited".to_string(), |m| m.to_string());
+                    println!(
+                        "  voice: on, {} live session(s) of {max}",
+                        st.voice.live_sessions.len()
+                    );
+                    for c in &st.voice.live_sessions {
+                        println!("    {}", output::call_line(c));
+                    }
+                } else {
+                    println!("  voice: off (voice.enabled is false)");
+                }
                 println!("  outbox pending: {}", st.outbox_pending);
                 match &st.forwarding {
                     Some(f) => {

@@ -116,6 +116,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Place an outbound call through the running gateway.
+    #[command(group(clap::ArgGroup::new("answer").required(true).args(["say", "twiml", "url"])))]
+    Call {
+        /// Who to call, E.164 (+15550005678).
+        to: String,
+        /// Speak this text (voice.voice, voice.language), then hang up.
+        #[arg(long)]
+        say: Option<String>,
+        /// Run this TwiML document (refused before any API call unless well-formed).
+        #[arg(long)]
+        twiml: Option<String>,
+        /// Fetch the call's instructions from this URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// Caller ID (default: the configured number).
+        #[arg(long)]
+        from: Option<String>,
+        /// Ring time in seconds before giving up (no-answer).
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// Ask the provider to detect answering machines.
+        #[arg(long)]
+        machine_detection: bool,
+        /// Print the call as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List calls with their status history and transcript.
+    Calls {
+        /// Only calls since this time (RFC 3339 or 30s, 10m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (newest kept).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration tools.
     Config {
         /// What to do.

@@ -1,6 +1,6 @@
 //! Printing helpers shared by the commands.
 
-use telephony_serve::api::{InboxEntry, Receipt, SendResponse};
+use telephony_serve::api::{Call, InboxEntry, Receipt, SendResponse};
 use time::format_description::well_known::Rfc3339;
 
 pub fn ts(t: time::OffsetDateTime) -> String {
@@ -73,4 +73,55 @@ pub fn print_inbox(entries: &[InboxEntry]) {
         );
     }
     println!("{} message(s)", entries.len());
+}
+
+pub fn call_line(c: &Call) -> String {
+    let direction = serde_json::to_value(c.direction)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut s = format!(
+        "{}  {}  {} -> {}  {}",
+        c.id, direction, c.from, c.to, c.status
+    );
+    if c.live {
+        s.push_str("  (live)");
+    }
+    if let Some(d) = c.duration_secs {
+        s.push_str(&format!("  {d}s"));
+    }
+    s
+}
+
+pub fn print_calls(calls: &[Call]) {
+    if calls.is_empty() {
+        println!("no calls");
+        return;
+    }
+    for c in calls {
+        println!("{}  {}", ts(c.started_at), call_line(c));
+        if let Some(n) = &c.note {
+            println!("  note: {n}");
+        }
+        for h in &c.history {
+            println!("  {}  {:<12} ({})", ts(h.at), h.status.as_str(), h.source);
+        }
+        for t in &c.transcript {
+            let mut line = String::new();
+            if let Some(sp) = &t.speech {
+                line.push_str(&format!("said {sp:?}"));
+                if let Some(conf) = t.confidence {
+                    line.push_str(&format!(" (confidence {conf:.2})"));
+                }
+            }
+            if let Some(d) = &t.digits {
+                if !line.is_empty() {
+                    line.push_str(", ");
+                }
+                line.push_str(&format!("pressed {d}"));
+            }
+            println!("  {}  {line}", ts(t.at));
+        }
+    }
+    println!("{} call(s)", calls.len());
 }
