@@ -236,6 +236,66 @@ async fn twiml_over_4000_characters_is_refused_without_a_request() {
 }
 
 #[tokio::test]
+async fn markup_is_sent_as_twiml_once_it_parses() {
+    let (sim, _server, twilio) = start(sim_config()).await;
+    let doc = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hi &amp; bye</Say><Hangup/></Response>"#;
+    twilio
+        .place_call(&OutboundCall::new(TO, CallAnswer::Markup(doc.into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.call_create_requests()[0].params,
+        pairs(&[("To", TO), ("From", FROM), ("Twiml", doc)])
+    );
+
+    // Not well-formed, or not a <Response>: refused before any request, not retryable,
+    // naming where and what.
+    let cases = [
+        (
+            "<Response><Say>Tom & Jerry</Say></Response>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 20: ill-formed document: entity or character reference not closed: \
+             `;` not found before end of input",
+        ),
+        (
+            "<Response>\n<Say>Hi</Response>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 2, column 8: ill-formed document: expected `</Say>`, but `</Response>` was found",
+        ),
+        (
+            "<Message>Hi</Message>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 1: the root element is <Message>; TwiML needs <Response>",
+        ),
+        (
+            "",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 1: no root element",
+        ),
+    ];
+    for (doc, message) in cases {
+        let err = twilio
+            .place_call(&OutboundCall::new(TO, CallAnswer::Markup(doc.into())))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::InvalidMessage(_)), "{err:?}");
+        assert!(!err.is_retryable());
+        assert_eq!(err.to_string(), message);
+    }
+    // Over 4000 characters: the length is named first, as for rendered TwiML.
+    let long = format!("<Response><Say>{}</Say></Response>", "a".repeat(4000));
+    let err = twilio
+        .place_call(&OutboundCall::new(TO, CallAnswer::Markup(long)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid message: the call's TwiML is 4032 characters long; Twilio accepts at most 4000"
+    );
+    assert_eq!(sim.call_create_requests().len(), 1);
+}
+
+#[tokio::test]
 async fn create_is_one_attempt_even_on_500() {
     let (base, count) = scripted(
         500,
