@@ -308,7 +308,10 @@ pub(crate) fn parse_response(doc: &str) -> Result<crate::xml_tree::Element, Twim
         return Err(crate::xml_tree::error_at(
             doc,
             root.offset,
-            format!("the root element is <{}>; TwiML needs <Response>", root.name),
+            format!(
+                "the root element is <{}>; TwiML needs <Response>",
+                root.name
+            ),
         ));
     }
     Ok(root)

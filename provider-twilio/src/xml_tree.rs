@@ -166,7 +166,9 @@ pub(crate) fn parse(doc: &str) -> Result<Element, TwimlError> {
                             return Err(error_at(
                                 doc,
                                 base + at,
-                                format!("unknown entity &{other}; (a bare & must be written &amp;)"),
+                                format!(
+                                    "unknown entity &{other}; (a bare & must be written &amp;)"
+                                ),
                             ))
                         }
                     },

@@ -34,6 +34,7 @@ mod inbound;
 mod segments;
 mod server;
 mod state;
+mod verbs;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
+pub use verbs::{parse_twiml, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb};
 
 use crate::resources::{CallResource, MessageResource};
 use state::SimState;
