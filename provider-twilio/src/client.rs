@@ -225,9 +225,11 @@ impl CreateCall {
     }
 
     /// Checks what Twilio would reject, without a network call: `To`, `From` and the
-    /// `Url`/`Twiml` non-empty, `Twiml` at most [`MAX_TWIML_CHARS`] characters, `Timeout`
+    /// `Url`/`Twiml` non-empty, `Twiml` at most [`MAX_TWIML_CHARS`] characters and a
+    /// document [`check_twiml`](crate::twiml::check_twiml) accepts (well-formed XML with a
+    /// `<Response>` root; else Twilio's error 12100 when the call is answered), `Timeout`
     /// 1..=[`MAX_RING_TIMEOUT_SECS`], `TimeLimit` at least 1. Failures are
-    /// [`ProviderError::InvalidMessage`].
+    /// [`ProviderError::InvalidMessage`] (not retryable).
     ///
     /// ```
     /// use telephony_twilio::client::{CallInstructions, CreateCall};
@@ -240,6 +242,12 @@ impl CreateCall {
     /// assert_eq!(
     ///     req.validate().unwrap_err().to_string(),
     ///     "invalid message: the call's TwiML is 4001 characters long; Twilio accepts at most 4000"
+    /// );
+    /// let req = CreateCall { instructions: CallInstructions::Twiml("<Response><Say>Hi</Response>".into()), ..req };
+    /// assert_eq!(
+    ///     req.validate().unwrap_err().to_string(),
+    ///     "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+    ///      line 1, column 18: ill-formed document: expected `</Say>`, but `</Response>` was found"
     /// );
     /// ```
     pub fn validate(&self) -> Result<(), ProviderError> {
@@ -259,6 +267,11 @@ impl CreateCall {
                 if chars > MAX_TWIML_CHARS {
                     return invalid(format!(
                         "the call's TwiML is {chars} characters long; Twilio accepts at most {MAX_TWIML_CHARS}"
+                    ));
+                }
+                if let Err(e) = crate::twiml::check_twiml(twiml) {
+                    return invalid(format!(
+                        "the call's TwiML is not a document Twilio can parse (error 12100): {e}"
                     ));
                 }
             }

@@ -20,6 +20,7 @@ pub mod simulator;
 pub mod twiml;
 pub mod voice_webhook;
 pub mod webhook;
+mod xml_tree;
 
 pub use client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};

@@ -155,7 +155,9 @@ impl TwilioProvider {
     ///
     /// `From` is the call's, else the configured number (else
     /// [`ProviderError::NotConfigured`]). A [`CallAnswer::Response`] is rendered as TwiML
-    /// like [`render_voice`](Provider::render_voice) does (an empty response hangs up).
+    /// like [`render_voice`](Provider::render_voice) does (an empty response hangs up); a
+    /// [`CallAnswer::Markup`] is sent as `Twiml` unchanged (it is checked when the call is
+    /// placed: see [`CreateCall::validate`](crate::CreateCall::validate)).
     ///
     /// ```
     /// use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
@@ -185,6 +187,7 @@ impl TwilioProvider {
                 CallInstructions::Twiml(voice_response(&VoiceResponse::new().hangup()))
             }
             CallAnswer::Response(response) => CallInstructions::Twiml(voice_response(response)),
+            CallAnswer::Markup(twiml) => CallInstructions::Twiml(twiml.clone()),
             other => {
                 return Err(ProviderError::InvalidMessage(format!(
                     "Twilio cannot answer a call with {other:?}"
@@ -247,7 +250,9 @@ impl Provider for TwilioProvider {
     }
 
     /// `POST …/Calls.json` with [`call_request`](TwilioProvider::call_request)'s form;
-    /// one attempt. TwiML over 4000 characters is refused before any request.
+    /// one attempt. TwiML over 4000 characters, or a [`CallAnswer::Markup`] that is not
+    /// well-formed XML with a `<Response>` root, is refused before any request
+    /// ([`ProviderError::InvalidMessage`] naming the line, column and problem).
     async fn place_call(&self, call: &OutboundCall) -> Result<Call, ProviderError> {
         let request = self.call_request(call)?;
         self.client.create_call(&request).await?.to_call()

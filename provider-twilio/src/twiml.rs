@@ -11,6 +11,10 @@
 //! attributes in a fixed order per verb (node keeps insertion order; ours is the order
 //! listed on each verb below), elements without content self-closed as `<X/>`, array
 //! attributes space-separated.
+//!
+//! [`check_twiml`] tells whether a raw document (one the gateway did not render, such as
+//! [`CallAnswer::Markup`](telephony_core::voice::CallAnswer::Markup)) is TwiML Twilio can
+//! parse.
 
 use telephony_core::voice::{
     Dial, Gather, GatherPrompt, Play, Record, Redirect, Say, SpeechTimeout, Verb, VoiceResponse,
@@ -251,6 +255,68 @@ fn push_escaped_attr(out: &mut String, value: &str) {
     }
 }
 
+/// Why a document is not TwiML Twilio can read (Twilio's error 12100, "document parse
+/// failure"): where (1-based line and column, in characters) and what.
+///
+/// ```
+/// use telephony_twilio::twiml::check_twiml;
+/// let err = check_twiml("<Response><Say>Tom & Jerry</Say></Response>").unwrap_err();
+/// assert_eq!((err.line, err.column), (1, 20));
+/// assert!(err.to_string().starts_with("line 1, column 20: "), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct TwimlError {
+    /// Line of the problem, from 1.
+    pub line: usize,
+    /// Column of the problem, from 1, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Checks that `doc` is a document Twilio will parse: well-formed XML (every tag closed
+/// and matched, no bare `&` or `<`, only the five predefined entities and character
+/// references, no duplicate attributes), nothing before the XML declaration (not even
+/// whitespace), and a `<Response>` root element with nothing but whitespace, comments
+/// and processing instructions around it.
+///
+/// It does not check verbs or attributes: Twilio reports those separately (and the
+/// simulator's [`parse_twiml`](crate::simulator::parse_twiml), with the `simulator`
+/// feature, refuses verbs it does not know).
+///
+/// ```
+/// use telephony_twilio::twiml::check_twiml;
+/// assert_eq!(check_twiml(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hi</Say></Response>"#), Ok(()));
+/// assert_eq!(
+///     check_twiml("<Reply/>").unwrap_err().to_string(),
+///     "line 1, column 1: the root element is <Reply>; TwiML needs <Response>"
+/// );
+/// assert_eq!(
+///     check_twiml("<Response>\n  <Say>Hi</Response>").unwrap_err().line,
+///     2
+/// );
+/// ```
+pub fn check_twiml(doc: &str) -> Result<(), TwimlError> {
+    parse_response(doc).map(|_| ())
+}
+
+/// The `<Response>` element of `doc` (see [`check_twiml`]).
+pub(crate) fn parse_response(doc: &str) -> Result<crate::xml_tree::Element, TwimlError> {
+    let root = crate::xml_tree::parse(doc)?;
+    if root.name != "Response" {
+        return Err(crate::xml_tree::error_at(
+            doc,
+            root.offset,
+            format!(
+                "the root element is <{}>; TwiML needs <Response>",
+                root.name
+            ),
+        ));
+    }
+    Ok(root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +375,77 @@ mod tests {
         assert_eq!(
             message_response(""),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message></Message></Response>"#
+        );
+    }
+
+    fn err(doc: &str) -> (usize, usize, String) {
+        let e = check_twiml(doc).unwrap_err();
+        (e.line, e.column, e.message)
+    }
+
+    #[test]
+    fn check_twiml_accepts_what_the_renderers_write_and_plain_twiml() {
+        for doc in [
+            EMPTY_RESPONSE,
+            "<Response/>",
+            "\u{feff}<?xml version=\"1.0\"?><Response/>",
+            "<Response>\n  <Say voice=\"alice\">Tom &amp; Jerry &#x263A; &#65;</Say>\n</Response>\n",
+            "<!-- a comment --><Response><![CDATA[x<y]]></Response>",
+            "<Response><Gather input=\"speech\"><Say>Hi<break time=\"1s\"/></Say></Gather></Response>",
+        ] {
+            assert_eq!(check_twiml(doc), Ok(()), "{doc:?}");
+        }
+        assert_eq!(check_twiml(&message_response("a & b < c")), Ok(()));
+    }
+
+    #[test]
+    fn check_twiml_names_line_column_and_problem() {
+        let cases: [(&str, (usize, usize, &str)); 12] = [
+            ("", (1, 1, "no root element")),
+            ("<Reply/>", (1, 1, "the root element is <Reply>; TwiML needs <Response>")),
+            (
+                r#"{"say":"hi"}"#,
+                (1, 1, "text \"{\\\"say\\\":\\\"hi\\\"}\" outside the root element"),
+            ),
+            (
+                "<Response><Say>Hi</Response>",
+                (1, 18, "ill-formed document: expected `</Say>`, but `</Response>` was found"),
+            ),
+            ("<Response>\n<Say>Hi</Say>", (1, 1, "<Response> is never closed")),
+            (
+                " <?xml version=\"1.0\"?><Response/>",
+                (1, 2, "the XML declaration must come first: nothing, not even whitespace, may precede <?xml"),
+            ),
+            (
+                "<Response>\n  <Say>Tom & Jerry</Say>\n</Response>",
+                (2, 12, "ill-formed document: entity or character reference not closed: `;` not found before end of input"),
+            ),
+            (
+                "<Response><Say>1 < 2</Say></Response>",
+                (1, 18, "a bare < that does not start a tag (write it as &lt;)"),
+            ),
+            (
+                "<Response><Say>&nbsp;</Say></Response>",
+                (1, 16, "unknown entity &nbsp; (a bare & must be written &amp;)"),
+            ),
+            (
+                "<Response/><Response/>",
+                (1, 12, "a second root element <Response> after the first one closed"),
+            ),
+            ("<Response/>trailing", (1, 12, "text \"trailing\" outside the root element")),
+            (
+                "<Response",
+                (1, 1, "syntax error: tag not closed: `>` not found before end of input"),
+            ),
+        ];
+        for (doc, (line, column, message)) in cases {
+            assert_eq!(err(doc), (line, column, message.to_string()), "{doc:?}");
+        }
+        // Columns count characters, not bytes.
+        assert_eq!(err("<Response><Say>Olá 👍 &</Say></Response>").1, 22);
+        assert_eq!(
+            check_twiml("<Reply/>").unwrap_err().to_string(),
+            "line 1, column 1: the root element is <Reply>; TwiML needs <Response>"
         );
     }
 }

@@ -13,7 +13,7 @@ use telephony_core::voice::{
     CallAnswer, CallDirection, CallEvent, CallStatus, OutboundCall, Say, VoiceResponse,
 };
 use telephony_core::{Provider, ProviderError, SignatureCheck, WebhookEvent, WebhookRequest};
-use telephony_twilio::simulator::{RunningSimulator, Simulator, SimulatorConfig};
+use telephony_twilio::simulator::{CallEnd, RunningSimulator, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -79,6 +79,9 @@ async fn serve(app: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// A status-callback receiver on `…/voice/status` that records what it gets; it also
+/// answers the call's TwiML on `…/voice` (see [`voice_url`]), unrecorded, since the
+/// simulator runs a call's `Url` once the callee answers.
 async fn receiver() -> (String, Received) {
     async fn handle(
         State(r): State<Received>,
@@ -93,10 +96,35 @@ async fn receiver() -> (String, Received) {
     }
     let received = Received::default();
     let app = axum::Router::new()
+        .route(
+            "/voice",
+            axum::routing::post(|| async {
+                (
+                    [("content-type", "text/xml")],
+                    "<Response><Say>Hi</Say></Response>",
+                )
+            }),
+        )
         .fallback(handle)
         .with_state(received.clone());
     let base = serve(app).await;
     (format!("{base}/voice/status"), received)
+}
+
+/// The call's TwiML URL next to a [`receiver`]'s status callback URL.
+fn voice_url(status_url: &str) -> String {
+    status_url.replace("/voice/status", "/voice")
+}
+
+/// A call that stays up: a 600 s `<Pause>`, 6 s of real time with
+/// [`paced_config`]'s 10 ms simulated second, so that a test can hang it up through the
+/// API meanwhile.
+fn long_pause() -> CallAnswer {
+    CallAnswer::Response(VoiceResponse::new().pause(600))
+}
+
+fn paced_config() -> SimulatorConfig {
+    sim_config().with_simulated_second(Duration::from_millis(10))
 }
 
 /// A fake Twilio answering every request with `status` and `body` (JSON); returns its
@@ -191,7 +219,9 @@ async fn create_sends_the_exact_form_once() {
 #[tokio::test]
 async fn create_by_url_with_the_calls_own_from_and_no_callback() {
     let (sim, _server, twilio) = start(sim_config()).await;
-    let call = OutboundCall::new(TO, CallAnswer::Url("https://gw.example.com/voice".into()))
+    // (Nothing listens on port 9: the simulator's request for the TwiML fails, which does
+    // not matter here.)
+    let call = OutboundCall::new(TO, CallAnswer::Url("http://127.0.0.1:9/voice".into()))
         .from("+15550003333");
     twilio.place_call(&call).await.unwrap();
     assert_eq!(
@@ -199,7 +229,7 @@ async fn create_by_url_with_the_calls_own_from_and_no_callback() {
         pairs(&[
             ("To", TO),
             ("From", "+15550003333"),
-            ("Url", "https://gw.example.com/voice"),
+            ("Url", "http://127.0.0.1:9/voice"),
         ])
     );
 }
@@ -236,6 +266,66 @@ async fn twiml_over_4000_characters_is_refused_without_a_request() {
 }
 
 #[tokio::test]
+async fn markup_is_sent_as_twiml_once_it_parses() {
+    let (sim, _server, twilio) = start(sim_config()).await;
+    let doc = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hi &amp; bye</Say><Hangup/></Response>"#;
+    twilio
+        .place_call(&OutboundCall::new(TO, CallAnswer::Markup(doc.into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.call_create_requests()[0].params,
+        pairs(&[("To", TO), ("From", FROM), ("Twiml", doc)])
+    );
+
+    // Not well-formed, or not a <Response>: refused before any request, not retryable,
+    // naming where and what.
+    let cases = [
+        (
+            "<Response><Say>Tom & Jerry</Say></Response>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 20: ill-formed document: entity or character reference not closed: \
+             `;` not found before end of input",
+        ),
+        (
+            "<Response>\n<Say>Hi</Response>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 2, column 8: ill-formed document: expected `</Say>`, but `</Response>` was found",
+        ),
+        (
+            "<Message>Hi</Message>",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 1: the root element is <Message>; TwiML needs <Response>",
+        ),
+        (
+            "",
+            "invalid message: the call's TwiML is not a document Twilio can parse (error 12100): \
+             line 1, column 1: no root element",
+        ),
+    ];
+    for (doc, message) in cases {
+        let err = twilio
+            .place_call(&OutboundCall::new(TO, CallAnswer::Markup(doc.into())))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::InvalidMessage(_)), "{err:?}");
+        assert!(!err.is_retryable());
+        assert_eq!(err.to_string(), message);
+    }
+    // Over 4000 characters: the length is named first, as for rendered TwiML.
+    let long = format!("<Response><Say>{}</Say></Response>", "a".repeat(4000));
+    let err = twilio
+        .place_call(&OutboundCall::new(TO, CallAnswer::Markup(long)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid message: the call's TwiML is 4032 characters long; Twilio accepts at most 4000"
+    );
+    assert_eq!(sim.call_create_requests().len(), 1);
+}
+
+#[tokio::test]
 async fn create_is_one_attempt_even_on_500() {
     let (base, count) = scripted(
         500,
@@ -259,12 +349,10 @@ async fn create_is_one_attempt_even_on_500() {
 
 #[tokio::test]
 async fn hang_up_then_fetch_then_hang_up_again() {
-    let (sim, _server, twilio) = start(sim_config()).await;
+    // Calls end when their TwiML does: a long, paced <Pause> keeps this one in progress.
+    let (sim, _server, twilio) = start(paced_config()).await;
     let call = twilio
-        .place_call(&OutboundCall::new(
-            TO,
-            CallAnswer::Url("https://gw.example.com/voice".into()),
-        ))
+        .place_call(&OutboundCall::new(TO, long_pause()))
         .await
         .unwrap();
     // Let the simulated callee answer.
@@ -289,6 +377,17 @@ async fn hang_up_then_fetch_then_hang_up_again() {
     let raw = twilio.client().hang_up_call(&call.call_id).await.unwrap();
     assert_eq!(raw, None);
     twilio.hang_up(&call.call_id).await.unwrap();
+
+    // The hang-up cut the <Pause> short.
+    let outcome = sim
+        .wait_for_call(&call.call_id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(outcome.ended_by, Some(CallEnd::ApiHangUp));
+    assert!(
+        outcome.duration_secs.is_some_and(|d| d < 600),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -363,10 +462,7 @@ async fn status_callbacks_arrive_signed_and_in_order() {
     let (sim, _server, twilio) = start(sim_config().with_call_duration_secs(42)).await;
     let (url, received) = receiver().await;
     let call = twilio
-        .place_call(
-            &OutboundCall::new(TO, CallAnswer::Url("https://gw.example.com/voice".into()))
-                .status_callback(&url),
-        )
+        .place_call(&OutboundCall::new(TO, CallAnswer::Url(voice_url(&url))).status_callback(&url))
         .await
         .unwrap();
     let got = received.wait_for(4).await;
@@ -437,13 +533,10 @@ async fn status_callbacks_arrive_signed_and_in_order() {
 
 #[tokio::test]
 async fn hang_up_through_the_api_sends_completed() {
-    let (sim, _server, twilio) = start(sim_config()).await;
+    let (sim, _server, twilio) = start(paced_config()).await;
     let (url, received) = receiver().await;
     let call = twilio
-        .place_call(
-            &OutboundCall::new(TO, CallAnswer::Url("https://gw.example.com/voice".into()))
-                .status_callback(&url),
-        )
+        .place_call(&OutboundCall::new(TO, long_pause()).status_callback(&url))
         .await
         .unwrap();
     assert_eq!(received.wait_for(3).await.len(), 3);
@@ -471,10 +564,7 @@ async fn drop_knob_drops_exactly_the_named_callback() {
     sim.drop_call_callbacks("completed");
     let (url, received) = receiver().await;
     twilio
-        .place_call(
-            &OutboundCall::new(TO, CallAnswer::Url("https://gw.example.com/voice".into()))
-                .status_callback(&url),
-        )
+        .place_call(&OutboundCall::new(TO, CallAnswer::Url(voice_url(&url))).status_callback(&url))
         .await
         .unwrap();
     // Wait for the call to end in the simulator, then a little longer.
@@ -529,7 +619,7 @@ async fn without_status_callback_events_only_completed_is_sent() {
         .form(&[
             ("To", TO),
             ("From", FROM),
-            ("Url", "https://gw.example.com/voice"),
+            ("Url", voice_url(&url).as_str()),
             ("StatusCallback", url.as_str()),
         ])
         .send()

@@ -188,7 +188,7 @@ pub(crate) async fn send_signed(
 }
 
 /// A reqwest error with its sources, without the URL (which may carry credentials).
-fn describe(e: reqwest::Error) -> String {
+pub(crate) fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut out = e.to_string();
     let mut source = std::error::Error::source(&e);

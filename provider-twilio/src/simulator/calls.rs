@@ -1,6 +1,10 @@
-//! The Calls resource: create, hang up, fetch, and the call's signed status callbacks.
+//! The Calls resource: create, hang up, fetch, the call's signed status callbacks, and
+//! the simulated callee of an outbound call (ringing, answer or busy/no-answer/failure,
+//! then the [driver](super::driver) running the call's TwiML).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,21 +14,52 @@ use axum::Json;
 use time::OffsetDateTime;
 
 use super::callbacks::send_signed;
+use super::driver::{self, Instructions};
 use super::errors::ApiError;
 use super::inbound::new_sid;
-use super::server::{authorize, first, is_form, normalize_recipient, rfc2822};
+use super::script::{CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome};
+use super::script::{DocumentRecord, GatherRecord, Heard};
+use super::server::{authorize, first, is_form, normalize_recipient, rfc2822, same_recipient};
 use super::{log_url, CallCallbackRecord, CallCreateRecord, Simulator};
 use crate::resources::CallResource;
+
+/// Twilio's longest call, in seconds (4 hours): the `TimeLimit` when none is given.
+pub(crate) const DEFAULT_TIME_LIMIT_SECS: u64 = 14_400;
+
+/// Twilio's default ring `Timeout`, in seconds.
+const DEFAULT_RING_TIMEOUT_SECS: u64 = 60;
+
+/// What the driver did on a call, for [`CallOutcome`].
+#[derive(Debug, Default)]
+pub(crate) struct DriveLog {
+    pub(crate) documents: Vec<DocumentRecord>,
+    pub(crate) transcript: Vec<Heard>,
+    pub(crate) gathers: Vec<GatherRecord>,
+    pub(crate) error: Option<CallError>,
+    pub(crate) ended_by: Option<CallEnd>,
+    /// The simulator is done with the call (ended, last callback sent).
+    pub(crate) finished: bool,
+}
 
 /// What the simulator keeps about a call besides its resource.
 #[derive(Debug, Default)]
 pub(crate) struct CallMeta {
-    status_callback: Option<String>,
+    pub(crate) status_callback: Option<String>,
     /// The `StatusCallbackEvent` values asked for (empty: only `completed`, like Twilio).
-    events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// The next `SequenceNumber`.
-    sequence: u32,
-    answered_at: Option<OffsetDateTime>,
+    pub(crate) sequence: u32,
+    pub(crate) answered_at: Option<OffsetDateTime>,
+    /// The simulated clock: milliseconds of call time since the answer.
+    pub(crate) clock_ms: u64,
+    /// A paced wait in progress: when it started and how many simulated milliseconds it
+    /// covers (see [`SimulatorConfig::simulated_second`](super::SimulatorConfig::simulated_second)).
+    pub(crate) waiting: Option<(Instant, u64)>,
+    /// Woken when the call ends, so that a paced wait stops at once.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// `SipResponseCode` for the `completed` callback (busy, no-answer, failed).
+    pub(crate) sip_response_code: Option<u16>,
+    pub(crate) log: DriveLog,
 }
 
 /// Calls, by SID.
@@ -32,10 +67,12 @@ pub(crate) struct CallMeta {
 pub(crate) struct CallState {
     pub(crate) calls: Vec<CallResource>,
     index: HashMap<String, usize>,
-    meta: HashMap<String, CallMeta>,
+    pub(crate) meta: HashMap<String, CallMeta>,
     pub(crate) create_requests: Vec<CallCreateRecord>,
     pub(crate) callbacks: Vec<CallCallbackRecord>,
     pub(crate) dropped_events: Vec<String>,
+    /// Scripts for the next outbound calls, by callee (see [`Simulator::script_next_call`]).
+    pub(crate) scripts: Vec<(String, VecDeque<CallScript>)>,
 }
 
 impl CallState {
@@ -43,13 +80,50 @@ impl CallState {
         self.index.get(sid).map(|&i| &self.calls[i])
     }
 
-    fn call_mut(&mut self, sid: &str) -> Option<&mut CallResource> {
+    pub(crate) fn call_mut(&mut self, sid: &str) -> Option<&mut CallResource> {
         let i = *self.index.get(sid)?;
         self.calls.get_mut(i)
     }
+
+    /// Stores a new call.
+    pub(crate) fn insert(&mut self, resource: CallResource, meta: CallMeta) {
+        self.index.insert(resource.sid.clone(), self.calls.len());
+        self.meta.insert(resource.sid.clone(), meta);
+        self.calls.push(resource);
+    }
+
+    /// The script queued for the next call to `to`, if any.
+    fn take_script(&mut self, to: &str) -> Option<CallScript> {
+        let (_, queue) = self
+            .scripts
+            .iter_mut()
+            .find(|(number, q)| !q.is_empty() && same_recipient(number, to))?;
+        queue.pop_front()
+    }
+
+    /// What a test sees of a call: its resource and the driver's log.
+    pub(crate) fn outcome(&self, sid: &str) -> Option<CallOutcome> {
+        let call = self.call(sid)?;
+        let meta = self.meta.get(sid)?;
+        let log = &meta.log;
+        Some(CallOutcome {
+            call_sid: call.sid.clone(),
+            direction: call.direction.clone().unwrap_or_default(),
+            status: call.status.clone().unwrap_or_default(),
+            duration_secs: call.duration.as_deref().and_then(|d| d.parse().ok()),
+            answered: meta.answered_at.is_some(),
+            ended_by: log.ended_by,
+            finished: log.finished,
+            documents: log.documents.clone(),
+            transcript: log.transcript.clone(),
+            gathers: log.gathers.clone(),
+            error: log.error.clone(),
+        })
+    }
 }
 
-fn is_terminal(c: &CallResource) -> bool {
+/// Whether a call has ended.
+pub(crate) fn is_terminal(c: &CallResource) -> bool {
     !matches!(
         c.status.as_deref(),
         Some("queued") | Some("ringing") | Some("in-progress")
@@ -107,6 +181,29 @@ fn create_call_answer(
             "Provide Url, Twiml or ApplicationSid for the call's instructions",
         ));
     }
+    // Twilio ignores `Twiml` when `Url` is given too.
+    let instructions = match (first(params, "Url"), first(params, "Twiml")) {
+        (Some(url), _) => Instructions::Fetch {
+            url,
+            method: match first(params, "Method") {
+                Some(m) if m.eq_ignore_ascii_case("GET") => "GET".to_string(),
+                _ => "POST".to_string(),
+            },
+        },
+        (None, Some(twiml)) => Instructions::Inline(twiml),
+        (None, None) => unreachable!("checked above"),
+    };
+    let secs = |key: &str, default: u64| {
+        first(params, key)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&v| v > 0)
+            .unwrap_or(default)
+    };
+    let plan = Plan {
+        instructions,
+        ring_timeout_secs: secs("Timeout", DEFAULT_RING_TIMEOUT_SECS),
+        time_limit_secs: secs("TimeLimit", DEFAULT_TIME_LIMIT_SECS),
+    };
     let to = normalize_recipient(&raw_to).unwrap_or(raw_to);
     let events: Vec<String> = params
         .iter()
@@ -141,14 +238,14 @@ fn create_call_answer(
         ..Default::default()
     };
     tracing::info!(call_sid = %sid, status_callback = meta.status_callback.is_some(), "simulator: call created");
-    {
+    let script = {
         let mut state = sim.lock();
-        let calls = &mut state.calls;
-        calls.index.insert(sid.clone(), calls.calls.len());
-        calls.calls.push(resource.clone());
-        calls.meta.insert(sid.clone(), meta);
-    }
-    spawn_lifecycle(sim.clone(), sid);
+        state.calls.insert(resource.clone(), meta);
+        state
+            .calls
+            .take_script(resource.to.as_deref().unwrap_or_default())
+    };
+    spawn_lifecycle(sim.clone(), sid, plan, script.unwrap_or_default());
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 
@@ -167,9 +264,10 @@ pub(crate) async fn fetch_call(
 }
 
 /// `POST …/Calls/{Sid}.json`: `Status=completed` ends the call (`completed` once answered,
-/// `canceled` before); `Status=canceled` ends a call not answered yet. A call that has
-/// already ended (or is unknown) answers 404 / 20404, as Twilio does. Other updates
-/// (`Twiml`, `Url`, `TimeLimit`) are accepted and ignored.
+/// `canceled` before); `Status=canceled` ends a call not answered yet. A driven call stops
+/// at its next step (a paced wait stops at once). A call that has already ended (or is
+/// unknown) answers 404 / 20404, as Twilio does. Other updates (`Twiml`, `Url`,
+/// `TimeLimit`) are accepted and ignored.
 pub(crate) async fn update_call(
     State(sim): State<Simulator>,
     Path((account, file)): Path<(String, String)>,
@@ -200,7 +298,7 @@ pub(crate) async fn update_call(
             ))
         }
     };
-    match end_call(&sim, sid, final_status, None) {
+    match end_call(&sim, sid, final_status, CallEnd::ApiHangUp) {
         Some(ended) => {
             let sim2 = sim.clone();
             let snapshot = ended.clone();
@@ -212,69 +310,171 @@ pub(crate) async fn update_call(
     }
 }
 
-/// The simulated callee: `initiated`, ringing, answered, `callback_delay` apart; then, with
-/// [`SimulatorConfig::call_duration_secs`](super::SimulatorConfig::call_duration_secs), it
-/// hangs up. Stops as soon as the call has ended.
-fn spawn_lifecycle(sim: Simulator, sid: String) {
+/// How an outbound call runs once created.
+struct Plan {
+    instructions: Instructions,
+    ring_timeout_secs: u64,
+    time_limit_secs: u64,
+}
+
+/// The simulated callee of an outbound call: `initiated`, `ringing`, then, by its
+/// [`CalleeOutcome`], answered (the driver runs the call's instructions with `script`) or
+/// busy / no-answer (after the ring timeout) / failed; `callback_delay` between steps.
+/// Stops as soon as the call has ended (hung up through the API).
+fn spawn_lifecycle(sim: Simulator, sid: String, plan: Plan, script: CallScript) {
     tokio::spawn(async move {
-        let delay = sim.inner.config.callback_delay;
-        for (event, status) in [
-            ("initiated", None),
-            ("ringing", Some("ringing")),
-            ("answered", Some("in-progress")),
-        ] {
-            tokio::time::sleep(delay).await;
-            let snapshot = {
-                let mut state = sim.lock();
-                let now = OffsetDateTime::now_utc();
-                let Some(call) = state.calls.call_mut(&sid) else {
-                    return;
-                };
-                if is_terminal(call) {
-                    return;
-                }
-                if let Some(status) = status {
-                    call.status = Some(status.to_string());
-                    call.date_updated = Some(rfc2822(now));
-                }
-                if event == "ringing" {
-                    call.start_time = Some(rfc2822(now));
-                }
-                let snapshot = call.clone();
-                if event == "answered" {
-                    if let Some(meta) = state.calls.meta.get_mut(&sid) {
-                        meta.answered_at = Some(now);
-                    }
-                }
-                snapshot
-            };
-            emit(&sim, &snapshot, event).await;
-        }
-        if let Some(secs) = sim.inner.config.call_duration_secs {
-            tokio::time::sleep(delay).await;
-            if let Some(ended) = end_call(&sim, &sid, "completed", Some(secs)) {
-                emit(&sim, &ended, "completed").await;
-            }
-        }
+        run_lifecycle(&sim, &sid, plan, script).await;
+        finished(&sim, &sid);
     });
 }
 
-/// Ends a call that has not ended yet; `None` if it already had (or is unknown).
-fn end_call(
+async fn run_lifecycle(sim: &Simulator, sid: &str, plan: Plan, script: CallScript) {
+    let delay = sim.inner.config.callback_delay;
+    let to = sim
+        .lock()
+        .calls
+        .call(sid)
+        .and_then(|c| c.to.clone())
+        .unwrap_or_default();
+    let outcome = sim.callee_outcome(&to);
+    let steps: &[(&str, Option<&str>)] = match outcome {
+        CalleeOutcome::Fail => &[("initiated", None)],
+        _ => &[("initiated", None), ("ringing", Some("ringing"))],
+    };
+    for &(event, status) in steps {
+        tokio::time::sleep(delay).await;
+        if !progress(sim, sid, event, status).await {
+            return;
+        }
+    }
+    let (status, end, sip) = match outcome {
+        CalleeOutcome::Answer => {
+            tokio::time::sleep(delay).await;
+            if progress(sim, sid, "answered", Some("in-progress")).await {
+                driver::run(
+                    sim.clone(),
+                    sid.to_string(),
+                    plan.instructions,
+                    script,
+                    true,
+                    plan.time_limit_secs,
+                )
+                .await;
+            }
+            return;
+        }
+        CalleeOutcome::Busy => ("busy", CallEnd::Busy, 486),
+        CalleeOutcome::NoAnswer => {
+            let ring = sim.paced(plan.ring_timeout_secs * 1000);
+            wait_or_end(sim, sid, ring).await;
+            ("no-answer", CallEnd::NoAnswer, 487)
+        }
+        CalleeOutcome::Fail => ("failed", CallEnd::Failed, 404),
+    };
+    tokio::time::sleep(delay).await;
+    if let Some(meta) = sim.lock().calls.meta.get_mut(sid) {
+        meta.sip_response_code = Some(sip);
+    }
+    if let Some(ended) = end_call(sim, sid, status, end) {
+        emit(sim, &ended, "completed").await;
+    }
+}
+
+/// Moves a live call to the step of `event` and sends its callback; `false` if the call
+/// has ended meanwhile.
+async fn progress(sim: &Simulator, sid: &str, event: &str, status: Option<&str>) -> bool {
+    let snapshot = {
+        let mut state = sim.lock();
+        let now = OffsetDateTime::now_utc();
+        let Some(call) = state.calls.call_mut(sid) else {
+            return false;
+        };
+        if is_terminal(call) {
+            return false;
+        }
+        if let Some(status) = status {
+            call.status = Some(status.to_string());
+            call.date_updated = Some(rfc2822(now));
+        }
+        if event == "ringing" {
+            call.start_time = Some(rfc2822(now));
+        }
+        let snapshot = call.clone();
+        if event == "answered" {
+            if let Some(meta) = state.calls.meta.get_mut(sid) {
+                meta.answered_at = Some(now);
+            }
+        }
+        snapshot
+    };
+    emit(sim, &snapshot, event).await;
+    true
+}
+
+/// Sleeps `real`, or less if the call ends meanwhile.
+pub(crate) async fn wait_or_end(sim: &Simulator, sid: &str, real: Duration) {
+    if real.is_zero() {
+        return;
+    }
+    let Some(wake) = sim.lock().calls.meta.get(sid).map(|m| m.wake.clone()) else {
+        return;
+    };
+    let notified = wake.notified();
+    tokio::pin!(notified);
+    // Register before the check, so that an end between the check and the wait wakes us.
+    notified.as_mut().enable();
+    if sim.lock().calls.call(sid).is_none_or(is_terminal) {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(real) => {}
+        _ = notified => {}
+    }
+}
+
+/// Marks the simulator done with a call.
+pub(crate) fn finished(sim: &Simulator, sid: &str) {
+    if let Some(meta) = sim.lock().calls.meta.get_mut(sid) {
+        meta.log.finished = true;
+    }
+}
+
+/// Ends a call that has not ended yet, recording why; `None` if it already had (or is
+/// unknown). An answered call's duration is
+/// [`SimulatorConfig::call_duration_secs`](super::SimulatorConfig::call_duration_secs)
+/// when set, else its simulated clock in whole seconds, rounded up (a paced wait cut
+/// short counts as far as it got); a call never answered lasted 0 s.
+pub(crate) fn end_call(
     sim: &Simulator,
     sid: &str,
     status: &str,
-    duration_secs: Option<u64>,
+    why: CallEnd,
 ) -> Option<CallResource> {
     let now = OffsetDateTime::now_utc();
+    let config = &sim.inner.config;
     let mut state = sim.lock();
-    let answered_at = state.calls.meta.get(sid).and_then(|m| m.answered_at);
-    let call = state.calls.call_mut(sid)?;
-    if is_terminal(call) {
+    if state.calls.call(sid).is_none_or(is_terminal) {
         return None;
     }
-    let duration = duration_secs
-        .unwrap_or_else(|| answered_at.map_or(0, |a| (now - a).whole_seconds().max(0) as u64));
+    let meta = state.calls.meta.get_mut(sid)?;
+    let duration = match meta.answered_at {
+        None => 0,
+        Some(_) => config.call_duration_secs.unwrap_or_else(|| {
+            let waited = meta.waiting.map_or(0, |(since, covers)| {
+                let per_ms = config.simulated_second.as_secs_f64() / 1000.0;
+                let done = if per_ms > 0.0 {
+                    (since.elapsed().as_secs_f64() / per_ms) as u64
+                } else {
+                    covers
+                };
+                done.min(covers)
+            });
+            (meta.clock_ms + waited).div_ceil(1000)
+        }),
+    };
+    meta.log.ended_by.get_or_insert(why);
+    meta.wake.notify_one();
+    let call = state.calls.call_mut(sid)?;
     call.status = Some(status.to_string());
     call.end_time = Some(rfc2822(now));
     call.date_updated = Some(rfc2822(now));
@@ -284,8 +484,8 @@ fn end_call(
 
 /// Sends (or drops, see [`Simulator::drop_call_callbacks`]) the status callback for
 /// `event` when the call asked for it, and records it.
-async fn emit(sim: &Simulator, call: &CallResource, event: &str) {
-    let (url, sequence, dropped) = {
+pub(crate) async fn emit(sim: &Simulator, call: &CallResource, event: &str) {
+    let (url, sequence, dropped, sip) = {
         let mut state = sim.lock();
         let dropped = state.calls.dropped_events.iter().any(|e| e == event);
         let Some(meta) = state.calls.meta.get_mut(&call.sid) else {
@@ -301,9 +501,9 @@ async fn emit(sim: &Simulator, call: &CallResource, event: &str) {
         };
         let sequence = meta.sequence;
         meta.sequence += 1;
-        (url, sequence, dropped)
+        (url, sequence, dropped, meta.sip_response_code)
     };
-    let params = callback_params(call, event, sequence);
+    let params = callback_params(call, event, sequence, sip);
     let call_status = call.status.clone().unwrap_or_default();
     let call_status = if event == "initiated" {
         "initiated".to_string()
@@ -338,8 +538,14 @@ async fn emit(sim: &Simulator, call: &CallResource, event: &str) {
     });
 }
 
-/// The form of a call status callback (PROTOCOL §2.4).
-fn callback_params(call: &CallResource, event: &str, sequence: u32) -> Vec<(String, String)> {
+/// The form of a call status callback (PROTOCOL §2.4); `sip` is the `SipResponseCode` of
+/// a call that ended unanswered.
+fn callback_params(
+    call: &CallResource,
+    event: &str,
+    sequence: u32,
+    sip: Option<u16>,
+) -> Vec<(String, String)> {
     let p = |k: &str, v: &str| (k.to_string(), v.to_string());
     let status = if event == "initiated" {
         "initiated"
@@ -370,6 +576,30 @@ fn callback_params(call: &CallResource, event: &str, sequence: u32) -> Vec<(Stri
         out.push(p("CallDuration", &secs.to_string()));
         // Billed minutes, rounded up.
         out.push(p("Duration", &secs.div_ceil(60).to_string()));
+        if let Some(code) = sip {
+            out.push(p("SipResponseCode", &code.to_string()));
+        }
     }
     out
+}
+
+impl Simulator {
+    /// How the callee `number` answers (see [`SimulatorConfig::with_callee_outcome`](super::SimulatorConfig::with_callee_outcome)).
+    pub(crate) fn callee_outcome(&self, number: &str) -> CalleeOutcome {
+        self.inner
+            .config
+            .callee_outcomes
+            .iter()
+            .find(|(n, _)| same_recipient(n, number))
+            .map(|(_, o)| *o)
+            .unwrap_or_default()
+    }
+
+    /// The real time `sim_ms` simulated milliseconds take.
+    pub(crate) fn paced(&self, sim_ms: u64) -> Duration {
+        self.inner
+            .config
+            .simulated_second
+            .mul_f64(sim_ms as f64 / 1000.0)
+    }
 }

@@ -135,7 +135,7 @@ impl InboundSms {
 }
 
 /// Best-effort ISO country of an E.164 number (optionally `channel:`-prefixed).
-fn country_of(number: &str) -> &'static str {
+pub(crate) fn country_of(number: &str) -> &'static str {
     let n = number.rsplit(':').next().unwrap_or(number);
     const TABLE: &[(&str, &str)] = &[
         ("+1", "US"),

@@ -11,8 +11,8 @@
 //! | `POST /Messages.json` | 201 [`MessageResource`], then status callbacks `queued` → `sent` → final |
 //! | `GET /Messages/{Sid}.json` | 200 [`MessageResource`] or 404 (20404) |
 //! | `GET /Messages.json?To=&From=&PageSize=&Page=` | 200 [`MessagePage`](crate::resources::MessagePage), newest first |
-//! | `POST /Calls.json` | 201 [`CallResource`] (`CA…`, `queued`), then status callbacks `initiated` → `ringing` → `answered` (`in-progress`) |
-//! | `POST /Calls/{Sid}.json` `Status=completed` | 200, the call ends (`completed`; `canceled` before answer) and the `completed` callback is sent; 404 (20404) if it already ended |
+//! | `POST /Calls.json` | 201 [`CallResource`] (`CA…`, `queued`), then status callbacks `initiated` → `ringing` → `answered` (`in-progress`), the call's TwiML run (see below), `completed` |
+//! | `POST /Calls/{Sid}.json` `Status=completed` | 200, the call ends (`completed`; `canceled` before answer), its TwiML stops and the `completed` callback is sent; 404 (20404) if it already ended |
 //! | `GET /Calls/{Sid}.json` | 200 [`CallResource`] (an ended call too) or 404 (20404) |
 //! | `GET /2010-04-01/Accounts/{AccountSid}.json` | 200 the account (never its auth token) |
 //! | anything else | 404 (20404) |
@@ -26,14 +26,51 @@
 //! can be queued with [`Simulator::inject`].
 //!
 //! [`InboundSms`] builds and signs the inbound-SMS webhook Twilio would send to a gateway.
+//!
+//! # Driven calls
+//!
+//! Calls run their TwiML as Twilio would, against the gateway's real webhooks:
+//!
+//! - **Inbound**: [`Simulator::place_inbound_call`] rings one of the account's numbers: it
+//!   POSTs the signed voice webhook (`CallStatus=ringing`, `Direction=inbound`) to the
+//!   number's voice URL and runs the answer.
+//! - **Outbound**: after `POST /Calls.json` the simulated callee rings and answers (or is
+//!   busy, does not answer, cannot be reached: [`SimulatorConfig::with_callee_outcome`]);
+//!   once answered, the inline `Twiml` runs, or the `Url` is requested (signed POST,
+//!   `Direction=outbound-api`, `CallStatus=in-progress`; `Method=GET` honored).
+//!
+//! Either way the verbs run in order ([`parse_twiml`] tells how a document is read):
+//! `<Say>`/`<Play>` are recorded in the transcript, `<Pause>` advances the call's clock,
+//! `<Gather>` takes the next input of the call's [`CallScript`] (speech, digits or
+//! silence) and POSTs the result, signed, to its `action` (relative URLs resolved against
+//! the current document's; the current document's URL by default), silence falls through
+//! to the next verb, `<Record>` posts a fake recording, `<Dial>` posts `DialCallStatus` to
+//! its `action`, `<Redirect>` requests its URL, `<Hangup/>` and the end of the document
+//! end the call `completed`, and `<Reject>` before the answer ends it `busy`
+//! (`reason="busy"`) or `no-answer` (Twilio's documented statuses for a rejected call).
+//! An answer that is not 2xx or has no `Content-Type` is Twilio's error 11200, one that is
+//! not `text/xml`/`application/xml` is 12300, and a document that does not parse (bad XML,
+//! no `<Response>` root, an unknown verb) is 12100: the call ends, `failed` if it was never
+//! answered, else `completed`. More than [`MAX_CALL_DOCUMENTS`] documents on one call end
+//! it with 14106. Everything done is kept in a [`CallOutcome`]
+//! ([`Simulator::call_outcome`]).
+//!
+//! Time on a call is simulated: each verb advances the call's clock (a `<Say>` 400 ms per
+//! word, a `<Play>` 1 s, a `<Pause>` its length, a silent `<Gather>` its `timeout`);
+//! `CallDuration` and `TimeLimit` (default 14400 s) use that clock, and
+//! [`SimulatorConfig::simulated_second`] says how much real time a simulated second takes
+//! (default none: calls run as fast as the webhooks answer).
 
 mod callbacks;
 mod calls;
+mod driver;
 mod errors;
 mod inbound;
+mod script;
 mod segments;
 mod server;
 mod state;
+mod verbs;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,6 +81,11 @@ use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
+pub use script::{
+    CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
+    DriveError, GatherRecord, Heard, InboundCall,
+};
+pub use verbs::{parse_twiml, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb};
 
 use crate::resources::{CallResource, MessageResource};
 use state::SimState;
@@ -52,6 +94,12 @@ use state::SimState;
 /// magic valid test number. It appears in the stored message and the status callbacks
 /// once the message leaves `accepted`.
 pub const MESSAGING_SERVICE_SENDER: &str = "+15005550006";
+
+/// The most TwiML documents one simulated call requests (the first one, `<Gather>` and
+/// `<Record>` actions, `<Redirect>`s, `<Dial>` actions) before it is ended with error
+/// 14106 ("Document retrieval limit reached", Twilio's code for the same limit on message
+/// replies): a safety cap on `<Redirect>` loops.
+pub const MAX_CALL_DOCUMENTS: usize = 50;
 
 /// Settings of a [`Simulator`].
 ///
@@ -74,10 +122,19 @@ pub struct SimulatorConfig {
     /// `Sending`: `queued`, `sent`/`sending`, then that status. `Canceled`: `canceled`.
     /// Anything else: `queued` only.
     pub final_status: DeliveryStatus,
-    /// When set, a simulated call hangs up by itself `callback_delay` after it is
-    /// answered and reports this many seconds as its `CallDuration`; when `None` (the
-    /// default) it stays `in-progress` until hung up through the API.
+    /// When set, every answered call reports this many seconds as its `CallDuration` (and
+    /// `duration`) when it ends, instead of its simulated length. (Calls end when their
+    /// TwiML does, or when hung up through the API.)
     pub call_duration_secs: Option<u64>,
+    /// The real time one simulated second of a call takes (default zero: `<Pause>`,
+    /// silent `<Gather>`s, ringing and so on take no real time). Scale it to let a test hang
+    /// up mid-`<Pause>`, or set one second for calls at Twilio's pace. The simulated clock,
+    /// which `CallDuration` and `TimeLimit` use, is the same whatever the pace.
+    pub simulated_second: Duration,
+    /// How callees answer outbound calls and `<Dial>`s, by number (compared after E.164
+    /// normalization); numbers not listed answer. See
+    /// [`with_callee_outcome`](Self::with_callee_outcome).
+    pub callee_outcomes: Vec<(String, CalleeOutcome)>,
 }
 
 impl SimulatorConfig {
@@ -90,6 +147,8 @@ impl SimulatorConfig {
             callback_delay: Duration::from_millis(50),
             final_status: DeliveryStatus::Delivered,
             call_duration_secs: None,
+            simulated_second: Duration::ZERO,
+            callee_outcomes: Vec::new(),
         }
     }
 
@@ -126,6 +185,32 @@ impl SimulatorConfig {
     /// Sets [`call_duration_secs`](Self::call_duration_secs).
     pub fn with_call_duration_secs(mut self, secs: u64) -> Self {
         self.call_duration_secs = Some(secs);
+        self
+    }
+
+    /// Sets [`simulated_second`](Self::simulated_second).
+    pub fn with_simulated_second(mut self, real: Duration) -> Self {
+        self.simulated_second = real;
+        self
+    }
+
+    /// Makes the callee `number` answer outbound calls (and `<Dial>`s) this way: the
+    /// simulator's stand-in for a phone that is busy or rings out (Twilio's test
+    /// credentials have no magic numbers for these).
+    ///
+    /// ```
+    /// use telephony_twilio::simulator::{CalleeOutcome, SimulatorConfig};
+    /// let c = SimulatorConfig::generate()
+    ///     .with_callee_outcome("+15550000486", CalleeOutcome::Busy)
+    ///     .with_callee_outcome("+15550000487", CalleeOutcome::NoAnswer);
+    /// assert_eq!(c.callee_outcomes.len(), 2);
+    /// ```
+    pub fn with_callee_outcome(
+        mut self,
+        number: impl Into<String>,
+        outcome: CalleeOutcome,
+    ) -> Self {
+        self.callee_outcomes.push((number.into(), outcome));
         self
     }
 }
@@ -446,6 +531,197 @@ impl Simulator {
         let mut state = self.lock();
         if !state.calls.dropped_events.iter().any(|e| e == event) {
             state.calls.dropped_events.push(event.to_string());
+        }
+    }
+
+    /// Rings `call.to` from `call.from` and drives the call to its end, as Twilio would
+    /// (see the [module docs](self#driven-calls)); returns what happened.
+    ///
+    /// The call is stored in the Calls resource first (`direction` `inbound`, `status`
+    /// `ringing`), so `GET …/Calls/{Sid}.json` sees it, and hanging it up with
+    /// `POST …/Calls/{Sid}.json` `Status=completed` stops it at its next step. When it
+    /// ends, its `completed` status callback (with `CallDuration`) goes to
+    /// [`InboundCall::status_callback`] if set, subject to
+    /// [`drop_call_callbacks`](Self::drop_call_callbacks), before this returns.
+    ///
+    /// The call runs in its own task: dropping the returned future leaves it running
+    /// (see [`start_inbound_call`](Self::start_inbound_call)).
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError`] when the call cannot be placed (a voice URL that is not absolute
+    /// `http(s)`, an empty number). Whatever the gateway answers is part of the
+    /// [`CallOutcome`] (see [`CallOutcome::error`]), never an `Err`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::routing::post;
+    /// use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A stand-in gateway: greets, asks, thanks.
+    /// let app = axum::Router::new()
+    ///     .route("/voice", post(|| async {
+    ///         ([("content-type", "text/xml")],
+    ///          r#"<Response><Say>Hello!</Say><Gather input="speech" action="/answer"><Say>How can I help?</Say></Gather></Response>"#)
+    ///     }))
+    ///     .route("/answer", post(|| async {
+    ///         ([("content-type", "text/xml")], "<Response><Say>Thanks, bye.</Say><Hangup/></Response>")
+    ///     }));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let gateway = format!("http://{}", listener.local_addr()?);
+    /// tokio::spawn(async move { axum::serve(listener, app).await });
+    ///
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// let outcome = sim
+    ///     .place_inbound_call(
+    ///         InboundCall::new("+15550005678", "+15550001234", format!("{gateway}/voice"))
+    ///             .script(CallScript::new().say("Book a table")),
+    ///     )
+    ///     .await?;
+    /// assert_eq!(outcome.status, "completed");
+    /// assert_eq!(outcome.heard(), ["Hello!", "How can I help?", "Thanks, bye."]);
+    /// assert_eq!(outcome.gathers[0].action.as_deref(), Some(format!("{gateway}/answer").as_str()));
+    /// assert_eq!(outcome.documents.len(), 2);
+    /// assert_eq!(sim.call(&outcome.call_sid).unwrap().direction.as_deref(), Some("inbound"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn place_inbound_call(&self, call: InboundCall) -> Result<CallOutcome, DriveError> {
+        let (sid, task) = self.spawn_inbound_call(call)?;
+        if task.await.is_err() {
+            return Err(DriveError::Abandoned(sid));
+        }
+        match self.call_outcome(&sid) {
+            Some(outcome) => Ok(outcome),
+            None => Err(DriveError::Abandoned(sid)),
+        }
+    }
+
+    /// Like [`place_inbound_call`](Self::place_inbound_call), but returns the call's SID
+    /// as soon as the call exists (`ringing`), its webhook not requested yet; follow it with
+    /// [`call_outcome`](Self::call_outcome) or [`wait_for_call`](Self::wait_for_call).
+    ///
+    /// ```
+    /// use telephony_twilio::simulator::{InboundCall, Simulator, SimulatorConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// // Nothing listens on port 9: the webhook fails (11200) and the call never answers.
+    /// let sid = sim
+    ///     .start_inbound_call(InboundCall::new("+15550005678", "+15550001234", "http://127.0.0.1:9/voice"))
+    ///     .unwrap();
+    /// let outcome = sim.wait_for_call(&sid, std::time::Duration::from_secs(20)).await.unwrap();
+    /// assert_eq!((outcome.status.as_str(), outcome.error_code()), ("failed", Some(11200)));
+    /// # }
+    /// ```
+    pub fn start_inbound_call(&self, call: InboundCall) -> Result<String, DriveError> {
+        self.spawn_inbound_call(call).map(|(sid, _)| sid)
+    }
+
+    fn spawn_inbound_call(
+        &self,
+        call: InboundCall,
+    ) -> Result<(String, tokio::task::JoinHandle<()>), DriveError> {
+        let url = reqwest::Url::parse(&call.voice_url).map_err(|e| DriveError::InvalidUrl {
+            url: call.voice_url.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(DriveError::InvalidUrl {
+                url: call.voice_url.clone(),
+                reason: format!("the scheme is {:?}", url.scheme()),
+            });
+        }
+        if call.from.trim().is_empty() || call.to.trim().is_empty() {
+            return Err(DriveError::MissingNumber);
+        }
+        let config = &self.inner.config;
+        let sid = inbound::new_sid("CA");
+        let now = server::rfc2822(OffsetDateTime::now_utc());
+        let resource = CallResource {
+            sid: sid.clone(),
+            account_sid: Some(config.account_sid.clone()),
+            api_version: Some("2010-04-01".into()),
+            date_created: Some(now.clone()),
+            date_updated: Some(now.clone()),
+            direction: Some("inbound".into()),
+            from: Some(call.from),
+            start_time: Some(now),
+            status: Some("ringing".into()),
+            to: Some(call.to),
+            price_unit: Some("USD".into()),
+            uri: Some(format!(
+                "/2010-04-01/Accounts/{}/Calls/{sid}.json",
+                config.account_sid
+            )),
+            ..Default::default()
+        };
+        let meta = calls::CallMeta {
+            status_callback: call.status_callback,
+            ..Default::default()
+        };
+        self.lock().calls.insert(resource, meta);
+        tracing::info!(call_sid = %sid, url = %log_url(&call.voice_url), "simulator: inbound call ringing");
+        let method = if call.voice_method.eq_ignore_ascii_case("GET") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let task = tokio::spawn(driver::run(
+            self.clone(),
+            sid.clone(),
+            driver::Instructions::Fetch {
+                url: call.voice_url,
+                method: method.to_string(),
+            },
+            call.script,
+            false,
+            calls::DEFAULT_TIME_LIMIT_SECS,
+        ));
+        Ok((sid, task))
+    }
+
+    /// What happened on a call so far (inbound or outbound): its status, documents,
+    /// transcript, gathers and error. `None` for an unknown SID.
+    pub fn call_outcome(&self, sid: &str) -> Option<CallOutcome> {
+        self.lock().calls.outcome(sid)
+    }
+
+    /// Waits until the simulator is done with call `sid` (it ended and its last callback
+    /// was sent), up to `timeout`; then its [`CallOutcome`]. `None` for an unknown SID or
+    /// when the time ran out.
+    pub async fn wait_for_call(&self, sid: &str, timeout: Duration) -> Option<CallOutcome> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let outcome = self.call_outcome(sid)?;
+            if outcome.finished {
+                return Some(outcome);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The callee `to` behaves as `script` on the next outbound call to it (one script per
+    /// call, first queued first; compared after E.164 normalization). Calls without a
+    /// queued script get [`CallScript::default`]: silent, never hanging up first.
+    ///
+    /// ```
+    /// use telephony_twilio::simulator::{CallScript, Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// sim.script_next_call("+15550005678", CallScript::new().press("1"));
+    /// ```
+    pub fn script_next_call(&self, to: &str, script: CallScript) {
+        let mut state = self.lock();
+        let scripts = &mut state.calls.scripts;
+        match scripts.iter_mut().find(|(number, _)| number == to) {
+            Some((_, queue)) => queue.push_back(script),
+            None => scripts.push((to.to_string(), std::collections::VecDeque::from([script]))),
         }
     }
 

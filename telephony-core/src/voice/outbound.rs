@@ -11,8 +11,19 @@ pub enum CallAnswer {
     Response(VoiceResponse),
     /// Fetch instructions from this URL (a voice webhook of the gateway's).
     Url(String),
-    /// A document in the provider's own markup (TwiML for Twilio), sent as is; the
-    /// provider checks that it is well-formed before any request.
+    /// Run this document, written in the provider's own markup (TwiML for Twilio), sent
+    /// as it is. The provider checks what it can before any request (for Twilio: that it
+    /// is well-formed XML with a `<Response>` root, and its length); a provider without
+    /// such markup refuses it.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallAnswer, OutboundCall};
+    /// let call = OutboundCall::new(
+    ///     "+15550005678",
+    ///     CallAnswer::Markup("<Response><Say>Hi</Say></Response>".into()),
+    /// );
+    /// assert!(matches!(call.answer, CallAnswer::Markup(ref doc) if doc.starts_with("<Response>")));
+    /// ```
     Markup(String),
 }
 
