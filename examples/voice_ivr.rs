@@ -65,7 +65,10 @@ async fn menu(event: CallEvent, call: CallContext) -> Result<VoiceResponse, Hand
             match choose(speech.as_ref().map(|s| s.text.as_str()), digits.as_deref()) {
                 Choice::Hours => VoiceResponse::new().say(call.say(HOURS)).hangup(),
                 Choice::Message => VoiceResponse::new()
-                    .gather(call.gather().say(call.say("Please leave your message after the tone.")))
+                    .gather(
+                        call.gather()
+                            .say(call.say("Please leave your message after the tone.")),
+                    )
                     .say(call.say("No message recorded. Goodbye."))
                     .hangup(),
                 Choice::Unknown => VoiceResponse::new()
@@ -152,10 +155,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let status = format!("{public_url}/telephony/status");
     for (caller, script) in [
-        ("+15557650001", CallScript::new().say("what are your opening hours")),
+        (
+            "+15557650001",
+            CallScript::new().say("what are your opening hours"),
+        ),
         (
             "+15557650002",
-            CallScript::new().press("2").say("please call me back tomorrow"),
+            CallScript::new()
+                .press("2")
+                .say("please call me back tomorrow"),
         ),
         ("+15557650003", CallScript::new().silence()),
     ] {

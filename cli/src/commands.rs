@@ -86,6 +86,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Calls { since, limit, json } => calls(ctx, since, limit, json).await,
         Command::Simulate {
             command:
+                SimulateCommand::Call {
+                    from,
+                    to,
+                    say_speech,
+                    press,
+                    no_status_callback,
+                    json,
+                },
+        } => {
+            let order = crate::input_order(std::env::args());
+            simulate_call(
+                ctx,
+                from,
+                to,
+                (say_speech, press, order),
+                no_status_callback,
+                json,
+            )
+            .await
+        }
+        Command::Simulate {
+            command:
                 SimulateCommand::Sms {
                     from,
                     to,
@@ -440,7 +462,11 @@ async fn calls(
         .map(|s| parse_since(s, OffsetDateTime::now_utc()))
         .transpose()?;
     let list: api::CallList = match ctx.admin().await? {
-        Some(admin) => admin.get(&list_path("/telephony/calls", limit, since)?).await?,
+        Some(admin) => {
+            admin
+                .get(&list_path("/telephony/calls", limit, since)?)
+                .await?
+        }
         None => {
             let store = open_store(&ctx.config).await?;
             let calls = store
@@ -931,6 +957,134 @@ async fn simulate_sms(
             "gateway answered HTTP {status}: {}",
             text.trim()
         )))
+    }
+}
+
+async fn simulate_call(
+    ctx: Context,
+    from: String,
+    to: Option<String>,
+    (speech, presses, order): (Vec<String>, Vec<String>, Vec<bool>),
+    no_status_callback: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
+    let from = telephony_core::PhoneNumber::parse(&from)
+        .map_err(|e| CliError::config(format!("--from: {e}")))?;
+    let rt = ctx.runtime()?.ok_or_else(|| {
+        CliError::failure(format!(
+            "no running gateway found (no {} in {}); start one with `telephony serve --sandbox`",
+            telephony_server::runtime::RUNTIME_FILE,
+            ctx.data_dir().display()
+        ))
+    })?;
+    if rt.provider != "twilio" {
+        return Err(CliError::config(format!(
+            "simulate call plays Twilio; the running gateway uses {}",
+            rt.provider
+        )));
+    }
+    let (account_sid, token) = if rt.sandbox {
+        (
+            rt.sandbox_account_sid.clone().unwrap_or_default(),
+            rt.sandbox_auth_token.clone().unwrap_or_default(),
+        )
+    } else {
+        let token = ctx.config.twilio.auth_token.clone().ok_or_else(|| {
+            CliError::config(
+                "twilio.authToken (or TWILIO_AUTH_TOKEN) is needed to sign the webhooks",
+            )
+        })?;
+        (
+            ctx.config.twilio.account_sid.clone().unwrap_or_default(),
+            token.expose().to_string(),
+        )
+    };
+    let to = match to {
+        Some(t) => telephony_core::PhoneNumber::parse(&t)
+            .map_err(|e| CliError::config(format!("--to: {e}")))?
+            .to_string(),
+        None => ctx
+            .config
+            .from_number
+            .as_ref()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| {
+                providers::sandbox_from(telephony_server::config::ProviderKind::Twilio).to_string()
+            }),
+    };
+    let mut script = CallScript::new();
+    let (mut speech, mut presses) = (speech.into_iter(), presses.into_iter());
+    for is_speech in order {
+        let next = if is_speech {
+            speech.next().map(|t| (true, t))
+        } else {
+            presses.next().map(|d| (false, d))
+        };
+        script = match next {
+            Some((true, text)) => script.say(text),
+            Some((false, digits)) => script.press(digits),
+            None => script,
+        };
+    }
+    // Anything the argv scan missed (e.g. given through an alias) still runs, speech first.
+    for text in speech {
+        script = script.say(text);
+    }
+    for digits in presses {
+        script = script.press(digits);
+    }
+    let sim = Simulator::new(SimulatorConfig::new(account_sid, token));
+    let mut call = InboundCall::new(from.to_string(), to, rt.webhook_url.clone()).script(script);
+    if !no_status_callback {
+        call = call.status_callback(rt.status_url.clone());
+    }
+    let outcome = sim
+        .place_inbound_call(call)
+        .await
+        .map_err(|e| CliError::failure(format!("could not place the simulated call: {e}")))?;
+    if json {
+        output::print_json(&json!({
+            "callSid": outcome.call_sid,
+            "status": outcome.status,
+            "answered": outcome.answered,
+            "durationSecs": outcome.duration_secs,
+            "heard": outcome.heard(),
+            "gathers": outcome.gathers.iter().map(|g| json!({
+                "verb": g.verb,
+                "input": format!("{:?}", g.input),
+                "action": g.action,
+            })).collect::<Vec<_>>(),
+            "documents": outcome.documents.iter().map(|d| json!({
+                "url": d.url,
+                "method": d.method,
+                "httpStatus": d.http_status,
+                "contentType": d.content_type,
+                "body": d.body,
+            })).collect::<Vec<_>>(),
+            "error": outcome.error.as_ref().map(|e| json!({"code": e.code, "message": e.message, "url": e.url})),
+        }));
+    } else {
+        println!(
+            "simulated call {} from {from} to {}: {} after {}s",
+            outcome.call_sid,
+            rt.webhook_url,
+            outcome.status,
+            outcome.duration_secs.unwrap_or(0)
+        );
+        for line in outcome.heard() {
+            println!("  heard: {line}");
+        }
+        if let Some(e) = &outcome.error {
+            println!("  Twilio error {}: {}", e.code, e.message);
+        }
+    }
+    match &outcome.error {
+        None => Ok(()),
+        Some(e) => Err(CliError::failure(format!(
+            "the call failed with Twilio error {}: {}",
+            e.code, e.message
+        ))),
     }
 }
 

@@ -229,6 +229,30 @@ pub enum ConfigCommand {
 /// `telephony simulate …`
 #[derive(Subcommand, Debug)]
 pub enum SimulateCommand {
+    /// A whole inbound call from `--from` to the gateway's number (Twilio): the signed voice
+    /// webhook, then the gateway's TwiML run as Twilio runs it, each `<Gather>` answered with
+    /// the next `--say-speech`/`--press` (in command-line order; silence when none is left).
+    Call {
+        /// Caller, E.164.
+        #[arg(long)]
+        from: String,
+        /// The called number (default: the configured fromNumber, or the sandbox number).
+        #[arg(long)]
+        to: Option<String>,
+        /// What the caller says at the next `<Gather>`; repeatable.
+        #[arg(long = "say-speech", value_name = "TEXT")]
+        say_speech: Vec<String>,
+        /// Keys the caller presses at the next `<Gather>`; repeatable.
+        #[arg(long, value_name = "DIGITS")]
+        press: Vec<String>,
+        /// Do not post the `completed` status callback when the call ends (as when the
+        /// number has no "call status changes" URL).
+        #[arg(long)]
+        no_status_callback: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// An inbound SMS from `--from` to the gateway's number.
     Sms {
         /// Sender, E.164.
@@ -246,6 +270,21 @@ pub enum SimulateCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The order of `--say-speech` and `--press` on the command line (clap keeps each list's
+/// own order, not the order between them).
+pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<bool> {
+    args.into_iter()
+        .filter_map(|a| {
+            let name = a.split('=').next().unwrap_or_default().to_string();
+            match name.as_str() {
+                "--say-speech" => Some(true),
+                "--press" => Some(false),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {

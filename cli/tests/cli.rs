@@ -234,6 +234,116 @@ fn sandbox_flow_across_processes() {
 }
 
 #[test]
+fn voice_calls_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        r#"{ serve: { port: 0 }, admin: { port: 0 }, allowFrom: ["+15557654321"],
+             voice: { enabled: true, greeting: "Hi, you reached the test line.", closing: "Bye now." } }"#,
+    )
+    .unwrap();
+    let child = cmd(dir.path())
+        .args(["serve", "--sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let runtime = dir.path().join("telephony-data/gateway.json");
+    wait_for("gateway.json", || runtime.exists());
+
+    // A whole inbound call: greeting, one speech turn, closing, hang-up.
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "simulate",
+        "call",
+        "--from",
+        "+15557654321",
+        "--say-speech",
+        "please call me back",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(
+        v["heard"],
+        serde_json::json!(["Hi, you reached the test line.", "Bye now."])
+    );
+    let sid = v["callSid"].as_str().unwrap().to_string();
+
+    let (code, out, _) = run(cmd(dir.path()).args(["calls", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let call = &v["calls"][0];
+    assert_eq!(call["id"], sid.as_str());
+    assert_eq!(call["direction"], "inbound");
+    assert_eq!(call["status"], "completed", "{v}");
+    assert_eq!(call["live"], false);
+    assert_eq!(call["transcript"][0]["speech"], "please call me back");
+    assert_eq!(call["history"][0]["source"], "answer");
+    assert_eq!(call["history"][1]["source"], "callback");
+    let (code, out, _) = run(cmd(dir.path()).args(["inbox", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["messages"][0]["channel"], "voice");
+    assert_eq!(v["messages"][0]["providerSid"], sid.as_str());
+    assert_eq!(v["messages"][0]["body"], "please call me back");
+
+    // An unknown caller hears a pairing code.
+    let (code, out, _) = run(cmd(dir.path()).args(["simulate", "call", "--from", "+15550009999"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "heard: Hello. This number only answers approved callers. Your pairing code is "
+        ),
+        "{out}"
+    );
+
+    // Outbound: placed through the gateway, followed to completed by status callbacks.
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "call",
+        "+15557654321",
+        "--say",
+        "Your <order> & more ]]> is ready",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["direction"], "outbound");
+    let out_sid = v["id"].as_str().unwrap().to_string();
+    assert!(out_sid.starts_with("CA"), "{v}");
+    wait_for("outbound call completed", || {
+        let (_, out, _) = run(cmd(dir.path()).args(["calls", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == out_sid.as_str() && c["status"] == "completed")
+    });
+    let (code, out, _) = run(cmd(dir.path()).args(["status", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["voice"]["enabled"], true);
+    assert_eq!(v["voice"]["maxConcurrentSessions"], 50);
+    assert_eq!(v["voice"]["liveSessions"], serde_json::json!([]));
+
+    // Malformed TwiML is refused before any API call: exit 2, the XML problem named.
+    let (code, _, err) = run(cmd(dir.path()).args([
+        "call",
+        "+15557654321",
+        "--twiml",
+        "<Response><Say>unclosed</Response>",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("12100"), "{err}");
+    // Exactly one of --say, --twiml, --url.
+    let (code, _, _) = run(cmd(dir.path()).args(["call", "+15557654321"]));
+    assert_eq!(code, 2);
+    drop(serve);
+}
+
+#[test]
 fn send_directly_when_no_gateway_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = Simulator::new(SimulatorConfig::generate());

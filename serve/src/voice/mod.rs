@@ -337,6 +337,7 @@ impl CallError {
         match self {
             CallError::Disabled | CallError::InvalidNumber { .. } => true,
             CallError::TooManySessions { .. } => true,
+            CallError::Provider(ProviderError::InvalidMessage(_)) => true,
             CallError::Provider(e) => !e.is_retryable() && e.http_status().is_some_and(|s| s < 500),
             CallError::Store(_) => false,
         }
