@@ -375,7 +375,7 @@ async fn the_reaper_ends_a_session_whose_hangup_was_lost_and_leaves_a_live_call_
         .into_iter()
         .map(|c| c.call_id)
         .collect();
-    assert_eq!(live, [live_sid.clone()]);
+    assert_eq!(live, std::slice::from_ref(&live_sid));
     let rec = store.call(&ended.call_sid).await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::Completed);
     assert_eq!(rec.history.last().unwrap().source, StatusSource::Reaper);
