@@ -39,6 +39,7 @@
 //! ```
 
 pub mod address;
+pub mod audio;
 pub mod memory;
 pub mod message;
 pub mod optout;

@@ -605,6 +605,12 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         Err(ProviderError::unsupported(self.name(), "voice"))
     }
 
+    /// The provider's real-time protocols (audio streams, text relays), if it has them.
+    /// The default is `None`: the gateway refuses stream and relay sockets for it.
+    fn realtime(&self) -> Option<&dyn crate::voice::Realtime> {
+        None
+    }
+
     /// Ends a call. A call that has already ended is a success, not an error. The
     /// default is [`ProviderError::Unsupported`].
     async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {

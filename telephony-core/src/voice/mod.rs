@@ -31,6 +31,7 @@ mod call;
 mod error;
 mod event;
 mod outbound;
+mod realtime;
 mod response;
 mod session;
 
@@ -38,6 +39,10 @@ pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
 pub use outbound::{CallAnswer, OutboundCall};
+pub use realtime::{
+    AudioFrame, Realtime, RealtimeError, RelayCommand, RelayEvent, RelaySetup, RelayVerb,
+    StreamCommand, StreamEvent, StreamStart, StreamVerb,
+};
 pub use response::{
     Dial, Gather, GatherPrompt, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, Verb,
     VoiceResponse,

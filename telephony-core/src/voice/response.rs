@@ -106,6 +106,16 @@ impl VoiceResponse {
     pub fn reject(self, reason: RejectReason) -> Self {
         self.verb(Verb::Reject(reason))
     }
+
+    /// Connects the call to a live audio stream.
+    pub fn stream(self, stream: super::realtime::StreamVerb) -> Self {
+        self.verb(Verb::Stream(stream))
+    }
+
+    /// Connects the call to a text relay.
+    pub fn relay(self, relay: super::realtime::RelayVerb) -> Self {
+        self.verb(Verb::Relay(relay))
+    }
 }
 
 /// One instruction of a [`VoiceResponse`].
@@ -133,6 +143,12 @@ pub enum Verb {
     Hangup,
     /// Refuse the call unanswered.
     Reject(RejectReason),
+    /// Connect the call to a live audio stream (the rest of the response runs when the
+    /// stream ends).
+    Stream(super::realtime::StreamVerb),
+    /// Connect the call to a text relay (speech-to-text and text-to-speech by the
+    /// provider).
+    Relay(super::realtime::RelayVerb),
 }
 
 /// Text to speak, with an optional voice, language and repeat count.
@@ -548,6 +564,8 @@ mod tests {
                 Verb::Reject(_) => "reject",
                 Verb::Hangup => "hangup",
                 Verb::Gather(_) => "gather",
+                Verb::Stream(_) => "stream",
+                Verb::Relay(_) => "relay",
             })
             .collect();
         assert_eq!(
