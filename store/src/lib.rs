@@ -49,6 +49,7 @@
 //! | `calls`, `call_history`, `call_turns` | calls, their session slot, every status reached, their transcript |
 //! | `orphan_call_status` | call status updates for call ids no call has |
 //! | `call_pending_answers` | answers kept for calls on hold, taken once |
+//! | `call_stream_tokens` | one-time tokens (their SHA-256) for calls' real-time sockets |
 //!
 //! Times are unix milliseconds: instants read back at millisecond precision.
 //!

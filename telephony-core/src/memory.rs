@@ -37,6 +37,7 @@ struct Inner {
     calls: Vec<CallRecord>,
     orphan_calls: Vec<OrphanCallStatus>,
     pending_answers: HashMap<String, PendingAnswer>,
+    stream_tokens: HashMap<(String, String), OffsetDateTime>,
 }
 
 struct OutboxRow {
@@ -787,5 +788,32 @@ impl CallStore for MemoryStore {
         call_id: &str,
     ) -> Result<Option<PendingAnswer>, StoreError> {
         Ok(self.lock().pending_answers.remove(call_id))
+    }
+
+    async fn put_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .stream_tokens
+            .insert((call_id.to_string(), token_hash.to_string()), expires_at);
+        Ok(())
+    }
+
+    async fn take_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let found = g
+            .stream_tokens
+            .remove(&(call_id.to_string(), token_hash.to_string()));
+        // Expired tokens of other calls go too.
+        g.stream_tokens.retain(|_, exp| *exp > now);
+        Ok(found.is_some_and(|exp| exp > now))
     }
 }

@@ -519,6 +519,51 @@ pub(crate) async fn take_pending_answer(
         .transpose()
 }
 
+/// Keeps a one-time socket token's hash.
+pub(crate) async fn put_stream_token(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    token_hash: &str,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO call_stream_tokens (call_id, token_hash, expires_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (call_id, token_hash) DO UPDATE SET expires_ms = excluded.expires_ms",
+    )
+    .bind(call_id)
+    .bind(token_hash)
+    .bind(codec::to_ms(expires_at))
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Consumes a socket token (deleted when it matches, valid only if unexpired); expired
+/// tokens are swept on the way.
+pub(crate) async fn take_stream_token(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let expires: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM call_stream_tokens WHERE call_id = ?1 AND token_hash = ?2 RETURNING expires_ms",
+    )
+    .bind(call_id)
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let now_ms = codec::to_ms(now);
+    sqlx::query("DELETE FROM call_stream_tokens WHERE expires_ms <= ?1")
+        .bind(now_ms)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(expires.is_some_and(|e| e > now_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calls",
         include_str!("../../migrations/sqlite/0004_calls.sql"),
     ),
+    (
+        5,
+        "stream tokens",
+        include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -615,4 +615,26 @@ impl CallStore for SqliteStore {
     ) -> Result<Option<PendingAnswer>, StoreError> {
         in_write_tx!(self, |conn| calls::take_pending_answer(conn, call_id))
     }
+
+    async fn put_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::put_stream_token(
+            conn, call_id, token_hash, expires_at
+        ))
+    }
+
+    async fn take_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| calls::take_stream_token(
+            conn, call_id, token_hash, now
+        ))
+    }
 }

@@ -282,4 +282,23 @@ pub trait CallStore: Send + Sync + 'static {
     /// never both get it.
     async fn take_pending_answer(&self, call_id: &str)
         -> Result<Option<PendingAnswer>, StoreError>;
+
+    /// Keeps a one-time token for a call's real-time socket (stream or relay): the
+    /// token's SHA-256 in hex, never the token. Valid until `expires_at`.
+    async fn put_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Consumes a token, atomically: `true` once, when `token_hash` is one kept for
+    /// `call_id` and has not expired at `now`. A matching token is removed either way, so
+    /// it can never be used twice.
+    async fn take_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }

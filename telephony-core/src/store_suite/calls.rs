@@ -761,6 +761,27 @@ pub async fn pending_answer_is_taken_once<S: CallStore + ?Sized>(s: &S) {
     assert_eq!(s.take_pending_answer("CA2").await.unwrap(), None);
 }
 
+/// A socket token is good once, for its call only, until it expires.
+pub async fn stream_token_is_good_once<S: CallStore + ?Sized>(s: &S) {
+    let t0 = OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
+    let later = t0 + time::Duration::seconds(300);
+    s.put_stream_token("CA1", "aa11", later).await.unwrap();
+    s.put_stream_token("CA2", "bb22", later).await.unwrap();
+    // Another call's token, or a wrong one, is refused and consumes nothing.
+    assert!(!s.take_stream_token("CA1", "bb22", t0).await.unwrap());
+    assert!(!s.take_stream_token("CA1", "zz99", t0).await.unwrap());
+    assert!(s.take_stream_token("CA1", "aa11", t0).await.unwrap());
+    // Once only.
+    assert!(!s.take_stream_token("CA1", "aa11", t0).await.unwrap());
+    // Expired: refused, and gone.
+    assert!(!s.take_stream_token("CA2", "bb22", later).await.unwrap());
+    s.put_stream_token("CA3", "cc33", later).await.unwrap();
+    assert!(s
+        .take_stream_token("CA3", "cc33", later - time::Duration::seconds(1))
+        .await
+        .unwrap());
+}
+
 /// Twenty concurrent `begin_call`s (tokio tasks on a shared store) with `max_live` 5:
 /// exactly five get a slot.
 pub async fn concurrent_begin_call_respects_max_live<S: CallStore>(s: S) {

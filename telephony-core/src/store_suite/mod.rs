@@ -185,6 +185,7 @@ macro_rules! call_store_tests {
         $crate::store_suite_tests!(@case $fresh, calls, call_notes_and_touch);
         $crate::store_suite_tests!(@case $fresh, calls, calls_since_and_limit);
         $crate::store_suite_tests!(@case $fresh, calls, pending_answer_is_taken_once);
+        $crate::store_suite_tests!(@case $fresh, calls, stream_token_is_good_once);
         $crate::store_suite_tests!(@owned_case $fresh, calls, concurrent_begin_call_respects_max_live);
     };
 }
