@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::{oneshot, Notify};
 
 use crate::handler::MessageHandler;
+use crate::voice::live::{RelayHandler, StreamHandler};
 use crate::voice::{VoiceHandler, VoiceSettings};
 
 /// Why a send was refused before it reached the outbox.
@@ -114,6 +115,10 @@ pub(crate) struct Inner {
     pub(crate) voice_handler: Option<Arc<dyn VoiceHandler>>,
     /// Woken when a late voice answer is kept, for the hold redirects waiting on it.
     pub(crate) voice_late: Notify,
+    pub(crate) stream_handler: Option<Arc<dyn StreamHandler>>,
+    pub(crate) relay_handler: Option<Arc<dyn RelayHandler>>,
+    /// Unauthenticated real-time sockets per client address.
+    pub(crate) ws_pending: crate::routes::stream::PendingUpgrades,
     pub(crate) settings: Settings,
     pub(crate) outbox_wake: Notify,
     pub(crate) inbox_wake: Notify,
@@ -145,6 +150,7 @@ pub(crate) struct Settings {
     pub(crate) public_url: Option<String>,
     pub(crate) webhook_path: String,
     pub(crate) status_path: String,
+    pub(crate) stream_path: String,
     pub(crate) skip_signature_verification: bool,
     pub(crate) host_header_fallback: bool,
     pub(crate) trust_forwarding_headers: bool,
@@ -166,6 +172,7 @@ impl Default for Settings {
             public_url: None,
             webhook_path: "/telephony/webhook".into(),
             status_path: "/telephony/status".into(),
+            stream_path: "/telephony/stream".into(),
             skip_signature_verification: false,
             host_header_fallback: false,
             trust_forwarding_headers: false,
@@ -230,6 +237,8 @@ pub struct GatewayBuilder {
     store: Arc<dyn Store>,
     handler: Option<Arc<dyn MessageHandler>>,
     voice_handler: Option<Arc<dyn VoiceHandler>>,
+    stream_handler: Option<Arc<dyn StreamHandler>>,
+    relay_handler: Option<Arc<dyn RelayHandler>>,
     settings: Settings,
 }
 
@@ -241,6 +250,8 @@ impl Gateway {
             store,
             handler: None,
             voice_handler: None,
+            stream_handler: None,
+            relay_handler: None,
             settings: Settings::default(),
         }
     }
@@ -575,6 +586,29 @@ impl GatewayBuilder {
         self
     }
 
+    /// The application's handler for calls answered with a stream
+    /// ([`StreamVerb`](telephony_core::voice::StreamVerb)): it gets the call's audio and
+    /// sends its own.
+    pub fn stream_handler(mut self, handler: impl StreamHandler) -> Self {
+        self.stream_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The application's handler for calls answered with a relay
+    /// ([`RelayVerb`](telephony_core::voice::RelayVerb)): it gets the caller's words and
+    /// answers with text.
+    pub fn relay_handler(mut self, handler: impl RelayHandler) -> Self {
+        self.relay_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The real-time WebSocket path (default `/telephony/stream`; relays use
+    /// `{path}/relay`).
+    pub fn stream_path(mut self, path: impl Into<String>) -> Self {
+        self.settings.stream_path = path.into();
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         Gateway {
@@ -584,6 +618,9 @@ impl GatewayBuilder {
                 handler: self.handler,
                 voice_handler: self.voice_handler,
                 voice_late: Notify::new(),
+                stream_handler: self.stream_handler,
+                relay_handler: self.relay_handler,
+                ws_pending: Default::default(),
                 settings: self.settings,
                 outbox_wake: Notify::new(),
                 inbox_wake: Notify::new(),

@@ -51,6 +51,10 @@ pub use gateway::{
 };
 pub use handler::{HandlerError, MessageHandler, Replier};
 pub use sender_policy::{PairingDecision, PairingError};
+pub use voice::live::{
+    CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
+    StreamSender,
+};
 pub use voice::{CallContext, CallError, VoiceHandler, VoiceSettings};
 pub use worker::Workers;
 

@@ -314,7 +314,9 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     ] {
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(async move {
-            let res = axum::serve(listener, router)
+            // Client addresses reach the routes (the stream route caps pending upgrades per IP).
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let res = axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     // Either a stop signal or the sender being dropped ends the listener.
                     let _ = rx.wait_for(|s| *s).await;

@@ -26,6 +26,11 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route(&s.webhook_path, post(webhook))
         .route(&s.status_path, post(webhook))
+        .route(&s.stream_path, get(super::stream::stream_route))
+        .route(
+            &format!("{}/relay", s.stream_path),
+            get(super::stream::relay_route),
+        )
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
@@ -51,7 +56,7 @@ fn text(status: StatusCode, msg: String) -> Response {
 
 /// The URL the provider signed (for providers that sign it): public URL + original path +
 /// raw query.
-fn signed_url(gw: &Gateway, headers: &HeaderMap, path_and_query: &str) -> Result<String, String> {
+pub(crate) fn signed_url(gw: &Gateway, headers: &HeaderMap, path_and_query: &str) -> Result<String, String> {
     let s = &gw.inner.settings;
     if let Some(base) = &s.public_url {
         return Ok(format!("{base}{path_and_query}"));

@@ -20,6 +20,7 @@
 //! provider's own time limit.
 
 mod answer;
+pub mod live;
 pub(crate) mod worker;
 
 use std::future::Future;

@@ -1,0 +1,438 @@
+//! Live calls for Rust handlers: a [`CallStream`] (the caller's audio in, ours out) and a
+//! [`RelaySession`] (the caller's words in, our text out), and the handler traits that
+//! receive them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use telephony_core::audio;
+use telephony_core::voice::{
+    RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::gateway::Gateway;
+use crate::handler::HandlerError;
+
+/// Audio queued for the provider but not yet written to the socket, at most (512 KiB of
+/// μ-law is about 65 s): a sender that runs ahead of a stalled socket gets
+/// [`LiveError::BufferFull`] and the stream is closed, rather than memory growing.
+pub const MAX_QUEUED_AUDIO: usize = 512 * 1024;
+/// The longest audio message the gateway writes (the provider accepts any length; smaller
+/// messages keep every frame far under the 64 KiB frame limit).
+pub const AUDIO_MESSAGE_BYTES: usize = 8000;
+/// How long [`StreamSender::hang_up`] waits for the audio before it to play.
+pub const HANGUP_MARK_WAIT: Duration = Duration::from_secs(30);
+
+/// Why a live-call operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// The socket is closed (the call or the stream ended).
+    #[error("the call's stream is closed")]
+    Closed,
+    /// More audio is queued than [`MAX_QUEUED_AUDIO`]: the stream was closed.
+    #[error("outbound audio buffer full ({queued} bytes queued, at most {max}): the stream was closed")]
+    BufferFull {
+        /// Bytes queued.
+        queued: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The mark was dropped (the stream ended before it played).
+    #[error("mark {0:?} never played: the stream ended")]
+    MarkLost(String),
+    /// The provider did not hang up.
+    #[error("the provider did not hang up: {0}")]
+    HangUp(String),
+}
+
+/// What the socket task is told to do.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Stream(StreamCommand),
+    Relay(RelayCommand),
+    /// Close the socket normally (the provider continues with the call's next verbs).
+    Close,
+}
+
+/// State shared by a live call's sender(s) and its socket task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) tx: mpsc::UnboundedSender<Outbound>,
+    pub(crate) queued: AtomicUsize,
+    pub(crate) closed: AtomicBool,
+    pub(crate) marks: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    pub(crate) gateway: Gateway,
+    pub(crate) call_id: String,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        gateway: Gateway,
+        call_id: String,
+    ) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outbound>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Arc::new(Shared {
+                tx,
+                queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                marks: Mutex::new(HashMap::new()),
+                gateway,
+                call_id,
+            }),
+            rx,
+        )
+    }
+
+    fn send(&self, cmd: Outbound) -> Result<(), LiveError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LiveError::Closed);
+        }
+        self.tx.send(cmd).map_err(|_| LiveError::Closed)
+    }
+
+    /// The socket wrote `bytes` of audio.
+    pub(crate) fn written(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// A mark came back.
+    pub(crate) fn mark_played(&self, name: &str) {
+        let waiter = self
+            .marks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(w) = waiter {
+            // The waiter may have given up; nothing to tell it then.
+            let _ = w.send(());
+        }
+    }
+
+    /// The socket is gone: every waiter learns it.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.marks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// A mark that resolves when the audio sent before it has played.
+#[derive(Debug)]
+pub struct MarkPlayed {
+    name: String,
+    rx: oneshot::Receiver<()>,
+}
+
+impl MarkPlayed {
+    /// Waits until the provider echoed the mark (the audio before it played, or was
+    /// cleared).
+    pub async fn played(self) -> Result<(), LiveError> {
+        self.rx.await.map_err(|_| LiveError::MarkLost(self.name))
+    }
+}
+
+/// Sends audio, marks and clears on a call's stream; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StreamSender {
+    shared: Arc<Shared>,
+}
+
+impl StreamSender {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        StreamSender { shared }
+    }
+
+    /// Queues μ-law audio (8 kHz mono), any length; the gateway frames it.
+    pub fn send_mulaw(&self, audio: &[u8]) -> Result<(), LiveError> {
+        let queued = self.shared.queued.fetch_add(audio.len(), Ordering::AcqRel) + audio.len();
+        if queued > MAX_QUEUED_AUDIO {
+            self.shared.queued.fetch_sub(audio.len(), Ordering::AcqRel);
+            tracing::warn!(call_sid = %self.shared.call_id, queued, max = MAX_QUEUED_AUDIO, "outbound audio buffer full; closing the stream");
+            // Closing is best effort: the socket may already be gone.
+            let _ = self.shared.send(Outbound::Close);
+            self.shared.close();
+            return Err(LiveError::BufferFull {
+                queued,
+                max: MAX_QUEUED_AUDIO,
+            });
+        }
+        for chunk in audio.chunks(AUDIO_MESSAGE_BYTES) {
+            self.shared
+                .send(Outbound::Stream(StreamCommand::Audio(chunk.to_vec())))?;
+        }
+        Ok(())
+    }
+
+    /// Queues 16-bit linear PCM (8 kHz mono), encoded to μ-law.
+    pub fn send_pcm(&self, pcm: &[i16]) -> Result<(), LiveError> {
+        let mut mulaw = Vec::with_capacity(pcm.len());
+        audio::encode_mulaw_into(pcm, &mut mulaw);
+        self.send_mulaw(&mulaw)
+    }
+
+    /// Sets a named mark after the audio queued so far; await
+    /// [`MarkPlayed::played`] to know the caller heard it.
+    pub fn mark(&self, name: impl Into<String>) -> Result<MarkPlayed, LiveError> {
+        let name = name.into();
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .marks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), tx);
+        self.shared
+            .send(Outbound::Stream(StreamCommand::Mark(name.clone())))?;
+        Ok(MarkPlayed { name, rx })
+    }
+
+    /// Drops the audio not played yet (barge-in); pending marks come back.
+    pub fn clear(&self) -> Result<(), LiveError> {
+        self.shared.send(Outbound::Stream(StreamCommand::Clear))
+    }
+
+    /// Ends the call once the audio already sent has played (waiting at most
+    /// [`HANGUP_MARK_WAIT`]), so the caller hears the whole goodbye.
+    pub async fn hang_up(&self) -> Result<(), LiveError> {
+        if let Ok(mark) = self.mark("telephony-hangup") {
+            if tokio::time::timeout(HANGUP_MARK_WAIT, mark.played())
+                .await
+                .is_err()
+            {
+                tracing::warn!(call_sid = %self.shared.call_id, "the goodbye did not finish playing in time; hanging up anyway");
+            }
+        }
+        hang_up(&self.shared).await
+    }
+
+    /// Closes the stream; the provider continues with the call's next verbs.
+    pub fn close(&self) {
+        // Already closed is fine.
+        let _ = self.shared.send(Outbound::Close);
+    }
+}
+
+async fn hang_up(shared: &Shared) -> Result<(), LiveError> {
+    let res = shared
+        .gateway
+        .hang_up(&shared.call_id)
+        .await
+        .map_err(|e| LiveError::HangUp(e.to_string()));
+    // Best effort: the provider ends the socket itself too.
+    let _ = shared.send(Outbound::Close);
+    res
+}
+
+/// A live audio stream of a call, given to a [`StreamHandler`].
+///
+/// ```no_run
+/// use telephony_core::voice::StreamEvent;
+/// use telephony_serve::{CallStream, HandlerError};
+///
+/// async fn echo(mut stream: CallStream) -> Result<(), HandlerError> {
+///     let out = stream.sender();
+///     while let Some(event) = stream.next_event().await {
+///         match event {
+///             StreamEvent::Audio(frame) => out.send_mulaw(&frame.mulaw)?,
+///             StreamEvent::Dtmf { .. } => out.clear()?,
+///             StreamEvent::Stop => break,
+///             _ => {}
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct CallStream {
+    start: StreamStart,
+    events: mpsc::Receiver<StreamEvent>,
+    sender: StreamSender,
+}
+
+impl CallStream {
+    pub(crate) fn new(
+        start: StreamStart,
+        events: mpsc::Receiver<StreamEvent>,
+        sender: StreamSender,
+    ) -> Self {
+        CallStream {
+            start,
+            events,
+            sender,
+        }
+    }
+
+    /// The stream's start: call id, stream id, audio format, parameters (the gateway's
+    /// own token removed).
+    pub fn start(&self) -> &StreamStart {
+        &self.start
+    }
+
+    /// The call id.
+    pub fn call_id(&self) -> &str {
+        &self.start.call_id
+    }
+
+    /// The next event: audio frames, DTMF, marks played, and `Stop` at the end; `None`
+    /// once the socket is closed.
+    pub async fn next_event(&mut self) -> Option<StreamEvent> {
+        self.events.recv().await
+    }
+
+    /// The sender for audio, marks and clears.
+    pub fn sender(&self) -> StreamSender {
+        self.sender.clone()
+    }
+}
+
+/// Sends text, plays, digits and the end on a call's relay; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RelaySender {
+    shared: Arc<Shared>,
+}
+
+impl RelaySender {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        RelaySender { shared }
+    }
+
+    /// Sends one token of a reply (`last` on the final one); the provider speaks as the
+    /// tokens arrive.
+    pub fn token(&self, token: impl Into<String>, last: bool) -> Result<(), LiveError> {
+        self.shared.send(Outbound::Relay(RelayCommand::Text {
+            token: token.into(),
+            last,
+            interruptible: None,
+            preemptible: None,
+        }))
+    }
+
+    /// Sends a whole reply.
+    pub fn say(&self, text: impl Into<String>) -> Result<(), LiveError> {
+        self.token(text, true)
+    }
+
+    /// Sends any relay command (play, digits, language, …).
+    pub fn command(&self, command: RelayCommand) -> Result<(), LiveError> {
+        self.shared.send(Outbound::Relay(command))
+    }
+
+    /// Ends the relay with handoff data; the provider continues with the call's
+    /// `<Connect action>` or next verbs.
+    pub fn end(&self, handoff_data: Option<String>) -> Result<(), LiveError> {
+        self.shared
+            .send(Outbound::Relay(RelayCommand::End { handoff_data }))
+    }
+
+    /// Hangs the call up through the provider.
+    pub async fn hang_up(&self) -> Result<(), LiveError> {
+        hang_up(&self.shared).await
+    }
+}
+
+/// A live text relay of a call, given to a [`RelayHandler`].
+///
+/// ```no_run
+/// use telephony_core::voice::RelayEvent;
+/// use telephony_serve::{HandlerError, RelaySession};
+///
+/// async fn parrot(mut relay: RelaySession) -> Result<(), HandlerError> {
+///     let out = relay.sender();
+///     while let Some(event) = relay.next_event().await {
+///         if let RelayEvent::Prompt { text, last: true, .. } = event {
+///             out.say(format!("You said: {text}"))?;
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct RelaySession {
+    setup: RelaySetup,
+    events: mpsc::Receiver<RelayEvent>,
+    sender: RelaySender,
+}
+
+impl RelaySession {
+    pub(crate) fn new(
+        setup: RelaySetup,
+        events: mpsc::Receiver<RelayEvent>,
+        sender: RelaySender,
+    ) -> Self {
+        RelaySession {
+            setup,
+            events,
+            sender,
+        }
+    }
+
+    /// The session's setup: call id, caller, callee, parameters (the gateway's token
+    /// removed).
+    pub fn setup(&self) -> &RelaySetup {
+        &self.setup
+    }
+
+    /// The call id.
+    pub fn call_id(&self) -> &str {
+        &self.setup.call_id
+    }
+
+    /// The next event: prompts, DTMF, interrupts, errors; `None` once the socket closed.
+    pub async fn next_event(&mut self) -> Option<RelayEvent> {
+        self.events.recv().await
+    }
+
+    /// The sender for replies.
+    pub fn sender(&self) -> RelaySender {
+        self.sender.clone()
+    }
+}
+
+/// Receives calls answered with a stream ([`StreamVerb`](telephony_core::voice::StreamVerb)).
+/// Implemented for async closures `Fn(CallStream) -> impl Future<Output = Result<(),
+/// HandlerError>>`. When it returns, the socket closes and the provider continues with
+/// the call's next verbs.
+#[async_trait]
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Runs one stream to its end.
+    async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<F, Fut> StreamHandler for F
+where
+    F: Fn(CallStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError> {
+        (self)(stream).await
+    }
+}
+
+/// Receives calls answered with a relay ([`RelayVerb`](telephony_core::voice::RelayVerb)).
+/// Implemented for async closures `Fn(RelaySession) -> impl Future<Output = Result<(),
+/// HandlerError>>`.
+#[async_trait]
+pub trait RelayHandler: Send + Sync + 'static {
+    /// Runs one relay session to its end.
+    async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<F, Fut> RelayHandler for F
+where
+    F: Fn(RelaySession) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError> {
+        (self)(relay).await
+    }
+}
