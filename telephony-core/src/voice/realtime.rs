@@ -358,8 +358,11 @@ pub enum RealtimeError {
 pub trait Realtime: Send + Sync {
     /// Checks the upgrade request's signature. `req.url` is the socket URL the provider
     /// was given (`wss://…`, no query); `req.body` is empty.
-    fn verify_upgrade(&self, req: &WebhookRequest, check: SignatureCheck)
-        -> Result<(), WebhookError>;
+    fn verify_upgrade(
+        &self,
+        req: &WebhookRequest,
+        check: SignatureCheck,
+    ) -> Result<(), WebhookError>;
 
     /// Reads one text message of an audio stream.
     fn decode_stream(&self, text: &str) -> Result<StreamEvent, RealtimeError>;
