@@ -12,7 +12,7 @@ use telephony_core::store::{
 };
 use telephony_core::voice::{
     Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason, Session,
-    SessionChannel, SessionState, SpeechResult, VoiceResponse,
+    SessionChannel, SessionState, SpeechResult, Verb, VoiceResponse,
 };
 use telephony_core::{
     error_chain, Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber,
@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::{fill_actions, CallContext, VoiceHandler};
 use crate::gateway::Gateway;
+use crate::routes::stream;
 use crate::sender_policy::Pairing;
 
 /// Holds a caller gets while a late handler works, before the call is ended politely.
@@ -129,32 +130,93 @@ pub(crate) async fn answer_call(
     }
     let params = CallParams::parse(query);
     let base = base_url(gw, signed_url);
-    match event {
-        CallEvent::Incoming(call) => render(gw, &incoming(gw, call, &base).await),
+    let call_id = event.call_id().to_string();
+    let response = match event {
+        CallEvent::Incoming(call) => incoming(gw, call, &base).await,
         CallEvent::Gather {
             call,
             speech,
             digits,
-        } => render(
-            gw,
-            &gathered(gw, call, speech, digits, &params, &base).await,
-        ),
+        } => gathered(gw, call, speech, digits, &params, &base).await,
         CallEvent::Progress(call) => match params.hold {
-            Some(n) => held(gw, &call.call_id, n, &base).await,
-            None => render(gw, &progress(gw, call, &params, &base).await),
+            Some(n) => return held(gw, &call.call_id, n, &base).await,
+            None => progress(gw, call, &params, &base).await,
         },
         CallEvent::Status(update) => {
             // Statuses arrive on the status path, but a provider may post them anywhere.
             if let Err(r) = call_status(gw, update).await {
                 return r;
             }
-            render(gw, &VoiceResponse::new().hangup())
+            VoiceResponse::new().hangup()
         }
         other => {
             tracing::warn!(call_sid = %other.call_id(), "a call event the gateway does not know; hanging up");
-            render(gw, &VoiceResponse::new().hangup())
+            VoiceResponse::new().hangup()
+        }
+    };
+    render(gw, &connect_realtime(gw, &call_id, &base, response).await)
+}
+
+/// Points the response's streams and relays without a URL at the gateway's own routes,
+/// each with a one-time token for this call (kept hashed in the store). Without the
+/// handler to take the socket, the caller hears an apology instead.
+pub(crate) async fn connect_realtime(
+    gw: &Gateway,
+    call_id: &str,
+    base: &str,
+    mut response: VoiceResponse,
+) -> VoiceResponse {
+    let origin = ws_origin(base);
+    let stream_path = gw.inner.settings.stream_path.clone();
+    let mut tokens = Vec::new();
+    for verb in response.verbs_mut() {
+        let (params, url, path, has_handler, kind) = match verb {
+            Verb::Stream(v) if v.url.is_none() => (
+                &mut v.parameters,
+                &mut v.url,
+                stream_path.clone(),
+                gw.inner.stream_handler.is_some(),
+                "stream",
+            ),
+            Verb::Relay(v) if v.url.is_none() => (
+                &mut v.parameters,
+                &mut v.url,
+                format!("{stream_path}/relay"),
+                gw.inner.relay_handler.is_some(),
+                "relay",
+            ),
+            _ => continue,
+        };
+        if !has_handler {
+            tracing::error!(call_sid = %call_id, kind, "the call was answered with a {kind} but the gateway has no {kind} handler; ending the call");
+            return goodbye(gw, APOLOGY);
+        }
+        let token = stream::new_token();
+        tokens.push(stream::token_hash(&token));
+        *url = Some(format!("{origin}{path}"));
+        params.push((stream::TOKEN_PARAM.to_string(), token));
+    }
+    let expires = now() + stream::TOKEN_TTL;
+    for hash in tokens {
+        if let Err(e) = gw.inner.store.put_stream_token(call_id, &hash, expires).await {
+            tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a stream token; ending the call");
+            return goodbye(gw, APOLOGY);
         }
     }
+    response
+}
+
+/// `https://host/path` → `wss://host`; `http://…` → `ws://…` (loopback tests).
+fn ws_origin(base: &str) -> String {
+    let (scheme, rest) = if let Some(r) = base.strip_prefix("https://") {
+        ("wss://", r)
+    } else if let Some(r) = base.strip_prefix("http://") {
+        ("ws://", r)
+    } else {
+        return String::new();
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}{host}")
 }
 
 /// A gather result the provider's parser refused (e.g. a `Confidence` that is not a
@@ -540,6 +602,7 @@ async fn ask(
     let (tx, mut rx) = oneshot::channel::<VoiceResponse>();
     let gw2 = gw.clone();
     let id2 = call_id.clone();
+    let base2 = base.to_string();
     tokio::spawn(async move {
         // Its own task, so a panicking handler is contained.
         let result = tokio::spawn(async move { handler.on_call_event(event, ctx).await }).await;
@@ -556,6 +619,7 @@ async fn ask(
         };
         fill_actions(&mut response, &action);
         if let Err(response) = tx.send(response) {
+            let response = connect_realtime(&gw2, &id2, &base2, response).await;
             keep_late_answer(&gw2, &id2, &response).await;
         }
     });
@@ -736,5 +800,10 @@ mod tests {
         );
         assert_eq!(call_url("/w", "a b&c", ""), "/w?call=a+b%26c");
         assert_eq!(spell("AB12"), "A, B, 1, 2");
+        assert_eq!(
+            ws_origin("https://gw.example.com:8443/telephony/webhook"),
+            "wss://gw.example.com:8443"
+        );
+        assert_eq!(ws_origin("http://127.0.0.1:3335/telephony/webhook"), "ws://127.0.0.1:3335");
     }
 }
