@@ -55,7 +55,7 @@ pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,
 };
-pub use voice::{CallContext, CallError, VoiceHandler, VoiceSettings};
+pub use voice::{CallContext, CallError, VoiceHandler, VoiceMode, VoiceSettings};
 pub use worker::Workers;
 
 impl Gateway {

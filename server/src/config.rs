@@ -325,9 +325,24 @@ pub struct VoiceSection {
     pub max_duration_seconds: Option<u64>,
     /// How long a Rust voice handler may take before the caller is put on hold (default 8000).
     pub handler_timeout_ms: Option<u64>,
+    /// `gather` (default: greeting, one speech turn, closing) or `relay` (a live
+    /// conversation: each caller prompt is POSTed to `voice.relayUrl`, its `text` spoken).
+    pub mode: Option<String>,
+    /// Where `relay` mode POSTs call events (default: `forward.url`); signed with
+    /// `forward.secret`.
+    pub relay_url: Option<String>,
+    /// How long `relay` mode waits for the application's answer (default 8000).
+    pub relay_timeout_ms: Option<u64>,
 }
 
 impl VoiceSection {
+    /// `relay` mode's endpoint: `voice.relayUrl`, else `forward.url`.
+    pub fn relay_endpoint(&self, forward: Option<&ForwardSection>) -> Option<String> {
+        self.relay_url
+            .clone()
+            .or_else(|| forward.map(|f| f.url.clone()))
+    }
+
     /// The gateway's voice settings, with `maxConcurrentSessions`.
     pub fn settings(&self, max_concurrent_sessions: Option<u32>) -> telephony_serve::VoiceSettings {
         let mut v = telephony_serve::VoiceSettings::default();
@@ -353,6 +368,9 @@ impl VoiceSection {
         if let Some(n) = max_concurrent_sessions {
             v = v.max_concurrent_sessions(Some(n as usize));
         }
+        if self.mode.as_deref() == Some("relay") {
+            v = v.mode(telephony_serve::VoiceMode::Relay);
+        }
         v
     }
 }
@@ -373,6 +391,10 @@ pub struct ServeSection {
     /// Status callback path (default `/telephony/status`).
     #[serde(default = "default_status_path")]
     pub status_path: String,
+    /// Real-time WebSocket path for call audio streams (default `/telephony/stream`;
+    /// relays use `{streamPath}/relay`).
+    #[serde(default = "default_stream_path")]
+    pub stream_path: String,
 }
 
 impl Default for ServeSection {
@@ -382,6 +404,7 @@ impl Default for ServeSection {
             bind: default_bind(),
             path: default_path(),
             status_path: default_status_path(),
+            stream_path: default_stream_path(),
         }
     }
 }
@@ -400,6 +423,9 @@ fn default_path() -> String {
 }
 fn default_status_path() -> String {
     "/telephony/status".into()
+}
+fn default_stream_path() -> String {
+    "/telephony/stream".into()
 }
 
 /// `admin: { … }`: the loopback-only admin listener.
@@ -637,10 +663,22 @@ impl Config {
         for (key, path) in [
             ("serve.path", &self.serve.path),
             ("serve.statusPath", &self.serve.status_path),
+            ("serve.streamPath", &self.serve.stream_path),
         ] {
             if !path.starts_with('/') {
                 return rule(key, format!("{path:?} must start with '/'"));
             }
+        }
+        if self.serve.stream_path == self.serve.path
+            || self.serve.stream_path == self.serve.status_path
+        {
+            return rule(
+                "serve.streamPath",
+                format!(
+                    "{:?} is the same as serve.path or serve.statusPath",
+                    self.serve.stream_path
+                ),
+            );
         }
         if self.serve.path == self.serve.status_path {
             return rule(
@@ -744,6 +782,49 @@ impl Config {
                 );
             }
         }
+        match self.voice.mode.as_deref() {
+            None | Some("gather") => {}
+            Some("relay") => {
+                let url = self
+                    .voice
+                    .relay_url
+                    .clone()
+                    .or_else(|| self.forward.as_ref().map(|f| f.url.clone()));
+                match url {
+                    None => {
+                        return rule(
+                            "voice.relayUrl",
+                            "voice.mode \"relay\" needs voice.relayUrl (or forward.url): where to POST what callers say".into(),
+                        )
+                    }
+                    Some(u) => {
+                        if let Err(e) = telephony_tunnel::StaticUrl::new(u) {
+                            return rule("voice.relayUrl", e.to_string());
+                        }
+                    }
+                }
+            }
+            Some("stream") => {
+                return rule(
+                    "voice.mode",
+                    "\"stream\" (forwarding call audio to an application's WebSocket) is not available in this version; use a Rust StreamHandler, or \"relay\"".into(),
+                )
+            }
+            Some(other) => {
+                return rule(
+                    "voice.mode",
+                    format!("unknown mode {other:?}; expected gather or relay"),
+                )
+            }
+        }
+        if let Some(ms) = self.voice.relay_timeout_ms {
+            if !(100..=60_000).contains(&ms) {
+                return rule(
+                    "voice.relayTimeoutMs",
+                    format!("{ms} is out of range 100..=60000"),
+                );
+            }
+        }
         for (key, text) in [
             ("voice.greeting", &self.voice.greeting),
             ("voice.closing", &self.voice.closing),
@@ -784,6 +865,9 @@ impl Config {
                 ("voice.language", v.language.is_some()),
                 ("voice.maxDurationSeconds", v.max_duration_seconds.is_some()),
                 ("voice.handlerTimeoutMs", v.handler_timeout_ms.is_some()),
+                ("voice.mode", v.mode.is_some()),
+                ("voice.relayUrl", v.relay_url.is_some()),
+                ("voice.relayTimeoutMs", v.relay_timeout_ms.is_some()),
                 (
                     "maxConcurrentSessions",
                     self.max_concurrent_sessions.is_some(),

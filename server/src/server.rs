@@ -233,7 +233,8 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     // Gateway.
     let mut b = Gateway::builder(provider, store)
         .webhook_path(config.serve.path.clone())
-        .status_path(config.serve.status_path.clone());
+        .status_path(config.serve.status_path.clone())
+        .stream_path(config.serve.stream_path.clone());
     if let Some(u) = &config.public_url {
         b = b.public_url(u.clone());
     } else if forwarding {
@@ -376,6 +377,16 @@ pub fn apply_policies(
         })
         .chunking(config.chunk_options())
         .voice(config.voice.settings(config.max_concurrent_sessions));
+    if config.voice.mode.as_deref() == Some("relay") {
+        if let Some(url) = config.voice.relay_endpoint(config.forward.as_ref()) {
+            let bridge = telephony_serve::voice::bridge::HttpRelayBridge::new(
+                url,
+                config.forward.as_ref().and_then(|f| f.secret.clone()),
+                std::time::Duration::from_millis(config.voice.relay_timeout_ms.unwrap_or(8000)),
+            );
+            b = b.relay_handler(bridge);
+        }
+    }
     if let Some(f) = &config.forward {
         b = b.forward(telephony_serve::ForwardSettings {
             url: f.url.clone(),

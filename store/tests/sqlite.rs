@@ -540,7 +540,10 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true), (5, true)]);
+    assert_eq!(
+        applied,
+        [(1, true), (2, true), (3, true), (4, true), (5, true)]
+    );
     drop((a, b));
 
     // A database migrated by a different version of 0001 is refused, not silently used.

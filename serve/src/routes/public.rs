@@ -56,7 +56,11 @@ fn text(status: StatusCode, msg: String) -> Response {
 
 /// The URL the provider signed (for providers that sign it): public URL + original path +
 /// raw query.
-pub(crate) fn signed_url(gw: &Gateway, headers: &HeaderMap, path_and_query: &str) -> Result<String, String> {
+pub(crate) fn signed_url(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    path_and_query: &str,
+) -> Result<String, String> {
     let s = &gw.inner.settings;
     if let Some(base) = &s.public_url {
         return Ok(format!("{base}{path_and_query}"));

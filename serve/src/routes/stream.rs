@@ -33,9 +33,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::gateway::Gateway;
-use crate::voice::live::{
-    CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender,
-};
+use crate::voice::live::{CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender};
 
 /// The parameter that carries the per-call token.
 pub const TOKEN_PARAM: &str = "telephonyToken";
@@ -98,17 +96,19 @@ impl Drop for PendingGuard {
 
 fn admit_pending(gw: &Gateway, ip: Option<IpAddr>) -> Option<PendingGuard> {
     if let Some(ip) = ip {
-        let mut map = gw.inner.ws_pending.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = gw
+            .inner
+            .ws_pending
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= MAX_PENDING_PER_IP {
             return None;
         }
         *n += 1;
     }
-    Some(PendingGuard {
-        gw: gw.clone(),
-        ip,
-    })
+    Some(PendingGuard { gw: gw.clone(), ip })
 }
 
 /// The SHA-256 (hex) under which a token is stored.
@@ -330,7 +330,10 @@ async fn run(
         .await
     {
         Err(_) => {
-            tracing::warn!(kind = kind.name(), "real-time socket sent no start in time; closed");
+            tracing::warn!(
+                kind = kind.name(),
+                "real-time socket sent no start in time; closed"
+            );
             return close(socket, 1008, "no start within 5 s").await;
         }
         Ok(Err((code, reason))) => {
@@ -375,7 +378,15 @@ async fn run(
                 // Closing after the handler: the provider continues with the next verbs.
                 let _ = done.send(Outbound::Close);
             });
-            pump(&gw, kind, socket, &shared, out_rx, Pump::Stream(ev_tx, stream_id)).await;
+            pump(
+                &gw,
+                kind,
+                socket,
+                &shared,
+                out_rx,
+                Pump::Stream(ev_tx, stream_id),
+            )
+            .await;
         }
         Started::Relay(setup) => {
             let Some(handler) = gw.inner.relay_handler.clone() else {

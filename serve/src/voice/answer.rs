@@ -11,8 +11,8 @@ use telephony_core::store::{
     BeginOutcome, CallStatusOutcome, CallTurn, NewCall, PendingAnswer, StatusSource,
 };
 use telephony_core::voice::{
-    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason, Session,
-    SessionChannel, SessionState, SpeechResult, Verb, VoiceResponse,
+    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason,
+    RelayVerb, Session, SessionChannel, SessionState, SpeechResult, Verb, VoiceResponse,
 };
 use telephony_core::{
     error_chain, Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber,
@@ -198,7 +198,12 @@ pub(crate) async fn connect_realtime(
     }
     let expires = now() + stream::TOKEN_TTL;
     for hash in tokens {
-        if let Err(e) = gw.inner.store.put_stream_token(call_id, &hash, expires).await {
+        if let Err(e) = gw
+            .inner
+            .store
+            .put_stream_token(call_id, &hash, expires)
+            .await
+        {
             tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a stream token; ending the call");
             return goodbye(gw, APOLOGY);
         }
@@ -366,8 +371,28 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
             };
             ask(gw, h, CallEvent::Incoming(call), ctx, base).await
         }
+        None if gw.inner.settings.voice.mode == super::VoiceMode::Relay => default_relay(gw),
         None => default_greeting(gw, &call.call_id, base),
     }
+}
+
+/// `voice.mode: "relay"`: the greeting as the relay's welcome, then the relay handler.
+fn default_relay(gw: &Gateway) -> VoiceResponse {
+    let v = &gw.inner.settings.voice;
+    let mut relay = RelayVerb::new()
+        .welcome_greeting(v.greeting.clone())
+        .interruptible(true)
+        .dtmf_detection(true);
+    if let Some(l) = &v.language {
+        relay = relay.language(l.clone());
+    }
+    if let Some(x) = &v.voice {
+        relay = relay.voice(x.clone());
+    }
+    VoiceResponse::new()
+        .relay(relay)
+        .say(v.say(&v.closing))
+        .hangup()
 }
 
 fn redact(from: &str) -> String {
@@ -804,6 +829,9 @@ mod tests {
             ws_origin("https://gw.example.com:8443/telephony/webhook"),
             "wss://gw.example.com:8443"
         );
-        assert_eq!(ws_origin("http://127.0.0.1:3335/telephony/webhook"), "ws://127.0.0.1:3335");
+        assert_eq!(
+            ws_origin("http://127.0.0.1:3335/telephony/webhook"),
+            "ws://127.0.0.1:3335"
+        );
     }
 }

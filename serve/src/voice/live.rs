@@ -36,7 +36,9 @@ pub enum LiveError {
     #[error("the call's stream is closed")]
     Closed,
     /// More audio is queued than [`MAX_QUEUED_AUDIO`]: the stream was closed.
-    #[error("outbound audio buffer full ({queued} bytes queued, at most {max}): the stream was closed")]
+    #[error(
+        "outbound audio buffer full ({queued} bytes queued, at most {max}): the stream was closed"
+    )]
     BufferFull {
         /// Bytes queued.
         queued: usize,
@@ -118,10 +120,7 @@ impl Shared {
     /// The socket is gone: every waiter learns it.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.marks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.marks.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

@@ -20,6 +20,7 @@
 //! provider's own time limit.
 
 mod answer;
+pub mod bridge;
 pub mod live;
 pub(crate) mod worker;
 
@@ -41,6 +42,20 @@ use crate::gateway::Gateway;
 use crate::handler::HandlerError;
 
 pub(crate) use answer::{answer_call, call_status, malformed_gather};
+
+/// How the gateway talks with an admitted caller when no Rust [`VoiceHandler`] is set
+/// (`voice.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum VoiceMode {
+    /// Greeting, one speech turn kept in the inbox, closing (`"gather"`, the default).
+    #[default]
+    Gather,
+    /// A text relay: the provider transcribes and speaks; the gateway's relay handler
+    /// (for the standalone server, the HTTP bridge to `voice.relayUrl`) answers
+    /// (`"relay"`).
+    Relay,
+}
 
 /// Voice settings (`voice.*` and `maxConcurrentSessions`).
 ///
@@ -82,6 +97,8 @@ pub struct VoiceSettings {
     pub reap_after: Duration,
     /// How often the voice worker checks sessions (duration limits, the reaper).
     pub tick: Duration,
+    /// What the default flow does with an admitted caller.
+    pub mode: VoiceMode,
 }
 
 impl Default for VoiceSettings {
@@ -100,6 +117,7 @@ impl Default for VoiceSettings {
             max_concurrent_sessions: Some(50),
             reap_after: Duration::from_secs(60),
             tick: Duration::from_secs(1),
+            mode: VoiceMode::Gather,
         }
     }
 }
@@ -160,6 +178,12 @@ impl VoiceSettings {
     pub fn reaper(mut self, reap_after: Duration, tick: Duration) -> Self {
         self.reap_after = reap_after;
         self.tick = tick;
+        self
+    }
+
+    /// Sets the default flow's mode.
+    pub fn mode(mut self, mode: VoiceMode) -> Self {
+        self.mode = mode;
         self
     }
 
