@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use telephony_core::voice::{Call, CallAnswer, OutboundCall, VoiceError, VoiceResponse};
+use telephony_core::voice::{Call, CallAnswer, OutboundCall, Realtime, VoiceError, VoiceResponse};
 use telephony_core::{
     Channel, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,
     SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
@@ -317,6 +317,11 @@ impl Provider for TwilioProvider {
             }
         }
         parse_event(&params, OffsetDateTime::now_utc())
+    }
+
+    /// Media Streams and ConversationRelay (see [`crate::realtime`]).
+    fn realtime(&self) -> Option<&dyn Realtime> {
+        Some(self)
     }
 
     fn webhook_ack(&self) -> WebhookResponse {
