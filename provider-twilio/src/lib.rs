@@ -8,11 +8,14 @@
 //! - [`webhook`]: inbound SMS/MMS and status-callback parsing; [`voice_webhook`]: calls,
 //!   gather results and call status callbacks.
 //! - [`twiml`]: TwiML responses (messaging, and voice in twilio-node's style).
+//! - [`realtime`]: Media Streams and ConversationRelay over WebSocket (the
+//!   [`Realtime`](telephony_core::voice::Realtime) protocols of [`TwilioProvider`]).
 //! - `simulator` (feature `simulator`): a Twilio-compatible local server for tests and sandbox mode.
 
 pub mod client;
 pub mod config;
 pub mod provider;
+pub mod realtime;
 pub mod resources;
 pub mod signature;
 #[cfg(feature = "simulator")]

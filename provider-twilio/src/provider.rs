@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use telephony_core::voice::{Call, CallAnswer, OutboundCall, VoiceError, VoiceResponse};
+use telephony_core::voice::{Call, CallAnswer, OutboundCall, Realtime, VoiceError, VoiceResponse};
 use telephony_core::{
     Channel, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,
     SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 use crate::config::TwilioConfig;
 use crate::signature::RequestValidator;
-use crate::twiml::{voice_response, EMPTY_RESPONSE};
+use crate::twiml::{realtime_url_problem, voice_response, EMPTY_RESPONSE};
 use crate::webhook::{decode_form, parse_event, parse_message_status};
 
 /// The header Twilio puts its webhook signature in.
@@ -155,7 +155,8 @@ impl TwilioProvider {
     ///
     /// `From` is the call's, else the configured number (else
     /// [`ProviderError::NotConfigured`]). A [`CallAnswer::Response`] is rendered as TwiML
-    /// like [`render_voice`](Provider::render_voice) does (an empty response hangs up); a
+    /// like [`render_voice`](Provider::render_voice) does (an empty response hangs up; a
+    /// stream or relay URL Twilio cannot use is [`ProviderError::InvalidMessage`]); a
     /// [`CallAnswer::Markup`] is sent as `Twiml` unchanged (it is checked when the call is
     /// placed: see [`CreateCall::validate`](crate::CreateCall::validate)).
     ///
@@ -186,7 +187,12 @@ impl TwilioProvider {
             CallAnswer::Response(response) if response.is_empty() => {
                 CallInstructions::Twiml(voice_response(&VoiceResponse::new().hangup()))
             }
-            CallAnswer::Response(response) => CallInstructions::Twiml(voice_response(response)),
+            CallAnswer::Response(response) => {
+                if let Some(reason) = realtime_url_problem(response) {
+                    return Err(ProviderError::InvalidMessage(reason));
+                }
+                CallInstructions::Twiml(voice_response(response))
+            }
             CallAnswer::Markup(twiml) => CallInstructions::Twiml(twiml.clone()),
             other => {
                 return Err(ProviderError::InvalidMessage(format!(
@@ -313,6 +319,11 @@ impl Provider for TwilioProvider {
         parse_event(&params, OffsetDateTime::now_utc())
     }
 
+    /// Media Streams and ConversationRelay (see [`crate::realtime`]).
+    fn realtime(&self) -> Option<&dyn Realtime> {
+        Some(self)
+    }
+
     fn webhook_ack(&self) -> WebhookResponse {
         WebhookResponse {
             content_type: "text/xml",
@@ -336,7 +347,17 @@ impl Provider for TwilioProvider {
     /// assert_eq!(&answer.body[..], br#"<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>"#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A `<Stream>` or `<ConversationRelay>` whose URL Twilio cannot use (none, not
+    /// `wss://`, or with a query string, which Twilio strips) is refused with
+    /// [`VoiceError::Invalid`] naming the problem (see [`realtime_url_problem`]).
     fn render_voice(&self, response: &VoiceResponse) -> Result<WebhookResponse, VoiceError> {
+        if let Some(reason) = realtime_url_problem(response) {
+            return Err(VoiceError::Invalid {
+                provider: "twilio",
+                reason,
+            });
+        }
         let body = if response.is_empty() {
             voice_response(&VoiceResponse::new().hangup())
         } else {

@@ -17,7 +17,8 @@
 //! parse.
 
 use telephony_core::voice::{
-    Dial, Gather, GatherPrompt, Play, Record, Redirect, Say, SpeechTimeout, Verb, VoiceResponse,
+    Dial, Gather, GatherPrompt, Play, Record, Redirect, RelayVerb, Say, SpeechTimeout, StreamVerb,
+    Verb, VoiceResponse,
 };
 
 /// The content type of every TwiML answer (Twilio accepts `text/xml` or
@@ -86,9 +87,20 @@ fn push_escaped(out: &mut String, text: &str) {
 /// `<Gather input action timeout speechTimeout numDigits finishOnKey language hints>`
 /// (`input` is `dtmf`, `speech` or `dtmf speech`; `hints` joined with `, ` as Twilio's
 /// docs write them), `<Record action maxLength transcribe>`, `<Dial callerId timeout>`,
-/// `<Pause length>`, `<Redirect method>`, `<Reject reason>`. Text and attribute values
-/// are escaped as in [`message_response`] (attribute tabs and line breaks as character
-/// references, so they survive attribute normalisation).
+/// `<Pause length>`, `<Redirect method>`, `<Reject reason>`,
+/// `<Connect><Stream url name>` and `<Connect><ConversationRelay url language ttsLanguage
+/// transcriptionLanguage ttsProvider voice transcriptionProvider welcomeGreeting
+/// welcomeGreetingInterruptible interruptible dtmfDetection partialPrompts hints
+/// profanityFilter>` (booleans as `true`/`false`, `hints` joined with `, `), each stream
+/// or relay with its parameters as `<Parameter name value/>` children in the order they
+/// were added. Text and attribute values are escaped as in [`message_response`]
+/// (attribute tabs and line breaks as character references, so they survive attribute
+/// normalisation).
+///
+/// A stream or relay without a URL is rendered without the `url` attribute (the gateway
+/// fills the URL in before answering); [`realtime_url_problem`] tells whether the URLs
+/// are ones Twilio accepts, and
+/// [`TwilioProvider::render_voice`](crate::TwilioProvider) refuses the response if not.
 ///
 /// ```
 /// use telephony_core::voice::{Say, VoiceResponse};
@@ -128,6 +140,8 @@ fn push_verb(out: &mut String, verb: &Verb) {
             &[("reason", Some(reason.as_str().to_string()))],
             "",
         ),
+        Verb::Stream(stream) => push_stream(out, stream),
+        Verb::Relay(relay) => push_relay(out, relay),
         // `Verb` is non-exhaustive: a verb added to core later renders as nothing until
         // this renderer learns it, rather than as something Twilio would misread.
         _ => {}
@@ -206,6 +220,115 @@ fn push_dial(out: &mut String, dial: &Dial) {
 fn push_redirect(out: &mut String, redirect: &Redirect) {
     let attrs: [Attr<'_>; 1] = [("method", redirect.method.as_ref().map(|m| m.to_string()))];
     push_element(out, "Redirect", &attrs, &escaped(&redirect.url));
+}
+
+/// `<Connect><Stream url name>…</Stream></Connect>`.
+fn push_stream(out: &mut String, stream: &StreamVerb) {
+    let attrs: [Attr<'_>; 2] = [("url", stream.url.clone()), ("name", stream.name.clone())];
+    let mut inner = String::new();
+    push_element(
+        &mut inner,
+        "Stream",
+        &attrs,
+        &parameters(&stream.parameters),
+    );
+    push_element(out, "Connect", &[], &inner);
+}
+
+/// `<Connect><ConversationRelay …>…</ConversationRelay></Connect>`.
+fn push_relay(out: &mut String, relay: &RelayVerb) {
+    let flag = |b: Option<bool>| b.map(|b| b.to_string());
+    let hints = Some(relay.hints.join(", ")).filter(|h| !h.is_empty());
+    let attrs: [Attr<'_>; 14] = [
+        ("url", relay.url.clone()),
+        ("language", relay.language.clone()),
+        ("ttsLanguage", relay.tts_language.clone()),
+        (
+            "transcriptionLanguage",
+            relay.transcription_language.clone(),
+        ),
+        ("ttsProvider", relay.tts_provider.clone()),
+        ("voice", relay.voice.clone()),
+        (
+            "transcriptionProvider",
+            relay.transcription_provider.clone(),
+        ),
+        ("welcomeGreeting", relay.welcome_greeting.clone()),
+        (
+            "welcomeGreetingInterruptible",
+            flag(relay.welcome_greeting_interruptible),
+        ),
+        ("interruptible", flag(relay.interruptible)),
+        ("dtmfDetection", flag(relay.dtmf_detection)),
+        ("partialPrompts", flag(relay.partial_prompts)),
+        ("hints", hints),
+        ("profanityFilter", flag(relay.profanity_filter)),
+    ];
+    let mut inner = String::new();
+    push_element(
+        &mut inner,
+        "ConversationRelay",
+        &attrs,
+        &parameters(&relay.parameters),
+    );
+    push_element(out, "Connect", &[], &inner);
+}
+
+/// `<Parameter name value/>` for each pair, in order.
+fn parameters(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        let attrs: [Attr<'_>; 2] = [("name", Some(name.clone())), ("value", Some(value.clone()))];
+        push_element(&mut out, "Parameter", &attrs, "");
+    }
+    out
+}
+
+/// What is wrong with the socket URLs of a response's `<Stream>`s and
+/// `<ConversationRelay>`s for Twilio, or `None` when they are all usable: each needs a
+/// URL (the gateway fills in its own before rendering), `wss://` with a host, and no
+/// query string, which Twilio strips (values go in parameters instead).
+///
+/// ```
+/// use telephony_core::voice::{StreamVerb, VoiceResponse};
+/// use telephony_twilio::twiml::realtime_url_problem;
+/// let ok = VoiceResponse::new().stream(StreamVerb::new().url("wss://gw.example.com/stream"));
+/// assert_eq!(realtime_url_problem(&ok), None);
+/// let query = VoiceResponse::new().stream(StreamVerb::new().url("wss://gw.example.com/s?token=1"));
+/// assert_eq!(
+///     realtime_url_problem(&query).as_deref(),
+///     Some("the <Stream> URL \"wss://gw.example.com/s?token=1\" has a query string, which Twilio strips: pass values as parameters")
+/// );
+/// ```
+pub fn realtime_url_problem(response: &VoiceResponse) -> Option<String> {
+    response.verbs().iter().find_map(|verb| {
+        let (element, url) = match verb {
+            Verb::Stream(stream) => ("<Stream>", stream.url.as_deref()),
+            Verb::Relay(relay) => ("<ConversationRelay>", relay.url.as_deref()),
+            _ => return None,
+        };
+        let Some(url) = url else {
+            return Some(format!(
+                "the {element} has no URL (the gateway fills in its own before rendering)"
+            ));
+        };
+        let host = url
+            .get(..6)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("wss://"))
+            .map(|_| &url[6..]);
+        match host {
+            None => Some(format!(
+                "the {element} URL {url:?} is not a wss:// URL (Twilio opens only secure WebSockets)"
+            )),
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?', '#']) => {
+                Some(format!("the {element} URL {url:?} has no host"))
+            }
+            Some(_) if url.contains('?') => Some(format!(
+                "the {element} URL {url:?} has a query string, which Twilio strips: pass values as parameters"
+            )),
+            Some(_) => None,
+        }
+    })
 }
 
 /// `<name attrs…>content</name>`, or `<name attrs…/>` when `content` (already escaped

@@ -2,10 +2,11 @@
 //! it has the case, the issue's example, and escaping of hostile input.
 
 use telephony_core::voice::{
-    Dial, Gather, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, VoiceResponse,
+    CallAnswer, Dial, Gather, OutboundCall, Play, Record, Redirect, RejectReason, RelayVerb, Say,
+    SpeechTimeout, StreamVerb, VoiceError, VoiceResponse,
 };
-use telephony_core::Provider;
-use telephony_twilio::twiml::voice_response;
+use telephony_core::{Provider, ProviderError};
+use telephony_twilio::twiml::{check_twiml, realtime_url_problem, voice_response};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 const DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
@@ -236,4 +237,181 @@ fn provider_renders_text_xml_and_never_an_empty_document() {
         voice_response(&r)
     );
     assert!(!answer.body.starts_with(b" ") && !answer.body.starts_with(b"\n"));
+}
+
+#[test]
+fn stream_in_connect_with_name_and_escaped_parameters() {
+    let r = VoiceResponse::new().say("Connecting you.").stream(
+        StreamVerb::new()
+            .url("wss://gw.example.com/telephony/stream")
+            .name("agent \"one\"")
+            .parameter("token", "a&b<c>\"d\"'e'")
+            .parameter("lang", "en\tUS\n"),
+    );
+    let rendered = voice_response(&r);
+    assert_eq!(
+        rendered,
+        doc(concat!(
+            r#"<Say>Connecting you.</Say>"#,
+            r#"<Connect><Stream url="wss://gw.example.com/telephony/stream" name="agent &quot;one&quot;">"#,
+            r#"<Parameter name="token" value="a&amp;b&lt;c&gt;&quot;d&quot;&apos;e&apos;"/>"#,
+            r#"<Parameter name="lang" value="en&#9;US&#10;"/>"#,
+            r#"</Stream></Connect>"#
+        ))
+    );
+    assert_eq!(check_twiml(&rendered), Ok(()));
+}
+
+#[test]
+fn stream_bare_and_without_url() {
+    assert_eq!(
+        voice_response(&VoiceResponse::new().stream(StreamVerb::new().url("wss://x.example/s"))),
+        doc(r#"<Connect><Stream url="wss://x.example/s"/></Connect>"#)
+    );
+    // What it has: no url attribute (render_voice refuses this one).
+    assert_eq!(
+        voice_response(&VoiceResponse::new().stream(StreamVerb::new().parameter("k", "v"))),
+        doc(r#"<Connect><Stream><Parameter name="k" value="v"/></Stream></Connect>"#)
+    );
+    assert_eq!(
+        voice_response(&VoiceResponse::new().stream(StreamVerb::new())),
+        doc("<Connect><Stream/></Connect>")
+    );
+}
+
+#[test]
+fn relay_every_attribute_in_order() {
+    let mut relay = RelayVerb::new()
+        .url("wss://gw.example.com/telephony/relay")
+        .language("en-US")
+        .voice("en-US-Journey-O")
+        .welcome_greeting("Hi! Tom & Jerry's line <3")
+        .interruptible(true)
+        .dtmf_detection(false)
+        .partial_prompts(true)
+        .parameter("token", "t&1")
+        .parameter("caller", "+15550005678");
+    relay.tts_language = Some("sv-SE".into());
+    relay.transcription_language = Some("en-GB".into());
+    relay.tts_provider = Some("ElevenLabs".into());
+    relay.transcription_provider = Some("Deepgram".into());
+    relay.welcome_greeting_interruptible = Some(false);
+    relay.hints = vec!["yes".into(), "no".into(), "talk to a person".into()];
+    relay.profanity_filter = Some(true);
+    let rendered = voice_response(&VoiceResponse::new().relay(relay).hangup());
+    assert_eq!(
+        rendered,
+        doc(concat!(
+            r#"<Connect><ConversationRelay url="wss://gw.example.com/telephony/relay" language="en-US" "#,
+            r#"ttsLanguage="sv-SE" transcriptionLanguage="en-GB" ttsProvider="ElevenLabs" "#,
+            r#"voice="en-US-Journey-O" transcriptionProvider="Deepgram" "#,
+            r#"welcomeGreeting="Hi! Tom &amp; Jerry&apos;s line &lt;3" "#,
+            r#"welcomeGreetingInterruptible="false" interruptible="true" dtmfDetection="false" "#,
+            r#"partialPrompts="true" hints="yes, no, talk to a person" profanityFilter="true">"#,
+            r#"<Parameter name="token" value="t&amp;1"/>"#,
+            r#"<Parameter name="caller" value="+15550005678"/>"#,
+            r#"</ConversationRelay></Connect><Hangup/>"#
+        ))
+    );
+    assert_eq!(check_twiml(&rendered), Ok(()));
+}
+
+#[test]
+fn relay_minimal() {
+    assert_eq!(
+        voice_response(&VoiceResponse::new().relay(RelayVerb::new().url("wss://r.example/ws"))),
+        doc(r#"<Connect><ConversationRelay url="wss://r.example/ws"/></Connect>"#)
+    );
+    assert_eq!(
+        voice_response(&VoiceResponse::new().relay(RelayVerb::new().welcome_greeting("Hi"))),
+        doc(r#"<Connect><ConversationRelay welcomeGreeting="Hi"/></Connect>"#)
+    );
+}
+
+fn twilio() -> TwilioProvider {
+    TwilioProvider::new(
+        TwilioConfig::new("AC1", "token").from_number("+15550001234".parse().unwrap()),
+    )
+    .unwrap()
+}
+
+fn refusal(r: &VoiceResponse) -> String {
+    match twilio().render_voice(r) {
+        Err(VoiceError::Invalid { provider, reason }) => {
+            assert_eq!(provider, "twilio");
+            reason
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn render_voice_refuses_stream_and_relay_urls_twilio_cannot_use() {
+    let stream = |url: &str| VoiceResponse::new().stream(StreamVerb::new().url(url));
+    let relay = |url: &str| VoiceResponse::new().relay(RelayVerb::new().url(url));
+    assert_eq!(
+        refusal(&VoiceResponse::new().say("Hi").stream(StreamVerb::new())),
+        "the <Stream> has no URL (the gateway fills in its own before rendering)"
+    );
+    assert_eq!(
+        refusal(&VoiceResponse::new().relay(RelayVerb::new())),
+        "the <ConversationRelay> has no URL (the gateway fills in its own before rendering)"
+    );
+    assert_eq!(
+        refusal(&stream("ws://gw.example.com/s")),
+        r#"the <Stream> URL "ws://gw.example.com/s" is not a wss:// URL (Twilio opens only secure WebSockets)"#
+    );
+    assert_eq!(
+        refusal(&relay("https://gw.example.com/r")),
+        r#"the <ConversationRelay> URL "https://gw.example.com/r" is not a wss:// URL (Twilio opens only secure WebSockets)"#
+    );
+    assert_eq!(
+        refusal(&stream("wss://gw.example.com/s?token=abc")),
+        r#"the <Stream> URL "wss://gw.example.com/s?token=abc" has a query string, which Twilio strips: pass values as parameters"#
+    );
+    assert_eq!(
+        refusal(&relay("wss://gw.example.com/r?")),
+        r#"the <ConversationRelay> URL "wss://gw.example.com/r?" has a query string, which Twilio strips: pass values as parameters"#
+    );
+    assert_eq!(
+        refusal(&stream("wss:///s")),
+        r#"the <Stream> URL "wss:///s" has no host"#
+    );
+    assert_eq!(
+        refusal(&stream("wss")),
+        r#"the <Stream> URL "wss" is not a wss:// URL (Twilio opens only secure WebSockets)"#
+    );
+    // The first bad one is named, after good ones.
+    let mixed = stream("wss://ok.example/s").relay(RelayVerb::new().url("wss://x/?a=1"));
+    assert!(refusal(&mixed).starts_with("the <ConversationRelay> URL"));
+}
+
+#[test]
+fn render_voice_accepts_wss_without_query() {
+    for url in [
+        "wss://gw.example.com/telephony/stream",
+        "WSS://gw.example.com:8443/s",
+    ] {
+        let r = VoiceResponse::new().stream(StreamVerb::new().url(url));
+        assert_eq!(realtime_url_problem(&r), None);
+        let answer = twilio().render_voice(&r).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&answer.body).unwrap(),
+            voice_response(&r)
+        );
+    }
+}
+
+#[test]
+fn outbound_call_with_a_bad_stream_url_is_refused() {
+    let call = OutboundCall::new(
+        "+15550005678",
+        CallAnswer::Response(
+            VoiceResponse::new().stream(StreamVerb::new().url("wss://gw.example.com/s?t=1")),
+        ),
+    );
+    match twilio().call_request(&call) {
+        Err(ProviderError::InvalidMessage(m)) => assert!(m.contains("query string"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -182,6 +182,31 @@ pub struct StreamStart {
     pub custom_parameters: BTreeMap<String, String>,
 }
 
+impl StreamStart {
+    /// The start of stream `stream_id` on call `call_id`, as 8 kHz mono μ-law
+    /// (`audio/x-mulaw`) with no account, tracks or parameters; set the public fields for
+    /// the rest.
+    ///
+    /// ```
+    /// use telephony_core::voice::StreamStart;
+    /// let mut start = StreamStart::new("MZ1", "CA1");
+    /// start.tracks.push("inbound".into());
+    /// assert_eq!((start.encoding.as_str(), start.sample_rate, start.channels), ("audio/x-mulaw", 8000, 1));
+    /// ```
+    pub fn new(stream_id: impl Into<String>, call_id: impl Into<String>) -> Self {
+        StreamStart {
+            stream_id: stream_id.into(),
+            call_id: call_id.into(),
+            account: None,
+            tracks: Vec::new(),
+            encoding: "audio/x-mulaw".into(),
+            sample_rate: 8000,
+            channels: 1,
+            custom_parameters: BTreeMap::new(),
+        }
+    }
+}
+
 /// Audio from the call: G.711 μ-law bytes (decode with
 /// [`audio::decode_mulaw`](crate::audio::decode_mulaw)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +288,30 @@ pub struct RelaySetup {
     pub direction: String,
     /// The session's parameters.
     pub custom_parameters: BTreeMap<String, String>,
+}
+
+impl RelaySetup {
+    /// The start of relay session `session_id` on call `call_id`, with no account or
+    /// parameters and empty `from`, `to` and `direction`; set the public fields for the
+    /// rest.
+    ///
+    /// ```
+    /// use telephony_core::voice::RelaySetup;
+    /// let mut setup = RelaySetup::new("VX1", "CA1");
+    /// setup.direction = "inbound".into();
+    /// assert_eq!(setup.session_id, "VX1");
+    /// ```
+    pub fn new(session_id: impl Into<String>, call_id: impl Into<String>) -> Self {
+        RelaySetup {
+            session_id: session_id.into(),
+            call_id: call_id.into(),
+            account: None,
+            from: String::new(),
+            to: String::new(),
+            direction: String::new(),
+            custom_parameters: BTreeMap::new(),
+        }
+    }
 }
 
 /// What the provider says on a relay.
