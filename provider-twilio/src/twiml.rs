@@ -315,7 +315,18 @@ pub fn realtime_url_problem(response: &VoiceResponse) -> Option<String> {
         let host = url
             .get(..6)
             .filter(|scheme| scheme.eq_ignore_ascii_case("wss://"))
-            .map(|_| &url[6..]);
+            .map(|_| &url[6..])
+            // A plain ws:// URL is let through for loopback only (the simulator and tests
+            // on this machine; Twilio itself cannot reach loopback at all).
+            .or_else(|| {
+                let rest = url
+                    .get(..5)
+                    .filter(|s| s.eq_ignore_ascii_case("ws://"))
+                    .map(|_| &url[5..])?;
+                let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                matches!(name, "127.0.0.1" | "localhost" | "[::1]").then_some(rest)
+            });
         match host {
             None => Some(format!(
                 "the {element} URL {url:?} is not a wss:// URL (Twilio opens only secure WebSockets)"

@@ -483,12 +483,14 @@ async fn pump(
                     break;
                 }
                 if stopped {
+                    closing = Some((1000, "stream stopped".into()));
                     break;
                 }
             }
             cmd = out_rx.recv() => {
                 let text = match cmd {
                     None | Some(Outbound::Close) => { closing = Some((1000, "done".into())); break; }
+                    Some(Outbound::Fail(code, reason)) => { closing = Some((code, reason)); break; }
                     Some(Outbound::Stream(c)) => {
                         let Pump::Stream(_, stream_id) = &events else { continue };
                         let audio = match &c { telephony_core::voice::StreamCommand::Audio(a) => a.len(), _ => 0 };

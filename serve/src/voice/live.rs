@@ -60,6 +60,8 @@ pub(crate) enum Outbound {
     Relay(RelayCommand),
     /// Close the socket normally (the provider continues with the call's next verbs).
     Close,
+    /// Close the socket for a failure: code and reason.
+    Fail(u16, String),
 }
 
 /// State shared by a live call's sender(s) and its socket task.
@@ -157,7 +159,10 @@ impl StreamSender {
             self.shared.queued.fetch_sub(audio.len(), Ordering::AcqRel);
             tracing::warn!(call_sid = %self.shared.call_id, queued, max = MAX_QUEUED_AUDIO, "outbound audio buffer full; closing the stream");
             // Closing is best effort: the socket may already be gone.
-            let _ = self.shared.send(Outbound::Close);
+            let _ = self.shared.send(Outbound::Fail(
+                1011,
+                format!("outbound audio buffer full ({queued} bytes queued, at most {MAX_QUEUED_AUDIO})"),
+            ));
             self.shared.close();
             return Err(LiveError::BufferFull {
                 queued,
@@ -328,7 +333,9 @@ impl RelaySender {
     /// `<Connect action>` or next verbs.
     pub fn end(&self, handoff_data: Option<String>) -> Result<(), LiveError> {
         self.shared
-            .send(Outbound::Relay(RelayCommand::End { handoff_data }))
+            .send(Outbound::Relay(RelayCommand::End { handoff_data }))?;
+        // The relay is over: the socket closes once the end is written.
+        self.shared.send(Outbound::Close)
     }
 
     /// Hangs the call up through the provider.
