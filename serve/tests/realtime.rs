@@ -578,3 +578,103 @@ async fn a_sender_that_runs_ahead_of_the_socket_closes_the_stream_with_a_reason(
         Some("Err(BufferFull { queued: 614400, max: 524288 })")
     );
 }
+
+#[tokio::test]
+async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
+    use telephony_serve::voice::bridge::{HttpRelayBridge, RelayRequest};
+    use telephony_serve::VoiceMode;
+    // The application: one HTTP endpoint, any language; here axum.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/assistant",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let sig = headers.get("x-telephony-signature").unwrap().to_str().unwrap().to_string();
+                assert_eq!(sig, telephony_serve::worker::forward::signature(b"relay-secret", &body));
+                let req: RelayRequest = serde_json::from_slice(&body).unwrap();
+                let text = req.data["text"].as_str().unwrap_or_default().to_string();
+                log.lock().unwrap().push(format!("{} {text}", req.kind));
+                match (req.kind.as_str(), text.as_str()) {
+                    ("call.prompt", "what time is it") => r#"{"text":"It is noon."}"#.to_string(),
+                    ("call.prompt", "think hard") => {
+                        tokio::time::sleep(Duration::from_millis(800)).await;
+                        r#"{"text":"Too late."}"#.to_string()
+                    }
+                    ("call.prompt", "bye") => r#"{"text":"Bye!","end":true}"#.to_string(),
+                    _ => String::new(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/assistant", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let bridge = HttpRelayBridge::new(
+        app_url,
+        Some(telephony_core::Secret::new("relay-secret")),
+        Duration::from_millis(300),
+    );
+    let e = env(move |b| {
+        b.voice(VoiceSettings::enabled().mode(VoiceMode::Relay).greeting("Hi, I am the assistant."))
+            .relay_handler(bridge)
+    })
+    .await;
+    let twiml = ring(&e, SID).await;
+    let token = token_of(&twiml);
+    assert_eq!(
+        twiml,
+        format!(
+            concat!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><ConversationRelay url="ws://{}/telephony/stream/relay" "#,
+                r#"welcomeGreeting="Hi, I am the assistant." interruptible="true" dtmfDetection="true">"#,
+                r#"<Parameter name="telephonyToken" value="{}"/></ConversationRelay></Connect><Say>Thank you. Goodbye.</Say><Hangup/></Response>"#
+            ),
+            e.addr, token
+        )
+    );
+    let mut ws = connect(&e, "/telephony/stream/relay", TOKEN).await;
+    send(&mut ws, serde_json::json!({"type": "setup", "sessionId": "VX1", "accountSid": ACCOUNT,
+        "callSid": SID, "from": CALLER, "to": OURS, "direction": "inbound", "callStatus": "RINGING",
+        "customParameters": {"telephonyToken": token}})).await;
+    let prompt = |text: &str| serde_json::json!({"type": "prompt", "voicePrompt": text, "lang": "en-US", "last": true});
+    send(&mut ws, prompt("what time is it")).await;
+    assert_eq!(recv_json(&mut ws).await, serde_json::json!({"type": "text", "token": "It is noon.", "last": true}));
+    // A slow application: the caller hears an apology, not silence.
+    send(&mut ws, prompt("think hard")).await;
+    assert_eq!(
+        recv_json(&mut ws).await,
+        serde_json::json!({"type": "text", "token": "Sorry, I could not answer that in time. Please say it again.", "last": true})
+    );
+    send(&mut ws, serde_json::json!({"type": "dtmf", "digit": "5"})).await;
+    send(&mut ws, prompt("bye")).await;
+    assert_eq!(recv_json(&mut ws).await, serde_json::json!({"type": "text", "token": "Bye!", "last": true}));
+    // `end: true` hangs the call up through the provider.
+    for _ in 0..100 {
+        if !e.provider.hung_up.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*e.provider.hung_up.lock().unwrap(), [SID]);
+    assert_eq!(closed(&mut ws).await.0, 1000);
+    for _ in 0..100 {
+        if seen.lock().unwrap().iter().any(|s| s.starts_with("call.ended")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "call.started ",
+            "call.prompt what time is it",
+            "call.prompt think hard",
+            "call.dtmf ",
+            "call.prompt bye",
+            "call.ended "
+        ]
+    );
+}
