@@ -61,15 +61,20 @@
 //! [`SimulatorConfig::simulated_second`] says how much real time a simulated second takes
 //! (default none: calls run as fast as the webhooks answer).
 
+pub mod audio;
 mod callbacks;
 mod calls;
 mod driver;
 mod errors;
 mod inbound;
+mod records;
+mod relay;
 mod script;
 mod segments;
 mod server;
+mod session;
 mod state;
+mod stream;
 mod verbs;
 
 use std::fmt;
@@ -81,11 +86,18 @@ use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
+pub use records::{
+    Alert, ClearRecord, LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay,
+    RelayRecord, RelayReply, SessionEnd, StreamRecord, TimedMessage,
+};
 pub use script::{
     CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
     DriveError, GatherRecord, Heard, InboundCall,
 };
-pub use verbs::{parse_twiml, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb};
+pub use verbs::{
+    parse_twiml, ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb,
+    TwimlVerb,
+};
 
 use crate::resources::{CallResource, MessageResource};
 use state::SimState;
