@@ -197,6 +197,8 @@ async fn socket_app(app: App, behaviour: String, mut socket: WebSocket) {
                     .insert(behaviour.clone(), frame.map(|f| f.code));
                 break;
             }
+            // An application that stops reading at the first frame that is not text.
+            _ if behaviour.starts_with("strict") => break,
             _ => continue,
         };
         app.got
@@ -290,6 +292,11 @@ async fn socket_app(app: App, behaviour: String, mut socket: WebSocket) {
                 out
             }
             ("closing-relay", "prompt") => vec![Message::Close(None)],
+            ("strict-relay", "prompt") => vec![
+                token("Hello ", false),
+                token("there.", true),
+                text(json!({"type": "end"})),
+            ],
             _ => Vec::new(),
         };
         for reply in replies {
@@ -977,4 +984,37 @@ async fn a_relay_closed_without_end_fails_the_call() {
     assert!(r.notes[0].starts_with("ws:// accepted"));
     assert_eq!(outcome.error_code(), Some(64105));
     assert!(outcome.transcript.is_empty());
+}
+
+#[tokio::test]
+async fn realtime_sync_can_be_turned_off_for_apps_that_cannot_take_pings() {
+    let twiml = |app: &App| {
+        format!(
+            r#"<Connect><ConversationRelay url="{}"/></Connect><Say>Bye</Say>"#,
+            app.ws("/ws/strict-relay")
+        )
+    };
+    // With pings, this application stops reading at the first one: the socket breaks.
+    let (sim, _, app) = setup(config()).await;
+    app.xml("/voice", &twiml(&app));
+    let outcome = call(&sim, &app, CallScript::new().prompt("hi")).await;
+    let r = &outcome.relays[0];
+    assert_eq!(r.sent_types(), ["setup"]);
+    assert!(matches!(
+        r.ended_by,
+        Some(SessionEnd::Broken | SessionEnd::AppClosed)
+    ));
+    assert_eq!(outcome.error_code(), Some(64105));
+
+    // Without them it works; only the times of its answers depend on the machine.
+    let (sim, _, app) = setup(config().with_realtime_sync(false)).await;
+    app.xml("/voice", &twiml(&app));
+    let outcome = call(&sim, &app, CallScript::new().prompt("hi")).await;
+    let r = &outcome.relays[0];
+    assert_eq!(r.sent_types(), ["setup", "prompt"]);
+    assert_eq!(r.reply_texts(), ["Hello there."]);
+    assert_eq!(r.ended_by, Some(SessionEnd::Ended));
+    assert!(r.end.as_ref().unwrap().handoff_data.is_none());
+    assert_eq!(outcome.transcript, [say("Bye")]);
+    assert_eq!(outcome.error, None);
 }

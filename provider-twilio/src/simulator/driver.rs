@@ -13,7 +13,7 @@
 //! | `<Gather>`/`<Record>` with input | its prompts, then 1 s for the answer (a recording: 400 ms per word, at least 1 s) |
 //! | `<Gather>`/`<Record>` in silence | its prompts, then `timeout` seconds |
 //! | `<Dial>` | 0, or its `timeout` when the callee does not answer |
-//! | `<Connect><Stream>`, `<Connect><ConversationRelay>` | the session's clock (see [`session`](super::session)) |
+//! | `<Connect><Stream>`, `<Connect><ConversationRelay>` | the session's clock (see the module docs of [`simulator`](super)) |
 //! | fetching a document | 0 |
 //!
 //! [`SimulatorConfig::simulated_second`]: super::SimulatorConfig::simulated_second

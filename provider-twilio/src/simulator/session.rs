@@ -1,23 +1,8 @@
 //! The WebSocket side shared by Media Streams and ConversationRelay: the signed upgrade,
 //! and the loop that runs a session's protocol on the call's simulated clock.
 //!
-//! # The clock, and how the simulator stays in step with the application
-//!
-//! A session has its own clock (milliseconds since the socket opened) that moves with
-//! the call's (`CallDuration`, `TimeLimit`). It moves only from one scheduled event to the
-//! next (the caller's next frame, a mark's audio played through, a prompt once the
-//! application stopped speaking…), each step taking
-//! [`simulated_second`](super::SimulatorConfig::simulated_second)-paced real time (none by
-//! default).
-//!
-//! Before the clock moves on, whenever the simulator has sent something, it sends a
-//! WebSocket **ping** and reads until the matching **pong**: WebSocket libraries answer a
-//! ping when the application reads it, after whatever it sent in answer to the messages
-//! before it, so everything an application sends in reply to a message arrives at the
-//! simulated time of that message, however slow or fast the machine is. (An application
-//! that answers from another task may still be later; one that never reads pings is
-//! waited for [`SYNC_TIMEOUT`] once, then the simulator stops pinging and notes it.)
-//! Pings are control frames: applications' JSON handling never sees them.
+//! See the simulator's module docs ("Real-time sessions") for the clock and the
+//! ping/pong barrier that keeps it in step with the application.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +20,7 @@ use super::records::{RelayRecord, SessionEnd, StreamRecord};
 use super::Simulator;
 
 /// How long the simulator waits for the pong of a synchronizing ping.
-pub const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long opening a socket (TCP and the upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,13 +198,14 @@ impl Engine {
             .get(&sid)
             .map(|m| m.wake.clone())
             .unwrap_or_default();
+        let sync = sim.inner.config.realtime_sync;
         Engine {
             sim,
             sid,
             ws,
             now: 0,
             dirty: false,
-            sync: true,
+            sync,
             ping: 0,
             closed: false,
             time_limit_ms,
@@ -521,7 +507,7 @@ impl Engine {
     }
 }
 
-/// JSON-escapes nothing by hand: a message's fields in Twilio's order.
+/// A message as JSON text: the fields in the order of the serialized struct (Twilio's).
 pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
