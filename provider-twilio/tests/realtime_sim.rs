@@ -1018,3 +1018,58 @@ async fn realtime_sync_can_be_turned_off_for_apps_that_cannot_take_pings() {
     assert_eq!(outcome.transcript, [say("Bye")]);
     assert_eq!(outcome.error, None);
 }
+
+#[tokio::test]
+async fn wav_files_are_sent_as_mulaw() {
+    use telephony_twilio::simulator::audio::encode_mulaw;
+    // 30 ms of 16-bit PCM (240 samples) in a WAV file.
+    let samples: Vec<i16> = (0..240).map(|i| ((i * 97) % 2000 - 1000) as i16).collect();
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    for v in [1u16, 1] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    for v in [2u16, 16] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    let dir = std::env::temp_dir().join(format!("realtime-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("caller.wav");
+    std::fs::write(&path, &wav).unwrap();
+    let stereo = dir.join("stereo.wav");
+    let mut bad = wav.clone();
+    bad[22] = 2; // two channels
+    std::fs::write(&stereo, &bad).unwrap();
+    let err = CallScript::new().wav(&stereo).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err
+        .to_string()
+        .ends_with("stereo.wav: 2 channels: only mono is supported"));
+
+    let (sim, _, app) = setup(config()).await;
+    app.xml(
+        "/voice",
+        &format!(
+            r#"<Connect><Stream url="{}"/></Connect>"#,
+            app.ws("/ws/echo")
+        ),
+    );
+    let script = CallScript::new().wav(&path).unwrap().hang_up_when_done();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let outcome = call(&sim, &app, script).await;
+    let s = &outcome.streams[0];
+    let mut expected = encode_mulaw(&samples);
+    expected.resize(320, 0xFF);
+    assert_eq!(s.sent_audio, expected);
+    assert_eq!(s.received_audio, expected);
+    assert_eq!(s.media_frames_sent, 2);
+    assert_eq!(s.duration_ms, 40);
+}
