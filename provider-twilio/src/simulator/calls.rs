@@ -36,6 +36,8 @@ pub(crate) struct DriveLog {
     pub(crate) transcript: Vec<Heard>,
     pub(crate) gathers: Vec<GatherRecord>,
     pub(crate) error: Option<CallError>,
+    pub(crate) streams: Vec<super::records::StreamRecord>,
+    pub(crate) relays: Vec<super::records::RelayRecord>,
     pub(crate) ended_by: Option<CallEnd>,
     /// The simulator is done with the call (ended, last callback sent).
     pub(crate) finished: bool,
@@ -118,6 +120,8 @@ impl CallState {
             transcript: log.transcript.clone(),
             gathers: log.gathers.clone(),
             error: log.error.clone(),
+            streams: log.streams.clone(),
+            relays: log.relays.clone(),
         })
     }
 }

@@ -13,6 +13,7 @@
 //! | `<Gather>`/`<Record>` with input | its prompts, then 1 s for the answer (a recording: 400 ms per word, at least 1 s) |
 //! | `<Gather>`/`<Record>` in silence | its prompts, then `timeout` seconds |
 //! | `<Dial>` | 0, or its `timeout` when the callee does not answer |
+//! | `<Connect><Stream>`, `<Connect><ConversationRelay>` | the session's clock (see the module docs of [`simulator`](super)) |
 //! | fetching a document | 0 |
 //!
 //! [`SimulatorConfig::simulated_second`]: super::SimulatorConfig::simulated_second
@@ -22,10 +23,14 @@ use std::time::Instant;
 
 use super::calls::{emit, end_call, finished, is_terminal};
 use super::inbound::{country_of, new_sid};
+use super::records::{Alert, RelayRecord, SessionEnd, StreamRecord};
+use super::relay::{CallInfo, RelaySession};
 use super::script::{
     CallEnd, CallError, CallScript, CalleeOutcome, CallerInput, DocumentRecord, GatherRecord, Heard,
 };
-use super::verbs::{parse_twiml, GatherVerb, RecordVerb, TwimlVerb};
+use super::session::{self, Engine, Exit, Recorder};
+use super::stream::StreamSession;
+use super::verbs::{parse_twiml, ConnectRelay, ConnectStream, GatherVerb, RecordVerb, TwimlVerb};
 use super::{log_url, Simulator, MAX_CALL_DOCUMENTS};
 use crate::resources::CallResource;
 use crate::signature::RequestValidator;
@@ -228,6 +233,50 @@ impl Driver {
                     self.end("completed", CallEnd::Hangup).await;
                     return Flow::Ended;
                 }
+                TwimlVerb::ConnectStream(stream) => {
+                    if !self.connect_stream(stream).await {
+                        return Flow::Ended;
+                    }
+                    // The application closed the socket (or it never opened): Twilio
+                    // requests the action, else goes on with the next verb.
+                    if let Some(action) = &stream.action {
+                        let Some(url) = self.resolve(action, doc_url).await else {
+                            return Flow::Ended;
+                        };
+                        return Flow::Next(Request {
+                            url,
+                            method: stream.method.clone(),
+                            extra: Vec::new(),
+                        });
+                    }
+                }
+                TwimlVerb::ConnectRelay(relay) => match self.connect_relay(relay).await {
+                    RelayAfter::CallEnded => return Flow::Ended,
+                    RelayAfter::Failed(message) => {
+                        self.fail(64105, message, Some(relay.url.clone())).await;
+                        return Flow::Ended;
+                    }
+                    RelayAfter::Ended {
+                        session_id,
+                        handoff_data,
+                    } => {
+                        if let Some(action) = &relay.action {
+                            let Some(url) = self.resolve(action, doc_url).await else {
+                                return Flow::Ended;
+                            };
+                            let mut extra =
+                                pairs(&[("SessionId", &session_id), ("SessionStatus", "ended")]);
+                            if let Some(data) = handoff_data {
+                                extra.push(("HandoffData".into(), data));
+                            }
+                            return Flow::Next(Request {
+                                url,
+                                method: relay.method.clone(),
+                                extra,
+                            });
+                        }
+                    }
+                },
                 TwimlVerb::Reject { reason } => {
                     // Before the answer the call is never picked up: `busy` for
                     // reason="busy", else `no-answer` (Twilio's <Reject> docs). After it,
@@ -420,6 +469,183 @@ impl Driver {
             method: r.method.clone(),
             extra: params,
         }))
+    }
+
+    /// `<Connect><Stream>`: opens the signed socket and plays Twilio's side until the
+    /// application closes it (`true`: the call goes on) or the call ends (`false`). A
+    /// socket that does not open is alert 31920 and the call goes on.
+    async fn connect_stream(&mut self, verb: &ConnectStream) -> bool {
+        let Some(call) = self.snapshot() else {
+            return false;
+        };
+        let signed_url = session::signed_url(&verb.url);
+        let signature = RequestValidator::new(self.sim.inner.config.auth_token.expose())
+            .compute(&signed_url, &[]);
+        let mut notes = socket_notes(&verb.url);
+        if let Some(query) = &verb.dropped_query {
+            notes.push(format!(
+                "the query string {query:?} was dropped from the stream URL, as Twilio drops it: pass values as <Parameter>s"
+            ));
+        }
+        let stream_sid = new_sid("MZ");
+        let index = self
+            .with_meta(|m| {
+                m.log.streams.push(StreamRecord {
+                    url: verb.url.clone(),
+                    signed_url,
+                    signature: signature.clone(),
+                    stream_sid: stream_sid.clone(),
+                    name: verb.name.clone(),
+                    custom_parameters: verb.parameters.clone(),
+                    notes,
+                    ..StreamRecord::default()
+                });
+                m.log.streams.len() - 1
+            })
+            .unwrap_or_default();
+        let rec = Recorder {
+            sim: self.sim.clone(),
+            sid: self.sid.clone(),
+            index,
+        };
+        let ws = match session::connect(&verb.url, &signature).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::info!(call_sid = %self.sid, url = %log_url(&verb.url), error = %e, "simulator: stream did not open (31920)");
+                rec.stream(|r| {
+                    r.alerts.push(Alert {
+                        code: 31920,
+                        message: format!("Stream - WebSocket - Handshake Error: {e}"),
+                        at_ms: 0,
+                    });
+                    r.ended_by = Some(SessionEnd::ConnectFailed);
+                });
+                return !self.ended();
+            }
+        };
+        tracing::debug!(call_sid = %self.sid, url = %log_url(&verb.url), "simulator: stream open");
+        let mut proto = StreamSession::new(
+            rec,
+            call.account_sid.clone().unwrap_or_default(),
+            call.sid.clone(),
+            stream_sid,
+            std::mem::take(&mut self.inputs),
+            self.hang_up_when_done,
+        );
+        let opening = proto.opening(&verb.parameters);
+        let engine = Engine::new(self.sim.clone(), self.sid.clone(), ws, self.time_limit_ms);
+        let (exit, why) = engine.run(&mut proto, opening).await;
+        self.inputs = std::mem::take(&mut proto.inputs);
+        self.after_session(exit, why).await
+    }
+
+    /// `<Connect><ConversationRelay>`: opens the signed socket and plays Twilio's side.
+    async fn connect_relay(&mut self, verb: &ConnectRelay) -> RelayAfter {
+        let Some(call) = self.snapshot() else {
+            return RelayAfter::CallEnded;
+        };
+        let signed_url = session::signed_url(&verb.url);
+        let signature = RequestValidator::new(self.sim.inner.config.auth_token.expose())
+            .compute(&signed_url, &[]);
+        let session_id = new_sid("VX");
+        let index = self
+            .with_meta(|m| {
+                m.log.relays.push(RelayRecord {
+                    url: verb.url.clone(),
+                    signed_url,
+                    signature: signature.clone(),
+                    session_id: session_id.clone(),
+                    custom_parameters: verb.parameters.clone(),
+                    notes: socket_notes(&verb.url),
+                    ..RelayRecord::default()
+                });
+                m.log.relays.len() - 1
+            })
+            .unwrap_or_default();
+        let rec = Recorder {
+            sim: self.sim.clone(),
+            sid: self.sid.clone(),
+            index,
+        };
+        let ws = match session::connect(&verb.url, &signature).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                let message =
+                    format!("ConversationRelay - WebSocket ended: the socket did not open: {e}");
+                tracing::info!(call_sid = %self.sid, url = %log_url(&verb.url), error = %e, "simulator: relay did not open (64105)");
+                rec.relay(|r| {
+                    r.alerts.push(Alert {
+                        code: 64105,
+                        message: message.clone(),
+                        at_ms: 0,
+                    });
+                    r.ended_by = Some(SessionEnd::ConnectFailed);
+                });
+                return RelayAfter::Failed(message);
+            }
+        };
+        tracing::debug!(call_sid = %self.sid, url = %log_url(&verb.url), "simulator: relay open");
+        let direction = match call.direction.as_deref() {
+            Some("inbound") => "inbound",
+            _ => "outbound",
+        };
+        let info = CallInfo {
+            account_sid: call.account_sid.clone().unwrap_or_default(),
+            call_sid: call.sid.clone(),
+            from: call.from.clone().unwrap_or_default(),
+            to: call.to.clone().unwrap_or_default(),
+            direction: direction.to_string(),
+        };
+        let mut proto = RelaySession::new(
+            rec,
+            verb.clone(),
+            info,
+            session_id.clone(),
+            std::mem::take(&mut self.inputs),
+            self.hang_up_when_done,
+        );
+        let opening = proto.opening();
+        let engine = Engine::new(self.sim.clone(), self.sid.clone(), ws, self.time_limit_ms);
+        let (exit, why) = engine.run(&mut proto, opening).await;
+        self.inputs = std::mem::take(&mut proto.inputs);
+        if !self.after_session(exit, why).await {
+            return RelayAfter::CallEnded;
+        }
+        let record = self
+            .with_meta(|m| m.log.relays.get(index).cloned())
+            .flatten()
+            .unwrap_or_default();
+        match (record.ended_by, record.end) {
+            (Some(SessionEnd::Ended), Some(end)) => RelayAfter::Ended {
+                session_id,
+                handoff_data: end.handoff_data,
+            },
+            _ => RelayAfter::Failed(
+                record
+                    .alerts
+                    .iter()
+                    .rev()
+                    .find(|a| a.code == 64105)
+                    .map_or_else(
+                        || "ConversationRelay - WebSocket ended".to_string(),
+                        |a| a.message.clone(),
+                    ),
+            ),
+        }
+    }
+
+    /// After a session: ends the call when the script hung up or the time limit passed;
+    /// whether the call goes on.
+    async fn after_session(&mut self, exit: Exit, why: Option<CallEnd>) -> bool {
+        match exit {
+            Exit::Done => !self.ended(),
+            Exit::CallEnded => {
+                if let Some(why) = why {
+                    self.end("completed", why).await;
+                }
+                false
+            }
+        }
     }
 
     /// Requests a document, signed; records it. `None` when the call ended instead (an
@@ -664,6 +890,31 @@ impl Driver {
 
     fn log(&self, f: impl FnOnce(&mut super::calls::DriveLog)) {
         self.with_meta(|m| f(&mut m.log));
+    }
+}
+
+/// How a relay session left the call.
+enum RelayAfter {
+    /// The application sent `end`.
+    Ended {
+        session_id: String,
+        handoff_data: Option<String>,
+    },
+    /// The socket ended otherwise (or never opened): the call fails (VOICE.md §7).
+    Failed(String),
+    /// The call ended during the session.
+    CallEnded,
+}
+
+/// Notes about a socket URL only the simulator accepts.
+fn socket_notes(url: &str) -> Vec<String> {
+    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("ws://") {
+        vec![
+            "ws:// accepted for a loopback test: Twilio accepts only wss:// (the upgrade is signed over the wss:// URL)"
+                .to_string(),
+        ]
+    } else {
+        Vec::new()
     }
 }
 

@@ -60,16 +60,121 @@
 //! `CallDuration` and `TimeLimit` (default 14400 s) use that clock, and
 //! [`SimulatorConfig::simulated_second`] says how much real time a simulated second takes
 //! (default none: calls run as fast as the webhooks answer).
+//!
+//! # Real-time sessions
+//!
+//! `<Connect><Stream>` (a bidirectional Media Stream, VOICE.md §6) and
+//! `<Connect><ConversationRelay>` (§7) open a WebSocket to the application, and the
+//! simulator plays Twilio's side of the protocol on it:
+//!
+//! - **The upgrade** is signed as Twilio signs it: header `x-twilio-signature` =
+//!   base64(HMAC-SHA1(auth token, URL)) over the URL as written in the TwiML with a
+//!   `wss://` scheme and no parameters (a `<Stream>` URL without its query string, which
+//!   Twilio drops). Verify it with [`RequestValidator`](crate::RequestValidator) and an
+//!   empty parameter list. The simulator has no TLS: it connects to `ws://` URLs (a note
+//!   in the record says Twilio would refuse one) and a `wss://` one fails to open.
+//! - **A stream** sends `connected`, `start` (with the `<Parameter>`s as
+//!   `customParameters`), the script's audio as `media` frames (160 bytes, 20 ms each),
+//!   its key presses as `dtmf`, and `stop` when the call ends; it plays the application's
+//!   `media` at 8000 bytes a second, echoes each `mark` once the audio before it has
+//!   played, and on `clear` drops the audio not played and echoes the pending marks at
+//!   once. Anything else the application sends is alert 31951. When the application closes
+//!   the socket, Twilio requests `<Connect action>` if there is one, else goes on with the
+//!   verbs after `<Connect>`; a socket that does not open is alert 31920, and the call
+//!   goes on the same way.
+//! - **A relay** sends `setup`, speaks the welcome greeting, sends the caller's words as
+//!   `prompt`s once the application has stopped speaking, keys as `dtmf` (with
+//!   `dtmfDetection`) and `interrupt`s. It speaks the application's `text` tokens at
+//!   400 ms a word, and records `play`, `sendDigits` and `language`. On `end` it closes
+//!   the socket and requests `<Connect action>` with `SessionId`, `SessionStatus=ended`
+//!   and `HandoffData`, signed (without an action it goes on with the next verb). Each
+//!   malformed message is alert 64107 (and an `error` message to the application); ten
+//!   in a row close the socket with 1007 (alert 64105). A socket that ends any other way
+//!   (or never opens) fails the call with 64105, as Twilio does not reconnect.
+//!
+//! Everything is recorded in [`CallOutcome::streams`] ([`StreamRecord`]) and
+//! [`CallOutcome::relays`] ([`RelayRecord`]): every message both ways with its time,
+//! audio, marks, clears, replies, interrupts, alerts.
+//!
+//! A session has its own clock (milliseconds since the socket opened), which also moves
+//! the call's. It jumps from one event to the next (the caller's next frame or prompt, a
+//! mark's audio played through, an interrupt's moment), each jump taking
+//! [`simulated_second`](SimulatorConfig::simulated_second)-paced real time. Before the
+//! clock moves, whenever the simulator has sent something, it sends a WebSocket **ping**
+//! and reads until its **pong**: WebSocket libraries answer a ping when the application
+//! reads it, after what it sent in answer to the messages before, so everything an
+//! application sends in answer to a message arrives at that message's simulated time, on
+//! any machine. The times in the records are exact, and tests can assert them. (An
+//! application that never reads pings is waited for 5 s once; then the simulator stops
+//! pinging and notes it.) The application must go on reading after a ping (axum and
+//! tungstenite deliver pings as messages and answer them themselves): one that stops at
+//! the first non-text frame needs [`SimulatorConfig::with_realtime_sync`]`(false)`.
+//!
+//! ```
+//! use axum::extract::ws::{Message, WebSocketUpgrade};
+//! use axum::routing::{any, post};
+//! use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let host = listener.local_addr()?.to_string();
+//! let twiml = format!(
+//!     r#"<Response><Connect><ConversationRelay url="ws://{host}/relay"/></Connect></Response>"#
+//! );
+//! // An agent that answers the first prompt, then ends the session.
+//! let app = axum::Router::new()
+//!     .route("/voice", post(move || async move { ([("content-type", "text/xml")], twiml) }))
+//!     .route("/relay", any(|ws: WebSocketUpgrade| async move {
+//!         ws.on_upgrade(|mut socket| async move {
+//!             // Not `while let Some(Ok(Message::Text(..)))`: pings come too.
+//!             while let Some(Ok(msg)) = socket.recv().await {
+//!                 let Message::Text(text) = msg else { continue };
+//!                 if text.contains(r#""type":"prompt""#) {
+//!                     for reply in [
+//!                         r#"{"type":"text","token":"Table for ","last":false}"#,
+//!                         r#"{"type":"text","token":"two, booked.","last":true}"#,
+//!                         r#"{"type":"end","handoffData":"booked"}"#,
+//!                     ] {
+//!                         socket.send(Message::Text(reply.into())).await.unwrap();
+//!                     }
+//!                 }
+//!             }
+//!         })
+//!     }));
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! let sim = Simulator::new(SimulatorConfig::generate());
+//! let outcome = sim
+//!     .place_inbound_call(
+//!         InboundCall::new("+15550005678", "+15550001234", format!("http://{host}/voice"))
+//!             .script(CallScript::new().prompt("A table for two")),
+//!     )
+//!     .await?;
+//! let relay = &outcome.relays[0];
+//! assert_eq!(relay.sent_types(), ["setup", "prompt"]);
+//! assert_eq!(relay.sent[1].at_ms, 1600); // four words, 400 ms each
+//! assert_eq!(relay.reply_texts(), ["Table for two, booked."]);
+//! assert_eq!(relay.end.as_ref().unwrap().handoff_data.as_deref(), Some("booked"));
+//! assert_eq!(outcome.status, "completed");
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod audio;
 mod callbacks;
 mod calls;
 mod driver;
 mod errors;
 mod inbound;
+mod records;
+mod relay;
 mod script;
 mod segments;
 mod server;
+mod session;
 mod state;
+mod stream;
 mod verbs;
 
 use std::fmt;
@@ -81,11 +186,18 @@ use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
+pub use records::{
+    Alert, ClearRecord, LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay,
+    RelayRecord, RelayReply, SessionEnd, StreamRecord, TimedMessage,
+};
 pub use script::{
     CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
     DriveError, GatherRecord, Heard, InboundCall,
 };
-pub use verbs::{parse_twiml, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb};
+pub use verbs::{
+    parse_twiml, ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb,
+    TwimlVerb,
+};
 
 use crate::resources::{CallResource, MessageResource};
 use state::SimState;
@@ -135,6 +247,12 @@ pub struct SimulatorConfig {
     /// normalization); numbers not listed answer. See
     /// [`with_callee_outcome`](Self::with_callee_outcome).
     pub callee_outcomes: Vec<(String, CalleeOutcome)>,
+    /// Whether real-time sessions ping the application before moving their clock, so that
+    /// its answers are dated exactly (default `true`; see the [module docs](self#real-time-sessions)).
+    /// Turn it off for an application that cannot take WebSocket pings (one that stops
+    /// reading at the first non-text frame): the simulator then never pings, and what
+    /// the application answers is dated when it happens to arrive.
+    pub realtime_sync: bool,
 }
 
 impl SimulatorConfig {
@@ -149,6 +267,7 @@ impl SimulatorConfig {
             call_duration_secs: None,
             simulated_second: Duration::ZERO,
             callee_outcomes: Vec::new(),
+            realtime_sync: true,
         }
     }
 
@@ -191,6 +310,12 @@ impl SimulatorConfig {
     /// Sets [`simulated_second`](Self::simulated_second).
     pub fn with_simulated_second(mut self, real: Duration) -> Self {
         self.simulated_second = real;
+        self
+    }
+
+    /// Sets [`realtime_sync`](Self::realtime_sync).
+    pub fn with_realtime_sync(mut self, on: bool) -> Self {
+        self.realtime_sync = on;
         self
     }
 

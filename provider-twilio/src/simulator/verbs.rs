@@ -38,6 +38,10 @@ pub enum TwimlVerb {
         /// `rejected` (default) or `busy`.
         reason: String,
     },
+    /// `<Connect><Stream>`: a bidirectional Media Stream (VOICE.md §6).
+    ConnectStream(ConnectStream),
+    /// `<Connect><ConversationRelay>`: a ConversationRelay session (VOICE.md §7).
+    ConnectRelay(ConnectRelay),
 }
 
 /// `<Say voice language loop>text</Say>`.
@@ -145,19 +149,115 @@ pub struct DialVerb {
     pub caller_id: Option<String>,
 }
 
+/// `<Connect action method><Stream url name track statusCallback><Parameter name value/>…</Stream></Connect>`.
+///
+/// Twilio takes only a `wss://` URL without a query string. The simulator also accepts
+/// `ws://` (it has no TLS: loopback tests connect in the clear) and records a note when it
+/// does; a query string is dropped as Twilio drops it ([`dropped_query`](Self::dropped_query)),
+/// with a note: values belong in `<Parameter>`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectStream {
+    /// The socket URL as written, without its query string.
+    pub url: String,
+    /// The query string Twilio dropped from the URL (without the `?`), if there was one.
+    pub dropped_query: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `track` (`<Connect>` streams carry `inbound_track` only).
+    pub track: Option<String>,
+    /// `statusCallback` (read, not called by the simulator).
+    pub status_callback: Option<String>,
+    /// The nested `<Parameter name value/>`s, in order: `start.customParameters`.
+    pub parameters: Vec<(String, String)>,
+    /// `<Connect action>`: requested when the stream ends; without it Twilio goes on with
+    /// the verbs after `<Connect>`.
+    pub action: Option<String>,
+    /// `<Connect method>`: `POST` (default) or `GET`.
+    pub method: String,
+}
+
+/// `<Connect action method><ConversationRelay url …><Parameter name value/>…</ConversationRelay></Connect>`,
+/// with the attributes of VOICE.md §7. `<Language>` children are accepted and not read.
+///
+/// The URL is kept as written, query included (only `<Stream>` URLs lose theirs); `ws://`
+/// is accepted with a note, as for [`ConnectStream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectRelay {
+    /// The socket URL as written.
+    pub url: String,
+    /// `language` (both directions; default `en-US`).
+    pub language: Option<String>,
+    /// `ttsLanguage`.
+    pub tts_language: Option<String>,
+    /// `transcriptionLanguage`: the `lang` of prompts (else `language`, else `en-US`).
+    pub transcription_language: Option<String>,
+    /// `ttsProvider`.
+    pub tts_provider: Option<String>,
+    /// `voice`.
+    pub voice: Option<String>,
+    /// `transcriptionProvider`.
+    pub transcription_provider: Option<String>,
+    /// `welcomeGreeting`: spoken when the session starts.
+    pub welcome_greeting: Option<String>,
+    /// `welcomeGreetingInterruptible`: `any` (default), `speech`, `dtmf`, `none`, or the
+    /// older `true`/`false`.
+    pub welcome_greeting_interruptible: Option<String>,
+    /// `interruptible`: `any` (default), `speech`, `dtmf`, `none`, or `true`/`false`.
+    pub interruptible: Option<String>,
+    /// `dtmfDetection="true"`: key presses are sent as `dtmf` messages (default off).
+    pub dtmf_detection: bool,
+    /// `partialPrompts="true"`: partial transcripts are sent (`last: false`) before the
+    /// final one (default off).
+    pub partial_prompts: bool,
+    /// `hints`.
+    pub hints: Option<String>,
+    /// `profanityFilter` (default `true`).
+    pub profanity_filter: bool,
+    /// The nested `<Parameter name value/>`s, in order: `setup.customParameters`.
+    pub parameters: Vec<(String, String)>,
+    /// `<Connect action>`: requested after the application's `end` with `SessionId`,
+    /// `SessionStatus` and `HandoffData`.
+    pub action: Option<String>,
+    /// `<Connect method>`: `POST` (default) or `GET`.
+    pub method: String,
+}
+
+impl ConnectRelay {
+    /// The `lang` of prompts: `transcriptionLanguage`, else `language`, else `en-US`.
+    pub fn prompt_language(&self) -> &str {
+        self.transcription_language
+            .as_deref()
+            .or(self.language.as_deref())
+            .unwrap_or("en-US")
+    }
+}
+
+/// Whether an `interruptible`-style attribute lets the caller's speech interrupt: `any`
+/// (the default), `speech` and `true` do; `dtmf`, `none` and `false` do not.
+pub(crate) fn speech_interrupts(value: Option<&str>) -> bool {
+    !matches!(
+        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("dtmf" | "none" | "false")
+    )
+}
+
 /// The verbs Twilio knows but the simulator does not run; a document using one fails
 /// like an unknown verb, with a message saying so.
 const NOT_SIMULATED: &[&str] = &[
-    "Connect", "Start", "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms",
-    "Message", "Queue",
+    "Start", "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms", "Message",
+    "Queue",
 ];
 
 /// Reads a TwiML document into the verbs of its `<Response>`, in order.
 ///
 /// Fails (Twilio's error 12100) when [`check_twiml`](crate::twiml::check_twiml) does, when
-/// a verb is unknown or not simulated (`<Connect>`, `<Start>`, `<Enqueue>`, …), when text
+/// a verb is unknown or not simulated (`<Start>`, `<Enqueue>`, …), when text
 /// stands directly in `<Response>`, when `<Gather>` nests anything but `<Say>`, `<Play>`
-/// and `<Pause>`, or when `<Redirect>` has no URL. Attributes Twilio would warn about
+/// and `<Pause>`, when `<Redirect>` has no URL, when `<Connect>` does not hold exactly one
+/// `<Stream>` or `<ConversationRelay>` (other nouns are not simulated), or when their `url`
+/// is missing or not `ws(s)://`. Attributes Twilio would warn about
 /// (an unparseable number, an unknown name) are read at their defaults.
 ///
 /// ```
@@ -270,6 +370,7 @@ fn verb(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
         "Reject" => TwimlVerb::Reject {
             reason: e.attr("reason").unwrap_or("rejected").to_string(),
         },
+        "Connect" => connect(doc, e)?,
         other if NOT_SIMULATED.contains(&other) => {
             return Err(error_at(
                 doc,
@@ -285,6 +386,130 @@ fn verb(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
             ))
         }
     })
+}
+
+/// `<Connect>` with its one noun.
+fn connect(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
+    let mut nouns = e.elements();
+    let Some(noun) = nouns.next() else {
+        return Err(error_at(
+            doc,
+            e.offset,
+            "<Connect> needs a noun: <Stream> or <ConversationRelay>",
+        ));
+    };
+    if let Some(extra) = nouns.next() {
+        return Err(error_at(
+            doc,
+            extra.offset,
+            format!("<Connect> holds one noun; <{}> is a second one", extra.name),
+        ));
+    }
+    let action = e.attr("action").map(str::to_string);
+    let method = method(e);
+    Ok(match noun.name.as_str() {
+        "Stream" => {
+            let written = socket_url(doc, noun)?;
+            let (url, dropped_query) = match written.split_once('?') {
+                Some((url, query)) => (url.to_string(), Some(query.to_string())),
+                None => (written, None),
+            };
+            TwimlVerb::ConnectStream(ConnectStream {
+                url,
+                dropped_query,
+                name: noun.attr("name").map(str::to_string),
+                track: noun.attr("track").map(str::to_string),
+                status_callback: noun.attr("statusCallback").map(str::to_string),
+                parameters: parameters(doc, noun, &[])?,
+                action,
+                method,
+            })
+        }
+        "ConversationRelay" => {
+            let attr = |name: &str| noun.attr(name).map(str::to_string);
+            let flag = |name: &str, default: bool| {
+                noun.attr(name)
+                    .map_or(default, |v| v.trim().eq_ignore_ascii_case("true"))
+            };
+            TwimlVerb::ConnectRelay(ConnectRelay {
+                url: socket_url(doc, noun)?,
+                language: attr("language"),
+                tts_language: attr("ttsLanguage"),
+                transcription_language: attr("transcriptionLanguage"),
+                tts_provider: attr("ttsProvider"),
+                voice: attr("voice"),
+                transcription_provider: attr("transcriptionProvider"),
+                welcome_greeting: attr("welcomeGreeting"),
+                welcome_greeting_interruptible: attr("welcomeGreetingInterruptible"),
+                interruptible: attr("interruptible"),
+                dtmf_detection: flag("dtmfDetection", false),
+                partial_prompts: flag("partialPrompts", false),
+                hints: attr("hints"),
+                profanity_filter: flag("profanityFilter", true),
+                parameters: parameters(doc, noun, &["Language"])?,
+                action,
+                method,
+            })
+        }
+        other => {
+            return Err(error_at(
+                doc,
+                noun.offset,
+                format!("<Connect><{other}> is TwiML the simulator does not run"),
+            ))
+        }
+    })
+}
+
+/// A `<Stream>`'s or `<ConversationRelay>`'s `url`: present, absolute `wss://` (or `ws://`).
+fn socket_url(doc: &str, noun: &Element) -> Result<String, TwimlError> {
+    let url = noun.attr("url").map(str::trim).unwrap_or_default();
+    if url.is_empty() {
+        return Err(error_at(
+            doc,
+            noun.offset,
+            format!("<{}> needs a url", noun.name),
+        ));
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("wss" | "ws")) {
+        return Err(error_at(
+            doc,
+            noun.offset,
+            format!("<{}> url {url:?} is not a wss:// URL", noun.name),
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// The `<Parameter name value/>` children, in order; `also` names other children that
+/// are allowed and skipped.
+fn parameters(
+    doc: &str,
+    noun: &Element,
+    also: &[&str],
+) -> Result<Vec<(String, String)>, TwimlError> {
+    let mut out = Vec::new();
+    for child in noun.elements() {
+        match child.name.as_str() {
+            "Parameter" => match child.attr("name") {
+                Some(name) if !name.is_empty() => out.push((
+                    name.to_string(),
+                    child.attr("value").unwrap_or_default().to_string(),
+                )),
+                _ => return Err(error_at(doc, child.offset, "<Parameter> needs a name")),
+            },
+            other if also.contains(&other) => {}
+            other => {
+                return Err(error_at(
+                    doc,
+                    child.offset,
+                    format!("<{}> may nest <Parameter>, not <{other}>", noun.name),
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `loop`: default 1, `0` (Twilio: repeat "indefinitely") taken as 1000.
@@ -446,10 +671,90 @@ mod tests {
     }
 
     #[test]
+    fn reads_connect_stream_and_conversation_relay() {
+        let doc = r#"<Response>
+  <Connect action="/after" method="GET">
+    <Stream url="wss://gw.example.com/stream?token=abc&amp;x=1" name="caller" track="inbound_track">
+      <Parameter name="lang" value="en"/><Parameter name="empty"/>
+    </Stream>
+  </Connect>
+  <Connect>
+    <ConversationRelay url="ws://127.0.0.1:9/relay?k=v" language="sv-SE" ttsLanguage="en-GB"
+        transcriptionLanguage="fr-FR" ttsProvider="Google" voice="en-GB-Journey-D"
+        transcriptionProvider="Deepgram" welcomeGreeting="Hi there" welcomeGreetingInterruptible="none"
+        interruptible="speech" dtmfDetection="true" partialPrompts="TRUE" hints="a,b" profanityFilter="false">
+      <Language code="sv-SE"/><Parameter name="who" value="me"/>
+    </ConversationRelay>
+  </Connect>
+  <Connect><ConversationRelay url="wss://r.example.com/"/></Connect>
+</Response>"#;
+        let verbs = parse_twiml(doc).unwrap();
+        assert_eq!(
+            verbs[0],
+            TwimlVerb::ConnectStream(ConnectStream {
+                url: "wss://gw.example.com/stream".into(),
+                dropped_query: Some("token=abc&x=1".into()),
+                name: Some("caller".into()),
+                track: Some("inbound_track".into()),
+                status_callback: None,
+                parameters: vec![
+                    ("lang".into(), "en".into()),
+                    ("empty".into(), String::new())
+                ],
+                action: Some("/after".into()),
+                method: "GET".into(),
+            })
+        );
+        let TwimlVerb::ConnectRelay(relay) = &verbs[1] else {
+            panic!("{:?}", verbs[1])
+        };
+        assert_eq!(
+            relay,
+            &ConnectRelay {
+                url: "ws://127.0.0.1:9/relay?k=v".into(),
+                language: Some("sv-SE".into()),
+                tts_language: Some("en-GB".into()),
+                transcription_language: Some("fr-FR".into()),
+                tts_provider: Some("Google".into()),
+                voice: Some("en-GB-Journey-D".into()),
+                transcription_provider: Some("Deepgram".into()),
+                welcome_greeting: Some("Hi there".into()),
+                welcome_greeting_interruptible: Some("none".into()),
+                interruptible: Some("speech".into()),
+                dtmf_detection: true,
+                partial_prompts: true,
+                hints: Some("a,b".into()),
+                profanity_filter: false,
+                parameters: vec![("who".into(), "me".into())],
+                action: None,
+                method: "POST".into(),
+            }
+        );
+        assert_eq!(relay.prompt_language(), "fr-FR");
+        let TwimlVerb::ConnectRelay(plain) = &verbs[2] else {
+            panic!("{:?}", verbs[2])
+        };
+        assert_eq!(plain.prompt_language(), "en-US");
+        assert!(!plain.dtmf_detection && !plain.partial_prompts && plain.profanity_filter);
+        assert!(speech_interrupts(plain.interruptible.as_deref()));
+        assert!(speech_interrupts(Some("speech")) && speech_interrupts(Some("true")));
+        assert!(!speech_interrupts(Some("none")) && !speech_interrupts(Some("DTMF")));
+        assert!(!speech_interrupts(Some("false")));
+    }
+
+    #[test]
     fn refuses_what_twilio_cannot_run() {
         let cases = [
             ("<Response><Dance/></Response>", "line 1, column 11: <Dance> is not a TwiML verb"),
-            ("<Response>\n<Connect><Stream url=\"wss://x\"/></Connect></Response>", "line 2, column 1: <Connect> is TwiML the simulator does not run"),
+            ("<Response>\n<Start><Stream url=\"wss://x\"/></Start></Response>", "line 2, column 1: <Start> is TwiML the simulator does not run"),
+            ("<Response><Connect/></Response>", "line 1, column 11: <Connect> needs a noun: <Stream> or <ConversationRelay>"),
+            ("<Response><Connect><Room>r</Room></Connect></Response>", "line 1, column 20: <Connect><Room> is TwiML the simulator does not run"),
+            ("<Response><Connect><Stream url=\"wss://a\"/><Stream url=\"wss://b\"/></Connect></Response>", "line 1, column 43: <Connect> holds one noun; <Stream> is a second one"),
+            ("<Response><Connect><Stream/></Connect></Response>", "line 1, column 20: <Stream> needs a url"),
+            ("<Response><Connect><Stream url=\"https://x/s\"/></Connect></Response>", "line 1, column 20: <Stream> url \"https://x/s\" is not a wss:// URL"),
+            ("<Response><Connect><ConversationRelay url=\"/relay\"/></Connect></Response>", "line 1, column 20: <ConversationRelay> url \"/relay\" is not a wss:// URL"),
+            ("<Response><Connect><Stream url=\"wss://x\"><Parameter value=\"v\"/></Stream></Connect></Response>", "line 1, column 42: <Parameter> needs a name"),
+            ("<Response><Connect><Stream url=\"wss://x\"><Say>hi</Say></Stream></Connect></Response>", "line 1, column 42: <Stream> may nest <Parameter>, not <Say>"),
             ("<Response>Hello</Response>", "line 1, column 1: text \"Hello\" directly in <Response>: wrap it in a verb such as <Say>"),
             ("<Response><Gather><Dial>+1555</Dial></Gather></Response>", "line 1, column 19: <Gather> may nest <Say>, <Play> and <Pause>, not <Dial>"),
             ("<Response><Redirect> </Redirect></Response>", "line 1, column 11: <Redirect> needs a URL"),
