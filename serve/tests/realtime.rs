@@ -588,25 +588,37 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/assistant",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let log = log.clone();
-            async move {
-                let sig = headers.get("x-telephony-signature").unwrap().to_str().unwrap().to_string();
-                assert_eq!(sig, telephony_serve::worker::forward::signature(b"relay-secret", &body));
-                let req: RelayRequest = serde_json::from_slice(&body).unwrap();
-                let text = req.data["text"].as_str().unwrap_or_default().to_string();
-                log.lock().unwrap().push(format!("{} {text}", req.kind));
-                match (req.kind.as_str(), text.as_str()) {
-                    ("call.prompt", "what time is it") => r#"{"text":"It is noon."}"#.to_string(),
-                    ("call.prompt", "think hard") => {
-                        tokio::time::sleep(Duration::from_millis(800)).await;
-                        r#"{"text":"Too late."}"#.to_string()
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let sig = headers
+                        .get("x-telephony-signature")
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_string();
+                    assert_eq!(
+                        sig,
+                        telephony_serve::worker::forward::signature(b"relay-secret", &body)
+                    );
+                    let req: RelayRequest = serde_json::from_slice(&body).unwrap();
+                    let text = req.data["text"].as_str().unwrap_or_default().to_string();
+                    log.lock().unwrap().push(format!("{} {text}", req.kind));
+                    match (req.kind.as_str(), text.as_str()) {
+                        ("call.prompt", "what time is it") => {
+                            r#"{"text":"It is noon."}"#.to_string()
+                        }
+                        ("call.prompt", "think hard") => {
+                            tokio::time::sleep(Duration::from_millis(800)).await;
+                            r#"{"text":"Too late."}"#.to_string()
+                        }
+                        ("call.prompt", "bye") => r#"{"text":"Bye!","end":true}"#.to_string(),
+                        _ => String::new(),
                     }
-                    ("call.prompt", "bye") => r#"{"text":"Bye!","end":true}"#.to_string(),
-                    _ => String::new(),
                 }
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_url = format!("http://{}/assistant", listener.local_addr().unwrap());
@@ -618,8 +630,12 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
         Duration::from_millis(300),
     );
     let e = env(move |b| {
-        b.voice(VoiceSettings::enabled().mode(VoiceMode::Relay).greeting("Hi, I am the assistant."))
-            .relay_handler(bridge)
+        b.voice(
+            VoiceSettings::enabled()
+                .mode(VoiceMode::Relay)
+                .greeting("Hi, I am the assistant."),
+        )
+        .relay_handler(bridge)
     })
     .await;
     let twiml = ring(&e, SID).await;
@@ -636,12 +652,19 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
         )
     );
     let mut ws = connect(&e, "/telephony/stream/relay", TOKEN).await;
-    send(&mut ws, serde_json::json!({"type": "setup", "sessionId": "VX1", "accountSid": ACCOUNT,
+    send(
+        &mut ws,
+        serde_json::json!({"type": "setup", "sessionId": "VX1", "accountSid": ACCOUNT,
         "callSid": SID, "from": CALLER, "to": OURS, "direction": "inbound", "callStatus": "RINGING",
-        "customParameters": {"telephonyToken": token}})).await;
+        "customParameters": {"telephonyToken": token}}),
+    )
+    .await;
     let prompt = |text: &str| serde_json::json!({"type": "prompt", "voicePrompt": text, "lang": "en-US", "last": true});
     send(&mut ws, prompt("what time is it")).await;
-    assert_eq!(recv_json(&mut ws).await, serde_json::json!({"type": "text", "token": "It is noon.", "last": true}));
+    assert_eq!(
+        recv_json(&mut ws).await,
+        serde_json::json!({"type": "text", "token": "It is noon.", "last": true})
+    );
     // A slow application: the caller hears an apology, not silence.
     send(&mut ws, prompt("think hard")).await;
     assert_eq!(
@@ -650,18 +673,21 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
     );
     send(&mut ws, serde_json::json!({"type": "dtmf", "digit": "5"})).await;
     send(&mut ws, prompt("bye")).await;
-    assert_eq!(recv_json(&mut ws).await, serde_json::json!({"type": "text", "token": "Bye!", "last": true}));
-    // `end: true` hangs the call up through the provider.
-    for _ in 0..100 {
-        if !e.provider.hung_up.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(*e.provider.hung_up.lock().unwrap(), [SID]);
+    assert_eq!(
+        recv_json(&mut ws).await,
+        serde_json::json!({"type": "text", "token": "Bye!", "last": true})
+    );
+    // `end: true` ends the relay; the call goes on to the closing and hang-up in the TwiML.
+    assert_eq!(recv_json(&mut ws).await, serde_json::json!({"type": "end"}));
     assert_eq!(closed(&mut ws).await.0, 1000);
+    assert!(e.provider.hung_up.lock().unwrap().is_empty());
     for _ in 0..100 {
-        if seen.lock().unwrap().iter().any(|s| s.starts_with("call.ended")) {
+        if seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.starts_with("call.ended"))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -14,8 +14,10 @@
 //! Types: `call.started` (data: `callId`, `from`, `to`, `direction`), `call.prompt`
 //! (`text`, `language`), `call.dtmf` (`digit`), `call.interrupt`
 //! (`utteranceUntilInterrupt`, `durationUntilInterruptMs`), `call.ended`. Answer 200 with
-//! `{"text":"…"}` to speak, `{"text":"…","end":true}` to speak and hang up, or
-//! `{"handoffData":"…","end":true}`; an empty body or `{}` says nothing. An answer that
+//! `{"text":"…"}` to speak, `{"text":"…","end":true}` to speak and end the conversation
+//! (the call continues with the verbs after the relay: in the standalone server,
+//! `voice.closing` and hang-up), with `"handoffData":"…"` to pass data on to them; an empty
+//! body or `{}` says nothing. An answer that
 //! takes longer than the bridge's timeout, fails, or is not that JSON gets a spoken
 //! apology, never a silent line.
 
@@ -44,10 +46,11 @@ pub struct RelayReply {
     /// Text to speak.
     #[serde(default)]
     pub text: Option<String>,
-    /// End the call after speaking.
+    /// End the conversation after speaking (the call continues with the verbs after the
+    /// relay).
     #[serde(default)]
     pub end: bool,
-    /// Hand the call back to the provider with this data (ends the relay, not the call).
+    /// Data handed on with `end` (to `<Connect action>`).
     #[serde(default)]
     pub handoff_data: Option<String>,
 }
@@ -185,11 +188,9 @@ impl RelayHandler for HttpRelayBridge {
                             out.say(text)?;
                         }
                         if reply.end {
-                            if reply.handoff_data.is_some() {
-                                out.end(reply.handoff_data)?;
-                            } else {
-                                out.hang_up().await?;
-                            }
+                            // The relay ends; the call goes on with the verbs after it
+                            // (the standalone server's: `voice.closing`, then hang-up).
+                            out.end(reply.handoff_data)?;
                             break;
                         }
                     }

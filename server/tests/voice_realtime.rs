@@ -1,0 +1,299 @@
+//! Whole real-time conversations over loopback: the Twilio simulator rings the gateway,
+//! follows its `<Connect>` to the gateway's WebSocket route (signed upgrade, one-time
+//! token), and plays Twilio's side of Media Streams and ConversationRelay against Rust
+//! handlers and against the standalone server's relay bridge to an HTTP app.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use telephony_core::audio;
+use telephony_core::voice::{
+    CallEvent, RelayEvent, RelayVerb, StreamEvent, StreamVerb, VoiceResponse,
+};
+use telephony_core::{AllowList, InboundPolicy};
+use telephony_serve::{
+    CallContext, CallStream, Gateway, GatewayBuilder, HandlerError, RelaySession, VoiceSettings,
+};
+use telephony_server::config::Config;
+use telephony_server::server::{self, ServeOptions};
+use telephony_store::SqliteStore;
+use telephony_twilio::simulator::{
+    CallScript, InboundCall, RunningSimulator, SessionEnd, Simulator, SimulatorConfig,
+};
+use telephony_twilio::{TwilioConfig, TwilioProvider};
+
+const OURS: &str = "+15005550006";
+const CALLER: &str = "+15557654321";
+
+async fn start(
+    sim: &Simulator,
+    running: &RunningSimulator,
+    dir: &std::path::Path,
+    f: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+) -> (Gateway, String) {
+    let c = sim.config();
+    let provider = Arc::new(
+        TwilioProvider::new(
+            TwilioConfig::new(c.account_sid.clone(), c.auth_token.clone())
+                .api_base_url(running.url())
+                .from_number(OURS.parse().unwrap()),
+        )
+        .unwrap(),
+    );
+    let store = Arc::new(SqliteStore::open(dir.join("t.db")).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let b = Gateway::builder(provider, store)
+        .public_url(url.clone())
+        .inbound_policy(
+            InboundPolicy::Allowlist,
+            AllowList::parse(&[CALLER.to_string()]).unwrap(),
+        )
+        .voice(VoiceSettings::enabled());
+    let gw = f(b).build();
+    let app = gw
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (gw, url)
+}
+
+async fn simulator() -> (Simulator, RunningSimulator) {
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    (sim, running)
+}
+
+fn call(url: &str, script: CallScript) -> InboundCall {
+    InboundCall::new(CALLER, OURS, format!("{url}/telephony/webhook"))
+        .status_callback(format!("{url}/telephony/status"))
+        .script(script)
+}
+
+#[tokio::test]
+async fn a_media_stream_echoes_the_caller_clears_on_a_key_and_hangs_up_after_the_goodbye_played() {
+    let (sim, running) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = heard.clone();
+    let (_gw, url) = start(&sim, &running, dir.path(), move |b| {
+        b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
+            Ok::<_, HandlerError>(
+                VoiceResponse::new().stream(StreamVerb::new().parameter("agent", "echo")),
+            )
+        })
+        .stream_handler(move |mut stream: CallStream| {
+            let log = log.clone();
+            async move {
+                let out = stream.sender();
+                let mut pcm = Vec::with_capacity(160);
+                log.lock().unwrap().push(format!(
+                    "agent={}",
+                    stream.start().custom_parameters["agent"]
+                ));
+                while let Some(ev) = stream.next_event().await {
+                    match ev {
+                        StreamEvent::Audio(frame) => {
+                            // Decode and re-encode: the PCM path, no allocation per frame.
+                            audio::decode_mulaw_into(&frame.mulaw, &mut pcm);
+                            out.send_pcm(&pcm)?;
+                        }
+                        StreamEvent::Dtmf { digit } => {
+                            log.lock().unwrap().push(format!("dtmf {digit}"));
+                            out.clear()?;
+                            // One second of goodbye, then hang up once it played.
+                            out.send_mulaw(&[0xFFu8; 8000])?;
+                            out.hang_up().await?;
+                            log.lock().unwrap().push("hung up".into());
+                        }
+                        StreamEvent::Stop => break,
+                        _ => {}
+                    }
+                }
+                Ok::<(), HandlerError>(())
+            }
+        })
+    })
+    .await;
+    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 200);
+    let outcome = sim
+        .place_inbound_call(call(
+            &url,
+            CallScript::new()
+                .audio(tone.clone())
+                .wait_ms(300)
+                .press("1")
+                .wait_ms(3000),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "completed");
+    let s = &outcome.streams[0];
+    assert_eq!(
+        s.signed_url,
+        format!("{}/telephony/stream", url.replace("http://", "wss://"))
+    );
+    assert_eq!(s.alert_codes(), Vec::<u32>::new());
+    // The tone came back as it went (μ-law → PCM → μ-law is exact).
+    assert!(
+        s.received_audio.starts_with(&tone),
+        "{} bytes back",
+        s.received_audio.len()
+    );
+    assert_eq!(s.clears.len(), 1);
+    // The hang-up waited for its mark: the goodbye played through.
+    assert_eq!(s.echoed_marks(), ["telephony-hangup"]);
+    let mark = &s.marks[0];
+    assert!(!mark.cleared);
+    assert!(mark.played_bytes_at_echo >= 8000, "{mark:?}");
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["agent=echo".to_string(), "dtmf 1".into(), "hung up".into()]
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relay_streams_tokens_handles_an_interrupt_and_ends() {
+    let (sim, running) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, url) = start(&sim, &running, dir.path(), |b| {
+        b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
+            Ok::<_, HandlerError>(
+                VoiceResponse::new().relay(RelayVerb::new().welcome_greeting("Hello!")),
+            )
+        })
+        .relay_handler(|mut relay: RelaySession| async move {
+            let out = relay.sender();
+            while let Some(ev) = relay.next_event().await {
+                match ev {
+                    RelayEvent::Prompt {
+                        text, last: true, ..
+                    } if text.contains("bye") => {
+                        out.say("Goodbye!")?;
+                        out.end(None)?;
+                    }
+                    RelayEvent::Prompt {
+                        text, last: true, ..
+                    } => {
+                        for w in format!("You asked about {text} and here is a long answer")
+                            .split_inclusive(' ')
+                        {
+                            out.token(w, false)?;
+                        }
+                        out.token("", true)?;
+                    }
+                    RelayEvent::Interrupt { .. } => out.say("Go ahead.")?,
+                    _ => {}
+                }
+            }
+            Ok::<(), HandlerError>(())
+        })
+    })
+    .await;
+    let outcome = sim
+        .place_inbound_call(call(
+            &url,
+            CallScript::new()
+                .prompt("the weather")
+                .interrupt_after_ms(800)
+                .prompt("bye"),
+        ))
+        .await
+        .unwrap();
+    let r = &outcome.relays[0];
+    assert_eq!(r.alert_codes(), Vec::<u32>::new());
+    assert_eq!(r.ended_by, Some(SessionEnd::Ended));
+    let replies = r.reply_texts();
+    assert_eq!(
+        replies[0],
+        "You asked about the weather and here is a long answer"
+    );
+    assert_eq!(replies[1..], ["Go ahead.", "Goodbye!"]);
+    assert_eq!(r.interrupts.len(), 1);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_standalone_server_bridges_a_relay_to_an_http_app() {
+    // The app: speaks back what it heard, ends on "bye".
+    let app = axum::Router::new().route(
+        "/assistant",
+        axum::routing::post(|body: axum::Json<serde_json::Value>| async move {
+            let text = body["data"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            match body["type"].as_str() {
+                Some("call.prompt") if text.contains("bye") => {
+                    axum::Json(serde_json::json!({"text": "See you!", "end": true}))
+                }
+                Some("call.prompt") => {
+                    axum::Json(serde_json::json!({"text": format!("Echo: {text}")}))
+                }
+                _ => axum::Json(serde_json::json!({})),
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/assistant", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_json5_str(&format!(
+        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?},
+            voice: {{ enabled: true, mode: 'relay', relayUrl: '{app_url}', greeting: 'Hi there.' }} }}",
+        dir.path().display().to_string()
+    ))
+    .unwrap();
+    let running = server::start(
+        &config,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap();
+    let rt = &running.runtime;
+    // Twilio's side, signing with the sandbox account's token. The app answers over HTTP,
+    // so the caller waits a little (simulated seconds paced at 20 ms) after each prompt.
+    let sim = Simulator::new(
+        SimulatorConfig::new(
+            rt.sandbox_account_sid.clone().unwrap(),
+            rt.sandbox_auth_token.clone().unwrap(),
+        )
+        .with_simulated_second(Duration::from_millis(20)),
+    );
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
+                .status_callback(rt.status_url.clone())
+                .script(
+                    CallScript::new()
+                        .prompt("hello there")
+                        .wait_ms(3000)
+                        .prompt("ok bye")
+                        .wait_ms(3000),
+                ),
+        )
+        .await
+        .unwrap();
+    let r = &outcome.relays[0];
+    assert_eq!(r.alert_codes(), Vec::<u32>::new());
+    assert_eq!(
+        r.reply_texts(),
+        ["Echo: hello there", "See you!"],
+        "{:?} {:?} {:?}",
+        r.notes,
+        r.ended_by,
+        r.received
+    );
+    assert_eq!(outcome.status, "completed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    running.shutdown().await;
+}
