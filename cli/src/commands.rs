@@ -1034,7 +1034,13 @@ async fn simulate_call(
     for digits in presses {
         script = script.press(digits);
     }
-    let sim = Simulator::new(SimulatorConfig::new(account_sid, token));
+    // After its last input the caller stays on the line for 3 simulated seconds, then hangs
+    // up (a relay or stream would otherwise wait for it forever). The simulated clock runs
+    // 50 times faster than real time, so an application answering over HTTP is heard.
+    script = script.wait_ms(3000).hang_up_when_done();
+    let sim = Simulator::new(
+        SimulatorConfig::new(account_sid, token).with_simulated_second(Duration::from_millis(20)),
+    );
     let mut call = InboundCall::new(from.to_string(), to, rt.webhook_url.clone()).script(script);
     if !no_status_callback {
         call = call.status_callback(rt.status_url.clone());
@@ -1050,6 +1056,13 @@ async fn simulate_call(
             "answered": outcome.answered,
             "durationSecs": outcome.duration_secs,
             "heard": outcome.heard(),
+            "relayReplies": outcome.relays.iter().flat_map(|r| r.reply_texts()).collect::<Vec<_>>(),
+            "streams": outcome.streams.iter().map(|st| json!({
+                "framesSent": st.media_frames_sent,
+                "audioBytesReceived": st.received_audio.len(),
+                "marksEchoed": st.echoed_marks(),
+                "alerts": st.alert_codes(),
+            })).collect::<Vec<_>>(),
             "gathers": outcome.gathers.iter().map(|g| json!({
                 "verb": g.verb,
                 "input": format!("{:?}", g.input),
@@ -1074,6 +1087,19 @@ async fn simulate_call(
         );
         for line in outcome.heard() {
             println!("  heard: {line}");
+        }
+        for r in &outcome.relays {
+            for reply in r.reply_texts() {
+                println!("  relay said: {reply}");
+            }
+        }
+        for st in &outcome.streams {
+            println!(
+                "  stream: {} frames sent, {} bytes of audio received, marks echoed {:?}",
+                st.media_frames_sent,
+                st.received_audio.len(),
+                st.echoed_marks()
+            );
         }
         if let Some(e) = &outcome.error {
             println!("  Twilio error {}: {}", e.code, e.message);

@@ -239,8 +239,9 @@ pub enum SimulateCommand {
         /// The called number (default: the configured fromNumber, or the sandbox number).
         #[arg(long)]
         to: Option<String>,
-        /// What the caller says at the next `<Gather>`; repeatable.
-        #[arg(long = "say-speech", value_name = "TEXT")]
+        /// What the caller says at the next `<Gather>`, or as the next prompt of a
+        /// ConversationRelay (`--relay` is the same); repeatable.
+        #[arg(long = "say-speech", visible_alias = "relay", value_name = "TEXT")]
         say_speech: Vec<String>,
         /// Keys the caller presses at the next `<Gather>`; repeatable.
         #[arg(long, value_name = "DIGITS")]
@@ -279,7 +280,7 @@ pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<bool> {
         .filter_map(|a| {
             let name = a.split('=').next().unwrap_or_default().to_string();
             match name.as_str() {
-                "--say-speech" => Some(true),
+                "--say-speech" | "--relay" => Some(true),
                 "--press" => Some(false),
                 _ => None,
             }

@@ -344,6 +344,85 @@ fn voice_calls_across_processes() {
 }
 
 #[test]
+fn simulate_call_relay_against_relay_mode() {
+    // The application: a tiny HTTP server that answers every prompt.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_addr = app.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in app.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = vec![0u8; 65536];
+            let mut got = 0;
+            // Read the headers and the body (Content-Length).
+            loop {
+                let n = s.read(&mut buf[got..]).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                let text = String::from_utf8_lossy(&buf[..got]).to_string();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if got >= h + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&buf[..got]).to_string();
+            let body = if text.contains("\"call.prompt\"") {
+                r#"{"text":"Hello from the app."}"#
+            } else {
+                "{}"
+            };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        format!(
+            r#"{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ["+15557654321"],
+             voice: {{ enabled: true, mode: "relay", relayUrl: "http://{app_addr}/assistant" }} }}"#
+        ),
+    )
+    .unwrap();
+    let child = cmd(dir.path())
+        .args(["serve", "--sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let runtime = dir.path().join("telephony-data/gateway.json");
+    wait_for("gateway.json", || runtime.exists());
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "simulate",
+        "call",
+        "--from",
+        "+15557654321",
+        "--relay",
+        "hello",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["relayReplies"],
+        serde_json::json!(["Hello from the app."]),
+        "{v}"
+    );
+    drop(serve);
+}
+
+#[test]
 fn send_directly_when_no_gateway_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = Simulator::new(SimulatorConfig::generate());
