@@ -24,6 +24,13 @@
 //!   TwiML `voice_render` renders (so no error path is measured); inside the loops only the
 //!   status is asserted. The background workers are not started: this is the request path
 //!   alone; `loadgen --voice` measures the whole running gateway.
+//! - `voice_store`: the store calls those answers make, one at a time, on a
+//!   [`SqliteStore`] of their own, to see where the answers' time goes: `begin_call`
+//!   without a session limit (the answer to a new call) and with one (what any
+//!   `maxConcurrentSessions` adds: the live count), `add_call_turn` and `insert_inbound` of
+//!   a transcript (the gather result), `update_call_status` to `completed` (the status
+//!   callback). Each writes in its own `BEGIN IMMEDIATE` transaction on the single writer
+//!   connection (`insert_inbound` through the group-commit writer, here a batch of one).
 //!
 //! Run with `cargo bench -p telephony-benches --bench voice`.
 
@@ -37,9 +44,12 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use criterion::{BatchSize, Criterion, Throughput};
 use http::{header, Method, Request, StatusCode};
-use telephony_core::voice::CallEvent;
+use telephony_core::store::prelude::*;
+use telephony_core::store::{BeginOutcome, CallStatusOutcome, CallTurn, NewCall, StatusSource};
+use telephony_core::voice::{CallDirection, CallEvent, CallStatus};
 use telephony_core::{
-    AllowList, InboundPolicy, Provider, SignatureCheck, WebhookEvent, WebhookRequest,
+    AllowList, Channel, InboundMessage, InboundPolicy, InsertOutcome, MessageId, Provider,
+    SignatureCheck, WebhookEvent, WebhookRequest,
 };
 use telephony_serve::{Gateway, VoiceSettings};
 use telephony_store::SqliteStore;
@@ -379,6 +389,169 @@ fn voice_answer(c: &mut Criterion) {
     g.finish();
 }
 
+/// A new inbound call as the answer records it.
+fn new_call(sid: &str) -> NewCall {
+    NewCall {
+        call_id: sid.to_string(),
+        direction: CallDirection::Inbound,
+        from: FROM.into(),
+        to: TO.into(),
+        status: CallStatus::InProgress,
+        source: StatusSource::Answer,
+        session: true,
+        at: time::OffsetDateTime::now_utc(),
+        note: None,
+    }
+}
+
+/// Times `op` on a fresh call each iteration; `prepare` gets the call ready and `finish`
+/// ends it (both untimed, so live sessions do not pile up).
+async fn per_call<P, PF, O, OF, E, EF>(
+    calls: &Calls,
+    iters: u64,
+    prepare: P,
+    op: O,
+    finish: E,
+) -> Duration
+where
+    P: Fn(String) -> PF,
+    PF: std::future::Future<Output = ()>,
+    O: Fn(String) -> OF,
+    OF: std::future::Future<Output = ()>,
+    E: Fn(String) -> EF,
+    EF: std::future::Future<Output = ()>,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let sid = calls.sid();
+        prepare(sid.clone()).await;
+        let started = Instant::now();
+        op(sid.clone()).await;
+        total += started.elapsed();
+        finish(sid).await;
+    }
+    total
+}
+
+fn voice_store(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = rt.block_on(async {
+        SqliteStore::open(dir.path().join("telephony.db"))
+            .await
+            .expect("store opens")
+    });
+    let store = &store;
+    let calls = &Calls::new();
+    let begin = |max: Option<usize>| {
+        move |sid: String| async move {
+            let out = store.begin_call(&new_call(&sid), max).await.expect("begin");
+            assert!(matches!(out, BeginOutcome::Started(_)), "{out:?}");
+        }
+    };
+    let nothing = |_: String| async {};
+    let complete = |sid: String| async move {
+        store
+            .update_call_status(
+                &sid,
+                CallStatus::Completed,
+                Some(7),
+                StatusSource::Callback,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("status");
+    };
+    let turn = || CallTurn {
+        at: time::OffsetDateTime::now_utc(),
+        speech: Some(voice_form::SPEECH.into()),
+        confidence: Some(0.91),
+        digits: None,
+    };
+
+    let mut g = c.benchmark_group("voice_store");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("begin_call/unlimited", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| per_call(calls, iters, nothing, begin(None), complete))
+    });
+    g.bench_function("begin_call/limit_100000", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| per_call(calls, iters, nothing, begin(Some(100_000)), complete))
+    });
+    g.bench_function("add_call_turn", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            per_call(
+                calls,
+                iters,
+                begin(None),
+                |sid| async move {
+                    store.add_call_turn(&sid, &turn()).await.expect("turn");
+                },
+                complete,
+            )
+        })
+    });
+    g.bench_function("insert_inbound/transcript", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            per_call(
+                calls,
+                iters,
+                nothing,
+                |sid| async move {
+                    let mut extra = std::collections::BTreeMap::new();
+                    extra.insert("CallSid".to_string(), sid.clone());
+                    extra.insert("Confidence".to_string(), "0.91".to_string());
+                    let msg = InboundMessage {
+                        id: MessageId::generate(),
+                        provider_sid: sid,
+                        account_sid: Some(ACCOUNT_SID.into()),
+                        channel: Channel::Voice,
+                        from: FROM.into(),
+                        to: TO.into(),
+                        body: voice_form::SPEECH.into(),
+                        media: Vec::new(),
+                        num_segments: None,
+                        received_at: time::OffsetDateTime::now_utc(),
+                        extra,
+                    };
+                    let out = store.insert_inbound(&msg).await.expect("insert");
+                    assert!(matches!(out, InsertOutcome::Inserted));
+                },
+                nothing,
+            )
+        })
+    });
+    g.bench_function("update_call_status/completed", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            per_call(
+                calls,
+                iters,
+                begin(None),
+                |sid| async move {
+                    let out = store
+                        .update_call_status(
+                            &sid,
+                            CallStatus::Completed,
+                            Some(7),
+                            StatusSource::Callback,
+                            time::OffsetDateTime::now_utc(),
+                        )
+                        .await
+                        .expect("status");
+                    assert!(matches!(out, CallStatusOutcome::Applied(_)), "{out:?}");
+                },
+                nothing,
+            )
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -391,5 +564,6 @@ fn main() {
     voice_render(&mut c);
     voice_provider(&mut c);
     voice_answer(&mut c);
+    voice_store(&mut c);
     c.final_summary();
 }
