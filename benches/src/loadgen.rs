@@ -18,7 +18,19 @@
 //! loadgen                                          # in-process gateway
 //! loadgen --runtime-file /tmp/x/telephony-data/gateway.json   # `telephony serve --sandbox` in /tmp/x
 //! loadgen --json --connections 64 --requests 200000
+//! loadgen --voice --calls 20000                    # whole voice calls (see below)
 //! ```
+//!
+//! With `--voice`, each connection is a caller placing whole calls one after the other, as
+//! Twilio would for a number whose voice URL is the gateway (default flow, no Rust
+//! handler): a signed incoming-call webhook (answered with the greeting TwiML), a signed
+//! speech result to the answer's gather URL (answered with the closing TwiML, the
+//! transcript stored), and a signed `completed` status callback (ending the session). Every
+//! answer must be 200 `text/xml` with exactly the expected TwiML; anything else is an error.
+//! It reports each step's latency and checks in the gateway's SQLite file that every call,
+//! turn and transcript was stored and every session ended. In-process, the gateway's config
+//! defaults to [`VOICE_CONFIG`]; a separate gateway needs the same keys (voice on, open
+//! policy, a `maxConcurrentSessions` above `--connections`).
 //!
 //! It only targets loopback addresses.
 
@@ -32,7 +44,14 @@ mod plan;
 mod procfs;
 #[path = "loadgen/verify.rs"]
 mod verify;
+#[path = "loadgen/voice.rs"]
+mod voice;
+#[path = "loadgen/voice_form.rs"]
+mod voice_form;
+#[path = "loadgen/voice_plan.rs"]
+mod voice_plan;
 
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +63,7 @@ use serde_json::json;
 use telephony_server::config::Config;
 use telephony_server::runtime::RuntimeInfo;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
+use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
 use crate::client::{ConnStats, Shared};
@@ -54,6 +74,10 @@ use crate::plan::{Plan, PlanSpec};
 const TARGET_RPS: f64 = 10_000.0;
 /// The issue's target: p99 latency.
 const TARGET_P99: Duration = Duration::from_millis(20);
+
+/// The in-process gateway's config in `--voice` mode without `--config`: voice on with the
+/// default flow, every caller admitted, and a session limit no run reaches.
+pub const VOICE_CONFIG: &str = r#"{ voice: { enabled: true }, inboundPolicy: "open", allowFrom: ["*"], maxConcurrentSessions: 100000 }"#;
 
 /// Load generator for the telephony gateway's inbound webhook.
 #[derive(Parser, Debug)]
@@ -125,6 +149,15 @@ struct Args {
     /// Where `--log` writes.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Place whole voice calls instead of sending SMS webhooks: incoming call, speech
+    /// gather result, `completed` status callback, one call after another on each
+    /// connection (see the module documentation).
+    #[arg(long, conflicts_with = "no_workers")]
+    voice: bool,
+    /// With `--voice`: calls to place (all signed before the run starts); `--requests` is
+    /// not used.
+    #[arg(long, requires = "voice")]
+    calls: Option<usize>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -137,6 +170,10 @@ struct Target {
     host: String,
     path: String,
     signed_url: String,
+    /// Status callback path on the wire.
+    status_path: String,
+    /// The URL the gateway checks a status callback's signature against.
+    status_signed_url: String,
     auth_token: String,
     account_sid: String,
     /// Process whose RSS and CPU are the server's ("self" in-process).
@@ -204,6 +241,12 @@ fn external_target(args: &Args) -> Result<Target, String> {
         .clone()
         .or_else(|| rt.as_ref().map(|r| r.webhook_url.clone()))
         .unwrap_or_else(|| target.clone());
+    // Without a runtime file: the default status path next to the webhook.
+    let status_signed_url = rt.as_ref().map_or_else(
+        || with_path(&signed_url, "/telephony/status"),
+        |r| r.status_url.clone(),
+    );
+    let status_path = path_of(&status_signed_url);
     let auth_token = args
         .auth_token
         .clone()
@@ -230,6 +273,8 @@ fn external_target(args: &Args) -> Result<Target, String> {
         host,
         path,
         signed_url,
+        status_path,
+        status_signed_url,
         auth_token,
         account_sid,
         server_pid,
@@ -237,26 +282,47 @@ fn external_target(args: &Args) -> Result<Target, String> {
     })
 }
 
+/// The path (and query) of an absolute URL.
+fn path_of(url: &str) -> String {
+    url.split_once("://")
+        .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+        .unwrap_or_else(|| "/".into())
+}
+
+/// `url` with its path (and query) replaced by `path`.
+fn with_path(url: &str, path: &str) -> String {
+    let cut = url
+        .split_once("://")
+        .and_then(|(s, r)| r.find('/').map(|i| s.len() + 3 + i))
+        .unwrap_or(url.len());
+    format!("{}{path}", &url[..cut])
+}
+
+/// The in-process gateway's config: `--config`, else [`VOICE_CONFIG`] with `--voice`,
+/// else the defaults.
+fn in_process_config(args: &Args) -> Result<Config, String> {
+    match (&args.config, args.voice) {
+        (Some(f), _) => Ok(Config::load(Some(f))
+            .map_err(|e| {
+                format!(
+                    "loading {}: {}",
+                    f.display(),
+                    telephony_core::error_chain(&e)
+                )
+            })?
+            .0),
+        (None, true) => Config::from_json5_str(VOICE_CONFIG)
+            .map_err(|e| format!("VOICE_CONFIG: {}", telephony_core::error_chain(&e))),
+        (None, false) => Ok(Config::default()),
+    }
+}
+
 /// Starts the gateway like `telephony serve --sandbox` with ports 0 in `data_dir`.
 fn start_in_process(
     server_rt: &tokio::runtime::Runtime,
-    config_file: Option<&std::path::Path>,
+    mut config: Config,
     data_dir: PathBuf,
 ) -> Result<(RunningGateway, Target), String> {
-    let mut config = match config_file {
-        None => Config::default(),
-        Some(f) => {
-            Config::load(Some(f))
-                .map_err(|e| {
-                    format!(
-                        "loading {}: {}",
-                        f.display(),
-                        telephony_core::error_chain(&e)
-                    )
-                })?
-                .0
-        }
-    };
     config.serve.bind = "127.0.0.1".into();
     config.serve.port = 0;
     config.admin.bind = "127.0.0.1".into();
@@ -281,6 +347,8 @@ fn start_in_process(
         host: running.public_addr.to_string(),
         path,
         signed_url: rt.webhook_url.clone(),
+        status_path: config.serve.status_path.clone(),
+        status_signed_url: rt.status_url.clone(),
         auth_token: rt
             .sandbox_auth_token
             .clone()
@@ -328,6 +396,8 @@ fn start_router_only(
             host: addr.to_string(),
             path: "/telephony/webhook".into(),
             signed_url: format!("http://{addr}/telephony/webhook"),
+            status_path: "/telephony/status".into(),
+            status_signed_url: format!("http://{addr}/telephony/status"),
             auth_token: AUTH_TOKEN.into(),
             account_sid: ACCOUNT_SID.into(),
             server_pid: Some("self".into()),
@@ -336,34 +406,43 @@ fn start_router_only(
     })
 }
 
-/// Everything measured in a run.
-struct Outcome {
+/// Everything measured in a run; `T` is what one connection saw.
+struct Outcome<T> {
     elapsed: Duration,
-    conns: Vec<ConnStats>,
+    conns: Vec<T>,
     cpu_client: f64,
     cpu_server: Option<f64>,
     server_threads: Vec<(String, usize, f64)>,
 }
 
-/// Sends the plan over `connections` connections and collects what they saw.
-async fn drive(args: &Args, target: &Target, plan: Plan) -> Outcome {
-    let shared = Arc::new(Shared {
-        plan,
-        next: AtomicUsize::new(0),
-        deadline: OnceLock::new(),
-        timeout: Duration::from_secs_f64(args.timeout),
-    });
+/// Opens `--connections` connections, starts the clock (setting `deadline` from
+/// `--duration`), runs `connection` on each, and collects what they saw with the CPU used.
+/// `connection` gets the address, the connection opened before the clock started, and
+/// the barrier to wait at before sending; `lost` stands for a connection task that failed.
+async fn drive<T, F, Fut>(
+    args: &Args,
+    target: &Target,
+    deadline: &OnceLock<Instant>,
+    connection: F,
+    lost: impl Fn(String) -> T,
+) -> Outcome<T>
+where
+    T: Send + 'static,
+    F: Fn(SocketAddr, Result<TcpStream, String>, Arc<Barrier>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
     let connected = Arc::new(Barrier::new(args.connections + 1));
     let start = Arc::new(Barrier::new(args.connections + 1));
     let tasks: Vec<_> = (0..args.connections)
         .map(|_| {
-            let (shared, connected, start) = (shared.clone(), connected.clone(), start.clone());
+            let (connection, connected, start) =
+                (connection.clone(), connected.clone(), start.clone());
             let addr = target.addr;
             tokio::spawn(async move {
                 // Connect first so no connection setup is timed.
                 let conn = client::connect_ready(addr).await;
                 connected.wait().await;
-                client::run_connection(addr, conn, shared, start).await
+                connection(addr, conn, start).await
             })
         })
         .collect();
@@ -381,20 +460,14 @@ async fn drive(args: &Args, target: &Target, plan: Plan) -> Outcome {
         Duration::from_secs(365 * 24 * 3600),
         Duration::from_secs_f64,
     );
-    shared
-        .deadline
-        .set(started + limit)
-        .expect("deadline set once");
+    deadline.set(started + limit).expect("deadline set once");
     start.wait().await;
     let mut conns = Vec::with_capacity(tasks.len());
     for t in tasks {
-        conns.push(t.await.unwrap_or_else(|e| {
-            let mut s = ConnStats::default();
-            s.failure_samples
-                .push(format!("connection task failed: {e}"));
-            s.failed += 1;
-            s
-        }));
+        conns.push(
+            t.await
+                .unwrap_or_else(|e| lost(format!("connection task failed: {e}"))),
+        );
     }
     let elapsed = started.elapsed();
 
@@ -436,10 +509,22 @@ fn mib(b: Option<u64>) -> Option<f64> {
     b.map(|b| b as f64 / (1024.0 * 1024.0))
 }
 
-fn run(args: Args) -> Result<bool, String> {
-    if args.connections == 0 || args.requests == 0 {
-        return Err("--connections and --requests must be at least 1".into());
-    }
+/// The gateway under load and the client's runtime.
+struct Setup {
+    client_rt: tokio::runtime::Runtime,
+    /// In-process: the gateway's runtime.
+    server_rt: Option<tokio::runtime::Runtime>,
+    /// In-process (not `--no-workers`): the running gateway, shut down at the end.
+    running: Option<RunningGateway>,
+    target: Target,
+    cpus: usize,
+    /// In-process: the gateway's `dataDir` lives here until the run ends.
+    _data_dir: tempfile::TempDir,
+}
+
+/// Starts logging (`--log`), the client runtime, and the in-process gateway (or reads the
+/// target of a separate one).
+fn setup(args: &Args) -> Result<Setup, String> {
     if let (Some(filter), Some(file)) = (&args.log, &args.log_file) {
         let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
         tracing_subscriber::fmt()
@@ -465,7 +550,7 @@ fn run(args: Args) -> Result<bool, String> {
     let mut running = None;
     let target = if external {
         server_rt = None;
-        external_target(&args)?
+        external_target(args)?
     } else {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.server_threads.unwrap_or(cpus).max(1))
@@ -478,7 +563,7 @@ fn run(args: Args) -> Result<bool, String> {
         } else {
             let (gw, target) = start_in_process(
                 &rt,
-                args.config.as_deref(),
+                in_process_config(args)?,
                 data_dir.path().join("telephony-data"),
             )?;
             running = Some(gw);
@@ -487,6 +572,28 @@ fn run(args: Args) -> Result<bool, String> {
         server_rt = Some(rt);
         target
     };
+    Ok(Setup {
+        client_rt,
+        server_rt,
+        running,
+        target,
+        cpus,
+        _data_dir: data_dir,
+    })
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    if args.connections == 0 || args.requests == 0 {
+        return Err("--connections and --requests must be at least 1".into());
+    }
+    let Setup {
+        client_rt,
+        server_rt,
+        running,
+        target,
+        cpus,
+        _data_dir,
+    } = setup(&args)?;
 
     let signing = Instant::now();
     let plan = Plan::build(&PlanSpec {
@@ -517,7 +624,27 @@ fn run(args: Args) -> Result<bool, String> {
         );
     }
 
-    let outcome = client_rt.block_on(drive(&args, &target, plan));
+    let shared = Arc::new(Shared {
+        plan,
+        next: AtomicUsize::new(0),
+        deadline: OnceLock::new(),
+        timeout: Duration::from_secs_f64(args.timeout),
+    });
+    let outcome = client_rt.block_on(drive(
+        &args,
+        &target,
+        &shared.deadline,
+        {
+            let shared = shared.clone();
+            move |addr, conn, start| client::run_connection(addr, conn, shared.clone(), start)
+        },
+        |why| {
+            let mut s = ConnStats::default();
+            s.failure_samples.push(why);
+            s.failed += 1;
+            s
+        },
+    ));
 
     // Peak RSS before the verification reads the database into this process.
     let server_pid = target.server_pid.clone();
@@ -768,7 +895,12 @@ fn run(args: Args) -> Result<bool, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(args) {
+    let result = if args.voice {
+        voice::run(args)
+    } else {
+        run(args)
+    };
+    match result {
         Ok(_) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("loadgen: {e}");

@@ -62,11 +62,17 @@ pub struct Shared {
 }
 
 /// A parsed response head.
-struct Response {
-    status: u16,
+pub struct Response {
+    /// The status code.
+    pub status: u16,
     /// Total bytes of the response (head and body).
-    len: usize,
-    close: bool,
+    pub len: usize,
+    /// Where the body starts in the buffer.
+    pub body_start: usize,
+    /// Where the `Content-Type` value is in the buffer (`start..end`), if there is one.
+    pub content_type: Option<(usize, usize)>,
+    /// The server will close the connection.
+    pub close: bool,
 }
 
 /// Parses a response head if `buf` holds all of it.
@@ -86,13 +92,17 @@ fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| format!("bad status line {status_line:?}"))?;
     let mut content_length = None;
+    let mut content_type = None;
     let mut close = false;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("content-type") {
+            let start = value.as_ptr() as usize - head.as_ptr() as usize;
+            content_type = Some((start, start + value.len()));
+        } else if name.eq_ignore_ascii_case("content-length") {
             content_length = Some(
                 value
                     .parse::<usize>()
@@ -108,12 +118,14 @@ fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
     Ok(Some(Response {
         status,
         len: end + 4 + body,
+        body_start: end + 4,
+        content_type,
         close,
     }))
 }
 
 /// Sends `req` and reads one response into `rbuf`.
-async fn exchange(
+pub async fn exchange(
     stream: &mut TcpStream,
     req: &[u8],
     rbuf: &mut Vec<u8>,
@@ -150,7 +162,8 @@ async fn exchange(
     }
 }
 
-async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+/// Opens a connection with `TCP_NODELAY`.
+pub async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     Ok(s)
@@ -241,6 +254,9 @@ mod tests {
         let r = b"HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: 5\r\n\r\nhello";
         let h = parse_head(r).unwrap().unwrap();
         assert_eq!((h.status, h.len, h.close), (200, r.len(), false));
+        let (a, b) = h.content_type.unwrap();
+        assert_eq!(&r[a..b], b"text/xml");
+        assert_eq!(&r[h.body_start..], b"hello");
         assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
             .unwrap()
             .is_none());

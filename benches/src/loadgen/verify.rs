@@ -41,3 +41,98 @@ pub async fn count(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
         by_state,
     })
 }
+
+/// What a voice run left in the store, for the calls with `low <= call_id < high`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallsStored {
+    /// Call rows.
+    pub calls: u64,
+    /// `(status, calls)`.
+    pub by_status: Vec<(String, u64)>,
+    /// Calls that got a session slot (`session = 1`).
+    pub sessions: u64,
+    /// Sessions still live (status not terminal).
+    pub live: u64,
+    /// Status history rows.
+    pub history: u64,
+    /// Transcript turns.
+    pub turns: u64,
+    /// Turns whose speech is `speech` with a confidence.
+    pub turns_with_speech: u64,
+    /// Inbox rows (the default flow's transcripts) whose `provider_sid` is one of the calls.
+    pub transcripts: u64,
+    /// Of those, rows on channel `voice` whose body is `speech`.
+    pub transcripts_with_text: u64,
+}
+
+/// Counts a voice run's calls, sessions, turns and transcripts (read-only).
+pub async fn calls(db: &Path, low: &str, high: &str, speech: &str) -> Result<CallsStored, String> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|e| format!("opening {} read-only: {e}", db.display()))?;
+    let err = |what: &str, e: sqlx::Error| format!("{what} in {}: {e}", db.display());
+    let by_status: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM calls WHERE call_id >= ?1 AND call_id < ?2 \
+         GROUP BY status ORDER BY status",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| err("counting calls", e))?;
+    let (sessions, live): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(session = 1), 0), \
+                coalesce(sum(session = 1 AND status IN ('queued', 'ringing', 'in-progress')), 0) \
+         FROM calls WHERE call_id >= ?1 AND call_id < ?2",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| err("counting sessions", e))?;
+    let history: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM call_history WHERE call_id >= ?1 AND call_id < ?2",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| err("counting call history", e))?;
+    let (turns, turns_with_speech): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(speech = ?3 AND confidence IS NOT NULL), 0) \
+         FROM call_turns WHERE call_id >= ?1 AND call_id < ?2",
+    )
+    .bind(low)
+    .bind(high)
+    .bind(speech)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| err("counting call turns", e))?;
+    let (transcripts, transcripts_with_text): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(channel = 'voice' AND body = ?3), 0) \
+         FROM inbox WHERE provider_sid >= ?1 AND provider_sid < ?2",
+    )
+    .bind(low)
+    .bind(high)
+    .bind(speech)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| err("counting transcripts", e))?;
+    conn.close().await.map_err(|e| e.to_string())?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let by_status: Vec<(String, u64)> = by_status.into_iter().map(|(s, c)| (s, n(c))).collect();
+    Ok(CallsStored {
+        calls: by_status.iter().map(|(_, c)| c).sum(),
+        by_status,
+        sessions: n(sessions),
+        live: n(live),
+        history: n(history),
+        turns: n(turns),
+        turns_with_speech: n(turns_with_speech),
+        transcripts: n(transcripts),
+        transcripts_with_text: n(transcripts_with_text),
+    })
+}
