@@ -158,6 +158,10 @@ struct Args {
     /// not used.
     #[arg(long, requires = "voice")]
     calls: Option<usize>,
+    /// With `--voice`: milliseconds each caller waits between a call's steps, as a real
+    /// call spends seconds speaking and listening between requests (0: back to back).
+    #[arg(long, requires = "voice", default_value_t = 0)]
+    step_gap_ms: u64,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,

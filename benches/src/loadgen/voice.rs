@@ -40,6 +40,13 @@ struct Shared {
     deadline: OnceLock<Instant>,
     /// How long to wait for one answer.
     timeout: Duration,
+    /// Pause between a call's steps (the greeting being spoken, the caller talking), so
+    /// `--connections` is the number of calls in progress rather than a request hammer.
+    step_gap: Duration,
+    /// Callers started so far (to spread their first calls over the gap).
+    started: AtomicUsize,
+    /// Callers in all.
+    callers: usize,
 }
 
 /// What one step saw on one connection (or, merged, on all).
@@ -139,6 +146,11 @@ async fn run_caller(
         }
     };
     start.wait().await;
+    // With a step gap, calls arrive spread over the gap (as calls do), not all at once.
+    if !shared.step_gap.is_zero() {
+        let k = shared.started.fetch_add(1, Ordering::Relaxed) as u32;
+        tokio::time::sleep(shared.step_gap * k / shared.callers.max(1) as u32).await;
+    }
     let deadline = *shared
         .deadline
         .get()
@@ -152,7 +164,10 @@ async fn run_caller(
         }
         stats.calls += 1;
         let mut whole = true;
-        for step in STEPS {
+        for (n, step) in STEPS.into_iter().enumerate() {
+            if n > 0 && !shared.step_gap.is_zero() {
+                tokio::time::sleep(shared.step_gap).await;
+            }
             shared.plan.fill(i, step, &mut wbuf);
             let s = match stream.as_mut() {
                 Some(s) => s,
@@ -326,6 +341,9 @@ pub fn run(args: Args) -> Result<bool, String> {
         next: AtomicUsize::new(0),
         deadline: OnceLock::new(),
         timeout: Duration::from_secs_f64(args.timeout),
+        step_gap: Duration::from_millis(args.step_gap_ms),
+        started: AtomicUsize::new(0),
+        callers: args.connections,
     });
     let outcome = client_rt.block_on(drive(
         &args,

@@ -100,6 +100,84 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     inbound: InboundWriter,
+    /// Stops the background checkpointer on close, or when the last clone is dropped.
+    checkpointer: std::sync::Arc<CheckpointStop>,
+}
+
+/// Dropped with the last clone of a store: tells its checkpointer to stop.
+struct CheckpointStop(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+
+impl CheckpointStop {
+    fn stop(&self) {
+        let tx = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(tx) = tx {
+            // The checkpointer may already have stopped.
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for CheckpointStop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// WAL length (frames of 4 KiB) above which the checkpointer restarts the WAL.
+const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Checkpoints the WAL from its own connection, so the fsyncs of a checkpoint never run
+/// on (and stall) the write connection: the writer has `wal_autocheckpoint=0`. A PASSIVE
+/// checkpoint never blocks writers or readers.
+fn spawn_checkpointer(
+    pool: SqlitePool,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    path: PathBuf,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                _ = &mut stop => break,
+            }
+            if pool.is_closed() {
+                break;
+            }
+            let started = std::time::Instant::now();
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await
+            {
+                Ok((busy, log, done)) => {
+                    debug!(
+                        path = %path.display(), busy, wal_frames = log, checkpointed = done,
+                        ms = started.elapsed().as_millis() as u64, "wal checkpoint"
+                    );
+                    // Under steady writes a passive checkpoint never catches up with the
+                    // writer, so the WAL would never restart: once it is long, a RESTART
+                    // checkpoint (just after the passive one, so with little left to copy)
+                    // holds the writer briefly and lets the WAL start over.
+                    if log > WAL_RESTART_FRAMES {
+                        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                            .execute(&pool)
+                            .await
+                        {
+                            tracing::warn!(path = %path.display(), error = %e, "wal restart checkpoint failed");
+                        }
+                    }
+                }
+                Err(e) if pool.is_closed() => {
+                    debug!(error = %e, "checkpointer stopped: the store was closed");
+                    break;
+                }
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "wal checkpoint failed; retrying"),
+            }
+        }
+        pool.close().await;
+    });
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -173,7 +251,11 @@ impl SqliteStore {
                 common
                     .clone()
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal),
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // Checkpoints run on their own connection (see `spawn_checkpointer`).
+                    .pragma("wal_autocheckpoint", "0")
+                    // A WAL that grew under load is cut back to 64 MiB when it restarts.
+                    .pragma("journal_size_limit", "67108864"),
             )
             .await
             .map_err(|e| fail("opening the write connection", e.into()))?;
@@ -192,10 +274,16 @@ impl SqliteStore {
         migrations::run(&writer)
             .await
             .map_err(|e| fail("migrating the schema", e.into()))?;
+        let checkpoints = pool(1)
+            .connect_with(common.clone())
+            .await
+            .map_err(|e| fail("opening the checkpoint connection", e.into()))?;
         let reader = pool(options.max_connections.max(1))
             .connect_with(common.pragma("query_only", "ON"))
             .await
             .map_err(|e| fail("opening the read pool", e.into()))?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        spawn_checkpointer(checkpoints, stop_rx, path.clone());
 
         debug!(
             path = %path.display(),
@@ -210,6 +298,7 @@ impl SqliteStore {
             options,
             writer,
             reader,
+            checkpointer: std::sync::Arc::new(CheckpointStop(std::sync::Mutex::new(Some(stop_tx)))),
         })
     }
 
@@ -226,6 +315,7 @@ impl SqliteStore {
     /// Closes the database (for every clone): waits for the statements in flight, then every
     /// later operation fails. Dropping the store without closing loses nothing committed.
     pub async fn close(&self) {
+        self.checkpointer.stop();
         self.writer.close().await;
         self.reader.close().await;
         debug!(path = %self.path.display(), "sqlite store closed");
