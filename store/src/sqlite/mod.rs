@@ -173,7 +173,9 @@ fn spawn_checkpointer(
                     debug!(error = %e, "checkpointer stopped: the store was closed");
                     break;
                 }
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "wal checkpoint failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "wal checkpoint failed; retrying")
+                }
             }
         }
         pool.close().await;
