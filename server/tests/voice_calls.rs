@@ -477,3 +477,54 @@ async fn after_a_restart_a_call_that_ended_meanwhile_holds_no_slot() {
     server.abort();
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn over_max_concurrent_sessions_a_caller_hears_busy_and_an_outbound_call_is_refused() {
+    let h = Harness::new(
+        SimulatorConfig::generate().with_simulated_second(Duration::from_millis(5)),
+        |b| {
+            b.voice(VoiceSettings::enabled().max_concurrent_sessions(Some(1)))
+                .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                    // The first caller stays on the line (600 simulated seconds).
+                    Ok::<_, HandlerError>(VoiceResponse::new().pause(600))
+                })
+        },
+    )
+    .await;
+    let first = h
+        .sim
+        .start_inbound_call(h.inbound(CallScript::new()))
+        .unwrap();
+    let store = h.gw.store().clone();
+    wait_until("the first session", async || {
+        store.live_sessions().await.unwrap().len() == 1
+    })
+    .await;
+    let second = h
+        .sim
+        .place_inbound_call(h.inbound(CallScript::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.heard(),
+        ["All our lines are busy right now. Please call again later."]
+    );
+    assert_eq!(second.ended_by, Some(CallEnd::Hangup));
+    let err =
+        h.gw.call(
+            "+15557650001",
+            CallAnswer::Response(VoiceResponse::new().say("hi")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 calls are live, the maxConcurrentSessions limit of 1: the call was not placed"
+    );
+    assert!(
+        h.sim.call_create_requests().is_empty(),
+        "no Calls.json request"
+    );
+    h.gw.hang_up(&first).await.unwrap();
+    h.stop().await;
+}
