@@ -402,12 +402,31 @@ fn redact(from: &str) -> String {
 }
 
 fn session_of(call: &Call, started_at: OffsetDateTime) -> Session {
-    let remote = match call.direction {
-        CallDirection::Outbound | CallDirection::Dialed => call.to.clone(),
-        _ => call.from.clone(),
+    voice_session(
+        &call.call_id,
+        call.direction,
+        &call.from,
+        &call.to,
+        started_at,
+        SessionState::Active,
+    )
+}
+
+/// A call's session: the remote party is the callee of calls we placed, else the caller.
+fn voice_session(
+    call_id: &str,
+    direction: CallDirection,
+    from: &str,
+    to: &str,
+    started_at: OffsetDateTime,
+    state: SessionState,
+) -> Session {
+    let remote = match direction {
+        CallDirection::Outbound | CallDirection::Dialed => to,
+        _ => from,
     };
-    let mut s = Session::new(&call.call_id, remote, SessionChannel::Voice, started_at);
-    s.state = SessionState::Active;
+    let mut s = Session::new(call_id, remote, SessionChannel::Voice, started_at);
+    s.state = state;
     s
 }
 
@@ -751,24 +770,18 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
             if let Some(h) = gw.inner.voice_handler.clone() {
                 let ctx = CallContext {
                     gateway: gw.clone(),
-                    session: {
-                        let remote = match rec.direction {
-                            CallDirection::Outbound | CallDirection::Dialed => rec.to.clone(),
-                            _ => rec.from.clone(),
-                        };
-                        let mut s = Session::new(
-                            &rec.call_id,
-                            remote,
-                            SessionChannel::Voice,
-                            rec.started_at,
-                        );
-                        s.state = if rec.status.is_terminal() {
+                    session: voice_session(
+                        &rec.call_id,
+                        rec.direction,
+                        &rec.from,
+                        &rec.to,
+                        rec.started_at,
+                        if rec.status.is_terminal() {
                             SessionState::Ended
                         } else {
                             SessionState::Active
-                        };
-                        s
-                    },
+                        },
+                    ),
                     action_url: gw.voice_url().unwrap_or_default(),
                     turn: 0,
                 };
