@@ -293,14 +293,23 @@ impl Gateway {
 
     /// The URL the provider should send status callbacks to, if one is known.
     pub fn status_callback_url(&self) -> Option<String> {
-        let base = self.inner.settings.public_url.clone().or_else(|| {
+        Some(format!(
+            "{}{}",
+            self.base_url()?,
+            self.inner.settings.status_path
+        ))
+    }
+
+    /// Where the provider reaches the gateway: the public URL, or the local listener's
+    /// when there is none.
+    pub(crate) fn base_url(&self) -> Option<String> {
+        self.inner.settings.public_url.clone().or_else(|| {
             self.inner
                 .local_base_url
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
-        })?;
-        Some(format!("{}{}", base, self.inner.settings.status_path))
+        })
     }
 
     /// Queues a text message to `to` (`+1555…`, `sms:+1…`, `whatsapp:+1…`, …).

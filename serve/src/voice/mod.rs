@@ -384,14 +384,11 @@ impl Gateway {
     /// The URL calls should fetch instructions from and post gathers to (public URL, or
     /// the local listener's), without a query; `None` when neither is known.
     pub fn voice_url(&self) -> Option<String> {
-        let base = self.inner.settings.public_url.clone().or_else(|| {
-            self.inner
-                .local_base_url
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        })?;
-        Some(format!("{}{}", base, self.inner.settings.webhook_path))
+        Some(format!(
+            "{}{}",
+            self.base_url()?,
+            self.inner.settings.webhook_path
+        ))
     }
 
     /// Places an outbound call to `to`, answered with `answer`.
