@@ -325,14 +325,18 @@ pub struct VoiceSection {
     pub max_duration_seconds: Option<u64>,
     /// How long a Rust voice handler may take before the caller is put on hold (default 8000).
     pub handler_timeout_ms: Option<u64>,
-    /// `gather` (default: greeting, one speech turn, closing) or `relay` (a live
-    /// conversation: each caller prompt is POSTed to `voice.relayUrl`, its `text` spoken).
+    /// `gather` (default: greeting, one speech turn, closing), `relay` (a live
+    /// conversation: each caller prompt is POSTed to `voice.relayUrl`, its `text` spoken) or
+    /// `stream` (the call's audio proxied to `voice.streamUrl`).
     pub mode: Option<String>,
     /// Where `relay` mode POSTs call events (default: `forward.url`); signed with
     /// `forward.secret`.
     pub relay_url: Option<String>,
     /// How long `relay` mode waits for the application's answer (default 8000).
     pub relay_timeout_ms: Option<u64>,
+    /// `stream` mode: the application's Media Streams WebSocket (`ws://`), which gets each
+    /// call's messages frame for frame.
+    pub stream_url: Option<String>,
 }
 
 impl VoiceSection {
@@ -368,8 +372,10 @@ impl VoiceSection {
         if let Some(n) = max_concurrent_sessions {
             v = v.max_concurrent_sessions(Some(n as usize));
         }
-        if self.mode.as_deref() == Some("relay") {
-            v = v.mode(telephony_serve::VoiceMode::Relay);
+        match (self.mode.as_deref(), &self.stream_url) {
+            (Some("relay"), _) => v = v.mode(telephony_serve::VoiceMode::Relay),
+            (Some("stream"), Some(url)) => v = v.stream_to(url.clone()),
+            _ => {}
         }
         v
     }
@@ -804,16 +810,25 @@ impl Config {
                     }
                 }
             }
-            Some("stream") => {
-                return rule(
-                    "voice.mode",
-                    "\"stream\" (forwarding call audio to an application's WebSocket) is not available in this version; use a Rust StreamHandler, or \"relay\"".into(),
-                )
-            }
+            Some("stream") => match self.voice.stream_url.as_deref() {
+                None => {
+                    return rule(
+                        "voice.streamUrl",
+                        "voice.mode \"stream\" needs voice.streamUrl: the ws:// URL of the application's Media Streams WebSocket".into(),
+                    )
+                }
+                Some(u) if !u.starts_with("ws://") || u.len() <= 5 => {
+                    return rule(
+                        "voice.streamUrl",
+                        format!("{u:?} must be a ws:// URL (the application's WebSocket, usually on this host)"),
+                    )
+                }
+                Some(_) => {}
+            },
             Some(other) => {
                 return rule(
                     "voice.mode",
-                    format!("unknown mode {other:?}; expected gather or relay"),
+                    format!("unknown mode {other:?}; expected gather, relay or stream"),
                 )
             }
         }
@@ -868,6 +883,7 @@ impl Config {
                 ("voice.mode", v.mode.is_some()),
                 ("voice.relayUrl", v.relay_url.is_some()),
                 ("voice.relayTimeoutMs", v.relay_timeout_ms.is_some()),
+                ("voice.streamUrl", v.stream_url.is_some()),
                 (
                     "maxConcurrentSessions",
                     self.max_concurrent_sessions.is_some(),

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use telephony_core::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -317,6 +318,12 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         servers.push(tokio::spawn(async move {
             // Client addresses reach the routes (the stream route caps pending upgrades per IP).
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            // Real-time voice frames are small and latency-bound: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+                }
+            });
             let res = axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     // Either a stop signal or the sender being dropped ends the listener.

@@ -110,6 +110,16 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
     assert_eq!(v.max_concurrent_sessions, Some(3));
     assert!(cfg.inactive_keys().is_empty());
 
+    std::fs::write(
+        &path,
+        r#"{ voice: { enabled: true, mode: "stream", streamUrl: "ws://127.0.0.1:9000/media" } }"#,
+    )
+    .unwrap();
+    let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
+    let v = cfg.voice.settings(cfg.max_concurrent_sessions);
+    assert_eq!(v.mode, telephony_serve::VoiceMode::Stream);
+    assert_eq!(v.stream_url.as_deref(), Some("ws://127.0.0.1:9000/media"));
+
     for (text, key, reason) in [
         (
             r#"{ voice: { handlerTimeoutMs: 20000 } }"#,
@@ -125,6 +135,21 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
             r#"{ voice: { greeting: "  " } }"#,
             "voice.greeting",
             "must not be empty",
+        ),
+        (
+            r#"{ voice: { mode: "stream" } }"#,
+            "voice.streamUrl",
+            "voice.mode \"stream\" needs voice.streamUrl: the ws:// URL of the application's Media Streams WebSocket",
+        ),
+        (
+            r#"{ voice: { mode: "stream", streamUrl: "wss://app.example/media" } }"#,
+            "voice.streamUrl",
+            "\"wss://app.example/media\" must be a ws:// URL (the application's WebSocket, usually on this host)",
+        ),
+        (
+            r#"{ voice: { mode: "live" } }"#,
+            "voice.mode",
+            "unknown mode \"live\"; expected gather, relay or stream",
         ),
     ] {
         std::fs::write(&path, text).unwrap();

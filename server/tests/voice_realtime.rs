@@ -19,7 +19,7 @@ use telephony_server::config::Config;
 use telephony_server::server::{self, ServeOptions};
 use telephony_store::SqliteStore;
 use telephony_twilio::simulator::{
-    CallScript, InboundCall, RunningSimulator, SessionEnd, Simulator, SimulatorConfig,
+    CallEnd, CallScript, InboundCall, RunningSimulator, SessionEnd, Simulator, SimulatorConfig,
 };
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
@@ -295,5 +295,204 @@ async fn the_standalone_server_bridges_a_relay_to_an_http_app() {
     );
     assert_eq!(outcome.status, "completed");
     tokio::time::sleep(Duration::from_millis(50)).await;
+    running.shutdown().await;
+}
+
+/// A Media Streams application, unaware of the gateway: it records every event, echoes
+/// each media frame with a mark after it, and closes its socket on DTMF `9`.
+async fn media_streams_app() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+    async fn app_socket(mut ws: WebSocket, seen: Arc<Mutex<Vec<serde_json::Value>>>) {
+        let mut n = 0;
+        while let Some(Ok(Message::Text(t))) = ws.recv().await {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            seen.lock().unwrap().push(v.clone());
+            let sid = v["streamSid"].as_str().unwrap_or_default().to_string();
+            let replies = match v["event"].as_str() {
+                Some("media") => {
+                    n += 1;
+                    vec![
+                        serde_json::json!({"event": "media", "streamSid": sid,
+                            "media": {"payload": v["media"]["payload"]}}),
+                        serde_json::json!({"event": "mark", "streamSid": sid,
+                            "mark": {"name": format!("m{n}")}}),
+                    ]
+                }
+                Some("dtmf") if v["dtmf"]["digit"] == "9" => {
+                    let _ = ws.send(Message::Close(None)).await;
+                    return;
+                }
+                _ => vec![],
+            };
+            for r in replies {
+                if ws.send(Message::Text(r.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/media",
+        axum::routing::get(move |ws: WebSocketUpgrade| {
+            let seen = s2.clone();
+            async move { ws.on_upgrade(move |socket| app_socket(socket, seen)) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/media", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// The standalone server in `voice.mode: "stream"` to `app_url`, and a simulator for it.
+async fn stream_mode_server(
+    dir: &std::path::Path,
+    app_url: &str,
+) -> (server::RunningGateway, Simulator) {
+    let config = Config::from_json5_str(&format!(
+        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?},
+            voice: {{ enabled: true, mode: 'stream', streamUrl: '{app_url}', closing: 'Bye now.' }} }}",
+        dir.display().to_string()
+    ))
+    .unwrap();
+    let running = server::start(
+        &config,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap();
+    let rt = &running.runtime;
+    let sim = Simulator::new(
+        SimulatorConfig::new(
+            rt.sandbox_account_sid.clone().unwrap(),
+            rt.sandbox_auth_token.clone().unwrap(),
+        )
+        // The proxy adds a hop the simulator's ping barrier cannot see (the gateway answers
+        // pings itself), so the caller's clock runs on real time here.
+        .with_simulated_second(Duration::from_millis(50))
+        .with_realtime_sync(false),
+    );
+    (running, sim)
+}
+
+#[tokio::test]
+async fn stream_mode_proxies_media_streams_frame_for_frame_to_the_app() {
+    let (app_url, seen) = media_streams_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, sim) = stream_mode_server(dir.path(), &app_url).await;
+    let rt = &running.runtime;
+    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
+                .status_callback(rt.status_url.clone())
+                .script(
+                    CallScript::new()
+                        .audio(tone.clone())
+                        .press("4")
+                        .wait_ms(1000)
+                        .hang_up_when_done(),
+                ),
+        )
+        .await
+        .unwrap();
+    let s = &outcome.streams[0];
+    assert_eq!(s.alert_codes(), Vec::<u32>::new(), "{:?}", s.notes);
+    // 100 ms of tone is 5 frames of 160 bytes; each came back through the proxy with a mark.
+    assert_eq!(s.media_frames_sent, 5);
+    assert_eq!(s.received_audio, tone);
+    assert_eq!(s.echoed_marks(), ["m1", "m2", "m3", "m4", "m5"]);
+    assert_eq!(s.ended_by, Some(SessionEnd::CallEnded));
+    // The app saw Twilio's own messages, in order, less the gateway's spent token.
+    let seen = seen.lock().unwrap().clone();
+    let events: Vec<&str> = seen
+        .iter()
+        .map(|v| v["event"].as_str().unwrap())
+        .filter(|e| *e != "mark")
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "connected",
+            "start",
+            "media",
+            "media",
+            "media",
+            "media",
+            "media",
+            "dtmf",
+            "stop"
+        ]
+    );
+    // Twilio's mark echoes reached the app too, one per mark, once its audio had played.
+    let echoed: Vec<&str> = seen
+        .iter()
+        .filter(|v| v["event"] == "mark")
+        .map(|v| v["mark"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(echoed, ["m1", "m2", "m3", "m4", "m5"]);
+    assert_eq!(seen[1]["start"]["callSid"], outcome.call_sid.as_str());
+    assert_eq!(seen[1]["start"]["customParameters"], serde_json::json!({}));
+    assert_eq!(seen[1]["start"]["mediaFormat"]["encoding"], "audio/x-mulaw");
+    let dtmf: Vec<&serde_json::Value> = seen.iter().filter(|v| v["event"] == "dtmf").collect();
+    assert_eq!(dtmf[0]["dtmf"]["digit"], "4");
+    assert_eq!(outcome.status, "completed");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_mode_app_closing_ends_the_stream_and_the_call_goes_on_to_its_closing() {
+    let (app_url, _seen) = media_streams_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, sim) = stream_mode_server(dir.path(), &app_url).await;
+    let rt = &running.runtime;
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
+                .status_callback(rt.status_url.clone())
+                .script(CallScript::new().tone(440.0, 40).press("9").wait_ms(2000)),
+        )
+        .await
+        .unwrap();
+    let s = &outcome.streams[0];
+    assert_eq!(s.ended_by, Some(SessionEnd::AppClosed), "{:?}", s.notes);
+    assert_eq!(outcome.heard(), ["Bye now."]);
+    assert_eq!(outcome.ended_by, Some(CallEnd::Hangup));
+    assert_eq!(outcome.status, "completed");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_mode_with_an_unreachable_app_hangs_the_call_up() {
+    // A port that was free a moment ago: nothing listens there.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("ws://{}/media", gone.local_addr().unwrap());
+    drop(gone);
+    let dir = tempfile::tempdir().unwrap();
+    let (running, _) = stream_mode_server(dir.path(), &app_url).await;
+    let rt = &running.runtime;
+    // The gateway's hang-up goes to its own sandbox simulator, so that one rings it here.
+    let sim = running.simulator.as_ref().unwrap().twilio().unwrap();
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
+                .status_callback(rt.status_url.clone())
+                .script(CallScript::new().tone(440.0, 40).wait_ms(5000)),
+        )
+        .await
+        .unwrap();
+    let s = &outcome.streams[0];
+    // Hung up through the API before the socket closed: the caller got the stream's
+    // `stop` and heard no TwiML after it.
+    assert_eq!(s.ended_by, Some(SessionEnd::CallEnded), "{:?}", s.notes);
+    assert_eq!(s.sent_events().last().map(String::as_str), Some("stop"));
+    assert_eq!(outcome.heard(), Vec::<&str>::new());
+    assert_eq!(outcome.ended_by, Some(CallEnd::ApiHangUp));
+    assert_eq!(outcome.status, "completed");
     running.shutdown().await;
 }

@@ -119,6 +119,9 @@ pub struct StreamRecord {
     pub alerts: Vec<Alert>,
     /// How it ended; `None` while it runs.
     pub ended_by: Option<SessionEnd>,
+    /// The close code and reason of the application's close frame, when it closed the
+    /// socket with one.
+    pub close_frame: Option<(u16, String)>,
     /// The session's clock when it ended.
     pub duration_ms: u64,
 }

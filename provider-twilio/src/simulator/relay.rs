@@ -691,7 +691,7 @@ impl Protocol for RelaySession {
                     now,
                     format!(
                         "ConversationRelay - WebSocket ended: the application closed the socket (code {}) without end",
-                        code.map_or_else(|| "none".to_string(), |c| c.to_string())
+                        code.map_or_else(|| "none".to_string(), |(c, _)| c.to_string())
                     ),
                 );
                 self.finish(SessionEnd::AppClosed, now);

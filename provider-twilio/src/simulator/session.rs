@@ -123,7 +123,8 @@ pub(super) enum Incoming {
     Text(String),
     Binary(usize),
     /// A close frame (its code, if any).
-    Closed(Option<u16>),
+    /// The close frame's code and reason, when it had one.
+    Closed(Option<(u16, String)>),
     /// The connection broke.
     Broken(String),
 }
@@ -440,7 +441,7 @@ impl Engine {
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return,
             Some(Ok(Message::Close(frame))) => {
                 self.closed = true;
-                Incoming::Closed(frame.map(|f| u16::from(f.code)))
+                Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
             }
             Some(Err(e)) => {
                 self.closed = true;

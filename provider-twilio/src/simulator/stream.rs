@@ -580,7 +580,8 @@ impl Protocol for StreamSession {
                 );
                 Vec::new()
             }
-            Incoming::Closed(_) => {
+            Incoming::Closed(frame) => {
+                self.rec.stream(|r| r.close_frame = frame);
                 self.finish(SessionEnd::AppClosed, now);
                 self.done = true;
                 Vec::new()

@@ -222,7 +222,7 @@ pub(crate) fn ws_scheme(url: &str) -> String {
     }
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     // The reason must fit a control frame (123 bytes).
     let mut reason = reason.to_string();
     while reason.len() > 120 {
@@ -237,7 +237,8 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
 }
 
 enum Started {
-    Stream(telephony_core::voice::StreamStart),
+    /// The start, and its raw text (forwarded as is by the stream proxy).
+    Stream(telephony_core::voice::StreamStart, String),
     Relay(telephony_core::voice::RelaySetup),
 }
 
@@ -269,7 +270,9 @@ async fn first_start(
         match kind {
             Kind::Stream => match rt.decode_stream(text.as_str()) {
                 Ok(StreamEvent::Connected) => continue,
-                Ok(StreamEvent::Start(s)) => return Ok(Started::Stream(s)),
+                Ok(StreamEvent::Start(s)) => {
+                    return Ok(Started::Stream(s, text.as_str().to_string()))
+                }
                 Ok(_) => return Err((1008, "expected the stream's start".into())),
                 Err(e) => return Err((1008, e.to_string())),
             },
@@ -282,7 +285,7 @@ async fn first_start(
     }
 }
 
-fn read_error(e: &axum::Error) -> (u16, String) {
+pub(crate) fn read_error(e: &axum::Error) -> (u16, String) {
     let text = error_chain(e);
     if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
         (1009, format!("frame too big (at most {MAX_FRAME} bytes)"))
@@ -343,9 +346,9 @@ async fn run(
         Ok(Ok(s)) => s,
     };
     let (call_id, auth) = match started {
-        Started::Stream(mut s) => {
+        Started::Stream(mut s, raw) => {
             let auth = authorize(&gw, &s.call_id.clone(), &mut s.custom_parameters).await;
-            (s.call_id.clone(), auth.map(|()| Started::Stream(s)))
+            (s.call_id.clone(), auth.map(|()| Started::Stream(s, raw)))
         }
         Started::Relay(mut s) => {
             let auth = authorize(&gw, &s.call_id.clone(), &mut s.custom_parameters).await;
@@ -362,8 +365,11 @@ async fn run(
     };
     tracing::info!(kind = kind.name(), call_sid = %call_id, "real-time socket authenticated");
     match started {
-        Started::Stream(start) => {
+        Started::Stream(start, raw) => {
             let Some(handler) = gw.inner.stream_handler.clone() else {
+                if let Some(url) = gw.inner.settings.voice.stream_url.clone() {
+                    return crate::voice::proxy::run(&gw, socket, &call_id, &url, raw).await;
+                }
                 return close(socket, 1011, "no stream handler").await;
             };
             let stream_id = start.stream_id.clone();

@@ -12,7 +12,8 @@ use telephony_core::store::{
 };
 use telephony_core::voice::{
     Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason,
-    RelayVerb, Session, SessionChannel, SessionState, SpeechResult, Verb, VoiceResponse,
+    RelayVerb, Session, SessionChannel, SessionState, SpeechResult, StreamVerb, Verb,
+    VoiceResponse,
 };
 use telephony_core::{
     error_chain, Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber,
@@ -175,7 +176,7 @@ pub(crate) async fn connect_realtime(
                 &mut v.parameters,
                 &mut v.url,
                 stream_path.clone(),
-                gw.inner.stream_handler.is_some(),
+                gw.inner.stream_handler.is_some() || gw.inner.settings.voice.stream_url.is_some(),
                 "stream",
             ),
             Verb::Relay(v) if v.url.is_none() => (
@@ -372,6 +373,13 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
             ask(gw, h, CallEvent::Incoming(call), ctx, base).await
         }
         None if gw.inner.settings.voice.mode == super::VoiceMode::Relay => default_relay(gw),
+        None if gw.inner.settings.voice.mode == super::VoiceMode::Stream => {
+            let v = &gw.inner.settings.voice;
+            VoiceResponse::new()
+                .stream(StreamVerb::new())
+                .say(v.say(&v.closing))
+                .hangup()
+        }
         None => default_greeting(gw, &call.call_id, base),
     }
 }

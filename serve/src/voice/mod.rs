@@ -22,6 +22,7 @@
 mod answer;
 pub mod bridge;
 pub mod live;
+pub(crate) mod proxy;
 pub(crate) mod worker;
 
 use std::future::Future;
@@ -55,6 +56,9 @@ pub enum VoiceMode {
     /// (for the standalone server, the HTTP bridge to `voice.relayUrl`) answers
     /// (`"relay"`).
     Relay,
+    /// A live audio stream, proxied frame for frame to the application's WebSocket
+    /// ([`VoiceSettings::stream_url`]) in Twilio's own Media Streams messages (`"stream"`).
+    Stream,
 }
 
 /// Voice settings (`voice.*` and `maxConcurrentSessions`).
@@ -99,6 +103,9 @@ pub struct VoiceSettings {
     pub tick: Duration,
     /// What the default flow does with an admitted caller.
     pub mode: VoiceMode,
+    /// `voice.mode: "stream"`: the application's WebSocket (`ws://`) that gets each call's
+    /// Media Streams messages, frame for frame both ways.
+    pub stream_url: Option<String>,
 }
 
 impl Default for VoiceSettings {
@@ -118,6 +125,7 @@ impl Default for VoiceSettings {
             reap_after: Duration::from_secs(60),
             tick: Duration::from_secs(1),
             mode: VoiceMode::Gather,
+            stream_url: None,
         }
     }
 }
@@ -178,6 +186,13 @@ impl VoiceSettings {
     pub fn reaper(mut self, reap_after: Duration, tick: Duration) -> Self {
         self.reap_after = reap_after;
         self.tick = tick;
+        self
+    }
+
+    /// `voice.mode: "stream"`: proxy each call's stream to this `ws://` URL.
+    pub fn stream_to(mut self, url: impl Into<String>) -> Self {
+        self.mode = VoiceMode::Stream;
+        self.stream_url = Some(url.into());
         self
     }
 
