@@ -132,6 +132,8 @@ pub(crate) struct Inner {
     /// strangers gets one warning a minute, not one per message.
     pub(crate) pairing_drops: std::sync::atomic::AtomicU64,
     pub(crate) pairing_warned_at: std::sync::atomic::AtomicI64,
+    /// This gateway's counters (`GET /metrics`).
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// The sender policy, shared (Debug prints its name).
@@ -155,6 +157,8 @@ pub(crate) struct Settings {
     pub(crate) host_header_fallback: bool,
     pub(crate) trust_forwarding_headers: bool,
     pub(crate) allowed_hosts: Vec<String>,
+    /// Peers whose forwarding headers are believed (`webhookSecurity.trustedProxies`).
+    pub(crate) trusted_proxies: crate::client_ip::TrustedProxies,
     pub(crate) body_limit: usize,
     pub(crate) max_send_attempts: u32,
     pub(crate) outbox_concurrency: usize,
@@ -177,6 +181,7 @@ impl Default for Settings {
             host_header_fallback: false,
             trust_forwarding_headers: false,
             allowed_hosts: Vec::new(),
+            trusted_proxies: crate::client_ip::TrustedProxies::default(),
             body_limit: 64 * 1024,
             max_send_attempts: 8,
             outbox_concurrency: 8,
@@ -514,6 +519,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// Peers whose `X-Forwarded-*` headers are believed (`webhookSecurity.trustedProxies`):
+    /// the client IP limiters key on comes from `X-Forwarded-For` only through them, and
+    /// when any are set, forwarded host/proto headers are read only from them.
+    pub fn trusted_proxies(mut self, proxies: crate::client_ip::TrustedProxies) -> Self {
+        self.settings.trusted_proxies = proxies;
+        self
+    }
+
     /// Trusts `X-Forwarded-Proto` / `X-Forwarded-Host` for hosts in `allowed_hosts` when no
     /// public URL is set.
     pub fn trust_forwarding_headers(mut self, allowed_hosts: Vec<String>) -> Self {
@@ -639,6 +652,7 @@ impl GatewayBuilder {
                 forward_wake: Notify::new(),
                 pairing_drops: std::sync::atomic::AtomicU64::new(0),
                 pairing_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+                metrics: crate::metrics::Metrics::new(),
             }),
         }
     }

@@ -39,8 +39,10 @@
 //! ```
 
 pub mod api;
+pub mod client_ip;
 pub mod gateway;
 pub mod handler;
+pub mod metrics;
 pub mod routes;
 pub mod sender_policy;
 pub mod voice;

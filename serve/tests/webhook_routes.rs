@@ -405,3 +405,81 @@ async fn calls_are_rejected_with_valid_twiml_until_voice_is_enabled() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(inbox_len(&store).await, 0);
 }
+
+#[tokio::test]
+async fn metrics_count_webhooks_by_outcome_and_read_the_store_gauges() {
+    let store = Arc::new(MemoryStore::new());
+    let gw = gateway(store.clone());
+    let (body, sig) = sms("SM0123456789abcdef0123456789abcdef", "hi")
+        .signed(TOKEN, &format!("{PUBLIC}/telephony/webhook"));
+    let form = "application/x-www-form-urlencoded";
+    for _ in 0..2 {
+        let r = post("/telephony/webhook", form, Some(&sig), body.clone());
+        assert_eq!(call(&gw, r).await.0, StatusCode::OK);
+    }
+    let forged = post("/telephony/webhook", form, Some("AAAA"), body.clone());
+    assert_eq!(call(&gw, forged).await.0, StatusCode::FORBIDDEN);
+    let huge = post("/telephony/status", form, Some(&sig), "a=1&".repeat(20_000));
+    assert_eq!(call(&gw, huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    gw.send("+15550005678", "queued").await.unwrap();
+
+    let admin = gw.admin_router(telephony_core::Secret::new("admintoken"));
+    let resp = admin
+        .oneshot(
+            Request::get("/metrics")
+                .header("authorization", "Bearer admintoken")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let age = series
+        .iter()
+        .find(|l| l.starts_with("telephony_outbox_oldest_age_seconds "))
+        .unwrap()
+        .to_string();
+    let age: f64 = age.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((0.0..5.0).contains(&age), "{age}");
+    assert_eq!(
+        series
+            .iter()
+            .filter(|l| !l.starts_with("telephony_outbox_oldest_age_seconds "))
+            .copied()
+            .collect::<Vec<_>>(),
+        [
+            format!(
+                "telephony_build_info{{version=\"{}\",provider=\"twilio\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str(),
+            "telephony_webhooks_total{route=\"message\",outcome=\"403\"} 1",
+            "telephony_webhooks_total{route=\"message\",outcome=\"accepted\"} 1",
+            "telephony_webhooks_total{route=\"message\",outcome=\"duplicate\"} 1",
+            "telephony_webhooks_total{route=\"status\",outcome=\"413\"} 1",
+            "telephony_outbox_depth 1",
+            "telephony_forward_queue_depth 0",
+            "telephony_live_sessions 0",
+        ]
+    );
+    let unauthorized = gw
+        .admin_router(telephony_core::Secret::new("admintoken"))
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+}

@@ -480,6 +480,9 @@ pub struct WebhookSecurity {
     /// Trust `X-Forwarded-Proto`/`X-Forwarded-Host` (only for `allowedHosts`) when `publicUrl` is not set.
     #[serde(default)]
     pub trust_forwarding_headers: bool,
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `store: { … }`.
@@ -685,6 +688,11 @@ impl Config {
                     self.serve.stream_path
                 ),
             );
+        }
+        if let Err(e) = telephony_serve::client_ip::TrustedProxies::parse(
+            &self.webhook_security.trusted_proxies,
+        ) {
+            return rule("webhookSecurity.trustedProxies", e.to_string());
         }
         if self.serve.path == self.serve.status_path {
             return rule(

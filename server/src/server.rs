@@ -244,6 +244,12 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     if public_loopback {
         b = b.host_header_fallback_dangerous();
     }
+    // Validated at config load.
+    if let Ok(p) =
+        telephony_serve::client_ip::TrustedProxies::parse(&config.webhook_security.trusted_proxies)
+    {
+        b = b.trusted_proxies(p);
+    }
     if config.skip_signature_verification {
         tracing::warn!("signature verification is DISABLED (loopback listener only)");
         b = b.skip_signature_verification_dangerous();

@@ -348,6 +348,14 @@ impl OutboxStore for MemoryStore {
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         Ok(self.lock().outbox.len())
     }
+
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let g = self.lock();
+        Ok(g.outbox
+            .iter()
+            .filter_map(|r| g.receipts.get(&r.item.id).map(|rc| rc.created_at))
+            .min())
+    }
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@
 //! | `GET /telephony/calls?since=RFC3339&limit=N` | calls with status history and transcript, oldest first |
 //! | `GET /telephony/calls/{id}` | one call |
 //! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
+//! | `GET /metrics` | Prometheus text format: counters, and the store's gauges read now ([`crate::metrics`]) |
 //!
 //! Bodies are the camelCase structs of [`crate::api`]; every failure is an
 //! [`AdminError`]: `{"error":{"code":"not_found","message":"…"}}` with the code's status.
@@ -68,6 +69,7 @@ pub fn router(gateway: Gateway, token: Secret) -> Router {
         .route("/telephony/calls", post(place_call).get(calls))
         .route("/telephony/calls/{id}", get(one_call))
         .route("/telephony/calls/{id}/hangup", post(hang_up))
+        .route("/metrics", get(metrics))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
@@ -234,6 +236,18 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
                 .collect(),
         },
     }))
+}
+
+async fn metrics(State(st): State<AdminState>) -> Result<Response, AdminError> {
+    let text = st.gateway.metrics_text().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn pairing_list(State(st): State<AdminState>) -> AdminResult<api::PairingList> {

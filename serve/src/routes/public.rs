@@ -23,9 +23,10 @@ use crate::voice;
 pub fn router(gateway: Gateway) -> Router {
     let s = &gateway.inner.settings;
     let limit = s.body_limit;
+    let counted = axum::middleware::from_fn_with_state(gateway.clone(), count_webhook);
     Router::new()
-        .route(&s.webhook_path, post(webhook))
-        .route(&s.status_path, post(webhook))
+        .route(&s.webhook_path, post(webhook).route_layer(counted.clone()))
+        .route(&s.status_path, post(webhook).route_layer(counted))
         .route(&s.stream_path, get(super::stream::stream_route))
         .route(
             &format!("{}/relay", s.stream_path),
@@ -103,6 +104,8 @@ async fn webhook(
 ) -> Response {
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let check = if gw.inner.settings.skip_signature_verification {
+        gw.metrics()
+            .inc("telephony_signature_verification_skipped_total", &[]);
         SignatureCheck::DangerouslySkip
     } else {
         SignatureCheck::Verify
@@ -147,6 +150,9 @@ async fn webhook(
             }
             Ok(InsertOutcome::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
+                let mut r = ack(&gw);
+                r.extensions_mut().insert(Outcome("duplicate"));
+                return r;
             }
             Err(e) => {
                 tracing::error!(message_sid = %msg.provider_sid, error = %telephony_core::error_chain(&e), "could not store inbound message");
@@ -159,6 +165,10 @@ async fn webhook(
         },
         WebhookEvent::Status(update) => match gw.inner.store.apply_status(&update, now).await {
             Ok(StatusOutcome::Applied(receipt)) => {
+                gw.metrics().inc(
+                    "telephony_sends_total",
+                    &[("status", receipt.status.as_str())],
+                );
                 tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
                 gw.forward_status(&receipt).await;
                 if let Some(h) = gw.inner.handler.clone() {
@@ -199,6 +209,11 @@ async fn webhook(
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
         }
     }
+    ack(&gw)
+}
+
+/// The provider's acknowledgement (200, empty TwiML for Twilio).
+fn ack(gw: &Gateway) -> Response {
     let ack = gw.inner.provider.webhook_ack();
     (
         StatusCode::OK,
@@ -206,4 +221,35 @@ async fn webhook(
         ack.body,
     )
         .into_response()
+}
+
+/// A webhook outcome other than its status code, for `telephony_webhooks_total` (set as a
+/// response extension by the handler).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome(pub(crate) &'static str);
+
+/// Counts every webhook by route and outcome: `accepted` for a 2xx, the handler's
+/// [`Outcome`] when it set one (`duplicate`), else the status code (`403`, `413`, …).
+async fn count_webhook(
+    State(gw): State<Gateway>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = if req.uri().path() == gw.inner.settings.status_path {
+        "status"
+    } else {
+        "message"
+    };
+    let resp = next.run(req).await;
+    let code = resp.status();
+    let outcome = match resp.extensions().get::<Outcome>() {
+        Some(o) => o.0,
+        None if code.is_success() => "accepted",
+        None => code.as_str(),
+    };
+    gw.metrics().inc(
+        "telephony_webhooks_total",
+        &[("route", route), ("outcome", outcome)],
+    );
+    resp
 }

@@ -123,6 +123,7 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             )),
         };
     let now = OffsetDateTime::now_utc();
+    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, gw.inner.settings.max_send_attempts).is_some());
     let recorded = match result {
         Ok(mut r) => {
             if r.num_segments.is_none() {
@@ -163,7 +164,16 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
         }
     };
     match recorded {
-        Ok(Some(receipt)) => gw.notify_waiters(&receipt),
+        Ok(Some(receipt)) => {
+            let status = if retrying {
+                "retrying"
+            } else {
+                receipt.status.as_str()
+            };
+            gw.metrics()
+                .inc("telephony_sends_total", &[("status", status)]);
+            gw.notify_waiters(&receipt)
+        }
         Ok(None) => {}
         Err(e) => {
             // The lease expires and the message is tried again: at-least-once.

@@ -484,6 +484,10 @@ impl OutboxStore for SqliteStore {
     async fn outbox_len(&self) -> Result<usize, StoreError> {
         on_reader!(self, |conn| outbox::len(conn))
     }
+
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_reader!(self, |conn| outbox::oldest(conn))
+    }
 }
 
 #[async_trait]

@@ -217,6 +217,19 @@ pub(crate) async fn len(conn: &mut SqliteConnection) -> Result<usize, StoreError
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// When the oldest outbox entry was queued.
+pub(crate) async fn oldest(
+    conn: &mut SqliteConnection,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(r.created_at) FROM outbox o JOIN receipts r ON r.id = o.id")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
+    at.map(|ms| codec::from_ms("receipts.created_at", ms))
+        .transpose()
+}
+
 async fn remove(conn: &mut SqliteConnection, id: &MessageId) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM outbox WHERE id = ?1")
         .bind(id.as_str())

@@ -92,4 +92,8 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// Number of entries in the outbox (pending sends), held ones included.
     async fn outbox_len(&self) -> Result<usize, StoreError>;
+
+    /// When the oldest entry still in the outbox was queued (its receipt's `created_at`);
+    /// `None` when the outbox is empty.
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError>;
 }

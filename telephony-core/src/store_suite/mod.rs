@@ -140,6 +140,7 @@ macro_rules! outbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, outbox, outbound_lifecycle_and_forward_only_status);
         $crate::store_suite_tests!(@case $fresh, outbox, expired_lease_is_reclaimed);
         $crate::store_suite_tests!(@case $fresh, outbox, retry_and_permanent_failure);
+        $crate::store_suite_tests!(@case $fresh, outbox, oldest_entry_age);
         $crate::store_suite_tests!(@case $fresh, outbox, early_status_is_applied_when_sid_appears);
     };
 }

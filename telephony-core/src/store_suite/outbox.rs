@@ -2,6 +2,32 @@
 
 use super::*;
 
+/// The oldest entry still queued is the one metrics age by; sent ones leave the count.
+pub async fn oldest_entry_age<S: OutboxStore + ?Sized>(s: &S) {
+    assert_eq!(s.outbox_oldest().await.unwrap(), None);
+    let (a, b) = (
+        MessageId::from_string("msg_a"),
+        MessageId::from_string("msg_b"),
+    );
+    let t1 = t0() + Duration::from_secs(5);
+    s.enqueue_outbound(&a, &outbound("a"), t0()).await.unwrap();
+    s.enqueue_outbound(&b, &outbound("b"), t1).await.unwrap();
+    assert_eq!(s.outbox_oldest().await.unwrap(), Some(t0()));
+    let claimed = s
+        .claim_outbound(t1, Duration::from_secs(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, a);
+    let bad = ErrorInfo {
+        code: Some(21211),
+        message: "invalid To".into(),
+        more_info: None,
+    };
+    s.fail_outbound(&a, &bad, t1).await.unwrap();
+    assert_eq!(s.outbox_oldest().await.unwrap(), Some(t1));
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+}
+
 /// Enqueue, claim, complete, then status callbacks that only move forward.
 pub async fn outbound_lifecycle_and_forward_only_status<S: OutboxStore + ?Sized>(s: &S) {
     let id = MessageId::from_string("msg_out_1");

@@ -1,0 +1,328 @@
+//! The gateway's metrics, in the Prometheus text format (`GET /metrics` on the admin
+//! listener).
+//!
+//! Each [`Gateway`](crate::Gateway) owns its [`Metrics`]: no global recorder, so two
+//! gateways in one process (or one test binary) never mix their counts. Counters are
+//! incremented where things happen; gauges that the store knows (outbox depth, forward
+//! queue, live sessions) are read from it at scrape time, so every replica of a shared
+//! store reports the same depth and nothing is counted twice on the hot path.
+//!
+//! Every family is declared in [`FAMILIES`] with its type and help text; a series is a
+//! family name plus label pairs.
+//!
+//! ```
+//! use telephony_serve::metrics::Metrics;
+//!
+//! let m = Metrics::new();
+//! m.inc("telephony_webhooks_total", &[("route", "message"), ("outcome", "accepted")]);
+//! m.inc("telephony_webhooks_total", &[("route", "message"), ("outcome", "accepted")]);
+//! m.inc("telephony_webhooks_total", &[("route", "message"), ("outcome", "403")]);
+//! assert_eq!(
+//!     m.get("telephony_webhooks_total", &[("route", "message"), ("outcome", "accepted")]),
+//!     2
+//! );
+//! let text = m.render(&[]);
+//! assert!(text.contains(
+//!     "telephony_webhooks_total{route=\"message\",outcome=\"403\"} 1\n"
+//! ));
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (`_total`).
+    Counter,
+    /// A value read at scrape time.
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// Every metric family the gateway exports: name, type, help.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "telephony_build_info",
+        Kind::Gauge,
+        "Build information (always 1): version and provider.",
+    ),
+    (
+        "telephony_webhooks_total",
+        Kind::Counter,
+        "Provider webhooks on the public listener by route and outcome (accepted, duplicate, or the HTTP status of a refusal).",
+    ),
+    (
+        "telephony_sends_total",
+        Kind::Counter,
+        "Outbound message status changes by status (queued, sent, delivered, failed, ...).",
+    ),
+    (
+        "telephony_rate_limited_total",
+        Kind::Counter,
+        "Requests or sends a rate limiter made wait or refused, by limiter.",
+    ),
+    (
+        "telephony_rate_limit_wait_seconds_total",
+        Kind::Counter,
+        "Seconds sends spent waiting for their rate-limit slot, by limiter.",
+    ),
+    (
+        "telephony_signature_verification_skipped_total",
+        Kind::Counter,
+        "Webhooks accepted without a signature check (skipSignatureVerification).",
+    ),
+    (
+        "telephony_listener_refused_total",
+        Kind::Counter,
+        "Connections or requests the public listener refused or cut off, by reason.",
+    ),
+    (
+        "telephony_outbox_depth",
+        Kind::Gauge,
+        "Messages in the outbox (pending sends, held ones included).",
+    ),
+    (
+        "telephony_outbox_oldest_age_seconds",
+        Kind::Gauge,
+        "Age of the oldest message in the outbox (0 when empty).",
+    ),
+    (
+        "telephony_forward_queue_depth",
+        Kind::Gauge,
+        "Events waiting to be forwarded to forward.url.",
+    ),
+    (
+        "telephony_live_sessions",
+        Kind::Gauge,
+        "Calls holding a session slot.",
+    ),
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A gauge read at scrape time: family name, labels, value.
+pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
+
+/// A gateway's counters (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<&'static str, BTreeMap<Labels, f64>>>,
+}
+
+fn family(name: &str) -> Option<&'static (&'static str, Kind, &'static str)> {
+    FAMILIES.iter().find(|(n, _, _)| *n == name)
+}
+
+fn key(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
+}
+
+impl Metrics {
+    /// No counts yet.
+    pub fn new() -> Self {
+        Metrics::default()
+    }
+
+    /// Adds one to a counter series.
+    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        self.add(name, labels, 1.0);
+    }
+
+    /// Adds `by` (≥ 0) to a counter series.
+    pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
+        debug_assert!(
+            family(name).is_some_and(|f| f.1 == Kind::Counter),
+            "{name} is not a declared counter"
+        );
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *c.entry(name).or_default().entry(key(labels)).or_insert(0.0) += by.max(0.0);
+    }
+
+    /// A counter series' value (0 when never incremented), for tests and status output.
+    pub fn get(&self, name: &str, labels: &[(&'static str, &str)]) -> u64 {
+        self.get_f64(name, labels) as u64
+    }
+
+    /// A counter series' value as a float.
+    pub fn get_f64(&self, name: &str, labels: &[(&'static str, &str)]) -> f64 {
+        let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        c.get(name)
+            .and_then(|s| s.get(&key(labels)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every counter, plus `gauges` read
+    /// at scrape time (`(name, labels, value)`), each family with its `# HELP` and `# TYPE`.
+    pub fn render(&self, gauges: &[Gauge]) -> String {
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        for (name, kind, help) in FAMILIES {
+            let series: Vec<(&Labels, f64)> = match kind {
+                Kind::Counter => counters
+                    .get(name)
+                    .map(|s| s.iter().map(|(l, v)| (l, *v)).collect())
+                    .unwrap_or_default(),
+                Kind::Gauge => gauges
+                    .iter()
+                    .filter(|(n, _, _)| n == name)
+                    .map(|(_, l, v)| (l, *v))
+                    .collect(),
+            };
+            if series.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {}", kind.as_str());
+            for (labels, value) in series {
+                out.push_str(name);
+                if !labels.is_empty() {
+                    out.push('{');
+                    for (i, (k, v)) in labels.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(out, "{k}=\"{}\"", escape(v));
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {}", number(value));
+            }
+        }
+        out
+    }
+}
+
+/// A label value escaped for the text format (backslash, double quote, newline).
+fn escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+impl crate::Gateway {
+    /// This gateway's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The `/metrics` text: the counters, `telephony_build_info`, and the gauges the store
+    /// knows now (outbox depth and oldest age, forward queue, live sessions).
+    pub async fn metrics_text(&self) -> Result<String, telephony_core::StoreError> {
+        let store = self.store();
+        let depth = store.outbox_len().await?;
+        let oldest = store.outbox_oldest().await?;
+        let age = oldest.map_or(0.0, |t| {
+            (time::OffsetDateTime::now_utc() - t)
+                .as_seconds_f64()
+                .max(0.0)
+        });
+        let forward = store.forward_stats().await?;
+        let live = store.live_sessions().await?.len();
+        let gauges = vec![
+            (
+                "telephony_build_info",
+                vec![
+                    ("version", env!("CARGO_PKG_VERSION").to_string()),
+                    ("provider", self.provider().name().to_string()),
+                ],
+                1.0,
+            ),
+            ("telephony_outbox_depth", vec![], depth as f64),
+            ("telephony_outbox_oldest_age_seconds", vec![], age),
+            (
+                "telephony_forward_queue_depth",
+                vec![],
+                forward.pending as f64,
+            ),
+            ("telephony_live_sessions", vec![], live as f64),
+        ];
+        Ok(self.inner.metrics.render(&gauges))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_text_format_with_help_type_and_escaped_labels() {
+        let m = Metrics::new();
+        m.inc("telephony_sends_total", &[("status", "delivered")]);
+        m.add(
+            "telephony_rate_limit_wait_seconds_total",
+            &[("limiter", "outbound")],
+            1.5,
+        );
+        m.inc(
+            "telephony_listener_refused_total",
+            &[("reason", "a \"quoted\"\\\nvalue")],
+        );
+        let text = m.render(&[
+            ("telephony_outbox_depth", vec![], 3.0),
+            (
+                "telephony_build_info",
+                vec![("version", "0.1.0".into()), ("provider", "twilio".into())],
+                1.0,
+            ),
+        ]);
+        assert_eq!(
+            text,
+            "# HELP telephony_build_info Build information (always 1): version and provider.\n\
+             # TYPE telephony_build_info gauge\n\
+             telephony_build_info{version=\"0.1.0\",provider=\"twilio\"} 1\n\
+             # HELP telephony_sends_total Outbound message status changes by status (queued, sent, delivered, failed, ...).\n\
+             # TYPE telephony_sends_total counter\n\
+             telephony_sends_total{status=\"delivered\"} 1\n\
+             # HELP telephony_rate_limit_wait_seconds_total Seconds sends spent waiting for their rate-limit slot, by limiter.\n\
+             # TYPE telephony_rate_limit_wait_seconds_total counter\n\
+             telephony_rate_limit_wait_seconds_total{limiter=\"outbound\"} 1.5\n\
+             # HELP telephony_listener_refused_total Connections or requests the public listener refused or cut off, by reason.\n\
+             # TYPE telephony_listener_refused_total counter\n\
+             telephony_listener_refused_total{reason=\"a \\\"quoted\\\"\\\\\\nvalue\"} 1\n\
+             # HELP telephony_outbox_depth Messages in the outbox (pending sends, held ones included).\n\
+             # TYPE telephony_outbox_depth gauge\n\
+             telephony_outbox_depth 3\n"
+        );
+    }
+
+    #[test]
+    fn counts_are_per_instance() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.inc("telephony_signature_verification_skipped_total", &[]);
+        assert_eq!(
+            a.get("telephony_signature_verification_skipped_total", &[]),
+            1
+        );
+        assert_eq!(
+            b.get("telephony_signature_verification_skipped_total", &[]),
+            0
+        );
+    }
+}
