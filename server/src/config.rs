@@ -470,6 +470,41 @@ pub struct TunnelSection {
     pub ngrok_domain: Option<String>,
 }
 
+/// A rate: `{ perSecond, burst }` or `{ perMinute, burst }` (exactly one of the two
+/// periods; `burst` defaults to 1 for per-number sends, the rate's own count otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateSpec {
+    /// Events per second (may be fractional: 0.5 = one every two seconds).
+    pub per_second: Option<f64>,
+    /// Events per minute.
+    pub per_minute: Option<f64>,
+    /// How many may go at once before the rate applies.
+    pub burst: Option<u32>,
+}
+
+/// `rateLimits: { … }`: per-number outbound rates and the public listener's limiters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitsSection {
+    /// Outbound rate for senders without a `perNumber` entry (default: by number kind:
+    /// long code 1/s, toll-free 3/s, short code 100/s).
+    pub default: Option<RateSpec>,
+    /// Outbound rate per sender (E.164 number, Messaging Service SID or messaging profile).
+    #[serde(default)]
+    pub per_number: std::collections::BTreeMap<String, RateSpec>,
+    /// The sender's kind when it cannot be recognized from the number: `long-code`,
+    /// `toll-free` or `short-code`.
+    pub number_kind: Option<String>,
+    /// Inbound messages per sender (account + `From`), counted after the signature is
+    /// valid; over it, messages are stored `throttled` and not dispatched.
+    pub inbound_per_sender: Option<RateSpec>,
+    /// Status callbacks (separate from message limits).
+    pub status_callbacks: Option<RateSpec>,
+    /// Requests that failed validation, per client IP (answered 429 over it).
+    pub invalid_requests: Option<RateSpec>,
+}
+
 /// `webhookSecurity: { … }`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -518,6 +553,10 @@ pub struct Config {
     /// Outbound limits.
     #[serde(default)]
     pub outbound_policy: OutboundPolicySection,
+    /// Rate limits (outbound per number, inbound per sender, status callbacks, invalid
+    /// requests per client IP).
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
     /// Forwarding to a non-Rust application.
     pub forward: Option<ForwardSection>,
     /// Default recipient for automation that omits one.
