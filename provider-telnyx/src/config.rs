@@ -27,8 +27,9 @@ pub const DEFAULT_API_BASE_URL: &str = "https://api.telnyx.com";
 pub struct TelnyxConfig {
     /// The API key (`Authorization: Bearer …`).
     pub api_key: Secret,
-    /// The account's Ed25519 webhook public key from the portal, base64 of 32 bytes.
-    pub public_key: Option<String>,
+    /// The account's Ed25519 webhook public key from the portal, base64 of 32 bytes
+    /// (kept out of `Debug` like the credentials: it identifies the account's webhooks).
+    pub public_key: Option<Secret>,
     /// Sender number (`from`).
     pub from_number: Option<PhoneNumber>,
     /// Messaging profile (`messaging_profile_id`); with no sender number Telnyx picks one
@@ -55,7 +56,7 @@ impl TelnyxConfig {
 
     /// Sets the webhook public key (base64, as the portal shows it).
     pub fn public_key(mut self, base64: impl Into<String>) -> Self {
-        self.public_key = Some(base64.into());
+        self.public_key = Some(Secret::new(base64.into()));
         self
     }
 
@@ -120,8 +121,8 @@ impl TelnyxConfig {
         self.check_api_key()?;
         let key = self
             .public_key
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|k| k.expose().trim())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
                 ProviderError::NotConfigured(

@@ -67,10 +67,31 @@ impl From<figment::Error> for ConfigError {
             let mut s = err.to_string();
             // figment prefixes the profile ("default."), which means nothing to users.
             s = s.replace("for key \"default.", "for key \"");
-            parts.push(s);
+            parts.push(without_source_lines(&s));
         }
         ConfigError::Invalid(parts.join("; "))
     }
+}
+
+/// A parser message without the excerpt of the input it quotes.
+///
+/// The JSON5 (pest) and TOML parsers print the offending line under a `N | …` gutter;
+/// that line may hold a secret (`authToken = "…" oops`), so only the position and the
+/// explanation are kept: ` --> 2:34`, `= expected …`, `TOML parse error at line 2, …`.
+fn without_source_lines(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        let t = line.trim_start();
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        // `  |`, `2 | authToken = …`, `  |     ^---`
+        t[digits..].trim_start().starts_with('|')
+    };
+    let kept: Vec<&str> = message
+        .lines()
+        .filter(|l| !is_excerpt(l))
+        .map(|l| l.trim_start().trim_start_matches("= "))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    kept.join(" ")
 }
 
 /// Which provider sends and receives.
@@ -184,8 +205,9 @@ pub struct TelnyxSection {
     /// API key (`KEY…`), sent as `Authorization: Bearer …`.
     pub api_key: Option<Secret>,
     /// The account's webhook public key (base64 of 32 bytes, from the portal's "Keys &
-    /// Credentials" → "Public Key"); webhooks are verified with it.
-    pub public_key: Option<String>,
+    /// Credentials" → "Public Key"); webhooks are verified with it. Redacted in `Debug`
+    /// and `config check` like the credentials.
+    pub public_key: Option<Secret>,
     /// Messaging profile id; stands in for `fromNumber` (Telnyx picks a number from the
     /// profile), and is sent along with it when both are set.
     pub messaging_profile_id: Option<String>,
@@ -757,7 +779,7 @@ impl Config {
         }
         #[cfg(feature = "telnyx")]
         if let Some(key) = &self.telnyx.public_key {
-            if let Err(e) = telephony_telnyx::WebhookVerifier::from_base64(key) {
+            if let Err(e) = telephony_telnyx::WebhookVerifier::from_base64(key.expose()) {
                 return rule("telnyx.publicKey", e.to_string());
             }
         }

@@ -304,8 +304,12 @@ fn twilio(cfg: TwilioConfig) -> Result<Arc<dyn Provider>, BuildError> {
 fn telnyx(config: &Config) -> Result<Arc<dyn Provider>, BuildError> {
     use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
     let t = &config.telnyx;
-    let mut cfg = TelnyxConfig::new(t.api_key.clone().unwrap_or_default())
-        .public_key(t.public_key.clone().unwrap_or_default());
+    let mut cfg = TelnyxConfig::new(t.api_key.clone().unwrap_or_default()).public_key(
+        t.public_key
+            .as_ref()
+            .map(|k| k.expose().to_string())
+            .unwrap_or_default(),
+    );
     if let Some(n) = &config.from_number {
         cfg = cfg.from_number(n.clone());
     }

@@ -14,7 +14,10 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 pub const RUNTIME_FILE: &str = "gateway.json";
 
 /// What a running gateway publishes about itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+///
+/// `Debug` leaves out the sandbox credentials (`sandboxAuthToken`, `sandboxSigningKey`);
+/// only the 0600 runtime file carries them.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeInfo {
     /// Process id.
@@ -45,6 +48,25 @@ pub struct RuntimeInfo {
     /// `telephony simulate sms` can sign as the simulator does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_signing_key: Option<String>,
+}
+
+impl std::fmt::Debug for RuntimeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("RuntimeInfo")
+            .field("pid", &self.pid)
+            .field("public_addr", &self.public_addr)
+            .field("admin_addr", &self.admin_addr)
+            .field("webhook_url", &self.webhook_url)
+            .field("status_url", &self.status_url)
+            .field("sandbox", &self.sandbox)
+            .field("sandbox_account_sid", &self.sandbox_account_sid)
+            .field("sandbox_auth_token", &redacted(&self.sandbox_auth_token))
+            .field("simulator_url", &self.simulator_url)
+            .field("provider", &self.provider)
+            .field("sandbox_signing_key", &redacted(&self.sandbox_signing_key))
+            .finish()
+    }
 }
 
 fn default_provider() -> String {
