@@ -74,6 +74,9 @@ fn default_provider() -> String {
 }
 
 /// Writes `contents` to `path` with mode 0600 (atomically: temp file + rename).
+///
+/// The mode is set on the open file as well as at creation, so a temp file left behind
+/// with a wider mode (a crash, another tool) cannot carry it over to the token.
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -88,6 +91,11 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         f.write_all(contents)?;
         f.sync_all()?;
     }
@@ -163,5 +171,24 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(read_admin_token(dir.path()).unwrap(), Some(t1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_leftover_world_readable_temp_file_does_not_widen_the_token() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ADMIN_TOKEN_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, b"stale").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (token, generated) = load_or_create_admin_token(dir.path()).unwrap();
+        assert!(generated);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", token.expose())
+        );
     }
 }

@@ -824,7 +824,16 @@ async fn sandbox_start_never_shows_its_credentials() {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o600, "admin.token");
+        let mode = std::fs::metadata(telephony_server::runtime::runtime_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "gateway.json (holds the sandbox credentials)"
+        );
     }
     gw.shutdown().await;
     let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();

@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use telephony_core::store::CallQuery;
 use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
 use telephony_core::{Address, InboxQuery, MessageId, OutboundMessage, Secret};
@@ -79,12 +80,12 @@ async fn no_route(uri: axum::http::Uri) -> AdminError {
     AdminError::not_found(format!("no admin route {}", uri.path()))
 }
 
-// Constant-time comparison so the token cannot be guessed byte by byte from timings.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// True when `presented` is the admin token, compared in constant time
+/// ([`subtle::ConstantTimeEq`]) so the token cannot be guessed byte by byte from response
+/// timings. Slices of different lengths compare unequal at once: that leaks only the
+/// token's length (51 bytes for generated tokens, which is no secret).
+fn token_matches(presented: &str, token: &Secret) -> bool {
+    bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()))
 }
 
 async fn auth(State(st): State<AdminState>, req: Request, next: Next) -> Response {
@@ -94,7 +95,7 @@ async fn auth(State(st): State<AdminState>, req: Request, next: Next) -> Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(t) if ct_eq(t.trim().as_bytes(), st.token.expose().as_bytes()) => next.run(req).await,
+        Some(t) if token_matches(t.trim(), &st.token) => next.run(req).await,
         Some(_) => AdminError::unauthorized("invalid admin token").into_response(),
         None => {
             AdminError::unauthorized("missing Authorization: Bearer <admin token>").into_response()
@@ -376,12 +377,17 @@ async fn hang_up(State(st): State<AdminState>, Path(id): Path<String>) -> AdminR
 
 #[cfg(test)]
 mod tests {
-    use super::ct_eq;
+    use super::token_matches;
+    use telephony_core::Secret;
 
     #[test]
-    fn constant_time_eq() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"abcd"));
+    fn token_comparison_is_exact() {
+        let token = Secret::new("tk_abc");
+        assert!(token_matches("tk_abc", &token));
+        assert!(!token_matches("tk_abd", &token));
+        assert!(!token_matches("tk_ab", &token));
+        assert!(!token_matches("tk_abcd", &token));
+        assert!(!token_matches("", &token));
+        assert!(!token_matches("TK_ABC", &token));
     }
 }
