@@ -716,6 +716,21 @@ impl Config {
         Self::from_figment(unwrap_channel(fig, Path::new("<string>"))?)
     }
 
+    /// Parses a TOML string (wrapper optional: `[channels.telephony]`), without the
+    /// environment: the TOML path of [`load`](Self::load) for text in memory.
+    ///
+    /// ```
+    /// use telephony_server::config::Config;
+    /// let cfg = Config::from_toml_str("[serve]\nport = 4000\n")?;
+    /// assert_eq!(cfg.serve.port, 4000);
+    /// assert!(Config::from_toml_str("[serve]\nport = \"x\"\n").is_err());
+    /// # Ok::<(), telephony_server::config::ConfigError>(())
+    /// ```
+    pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
+        let fig = Figment::from(Toml::string(s));
+        Self::from_figment(unwrap_channel(fig, Path::new("<string>"))?)
+    }
+
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
         let cfg: Config = fig.extract()?;
         cfg.validate()?;
