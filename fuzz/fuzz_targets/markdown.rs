@@ -25,7 +25,8 @@ fuzz_target!(|input: (String, u16, u8)| {
     if opts.mode == ChunkMode::Single {
         assert!(chunks.len() <= 1, "single mode gave {}", chunks.len());
     }
-    if opts.segment_numbering && chunks.len() == 1 {
+    // Unless the text itself starts like a prefix (a first run found exactly that input).
+    if opts.segment_numbering && chunks.len() == 1 && !flat.starts_with("(1/1) ") {
         assert!(!chunks[0].starts_with("(1/1) "), "{chunks:?}");
     }
 });
