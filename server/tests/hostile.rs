@@ -175,24 +175,37 @@ async fn oversized_and_chunked_bodies_get_413_and_nothing_is_stored() {
 
     // Chunked, no Content-Length: 8 chunks of 1000 bytes.
     let mut s = connect(&gw).await;
-    let mut req = head(&gw, "transfer-encoding: chunked\r\nx-twilio-signature: x\r\n\r\n");
+    let mut req = head(
+        &gw,
+        "transfer-encoding: chunked\r\nx-twilio-signature: x\r\n\r\n",
+    );
     for _ in 0..8 {
         req.push_str(&format!("3e8\r\n{}\r\n", "a".repeat(1000)));
     }
     req.push_str("0\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let (resp, _) = until_closed(&mut s, Duration::from_secs(3)).await;
-    assert_eq!(status_line(&resp), "HTTP/1.1 413 Payload Too Large", "{resp}");
+    assert_eq!(
+        status_line(&resp),
+        "HTTP/1.1 413 Payload Too Large",
+        "{resp}"
+    );
 
     // A chunked body under the limit goes on to the signature check.
     let (body, sig) = signed(&gw, 2);
     let mut s = connect(&gw).await;
     let mut req = head(
         &gw,
-        &format!("transfer-encoding: chunked\r\nx-twilio-signature: {sig}\r\nconnection: close\r\n\r\n"),
+        &format!(
+            "transfer-encoding: chunked\r\nx-twilio-signature: {sig}\r\nconnection: close\r\n\r\n"
+        ),
     );
     for piece in body.as_bytes().chunks(100) {
-        req.push_str(&format!("{:x}\r\n{}\r\n", piece.len(), std::str::from_utf8(piece).unwrap()));
+        req.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            piece.len(),
+            std::str::from_utf8(piece).unwrap()
+        ));
     }
     req.push_str("0\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
@@ -223,7 +236,11 @@ async fn slow_headers_get_408_at_the_header_timeout_and_valid_traffic_goes_on() 
             .unwrap();
         for i in 0.. {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if wr.write_all(format!("x-slow-{i}: 1\r\n").as_bytes()).await.is_err() {
+            if wr
+                .write_all(format!("x-slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -231,7 +248,10 @@ async fn slow_headers_get_408_at_the_header_timeout_and_valid_traffic_goes_on() 
     let read = async {
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(3), rd.read_to_end(&mut out)).await;
-        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            started.elapsed(),
+        )
     };
     let (resp, took) = tokio::select! {
         r = read => r,
@@ -263,7 +283,10 @@ async fn slow_bodies_get_408_at_the_request_timeout_and_nothing_is_stored() {
     let (mut rd, mut wr) = s.split();
     let req = head(
         &gw,
-        &format!("content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n", body.len()),
+        &format!(
+            "content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n",
+            body.len()
+        ),
     );
     wr.write_all(req.as_bytes()).await.unwrap();
     let started = Instant::now();
@@ -279,7 +302,10 @@ async fn slow_bodies_get_408_at_the_request_timeout_and_nothing_is_stored() {
     let read = async {
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(3), rd.read_to_end(&mut out)).await;
-        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            started.elapsed(),
+        )
     };
     let (resp, took) = tokio::select! {
         r = read => r,
@@ -314,7 +340,8 @@ async fn huge_headers_get_431_and_headers_under_the_cap_are_served() {
         let mut out = Vec::new();
         let t0 = Instant::now();
         let mut buf = [0u8; 4096];
-        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), rd.read(&mut buf)).await {
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), rd.read(&mut buf)).await
+        {
             if n == 0 {
                 break;
             }
@@ -356,7 +383,10 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
 
     // Invalid UTF-8 in a form value, percent-encoded and raw: malformed, 400.
     let polluted = format!("{body}&Body=%FF%FE");
-    assert_eq!(post(&gw, polluted, Some(&sig), &[]).await.status().as_u16(), 400);
+    assert_eq!(
+        post(&gw, polluted, Some(&sig), &[]).await.status().as_u16(),
+        400
+    );
     let mut raw = body.clone().into_bytes();
     raw.extend_from_slice(b"&Note=\xff\xfe");
     assert_eq!(post(&gw, raw, Some(&sig), &[]).await.status().as_u16(), 400);
@@ -375,17 +405,25 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
     assert_eq!(r.status().as_u16(), 403);
     // Invalid UTF-8 in the request target: hyper's 400, then close.
     let mut s = connect(&gw).await;
-    s.write_all(b"POST /telephony/webhook?x=\xff\xfe HTTP/1.1\r\nHost: a\r\ncontent-length: 0\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(
+        b"POST /telephony/webhook?x=\xff\xfe HTTP/1.1\r\nHost: a\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let (resp, _) = until_closed(&mut s, Duration::from_secs(3)).await;
     assert_eq!(status_line(&resp), "HTTP/1.1 400 Bad Request", "{resp}");
 
     // A duplicate parameter appended to a signed body (parameter pollution): 403.
     let polluted = format!("{body}&Body=injected");
-    assert_eq!(post(&gw, polluted, Some(&sig), &[]).await.status().as_u16(), 403);
+    assert_eq!(
+        post(&gw, polluted, Some(&sig), &[]).await.status().as_u16(),
+        403
+    );
     // Missing and wrong signatures: 403.
-    assert_eq!(post(&gw, body.clone(), None, &[]).await.status().as_u16(), 403);
+    assert_eq!(
+        post(&gw, body.clone(), None, &[]).await.status().as_u16(),
+        403
+    );
     assert_eq!(
         post(&gw, body.clone(), Some("bm90IGEgc2lnbmF0dXJl"), &[])
             .await
@@ -399,10 +437,15 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
     let forged_sig = RequestValidator::new(&token(&gw)).compute(forged_url, &params);
     let forged_body = serde_urlencoded::to_string(&params).unwrap();
     assert_eq!(
-        post(&gw, forged_body.clone(), Some(&forged_sig), &[("x-forwarded-host", "evil.example")])
-            .await
-            .status()
-            .as_u16(),
+        post(
+            &gw,
+            forged_body.clone(),
+            Some(&forged_sig),
+            &[("x-forwarded-host", "evil.example")]
+        )
+        .await
+        .status()
+        .as_u16(),
         403
     );
     // …and a genuine signature replayed under another Host header.
@@ -428,13 +471,30 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
 
     // The genuine request, then its replays: stored once, every delivery acknowledged.
     for _ in 0..3 {
-        assert_eq!(post(&gw, body.clone(), Some(&sig), &[]).await.status().as_u16(), 200);
+        assert_eq!(
+            post(&gw, body.clone(), Some(&sig), &[])
+                .await
+                .status()
+                .as_u16(),
+            200
+        );
     }
     assert_eq!(inbox(&gw).await, sids([1]));
     let m = gw.gateway.metrics();
-    let outcome = |o| m.get("telephony_webhooks_total", &[("route", "message"), ("outcome", o)]);
+    let outcome = |o| {
+        m.get(
+            "telephony_webhooks_total",
+            &[("route", "message"), ("outcome", o)],
+        )
+    };
     assert_eq!(
-        (outcome("400"), outcome("403"), outcome("415"), outcome("accepted"), outcome("duplicate")),
+        (
+            outcome("400"),
+            outcome("403"),
+            outcome("415"),
+            outcome("accepted"),
+            outcome("duplicate")
+        ),
         (2, 6, 1, 1, 2)
     );
     gw.shutdown().await;
@@ -462,7 +522,11 @@ async fn admin_paths_on_the_public_port_are_not_found() {
             }
             let status = req.send().await.unwrap().status().as_u16();
             // The status path takes POSTs only.
-            let expected = if path == "/telephony/status" { 405 } else { 404 };
+            let expected = if path == "/telephony/status" {
+                405
+            } else {
+                404
+            };
             assert_eq!(status, expected, "{method} {path} (token: {auth})");
         }
     }
@@ -489,11 +553,11 @@ async fn an_idle_connection_flood_is_cut_at_the_header_timeout_while_valid_traff
     valid_is_served(&gw, 1).await;
     valid_is_served(&gw, 2).await;
     let mut answers = std::collections::BTreeMap::<String, usize>::new();
-    let results =
-        futures_join_all(idle.into_iter().map(|mut s| async move {
-            until_closed(&mut s, Duration::from_secs(5)).await.0
-        }))
-        .await;
+    let results = futures_join_all(
+        idle.into_iter()
+            .map(|mut s| async move { until_closed(&mut s, Duration::from_secs(5)).await.0 }),
+    )
+    .await;
     for r in results {
         *answers.entry(status_line(&r).to_string()).or_default() += 1;
     }
@@ -509,7 +573,10 @@ async fn an_idle_connection_flood_is_cut_at_the_header_timeout_while_valid_traff
 }
 
 /// Polls futures together (no futures crate in this test's dependencies).
-async fn futures_join_all<F: std::future::Future<Output = T> + Send + 'static, T: Send + 'static>(
+async fn futures_join_all<
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+>(
     fs: impl IntoIterator<Item = F>,
 ) -> Vec<T> {
     let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
@@ -562,8 +629,11 @@ async fn over_max_in_flight_a_request_gets_503_and_close() {
     // Holds the one in-flight slot: head sent, body half sent.
     let mut slow = connect(&gw).await;
     slow.write_all(
-        head(&gw, "content-length: 20\r\nx-twilio-signature: x\r\n\r\nBody=0123") // 9 of 20
-            .as_bytes(),
+        head(
+            &gw,
+            "content-length: 20\r\nx-twilio-signature: x\r\n\r\nBody=0123",
+        ) // 9 of 20
+        .as_bytes(),
     )
     .await
     .unwrap();
@@ -617,7 +687,10 @@ async fn keep_alive_connections_close_at_the_idle_timeout_not_the_header_timeout
         let (body, sig) = signed(&gw, n);
         head(
             &gw,
-            &format!("content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n{body}", body.len()),
+            &format!(
+                "content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n{body}",
+                body.len()
+            ),
         )
     };
     s.write_all(request(1).as_bytes()).await.unwrap();
@@ -653,7 +726,11 @@ async fn a_bad_signature_flood_gets_429_while_valid_webhooks_from_the_same_ip_ar
         let r = post(&gw, body.clone(), Some("d3Jvbmc="), &[]).await;
         let status = r.status().as_u16();
         if status == 429 {
-            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&retry), "{retry}");
         }
         statuses.push(status);
@@ -665,11 +742,22 @@ async fn a_bad_signature_flood_gets_429_while_valid_webhooks_from_the_same_ip_ar
     assert_eq!(inbox(&gw).await, sids(1..=20));
     let m = gw.gateway.metrics();
     assert_eq!(
-        m.get("telephony_rate_limited_total", &[("limiter", "invalid_requests")]),
+        m.get(
+            "telephony_rate_limited_total",
+            &[("limiter", "invalid_requests")]
+        ),
         15
     );
-    let outcome = |o| m.get("telephony_webhooks_total", &[("route", "message"), ("outcome", o)]);
-    assert_eq!((outcome("403"), outcome("429"), outcome("accepted")), (5, 15, 20));
+    let outcome = |o| {
+        m.get(
+            "telephony_webhooks_total",
+            &[("route", "message"), ("outcome", o)],
+        )
+    };
+    assert_eq!(
+        (outcome("403"), outcome("429"), outcome("accepted")),
+        (5, 15, 20)
+    );
     gw.shutdown().await;
 }
 
@@ -719,23 +807,27 @@ async fn shutdown_lets_a_request_in_progress_finish() {
     let mut s = connect(&gw).await;
     let req = head(
         &gw,
-        &format!("content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n", body.len()),
+        &format!(
+            "content-length: {}\r\nx-twilio-signature: {sig}\r\n\r\n",
+            body.len()
+        ),
     );
     s.write_all(req.as_bytes()).await.unwrap();
     s.write_all(&body.as_bytes()[..10]).await.unwrap();
     // An idle keep-alive connection does not hold the shutdown up.
     let mut idle = connect(&gw).await;
-    idle.write_all(
-        head(&gw, "content-length: 0\r\nx-twilio-signature: x\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
+    idle.write_all(head(&gw, "content-length: 0\r\nx-twilio-signature: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let (resp, _) = until_closed_or_answered(&mut idle).await;
     assert_eq!(status_line(&resp), "HTTP/1.1 403 Forbidden", "{resp}");
     let store = gw.gateway.store().clone();
     let stopping = tokio::spawn(gw.shutdown());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!stopping.is_finished(), "shutdown did not wait for the request");
+    assert!(
+        !stopping.is_finished(),
+        "shutdown did not wait for the request"
+    );
     // The idle connection was closed; new connections are refused.
     let (rest, _) = until_closed(&mut idle, Duration::from_secs(1)).await;
     assert_eq!(rest, "");

@@ -513,12 +513,12 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
     let (running, sim) = stream_mode_server_with(
         dir.path(),
         &app_url,
-        "requestTimeoutMs: 200, headerTimeoutMs: 200, idleTimeoutMs: 200",
+        "requestTimeoutMs: 400, headerTimeoutMs: 400, idleTimeoutMs: 400",
     )
     .await;
     let rt = &running.runtime;
     let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
-    // A simulated second is 50 ms here: the 20 s pause is 1 s of real time, five times
+    // A simulated second is 50 ms here: the 40 s pause is 2 s of real time, five times
     // each of the listener's timeouts, on a socket upgraded from an HTTP request.
     let outcome = sim
         .place_inbound_call(
@@ -527,7 +527,7 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
                 .script(
                     CallScript::new()
                         .audio(tone.clone())
-                        .wait_ms(20_000)
+                        .wait_ms(40_000)
                         .audio(tone.clone())
                         .wait_ms(1000)
                         .hang_up_when_done(),
@@ -537,7 +537,11 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
         .unwrap();
     let s = &outcome.streams[0];
     assert_eq!(s.alert_codes(), Vec::<u32>::new(), "{:?}", s.notes);
-    assert_eq!(s.media_frames_sent, 10);
+    assert_eq!(
+        s.media_frames_sent, 10,
+        "{:?} {:?} {:?}",
+        s.notes, s.ended_by, outcome.ended_by
+    );
     assert_eq!(s.received_audio, [tone.clone(), tone].concat());
     assert_eq!(s.echoed_marks().len(), 10);
     assert_eq!(s.ended_by, Some(SessionEnd::CallEnded));
