@@ -134,6 +134,8 @@ pub(crate) struct Inner {
     pub(crate) pairing_warned_at: std::sync::atomic::AtomicI64,
     /// This gateway's counters (`GET /metrics`).
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Invalid webhook requests per client IP (`rateLimits.invalidRequests`); `None` when off.
+    pub(crate) invalid_requests: Option<crate::limits::InvalidRequestLimiter>,
 }
 
 /// The sender policy, shared (Debug prints its name).
@@ -160,6 +162,8 @@ pub(crate) struct Settings {
     /// Peers whose forwarding headers are believed (`webhookSecurity.trustedProxies`).
     pub(crate) trusted_proxies: crate::client_ip::TrustedProxies,
     pub(crate) body_limit: usize,
+    /// Invalid webhook requests per client IP before 429s (`None`: no limit).
+    pub(crate) invalid_requests: Option<crate::limits::Quota>,
     pub(crate) max_send_attempts: u32,
     pub(crate) outbox_concurrency: usize,
     pub(crate) policy: PolicyRef,
@@ -183,6 +187,7 @@ impl Default for Settings {
             allowed_hosts: Vec::new(),
             trusted_proxies: crate::client_ip::TrustedProxies::default(),
             body_limit: 64 * 1024,
+            invalid_requests: Some(crate::limits::DEFAULT_INVALID_REQUESTS),
             max_send_attempts: 8,
             outbox_concurrency: 8,
             policy: PolicyRef(Arc::new(StandardPolicy::default())),
@@ -548,6 +553,28 @@ impl GatewayBuilder {
         self
     }
 
+    /// Invalid webhook requests (answered 4xx: bad or missing signature, malformed,
+    /// oversized) each client IP may make before the next ones are answered 429 (default
+    /// [`DEFAULT_INVALID_REQUESTS`](crate::limits::DEFAULT_INVALID_REQUESTS): 60 a minute,
+    /// bursts of 30); `None` turns the limit off. Valid requests are never counted nor
+    /// refused; see [`limits`](crate::limits).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::{limits::Quota, Gateway};
+    ///
+    /// let gateway = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .invalid_request_limit(Some(Quota::per_second(NonZeroU32::new(2).unwrap())))
+    ///     .build();
+    /// # let _ = gateway;
+    /// ```
+    pub fn invalid_request_limit(mut self, quota: Option<crate::limits::Quota>) -> Self {
+        self.settings.invalid_requests = quota;
+        self
+    }
+
     /// Attempts per outbound message on retryable failures (default 8).
     pub fn max_send_attempts(mut self, n: u32) -> Self {
         self.settings.max_send_attempts = n.max(1);
@@ -633,6 +660,10 @@ impl GatewayBuilder {
 
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
+        let invalid_requests = self
+            .settings
+            .invalid_requests
+            .map(crate::limits::InvalidRequestLimiter::new);
         Gateway {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -653,6 +684,7 @@ impl GatewayBuilder {
                 pairing_drops: std::sync::atomic::AtomicU64::new(0),
                 pairing_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
                 metrics: crate::metrics::Metrics::new(),
+                invalid_requests,
             }),
         }
     }

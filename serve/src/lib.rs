@@ -34,6 +34,8 @@
 //! let _workers = gateway.spawn_workers();
 //! let app = axum::Router::new().merge(gateway.router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3335").await?;
+//! // Client addresses reach the routes (the invalid-request limiter keys on them).
+//! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
@@ -42,6 +44,7 @@ pub mod api;
 pub mod client_ip;
 pub mod gateway;
 pub mod handler;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod sender_policy;

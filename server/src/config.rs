@@ -423,6 +423,36 @@ pub struct ServeSection {
     /// relays use `{streamPath}/relay`).
     #[serde(default = "default_stream_path")]
     pub stream_path: String,
+    /// Time a client has to send a request's complete headers, from its first byte (or
+    /// from the connection's accept), in milliseconds (default 10000). Over it the
+    /// listener answers 408 and closes the connection.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time from a request's headers to its response, the body read included, in
+    /// milliseconds (default 30000). Over it the listener answers 408 and closes the
+    /// connection. WebSocket streams are not cut: the time stops at the upgrade.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests, in milliseconds
+    /// (default 60000); then it is closed without an answer.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Largest request head (request line and headers), in bytes (default 16384); larger
+    /// ones are answered 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Largest webhook body, in bytes (default 65536), chunked or not; larger ones are
+    /// answered 413 and nothing is stored.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Open connections at most (default 1024); over it a new connection is answered 503
+    /// (`Connection: close`) and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests being processed at once at most (default 256); over it a request is
+    /// answered 503 (`Connection: close`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 impl Default for ServeSection {
@@ -433,8 +463,53 @@ impl Default for ServeSection {
             path: default_path(),
             status_path: default_status_path(),
             stream_path: default_stream_path(),
+            header_timeout_ms: default_header_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_header_bytes: default_max_header_bytes(),
+            max_body_bytes: default_max_body_bytes(),
+            max_connections: default_max_connections(),
+            max_in_flight: default_max_in_flight(),
         }
     }
+}
+
+impl ServeSection {
+    /// The public listener's limits (`serve.headerTimeoutMs` … `serve.maxInFlight`; the
+    /// body limit is the gateway's, `serve.maxBodyBytes`).
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        use std::time::Duration;
+        crate::listener::ListenerLimits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_header_bytes: self.max_header_bytes,
+            max_connections: self.max_connections,
+            max_in_flight: self.max_in_flight,
+        }
+    }
+}
+
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_max_in_flight() -> usize {
+    256
 }
 
 fn default_port() -> u16 {
@@ -765,6 +840,8 @@ impl Config {
                 ),
             );
         }
+        self.serve.check_limits()?;
+        invalid_requests_quota(&self.rate_limits)?;
         if let Err(e) = telephony_serve::client_ip::TrustedProxies::parse(
             &self.webhook_security.trusted_proxies,
         ) {
@@ -1087,6 +1164,125 @@ impl Config {
 }
 
 // Placeholders such as `ACxxxx…` (32 x's) in the guides pass: only shape is checked.
+impl ServeSection {
+    /// Range checks for the public listener's limits, naming the key at fault.
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        let out_of_range = |key: &str, value: u64, min: u64, max: u64, why: &str| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Rule {
+                    key: key.into(),
+                    reason: format!("{value} is out of range {min}..={max}{why}"),
+                })
+            }
+        };
+        out_of_range(
+            "serve.headerTimeoutMs",
+            self.header_timeout_ms,
+            100,
+            300_000,
+            "",
+        )?;
+        out_of_range(
+            "serve.requestTimeoutMs",
+            self.request_timeout_ms,
+            100,
+            600_000,
+            "",
+        )?;
+        out_of_range(
+            "serve.idleTimeoutMs",
+            self.idle_timeout_ms,
+            100,
+            3_600_000,
+            "",
+        )?;
+        out_of_range(
+            "serve.maxHeaderBytes",
+            self.max_header_bytes as u64,
+            4096,
+            1 << 20,
+            " (providers send about 1 KiB of headers)",
+        )?;
+        out_of_range(
+            "serve.maxBodyBytes",
+            self.max_body_bytes as u64,
+            1024,
+            16 << 20,
+            "",
+        )?;
+        out_of_range(
+            "serve.maxConnections",
+            self.max_connections as u64,
+            1,
+            1_000_000,
+            "",
+        )?;
+        out_of_range(
+            "serve.maxInFlight",
+            self.max_in_flight as u64,
+            1,
+            self.max_connections as u64,
+            " (at most serve.maxConnections: a connection carries one request at a time)",
+        )?;
+        Ok(())
+    }
+}
+
+/// `rateLimits.invalidRequests` as a quota; the default
+/// ([`DEFAULT_INVALID_REQUESTS`](telephony_serve::limits::DEFAULT_INVALID_REQUESTS)) when unset.
+fn invalid_requests_quota(
+    limits: &RateLimitsSection,
+) -> Result<telephony_serve::limits::Quota, ConfigError> {
+    use std::num::NonZeroU32;
+    use telephony_serve::limits::Quota;
+    const KEY: &str = "rateLimits.invalidRequests";
+    let Some(spec) = &limits.invalid_requests else {
+        return Ok(telephony_serve::limits::DEFAULT_INVALID_REQUESTS);
+    };
+    let rule = |key: String, reason: String| ConfigError::Rule { key, reason };
+    let (count, period_secs, which) = match (spec.per_second, spec.per_minute) {
+        (Some(n), None) => (n, 1.0, "perSecond"),
+        (None, Some(n)) => (n, 60.0, "perMinute"),
+        _ => {
+            return Err(rule(
+                KEY.into(),
+                "set exactly one of perSecond and perMinute".into(),
+            ))
+        }
+    };
+    if !count.is_finite() || count <= 0.0 || count > 1e6 {
+        return Err(rule(
+            format!("{KEY}.{which}"),
+            format!("{count} must be a number above 0 and at most 1000000"),
+        ));
+    }
+    let burst = match spec.burst {
+        Some(0) => return Err(rule(format!("{KEY}.burst"), "must be at least 1".into())),
+        Some(b) => b,
+        // The rate's own count, at least 1.
+        None => (count.ceil() as u32).max(1),
+    };
+    let quota = Quota::with_period(std::time::Duration::from_secs_f64(period_secs / count))
+        .ok_or_else(|| {
+            rule(
+                format!("{KEY}.{which}"),
+                format!("{count} is too high a rate"),
+            )
+        })?;
+    Ok(quota.allow_burst(NonZeroU32::new(burst).expect("burst checked above")))
+}
+
+impl Config {
+    /// `rateLimits.invalidRequests` (validated at load), or its default: 60 a minute per
+    /// client IP, bursts of 30.
+    pub fn invalid_requests_limit(&self) -> telephony_serve::limits::Quota {
+        invalid_requests_quota(&self.rate_limits)
+            .unwrap_or(telephony_serve::limits::DEFAULT_INVALID_REQUESTS)
+    }
+}
+
 fn is_sid(s: &str, prefix: &str) -> bool {
     s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_alphanumeric())
 }

@@ -233,6 +233,8 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
 
     // Gateway.
     let mut b = Gateway::builder(provider, store)
+        .body_limit(config.serve.max_body_bytes)
+        .invalid_request_limit(Some(config.invalid_requests_limit()))
         .webhook_path(config.serve.path.clone())
         .status_path(config.serve.status_path.clone())
         .stream_path(config.serve.stream_path.clone());
@@ -316,28 +318,41 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
 
     let (stop, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
-    for (listener, router, name) in [
-        (public, gateway.router(), "public"),
-        (admin, gateway.admin_router(admin_token.clone()), "admin"),
-    ] {
-        let mut rx = stop_rx.clone();
+    // Either a stop signal or the sender being dropped ends a listener.
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // The public listener: our own accept loop with the serve.* limits.
+    let counter = gateway.clone();
+    let on_refused: crate::listener::RefusalHook = Arc::new(move |r: crate::listener::Refusal| {
+        counter.metrics().inc(
+            "telephony_listener_refused_total",
+            &[("reason", r.as_str())],
+        );
+    });
+    servers.push(tokio::spawn(crate::listener::serve(
+        public,
+        gateway.router(),
+        config.serve.listener_limits(),
+        on_refused,
+        stopped(stop_rx.clone()),
+    )));
+    // The admin listener (loopback only, bearer token): axum's.
+    {
+        let router = gateway.admin_router(admin_token.clone());
+        let shutdown = stopped(stop_rx.clone());
         servers.push(tokio::spawn(async move {
-            // Client addresses reach the routes (the stream route caps pending upgrades per IP).
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            // Real-time voice frames are small and latency-bound: no Nagle delay.
-            let listener = listener.tap_io(|tcp| {
+            let listener = admin.tap_io(|tcp| {
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
                 }
             });
             let res = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // Either a stop signal or the sender being dropped ends the listener.
-                    let _ = rx.wait_for(|s| *s).await;
-                })
+                .with_graceful_shutdown(shutdown)
                 .await;
             if let Err(e) = res {
-                tracing::error!(listener = name, error = %e, "listener failed");
+                tracing::error!(listener = "admin", error = %e, "listener failed");
             }
         }));
     }

@@ -375,3 +375,112 @@ fn secrets_are_redacted_everywhere() {
     assert!(!dbg.contains("your_auth_token"), "{dbg}");
     assert!(!dbg.contains("your_ngrok_token"), "{dbg}");
 }
+
+#[test]
+fn listener_limits_default_and_are_range_checked_by_key() {
+    let cfg = Config::from_json5_str("{}").unwrap();
+    let l = cfg.serve.listener_limits();
+    assert_eq!(l, telephony_server::listener::ListenerLimits::default());
+    assert_eq!(l.header_timeout, std::time::Duration::from_millis(10_000));
+    assert_eq!(l.request_timeout, std::time::Duration::from_millis(30_000));
+    assert_eq!(l.idle_timeout, std::time::Duration::from_millis(60_000));
+    assert_eq!(l.max_header_bytes, 16_384);
+    assert_eq!((l.max_connections, l.max_in_flight), (1024, 256));
+    assert_eq!(cfg.serve.max_body_bytes, 65_536);
+
+    let cfg = Config::from_json5_str(
+        "{ serve: { headerTimeoutMs: 300, requestTimeoutMs: 800, idleTimeoutMs: 500, maxHeaderBytes: 8192, maxBodyBytes: 2048, maxConnections: 40, maxInFlight: 40 } }",
+    )
+    .unwrap();
+    let l = cfg.serve.listener_limits();
+    assert_eq!(l.header_timeout, std::time::Duration::from_millis(300));
+    assert_eq!(l.request_timeout, std::time::Duration::from_millis(800));
+    assert_eq!(l.idle_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(
+        (l.max_header_bytes, l.max_connections, l.max_in_flight),
+        (8192, 40, 40)
+    );
+    assert_eq!(cfg.serve.max_body_bytes, 2048);
+
+    let rule = |body: &str| match Config::from_json5_str(body).unwrap_err() {
+        ConfigError::Rule { key, reason } => format!("{key}: {reason}"),
+        other => panic!("{other}"),
+    };
+    assert_eq!(
+        rule("{ serve: { headerTimeoutMs: 50 } }"),
+        "serve.headerTimeoutMs: 50 is out of range 100..=300000"
+    );
+    assert_eq!(
+        rule("{ serve: { requestTimeoutMs: 0 } }"),
+        "serve.requestTimeoutMs: 0 is out of range 100..=600000"
+    );
+    assert_eq!(
+        rule("{ serve: { idleTimeoutMs: 4000000 } }"),
+        "serve.idleTimeoutMs: 4000000 is out of range 100..=3600000"
+    );
+    assert_eq!(
+        rule("{ serve: { maxHeaderBytes: 1000 } }"),
+        "serve.maxHeaderBytes: 1000 is out of range 4096..=1048576 (providers send about 1 KiB of headers)"
+    );
+    assert_eq!(
+        rule("{ serve: { maxBodyBytes: 100 } }"),
+        "serve.maxBodyBytes: 100 is out of range 1024..=16777216"
+    );
+    assert_eq!(
+        rule("{ serve: { maxConnections: 0 } }"),
+        "serve.maxConnections: 0 is out of range 1..=1000000"
+    );
+    assert_eq!(
+        rule("{ serve: { maxConnections: 10, maxInFlight: 11 } }"),
+        "serve.maxInFlight: 11 is out of range 1..=10 (at most serve.maxConnections: a connection carries one request at a time)"
+    );
+}
+
+#[test]
+fn invalid_requests_rate_defaults_and_names_the_bad_key() {
+    let cfg = Config::from_json5_str("{}").unwrap();
+    let q = cfg.invalid_requests_limit();
+    assert_eq!(q, telephony_serve::limits::DEFAULT_INVALID_REQUESTS);
+    assert_eq!(q.burst_size().get(), 30);
+    assert_eq!(q.replenish_interval(), std::time::Duration::from_secs(1));
+
+    let cfg =
+        Config::from_json5_str("{ rateLimits: { invalidRequests: { perSecond: 4, burst: 2 } } }")
+            .unwrap();
+    let q = cfg.invalid_requests_limit();
+    assert_eq!(q.burst_size().get(), 2);
+    assert_eq!(
+        q.replenish_interval(),
+        std::time::Duration::from_millis(250)
+    );
+    // Without a burst: the rate's own count.
+    let cfg =
+        Config::from_json5_str("{ rateLimits: { invalidRequests: { perMinute: 120 } } }").unwrap();
+    let q = cfg.invalid_requests_limit();
+    assert_eq!(q.burst_size().get(), 120);
+    assert_eq!(
+        q.replenish_interval(),
+        std::time::Duration::from_millis(500)
+    );
+
+    let rule = |body: &str| match Config::from_json5_str(body).unwrap_err() {
+        ConfigError::Rule { key, reason } => format!("{key}: {reason}"),
+        other => panic!("{other}"),
+    };
+    assert_eq!(
+        rule("{ rateLimits: { invalidRequests: { perSecond: 1, perMinute: 60 } } }"),
+        "rateLimits.invalidRequests: set exactly one of perSecond and perMinute"
+    );
+    assert_eq!(
+        rule("{ rateLimits: { invalidRequests: { burst: 5 } } }"),
+        "rateLimits.invalidRequests: set exactly one of perSecond and perMinute"
+    );
+    assert_eq!(
+        rule("{ rateLimits: { invalidRequests: { perMinute: -3 } } }"),
+        "rateLimits.invalidRequests.perMinute: -3 must be a number above 0 and at most 1000000"
+    );
+    assert_eq!(
+        rule("{ rateLimits: { invalidRequests: { perSecond: 1, burst: 0 } } }"),
+        "rateLimits.invalidRequests.burst: must be at least 1"
+    );
+}

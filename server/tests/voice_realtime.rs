@@ -351,8 +351,17 @@ async fn stream_mode_server(
     dir: &std::path::Path,
     app_url: &str,
 ) -> (server::RunningGateway, Simulator) {
+    stream_mode_server_with(dir, app_url, "").await
+}
+
+/// [`stream_mode_server`] with more `serve` keys.
+async fn stream_mode_server_with(
+    dir: &std::path::Path,
+    app_url: &str,
+    serve: &str,
+) -> (server::RunningGateway, Simulator) {
     let config = Config::from_json5_str(&format!(
-        "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?},
+        "{{ serve: {{ port: 0, {serve} }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?},
             voice: {{ enabled: true, mode: 'stream', streamUrl: '{app_url}', closing: 'Bye now.' }} }}",
         dir.display().to_string()
     ))
@@ -494,5 +503,56 @@ async fn stream_mode_with_an_unreachable_app_hangs_the_call_up() {
     assert_eq!(outcome.heard(), Vec::<&str>::new());
     assert_eq!(outcome.ended_by, Some(CallEnd::ApiHangUp));
     assert_eq!(outcome.status, "completed");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts() {
+    let (app_url, _seen) = media_streams_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, sim) = stream_mode_server_with(
+        dir.path(),
+        &app_url,
+        "requestTimeoutMs: 400, headerTimeoutMs: 400, idleTimeoutMs: 400",
+    )
+    .await;
+    let rt = &running.runtime;
+    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
+    // A simulated second is 50 ms here: the 40 s pause is 2 s of real time, five times
+    // each of the listener's timeouts, on a socket upgraded from an HTTP request.
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
+                .status_callback(rt.status_url.clone())
+                .script(
+                    CallScript::new()
+                        .audio(tone.clone())
+                        .wait_ms(40_000)
+                        .audio(tone.clone())
+                        .wait_ms(1000)
+                        .hang_up_when_done(),
+                ),
+        )
+        .await
+        .unwrap();
+    let s = &outcome.streams[0];
+    assert_eq!(s.alert_codes(), Vec::<u32>::new(), "{:?}", s.notes);
+    assert_eq!(
+        s.media_frames_sent, 10,
+        "{:?} {:?} {:?}",
+        s.notes, s.ended_by, outcome.ended_by
+    );
+    assert_eq!(s.received_audio, [tone.clone(), tone].concat());
+    assert_eq!(s.echoed_marks().len(), 10);
+    assert_eq!(s.ended_by, Some(SessionEnd::CallEnded));
+    assert_eq!(outcome.status, "completed");
+    let m = running.gateway.metrics();
+    for reason in ["request_timeout", "header_timeout"] {
+        assert_eq!(
+            m.get("telephony_listener_refused_total", &[("reason", reason)]),
+            0,
+            "{reason}"
+        );
+    }
     running.shutdown().await;
 }

@@ -24,9 +24,22 @@ pub fn router(gateway: Gateway) -> Router {
     let s = &gateway.inner.settings;
     let limit = s.body_limit;
     let counted = axum::middleware::from_fn_with_state(gateway.clone(), count_webhook);
+    // Inside the counter, so its 429s show in telephony_webhooks_total.
+    let limited = axum::middleware::from_fn_with_state(
+        gateway.clone(),
+        crate::limits::limit_invalid_requests,
+    );
     Router::new()
-        .route(&s.webhook_path, post(webhook).route_layer(counted.clone()))
-        .route(&s.status_path, post(webhook).route_layer(counted))
+        .route(
+            &s.webhook_path,
+            post(webhook)
+                .route_layer(limited.clone())
+                .route_layer(counted.clone()),
+        )
+        .route(
+            &s.status_path,
+            post(webhook).route_layer(limited).route_layer(counted),
+        )
         .route(&s.stream_path, get(super::stream::stream_route))
         .route(
             &format!("{}/relay", s.stream_path),
