@@ -149,7 +149,9 @@ async fn sdk_vectors_over_http() {
         let params = v.params.clone().unwrap_or_default();
         let signature = match (&v.signature, &v.signed_url) {
             (Some(sig), None) => sig.clone(),
-            (None, Some(signed)) => RequestValidator::new(v.auth_token.as_str()).compute(signed, &params),
+            (None, Some(signed)) => {
+                RequestValidator::new(v.auth_token.as_str()).compute(signed, &params)
+            }
             _ => panic!("{}: needs one of signature / signed_url", v.label),
         };
         let (status, text) = match &v.body {
@@ -157,7 +159,10 @@ async fn sdk_vectors_over_http() {
                 raw_post(
                     addr,
                     &wire_target,
-                    &[("Content-Type", "application/json"), ("X-Twilio-Signature", &signature)],
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("X-Twilio-Signature", &signature),
+                    ],
                     body.as_bytes(),
                 )
                 .await
@@ -173,7 +178,8 @@ async fn sdk_vectors_over_http() {
                 .await
             }
         };
-        let parsed = telephony_twilio::webhook::parse_event(&params, time::OffsetDateTime::UNIX_EPOCH);
+        let parsed =
+            telephony_twilio::webhook::parse_event(&params, time::OffsetDateTime::UNIX_EPOCH);
         let (expected, stored) = match (v.valid, &v.body, &parsed) {
             (false, _, _) => (403, 0),
             (true, Some(_), _) => (415, 0),
@@ -228,7 +234,12 @@ async fn json_bodies_are_verified_before_they_are_refused() {
         }
     };
     let v = RequestValidator::new(TOKEN);
-    let signed = |query: &str| v.compute(&format!("https://sms.example.com/telephony/webhook{query}"), &[]);
+    let signed = |query: &str| {
+        v.compute(
+            &format!("https://sms.example.com/telephony/webhook{query}"),
+            &[],
+        )
+    };
 
     // Verified (URL signature and body hash), then refused as unused.
     let q = format!("?bodySHA256={real_hash}");
@@ -319,8 +330,8 @@ async fn public_url_port_userinfo_and_fragment() {
             let gw = builder(TOKEN, store.clone()).public_url(*public).build();
             let addr = serve(&gw).await;
             let sid = format!("SM{n:032}");
-            let (body, sig) = sms(&sid, "hi")
-                .signed(TOKEN, &format!("{signed_origin}/telephony/webhook?x=1"));
+            let (body, sig) =
+                sms(&sid, "hi").signed(TOKEN, &format!("{signed_origin}/telephony/webhook?x=1"));
             let (status, text) = raw_post(
                 addr,
                 "/telephony/webhook?x=1",
@@ -328,9 +339,16 @@ async fn public_url_port_userinfo_and_fragment() {
                 body.as_bytes(),
             )
             .await;
-            assert_eq!(status, *expected, "publicUrl {public}, signed for {signed_origin}");
+            assert_eq!(
+                status, *expected,
+                "publicUrl {public}, signed for {signed_origin}"
+            );
             let stored = if *expected == 200 { 1 } else { 0 };
-            assert_eq!(inbox_len(&store).await, stored, "{public} / {signed_origin}");
+            assert_eq!(
+                inbox_len(&store).await,
+                stored,
+                "{public} / {signed_origin}"
+            );
             if *expected == 200 {
                 assert_eq!(text, EMPTY_TWIML);
             }
@@ -369,16 +387,25 @@ async fn form_edge_cases_over_http() {
     let send = |query: &str, sig: String| {
         let req = client
             .post(format!("http://{addr}/telephony/webhook{query}"))
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .header("x-twilio-signature", sig)
             .body(body.clone());
         async move { req.send().await.unwrap().status().as_u16() }
     };
     // Non-ASCII query signed raw, sent percent-encoded by the client.
-    let sig = v.compute("https://sms.example.com/telephony/webhook?año=2023", &params);
+    let sig = v.compute(
+        "https://sms.example.com/telephony/webhook?año=2023",
+        &params,
+    );
     assert_eq!(send("?año=2023", sig).await, 200);
     // Percent-escapes are signed as they are: %20 is not a space.
-    let sig = v.compute("https://sms.example.com/telephony/webhook?q=a%20b%2Bc", &params);
+    let sig = v.compute(
+        "https://sms.example.com/telephony/webhook?q=a%20b%2Bc",
+        &params,
+    );
     assert_eq!(send("?q=a%20b%2Bc", sig).await, 200);
     let sig = v.compute("https://sms.example.com/telephony/webhook?q=a b+c", &params);
     assert_eq!(send("?q=a%20b%2Bc", sig).await, 403);
@@ -515,7 +542,10 @@ async fn refusals_log_what_was_tried_without_secrets() {
     let (status, _) = raw_post(
         addr,
         target,
-        &[("Content-Type", FORM), ("X-Twilio-Signature", "c2lnbmF0dXJl")],
+        &[
+            ("Content-Type", FORM),
+            ("X-Twilio-Signature", "c2lnbmF0dXJl"),
+        ],
         body.as_bytes(),
     )
     .await;
@@ -523,7 +553,10 @@ async fn refusals_log_what_was_tried_without_secrets() {
     let (status, _) = raw_post(
         addr,
         "/telephony/webhook?bodySHA256=00",
-        &[("Content-Type", "application/json"), ("X-Twilio-Signature", &forged)],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Twilio-Signature", &forged),
+        ],
         b"{}",
     )
     .await;
@@ -531,10 +564,14 @@ async fn refusals_log_what_was_tried_without_secrets() {
     assert_eq!(inbox_len(&store).await, 0);
 
     let lines = logs.lines();
-    let redacted = "https://twilio:[redacted]@sms.example.com:8443/telephony/webhook?tenant=[redacted]&k";
-    let stripped = "https://twilio:[redacted]@sms.example.com/telephony/webhook?tenant=[redacted]&k";
-    let body_url = "https://twilio:[redacted]@sms.example.com:8443/telephony/webhook?bodySHA256=[redacted]";
-    let body_url_stripped = "https://twilio:[redacted]@sms.example.com/telephony/webhook?bodySHA256=[redacted]";
+    let redacted =
+        "https://twilio:[redacted]@sms.example.com:8443/telephony/webhook?tenant=[redacted]&k";
+    let stripped =
+        "https://twilio:[redacted]@sms.example.com/telephony/webhook?tenant=[redacted]&k";
+    let body_url =
+        "https://twilio:[redacted]@sms.example.com:8443/telephony/webhook?bodySHA256=[redacted]";
+    let body_url_stripped =
+        "https://twilio:[redacted]@sms.example.com/telephony/webhook?bodySHA256=[redacted]";
     assert_eq!(
         lines,
         [

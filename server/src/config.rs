@@ -1134,7 +1134,8 @@ fn check_allowed_host(entry: &str) -> Result<(), String> {
         None => (entry, None),
     };
     if let Some(port) = port {
-        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().map_or(true, |p| p == 0) {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().map_or(true, |p| p == 0)
+        {
             return bad("the port must be a number from 1 to 65535");
         }
     }
@@ -1146,9 +1147,13 @@ fn check_allowed_host(entry: &str) -> Result<(), String> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !valid {
-            return bad(&format!("label {label:?} is not 1-63 letters, digits or inner hyphens"));
+            return bad(&format!(
+                "label {label:?} is not 1-63 letters, digits or inner hyphens"
+            ));
         }
     }
     Ok(())

@@ -383,7 +383,13 @@ fn allowed_hosts_are_host_names_with_an_optional_port() {
             "{{ webhookSecurity: {{ trustForwardingHeaders: true, allowedHosts: ['gw.example.com', {host:?}] }} }}"
         ))
     };
-    for ok in ["GW.Example.com:8443", "localhost", "10.0.0.1", "a-b.example.com:1", "x"] {
+    for ok in [
+        "GW.Example.com:8443",
+        "localhost",
+        "10.0.0.1",
+        "a-b.example.com:1",
+        "x",
+    ] {
         let cfg = load(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         assert_eq!(cfg.webhook_security.allowed_hosts, ["gw.example.com", ok]);
     }
@@ -392,16 +398,43 @@ fn allowed_hosts_are_host_names_with_an_optional_port() {
         ("user@gw.example.com", "'@' would add a userinfo"),
         ("gw.example.com ", "it contains a space"),
         ("gw example.com", "it contains a space"),
-        ("https://gw.example.com", "it has a scheme, path, query or fragment"),
-        ("gw.example.com/hook", "it has a scheme, path, query or fragment"),
-        ("gw.example.com:99999", "the port must be a number from 1 to 65535"),
-        ("gw.example.com:", "the port must be a number from 1 to 65535"),
-        ("gw.example.com:0", "the port must be a number from 1 to 65535"),
+        (
+            "https://gw.example.com",
+            "it has a scheme, path, query or fragment",
+        ),
+        (
+            "gw.example.com/hook",
+            "it has a scheme, path, query or fragment",
+        ),
+        (
+            "gw.example.com:99999",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "gw.example.com:",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "gw.example.com:0",
+            "the port must be a number from 1 to 65535",
+        ),
         (":8443", "the name must have 1 to 253 characters"),
-        ("-gw.example.com", "label \"-gw\" is not 1-63 letters, digits or inner hyphens"),
-        ("gw..example.com", "label \"\" is not 1-63 letters, digits or inner hyphens"),
-        ("gw_1.example.com", "label \"gw_1\" is not 1-63 letters, digits or inner hyphens"),
-        ("[::1]", "label \"[\" is not 1-63 letters, digits or inner hyphens"),
+        (
+            "-gw.example.com",
+            "label \"-gw\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        (
+            "gw..example.com",
+            "label \"\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        (
+            "gw_1.example.com",
+            "label \"gw_1\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        (
+            "[::1]",
+            "label \"[\" is not 1-63 letters, digits or inner hyphens",
+        ),
     ] {
         let e = load(bad).unwrap_err();
         assert_eq!(
@@ -411,14 +444,17 @@ fn allowed_hosts_are_host_names_with_an_optional_port() {
             ),
             "{bad}"
         );
-        assert!(matches!(e, ConfigError::Rule { ref key, .. } if key == "webhookSecurity.allowedHosts"));
+        assert!(
+            matches!(e, ConfigError::Rule { ref key, .. } if key == "webhookSecurity.allowedHosts")
+        );
     }
 }
 
 #[test]
 fn public_url_keeps_userinfo_and_port_and_drops_the_fragment() {
-    let cfg = Config::from_json5_str("{ publicUrl: 'https://twilio:pw@GW.example.com:8443#console' }")
-        .unwrap();
+    let cfg =
+        Config::from_json5_str("{ publicUrl: 'https://twilio:pw@GW.example.com:8443#console' }")
+            .unwrap();
     assert_eq!(
         cfg.public_url.as_deref(),
         Some("https://twilio:pw@GW.example.com:8443")
@@ -439,7 +475,10 @@ fn public_url_keeps_userinfo_and_port_and_drops_the_fragment() {
     }
     // A query is still refused (the route path is appended to publicUrl).
     let e = Config::from_json5_str("{ publicUrl: 'https://gw.example.com?x=1' }").unwrap_err();
-    assert!(matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"), "{e}");
+    assert!(
+        matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -467,7 +506,10 @@ fn forwarding_headers_without_effect_are_reported() {
             "has no effect without webhookSecurity.allowedHosts"
         )]
     );
-    assert!(keys("{ webhookSecurity: { trustForwardingHeaders: true, allowedHosts: ['gw.example.com'] } }").is_empty());
+    assert!(keys(
+        "{ webhookSecurity: { trustForwardingHeaders: true, allowedHosts: ['gw.example.com'] } }"
+    )
+    .is_empty());
 }
 
 #[test]

@@ -145,9 +145,7 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
     fn split(h: &str) -> Option<(&str, Option<&str>)> {
         match h.rsplit_once(':') {
             None => Some((h, None)),
-            Some((name, port))
-                if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
-            {
+            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
                 Some((name, Some(port)))
             }
             Some(_) => None,
@@ -158,8 +156,7 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
     };
     allowed.iter().any(|entry| match split(entry) {
         Some((allowed_name, allowed_port)) => {
-            allowed_name.eq_ignore_ascii_case(name)
-                && allowed_port.is_none_or(|p| Some(p) == port)
+            allowed_name.eq_ignore_ascii_case(name) && allowed_port.is_none_or(|p| Some(p) == port)
         }
         None => false,
     })
