@@ -431,8 +431,9 @@ fn allowed_hosts_are_host_names_with_an_optional_port() {
             "gw_1.example.com",
             "label \"gw_1\" is not 1-63 letters, digits or inner hyphens",
         ),
+        ("[::1]", "the port must be a number from 1 to 65535"),
         (
-            "[::1]",
+            "[::1]:443",
             "label \"[\" is not 1-63 letters, digits or inner hyphens",
         ),
     ] {
