@@ -434,7 +434,7 @@ fn allowed_hosts_are_host_names_with_an_optional_port() {
         ("[::1]", "the port must be a number from 1 to 65535"),
         (
             "[::1]:443",
-            "label \"[\" is not 1-63 letters, digits or inner hyphens",
+            "label \"[::1]\" is not 1-63 letters, digits or inner hyphens",
         ),
     ] {
         let e = load(bad).unwrap_err();
