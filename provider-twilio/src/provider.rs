@@ -13,9 +13,9 @@ use time::OffsetDateTime;
 
 use crate::client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 use crate::config::TwilioConfig;
-use crate::signature::RequestValidator;
+use crate::signature::{redact_url, Rejection, RequestValidator};
 use crate::twiml::{realtime_url_problem, voice_response, EMPTY_RESPONSE};
-use crate::webhook::{decode_form, parse_event, parse_message_status};
+use crate::webhook::{decode_form_bytes, form_strings, parse_event, parse_message_status};
 
 /// The header Twilio puts its webhook signature in.
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
@@ -82,6 +82,28 @@ impl fmt::Debug for TwilioProvider {
     }
 }
 
+/// What a Twilio request's signature covers.
+#[derive(Clone, Copy)]
+pub(crate) enum Signed<'a> {
+    /// A form body: the URL and every decoded parameter (raw bytes).
+    Form(&'a [(Vec<u8>, Vec<u8>)]),
+    /// Any other body: the URL alone, plus the body's `bodySHA256`.
+    Body(&'a [u8]),
+    /// No body (a WebSocket upgrade): the URL alone.
+    UrlOnly,
+}
+
+impl Signed<'_> {
+    /// The `kind` log field.
+    fn kind(&self) -> &'static str {
+        match self {
+            Signed::Form(_) => "form",
+            Signed::Body(_) => "json-body",
+            Signed::UrlOnly => "url-only",
+        }
+    }
+}
+
 impl TwilioProvider {
     /// A provider for this account.
     ///
@@ -108,6 +130,87 @@ impl TwilioProvider {
     /// The webhook signature validator (keyed with the account's auth token).
     pub fn validator(&self) -> &RequestValidator {
         &self.validator
+    }
+
+    /// Checks `X-Twilio-Signature` on `req` for what `signed` says was signed, and logs
+    /// why at `warn` when it fails: the header that is missing or malformed, or the URL
+    /// variants tried (query values and passwords redacted) and, for JSON bodies, the
+    /// `bodySHA256` check. Neither the token nor the presented signature is logged.
+    pub(crate) fn check_signature(
+        &self,
+        req: &WebhookRequest,
+        signed: Signed<'_>,
+    ) -> Result<(), WebhookError> {
+        let kind = signed.kind();
+        let Some(header) = req
+            .headers
+            .get(SIGNATURE_HEADER)
+            .filter(|v| !v.as_bytes().is_empty())
+        else {
+            tracing::warn!(
+                kind,
+                url = %redact_url(&req.url),
+                missing_header = SIGNATURE_HEADER,
+                "rejected a Twilio request: no signature header"
+            );
+            return Err(WebhookError::MissingSignature(SIGNATURE_HEADER));
+        };
+        let verdict = match header.to_str() {
+            Err(_) => Err(Rejection::Malformed("not visible ASCII".into())),
+            Ok(signature) => {
+                let signature = signature.trim();
+                match signed {
+                    Signed::Form(params) => self.validator.verify_form(&req.url, params, signature),
+                    Signed::Body(body) => self.validator.verify_body(&req.url, body, signature),
+                    Signed::UrlOnly => {
+                        let none: [(&[u8], &[u8]); 0] = [];
+                        self.validator.verify_form(&req.url, &none, signature)
+                    }
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => Ok(()),
+            Err(Rejection::Malformed(reason)) => {
+                tracing::warn!(
+                    kind,
+                    url = %redact_url(&req.url),
+                    malformed_header = SIGNATURE_HEADER,
+                    reason = %reason,
+                    "rejected a Twilio request: malformed signature header"
+                );
+                Err(WebhookError::MalformedSignature {
+                    header: SIGNATURE_HEADER,
+                    reason,
+                })
+            }
+            Err(Rejection::Mismatch(m)) => {
+                let tried: Vec<String> = m.variants_tried.iter().map(|u| redact_url(u)).collect();
+                match (signed, m.body_hash) {
+                    (Signed::Form(params), _) => tracing::warn!(
+                        kind,
+                        variants_tried = ?tried,
+                        params = params.len(),
+                        "rejected a Twilio request: signature does not match any URL variant (check publicUrl against the URL configured at Twilio)"
+                    ),
+                    (_, Some(body_hash)) => tracing::warn!(
+                        kind,
+                        url = %redact_url(&req.url),
+                        variants_tried = ?tried,
+                        body_hash = body_hash.as_str(),
+                        "rejected a Twilio request: URL signature or bodySHA256 does not match"
+                    ),
+                    (_, None) => tracing::warn!(
+                        kind,
+                        variants_tried = ?tried,
+                        "rejected a Twilio request: signature does not match any URL variant (check publicUrl against the URL configured at Twilio)"
+                    ),
+                }
+                Err(WebhookError::InvalidSignature {
+                    url: redact_url(&req.url),
+                })
+            }
+        }
     }
 
     /// The Messages.json form for an outbound message (no network call).
@@ -280,9 +383,23 @@ impl Provider for TwilioProvider {
         crate::client::LIMITS
     }
 
-    /// Parses a messaging or voice webhook, after checking (in this order) the content type, the
-    /// form body, and unless told to skip it, the `X-Twilio-Signature` against
-    /// `req.url` and every received parameter.
+    /// Parses a messaging or voice webhook.
+    ///
+    /// Unless told to skip it, the `X-Twilio-Signature` is checked first, before anything
+    /// else about the request is looked at:
+    ///
+    /// - a form body (`application/x-www-form-urlencoded`) is signed over `req.url` plus
+    ///   every received parameter;
+    /// - any other body (Twilio's JSON webhooks) is signed over `req.url` alone, and its
+    ///   SHA-256 must equal the URL's `bodySHA256` query parameter (a URL without one is
+    ///   refused).
+    ///
+    /// Only then: a body that is not form-encoded is refused
+    /// ([`WebhookError::UnsupportedMediaType`], 415: the gateway has no use for Twilio's
+    /// JSON webhooks), names and values must be UTF-8 ([`WebhookError::Malformed`]), and
+    /// the parameters are parsed. A refused signature is logged at `warn` with the header
+    /// that was missing or malformed, or the URL variants that were tried (redacted by
+    /// [`redact_url`]); never the token or the signature.
     fn handle_webhook(
         &self,
         req: &WebhookRequest,
@@ -293,29 +410,34 @@ impl Provider for TwilioProvider {
             Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
         };
         let essence = content_type.split(';').next().unwrap_or_default().trim();
-        if !essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
+        let is_form = essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE);
+        let raw = if is_form {
+            decode_form_bytes(&req.body)
+        } else {
+            Vec::new()
+        };
+        if check == SignatureCheck::Verify {
+            let signed = if is_form {
+                Signed::Form(&raw)
+            } else {
+                Signed::Body(&req.body)
+            };
+            self.check_signature(req, signed)?;
+        }
+        if !is_form {
+            if check == SignatureCheck::Verify {
+                tracing::warn!(
+                    url = %redact_url(&req.url),
+                    content_type = %content_type,
+                    "refused a verified Twilio webhook that is not form-encoded: the gateway only uses form-encoded messaging and voice webhooks"
+                );
+            }
             return Err(WebhookError::UnsupportedMediaType {
                 got: content_type,
                 expected: FORM_CONTENT_TYPE,
             });
         }
-        let params = decode_form(&req.body)?;
-        if check == SignatureCheck::Verify {
-            let signature = req
-                .headers
-                .get(SIGNATURE_HEADER)
-                .map(|v| v.as_bytes())
-                .filter(|v| !v.is_empty())
-                .ok_or(WebhookError::MissingSignature(SIGNATURE_HEADER))?;
-            let valid = std::str::from_utf8(signature)
-                .is_ok_and(|sig| self.validator.validate(&req.url, &params, sig.trim()));
-            if !valid {
-                tracing::warn!(url = %req.url, "rejected a Twilio webhook with an invalid signature");
-                return Err(WebhookError::InvalidSignature {
-                    url: req.url.clone(),
-                });
-            }
-        }
+        let params = form_strings(raw)?;
         parse_event(&params, OffsetDateTime::now_utc())
     }
 

@@ -49,7 +49,6 @@ use telephony_core::voice::{
 };
 use telephony_core::{SignatureCheck, WebhookError, WebhookRequest};
 
-use crate::provider::SIGNATURE_HEADER;
 use crate::TwilioProvider;
 
 /// Base64 for incoming audio: the standard alphabet, padding optional.
@@ -61,8 +60,9 @@ const PAYLOAD_DECODER: GeneralPurpose = GeneralPurpose::new(
 impl Realtime for TwilioProvider {
     /// Unless told to skip it, checks `X-Twilio-Signature` (header names are
     /// case-insensitive) against `req.url` with no parameters: missing or empty is
-    /// [`WebhookError::MissingSignature`], not matching is
-    /// [`WebhookError::InvalidSignature`] (both 403).
+    /// [`WebhookError::MissingSignature`], not a possible signature is
+    /// [`WebhookError::MalformedSignature`], not matching is
+    /// [`WebhookError::InvalidSignature`] (all 403, logged as for webhooks).
     fn verify_upgrade(
         &self,
         req: &WebhookRequest,
@@ -71,22 +71,7 @@ impl Realtime for TwilioProvider {
         if check == SignatureCheck::DangerouslySkip {
             return Ok(());
         }
-        let signature = req
-            .headers
-            .get(SIGNATURE_HEADER)
-            .map(|v| v.as_bytes())
-            .filter(|v| !v.is_empty())
-            .ok_or(WebhookError::MissingSignature(SIGNATURE_HEADER))?;
-        let valid = std::str::from_utf8(signature)
-            .is_ok_and(|sig| self.validator().validate(&req.url, &[], sig.trim()));
-        if valid {
-            Ok(())
-        } else {
-            tracing::warn!(url = %req.url, "rejected a Twilio stream upgrade with an invalid signature");
-            Err(WebhookError::InvalidSignature {
-                url: req.url.clone(),
-            })
-        }
+        self.check_signature(req, crate::provider::Signed::UrlOnly)
     }
 
     fn decode_stream(&self, text: &str) -> Result<StreamEvent, RealtimeError> {

@@ -21,31 +21,47 @@
 //! 3. The signature is the standard (padded) base64 of
 //!    HMAC-SHA1(key = auth token, message = the string built above).
 //!
-//! # Ports
+//! # URL variants
 //!
-//! Twilio has not always signed the URL with the port it actually used, so a
-//! signature is accepted if it matches any of these URL variants (see
-//! [`url_variants`]):
+//! Twilio has not always signed the URL with the port it actually used, and an
+//! HTTP client puts non-ASCII characters on the wire percent-encoded while
+//! Twilio signs them as raw UTF-8, so a signature is accepted if it matches any
+//! of these URL variants (see [`url_variants`]):
 //!
 //! 1. the URL as received;
 //! 2. if the URL has a port: the same URL with `:port` removed;
 //! 3. if the URL has no port: the same URL with the scheme's default port
 //!    added (`:443` for `https`, `:80` for `http`; schemes are matched
-//!    case-insensitively, other schemes get no added port).
+//!    case-insensitively, other schemes get no added port);
+//! 4. if the URL has percent-escapes of non-ASCII UTF-8 (`%C3%B1`): the URL
+//!    with those sequences decoded (`ñ`), then its port variant as in 2–3.
+//!    Escapes of ASCII bytes (`%20`, `%2B`, `%27`) are never decoded.
 //!
 //! The port is added or removed by string surgery on the authority component
-//! only; everything else in the URL stays byte for byte the same.
+//! only; everything else in the URL stays byte for byte the same. The host is
+//! never lower-cased, and a `user:pass@` userinfo is kept in every variant (the
+//! SDKs sign it; Twilio's old "the username and password are dropped" note was
+//! never implemented by any of them).
 //!
 //! # JSON bodies
 //!
 //! For `application/json` webhooks Twilio adds `bodySHA256=<lowercase hex
 //! SHA-256 of the raw body>` to the query string and signs the URL alone (no
 //! parameters). [`RequestValidator::validate_body`] accepts such a request only
-//! if the URL signature matches (with the port variants above) **and** the
-//! body hashes to the `bodySHA256` value. A URL without `bodySHA256` is
-//! rejected.
+//! if the URL signature matches (with the variants above) **and** the body
+//! hashes to the `bodySHA256` value. A URL without `bodySHA256` is rejected.
 //!
 //! Signatures are compared in constant time on the decoded HMAC bytes.
+//!
+//! # Diagnostics
+//!
+//! [`RequestValidator::verify_form`] and [`RequestValidator::verify_body`] say
+//! why a request failed ([`Rejection`]): a header that cannot be a signature,
+//! or which URL variants were tried and, for JSON bodies, whether the body hash
+//! matched. [`redact_url`] makes those URLs safe to log. Neither the token nor
+//! the presented signature is part of a [`Rejection`].
+
+use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -59,8 +75,11 @@ type HmacSha1 = Hmac<Sha1>;
 /// Length of a base64-encoded (padded) HMAC-SHA1 signature.
 const SIGNATURE_B64_LEN: usize = 28;
 
+/// Length of an HMAC-SHA1 tag in bytes.
+const TAG_LEN: usize = 20;
+
 /// Name of the query parameter carrying the body hash in JSON-body webhooks.
-const BODY_HASH_PARAM: &str = "bodySHA256";
+pub const BODY_HASH_PARAM: &str = "bodySHA256";
 
 /// Verifies and computes `X-Twilio-Signature` values.
 ///
@@ -102,6 +121,71 @@ pub struct RequestValidator {
     keyed: HmacSha1,
 }
 
+/// Why a request failed verification. Holds neither the auth token nor the
+/// presented signature, so it can be logged (after [`redact_url`] on the URLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The header value cannot be an HMAC-SHA1 signature: the reason, never the value.
+    Malformed(String),
+    /// The signature is well-formed but does not match.
+    Mismatch(Mismatch),
+}
+
+/// A well-formed signature that did not verify: what was tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The exact URL strings the signature was checked against, in order (see
+    /// [`url_variants`]). Empty for a JSON body whose URL has no `bodySHA256`,
+    /// which is refused before any HMAC is computed.
+    pub variants_tried: Vec<String>,
+    /// For JSON bodies: the `bodySHA256` check. `None` for form bodies.
+    pub body_hash: Option<BodyHash>,
+}
+
+/// The `bodySHA256` check of a JSON-body webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyHash {
+    /// The URL has no `bodySHA256` query parameter.
+    Missing,
+    /// The parameter is not the lowercase hex SHA-256 of the body.
+    Mismatch,
+    /// The body hash matches (so only the URL signature failed).
+    Match,
+}
+
+impl BodyHash {
+    /// `missing`, `mismatch` or `match`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyHash::Missing => "missing",
+            BodyHash::Mismatch => "mismatch",
+            BodyHash::Match => "match",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Malformed(reason) => write!(f, "malformed signature: {reason}"),
+            Rejection::Mismatch(m) => match m.body_hash {
+                Some(BodyHash::Missing) => {
+                    write!(f, "the URL has no {BODY_HASH_PARAM} parameter")
+                }
+                Some(BodyHash::Mismatch) => write!(
+                    f,
+                    "the body does not hash to the URL's {BODY_HASH_PARAM} parameter"
+                ),
+                _ => write!(
+                    f,
+                    "no URL variant matched ({} tried)",
+                    m.variants_tried.len()
+                ),
+            },
+        }
+    }
+}
+
 impl RequestValidator {
     /// Creates a validator for the account whose auth token is `auth_token`.
     pub fn new(auth_token: impl Into<String>) -> Self {
@@ -117,64 +201,109 @@ impl RequestValidator {
     /// handled as described in the [module documentation](crate::signature).
     pub fn compute(&self, url: &str, params: &[(String, String)]) -> String {
         let sorted = canonical_params(params);
-        let mac = self.mac_for(&[url], &sorted);
+        let mac = self.mac_for(url, &sorted);
         STANDARD.encode(mac.finalize().into_bytes())
     }
 
-    /// true if `signature` matches for any allowed port variant of `url`.
+    /// true if `signature` matches for any allowed variant of `url`.
     ///
     /// `params` are the decoded form pairs exactly as received (duplicates
     /// allowed, any order). Pass an empty slice for GET webhooks.
     pub fn validate(&self, url: &str, params: &[(String, String)], signature: &str) -> bool {
-        let mut tag = [0u8; 24];
-        let Some(tag) = decode_signature(signature, &mut tag) else {
-            return false;
-        };
-        let sorted = canonical_params(params);
-        self.matches_any_variant(url, &sorted, tag)
+        self.verify_form(url, params, signature).is_ok()
     }
 
     /// JSON-body webhooks (bodySHA256 in the query).
     ///
     /// Valid iff the signature of `url` with no parameters matches (for any
-    /// allowed port variant) and the lowercase hex SHA-256 of `body` equals the
+    /// allowed variant) and the lowercase hex SHA-256 of `body` equals the
     /// `bodySHA256` query parameter of `url`. Returns false if `url` has no
     /// `bodySHA256` parameter.
     pub fn validate_body(&self, url: &str, body: &[u8], signature: &str) -> bool {
+        self.verify_body(url, body, signature).is_ok()
+    }
+
+    /// [`validate`](Self::validate) saying why on failure.
+    ///
+    /// `params` may be decoded text or raw decoded bytes (a form value that is
+    /// not UTF-8 still verifies exactly; rejecting it is the parser's job, after
+    /// the signature).
+    ///
+    /// ```
+    /// use telephony_twilio::signature::{Rejection, RequestValidator};
+    ///
+    /// let v = RequestValidator::new("12345");
+    /// let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    /// let params = [(b"CallSid".as_slice(), b"CA1".as_slice())];
+    /// let Err(Rejection::Mismatch(m)) = v.verify_form(url, &params, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=") else { panic!() };
+    /// assert_eq!(m.variants_tried, [url, "https://mycompany.com:443/myapp.php?foo=1&bar=2"]);
+    /// assert_eq!(
+    ///     v.verify_form(url, &params, "short"),
+    ///     Err(Rejection::Malformed("expected 28 characters of padded base64, got 5".into()))
+    /// );
+    /// ```
+    pub fn verify_form<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        url: &str,
+        params: &[(K, V)],
+        signature: &str,
+    ) -> Result<(), Rejection> {
+        let tag = decode_signature(signature)?;
+        let sorted = canonical_params(params);
+        let variants = url_variants(url);
+        if self.matches_any(&variants, &sorted, &tag) {
+            return Ok(());
+        }
+        Err(Rejection::Mismatch(Mismatch {
+            variants_tried: variants,
+            body_hash: None,
+        }))
+    }
+
+    /// [`validate_body`](Self::validate_body) saying why on failure.
+    ///
+    /// Both checks run whatever the outcome of the other, so a [`Mismatch`]
+    /// reports the body hash even when the URL signature also failed.
+    pub fn verify_body(&self, url: &str, body: &[u8], signature: &str) -> Result<(), Rejection> {
+        let tag = decode_signature(signature)?;
         let Some(claimed_hash) = query_param(url, BODY_HASH_PARAM) else {
-            return false;
+            return Err(Rejection::Mismatch(Mismatch {
+                variants_tried: Vec::new(),
+                body_hash: Some(BodyHash::Missing),
+            }));
         };
-        let mut tag = [0u8; 24];
-        let Some(tag) = decode_signature(signature, &mut tag) else {
-            return false;
-        };
-        let signature_ok = self.matches_any_variant(url, &[], tag);
+        let variants = url_variants(url);
+        let no_params: [(&[u8], &[u8]); 0] = [];
+        let signature_ok = self.matches_any(&variants, &canonical_params(&no_params), &tag);
         let body_hex = lower_hex_sha256(body);
         let hash_ok: bool = body_hex[..].ct_eq(claimed_hash.as_bytes()).into();
-        signature_ok & hash_ok
+        if signature_ok & hash_ok {
+            return Ok(());
+        }
+        Err(Rejection::Mismatch(Mismatch {
+            variants_tried: variants,
+            body_hash: Some(if hash_ok {
+                BodyHash::Match
+            } else {
+                BodyHash::Mismatch
+            }),
+        }))
     }
 
-    /// Checks `tag` against the URL as received, then against its port variant.
-    fn matches_any_variant(&self, url: &str, sorted: &[&(String, String)], tag: &[u8]) -> bool {
-        if self.mac_for(&[url], sorted).verify_slice(tag).is_ok() {
-            return true;
-        }
-        match port_variant(url) {
-            Some(parts) => self.mac_for(&parts, sorted).verify_slice(tag).is_ok(),
-            None => false,
-        }
+    /// Checks `tag` against each URL variant in turn.
+    fn matches_any(&self, variants: &[String], sorted: &[(&[u8], &[u8])], tag: &[u8]) -> bool {
+        variants
+            .iter()
+            .any(|url| self.mac_for(url, sorted).verify_slice(tag).is_ok())
     }
 
-    /// HMAC state after feeding the URL (given as consecutive pieces) and the
-    /// canonical parameters.
-    fn mac_for(&self, url_parts: &[&str], sorted: &[&(String, String)]) -> HmacSha1 {
+    /// HMAC state after feeding the URL and the canonical parameters.
+    fn mac_for(&self, url: &str, sorted: &[(&[u8], &[u8])]) -> HmacSha1 {
         let mut mac = self.keyed.clone();
-        for part in url_parts {
-            mac.update(part.as_bytes());
-        }
-        for (name, value) in sorted.iter().map(|pair| (&pair.0, &pair.1)) {
-            mac.update(name.as_bytes());
-            mac.update(value.as_bytes());
+        mac.update(url.as_bytes());
+        for (name, value) in sorted {
+            mac.update(name);
+            mac.update(value);
         }
         mac
     }
@@ -188,12 +317,14 @@ impl std::fmt::Debug for RequestValidator {
     }
 }
 
-/// The URL variants checked, in order, deduplicated (as received, port removed, default port added).
+/// The URL variants checked, in order, deduplicated: as received, its port
+/// variant (port removed, or default port added), then the same two for the URL
+/// with percent-escaped non-ASCII UTF-8 decoded (when it has any).
 ///
 /// A URL with a port yields itself and the URL without the port; a URL
 /// without a port yields itself and, for `http`/`https`, the URL with `:80` /
 /// `:443` added. A URL whose authority cannot be located (no `scheme://`, an
-/// empty host, a non-numeric port) yields only itself.
+/// empty host, a non-numeric port) yields only itself (and its decoded form).
 ///
 /// ```
 /// use telephony_twilio::signature::url_variants;
@@ -206,24 +337,106 @@ impl std::fmt::Debug for RequestValidator {
 ///     url_variants("http://example.com:8080/a"),
 ///     ["http://example.com:8080/a", "http://example.com/a"],
 /// );
+/// assert_eq!(
+///     url_variants("https://h/Espa%C3%B1a?q=a%20b"),
+///     [
+///         "https://h/Espa%C3%B1a?q=a%20b",
+///         "https://h:443/Espa%C3%B1a?q=a%20b",
+///         "https://h/España?q=a%20b",
+///         "https://h:443/España?q=a%20b",
+///     ],
+/// );
 /// ```
 pub fn url_variants(url: &str) -> Vec<String> {
-    let mut variants = vec![url.to_owned()];
-    if let Some(parts) = port_variant(url) {
-        let variant = parts.concat();
-        if !variants.contains(&variant) {
-            variants.push(variant);
+    let mut variants = Vec::with_capacity(4);
+    let decoded = decode_non_ascii_escapes(url);
+    for base in std::iter::once(url).chain(decoded.as_deref()) {
+        for candidate in std::iter::once(base.to_owned()).chain(port_variant(base)) {
+            if !variants.contains(&candidate) {
+                variants.push(candidate);
+            }
         }
     }
     variants
 }
 
-/// The one alternative URL to try besides the URL as received, as three
-/// pieces to be concatenated: `[before, inserted, after]`.
+/// `url` safe to log: the password of a `user:password@` userinfo, every query
+/// value and the fragment are replaced with `[redacted]`; scheme, user name,
+/// host, port, path and query parameter names are kept as they are.
 ///
-/// With a port present, the port (and its colon) is cut out; without one, the
-/// scheme's default port is inserted at the end of the authority.
-fn port_variant(url: &str) -> Option<[&str; 3]> {
+/// ```
+/// use telephony_twilio::signature::redact_url;
+///
+/// assert_eq!(
+///     redact_url("https://u:secret@gw.example.com:8443/hook?tenant=a&bodySHA256=0a1f&flag#x"),
+///     "https://u:[redacted]@gw.example.com:8443/hook?tenant=[redacted]&bodySHA256=[redacted]&flag#[redacted]"
+/// );
+/// assert_eq!(redact_url("https://gw.example.com/hook"), "https://gw.example.com/hook");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    const R: &str = "[redacted]";
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, _)) => (r, Some(R)),
+        None => (url, None),
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = String::with_capacity(url.len() + 16);
+    match before_query.find("://") {
+        Some(scheme_end) => {
+            let authority_start = scheme_end + 3;
+            let after = &before_query[authority_start..];
+            let authority_end = after.find('/').unwrap_or(after.len());
+            let authority = &after[..authority_end];
+            out.push_str(&before_query[..authority_start]);
+            match authority.rfind('@') {
+                Some(at) => {
+                    let userinfo = &authority[..at];
+                    match userinfo.split_once(':') {
+                        Some((user, _password)) => {
+                            out.push_str(user);
+                            out.push(':');
+                            out.push_str(R);
+                        }
+                        None => out.push_str(userinfo),
+                    }
+                    out.push_str(&authority[at..]);
+                }
+                None => out.push_str(authority),
+            }
+            out.push_str(&after[authority_end..]);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(R);
+                }
+                None => out.push_str(pair),
+            }
+        }
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// The alternative URL to try besides `url` itself: with a port present, the
+/// port (and its colon) cut out; without one, the scheme's default port
+/// inserted at the end of the authority.
+fn port_variant(url: &str) -> Option<String> {
     let scheme_end = url.find("://")?;
     let scheme = &url[..scheme_end];
     if !is_scheme(scheme) {
@@ -263,13 +476,65 @@ fn port_variant(url: &str) -> Option<[&str; 3]> {
                 return None;
             }
             let colon_at = authority_start + host_start + colon;
-            Some([&url[..colon_at], "", &url[authority_end..]])
+            Some([&url[..colon_at], &url[authority_end..]].concat())
         }
         None => {
             let port = default_port(scheme)?;
-            Some([&url[..authority_end], port, &url[authority_end..]])
+            Some([&url[..authority_end], port, &url[authority_end..]].concat())
         }
     }
+}
+
+/// `url` with every percent-escaped non-ASCII UTF-8 sequence (`%C3%B1`)
+/// decoded to its character, or `None` when there is none. Escapes of ASCII
+/// bytes, and escaped bytes that do not form valid UTF-8, are left as they are.
+fn decode_non_ascii_escapes(url: &str) -> Option<String> {
+    /// The byte escaped at `s[i..i + 3]`, if it is a `%XX` escape.
+    fn escaped(s: &[u8], i: usize) -> Option<u8> {
+        if s.get(i) != Some(&b'%') {
+            return None;
+        }
+        let hex = std::str::from_utf8(s.get(i + 1..i + 3)?).ok()?;
+        u8::from_str_radix(hex, 16).ok()
+    }
+    let bytes = url.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied_to = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(lead) = escaped(bytes, i).filter(|b| *b >= 0x80) else {
+            i += 1;
+            continue;
+        };
+        let len = match lead {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        let mut seq = Vec::with_capacity(4);
+        seq.push(lead);
+        for k in 1..len {
+            match escaped(bytes, i + 3 * k) {
+                Some(b) => seq.push(b),
+                None => break,
+            }
+        }
+        match std::str::from_utf8(&seq) {
+            Ok(ch) if len > 0 && seq.len() == len => {
+                let out = out.get_or_insert_with(|| String::with_capacity(url.len()));
+                out.push_str(&url[copied_to..i]);
+                out.push_str(ch);
+                i += 3 * len;
+                copied_to = i;
+            }
+            _ => i += 3,
+        }
+    }
+    out.map(|mut s| {
+        s.push_str(&url[copied_to..]);
+        s
+    })
 }
 
 /// RFC 3986 scheme syntax: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
@@ -292,21 +557,37 @@ fn default_port(scheme: &str) -> Option<&'static str> {
 
 /// Parameters in signing order: sorted by name then value (byte order), with
 /// exact duplicate pairs removed.
-fn canonical_params(params: &[(String, String)]) -> Vec<&(String, String)> {
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    sorted.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+fn canonical_params<K: AsRef<[u8]>, V: AsRef<[u8]>>(params: &[(K, V)]) -> Vec<(&[u8], &[u8])> {
+    let mut sorted: Vec<(&[u8], &[u8])> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
     sorted
 }
 
-/// Decodes a base64 signature into `buf`, returning the 20 tag bytes, or
-/// `None` if it cannot be an HMAC-SHA1 signature.
-fn decode_signature<'b>(signature: &str, buf: &'b mut [u8; 24]) -> Option<&'b [u8]> {
+/// Decodes a base64 signature into its 20 tag bytes, or says why it cannot be
+/// an HMAC-SHA1 signature (never quoting it).
+fn decode_signature(signature: &str) -> Result<[u8; TAG_LEN], Rejection> {
     if signature.len() != SIGNATURE_B64_LEN {
-        return None;
+        return Err(Rejection::Malformed(format!(
+            "expected {SIGNATURE_B64_LEN} characters of padded base64, got {}",
+            signature.len()
+        )));
     }
-    let len = STANDARD.decode_slice(signature, buf).ok()?;
-    Some(&buf[..len])
+    let mut buf = [0u8; 24];
+    let len = STANDARD.decode_slice(signature, &mut buf).map_err(|_| {
+        Rejection::Malformed("not standard base64 (A-Z a-z 0-9 + / with = padding)".into())
+    })?;
+    if len != TAG_LEN {
+        return Err(Rejection::Malformed(format!(
+            "decodes to {len} bytes, an HMAC-SHA1 has {TAG_LEN}"
+        )));
+    }
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&buf[..TAG_LEN]);
+    Ok(tag)
 }
 
 /// The raw (undecoded) value of the first `name` parameter in the URL's query.
@@ -619,6 +900,155 @@ mod tests {
         );
         assert_eq!(query_param("https://h/p?bodysha256=ab", "bodySHA256"), None);
         assert_eq!(query_param("https://h/bodySHA256=ab", "bodySHA256"), None);
+    }
+
+    #[test]
+    fn url_variants_decode_non_ascii_escapes_only() {
+        // Java vector 35 signs the raw UTF-8; on the wire it arrives percent-encoded.
+        assert_eq!(
+            url_variants("https://mycompany.com/webhook/Espa%C3%B1a?a%C3%B1o=2023"),
+            [
+                "https://mycompany.com/webhook/Espa%C3%B1a?a%C3%B1o=2023",
+                "https://mycompany.com:443/webhook/Espa%C3%B1a?a%C3%B1o=2023",
+                "https://mycompany.com/webhook/España?año=2023",
+                "https://mycompany.com:443/webhook/España?año=2023",
+            ]
+        );
+        // ASCII escapes stay; a 4-byte sequence (emoji) decodes; lower-case hex too.
+        assert_eq!(
+            decode_non_ascii_escapes("https://h/p?q=a%20b%2B%27&e=%f0%9f%91%8d"),
+            Some("https://h/p?q=a%20b%2B%27&e=\u{1F44D}".to_string())
+        );
+        // Invalid UTF-8 (lone continuation byte, truncated sequence, overlong lead) is kept.
+        assert_eq!(decode_non_ascii_escapes("https://h/%80x%C3%41%C0%AF"), None);
+        assert_eq!(
+            decode_non_ascii_escapes("https://h/%C3%B1%C3"),
+            Some("https://h/ñ%C3".to_string())
+        );
+        assert_eq!(decode_non_ascii_escapes("https://h/a%2"), None);
+        assert_eq!(decode_non_ascii_escapes("https://h/plain"), None);
+    }
+
+    #[test]
+    fn non_ascii_signed_raw_verifies_when_received_encoded() {
+        // java testValidateWithInternationalCharactersInUrl: the URL as Twilio signs it.
+        let v = RequestValidator::new("12345");
+        let signed = "https://mycompany.com/webhook/España?año=2023";
+        let sig = v.compute(signed, &[]);
+        assert!(v.validate(
+            "https://mycompany.com/webhook/Espa%C3%B1a?a%C3%B1o=2023",
+            &[],
+            &sig
+        ));
+        // An ASCII escape is a different signed string (Java vector 30).
+        let sig = v.compute("https://mycompany.com/a?q=a b", &[]);
+        assert!(!v.validate("https://mycompany.com/a?q=a%20b", &[], &sig));
+    }
+
+    #[test]
+    fn verify_form_reports_what_was_tried() {
+        let v = RequestValidator::new("12345");
+        let url = "https://user:pw@mycompany.com:8443/myapp.php?foo=1";
+        let params = pairs(&[("Body", "hi")]);
+        let sig = v.compute("https://user:pw@mycompany.com/other", &params);
+        assert_eq!(
+            v.verify_form(url, &params, &sig),
+            Err(Rejection::Mismatch(Mismatch {
+                variants_tried: vec![
+                    "https://user:pw@mycompany.com:8443/myapp.php?foo=1".into(),
+                    "https://user:pw@mycompany.com/myapp.php?foo=1".into(),
+                ],
+                body_hash: None,
+            }))
+        );
+        assert_eq!(
+            v.verify_form(url, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=="),
+            Err(Rejection::Malformed(
+                "expected 28 characters of padded base64, got 29".into()
+            ))
+        );
+        assert_eq!(
+            v.verify_form(url, &params, "RSOYDt4T1cUTdK1PDd93_VVr8B8="),
+            Err(Rejection::Malformed(
+                "not standard base64 (A-Z a-z 0-9 + / with = padding)".into()
+            ))
+        );
+        assert_eq!(
+            v.verify_form(url, &params, "AAAAAAAAAAAAAAAAAAAAAAAAAA=="),
+            Err(Rejection::Malformed(
+                "decodes to 19 bytes, an HMAC-SHA1 has 20".into()
+            ))
+        );
+        // The port-less signature is accepted.
+        let sig = v.compute("https://user:pw@mycompany.com/myapp.php?foo=1", &params);
+        assert_eq!(v.verify_form(url, &params, &sig), Ok(()));
+    }
+
+    #[test]
+    fn verify_form_signs_raw_bytes_of_non_utf8_values() {
+        let v = RequestValidator::new("12345");
+        let url = "https://mycompany.com/a";
+        let mut mac = HmacSha1::new_from_slice(b"12345").unwrap();
+        mac.update(b"https://mycompany.com/aBody\xff\xfe");
+        let sig = STANDARD.encode(mac.finalize().into_bytes());
+        let params = [(b"Body".to_vec(), vec![0xff, 0xfe])];
+        assert_eq!(v.verify_form(url, &params, &sig), Ok(()));
+        let other = [(b"Body".to_vec(), vec![0xff])];
+        assert!(v.verify_form(url, &other, &sig).is_err());
+    }
+
+    #[test]
+    fn verify_body_reports_the_hash_check() {
+        // twilio-python test_validation_of_body_succeeds.
+        let v = RequestValidator::new("12345");
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let sig = v.compute(url, &[]);
+        assert_eq!(sig, "a9nBmqA0ju/hNViExpshrM61xv4=");
+        assert_eq!(v.verify_body(url, body, &sig), Ok(()));
+        let tampered = br#"{"property": "value", "boolean": false}"#;
+        let Err(Rejection::Mismatch(m)) = v.verify_body(url, tampered, &sig) else {
+            panic!("tampered body accepted")
+        };
+        assert_eq!(m.body_hash, Some(BodyHash::Mismatch));
+        assert_eq!(m.variants_tried.len(), 2);
+        let Err(Rejection::Mismatch(m)) = v.verify_body(url, body, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        else {
+            panic!("forged signature accepted")
+        };
+        assert_eq!(m.body_hash, Some(BodyHash::Match));
+        assert_eq!(
+            v.verify_body("https://mycompany.com/myapp.php", body, &sig),
+            Err(Rejection::Mismatch(Mismatch {
+                variants_tried: vec![],
+                body_hash: Some(BodyHash::Missing)
+            }))
+        );
+        assert_eq!(
+            Rejection::Mismatch(Mismatch {
+                variants_tried: vec![],
+                body_hash: Some(BodyHash::Missing)
+            })
+            .to_string(),
+            "the URL has no bodySHA256 parameter"
+        );
+    }
+
+    #[test]
+    fn redact_url_hides_query_values_password_and_fragment() {
+        assert_eq!(
+            redact_url("https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1f"),
+            "https://mycompany.com/myapp.php?foo=[redacted]&bar=[redacted]&bodySHA256=[redacted]"
+        );
+        assert_eq!(
+            redact_url("https://user@h:1/p?=x&&k"),
+            "https://user@h:1/p?=[redacted]&&k"
+        );
+        assert_eq!(
+            redact_url("https://h?next=https://u:p@x/y"),
+            "https://h?next=[redacted]"
+        );
+        assert_eq!(redact_url("/relative?a=b"), "/relative?a=[redacted]");
     }
 
     #[test]

@@ -47,22 +47,22 @@ use crate::voice_webhook::parse_call_event;
 /// assert!(decode_form(b"Body=%FF").is_err());
 /// ```
 pub fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
-    let mut pairs = Vec::new();
-    for (index, piece) in body.split(|&b| b == b'&').enumerate() {
-        if piece.is_empty() {
-            continue;
-        }
-        let (name, value) = match piece.iter().position(|&b| b == b'=') {
-            Some(eq) => (&piece[..eq], &piece[eq + 1..]),
-            None => (piece, &piece[piece.len()..]),
-        };
-        let name = percent_decode(name).map_err(|_| {
+    form_strings(decode_form_bytes(body))
+}
+
+/// The UTF-8 step of [`decode_form`], on pairs from [`decode_form_bytes`].
+pub(crate) fn form_strings(
+    raw: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(String, String)>, WebhookError> {
+    let mut pairs = Vec::with_capacity(raw.len());
+    for (index, (name, value)) in raw.into_iter().enumerate() {
+        let name = String::from_utf8(name).map_err(|_| {
             WebhookError::Malformed(format!(
                 "parameter #{} has a name that is not UTF-8",
                 index + 1
             ))
         })?;
-        let value = percent_decode(value).map_err(|_| {
+        let value = String::from_utf8(value).map_err(|_| {
             WebhookError::Malformed(format!("parameter {name:?} has a value that is not UTF-8"))
         })?;
         pairs.push((name, value));
@@ -70,8 +70,34 @@ pub fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
     Ok(pairs)
 }
 
-/// `+` → space, `%XX` → byte, then UTF-8.
-fn percent_decode(input: &[u8]) -> Result<String, std::string::FromUtf8Error> {
+/// Decodes an `application/x-www-form-urlencoded` body into raw name/value bytes, in
+/// order, keeping repeated names; never fails.
+///
+/// The same rules as [`decode_form`] without the UTF-8 step: the signature is checked on
+/// these bytes, before a body that is not UTF-8 is refused.
+///
+/// ```
+/// use telephony_twilio::webhook::decode_form_bytes;
+/// assert_eq!(
+///     decode_form_bytes(b"Body=%FF+x&Flag"),
+///     vec![(b"Body".to_vec(), b"\xff x".to_vec()), (b"Flag".to_vec(), Vec::new())]
+/// );
+/// ```
+pub fn decode_form_bytes(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    body.split(|&b| b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(eq) => (&piece[..eq], &piece[eq + 1..]),
+                None => (piece, &piece[piece.len()..]),
+            };
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+/// `+` → space, `%XX` → byte.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
     fn hex(b: u8) -> Option<u8> {
         match b {
             b'0'..=b'9' => Some(b - b'0'),
@@ -99,7 +125,7 @@ fn percent_decode(input: &[u8]) -> Result<String, std::string::FromUtf8Error> {
         }
         i += 1;
     }
-    String::from_utf8(out)
+    out
 }
 
 /// Parses Twilio's message status name (`message_enum_status`) into a [`DeliveryStatus`].

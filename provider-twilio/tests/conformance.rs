@@ -42,10 +42,23 @@ fn twilio_service(env: &CaseEnv) -> TwilioProvider {
         .expect("provider builds")
 }
 
-/// `X-Twilio-Signature` over the URL and the form parameters, decoded with
-/// serde_urlencoded (independent of the crate's own decoder). Twilio needs no clock.
+/// `X-Twilio-Signature` as Twilio makes it: for a form body, over the URL and the form
+/// parameters, decoded with serde_urlencoded (independent of the crate's own decoder); for
+/// any other body (JSON), over the URL alone (which carries `bodySHA256`). Twilio needs no
+/// clock.
 fn sign_with(token: &str, req: &WebhookRequestParts) -> Vec<(String, String)> {
-    let params: Vec<(String, String)> = serde_urlencoded::from_str(&req.body).unwrap_or_default();
+    let is_form = req.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("content-type")
+            && value.split(';').next().is_some_and(|e| {
+                e.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+    });
+    let params: Vec<(String, String)> = if is_form {
+        serde_urlencoded::from_str(&req.body).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let signature = RequestValidator::new(token).compute(&req.url, &params);
     vec![("X-Twilio-Signature".to_string(), signature)]
 }

@@ -722,7 +722,16 @@ fn upgrade_wrong_or_missing_signature_is_refused() {
             &sign(TOKEN, &format!("{URL}CallSidCA1")),
         )),
     ));
-    invalid(&upgrade(URL, Some(("x-twilio-signature", "not-base64"))));
+    assert_eq!(
+        verify(
+            &upgrade(URL, Some(("x-twilio-signature", "not-base64"))),
+            SignatureCheck::Verify
+        ),
+        Err(WebhookError::MalformedSignature {
+            header: "X-Twilio-Signature",
+            reason: "expected 28 characters of padded base64, got 10".into()
+        })
+    );
     invalid(&upgrade(
         URL,
         Some(("x-twilio-signature", &sign(TOKEN, URL).to_lowercase())),

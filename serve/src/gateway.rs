@@ -485,10 +485,28 @@ impl Gateway {
 }
 
 impl GatewayBuilder {
-    /// The public base URL the provider requests (scheme, host, optional port); webhook
-    /// signatures are checked against it plus the route path and query.
+    /// The public base URL the provider requests (scheme, optional `user:pass@`, host,
+    /// optional port, optional path prefix); webhook signatures are checked against it
+    /// plus the route path and query, byte for byte (the host's case, the userinfo and the
+    /// port are kept: Twilio signs them as configured).
+    ///
+    /// A `#fragment` is dropped (it is never sent in a request, so never signed), then a
+    /// trailing `/`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let gw = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .public_url("https://user:pw@Gw.example.com:8443/#console")
+    ///     .build();
+    /// assert_eq!(gw.public_url(), Some("https://user:pw@Gw.example.com:8443"));
+    /// ```
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.settings.public_url = Some(url.into().trim_end_matches('/').to_string());
+        let url = url.into();
+        let without_fragment = url.split_once('#').map_or(url.as_str(), |(u, _)| u);
+        self.settings.public_url = Some(without_fragment.trim_end_matches('/').to_string());
         self
     }
 

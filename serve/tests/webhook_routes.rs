@@ -183,7 +183,9 @@ async fn bad_requests_are_refused_and_write_nothing() {
     req.headers_mut()
         .insert("host", "evil.example.com".parse().unwrap());
     assert_eq!(call(&gw, req).await.0, StatusCode::FORBIDDEN);
-    // Non-form content type.
+    // Non-form content type: signed over the URL alone with bodySHA256 (PROTOCOL §1.4);
+    // a form signature on a URL without bodySHA256 is refused before the content type
+    // is looked at.
     let (s, _, t) = call(
         &gw,
         post(
@@ -194,8 +196,13 @@ async fn bad_requests_are_refused_and_write_nothing() {
         ),
     )
     .await;
-    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(t.contains("application/json"), "{t}");
+    assert_eq!(
+        (s, t),
+        (
+            StatusCode::FORBIDDEN,
+            format!("invalid webhook signature for {url}\n")
+        )
+    );
     // Over 64 KiB.
     let big = "Body=".to_string() + &"a".repeat(64 * 1024);
     let (s, _, _) = call(&gw, post("/telephony/webhook", form, Some(&sig), big)).await;
@@ -482,4 +489,55 @@ async fn metrics_count_webhooks_by_outcome_and_read_the_store_gauges() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Without a `ConnectInfo` peer (as through `oneshot`) the peer is untrusted: forwarded
+/// headers are ignored when `trustedProxies` is set; with a trusted peer they are used.
+#[tokio::test]
+async fn forwarded_headers_need_a_known_trusted_peer() {
+    use axum::extract::ConnectInfo;
+    let store = Arc::new(MemoryStore::new());
+    let cfg = TwilioConfig::new(ACCOUNT, TOKEN).from_number("+15550001234".parse().unwrap());
+    let gw = Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store.clone())
+        .trust_forwarding_headers(vec!["gw.example.com".into()])
+        .trusted_proxies(
+            telephony_serve::client_ip::TrustedProxies::parse(&["192.0.2.1".into()]).unwrap(),
+        )
+        .build();
+    // Twilio requested http://gw.example.com (the proxy says so in X-Forwarded-Proto).
+    let (body, sig) = sms("SM0000000000000000000000000000prx1", "x")
+        .signed(TOKEN, "http://gw.example.com/telephony/webhook");
+    let req = |peer: Option<&str>| {
+        let mut r = post(
+            "/telephony/webhook",
+            "application/x-www-form-urlencoded",
+            Some(&sig),
+            body.clone(),
+        );
+        r.headers_mut()
+            .insert("host", "gw.example.com".parse().unwrap());
+        r.headers_mut()
+            .insert("x-forwarded-proto", "http".parse().unwrap());
+        if let Some(p) = peer {
+            r.extensions_mut()
+                .insert(ConnectInfo(p.parse::<std::net::SocketAddr>().unwrap()));
+        }
+        r
+    };
+    // Unknown peer and untrusted peer: the proto header is ignored, https:// is checked.
+    for peer in [None, Some("198.51.100.7:4000")] {
+        let (s, _, t) = call(&gw, req(peer)).await;
+        assert_eq!(
+            (s, t.as_str()),
+            (
+                StatusCode::FORBIDDEN,
+                "invalid webhook signature for https://gw.example.com/telephony/webhook\n"
+            ),
+            "{peer:?}"
+        );
+    }
+    assert_eq!(inbox_len(&store).await, 0);
+    let (s, _, t) = call(&gw, req(Some("192.0.2.1:4000"))).await;
+    assert_eq!((s, t.as_str()), (StatusCode::OK, EMPTY_TWIML));
+    assert_eq!(inbox_len(&store).await, 1);
 }

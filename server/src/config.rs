@@ -606,13 +606,18 @@ pub struct RateLimitsSection {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookSecurity {
-    /// Hosts accepted in forwarding headers.
+    /// Hosts accepted in `X-Forwarded-Host` / `Host` when the signed URL is built from
+    /// them: RFC 1123 host names with an optional `:port` (`gw.example.com`,
+    /// `gw.example.com:8443`), checked at load. An entry without a port allows any port.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    /// Trust `X-Forwarded-Proto`/`X-Forwarded-Host` (only for `allowedHosts`) when `publicUrl` is not set.
+    /// Build the signed URL from `X-Forwarded-Proto`/`X-Forwarded-Host` (only for
+    /// `allowedHosts`) when `publicUrl` is not set.
     #[serde(default)]
     pub trust_forwarding_headers: bool,
-    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-*` headers are believed.
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-*` headers are believed:
+    /// when set, forwarded host/proto (and `X-Forwarded-For`) from any other peer are
+    /// ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
 }
@@ -683,9 +688,12 @@ pub struct Config {
     /// Webhook security.
     #[serde(default)]
     pub webhook_security: WebhookSecurity,
-    /// The public base URL Twilio uses (scheme, host, optional port; no path).
+    /// The public base URL Twilio uses (scheme, optional `user:pass@`, host, optional
+    /// port, optional path prefix; no query). Signatures are checked against it byte for
+    /// byte; a `#fragment` is dropped at load (it is never signed).
     pub public_url: Option<String>,
-    /// Skip `X-Twilio-Signature` checks; refused unless the listener is loopback-only.
+    /// Skip `X-Twilio-Signature` checks; refused unless the listener is loopback-only and
+    /// no tunnel is configured. Counted in `telephony_signature_verification_skipped_total`.
     /// (`dangerouslyDisableSignatureValidation` is accepted as an alias.)
     #[serde(default, alias = "dangerouslyDisableSignatureValidation")]
     pub skip_signature_verification: bool,
@@ -807,8 +815,10 @@ impl Config {
     }
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
-        let cfg: Config = fig.extract()?;
+        let mut cfg: Config = fig.extract()?;
         cfg.validate()?;
+        // A fragment is never sent in a request, so Twilio never signs it.
+        cfg.public_url = cfg.public_url.map(|u| without_fragment(&u).to_string());
         Ok(cfg)
     }
 
@@ -853,9 +863,23 @@ impl Config {
                 format!("{:?} is the same as serve.path", self.serve.status_path),
             );
         }
+        for host in &self.webhook_security.allowed_hosts {
+            if let Err(reason) = check_allowed_host(host) {
+                return rule("webhookSecurity.allowedHosts", reason);
+            }
+        }
         if let Some(u) = &self.public_url {
-            if let Err(e) = telephony_tunnel::StaticUrl::new(u.clone()) {
+            let u = without_fragment(u);
+            if let Err(e) = telephony_tunnel::StaticUrl::new(u.to_string()) {
                 return rule("publicUrl", e.to_string());
+            }
+            if let Some(port) = url_port(u) {
+                if port.parse::<u16>().map_or(true, |p| p == 0) {
+                    return rule(
+                        "publicUrl",
+                        format!("{u:?} has port {port:?}; expected a number from 1 to 65535"),
+                    );
+                }
             }
         }
         if !self.provider.is_compiled_in() {
@@ -1067,6 +1091,18 @@ impl Config {
                 push("tunnel.ngrokDomain", later_tunnel);
             }
         }
+        let ws = &self.webhook_security;
+        if ws.trust_forwarding_headers && self.public_url.is_some() {
+            push(
+                "webhookSecurity.trustForwardingHeaders",
+                "has no effect while publicUrl is set: the signed URL is publicUrl",
+            );
+        } else if ws.trust_forwarding_headers && ws.allowed_hosts.is_empty() {
+            push(
+                "webhookSecurity.trustForwardingHeaders",
+                "has no effect without webhookSecurity.allowedHosts",
+            );
+        }
         if self.default_to.is_some() {
             push(
                 "defaultTo",
@@ -1074,6 +1110,14 @@ impl Config {
             );
         }
         out
+    }
+
+    /// True when a tunnel is configured (a `tunnel` section whose `provider` is not
+    /// `"none"`): it makes a loopback listener reachable from the internet.
+    pub fn tunnel_configured(&self) -> bool {
+        self.tunnel
+            .as_ref()
+            .is_some_and(|t| t.provider.as_deref() != Some("none"))
     }
 
     /// True when forwarding headers may build the signed URL (`trustForwardingHeaders`
@@ -1163,7 +1207,6 @@ impl Config {
     }
 }
 
-// Placeholders such as `ACxxxx…` (32 x's) in the guides pass: only shape is checked.
 impl ServeSection {
     /// Range checks for the public listener's limits, naming the key at fault.
     fn check_limits(&self) -> Result<(), ConfigError> {
@@ -1283,6 +1326,72 @@ impl Config {
     }
 }
 
+/// `url` without its `#fragment`.
+fn without_fragment(url: &str) -> &str {
+    url.split_once('#').map_or(url, |(u, _)| u)
+}
+
+/// The port of an `http(s)://[userinfo@]host[:port]…` URL, as written, if it has one.
+fn url_port(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port.rsplit_once("]:").map(|(_, p)| p);
+    }
+    host_port.rsplit_once(':').map(|(_, p)| p)
+}
+
+/// A `webhookSecurity.allowedHosts` entry: an RFC 1123 host name (letters, digits and
+/// hyphens in dot-separated labels of 1–63 characters, no label starting or ending with a
+/// hyphen, at most 253 characters), optionally followed by `:port` (1–65535). No
+/// userinfo, scheme, path or spaces.
+fn check_allowed_host(entry: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{entry:?} is not a host name with an optional :port ({why}); expected e.g. \"gw.example.com\" or \"gw.example.com:8443\""
+        ))
+    };
+    if entry.contains('@') {
+        return bad("'@' would add a userinfo");
+    }
+    if entry.chars().any(char::is_whitespace) {
+        return bad("it contains a space");
+    }
+    if entry.contains("://") || entry.contains(['/', '?', '#']) {
+        return bad("it has a scheme, path, query or fragment");
+    }
+    let (name, port) = match entry.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (entry, None),
+    };
+    if let Some(port) = port {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().map_or(true, |p| p == 0)
+        {
+            return bad("the port must be a number from 1 to 65535");
+        }
+    }
+    if name.is_empty() || name.len() > 253 {
+        return bad("the name must have 1 to 253 characters");
+    }
+    for label in name.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return bad(&format!(
+                "label {label:?} is not 1-63 letters, digits or inner hyphens"
+            ));
+        }
+    }
+    Ok(())
+}
+
+// Placeholders such as `ACxxxx…` (32 x's) in the guides pass: only shape is checked.
 fn is_sid(s: &str, prefix: &str) -> bool {
     s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_alphanumeric())
 }

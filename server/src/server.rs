@@ -177,6 +177,12 @@ pub fn check_security(
             ),
         });
     }
+    if config.skip_signature_verification && config.tunnel_configured() {
+        return Err(ServeError::Config {
+            key: "skipSignatureVerification",
+            reason: "refused because a tunnel is configured (tunnel.provider is not \"none\"): the tunnel makes the loopback listener public; never disable signature checks on a public listener".into(),
+        });
+    }
     if config.public_url.is_none() && !public_loopback && !config.trusts_forwarding_headers() {
         return Err(ServeError::Config {
             key: "publicUrl",

@@ -484,3 +484,181 @@ fn invalid_requests_rate_defaults_and_names_the_bad_key() {
         "rateLimits.invalidRequests.burst: must be at least 1"
     );
 }
+
+#[test]
+fn allowed_hosts_are_host_names_with_an_optional_port() {
+    let load = |host: &str| {
+        Config::from_json5_str(&format!(
+            "{{ webhookSecurity: {{ trustForwardingHeaders: true, allowedHosts: ['gw.example.com', {host:?}] }} }}"
+        ))
+    };
+    for ok in [
+        "GW.Example.com:8443",
+        "localhost",
+        "10.0.0.1",
+        "a-b.example.com:1",
+        "x",
+    ] {
+        let cfg = load(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(cfg.webhook_security.allowed_hosts, ["gw.example.com", ok]);
+    }
+    let expect = "expected e.g. \"gw.example.com\" or \"gw.example.com:8443\"";
+    for (bad, why) in [
+        ("user@gw.example.com", "'@' would add a userinfo"),
+        ("gw.example.com ", "it contains a space"),
+        ("gw example.com", "it contains a space"),
+        (
+            "https://gw.example.com",
+            "it has a scheme, path, query or fragment",
+        ),
+        (
+            "gw.example.com/hook",
+            "it has a scheme, path, query or fragment",
+        ),
+        (
+            "gw.example.com:99999",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "gw.example.com:",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "gw.example.com:0",
+            "the port must be a number from 1 to 65535",
+        ),
+        (":8443", "the name must have 1 to 253 characters"),
+        (
+            "-gw.example.com",
+            "label \"-gw\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        (
+            "gw..example.com",
+            "label \"\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        (
+            "gw_1.example.com",
+            "label \"gw_1\" is not 1-63 letters, digits or inner hyphens",
+        ),
+        ("[::1]", "the port must be a number from 1 to 65535"),
+        (
+            "[::1]:443",
+            "label \"[::1]\" is not 1-63 letters, digits or inner hyphens",
+        ),
+    ] {
+        let e = load(bad).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid configuration: webhookSecurity.allowedHosts: {bad:?} is not a host name with an optional :port ({why}); {expect}"
+            ),
+            "{bad}"
+        );
+        assert!(
+            matches!(e, ConfigError::Rule { ref key, .. } if key == "webhookSecurity.allowedHosts")
+        );
+    }
+}
+
+#[test]
+fn public_url_keeps_userinfo_and_port_and_drops_the_fragment() {
+    let cfg =
+        Config::from_json5_str("{ publicUrl: 'https://twilio:pw@GW.example.com:8443#console' }")
+            .unwrap();
+    assert_eq!(
+        cfg.public_url.as_deref(),
+        Some("https://twilio:pw@GW.example.com:8443")
+    );
+    for (url, port) in [
+        ("https://gw.example.com:99999", "99999"),
+        ("https://gw.example.com:https", "https"),
+        ("https://gw.example.com:0/", "0"),
+    ] {
+        let e = Config::from_json5_str(&format!("{{ publicUrl: {url:?} }}")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid configuration: publicUrl: {:?} has port {port:?}; expected a number from 1 to 65535",
+                url
+            )
+        );
+    }
+    // A query is still refused (the route path is appended to publicUrl).
+    let e = Config::from_json5_str("{ publicUrl: 'https://gw.example.com?x=1' }").unwrap_err();
+    assert!(
+        matches!(e, ConfigError::Rule { ref key, .. } if key == "publicUrl"),
+        "{e}"
+    );
+}
+
+#[test]
+fn forwarding_headers_without_effect_are_reported() {
+    let keys = |body: &str| -> Vec<(String, &'static str)> {
+        Config::from_json5_str(body)
+            .unwrap()
+            .inactive_keys()
+            .into_iter()
+            .filter(|k| k.key.starts_with("webhookSecurity"))
+            .map(|k| (k.key, k.reason))
+            .collect()
+    };
+    assert_eq!(
+        keys("{ publicUrl: 'https://gw.example.com', webhookSecurity: { trustForwardingHeaders: true, allowedHosts: ['gw.example.com'] } }"),
+        [(
+            "webhookSecurity.trustForwardingHeaders".to_string(),
+            "has no effect while publicUrl is set: the signed URL is publicUrl"
+        )]
+    );
+    assert_eq!(
+        keys("{ webhookSecurity: { trustForwardingHeaders: true } }"),
+        [(
+            "webhookSecurity.trustForwardingHeaders".to_string(),
+            "has no effect without webhookSecurity.allowedHosts"
+        )]
+    );
+    assert!(keys(
+        "{ webhookSecurity: { trustForwardingHeaders: true, allowedHosts: ['gw.example.com'] } }"
+    )
+    .is_empty());
+}
+
+#[test]
+fn skip_signature_verification_is_refused_with_a_tunnel_or_a_public_bind() {
+    use telephony_server::server::check_security;
+    let tunnel_refusal = "skipSignatureVerification: refused because a tunnel is configured (tunnel.provider is not \"none\"): the tunnel makes the loopback listener public; never disable signature checks on a public listener";
+    for body in [
+        "{ skipSignatureVerification: true, tunnel: { provider: 'ngrok' } }",
+        "{ skipSignatureVerification: true, tunnel: { provider: 'tailscale-funnel' } }",
+        // A tunnel section without a provider still counts (fail closed).
+        "{ dangerouslyDisableSignatureValidation: true, tunnel: { ngrokDomain: 'gw.ngrok.app' } }",
+    ] {
+        let cfg = Config::from_json5_str(body).unwrap();
+        assert!(cfg.tunnel_configured(), "{body}");
+        assert_eq!(
+            check_security(&cfg, true, true).unwrap_err().to_string(),
+            tunnel_refusal,
+            "{body}"
+        );
+    }
+    // Loopback without a tunnel (or with provider "none"): allowed.
+    for body in [
+        "{ skipSignatureVerification: true }",
+        "{ skipSignatureVerification: true, tunnel: { provider: 'none' } }",
+    ] {
+        let cfg = Config::from_json5_str(body).unwrap();
+        assert!(!cfg.tunnel_configured(), "{body}");
+        check_security(&cfg, true, true).unwrap();
+    }
+    // A tunnel without skipping the check is fine.
+    let cfg = Config::from_json5_str("{ tunnel: { provider: 'ngrok' } }").unwrap();
+    check_security(&cfg, true, true).unwrap();
+    // Non-loopback bind.
+    let cfg = Config::from_json5_str(
+        "{ skipSignatureVerification: true, publicUrl: 'https://gw.example.com', serve: { bind: '0.0.0.0' } }",
+    )
+    .unwrap();
+    assert_eq!(
+        check_security(&cfg, false, true).unwrap_err().to_string(),
+        "skipSignatureVerification: refused because serve.bind 0.0.0.0 is not loopback; never disable signature checks on a public listener"
+    );
+}

@@ -347,6 +347,27 @@ async fn refuses_unsafe_listeners() {
         ),
         "{e}"
     );
+    // Loopback, but a tunnel makes it public.
+    let mut cfg = config(dir.path());
+    cfg.skip_signature_verification = true;
+    cfg.tunnel = Some(telephony_server::config::TunnelSection {
+        provider: Some("ngrok".into()),
+        ..Default::default()
+    });
+    let e = server::start(
+        &cfg,
+        ServeOptions {
+            sandbox: true,
+            handler: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(e.is_config());
+    assert_eq!(
+        e.to_string(),
+        "skipSignatureVerification: refused because a tunnel is configured (tunnel.provider is not \"none\"): the tunnel makes the loopback listener public; never disable signature checks on a public listener"
+    );
     let mut cfg = config(dir.path());
     cfg.admin.bind = "0.0.0.0".into();
     let e = server::start(

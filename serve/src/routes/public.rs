@@ -1,21 +1,25 @@
 //! The public listener: `POST {path}` (inbound webhooks), `POST {statusPath}` (status
 //! callbacks) and `GET /health`. Nothing else is served there.
 //!
-//! Every webhook goes through the same steps: body limit (413), content type (415),
-//! signature against the configured public URL (403), parse (400), persist, then 200 with
-//! empty TwiML. Nothing is written before the signature is checked, and nothing is
+//! Every webhook goes through the same steps: body limit (413), signature against the
+//! URL the provider signed (403; see [`signed_url`]), then content type (415), parse
+//! (400), persist, then 200 with empty TwiML. Nothing about an unsigned request is looked
+//! at beyond its size, nothing is written before the signature is checked, and nothing is
 //! acknowledged before it is stored.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use telephony_core::voice::CallEvent;
 use telephony_core::{InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
+use crate::client_ip::TrustedProxies;
 use crate::gateway::Gateway;
 use crate::voice;
 
@@ -68,11 +72,26 @@ fn text(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-/// The URL the provider signed (for providers that sign it): public URL + original path +
-/// raw query.
+/// The URL the provider signed (for providers that sign it): the public origin + the
+/// original path + the raw query, byte for byte.
+///
+/// The origin is, in order:
+///
+/// 1. `publicUrl` as configured (scheme, userinfo, host and port kept exactly; its
+///    `#fragment` was dropped by [`GatewayBuilder::public_url`](crate::GatewayBuilder::public_url));
+/// 2. with `webhookSecurity.trustForwardingHeaders`: `{proto}://{host}`, where `host` is
+///    the last `X-Forwarded-Host` entry (else `Host`) and must match
+///    `webhookSecurity.allowedHosts`, and `proto` the last `X-Forwarded-Proto` entry
+///    (`http` or `https`, default `https`). When `webhookSecurity.trustedProxies` is set,
+///    the `X-Forwarded-*` headers are read only from a peer in it; from any other peer,
+///    or when the peer is unknown (`peer` is `None`), only `Host` counts;
+/// 3. on a loopback-only listener, `http://{Host}`.
+///
+/// Anything else is an error naming what is missing.
 pub(crate) fn signed_url(
     gw: &Gateway,
     headers: &HeaderMap,
+    peer: Option<IpAddr>,
     path_and_query: &str,
 ) -> Result<String, String> {
     let s = &gw.inner.settings;
@@ -80,16 +99,22 @@ pub(crate) fn signed_url(
         return Ok(format!("{base}{path_and_query}"));
     }
     if s.trust_forwarding_headers {
-        let host = headers
-            .get("x-forwarded-host")
-            .or_else(|| headers.get(header::HOST))
-            .and_then(|v| v.to_str().ok());
+        let forwarded = forwarded_headers_believed(&s.trusted_proxies, peer);
+        let forwarded_host = last_entry(headers, "x-forwarded-host");
+        let forwarded_proto = last_entry(headers, "x-forwarded-proto");
+        if !forwarded && (forwarded_host.is_some() || forwarded_proto.is_some()) {
+            tracing::warn!(
+                peer = ?peer,
+                "X-Forwarded-Host/X-Forwarded-Proto ignored: the peer is not in webhookSecurity.trustedProxies"
+            );
+        }
+        let host = forwarded_host
+            .filter(|_| forwarded)
+            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
         if let Some(host) = host {
-            let bare = host.split(':').next().unwrap_or(host);
-            if s.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(bare)) {
-                let proto = headers
-                    .get("x-forwarded-proto")
-                    .and_then(|v| v.to_str().ok())
+            if host_allowed(&s.allowed_hosts, host) {
+                let proto = forwarded_proto
+                    .filter(|_| forwarded)
                     .filter(|p| *p == "http" || *p == "https")
                     .unwrap_or("https");
                 return Ok(format!("{proto}://{host}{path_and_query}"));
@@ -108,13 +133,57 @@ pub(crate) fn signed_url(
     Err("the gateway has no publicUrl configured, so it cannot check webhook signatures".into())
 }
 
+/// Whether `X-Forwarded-*` headers from `peer` are believed: always when no trusted proxy
+/// is configured, otherwise only from a trusted proxy (never from an unknown peer).
+fn forwarded_headers_believed(proxies: &TrustedProxies, peer: Option<IpAddr>) -> bool {
+    proxies.is_empty() || peer.is_some_and(|ip| proxies.trusts(ip))
+}
+
+/// The last comma-separated entry of every `name` header (the one the nearest proxy
+/// wrote), trimmed; `None` when absent, empty or not text.
+fn last_entry<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|e| !e.is_empty())
+}
+
+/// `host` (`name` or `name:port`) matches an `allowedHosts` entry: the names equal
+/// ignoring ASCII case, and the ports equal when the entry has one (an entry without a
+/// port allows any). A port must be digits; anything else never matches.
+fn host_allowed(allowed: &[String], host: &str) -> bool {
+    fn split(h: &str) -> Option<(&str, Option<&str>)> {
+        match h.rsplit_once(':') {
+            None => Some((h, None)),
+            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                Some((name, Some(port)))
+            }
+            Some(_) => None,
+        }
+    }
+    let Some((name, port)) = split(host) else {
+        return false;
+    };
+    allowed.iter().any(|entry| match split(entry) {
+        Some((allowed_name, allowed_port)) => {
+            allowed_name.eq_ignore_ascii_case(name) && allowed_port.is_none_or(|p| Some(p) == port)
+        }
+        None => false,
+    })
+}
+
 async fn webhook(
     State(gw): State<Gateway>,
     OriginalUri(uri): OriginalUri,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let check = if gw.inner.settings.skip_signature_verification {
         gw.metrics()
@@ -123,7 +192,7 @@ async fn webhook(
     } else {
         SignatureCheck::Verify
     };
-    let url = match signed_url(&gw, &headers, pq) {
+    let url = match signed_url(&gw, &headers, peer, pq) {
         Ok(u) => u,
         Err(reason) if check == SignatureCheck::Verify => {
             tracing::warn!(path = uri.path(), %reason, "webhook refused");

@@ -176,7 +176,7 @@ fn upgrade(
     };
     // The signature is checked here, before the upgrade; a failure is told to the client
     // as a close frame (1008) with the reason once the socket is open.
-    let verdict = verify(&gw, &headers, uri.path());
+    let verdict = verify(&gw, &headers, ip, uri.path());
     ws.max_frame_size(MAX_FRAME)
         .max_message_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
@@ -185,7 +185,12 @@ fn upgrade(
 }
 
 /// The socket URL the provider signed: the route on the public origin, `wss://`, no query.
-fn verify(gw: &Gateway, headers: &HeaderMap, path: &str) -> Result<(), String> {
+fn verify(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    path: &str,
+) -> Result<(), String> {
     let Some(rt) = gw.inner.provider.realtime() else {
         return Err(format!(
             "{} has no real-time protocol",
@@ -197,7 +202,7 @@ fn verify(gw: &Gateway, headers: &HeaderMap, path: &str) -> Result<(), String> {
     } else {
         SignatureCheck::Verify
     };
-    let url = match super::public::signed_url(gw, headers, path) {
+    let url = match super::public::signed_url(gw, headers, peer, path) {
         Ok(u) => ws_scheme(&u),
         Err(reason) if check == SignatureCheck::Verify => return Err(reason),
         Err(_) => String::new(),
