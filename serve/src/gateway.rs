@@ -134,6 +134,8 @@ pub(crate) struct Inner {
     pub(crate) pairing_warned_at: std::sync::atomic::AtomicI64,
     /// This gateway's counters (`GET /metrics`).
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Outbound, inbound-per-sender and status-callback rate limiters.
+    pub(crate) limiters: crate::rate_limit::Limiters,
 }
 
 /// The sender policy, shared (Debug prints its name).
@@ -168,6 +170,7 @@ pub(crate) struct Settings {
     pub(crate) chunking: ChunkOptions,
     pub(crate) forward: Option<ForwardSettings>,
     pub(crate) voice: VoiceSettings,
+    pub(crate) rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl Default for Settings {
@@ -191,6 +194,7 @@ impl Default for Settings {
             chunking: ChunkOptions::default(),
             forward: None,
             voice: VoiceSettings::default(),
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
     }
 }
@@ -631,8 +635,35 @@ impl GatewayBuilder {
         self
     }
 
+    /// Rate limits (`rateLimits.*`): per-sender outbound rates (by default by number kind:
+    /// long code 1/s, toll-free 3/s, short code 100/s), inbound messages per sender and
+    /// status callbacks. The limiters live in this process's memory.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::rate_limit::{OutboundLimits, Rate, RateLimits};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let limits = RateLimits {
+    ///     outbound: OutboundLimits::default().per_sender("+15550001234", Rate::per_second(2.0)?),
+    ///     inbound_per_sender: Rate::per_minute(5.0)?.with_burst(5)?,
+    ///     ..RateLimits::default()
+    /// };
+    /// let gateway = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .rate_limits(limits)
+    ///     .build();
+    /// # let _ = gateway;
+    /// # Ok::<(), telephony_serve::rate_limit::RateError>(())
+    /// ```
+    pub fn rate_limits(mut self, limits: crate::rate_limit::RateLimits) -> Self {
+        self.settings.rate_limits = limits;
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
+        let limiters = crate::rate_limit::Limiters::new(self.settings.rate_limits.clone());
         Gateway {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -653,6 +684,7 @@ impl GatewayBuilder {
                 pairing_drops: std::sync::atomic::AtomicU64::new(0),
                 pairing_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
                 metrics: crate::metrics::Metrics::new(),
+                limiters,
             }),
         }
     }

@@ -43,6 +43,7 @@ pub mod client_ip;
 pub mod gateway;
 pub mod handler;
 pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod sender_policy;
 pub mod voice;
