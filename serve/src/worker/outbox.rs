@@ -258,30 +258,34 @@ impl Schedule {
         blocked: &mut HashMap<String, Instant>,
     ) -> Turn {
         let recipient = item.message.to.number().as_str().to_string();
-        let booked = self.booked.remove(&item.id);
-        let first = booked.is_none();
-        if let Some(&until) = blocked.get(&recipient) {
-            self.book(&item.id, until);
-            return Turn::Wait { until, first };
-        }
-        let Some(sender) = gw.inner.provider.sender(&item.message) else {
-            return Turn::Send;
-        };
+        let first = self.booked.remove(&item.id).is_none();
+        let sender = gw.inner.provider.sender(&item.message);
         let limiter = &gw.inner.limiters.outbound;
-        let until = match self.tails.get(&sender) {
-            // Earlier sends from this sender wait for later slots: queue behind them.
-            Some(&tail) if booked.is_none() && tail > clock.mono => {
-                tail + limiter.rate_for(&sender).interval()
+        let until = match &sender {
+            // Earlier sends from this sender wait for later slots: take the next one.
+            Some(sender) if first && self.tails.get(sender).is_some_and(|t| *t > clock.mono) => {
+                self.tails[sender] + limiter.rate_for(sender).interval()
             }
-            _ => match limiter.check(&sender) {
+            // An earlier entry to this recipient was put back: wait behind it, taking no slot.
+            _ if blocked.contains_key(&recipient) => {
+                let until = blocked[&recipient];
+                self.book(&item.id, until);
+                return Turn::Wait { until, first };
+            }
+            None => return Turn::Send,
+            Some(sender) => match limiter.check(sender) {
                 Ok(()) => return Turn::Send,
                 Err(earliest) => earliest,
             },
         };
-        let tail = self.tails.entry(sender).or_insert(until);
-        *tail = (*tail).max(until);
+        let until = blocked.get(&recipient).map_or(until, |b| until.max(*b));
+        if let Some(sender) = sender {
+            let tail = self.tails.entry(sender).or_insert(until);
+            *tail = (*tail).max(until);
+        }
         self.book(&item.id, until);
-        blocked.insert(recipient, until);
+        let held = blocked.entry(recipient).or_insert(until);
+        *held = (*held).max(until);
         Turn::Wait { until, first }
     }
 
