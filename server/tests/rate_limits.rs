@@ -82,16 +82,30 @@ async fn each_number_sends_at_its_own_rate_in_order() {
     let mut ids = Vec::new();
     for i in 1..=3 {
         let sent = gw.send(TO_LONG, format!("long {i}")).await.unwrap();
-        assert_eq!(sent.receipts[0].status, DeliveryStatus::Pending, "answered at once");
+        assert_eq!(
+            sent.receipts[0].status,
+            DeliveryStatus::Pending,
+            "answered at once"
+        );
         ids.push(sent.receipts[0].id.clone());
     }
     for i in 1..=6 {
-        ids.push(gw.send(TO_TOLL_FREE, format!("toll-free {i}")).await.unwrap().receipts[0].id.clone());
+        ids.push(
+            gw.send(TO_TOLL_FREE, format!("toll-free {i}"))
+                .await
+                .unwrap()
+                .receipts[0]
+                .id
+                .clone(),
+        );
     }
     let workers = gw.spawn_workers();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while sim.messages().len() < 9 {
-        assert!(tokio::time::Instant::now() < deadline, "sends did not finish");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sends did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -114,10 +128,16 @@ async fn each_number_sends_at_its_own_rate_in_order() {
     assert_eq!(bodies(TO_LONG), ["long 1", "long 2", "long 3"]);
     assert_eq!(
         bodies(TO_TOLL_FREE),
-        (1..=6).map(|i| format!("toll-free {i}")).collect::<Vec<_>>()
+        (1..=6)
+            .map(|i| format!("toll-free {i}"))
+            .collect::<Vec<_>>()
     );
     let (long, toll_free) = (times(TO_LONG), times(TO_TOLL_FREE));
-    assert_eq!((long.len(), toll_free.len()), (3, 6), "no request was repeated");
+    assert_eq!(
+        (long.len(), toll_free.len()),
+        (3, 6),
+        "no request was repeated"
+    );
     // Never faster than the rate: one interval between sends from one number (less the
     // few milliseconds a send's start may vary by), and not much slower either.
     let ms = |d: time::Duration| d.whole_milliseconds();
@@ -132,7 +152,11 @@ async fn each_number_sends_at_its_own_rate_in_order() {
     // The numbers do not wait on each other: both start at once, and the toll-free
     // number's six sends (5 × 333 ms) are done before the long code's third (2 s).
     assert!(ms(toll_free[0] - long[0]).abs() < 150);
-    assert!(toll_free[5] < long[2], "toll-free finished {} ms after the long code", ms(toll_free[5] - long[2]));
+    assert!(
+        toll_free[5] < long[2],
+        "toll-free finished {} ms after the long code",
+        ms(toll_free[5] - long[2])
+    );
     assert!(ms(long[0] - started) < 1000);
     // Waiting for a slot is not an attempt and leaves no error.
     for id in &ids {
@@ -141,8 +165,14 @@ async fn each_number_sends_at_its_own_rate_in_order() {
         assert_eq!(r.status, DeliveryStatus::Queued);
     }
     let m = gw.metrics();
-    assert_eq!(m.get("telephony_rate_limited_total", &[("limiter", "outbound")]), 2 + 5);
-    let waited = m.get_f64("telephony_rate_limit_wait_seconds_total", &[("limiter", "outbound")]);
+    assert_eq!(
+        m.get("telephony_rate_limited_total", &[("limiter", "outbound")]),
+        2 + 5
+    );
+    let waited = m.get_f64(
+        "telephony_rate_limit_wait_seconds_total",
+        &[("limiter", "outbound")],
+    );
     // 1 + 2 s for the long code, 1/3 + … + 5/3 s for the toll-free number (5 s): 8 s.
     assert!((7.5..8.6).contains(&waited), "waited {waited} s");
     workers.shutdown().await;
