@@ -151,8 +151,13 @@ async fn outbound(secs: u64) {
     workers.shutdown().await;
     let from = start_utc + warmup;
     let until = from + Duration::from_secs(secs);
-    println!("window: {secs} s after a {} s warm-up; producers at 1.25 x each rate", warmup.as_secs());
-    println!("| number | kind | configured | sends in window | achieved/s | difference | in order |");
+    println!(
+        "window: {secs} s after a {} s warm-up; producers at 1.25 x each rate",
+        warmup.as_secs()
+    );
+    println!(
+        "| number | kind | configured | sends in window | achieved/s | difference | in order |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (i, (sender, to, kind)) in NUMBERS.iter().enumerate() {
         let creates: Vec<_> = sim
@@ -160,7 +165,10 @@ async fn outbound(secs: u64) {
             .into_iter()
             .filter(|r| r.to.as_deref() == Some(*to) && r.http_status == 201)
             .collect();
-        let in_window = creates.iter().filter(|r| r.at >= from && r.at < until).count();
+        let in_window = creates
+            .iter()
+            .filter(|r| r.at >= from && r.at < until)
+            .count();
         let achieved = in_window as f64 / secs as f64;
         let configured = rates[i].per_second_value();
         let bodies: Vec<u64> = sim
@@ -186,20 +194,40 @@ async fn memory(keys: usize) {
     let before = rss_kib();
     let t = Instant::now();
     for i in 0..keys {
-        let key = format!("AC00000000000000000000000000000001\n+1{:010}", 5_550_000_000u64 + i as u64);
+        let key = format!(
+            "AC00000000000000000000000000000001\n+1{:010}",
+            5_550_000_000u64 + i as u64
+        );
         let _ = limiter.check(&key);
     }
     let fill = t.elapsed();
     let filled = rss_kib();
-    println!("keys: {} (filled in {:.2} s, {:.0} ns per check)", limiter.len(), fill.as_secs_f64(), fill.as_nanos() as f64 / keys as f64);
+    println!(
+        "keys: {} (filled in {:.2} s, {:.0} ns per check)",
+        limiter.len(),
+        fill.as_secs_f64(),
+        fill.as_nanos() as f64 / keys as f64
+    );
     println!("RSS before: {} KiB", before);
-    println!("RSS with {} keys: {} KiB (+{:.1} MiB, {:.1} bytes per key)", limiter.len(), filled, (filled - before) as f64 / 1024.0, (filled - before) as f64 * 1024.0 / keys as f64);
+    println!(
+        "RSS with {} keys: {} KiB (+{:.1} MiB, {:.1} bytes per key)",
+        limiter.len(),
+        filled,
+        (filled - before) as f64 / 1024.0,
+        (filled - before) as f64 * 1024.0 / keys as f64
+    );
     // Past one interval every key is back to fresh.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let t = Instant::now();
     limiter.prune();
     let pruned = rss_kib();
-    println!("after prune ({:.0} ms): {} keys, RSS {} KiB (+{:.1} MiB over before)", t.elapsed().as_secs_f64() * 1000.0, limiter.len(), pruned, pruned.saturating_sub(before) as f64 / 1024.0);
+    println!(
+        "after prune ({:.0} ms): {} keys, RSS {} KiB (+{:.1} MiB over before)",
+        t.elapsed().as_secs_f64() * 1000.0,
+        limiter.len(),
+        pruned,
+        pruned.saturating_sub(before) as f64 / 1024.0
+    );
 }
 
 #[tokio::main]

@@ -483,7 +483,10 @@ mod tests {
             service.sender(&msg).as_deref(),
             Some("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
         );
-        assert_eq!(provider(base().messaging_service_sid("  ")).sender(&msg), None);
+        assert_eq!(
+            provider(base().messaging_service_sid("  ")).sender(&msg),
+            None
+        );
     }
 
     #[test]

@@ -40,13 +40,19 @@ pub async fn throttled_messages_are_kept_not_queued<S: InboxStore + ?Sized>(s: &
             .unwrap(),
         InsertOutcome::Duplicate
     );
-    assert_eq!(s.insert_inbound(&b).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(
+        s.insert_inbound(&b).await.unwrap(),
+        InsertOutcome::Duplicate
+    );
     let q = s.queued_inbound(10).await.unwrap();
     let sids: Vec<_> = q.iter().map(|m| m.provider_sid.as_str()).collect();
     assert_eq!(sids, ["SMT1"]);
     let all = s.inbox(&InboxQuery::default()).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert_eq!((all[0].state, all[0].note.as_deref()), (InboxState::Queued, None));
+    assert_eq!(
+        (all[0].state, all[0].note.as_deref()),
+        (InboxState::Queued, None)
+    );
     assert_eq!(all[1].message, b);
     assert_eq!(
         (all[1].state, all[1].note.as_deref()),

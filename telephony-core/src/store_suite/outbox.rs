@@ -35,7 +35,9 @@ pub async fn deferral_does_not_count_an_attempt<S: OutboxStore + ?Sized>(s: &S) 
         MessageId::from_string("msg_def_a"),
         MessageId::from_string("msg_def_b"),
     );
-    s.enqueue_outbound(&a, &outbound("first"), t0()).await.unwrap();
+    s.enqueue_outbound(&a, &outbound("first"), t0())
+        .await
+        .unwrap();
     let lease = Duration::from_secs(30);
     let claimed = s.claim_outbound(t0(), lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
