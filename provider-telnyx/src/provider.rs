@@ -186,6 +186,16 @@ impl Provider for TelnyxProvider {
         "telnyx"
     }
 
+    /// The sender number when one is configured (Telnyx sends from it), else the
+    /// messaging profile id (Telnyx picks the number from the profile).
+    fn sender(&self, _msg: &OutboundMessage) -> Option<String> {
+        let config = self.client.config();
+        match &config.from_number {
+            Some(n) => Some(n.to_string()),
+            None => config.profile().map(str::to_string),
+        }
+    }
+
     /// 10 media URLs and 1530 characters (10 parts) per message.
     fn limits(&self) -> ProviderLimits {
         LIMITS
@@ -263,6 +273,20 @@ mod tests {
                 webhook_url: Some("https://gw/s".into()),
             }
         );
+    }
+
+    #[test]
+    fn sender_is_the_number_else_the_profile() {
+        let msg = OutboundMessage::new("+15557654321".parse().unwrap(), "hi");
+        let both = TelnyxProvider::new(
+            base()
+                .from_number("+15550001234".parse().unwrap())
+                .messaging_profile_id("prof"),
+        )
+        .unwrap();
+        assert_eq!(both.sender(&msg).as_deref(), Some("+15550001234"));
+        let profile = TelnyxProvider::new(base().messaging_profile_id(" prof ")).unwrap();
+        assert_eq!(profile.sender(&msg).as_deref(), Some("prof"));
     }
 
     #[test]

@@ -358,6 +358,21 @@ impl Provider for TwilioProvider {
         "twilio"
     }
 
+    /// The configured Messaging Service SID when there is one (Twilio picks the number from
+    /// its pool), else the sender number (also for WhatsApp: one number, one limit).
+    fn sender(&self, _msg: &OutboundMessage) -> Option<String> {
+        let config = self.client.config();
+        let service = config
+            .messaging_service_sid
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        match service {
+            Some(sid) => Some(sid.to_string()),
+            None => config.from_number.as_ref().map(|n| n.to_string()),
+        }
+    }
+
     /// `POST …/Calls.json` with [`call_request`](TwilioProvider::call_request)'s form;
     /// one attempt. TwiML over 4000 characters, or a [`CallAnswer::Markup`] that is not
     /// well-formed XML with a `<Response>` root, is refused before any request
@@ -573,6 +588,26 @@ mod tests {
         assert_eq!(
             &ack.body[..],
             br#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
+        );
+    }
+
+    #[test]
+    fn sender_is_the_messaging_service_else_the_number() {
+        let msg = OutboundMessage::new("whatsapp:+15557654321".parse().unwrap(), "hi");
+        let number = provider(base().from_number("+15550001234".parse().unwrap()));
+        assert_eq!(number.sender(&msg).as_deref(), Some("+15550001234"));
+        let service = provider(
+            base()
+                .from_number("+15550001234".parse().unwrap())
+                .messaging_service_sid(" MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb "),
+        );
+        assert_eq!(
+            service.sender(&msg).as_deref(),
+            Some("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+        );
+        assert_eq!(
+            provider(base().messaging_service_sid("  ")).sender(&msg),
+            None
         );
     }
 

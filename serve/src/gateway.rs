@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: crate::metrics::Metrics,
     /// Invalid webhook requests per client IP (`rateLimits.invalidRequests`); `None` when off.
     pub(crate) invalid_requests: Option<crate::limits::InvalidRequestLimiter>,
+    /// Outbound, inbound-per-sender and status-callback rate limiters.
+    pub(crate) limiters: crate::rate_limit::Limiters,
 }
 
 /// The sender policy, shared (Debug prints its name).
@@ -172,6 +174,7 @@ pub(crate) struct Settings {
     pub(crate) chunking: ChunkOptions,
     pub(crate) forward: Option<ForwardSettings>,
     pub(crate) voice: VoiceSettings,
+    pub(crate) rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl Default for Settings {
@@ -196,6 +199,7 @@ impl Default for Settings {
             chunking: ChunkOptions::default(),
             forward: None,
             voice: VoiceSettings::default(),
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
     }
 }
@@ -676,12 +680,39 @@ impl GatewayBuilder {
         self
     }
 
+    /// Rate limits (`rateLimits.*`): per-sender outbound rates (by default by number kind:
+    /// long code 1/s, toll-free 3/s, short code 100/s), inbound messages per sender and
+    /// status callbacks. The limiters live in this process's memory.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::rate_limit::{OutboundLimits, Rate, RateLimits};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let limits = RateLimits {
+    ///     outbound: OutboundLimits::default().per_sender("+15550001234", Rate::per_second(2.0)?),
+    ///     inbound_per_sender: Rate::per_minute(5.0)?.with_burst(5)?,
+    ///     ..RateLimits::default()
+    /// };
+    /// let gateway = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .rate_limits(limits)
+    ///     .build();
+    /// # let _ = gateway;
+    /// # Ok::<(), telephony_serve::rate_limit::RateError>(())
+    /// ```
+    pub fn rate_limits(mut self, limits: crate::rate_limit::RateLimits) -> Self {
+        self.settings.rate_limits = limits;
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         let invalid_requests = self
             .settings
             .invalid_requests
             .map(crate::limits::InvalidRequestLimiter::new);
+        let limiters = crate::rate_limit::Limiters::new(self.settings.rate_limits.clone());
         Gateway {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -703,6 +734,7 @@ impl GatewayBuilder {
                 pairing_warned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
                 metrics: crate::metrics::Metrics::new(),
                 invalid_requests,
+                limiters,
             }),
         }
     }

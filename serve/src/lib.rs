@@ -46,6 +46,7 @@ pub mod gateway;
 pub mod handler;
 pub mod limits;
 pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod sender_policy;
 pub mod voice;

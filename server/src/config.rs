@@ -30,6 +30,8 @@ use figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
 use telephony_core::{PhoneNumber, Secret};
 
+mod rate_limits;
+
 /// JSON5 as a figment [`Format`].
 pub struct Json5;
 
@@ -568,7 +570,9 @@ pub struct TunnelSection {
 }
 
 /// A rate: `{ perSecond, burst }` or `{ perMinute, burst }` (exactly one of the two
-/// periods; `burst` defaults to 1 for per-number sends, the rate's own count otherwise).
+/// periods). `burst` defaults, for outbound sends, to 50 ms worth of sends, at least 1
+/// ([`slack_burst`](telephony_serve::rate_limit::outbound::slack_burst)); for the
+/// listener's limiters, to the rate's own count (`{ perMinute: 10 }` lets 10 go at once).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateSpec {
@@ -857,6 +861,7 @@ impl Config {
         ) {
             return rule("webhookSecurity.trustedProxies", e.to_string());
         }
+        self.rate_limits.to_rate_limits()?;
         if self.serve.path == self.serve.status_path {
             return rule(
                 "serve.statusPath",

@@ -387,8 +387,8 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     })
 }
 
-/// Applies the config's sender policy, pairing, outbound limits, SMS shaping, voice and
-/// forwarding to a gateway builder.
+/// Applies the config's sender policy, pairing, outbound limits, rate limits, SMS
+/// shaping, voice and forwarding to a gateway builder.
 pub fn apply_policies(
     b: telephony_serve::GatewayBuilder,
     config: &Config,
@@ -411,6 +411,11 @@ pub fn apply_policies(
         })
         .chunking(config.chunk_options())
         .voice(config.voice.settings(config.max_concurrent_sessions));
+    match config.rate_limits.to_rate_limits() {
+        Ok(limits) => b = b.rate_limits(limits),
+        // Unreachable for a loaded config (validated at load); keep the defaults.
+        Err(e) => tracing::error!(error = %e, "rateLimits ignored"),
+    }
     if config.voice.mode.as_deref() == Some("relay") {
         if let Some(url) = config.voice.relay_endpoint(config.forward.as_ref()) {
             let bridge = telephony_serve::voice::bridge::HttpRelayBridge::new(

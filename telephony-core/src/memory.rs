@@ -147,6 +147,16 @@ fn not_found(id: &MessageId) -> StoreError {
 #[async_trait]
 impl InboxStore for MemoryStore {
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
+        self.insert_inbound_in_state(msg, InboxState::Queued, None)
+            .await
+    }
+
+    async fn insert_inbound_in_state(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<InsertOutcome, StoreError> {
         let mut g = self.lock();
         if g.inbox_by_sid.contains_key(&msg.provider_sid) {
             return Ok(InsertOutcome::Duplicate);
@@ -154,8 +164,8 @@ impl InboxStore for MemoryStore {
         let idx = g.inbox.len();
         g.inbox.push(InboxEntry {
             message: msg.clone(),
-            state: InboxState::Queued,
-            note: None,
+            state,
+            note: note.map(str::to_string),
         });
         g.inbox_by_sid.insert(msg.provider_sid.clone(), idx);
         Ok(InsertOutcome::Inserted)
@@ -317,6 +327,27 @@ impl OutboxStore for MemoryStore {
         row.next_attempt = next_attempt;
         let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
         receipt.error = Some(error.clone());
+        Ok(())
+    }
+
+    async fn defer_outbound(
+        &self,
+        id: &MessageId,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g
+            .outbox
+            .iter_mut()
+            .find(|r| &r.item.id == id)
+            .ok_or_else(|| not_found(id))?;
+        row.leased_until = None;
+        row.next_attempt = until;
+        // Undo the claim's count: the entry was not tried.
+        row.item.attempts = row.item.attempts.saturating_sub(1);
+        let attempts = row.item.attempts;
+        let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
+        receipt.attempts = attempts;
         Ok(())
     }
 

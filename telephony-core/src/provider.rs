@@ -543,6 +543,22 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         ProviderLimits::UNLIMITED
     }
 
+    /// Who `msg` will be sent from, the key of the gateway's per-sender outbound rate limit:
+    /// the sender number in E.164 form, or the Messaging Service / messaging profile id
+    /// when the provider picks the number from a pool. The default is `None` (the provider
+    /// does not say), and the gateway applies no per-sender limit to such sends.
+    ///
+    /// ```
+    /// use telephony_core::{OutboundMessage, Provider, StubProvider};
+    /// let msg = OutboundMessage::new("+15550005678".parse()?, "hi");
+    /// assert_eq!(StubProvider::new_ok().sender(&msg), None);
+    /// # Ok::<(), telephony_core::AddressError>(())
+    /// ```
+    fn sender(&self, msg: &OutboundMessage) -> Option<String> {
+        let _ = msg;
+        None
+    }
+
     /// Verifies (unless told not to) and parses a webhook request.
     fn handle_webhook(
         &self,

@@ -78,7 +78,8 @@ pub struct InboxEntry {
     /// The message (its fields appear at the top level).
     #[serde(flatten)]
     pub message: InboundMessage,
-    /// `queued`, `accepted`, `pending_pairing`, `blocked`, `dropped` or `failed`.
+    /// `queued`, `accepted`, `pending_pairing`, `blocked`, `dropped`, `failed` or
+    /// `throttled`.
     pub state: InboxState,
     /// Why it is in that state, when there is more to say.
     #[serde(default, skip_serializing_if = "Option::is_none")]

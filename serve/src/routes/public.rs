@@ -3,8 +3,10 @@
 //!
 //! Every webhook goes through the same steps: body limit (413), signature against the
 //! URL the provider signed (403; see [`signed_url`]), then content type (415), parse
-//! (400), persist, then 200 with empty TwiML. Nothing about an unsigned request is looked
-//! at beyond its size, nothing is written before the signature is checked, and nothing is
+//! (400), rate limits ([`crate::rate_limit`]: a message over its sender's limit is stored
+//! `throttled`, a status callback over its limit is answered 429), persist, then 200 with
+//! empty TwiML. Nothing about an unsigned request is looked at beyond its size, nothing is
+//! written before the signature is checked, and nothing is
 //! acknowledged before it is stored.
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,11 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use telephony_core::voice::CallEvent;
-use telephony_core::{InsertOutcome, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
+use telephony_core::{SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
 use crate::client_ip::TrustedProxies;
 use crate::gateway::Gateway;
+use crate::rate_limit::{self, webhooks::Stored};
 use crate::voice;
 
 /// The public router for a gateway.
@@ -225,12 +228,17 @@ async fn webhook(
     };
     let now = OffsetDateTime::now_utc();
     match event {
-        WebhookEvent::Message(msg) => match gw.inner.store.insert_inbound(&msg).await {
-            Ok(InsertOutcome::Inserted) => {
+        WebhookEvent::Message(msg) => match rate_limit::webhooks::store_inbound(&gw, &msg).await {
+            Ok(Stored::Throttled) => {
+                let mut r = ack(&gw);
+                r.extensions_mut().insert(Outcome("throttled"));
+                return r;
+            }
+            Ok(Stored::Queued) => {
                 tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
                 gw.inner.inbox_wake.notify_one();
             }
-            Ok(InsertOutcome::Duplicate) => {
+            Ok(Stored::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
                 let mut r = ack(&gw);
                 r.extensions_mut().insert(Outcome("duplicate"));
@@ -245,32 +253,37 @@ async fn webhook(
                 );
             }
         },
-        WebhookEvent::Status(update) => match gw.inner.store.apply_status(&update, now).await {
-            Ok(StatusOutcome::Applied(receipt)) => {
-                gw.metrics().inc(
-                    "telephony_sends_total",
-                    &[("status", receipt.status.as_str())],
-                );
-                tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
-                gw.forward_status(&receipt).await;
-                if let Some(h) = gw.inner.handler.clone() {
-                    tokio::spawn(async move { h.on_status(&receipt).await });
-                }
+        WebhookEvent::Status(update) => {
+            match rate_limit::webhooks::admit_status(&gw, update.account_sid.as_deref()) {
+                Err(over_limit) => return over_limit,
+                Ok(()) => match gw.inner.store.apply_status(&update, now).await {
+                    Ok(StatusOutcome::Applied(receipt)) => {
+                        gw.metrics().inc(
+                            "telephony_sends_total",
+                            &[("status", receipt.status.as_str())],
+                        );
+                        tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
+                        gw.forward_status(&receipt).await;
+                        if let Some(h) = gw.inner.handler.clone() {
+                            tokio::spawn(async move { h.on_status(&receipt).await });
+                        }
+                    }
+                    Ok(StatusOutcome::Stale(receipt)) => {
+                        tracing::debug!(message_sid = %update.provider_sid, status = %update.status, current = %receipt.status, "stale status ignored");
+                    }
+                    Ok(StatusOutcome::Unknown) => {
+                        tracing::debug!(message_sid = %update.provider_sid, status = %update.status, "status for unknown message kept for later");
+                    }
+                    Err(e) => {
+                        tracing::error!(message_sid = %update.provider_sid, error = %telephony_core::error_chain(&e), "could not store status");
+                        return text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "could not store status\n".into(),
+                        );
+                    }
+                },
             }
-            Ok(StatusOutcome::Stale(receipt)) => {
-                tracing::debug!(message_sid = %update.provider_sid, status = %update.status, current = %receipt.status, "stale status ignored");
-            }
-            Ok(StatusOutcome::Unknown) => {
-                tracing::debug!(message_sid = %update.provider_sid, status = %update.status, "status for unknown message kept for later");
-            }
-            Err(e) => {
-                tracing::error!(message_sid = %update.provider_sid, error = %telephony_core::error_chain(&e), "could not store status");
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "could not store status\n".into(),
-                );
-            }
-        },
+        }
         WebhookEvent::Other {
             event_type,
             event_id,
@@ -280,6 +293,11 @@ async fn webhook(
             tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
         WebhookEvent::Call(CallEvent::Status(update)) => {
+            if let Err(over_limit) =
+                rate_limit::webhooks::admit_status(&gw, update.account.as_deref())
+            {
+                return over_limit;
+            }
             if let Err(response) = voice::call_status(&gw, update).await {
                 return response;
             }

@@ -32,14 +32,16 @@ impl Workers {
 
 impl Gateway {
     /// Starts the workers on the current tokio runtime: outbox, dispatch, forwarding, and
-    /// (with voice on) the voice worker (duration limits, session reaper).
+    /// (with voice on) the voice worker (duration limits, session reaper), and the pruning
+    /// of the rate limiters.
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(outbox::run(self.clone(), rx.clone())),
             tokio::spawn(dispatch::run(self.clone(), rx.clone())),
             tokio::spawn(forward::run(self.clone(), rx.clone())),
-            tokio::spawn(crate::voice::worker::run(self.clone(), rx)),
+            tokio::spawn(crate::voice::worker::run(self.clone(), rx.clone())),
+            tokio::spawn(crate::rate_limit::prune_periodically(self.clone(), rx)),
         ];
         Workers { stop, tasks }
     }

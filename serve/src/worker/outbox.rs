@@ -11,17 +11,31 @@
 //! - a timeout is never replayed: the provider may have accepted the message, and sending
 //!   it again could deliver it twice, so the receipt fails with the timeout.
 //!
+//! Per-sender rate limits ([`crate::rate_limit::outbound`]): an entry whose sender has no
+//! slot yet is put back in the store until its slot ([`OutboxStore::defer_outbound`]:
+//! no attempt counted, no error on the receipt), so the send API still answers at once and
+//! nothing is dropped. A sender's backlog is spread over its successive slots (each entry
+//! is put back once, not at every slot); a recipient's entries keep their order (a later
+//! one never goes before one put back, and one recipient's sends go one at a time); and
+//! sends run in their own tasks, so one sender waiting or a slow provider call never holds
+//! up another sender.
+//!
+//! [`OutboxStore::defer_outbound`]: telephony_core::OutboxStore::defer_outbound
+//!
 //! Delivery to the provider is at-least-once: a claim is a lease, so if the process dies
 //! between the provider accepting a message and the store recording it, the message is
 //! sent again when the lease (two minutes) runs out. Waiting happens between claims (the
 //! store's next-attempt time), never inside one, and one attempt is cut off at
 //! [`ATTEMPT_TIMEOUT`], well inside the lease.
 
-use std::time::Duration;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use telephony_core::{error_chain, OutboxItem, ProviderError, SendOptions};
+use telephony_core::{error_chain, MessageId, OutboxItem, ProviderError, SendOptions};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::gateway::Gateway;
@@ -63,38 +77,290 @@ pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Opti
 
 pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
     let store = gw.inner.store.clone();
+    let permits = Arc::new(Semaphore::new(gw.inner.settings.outbox_concurrency.max(1)));
+    let lanes = Lanes::default();
+    let mut tasks = JoinSet::new();
+    let mut sched = Schedule::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        let now = OffsetDateTime::now_utc();
-        let batch = store
-            .claim_outbound(now, LEASE, gw.inner.settings.outbox_concurrency)
-            .await;
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "outbox send task failed");
+            }
+        }
+        let free = permits.available_permits();
+        if free == 0 {
+            // Every send slot is busy: wait for one to finish (other senders' sends and
+            // deferrals go on in their own tasks meanwhile).
+            tokio::select! {
+                p = permits.clone().acquire_owned() => drop(p),
+                _ = stop.changed() => break,
+            }
+            continue;
+        }
+        let clock = sched.clock();
+        let batch = store.claim_outbound(clock.utc, LEASE, free).await;
         match batch {
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "outbox claim failed");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-            Ok(items) if items.is_empty() => {
-                tokio::select! {
-                    _ = gw.inner.outbox_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => break,
                 }
             }
             Ok(items) => {
-                let mut set = JoinSet::new();
+                let full = items.len() == free;
+                let mut blocked = HashMap::new();
                 for item in items {
-                    set.spawn(attempt(gw.clone(), item));
-                }
-                while let Some(r) = set.join_next().await {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "outbox attempt task failed");
+                    match sched.decide(&gw, &item, &clock, &mut blocked) {
+                        Turn::Send => {
+                            let permit = permits
+                                .clone()
+                                .try_acquire_owned()
+                                .expect("claimed no more entries than free permits");
+                            lanes.push(&gw, &mut tasks, item, permit);
+                        }
+                        Turn::Wait { until, first } => {
+                            defer(&gw, &item, until, &clock, first).await;
+                        }
                     }
+                }
+                sched.prune(clock.mono);
+                if full {
+                    continue;
+                }
+                let wake = sched
+                    .next_wake(Instant::now())
+                    .unwrap_or(IDLE_POLL)
+                    .min(IDLE_POLL);
+                tokio::select! {
+                    _ = gw.inner.outbox_wake.notified() => {}
+                    _ = tokio::time::sleep(wake) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    // Let the sends already started finish and be recorded.
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "outbox send task failed");
+        }
+    }
+}
+
+/// How long the worker sleeps when it knows of nothing due (a new send wakes it at once).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Puts a claimed entry back until its slot, without counting an attempt.
+async fn defer(gw: &Gateway, item: &OutboxItem, until: Instant, clock: &Now, first: bool) {
+    let wait = until.saturating_duration_since(clock.mono);
+    let at = clock.utc_of(until);
+    if first {
+        gw.metrics()
+            .inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
+    }
+    gw.metrics().add(
+        "telephony_rate_limit_wait_seconds_total",
+        &[("limiter", "outbound")],
+        wait.as_secs_f64(),
+    );
+    tracing::debug!(message_id = %item.id, wait_ms = wait.as_millis() as u64, "send waits for its sender's rate-limit slot");
+    if let Err(e) = gw.inner.store.defer_outbound(&item.id, at).await {
+        // The lease runs out and the entry is claimed again: nothing is lost.
+        tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
+    }
+}
+
+/// The wall clock and the monotonic clock read together; slots are monotonic instants
+/// (governor's clock), the store's times are wall-clock times.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    utc: OffsetDateTime,
+    mono: Instant,
+    /// The pair slot times are converted with, so one slot always maps to the same stored
+    /// time (two entries deferred to one slot keep their order).
+    anchor: (OffsetDateTime, Instant),
+}
+
+impl Now {
+    fn utc_of(&self, t: Instant) -> OffsetDateTime {
+        let (utc, mono) = self.anchor;
+        let at = match t.checked_duration_since(mono) {
+            Some(d) => utc + d,
+            None => utc - mono.duration_since(t),
+        };
+        // Stored to the millisecond, rounded down: due no later than the slot.
+        let ms = at.unix_timestamp_nanos().div_euclid(1_000_000);
+        OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap_or(at)
+    }
+}
+
+/// What the worker does with a claimed entry.
+enum Turn {
+    /// Send it now.
+    Send,
+    /// Put it back until `until`; `first` when it had not waited before.
+    Wait { until: Instant, first: bool },
+}
+
+/// The worker's memory of the slots it handed out: which deferred entry waits for which
+/// slot, the last slot given per sender (so a backlog is spread over successive slots
+/// instead of being claimed and put back at every slot), and when to wake up.
+struct Schedule {
+    booked: HashMap<MessageId, Instant>,
+    tails: HashMap<String, Instant>,
+    wakes: BinaryHeap<Reverse<Instant>>,
+    anchor: (OffsetDateTime, Instant),
+    pruned_at: Instant,
+}
+
+/// How far the wall clock may drift from the anchor before slots are converted with a
+/// new one.
+const MAX_DRIFT: Duration = Duration::from_millis(5);
+
+impl Schedule {
+    fn new() -> Self {
+        let now = Instant::now();
+        Schedule {
+            booked: HashMap::new(),
+            tails: HashMap::new(),
+            wakes: BinaryHeap::new(),
+            anchor: (OffsetDateTime::now_utc(), now),
+            pruned_at: now,
+        }
+    }
+
+    fn clock(&mut self) -> Now {
+        let mono = Instant::now();
+        let utc = OffsetDateTime::now_utc();
+        let expected = self.anchor.0 + mono.duration_since(self.anchor.1);
+        if (utc - expected).unsigned_abs() > MAX_DRIFT {
+            self.anchor = (utc, mono);
+        }
+        Now {
+            utc,
+            mono,
+            anchor: self.anchor,
+        }
+    }
+
+    /// Decides one claimed entry, in claim order. `blocked` holds, for this batch, the
+    /// recipients with an entry put back and until when: later entries to them wait at
+    /// least as long, so no recipient's messages overtake each other.
+    fn decide(
+        &mut self,
+        gw: &Gateway,
+        item: &OutboxItem,
+        clock: &Now,
+        blocked: &mut HashMap<String, Instant>,
+    ) -> Turn {
+        let recipient = item.message.to.number().as_str().to_string();
+        let first = self.booked.remove(&item.id).is_none();
+        let sender = gw.inner.provider.sender(&item.message);
+        let limiter = &gw.inner.limiters.outbound;
+        let until = match &sender {
+            // Earlier sends from this sender wait for later slots: take the next one.
+            Some(sender) if first && self.tails.get(sender).is_some_and(|t| *t > clock.mono) => {
+                self.tails[sender] + limiter.rate_for(sender).interval()
+            }
+            // An earlier entry to this recipient was put back: wait behind it, taking no slot.
+            _ if blocked.contains_key(&recipient) => {
+                let until = blocked[&recipient];
+                self.book(&item.id, until);
+                return Turn::Wait { until, first };
+            }
+            None => return Turn::Send,
+            Some(sender) => match limiter.check(sender) {
+                Ok(()) => return Turn::Send,
+                Err(earliest) => earliest,
+            },
+        };
+        let until = blocked.get(&recipient).map_or(until, |b| until.max(*b));
+        if let Some(sender) = sender {
+            let tail = self.tails.entry(sender).or_insert(until);
+            *tail = (*tail).max(until);
+        }
+        self.book(&item.id, until);
+        let held = blocked.entry(recipient).or_insert(until);
+        *held = (*held).max(until);
+        Turn::Wait { until, first }
+    }
+
+    fn book(&mut self, id: &MessageId, until: Instant) {
+        self.booked.insert(id.clone(), until);
+        self.wakes.push(Reverse(until));
+    }
+
+    /// How long until the next booked slot, if any is ahead.
+    fn next_wake(&mut self, now: Instant) -> Option<Duration> {
+        while let Some(Reverse(t)) = self.wakes.peek() {
+            if *t > now {
+                // A millisecond late, so the slot's stored (rounded down) time has passed.
+                return Some(t.duration_since(now) + Duration::from_millis(1));
+            }
+            self.wakes.pop();
+        }
+        None
+    }
+
+    /// Forgets slots that can no longer matter (entries another worker took, senders with
+    /// nothing waiting), every half minute.
+    fn prune(&mut self, now: Instant) {
+        if now.duration_since(self.pruned_at) < Duration::from_secs(30) {
+            return;
+        }
+        self.pruned_at = now;
+        self.tails.retain(|_, t| *t > now);
+        self.booked
+            .retain(|_, t| t.checked_add(LEASE).is_none_or(|end| end > now));
+    }
+}
+
+/// A claimed entry ready to send, with the concurrency permit it holds until recorded.
+struct Job {
+    item: OutboxItem,
+    permit: OwnedSemaphorePermit,
+}
+
+/// One sending lane per recipient: entries to one recipient go one after the other, in
+/// claim order; different recipients (and senders) in parallel.
+#[derive(Clone, Default)]
+struct Lanes(Arc<Mutex<HashMap<String, VecDeque<Job>>>>);
+
+impl Lanes {
+    fn push(
+        &self,
+        gw: &Gateway,
+        tasks: &mut JoinSet<()>,
+        item: OutboxItem,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let key = item.message.to.number().as_str().to_string();
+        let job = Job { item, permit };
+        {
+            let mut lanes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(queue) = lanes.get_mut(&key) {
+                queue.push_back(job);
+                return;
+            }
+            lanes.insert(key.clone(), VecDeque::new());
+        }
+        tasks.spawn(self.clone().drive(gw.clone(), key, job));
+    }
+
+    async fn drive(self, gw: Gateway, key: String, mut job: Job) {
+        loop {
+            attempt(gw.clone(), job.item).await;
+            drop(job.permit);
+            let mut lanes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match lanes.get_mut(&key).and_then(VecDeque::pop_front) {
+                Some(next) => job = next,
+                None => {
+                    lanes.remove(&key);
+                    return;
                 }
             }
         }

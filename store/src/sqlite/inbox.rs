@@ -25,6 +25,8 @@ pub(crate) struct InboxRow {
     num_segments: Option<i64>,
     received_at: i64,
     extra_json: String,
+    state: &'static str,
+    note: Option<String>,
 }
 
 impl InboxRow {
@@ -41,7 +43,16 @@ impl InboxRow {
             num_segments: msg.num_segments.map(i64::from),
             received_at: codec::to_ms(msg.received_at),
             extra_json: codec::to_json(&msg.extra)?,
+            state: InboxState::Queued.as_str(),
+            note: None,
         })
+    }
+
+    /// The row stored directly in `state` (e.g. `throttled`) instead of `queued`.
+    pub(crate) fn in_state(mut self, state: InboxState, note: Option<&str>) -> Self {
+        self.state = state.as_str();
+        self.note = note.map(str::to_string);
+        self
     }
 
     /// Inserts the row unless its provider SID is stored; returns whether it was inserted.
@@ -51,8 +62,8 @@ impl InboxRow {
     pub(crate) async fn insert(&self, conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
-             media_json, num_segments, received_at, extra_json) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             media_json, num_segments, received_at, extra_json, state, note) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (provider_sid) DO NOTHING",
         )
         .bind(&self.id)
@@ -66,6 +77,8 @@ impl InboxRow {
         .bind(self.num_segments)
         .bind(self.received_at)
         .bind(&self.extra_json)
+        .bind(self.state)
+        .bind(&self.note)
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -82,7 +95,7 @@ pub(crate) async fn insert_many(
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
-         media_json, num_segments, received_at, extra_json) ",
+         media_json, num_segments, received_at, extra_json, state, note) ",
     );
     q.push_values(rows, |mut b, r| {
         b.push_bind(&r.id)
@@ -95,7 +108,9 @@ pub(crate) async fn insert_many(
             .push_bind(&r.media_json)
             .push_bind(r.num_segments)
             .push_bind(r.received_at)
-            .push_bind(&r.extra_json);
+            .push_bind(&r.extra_json)
+            .push_bind(r.state)
+            .push_bind(&r.note);
     });
     q.push(" ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid");
     let returned = q.build().fetch_all(conn).await?;

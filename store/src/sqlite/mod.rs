@@ -383,6 +383,17 @@ impl InboxStore for SqliteStore {
         self.inbound.insert(InboxRow::encode(msg)?).await
     }
 
+    async fn insert_inbound_in_state(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.inbound
+            .insert(InboxRow::encode(msg)?.in_state(state, note))
+            .await
+    }
+
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
         let limit = match query.limit {
             0 => DEFAULT_LIMIT,
@@ -465,6 +476,14 @@ impl OutboxStore for SqliteStore {
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
         in_write_tx!(self, |conn| outbox::retry(conn, id, error, next_attempt))
+    }
+
+    async fn defer_outbound(
+        &self,
+        id: &MessageId,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| outbox::defer(conn, id, until))
     }
 
     async fn apply_status(

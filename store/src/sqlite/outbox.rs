@@ -208,6 +208,34 @@ pub(crate) async fn retry(
     receipts::set_error(conn, id, error).await
 }
 
+/// The entry was not tried (no rate-limit slot): release the lease, make it due at
+/// `until`, and undo the claim's attempt count on the entry and its receipt.
+pub(crate) async fn defer(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    until: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let attempts: Option<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2, \
+         attempts = MAX(attempts - 1, 0) WHERE id = ?1 RETURNING attempts",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(until))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some(attempts) = attempts else {
+        return Err(receipts::not_found(id));
+    };
+    sqlx::query("UPDATE receipts SET attempts = ?2 WHERE id = ?1")
+        .bind(id.as_str())
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// Number of entries in the outbox.
 pub(crate) async fn len(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")

@@ -33,6 +33,9 @@ pub enum InboxState {
     Dropped,
     /// The handler returned an error for it.
     Failed,
+    /// Over the per-sender inbound rate limit (`rateLimits.inboundPerSender`): acknowledged
+    /// and kept, never dispatched.
+    Throttled,
 }
 
 impl InboxState {
@@ -45,6 +48,7 @@ impl InboxState {
             InboxState::Blocked => "blocked",
             InboxState::Dropped => "dropped",
             InboxState::Failed => "failed",
+            InboxState::Throttled => "throttled",
         }
     }
 
@@ -57,6 +61,7 @@ impl InboxState {
             InboxState::Blocked,
             InboxState::Dropped,
             InboxState::Failed,
+            InboxState::Throttled,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -104,6 +109,17 @@ pub struct InboxQuery {
 pub trait InboxStore: Send + Sync + 'static {
     /// Stores an inbound message in state `queued`, unless its provider SID is already stored.
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError>;
+
+    /// Stores an inbound message directly in `state` with `note`, unless its provider SID
+    /// is already stored (then nothing changes: a duplicate keeps its first state). Used for
+    /// messages that must never be dispatched, e.g. [`InboxState::Throttled`]: storing the
+    /// state with the row means no dispatch worker can see it `queued` in between.
+    async fn insert_inbound_in_state(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<InsertOutcome, StoreError>;
 
     /// Lists inbox entries, oldest first.
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError>;

@@ -80,6 +80,13 @@ pub trait OutboxStore: Send + Sync + 'static {
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// The entry was claimed but not tried (its sender has no rate-limit slot yet): release
+    /// the lease and make it due at `until`, **without** counting an attempt (the claim's
+    /// count is undone on the entry and its receipt) and without touching the receipt's
+    /// error. `NotFound` if the entry is not in the outbox.
+    async fn defer_outbound(&self, id: &MessageId, until: OffsetDateTime)
+        -> Result<(), StoreError>;
+
     /// Applies a provider status callback; status only moves forward.
     async fn apply_status(
         &self,

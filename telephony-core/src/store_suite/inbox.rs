@@ -20,6 +20,47 @@ pub async fn inbound_duplicates_are_recognized<S: InboxStore + ?Sized>(s: &S) {
     assert_eq!(all[0].note, None);
 }
 
+/// A message stored `throttled` is listed with its note, never handed out for dispatch,
+/// and a duplicate delivery of it changes nothing.
+pub async fn throttled_messages_are_kept_not_queued<S: InboxStore + ?Sized>(s: &S) {
+    let a = inbound("SMT1", "+15557654321", "one", 0);
+    let b = inbound("SMT2", "+15557654321", "two", 1);
+    assert_eq!(s.insert_inbound(&a).await.unwrap(), InsertOutcome::Inserted);
+    let note = "over rateLimits.inboundPerSender";
+    assert_eq!(
+        s.insert_inbound_in_state(&b, InboxState::Throttled, Some(note))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    // A duplicate of a queued message stays queued; one of a throttled stays throttled.
+    assert_eq!(
+        s.insert_inbound_in_state(&a, InboxState::Throttled, Some(note))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
+    );
+    assert_eq!(
+        s.insert_inbound(&b).await.unwrap(),
+        InsertOutcome::Duplicate
+    );
+    let q = s.queued_inbound(10).await.unwrap();
+    let sids: Vec<_> = q.iter().map(|m| m.provider_sid.as_str()).collect();
+    assert_eq!(sids, ["SMT1"]);
+    let all = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[0].state, all[0].note.as_deref()),
+        (InboxState::Queued, None)
+    );
+    assert_eq!(all[1].message, b);
+    assert_eq!(
+        (all[1].state, all[1].note.as_deref()),
+        (InboxState::Throttled, Some(note))
+    );
+    assert_eq!(InboxState::parse("throttled"), Some(InboxState::Throttled));
+}
+
 /// Queued messages are handed out oldest first until their state changes.
 pub async fn queued_inbound_in_order<S: InboxStore + ?Sized>(s: &S) {
     for (i, sid) in ["SM1", "SM2", "SM3"].iter().enumerate() {

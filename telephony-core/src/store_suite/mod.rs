@@ -130,6 +130,7 @@ macro_rules! inbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, inbox, inbound_duplicates_are_recognized);
         $crate::store_suite_tests!(@case $fresh, inbox, queued_inbound_in_order);
         $crate::store_suite_tests!(@case $fresh, inbox, inbox_since_and_limit);
+        $crate::store_suite_tests!(@case $fresh, inbox, throttled_messages_are_kept_not_queued);
     };
 }
 
@@ -141,6 +142,7 @@ macro_rules! outbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, outbox, expired_lease_is_reclaimed);
         $crate::store_suite_tests!(@case $fresh, outbox, retry_and_permanent_failure);
         $crate::store_suite_tests!(@case $fresh, outbox, oldest_entry_age);
+        $crate::store_suite_tests!(@case $fresh, outbox, deferral_does_not_count_an_attempt);
         $crate::store_suite_tests!(@case $fresh, outbox, early_status_is_applied_when_sid_appears);
     };
 }

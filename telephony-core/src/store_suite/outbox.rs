@@ -28,6 +28,71 @@ pub async fn oldest_entry_age<S: OutboxStore + ?Sized>(s: &S) {
     assert_eq!(s.outbox_len().await.unwrap(), 1);
 }
 
+/// A deferred entry (no rate-limit slot) waits until its time, keeps its place among
+/// entries due at the same time, and its claim is not counted as an attempt.
+pub async fn deferral_does_not_count_an_attempt<S: OutboxStore + ?Sized>(s: &S) {
+    let (a, b) = (
+        MessageId::from_string("msg_def_a"),
+        MessageId::from_string("msg_def_b"),
+    );
+    s.enqueue_outbound(&a, &outbound("first"), t0())
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_outbound(t0(), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(s.receipt(&a).await.unwrap().unwrap().attempts, 1);
+    let slot = t0() + Duration::from_secs(3);
+    s.defer_outbound(&a, slot).await.unwrap();
+    let r = s.receipt(&a).await.unwrap().unwrap();
+    assert_eq!(r.attempts, 0, "a deferral is not an attempt");
+    assert_eq!(r.error, None);
+    assert_eq!(r.status, DeliveryStatus::Pending);
+    // Not due before its slot (and the lease was released, so nothing else holds it).
+    assert!(s
+        .claim_outbound(slot - Duration::from_millis(1), lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A later entry deferred to the same slot comes after it.
+    s.enqueue_outbound(&b, &outbound("second"), t0() + Duration::from_secs(1))
+        .await
+        .unwrap();
+    let claimed = s
+        .claim_outbound(t0() + Duration::from_secs(1), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, b);
+    s.defer_outbound(&b, slot).await.unwrap();
+    let claimed = s.claim_outbound(slot, lease, 10).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids, [a.clone(), b.clone()]);
+    assert_eq!(claimed[0].attempts, 0);
+    assert_eq!(claimed[0].message, outbound("first"));
+    assert_eq!(s.receipt(&a).await.unwrap().unwrap().attempts, 1);
+    // After a real failed attempt, a deferral keeps the attempt and the error.
+    let busy = ErrorInfo {
+        code: Some(20429),
+        message: "Too Many Requests".into(),
+        more_info: None,
+    };
+    s.retry_outbound(&a, &busy, slot).await.unwrap();
+    let claimed = s.claim_outbound(slot, lease, 1).await.unwrap();
+    assert_eq!((claimed[0].id.clone(), claimed[0].attempts), (a.clone(), 1));
+    s.defer_outbound(&a, slot + Duration::from_secs(1))
+        .await
+        .unwrap();
+    let r = s.receipt(&a).await.unwrap().unwrap();
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.error.and_then(|e| e.code), Some(20429));
+    assert!(s
+        .defer_outbound(&MessageId::from_string("nope"), slot)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
 /// Enqueue, claim, complete, then status callbacks that only move forward.
 pub async fn outbound_lifecycle_and_forward_only_status<S: OutboxStore + ?Sized>(s: &S) {
     let id = MessageId::from_string("msg_out_1");

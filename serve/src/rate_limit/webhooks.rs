@@ -1,0 +1,97 @@
+//! The public listener's limiters, applied after a webhook's signature was verified (a
+//! forged request never spends a sender's budget): inbound messages per sender, and
+//! status callbacks per account.
+
+use std::time::Instant;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use telephony_core::{InboundMessage, InboxState, InsertOutcome, StoreError};
+
+use crate::gateway::Gateway;
+
+/// What became of a verified inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Stored `queued`, for the dispatch worker.
+    Queued,
+    /// Over the sender's limit: stored `throttled`, never dispatched.
+    Throttled,
+    /// Its provider id was stored before.
+    Duplicate,
+}
+
+/// The inbound limiter's key: the account it arrived on and its sender.
+fn sender_key(msg: &InboundMessage) -> String {
+    format!("{}\n{}", msg.account_sid.as_deref().unwrap_or(""), msg.from)
+}
+
+/// Stores a verified inbound message: `queued` within `rateLimits.inboundPerSender`,
+/// `throttled` (acknowledged, kept, listed in the inbox, never dispatched) over it.
+pub(crate) async fn store_inbound(
+    gw: &Gateway,
+    msg: &InboundMessage,
+) -> Result<Stored, StoreError> {
+    let limiters = &gw.inner.limiters;
+    if limiters.inbound_per_sender.check(&sender_key(msg)).is_ok() {
+        return Ok(match gw.inner.store.insert_inbound(msg).await? {
+            InsertOutcome::Inserted => Stored::Queued,
+            InsertOutcome::Duplicate => Stored::Duplicate,
+        });
+    }
+    let note = format!(
+        "over rateLimits.inboundPerSender ({})",
+        limiters.limits.inbound_per_sender
+    );
+    let stored = gw
+        .inner
+        .store
+        .insert_inbound_in_state(msg, InboxState::Throttled, Some(&note))
+        .await?;
+    if stored == InsertOutcome::Duplicate {
+        return Ok(Stored::Duplicate);
+    }
+    gw.metrics().inc(
+        "telephony_rate_limited_total",
+        &[("limiter", "inbound_sender")],
+    );
+    tracing::warn!(message_sid = %msg.provider_sid, message_id = %msg.id, "inbound message over the per-sender rate limit: stored throttled, not dispatched");
+    Ok(Stored::Throttled)
+}
+
+/// Lets a verified status callback through `rateLimits.statusCallbacks` (per account), or
+/// answers it 429 with `Retry-After`. Twilio does not retry status callbacks, so that
+/// status is lost (the receipt keeps its last one; the next callback moves it on);
+/// Telnyx retries. The default limit is far above legitimate traffic.
+pub(crate) fn admit_status(gw: &Gateway, account: Option<&str>) -> Result<(), Response> {
+    let limiter = &gw.inner.limiters.status_callbacks;
+    let Err(earliest) = limiter.check(account.unwrap_or("")) else {
+        return Ok(());
+    };
+    gw.metrics().inc(
+        "telephony_rate_limited_total",
+        &[("limiter", "status_callbacks")],
+    );
+    let wait = earliest.saturating_duration_since(Instant::now());
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    tracing::warn!(
+        retry_after_secs = secs,
+        "status callback over rateLimits.statusCallbacks: answered 429"
+    );
+    Err((
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (header::RETRY_AFTER, secs.max(1).to_string()),
+        ],
+        format!(
+            "too many status callbacks (rateLimits.statusCallbacks {}); retry after {} s\n",
+            limiter.rate(),
+            secs.max(1)
+        ),
+    )
+        .into_response())
+}
