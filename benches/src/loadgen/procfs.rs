@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn parses_schedstat() {
-        assert_eq!(parse_schedstat("220459928 420600357 384\n"), Some((0.420600357, 384)));
+        assert_eq!(
+            parse_schedstat("220459928 420600357 384\n"),
+            Some((0.420600357, 384))
+        );
         assert_eq!(parse_schedstat("1 2"), None);
     }
 

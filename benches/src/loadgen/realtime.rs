@@ -332,7 +332,11 @@ impl HandlerSlots {
     }
 
     fn take(&self, i: usize) -> Option<(Vec<u64>, Vec<u64>)> {
-        self.0.get(i)?.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.0
+            .get(i)?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     fn put(&self, i: usize, v: (Vec<u64>, Vec<u64>)) {
@@ -351,7 +355,11 @@ impl HandlerSlots {
 
 /// The stream handler: echoes every frame at once, noting when it saw the frame and when
 /// it handed the echo to the sender.
-async fn echo(mut stream: CallStream, slots: Arc<HandlerSlots>, clock: Clock) -> Result<(), HandlerError> {
+async fn echo(
+    mut stream: CallStream,
+    slots: Arc<HandlerSlots>,
+    clock: Clock,
+) -> Result<(), HandlerError> {
     let out = stream.sender();
     let mut mine: Option<(usize, (Vec<u64>, Vec<u64>))> = None;
     let mut result = Ok(());
@@ -455,7 +463,13 @@ struct StreamOutcome {
     error: Option<String>,
 }
 
-fn media_message(stream_sid: &str, sequence: u64, chunk: u64, timestamp_ms: u64, frame: &[u8]) -> String {
+fn media_message(
+    stream_sid: &str,
+    sequence: u64,
+    chunk: u64,
+    timestamp_ms: u64,
+    frame: &[u8],
+) -> String {
     let payload = base64::engine::general_purpose::STANDARD.encode(frame);
     // Twilio's field order (the simulator's).
     format!(
@@ -666,7 +680,9 @@ fn streams_phase(
     }
     let secs = args.duration.unwrap_or(DEFAULT_STREAM_SECS);
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("--duration must be a positive number of seconds, not {secs}"));
+        return Err(format!(
+            "--duration must be a positive number of seconds, not {secs}"
+        ));
     }
     let duration = Duration::from_secs_f64(secs);
     // Every frame the run can send, and a margin for a late tick's burst.
@@ -787,7 +803,9 @@ fn streams_phase(
             errors.push(e);
         }
         let Some((seen, sent)) = slots.take(i) else {
-            errors.push(format!("stream {i}: the handler never gave its instants back"));
+            errors.push(format!(
+                "stream {i}: the handler never gave its instants back"
+            ));
             continue;
         };
         joined.add(&FrameTimes {
@@ -911,7 +929,9 @@ fn app_answer(body: &[u8]) -> (String, Option<(u32, u32)>) {
             ),
             _ => ("{}".into(), None),
         },
-        (Some("warmup"), Some(r), None) => (json!({ "text": format!("ready {r}") }).to_string(), None),
+        (Some("warmup"), Some(r), None) => {
+            (json!({ "text": format!("ready {r}") }).to_string(), None)
+        }
         _ => ("{}".into(), None),
     }
 }
@@ -1009,7 +1029,12 @@ async fn open_relay(i: usize, ctx: &RelayCtx) -> Result<Ws, String> {
     }
 }
 
-async fn relay_prompts(i: usize, ctx: &RelayCtx, ws: &mut Ws, out: &mut RelayOutcome) -> Result<(), String> {
+async fn relay_prompts(
+    i: usize,
+    ctx: &RelayCtx,
+    ws: &mut Ws,
+    out: &mut RelayOutcome,
+) -> Result<(), String> {
     let start = *ctx.start.get().ok_or("start not set")?;
     let first = start + ctx.interval * i as u32 / ctx.relays.max(1) as u32;
     let end = start + ctx.duration;
@@ -1041,7 +1066,12 @@ async fn relay_prompts(i: usize, ctx: &RelayCtx, ws: &mut Ws, out: &mut RelayOut
     Ok(())
 }
 
-async fn run_relay(i: usize, ctx: Arc<RelayCtx>, opened: Arc<Barrier>, go: Arc<Barrier>) -> RelayOutcome {
+async fn run_relay(
+    i: usize,
+    ctx: Arc<RelayCtx>,
+    opened: Arc<Barrier>,
+    go: Arc<Barrier>,
+) -> RelayOutcome {
     let mut out = RelayOutcome::default();
     let socket = {
         let _permit = ctx.opening.acquire().await;
@@ -1101,7 +1131,9 @@ fn relays_phase(
     }
     let secs = args.relay_duration;
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("--relay-duration must be a positive number of seconds, not {secs}"));
+        return Err(format!(
+            "--relay-duration must be a positive number of seconds, not {secs}"
+        ));
     }
     if args.prompt_interval_ms == 0 {
         return Err("--prompt-interval-ms must be at least 1".into());
@@ -1183,7 +1215,11 @@ fn relays_phase(
                 ..RelayOutcome::default()
             }));
         }
-        (outcomes, cpu_use(&before, &after), (load_before, load_after))
+        (
+            outcomes,
+            cpu_use(&before, &after),
+            (load_before, load_after),
+        )
     });
     gw_rt.block_on(running.shutdown());
     gw_rt.shutdown_timeout(Duration::from_secs(2));
@@ -1293,6 +1329,27 @@ fn cpu_lines(out: &mut String, c: &CpuUse, per: usize, unit: &str) {
     );
 }
 
+/// Errors grouped by their text after the `stream N: `/`relay N: ` prefix, most frequent
+/// first: (count, text, first example's prefix).
+fn error_kinds(errors: &[String]) -> Vec<(usize, String, String)> {
+    let mut kinds: Vec<(usize, String, String)> = Vec::new();
+    for e in errors {
+        let (who, what) = e.split_once(": ").unwrap_or(("", e.as_str()));
+        match kinds.iter_mut().find(|k| k.1 == what) {
+            Some(k) => k.0 += 1,
+            None => kinds.push((1, what.to_string(), who.to_string())),
+        }
+    }
+    kinds.sort_by(|a, b| b.0.cmp(&a.0));
+    kinds
+}
+
+fn error_lines(out: &mut String, errors: &[String]) {
+    for (n, what, who) in error_kinds(errors).into_iter().take(5) {
+        let _ = writeln!(out, "               {n} × {what} (first: {who})");
+    }
+}
+
 fn load_text(l: (Option<f64>, Option<f64>)) -> String {
     let f = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.2}"));
     format!("{} → {}", f(l.0), f(l.1))
@@ -1339,7 +1396,7 @@ pub fn run(args: Args) -> Result<bool, String> {
                 "echoes_not_read": s.joined.not_echoed,
                 "bad_echoes": s.bad_echoes,
                 "not_closed_normally": s.not_closed_normally,
-                "errors": s.errors.iter().take(10).collect::<Vec<_>>(),
+                "errors": error_kinds(&s.errors).iter().map(|(n, w, who)| json!({"count": n, "error": w, "first": who})).collect::<Vec<_>>(),
                 "inbound_ms": lat_json(&s.inbound),
                 "outbound_ms": lat_json(&s.outbound),
                 "rss_mib": {"idle": mib(s.rss_idle), "open": mib(s.rss_open), "streaming": mib(s.rss_streaming)},
@@ -1359,7 +1416,7 @@ pub fn run(args: Args) -> Result<bool, String> {
                 "prompts": r.prompts,
                 "unanswered": r.unanswered,
                 "not_seen_by_app": r.not_seen_by_app,
-                "errors": r.errors.iter().take(10).collect::<Vec<_>>(),
+                "errors": error_kinds(&r.errors).iter().map(|(n, w, who)| json!({"count": n, "error": w, "first": who})).collect::<Vec<_>>(),
                 "overhead_ms": lat_json(&r.overhead),
                 "round_trip_ms": lat_json(&r.round_trip),
                 "app_ms": lat_json(&r.app),
@@ -1386,11 +1443,17 @@ pub fn run(args: Args) -> Result<bool, String> {
             s.opened, s.streams, s.joined.written, s.secs, s.joined.not_seen, s.joined.not_echoed,
             s.bad_echoes, s.not_closed_normally, load_text(s.load)
         );
-        for e in s.errors.iter().take(5) {
-            let _ = writeln!(out, "               e.g. {e}");
-        }
-        let _ = writeln!(out, "inbound:       frame written → handler saw it: {}", lat_line(&s.inbound));
-        let _ = writeln!(out, "outbound:      handler sent → echo read:      {}", lat_line(&s.outbound));
+        error_lines(&mut out, &s.errors);
+        let _ = writeln!(
+            out,
+            "inbound:       frame written → handler saw it: {}",
+            lat_line(&s.inbound)
+        );
+        let _ = writeln!(
+            out,
+            "outbound:      handler sent → echo read:      {}",
+            lat_line(&s.outbound)
+        );
         let kib = |b: Option<f64>| b.map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0));
         let m = |b: Option<u64>| mib(b).map_or("n/a".into(), |m| format!("{m:.1} MiB"));
         let _ = writeln!(
@@ -1411,12 +1474,22 @@ pub fn run(args: Args) -> Result<bool, String> {
             "relays:        {} of {} opened; {} prompts over {:.1} s (one every {} ms each), {} unanswered, {} not seen by the app; load average {}",
             r.opened, r.relays, r.prompts, r.secs, r.interval_ms, r.unanswered, r.not_seen_by_app, load_text(r.load)
         );
-        for e in r.errors.iter().take(5) {
-            let _ = writeln!(out, "               e.g. {e}");
-        }
-        let _ = writeln!(out, "overhead:      prompt → first token − app:   {}", lat_line(&r.overhead));
-        let _ = writeln!(out, "               prompt → first token:         {}", lat_line(&r.round_trip));
-        let _ = writeln!(out, "               app (POST read → answer sent): {}", lat_line(&r.app));
+        error_lines(&mut out, &r.errors);
+        let _ = writeln!(
+            out,
+            "overhead:      prompt → first token − app:   {}",
+            lat_line(&r.overhead)
+        );
+        let _ = writeln!(
+            out,
+            "               prompt → first token:         {}",
+            lat_line(&r.round_trip)
+        );
+        let _ = writeln!(
+            out,
+            "               app (POST read → answer sent): {}",
+            lat_line(&r.app)
+        );
         cpu_lines(&mut out, &r.cpu, r.opened, "relay");
     }
     let verdict = |m: bool| if m { "MET" } else { "NOT MET" };
@@ -1456,7 +1529,30 @@ mod tests {
         assert_eq!(v["media"]["timestamp"], "840");
         assert_eq!(v["media"]["track"], "inbound");
         assert_eq!(echo_id(&text), Some((7, 42)));
-        assert_eq!(echo_id(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"x"}}"#), None);
+        assert_eq!(
+            echo_id(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"x"}}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_are_grouped_by_kind() {
+        let errors = [
+            "relay 0: close: reset".to_string(),
+            "relay 7: webhook: HTTP 429: busy".to_string(),
+            "relay 1: close: reset".to_string(),
+        ];
+        assert_eq!(
+            error_kinds(&errors),
+            [
+                (2, "close: reset".to_string(), "relay 0".to_string()),
+                (
+                    1,
+                    "webhook: HTTP 429: busy".to_string(),
+                    "relay 7".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -1473,7 +1569,10 @@ mod tests {
             app_answer(prompt("warmup 3").as_bytes()),
             (r#"{"text":"ready 3"}"#.to_string(), None)
         );
-        assert_eq!(app_answer(prompt("hello there").as_bytes()), ("{}".to_string(), None));
+        assert_eq!(
+            app_answer(prompt("hello there").as_bytes()),
+            ("{}".to_string(), None)
+        );
         assert_eq!(
             app_answer(br#"{"type":"call.started","data":{}}"#),
             ("{}".to_string(), None)

@@ -84,7 +84,14 @@ impl PromptTimes {
     /// Prompt written → first token read, and the app's own time (answer written − POST
     /// read); `None` if an instant is missing.
     pub fn round_trip_and_app(&self) -> Option<(u64, u64)> {
-        if [self.written, self.app_received, self.app_answered, self.read].contains(&MISSING) {
+        if [
+            self.written,
+            self.app_received,
+            self.app_answered,
+            self.read,
+        ]
+        .contains(&MISSING)
+        {
             return None;
         }
         Some((
@@ -245,14 +252,7 @@ mod tests {
         };
         assert_eq!(p.round_trip_and_app(), Some((1_200, 50)));
         assert_eq!(p.overhead(), Some(1_150));
-        assert_eq!(
-            PromptTimes {
-                read: MISSING,
-                ..p
-            }
-            .overhead(),
-            None
-        );
+        assert_eq!(PromptTimes { read: MISSING, ..p }.overhead(), None);
         assert_eq!(
             PromptTimes {
                 app_received: MISSING,
