@@ -303,12 +303,12 @@ mod tests {
     #[test]
     fn requests_end_after_their_content_length() {
         let req = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(request_extent(req).unwrap(), Some((45, 5)));
+        assert_eq!(request_extent(req).unwrap(), Some((48, 5)));
         assert_eq!(request_extent(&req[..47]).unwrap(), None);
         assert_eq!(request_extent(&req[..20]).unwrap(), None);
         // Pipelined: only the first request's extent.
         let two = [&req[..], &req[..]].concat();
-        assert_eq!(request_extent(&two).unwrap(), Some((45, 5)));
+        assert_eq!(request_extent(&two).unwrap(), Some((48, 5)));
         assert_eq!(
             request_extent(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap(),
             Some((27, 0))
