@@ -318,9 +318,12 @@ fn run_id() -> String {
 // ---------------------------------------------------------------------------------------
 // Streams.
 
+/// One stream's `seen` and `sent` instants.
+type HandlerTimes = (Vec<u64>, Vec<u64>);
+
 /// The handler's half of each stream's instants (`seen`, `sent`), taken by the handler
 /// when the first frame tells it which stream it serves, and put back when it ends.
-struct HandlerSlots(Vec<Mutex<Option<(Vec<u64>, Vec<u64>)>>>);
+struct HandlerSlots(Vec<Mutex<Option<HandlerTimes>>>);
 
 impl HandlerSlots {
     fn new(streams: usize, frames: usize) -> HandlerSlots {
@@ -361,7 +364,7 @@ async fn echo(
     clock: Clock,
 ) -> Result<(), HandlerError> {
     let out = stream.sender();
-    let mut mine: Option<(usize, (Vec<u64>, Vec<u64>))> = None;
+    let mut mine: Option<(usize, HandlerTimes)> = None;
     let mut result = Ok(());
     while let Some(ev) = stream.next_event().await {
         match ev {
@@ -1340,7 +1343,7 @@ fn error_kinds(errors: &[String]) -> Vec<(usize, String, String)> {
             None => kinds.push((1, what.to_string(), who.to_string())),
         }
     }
-    kinds.sort_by(|a, b| b.0.cmp(&a.0));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.0));
     kinds
 }
 
