@@ -32,6 +32,19 @@
 //! defaults to [`VOICE_CONFIG`]; a separate gateway needs the same keys (voice on, open
 //! policy, a `maxConcurrentSessions` above `--connections`).
 //!
+//! With `--realtime`, it measures real-time voice instead ([`realtime`]): 100 concurrent
+//! Media Streams played as Twilio plays them (signed webhook, `<Connect><Stream>` TwiML,
+//! signed upgrade, one-time token, a 160-byte μ-law frame every 20 ms) against a Rust
+//! stream handler that echoes every frame, for the added latency frame → handler and
+//! handler → frame with the memory and CPU per stream; then 100 ConversationRelay sessions
+//! against the standalone server's relay bridge (`voice.mode: "relay"`) to an HTTP app on
+//! loopback, for the gateway's overhead from a prompt to the first `text` token.
+//!
+//! ```text
+//! loadgen --realtime                               # 100 streams for 20 s, then 100 relays for 15 s
+//! loadgen --realtime --streams 100 --duration 20 --only streams
+//! ```
+//!
 //! It only targets loopback addresses.
 
 #[path = "loadgen/client.rs"]
@@ -42,6 +55,10 @@ mod latency;
 mod plan;
 #[path = "loadgen/procfs.rs"]
 mod procfs;
+#[path = "loadgen/realtime.rs"]
+mod realtime;
+#[path = "loadgen/rt_samples.rs"]
+mod rt_samples;
 #[path = "loadgen/verify.rs"]
 mod verify;
 #[path = "loadgen/voice.rs"]
@@ -162,6 +179,28 @@ struct Args {
     /// call spends seconds speaking and listening between requests (0: back to back).
     #[arg(long, requires = "voice", default_value_t = 0)]
     step_gap_ms: u64,
+    /// Real-time voice over loopback instead: concurrent Media Streams echoed by a Rust
+    /// handler, then ConversationRelay sessions through the relay bridge to an HTTP app
+    /// (see the `realtime` module). `--duration` is the streams' (default 20 s).
+    #[arg(long, conflicts_with_all = ["voice", "no_workers", "target", "runtime_file", "config"])]
+    realtime: bool,
+    /// With `--realtime`: concurrent Media Streams, each sending a 160-byte μ-law frame
+    /// every 20 ms.
+    #[arg(long, requires = "realtime", default_value_t = 100)]
+    streams: usize,
+    /// With `--realtime`: concurrent ConversationRelay sessions.
+    #[arg(long, requires = "realtime", default_value_t = 100)]
+    relays: usize,
+    /// With `--realtime`: seconds the relays send prompts.
+    #[arg(long, requires = "realtime", default_value_t = 15.0)]
+    relay_duration: f64,
+    /// With `--realtime`: milliseconds between one relay's prompts (the relays' phases are
+    /// spread over it).
+    #[arg(long, requires = "realtime", default_value_t = 1000)]
+    prompt_interval_ms: u64,
+    /// With `--realtime`: run only the `streams` or the `relays` phase.
+    #[arg(long, requires = "realtime", value_parser = ["streams", "relays"])]
+    only: Option<String>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -526,9 +565,8 @@ struct Setup {
     _data_dir: tempfile::TempDir,
 }
 
-/// Starts logging (`--log`), the client runtime, and the in-process gateway (or reads the
-/// target of a separate one).
-fn setup(args: &Args) -> Result<Setup, String> {
+/// Logs the gateway's events to `--log-file` with `--log`.
+fn init_logging(args: &Args) -> Result<(), String> {
     if let (Some(filter), Some(file)) = (&args.log, &args.log_file) {
         let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
         tracing_subscriber::fmt()
@@ -540,6 +578,13 @@ fn setup(args: &Args) -> Result<Setup, String> {
             .with_ansi(false)
             .init();
     }
+    Ok(())
+}
+
+/// Starts logging (`--log`), the client runtime, and the in-process gateway (or reads the
+/// target of a separate one).
+fn setup(args: &Args) -> Result<Setup, String> {
+    init_logging(args)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
@@ -899,7 +944,9 @@ fn run(args: Args) -> Result<bool, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let result = if args.voice {
+    let result = if args.realtime {
+        realtime::run(args)
+    } else if args.voice {
         voice::run(args)
     } else {
         run(args)

@@ -545,6 +545,41 @@ async fn a_relay_answers_prompts_with_tokens_and_ends_with_handoff() {
 }
 
 #[tokio::test]
+async fn a_relay_closed_by_the_provider_gets_the_closing_handshake() {
+    let e = env(|b| {
+        b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
+            Ok::<_, HandlerError>(VoiceResponse::new().relay(RelayVerb::new()))
+        })
+        .relay_handler(|mut relay: RelaySession| async move {
+            while relay.next_event().await.is_some() {}
+            Ok::<(), HandlerError>(())
+        })
+    })
+    .await;
+    let token = token_of(&ring(&e, SID).await);
+    let mut ws = connect(&e, "/telephony/stream/relay", TOKEN).await;
+    send(
+        &mut ws,
+        serde_json::json!({"type": "setup", "sessionId": "VX1", "accountSid": ACCOUNT,
+        "callSid": SID, "from": CALLER, "to": OURS, "direction": "inbound", "callStatus": "RINGING",
+        "customParameters": {"telephonyToken": token}}),
+    )
+    .await;
+    // Twilio ends a relay by closing the socket: the gateway answers the close frame (with
+    // its code) instead of dropping the connection.
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1000.into(),
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(closed(&mut ws).await.0, 1000);
+    // A relay has no stop: the close was its end, so nothing is hung up.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(e.provider.hung_up.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_sender_that_runs_ahead_of_the_socket_closes_the_stream_with_a_reason() {
     let result: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = result.clone();

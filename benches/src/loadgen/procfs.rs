@@ -54,6 +54,37 @@ pub fn thread_cpu(pid: &str) -> BTreeMap<String, (String, f64)> {
     out
 }
 
+/// `(run-queue wait in seconds, times scheduled)` from a `schedstat` file (`run_ns wait_ns
+/// slices`).
+fn parse_schedstat(text: &str) -> Option<(f64, u64)> {
+    let mut f = text.split_whitespace().skip(1);
+    let wait: u64 = f.next()?.parse().ok()?;
+    let slices: u64 = f.next()?.parse().ok()?;
+    Some((wait as f64 / 1e9, slices))
+}
+
+/// Per live thread of `pid`: tid → (name, seconds spent runnable but waiting for a CPU,
+/// times it was scheduled), from `/proc/<pid>/task/<tid>/schedstat`.
+pub fn thread_waits(pid: &str) -> BTreeMap<String, (String, f64, u64)> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let tid = entry.file_name().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string(entry.path().join("comm"))
+            .map(|n| n.trim_end().to_string())
+            .unwrap_or_default();
+        if let Some((wait, slices)) = std::fs::read_to_string(entry.path().join("schedstat"))
+            .ok()
+            .and_then(|t| parse_schedstat(&t))
+        {
+            out.insert(tid, (name, wait, slices));
+        }
+    }
+    out
+}
+
 /// CPU seconds each thread name used between two [`thread_cpu`] snapshots, busiest first
 /// (threads of the same name are added up; the count is the number of threads).
 pub fn cpu_by_name(
@@ -85,9 +116,19 @@ mod tests {
     }
 
     #[test]
+    fn parses_schedstat() {
+        assert_eq!(
+            parse_schedstat("220459928 420600357 384\n"),
+            Some((0.420600357, 384))
+        );
+        assert_eq!(parse_schedstat("1 2"), None);
+    }
+
+    #[test]
     fn reads_own_process() {
         assert!(status_kb("self", "VmHWM").unwrap() > 0);
         assert!(process_cpu("self").is_some());
         assert!(!thread_cpu("self").is_empty());
+        assert!(!thread_waits("self").is_empty());
     }
 }

@@ -177,14 +177,25 @@ fn request(
             voice_form::status_form(acct, &sid, &from, TO, timestamp, CALL_SECS),
         ),
     };
-    let body = serde_urlencoded::to_string(&params).map_err(|e| e.to_string())?;
-    let sig = validator.compute(&url, &params);
+    signed_form_post(&path, &spec.host, &url, &params, validator)
+}
+
+/// A form POST to `path` signed like Twilio signs it (over `url`, the URL the gateway
+/// checks against): the bytes on the wire and where the 28-byte signature starts.
+pub fn signed_form_post(
+    path: &str,
+    host: &str,
+    url: &str,
+    params: &[(String, String)],
+    validator: &RequestValidator,
+) -> Result<(Vec<u8>, usize), String> {
+    let body = serde_urlencoded::to_string(params).map_err(|e| e.to_string())?;
+    let sig = validator.compute(url, params);
     if sig.len() != SIG_LEN {
         return Err(format!("signature {sig:?} is not {SIG_LEN} bytes"));
     }
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: TwilioProxy/1.1\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAccept: */*\r\nX-Twilio-Signature: ",
-        spec.host
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: TwilioProxy/1.1\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAccept: */*\r\nX-Twilio-Signature: "
     );
     let sig_offset = head.len();
     let mut bytes = head.into_bytes();

@@ -41,6 +41,11 @@ pub const TOKEN_PARAM: &str = "telephonyToken";
 pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest accepted frame or message.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// Bytes read from a socket at a time. The WebSocket library's default (128 KiB) is
+/// zero-filled up front, so it stayed resident for every open call; a Twilio `media`
+/// message is ~330 bytes, and a larger frame (up to [`MAX_FRAME`]) still gets room for
+/// its whole length.
+pub const READ_BUFFER: usize = 4 * 1024;
 /// Sockets not yet authenticated, per client address.
 pub const MAX_PENDING_PER_IP: usize = 32;
 /// Events waiting for the handler, at most.
@@ -179,6 +184,7 @@ fn upgrade(
     let verdict = verify(&gw, &headers, ip, uri.path());
     ws.max_frame_size(MAX_FRAME)
         .max_message_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             run(gw, kind, socket, verdict, pending).await;
         })
@@ -525,6 +531,12 @@ async fn pump(
             tracing::warn!(kind = kind.name(), call_sid = %call_id, code, %reason, "real-time socket closed");
         }
         close(socket, *code, reason).await;
+    } else {
+        // The provider closed (or the socket broke): the socket has queued its answer to
+        // the provider's close frame, and only a flush sends it (a send after a close is
+        // refused). Without it the peer saw a reset instead of the closing handshake. A
+        // broken socket just fails here.
+        let _ = futures_util::SinkExt::flush(&mut socket).await;
     }
     if !stopped && !ended_by_us {
         // The stream died under the call: end the call, so no session outlives it.
