@@ -3,6 +3,7 @@
 //! | tunnel | type | how |
 //! |---|---|---|
 //! | a URL you already have (reverse proxy, load balancer) | [`StaticUrl`] | `publicUrl` as configured |
+//! | ngrok (feature `ngrok`, default) | `Ngrok` | in-process, the `ngrok` crate |
 //! | Tailscale Funnel (public) / Serve (tailnet only) | [`Tailscale`] | the `tailscale` CLI, one mount per gateway path |
 //!
 //! [`Tunnel::start`] returns a [`TunnelHandle`] that owns the running tunnel: its public
@@ -25,8 +26,12 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "ngrok")]
+mod ngrok;
 mod tailscale;
 
+#[cfg(feature = "ngrok")]
+pub use crate::ngrok::Ngrok;
 pub use tailscale::{Tailscale, TailscaleMode};
 
 /// Errors from starting or stopping a tunnel.
