@@ -23,6 +23,7 @@
 //! ```
 
 pub mod config;
+pub mod probe;
 pub mod providers;
 pub mod runtime;
 pub mod server;

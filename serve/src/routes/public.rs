@@ -19,6 +19,11 @@ use time::OffsetDateTime;
 use crate::gateway::Gateway;
 use crate::voice;
 
+/// The header `telephony status --probe` marks its signed probe webhook with.
+pub const PROBE_HEADER: &str = "x-telephony-probe";
+/// The body the gateway answers a verified probe with.
+pub const PROBE_ANSWER: &str = "telephony-probe-ok";
+
 /// The public router for a gateway.
 pub fn router(gateway: Gateway) -> Router {
     let s = &gateway.inner.settings;
@@ -141,6 +146,12 @@ async fn webhook(
             return text(status, format!("{e}\n"));
         }
     };
+    if req.headers.contains_key(PROBE_HEADER) {
+        // `telephony status --probe`: signed like the provider signs, through the public
+        // URL. Verified (we got here), answered, never stored.
+        tracing::info!(path = uri.path(), "signed probe verified");
+        return text(StatusCode::OK, format!("{PROBE_ANSWER}\n"));
+    }
     let now = OffsetDateTime::now_utc();
     match event {
         WebhookEvent::Message(msg) => match gw.inner.store.insert_inbound(&msg).await {
