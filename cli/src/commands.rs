@@ -54,7 +54,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => send(ctx, to, text, media, json).await,
         Command::Inbox { since, limit, json } => inbox(ctx, since, limit, json).await,
         Command::Receipt { id, json } => receipt(ctx, id, json).await,
-        Command::Status { json } => status(ctx, json).await,
+        Command::Status { probe: true, json } => probe(ctx, json).await,
+        Command::Status { probe: false, json } => status(ctx, json).await,
         Command::Config {
             command: ConfigCommand::Check { json },
         } => config_check(ctx, json),
@@ -508,6 +509,42 @@ async fn receipt(ctx: Context, id: String, json: bool) -> Result<(), CliError> {
         output::print_receipt_detail(&r);
     }
     Ok(())
+}
+
+async fn probe(ctx: Context, json: bool) -> Result<(), CliError> {
+    let runtime = ctx.runtime()?;
+    let (provider, parts) = telephony_server::probe::for_gateway(&ctx.config, runtime.as_ref())
+        .map_err(|e| {
+            if e.is_config() {
+                CliError::config(telephony_core::error_chain(&e))
+            } else {
+                CliError::failure(telephony_core::error_chain(&e))
+            }
+        })?;
+    let findings = telephony_server::probe::probe(&parts.target(provider.as_ref())).await;
+    let ok = findings.iter().all(|f| f.ok);
+    if json {
+        output::print_json(&json!({ "ok": ok, "findings": findings }));
+    } else {
+        for f in &findings {
+            let mark = if f.ok { "ok  " } else { "FAIL" };
+            match &f.problem {
+                Some(p) => println!("{mark} {} ({p}): {}", f.check, f.detail),
+                None => println!("{mark} {}: {}", f.check, f.detail),
+            }
+            if let Some(fix) = &f.fix {
+                println!("     fix: {fix}");
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "{} check(s) failed",
+            findings.iter().filter(|f| !f.ok).count()
+        )))
+    }
 }
 
 async fn status(ctx: Context, json: bool) -> Result<(), CliError> {

@@ -80,6 +80,10 @@ pub enum Command {
     },
     /// Show whether a gateway is running and what it is doing.
     Status {
+        /// Also check the provider's side: credentials, the number's capabilities and
+        /// URLs, the public URL and a signed probe through it (exit 1 if anything is wrong).
+        #[arg(long)]
+        probe: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

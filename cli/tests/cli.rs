@@ -226,6 +226,28 @@ fn sandbox_flow_across_processes() {
     assert_eq!(v["webhookPath"], "/telephony/webhook");
     assert_eq!(v["forwarding"], serde_json::Value::Null);
 
+    // The probe: the sandbox pointed its number at the gateway on start.
+    let (code, out, err) = run(cmd(dir.path()).args(["status", "--probe", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    let checks: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "credentials",
+            "number",
+            "number-setup",
+            "public-url",
+            "signed-probe"
+        ]
+    );
+
     // Unknown ids: the admin API's `not_found` code, not its message text, decides.
     let (code, _, err) = run(cmd(dir.path()).args(["receipt", "msg_nope"]));
     assert_eq!(code, 1);
@@ -420,6 +442,19 @@ fn simulate_call_relay_against_relay_mode() {
         "{v}"
     );
     drop(serve);
+}
+
+#[test]
+fn probe_without_credentials_or_gateway_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        "{ fromNumber: '+15550001234' }",
+    )
+    .unwrap();
+    let (code, _, err) = run(cmd(dir.path()).args(["status", "--probe"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("twilio.accountSid"), "{err}");
 }
 
 #[test]

@@ -17,7 +17,10 @@ use telephony_core::{retry, ProviderError};
 use time::OffsetDateTime;
 
 use crate::config::{Credentials, TwilioConfig};
-use crate::resources::{CallResource, MessagePage, MessageResource};
+use crate::resources::{
+    CallResource, IncomingPhoneNumberPage, IncomingPhoneNumberResource, MessagePage,
+    MessageResource, MessagingServiceResource,
+};
 
 /// Provider name used in errors.
 const PROVIDER: &str = "twilio";
@@ -577,6 +580,90 @@ impl TwilioClient {
         Ok(value)
     }
 
+    /// Finds the account's number: `GET …/IncomingPhoneNumbers.json?PhoneNumber=` (exact
+    /// E.164 match; `None` when the account has no such number).
+    pub async fn find_incoming_number(
+        &self,
+        phone_number: &str,
+    ) -> Result<Option<IncomingPhoneNumberResource>, ProviderError> {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/IncomingPhoneNumbers.json",
+            path_segment(&self.config.account_sid)
+        );
+        let query = [("PhoneNumber", phone_number.to_string())];
+        let (_, body) = self
+            .execute(Method::GET, &path, &query, None, Attempts::Configured)
+            .await?;
+        let page: IncomingPhoneNumberPage = decode(&body, "IncomingPhoneNumber page")?;
+        Ok(page
+            .incoming_phone_numbers
+            .into_iter()
+            .find(|n| n.phone_number == phone_number))
+    }
+
+    /// Updates a number: `POST …/IncomingPhoneNumbers/{Sid}.json` with `form` (`SmsUrl`,
+    /// `SmsMethod`, `VoiceUrl`, `VoiceMethod`, `StatusCallback`, …). One attempt.
+    pub async fn update_incoming_number(
+        &self,
+        sid: &str,
+        form: &[(&'static str, String)],
+    ) -> Result<IncomingPhoneNumberResource, ProviderError> {
+        if sid.trim().is_empty() {
+            return Err(ProviderError::InvalidMessage(
+                "the phone number SID is empty".into(),
+            ));
+        }
+        let path = format!(
+            "/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json",
+            path_segment(&self.config.account_sid),
+            path_segment(sid)
+        );
+        let (_, body) = self
+            .execute(Method::POST, &path, &[], Some(form), Attempts::One)
+            .await?;
+        decode(&body, "IncomingPhoneNumber")
+    }
+
+    /// Fetches a Messaging Service: `GET {messaging}/v1/Services/{Sid}`.
+    pub async fn fetch_messaging_service(
+        &self,
+        sid: &str,
+    ) -> Result<MessagingServiceResource, ProviderError> {
+        let path = format!("/v1/Services/{}", path_segment(sid));
+        let (_, body) = self
+            .execute_at(
+                &self.config.messaging_base_url,
+                Method::GET,
+                &path,
+                &[],
+                None,
+                Attempts::Configured,
+            )
+            .await?;
+        decode(&body, "Messaging Service")
+    }
+
+    /// Updates a Messaging Service: `POST {messaging}/v1/Services/{Sid}` with `form`
+    /// (`InboundRequestUrl`, `InboundMethod`, …). One attempt.
+    pub async fn update_messaging_service(
+        &self,
+        sid: &str,
+        form: &[(&'static str, String)],
+    ) -> Result<MessagingServiceResource, ProviderError> {
+        let path = format!("/v1/Services/{}", path_segment(sid));
+        let (_, body) = self
+            .execute_at(
+                &self.config.messaging_base_url,
+                Method::POST,
+                &path,
+                &[],
+                Some(form),
+                Attempts::One,
+            )
+            .await?;
+        decode(&body, "Messaging Service")
+    }
+
     /// Basic-auth user and password for REST calls.
     fn basic_auth(&self) -> (&str, &str) {
         match &self.config.credentials {
@@ -588,7 +675,7 @@ impl TwilioClient {
         }
     }
 
-    /// Sends a request, retrying reads; returns the 2xx status and body.
+    /// Sends a request to the REST API, retrying reads; returns the 2xx status and body.
     async fn execute(
         &self,
         method: Method,
@@ -597,7 +684,22 @@ impl TwilioClient {
         form: Option<&[(&'static str, String)]>,
         attempts: Attempts,
     ) -> Result<(StatusCode, Bytes), ProviderError> {
-        let url = format!("{}{}", self.config.api_base_url, path);
+        let base = self.config.api_base_url.clone();
+        self.execute_at(&base, method, path, query, form, attempts)
+            .await
+    }
+
+    /// [`execute`](Self::execute) against another of Twilio's APIs (`base`).
+    async fn execute_at(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        query: &[(&'static str, String)],
+        form: Option<&[(&'static str, String)]>,
+        attempts: Attempts,
+    ) -> Result<(StatusCode, Bytes), ProviderError> {
+        let url = format!("{base}{path}");
         let shown_url = redact_url(&url);
         let max_attempts = match attempts {
             Attempts::One => 1,

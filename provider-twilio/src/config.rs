@@ -6,6 +6,8 @@ use telephony_core::{PhoneNumber, Secret};
 
 /// The production API base URL.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
+/// Where the Messaging API (Messaging Services) lives.
+pub const DEFAULT_MESSAGING_BASE_URL: &str = "https://messaging.twilio.com";
 
 /// How requests to the REST API authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub struct TwilioConfig {
     pub messaging_service_sid: Option<String>,
     /// Base URL of the REST API (tests and sandbox point it at the simulator).
     pub api_base_url: String,
+    /// Base URL of the Messaging API (`https://messaging.twilio.com`; Messaging Services).
+    /// [`api_base_url`](Self::api_base_url) sets it too, so the simulator serves both.
+    pub messaging_base_url: String,
     /// Timeout for each HTTP request.
     pub request_timeout: Duration,
     /// Attempts for a **read** (fetch, list) that gets 429/5xx or a network error (1 = no
@@ -60,6 +65,7 @@ impl TwilioConfig {
             from_number: None,
             messaging_service_sid: None,
             api_base_url: DEFAULT_API_BASE_URL.to_string(),
+            messaging_base_url: DEFAULT_MESSAGING_BASE_URL.to_string(),
             request_timeout: Duration::from_secs(15),
             max_attempts: 3,
             max_backoff: Duration::from_secs(30),
@@ -78,9 +84,17 @@ impl TwilioConfig {
         self
     }
 
-    /// Sets the API base URL (no trailing slash needed).
+    /// Sets the API base URL (no trailing slash needed), and the Messaging API's to the
+    /// same (one simulator serves both).
     pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
         self.api_base_url = url.into().trim_end_matches('/').to_string();
+        self.messaging_base_url = self.api_base_url.clone();
+        self
+    }
+
+    /// Sets the Messaging API's base URL alone.
+    pub fn messaging_base_url(mut self, url: impl Into<String>) -> Self {
+        self.messaging_base_url = url.into().trim_end_matches('/').to_string();
         self
     }
 

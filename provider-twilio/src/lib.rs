@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod config;
+mod numbers;
 pub mod provider;
 pub mod realtime;
 pub mod resources;

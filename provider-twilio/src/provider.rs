@@ -393,6 +393,26 @@ impl Provider for TwilioProvider {
         self.client.fetch_call(call_id).await?.to_call()
     }
 
+    /// The IncomingPhoneNumber (`IncomingPhoneNumbers.json?PhoneNumber=`), and the
+    /// configured Messaging Service's inbound settings when the gateway sends through one.
+    async fn number_config(
+        &self,
+        number: &telephony_core::PhoneNumber,
+    ) -> Result<Option<telephony_core::numbers::NumberConfig>, ProviderError> {
+        crate::numbers::number_config(&self.client, number).await
+    }
+
+    /// Sets `SmsUrl`/`SmsMethod` (or, with a Messaging Service that does not defer to the
+    /// number, the service's `InboundRequestUrl`/`InboundMethod`), and with voice
+    /// `VoiceUrl`/`VoiceMethod`/`StatusCallback`/`StatusCallbackMethod`; only what differs.
+    async fn configure_number(
+        &self,
+        number: &telephony_core::PhoneNumber,
+        targets: &telephony_core::numbers::WebhookTargets,
+    ) -> Result<Vec<telephony_core::numbers::SettingChange>, ProviderError> {
+        crate::numbers::configure_number(&self.client, number, targets).await
+    }
+
     /// 10 media URLs and 1600 characters per message.
     fn limits(&self) -> telephony_core::ProviderLimits {
         crate::client::LIMITS

@@ -198,3 +198,76 @@ impl CallResource {
         Ok(call)
     }
 }
+
+/// What a phone number can do (`capabilities` of an IncomingPhoneNumber).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NumberCapabilities {
+    /// Calls.
+    #[serde(default)]
+    pub voice: bool,
+    /// SMS.
+    #[serde(default, rename = "sms", alias = "SMS")]
+    pub sms: bool,
+    /// MMS.
+    #[serde(default, rename = "mms", alias = "MMS")]
+    pub mms: bool,
+    /// Fax.
+    #[serde(default)]
+    pub fax: bool,
+}
+
+/// An IncomingPhoneNumber resource (`api.v2010.account.incoming_phone_number`), the
+/// fields the gateway reads and sets. Twilio writes empty settings as `""` or `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct IncomingPhoneNumberResource {
+    /// `PN…`.
+    pub sid: String,
+    /// `AC…`.
+    pub account_sid: Option<String>,
+    /// E.164.
+    pub phone_number: String,
+    /// Where inbound messages go.
+    pub sms_url: Option<String>,
+    /// `GET` or `POST`.
+    pub sms_method: Option<String>,
+    /// A TwiML App handling messages instead of `sms_url`.
+    pub sms_application_sid: Option<String>,
+    /// Where inbound calls go.
+    pub voice_url: Option<String>,
+    /// `GET` or `POST`.
+    pub voice_method: Option<String>,
+    /// A TwiML App handling calls instead of `voice_url`.
+    pub voice_application_sid: Option<String>,
+    /// A SIP trunk handling calls instead of `voice_url`.
+    pub trunk_sid: Option<String>,
+    /// Where call status callbacks go.
+    pub status_callback: Option<String>,
+    /// `GET` or `POST`.
+    pub status_callback_method: Option<String>,
+    /// What the number can do.
+    #[serde(default)]
+    pub capabilities: NumberCapabilities,
+}
+
+/// A page of `IncomingPhoneNumbers.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct IncomingPhoneNumberPage {
+    /// The numbers on this page.
+    pub incoming_phone_numbers: Vec<IncomingPhoneNumberResource>,
+}
+
+/// A Messaging Service (`messaging.v1.service`), its inbound settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MessagingServiceResource {
+    /// `MG…`.
+    pub sid: String,
+    /// Where the service sends inbound messages.
+    pub inbound_request_url: Option<String>,
+    /// `GET` or `POST`.
+    pub inbound_method: Option<String>,
+    /// True ("Defer to sender's webhook"): each number's own `sms_url` gets its messages.
+    #[serde(default)]
+    pub use_inbound_webhook_on_number: bool,
+    /// The service's status callback.
+    pub status_callback: Option<String>,
+}

@@ -233,6 +233,10 @@ pub struct TwilioSection {
     pub api_key_secret: Option<Secret>,
     /// REST API base URL (default `https://api.twilio.com`).
     pub api_base_url: Option<String>,
+    /// On start, point the number (or the Messaging Service) at the gateway's URLs:
+    /// `SmsUrl`/`SmsMethod`, and with voice `VoiceUrl`/`VoiceMethod`/`StatusCallback`
+    /// (default false; the sandbox always does it on its simulator).
+    pub auto_configure_webhooks: Option<bool>,
 }
 
 /// `sms: { … }` (text shaping).

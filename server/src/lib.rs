@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod listener;
+pub mod probe;
 pub mod providers;
 pub mod runtime;
 pub mod server;

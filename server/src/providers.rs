@@ -197,6 +197,16 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             let from = config.from_number.clone().unwrap_or_else(|| {
                 PhoneNumber::parse(TWILIO_SANDBOX_FROM).expect("valid sandbox number")
             });
+            // The sandbox account owns its number, so number setup and the probe work.
+            sim.add_number(
+                from.as_str(),
+                telephony_twilio::resources::NumberCapabilities {
+                    voice: true,
+                    sms: true,
+                    mms: true,
+                    fax: false,
+                },
+            );
             let cfg = TwilioConfig::new(sc.account_sid.clone(), sc.auth_token.clone())
                 .api_base_url(running.url())
                 .from_number(from);

@@ -322,6 +322,10 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         source,
     })?;
 
+    if opts.sandbox || config.twilio.auto_configure_webhooks == Some(true) {
+        configure_number(&gateway, config, &runtime_info, opts.sandbox).await;
+    }
+
     let (stop, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     // Either a stop signal or the sender being dropped ends a listener.
@@ -433,4 +437,46 @@ pub fn apply_policies(
         });
     }
     b
+}
+
+/// `twilio.autoConfigureWebhooks` (and always in the sandbox): points the configured
+/// number at this gateway's URLs, logging every setting changed and from what. A failure
+/// is logged with what to do; the gateway still starts (messages already configured keep
+/// flowing).
+async fn configure_number(gateway: &Gateway, config: &Config, rt: &RuntimeInfo, sandbox: bool) {
+    let number = config.from_number.clone().or_else(|| {
+        sandbox
+            .then(|| {
+                telephony_core::PhoneNumber::parse(providers::sandbox_from(config.provider)).ok()
+            })
+            .flatten()
+    });
+    let Some(number) = number else {
+        tracing::warn!(
+            "twilio.autoConfigureWebhooks is on but no fromNumber is set: nothing to configure"
+        );
+        return;
+    };
+    let voice = config.voice.enabled.unwrap_or(false);
+    let targets = telephony_core::numbers::WebhookTargets {
+        messaging_url: rt.webhook_url.clone(),
+        voice_url: voice.then(|| rt.webhook_url.clone()),
+        voice_status_url: voice.then(|| rt.status_url.clone()),
+    };
+    match gateway.provider().configure_number(&number, &targets).await {
+        Ok(changes) if changes.is_empty() => {
+            tracing::info!(number = %number, url = %targets.messaging_url, "number already points at this gateway")
+        }
+        Ok(changes) => {
+            for c in changes {
+                tracing::info!(number = %number, resource = %c.resource, setting = %c.setting, from = c.from.as_deref().unwrap_or(""), to = %c.to, "number setting changed");
+            }
+        }
+        Err(e) if e.is_unsupported() => {
+            tracing::warn!(provider = gateway.provider().name(), "automatic webhook configuration is not supported for this provider; set the URLs in its console")
+        }
+        Err(e) => {
+            tracing::error!(number = %number, error = %telephony_core::error_chain(&e), "could not point the number at this gateway; set the URLs in the provider's console (see `telephony status --probe`)")
+        }
+    }
 }

@@ -42,6 +42,7 @@ pub mod address;
 pub mod audio;
 pub mod memory;
 pub mod message;
+pub mod numbers;
 pub mod optout;
 pub mod pairing;
 pub mod phone;

@@ -640,6 +640,30 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = call_id;
         Err(ProviderError::unsupported(self.name(), "voice"))
     }
+
+    /// A number's settings at the provider (capabilities, where its messages and calls
+    /// go, the messaging service in front of it); `None` when the account has no such
+    /// number. The default is [`ProviderError::Unsupported`].
+    async fn number_config(
+        &self,
+        number: &crate::PhoneNumber,
+    ) -> Result<Option<crate::numbers::NumberConfig>, ProviderError> {
+        let _ = number;
+        Err(ProviderError::unsupported(self.name(), "number setup"))
+    }
+
+    /// Points `number` (or the messaging service the gateway sends through) at `targets`,
+    /// changing only what differs, and returns what changed. A number the account does
+    /// not have is an error; nothing else is touched. The default is
+    /// [`ProviderError::Unsupported`].
+    async fn configure_number(
+        &self,
+        number: &crate::PhoneNumber,
+        targets: &crate::numbers::WebhookTargets,
+    ) -> Result<Vec<crate::numbers::SettingChange>, ProviderError> {
+        let _ = (number, targets);
+        Err(ProviderError::unsupported(self.name(), "number setup"))
+    }
 }
 
 #[cfg(test)]

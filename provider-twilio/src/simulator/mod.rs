@@ -167,6 +167,7 @@ mod calls;
 mod driver;
 mod errors;
 mod inbound;
+mod numbers;
 mod records;
 mod relay;
 mod script;
@@ -186,6 +187,7 @@ use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
 pub use inbound::{new_message_sid, InboundSms};
+pub use numbers::SettingsUpdate;
 pub use records::{
     Alert, ClearRecord, LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay,
     RelayRecord, RelayReply, SessionEnd, StreamRecord, TimedMessage,

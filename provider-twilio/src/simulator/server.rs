@@ -49,6 +49,22 @@ pub(crate) fn router(sim: Simulator) -> Router {
             "/2010-04-01/Accounts/{account}",
             get(fetch_account).fallback(not_found),
         )
+        .route(
+            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
+            get(super::numbers::list_numbers).fallback(not_found),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{file}",
+            get(super::numbers::number)
+                .post(super::numbers::number)
+                .fallback(not_found),
+        )
+        .route(
+            "/v1/Services/{sid}",
+            get(super::numbers::service)
+                .post(super::numbers::service)
+                .fallback(not_found),
+        )
         .fallback(not_found)
         .with_state(sim)
 }

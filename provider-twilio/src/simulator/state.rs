@@ -21,6 +21,12 @@ pub(crate) struct SimState {
     pub(crate) create_requests: Vec<CreateRequestRecord>,
     /// Calls, their create requests and status callbacks.
     pub(crate) calls: super::calls::CallState,
+    /// The account's phone numbers.
+    pub(crate) numbers: Vec<crate::resources::IncomingPhoneNumberResource>,
+    /// Messaging Services.
+    pub(crate) services: Vec<crate::resources::MessagingServiceResource>,
+    /// Number and service updates, oldest first.
+    pub(crate) settings_updates: Vec<super::numbers::SettingsUpdate>,
 }
 
 impl SimState {

@@ -26,6 +26,11 @@ use crate::gateway::Gateway;
 use crate::rate_limit::{self, webhooks::Stored};
 use crate::voice;
 
+/// The header `telephony status --probe` marks its signed probe webhook with.
+pub const PROBE_HEADER: &str = "x-telephony-probe";
+/// The body the gateway answers a verified probe with.
+pub const PROBE_ANSWER: &str = "telephony-probe-ok";
+
 /// The public router for a gateway.
 pub fn router(gateway: Gateway) -> Router {
     let s = &gateway.inner.settings;
@@ -226,6 +231,12 @@ async fn webhook(
             return text(status, format!("{e}\n"));
         }
     };
+    if req.headers.contains_key(PROBE_HEADER) {
+        // `telephony status --probe`: signed like the provider signs, through the public
+        // URL. Verified (we got here), answered, never stored.
+        tracing::info!(path = uri.path(), "signed probe verified");
+        return text(StatusCode::OK, format!("{PROBE_ANSWER}\n"));
+    }
     let now = OffsetDateTime::now_utc();
     match event {
         WebhookEvent::Message(msg) => match rate_limit::webhooks::store_inbound(&gw, &msg).await {
