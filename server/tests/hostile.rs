@@ -381,15 +381,17 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
     let url = gw.runtime.webhook_url.clone();
     let (body, sig) = signed(&gw, 1);
 
-    // Invalid UTF-8 in a form value, percent-encoded and raw: malformed, 400.
+    // Invalid UTF-8 in a form value, percent-encoded and raw, under the original body's
+    // signature: the signature is checked first (over the raw bytes) and does not match,
+    // 403 (a correctly signed body with invalid UTF-8 is verified, then refused with 400).
     let polluted = format!("{body}&Body=%FF%FE");
     assert_eq!(
         post(&gw, polluted, Some(&sig), &[]).await.status().as_u16(),
-        400
+        403
     );
     let mut raw = body.clone().into_bytes();
     raw.extend_from_slice(b"&Note=\xff\xfe");
-    assert_eq!(post(&gw, raw, Some(&sig), &[]).await.status().as_u16(), 400);
+    assert_eq!(post(&gw, raw, Some(&sig), &[]).await.status().as_u16(), 403);
     // Invalid UTF-8 in the signature header: 403.
     let r = reqwest::Client::new()
         .post(&url)
@@ -434,7 +436,7 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
     // Forged host: signed for another host and sent with that Host header…
     let forged_url = "http://evil.example/telephony/webhook";
     let params = sms(&gw, 1, "hello 1").form();
-    let forged_sig = RequestValidator::new(&token(&gw)).compute(forged_url, &params);
+    let forged_sig = RequestValidator::new(token(&gw)).compute(forged_url, &params);
     let forged_body = serde_urlencoded::to_string(&params).unwrap();
     assert_eq!(
         post(
@@ -457,7 +459,8 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
     s.write_all(req.as_bytes()).await.unwrap();
     let (resp, _) = until_closed(&mut s, Duration::from_secs(3)).await;
     assert_eq!(status_line(&resp), "HTTP/1.1 403 Forbidden", "{resp}");
-    // Wrong content type: 415.
+    // A form's signature on a JSON content type: a non-form body is verified Twilio's JSON
+    // way (URL + bodySHA256), which this request cannot pass: 403 before anything else.
     let r = reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/json")
@@ -466,7 +469,7 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(r.status().as_u16(), 403);
     assert_eq!(inbox(&gw).await, Vec::<String>::new());
 
     // The genuine request, then its replays: stored once, every delivery acknowledged.
@@ -495,7 +498,9 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
             outcome("accepted"),
             outcome("duplicate")
         ),
-        (2, 6, 1, 1, 2)
+        // Every malformed or mis-typed body above carried a signature that does not
+        // match it: all refused at the signature check (403), before parsing.
+        (0, 9, 0, 1, 2)
     );
     gw.shutdown().await;
 }
@@ -754,9 +759,16 @@ async fn a_bad_signature_flood_gets_429_while_valid_webhooks_from_the_same_ip_ar
             &[("route", "message"), ("outcome", o)],
         )
     };
+    // All 20 valid ones are stored; they share one From, so the per-sender inbound limit
+    // (10 a minute, burst 10) stores the last 10 `throttled`.
     assert_eq!(
-        (outcome("403"), outcome("429"), outcome("accepted")),
-        (5, 15, 20)
+        (
+            outcome("403"),
+            outcome("429"),
+            outcome("accepted"),
+            outcome("throttled")
+        ),
+        (5, 15, 10, 10)
     );
     gw.shutdown().await;
 }

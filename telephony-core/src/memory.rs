@@ -346,8 +346,20 @@ impl OutboxStore for MemoryStore {
         // Undo the claim's count: the entry was not tried.
         row.item.attempts = row.item.attempts.saturating_sub(1);
         let attempts = row.item.attempts;
+        let to = row.item.message.to.clone();
         let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
         receipt.attempts = attempts;
+        // Keep the recipient's order: later entries to the same recipient that are not
+        // being handled now wait at least as long.
+        let pos = g.outbox.iter().position(|r| &r.item.id == id).unwrap_or(0);
+        for later in g.outbox.iter_mut().skip(pos + 1) {
+            if later.item.message.to == to
+                && later.leased_until.is_none()
+                && later.next_attempt < until
+            {
+                later.next_attempt = until;
+            }
+        }
         Ok(())
     }
 

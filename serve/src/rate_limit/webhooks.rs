@@ -62,11 +62,12 @@ pub(crate) async fn store_inbound(
 /// Lets a verified status callback through `rateLimits.statusCallbacks` (per account), or
 /// answers it 429 with `Retry-After`. Twilio does not retry status callbacks, so that
 /// status is lost (the receipt keeps its last one; the next callback moves it on);
-/// Telnyx retries. The default limit is far above legitimate traffic.
-pub(crate) fn admit_status(gw: &Gateway, account: Option<&str>) -> Result<(), Response> {
+/// Telnyx retries. The default limit is far above legitimate traffic. `None`: admitted;
+/// `Some`: the 429 to answer.
+pub(crate) fn refuse_status(gw: &Gateway, account: Option<&str>) -> Option<Response> {
     let limiter = &gw.inner.limiters.status_callbacks;
     let Err(earliest) = limiter.check(account.unwrap_or("")) else {
-        return Ok(());
+        return None;
     };
     gw.metrics().inc(
         "telephony_rate_limited_total",
@@ -78,20 +79,22 @@ pub(crate) fn admit_status(gw: &Gateway, account: Option<&str>) -> Result<(), Re
         retry_after_secs = secs,
         "status callback over rateLimits.statusCallbacks: answered 429"
     );
-    Err((
-        StatusCode::TOO_MANY_REQUESTS,
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
+    Some(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8".to_string(),
+                ),
+                (header::RETRY_AFTER, secs.max(1).to_string()),
+            ],
+            format!(
+                "too many status callbacks (rateLimits.statusCallbacks {}); retry after {} s\n",
+                limiter.rate(),
+                secs.max(1)
             ),
-            (header::RETRY_AFTER, secs.max(1).to_string()),
-        ],
-        format!(
-            "too many status callbacks (rateLimits.statusCallbacks {}); retry after {} s\n",
-            limiter.rate(),
-            secs.max(1)
-        ),
+        )
+            .into_response(),
     )
-        .into_response())
 }

@@ -265,9 +265,9 @@ async fn webhook(
             }
         },
         WebhookEvent::Status(update) => {
-            match rate_limit::webhooks::admit_status(&gw, update.account_sid.as_deref()) {
-                Err(over_limit) => return over_limit,
-                Ok(()) => match gw.inner.store.apply_status(&update, now).await {
+            match rate_limit::webhooks::refuse_status(&gw, update.account_sid.as_deref()) {
+                Some(over_limit) => return over_limit,
+                None => match gw.inner.store.apply_status(&update, now).await {
                     Ok(StatusOutcome::Applied(receipt)) => {
                         gw.metrics().inc(
                             "telephony_sends_total",
@@ -304,8 +304,8 @@ async fn webhook(
             tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
         WebhookEvent::Call(CallEvent::Status(update)) => {
-            if let Err(over_limit) =
-                rate_limit::webhooks::admit_status(&gw, update.account.as_deref())
+            if let Some(over_limit) =
+                rate_limit::webhooks::refuse_status(&gw, update.account.as_deref())
             {
                 return over_limit;
             }

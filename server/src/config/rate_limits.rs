@@ -134,10 +134,8 @@ impl RateLimitsSection {
             limits.status_callbacks =
                 spec.to_rate("rateLimits.statusCallbacks", own_count(spec))?;
         }
-        if let Some(spec) = &self.invalid_requests {
-            // Checked like the others; the listener's invalid-request limiter reads it.
-            spec.to_rate("rateLimits.invalidRequests", own_count(spec))?;
-        }
+        // rateLimits.invalidRequests is checked and read by the listener's limiter
+        // (`Config::invalid_requests_limit`).
         Ok(limits)
     }
 }
@@ -218,11 +216,6 @@ mod tests {
                 r#"{ statusCallbacks: { perMinute: -5 } }"#,
                 "rateLimits.statusCallbacks.perMinute",
                 "must be a number greater than 0, not -5",
-            ),
-            (
-                r#"{ invalidRequests: { perMinute: 0 } }"#,
-                "rateLimits.invalidRequests.perMinute",
-                "must be a number greater than 0, not 0",
             ),
             (
                 r#"{ numberKind: "tollfree" }"#,

@@ -233,6 +233,20 @@ pub(crate) async fn defer(
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
+    // Keep the recipient's order: later entries to the same recipient that are not being
+    // handled now wait at least as long (claims go by due time, then queue order).
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?2 \
+         WHERE next_attempt_at < ?2 AND leased_until IS NULL \
+           AND rowid > (SELECT rowid FROM outbox WHERE id = ?1) \
+           AND id IN (SELECT id FROM receipts WHERE recipient = \
+                      (SELECT recipient FROM receipts WHERE id = ?1))",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(until))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

@@ -83,7 +83,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// The entry was claimed but not tried (its sender has no rate-limit slot yet): release
     /// the lease and make it due at `until`, **without** counting an attempt (the claim's
     /// count is undone on the entry and its receipt) and without touching the receipt's
-    /// error. `NotFound` if the entry is not in the outbox.
+    /// error. Later entries to the same recipient that are not leased are pushed back to
+    /// at least `until`, so a recipient's messages keep their order. `NotFound` if the
+    /// entry is not in the outbox.
     async fn defer_outbound(&self, id: &MessageId, until: OffsetDateTime)
         -> Result<(), StoreError>;
 

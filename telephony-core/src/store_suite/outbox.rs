@@ -2,6 +2,47 @@
 
 use super::*;
 
+/// Putting an entry back pushes the later entries to its recipient (not being handled
+/// now) back with it, so a recipient's messages never overtake each other; other
+/// recipients' entries are not touched.
+pub async fn deferral_keeps_a_recipients_order<S: OutboxStore + ?Sized>(s: &S) {
+    let other = OutboundMessage::new(
+        Address::parse("+15550009999").expect("valid"),
+        "c".to_string(),
+    );
+    let (a, b, c) = (
+        MessageId::from_string("msg_ord_a"),
+        MessageId::from_string("msg_ord_b"),
+        MessageId::from_string("msg_ord_c"),
+    );
+    s.enqueue_outbound(&a, &outbound("a"), t0()).await.unwrap();
+    s.enqueue_outbound(&b, &outbound("b"), t0()).await.unwrap();
+    s.enqueue_outbound(&c, &other, t0()).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_outbound(t0(), lease, 1).await.unwrap();
+    assert_eq!(claimed[0].id, a);
+    let slot = t0() + Duration::from_secs(10);
+    s.defer_outbound(&a, slot).await.unwrap();
+    // b (same recipient, later) now waits for the slot too; c does not.
+    let now = t0() + Duration::from_secs(1);
+    let ids: Vec<_> = s
+        .claim_outbound(now, lease, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, [c]);
+    let ids: Vec<_> = s
+        .claim_outbound(slot, lease, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, [a, b]);
+}
+
 /// The oldest entry still queued is the one metrics age by; sent ones leave the count.
 pub async fn oldest_entry_age<S: OutboxStore + ?Sized>(s: &S) {
     assert_eq!(s.outbox_oldest().await.unwrap(), None);
