@@ -115,7 +115,7 @@ pub async fn probe(t: &ProbeTarget<'_>) -> Vec<Finding> {
             "set fromNumber (or TWILIO_PHONE_NUMBER) to the number Twilio delivers to",
         )),
         Some(number) => match t.provider.number_config(number).await {
-            Err(e) if matches!(e.http_status(), Some(401 | 403)) => out.push(Finding::bad(
+            Err(e) if is_auth_error(&e) => out.push(Finding::bad(
                 "credentials",
                 "rejected",
                 format!("{}: {e}", t.provider.name()),
