@@ -284,7 +284,13 @@ async fn the_standalone_server_bridges_a_relay_to_an_http_app() {
         .await
         .unwrap();
     let r = &outcome.relays[0];
-    assert_eq!(r.alert_codes(), Vec::<u32>::new());
+    assert_eq!(
+        r.alert_codes(),
+        Vec::<u32>::new(),
+        "{:?} {:?}",
+        r.alerts,
+        r.notes
+    );
     assert_eq!(
         r.reply_texts(),
         ["Echo: hello there", "See you!"],
@@ -404,7 +410,9 @@ async fn stream_mode_proxies_media_streams_frame_for_frame_to_the_app() {
                     CallScript::new()
                         .audio(tone.clone())
                         .press("4")
-                        .wait_ms(1000)
+                        // 1 s of real time for the echoes to come back through the proxy
+                        // (50 ms was too little on a loaded CI machine).
+                        .wait_ms(20_000)
                         .hang_up_when_done(),
                 ),
         )
@@ -413,7 +421,12 @@ async fn stream_mode_proxies_media_streams_frame_for_frame_to_the_app() {
     let s = &outcome.streams[0];
     assert_eq!(s.alert_codes(), Vec::<u32>::new(), "{:?}", s.notes);
     // 100 ms of tone is 5 frames of 160 bytes; each came back through the proxy with a mark.
-    assert_eq!(s.media_frames_sent, 5);
+    let why = format!(
+        "stream ended by {:?} ({:?}) at {} ms, call ended by {:?}, notes {:?}",
+        s.ended_by, s.close_frame, s.duration_ms, outcome.ended_by, s.notes
+    );
+    assert_eq!(s.media_frames_sent, 5, "{why}");
+    assert_eq!(s.received_audio.len(), tone.len(), "{why}");
     assert_eq!(s.received_audio, tone);
     assert_eq!(s.echoed_marks(), ["m1", "m2", "m3", "m4", "m5"]);
     assert_eq!(s.ended_by, Some(SessionEnd::CallEnded));
@@ -464,7 +477,7 @@ async fn stream_mode_app_closing_ends_the_stream_and_the_call_goes_on_to_its_clo
         .place_inbound_call(
             InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
                 .status_callback(rt.status_url.clone())
-                .script(CallScript::new().tone(440.0, 40).press("9").wait_ms(2000)),
+                .script(CallScript::new().tone(440.0, 40).press("9").wait_ms(20_000)),
         )
         .await
         .unwrap();
@@ -513,13 +526,14 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
     let (running, sim) = stream_mode_server_with(
         dir.path(),
         &app_url,
-        "requestTimeoutMs: 400, headerTimeoutMs: 400, idleTimeoutMs: 400",
+        "requestTimeoutMs: 1000, headerTimeoutMs: 1000, idleTimeoutMs: 1000",
     )
     .await;
     let rt = &running.runtime;
     let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
-    // A simulated second is 50 ms here: the 40 s pause is 2 s of real time, five times
-    // each of the listener's timeouts, on a socket upgraded from an HTTP request.
+    // A simulated second is 50 ms here: the 60 s pause is 3 s of real time, three times
+    // each of the listener's timeouts (1 s, so a loaded machine's slow webhook is not one),
+    // on a socket upgraded from an HTTP request.
     let outcome = sim
         .place_inbound_call(
             InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
@@ -527,9 +541,9 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
                 .script(
                     CallScript::new()
                         .audio(tone.clone())
-                        .wait_ms(40_000)
+                        .wait_ms(60_000)
                         .audio(tone.clone())
-                        .wait_ms(1000)
+                        .wait_ms(20_000)
                         .hang_up_when_done(),
                 ),
         )
@@ -539,8 +553,8 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
     assert_eq!(s.alert_codes(), Vec::<u32>::new(), "{:?}", s.notes);
     assert_eq!(
         s.media_frames_sent, 10,
-        "{:?} {:?} {:?}",
-        s.notes, s.ended_by, outcome.ended_by
+        "{:?} {:?} {:?} {:?}",
+        s.notes, s.ended_by, s.close_frame, outcome.ended_by
     );
     assert_eq!(s.received_audio, [tone.clone(), tone].concat());
     assert_eq!(s.echoed_marks().len(), 10);

@@ -538,12 +538,16 @@ impl Gateway {
         self.inner.store.calls(query).await
     }
 
-    /// Checks every live session now, as the voice worker does on start: calls past
-    /// `voice.maxDurationSeconds` are hung up, and each session's call is looked up at the
-    /// provider, so sessions whose call ended give their slot back. Live calls are never
-    /// ended by it.
+    /// Checks every live session now, as the voice worker does on start (where it checks
+    /// those recorded before the start): calls past `voice.maxDurationSeconds` are hung
+    /// up, and each session's call is looked up at the provider, so sessions whose call
+    /// ended give their slot back. Live calls are never ended by it.
     pub async fn check_sessions(&self) {
-        worker::sweep(self, true).await;
+        worker::sweep(
+            self,
+            worker::Check::RecordedBefore(time::OffsetDateTime::now_utc()),
+        )
+        .await;
     }
 
     /// Calls holding a session slot now.

@@ -29,9 +29,13 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
     if !voice.enabled {
         return;
     }
-    // Reconcile every live session once at start: those that ended while the gateway was
-    // down free their slots now.
-    sweep(&gw, true).await;
+    // Reconcile once at start every live session recorded before this start: those that
+    // ended while the gateway was down free their slots now. A call answered since is
+    // live by definition, and may not be at the provider's API yet.
+    // Stores keep milliseconds: a call recorded in the start's millisecond counts as after.
+    let now = OffsetDateTime::now_utc();
+    let started = now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000_000));
+    sweep(&gw, Check::RecordedBefore(started)).await;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(voice.tick) => {}
@@ -40,12 +44,21 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        sweep(&gw, false).await;
+        sweep(&gw, Check::Quiet).await;
     }
 }
 
-/// One pass over live sessions. `all`: check every session with the provider now.
-pub(crate) async fn sweep(gw: &Gateway, all: bool) {
+/// Which live sessions a sweep looks up at the provider.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Check {
+    /// Those quiet for `reap_after`.
+    Quiet,
+    /// Every session last updated before this instant, quiet or not.
+    RecordedBefore(OffsetDateTime),
+}
+
+/// One pass over live sessions.
+pub(crate) async fn sweep(gw: &Gateway, check: Check) {
     let sessions = match gw.inner.store.live_sessions().await {
         Ok(s) => s,
         Err(e) => {
@@ -60,8 +73,11 @@ pub(crate) async fn sweep(gw: &Gateway, all: bool) {
             continue;
         }
         enforce_limit(gw, &s, now).await;
-        let quiet = now - s.updated_at >= gw.inner.settings.voice.reap_after;
-        if all || quiet {
+        let due = match check {
+            Check::Quiet => now - s.updated_at >= gw.inner.settings.voice.reap_after,
+            Check::RecordedBefore(at) => s.updated_at < at,
+        };
+        if due {
             reap(gw, &s).await;
         }
     }
