@@ -243,6 +243,7 @@ fn sandbox_flow_across_processes() {
             "credentials",
             "number",
             "number-setup",
+            "webhook-failures",
             "public-url",
             "signed-probe"
         ]

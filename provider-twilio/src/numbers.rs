@@ -1,6 +1,8 @@
 //! Number setup on Twilio: IncomingPhoneNumbers and Messaging Services (PROTOCOL.md §3.4).
 
-use telephony_core::numbers::{NumberConfig, ServiceConfig, SettingChange, WebhookTargets};
+use telephony_core::numbers::{
+    NumberConfig, ServiceConfig, SettingChange, WebhookFailure, WebhookTargets,
+};
 use telephony_core::{PhoneNumber, ProviderError};
 
 use crate::client::TwilioClient;
@@ -198,4 +200,29 @@ pub(crate) async fn configure_number(
         client.update_messaging_service(mg, &service_form).await?;
     }
     Ok(changes)
+}
+
+/// Twilio's "HTTP retrieval failure": the webhook was unreachable or did not answer 2xx.
+pub(crate) const RETRIEVAL_FAILURE: i64 = 11200;
+
+pub(crate) async fn recent_webhook_failures(
+    client: &TwilioClient,
+    number: &PhoneNumber,
+    look_back: u32,
+) -> Result<Vec<WebhookFailure>, ProviderError> {
+    let page = client
+        .list_messages(Some(number.as_str()), None, look_back)
+        .await?;
+    Ok(page
+        .messages
+        .into_iter()
+        .filter(|m| m.direction.as_deref() == Some("inbound"))
+        .filter(|m| m.error_code == Some(RETRIEVAL_FAILURE))
+        .map(|m| WebhookFailure {
+            message_id: m.sid,
+            code: RETRIEVAL_FAILURE.to_string(),
+            at: m.date_created,
+            detail: m.error_message,
+        })
+        .collect())
 }

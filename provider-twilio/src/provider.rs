@@ -413,6 +413,16 @@ impl Provider for TwilioProvider {
         crate::numbers::configure_number(&self.client, number, targets).await
     }
 
+    /// The message log (`GET …/Messages.json?To=<number>`): inbound messages whose
+    /// error code is 11200 (the webhook was unreachable, timed out or did not answer 2xx).
+    async fn recent_webhook_failures(
+        &self,
+        number: &telephony_core::PhoneNumber,
+        look_back: u32,
+    ) -> Result<Vec<telephony_core::numbers::WebhookFailure>, ProviderError> {
+        crate::numbers::recent_webhook_failures(&self.client, number, look_back).await
+    }
+
     /// 10 media URLs and 1600 characters per message.
     fn limits(&self) -> telephony_core::ProviderLimits {
         crate::client::LIMITS

@@ -7,6 +7,7 @@
 //! | `credentials` | an authenticated API call (the number lookup) |
 //! | `number` | the number exists on the account |
 //! | `number-setup` | capabilities, URLs and methods (and a Messaging Service's inbound settings) match the gateway's URLs ([`telephony_core::numbers::check`]) |
+//! | `webhook-failures` | none of the number's last [`LOOK_BACK`] inbound messages failed to reach the webhook (Twilio's 11200 in the message log) |
 //! | `public-url` | `GET {publicUrl}/health` answers through the public URL (tunnel, proxy) |
 //! | `signed-probe` | a webhook signed as the provider signs it, sent through the public URL, is recognized by the gateway as its own probe (so signature checks work behind the tunnel) |
 //!
@@ -28,7 +29,8 @@ pub type SignProbe<'a> = dyn Fn(&str) -> (String, String, String) + Send + Sync 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The check (`credentials`, `number`, `number-setup`, `public-url`, `signed-probe`).
+    /// The check (`credentials`, `number`, `number-setup`, `webhook-failures`,
+    /// `public-url`, `signed-probe`).
     pub check: &'static str,
     /// True when all is well.
     pub ok: bool,
@@ -91,6 +93,47 @@ pub struct ProbeTarget<'a> {
     /// parameters and the signature header `(name, value)`; `None` when the CLI cannot
     /// sign as the provider (Telnyx signs with its own private key).
     pub sign: Option<Box<SignProbe<'a>>>,
+}
+
+/// How many of the number's latest inbound messages the `webhook-failures` check reads.
+pub const LOOK_BACK: u32 = 50;
+
+/// Recent inbound messages the provider could not deliver (11200 on Twilio).
+async fn webhook_failures(provider: &dyn Provider, number: &PhoneNumber) -> Finding {
+    match provider.recent_webhook_failures(number, LOOK_BACK).await {
+        Ok(f) if f.is_empty() => Finding::ok(
+            "webhook-failures",
+            format!("none of the last {LOOK_BACK} inbound messages to {number} failed to reach the webhook"),
+        ),
+        Ok(f) => {
+            let latest = &f[0];
+            Finding::bad(
+                "webhook-failures",
+                &latest.code,
+                format!(
+                    "{} of the last {LOOK_BACK} inbound messages to {number} could not reach the webhook ({} {}); the latest: {}{}",
+                    f.len(),
+                    latest.code,
+                    latest.detail.as_deref().unwrap_or("HTTP retrieval failure"),
+                    latest.message_id,
+                    latest.at.as_deref().map(|a| format!(" at {a}")).unwrap_or_default(),
+                ),
+                "the provider accepted these messages but the webhook was unreachable or did not answer 2xx: \
+                 check that the gateway was running, that the public URL reaches it (public-url below), \
+                 and that its log shows no 403 for them (behind a proxy or tunnel, see webhookSecurity)",
+            )
+        }
+        Err(e) if e.is_unsupported() => Finding::ok(
+            "webhook-failures",
+            format!("{} has no message log to read; skipped", provider.name()),
+        ),
+        Err(e) => Finding::bad(
+            "webhook-failures",
+            "unreachable",
+            format!("the message log: {}", telephony_core::error_chain(&e)),
+            "check network access to the provider's API",
+        ),
+    }
 }
 
 fn problem_name(k: FindingKind) -> &'static str {
@@ -169,6 +212,7 @@ pub async fn probe(t: &ProbeTarget<'_>) -> Vec<Finding> {
                         f.fix,
                     ));
                 }
+                out.push(webhook_failures(t.provider, number).await);
             }
         },
     }

@@ -37,6 +37,7 @@ async fn a_sandbox_gateway_passes_then_console_mistakes_are_named() {
             ("credentials", true, None),
             ("number", true, None),
             ("number-setup", true, None),
+            ("webhook-failures", true, None),
             ("public-url", true, None),
             ("signed-probe", true, None),
         ],
@@ -69,6 +70,7 @@ async fn a_sandbox_gateway_passes_then_console_mistakes_are_named() {
             ("number", true, None),
             ("number-setup", false, Some("url-mismatch")),
             ("number-setup", false, Some("method-mismatch")),
+            ("webhook-failures", true, None),
             ("public-url", true, None),
             ("signed-probe", true, None),
         ],
@@ -79,6 +81,38 @@ async fn a_sandbox_gateway_passes_then_console_mistakes_are_named() {
         format!(
             "messaging URL: found https://old.example.com/sms, expected {}",
             running.runtime.webhook_url
+        )
+    );
+
+    // Twilio delivers one message while the number pointed elsewhere (nothing listens
+    // there: 11200 in the message log) and one to the gateway (200: not a failure).
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/sms", gone.local_addr().unwrap());
+    drop(gone);
+    let sid = sim.config().account_sid.clone();
+    let lost =
+        telephony_twilio::simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "lost");
+    let lost = sim.deliver_sms(&lost, &dead).await;
+    assert_eq!((lost.http_status, lost.error_code), (None, Some(11200)));
+    let fine =
+        telephony_twilio::simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "fine");
+    let fine = sim.deliver_sms(&fine, &running.runtime.webhook_url).await;
+    assert_eq!((fine.http_status, fine.error_code), (Some(200), None));
+    let findings = probe::probe(&parts.target(provider.as_ref())).await;
+    let failures = findings
+        .iter()
+        .find(|f| f.check == "webhook-failures")
+        .unwrap();
+    assert_eq!(
+        (failures.ok, failures.problem.as_deref()),
+        (false, Some("11200"))
+    );
+    assert_eq!(
+        failures.detail,
+        format!(
+            "1 of the last 50 inbound messages to {number} could not reach the webhook (11200 HTTP retrieval failure); the latest: {} at {}",
+            lost.message_sid,
+            sim.message(&lost.message_sid).unwrap().date_created.unwrap()
         )
     );
 

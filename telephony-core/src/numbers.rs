@@ -114,6 +114,22 @@ pub struct SettingChange {
     pub to: String,
 }
 
+/// An inbound message the provider could not deliver to the gateway's webhook (Twilio's
+/// error 11200, "HTTP retrieval failure"), from the provider's message log
+/// ([`Provider::recent_webhook_failures`](crate::Provider::recent_webhook_failures)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookFailure {
+    /// The provider's message id.
+    pub message_id: String,
+    /// The provider's error code (`"11200"`).
+    pub code: String,
+    /// When the message arrived, as the provider writes it.
+    pub at: Option<String>,
+    /// The provider's error message.
+    pub detail: Option<String>,
+}
+
 /// What [`check`] found wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

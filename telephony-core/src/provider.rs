@@ -664,6 +664,19 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = (number, targets);
         Err(ProviderError::unsupported(self.name(), "number setup"))
     }
+
+    /// Recent inbound messages to `number` that the provider could not deliver to the
+    /// webhook, newest first, from the provider's message log (at most the last
+    /// `look_back` inbound messages are examined). The default is
+    /// [`ProviderError::Unsupported`].
+    async fn recent_webhook_failures(
+        &self,
+        number: &crate::PhoneNumber,
+        look_back: u32,
+    ) -> Result<Vec<crate::numbers::WebhookFailure>, ProviderError> {
+        let _ = (number, look_back);
+        Err(ProviderError::unsupported(self.name(), "message log"))
+    }
 }
 
 #[cfg(test)]

@@ -157,3 +157,100 @@ pub(crate) fn country_of(number: &str) -> &'static str {
         .map(|(_, c)| *c)
         .unwrap_or("")
 }
+
+/// How long Twilio waits for a messaging webhook's answer before giving up (11200).
+pub const SMS_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What came of [`Simulator::deliver_sms`](super::Simulator::deliver_sms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsDelivery {
+    /// The message's SID in the log.
+    pub message_sid: String,
+    /// The webhook's HTTP status; `None` when there was no answer (no connection, or none
+    /// within [`SMS_WEBHOOK_TIMEOUT`]).
+    pub http_status: Option<u16>,
+    /// `Some(11200)` when the webhook could not be reached or did not answer 2xx.
+    pub error_code: Option<i64>,
+}
+
+impl super::Simulator {
+    /// Delivers an inbound SMS/MMS as Twilio does: POSTs it, signed with this account's
+    /// auth token, to `url` (a number's `SmsUrl`) and records it in the message log
+    /// (`GET …/Messages.json`: direction `inbound`, status `received`). A delivery that
+    /// fails (no connection, no answer within [`SMS_WEBHOOK_TIMEOUT`], or an answer that is
+    /// not 2xx) is logged with Twilio's error 11200, "HTTP retrieval failure", as Twilio's
+    /// message log shows it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use telephony_twilio::simulator::{InboundSms, Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// let sms = InboundSms::new(&sim.config().account_sid, "+15550001111", "+15550002222", "hi");
+    /// // Nothing listens on port 9: the delivery fails with 11200.
+    /// let d = sim.deliver_sms(&sms, "http://127.0.0.1:9/telephony/webhook").await;
+    /// assert_eq!((d.http_status, d.error_code), (None, Some(11200)));
+    /// assert_eq!(sim.message(&d.message_sid).unwrap().error_code, Some(11200));
+    /// # }
+    /// ```
+    pub async fn deliver_sms(&self, sms: &InboundSms, url: &str) -> SmsDelivery {
+        let mut sms = sms.clone();
+        let sid = sms.message_sid.get_or_insert_with(new_message_sid).clone();
+        let (body, signature) = sms.signed(self.config().auth_token.expose(), url);
+        let answer = self
+            .inner
+            .http
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header("X-Twilio-Signature", signature)
+            .body(body)
+            .timeout(SMS_WEBHOOK_TIMEOUT)
+            .send()
+            .await;
+        let http_status = match answer {
+            Ok(r) => Some(r.status().as_u16()),
+            Err(e) => {
+                tracing::info!(message_sid = %sid, error = %super::callbacks::describe(e), "simulator: inbound SMS webhook unreachable (11200)");
+                None
+            }
+        };
+        let failed = !http_status.is_some_and(|s| (200..300).contains(&s));
+        let error_code = failed.then_some(11200);
+        let now = super::server::rfc2822(time::OffsetDateTime::now_utc());
+        let uri = format!(
+            "/2010-04-01/Accounts/{}/Messages/{sid}",
+            self.config().account_sid
+        );
+        let resource = crate::resources::MessageResource {
+            sid: sid.clone(),
+            account_sid: Some(self.config().account_sid.clone()),
+            api_version: Some("2010-04-01".to_string()),
+            body: Some(sms.body.clone()),
+            date_created: Some(now.clone()),
+            date_sent: Some(now.clone()),
+            date_updated: Some(now),
+            direction: Some("inbound".to_string()),
+            error_code,
+            error_message: failed.then(|| "HTTP retrieval failure".to_string()),
+            from: Some(sms.from.clone()),
+            messaging_service_sid: None,
+            num_media: Some(sms.media.len().to_string()),
+            num_segments: Some(super::segments::count(&sms.body).to_string()),
+            price: None,
+            price_unit: Some("USD".to_string()),
+            status: Some("received".to_string()),
+            subresource_uris: None,
+            to: Some(sms.to.clone()),
+            uri: Some(format!("{uri}.json")),
+        };
+        self.lock().insert(resource);
+        SmsDelivery {
+            message_sid: sid,
+            http_status,
+            error_code,
+        }
+    }
+}

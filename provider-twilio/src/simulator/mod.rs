@@ -186,7 +186,7 @@ use std::time::Duration;
 use telephony_core::{DeliveryStatus, Secret};
 use time::OffsetDateTime;
 
-pub use inbound::{new_message_sid, InboundSms};
+pub use inbound::{new_message_sid, InboundSms, SmsDelivery, SMS_WEBHOOK_TIMEOUT};
 pub use numbers::SettingsUpdate;
 pub use records::{
     Alert, ClearRecord, LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay,
