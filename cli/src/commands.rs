@@ -239,7 +239,7 @@ async fn send(
     let (sent, via) = match ctx.admin().await? {
         Some(admin) => {
             let request = api::SendRequest {
-                to,
+                to: Some(to),
                 body: text,
                 media_url: media,
             };

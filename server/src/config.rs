@@ -940,6 +940,11 @@ impl Config {
         if let Err(e) = self.inbound_policy.check(&allow) {
             return rule("inboundPolicy", e.to_string());
         }
+        if let Some(to) = &self.default_to {
+            if let Err(e) = telephony_core::Address::parse(to) {
+                return rule("defaultTo", format!("{to:?}: {e}"));
+            }
+        }
         if self.pairing.max_pending == 0 {
             return rule("pairing.maxPending", "must be at least 1".into());
         }
@@ -1110,12 +1115,6 @@ impl Config {
             push(
                 "webhookSecurity.trustForwardingHeaders",
                 "has no effect without webhookSecurity.allowedHosts",
-            );
-        }
-        if self.default_to.is_some() {
-            push(
-                "defaultTo",
-                "not yet active: every send names its recipient in this version",
             );
         }
         out

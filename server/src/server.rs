@@ -415,6 +415,14 @@ pub fn apply_policies(
         })
         .chunking(config.chunk_options())
         .voice(config.voice.settings(config.max_concurrent_sessions));
+    // Validated at load.
+    if let Some(to) = config
+        .default_to
+        .as_deref()
+        .and_then(|t| telephony_core::Address::parse(t).ok())
+    {
+        b = b.default_to(to);
+    }
     match config.rate_limits.to_rate_limits() {
         Ok(limits) => b = b.rate_limits(limits),
         // Unreachable for a loaded config (validated at load); keep the defaults.
