@@ -549,6 +549,10 @@ pub struct AdminSection {
     pub bind: String,
     /// Bearer token; when absent one is generated on first start and kept in `{dataDir}/admin.token`.
     pub token: Option<Secret>,
+    /// Serve the SMS bridge's routes (`POST /sms/send`, `GET /sms/inbox`, `GET /health`,
+    /// seed 000) without a token, for agents written against the bridge (default false).
+    #[serde(default)]
+    pub bridge_api: bool,
 }
 
 impl Default for AdminSection {
@@ -557,6 +561,7 @@ impl Default for AdminSection {
             port: default_admin_port(),
             bind: default_bind(),
             token: None,
+            bridge_api: false,
         }
     }
 }

@@ -159,6 +159,15 @@ pub fn check_security(
     public_loopback: bool,
     admin_loopback: bool,
 ) -> Result<(), ServeError> {
+    if config.admin.bridge_api && !admin_loopback {
+        return Err(ServeError::Config {
+            key: "admin.bridgeApi",
+            reason: format!(
+                "refused because admin.bind {} is not loopback: the SMS bridge routes answer without a token, so they are served on a loopback admin listener only",
+                config.admin.bind
+            ),
+        });
+    }
     if !admin_loopback {
         return Err(ServeError::Config {
             key: "admin.bind",
@@ -349,7 +358,14 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     )));
     // The admin listener (loopback only, bearer token): axum's.
     {
-        let router = gateway.admin_router(admin_token.clone());
+        let mut router = gateway.admin_router(admin_token.clone());
+        if config.admin.bridge_api {
+            tracing::warn!(
+                admin = %admin_addr,
+                "admin.bridgeApi is on: POST /sms/send, GET /sms/inbox and GET /health answer WITHOUT a token on this loopback listener; any local process can send SMS through it (the outbound policy still applies)"
+            );
+            router = router.merge(gateway.bridge_router());
+        }
         let shutdown = stopped(stop_rx.clone());
         servers.push(tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
