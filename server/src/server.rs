@@ -196,7 +196,7 @@ pub fn check_security(
         return Err(ServeError::Config {
             key: "publicUrl",
             reason: format!(
-                "required when serve.bind is {} (not loopback): Twilio signs the public URL, and without it the gateway would have to trust the sender-controlled Host header. Set publicUrl to the URL configured in the Twilio console (scheme and host), or bind to 127.0.0.1 behind a tunnel",
+                "required when serve.bind is {} (not loopback): Twilio signs the public URL, and without it the gateway would have to trust the sender-controlled Host header. Set publicUrl to the URL configured in the Twilio console (scheme and host), or bind to 127.0.0.1 behind a tunnel (tunnel.provider)",
                 config.serve.bind
             ),
         });
