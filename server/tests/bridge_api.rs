@@ -218,3 +218,30 @@ async fn bridge_api_on_an_admin_listener_that_is_not_loopback_is_a_config_error(
         "admin.bridgeApi: refused because admin.bind 0.0.0.0 is not loopback: the SMS bridge routes answer without a token, so they are served on a loopback admin listener only"
     );
 }
+
+#[tokio::test]
+async fn admin_sends_without_a_recipient_go_to_default_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), ", defaultTo: '+1 555 000 9999'");
+    cfg.admin.bridge_api = false;
+    let gw = start(&cfg).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/telephony/send", gw.admin_addr))
+        .bearer_auth(gw.admin_token.expose())
+        .json(&json!({"body": "to the default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["receipts"][0]["to"], "+15550009999");
+    assert_eq!(v["receipts"][0]["body"], "to the default");
+    gw.shutdown().await;
+    // A defaultTo that is not an address is a config error naming the key.
+    let e = Config::from_json5_str("{ defaultTo: 'nobody' }").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("invalid configuration: defaultTo: \"nobody\": "),
+        "{e}"
+    );
+}
