@@ -33,6 +33,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         "warn"
     };
     init_tracing(default_level, json_logs);
+    // Migration reads the file as written: its secrets need not resolve on this machine.
+    if let Command::Config {
+        command: ConfigCommand::Migrate { to },
+    } = &cli.command
+    {
+        return config_migrate(cli.config.as_deref(), to);
+    }
     let mut ctx = Context::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve {
@@ -59,6 +66,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config {
             command: ConfigCommand::Check { json },
         } => config_check(ctx, json),
+        Command::Config {
+            command: ConfigCommand::Migrate { to },
+        } => config_migrate(cli.config.as_deref(), &to),
         Command::Pairing { command } => pairing(ctx, command).await,
         Command::Contacts { command } => contacts(ctx, command).await,
         Command::Log { since, limit, json } => send_log(ctx, since, limit, json).await,
@@ -137,6 +147,9 @@ fn init_tracing(default: &str, json: bool) {
 }
 
 async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    for k in &ctx.sources.dialect.not_implemented {
+        tracing::warn!(key = %k.key, "{}", k.reason);
+    }
     let running = server::start(
         &ctx.config,
         ServeOptions {
@@ -239,7 +252,7 @@ async fn send(
     let (sent, via) = match ctx.admin().await? {
         Some(admin) => {
             let request = api::SendRequest {
-                to,
+                to: Some(to),
                 body: text,
                 media_url: media,
             };
@@ -874,9 +887,12 @@ fn segments(ctx: Context, text: String, json: bool) -> Result<(), CliError> {
 }
 
 fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
+    use telephony_server::config::dialects;
     let cfg = &ctx.config;
+    let report = &ctx.sources.dialect;
     let inactive = cfg.inactive_keys();
     let missing = cfg.missing_credentials();
+    let sender = dialects::sender_summary(cfg, report);
     let security = server::check_security(
         cfg,
         server::is_loopback_bind(&cfg.serve.bind),
@@ -886,25 +902,51 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         output::print_json(&json!({
             "valid": security.is_ok(),
             "file": ctx.sources.file,
+            "dialect": report.dialect,
             "env": ctx.sources.env,
+            "accounts": report.accounts,
+            "account": report.account,
+            "sender": sender,
             "config": cfg.redacted_json(),
+            "notImplemented": report.not_implemented,
             "notYetActive": inactive,
             "missingCredentials": missing,
             "errors": security.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
         }));
     } else {
         match &ctx.sources.file {
-            Some(f) => println!("config file: {}", f.display()),
+            Some(f) => println!(
+                "config file: {} (dialect: {})",
+                f.display(),
+                report.dialect.as_str()
+            ),
             None => println!("config file: none (defaults and environment only)"),
         }
         if !ctx.sources.env.is_empty() {
             println!("environment: {}", ctx.sources.env.join(", "));
+        }
+        if !report.accounts.is_empty() {
+            println!(
+                "accounts: {}; running: {}",
+                report.accounts.join(", "),
+                report.account.as_deref().unwrap_or("none")
+            );
+        }
+        println!("sender: {sender}");
+        if cfg.admin.bridge_api {
+            println!(
+                "admin.bridgeApi: POST /sms/send, GET /sms/inbox and GET /health answer without a token on {}:{}",
+                cfg.admin.bind, cfg.admin.port
+            );
         }
         println!("resolved configuration (secrets redacted):");
         println!(
             "{}",
             serde_json::to_string_pretty(&cfg.redacted_json()).unwrap_or_default()
         );
+        for k in &report.not_implemented {
+            println!("not implemented: {}: {}", k.key, k.reason);
+        }
         for k in &inactive {
             println!("note: {} is set but {}", k.key, k.reason);
         }
@@ -924,6 +966,30 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         }
         Err(e) => Err(CliError::config(e.to_string())),
     }
+}
+
+fn config_migrate(explicit: Option<&std::path::Path>, to: &str) -> Result<(), CliError> {
+    use telephony_server::config::dialects;
+    let Some(file) = crate::context::config_file(explicit) else {
+        return Err(CliError::config(
+            "no config file to migrate: without one the gateway reads the environment (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER) as it is",
+        ));
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let (native, report) = dialects::migrate(&file, &env)?;
+    let text = match to {
+        "toml" => dialects::to_toml(&native).map_err(CliError::config)?,
+        _ => dialects::to_json5(&native),
+    };
+    print!("{text}");
+    for k in &report.not_implemented {
+        eprintln!("note: not carried over: {}: {}", k.key, k.reason);
+    }
+    // The same file with this environment: say so if it would not start here.
+    if let Err(e) = Config::load_with_env(Some(&file), &env) {
+        eprintln!("note: with this environment the configuration does not load: {e}");
+    }
+    Ok(())
 }
 
 async fn simulate_sms(

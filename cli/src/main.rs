@@ -228,6 +228,14 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the equivalent native (`channels.telephony`) configuration of the config
+    /// file, whichever dialect it is written in. SecretRefs stay references; secrets
+    /// written in the file are printed as written; environment variables stay where they are.
+    Migrate {
+        /// Output format.
+        #[arg(long, value_parser = ["json5", "toml"], default_value = "json5")]
+        to: String,
+    },
 }
 
 /// `telephony simulate …`

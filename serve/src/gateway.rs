@@ -175,6 +175,8 @@ pub(crate) struct Settings {
     pub(crate) forward: Option<ForwardSettings>,
     pub(crate) voice: VoiceSettings,
     pub(crate) rate_limits: crate::rate_limit::RateLimits,
+    /// Where sends without a recipient go (`defaultTo`).
+    pub(crate) default_to: Option<Address>,
 }
 
 impl Default for Settings {
@@ -200,6 +202,7 @@ impl Default for Settings {
             forward: None,
             voice: VoiceSettings::default(),
             rate_limits: crate::rate_limit::RateLimits::default(),
+            default_to: None,
         }
     }
 }
@@ -332,6 +335,20 @@ impl Gateway {
     /// with its own receipt.
     pub async fn send(&self, to: &str, text: impl Into<String>) -> Result<Sent, SendError> {
         let to = Address::parse(to)?;
+        self.send_message(OutboundMessage::new(to, text)).await
+    }
+
+    /// The recipient of sends that name none ([`GatewayBuilder::default_to`]).
+    pub fn default_to(&self) -> Option<&Address> {
+        self.inner.settings.default_to.as_ref()
+    }
+
+    /// Queues a text message to the configured default recipient (`defaultTo`), through
+    /// the same policy as [`send`](Self::send); an error when none is configured.
+    pub async fn send_to_default(&self, text: impl Into<String>) -> Result<Sent, SendError> {
+        let to = self.default_to().cloned().ok_or_else(|| {
+            SendError::InvalidMessage("no recipient given and no defaultTo is configured".into())
+        })?;
         self.send_message(OutboundMessage::new(to, text)).await
     }
 
@@ -511,6 +528,13 @@ impl GatewayBuilder {
         let url = url.into();
         let without_fragment = url.split_once('#').map_or(url.as_str(), |(u, _)| u);
         self.settings.public_url = Some(without_fragment.trim_end_matches('/').to_string());
+        self
+    }
+
+    /// Where sends without a recipient go: [`Gateway::send_to_default`] and admin sends
+    /// without `to` (`defaultTo` in config).
+    pub fn default_to(mut self, to: Address) -> Self {
+        self.settings.default_to = Some(to);
         self
     }
 

@@ -74,4 +74,12 @@ impl Gateway {
     pub fn admin_router(&self, token: telephony_core::Secret) -> axum::Router {
         routes::admin::router(self.clone(), token)
     }
+
+    /// The SMS bridge's local API (seed 000): `POST /sms/send`, `GET /sms/inbox`,
+    /// `GET /health`, answering without a token. Merge it into the admin router of a
+    /// loopback listener only, served with `into_make_service_with_connect_info`
+    /// (requests without a loopback peer address are refused).
+    pub fn bridge_router(&self) -> axum::Router {
+        routes::bridge::router(self.clone())
+    }
 }

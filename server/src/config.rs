@@ -30,7 +30,12 @@ use figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
 use telephony_core::{PhoneNumber, Secret};
 
+pub mod dialects;
 mod rate_limits;
+pub mod secret_ref;
+
+pub use dialects::{Dialect, DialectReport};
+pub use secret_ref::SecretRef;
 
 /// JSON5 as a figment [`Format`].
 pub struct Json5;
@@ -549,6 +554,10 @@ pub struct AdminSection {
     pub bind: String,
     /// Bearer token; when absent one is generated on first start and kept in `{dataDir}/admin.token`.
     pub token: Option<Secret>,
+    /// Serve the SMS bridge's routes (`POST /sms/send`, `GET /sms/inbox`, `GET /health`,
+    /// seed 000) without a token, for agents written against the bridge (default false).
+    #[serde(default)]
+    pub bridge_api: bool,
 }
 
 impl Default for AdminSection {
@@ -557,6 +566,7 @@ impl Default for AdminSection {
             port: default_admin_port(),
             bind: default_bind(),
             token: None,
+            bridge_api: false,
         }
     }
 }
@@ -741,6 +751,8 @@ pub struct ConfigSources {
     pub file: Option<PathBuf>,
     /// Environment variables that contributed (names only, never values).
     pub env: Vec<String>,
+    /// The dialect the file was written in, and what `config check` should say about it.
+    pub dialect: DialectReport,
 }
 
 /// Environment variables read besides `TELEPHONY_*`, and the key each sets.
@@ -774,37 +786,39 @@ impl Config {
     ) -> Result<(Config, ConfigSources), ConfigError> {
         let mut sources = ConfigSources::default();
         let mut fig = Figment::new();
+        let mut consumed = Vec::new();
         if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            let file_fig = match path.extension().and_then(|e| e.to_str()) {
-                Some("toml") => Figment::from(Toml::file_exact(path)),
-                Some("json5") | Some("json") => Figment::from(Json5::file_exact(path)),
-                _ => {
-                    return Err(ConfigError::Invalid(format!(
-                        "config file {} must end in .json5, .json or .toml",
-                        path.display()
-                    )))
-                }
-            };
-            fig = fig.merge(unwrap_channel(file_fig, path)?);
+            let loaded = dialects::load_file(
+                file_figment(path)?,
+                path,
+                env,
+                dialects::Secrets::Resolve(env),
+            )?;
+            fig = fig.merge(loaded.figment);
             sources.file = Some(path.to_path_buf());
+            sources.dialect = loaded.report;
+            consumed = loaded.consumed_env;
         }
-        let (env_fig, names) = env_provider(env)?;
-        sources.env = names;
+        // Variables a dialect already applied (to the account that runs) are not read again.
+        let rest: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| !consumed.contains(k))
+            .cloned()
+            .collect();
+        dialects::note_foreign_env(&mut sources.dialect, env);
+        let (env_fig, names) = env_provider(&rest)?;
+        sources.env = consumed;
+        sources.env.extend(names);
         fig = fig.merge(env_fig);
-        let cfg = Self::from_figment(fig)?;
+        let file_name = file.map(|p| p.display().to_string()).unwrap_or_default();
+        let cfg = Self::from_figment(fig)
+            .map_err(|e| dialects::rename_error(e, &sources.dialect, &file_name))?;
         Ok((cfg, sources))
     }
 
     /// Parses a JSON5 string (wrapper optional), without the environment.
     pub fn from_json5_str(s: &str) -> Result<Config, ConfigError> {
-        let fig = Figment::from(Json5::string(s));
-        Self::from_figment(unwrap_channel(fig, Path::new("<string>"))?)
+        Self::from_str_figment(Figment::from(Json5::string(s)))
     }
 
     /// Parses a TOML string (wrapper optional: `[channels.telephony]`), without the
@@ -818,8 +832,16 @@ impl Config {
     /// # Ok::<(), telephony_server::config::ConfigError>(())
     /// ```
     pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
-        let fig = Figment::from(Toml::string(s));
-        Self::from_figment(unwrap_channel(fig, Path::new("<string>"))?)
+        Self::from_str_figment(Figment::from(Toml::string(s)))
+    }
+
+    /// Text in memory in any dialect, without the environment (SecretRefs to variables
+    /// do not resolve).
+    fn from_str_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let path = Path::new("<string>");
+        let loaded = dialects::load_file(fig, path, &[], dialects::Secrets::Resolve(&[]))?;
+        Self::from_figment(loaded.figment)
+            .map_err(|e| dialects::rename_error(e, &loaded.report, "<string>"))
     }
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
@@ -939,6 +961,11 @@ impl Config {
             })?;
         if let Err(e) = self.inbound_policy.check(&allow) {
             return rule("inboundPolicy", e.to_string());
+        }
+        if let Some(to) = &self.default_to {
+            if let Err(e) = telephony_core::Address::parse(to) {
+                return rule("defaultTo", format!("{to:?}: {e}"));
+            }
         }
         if self.pairing.max_pending == 0 {
             return rule("pairing.maxPending", "must be at least 1".into());
@@ -1110,12 +1137,6 @@ impl Config {
             push(
                 "webhookSecurity.trustForwardingHeaders",
                 "has no effect without webhookSecurity.allowedHosts",
-            );
-        }
-        if self.default_to.is_some() {
-            push(
-                "defaultTo",
-                "not yet active: every send names its recipient in this version",
             );
         }
         out
@@ -1405,26 +1426,20 @@ fn is_sid(s: &str, prefix: &str) -> bool {
     s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Accepts both the bare shape and `{ channels: { telephony: { … } } }`.
-fn unwrap_channel(fig: Figment, path: &Path) -> Result<Figment, ConfigError> {
-    if !fig.contains("channels") {
-        return Ok(fig);
-    }
-    let top: Dict = fig.extract().map_err(ConfigError::from)?;
-    if let Some(other) = top.keys().find(|k| k.as_str() != "channels") {
+/// A config file as a figment, by its extension.
+fn file_figment(path: &Path) -> Result<Figment, ConfigError> {
+    if !path.exists() {
         return Err(ConfigError::Invalid(format!(
-            "unknown key {other:?} beside \"channels\" in {}",
+            "config file {} does not exist",
             path.display()
         )));
     }
-    let channels: Dict = fig.extract_inner("channels")?;
-    let names: Vec<&String> = channels.keys().collect();
-    match names.as_slice() {
-        [name] if name.as_str() == "telephony" => Ok(fig.focus("channels.telephony")),
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Ok(Figment::from(Toml::file_exact(path))),
+        Some("json5") | Some("json") => Ok(Figment::from(Json5::file_exact(path))),
         _ => Err(ConfigError::Invalid(format!(
-            "{} has channels {:?}; this gateway reads exactly one: \"telephony\"",
-            path.display(),
-            names
+            "config file {} must end in .json5, .json or .toml",
+            path.display()
         ))),
     }
 }

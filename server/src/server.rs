@@ -159,6 +159,15 @@ pub fn check_security(
     public_loopback: bool,
     admin_loopback: bool,
 ) -> Result<(), ServeError> {
+    if config.admin.bridge_api && !admin_loopback {
+        return Err(ServeError::Config {
+            key: "admin.bridgeApi",
+            reason: format!(
+                "refused because admin.bind {} is not loopback: the SMS bridge routes answer without a token, so they are served on a loopback admin listener only",
+                config.admin.bind
+            ),
+        });
+    }
     if !admin_loopback {
         return Err(ServeError::Config {
             key: "admin.bind",
@@ -187,7 +196,7 @@ pub fn check_security(
         return Err(ServeError::Config {
             key: "publicUrl",
             reason: format!(
-                "required when serve.bind is {} (not loopback): Twilio signs the public URL, and without it the gateway would have to trust the sender-controlled Host header. Set publicUrl to the URL configured in the Twilio console (scheme and host), or bind to 127.0.0.1 behind a tunnel",
+                "required when serve.bind is {} (not loopback): Twilio signs the public URL, and without it the gateway would have to trust the sender-controlled Host header. Set publicUrl to the URL configured in the Twilio console (scheme and host), or bind to 127.0.0.1 behind a tunnel (tunnel.provider)",
                 config.serve.bind
             ),
         });
@@ -349,7 +358,14 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     )));
     // The admin listener (loopback only, bearer token): axum's.
     {
-        let router = gateway.admin_router(admin_token.clone());
+        let mut router = gateway.admin_router(admin_token.clone());
+        if config.admin.bridge_api {
+            tracing::warn!(
+                admin = %admin_addr,
+                "admin.bridgeApi is on: POST /sms/send, GET /sms/inbox and GET /health answer WITHOUT a token on this loopback listener; any local process can send SMS through it (the outbound policy still applies)"
+            );
+            router = router.merge(gateway.bridge_router());
+        }
         let shutdown = stopped(stop_rx.clone());
         servers.push(tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -415,6 +431,14 @@ pub fn apply_policies(
         })
         .chunking(config.chunk_options())
         .voice(config.voice.settings(config.max_concurrent_sessions));
+    // Validated at load.
+    if let Some(to) = config
+        .default_to
+        .as_deref()
+        .and_then(|t| telephony_core::Address::parse(t).ok())
+    {
+        b = b.default_to(to);
+    }
     match config.rate_limits.to_rate_limits() {
         Ok(limits) => b = b.rate_limits(limits),
         // Unreachable for a loaded config (validated at load); keep the defaults.

@@ -329,8 +329,15 @@ fn unknown_keys_name_the_key_and_file() {
     let (e, f) = err_of("fromNumbr = \"+15550001234\"\n", "b.toml");
     assert!(e.contains("`fromNumbr`"), "{e}");
     assert!(e.contains(&f.display().to_string()), "{e}");
-    let (e, _) = err_of("{ channels: { sms: {} } }", "c.json5");
-    assert!(e.contains("exactly one: \"telephony\""), "{e}");
+    // `channels.sms` is a dialect now (tests/dialects.rs); an unknown channel stays an error.
+    let (e, f) = err_of("{ channels: { fax: {} } }", "c.json5");
+    assert_eq!(
+        e,
+        format!(
+            "{}: channels.\"fax\" is not a configuration this gateway reads; expected telephony, sms or \"twilio-sms\"",
+            f.display()
+        )
+    );
 }
 
 #[test]

@@ -9,8 +9,10 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendRequest {
-    /// Recipient: `+1555…`, `sms:+1…`, `whatsapp:+1…`.
-    pub to: String,
+    /// Recipient: `+1555…`, `sms:+1…`, `whatsapp:+1…`; when absent, the gateway's
+    /// `defaultTo` (an error when none is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     /// Text (may be empty when there is media).
     #[serde(default)]
     pub body: String,

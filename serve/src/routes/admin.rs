@@ -2,7 +2,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /telephony/send` `{ "to", "body", "mediaUrl"? }` | queues a message → 202 with its receipt |
+//! | `POST /telephony/send` `{ "to"?, "body", "mediaUrl"? }` | queues a message (to `defaultTo` without `to`) → 202 with its receipt |
 //! | `GET /telephony/inbox?since=RFC3339&limit=N` | inbound messages, oldest first |
 //! | `GET /telephony/messages/{id}` | a receipt with its status history |
 //! | `GET /telephony/status` | gateway status, forwarding health |
@@ -124,8 +124,7 @@ async fn send(
     // Parsed here rather than by the `Json` extractor, so every refusal has our error shape.
     let req: api::SendRequest = serde_json::from_slice(&body)
         .map_err(|e| AdminError::bad_request(format!("invalid send request: {e}")))?;
-    let to = Address::parse(&req.to)
-        .map_err(|e| AdminError::bad_request(format!("invalid \"to\": {e}")))?;
+    let to = recipient(&st.gateway, req.to.as_deref())?;
     let msg = OutboundMessage {
         to,
         body: req.body,
@@ -151,8 +150,20 @@ async fn send(
     ))
 }
 
+/// `to` as given, or the gateway's `defaultTo` when absent.
+pub(crate) fn recipient(gateway: &Gateway, to: Option<&str>) -> Result<Address, AdminError> {
+    match to {
+        Some(t) => {
+            Address::parse(t).map_err(|e| AdminError::bad_request(format!("invalid \"to\": {e}")))
+        }
+        None => gateway.default_to().cloned().ok_or_else(|| {
+            AdminError::bad_request("\"to\" is missing and no defaultTo is configured")
+        }),
+    }
+}
+
 #[derive(Deserialize)]
-struct ListParams {
+pub(crate) struct ListParams {
     since: Option<String>,
     limit: Option<usize>,
 }

@@ -1,5 +1,7 @@
-//! HTTP routes: the public listener ([`public`]) and the loopback admin listener ([`admin`]).
+//! HTTP routes: the public listener ([`public`]), the loopback admin listener ([`admin`])
+//! and the SMS bridge's local API on it ([`bridge`], opt-in).
 
 pub mod admin;
+pub mod bridge;
 pub mod public;
 pub mod stream;
