@@ -156,9 +156,9 @@ async fn outbound(secs: u64) {
         warmup.as_secs()
     );
     println!(
-        "| number | kind | configured | sends in window | achieved/s | difference | in order |"
+        "| number | kind | configured | sends in window | achieved/s | difference | shortest gap | longest gap | in order |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (i, (sender, to, kind)) in NUMBERS.iter().enumerate() {
         let creates: Vec<_> = sim
             .create_requests()
@@ -170,6 +170,19 @@ async fn outbound(secs: u64) {
             .filter(|r| r.at >= from && r.at < until)
             .count();
         let achieved = in_window as f64 / secs as f64;
+        // Gaps between successive requests in the window, by the simulator's arrival times.
+        let mut times: Vec<_> = creates
+            .iter()
+            .filter(|r| r.at >= from && r.at < until)
+            .map(|r| r.at)
+            .collect();
+        times.sort();
+        let gaps: Vec<f64> = times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_seconds_f64() * 1000.0)
+            .collect();
+        let shortest = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+        let longest = gaps.iter().copied().fold(0.0, f64::max);
         let configured = rates[i].per_second_value();
         let bodies: Vec<u64> = sim
             .messages()
@@ -179,7 +192,7 @@ async fn outbound(secs: u64) {
             .collect();
         let ordered = bodies.windows(2).all(|w| w[0] < w[1]);
         println!(
-            "| {sender} | {kind} | {} | {in_window} | {achieved:.3} | {:+.2}% | {ordered} ({} sent of {} queued) |",
+            "| {sender} | {kind} | {} | {in_window} | {achieved:.3} | {:+.2}% | {shortest:.2} ms | {longest:.2} ms | {ordered} ({} sent of {} queued) |",
             rates[i],
             (achieved / configured - 1.0) * 100.0,
             bodies.len(),
@@ -216,8 +229,9 @@ async fn memory(keys: usize) {
         (filled - before) as f64 / 1024.0,
         (filled - before) as f64 * 1024.0 / keys as f64
     );
-    // Past one interval every key is back to fresh.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Governor forgets a key once its theoretical arrival time (one interval after its
+    // last check) is an interval in the past: two intervals after the last key was filled.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let t = Instant::now();
     limiter.prune();
     let pruned = rss_kib();

@@ -139,9 +139,10 @@ async fn each_number_sends_at_its_own_rate_in_order() {
         "no request was repeated"
     );
     // Never faster than the rate: one interval between sends from one number (less the
-    // few milliseconds a send's start may vary by). How close to the rate it gets is the
-    // benchmark's to measure (`ratelimit outbound`, benches/RESULTS.md: the worker can leave
-    // slots unused, a known gap of issue 9); here only a bound on the whole run.
+    // few milliseconds a request's arrival may vary by). How close to the rate it gets is
+    // the benchmark's to measure (`ratelimit outbound`, benches/RESULTS.md) and the paused-
+    // clock test's (serve/tests/outbound_pace.rs); here only bounds on the whole run, loose
+    // enough for a loaded machine, tight enough to fail when slots are skipped.
     let ms = |d: time::Duration| d.whole_milliseconds();
     for w in long.windows(2) {
         let gap = ms(w[1] - w[0]);
@@ -152,10 +153,16 @@ async fn each_number_sends_at_its_own_rate_in_order() {
         assert!(gap >= 323, "toll-free gap {gap} ms");
     }
     // The numbers do not wait on each other: both start at once, and the toll-free
-    // number's six sends (5 × 333 ms, one skipped slot at most) are done by the long
-    // code's third (2 s); were they serialized, they would end seconds later.
+    // number's six sends (5 × 333 ms) are done by the long code's third (2 s); were they
+    // serialized, they would end seconds later. Each run takes its slots: 2 s and 1.67 s,
+    // plus at most 600 ms of lateness in all (two skipped slots would exceed it).
     assert!(ms(toll_free[0] - long[0]).abs() < 150);
-    assert!(ms(long[2] - long[0]) < 4000 && ms(toll_free[5] - toll_free[0]) < 4000);
+    let (long_run, toll_free_run) = (ms(long[2] - long[0]), ms(toll_free[5] - toll_free[0]));
+    assert!(long_run < 2600, "long code's 3 sends took {long_run} ms");
+    assert!(
+        toll_free_run < 2267,
+        "toll-free's 6 sends took {toll_free_run} ms"
+    );
     assert!(
         ms(toll_free[5] - long[2]) < 1000,
         "toll-free finished {} ms after the long code",
@@ -177,12 +184,9 @@ async fn each_number_sends_at_its_own_rate_in_order() {
         "telephony_rate_limit_wait_seconds_total",
         &[("limiter", "outbound")],
     );
-    // 1 + 2 s for the long code, 1/3 + … + 5/3 s for the toll-free number (5 s): 8 s when
-    // each entry is put back by the worker; an entry queued behind one already put back is
-    // moved by the store instead (keeping the recipient's order) and counts only its last
-    // wait, so the total lies between 8 s less the last toll-free entry's early wait (5/3 s)
-    // and 8 s.
-    assert!((6.2..12.0).contains(&waited), "waited {waited} s");
+    // From its claim to its slot: 1 + 2 s for the long code, 1/3 + … + 5/3 s for the
+    // toll-free number (5 s): 8 s at least (a slot is never early), more by the lateness.
+    assert!((7.99..12.0).contains(&waited), "waited {waited} s");
     workers.shutdown().await;
     running.shutdown().await;
 }

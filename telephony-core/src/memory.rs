@@ -38,6 +38,8 @@ struct Inner {
     orphan_calls: Vec<OrphanCallStatus>,
     pending_answers: HashMap<String, PendingAnswer>,
     stream_tokens: HashMap<(String, String), OffsetDateTime>,
+    /// The last outbox entry's [`OutboxItem::seq`].
+    outbox_seq: i64,
 }
 
 struct OutboxRow {
@@ -81,11 +83,13 @@ impl Inner {
     ) -> Receipt {
         let receipt = Receipt::new_pending(id.clone(), msg, now);
         self.receipts.insert(id.clone(), receipt.clone());
+        self.outbox_seq += 1;
         self.outbox.push(OutboxRow {
             item: OutboxItem {
                 id: id.clone(),
                 message: msg.clone(),
                 attempts: 0,
+                seq: self.outbox_seq,
             },
             next_attempt: now,
             leased_until: None,
@@ -361,6 +365,15 @@ impl OutboxStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let g = self.lock();
+        Ok(g.outbox
+            .iter()
+            .filter(|r| !r.held && r.leased_until.is_none())
+            .map(|r| r.next_attempt)
+            .min())
     }
 
     async fn apply_status(

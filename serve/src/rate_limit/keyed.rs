@@ -71,7 +71,9 @@ impl<C: Clock> KeyedLimiter<C> {
     }
 
     /// Forgets the keys whose state is indistinguishable from a fresh one (their last
-    /// event is at least one interval old) and returns the freed memory.
+    /// event is at least two intervals old: governor keeps a key until the time its next
+    /// event would conform, one interval after the last, is an interval in the past) and
+    /// returns the freed memory.
     pub fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();

@@ -181,7 +181,7 @@ impl Default for RateLimits {
 /// The limiters one gateway runs, built from its [`RateLimits`].
 #[derive(Debug)]
 pub(crate) struct Limiters {
-    pub(crate) outbound: outbound::OutboundLimiter,
+    pub(crate) outbound: outbound::OutboundLimiter<outbound::TokioClock>,
     pub(crate) inbound_per_sender: KeyedLimiter,
     pub(crate) status_callbacks: KeyedLimiter,
     pub(crate) limits: RateLimits,

@@ -186,9 +186,24 @@ impl<C: Clock + Clone> fmt::Debug for OutboundLimiter<C> {
     }
 }
 
-impl OutboundLimiter {
+impl OutboundLimiter<TokioClock> {
+    /// Limiters on tokio's clock, which the outbox worker sleeps on until a slot.
     pub(crate) fn new(limits: OutboundLimits) -> Self {
-        OutboundLimiter::with_clock(limits, DefaultClock::default())
+        OutboundLimiter::with_clock(limits, TokioClock)
+    }
+}
+
+/// Tokio's monotonic clock as governor's clock. Outside paused-time tests it reads the
+/// same clock as [`std::time::Instant::now`]; with tokio's time paused, slots are exact
+/// and a test runs no slower than its work.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+
+    fn now(&self) -> Self::Instant {
+        tokio::time::Instant::now().into_std()
     }
 }
 

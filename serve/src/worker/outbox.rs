@@ -11,31 +11,41 @@
 //! - a timeout is never replayed: the provider may have accepted the message, and sending
 //!   it again could deliver it twice, so the receipt fails with the timeout.
 //!
-//! Per-sender rate limits ([`crate::rate_limit::outbound`]): an entry whose sender has no
-//! slot yet is put back in the store until its slot ([`OutboxStore::defer_outbound`]:
-//! no attempt counted, no error on the receipt), so the send API still answers at once and
-//! nothing is dropped. A sender's backlog is spread over its successive slots (each entry
-//! is put back once, not at every slot); a recipient's entries keep their order (a later
-//! one never goes before one put back, and one recipient's sends go one at a time); and
-//! sends run in their own tasks, so one sender waiting or a slow provider call never holds
-//! up another sender.
+//! Per-sender rate limits ([`crate::rate_limit::outbound`]), so that each sender with a
+//! backlog uses every slot its rate gives it, never goes faster, and never waits on another:
+//!
+//! - each sender has a lane: the claimed entries whose slot is less than [`HOLD`] away,
+//!   in claim order. The lane sleeps until the limiter's next slot and takes it then, to
+//!   the timer's precision, with no store round trip between two slots;
+//! - an entry further away is put back in the store ([`OutboxStore::defer_outbound`]: no
+//!   attempt counted, no error on the receipt) until [`EARLY`] before its projected slot,
+//!   once, and joins the lane when claimed again; while a sender has entries put back,
+//!   its newer entries are put back behind them, so a sender's entries keep their claim
+//!   order, and the store keeps a recipient's order when an entry is put back;
+//! - the worker sleeps until the store's earliest due entry
+//!   ([`OutboxStore::next_outbound_due`]) or a new send, and half a second at most (to
+//!   notice leases that ran out, and other processes' sends);
+//! - sends run in per-recipient tasks (one recipient's sends one at a time, in order), at
+//!   most `outbox_concurrency` at once, so a slow provider call holds up no other sender.
 //!
 //! [`OutboxStore::defer_outbound`]: telephony_core::OutboxStore::defer_outbound
+//! [`OutboxStore::next_outbound_due`]: telephony_core::OutboxStore::next_outbound_due
 //!
 //! Delivery to the provider is at-least-once: a claim is a lease, so if the process dies
 //! between the provider accepting a message and the store recording it, the message is
-//! sent again when the lease (two minutes) runs out. Waiting happens between claims (the
-//! store's next-attempt time), never inside one, and one attempt is cut off at
-//! [`ATTEMPT_TIMEOUT`], well inside the lease.
+//! sent again when the lease (two minutes) runs out. An entry waits in memory about [`HOLD`]
+//! at most before its slot; one that has not started within
+//! [`START_WITHIN`] of its claim is put back instead of sent, and one attempt is cut off
+//! at [`ATTEMPT_TIMEOUT`], so every attempt ends inside its lease. On shutdown the held
+//! entries are put back, due at once.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use telephony_core::{error_chain, MessageId, OutboxItem, ProviderError, SendOptions};
 use time::OffsetDateTime;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::gateway::Gateway;
@@ -48,7 +58,30 @@ pub const LEASE: Duration = Duration::from_secs(120);
 /// while an attempt on it is still running.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// An entry whose attempt has not started this long after its claim (every send slot was
+/// busy with a slow provider) is put back instead: its attempt could outlive the lease.
+pub const START_WITHIN: Duration = Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
+
 const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
+
+/// Entries whose projected slot is at most this far away wait in their sender's lane in
+/// memory; later ones are put back in the store.
+pub const HOLD: Duration = Duration::from_secs(1);
+
+/// An entry put back for its slot is due again this long before the slot, so that the
+/// worker's wake-up and claim are done before the slot comes (they need not be punctual).
+pub const EARLY: Duration = Duration::from_millis(500);
+
+const _: () = assert!(EARLY.as_millis() < HOLD.as_millis());
+const _: () = assert!(HOLD.as_secs() + EARLY.as_secs() < START_WITHIN.as_secs());
+
+/// How many entries one claim takes at most: a second of a 100/s sender's backlog and its
+/// new sends fit in one or two claims.
+const CLAIM_BATCH: usize = 256;
+
+/// How long the worker sleeps at most when the store knows of nothing due (a new send
+/// wakes it at once; this finds entries whose lease ran out, and other processes' sends).
+const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// When to try a failed send again, or `None` to fail it now.
 ///
@@ -77,97 +110,84 @@ pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Opti
 
 pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
     let store = gw.inner.store.clone();
-    let permits = Arc::new(Semaphore::new(gw.inner.settings.outbox_concurrency.max(1)));
-    let lanes = Lanes::default();
-    let mut tasks = JoinSet::new();
-    let mut sched = Schedule::new();
+    let shared = Shared {
+        gw: gw.clone(),
+        permits: Arc::new(Semaphore::new(gw.inner.settings.outbox_concurrency.max(1))),
+        tasks: Arc::new(Mutex::new(JoinSet::new())),
+        senders: Arc::new(Mutex::new(HashMap::new())),
+        recipients: Arc::new(Mutex::new(HashMap::new())),
+        stop: stop.clone(),
+    };
+    let mut sched = Schedule::default();
     loop {
         if *stop.borrow() {
             break;
         }
-        while let Some(done) = tasks.try_join_next() {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "outbox send task failed");
-            }
-        }
-        let free = permits.available_permits();
-        if free == 0 {
-            // Every send slot is busy: wait for one to finish (other senders' sends and
-            // deferrals go on in their own tasks meanwhile).
+        shared.reap();
+        if shared.permits.available_permits() == 0 {
+            // Every send slot is busy (a slow provider): claim nothing more until one is
+            // free, so claimed entries do not pile up past their lease.
             tokio::select! {
-                p = permits.clone().acquire_owned() => drop(p),
+                p = shared.permits.clone().acquire_owned() => drop(p),
                 _ = stop.changed() => break,
             }
             continue;
         }
-        let clock = sched.clock();
-        let batch = store.claim_outbound(clock.utc, LEASE, free).await;
-        match batch {
+        let now = Now::read();
+        let full = match store.claim_outbound(now.utc, LEASE, CLAIM_BATCH).await {
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "outbox claim failed");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.changed() => break,
                 }
+                continue;
             }
             Ok(items) => {
-                let full = items.len() == free;
-                let mut blocked = HashMap::new();
+                let full = items.len() == CLAIM_BATCH;
                 for item in items {
-                    match sched.decide(&gw, &item, &clock, &mut blocked) {
-                        Turn::Send => {
-                            let permit = permits
-                                .clone()
-                                .try_acquire_owned()
-                                .expect("claimed no more entries than free permits");
-                            lanes.push(&gw, &mut tasks, item, permit);
-                        }
-                        Turn::Wait { until, first } => {
-                            defer(&gw, &item, until, &clock, first).await;
-                        }
+                    let lane_len = |sender: &str| shared.lane_len(sender);
+                    match sched.decide(&gw, &item, &now, lane_len) {
+                        Turn::Send => shared.send(item),
+                        Turn::Hold { sender, job } => shared.hold(sender, job),
+                        Turn::Defer { until } => defer(&gw, &item, now.utc_of(until)).await,
                     }
                 }
-                sched.prune(clock.mono);
-                if full {
-                    continue;
-                }
-                let wake = sched
-                    .next_wake(Instant::now())
-                    .unwrap_or(IDLE_POLL)
-                    .min(IDLE_POLL);
-                tokio::select! {
-                    _ = gw.inner.outbox_wake.notified() => {}
-                    _ = tokio::time::sleep(wake) => {}
-                    _ = stop.changed() => break,
-                }
+                sched.prune(now.mono);
+                full
             }
+        };
+        if full {
+            continue;
+        }
+        let wake = match store.next_outbound_due().await {
+            Ok(Some(at)) => {
+                let left = at - OffsetDateTime::now_utc();
+                // A millisecond past the due time (stored to the millisecond), at least a
+                // millisecond from now so an entry that cannot be claimed does not spin.
+                Duration::try_from(left)
+                    .unwrap_or_default()
+                    .saturating_add(Duration::from_millis(1))
+                    .min(IDLE_POLL)
+            }
+            Ok(None) => IDLE_POLL,
+            Err(e) => {
+                tracing::error!(error = %error_chain(&e), "could not read the outbox's next due time");
+                IDLE_POLL
+            }
+        };
+        tokio::select! {
+            _ = gw.inner.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(wake) => {}
+            _ = stop.changed() => break,
         }
     }
-    // Let the sends already started finish and be recorded.
-    while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "outbox send task failed");
-        }
-    }
+    shared.shut_down().await;
 }
 
-/// How long the worker sleeps when it knows of nothing due (a new send wakes it at once).
-const IDLE_POLL: Duration = Duration::from_millis(500);
-
-/// Puts a claimed entry back until its slot, without counting an attempt.
-async fn defer(gw: &Gateway, item: &OutboxItem, until: Instant, clock: &Now, first: bool) {
-    let wait = until.saturating_duration_since(clock.mono);
-    let at = clock.utc_of(until);
-    if first {
-        gw.metrics()
-            .inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
-    }
-    gw.metrics().add(
-        "telephony_rate_limit_wait_seconds_total",
-        &[("limiter", "outbound")],
-        wait.as_secs_f64(),
-    );
-    tracing::debug!(message_id = %item.id, wait_ms = wait.as_millis() as u64, "send waits for its sender's rate-limit slot");
+/// Puts a claimed entry back until `at`, without counting an attempt.
+async fn defer(gw: &Gateway, item: &OutboxItem, at: OffsetDateTime) {
+    tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
     if let Err(e) = gw.inner.store.defer_outbound(&item.id, at).await {
         // The lease runs out and the entry is claimed again: nothing is lost.
         tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
@@ -180,182 +200,353 @@ async fn defer(gw: &Gateway, item: &OutboxItem, until: Instant, clock: &Now, fir
 struct Now {
     utc: OffsetDateTime,
     mono: Instant,
-    /// The pair slot times are converted with, so one slot always maps to the same stored
-    /// time (two entries deferred to one slot keep their order).
-    anchor: (OffsetDateTime, Instant),
 }
 
 impl Now {
+    fn read() -> Self {
+        Now {
+            // The outbound limiter's clock (tokio's).
+            mono: tokio::time::Instant::now().into_std(),
+            utc: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The wall-clock time of `t`. Put-back entries are due [`EARLY`] before their slot,
+    /// so the two clocks' drift (microseconds per second) does not matter.
     fn utc_of(&self, t: Instant) -> OffsetDateTime {
-        let (utc, mono) = self.anchor;
-        let at = match t.checked_duration_since(mono) {
-            Some(d) => utc + d,
-            None => utc - mono.duration_since(t),
-        };
-        // Stored to the millisecond, rounded down: due no later than the slot.
-        let ms = at.unix_timestamp_nanos().div_euclid(1_000_000);
-        OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap_or(at)
+        match t.checked_duration_since(self.mono) {
+            Some(d) => self.utc + d,
+            None => self.utc - self.mono.duration_since(t),
+        }
     }
 }
 
 /// What the worker does with a claimed entry.
+#[derive(Debug)]
 enum Turn {
-    /// Send it now.
+    /// Send it now (its sender has no rate limit).
     Send,
-    /// Put it back until `until`; `first` when it had not waited before.
-    Wait { until: Instant, first: bool },
+    /// Queue it in its sender's lane, which takes the sender's slots one by one.
+    Hold { sender: String, job: Held },
+    /// Put it back in the store until `until`.
+    Defer { until: Instant },
 }
 
-/// The worker's memory of the slots it handed out: which deferred entry waits for which
-/// slot, the last slot given per sender (so a backlog is spread over successive slots
-/// instead of being claimed and put back at every slot), and when to wake up.
+/// A claimed entry in its sender's lane.
+#[derive(Debug)]
+struct Held {
+    item: OutboxItem,
+    /// When it was claimed (first claimed, for one put back), for the wait metrics and
+    /// [`START_WITHIN`].
+    since: Instant,
+    claimed: Instant,
+    /// Whether it had to wait for a slot (it was put back, or found no slot in the lane).
+    limited: bool,
+}
+
+/// An entry this worker put back until [`EARLY`] before its projected slot.
+#[derive(Debug)]
+struct Booked {
+    sender: String,
+    seq: i64,
+    since: Instant,
+    slot: Instant,
+}
+
+/// Per sender: the projected slot of its latest entry, and the queue places
+/// ([`OutboxItem::seq`]) of its entries put back in the store and not claimed again yet.
+#[derive(Debug)]
+struct Tail {
+    slot: Instant,
+    booked: BTreeSet<i64>,
+}
+
+/// The worker's memory of the slots it projected: entries put back and when their slot
+/// is, each sender's latest projected slot, and, per recipient, the sender and slot of
+/// its latest entry (so that another sender's entry to it does not overtake).
+#[derive(Debug, Default)]
 struct Schedule {
-    booked: HashMap<MessageId, Instant>,
-    tails: HashMap<String, Instant>,
-    wakes: BinaryHeap<Reverse<Instant>>,
-    anchor: (OffsetDateTime, Instant),
-    pruned_at: Instant,
+    booked: HashMap<MessageId, Booked>,
+    tails: HashMap<String, Tail>,
+    recipients: HashMap<String, (String, Instant)>,
+    pruned_at: Option<Instant>,
 }
 
-/// How far the wall clock may drift from the anchor before slots are converted with a
-/// new one.
-const MAX_DRIFT: Duration = Duration::from_millis(5);
+/// How long after another sender's slot for the same recipient an entry is put back
+/// until, so that entry has been handed to the recipient's send lane first.
+const AFTER_OTHER_SENDER: Duration = Duration::from_millis(100);
 
 impl Schedule {
-    fn new() -> Self {
-        let now = Instant::now();
-        Schedule {
-            booked: HashMap::new(),
-            tails: HashMap::new(),
-            wakes: BinaryHeap::new(),
-            anchor: (OffsetDateTime::now_utc(), now),
-            pruned_at: now,
-        }
-    }
-
-    fn clock(&mut self) -> Now {
-        let mono = Instant::now();
-        let utc = OffsetDateTime::now_utc();
-        let expected = self.anchor.0 + mono.duration_since(self.anchor.1);
-        if (utc - expected).unsigned_abs() > MAX_DRIFT {
-            self.anchor = (utc, mono);
-        }
-        Now {
-            utc,
-            mono,
-            anchor: self.anchor,
-        }
-    }
-
-    /// Decides one claimed entry, in claim order. `blocked` holds, for this batch, the
-    /// recipients with an entry put back and until when: later entries to them wait at
-    /// least as long, so no recipient's messages overtake each other.
+    /// Decides one claimed entry, in claim order. `lane_len` says how many entries a
+    /// sender's lane holds.
     fn decide(
         &mut self,
         gw: &Gateway,
         item: &OutboxItem,
-        clock: &Now,
-        blocked: &mut HashMap<String, Instant>,
+        now: &Now,
+        lane_len: impl Fn(&str) -> usize,
     ) -> Turn {
         let recipient = item.message.to.number().as_str().to_string();
-        let first = self.booked.remove(&item.id).is_none();
+        let booked = self.booked.remove(&item.id);
+        if let Some(b) = &booked {
+            if let Some(t) = self.tails.get_mut(&b.sender) {
+                t.booked.remove(&item.seq);
+            }
+        }
         let sender = gw.inner.provider.sender(&item.message);
-        let limiter = &gw.inner.limiters.outbound;
-        let until = match &sender {
-            // Earlier sends from this sender wait for later slots: take the next one.
-            Some(sender) if first && self.tails.get(sender).is_some_and(|t| *t > clock.mono) => {
-                self.tails[sender] + limiter.rate_for(sender).interval()
+        // Another sender's entry to this recipient still waits for its slot: go after it.
+        if let Some((other, slot)) = self.recipients.get(&recipient) {
+            if sender.as_ref() != Some(other) && *slot > now.mono {
+                return Turn::Defer {
+                    until: *slot + AFTER_OTHER_SENDER,
+                };
             }
-            // An earlier entry to this recipient was put back: wait behind it, taking no slot.
-            _ if blocked.contains_key(&recipient) => {
-                let until = blocked[&recipient];
-                self.book(&item.id, until);
-                return Turn::Wait { until, first };
-            }
-            None => return Turn::Send,
-            Some(sender) => match limiter.check(sender) {
-                Ok(()) => return Turn::Send,
-                Err(earliest) => earliest,
-            },
+        }
+        let Some(sender) = sender else {
+            return Turn::Send;
         };
-        let until = blocked.get(&recipient).map_or(until, |b| until.max(*b));
-        if let Some(sender) = sender {
-            let tail = self.tails.entry(sender).or_insert(until);
-            *tail = (*tail).max(until);
+        let since = booked.as_ref().map_or(now.mono, |b| b.since);
+        let job = Held {
+            item: item.clone(),
+            since,
+            claimed: now.mono,
+            limited: booked.is_some(),
+        };
+        if let Some(b) = booked {
+            // Claimed again shortly before its slot: wait for the slot in the lane.
+            self.recipients.insert(recipient, (sender.clone(), b.slot));
+            return Turn::Hold { sender, job };
         }
-        self.book(&item.id, until);
-        let held = blocked.entry(recipient).or_insert(until);
-        *held = (*held).max(until);
-        Turn::Wait { until, first }
-    }
-
-    fn book(&mut self, id: &MessageId, until: Instant) {
-        self.booked.insert(id.clone(), until);
-        self.wakes.push(Reverse(until));
-    }
-
-    /// How long until the next booked slot, if any is ahead.
-    fn next_wake(&mut self, now: Instant) -> Option<Duration> {
-        while let Some(Reverse(t)) = self.wakes.peek() {
-            if *t > now {
-                // A millisecond late, so the slot's stored (rounded down) time has passed.
-                return Some(t.duration_since(now) + Duration::from_millis(1));
+        let interval = gw.inner.limiters.outbound.rate_for(&sender).interval();
+        if let Some(tail) = self.tails.get_mut(&sender) {
+            if tail.booked.last().is_some_and(|last| *last > item.seq) {
+                // Queued before entries of its sender that are put back (the store pushed
+                // it back behind an earlier one of its recipient): its place is before
+                // them, in the lane, which sends by queue place. Their slots move one on.
+                tail.slot += interval;
+                self.recipients
+                    .insert(recipient, (sender.clone(), tail.slot));
+                return Turn::Hold { sender, job };
             }
-            self.wakes.pop();
         }
-        None
+        let queued = now.mono + interval * u32::try_from(lane_len(&sender)).unwrap_or(u32::MAX);
+        let (slot, put_back) = project(self.tails.get(&sender), queued, now.mono, interval);
+        self.recipients.insert(recipient, (sender.clone(), slot));
+        let tail = self.tails.entry(sender.clone()).or_insert(Tail {
+            slot,
+            booked: BTreeSet::new(),
+        });
+        tail.slot = slot;
+        if !put_back {
+            return Turn::Hold { sender, job };
+        }
+        tail.booked.insert(item.seq);
+        self.booked.insert(
+            item.id.clone(),
+            Booked {
+                sender,
+                seq: item.seq,
+                since,
+                slot,
+            },
+        );
+        Turn::Defer {
+            until: slot.checked_sub(EARLY).unwrap_or(now.mono).max(now.mono),
+        }
     }
 
-    /// Forgets slots that can no longer matter (entries another worker took, senders with
-    /// nothing waiting), every half minute.
+    /// Forgets what can no longer matter (entries another worker took, senders and
+    /// recipients with nothing waiting), every half minute.
     fn prune(&mut self, now: Instant) {
-        if now.duration_since(self.pruned_at) < Duration::from_secs(30) {
+        if self
+            .pruned_at
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(30))
+        {
             return;
         }
-        self.pruned_at = now;
-        self.tails.retain(|_, t| *t > now);
-        self.booked
-            .retain(|_, t| t.checked_add(LEASE).is_none_or(|end| end > now));
+        self.pruned_at = Some(now);
+        let lost: Vec<MessageId> = self
+            .booked
+            .iter()
+            .filter(|(_, b)| b.slot.checked_add(LEASE).is_some_and(|end| end <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            if let Some(b) = self.booked.remove(&id) {
+                if let Some(t) = self.tails.get_mut(&b.sender) {
+                    t.booked.remove(&b.seq);
+                }
+            }
+        }
+        self.tails
+            .retain(|_, t| t.slot > now || !t.booked.is_empty());
+        self.recipients.retain(|_, (_, slot)| *slot > now);
     }
 }
 
-/// A claimed entry ready to send, with the concurrency permit it holds until recorded.
-struct Job {
-    item: OutboxItem,
-    permit: OwnedSemaphorePermit,
+/// The projected slot of a sender's next new entry, and whether it is put back in the
+/// store (`true`) or held in the lane: one interval after the sender's latest projected
+/// slot, and no earlier than its lane's queue (`queued`) or `now`. It is put back when
+/// the slot is more than [`HOLD`] away, or when entries of the sender are already put
+/// back (it must not overtake them).
+fn project(
+    tail: Option<&Tail>,
+    queued: Instant,
+    now: Instant,
+    interval: Duration,
+) -> (Instant, bool) {
+    let after_tail = tail.map_or(now, |t| t.slot + interval);
+    let slot = after_tail.max(queued).max(now);
+    let put_back = slot.duration_since(now) > HOLD || tail.is_some_and(|t| !t.booked.is_empty());
+    (slot, put_back)
 }
 
-/// One sending lane per recipient: entries to one recipient go one after the other, in
-/// claim order; different recipients (and senders) in parallel.
-#[derive(Clone, Default)]
-struct Lanes(Arc<Mutex<HashMap<String, VecDeque<Job>>>>);
+/// What the worker's tasks share: sender lanes (entries waiting for their sender's slot),
+/// recipient lanes (entries with a slot, sent one after the other per recipient), the send
+/// permits, and the tasks themselves.
+#[derive(Clone)]
+struct Shared {
+    gw: Gateway,
+    permits: Arc<Semaphore>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+    senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
+    recipients: Arc<Mutex<HashMap<String, VecDeque<Held>>>>,
+    stop: watch::Receiver<bool>,
+}
 
-impl Lanes {
-    fn push(
-        &self,
-        gw: &Gateway,
-        tasks: &mut JoinSet<()>,
-        item: OutboxItem,
-        permit: OwnedSemaphorePermit,
-    ) {
-        let key = item.message.to.number().as_str().to_string();
-        let job = Job { item, permit };
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        lock(&self.tasks).spawn(task);
+    }
+
+    fn reap(&self) {
+        let mut tasks = lock(&self.tasks);
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "outbox task failed");
+            }
+        }
+    }
+
+    fn lane_len(&self, sender: &str) -> usize {
+        lock(&self.senders).get(sender).map_or(0, BTreeMap::len)
+    }
+
+    /// Sends an entry with no rate limit.
+    fn send(&self, item: OutboxItem) {
+        let now = tokio::time::Instant::now().into_std();
+        self.to_recipient(Held {
+            item,
+            since: now,
+            claimed: now,
+            limited: false,
+        });
+    }
+
+    /// Queues an entry in its sender's lane (in queue order), starting the lane if it is
+    /// idle.
+    fn hold(&self, sender: String, job: Held) {
         {
-            let mut lanes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut lanes = lock(&self.senders);
+            if let Some(queue) = lanes.get_mut(&sender) {
+                queue.insert(job.item.seq, job);
+                return;
+            }
+            lanes.insert(sender.clone(), BTreeMap::from([(job.item.seq, job)]));
+        }
+        let me = self.clone();
+        self.spawn(me.sender_lane(sender));
+    }
+
+    /// Takes the sender's slots one by one for the entries in its lane, sleeping until the
+    /// limiter's next slot in between.
+    async fn sender_lane(self, sender: String) {
+        let limiter = &self.gw.inner.limiters.outbound;
+        let mut stop = self.stop.clone();
+        loop {
+            let next = {
+                let mut lanes = lock(&self.senders);
+                let Some(queue) = lanes.get_mut(&sender) else {
+                    return;
+                };
+                let Some(mut head) = queue.first_entry() else {
+                    lanes.remove(&sender);
+                    return;
+                };
+                match limiter.check(&sender) {
+                    Ok(()) => Ok(Some(head.remove())),
+                    Err(earliest) => {
+                        head.get_mut().limited = true;
+                        Err(earliest)
+                    }
+                }
+            };
+            match next {
+                Ok(Some(job)) => {
+                    if job.limited {
+                        let m = self.gw.metrics();
+                        m.inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
+                        m.add(
+                            "telephony_rate_limit_wait_seconds_total",
+                            &[("limiter", "outbound")],
+                            tokio::time::Instant::now()
+                                .into_std()
+                                .saturating_duration_since(job.since)
+                                .as_secs_f64(),
+                        );
+                    }
+                    self.to_recipient(job);
+                }
+                Ok(None) => {}
+                Err(earliest) => {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(earliest.into()) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands an entry with its slot to its recipient's lane: one recipient's entries are
+    /// sent one after the other, in the order they got here.
+    fn to_recipient(&self, job: Held) {
+        let key = job.item.message.to.number().as_str().to_string();
+        {
+            let mut lanes = lock(&self.recipients);
             if let Some(queue) = lanes.get_mut(&key) {
                 queue.push_back(job);
                 return;
             }
             lanes.insert(key.clone(), VecDeque::new());
         }
-        tasks.spawn(self.clone().drive(gw.clone(), key, job));
+        let me = self.clone();
+        self.spawn(me.recipient_lane(key, job));
     }
 
-    async fn drive(self, gw: Gateway, key: String, mut job: Job) {
+    async fn recipient_lane(self, key: String, mut job: Held) {
         loop {
-            attempt(gw.clone(), job.item).await;
-            drop(job.permit);
-            let mut lanes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let permit = self.permits.clone().acquire_owned().await;
+            let stopping = *self.stop.borrow();
+            let waited = tokio::time::Instant::now()
+                .into_std()
+                .saturating_duration_since(job.claimed);
+            if stopping || waited > START_WITHIN {
+                // Not tried: due again at once (the attempt could outlive the lease, or
+                // the worker is stopping).
+                release(&self.gw, &job.item).await;
+            } else {
+                attempt(self.gw.clone(), job.item).await;
+            }
+            drop(permit);
+            let mut lanes = lock(&self.recipients);
             match lanes.get_mut(&key).and_then(VecDeque::pop_front) {
                 Some(next) => job = next,
                 None => {
@@ -364,6 +555,42 @@ impl Lanes {
                 }
             }
         }
+    }
+
+    /// Waits for the tasks to end (sends already started are finished and recorded), then
+    /// puts back the entries still waiting in sender lanes.
+    async fn shut_down(&self) {
+        loop {
+            let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+            if tasks.is_empty() {
+                break;
+            }
+            while let Some(done) = tasks.join_next().await {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "outbox task failed");
+                }
+            }
+        }
+        let waiting: Vec<Held> = lock(&self.senders)
+            .drain()
+            .flat_map(|(_, queue)| queue.into_values())
+            .collect();
+        for job in waiting {
+            release(&self.gw, &job.item).await;
+        }
+    }
+}
+
+/// Puts a claimed entry that was not tried back, due now.
+async fn release(gw: &Gateway, item: &OutboxItem) {
+    if let Err(e) = gw
+        .inner
+        .store
+        .defer_outbound(&item.id, OffsetDateTime::now_utc())
+        .await
+    {
+        // The lease runs out and the entry is claimed again: nothing is lost.
+        tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put an unsent entry back");
     }
 }
 
@@ -480,6 +707,75 @@ mod tests {
         // Retry-After: 0 never shortens the backoff.
         let now = ProviderError::api("p", 429, "slow").with_retry_after(Some(Duration::ZERO));
         assert_eq!(secs(retry_in(&now, 1, 8)), Some(2));
+    }
+
+    /// Projects `n` new entries of one idle sender, claimed at once, as `decide` does.
+    fn projections(n: usize, interval: Duration) -> Vec<(Duration, bool)> {
+        let now = Instant::now();
+        let mut tail: Option<Tail> = None;
+        let mut out = Vec::new();
+        let mut held = 0u32;
+        for _ in 0..n {
+            let queued = now + interval * held;
+            let (slot, put_back) = project(tail.as_ref(), queued, now, interval);
+            let t = tail.get_or_insert(Tail {
+                slot,
+                booked: BTreeSet::new(),
+            });
+            t.slot = slot;
+            if put_back {
+                t.booked.insert(out.len() as i64);
+            } else {
+                held += 1;
+            }
+            out.push((slot - now, put_back));
+        }
+        out
+    }
+
+    #[test]
+    fn a_backlog_gets_successive_slots_held_up_to_a_second_ahead() {
+        let third = Duration::from_nanos(333_333_333);
+        let expected: Vec<(Duration, bool)> = (0..6u32).map(|k| (third * k, k >= 4)).collect();
+        assert_eq!(projections(6, third), expected);
+        // A long code: now, 1 s (held: exactly the horizon), then 2 s put back.
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            projections(3, second),
+            [(Duration::ZERO, false), (second, false), (second * 2, true)]
+        );
+        // A short code: 101 slots 10 ms apart within the second, the rest put back.
+        let p = projections(150, Duration::from_millis(10));
+        assert_eq!(p.iter().filter(|(_, back)| !back).count(), 101);
+        assert_eq!(p[149], (Duration::from_millis(1490), true));
+    }
+
+    #[test]
+    fn nothing_overtakes_entries_put_back_or_the_lane() {
+        let now = Instant::now();
+        let interval = Duration::from_millis(100);
+        // An entry is put back: the next one, though its slot is near, goes back too.
+        let tail = Tail {
+            slot: now + Duration::from_millis(200),
+            booked: BTreeSet::from([7]),
+        };
+        assert_eq!(
+            project(Some(&tail), now, now, interval),
+            (now + Duration::from_millis(300), true)
+        );
+        // The lane holds 7 entries (700 ms of slots) while the last projection is older:
+        // the new one goes after the lane.
+        let stale = Tail {
+            slot: now - Duration::from_secs(5),
+            booked: BTreeSet::new(),
+        };
+        let queued = now + interval * 7;
+        assert_eq!(
+            project(Some(&stale), queued, now, interval),
+            (queued, false)
+        );
+        // An idle sender whose last slot has passed: now.
+        assert_eq!(project(Some(&stale), now, now, interval), (now, false));
     }
 
     #[test]

@@ -486,6 +486,10 @@ impl OutboxStore for SqliteStore {
         in_write_tx!(self, |conn| outbox::defer(conn, id, until))
     }
 
+    async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_reader!(self, |conn| outbox::next_due(conn))
+    }
+
     async fn apply_status(
         &self,
         update: &StatusUpdate,

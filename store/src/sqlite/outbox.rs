@@ -138,6 +138,7 @@ pub(crate) async fn claim(
                 message: get_json(row, "outbox.message_json")?,
                 // The item reports the attempts made before this claim.
                 attempts: attempts.saturating_sub(1),
+                seq: get::<i64>(row, "outbox.seq")?,
             },
             attempts,
         ));
@@ -234,13 +235,15 @@ pub(crate) async fn defer(
         .await
         .map_err(backend)?;
     // Keep the recipient's order: later entries to the same recipient that are not being
-    // handled now wait at least as long (claims go by due time, then queue order).
+    // handled now wait at least as long (claims go by due time, then queue order). Only
+    // the outbox rows after this one are looked at, each one's receipt by its key (not a
+    // scan of every receipt ever kept at each deferral).
     sqlx::query(
         "UPDATE outbox SET next_attempt_at = ?2 \
          WHERE next_attempt_at < ?2 AND leased_until IS NULL \
            AND rowid > (SELECT rowid FROM outbox WHERE id = ?1) \
-           AND id IN (SELECT id FROM receipts WHERE recipient = \
-                      (SELECT recipient FROM receipts WHERE id = ?1))",
+           AND EXISTS (SELECT 1 FROM receipts r WHERE r.id = outbox.id AND r.recipient = \
+                       (SELECT recipient FROM receipts WHERE id = ?1))",
     )
     .bind(id.as_str())
     .bind(codec::to_ms(until))
@@ -248,6 +251,22 @@ pub(crate) async fn defer(
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// The earliest next attempt of an entry neither held nor leased (the `outbox_due` index,
+/// in order, skipping the leased ones).
+pub(crate) async fn next_due(
+    conn: &mut SqliteConnection,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM outbox WHERE held = 0 AND leased_until IS NULL \
+         ORDER BY next_attempt_at LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    at.map(|ms| codec::from_ms("outbox.next_attempt_at", ms))
+        .transpose()
 }
 
 /// Number of entries in the outbox.

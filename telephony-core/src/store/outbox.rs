@@ -20,6 +20,10 @@ pub struct OutboxItem {
     pub message: OutboundMessage,
     /// Attempts made before this claim.
     pub attempts: u32,
+    /// The entry's place in the outbox: an entry enqueued later has a larger `seq` than
+    /// every entry still in the outbox (SQLite's rowid), so a worker can put claimed
+    /// entries back in their queue order.
+    pub seq: i64,
 }
 
 /// Result of applying a provider status callback.
@@ -88,6 +92,12 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// entry is not in the outbox.
     async fn defer_outbound(&self, id: &MessageId, until: OffsetDateTime)
         -> Result<(), StoreError>;
+
+    /// The earliest next-attempt time of an entry that is neither held nor leased (it may
+    /// be in the past), or `None` when there is none: the outbox worker sleeps until then
+    /// instead of polling. Entries whose lease has run out are not included (a worker that
+    /// died is noticed by polling, rarely).
+    async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError>;
 
     /// Applies a provider status callback; status only moves forward.
     async fn apply_status(

@@ -144,6 +144,7 @@ macro_rules! outbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, outbox, oldest_entry_age);
         $crate::store_suite_tests!(@case $fresh, outbox, deferral_keeps_a_recipients_order);
         $crate::store_suite_tests!(@case $fresh, outbox, deferral_does_not_count_an_attempt);
+        $crate::store_suite_tests!(@case $fresh, outbox, next_due_is_the_earliest_claimable_time);
         $crate::store_suite_tests!(@case $fresh, outbox, early_status_is_applied_when_sid_appears);
     };
 }

@@ -134,6 +134,48 @@ pub async fn deferral_does_not_count_an_attempt<S: OutboxStore + ?Sized>(s: &S) 
         .is_not_found());
 }
 
+/// The next due time is the earliest next attempt among entries neither held nor leased:
+/// a deferred entry counts from its new time, a claimed one not at all. A later entry has
+/// a larger `seq`.
+pub async fn next_due_is_the_earliest_claimable_time<S: OutboxStore + ?Sized>(s: &S) {
+    assert_eq!(s.next_outbound_due().await.unwrap(), None);
+    let (a, b) = (
+        MessageId::from_string("msg_due_a"),
+        MessageId::from_string("msg_due_b"),
+    );
+    let t1 = t0() + Duration::from_secs(2);
+    s.enqueue_outbound(&a, &outbound("a"), t0()).await.unwrap();
+    s.enqueue_outbound(&b, &other_recipient("b"), t1)
+        .await
+        .unwrap();
+    assert_eq!(s.next_outbound_due().await.unwrap(), Some(t0()));
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_outbound(t0(), lease, 1).await.unwrap();
+    assert_eq!(claimed[0].id, a);
+    assert_eq!(
+        s.next_outbound_due().await.unwrap(),
+        Some(t1),
+        "a is leased"
+    );
+    let slot = t0() + Duration::from_millis(5_250);
+    s.defer_outbound(&a, slot).await.unwrap();
+    assert_eq!(s.next_outbound_due().await.unwrap(), Some(t1));
+    let seq_a = claimed[0].seq;
+    let claimed = s.claim_outbound(t1, lease, 10).await.unwrap();
+    assert_eq!(claimed[0].id, b);
+    assert!(claimed[0].seq > seq_a, "b was enqueued after a");
+    assert_eq!(s.next_outbound_due().await.unwrap(), Some(slot));
+    s.claim_outbound(slot, lease, 10).await.unwrap();
+    assert_eq!(s.next_outbound_due().await.unwrap(), None);
+}
+
+fn other_recipient(body: &str) -> OutboundMessage {
+    OutboundMessage::new(
+        Address::parse("+15550008888").expect("valid"),
+        body.to_string(),
+    )
+}
+
 /// Enqueue, claim, complete, then status callbacks that only move forward.
 pub async fn outbound_lifecycle_and_forward_only_status<S: OutboxStore + ?Sized>(s: &S) {
     let id = MessageId::from_string("msg_out_1");
