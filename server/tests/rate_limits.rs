@@ -138,29 +138,31 @@ async fn each_number_sends_at_its_own_rate_in_order() {
         (3, 6),
         "no request was repeated"
     );
-    // Never faster than the rate: one interval between sends from one number (less the
-    // few milliseconds a request's arrival may vary by). How close to the rate it gets is
+    // Never faster than the rate: one interval between sends from one number, less up to
+    // 30 ms by which a request's arrival at the simulator may vary on a loaded machine (the
+    // limiter's own spacing is checked exactly with a paused clock in outbound_pace.rs). How close to the rate it gets is
     // the benchmark's to measure (`ratelimit outbound`, benches/RESULTS.md) and the paused-
     // clock test's (serve/tests/outbound_pace.rs); here only bounds on the whole run, loose
     // enough for a loaded machine, tight enough to fail when slots are skipped.
     let ms = |d: time::Duration| d.whole_milliseconds();
     for w in long.windows(2) {
         let gap = ms(w[1] - w[0]);
-        assert!(gap >= 990, "long code gap {gap} ms");
+        assert!(gap >= 970, "long code gap {gap} ms");
     }
     for w in toll_free.windows(2) {
         let gap = ms(w[1] - w[0]);
-        assert!(gap >= 323, "toll-free gap {gap} ms");
+        assert!(gap >= 303, "toll-free gap {gap} ms");
     }
     // The numbers do not wait on each other: both start at once, and the toll-free
     // number's six sends (5 × 333 ms) are done by the long code's third (2 s); were they
     // serialized, they would end seconds later. Each run takes its slots: 2 s and 1.67 s,
-    // plus at most 600 ms of lateness in all (two skipped slots would exceed it).
+    // plus at most 800 ms of lateness in all on a loaded machine (three skipped slots
+    // would exceed it).
     assert!(ms(toll_free[0] - long[0]).abs() < 150);
     let (long_run, toll_free_run) = (ms(long[2] - long[0]), ms(toll_free[5] - toll_free[0]));
-    assert!(long_run < 2600, "long code's 3 sends took {long_run} ms");
+    assert!(long_run < 2800, "long code's 3 sends took {long_run} ms");
     assert!(
-        toll_free_run < 2267,
+        toll_free_run < 2467,
         "toll-free's 6 sends took {toll_free_run} ms"
     );
     assert!(
