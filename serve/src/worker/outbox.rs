@@ -143,7 +143,16 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
             }
         }
     }
-    // Let the sends already started finish and be recorded.
+    // Entries claimed but not started go back to the outbox now (due at once, no attempt
+    // counted), so the next start sends them without waiting for their lease; the sends
+    // already started finish and are recorded.
+    let now = OffsetDateTime::now_utc();
+    for job in lanes.take_waiting() {
+        if let Err(e) = store.defer_outbound(&job.item.id, now).await {
+            // Its lease runs out and the next start claims it again: nothing is lost.
+            tracing::error!(message_id = %job.item.id, error = %error_chain(&e), "could not release a claimed send at shutdown");
+        }
+    }
     while let Some(done) = tasks.join_next().await {
         if let Err(e) = done {
             tracing::error!(error = %e, "outbox send task failed");
@@ -349,6 +358,12 @@ impl Lanes {
             lanes.insert(key.clone(), VecDeque::new());
         }
         tasks.spawn(self.clone().drive(gw.clone(), key, job));
+    }
+
+    /// Takes the entries waiting behind another in their lane (claimed, not yet tried).
+    fn take_waiting(&self) -> Vec<Job> {
+        let mut lanes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.values_mut().flat_map(|q| q.drain(..)).collect()
     }
 
     async fn drive(self, gw: Gateway, key: String, mut job: Job) {
