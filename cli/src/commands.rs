@@ -173,6 +173,12 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         }
         _ => "Twilio console → Messaging → A message comes in",
     };
+    if let Some(url) = running.tunnel_url() {
+        println!(
+            "  public URL (tunnel.provider {}): {url}",
+            ctx.config.tunnel_provider().unwrap_or("none")
+        );
+    }
     println!("  webhook URL ({where_to_paste}): {}", rt.webhook_url);
     println!("  status callback URL: {}", rt.status_url);
     println!("  admin API (loopback): http://{}", rt.admin_addr);
@@ -200,7 +206,13 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
     println!("\nPress Ctrl-C to stop.");
     wait_for_signal().await;
     println!("stopping…");
-    running.shutdown().await;
+    running.stop().await.map_err(|e| {
+        CliError::failure(format!(
+            "stopped, but the tunnel could not be closed: {}",
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    println!("stopped");
     Ok(())
 }
 
@@ -881,7 +893,10 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         cfg,
         server::is_loopback_bind(&cfg.serve.bind),
         server::is_loopback_bind(&cfg.admin.bind),
-    );
+    )
+    .and_then(|()| {
+        telephony_server::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())
+    });
     if json {
         output::print_json(&json!({
             "valid": security.is_ok(),
