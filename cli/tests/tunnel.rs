@@ -143,6 +143,29 @@ fn funnel_mounts_every_path_on_start_and_turns_each_off_on_sigterm() {
     }
     assert_eq!(log(&bin), expected);
 
+    // The probe checks the tunnel's URL (not reachable from tests: the fix is the mount).
+    let (code, out, err) = run(cmd(dir.path(), &bin).args(["status", "--probe", "--json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let public = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "public-url")
+        .unwrap();
+    assert_eq!(public["ok"], false, "{public}");
+    assert!(
+        public["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://gw.tail1234.ts.net/health: "),
+        "{public}"
+    );
+    assert_eq!(
+        public["fix"],
+        format!("tailscale funnel --bg --yes --https=443 --set-path=/health http://127.0.0.1:{port}/health")
+    );
+
     let pid = serve.0.id().to_string();
     let (code, _, err) = run(Command::new("kill").args(["-TERM", &pid]));
     assert_eq!(code, 0, "{err}");
