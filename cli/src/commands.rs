@@ -137,6 +137,7 @@ fn init_tracing(default: &str, json: bool) {
 }
 
 async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    let signals = StopSignals::listen();
     let running = server::start(
         &ctx.config,
         ServeOptions {
@@ -204,7 +205,7 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!("  telephony{cfg} receipt <id printed by send>");
     }
     println!("\nPress Ctrl-C to stop.");
-    wait_for_signal().await;
+    signals.wait().await;
     println!("stopping…");
     running.stop().await.map_err(|e| {
         CliError::failure(format!(
@@ -216,26 +217,50 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGINT/SIGTERM, listened for from before the gateway starts: a signal that arrives
+/// while it starts is kept and stops it right after (the default action would kill the
+/// process with the tunnel still up).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => StopSignals {
+                    streams: Some((int, term)),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM; Ctrl-C still works");
+                    StopSignals { streams: None }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+        }
     }
 }
 

@@ -67,10 +67,21 @@ async fn a_webhook_in_flight_when_shutdown_begins_gets_its_200_and_is_stored() {
     let stopping = tokio::spawn(gw.shutdown());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!stopping.is_finished(), "shutdown waits for the request");
-    // Stopped accepting: a new connection is refused.
-    assert_eq!(
-        TcpStream::connect(addr).await.unwrap_err().kind(),
-        std::io::ErrorKind::ConnectionRefused
+    // Stops accepting: new connections are refused (soon; the stop is asynchronous).
+    let t = Instant::now();
+    loop {
+        match TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            Err(e) => panic!("{e}"),
+            Ok(_) => {
+                assert!(t.elapsed() < Duration::from_secs(5), "still accepting");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert!(
+        !stopping.is_finished(),
+        "shutdown still waits for the request"
     );
     conn.write_all(&rest).await.unwrap();
     let mut answer = Vec::new();
@@ -108,7 +119,7 @@ async fn shutdown_cuts_off_a_request_that_outlasts_the_grace() {
     let took = t.elapsed();
     // Not serve.requestTimeoutMs (30 s): the grace.
     assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(300) && took < Duration::from_secs(10),
         "{took:?}"
     );
     let mut answer = Vec::new();
