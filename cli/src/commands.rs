@@ -147,6 +147,7 @@ fn init_tracing(default: &str, json: bool) {
 }
 
 async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    let signals = StopSignals::listen();
     for k in &ctx.sources.dialect.not_implemented {
         tracing::warn!(key = %k.key, "{}", k.reason);
     }
@@ -186,6 +187,12 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         }
         _ => "Twilio console → Messaging → A message comes in",
     };
+    if let Some(url) = running.tunnel_url() {
+        println!(
+            "  public URL (tunnel.provider {}): {url}",
+            ctx.config.tunnel_provider().unwrap_or("none")
+        );
+    }
     println!("  webhook URL ({where_to_paste}): {}", rt.webhook_url);
     println!("  status callback URL: {}", rt.status_url);
     println!("  admin API (loopback): http://{}", rt.admin_addr);
@@ -211,32 +218,62 @@ async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!("  telephony{cfg} receipt <id printed by send>");
     }
     println!("\nPress Ctrl-C to stop.");
-    wait_for_signal().await;
+    signals.wait().await;
     println!("stopping…");
-    running.shutdown().await;
+    running.stop().await.map_err(|e| {
+        CliError::failure(format!(
+            "stopped, but the tunnel could not be closed: {}",
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    println!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGINT/SIGTERM, listened for from before the gateway starts: a signal that arrives
+/// while it starts is kept and stops it right after (the default action would kill the
+/// process with the tunnel still up).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => StopSignals {
+                    streams: Some((int, term)),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM; Ctrl-C still works");
+                    StopSignals { streams: None }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+        }
     }
 }
 
@@ -897,7 +934,10 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         cfg,
         server::is_loopback_bind(&cfg.serve.bind),
         server::is_loopback_bind(&cfg.admin.bind),
-    );
+    )
+    .and_then(|()| {
+        telephony_server::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())
+    });
     if json {
         output::print_json(&json!({
             "valid": security.is_ok(),

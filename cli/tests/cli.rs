@@ -51,7 +51,7 @@ fn config_check_accepts_the_seed_full_example() {
     assert!(!out.contains("note: voice."), "{out}");
     assert!(!out.contains("note: maxConcurrentSessions"), "{out}");
     assert!(
-        out.contains("note: tunnel.provider is set but not yet active"),
+        out.contains("note: publicUrl is set but has no effect while tunnel.provider starts a tunnel: the tunnel's URL is the public URL (signed, and given to the provider)\n"),
         "{out}"
     );
     assert!(
@@ -75,7 +75,7 @@ fn config_check_accepts_the_seed_full_example() {
         .iter()
         .map(|k| k["key"].as_str().unwrap())
         .collect();
-    assert_eq!(inactive, ["tunnel.provider", "tunnel.ngrokAuthToken"]);
+    assert_eq!(inactive, ["publicUrl"]);
 }
 
 #[test]

@@ -464,6 +464,10 @@ pub struct ServeSection {
     /// answered 503 (`Connection: close`).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// How long shutdown (SIGINT/SIGTERM) waits for requests in progress and sends
+    /// already started, in milliseconds (default 10000); what is left then is cut off.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for ServeSection {
@@ -481,6 +485,7 @@ impl Default for ServeSection {
             max_body_bytes: default_max_body_bytes(),
             max_connections: default_max_connections(),
             max_in_flight: default_max_in_flight(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
         }
     }
 }
@@ -521,6 +526,9 @@ fn default_max_connections() -> usize {
 }
 fn default_max_in_flight() -> usize {
     256
+}
+fn default_shutdown_grace_ms() -> u64 {
+    10_000
 }
 
 fn default_port() -> u16 {
@@ -571,17 +579,31 @@ impl Default for AdminSection {
     }
 }
 
-/// `tunnel: { … }`.
+/// `tunnel: { … }`: how the gateway gets its public URL (see [`TUNNEL_PROVIDERS`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TunnelSection {
-    /// `ngrok`, `tailscale-funnel` or `none`.
+    /// `ngrok`, `tailscale-funnel`, `tailscale-serve`, `static` (`publicUrl`) or `none`
+    /// (the default).
     pub provider: Option<String>,
     /// ngrok auth token (also `NGROK_AUTHTOKEN`).
     pub ngrok_auth_token: Option<Secret>,
-    /// A reserved ngrok domain.
-    pub ngrok_domain: Option<String>,
+    /// A reserved or static ngrok domain, so the URL survives restarts (alias `ngrokDomain`).
+    #[serde(alias = "ngrokDomain")]
+    pub domain: Option<String>,
+    /// Have ngrok's edge verify Twilio's signatures with `twilio.authToken` too.
+    #[serde(default)]
+    pub ngrok_verify_twilio: bool,
 }
+
+/// The accepted `tunnel.provider` values.
+pub const TUNNEL_PROVIDERS: &[&str] = &[
+    "ngrok",
+    "tailscale-funnel",
+    "tailscale-serve",
+    "static",
+    "none",
+];
 
 /// A rate: `{ perSecond, burst }` or `{ perMinute, burst }` (exactly one of the two
 /// periods). `burst` defaults, for outbound sends, to 50 ms worth of sends, at least 1
@@ -1071,13 +1093,40 @@ impl Config {
         }
         if let Some(t) = &self.tunnel {
             if let Some(p) = &t.provider {
-                if !matches!(p.as_str(), "ngrok" | "tailscale-funnel" | "none") {
+                if !TUNNEL_PROVIDERS.contains(&p.as_str()) {
                     return rule(
                         "tunnel.provider",
-                        format!("unknown tunnel {p:?}; expected ngrok, tailscale-funnel or none"),
+                        format!(
+                            "unknown tunnel {p:?}; expected {}",
+                            TUNNEL_PROVIDERS.join(", ")
+                        ),
                     );
                 }
             }
+            if t.provider.as_deref() == Some("static") && self.public_url.is_none() {
+                return rule(
+                    "publicUrl",
+                    "tunnel.provider \"static\" needs publicUrl: the URL your reverse proxy or load balancer serves".into(),
+                );
+            }
+            if t.ngrok_verify_twilio && self.provider != ProviderKind::Twilio {
+                return rule(
+                    "tunnel.ngrokVerifyTwilio",
+                    format!(
+                        "verifies Twilio signatures; the provider is {:?}",
+                        self.provider.as_str()
+                    ),
+                );
+            }
+        }
+        if self.serve.shutdown_grace_ms > 600_000 {
+            return rule(
+                "serve.shutdownGraceMs",
+                format!(
+                    "{} is out of range 0..=600000",
+                    self.serve.shutdown_grace_ms
+                ),
+            );
         }
         Ok(())
     }
@@ -1116,16 +1165,24 @@ impl Config {
             }
         }
         if let Some(t) = &self.tunnel {
-            let later_tunnel = "not yet active: tunnels (ngrok, Tailscale Funnel) are not implemented yet; set publicUrl";
-            if t.provider.is_some() {
-                push("tunnel.provider", later_tunnel);
+            let not_ngrok = "has no effect unless tunnel.provider is \"ngrok\"";
+            if t.provider.as_deref() != Some("ngrok") {
+                for (key, set) in [
+                    ("tunnel.ngrokAuthToken", t.ngrok_auth_token.is_some()),
+                    ("tunnel.domain", t.domain.is_some()),
+                    ("tunnel.ngrokVerifyTwilio", t.ngrok_verify_twilio),
+                ] {
+                    if set {
+                        push(key, not_ngrok);
+                    }
+                }
             }
-            if t.ngrok_auth_token.is_some() {
-                push("tunnel.ngrokAuthToken", later_tunnel);
-            }
-            if t.ngrok_domain.is_some() {
-                push("tunnel.ngrokDomain", later_tunnel);
-            }
+        }
+        if self.public_url.is_some() && self.tunnel_provider().is_some() {
+            push(
+                "publicUrl",
+                "has no effect while tunnel.provider starts a tunnel: the tunnel's URL is the public URL (signed, and given to the provider)",
+            );
         }
         let ws = &self.webhook_security;
         if ws.trust_forwarding_headers && self.public_url.is_some() {
@@ -1148,6 +1205,25 @@ impl Config {
         self.tunnel
             .as_ref()
             .is_some_and(|t| t.provider.as_deref() != Some("none"))
+    }
+
+    /// The tunnel `telephony serve` starts (`ngrok`, `tailscale-funnel`,
+    /// `tailscale-serve`), or `None` (no `tunnel` section, `provider` absent, `static` or
+    /// `none`: the public URL is `publicUrl`).
+    ///
+    /// ```
+    /// use telephony_server::config::Config;
+    /// let cfg = Config::from_json5_str("{ tunnel: { provider: 'tailscale-funnel' } }")?;
+    /// assert_eq!(cfg.tunnel_provider(), Some("tailscale-funnel"));
+    /// let cfg = Config::from_json5_str("{ publicUrl: 'https://gw.example.com', tunnel: { provider: 'static' } }")?;
+    /// assert_eq!(cfg.tunnel_provider(), None);
+    /// # Ok::<(), telephony_server::config::ConfigError>(())
+    /// ```
+    pub fn tunnel_provider(&self) -> Option<&str> {
+        self.tunnel
+            .as_ref()
+            .and_then(|t| t.provider.as_deref())
+            .filter(|p| matches!(*p, "ngrok" | "tailscale-funnel" | "tailscale-serve"))
     }
 
     /// True when forwarding headers may build the signed URL (`trustForwardingHeaders`

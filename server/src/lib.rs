@@ -24,7 +24,9 @@
 
 pub mod config;
 pub mod listener;
+pub mod lock;
 pub mod probe;
 pub mod providers;
 pub mod runtime;
 pub mod server;
+pub mod tunnel;

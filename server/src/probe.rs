@@ -395,12 +395,13 @@ pub fn for_gateway(
     });
     let voice = config.voice.enabled.unwrap_or(false);
     let (public_url, local_port) = match runtime {
+        // The running gateway's own URL: its tunnel's when one runs (a publicUrl set as
+        // well has no effect then), else publicUrl or the local listener.
         Some(rt) => (
-            config.public_url.clone().or_else(|| {
-                rt.webhook_url
-                    .strip_suffix(&config.serve.path)
-                    .map(str::to_string)
-            }),
+            rt.webhook_url
+                .strip_suffix(&config.serve.path)
+                .map(str::to_string)
+                .or_else(|| config.public_url.clone()),
             rt.public_addr
                 .rsplit(':')
                 .next()

@@ -1,10 +1,20 @@
-//! Runs the gateway from a [`Config`]: opens the SQLite store, builds the configured
-//! provider (or starts its simulator in sandbox mode), binds the public and admin listeners with
-//! the fail-closed checks, starts the workers, and writes the runtime file for the CLI.
+//! Runs the gateway from a [`Config`], in this order: lock the data directory (one gateway
+//! per directory), bind the public and admin listeners (with the fail-closed checks), build
+//! the configured provider (or start its simulator in sandbox mode) and open the store,
+//! start the tunnel forwarding to the public listener, build the gateway with the tunnel's
+//! URL as its public URL, write the runtime file for the CLI, point the number at the
+//! gateway (`twilio.autoConfigureWebhooks`), and serve.
+//!
+//! [`RunningGateway::shutdown`] undoes it within `serve.shutdownGraceMs`: stop accepting,
+//! let requests in progress finish, stop the workers (sends already started finish,
+//! claimed ones not started go back to the outbox), close the tunnel (Funnel mounts off),
+//! remove the runtime file, release the lock. A start that fails after the tunnel started
+//! closes it before returning the error.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use telephony_core::Secret;
@@ -13,11 +23,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::lock::{DataDirLock, LockError};
 use crate::providers::{self, BuildError, SandboxSimulator};
 use crate::runtime::{self, RuntimeInfo};
 use telephony_serve::Gateway;
 use telephony_serve::MessageHandler;
 use telephony_serve::Workers;
+use telephony_tunnel::{TunnelError, TunnelHandle};
 
 /// Why the gateway did not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +56,30 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The port is taken (by another gateway, named when found, or another program).
+    #[error("{key} {port}: the port is already in use on {ip}: {holder}")]
+    PortInUse {
+        /// `serve.port` or `admin.port`.
+        key: &'static str,
+        /// The port.
+        port: u16,
+        /// The address it was bound on.
+        ip: IpAddr,
+        /// Who holds it, and what to do.
+        holder: String,
+    },
+    /// Another gateway runs on the same data directory, or the lock file is unusable.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The tunnel did not start (nothing of it is left running).
+    #[error("tunnel.provider {provider:?}: {source}")]
+    Tunnel {
+        /// The configured tunnel.
+        provider: String,
+        /// Why.
+        #[source]
+        source: TunnelError,
+    },
     /// A file in the data directory could not be written or read.
     #[error("could not use the data directory {path}")]
     DataDir {
@@ -60,6 +96,13 @@ impl ServeError {
     pub fn is_config(&self) -> bool {
         matches!(self, ServeError::Config { .. })
             || matches!(self, ServeError::Build(b) if b.is_config())
+            || matches!(
+                self,
+                ServeError::Tunnel {
+                    source: TunnelError::Config { .. } | TunnelError::InvalidUrl { .. },
+                    ..
+                }
+            )
     }
 }
 
@@ -89,10 +132,15 @@ pub struct RunningGateway {
     pub runtime: RuntimeInfo,
     /// The simulator, in sandbox mode.
     pub simulator: Option<SandboxSimulator>,
+    /// The running tunnel (owned here: closed by [`shutdown`](Self::shutdown), or when
+    /// this is dropped).
+    tunnel: Option<TunnelHandle>,
     data_dir: PathBuf,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     workers: Workers,
+    grace: Duration,
+    lock: DataDirLock,
 }
 
 impl std::fmt::Debug for RunningGateway {
@@ -106,25 +154,141 @@ impl std::fmt::Debug for RunningGateway {
 }
 
 impl RunningGateway {
-    /// Stops the listeners (finishing in-flight requests), then the workers, and removes the runtime file.
+    /// The public URL of the running tunnel, if one runs.
+    pub fn tunnel_url(&self) -> Option<&str> {
+        self.tunnel.as_ref().map(TunnelHandle::url)
+    }
+
+    /// Stops gracefully within `serve.shutdownGraceMs`: the listeners stop accepting and
+    /// finish the requests in progress, then the workers stop (sends already started are
+    /// recorded; claimed ones not started go back to the outbox). Whatever is still busy
+    /// at the deadline is cut off (a send cut off keeps its lease and is tried again by
+    /// the next start once the lease runs out). Then the tunnel is closed (Funnel mounts
+    /// off), the runtime file removed and the data directory's lock released.
+    ///
+    /// A tunnel that could not be closed is logged; [`stop`](Self::stop) returns it.
     pub async fn shutdown(self) {
+        // Logged by stop.
+        let _ = self.stop().await;
+    }
+
+    /// [`shutdown`](Self::shutdown), returning the tunnel's teardown error, if any
+    /// (everything else is stopped all the same).
+    pub async fn stop(self) -> Result<(), TunnelError> {
+        let RunningGateway {
+            simulator,
+            tunnel,
+            data_dir,
+            stop,
+            servers,
+            workers,
+            grace,
+            lock,
+            ..
+        } = self;
+        let deadline = tokio::time::Instant::now() + grace;
+        let grace_ms = grace.as_millis() as u64;
         // The servers may have exited already; then there is nobody to tell.
-        let _ = self.stop.send(true);
-        for s in self.servers {
-            if let Err(e) = s.await {
-                tracing::error!(error = %e, "listener task ended abnormally");
+        let _ = stop.send(true);
+        for mut s in servers {
+            match tokio::time::timeout_at(deadline, &mut s).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "listener task ended abnormally"),
+                Err(_) => {
+                    tracing::warn!(
+                        grace_ms,
+                        "requests still in progress at the end of serve.shutdownGraceMs; cutting them off"
+                    );
+                    s.abort();
+                }
             }
         }
-        self.workers.shutdown().await;
-        if let Some(sim) = self.simulator {
+        if tokio::time::timeout_at(deadline, workers.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms,
+                "sends still in progress at the end of serve.shutdownGraceMs; they keep their lease and are tried again after it runs out"
+            );
+        }
+        let closed = match tunnel {
+            Some(t) => {
+                let name = t.name();
+                let r = t.close().await;
+                match &r {
+                    Ok(()) => tracing::info!(tunnel = name, "tunnel closed"),
+                    Err(e) => {
+                        tracing::error!(tunnel = name, error = %e, "could not close the tunnel")
+                    }
+                }
+                r
+            }
+            None => Ok(()),
+        };
+        if let Some(sim) = simulator {
             sim.shutdown().await;
         }
-        match std::fs::remove_file(runtime::runtime_path(&self.data_dir)) {
+        match std::fs::remove_file(runtime::runtime_path(&data_dir)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(error = %e, "could not remove runtime file"),
         }
-        tracing::info!("gateway stopped");
+        tracing::info!(data_dir = %lock.info().data_dir.display(), "gateway stopped");
+        drop(lock);
+        closed
+    }
+}
+
+/// Binds `addr`; a port in use names who holds it (another gateway's data directory when
+/// it can be found).
+async fn bind(addr: SocketAddr, key: &'static str) -> Result<TcpListener, ServeError> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 => {
+            let holder = match crate::lock::port_holder(addr.port()) {
+                Some(info) => format!(
+                    "another telephony gateway holds it ({}); stop it, or give this one another {key}",
+                    crate::lock::describe(&info)
+                ),
+                None if answers_health(addr).await => format!(
+                    "a telephony gateway answers there (GET /health); stop it, or give this one another {key}"
+                ),
+                None => format!("another program listens there; stop it, or give this one another {key}"),
+            };
+            Err(ServeError::PortInUse {
+                key,
+                port: addr.port(),
+                ip: addr.ip(),
+                holder,
+            })
+        }
+        Err(source) => Err(ServeError::Bind {
+            addr: addr.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Whether a gateway's `/health` answers on `addr` (loopback for a wildcard bind), within
+/// a second.
+async fn answers_health(addr: SocketAddr) -> bool {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::from([127, 0, 0, 1]));
+    }
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+    else {
+        return false;
+    };
+    match client.get(format!("http://{addr}/health")).send().await {
+        Ok(r) => r
+            .json::<serde_json::Value>()
+            .await
+            .is_ok_and(|v| v == serde_json::json!({"status": "ok"})),
+        Err(_) => false,
     }
 }
 
@@ -192,7 +356,11 @@ pub fn check_security(
             reason: "refused because a tunnel is configured (tunnel.provider is not \"none\"): the tunnel makes the loopback listener public; never disable signature checks on a public listener".into(),
         });
     }
-    if config.public_url.is_none() && !public_loopback && !config.trusts_forwarding_headers() {
+    if config.public_url.is_none()
+        && config.tunnel_provider().is_none()
+        && !public_loopback
+        && !config.trusts_forwarding_headers()
+    {
         return Err(ServeError::Config {
             key: "publicUrl",
             reason: format!(
@@ -212,9 +380,11 @@ pub fn is_loopback_bind(bind: &str) -> bool {
 
 /// Starts the gateway described by `config`.
 ///
-/// Fails closed: without `publicUrl`, a non-loopback bind is refused (Twilio signs the
-/// public URL, and the `Host` header is sender-controlled); `skipSignatureVerification`
-/// is refused unless the bind is loopback; the admin listener must be loopback.
+/// Fails closed: without `publicUrl` or a tunnel, a non-loopback bind is refused (Twilio
+/// signs the public URL, and the `Host` header is sender-controlled);
+/// `skipSignatureVerification` is refused unless the bind is loopback and no tunnel is
+/// configured; the admin listener must be loopback. A data directory another gateway
+/// holds, or a port in use, is an error naming the other gateway.
 pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway, ServeError> {
     if !config.enabled {
         return Err(ServeError::Config {
@@ -226,16 +396,139 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     let admin_sock = resolve(&config.admin.bind, config.admin.port, "admin.bind").await?;
     let public_loopback = public_sock.ip().is_loopback();
     check_security(config, public_loopback, admin_sock.ip().is_loopback())?;
+    crate::tunnel::check(config, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())?;
     let forwarding = config.trusts_forwarding_headers();
+    let data_dir = config.data_dir();
+    let mut lock = DataDirLock::acquire(&data_dir)?;
+
+    // Listeners first: a port in use is reported before anything else starts.
+    let public = bind(public_sock, "serve.port").await?;
+    let admin = bind(admin_sock, "admin.port").await?;
+    let local = |l: &TcpListener, sock: SocketAddr| {
+        l.local_addr().map_err(|source| ServeError::Bind {
+            addr: sock.to_string(),
+            source,
+        })
+    };
+    let public_addr = local(&public, public_sock)?;
+    let admin_addr = local(&admin, admin_sock)?;
+    lock.set_listeners(&public_addr.to_string(), &admin_addr.to_string())?;
 
     // Provider (or its simulator, in sandbox mode) and store.
     let setup = providers::setup(config, opts.sandbox).await?;
+    let db_path = config.database_path();
+    let store = providers::open_store(config).await?;
+
+    // The tunnel, forwarding to the public listener: its URL is the public URL.
+    let twilio_token = match &setup.sandbox {
+        Some(s) => s.auth_token.as_ref().map(|t| t.expose().to_string()),
+        None => config
+            .twilio
+            .auth_token
+            .as_ref()
+            .map(|t| t.expose().to_string()),
+    };
+    let tunnel = match crate::tunnel::from_config(config, twilio_token.as_deref())? {
+        None => None,
+        Some(t) => {
+            tracing::info!(tunnel = t.name(), local = %public_addr, "starting the tunnel");
+            let handle = t
+                .start(public_addr)
+                .await
+                .map_err(|source| ServeError::Tunnel {
+                    provider: t.name().to_string(),
+                    source,
+                })?;
+            tracing::info!(tunnel = handle.name(), public_url = %handle.url(), "tunnel running: this is the gateway's public URL");
+            if let Some(u) = &config.public_url {
+                if u.trim_end_matches('/') != handle.url() {
+                    tracing::warn!(public_url = %u, tunnel_url = %handle.url(), "publicUrl has no effect while a tunnel runs: signatures are checked against the tunnel's URL");
+                }
+            }
+            if handle.name() == "tailscale-serve" {
+                tracing::warn!("Tailscale Serve is reachable from the tailnet only: Twilio and Telnyx cannot reach it (use tailscale-funnel for them)");
+            }
+            Some(handle)
+        }
+    };
+    let started = finish_start(
+        config,
+        opts,
+        setup,
+        store,
+        (public, admin, public_addr, admin_addr),
+        tunnel.as_ref().map(|t| t.url().to_string()),
+        forwarding,
+    )
+    .await;
+    match started {
+        Ok(parts) => {
+            tracing::info!(
+                public = %public_addr,
+                admin = %admin_addr,
+                webhook_url = %parts.runtime.webhook_url,
+                status_url = %parts.runtime.status_url,
+                tunnel = tunnel.as_ref().map_or("none", |t| t.name()),
+                sandbox = parts.runtime.sandbox,
+                database = %db_path.display(),
+                "telephony gateway listening"
+            );
+            Ok(RunningGateway {
+                gateway: parts.gateway,
+                public_addr,
+                admin_addr,
+                admin_token: parts.admin_token,
+                admin_token_generated: parts.generated,
+                runtime: parts.runtime,
+                simulator: parts.simulator,
+                tunnel,
+                data_dir,
+                stop: parts.stop,
+                servers: parts.servers,
+                workers: parts.workers,
+                grace: Duration::from_millis(config.serve.shutdown_grace_ms),
+                lock,
+            })
+        }
+        Err(e) => {
+            if let Some(t) = tunnel {
+                if let Err(te) = t.close().await {
+                    tracing::error!(error = %te, "after a failed start, could not close the tunnel");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What [`finish_start`] built.
+struct Started {
+    gateway: Gateway,
+    admin_token: Secret,
+    generated: bool,
+    runtime: RuntimeInfo,
+    simulator: Option<SandboxSimulator>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    workers: Workers,
+}
+
+/// Builds the gateway on the bound listeners with `public_url` (the tunnel's, else
+/// `publicUrl`), writes the runtime file, configures the number and serves.
+async fn finish_start(
+    config: &Config,
+    opts: ServeOptions,
+    setup: providers::ProviderSetup,
+    store: Arc<dyn telephony_core::Store>,
+    (public, admin, public_addr, admin_addr): (TcpListener, TcpListener, SocketAddr, SocketAddr),
+    tunnel_url: Option<String>,
+    forwarding: bool,
+) -> Result<Started, ServeError> {
     let provider = setup.provider;
     let sandbox = setup.sandbox;
     let simulator = setup.simulator;
     let data_dir = config.data_dir();
-    let db_path = config.database_path();
-    let store = providers::open_store(config).await?;
+    let public_loopback = public_addr.ip().is_loopback();
     let (admin_token, generated) = match &config.admin.token {
         Some(t) => (t.clone(), false),
         None => runtime::load_or_create_admin_token(&data_dir).map_err(|source| {
@@ -245,6 +538,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
             }
         })?,
     };
+    let public_url = tunnel_url.or_else(|| config.public_url.clone());
 
     // Gateway.
     let mut b = Gateway::builder(provider, store)
@@ -253,12 +547,12 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         .webhook_path(config.serve.path.clone())
         .status_path(config.serve.status_path.clone())
         .stream_path(config.serve.stream_path.clone());
-    if let Some(u) = &config.public_url {
+    if let Some(u) = &public_url {
         b = b.public_url(u.clone());
     } else if forwarding {
         b = b.trust_forwarding_headers(config.webhook_security.allowed_hosts.clone());
     }
-    if public_loopback {
+    if public_loopback && public_url.is_none() {
         b = b.host_header_fallback_dangerous();
     }
     // Validated at config load.
@@ -277,33 +571,12 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     b = apply_policies(b, config);
     let gateway = b.build();
 
-    // Listeners.
-    let public = TcpListener::bind(public_sock)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: public_sock.to_string(),
-            source,
-        })?;
-    let admin = TcpListener::bind(admin_sock)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: admin_sock.to_string(),
-            source,
-        })?;
-    let public_addr = public.local_addr().map_err(|source| ServeError::Bind {
-        addr: public_sock.to_string(),
-        source,
-    })?;
-    let admin_addr = admin.local_addr().map_err(|source| ServeError::Bind {
-        addr: admin_sock.to_string(),
-        source,
-    })?;
     if public_loopback {
         gateway.set_local_base_url(format!("http://{public_addr}"));
     }
-    let base = config
-        .public_url
+    let base = public_url
         .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{public_addr}"));
     let runtime_info = RuntimeInfo {
         pid: std::process::id(),
@@ -383,24 +656,12 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         }));
     }
     let workers = gateway.spawn_workers();
-    tracing::info!(
-        public = %public_addr,
-        admin = %admin_addr,
-        webhook_url = %runtime_info.webhook_url,
-        status_url = %runtime_info.status_url,
-        sandbox = opts.sandbox,
-        database = %db_path.display(),
-        "telephony gateway listening"
-    );
-    Ok(RunningGateway {
+    Ok(Started {
         gateway,
-        public_addr,
-        admin_addr,
         admin_token,
-        admin_token_generated: generated,
+        generated,
         runtime: runtime_info,
         simulator,
-        data_dir,
         stop,
         servers,
         workers,

@@ -68,8 +68,20 @@ fn seed_full_example_loads_as_written() {
     let (cfg, src) = Config::load_with_env(Some(&fixture("seed003_full.json5")), &[]).unwrap();
     assert_full_example(&cfg);
     assert_eq!(src.file, Some(fixture("seed003_full.json5")));
-    let inactive: Vec<String> = cfg.inactive_keys().into_iter().map(|k| k.key).collect();
-    assert_eq!(inactive, ["tunnel.provider", "tunnel.ngrokAuthToken"]);
+    // The seed lists both an ngrok tunnel and publicUrl: the tunnel's URL wins.
+    let inactive: Vec<(String, &str)> = cfg
+        .inactive_keys()
+        .into_iter()
+        .map(|k| (k.key, k.reason))
+        .collect();
+    assert_eq!(
+        inactive,
+        [(
+            "publicUrl".to_string(),
+            "has no effect while tunnel.provider starts a tunnel: the tunnel's URL is the public URL (signed, and given to the provider)"
+        )]
+    );
+    assert_eq!(cfg.tunnel_provider(), Some("ngrok"));
     assert!(cfg.missing_credentials().is_empty());
     // Seed 003's voice keys are live: enabled, 300 s, 50 sessions.
     let v = cfg.voice.settings(cfg.max_concurrent_sessions);
