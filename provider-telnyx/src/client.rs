@@ -1,4 +1,6 @@
-//! The Telnyx Messaging API v2 client: `POST /v2/messages`.
+//! The Telnyx API v2 client: `POST /v2/messages`, and for number setup
+//! `GET /v2/phone_numbers`, `GET /v2/phone_numbers/{id}/messaging` and
+//! `GET`/`PATCH /v2/messaging_profiles/{id}`.
 //!
 //! JSON in and out, `Authorization: Bearer <API key>`. **One attempt per call**: the
 //! gateway's outbox owns retries and backoff, so a 429, a 5xx or a network error is
@@ -15,7 +17,10 @@ use telephony_core::{retry, ProviderError, ProviderLimits};
 use time::OffsetDateTime;
 
 use crate::config::TelnyxConfig;
-use crate::resources::{error_docs_url, ErrorBody, MessageResource, MessageResponse};
+use crate::resources::{
+    error_docs_url, Data, DataList, ErrorBody, MessageResource, MessageResponse,
+    MessagingProfileResource, MessagingSettings, PhoneNumberResource, UpdateMessagingProfile,
+};
 
 /// Provider name used in errors.
 const PROVIDER: &str = "telnyx";
@@ -233,6 +238,143 @@ impl TelnyxClient {
         }
         tracing::debug!(id = %message.id, "Telnyx accepted the message");
         Ok(message)
+    }
+}
+
+impl TelnyxClient {
+    /// One authenticated JSON request (one attempt): the decoded `{"data": …}` answer, or
+    /// the same typed errors as [`create_message`](Self::create_message). `what` names
+    /// the answer in decoding errors.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        let url = format!("{}{path}", self.config.api_base_url);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.config.api_key.expose())
+            .header(header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| transport(&url, e))?;
+        let status = response.status();
+        let retry_after = retry::retry_after(response.headers(), OffsetDateTime::now_utc());
+        let bytes = response.bytes().await.map_err(|e| transport(&url, e))?;
+        if !status.is_success() {
+            let err = api_error(status, &bytes, retry_after);
+            tracing::debug!(
+                status = status.as_u16(),
+                code = err.code(),
+                path,
+                "Telnyx refused the request"
+            );
+            return Err(err);
+        }
+        serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            ProviderError::protocol(
+                PROVIDER,
+                format!(
+                    "cannot decode the {what}: {e}; body starts with {:?}",
+                    excerpt(&bytes)
+                ),
+            )
+        })
+    }
+
+    /// The account's number `phone_number` (E.164): `GET
+    /// /v2/phone_numbers?filter[phone_number]=…`, `None` when the account has no such
+    /// number. Telnyx's filter also matches partial numbers, so only an exact match counts.
+    pub async fn find_phone_number(
+        &self,
+        phone_number: &str,
+    ) -> Result<Option<PhoneNumberResource>, ProviderError> {
+        let list: DataList<PhoneNumberResource> = self
+            .json(
+                reqwest::Method::GET,
+                "/v2/phone_numbers",
+                &[("filter[phone_number]", phone_number)],
+                None,
+                "phone number list",
+            )
+            .await?;
+        Ok(list
+            .data
+            .into_iter()
+            .find(|n| n.phone_number == phone_number))
+    }
+
+    /// A number's messaging settings (profile, SMS/MMS features): `GET
+    /// /v2/phone_numbers/{id}/messaging`.
+    pub async fn phone_number_messaging(
+        &self,
+        id: &str,
+    ) -> Result<MessagingSettings, ProviderError> {
+        let path = format!("/v2/phone_numbers/{}/messaging", path_segment(id)?);
+        let d: Data<MessagingSettings> = self
+            .json(reqwest::Method::GET, &path, &[], None, "messaging settings")
+            .await?;
+        Ok(d.data)
+    }
+
+    /// A messaging profile: `GET /v2/messaging_profiles/{id}`.
+    pub async fn messaging_profile(
+        &self,
+        id: &str,
+    ) -> Result<MessagingProfileResource, ProviderError> {
+        let path = format!("/v2/messaging_profiles/{}", path_segment(id)?);
+        let d: Data<MessagingProfileResource> = self
+            .json(reqwest::Method::GET, &path, &[], None, "messaging profile")
+            .await?;
+        Ok(d.data)
+    }
+
+    /// Changes a messaging profile's settings: `PATCH /v2/messaging_profiles/{id}` with
+    /// only the fields set in `update`; returns the profile as Telnyx now has it.
+    pub async fn update_messaging_profile(
+        &self,
+        id: &str,
+        update: &UpdateMessagingProfile,
+    ) -> Result<MessagingProfileResource, ProviderError> {
+        let path = format!("/v2/messaging_profiles/{}", path_segment(id)?);
+        let body = serde_json::to_value(update).map_err(|e| {
+            ProviderError::protocol(PROVIDER, format!("cannot encode the profile update: {e}"))
+        })?;
+        let d: Data<MessagingProfileResource> = self
+            .json(
+                reqwest::Method::PATCH,
+                &path,
+                &[],
+                Some(body),
+                "messaging profile",
+            )
+            .await?;
+        Ok(d.data)
+    }
+}
+
+/// An id as one URL path segment: ids Telnyx hands out are letters, digits, `-` and `_`;
+/// anything else (a `/`, `?`, `..`) would address another resource and is refused.
+fn path_segment(id: &str) -> Result<&str, ProviderError> {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(id)
+    } else {
+        Err(ProviderError::protocol(
+            PROVIDER,
+            format!("{id:?} is not a Telnyx resource id"),
+        ))
     }
 }
 

@@ -6,12 +6,14 @@
 //! - [`WebhookVerifier`]: `telnyx-signature-ed25519` / `telnyx-timestamp` verification
 //!   (Ed25519, strict), and [`WebhookSigner`] to make such signatures.
 //! - [`webhook`]: `message.received`, `message.sent` and `message.finalized` parsing.
-//! - [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation.
+//! - [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation, with number
+//!   setup on the number's messaging profile ([`numbers`]).
 //! - `simulator` (feature `simulator`): a Telnyx-compatible local server that sends signed
 //!   webhooks, for tests and sandbox mode.
 
 pub mod client;
 pub mod config;
+pub mod numbers;
 pub mod provider;
 pub mod resources;
 pub mod signature;

@@ -186,6 +186,31 @@ impl Provider for TelnyxProvider {
         "telnyx"
     }
 
+    /// The number (`GET /v2/phone_numbers?filter[phone_number]=…`), its SMS/MMS features
+    /// (`GET /v2/phone_numbers/{id}/messaging`) and its messaging profile
+    /// (`GET /v2/messaging_profiles/{id}`) as the [service](telephony_core::numbers::ServiceConfig)
+    /// whose `webhook_url` receives its messages. `voice` is true when the number has a
+    /// voice connection; voice URLs are not read (see [`crate::numbers`]).
+    async fn number_config(
+        &self,
+        number: &telephony_core::PhoneNumber,
+    ) -> Result<Option<telephony_core::numbers::NumberConfig>, ProviderError> {
+        crate::numbers::number_config(&self.client, number).await
+    }
+
+    /// Points the number's messaging profile at `targets.messaging_url`
+    /// (`PATCH /v2/messaging_profiles/{id}` with `webhook_url`, and `webhook_api_version`
+    /// `"2"`, only what differs). A number the account does not have, or one without a
+    /// messaging profile, is [`ProviderError::NotConfigured`] and nothing is changed.
+    /// Voice targets are not applied (see [`crate::numbers`]).
+    async fn configure_number(
+        &self,
+        number: &telephony_core::PhoneNumber,
+        targets: &telephony_core::numbers::WebhookTargets,
+    ) -> Result<Vec<telephony_core::numbers::SettingChange>, ProviderError> {
+        crate::numbers::configure_number(&self.client, number, targets).await
+    }
+
     /// The sender number when one is configured (Telnyx sends from it), else the
     /// messaging profile id (Telnyx picks the number from the profile).
     fn sender(&self, _msg: &OutboundMessage) -> Option<String> {

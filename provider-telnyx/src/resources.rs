@@ -178,3 +178,112 @@ pub struct ErrorSource {
 pub fn error_docs_url(code: i64) -> String {
     format!("https://developers.telnyx.com/api/errors/{code}")
 }
+
+/// `{"data": …}`: the envelope of every single-resource answer of API v2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Data<T> {
+    /// The resource.
+    pub data: T,
+}
+
+/// `{"data": [ … ]}`: a list answer (pagination `meta` is ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataList<T> {
+    /// The resources on this page.
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+}
+
+/// A number of the account (`record_type: "phone_number"`), as `GET /v2/phone_numbers`
+/// lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumberResource {
+    /// Telnyx's id for the number.
+    #[serde(default)]
+    pub id: String,
+    /// `"phone_number"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
+    /// E.164.
+    #[serde(default)]
+    pub phone_number: String,
+    /// `active`, `purchase_pending`, `port_pending`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The voice connection or Call Control Application its calls go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    /// The messaging profile its messages go through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_profile_id: Option<String>,
+}
+
+/// A number's messaging settings: `GET /v2/phone_numbers/{id}/messaging`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagingSettings {
+    /// The number's id.
+    #[serde(default)]
+    pub id: String,
+    /// E.164.
+    #[serde(default)]
+    pub phone_number: String,
+    /// The messaging profile its messages go through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_profile_id: Option<String>,
+    /// What it can do; a feature that is `null` is not available.
+    #[serde(default)]
+    pub features: MessagingFeatures,
+}
+
+/// `features` of [`MessagingSettings`]: each is an object when available, `null` when not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagingFeatures {
+    /// SMS (`{"domestic_two_way": true, …}`), `None` when the number cannot do SMS.
+    #[serde(default)]
+    pub sms: Option<serde_json::Value>,
+    /// MMS, `None` when the number cannot do MMS.
+    #[serde(default)]
+    pub mms: Option<serde_json::Value>,
+}
+
+/// A messaging profile (`record_type: "messaging_profile"`): where inbound messages and
+/// delivery events of its numbers go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagingProfileResource {
+    /// The profile id (a UUID).
+    #[serde(default)]
+    pub id: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where Telnyx posts inbound messages and delivery events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Where they go when `webhook_url` fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_failover_url: Option<String>,
+    /// `"1"`, `"2"` or `"2010-04-01"`: the webhook format; the gateway parses `"2"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_api_version: Option<String>,
+    /// Whether the profile is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// The body of `PATCH /v2/messaging_profiles/{id}`: only the settings being changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateMessagingProfile {
+    /// New `webhook_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// New `webhook_api_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_api_version: Option<String>,
+}
+
+impl UpdateMessagingProfile {
+    /// True when nothing is to change.
+    pub fn is_empty(&self) -> bool {
+        self.webhook_url.is_none() && self.webhook_api_version.is_none()
+    }
+}

@@ -1,0 +1,108 @@
+//! Number setup on Telnyx: a number's messages go to its **messaging profile's**
+//! `webhook_url`, so that is the setting the gateway reads ([`number_config`]) and points at
+//! itself ([`configure_number`]).
+//!
+//! Calls on Telnyx go to the number's voice connection (a Call Control Application's
+//! `webhook_event_url`); the gateway neither reads nor changes it, so voice URLs are
+//! reported as not set and voice targets are left alone (with a warning).
+
+use telephony_core::numbers::{NumberConfig, ServiceConfig, SettingChange, WebhookTargets};
+use telephony_core::{PhoneNumber, ProviderError};
+
+use crate::client::TelnyxClient;
+use crate::resources::UpdateMessagingProfile;
+
+/// The webhook format the gateway parses ([`crate::webhook`]).
+pub const WEBHOOK_API_VERSION: &str = "2";
+
+/// A setting as Telnyx reports it: `""` and `null` are both "not set".
+fn set(v: &Option<String>) -> Option<String> {
+    v.as_ref().filter(|s| !s.trim().is_empty()).cloned()
+}
+
+pub(crate) async fn number_config(
+    client: &TelnyxClient,
+    number: &PhoneNumber,
+) -> Result<Option<NumberConfig>, ProviderError> {
+    let Some(n) = client.find_phone_number(number.as_str()).await? else {
+        return Ok(None);
+    };
+    let messaging = client.phone_number_messaging(&n.id).await?;
+    let mut c = NumberConfig::new(number.clone(), n.id.clone());
+    c.sms = messaging
+        .features
+        .sms
+        .as_ref()
+        .is_some_and(|v| !v.is_null());
+    c.mms = messaging
+        .features
+        .mms
+        .as_ref()
+        .is_some_and(|v| !v.is_null());
+    // A number with a voice connection can take calls; where they go is the
+    // connection's business, which the gateway does not read.
+    c.voice = set(&n.connection_id).is_some();
+    let profile = set(&messaging.messaging_profile_id).or_else(|| set(&n.messaging_profile_id));
+    if let Some(profile) = profile {
+        let p = client.messaging_profile(&profile).await?;
+        c.service = Some(ServiceConfig {
+            id: p.id,
+            inbound_url: set(&p.webhook_url),
+            // Telnyx always POSTs its webhooks.
+            inbound_method: Some("POST".into()),
+            defers_to_number: false,
+        });
+    }
+    Ok(Some(c))
+}
+
+pub(crate) async fn configure_number(
+    client: &TelnyxClient,
+    number: &PhoneNumber,
+    targets: &WebhookTargets,
+) -> Result<Vec<SettingChange>, ProviderError> {
+    let Some(n) = client.find_phone_number(number.as_str()).await? else {
+        return Err(ProviderError::NotConfigured(format!(
+            "{number} is not a phone number of this Telnyx account; nothing was changed"
+        )));
+    };
+    let messaging = client.phone_number_messaging(&n.id).await?;
+    let Some(profile_id) =
+        set(&messaging.messaging_profile_id).or_else(|| set(&n.messaging_profile_id))
+    else {
+        return Err(ProviderError::NotConfigured(format!(
+            "{number} has no messaging profile at Telnyx, so its messages go nowhere; assign it to a messaging profile in the Telnyx portal (nothing was changed)"
+        )));
+    };
+    if targets.voice_url.is_some() || targets.voice_status_url.is_some() {
+        tracing::warn!(number = %number, "calls on Telnyx go to the number's Call Control Application, which the gateway does not configure; set its webhook URL in the Telnyx portal");
+    }
+    let p = client.messaging_profile(&profile_id).await?;
+    let resource = format!("messaging profile {}", p.id);
+    let mut update = UpdateMessagingProfile::default();
+    let mut changes = Vec::new();
+    let current_url = set(&p.webhook_url);
+    if current_url.as_deref() != Some(targets.messaging_url.as_str()) {
+        update.webhook_url = Some(targets.messaging_url.clone());
+        changes.push(SettingChange {
+            resource: resource.clone(),
+            setting: "webhook_url".into(),
+            from: current_url,
+            to: targets.messaging_url.clone(),
+        });
+    }
+    let current_version = set(&p.webhook_api_version);
+    if current_version.as_deref() != Some(WEBHOOK_API_VERSION) {
+        update.webhook_api_version = Some(WEBHOOK_API_VERSION.into());
+        changes.push(SettingChange {
+            resource,
+            setting: "webhook_api_version".into(),
+            from: current_version,
+            to: WEBHOOK_API_VERSION.into(),
+        });
+    }
+    if !update.is_empty() {
+        client.update_messaging_profile(&p.id, &update).await?;
+    }
+    Ok(changes)
+}
