@@ -25,6 +25,14 @@ pub fn new_uuid() -> String {
     )
 }
 
+/// A random 19-digit numeric id, as Telnyx gives phone numbers and connections
+/// (`1293384261075731499`).
+pub(crate) fn new_numeric_id() -> String {
+    let n: u64 =
+        rand::thread_rng().gen_range(1_000_000_000_000_000_000..10_000_000_000_000_000_000);
+    n.to_string()
+}
+
 /// An RFC 3339 timestamp with milliseconds, as Telnyx writes them
 /// (`2023-11-14T22:13:20.000+00:00`).
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {

@@ -10,7 +10,14 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /v2/messages` | 200 `{"data": message}` with `to[0].status` `queued`, then signed webhooks |
+//! | `GET /v2/phone_numbers?filter[phone_number]=…` | 200 `{"data": [number…]}` (numbers containing the filter) |
+//! | `GET /v2/phone_numbers/{id}/messaging` | 200 `{"data": messaging settings}` (profile, SMS/MMS features) |
+//! | `GET /v2/messaging_profiles/{id}` | 200 `{"data": profile}` |
+//! | `PATCH /v2/messaging_profiles/{id}` | 200 `{"data": profile}` after applying `webhook_url` / `webhook_api_version` |
 //! | anything else | 404, code 10005 |
+//!
+//! Numbers and profiles exist once added with [`Simulator::add_number`] and
+//! [`Simulator::add_messaging_profile`]; [`Simulator::profile_updates`] lists the changes.
 //!
 //! Errors use Telnyx's body, `{"errors":[{"code":"10004","title":"…","detail":"…","source":{"pointer":"/to"}}]}`:
 //! wrong or missing bearer key → 401 (10009); not JSON → 415 (10014) or 400 (10023);
@@ -25,6 +32,7 @@ mod errors;
 mod events;
 mod ids;
 mod inbound;
+mod numbers;
 mod server;
 mod state;
 
@@ -38,6 +46,7 @@ use telephony_core::{DeliveryStatus, Secret, WebhookRequest};
 
 pub use ids::new_uuid;
 pub use inbound::InboundSms;
+pub use numbers::{ProfileUpdate, SimNumber};
 
 use crate::resources::MessageResource;
 use crate::signature::WebhookSigner;

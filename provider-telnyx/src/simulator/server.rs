@@ -1,10 +1,11 @@
-//! HTTP routes of the simulator: `POST /v2/messages`.
+//! HTTP routes of the simulator: `POST /v2/messages`, and the number setup routes of
+//! [`super::numbers`].
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use telephony_core::PhoneNumber;
 use time::OffsetDateTime;
@@ -18,6 +19,20 @@ use crate::resources::{Endpoint, MediaItem, MessageResource, MessageResponse};
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
         .route("/v2/messages", post(create_message).fallback(not_found))
+        .route(
+            "/v2/phone_numbers",
+            get(super::numbers::list_numbers).fallback(not_found),
+        )
+        .route(
+            "/v2/phone_numbers/{id}/messaging",
+            get(super::numbers::number_messaging).fallback(not_found),
+        )
+        .route(
+            "/v2/messaging_profiles/{id}",
+            get(super::numbers::get_profile)
+                .patch(super::numbers::patch_profile)
+                .fallback(not_found),
+        )
         .fallback(not_found)
         .with_state(sim)
 }
@@ -31,7 +46,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(sim: &Simulator, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(sim: &Simulator, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

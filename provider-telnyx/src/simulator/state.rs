@@ -3,8 +3,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::errors::ApiError;
+use super::numbers::{ProfileUpdate, SimNumber};
 use super::{Injection, WebhookRecord};
-use crate::resources::MessageResource;
+use crate::resources::{MessageResource, MessagingProfileResource};
 
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
@@ -18,6 +19,12 @@ pub(crate) struct SimState {
     pub(crate) webhooks: Vec<WebhookRecord>,
     /// `POST /v2/messages` requests received (including refused ones).
     pub(crate) requests: usize,
+    /// The account's phone numbers.
+    pub(crate) numbers: Vec<SimNumber>,
+    /// The account's messaging profiles.
+    pub(crate) profiles: Vec<MessagingProfileResource>,
+    /// Every profile update applied.
+    pub(crate) profile_updates: Vec<ProfileUpdate>,
 }
 
 impl SimState {
