@@ -524,6 +524,21 @@ mod tests {
     }
 
     #[test]
+    fn ids_stay_one_path_segment() {
+        for ok in [
+            "40017f8e-49bd-4f16-9e3d-ef103f916228",
+            "1293384261075731499",
+            "a_b",
+        ] {
+            assert_eq!(path_segment(ok).unwrap(), ok);
+        }
+        for bad in ["", "..", "a/b", "a?b=1", "a%2Fb", "a b"] {
+            let e = path_segment(bad).unwrap_err();
+            assert!(matches!(e, ProviderError::Protocol { .. }), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
     fn redacts_userinfo() {
         assert_eq!(redact_url("https://u:p@h/v2"), "https://h/v2");
         assert_eq!(redact_url("http://h:1/v2"), "http://h:1/v2");
