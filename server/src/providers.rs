@@ -237,6 +237,10 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             let from = config.from_number.clone().unwrap_or_else(|| {
                 PhoneNumber::parse(TELNYX_SANDBOX_FROM).expect("valid sandbox number")
             });
+            // The sandbox account owns its number, in a messaging profile, so number
+            // setup and the probe work.
+            let profile = sim.add_messaging_profile(None);
+            sim.add_number(from.as_str(), Some(&profile));
             let cfg = TelnyxConfig::new(sc.api_key.clone())
                 .public_key(sc.public_key_base64())
                 .api_base_url(running.url())
@@ -453,4 +457,49 @@ fn simulated_telnyx(
     _: Option<String>,
 ) -> Result<SimulatedWebhook, String> {
     Err(BuildError::NotCompiledIn { name: "telnyx" }.to_string())
+}
+
+#[cfg(all(test, feature = "telnyx"))]
+mod tests {
+    use super::*;
+    use telephony_core::numbers::{SettingChange, WebhookTargets};
+
+    #[tokio::test]
+    async fn the_telnyx_sandbox_owns_its_number_in_a_messaging_profile() {
+        let config = Config::from_json5_str(r#"{ provider: "telnyx" }"#).unwrap();
+        let setup = setup(&config, true).await.unwrap();
+        let sim = setup.simulator.as_ref().unwrap().telnyx().unwrap().clone();
+        let number = PhoneNumber::parse(TELNYX_SANDBOX_FROM).unwrap();
+        let c = setup
+            .provider
+            .number_config(&number)
+            .await
+            .unwrap()
+            .unwrap();
+        let profile = c.service.unwrap();
+        assert_eq!(profile.inbound_url, None);
+        let targets = WebhookTargets {
+            messaging_url: "http://127.0.0.1:3335/telephony/webhook".into(),
+            voice_url: None,
+            voice_status_url: None,
+        };
+        assert_eq!(
+            setup
+                .provider
+                .configure_number(&number, &targets)
+                .await
+                .unwrap(),
+            vec![SettingChange {
+                resource: format!("messaging profile {}", profile.id),
+                setting: "webhook_url".into(),
+                from: None,
+                to: targets.messaging_url.clone(),
+            }]
+        );
+        assert_eq!(
+            sim.messaging_profile(&profile.id).unwrap().webhook_url,
+            Some(targets.messaging_url)
+        );
+        setup.simulator.unwrap().shutdown().await;
+    }
 }
