@@ -5,6 +5,33 @@
 //! Calls on Telnyx go to the number's voice connection (a Call Control Application's
 //! `webhook_event_url`); the gateway neither reads nor changes it, so voice URLs are
 //! reported as not set and voice targets are left alone (with a warning).
+//!
+//! ```no_run
+//! use telephony_core::numbers::{check, WebhookTargets};
+//! use telephony_core::Provider;
+//! use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let telnyx = TelnyxProvider::new(
+//!     TelnyxConfig::new("KEY…").public_key("base64…").from_number("+15550001234".parse()?),
+//! )?;
+//! let number = "+15550001234".parse()?;
+//! let targets = WebhookTargets {
+//!     messaging_url: "https://gw.example.com/telephony/webhook".into(),
+//!     voice_url: None,
+//!     voice_status_url: None,
+//! };
+//! if let Some(config) = telnyx.number_config(&number).await? {
+//!     for finding in check(&config, &targets) {
+//!         println!("{:?} {}: {}", finding.kind, finding.setting, finding.fix);
+//!     }
+//! }
+//! for change in telnyx.configure_number(&number, &targets).await? {
+//!     println!("{} {}: {:?} -> {}", change.resource, change.setting, change.from, change.to);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use telephony_core::numbers::{NumberConfig, ServiceConfig, SettingChange, WebhookTargets};
 use telephony_core::{PhoneNumber, ProviderError};

@@ -271,6 +271,20 @@ pub struct MessagingProfileResource {
 }
 
 /// The body of `PATCH /v2/messaging_profiles/{id}`: only the settings being changed.
+///
+/// ```
+/// use telephony_telnyx::resources::UpdateMessagingProfile;
+/// let only_url = UpdateMessagingProfile {
+///     webhook_url: Some("https://gw.example.com/telephony/webhook".into()),
+///     ..Default::default()
+/// };
+/// assert_eq!(
+///     serde_json::to_string(&only_url)?,
+///     r#"{"webhook_url":"https://gw.example.com/telephony/webhook"}"#
+/// );
+/// assert!(UpdateMessagingProfile::default().is_empty());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateMessagingProfile {
     /// New `webhook_url`.
