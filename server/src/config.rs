@@ -220,6 +220,10 @@ pub struct TelnyxSection {
     pub messaging_profile_id: Option<String>,
     /// REST API base URL (default `https://api.telnyx.com`).
     pub api_base_url: Option<String>,
+    /// On start, point the number's messaging profile at the gateway: its `webhook_url`
+    /// (and `webhook_api_version` "2"); voice (a Call Control Application) is left alone
+    /// (default false; the sandbox always does it on its simulator).
+    pub auto_configure_webhooks: Option<bool>,
 }
 
 /// `twilio: { … }`.
@@ -242,6 +246,16 @@ pub struct TwilioSection {
     /// `SmsUrl`/`SmsMethod`, and with voice `VoiceUrl`/`VoiceMethod`/`StatusCallback`
     /// (default false; the sandbox always does it on its simulator).
     pub auto_configure_webhooks: Option<bool>,
+}
+
+impl Config {
+    /// True when the active provider's `autoConfigureWebhooks` is on.
+    pub fn auto_configure_webhooks(&self) -> bool {
+        match self.provider {
+            ProviderKind::Twilio => self.twilio.auto_configure_webhooks == Some(true),
+            ProviderKind::Telnyx => self.telnyx.auto_configure_webhooks == Some(true),
+        }
+    }
 }
 
 /// `sms: { … }` (text shaping).

@@ -604,7 +604,7 @@ async fn finish_start(
         source,
     })?;
 
-    if opts.sandbox || config.twilio.auto_configure_webhooks == Some(true) {
+    if opts.sandbox || config.auto_configure_webhooks() {
         configure_number(&gateway, config, &runtime_info, opts.sandbox).await;
     }
 

@@ -681,3 +681,22 @@ fn skip_signature_verification_is_refused_with_a_tunnel_or_a_public_bind() {
         "skipSignatureVerification: refused because serve.bind 0.0.0.0 is not loopback; never disable signature checks on a public listener"
     );
 }
+
+#[test]
+fn auto_configure_webhooks_follows_the_active_provider() {
+    let load = |text: &str| telephony_server::config::Config::from_json5_str(text).unwrap();
+    let telnyx = load("{ provider: 'telnyx', telnyx: { autoConfigureWebhooks: true } }");
+    assert!(telnyx.auto_configure_webhooks());
+    // Another provider's switch does not set up this one's number.
+    let telnyx_off = load("{ provider: 'telnyx', twilio: { autoConfigureWebhooks: true } }");
+    assert!(!telnyx_off.auto_configure_webhooks());
+    let twilio = load("{ twilio: { autoConfigureWebhooks: true } }");
+    assert!(twilio.auto_configure_webhooks());
+    assert!(!load("{ telnyx: { autoConfigureWebhooks: true } }").auto_configure_webhooks());
+    let err = telephony_server::config::Config::from_json5_str(
+        "{ telnyx: { autoConfigureWebhooks: 'yes' } }",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("autoConfigureWebhooks"), "{err}");
+}
