@@ -157,13 +157,13 @@ pub(crate) fn load_file(
         ["telephony"] => native(fig.focus("channels.telephony"), "channels.telephony."),
         ["sms"] => {
             let f: SmsFile = fig.extract()?;
-            map_accounts(Keys::SMS, f.channels.sms.into_parts(), &file, env, secrets)
+            map_accounts(Keys::SMS, parts(f.channels.sms), &file, env, secrets)
         }
         ["twilio-sms"] => {
             let f: TwilioSmsFile = fig.extract()?;
             map_accounts(
                 Keys::TWILIO_SMS,
-                f.channels.twilio_sms.into_parts(),
+                parts(f.channels.twilio_sms),
                 &file,
                 env,
                 secrets,
@@ -259,29 +259,14 @@ struct SmsChannel {
     default_account: Option<String>,
 }
 
-impl SmsChannel {
-    fn into_parts(self) -> Parts {
-        let nested = |c: &SmsChannel| c.accounts.is_some() || c.default_account.is_some();
-        let accounts = self.accounts.map(|m| {
-            m.into_iter()
-                .map(|(name, a)| {
-                    let bad = nested(&a);
-                    (name, (a.account(), bad))
-                })
-                .collect()
-        });
-        Parts {
-            default_account: self.default_account.clone(),
-            base: SmsChannel {
-                accounts: None,
-                default_account: None,
-                ..self
-            }
-            .account(),
-            accounts,
-        }
+impl ChannelBlock for SmsChannel {
+    fn split(mut self) -> (Account, Option<BTreeMap<String, Self>>, Option<String>) {
+        let (accounts, default_account) = (self.accounts.take(), self.default_account.take());
+        (self.account(), accounts, default_account)
     }
+}
 
+impl SmsChannel {
     fn account(self) -> Account {
         Account {
             enabled: self.enabled,
@@ -330,29 +315,14 @@ struct TwilioSmsChannel {
     default_account: Option<String>,
 }
 
-impl TwilioSmsChannel {
-    fn into_parts(self) -> Parts {
-        let nested = |c: &TwilioSmsChannel| c.accounts.is_some() || c.default_account.is_some();
-        let accounts = self.accounts.map(|m| {
-            m.into_iter()
-                .map(|(name, a)| {
-                    let bad = nested(&a);
-                    (name, (a.account(), bad))
-                })
-                .collect()
-        });
-        Parts {
-            default_account: self.default_account.clone(),
-            base: TwilioSmsChannel {
-                accounts: None,
-                default_account: None,
-                ..self
-            }
-            .account(),
-            accounts,
-        }
+impl ChannelBlock for TwilioSmsChannel {
+    fn split(mut self) -> (Account, Option<BTreeMap<String, Self>>, Option<String>) {
+        let (accounts, default_account) = (self.accounts.take(), self.default_account.take());
+        (self.account(), accounts, default_account)
     }
+}
 
+impl TwilioSmsChannel {
     fn account(self) -> Account {
         Account {
             enabled: self.enabled,
@@ -377,6 +347,33 @@ struct Parts {
     base: Account,
     accounts: Option<BTreeMap<String, (Account, bool)>>,
     default_account: Option<String>,
+}
+
+/// A dialect's channel block (or one of its `accounts`).
+trait ChannelBlock: Sized {
+    /// The block's own keys as an account, its `accounts` and its `defaultAccount`.
+    fn split(self) -> (Account, Option<BTreeMap<String, Self>>, Option<String>);
+}
+
+/// A channel block's parts; an account that has accounts of its own is marked (an error).
+fn parts<C: ChannelBlock>(channel: C) -> Parts {
+    let (base, accounts, default_account) = channel.split();
+    let accounts = accounts.map(|m| {
+        m.into_iter()
+            .map(|(name, a)| {
+                let (account, nested, nested_default) = a.split();
+                (
+                    name,
+                    (account, nested.is_some() || nested_default.is_some()),
+                )
+            })
+            .collect()
+    });
+    Parts {
+        base,
+        accounts,
+        default_account,
+    }
 }
 
 /// One account's keys, dialect-neutral.
