@@ -95,45 +95,30 @@ pub(crate) async fn configure_number(
     let mut service_form = Vec::new();
     let mut number_form = Vec::new();
     let resource = format!("number {}", n.sid);
-    match &client.config().messaging_service_sid {
-        Some(mg) => {
-            let s = client.fetch_messaging_service(mg).await?;
-            if s.use_inbound_webhook_on_number {
-                want(
-                    &mut number_form,
-                    &mut changes,
-                    &resource,
-                    "SmsUrl",
-                    set(&n.sms_url),
-                    &targets.messaging_url,
-                );
-                want(
-                    &mut number_form,
-                    &mut changes,
-                    &resource,
-                    "SmsMethod",
-                    set(&n.sms_method),
-                    "POST",
-                );
-            } else {
-                let svc = format!("service {}", s.sid);
-                want(
-                    &mut service_form,
-                    &mut changes,
-                    &svc,
-                    "InboundRequestUrl",
-                    set(&s.inbound_request_url),
-                    &targets.messaging_url,
-                );
-                want(
-                    &mut service_form,
-                    &mut changes,
-                    &svc,
-                    "InboundMethod",
-                    set(&s.inbound_method),
-                    "POST",
-                );
-            }
+    // Messages follow the service's inbound URL unless it defers to the number's.
+    let service = match &client.config().messaging_service_sid {
+        Some(mg) => Some(client.fetch_messaging_service(mg).await?),
+        None => None,
+    };
+    match service.filter(|s| !s.use_inbound_webhook_on_number) {
+        Some(s) => {
+            let svc = format!("service {}", s.sid);
+            want(
+                &mut service_form,
+                &mut changes,
+                &svc,
+                "InboundRequestUrl",
+                set(&s.inbound_request_url),
+                &targets.messaging_url,
+            );
+            want(
+                &mut service_form,
+                &mut changes,
+                &svc,
+                "InboundMethod",
+                set(&s.inbound_method),
+                "POST",
+            );
         }
         None => {
             want(
