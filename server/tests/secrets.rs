@@ -108,6 +108,9 @@ fn logs() -> &'static Captured {
             .with_writer(move || writer.clone())
             .try_init()
             .expect("the only subscriber of this test binary");
+        // A first line, so the capture is seen to work whichever test runs first (a test
+        // whose own code logs nothing would otherwise find the buffer empty).
+        tracing::info!("secrets test: log capture started");
         buf
     })
 }
