@@ -41,14 +41,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         return config_migrate(cli.config.as_deref(), to);
     }
     let mut ctx = Context::load(cli.config.as_deref())?;
+    if let Some(name) = &cli.account {
+        if matches!(cli.command, Command::Serve { .. }) {
+            return Err(CliError::config(
+                "--account does not apply to serve: the gateway serves every enabled account",
+            ));
+        }
+        ctx = ctx.with_account(name)?;
+    }
     match cli.command {
         Command::Serve {
             sandbox, provider, ..
         } => {
             if let Some(p) = provider {
-                ctx.config.provider = p;
                 ctx.config
-                    .validate()
+                    .override_provider(p)
                     .map_err(|e| CliError::config(e.to_string()))?;
             }
             serve(ctx, sandbox).await
@@ -930,7 +937,7 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
     let inactive = cfg.inactive_keys();
     let missing = cfg.missing_credentials();
     let sender = dialects::sender_summary(cfg, report);
-    let security = server::check_security(
+    let mut security = server::check_security(
         cfg,
         server::is_loopback_bind(&cfg.serve.bind),
         server::is_loopback_bind(&cfg.admin.bind),
@@ -938,14 +945,48 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
     .and_then(|()| {
         telephony_server::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())
     });
+    // With accounts: each account's sender, paths, store and credentials.
+    let account_names = cfg.account_names();
+    let default_account = cfg.default_account.clone();
+    let mut per_account = Vec::new();
+    for c in cfg.served_accounts().into_iter().filter(|c| c.account.is_some()) {
+        let name = c.account.clone().unwrap_or_default();
+        if security.is_ok() {
+            security = server::check_security(
+                c,
+                server::is_loopback_bind(&cfg.serve.bind),
+                server::is_loopback_bind(&cfg.admin.bind),
+            )
+            .map_err(|e| match e {
+                server::ServeError::Config { key, reason } => server::ServeError::Config {
+                    key,
+                    reason: format!("account {name}: {reason}"),
+                },
+                other => other,
+            });
+        }
+        per_account.push(json!({
+            "name": name,
+            "default": default_account.as_deref() == Some(name.as_str()),
+            "provider": c.provider.as_str(),
+            "sender": dialects::sender_summary(c, report),
+            "webhookPath": c.serve.path,
+            "statusPath": c.serve.status_path,
+            "streamPath": c.serve.stream_path,
+            "publicUrl": c.public_url,
+            "database": c.database_path(),
+            "missingCredentials": c.missing_credentials(),
+        }));
+    }
     if json {
         output::print_json(&json!({
             "valid": security.is_ok(),
             "file": ctx.sources.file,
             "dialect": report.dialect,
             "env": ctx.sources.env,
-            "accounts": report.accounts,
-            "account": report.account,
+            "accounts": account_names,
+            "defaultAccount": default_account,
+            "served": per_account,
             "sender": sender,
             "config": cfg.redacted_json(),
             "notImplemented": report.not_implemented,
@@ -965,12 +1006,24 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         if !ctx.sources.env.is_empty() {
             println!("environment: {}", ctx.sources.env.join(", "));
         }
-        if !report.accounts.is_empty() {
+        if !account_names.is_empty() {
             println!(
-                "accounts: {}; running: {}",
-                report.accounts.join(", "),
-                report.account.as_deref().unwrap_or("none")
+                "accounts: {}; default: {}",
+                account_names.join(", "),
+                default_account.as_deref().unwrap_or("none")
             );
+            for a in &per_account {
+                println!(
+                    "account {}: {} paths {}, {}, {}; store {}; sender: {}",
+                    a["name"].as_str().unwrap_or(""),
+                    a["provider"].as_str().unwrap_or(""),
+                    a["webhookPath"].as_str().unwrap_or(""),
+                    a["statusPath"].as_str().unwrap_or(""),
+                    a["streamPath"].as_str().unwrap_or(""),
+                    a["database"].as_str().unwrap_or(""),
+                    a["sender"].as_str().unwrap_or(""),
+                );
+            }
         }
         println!("sender: {sender}");
         if cfg.admin.bridge_api {

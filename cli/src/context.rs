@@ -65,26 +65,55 @@ pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
 pub struct Context {
     pub config: Config,
     pub sources: ConfigSources,
+    /// The account named with `--account` (its config is `config`).
+    pub account: Option<String>,
 }
 
 impl Context {
     pub fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
         let file = config_file(explicit);
         let (config, sources) = Config::load(file.as_deref())?;
-        Ok(Context { config, sources })
+        Ok(Context {
+            config,
+            sources,
+            account: None,
+        })
+    }
+
+    /// This context acting on account `name` (`--account`): its config, its store, its
+    /// admin routes (`/accounts/{name}` on the admin listener).
+    pub fn with_account(mut self, name: &str) -> Result<Self, CliError> {
+        self.config = self
+            .config
+            .account_config(name)
+            .map_err(|e| CliError::config(e.to_string()))?;
+        self.account = Some(name.to_string());
+        Ok(self)
     }
 
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir()
     }
 
+    /// The running gateway's runtime file (the `--account`'s URLs and credentials when
+    /// one is named).
     pub fn runtime(&self) -> Result<Option<RuntimeInfo>, CliError> {
-        runtime::read_runtime(&self.data_dir()).map_err(|e| {
+        let rt = runtime::read_runtime(&self.data_dir()).map_err(|e| {
             CliError::failure(format!(
                 "could not read {}: {e}",
                 runtime::runtime_path(&self.data_dir()).display()
             ))
-        })
+        })?;
+        match (rt, &self.account) {
+            (Some(rt), Some(name)) => match rt.for_account(name) {
+                Some(one) => Ok(Some(one)),
+                None => Err(CliError::failure(format!(
+                    "the running gateway (pid {}) does not serve account {name:?}; restart it with this config",
+                    rt.pid
+                ))),
+            },
+            (rt, _) => Ok(rt),
+        }
     }
 
     /// The admin API of a running gateway, if one answers.
@@ -103,7 +132,10 @@ impl Context {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| CliError::failure(format!("could not build an HTTP client: {e}")))?;
-        let base = format!("http://{addr}");
+        let base = match &self.account {
+            Some(name) => format!("http://{addr}/accounts/{name}"),
+            None => format!("http://{addr}"),
+        };
         // A cheap probe: connection refused means no gateway is running here.
         match http.get(format!("{base}/telephony/status")).send().await {
             Err(e) if e.is_connect() || e.is_timeout() => return Ok(None),

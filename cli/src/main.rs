@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "TELEPHONY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// With `accounts` in the config: the account to act on (default: `defaultAccount`).
+    /// Sends from it, lists its inbox, log, pairing requests, contacts and calls.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub account: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

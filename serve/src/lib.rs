@@ -70,6 +70,19 @@ impl Gateway {
         routes::public::router(self.clone())
     }
 
+    /// Only this gateway's own public routes (webhook, status, stream and relay paths),
+    /// without `GET /health` and the 404 fallback: several gateways (one per account) on one
+    /// listener merge their routes and add those once with [`public_router`].
+    ///
+    /// ```no_run
+    /// # fn f(support: telephony_serve::Gateway, alerts: telephony_serve::Gateway) {
+    /// let router = telephony_serve::public_router([support.routes(), alerts.routes()]);
+    /// # }
+    /// ```
+    pub fn routes(&self) -> axum::Router {
+        routes::public::routes(self.clone())
+    }
+
     /// The admin routes, guarded by `Authorization: Bearer {token}`; serve them on loopback only.
     pub fn admin_router(&self, token: telephony_core::Secret) -> axum::Router {
         routes::admin::router(self.clone(), token)
@@ -82,4 +95,13 @@ impl Gateway {
     pub fn bridge_router(&self) -> axum::Router {
         routes::bridge::router(self.clone())
     }
+}
+
+/// One public router from several gateways' [`Gateway::routes`] (their paths must differ),
+/// with `GET /health` and the 404 fallback added once.
+pub fn public_router(routes: impl IntoIterator<Item = axum::Router>) -> axum::Router {
+    let merged = routes
+        .into_iter()
+        .fold(axum::Router::new(), |acc, r| acc.merge(r));
+    routes::public::with_health(merged)
 }

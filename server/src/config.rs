@@ -30,6 +30,7 @@ use figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
 use telephony_core::{PhoneNumber, Secret};
 
+pub mod accounts;
 pub mod dialects;
 mod rate_limits;
 pub mod secret_ref;
@@ -759,6 +760,21 @@ pub struct Config {
     /// Storage.
     #[serde(default)]
     pub store: StoreSection,
+    /// Several accounts served at once: per account, overlays of the keys that belong to
+    /// one account (see [`accounts`](self::accounts)). Empty once loaded: the resolved
+    /// accounts are [`served_accounts`](Self::served_accounts).
+    #[serde(default, skip_serializing)]
+    pub accounts: BTreeMap<String, Dict>,
+    /// The account used when none is named (`defaultAccount`; else the account named
+    /// `default`, else the first by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_account: Option<String>,
+    /// The account this config is (`None` when no accounts are configured).
+    #[serde(skip)]
+    pub account: Option<String>,
+    /// Every configured account, resolved (empty when no accounts are configured).
+    #[serde(skip)]
+    pub(crate) accounts_resolved: Vec<Config>,
 }
 
 fn yes() -> bool {
@@ -881,10 +897,12 @@ impl Config {
     }
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
-        let mut cfg: Config = fig.extract()?;
-        cfg.validate()?;
+        let cfg: Config = fig.extract()?;
+        let mut cfg = accounts::resolve(&fig, cfg)?;
         // A fragment is never sent in a request, so Twilio never signs it.
-        cfg.public_url = cfg.public_url.map(|u| without_fragment(&u).to_string());
+        let strip = |c: &mut Config| c.public_url = c.public_url.take().map(|u| without_fragment(&u).to_string());
+        strip(&mut cfg);
+        cfg.accounts_resolved.iter_mut().for_each(strip);
         Ok(cfg)
     }
 
@@ -1323,7 +1341,23 @@ impl Config {
     /// The config as JSON with every secret replaced by `"[redacted]"`.
     pub fn redacted_json(&self) -> serde_json::Value {
         // Secret's Serialize impl always writes "[redacted]".
-        serde_json::to_value(self).expect("config serializes")
+        let mut v = serde_json::to_value(self).expect("config serializes");
+        if !self.accounts_resolved.is_empty() {
+            let accounts: serde_json::Map<String, serde_json::Value> = self
+                .accounts_resolved
+                .iter()
+                .map(|c| {
+                    let mut one = serde_json::to_value(c).expect("config serializes");
+                    one["account"] = serde_json::Value::from(c.account.clone());
+                    one["database"] =
+                        serde_json::Value::from(c.database_path().display().to_string());
+                    (c.account.clone().unwrap_or_default(), one)
+                })
+                .collect();
+            v["account"] = serde_json::Value::from(self.account.clone());
+            v["accounts"] = serde_json::Value::Object(accounts);
+        }
+        v
     }
 }
 

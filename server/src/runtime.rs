@@ -48,6 +48,24 @@ pub struct RuntimeInfo {
     /// `telephony simulate sms` can sign as the simulator does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_signing_key: Option<String>,
+    /// The account these URLs and credentials are for (`None` without `accounts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// With `accounts`: every account's URLs and sandbox credentials (the top-level fields
+    /// are the default account's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<RuntimeInfo>,
+}
+
+impl RuntimeInfo {
+    /// The runtime information of account `name` (`None` when the gateway does not serve
+    /// it).
+    pub fn for_account(&self, name: &str) -> Option<RuntimeInfo> {
+        self.accounts
+            .iter()
+            .find(|a| a.account.as_deref() == Some(name))
+            .cloned()
+    }
 }
 
 impl std::fmt::Debug for RuntimeInfo {
@@ -65,6 +83,8 @@ impl std::fmt::Debug for RuntimeInfo {
             .field("simulator_url", &self.simulator_url)
             .field("provider", &self.provider)
             .field("sandbox_signing_key", &redacted(&self.sandbox_signing_key))
+            .field("account", &self.account)
+            .field("accounts", &self.accounts)
             .finish()
     }
 }

@@ -132,15 +132,40 @@ pub struct RunningGateway {
     pub runtime: RuntimeInfo,
     /// The simulator, in sandbox mode.
     pub simulator: Option<SandboxSimulator>,
+    /// Every account served, by name, the default one ([`gateway`](Self::gateway))
+    /// included (empty when the config has no `accounts`).
+    pub accounts: Vec<ServedAccount>,
     /// The running tunnel (owned here: closed by [`shutdown`](Self::shutdown), or when
     /// this is dropped).
     tunnel: Option<TunnelHandle>,
     data_dir: PathBuf,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
-    workers: Workers,
+    workers: Vec<Workers>,
     grace: Duration,
     lock: DataDirLock,
+}
+
+/// One account of a gateway that serves several (`accounts`).
+pub struct ServedAccount {
+    /// The account's name.
+    pub name: String,
+    /// Its gateway (its own provider, store, policies and paths).
+    pub gateway: Gateway,
+    /// Its URLs and, in sandbox mode, its simulator's credentials.
+    pub runtime: RuntimeInfo,
+    /// Its simulator, in sandbox mode (the default account's is
+    /// [`RunningGateway::simulator`]).
+    pub simulator: Option<SandboxSimulator>,
+}
+
+impl std::fmt::Debug for ServedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedAccount")
+            .field("name", &self.name)
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for RunningGateway {
@@ -154,6 +179,14 @@ impl std::fmt::Debug for RunningGateway {
 }
 
 impl RunningGateway {
+    /// The gateway of account `name` (`None` when no such account is served).
+    pub fn account(&self, name: &str) -> Option<&Gateway> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| &a.gateway)
+    }
+
     /// The public URL of the running tunnel, if one runs.
     pub fn tunnel_url(&self) -> Option<&str> {
         self.tunnel.as_ref().map(TunnelHandle::url)
@@ -184,6 +217,7 @@ impl RunningGateway {
             workers,
             grace,
             lock,
+            accounts,
             ..
         } = self;
         let deadline = tokio::time::Instant::now() + grace;
@@ -203,7 +237,19 @@ impl RunningGateway {
                 }
             }
         }
-        if tokio::time::timeout_at(deadline, workers.shutdown())
+        // Every account's workers stop at once.
+        let stopping: Vec<JoinHandle<()>> = workers
+            .into_iter()
+            .map(|w| tokio::spawn(w.shutdown()))
+            .collect();
+        let all_workers = async move {
+            for h in stopping {
+                if let Err(e) = h.await {
+                    tracing::error!(error = %e, "stopping an account's workers failed");
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, all_workers)
             .await
             .is_err()
         {
@@ -227,6 +273,9 @@ impl RunningGateway {
             None => Ok(()),
         };
         if let Some(sim) = simulator {
+            sim.shutdown().await;
+        }
+        for sim in accounts.into_iter().filter_map(|a| a.simulator) {
             sim.shutdown().await;
         }
         match std::fs::remove_file(runtime::runtime_path(&data_dir)) {
@@ -414,13 +463,36 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     let admin_addr = local(&admin, admin_sock)?;
     lock.set_listeners(&public_addr.to_string(), &admin_addr.to_string())?;
 
-    // Provider (or its simulator, in sandbox mode) and store.
-    let setup = providers::setup(config, opts.sandbox).await?;
+    // Per account: provider (or its simulator, in sandbox mode) and store.
+    let served = config.served_accounts();
+    for c in &served {
+        if c.account.is_some() {
+            check_security(c, public_loopback, true).map_err(|e| match e {
+                ServeError::Config { key, reason } => ServeError::Config {
+                    key,
+                    reason: format!(
+                        "account {}: {reason}",
+                        c.account.as_deref().unwrap_or_default()
+                    ),
+                },
+                other => other,
+            })?;
+        }
+    }
+    let mut setups = Vec::with_capacity(served.len());
+    for c in &served {
+        let setup = providers::setup(c, opts.sandbox).await?;
+        let store = providers::open_store(c).await?;
+        setups.push(((*c).clone(), setup, store));
+    }
     let db_path = config.database_path();
-    let store = providers::open_store(config).await?;
+    let default_index = served
+        .iter()
+        .position(|c| c.is_default_account())
+        .unwrap_or(0);
 
     // The tunnel, forwarding to the public listener: its URL is the public URL.
-    let twilio_token = match &setup.sandbox {
+    let twilio_token = match &setups[default_index].1.sandbox {
         Some(s) => s.auth_token.as_ref().map(|t| t.expose().to_string()),
         None => config
             .twilio
@@ -454,8 +526,8 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     let started = finish_start(
         config,
         opts,
-        setup,
-        store,
+        setups,
+        default_index,
         (public, admin, public_addr, admin_addr),
         tunnel.as_ref().map(|t| t.url().to_string()),
         forwarding,
@@ -481,6 +553,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
                 admin_token_generated: parts.generated,
                 runtime: parts.runtime,
                 simulator: parts.simulator,
+                accounts: parts.accounts,
                 tunnel,
                 data_dir,
                 stop: parts.stop,
@@ -508,47 +581,32 @@ struct Started {
     generated: bool,
     runtime: RuntimeInfo,
     simulator: Option<SandboxSimulator>,
+    accounts: Vec<ServedAccount>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
-    workers: Workers,
+    workers: Vec<Workers>,
 }
 
-/// Builds the gateway on the bound listeners with `public_url` (the tunnel's, else
-/// `publicUrl`), writes the runtime file, configures the number and serves.
-async fn finish_start(
+/// Builds one account's gateway: its provider and store, on the public listener at
+/// `public_addr`, with `public_url` (the tunnel's, else the account's `publicUrl`).
+fn build_gateway(
     config: &Config,
-    opts: ServeOptions,
-    setup: providers::ProviderSetup,
+    handler: Option<Arc<dyn MessageHandler>>,
+    provider: Arc<dyn telephony_core::Provider>,
     store: Arc<dyn telephony_core::Store>,
-    (public, admin, public_addr, admin_addr): (TcpListener, TcpListener, SocketAddr, SocketAddr),
-    tunnel_url: Option<String>,
+    public_url: Option<&str>,
     forwarding: bool,
-) -> Result<Started, ServeError> {
-    let provider = setup.provider;
-    let sandbox = setup.sandbox;
-    let simulator = setup.simulator;
-    let data_dir = config.data_dir();
+    public_addr: SocketAddr,
+) -> Gateway {
     let public_loopback = public_addr.ip().is_loopback();
-    let (admin_token, generated) = match &config.admin.token {
-        Some(t) => (t.clone(), false),
-        None => runtime::load_or_create_admin_token(&data_dir).map_err(|source| {
-            ServeError::DataDir {
-                path: data_dir.clone(),
-                source,
-            }
-        })?,
-    };
-    let public_url = tunnel_url.or_else(|| config.public_url.clone());
-
-    // Gateway.
     let mut b = Gateway::builder(provider, store)
         .body_limit(config.serve.max_body_bytes)
         .invalid_request_limit(Some(config.invalid_requests_limit()))
         .webhook_path(config.serve.path.clone())
         .status_path(config.serve.status_path.clone())
         .stream_path(config.serve.stream_path.clone());
-    if let Some(u) = &public_url {
-        b = b.public_url(u.clone());
+    if let Some(u) = public_url {
+        b = b.public_url(u.to_string());
     } else if forwarding {
         b = b.trust_forwarding_headers(config.webhook_security.allowed_hosts.clone());
     }
@@ -562,39 +620,97 @@ async fn finish_start(
         b = b.trusted_proxies(p);
     }
     if config.skip_signature_verification {
-        tracing::warn!("signature verification is DISABLED (loopback listener only)");
+        tracing::warn!(
+            account = config.account.as_deref().unwrap_or("default"),
+            "signature verification is DISABLED (loopback listener only)"
+        );
         b = b.skip_signature_verification_dangerous();
     }
-    if let Some(h) = opts.handler {
+    if let Some(h) = handler {
         b = b.handler_arc(h);
     }
     b = apply_policies(b, config);
     let gateway = b.build();
-
     if public_loopback {
         gateway.set_local_base_url(format!("http://{public_addr}"));
     }
-    let base = public_url
-        .clone()
-        .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("http://{public_addr}"));
-    let runtime_info = RuntimeInfo {
-        pid: std::process::id(),
-        public_addr: public_addr.to_string(),
-        admin_addr: admin_addr.to_string(),
-        webhook_url: format!("{base}{}", config.serve.path),
-        status_url: format!("{base}{}", config.serve.status_path),
-        sandbox: opts.sandbox,
-        sandbox_account_sid: sandbox.as_ref().and_then(|c| c.account_sid.clone()),
-        sandbox_auth_token: sandbox
-            .as_ref()
-            .and_then(|c| c.auth_token.as_ref().map(|t| t.expose().to_string())),
-        simulator_url: sandbox.as_ref().map(|c| c.simulator_url.clone()),
-        provider: config.provider.as_str().to_string(),
-        sandbox_signing_key: sandbox
-            .as_ref()
-            .and_then(|c| c.signing_key.as_ref().map(|k| k.expose().to_string())),
+    gateway
+}
+
+/// Builds every account's gateway on the bound listeners with `tunnel_url` (else each
+/// account's `publicUrl`), writes the runtime file, configures the numbers and serves.
+async fn finish_start(
+    config: &Config,
+    opts: ServeOptions,
+    setups: Vec<(Config, providers::ProviderSetup, Arc<dyn telephony_core::Store>)>,
+    default_index: usize,
+    (public, admin, public_addr, admin_addr): (TcpListener, TcpListener, SocketAddr, SocketAddr),
+    tunnel_url: Option<String>,
+    forwarding: bool,
+) -> Result<Started, ServeError> {
+    let data_dir = config.data_dir();
+    let (admin_token, generated) = match &config.admin.token {
+        Some(t) => (t.clone(), false),
+        None => runtime::load_or_create_admin_token(&data_dir).map_err(|source| {
+            ServeError::DataDir {
+                path: data_dir.clone(),
+                source,
+            }
+        })?,
     };
+
+    // One gateway per account.
+    let mut built: Vec<ServedAccount> = Vec::with_capacity(setups.len());
+    let mut account_configs = Vec::with_capacity(setups.len());
+    for (account_config, setup, store) in setups {
+        let public_url = tunnel_url
+            .clone()
+            .or_else(|| account_config.public_url.clone());
+        let gateway = build_gateway(
+            &account_config,
+            opts.handler.clone(),
+            setup.provider,
+            store,
+            public_url.as_deref(),
+            forwarding,
+            public_addr,
+        );
+        let base = public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{public_addr}"));
+        let sandbox = setup.sandbox;
+        let info = RuntimeInfo {
+            pid: std::process::id(),
+            public_addr: public_addr.to_string(),
+            admin_addr: admin_addr.to_string(),
+            webhook_url: format!("{base}{}", account_config.serve.path),
+            status_url: format!("{base}{}", account_config.serve.status_path),
+            sandbox: opts.sandbox,
+            sandbox_account_sid: sandbox.as_ref().and_then(|c| c.account_sid.clone()),
+            sandbox_auth_token: sandbox
+                .as_ref()
+                .and_then(|c| c.auth_token.as_ref().map(|t| t.expose().to_string())),
+            simulator_url: sandbox.as_ref().map(|c| c.simulator_url.clone()),
+            provider: account_config.provider.as_str().to_string(),
+            sandbox_signing_key: sandbox
+                .as_ref()
+                .and_then(|c| c.signing_key.as_ref().map(|k| k.expose().to_string())),
+            account: account_config.account.clone(),
+            accounts: Vec::new(),
+        };
+        built.push(ServedAccount {
+            name: account_config.account.clone().unwrap_or_default(),
+            gateway,
+            runtime: info,
+            simulator: setup.simulator,
+        });
+        account_configs.push(account_config);
+    }
+    let multi = config.account.is_some();
+    let mut runtime_info = built[default_index].runtime.clone();
+    if multi {
+        runtime_info.accounts = built.iter().map(|a| a.runtime.clone()).collect();
+    }
     runtime::write_private(
         &runtime::runtime_path(&data_dir),
         &serde_json::to_vec_pretty(&runtime_info).expect("runtime info serializes"),
@@ -604,17 +720,21 @@ async fn finish_start(
         source,
     })?;
 
-    if opts.sandbox || config.auto_configure_webhooks() {
-        configure_number(&gateway, config, &runtime_info, opts.sandbox).await;
+    for (a, c) in built.iter().zip(&account_configs) {
+        if opts.sandbox || c.auto_configure_webhooks() {
+            configure_number(&a.gateway, c, &a.runtime, opts.sandbox).await;
+        }
     }
 
+    let gateway = built[default_index].gateway.clone();
     let (stop, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     // Either a stop signal or the sender being dropped ends a listener.
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    // The public listener: our own accept loop with the serve.* limits.
+    // The public listener: our own accept loop with the serve.* limits, every account's
+    // routes on it.
     let counter = gateway.clone();
     let on_refused: crate::listener::RefusalHook = Arc::new(move |r: crate::listener::Refusal| {
         counter.metrics().inc(
@@ -622,16 +742,26 @@ async fn finish_start(
             &[("reason", r.as_str())],
         );
     });
+    let public_router = telephony_serve::public_router(built.iter().map(|a| a.gateway.routes()));
     servers.push(tokio::spawn(crate::listener::serve(
         public,
-        gateway.router(),
+        public_router,
         config.serve.listener_limits(),
         on_refused,
         stopped(stop_rx.clone()),
     )));
-    // The admin listener (loopback only, bearer token): axum's.
+    // The admin listener (loopback only, bearer token): axum's. The default account at
+    // the root, every account under /accounts/{name}.
     {
         let mut router = gateway.admin_router(admin_token.clone());
+        if multi {
+            for a in &built {
+                router = router.nest(
+                    &format!("/accounts/{}", a.name),
+                    a.gateway.admin_router(admin_token.clone()),
+                );
+            }
+        }
         if config.admin.bridge_api {
             tracing::warn!(
                 admin = %admin_addr,
@@ -655,13 +785,34 @@ async fn finish_start(
             }
         }));
     }
-    let workers = gateway.spawn_workers();
+    let workers = built.iter().map(|a| a.gateway.spawn_workers()).collect();
+    if multi {
+        for a in &built {
+            tracing::info!(account = %a.name, webhook_url = %a.runtime.webhook_url, status_url = %a.runtime.status_url, "account served");
+        }
+    }
+    let mut built = built;
+    let default = built.remove(default_index);
+    let simulator = default.simulator;
+    let mut accounts = built;
+    if multi {
+        accounts.insert(
+            default_index,
+            ServedAccount {
+                name: default.name,
+                gateway: default.gateway,
+                runtime: default.runtime,
+                simulator: None,
+            },
+        );
+    }
     Ok(Started {
         gateway,
         admin_token,
         generated,
         runtime: runtime_info,
         simulator,
+        accounts,
         stop,
         servers,
         workers,

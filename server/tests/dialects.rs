@@ -158,41 +158,81 @@ fn native_secret_keys_take_secret_refs_too() {
 }
 
 #[test]
-fn one_account_runs_defaulted_or_alone_and_several_are_reported() {
+fn every_account_is_served_with_its_own_keys_paths_and_store() {
     let body = format!(
         r#"{{ channels: {{ sms: {{ accountSid: "{SID}", authToken: "shared",
             defaultAccount: "support",
             accounts: {{
               support: {{ fromNumber: "+15551234567", webhookPath: "/webhooks/sms/support", publicWebhookUrl: "https://gw.example.com/webhooks/sms/support" }},
-              billing: {{ fromNumber: "+15551234568", webhookPath: "/webhooks/sms/billing", authToken: "other" }},
+              billing: {{ fromNumber: "+15551234568", webhookPath: "/webhooks/sms/billing", authToken: "other", dmPolicy: "allowlist", allowFrom: ["+15557654321"] }},
             }} }} }} }}"#
     );
     let (cfg, src) = load("a.json5", &body, &[]);
     assert_eq!(src.dialect.accounts, ["billing", "support"]);
     assert_eq!(src.dialect.account.as_deref(), Some("support"));
-    assert_eq!(cfg.from_number.unwrap().as_str(), "+15551234567");
-    assert_eq!(cfg.twilio.auth_token.unwrap().expose(), "shared");
+    assert!(src.dialect.not_implemented.is_empty());
+    // The config loaded is the default account's.
+    assert_eq!(cfg.account.as_deref(), Some("support"));
+    assert_eq!(cfg.default_account.as_deref(), Some("support"));
+    assert_eq!(cfg.from_number.as_ref().unwrap().as_str(), "+15551234567");
+    assert_eq!(cfg.twilio.auth_token.as_ref().unwrap().expose(), "shared");
     assert_eq!(cfg.serve.path, "/webhooks/sms/support");
-    assert_eq!(src.dialect.not_implemented.len(), 1);
+    assert_eq!(cfg.serve.status_path, "/webhooks/sms/support/status");
+    assert_eq!(cfg.serve.stream_path, "/webhooks/sms/support/stream");
+    assert_eq!(cfg.public_url.as_deref(), Some("https://gw.example.com"));
     assert_eq!(
-        src.dialect.not_implemented[0].key,
-        "channels.sms.accounts.billing"
+        cfg.database_path(),
+        std::path::Path::new("telephony-data/accounts/support/telephony.db")
     );
+    assert_eq!(cfg.account_names(), ["billing", "support"]);
+    let served: Vec<_> = cfg
+        .served_accounts()
+        .iter()
+        .map(|c| c.account.clone().unwrap())
+        .collect();
+    assert_eq!(served, ["billing", "support"]);
+
+    // The other account: its own token, number, policy, paths and store; the channel's SID.
+    let billing = cfg.account_config("billing").unwrap();
+    assert_eq!(billing.account.as_deref(), Some("billing"));
+    assert_eq!(billing.twilio.account_sid.as_deref(), Some(SID));
+    assert_eq!(billing.twilio.auth_token.as_ref().unwrap().expose(), "other");
+    assert_eq!(billing.from_number.as_ref().unwrap().as_str(), "+15551234568");
     assert_eq!(
-        src.dialect.not_implemented[0].reason,
-        "not served: running more than one account at once is not implemented yet; only support runs"
+        billing.inbound_policy,
+        InboundPolicy::Allowlist
+    );
+    assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
+    assert_eq!(billing.serve.path, "/webhooks/sms/billing");
+    assert_eq!(billing.serve.status_path, "/webhooks/sms/billing/status");
+    assert_eq!(billing.public_url, None);
+    assert_eq!(
+        billing.database_path(),
+        std::path::Path::new("telephony-data/accounts/billing/telephony.db")
+    );
+    assert!(!billing.is_default_account());
+    assert!(cfg.is_default_account());
+    assert_eq!(
+        cfg.account_config("sales").unwrap_err().to_string(),
+        "--account \"sales\": no such account; the accounts are billing, support"
     );
 
-    // Without defaultAccount, several enabled accounts cannot start (nothing half-configured).
-    let (e, p) = load_err(
+    // Without defaultAccount: the account named "default", else the first by name.
+    let (cfg, src) = load(
         "a.json5",
         &body.replace("defaultAccount: \"support\",", ""),
         &[],
     );
-    assert_eq!(
-        e,
-        format!("{}: channels.sms.accounts: 2 accounts are enabled (billing, support) and channels.sms.defaultAccount is not set; running more than one account at once is not implemented yet: set channels.sms.defaultAccount to the account to run", p.display())
+    assert_eq!(cfg.account.as_deref(), Some("billing"));
+    assert_eq!(src.dialect.account.as_deref(), Some("billing"));
+    let (cfg, _) = load(
+        "a.json5",
+        &body
+            .replace("defaultAccount: \"support\",", "")
+            .replace("support: {", "default: {"),
+        &[],
     );
+    assert_eq!(cfg.account.as_deref(), Some("default"));
 }
 
 #[test]

@@ -31,8 +31,19 @@ pub const PROBE_HEADER: &str = "x-telephony-probe";
 /// The body the gateway answers a verified probe with.
 pub const PROBE_ANSWER: &str = "telephony-probe-ok";
 
-/// The public router for a gateway.
+/// The public router for a gateway: its [`routes`] plus `GET /health` and a 404 fallback.
 pub fn router(gateway: Gateway) -> Router {
+    with_health(routes(gateway))
+}
+
+/// `GET /health` and the 404 fallback added to `routes` (one or several gateways' [`routes`]
+/// merged).
+pub fn with_health(routes: Router) -> Router {
+    routes.route("/health", get(health)).fallback(not_found)
+}
+
+/// A gateway's own public routes: its webhook, status, stream and relay paths.
+pub fn routes(gateway: Gateway) -> Router {
     let s = &gateway.inner.settings;
     let limit = s.body_limit;
     let counted = axum::middleware::from_fn_with_state(gateway.clone(), count_webhook);
@@ -57,8 +68,6 @@ pub fn router(gateway: Gateway) -> Router {
             &format!("{}/relay", s.stream_path),
             get(super::stream::relay_route),
         )
-        .route("/health", get(health))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }

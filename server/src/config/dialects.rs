@@ -14,10 +14,12 @@
 //! `{webhook path}/status`, so whatever exposes the webhook path (a proxy location, a
 //! Tailscale Funnel `--set-path`) exposes it too.
 //!
-//! `accounts` (with `defaultAccount`) are read and checked in both SMS dialects: each account
-//! inherits the channel-level keys it does not set; two accounts may not share a path. One
-//! account runs: the only one, or `defaultAccount`; running several at once is not
-//! implemented yet, and `config check` says so.
+//! `accounts` (with `defaultAccount`) are read in both SMS dialects and map onto the native
+//! `accounts` (see [`super::accounts`]): each account inherits the channel-level keys it does
+//! not set, gets its own webhook, status (`{webhook path}/status`) and stream
+//! (`{webhook path}/stream`) paths (two accounts may not share one) and its own store, and
+//! every enabled account is served. The default account is `defaultAccount`, else the one
+//! named `default`, else the first by name; the `TWILIO_*` variables apply to it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -198,8 +200,20 @@ fn native_with_refs(
         Secrets::Resolve(env) => Some(env),
         Secrets::Keep => None,
     };
-    let found = secret_ref::resolve_native(&mut dict, env, prefix)
+    let mut found = secret_ref::resolve_native(&mut dict, env, prefix)
         .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
+    if let Some(Value::Dict(_, accounts)) = dict.get_mut("accounts") {
+        for (name, account) in accounts.iter_mut() {
+            if let Value::Dict(_, account) = account {
+                found |= secret_ref::resolve_native(
+                    account,
+                    env,
+                    &format!("{prefix}accounts.{name}."),
+                )
+                .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
+            }
+        }
+    }
     if !found {
         return Ok(fig);
     }
@@ -537,8 +551,9 @@ fn map_accounts(
             }));
         }
     }
+    let multi = !configured.is_empty();
     // (name, key prefix, account): the channel itself is the one account without `accounts`.
-    let accounts: Vec<(Option<String>, String, Account)> = if configured.is_empty() {
+    let mut accounts: Vec<(Option<String>, String, Account)> = if !multi {
         vec![(None, format!("{p}."), parts.base.clone())]
     } else {
         configured
@@ -552,28 +567,23 @@ fn map_accounts(
     let enabled: Vec<usize> = (0..accounts.len())
         .filter(|&i| accounts[i].2.enabled != Some(false))
         .collect();
+    // The default account: `defaultAccount`, else the one named "default", else the first
+    // enabled by name (as the native `accounts`).
     let selected = match &parts.default_account {
         Some(d) => accounts
             .iter()
             .position(|(n, _, _)| n.as_deref() == Some(d.as_str()))
             .expect("checked above"),
-        None if enabled.len() <= 1 => enabled.first().copied().unwrap_or(0),
-        None => {
-            return Err(invalid(format!(
-                "{p}.accounts: {} accounts are enabled ({}) and {p}.defaultAccount is not set; running more than one account at once is not implemented yet: set {p}.defaultAccount to the account to run",
-                enabled.len(),
-                enabled
-                    .iter()
-                    .map(|&i| accounts[i].0.clone().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
+        None => enabled
+            .iter()
+            .copied()
+            .find(|&i| accounts[i].0.as_deref() == Some("default"))
+            .or(enabled.first().copied())
+            .unwrap_or(0),
     };
 
-    // The environment sets the account that runs (seed 002: "for the default account").
+    // The environment sets the default account (seed 002: "for the default account").
     let mut consumed = Vec::new();
-    let mut accounts = accounts;
     {
         let a = &mut accounts[selected].2;
         let get = |name: &str| {
@@ -616,7 +626,7 @@ fn map_accounts(
     // Paths: each account's own, none shared.
     let mut resolved = Vec::with_capacity(accounts.len());
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for (name, kp, a) in &accounts {
+    for (_, kp, a) in &accounts {
         let (base_url, path) = split_url(
             a.public_url.as_deref(),
             a.webhook_path.as_deref(),
@@ -636,42 +646,83 @@ fn map_accounts(
                 )));
             }
         }
-        resolved.push((name.clone(), (base_url, path, status)));
+        resolved.push((base_url, path, status));
     }
 
-    let (name, kp, a) = accounts[selected].clone();
-    let (base_url, path, status) = resolved[selected].1.clone();
     let mut report = DialectReport {
         dialect: keys.dialect,
         accounts: names,
-        account: name.clone(),
+        account: accounts[selected].0.clone(),
         ..Default::default()
     };
-    for &i in &enabled {
-        if i != selected {
-            report.not_implemented.push(NotImplemented {
-                key: accounts[i].1.trim_end_matches('.').to_string(),
-                reason: format!(
-                    "not served: running more than one account at once is not implemented yet; only {} runs",
-                    name.as_deref().unwrap_or("the default account")
-                ),
-            });
+    let mut d = Dict::new();
+    if !multi {
+        let (_, kp, a) = &accounts[0];
+        let one = account_dict(&keys, kp, a, &resolved[0], secrets, &mut report, "")
+            .map_err(invalid)?;
+        d = one;
+        insert_path(
+            &mut d,
+            "enabled",
+            Value::from(channel_enabled && a.enabled != Some(false)),
+        );
+    } else {
+        insert_path(&mut d, "enabled", Value::from(channel_enabled));
+        if let Some(name) = &accounts[selected].0 {
+            insert_path(&mut d, "defaultAccount", Value::from(name.clone()));
+        }
+        for (i, (name, kp, a)) in accounts.iter().enumerate() {
+            let name = name.as_deref().expect("named when there are accounts");
+            let native_prefix = format!("accounts.{name}.");
+            let mut one =
+                account_dict(&keys, kp, a, &resolved[i], secrets, &mut report, &native_prefix)
+                    .map_err(invalid)?;
+            insert_path(
+                &mut one,
+                "enabled",
+                Value::from(channel_enabled && a.enabled != Some(false)),
+            );
+            // The real-time routes too get a path of the account's own.
+            let stream = format!("{}/stream", resolved[i].1.trim_end_matches('/'));
+            insert_path(&mut one, "serve.streamPath", Value::from(stream));
+            insert_path(&mut d, &format!("accounts.{name}"), Value::from(one));
         }
     }
+    Ok(Loaded {
+        figment: Figment::from(DictProvider {
+            dict: d,
+            metadata: Metadata::named(format!("{file} ({}, mapped to native keys)", p)),
+        }),
+        report,
+        consumed_env: consumed,
+    })
+}
 
+/// One account's native keys (`kp`: its key prefix as written; `native_prefix`: where its
+/// keys go natively, for `config check`'s renames).
+fn account_dict(
+    keys: &Keys,
+    kp: &str,
+    a: &Account,
+    (base_url, path, status): &(Option<String>, String, String),
+    secrets: Secrets<'_>,
+    report: &mut DialectReport,
+    native_prefix: &str,
+) -> Result<Dict, String> {
+    let p = keys.prefix;
     let mut d = Dict::new();
     let mut put = |key: &str, v: Value| insert_path(&mut d, key, v);
-    put(
-        "enabled",
-        Value::from(channel_enabled && a.enabled != Some(false)),
-    );
     put("provider", Value::from("twilio".to_string()));
     let mut messaging_service = a.messaging_service_sid.clone();
     if a.from_number.is_some() && messaging_service.is_some() {
-        report.sender_rule = Some(if keys.from_number_wins {
+        let rule = if keys.from_number_wins {
             format!("{kp}fromNumber wins over {kp}messagingServiceSid in {p}; the Messaging Service is not used")
         } else {
             format!("{kp}messagingServiceSid wins over {kp}fromNumber (as natively)")
+        };
+        report.sender_rule = Some(match report.sender_rule.take() {
+            Some(before) => format!("{before}; {rule}"),
+            None => rule,
         });
         if keys.from_number_wins {
             messaging_service = None;
@@ -686,9 +737,7 @@ fn map_accounts(
     if let Some(t) = &a.auth_token {
         let key = format!("{kp}authToken");
         let v = match secrets {
-            Secrets::Resolve(env) => {
-                Value::from(t.resolve(&key, env).map_err(invalid)?.expose().to_string())
-            }
+            Secrets::Resolve(env) => Value::from(t.resolve(&key, env)?.expose().to_string()),
             Secrets::Keep => t.to_value(),
         };
         put("twilio.authToken", v);
@@ -718,10 +767,10 @@ fn map_accounts(
         put("textChunkLimit", Value::from(n as u64));
     }
     if let Some(u) = base_url {
-        put("publicUrl", Value::from(u));
+        put("publicUrl", Value::from(u.clone()));
     }
-    put("serve.path", Value::from(path));
-    put("serve.statusPath", Value::from(status));
+    put("serve.path", Value::from(path.clone()));
+    put("serve.statusPath", Value::from(status.clone()));
 
     let url_key = format!("{kp}{}", keys.public_url);
     for (native, written) in [
@@ -748,16 +797,11 @@ fn map_accounts(
                 .unwrap_or(url_key),
         ),
     ] {
-        report.key_names.insert(native.to_string(), written);
+        report
+            .key_names
+            .insert(format!("{native_prefix}{native}"), written);
     }
-    Ok(Loaded {
-        figment: Figment::from(DictProvider {
-            dict: d,
-            metadata: Metadata::named(format!("{file} ({}, mapped to native keys)", p)),
-        }),
-        report,
-        consumed_env: consumed,
-    })
+    Ok(d)
 }
 
 /// Which sender outbound messages use, and by which rule, for `config check`.
