@@ -739,3 +739,139 @@ fn telnyx_config_check_json_redacts_the_api_key() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains(key) && !err.contains(key), "{out}{err}");
 }
+
+#[test]
+fn accounts_across_processes_with_the_account_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telephony.json5"),
+        r#"{ serve: { port: 0 }, admin: { port: 0 },
+            defaultAccount: "support",
+            accounts: {
+              support: { serve: { path: "/sms/support", statusPath: "/sms/support/status", streamPath: "/sms/support/stream" } },
+              alerts: {
+                inboundPolicy: "open", allowFrom: ["*"],
+                serve: { path: "/sms/alerts", statusPath: "/sms/alerts/status", streamPath: "/sms/alerts/stream" },
+              },
+            } }"#,
+    )
+    .unwrap();
+
+    // config check lists every account with its paths and store.
+    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["accounts"], serde_json::json!(["alerts", "support"]));
+    assert_eq!(v["defaultAccount"], "support");
+    let served: Vec<(String, String, String)> = v["served"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["webhookPath"].as_str().unwrap().to_string(),
+                a["database"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            (
+                "alerts".to_string(),
+                "/sms/alerts".to_string(),
+                "telephony-data/accounts/alerts/telephony.db".to_string()
+            ),
+            (
+                "support".to_string(),
+                "/sms/support".to_string(),
+                "telephony-data/accounts/support/telephony.db".to_string()
+            ),
+        ]
+    );
+
+    // Bad --account: a usage/config error naming the accounts there are.
+    let (code, _, err) = run(cmd(dir.path()).args(["--account", "sales", "inbox"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "error: --account \"sales\": no such account; the accounts are alerts, support\n"
+    );
+    let (code, _, err) = run(cmd(dir.path()).args(["--account", "alerts", "serve", "--sandbox"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--account does not apply to serve"), "{err}");
+
+    let child = cmd(dir.path())
+        .args(["serve", "--sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let runtime = dir.path().join("telephony-data/gateway.json");
+    wait_for("gateway.json", || runtime.exists());
+
+    // Each account's simulated inbound SMS goes to its own path, signed with its own
+    // simulator's token, and lands in its own inbox.
+    for (account, text, path) in [
+        (None, "to support", "/sms/support"),
+        (Some("alerts"), "to alerts", "/sms/alerts"),
+    ] {
+        let mut c = cmd(dir.path());
+        if let Some(a) = account {
+            c.args(["--account", a]);
+        }
+        let (code, out, err) = run(c.args(["simulate", "sms", "--from", "+15557654321", text]));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.trim_end().ends_with(&format!("{path}: HTTP 200 OK")), "{out}");
+    }
+    let inbox = |account: Option<&str>| {
+        let mut c = cmd(dir.path());
+        if let Some(a) = account {
+            c.args(["--account", a]);
+        }
+        let (code, out, err) = run(c.args(["inbox", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inbox(None), ["to support"]);
+    assert_eq!(inbox(Some("support")), ["to support"]);
+    assert_eq!(inbox(Some("alerts")), ["to alerts"]);
+
+    // A send with --account goes through that account's admin routes and log.
+    let (code, out, err) = run(cmd(dir.path()).args([
+        "--account",
+        "alerts",
+        "send",
+        "+15557654321",
+        "from alerts",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["via"].as_str().unwrap().ends_with("/accounts/alerts"),
+        "{v}"
+    );
+    let log = |account: &str| {
+        let (code, out, err) = run(cmd(dir.path()).args(["--account", account, "log", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["body"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(log("alerts").contains(&"from alerts".to_string()));
+    assert!(!log("support").contains(&"from alerts".to_string()));
+    drop(serve);
+}

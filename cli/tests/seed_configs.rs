@@ -118,7 +118,7 @@ fn resolved(v: &Value) -> Value {
     let c = &v["config"];
     json!({
         "dialect": v["dialect"],
-        "account": v["account"],
+        "account": v["defaultAccount"],
         "accounts": v["accounts"],
         "sender": v["sender"],
         "fromNumber": c["fromNumber"],
