@@ -949,7 +949,11 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
     let account_names = cfg.account_names();
     let default_account = cfg.default_account.clone();
     let mut per_account = Vec::new();
-    for c in cfg.served_accounts().into_iter().filter(|c| c.account.is_some()) {
+    for c in cfg
+        .served_accounts()
+        .into_iter()
+        .filter(|c| c.account.is_some())
+    {
         let name = c.account.clone().unwrap_or_default();
         if security.is_ok() {
             security = server::check_security(

@@ -824,7 +824,10 @@ fn accounts_across_processes_with_the_account_flag() {
         }
         let (code, out, err) = run(c.args(["simulate", "sms", "--from", "+15557654321", text]));
         assert_eq!(code, 0, "{out}{err}");
-        assert!(out.trim_end().ends_with(&format!("{path}: HTTP 200 OK")), "{out}");
+        assert!(
+            out.trim_end().ends_with(&format!("{path}: HTTP 200 OK")),
+            "{out}"
+        );
     }
     let inbox = |account: Option<&str>| {
         let mut c = cmd(dir.path());

@@ -900,7 +900,12 @@ impl Config {
         let cfg: Config = fig.extract()?;
         let mut cfg = accounts::resolve(&fig, cfg)?;
         // A fragment is never sent in a request, so Twilio never signs it.
-        let strip = |c: &mut Config| c.public_url = c.public_url.take().map(|u| without_fragment(&u).to_string());
+        let strip = |c: &mut Config| {
+            c.public_url = c
+                .public_url
+                .take()
+                .map(|u| without_fragment(&u).to_string())
+        };
         strip(&mut cfg);
         cfg.accounts_resolved.iter_mut().for_each(strip);
         Ok(cfg)

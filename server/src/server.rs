@@ -642,7 +642,11 @@ fn build_gateway(
 async fn finish_start(
     config: &Config,
     opts: ServeOptions,
-    setups: Vec<(Config, providers::ProviderSetup, Arc<dyn telephony_core::Store>)>,
+    setups: Vec<(
+        Config,
+        providers::ProviderSetup,
+        Arc<dyn telephony_core::Store>,
+    )>,
     default_index: usize,
     (public, admin, public_addr, admin_addr): (TcpListener, TcpListener, SocketAddr, SocketAddr),
     tunnel_url: Option<String>,

@@ -73,7 +73,10 @@ fn accounts_inherit_the_top_level_and_keep_their_own_store() {
     );
     // Secrets stay out of Debug and of the resolved JSON, for every account.
     let shown = format!("{cfg:?} {}", cfg.redacted_json());
-    assert!(!shown.contains("token-a") && !shown.contains("token-b"), "{shown}");
+    assert!(
+        !shown.contains("token-a") && !shown.contains("token-b"),
+        "{shown}"
+    );
     let json = cfg.redacted_json();
     assert_eq!(json["accounts"]["a"]["serve"]["path"], "/a/sms");
     assert_eq!(json["accounts"]["b"]["twilio"]["authToken"], "[redacted]");

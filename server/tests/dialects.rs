@@ -196,12 +196,15 @@ fn every_account_is_served_with_its_own_keys_paths_and_store() {
     let billing = cfg.account_config("billing").unwrap();
     assert_eq!(billing.account.as_deref(), Some("billing"));
     assert_eq!(billing.twilio.account_sid.as_deref(), Some(SID));
-    assert_eq!(billing.twilio.auth_token.as_ref().unwrap().expose(), "other");
-    assert_eq!(billing.from_number.as_ref().unwrap().as_str(), "+15551234568");
     assert_eq!(
-        billing.inbound_policy,
-        InboundPolicy::Allowlist
+        billing.twilio.auth_token.as_ref().unwrap().expose(),
+        "other"
     );
+    assert_eq!(
+        billing.from_number.as_ref().unwrap().as_str(),
+        "+15551234568"
+    );
+    assert_eq!(billing.inbound_policy, InboundPolicy::Allowlist);
     assert_eq!(cfg.inbound_policy, InboundPolicy::Pairing);
     assert_eq!(billing.serve.path, "/webhooks/sms/billing");
     assert_eq!(billing.serve.status_path, "/webhooks/sms/billing/status");
@@ -380,5 +383,46 @@ fn migrate_prints_a_native_config_that_loads_to_the_same_values() {
         assert_eq!(s.dialect.dialect, Dialect::Telephony, "{name}");
         assert_eq!(after.redacted_json(), before.redacted_json(), "{name}");
         assert_eq!(after.twilio.auth_token.unwrap().expose(), "tok", "{name}");
+    }
+}
+
+#[test]
+fn migrate_carries_every_account_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(
+        dir.path(),
+        "sms.json5",
+        &format!(
+            r#"{{ channels: {{ sms: {{ accountSid: "{SID}", authToken: "shared",
+                accounts: {{
+                  support: {{ fromNumber: "+15551234567", webhookPath: "/webhooks/sms/support" }},
+                  billing: {{ fromNumber: "+15551234568", webhookPath: "/webhooks/sms/billing", authToken: {{ source: "env", provider: "default", id: "BILLING_TOKEN" }} }},
+                }} }} }} }}"#
+        ),
+    );
+    let vars = env(&[("BILLING_TOKEN", "tok-b")]);
+    let (before, _) = Config::load_with_env(Some(&src), &vars).unwrap();
+    let (native, report) = migrate(&src, &vars).unwrap();
+    assert!(report.not_implemented.is_empty());
+    let t = &native["channels"]["telephony"];
+    assert_eq!(t["defaultAccount"], "billing");
+    assert_eq!(
+        t["accounts"]["billing"]["twilio"]["authToken"],
+        serde_json::json!({"source": "env", "provider": "default", "id": "BILLING_TOKEN"})
+    );
+    assert_eq!(
+        t["accounts"]["support"]["serve"],
+        serde_json::json!({"path": "/webhooks/sms/support", "statusPath": "/webhooks/sms/support/status", "streamPath": "/webhooks/sms/support/stream"})
+    );
+    for (name, text) in [
+        ("native.json5", to_json5(&native)),
+        ("native.toml", to_toml(&native).unwrap()),
+    ] {
+        let p = write(dir.path(), name, &text);
+        let (after, s) = Config::load_with_env(Some(&p), &vars).unwrap();
+        assert_eq!(s.dialect.dialect, Dialect::Telephony, "{name}");
+        assert_eq!(after.redacted_json(), before.redacted_json(), "{name}");
+        let billing = after.account_config("billing").unwrap();
+        assert_eq!(billing.twilio.auth_token.unwrap().expose(), "tok-b");
     }
 }

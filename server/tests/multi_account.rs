@@ -148,18 +148,39 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
     assert_eq!(gw.accounts.len(), 2);
     let rt_support = gw.runtime.for_account("support").unwrap();
     let rt_alerts = gw.runtime.for_account("alerts").unwrap();
-    assert_eq!(rt_support.webhook_url, format!("http://{}/sms/support", gw.public_addr));
-    assert_eq!(rt_alerts.webhook_url, format!("http://{}/sms/alerts", gw.public_addr));
+    assert_eq!(
+        rt_support.webhook_url,
+        format!("http://{}/sms/support", gw.public_addr)
+    );
+    assert_eq!(
+        rt_alerts.webhook_url,
+        format!("http://{}/sms/alerts", gw.public_addr)
+    );
     // The top level of the runtime file is the default account's.
     assert_eq!(gw.runtime.webhook_url, rt_support.webhook_url);
-    let (url_a, url_b) = (rt_support.webhook_url.clone(), rt_alerts.webhook_url.clone());
+    let (url_a, url_b) = (
+        rt_support.webhook_url.clone(),
+        rt_alerts.webhook_url.clone(),
+    );
 
     // Each account's own token on its own path: accepted.
-    assert_eq!(inbound(SID_A, TOKEN_A, &url_a, NUMBER_A, "to support").await, 200);
-    assert_eq!(inbound(SID_B, TOKEN_B, &url_b, NUMBER_B, "to alerts").await, 200);
+    assert_eq!(
+        inbound(SID_A, TOKEN_A, &url_a, NUMBER_A, "to support").await,
+        200
+    );
+    assert_eq!(
+        inbound(SID_B, TOKEN_B, &url_b, NUMBER_B, "to alerts").await,
+        200
+    );
     // Signed with the other account's token: 403, and nothing is stored.
-    assert_eq!(inbound(SID_B, TOKEN_B, &url_a, NUMBER_A, "forged b→a").await, 403);
-    assert_eq!(inbound(SID_A, TOKEN_A, &url_b, NUMBER_B, "forged a→b").await, 403);
+    assert_eq!(
+        inbound(SID_B, TOKEN_B, &url_a, NUMBER_A, "forged b→a").await,
+        403
+    );
+    assert_eq!(
+        inbound(SID_A, TOKEN_A, &url_b, NUMBER_B, "forged a→b").await,
+        403
+    );
 
     // Inboxes: each account's own; the root is the default account's.
     let support = settled_inbox(gw, "/accounts/support/telephony/inbox").await;
@@ -182,7 +203,13 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
     assert_eq!(inbound(SID_B, TOKEN_B, &url_b, NUMBER_B, "STOP").await, 200);
     settled_inbox(gw, "/accounts/alerts/telephony/inbox").await;
     let send = |body: &str| json!({"to": CALLER, "body": body});
-    let (st, refused) = admin(gw, "POST", "/accounts/alerts/telephony/send?wait=0", Some(send("x"))).await;
+    let (st, refused) = admin(
+        gw,
+        "POST",
+        "/accounts/alerts/telephony/send?wait=0",
+        Some(send("x")),
+    )
+    .await;
     assert_eq!(st, 400, "{refused}");
     assert!(
         refused["error"]["message"]
@@ -191,7 +218,13 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
             .contains("opted out"),
         "{refused}"
     );
-    let (st, sent) = admin(gw, "POST", "/accounts/support/telephony/send?wait=10", Some(send("from support"))).await;
+    let (st, sent) = admin(
+        gw,
+        "POST",
+        "/accounts/support/telephony/send?wait=10",
+        Some(send("from support")),
+    )
+    .await;
     assert_eq!(st, 202, "{sent}");
     assert_eq!(sent["receipts"][0]["status"], "queued", "{sent}");
     assert_eq!(sent["receipts"][0]["from"], NUMBER_A, "{sent}");
@@ -201,12 +234,20 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
         .sim_a
         .messages()
         .iter()
-        .map(|m| (m.from.clone().unwrap_or_default(), m.body.clone().unwrap_or_default()))
+        .map(|m| {
+            (
+                m.from.clone().unwrap_or_default(),
+                m.body.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(from_a, [(NUMBER_A.to_string(), "from support".to_string())]);
     // Alerts sent only its pairing reply (and the STOP confirmation is Twilio's own).
     assert!(
-        s.sim_b.messages().iter().all(|m| m.from.as_deref() == Some(NUMBER_B)),
+        s.sim_b
+            .messages()
+            .iter()
+            .all(|m| m.from.as_deref() == Some(NUMBER_B)),
         "{:?}",
         s.sim_b.messages()
     );
@@ -218,7 +259,12 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
 
     // Each account has its own store file.
     for name in ["support", "alerts"] {
-        let db = s._dir.path().join("accounts").join(name).join("telephony.db");
+        let db = s
+            ._dir
+            .path()
+            .join("accounts")
+            .join(name)
+            .join("telephony.db");
         assert!(db.exists(), "{}", db.display());
     }
     // An unknown account's admin routes are 404.

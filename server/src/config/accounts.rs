@@ -233,7 +233,10 @@ impl Config {
         if self.accounts_resolved.is_empty() {
             return vec![self];
         }
-        self.accounts_resolved.iter().filter(|c| c.enabled).collect()
+        self.accounts_resolved
+            .iter()
+            .filter(|c| c.enabled)
+            .collect()
     }
 
     /// Every configured account's name (empty when no `accounts` are configured).

@@ -82,7 +82,8 @@ pub struct DialectReport {
     pub dialect: Dialect,
     /// Every configured account (empty when the dialect has no `accounts` or none are set).
     pub accounts: Vec<String>,
-    /// The account that runs, when accounts are configured.
+    /// The default account (the one the `TWILIO_*` variables apply to), when accounts are
+    /// configured.
     pub account: Option<String>,
     /// Which of `fromNumber` and the Messaging Service the dialect lets win, when both
     /// were set.
@@ -205,12 +206,9 @@ fn native_with_refs(
     if let Some(Value::Dict(_, accounts)) = dict.get_mut("accounts") {
         for (name, account) in accounts.iter_mut() {
             if let Value::Dict(_, account) = account {
-                found |= secret_ref::resolve_native(
-                    account,
-                    env,
-                    &format!("{prefix}accounts.{name}."),
-                )
-                .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
+                found |=
+                    secret_ref::resolve_native(account, env, &format!("{prefix}accounts.{name}."))
+                        .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
             }
         }
     }
@@ -658,8 +656,8 @@ fn map_accounts(
     let mut d = Dict::new();
     if !multi {
         let (_, kp, a) = &accounts[0];
-        let one = account_dict(&keys, kp, a, &resolved[0], secrets, &mut report, "")
-            .map_err(invalid)?;
+        let one =
+            account_dict(&keys, kp, a, &resolved[0], secrets, &mut report, "").map_err(invalid)?;
         d = one;
         insert_path(
             &mut d,
@@ -674,9 +672,16 @@ fn map_accounts(
         for (i, (name, kp, a)) in accounts.iter().enumerate() {
             let name = name.as_deref().expect("named when there are accounts");
             let native_prefix = format!("accounts.{name}.");
-            let mut one =
-                account_dict(&keys, kp, a, &resolved[i], secrets, &mut report, &native_prefix)
-                    .map_err(invalid)?;
+            let mut one = account_dict(
+                &keys,
+                kp,
+                a,
+                &resolved[i],
+                secrets,
+                &mut report,
+                &native_prefix,
+            )
+            .map_err(invalid)?;
             insert_path(
                 &mut one,
                 "enabled",
