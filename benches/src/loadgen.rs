@@ -201,6 +201,11 @@ struct Args {
     /// With `--realtime`: run only the `streams` or the `relays` phase.
     #[arg(long, requires = "realtime", value_parser = ["streams", "relays"])]
     only: Option<String>,
+    /// With `--realtime`: pin the client (its runtime, the main thread and the relay app)
+    /// to CPU 0 and the gateway's threads to the other CPUs (one gateway worker per CPU
+    /// left unless `--server-threads`), so neither side waits for a core behind the other.
+    #[arg(long, requires = "realtime")]
+    pin: bool,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,

@@ -298,13 +298,33 @@ fn loadavg() -> Option<f64> {
         .ok()
 }
 
+/// Pins the calling thread to the CPUs in `cpus` (`--pin`); a failure is reported, not
+/// fatal (the figures then say what the scheduler did).
+fn pin_current(cpus: std::ops::Range<usize>) {
+    let mut set = rustix::thread::CpuSet::new();
+    for c in cpus.clone() {
+        set.set(c);
+    }
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("warning: could not pin a thread to CPUs {cpus:?}: {e}");
+    }
+}
+
+/// The CPUs the client side runs on with `--pin` (the gateway gets the others).
+const CLIENT_CPUS: std::ops::Range<usize> = 0..1;
+
 fn gateway_runtime(args: &Args, cpus: usize) -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_threads.unwrap_or(cpus).max(1))
+    let pin = args.pin && cpus > 1;
+    let default_threads = if pin { cpus - 1 } else { cpus };
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(args.server_threads.unwrap_or(default_threads).max(1))
         .thread_name("gw-worker")
-        .enable_all()
-        .build()
-        .map_err(|e| format!("gateway runtime: {e}"))
+        .enable_all();
+    if pin {
+        // Worker and blocking threads alike.
+        b.on_thread_start(move || pin_current(CLIENT_CPUS.end..cpus));
+    }
+    b.build().map_err(|e| format!("gateway runtime: {e}"))
 }
 
 fn run_id() -> String {
@@ -1362,10 +1382,23 @@ fn load_text(l: (Option<f64>, Option<f64>)) -> String {
 pub fn run(args: Args) -> Result<bool, String> {
     crate::init_logging(&args)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
+    let pin = args.pin && cpus > 1;
+    if args.pin && !pin {
+        eprintln!("warning: --pin needs at least 2 CPUs; not pinning");
+    }
+    if pin {
+        // The main thread runs the client's `block_on` futures.
+        pin_current(CLIENT_CPUS);
+    }
+    let mut client = tokio::runtime::Builder::new_multi_thread();
+    client
         .worker_threads(args.client_threads.max(1))
         .thread_name("lg-client")
-        .enable_all()
+        .enable_all();
+    if pin {
+        client.on_thread_start(|| pin_current(CLIENT_CPUS));
+    }
+    let client_rt = client
         .build()
         .map_err(|e| format!("client runtime: {e}"))?;
     let (do_streams, do_relays) = match args.only.as_deref() {
