@@ -69,16 +69,25 @@ pub enum ConfigError {
 
 impl From<figment::Error> for ConfigError {
     fn from(e: figment::Error) -> Self {
-        // figment's errors name the key path and the source (file or environment).
-        let mut parts = Vec::new();
-        for err in e {
-            let mut s = err.to_string();
-            // figment prefixes the profile ("default."), which means nothing to users.
-            s = s.replace("for key \"default.", "for key \"");
-            parts.push(without_source_lines(&s));
-        }
-        ConfigError::Invalid(parts.join("; "))
+        figment_error_at(e, &[])
     }
+}
+
+/// A figment error whose key paths are under `prefix` (an account's keys were read from
+/// `accounts.NAME`).
+pub(crate) fn figment_error_at(e: figment::Error, prefix: &[&str]) -> ConfigError {
+    // figment's errors name the key path and the source (file or environment).
+    let mut parts = Vec::new();
+    for mut err in e {
+        if !err.path.is_empty() {
+            err.path.splice(0..0, prefix.iter().map(|p| p.to_string()));
+        }
+        let mut s = err.to_string();
+        // figment prefixes the profile ("default."), which means nothing to users.
+        s = s.replace("for key \"default.", "for key \"");
+        parts.push(without_source_lines(&s));
+    }
+    ConfigError::Invalid(parts.join("; "))
 }
 
 /// A parser message without the excerpt of the input it quotes.

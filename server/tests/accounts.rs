@@ -139,11 +139,15 @@ fn bad_accounts_are_errors_naming_the_key() {
             "defaultAccount: \"b\" is disabled (accounts.b.enabled: false)",
         ),
         (
-            two_accounts("", r#"fromNumber: "12","#).replace(
+            two_accounts("", r#"fromNumber: 12,"#).replace(
                 r#"fromNumber: "+15550002222","#,
                 "",
             ),
-            "accounts.b: ",
+            "invalid type: found signed int `12`, expected a string for key \"accounts.b.fromNumber\" in ",
+        ),
+        (
+            two_accounts("", "bogus: 1,"),
+            "unknown field: found `bogus`, expected `one of ",
         ),
         (
             two_accounts("", "").replace("b: {", "\"b c\": {"),

@@ -1398,9 +1398,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     if pin {
         client.on_thread_start(|| pin_current(CLIENT_CPUS));
     }
-    let client_rt = client
-        .build()
-        .map_err(|e| format!("client runtime: {e}"))?;
+    let client_rt = client.build().map_err(|e| format!("client runtime: {e}"))?;
     let (do_streams, do_relays) = match args.only.as_deref() {
         Some("streams") => (true, false),
         Some("relays") => (false, true),

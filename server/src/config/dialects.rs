@@ -215,6 +215,9 @@ fn native_with_refs(
     if !found {
         return Ok(fig);
     }
+    // Values keep the tags of the figment they came from, which the new one does not know:
+    // untagged, they take the new figment's tag, so errors name the key and the file.
+    dict.values_mut().for_each(untag);
     // The file's metadata, so errors still name the file.
     let metadata = fig
         .metadata()
@@ -222,6 +225,26 @@ fn native_with_refs(
         .cloned()
         .unwrap_or_else(|| Metadata::named(file.to_string()));
     Ok(Figment::from(DictProvider { dict, metadata }))
+}
+
+/// `v` and everything in it with the default tag (see [`native_with_refs`]).
+fn untag(v: &mut Value) {
+    use figment::value::Tag;
+    match v {
+        Value::String(t, _)
+        | Value::Char(t, _)
+        | Value::Bool(t, _)
+        | Value::Num(t, _)
+        | Value::Empty(t, _) => *t = Tag::Default,
+        Value::Dict(t, d) => {
+            *t = Tag::Default;
+            d.values_mut().for_each(untag);
+        }
+        Value::Array(t, a) => {
+            *t = Tag::Default;
+            a.iter_mut().for_each(untag);
+        }
+    }
 }
 
 /// An in-memory dict that reports itself as `metadata` (the file it came from).
