@@ -1,7 +1,8 @@
-//! Two accounts served by one gateway over real HTTP on loopback, each talking to its own
-//! Twilio simulator with its own Auth Token: a webhook is verified only with the token of
-//! the account whose path it came to, and inbox entries, pairing requests, opt-outs and
-//! sends are each account's own.
+//! Accounts served by one gateway over real HTTP on loopback: two Twilio accounts (each its
+//! own simulator and Auth Token) and a second number of one of them served as a third
+//! account. A webhook is verified only with the token of the account whose path it came
+//! to, and inbox entries, pairing requests and approvals, opt-outs and sends are each
+//! account's own.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +18,8 @@ const TOKEN_A: &str = "token-of-account-support";
 const TOKEN_B: &str = "token-of-account-alerts";
 const NUMBER_A: &str = "+15005550006";
 const NUMBER_B: &str = "+15005550007";
+/// A second number of the alerts account's Twilio account, served as its own account.
+const NUMBER_C: &str = "+15005550008";
 const CALLER: &str = "+15557654321";
 
 async fn simulator(sid: &str, token: &str) -> (Simulator, RunningSimulator) {
@@ -51,6 +54,12 @@ async fn start() -> Setup {
               twilio: {{ accountSid: "{SID_A}", authToken: "{TOKEN_A}", apiBaseUrl: "{url_a}" }},
               inboundPolicy: "open", allowFrom: ["*"],
               serve: {{ path: "/sms/support", statusPath: "/sms/support/status", streamPath: "/sms/support/stream" }},
+            }},
+            billing: {{
+              fromNumber: "{NUMBER_C}",
+              twilio: {{ accountSid: "{SID_B}", authToken: "{TOKEN_B}", apiBaseUrl: "{url_b}" }},
+              inboundPolicy: "pairing",
+              serve: {{ path: "/sms/billing", statusPath: "/sms/billing/status", streamPath: "/sms/billing/stream" }},
             }},
             alerts: {{
               fromNumber: "{NUMBER_B}",
@@ -142,10 +151,10 @@ fn bodies(inbox: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() {
+async fn accounts_with_their_own_tokens_inboxes_pairing_approvals_and_opt_outs() {
     let s = start().await;
     let gw = &s.gw;
-    assert_eq!(gw.accounts.len(), 2);
+    assert_eq!(gw.accounts.len(), 3);
     let rt_support = gw.runtime.for_account("support").unwrap();
     let rt_alerts = gw.runtime.for_account("alerts").unwrap();
     assert_eq!(
@@ -199,6 +208,69 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
     assert_eq!(pairing_alerts["requests"][0]["sender"], CALLER);
     assert_eq!(pairing_support["requests"], json!([]));
 
+    // An approval in one account does not apply to another: billing (the same Twilio
+    // account as alerts, another number) keeps asking the caller to pair.
+    let url_c = gw.runtime.for_account("billing").unwrap().webhook_url;
+    assert_eq!(
+        inbound(SID_B, TOKEN_B, &url_c, NUMBER_C, "to billing").await,
+        200
+    );
+    let code = pairing_alerts["requests"][0]["code"].as_str().unwrap();
+    let (st, approved) = admin(
+        gw,
+        "POST",
+        &format!("/accounts/alerts/telephony/pairing/{code}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{approved}");
+    assert_eq!(
+        inbound(SID_B, TOKEN_B, &url_b, NUMBER_B, "again to alerts").await,
+        200
+    );
+    assert_eq!(
+        inbound(SID_B, TOKEN_B, &url_c, NUMBER_C, "again to billing").await,
+        200
+    );
+    let states = |inbox: &Value| -> Vec<(String, String)> {
+        inbox["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["body"].as_str().unwrap().to_string(),
+                    m["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let alerts = settled_inbox(gw, "/accounts/alerts/telephony/inbox").await;
+    assert!(
+        states(&alerts).contains(&("again to alerts".into(), "accepted".into())),
+        "{alerts}"
+    );
+    let billing = settled_inbox(gw, "/accounts/billing/telephony/inbox").await;
+    let mut billing_states = states(&billing);
+    billing_states.sort();
+    assert_eq!(
+        billing_states,
+        [
+            (
+                "again to billing".to_string(),
+                "pending_pairing".to_string()
+            ),
+            ("to billing".to_string(), "pending_pairing".to_string()),
+        ]
+    );
+    let (_, pairing_billing) = admin(gw, "GET", "/accounts/billing/telephony/pairing", None).await;
+    assert_eq!(
+        pairing_billing["requests"].as_array().unwrap().len(),
+        1,
+        "{pairing_billing}"
+    );
+    assert_eq!(pairing_billing["requests"][0]["status"], "pending");
+
     // The caller texts STOP to alerts: opted out there, not at support.
     assert_eq!(inbound(SID_B, TOKEN_B, &url_b, NUMBER_B, "STOP").await, 200);
     settled_inbox(gw, "/accounts/alerts/telephony/inbox").await;
@@ -242,15 +314,25 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
         })
         .collect();
     assert_eq!(from_a, [(NUMBER_A.to_string(), "from support".to_string())]);
-    // Alerts sent only its pairing reply (and the STOP confirmation is Twilio's own).
+    // Alerts and billing (the second Twilio account) sent only their own pairing texts,
+    // each from its own number.
+    let from_b = s.sim_b.messages();
     assert!(
-        s.sim_b
-            .messages()
+        from_b
             .iter()
-            .all(|m| m.from.as_deref() == Some(NUMBER_B)),
-        "{:?}",
-        s.sim_b.messages()
+            .all(|m| matches!(m.from.as_deref(), Some(NUMBER_B) | Some(NUMBER_C))),
+        "{from_b:?}"
     );
+    for number in [NUMBER_B, NUMBER_C] {
+        assert!(
+            from_b.iter().any(|m| m.from.as_deref() == Some(number)
+                && m.body
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("Your pairing code is ")),
+            "{number}: {from_b:?}"
+        );
+    }
     assert!(s
         .sim_a
         .messages()
@@ -258,7 +340,7 @@ async fn two_accounts_two_tokens_each_with_its_own_inbox_pairing_and_opt_outs() 
         .all(|m| m.to.as_deref() == Some(CALLER)));
 
     // Each account has its own store file.
-    for name in ["support", "alerts"] {
+    for name in ["support", "alerts", "billing"] {
         let db = s
             ._dir
             .path()
