@@ -750,6 +750,7 @@ fn accounts_across_processes_with_the_account_flag() {
             accounts: {
               support: { serve: { path: "/sms/support", statusPath: "/sms/support/status", streamPath: "/sms/support/stream" } },
               alerts: {
+                provider: "telnyx",
                 inboundPolicy: "open", allowFrom: ["*"],
                 serve: { path: "/sms/alerts", statusPath: "/sms/alerts/status", streamPath: "/sms/alerts/stream" },
               },
@@ -791,6 +792,9 @@ fn accounts_across_processes_with_the_account_flag() {
         ]
     );
 
+    assert_eq!(v["served"][0]["provider"], "telnyx");
+    assert_eq!(v["served"][1]["provider"], "twilio");
+
     // Bad --account: a usage/config error naming the accounts there are.
     let (code, _, err) = run(cmd(dir.path()).args(["--account", "sales", "inbox"]));
     assert_eq!(code, 2);
@@ -812,8 +816,9 @@ fn accounts_across_processes_with_the_account_flag() {
     let runtime = dir.path().join("telephony-data/gateway.json");
     wait_for("gateway.json", || runtime.exists());
 
-    // Each account's simulated inbound SMS goes to its own path, signed with its own
-    // simulator's token, and lands in its own inbox.
+    // Each account's simulated inbound SMS goes to its own path, signed as its own
+    // provider's simulator signs (Twilio's token for support, Telnyx's key for alerts), and
+    // lands in its own inbox.
     for (account, text, path) in [
         (None, "to support", "/sms/support"),
         (Some("alerts"), "to alerts", "/sms/alerts"),
