@@ -957,7 +957,7 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
         let name = c.account.clone().unwrap_or_default();
         if security.is_ok() {
             security = server::check_security(
-                c,
+                &c,
                 server::is_loopback_bind(&cfg.serve.bind),
                 server::is_loopback_bind(&cfg.admin.bind),
             )
@@ -973,7 +973,7 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
             "name": name,
             "default": default_account.as_deref() == Some(name.as_str()),
             "provider": c.provider.as_str(),
-            "sender": dialects::sender_summary(c, report),
+            "sender": dialects::sender_summary(&c, report),
             "webhookPath": c.serve.path,
             "statusPath": c.serve.status_path,
             "streamPath": c.serve.stream_path,

@@ -1313,12 +1313,14 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("telephony-data"))
     }
 
-    /// The SQLite database path (default `{dataDir}/telephony.db`).
+    /// The SQLite database path (default `{dataDir}/telephony.db`; an account's,
+    /// `{dataDir}/accounts/{name}/telephony.db`).
     pub fn database_path(&self) -> PathBuf {
-        self.store
-            .path
-            .clone()
-            .unwrap_or_else(|| self.data_dir().join("telephony.db"))
+        match (&self.store.path, &self.account) {
+            (Some(p), _) => p.clone(),
+            (None, Some(name)) => accounts::account_store_path(&self.data_dir(), name),
+            (None, None) => self.data_dir().join("telephony.db"),
+        }
     }
 
     /// Settings missing for talking to the configured provider (empty when complete).

@@ -483,7 +483,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
     for c in &served {
         let setup = providers::setup(c, opts.sandbox).await?;
         let store = providers::open_store(c).await?;
-        setups.push(((*c).clone(), setup, store));
+        setups.push((c.clone(), setup, store));
     }
     let db_path = config.database_path();
     let default_index = served

@@ -170,3 +170,36 @@ fn bad_accounts_are_errors_naming_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn process_keys_changed_after_loading_apply_to_every_account() {
+    let mut cfg = load(&two_accounts("", ""), &[("B_TOKEN", "token-b")]).unwrap();
+    cfg.data_dir = Some(PathBuf::from("/srv/other"));
+    cfg.serve.port = 0;
+    let served = cfg.served_accounts();
+    let seen: Vec<(Option<String>, u16, PathBuf)> = served
+        .iter()
+        .map(|c| (c.account.clone(), c.serve.port, c.database_path()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                Some("a".to_string()),
+                0,
+                PathBuf::from("/srv/other/accounts/a/telephony.db")
+            ),
+            (
+                Some("b".to_string()),
+                0,
+                PathBuf::from("/srv/other/accounts/b/telephony.db")
+            ),
+        ]
+    );
+    assert_eq!(
+        cfg.account_config("b").unwrap().database_path(),
+        Path::new("/srv/other/accounts/b/telephony.db")
+    );
+    // The account's own keys stay its own.
+    assert_eq!(served[1].serve.path, "/b/sms");
+}

@@ -138,9 +138,6 @@ pub(super) fn resolve(fig: &Figment, mut top: Config) -> Result<Config, ConfigEr
         c.accounts = BTreeMap::new();
         c.default_account = None;
         c.account = Some(name.clone());
-        if c.store.path.is_none() {
-            c.store.path = Some(account_store_path(&c.data_dir(), name));
-        }
         c.validate().map_err(|e| match e {
             ConfigError::Rule { key, reason } => ConfigError::Rule {
                 key: format!("accounts.{name}.{key}"),
@@ -229,14 +226,40 @@ pub fn account_store_path(data_dir: &std::path::Path, name: &str) -> PathBuf {
 impl Config {
     /// Every account this config serves, the default one included (one config, this one,
     /// when no `accounts` are configured). Disabled accounts are left out.
-    pub fn served_accounts(&self) -> Vec<&Config> {
+    ///
+    /// The keys that belong to the whole gateway (listeners and their limits, `admin`,
+    /// `tunnel`, `dataDir`, `webhookSecurity`) are this config's in every account, so a
+    /// program that changes them after loading (a port, the data directory) changes them
+    /// for all.
+    pub fn served_accounts(&self) -> Vec<Config> {
         if self.accounts_resolved.is_empty() {
-            return vec![self];
+            return vec![self.clone()];
         }
         self.accounts_resolved
             .iter()
             .filter(|c| c.enabled)
+            .map(|c| self.with_process_keys(c))
             .collect()
+    }
+
+    /// `account` with this config's process-wide keys.
+    fn with_process_keys(&self, account: &Config) -> Config {
+        let mut c = account.clone();
+        c.data_dir = self.data_dir.clone();
+        c.admin = self.admin.clone();
+        c.tunnel = self.tunnel.clone();
+        c.webhook_security = self.webhook_security.clone();
+        let (s, from) = (&mut c.serve, &self.serve);
+        s.port = from.port;
+        s.bind = from.bind.clone();
+        s.header_timeout_ms = from.header_timeout_ms;
+        s.request_timeout_ms = from.request_timeout_ms;
+        s.idle_timeout_ms = from.idle_timeout_ms;
+        s.max_header_bytes = from.max_header_bytes;
+        s.max_connections = from.max_connections;
+        s.max_in_flight = from.max_in_flight;
+        s.shutdown_grace_ms = from.shutdown_grace_ms;
+        c
     }
 
     /// Every configured account's name (empty when no `accounts` are configured).
@@ -256,7 +279,7 @@ impl Config {
             .find(|c| c.account.as_deref() == Some(name))
         {
             Some(c) => {
-                let mut c = c.clone();
+                let mut c = self.with_process_keys(c);
                 c.accounts_resolved = self.accounts_resolved.clone();
                 Ok(c)
             }
