@@ -141,13 +141,23 @@ async fn settled_inbox(gw: &RunningGateway, path: &str) -> Value {
     }
 }
 
-fn bodies(inbox: &Value) -> Vec<String> {
+/// Each inbox entry's (body, state).
+fn states(inbox: &Value) -> Vec<(String, String)> {
     inbox["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["body"].as_str().unwrap().to_string())
+        .map(|m| {
+            (
+                m["body"].as_str().unwrap().to_string(),
+                m["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
+}
+
+fn bodies(inbox: &Value) -> Vec<String> {
+    states(inbox).into_iter().map(|(body, _)| body).collect()
 }
 
 #[tokio::test]
@@ -232,19 +242,6 @@ async fn accounts_with_their_own_tokens_inboxes_pairing_approvals_and_opt_outs()
         inbound(SID_B, TOKEN_B, &url_c, NUMBER_C, "again to billing").await,
         200
     );
-    let states = |inbox: &Value| -> Vec<(String, String)> {
-        inbox["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["body"].as_str().unwrap().to_string(),
-                    m["state"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
     let alerts = settled_inbox(gw, "/accounts/alerts/telephony/inbox").await;
     assert!(
         states(&alerts).contains(&("again to alerts".into(), "accepted".into())),
