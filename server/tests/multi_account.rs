@@ -295,7 +295,14 @@ async fn accounts_with_their_own_tokens_inboxes_pairing_approvals_and_opt_outs()
     )
     .await;
     assert_eq!(st, 202, "{sent}");
-    assert_eq!(sent["receipts"][0]["status"], "queued", "{sent}");
+    // Accepted by the provider; its status callbacks may already have moved it on.
+    assert!(
+        matches!(
+            sent["receipts"][0]["status"].as_str(),
+            Some("queued" | "sent" | "delivered")
+        ),
+        "{sent}"
+    );
     assert_eq!(sent["receipts"][0]["from"], NUMBER_A, "{sent}");
 
     // Each send went through its own account's provider, from its own number.
