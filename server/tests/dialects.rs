@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use telephony_server::config::dialects::{migrate, to_json5, to_toml};
+use telephony_server::config::dialects::{self, migrate, to_json5, to_toml};
 use telephony_server::config::{Config, ConfigSources, Dialect, InboundPolicy};
 
 const SID: &str = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
@@ -434,4 +434,31 @@ fn migrate_carries_every_account_over() {
         let billing = after.account_config("billing").unwrap();
         assert_eq!(billing.twilio.auth_token.unwrap().expose(), "tok-b");
     }
+}
+
+#[test]
+fn each_account_states_its_own_sender() {
+    let (cfg, src) = load(
+        "a.json5",
+        &format!(
+            r#"{{ channels: {{ sms: {{ accountSid: "{SID}", authToken: "t", defaultAccount: "support",
+                accounts: {{
+                  support: {{ fromNumber: "+15551234567", webhookPath: "/s" }},
+                  alerts: {{ fromNumber: "+15551234568", messagingServiceSid: "{MG}", webhookPath: "/a" }},
+                }} }} }} }}"#
+        ),
+        &[],
+    );
+    assert_eq!(
+        dialects::sender_summary(&cfg, &src.dialect),
+        "fromNumber +15551234567"
+    );
+    let alerts = cfg.account_config("alerts").unwrap();
+    assert_eq!(alerts.twilio.messaging_service_sid, None);
+    assert_eq!(
+        dialects::sender_summary(&alerts, &src.dialect),
+        "fromNumber +15551234568 (channels.sms.accounts.alerts.fromNumber wins over channels.sms.accounts.alerts.messagingServiceSid in channels.sms; the Messaging Service is not used)"
+    );
+    // The report's own rule is the default account's: it set none.
+    assert_eq!(src.dialect.sender_rule, None);
 }

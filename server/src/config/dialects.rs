@@ -86,8 +86,10 @@ pub struct DialectReport {
     /// configured.
     pub account: Option<String>,
     /// Which of `fromNumber` and the Messaging Service the dialect lets win, when both
-    /// were set.
+    /// were set (with accounts: in the default account).
     pub sender_rule: Option<String>,
+    /// With accounts: each account's rule, when both were set in it.
+    pub account_sender_rules: BTreeMap<String, String>,
     /// Keys read but not acted on.
     pub not_implemented: Vec<NotImplemented>,
     /// `config check` key renames: native key → the key as written in the dialect.
@@ -748,10 +750,18 @@ fn account_dict(
         } else {
             format!("{kp}messagingServiceSid wins over {kp}fromNumber (as natively)")
         };
-        report.sender_rule = Some(match report.sender_rule.take() {
-            Some(before) => format!("{before}; {rule}"),
-            None => rule,
-        });
+        match native_prefix
+            .strip_prefix("accounts.")
+            .and_then(|rest| rest.strip_suffix('.'))
+        {
+            Some(name) => {
+                if report.account.as_deref() == Some(name) {
+                    report.sender_rule = Some(rule.clone());
+                }
+                report.account_sender_rules.insert(name.to_string(), rule);
+            }
+            None => report.sender_rule = Some(rule),
+        }
         if keys.from_number_wins {
             messaging_service = None;
         }
@@ -836,11 +846,13 @@ fn account_dict(
 pub fn sender_summary(cfg: &super::Config, report: &DialectReport) -> String {
     use super::ProviderKind;
     let from = cfg.from_number.as_ref().map(|n| n.as_str().to_string());
-    let rule = report
-        .sender_rule
-        .as_ref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
+    // An account's own rule; the default account's (or the only) one otherwise.
+    let rule = match &cfg.account {
+        Some(name) if !report.accounts.is_empty() => report.account_sender_rules.get(name),
+        _ => report.sender_rule.as_ref(),
+    }
+    .map(|r| format!(" ({r})"))
+    .unwrap_or_default();
     match cfg.provider {
         ProviderKind::Telnyx => match (&cfg.telnyx.messaging_profile_id, from) {
             (Some(p), Some(n)) => format!("fromNumber {n}, with messaging profile {p}"),
