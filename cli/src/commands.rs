@@ -960,14 +960,7 @@ fn config_check(ctx: Context, json: bool) -> Result<(), CliError> {
                 &c,
                 server::is_loopback_bind(&cfg.serve.bind),
                 server::is_loopback_bind(&cfg.admin.bind),
-            )
-            .map_err(|e| match e {
-                server::ServeError::Config { key, reason } => server::ServeError::Config {
-                    key,
-                    reason: format!("account {name}: {reason}"),
-                },
-                other => other,
-            });
+            );
         }
         per_account.push(json!({
             "name": name,

@@ -372,6 +372,26 @@ pub fn check_security(
     public_loopback: bool,
     admin_loopback: bool,
 ) -> Result<(), ServeError> {
+    // With accounts, say which account's settings are refused (the admin listener is the
+    // whole gateway's).
+    check_security_of(config, public_loopback, admin_loopback).map_err(|e| {
+        match (e, &config.account) {
+            (ServeError::Config { key, reason }, Some(name)) if !key.starts_with("admin.") => {
+                ServeError::Config {
+                    key,
+                    reason: format!("account {name}: {reason}"),
+                }
+            }
+            (e, _) => e,
+        }
+    })
+}
+
+fn check_security_of(
+    config: &Config,
+    public_loopback: bool,
+    admin_loopback: bool,
+) -> Result<(), ServeError> {
     if config.admin.bridge_api && !admin_loopback {
         return Err(ServeError::Config {
             key: "admin.bridgeApi",
@@ -465,19 +485,8 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
 
     // Per account: provider (or its simulator, in sandbox mode) and store.
     let served = config.served_accounts();
-    for c in &served {
-        if c.account.is_some() {
-            check_security(c, public_loopback, true).map_err(|e| match e {
-                ServeError::Config { key, reason } => ServeError::Config {
-                    key,
-                    reason: format!(
-                        "account {}: {reason}",
-                        c.account.as_deref().unwrap_or_default()
-                    ),
-                },
-                other => other,
-            })?;
-        }
+    for c in served.iter().filter(|c| c.account.is_some()) {
+        check_security(c, public_loopback, true)?;
     }
     let mut setups = Vec::with_capacity(served.len());
     for c in &served {
@@ -795,21 +804,9 @@ async fn finish_start(
             tracing::info!(account = %a.name, webhook_url = %a.runtime.webhook_url, status_url = %a.runtime.status_url, "account served");
         }
     }
-    let mut built = built;
-    let default = built.remove(default_index);
-    let simulator = default.simulator;
-    let mut accounts = built;
-    if multi {
-        accounts.insert(
-            default_index,
-            ServedAccount {
-                name: default.name,
-                gateway: default.gateway,
-                runtime: default.runtime,
-                simulator: None,
-            },
-        );
-    }
+    // The default account's simulator is the gateway's (`RunningGateway::simulator`).
+    let simulator = built[default_index].simulator.take();
+    let accounts = if multi { built } else { Vec::new() };
     Ok(Started {
         gateway,
         admin_token,

@@ -203,3 +203,26 @@ fn process_keys_changed_after_loading_apply_to_every_account() {
     // The account's own keys stay its own.
     assert_eq!(served[1].serve.path, "/b/sms");
 }
+
+#[test]
+fn a_refused_setting_names_its_account_but_not_for_the_admin_listener() {
+    use telephony_server::server::check_security;
+    let cfg = load(
+        &two_accounts(
+            r#"serve: { bind: "0.0.0.0" }, publicUrl: "https://gw.example.com","#,
+            "skipSignatureVerification: true,",
+        ),
+        &[("B_TOKEN", "token-b")],
+    )
+    .unwrap();
+    let b = cfg.account_config("b").unwrap();
+    assert_eq!(
+        check_security(&b, false, true).unwrap_err().to_string(),
+        "skipSignatureVerification: account b: refused because serve.bind 0.0.0.0 is not loopback; never disable signature checks on a public listener"
+    );
+    assert!(check_security(&cfg.account_config("a").unwrap(), false, true).is_ok());
+    assert_eq!(
+        check_security(&b, true, false).unwrap_err().to_string(),
+        "admin.bind: 127.0.0.1 is not a loopback address; the admin API can send messages and must stay local"
+    );
+}
