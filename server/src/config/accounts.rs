@@ -161,8 +161,9 @@ pub(super) fn resolve(fig: &Figment, mut top: Config) -> Result<Config, ConfigEr
             ("serve.streamPath", relay.as_str()),
         ] {
             let who = format!("accounts.{name}.{key}");
-            if let Some((other, _)) = seen.get(path) {
-                if other.split('.').nth(1) != Some(name) {
+            if let Some((other, owner)) = seen.get(path) {
+                // Within one account, `validate` has checked its paths.
+                if *owner != name {
                     return invalid(format!(
                         "{other} and {who} both use the path {path:?}; give each account its own paths (serve.path, serve.statusPath, serve.streamPath)"
                     ));
