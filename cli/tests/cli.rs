@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use support::{run, wait_for, Serve};
+
+mod support;
 
 use telephony_twilio::simulator::{Simulator, SimulatorConfig};
 
@@ -24,19 +26,6 @@ fn cmd(dir: &Path) -> Command {
         .env("NO_COLOR", "1")
         .current_dir(dir);
     c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 #[test]
@@ -117,25 +106,6 @@ fn serve_without_credentials_lists_them_and_mentions_sandbox() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing twilio.accountSid (or TWILIO_ACCOUNT_SID), twilio.authToken (or TWILIO_AUTH_TOKEN)"), "{err}");
     assert!(err.contains("telephony serve --sandbox"), "{err}");
-}
-
-struct Serve(Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // The test may already have stopped it.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

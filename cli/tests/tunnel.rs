@@ -5,8 +5,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{run, wait_for, Serve};
+
+mod support;
 
 const STATUS: &str = r#"{"Version":"1.76.6","BackendState":"Running","Self":{"ID":"n1","HostName":"gw","DNSName":"gw.tail1234.ts.net.","TailscaleIPs":["100.101.102.103"]},"MagicDNSSuffix":"tail1234.ts.net"}"#;
 
@@ -56,39 +59,6 @@ fn cmd(dir: &Path, bin: &Path) -> Command {
         .env("NO_COLOR", "1")
         .current_dir(dir);
     c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
-
-struct Serve(Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // Already stopped by the test unless it failed half-way.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(30) {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 const PATHS: [&str; 5] = [
