@@ -12,7 +12,6 @@ use telephony_serve::Gateway;
 use telephony_server::config::Config;
 use telephony_server::providers;
 use telephony_server::server::{self, ServeOptions};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::context::{CliError, Context};
@@ -431,7 +430,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
 
 /// Parses `--since`: RFC 3339, or a duration ago like `30s`, `10m`, `2h`, `1d`.
 pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, CliError> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+    if let Ok(t) = telephony_core::rfc3339::parse(s) {
         return Ok(t);
     }
     let bad = || {
@@ -455,9 +454,7 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, CliEr
 fn list_path(route: &str, limit: usize, since: Option<OffsetDateTime>) -> Result<String, CliError> {
     let mut path = format!("{route}?limit={limit}");
     if let Some(t) = since {
-        let t = t
-            .format(&Rfc3339)
-            .map_err(|e| CliError::failure(e.to_string()))?;
+        let t = telephony_core::rfc3339::format(t);
         path.push_str(&format!("&since={}", t.replace('+', "%2B")));
     }
     Ok(path)

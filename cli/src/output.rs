@@ -1,10 +1,9 @@
 //! Printing helpers shared by the commands.
 
 use telephony_serve::api::{Call, InboxEntry, Receipt, SendResponse};
-use time::format_description::well_known::Rfc3339;
 
 pub fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    telephony_core::rfc3339::format(t)
 }
 
 pub fn print_json(v: &impl serde::Serialize) {

@@ -2,12 +2,13 @@
 //! with the case's [`ProviderAnswer`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use telephony_core::sync::lock;
 use tokio::sync::oneshot;
 
 use crate::ProviderAnswer;
@@ -110,11 +111,6 @@ impl Drop for MockProviderApi {
             let _ = stop.send(());
         }
     }
-}
-
-fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    // A panic while holding the lock leaves plain data behind; keep serving it.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn record_and_answer(State(shared): State<Arc<Mutex<Shared>>>, req: Request) -> Response {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use reqwest::{header, StatusCode};
 use serde::Serialize;
+use telephony_core::redact::{excerpt, redact_url};
 use telephony_core::{retry, ProviderError, ProviderLimits};
 use time::OffsetDateTime;
 
@@ -225,7 +226,7 @@ impl TelnyxClient {
                     PROVIDER,
                     format!(
                         "cannot decode the message answer: {e}; body starts with {:?}",
-                        excerpt(&body)
+                        excerpt(&body, EXCERPT_CHARS)
                     ),
                 )
             })?
@@ -284,7 +285,7 @@ impl TelnyxClient {
                 PROVIDER,
                 format!(
                     "cannot decode the {what}: {e}; body starts with {:?}",
-                    excerpt(&bytes)
+                    excerpt(&bytes, EXCERPT_CHARS)
                 ),
             )
         })
@@ -398,7 +399,7 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
             e.message().unwrap_or_else(|| status_line.clone()),
         ),
         None => {
-            let text = excerpt(body);
+            let text = excerpt(body, EXCERPT_CHARS);
             let message = if text.is_empty() {
                 format!("{status_line} with an empty body")
             } else {
@@ -412,32 +413,6 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
         .with_more_info(code.map(error_docs_url))
         .with_retry_after(retry_after)
         .with_opted_out(code == Some(OPTED_OUT_CODE))
-}
-
-/// At most [`EXCERPT_CHARS`] characters of a body, whitespace collapsed, for error messages.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= EXCERPT_CHARS {
-        return collapsed;
-    }
-    let mut out: String = collapsed.chars().take(EXCERPT_CHARS - 1).collect();
-    out.push('…');
-    out
-}
-
-/// The URL with any `user:password@` removed, for errors and logs.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..authority_start], &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -471,7 +446,10 @@ mod tests {
             .to_string()
             .ends_with("HTTP 500 Internal Server Error with an empty body"));
         let long = "x".repeat(500);
-        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS);
+        assert_eq!(
+            excerpt(long.as_bytes(), EXCERPT_CHARS).chars().count(),
+            EXCERPT_CHARS
+        );
     }
 
     #[test]
@@ -536,11 +514,5 @@ mod tests {
             let e = path_segment(bad).unwrap_err();
             assert!(matches!(e, ProviderError::Protocol { .. }), "{bad}: {e:?}");
         }
-    }
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(redact_url("https://u:p@h/v2"), "https://h/v2");
-        assert_eq!(redact_url("http://h:1/v2"), "http://h:1/v2");
     }
 }

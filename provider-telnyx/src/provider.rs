@@ -81,7 +81,7 @@ impl fmt::Debug for TelnyxProvider {
             .field("messaging_profile_id", &config.messaging_profile_id)
             .field(
                 "api_base_url",
-                &crate::client::redact_url(&config.api_base_url),
+                &telephony_core::redact::redact_url(&config.api_base_url),
             )
             .finish_non_exhaustive()
     }

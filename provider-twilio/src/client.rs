@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::{header, Method, StatusCode};
+use telephony_core::redact::{excerpt, redact_url};
 use telephony_core::{retry, ProviderError};
 use time::OffsetDateTime;
 
@@ -789,7 +790,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, 
             PROVIDER,
             format!(
                 "cannot decode the {what} resource: {e}; body starts with {:?}",
-                excerpt(body)
+                excerpt(body, EXCERPT_CHARS)
             ),
         )
     })
@@ -825,7 +826,7 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
             (code, message, b.more_info.filter(|m| !m.is_empty()))
         }
         None => {
-            let text = excerpt(body);
+            let text = excerpt(body, EXCERPT_CHARS);
             let message = if text.is_empty() {
                 format!("{status_line} with an empty body")
             } else {
@@ -841,18 +842,6 @@ fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
         .with_opted_out(code == Some(OPTED_OUT_CODE))
 }
 
-/// At most [`EXCERPT_CHARS`] characters of a body, whitespace collapsed, for error messages.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= EXCERPT_CHARS {
-        return collapsed;
-    }
-    let mut out: String = collapsed.chars().take(EXCERPT_CHARS - 1).collect();
-    out.push('…');
-    out
-}
-
 /// Percent-encodes everything but RFC 3986 unreserved characters, for one path segment.
 fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -864,20 +853,6 @@ fn path_segment(s: &str) -> String {
         }
     }
     out
-}
-
-/// The URL with any `user:password@` removed, for errors and logs.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..authority_start], &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 /// Backoff sleep on the tokio timer (reqwest already runs on tokio).
@@ -1082,12 +1057,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_never_carry_credentials() {
-        assert_eq!(
-            redact_url("https://user:pass@api.example.com/2010-04-01/x?y=@z"),
-            "https://api.example.com/2010-04-01/x?y=@z"
-        );
-        assert_eq!(redact_url("http://127.0.0.1:1/a"), "http://127.0.0.1:1/a");
+    fn path_segments_are_percent_encoded() {
         assert_eq!(path_segment("AC12/../x y"), "AC12%2F..%2Fx%20y");
     }
 

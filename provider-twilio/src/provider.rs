@@ -13,9 +13,10 @@ use time::OffsetDateTime;
 
 use crate::client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 use crate::config::TwilioConfig;
-use crate::signature::{redact_url, Rejection, RequestValidator};
+use crate::signature::{Rejection, RequestValidator};
 use crate::twiml::{realtime_url_problem, voice_response, EMPTY_RESPONSE};
 use crate::webhook::{decode_form_bytes, form_strings, parse_event, parse_message_status};
+use telephony_core::redact::redact_url;
 
 /// The header Twilio puts its webhook signature in.
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
@@ -76,7 +77,7 @@ impl fmt::Debug for TwilioProvider {
             .field("messaging_service_sid", &config.messaging_service_sid)
             .field(
                 "api_base_url",
-                &crate::client::redact_url(&config.api_base_url),
+                &telephony_core::redact::redact_url(&config.api_base_url),
             )
             .finish_non_exhaustive()
     }

@@ -58,7 +58,7 @@
 //! [`RequestValidator::verify_form`] and [`RequestValidator::verify_body`] say
 //! why a request failed ([`Rejection`]): a header that cannot be a signature,
 //! or which URL variants were tried and, for JSON bodies, whether the body hash
-//! matched. [`redact_url`] makes those URLs safe to log. Neither the token nor
+//! matched. [`redact_url`](telephony_core::redact::redact_url) makes those URLs safe to log. Neither the token nor
 //! the presented signature is part of a [`Rejection`].
 
 use std::fmt;
@@ -122,7 +122,7 @@ pub struct RequestValidator {
 }
 
 /// Why a request failed verification. Holds neither the auth token nor the
-/// presented signature, so it can be logged (after [`redact_url`] on the URLs).
+/// presented signature, so it can be logged (after [`redact_url`](telephony_core::redact::redact_url) on the URLs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// The header value cannot be an HMAC-SHA1 signature: the reason, never the value.
@@ -358,79 +358,6 @@ pub fn url_variants(url: &str) -> Vec<String> {
         }
     }
     variants
-}
-
-/// `url` safe to log: the password of a `user:password@` userinfo, every query
-/// value and the fragment are replaced with `[redacted]`; scheme, user name,
-/// host, port, path and query parameter names are kept as they are.
-///
-/// ```
-/// use telephony_twilio::signature::redact_url;
-///
-/// assert_eq!(
-///     redact_url("https://u:secret@gw.example.com:8443/hook?tenant=a&bodySHA256=0a1f&flag#x"),
-///     "https://u:[redacted]@gw.example.com:8443/hook?tenant=[redacted]&bodySHA256=[redacted]&flag#[redacted]"
-/// );
-/// assert_eq!(redact_url("https://gw.example.com/hook"), "https://gw.example.com/hook");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    const R: &str = "[redacted]";
-    let (rest, fragment) = match url.split_once('#') {
-        Some((r, _)) => (r, Some(R)),
-        None => (url, None),
-    };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let mut out = String::with_capacity(url.len() + 16);
-    match before_query.find("://") {
-        Some(scheme_end) => {
-            let authority_start = scheme_end + 3;
-            let after = &before_query[authority_start..];
-            let authority_end = after.find('/').unwrap_or(after.len());
-            let authority = &after[..authority_end];
-            out.push_str(&before_query[..authority_start]);
-            match authority.rfind('@') {
-                Some(at) => {
-                    let userinfo = &authority[..at];
-                    match userinfo.split_once(':') {
-                        Some((user, _password)) => {
-                            out.push_str(user);
-                            out.push(':');
-                            out.push_str(R);
-                        }
-                        None => out.push_str(userinfo),
-                    }
-                    out.push_str(&authority[at..]);
-                }
-                None => out.push_str(authority),
-            }
-            out.push_str(&after[authority_end..]);
-        }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            match pair.split_once('=') {
-                Some((name, _)) => {
-                    out.push_str(name);
-                    out.push('=');
-                    out.push_str(R);
-                }
-                None => out.push_str(pair),
-            }
-        }
-    }
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
 }
 
 /// The alternative URL to try besides `url` itself: with a port present, the
@@ -1032,23 +959,6 @@ mod tests {
             .to_string(),
             "the URL has no bodySHA256 parameter"
         );
-    }
-
-    #[test]
-    fn redact_url_hides_query_values_password_and_fragment() {
-        assert_eq!(
-            redact_url("https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1f"),
-            "https://mycompany.com/myapp.php?foo=[redacted]&bar=[redacted]&bodySHA256=[redacted]"
-        );
-        assert_eq!(
-            redact_url("https://user@h:1/p?=x&&k"),
-            "https://user@h:1/p?=[redacted]&&k"
-        );
-        assert_eq!(
-            redact_url("https://h?next=https://u:p@x/y"),
-            "https://h?next=[redacted]"
-        );
-        assert_eq!(redact_url("/relative?a=b"), "/relative?a=[redacted]");
     }
 
     #[test]

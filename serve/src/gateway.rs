@@ -301,11 +301,7 @@ impl Gateway {
     /// Records the base URL the public listener is reachable at locally (used for status
     /// callbacks when no public URL is configured and the bind is loopback).
     pub fn set_local_base_url(&self, url: impl Into<String>) {
-        *self
-            .inner
-            .local_base_url
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(url.into());
+        *telephony_core::sync::lock(&self.inner.local_base_url) = Some(url.into());
     }
 
     /// The URL the provider should send status callbacks to, if one is known.
@@ -320,13 +316,11 @@ impl Gateway {
     /// Where the provider reaches the gateway: the public URL, or the local listener's
     /// when there is none.
     pub(crate) fn base_url(&self) -> Option<String> {
-        self.inner.settings.public_url.clone().or_else(|| {
-            self.inner
-                .local_base_url
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        })
+        self.inner
+            .settings
+            .public_url
+            .clone()
+            .or_else(|| telephony_core::sync::lock(&self.inner.local_base_url).clone())
     }
 
     /// Queues a text message to `to` (`+1555…`, `sms:+1…`, `whatsapp:+1…`, …).
@@ -406,10 +400,7 @@ impl Gateway {
             let day_start = now.replace_time(time::Time::MIDNIGHT);
             let sent = store.count_outbound_since(day_start).await?;
             if sent + bodies.len() > max as usize {
-                let fmt = |t: OffsetDateTime| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_else(|_| t.to_string())
-                };
+                let fmt = telephony_core::rfc3339::format;
                 return Err(SendError::DailyLimit {
                     sent,
                     max,
@@ -458,10 +449,7 @@ impl Gateway {
         timeout: Duration,
     ) -> Result<Option<Receipt>, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        telephony_core::sync::lock(&self.inner.waiters)
             .entry(id.clone())
             .or_default()
             .push(tx);
@@ -470,34 +458,21 @@ impl Gateway {
             if r.attempts > 0 && r.status != telephony_core::DeliveryStatus::Pending
                 || r.error.is_some()
             {
-                self.inner
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(id);
+                telephony_core::sync::lock(&self.inner.waiters).remove(id);
                 return Ok(Some(r));
             }
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => Ok(Some(r)),
             _ => {
-                self.inner
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(id);
+                telephony_core::sync::lock(&self.inner.waiters).remove(id);
                 self.inner.store.receipt(id).await
             }
         }
     }
 
     pub(crate) fn notify_waiters(&self, receipt: &Receipt) {
-        let waiters = self
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&receipt.id);
+        let waiters = telephony_core::sync::lock(&self.inner.waiters).remove(&receipt.id);
         for w in waiters.into_iter().flatten() {
             // The waiter may have timed out and gone; that is fine.
             let _ = w.send(receipt.clone());

@@ -144,7 +144,7 @@ impl Metrics {
             family(name).is_some_and(|f| f.1 == Kind::Counter),
             "{name} is not a declared counter"
         );
-        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = telephony_core::sync::lock(&self.counters);
         *c.entry(name).or_default().entry(key(labels)).or_insert(0.0) += by.max(0.0);
     }
 
@@ -155,7 +155,7 @@ impl Metrics {
 
     /// A counter series' value as a float.
     pub fn get_f64(&self, name: &str, labels: &[(&'static str, &str)]) -> f64 {
-        let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let c = telephony_core::sync::lock(&self.counters);
         c.get(name)
             .and_then(|s| s.get(&key(labels)))
             .copied()
@@ -165,7 +165,7 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4) of every counter, plus `gauges` read
     /// at scrape time (`(name, labels, value)`), each family with its `# HELP` and `# TYPE`.
     pub fn render(&self, gauges: &[Gauge]) -> String {
-        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let counters = telephony_core::sync::lock(&self.counters);
         let mut out = String::new();
         for (name, kind, help) in FAMILIES {
             let series: Vec<(&Labels, f64)> = match kind {

@@ -87,11 +87,6 @@ pub struct PairingDecision {
 
 const WAITING: &str = "waiting for pairing approval (code already sent)";
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
-
 impl Gateway {
     pub(crate) async fn decide(&self, msg: &InboundMessage) -> Result<Decision, StoreError> {
         let s = &self.inner.settings;
@@ -269,7 +264,7 @@ impl Gateway {
                 return Err(PairingError::Expired {
                     code,
                     sender: r.sender,
-                    expired_at: rfc3339(r.expires_at),
+                    expired_at: telephony_core::rfc3339::format(r.expires_at),
                 })
             }
             PairingResolution::AlreadyResolved(r) => {

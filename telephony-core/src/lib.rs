@@ -48,13 +48,16 @@ pub mod pairing;
 pub mod phone;
 pub mod policy;
 pub mod provider;
+pub mod redact;
 pub mod retry;
+pub mod rfc3339;
 pub mod secret;
 pub mod sms;
 pub mod status;
 pub mod store;
 pub mod store_suite;
 pub mod stub;
+pub mod sync;
 pub mod voice;
 
 pub use address::{Address, AddressError, Channel};

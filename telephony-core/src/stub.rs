@@ -91,7 +91,7 @@ impl StubProvider {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(OutboundMessage, SendOptions)>> {
-        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.sent)
     }
 }
 

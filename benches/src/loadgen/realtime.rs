@@ -355,16 +355,12 @@ impl HandlerSlots {
     }
 
     fn take(&self, i: usize) -> Option<(Vec<u64>, Vec<u64>)> {
-        self.0
-            .get(i)?
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        telephony_core::sync::lock(self.0.get(i)?).take()
     }
 
     fn put(&self, i: usize, v: (Vec<u64>, Vec<u64>)) {
         if let Some(slot) = self.0.get(i) {
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+            *telephony_core::sync::lock(slot) = Some(v);
         }
     }
 
@@ -372,7 +368,7 @@ impl HandlerSlots {
     fn all_back(&self) -> bool {
         self.0
             .iter()
-            .all(|s| s.lock().unwrap_or_else(|p| p.into_inner()).is_some())
+            .all(|s| telephony_core::sync::lock(s).is_some())
     }
 }
 
@@ -991,9 +987,7 @@ async fn app_connection(mut tcp: TcpStream, clock: Clock, log: AppLog) {
         let answered = clock.ns();
         buf.drain(..start + len);
         if let Some(p) = prompt {
-            log.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(p, (received, answered));
+            telephony_core::sync::lock(&log).insert(p, (received, answered));
         }
     }
 }
@@ -1246,7 +1240,7 @@ fn relays_phase(
     });
     gw_rt.block_on(running.shutdown());
     gw_rt.shutdown_timeout(Duration::from_secs(2));
-    let log = std::mem::take(&mut *app.log.lock().unwrap_or_else(|p| p.into_inner()));
+    let log = std::mem::take(&mut *telephony_core::sync::lock(&app.log));
     drop(app);
 
     let (mut overhead, mut round_trip, mut app_time) = (Vec::new(), Vec::new(), Vec::new());

@@ -419,11 +419,7 @@ impl Simulator {
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
-        // Every update is one step, so the state stays consistent if a holder panicked.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        telephony_core::sync::lock(&self.inner.state)
     }
 }
 
@@ -475,5 +471,5 @@ impl Drop for RunningSimulator {
 /// A URL for logs: no userinfo, query or fragment (they may carry credentials).
 pub(crate) fn log_url(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
-    crate::client::redact_url(&url[..cut])
+    telephony_core::redact::redact_url(&url[..cut])
 }

@@ -858,11 +858,7 @@ impl Simulator {
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
-        // The state stays consistent even if a holder panicked: every update is one step.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        telephony_core::sync::lock(&self.inner.state)
     }
 }
 

@@ -35,7 +35,6 @@ use subtle::ConstantTimeEq;
 use telephony_core::store::CallQuery;
 use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
 use telephony_core::{Address, InboxQuery, MessageId, OutboundMessage, Secret};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::api::{self, AdminError};
@@ -173,7 +172,7 @@ impl ListParams {
         let Some(s) = self.since.as_deref() else {
             return Ok(None);
         };
-        OffsetDateTime::parse(s, &Rfc3339).map(Some).map_err(|_| {
+        telephony_core::rfc3339::parse(s).map(Some).map_err(|_| {
             AdminError::bad_request(format!(
                 "invalid since {s:?}: expected an RFC 3339 timestamp such as 2026-01-02T03:04:05Z"
             ))

@@ -26,7 +26,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use telephony_core::{InboxQuery, OutboundMessage};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::api::{self, AdminError};
@@ -136,7 +135,7 @@ struct InboxParams {
 
 /// `since` as RFC 3339 or Unix milliseconds (what `Date.now()` gives).
 fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+    if let Ok(t) = telephony_core::rfc3339::parse(s) {
         return Ok(t);
     }
     s.parse::<i64>()

@@ -82,13 +82,7 @@ pub(crate) struct PendingGuard {
 impl Drop for PendingGuard {
     fn drop(&mut self) {
         if let Some(ip) = self.ip {
-            let mut map = self
-                .gw
-                .inner
-                .ws_pending
-                .0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut map = telephony_core::sync::lock(&self.gw.inner.ws_pending.0);
             if let Some(n) = map.get_mut(&ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -101,12 +95,7 @@ impl Drop for PendingGuard {
 
 fn admit_pending(gw: &Gateway, ip: Option<IpAddr>) -> Option<PendingGuard> {
     if let Some(ip) = ip {
-        let mut map = gw
-            .inner
-            .ws_pending
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = telephony_core::sync::lock(&gw.inner.ws_pending.0);
         let n = map.entry(ip).or_insert(0);
         if *n >= MAX_PENDING_PER_IP {
             return None;

@@ -108,11 +108,7 @@ impl Shared {
 
     /// A mark came back.
     pub(crate) fn mark_played(&self, name: &str) {
-        let waiter = self
-            .marks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        let waiter = telephony_core::sync::lock(&self.marks).remove(name);
         if let Some(w) = waiter {
             // The waiter may have given up; nothing to tell it then.
             let _ = w.send(());
@@ -122,7 +118,7 @@ impl Shared {
     /// The socket is gone: every waiter learns it.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.marks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        telephony_core::sync::lock(&self.marks).clear();
     }
 }
 
@@ -188,11 +184,7 @@ impl StreamSender {
     pub fn mark(&self, name: impl Into<String>) -> Result<MarkPlayed, LiveError> {
         let name = name.into();
         let (tx, rx) = oneshot::channel();
-        self.shared
-            .marks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), tx);
+        telephony_core::sync::lock(&self.shared.marks).insert(name.clone(), tx);
         self.shared
             .send(Outbound::Stream(StreamCommand::Mark(name.clone())))?;
         Ok(MarkPlayed { name, rx })

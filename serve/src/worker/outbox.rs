@@ -40,9 +40,10 @@
 //! entries are put back, due at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use telephony_core::sync::lock;
 use telephony_core::{error_chain, MessageId, OutboxItem, ProviderError, SendOptions};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Semaphore};
@@ -412,10 +413,6 @@ struct Shared {
     senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
     recipients: Arc<Mutex<HashMap<String, VecDeque<Held>>>>,
     stop: watch::Receiver<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {

@@ -109,7 +109,7 @@ struct CheckpointStop(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>
 
 impl CheckpointStop {
     fn stop(&self) {
-        let tx = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let tx = telephony_core::sync::lock(&self.0).take();
         if let Some(tx) = tx {
             // The checkpointer may already have stopped.
             let _ = tx.send(());

@@ -1,0 +1,81 @@
+//! The forwarding queue ([`ForwardStore`]).
+
+use super::*;
+
+#[async_trait]
+impl ForwardStore for MemoryStore {
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.forwards.iter().any(|f| f.event.id == event.id) {
+            return Ok(());
+        }
+        g.forwards.push(ForwardRow {
+            event: event.clone(),
+            next_attempt: event.created_at,
+            leased_until: None,
+            done: false,
+        });
+        Ok(())
+    }
+
+    async fn claim_forwards(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ForwardEvent>, StoreError> {
+        let mut g = self.lock();
+        let mut out = Vec::new();
+        for row in g.forwards.iter_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            if !row.done && row.next_attempt <= now && row.leased_until.is_none_or(|l| l <= now) {
+                row.leased_until = Some(now + lease);
+                out.push(row.event.clone());
+                row.event.attempts += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete_forward(&self, id: &str, _now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g.forward_row(id)?;
+        row.done = true;
+        row.leased_until = None;
+        Ok(())
+    }
+
+    async fn retry_forward(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g.forward_row(id)?;
+        row.leased_until = None;
+        row.next_attempt = next_attempt;
+        row.event.last_error = Some(error.to_string());
+        Ok(())
+    }
+
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
+        let g = self.lock();
+        let pending: Vec<&ForwardRow> = g.forwards.iter().filter(|f| !f.done).collect();
+        Ok(ForwardStats {
+            pending: pending.len(),
+            failing: pending
+                .iter()
+                .filter(|f| f.event.last_error.is_some())
+                .count(),
+            delivered: g.forwards.iter().filter(|f| f.done).count(),
+            last_error: pending
+                .iter()
+                .filter(|f| f.event.last_error.is_some())
+                .max_by_key(|f| f.next_attempt)
+                .and_then(|f| f.event.last_error.clone()),
+        })
+    }
+}

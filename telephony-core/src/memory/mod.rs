@@ -1,0 +1,157 @@
+//! An in-memory [`Store`](crate::Store) for tests and embedding without persistence: the
+//! state and its helpers here, one file per store trait beside it (as `telephony-store`'s
+//! SQLite backend has one per table family).
+
+mod calls;
+mod contacts;
+mod forwarding;
+mod inbox;
+mod outbox;
+mod policy;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::message::{
+    ErrorInfo, InboundMessage, MessageId, OutboundMessage, ProviderReceipt, Receipt, StatusUpdate,
+};
+use crate::pairing::{
+    PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus,
+};
+use crate::phone::PhoneNumber;
+use crate::store::{
+    default_limit, BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome,
+    CallStore, CallTurn, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
+    InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus,
+    OutboxItem, OutboxStore, PendingAnswer, PolicyStore, StatusOutcome, StatusSource, StoreError,
+};
+
+#[derive(Default)]
+struct Inner {
+    inbox: Vec<InboxEntry>,
+    inbox_by_sid: HashMap<String, usize>,
+    receipts: HashMap<MessageId, Receipt>,
+    sid_to_receipt: HashMap<String, MessageId>,
+    outbox: Vec<OutboxRow>,
+    orphan_status: HashMap<String, Vec<StatusUpdate>>,
+    pairings: Vec<PairingRequest>,
+    approved_senders: std::collections::HashSet<PhoneNumber>,
+    opted_out: std::collections::HashSet<PhoneNumber>,
+    approved_contacts: std::collections::HashSet<PhoneNumber>,
+    forwards: Vec<ForwardRow>,
+    calls: Vec<CallRecord>,
+    orphan_calls: Vec<OrphanCallStatus>,
+    pending_answers: HashMap<String, PendingAnswer>,
+    stream_tokens: HashMap<(String, String), OffsetDateTime>,
+    /// The last outbox entry's [`OutboxItem::seq`].
+    outbox_seq: i64,
+}
+
+struct OutboxRow {
+    item: OutboxItem,
+    next_attempt: OffsetDateTime,
+    leased_until: Option<OffsetDateTime>,
+    held: bool,
+}
+
+struct ForwardRow {
+    event: ForwardEvent,
+    next_attempt: OffsetDateTime,
+    leased_until: Option<OffsetDateTime>,
+    done: bool,
+}
+
+impl Inner {
+    fn call_mut(&mut self, call_id: &str) -> Result<&mut CallRecord, StoreError> {
+        self.calls
+            .iter_mut()
+            .find(|c| c.call_id == call_id)
+            .ok_or_else(|| call_not_found(call_id))
+    }
+
+    fn forward_row(&mut self, id: &str) -> Result<&mut ForwardRow, StoreError> {
+        self.forwards
+            .iter_mut()
+            .find(|f| f.event.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "forward event",
+                id: id.to_string(),
+            })
+    }
+
+    fn enqueue(
+        &mut self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+        held: bool,
+    ) -> Receipt {
+        let receipt = Receipt::new_pending(id.clone(), msg, now);
+        self.receipts.insert(id.clone(), receipt.clone());
+        self.outbox_seq += 1;
+        self.outbox.push(OutboxRow {
+            item: OutboxItem {
+                id: id.clone(),
+                message: msg.clone(),
+                attempts: 0,
+                seq: self.outbox_seq,
+            },
+            next_attempt: now,
+            leased_until: None,
+            held,
+        });
+        receipt
+    }
+}
+
+/// A [`Store`](crate::Store) that keeps everything in memory; state is lost when it is dropped.
+///
+/// ```
+/// # tokio_test_block(async {
+/// use telephony_core::store::prelude::*;
+/// use telephony_core::{InboxQuery, MemoryStore};
+/// let store = MemoryStore::new();
+/// assert!(store.inbox(&InboxQuery::default()).await.unwrap().is_empty());
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) { tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f); }
+/// ```
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Each operation mutates under one lock, so poison never leaves half an update.
+        crate::sync::lock(&self.inner)
+    }
+}
+
+fn call_not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "call",
+        id: id.to_string(),
+    }
+}
+
+fn not_found(id: &MessageId) -> StoreError {
+    StoreError::NotFound {
+        kind: "outbound message",
+        id: id.to_string(),
+    }
+}

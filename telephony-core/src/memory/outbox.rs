@@ -1,0 +1,175 @@
+//! The durable outbox and receipts of sends ([`OutboxStore`]).
+
+use super::*;
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn enqueue_outbound(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        Ok(self.lock().enqueue(id, msg, now, false))
+    }
+
+    async fn claim_outbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut g = self.lock();
+        let mut out = Vec::new();
+        for row in g.outbox.iter_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            let free = row.leased_until.is_none_or(|l| l <= now);
+            if free && !row.held && row.next_attempt <= now {
+                row.leased_until = Some(now + lease);
+                out.push(row.item.clone());
+                row.item.attempts += 1;
+            }
+        }
+        for item in &out {
+            if let Some(r) = g.receipts.get_mut(&item.id) {
+                r.attempts = item.attempts + 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete_outbound(
+        &self,
+        id: &MessageId,
+        result: &ProviderReceipt,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let mut g = self.lock();
+        let g = &mut *g;
+        let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
+        receipt.apply_sent(result, now);
+        g.sid_to_receipt.insert(result.sid.clone(), id.clone());
+        if let Some(orphans) = g.orphan_status.remove(&result.sid) {
+            for u in orphans {
+                receipt.apply_status(&u, now);
+            }
+        }
+        let receipt = receipt.clone();
+        g.outbox.retain(|r| &r.item.id != id);
+        Ok(receipt)
+    }
+
+    async fn fail_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let mut g = self.lock();
+        let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
+        receipt.apply_failure(error.clone(), now);
+        let receipt = receipt.clone();
+        g.outbox.retain(|r| &r.item.id != id);
+        Ok(receipt)
+    }
+
+    async fn retry_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g
+            .outbox
+            .iter_mut()
+            .find(|r| &r.item.id == id)
+            .ok_or_else(|| not_found(id))?;
+        row.leased_until = None;
+        row.next_attempt = next_attempt;
+        let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
+        receipt.error = Some(error.clone());
+        Ok(())
+    }
+
+    async fn defer_outbound(
+        &self,
+        id: &MessageId,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let row = g
+            .outbox
+            .iter_mut()
+            .find(|r| &r.item.id == id)
+            .ok_or_else(|| not_found(id))?;
+        row.leased_until = None;
+        row.next_attempt = until;
+        // Undo the claim's count: the entry was not tried.
+        row.item.attempts = row.item.attempts.saturating_sub(1);
+        let attempts = row.item.attempts;
+        let to = row.item.message.to.clone();
+        let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
+        receipt.attempts = attempts;
+        // Keep the recipient's order: later entries to the same recipient that are not
+        // being handled now wait at least as long.
+        let pos = g.outbox.iter().position(|r| &r.item.id == id).unwrap_or(0);
+        for later in g.outbox.iter_mut().skip(pos + 1) {
+            if later.item.message.to == to
+                && later.leased_until.is_none()
+                && later.next_attempt < until
+            {
+                later.next_attempt = until;
+            }
+        }
+        Ok(())
+    }
+
+    async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let g = self.lock();
+        Ok(g.outbox
+            .iter()
+            .filter(|r| !r.held && r.leased_until.is_none())
+            .map(|r| r.next_attempt)
+            .min())
+    }
+
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        now: OffsetDateTime,
+    ) -> Result<StatusOutcome, StoreError> {
+        let mut g = self.lock();
+        let Some(id) = g.sid_to_receipt.get(&update.provider_sid).cloned() else {
+            g.orphan_status
+                .entry(update.provider_sid.clone())
+                .or_default()
+                .push(update.clone());
+            return Ok(StatusOutcome::Unknown);
+        };
+        let receipt = g.receipts.get_mut(&id).ok_or_else(|| not_found(&id))?;
+        if receipt.apply_status(update, now) {
+            Ok(StatusOutcome::Applied(receipt.clone()))
+        } else {
+            Ok(StatusOutcome::Stale(receipt.clone()))
+        }
+    }
+
+    async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError> {
+        Ok(self.lock().receipts.get(id).cloned())
+    }
+
+    async fn outbox_len(&self) -> Result<usize, StoreError> {
+        Ok(self.lock().outbox.len())
+    }
+
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let g = self.lock();
+        Ok(g.outbox
+            .iter()
+            .filter_map(|r| g.receipts.get(&r.item.id).map(|rc| rc.created_at))
+            .min())
+    }
+}
