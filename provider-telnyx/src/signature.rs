@@ -221,7 +221,7 @@ impl WebhookSigner {
     /// A signer with a fresh random key.
     pub fn generate() -> Self {
         use rand::Rng as _;
-        Self::from_seed(rand::thread_rng().gen())
+        Self::from_seed(rand::thread_rng().r#gen())
     }
 
     /// The public key, base64, as the Telnyx portal shows it (configure the gateway's

@@ -20,7 +20,7 @@ impl MessageId {
     pub fn generate() -> Self {
         use rand::Rng;
         let ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
-        let r: u64 = rand::thread_rng().gen();
+        let r: u64 = rand::thread_rng().r#gen();
         MessageId(format!("msg_{ms:012x}{r:016x}"))
     }
 

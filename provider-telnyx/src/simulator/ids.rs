@@ -11,7 +11,7 @@ use rand::Rng;
 /// assert_eq!(&id[14..15], "4");
 /// ```
 pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::thread_rng().gen();
+    let mut b: [u8; 16] = rand::thread_rng().r#gen();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();

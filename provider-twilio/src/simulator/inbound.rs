@@ -17,7 +17,7 @@ pub fn new_message_sid() -> String {
 
 /// `prefix` + 32 lowercase hex digits.
 pub(crate) fn new_sid(prefix: &str) -> String {
-    let bytes: [u8; 16] = rand::thread_rng().gen();
+    let bytes: [u8; 16] = rand::thread_rng().r#gen();
     let mut s = String::with_capacity(prefix.len() + 32);
     s.push_str(prefix);
     for b in bytes {

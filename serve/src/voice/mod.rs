@@ -386,7 +386,7 @@ impl CallError {
 
 fn reservation_id() -> String {
     use rand::Rng;
-    let r: u64 = rand::thread_rng().gen();
+    let r: u64 = rand::thread_rng().r#gen();
     format!("pending_{r:016x}")
 }
 
