@@ -27,6 +27,9 @@ pub mod listener;
 pub mod lock;
 pub mod probe;
 pub mod providers;
+pub mod run;
 pub mod runtime;
 pub mod server;
 pub mod tunnel;
+
+pub use run::{prelude, Error, Server};
