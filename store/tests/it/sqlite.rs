@@ -240,13 +240,14 @@ async fn commits_survive_killing_the_process() {
             let _ = self.0.wait();
         }
     }
+    // This test's name as the test binary knows it (its module path without the crate).
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::commits_survive_killing_the_process"),
+        None => "commits_survive_killing_the_process".to_string(),
+    };
     let mut child = KillOnDrop(
         std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "commits_survive_killing_the_process",
-                "--nocapture",
-            ])
+            .args(["--exact", name.as_str(), "--nocapture"])
             .env(CRASH_CHILD, dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -679,7 +680,7 @@ async fn a_database_from_the_first_schema_is_upgraded() {
     std::fs::create_dir(&only_first).unwrap();
     std::fs::write(
         only_first.join("0001_init.sql"),
-        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/sqlite/0001_init.sql"),
     )
     .unwrap();
     {

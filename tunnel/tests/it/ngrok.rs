@@ -2,8 +2,6 @@
 //! cannot be reached from here, so the session is pointed at loopback listeners that refuse
 //! or do not speak TLS.
 
-#![cfg(feature = "ngrok")]
-
 use telephony_tunnel::{Ngrok, Tunnel};
 
 const LOCAL: &str = "127.0.0.1:3335";

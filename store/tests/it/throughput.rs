@@ -2,7 +2,7 @@
 //! on time). Run it optimized, the way the gateway ships:
 //!
 //! ```text
-//! cargo test -p telephony-store --release --test throughput -- --ignored --nocapture
+//! cargo test -p telephony-store --release --test it throughput -- --ignored --nocapture
 //! ```
 //!
 //! Set `TELEPHONY_BENCH_SYNC_FULL=1` to measure with `synchronous=FULL` (an fsync per commit).
