@@ -1,0 +1,262 @@
+//! HTTP routes of the simulator: `POST /v2/messages`, and the number setup routes of
+//! [`crate::numbers`].
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use telephony_core::PhoneNumber;
+use time::OffsetDateTime;
+
+use crate::errors::ApiError;
+use crate::ids::{new_uuid, rfc3339};
+use crate::{events, Simulator, OPTED_OUT_RECIPIENT, POOL_SENDER};
+use telephony_telnyx::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS};
+use telephony_telnyx::resources::{Endpoint, MediaItem, MessageResource, MessageResponse};
+
+pub(crate) fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/v2/messages", post(create_message).fallback(not_found))
+        .route(
+            "/v2/phone_numbers",
+            get(crate::numbers::list_numbers).fallback(not_found),
+        )
+        .route(
+            "/v2/phone_numbers/{id}/messaging",
+            get(crate::numbers::number_messaging).fallback(not_found),
+        )
+        .route(
+            "/v2/messaging_profiles/{id}",
+            get(crate::numbers::get_profile)
+                .patch(crate::numbers::patch_profile)
+                .fallback(not_found),
+        )
+        .fallback(not_found)
+        .with_state(sim)
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found().into_response()
+}
+
+/// Compares without an early exit, so timing does not tell how much of a key matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn authorize(sim: &Simulator, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(ApiError::authentication)?;
+    if !same_secret(
+        token.as_bytes(),
+        sim.inner.config.api_key.expose().as_bytes(),
+    ) {
+        tracing::debug!("telnyx simulator: rejected an API key");
+        return Err(ApiError::authentication());
+    }
+    Ok(())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[derive(serde::Deserialize)]
+struct SendRequest {
+    from: Option<String>,
+    to: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    media_urls: Vec<String>,
+    messaging_profile_id: Option<String>,
+    webhook_url: Option<String>,
+}
+
+fn present(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Telnyx's validation, answered in its shape.
+fn validate(req: SendRequest) -> Result<ValidSend, ApiError> {
+    let raw_to = present(req.to).ok_or_else(|| {
+        ApiError::invalid(
+            10004,
+            "Missing required parameter",
+            "The 'to' parameter is required.",
+            "/to",
+        )
+    })?;
+    let to = PhoneNumber::parse(&raw_to).map_err(|_| {
+        ApiError::invalid(
+            40310,
+            "Invalid 'to' address",
+            format!("The 'to' address {raw_to} is not a valid +E.164 phone number."),
+            "/to",
+        )
+    })?;
+    let from = present(req.from);
+    let profile = present(req.messaging_profile_id);
+    if from.is_none() && profile.is_none() {
+        return Err(ApiError::invalid(
+            10004,
+            "Missing required parameter",
+            "The 'from' parameter or the 'messaging_profile_id' parameter is required.",
+            "/from",
+        ));
+    }
+    let text = req.text.unwrap_or_default();
+    let media: Vec<String> = req
+        .media_urls
+        .into_iter()
+        .filter(|u| !u.trim().is_empty())
+        .collect();
+    if text.is_empty() && media.is_empty() {
+        return Err(ApiError::invalid(
+            10004,
+            "Missing required parameter",
+            "The 'text' parameter is required for SMS.",
+            "/text",
+        ));
+    }
+    if text.chars().count() > MAX_BODY_CHARS {
+        return Err(ApiError::invalid(
+            10015,
+            "Bad Request",
+            "The message text is longer than 10 parts.",
+            "/text",
+        ));
+    }
+    if media.len() > MAX_MEDIA_URLS {
+        return Err(ApiError::invalid(
+            10015,
+            "Bad Request",
+            "At most 10 media URLs are allowed.",
+            "/media_urls",
+        ));
+    }
+    let to = to.as_str().to_string();
+    if to == OPTED_OUT_RECIPIENT {
+        let src = from.as_deref().unwrap_or(POOL_SENDER);
+        return Err(ApiError::new(
+            409,
+            40300,
+            "Blocked due to STOP message",
+            format!("Messages cannot be sent from {src} to {to} due to an existing block rule."),
+        ));
+    }
+    Ok(ValidSend {
+        from,
+        to,
+        text,
+        media,
+        profile,
+        webhook_url: present(req.webhook_url),
+    })
+}
+
+struct ValidSend {
+    from: Option<String>,
+    to: String,
+    text: String,
+    media: Vec<String>,
+    profile: Option<String>,
+    webhook_url: Option<String>,
+}
+
+async fn create_message(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    sim.lock().requests += 1;
+    authorize(&sim, &headers)?;
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            415,
+            10014,
+            "Unsupported Media Type",
+            "The request failed because the server does not support the media type.",
+        ));
+    }
+    let req: SendRequest = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(
+            400,
+            10023,
+            "Invalid JSON",
+            "The request body is not valid JSON.",
+        )
+    })?;
+    if let Some(err) = sim.lock().take_injection() {
+        tracing::info!(
+            status = err.status,
+            code = err.code,
+            "telnyx simulator: answering with an injected failure"
+        );
+        return Err(err);
+    }
+    let req = validate(req)
+        .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
+
+    let config = &sim.inner.config;
+    let now = rfc3339(OffsetDateTime::now_utc());
+    let parts = telephony_core::sms::analyze(&req.text);
+    let webhook_url = req
+        .webhook_url
+        .clone()
+        .or_else(|| config.default_webhook_url.clone());
+    let message = MessageResource {
+        id: new_uuid(),
+        record_type: Some("message".into()),
+        direction: Some("outbound".into()),
+        message_type: Some(if req.media.is_empty() { "SMS" } else { "MMS" }.into()),
+        from: Some(Endpoint {
+            phone_number: req.from.unwrap_or_else(|| POOL_SENDER.to_string()),
+            carrier: Some("Telnyx".into()),
+            line_type: Some("Wireless".into()),
+            status: None,
+        }),
+        to: vec![Endpoint {
+            phone_number: req.to,
+            status: Some("queued".into()),
+            carrier: Some("T-Mobile USA".into()),
+            line_type: Some("Wireless".into()),
+        }],
+        text: Some(req.text),
+        media: req
+            .media
+            .into_iter()
+            .map(|url| MediaItem {
+                url,
+                ..Default::default()
+            })
+            .collect(),
+        parts: Some(parts.segments.max(1) as u32),
+        encoding: serde_json::to_value(parts.encoding)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string)),
+        messaging_profile_id: Some(
+            req.profile
+                .unwrap_or_else(|| config.messaging_profile_id.clone()),
+        ),
+        webhook_url: webhook_url.clone(),
+        errors: Vec::new(),
+        received_at: Some(now),
+        sent_at: None,
+        completed_at: None,
+    };
+    tracing::info!(id = %message.id, webhooks = webhook_url.is_some(), "telnyx simulator: message queued");
+    sim.lock().insert(message.clone());
+    events::spawn(sim.clone(), message.id.clone(), webhook_url);
+    Ok(Json(MessageResponse { data: message }).into_response())
+}
