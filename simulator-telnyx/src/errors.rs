@@ -3,7 +3,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-
 use telephony_telnyx::resources::{error_docs_url, ErrorBody, ErrorObject, ErrorSource};
 
 /// An error the simulator answers with.

@@ -4,13 +4,16 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use telephony_core::redact::redact_url;
 use telephony_core::DeliveryStatus;
-use time::OffsetDateTime;
-
-use crate::ids::{new_uuid, rfc3339};
-use crate::{log_url, Simulator, WebhookRecord};
 use telephony_telnyx::resources::{ErrorObject, MessageResource};
 use telephony_telnyx::webhook::{MESSAGE_FINALIZED, MESSAGE_SENT};
+use time::OffsetDateTime;
+
+use crate::dates::rfc3339;
+use crate::ids::new_uuid;
+use crate::simulator::Simulator;
+use crate::webhooks::WebhookRecord;
 
 /// `{"data":{"event_type","id","occurred_at","payload","record_type":"event"},"meta":{…}}`.
 pub(crate) fn envelope(
@@ -85,8 +88,8 @@ fn steps(final_status: DeliveryStatus) -> Vec<Step> {
 /// there is a URL. Never blocks the send's answer.
 pub(crate) fn spawn(sim: Simulator, id: String, url: Option<String>) {
     tokio::spawn(async move {
-        let delay = sim.inner.config.callback_delay;
-        for step in steps(sim.inner.config.final_status) {
+        let delay = sim.config().callback_delay;
+        for step in steps(sim.config().final_status) {
             tokio::time::sleep(delay).await;
             let now = OffsetDateTime::now_utc();
             let Some(snapshot) = sim.apply_step(&id, step, now) else {
@@ -142,8 +145,7 @@ impl Simulator {
             .unwrap_or_default()
             .to_string();
         let result = self
-            .inner
-            .http
+            .http()
             .post(url)
             .headers(signed.headers.clone())
             .body(signed.body.clone())
@@ -155,10 +157,10 @@ impl Simulator {
                 let code = resp.status();
                 let _ = resp.bytes().await;
                 if code.is_success() {
-                    tracing::debug!(message_id, event_type, url = %log_url(url), http_status = code.as_u16(), "telnyx simulator: webhook delivered");
+                    tracing::debug!(message_id, event_type, url = %redact_url(url), http_status = code.as_u16(), "telnyx simulator: webhook delivered");
                     (Some(code.as_u16()), None)
                 } else {
-                    tracing::warn!(message_id, event_type, url = %log_url(url), http_status = code.as_u16(), "telnyx simulator: webhook answered with an error status (not retried)");
+                    tracing::warn!(message_id, event_type, url = %redact_url(url), http_status = code.as_u16(), "telnyx simulator: webhook answered with an error status (not retried)");
                     (
                         Some(code.as_u16()),
                         Some(format!("webhook answered HTTP {}", code.as_u16())),
@@ -167,7 +169,7 @@ impl Simulator {
             }
             Err(e) => {
                 let reason = telephony_core::error_chain(&e.without_url());
-                tracing::warn!(message_id, event_type, url = %log_url(url), error = %reason, "telnyx simulator: webhook failed (not retried)");
+                tracing::warn!(message_id, event_type, url = %redact_url(url), error = %reason, "telnyx simulator: webhook failed (not retried)");
                 (None, Some(reason))
             }
         };

@@ -32,14 +32,3 @@ pub(crate) fn new_numeric_id() -> String {
         rand::thread_rng().gen_range(1_000_000_000_000_000_000..10_000_000_000_000_000_000);
     n.to_string()
 }
-
-/// An RFC 3339 timestamp with milliseconds, as Telnyx writes them
-/// (`2023-11-14T22:13:20.000+00:00`).
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+00:00"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(FORMAT)
-        .unwrap_or_default()
-}

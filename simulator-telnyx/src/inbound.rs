@@ -1,12 +1,15 @@
 //! Fake inbound messages: the `message.received` webhook Telnyx would send a gateway.
 
 use bytes::Bytes;
-use time::OffsetDateTime;
-
-use crate::ids::{new_uuid, rfc3339};
-use crate::{events, SignedWebhook, Simulator, WebhookRecord};
 use telephony_telnyx::resources::{Endpoint, MediaItem, MessageResource};
 use telephony_telnyx::webhook::MESSAGE_RECEIVED;
+use time::OffsetDateTime;
+
+use crate::dates::rfc3339;
+use crate::events;
+use crate::ids::new_uuid;
+use crate::simulator::Simulator;
+use crate::webhooks::{SignedWebhook, WebhookRecord};
 
 /// An inbound SMS/MMS as Telnyx would deliver it in a `message.received` webhook.
 ///
@@ -126,7 +129,7 @@ impl Simulator {
     }
 
     fn inbound_body(&self, sms: &InboundSms, url: &str, at: OffsetDateTime) -> Bytes {
-        let payload = sms.payload(&self.inner.config.messaging_profile_id, at);
+        let payload = sms.payload(&self.config().messaging_profile_id, at);
         events::envelope(MESSAGE_RECEIVED, &payload, url, at)
     }
 }

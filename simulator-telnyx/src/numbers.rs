@@ -7,35 +7,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
-
-use crate::errors::ApiError;
-use crate::ids::new_uuid;
-use crate::server::authorize;
-use crate::Simulator;
 use telephony_telnyx::resources::{
     Data, DataList, MessagingFeatures, MessagingProfileResource, MessagingSettings,
     PhoneNumberResource, UpdateMessagingProfile,
 };
 
-/// A number of the simulated account, with what it can do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimNumber {
-    /// The number as `GET /v2/phone_numbers` lists it.
-    pub resource: PhoneNumberResource,
-    /// SMS available (`features.sms` is an object, else `null`).
-    pub sms: bool,
-    /// MMS available.
-    pub mms: bool,
-}
-
-/// A `PATCH /v2/messaging_profiles/{id}` the simulator applied (for tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileUpdate {
-    /// The profile id.
-    pub id: String,
-    /// The body as received.
-    pub body: serde_json::Value,
-}
+use crate::auth::authorize;
+use crate::errors::ApiError;
+use crate::ids::new_uuid;
+use crate::inventory::{ProfileUpdate, SimNumber};
+use crate::simulator::Simulator;
 
 fn sms_features() -> serde_json::Value {
     serde_json::json!({

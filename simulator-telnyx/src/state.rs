@@ -2,10 +2,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::errors::ApiError;
-use crate::numbers::{ProfileUpdate, SimNumber};
-use crate::{Injection, WebhookRecord};
 use telephony_telnyx::resources::{MessageResource, MessagingProfileResource};
+
+use crate::config::Injection;
+use crate::errors::ApiError;
+use crate::inventory::{ProfileUpdate, SimNumber};
+use crate::webhooks::WebhookRecord;
 
 #[derive(Debug, Default)]
 pub(crate) struct SimState {

@@ -1,13 +1,13 @@
 //! The life of a created message after the 201: status steps and signed status callbacks.
 
-use std::time::Duration;
-
+use telephony_core::redact::redact_url;
 use telephony_core::DeliveryStatus;
+use telephony_twilio::resources::MessageResource;
 use time::OffsetDateTime;
 
-use crate::{log_url, CallbackRecord, Simulator};
-use telephony_twilio::resources::MessageResource;
-use telephony_twilio::signature::RequestValidator;
+use crate::records::CallbackRecord;
+use crate::signed_post::send_signed;
+use crate::simulator::Simulator;
 
 /// One status a message moves to, with the `ErrorCode` it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +62,8 @@ pub(crate) fn steps(final_status: DeliveryStatus) -> Vec<Step> {
 /// status callback for each when `callback_url` is set. Never blocks the create response.
 pub(crate) fn spawn(sim: Simulator, sid: String, callback_url: Option<String>) {
     tokio::spawn(async move {
-        let delay = sim.inner.config.callback_delay;
-        for step in steps(sim.inner.config.final_status) {
+        let delay = sim.config().callback_delay;
+        for step in steps(sim.config().final_status) {
             tokio::time::sleep(delay).await;
             let Some(snapshot) = sim.apply_step(&sid, step) else {
                 return;
@@ -84,13 +84,13 @@ impl Simulator {
         let m = state.message_mut(sid)?;
         if m.from.is_none() {
             // A Messaging Service picked a sender from its pool.
-            m.from = Some(crate::MESSAGING_SERVICE_SENDER.to_string());
+            m.from = Some(crate::config::MESSAGING_SERVICE_SENDER.to_string());
         }
         if m.num_segments.as_deref() == Some("0") {
-            m.num_segments = Some(crate::server::segments_for(m).to_string());
+            m.num_segments = Some(crate::segments::segments_for(m).to_string());
         }
         m.status = Some(step.status.as_str().to_string());
-        m.date_updated = Some(crate::server::rfc2822(now));
+        m.date_updated = Some(crate::dates::rfc2822(now));
         if let Some((code, message)) = step.error {
             m.error_code = Some(code);
             m.error_message = Some(message.to_string());
@@ -133,10 +133,10 @@ async fn post(
     let (signature, http_status, error) = send_signed(sim, url, &params).await;
     match &error {
         None => {
-            tracing::debug!(message_sid = sid, %status, url = %log_url(url), http_status, "simulator: status callback delivered")
+            tracing::debug!(message_sid = sid, %status, url = %redact_url(url), http_status, "simulator: status callback delivered")
         }
         Some(reason) => {
-            tracing::warn!(message_sid = sid, %status, url = %log_url(url), http_status, error = %reason, "simulator: status callback failed (not retried)")
+            tracing::warn!(message_sid = sid, %status, url = %redact_url(url), http_status, error = %reason, "simulator: status callback failed (not retried)")
         }
     }
     sim.lock().callbacks.push(CallbackRecord {
@@ -148,54 +148,4 @@ async fn post(
         http_status,
         error,
     });
-}
-
-/// POSTs a form signed with `X-Twilio-Signature` as Twilio does, once; returns the
-/// signature, the receiver's HTTP status and why it failed (transport error or non-2xx).
-pub(crate) async fn send_signed(
-    sim: &Simulator,
-    url: &str,
-    params: &[(String, String)],
-) -> (String, Option<u16>, Option<String>) {
-    let signature =
-        RequestValidator::new(sim.inner.config.auth_token.expose()).compute(url, params);
-    let body = serde_urlencoded::to_string(params).unwrap_or_default();
-    let result = sim
-        .inner
-        .http
-        .post(url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .header(reqwest::header::USER_AGENT, "TwilioProxy/1.1")
-        .header("X-Twilio-Signature", &signature)
-        .body(body)
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await;
-    match result {
-        Ok(resp) => {
-            let code = resp.status();
-            // Drain the body so the connection can be reused; its content is ignored.
-            let _ = resp.bytes().await;
-            let error =
-                (!code.is_success()).then(|| format!("callback answered HTTP {}", code.as_u16()));
-            (signature, Some(code.as_u16()), error)
-        }
-        Err(e) => (signature, None, Some(describe(e))),
-    }
-}
-
-/// A reqwest error with its sources, without the URL (which may carry credentials).
-pub(crate) fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -21,19 +21,24 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::calls::{emit, end_call, finished, is_terminal};
-use crate::inbound::{country_of, new_sid};
+use telephony_core::redact::redact_url;
+use telephony_twilio::resources::CallResource;
+use telephony_twilio::signature::RequestValidator;
+
+use crate::call_events::{emit, end_call, finished};
+use crate::call_state::is_terminal;
+use crate::config::MAX_CALL_DOCUMENTS;
+use crate::recipients::country_of;
 use crate::records::{Alert, RelayRecord, SessionEnd, StreamRecord};
 use crate::relay::{CallInfo, RelaySession};
 use crate::script::{
     CallEnd, CallError, CallScript, CalleeOutcome, CallerInput, DocumentRecord, GatherRecord, Heard,
 };
 use crate::session::{self, Engine, Exit, Recorder};
+use crate::sids::new_sid;
+use crate::simulator::Simulator;
 use crate::stream::StreamSession;
 use crate::verbs::{parse_twiml, ConnectRelay, ConnectStream, GatherVerb, RecordVerb, TwimlVerb};
-use crate::{log_url, Simulator, MAX_CALL_DOCUMENTS};
-use telephony_twilio::resources::CallResource;
-use telephony_twilio::signature::RequestValidator;
 
 /// Simulated milliseconds per spoken word.
 const MS_PER_WORD: u64 = 400;
@@ -440,7 +445,7 @@ impl Driver {
             return None;
         }
         let recording_sid = new_sid("RE");
-        let account = self.sim.inner.config.account_sid.clone();
+        let account = self.sim.config().account_sid.clone();
         let mut params = pairs(&[
             (
                 "RecordingUrl",
@@ -479,8 +484,8 @@ impl Driver {
             return false;
         };
         let signed_url = session::signed_url(&verb.url);
-        let signature = RequestValidator::new(self.sim.inner.config.auth_token.expose())
-            .compute(&signed_url, &[]);
+        let signature =
+            RequestValidator::new(self.sim.config().auth_token.expose()).compute(&signed_url, &[]);
         let mut notes = socket_notes(&verb.url);
         if let Some(query) = &verb.dropped_query {
             notes.push(format!(
@@ -511,7 +516,7 @@ impl Driver {
         let ws = match session::connect(&verb.url, &signature).await {
             Ok(ws) => ws,
             Err(e) => {
-                tracing::info!(call_sid = %self.sid, url = %log_url(&verb.url), error = %e, "simulator: stream did not open (31920)");
+                tracing::info!(call_sid = %self.sid, url = %redact_url(&verb.url), error = %e, "simulator: stream did not open (31920)");
                 rec.stream(|r| {
                     r.alerts.push(Alert {
                         code: 31920,
@@ -523,7 +528,7 @@ impl Driver {
                 return !self.ended();
             }
         };
-        tracing::debug!(call_sid = %self.sid, url = %log_url(&verb.url), "simulator: stream open");
+        tracing::debug!(call_sid = %self.sid, url = %redact_url(&verb.url), "simulator: stream open");
         let mut proto = StreamSession::new(
             rec,
             call.account_sid.clone().unwrap_or_default(),
@@ -545,8 +550,8 @@ impl Driver {
             return RelayAfter::CallEnded;
         };
         let signed_url = session::signed_url(&verb.url);
-        let signature = RequestValidator::new(self.sim.inner.config.auth_token.expose())
-            .compute(&signed_url, &[]);
+        let signature =
+            RequestValidator::new(self.sim.config().auth_token.expose()).compute(&signed_url, &[]);
         let session_id = new_sid("VX");
         let index = self
             .with_meta(|m| {
@@ -572,7 +577,7 @@ impl Driver {
             Err(e) => {
                 let message =
                     format!("ConversationRelay - WebSocket ended: the socket did not open: {e}");
-                tracing::info!(call_sid = %self.sid, url = %log_url(&verb.url), error = %e, "simulator: relay did not open (64105)");
+                tracing::info!(call_sid = %self.sid, url = %redact_url(&verb.url), error = %e, "simulator: relay did not open (64105)");
                 rec.relay(|r| {
                     r.alerts.push(Alert {
                         code: 64105,
@@ -584,7 +589,7 @@ impl Driver {
                 return RelayAfter::Failed(message);
             }
         };
-        tracing::debug!(call_sid = %self.sid, url = %log_url(&verb.url), "simulator: relay open");
+        tracing::debug!(call_sid = %self.sid, url = %redact_url(&verb.url), "simulator: relay open");
         let direction = match call.direction.as_deref() {
             Some("inbound") => "inbound",
             _ => "outbound",
@@ -679,9 +684,9 @@ impl Driver {
         } else {
             (request.url.clone(), &params)
         };
-        let signature = RequestValidator::new(self.sim.inner.config.auth_token.expose())
-            .compute(&url, body_params);
-        let http = &self.sim.inner.http;
+        let signature =
+            RequestValidator::new(self.sim.config().auth_token.expose()).compute(&url, body_params);
+        let http = &self.sim.http();
         let builder = if get {
             http.get(&url)
         } else {
@@ -710,7 +715,10 @@ impl Driver {
         let failure = match result {
             Err(e) => Some((
                 11200,
-                format!("HTTP retrieval failure: {}", crate::callbacks::describe(e)),
+                format!(
+                    "HTTP retrieval failure: {}",
+                    crate::signed_post::describe(e)
+                ),
             )),
             Ok(resp) => {
                 let code = resp.status();
@@ -753,7 +761,7 @@ impl Driver {
         };
         let body = record.body.clone();
         self.log(|log| log.documents.push(record));
-        tracing::debug!(call_sid = %self.sid, url = %log_url(&url), error = ?failure.as_ref().map(|f| f.0), "simulator: fetched a TwiML document");
+        tracing::debug!(call_sid = %self.sid, url = %redact_url(&url), error = ?failure.as_ref().map(|f| f.0), "simulator: fetched a TwiML document");
         if let Some((code, message)) = failure {
             // A hang-up while the request was out wins over the failure.
             if !self.ended() {
@@ -812,7 +820,7 @@ impl Driver {
                 return;
             }
             call.status = Some("in-progress".into());
-            call.date_updated = Some(crate::server::rfc2822(now));
+            call.date_updated = Some(crate::dates::rfc2822(now));
             let snapshot = call.clone();
             if let Some(meta) = state.calls.meta.get_mut(&self.sid) {
                 meta.answered_at = Some(now);
@@ -833,7 +841,7 @@ impl Driver {
         let real = self.sim.paced(run);
         if !real.is_zero() {
             self.with_meta(|m| m.waiting = Some((Instant::now(), run)));
-            crate::calls::wait_or_end(&self.sim, &self.sid, real).await;
+            crate::call_events::wait_or_end(&self.sim, &self.sid, real).await;
             self.with_meta(|m| m.waiting = None);
         }
         if self.ended() {
@@ -884,11 +892,11 @@ impl Driver {
             .cloned()
     }
 
-    fn with_meta<T>(&self, f: impl FnOnce(&mut crate::calls::CallMeta) -> T) -> Option<T> {
+    fn with_meta<T>(&self, f: impl FnOnce(&mut crate::call_state::CallMeta) -> T) -> Option<T> {
         self.sim.lock().calls.meta.get_mut(&self.sid).map(f)
     }
 
-    fn log(&self, f: impl FnOnce(&mut crate::calls::DriveLog)) {
+    fn log(&self, f: impl FnOnce(&mut crate::call_state::DriveLog)) {
         self.with_meta(|m| f(&mut m.log));
     }
 }

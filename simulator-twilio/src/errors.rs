@@ -3,7 +3,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-
 use telephony_twilio::resources::ErrorBody;
 
 /// An error the simulator answers with:

@@ -1,30 +1,9 @@
 //! Fake inbound SMS/MMS webhooks, signed exactly like Twilio signs them.
 
-use rand::Rng;
-
 use telephony_twilio::signature::RequestValidator;
 
-/// A new random Message SID: `"SM"` + 32 lowercase hex digits.
-///
-/// ```
-/// let sid = telephony_twilio_simulator::new_message_sid();
-/// assert_eq!(sid.len(), 34);
-/// assert!(sid.starts_with("SM"));
-/// ```
-pub fn new_message_sid() -> String {
-    new_sid("SM")
-}
-
-/// `prefix` + 32 lowercase hex digits.
-pub(crate) fn new_sid(prefix: &str) -> String {
-    let bytes: [u8; 16] = rand::thread_rng().r#gen();
-    let mut s = String::with_capacity(prefix.len() + 32);
-    s.push_str(prefix);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
+use crate::recipients::country_of;
+use crate::sids::new_message_sid;
 
 /// An inbound SMS/MMS as Twilio would POST it to a number's `SmsUrl` (PROTOCOL §2.1).
 ///
@@ -134,30 +113,6 @@ impl InboundSms {
     }
 }
 
-/// Best-effort ISO country of an E.164 number (optionally `channel:`-prefixed).
-pub(crate) fn country_of(number: &str) -> &'static str {
-    let n = number.rsplit(':').next().unwrap_or(number);
-    const TABLE: &[(&str, &str)] = &[
-        ("+1", "US"),
-        ("+44", "GB"),
-        ("+33", "FR"),
-        ("+49", "DE"),
-        ("+34", "ES"),
-        ("+39", "IT"),
-        ("+31", "NL"),
-        ("+61", "AU"),
-        ("+81", "JP"),
-        ("+55", "BR"),
-        ("+52", "MX"),
-        ("+91", "IN"),
-    ];
-    TABLE
-        .iter()
-        .find(|(prefix, _)| n.starts_with(prefix))
-        .map(|(_, c)| *c)
-        .unwrap_or("")
-}
-
 /// How long Twilio waits for a messaging webhook's answer before giving up (11200).
 pub const SMS_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -173,7 +128,7 @@ pub struct SmsDelivery {
     pub error_code: Option<i64>,
 }
 
-impl crate::Simulator {
+impl crate::simulator::Simulator {
     /// Delivers an inbound SMS/MMS as Twilio does: POSTs it, signed with this account's
     /// auth token, to `url` (a number's `SmsUrl`) and records it in the message log
     /// (`GET …/Messages.json`: direction `inbound`, status `received`). A delivery that
@@ -198,8 +153,7 @@ impl crate::Simulator {
         let sid = sms.message_sid.get_or_insert_with(new_message_sid).clone();
         let (body, signature) = sms.signed(self.config().auth_token.expose(), url);
         let answer = self
-            .inner
-            .http
+            .http()
             .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -213,13 +167,13 @@ impl crate::Simulator {
         let http_status = match answer {
             Ok(r) => Some(r.status().as_u16()),
             Err(e) => {
-                tracing::info!(message_sid = %sid, error = %crate::callbacks::describe(e), "simulator: inbound SMS webhook unreachable (11200)");
+                tracing::info!(message_sid = %sid, error = %crate::signed_post::describe(e), "simulator: inbound SMS webhook unreachable (11200)");
                 None
             }
         };
         let failed = !http_status.is_some_and(|s| (200..300).contains(&s));
         let error_code = failed.then_some(11200);
-        let now = crate::server::rfc2822(time::OffsetDateTime::now_utc());
+        let now = crate::dates::rfc2822(time::OffsetDateTime::now_utc());
         let uri = format!(
             "/2010-04-01/Accounts/{}/Messages/{sid}",
             self.config().account_sid

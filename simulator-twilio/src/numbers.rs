@@ -7,24 +7,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use axum::Json;
-
-use crate::errors::ApiError;
-use crate::inbound::new_sid;
-use crate::server::authorize;
-use crate::Simulator;
 use telephony_twilio::resources::{
     IncomingPhoneNumberPage, IncomingPhoneNumberResource, MessagingServiceResource,
     NumberCapabilities,
 };
 
-/// An update the simulator applied (for tests): the resource's SID and the form, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettingsUpdate {
-    /// `PN…` or `MG…`.
-    pub sid: String,
-    /// The form parameters as sent.
-    pub form: Vec<(String, String)>,
-}
+use crate::auth::authorize;
+use crate::errors::ApiError;
+use crate::records::SettingsUpdate;
+use crate::sids::new_sid;
+use crate::simulator::Simulator;
 
 fn form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_bytes(body)
@@ -132,7 +124,7 @@ pub(crate) async fn service(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<MessagingServiceResource>, ApiError> {
-    let account = sim.inner.config.account_sid.clone();
+    let account = sim.config().account_sid.clone();
     authorize(&sim, &headers, &account, uri.path())?;
     let updates = if body.is_empty() {
         Vec::new()
@@ -167,7 +159,7 @@ impl Simulator {
     /// returns its `PN…` SID.
     pub fn add_number(&self, phone_number: &str, capabilities: NumberCapabilities) -> String {
         let sid = new_sid("PN");
-        let account = self.inner.config.account_sid.clone();
+        let account = self.config().account_sid.clone();
         self.lock().numbers.push(IncomingPhoneNumberResource {
             sid: sid.clone(),
             account_sid: Some(account),

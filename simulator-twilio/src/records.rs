@@ -1,9 +1,12 @@
 //! What happened on a call's real-time sessions: [`StreamRecord`] for a
 //! `<Connect><Stream>`, [`RelayRecord`] for a `<Connect><ConversationRelay>`, both in
-//! [`CallOutcome`](crate::CallOutcome).
+//! [`CallOutcome`](crate::script::CallOutcome).
 //!
 //! Times (`at_ms`, `…_at_ms`) are on the session's simulated clock: milliseconds since
 //! the socket opened.
+
+use telephony_core::DeliveryStatus;
+use time::OffsetDateTime;
 
 /// One text message on a session's socket, with when it was sent or received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,4 +291,86 @@ fn events(messages: &[TimedMessage], key: &str) -> Vec<String> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// One `POST …/Messages.json` the simulator received, whatever it answered (created,
+/// injected failure, validation error, 401): what a test counts to see how many HTTP
+/// attempts a client made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequestRecord {
+    /// When it arrived.
+    pub at: OffsetDateTime,
+    /// Its `To` parameter, as sent, if the body was a form with one.
+    pub to: Option<String>,
+    /// The HTTP status the simulator answered.
+    pub http_status: u16,
+}
+
+/// One status callback the simulator attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRecord {
+    /// The message it is about.
+    pub message_sid: String,
+    /// The `MessageStatus` it carried.
+    pub status: DeliveryStatus,
+    /// The exact URL it was POSTed (and signed) to.
+    pub url: String,
+    /// The form parameters, in the order sent.
+    pub params: Vec<(String, String)>,
+    /// The `X-Twilio-Signature` sent.
+    pub signature: String,
+    /// The receiver's HTTP status, if it answered.
+    pub http_status: Option<u16>,
+    /// Why it failed (connection error, timeout, non-2xx), if it did. Not retried.
+    pub error: Option<String>,
+}
+
+impl CallbackRecord {
+    /// True if the receiver answered 2xx.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.http_status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// One `POST …/Calls.json` the simulator received, whatever it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCreateRecord {
+    /// When it arrived.
+    pub at: OffsetDateTime,
+    /// The form pairs, in the order sent (empty if the body was not a form).
+    pub params: Vec<(String, String)>,
+    /// The HTTP status the simulator answered.
+    pub http_status: u16,
+}
+
+/// One call status callback the simulator sent, or dropped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCallbackRecord {
+    /// The call.
+    pub call_sid: String,
+    /// The `StatusCallbackEvent` it is for: `initiated`, `ringing`, `answered`, `completed`.
+    pub event: String,
+    /// The `CallStatus` it carried (`initiated`, `ringing`, `in-progress`, `completed`, …).
+    pub call_status: String,
+    /// The URL it was (or would have been) POSTed and signed to.
+    pub url: String,
+    /// The form parameters, in the order sent.
+    pub params: Vec<(String, String)>,
+    /// The `X-Twilio-Signature` sent (empty when dropped).
+    pub signature: String,
+    /// The receiver's HTTP status, if it answered.
+    pub http_status: Option<u16>,
+    /// Why it failed, if it did. Not retried.
+    pub error: Option<String>,
+    /// Dropped by [`Simulator::drop_call_callbacks`](crate::Simulator::drop_call_callbacks): never sent.
+    pub dropped: bool,
+}
+
+/// An update the simulator applied (for tests): the resource's SID and the form, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsUpdate {
+    /// `PN…` or `MG…`.
+    pub sid: String,
+    /// The form parameters as sent.
+    pub form: Vec<(String, String)>,
 }

@@ -81,24 +81,24 @@ struct Setup<'a> {
 }
 
 /// The call, as `setup` describes it.
-pub(super) struct CallInfo {
-    pub(super) account_sid: String,
-    pub(super) call_sid: String,
-    pub(super) from: String,
-    pub(super) to: String,
+pub(crate) struct CallInfo {
+    pub(crate) account_sid: String,
+    pub(crate) call_sid: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
     /// `inbound` or `outbound`.
-    pub(super) direction: String,
+    pub(crate) direction: String,
 }
 
 /// The Twilio side of one relay session.
-pub(super) struct RelaySession {
+pub(crate) struct RelaySession {
     rec: Recorder,
     verb: ConnectRelay,
     call: CallInfo,
     session_id: String,
     /// The `lang` of prompts.
     lang: String,
-    pub(super) inputs: VecDeque<CallerInput>,
+    pub(crate) inputs: VecDeque<CallerInput>,
     hang_up_when_done: bool,
     script_at: u64,
     speaking: Option<CallerSpeech>,
@@ -113,7 +113,7 @@ pub(super) struct RelaySession {
 }
 
 impl RelaySession {
-    pub(super) fn new(
+    pub(crate) fn new(
         rec: Recorder,
         verb: ConnectRelay,
         call: CallInfo,
@@ -141,7 +141,7 @@ impl RelaySession {
     }
 
     /// `setup`, and the welcome greeting starts.
-    pub(super) fn opening(&mut self) -> Vec<Out> {
+    pub(crate) fn opening(&mut self) -> Vec<Out> {
         let setup = json(&Setup {
             kind: "setup",
             session_id: &self.session_id,

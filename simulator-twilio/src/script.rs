@@ -335,7 +335,7 @@ pub struct CallError {
     /// Twilio's code: 11200 (HTTP retrieval failure: transport error, non-2xx, no
     /// `Content-Type`), 12300 (invalid `Content-Type`), 12100 (document parse failure),
     /// 11100 (invalid URL), 14106 (document retrieval limit, see
-    /// [`MAX_CALL_DOCUMENTS`](crate::MAX_CALL_DOCUMENTS)).
+    /// [`MAX_CALL_DOCUMENTS`](crate::config::MAX_CALL_DOCUMENTS)).
     pub code: u32,
     /// What went wrong.
     pub message: String,

@@ -1,8 +1,19 @@
 //! Segment counts as Twilio reports them, from [`telephony_core::sms::analyze`].
 
+use telephony_twilio::resources::MessageResource;
+
 /// Number of SMS segments Twilio reports for `body` (at least 1, as for media-only messages).
 pub(crate) fn count(body: &str) -> usize {
     telephony_core::sms::analyze(body).segments.max(1)
+}
+
+/// Segments to report for a stored message (MMS counts as one).
+pub(crate) fn segments_for(m: &MessageResource) -> usize {
+    if m.num_media.as_deref().is_some_and(|n| n != "0") {
+        1
+    } else {
+        count(m.body.as_deref().unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

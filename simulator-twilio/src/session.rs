@@ -15,9 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::calls::is_terminal;
+use crate::call_state::is_terminal;
 use crate::records::{RelayRecord, SessionEnd, StreamRecord};
-use crate::Simulator;
+use crate::simulator::Simulator;
 
 /// How long the simulator waits for the pong of a synchronizing ping.
 pub(crate) const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,11 +25,11 @@ pub(crate) const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long opening a socket (TCP and the upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// The URL Twilio signs for a socket: the TwiML's URL with a `wss://` scheme (a `ws://`
 /// URL, which only the simulator accepts, is signed as its `wss://` twin).
-pub(super) fn signed_url(url: &str) -> String {
+pub(crate) fn signed_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => format!("wss://{rest}"),
         _ => url.to_string(),
@@ -38,7 +38,7 @@ pub(super) fn signed_url(url: &str) -> String {
 
 /// Opens `url` (`ws://` only: the simulator has no TLS) with Twilio's signed upgrade:
 /// header `x-twilio-signature` = `signature`.
-pub(super) async fn connect(url: &str, signature: &str) -> Result<Ws, String> {
+pub(crate) async fn connect(url: &str, signature: &str) -> Result<Ws, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
     match parsed.scheme() {
         "ws" => {}
@@ -86,14 +86,14 @@ pub(super) async fn connect(url: &str, signature: &str) -> Result<Ws, String> {
 
 /// Writes into one session's record in the call's log.
 #[derive(Clone)]
-pub(super) struct Recorder {
-    pub(super) sim: Simulator,
-    pub(super) sid: String,
-    pub(super) index: usize,
+pub(crate) struct Recorder {
+    pub(crate) sim: Simulator,
+    pub(crate) sid: String,
+    pub(crate) index: usize,
 }
 
 impl Recorder {
-    pub(super) fn stream(&self, f: impl FnOnce(&mut StreamRecord)) {
+    pub(crate) fn stream(&self, f: impl FnOnce(&mut StreamRecord)) {
         let mut state = self.sim.lock();
         if let Some(r) = state
             .calls
@@ -105,7 +105,7 @@ impl Recorder {
         }
     }
 
-    pub(super) fn relay(&self, f: impl FnOnce(&mut RelayRecord)) {
+    pub(crate) fn relay(&self, f: impl FnOnce(&mut RelayRecord)) {
         let mut state = self.sim.lock();
         if let Some(r) = state
             .calls
@@ -119,7 +119,7 @@ impl Recorder {
 }
 
 /// What the application sent.
-pub(super) enum Incoming {
+pub(crate) enum Incoming {
     Text(String),
     Binary(usize),
     /// A close frame (its code, if any).
@@ -130,14 +130,14 @@ pub(super) enum Incoming {
 }
 
 /// What a protocol wants sent.
-pub(super) enum Out {
+pub(crate) enum Out {
     Text(String),
     /// Close the socket with this code and reason.
     Close(u16, String),
 }
 
 /// What a protocol waits for next.
-pub(super) enum Next {
+pub(crate) enum Next {
     /// Something is due at this time on the session clock (`fire` when the clock is
     /// there).
     At(u64),
@@ -148,7 +148,7 @@ pub(super) enum Next {
 }
 
 /// One real-time protocol, Twilio's side, as a state machine on the session clock.
-pub(super) trait Protocol {
+pub(crate) trait Protocol {
     /// What is due next, at `now`.
     fn next(&self, now: u64) -> Next;
     /// Does what is due at `now` (must make progress when `next` said `At(now)`).
@@ -168,14 +168,14 @@ pub(super) trait Protocol {
 }
 
 /// How the loop ended.
-pub(super) enum Exit {
+pub(crate) enum Exit {
     /// The protocol is done (see its record's `ended_by`); the call goes on.
     Done,
     /// The call ended (the caller, the API, the time limit): Twilio closed the socket.
     CallEnded,
 }
 
-pub(super) struct Engine {
+pub(crate) struct Engine {
     sim: Simulator,
     sid: String,
     ws: Ws,
@@ -191,7 +191,7 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub(super) fn new(sim: Simulator, sid: String, ws: Ws, time_limit_ms: u64) -> Self {
+    pub(crate) fn new(sim: Simulator, sid: String, ws: Ws, time_limit_ms: u64) -> Self {
         let wake = sim
             .lock()
             .calls
@@ -199,7 +199,7 @@ impl Engine {
             .get(&sid)
             .map(|m| m.wake.clone())
             .unwrap_or_default();
-        let sync = sim.inner.config.realtime_sync;
+        let sync = sim.config().realtime_sync;
         Engine {
             sim,
             sid,
@@ -218,7 +218,7 @@ impl Engine {
     /// Sends `opening`, then runs `proto` until it is done or the call ends. The caller
     /// ends the call when this returns [`Exit::CallEnded`] with
     /// `hung_up_by` set (the script's hang-up or the time limit).
-    pub(super) async fn run<P: Protocol>(
+    pub(crate) async fn run<P: Protocol>(
         mut self,
         proto: &mut P,
         opening: Vec<Out>,
@@ -290,7 +290,7 @@ impl Engine {
 
     /// Simulated milliseconds in `real` time.
     fn simulated_ms(&self, real: Duration) -> u64 {
-        let second = self.sim.inner.config.simulated_second;
+        let second = self.sim.config().simulated_second;
         if second.is_zero() {
             return 0;
         }
@@ -357,7 +357,7 @@ impl Engine {
     /// clock follows real time meanwhile, up to the time limit.
     async fn idle<P: Protocol>(&mut self, proto: &mut P) {
         let room = self.room();
-        let paced = !self.sim.inner.config.simulated_second.is_zero();
+        let paced = !self.sim.config().simulated_second.is_zero();
         let limit = if paced {
             self.sim.paced(room)
         } else {
@@ -509,12 +509,12 @@ impl Engine {
 }
 
 /// A message as JSON text: the fields in the order of the serialized struct (Twilio's).
-pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Serializes pairs as a JSON object, keeping their order.
-pub(super) fn ordered_map<S: serde::Serializer>(
+pub(crate) fn ordered_map<S: serde::Serializer>(
     pairs: &[(String, String)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -527,7 +527,7 @@ pub(super) fn ordered_map<S: serde::Serializer>(
 }
 
 /// `text` cut at 200 characters, for alerts.
-pub(super) fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out: String = text.chars().take(200).collect();
     if out.len() < text.len() {
         out.push('…');

@@ -2,10 +2,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::errors::ApiError;
-use crate::server::same_recipient;
-use crate::{CallbackRecord, CreateRequestRecord, Injection};
 use telephony_twilio::resources::MessageResource;
+
+use crate::config::Injection;
+use crate::errors::ApiError;
+use crate::recipients::same_recipient;
+use crate::records::{CallbackRecord, CreateRequestRecord};
 
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
@@ -20,13 +22,13 @@ pub(crate) struct SimState {
     /// Every `POST …/Messages.json` received, oldest first.
     pub(crate) create_requests: Vec<CreateRequestRecord>,
     /// Calls, their create requests and status callbacks.
-    pub(crate) calls: crate::calls::CallState,
+    pub(crate) calls: crate::call_state::CallState,
     /// The account's phone numbers.
     pub(crate) numbers: Vec<telephony_twilio::resources::IncomingPhoneNumberResource>,
     /// Messaging Services.
     pub(crate) services: Vec<telephony_twilio::resources::MessagingServiceResource>,
     /// Number and service updates, oldest first.
-    pub(crate) settings_updates: Vec<crate::numbers::SettingsUpdate>,
+    pub(crate) settings_updates: Vec<crate::records::SettingsUpdate>,
 }
 
 impl SimState {

@@ -113,7 +113,7 @@ struct Start<'a> {
 }
 
 /// The Twilio side of one stream.
-pub(super) struct StreamSession {
+pub(crate) struct StreamSession {
     rec: Recorder,
     account_sid: String,
     call_sid: String,
@@ -122,7 +122,7 @@ pub(super) struct StreamSession {
     sequence: u64,
     /// The last `chunk` sent.
     chunk: u64,
-    pub(super) inputs: VecDeque<CallerInput>,
+    pub(crate) inputs: VecDeque<CallerInput>,
     hang_up_when_done: bool,
     /// When the next input is due.
     script_at: u64,
@@ -138,7 +138,7 @@ pub(super) struct StreamSession {
 }
 
 impl StreamSession {
-    pub(super) fn new(
+    pub(crate) fn new(
         rec: Recorder,
         account_sid: String,
         call_sid: String,
@@ -165,7 +165,7 @@ impl StreamSession {
     }
 
     /// `connected` and `start`.
-    pub(super) fn opening(&mut self, custom_parameters: &[(String, String)]) -> Vec<Out> {
+    pub(crate) fn opening(&mut self, custom_parameters: &[(String, String)]) -> Vec<Out> {
         let connected = json(&serde_json::json!({
             "event": "connected", "protocol": "Call", "version": "1.0.0"
         }));

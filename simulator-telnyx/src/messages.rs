@@ -1,68 +1,23 @@
-//! HTTP routes of the simulator: `POST /v2/messages`, and the number setup routes of
-//! [`crate::numbers`].
+//! `POST /v2/messages`: Telnyx's validation, the opted-out recipient, injected failures,
+//! then the message's signed status webhooks.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use telephony_core::PhoneNumber;
-use time::OffsetDateTime;
-
-use crate::errors::ApiError;
-use crate::ids::{new_uuid, rfc3339};
-use crate::{events, Simulator, OPTED_OUT_RECIPIENT, POOL_SENDER};
 use telephony_telnyx::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS};
 use telephony_telnyx::resources::{Endpoint, MediaItem, MessageResource, MessageResponse};
+use time::OffsetDateTime;
 
-pub(crate) fn router(sim: Simulator) -> Router {
-    Router::new()
-        .route("/v2/messages", post(create_message).fallback(not_found))
-        .route(
-            "/v2/phone_numbers",
-            get(crate::numbers::list_numbers).fallback(not_found),
-        )
-        .route(
-            "/v2/phone_numbers/{id}/messaging",
-            get(crate::numbers::number_messaging).fallback(not_found),
-        )
-        .route(
-            "/v2/messaging_profiles/{id}",
-            get(crate::numbers::get_profile)
-                .patch(crate::numbers::patch_profile)
-                .fallback(not_found),
-        )
-        .fallback(not_found)
-        .with_state(sim)
-}
-
-async fn not_found() -> Response {
-    ApiError::not_found().into_response()
-}
-
-/// Compares without an early exit, so timing does not tell how much of a key matched.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub(crate) fn authorize(sim: &Simulator, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or_else(ApiError::authentication)?;
-    if !same_secret(
-        token.as_bytes(),
-        sim.inner.config.api_key.expose().as_bytes(),
-    ) {
-        tracing::debug!("telnyx simulator: rejected an API key");
-        return Err(ApiError::authentication());
-    }
-    Ok(())
-}
+use crate::auth::authorize;
+use crate::config::{OPTED_OUT_RECIPIENT, POOL_SENDER};
+use crate::dates::rfc3339;
+use crate::errors::ApiError;
+use crate::events;
+use crate::ids::new_uuid;
+use crate::simulator::Simulator;
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -174,7 +129,7 @@ struct ValidSend {
     webhook_url: Option<String>,
 }
 
-async fn create_message(
+pub(crate) async fn create_message(
     State(sim): State<Simulator>,
     headers: HeaderMap,
     body: Bytes,
@@ -208,7 +163,7 @@ async fn create_message(
     let req = validate(req)
         .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
 
-    let config = &sim.inner.config;
+    let config = &sim.config();
     let now = rfc3339(OffsetDateTime::now_utc());
     let parts = telephony_core::sms::analyze(&req.text);
     let webhook_url = req

@@ -1,188 +1,31 @@
-//! HTTP routes of the simulator (the subset of Twilio's 2010-04-01 API the gateway uses).
+//! The Messages resource: create (Twilio's validation, magic test numbers, injected
+//! failures), fetch and list.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use base64::Engine as _;
-use subtle::ConstantTimeEq;
-use telephony_core::PhoneNumber;
-use time::format_description::well_known::Rfc2822;
+use axum::Json;
+use telephony_twilio::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
+use telephony_twilio::resources::{MessagePage, MessageResource};
 use time::OffsetDateTime;
 
+use crate::auth::authorize;
+use crate::callbacks;
+use crate::dates::rfc2822;
 use crate::errors::ApiError;
-use crate::inbound::new_sid;
-use crate::{callbacks, segments, CreateRequestRecord, Simulator};
-use telephony_twilio::resources::{MessagePage, MessageResource};
-
-use telephony_twilio::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
+use crate::form::{first, is_form};
+use crate::recipients::{normalize_recipient, redacted, same_recipient, split_channel};
+use crate::records::CreateRequestRecord;
+use crate::segments::segments_for;
+use crate::sids::new_sid;
+use crate::simulator::Simulator;
 
 const API_VERSION: &str = "2010-04-01";
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 1000;
-
-pub(crate) fn router(sim: Simulator) -> Router {
-    Router::new()
-        .route(
-            "/2010-04-01/Accounts/{account}/Messages.json",
-            post(create_message).get(list_messages).fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/Messages/{file}",
-            get(fetch_message).fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/Calls.json",
-            post(crate::calls::create_call).fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/Calls/{file}",
-            get(crate::calls::fetch_call)
-                .post(crate::calls::update_call)
-                .fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}",
-            get(fetch_account).fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
-            get(crate::numbers::list_numbers).fallback(not_found),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{file}",
-            get(crate::numbers::number)
-                .post(crate::numbers::number)
-                .fallback(not_found),
-        )
-        .route(
-            "/v1/Services/{sid}",
-            get(crate::numbers::service)
-                .post(crate::numbers::service)
-                .fallback(not_found),
-        )
-        .fallback(not_found)
-        .with_state(sim)
-}
-
-/// RFC 2822 date as Twilio writes it: `Thu, 24 Aug 2023 05:01:45 +0000`.
-pub(crate) fn rfc2822(t: OffsetDateTime) -> String {
-    t.format(&Rfc2822).unwrap_or_default()
-}
-
-/// Segments to report for a stored message (MMS counts as one).
-pub(crate) fn segments_for(m: &MessageResource) -> usize {
-    if m.num_media.as_deref().is_some_and(|n| n != "0") {
-        1
-    } else {
-        segments::count(m.body.as_deref().unwrap_or_default())
-    }
-}
-
-async fn not_found(uri: Uri) -> Response {
-    ApiError::not_found(uri.path()).into_response()
-}
-
-/// Checks HTTP basic auth (Account SID + Auth Token, or an API key) and that the path's
-/// Account SID is ours.
-pub(crate) fn authorize(
-    sim: &Simulator,
-    headers: &HeaderMap,
-    path_account: &str,
-    path: &str,
-) -> Result<(), ApiError> {
-    let config = &sim.inner.config;
-    let (user, pass) = basic_credentials(headers).ok_or_else(ApiError::authenticate)?;
-    let eq = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
-    let valid = if user == config.account_sid {
-        eq(&pass, config.auth_token.expose())
-    } else {
-        config
-            .api_keys
-            .iter()
-            .any(|(sid, secret)| *sid == user && eq(&pass, secret.expose()))
-    };
-    if !valid {
-        tracing::debug!(path, "simulator: rejected credentials");
-        return Err(ApiError::authenticate());
-    }
-    if path_account != config.account_sid {
-        return Err(ApiError::not_found(path));
-    }
-    Ok(())
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, pass) = decoded.split_once(':')?;
-    Some((user.to_string(), pass.to_string()))
-}
-
-pub(crate) fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// The first non-empty value of `key`.
-pub(crate) fn first(params: &[(String, String)], key: &str) -> Option<String> {
-    params
-        .iter()
-        .find(|(k, v)| k == key && !v.is_empty())
-        .map(|(_, v)| v.clone())
-}
-
-/// Splits `whatsapp:+1555…` into (`whatsapp:`, `+1555…`).
-fn split_channel(address: &str) -> (&str, &str) {
-    match address.find(':') {
-        Some(i) => address.split_at(i + 1),
-        None => ("", address),
-    }
-}
-
-/// `whatsapp:`-preserving E.164 normalization; `None` if the number is not E.164.
-pub(crate) fn normalize_recipient(address: &str) -> Option<String> {
-    let (prefix, number) = split_channel(address.trim());
-    if !(prefix.is_empty() || prefix.eq_ignore_ascii_case("whatsapp:")) {
-        return None;
-    }
-    let n = PhoneNumber::parse(number).ok()?;
-    Some(format!("{}{}", prefix.to_ascii_lowercase(), n.as_str()))
-}
-
-/// Whether two recipient strings name the same address.
-pub(crate) fn same_recipient(a: &str, b: &str) -> bool {
-    match (normalize_recipient(a), normalize_recipient(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a.trim() == b.trim(),
-    }
-}
-
-/// A recipient for logs: `+1555*****67`.
-fn redacted(to: &str) -> String {
-    let (prefix, number) = split_channel(to);
-    match PhoneNumber::parse(number) {
-        Ok(n) => format!("{prefix}{}", n.redacted()),
-        Err(_) => "[unparsed]".to_string(),
-    }
-}
 
 /// Twilio's magic test numbers (test credentials) as recipients.
 fn magic_recipient_error(e164: &str, raw_to: &str) -> Option<ApiError> {
@@ -269,7 +112,7 @@ fn validate(params: &[(String, String)]) -> Result<CreateRequest, ApiError> {
 
 /// `POST …/Messages.json`: every request is recorded (see [`Simulator::create_requests`]),
 /// whatever it is answered.
-async fn create_message(
+pub(crate) async fn create_message(
     State(sim): State<Simulator>,
     path: Path<String>,
     uri: Uri,
@@ -323,7 +166,7 @@ async fn create_message_answer(
         tracing::debug!(code = e.code, "simulator: create rejected");
     })?;
 
-    let config = &sim.inner.config;
+    let config = &sim.config();
     let now = rfc2822(OffsetDateTime::now_utc());
     let has_media = !req.media.is_empty();
     let sid = new_sid(if has_media { "MM" } else { "SM" });
@@ -372,7 +215,7 @@ async fn create_message_answer(
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 
-async fn fetch_message(
+pub(crate) async fn fetch_message(
     State(sim): State<Simulator>,
     Path((account, file)): Path<(String, String)>,
     uri: Uri,
@@ -385,7 +228,7 @@ async fn fetch_message(
         .ok_or_else(|| ApiError::not_found(uri.path()))
 }
 
-async fn list_messages(
+pub(crate) async fn list_messages(
     State(sim): State<Simulator>,
     Path(account): Path<String>,
     uri: Uri,
@@ -460,31 +303,4 @@ async fn list_messages(
         end: start_u32 + count.saturating_sub(1),
         messages,
     }))
-}
-
-async fn fetch_account(
-    State(sim): State<Simulator>,
-    Path(file): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Some(account) = file.strip_suffix(".json") else {
-        return Err(ApiError::not_found(uri.path()));
-    };
-    authorize(&sim, &headers, account, uri.path())?;
-    let created = rfc2822(sim.inner.created_at);
-    let sid = &sim.inner.config.account_sid;
-    Ok(Json(serde_json::json!({
-        "sid": sid,
-        "owner_account_sid": sid,
-        "friendly_name": "Twilio simulator",
-        "status": "active",
-        "type": "Full",
-        "date_created": created,
-        "date_updated": created,
-        "uri": format!("/2010-04-01/Accounts/{sid}.json"),
-        "subresource_uris": {
-            "messages": format!("/2010-04-01/Accounts/{sid}/Messages.json"),
-        },
-    })))
 }
