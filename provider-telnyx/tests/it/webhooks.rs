@@ -46,7 +46,7 @@ fn finalized(status: &str, errors: &str) -> String {
 
 #[test]
 fn the_rfc_vector_body_is_an_inbound_message() {
-    let body = std::str::from_utf8(include_bytes!("../testdata/rfc8032-vector-body.json")).unwrap();
+    let body = std::str::from_utf8(crate::support::VECTOR_BODY).unwrap();
     let WebhookEvent::Message(m) = handle(body).unwrap() else {
         panic!()
     };

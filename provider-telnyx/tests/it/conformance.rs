@@ -19,24 +19,15 @@ use telephony_telnyx::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner};
 use time::OffsetDateTime;
 
+use crate::support::{seed_from_hex, PUBLIC_KEY, SEED_HEX};
+
 const API_KEY: &str = "KEY0123456789ABCDEF_test";
-/// RFC 8032 section 7.1, test 1.
-const SEED_HEX: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-const PUBLIC_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 const PROFILE: &str = "40017f8e-49bd-4f16-9e3d-ef103f916228";
 
 fn cases(kind: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/conformance")
         .join(kind)
-}
-
-fn seed(hex: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex seed");
-    }
-    out
 }
 
 fn with_env(config: TelnyxConfig, env: &CaseEnv) -> TelnyxProvider {
@@ -72,7 +63,7 @@ fn sign_with(
     req: &WebhookRequestParts,
     now: OffsetDateTime,
 ) -> Vec<(String, String)> {
-    let signer = WebhookSigner::from_seed(seed(seed_hex));
+    let signer = WebhookSigner::from_seed(seed_from_hex(seed_hex));
     let ts = now.unix_timestamp();
     vec![
         (
@@ -90,7 +81,7 @@ fn sign(req: &WebhookRequestParts, now: OffsetDateTime) -> Vec<(String, String)>
 #[test]
 fn the_signer_key_is_the_rfc_8032_test_key() {
     assert_eq!(
-        WebhookSigner::from_seed(seed(SEED_HEX)).public_key_base64(),
+        WebhookSigner::from_seed(seed_from_hex(SEED_HEX)).public_key_base64(),
         PUBLIC_KEY
     );
 }

@@ -20,7 +20,7 @@ use telephony_twilio::resources::{MessagePage, MessageResource};
 use telephony_twilio::webhook::parse_message_status;
 use telephony_twilio::{TwilioClient, TwilioConfig, TwilioProvider};
 
-const SPEC: &str = include_str!("../testdata/api_v2010_subset.json");
+const SPEC: &str = include_str!("../../testdata/api_v2010_subset.json");
 const CREATE_OP: &str = "POST /2010-04-01/Accounts/{AccountSid}/Messages.json";
 const LIST_OP: &str = "GET /2010-04-01/Accounts/{AccountSid}/Messages.json";
 

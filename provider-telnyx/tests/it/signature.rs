@@ -6,24 +6,19 @@ use telephony_core::WebhookError;
 use telephony_telnyx::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner, WebhookVerifier};
 
-/// RFC 8032 section 7.1, test 1.
-const SEED_HEX: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-const PUBLIC_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+use crate::support::{self, PUBLIC_KEY, SEED_HEX};
+
 const TIMESTAMP: i64 = 1_700_000_000;
 const SIGNATURE: &str =
     "XP2DFrQsWRgYFPi/461T1T33Dt8chII3yk8lOrKUHN6glD0FH2O/elP7mXiU7Nq3oDDVzeui1ebl8kaP5a31AQ==";
 const URL: &str = "https://example.com/webhooks/telnyx";
 
 fn body() -> &'static [u8] {
-    include_bytes!("../testdata/rfc8032-vector-body.json")
+    support::VECTOR_BODY
 }
 
 fn seed() -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&SEED_HEX[2 * i..2 * i + 2], 16).unwrap();
-    }
-    out
+    support::seed_from_hex(SEED_HEX)
 }
 
 fn verifier() -> WebhookVerifier {
