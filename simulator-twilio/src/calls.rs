@@ -1,6 +1,7 @@
-//! The Calls resource: create, hang up, fetch, the call's signed status callbacks, and
-//! the simulated callee of an outbound call (ringing, answer or busy/no-answer/failure,
-//! then the [driver](crate::driver) running the call's TwiML).
+//! The Calls resource: create, hang up, fetch, and the simulated callee of an outbound
+//! call (ringing, answer or busy/no-answer/failure, then the [driver](crate::driver)
+//! running the call's TwiML). Status changes and their callbacks live in
+//! [`call_events`](crate::call_events).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -1,6 +1,9 @@
-//! What happened on a call's real-time sessions: [`StreamRecord`] for a
-//! `<Connect><Stream>`, [`RelayRecord`] for a `<Connect><ConversationRelay>`, both in
-//! [`CallOutcome`](crate::script::CallOutcome).
+//! What the simulator saw and did, for tests to assert on: the API requests it received
+//! ([`CreateRequestRecord`], [`CallCreateRecord`]), the status callbacks it sent
+//! ([`CallbackRecord`], [`CallCallbackRecord`]), number and service changes
+//! ([`SettingsUpdate`]), and what happened on a call's real-time sessions:
+//! [`StreamRecord`] for a `<Connect><Stream>`, [`RelayRecord`] for a
+//! `<Connect><ConversationRelay>`, both in [`CallOutcome`](crate::script::CallOutcome).
 //!
 //! Times (`at_ms`, `…_at_ms`) are on the session's simulated clock: milliseconds since
 //! the socket opened.
