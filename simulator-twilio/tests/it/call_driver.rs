@@ -18,7 +18,7 @@ use telephony_twilio_simulator::{
     RunningSimulator, Simulator, SimulatorConfig, MAX_CALL_DOCUMENTS,
 };
 
-use crate::support::{self, pairs, ACCOUNT, TOKEN};
+use crate::support::{self, pairs, say, ACCOUNT, TOKEN};
 
 /// The account's number.
 const OURS: &str = "+15550001234";
@@ -266,14 +266,6 @@ fn documents(outcome: &CallOutcome) -> Vec<(Option<String>, String, Option<u16>,
             )
         })
         .collect()
-}
-
-fn say(text: &str) -> Heard {
-    Heard::Say {
-        text: text.into(),
-        voice: None,
-        language: None,
-    }
 }
 
 fn event(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {

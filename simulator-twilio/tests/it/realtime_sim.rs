@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 use telephony_twilio::RequestValidator;
 use telephony_twilio_simulator::audio::tone_mulaw;
 use telephony_twilio_simulator::{
-    CallEnd, CallOutcome, CallScript, Heard, InboundCall, SessionEnd, Simulator, SimulatorConfig,
+    CallEnd, CallOutcome, CallScript, InboundCall, SessionEnd, Simulator, SimulatorConfig,
 };
 
-use crate::support::{self, ACCOUNT, TOKEN};
+use crate::support::{self, say, ACCOUNT, TOKEN};
 
 const OURS: &str = "+15550001234";
 const THEIRS: &str = "+15550005678";
@@ -339,14 +339,6 @@ fn parse(texts: &[String]) -> Vec<Value> {
         .iter()
         .map(|t| serde_json::from_str(t).unwrap())
         .collect()
-}
-
-fn say(text: &str) -> Heard {
-    Heard::Say {
-        text: text.into(),
-        voice: None,
-        language: None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-//! What the test modules share: the test account and a simulator on a loopback port.
+//! What the test modules share: the test account, a simulator on a loopback port, and
+//! small builders of expected values.
 
-use telephony_twilio_simulator::{RunningSimulator, Simulator, SimulatorConfig};
+use telephony_twilio_simulator::{Heard, RunningSimulator, Simulator, SimulatorConfig};
 
 /// The account every test's simulator serves.
 pub(crate) const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -19,4 +20,13 @@ pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// What the caller hears for a plain `<Say>` (no voice, no language).
+pub(crate) fn say(text: &str) -> Heard {
+    Heard::Say {
+        text: text.into(),
+        voice: None,
+        language: None,
+    }
 }
