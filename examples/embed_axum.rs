@@ -18,8 +18,8 @@ use axum::Router;
 use telephony_core::{AllowList, InboundMessage, InboundPolicy};
 use telephony_serve::{Gateway, HandlerError, Replier};
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{InboundSms, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{InboundSms, Simulator, SimulatorConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use telephony_core::voice::{CallEvent, RelayEvent, RelayVerb, VoiceResponse};
 use telephony_core::{AllowList, InboundPolicy, MemoryStore};
 use telephony_serve::{CallContext, Gateway, HandlerError, RelaySession, VoiceSettings};
-use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 
 /// The assistant's "model": rules.
 fn answer(prompt: &str) -> (String, bool) {

@@ -20,8 +20,8 @@ use telephony_core::audio;
 use telephony_core::voice::{CallEvent, StreamEvent, StreamVerb, VoiceResponse};
 use telephony_core::{AllowList, InboundPolicy, MemoryStore};
 use telephony_serve::{CallContext, CallStream, Gateway, HandlerError, VoiceSettings};
-use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 
 /// Half a second of delay at 8000 samples a second.
 const DELAY_SAMPLES: usize = 4000;
@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.abort();
         return Ok(());
     };
-    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 1000);
+    let tone = telephony_twilio_simulator::audio::tone_mulaw(440.0, 1000);
     let call = InboundCall::new(
         "+15557650001",
         "+15005550006",

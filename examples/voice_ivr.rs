@@ -20,8 +20,8 @@ use std::time::Duration;
 use telephony_core::voice::{CallEvent, VoiceResponse};
 use telephony_core::{AllowList, InboundPolicy, MemoryStore};
 use telephony_serve::{CallContext, Gateway, HandlerError, VoiceSettings};
-use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
 
 const HOURS: &str = "We are open Monday to Friday, nine to five.";
 

@@ -36,8 +36,8 @@ use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
 use telephony_serve::Gateway;
 use telephony_store::SqliteStore;
 use telephony_twilio::provider::SIGNATURE_HEADER;
-use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::InboundSms;
 use tower::ServiceExt;
 
 /// The account the benchmarks sign with.

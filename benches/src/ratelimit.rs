@@ -16,8 +16,8 @@ use telephony_core::{OutboundMessage, Provider, ProviderError, ProviderReceipt, 
 use telephony_serve::rate_limit::{KeyedLimiter, OutboundLimits, Rate};
 use telephony_serve::Gateway;
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{Simulator, SimulatorConfig};
 
 #[derive(Parser)]
 #[command(about = "Rate-limit benchmark")]

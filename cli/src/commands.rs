@@ -1158,7 +1158,7 @@ async fn simulate_call(
     no_status_callback: bool,
     json: bool,
 ) -> Result<(), CliError> {
-    use telephony_twilio::simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
+    use telephony_twilio_simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
     let from = telephony_core::PhoneNumber::parse(&from)
         .map_err(|e| CliError::config(format!("--from: {e}")))?;
     let rt = ctx.runtime()?.ok_or_else(|| {

@@ -8,7 +8,7 @@ use support::{run, wait_for, Serve};
 
 mod support;
 
-use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+use telephony_twilio_simulator::{Simulator, SimulatorConfig};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_telephony")

@@ -8,8 +8,9 @@
 //! - [`webhook`]: `message.received`, `message.sent` and `message.finalized` parsing.
 //! - [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation, with number
 //!   setup on the number's messaging profile ([`numbers`]).
-//! - `simulator` (feature `simulator`): a Telnyx-compatible local server that sends signed
-//!   webhooks, for tests and sandbox mode.
+//!
+//! A Telnyx-compatible local server that sends signed webhooks, for tests and sandbox
+//! mode, is the crate `telephony-telnyx-simulator`.
 
 pub mod client;
 pub mod config;
@@ -17,8 +18,6 @@ pub mod numbers;
 pub mod provider;
 pub mod resources;
 pub mod signature;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 pub mod webhook;
 
 pub use client::{CreateMessage, TelnyxClient, LIMITS};

@@ -1,6 +1,6 @@
 //! Number setup on Telnyx: a number's messages go to its **messaging profile's**
-//! `webhook_url`, so that is the setting the gateway reads ([`number_config`]) and points at
-//! itself ([`configure_number`]).
+//! `webhook_url`, so that is the setting the gateway reads (`number_config`) and points at
+//! itself (`configure_number`).
 //!
 //! Calls on Telnyx go to the number's voice connection (a Call Control Application's
 //! `webhook_event_url`); the gateway neither reads nor changes it, so voice URLs are

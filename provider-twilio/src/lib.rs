@@ -10,7 +10,10 @@
 //! - [`twiml`]: TwiML responses (messaging, and voice in twilio-node's style).
 //! - [`realtime`]: Media Streams and ConversationRelay over WebSocket (the
 //!   [`Realtime`](telephony_core::voice::Realtime) protocols of [`TwilioProvider`]).
-//! - `simulator` (feature `simulator`): a Twilio-compatible local server for tests and sandbox mode.
+//! - [`xml_tree`]: the strict XML reader behind [`twiml::check_twiml`].
+//!
+//! A Twilio-compatible local server for tests and sandbox mode is the crate
+//! `telephony-twilio-simulator`; it uses this crate's resources, signatures and TwiML reader.
 
 pub mod client;
 pub mod config;
@@ -19,12 +22,10 @@ pub mod provider;
 pub mod realtime;
 pub mod resources;
 pub mod signature;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 pub mod twiml;
 pub mod voice_webhook;
 pub mod webhook;
-mod xml_tree;
+pub mod xml_tree;
 
 pub use client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};

@@ -1,5 +1,5 @@
 //! JSON shapes of Twilio REST resources (`api.v2010.account.message`) and error bodies,
-//! shared by the client (decoding) and the simulator (encoding).
+//! shared by the client (decoding) and the `telephony-twilio-simulator` crate (encoding).
 
 use std::collections::BTreeMap;
 

@@ -416,8 +416,7 @@ pub struct TwimlError {
 /// and processing instructions around it.
 ///
 /// It does not check verbs or attributes: Twilio reports those separately (and the
-/// simulator's [`parse_twiml`](crate::simulator::parse_twiml), with the `simulator`
-/// feature, refuses verbs it does not know).
+/// `parse_twiml` of the `telephony-twilio-simulator` crate refuses verbs it does not know).
 ///
 /// ```
 /// use telephony_twilio::twiml::check_twiml;
@@ -435,8 +434,15 @@ pub fn check_twiml(doc: &str) -> Result<(), TwimlError> {
     parse_response(doc).map(|_| ())
 }
 
-/// The `<Response>` element of `doc` (see [`check_twiml`]).
-pub(crate) fn parse_response(doc: &str) -> Result<crate::xml_tree::Element, TwimlError> {
+/// The `<Response>` element of `doc`, parsed (see [`check_twiml`] for what is refused).
+///
+/// ```
+/// use telephony_twilio::twiml::parse_response;
+/// let root = parse_response("<Response><Hangup/></Response>").unwrap();
+/// assert_eq!(root.elements().next().unwrap().name, "Hangup");
+/// assert_eq!(parse_response("<Reply/>").unwrap_err().column, 1);
+/// ```
+pub fn parse_response(doc: &str) -> Result<crate::xml_tree::Element, TwimlError> {
     let root = crate::xml_tree::parse(doc)?;
     if root.name != "Response" {
         return Err(crate::xml_tree::error_at(

@@ -1,6 +1,16 @@
 //! A small, strict XML reader for TwiML documents: well-formedness as Twilio's parser sees
 //! it (error 12100), with line/column positions for the error messages. Used by
-//! [`check_twiml`](crate::twiml::check_twiml) and the simulator's TwiML interpreter.
+//! [`check_twiml`](crate::twiml::check_twiml) and, through
+//! [`parse_response`](crate::twiml::parse_response), by the TwiML interpreter of the
+//! `telephony-twilio-simulator` crate.
+//!
+//! ```
+//! use telephony_twilio::xml_tree::{parse, Node};
+//! let root = parse(r#"<Response><Say voice="alice">Hi <b>there</b></Say></Response>"#).unwrap();
+//! let say = root.elements().next().unwrap();
+//! assert_eq!((say.name.as_str(), say.attr("voice"), say.text()), ("Say", Some("alice"), "Hi there".to_string()));
+//! assert!(matches!(&say.children[0], Node::Text(t) if t == "Hi "));
+//! ```
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -9,26 +19,29 @@ use crate::twiml::TwimlError;
 
 /// An element: its name, attributes (entities resolved) and content.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Element {
-    pub(crate) name: String,
-    pub(crate) attrs: Vec<(String, String)>,
-    pub(crate) children: Vec<Node>,
+pub struct Element {
+    /// The tag name, as written.
+    pub name: String,
+    /// The attributes in document order, as (name, value) with entities resolved.
+    pub attrs: Vec<(String, String)>,
+    /// The content in document order.
+    pub children: Vec<Node>,
     /// Byte offset of its `<` in the document.
-    pub(crate) offset: usize,
+    pub offset: usize,
 }
 
 /// Element content.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Node {
+pub enum Node {
+    /// A nested element.
     Element(Element),
     /// Character data (entity and character references resolved, CDATA included).
     Text(String),
 }
 
-#[cfg_attr(not(feature = "simulator"), allow(dead_code))]
 impl Element {
     /// The value of attribute `name`, if present.
-    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+    pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
@@ -36,7 +49,7 @@ impl Element {
     }
 
     /// All character data inside, nested elements' too, in document order.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let mut out = String::new();
         fn walk(e: &Element, out: &mut String) {
             for child in &e.children {
@@ -51,7 +64,7 @@ impl Element {
     }
 
     /// The child elements.
-    pub(crate) fn elements(&self) -> impl Iterator<Item = &Element> {
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|c| match c {
             Node::Element(e) => Some(e),
             Node::Text(_) => None,
@@ -60,7 +73,7 @@ impl Element {
 }
 
 /// An error at byte `offset` of `doc`, with its 1-based line and column (in characters).
-pub(crate) fn error_at(doc: &str, offset: usize, message: impl Into<String>) -> TwimlError {
+pub fn error_at(doc: &str, offset: usize, message: impl Into<String>) -> TwimlError {
     let mut offset = offset.min(doc.len());
     while !doc.is_char_boundary(offset) {
         offset -= 1;
@@ -80,7 +93,7 @@ pub(crate) fn error_at(doc: &str, offset: usize, message: impl Into<String>) -> 
 /// mismatched tags, a bare `&` or `<`, unknown entities, duplicate attributes), anything
 /// before the XML declaration (whitespace included), text or a second element outside
 /// the root, and a document without a root element. A leading byte-order mark is allowed.
-pub(crate) fn parse(doc: &str) -> Result<Element, TwimlError> {
+pub fn parse(doc: &str) -> Result<Element, TwimlError> {
     let base = if doc.starts_with('\u{feff}') { 3 } else { 0 };
     let body = &doc[base..];
     let mut reader = Reader::from_str(body);

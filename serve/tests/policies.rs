@@ -17,8 +17,8 @@ use telephony_serve::{
     ForwardSettings, Gateway, GatewayBuilder, HandlerError, OutboundPolicy, PairingError,
     PairingSettings, Replier, SendError, Workers,
 };
-use telephony_twilio::simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 use tower::ServiceExt;
 
 const US: &str = "+15005550006";
@@ -88,7 +88,7 @@ async fn env(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
 impl Env {
     /// Posts a signed inbound SMS and waits until the dispatch worker has decided it.
     async fn text(&self, from: &str, body: &str) -> (InboxState, Option<String>) {
-        let sid = telephony_twilio::simulator::new_message_sid();
+        let sid = telephony_twilio_simulator::new_message_sid();
         let sms = InboundSms {
             account_sid: self.sim.config().account_sid.clone(),
             from: from.into(),

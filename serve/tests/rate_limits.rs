@@ -13,8 +13,8 @@ use telephony_core::store::prelude::*;
 use telephony_core::{InboundMessage, InboxQuery, InboxState, MemoryStore};
 use telephony_serve::rate_limit::{Rate, RateLimits};
 use telephony_serve::{Gateway, HandlerError, Replier};
-use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::InboundSms;
 use tower::ServiceExt;
 
 const TOKEN: &str = "12345678901234567890123456789012";

@@ -9,8 +9,8 @@ use http_body_util::BodyExt;
 use telephony_core::store::prelude::*;
 use telephony_core::{InboxQuery, InboxState, MemoryStore};
 use telephony_serve::Gateway;
-use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::InboundSms;
 use tower::ServiceExt;
 
 const TOKEN: &str = "12345678901234567890123456789012";

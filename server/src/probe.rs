@@ -464,7 +464,7 @@ impl ProbeParts {
         let sign: Option<Box<SignProbe<'a>>> = self.twilio.as_ref().map(|(sid, token)| {
             let number = self.number.clone();
             Box::new(move |url: &str| {
-                let sms = telephony_twilio::simulator::InboundSms {
+                let sms = telephony_twilio_simulator::InboundSms {
                     account_sid: sid.clone(),
                     from: "+15005550006".into(),
                     to: number
@@ -472,7 +472,7 @@ impl ProbeParts {
                         .map(|n| n.as_str().to_string())
                         .unwrap_or_default(),
                     body: "telephony status --probe".into(),
-                    message_sid: Some(telephony_twilio::simulator::new_message_sid()),
+                    message_sid: Some(telephony_twilio_simulator::new_message_sid()),
                     media: vec![],
                 };
                 let (body, sig) = sms.signed(token, url);

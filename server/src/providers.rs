@@ -83,14 +83,14 @@ impl BuildError {
 pub enum SandboxSimulator {
     /// The Twilio simulator: the running server and the simulator's state (what was sent).
     Twilio(
-        telephony_twilio::simulator::RunningSimulator,
-        telephony_twilio::simulator::Simulator,
+        telephony_twilio_simulator::RunningSimulator,
+        telephony_twilio_simulator::Simulator,
     ),
     /// The Telnyx simulator: the running server and the simulator's state (what was sent).
     #[cfg(feature = "telnyx")]
     Telnyx(
-        telephony_telnyx::simulator::RunningSimulator,
-        telephony_telnyx::simulator::Simulator,
+        telephony_telnyx_simulator::RunningSimulator,
+        telephony_telnyx_simulator::Simulator,
     ),
 }
 
@@ -105,7 +105,7 @@ impl SandboxSimulator {
     }
 
     /// The Twilio simulator's state (messages sent, injections), if this is Twilio's.
-    pub fn twilio(&self) -> Option<&telephony_twilio::simulator::Simulator> {
+    pub fn twilio(&self) -> Option<&telephony_twilio_simulator::Simulator> {
         match self {
             SandboxSimulator::Twilio(_, sim) => Some(sim),
             #[cfg(feature = "telnyx")]
@@ -115,7 +115,7 @@ impl SandboxSimulator {
 
     /// The Telnyx simulator's state (messages sent, injections, signing), if this is Telnyx's.
     #[cfg(feature = "telnyx")]
-    pub fn telnyx(&self) -> Option<&telephony_telnyx::simulator::Simulator> {
+    pub fn telnyx(&self) -> Option<&telephony_telnyx_simulator::Simulator> {
         match self {
             SandboxSimulator::Telnyx(_, sim) => Some(sim),
             _ => None,
@@ -184,7 +184,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     match config.provider {
         ProviderKind::Twilio => {
-            use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+            use telephony_twilio_simulator::{Simulator, SimulatorConfig};
             let sim = Simulator::new(SimulatorConfig::generate());
             let running = sim
                 .serve(loopback)
@@ -223,8 +223,8 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
         }
         #[cfg(feature = "telnyx")]
         ProviderKind::Telnyx => {
-            use telephony_telnyx::simulator::{Simulator, SimulatorConfig};
             use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
+            use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
             let sim = Simulator::new(SimulatorConfig::generate());
             let running = sim
                 .serve(loopback)
@@ -389,9 +389,8 @@ pub fn simulated_inbound(
                     token.expose().to_string(),
                 )
             };
-            let message_id =
-                message_id.unwrap_or_else(telephony_twilio::simulator::new_message_sid);
-            let sms = telephony_twilio::simulator::InboundSms {
+            let message_id = message_id.unwrap_or_else(telephony_twilio_simulator::new_message_sid);
+            let sms = telephony_twilio_simulator::InboundSms {
                 account_sid,
                 from: from.to_string(),
                 to: to.to_string(),
@@ -424,8 +423,8 @@ fn simulated_telnyx(
     text: &str,
     message_id: Option<String>,
 ) -> Result<SimulatedWebhook, String> {
-    use telephony_telnyx::simulator::{InboundSms, Simulator, SimulatorConfig};
     use telephony_telnyx::WebhookSigner;
+    use telephony_telnyx_simulator::{InboundSms, Simulator, SimulatorConfig};
     let seed = rt.sandbox_signing_key.as_deref().ok_or_else(|| {
         "simulating a Telnyx webhook needs a gateway in sandbox mode (`telephony serve --sandbox --provider telnyx`): Telnyx signs webhooks with a private key only Telnyx holds".to_string()
     })?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
-use telephony_twilio::simulator::InboundSms;
+use telephony_twilio_simulator::InboundSms;
 
 fn config(dir: &std::path::Path, extra: &str) -> Config {
     Config::from_json5_str(&format!(

@@ -13,8 +13,8 @@ use telephony_serve::{Gateway, HandlerError, Replier};
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 
 fn config(dir: &std::path::Path) -> Config {
     Config::from_json5_str(&format!(
@@ -552,7 +552,7 @@ async fn permanent_errors_fail_at_once_after_one_request() {
 
 #[tokio::test]
 async fn a_rate_limit_is_retried_once_after_retry_after() {
-    use telephony_twilio::simulator::Injection;
+    use telephony_twilio_simulator::Injection;
     let (_dir, sim, running, store) = simulator_and_store().await;
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store).build();
     let workers = gw.spawn_workers();
@@ -588,7 +588,7 @@ async fn a_rate_limit_is_retried_once_after_retry_after() {
 
 #[tokio::test]
 async fn a_persistent_server_error_fails_after_max_send_attempts_requests() {
-    use telephony_twilio::simulator::Injection;
+    use telephony_twilio_simulator::Injection;
     let (_dir, sim, running, store) = simulator_and_store().await;
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store)
         .max_send_attempts(3)

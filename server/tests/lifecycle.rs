@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeError, ServeOptions};
-use telephony_twilio::simulator::InboundSms;
+use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
-use telephony_twilio::simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
+use telephony_twilio_simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 
 const SID_A: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SID_B: &str = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -91,11 +91,11 @@ async fn a_sandbox_gateway_passes_then_console_mistakes_are_named() {
     drop(gone);
     let sid = sim.config().account_sid.clone();
     let lost =
-        telephony_twilio::simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "lost");
+        telephony_twilio_simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "lost");
     let lost = sim.deliver_sms(&lost, &dead).await;
     assert_eq!((lost.http_status, lost.error_code), (None, Some(11200)));
     let fine =
-        telephony_twilio::simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "fine");
+        telephony_twilio_simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "fine");
     let fine = sim.deliver_sms(&fine, &running.runtime.webhook_url).await;
     assert_eq!((fine.http_status, fine.error_code), (Some(200), None));
     let findings = probe::probe(&parts.target(provider.as_ref())).await;

@@ -11,8 +11,8 @@ use telephony_core::{
 };
 use telephony_serve::Gateway;
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{Simulator, SimulatorConfig};
 use time::OffsetDateTime;
 
 const LONG_CODE: &str = "+15005550006";

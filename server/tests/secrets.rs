@@ -344,10 +344,10 @@ fn config_sources_debug_and_errors_never_show_secrets() {
 
 /// A simulated Twilio account that knows the suite's auth token and API key.
 async fn twilio_simulator() -> (
-    telephony_twilio::simulator::Simulator,
-    telephony_twilio::simulator::RunningSimulator,
+    telephony_twilio_simulator::Simulator,
+    telephony_twilio_simulator::RunningSimulator,
 ) {
-    use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+    use telephony_twilio_simulator::{Simulator, SimulatorConfig};
     let sim = Simulator::new(
         SimulatorConfig::new(ACCOUNT_SID, TW_AUTH_TOKEN)
             .with_api_key(TW_API_KEY_SID, TW_API_KEY_SECRET)
@@ -512,7 +512,7 @@ async fn twilio_gateway_traffic_never_shows_secrets() {
     );
 
     // A provider authentication failure (20003) on the next send.
-    sim.inject(telephony_twilio::simulator::Injection::error(
+    sim.inject(telephony_twilio_simulator::Injection::error(
         401,
         20003,
         "Authenticate",
@@ -537,7 +537,7 @@ async fn twilio_gateway_traffic_never_shows_secrets() {
     // Inbound: a signed webhook is accepted (and forwarded to the dead receiver), a
     // forged one refused.
     let sms =
-        telephony_twilio::simulator::InboundSms::new(ACCOUNT_SID, ALICE, OUR_NUMBER, "hi there");
+        telephony_twilio_simulator::InboundSms::new(ACCOUNT_SID, ALICE, OUR_NUMBER, "hi there");
     let (form, sig) = sms.signed(TW_AUTH_TOKEN, &gw.runtime.webhook_url);
     let (code, body) = http
         .post_form(&gw.runtime.webhook_url, form.clone(), &sig)
@@ -675,8 +675,8 @@ async fn twilio_gateway_traffic_never_shows_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telnyx_gateway_traffic_never_shows_secrets() {
-    use telephony_telnyx::simulator::{InboundSms, Simulator, SimulatorConfig};
     use telephony_telnyx::WebhookSigner;
+    use telephony_telnyx_simulator::{InboundSms, Simulator, SimulatorConfig};
     logs();
     let sim = Simulator::new(
         SimulatorConfig::new(TELNYX_API_KEY, WebhookSigner::from_seed(TELNYX_SEED))

@@ -16,10 +16,10 @@ use telephony_serve::{Gateway, HandlerError, MessageHandler, Replier, SendError}
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
 use telephony_store::SqliteStore;
-use telephony_telnyx::simulator::{
+use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
+use telephony_telnyx_simulator::{
     InboundSms, Injection, Simulator, SimulatorConfig, OPTED_OUT_RECIPIENT,
 };
-use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
 
 const ALICE: &str = "+15557654321";
 /// The Telnyx sandbox's default sender.
@@ -301,7 +301,7 @@ async fn webhooks_of_the_other_provider_are_refused_not_misparsed() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, _sim) =
         start_sandbox(dir.path(), "inboundPolicy: 'open', allowFrom: ['*']", None).await;
-    let twilio_sms = telephony_twilio::simulator::InboundSms {
+    let twilio_sms = telephony_twilio_simulator::InboundSms {
         account_sid: "AC00000000000000000000000000000001".into(),
         from: ALICE.into(),
         to: OUR_NUMBER.into(),

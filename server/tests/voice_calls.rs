@@ -11,10 +11,10 @@ use telephony_core::voice::{CallAnswer, CallEvent, CallStatus, VoiceResponse};
 use telephony_core::{AllowList, InboundPolicy};
 use telephony_serve::{CallContext, Gateway, GatewayBuilder, HandlerError, VoiceSettings, Workers};
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{
+use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{
     CallEnd, CallScript, CalleeOutcome, InboundCall, RunningSimulator, Simulator, SimulatorConfig,
 };
-use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 const OURS: &str = "+15005550006";
 const CALLER: &str = "+15557654321";

@@ -18,10 +18,10 @@ use telephony_serve::{
 use telephony_server::config::Config;
 use telephony_server::server::{self, ServeOptions};
 use telephony_store::SqliteStore;
-use telephony_twilio::simulator::{
+use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::{
     CallEnd, CallScript, InboundCall, RunningSimulator, SessionEnd, Simulator, SimulatorConfig,
 };
-use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 const OURS: &str = "+15005550006";
 const CALLER: &str = "+15557654321";
@@ -119,7 +119,7 @@ async fn a_media_stream_echoes_the_caller_clears_on_a_key_and_hangs_up_after_the
         })
     })
     .await;
-    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 200);
+    let tone = telephony_twilio_simulator::audio::tone_mulaw(440.0, 200);
     let outcome = sim
         .place_inbound_call(call(
             &url,
@@ -401,7 +401,7 @@ async fn stream_mode_proxies_media_streams_frame_for_frame_to_the_app() {
     let dir = tempfile::tempdir().unwrap();
     let (running, sim) = stream_mode_server(dir.path(), &app_url).await;
     let rt = &running.runtime;
-    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
+    let tone = telephony_twilio_simulator::audio::tone_mulaw(440.0, 100);
     let outcome = sim
         .place_inbound_call(
             InboundCall::new(CALLER, OURS, rt.webhook_url.clone())
@@ -530,7 +530,7 @@ async fn a_media_stream_outlives_the_listeners_request_header_and_idle_timeouts(
     )
     .await;
     let rt = &running.runtime;
-    let tone = telephony_twilio::simulator::audio::tone_mulaw(440.0, 100);
+    let tone = telephony_twilio_simulator::audio::tone_mulaw(440.0, 100);
     // A simulated second is 50 ms here: the 60 s pause is 3 s of real time, three times
     // each of the listener's timeouts (1 s, so a loaded machine's slow webhook is not one),
     // on a socket upgraded from an HTTP request.

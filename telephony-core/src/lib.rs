@@ -10,9 +10,9 @@
 //! | provider | crate | cargo feature | sends | receives webhooks |
 //! |---|---|---|---|---|
 //! | Twilio (SMS, MMS, WhatsApp) | `telephony-twilio` | — | yes | yes (signed) |
-//! | Twilio simulator | `telephony-twilio` | `simulator` | yes (local) | posts signed callbacks |
+//! | Twilio simulator | `telephony-twilio-simulator` | — | yes (local) | posts signed callbacks |
 //! | Telnyx (SMS, MMS) | `telephony-telnyx` | — | yes | yes (Ed25519-signed) |
-//! | Telnyx simulator | `telephony-telnyx` | `simulator` | yes (local) | posts signed webhooks |
+//! | Telnyx simulator | `telephony-telnyx-simulator` | — | yes (local) | posts signed webhooks |
 //! | [`StubProvider`] | `telephony-core` | — | records only | no |
 //!
 //! A provider implements one required method, [`Provider::send`]; providers that

@@ -8,8 +8,8 @@
 //! into the template. [`Plan::build`] checks that the patched bytes equal the simulator's
 //! own encoding for every request, so what is sent is what the simulator would send.
 
-use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::RequestValidator;
+use telephony_twilio_simulator::InboundSms;
 
 /// Length of a base64 HMAC-SHA1 signature.
 const SIG_LEN: usize = 28;

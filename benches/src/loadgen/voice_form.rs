@@ -3,7 +3,7 @@
 //! Shared by `loadgen --voice` and the `voice` criterion bench (included with `#[path]`).
 //!
 //! - [`call_form`]: the 25 parameters of every request for TwiML, alphabetical, as
-//!   `telephony_twilio::simulator`'s call driver builds them (`driver::webhook_params`,
+//!   `telephony_twilio_simulator`'s call driver builds them (`driver::webhook_params`,
 //!   PROTOCOL §2.3; it is crate-private there, so its layout is repeated here);
 //! - [`gather_form`]: the same with `SpeechResult` and `Confidence` appended, as the
 //!   driver posts a speech `<Gather>` result to its `action`;

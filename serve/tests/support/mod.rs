@@ -9,8 +9,8 @@ use std::sync::Arc;
 use telephony_core::store::prelude::*;
 use telephony_core::{InboxQuery, MemoryStore};
 use telephony_serve::{Gateway, GatewayBuilder};
-use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::{TwilioConfig, TwilioProvider};
+use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const TOKEN: &str = "12345678901234567890123456789012";

@@ -1,0 +1,18 @@
+//! The Telnyx API v2 client: `POST /v2/messages`, and for number setup
+//! `GET /v2/phone_numbers`, `GET /v2/phone_numbers/{id}/messaging` and
+//! `GET`/`PATCH /v2/messaging_profiles/{id}`.
+//!
+//! JSON in and out, `Authorization: Bearer <API key>`. **One attempt per call**: the
+//! gateway's outbox owns retries and backoff, so a 429, a 5xx or a network error is
+//! returned at once as a typed [`ProviderError`](telephony_core::ProviderError) (with
+//! `Retry-After` when Telnyx sent one, read by [`telephony_core::retry::retry_after`]).
+//!
+//! One file per concept: `transport` (the client, auth, error decoding), `messages`,
+//! `numbers`.
+
+mod messages;
+mod numbers;
+mod transport;
+
+pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
+pub use transport::{TelnyxClient, OPTED_OUT_CODE};

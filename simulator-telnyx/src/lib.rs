@@ -1,0 +1,52 @@
+//! A Telnyx-compatible local server for tests, examples and the gateway's sandbox mode.
+//!
+//! It speaks the part of the Messaging API v2 the gateway uses, with Telnyx's bearer
+//! authentication, error shape and status codes, and it POSTs `message.sent` then
+//! `message.finalized` webhooks signed with Ed25519 exactly as Telnyx does, with its own
+//! key pair: configure the gateway's `telnyx.publicKey` with
+//! [`Simulator::public_key_base64`].
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v2/messages` | 200 `{"data": message}` with `to[0].status` `queued`, then signed webhooks |
+//! | `GET /v2/phone_numbers?filter[phone_number]=…` | 200 `{"data": [number…]}` (numbers containing the filter) |
+//! | `GET /v2/phone_numbers/{id}/messaging` | 200 `{"data": messaging settings}` (profile, SMS/MMS features) |
+//! | `GET /v2/messaging_profiles/{id}` | 200 `{"data": profile}` |
+//! | `PATCH /v2/messaging_profiles/{id}` | 200 `{"data": profile}` after applying `webhook_url` / `webhook_api_version` |
+//! | anything else | 404, code 10005 |
+//!
+//! Numbers and profiles exist once added with [`Simulator::add_number`] and
+//! [`Simulator::add_messaging_profile`]; [`Simulator::profile_updates`] lists the changes.
+//!
+//! Errors use Telnyx's body, `{"errors":[{"code":"10004","title":"…","detail":"…","source":{"pointer":"/to"}}]}`:
+//! wrong or missing bearer key → 401 (10009); not JSON → 415 (10014) or 400 (10023);
+//! validation → 422 (10004 missing `to`/sender/`text`, 40310 invalid `to`, 10015 too many
+//! media or too long a text). Sending to [`OPTED_OUT_RECIPIENT`] answers 409 with 40300
+//! ("Blocked due to STOP message"). Other failures are queued with [`Simulator::inject`].
+//!
+//! [`InboundSms`] with [`Simulator::signed_inbound`] / [`Simulator::post_inbound`] builds,
+//! signs and posts the `message.received` webhook Telnyx would send to a gateway.
+
+mod auth;
+mod config;
+mod dates;
+mod errors;
+mod events;
+mod ids;
+mod inbound;
+mod inventory;
+mod messages;
+mod numbers;
+mod router;
+mod running;
+mod simulator;
+mod state;
+mod webhooks;
+
+pub use config::{Injection, SimulatorConfig, OPTED_OUT_RECIPIENT, POOL_SENDER};
+pub use ids::new_uuid;
+pub use inbound::InboundSms;
+pub use inventory::{ProfileUpdate, SimNumber};
+pub use running::RunningSimulator;
+pub use simulator::Simulator;
+pub use webhooks::{SignedWebhook, WebhookRecord};

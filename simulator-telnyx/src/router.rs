@@ -1,0 +1,46 @@
+//! The routes: the subset of the Messaging API v2 (and the number and messaging profile
+//! APIs) the gateway uses, each answered by the module of its resource.
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::errors::ApiError;
+use crate::simulator::Simulator;
+
+/// Every route, each to the handler of its resource; anything else is 404 (10005).
+pub(crate) fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route(
+            "/v2/messages",
+            post(crate::messages::create_message).fallback(not_found),
+        )
+        .route(
+            "/v2/phone_numbers",
+            get(crate::numbers::list_numbers).fallback(not_found),
+        )
+        .route(
+            "/v2/phone_numbers/{id}/messaging",
+            get(crate::numbers::number_messaging).fallback(not_found),
+        )
+        .route(
+            "/v2/messaging_profiles/{id}",
+            get(crate::numbers::get_profile)
+                .patch(crate::numbers::patch_profile)
+                .fallback(not_found),
+        )
+        .fallback(not_found)
+        .with_state(sim)
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found().into_response()
+}
+
+impl Simulator {
+    /// The routes as an axum [`Router`](axum::Router), to mount in another app or drive
+    /// with `tower::ServiceExt::oneshot`. Webhooks need a tokio runtime.
+    pub fn router(&self) -> axum::Router {
+        router(self.clone())
+    }
+}
