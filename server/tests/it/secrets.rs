@@ -10,12 +10,13 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use telephony_server::config::Config;
 use telephony_server::server::{self, RunningGateway, ServeOptions};
+
+use crate::support::logs::capture as logs;
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TW_AUTH_TOKEN: &str = "twAuthTOKENzq81x7v0b1";
@@ -83,41 +84,9 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-#[derive(Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The process-wide log buffer: every test of this binary logs into it at TRACE.
-fn logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Captured(Arc::default());
-        let writer = buf.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        // A first line, so the capture is seen to work whichever test runs first (a test
-        // whose own code logs nothing would otherwise find the buffer empty).
-        tracing::info!("secrets test: log capture started");
-        buf
-    })
-}
-
 /// Everything logged so far, and a check that it is not empty (the capture works).
 fn assert_logs_clean() -> usize {
-    let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let text = logs().text();
     assert!(!text.is_empty(), "nothing was captured");
     assert_clean("the captured logs", &text);
     text.len()
@@ -841,7 +810,7 @@ async fn sandbox_start_never_shows_its_credentials() {
         );
     }
     gw.shutdown().await;
-    let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let text = logs().text();
     assert!(
         !text.contains(&token),
         "the generated admin token was logged"

@@ -4,11 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use support::{run, wait_for, Serve};
-
-mod support;
 
 use telephony_twilio::simulator::{Simulator, SimulatorConfig};
+
+use crate::support::{run, wait_for, Serve};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_telephony")

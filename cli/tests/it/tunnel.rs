@@ -7,9 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{run, wait_for, Serve};
 
-mod support;
+use crate::support::{run, wait_for, Serve};
 
 const STATUS: &str = r#"{"Version":"1.76.6","BackendState":"Running","Self":{"ID":"n1","HostName":"gw","DNSName":"gw.tail1234.ts.net.","TailscaleIPs":["100.101.102.103"]},"MagicDNSSuffix":"tail1234.ts.net"}"#;
 

@@ -16,6 +16,8 @@ use telephony_store::SqliteStore;
 use telephony_twilio::simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
+use crate::support::{post_inbound, start, wait_for};
+
 fn config(dir: &std::path::Path) -> Config {
     Config::from_json5_str(&format!(
         "{{ serve: {{ port: 0 }}, admin: {{ port: 0 }}, allowFrom: ['+15557654321'], dataDir: {:?} }}",
@@ -25,15 +27,7 @@ fn config(dir: &std::path::Path) -> Config {
 }
 
 async fn start_sandbox(dir: &std::path::Path) -> RunningGateway {
-    server::start(
-        &config(dir),
-        ServeOptions {
-            sandbox: true,
-            handler: None,
-        },
-    )
-    .await
-    .unwrap()
+    start(&config(dir)).await.unwrap()
 }
 
 struct Admin {
@@ -71,39 +65,6 @@ impl Admin {
             .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
-}
-
-async fn post_inbound(gw: &RunningGateway, sms: &InboundSms) -> u16 {
-    let token = gw.runtime.sandbox_auth_token.clone().unwrap();
-    let (body, sig) = sms.signed(&token, &gw.runtime.webhook_url);
-    reqwest::Client::new()
-        .post(&gw.runtime.webhook_url)
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .header("x-twilio-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    // Up to 15 s: the retry tests wait out real backoffs (1 s, 2 s) and Retry-After.
-    for _ in 0..600 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]

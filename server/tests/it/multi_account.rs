@@ -39,7 +39,7 @@ struct Setup {
     _running: (RunningSimulator, RunningSimulator),
 }
 
-async fn start() -> Setup {
+async fn start_accounts() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let (sim_a, run_a) = simulator(SID_A, TOKEN_A).await;
     let (sim_b, run_b) = simulator(SID_B, TOKEN_B).await;
@@ -162,7 +162,7 @@ fn bodies(inbox: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn accounts_with_their_own_tokens_inboxes_pairing_approvals_and_opt_outs() {
-    let s = start().await;
+    let s = start_accounts().await;
     let gw = &s.gw;
     assert_eq!(gw.accounts.len(), 3);
     let rt_support = gw.runtime.for_account("support").unwrap();

@@ -4,7 +4,7 @@
 //! environment.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TW_AUTH_TOKEN: &str = "twAuthTOKENcli5x7v0b1";
@@ -46,16 +46,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String)
     for (k, v) in env {
         c.env(k, v);
     }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
+    crate::support::run(&mut c)
 }
 
 fn full_config() -> String {

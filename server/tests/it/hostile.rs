@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use telephony_server::config::Config;
-use telephony_server::server::{self, RunningGateway, ServeOptions};
+use telephony_server::server::RunningGateway;
 use telephony_twilio::simulator::InboundSms;
 use telephony_twilio::RequestValidator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,22 +22,14 @@ const CALLER: &str = "+15557654321";
 
 /// A sandbox gateway on ports 0 with `serve` keys added to `serve: {}` and `top` keys at
 /// the top level.
-async fn start(serve: &str, top: &str) -> (RunningGateway, tempfile::TempDir) {
+async fn start_with_keys(serve: &str, top: &str) -> (RunningGateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_json5_str(&format!(
         "{{ serve: {{ port: 0, {serve} }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?}, {top} }}",
         dir.path().display().to_string()
     ))
     .unwrap();
-    let gw = server::start(
-        &config,
-        ServeOptions {
-            sandbox: true,
-            handler: None,
-        },
-    )
-    .await
-    .unwrap();
+    let gw = crate::support::start(&config).await.unwrap();
     (gw, dir)
 }
 
@@ -166,7 +158,7 @@ fn head(gw: &RunningGateway, extra: &str) -> String {
 
 #[tokio::test]
 async fn oversized_and_chunked_bodies_get_413_and_nothing_is_stored() {
-    let (gw, _dir) = start("maxBodyBytes: 4096", "").await;
+    let (gw, _dir) = start_with_keys("maxBodyBytes: 4096", "").await;
     // With a Content-Length over the limit, signed like a real webhook.
     let big = sms(&gw, 1, &"x".repeat(5000));
     let (body, sig) = big.signed(&token(&gw), &gw.runtime.webhook_url);
@@ -225,7 +217,7 @@ async fn oversized_and_chunked_bodies_get_413_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn slow_headers_get_408_at_the_header_timeout_and_valid_traffic_goes_on() {
-    let (gw, _dir) = start("headerTimeoutMs: 300", "").await;
+    let (gw, _dir) = start_with_keys("headerTimeoutMs: 300", "").await;
     // One header line every 100 ms, forever: the clock runs from the accept, not the last line.
     let mut s = connect(&gw).await;
     let (mut rd, mut wr) = s.split();
@@ -276,7 +268,7 @@ async fn slow_headers_get_408_at_the_header_timeout_and_valid_traffic_goes_on() 
 
 #[tokio::test]
 async fn slow_bodies_get_408_at_the_request_timeout_and_nothing_is_stored() {
-    let (gw, _dir) = start("requestTimeoutMs: 600", "").await;
+    let (gw, _dir) = start_with_keys("requestTimeoutMs: 600", "").await;
     // A valid signed webhook, its body one byte every 50 ms (it would take 20 s).
     let (body, sig) = signed(&gw, 1);
     let mut s = connect(&gw).await;
@@ -326,7 +318,7 @@ async fn slow_bodies_get_408_at_the_request_timeout_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn huge_headers_get_431_and_headers_under_the_cap_are_served() {
-    let (gw, _dir) = start("", "").await;
+    let (gw, _dir) = start_with_keys("", "").await;
     // 200 KB of headers, the probe's size.
     let mut s = connect(&gw).await;
     let mut req = head(&gw, "");
@@ -377,7 +369,7 @@ async fn huge_headers_get_431_and_headers_under_the_cap_are_served() {
 
 #[tokio::test]
 async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
-    let (gw, _dir) = start("", "").await;
+    let (gw, _dir) = start_with_keys("", "").await;
     let url = gw.runtime.webhook_url.clone();
     let (body, sig) = signed(&gw, 1);
 
@@ -507,7 +499,7 @@ async fn invalid_utf8_polluted_parameters_and_bad_signatures_store_nothing() {
 
 #[tokio::test]
 async fn admin_paths_on_the_public_port_are_not_found() {
-    let (gw, _dir) = start("", "").await;
+    let (gw, _dir) = start_with_keys("", "").await;
     let http = reqwest::Client::new();
     let public = format!("http://{}", gw.public_addr);
     let token = gw.admin_token.expose().to_string();
@@ -548,7 +540,7 @@ async fn admin_paths_on_the_public_port_are_not_found() {
 
 #[tokio::test]
 async fn an_idle_connection_flood_is_cut_at_the_header_timeout_while_valid_traffic_is_served() {
-    let (gw, _dir) = start("headerTimeoutMs: 300", "").await;
+    let (gw, _dir) = start_with_keys("headerTimeoutMs: 300", "").await;
     let t0 = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..300 {
@@ -594,7 +586,7 @@ async fn futures_join_all<
 
 #[tokio::test]
 async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serves_again() {
-    let (gw, _dir) = start(
+    let (gw, _dir) = start_with_keys(
         "headerTimeoutMs: 5000, maxConnections: 20, maxInFlight: 20",
         "",
     )
@@ -630,7 +622,7 @@ async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serve
 
 #[tokio::test]
 async fn over_max_in_flight_a_request_gets_503_and_close() {
-    let (gw, _dir) = start("maxInFlight: 1, requestTimeoutMs: 5000", "").await;
+    let (gw, _dir) = start_with_keys("maxInFlight: 1, requestTimeoutMs: 5000", "").await;
     // Holds the one in-flight slot: head sent, body half sent.
     let mut slow = connect(&gw).await;
     slow.write_all(
@@ -686,7 +678,7 @@ async fn until_closed_or_answered(s: &mut TcpStream) -> (String, Duration) {
 
 #[tokio::test]
 async fn keep_alive_connections_close_at_the_idle_timeout_not_the_header_timeout() {
-    let (gw, _dir) = start("headerTimeoutMs: 300, idleTimeoutMs: 1200", "").await;
+    let (gw, _dir) = start_with_keys("headerTimeoutMs: 300, idleTimeoutMs: 1200", "").await;
     let mut s = connect(&gw).await;
     let request = |n: u32| {
         let (body, sig) = signed(&gw, n);
@@ -720,7 +712,7 @@ async fn keep_alive_connections_close_at_the_idle_timeout_not_the_header_timeout
 
 #[tokio::test]
 async fn a_bad_signature_flood_gets_429_while_valid_webhooks_from_the_same_ip_are_served() {
-    let (gw, _dir) = start(
+    let (gw, _dir) = start_with_keys(
         "",
         "rateLimits: { invalidRequests: { perMinute: 1, burst: 5 } }",
     )
@@ -775,7 +767,7 @@ async fn a_bad_signature_flood_gets_429_while_valid_webhooks_from_the_same_ip_ar
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_limiter_keys_on_the_forwarded_client() {
-    let (gw, _dir) = start(
+    let (gw, _dir) = start_with_keys(
         "",
         "rateLimits: { invalidRequests: { perMinute: 1, burst: 2 } }, webhookSecurity: { trustedProxies: ['127.0.0.1'] }",
     )
@@ -814,7 +806,7 @@ async fn behind_a_trusted_proxy_the_limiter_keys_on_the_forwarded_client() {
 
 #[tokio::test]
 async fn shutdown_lets_a_request_in_progress_finish() {
-    let (gw, _dir) = start("", "").await;
+    let (gw, _dir) = start_with_keys("", "").await;
     let (body, sig) = signed(&gw, 1);
     let mut s = connect(&gw).await;
     let req = head(

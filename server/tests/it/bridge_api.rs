@@ -6,26 +6,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use telephony_server::config::Config;
-use telephony_server::server::{self, RunningGateway, ServeOptions};
 use telephony_twilio::simulator::InboundSms;
+
+use crate::support::{post_inbound, start};
 
 fn config(dir: &std::path::Path, extra: &str) -> Config {
     Config::from_json5_str(&format!(
         "{{ serve: {{ port: 0 }}, admin: {{ port: 0, bridgeApi: true }}, allowFrom: ['+15557654321'], dataDir: {:?} {extra} }}",
         dir.display().to_string()
     ))
-    .unwrap()
-}
-
-async fn start(cfg: &Config) -> RunningGateway {
-    server::start(
-        cfg,
-        ServeOptions {
-            sandbox: true,
-            handler: None,
-        },
-    )
-    .await
     .unwrap()
 }
 
@@ -46,32 +35,10 @@ async fn call(method: &str, url: String, body: Option<&str>) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn post_inbound(gw: &RunningGateway, from: &str, body: &str) {
-    let token = gw.runtime.sandbox_auth_token.clone().unwrap();
-    let sms = InboundSms {
-        account_sid: gw.runtime.sandbox_account_sid.clone().unwrap(),
-        from: from.into(),
-        to: "+15005550006".into(),
-        body: body.into(),
-        message_sid: None,
-        media: vec![],
-    };
-    let (form, sig) = sms.signed(&token, &gw.runtime.webhook_url);
-    let r = reqwest::Client::new()
-        .post(&gw.runtime.webhook_url)
-        .header("X-Twilio-Signature", sig)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 #[tokio::test]
 async fn seed_000_verification_calls_work_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = start(&config(dir.path(), "")).await;
+    let gw = start(&config(dir.path(), "")).await.unwrap();
     let base = format!("http://{}", gw.admin_addr);
 
     // curl http://localhost:3032/health
@@ -104,7 +71,15 @@ async fn seed_000_verification_calls_work_without_a_token() {
     assert_eq!(sent.to.to_string(), "+15551234567");
 
     // A reply, then: curl http://localhost:3032/sms/inbox
-    post_inbound(&gw, "+15557654321", "Got it").await;
+    let reply = InboundSms {
+        account_sid: gw.runtime.sandbox_account_sid.clone().unwrap(),
+        from: "+15557654321".into(),
+        to: "+15005550006".into(),
+        body: "Got it".into(),
+        message_sid: None,
+        media: vec![],
+    };
+    assert_eq!(post_inbound(&gw, &reply).await, 200);
     let (s, inbox) = call("GET", format!("{base}/sms/inbox"), None).await;
     assert_eq!(s, 200);
     let msgs = inbox["messages"].as_array().unwrap();
@@ -145,7 +120,7 @@ async fn bridge_sends_take_default_to_and_the_outbound_policy() {
         dir.path(),
         ", defaultTo: '+15550009999', outboundPolicy: { maxPerDay: 1, requireApprovalForNewContacts: true }",
     );
-    let gw = start(&cfg).await;
+    let gw = start(&cfg).await.unwrap();
     let base = format!("http://{}", gw.admin_addr);
     // First contact: held for approval, not sent.
     let (s, r) = call("POST", format!("{base}/sms/send"), Some(r#"{"body":"hi"}"#)).await;
@@ -179,7 +154,7 @@ async fn bridge_routes_are_absent_when_off() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), "");
     cfg.admin.bridge_api = false;
-    let gw = start(&cfg).await;
+    let gw = start(&cfg).await.unwrap();
     let base = format!("http://{}", gw.admin_addr);
     for (method, path, body) in [
         ("GET", "/health", None),
@@ -203,15 +178,7 @@ async fn bridge_api_on_an_admin_listener_that_is_not_loopback_is_a_config_error(
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), "");
     cfg.admin.bind = "0.0.0.0".into();
-    let e = server::start(
-        &cfg,
-        ServeOptions {
-            sandbox: true,
-            handler: None,
-        },
-    )
-    .await
-    .unwrap_err();
+    let e = start(&cfg).await.unwrap_err();
     assert!(e.is_config());
     assert_eq!(
         e.to_string(),
@@ -224,7 +191,7 @@ async fn admin_sends_without_a_recipient_go_to_default_to() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), ", defaultTo: '+1 555 000 9999'");
     cfg.admin.bridge_api = false;
-    let gw = start(&cfg).await;
+    let gw = start(&cfg).await.unwrap();
     let r = reqwest::Client::new()
         .post(format!("http://{}/telephony/send", gw.admin_addr))
         .bearer_auth(gw.admin_token.expose())

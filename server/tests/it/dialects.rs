@@ -7,21 +7,10 @@ use std::path::{Path, PathBuf};
 use telephony_server::config::dialects::{self, migrate, to_json5, to_toml};
 use telephony_server::config::{Config, ConfigSources, Dialect, InboundPolicy};
 
+use crate::support::{env, write};
+
 const SID: &str = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 const MG: &str = "MGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
 
 fn load(name: &str, body: &str, vars: &[(&str, &str)]) -> (Config, ConfigSources) {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,8 @@ use telephony_telnyx::simulator::{
 };
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
 
+use crate::support::{start_with, wait_for};
+
 const ALICE: &str = "+15557654321";
 /// The Telnyx sandbox's default sender.
 const OUR_NUMBER: &str = "+12025550123";
@@ -54,15 +56,7 @@ async fn start_sandbox(
     extra: &str,
     handler: Option<Arc<dyn MessageHandler>>,
 ) -> (RunningGateway, Simulator) {
-    let gw = server::start(
-        &config(dir, extra),
-        ServeOptions {
-            sandbox: true,
-            handler,
-        },
-    )
-    .await
-    .unwrap();
+    let gw = start_with(&config(dir, extra), handler).await.unwrap();
     let sim = gw
         .simulator
         .as_ref()
@@ -86,7 +80,11 @@ async fn post_raw(url: &str, headers: &reqwest::header::HeaderMap, body: Vec<u8>
 }
 
 /// Signs `sms` as the simulator would and POSTs it to the gateway's webhook URL.
-async fn post_inbound(gw: &RunningGateway, sim: &Simulator, sms: &InboundSms) -> (u16, String) {
+async fn post_telnyx_inbound(
+    gw: &RunningGateway,
+    sim: &Simulator,
+    sms: &InboundSms,
+) -> (u16, String) {
     let signed = sim.signed_inbound(sms, &gw.runtime.webhook_url);
     post_raw(
         &gw.runtime.webhook_url,
@@ -102,20 +100,6 @@ async fn inbox(gw: &RunningGateway) -> Vec<telephony_core::InboxEntry> {
         .inbox(&InboxQuery::default())
         .await
         .unwrap()
-}
-
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..400 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Texts the simulator was asked to send to `to`, oldest first.
@@ -161,7 +145,10 @@ async fn sandbox_round_trip_inbound_reply_and_receipts() {
         1024,
     );
     // Telnyx expects 200 with an empty body.
-    assert_eq!(post_inbound(&gw, &sim, &sms).await, (200, String::new()));
+    assert_eq!(
+        post_telnyx_inbound(&gw, &sim, &sms).await,
+        (200, String::new())
+    );
 
     let entries = inbox(&gw).await;
     assert_eq!(entries.len(), 1);
@@ -364,7 +351,10 @@ async fn pairing_on_telnyx() {
     let seen = Seen::default();
     let (gw, sim) = start_sandbox(dir.path(), "", Some(echo_handler(seen.clone()))).await;
     let sms = InboundSms::new(ALICE, OUR_NUMBER, "hi");
-    assert_eq!(post_inbound(&gw, &sim, &sms).await, (200, String::new()));
+    assert_eq!(
+        post_telnyx_inbound(&gw, &sim, &sms).await,
+        (200, String::new())
+    );
     wait_for("the pairing SMS", || async { sim.messages().len() == 1 }).await;
     let pending = gw.gateway.pending_pairings().await.unwrap();
     assert_eq!(pending.len(), 1);
@@ -391,7 +381,10 @@ async fn pairing_on_telnyx() {
     );
     // Now the sender reaches the handler.
     let sms = InboundSms::new(ALICE, OUR_NUMBER, "now?");
-    assert_eq!(post_inbound(&gw, &sim, &sms).await, (200, String::new()));
+    assert_eq!(
+        post_telnyx_inbound(&gw, &sim, &sms).await,
+        (200, String::new())
+    );
     wait_for("the reply", || async { sim.messages().len() == 3 }).await;
     assert_eq!(*seen.lock().unwrap(), ["+15557654321: now?"]);
     gw.shutdown().await;
@@ -436,7 +429,10 @@ async fn telnyx_40300_and_inbound_stop_opt_the_number_out() {
     let alice = PhoneNumber::parse(ALICE).unwrap();
     assert!(!gw.gateway.store().is_opted_out(&alice).await.unwrap());
     let sms = InboundSms::new(ALICE, OUR_NUMBER, "STOP");
-    assert_eq!(post_inbound(&gw, &sim, &sms).await, (200, String::new()));
+    assert_eq!(
+        post_telnyx_inbound(&gw, &sim, &sms).await,
+        (200, String::new())
+    );
     wait_for("opted out", || async {
         gw.gateway.store().is_opted_out(&alice).await.unwrap()
     })
@@ -564,7 +560,10 @@ async fn telnyx_inbound_is_forwarded_signed() {
     )
     .await;
     let sms = InboundSms::new(ALICE, OUR_NUMBER, "forward me");
-    assert_eq!(post_inbound(&gw, &sim, &sms).await, (200, String::new()));
+    assert_eq!(
+        post_telnyx_inbound(&gw, &sim, &sms).await,
+        (200, String::new())
+    );
     wait_for("the forward", || async { !got.lock().unwrap().is_empty() }).await;
     let (h, body) = got.lock().unwrap()[0].clone();
     assert_eq!(h["x-telephony-event"], "message.received");

@@ -4,10 +4,12 @@
 use std::time::{Duration, Instant};
 
 use telephony_server::config::Config;
-use telephony_server::server::{self, RunningGateway, ServeError, ServeOptions};
+use telephony_server::server::{RunningGateway, ServeError};
 use telephony_twilio::simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::start;
 
 fn config(data_dir: &std::path::Path, extra: &str) -> Config {
     Config::from_json5_str(&format!(
@@ -15,17 +17,6 @@ fn config(data_dir: &std::path::Path, extra: &str) -> Config {
         data_dir.display().to_string()
     ))
     .unwrap()
-}
-
-async fn start(cfg: &Config) -> Result<RunningGateway, ServeError> {
-    server::start(
-        cfg,
-        ServeOptions {
-            sandbox: true,
-            handler: None,
-        },
-    )
-    .await
 }
 
 /// A signed inbound SMS as a raw HTTP/1.1 request, split into its head (with the first

@@ -26,7 +26,7 @@ use telephony_twilio::{TwilioConfig, TwilioProvider};
 const OURS: &str = "+15005550006";
 const CALLER: &str = "+15557654321";
 
-async fn start(
+async fn embedded(
     sim: &Simulator,
     running: &RunningSimulator,
     dir: &std::path::Path,
@@ -80,7 +80,7 @@ async fn a_media_stream_echoes_the_caller_clears_on_a_key_and_hangs_up_after_the
     let dir = tempfile::tempdir().unwrap();
     let heard: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = heard.clone();
-    let (_gw, url) = start(&sim, &running, dir.path(), move |b| {
+    let (_gw, url) = embedded(&sim, &running, dir.path(), move |b| {
         b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
             Ok::<_, HandlerError>(
                 VoiceResponse::new().stream(StreamVerb::new().parameter("agent", "echo")),
@@ -161,7 +161,7 @@ async fn a_media_stream_echoes_the_caller_clears_on_a_key_and_hangs_up_after_the
 async fn a_relay_streams_tokens_handles_an_interrupt_and_ends() {
     let (sim, running) = simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_gw, url) = start(&sim, &running, dir.path(), |b| {
+    let (_gw, url) = embedded(&sim, &running, dir.path(), |b| {
         b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
             Ok::<_, HandlerError>(
                 VoiceResponse::new().relay(RelayVerb::new().welcome_greeting("Hello!")),

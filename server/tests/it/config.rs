@@ -5,23 +5,12 @@ use std::path::{Path, PathBuf};
 
 use telephony_server::config::{ChunkModeName, Config, ConfigError, InboundPolicy};
 
+use crate::support::{env, write};
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
 }
 
 fn assert_full_example(cfg: &Config) {
@@ -341,7 +330,7 @@ fn unknown_keys_name_the_key_and_file() {
     let (e, f) = err_of("fromNumbr = \"+15550001234\"\n", "b.toml");
     assert!(e.contains("`fromNumbr`"), "{e}");
     assert!(e.contains(&f.display().to_string()), "{e}");
-    // `channels.sms` is a dialect now (tests/dialects.rs); an unknown channel stays an error.
+    // `channels.sms` is a dialect now (the dialects module); an unknown channel stays an error.
     let (e, f) = err_of("{ channels: { fax: {} } }", "c.json5");
     assert_eq!(
         e,
