@@ -69,6 +69,9 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
         public_loopback,
     } = bind::bind(config).await?;
     let (public_addr, admin_addr) = (listeners.public_addr, listeners.admin_addr);
+    // Providers and stores before the tunnel: ngrok's edge may verify signatures with the
+    // default account's token (the simulator's in sandbox mode), and an account that
+    // cannot be set up fails before anything is exposed.
     let accounts = build::open_accounts(config, public_loopback, opts.sandbox).await?;
     let tunnel = tunnel::start(config, accounts.default_setup(), public_addr).await?;
     let tunnel_url = tunnel.as_ref().map(|t| t.url().to_string());
@@ -135,7 +138,7 @@ async fn build_and_serve(
     Ok(serve::serve(config, built, listeners))
 }
 
-/// The runtime file the CLI reads (`{dataDir}/runtime.json`).
+/// Writes the runtime file the CLI reads (`{dataDir}/gateway.json`).
 fn write_runtime_file(data_dir: &std::path::Path, info: &RuntimeInfo) -> Result<(), ServeError> {
     runtime::write_private(
         &runtime::runtime_path(data_dir),

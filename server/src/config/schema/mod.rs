@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use figment::value::Dict;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use telephony_core::PhoneNumber;
-
 use telephony_core::policy::InboundPolicy;
+use telephony_core::PhoneNumber;
 
 mod listeners;
 mod messaging;
