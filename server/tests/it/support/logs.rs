@@ -2,6 +2,9 @@
 //! installed on first use. From then on every test of the binary logs into it at TRACE
 //! (the secrets tests search it all for secret values).
 
+// Its only users today, the secrets tests, need the `telnyx` feature.
+#![cfg_attr(not(feature = "telnyx"), allow(dead_code))]
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A buffer `tracing` writes its formatted lines into.
