@@ -134,7 +134,7 @@ pub(super) fn resolve(fig: &Figment, mut top: Config) -> Result<Config, ConfigEr
             .merge(fig.clone().focus(&format!("accounts.{name}")));
         let mut c: Config = account_fig
             .extract()
-            .map_err(|e| super::figment_error_at(e, &["accounts", name]))?;
+            .map_err(|e| super::error::figment_error_at(e, &["accounts", name]))?;
         c.accounts = BTreeMap::new();
         c.default_account = None;
         c.account = Some(name.clone());

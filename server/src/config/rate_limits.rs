@@ -1,11 +1,13 @@
 //! `rateLimits.*`: checked and turned into the gateway's
-//! [`RateLimits`](telephony_serve::rate_limit::RateLimits).
+//! [`RateLimits`](telephony_serve::rate_limit::RateLimits), and `rateLimits.invalidRequests`
+//! into the listener's quota.
 
 use telephony_core::PhoneNumber;
 use telephony_serve::rate_limit::outbound::slack_burst;
 use telephony_serve::rate_limit::{NumberKind, OutboundLimits, Rate, RateLimits};
 
-use super::{is_sid, ConfigError, RateLimitsSection, RateSpec};
+use super::validation::is_sid;
+use super::{Config, ConfigError, RateLimitsSection, RateSpec};
 
 fn rule(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Rule {
@@ -140,9 +142,61 @@ impl RateLimitsSection {
     }
 }
 
+/// `rateLimits.invalidRequests` as a quota; the default
+/// ([`DEFAULT_INVALID_REQUESTS`](telephony_serve::limits::DEFAULT_INVALID_REQUESTS)) when unset.
+pub(super) fn invalid_requests_quota(
+    limits: &RateLimitsSection,
+) -> Result<telephony_serve::limits::Quota, ConfigError> {
+    use std::num::NonZeroU32;
+    use telephony_serve::limits::Quota;
+    const KEY: &str = "rateLimits.invalidRequests";
+    let Some(spec) = &limits.invalid_requests else {
+        return Ok(telephony_serve::limits::DEFAULT_INVALID_REQUESTS);
+    };
+    let rule = |key: String, reason: String| ConfigError::Rule { key, reason };
+    let (count, period_secs, which) = match (spec.per_second, spec.per_minute) {
+        (Some(n), None) => (n, 1.0, "perSecond"),
+        (None, Some(n)) => (n, 60.0, "perMinute"),
+        _ => {
+            return Err(rule(
+                KEY.into(),
+                "set exactly one of perSecond and perMinute".into(),
+            ))
+        }
+    };
+    if !count.is_finite() || count <= 0.0 || count > 1e6 {
+        return Err(rule(
+            format!("{KEY}.{which}"),
+            format!("{count} must be a number above 0 and at most 1000000"),
+        ));
+    }
+    let burst = match spec.burst {
+        Some(0) => return Err(rule(format!("{KEY}.burst"), "must be at least 1".into())),
+        Some(b) => b,
+        // The rate's own count, at least 1.
+        None => (count.ceil() as u32).max(1),
+    };
+    let quota = Quota::with_period(std::time::Duration::from_secs_f64(period_secs / count))
+        .ok_or_else(|| {
+            rule(
+                format!("{KEY}.{which}"),
+                format!("{count} is too high a rate"),
+            )
+        })?;
+    Ok(quota.allow_burst(NonZeroU32::new(burst).expect("burst checked above")))
+}
+
+impl Config {
+    /// `rateLimits.invalidRequests` (validated at load), or its default: 60 a minute per
+    /// client IP, bursts of 30.
+    pub fn invalid_requests_limit(&self) -> telephony_serve::limits::Quota {
+        invalid_requests_quota(&self.rate_limits)
+            .unwrap_or(telephony_serve::limits::DEFAULT_INVALID_REQUESTS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
     use super::*;
 
     fn limits(json: &str) -> Result<RateLimits, ConfigError> {

@@ -1,0 +1,160 @@
+//! `telephony config check` and `telephony config migrate`.
+
+use serde_json::json;
+use telephony_server::config::Config;
+use telephony_server::server;
+
+use crate::context::{CliError, Context};
+use crate::output;
+
+pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
+    use telephony_server::config::dialects;
+    let cfg = &ctx.config;
+    let report = &ctx.sources.dialect;
+    let inactive = cfg.inactive_keys();
+    let missing = cfg.missing_credentials();
+    let sender = dialects::sender_summary(cfg, report);
+    let mut security = server::check_security(
+        cfg,
+        server::is_loopback_bind(&cfg.serve.bind),
+        server::is_loopback_bind(&cfg.admin.bind),
+    )
+    .and_then(|()| {
+        telephony_server::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())
+    });
+    // With accounts: each account's sender, paths, store and credentials.
+    let account_names = cfg.account_names();
+    let default_account = cfg.default_account.clone();
+    let mut per_account = Vec::new();
+    for c in cfg
+        .served_accounts()
+        .into_iter()
+        .filter(|c| c.account.is_some())
+    {
+        let name = c.account.clone().unwrap_or_default();
+        if security.is_ok() {
+            security = server::check_security(
+                &c,
+                server::is_loopback_bind(&cfg.serve.bind),
+                server::is_loopback_bind(&cfg.admin.bind),
+            );
+        }
+        per_account.push(json!({
+            "name": name,
+            "default": default_account.as_deref() == Some(name.as_str()),
+            "provider": c.provider.as_str(),
+            "sender": dialects::sender_summary(&c, report),
+            "webhookPath": c.serve.path,
+            "statusPath": c.serve.status_path,
+            "streamPath": c.serve.stream_path,
+            "publicUrl": c.public_url,
+            "database": c.database_path(),
+            "missingCredentials": c.missing_credentials(),
+        }));
+    }
+    if json {
+        output::print_json(&json!({
+            "valid": security.is_ok(),
+            "file": ctx.sources.file,
+            "dialect": report.dialect,
+            "env": ctx.sources.env,
+            "accounts": account_names,
+            "defaultAccount": default_account,
+            "served": per_account,
+            "sender": sender,
+            "config": cfg.redacted_json(),
+            "notImplemented": report.not_implemented,
+            "notYetActive": inactive,
+            "missingCredentials": missing,
+            "errors": security.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
+        }));
+    } else {
+        match &ctx.sources.file {
+            Some(f) => println!(
+                "config file: {} (dialect: {})",
+                f.display(),
+                report.dialect.as_str()
+            ),
+            None => println!("config file: none (defaults and environment only)"),
+        }
+        if !ctx.sources.env.is_empty() {
+            println!("environment: {}", ctx.sources.env.join(", "));
+        }
+        if !account_names.is_empty() {
+            println!(
+                "accounts: {}; default: {}",
+                account_names.join(", "),
+                default_account.as_deref().unwrap_or("none")
+            );
+            for a in &per_account {
+                println!(
+                    "account {}: {} paths {}, {}, {}; store {}; sender: {}",
+                    a["name"].as_str().unwrap_or(""),
+                    a["provider"].as_str().unwrap_or(""),
+                    a["webhookPath"].as_str().unwrap_or(""),
+                    a["statusPath"].as_str().unwrap_or(""),
+                    a["streamPath"].as_str().unwrap_or(""),
+                    a["database"].as_str().unwrap_or(""),
+                    a["sender"].as_str().unwrap_or(""),
+                );
+            }
+        }
+        println!("sender: {sender}");
+        if cfg.admin.bridge_api {
+            println!(
+                "admin.bridgeApi: POST /sms/send, GET /sms/inbox and GET /health answer without a token on {}:{}",
+                cfg.admin.bind, cfg.admin.port
+            );
+        }
+        println!("resolved configuration (secrets redacted):");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&cfg.redacted_json()).unwrap_or_default()
+        );
+        for k in &report.not_implemented {
+            println!("not implemented: {}: {}", k.key, k.reason);
+        }
+        for k in &inactive {
+            println!("note: {} is set but {}", k.key, k.reason);
+        }
+        if !missing.is_empty() {
+            println!(
+                "note: missing {}; `telephony serve` needs them unless run with --sandbox",
+                missing.join(", ")
+            );
+        }
+    }
+    match security {
+        Ok(()) => {
+            if !json {
+                println!("config OK");
+            }
+            Ok(())
+        }
+        Err(e) => Err(CliError::config(e.to_string())),
+    }
+}
+
+pub(super) fn migrate(explicit: Option<&std::path::Path>, to: &str) -> Result<(), CliError> {
+    use telephony_server::config::dialects;
+    let Some(file) = crate::context::config_file(explicit) else {
+        return Err(CliError::config(
+            "no config file to migrate: without one the gateway reads the environment (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER) as it is",
+        ));
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let (native, report) = dialects::migrate(&file, &env)?;
+    let text = match to {
+        "toml" => dialects::to_toml(&native).map_err(CliError::config)?,
+        _ => dialects::to_json5(&native),
+    };
+    print!("{text}");
+    for k in &report.not_implemented {
+        eprintln!("note: not carried over: {}: {}", k.key, k.reason);
+    }
+    // The same file with this environment: say so if it would not start here.
+    if let Err(e) = Config::load_with_env(Some(&file), &env) {
+        eprintln!("note: with this environment the configuration does not load: {e}");
+    }
+    Ok(())
+}

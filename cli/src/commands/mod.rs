@@ -1,0 +1,154 @@
+//! The subcommands, one module per command group: `serve`, `send` (and `call`), `history`
+//! (`inbox`, `calls`, `receipt`, `log`), `approvals` (`pairing`, `contacts`), `status`
+//! (with `--probe`), `segments`, `config` (`check`, `migrate`), `simulate`. Commands that
+//! act without a running gateway share `direct` (the configured store, and a gateway over
+//! it).
+
+use telephony_serve::api;
+
+use crate::context::{CliError, Context};
+use crate::{Cli, Command, ConfigCommand, SimulateCommand};
+
+mod approvals;
+mod config;
+mod direct;
+mod history;
+mod segments;
+mod send;
+mod serve;
+mod simulate;
+mod status;
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let json_logs = matches!(
+        cli.command,
+        Command::Serve {
+            json_logs: true,
+            ..
+        }
+    );
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_tracing(default_level, json_logs);
+    // Migration reads the file as written: its secrets need not resolve on this machine.
+    if let Command::Config {
+        command: ConfigCommand::Migrate { to },
+    } = &cli.command
+    {
+        return config::migrate(cli.config.as_deref(), to);
+    }
+    let mut ctx = Context::load(cli.config.as_deref())?;
+    if let Some(name) = &cli.account {
+        if matches!(cli.command, Command::Serve { .. }) {
+            return Err(CliError::config(
+                "--account does not apply to serve: the gateway serves every enabled account",
+            ));
+        }
+        ctx = ctx.with_account(name)?;
+    }
+    match cli.command {
+        Command::Serve {
+            sandbox, provider, ..
+        } => {
+            if let Some(p) = provider {
+                ctx.config
+                    .override_provider(p)
+                    .map_err(|e| CliError::config(e.to_string()))?;
+            }
+            serve::serve(ctx, sandbox).await
+        }
+        Command::Send {
+            to,
+            text,
+            media,
+            json,
+        } => send::send(ctx, to, text, media, json).await,
+        Command::Inbox { since, limit, json } => history::inbox(ctx, since, limit, json).await,
+        Command::Receipt { id, json } => history::receipt(ctx, id, json).await,
+        Command::Status { probe: true, json } => status::probe(ctx, json).await,
+        Command::Status { probe: false, json } => status::status(ctx, json).await,
+        Command::Config {
+            command: ConfigCommand::Check { json },
+        } => config::check(ctx, json),
+        Command::Config {
+            command: ConfigCommand::Migrate { to },
+        } => config::migrate(cli.config.as_deref(), &to),
+        Command::Pairing { command } => approvals::pairing(ctx, command).await,
+        Command::Contacts { command } => approvals::contacts(ctx, command).await,
+        Command::Log { since, limit, json } => history::send_log(ctx, since, limit, json).await,
+        Command::Segments { text, json } => segments::segments(ctx, text, json),
+        Command::Call {
+            to,
+            say,
+            twiml,
+            url,
+            from,
+            timeout,
+            machine_detection,
+            json,
+        } => {
+            let req = api::CallRequest {
+                to,
+                say,
+                twiml,
+                url,
+                from,
+                machine_detection,
+                timeout,
+            };
+            send::place_call(ctx, req, json).await
+        }
+        Command::Calls { since, limit, json } => history::calls(ctx, since, limit, json).await,
+        Command::Simulate {
+            command:
+                SimulateCommand::Call {
+                    from,
+                    to,
+                    say_speech,
+                    press,
+                    no_status_callback,
+                    json,
+                },
+        } => {
+            let order = crate::input_order(std::env::args());
+            simulate::call(
+                ctx,
+                from,
+                to,
+                (say_speech, press, order),
+                no_status_callback,
+                json,
+            )
+            .await
+        }
+        Command::Simulate {
+            command:
+                SimulateCommand::Sms {
+                    from,
+                    to,
+                    text,
+                    message_sid,
+                    json,
+                },
+        } => simulate::sms(ctx, from, to, text, message_sid, json).await,
+    }
+}
+
+fn init_tracing(default: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TELEPHONY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless; ignore "already set".
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

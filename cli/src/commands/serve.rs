@@ -1,0 +1,136 @@
+//! `telephony serve`: run the gateway until SIGINT/SIGTERM.
+
+use telephony_server::server::{self, ServeOptions};
+
+use crate::context::{CliError, Context};
+
+pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    let signals = StopSignals::listen();
+    for k in &ctx.sources.dialect.not_implemented {
+        tracing::warn!(key = %k.key, "{}", k.reason);
+    }
+    let running = server::start(
+        &ctx.config,
+        ServeOptions {
+            sandbox,
+            handler: None,
+        },
+    )
+    .await
+    .map_err(|e| {
+        let msg = telephony_core::error_chain(&e);
+        if e.is_config() {
+            CliError::config(msg)
+        } else {
+            CliError::failure(msg)
+        }
+    })?;
+    let rt = &running.runtime;
+    let provider = ctx.config.provider;
+    println!(
+        "telephony gateway running with {}{}",
+        provider.display_name(),
+        if sandbox {
+            format!(
+                " in SANDBOX mode (simulated {}, no real messages)",
+                provider.display_name()
+            )
+        } else {
+            String::new()
+        }
+    );
+    let where_to_paste = match provider {
+        telephony_server::config::ProviderKind::Telnyx => {
+            "Telnyx portal → Messaging → your messaging profile → Inbound webhook URL"
+        }
+        _ => "Twilio console → Messaging → A message comes in",
+    };
+    if let Some(url) = running.tunnel_url() {
+        println!(
+            "  public URL (tunnel.provider {}): {url}",
+            ctx.config.tunnel_provider().unwrap_or("none")
+        );
+    }
+    println!("  webhook URL ({where_to_paste}): {}", rt.webhook_url);
+    println!("  status callback URL: {}", rt.status_url);
+    println!("  admin API (loopback): http://{}", rt.admin_addr);
+    println!("  database: {}", ctx.config.database_path().display());
+    if running.admin_token_generated {
+        println!(
+            "  admin token (generated, saved to {}; shown once): {}",
+            ctx.data_dir()
+                .join(telephony_server::runtime::ADMIN_TOKEN_FILE)
+                .display(),
+            running.admin_token.expose()
+        );
+    }
+    if sandbox {
+        let cfg = match ctx.sources.file.as_ref() {
+            Some(f) => format!(" --config {}", f.display()),
+            None => String::new(),
+        };
+        println!("\nTry, in another terminal:");
+        println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");
+        println!("  telephony{cfg} inbox");
+        println!("  telephony{cfg} send +15557654321 \"Hello from the gateway\"");
+        println!("  telephony{cfg} receipt <id printed by send>");
+    }
+    println!("\nPress Ctrl-C to stop.");
+    signals.wait().await;
+    println!("stopping…");
+    running.stop().await.map_err(|e| {
+        CliError::failure(format!(
+            "stopped, but the tunnel could not be closed: {}",
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    println!("stopped");
+    Ok(())
+}
+
+/// SIGINT/SIGTERM, listened for from before the gateway starts: a signal that arrives
+/// while it starts is kept and stops it right after (the default action would kill the
+/// process with the tunnel still up).
+struct StopSignals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => StopSignals {
+                    streams: Some((int, term)),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM; Ctrl-C still works");
+                    StopSignals { streams: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignals {}
+        }
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The server's integration tests, one binary: configuration (files, dialects, accounts,
+//! rate limits), the started server over real sockets on loopback (end to end, lifecycle,
+//! hostile clients, several accounts, the bridge API, voice, Telnyx), the probe, and
+//! secrets that must never leak. Helpers several modules use are in [`support`].
+
+mod accounts;
+mod bridge_api;
+mod config;
+mod dialects;
+mod end_to_end;
+mod hostile;
+mod lifecycle;
+mod multi_account;
+mod probe;
+mod rate_limits;
+mod secrets;
+mod support;
+mod telnyx;
+mod voice_calls;
+mod voice_realtime;
