@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use telephony_server::config::Config;
 use telephony_server::server::RunningGateway;
-use telephony_twilio_simulator::InboundSms;
 use telephony_twilio::RequestValidator;
+use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
