@@ -41,27 +41,36 @@
 //! ```
 
 pub mod api;
+mod builder;
 pub mod client_ip;
+mod dispatch;
 pub mod gateway;
 pub mod handler;
+mod handler_error;
 pub mod limits;
 pub mod metrics;
+mod outbox;
 pub mod rate_limit;
 pub mod routes;
+mod security;
 pub mod sender_policy;
+mod shared;
 pub mod voice;
 pub mod worker;
 
-pub use gateway::{
-    ForwardSettings, Gateway, GatewayBuilder, OutboundPolicy, PairingSettings, SendError, Sent,
-};
-pub use handler::{HandlerError, MessageHandler, Replier};
-pub use sender_policy::{PairingDecision, PairingError};
+pub use builder::GatewayBuilder;
+pub use gateway::Gateway;
+pub use handler::{MessageHandler, Replier};
+pub use handler_error::HandlerError;
+pub use outbox::{OutboundPolicy, SendError, Sent};
+pub use sender_policy::{PairingDecision, PairingError, PairingSettings};
+pub use voice::context::{CallContext, VoiceHandler};
 pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,
 };
-pub use voice::{CallContext, CallError, VoiceHandler, VoiceMode, VoiceSettings};
+pub use voice::{CallError, VoiceMode, VoiceSettings};
+pub use worker::forward::ForwardSettings;
 pub use worker::Workers;
 
 impl Gateway {

@@ -178,40 +178,13 @@ impl Default for RateLimits {
     }
 }
 
-/// The limiters one gateway runs, built from its [`RateLimits`].
-#[derive(Debug)]
-pub(crate) struct Limiters {
-    pub(crate) outbound: outbound::OutboundLimiter<outbound::TokioClock>,
-    pub(crate) inbound_per_sender: KeyedLimiter,
-    pub(crate) status_callbacks: KeyedLimiter,
-    pub(crate) limits: RateLimits,
-}
-
-impl Limiters {
-    pub(crate) fn new(limits: RateLimits) -> Self {
-        Limiters {
-            outbound: outbound::OutboundLimiter::new(limits.outbound.clone()),
-            inbound_per_sender: KeyedLimiter::new(limits.inbound_per_sender),
-            status_callbacks: KeyedLimiter::new(limits.status_callbacks),
-            limits,
-        }
-    }
-
-    /// Forgets keys whose state is back to fresh and gives the memory back.
-    pub(crate) fn prune(&self) {
-        self.outbound.prune();
-        self.inbound_per_sender.prune();
-        self.status_callbacks.prune();
-    }
-}
-
 /// How often the limiters forget keys that are back to fresh.
 pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// Prunes the gateway's limiters every [`PRUNE_EVERY`] until told to stop, so memory
-/// follows the senders of the last minute, not every sender ever seen.
+/// Runs `prune` every [`PRUNE_EVERY`] until told to stop, so the limiters' memory follows
+/// the senders of the last minute, not every sender ever seen.
 pub(crate) async fn prune_periodically(
-    gw: crate::Gateway,
+    prune: impl Fn() + Send + 'static,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -222,13 +195,7 @@ pub(crate) async fn prune_periodically(
         if *stop.borrow() {
             return;
         }
-        let limiters = &gw.inner.limiters;
-        limiters.prune();
-        tracing::debug!(
-            inbound_senders = limiters.inbound_per_sender.len(),
-            status_accounts = limiters.status_callbacks.len(),
-            "rate limiters pruned"
-        );
+        prune();
     }
 }
 

@@ -9,14 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use telephony_core::audio;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
+use telephony_core::{audio, Provider};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::gateway::Gateway;
-use crate::handler::HandlerError;
+use crate::handler_error::HandlerError;
 
 /// Audio queued for the provider but not yet written to the socket, at most (512 KiB of
 /// μ-law is about 65 s): a sender that runs ahead of a stalled socket gets
@@ -71,13 +70,14 @@ pub(crate) struct Shared {
     pub(crate) queued: AtomicUsize,
     pub(crate) closed: AtomicBool,
     pub(crate) marks: Mutex<HashMap<String, oneshot::Sender<()>>>,
-    pub(crate) gateway: Gateway,
+    /// Hangs the call up.
+    pub(crate) provider: Arc<dyn Provider>,
     pub(crate) call_id: String,
 }
 
 impl Shared {
     pub(crate) fn new(
-        gateway: Gateway,
+        provider: Arc<dyn Provider>,
         call_id: String,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -87,7 +87,7 @@ impl Shared {
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 marks: Mutex::new(HashMap::new()),
-                gateway,
+                provider,
                 call_id,
             }),
             rx,
@@ -218,7 +218,7 @@ impl StreamSender {
 
 async fn hang_up(shared: &Shared) -> Result<(), LiveError> {
     let res = shared
-        .gateway
+        .provider
         .hang_up(&shared.call_id)
         .await
         .map_err(|e| LiveError::HangUp(e.to_string()));

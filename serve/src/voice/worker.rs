@@ -9,6 +9,7 @@
 //!
 //! [`Provider::fetch_call`]: telephony_core::Provider::fetch_call
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use telephony_core::error_chain;
@@ -17,15 +18,15 @@ use telephony_core::voice::{CallDirection, CallStatus};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::gateway::Gateway;
+use super::Voice;
 
 /// The note on a call the gateway hung up for its duration limit.
 pub(crate) const LIMIT_NOTE: &str = "hung up: voice.maxDurationSeconds reached";
 /// An outbound reservation whose create never finished (the gateway stopped mid-call).
 const RESERVATION_GRACE: Duration = Duration::from_secs(120);
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let voice = gw.inner.settings.voice.clone();
+pub(crate) async fn run<G: Send + 'static>(gw: Arc<Voice<G>>, mut stop: watch::Receiver<bool>) {
+    let voice = gw.settings().clone();
     if !voice.enabled {
         return;
     }
@@ -58,8 +59,8 @@ pub(crate) enum Check {
 }
 
 /// One pass over live sessions.
-pub(crate) async fn sweep(gw: &Gateway, check: Check) {
-    let sessions = match gw.inner.store.live_sessions().await {
+pub(crate) async fn sweep<G: Send + 'static>(gw: &Voice<G>, check: Check) {
+    let sessions = match gw.shared().store().live_sessions().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "voice worker could not list live sessions");
@@ -74,7 +75,7 @@ pub(crate) async fn sweep(gw: &Gateway, check: Check) {
         }
         enforce_limit(gw, &s, now).await;
         let due = match check {
-            Check::Quiet => now - s.updated_at >= gw.inner.settings.voice.reap_after,
+            Check::Quiet => now - s.updated_at >= gw.settings().reap_after,
             Check::RecordedBefore(at) => s.updated_at < at,
         };
         if due {
@@ -83,12 +84,12 @@ pub(crate) async fn sweep(gw: &Gateway, check: Check) {
     }
 }
 
-async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
+async fn reservation<G: Send + 'static>(gw: &Voice<G>, s: &CallRecord, now: OffsetDateTime) {
     if now - s.started_at < RESERVATION_GRACE {
         return;
     }
     tracing::warn!(reservation = %s.call_id, "an outbound call was never confirmed by the provider; releasing its slot");
-    let store = &gw.inner.store;
+    let store = gw.shared().store();
     let res = async {
         store
             .update_call_status(
@@ -114,8 +115,8 @@ async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
 
 /// Inbound calls past `voice.maxDurationSeconds` since the answer are hung up through the
 /// provider (outbound calls carry the provider's own time limit).
-async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
-    let Some(max) = gw.inner.settings.voice.max_duration else {
+async fn enforce_limit<G: Send + 'static>(gw: &Voice<G>, s: &CallRecord, now: OffsetDateTime) {
+    let Some(max) = gw.settings().max_duration else {
         return;
     };
     if s.direction == CallDirection::Outbound || s.note.as_deref() == Some(LIMIT_NOTE) {
@@ -127,10 +128,15 @@ async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
     if now - answered < max {
         return;
     }
-    match gw.inner.provider.hang_up(&s.call_id).await {
+    match gw.shared().provider().hang_up(&s.call_id).await {
         Ok(()) => {
             tracing::info!(call_sid = %s.call_id, max_secs = max.as_secs(), "call hung up: voice.maxDurationSeconds reached");
-            if let Err(e) = gw.inner.store.set_call_note(&s.call_id, LIMIT_NOTE).await {
+            if let Err(e) = gw
+                .shared()
+                .store()
+                .set_call_note(&s.call_id, LIMIT_NOTE)
+                .await
+            {
                 tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "could not record the hang-up");
             }
         }
@@ -141,9 +147,9 @@ async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
 }
 
 /// Asks the provider where a quiet session's call is.
-async fn reap(gw: &Gateway, s: &CallRecord) {
+async fn reap<G: Send + 'static>(gw: &Voice<G>, s: &CallRecord) {
     let now = OffsetDateTime::now_utc();
-    match gw.inner.provider.fetch_call(&s.call_id).await {
+    match gw.shared().provider().fetch_call(&s.call_id).await {
         Ok(call) if call.status.is_terminal() => {
             let duration = call
                 .extra
@@ -162,7 +168,7 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
         }
         Ok(call) => {
             tracing::debug!(call_sid = %s.call_id, status = %call.status, "reaper: call still live");
-            let store = &gw.inner.store;
+            let store = gw.shared().store();
             let res = if s.status.can_advance_to(call.status) {
                 gw.apply_call_status(&s.call_id, call.status, None, StatusSource::Reaper)
                     .await
@@ -179,8 +185,8 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
             let res = async {
                 gw.apply_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper)
                     .await?;
-                gw.inner
-                    .store
+                gw.shared()
+                    .store()
                     .set_call_note(&s.call_id, "the provider does not know this call (404)")
                     .await
             }
@@ -192,7 +198,7 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
         Err(e) => {
             // Unknown state: keep the session; it is checked again after `reap_after`.
             tracing::warn!(call_sid = %s.call_id, error = %e, "reaper could not fetch a call; keeping its session");
-            if let Err(e) = gw.inner.store.touch_call(&s.call_id, now).await {
+            if let Err(e) = gw.shared().store().touch_call(&s.call_id, now).await {
                 tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not record its check");
             }
         }

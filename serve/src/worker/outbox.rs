@@ -49,7 +49,7 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::gateway::Gateway;
+use crate::outbox::Outbox;
 
 /// How long a claimed message is reserved for the worker that claimed it.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -109,11 +109,11 @@ pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Opti
     may_try_again.then(|| telephony_core::retry::wait(attempts, error.retry_after()))
 }
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let store = gw.inner.store.clone();
+pub(crate) async fn run(gw: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
+    let store = gw.shared().store().clone();
     let shared = Shared {
         gw: gw.clone(),
-        permits: Arc::new(Semaphore::new(gw.inner.settings.outbox_concurrency.max(1))),
+        permits: Arc::new(Semaphore::new(gw.concurrency().max(1))),
         tasks: Arc::new(Mutex::new(JoinSet::new())),
         senders: Arc::new(Mutex::new(HashMap::new())),
         recipients: Arc::new(Mutex::new(HashMap::new())),
@@ -178,7 +178,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
             }
         };
         tokio::select! {
-            _ = gw.inner.outbox_wake.notified() => {}
+            _ = gw.woken() => {}
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => break,
         }
@@ -187,9 +187,9 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
 }
 
 /// Puts a claimed entry back until `at`, without counting an attempt.
-async fn defer(gw: &Gateway, item: &OutboxItem, at: OffsetDateTime) {
+async fn defer(gw: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
     tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
-    if let Err(e) = gw.inner.store.defer_outbound(&item.id, at).await {
+    if let Err(e) = gw.shared().store().defer_outbound(&item.id, at).await {
         // The lease runs out and the entry is claimed again: nothing is lost.
         tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
     }
@@ -282,7 +282,7 @@ impl Schedule {
     /// sender's lane holds.
     fn decide(
         &mut self,
-        gw: &Gateway,
+        gw: &Outbox,
         item: &OutboxItem,
         now: &Now,
         lane_len: impl Fn(&str) -> usize,
@@ -294,7 +294,7 @@ impl Schedule {
                 t.booked.remove(&item.seq);
             }
         }
-        let sender = gw.inner.provider.sender(&item.message);
+        let sender = gw.shared().provider().sender(&item.message);
         // Another sender's entry to this recipient still waits for its slot: go after it.
         if let Some((other, slot)) = self.recipients.get(&recipient) {
             if sender.as_ref() != Some(other) && *slot > now.mono {
@@ -318,7 +318,7 @@ impl Schedule {
             self.recipients.insert(recipient, (sender.clone(), b.slot));
             return Turn::Hold { sender, job };
         }
-        let interval = gw.inner.limiters.outbound.rate_for(&sender).interval();
+        let interval = gw.limiter().rate_for(&sender).interval();
         if let Some(tail) = self.tails.get_mut(&sender) {
             if tail.booked.last().is_some_and(|last| *last > item.seq) {
                 // Queued before entries of its sender that are put back (the store pushed
@@ -407,7 +407,7 @@ fn project(
 /// permits, and the tasks themselves.
 #[derive(Clone)]
 struct Shared {
-    gw: Gateway,
+    gw: Arc<Outbox>,
     permits: Arc<Semaphore>,
     tasks: Arc<Mutex<JoinSet<()>>>,
     senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
@@ -462,7 +462,7 @@ impl Shared {
     /// Takes the sender's slots one by one for the entries in its lane, sleeping until the
     /// limiter's next slot in between.
     async fn sender_lane(self, sender: String) {
-        let limiter = &self.gw.inner.limiters.outbound;
+        let limiter = self.gw.limiter();
         let mut stop = self.stop.clone();
         loop {
             let next = {
@@ -485,7 +485,7 @@ impl Shared {
             match next {
                 Ok(Some(job)) => {
                     if job.limited {
-                        let m = self.gw.metrics();
+                        let m = self.gw.shared().metrics();
                         m.inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
                         m.add(
                             "telephony_rate_limit_wait_seconds_total",
@@ -579,10 +579,10 @@ impl Shared {
 }
 
 /// Puts a claimed entry that was not tried back, due now.
-async fn release(gw: &Gateway, item: &OutboxItem) {
+async fn release(gw: &Outbox, item: &OutboxItem) {
     if let Err(e) = gw
-        .inner
-        .store
+        .shared()
+        .store()
         .defer_outbound(&item.id, OffsetDateTime::now_utc())
         .await
     {
@@ -591,14 +591,14 @@ async fn release(gw: &Gateway, item: &OutboxItem) {
     }
 }
 
-async fn attempt(gw: Gateway, item: OutboxItem) {
-    let store = &gw.inner.store;
-    let opts = match gw.status_callback_url() {
+async fn attempt(gw: Arc<Outbox>, item: OutboxItem) {
+    let store = gw.shared().store();
+    let opts = match gw.shared().status_callback_url() {
         Some(u) => SendOptions::with_status_callback(u),
         None => SendOptions::default(),
     };
     let attempt_no = item.attempts + 1;
-    let provider = &gw.inner.provider;
+    let provider = gw.shared().provider();
     let result =
         match tokio::time::timeout(ATTEMPT_TIMEOUT, provider.send(&item.message, &opts)).await {
             Ok(result) => result,
@@ -613,7 +613,8 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             )),
         };
     let now = OffsetDateTime::now_utc();
-    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, gw.inner.settings.max_send_attempts).is_some());
+    let retrying =
+        matches!(&result, Err(e) if retry_in(e, item.attempts, gw.max_send_attempts()).is_some());
     let recorded = match result {
         Ok(mut r) => {
             if r.num_segments.is_none() {
@@ -625,9 +626,8 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
-        Err(e) if retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts).is_some() => {
-            let wait = retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts)
-                .unwrap_or_default();
+        Err(e) if retry_in(&e, item.attempts, gw.max_send_attempts()).is_some() => {
+            let wait = retry_in(&e, item.attempts, gw.max_send_attempts()).unwrap_or_default();
             tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
             match store
                 .retry_outbound(&item.id, &e.to_error_info(), now + wait)
@@ -660,7 +660,8 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             } else {
                 receipt.status.as_str()
             };
-            gw.metrics()
+            gw.shared()
+                .metrics()
                 .inc("telephony_sends_total", &[("status", status)]);
             gw.notify_waiters(&receipt)
         }
