@@ -5,7 +5,7 @@ use telephony_core as domain;
 use telephony_core::{PairingStatus, PhoneNumber};
 use time::OffsetDateTime;
 
-use super::Receipt;
+use super::receipts::Receipt;
 
 /// A pairing request from an unknown sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
