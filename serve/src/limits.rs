@@ -13,8 +13,11 @@
 //! [`TrustedProxies`](crate::client_ip::TrustedProxies) rule picks when the peer is a
 //! trusted proxy. IPv6 clients are keyed by their /64 prefix (one host usually has a whole
 //! /64 to rotate through); IPv4-mapped IPv6 addresses count as IPv4. Without a peer
-//! address (a router served without `ConnectInfo<SocketAddr>`) nothing can be keyed and
-//! the limiter stays out of the way.
+//! address (a router served without `ConnectInfo<SocketAddr>`, e.g. with plain
+//! `axum::serve(listener, app)`) the limiter stays on: every such request counts against
+//! one shared "unknown peer" budget, so a flood of invalid requests is still cut, and a
+//! warning (once) says to serve with `into_make_service_with_connect_info::<SocketAddr>()`
+//! so that each client is limited on its own.
 //!
 //! Memory stays bounded: the per-client states (GCRA, one 8-byte cell each) are pruned
 //! of clients whose budget has refilled completely, at most once a minute, or once a

@@ -5,7 +5,8 @@
 //! invalid-request limiter ([`crate::limits`]) and the webhook rate limits
 //! ([`crate::rate_limit`]: inbound messages per sender, status callbacks per account).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
@@ -51,7 +52,13 @@ pub(crate) struct Security {
     /// `None` when `rateLimits.invalidRequests` is off.
     invalid_requests: Option<InvalidRequestLimiter>,
     webhooks: WebhookLimiters,
+    /// Whether the missing client addresses were reported (once).
+    warned_unknown_peer: AtomicBool,
 }
+
+/// The invalid-request limiter's key for requests without a peer address: `::`, which no
+/// real client has, so they share one budget of their own.
+pub(crate) const UNKNOWN_PEER: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 impl Security {
     pub(crate) fn new(
@@ -62,6 +69,7 @@ impl Security {
         Security {
             invalid_requests: settings.invalid_requests.map(InvalidRequestLimiter::new),
             webhooks: WebhookLimiters::new(limits),
+            warned_unknown_peer: AtomicBool::new(false),
             shared,
             settings,
         }
@@ -85,6 +93,17 @@ impl Security {
     /// The invalid-request limiter, unless it is off.
     pub(crate) fn invalid_requests(&self) -> Option<&InvalidRequestLimiter> {
         self.invalid_requests.as_ref()
+    }
+
+    /// The client key for a request without a peer address ([`UNKNOWN_PEER`]); the first
+    /// time, warns that client addresses are missing and how to provide them.
+    pub(crate) fn unknown_peer(&self) -> IpAddr {
+        if !self.warned_unknown_peer.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "webhook requests arrive without the client's address: every client shares one rateLimits.invalidRequests budget; serve the router with `into_make_service_with_connect_info::<SocketAddr>()` to limit each client on its own"
+            );
+        }
+        UNKNOWN_PEER
     }
 
     /// Inbound messages per sender and status callbacks per account.

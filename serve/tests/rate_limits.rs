@@ -232,3 +232,45 @@ async fn status_callbacks_over_their_limit_are_answered_429_with_retry_after() {
     let inbox = store.inbox(&InboxQuery::default()).await.unwrap();
     assert_eq!(inbox[0].state, InboxState::Queued);
 }
+
+/// A router served without `ConnectInfo` (plain `axum::serve(listener, router)`, as
+/// `examples/embed_axum.rs` does) still limits invalid requests: they share one
+/// "unknown peer" budget instead of going unlimited.
+#[tokio::test]
+async fn invalid_requests_are_limited_when_served_without_client_addresses() {
+    use std::num::NonZeroU32;
+    use telephony_serve::limits::Quota;
+
+    let gw = builder(Arc::new(MemoryStore::new()), RateLimits::default())
+        .invalid_request_limit(Some(Quota::per_hour(NonZeroU32::new(2).unwrap())))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = gw.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let resp = http
+            .post(format!("http://{addr}/telephony/webhook"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", "forged")
+            .body(format!("MessageSid=SM{i}&From=%2B15557654321&Body=hi"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [403, 403, 429, 429],
+        "the quota is 2 invalid requests"
+    );
+    assert_eq!(
+        gw.metrics().get(
+            "telephony_rate_limited_total",
+            &[("limiter", "invalid_requests")]
+        ),
+        2
+    );
+}

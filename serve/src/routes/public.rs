@@ -284,14 +284,14 @@ async fn limit_invalid_requests(
     let Some(limiter) = security.invalid_requests() else {
         return next.run(req).await;
     };
-    let Some(peer) = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
-        return next.run(req).await;
+    let client = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => security
+            .trusted_proxies()
+            .client_ip(peer.ip(), req.headers()),
+        // Served without client addresses: every client shares one budget, so a flood of
+        // invalid requests is still cut (and the operator is told how to key per client).
+        None => security.unknown_peer(),
     };
-    let client = security.trusted_proxies().client_ip(peer, req.headers());
     let resp = next.run(req).await;
     if !resp.status().is_client_error() {
         return resp;
