@@ -220,18 +220,18 @@ impl GatewayBuilder {
         self
     }
 
-    /// Voice settings (`voice.*`, `maxConcurrentSessions`); voice is off by default.
+    /// Voice settings (`voice.*`, `maxConcurrentSessions`); voice is off by default, and
+    /// on with a [`voice_handler`](Self::voice_handler) whatever `enabled` says here.
     pub fn voice(mut self, voice: VoiceSettings) -> Self {
         self.voice = voice;
         self
     }
 
-    /// The application's handler for calls; turns voice on (`voice.enabled`). Without
-    /// one, an enabled gateway runs the default flow (greeting, one speech turn kept in the
-    /// inbox, closing).
+    /// The application's handler for calls; turns voice on (`voice.enabled`), whether
+    /// [`voice`](Self::voice) is called before or after. Without one, an enabled gateway
+    /// runs the default flow (greeting, one speech turn kept in the inbox, closing).
     pub fn voice_handler(mut self, handler: impl VoiceHandler) -> Self {
         self.voice_handler = Some(Arc::new(handler));
-        self.voice.enabled = true;
         self
     }
 
@@ -305,7 +305,10 @@ impl GatewayBuilder {
             streams: self.stream_handler,
             relays: self.relay_handler,
         };
-        let voice = Arc::new(Voice::new(shared.clone(), self.voice, handlers));
+        let mut voice = self.voice;
+        // A call handler turns voice on, in whatever order the setters were called.
+        voice.enabled |= handlers.calls.is_some();
+        let voice = Arc::new(Voice::new(shared.clone(), voice, handlers));
         let security = Arc::new(Security::new(
             shared.clone(),
             self.security,

@@ -927,3 +927,42 @@ async fn inbound_calls_past_the_duration_limit_are_hung_up_through_the_api() {
     e.gw.check_sessions().await;
     assert_eq!(e.provider.hung_up.lock().unwrap().len(), 1);
 }
+
+/// Setters do not undo each other: a voice handler turns voice on whether `.voice(..)`
+/// (with `enabled: false`, the default) comes before or after it, and the settings given
+/// are kept either way.
+#[tokio::test]
+async fn voice_handler_and_voice_settings_in_either_order_keep_voice_on() {
+    let handler = |_: CallEvent, call: CallContext| async move {
+        Ok::<_, HandlerError>(VoiceResponse::new().say(call.say("From the handler.")))
+    };
+    let settings = VoiceSettings::default().greeting("Hi there.");
+    let builder = || {
+        let allow = AllowList::parse(&[FRIEND.to_string()]).unwrap();
+        Gateway::builder(Arc::new(Scripted::new()), Arc::new(MemoryStore::new()))
+            .public_url(PUBLIC)
+            .inbound_policy(InboundPolicy::Pairing, allow)
+    };
+    let handler_first = builder()
+        .voice_handler(handler)
+        .voice(settings.clone())
+        .build();
+    let settings_first = builder()
+        .voice(settings.clone())
+        .voice_handler(handler)
+        .build();
+    for gw in [handler_first, settings_first] {
+        assert!(
+            gw.voice_settings().enabled,
+            "a voice handler turns voice on"
+        );
+        assert_eq!(gw.voice_settings().greeting, "Hi there.");
+        // Calls reach the handler instead of being rejected.
+        let twiml = ring(&gw, "CA_order", FRIEND).await;
+        assert!(twiml.contains("From the handler."), "{twiml}");
+        assert!(!twiml.contains("<Reject"), "{twiml}");
+    }
+    // Without a handler, `.voice(..)` decides alone.
+    let off = builder().voice(settings).build();
+    assert!(!off.voice_settings().enabled);
+}
