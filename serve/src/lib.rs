@@ -1,3 +1,4 @@
+#![warn(unreachable_pub)]
 //! The embeddable telephony gateway: provider webhooks in, messages out, nothing
 //! acknowledged ever lost.
 //!
@@ -44,25 +45,26 @@ pub mod api;
 mod builder;
 pub mod client_ip;
 mod dispatch;
-pub mod gateway;
-pub mod handler;
+mod gateway;
+mod handler;
 mod handler_error;
 pub mod limits;
 pub mod metrics;
 mod outbox;
 pub mod rate_limit;
-pub mod routes;
+mod routes;
 mod security;
-pub mod sender_policy;
+mod sender_policy;
 mod shared;
 pub mod voice;
-pub mod worker;
+mod worker;
 
 pub use builder::GatewayBuilder;
 pub use gateway::Gateway;
 pub use handler::{MessageHandler, Replier};
 pub use handler_error::HandlerError;
 pub use outbox::{OutboundPolicy, SendError, Sent};
+pub use routes::public::{PROBE_ANSWER, PROBE_HEADER};
 pub use sender_policy::{PairingDecision, PairingError, PairingSettings};
 pub use voice::context::{CallContext, VoiceHandler};
 pub use voice::live::{
@@ -70,7 +72,7 @@ pub use voice::live::{
     StreamSender,
 };
 pub use voice::{CallError, VoiceMode, VoiceSettings};
-pub use worker::forward::ForwardSettings;
+pub use worker::forward::{signature as forward_signature, ForwardSettings};
 pub use worker::Workers;
 
 impl Gateway {

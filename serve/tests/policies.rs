@@ -563,7 +563,7 @@ async fn forwarding_is_signed_durable_and_retried() {
     let (h, body) = &got[0];
     assert_eq!(
         h["x-telephony-signature"],
-        telephony_serve::worker::forward::signature(b"fwd-secret", body)
+        telephony_serve::forward_signature(b"fwd-secret", body)
     );
     assert_eq!(h["x-telephony-event"], "message.received");
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -635,7 +635,7 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
                         .to_string();
                     assert_eq!(
                         sig,
-                        telephony_serve::worker::forward::signature(b"relay-secret", &body)
+                        telephony_serve::forward_signature(b"relay-secret", &body)
                     );
                     let req: RelayRequest = serde_json::from_slice(&body).unwrap();
                     let text = req.data["text"].as_str().unwrap_or_default().to_string();

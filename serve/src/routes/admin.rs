@@ -50,7 +50,7 @@ struct AdminState {
 type AdminResult<T> = Result<Json<T>, AdminError>;
 
 /// The admin router; every route requires `Authorization: Bearer <token>`.
-pub fn router(gateway: Gateway, token: Secret) -> Router {
+pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
     let state = AdminState { gateway, token };
     Router::new()
         .route("/telephony/send", post(send))

@@ -31,18 +31,18 @@ pub const PROBE_HEADER: &str = "x-telephony-probe";
 pub const PROBE_ANSWER: &str = "telephony-probe-ok";
 
 /// The public router for a gateway: its [`routes`] plus `GET /health` and a 404 fallback.
-pub fn router(gateway: Gateway) -> Router {
+pub(crate) fn router(gateway: Gateway) -> Router {
     with_health(routes(gateway))
 }
 
 /// `GET /health` and the 404 fallback added to `routes` (one or several gateways' [`routes`]
 /// merged).
-pub fn with_health(routes: Router) -> Router {
+pub(crate) fn with_health(routes: Router) -> Router {
     routes.route("/health", get(health)).fallback(not_found)
 }
 
 /// A gateway's own public routes: its webhook, status, stream and relay paths.
-pub fn routes(gateway: Gateway) -> Router {
+pub(crate) fn routes(gateway: Gateway) -> Router {
     let shared = gateway.shared().clone();
     let limit = gateway.security().body_limit();
     let counted = axum::middleware::from_fn_with_state(gateway.clone(), count_webhook);

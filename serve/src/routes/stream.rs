@@ -37,16 +37,16 @@ use crate::voice::socket::{close, read_error, MAX_FRAME};
 use crate::voice::token::{token_hash, TOKEN_PARAM};
 
 /// A socket that sends no valid start within this is closed.
-pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from a socket at a time. The WebSocket library's default (128 KiB) is
 /// zero-filled up front, so it stayed resident for every open call; a Twilio `media`
 /// message is ~330 bytes, and a larger frame (up to [`MAX_FRAME`]) still gets room for
 /// its whole length.
-pub const READ_BUFFER: usize = 4 * 1024;
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
 /// Sockets not yet authenticated, per client address.
-pub const MAX_PENDING_PER_IP: usize = 32;
+pub(crate) const MAX_PENDING_PER_IP: usize = 32;
 /// Events waiting for the handler, at most.
-pub const EVENT_BUFFER: usize = 1024;
+pub(crate) const EVENT_BUFFER: usize = 1024;
 
 /// Which protocol a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

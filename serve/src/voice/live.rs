@@ -20,12 +20,12 @@ use crate::handler_error::HandlerError;
 /// Audio queued for the provider but not yet written to the socket, at most (512 KiB of
 /// μ-law is about 65 s): a sender that runs ahead of a stalled socket gets
 /// [`LiveError::BufferFull`] and the stream is closed, rather than memory growing.
-pub const MAX_QUEUED_AUDIO: usize = 512 * 1024;
+pub(crate) const MAX_QUEUED_AUDIO: usize = 512 * 1024;
 /// The longest audio message the gateway writes (the provider accepts any length; smaller
 /// messages keep every frame far under the 64 KiB frame limit).
-pub const AUDIO_MESSAGE_BYTES: usize = 8000;
+pub(crate) const AUDIO_MESSAGE_BYTES: usize = 8000;
 /// How long [`StreamSender::hang_up`] waits for the audio before it to play.
-pub const HANGUP_MARK_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const HANGUP_MARK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a live-call operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,7 +22,7 @@
 pub(crate) mod answer;
 pub mod bridge;
 pub(crate) mod context;
-pub mod live;
+pub(crate) mod live;
 pub(crate) mod pending;
 pub(crate) mod proxy;
 pub(crate) mod socket;

@@ -5,7 +5,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use telephony_core::error_chain;
 
 /// Largest accepted frame or message.
-pub const MAX_FRAME: usize = 64 * 1024;
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     // The reason must fit a control frame (123 bytes).

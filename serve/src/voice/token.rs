@@ -7,9 +7,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 /// The parameter that carries the per-call token.
-pub const TOKEN_PARAM: &str = "telephonyToken";
+pub(crate) const TOKEN_PARAM: &str = "telephonyToken";
 /// How long a per-call token stays valid after the gateway answered the call.
-pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// The SHA-256 (hex) under which a token is stored.
 pub(crate) fn token_hash(token: &str) -> String {

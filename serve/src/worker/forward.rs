@@ -40,7 +40,7 @@ const LEASE: Duration = Duration::from_secs(60);
 /// The signature header value for a body: `sha256=<hex>`.
 ///
 /// ```
-/// let sig = telephony_serve::worker::forward::signature(b"key", b"The quick brown fox jumps over the lazy dog");
+/// let sig = telephony_serve::forward_signature(b"key", b"The quick brown fox jumps over the lazy dog");
 /// assert_eq!(sig, "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
 /// ```
 pub fn signature(secret: &[u8], body: &[u8]) -> String {

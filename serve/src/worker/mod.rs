@@ -1,9 +1,9 @@
 //! Background workers: [`outbox`] sends queued messages, [`dispatch`] hands stored inbound
 //! messages to the application, [`forward`] posts events to `forward.url`.
 
-pub mod dispatch;
-pub mod forward;
-pub mod outbox;
+pub(crate) mod dispatch;
+pub(crate) mod forward;
+pub(crate) mod outbox;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -52,26 +52,27 @@ use tokio::task::JoinSet;
 use crate::outbox::Outbox;
 
 /// How long a claimed message is reserved for the worker that claimed it.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub(crate) const LEASE: Duration = Duration::from_secs(120);
 
 /// The longest one send attempt may take before it is given up as a timeout (and, like any
 /// timeout, not replayed). Shorter than [`LEASE`], so no other worker can claim a message
 /// while an attempt on it is still running.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An entry whose attempt has not started this long after its claim (every send slot was
 /// busy with a slow provider) is put back instead: its attempt could outlive the lease.
-pub const START_WITHIN: Duration = Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
+pub(crate) const START_WITHIN: Duration =
+    Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
 
 const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
 
 /// Entries whose projected slot is at most this far away wait in their sender's lane in
 /// memory; later ones are put back in the store.
-pub const HOLD: Duration = Duration::from_secs(1);
+pub(crate) const HOLD: Duration = Duration::from_secs(1);
 
 /// An entry put back for its slot is due again this long before the slot, so that the
 /// worker's wake-up and claim are done before the slot comes (they need not be punctual).
-pub const EARLY: Duration = Duration::from_millis(500);
+pub(crate) const EARLY: Duration = Duration::from_millis(500);
 
 const _: () = assert!(EARLY.as_millis() < HOLD.as_millis());
 const _: () = assert!(HOLD.as_secs() + EARLY.as_secs() < START_WITHIN.as_secs());
@@ -89,21 +90,11 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// `attempts` is how many attempts were made before the one that failed with `error`;
 /// `max_attempts` is the gateway's `max_send_attempts`. A retry waits
 /// [`retry::wait`](telephony_core::retry::wait)`(attempts, error.retry_after())`.
-///
-/// ```
-/// use std::time::Duration;
-/// use telephony_core::ProviderError;
-/// use telephony_serve::worker::outbox::retry_in;
-///
-/// let limited = ProviderError::api("acme", 429, "slow down")
-///     .with_retry_after(Some(Duration::from_secs(5)));
-/// assert_eq!(retry_in(&limited, 0, 8), Some(Duration::from_secs(5)));
-/// let unavailable = ProviderError::api("acme", 503, "down");
-/// assert_eq!(retry_in(&unavailable, 2, 8), Some(Duration::from_secs(4)));
-/// assert_eq!(retry_in(&unavailable, 7, 8), None, "the 8th attempt was the last");
-/// assert_eq!(retry_in(&ProviderError::api("acme", 400, "bad number"), 0, 8), None);
-/// ```
-pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Option<Duration> {
+pub(crate) fn retry_in(
+    error: &ProviderError,
+    attempts: u32,
+    max_attempts: u32,
+) -> Option<Duration> {
     let may_try_again =
         error.is_retryable() && !error.is_timeout() && attempts.saturating_add(1) < max_attempts;
     may_try_again.then(|| telephony_core::retry::wait(attempts, error.retry_after()))
@@ -679,6 +670,25 @@ mod tests {
 
     fn secs(d: Option<Duration>) -> Option<u64> {
         d.map(|d| d.as_secs())
+    }
+
+    /// The examples of `retry_in`'s documentation (a doctest while it was public).
+    #[test]
+    fn retry_in_examples() {
+        let limited = ProviderError::api("acme", 429, "slow down")
+            .with_retry_after(Some(Duration::from_secs(5)));
+        assert_eq!(retry_in(&limited, 0, 8), Some(Duration::from_secs(5)));
+        let unavailable = ProviderError::api("acme", 503, "down");
+        assert_eq!(retry_in(&unavailable, 2, 8), Some(Duration::from_secs(4)));
+        assert_eq!(
+            retry_in(&unavailable, 7, 8),
+            None,
+            "the 8th attempt was the last"
+        );
+        assert_eq!(
+            retry_in(&ProviderError::api("acme", 400, "bad number"), 0, 8),
+            None
+        );
     }
 
     #[test]
