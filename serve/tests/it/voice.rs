@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use telephony_core::store::prelude::*;
 use telephony_core::store::{NewCall, StatusSource};
 use telephony_core::voice::{
@@ -29,16 +28,13 @@ use telephony_serve::{
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::{oneshot, ACCOUNT, FORM, OURS, TOKEN};
+
 const PUBLIC: &str = "https://voice.example.com";
-const OURS: &str = "+15550001234";
 const FRIEND: &str = "+15557654321";
 const STRANGER: &str = "+15559990000";
 const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Twilio, with its Calls API answered from a script.
 #[derive(Debug)]
@@ -200,15 +196,9 @@ async fn post(
 }
 
 async fn send(gw: &Gateway, req: Request<Body>) -> (StatusCode, String, String) {
-    let resp = gw.router().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+    let r = oneshot(gw.router(), req).await;
+    let ct = r.header("content-type");
+    (r.status, ct, r.body)
 }
 
 async fn ring(gw: &Gateway, sid: &str, from: &str) -> String {

@@ -27,10 +27,9 @@ use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::{ACCOUNT, OURS, TOKEN};
+
 const CALLER: &str = "+15557654321";
-const OURS: &str = "+15550001234";
 
 /// Twilio, with hang-ups recorded instead of sent.
 #[derive(Debug)]
