@@ -34,7 +34,8 @@ pub enum LiveError {
     /// The socket is closed (the call or the stream ended).
     #[error("the call's stream is closed")]
     Closed,
-    /// More audio is queued than [`MAX_QUEUED_AUDIO`]: the stream was closed.
+    /// More audio is queued than the bound (512 KiB, about 65 s of μ-law): the stream
+    /// was closed.
     #[error(
         "outbound audio buffer full ({queued} bytes queued, at most {max}): the stream was closed"
     )]
@@ -195,8 +196,8 @@ impl StreamSender {
         self.shared.send(Outbound::Stream(StreamCommand::Clear))
     }
 
-    /// Ends the call once the audio already sent has played (waiting at most
-    /// [`HANGUP_MARK_WAIT`]), so the caller hears the whole goodbye.
+    /// Ends the call once the audio already sent has played (waiting at most 30 s), so
+    /// the caller hears the whole goodbye.
     pub async fn hang_up(&self) -> Result<(), LiveError> {
         if let Ok(mark) = self.mark("telephony-hangup") {
             if tokio::time::timeout(HANGUP_MARK_WAIT, mark.played())

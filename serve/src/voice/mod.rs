@@ -8,7 +8,7 @@
 //!    and are hung up;
 //! 2. opens a session in the store, unless `maxConcurrentSessions` are live (then the
 //!    caller hears a short busy message and is hung up);
-//! 3. asks the [`VoiceHandler`] (or, without one, runs the default flow: greeting, one
+//! 3. asks the [`VoiceHandler`](crate::VoiceHandler) (or, without one, runs the default flow: greeting, one
 //!    speech turn stored in the inbox as a transcript, closing) for the next
 //!    [`VoiceResponse`], within `voice.handlerTimeoutMs`: a late handler's caller hears a
 //!    short hold and the late answer is served on the hold's redirect.
@@ -47,7 +47,7 @@ use self::pending::PendingUpgrades;
 use crate::handler_error::HandlerError;
 use crate::shared::Shared;
 
-/// How the gateway talks with an admitted caller when no Rust [`VoiceHandler`] is set
+/// How the gateway talks with an admitted caller when no Rust [`VoiceHandler`](crate::VoiceHandler) is set
 /// (`voice.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
