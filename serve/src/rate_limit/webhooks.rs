@@ -54,7 +54,7 @@ impl WebhookLimiters {
         tracing::debug!(
             inbound_senders = self.inbound_per_sender.len(),
             status_accounts = self.status_callbacks.len(),
-            "webhook rate limiters pruned"
+            "rate limiters pruned"
         );
     }
 
