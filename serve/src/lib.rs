@@ -9,6 +9,13 @@
 //! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
 //! - [`api`]: the camelCase JSON of the admin API and of forwarded events, shared with the CLI.
 //!
+//! Inside, [`Gateway`] is a facade over parts that each own their state: the outbox (the
+//! send path, receipt waiters, the outbound rate limiter), dispatch (your handler, the
+//! sender policy and pairing, forwarding), voice (settings, call, stream and relay
+//! handlers, real-time sockets) and security (signature checks, proxies, the public
+//! listener's limits), around a shared core (provider, store, metrics, URLs). The routes
+//! and workers call the parts' methods; no part knows the gateway.
+//!
 //! This crate depends on `telephony-core` and axum only: bring any provider and any store.
 //! The standalone server (configuration → provider + store → gateway → listeners) is the
 //! `telephony-server` crate.

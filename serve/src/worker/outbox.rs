@@ -100,11 +100,11 @@ pub(crate) fn retry_in(
     may_try_again.then(|| telephony_core::retry::wait(attempts, error.retry_after()))
 }
 
-pub(crate) async fn run(gw: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
-    let store = gw.shared().store().clone();
+pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
+    let store = outbox.shared().store().clone();
     let shared = Shared {
-        gw: gw.clone(),
-        permits: Arc::new(Semaphore::new(gw.concurrency().max(1))),
+        outbox: outbox.clone(),
+        permits: Arc::new(Semaphore::new(outbox.concurrency().max(1))),
         tasks: Arc::new(Mutex::new(JoinSet::new())),
         senders: Arc::new(Mutex::new(HashMap::new())),
         recipients: Arc::new(Mutex::new(HashMap::new())),
@@ -139,10 +139,10 @@ pub(crate) async fn run(gw: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
                 let full = items.len() == CLAIM_BATCH;
                 for item in items {
                     let lane_len = |sender: &str| shared.lane_len(sender);
-                    match sched.decide(&gw, &item, &now, lane_len) {
+                    match sched.decide(&outbox, &item, &now, lane_len) {
                         Turn::Send => shared.send(item),
                         Turn::Hold { sender, job } => shared.hold(sender, job),
-                        Turn::Defer { until } => defer(&gw, &item, now.utc_of(until)).await,
+                        Turn::Defer { until } => defer(&outbox, &item, now.utc_of(until)).await,
                     }
                 }
                 sched.prune(now.mono);
@@ -169,7 +169,7 @@ pub(crate) async fn run(gw: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
             }
         };
         tokio::select! {
-            _ = gw.woken() => {}
+            _ = outbox.woken() => {}
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => break,
         }
@@ -178,9 +178,9 @@ pub(crate) async fn run(gw: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Puts a claimed entry back until `at`, without counting an attempt.
-async fn defer(gw: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
+async fn defer(outbox: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
     tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
-    if let Err(e) = gw.shared().store().defer_outbound(&item.id, at).await {
+    if let Err(e) = outbox.shared().store().defer_outbound(&item.id, at).await {
         // The lease runs out and the entry is claimed again: nothing is lost.
         tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
     }
@@ -273,7 +273,7 @@ impl Schedule {
     /// sender's lane holds.
     fn decide(
         &mut self,
-        gw: &Outbox,
+        outbox: &Outbox,
         item: &OutboxItem,
         now: &Now,
         lane_len: impl Fn(&str) -> usize,
@@ -285,7 +285,7 @@ impl Schedule {
                 t.booked.remove(&item.seq);
             }
         }
-        let sender = gw.shared().provider().sender(&item.message);
+        let sender = outbox.shared().provider().sender(&item.message);
         // Another sender's entry to this recipient still waits for its slot: go after it.
         if let Some((other, slot)) = self.recipients.get(&recipient) {
             if sender.as_ref() != Some(other) && *slot > now.mono {
@@ -309,7 +309,7 @@ impl Schedule {
             self.recipients.insert(recipient, (sender.clone(), b.slot));
             return Turn::Hold { sender, job };
         }
-        let interval = gw.limiter().rate_for(&sender).interval();
+        let interval = outbox.limiter().rate_for(&sender).interval();
         if let Some(tail) = self.tails.get_mut(&sender) {
             if tail.booked.last().is_some_and(|last| *last > item.seq) {
                 // Queued before entries of its sender that are put back (the store pushed
@@ -398,7 +398,7 @@ fn project(
 /// permits, and the tasks themselves.
 #[derive(Clone)]
 struct Shared {
-    gw: Arc<Outbox>,
+    outbox: Arc<Outbox>,
     permits: Arc<Semaphore>,
     tasks: Arc<Mutex<JoinSet<()>>>,
     senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
@@ -453,7 +453,7 @@ impl Shared {
     /// Takes the sender's slots one by one for the entries in its lane, sleeping until the
     /// limiter's next slot in between.
     async fn sender_lane(self, sender: String) {
-        let limiter = self.gw.limiter();
+        let limiter = self.outbox.limiter();
         let mut stop = self.stop.clone();
         loop {
             let next = {
@@ -476,7 +476,7 @@ impl Shared {
             match next {
                 Ok(Some(job)) => {
                     if job.limited {
-                        let m = self.gw.shared().metrics();
+                        let m = self.outbox.shared().metrics();
                         m.inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
                         m.add(
                             "telephony_rate_limit_wait_seconds_total",
@@ -529,9 +529,9 @@ impl Shared {
             if stopping || waited > START_WITHIN {
                 // Not tried: due again at once (the attempt could outlive the lease, or
                 // the worker is stopping).
-                release(&self.gw, &job.item).await;
+                release(&self.outbox, &job.item).await;
             } else {
-                attempt(self.gw.clone(), job.item).await;
+                attempt(self.outbox.clone(), job.item).await;
             }
             drop(permit);
             let mut lanes = lock(&self.recipients);
@@ -564,14 +564,14 @@ impl Shared {
             .flat_map(|(_, queue)| queue.into_values())
             .collect();
         for job in waiting {
-            release(&self.gw, &job.item).await;
+            release(&self.outbox, &job.item).await;
         }
     }
 }
 
 /// Puts a claimed entry that was not tried back, due now.
-async fn release(gw: &Outbox, item: &OutboxItem) {
-    if let Err(e) = gw
+async fn release(outbox: &Outbox, item: &OutboxItem) {
+    if let Err(e) = outbox
         .shared()
         .store()
         .defer_outbound(&item.id, OffsetDateTime::now_utc())
@@ -582,14 +582,14 @@ async fn release(gw: &Outbox, item: &OutboxItem) {
     }
 }
 
-async fn attempt(gw: Arc<Outbox>, item: OutboxItem) {
-    let store = gw.shared().store();
-    let opts = match gw.shared().status_callback_url() {
+async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
+    let store = outbox.shared().store();
+    let opts = match outbox.shared().status_callback_url() {
         Some(u) => SendOptions::with_status_callback(u),
         None => SendOptions::default(),
     };
     let attempt_no = item.attempts + 1;
-    let provider = gw.shared().provider();
+    let provider = outbox.shared().provider();
     let result =
         match tokio::time::timeout(ATTEMPT_TIMEOUT, provider.send(&item.message, &opts)).await {
             Ok(result) => result,
@@ -604,8 +604,7 @@ async fn attempt(gw: Arc<Outbox>, item: OutboxItem) {
             )),
         };
     let now = OffsetDateTime::now_utc();
-    let retrying =
-        matches!(&result, Err(e) if retry_in(e, item.attempts, gw.max_send_attempts()).is_some());
+    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, outbox.max_send_attempts()).is_some());
     let recorded = match result {
         Ok(mut r) => {
             if r.num_segments.is_none() {
@@ -617,8 +616,8 @@ async fn attempt(gw: Arc<Outbox>, item: OutboxItem) {
             tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
-        Err(e) if retry_in(&e, item.attempts, gw.max_send_attempts()).is_some() => {
-            let wait = retry_in(&e, item.attempts, gw.max_send_attempts()).unwrap_or_default();
+        Err(e) if retry_in(&e, item.attempts, outbox.max_send_attempts()).is_some() => {
+            let wait = retry_in(&e, item.attempts, outbox.max_send_attempts()).unwrap_or_default();
             tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
             match store
                 .retry_outbound(&item.id, &e.to_error_info(), now + wait)
@@ -651,10 +650,11 @@ async fn attempt(gw: Arc<Outbox>, item: OutboxItem) {
             } else {
                 receipt.status.as_str()
             };
-            gw.shared()
+            outbox
+                .shared()
                 .metrics()
                 .inc("telephony_sends_total", &[("status", status)]);
-            gw.notify_waiters(&receipt)
+            outbox.notify_waiters(&receipt)
         }
         Ok(None) => {}
         Err(e) => {
