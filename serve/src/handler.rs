@@ -1,14 +1,15 @@
 //! The application's side: [`MessageHandler`] receives accepted inbound messages.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use telephony_core::{InboundMessage, Receipt};
 
-use crate::gateway::{Gateway, SendError, Sent};
-
-/// An error a handler returns; recorded on the inbox entry (state `failed`).
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+use crate::dispatch::Deliver;
+use crate::gateway::Gateway;
+use crate::handler_error::HandlerError;
+use crate::outbox::{SendError, Sent};
 
 /// Lets a handler answer the sender of the message it is handling.
 #[derive(Clone, Debug)]
@@ -18,7 +19,7 @@ pub struct Replier {
 }
 
 impl Replier {
-    pub(crate) fn new(gateway: Gateway, to: String) -> Self {
+    fn new(gateway: Gateway, to: String) -> Self {
         Replier { gateway, to }
     }
 
@@ -67,5 +68,20 @@ where
 {
     async fn on_message(&self, msg: InboundMessage, reply: Replier) -> Result<(), HandlerError> {
         (self)(msg, reply).await
+    }
+}
+
+/// The application's handler as the dispatch part holds it.
+pub(crate) struct AppHandler(pub(crate) Arc<dyn MessageHandler>);
+
+#[async_trait]
+impl Deliver<Gateway> for AppHandler {
+    async fn on_message(&self, msg: InboundMessage, gateway: Gateway) -> Result<(), HandlerError> {
+        let reply = Replier::new(gateway, msg.from.clone());
+        self.0.on_message(msg, reply).await
+    }
+
+    async fn on_status(&self, receipt: &Receipt) {
+        self.0.on_status(receipt).await
     }
 }

@@ -1,3 +1,4 @@
+#![warn(unreachable_pub)]
 //! The embeddable telephony gateway: provider webhooks in, messages out, nothing
 //! acknowledged ever lost.
 //!
@@ -7,6 +8,13 @@
 //!   the admin API; [`Gateway::spawn_workers`] starts the outbox and dispatch workers.
 //! - [`MessageHandler`]: your code, called for each accepted inbound message (a closure works).
 //! - [`api`]: the camelCase JSON of the admin API and of forwarded events, shared with the CLI.
+//!
+//! Inside, [`Gateway`] is a facade over parts that each own their state: the outbox (the
+//! send path, receipt waiters, the outbound rate limiter), dispatch (your handler, the
+//! sender policy and pairing, forwarding), voice (settings, call, stream and relay
+//! handlers, real-time sockets) and security (signature checks, proxies, the public
+//! listener's limits), around a shared core (provider, store, metrics, URLs). The routes
+//! and workers call the parts' methods; no part knows the gateway.
 //!
 //! This crate depends on `telephony-core` and axum only: bring any provider and any store.
 //! The standalone server (configuration → provider + store → gateway → listeners) is the
@@ -41,27 +49,37 @@
 //! ```
 
 pub mod api;
+mod builder;
 pub mod client_ip;
-pub mod gateway;
-pub mod handler;
+mod dispatch;
+mod gateway;
+mod handler;
+mod handler_error;
 pub mod limits;
 pub mod metrics;
+mod outbox;
 pub mod rate_limit;
-pub mod routes;
-pub mod sender_policy;
+mod routes;
+mod security;
+mod sender_policy;
+mod shared;
 pub mod voice;
-pub mod worker;
+mod worker;
 
-pub use gateway::{
-    ForwardSettings, Gateway, GatewayBuilder, OutboundPolicy, PairingSettings, SendError, Sent,
-};
-pub use handler::{HandlerError, MessageHandler, Replier};
-pub use sender_policy::{PairingDecision, PairingError};
+pub use builder::GatewayBuilder;
+pub use gateway::Gateway;
+pub use handler::{MessageHandler, Replier};
+pub use handler_error::HandlerError;
+pub use outbox::{OutboundPolicy, SendError, Sent};
+pub use routes::public::{PROBE_ANSWER, PROBE_HEADER};
+pub use sender_policy::{PairingDecision, PairingError, PairingSettings};
+pub use voice::context::{CallContext, VoiceHandler};
 pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,
 };
-pub use voice::{CallContext, CallError, VoiceHandler, VoiceMode, VoiceSettings};
+pub use voice::{CallError, VoiceMode, VoiceSettings};
+pub use worker::forward::{signature as forward_signature, ForwardSettings};
 pub use worker::Workers;
 
 impl Gateway {

@@ -13,8 +13,11 @@
 //! [`TrustedProxies`](crate::client_ip::TrustedProxies) rule picks when the peer is a
 //! trusted proxy. IPv6 clients are keyed by their /64 prefix (one host usually has a whole
 //! /64 to rotate through); IPv4-mapped IPv6 addresses count as IPv4. Without a peer
-//! address (a router served without `ConnectInfo<SocketAddr>`) nothing can be keyed and
-//! the limiter stays out of the way.
+//! address (a router served without `ConnectInfo<SocketAddr>`, e.g. with plain
+//! `axum::serve(listener, app)`) the limiter stays on: every such request counts against
+//! one shared "unknown peer" budget, so a flood of invalid requests is still cut, and a
+//! warning (once) says to serve with `into_make_service_with_connect_info::<SocketAddr>()`
+//! so that each client is limited on its own.
 //!
 //! Memory stays bounded: the per-client states (GCRA, one 8-byte cell each) are pruned
 //! of clients whose budget has refilled completely, at most once a minute, or once a
@@ -39,19 +42,15 @@
 //! assert!(limiter.check("198.51.100.1".parse().unwrap()).is_ok());
 //! ```
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::DefaultKeyedRateLimiter;
-
-use crate::gateway::Gateway;
 
 /// A rate: how many events may go at once (`burst`) and how fast the budget refills.
 /// Re-exported from `governor`.
@@ -204,43 +203,13 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The middleware on the webhook routes: runs the route, and when it answered 4xx counts
-/// the failure against the client, answering 429 once the client is over its rate.
-pub(crate) async fn limit_invalid_requests(
-    State(gw): State<Gateway>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(limiter) = gw.inner.invalid_requests.as_ref() else {
-        return next.run(req).await;
-    };
-    let Some(peer) = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
-        return next.run(req).await;
-    };
-    let client = gw
-        .inner
-        .settings
-        .trusted_proxies
-        .client_ip(peer, req.headers());
-    let resp = next.run(req).await;
-    if !resp.status().is_client_error() {
-        return resp;
-    }
-    match limiter.check(client) {
-        Ok(()) => resp,
-        Err(wait) => {
-            gw.metrics().inc(
-                "telephony_rate_limited_total",
-                &[("limiter", "invalid_requests")],
-            );
-            limiter.note_refused(client);
-            tracing::debug!(client = %client, refused_status = resp.status().as_u16(), "invalid request over rateLimits.invalidRequests");
-            too_many_requests(wait)
-        }
+impl InvalidRequestLimiter {
+    /// Counts one invalid request (a 4xx answer) from `client`: `None` while the client is
+    /// within its rate, else the 429 to answer instead (logged, one warning a minute).
+    pub(crate) fn refuse(&self, client: IpAddr) -> Option<Response> {
+        let wait = self.check(client).err()?;
+        self.note_refused(client);
+        Some(too_many_requests(wait))
     }
 }
 

@@ -225,47 +225,6 @@ fn number(v: f64) -> String {
     }
 }
 
-impl crate::Gateway {
-    /// This gateway's counters.
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    /// The `/metrics` text: the counters, `telephony_build_info`, and the gauges the store
-    /// knows now (outbox depth and oldest age, forward queue, live sessions).
-    pub async fn metrics_text(&self) -> Result<String, telephony_core::StoreError> {
-        let store = self.store();
-        let depth = store.outbox_len().await?;
-        let oldest = store.outbox_oldest().await?;
-        let age = oldest.map_or(0.0, |t| {
-            (time::OffsetDateTime::now_utc() - t)
-                .as_seconds_f64()
-                .max(0.0)
-        });
-        let forward = store.forward_stats().await?;
-        let live = store.live_sessions().await?.len();
-        let gauges = vec![
-            (
-                "telephony_build_info",
-                vec![
-                    ("version", env!("CARGO_PKG_VERSION").to_string()),
-                    ("provider", self.provider().name().to_string()),
-                ],
-                1.0,
-            ),
-            ("telephony_outbox_depth", vec![], depth as f64),
-            ("telephony_outbox_oldest_age_seconds", vec![], age),
-            (
-                "telephony_forward_queue_depth",
-                vec![],
-                forward.pending as f64,
-            ),
-            ("telephony_live_sessions", vec![], live as f64),
-        ];
-        Ok(self.inner.metrics.render(&gauges))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,14 +12,19 @@
 //! | `open` | accepted | accepted |
 //! | `disabled` | `blocked` | `blocked` |
 
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use telephony_core::optout::{self, Keyword};
 use telephony_core::pairing::{self, PairingOutcome, PairingRequest, PairingResolution};
+
 use telephony_core::{
-    Admission, Channel, InboundMessage, MessageId, PhoneNumber, Receipt, StoreError, Unlisted,
+    Admission, Channel, InboundMessage, PairingLimits, PhoneNumber, Policy, Receipt,
+    StandardPolicy, StoreError, Unlisted,
 };
 use time::OffsetDateTime;
 
-use crate::gateway::Gateway;
+use crate::outbox::Outbox;
 
 /// What the policy decided for one message (stored as the inbox state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +35,7 @@ pub(crate) enum Decision {
     Dropped(String),
 }
 
-/// What [`Gateway::pair`] did for an unknown sender.
+/// What [`SenderPolicy::pair`] did for an unknown sender.
 #[derive(Debug)]
 pub(crate) enum Pairing {
     /// A new request; its code was texted (or why not).
@@ -85,12 +90,72 @@ pub struct PairingDecision {
     pub notification_error: Option<String>,
 }
 
+/// Pairing settings: limits and texts.
+#[derive(Debug, Clone)]
+pub struct PairingSettings {
+    /// Code lifetime, pending cap, hourly cap.
+    pub limits: PairingLimits,
+    /// Text sent on approval; empty for none.
+    pub approved_message: String,
+}
+
+impl Default for PairingSettings {
+    fn default() -> Self {
+        PairingSettings {
+            limits: PairingLimits::default(),
+            approved_message: "You're approved: you can now text this number.".into(),
+        }
+    }
+}
+
+/// The sender policy, shared (Debug prints its name).
+#[derive(Clone)]
+pub(crate) struct PolicyRef(pub(crate) Arc<dyn Policy>);
+
+impl Default for PolicyRef {
+    fn default() -> Self {
+        PolicyRef(Arc::new(StandardPolicy::default()))
+    }
+}
+
+impl fmt::Debug for PolicyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
 const WAITING: &str = "waiting for pairing approval (code already sent)";
 
-impl Gateway {
+/// The policy, the pairing settings, and the counters that keep pairing warnings to one a
+/// minute. Pairing codes and approval texts go out through the outbox.
+pub(crate) struct SenderPolicy {
+    policy: PolicyRef,
+    pairing: PairingSettings,
+    outbox: Arc<Outbox>,
+    /// Pairing drops since the last warning, and when that was (unix seconds): a flood of
+    /// strangers gets one warning a minute, not one per message.
+    pairing_drops: AtomicU64,
+    pairing_warned_at: AtomicI64,
+}
+
+impl SenderPolicy {
+    pub(crate) fn new(policy: PolicyRef, pairing: PairingSettings, outbox: Arc<Outbox>) -> Self {
+        SenderPolicy {
+            policy,
+            pairing,
+            outbox,
+            pairing_drops: AtomicU64::new(0),
+            pairing_warned_at: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The policy deciding who reaches the handlers.
+    pub(crate) fn policy(&self) -> &dyn Policy {
+        self.policy.0.as_ref()
+    }
+
     pub(crate) async fn decide(&self, msg: &InboundMessage) -> Result<Decision, StoreError> {
-        let s = &self.inner.settings;
-        let store = &self.inner.store;
+        let store = self.outbox.shared().store();
         let sender = msg.from_address().map(|a| a.number().clone());
         // A call transcript is not a text: "stop" said on a call is no opt-out.
         let keyword = if msg.channel == Channel::Voice {
@@ -112,7 +177,7 @@ impl Gateway {
                 Keyword::Help => {}
             }
         }
-        let n = match s.policy.0.admit(sender.as_ref()) {
+        let n = match self.policy.0.admit(sender.as_ref()) {
             Admission::Accept => return Ok(Decision::Accept),
             Admission::Block(why) => return Ok(Decision::Blocked(why)),
             Admission::IfApproved(unlisted) => {
@@ -159,8 +224,8 @@ impl Gateway {
         n: &PhoneNumber,
         now: OffsetDateTime,
     ) -> Result<Pairing, StoreError> {
-        let s = &self.inner.settings;
-        let store = &self.inner.store;
+        let limits = &self.pairing.limits;
+        let store = self.outbox.shared().store();
         // Read-only fast path: a sender already waiting, or a stranger while every pending
         // slot is taken, is answered without the write lock. The store's atomic check
         // below stays the authority for creating requests.
@@ -168,21 +233,18 @@ impl Gateway {
         if let Some(p) = pending.iter().find(|p| p.sender == *n) {
             return Ok(Pairing::Waiting(p.code.clone()));
         }
-        if pending.len() >= s.pairing.limits.max_pending {
+        if pending.len() >= limits.max_pending {
             return Ok(Pairing::Limited(self.pairing_limited(n)));
         }
         let code = pairing::new_code();
-        match store
-            .pairing_request(n, &code, &s.pairing.limits, now)
-            .await?
-        {
+        match store.pairing_request(n, &code, limits, now).await? {
             PairingOutcome::Created(req) => {
-                let minutes = s.pairing.limits.ttl.as_secs().div_ceil(60);
+                let minutes = limits.ttl.as_secs().div_ceil(60);
                 let text = format!(
                     "Your pairing code is {}. The owner of this number must approve {} before your messages are answered. The code expires in {} minutes.",
                     req.code, n, minutes
                 );
-                let sms_error = match self.send(n.as_str(), text).await {
+                let sms_error = match self.outbox.send(n.as_str(), text).await {
                     Ok(_) => {
                         tracing::info!(sender = %n.redacted(), "pairing request created, code sent");
                         None
@@ -203,19 +265,17 @@ impl Gateway {
     }
 
     fn pairing_limited(&self, n: &PhoneNumber) -> Decision {
-        use std::sync::atomic::Ordering;
-        let limits = &self.inner.settings.pairing.limits;
-        let drops = self.inner.pairing_drops.fetch_add(1, Ordering::Relaxed) + 1;
+        let limits = &self.pairing.limits;
+        let drops = self.pairing_drops.fetch_add(1, Ordering::Relaxed) + 1;
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let last = self.inner.pairing_warned_at.load(Ordering::Relaxed);
+        let last = self.pairing_warned_at.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 60
             && self
-                .inner
                 .pairing_warned_at
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            self.inner.pairing_drops.store(0, Ordering::Relaxed);
+            self.pairing_drops.store(0, Ordering::Relaxed);
             tracing::warn!(sender = %n.redacted(), dropped = drops, max_pending = limits.max_pending, "too many pairing requests: messages from unknown senders dropped, no SMS sent (next warning in a minute at the earliest)");
         } else {
             tracing::debug!(sender = %n.redacted(), "too many pairing requests; message dropped, no SMS sent");
@@ -226,26 +286,9 @@ impl Gateway {
         ))
     }
 
-    /// Pending pairing requests, oldest first.
-    pub async fn pending_pairings(&self) -> Result<Vec<PairingRequest>, StoreError> {
-        self.inner
-            .store
-            .pending_pairings(OffsetDateTime::now_utc())
-            .await
-    }
-
-    /// Approves a pairing code: the sender joins the stored allowlist and (unless the
-    /// approval text is empty) is told by SMS.
-    pub async fn approve_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
-        self.resolve_pairing(code, true).await
-    }
-
-    /// Rejects a pairing code; nothing is sent.
-    pub async fn reject_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
-        self.resolve_pairing(code, false).await
-    }
-
-    async fn resolve_pairing(
+    /// Approves (`approve`) or rejects a pairing code; an approved sender joins the stored
+    /// allowlist and (unless the approval text is empty) is told by SMS.
+    pub(crate) async fn resolve_pairing(
         &self,
         code: &str,
         approve: bool,
@@ -253,8 +296,9 @@ impl Gateway {
         let code = pairing::normalize_code(code);
         let now = OffsetDateTime::now_utc();
         let req = match self
-            .inner
-            .store
+            .outbox
+            .shared()
+            .store()
             .resolve_pairing(&code, approve, now)
             .await?
         {
@@ -275,9 +319,9 @@ impl Gateway {
             }
         };
         tracing::info!(sender = %req.sender.redacted(), approved = approve, "pairing resolved");
-        let text = &self.inner.settings.pairing.approved_message;
+        let text = &self.pairing.approved_message;
         let (notification, notification_error) = if approve && !text.trim().is_empty() {
-            match self.send(req.sender.as_str(), text.clone()).await {
+            match self.outbox.send(req.sender.as_str(), text.clone()).await {
                 Ok(sent) => (sent.receipts.into_iter().next(), None),
                 Err(e) => (None, Some(e.to_string())),
             }
@@ -289,25 +333,5 @@ impl Gateway {
             notification,
             notification_error,
         })
-    }
-
-    /// Approves a contact for outbound messages and releases its held sends.
-    pub async fn approve_contact(
-        &self,
-        number: &PhoneNumber,
-    ) -> Result<Vec<MessageId>, StoreError> {
-        let released = self
-            .inner
-            .store
-            .approve_contact(number, OffsetDateTime::now_utc())
-            .await?;
-        tracing::info!(contact = %number.redacted(), released = released.len(), "contact approved");
-        self.inner.outbox_wake.notify_one();
-        Ok(released)
-    }
-
-    /// Sends waiting for contact approval.
-    pub async fn held_sends(&self) -> Result<Vec<Receipt>, StoreError> {
-        self.inner.store.held_outbound().await
     }
 }

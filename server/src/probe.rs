@@ -20,7 +20,7 @@ use serde::Serialize;
 use telephony_core::numbers::{check, FindingKind, WebhookTargets};
 use telephony_core::{PhoneNumber, Provider, ProviderError};
 
-pub use telephony_serve::routes::public::{PROBE_ANSWER, PROBE_HEADER};
+pub use telephony_serve::{PROBE_ANSWER, PROBE_HEADER};
 
 /// Builds a signed probe webhook for a URL: `(url-encoded form body, signature header
 /// name, its value)`.

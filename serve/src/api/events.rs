@@ -12,7 +12,8 @@ use telephony_core as domain;
 use telephony_core::{Address, DeliveryStatus, MessageId};
 use time::OffsetDateTime;
 
-use super::{ErrorInfo, InboundMessage};
+use super::messages::InboundMessage;
+use super::receipts::ErrorInfo;
 
 /// One forwarded event.
 ///

@@ -5,7 +5,7 @@ use telephony_core as domain;
 use telephony_core::{PairingStatus, PhoneNumber};
 use time::OffsetDateTime;
 
-use super::Receipt;
+use super::receipts::Receipt;
 
 /// A pairing request from an unknown sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,8 @@ pub struct PairingList {
     pub requests: Vec<PairingRequest>,
 }
 
-/// `POST /telephony/pairing/{code}/approve` and `…/reject`.
+/// `POST /telephony/pairing/{code}/approve` and `…/reject`: the JSON form of a
+/// [`crate::PairingDecision`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PairingDecision {

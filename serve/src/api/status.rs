@@ -26,7 +26,7 @@ pub struct GatewayStatus {
     /// Messages waiting in the outbox.
     pub outbox_pending: usize,
     /// Voice: whether it is on, the session limit, and the live sessions.
-    pub voice: super::VoiceStatus,
+    pub voice: super::calls::VoiceStatus,
 }
 
 /// Forwarding health, from the forward queue.

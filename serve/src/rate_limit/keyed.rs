@@ -9,7 +9,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::RateLimiter;
 
-use super::Rate;
+use super::rate::Rate;
 
 /// A [`Rate`] per key (a sender, an account), in memory.
 ///

@@ -12,7 +12,8 @@ use std::fmt;
 
 use governor::clock::{Clock, DefaultClock};
 
-use super::{KeyedLimiter, Rate};
+use super::keyed::KeyedLimiter;
+use super::rate::Rate;
 
 /// What kind of sender a number is; each kind has its own default rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

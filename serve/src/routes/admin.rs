@@ -50,7 +50,7 @@ struct AdminState {
 type AdminResult<T> = Result<Json<T>, AdminError>;
 
 /// The admin router; every route requires `Authorization: Bearer <token>`.
-pub fn router(gateway: Gateway, token: Secret) -> Router {
+pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
     let state = AdminState { gateway, token };
     Router::new()
         .route("/telephony/send", post(send))
@@ -218,12 +218,11 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
     Ok(Json(api::GatewayStatus {
         status: "ok".into(),
         provider: gw.provider().name().to_string(),
-        inbound_policy: gw.inner.settings.policy.0.name().to_string(),
+        inbound_policy: gw.dispatch().policy().policy().name().to_string(),
         forwarding: gw
-            .inner
-            .settings
-            .forward
-            .as_ref()
+            .dispatch()
+            .forwarder()
+            .settings()
             .map(|f| api::ForwardingStatus {
                 url: f.url.clone(),
                 pending: forward.pending,

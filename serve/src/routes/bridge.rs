@@ -32,7 +32,7 @@ use crate::api::{self, AdminError};
 use crate::gateway::Gateway;
 
 /// The bridge routes; merge them into the admin router of a loopback listener.
-pub fn router(gateway: Gateway) -> Router {
+pub(crate) fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/sms/send", post(send))
         .route("/sms/inbox", get(inbox))
@@ -42,7 +42,7 @@ pub fn router(gateway: Gateway) -> Router {
 }
 
 /// How many messages `GET /sms/inbox` returns, as the bridge kept.
-pub const INBOX_LIMIT: usize = 100;
+pub(crate) const INBOX_LIMIT: usize = 100;
 
 async fn loopback_only(req: Request, next: Next) -> Response {
     let peer = req

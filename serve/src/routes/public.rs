@@ -2,14 +2,14 @@
 //! callbacks) and `GET /health`. Nothing else is served there.
 //!
 //! Every webhook goes through the same steps: body limit (413), signature against the
-//! URL the provider signed (403; see [`signed_url`]), then content type (415), parse
+//! URL the provider signed (403; see [`crate::security`]), then content type (415), parse
 //! (400), rate limits ([`crate::rate_limit`]: a message over its sender's limit is stored
 //! `throttled`, a status callback over its limit is answered 429), persist, then 200 with
 //! empty TwiML. Nothing about an unsigned request is looked at beyond its size, nothing is
 //! written before the signature is checked, and nothing is
 //! acknowledged before it is stored.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, State};
@@ -21,10 +21,9 @@ use telephony_core::voice::CallEvent;
 use telephony_core::{SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
-use crate::client_ip::TrustedProxies;
 use crate::gateway::Gateway;
-use crate::rate_limit::{self, webhooks::Stored};
-use crate::voice;
+use crate::rate_limit::webhooks::Stored;
+use crate::voice::answer;
 
 /// The header `telephony status --probe` marks its signed probe webhook with.
 pub const PROBE_HEADER: &str = "x-telephony-probe";
@@ -32,40 +31,38 @@ pub const PROBE_HEADER: &str = "x-telephony-probe";
 pub const PROBE_ANSWER: &str = "telephony-probe-ok";
 
 /// The public router for a gateway: its [`routes`] plus `GET /health` and a 404 fallback.
-pub fn router(gateway: Gateway) -> Router {
+pub(crate) fn router(gateway: Gateway) -> Router {
     with_health(routes(gateway))
 }
 
 /// `GET /health` and the 404 fallback added to `routes` (one or several gateways' [`routes`]
 /// merged).
-pub fn with_health(routes: Router) -> Router {
+pub(crate) fn with_health(routes: Router) -> Router {
     routes.route("/health", get(health)).fallback(not_found)
 }
 
 /// A gateway's own public routes: its webhook, status, stream and relay paths.
-pub fn routes(gateway: Gateway) -> Router {
-    let s = &gateway.inner.settings;
-    let limit = s.body_limit;
+pub(crate) fn routes(gateway: Gateway) -> Router {
+    let shared = gateway.shared().clone();
+    let limit = gateway.security().body_limit();
     let counted = axum::middleware::from_fn_with_state(gateway.clone(), count_webhook);
     // Inside the counter, so its 429s show in telephony_webhooks_total.
-    let limited = axum::middleware::from_fn_with_state(
-        gateway.clone(),
-        crate::limits::limit_invalid_requests,
-    );
+    let limited = axum::middleware::from_fn_with_state(gateway.clone(), limit_invalid_requests);
+    let stream_path = shared.stream_path();
     Router::new()
         .route(
-            &s.webhook_path,
+            shared.webhook_path(),
             post(webhook)
                 .route_layer(limited.clone())
                 .route_layer(counted.clone()),
         )
         .route(
-            &s.status_path,
+            shared.status_path(),
             post(webhook).route_layer(limited).route_layer(counted),
         )
-        .route(&s.stream_path, get(super::stream::stream_route))
+        .route(stream_path, get(super::stream::stream_route))
         .route(
-            &format!("{}/relay", s.stream_path),
+            &format!("{stream_path}/relay"),
             get(super::stream::relay_route),
         )
         .layer(DefaultBodyLimit::max(limit))
@@ -89,109 +86,6 @@ fn text(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-/// The URL the provider signed (for providers that sign it): the public origin + the
-/// original path + the raw query, byte for byte.
-///
-/// The origin is, in order:
-///
-/// 1. `publicUrl` as configured (scheme, userinfo, host and port kept exactly; its
-///    `#fragment` was dropped by [`GatewayBuilder::public_url`](crate::GatewayBuilder::public_url));
-/// 2. with `webhookSecurity.trustForwardingHeaders`: `{proto}://{host}`, where `host` is
-///    the last `X-Forwarded-Host` entry (else `Host`) and must match
-///    `webhookSecurity.allowedHosts`, and `proto` the last `X-Forwarded-Proto` entry
-///    (`http` or `https`, default `https`). When `webhookSecurity.trustedProxies` is set,
-///    the `X-Forwarded-*` headers are read only from a peer in it; from any other peer,
-///    or when the peer is unknown (`peer` is `None`), only `Host` counts;
-/// 3. on a loopback-only listener, `http://{Host}`.
-///
-/// Anything else is an error naming what is missing.
-pub(crate) fn signed_url(
-    gw: &Gateway,
-    headers: &HeaderMap,
-    peer: Option<IpAddr>,
-    path_and_query: &str,
-) -> Result<String, String> {
-    let s = &gw.inner.settings;
-    if let Some(base) = &s.public_url {
-        return Ok(format!("{base}{path_and_query}"));
-    }
-    if s.trust_forwarding_headers {
-        let forwarded = forwarded_headers_believed(&s.trusted_proxies, peer);
-        let forwarded_host = last_entry(headers, "x-forwarded-host");
-        let forwarded_proto = last_entry(headers, "x-forwarded-proto");
-        if !forwarded && (forwarded_host.is_some() || forwarded_proto.is_some()) {
-            tracing::warn!(
-                peer = ?peer,
-                "X-Forwarded-Host/X-Forwarded-Proto ignored: the peer is not in webhookSecurity.trustedProxies"
-            );
-        }
-        let host = forwarded_host
-            .filter(|_| forwarded)
-            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
-        if let Some(host) = host {
-            if host_allowed(&s.allowed_hosts, host) {
-                let proto = forwarded_proto
-                    .filter(|_| forwarded)
-                    .filter(|p| *p == "http" || *p == "https")
-                    .unwrap_or("https");
-                return Ok(format!("{proto}://{host}{path_and_query}"));
-            }
-            return Err(format!(
-                "forwarded host {host:?} is not in webhookSecurity.allowedHosts"
-            ));
-        }
-    }
-    if s.host_header_fallback {
-        if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
-            return Ok(format!("http://{host}{path_and_query}"));
-        }
-        return Err("request has no Host header".into());
-    }
-    Err("the gateway has no publicUrl configured, so it cannot check webhook signatures".into())
-}
-
-/// Whether `X-Forwarded-*` headers from `peer` are believed: always when no trusted proxy
-/// is configured, otherwise only from a trusted proxy (never from an unknown peer).
-fn forwarded_headers_believed(proxies: &TrustedProxies, peer: Option<IpAddr>) -> bool {
-    proxies.is_empty() || peer.is_some_and(|ip| proxies.trusts(ip))
-}
-
-/// The last comma-separated entry of every `name` header (the one the nearest proxy
-/// wrote), trimmed; `None` when absent, empty or not text.
-fn last_entry<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .rfind(|e| !e.is_empty())
-}
-
-/// `host` (`name` or `name:port`) matches an `allowedHosts` entry: the names equal
-/// ignoring ASCII case, and the ports equal when the entry has one (an entry without a
-/// port allows any). A port must be digits; anything else never matches.
-fn host_allowed(allowed: &[String], host: &str) -> bool {
-    fn split(h: &str) -> Option<(&str, Option<&str>)> {
-        match h.rsplit_once(':') {
-            None => Some((h, None)),
-            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-                Some((name, Some(port)))
-            }
-            Some(_) => None,
-        }
-    }
-    let Some((name, port)) = split(host) else {
-        return false;
-    };
-    allowed.iter().any(|entry| match split(entry) {
-        Some((allowed_name, allowed_port)) => {
-            allowed_name.eq_ignore_ascii_case(name) && allowed_port.is_none_or(|p| Some(p) == port)
-        }
-        None => false,
-    })
-}
-
 async fn webhook(
     State(gw): State<Gateway>,
     OriginalUri(uri): OriginalUri,
@@ -202,14 +96,14 @@ async fn webhook(
 ) -> Response {
     let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let check = if gw.inner.settings.skip_signature_verification {
+    let check = if gw.security().skips_signatures() {
         gw.metrics()
             .inc("telephony_signature_verification_skipped_total", &[]);
         SignatureCheck::DangerouslySkip
     } else {
         SignatureCheck::Verify
     };
-    let url = match signed_url(&gw, &headers, peer, pq) {
+    let url = match gw.security().signed_url(&headers, peer, pq) {
         Ok(u) => u,
         Err(reason) if check == SignatureCheck::Verify => {
             tracing::warn!(path = uri.path(), %reason, "webhook refused");
@@ -224,14 +118,14 @@ async fn webhook(
         headers,
         body,
     };
-    let event = match gw.inner.provider.handle_webhook(&req, check) {
+    let event = match gw.provider().handle_webhook(&req, check) {
         Ok(e) => e,
         Err(e) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
             if status == StatusCode::BAD_REQUEST {
                 // A malformed gather result on one of the gateway's call URLs: ask the
                 // caller again rather than failing the call.
-                if let Some(r) = voice::malformed_gather(&gw, &signed, uri.query()) {
+                if let Some(r) = answer::malformed_gather(&gw, &signed, uri.query()) {
                     tracing::warn!(path = uri.path(), reason = %e, "malformed gather result; re-prompting the caller");
                     return r;
                 }
@@ -248,7 +142,12 @@ async fn webhook(
     }
     let now = OffsetDateTime::now_utc();
     match event {
-        WebhookEvent::Message(msg) => match rate_limit::webhooks::store_inbound(&gw, &msg).await {
+        WebhookEvent::Message(msg) => match gw
+            .security()
+            .webhook_limiters()
+            .store_inbound(gw.shared(), &msg)
+            .await
+        {
             Ok(Stored::Throttled) => {
                 let mut r = ack(&gw);
                 r.extensions_mut().insert(Outcome("throttled"));
@@ -256,7 +155,7 @@ async fn webhook(
             }
             Ok(Stored::Queued) => {
                 tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
-                gw.inner.inbox_wake.notify_one();
+                gw.dispatch().wake();
             }
             Ok(Stored::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
@@ -274,19 +173,17 @@ async fn webhook(
             }
         },
         WebhookEvent::Status(update) => {
-            match rate_limit::webhooks::refuse_status(&gw, update.account_sid.as_deref()) {
+            let limiters = gw.security().webhook_limiters();
+            match limiters.refuse_status(gw.metrics(), update.account_sid.as_deref()) {
                 Some(over_limit) => return over_limit,
-                None => match gw.inner.store.apply_status(&update, now).await {
+                None => match gw.store().apply_status(&update, now).await {
                     Ok(StatusOutcome::Applied(receipt)) => {
                         gw.metrics().inc(
                             "telephony_sends_total",
                             &[("status", receipt.status.as_str())],
                         );
                         tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
-                        gw.forward_status(&receipt).await;
-                        if let Some(h) = gw.inner.handler.clone() {
-                            tokio::spawn(async move { h.on_status(&receipt).await });
-                        }
+                        gw.dispatch().status_changed(receipt).await;
                     }
                     Ok(StatusOutcome::Stale(receipt)) => {
                         tracing::debug!(message_sid = %update.provider_sid, status = %update.status, current = %receipt.status, "stale status ignored");
@@ -310,20 +207,21 @@ async fn webhook(
         } => {
             // Verified, but nothing the gateway acts on: acknowledge so the provider does
             // not retry it, and leave a trace.
-            tracing::info!(provider = gw.inner.provider.name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
+            tracing::info!(provider = gw.provider().name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
         WebhookEvent::Call(CallEvent::Status(update)) => {
+            let limiters = gw.security().webhook_limiters();
             if let Some(over_limit) =
-                rate_limit::webhooks::refuse_status(&gw, update.account.as_deref())
+                limiters.refuse_status(gw.metrics(), update.account.as_deref())
             {
                 return over_limit;
             }
-            if let Err(response) = voice::call_status(&gw, update).await {
+            if let Err(response) = answer::call_status(&gw, update).await {
                 return response;
             }
         }
         WebhookEvent::Call(event) => {
-            return voice::answer_call(&gw, event, &signed, uri.query()).await;
+            return answer::answer_call(&gw, event, &signed, uri.query()).await;
         }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
@@ -334,7 +232,7 @@ async fn webhook(
 
 /// The provider's acknowledgement (200, empty TwiML for Twilio).
 fn ack(gw: &Gateway) -> Response {
-    let ack = gw.inner.provider.webhook_ack();
+    let ack = gw.provider().webhook_ack();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, ack.content_type)],
@@ -355,7 +253,7 @@ async fn count_webhook(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let route = if req.uri().path() == gw.inner.settings.status_path {
+    let route = if req.uri().path() == gw.status_path() {
         "status"
     } else {
         "message"
@@ -372,4 +270,42 @@ async fn count_webhook(
         &[("route", route), ("outcome", outcome)],
     );
     resp
+}
+
+/// The invalid-request limiter on the webhook routes ([`crate::limits`]): runs the route,
+/// and when it answered 4xx counts the failure against the client, answering 429 once the
+/// client is over its rate.
+async fn limit_invalid_requests(
+    State(gw): State<Gateway>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let security = gw.security();
+    let Some(limiter) = security.invalid_requests() else {
+        return next.run(req).await;
+    };
+    let client = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => security
+            .trusted_proxies()
+            .client_ip(peer.ip(), req.headers()),
+        // Served without client addresses: every client shares one budget, so a flood of
+        // invalid requests is still cut (and the operator is told how to key per client).
+        None => security.unknown_peer(),
+    };
+    let resp = next.run(req).await;
+    if !resp.status().is_client_error() {
+        return resp;
+    }
+    let status = resp.status();
+    match limiter.refuse(client) {
+        None => resp,
+        Some(refusal) => {
+            gw.metrics().inc(
+                "telephony_rate_limited_total",
+                &[("limiter", "invalid_requests")],
+            );
+            tracing::debug!(client = %client, refused_status = status.as_u16(), "invalid request over rateLimits.invalidRequests");
+            refusal
+        }
+    }
 }

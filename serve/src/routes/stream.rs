@@ -16,42 +16,37 @@
 //! and a log line without secrets. A socket that dies without the provider's `stop` ends
 //! the call (hung up through the provider), so no session outlives its stream.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use sha2::{Digest, Sha256};
 use telephony_core::voice::{RelayEvent, StreamEvent};
 use telephony_core::{error_chain, SignatureCheck, WebhookRequest};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::gateway::Gateway;
+use crate::handler_error::HandlerError;
 use crate::voice::live::{CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender};
+use crate::voice::pending::PendingGuard;
+use crate::voice::socket::{close, read_error, MAX_FRAME};
+use crate::voice::token::{token_hash, TOKEN_PARAM};
 
-/// The parameter that carries the per-call token.
-pub const TOKEN_PARAM: &str = "telephonyToken";
 /// A socket that sends no valid start within this is closed.
-pub const START_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest accepted frame or message.
-pub const MAX_FRAME: usize = 64 * 1024;
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from a socket at a time. The WebSocket library's default (128 KiB) is
 /// zero-filled up front, so it stayed resident for every open call; a Twilio `media`
 /// message is ~330 bytes, and a larger frame (up to [`MAX_FRAME`]) still gets room for
 /// its whole length.
-pub const READ_BUFFER: usize = 4 * 1024;
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
 /// Sockets not yet authenticated, per client address.
-pub const MAX_PENDING_PER_IP: usize = 32;
+pub(crate) const MAX_PENDING_PER_IP: usize = 32;
 /// Events waiting for the handler, at most.
-pub const EVENT_BUFFER: usize = 1024;
-/// How long a per-call token stays valid after the gateway answered the call.
-pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+pub(crate) const EVENT_BUFFER: usize = 1024;
 
 /// Which protocol a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,56 +62,6 @@ impl Kind {
             Kind::Relay => "relay",
         }
     }
-}
-
-/// Pending (unauthenticated) sockets per client address.
-#[derive(Debug, Default)]
-pub(crate) struct PendingUpgrades(Mutex<HashMap<IpAddr, usize>>);
-
-/// One pending socket; released when dropped.
-pub(crate) struct PendingGuard {
-    gw: Gateway,
-    ip: Option<IpAddr>,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(ip) = self.ip {
-            let mut map = telephony_core::sync::lock(&self.gw.inner.ws_pending.0);
-            if let Some(n) = map.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    map.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
-fn admit_pending(gw: &Gateway, ip: Option<IpAddr>) -> Option<PendingGuard> {
-    if let Some(ip) = ip {
-        let mut map = telephony_core::sync::lock(&gw.inner.ws_pending.0);
-        let n = map.entry(ip).or_insert(0);
-        if *n >= MAX_PENDING_PER_IP {
-            return None;
-        }
-        *n += 1;
-    }
-    Some(PendingGuard { gw: gw.clone(), ip })
-}
-
-/// The SHA-256 (hex) under which a token is stored.
-pub(crate) fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A new random token (32 bytes, hex).
-pub(crate) fn new_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) async fn stream_route(
@@ -159,7 +104,7 @@ fn upgrade(
         }
     };
     let ip = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let Some(pending) = admit_pending(&gw, ip) else {
+    let Some(pending) = gw.voice().pending().admit(ip, MAX_PENDING_PER_IP) else {
         tracing::warn!(kind = kind.name(), client = ?ip, max = MAX_PENDING_PER_IP, "too many pending real-time sockets from one address");
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -186,18 +131,16 @@ fn verify(
     peer: Option<std::net::IpAddr>,
     path: &str,
 ) -> Result<(), String> {
-    let Some(rt) = gw.inner.provider.realtime() else {
-        return Err(format!(
-            "{} has no real-time protocol",
-            gw.inner.provider.name()
-        ));
+    let provider = gw.shared().provider();
+    let Some(rt) = provider.realtime() else {
+        return Err(format!("{} has no real-time protocol", provider.name()));
     };
-    let check = if gw.inner.settings.skip_signature_verification {
+    let check = if gw.security().skips_signatures() {
         SignatureCheck::DangerouslySkip
     } else {
         SignatureCheck::Verify
     };
-    let url = match super::public::signed_url(gw, headers, peer, path) {
+    let url = match gw.security().signed_url(headers, peer, path) {
         Ok(u) => ws_scheme(&u),
         Err(reason) if check == SignatureCheck::Verify => return Err(reason),
         Err(_) => String::new(),
@@ -222,20 +165,6 @@ pub(crate) fn ws_scheme(url: &str) -> String {
     }
 }
 
-pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    // The reason must fit a control frame (123 bytes).
-    let mut reason = reason.to_string();
-    while reason.len() > 120 {
-        reason.pop();
-    }
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    // The peer may already be gone; nothing more to tell it then.
-    let _ = socket.send(Message::Close(Some(frame))).await;
-}
-
 enum Started {
     /// The start, and its raw text (forwarded as is by the stream proxy).
     Stream(telephony_core::voice::StreamStart, String),
@@ -249,8 +178,8 @@ async fn first_start(
     socket: &mut WebSocket,
 ) -> Result<Started, (u16, String)> {
     let rt = gw
-        .inner
-        .provider
+        .shared()
+        .provider()
         .realtime()
         .ok_or((1011, "no real-time protocol".to_string()))?;
     loop {
@@ -285,15 +214,6 @@ async fn first_start(
     }
 }
 
-pub(crate) fn read_error(e: &axum::Error) -> (u16, String) {
-    let text = error_chain(e);
-    if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
-        (1009, format!("frame too big (at most {MAX_FRAME} bytes)"))
-    } else {
-        (1011, format!("socket error: {text}"))
-    }
-}
-
 /// Checks the per-call token (once) and that the call is a live session.
 async fn authorize(
     gw: &Gateway,
@@ -303,7 +223,7 @@ async fn authorize(
     let Some(token) = params.remove(TOKEN_PARAM) else {
         return Err(format!("missing {TOKEN_PARAM} parameter"));
     };
-    let store = &gw.inner.store;
+    let store = gw.shared().store();
     let ok = store
         .take_stream_token(call_id, &token_hash(&token), OffsetDateTime::now_utc())
         .await
@@ -366,14 +286,15 @@ async fn run(
     tracing::info!(kind = kind.name(), call_sid = %call_id, "real-time socket authenticated");
     match started {
         Started::Stream(start, raw) => {
-            let Some(handler) = gw.inner.stream_handler.clone() else {
-                if let Some(url) = gw.inner.settings.voice.stream_url.clone() {
-                    return crate::voice::proxy::run(&gw, socket, &call_id, &url, raw).await;
+            let Some(handler) = gw.voice().stream_handler() else {
+                if let Some(url) = gw.voice().settings().stream_url.clone() {
+                    let provider = gw.shared().provider();
+                    return crate::voice::proxy::run(provider, socket, &call_id, &url, raw).await;
                 }
                 return close(socket, 1011, "no stream handler").await;
             };
             let stream_id = start.stream_id.clone();
-            let (shared, out_rx) = Shared::new(gw.clone(), call_id.clone());
+            let (shared, out_rx) = Shared::new(gw.shared().provider().clone(), call_id.clone());
             let (ev_tx, ev_rx) = mpsc::channel(EVENT_BUFFER);
             let stream = CallStream::new(start, ev_rx, StreamSender::new(shared.clone()));
             let done = shared.tx.clone();
@@ -395,10 +316,10 @@ async fn run(
             .await;
         }
         Started::Relay(setup) => {
-            let Some(handler) = gw.inner.relay_handler.clone() else {
+            let Some(handler) = gw.voice().relay_handler() else {
                 return close(socket, 1011, "no relay handler").await;
             };
-            let (shared, out_rx) = Shared::new(gw.clone(), call_id.clone());
+            let (shared, out_rx) = Shared::new(gw.shared().provider().clone(), call_id.clone());
             let (ev_tx, ev_rx) = mpsc::channel(EVENT_BUFFER);
             let relay = RelaySession::new(setup, ev_rx, RelaySender::new(shared.clone()));
             let done = shared.tx.clone();
@@ -416,7 +337,7 @@ async fn run(
 fn log_handler_end(
     call_id: &str,
     kind: &str,
-    r: Result<Result<(), crate::handler::HandlerError>, tokio::task::JoinError>,
+    r: Result<Result<(), HandlerError>, tokio::task::JoinError>,
 ) {
     match r {
         Ok(Ok(())) => tracing::debug!(call_sid = %call_id, kind, "handler finished"),
@@ -442,7 +363,7 @@ async fn pump(
     mut out_rx: mpsc::UnboundedReceiver<Outbound>,
     mut events: Pump,
 ) {
-    let Some(rt) = gw.inner.provider.realtime() else {
+    let Some(rt) = gw.shared().provider().realtime() else {
         return close(socket, 1011, "no real-time protocol").await;
     };
     let call_id = shared.call_id.clone();

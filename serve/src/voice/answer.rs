@@ -22,9 +22,9 @@ use telephony_core::{
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::{fill_actions, CallContext, VoiceHandler};
+use super::token::{new_token, token_hash, TOKEN_PARAM, TOKEN_TTL};
+use super::{fill_actions, AnswerCalls, Turn, VoiceMode};
 use crate::gateway::Gateway;
-use crate::routes::stream;
 use crate::sender_policy::Pairing;
 
 /// Holds a caller gets while a late handler works, before the call is ended politely.
@@ -73,7 +73,7 @@ fn base_url(gw: &Gateway, signed_url: &str) -> String {
             .to_string();
     }
     gw.voice_url()
-        .unwrap_or_else(|| gw.inner.settings.webhook_path.clone())
+        .unwrap_or_else(|| gw.webhook_path().to_string())
 }
 
 fn call_url(base: &str, call_id: &str, extra: &str) -> String {
@@ -93,7 +93,7 @@ fn url_encode(s: &str) -> String {
 
 /// Renders a voice answer in the provider's language (TwiML for Twilio).
 pub(crate) fn render(gw: &Gateway, response: &VoiceResponse) -> Response {
-    match gw.inner.provider.render_voice(response) {
+    match gw.provider().render_voice(response) {
         Ok(answer) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, answer.content_type)],
@@ -101,7 +101,7 @@ pub(crate) fn render(gw: &Gateway, response: &VoiceResponse) -> Response {
         )
             .into_response(),
         Err(e) => {
-            tracing::warn!(provider = gw.inner.provider.name(), error = %e, "cannot answer a call");
+            tracing::warn!(provider = gw.provider().name(), error = %e, "cannot answer a call");
             (
                 StatusCode::NOT_FOUND,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -114,7 +114,7 @@ pub(crate) fn render(gw: &Gateway, response: &VoiceResponse) -> Response {
 
 fn goodbye(gw: &Gateway, text: &str) -> VoiceResponse {
     VoiceResponse::new()
-        .say(gw.inner.settings.voice.say(text))
+        .say(gw.voice_settings().say(text))
         .hangup()
 }
 
@@ -125,7 +125,7 @@ pub(crate) async fn answer_call(
     signed_url: &str,
     query: Option<&str>,
 ) -> Response {
-    if !gw.inner.settings.voice.enabled {
+    if !gw.voice_settings().enabled {
         tracing::info!(call_sid = %event.call_id(), "rejected a call: voice.enabled is false");
         return render(gw, &VoiceResponse::new().reject(RejectReason::Rejected));
     }
@@ -168,7 +168,8 @@ pub(crate) async fn connect_realtime(
     mut response: VoiceResponse,
 ) -> VoiceResponse {
     let origin = ws_origin(base);
-    let stream_path = gw.inner.settings.stream_path.clone();
+    let stream_path = gw.shared().stream_path().to_string();
+    let voice = gw.voice();
     let mut tokens = Vec::new();
     for verb in response.verbs_mut() {
         let (params, url, path, has_handler, kind) = match verb {
@@ -176,14 +177,14 @@ pub(crate) async fn connect_realtime(
                 &mut v.parameters,
                 &mut v.url,
                 stream_path.clone(),
-                gw.inner.stream_handler.is_some() || gw.inner.settings.voice.stream_url.is_some(),
+                voice.stream_handler().is_some() || voice.settings().stream_url.is_some(),
                 "stream",
             ),
             Verb::Relay(v) if v.url.is_none() => (
                 &mut v.parameters,
                 &mut v.url,
                 format!("{stream_path}/relay"),
-                gw.inner.relay_handler.is_some(),
+                voice.relay_handler().is_some(),
                 "relay",
             ),
             _ => continue,
@@ -192,19 +193,14 @@ pub(crate) async fn connect_realtime(
             tracing::error!(call_sid = %call_id, kind, "the call was answered with a {kind} but the gateway has no {kind} handler; ending the call");
             return goodbye(gw, APOLOGY);
         }
-        let token = stream::new_token();
-        tokens.push(stream::token_hash(&token));
+        let token = new_token();
+        tokens.push(token_hash(&token));
         *url = Some(format!("{origin}{path}"));
-        params.push((stream::TOKEN_PARAM.to_string(), token));
+        params.push((TOKEN_PARAM.to_string(), token));
     }
-    let expires = now() + stream::TOKEN_TTL;
+    let expires = now() + TOKEN_TTL;
     for hash in tokens {
-        if let Err(e) = gw
-            .inner
-            .store
-            .put_stream_token(call_id, &hash, expires)
-            .await
-        {
+        if let Err(e) = gw.store().put_stream_token(call_id, &hash, expires).await {
             tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a stream token; ending the call");
             return goodbye(gw, APOLOGY);
         }
@@ -235,7 +231,7 @@ pub(crate) fn malformed_gather(
 ) -> Option<Response> {
     let params = CallParams::parse(query);
     let call_id = params.call.clone()?;
-    if !gw.inner.settings.voice.enabled {
+    if !gw.voice_settings().enabled {
         return None;
     }
     let base = base_url(gw, signed_url);
@@ -244,7 +240,7 @@ pub(crate) fn malformed_gather(
 
 /// Asks again once per turn, then closes.
 fn reprompt(gw: &Gateway, call_id: &str, params: &CallParams, base: &str) -> VoiceResponse {
-    let v = &gw.inner.settings.voice;
+    let v = gw.voice_settings();
     if params.retry >= 1 {
         return goodbye(gw, &v.closing);
     }
@@ -276,7 +272,7 @@ async fn record_refused(gw: &Gateway, call: &Call, note: String) {
         at: now(),
         note: Some(note),
     };
-    if let Err(e) = gw.inner.store.begin_call(&new, None).await {
+    if let Err(e) = gw.store().begin_call(&new, None).await {
         tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record a refused call");
     }
 }
@@ -295,9 +291,9 @@ async fn refuse(gw: &Gateway, call: &Call, why: String) -> VoiceResponse {
 }
 
 async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
-    let settings = &gw.inner.settings;
+    let voice = gw.voice_settings();
     let sender = PhoneNumber::parse(&call.from).ok();
-    let admission = settings.policy.0.admit(sender.as_ref());
+    let admission = gw.dispatch().policy().policy().admit(sender.as_ref());
     match admission {
         Admission::Accept => {}
         Admission::Block(why) => return refuse(gw, &call, why).await,
@@ -305,7 +301,7 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
             let Some(n) = sender.clone() else {
                 return refuse(gw, &call, "the caller is not a phone number".into()).await;
             };
-            match gw.inner.store.is_approved_sender(&n).await {
+            match gw.store().is_approved_sender(&n).await {
                 Ok(true) => {}
                 Ok(false) => match unlisted {
                     Unlisted::Pair => return pairing_call(gw, &call, &n).await,
@@ -334,8 +330,8 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
         at,
         note: None,
     };
-    let max = settings.voice.max_concurrent_sessions;
-    let started_at = match gw.inner.store.begin_call(&new, max).await {
+    let max = voice.max_concurrent_sessions;
+    let started_at = match gw.store().begin_call(&new, max).await {
         Ok(BeginOutcome::Started(rec)) => {
             tracing::info!(call_sid = %call.call_id, from = %redact(&call.from), "call answered, session started");
             rec.started_at
@@ -350,10 +346,10 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
                 max.unwrap_or(live)
             );
             tracing::warn!(call_sid = %call.call_id, live, "call refused: maxConcurrentSessions reached");
-            if let Err(e) = gw.inner.store.set_call_note(&call.call_id, &note).await {
+            if let Err(e) = gw.store().set_call_note(&call.call_id, &note).await {
                 tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record why a call was refused");
             }
-            return goodbye(gw, &settings.voice.busy_message.clone());
+            return goodbye(gw, &voice.busy_message.clone());
         }
         Err(e) => {
             tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not start a session; ending the call");
@@ -362,9 +358,9 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
     };
     let session = session_of(&call, started_at);
     let action = call_url(base, &call.call_id, "turn=1");
-    match gw.inner.voice_handler.clone() {
+    match gw.voice().handler() {
         Some(h) => {
-            let ctx = CallContext {
+            let ctx = Turn {
                 gateway: gw.clone(),
                 session,
                 action_url: action,
@@ -372,9 +368,9 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
             };
             ask(gw, h, CallEvent::Incoming(call), ctx, base).await
         }
-        None if gw.inner.settings.voice.mode == super::VoiceMode::Relay => default_relay(gw),
-        None if gw.inner.settings.voice.mode == super::VoiceMode::Stream => {
-            let v = &gw.inner.settings.voice;
+        None if voice.mode == VoiceMode::Relay => default_relay(gw),
+        None if voice.mode == VoiceMode::Stream => {
+            let v = voice;
             VoiceResponse::new()
                 .stream(StreamVerb::new())
                 .say(v.say(&v.closing))
@@ -386,7 +382,7 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
 
 /// `voice.mode: "relay"`: the greeting as the relay's welcome, then the relay handler.
 fn default_relay(gw: &Gateway) -> VoiceResponse {
-    let v = &gw.inner.settings.voice;
+    let v = gw.voice_settings();
     let mut relay = RelayVerb::new()
         .welcome_greeting(v.greeting.clone())
         .interruptible(true)
@@ -441,7 +437,7 @@ fn voice_session(
 /// An unknown caller under `pairing`: the code is spoken (and texted when the request is
 /// new), then the call ends.
 async fn pairing_call(gw: &Gateway, call: &Call, n: &PhoneNumber) -> VoiceResponse {
-    let (text, note) = match gw.pair(n, now()).await {
+    let (text, note) = match gw.dispatch().policy().pair(n, now()).await {
         Ok(Pairing::Created { code, sms_error }) => {
             let texted = if sms_error.is_none() {
                 " We also sent it to you by text message."
@@ -483,7 +479,7 @@ async fn pairing_call(gw: &Gateway, call: &Call, n: &PhoneNumber) -> VoiceRespon
 /// The default flow's first answer: the greeting and a speech gather, one re-prompt on
 /// silence, then the closing.
 fn default_greeting(gw: &Gateway, call_id: &str, base: &str) -> VoiceResponse {
-    let v = &gw.inner.settings.voice;
+    let v = gw.voice_settings();
     VoiceResponse::new()
         .gather(
             v.speech_gather(&call_url(base, call_id, "turn=1"))
@@ -515,7 +511,7 @@ async fn gathered(
             confidence: speech.as_ref().and_then(|s| s.confidence),
             digits: digits.clone(),
         };
-        match gw.inner.store.add_call_turn(&call.call_id, &turn).await {
+        match gw.store().add_call_turn(&call.call_id, &turn).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {
                 tracing::info!(call_sid = %call.call_id, "gather result for a call without a record (placed elsewhere?)")
@@ -525,14 +521,14 @@ async fn gathered(
             }
         }
     }
-    match gw.inner.voice_handler.clone() {
+    match gw.voice().handler() {
         Some(h) => {
-            let started_at = match gw.inner.store.call(&call.call_id).await {
+            let started_at = match gw.store().call(&call.call_id).await {
                 Ok(Some(rec)) => rec.started_at,
                 _ => at,
             };
             let next = params.turn.saturating_add(1).max(1);
-            let ctx = CallContext {
+            let ctx = Turn {
                 gateway: gw.clone(),
                 session: session_of(&call, started_at),
                 action_url: call_url(base, &call.call_id, &format!("turn={next}")),
@@ -595,10 +591,10 @@ async fn store_transcript(
         received_at: at,
         extra,
     };
-    match gw.inner.store.insert_inbound(&msg).await {
+    match gw.store().insert_inbound(&msg).await {
         Ok(InsertOutcome::Inserted) => {
             tracing::info!(call_sid = %call.call_id, message_id = %msg.id, chars = msg.body.chars().count(), "call transcript stored");
-            gw.inner.inbox_wake.notify_one();
+            gw.dispatch().wake();
         }
         Ok(InsertOutcome::Duplicate) => {
             tracing::info!(call_sid = %call.call_id, "transcript already stored for this call");
@@ -611,18 +607,18 @@ async fn store_transcript(
             );
         }
     }
-    let v = &gw.inner.settings.voice;
+    let v = gw.voice_settings();
     goodbye(gw, &v.closing)
 }
 
 async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> VoiceResponse {
-    match gw.inner.voice_handler.clone() {
+    match gw.voice().handler() {
         Some(h) => {
-            let started_at = match gw.inner.store.call(&call.call_id).await {
+            let started_at = match gw.store().call(&call.call_id).await {
                 Ok(Some(rec)) => rec.started_at,
                 _ => now(),
             };
-            let ctx = CallContext {
+            let ctx = Turn {
                 gateway: gw.clone(),
                 session: session_of(&call, started_at),
                 action_url: call_url(
@@ -644,9 +640,9 @@ async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> 
 /// and the caller hears a hold that comes back for it.
 async fn ask(
     gw: &Gateway,
-    handler: Arc<dyn VoiceHandler>,
+    handler: Arc<dyn AnswerCalls<Gateway>>,
     event: CallEvent,
-    ctx: CallContext,
+    ctx: Turn<Gateway>,
     base: &str,
 ) -> VoiceResponse {
     let call_id = ctx.session.id.clone();
@@ -675,7 +671,7 @@ async fn ask(
             keep_late_answer(&gw2, &id2, &response).await;
         }
     });
-    let deadline = gw.inner.settings.voice.handler_timeout;
+    let deadline = gw.voice_settings().handler_timeout;
     match tokio::time::timeout(deadline, &mut rx).await {
         Ok(Ok(r)) => r,
         Ok(Err(_)) => goodbye(gw, APOLOGY),
@@ -694,7 +690,7 @@ async fn ask(
 }
 
 async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse) {
-    let rendered = match gw.inner.provider.render_voice(response) {
+    let rendered = match gw.provider().render_voice(response) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(call_sid = %call_id, error = %e, "cannot render a late voice answer");
@@ -705,10 +701,10 @@ async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse)
         content_type: rendered.content_type.to_string(),
         body: String::from_utf8_lossy(&rendered.body).into_owned(),
     };
-    match gw.inner.store.set_pending_answer(call_id, &answer).await {
+    match gw.store().set_pending_answer(call_id, &answer).await {
         Ok(()) => {
             tracing::info!(call_sid = %call_id, "late voice answer kept for the hold redirect");
-            gw.inner.voice_late.notify_waiters();
+            gw.voice().late_answer_kept();
         }
         Err(e) => {
             tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a late voice answer")
@@ -728,10 +724,10 @@ fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str) -> VoiceResponse {
 /// A hold's redirect: serves the late answer when it is there (waiting up to the handler
 /// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely.
 async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Response {
-    let deadline = tokio::time::Instant::now() + gw.inner.settings.voice.handler_timeout;
+    let deadline = tokio::time::Instant::now() + gw.voice_settings().handler_timeout;
     loop {
-        let notified = gw.inner.voice_late.notified();
-        match gw.inner.store.take_pending_answer(call_id).await {
+        let notified = gw.voice().late_answer();
+        match gw.store().take_pending_answer(call_id).await {
             Ok(Some(answer)) => {
                 tracing::info!(call_sid = %call_id, hold = n, "late voice answer served");
                 return (
@@ -766,6 +762,7 @@ async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Response {
 /// calls are recorded and ignored. `Err` is the response to give instead of the ack.
 pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Result<(), Response> {
     let outcome = gw
+        .voice()
         .apply_call_status(
             &update.call_id,
             update.status,
@@ -775,8 +772,8 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
         .await;
     match outcome {
         Ok(CallStatusOutcome::Applied(rec)) => {
-            if let Some(h) = gw.inner.voice_handler.clone() {
-                let ctx = CallContext {
+            if let Some(h) = gw.voice().handler() {
+                let ctx = Turn {
                     gateway: gw.clone(),
                     session: voice_session(
                         &rec.call_id,

@@ -30,7 +30,7 @@ use telephony_core::Secret;
 use time::OffsetDateTime;
 
 use super::live::{RelayHandler, RelaySession};
-use crate::handler::HandlerError;
+use crate::handler_error::HandlerError;
 use crate::worker::forward::signature;
 
 /// What the application answers to a relay event.

@@ -9,24 +9,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use telephony_core::audio;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
+use telephony_core::{audio, Provider};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::gateway::Gateway;
-use crate::handler::HandlerError;
+use crate::handler_error::HandlerError;
 
 /// Audio queued for the provider but not yet written to the socket, at most (512 KiB of
 /// μ-law is about 65 s): a sender that runs ahead of a stalled socket gets
 /// [`LiveError::BufferFull`] and the stream is closed, rather than memory growing.
-pub const MAX_QUEUED_AUDIO: usize = 512 * 1024;
+pub(crate) const MAX_QUEUED_AUDIO: usize = 512 * 1024;
 /// The longest audio message the gateway writes (the provider accepts any length; smaller
 /// messages keep every frame far under the 64 KiB frame limit).
-pub const AUDIO_MESSAGE_BYTES: usize = 8000;
+pub(crate) const AUDIO_MESSAGE_BYTES: usize = 8000;
 /// How long [`StreamSender::hang_up`] waits for the audio before it to play.
-pub const HANGUP_MARK_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const HANGUP_MARK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a live-call operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +34,8 @@ pub enum LiveError {
     /// The socket is closed (the call or the stream ended).
     #[error("the call's stream is closed")]
     Closed,
-    /// More audio is queued than [`MAX_QUEUED_AUDIO`]: the stream was closed.
+    /// More audio is queued than the bound (512 KiB, about 65 s of μ-law): the stream
+    /// was closed.
     #[error(
         "outbound audio buffer full ({queued} bytes queued, at most {max}): the stream was closed"
     )]
@@ -71,13 +71,14 @@ pub(crate) struct Shared {
     pub(crate) queued: AtomicUsize,
     pub(crate) closed: AtomicBool,
     pub(crate) marks: Mutex<HashMap<String, oneshot::Sender<()>>>,
-    pub(crate) gateway: Gateway,
+    /// Hangs the call up.
+    pub(crate) provider: Arc<dyn Provider>,
     pub(crate) call_id: String,
 }
 
 impl Shared {
     pub(crate) fn new(
-        gateway: Gateway,
+        provider: Arc<dyn Provider>,
         call_id: String,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -87,7 +88,7 @@ impl Shared {
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 marks: Mutex::new(HashMap::new()),
-                gateway,
+                provider,
                 call_id,
             }),
             rx,
@@ -195,8 +196,8 @@ impl StreamSender {
         self.shared.send(Outbound::Stream(StreamCommand::Clear))
     }
 
-    /// Ends the call once the audio already sent has played (waiting at most
-    /// [`HANGUP_MARK_WAIT`]), so the caller hears the whole goodbye.
+    /// Ends the call once the audio already sent has played (waiting at most 30 s), so
+    /// the caller hears the whole goodbye.
     pub async fn hang_up(&self) -> Result<(), LiveError> {
         if let Ok(mark) = self.mark("telephony-hangup") {
             if tokio::time::timeout(HANGUP_MARK_WAIT, mark.played())
@@ -218,7 +219,7 @@ impl StreamSender {
 
 async fn hang_up(shared: &Shared) -> Result<(), LiveError> {
     let res = shared
-        .gateway
+        .provider
         .hang_up(&shared.call_id)
         .await
         .map_err(|e| LiveError::HangUp(e.to_string()));

@@ -8,7 +8,7 @@
 //!    and are hung up;
 //! 2. opens a session in the store, unless `maxConcurrentSessions` are live (then the
 //!    caller hears a short busy message and is hung up);
-//! 3. asks the [`VoiceHandler`] (or, without one, runs the default flow: greeting, one
+//! 3. asks the [`VoiceHandler`](crate::VoiceHandler) (or, without one, runs the default flow: greeting, one
 //!    speech turn stored in the inbox as a transcript, closing) for the next
 //!    [`VoiceResponse`], within `voice.handlerTimeoutMs`: a late handler's caller hears a
 //!    short hold and the late answer is served on the hold's redirect.
@@ -19,32 +19,35 @@
 //! hangs an inbound call up through the provider's API, and gives outbound calls the
 //! provider's own time limit.
 
-mod answer;
+pub(crate) mod answer;
 pub mod bridge;
-pub mod live;
+pub(crate) mod context;
+pub(crate) mod live;
+pub(crate) mod pending;
 pub(crate) mod proxy;
+pub(crate) mod socket;
+pub(crate) mod token;
 pub(crate) mod worker;
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, NewCall, StatusSource,
-};
+use telephony_core::store::{BeginOutcome, CallRecord, CallStatusOutcome, NewCall, StatusSource};
 use telephony_core::voice::{
     CallAnswer, CallDirection, CallEvent, CallStatus, Gather, OutboundCall, Say, Session,
     SpeechTimeout, Verb, VoiceResponse,
 };
 use telephony_core::{PhoneNumber, PhoneNumberError, ProviderError, StoreError};
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
-use crate::gateway::Gateway;
-use crate::handler::HandlerError;
+use self::live::{RelayHandler, StreamHandler};
+use self::pending::PendingUpgrades;
+use crate::handler_error::HandlerError;
+use crate::shared::Shared;
 
-pub(crate) use answer::{answer_call, call_status, malformed_gather};
-
-/// How the gateway talks with an admitted caller when no Rust [`VoiceHandler`] is set
+/// How the gateway talks with an admitted caller when no Rust [`VoiceHandler`](crate::VoiceHandler) is set
 /// (`voice.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -227,115 +230,6 @@ impl VoiceSettings {
     }
 }
 
-/// What a [`VoiceHandler`] gets with each event: the session, the gateway, and the URL
-/// its gathers should post to.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    gateway: Gateway,
-    session: Session,
-    action_url: String,
-    turn: u32,
-}
-
-impl CallContext {
-    /// The call's session (id, caller, start time, state).
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The gateway (to send an SMS, look up the inbox, …).
-    pub fn gateway(&self) -> &Gateway {
-        &self.gateway
-    }
-
-    /// The URL a `<Gather>` (or `<Redirect>`) should use to come back to this handler
-    /// with the next turn; a `Gather` without an `action` gets it filled in.
-    pub fn action_url(&self) -> &str {
-        &self.action_url
-    }
-
-    /// The turn number: 0 for the call's first request, then one more per gather.
-    pub fn turn(&self) -> u32 {
-        self.turn
-    }
-
-    /// A `<Say>` in the configured `voice.voice` and `voice.language`.
-    pub fn say(&self, text: impl AsRef<str>) -> Say {
-        self.gateway.inner.settings.voice.say(text.as_ref())
-    }
-
-    /// A speech `<Gather>` (speech timeout `auto`, `voice.language`) posting back to this
-    /// handler. Add `.dtmf()` for keys too.
-    pub fn gather(&self) -> Gather {
-        self.gateway
-            .inner
-            .settings
-            .voice
-            .speech_gather(&self.action_url)
-    }
-}
-
-/// The application's side of calls: gets each call event and returns what the caller
-/// hears next.
-///
-/// Events: [`CallEvent::Incoming`] (a new call, with the caller's details),
-/// [`CallEvent::Gather`] (what the caller said — `SpeechResult` and `Confidence` — or
-/// typed), [`CallEvent::Progress`] (a redirect of the application's own), and
-/// [`CallEvent::Status`] (a status change; a terminal one is the hang-up — the returned
-/// response is not used). Only callers the policy admits reach the handler.
-///
-/// Implemented for async closures `Fn(CallEvent, CallContext) -> impl Future<Output =
-/// Result<VoiceResponse, HandlerError>>`:
-///
-/// ```
-/// use telephony_core::voice::{CallEvent, VoiceResponse};
-/// use telephony_serve::{CallContext, HandlerError, VoiceHandler};
-///
-/// fn menu() -> impl VoiceHandler {
-///     |event: CallEvent, call: CallContext| async move {
-///         Ok::<_, HandlerError>(match event {
-///             CallEvent::Incoming(_) => VoiceResponse::new()
-///                 .gather(call.gather().dtmf().num_digits(1).say(call.say("Say sales or press 1.")))
-///                 .say(call.say("Goodbye.")),
-///             CallEvent::Gather { speech, digits, .. } => {
-///                 let sales = digits.as_deref() == Some("1")
-///                     || speech.is_some_and(|s| s.text.to_lowercase().contains("sales"));
-///                 let text = if sales { "Connecting you to sales." } else { "Sorry, goodbye." };
-///                 VoiceResponse::new().say(call.say(text)).hangup()
-///             }
-///             _ => VoiceResponse::new().hangup(),
-///         })
-///     }
-/// }
-/// ```
-///
-/// An error or a panic ends the call politely (an apology, then hang-up); an empty
-/// response hangs up.
-#[async_trait]
-pub trait VoiceHandler: Send + Sync + 'static {
-    /// Answers one call event.
-    async fn on_call_event(
-        &self,
-        event: CallEvent,
-        call: CallContext,
-    ) -> Result<VoiceResponse, HandlerError>;
-}
-
-#[async_trait]
-impl<F, Fut> VoiceHandler for F
-where
-    F: Fn(CallEvent, CallContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<VoiceResponse, HandlerError>> + Send + 'static,
-{
-    async fn on_call_event(
-        &self,
-        event: CallEvent,
-        call: CallContext,
-    ) -> Result<VoiceResponse, HandlerError> {
-        (self)(event, call).await
-    }
-}
-
 /// Why an outbound call was not placed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -390,38 +284,104 @@ fn reservation_id() -> String {
     format!("pending_{r:016x}")
 }
 
-impl Gateway {
+/// What the voice handler is told with each event, besides the event: the gateway (`G`)
+/// the call came through, the session, the URL for the next turn and the turn number.
+pub(crate) struct Turn<G> {
+    pub(crate) gateway: G,
+    pub(crate) session: Session,
+    pub(crate) action_url: String,
+    pub(crate) turn: u32,
+}
+
+/// The application's voice handler as the voice part calls it.
+#[async_trait]
+pub(crate) trait AnswerCalls<G>: Send + Sync + 'static {
+    /// Answers one call event.
+    async fn on_call_event(
+        &self,
+        event: CallEvent,
+        turn: Turn<G>,
+    ) -> Result<VoiceResponse, HandlerError>;
+}
+
+/// The application's handlers for calls, streams and relays.
+pub(crate) struct VoiceHandlers<G> {
+    pub(crate) calls: Option<Arc<dyn AnswerCalls<G>>>,
+    pub(crate) streams: Option<Arc<dyn StreamHandler>>,
+    pub(crate) relays: Option<Arc<dyn RelayHandler>>,
+}
+
+/// The voice part: settings, the application's handlers, the late-answer wake-up and the
+/// pending (unauthenticated) real-time sockets. Generic over `G`, what the call handler is
+/// given (the gateway), so the gateway can own it without the two importing each other.
+pub(crate) struct Voice<G> {
+    shared: Arc<Shared>,
+    settings: VoiceSettings,
+    handlers: VoiceHandlers<G>,
+    /// Woken when a late voice answer is kept, for the hold redirects waiting on it.
+    late: Notify,
+    /// Unauthenticated real-time sockets per client address.
+    pending: PendingUpgrades,
+}
+
+impl<G: Send + 'static> Voice<G> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        settings: VoiceSettings,
+        handlers: VoiceHandlers<G>,
+    ) -> Self {
+        Voice {
+            shared,
+            settings,
+            handlers,
+            late: Notify::new(),
+            pending: PendingUpgrades::default(),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The voice settings.
-    pub fn voice_settings(&self) -> &VoiceSettings {
-        &self.inner.settings.voice
+    pub(crate) fn settings(&self) -> &VoiceSettings {
+        &self.settings
     }
 
-    /// The URL calls should fetch instructions from and post gathers to (public URL, or
-    /// the local listener's), without a query; `None` when neither is known.
-    pub fn voice_url(&self) -> Option<String> {
-        Some(format!(
-            "{}{}",
-            self.base_url()?,
-            self.inner.settings.webhook_path
-        ))
+    /// The application's call handler, if one is set.
+    pub(crate) fn handler(&self) -> Option<Arc<dyn AnswerCalls<G>>> {
+        self.handlers.calls.clone()
     }
 
-    /// Places an outbound call to `to`, answered with `answer`.
-    ///
-    /// A session slot is reserved before the provider is asked, so `maxConcurrentSessions`
-    /// holds exactly (over the limit: [`CallError::TooManySessions`], no provider call).
-    /// The call gets the gateway's status callback URL and `voice.maxDurationSeconds` as
-    /// its time limit; a [`Gather`] without an `action` in a [`CallAnswer::Response`] posts
-    /// back to the gateway. Returns the call as recorded (status `queued` usually);
-    /// follow it with [`call_record`](Self::call_record).
-    pub async fn call(&self, to: &str, answer: CallAnswer) -> Result<CallRecord, CallError> {
-        self.place_call(OutboundCall::new(to, answer)).await
+    /// The application's stream handler, if one is set.
+    pub(crate) fn stream_handler(&self) -> Option<Arc<dyn StreamHandler>> {
+        self.handlers.streams.clone()
+    }
+
+    /// The application's relay handler, if one is set.
+    pub(crate) fn relay_handler(&self) -> Option<Arc<dyn RelayHandler>> {
+        self.handlers.relays.clone()
+    }
+
+    /// Tells the hold redirects waiting for a late answer that one was kept.
+    pub(crate) fn late_answer_kept(&self) {
+        self.late.notify_waiters();
+    }
+
+    /// Resolves when a late answer is kept.
+    pub(crate) fn late_answer(&self) -> tokio::sync::futures::Notified<'_> {
+        self.late.notified()
+    }
+
+    /// Unauthenticated real-time sockets per client address.
+    pub(crate) fn pending(&self) -> &PendingUpgrades {
+        &self.pending
     }
 
     /// Places an outbound call with every option of [`OutboundCall`]; the gateway fills in
     /// the status callback and time limit when they are unset.
-    pub async fn place_call(&self, mut call: OutboundCall) -> Result<CallRecord, CallError> {
-        let voice = &self.inner.settings.voice;
+    pub(crate) async fn place_call(&self, mut call: OutboundCall) -> Result<CallRecord, CallError> {
+        let voice = &self.settings;
         if !voice.enabled {
             return Err(CallError::Disabled);
         }
@@ -431,7 +391,7 @@ impl Gateway {
         })?;
         call.to = number.to_string();
         if call.status_callback.is_none() {
-            call.status_callback = self.status_callback_url();
+            call.status_callback = self.shared.status_callback_url();
         }
         if call.time_limit_secs.is_none() {
             call.time_limit_secs = voice
@@ -439,7 +399,7 @@ impl Gateway {
                 .map(|d| d.as_secs().clamp(1, u32::MAX as u64) as u32);
         }
         if let CallAnswer::Response(response) = &mut call.answer {
-            if let Some(url) = self.voice_url() {
+            if let Some(url) = self.shared.voice_url() {
                 fill_actions(response, &format!("{url}?turn=1"));
             }
         }
@@ -456,7 +416,7 @@ impl Gateway {
             at: now,
             note: None,
         };
-        let store = &self.inner.store;
+        let store = self.shared.store();
         match store
             .begin_call(&new, voice.max_concurrent_sessions)
             .await?
@@ -479,7 +439,7 @@ impl Gateway {
                 return Err(err);
             }
         }
-        match self.inner.provider.place_call(&call).await {
+        match self.shared.provider().place_call(&call).await {
             Ok(placed) => {
                 store.rename_call(&reservation, &placed.call_id).await?;
                 let at = OffsetDateTime::now_utc();
@@ -523,38 +483,6 @@ impl Gateway {
         }
     }
 
-    /// Ends a call through the provider (a call that already ended is a success).
-    pub async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
-        self.inner.provider.hang_up(call_id).await
-    }
-
-    /// One call with its status history and transcript.
-    pub async fn call_record(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
-        self.inner.store.call(call_id).await
-    }
-
-    /// Calls, oldest first.
-    pub async fn calls(&self, query: &CallQuery) -> Result<Vec<CallRecord>, StoreError> {
-        self.inner.store.calls(query).await
-    }
-
-    /// Checks every live session now, as the voice worker does on start (where it checks
-    /// those recorded before the start): calls past `voice.maxDurationSeconds` are hung
-    /// up, and each session's call is looked up at the provider, so sessions whose call
-    /// ended give their slot back. Live calls are never ended by it.
-    pub async fn check_sessions(&self) {
-        worker::sweep(
-            self,
-            worker::Check::RecordedBefore(time::OffsetDateTime::now_utc()),
-        )
-        .await;
-    }
-
-    /// Calls holding a session slot now.
-    pub async fn live_sessions(&self) -> Result<Vec<CallRecord>, StoreError> {
-        self.inner.store.live_sessions().await
-    }
-
     /// Records a call status from the provider; a terminal one ends the session.
     pub(crate) async fn apply_call_status(
         &self,
@@ -565,8 +493,8 @@ impl Gateway {
     ) -> Result<CallStatusOutcome, StoreError> {
         let now = OffsetDateTime::now_utc();
         let outcome = self
-            .inner
-            .store
+            .shared
+            .store()
             .update_call_status(call_id, status, duration_secs, source, now)
             .await?;
         match &outcome {

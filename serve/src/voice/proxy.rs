@@ -10,30 +10,38 @@
 //! or a socket that breaks, hangs the call up through the API at once, so no session
 //! outlives its stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
+use telephony_core::Provider;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as AppMessage;
 
-use crate::gateway::Gateway;
-use crate::routes::stream::{close, read_error, MAX_FRAME};
+use super::socket::{close, read_error, MAX_FRAME};
+use super::token::TOKEN_PARAM;
 
 /// How long one frame may wait for a side that does not read (its TCP window full) before
 /// the stream is closed instead of buffering without bound.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Proxies one authenticated stream to `url` (`ws://host[:port]/path`).
-pub(crate) async fn run(gw: &Gateway, socket: WebSocket, call_id: &str, url: &str, start: String) {
+pub(crate) async fn run(
+    provider: &Arc<dyn Provider>,
+    socket: WebSocket,
+    call_id: &str,
+    url: &str,
+    start: String,
+) {
     let app = match connect(url).await {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(call_sid = %call_id, app = %url, error = %e, "cannot reach the stream application; hanging up");
             // The call is hung up first, so the caller is not left on the TwiML after it.
-            hang_up(gw, call_id).await;
+            hang_up(provider, call_id).await;
             close(
                 socket,
                 1011,
@@ -50,7 +58,7 @@ pub(crate) async fn run(gw: &Gateway, socket: WebSocket, call_id: &str, url: &st
     for first in [connected.to_string(), without_token(&start)] {
         if app_tx.send(AppMessage::text(first)).await.is_err() {
             tracing::warn!(call_sid = %call_id, "the stream application closed at once");
-            hang_up(gw, call_id).await;
+            hang_up(provider, call_id).await;
             return;
         }
     }
@@ -100,7 +108,7 @@ pub(crate) async fn run(gw: &Gateway, socket: WebSocket, call_id: &str, url: &st
     };
     if !stopped && !app_closed {
         tracing::warn!(call_sid = %call_id, code = reason.0, reason = %reason.1, "proxied stream failed; hanging up");
-        hang_up(gw, call_id).await;
+        hang_up(provider, call_id).await;
     }
     // Both sides are told; either may already be gone.
     let _ = app_tx.send(AppMessage::Close(None)).await;
@@ -124,13 +132,13 @@ fn without_token(start: &str) -> String {
         .pointer_mut("/start/customParameters")
         .and_then(|p| p.as_object_mut())
     {
-        params.remove(crate::routes::stream::TOKEN_PARAM);
+        params.remove(TOKEN_PARAM);
     }
     v.to_string()
 }
 
-async fn hang_up(gw: &Gateway, call_id: &str) {
-    if let Err(e) = gw.hang_up(call_id).await {
+async fn hang_up(provider: &Arc<dyn Provider>, call_id: &str) {
+    if let Err(e) = provider.hang_up(call_id).await {
         tracing::warn!(call_sid = %call_id, error = %e, "could not hang up after the stream ended");
     }
 }

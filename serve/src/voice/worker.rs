@@ -9,6 +9,7 @@
 //!
 //! [`Provider::fetch_call`]: telephony_core::Provider::fetch_call
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use telephony_core::error_chain;
@@ -17,16 +18,16 @@ use telephony_core::voice::{CallDirection, CallStatus};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::gateway::Gateway;
+use super::Voice;
 
 /// The note on a call the gateway hung up for its duration limit.
 pub(crate) const LIMIT_NOTE: &str = "hung up: voice.maxDurationSeconds reached";
 /// An outbound reservation whose create never finished (the gateway stopped mid-call).
 const RESERVATION_GRACE: Duration = Duration::from_secs(120);
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let voice = gw.inner.settings.voice.clone();
-    if !voice.enabled {
+pub(crate) async fn run<G: Send + 'static>(voice: Arc<Voice<G>>, mut stop: watch::Receiver<bool>) {
+    let settings = voice.settings().clone();
+    if !settings.enabled {
         return;
     }
     // Reconcile once at start every live session recorded before this start: those that
@@ -35,16 +36,16 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
     // Stores keep milliseconds: a call recorded in the start's millisecond counts as after.
     let now = OffsetDateTime::now_utc();
     let started = now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000_000));
-    sweep(&gw, Check::RecordedBefore(started)).await;
+    sweep(&voice, Check::RecordedBefore(started)).await;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(voice.tick) => {}
+            _ = tokio::time::sleep(settings.tick) => {}
             _ = stop.changed() => return,
         }
         if *stop.borrow() {
             return;
         }
-        sweep(&gw, Check::Quiet).await;
+        sweep(&voice, Check::Quiet).await;
     }
 }
 
@@ -58,8 +59,8 @@ pub(crate) enum Check {
 }
 
 /// One pass over live sessions.
-pub(crate) async fn sweep(gw: &Gateway, check: Check) {
-    let sessions = match gw.inner.store.live_sessions().await {
+pub(crate) async fn sweep<G: Send + 'static>(voice: &Voice<G>, check: Check) {
+    let sessions = match voice.shared().store().live_sessions().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "voice worker could not list live sessions");
@@ -69,26 +70,26 @@ pub(crate) async fn sweep(gw: &Gateway, check: Check) {
     let now = OffsetDateTime::now_utc();
     for s in sessions {
         if s.call_id.starts_with("pending_") {
-            reservation(gw, &s, now).await;
+            reservation(voice, &s, now).await;
             continue;
         }
-        enforce_limit(gw, &s, now).await;
+        enforce_limit(voice, &s, now).await;
         let due = match check {
-            Check::Quiet => now - s.updated_at >= gw.inner.settings.voice.reap_after,
+            Check::Quiet => now - s.updated_at >= voice.settings().reap_after,
             Check::RecordedBefore(at) => s.updated_at < at,
         };
         if due {
-            reap(gw, &s).await;
+            reap(voice, &s).await;
         }
     }
 }
 
-async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
+async fn reservation<G: Send + 'static>(voice: &Voice<G>, s: &CallRecord, now: OffsetDateTime) {
     if now - s.started_at < RESERVATION_GRACE {
         return;
     }
     tracing::warn!(reservation = %s.call_id, "an outbound call was never confirmed by the provider; releasing its slot");
-    let store = &gw.inner.store;
+    let store = voice.shared().store();
     let res = async {
         store
             .update_call_status(
@@ -114,8 +115,8 @@ async fn reservation(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
 
 /// Inbound calls past `voice.maxDurationSeconds` since the answer are hung up through the
 /// provider (outbound calls carry the provider's own time limit).
-async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
-    let Some(max) = gw.inner.settings.voice.max_duration else {
+async fn enforce_limit<G: Send + 'static>(voice: &Voice<G>, s: &CallRecord, now: OffsetDateTime) {
+    let Some(max) = voice.settings().max_duration else {
         return;
     };
     if s.direction == CallDirection::Outbound || s.note.as_deref() == Some(LIMIT_NOTE) {
@@ -127,10 +128,15 @@ async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
     if now - answered < max {
         return;
     }
-    match gw.inner.provider.hang_up(&s.call_id).await {
+    match voice.shared().provider().hang_up(&s.call_id).await {
         Ok(()) => {
             tracing::info!(call_sid = %s.call_id, max_secs = max.as_secs(), "call hung up: voice.maxDurationSeconds reached");
-            if let Err(e) = gw.inner.store.set_call_note(&s.call_id, LIMIT_NOTE).await {
+            if let Err(e) = voice
+                .shared()
+                .store()
+                .set_call_note(&s.call_id, LIMIT_NOTE)
+                .await
+            {
                 tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "could not record the hang-up");
             }
         }
@@ -141,9 +147,9 @@ async fn enforce_limit(gw: &Gateway, s: &CallRecord, now: OffsetDateTime) {
 }
 
 /// Asks the provider where a quiet session's call is.
-async fn reap(gw: &Gateway, s: &CallRecord) {
+async fn reap<G: Send + 'static>(voice: &Voice<G>, s: &CallRecord) {
     let now = OffsetDateTime::now_utc();
-    match gw.inner.provider.fetch_call(&s.call_id).await {
+    match voice.shared().provider().fetch_call(&s.call_id).await {
         Ok(call) if call.status.is_terminal() => {
             let duration = call
                 .extra
@@ -153,7 +159,7 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
                     Some((call.ended_at? - call.answered_at?).whole_seconds().max(0) as u64)
                 });
             tracing::info!(call_sid = %s.call_id, status = %call.status, "reaper: the provider says the call ended");
-            if let Err(e) = gw
+            if let Err(e) = voice
                 .apply_call_status(&s.call_id, call.status, duration, StatusSource::Reaper)
                 .await
             {
@@ -162,9 +168,10 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
         }
         Ok(call) => {
             tracing::debug!(call_sid = %s.call_id, status = %call.status, "reaper: call still live");
-            let store = &gw.inner.store;
+            let store = voice.shared().store();
             let res = if s.status.can_advance_to(call.status) {
-                gw.apply_call_status(&s.call_id, call.status, None, StatusSource::Reaper)
+                voice
+                    .apply_call_status(&s.call_id, call.status, None, StatusSource::Reaper)
                     .await
                     .map(|_| ())
             } else {
@@ -177,10 +184,12 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
         Err(e) if e.http_status() == Some(404) => {
             tracing::warn!(call_sid = %s.call_id, "reaper: the provider does not know this call; ending its session");
             let res = async {
-                gw.apply_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper)
+                voice
+                    .apply_call_status(&s.call_id, CallStatus::Failed, None, StatusSource::Reaper)
                     .await?;
-                gw.inner
-                    .store
+                voice
+                    .shared()
+                    .store()
                     .set_call_note(&s.call_id, "the provider does not know this call (404)")
                     .await
             }
@@ -192,7 +201,7 @@ async fn reap(gw: &Gateway, s: &CallRecord) {
         Err(e) => {
             // Unknown state: keep the session; it is checked again after `reap_after`.
             tracing::warn!(call_sid = %s.call_id, error = %e, "reaper could not fetch a call; keeping its session");
-            if let Err(e) = gw.inner.store.touch_call(&s.call_id, now).await {
+            if let Err(e) = voice.shared().store().touch_call(&s.call_id, now).await {
                 tracing::error!(call_sid = %s.call_id, error = %error_chain(&e), "reaper could not record its check");
             }
         }

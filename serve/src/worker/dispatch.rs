@@ -8,24 +8,30 @@
 //! handled again after restart (at-least-once). A handler error or panic marks it `failed`
 //! with the reason, so one bad message never blocks its lane.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use telephony_core::{error_chain, InboundMessage, InboxState, InboxUpdate};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::gateway::Gateway;
-use crate::handler::Replier;
+use crate::dispatch::Dispatch;
 use crate::sender_policy::Decision;
 
 const BATCH: usize = 256;
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
+/// Runs until told to stop; `gateway` goes to the handler with each message.
+pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
+    part: Arc<Dispatch<G>>,
+    gateway: G,
+    mut stop: watch::Receiver<bool>,
+) {
+    let store = part.shared().store().clone();
     loop {
         if *stop.borrow() {
             return;
         }
-        match gw.inner.store.queued_inbound(BATCH).await {
+        match store.queued_inbound(BATCH).await {
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "reading queued inbound messages failed");
                 tokio::select! {
@@ -35,7 +41,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
             }
             Ok(msgs) if msgs.is_empty() => {
                 tokio::select! {
-                    _ = gw.inner.inbox_wake.notified() => {}
+                    _ = part.woken() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = stop.changed() => return,
                 }
@@ -50,11 +56,12 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
                 }
                 let mut set = JoinSet::new();
                 for (_, lane) in lanes {
-                    let gw = gw.clone();
+                    let part = part.clone();
+                    let gateway = gateway.clone();
                     set.spawn(async move {
                         let mut done = Vec::with_capacity(lane.len());
                         for m in lane {
-                            done.extend(dispatch_one(&gw, m).await);
+                            done.extend(dispatch_one(&part, &gateway, m).await);
                         }
                         done
                     });
@@ -68,7 +75,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
                 }
                 // One write for the whole batch. If it fails, the batch stays queued and is
                 // dispatched again: at-least-once.
-                if let Err(e) = gw.inner.store.set_inbound_states(&updates).await {
+                if let Err(e) = store.set_inbound_states(&updates).await {
                     tracing::error!(messages = updates.len(), error = %error_chain(&e), "could not record dispatch results");
                 } else {
                     tracing::debug!(messages = updates.len(), "dispatch batch recorded");
@@ -80,9 +87,13 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
 
 /// Decides and delivers one message; `None` leaves it queued (the policy could not be
 /// evaluated, so it is tried again on the next pass).
-async fn dispatch_one(gw: &Gateway, msg: InboundMessage) -> Option<InboxUpdate> {
+async fn dispatch_one<G: Clone + Send + 'static>(
+    part: &Dispatch<G>,
+    gateway: &G,
+    msg: InboundMessage,
+) -> Option<InboxUpdate> {
     let id = msg.id.clone();
-    let decision = match gw.decide(&msg).await {
+    let decision = match part.policy().decide(&msg).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(message_id = %id, error = %error_chain(&e), "sender policy failed");
@@ -91,8 +102,8 @@ async fn dispatch_one(gw: &Gateway, msg: InboundMessage) -> Option<InboxUpdate> 
     };
     let (state, note) = match decision {
         Decision::Accept => {
-            gw.forward_message(&msg).await;
-            deliver(gw, msg).await
+            part.forwarder().forward_message(&msg).await;
+            deliver(part, gateway, msg).await
         }
         Decision::PendingPairing(n) => (InboxState::PendingPairing, Some(n)),
         Decision::Blocked(n) => (InboxState::Blocked, Some(n)),
@@ -102,14 +113,18 @@ async fn dispatch_one(gw: &Gateway, msg: InboundMessage) -> Option<InboxUpdate> 
     Some(InboxUpdate { id, state, note })
 }
 
-async fn deliver(gw: &Gateway, msg: InboundMessage) -> (InboxState, Option<String>) {
+async fn deliver<G: Clone + Send + 'static>(
+    part: &Dispatch<G>,
+    gateway: &G,
+    msg: InboundMessage,
+) -> (InboxState, Option<String>) {
     let id = msg.id.clone();
-    match gw.inner.handler.clone() {
+    match part.handler() {
         None => (InboxState::Accepted, None),
         Some(h) => {
-            let reply = Replier::new(gw.clone(), msg.from.clone());
+            let gateway = gateway.clone();
             // Run in its own task so a panicking handler is contained.
-            let res = tokio::spawn(async move { h.on_message(msg, reply).await }).await;
+            let res = tokio::spawn(async move { h.on_message(msg, gateway).await }).await;
             match res {
                 Ok(Ok(())) => (InboxState::Accepted, None),
                 Ok(Err(e)) => {

@@ -13,16 +13,26 @@
 //! is an [`api::InboundMessage`](crate::api::InboundMessage) or an
 //! [`api::StatusChange`](crate::api::StatusChange).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use telephony_core::{error_chain, ForwardEvent, InboundMessage, Receipt};
+use telephony_core::{error_chain, ForwardEvent, InboundMessage, Receipt, Secret};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::api::ForwardedEvent;
-use crate::gateway::{ForwardSettings, Gateway};
+use crate::shared::Shared;
+
+/// Where to forward events (`forward`).
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// Receiver URL.
+    pub url: String,
+    /// HMAC-SHA256 key; without it no signature header is sent.
+    pub secret: Option<Secret>,
+}
 
 /// How long a claimed event is reserved for one delivery attempt.
 const LEASE: Duration = Duration::from_secs(60);
@@ -30,7 +40,7 @@ const LEASE: Duration = Duration::from_secs(60);
 /// The signature header value for a body: `sha256=<hex>`.
 ///
 /// ```
-/// let sig = telephony_serve::worker::forward::signature(b"key", b"The quick brown fox jumps over the lazy dog");
+/// let sig = telephony_serve::forward_signature(b"key", b"The quick brown fox jumps over the lazy dog");
 /// assert_eq!(sig, "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
 /// ```
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
@@ -45,9 +55,30 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     out
 }
 
-impl Gateway {
+/// Stores events for the receiver and wakes the forwarding worker; does nothing without
+/// `forward` settings.
+pub(crate) struct Forwarder {
+    shared: Arc<Shared>,
+    settings: Option<ForwardSettings>,
+    wake: Notify,
+}
+
+impl Forwarder {
+    pub(crate) fn new(shared: Arc<Shared>, settings: Option<ForwardSettings>) -> Self {
+        Forwarder {
+            shared,
+            settings,
+            wake: Notify::new(),
+        }
+    }
+
+    /// The receiver, when forwarding is on.
+    pub(crate) fn settings(&self) -> Option<&ForwardSettings> {
+        self.settings.as_ref()
+    }
+
     async fn enqueue_event(&self, event: ForwardedEvent) {
-        if self.inner.settings.forward.is_none() {
+        if self.settings.is_none() {
             return;
         }
         let payload = match serde_json::to_value(&event) {
@@ -65,8 +96,8 @@ impl Gateway {
             attempts: 0,
             last_error: None,
         };
-        match self.inner.store.enqueue_forward(&stored).await {
-            Ok(()) => self.inner.forward_wake.notify_one(),
+        match self.shared.store().enqueue_forward(&stored).await {
+            Ok(()) => self.wake.notify_one(),
             Err(e) => {
                 tracing::error!(event_id = %stored.id, error = %error_chain(&e), "could not store forward event")
             }
@@ -86,8 +117,8 @@ impl Gateway {
     }
 }
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let Some(settings) = gw.inner.settings.forward.clone() else {
+pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
+    let Some(settings) = fwd.settings.clone() else {
         return;
     };
     let http = match reqwest::Client::builder()
@@ -106,7 +137,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
             return;
         }
         let now = OffsetDateTime::now_utc();
-        let batch = gw.inner.store.claim_forwards(now, LEASE, 16).await;
+        let batch = fwd.shared.store().claim_forwards(now, LEASE, 16).await;
         let events = match batch {
             Ok(e) => e,
             Err(e) => {
@@ -116,7 +147,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
         };
         if events.is_empty() {
             tokio::select! {
-                _ = gw.inner.forward_wake.notified() => {}
+                _ = fwd.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = stop.changed() => return,
             }
@@ -124,12 +155,12 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
         }
         // In order, so a receiver sees a message before its status changes.
         for ev in events {
-            deliver(&gw, &http, &settings, ev).await;
+            deliver(&fwd.shared, &http, &settings, ev).await;
         }
     }
 }
 
-async fn deliver(gw: &Gateway, http: &reqwest::Client, s: &ForwardSettings, ev: ForwardEvent) {
+async fn deliver(shared: &Shared, http: &reqwest::Client, s: &ForwardSettings, ev: ForwardEvent) {
     // Events queued by an earlier version are re-encoded in today's shape; a payload that
     // is not an event we know is delivered exactly as stored.
     let wire = match ForwardedEvent::from_stored(&ev.payload) {
@@ -163,7 +194,7 @@ async fn deliver(gw: &Gateway, http: &reqwest::Client, s: &ForwardSettings, ev: 
         Ok(r) => Some(format!("receiver answered HTTP {}", r.status().as_u16())),
         Err(e) => Some(format!("could not reach the receiver: {}", error_chain(&e))),
     };
-    let store = &gw.inner.store;
+    let store = shared.store();
     let now = OffsetDateTime::now_utc();
     let recorded = match &error {
         None => {

@@ -1,9 +1,9 @@
 //! Background workers: [`outbox`] sends queued messages, [`dispatch`] hands stored inbound
 //! messages to the application, [`forward`] posts events to `forward.url`.
 
-pub mod dispatch;
-pub mod forward;
-pub mod outbox;
+pub(crate) mod dispatch;
+pub(crate) mod forward;
+pub(crate) mod outbox;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -36,12 +36,18 @@ impl Gateway {
     /// of the rate limiters.
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
+        let dispatch = self.dispatch().clone();
+        let (outbox, security) = (self.outbox().clone(), self.security().clone());
+        let prune = move || {
+            outbox.limiter().prune();
+            security.webhook_limiters().prune();
+        };
         let tasks = vec![
-            tokio::spawn(outbox::run(self.clone(), rx.clone())),
-            tokio::spawn(dispatch::run(self.clone(), rx.clone())),
-            tokio::spawn(forward::run(self.clone(), rx.clone())),
-            tokio::spawn(crate::voice::worker::run(self.clone(), rx.clone())),
-            tokio::spawn(crate::rate_limit::prune_periodically(self.clone(), rx)),
+            tokio::spawn(outbox::run(self.outbox().clone(), rx.clone())),
+            tokio::spawn(forward::run(dispatch.forwarder().clone(), rx.clone())),
+            tokio::spawn(dispatch::run(dispatch, self.clone(), rx.clone())),
+            tokio::spawn(crate::voice::worker::run(self.voice().clone(), rx.clone())),
+            tokio::spawn(crate::rate_limit::prune_periodically(prune, rx)),
         ];
         Workers { stop, tasks }
     }

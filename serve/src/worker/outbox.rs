@@ -49,29 +49,30 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::gateway::Gateway;
+use crate::outbox::Outbox;
 
 /// How long a claimed message is reserved for the worker that claimed it.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub(crate) const LEASE: Duration = Duration::from_secs(120);
 
 /// The longest one send attempt may take before it is given up as a timeout (and, like any
 /// timeout, not replayed). Shorter than [`LEASE`], so no other worker can claim a message
 /// while an attempt on it is still running.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An entry whose attempt has not started this long after its claim (every send slot was
 /// busy with a slow provider) is put back instead: its attempt could outlive the lease.
-pub const START_WITHIN: Duration = Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
+pub(crate) const START_WITHIN: Duration =
+    Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
 
 const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
 
 /// Entries whose projected slot is at most this far away wait in their sender's lane in
 /// memory; later ones are put back in the store.
-pub const HOLD: Duration = Duration::from_secs(1);
+pub(crate) const HOLD: Duration = Duration::from_secs(1);
 
 /// An entry put back for its slot is due again this long before the slot, so that the
 /// worker's wake-up and claim are done before the slot comes (they need not be punctual).
-pub const EARLY: Duration = Duration::from_millis(500);
+pub(crate) const EARLY: Duration = Duration::from_millis(500);
 
 const _: () = assert!(EARLY.as_millis() < HOLD.as_millis());
 const _: () = assert!(HOLD.as_secs() + EARLY.as_secs() < START_WITHIN.as_secs());
@@ -89,31 +90,21 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// `attempts` is how many attempts were made before the one that failed with `error`;
 /// `max_attempts` is the gateway's `max_send_attempts`. A retry waits
 /// [`retry::wait`](telephony_core::retry::wait)`(attempts, error.retry_after())`.
-///
-/// ```
-/// use std::time::Duration;
-/// use telephony_core::ProviderError;
-/// use telephony_serve::worker::outbox::retry_in;
-///
-/// let limited = ProviderError::api("acme", 429, "slow down")
-///     .with_retry_after(Some(Duration::from_secs(5)));
-/// assert_eq!(retry_in(&limited, 0, 8), Some(Duration::from_secs(5)));
-/// let unavailable = ProviderError::api("acme", 503, "down");
-/// assert_eq!(retry_in(&unavailable, 2, 8), Some(Duration::from_secs(4)));
-/// assert_eq!(retry_in(&unavailable, 7, 8), None, "the 8th attempt was the last");
-/// assert_eq!(retry_in(&ProviderError::api("acme", 400, "bad number"), 0, 8), None);
-/// ```
-pub fn retry_in(error: &ProviderError, attempts: u32, max_attempts: u32) -> Option<Duration> {
+pub(crate) fn retry_in(
+    error: &ProviderError,
+    attempts: u32,
+    max_attempts: u32,
+) -> Option<Duration> {
     let may_try_again =
         error.is_retryable() && !error.is_timeout() && attempts.saturating_add(1) < max_attempts;
     may_try_again.then(|| telephony_core::retry::wait(attempts, error.retry_after()))
 }
 
-pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
-    let store = gw.inner.store.clone();
+pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
+    let store = outbox.shared().store().clone();
     let shared = Shared {
-        gw: gw.clone(),
-        permits: Arc::new(Semaphore::new(gw.inner.settings.outbox_concurrency.max(1))),
+        outbox: outbox.clone(),
+        permits: Arc::new(Semaphore::new(outbox.concurrency().max(1))),
         tasks: Arc::new(Mutex::new(JoinSet::new())),
         senders: Arc::new(Mutex::new(HashMap::new())),
         recipients: Arc::new(Mutex::new(HashMap::new())),
@@ -148,10 +139,10 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
                 let full = items.len() == CLAIM_BATCH;
                 for item in items {
                     let lane_len = |sender: &str| shared.lane_len(sender);
-                    match sched.decide(&gw, &item, &now, lane_len) {
+                    match sched.decide(&outbox, &item, &now, lane_len) {
                         Turn::Send => shared.send(item),
                         Turn::Hold { sender, job } => shared.hold(sender, job),
-                        Turn::Defer { until } => defer(&gw, &item, now.utc_of(until)).await,
+                        Turn::Defer { until } => defer(&outbox, &item, now.utc_of(until)).await,
                     }
                 }
                 sched.prune(now.mono);
@@ -178,7 +169,7 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
             }
         };
         tokio::select! {
-            _ = gw.inner.outbox_wake.notified() => {}
+            _ = outbox.woken() => {}
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => break,
         }
@@ -187,9 +178,9 @@ pub(crate) async fn run(gw: Gateway, mut stop: watch::Receiver<bool>) {
 }
 
 /// Puts a claimed entry back until `at`, without counting an attempt.
-async fn defer(gw: &Gateway, item: &OutboxItem, at: OffsetDateTime) {
+async fn defer(outbox: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
     tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
-    if let Err(e) = gw.inner.store.defer_outbound(&item.id, at).await {
+    if let Err(e) = outbox.shared().store().defer_outbound(&item.id, at).await {
         // The lease runs out and the entry is claimed again: nothing is lost.
         tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
     }
@@ -282,7 +273,7 @@ impl Schedule {
     /// sender's lane holds.
     fn decide(
         &mut self,
-        gw: &Gateway,
+        outbox: &Outbox,
         item: &OutboxItem,
         now: &Now,
         lane_len: impl Fn(&str) -> usize,
@@ -294,7 +285,7 @@ impl Schedule {
                 t.booked.remove(&item.seq);
             }
         }
-        let sender = gw.inner.provider.sender(&item.message);
+        let sender = outbox.shared().provider().sender(&item.message);
         // Another sender's entry to this recipient still waits for its slot: go after it.
         if let Some((other, slot)) = self.recipients.get(&recipient) {
             if sender.as_ref() != Some(other) && *slot > now.mono {
@@ -318,7 +309,7 @@ impl Schedule {
             self.recipients.insert(recipient, (sender.clone(), b.slot));
             return Turn::Hold { sender, job };
         }
-        let interval = gw.inner.limiters.outbound.rate_for(&sender).interval();
+        let interval = outbox.limiter().rate_for(&sender).interval();
         if let Some(tail) = self.tails.get_mut(&sender) {
             if tail.booked.last().is_some_and(|last| *last > item.seq) {
                 // Queued before entries of its sender that are put back (the store pushed
@@ -407,7 +398,7 @@ fn project(
 /// permits, and the tasks themselves.
 #[derive(Clone)]
 struct Shared {
-    gw: Gateway,
+    outbox: Arc<Outbox>,
     permits: Arc<Semaphore>,
     tasks: Arc<Mutex<JoinSet<()>>>,
     senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
@@ -462,7 +453,7 @@ impl Shared {
     /// Takes the sender's slots one by one for the entries in its lane, sleeping until the
     /// limiter's next slot in between.
     async fn sender_lane(self, sender: String) {
-        let limiter = &self.gw.inner.limiters.outbound;
+        let limiter = self.outbox.limiter();
         let mut stop = self.stop.clone();
         loop {
             let next = {
@@ -485,7 +476,7 @@ impl Shared {
             match next {
                 Ok(Some(job)) => {
                     if job.limited {
-                        let m = self.gw.metrics();
+                        let m = self.outbox.shared().metrics();
                         m.inc("telephony_rate_limited_total", &[("limiter", "outbound")]);
                         m.add(
                             "telephony_rate_limit_wait_seconds_total",
@@ -538,9 +529,9 @@ impl Shared {
             if stopping || waited > START_WITHIN {
                 // Not tried: due again at once (the attempt could outlive the lease, or
                 // the worker is stopping).
-                release(&self.gw, &job.item).await;
+                release(&self.outbox, &job.item).await;
             } else {
-                attempt(self.gw.clone(), job.item).await;
+                attempt(self.outbox.clone(), job.item).await;
             }
             drop(permit);
             let mut lanes = lock(&self.recipients);
@@ -573,16 +564,16 @@ impl Shared {
             .flat_map(|(_, queue)| queue.into_values())
             .collect();
         for job in waiting {
-            release(&self.gw, &job.item).await;
+            release(&self.outbox, &job.item).await;
         }
     }
 }
 
 /// Puts a claimed entry that was not tried back, due now.
-async fn release(gw: &Gateway, item: &OutboxItem) {
-    if let Err(e) = gw
-        .inner
-        .store
+async fn release(outbox: &Outbox, item: &OutboxItem) {
+    if let Err(e) = outbox
+        .shared()
+        .store()
         .defer_outbound(&item.id, OffsetDateTime::now_utc())
         .await
     {
@@ -591,14 +582,14 @@ async fn release(gw: &Gateway, item: &OutboxItem) {
     }
 }
 
-async fn attempt(gw: Gateway, item: OutboxItem) {
-    let store = &gw.inner.store;
-    let opts = match gw.status_callback_url() {
+async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
+    let store = outbox.shared().store();
+    let opts = match outbox.shared().status_callback_url() {
         Some(u) => SendOptions::with_status_callback(u),
         None => SendOptions::default(),
     };
     let attempt_no = item.attempts + 1;
-    let provider = &gw.inner.provider;
+    let provider = outbox.shared().provider();
     let result =
         match tokio::time::timeout(ATTEMPT_TIMEOUT, provider.send(&item.message, &opts)).await {
             Ok(result) => result,
@@ -613,7 +604,7 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             )),
         };
     let now = OffsetDateTime::now_utc();
-    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, gw.inner.settings.max_send_attempts).is_some());
+    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, outbox.max_send_attempts()).is_some());
     let recorded = match result {
         Ok(mut r) => {
             if r.num_segments.is_none() {
@@ -625,9 +616,8 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
             store.complete_outbound(&item.id, &r, now).await.map(Some)
         }
-        Err(e) if retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts).is_some() => {
-            let wait = retry_in(&e, item.attempts, gw.inner.settings.max_send_attempts)
-                .unwrap_or_default();
+        Err(e) if retry_in(&e, item.attempts, outbox.max_send_attempts()).is_some() => {
+            let wait = retry_in(&e, item.attempts, outbox.max_send_attempts()).unwrap_or_default();
             tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
             match store
                 .retry_outbound(&item.id, &e.to_error_info(), now + wait)
@@ -660,9 +650,11 @@ async fn attempt(gw: Gateway, item: OutboxItem) {
             } else {
                 receipt.status.as_str()
             };
-            gw.metrics()
+            outbox
+                .shared()
+                .metrics()
                 .inc("telephony_sends_total", &[("status", status)]);
-            gw.notify_waiters(&receipt)
+            outbox.notify_waiters(&receipt)
         }
         Ok(None) => {}
         Err(e) => {
@@ -678,6 +670,25 @@ mod tests {
 
     fn secs(d: Option<Duration>) -> Option<u64> {
         d.map(|d| d.as_secs())
+    }
+
+    /// The examples of `retry_in`'s documentation (a doctest while it was public).
+    #[test]
+    fn retry_in_examples() {
+        let limited = ProviderError::api("acme", 429, "slow down")
+            .with_retry_after(Some(Duration::from_secs(5)));
+        assert_eq!(retry_in(&limited, 0, 8), Some(Duration::from_secs(5)));
+        let unavailable = ProviderError::api("acme", 503, "down");
+        assert_eq!(retry_in(&unavailable, 2, 8), Some(Duration::from_secs(4)));
+        assert_eq!(
+            retry_in(&unavailable, 7, 8),
+            None,
+            "the 8th attempt was the last"
+        );
+        assert_eq!(
+            retry_in(&ProviderError::api("acme", 400, "bad number"), 0, 8),
+            None
+        );
     }
 
     #[test]

@@ -569,7 +569,7 @@ async fn telnyx_inbound_is_forwarded_signed() {
     assert_eq!(h["x-telephony-event"], "message.received");
     assert_eq!(
         h["x-telephony-signature"],
-        telephony_serve::worker::forward::signature(b"fwd-secret", &body)
+        telephony_serve::forward_signature(b"fwd-secret", &body)
     );
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["type"], "message.received");

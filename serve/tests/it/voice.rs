@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use telephony_core::store::prelude::*;
 use telephony_core::store::{NewCall, StatusSource};
 use telephony_core::voice::{
@@ -29,16 +28,13 @@ use telephony_serve::{
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::{oneshot, ACCOUNT, FORM, OURS, TOKEN};
+
 const PUBLIC: &str = "https://voice.example.com";
-const OURS: &str = "+15550001234";
 const FRIEND: &str = "+15557654321";
 const STRANGER: &str = "+15559990000";
 const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Twilio, with its Calls API answered from a script.
 #[derive(Debug)]
@@ -200,15 +196,9 @@ async fn post(
 }
 
 async fn send(gw: &Gateway, req: Request<Body>) -> (StatusCode, String, String) {
-    let resp = gw.router().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+    let r = oneshot(gw.router(), req).await;
+    let ct = r.header("content-type");
+    (r.status, ct, r.body)
 }
 
 async fn ring(gw: &Gateway, sid: &str, from: &str) -> String {
@@ -926,4 +916,43 @@ async fn inbound_calls_past_the_duration_limit_are_hung_up_through_the_api() {
     // Asked once: the next pass does not hang it up again.
     e.gw.check_sessions().await;
     assert_eq!(e.provider.hung_up.lock().unwrap().len(), 1);
+}
+
+/// Setters do not undo each other: a voice handler turns voice on whether `.voice(..)`
+/// (with `enabled: false`, the default) comes before or after it, and the settings given
+/// are kept either way.
+#[tokio::test]
+async fn voice_handler_and_voice_settings_in_either_order_keep_voice_on() {
+    let handler = |_: CallEvent, call: CallContext| async move {
+        Ok::<_, HandlerError>(VoiceResponse::new().say(call.say("From the handler.")))
+    };
+    let settings = VoiceSettings::default().greeting("Hi there.");
+    let builder = || {
+        let allow = AllowList::parse(&[FRIEND.to_string()]).unwrap();
+        Gateway::builder(Arc::new(Scripted::new()), Arc::new(MemoryStore::new()))
+            .public_url(PUBLIC)
+            .inbound_policy(InboundPolicy::Pairing, allow)
+    };
+    let handler_first = builder()
+        .voice_handler(handler)
+        .voice(settings.clone())
+        .build();
+    let settings_first = builder()
+        .voice(settings.clone())
+        .voice_handler(handler)
+        .build();
+    for gw in [handler_first, settings_first] {
+        assert!(
+            gw.voice_settings().enabled,
+            "a voice handler turns voice on"
+        );
+        assert_eq!(gw.voice_settings().greeting, "Hi there.");
+        // Calls reach the handler instead of being rejected.
+        let twiml = ring(&gw, "CA_order", FRIEND).await;
+        assert!(twiml.contains("From the handler."), "{twiml}");
+        assert!(!twiml.contains("<Reject"), "{twiml}");
+    }
+    // Without a handler, `.voice(..)` decides alone.
+    let off = builder().voice(settings).build();
+    assert!(!off.voice_settings().enabled);
 }

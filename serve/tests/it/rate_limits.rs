@@ -8,23 +8,19 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use telephony_core::store::prelude::*;
 use telephony_core::{InboundMessage, InboxQuery, InboxState, MemoryStore};
 use telephony_serve::rate_limit::{Rate, RateLimits};
 use telephony_serve::{Gateway, HandlerError, Replier};
-use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
+use telephony_twilio::RequestValidator;
 use telephony_twilio_simulator::InboundSms;
-use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::*;
+
 const PUBLIC: &str = "https://sms.example.com";
-const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
-fn builder(store: Arc<MemoryStore>, limits: RateLimits) -> telephony_serve::GatewayBuilder {
-    let cfg = TwilioConfig::new(ACCOUNT, TOKEN).from_number("+15550001234".parse().unwrap());
-    Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store)
+fn limited(store: Arc<MemoryStore>, limits: RateLimits) -> telephony_serve::GatewayBuilder {
+    builder(TOKEN, store)
         .public_url(PUBLIC)
         .inbound_policy(
             telephony_core::InboundPolicy::Open,
@@ -33,27 +29,18 @@ fn builder(store: Arc<MemoryStore>, limits: RateLimits) -> telephony_serve::Gate
         .rate_limits(limits)
 }
 
-fn post(path: &str, sig: &str, body: String) -> Request<Body> {
-    Request::post(path)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sig)
-        .body(Body::from(body))
-        .unwrap()
+fn signed_post(path: &str, sig: &str, body: String) -> Request<Body> {
+    post(path, FORM, Some(sig), body)
 }
 
+/// (status, `Retry-After`, body).
 async fn call(gw: &Gateway, req: Request<Body>) -> (StatusCode, Option<String>, String) {
-    let resp = gw.router().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
+    let r = oneshot(gw.router(), req).await;
+    let retry_after = r
+        .headers
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_string());
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        retry_after,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
+    (r.status, retry_after, r.body)
 }
 
 async fn text(gw: &Gateway, from: &str, sid: &str, forged: bool) -> StatusCode {
@@ -69,7 +56,7 @@ async fn text(gw: &Gateway, from: &str, sid: &str, forged: bool) -> StatusCode {
         if forged { "not-the-token" } else { TOKEN },
         &format!("{PUBLIC}/telephony/webhook"),
     );
-    let (status, _, answer) = call(gw, post("/telephony/webhook", &sig, body)).await;
+    let (status, _, answer) = call(gw, signed_post("/telephony/webhook", &sig, body)).await;
     if status == StatusCode::OK {
         assert_eq!(answer, EMPTY_TWIML);
     }
@@ -85,7 +72,7 @@ async fn messages_over_the_per_sender_limit_are_stored_throttled_and_never_dispa
         inbound_per_sender: Rate::per_minute(2.0).unwrap().with_burst(2).unwrap(),
         ..RateLimits::default()
     };
-    let gw = builder(store.clone(), limits)
+    let gw = limited(store.clone(), limits)
         .handler(move |_m: InboundMessage, _r: Replier| {
             let seen = seen.clone();
             async move {
@@ -179,7 +166,7 @@ async fn status_callbacks_over_their_limit_are_answered_429_with_retry_after() {
         inbound_per_sender: Rate::per_minute(1.0).unwrap(),
         ..RateLimits::default()
     };
-    let gw = builder(store.clone(), limits).build();
+    let gw = limited(store.clone(), limits).build();
     let url = format!("{PUBLIC}/telephony/status");
     let mut answers = Vec::new();
     for (i, st) in ["sent", "delivered", "read"].iter().enumerate() {
@@ -193,7 +180,7 @@ async fn status_callbacks_over_their_limit_are_answered_429_with_retry_after() {
         .collect();
         let sig = RequestValidator::new(TOKEN).compute(&url, &pairs);
         let body = serde_urlencoded::to_string(&pairs).unwrap();
-        answers.push(call(&gw, post("/telephony/status", &sig, body)).await);
+        answers.push(call(&gw, signed_post("/telephony/status", &sig, body)).await);
     }
     assert_eq!(
         (answers[0].0, answers[1].0),
@@ -231,4 +218,55 @@ async fn status_callbacks_over_their_limit_are_answered_429_with_retry_after() {
     );
     let inbox = store.inbox(&InboxQuery::default()).await.unwrap();
     assert_eq!(inbox[0].state, InboxState::Queued);
+}
+
+/// A router served without `ConnectInfo` (plain `axum::serve(listener, router)`, as
+/// `examples/embed_axum.rs` does) still limits invalid requests: they share one
+/// "unknown peer" budget instead of going unlimited, and one warning says how to give the
+/// gateway client addresses.
+#[tokio::test]
+async fn invalid_requests_are_limited_when_served_without_client_addresses() {
+    use std::num::NonZeroU32;
+    use telephony_serve::limits::Quota;
+
+    let logs = logs::capture();
+    let gw = limited(Arc::new(MemoryStore::new()), RateLimits::default())
+        .invalid_request_limit(Some(Quota::per_hour(NonZeroU32::new(2).unwrap())))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = gw.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let resp = http
+            .post(format!("http://{addr}/telephony/webhook"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", "forged")
+            .body(format!("MessageSid=SM{i}&From=%2B15557654321&Body=hi"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [403, 403, 429, 429],
+        "the quota is 2 invalid requests"
+    );
+    let warnings: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("into_make_service_with_connect_info::<SocketAddr>()"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning, at first use: {warnings:?}");
+    assert!(warnings[0].starts_with(" WARN "), "{warnings:?}");
+    assert_eq!(
+        gw.metrics().get(
+            "telephony_rate_limited_total",
+            &[("limiter", "invalid_requests")]
+        ),
+        2
+    );
 }

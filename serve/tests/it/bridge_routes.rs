@@ -7,24 +7,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::json;
 use telephony_core::MemoryStore;
 use telephony_serve::Gateway;
-use telephony_twilio::{TwilioConfig, TwilioProvider};
-use tower::ServiceExt;
+
+use crate::support::{builder, oneshot, TOKEN};
 
 fn gateway() -> Gateway {
-    let cfg = TwilioConfig::new(
-        "AC00000000000000000000000000000001",
-        "12345678901234567890123456789012",
-    )
-    .from_number("+15550001234".parse().unwrap());
-    Gateway::builder(
-        Arc::new(TwilioProvider::new(cfg).unwrap()),
-        Arc::new(MemoryStore::new()),
-    )
-    .build()
+    builder(TOKEN, Arc::new(MemoryStore::new())).build()
 }
 
 async fn health(peer: Option<&str>) -> (StatusCode, serde_json::Value) {
@@ -33,10 +23,8 @@ async fn health(peer: Option<&str>) -> (StatusCode, serde_json::Value) {
         let addr: SocketAddr = p.parse().unwrap();
         req.extensions_mut().insert(ConnectInfo(addr));
     }
-    let resp = gateway().bridge_router().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
+    let r = oneshot(gateway().bridge_router(), req).await;
+    (r.status, serde_json::from_str(&r.body).unwrap())
 }
 
 #[tokio::test]

@@ -1,24 +1,35 @@
-//! Helpers shared by the signature tests: a gateway on a loopback port, byte-exact POSTs,
-//! and a Twilio-shaped inbound SMS. Each test binary uses a part of them.
-#![allow(dead_code)]
+//! What several test modules use: the Twilio account and a gateway builder around it, a
+//! gateway on a loopback port, byte-exact POSTs, requests through
+//! `tower::ServiceExt::oneshot`, a Twilio-shaped inbound SMS, and log capture ([`logs`]).
+
+pub mod logs;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
 use telephony_core::store::prelude::*;
 use telephony_core::{InboxQuery, MemoryStore};
 use telephony_serve::{Gateway, GatewayBuilder};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
 
 pub const TOKEN: &str = "12345678901234567890123456789012";
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
 pub const FORM: &str = "application/x-www-form-urlencoded";
+/// The gateway's own number.
+pub const OURS: &str = "+15550001234";
+/// Twilio's acknowledgement of a webhook.
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
+/// A gateway on the Twilio provider with `token`, sending from `+15550001234`.
 pub fn builder(token: &str, store: Arc<MemoryStore>) -> GatewayBuilder {
-    let cfg = TwilioConfig::new(ACCOUNT, token).from_number("+15550001234".parse().unwrap());
+    let cfg = TwilioConfig::new(ACCOUNT, token).from_number(OURS.parse().unwrap());
     Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store)
 }
 
@@ -84,5 +95,44 @@ pub fn sms(sid: &str, body: &str) -> InboundSms {
         body: body.into(),
         message_sid: Some(sid.into()),
         media: vec![],
+    }
+}
+
+/// A POST to `path` with a content type and, when given, an `X-Twilio-Signature`.
+pub fn post(path: &str, content_type: &str, sig: Option<&str>, body: String) -> Request<Body> {
+    let mut b = Request::post(path).header("content-type", content_type);
+    if let Some(s) = sig {
+        b = b.header("x-twilio-signature", s);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+/// A response read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// A header's value, or `""` when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Sends one request through `router` with `tower::ServiceExt::oneshot`.
+pub async fn oneshot(router: axum::Router, req: Request<Body>) -> Reply {
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }

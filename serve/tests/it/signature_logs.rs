@@ -1,59 +1,20 @@
-//! What a refused webhook logs (kept in its own test binary: a scoped `tracing`
-//! subscriber only sees callsites whose interest other tests in the same process have not
-//! already cached): the URL variants tried with query values and passwords redacted, the
-//! missing or malformed header, and never the token or the signature.
+//! What a refused webhook logs (captured with [`crate::support::logs`], which is safe
+//! with other tests running in the same process): the URL variants tried with query
+//! values and passwords redacted, the missing or malformed header, and never the token or
+//! the signature.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use telephony_core::MemoryStore;
 
-mod support;
-use support::*;
-
-/// A `MakeWriter` that appends to a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use crate::support::*;
 
 /// On a mismatch the log names the URL variants tried (query values and the password
 /// redacted) or the header that was missing or malformed, and never the token or the
 /// signature presented.
 #[tokio::test]
 async fn refusals_log_what_was_tried_without_secrets() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = logs::capture();
 
     let store = Arc::new(MemoryStore::new());
     let gw = builder(TOKEN, store.clone())

@@ -27,10 +27,9 @@ use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::{ACCOUNT, OURS, TOKEN};
+
 const CALLER: &str = "+15557654321";
-const OURS: &str = "+15550001234";
 
 /// Twilio, with hang-ups recorded instead of sent.
 #[derive(Debug)]
@@ -635,7 +634,7 @@ async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
                         .to_string();
                     assert_eq!(
                         sig,
-                        telephony_serve::worker::forward::signature(b"relay-secret", &body)
+                        telephony_serve::forward_signature(b"relay-secret", &body)
                     );
                     let req: RelayRequest = serde_json::from_slice(&body).unwrap();
                     let text = req.data["text"].as_str().unwrap_or_default().to_string();

@@ -10,10 +10,7 @@ use telephony_core::{InboxQuery, MemoryStore, WebhookEvent};
 use telephony_serve::client_ip::TrustedProxies;
 use telephony_twilio::RequestValidator;
 
-mod support;
-use support::*;
-
-const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+use crate::support::*;
 
 /// Percent-encodes the non-ASCII bytes of a request target, as an HTTP client does.
 fn encode_non_ascii(target: &str) -> String {
@@ -46,7 +43,7 @@ struct Vector {
     skip: Option<String>,
 }
 
-const VECTORS: &str = include_str!("../../provider-twilio/testdata/signature_vectors.json");
+const VECTORS: &str = include_str!("../../../provider-twilio/testdata/signature_vectors.json");
 
 /// Every SDK vector as a real request: the gateway's publicUrl is the vector URL's origin
 /// (scheme, userinfo, host as written, port), its webhook path the vector's path, and the

@@ -10,54 +10,21 @@ use telephony_core::store::prelude::*;
 use telephony_core::{InboxQuery, InboxState, MemoryStore};
 use telephony_serve::Gateway;
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
-use telephony_twilio_simulator::InboundSms;
 use tower::ServiceExt;
 
-const TOKEN: &str = "12345678901234567890123456789012";
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
+use crate::support::*;
+
 const PUBLIC: &str = "https://sms.example.com";
-const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 fn gateway(store: Arc<MemoryStore>) -> Gateway {
-    let cfg = TwilioConfig::new(ACCOUNT, TOKEN).from_number("+15550001234".parse().unwrap());
-    Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store)
-        .public_url(PUBLIC)
-        .build()
+    builder(TOKEN, store).public_url(PUBLIC).build()
 }
 
-fn sms(sid: &str, body: &str) -> InboundSms {
-    InboundSms {
-        account_sid: ACCOUNT.into(),
-        from: "+15557654321".into(),
-        to: "+15550001234".into(),
-        body: body.into(),
-        message_sid: Some(sid.into()),
-        media: vec![],
-    }
-}
-
-fn post(path: &str, content_type: &str, sig: Option<&str>, body: String) -> Request<Body> {
-    let mut b = Request::post(path).header("content-type", content_type);
-    if let Some(s) = sig {
-        b = b.header("x-twilio-signature", s);
-    }
-    b.body(Body::from(body)).unwrap()
-}
-
+/// (status, content type, body).
 async fn call(gw: &Gateway, req: Request<Body>) -> (StatusCode, String, String) {
-    let resp = gw.router().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, ct, String::from_utf8(body.to_vec()).unwrap())
-}
-
-async fn inbox_len(store: &MemoryStore) -> usize {
-    store.inbox(&InboxQuery::default()).await.unwrap().len()
+    let r = oneshot(gw.router(), req).await;
+    let ct = r.header("content-type");
+    (r.status, ct, r.body)
 }
 
 #[tokio::test]

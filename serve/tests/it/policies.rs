@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
 use telephony_core::pairing::CODE_ALPHABET;
 use telephony_core::sms::{ChunkMode, ChunkOptions};
 use telephony_core::store::prelude::*;
@@ -19,7 +17,8 @@ use telephony_serve::{
 };
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
-use tower::ServiceExt;
+
+use crate::support::{oneshot, post, FORM};
 
 const US: &str = "+15005550006";
 
@@ -101,12 +100,8 @@ impl Env {
             self.sim.config().auth_token.expose(),
             &format!("{}/telephony/webhook", self.public),
         );
-        let req = Request::post("/telephony/webhook")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", sig)
-            .body(Body::from(b))
-            .unwrap();
-        assert_eq!(self.gw.router().oneshot(req).await.unwrap().status(), 200);
+        let req = post("/telephony/webhook", FORM, Some(&sig), b);
+        assert_eq!(oneshot(self.gw.router(), req).await.status, 200);
         for _ in 0..400 {
             let inbox = self
                 .store
@@ -563,7 +558,7 @@ async fn forwarding_is_signed_durable_and_retried() {
     let (h, body) = &got[0];
     assert_eq!(
         h["x-telephony-signature"],
-        telephony_serve::worker::forward::signature(b"fwd-secret", body)
+        telephony_serve::forward_signature(b"fwd-secret", body)
     );
     assert_eq!(h["x-telephony-event"], "message.received");
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -1,0 +1,94 @@
+//! The dispatch part: the application's message handler, the inbox wake-up, the sender
+//! policy with its pairing counters ([`crate::sender_policy`]), and forwarding
+//! ([`crate::worker::forward`]). The dispatch worker ([`crate::worker::dispatch`]) hands
+//! stored inbound messages through it.
+//!
+//! The part does not know the gateway's type: it is generic over `G`, what the handler is
+//! given with each message (the gateway), so the gateway can own it without the two
+//! importing each other.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use telephony_core::{InboundMessage, Receipt};
+use tokio::sync::Notify;
+
+use crate::handler_error::HandlerError;
+use crate::sender_policy::SenderPolicy;
+use crate::shared::Shared;
+use crate::worker::forward::Forwarder;
+
+/// The application's message handler as the dispatch part calls it: with the message and
+/// the gateway (`G`) it was delivered through.
+#[async_trait]
+pub(crate) trait Deliver<G>: Send + Sync + 'static {
+    /// Handles one accepted message.
+    async fn on_message(&self, msg: InboundMessage, gateway: G) -> Result<(), HandlerError>;
+
+    /// An outbound message's status moved forward.
+    async fn on_status(&self, receipt: &Receipt);
+}
+
+/// The handler, the inbox wake-up, the sender policy and forwarding.
+pub(crate) struct Dispatch<G> {
+    shared: Arc<Shared>,
+    handler: Option<Arc<dyn Deliver<G>>>,
+    inbox_wake: Notify,
+    policy: SenderPolicy,
+    forward: Arc<Forwarder>,
+}
+
+impl<G: Send + 'static> Dispatch<G> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        handler: Option<Arc<dyn Deliver<G>>>,
+        policy: SenderPolicy,
+        forward: Arc<Forwarder>,
+    ) -> Self {
+        Dispatch {
+            shared,
+            handler,
+            inbox_wake: Notify::new(),
+            policy,
+            forward,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The application's handler, if one is set.
+    pub(crate) fn handler(&self) -> Option<Arc<dyn Deliver<G>>> {
+        self.handler.clone()
+    }
+
+    /// Tells the dispatch worker a message was stored.
+    pub(crate) fn wake(&self) {
+        self.inbox_wake.notify_one();
+    }
+
+    /// Resolves when [`wake`](Self::wake) is called.
+    pub(crate) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inbox_wake.notified()
+    }
+
+    /// The sender policy and pairing.
+    pub(crate) fn policy(&self) -> &SenderPolicy {
+        &self.policy
+    }
+
+    /// Forwarding to `forward.url`.
+    pub(crate) fn forwarder(&self) -> &Arc<Forwarder> {
+        &self.forward
+    }
+
+    /// A status change of an outbound message: forwarded, and told to the handler (in its
+    /// own task, so the webhook is not held up).
+    pub(crate) async fn status_changed(&self, receipt: Receipt) {
+        self.forward.forward_status(&receipt).await;
+        if let Some(h) = self.handler() {
+            tokio::spawn(async move { h.on_status(&receipt).await });
+        }
+    }
+}

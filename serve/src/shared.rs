@@ -1,0 +1,149 @@
+//! What every part of the gateway shares, given to each part when it is built: the
+//! provider, the store, the counters, and where the gateway is reached (public URL, route
+//! paths, the local listener's URL).
+
+use std::sync::{Arc, Mutex};
+
+use telephony_core::{Provider, Store, StoreError};
+
+use crate::metrics::Metrics;
+
+/// Where the gateway is reached: the public base URL and the route paths.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoints {
+    pub(crate) public_url: Option<String>,
+    pub(crate) webhook_path: String,
+    pub(crate) status_path: String,
+    pub(crate) stream_path: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            public_url: None,
+            webhook_path: "/telephony/webhook".into(),
+            status_path: "/telephony/status".into(),
+            stream_path: "/telephony/stream".into(),
+        }
+    }
+}
+
+/// The provider, the store, the counters and the gateway's URLs.
+pub(crate) struct Shared {
+    provider: Arc<dyn Provider>,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    endpoints: Endpoints,
+    /// Set by the server runner once the public listener is bound (status callback fallback).
+    local_base_url: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn Store>,
+        endpoints: Endpoints,
+    ) -> Self {
+        Shared {
+            provider,
+            store,
+            metrics: Metrics::new(),
+            endpoints,
+            local_base_url: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// This gateway's counters (`GET /metrics`).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn public_url(&self) -> Option<&str> {
+        self.endpoints.public_url.as_deref()
+    }
+
+    pub(crate) fn webhook_path(&self) -> &str {
+        &self.endpoints.webhook_path
+    }
+
+    pub(crate) fn status_path(&self) -> &str {
+        &self.endpoints.status_path
+    }
+
+    pub(crate) fn stream_path(&self) -> &str {
+        &self.endpoints.stream_path
+    }
+
+    pub(crate) fn set_local_base_url(&self, url: String) {
+        *telephony_core::sync::lock(&self.local_base_url) = Some(url);
+    }
+
+    /// Where the provider reaches the gateway: the public URL, or the local listener's
+    /// when there is none.
+    pub(crate) fn base_url(&self) -> Option<String> {
+        self.endpoints
+            .public_url
+            .clone()
+            .or_else(|| telephony_core::sync::lock(&self.local_base_url).clone())
+    }
+
+    /// The URL the provider should send status callbacks to, if one is known.
+    pub(crate) fn status_callback_url(&self) -> Option<String> {
+        Some(format!(
+            "{}{}",
+            self.base_url()?,
+            self.endpoints.status_path
+        ))
+    }
+
+    /// The URL calls fetch instructions from and post gathers to, without a query.
+    pub(crate) fn voice_url(&self) -> Option<String> {
+        Some(format!(
+            "{}{}",
+            self.base_url()?,
+            self.endpoints.webhook_path
+        ))
+    }
+
+    /// The `/metrics` text: the counters, `telephony_build_info`, and the gauges the store
+    /// knows now (outbox depth and oldest age, forward queue, live sessions).
+    pub(crate) async fn metrics_text(&self) -> Result<String, StoreError> {
+        let store = &self.store;
+        let depth = store.outbox_len().await?;
+        let oldest = store.outbox_oldest().await?;
+        let age = oldest.map_or(0.0, |t| {
+            (time::OffsetDateTime::now_utc() - t)
+                .as_seconds_f64()
+                .max(0.0)
+        });
+        let forward = store.forward_stats().await?;
+        let live = store.live_sessions().await?.len();
+        let gauges = vec![
+            (
+                "telephony_build_info",
+                vec![
+                    ("version", env!("CARGO_PKG_VERSION").to_string()),
+                    ("provider", self.provider.name().to_string()),
+                ],
+                1.0,
+            ),
+            ("telephony_outbox_depth", vec![], depth as f64),
+            ("telephony_outbox_oldest_age_seconds", vec![], age),
+            (
+                "telephony_forward_queue_depth",
+                vec![],
+                forward.pending as f64,
+            ),
+            ("telephony_live_sessions", vec![], live as f64),
+        ];
+        Ok(self.metrics.render(&gauges))
+    }
+}

@@ -1,0 +1,18 @@
+//! The integration tests of `telephony-serve`, in one test binary (one link instead of
+//! one per file). Each module is one area; `support` holds what several of them use.
+//!
+//! Everything here shares one process: logs are captured per test thread through the one
+//! global subscriber `support::logs` installs, no test sets environment variables or the
+//! current directory, and every listener binds port 0.
+
+mod support;
+
+mod bridge_routes;
+mod outbound_pace;
+mod policies;
+mod rate_limits;
+mod realtime;
+mod signature_http;
+mod signature_logs;
+mod voice;
+mod webhook_routes;
