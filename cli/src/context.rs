@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use telephony_core::Secret;
 use telephony_serve::api::{ErrorCode, ErrorResponse};
-use telephony_server::config::{Config, ConfigError, ConfigSources};
+use telephony_server::config::{config_file, Config, ConfigError, ConfigSources};
 use telephony_server::runtime::{self, RuntimeInfo};
 
 use crate::{EXIT_CONFIG, EXIT_FAILURE};
@@ -51,16 +51,6 @@ impl From<ConfigError> for CliError {
     }
 }
 
-/// The config file to use: `--config`/`TELEPHONY_CONFIG`, else `./telephony.json5` or `./telephony.toml`.
-pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    ["telephony.json5", "telephony.toml"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
 
 pub struct Context {
     pub config: Config,

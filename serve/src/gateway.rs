@@ -30,7 +30,8 @@ use crate::dispatch::Dispatch;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, Sent};
 use crate::security::Security;
-use crate::sender_policy::{PairingDecision, PairingError};
+use crate::api;
+use crate::sender_policy::PairingError;
 use crate::shared::Shared;
 use crate::voice::{CallError, Voice, VoiceSettings};
 
@@ -223,12 +224,12 @@ impl Gateway {
 
     /// Approves a pairing code: the sender joins the stored allowlist and (unless the
     /// approval text is empty) is told by SMS.
-    pub async fn approve_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
+    pub async fn approve_pairing(&self, code: &str) -> Result<api::PairingDecision, PairingError> {
         self.dispatch().policy().resolve_pairing(code, true).await
     }
 
     /// Rejects a pairing code; nothing is sent.
-    pub async fn reject_pairing(&self, code: &str) -> Result<PairingDecision, PairingError> {
+    pub async fn reject_pairing(&self, code: &str) -> Result<api::PairingDecision, PairingError> {
         self.dispatch().policy().resolve_pairing(code, false).await
     }
 

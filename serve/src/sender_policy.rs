@@ -79,17 +79,6 @@ pub enum PairingError {
     Store(#[from] StoreError),
 }
 
-/// An approved or rejected pairing (on the wire: [`crate::api::PairingDecision`]).
-#[derive(Debug, Clone)]
-pub struct PairingDecision {
-    /// The request, with its new status.
-    pub request: PairingRequest,
-    /// The approval text's receipt, when one was queued.
-    pub notification: Option<Receipt>,
-    /// Why no approval text was queued, when it was not.
-    pub notification_error: Option<String>,
-}
-
 /// Pairing settings: limits and texts.
 #[derive(Debug, Clone)]
 pub struct PairingSettings {
@@ -292,7 +281,7 @@ impl SenderPolicy {
         &self,
         code: &str,
         approve: bool,
-    ) -> Result<PairingDecision, PairingError> {
+    ) -> Result<api::PairingDecision, PairingError> {
         let code = pairing::normalize_code(code);
         let now = OffsetDateTime::now_utc();
         let req = match self
@@ -328,9 +317,9 @@ impl SenderPolicy {
         } else {
             (None, None)
         };
-        Ok(PairingDecision {
-            request: req,
-            notification,
+        Ok(api::PairingDecision {
+            request: api::PairingRequest::from(&req),
+            notification: notification.as_ref().map(api::Receipt::from),
             notification_error,
         })
     }

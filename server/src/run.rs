@@ -15,7 +15,8 @@
 //! ```
 //!
 //! [`Server::from_env`] reads what `telephony serve` reads: the file named by
-//! `TELEPHONY_CONFIG` if set, then the environment (`TWILIO_ACCOUNT_SID`,
+//! `TELEPHONY_CONFIG` (else `./telephony.json5` or `./telephony.toml` when present), then the
+//! environment (`TWILIO_ACCOUNT_SID`,
 //! `TWILIO_AUTH_TOKEN`, `TWILIO_PHONE_NUMBER`, `TELEPHONY_PUBLIC_URL`, …). Missing
 //! credentials are an error naming them: nothing falls back to a simulator unless you ask
 //! for it with [`Server::sandbox`].
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use telephony_core::InboundMessage;
 use telephony_serve::{HandlerError, MessageHandler, Replier};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{config_file, Config, ConfigError};
 use crate::server::{self, RunningGateway, ServeError, ServeOptions};
 
 /// Why [`Server`] could not be configured or started.
@@ -72,7 +73,8 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// The configuration `telephony serve` would use: the file named by `TELEPHONY_CONFIG`
-    /// (if set) and the environment. Missing provider credentials are an error.
+    /// (else `./telephony.json5` or `./telephony.toml` when present) and the environment.
+    /// Missing provider credentials are an error.
     pub fn from_env() -> Result<Server, Error> {
         let server = Self::load_env()?;
         let missing = server.config.missing_credentials();
@@ -101,8 +103,8 @@ impl Server {
     }
 
     fn load_env() -> Result<Server, Error> {
-        let file = std::env::var_os("TELEPHONY_CONFIG").map(PathBuf::from);
-        let (config, _sources) = Config::load(file.as_deref())?;
+        let explicit = std::env::var_os("TELEPHONY_CONFIG").map(PathBuf::from);
+        let (config, _sources) = Config::load(config_file(explicit.as_deref()).as_deref())?;
         Ok(Server::from_config(config))
     }
 

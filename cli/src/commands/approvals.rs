@@ -77,7 +77,7 @@ async fn resolve_pairing(
                 gw.reject_pairing(&code).await
             };
             match r {
-                Ok(d) => api::PairingDecision::from(&d),
+                Ok(d) => d,
                 Err(e @ telephony_serve::PairingError::Store(_)) => {
                     return Err(CliError::failure(telephony_core::error_chain(&e)))
                 }

@@ -137,7 +137,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
 
 pub(super) fn migrate(explicit: Option<&std::path::Path>, to: &str) -> Result<(), CliError> {
     use telephony_server::config::dialects;
-    let Some(file) = crate::context::config_file(explicit) else {
+    let Some(file) = telephony_server::config::config_file(explicit) else {
         return Err(CliError::config(
             "no config file to migrate: without one the gateway reads the environment (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER) as it is",
         ));

@@ -18,12 +18,11 @@
 //! them with `From`. So a database written by an older version loads unchanged, and a
 //! rename in the domain cannot silently change the wire.
 //!
-//! **Names.** Eleven of these structs are the JSON form of a type with the same name:
+//! **Names.** Ten of these structs are the JSON form of a type with the same name:
 //! [`InboundMessage`], [`Media`], [`InboxEntry`], [`Receipt`], [`ErrorInfo`],
 //! [`StatusEvent`], [`PairingRequest`], [`Call`], [`CallTurn`] and [`CallStatusChange`]
-//! of `telephony-core`, and [`PairingDecision`] of this crate
-//! ([`crate::PairingDecision`], what [`Gateway::approve_pairing`](crate::Gateway::approve_pairing)
-//! returns). They live only here and are always written with the module in front
+//! of `telephony-core`. [`PairingDecision`] exists only here: it is what
+//! [`Gateway::approve_pairing`](crate::Gateway::approve_pairing) returns. They live only here and are always written with the module in front
 //! (`api::Receipt`, never a bare `Receipt` imported from here), so a reader always sees
 //! which form a name is: `api::Receipt` is JSON, `Receipt` is the domain. Inside this
 //! module the domain types are written `domain::Receipt`.

@@ -33,8 +33,9 @@ pub struct PairingList {
     pub requests: Vec<PairingRequest>,
 }
 
-/// `POST /telephony/pairing/{code}/approve` and `…/reject`: the JSON form of a
-/// [`crate::PairingDecision`].
+/// An approved or rejected pairing: what [`Gateway::approve_pairing`](crate::Gateway::approve_pairing)
+/// and [`reject_pairing`](crate::Gateway::reject_pairing) return, and the JSON of
+/// `POST /telephony/pairing/{code}/approve` and `…/reject`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PairingDecision {
@@ -64,16 +65,6 @@ impl From<&[domain::PairingRequest]> for PairingList {
     fn from(r: &[domain::PairingRequest]) -> Self {
         PairingList {
             requests: r.iter().map(PairingRequest::from).collect(),
-        }
-    }
-}
-
-impl From<&crate::PairingDecision> for PairingDecision {
-    fn from(d: &crate::PairingDecision) -> Self {
-        PairingDecision {
-            request: PairingRequest::from(&d.request),
-            notification: d.notification.as_ref().map(Receipt::from),
-            notification_error: d.notification_error.clone(),
         }
     }
 }

@@ -269,16 +269,14 @@ async fn pairing_approve(
     State(st): State<AdminState>,
     Path(code): Path<String>,
 ) -> AdminResult<api::PairingDecision> {
-    let d = st.gateway.approve_pairing(&code).await?;
-    Ok(Json(api::PairingDecision::from(&d)))
+    Ok(Json(st.gateway.approve_pairing(&code).await?))
 }
 
 async fn pairing_reject(
     State(st): State<AdminState>,
     Path(code): Path<String>,
 ) -> AdminResult<api::PairingDecision> {
-    let d = st.gateway.reject_pairing(&code).await?;
-    Ok(Json(api::PairingDecision::from(&d)))
+    Ok(Json(st.gateway.reject_pairing(&code).await?))
 }
 
 async fn contacts_held(State(st): State<AdminState>) -> AdminResult<api::ReceiptList> {

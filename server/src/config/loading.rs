@@ -35,6 +35,25 @@ pub struct ConfigSources {
     pub dialect: DialectReport,
 }
 
+/// The config file to load: `explicit` (`--config`, `TELEPHONY_CONFIG`) when given, else
+/// `./telephony.json5` or `./telephony.toml` when one exists, else none (environment only).
+///
+/// ```
+/// use std::path::Path;
+/// use telephony_server::config::config_file;
+///
+/// assert_eq!(config_file(Some(Path::new("gw.toml"))).as_deref(), Some(Path::new("gw.toml")));
+/// ```
+pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    ["telephony.json5", "telephony.toml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
 impl Config {
     /// Loads a config file (optional) and the environment.
     pub fn load(file: Option<&Path>) -> Result<(Config, ConfigSources), ConfigError> {

@@ -51,7 +51,7 @@ pub use dialects::{Dialect, DialectReport};
 pub use environment::{ENV_KEYS, NON_CONFIG_VARS};
 pub use error::ConfigError;
 pub use inactive_keys::InactiveKey;
-pub use loading::{ConfigSources, Json5};
+pub use loading::{config_file, ConfigSources, Json5};
 pub use schema::{
     AdminSection, ChunkModeName, Config, ForwardSection, OutboundPolicySection, PairingSection,
     ProviderKind, RateLimitsSection, RateSpec, ServeSection, SmsSection, StoreSection,
