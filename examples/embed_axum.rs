@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use telephony_core::{AllowList, InboundMessage, InboundPolicy};
 use telephony_serve::{Gateway, HandlerError, Replier};
 use telephony_store::SqliteStore;

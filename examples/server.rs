@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 
-use telephony_server::config::Config;
-use telephony_server::server::{self, ServeOptions};
+use telephony::config::Config;
+use telephony::server::{self, ServeOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -13,10 +13,10 @@
 //! channel hop aside). Run with `cargo bench -p telephony-benches --bench realtime`.
 
 use base64::Engine;
-use criterion::{black_box, Criterion, Throughput};
+use criterion::{Criterion, Throughput, black_box};
+use telephony_core::Provider;
 use telephony_core::audio;
 use telephony_core::voice::{RelayCommand, StreamCommand, StreamEvent};
-use telephony_core::Provider;
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
 fn frame() -> Vec<u8> {

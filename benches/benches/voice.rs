@@ -37,13 +37,13 @@
 #[path = "../src/loadgen/voice_form.rs"]
 mod voice_form;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use criterion::{BatchSize, Criterion, Throughput};
-use http::{header, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode, header};
 use telephony_core::store::prelude::*;
 use telephony_core::store::{BeginOutcome, CallStatusOutcome, CallTurn, NewCall, StatusSource};
 use telephony_core::voice::{CallDirection, CallEvent, CallStatus};

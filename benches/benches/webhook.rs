@@ -25,13 +25,13 @@
 //!
 //! Run with `cargo bench -p telephony-benches`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use criterion::{BatchSize, Criterion, Throughput};
-use http::{header, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode, header};
 use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
 use telephony_serve::Gateway;
 use telephony_store::SqliteStore;

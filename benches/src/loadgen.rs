@@ -1,7 +1,7 @@
 //! `loadgen`: signed inbound webhooks at a telephony gateway over loopback, as fast as it answers.
 //!
 //! By default it starts a gateway in this process exactly as `telephony serve --sandbox`
-//! does ([`telephony_server::server::start`] with ports 0, a temporary `dataDir` and the
+//! does ([`telephony::server::start`] with ports 0, a temporary `dataDir` and the
 //! simulator's credentials), on its own tokio runtime (`gw-worker` threads), and drives it
 //! from a separate runtime (`lg-client` threads). With `--runtime-file` (and/or `--target`)
 //! it drives a gateway running in another process instead, which is the honest setup:
@@ -77,9 +77,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use telephony_server::config::Config;
-use telephony_server::runtime::RuntimeInfo;
-use telephony_server::server::{self, RunningGateway, ServeOptions};
+use telephony::config::Config;
+use telephony::runtime::RuntimeInfo;
+use telephony::server::{self, RunningGateway, ServeOptions};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
@@ -840,7 +840,10 @@ fn run(args: Args) -> Result<bool, String> {
             "mode:          {} ({} CPUs, {} connections, {} client thread(s))",
             target.mode, cpus, args.connections, args.client_threads
         );
-        let _ = writeln!(out, "requests:      {answered} answered in {secs:.2}s, {ok} × 200, {errors} errors ({failed} without response, {reconnects} reconnects)");
+        let _ = writeln!(
+            out,
+            "requests:      {answered} answered in {secs:.2}s, {ok} × 200, {errors} errors ({failed} without response, {reconnects} reconnects)"
+        );
         for (s, n) in &bad {
             let _ = writeln!(out, "               status {s}: {n}");
         }
@@ -851,11 +854,15 @@ fn run(args: Args) -> Result<bool, String> {
             out,
             "throughput:    {rps:.0} req/s, {persisted_rps:.0} persisted (200) /s"
         );
-        let _ =
-            writeln!(
+        let _ = writeln!(
             out,
             "latency (ms):  mean {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-            ms(lat.mean), ms(lat.p50), ms(lat.p90), ms(lat.p99), ms(lat.p999), ms(lat.max)
+            ms(lat.mean),
+            ms(lat.p50),
+            ms(lat.p90),
+            ms(lat.p99),
+            ms(lat.p999),
+            ms(lat.max)
         );
         let show = |b: Option<u64>| mib(b).map_or("n/a".into(), |m| format!("{m:.1} MiB"));
         let _ = writeln!(

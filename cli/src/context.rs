@@ -4,18 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use telephony::config::{Config, ConfigError, ConfigSources, config_file};
+use telephony::runtime::{self, RuntimeInfo};
 use telephony_core::Secret;
 use telephony_serve::api::{ErrorCode, ErrorResponse};
-use telephony_server::config::{config_file, Config, ConfigError, ConfigSources};
-use telephony_server::runtime::{self, RuntimeInfo};
 
 use crate::{EXIT_CONFIG, EXIT_FAILURE};
 
 /// A command failure with its exit code.
 #[derive(Debug)]
-pub struct CliError {
+pub(crate) struct CliError {
     pub code: u8,
     pub message: String,
     /// The admin API's error code, when the gateway refused the request.
@@ -23,14 +23,14 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn config(msg: impl Into<String>) -> Self {
+    pub(crate) fn config(msg: impl Into<String>) -> Self {
         CliError {
             code: EXIT_CONFIG,
             message: msg.into(),
             remote: None,
         }
     }
-    pub fn failure(msg: impl Into<String>) -> Self {
+    pub(crate) fn failure(msg: impl Into<String>) -> Self {
         CliError {
             code: EXIT_FAILURE,
             message: msg.into(),
@@ -51,8 +51,7 @@ impl From<ConfigError> for CliError {
     }
 }
 
-
-pub struct Context {
+pub(crate) struct Context {
     pub config: Config,
     pub sources: ConfigSources,
     /// The account named with `--account` (its config is `config`).
@@ -60,7 +59,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
         let file = config_file(explicit);
         let (config, sources) = Config::load(file.as_deref())?;
         Ok(Context {
@@ -72,7 +71,7 @@ impl Context {
 
     /// This context acting on account `name` (`--account`): its config, its store, its
     /// admin routes (`/accounts/{name}` on the admin listener).
-    pub fn with_account(mut self, name: &str) -> Result<Self, CliError> {
+    pub(crate) fn with_account(mut self, name: &str) -> Result<Self, CliError> {
         self.config = self
             .config
             .account_config(name)
@@ -81,13 +80,13 @@ impl Context {
         Ok(self)
     }
 
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.config.data_dir()
     }
 
     /// The running gateway's runtime file (the `--account`'s URLs and credentials when
     /// one is named).
-    pub fn runtime(&self) -> Result<Option<RuntimeInfo>, CliError> {
+    pub(crate) fn runtime(&self) -> Result<Option<RuntimeInfo>, CliError> {
         let rt = runtime::read_runtime(&self.data_dir()).map_err(|e| {
             CliError::failure(format!(
                 "could not read {}: {e}",
@@ -107,7 +106,7 @@ impl Context {
     }
 
     /// The admin API of a running gateway, if one answers.
-    pub async fn admin(&self) -> Result<Option<Admin>, CliError> {
+    pub(crate) async fn admin(&self) -> Result<Option<Admin>, CliError> {
         let addr = match self.runtime()? {
             Some(rt) => rt.admin_addr,
             None => format!("{}:{}", self.config.admin.bind, self.config.admin.port),
@@ -142,7 +141,7 @@ impl Context {
     }
 }
 
-pub struct Admin {
+pub(crate) struct Admin {
     pub http: reqwest::Client,
     pub base: String,
     pub token: Secret,
@@ -150,7 +149,7 @@ pub struct Admin {
 
 impl Admin {
     /// `GET {path}`, its answer read into the API type `T`.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -162,7 +161,7 @@ impl Admin {
     }
 
     /// `POST {path}` with a JSON body, its answer read into the API type `T`.
-    pub async fn post<T: DeserializeOwned>(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,

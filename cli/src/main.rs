@@ -45,7 +45,7 @@ pub enum Command {
         sandbox: bool,
         /// The provider (`twilio` or `telnyx`); overrides the config's `provider`.
         #[arg(long)]
-        provider: Option<telephony_server::config::ProviderKind>,
+        provider: Option<telephony::config::ProviderKind>,
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,

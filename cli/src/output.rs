@@ -2,11 +2,11 @@
 
 use telephony_serve::api;
 
-pub fn ts(t: time::OffsetDateTime) -> String {
+pub(crate) fn ts(t: time::OffsetDateTime) -> String {
     telephony_core::rfc3339::format(t)
 }
 
-pub fn print_json(v: &impl serde::Serialize) {
+pub(crate) fn print_json(v: &impl serde::Serialize) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: could not encode JSON: {e}"),
@@ -16,7 +16,7 @@ pub fn print_json(v: &impl serde::Serialize) {
 /// `telephony send --json`: the gateway's [`api::SendResponse`] and how it was sent.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SendReport<'a> {
+pub(crate) struct SendReport<'a> {
     /// "through the running gateway at …" or "directly with the configured credentials …".
     pub via: String,
     /// The receipts and whether they are held.
@@ -24,7 +24,7 @@ pub struct SendReport<'a> {
     pub sent: &'a api::SendResponse,
 }
 
-pub fn receipt_line(r: &api::Receipt) -> String {
+pub(crate) fn receipt_line(r: &api::Receipt) -> String {
     let mut s = format!("{}  to {}  status {}", r.id, r.to, r.status);
     if !r.provider_sids.is_empty() {
         s.push_str(&format!("  sid {}", r.provider_sids.join(",")));
@@ -38,7 +38,7 @@ pub fn receipt_line(r: &api::Receipt) -> String {
     s
 }
 
-pub fn print_receipt_detail(r: &api::Receipt) {
+pub(crate) fn print_receipt_detail(r: &api::Receipt) {
     println!("{}", receipt_line(r));
     for h in &r.history {
         let sid = h.provider_sid.as_deref().unwrap_or("");
@@ -49,7 +49,7 @@ pub fn print_receipt_detail(r: &api::Receipt) {
     }
 }
 
-pub fn print_inbox(entries: &[api::InboxEntry]) {
+pub(crate) fn print_inbox(entries: &[api::InboxEntry]) {
     if entries.is_empty() {
         println!("inbox is empty");
         return;
@@ -74,7 +74,7 @@ pub fn print_inbox(entries: &[api::InboxEntry]) {
     println!("{} message(s)", entries.len());
 }
 
-pub fn call_line(c: &api::Call) -> String {
+pub(crate) fn call_line(c: &api::Call) -> String {
     let direction = serde_json::to_value(c.direction)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -92,7 +92,7 @@ pub fn call_line(c: &api::Call) -> String {
     s
 }
 
-pub fn print_calls(calls: &[api::Call]) {
+pub(crate) fn print_calls(calls: &[api::Call]) {
     if calls.is_empty() {
         println!("no calls");
         return;

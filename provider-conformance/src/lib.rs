@@ -112,11 +112,11 @@ mod run_webhook;
 mod send_case;
 mod webhook_case;
 
-pub use env::{CaseEnv, WebhookRequestParts, DEFAULT_NOW, NO_API_URL};
-pub use load::{load_send_cases, load_webhook_cases, CaseSource, LoadError, Loaded};
+pub use env::{CaseEnv, DEFAULT_NOW, NO_API_URL, WebhookRequestParts};
+pub use load::{CaseSource, LoadError, Loaded, load_send_cases, load_webhook_cases};
 pub use mock_api::{MockProviderApi, RecordedRequest};
 pub use report::{Failure, Report};
-pub use run_send::{check_send_cases, run_send_cases, SEND_TIMEOUT};
+pub use run_send::{SEND_TIMEOUT, check_send_cases, run_send_cases};
 pub use run_webhook::{
     build_request, check_webhook_cases, run_webhook_cases, run_wrong_signer_cases,
 };
@@ -125,6 +125,6 @@ pub use send_case::{
     ExpectedRequest, ProviderAnswer, SendCase, SendExpect,
 };
 pub use webhook_case::{
-    error_name, CaseRequest, Check, ExpectedAck, ExpectedEvent, SignatureSpec, SignedAs,
-    WebhookCase, WebhookExpect,
+    CaseRequest, Check, ExpectedAck, ExpectedEvent, SignatureSpec, SignedAs, WebhookCase,
+    WebhookExpect, error_name,
 };

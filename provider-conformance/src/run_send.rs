@@ -7,8 +7,8 @@ use telephony_core::{Address, OutboundMessage, Provider, SendOptions};
 
 use crate::mock_api::{MockProviderApi, RecordedRequest};
 use crate::{
-    load_send_cases, CaseEnv, CaseSource, ExpectedBody, ExpectedError, ExpectedReceipt,
-    ExpectedRequest, ProviderAnswer, Report, SendCase, SendExpect, DEFAULT_NOW,
+    CaseEnv, CaseSource, DEFAULT_NOW, ExpectedBody, ExpectedError, ExpectedReceipt,
+    ExpectedRequest, ProviderAnswer, Report, SendCase, SendExpect, load_send_cases,
 };
 
 /// How long one send may take before the case fails (the mock answers at once, so only a
@@ -86,7 +86,7 @@ where
             return vec![
                 "case: give expect_request and provider_answer, or expect_no_request: true alone"
                     .into(),
-            ]
+            ];
         }
     }
     let to: Address = match case.message.to.parse() {
@@ -120,7 +120,7 @@ where
             return vec![format!(
                 "send did not finish within {SEND_TIMEOUT:?} ({} requests made)",
                 api.requests().len()
-            )]
+            )];
         }
     };
     let requests = api.requests();

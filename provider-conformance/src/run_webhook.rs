@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::env::unix;
 use crate::{
-    error_name, load_webhook_cases, CaseEnv, CaseSource, Check, ExpectedEvent, Report,
-    SignatureSpec, WebhookCase, WebhookRequestParts, DEFAULT_NOW, NO_API_URL,
+    CaseEnv, CaseSource, Check, DEFAULT_NOW, ExpectedEvent, NO_API_URL, Report, SignatureSpec,
+    WebhookCase, WebhookRequestParts, error_name, load_webhook_cases,
 };
 
 /// Runs every webhook case and panics once, listing every failure (label, got, want).

@@ -167,16 +167,20 @@ mod tests {
             not_configured(&c),
             "set fromNumber or telnyx.messagingProfileId"
         );
-        assert!(TelnyxConfig::new("k")
-            .public_key(KEY)
-            .messaging_profile_id("prof")
-            .validate()
-            .is_ok());
-        assert!(TelnyxConfig::new("k")
-            .public_key(KEY)
-            .from_number(sender)
-            .validate()
-            .is_ok());
+        assert!(
+            TelnyxConfig::new("k")
+                .public_key(KEY)
+                .messaging_profile_id("prof")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            TelnyxConfig::new("k")
+                .public_key(KEY)
+                .from_number(sender)
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

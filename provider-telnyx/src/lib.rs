@@ -20,7 +20,7 @@ pub mod resources;
 pub mod signature;
 pub mod webhook;
 
-pub use client::{CreateMessage, TelnyxClient, LIMITS};
-pub use config::{TelnyxConfig, DEFAULT_API_BASE_URL};
+pub use client::{CreateMessage, LIMITS, TelnyxClient};
+pub use config::{DEFAULT_API_BASE_URL, TelnyxConfig};
 pub use provider::TelnyxProvider;
 pub use signature::{WebhookSigner, WebhookVerifier};

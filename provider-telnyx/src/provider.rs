@@ -10,7 +10,7 @@ use telephony_core::{
 };
 use time::OffsetDateTime;
 
-use crate::client::{CreateMessage, TelnyxClient, LIMITS};
+use crate::client::{CreateMessage, LIMITS, TelnyxClient};
 use crate::config::TelnyxConfig;
 use crate::signature::WebhookVerifier;
 use crate::webhook::{map_status, parse_event};

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use http::HeaderMap;
 use telephony_core::{Secret, WebhookError};

@@ -20,7 +20,7 @@ use telephony_core::{
 };
 use time::OffsetDateTime;
 
-use crate::resources::{error_docs_url, MessageResource};
+use crate::resources::{MessageResource, error_docs_url};
 
 /// `event_type` of an inbound message.
 pub const MESSAGE_RECEIVED: &str = "message.received";

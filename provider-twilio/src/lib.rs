@@ -28,7 +28,7 @@ pub mod webhook;
 pub mod xml_tree;
 
 pub use client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
-pub use config::{Credentials, TwilioConfig, DEFAULT_API_BASE_URL};
+pub use config::{Credentials, DEFAULT_API_BASE_URL, TwilioConfig};
 pub use provider::TwilioProvider;
 
 pub use signature::RequestValidator;

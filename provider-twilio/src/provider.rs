@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::client::{CallInstructions, CreateCall, CreateMessage, TwilioClient};
 use crate::config::TwilioConfig;
 use crate::signature::{Rejection, RequestValidator};
-use crate::twiml::{realtime_url_problem, voice_response, EMPTY_RESPONSE};
+use crate::twiml::{EMPTY_RESPONSE, realtime_url_problem, voice_response};
 use crate::webhook::{decode_form_bytes, form_strings, parse_event, parse_message_status};
 use telephony_core::redact::redact_url;
 
@@ -242,7 +242,7 @@ impl TwilioProvider {
             (None, None) => {
                 return Err(ProviderError::NotConfigured(
                     "set fromNumber or twilio.messagingServiceSid".into(),
-                ))
+                ));
             }
         };
         Ok(CreateMessage {
@@ -283,7 +283,7 @@ impl TwilioProvider {
             _ => {
                 return Err(ProviderError::NotConfigured(
                     "set fromNumber (or the call's from) to place calls".into(),
-                ))
+                ));
             }
         };
         let instructions = match &call.answer {
@@ -301,7 +301,7 @@ impl TwilioProvider {
             other => {
                 return Err(ProviderError::InvalidMessage(format!(
                     "Twilio cannot answer a call with {other:?}"
-                )))
+                )));
             }
         };
         Ok(CreateCall {

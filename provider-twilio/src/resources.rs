@@ -153,8 +153,8 @@ impl CallResource {
     /// ```
     pub fn to_call(&self) -> Result<telephony_core::voice::Call, telephony_core::ProviderError> {
         use telephony_core::voice::{Call, CallDirection};
-        use time::format_description::well_known::Rfc2822;
         use time::OffsetDateTime;
+        use time::format_description::well_known::Rfc2822;
 
         let raw_status = self.status.as_deref().unwrap_or_default();
         let status = raw_status.parse().map_err(|_| {

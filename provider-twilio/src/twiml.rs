@@ -542,40 +542,81 @@ mod tests {
     fn check_twiml_names_line_column_and_problem() {
         let cases: [(&str, (usize, usize, &str)); 12] = [
             ("", (1, 1, "no root element")),
-            ("<Reply/>", (1, 1, "the root element is <Reply>; TwiML needs <Response>")),
+            (
+                "<Reply/>",
+                (1, 1, "the root element is <Reply>; TwiML needs <Response>"),
+            ),
             (
                 r#"{"say":"hi"}"#,
-                (1, 1, "text \"{\\\"say\\\":\\\"hi\\\"}\" outside the root element"),
+                (
+                    1,
+                    1,
+                    "text \"{\\\"say\\\":\\\"hi\\\"}\" outside the root element",
+                ),
             ),
             (
                 "<Response><Say>Hi</Response>",
-                (1, 18, "ill-formed document: expected `</Say>`, but `</Response>` was found"),
+                (
+                    1,
+                    18,
+                    "ill-formed document: expected `</Say>`, but `</Response>` was found",
+                ),
             ),
-            ("<Response>\n<Say>Hi</Say>", (1, 1, "<Response> is never closed")),
+            (
+                "<Response>\n<Say>Hi</Say>",
+                (1, 1, "<Response> is never closed"),
+            ),
             (
                 " <?xml version=\"1.0\"?><Response/>",
-                (1, 2, "the XML declaration must come first: nothing, not even whitespace, may precede <?xml"),
+                (
+                    1,
+                    2,
+                    "the XML declaration must come first: nothing, not even whitespace, may precede <?xml",
+                ),
             ),
             (
                 "<Response>\n  <Say>Tom & Jerry</Say>\n</Response>",
-                (2, 12, "ill-formed document: entity or character reference not closed: `;` not found before end of input"),
+                (
+                    2,
+                    12,
+                    "ill-formed document: entity or character reference not closed: `;` not found before end of input",
+                ),
             ),
             (
                 "<Response><Say>1 < 2</Say></Response>",
-                (1, 18, "a bare < that does not start a tag (write it as &lt;)"),
+                (
+                    1,
+                    18,
+                    "a bare < that does not start a tag (write it as &lt;)",
+                ),
             ),
             (
                 "<Response><Say>&nbsp;</Say></Response>",
-                (1, 16, "unknown entity &nbsp; (a bare & must be written &amp;)"),
+                (
+                    1,
+                    16,
+                    "unknown entity &nbsp; (a bare & must be written &amp;)",
+                ),
             ),
             (
                 "<Response/><Response/>",
-                (1, 12, "a second root element <Response> after the first one closed"),
+                (
+                    1,
+                    12,
+                    "a second root element <Response> after the first one closed",
+                ),
             ),
-            ("<Response/>trailing", (1, 12, "text \"trailing\" outside the root element")),
+            (
+                "<Response/>trailing",
+                (1, 12, "text \"trailing\" outside the root element"),
+            ),
             (
                 "<Response",
-                (1, 1, "syntax error: tag not closed: `>` not found before end of input"),
+                (
+                    1,
+                    1,
+                    "syntax error: tag not closed: `>` not found before end of input",
+                ),
             ),
         ];
         for (doc, (line, column, message)) in cases {

@@ -19,12 +19,12 @@
 
 use std::collections::BTreeMap;
 
+use telephony_core::WebhookError;
 use telephony_core::voice::{
     Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
 };
-use telephony_core::WebhookError;
-use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
 use crate::webhook::Params;
 

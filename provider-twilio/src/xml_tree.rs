@@ -12,8 +12,8 @@
 //! assert!(matches!(&say.children[0], Node::Text(t) if t == "Hi "));
 //! ```
 
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 use crate::twiml::TwimlError;
 
@@ -109,7 +109,7 @@ pub fn parse(doc: &str) -> Result<Element, TwimlError> {
                     doc,
                     base + reader.error_position() as usize,
                     e.to_string(),
-                ))
+                ));
             }
         };
         let text_outside = |s: &str| {
@@ -182,7 +182,7 @@ pub fn parse(doc: &str) -> Result<Element, TwimlError> {
                                 format!(
                                     "unknown entity &{other}; (a bare & must be written &amp;)"
                                 ),
-                            ))
+                            ));
                         }
                     },
                     Err(e) => return Err(error_at(doc, base + at, e.to_string())),

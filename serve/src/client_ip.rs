@@ -128,7 +128,9 @@ mod tests {
         assert!(p.trusts("::1".parse().unwrap()));
         assert!(!p.trusts("11.0.0.1".parse().unwrap()));
         assert_eq!(
-            TrustedProxies::parse(&["10.0.0.0/33".into()]).unwrap_err().to_string(),
+            TrustedProxies::parse(&["10.0.0.0/33".into()])
+                .unwrap_err()
+                .to_string(),
             "\"10.0.0.0/33\" is not an IP address or CIDR range (e.g. 10.0.0.0/8, 192.168.1.5, ::1)"
         );
         assert!(TrustedProxies::parse(&["proxy.local".into()]).is_err());

@@ -26,11 +26,11 @@ use telephony_core::{
 };
 use time::OffsetDateTime;
 
+use crate::api;
 use crate::dispatch::Dispatch;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, Sent};
 use crate::security::Security;
-use crate::api;
 use crate::sender_policy::PairingError;
 use crate::shared::Shared;
 use crate::voice::{CallError, Voice, VoiceSettings};
@@ -38,7 +38,7 @@ use crate::voice::{CallError, Voice, VoiceSettings};
 /// The telephony gateway: webhook routes, admin routes, durable inbox and outbox.
 ///
 /// Cheap to clone. Build one with [`Gateway::builder`], mount [`router`](Gateway::router)
-/// in an axum app (or run the standalone server, crate `telephony-server`), and start the workers with
+/// in an axum app (or run the standalone server, crate `telephony`), and start the workers with
 /// [`spawn_workers`](Gateway::spawn_workers).
 ///
 /// ```
@@ -295,7 +295,7 @@ impl Gateway {
     /// up, and each session's call is looked up at the provider, so sessions whose call
     /// ended give their slot back. Live calls are never ended by it.
     pub async fn check_sessions(&self) {
-        use crate::voice::worker::{sweep, Check};
+        use crate::voice::worker::{Check, sweep};
         sweep(
             self.voice(),
             Check::RecordedBefore(OffsetDateTime::now_utc()),

@@ -1,4 +1,3 @@
-#![warn(unreachable_pub)]
 //! The embeddable telephony gateway: provider webhooks in, messages out, nothing
 //! acknowledged ever lost.
 //!
@@ -18,7 +17,7 @@
 //!
 //! This crate depends on `telephony-core` and axum only: bring any provider and any store.
 //! The standalone server (configuration → provider + store → gateway → listeners) is the
-//! `telephony-server` crate.
+//! `telephony` crate.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -79,8 +78,8 @@ pub use voice::live::{
     StreamSender,
 };
 pub use voice::{CallError, VoiceMode, VoiceSettings};
-pub use worker::forward::{signature as forward_signature, ForwardSettings};
 pub use worker::Workers;
+pub use worker::forward::{ForwardSettings, signature as forward_signature};
 
 impl Gateway {
     /// The public routes: `POST {webhook path}`, `POST {status path}`, `GET /health`.

@@ -47,10 +47,10 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::clock::Clock;
 use governor::DefaultKeyedRateLimiter;
+use governor::clock::Clock;
 
 /// A rate: how many events may go at once (`burst`) and how fast the budget refills.
 /// Re-exported from `governor`.

@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use telephony_core::sms::{chunk, flatten_markdown, ChunkError, ChunkOptions};
+use telephony_core::sms::{ChunkError, ChunkOptions, chunk, flatten_markdown};
 use telephony_core::{
     Address, AddressError, MessageId, OutboundMessage, PhoneNumber, Receipt, StoreError,
 };
 use time::OffsetDateTime;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{Notify, oneshot};
 
-use crate::rate_limit::outbound::{OutboundLimiter, TokioClock};
 use crate::rate_limit::OutboundLimits;
+use crate::rate_limit::outbound::{OutboundLimiter, TokioClock};
 use crate::shared::Shared;
 
 /// Why a send was refused before it reached the outbox.
@@ -37,7 +37,9 @@ pub enum SendError {
         number: PhoneNumber,
     },
     /// `outboundPolicy.maxPerDay` is reached.
-    #[error("daily send limit reached: {sent} of outboundPolicy.maxPerDay {max} messages sent since {day_start} UTC; sending resumes at {resets_at}")]
+    #[error(
+        "daily send limit reached: {sent} of outboundPolicy.maxPerDay {max} messages sent since {day_start} UTC; sending resumes at {resets_at}"
+    )]
     DailyLimit {
         /// Messages already accepted today.
         sent: usize,

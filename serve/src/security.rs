@@ -6,15 +6,15 @@
 //! ([`crate::rate_limit`]: inbound messages per sender, status callbacks per account).
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 
 use crate::client_ip::TrustedProxies;
-use crate::limits::{InvalidRequestLimiter, Quota, DEFAULT_INVALID_REQUESTS};
-use crate::rate_limit::webhooks::WebhookLimiters;
+use crate::limits::{DEFAULT_INVALID_REQUESTS, InvalidRequestLimiter, Quota};
 use crate::rate_limit::RateLimits;
+use crate::rate_limit::webhooks::WebhookLimiters;
 use crate::shared::Shared;
 
 /// Signature, proxy and invalid-request settings (set on the builder).

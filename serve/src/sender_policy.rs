@@ -13,17 +13,18 @@
 //! | `disabled` | `blocked` | `blocked` |
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use telephony_core::optout::{self, Keyword};
-use telephony_core::pairing::{self, PairingOutcome, PairingRequest, PairingResolution};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use telephony_core::optout::{self, Keyword};
+use telephony_core::pairing::{self, PairingOutcome, PairingResolution};
 use telephony_core::{
-    Admission, Channel, InboundMessage, PairingLimits, PhoneNumber, Policy, Receipt,
-    StandardPolicy, StoreError, Unlisted,
+    Admission, Channel, InboundMessage, PairingLimits, PhoneNumber, Policy, StandardPolicy,
+    StoreError, Unlisted,
 };
 use time::OffsetDateTime;
 
+use crate::api;
 use crate::outbox::Outbox;
 
 /// What the policy decided for one message (stored as the inbox state).
@@ -57,7 +58,9 @@ pub enum PairingError {
     #[error("no pairing request with code {0:?}")]
     UnknownCode(String),
     /// The request expired.
-    #[error("pairing code {code:?} for {sender} expired at {expired_at}; the sender must text again for a new code")]
+    #[error(
+        "pairing code {code:?} for {sender} expired at {expired_at}; the sender must text again for a new code"
+    )]
     Expired {
         /// The code.
         code: String,
@@ -298,13 +301,13 @@ impl SenderPolicy {
                     code,
                     sender: r.sender,
                     expired_at: telephony_core::rfc3339::format(r.expires_at),
-                })
+                });
             }
             PairingResolution::AlreadyResolved(r) => {
                 return Err(PairingError::AlreadyResolved {
                     code,
                     status: r.status.as_str(),
-                })
+                });
             }
         };
         tracing::info!(sender = %req.sender.redacted(), approved = approve, "pairing resolved");

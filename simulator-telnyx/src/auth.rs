@@ -1,6 +1,6 @@
 //! Bearer authentication as Telnyx's API checks it: the API key, compared in constant time.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 
 use crate::errors::ApiError;
 use crate::simulator::Simulator;

@@ -1,9 +1,9 @@
 //! Telnyx-shaped error responses: `{"errors":[{"code","title","detail","source"}]}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
-use telephony_telnyx::resources::{error_docs_url, ErrorBody, ErrorObject, ErrorSource};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use telephony_telnyx::resources::{ErrorBody, ErrorObject, ErrorSource, error_docs_url};
 
 /// An error the simulator answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]

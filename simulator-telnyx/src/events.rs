@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use telephony_core::redact::redact_url;
 use telephony_core::DeliveryStatus;
+use telephony_core::redact::redact_url;
 use telephony_telnyx::resources::{ErrorObject, MessageResource};
 use telephony_telnyx::webhook::{MESSAGE_FINALIZED, MESSAGE_SENT};
 use time::OffsetDateTime;

@@ -43,7 +43,7 @@ mod simulator;
 mod state;
 mod webhooks;
 
-pub use config::{Injection, SimulatorConfig, OPTED_OUT_RECIPIENT, POOL_SENDER};
+pub use config::{Injection, OPTED_OUT_RECIPIENT, POOL_SENDER, SimulatorConfig};
 pub use ids::new_uuid;
 pub use inbound::InboundSms;
 pub use inventory::{ProfileUpdate, SimNumber};

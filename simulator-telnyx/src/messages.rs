@@ -1,11 +1,11 @@
 //! `POST /v2/messages`: Telnyx's validation, the opted-out recipient, injected failures,
 //! then the message's signed status webhooks.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use telephony_core::PhoneNumber;
 use telephony_telnyx::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS};
 use telephony_telnyx::resources::{Endpoint, MediaItem, MessageResource, MessageResponse};

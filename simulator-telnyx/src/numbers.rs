@@ -3,10 +3,10 @@
 //! `GET`/`PATCH /v2/messaging_profiles/{id}`. Numbers and profiles exist once a test (or
 //! the sandbox) adds them.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::Json;
 use telephony_telnyx::resources::{
     Data, DataList, MessagingFeatures, MessagingProfileResource, MessagingSettings,
     PhoneNumberResource, UpdateMessagingProfile,

@@ -1,9 +1,9 @@
 //! The routes: the subset of the Messaging API v2 (and the number and messaging profile
 //! APIs) the gateway uses, each answered by the module of its resource.
 
+use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 
 use crate::errors::ApiError;
 use crate::simulator::Simulator;

@@ -1,8 +1,8 @@
 //! `GET /2010-04-01/Accounts/{AccountSid}.json`: the account, never its auth token.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::Json;
 
 use crate::auth::authorize;
 use crate::dates::rfc2822;

@@ -232,8 +232,14 @@ mod tests {
             [0xFF, 0xCE, 0x4E]
         );
         let errors = [
-            (wav(1, 2, 8000, 16, &pcm), "2 channels: only mono is supported"),
-            (wav(1, 1, 16000, 16, &pcm), "16000 Hz: only 8000 Hz is supported"),
+            (
+                wav(1, 2, 8000, 16, &pcm),
+                "2 channels: only mono is supported",
+            ),
+            (
+                wav(1, 1, 16000, 16, &pcm),
+                "16000 Hz: only 8000 Hz is supported",
+            ),
             (
                 wav(3, 1, 8000, 32, &pcm),
                 "format 3 with 32 bits a sample: only 8-bit μ-law (7) and 16-bit PCM (1) are supported",

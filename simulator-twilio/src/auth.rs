@@ -1,7 +1,7 @@
 //! HTTP basic authentication as Twilio's API checks it: the Account SID and Auth Token,
 //! or an API key, and the path's Account SID.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 

@@ -1,7 +1,7 @@
 //! The life of a created message after the 201: status steps and signed status callbacks.
 
-use telephony_core::redact::redact_url;
 use telephony_core::DeliveryStatus;
+use telephony_core::redact::redact_url;
 use telephony_twilio::resources::MessageResource;
 use time::OffsetDateTime;
 

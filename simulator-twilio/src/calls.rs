@@ -3,17 +3,17 @@
 //! running the call's TwiML). Status changes and their callbacks live in
 //! [`call_events`](crate::call_events).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use telephony_twilio::resources::CallResource;
 use time::OffsetDateTime;
 
 use crate::auth::authorize;
 use crate::call_events::{emit, end_call, finished, wait_or_end};
-use crate::call_state::{is_terminal, CallMeta, DEFAULT_TIME_LIMIT_SECS};
+use crate::call_state::{CallMeta, DEFAULT_TIME_LIMIT_SECS, is_terminal};
 use crate::dates::rfc2822;
 use crate::driver::{self, Instructions};
 use crate::errors::ApiError;
@@ -64,7 +64,7 @@ fn create_call_answer(
             return Err(ApiError::bad_request(
                 400,
                 "Content-Type must be application/x-www-form-urlencoded",
-            ))
+            ));
         }
     };
     let raw_to = first(params, "To")
@@ -192,7 +192,7 @@ pub(crate) async fn update_call(
             return Err(ApiError::bad_request(
                 400,
                 format!("Invalid Status {other:?}: use completed or canceled"),
-            ))
+            ));
         }
     };
     match end_call(&sim, sid, final_status, CallEnd::ApiHangUp) {

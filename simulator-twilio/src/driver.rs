@@ -38,7 +38,7 @@ use crate::session::{self, Engine, Exit, Recorder};
 use crate::sids::new_sid;
 use crate::simulator::Simulator;
 use crate::stream::StreamSession;
-use crate::verbs::{parse_twiml, ConnectRelay, ConnectStream, GatherVerb, RecordVerb, TwimlVerb};
+use crate::verbs::{ConnectRelay, ConnectStream, GatherVerb, RecordVerb, TwimlVerb, parse_twiml};
 
 /// Simulated milliseconds per spoken word.
 const MS_PER_WORD: u64 = 400;
@@ -449,7 +449,9 @@ impl Driver {
         let mut params = pairs(&[
             (
                 "RecordingUrl",
-                &format!("https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{recording_sid}"),
+                &format!(
+                    "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{recording_sid}"
+                ),
             ),
             ("RecordingSid", &recording_sid),
             ("RecordingDuration", &secs.to_string()),

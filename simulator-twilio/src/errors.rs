@@ -1,8 +1,8 @@
 //! Twilio-shaped error responses.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use telephony_twilio::resources::ErrorBody;
 
 /// An error the simulator answers with:

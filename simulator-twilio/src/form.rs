@@ -1,6 +1,6 @@
 //! Form-encoded request bodies, as Twilio's API takes them.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {
     headers

@@ -191,8 +191,8 @@ mod state;
 mod stream;
 mod verbs;
 
-pub use config::{Injection, SimulatorConfig, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER};
-pub use inbound::{InboundSms, SmsDelivery, SMS_WEBHOOK_TIMEOUT};
+pub use config::{Injection, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER, SimulatorConfig};
+pub use inbound::{InboundSms, SMS_WEBHOOK_TIMEOUT, SmsDelivery};
 pub use records::{
     Alert, CallCallbackRecord, CallCreateRecord, CallbackRecord, ClearRecord, CreateRequestRecord,
     LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay, RelayRecord, RelayReply,
@@ -206,6 +206,6 @@ pub use script::{
 pub use sids::new_message_sid;
 pub use simulator::Simulator;
 pub use verbs::{
-    parse_twiml, ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb,
-    TwimlVerb,
+    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb,
+    parse_twiml,
 };

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use telephony_twilio::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
 use telephony_twilio::resources::{MessagePage, MessageResource};
 use time::OffsetDateTime;

@@ -3,10 +3,10 @@
 //! Messaging API's `/v1/Services/{Sid}` (fetch, update). Numbers and services exist once
 //! a test (or the sandbox) adds them.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
-use axum::Json;
 use telephony_twilio::resources::{
     IncomingPhoneNumberPage, IncomingPhoneNumberResource, MessagingServiceResource,
     NumberCapabilities,

@@ -19,8 +19,8 @@ use crate::records::{
     TimedMessage,
 };
 use crate::script::CallerInput;
-use crate::session::{json, ordered_map, quote, Incoming, Next, Out, Protocol, Recorder};
-use crate::verbs::{speech_interrupts, ConnectRelay};
+use crate::session::{Incoming, Next, Out, Protocol, Recorder, json, ordered_map, quote};
+use crate::verbs::{ConnectRelay, speech_interrupts};
 
 /// Simulated milliseconds per spoken word (the application's and the caller's).
 const MS_PER_WORD: u64 = 400;

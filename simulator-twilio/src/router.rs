@@ -1,10 +1,10 @@
 //! The routes: the subset of Twilio's 2010-04-01 API (and the Messaging API's Services)
 //! the gateway uses, each answered by the module of its resource.
 
+use axum::Router;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 
 use crate::errors::ApiError;
 use crate::simulator::Simulator;

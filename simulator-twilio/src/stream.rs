@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::records::{Alert, ClearRecord, MarkRecord, SessionEnd, TimedMessage};
 use crate::script::CallerInput;
-use crate::session::{json, ordered_map, quote, Incoming, Next, Out, Protocol, Recorder};
+use crate::session::{Incoming, Next, Out, Protocol, Recorder, json, ordered_map, quote};
 
 /// Bytes of μ-law in one `media` frame Twilio sends (20 ms).
 pub(crate) const FRAME_BYTES: usize = 160;

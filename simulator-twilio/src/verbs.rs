@@ -1,8 +1,8 @@
 //! The simulator's reading of a TwiML document: a flat list of verbs the call driver
 //! executes in order.
 
-use telephony_twilio::twiml::{parse_response, TwimlError};
-use telephony_twilio::xml_tree::{error_at, Element, Node};
+use telephony_twilio::twiml::{TwimlError, parse_response};
+use telephony_twilio::xml_tree::{Element, Node, error_at};
 
 /// One TwiML verb as the simulator understands it, attributes at Twilio's defaults when
 /// absent. Read with [`parse_twiml`].
@@ -281,7 +281,7 @@ pub fn parse_twiml(doc: &str) -> Result<Vec<TwimlVerb>, TwimlError> {
                         "text {:?} directly in <Response>: wrap it in a verb such as <Say>",
                         t.trim()
                     ),
-                ))
+                ));
             }
             Node::Element(e) => verbs.push(verb(doc, e)?),
         }
@@ -315,7 +315,7 @@ fn verb(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
                             doc,
                             inner.offset,
                             format!("<Gather> may nest <Say>, <Play> and <Pause>, not <{other}>"),
-                        ))
+                        ));
                     }
                 }
             }
@@ -376,14 +376,14 @@ fn verb(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
                 doc,
                 e.offset,
                 format!("<{other}> is TwiML the simulator does not run"),
-            ))
+            ));
         }
         other => {
             return Err(error_at(
                 doc,
                 e.offset,
                 format!("<{other}> is not a TwiML verb"),
-            ))
+            ));
         }
     })
 }
@@ -456,7 +456,7 @@ fn connect(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
                 doc,
                 noun.offset,
                 format!("<Connect><{other}> is TwiML the simulator does not run"),
-            ))
+            ));
         }
     })
 }
@@ -505,7 +505,7 @@ fn parameters(
                     doc,
                     child.offset,
                     format!("<{}> may nest <Parameter>, not <{other}>", noun.name),
-                ))
+                ));
             }
         }
     }
@@ -745,21 +745,66 @@ mod tests {
     #[test]
     fn refuses_what_twilio_cannot_run() {
         let cases = [
-            ("<Response><Dance/></Response>", "line 1, column 11: <Dance> is not a TwiML verb"),
-            ("<Response>\n<Start><Stream url=\"wss://x\"/></Start></Response>", "line 2, column 1: <Start> is TwiML the simulator does not run"),
-            ("<Response><Connect/></Response>", "line 1, column 11: <Connect> needs a noun: <Stream> or <ConversationRelay>"),
-            ("<Response><Connect><Room>r</Room></Connect></Response>", "line 1, column 20: <Connect><Room> is TwiML the simulator does not run"),
-            ("<Response><Connect><Stream url=\"wss://a\"/><Stream url=\"wss://b\"/></Connect></Response>", "line 1, column 43: <Connect> holds one noun; <Stream> is a second one"),
-            ("<Response><Connect><Stream/></Connect></Response>", "line 1, column 20: <Stream> needs a url"),
-            ("<Response><Connect><Stream url=\"https://x/s\"/></Connect></Response>", "line 1, column 20: <Stream> url \"https://x/s\" is not a wss:// URL"),
-            ("<Response><Connect><ConversationRelay url=\"/relay\"/></Connect></Response>", "line 1, column 20: <ConversationRelay> url \"/relay\" is not a wss:// URL"),
-            ("<Response><Connect><Stream url=\"wss://x\"><Parameter value=\"v\"/></Stream></Connect></Response>", "line 1, column 42: <Parameter> needs a name"),
-            ("<Response><Connect><Stream url=\"wss://x\"><Say>hi</Say></Stream></Connect></Response>", "line 1, column 42: <Stream> may nest <Parameter>, not <Say>"),
-            ("<Response>Hello</Response>", "line 1, column 1: text \"Hello\" directly in <Response>: wrap it in a verb such as <Say>"),
-            ("<Response><Gather><Dial>+1555</Dial></Gather></Response>", "line 1, column 19: <Gather> may nest <Say>, <Play> and <Pause>, not <Dial>"),
-            ("<Response><Redirect> </Redirect></Response>", "line 1, column 11: <Redirect> needs a URL"),
-            ("<Response><say>lower case</say></Response>", "line 1, column 11: <say> is not a TwiML verb"),
-            ("<response/>", "line 1, column 1: the root element is <response>; TwiML needs <Response>"),
+            (
+                "<Response><Dance/></Response>",
+                "line 1, column 11: <Dance> is not a TwiML verb",
+            ),
+            (
+                "<Response>\n<Start><Stream url=\"wss://x\"/></Start></Response>",
+                "line 2, column 1: <Start> is TwiML the simulator does not run",
+            ),
+            (
+                "<Response><Connect/></Response>",
+                "line 1, column 11: <Connect> needs a noun: <Stream> or <ConversationRelay>",
+            ),
+            (
+                "<Response><Connect><Room>r</Room></Connect></Response>",
+                "line 1, column 20: <Connect><Room> is TwiML the simulator does not run",
+            ),
+            (
+                "<Response><Connect><Stream url=\"wss://a\"/><Stream url=\"wss://b\"/></Connect></Response>",
+                "line 1, column 43: <Connect> holds one noun; <Stream> is a second one",
+            ),
+            (
+                "<Response><Connect><Stream/></Connect></Response>",
+                "line 1, column 20: <Stream> needs a url",
+            ),
+            (
+                "<Response><Connect><Stream url=\"https://x/s\"/></Connect></Response>",
+                "line 1, column 20: <Stream> url \"https://x/s\" is not a wss:// URL",
+            ),
+            (
+                "<Response><Connect><ConversationRelay url=\"/relay\"/></Connect></Response>",
+                "line 1, column 20: <ConversationRelay> url \"/relay\" is not a wss:// URL",
+            ),
+            (
+                "<Response><Connect><Stream url=\"wss://x\"><Parameter value=\"v\"/></Stream></Connect></Response>",
+                "line 1, column 42: <Parameter> needs a name",
+            ),
+            (
+                "<Response><Connect><Stream url=\"wss://x\"><Say>hi</Say></Stream></Connect></Response>",
+                "line 1, column 42: <Stream> may nest <Parameter>, not <Say>",
+            ),
+            (
+                "<Response>Hello</Response>",
+                "line 1, column 1: text \"Hello\" directly in <Response>: wrap it in a verb such as <Say>",
+            ),
+            (
+                "<Response><Gather><Dial>+1555</Dial></Gather></Response>",
+                "line 1, column 19: <Gather> may nest <Say>, <Play> and <Pause>, not <Dial>",
+            ),
+            (
+                "<Response><Redirect> </Redirect></Response>",
+                "line 1, column 11: <Redirect> needs a URL",
+            ),
+            (
+                "<Response><say>lower case</say></Response>",
+                "line 1, column 11: <say> is not a TwiML verb",
+            ),
+            (
+                "<response/>",
+                "line 1, column 1: the root element is <response>; TwiML needs <Response>",
+            ),
         ];
         for (doc, message) in cases {
             assert_eq!(

@@ -24,7 +24,9 @@ pub enum Channel {
 #[non_exhaustive]
 pub enum AddressError {
     /// The prefix before `:` is not one we know.
-    #[error("unknown address prefix {prefix:?} in {input:?}; use a bare E.164 number or one of sms:, twilio:, twilio-sms:, telephony:, whatsapp:")]
+    #[error(
+        "unknown address prefix {prefix:?} in {input:?}; use a bare E.164 number or one of sms:, twilio:, twilio-sms:, telephony:, whatsapp:"
+    )]
     UnknownPrefix {
         /// The whole input.
         input: String,
@@ -92,7 +94,7 @@ impl Address {
                         return Err(AddressError::UnknownPrefix {
                             input: input.to_string(),
                             prefix: prefix.to_string(),
-                        })
+                        });
                     }
                 };
                 (channel, rest)

@@ -74,8 +74,8 @@ pub use policy::{
     Admission, AllowList, InboundPolicy, Policy, PolicyError, StandardPolicy, Unlisted,
 };
 pub use provider::{
-    error_chain, Provider, ProviderError, ProviderLimits, SendOptions, SignatureCheck,
-    WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
+    Provider, ProviderError, ProviderLimits, SendOptions, SignatureCheck, WebhookError,
+    WebhookEvent, WebhookRequest, WebhookResponse, error_chain,
 };
 pub use secret::Secret;
 pub use status::DeliveryStatus;

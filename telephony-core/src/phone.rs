@@ -24,7 +24,9 @@ pub enum PhoneNumberError {
         found: char,
     },
     /// Too few or too many digits for E.164.
-    #[error("phone number {input:?} has {digits} digits; E.164 numbers have 7 to 15 digits after the '+'")]
+    #[error(
+        "phone number {input:?} has {digits} digits; E.164 numbers have 7 to 15 digits after the '+'"
+    )]
     BadLength {
         /// The rejected input.
         input: String,
@@ -79,7 +81,7 @@ impl PhoneNumber {
                     return Err(PhoneNumberError::InvalidCharacter {
                         input: input.to_string(),
                         found: other,
-                    })
+                    });
                 }
             }
         }

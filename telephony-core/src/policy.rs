@@ -80,7 +80,9 @@ pub enum PolicyError {
     #[error("inboundPolicy \"allowlist\" requires at least one number in allowFrom")]
     AllowlistEmpty,
     /// `open` must be spelled out.
-    #[error("inboundPolicy \"open\" requires allowFrom to contain \"*\" (to make public access explicit)")]
+    #[error(
+        "inboundPolicy \"open\" requires allowFrom to contain \"*\" (to make public access explicit)"
+    )]
     OpenWithoutWildcard,
 }
 
@@ -227,7 +229,7 @@ impl Policy for StandardPolicy {
     fn admit(&self, sender: Option<&PhoneNumber>) -> Admission {
         match self.policy {
             InboundPolicy::Disabled => {
-                return Admission::Block("inboundPolicy is \"disabled\"".into())
+                return Admission::Block("inboundPolicy is \"disabled\"".into());
             }
             InboundPolicy::Open => return Admission::Accept,
             InboundPolicy::Pairing | InboundPolicy::Allowlist => {}
@@ -335,7 +337,9 @@ mod tests {
         assert_eq!(InboundPolicy::Pairing.check(&AllowList::default()), Ok(()));
         assert_eq!(InboundPolicy::Disabled.check(&AllowList::default()), Ok(()));
         assert_eq!(
-            AllowList::parse(&s(&["5557654321"])).unwrap_err().to_string(),
+            AllowList::parse(&s(&["5557654321"]))
+                .unwrap_err()
+                .to_string(),
             "allowFrom entry \"5557654321\" is not an E.164 phone number: phone number \"5557654321\" has no country code: write it in E.164 form with a leading '+' and the country code, e.g. +15551234567"
         );
     }

@@ -704,12 +704,16 @@ mod tests {
             .with_retry_after(Some(Duration::from_secs(2)));
         assert!(r.is_retryable());
         assert!(!r.is_opted_out());
-        assert!(ProviderError::api("p", 400, "unsubscribed")
-            .with_opted_out(true)
-            .is_opted_out());
-        assert!(!ProviderError::protocol("p", "x")
-            .with_opted_out(true)
-            .is_opted_out());
+        assert!(
+            ProviderError::api("p", 400, "unsubscribed")
+                .with_opted_out(true)
+                .is_opted_out()
+        );
+        assert!(
+            !ProviderError::protocol("p", "x")
+                .with_opted_out(true)
+                .is_opted_out()
+        );
         assert_eq!(r.retry_after(), Some(Duration::from_secs(2)));
     }
 

@@ -1,8 +1,8 @@
 //! The one RFC 3339 formatter and parser of the workspace (timestamps in the admin API,
 //! the CLI, error messages and logs).
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// `t` as RFC 3339 (`2026-01-02T03:04:05.5Z`: fractional seconds only when present).
 ///

@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn auth_failures_say_what_to_do() {
         assert_eq!(
-            auth_failure(Some("ERR_NGROK_105"), "The authtoken you specified is invalid. "),
+            auth_failure(
+                Some("ERR_NGROK_105"),
+                "The authtoken you specified is invalid. "
+            ),
             "the auth token is not valid; copy it again from https://dashboard.ngrok.com/get-started/your-authtoken (ERR_NGROK_105: The authtoken you specified is invalid.)"
         );
         assert_eq!(

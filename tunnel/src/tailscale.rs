@@ -367,7 +367,7 @@ impl Runner {
                     return Err(TunnelError::Start {
                         tunnel: self.tunnel,
                         reason: format!("waiting for `{command}`: {e}"),
-                    })
+                    });
                 }
             }
         };

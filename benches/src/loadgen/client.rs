@@ -5,8 +5,8 @@
 //! so the client's share of the CPU stays small and is measured (see `procfs`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,7 +17,7 @@ use super::plan::Plan;
 
 /// What one connection saw.
 #[derive(Debug, Default)]
-pub struct ConnStats {
+pub(crate) struct ConnStats {
     /// Latency of every answered request, in nanoseconds.
     pub latencies_ns: Vec<u64>,
     /// Responses with status 200.
@@ -50,7 +50,7 @@ impl ConnStats {
 
 /// Work shared by the connections.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The requests.
     pub plan: Plan,
     /// Index of the next request to send.
@@ -62,7 +62,7 @@ pub struct Shared {
 }
 
 /// A parsed response head.
-pub struct Response {
+pub(crate) struct Response {
     /// The status code.
     pub status: u16,
     /// Total bytes of the response (head and body).
@@ -125,7 +125,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
 }
 
 /// Sends `req` and reads one response into `rbuf`.
-pub async fn exchange(
+pub(crate) async fn exchange(
     stream: &mut TcpStream,
     req: &[u8],
     rbuf: &mut Vec<u8>,
@@ -163,20 +163,20 @@ pub async fn exchange(
 }
 
 /// Opens a connection with `TCP_NODELAY`.
-pub async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     Ok(s)
 }
 
 /// Opens a connection before the run starts, so no connection setup is timed.
-pub async fn connect_ready(addr: SocketAddr) -> Result<TcpStream, String> {
+pub(crate) async fn connect_ready(addr: SocketAddr) -> Result<TcpStream, String> {
     connect(addr).await.map_err(|e| format!("connect: {e}"))
 }
 
 /// One connection: waits at `start`, then sends requests until the plan or the time is
 /// used up, reconnecting after an error.
-pub async fn run_connection(
+pub(crate) async fn run_connection(
     addr: SocketAddr,
     conn: Result<TcpStream, String>,
     shared: Arc<Shared>,
@@ -257,9 +257,11 @@ mod tests {
         let (a, b) = h.content_type.unwrap();
         assert_eq!(&r[a..b], b"text/xml");
         assert_eq!(&r[h.body_start..], b"hello");
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
-            .unwrap()
-            .is_none());
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
+                .unwrap()
+                .is_none()
+        );
         let c =
             parse_head(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
                 .unwrap()

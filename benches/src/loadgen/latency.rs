@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Latency summary of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Latency {
+pub(crate) struct Latency {
     /// Samples.
     pub count: usize,
     /// Mean.
@@ -32,7 +32,7 @@ fn rank(s: &[u64], q: f64) -> Duration {
 
 impl Latency {
     /// Summarizes nanosecond samples (sorts them in place).
-    pub fn from_samples(samples: &mut [u64]) -> Latency {
+    pub(crate) fn from_samples(samples: &mut [u64]) -> Latency {
         samples.sort_unstable();
         let sum: u128 = samples.iter().map(|&n| u128::from(n)).sum();
         Latency {

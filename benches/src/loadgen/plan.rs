@@ -22,7 +22,7 @@ const TEXT: &str = "Load test message";
 
 /// What the requests look like and who signs them.
 #[derive(Debug, Clone)]
-pub struct PlanSpec {
+pub(crate) struct PlanSpec {
     /// How many requests to prepare.
     pub requests: usize,
     /// Distinct sender numbers, used round robin.
@@ -43,7 +43,7 @@ pub struct PlanSpec {
 
 /// Prepared requests.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The run id in every SID of this run (16 lowercase hex digits).
     pub run_id: String,
     template: Vec<u8>,
@@ -55,7 +55,7 @@ pub struct Plan {
 }
 
 /// A message SID of this run.
-pub fn message_sid(run_id: &str, index: usize) -> String {
+pub(crate) fn message_sid(run_id: &str, index: usize) -> String {
     format!("SM{run_id}{index:016x}")
 }
 
@@ -85,7 +85,7 @@ fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
 
 impl Plan {
     /// Signs `spec.requests` requests (on `spec.threads` threads) and checks every one.
-    pub fn build(spec: &PlanSpec) -> Result<Plan, String> {
+    pub(crate) fn build(spec: &PlanSpec) -> Result<Plan, String> {
         if spec.senders == 0 || spec.senders > 10usize.pow(SENDER_DIGITS as u32) {
             return Err(format!(
                 "--senders must be between 1 and {}",
@@ -221,22 +221,22 @@ impl Plan {
     }
 
     /// Writes request `index` (headers and body) into `buf`.
-    pub fn fill(&self, index: usize, buf: &mut Vec<u8>) {
+    pub(crate) fn fill(&self, index: usize, buf: &mut Vec<u8>) {
         self.patch(index, &self.signatures[index], buf);
     }
 
     /// Requests prepared.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.signatures.len()
     }
 
     /// Bytes of one request on the wire.
-    pub fn request_bytes(&self) -> usize {
+    pub(crate) fn request_bytes(&self) -> usize {
         self.template.len()
     }
 
     /// The range of `provider_sid` values this run writes: `[low, high)`.
-    pub fn sid_range(&self) -> (String, String) {
+    pub(crate) fn sid_range(&self) -> (String, String) {
         (format!("SM{}", self.run_id), format!("SM{}g", self.run_id))
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 const USER_HZ: f64 = 100.0;
 
 /// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`), in bytes.
-pub fn status_kb(pid: &str, field: &str) -> Option<u64> {
+pub(crate) fn status_kb(pid: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines().find_map(|l| {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;
@@ -32,12 +32,12 @@ fn parse_stat(text: &str) -> Option<(String, f64)> {
 }
 
 /// CPU seconds used by process `pid` so far (all its threads, live and exited).
-pub fn process_cpu(pid: &str) -> Option<f64> {
+pub(crate) fn process_cpu(pid: &str) -> Option<f64> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|(_, s)| s)
 }
 
 /// CPU seconds per live thread of `pid`: tid → (name, seconds).
-pub fn thread_cpu(pid: &str) -> BTreeMap<String, (String, f64)> {
+pub(crate) fn thread_cpu(pid: &str) -> BTreeMap<String, (String, f64)> {
     let mut out = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
@@ -65,7 +65,7 @@ fn parse_schedstat(text: &str) -> Option<(f64, u64)> {
 
 /// Per live thread of `pid`: tid → (name, seconds spent runnable but waiting for a CPU,
 /// times it was scheduled), from `/proc/<pid>/task/<tid>/schedstat`.
-pub fn thread_waits(pid: &str) -> BTreeMap<String, (String, f64, u64)> {
+pub(crate) fn thread_waits(pid: &str) -> BTreeMap<String, (String, f64, u64)> {
     let mut out = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
@@ -87,7 +87,7 @@ pub fn thread_waits(pid: &str) -> BTreeMap<String, (String, f64, u64)> {
 
 /// CPU seconds each thread name used between two [`thread_cpu`] snapshots, busiest first
 /// (threads of the same name are added up; the count is the number of threads).
-pub fn cpu_by_name(
+pub(crate) fn cpu_by_name(
     before: &BTreeMap<String, (String, f64)>,
     after: &BTreeMap<String, (String, f64)>,
 ) -> Vec<(String, usize, f64)> {

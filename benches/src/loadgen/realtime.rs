@@ -29,7 +29,7 @@
 //! second, as a share of one core.
 //!
 //! **Relays** (`--relays`, default 100, for `--relay-duration` seconds, default 15): the
-//! standalone server ([`telephony_server::server::start`], sandbox) in `voice.mode: "relay"`
+//! standalone server ([`telephony::server::start`], sandbox) in `voice.mode: "relay"`
 //! with `voice.relayUrl` to an HTTP app on loopback (its own thread, `lg-app`) that answers
 //! every `call.prompt` at once with `{"text": …}` and records when it had read the whole
 //! POST and when it had written its whole answer. Each relay is a call: the signed webhook,
@@ -58,26 +58,26 @@ use axum::serve::ListenerExt;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
+use telephony::config::Config;
+use telephony::server::{self, ServeOptions};
 use telephony_core::voice::{CallEvent, StreamEvent, StreamVerb, VoiceResponse};
 use telephony_serve::{CallContext, CallStream, Gateway, HandlerError};
-use telephony_server::config::Config;
-use telephony_server::server::{self, ServeOptions};
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::latency::Latency;
 use crate::rt_samples::{
-    connect_target, frame, frame_id, request_extent, FrameTimes, Joined, PromptTimes, MISSING,
+    FrameTimes, Joined, MISSING, PromptTimes, connect_target, frame, frame_id, request_extent,
 };
-use crate::{client, mib, ms, procfs, voice_form, voice_plan, Args, VOICE_CONFIG};
+use crate::{Args, VOICE_CONFIG, client, mib, ms, procfs, voice_form, voice_plan};
 
 /// Seconds of streaming without `--duration`.
-pub const DEFAULT_STREAM_SECS: f64 = 20.0;
+pub(crate) const DEFAULT_STREAM_SECS: f64 = 20.0;
 /// The target for inbound and outbound added latency, p99.
 const TARGET_FRAME_P99: Duration = Duration::from_millis(1);
 /// The target for the relay's overhead, p99.
@@ -201,7 +201,7 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
                 return Err(format!(
                     "closed by the gateway: {}",
                     f.map_or("no reason".into(), |f| format!("{} {}", f.code, f.reason))
-                ))
+                ));
             }
             Ok(Some(Ok(Message::Binary(_)))) => return Err("a binary message".into()),
             Ok(Some(Err(e))) => return Err(format!("read: {e}")),
@@ -1373,7 +1373,7 @@ fn load_text(l: (Option<f64>, Option<f64>)) -> String {
 }
 
 /// Runs `loadgen --realtime`; returns whether every target was met.
-pub fn run(args: Args) -> Result<bool, String> {
+pub(crate) fn run(args: Args) -> Result<bool, String> {
     crate::init_logging(&args)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = args.pin && cpus > 1;
@@ -1468,8 +1468,15 @@ pub fn run(args: Args) -> Result<bool, String> {
         let _ = writeln!(
             out,
             "streams:       {} of {} opened; {} frames written over {:.1} s, {} not seen by the handler, {} echoes not read back, {} unexpected messages, {} streams not closed with 1000; load average {}",
-            s.opened, s.streams, s.joined.written, s.secs, s.joined.not_seen, s.joined.not_echoed,
-            s.bad_echoes, s.not_closed_normally, load_text(s.load)
+            s.opened,
+            s.streams,
+            s.joined.written,
+            s.secs,
+            s.joined.not_seen,
+            s.joined.not_echoed,
+            s.bad_echoes,
+            s.not_closed_normally,
+            load_text(s.load)
         );
         error_lines(&mut out, &s.errors);
         let _ = writeln!(
@@ -1500,7 +1507,14 @@ pub fn run(args: Args) -> Result<bool, String> {
         let _ = writeln!(
             out,
             "relays:        {} of {} opened; {} prompts over {:.1} s (one every {} ms each), {} unanswered, {} not seen by the app; load average {}",
-            r.opened, r.relays, r.prompts, r.secs, r.interval_ms, r.unanswered, r.not_seen_by_app, load_text(r.load)
+            r.opened,
+            r.relays,
+            r.prompts,
+            r.secs,
+            r.interval_ms,
+            r.unanswered,
+            r.not_seen_by_app,
+            load_text(r.load)
         );
         error_lines(&mut out, &r.errors);
         let _ = writeln!(

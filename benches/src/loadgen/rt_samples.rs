@@ -7,15 +7,15 @@
 //! that never happened (a frame not seen, an echo not read).
 
 /// An instant that never happened.
-pub const MISSING: u64 = u64::MAX;
+pub(crate) const MISSING: u64 = u64::MAX;
 /// Bytes of μ-law in one 20 ms frame.
-pub const FRAME_BYTES: usize = 160;
+pub(crate) const FRAME_BYTES: usize = 160;
 /// μ-law silence, the filler after a frame's identity.
 const SILENCE: u8 = 0xFF;
 
 /// The instants of one stream's frames, indexed by frame number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameTimes {
+pub(crate) struct FrameTimes {
     /// The client is about to write the frame to its socket.
     pub written: Vec<u64>,
     /// The handler got the frame from `CallStream::next_event`.
@@ -28,7 +28,7 @@ pub struct FrameTimes {
 
 /// Frame latencies of any number of streams.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Joined {
+pub(crate) struct Joined {
     /// Frame written → the handler saw it, per frame seen (ns).
     pub inbound: Vec<u64>,
     /// The handler sent the echo → the client read it, per echo read (ns).
@@ -43,7 +43,7 @@ pub struct Joined {
 
 impl Joined {
     /// Adds one stream's frames.
-    pub fn add(&mut self, t: &FrameTimes) {
+    pub(crate) fn add(&mut self, t: &FrameTimes) {
         for (i, &written) in t.written.iter().enumerate() {
             if written == MISSING {
                 continue;
@@ -69,7 +69,7 @@ impl Joined {
 
 /// The instants of one relay prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PromptTimes {
+pub(crate) struct PromptTimes {
     /// The client is about to write the `prompt`.
     pub written: u64,
     /// The app has read the whole POST.
@@ -83,7 +83,7 @@ pub struct PromptTimes {
 impl PromptTimes {
     /// Prompt written → first token read, and the app's own time (answer written − POST
     /// read); `None` if an instant is missing.
-    pub fn round_trip_and_app(&self) -> Option<(u64, u64)> {
+    pub(crate) fn round_trip_and_app(&self) -> Option<(u64, u64)> {
         if [
             self.written,
             self.app_received,
@@ -101,7 +101,7 @@ impl PromptTimes {
     }
 
     /// The gateway's overhead: the round trip less the app's own time (ns).
-    pub fn overhead(&self) -> Option<u64> {
+    pub(crate) fn overhead(&self) -> Option<u64> {
         self.round_trip_and_app()
             .map(|(trip, app)| trip.saturating_sub(app))
     }
@@ -109,7 +109,7 @@ impl PromptTimes {
 
 /// Frame `seq` of stream `stream`: its identity in the first six bytes (little endian),
 /// silence after.
-pub fn frame(stream: u16, seq: u32) -> [u8; FRAME_BYTES] {
+pub(crate) fn frame(stream: u16, seq: u32) -> [u8; FRAME_BYTES] {
     let mut f = [SILENCE; FRAME_BYTES];
     f[..2].copy_from_slice(&stream.to_le_bytes());
     f[2..6].copy_from_slice(&seq.to_le_bytes());
@@ -117,7 +117,7 @@ pub fn frame(stream: u16, seq: u32) -> [u8; FRAME_BYTES] {
 }
 
 /// `(stream, seq)` of a frame made by [`frame`]; `None` for anything else.
-pub fn frame_id(mulaw: &[u8]) -> Option<(u16, u32)> {
+pub(crate) fn frame_id(mulaw: &[u8]) -> Option<(u16, u32)> {
     if mulaw.len() != FRAME_BYTES || mulaw[6..].iter().any(|&b| b != SILENCE) {
         return None;
     }
@@ -129,7 +129,7 @@ pub fn frame_id(mulaw: &[u8]) -> Option<(u16, u32)> {
 
 /// The socket URL and the `telephonyToken` of the `<Connect><{verb} url=…>` in `twiml`
 /// (`verb` is `Stream` or `ConversationRelay`), XML entities undone.
-pub fn connect_target(twiml: &str, verb: &str) -> Result<(String, String), String> {
+pub(crate) fn connect_target(twiml: &str, verb: &str) -> Result<(String, String), String> {
     let snippet = || twiml.chars().take(300).collect::<String>();
     let open = format!("<{verb} ");
     let at = twiml
@@ -169,7 +169,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 
 /// Where the first HTTP/1.1 request in `buf` ends: `(body start, body length)` once the
 /// head and the whole `Content-Length` body are in; `Ok(None)` while they are not.
-pub fn request_extent(buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
+pub(crate) fn request_extent(buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         if buf.len() > 16 * 1024 {
             return Err("request head over 16 KiB".into());
@@ -295,9 +295,11 @@ mod tests {
             format!("no <Stream> in the TwiML: {relay}")
         );
         let no_token = r#"<Response><Connect><Stream url="ws://h/s"/></Connect></Response>"#;
-        assert!(connect_target(no_token, "Stream")
-            .unwrap_err()
-            .starts_with("no telephonyToken parameter in the TwiML"));
+        assert!(
+            connect_target(no_token, "Stream")
+                .unwrap_err()
+                .starts_with("no telephonyToken parameter in the TwiML")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sqlx::{ConnectOptions, Connection};
 
 /// Rows of this run in the inbox, by dispatch state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// All rows whose `provider_sid` belongs to the run.
     pub rows: u64,
     /// `(state, rows)`: `queued` rows are stored but not yet handed to the application.
@@ -15,7 +15,7 @@ pub struct Stored {
 }
 
 /// Counts inbox rows with `low <= provider_sid < high`.
-pub async fn count(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
+pub(crate) async fn count(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .read_only(true)
@@ -44,7 +44,7 @@ pub async fn count(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
 
 /// What a voice run left in the store, for the calls with `low <= call_id < high`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CallsStored {
+pub(crate) struct CallsStored {
     /// Call rows.
     pub calls: u64,
     /// `(status, calls)`.
@@ -66,7 +66,12 @@ pub struct CallsStored {
 }
 
 /// Counts a voice run's calls, sessions, turns and transcripts (read-only).
-pub async fn calls(db: &Path, low: &str, high: &str, speech: &str) -> Result<CallsStored, String> {
+pub(crate) async fn calls(
+    db: &Path,
+    low: &str,
+    high: &str,
+    speech: &str,
+) -> Result<CallsStored, String> {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .read_only(true)

@@ -24,8 +24,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
 use crate::latency::Latency;
-use crate::voice_plan::{Step, VoicePlan, VoiceSpec, STEPS};
-use crate::{client, drive, mib, ms, procfs, setup, verify, voice_form, Args, Setup, TARGET_P99};
+use crate::voice_plan::{STEPS, Step, VoicePlan, VoiceSpec};
+use crate::{Args, Setup, TARGET_P99, client, drive, mib, ms, procfs, setup, verify, voice_form};
 
 /// Calls placed when `--calls` is not given.
 const DEFAULT_CALLS: usize = 20_000;
@@ -290,7 +290,7 @@ fn check_store(stored: verify::CallsStored, steps: &[StepStats; 3]) -> StoreChec
 }
 
 /// Runs `loadgen --voice`; returns whether the target was met.
-pub fn run(args: Args) -> Result<bool, String> {
+pub(crate) fn run(args: Args) -> Result<bool, String> {
     let calls = args.calls.unwrap_or(DEFAULT_CALLS);
     if args.connections == 0 || calls == 0 {
         return Err("--connections and --calls must be at least 1".into());

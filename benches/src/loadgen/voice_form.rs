@@ -22,9 +22,9 @@ use telephony_core::voice::{Gather, SpeechTimeout, VoiceResponse};
 use telephony_serve::VoiceSettings;
 
 /// What the caller says in every call.
-pub const SPEECH: &str = "I would like to book a table for two tomorrow at seven";
+pub(crate) const SPEECH: &str = "I would like to book a table for two tomorrow at seven";
 /// The recognizer's confidence sent with it.
-pub const CONFIDENCE: &str = "0.91";
+pub(crate) const CONFIDENCE: &str = "0.91";
 
 /// Pairs from string slices.
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -35,16 +35,12 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// The country the simulator reports for the numbers used here (`+1…`).
 fn country_of(number: &str) -> &'static str {
-    if number.starts_with("+1") {
-        "US"
-    } else {
-        ""
-    }
+    if number.starts_with("+1") { "US" } else { "" }
 }
 
 /// Every request for TwiML about an inbound call `sid` from `from` to `to`, with
 /// `CallStatus` = `status` (`ringing` for the first request, `in-progress` after).
-pub fn call_form(
+pub(crate) fn call_form(
     account: &str,
     sid: &str,
     from: &str,
@@ -81,7 +77,7 @@ pub fn call_form(
 }
 
 /// A speech `<Gather>` result: [`call_form`] (`in-progress`) + `SpeechResult` + `Confidence`.
-pub fn gather_form(account: &str, sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
+pub(crate) fn gather_form(account: &str, sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
     let mut p = call_form(account, sid, from, to, "in-progress");
     p.extend(pairs(&[
         ("SpeechResult", SPEECH),
@@ -92,7 +88,7 @@ pub fn gather_form(account: &str, sid: &str, from: &str, to: &str) -> Vec<(Strin
 
 /// The `completed` status callback of an inbound call that lasted `secs` seconds;
 /// `timestamp` is RFC 2822.
-pub fn status_form(
+pub(crate) fn status_form(
     account: &str,
     sid: &str,
     from: &str,
@@ -118,13 +114,13 @@ pub fn status_form(
 
 /// The URL a call's first gather posts to: `{base}?call={sid}&turn=1` (`base` is the URL
 /// the incoming call was signed for, without a query).
-pub fn gather_url(base: &str, sid: &str) -> String {
+pub(crate) fn gather_url(base: &str, sid: &str) -> String {
     format!("{base}?call={sid}&turn=1")
 }
 
 /// The default flow's answer to a new call: greeting in a speech gather, one re-prompt,
 /// closing, hang-up.
-pub fn greeting(base: &str, sid: &str) -> VoiceResponse {
+pub(crate) fn greeting(base: &str, sid: &str) -> VoiceResponse {
     let v = VoiceSettings::default();
     let gather = |action: String| {
         Gather::new()
@@ -140,7 +136,7 @@ pub fn greeting(base: &str, sid: &str) -> VoiceResponse {
 }
 
 /// The default flow's answer to a gather result with speech: the closing, hang-up.
-pub fn closing() -> VoiceResponse {
+pub(crate) fn closing() -> VoiceResponse {
     let v = VoiceSettings::default();
     VoiceResponse::new().say(v.say(&v.closing)).hangup()
 }

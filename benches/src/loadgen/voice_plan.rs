@@ -20,8 +20,8 @@
 //! the empty TwiML acknowledgement of a status callback.
 
 use telephony_twilio::RequestValidator;
-use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
 use super::voice_form;
 
@@ -36,7 +36,7 @@ const CALL_SECS: u64 = 7;
 
 /// The requests of one call, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// The new call → the greeting.
     Incoming = 0,
     /// The speech result → the closing.
@@ -46,11 +46,11 @@ pub enum Step {
 }
 
 /// Every step, in the order a call sends them.
-pub const STEPS: [Step; 3] = [Step::Incoming, Step::Gather, Step::Status];
+pub(crate) const STEPS: [Step; 3] = [Step::Incoming, Step::Gather, Step::Status];
 
 impl Step {
     /// A short name for reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Incoming => "incoming",
             Step::Gather => "gather",
@@ -61,7 +61,7 @@ impl Step {
 
 /// Where the requests go and who signs them.
 #[derive(Debug, Clone)]
-pub struct VoiceSpec {
+pub(crate) struct VoiceSpec {
     /// How many calls to prepare.
     pub calls: usize,
     /// Distinct caller numbers, used round robin.
@@ -120,7 +120,7 @@ impl Expected {
 
 /// Prepared calls.
 #[derive(Debug)]
-pub struct VoicePlan {
+pub(crate) struct VoicePlan {
     /// The run id in every `CallSid` of this run (16 lowercase hex digits).
     pub run_id: String,
     templates: [Template; 3],
@@ -130,7 +130,7 @@ pub struct VoicePlan {
 }
 
 /// A call SID of this run.
-pub fn call_sid(run_id: &str, index: usize) -> String {
+pub(crate) fn call_sid(run_id: &str, index: usize) -> String {
     format!("CA{run_id}{index:016x}")
 }
 
@@ -182,7 +182,7 @@ fn request(
 
 /// A form POST to `path` signed like Twilio signs it (over `url`, the URL the gateway
 /// checks against): the bytes on the wire and where the 28-byte signature starts.
-pub fn signed_form_post(
+pub(crate) fn signed_form_post(
     path: &str,
     host: &str,
     url: &str,
@@ -211,7 +211,7 @@ fn render(r: &telephony_core::voice::VoiceResponse) -> Vec<u8> {
 
 impl VoicePlan {
     /// Signs `spec.calls` calls (on `spec.threads` threads) and checks every request.
-    pub fn build(spec: &VoiceSpec) -> Result<VoicePlan, String> {
+    pub(crate) fn build(spec: &VoiceSpec) -> Result<VoicePlan, String> {
         if spec.callers == 0 || spec.callers > 10usize.pow(CALLER_DIGITS as u32) {
             return Err(format!(
                 "--senders must be between 1 and {}",
@@ -364,12 +364,12 @@ impl VoicePlan {
     }
 
     /// Writes request `step` of call `index` (headers and body) into `buf`.
-    pub fn fill(&self, index: usize, step: Step, buf: &mut Vec<u8>) {
+    pub(crate) fn fill(&self, index: usize, step: Step, buf: &mut Vec<u8>) {
         self.patch(index, step, &self.signatures[index][step as usize], buf);
     }
 
     /// Whether `body` is the expected answer to request `step` of call `index`.
-    pub fn expected(&self, index: usize, step: Step, body: &[u8]) -> bool {
+    pub(crate) fn expected(&self, index: usize, step: Step, body: &[u8]) -> bool {
         let e = &self.expected[step as usize];
         if e.sid_offsets.is_empty() {
             return body == e.bytes.as_slice();
@@ -378,17 +378,17 @@ impl VoicePlan {
     }
 
     /// Calls prepared.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.signatures.len()
     }
 
     /// Bytes of each step's request on the wire.
-    pub fn request_bytes(&self) -> [usize; 3] {
+    pub(crate) fn request_bytes(&self) -> [usize; 3] {
         STEPS.map(|s| self.templates[s as usize].bytes.len())
     }
 
     /// The range of `CallSid`s this run uses: `[low, high)`.
-    pub fn sid_range(&self) -> (String, String) {
+    pub(crate) fn sid_range(&self) -> (String, String) {
         (format!("CA{}", self.run_id), format!("CA{}g", self.run_id))
     }
 }

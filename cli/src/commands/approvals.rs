@@ -79,7 +79,7 @@ async fn resolve_pairing(
             match r {
                 Ok(d) => d,
                 Err(e @ telephony_serve::PairingError::Store(_)) => {
-                    return Err(CliError::failure(telephony_core::error_chain(&e)))
+                    return Err(CliError::failure(telephony_core::error_chain(&e)));
                 }
                 Err(e) => return Err(CliError::config(e.to_string())),
             }

@@ -1,14 +1,14 @@
 //! `telephony config check` and `telephony config migrate`.
 
 use serde_json::json;
-use telephony_server::config::Config;
-use telephony_server::server;
+use telephony::config::Config;
+use telephony::server;
 
 use crate::context::{CliError, Context};
 use crate::output;
 
 pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
-    use telephony_server::config::dialects;
+    use telephony::config::dialects;
     let cfg = &ctx.config;
     let report = &ctx.sources.dialect;
     let inactive = cfg.inactive_keys();
@@ -19,9 +19,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
         server::is_loopback_bind(&cfg.serve.bind),
         server::is_loopback_bind(&cfg.admin.bind),
     )
-    .and_then(|()| {
-        telephony_server::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())
-    });
+    .and_then(|()| telephony::tunnel::check(cfg, std::env::var("NGROK_AUTHTOKEN").ok().as_deref()));
     // With accounts: each account's sender, paths, store and credentials.
     let account_names = cfg.account_names();
     let default_account = cfg.default_account.clone();
@@ -136,8 +134,8 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
 }
 
 pub(super) fn migrate(explicit: Option<&std::path::Path>, to: &str) -> Result<(), CliError> {
-    use telephony_server::config::dialects;
-    let Some(file) = telephony_server::config::config_file(explicit) else {
+    use telephony::config::dialects;
+    let Some(file) = telephony::config::config_file(explicit) else {
         return Err(CliError::config(
             "no config file to migrate: without one the gateway reads the environment (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER) as it is",
         ));

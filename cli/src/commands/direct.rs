@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use telephony::config::Config;
+use telephony::providers;
+use telephony::server;
 use telephony_core::Store;
 use telephony_serve::Gateway;
-use telephony_server::config::Config;
-use telephony_server::providers;
-use telephony_server::server;
 
 use crate::context::CliError;
 

@@ -19,7 +19,7 @@ mod serve;
 mod simulate;
 mod status;
 
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     let json_logs = matches!(
         cli.command,
         Command::Serve {

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use telephony::config::Config;
 use telephony_core::{Address, DeliveryStatus, OutboundMessage, Receipt};
 use telephony_serve::api;
-use telephony_server::config::Config;
 
 use super::direct::direct_gateway;
 use crate::context::{CliError, Context};
@@ -57,7 +57,9 @@ pub(super) async fn send(
                 .first()
                 .map(|r| r.to.number().to_string())
                 .unwrap_or_default();
-            println!("held: {to} never texted us and was never approved (outboundPolicy.requireApprovalForNewContacts); run `telephony contacts approve {to}` to release it");
+            println!(
+                "held: {to} never texted us and was never approved (outboundPolicy.requireApprovalForNewContacts); run `telephony contacts approve {to}` to release it"
+            );
         }
     }
     let api::SendResponse { receipts, held } = sent;
@@ -77,7 +79,9 @@ pub(super) async fn send(
         }));
     }
     if !held && !json && receipts.iter().any(|r| r.status == DeliveryStatus::Pending) {
-        println!("not sent yet; it stays in the outbox and is retried (check with `telephony receipt <id>`)");
+        println!(
+            "not sent yet; it stays in the outbox and is retried (check with `telephony receipt <id>`)"
+        );
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `telephony serve`: run the gateway until SIGINT/SIGTERM.
 
-use telephony_server::server::{self, ServeOptions};
+use telephony::server::{self, ServeOptions};
 
 use crate::context::{CliError, Context};
 
@@ -40,7 +40,7 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         }
     );
     let where_to_paste = match provider {
-        telephony_server::config::ProviderKind::Telnyx => {
+        telephony::config::ProviderKind::Telnyx => {
             "Telnyx portal → Messaging → your messaging profile → Inbound webhook URL"
         }
         _ => "Twilio console → Messaging → A message comes in",
@@ -59,7 +59,7 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!(
             "  admin token (generated, saved to {}; shown once): {}",
             ctx.data_dir()
-                .join(telephony_server::runtime::ADMIN_TOKEN_FILE)
+                .join(telephony::runtime::ADMIN_TOKEN_FILE)
                 .display(),
             running.admin_token.expose()
         );
@@ -100,7 +100,7 @@ impl StopSignals {
     fn listen() -> Self {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{signal, SignalKind};
+            use tokio::signal::unix::{SignalKind, signal};
             match (
                 signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use telephony_server::providers;
+use telephony::providers;
 
 use crate::context::{CliError, Context};
 use crate::output;
@@ -22,12 +22,11 @@ pub(super) async fn sms(
     let rt = ctx.runtime()?.ok_or_else(|| {
         CliError::failure(format!(
             "no running gateway found (no {} in {}); start one with `telephony serve` (or `telephony serve --sandbox`)",
-            telephony_server::runtime::RUNTIME_FILE,
+            telephony::runtime::RUNTIME_FILE,
             ctx.data_dir().display()
         ))
     })?;
-    let kind: telephony_server::config::ProviderKind =
-        rt.provider.parse().map_err(CliError::failure)?;
+    let kind: telephony::config::ProviderKind = rt.provider.parse().map_err(CliError::failure)?;
     let to = match to {
         Some(t) => telephony_core::PhoneNumber::parse(&t)
             .map_err(|e| CliError::config(format!("--to: {e}")))?
@@ -94,7 +93,7 @@ pub(super) async fn call(
     let rt = ctx.runtime()?.ok_or_else(|| {
         CliError::failure(format!(
             "no running gateway found (no {} in {}); start one with `telephony serve --sandbox`",
-            telephony_server::runtime::RUNTIME_FILE,
+            telephony::runtime::RUNTIME_FILE,
             ctx.data_dir().display()
         ))
     })?;
@@ -130,7 +129,7 @@ pub(super) async fn call(
             .as_ref()
             .map(|n| n.to_string())
             .unwrap_or_else(|| {
-                providers::sandbox_from(telephony_server::config::ProviderKind::Twilio).to_string()
+                providers::sandbox_from(telephony::config::ProviderKind::Twilio).to_string()
             }),
     };
     let mut script = CallScript::new();

@@ -9,15 +9,15 @@ use crate::output;
 
 pub(super) async fn probe(ctx: Context, json: bool) -> Result<(), CliError> {
     let runtime = ctx.runtime()?;
-    let (provider, parts) = telephony_server::probe::for_gateway(&ctx.config, runtime.as_ref())
-        .map_err(|e| {
+    let (provider, parts) =
+        telephony::probe::for_gateway(&ctx.config, runtime.as_ref()).map_err(|e| {
             if e.is_config() {
                 CliError::config(telephony_core::error_chain(&e))
             } else {
                 CliError::failure(telephony_core::error_chain(&e))
             }
         })?;
-    let findings = telephony_server::probe::probe(&parts.target(provider.as_ref())).await;
+    let findings = telephony::probe::probe(&parts.target(provider.as_ref())).await;
     let ok = findings.iter().all(|f| f.ok);
     if json {
         output::print_json(&json!({ "ok": ok, "findings": findings }));

@@ -7,14 +7,14 @@ use std::process::{Command, Stdio};
 
 use telephony_twilio_simulator::{Simulator, SimulatorConfig};
 
-use crate::support::{run, wait_for, Serve};
+use crate::support::{Serve, run, wait_for};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_telephony")
 }
 
 fn seed_example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/seed003_full.json5")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../telephony/tests/fixtures/seed003_full.json5")
 }
 
 /// A command with a clean environment (no TWILIO_* from the developer's shell), run in `dir`.
@@ -374,7 +374,11 @@ fn simulate_call_relay_against_relay_mode() {
             } else {
                 "{}"
             };
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -554,7 +558,9 @@ fn pairing_and_log_across_processes() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        format!("error: gateway refused the request (409 Conflict): pairing code {code_str:?} was already approved\n")
+        format!(
+            "error: gateway refused the request (409 Conflict): pairing code {code_str:?} was already approved\n"
+        )
     );
 
     let (code, _, _) =
@@ -581,10 +587,12 @@ fn pairing_and_log_across_processes() {
         "{bodies:?}"
     );
     assert_eq!(bodies[1], "You're approved: you can now text this number.");
-    assert!(v["receipts"][0]["providerSids"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("SM"));
+    assert!(
+        v["receipts"][0]["providerSids"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("SM")
+    );
 }
 
 /// Starts `telephony serve --sandbox --provider telnyx` in `dir` and waits for its runtime file.

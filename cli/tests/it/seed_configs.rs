@@ -1,12 +1,12 @@
 //! Every JSON5 block of the seed documents that configures a channel, run through
 //! `telephony config check --json`, with the resolved values each must give. The blocks are
-//! kept verbatim in `server/tests/fixtures/seeds/` (see its README); when the seeds directory
+//! kept verbatim in `telephony/tests/fixtures/seeds/` (see its README); when the seeds directory
 //! (`../shared/seeds/` from the workspace root) exists, they must still match it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const AUTH_TOKEN_ENV: &str = "tok-env-5f1c9a"; // never printed by config check
 const SID: &str = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
@@ -20,7 +20,7 @@ fn workspace() -> PathBuf {
 }
 
 fn fixtures_dir() -> PathBuf {
-    workspace().join("server/tests/fixtures/seeds")
+    workspace().join("telephony/tests/fixtures/seeds")
 }
 
 /// The JSON5 blocks of a seed document: markdown fences (```` ```json5 ````) and the

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// Runs `c` to completion: exit code (-1 when killed by a signal), stdout, stderr.
-pub fn run(c: &mut Command) -> (i32, String, String) {
+pub(crate) fn run(c: &mut Command) -> (i32, String, String) {
     let Output {
         status,
         stdout,
@@ -20,7 +20,7 @@ pub fn run(c: &mut Command) -> (i32, String, String) {
 
 /// A running `telephony serve`, killed when dropped (the test may have stopped it already,
 /// or failed half-way).
-pub struct Serve(pub Child);
+pub(crate) struct Serve(pub Child);
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -30,7 +30,7 @@ impl Drop for Serve {
 }
 
 /// Polls `f` every 50 ms until it holds; panics naming `what` after 30 s.
-pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(30) {
         if f() {

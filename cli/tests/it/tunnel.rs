@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{run, wait_for, Serve};
+use crate::support::{Serve, run, wait_for};
 
 const STATUS: &str = r#"{"Version":"1.76.6","BackendState":"Running","Self":{"ID":"n1","HostName":"gw","DNSName":"gw.tail1234.ts.net.","TailscaleIPs":["100.101.102.103"]},"MagicDNSSuffix":"tail1234.ts.net"}"#;
 
@@ -132,7 +132,9 @@ fn funnel_mounts_every_path_on_start_and_turns_each_off_on_sigterm() {
     );
     assert_eq!(
         public["fix"],
-        format!("tailscale funnel --bg --yes --https=443 --set-path=/health http://127.0.0.1:{port}/health")
+        format!(
+            "tailscale funnel --bg --yes --https=443 --set-path=/health http://127.0.0.1:{port}/health"
+        )
     );
 
     let pid = serve.0.id().to_string();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use telephony_conformance::{
-    check_send_cases, check_webhook_cases, run_send_cases, run_webhook_cases, CaseEnv, CaseSource,
-    WebhookRequestParts,
+    CaseEnv, CaseSource, WebhookRequestParts, check_send_cases, check_webhook_cases,
+    run_send_cases, run_webhook_cases,
 };
 use telephony_core::{
     DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,

@@ -4,10 +4,10 @@
 use reqwest::header;
 use serde::Serialize;
 use telephony_core::redact::excerpt;
-use telephony_core::{retry, ProviderError, ProviderLimits};
+use telephony_core::{ProviderError, ProviderLimits, retry};
 use time::OffsetDateTime;
 
-use super::transport::{api_error, transport, TelnyxClient, EXCERPT_CHARS, PROVIDER};
+use super::transport::{EXCERPT_CHARS, PROVIDER, TelnyxClient, api_error, transport};
 use crate::resources::{MessageResource, MessageResponse};
 
 /// Media URLs per MMS: "You can include up to 10 media URLs per MMS message"

@@ -15,4 +15,4 @@ mod numbers;
 mod transport;
 
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
-pub use transport::{TelnyxClient, OPTED_OUT_CODE};
+pub use transport::{OPTED_OUT_CODE, TelnyxClient};

@@ -3,7 +3,7 @@
 
 use telephony_core::ProviderError;
 
-use super::transport::{path_segment, TelnyxClient, PROVIDER};
+use super::transport::{PROVIDER, TelnyxClient, path_segment};
 use crate::resources::{
     Data, DataList, MessagingProfileResource, MessagingSettings, PhoneNumberResource,
     UpdateMessagingProfile,

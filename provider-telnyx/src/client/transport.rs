@@ -6,13 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{header, StatusCode};
+use reqwest::{StatusCode, header};
 use telephony_core::redact::{excerpt, redact_url};
-use telephony_core::{retry, ProviderError};
+use telephony_core::{ProviderError, retry};
 use time::OffsetDateTime;
 
 use crate::config::TelnyxConfig;
-use crate::resources::{error_docs_url, ErrorBody};
+use crate::resources::{ErrorBody, error_docs_url};
 
 /// Provider name used in errors.
 pub(super) const PROVIDER: &str = "telnyx";
@@ -236,9 +236,10 @@ mod tests {
             "{e}"
         );
         let e = api_error(StatusCode::INTERNAL_SERVER_ERROR, b"", None);
-        assert!(e
-            .to_string()
-            .ends_with("HTTP 500 Internal Server Error with an empty body"));
+        assert!(
+            e.to_string()
+                .ends_with("HTTP 500 Internal Server Error with an empty body")
+        );
         let long = "x".repeat(500);
         assert_eq!(
             excerpt(long.as_bytes(), EXCERPT_CHARS).chars().count(),

@@ -11,15 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use telephony_conformance::{
-    load_send_cases, load_webhook_cases, run_send_cases, run_webhook_cases, run_wrong_signer_cases,
-    CaseEnv, ExpectedEvent, SendExpect, WebhookRequestParts,
+    CaseEnv, ExpectedEvent, SendExpect, WebhookRequestParts, load_send_cases, load_webhook_cases,
+    run_send_cases, run_webhook_cases, run_wrong_signer_cases,
 };
 use telephony_core::DeliveryStatus;
 use telephony_telnyx::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner};
 use time::OffsetDateTime;
 
-use crate::support::{seed_from_hex, PUBLIC_KEY, SEED_HEX};
+use crate::support::{PUBLIC_KEY, SEED_HEX, seed_from_hex};
 
 const API_KEY: &str = "KEY0123456789ABCDEF_test";
 const PROFILE: &str = "40017f8e-49bd-4f16-9e3d-ef103f916228";
@@ -167,12 +167,16 @@ fn cases_cover_the_required_behaviours() {
             ..
         }
     )));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, ExpectedEvent::Message { media, .. } if !media.is_empty())));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, ExpectedEvent::Other { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ExpectedEvent::Message { media, .. } if !media.is_empty()))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ExpectedEvent::Other { .. }))
+    );
 
     let send_cases: Vec<_> = load_send_cases(cases("send"))
         .expect("cases load")

@@ -233,9 +233,11 @@ fn content_type_must_be_json() {
         http::header::CONTENT_TYPE,
         "application/json; charset=utf-8".parse().unwrap(),
     );
-    assert!(provider()
-        .handle_webhook(&req, SignatureCheck::Verify)
-        .is_ok());
+    assert!(
+        provider()
+            .handle_webhook(&req, SignatureCheck::Verify)
+            .is_ok()
+    );
     req.headers
         .insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
     let err = provider()

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use telephony_core::ProviderError;
 
-use super::transport::{decode, path_segment, Attempts, TwilioClient};
+use super::transport::{Attempts, TwilioClient, decode, path_segment};
 
 impl TwilioClient {
     /// Fetches the Account resource (`GET /2010-04-01/Accounts/{AccountSid}.json`): a cheap

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use telephony_core::ProviderError;
 
-use super::transport::{decode, path_segment, Attempts, TwilioClient};
+use super::transport::{Attempts, TwilioClient, decode, path_segment};
 use crate::resources::CallResource;
 
 /// Twilio's limit on the `Twiml` parameter of a call, in characters.
@@ -139,7 +139,7 @@ impl CreateCall {
         }
         match &self.instructions {
             CallInstructions::Url(url) if url.trim().is_empty() => {
-                return invalid("the call's instructions URL is empty".into())
+                return invalid("the call's instructions URL is empty".into());
             }
             CallInstructions::Twiml(twiml) => {
                 let chars = twiml.chars().count();

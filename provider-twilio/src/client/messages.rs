@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use telephony_core::ProviderError;
 
-use super::transport::{decode, path_segment, Attempts, TwilioClient};
+use super::transport::{Attempts, TwilioClient, decode, path_segment};
 use crate::resources::{MessagePage, MessageResource};
 
 /// Twilio's limit on `Body` (error 21617).
@@ -225,42 +225,54 @@ mod tests {
     #[test]
     fn validation() {
         assert!(valid().validate().is_ok());
-        assert!(invalid_reason(&CreateMessage {
-            to: " ".into(),
-            ..valid()
-        })
-        .contains("To"));
-        assert!(invalid_reason(&CreateMessage {
-            from: None,
-            ..valid()
-        })
-        .contains("sender"));
-        assert!(CreateMessage {
-            from: None,
-            messaging_service_sid: Some("MG1".into()),
-            ..valid()
-        }
-        .validate()
-        .is_ok());
-        assert!(invalid_reason(&CreateMessage {
-            body: Some(String::new()),
-            ..valid()
-        })
-        .contains("neither"));
-        assert!(CreateMessage {
-            body: None,
-            media_urls: vec!["https://e/x.jpg".into()],
-            ..valid()
-        }
-        .validate()
-        .is_ok());
+        assert!(
+            invalid_reason(&CreateMessage {
+                to: " ".into(),
+                ..valid()
+            })
+            .contains("To")
+        );
+        assert!(
+            invalid_reason(&CreateMessage {
+                from: None,
+                ..valid()
+            })
+            .contains("sender")
+        );
+        assert!(
+            CreateMessage {
+                from: None,
+                messaging_service_sid: Some("MG1".into()),
+                ..valid()
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            invalid_reason(&CreateMessage {
+                body: Some(String::new()),
+                ..valid()
+            })
+            .contains("neither")
+        );
+        assert!(
+            CreateMessage {
+                body: None,
+                media_urls: vec!["https://e/x.jpg".into()],
+                ..valid()
+            }
+            .validate()
+            .is_ok()
+        );
         // 1600 characters (not bytes) is fine; 1601 is not.
-        assert!(CreateMessage {
-            body: Some("é".repeat(1600)),
-            ..valid()
-        }
-        .validate()
-        .is_ok());
+        assert!(
+            CreateMessage {
+                body: Some("é".repeat(1600)),
+                ..valid()
+            }
+            .validate()
+            .is_ok()
+        );
         let long = invalid_reason(&CreateMessage {
             body: Some("a".repeat(1601)),
             ..valid()
@@ -271,12 +283,14 @@ mod tests {
             ..valid()
         });
         assert!(many.contains("11"), "{many}");
-        assert!(CreateMessage {
-            media_urls: vec!["https://e/x.jpg".into(); 10],
-            ..valid()
-        }
-        .validate()
-        .is_ok());
+        assert!(
+            CreateMessage {
+                media_urls: vec!["https://e/x.jpg".into(); 10],
+                ..valid()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 
     #[test]

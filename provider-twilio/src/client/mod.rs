@@ -18,8 +18,8 @@ mod numbers;
 mod transport;
 
 pub use calls::{
-    CallInstructions, CreateCall, CALL_STATUS_EVENTS, MAX_RING_TIMEOUT_SECS, MAX_TWIML_CHARS,
+    CALL_STATUS_EVENTS, CallInstructions, CreateCall, MAX_RING_TIMEOUT_SECS, MAX_TWIML_CHARS,
     NOT_FOUND_CODE,
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
-pub use transport::{TwilioClient, OPTED_OUT_CODE};
+pub use transport::{OPTED_OUT_CODE, TwilioClient};

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use telephony_core::ProviderError;
 
-use super::transport::{decode, path_segment, Attempts, TwilioClient};
+use super::transport::{Attempts, TwilioClient, decode, path_segment};
 use crate::resources::{
     IncomingPhoneNumberPage, IncomingPhoneNumberResource, MessagingServiceResource,
 };

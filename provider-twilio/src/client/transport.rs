@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::{header, Method, StatusCode};
+use reqwest::{Method, StatusCode, header};
 use telephony_core::redact::{excerpt, redact_url};
-use telephony_core::{retry, ProviderError};
+use telephony_core::{ProviderError, retry};
 use time::OffsetDateTime;
 
 use crate::config::{Credentials, TwilioConfig};
@@ -97,12 +97,12 @@ impl TwilioClient {
             Credentials::AuthToken if config.auth_token.is_empty() => {
                 return Err(ProviderError::NotConfigured(
                     "twilio.authToken is not set".into(),
-                ))
+                ));
             }
             Credentials::ApiKey { sid, secret } if sid.trim().is_empty() || secret.is_empty() => {
                 return Err(ProviderError::NotConfigured(
                     "the Twilio API key SID or secret is empty".into(),
-                ))
+                ));
             }
             _ => {}
         }
@@ -409,12 +409,14 @@ mod tests {
             None,
         );
         assert!(opted_out.is_opted_out());
-        assert!(!api_error(
-            StatusCode::BAD_REQUEST,
-            br#"{"code":21211,"message":"m","status":400}"#,
-            None
-        )
-        .is_opted_out());
+        assert!(
+            !api_error(
+                StatusCode::BAD_REQUEST,
+                br#"{"code":21211,"message":"m","status":400}"#,
+                None
+            )
+            .is_opted_out()
+        );
         // A string code is still a code.
         assert_eq!(
             api_error(

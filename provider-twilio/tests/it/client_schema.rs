@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::Value;
 use telephony_core::{
-    error_chain, DeliveryStatus, OutboundMessage, Provider, ProviderError, SendOptions,
+    DeliveryStatus, OutboundMessage, Provider, ProviderError, SendOptions, error_chain,
 };
 use telephony_twilio::client::CreateMessage;
 use telephony_twilio::resources::{MessagePage, MessageResource};

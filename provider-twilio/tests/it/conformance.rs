@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use telephony_conformance::{
-    load_webhook_cases, run_send_cases, run_webhook_cases, run_wrong_signer_cases, CaseEnv,
-    ExpectedEvent, SignatureSpec, WebhookRequestParts,
+    CaseEnv, ExpectedEvent, SignatureSpec, WebhookRequestParts, load_webhook_cases, run_send_cases,
+    run_webhook_cases, run_wrong_signer_cases,
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
@@ -124,9 +124,11 @@ fn webhook_cases_cover_the_required_behaviours() {
             "no status case for {required}"
         );
     }
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, ExpectedEvent::Message { media, .. } if media.len() == 2)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ExpectedEvent::Message { media, .. } if media.len() == 2))
+    );
     assert!(events.iter().any(|e| matches!(e,
         ExpectedEvent::Message { channel: telephony_core::Channel::Whatsapp, extra, .. }
             if extra.contains_key("ProfileName") && extra.contains_key("WaId"))));

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use telephony_core::voice::{
@@ -277,7 +277,10 @@ fn stream_malformed_json_and_kinds_carry_serde_s_reason() {
     for (text, prefix) in [
         ("{", "stream message: EOF while parsing an object"),
         ("{event}", "stream message: key must be a string"),
-        (r#"{"event":5}"#, "stream message: invalid type: integer `5`"),
+        (
+            r#"{"event":5}"#,
+            "stream message: invalid type: integer `5`",
+        ),
         (
             r#"{"event":"media","media":{"track":"inbound","chunk":"1","timestamp":"0","payload":7}}"#,
             "media message: invalid type: integer `7`",
@@ -290,7 +293,10 @@ fn stream_malformed_json_and_kinds_carry_serde_s_reason() {
             r#"{"event":"start","start":{"customParameters":{"n":1}}}"#,
             "start message: invalid type: integer `1`",
         ),
-        (r#"{"event":"mark""#, "stream message: EOF while parsing an object"),
+        (
+            r#"{"event":"mark""#,
+            "stream message: EOF while parsing an object",
+        ),
     ] {
         let m = malformed(stream(text));
         assert!(m.starts_with(prefix), "{text}: {m}");

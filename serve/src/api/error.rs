@@ -1,8 +1,8 @@
 //! The admin API's one error type and its JSON body.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
 /// A stable, machine-readable error code; clients branch on it, never on the message.

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::hash::BuildHasher;
 
+use governor::RateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
-use governor::RateLimiter;
 
 use super::rate::Rate;
 

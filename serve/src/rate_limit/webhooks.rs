@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telephony_core::{InboundMessage, InboxState, InsertOutcome, StoreError};
 
-use super::keyed::KeyedLimiter;
 use super::RateLimits;
+use super::keyed::KeyedLimiter;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -329,7 +329,7 @@ async fn place_call(
         _ => {
             return Err(AdminError::bad_request(
                 "give exactly one of \"say\", \"twiml\" and \"url\"",
-            ))
+            ));
         }
     };
     let mut call = OutboundCall::new(req.to, answer).machine_detection(req.machine_detection);

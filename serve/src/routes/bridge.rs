@@ -89,9 +89,9 @@ async fn send(State(gw): State<Gateway>, body: Bytes) -> Response {
             return bridge_error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                "invalid send request: {e}; expected {{\"to\": \"+15551234567\", \"body\": \"…\"}}"
-            ),
-            )
+                    "invalid send request: {e}; expected {{\"to\": \"+15551234567\", \"body\": \"…\"}}"
+                ),
+            );
         }
     };
     let to = match super::admin::recipient(&gw, req.to.as_deref()) {
@@ -156,7 +156,7 @@ async fn inbox(
             return bridge_error(
                 StatusCode::BAD_REQUEST,
                 format!("invalid query: {}", e.body_text()),
-            )
+            );
         }
     };
     let since = match q.since.as_deref().map(parse_since).transpose() {

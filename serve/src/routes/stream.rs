@@ -19,13 +19,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, OriginalUri, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use telephony_core::voice::{RelayEvent, StreamEvent};
-use telephony_core::{error_chain, SignatureCheck, WebhookRequest};
+use telephony_core::{SignatureCheck, WebhookRequest, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -33,8 +33,8 @@ use crate::gateway::Gateway;
 use crate::handler_error::HandlerError;
 use crate::voice::live::{CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender};
 use crate::voice::pending::PendingGuard;
-use crate::voice::socket::{close, read_error, MAX_FRAME};
-use crate::voice::token::{token_hash, TOKEN_PARAM};
+use crate::voice::socket::{MAX_FRAME, close, read_error};
+use crate::voice::token::{TOKEN_PARAM, token_hash};
 
 /// A socket that sends no valid start within this is closed.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,7 +100,7 @@ fn upgrade(
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
                 format!("this route takes a WebSocket upgrade: {e}\n"),
             )
-                .into_response()
+                .into_response();
         }
     };
     let ip = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
@@ -191,7 +191,7 @@ async fn first_start(
         let text = match msg {
             Message::Text(t) => t,
             Message::Binary(_) => {
-                return Err((1008, "binary frames are not part of the protocol".into()))
+                return Err((1008, "binary frames are not part of the protocol".into()));
             }
             Message::Close(_) => return Err((1000, "closed before the start".into())),
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -200,7 +200,7 @@ async fn first_start(
             Kind::Stream => match rt.decode_stream(text.as_str()) {
                 Ok(StreamEvent::Connected) => continue,
                 Ok(StreamEvent::Start(s)) => {
-                    return Ok(Started::Stream(s, text.as_str().to_string()))
+                    return Ok(Started::Stream(s, text.as_str().to_string()));
                 }
                 Ok(_) => return Err((1008, "expected the stream's start".into())),
                 Err(e) => return Err((1008, e.to_string())),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telephony_core::store::{
     BeginOutcome, CallStatusOutcome, CallTurn, NewCall, PendingAnswer, StatusSource,
@@ -16,14 +16,14 @@ use telephony_core::voice::{
     VoiceResponse,
 };
 use telephony_core::{
-    error_chain, Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber,
-    Unlisted,
+    Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber, Unlisted,
+    error_chain,
 };
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::token::{new_token, token_hash, TOKEN_PARAM, TOKEN_TTL};
-use super::{fill_actions, AnswerCalls, Turn, VoiceMode};
+use super::token::{TOKEN_PARAM, TOKEN_TTL, new_token, token_hash};
+use super::{AnswerCalls, Turn, VoiceMode, fill_actions};
 use crate::gateway::Gateway;
 use crate::sender_policy::Pairing;
 

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use telephony_core::voice::RelayEvent;
 use telephony_core::Secret;
+use telephony_core::voice::RelayEvent;
 use time::OffsetDateTime;
 
 use super::live::{RelayHandler, RelaySession};

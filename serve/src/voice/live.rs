@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
-use telephony_core::{audio, Provider};
+use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::handler_error::HandlerError;
@@ -158,7 +158,9 @@ impl StreamSender {
             // Closing is best effort: the socket may already be gone.
             let _ = self.shared.send(Outbound::Fail(
                 1011,
-                format!("outbound audio buffer full ({queued} bytes queued, at most {MAX_QUEUED_AUDIO})"),
+                format!(
+                    "outbound audio buffer full ({queued} bytes queued, at most {MAX_QUEUED_AUDIO})"
+                ),
             ));
             self.shared.close();
             return Err(LiveError::BufferFull {

@@ -17,11 +17,11 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use telephony_core::Provider;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message as AppMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message as AppMessage;
 
-use super::socket::{close, read_error, MAX_FRAME};
+use super::socket::{MAX_FRAME, close, read_error};
 use super::token::TOKEN_PARAM;
 
 /// How long one frame may wait for a side that does not read (its TCP window full) before

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use telephony_core::{error_chain, InboundMessage, InboxState, InboxUpdate};
+use telephony_core::{InboundMessage, InboxState, InboxUpdate, error_chain};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use telephony_core::{error_chain, ForwardEvent, InboundMessage, Receipt, Secret};
+use telephony_core::{ForwardEvent, InboundMessage, Receipt, Secret, error_chain};
 use time::OffsetDateTime;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 
 use crate::api::ForwardedEvent;
 use crate::shared::Shared;

@@ -44,9 +44,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use telephony_core::sync::lock;
-use telephony_core::{error_chain, MessageId, OutboxItem, ProviderError, SendOptions};
+use telephony_core::{MessageId, OutboxItem, ProviderError, SendOptions, error_chain};
 use time::OffsetDateTime;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::outbox::Outbox;

@@ -11,7 +11,7 @@ use serde_json::json;
 use telephony_core::MemoryStore;
 use telephony_serve::Gateway;
 
-use crate::support::{builder, oneshot, TOKEN};
+use crate::support::{TOKEN, builder, oneshot};
 
 fn gateway() -> Gateway {
     builder(TOKEN, Arc::new(MemoryStore::new())).build()

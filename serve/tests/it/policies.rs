@@ -18,7 +18,7 @@ use telephony_serve::{
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::{InboundSms, RunningSimulator, Simulator, SimulatorConfig};
 
-use crate::support::{oneshot, post, FORM};
+use crate::support::{FORM, oneshot, post};
 
 const US: &str = "+15005550006";
 
@@ -169,7 +169,9 @@ async fn pairing_code_repeat_approval_then_dispatch() {
     assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
     assert_eq!(
         sms,
-        [format!("Your pairing code is {code}. The owner of this number must approve +15557654321 before your messages are answered. The code expires in 60 minutes.")]
+        [format!(
+            "Your pairing code is {code}. The owner of this number must approve +15557654321 before your messages are answered. The code expires in 60 minutes."
+        )]
     );
     // Same sender again: same code, no second SMS, still held.
     assert_eq!(
@@ -335,7 +337,10 @@ async fn stop_and_start_keywords() {
     assert_eq!(e.text(bob, "Stop").await.0, InboxState::Accepted);
     let err = e.gw.send(bob, "still there?").await.unwrap_err();
     assert!(matches!(err, SendError::OptedOut { .. }));
-    assert_eq!(err.to_string(), "+15557654321 has opted out of messages (replied STOP); they must text START to opt back in");
+    assert_eq!(
+        err.to_string(),
+        "+15557654321 has opted out of messages (replied STOP); they must text START to opt back in"
+    );
     // "STOP PLEASE" is not a keyword; "start" opts back in.
     e.text(bob, "STOP PLEASE").await;
     assert!(e.gw.send(bob, "x").await.is_err());
@@ -462,9 +467,10 @@ async fn markdown_is_flattened_and_long_texts_chunked() {
     let sent = e.gw.send("+15550000002", long).await.unwrap();
     assert_eq!(sent.receipts.len(), 2);
     let got = e.sms_to("+15550000002", 2).await;
-    assert!(got
-        .iter()
-        .all(|c| c.chars().count() <= 1600 && !c.starts_with(' ') && !c.ends_with(' ')));
+    assert!(
+        got.iter()
+            .all(|c| c.chars().count() <= 1600 && !c.starts_with(' ') && !c.ends_with(' '))
+    );
     assert_eq!(got.join(" "), "word ".repeat(400).trim_end());
 
     // multi + numbering: single-segment messages prefixed (i/n).

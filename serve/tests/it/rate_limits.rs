@@ -2,8 +2,8 @@
 //! messages per sender (stored `throttled`, acknowledged, never dispatched; counted only
 //! after the signature check) and status callbacks (429 with `Retry-After`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;

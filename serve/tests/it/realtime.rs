@@ -24,7 +24,7 @@ use telephony_serve::{
     CallContext, CallStream, Gateway, GatewayBuilder, HandlerError, RelaySession, VoiceSettings,
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use tower::ServiceExt;
 
 use crate::support::{ACCOUNT, OURS, TOKEN};
@@ -423,11 +423,12 @@ async fn sockets_without_valid_signature_token_or_start_are_closed_with_a_reason
     assert_eq!(closed(&mut ws).await, (1008, "no start within 5 s".into()));
     assert!(t0.elapsed() >= Duration::from_secs(4));
     // The token is still unused: none of the above consumed it.
-    assert!(e
-        .store
-        .take_stream_token(SID, &sha256_hex(&token), time::OffsetDateTime::now_utc())
-        .await
-        .unwrap());
+    assert!(
+        e.store
+            .take_stream_token(SID, &sha256_hex(&token), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -615,8 +616,8 @@ async fn a_sender_that_runs_ahead_of_the_socket_closes_the_stream_with_a_reason(
 
 #[tokio::test]
 async fn relay_mode_bridges_a_call_to_an_http_app_with_a_bounded_wait() {
-    use telephony_serve::voice::bridge::{HttpRelayBridge, RelayRequest};
     use telephony_serve::VoiceMode;
+    use telephony_serve::voice::bridge::{HttpRelayBridge, RelayRequest};
     // The application: one HTTP endpoint, any language; here axum.
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = seen.clone();

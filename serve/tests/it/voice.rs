@@ -4,7 +4,7 @@
 //!
 //! The provider is Twilio's, wrapped so the Calls API (fetch, hang up, create) answers
 //! from a script: whole calls over real HTTP through the simulator are in
-//! `server/tests/voice_calls.rs`.
+//! `telephony/tests/it/voice_calls.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use telephony_serve::{
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
 
-use crate::support::{oneshot, ACCOUNT, FORM, OURS, TOKEN};
+use crate::support::{ACCOUNT, FORM, OURS, TOKEN, oneshot};
 
 const PUBLIC: &str = "https://voice.example.com";
 const FRIEND: &str = "+15557654321";
@@ -448,7 +448,9 @@ async fn over_the_session_limit_callers_hear_busy_and_outbound_calls_are_refused
     assert_eq!(ring(&e.gw, a, FRIEND).await, greeting_twiml(a));
     assert_eq!(
         ring(&e.gw, b, FRIEND).await,
-        format!("{XML}<Response><Say>All our lines are busy right now. Please call again later.</Say><Hangup/></Response>")
+        format!(
+            "{XML}<Response><Say>All our lines are busy right now. Please call again later.</Say><Hangup/></Response>"
+        )
     );
     let rec = e.store.call(b).await.unwrap().unwrap();
     assert!(!rec.session);
@@ -704,7 +706,9 @@ async fn a_handler_that_never_answers_gets_three_holds_then_an_apology() {
     let q = format!("call={SID}&hold=3");
     assert_eq!(
         gather(&e.gw, SID, &q, &[]).await,
-        format!("{XML}<Response><Say>Sorry, something went wrong. Please call again later. Goodbye.</Say><Hangup/></Response>")
+        format!(
+            "{XML}<Response><Say>Sorry, something went wrong. Please call again later. Goodbye.</Say><Hangup/></Response>"
+        )
     );
 }
 
@@ -720,7 +724,9 @@ async fn handler_errors_and_panics_end_the_call_politely() {
             }
         })
     });
-    let apology = format!("{XML}<Response><Say>Sorry, something went wrong. Please call again later. Goodbye.</Say><Hangup/></Response>");
+    let apology = format!(
+        "{XML}<Response><Say>Sorry, something went wrong. Please call again later. Goodbye.</Say><Hangup/></Response>"
+    );
     assert_eq!(ring(&e.gw, SID, FRIEND).await, apology);
     let q = format!("call={SID}&turn=1");
     assert_eq!(gather(&e.gw, SID, &q, &[("Digits", "9")]).await, apology);

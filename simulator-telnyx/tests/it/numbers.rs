@@ -3,7 +3,7 @@
 //! check it.
 
 use serde_json::json;
-use telephony_core::numbers::{check, Finding, FindingKind, SettingChange, WebhookTargets};
+use telephony_core::numbers::{Finding, FindingKind, SettingChange, WebhookTargets, check};
 use telephony_core::{PhoneNumber, Provider, ProviderError};
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner};
 use telephony_telnyx_simulator::{ProfileUpdate, RunningSimulator, Simulator, SimulatorConfig};
@@ -74,7 +74,9 @@ async fn number_config_reads_the_number_and_its_profile() {
             setting: "service inbound URL",
             found: Some(OLD.into()),
             expected: Some(HOOK.into()),
-            fix: format!("set the service inbound URL to {HOOK} (set it in the provider's console, or set autoConfigureWebhooks: true and restart the gateway)"),
+            fix: format!(
+                "set the service inbound URL to {HOOK} (set it in the provider's console, or set autoConfigureWebhooks: true and restart the gateway)"
+            ),
         }]
     );
 

@@ -12,8 +12,8 @@ use telephony_core::{
 };
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
 use telephony_telnyx_simulator::{
-    InboundSms, Injection, RunningSimulator, Simulator, SimulatorConfig, OPTED_OUT_RECIPIENT,
-    POOL_SENDER,
+    InboundSms, Injection, OPTED_OUT_RECIPIENT, POOL_SENDER, RunningSimulator, Simulator,
+    SimulatorConfig,
 };
 use tokio::sync::mpsc;
 

@@ -15,10 +15,10 @@ use telephony_core::{Provider, SignatureCheck, WebhookEvent, WebhookRequest};
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::{
     CallEnd, CallOutcome, CallScript, CalleeOutcome, CallerInput, GatherRecord, Heard, InboundCall,
-    RunningSimulator, Simulator, SimulatorConfig, MAX_CALL_DOCUMENTS,
+    MAX_CALL_DOCUMENTS, RunningSimulator, Simulator, SimulatorConfig,
 };
 
-use crate::support::{self, pairs, say, ACCOUNT, TOKEN};
+use crate::support::{self, ACCOUNT, TOKEN, pairs, say};
 
 /// The account's number.
 const OURS: &str = "+15550001234";
@@ -935,11 +935,13 @@ async fn http_500_is_11200_failed_before_the_answer_completed_after() {
         ),
         ("failed", Some(11200), None)
     );
-    assert!(outcome
-        .error
-        .unwrap()
-        .message
-        .starts_with("HTTP retrieval failure: "));
+    assert!(
+        outcome
+            .error
+            .unwrap()
+            .message
+            .starts_with("HTTP retrieval failure: ")
+    );
 }
 
 #[tokio::test]
@@ -1106,7 +1108,11 @@ async fn record_and_dial_post_their_results() {
     let recording_sid = record.params[1].1.clone();
     assert!(recording_sid.starts_with("RE") && recording_sid.len() == 34);
     assert_eq!(
-        (record.verb.as_str(), record.action.clone(), record.params.clone()),
+        (
+            record.verb.as_str(),
+            record.action.clone(),
+            record.params.clone()
+        ),
         (
             "Record",
             Some(gw.url("/recorded")),
@@ -1126,9 +1132,11 @@ async fn record_and_dial_post_their_results() {
     assert_eq!(hits[2].path, "/dialed");
     assert_eq!(hits[2].param("DialCallStatus"), Some("busy"));
     assert_eq!(hits[2].param("DialCallDuration"), Some("0"));
-    assert!(hits[2]
-        .param("DialCallSid")
-        .is_some_and(|s| s.starts_with("CA")));
+    assert!(
+        hits[2]
+            .param("DialCallSid")
+            .is_some_and(|s| s.starts_with("CA"))
+    );
     assert_eq!(
         gw.summary(),
         event(&[

@@ -15,7 +15,7 @@ use telephony_core::{Provider, ProviderError, SignatureCheck, WebhookEvent, Webh
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::{CallEnd, RunningSimulator, Simulator, SimulatorConfig};
 
-use crate::support::{self, pairs, ACCOUNT, TOKEN};
+use crate::support::{self, ACCOUNT, TOKEN, pairs};
 
 const TO: &str = "+15550001111";
 const FROM: &str = "+15550002222";

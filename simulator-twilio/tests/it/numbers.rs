@@ -1,7 +1,7 @@
 //! Number setup against the simulator: find the number, point it (or its Messaging
 //! Service) at the gateway changing only what differs, and check it.
 
-use telephony_core::numbers::{check, FindingKind, SettingChange, WebhookTargets};
+use telephony_core::numbers::{FindingKind, SettingChange, WebhookTargets, check};
 use telephony_core::{PhoneNumber, Provider};
 use telephony_twilio::resources::NumberCapabilities;
 use telephony_twilio::{TwilioConfig, TwilioProvider};
@@ -107,7 +107,9 @@ async fn a_number_not_on_the_account_is_an_error_and_nothing_is_touched() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("provider not configured: {OURS} is not a phone number of Twilio account {ACCOUNT}; nothing was changed")
+        format!(
+            "provider not configured: {OURS} is not a phone number of Twilio account {ACCOUNT}; nothing was changed"
+        )
     );
     assert_eq!(sim.settings_updates(), []);
 }

@@ -17,14 +17,14 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use telephony_twilio::RequestValidator;
 use telephony_twilio_simulator::audio::tone_mulaw;
 use telephony_twilio_simulator::{
     CallEnd, CallOutcome, CallScript, InboundCall, SessionEnd, Simulator, SimulatorConfig,
 };
 
-use crate::support::{self, say, ACCOUNT, TOKEN};
+use crate::support::{self, ACCOUNT, TOKEN, say};
 
 const OURS: &str = "+15550001234";
 const THEIRS: &str = "+15550005678";
@@ -665,8 +665,10 @@ async fn invalid_messages_are_31951_and_the_call_goes_on_at_the_action() {
         messages[0],
         "Stream - Protocol - Invalid message: unknown event \"dance\" (the application may send media, mark and clear)"
     );
-    assert!(messages[1]
-        .contains("for streamSid \"MZ00000000000000000000000000000000\", not this stream's"));
+    assert!(
+        messages[1]
+            .contains("for streamSid \"MZ00000000000000000000000000000000\", not this stream's")
+    );
     assert_eq!(
         messages[2],
         "Stream - Protocol - Invalid message: a binary frame (3 bytes): messages are JSON text"
@@ -805,9 +807,11 @@ async fn relay_conversation_ends_with_a_handoff_to_the_action() {
         ]
     );
     // Field order as Twilio writes it.
-    assert!(r.sent[0]
-        .text
-        .starts_with(r#"{"type":"setup","sessionId":"VX"#));
+    assert!(
+        r.sent[0]
+            .text
+            .starts_with(r#"{"type":"setup","sessionId":"VX"#)
+    );
     assert_eq!(
         r.sent[1].text,
         r#"{"type":"prompt","voicePrompt":"I need a table","lang":"en-US","last":true}"#
@@ -1040,9 +1044,10 @@ async fn wav_files_are_sent_as_mulaw() {
     std::fs::write(&stereo, &bad).unwrap();
     let err = CallScript::new().wav(&stereo).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-    assert!(err
-        .to_string()
-        .ends_with("stereo.wav: 2 channels: only mono is supported"));
+    assert!(
+        err.to_string()
+            .ends_with("stereo.wav: 2 channels: only mono is supported")
+    );
 
     let (sim, _, app) = setup(config()).await;
     app.xml(

@@ -7,17 +7,17 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use telephony_core::DeliveryStatus;
 use telephony_twilio::RequestValidator;
 use telephony_twilio_simulator::{
-    new_message_sid, InboundSms, Injection, RunningSimulator, Simulator, SimulatorConfig,
-    MESSAGING_SERVICE_SENDER,
+    InboundSms, Injection, MESSAGING_SERVICE_SENDER, RunningSimulator, Simulator, SimulatorConfig,
+    new_message_sid,
 };
-use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
-use crate::support::{start, ACCOUNT, TOKEN};
+use crate::support::{ACCOUNT, TOKEN, start};
 
 const OTHER_ACCOUNT: &str = "ACffffffffffffffffffffffffffffffff";
 const MG: &str = "MG00112233445566778899aabbccddeeff";
@@ -577,8 +577,8 @@ async fn fetch_and_list_messages() {
 
     let base = format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json");
     let doc = openapi();
-    let page_schema = &doc["operations"]["GET /2010-04-01/Accounts/{AccountSid}/Messages.json"]
-        ["responses"]["200"];
+    let page_schema = &doc["operations"]["GET /2010-04-01/Accounts/{AccountSid}/Messages.json"]["responses"]
+        ["200"];
 
     let resp = get(&server, &base).await;
     assert_eq!(resp.status(), 200);
@@ -954,10 +954,11 @@ async fn undelivered_final_status_carries_error_30006() {
     assert_eq!(stored.status.as_deref(), Some("undelivered"));
     assert_eq!(stored.error_code, Some(30006));
     eventually("records", || (sim.callbacks().len() == 3).then_some(())).await;
-    assert!(sim
-        .callbacks()
-        .iter()
-        .all(|c| c.http_status == Some(204) && c.succeeded()));
+    assert!(
+        sim.callbacks()
+            .iter()
+            .all(|c| c.http_status == Some(204) && c.succeeded())
+    );
     server.shutdown().await;
     rx_task.abort();
 }

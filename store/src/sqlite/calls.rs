@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+use telephony_core::StoreError;
 use telephony_core::store::{
     BeginOutcome, CallRecord, CallStatusChange, CallStatusOutcome, CallTurn, NewCall,
     OrphanCallStatus, PendingAnswer, StatusSource,
 };
 use telephony_core::voice::CallStatus;
-use telephony_core::StoreError;
 use time::OffsetDateTime;
 
 use super::codec::{

@@ -5,8 +5,8 @@
 
 use std::fmt::Display;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
 use telephony_core::store::StatusSource;

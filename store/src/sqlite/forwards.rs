@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 

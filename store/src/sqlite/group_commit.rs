@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::error::ErrorKind;
 use sqlx::SqlitePool;
+use sqlx::error::ErrorKind;
 use telephony_core::{InsertOutcome, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};

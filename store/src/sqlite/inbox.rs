@@ -3,8 +3,8 @@
 //! Inserts go through the [group commit](super::group_commit) writer; this file holds the
 //! row encoding, the insert statement it runs, and the reads.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 use telephony_core::{InboundMessage, InboxEntry, InboxState, InboxUpdate, MessageId, StoreError};
 use time::OffsetDateTime;
 

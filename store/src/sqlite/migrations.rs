@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::SqlitePool;
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
 
 /// `(version, description, sql)` of every migration, oldest first.
 const MIGRATIONS: &[(i64, &str, &str)] = &[

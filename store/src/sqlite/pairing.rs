@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 use telephony_core::{
     PairingLimits, PairingOutcome, PairingRequest, PairingResolution, PairingStatus, PhoneNumber,
     StoreError,

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 use telephony_core::{
     Address, ErrorInfo, MessageId, Receipt, StatusEvent, StatusOutcome, StatusUpdate, StoreError,
 };

@@ -166,11 +166,12 @@ async fn everything_survives_close_and_reopen() {
 
     // The send accepted before the "crash" is sent after restart, once its lease expired.
     assert_eq!(s.outbox_len().await.unwrap(), 1);
-    assert!(s
-        .claim_outbound(secs(33), LEASE, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(secs(33), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = s.claim_outbound(secs(34), LEASE, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, pending);
@@ -477,11 +478,12 @@ async fn claims_hand_out_the_oldest_due_first() {
     let got = s.claim_outbound(secs(3), LEASE, 2).await.unwrap();
     let ids: Vec<_> = got.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["msg_a", "msg_b"]);
-    assert!(s
-        .claim_outbound(secs(2), LEASE, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(secs(2), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let got = s.claim_outbound(secs(3), LEASE, 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id.as_str(), "msg_c");
@@ -594,10 +596,11 @@ async fn enqueueing_an_existing_id_is_refused_and_changes_nothing() {
         .enqueue_outbound(&id, &outbound("first"), t0())
         .await
         .unwrap();
-    assert!(s
-        .enqueue_outbound(&id, &outbound("second"), secs(1))
-        .await
-        .is_err());
+    assert!(
+        s.enqueue_outbound(&id, &outbound("second"), secs(1))
+            .await
+            .is_err()
+    );
     assert_eq!(s.receipt(&id).await.unwrap().unwrap(), first);
     assert_eq!(s.outbox_len().await.unwrap(), 1);
 }
@@ -798,11 +801,12 @@ async fn policy_state_and_forwards_survive_reopen() {
     ));
 
     // The held send is still held, and is released (for WhatsApp too) by approval.
-    assert!(s
-        .claim_outbound(secs(10), LEASE, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(secs(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let held = s.held_outbound().await.unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].id, held_id);

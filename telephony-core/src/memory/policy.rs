@@ -79,7 +79,7 @@ impl PolicyStore for MemoryStore {
             }
             PairingStatus::Expired => return Ok(PairingResolution::Expired(p.clone())),
             PairingStatus::Approved | PairingStatus::Rejected => {
-                return Ok(PairingResolution::AlreadyResolved(p.clone()))
+                return Ok(PairingResolution::AlreadyResolved(p.clone()));
             }
             PairingStatus::Pending => {}
         }

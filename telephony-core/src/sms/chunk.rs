@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::segments::{grapheme_gsm7_septets, sms_graphemes, utf16_len, SEGMENT_BITS};
+use super::segments::{SEGMENT_BITS, grapheme_gsm7_septets, sms_graphemes, utf16_len};
 
 /// Share of the chunk window, from its end, in which a whitespace break is
 /// preferred over cutting a word (30%, as tenths).
@@ -62,7 +62,9 @@ impl Default for ChunkOptions {
 #[non_exhaustive]
 pub enum ChunkError {
     /// [`ChunkMode::Single`] and the text is longer than `max_length`.
-    #[error("text is {characters} characters long, over the maximum of {max_length} for a single message")]
+    #[error(
+        "text is {characters} characters long, over the maximum of {max_length} for a single message"
+    )]
     TooLong {
         /// Length of the (trimmed) text, in characters.
         characters: usize,
@@ -312,7 +314,7 @@ impl Splitter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sms::segments::{analyze, Encoding};
+    use crate::sms::segments::{Encoding, analyze};
 
     fn opts(mode: ChunkMode, max_length: usize, segment_numbering: bool) -> ChunkOptions {
         ChunkOptions {
@@ -467,9 +469,10 @@ mod tests {
         let got = chunk(&text, &multi()).unwrap();
         // The first 160 characters fit; the break is at the space before "x".
         assert_eq!(got, vec![vec!["abcdefg"; 20].join(" "), "x".to_string()]);
-        assert!(got
-            .iter()
-            .all(|m| chars(m) <= 160 && analyze(m).segments == 1));
+        assert!(
+            got.iter()
+                .all(|m| chars(m) <= 160 && analyze(m).segments == 1)
+        );
         // And 160 is one message.
         let text = vec!["abcdefg"; 20].join(" ");
         assert_eq!(chunk(&text, &multi()).unwrap().len(), 1);
@@ -721,7 +724,7 @@ mod tests {
                             Ok(got) => got,
                             // Too many messages for the prefix to leave room.
                             Err(ChunkError::InvalidMaxLength(_)) if numbering && max <= 10 => {
-                                continue
+                                continue;
                             }
                             Err(e) => panic!("{e} for {text:?} {o:?}"),
                         };

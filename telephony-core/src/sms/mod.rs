@@ -40,6 +40,6 @@ pub mod chunk;
 pub mod markdown;
 pub mod segments;
 
-pub use chunk::{chunk, ChunkError, ChunkMode, ChunkOptions};
+pub use chunk::{ChunkError, ChunkMode, ChunkOptions, chunk};
 pub use markdown::flatten_markdown;
-pub use segments::{analyze, Encoding, SegmentInfo};
+pub use segments::{Encoding, SegmentInfo, analyze};

@@ -268,7 +268,7 @@ pub trait CallStore: Send + Sync + 'static {
     /// Status updates that arrived for unknown call ids, oldest first (the newest `limit`;
     /// 0 means 100).
     async fn orphan_call_statuses(&self, limit: usize)
-        -> Result<Vec<OrphanCallStatus>, StoreError>;
+    -> Result<Vec<OrphanCallStatus>, StoreError>;
 
     /// Keeps an answer for a call that is on hold (replacing any kept before).
     /// `NotFound` if the call is unknown.
@@ -281,7 +281,7 @@ pub trait CallStore: Send + Sync + 'static {
     /// Takes (removes and returns) the answer kept for a call, atomically: two requests
     /// never both get it.
     async fn take_pending_answer(&self, call_id: &str)
-        -> Result<Option<PendingAnswer>, StoreError>;
+    -> Result<Option<PendingAnswer>, StoreError>;
 
     /// Keeps a one-time token for a call's real-time socket (stream or relay): the
     /// token's SHA-256 in hex, never the token. Valid until `expires_at`.

@@ -86,9 +86,5 @@ impl<T> Store for T where
 }
 
 pub(crate) fn default_limit(limit: usize) -> usize {
-    if limit == 0 {
-        100
-    } else {
-        limit
-    }
+    if limit == 0 { 100 } else { limit }
 }

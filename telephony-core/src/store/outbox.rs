@@ -91,7 +91,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// at least `until`, so a recipient's messages keep their order. `NotFound` if the
     /// entry is not in the outbox.
     async fn defer_outbound(&self, id: &MessageId, until: OffsetDateTime)
-        -> Result<(), StoreError>;
+    -> Result<(), StoreError>;
 
     /// The earliest next-attempt time of an entry that is neither held nor leased (it may
     /// be in the past), or `None` when there is none: the outbox worker sleeps until then

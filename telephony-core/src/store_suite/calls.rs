@@ -655,16 +655,18 @@ pub async fn call_notes_and_touch<S: CallStore + ?Sized>(s: &S) {
             ..begun
         }
     );
-    assert!(s
-        .set_call_note("CA404", "x")
-        .await
-        .unwrap_err()
-        .is_not_found());
-    assert!(s
-        .touch_call("CA404", at(31))
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(
+        s.set_call_note("CA404", "x")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        s.touch_call("CA404", at(31))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(s.call("CA404").await.unwrap(), None);
 }
 
@@ -776,10 +778,11 @@ pub async fn stream_token_is_good_once<S: CallStore + ?Sized>(s: &S) {
     // Expired: refused, and gone.
     assert!(!s.take_stream_token("CA2", "bb22", later).await.unwrap());
     s.put_stream_token("CA3", "cc33", later).await.unwrap();
-    assert!(s
-        .take_stream_token("CA3", "cc33", later - time::Duration::seconds(1))
-        .await
-        .unwrap());
+    assert!(
+        s.take_stream_token("CA3", "cc33", later - time::Duration::seconds(1))
+            .await
+            .unwrap()
+    );
 }
 
 /// Twenty concurrent `begin_call`s (tokio tasks on a shared store) with `max_live` 5:

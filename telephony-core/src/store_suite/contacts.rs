@@ -21,11 +21,12 @@ pub async fn contacts_and_held_sends<S: InboxStore + OutboxStore + ContactStore 
     let r = s.enqueue_outbound_held(&id, &msg, t0()).await.unwrap();
     assert_eq!(r.status, DeliveryStatus::Pending);
     assert_eq!(s.outbox_len().await.unwrap(), 1);
-    assert!(s
-        .claim_outbound(t0(), Duration::from_secs(30), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(t0(), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let held: Vec<MessageId> = s
         .held_outbound()
         .await
@@ -47,11 +48,12 @@ pub async fn contacts_and_held_sends<S: InboxStore + OutboxStore + ContactStore 
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, id);
-    assert!(s
-        .approve_contact(&stranger, later)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.approve_contact(&stranger, later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Daily counts and the send log.

@@ -21,11 +21,12 @@ pub async fn forward_queue<S: ForwardStore + ?Sized>(s: &S) {
         .await
         .unwrap();
     assert_eq!(c, [ev("evt_1"), ev("evt_2")]);
-    assert!(s
-        .claim_forwards(t0(), Duration::from_secs(30), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_forwards(t0(), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.retry_forward(
         "evt_1",
         "HTTP 500 from receiver",
@@ -43,11 +44,12 @@ pub async fn forward_queue<S: ForwardStore + ?Sized>(s: &S) {
             last_error: Some("HTTP 500 from receiver".into())
         }
     );
-    assert!(s
-        .claim_forwards(t0() + Duration::from_secs(4), Duration::from_secs(30), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_forwards(t0() + Duration::from_secs(4), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let c = s
         .claim_forwards(t0() + Duration::from_secs(5), Duration::from_secs(30), 10)
         .await
@@ -61,9 +63,10 @@ pub async fn forward_queue<S: ForwardStore + ?Sized>(s: &S) {
         (st.pending, st.failing, st.delivered, st.last_error),
         (0, 0, 2, None)
     );
-    assert!(s
-        .complete_forward("evt_nope", t0())
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(
+        s.complete_forward("evt_nope", t0())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }

@@ -90,11 +90,12 @@ pub async fn deferral_does_not_count_an_attempt<S: OutboxStore + ?Sized>(s: &S) 
     assert_eq!(r.error, None);
     assert_eq!(r.status, DeliveryStatus::Pending);
     // Not due before its slot (and the lease was released, so nothing else holds it).
-    assert!(s
-        .claim_outbound(slot - Duration::from_millis(1), lease, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(slot - Duration::from_millis(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A later entry deferred to the same slot comes after it.
     s.enqueue_outbound(&b, &outbound("second"), t0() + Duration::from_secs(1))
         .await
@@ -127,11 +128,12 @@ pub async fn deferral_does_not_count_an_attempt<S: OutboxStore + ?Sized>(s: &S) 
     let r = s.receipt(&a).await.unwrap().unwrap();
     assert_eq!(r.attempts, 1);
     assert_eq!(r.error.and_then(|e| e.code), Some(20429));
-    assert!(s
-        .defer_outbound(&MessageId::from_string("nope"), slot)
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(
+        s.defer_outbound(&MessageId::from_string("nope"), slot)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 /// The next due time is the earliest next attempt among entries neither held nor leased:
@@ -195,11 +197,12 @@ pub async fn outbound_lifecycle_and_forward_only_status<S: OutboxStore + ?Sized>
     assert_eq!(claimed[0].attempts, 0);
     assert_eq!(claimed[0].message, outbound("hi"));
     // Leased: a second worker gets nothing.
-    assert!(s
-        .claim_outbound(t0(), Duration::from_secs(30), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(t0(), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let t1 = t0() + Duration::from_secs(1);
     let r = s
@@ -285,11 +288,12 @@ pub async fn retry_and_permanent_failure<S: OutboxStore + ?Sized>(s: &S) {
     s.retry_outbound(&id, &busy, t0() + Duration::from_secs(10))
         .await
         .unwrap();
-    assert!(s
-        .claim_outbound(t0() + Duration::from_secs(5), Duration::from_secs(30), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.claim_outbound(t0() + Duration::from_secs(5), Duration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = s
         .claim_outbound(t0() + Duration::from_secs(10), Duration::from_secs(30), 10)
         .await
@@ -313,11 +317,12 @@ pub async fn retry_and_permanent_failure<S: OutboxStore + ?Sized>(s: &S) {
     assert_eq!(r.error, Some(bad));
     assert_eq!(r.attempts, 2);
     assert_eq!(s.outbox_len().await.unwrap(), 0);
-    assert!(s
-        .fail_outbound(&MessageId::from_string("nope"), &busy, t0())
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(
+        s.fail_outbound(&MessageId::from_string("nope"), &busy, t0())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 /// A status callback that beats the send's response is kept and applied later.

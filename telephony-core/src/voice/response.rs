@@ -570,7 +570,9 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["pause", "say", "play", "dial", "redirect", "record", "reject", "hangup"]
+            [
+                "pause", "say", "play", "dial", "redirect", "record", "reject", "hangup"
+            ]
         );
     }
 

@@ -121,9 +121,10 @@ async fn a_failed_mount_reports_the_cli_output_and_undoes_the_mounts_made() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(err
-        .to_string()
-        .contains("funnel --bg --yes --https=443 --set-path=/telephony/status"));
+    assert!(
+        err.to_string()
+            .contains("funnel --bg --yes --https=443 --set-path=/telephony/status")
+    );
     assert_eq!(
         log(dir.path())[1..],
         [

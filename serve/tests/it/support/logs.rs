@@ -17,12 +17,12 @@ thread_local! {
 }
 
 /// Captures the WARN and ERROR lines this thread logs until dropped.
-pub struct Captured {
+pub(crate) struct Captured {
     buffer: Arc<Mutex<Vec<u8>>>,
 }
 
 /// Starts capturing this thread's log lines.
-pub fn capture() -> Captured {
+pub(crate) fn capture() -> Captured {
     install();
     // Callsites another thread registered before the subscriber was installed may have
     // cached "nobody listens": ask every callsite again.
@@ -34,7 +34,7 @@ pub fn capture() -> Captured {
 
 impl Captured {
     /// The lines captured so far.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         String::from_utf8(self.buffer.lock().unwrap().clone())
             .unwrap()
             .lines()

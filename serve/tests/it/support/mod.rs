@@ -2,7 +2,7 @@
 //! gateway on a loopback port, byte-exact POSTs, requests through
 //! `tower::ServiceExt::oneshot`, a Twilio-shaped inbound SMS, and log capture ([`logs`]).
 
-pub mod logs;
+pub(crate) mod logs;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -19,22 +19,23 @@ use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
-pub const TOKEN: &str = "12345678901234567890123456789012";
-pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
-pub const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const TOKEN: &str = "12345678901234567890123456789012";
+pub(crate) const ACCOUNT: &str = "AC00000000000000000000000000000001";
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 /// The gateway's own number.
-pub const OURS: &str = "+15550001234";
+pub(crate) const OURS: &str = "+15550001234";
 /// Twilio's acknowledgement of a webhook.
-pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+pub(crate) const EMPTY_TWIML: &str =
+    r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 /// A gateway on the Twilio provider with `token`, sending from `+15550001234`.
-pub fn builder(token: &str, store: Arc<MemoryStore>) -> GatewayBuilder {
+pub(crate) fn builder(token: &str, store: Arc<MemoryStore>) -> GatewayBuilder {
     let cfg = TwilioConfig::new(ACCOUNT, token).from_number(OURS.parse().unwrap());
     Gateway::builder(Arc::new(TwilioProvider::new(cfg).unwrap()), store)
 }
 
 /// Serves the gateway's public router on 127.0.0.1:0 until the test's runtime ends.
-pub async fn serve(gw: &Gateway) -> SocketAddr {
+pub(crate) async fn serve(gw: &Gateway) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = gw
@@ -48,7 +49,7 @@ pub async fn serve(gw: &Gateway) -> SocketAddr {
 
 /// One HTTP/1.1 POST written byte for byte (the request target is sent exactly as
 /// given, unlike an HTTP client that would re-encode it): (status, body).
-pub async fn raw_post(
+pub(crate) async fn raw_post(
     addr: SocketAddr,
     target: &str,
     headers: &[(&str, &str)],
@@ -83,11 +84,11 @@ pub async fn raw_post(
     (status, body)
 }
 
-pub async fn inbox_len(store: &MemoryStore) -> usize {
+pub(crate) async fn inbox_len(store: &MemoryStore) -> usize {
     store.inbox(&InboxQuery::default()).await.unwrap().len()
 }
 
-pub fn sms(sid: &str, body: &str) -> InboundSms {
+pub(crate) fn sms(sid: &str, body: &str) -> InboundSms {
     InboundSms {
         account_sid: ACCOUNT.into(),
         from: "+15557654321".into(),
@@ -99,7 +100,12 @@ pub fn sms(sid: &str, body: &str) -> InboundSms {
 }
 
 /// A POST to `path` with a content type and, when given, an `X-Twilio-Signature`.
-pub fn post(path: &str, content_type: &str, sig: Option<&str>, body: String) -> Request<Body> {
+pub(crate) fn post(
+    path: &str,
+    content_type: &str,
+    sig: Option<&str>,
+    body: String,
+) -> Request<Body> {
     let mut b = Request::post(path).header("content-type", content_type);
     if let Some(s) = sig {
         b = b.header("x-twilio-signature", s);
@@ -108,7 +114,7 @@ pub fn post(path: &str, content_type: &str, sig: Option<&str>, body: String) -> 
 }
 
 /// A response read whole.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
@@ -116,7 +122,7 @@ pub struct Reply {
 
 impl Reply {
     /// A header's value, or `""` when absent.
-    pub fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_string())
@@ -125,7 +131,7 @@ impl Reply {
 }
 
 /// Sends one request through `router` with `tower::ServiceExt::oneshot`.
-pub async fn oneshot(router: axum::Router, req: Request<Body>) -> Reply {
+pub(crate) async fn oneshot(router: axum::Router, req: Request<Body>) -> Reply {
     let resp = router.oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();

@@ -1,0 +1,160 @@
+//! Serving: the public listener (every account's routes, with the `serve.*` limits), the
+//! loopback admin listener, and every account's workers.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use telephony_core::Secret;
+use telephony_serve::{Gateway, Workers};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::ServedAccount;
+use super::bind::Listeners;
+use super::build::Built;
+use crate::config::Config;
+use crate::providers::SandboxSimulator;
+use crate::runtime::RuntimeInfo;
+
+/// What [`serve`] started.
+pub(super) struct Started {
+    pub(super) gateway: Gateway,
+    pub(super) admin_token: Secret,
+    pub(super) generated: bool,
+    pub(super) runtime: RuntimeInfo,
+    pub(super) simulator: Option<SandboxSimulator>,
+    pub(super) accounts: Vec<ServedAccount>,
+    pub(super) stop: watch::Sender<bool>,
+    pub(super) servers: Vec<JoinHandle<()>>,
+    pub(super) workers: Vec<Workers>,
+}
+
+/// Serves the built gateways on the bound listeners and starts their workers.
+pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Started {
+    let Built {
+        admin_token,
+        generated,
+        accounts: mut built,
+        default_index,
+        runtime: runtime_info,
+        ..
+    } = built;
+    let Listeners {
+        public,
+        admin,
+        admin_addr,
+        ..
+    } = listeners;
+    let multi = config.account.is_some();
+    let gateway = built[default_index].gateway.clone();
+    let (stop, stop_rx) = watch::channel(false);
+    // Either a stop signal or the sender being dropped ends a listener.
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let servers = vec![
+        public_listener(config, public, &gateway, &built, stopped(stop_rx.clone())),
+        admin_listener(
+            config,
+            (admin, admin_addr),
+            &gateway,
+            &admin_token,
+            &built,
+            multi,
+            stopped(stop_rx.clone()),
+        ),
+    ];
+    let workers = built.iter().map(|a| a.gateway.spawn_workers()).collect();
+    if multi {
+        for a in &built {
+            tracing::info!(account = %a.name, webhook_url = %a.runtime.webhook_url, status_url = %a.runtime.status_url, "account served");
+        }
+    }
+    // The default account's simulator is the gateway's (`RunningGateway::simulator`).
+    let simulator = built[default_index].simulator.take();
+    let accounts = if multi { built } else { Vec::new() };
+    Started {
+        gateway,
+        admin_token,
+        generated,
+        runtime: runtime_info,
+        simulator,
+        accounts,
+        stop,
+        servers,
+        workers,
+    }
+}
+
+/// The public listener: our own accept loop with the `serve.*` limits, every account's
+/// routes on it; refusals are counted in the default account's metrics.
+fn public_listener(
+    config: &Config,
+    listener: TcpListener,
+    gateway: &Gateway,
+    accounts: &[ServedAccount],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let counter = gateway.clone();
+    let on_refused: crate::listener::RefusalHook = Arc::new(move |r: crate::listener::Refusal| {
+        counter.metrics().inc(
+            "telephony_listener_refused_total",
+            &[("reason", r.as_str())],
+        );
+    });
+    let public_router = telephony_serve::public_router(accounts.iter().map(|a| a.gateway.routes()));
+    tokio::spawn(crate::listener::serve(
+        listener,
+        public_router,
+        config.serve.listener_limits(),
+        on_refused,
+        shutdown,
+    ))
+}
+
+/// The admin listener (loopback only, bearer token): axum's. The default account at the
+/// root, with accounts every account under `/accounts/{name}`, and the SMS bridge's routes
+/// when `admin.bridgeApi` is on.
+fn admin_listener(
+    config: &Config,
+    (listener, admin_addr): (TcpListener, SocketAddr),
+    gateway: &Gateway,
+    admin_token: &Secret,
+    accounts: &[ServedAccount],
+    multi: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let mut router = gateway.admin_router(admin_token.clone());
+    if multi {
+        for a in accounts {
+            router = router.nest(
+                &format!("/accounts/{}", a.name),
+                a.gateway.admin_router(admin_token.clone()),
+            );
+        }
+    }
+    if config.admin.bridge_api {
+        tracing::warn!(
+            admin = %admin_addr,
+            "admin.bridgeApi is on: POST /sms/send, GET /sms/inbox and GET /health answer WITHOUT a token on this loopback listener; any local process can send SMS through it (the outbound policy still applies)"
+        );
+        router = router.merge(gateway.bridge_router());
+    }
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+            }
+        });
+        let res = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Err(e) = res {
+            tracing::error!(listener = "admin", error = %e, "listener failed");
+        }
+    })
+}
