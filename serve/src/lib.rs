@@ -17,7 +17,8 @@
 //!
 //! This crate depends on `telephony-core` and axum only: bring any provider and any store.
 //! The standalone server (configuration → provider + store → gateway → listeners) is the
-//! `telephony` crate.
+//! `telephony` crate, whose `telephony::prelude` and `Server::from_env()` are the shortest
+//! way to a running gateway; this crate is for embedding the gateway in your own app.
 //!
 //! ```no_run
 //! use std::sync::Arc;
