@@ -81,6 +81,11 @@
 //! [`insert_inbound`]: telephony_core::InboxStore::insert_inbound
 //! [`enqueue_outbound`]: telephony_core::OutboxStore::enqueue_outbound
 
+mod codec;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
