@@ -88,6 +88,49 @@ impl InboxRow {
     }
 }
 
+/// Inserts many rows with one statement, in provider-SID order (see
+/// [`group_commit`](super::group_commit) for why), and returns the provider SIDs that were
+/// new (duplicates are skipped by `ON CONFLICT DO NOTHING` and not returned).
+pub(crate) async fn insert_many(
+    conn: &mut PgConnection,
+    rows: &[&InboxRow],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by(|a, b| a.provider_sid.cmp(&b.provider_sid));
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
+         media_json, num_segments, received_at, extra_json, state, note) ",
+    );
+    q.push_values(sorted, |mut b, r| {
+        b.push_bind(&r.id)
+            .push_bind(&r.provider_sid)
+            .push_bind(&r.account_sid)
+            .push_bind(&r.channel)
+            .push_bind(&r.sender)
+            .push_bind(&r.recipient)
+            .push_bind(&r.body)
+            .push_bind(&r.media_json)
+            .push_bind(r.num_segments)
+            .push_bind(r.received_at)
+            .push_bind(&r.extra_json)
+            .push_bind(r.state)
+            .push_bind(&r.note);
+    });
+    q.push(" ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid");
+    let returned = q.build().fetch_all(conn).await?;
+    returned
+        .iter()
+        .map(|row| sqlx::Row::try_get::<String, _>(row, 0))
+        .collect()
+}
+
+impl InboxRow {
+    /// The provider SID (the dedupe key).
+    pub(crate) fn provider_sid(&self) -> &str {
+        &self.provider_sid
+    }
+}
+
 fn decode_message(row: &PgRow) -> Result<InboundMessage, StoreError> {
     Ok(InboundMessage {
         id: MessageId::from_string(get::<String>(row, "inbox.id")?),

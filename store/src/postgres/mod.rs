@@ -1,7 +1,8 @@
 //! [`PostgresStore`]: the [`Store`](telephony_core::Store) on PostgreSQL, shared by several
 //! gateway replicas.
 //!
-//! One file per concern: [`options`] (how to connect), [`migrations`] (the schema); the
+//! One file per concern: [`options`] (how to connect), [`migrations`] (the schema),
+//! [`group_commit`] (the inbound writer); the
 //! tables and their statements in [`inbox`], [`receipts`], [`outbox`], [`pairing`],
 //! [`opt_outs`], [`contacts`], [`forwards`] and [`calls`]; [`codec`] (column ↔ value
 //! conversions, shared with SQLite).
@@ -10,6 +11,7 @@ mod calls;
 mod codec;
 mod contacts;
 mod forwards;
+mod group_commit;
 mod inbox;
 mod migrations;
 mod opt_outs;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 use telephony_core::redact::redact_url;
 use telephony_core::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, NewCall, OrphanCallStatus,
@@ -40,6 +42,7 @@ use telephony_core::{
 use time::OffsetDateTime;
 use tracing::debug;
 
+use self::group_commit::InboundWriter;
 use self::inbox::InboxRow;
 pub use self::options::PostgresOptions;
 use self::outbox::Hold;
@@ -59,7 +62,9 @@ const LOCK_PAIRING: i32 = 2;
 /// A [`Store`](telephony_core::Store) on a PostgreSQL database, which several gateway
 /// processes (replicas) can share.
 ///
-/// Every operation runs in its own transaction on a pooled connection. What must not run
+/// Every operation runs in its own transaction on a pooled connection; inbound messages go
+/// through a group-commit writer that commits the inserts waiting at the same moment
+/// together, as on SQLite. Must be opened inside a tokio runtime (the writer is a task). What must not run
 /// twice across replicas is made safe in the database: claims of the outbox and the forward
 /// queue lock rows with `FOR UPDATE SKIP LOCKED` and lease them, a duplicate inbound
 /// webhook is stopped by the unique provider SID, and the call-slot count and pairing caps
@@ -86,6 +91,7 @@ pub struct PostgresStore {
     url: String,
     options: PostgresOptions,
     pool: PgPool,
+    inbound: InboundWriter,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -163,7 +169,6 @@ impl PostgresStore {
         if !settings.is_empty() {
             connect = connect.options(settings);
         }
-        connect = connect.log_statements(tracing::log::LevelFilter::Trace);
 
         // One plain connection first: a server that is down or refuses us gives its own
         // error here (the pool would only report a timeout), and it creates the schema.
@@ -205,6 +210,7 @@ impl PostgresStore {
             "postgres store opened"
         );
         Ok(PostgresStore {
+            inbound: InboundWriter::spawn(pool.clone()),
             url: redacted,
             options,
             pool,
@@ -259,15 +265,10 @@ impl PostgresStore {
         debug!(url = %self.url, "postgres store closed");
     }
 
-    /// Inserts one inbound row in its own transaction (committed before this returns).
+    /// Inserts one inbound row through the group-commit writer (committed before this
+    /// returns).
     async fn insert_row(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
-        let inserted = row.insert(&mut conn).await.map_err(StoreError::backend)?;
-        Ok(if inserted {
-            InsertOutcome::Inserted
-        } else {
-            InsertOutcome::Duplicate
-        })
+        self.inbound.insert(row).await
     }
 }
 
