@@ -135,9 +135,30 @@ async fn write(
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    match insert_batch(&mut tx, batch).await {
+        Ok(outcomes) => {
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            // At once: until it rolls back, the batch's rows hold their SIDs' index
+            // entries, and other replicas inserting those SIDs wait on them.
+            if let Err(re) = tx.rollback().await {
+                debug!(error = %re, "rolling back a failed inbound batch failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The statements of [`write`], in its transaction.
+async fn insert_batch(
+    tx: &mut sqlx::PgConnection,
+    batch: &[Request],
+) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
     sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
-    let outcomes = match inbox::insert_many(&mut tx, &rows).await {
+    let outcomes = match inbox::insert_many(&mut *tx, &rows).await {
         Ok(mut new) => rows
             .iter()
             // The first request for a SID gets Inserted, any repeat in the batch Duplicate.
@@ -156,7 +177,7 @@ async fn write(
             let mut outcomes = Vec::with_capacity(batch.len());
             for req in batch {
                 sqlx::query("SAVEPOINT one").execute(&mut *tx).await?;
-                let outcome = match req.row.insert(&mut tx).await {
+                let outcome = match req.row.insert(&mut *tx).await {
                     Ok(true) => Ok(InsertOutcome::Inserted),
                     Ok(false) => Ok(InsertOutcome::Duplicate),
                     Err(e) if is_constraint_violation(&e) => {
@@ -173,7 +194,6 @@ async fn write(
         }
         Err(e) => return Err(e),
     };
-    tx.commit().await?;
     Ok(outcomes)
 }
 
