@@ -24,7 +24,10 @@ pub(crate) fn corrupt(what: &'static str, reason: impl Display) -> StoreError {
 macro_rules! row_getters {
     ($row:ty, $db:ty) => {
         /// Reads column `what` (`table.column`) of a row, naming it if the value has the wrong type.
-        pub(crate) fn get<'r, T>(row: &'r $row, what: &'static str) -> Result<T, ::telephony_core::StoreError>
+        pub(crate) fn get<'r, T>(
+            row: &'r $row,
+            what: &'static str,
+        ) -> Result<T, ::telephony_core::StoreError>
         where
             T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
         {
@@ -51,7 +54,10 @@ macro_rules! row_getters {
         }
 
         /// Reads a unix-milliseconds column.
-        pub(crate) fn get_time(row: &$row, what: &'static str) -> Result<::time::OffsetDateTime, ::telephony_core::StoreError> {
+        pub(crate) fn get_time(
+            row: &$row,
+            what: &'static str,
+        ) -> Result<::time::OffsetDateTime, ::telephony_core::StoreError> {
             $crate::codec::from_ms(what, get(row, what)?)
         }
 
@@ -65,16 +71,27 @@ macro_rules! row_getters {
         }
 
         /// Reads a non-negative count column.
-        pub(crate) fn get_u32(row: &$row, what: &'static str) -> Result<u32, ::telephony_core::StoreError> {
+        pub(crate) fn get_u32(
+            row: &$row,
+            what: &'static str,
+        ) -> Result<u32, ::telephony_core::StoreError> {
             let n: i64 = get(row, what)?;
-            u32::try_from(n).map_err(|_| $crate::codec::corrupt(what, format_args!("{n} is not a valid count")))
+            u32::try_from(n)
+                .map_err(|_| $crate::codec::corrupt(what, format_args!("{n} is not a valid count")))
         }
 
         /// Reads a nullable non-negative count column.
-        pub(crate) fn get_u32_opt(row: &$row, what: &'static str) -> Result<Option<u32>, ::telephony_core::StoreError> {
+        pub(crate) fn get_u32_opt(
+            row: &$row,
+            what: &'static str,
+        ) -> Result<Option<u32>, ::telephony_core::StoreError> {
             let n: Option<i64> = get(row, what)?;
-            n.map(|n| u32::try_from(n).map_err(|_| $crate::codec::corrupt(what, format_args!("{n} is not a valid count"))))
-                .transpose()
+            n.map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    $crate::codec::corrupt(what, format_args!("{n} is not a valid count"))
+                })
+            })
+            .transpose()
         }
 
         /// Reads a delivery status column.
@@ -92,11 +109,16 @@ macro_rules! row_getters {
             what: &'static str,
         ) -> Result<::telephony_core::InboxState, ::telephony_core::StoreError> {
             let s: String = get(row, what)?;
-            ::telephony_core::InboxState::parse(&s).ok_or_else(|| $crate::codec::corrupt(what, format_args!("unknown inbox state {s:?}")))
+            ::telephony_core::InboxState::parse(&s).ok_or_else(|| {
+                $crate::codec::corrupt(what, format_args!("unknown inbox state {s:?}"))
+            })
         }
 
         /// Reads a channel column.
-        pub(crate) fn get_channel(row: &$row, what: &'static str) -> Result<::telephony_core::Channel, ::telephony_core::StoreError> {
+        pub(crate) fn get_channel(
+            row: &$row,
+            what: &'static str,
+        ) -> Result<::telephony_core::Channel, ::telephony_core::StoreError> {
             get_serde_name(row, what)
         }
 
@@ -123,8 +145,9 @@ macro_rules! row_getters {
             what: &'static str,
         ) -> Result<::telephony_core::store::StatusSource, ::telephony_core::StoreError> {
             let s: String = get(row, what)?;
-            ::telephony_core::store::StatusSource::parse(&s)
-                .ok_or_else(|| $crate::codec::corrupt(what, format_args!("unknown status source {s:?}")))
+            ::telephony_core::store::StatusSource::parse(&s).ok_or_else(|| {
+                $crate::codec::corrupt(what, format_args!("unknown status source {s:?}"))
+            })
         }
 
         /// Reads a column holding an enum's serde name.
@@ -133,7 +156,8 @@ macro_rules! row_getters {
             what: &'static str,
         ) -> Result<T, ::telephony_core::StoreError> {
             let s: String = get(row, what)?;
-            ::serde_json::from_value(::serde_json::Value::String(s)).map_err(|e| $crate::codec::corrupt(what, e))
+            ::serde_json::from_value(::serde_json::Value::String(s))
+                .map_err(|e| $crate::codec::corrupt(what, e))
         }
     };
 }

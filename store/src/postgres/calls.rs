@@ -185,10 +185,7 @@ pub(crate) async fn load(
 }
 
 /// Like [`load`], but a missing call is [`StoreError::NotFound`].
-async fn load_existing(
-    conn: &mut PgConnection,
-    call_id: &str,
-) -> Result<CallRecord, StoreError> {
+async fn load_existing(conn: &mut PgConnection, call_id: &str) -> Result<CallRecord, StoreError> {
     load(conn, call_id).await?.ok_or_else(|| not_found(call_id))
 }
 
@@ -485,8 +482,7 @@ pub(crate) async fn set_pending_answer(
     call_id: &str,
     answer: &PendingAnswer,
 ) -> Result<(), StoreError> {
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM calls WHERE call_id = $1)")
+    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM calls WHERE call_id = $1)")
         .bind(call_id)
         .fetch_one(&mut *conn)
         .await

@@ -73,6 +73,9 @@ impl MigrationSource<'static> for Embedded {
 /// sqlx's advisory lock.
 pub(crate) async fn run(pool: &PgPool) -> Result<(), MigrateError> {
     let migrator = Migrator::new(Embedded).await?;
-    debug_assert!(migrator.locking, "migrations must run under the advisory lock");
+    debug_assert!(
+        migrator.locking,
+        "migrations must run under the advisory lock"
+    );
     migrator.run(pool).await
 }

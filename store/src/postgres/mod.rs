@@ -152,13 +152,16 @@ impl PostgresStore {
             })
         };
         if let Some(schema) = &options.schema {
-            options::check_schema(schema).map_err(|why| {
-                fail(format!("the schema name {schema:?} {why}"), None)
-            })?;
+            options::check_schema(schema)
+                .map_err(|why| fail(format!("the schema name {schema:?} {why}"), None))?;
         }
         // The URL parser's errors never repeat the URL, so they cannot leak its password.
-        let mut connect = PgConnectOptions::from_str(url)
-            .map_err(|e| fail("the URL is not a valid PostgreSQL URL".into(), Some(e.into())))?;
+        let mut connect = PgConnectOptions::from_str(url).map_err(|e| {
+            fail(
+                "the URL is not a valid PostgreSQL URL".into(),
+                Some(e.into()),
+            )
+        })?;
         let mut settings: Vec<(&str, String)> = Vec::new();
         if let Some(timeout) = options.statement_timeout {
             settings.push(("statement_timeout", timeout.as_millis().max(1).to_string()));
@@ -172,18 +175,26 @@ impl PostgresStore {
 
         // One plain connection first: a server that is down or refuses us gives its own
         // error here (the pool would only report a timeout), and it creates the schema.
-        let mut first = tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(&connect))
-            .await
-            .map_err(|_| {
-                fail(
-                    format!(
-                        "connecting to the server timed out after {:?} (is it running and reachable?)",
-                        options.connect_timeout
-                    ),
-                    None,
-                )
-            })?
-            .map_err(|e| fail(format!("connecting to the server: {}", hint(&e)), Some(e.into())))?;
+        let mut first = tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| {
+            fail(
+                format!(
+                    "connecting to the server timed out after {:?} (is it running and reachable?)",
+                    options.connect_timeout
+                ),
+                None,
+            )
+        })?
+        .map_err(|e| {
+            fail(
+                format!("connecting to the server: {}", hint(&e)),
+                Some(e.into()),
+            )
+        })?;
         if let Some(schema) = &options.schema {
             create_schema(&mut first, schema)
                 .await

@@ -100,7 +100,16 @@ mod tests {
     fn schema_names_are_plain_identifiers() {
         assert!(check_schema("account_main").is_ok());
         assert!(check_schema("_a1").is_ok());
-        for bad in ["", "Main", "1a", "a-b", "a;drop", "a\"b", "pg_x", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Main",
+            "1a",
+            "a-b",
+            "a;drop",
+            "a\"b",
+            "pg_x",
+            &"a".repeat(64),
+        ] {
             assert!(check_schema(bad).is_err(), "{bad:?}");
         }
     }

@@ -276,9 +276,7 @@ pub(crate) async fn len(conn: &mut PgConnection) -> Result<usize, StoreError> {
 }
 
 /// When the oldest outbox entry was queued.
-pub(crate) async fn oldest(
-    conn: &mut PgConnection,
-) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) async fn oldest(conn: &mut PgConnection) -> Result<Option<OffsetDateTime>, StoreError> {
     let at: Option<i64> =
         sqlx::query_scalar("SELECT MIN(r.created_at) FROM outbox o JOIN receipts r ON r.id = o.id")
             .fetch_one(conn)

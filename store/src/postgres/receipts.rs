@@ -65,10 +65,10 @@ async fn load_with(
         " FROM receipts r WHERE r.id = $1 FOR UPDATE"
     );
     let Some(row) = sqlx::query(if for_update { LOCKED } else { PLAIN })
-    .bind(id.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?
     else {
         return Ok(None);
     };

@@ -70,7 +70,10 @@ async fn two_replicas_claim_disjoint_outbox_rows() {
     let set_b: HashSet<_> = from_b.iter().cloned().collect();
     assert_eq!(set_a.len(), from_a.len(), "replica a claimed a row twice");
     assert_eq!(set_b.len(), from_b.len(), "replica b claimed a row twice");
-    assert!(set_a.is_disjoint(&set_b), "a row was claimed by both replicas");
+    assert!(
+        set_a.is_disjoint(&set_b),
+        "a row was claimed by both replicas"
+    );
     assert_eq!(&set_a | &set_b, all, "every row was claimed once");
 
     // Leases hold: nothing is claimable until they expire, then everything is again.
@@ -172,7 +175,12 @@ async fn migrations_run_concurrently_without_error() {
     let again = PostgresStore::connect_with(&url, options(&schema))
         .await
         .expect("reopen");
-    let msg = inbound("SM00000000000000000000000000000001", "+15557654321", "hi", 0);
+    let msg = inbound(
+        "SM00000000000000000000000000000001",
+        "+15557654321",
+        "hi",
+        0,
+    );
     assert_eq!(
         stores[0].insert_inbound(&msg).await.unwrap(),
         InsertOutcome::Inserted
@@ -201,14 +209,29 @@ async fn schemas_do_not_see_each_others_rows() {
     let (s1, s2) = (unique_schema(), unique_schema());
     let _g1 = DropSchema::new(&url, &s1);
     let _g2 = DropSchema::new(&url, &s2);
-    let one = PostgresStore::connect_with(&url, options(&s1)).await.unwrap();
-    let two = PostgresStore::connect_with(&url, options(&s2)).await.unwrap();
+    let one = PostgresStore::connect_with(&url, options(&s1))
+        .await
+        .unwrap();
+    let two = PostgresStore::connect_with(&url, options(&s2))
+        .await
+        .unwrap();
     assert_eq!((one.schema(), two.schema()), (s1.as_str(), s2.as_str()));
 
-    let msg = inbound("SM00000000000000000000000000000002", "+15557654321", "hi", 0);
-    assert_eq!(one.insert_inbound(&msg).await.unwrap(), InsertOutcome::Inserted);
+    let msg = inbound(
+        "SM00000000000000000000000000000002",
+        "+15557654321",
+        "hi",
+        0,
+    );
+    assert_eq!(
+        one.insert_inbound(&msg).await.unwrap(),
+        InsertOutcome::Inserted
+    );
     // The same provider SID in another account is that account's own message.
-    assert_eq!(two.insert_inbound(&msg).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        two.insert_inbound(&msg).await.unwrap(),
+        InsertOutcome::Inserted
+    );
     let id = MessageId::generate();
     one.enqueue_outbound(&id, &outbound(1), t0()).await.unwrap();
 
@@ -234,7 +257,10 @@ async fn a_server_that_is_down_gives_a_clear_error_without_the_password() {
     let started = std::time::Instant::now();
     let err = PostgresStore::connect_with(url, opts).await.unwrap_err();
     let text = format!("{err} / {:?}", std::error::Error::source(&err));
-    assert!(started.elapsed() < Duration::from_secs(20), "fails promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "fails promptly"
+    );
     assert!(matches!(err, StoreError::Backend(_)));
     assert!(
         text.contains("cannot open the PostgreSQL store at postgres://gateway:[redacted]@127.0.0.1:1/telephony"),
@@ -256,9 +282,10 @@ async fn a_bad_schema_name_or_url_is_refused_by_name() {
     assert!(text.contains("schema name"), "{text}");
     assert!(text.contains("lowercase SQL identifier"), "{text}");
 
-    let err = PostgresStore::connect("postgres://gateway:pw@127.0.0.1:1/telephony?sslmode=sometimes")
-        .await
-        .unwrap_err();
+    let err =
+        PostgresStore::connect("postgres://gateway:pw@127.0.0.1:1/telephony?sslmode=sometimes")
+            .await
+            .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("not a valid PostgreSQL URL"), "{text}");
     assert!(!text.contains(":pw@"), "{text}");
