@@ -117,6 +117,16 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with
     /// `?sslmode=…` for TLS) with the default [`PostgresOptions`], and brings its schema up
     /// to date.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://gw:secret@db.internal/telephony?sslmode=require").await?;
+    /// assert_eq!(store.schema(), "public");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, PostgresOptions::default()).await
     }
