@@ -1,21 +1,36 @@
 //! Durable [`Store`](telephony_core::Store) backends for the telephony gateway.
 //!
-//! | store | backend | use it for |
-//! |---|---|---|
-//! | [`SqliteStore`] | embedded SQLite file, WAL mode | one gateway process (the default) |
-//! | [`MemoryStore`](telephony_core::MemoryStore) (in `telephony-core`) | memory | tests; nothing survives a restart |
+//! | store | backend | feature | use it for |
+//! |---|---|---|---|
+//! | [`SqliteStore`] | embedded SQLite file, WAL mode | (default) | one gateway process; nothing to install |
+//! | `PostgresStore` | a PostgreSQL server (13 or later) | `postgres` | several gateway replicas sharing state |
+//! | [`MemoryStore`](telephony_core::MemoryStore) (in `telephony-core`) | memory | | tests; nothing survives a restart |
+//!
+//! Both database backends implement every store trait and pass the same conformance suite
+//! (`telephony_core::store_suite_tests!`). SQLite stays the default: the `postgres` feature
+//! adds the PostgreSQL driver (TLS through rustls) and changes nothing on the SQLite path.
+//! A gateway selects PostgreSQL with a `postgres://…` URL (`store.url`, or the environment
+//! variable `TELEPHONY_DATABASE_URL`), which it passes to `PostgresStore::connect_with`.
 //!
 //! # Where the data lives
 //!
-//! The gateway passes the path; by convention it is `./telephony-data/telephony.db`
-//! (relative to the working directory). [`SqliteStore::open`] creates the file and its
-//! parent directories. Next to the database SQLite keeps `telephony.db-wal` and
-//! `telephony.db-shm`; back up all three, or use SQLite's online backup.
+//! **SQLite**: the gateway passes the path; by convention it is
+//! `./telephony-data/telephony.db` (relative to the working directory).
+//! [`SqliteStore::open`] creates the file and its parent directories. Next to the database
+//! SQLite keeps `telephony.db-wal` and `telephony.db-shm`; back up all three, or use
+//! SQLite's online backup.
+//!
+//! **PostgreSQL**: in the database the URL names, in one schema per account
+//! (`PostgresOptions::schema`): the store creates the schema if it is missing and sets every
+//! pooled connection's `search_path` to that schema alone, so each account's tables are
+//! separate tables and no query can read or change another account's rows. Without a schema
+//! option the server's default (`public`) is used; give every account its own when several
+//! share a database. Back up with `pg_dump` (per schema with `-n`).
 //!
 //! # Durability
 //!
-//! The database runs in WAL mode with `synchronous=NORMAL` by default. Every operation
-//! returns only after its transaction committed, so once [`insert_inbound`] or
+//! **SQLite**: the database runs in WAL mode with `synchronous=NORMAL` by default. Every
+//! operation returns only after its transaction committed, so once [`insert_inbound`] or
 //! [`enqueue_outbound`] returned `Ok`, the row survives a crash of the gateway process:
 //! an acknowledged webhook is never lost, and a send accepted before a crash is claimed
 //! again after restart (its lease simply expires). An operating-system crash or a power
@@ -23,18 +38,42 @@
 //! database). If that matters more than write throughput, open with
 //! [`SqliteOptions::synchronous_full`], which fsyncs every commit.
 //!
+//! **PostgreSQL**: every operation is one transaction that has committed when it returns, so
+//! the same holds for a crash of any gateway process. What survives a crash of the
+//! *database server* is the server's setting: with PostgreSQL's defaults (`fsync=on`,
+//! `synchronous_commit=on`) a commit is on disk before it is acknowledged; with
+//! `synchronous_commit=off` the last few hundred milliseconds of commits may be lost on a
+//! server crash; replication (`synchronous_standby_names`) keeps them on a second machine.
+//! Several replicas share the database safely: outbox and forward-queue claims lock rows
+//! with `FOR UPDATE SKIP LOCKED` and lease them (a replica that dies leaves a lease that
+//! expires, and another replica claims the row again); a webhook delivered to two replicas
+//! at once is stored once (the provider SID is unique; the loser hears `Duplicate`); the
+//! live-call count and the pairing caps hold a transaction advisory lock per schema.
+//!
 //! # Throughput
 //!
-//! SQLite has one writer. Inbound messages, the hot path (each webhook is persisted before
+//! **SQLite** has one writer. Inbound messages, the hot path (each webhook is persisted before
 //! it is acknowledged), go through a *group commit* writer: every insert that arrives while
 //! a transaction is committing joins the next one (up to 256), so one commit acknowledges
 //! many webhooks. Other writes run in their own `BEGIN IMMEDIATE` transaction on the same
 //! write connection; reads use a separate pool and run concurrently with writes.
 //!
-//! # Schema
+//! **PostgreSQL** runs each operation on a pooled connection
+//! (`PostgresOptions::max_connections`), so writes from one or several replicas run
+//! concurrently. Inbound messages are group-committed the same way as on SQLite (one
+//! writer per store; a batch is one multi-row insert in provider-SID order, so batches of
+//! different replicas never deadlock), so one commit acknowledges many webhooks.
 //!
-//! Embedded migrations (`migrations/sqlite/*.sql`) run on every open and are idempotent;
-//! a database whose applied migration differs from the embedded one is refused. Tables:
+//! # Schema and migrations
+//!
+//! Each backend has its own embedded migrations (`migrations/sqlite/*.sql`,
+//! `migrations/postgres/*.sql`, one file per table family), run on every open through
+//! sqlx's migrator, which records them in `_sqlx_migrations` and is idempotent; a database
+//! whose applied migration differs from the embedded one is refused. On PostgreSQL the
+//! migrator holds an advisory lock (`pg_advisory_lock`) while it runs, and creating the
+//! schema holds one too, so replicas starting together do not race: one migrates, the
+//! others wait and find nothing left to do. Both backends have the same tables (PostgreSQL
+//! numbers rows with a `seq` identity column where SQLite uses its rowid):
 //!
 //! | table | holds |
 //! |---|---|
@@ -51,7 +90,8 @@
 //! | `call_pending_answers` | answers kept for calls on hold, taken once |
 //! | `call_stream_tokens` | one-time tokens (their SHA-256) for calls' real-time sockets |
 //!
-//! Times are unix milliseconds: instants read back at millisecond precision.
+//! Times are unix milliseconds on both backends: instants read back at millisecond
+//! precision.
 //!
 //! # Example
 //!
@@ -81,6 +121,11 @@
 //! [`insert_inbound`]: telephony_core::InboxStore::insert_inbound
 //! [`enqueue_outbound`]: telephony_core::OutboxStore::enqueue_outbound
 
+mod codec;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -1,6 +1,9 @@
 //! The store's integration tests, in one binary: SQLite on real files (durability, crashes,
-//! concurrency), the shared store conformance suite, and the opt-in throughput measurement.
+//! concurrency), the shared store conformance suite, the opt-in throughput measurement, and
+//! (feature `postgres`) PostgreSQL: the suite and several connections sharing a database.
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod suite;
 mod throughput;

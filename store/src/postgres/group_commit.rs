@@ -1,0 +1,210 @@
+//! Group commit for inbound messages, as on SQLite.
+//!
+//! Webhooks are acknowledged only after their message is committed, and each commit waits
+//! for the server's WAL flush. Committing each webhook alone would cost one flush per
+//! webhook; instead a writer task takes every insert that queued up while the previous
+//! batch was committing (up to [`MAX_BATCH`]), inserts them with one statement in one
+//! transaction, commits once, and only then answers each caller. No artificial delay is
+//! added: under light load a batch holds one message, under heavy load batches grow by
+//! themselves.
+//!
+//! Several replicas insert concurrently: a batch inserts its rows in provider-SID order, so
+//! two batches that share SIDs wait for each other in one order and cannot deadlock; a SID
+//! another replica is inserting at that moment waits for that replica's commit and is then
+//! a duplicate (or inserted, if that one rolled back).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::PgPool;
+use sqlx::error::ErrorKind;
+use telephony_core::{InsertOutcome, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::inbox::{self, InboxRow};
+
+/// Most inserts committed in one transaction.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Inserts waiting for the writer before callers wait to enqueue (backpressure).
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+
+struct Request {
+    row: InboxRow,
+    reply: Reply,
+}
+
+/// A whole batch was rolled back; every message in it was not stored.
+#[derive(Debug, thiserror::Error)]
+#[error("inbound batch of {batch} message(s) was rolled back, nothing in it was stored")]
+struct BatchFailed {
+    batch: usize,
+    #[source]
+    source: Arc<sqlx::Error>,
+}
+
+/// The handle callers use; the writer task ends when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct InboundWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+impl InboundWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn spawn(pool: PgPool) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(pool, rx));
+        InboundWriter { queue }
+    }
+
+    /// Queues a row and waits until its batch is committed (or rolled back).
+    pub(crate) async fn insert(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request { row, reply })
+            .await
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::backend(std::io::Error::other(
+        "the inbound writer task has stopped (store closed or runtime shutting down)",
+    ))
+}
+
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = Instant::now();
+        let size = batch.len();
+        match write(&pool, &batch).await {
+            Ok(outcomes) => {
+                let inserted = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Ok(InsertOutcome::Inserted)))
+                    .count();
+                let duplicates = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, Ok(InsertOutcome::Duplicate)))
+                    .count();
+                debug!(
+                    batch = size,
+                    inserted,
+                    duplicates,
+                    refused = size - inserted - duplicates,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "inbound batch committed"
+                );
+                for (req, outcome) in batch.drain(..).zip(outcomes) {
+                    // A caller that gave up still had its message stored; nothing to undo.
+                    let _ = req.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                warn!(
+                    batch = size,
+                    error = %e,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "inbound batch rolled back"
+                );
+                let source = Arc::new(e);
+                for req in batch.drain(..) {
+                    let _ = req.reply.send(Err(StoreError::backend(BatchFailed {
+                        batch: size,
+                        source: source.clone(),
+                    })));
+                }
+            }
+        }
+    }
+    debug!("inbound writer stopped");
+}
+
+/// Runs a batch in one transaction, as one multi-row insert. If that statement hits a
+/// constraint other than the duplicate provider SID (e.g. a reused gateway id), the
+/// statement is rolled back to a savepoint and the rows are inserted one by one instead
+/// (each behind its own savepoint), so the offending row fails alone and the rest commit.
+/// Any other error rolls back the whole batch.
+async fn write(
+    pool: &PgPool,
+    batch: &[Request],
+) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    match insert_batch(&mut tx, batch).await {
+        Ok(outcomes) => {
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            // At once: until it rolls back, the batch's rows hold their SIDs' index
+            // entries, and other replicas inserting those SIDs wait on them.
+            if let Err(re) = tx.rollback().await {
+                debug!(error = %re, "rolling back a failed inbound batch failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The statements of [`write`], in its transaction.
+async fn insert_batch(
+    tx: &mut sqlx::PgConnection,
+    batch: &[Request],
+) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+    let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
+    sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+    let outcomes = match inbox::insert_many(&mut *tx, &rows).await {
+        Ok(mut new) => rows
+            .iter()
+            // The first request for a SID gets Inserted, any repeat in the batch Duplicate.
+            .map(|r| {
+                Ok(if new.remove(r.provider_sid()) {
+                    InsertOutcome::Inserted
+                } else {
+                    InsertOutcome::Duplicate
+                })
+            })
+            .collect(),
+        Err(e) if is_constraint_violation(&e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                .execute(&mut *tx)
+                .await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for req in batch {
+                sqlx::query("SAVEPOINT one").execute(&mut *tx).await?;
+                let outcome = match req.row.insert(&mut *tx).await {
+                    Ok(true) => Ok(InsertOutcome::Inserted),
+                    Ok(false) => Ok(InsertOutcome::Duplicate),
+                    Err(e) if is_constraint_violation(&e) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT one")
+                            .execute(&mut *tx)
+                            .await?;
+                        Err(StoreError::backend(e))
+                    }
+                    Err(e) => return Err(e),
+                };
+                outcomes.push(outcome);
+            }
+            outcomes
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(outcomes)
+}
+
+fn is_constraint_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        matches!(
+            d.kind(),
+            ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        )
+    })
+}

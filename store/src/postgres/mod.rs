@@ -1,0 +1,761 @@
+//! [`PostgresStore`]: the [`Store`](telephony_core::Store) on PostgreSQL, shared by several
+//! gateway replicas.
+//!
+//! One file per concern: [`options`] (how to connect), [`migrations`] (the schema),
+//! [`group_commit`] (the inbound writer); the
+//! tables and their statements in [`inbox`], [`receipts`], [`outbox`], [`pairing`],
+//! [`opt_outs`], [`contacts`], [`forwards`] and [`calls`]; [`codec`] (column ↔ value
+//! conversions, shared with SQLite).
+
+mod calls;
+mod codec;
+mod contacts;
+mod forwards;
+mod group_commit;
+mod inbox;
+mod migrations;
+mod opt_outs;
+mod options;
+mod outbox;
+mod pairing;
+mod receipts;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+use telephony_core::redact::redact_url;
+use telephony_core::store::{
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, NewCall, OrphanCallStatus,
+    PendingAnswer, StatusSource,
+};
+use telephony_core::voice::CallStatus;
+use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
+use telephony_core::{
+    ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
+    InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
+    PairingOutcome, PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt,
+    StatusOutcome, StatusUpdate, StoreError,
+};
+use time::OffsetDateTime;
+use tracing::debug;
+
+use self::group_commit::InboundWriter;
+use self::inbox::InboxRow;
+pub use self::options::PostgresOptions;
+use self::outbox::Hold;
+
+/// Entries [`Store::inbox`], [`Store::receipts`], [`Store::calls`] and
+/// [`Store::orphan_call_statuses`] return when the limit is 0.
+const DEFAULT_LIMIT: usize = 100;
+
+/// Second key of the transaction advisory lock (`pg_advisory_xact_lock(hashtext(schema),
+/// key)`) that serializes creating a schema.
+const LOCK_SCHEMA: i32 = 0;
+/// ... that serializes `begin_call` in a schema (the live-session count and the insert).
+const LOCK_CALL_SLOTS: i32 = 1;
+/// ... that serializes pairing requests in a schema (the caps on pending and recent ones).
+const LOCK_PAIRING: i32 = 2;
+
+/// A [`Store`](telephony_core::Store) on a PostgreSQL database, which several gateway
+/// processes (replicas) can share.
+///
+/// Every operation runs in its own transaction on a pooled connection; inbound messages go
+/// through a group-commit writer that commits the inserts waiting at the same moment
+/// together, as on SQLite. Must be opened inside a tokio runtime (the writer is a task). What must not run
+/// twice across replicas is made safe in the database: claims of the outbox and the forward
+/// queue lock rows with `FOR UPDATE SKIP LOCKED` and lease them, a duplicate inbound
+/// webhook is stopped by the unique provider SID, and the call-slot count and pairing caps
+/// hold an advisory lock. Cloning is cheap and shares the pool.
+///
+/// Each store uses one schema ([`PostgresOptions::schema`]), which it creates and migrates
+/// on open; every pooled connection has only that schema on its `search_path`.
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use telephony_core::store::prelude::*;
+/// use telephony_store::{PostgresOptions, PostgresStore};
+///
+/// let url = std::env::var("TELEPHONY_DATABASE_URL")?; // postgres://user:pw@host/db?sslmode=require
+/// let store = PostgresStore::connect_with(&url, PostgresOptions::default().schema("account_main")).await?;
+/// println!("{} send(s) waiting", store.outbox_len().await?);
+/// store.close().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    /// The URL with its password (and query values) redacted, for errors and logs.
+    url: String,
+    options: PostgresOptions,
+    pool: PgPool,
+    inbound: InboundWriter,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.url)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opening the store failed; names the (redacted) URL and the step.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the PostgreSQL store at {url}: {what}")]
+struct OpenError {
+    url: String,
+    what: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with
+    /// `?sslmode=…` for TLS) with the default [`PostgresOptions`], and brings its schema up
+    /// to date.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://gw:secret@db.internal/telephony?sslmode=require").await?;
+    /// assert_eq!(store.schema(), "public");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects with `options`: creates the schema if it is missing (under an advisory
+    /// lock), applies the migrations (under sqlx's advisory lock, so replicas starting
+    /// together do not race), then opens the pool.
+    ///
+    /// Errors name the URL with its password redacted and the step that failed; a server
+    /// that cannot be reached fails after [`PostgresOptions::connect_timeout`].
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use telephony_store::{PostgresOptions, PostgresStore};
+    ///
+    /// let opts = PostgresOptions::default()
+    ///     .max_connections(20)
+    ///     .statement_timeout(Some(Duration::from_secs(10)))
+    ///     .schema("account_sales");
+    /// let store = PostgresStore::connect_with("postgres://gw@db.internal/telephony?sslmode=verify-full", opts).await?;
+    /// assert_eq!(store.schema(), "account_sales");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        let redacted = redact_url(url);
+        let fail = |what: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+            StoreError::backend(OpenError {
+                url: redacted.clone(),
+                what,
+                source,
+            })
+        };
+        if let Some(schema) = &options.schema {
+            options::check_schema(schema)
+                .map_err(|why| fail(format!("the schema name {schema:?} {why}"), None))?;
+        }
+        // The URL parser's errors never repeat the URL, so they cannot leak its password.
+        let mut connect = PgConnectOptions::from_str(url).map_err(|e| {
+            fail(
+                "the URL is not a valid PostgreSQL URL".into(),
+                Some(e.into()),
+            )
+        })?;
+        let mut settings: Vec<(&str, String)> = Vec::new();
+        if let Some(timeout) = options.statement_timeout {
+            settings.push(("statement_timeout", timeout.as_millis().max(1).to_string()));
+        }
+        if let Some(schema) = &options.schema {
+            settings.push(("search_path", schema.clone()));
+        }
+        if !settings.is_empty() {
+            connect = connect.options(settings);
+        }
+
+        // One plain connection first: a server that is down or refuses us gives its own
+        // error here (the pool would only report a timeout), and it creates the schema.
+        let mut first = tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| {
+            fail(
+                format!(
+                    "connecting to the server timed out after {:?} (is it running and reachable?)",
+                    options.connect_timeout
+                ),
+                None,
+            )
+        })?
+        .map_err(|e| {
+            fail(
+                format!("connecting to the server: {}", hint(&e)),
+                Some(e.into()),
+            )
+        })?;
+        if let Some(schema) = &options.schema {
+            create_schema(&mut first, schema)
+                .await
+                .map_err(|e| fail(format!("creating the schema {schema:?}"), Some(e.into())))?;
+        }
+        // Closing is only courtesy to the server; the connection is done either way.
+        if let Err(e) = first.close().await {
+            debug!(error = %e, "closing the first connection failed");
+        }
+
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| fail("opening the connection pool".into(), Some(e.into())))?;
+        migrations::run(&pool)
+            .await
+            .map_err(|e| fail("migrating the schema".into(), Some(e.into())))?;
+        debug!(
+            url = %redacted,
+            schema = options.schema.as_deref().unwrap_or("(server default)"),
+            connections = options.max_connections.max(1),
+            "postgres store opened"
+        );
+        Ok(PostgresStore {
+            inbound: InboundWriter::spawn(pool.clone()),
+            url: redacted,
+            options,
+            pool,
+        })
+    }
+
+    /// The schema that holds this store's tables (`public` when none was configured and the
+    /// server's default applies).
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://gw@localhost/telephony").await?;
+    /// assert_eq!(store.schema(), "public");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn schema(&self) -> &str {
+        self.options.schema.as_deref().unwrap_or("public")
+    }
+
+    /// The options it was opened with.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://gw@localhost/telephony").await?;
+    /// assert_eq!(store.options().max_connections, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn options(&self) -> &PostgresOptions {
+        &self.options
+    }
+
+    /// Closes the pool (for every clone): waits for the statements in flight, then every
+    /// later operation fails. Dropping the store without closing loses nothing committed.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use telephony_store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://gw@localhost/telephony").await?;
+    /// store.close().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn close(&self) {
+        self.pool.close().await;
+        debug!(url = %self.url, "postgres store closed");
+    }
+
+    /// Inserts one inbound row through the group-commit writer (committed before this
+    /// returns).
+    async fn insert_row(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
+        self.inbound.insert(row).await
+    }
+}
+
+/// The error's text, with a hint when the server could not be reached at all.
+fn hint(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(_) => format!("{e} (is the server running and reachable?)"),
+        sqlx::Error::Tls(_) => format!("{e} (check sslmode and the server's certificate)"),
+        _ => e.to_string(),
+    }
+}
+
+/// Creates the schema if it is missing. Two replicas doing this at once would both pass
+/// `IF NOT EXISTS` and one would fail on the catalog's unique index, so it runs under an
+/// advisory lock keyed on the schema name.
+async fn create_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1), $2)")
+        .bind(schema)
+        .bind(LOCK_SCHEMA)
+        .execute(&mut *tx)
+        .await?;
+    // `check_schema` allowed only [a-z0-9_], so the name needs no quoting.
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Rolls back a transaction whose work failed, now: a dropped transaction is only rolled
+/// back when its connection is next used, and until then it would keep its row and advisory
+/// locks, blocking the other replicas.
+async fn rollback(tx: sqlx::Transaction<'static, sqlx::Postgres>) {
+    if let Err(e) = tx.rollback().await {
+        // The connection is closed rather than reused when its rollback failed.
+        debug!(error = %e, "rolling back a failed transaction failed");
+    }
+}
+
+/// Runs `$body` (an expression using `$conn: &mut PgConnection`) in a transaction and
+/// commits it; if `$body` fails, rolls back.
+macro_rules! in_write_tx {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.pool.begin().await.map_err(StoreError::backend)?;
+        let $conn = &mut *tx;
+        match $body.await {
+            Ok(out) => {
+                tx.commit().await.map_err(StoreError::backend)?;
+                Ok::<_, StoreError>(out)
+            }
+            Err(e) => {
+                rollback(tx).await;
+                Err(e)
+            }
+        }
+    }};
+}
+
+/// Runs `$body` in a read-only repeatable-read transaction, so everything it reads is one
+/// snapshot (a receipt and its history, say).
+macro_rules! in_read_tx {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(StoreError::backend)?;
+        let $conn = &mut *tx;
+        match $body.await {
+            Ok(out) => {
+                tx.commit().await.map_err(StoreError::backend)?;
+                Ok::<_, StoreError>(out)
+            }
+            Err(e) => {
+                rollback(tx).await;
+                Err(e)
+            }
+        }
+    }};
+}
+
+/// Runs `$body` (one statement) on a pooled connection.
+macro_rules! on_pool {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut conn = $store.pool.acquire().await.map_err(StoreError::backend)?;
+        let $conn = &mut *conn;
+        $body.await
+    }};
+}
+
+#[async_trait]
+impl InboxStore for PostgresStore {
+    async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
+        self.insert_row(InboxRow::encode(msg)?).await
+    }
+
+    async fn insert_inbound_in_state(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.insert_row(InboxRow::encode(msg)?.in_state(state, note))
+            .await
+    }
+
+    async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        let limit = match query.limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        on_pool!(self, |conn| inbox::list(conn, query.since, limit))
+    }
+
+    async fn queued_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError> {
+        on_pool!(self, |conn| inbox::queued(conn, limit))
+    }
+
+    async fn set_inbound_state(
+        &self,
+        id: &MessageId,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| inbox::set_state(conn, id, state, note))
+    }
+
+    async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn enqueue_outbound(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::enqueue(conn, id, msg, now, Hold::No))
+    }
+
+    async fn claim_outbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let items: Vec<OutboxItem> =
+            in_write_tx!(self, |conn| outbox::claim(conn, now, lease, limit))?;
+        if !items.is_empty() {
+            debug!(claimed = items.len(), limit, "outbox entries claimed");
+        }
+        Ok(items)
+    }
+
+    async fn complete_outbound(
+        &self,
+        id: &MessageId,
+        result: &ProviderReceipt,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::complete(conn, id, result, now))
+    }
+
+    async fn fail_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::fail(conn, id, error, now))
+    }
+
+    async fn retry_outbound(
+        &self,
+        id: &MessageId,
+        error: &ErrorInfo,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| outbox::retry(conn, id, error, next_attempt))
+    }
+
+    async fn defer_outbound(
+        &self,
+        id: &MessageId,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| outbox::defer(conn, id, until))
+    }
+
+    async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_pool!(self, |conn| outbox::next_due(conn))
+    }
+
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        now: OffsetDateTime,
+    ) -> Result<StatusOutcome, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| receipts::apply_status(conn, update, now))
+    }
+
+    async fn receipt(&self, id: &MessageId) -> Result<Option<Receipt>, StoreError> {
+        let loaded = in_read_tx!(self, |conn| receipts::load(conn, id))?;
+        Ok(loaded.map(|l| l.receipt))
+    }
+
+    async fn outbox_len(&self) -> Result<usize, StoreError> {
+        on_pool!(self, |conn| outbox::len(conn))
+    }
+
+    async fn outbox_oldest(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_pool!(self, |conn| outbox::oldest(conn))
+    }
+}
+
+#[async_trait]
+impl PolicyStore for PostgresStore {
+    async fn pairing_request(
+        &self,
+        sender: &PhoneNumber,
+        code: &str,
+        limits: &PairingLimits,
+        now: OffsetDateTime,
+    ) -> Result<PairingOutcome, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| pairing::request(
+            conn, sender, code, limits, now
+        ))
+    }
+
+    async fn pending_pairings(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PairingRequest>, StoreError> {
+        on_pool!(self, |conn| pairing::pending(conn, now))
+    }
+
+    async fn resolve_pairing(
+        &self,
+        code: &str,
+        approve: bool,
+        now: OffsetDateTime,
+    ) -> Result<PairingResolution, StoreError> {
+        in_write_tx!(self, |conn| pairing::resolve(conn, code, approve, now))
+    }
+
+    async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| pairing::is_approved(conn, number))
+    }
+
+    async fn set_opted_out(
+        &self,
+        number: &PhoneNumber,
+        opted_out: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| opt_outs::set(conn, number, opted_out, now))
+    }
+
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| opt_outs::is_opted_out(conn, number))
+    }
+}
+
+#[async_trait]
+impl ContactStore for PostgresStore {
+    async fn is_known_contact(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| contacts::is_known(conn, number))
+    }
+
+    async fn enqueue_outbound_held(
+        &self,
+        id: &MessageId,
+        msg: &OutboundMessage,
+        now: OffsetDateTime,
+    ) -> Result<Receipt, StoreError> {
+        let now = codec::stored(now);
+        in_write_tx!(self, |conn| outbox::enqueue(
+            conn,
+            id,
+            msg,
+            now,
+            Hold::UntilApproved
+        ))
+    }
+
+    async fn approve_contact(
+        &self,
+        number: &PhoneNumber,
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        in_write_tx!(self, |conn| contacts::approve(conn, number, now))
+    }
+
+    async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
+        in_read_tx!(self, |conn| outbox::held(conn))
+    }
+
+    async fn count_outbound_since(&self, since: OffsetDateTime) -> Result<usize, StoreError> {
+        on_pool!(self, |conn| receipts::count_since(conn, since))
+    }
+
+    async fn receipts(
+        &self,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<Receipt>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        in_read_tx!(self, |conn| receipts::log(conn, since, limit))
+    }
+}
+
+#[async_trait]
+impl ForwardStore for PostgresStore {
+    async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::enqueue(conn, event))
+    }
+
+    async fn claim_forwards(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ForwardEvent>, StoreError> {
+        in_write_tx!(self, |conn| forwards::claim(conn, now, lease, limit))
+    }
+
+    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::complete(conn, id, now))
+    }
+
+    async fn retry_forward(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::retry(conn, id, error, next_attempt))
+    }
+
+    async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
+        on_pool!(self, |conn| forwards::stats(conn))
+    }
+}
+
+#[async_trait]
+impl CallStore for PostgresStore {
+    async fn begin_call(
+        &self,
+        call: &NewCall,
+        max_live: Option<usize>,
+    ) -> Result<BeginOutcome, StoreError> {
+        // calls::begin holds the schema's call-slot lock from the live count to the insert.
+        in_write_tx!(self, |conn| calls::begin(conn, call, max_live))
+    }
+
+    async fn rename_call(&self, from_id: &str, to_id: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::rename(conn, from_id, to_id))
+    }
+
+    async fn update_call_status(
+        &self,
+        call_id: &str,
+        status: CallStatus,
+        duration_secs: Option<u64>,
+        source: StatusSource,
+        at: OffsetDateTime,
+    ) -> Result<CallStatusOutcome, StoreError> {
+        in_write_tx!(self, |conn| calls::update_status(
+            conn,
+            call_id,
+            status,
+            duration_secs,
+            source,
+            at
+        ))
+    }
+
+    async fn set_call_note(&self, call_id: &str, note: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::set_note(conn, call_id, note))
+    }
+
+    async fn add_call_turn(&self, call_id: &str, turn: &CallTurn) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::add_turn(conn, call_id, turn))
+    }
+
+    async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::touch(conn, call_id, at))
+    }
+
+    async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
+        in_read_tx!(self, |conn| calls::load(conn, call_id))
+    }
+
+    async fn live_sessions(&self) -> Result<Vec<CallRecord>, StoreError> {
+        in_read_tx!(self, |conn| calls::live(conn))
+    }
+
+    async fn calls(&self, query: &CallQuery) -> Result<Vec<CallRecord>, StoreError> {
+        let limit = match query.limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        in_read_tx!(self, |conn| calls::list(conn, query.since, limit))
+    }
+
+    async fn orphan_call_statuses(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<OrphanCallStatus>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        on_pool!(self, |conn| calls::orphans(conn, limit))
+    }
+
+    async fn set_pending_answer(
+        &self,
+        call_id: &str,
+        answer: &PendingAnswer,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::set_pending_answer(
+            conn, call_id, answer
+        ))
+    }
+
+    async fn take_pending_answer(
+        &self,
+        call_id: &str,
+    ) -> Result<Option<PendingAnswer>, StoreError> {
+        in_write_tx!(self, |conn| calls::take_pending_answer(conn, call_id))
+    }
+
+    async fn put_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| calls::put_stream_token(
+            conn, call_id, token_hash, expires_at
+        ))
+    }
+
+    async fn take_stream_token(
+        &self,
+        call_id: &str,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| calls::take_stream_token(
+            conn, call_id, token_hash, now
+        ))
+    }
+}

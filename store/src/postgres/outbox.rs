@@ -1,0 +1,308 @@
+//! The outbox: sends accepted by the gateway and not yet accepted by the provider, including
+//! sends held until their recipient is approved as a contact.
+//!
+//! Every function runs inside the caller's transaction, so a receipt and its outbox entry
+//! always change together. Claims pick due rows `FOR UPDATE SKIP LOCKED` and lease them:
+//! two workers, in one process or in several replicas, never claim the same entry, and a
+//! lease that runs out (its worker died) makes the entry claimable again.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use telephony_core::{
+    ErrorInfo, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt, Receipt,
+    StoreError,
+};
+use time::OffsetDateTime;
+
+use super::codec::{self, get, get_json, get_u32};
+use super::receipts;
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+/// Whether a new outbox entry may be claimed at once or waits for its recipient's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Due at once.
+    No,
+    /// Never claimed until [`release_held`] for its recipient.
+    UntilApproved,
+}
+
+/// Creates a `pending` receipt and its outbox entry.
+pub(crate) async fn enqueue(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    msg: &OutboundMessage,
+    now: OffsetDateTime,
+    hold: Hold,
+) -> Result<Receipt, StoreError> {
+    let receipt = Receipt::new_pending(id.clone(), msg, now);
+    receipts::insert(conn, &receipt).await?;
+    sqlx::query(
+        "INSERT INTO outbox (id, message_json, attempts, next_attempt_at, held, to_number) \
+         VALUES ($1, $2, 0, $3, $4, $5)",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_json(msg)?)
+    .bind(codec::to_ms(now))
+    .bind(hold == Hold::UntilApproved)
+    .bind(msg.to.number().as_str())
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(receipt)
+}
+
+/// Releases the held entries for a number, due at `now`; returns their ids in enqueue order.
+pub(crate) async fn release_held(
+    conn: &mut PgConnection,
+    number: &PhoneNumber,
+    now: OffsetDateTime,
+) -> Result<Vec<MessageId>, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE outbox SET held = FALSE, next_attempt_at = $2 WHERE held AND to_number = $1 \
+         RETURNING seq, id",
+    )
+    .bind(number.as_str())
+    .bind(codec::to_ms(now))
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    let mut released = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                get::<i64>(row, "outbox.seq")?,
+                get::<String>(row, "outbox.id")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // RETURNING has no defined order.
+    released.sort();
+    Ok(released
+        .into_iter()
+        .map(|(_, id)| MessageId::from_string(id))
+        .collect())
+}
+
+/// Receipts of held entries, oldest first.
+pub(crate) async fn held(conn: &mut PgConnection) -> Result<Vec<Receipt>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        receipts::receipt_columns!(),
+        " FROM outbox o JOIN receipts r ON r.id = o.id WHERE o.held \
+          ORDER BY r.created_at, o.seq"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    receipts::decode_all(conn, &rows).await
+}
+
+/// Leases up to `limit` due, unleased entries, oldest due first, and counts the attempt on
+/// the entries and their receipts. Rows another transaction is claiming right now are
+/// skipped, not waited for.
+pub(crate) async fn claim(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let now_ms = codec::to_ms(now);
+    let rows = sqlx::query(
+        "WITH picked AS ( \
+           SELECT id FROM outbox \
+           WHERE NOT held AND next_attempt_at <= $1 \
+             AND (leased_until IS NULL OR leased_until <= $1) \
+           ORDER BY next_attempt_at, seq LIMIT $3 \
+           FOR UPDATE SKIP LOCKED \
+         ), claimed AS ( \
+           UPDATE outbox o SET leased_until = $2, attempts = o.attempts + 1 \
+           FROM picked WHERE o.id = picked.id \
+           RETURNING o.seq, o.id, o.message_json, o.attempts, o.next_attempt_at \
+         ), counted AS ( \
+           UPDATE receipts r SET attempts = claimed.attempts \
+           FROM claimed WHERE r.id = claimed.id \
+         ) \
+         SELECT seq, id, message_json, attempts FROM claimed \
+         ORDER BY next_attempt_at, seq",
+    )
+    .bind(now_ms)
+    .bind(now_ms.saturating_add(codec::duration_ms(lease)))
+    .bind(codec::limit(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxItem {
+                id: MessageId::from_string(get::<String>(row, "outbox.id")?),
+                message: get_json(row, "outbox.message_json")?,
+                // The item reports the attempts made before this claim.
+                attempts: get_u32(row, "outbox.attempts")?.saturating_sub(1),
+                seq: get::<i64>(row, "outbox.seq")?,
+            })
+        })
+        .collect()
+}
+
+/// The provider accepted the send: record it, apply status callbacks that were waiting for
+/// its SID, and drop the outbox entry.
+pub(crate) async fn complete(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    result: &ProviderReceipt,
+    now: OffsetDateTime,
+) -> Result<Receipt, StoreError> {
+    // Before the receipt, like apply_status: one lock order, so no deadlock between them.
+    receipts::lock_sid(conn, &result.sid).await?;
+    lock_entry(conn, id).await?;
+    let mut loaded = receipts::load_existing(conn, id).await?;
+    loaded.receipt.apply_sent(result, now);
+    receipts::map_sid(conn, &result.sid, id).await?;
+    for update in receipts::take_orphans(conn, &result.sid).await? {
+        loaded.receipt.apply_status(&update, now);
+    }
+    receipts::save(conn, &loaded).await?;
+    remove(conn, id).await?;
+    Ok(loaded.receipt)
+}
+
+/// The send failed for good: fail the receipt and drop the outbox entry.
+pub(crate) async fn fail(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    error: &ErrorInfo,
+    now: OffsetDateTime,
+) -> Result<Receipt, StoreError> {
+    lock_entry(conn, id).await?;
+    let mut loaded = receipts::load_existing(conn, id).await?;
+    loaded.receipt.apply_failure(error.clone(), now);
+    receipts::save(conn, &loaded).await?;
+    remove(conn, id).await?;
+    Ok(loaded.receipt)
+}
+
+/// The send may succeed later: release the lease and wait until `next_attempt`.
+pub(crate) async fn retry(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    error: &ErrorInfo,
+    next_attempt: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("UPDATE outbox SET leased_until = NULL, next_attempt_at = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(codec::to_ms(next_attempt))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(receipts::not_found(id));
+    }
+    receipts::set_error(conn, id, error).await
+}
+
+/// The entry was not tried (no rate-limit slot): release the lease, make it due at
+/// `until`, and undo the claim's attempt count on the entry and its receipt.
+pub(crate) async fn defer(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    until: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let attempts: Option<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET leased_until = NULL, next_attempt_at = $2, \
+         attempts = GREATEST(attempts - 1, 0) WHERE id = $1 RETURNING attempts",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(until))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some(attempts) = attempts else {
+        return Err(receipts::not_found(id));
+    };
+    sqlx::query("UPDATE receipts SET attempts = $2 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    // Keep the recipient's order: later entries to the same recipient that are not being
+    // handled now wait at least as long (claims go by due time, then queue order). Only
+    // the outbox rows after this one are looked at, each one's receipt by its key (not a
+    // scan of every receipt ever kept at each deferral).
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $2 \
+         WHERE next_attempt_at < $2 AND leased_until IS NULL \
+           AND seq > (SELECT seq FROM outbox WHERE id = $1) \
+           AND EXISTS (SELECT 1 FROM receipts r WHERE r.id = outbox.id AND r.recipient = \
+                       (SELECT recipient FROM receipts WHERE id = $1))",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(until))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// The earliest next attempt of an entry neither held nor leased (the `outbox_due` index,
+/// in order, skipping the leased ones).
+pub(crate) async fn next_due(
+    conn: &mut PgConnection,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM outbox WHERE NOT held AND leased_until IS NULL \
+         ORDER BY next_attempt_at LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    at.map(|ms| codec::from_ms("outbox.next_attempt_at", ms))
+        .transpose()
+}
+
+/// Number of entries in the outbox.
+pub(crate) async fn len(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// When the oldest outbox entry was queued.
+pub(crate) async fn oldest(conn: &mut PgConnection) -> Result<Option<OffsetDateTime>, StoreError> {
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(r.created_at) FROM outbox o JOIN receipts r ON r.id = o.id")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
+    at.map(|ms| codec::from_ms("receipts.created_at", ms))
+        .transpose()
+}
+
+/// Locks the entry's row (if it is still there) before its receipt: every writer takes an
+/// outbox row before its receipt, so claims and completions never deadlock, and a claim
+/// skips an entry being completed.
+async fn lock_entry(conn: &mut PgConnection, id: &MessageId) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn remove(conn: &mut PgConnection, id: &MessageId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1")
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

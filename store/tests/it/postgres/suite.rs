@@ -1,0 +1,4 @@
+//! The `Store` conformance suite from `telephony-core`, run against `PostgresStore`, each
+//! case in a fresh schema.
+
+telephony_core::store_suite_tests!(super::fresh);
