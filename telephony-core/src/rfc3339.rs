@@ -14,7 +14,8 @@ use time::format_description::well_known::Rfc3339;
 /// assert_eq!(rfc3339::format(datetime!(2026-01-02 03:04:05.5 +01:00)), "2026-01-02T03:04:05.5+01:00");
 /// ```
 pub fn format(t: OffsetDateTime) -> String {
-    // Only years outside 0..=9999 fail to format; show those in `time`'s own form.
+    // Only what RFC 3339 cannot express fails (a year outside 0..=9999, an offset with
+    // seconds); show those in `time`'s own form rather than nothing.
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
