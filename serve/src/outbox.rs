@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use telephony_core::sms::{ChunkError, ChunkOptions, chunk, flatten_markdown};
+use telephony_core::store::{CappedEnqueue, SendCap};
 use telephony_core::{
     Address, AddressError, MessageId, OutboundMessage, PhoneNumber, Receipt, StoreError,
 };
@@ -110,8 +111,6 @@ impl Default for OutboxSettings {
 pub(crate) struct Outbox {
     shared: Arc<Shared>,
     settings: OutboxSettings,
-    /// Serializes the daily-cap check with the enqueue, so the cap is exact.
-    send_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     waiters: Mutex<HashMap<MessageId, Vec<oneshot::Sender<Receipt>>>>,
     limiter: OutboundLimiter<TokioClock>,
@@ -126,7 +125,6 @@ impl Outbox {
         Outbox {
             shared,
             settings,
-            send_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
             limiter: OutboundLimiter::new(limits),
@@ -212,42 +210,48 @@ impl Outbox {
         }
         let held = self.settings.policy.require_approval_for_new_contacts
             && !store.is_known_contact(&number).await?;
-        // Held under the lock so concurrent sends cannot overshoot the daily cap.
-        let _guard = self.send_lock.lock().await;
         let now = OffsetDateTime::now_utc();
-        if let Some(max) = self.settings.policy.max_per_day {
-            let day_start = now.replace_time(time::Time::MIDNIGHT);
-            let sent = store.count_outbound_since(day_start).await?;
-            if sent + bodies.len() > max as usize {
+        let cap = self.settings.policy.max_per_day.map(|max| SendCap {
+            since: now.replace_time(time::Time::MIDNIGHT),
+            max: max as usize,
+        });
+        let parts: Vec<(MessageId, OutboundMessage)> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let part = OutboundMessage {
+                    to: msg.to.clone(),
+                    body,
+                    // Media travels with the first message only.
+                    media_urls: if i == 0 {
+                        msg.media_urls.clone()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                (MessageId::generate(), part)
+            })
+            .collect();
+        // The day's count and the enqueue are one step in the store, for every replica on
+        // it: concurrent sends cannot overshoot the daily cap together.
+        let receipts = match store
+            .enqueue_outbound_capped(&parts, held, cap, now)
+            .await?
+        {
+            CappedEnqueue::Queued(receipts) => receipts,
+            CappedEnqueue::OverCap { sent } => {
+                let cap = cap.expect("only a capped enqueue is refused");
                 let fmt = telephony_core::rfc3339::format;
                 return Err(SendError::DailyLimit {
                     sent,
-                    max,
-                    day_start: fmt(day_start),
-                    resets_at: fmt(day_start + time::Duration::days(1)),
+                    max: cap.max as u32,
+                    day_start: fmt(cap.since),
+                    resets_at: fmt(cap.since + time::Duration::days(1)),
                 });
             }
-        }
-        let mut receipts = Vec::with_capacity(bodies.len());
-        for (i, body) in bodies.into_iter().enumerate() {
-            let part = OutboundMessage {
-                to: msg.to.clone(),
-                body,
-                // Media travels with the first message only.
-                media_urls: if i == 0 {
-                    msg.media_urls.clone()
-                } else {
-                    Vec::new()
-                },
-            };
-            let id = MessageId::generate();
-            let receipt = if held {
-                store.enqueue_outbound_held(&id, &part, now).await?
-            } else {
-                store.enqueue_outbound(&id, &part, now).await?
-            };
+        };
+        for (id, part) in &parts {
             tracing::info!(message_id = %id, to = %number.redacted(), chars = part.body.chars().count(), held, "queued outbound message");
-            receipts.push(receipt);
         }
         if !held {
             self.wake();

@@ -41,3 +41,14 @@ pub(crate) async fn approve(
     .map_err(StoreError::backend)?;
     outbox::release_held(conn, number, now).await
 }
+
+/// Takes the schema's send-cap lock until the transaction ends: capped sends on every
+/// replica count and insert one at a time.
+pub(crate) async fn lock_send_cap(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)")
+        .bind(super::LOCK_SEND_CAP)
+        .execute(conn)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}

@@ -28,8 +28,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use telephony_core::redact::redact_url;
 use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, NewCall, OrphanCallStatus,
-    PendingAnswer, StatusSource,
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall,
+    OrphanCallStatus, PendingAnswer, SendCap, StatusSource,
 };
 use telephony_core::voice::CallStatus;
 use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
@@ -58,6 +58,8 @@ const LOCK_SCHEMA: i32 = 0;
 const LOCK_CALL_SLOTS: i32 = 1;
 /// ... that serializes pairing requests in a schema (the caps on pending and recent ones).
 const LOCK_PAIRING: i32 = 2;
+/// ... that serializes capped sends in a schema (the day's count and the inserts).
+const LOCK_SEND_CAP: i32 = 10;
 
 /// A [`Store`](telephony_core::Store) on a PostgreSQL database, which several gateway
 /// processes (replicas) can share.
@@ -584,6 +586,35 @@ impl ContactStore for PostgresStore {
             now,
             Hold::UntilApproved
         ))
+    }
+
+    async fn enqueue_outbound_capped(
+        &self,
+        parts: &[(MessageId, OutboundMessage)],
+        held: bool,
+        cap: Option<SendCap>,
+        now: OffsetDateTime,
+    ) -> Result<CappedEnqueue, StoreError> {
+        let now = codec::stored(now);
+        let hold = if held { Hold::UntilApproved } else { Hold::No };
+        in_write_tx!(self, |conn| async move {
+            // Capped sends of every replica on this schema take turns: the count and the
+            // inserts are one step (the lock is released at commit or rollback).
+            if cap.is_some() {
+                contacts::lock_send_cap(&mut *conn).await?;
+            }
+            if let Some(cap) = cap {
+                let sent = receipts::count_since(&mut *conn, cap.since).await?;
+                if sent + parts.len() > cap.max {
+                    return Ok(CappedEnqueue::OverCap { sent });
+                }
+            }
+            let mut queued = Vec::with_capacity(parts.len());
+            for (id, msg) in parts {
+                queued.push(outbox::enqueue(&mut *conn, id, msg, now, hold).await?);
+            }
+            Ok(CappedEnqueue::Queued(queued))
+        })
     }
 
     async fn approve_contact(

@@ -26,8 +26,8 @@ use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, NewCall, OrphanCallStatus,
-    PendingAnswer, StatusSource,
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall,
+    OrphanCallStatus, PendingAnswer, SendCap, StatusSource,
 };
 use telephony_core::voice::CallStatus;
 use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
@@ -582,6 +582,30 @@ impl ContactStore for SqliteStore {
             now,
             Hold::UntilApproved
         ))
+    }
+
+    async fn enqueue_outbound_capped(
+        &self,
+        parts: &[(MessageId, OutboundMessage)],
+        held: bool,
+        cap: Option<SendCap>,
+        now: OffsetDateTime,
+    ) -> Result<CappedEnqueue, StoreError> {
+        let now = codec::stored(now);
+        let hold = if held { Hold::UntilApproved } else { Hold::No };
+        in_write_tx!(self, |conn| async move {
+            if let Some(cap) = cap {
+                let sent = receipts::count_since(&mut *conn, cap.since).await?;
+                if sent + parts.len() > cap.max {
+                    return Ok(CappedEnqueue::OverCap { sent });
+                }
+            }
+            let mut queued = Vec::with_capacity(parts.len());
+            for (id, msg) in parts {
+                queued.push(outbox::enqueue(&mut *conn, id, msg, now, hold).await?);
+            }
+            Ok(CappedEnqueue::Queued(queued))
+        })
     }
 
     async fn approve_contact(

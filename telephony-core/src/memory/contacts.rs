@@ -23,6 +23,32 @@ impl ContactStore for MemoryStore {
         Ok(self.lock().enqueue(id, msg, now, true))
     }
 
+    async fn enqueue_outbound_capped(
+        &self,
+        parts: &[(MessageId, OutboundMessage)],
+        held: bool,
+        cap: Option<SendCap>,
+        now: OffsetDateTime,
+    ) -> Result<CappedEnqueue, StoreError> {
+        let mut g = self.lock();
+        if let Some(cap) = cap {
+            let sent = g
+                .receipts
+                .values()
+                .filter(|r| r.created_at >= cap.since)
+                .count();
+            if sent + parts.len() > cap.max {
+                return Ok(CappedEnqueue::OverCap { sent });
+            }
+        }
+        Ok(CappedEnqueue::Queued(
+            parts
+                .iter()
+                .map(|(id, msg)| g.enqueue(id, msg, now, held))
+                .collect(),
+        ))
+    }
+
     async fn approve_contact(
         &self,
         number: &PhoneNumber,

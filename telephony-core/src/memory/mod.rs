@@ -25,9 +25,10 @@ use crate::pairing::{
 use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
-    ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState,
-    InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore,
-    PendingAnswer, PolicyStore, StatusOutcome, StatusSource, StoreError, default_limit,
+    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
+    InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem,
+    OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError,
+    default_limit,
 };
 
 #[derive(Default)]

@@ -14,7 +14,7 @@ pub use calls::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
     NewCall, OrphanCallStatus, PendingAnswer, StatusSource,
 };
-pub use contacts::ContactStore;
+pub use contacts::{CappedEnqueue, ContactStore, SendCap};
 pub use forwarding::{ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome};
 pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};

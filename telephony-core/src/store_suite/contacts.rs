@@ -91,3 +91,70 @@ pub async fn send_log_and_counts<S: OutboxStore + ContactStore + ?Sized>(s: &S) 
         .collect();
     assert_eq!(last, ["m2"]);
 }
+
+/// Capped sends: all parts or none, refused past the cap, held parts held.
+pub async fn capped_enqueue<S: OutboxStore + ContactStore + ?Sized>(s: &S) {
+    s.enqueue_outbound(
+        &MessageId::from_string("msg_cap_old"),
+        &outbound("yesterday"),
+        t0(),
+    )
+    .await
+    .unwrap();
+    let day = t0() + Duration::from_secs(60);
+    let cap = SendCap { since: day, max: 3 };
+    let part = |i: usize| {
+        (
+            MessageId::from_string(format!("msg_cap_{i}")),
+            outbound(&format!("part {i}")),
+        )
+    };
+    let two = [part(0), part(1)];
+    match s
+        .enqueue_outbound_capped(&two, false, Some(cap), day)
+        .await
+        .unwrap()
+    {
+        CappedEnqueue::Queued(receipts) => {
+            let ids: Vec<&str> = receipts.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["msg_cap_0", "msg_cap_1"]);
+            assert!(receipts.iter().all(|r| r.status == DeliveryStatus::Pending));
+        }
+        other => panic!("expected the parts queued, got {other:?}"),
+    }
+    // Two more would make 4 of 3 (the send before `since` does not count): none is queued.
+    let over = [part(2), part(3)];
+    assert_eq!(
+        s.enqueue_outbound_capped(&over, false, Some(cap), day)
+            .await
+            .unwrap(),
+        CappedEnqueue::OverCap { sent: 2 }
+    );
+    assert!(
+        s.receipt(&MessageId::from_string("msg_cap_2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.outbox_len().await.unwrap(), 3);
+    // One more fits exactly; held, so it is not claimable.
+    let last = [part(4)];
+    assert!(matches!(
+        s.enqueue_outbound_capped(&last, true, Some(cap), day).await.unwrap(),
+        CappedEnqueue::Queued(r) if r.len() == 1
+    ));
+    let held: Vec<String> = s
+        .held_outbound()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.as_str().to_string())
+        .collect();
+    assert_eq!(held, ["msg_cap_4"]);
+    // Without a cap nothing is counted.
+    assert!(matches!(
+        s.enqueue_outbound_capped(&[part(5)], false, None, day).await.unwrap(),
+        CappedEnqueue::Queued(r) if r.len() == 1
+    ));
+    assert_eq!(s.count_outbound_since(day).await.unwrap(), 4);
+}

@@ -27,8 +27,8 @@ use crate::message::{
 };
 use crate::status::DeliveryStatus;
 pub(crate) use crate::store::{
-    ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome, OutboxStore,
-    PolicyStore, StatusOutcome,
+    CappedEnqueue, ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome,
+    OutboxStore, PolicyStore, SendCap, StatusOutcome,
 };
 
 pub mod calls;
@@ -200,6 +200,7 @@ macro_rules! contact_store_tests {
     ($fresh:path) => {
         $crate::store_suite_tests!(@case $fresh, contacts, contacts_and_held_sends);
         $crate::store_suite_tests!(@case $fresh, contacts, send_log_and_counts);
+        $crate::store_suite_tests!(@case $fresh, contacts, capped_enqueue);
     };
 }
 

@@ -292,3 +292,42 @@ async fn a_bad_schema_name_or_url_is_refused_by_name() {
     assert!(text.contains("not a valid PostgreSQL URL"), "{text}");
     assert!(!text.contains(":pw@"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sending_at_once_never_overshoot_the_daily_cap() {
+    use telephony_core::store::{CappedEnqueue, SendCap};
+    let Some((a, b, _guard)) = two_replicas().await else {
+        return;
+    };
+    let now = t0();
+    let cap = SendCap { since: now, max: 7 };
+    // 20 two-part sends, half through each replica, all at once: 3 fit (6 parts), then a
+    // two-part send would make 8 of 7, so every later one is refused whole.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let parts = [
+                (MessageId::generate(), outbound(2 * i)),
+                (MessageId::generate(), outbound(2 * i + 1)),
+            ];
+            store
+                .enqueue_outbound_capped(&parts, false, Some(cap), now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut queued = 0;
+    let mut refused = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            CappedEnqueue::Queued(r) => queued += r.len(),
+            CappedEnqueue::OverCap { sent } => refused.push(sent),
+        }
+    }
+    assert_eq!(queued, 6);
+    assert_eq!(refused.len(), 17);
+    assert!(refused.iter().all(|&sent| sent == 6), "{refused:?}");
+    assert_eq!(a.count_outbound_since(now).await.unwrap(), 6);
+    assert_eq!(b.outbox_len().await.unwrap(), 6);
+}
