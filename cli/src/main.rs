@@ -71,6 +71,19 @@ pub enum Command {
         /// At most this many (newest kept).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only the dead letters: messages whose handler failed on every attempt, with
+        /// their attempts and last error (`telephony retry <id>` queues one again).
+        #[arg(long, conflicts_with = "since")]
+        failed: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a dead-lettered inbound message (see `inbox --failed`) again, its attempts
+    /// reset. Exit 1 if no inbound message has this id or it is not failed.
+    Retry {
+        /// The inbound message id (msg_…).
+        id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

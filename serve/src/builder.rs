@@ -6,7 +6,7 @@ use std::sync::Arc;
 use telephony_core::sms::ChunkOptions;
 use telephony_core::{Address, AllowList, InboundPolicy, Policy, Provider, StandardPolicy, Store};
 
-use crate::dispatch::{Deliver, Dispatch};
+use crate::dispatch::{Deliver, Dispatch, DispatchSettings};
 use crate::gateway::{Gateway, Parts};
 use crate::handler::{AppHandler, MessageHandler};
 use crate::outbox::{OutboundPolicy, Outbox, OutboxSettings};
@@ -35,6 +35,7 @@ pub struct GatewayBuilder {
     forward: Option<ForwardSettings>,
     voice: VoiceSettings,
     rate_limits: RateLimits,
+    dispatch: DispatchSettings,
 }
 
 impl Gateway {
@@ -55,6 +56,7 @@ impl Gateway {
             forward: None,
             voice: VoiceSettings::default(),
             rate_limits: RateLimits::default(),
+            dispatch: DispatchSettings::default(),
         }
     }
 }
@@ -181,6 +183,39 @@ impl GatewayBuilder {
         self
     }
 
+    /// Handler attempts per inbound message (default 5, at least 1). A handler error or
+    /// panic is retried with the gateway's backoff ([`telephony_core::retry::backoff`]:
+    /// 1 s, 2 s, 4 s, …) while the sender's later messages wait; after the last attempt
+    /// the message is dead-lettered: state `failed`, with the last error and the attempt
+    /// count in its note, listed by `telephony inbox --failed` and put back in the queue by
+    /// `telephony retry <id>`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let gateway = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .max_dispatch_attempts(3)
+    ///     .build();
+    /// # let _ = gateway;
+    /// ```
+    pub fn max_dispatch_attempts(mut self, n: u32) -> Self {
+        self.dispatch.max_attempts = n.max(1);
+        self
+    }
+
+    /// How long a batch of inbound messages claimed by this gateway is reserved for it
+    /// (default 60 s, at least 1 s). If the process dies while it holds a batch, another
+    /// replica (or this one, restarted) dispatches those messages once the lease has run
+    /// out; a handler that is still running when it runs out may see its message
+    /// dispatched again elsewhere (dispatch is at least once; the message id is the
+    /// stable event id to drop repeats by).
+    pub fn dispatch_lease(mut self, lease: std::time::Duration) -> Self {
+        self.dispatch.lease = lease.max(std::time::Duration::from_secs(1));
+        self
+    }
+
     /// Who may reach the handlers, for messages and calls (default: `pairing` with an
     /// empty allowlist). Check the combination first with [`InboundPolicy::check`] (or
     /// build a [`StandardPolicy`] with [`StandardPolicy::new`] and pass it to
@@ -297,7 +332,13 @@ impl GatewayBuilder {
             .map(|h| Arc::new(AppHandler(h)) as Arc<dyn Deliver<Gateway>>);
         let policy = SenderPolicy::new(self.policy, self.pairing, outbox.clone());
         let forward = Arc::new(Forwarder::new(shared.clone(), self.forward));
-        let dispatch = Arc::new(Dispatch::new(shared.clone(), handler, policy, forward));
+        let dispatch = Arc::new(Dispatch::new(
+            shared.clone(),
+            self.dispatch,
+            handler,
+            policy,
+            forward,
+        ));
         let handlers = VoiceHandlers {
             calls: self
                 .voice_handler

@@ -8,6 +8,7 @@
 //! importing each other.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use telephony_core::{InboundMessage, Receipt};
@@ -29,9 +30,29 @@ pub(crate) trait Deliver<G>: Send + Sync + 'static {
     async fn on_status(&self, receipt: &Receipt);
 }
 
+/// How inbound messages are dispatched (builder knobs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DispatchSettings {
+    /// Handler attempts per message before it is dead-lettered (`failed`).
+    pub(crate) max_attempts: u32,
+    /// How long a claimed batch is reserved for this gateway; a replica that dies holding
+    /// it delays its messages by at most this much.
+    pub(crate) lease: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            max_attempts: 5,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The handler, the inbox wake-up, the sender policy and forwarding.
 pub(crate) struct Dispatch<G> {
     shared: Arc<Shared>,
+    settings: DispatchSettings,
     handler: Option<Arc<dyn Deliver<G>>>,
     inbox_wake: Notify,
     policy: SenderPolicy,
@@ -41,12 +62,14 @@ pub(crate) struct Dispatch<G> {
 impl<G: Send + 'static> Dispatch<G> {
     pub(crate) fn new(
         shared: Arc<Shared>,
+        settings: DispatchSettings,
         handler: Option<Arc<dyn Deliver<G>>>,
         policy: SenderPolicy,
         forward: Arc<Forwarder>,
     ) -> Self {
         Dispatch {
             shared,
+            settings,
             handler,
             inbox_wake: Notify::new(),
             policy,
@@ -56,6 +79,11 @@ impl<G: Send + 'static> Dispatch<G> {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Attempts and lease.
+    pub(crate) fn settings(&self) -> DispatchSettings {
+        self.settings
     }
 
     /// The application's handler, if one is set.

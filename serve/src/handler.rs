@@ -51,7 +51,12 @@ impl Replier {
 /// ```
 #[async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
-    /// Handles one message. An error is recorded; the message is not redelivered.
+    /// Handles one message, at least once: an error (or a panic) is retried with backoff
+    /// up to [`max_dispatch_attempts`](crate::GatewayBuilder::max_dispatch_attempts)
+    /// (default 5) while the sender's later messages wait, then the message is
+    /// dead-lettered (`telephony inbox --failed`). A message can also be handed over again
+    /// after a crash or on another replica; `msg.id` is its stable event id, the same on
+    /// every delivery, to drop repeats by.
     async fn on_message(&self, msg: InboundMessage, reply: Replier) -> Result<(), HandlerError>;
 
     /// Called when an outbound message's status moves forward; the default does nothing.

@@ -122,6 +122,7 @@
 //! [`enqueue_outbound`]: telephony_core::OutboxStore::enqueue_outbound
 
 mod codec;
+mod dispatch_outcomes;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;

@@ -1,5 +1,6 @@
 //! The subcommands, one module per command group: `serve`, `send` (and `call`), `history`
-//! (`inbox`, `calls`, `receipt`, `log`), `approvals` (`pairing`, `contacts`), `status`
+//! (`inbox`, `calls`, `receipt`, `log`), `dead_letters` (`inbox --failed`, `retry`),
+//! `approvals` (`pairing`, `contacts`), `status`
 //! (with `--probe`), `segments`, `config` (`check`, `migrate`), `simulate`. Commands that
 //! act without a running gateway share `direct` (the configured store, and a gateway over
 //! it).
@@ -11,6 +12,7 @@ use crate::{Cli, Command, ConfigCommand, SimulateCommand};
 
 mod approvals;
 mod config;
+mod dead_letters;
 mod direct;
 mod history;
 mod segments;
@@ -66,7 +68,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             media,
             json,
         } => send::send(ctx, to, text, media, json).await,
-        Command::Inbox { since, limit, json } => history::inbox(ctx, since, limit, json).await,
+        Command::Inbox {
+            failed: true,
+            limit,
+            json,
+            ..
+        } => dead_letters::list(ctx, limit, json).await,
+        Command::Inbox {
+            since, limit, json, ..
+        } => history::inbox(ctx, since, limit, json).await,
+        Command::Retry { id, json } => dead_letters::retry(ctx, id, json).await,
         Command::Receipt { id, json } => history::receipt(ctx, id, json).await,
         Command::Status { probe: true, json } => status::probe(ctx, json).await,
         Command::Status { probe: false, json } => status::status(ctx, json).await,

@@ -3,6 +3,7 @@
 //! processes, tunnels, secrets that must never show). Helpers are in [`support`].
 
 mod cli;
+mod dead_letters;
 mod secrets;
 mod seed_configs;
 mod support;

@@ -5,6 +5,7 @@
 //! | module | types | used by |
 //! |---|---|---|
 //! | [`messages`] | [`InboundMessage`], [`Media`], [`InboxEntry`], [`InboxList`] | `GET /telephony/inbox`, `message.received` events |
+//! | [`dead_letters`] | [`FailedMessage`], [`FailedList`], [`RetryResponse`] | `GET /telephony/inbox/failed`, `POST /telephony/inbox/{id}/retry` |
 //! | [`receipts`] | [`SendRequest`], [`SendResponse`], [`Receipt`], [`StatusEvent`], [`ErrorInfo`], [`ReceiptList`] | `POST /telephony/send`, `GET /telephony/messages/{id}`, `GET /telephony/log`, `GET /telephony/contacts/held` |
 //! | [`status`] | [`GatewayStatus`], [`ForwardingStatus`] | `GET /telephony/status` |
 //! | [`calls`] | [`CallRequest`], [`Call`], [`CallStatusChange`], [`CallTurn`], [`CallList`], [`VoiceStatus`] | `POST /telephony/calls`, `GET /telephony/calls[/{id}]`, `POST …/hangup`, voice in `GET /telephony/status` |
@@ -36,6 +37,7 @@
 
 pub mod calls;
 pub mod contacts;
+pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod messages;
@@ -45,6 +47,7 @@ pub mod status;
 
 pub use calls::{Call, CallList, CallRequest, CallStatusChange, CallTurn, VoiceStatus};
 pub use contacts::ContactApproval;
+pub use dead_letters::{FailedList, FailedMessage, RetryResponse};
 pub use error::{AdminError, ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{EventData, ForwardedEvent, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};

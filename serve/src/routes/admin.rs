@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /telephony/send` `{ "to"?, "body", "mediaUrl"? }` | queues a message (to `defaultTo` without `to`) → 202 with its receipt |
 //! | `GET /telephony/inbox?since=RFC3339&limit=N` | inbound messages, oldest first |
+//! | `GET /telephony/inbox/failed?limit=N` | dead-lettered inbound messages (handler failed on every attempt) with attempts and last error, oldest first |
+//! | `POST /telephony/inbox/{id}/retry` | puts a dead-lettered message back in the queue, attempts reset (404 unknown id, 409 not `failed`) |
 //! | `GET /telephony/messages/{id}` | a receipt with its status history |
 //! | `GET /telephony/status` | gateway status, forwarding health |
 //! | `GET /telephony/pairing` | pending pairing requests |
@@ -34,7 +36,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use telephony_core::store::CallQuery;
 use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
-use telephony_core::{Address, InboxQuery, MessageId, OutboundMessage, Secret};
+use telephony_core::{Address, InboxQuery, InboxState, MessageId, OutboundMessage, Secret};
 use time::OffsetDateTime;
 
 use crate::api::{self, AdminError};
@@ -55,6 +57,8 @@ pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
     Router::new()
         .route("/telephony/send", post(send))
         .route("/telephony/inbox", get(inbox))
+        .route("/telephony/inbox/failed", get(inbox_failed))
+        .route("/telephony/inbox/{id}/retry", post(inbox_retry))
         .route("/telephony/messages/{id}", get(message))
         .route("/telephony/status", get(status))
         .route("/telephony/pairing", get(pairing_list))
@@ -195,6 +199,52 @@ async fn inbox(
     };
     let entries = st.gateway.store().inbox(&q).await?;
     Ok(Json(api::InboxList::from(entries.as_slice())))
+}
+
+async fn inbox_failed(
+    State(st): State<AdminState>,
+    p: Result<Query<ListParams>, QueryRejection>,
+) -> AdminResult<api::FailedList> {
+    let p = query(p)?;
+    if p.since.is_some() {
+        return Err(AdminError::bad_request(
+            "since does not apply to the dead letters; use limit",
+        ));
+    }
+    let failed = st.gateway.store().failed_inbound(p.limit()).await?;
+    Ok(Json(api::FailedList::from(failed.as_slice())))
+}
+
+async fn inbox_retry(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<api::RetryResponse> {
+    let message_id = MessageId::from_string(id.clone());
+    let before = match st.gateway.store().requeue_inbound(&message_id).await {
+        Ok(s) => s,
+        Err(e) if e.is_not_found() => {
+            return Err(AdminError::not_found(format!(
+                "no inbound message with id {id:?}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if before != InboxState::Failed {
+        return Err(AdminError::new(
+            api::ErrorCode::Conflict,
+            format!(
+                "inbound message {id:?} is {}, not failed: only dead-lettered messages can be retried",
+                before.as_str()
+            ),
+        ));
+    }
+    tracing::info!(message_id = %message_id, "dead-lettered inbound message queued again");
+    st.gateway.dispatch().wake();
+    Ok(Json(api::RetryResponse {
+        id: message_id,
+        state: InboxState::Queued,
+        previous_state: before,
+    }))
 }
 
 async fn message(

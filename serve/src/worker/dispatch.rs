@@ -1,17 +1,36 @@
 //! The dispatch worker: hands stored inbound messages to the application's handler, one
-//! ordered lane per sender (messages from one sender in arrival order; senders in parallel).
+//! ordered lane per sender (messages from one sender in arrival order; senders in parallel),
+//! at least once, with retries and a dead letter.
 //!
-//! The sender policy ([`crate::sender_policy`]) runs first; only accepted messages reach
-//! the handler. Outcomes are recorded once per batch (one write for up to 256 messages,
-//! so dispatch does not compete with webhook ingest for SQLite's single writer); a
-//! message stays `queued` until its batch is recorded, so a crash mid-batch means it is
-//! handled again after restart (at-least-once). A handler error or panic marks it `failed`
-//! with the reason, so one bad message never blocks its lane.
+//! **Claims.** The worker claims a batch of queued messages from the store
+//! ([`InboxStore::claim_inbound`](telephony_core::InboxStore::claim_inbound)): the store
+//! leases them to this gateway under a fencing token and never hands a sender's message to
+//! one worker while an earlier message of that sender is leased by another or waiting for
+//! a retry, so several replicas on one database dispatch each sender's messages in order,
+//! one at a time. Outcomes are recorded once per batch (one write for up to 256 messages,
+//! so dispatch does not compete with webhook ingest for SQLite's single writer), fenced by
+//! the token: if this gateway's lease ran out and another worker claimed a message again,
+//! this gateway's outcome for it changes nothing. A message stays `queued` until its
+//! batch is recorded, so a crash mid-batch means it is handled again once the lease runs
+//! out (at-least-once; the message id is the stable event id, for the handler and for
+//! the forwarded `message.received` event, `evt_<message id>`).
+//!
+//! **Retries.** The sender policy ([`crate::sender_policy`]) runs first; only accepted
+//! messages reach the handler. A handler error or panic (or a policy that cannot be
+//! evaluated) is retried with the gateway's backoff ([`telephony_core::retry::wait`]) up
+//! to [`max_dispatch_attempts`](crate::GatewayBuilder::max_dispatch_attempts); while it
+//! waits, the sender's later messages wait too (the rest of the lane is released untried,
+//! with no attempt counted). After the last attempt the message is dead-lettered: state
+//! `failed`, the note naming the last error and the attempt count. A claim that finds a
+//! message already out of attempts (its earlier claims never finished, e.g. the handler
+//! crashed the process) dead-letters it without calling the handler again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use telephony_core::{InboundMessage, InboxState, InboxUpdate, error_chain};
+use telephony_core::store::{ClaimedInbound, DispatchOutcome, DispatchResult};
+use telephony_core::{InboundMessage, InboxState, error_chain};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -27,116 +46,190 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
     mut stop: watch::Receiver<bool>,
 ) {
     let store = part.shared().store().clone();
+    let lease = part.settings().lease;
     loop {
         if *stop.borrow() {
             return;
         }
-        match store.queued_inbound(BATCH).await {
+        match store
+            .claim_inbound(OffsetDateTime::now_utc(), lease, BATCH)
+            .await
+        {
             Err(e) => {
-                tracing::error!(error = %error_chain(&e), "reading queued inbound messages failed");
+                tracing::error!(error = %error_chain(&e), "claiming inbound messages failed");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.changed() => return,
                 }
             }
-            Ok(msgs) if msgs.is_empty() => {
+            Ok(claimed) if claimed.is_empty() => {
+                // Also the poll that finds retries coming due and leases that ran out.
                 tokio::select! {
                     _ = part.woken() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = stop.changed() => return,
                 }
             }
-            Ok(msgs) => {
-                let mut lanes: Vec<(String, Vec<InboundMessage>)> = Vec::new();
-                for m in msgs {
-                    match lanes.iter_mut().find(|(from, _)| *from == m.from) {
-                        Some((_, lane)) => lane.push(m),
-                        None => lanes.push((m.from.clone(), vec![m])),
+            Ok(claimed) => {
+                let outcomes = dispatch_batch(&part, &gateway, claimed).await;
+                // One write for the whole batch. If it fails, the batch stays leased and is
+                // dispatched again once the lease runs out: at-least-once.
+                match store.record_dispatch(&outcomes).await {
+                    Err(e) => {
+                        tracing::error!(messages = outcomes.len(), error = %error_chain(&e), "could not record dispatch results")
                     }
-                }
-                let mut set = JoinSet::new();
-                for (_, lane) in lanes {
-                    let part = part.clone();
-                    let gateway = gateway.clone();
-                    set.spawn(async move {
-                        let mut done = Vec::with_capacity(lane.len());
-                        for m in lane {
-                            done.extend(dispatch_one(&part, &gateway, m).await);
+                    Ok(lost) => {
+                        for id in &lost {
+                            tracing::warn!(message_id = %id, "dispatch result not recorded: the lease ran out and another worker claimed the message");
                         }
-                        done
-                    });
-                }
-                let mut updates = Vec::new();
-                while let Some(r) = set.join_next().await {
-                    match r {
-                        Ok(mut done) => updates.append(&mut done),
-                        Err(e) => tracing::error!(error = %e, "dispatch lane failed"),
+                        tracing::debug!(
+                            messages = outcomes.len(),
+                            lost = lost.len(),
+                            "dispatch batch recorded"
+                        );
                     }
-                }
-                // One write for the whole batch. If it fails, the batch stays queued and is
-                // dispatched again: at-least-once.
-                if let Err(e) = store.set_inbound_states(&updates).await {
-                    tracing::error!(messages = updates.len(), error = %error_chain(&e), "could not record dispatch results");
-                } else {
-                    tracing::debug!(messages = updates.len(), "dispatch batch recorded");
                 }
             }
         }
     }
 }
 
-/// Decides and delivers one message; `None` leaves it queued (the policy could not be
-/// evaluated, so it is tried again on the next pass).
+/// Dispatches a claimed batch, one task per sender, and returns every message's outcome.
+async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
+    part: &Arc<Dispatch<G>>,
+    gateway: &G,
+    claimed: Vec<ClaimedInbound>,
+) -> Vec<DispatchOutcome> {
+    let mut lanes: Vec<(String, Vec<ClaimedInbound>)> = Vec::new();
+    for c in claimed {
+        match lanes.iter_mut().find(|(from, _)| *from == c.message.from) {
+            Some((_, lane)) => lane.push(c),
+            None => lanes.push((c.message.from.clone(), vec![c])),
+        }
+    }
+    let mut set = JoinSet::new();
+    for (_, lane) in lanes {
+        let part = part.clone();
+        let gateway = gateway.clone();
+        set.spawn(async move {
+            let mut done = Vec::with_capacity(lane.len());
+            // Once a message waits for a retry, the rest of its sender's lane waits too.
+            let mut waiting = false;
+            for c in lane {
+                let result = if waiting {
+                    DispatchResult::Release
+                } else {
+                    dispatch_one(&part, &gateway, &c).await
+                };
+                waiting |= matches!(result, DispatchResult::Retry { .. });
+                done.push(DispatchOutcome {
+                    id: c.message.id,
+                    lease: c.lease,
+                    result,
+                });
+            }
+            done
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(mut done) => outcomes.append(&mut done),
+            // Its messages stay leased and are dispatched again when the lease runs out.
+            Err(e) => tracing::error!(error = %e, "dispatch lane failed"),
+        }
+    }
+    outcomes
+}
+
+/// Decides and delivers one claimed message.
 async fn dispatch_one<G: Clone + Send + 'static>(
     part: &Dispatch<G>,
     gateway: &G,
-    msg: InboundMessage,
-) -> Option<InboxUpdate> {
-    let id = msg.id.clone();
-    let decision = match part.policy().decide(&msg).await {
+    claimed: &ClaimedInbound,
+) -> DispatchResult {
+    let max = part.settings().max_attempts;
+    let msg = &claimed.message;
+    let id = &msg.id;
+    if claimed.attempts >= max {
+        tracing::error!(message_id = %id, attempts = claimed.attempts, "inbound message dead-lettered: its last attempts never finished");
+        return DispatchResult::Done {
+            state: InboxState::Failed,
+            note: Some(format!(
+                "gave up after {} attempts: the last did not finish (the process stopped or its lease ran out)",
+                claimed.attempts
+            )),
+        };
+    }
+    let attempt = claimed.attempts + 1;
+    let decision = match part.policy().decide(msg).await {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(message_id = %id, error = %error_chain(&e), "sender policy failed");
-            return None;
+            let why = format!("sender policy failed: {}", error_chain(&e));
+            tracing::error!(message_id = %id, attempt, error = %why, "sender policy failed");
+            return failed_attempt(claimed, max, why);
         }
     };
-    let (state, note) = match decision {
+    let result = match decision {
         Decision::Accept => {
-            part.forwarder().forward_message(&msg).await;
-            deliver(part, gateway, msg).await
+            part.forwarder().forward_message(msg).await;
+            match deliver(part, gateway, msg.clone()).await {
+                Ok(()) => DispatchResult::Done {
+                    state: InboxState::Accepted,
+                    note: (attempt > 1).then(|| format!("accepted on attempt {attempt}")),
+                },
+                Err(why) => return failed_attempt(claimed, max, why),
+            }
         }
-        Decision::PendingPairing(n) => (InboxState::PendingPairing, Some(n)),
-        Decision::Blocked(n) => (InboxState::Blocked, Some(n)),
-        Decision::Dropped(n) => (InboxState::Dropped, Some(n)),
+        Decision::PendingPairing(n) => done(InboxState::PendingPairing, n),
+        Decision::Blocked(n) => done(InboxState::Blocked, n),
+        Decision::Dropped(n) => done(InboxState::Dropped, n),
     };
-    tracing::debug!(message_id = %id, state = state.as_str(), "inbound message dispatched");
-    Some(InboxUpdate { id, state, note })
+    tracing::debug!(message_id = %id, attempt, "inbound message dispatched");
+    result
 }
 
+fn done(state: InboxState, note: String) -> DispatchResult {
+    DispatchResult::Done {
+        state,
+        note: Some(note),
+    }
+}
+
+/// A failed attempt: retried after the backoff, or dead-lettered after the last one.
+fn failed_attempt(claimed: &ClaimedInbound, max: u32, why: String) -> DispatchResult {
+    let attempt = claimed.attempts + 1;
+    let id = &claimed.message.id;
+    if attempt >= max {
+        tracing::error!(message_id = %id, attempts = attempt, error = %why, "inbound message dead-lettered");
+        return DispatchResult::Done {
+            state: InboxState::Failed,
+            note: Some(format!("{why} (gave up after {attempt} attempts)")),
+        };
+    }
+    let wait = telephony_core::retry::wait(claimed.attempts, None);
+    tracing::warn!(message_id = %id, attempt, max_attempts = max, wait_ms = wait.as_millis() as u64, error = %why, "inbound message will be retried");
+    DispatchResult::Retry {
+        error: format!("{why} (attempt {attempt} of {max})"),
+        at: OffsetDateTime::now_utc() + wait,
+    }
+}
+
+/// Hands an accepted message to the handler; `Err` says why it failed.
 async fn deliver<G: Clone + Send + 'static>(
     part: &Dispatch<G>,
     gateway: &G,
     msg: InboundMessage,
-) -> (InboxState, Option<String>) {
-    let id = msg.id.clone();
-    match part.handler() {
-        None => (InboxState::Accepted, None),
-        Some(h) => {
-            let gateway = gateway.clone();
-            // Run in its own task so a panicking handler is contained.
-            let res = tokio::spawn(async move { h.on_message(msg, gateway).await }).await;
-            match res {
-                Ok(Ok(())) => (InboxState::Accepted, None),
-                Ok(Err(e)) => {
-                    let why = error_chain(e.as_ref());
-                    tracing::warn!(message_id = %id, error = %why, "handler returned an error");
-                    (InboxState::Failed, Some(format!("handler error: {why}")))
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %id, error = %e, "handler panicked");
-                    (InboxState::Failed, Some("handler panicked".to_string()))
-                }
-            }
-        }
+) -> Result<(), String> {
+    let Some(h) = part.handler() else {
+        return Ok(());
+    };
+    let gateway = gateway.clone();
+    // Run in its own task so a panicking handler is contained.
+    match tokio::spawn(async move { h.on_message(msg, gateway).await }).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("handler error: {}", error_chain(e.as_ref()))),
+        Err(e) if e.is_panic() => Err("handler panicked".to_string()),
+        Err(e) => Err(format!("handler task ended: {e}")),
     }
 }

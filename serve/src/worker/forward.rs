@@ -2,9 +2,16 @@
 //! every status change is stored as an event and POSTed as JSON, at least once, retried
 //! with backoff across restarts ([`telephony_core::retry::backoff`]).
 //!
+//! Several replicas on one database share the queue: a claim leases events under a fencing
+//! token, so no two replicas deliver an event at once, and a replica whose lease ran out
+//! (and whose event another replica claimed again) cannot complete or reschedule it.
+//!
 //! Request: `POST {forward.url}` with `Content-Type: application/json`,
 //! `X-Telephony-Event: message.received|message.status`, `X-Telephony-Event-Id: evt_…`
-//! (receivers drop ids they have seen) and, with `forward.secret`,
+//! (stable: every attempt of an event, from any replica, carries the same id, built from
+//! the message id — `evt_<message id>` for `message.received`,
+//! `evt_<message id>_<status>` for `message.status` — so receivers drop ids they have
+//! seen) and, with `forward.secret`,
 //! `X-Telephony-Signature: sha256=<lowercase hex HMAC-SHA256 of the raw body>`.
 //! Any 2xx answer completes the event.
 //!
@@ -18,7 +25,8 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use telephony_core::{ForwardEvent, InboundMessage, Receipt, Secret, error_chain};
+use telephony_core::store::ClaimedForward;
+use telephony_core::{ForwardEvent, InboundMessage, Receipt, Secret, StoreError, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
@@ -34,8 +42,17 @@ pub struct ForwardSettings {
     pub secret: Option<Secret>,
 }
 
-/// How long a claimed event is reserved for one delivery attempt.
-const LEASE: Duration = Duration::from_secs(60);
+/// Events claimed at once, delivered one after the other.
+const BATCH: usize = 16;
+
+/// The receiver's time per request.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a claimed batch is reserved for one delivery attempt each: longer than the
+/// whole batch can take at the receiver's timeout (16 × 10 s), so a live replica never
+/// loses the lease of an event it is about to deliver; a replica that dies delays its
+/// events by at most this much.
+const LEASE: Duration = Duration::from_secs(180);
 
 /// The signature header value for a body: `sha256=<hex>`.
 ///
@@ -122,7 +139,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
         return;
     };
     let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {
@@ -137,7 +154,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             return;
         }
         let now = OffsetDateTime::now_utc();
-        let batch = fwd.shared.store().claim_forwards(now, LEASE, 16).await;
+        let batch = fwd.shared.store().claim_forwards(now, LEASE, BATCH).await;
         let events = match batch {
             Ok(e) => e,
             Err(e) => {
@@ -154,13 +171,19 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         // In order, so a receiver sees a message before its status changes.
-        for ev in events {
-            deliver(&fwd.shared, &http, &settings, ev).await;
+        for claimed in events {
+            deliver(&fwd.shared, &http, &settings, claimed).await;
         }
     }
 }
 
-async fn deliver(shared: &Shared, http: &reqwest::Client, s: &ForwardSettings, ev: ForwardEvent) {
+async fn deliver(
+    shared: &Shared,
+    http: &reqwest::Client,
+    s: &ForwardSettings,
+    claimed: ClaimedForward,
+) {
+    let ClaimedForward { event: ev, lease } = claimed;
     // Events queued by an earlier version are re-encoded in today's shape; a payload that
     // is not an event we know is delivered exactly as stored.
     let wire = match ForwardedEvent::from_stored(&ev.payload) {
@@ -199,15 +222,21 @@ async fn deliver(shared: &Shared, http: &reqwest::Client, s: &ForwardSettings, e
     let recorded = match &error {
         None => {
             tracing::debug!(event_id = %ev.id, "event forwarded");
-            store.complete_forward(&ev.id, now).await
+            store.complete_forward(&ev.id, lease, now).await
         }
         Some(err) => {
             let wait = telephony_core::retry::backoff(ev.attempts);
             tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, error = %err, "forwarding failed, will retry");
-            store.retry_forward(&ev.id, err, now + wait).await
+            store.retry_forward(&ev.id, lease, err, now + wait).await
         }
     };
-    if let Err(e) = recorded {
-        tracing::error!(event_id = %ev.id, error = %error_chain(&e), "could not record forward result");
+    match recorded {
+        Ok(()) => {}
+        Err(StoreError::LeaseLost { .. }) => {
+            tracing::warn!(event_id = %ev.id, "forward result not recorded: the lease ran out and another worker claimed the event")
+        }
+        Err(e) => {
+            tracing::error!(event_id = %ev.id, error = %error_chain(&e), "could not record forward result")
+        }
     }
 }

@@ -8,10 +8,12 @@
 mod support;
 
 mod bridge_routes;
+mod dispatch_retries;
 mod outbound_pace;
 mod policies;
 mod rate_limits;
 mod realtime;
+mod replicas_postgres;
 mod signature_http;
 mod signature_logs;
 mod voice;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
+use telephony_core::store::{ClaimedForward, LeaseToken};
 use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 
@@ -54,7 +55,8 @@ pub(crate) async fn claim(
     now: OffsetDateTime,
     lease: Duration,
     limit: usize,
-) -> Result<Vec<ForwardEvent>, StoreError> {
+    token: LeaseToken,
+) -> Result<Vec<ClaimedForward>, StoreError> {
     let now_ms = codec::to_ms(now);
     sqlx::query(
         "WITH picked AS ( \
@@ -64,7 +66,7 @@ pub(crate) async fn claim(
            ORDER BY next_attempt_at, seq LIMIT $3 \
            FOR UPDATE SKIP LOCKED \
          ), claimed AS ( \
-           UPDATE forwards f SET leased_until = $2, attempts = f.attempts + 1 \
+           UPDATE forwards f SET leased_until = $2, lease_token = $4, attempts = f.attempts + 1 \
            FROM picked WHERE f.id = picked.id \
            RETURNING f.seq, f.next_attempt_at, f.id, f.kind, f.payload_json, f.created_at, \
                      f.attempts, f.last_error \
@@ -74,11 +76,17 @@ pub(crate) async fn claim(
     .bind(now_ms)
     .bind(now_ms.saturating_add(codec::duration_ms(lease)))
     .bind(codec::limit(limit))
+    .bind(token.as_i64())
     .fetch_all(conn)
     .await
     .map_err(backend)?
     .iter()
-    .map(decode)
+    .map(|row| {
+        Ok(ClaimedForward {
+            event: decode(row)?,
+            lease: token,
+        })
+    })
     .collect()
 }
 
@@ -94,46 +102,65 @@ fn decode(row: &PgRow) -> Result<ForwardEvent, StoreError> {
     })
 }
 
-/// The receiver accepted the event.
+/// The receiver accepted the event; fenced by the claim's token.
 pub(crate) async fn complete(
     conn: &mut PgConnection,
     id: &str,
+    lease: LeaseToken,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE forwards SET delivered_at = coalesce(delivered_at, $2), leased_until = NULL \
-         WHERE id = $1",
+        "UPDATE forwards SET delivered_at = $2, leased_until = NULL, lease_token = NULL \
+         WHERE id = $1 AND delivered_at IS NULL AND lease_token = $3",
     )
     .bind(id)
     .bind(codec::to_ms(now))
-    .execute(conn)
+    .bind(lease.as_i64())
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     if done.rows_affected() == 0 {
-        return Err(not_found(id));
+        return Err(fenced(conn, id).await);
     }
     Ok(())
 }
 
-/// Delivery failed: record the error, release the lease, try again at `next_attempt`.
+/// Why a fenced update changed nothing: the event is unknown, or its lease was lost.
+async fn fenced(conn: &mut PgConnection, id: &str) -> StoreError {
+    match sqlx::query("SELECT 1 FROM forwards WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+    {
+        Ok(Some(_)) => StoreError::LeaseLost { id: id.to_string() },
+        Ok(None) => not_found(id),
+        Err(e) => backend(e),
+    }
+}
+
+/// Delivery failed: record the error, release the lease, try again at `next_attempt`;
+/// fenced by the claim's token.
 pub(crate) async fn retry(
     conn: &mut PgConnection,
     id: &str,
+    lease: LeaseToken,
     error: &str,
     next_attempt: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE forwards SET leased_until = NULL, next_attempt_at = $2, last_error = $3 \
-         WHERE id = $1",
+        "UPDATE forwards SET leased_until = NULL, lease_token = NULL, next_attempt_at = $2, \
+           last_error = $3 \
+         WHERE id = $1 AND delivered_at IS NULL AND lease_token = $4",
     )
     .bind(id)
     .bind(codec::to_ms(next_attempt))
     .bind(error)
-    .execute(conn)
+    .bind(lease.as_i64())
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     if done.rows_affected() == 0 {
-        return Err(not_found(id));
+        return Err(fenced(conn, id).await);
     }
     Ok(())
 }

@@ -4,12 +4,18 @@
 //! another connection's open transaction, which it waits for) does nothing and reports a
 //! duplicate, so a webhook delivered to two replicas at once is stored once.
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
+use telephony_core::store::{ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken};
 use telephony_core::{InboundMessage, InboxEntry, InboxState, InboxUpdate, MessageId, StoreError};
 use time::OffsetDateTime;
 
-use super::codec::{self, get, get_channel, get_inbox_state, get_json, get_time, get_u32_opt};
+use super::codec::{
+    self, get, get_channel, get_inbox_state, get_json, get_time, get_u32, get_u32_opt,
+};
+use crate::dispatch_outcomes;
 
 /// An inbound message encoded for its row; built by the caller's task so the single writer
 /// only binds and executes.
@@ -262,4 +268,195 @@ pub(crate) async fn set_state(
         });
     }
     Ok(())
+}
+
+/// Leases up to `limit` claimable queued messages under `token`, oldest first, counting an
+/// attempt on each (see [`InboxStore::claim_inbound`](telephony_core::InboxStore::claim_inbound)
+/// for which are claimable). Runs inside the caller's transaction.
+///
+/// Claims in one schema are serialized by a transaction-level advisory lock, taken first:
+/// "no earlier message of this sender is held" must be decided on a snapshot that already
+/// contains every other claim, and `FOR UPDATE SKIP LOCKED` alone cannot give that (a
+/// claim that skips a sender's row another claim is locking would take the sender's next
+/// message). Claims are batched (up to a few hundred messages per statement), so one at a
+/// time per schema costs little; the lock is held only for the one statement and its
+/// commit. Recording outcomes does not take it: it only changes rows its own claim leased.
+pub(crate) async fn claim(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    lease: std::time::Duration,
+    limit: usize,
+    token: LeaseToken,
+) -> Result<Vec<ClaimedInbound>, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || $1, 0))")
+        .bind(CLAIM_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    let now_ms = codec::to_ms(now);
+    // Under READ COMMITTED this statement's snapshot is taken after the lock was granted,
+    // so it sees every earlier claim's commit. The `state = 'queued'` in the UPDATE makes
+    // a row changed since (by `set_inbound_state`) drop out instead of being leased.
+    let rows = sqlx::query(
+        "WITH picked AS ( \
+           SELECT m.id FROM inbox m \
+           WHERE m.state = 'queued' \
+             AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= $1) \
+             AND (m.leased_until IS NULL OR m.leased_until <= $1) \
+             AND NOT EXISTS ( \
+               SELECT 1 FROM inbox b \
+               WHERE b.state = 'queued' \
+                 AND (b.leased_until IS NOT NULL OR b.next_attempt_at IS NOT NULL) \
+                 AND b.sender = m.sender \
+                 AND (b.received_at, b.seq) < (m.received_at, m.seq) \
+                 AND (b.leased_until > $1 OR b.next_attempt_at > $1)) \
+           ORDER BY m.received_at, m.seq LIMIT $4 \
+         ), claimed AS ( \
+           UPDATE inbox i SET leased_until = $2, lease_token = $3, attempts = i.attempts + 1 \
+           FROM picked WHERE i.id = picked.id AND i.state = 'queued' \
+           RETURNING i.seq, i.id, i.provider_sid, i.account_sid, i.channel, i.sender, \
+                     i.recipient, i.body, i.media_json, i.num_segments, i.received_at, \
+                     i.extra_json, i.attempts \
+         ) \
+         SELECT * FROM claimed ORDER BY received_at, seq",
+    )
+    .bind(now_ms)
+    .bind(now_ms.saturating_add(codec::duration_ms(lease)))
+    .bind(token.as_i64())
+    .bind(codec::limit(limit))
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(ClaimedInbound {
+                message: decode_message(row)?,
+                // The row counts this claim; the claim reports the attempts before it.
+                attempts: get_u32(row, "inbox.attempts")?.saturating_sub(1),
+                lease: token,
+            })
+        })
+        .collect()
+}
+
+/// The advisory lock's key within the schema (hashed with the schema's name).
+const CLAIM_LOCK: &str = ":inbox-claim";
+
+/// Applies fenced dispatch outcomes inside the caller's transaction; returns the ids that
+/// changed nothing (superseded claim, no longer queued, unknown).
+pub(crate) async fn record(
+    conn: &mut PgConnection,
+    outcomes: &[DispatchOutcome],
+) -> Result<Vec<MessageId>, StoreError> {
+    let grouped = dispatch_outcomes::group(outcomes);
+    let mut applied = HashSet::new();
+    for d in &grouped.done {
+        let rows = sqlx::query(
+            "UPDATE inbox SET state = $1, note = $2, leased_until = NULL, lease_token = NULL, \
+               next_attempt_at = NULL \
+             WHERE state = 'queued' AND lease_token = $3 AND id = ANY($4) RETURNING id",
+        )
+        .bind(d.state.as_str())
+        .bind(d.note)
+        .bind(d.token)
+        .bind(&d.ids)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    for r in &grouped.retries {
+        let rows = sqlx::query(
+            "UPDATE inbox SET note = $3, next_attempt_at = $4, leased_until = NULL, \
+               lease_token = NULL \
+             WHERE id = $1 AND state = 'queued' AND lease_token = $2 RETURNING id",
+        )
+        .bind(r.id)
+        .bind(r.token)
+        .bind(r.error)
+        .bind(r.at_ms)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    for r in &grouped.releases {
+        let rows = sqlx::query(
+            "UPDATE inbox SET leased_until = NULL, lease_token = NULL, \
+               attempts = greatest(attempts - 1, 0) \
+             WHERE state = 'queued' AND lease_token = $1 AND id = ANY($2) RETURNING id",
+        )
+        .bind(r.token)
+        .bind(&r.ids)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    Ok(dispatch_outcomes::lost(outcomes, &applied))
+}
+
+fn collect_ids(
+    rows: Result<Vec<PgRow>, sqlx::Error>,
+    into: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    for row in rows.map_err(StoreError::backend)? {
+        into.insert(get::<String>(&row, "inbox.id")?);
+    }
+    Ok(())
+}
+
+/// Dead letters: the newest `limit`, oldest first.
+pub(crate) async fn failed(
+    conn: &mut PgConnection,
+    limit: usize,
+) -> Result<Vec<FailedInbound>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM ( \
+           SELECT seq, id, provider_sid, account_sid, channel, sender, recipient, body, \
+                  media_json, num_segments, received_at, extra_json, note, attempts \
+           FROM inbox WHERE state = 'failed' \
+           ORDER BY received_at DESC, seq DESC LIMIT $1 \
+         ) AS newest ORDER BY received_at, seq",
+    )
+    .bind(codec::limit(limit))
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(FailedInbound {
+                message: decode_message(row)?,
+                attempts: get_u32(row, "inbox.attempts")?,
+                note: get(row, "inbox.note")?,
+            })
+        })
+        .collect()
+}
+
+/// Puts a `failed` message back in the queue; returns the state it had. The row is
+/// locked while it is read, so a concurrent requeue sees it already queued.
+pub(crate) async fn requeue(
+    conn: &mut PgConnection,
+    id: &MessageId,
+) -> Result<InboxState, StoreError> {
+    let row = sqlx::query("SELECT state FROM inbox WHERE id = $1 FOR UPDATE")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "inbound message",
+            id: id.to_string(),
+        })?;
+    let before = get_inbox_state(&row, "inbox.state")?;
+    if before == InboxState::Failed {
+        sqlx::query(
+            "UPDATE inbox SET state = 'queued', note = NULL, attempts = 0, \
+               next_attempt_at = NULL, leased_until = NULL, lease_token = NULL \
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map_err(StoreError::backend)?;
+    }
+    Ok(before)
 }

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calls",
         include_str!("../../migrations/postgres/0005_calls.sql"),
     ),
+    (
+        7,
+        "inbound dispatch",
+        include_str!("../../migrations/postgres/0007_inbound_dispatch.sql"),
+    ),
 ];
 
 #[derive(Debug)]

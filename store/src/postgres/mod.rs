@@ -28,8 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use telephony_core::redact::redact_url;
 use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall,
-    OrphanCallStatus, PendingAnswer, SendCap, StatusSource,
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall, OrphanCallStatus, PendingAnswer, SendCap, StatusSource, ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken,
 };
 use telephony_core::voice::CallStatus;
 use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
@@ -425,6 +424,42 @@ impl InboxStore for PostgresStore {
         }
         in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))
     }
+    async fn claim_inbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedInbound>, StoreError> {
+        let token = LeaseToken::generate();
+        let claimed: Vec<ClaimedInbound> =
+            in_write_tx!(self, |conn| inbox::claim(conn, now, lease, limit, token))?;
+        if !claimed.is_empty() {
+            debug!(claimed = claimed.len(), limit, lease = %token, "inbound messages claimed");
+        }
+        Ok(claimed)
+    }
+
+    async fn record_dispatch(
+        &self,
+        outcomes: &[DispatchOutcome],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        in_write_tx!(self, |conn| inbox::record(conn, outcomes))
+    }
+
+    async fn failed_inbound(&self, limit: usize) -> Result<Vec<FailedInbound>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        on_pool!(self, |conn| inbox::failed(conn, limit))
+    }
+
+    async fn requeue_inbound(&self, id: &MessageId) -> Result<InboxState, StoreError> {
+        in_write_tx!(self, |conn| inbox::requeue(conn, id))
+    }
 }
 
 #[async_trait]
@@ -657,21 +692,34 @@ impl ForwardStore for PostgresStore {
         now: OffsetDateTime,
         lease: Duration,
         limit: usize,
-    ) -> Result<Vec<ForwardEvent>, StoreError> {
-        in_write_tx!(self, |conn| forwards::claim(conn, now, lease, limit))
+    ) -> Result<Vec<ClaimedForward>, StoreError> {
+        let token = LeaseToken::generate();
+        in_write_tx!(self, |conn| forwards::claim(conn, now, lease, limit, token))
     }
 
-    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| forwards::complete(conn, id, now))
+    async fn complete_forward(
+        &self,
+        id: &str,
+        lease: LeaseToken,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| forwards::complete(conn, id, lease, now))
     }
 
     async fn retry_forward(
         &self,
         id: &str,
+        lease: LeaseToken,
         error: &str,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| forwards::retry(conn, id, error, next_attempt))
+        in_write_tx!(self, |conn| forwards::retry(
+            conn,
+            id,
+            lease,
+            error,
+            next_attempt
+        ))
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {

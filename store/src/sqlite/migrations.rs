@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream tokens",
         include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
     ),
+    (
+        7,
+        "inbound dispatch",
+        include_str!("../../migrations/sqlite/0007_inbound_dispatch.sql"),
+    ),
 ];
 
 #[derive(Debug)]

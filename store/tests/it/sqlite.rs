@@ -545,7 +545,14 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .unwrap();
     assert_eq!(
         applied,
-        [(1, true), (2, true), (3, true), (4, true), (5, true)]
+        [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, true),
+            (7, true)
+        ]
     );
     drop((a, b));
 
@@ -777,8 +784,11 @@ async fn policy_state_and_forwards_survive_reopen() {
         let msg = OutboundMessage::new(Address::whatsapp(stranger.clone()), "first contact");
         s.enqueue_outbound_held(&held_id, &msg, t0()).await.unwrap();
         s.enqueue_forward(&event).await.unwrap();
-        assert_eq!(s.claim_forwards(t0(), LEASE, 10).await.unwrap().len(), 1);
-        s.retry_forward("evt_1", "HTTP 502", secs(5)).await.unwrap();
+        let claimed = s.claim_forwards(t0(), LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        s.retry_forward("evt_1", claimed[0].lease, "HTTP 502", secs(5))
+            .await
+            .unwrap();
         s.close().await;
     }
 
@@ -831,9 +841,9 @@ async fn policy_state_and_forwards_survive_reopen() {
     );
     let again = s.claim_forwards(secs(5), LEASE, 10).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].payload, event.payload);
-    assert_eq!(again[0].attempts, 1);
-    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 502"));
+    assert_eq!(again[0].event.payload, event.payload);
+    assert_eq!(again[0].event.attempts, 1);
+    assert_eq!(again[0].event.last_error.as_deref(), Some("HTTP 502"));
 }
 
 /// The pending and hourly caps hold when requests race on two connections.

@@ -13,6 +13,7 @@ impl ForwardStore for MemoryStore {
             event: event.clone(),
             next_attempt: event.created_at,
             leased_until: None,
+            lease: None,
             done: false,
         });
         Ok(())
@@ -23,8 +24,9 @@ impl ForwardStore for MemoryStore {
         now: OffsetDateTime,
         lease: Duration,
         limit: usize,
-    ) -> Result<Vec<ForwardEvent>, StoreError> {
+    ) -> Result<Vec<ClaimedForward>, StoreError> {
         let mut g = self.lock();
+        let token = LeaseToken::generate();
         let mut out = Vec::new();
         for row in g.forwards.iter_mut() {
             if out.len() >= limit {
@@ -32,30 +34,44 @@ impl ForwardStore for MemoryStore {
             }
             if !row.done && row.next_attempt <= now && row.leased_until.is_none_or(|l| l <= now) {
                 row.leased_until = Some(now + lease);
-                out.push(row.event.clone());
+                row.lease = Some(token);
+                out.push(ClaimedForward {
+                    event: row.event.clone(),
+                    lease: token,
+                });
                 row.event.attempts += 1;
             }
         }
         Ok(out)
     }
 
-    async fn complete_forward(&self, id: &str, _now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn complete_forward(
+        &self,
+        id: &str,
+        lease: LeaseToken,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut g = self.lock();
         let row = g.forward_row(id)?;
+        fence(row, id, lease)?;
         row.done = true;
         row.leased_until = None;
+        row.lease = None;
         Ok(())
     }
 
     async fn retry_forward(
         &self,
         id: &str,
+        lease: LeaseToken,
         error: &str,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut g = self.lock();
         let row = g.forward_row(id)?;
+        fence(row, id, lease)?;
         row.leased_until = None;
+        row.lease = None;
         row.next_attempt = next_attempt;
         row.event.last_error = Some(error.to_string());
         Ok(())
@@ -78,4 +94,12 @@ impl ForwardStore for MemoryStore {
                 .and_then(|f| f.event.last_error.clone()),
         })
     }
+}
+
+/// `LeaseLost` unless the row still holds `lease` (and is not delivered).
+fn fence(row: &ForwardRow, id: &str, lease: LeaseToken) -> Result<(), StoreError> {
+    if row.done || row.lease != Some(lease) {
+        return Err(StoreError::LeaseLost { id: id.to_string() });
+    }
+    Ok(())
 }

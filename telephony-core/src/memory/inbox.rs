@@ -94,4 +94,121 @@ impl InboxStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn claim_inbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedInbound>, StoreError> {
+        let mut g = self.lock();
+        let g = &mut *g;
+        // Arrival order, as the SQL stores have it: (received_at, insertion).
+        let mut order: Vec<usize> = (0..g.inbox.len())
+            .filter(|&i| g.inbox[i].state == InboxState::Queued)
+            .collect();
+        order.sort_by_key(|&i| (g.inbox[i].message.received_at, i));
+        let token = LeaseToken::generate();
+        let mut blocked: std::collections::HashSet<String> = Default::default();
+        let mut out = Vec::new();
+        for i in order {
+            if out.len() >= limit {
+                break;
+            }
+            let sender = &g.inbox[i].message.from;
+            if blocked.contains(sender) {
+                continue;
+            }
+            let d = g.inbox_dispatch.entry(i).or_default();
+            let leased = d.leased_until.is_some_and(|l| l > now);
+            let waiting = d.next_attempt.is_some_and(|t| t > now);
+            if leased || waiting {
+                blocked.insert(sender.clone());
+                continue;
+            }
+            out.push(ClaimedInbound {
+                message: g.inbox[i].message.clone(),
+                attempts: d.attempts,
+                lease: token,
+            });
+            d.attempts += 1;
+            d.leased_until = Some(now + lease);
+            d.lease = Some(token);
+        }
+        Ok(out)
+    }
+
+    async fn record_dispatch(
+        &self,
+        outcomes: &[DispatchOutcome],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let mut g = self.lock();
+        let g = &mut *g;
+        let mut lost = Vec::new();
+        for o in outcomes {
+            let Some(i) = g.inbox.iter().position(|e| e.message.id == o.id) else {
+                lost.push(o.id.clone());
+                continue;
+            };
+            let d = g.inbox_dispatch.entry(i).or_default();
+            if g.inbox[i].state != InboxState::Queued || d.lease != Some(o.lease) {
+                lost.push(o.id.clone());
+                continue;
+            }
+            d.leased_until = None;
+            d.lease = None;
+            match &o.result {
+                DispatchResult::Done { state, note } => {
+                    d.next_attempt = None;
+                    g.inbox[i].state = *state;
+                    g.inbox[i].note = note.clone();
+                }
+                DispatchResult::Retry { error, at } => {
+                    d.next_attempt = Some(*at);
+                    g.inbox[i].note = Some(error.clone());
+                }
+                DispatchResult::Release => d.attempts = d.attempts.saturating_sub(1),
+            }
+        }
+        Ok(lost)
+    }
+
+    async fn failed_inbound(&self, limit: usize) -> Result<Vec<FailedInbound>, StoreError> {
+        let g = self.lock();
+        let mut out: Vec<FailedInbound> = g
+            .inbox
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.state == InboxState::Failed)
+            .map(|(i, e)| FailedInbound {
+                message: e.message.clone(),
+                attempts: g.inbox_dispatch.get(&i).map_or(0, |d| d.attempts),
+                note: e.note.clone(),
+            })
+            .collect();
+        let limit = default_limit(limit);
+        if out.len() > limit {
+            out.drain(..out.len() - limit);
+        }
+        Ok(out)
+    }
+
+    async fn requeue_inbound(&self, id: &MessageId) -> Result<InboxState, StoreError> {
+        let mut g = self.lock();
+        let i = g
+            .inbox
+            .iter()
+            .position(|e| &e.message.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "inbound message",
+                id: id.to_string(),
+            })?;
+        let before = g.inbox[i].state;
+        if before == InboxState::Failed {
+            g.inbox[i].state = InboxState::Queued;
+            g.inbox[i].note = None;
+            g.inbox_dispatch.insert(i, InboundDispatch::default());
+        }
+        Ok(before)
+    }
 }

@@ -25,16 +25,15 @@ use crate::pairing::{
 use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
-    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
-    InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem,
-    OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError,
-    default_limit,
+    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError, default_limit, ClaimedForward, ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, LeaseToken,
 };
 
 #[derive(Default)]
 struct Inner {
     inbox: Vec<InboxEntry>,
     inbox_by_sid: HashMap<String, usize>,
+    /// Dispatch bookkeeping of `inbox[i]` (absent: never claimed).
+    inbox_dispatch: HashMap<usize, InboundDispatch>,
     receipts: HashMap<MessageId, Receipt>,
     sid_to_receipt: HashMap<String, MessageId>,
     outbox: Vec<OutboxRow>,
@@ -63,7 +62,17 @@ struct ForwardRow {
     event: ForwardEvent,
     next_attempt: OffsetDateTime,
     leased_until: Option<OffsetDateTime>,
+    lease: Option<LeaseToken>,
     done: bool,
+}
+
+/// An inbound message's claims: attempts, the retry time, the lease.
+#[derive(Default)]
+struct InboundDispatch {
+    attempts: u32,
+    next_attempt: Option<OffsetDateTime>,
+    leased_until: Option<OffsetDateTime>,
+    lease: Option<LeaseToken>,
 }
 
 impl Inner {

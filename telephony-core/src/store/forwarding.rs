@@ -5,12 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::StoreError;
+use super::{LeaseToken, StoreError};
 
 /// An event for the forward URL (`forward.url`), delivered at least once.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ForwardEvent {
-    /// Unique id (receivers use it to drop duplicates), e.g. `evt_…`.
+    /// Unique, stable id (receivers use it to drop duplicates), e.g. `evt_…`: every
+    /// delivery attempt of the event, from any replica, carries the same id.
     pub id: String,
     /// `message.received` or `message.status`.
     pub kind: String,
@@ -24,6 +25,16 @@ pub struct ForwardEvent {
     /// The last delivery error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+/// A forward event claimed for one delivery attempt (see
+/// [`ForwardStore::claim_forwards`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedForward {
+    /// The event.
+    pub event: ForwardEvent,
+    /// This claim's fencing token, to pass back with the result.
+    pub lease: LeaseToken,
 }
 
 /// Forwarding health.
@@ -49,21 +60,32 @@ pub trait ForwardStore: Send + Sync + 'static {
     /// Stores an event for delivery to the forward URL (ignored if its id exists).
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError>;
 
-    /// Claims due, unleased events, oldest first, leasing them for `lease`.
+    /// Claims due, unleased events (or events whose lease ran out), oldest first, leasing
+    /// them for `lease` under one fresh [`LeaseToken`]. Concurrent claims (other
+    /// connections, other replicas) never return the same event.
     async fn claim_forwards(
         &self,
         now: OffsetDateTime,
         lease: Duration,
         limit: usize,
-    ) -> Result<Vec<ForwardEvent>, StoreError>;
+    ) -> Result<Vec<ClaimedForward>, StoreError>;
 
-    /// The receiver accepted the event: it is done.
-    async fn complete_forward(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// The receiver accepted the event: it is done. Fenced by the claim's `lease`: if the
+    /// event was claimed again since (this claim's lease ran out), nothing changes and the
+    /// error is [`StoreError::LeaseLost`]; `NotFound` for an unknown id.
+    async fn complete_forward(
+        &self,
+        id: &str,
+        lease: LeaseToken,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Delivery failed: record the error, release the lease, try again at `next_attempt`.
+    /// Fenced like [`complete_forward`](Self::complete_forward).
     async fn retry_forward(
         &self,
         id: &str,
+        lease: LeaseToken,
         error: &str,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError>;

@@ -1,11 +1,13 @@
 //! Inbound messages: stored once per provider id, then dispatched.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::message::{InboundMessage, MessageId};
 
-use super::StoreError;
+use super::{LeaseToken, StoreError};
 
 /// Result of storing an inbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub enum InsertOutcome {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum InboxState {
-    /// Stored, waiting for the dispatch worker.
+    /// Stored, waiting for the dispatch worker (or being dispatched, or waiting for a retry).
     Queued,
     /// The sender policy accepted it and the application's handler got it.
     Accepted,
@@ -31,7 +33,9 @@ pub enum InboxState {
     Blocked,
     /// Dropped without dispatch (e.g. too many pending pairings).
     Dropped,
-    /// The handler returned an error for it.
+    /// Dead letter: the handler failed (returned an error, panicked, or never finished) on
+    /// every one of its dispatch attempts. `telephony retry <id>`
+    /// ([`InboxStore::requeue_inbound`]) puts it back in the queue.
     Failed,
     /// Over the per-sender inbound rate limit (`rateLimits.inboundPerSender`): acknowledged
     /// and kept, never dispatched.
@@ -92,6 +96,65 @@ pub struct InboxUpdate {
     pub note: Option<String>,
 }
 
+/// An inbound message claimed for dispatch (see [`InboxStore::claim_inbound`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedInbound {
+    /// The message; its [`id`](InboundMessage::id) is the stable event id every attempt
+    /// carries.
+    pub message: InboundMessage,
+    /// Dispatch attempts made before this claim (0 the first time). Claims whose lease ran
+    /// out count too: a message that crashes its worker still runs out of attempts.
+    pub attempts: u32,
+    /// This claim's fencing token, to pass back with the outcome.
+    pub lease: LeaseToken,
+}
+
+/// What became of one claimed message (see [`InboxStore::record_dispatch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchResult {
+    /// It reached a final state (`accepted`, `blocked`, `pending_pairing`, `dropped`, or
+    /// the dead letter `failed`); the note says why.
+    Done {
+        /// Its new state.
+        state: InboxState,
+        /// Why, when there is more to say.
+        note: Option<String>,
+    },
+    /// The attempt failed: it stays `queued`, with `error` as its note, and is claimable
+    /// again at `at`. Until then the later messages of its sender are not claimed either.
+    Retry {
+        /// Why the attempt failed.
+        error: String,
+        /// When it is due again.
+        at: OffsetDateTime,
+    },
+    /// It was claimed but not tried (an earlier message of its sender is waiting for a
+    /// retry): the lease is released and the claim's attempt is not counted.
+    Release,
+}
+
+/// The outcome of one claimed message, fenced by its claim's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchOutcome {
+    /// The message.
+    pub id: MessageId,
+    /// The token of the claim that dispatched it.
+    pub lease: LeaseToken,
+    /// What became of it.
+    pub result: DispatchResult,
+}
+
+/// A dead-lettered inbound message (state [`InboxState::Failed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedInbound {
+    /// The message.
+    pub message: InboundMessage,
+    /// Dispatch attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub note: Option<String>,
+}
+
 /// Which inbox entries to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InboxQuery {
@@ -124,7 +187,9 @@ pub trait InboxStore: Send + Sync + 'static {
     /// Lists inbox entries, oldest first.
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError>;
 
-    /// Inbound messages still `queued` (not yet dispatched), oldest first.
+    /// Inbound messages still `queued` (not yet dispatched, being dispatched, or waiting for
+    /// a retry), oldest first. A read for tests and tools; the dispatch worker claims with
+    /// [`claim_inbound`](Self::claim_inbound).
     async fn queued_inbound(&self, limit: usize) -> Result<Vec<InboundMessage>, StoreError>;
 
     /// Records what happened to an inbound message.
@@ -139,4 +204,41 @@ pub trait InboxStore: Send + Sync + 'static {
     /// (an unknown id is `NotFound` and nothing changes). The dispatch worker uses it once
     /// per batch, so recording outcomes costs one write, not one per message.
     async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` `queued` messages for dispatch, oldest first, leasing them for
+    /// `lease` under one fresh [`LeaseToken`] and counting an attempt on each.
+    ///
+    /// A message is claimable when it is due (no retry pending after `now`), not leased (or
+    /// its lease ran out by `now`), and **no earlier `queued` message of its sender is
+    /// leased or waiting for a retry**: so a sender's messages are handed out in arrival
+    /// order, to one worker at a time, by every replica on the same database. One claim
+    /// may return several messages of one sender (in order); the worker handles them in
+    /// that order. Concurrent claims (other connections, other replicas) never return the
+    /// same message, nor messages of one sender.
+    async fn claim_inbound(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedInbound>, StoreError>;
+
+    /// Records the outcomes of claimed messages, all in one transaction (one write per
+    /// batch). Each outcome is fenced: it applies only while the message is `queued` and
+    /// still holds the outcome's lease token. An outcome whose claim was superseded (its
+    /// lease ran out and another worker claimed the message again), or whose message is
+    /// no longer queued or unknown, changes nothing; their ids are returned.
+    async fn record_dispatch(
+        &self,
+        outcomes: &[DispatchOutcome],
+    ) -> Result<Vec<MessageId>, StoreError>;
+
+    /// Dead-lettered messages (state `failed`): the newest `limit` (0 means 100), oldest
+    /// first, with their attempts and last error.
+    async fn failed_inbound(&self, limit: usize) -> Result<Vec<FailedInbound>, StoreError>;
+
+    /// Puts a dead-lettered message back in the queue: state `queued`, attempts 0, no
+    /// note, due now. Returns the state it had: only a [`InboxState::Failed`] message is
+    /// requeued; a message in any other state is left as it is. `NotFound` for an unknown
+    /// id.
+    async fn requeue_inbound(&self, id: &MessageId) -> Result<InboxState, StoreError>;
 }

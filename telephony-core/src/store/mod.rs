@@ -7,6 +7,7 @@ mod calls;
 mod contacts;
 mod forwarding;
 mod inbox;
+mod lease;
 mod outbox;
 mod policy;
 
@@ -15,8 +16,12 @@ pub use calls::{
     NewCall, OrphanCallStatus, PendingAnswer, StatusSource,
 };
 pub use contacts::{CappedEnqueue, ContactStore, SendCap};
-pub use forwarding::{ForwardEvent, ForwardStats, ForwardStore};
-pub use inbox::{InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome};
+pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
+pub use inbox::{
+    ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
+    InboxState, InboxStore, InboxUpdate, InsertOutcome,
+};
+pub use lease::LeaseToken;
 pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
 pub use policy::PolicyStore;
 
@@ -42,6 +47,13 @@ pub enum StoreError {
         /// What kind of record.
         kind: &'static str,
         /// Its id.
+        id: String,
+    },
+    /// The lease on a claimed record ran out and another worker claimed it: the holder of
+    /// the old lease may not complete it.
+    #[error("the lease on {id} was lost: another worker claimed it")]
+    LeaseLost {
+        /// The record's id.
         id: String,
     },
     /// Stored data could not be decoded.

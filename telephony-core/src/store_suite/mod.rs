@@ -27,8 +27,7 @@ use crate::message::{
 };
 use crate::status::DeliveryStatus;
 pub(crate) use crate::store::{
-    CappedEnqueue, ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome,
-    OutboxStore, PolicyStore, SendCap, StatusOutcome,
+    CappedEnqueue, ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome, OutboxStore, PolicyStore, SendCap, StatusOutcome, StoreError,
 };
 
 pub mod calls;
@@ -167,6 +166,11 @@ macro_rules! inbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, inbox, queued_inbound_in_order);
         $crate::store_suite_tests!(@case $fresh, inbox, inbox_since_and_limit);
         $crate::store_suite_tests!(@case $fresh, inbox, throttled_messages_are_kept_not_queued);
+        $crate::store_suite_tests!(@case $fresh, inbox, claims_lease_and_record_outcomes);
+        $crate::store_suite_tests!(@case $fresh, inbox, sender_order_holds_across_a_retry);
+        $crate::store_suite_tests!(@case $fresh, inbox, expired_inbound_lease_is_reclaimed_and_fenced);
+        $crate::store_suite_tests!(@case $fresh, inbox, dead_letters_are_listed_and_requeued);
+        $crate::store_suite_tests!(@owned_case $fresh, inbox, concurrent_claims_keep_senders_apart);
     };
 }
 
@@ -209,6 +213,7 @@ macro_rules! contact_store_tests {
 macro_rules! forward_store_tests {
     ($fresh:path) => {
         $crate::store_suite_tests!(@case $fresh, forwarding, forward_queue);
+        $crate::store_suite_tests!(@case $fresh, forwarding, superseded_forward_claim_is_fenced);
     };
 }
 

@@ -112,10 +112,80 @@ async fn two_replicas_claim_disjoint_forward_events() {
         a.claim_forwards(now, Duration::from_secs(60), 25),
         b.claim_forwards(now, Duration::from_secs(60), 25)
     );
-    let ids_a: HashSet<String> = ca.unwrap().into_iter().map(|e| e.id).collect();
-    let ids_b: HashSet<String> = cb.unwrap().into_iter().map(|e| e.id).collect();
+    let ids_a: HashSet<String> = ca.unwrap().into_iter().map(|c| c.event.id).collect();
+    let ids_b: HashSet<String> = cb.unwrap().into_iter().map(|c| c.event.id).collect();
     assert!(ids_a.is_disjoint(&ids_b));
     assert_eq!(ids_a.len() + ids_b.len(), 40);
+}
+
+/// Two replicas dispatching one inbox at the same time: no message twice, never one
+/// sender's messages on both at once, each sender's messages in arrival order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_claim_inbound_apart_by_sender() {
+    let Some((a, b, _guard)) = two_replicas().await else {
+        return;
+    };
+    telephony_core::store_suite::inbox::claim_race(vec![
+        std::sync::Arc::new(a.clone()),
+        std::sync::Arc::new(b.clone()),
+        std::sync::Arc::new(a),
+        std::sync::Arc::new(b),
+    ])
+    .await;
+}
+
+/// A replica whose lease ran out cannot record an outcome once the other replica claimed
+/// the message again, nor complete a forward event the other one claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_its_lease_changes_nothing() {
+    use telephony_core::store::{DispatchOutcome, DispatchResult};
+    let Some((a, b, _guard)) = two_replicas().await else {
+        return;
+    };
+    let lease = Duration::from_secs(30);
+    a.insert_inbound(&inbound("SMlease1", "+15557654321", "hi", 0))
+        .await
+        .unwrap();
+    let old = a.claim_inbound(t0(), lease, 10).await.unwrap();
+    let new = b.claim_inbound(t0() + lease, lease, 10).await.unwrap();
+    assert_eq!((old.len(), new.len(), new[0].attempts), (1, 1, 1));
+    let outcome = |c: &telephony_core::store::ClaimedInbound| DispatchOutcome {
+        id: c.message.id.clone(),
+        lease: c.lease,
+        result: DispatchResult::Done {
+            state: telephony_core::InboxState::Accepted,
+            note: None,
+        },
+    };
+    assert_eq!(
+        a.record_dispatch(&[outcome(&old[0])]).await.unwrap(),
+        [old[0].message.id.clone()]
+    );
+    assert!(
+        b.record_dispatch(&[outcome(&new[0])])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let event = ForwardEvent {
+        id: "evt_lease".into(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({}),
+        created_at: t0(),
+        attempts: 0,
+        last_error: None,
+    };
+    a.enqueue_forward(&event).await.unwrap();
+    let old = a.claim_forwards(t0(), lease, 10).await.unwrap();
+    let new = b.claim_forwards(t0() + lease, lease, 10).await.unwrap();
+    assert!(matches!(
+        a.complete_forward("evt_lease", old[0].lease, t0()).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    b.complete_forward("evt_lease", new[0].lease, t0())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +269,7 @@ async fn migrations_run_concurrently_without_error() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 5, "each migration applied once");
+    assert_eq!(applied, 6, "each migration applied once");
 }
 
 #[tokio::test]
