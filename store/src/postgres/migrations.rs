@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calls",
         include_str!("../../migrations/postgres/0005_calls.sql"),
     ),
+    (
+        8,
+        "cluster",
+        include_str!("../../migrations/postgres/0008_cluster.sql"),
+    ),
 ];
 
 #[derive(Debug)]

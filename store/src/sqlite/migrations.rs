@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream tokens",
         include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
     ),
+    (
+        8,
+        "cluster",
+        include_str!("../../migrations/sqlite/0008_cluster.sql"),
+    ),
 ];
 
 #[derive(Debug)]

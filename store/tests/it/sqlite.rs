@@ -545,7 +545,14 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .unwrap();
     assert_eq!(
         applied,
-        [(1, true), (2, true), (3, true), (4, true), (5, true)]
+        [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, true),
+            (8, true)
+        ]
     );
     drop((a, b));
 
