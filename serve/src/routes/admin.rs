@@ -5,7 +5,7 @@
 //! | `POST /telephony/send` `{ "to"?, "body", "mediaUrl"? }` | queues a message (to `defaultTo` without `to`) → 202 with its receipt |
 //! | `GET /telephony/inbox?since=RFC3339&limit=N` | inbound messages, oldest first |
 //! | `GET /telephony/messages/{id}` | a receipt with its status history |
-//! | `GET /telephony/status` | gateway status, forwarding health |
+//! | `GET /telephony/status` | gateway status, forwarding health, the live replicas (heartbeats) |
 //! | `GET /telephony/pairing` | pending pairing requests |
 //! | `POST /telephony/pairing/{code}/approve` / `…/reject` | resolve one (404 unknown, 410 expired, 409 already resolved) |
 //! | `GET /telephony/contacts/held` | sends waiting for contact approval |
@@ -245,6 +245,8 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
                 .map(api::Call::from)
                 .collect(),
         },
+        replica: gw.replica_id().to_string(),
+        replicas: gw.replicas().await?,
     }))
 }
 

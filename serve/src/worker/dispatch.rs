@@ -27,6 +27,7 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
     mut stop: watch::Receiver<bool>,
 ) {
     let store = part.shared().store().clone();
+    let mut others = store.watch_work(telephony_core::store::WorkKind::Inbound);
     loop {
         if *stop.borrow() {
             return;
@@ -42,6 +43,7 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
             Ok(msgs) if msgs.is_empty() => {
                 tokio::select! {
                     _ = part.woken() => {}
+                    _ = others.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = stop.changed() => return,
                 }
@@ -61,6 +63,7 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
                     set.spawn(async move {
                         let mut done = Vec::with_capacity(lane.len());
                         for m in lane {
+                            let _held = part.shared().holding().dispatch();
                             done.extend(dispatch_one(&part, &gateway, m).await);
                         }
                         done
