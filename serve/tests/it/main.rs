@@ -12,6 +12,7 @@ mod outbound_pace;
 mod policies;
 mod rate_limits;
 mod realtime;
+mod replicas;
 mod signature_http;
 mod signature_logs;
 mod voice;
