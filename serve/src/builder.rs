@@ -13,7 +13,7 @@ use crate::outbox::{OutboundPolicy, Outbox, OutboxSettings};
 use crate::rate_limit::RateLimits;
 use crate::security::{Security, SecuritySettings};
 use crate::sender_policy::{PairingSettings, PolicyRef, SenderPolicy};
-use crate::shared::{Endpoints, Shared};
+use crate::shared::{Endpoints, Identity, Shared};
 use crate::voice::context::{AppVoiceHandler, VoiceHandler};
 use crate::voice::live::{RelayHandler, StreamHandler};
 use crate::voice::{AnswerCalls, Voice, VoiceHandlers, VoiceSettings};
@@ -36,6 +36,7 @@ pub struct GatewayBuilder {
     voice: VoiceSettings,
     rate_limits: RateLimits,
     dispatch: DispatchSettings,
+    identity: Identity,
 }
 
 impl Gateway {
@@ -57,6 +58,7 @@ impl Gateway {
             voice: VoiceSettings::default(),
             rate_limits: RateLimits::default(),
             dispatch: DispatchSettings::default(),
+            identity: Identity::default(),
         }
     }
 }
@@ -319,9 +321,42 @@ impl GatewayBuilder {
         self
     }
 
+    /// This replica's id among the processes sharing the store: its heartbeat row in
+    /// `telephony status`, the holder of once-per-cluster jobs, the `replica` label of
+    /// every metric. Default: [`default_replica_id`](crate::default_replica_id)
+    /// (`<host>-<pid>-<4 hex digits>`, one per process). Give every gateway of one process
+    /// the same id, and every process its own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let gw = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .replica_id("gw-a")
+    ///     .build();
+    /// assert_eq!(gw.replica_id(), "gw-a");
+    /// ```
+    pub fn replica_id(mut self, id: impl Into<String>) -> Self {
+        self.identity.replica = id.into();
+        self
+    }
+
+    /// The name of the account this gateway serves: the `account` label of its metrics
+    /// and what its heartbeat says it serves (default `default`).
+    pub fn account_name(mut self, name: impl Into<String>) -> Self {
+        self.identity.account = name.into();
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
-        let shared = Arc::new(Shared::new(self.provider, self.store, self.endpoints));
+        let shared = Arc::new(Shared::new(
+            self.provider,
+            self.store,
+            self.endpoints,
+            self.identity,
+        ));
         let outbox = Arc::new(Outbox::new(
             shared.clone(),
             self.outbox,

@@ -157,6 +157,23 @@ impl Gateway {
         self.shared().status_callback_url()
     }
 
+    /// This replica's id ([`GatewayBuilder::replica_id`](crate::GatewayBuilder::replica_id)).
+    pub fn replica_id(&self) -> &str {
+        self.shared().replica()
+    }
+
+    /// The account this gateway serves ([`GatewayBuilder::account_name`](crate::GatewayBuilder::account_name)).
+    pub fn account_name(&self) -> &str {
+        self.shared().account()
+    }
+
+    /// The replicas sharing this gateway's store whose heartbeat is recent (within
+    /// [`LIVE_FOR`](crate::cluster::LIVE_FOR)), by id; this one among them once its
+    /// workers run.
+    pub async fn replicas(&self) -> Result<Vec<telephony_core::store::ReplicaBeat>, StoreError> {
+        crate::cluster::live_replicas(self.shared()).await
+    }
+
     /// This gateway's counters.
     pub fn metrics(&self) -> &Metrics {
         self.shared().metrics()

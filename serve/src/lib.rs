@@ -51,6 +51,7 @@
 pub mod api;
 mod builder;
 pub mod client_ip;
+pub mod cluster;
 mod dispatch;
 mod gateway;
 mod handler;
@@ -67,6 +68,7 @@ pub mod voice;
 mod worker;
 
 pub use builder::GatewayBuilder;
+pub use cluster::default_replica_id;
 pub use gateway::Gateway;
 pub use handler::{MessageHandler, Replier};
 pub use handler_error::HandlerError;

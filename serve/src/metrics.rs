@@ -10,6 +10,11 @@
 //! Every family is declared in [`FAMILIES`] with its type and help text; a series is a
 //! family name plus label pairs.
 //!
+//! `GET /metrics` ([`Metrics::render_for`]) puts a `replica` label first on every series
+//! (the replica's id), then an `account` label on every family that is per account (all but
+//! [`REPLICA_WIDE`]), so one scrape config covers every replica and account, and series of
+//! two replicas never collide.
+//!
 //! ```
 //! use telephony_serve::metrics::Metrics;
 //!
@@ -108,6 +113,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ),
 ];
 
+/// Families that describe the replica (the process), not an account: they carry the
+/// `replica` label only. The public listener is shared by every account, so its refusals
+/// are the replica's.
+pub const REPLICA_WIDE: &[&str] = &["telephony_build_info", "telephony_listener_refused_total"];
+
 type Labels = Vec<(&'static str, String)>;
 
 /// A gauge read at scrape time: family name, labels, value.
@@ -165,6 +175,33 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4) of every counter, plus `gauges` read
     /// at scrape time (`(name, labels, value)`), each family with its `# HELP` and `# TYPE`.
     pub fn render(&self, gauges: &[Gauge]) -> String {
+        self.render_labeled(gauges, |_| Vec::new())
+    }
+
+    /// [`render`](Self::render) with `replica="…"` first on every series, then
+    /// `account="…"` on every family not in [`REPLICA_WIDE`]: what `GET /metrics` serves.
+    ///
+    /// ```
+    /// use telephony_serve::metrics::Metrics;
+    ///
+    /// let m = Metrics::new();
+    /// m.inc("telephony_sends_total", &[("status", "sent")]);
+    /// let text = m.render_for(&[("telephony_build_info", vec![("version", "1.0".into())], 1.0)], "gw-a", "sales");
+    /// assert!(text.contains("telephony_sends_total{replica=\"gw-a\",account=\"sales\",status=\"sent\"} 1\n"));
+    /// assert!(text.contains("telephony_build_info{replica=\"gw-a\",version=\"1.0\"} 1\n"));
+    /// ```
+    pub fn render_for(&self, gauges: &[Gauge], replica: &str, account: &str) -> String {
+        self.render_labeled(gauges, |name| {
+            let mut labels = vec![("replica", replica.to_string())];
+            if !REPLICA_WIDE.contains(&name) {
+                labels.push(("account", account.to_string()));
+            }
+            labels
+        })
+    }
+
+    /// The text, each series' labels preceded by `constant(family)`.
+    fn render_labeled(&self, gauges: &[Gauge], constant: impl Fn(&str) -> Labels) -> String {
         let counters = telephony_core::sync::lock(&self.counters);
         let mut out = String::new();
         for (name, kind, help) in FAMILIES {
@@ -184,11 +221,12 @@ impl Metrics {
             }
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {}", kind.as_str());
+            let constant = constant(name);
             for (labels, value) in series {
                 out.push_str(name);
-                if !labels.is_empty() {
+                if !labels.is_empty() || !constant.is_empty() {
                     out.push('{');
-                    for (i, (k, v)) in labels.iter().enumerate() {
+                    for (i, (k, v)) in constant.iter().chain(labels.iter()).enumerate() {
                         if i > 0 {
                             out.push(',');
                         }
@@ -268,6 +306,41 @@ mod tests {
              # TYPE telephony_outbox_depth gauge\n\
              telephony_outbox_depth 3\n"
         );
+    }
+
+    #[test]
+    fn every_series_gets_the_replica_and_per_account_ones_the_account() {
+        let m = Metrics::new();
+        m.inc("telephony_sends_total", &[("status", "delivered")]);
+        m.inc("telephony_signature_verification_skipped_total", &[]);
+        m.inc("telephony_listener_refused_total", &[("reason", "timeout")]);
+        let text = m.render_for(
+            &[
+                ("telephony_outbox_depth", vec![], 3.0),
+                (
+                    "telephony_build_info",
+                    vec![("version", "0.1.0".into()), ("provider", "twilio".into())],
+                    1.0,
+                ),
+            ],
+            "gw-a-\"1\"",
+            "sales",
+        );
+        let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            series,
+            [
+                "telephony_build_info{replica=\"gw-a-\\\"1\\\"\",version=\"0.1.0\",provider=\"twilio\"} 1",
+                "telephony_sends_total{replica=\"gw-a-\\\"1\\\"\",account=\"sales\",status=\"delivered\"} 1",
+                "telephony_signature_verification_skipped_total{replica=\"gw-a-\\\"1\\\"\",account=\"sales\"} 1",
+                "telephony_listener_refused_total{replica=\"gw-a-\\\"1\\\"\",reason=\"timeout\"} 1",
+                "telephony_outbox_depth{replica=\"gw-a-\\\"1\\\"\",account=\"sales\"} 3",
+            ]
+        );
+        // The families named as replica-wide exist.
+        for name in REPLICA_WIDE {
+            assert!(family(name).is_some(), "{name}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use telephony_core::{Provider, Store, StoreError};
 
+use crate::cluster::Holding;
 use crate::metrics::Metrics;
 
 /// Where the gateway is reached: the public base URL and the route paths.
@@ -28,12 +29,31 @@ impl Default for Endpoints {
     }
 }
 
+/// Who this gateway is among the replicas of its store: the replica's id and the
+/// account's name (both label every metric).
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) replica: String,
+    pub(crate) account: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            replica: crate::cluster::default_replica_id().to_string(),
+            account: "default".into(),
+        }
+    }
+}
+
 /// The provider, the store, the counters and the gateway's URLs.
 pub(crate) struct Shared {
     provider: Arc<dyn Provider>,
     store: Arc<dyn Store>,
     metrics: Metrics,
     endpoints: Endpoints,
+    identity: Identity,
+    holding: Holding,
     /// Set by the server runner once the public listener is bound (status callback fallback).
     local_base_url: Mutex<Option<String>>,
 }
@@ -43,12 +63,15 @@ impl Shared {
         provider: Arc<dyn Provider>,
         store: Arc<dyn Store>,
         endpoints: Endpoints,
+        identity: Identity,
     ) -> Self {
         Shared {
             provider,
             store,
             metrics: Metrics::new(),
             endpoints,
+            identity,
+            holding: Holding::default(),
             local_base_url: Mutex::new(None),
         }
     }
@@ -64,6 +87,21 @@ impl Shared {
     /// This gateway's counters (`GET /metrics`).
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// This replica's id.
+    pub(crate) fn replica(&self) -> &str {
+        &self.identity.replica
+    }
+
+    /// The account this gateway serves (`default` without accounts).
+    pub(crate) fn account(&self) -> &str {
+        &self.identity.account
+    }
+
+    /// What this replica holds now (for its heartbeat).
+    pub(crate) fn holding(&self) -> &Holding {
+        &self.holding
     }
 
     pub(crate) fn public_url(&self) -> Option<&str> {
@@ -144,6 +182,8 @@ impl Shared {
             ),
             ("telephony_live_sessions", vec![], live as f64),
         ];
-        Ok(self.metrics.render(&gauges))
+        Ok(self
+            .metrics
+            .render_for(&gauges, &self.identity.replica, &self.identity.account))
     }
 }

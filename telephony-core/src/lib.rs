@@ -80,8 +80,8 @@ pub use provider::{
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    CallStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
-    InboxState, InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore,
-    StatusOutcome, Store, StoreError,
+    CallStore, ClusterStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
+    InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore,
+    PolicyStore, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

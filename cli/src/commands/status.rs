@@ -51,6 +51,9 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                 output::print_json(&st);
             } else {
                 println!("gateway running (admin {})", admin.base);
+                if !st.replica.is_empty() {
+                    println!("  replica: {}", st.replica);
+                }
                 println!("  provider: {}", st.provider);
                 println!(
                     "  status callback URL: {}",
@@ -85,6 +88,7 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                     }
                     None => println!("  forwarding: off"),
                 }
+                print_replicas(&st.replicas);
             }
             Ok(())
         }
@@ -99,5 +103,64 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             }
             Err(CliError::failure("gateway not running"))
         }
+    }
+}
+
+/// The live replicas, one line each: id, host and pid, version, start, last heartbeat,
+/// accounts, what it holds.
+fn print_replicas(replicas: &[api::Replica]) {
+    println!("  replicas: {} live", replicas.len());
+    for r in replicas {
+        println!("    {}", replica_line(r));
+    }
+}
+
+fn replica_line(r: &api::Replica) -> String {
+    let h = &r.holds;
+    format!(
+        "{} on {} (pid {}, v{}) started {}, last seen {}, accounts {}: {} real-time call(s), {} send(s) in flight, {} dispatching",
+        r.id,
+        r.host,
+        r.pid,
+        r.version,
+        output::ts(r.started_at),
+        output::ts(r.last_seen),
+        if r.accounts.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.accounts.join(", ")
+        },
+        h.realtime_calls,
+        h.sends_in_flight,
+        h.dispatching
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_reads_in_one_line() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
+        let r = api::Replica {
+            id: "gw1-4242-a1b2".into(),
+            host: "gw1".into(),
+            pid: 4242,
+            version: "0.1.0".into(),
+            started_at: at,
+            last_seen: at + std::time::Duration::from_secs(65),
+            accounts: vec!["default".into(), "sales".into()],
+            holds: api::ReplicaHolds {
+                realtime_calls: 2,
+                sends_in_flight: 5,
+                dispatching: 0,
+            },
+            extra: None,
+        };
+        assert_eq!(
+            replica_line(&r),
+            "gw1-4242-a1b2 on gw1 (pid 4242, v0.1.0) started 2026-01-02T03:04:05Z, last seen 2026-01-02T03:05:10Z, accounts default, sales: 2 real-time call(s), 5 send(s) in flight, 0 dispatching"
+        );
     }
 }

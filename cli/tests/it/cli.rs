@@ -117,10 +117,12 @@ fn sandbox_flow_across_processes() {
     .unwrap();
     let child = cmd(dir.path())
         .args(["serve", "--sandbox"])
+        .env("TELEPHONY_REPLICA_ID", "cli-test-replica")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let serve_pid = child.id();
     let serve = Serve(child);
     let runtime = dir.path().join("telephony-data/gateway.json");
     wait_for("gateway.json", || runtime.exists());
@@ -194,6 +196,41 @@ fn sandbox_flow_across_processes() {
     assert_eq!(v["inboundPolicy"], "pairing");
     assert_eq!(v["webhookPath"], "/telephony/webhook");
     assert_eq!(v["forwarding"], serde_json::Value::Null);
+    // This replica (its id from TELEPHONY_REPLICA_ID), in the list of live replicas.
+    assert_eq!(v["replica"], "cli-test-replica");
+    let replicas = v["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 1, "{v}");
+    let me = &replicas[0];
+    assert_eq!(me["id"], "cli-test-replica");
+    assert_eq!(me["pid"], serve_pid);
+    assert_eq!(me["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(me["accounts"], serde_json::json!(["default"]));
+    // (A heartbeat can catch a send or a dispatch in flight; no call is live.)
+    let holds = me["holds"].as_object().unwrap();
+    let mut keys: Vec<&str> = holds.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["dispatching", "realtimeCalls", "sendsInFlight"]);
+    assert_eq!(holds["realtimeCalls"], 0);
+    assert!(holds.values().all(serde_json::Value::is_u64), "{me}");
+    assert!(!me["host"].as_str().unwrap().is_empty(), "{me}");
+    assert!(
+        me["startedAt"].is_string() && me["lastSeen"].is_string(),
+        "{me}"
+    );
+    let (code, out, _) = run(cmd(dir.path()).args(["status"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("  replica: cli-test-replica\n"), "{out}");
+    assert!(
+        out.contains("  replicas: 1 live\n    cli-test-replica on "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "(pid {serve_pid}, v{})",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
 
     // The probe: the sandbox pointed its number at the gateway on start.
     let (code, out, err) = run(cmd(dir.path()).args(["status", "--probe", "--json"]));

@@ -53,7 +53,7 @@ pub use events::{EventData, ForwardedEvent, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};
 pub use pairing::{PairingDecision, PairingList, PairingRequest};
 pub use receipts::{ErrorInfo, Receipt, ReceiptList, SendRequest, SendResponse, StatusEvent};
-pub use status::{ForwardingStatus, GatewayStatus};
+pub use status::{ForwardingStatus, GatewayStatus, Replica, ReplicaHolds};
 
 #[cfg(test)]
 mod tests {

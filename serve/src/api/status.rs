@@ -1,6 +1,7 @@
 //! `GET /telephony/status`.
 
 use serde::{Deserialize, Serialize};
+pub use telephony_core::store::{ReplicaBeat as Replica, ReplicaHolds};
 
 /// What a running gateway reports about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,13 @@ pub struct GatewayStatus {
     pub outbox_pending: usize,
     /// Voice: whether it is on, the session limit, and the live sessions.
     pub voice: super::calls::VoiceStatus,
+    /// The id of the replica that answered (empty from a gateway older than replicas).
+    #[serde(default)]
+    pub replica: String,
+    /// The replicas sharing this account's store whose heartbeat is recent, by id: host,
+    /// pid, version, start, last heartbeat, accounts, and what each holds now.
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
 }
 
 /// Forwarding health, from the forward queue.

@@ -7,7 +7,7 @@
 //! | `GET /telephony/inbox/failed?limit=N` | dead-lettered inbound messages (handler failed on every attempt) with attempts and last error, oldest first |
 //! | `POST /telephony/inbox/{id}/retry` | puts a dead-lettered message back in the queue, attempts reset (404 unknown id, 409 not `failed`) |
 //! | `GET /telephony/messages/{id}` | a receipt with its status history |
-//! | `GET /telephony/status` | gateway status, forwarding health |
+//! | `GET /telephony/status` | gateway status, forwarding health, the live replicas (heartbeats) |
 //! | `GET /telephony/pairing` | pending pairing requests |
 //! | `POST /telephony/pairing/{code}/approve` / `…/reject` | resolve one (404 unknown, 410 expired, 409 already resolved) |
 //! | `GET /telephony/contacts/held` | sends waiting for contact approval |
@@ -295,6 +295,8 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
                 .map(api::Call::from)
                 .collect(),
         },
+        replica: gw.replica_id().to_string(),
+        replicas: gw.replicas().await?,
     }))
 }
 

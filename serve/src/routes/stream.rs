@@ -284,6 +284,8 @@ async fn run(
         }
     };
     tracing::info!(kind = kind.name(), call_sid = %call_id, "real-time socket authenticated");
+    // Counted in this replica's heartbeat while the socket lives: it cannot move.
+    let _held = gw.shared().holding().realtime_call();
     match started {
         Started::Stream(start, raw) => {
             let Some(handler) = gw.voice().stream_handler() else {

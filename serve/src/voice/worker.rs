@@ -7,6 +7,12 @@
 //! every live session is checked at once, so calls that ended while the gateway was down
 //! give their slots back (restart reconciliation).
 //!
+//! Replicas sharing a store run the sweeps on one replica at a time: before each, the
+//! worker takes or renews the store's singleton lease [`REAPER_TASK`]
+//! ([`ClusterStore::try_lead`](telephony_core::ClusterStore::try_lead)) for three ticks;
+//! the others skip the tick. If the leader dies, another takes over once its lease
+//! expires. The restart reconciliation runs on a replica's first sweep as leader.
+//!
 //! [`Provider::fetch_call`]: telephony_core::Provider::fetch_call
 
 use std::sync::Arc;
@@ -24,20 +30,31 @@ use super::Voice;
 pub(crate) const LIMIT_NOTE: &str = "hung up: voice.maxDurationSeconds reached";
 /// An outbound reservation whose create never finished (the gateway stopped mid-call).
 const RESERVATION_GRACE: Duration = Duration::from_secs(120);
+/// The singleton lease of the voice worker's sweeps.
+pub(crate) const REAPER_TASK: &str = "voice-reaper";
 
 pub(crate) async fn run<G: Send + 'static>(voice: Arc<Voice<G>>, mut stop: watch::Receiver<bool>) {
     let settings = voice.settings().clone();
     if !settings.enabled {
         return;
     }
-    // Reconcile once at start every live session recorded before this start: those that
-    // ended while the gateway was down free their slots now. A call answered since is
-    // live by definition, and may not be at the provider's API yet.
+    // Reconcile once, on the first sweep this replica leads, every live session recorded
+    // before this start: those that ended while the gateway was down free their slots
+    // then. A call answered since is live by definition, and may not be at the
+    // provider's API yet.
     // Stores keep milliseconds: a call recorded in the start's millisecond counts as after.
     let now = OffsetDateTime::now_utc();
     let started = now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000_000));
-    sweep(&voice, Check::RecordedBefore(started)).await;
+    let mut reconciled = false;
     loop {
+        if leads(&voice, settings.tick).await {
+            if reconciled {
+                sweep(&voice, Check::Quiet).await;
+            } else {
+                sweep(&voice, Check::RecordedBefore(started)).await;
+                reconciled = true;
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(settings.tick) => {}
             _ = stop.changed() => return,
@@ -45,7 +62,35 @@ pub(crate) async fn run<G: Send + 'static>(voice: Arc<Voice<G>>, mut stop: watch
         if *stop.borrow() {
             return;
         }
-        sweep(&voice, Check::Quiet).await;
+    }
+}
+
+/// True when this replica holds (took or renewed) the reaper's lease, for three ticks.
+async fn leads<G: Send + 'static>(voice: &Voice<G>, tick: Duration) -> bool {
+    let shared = voice.shared();
+    let ttl = tick.saturating_mul(3);
+    match shared
+        .store()
+        .try_lead(
+            REAPER_TASK,
+            shared.replica(),
+            OffsetDateTime::now_utc(),
+            ttl,
+        )
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::debug!(
+                replica = shared.replica(),
+                "another replica runs the voice reaper"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::error!(replica = shared.replica(), error = %error_chain(&e), "voice worker could not take the reaper's lease; skipping this sweep");
+            false
+        }
     }
 }
 

@@ -47,6 +47,7 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
 ) {
     let store = part.shared().store().clone();
     let lease = part.settings().lease;
+    let mut others = store.watch_work(telephony_core::store::WorkKind::Inbound);
     loop {
         if *stop.borrow() {
             return;
@@ -66,6 +67,7 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
                 // Also the poll that finds retries coming due and leases that ran out.
                 tokio::select! {
                     _ = part.woken() => {}
+                    _ = others.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = stop.changed() => return,
                 }
@@ -119,6 +121,7 @@ async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
                 let result = if waiting {
                     DispatchResult::Release
                 } else {
+                    let _held = part.shared().holding().dispatch();
                     dispatch_one(&part, &gateway, &c).await
                 };
                 waiting |= matches!(result, DispatchResult::Retry { .. });

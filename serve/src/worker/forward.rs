@@ -149,6 +149,10 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             return;
         }
     };
+    let mut others = fwd
+        .shared
+        .store()
+        .watch_work(telephony_core::store::WorkKind::Forward);
     loop {
         if *stop.borrow() {
             return;
@@ -165,6 +169,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
         if events.is_empty() {
             tokio::select! {
                 _ = fwd.wake.notified() => {}
+                _ = others.changed() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = stop.changed() => return,
             }

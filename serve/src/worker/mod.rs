@@ -32,8 +32,9 @@ impl Workers {
 
 impl Gateway {
     /// Starts the workers on the current tokio runtime: outbox, dispatch, forwarding, and
-    /// (with voice on) the voice worker (duration limits, session reaper), and the pruning
-    /// of the rate limiters.
+    /// (with voice on) the voice worker (duration limits, session reaper), the pruning
+    /// of the rate limiters, and this replica's heartbeat ([`crate::cluster`]), which
+    /// [`Workers::shutdown`] ends by removing the replica's row.
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
         let dispatch = self.dispatch().clone();
@@ -47,7 +48,8 @@ impl Gateway {
             tokio::spawn(forward::run(dispatch.forwarder().clone(), rx.clone())),
             tokio::spawn(dispatch::run(dispatch, self.clone(), rx.clone())),
             tokio::spawn(crate::voice::worker::run(self.voice().clone(), rx.clone())),
-            tokio::spawn(crate::rate_limit::prune_periodically(prune, rx)),
+            tokio::spawn(crate::rate_limit::prune_periodically(prune, rx.clone())),
+            tokio::spawn(crate::cluster::heartbeat(self.shared().clone(), rx)),
         ];
         Workers { stop, tasks }
     }

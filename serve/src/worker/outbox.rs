@@ -111,6 +111,7 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
         stop: stop.clone(),
     };
     let mut sched = Schedule::default();
+    let mut others = store.watch_work(telephony_core::store::WorkKind::Outbound);
     loop {
         if *stop.borrow() {
             break;
@@ -170,6 +171,7 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
         };
         tokio::select! {
             _ = outbox.woken() => {}
+            _ = others.changed() => {}
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => break,
         }
@@ -531,6 +533,7 @@ impl Shared {
                 // the worker is stopping).
                 release(&self.outbox, &job.item).await;
             } else {
+                let _held = self.outbox.shared().holding().send();
                 attempt(self.outbox.clone(), job.item).await;
             }
             drop(permit);

@@ -14,6 +14,7 @@ mod policies;
 mod rate_limits;
 mod realtime;
 mod replicas_postgres;
+mod replicas;
 mod signature_http;
 mod signature_logs;
 mod voice;

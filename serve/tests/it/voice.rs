@@ -31,14 +31,14 @@ use time::OffsetDateTime;
 
 use crate::support::{ACCOUNT, FORM, OURS, TOKEN, oneshot};
 
-const PUBLIC: &str = "https://voice.example.com";
-const FRIEND: &str = "+15557654321";
+pub(crate) const PUBLIC: &str = "https://voice.example.com";
+pub(crate) const FRIEND: &str = "+15557654321";
 const STRANGER: &str = "+15559990000";
-const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+pub(crate) const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
 /// Twilio, with its Calls API answered from a script.
 #[derive(Debug)]
-struct Scripted {
+pub(crate) struct Scripted {
     twilio: TwilioProvider,
     /// What `fetch_call` says, by call id (absent: 404).
     fetched: Mutex<HashMap<String, Result<CallStatus, u16>>>,
@@ -48,7 +48,7 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let cfg = TwilioConfig::new(ACCOUNT, TOKEN).from_number(OURS.parse().unwrap());
         Scripted {
             twilio: TwilioProvider::new(cfg).unwrap(),
@@ -201,7 +201,7 @@ async fn send(gw: &Gateway, req: Request<Body>) -> (StatusCode, String, String) 
     (r.status, ct, r.body)
 }
 
-async fn ring(gw: &Gateway, sid: &str, from: &str) -> String {
+pub(crate) async fn ring(gw: &Gateway, sid: &str, from: &str) -> String {
     let (status, ct, body) =
         post(gw, "/telephony/webhook", &call_params(sid, from, "ringing")).await;
     assert_eq!(
@@ -225,7 +225,12 @@ async fn gather(gw: &Gateway, sid: &str, query: &str, extra: &[(&str, &str)]) ->
     body
 }
 
-async fn status_callback(gw: &Gateway, sid: &str, status: &str, duration: &str) -> StatusCode {
+pub(crate) async fn status_callback(
+    gw: &Gateway,
+    sid: &str,
+    status: &str,
+    duration: &str,
+) -> StatusCode {
     let mut p = call_params(sid, FRIEND, status);
     p.extend([
         ("CallDuration", duration),
@@ -241,7 +246,7 @@ fn action(sid: &str, q: &str) -> String {
 
 const SID: &str = "CA00000000000000000000000000000001";
 
-fn greeting_twiml(sid: &str) -> String {
+pub(crate) fn greeting_twiml(sid: &str) -> String {
     format!(
         concat!(
             r#"{xml}<Response>"#,

@@ -422,32 +422,41 @@ async fn metrics_count_webhooks_by_outcome_and_read_the_store_gauges() {
     )
     .unwrap();
     let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    let age = series
+    let age_line = series
         .iter()
-        .find(|l| l.starts_with("telephony_outbox_oldest_age_seconds "))
+        .find(|l| l.starts_with("telephony_outbox_oldest_age_seconds{"))
         .unwrap()
         .to_string();
-    let age: f64 = age.rsplit(' ').next().unwrap().parse().unwrap();
+    let age: f64 = age_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((0.0..5.0).contains(&age), "{age}");
+    // Every series names the replica (the process's default id here); per-account ones
+    // the account too.
+    let replica = telephony_serve::default_replica_id();
+    assert_eq!(gw.replica_id(), replica);
+    let r = format!("replica=\"{replica}\"");
+    let ra = format!("{r},account=\"default\"");
+    assert!(
+        age_line.starts_with(&format!("telephony_outbox_oldest_age_seconds{{{ra}}} ")),
+        "{age_line}"
+    );
     assert_eq!(
         series
             .iter()
-            .filter(|l| !l.starts_with("telephony_outbox_oldest_age_seconds "))
-            .copied()
+            .filter(|l| !l.starts_with("telephony_outbox_oldest_age_seconds{"))
+            .cloned()
             .collect::<Vec<_>>(),
         [
             format!(
-                "telephony_build_info{{version=\"{}\",provider=\"twilio\"}} 1",
+                "telephony_build_info{{{r},version=\"{}\",provider=\"twilio\"}} 1",
                 env!("CARGO_PKG_VERSION")
-            )
-            .as_str(),
-            "telephony_webhooks_total{route=\"message\",outcome=\"403\"} 1",
-            "telephony_webhooks_total{route=\"message\",outcome=\"accepted\"} 1",
-            "telephony_webhooks_total{route=\"message\",outcome=\"duplicate\"} 1",
-            "telephony_webhooks_total{route=\"status\",outcome=\"413\"} 1",
-            "telephony_outbox_depth 1",
-            "telephony_forward_queue_depth 0",
-            "telephony_live_sessions 0",
+            ),
+            format!("telephony_webhooks_total{{{ra},route=\"message\",outcome=\"403\"}} 1"),
+            format!("telephony_webhooks_total{{{ra},route=\"message\",outcome=\"accepted\"}} 1"),
+            format!("telephony_webhooks_total{{{ra},route=\"message\",outcome=\"duplicate\"}} 1"),
+            format!("telephony_webhooks_total{{{ra},route=\"status\",outcome=\"413\"}} 1"),
+            format!("telephony_outbox_depth{{{ra}}} 1"),
+            format!("telephony_forward_queue_depth{{{ra}}} 0"),
+            format!("telephony_live_sessions{{{ra}}} 0"),
         ]
     );
     let unauthorized = gw

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::inbox::{self, InboxRow};
+use super::wakeups::Notifier;
 
 /// Most inserts committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -53,10 +54,11 @@ pub(crate) struct InboundWriter {
 }
 
 impl InboundWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn spawn(pool: PgPool) -> Self {
+    /// Starts the writer task on the current tokio runtime; a batch that stored a new
+    /// message notifies the other replicas through `notifier` (once per batch).
+    pub(crate) fn spawn(pool: PgPool, notifier: Notifier) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, notifier, rx));
         InboundWriter { queue }
     }
 
@@ -77,12 +79,12 @@ fn writer_gone() -> StoreError {
     ))
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
+async fn run(pool: PgPool, notifier: Notifier, mut rx: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
-        match write(&pool, &batch).await {
+        match write(&pool, &notifier, &batch).await {
             Ok(outcomes) => {
                 let inserted = outcomes
                     .iter()
@@ -132,10 +134,23 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Request>) {
 /// Any other error rolls back the whole batch.
 async fn write(
     pool: &PgPool,
+    notifier: &Notifier,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    match insert_batch(&mut tx, batch).await {
+    let inserted = async {
+        let outcomes = insert_batch(&mut tx, batch).await?;
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Ok(InsertOutcome::Inserted)))
+        {
+            notifier
+                .notify(&mut tx, telephony_core::store::WorkKind::Inbound)
+                .await?;
+        }
+        Ok(outcomes)
+    };
+    match inserted.await {
         Ok(outcomes) => {
             tx.commit().await?;
             Ok(outcomes)

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "inbound dispatch",
         include_str!("../../migrations/postgres/0007_inbound_dispatch.sql"),
     ),
+    (
+        8,
+        "cluster",
+        include_str!("../../migrations/postgres/0008_cluster.sql"),
+    ),
 ];
 
 #[derive(Debug)]

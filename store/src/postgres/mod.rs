@@ -4,10 +4,12 @@
 //! One file per concern: [`options`] (how to connect), [`migrations`] (the schema),
 //! [`group_commit`] (the inbound writer); the
 //! tables and their statements in [`inbox`], [`receipts`], [`outbox`], [`pairing`],
-//! [`opt_outs`], [`contacts`], [`forwards`] and [`calls`]; [`codec`] (column ↔ value
-//! conversions, shared with SQLite).
+//! [`opt_outs`], [`contacts`], [`forwards`], [`calls`] and [`cluster`] (replicas, leases);
+//! [`wakeups`] (`LISTEN`/`NOTIFY` between replicas); [`codec`] (column ↔ value conversions,
+//! shared with SQLite).
 
 mod calls;
+mod cluster;
 mod codec;
 mod contacts;
 mod forwards;
@@ -19,8 +21,10 @@ mod options;
 mod outbox;
 mod pairing;
 mod receipts;
+mod wakeups;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,10 +32,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use telephony_core::redact::redact_url;
 use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall, OrphanCallStatus, PendingAnswer, SendCap, StatusSource, ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken,
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall, OrphanCallStatus, PendingAnswer, SendCap, StatusSource, ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, ReplicaBeat, WorkKind, WorkWatch,
 };
 use telephony_core::voice::CallStatus;
-use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
+use telephony_core::{
+    CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
+};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
     InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
@@ -45,6 +51,7 @@ use self::group_commit::InboundWriter;
 use self::inbox::InboxRow;
 pub use self::options::PostgresOptions;
 use self::outbox::Hold;
+use self::wakeups::Wakeups;
 
 /// Entries [`Store::inbox`], [`Store::receipts`], [`Store::calls`] and
 /// [`Store::orphan_call_statuses`] return when the limit is 0.
@@ -93,6 +100,7 @@ pub struct PostgresStore {
     options: PostgresOptions,
     pool: PgPool,
     inbound: InboundWriter,
+    wakeups: Arc<Wakeups>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -216,6 +224,8 @@ impl PostgresStore {
             debug!(error = %e, "closing the first connection failed");
         }
 
+        let schema = options.schema.as_deref().unwrap_or("public").to_string();
+        let wakeups = Arc::new(Wakeups::new(connect.clone(), redacted.clone(), &schema));
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout)
@@ -232,7 +242,8 @@ impl PostgresStore {
             "postgres store opened"
         );
         Ok(PostgresStore {
-            inbound: InboundWriter::spawn(pool.clone()),
+            inbound: InboundWriter::spawn(pool.clone(), wakeups.notifier().clone()),
+            wakeups,
             url: redacted,
             options,
             pool,
@@ -283,6 +294,7 @@ impl PostgresStore {
     /// # }).unwrap();
     /// ```
     pub async fn close(&self) {
+        self.wakeups.stop();
         self.pool.close().await;
         debug!(url = %self.url, "postgres store closed");
     }
@@ -471,7 +483,12 @@ impl OutboxStore for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let now = codec::stored(now);
-        in_write_tx!(self, |conn| outbox::enqueue(conn, id, msg, now, Hold::No))
+        let notifier = self.wakeups.notifier();
+        in_write_tx!(self, |conn| async {
+            let receipt = outbox::enqueue(&mut *conn, id, msg, now, Hold::No).await?;
+            notifier.notify_store(conn, WorkKind::Outbound).await?;
+            Ok(receipt)
+        })
     }
 
     async fn claim_outbound(
@@ -657,7 +674,14 @@ impl ContactStore for PostgresStore {
         number: &PhoneNumber,
         now: OffsetDateTime,
     ) -> Result<Vec<MessageId>, StoreError> {
-        in_write_tx!(self, |conn| contacts::approve(conn, number, now))
+        let notifier = self.wakeups.notifier();
+        in_write_tx!(self, |conn| async {
+            let released = contacts::approve(&mut *conn, number, now).await?;
+            if !released.is_empty() {
+                notifier.notify_store(conn, WorkKind::Outbound).await?;
+            }
+            Ok(released)
+        })
     }
 
     async fn held_outbound(&self) -> Result<Vec<Receipt>, StoreError> {
@@ -684,7 +708,11 @@ impl ContactStore for PostgresStore {
 #[async_trait]
 impl ForwardStore for PostgresStore {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| forwards::enqueue(conn, event))
+        let notifier = self.wakeups.notifier();
+        in_write_tx!(self, |conn| async {
+            forwards::enqueue(&mut *conn, event).await?;
+            notifier.notify_store(conn, WorkKind::Forward).await
+        })
     }
 
     async fn claim_forwards(
@@ -836,5 +864,42 @@ impl CallStore for PostgresStore {
         in_write_tx!(self, |conn| calls::take_stream_token(
             conn, call_id, token_hash, now
         ))
+    }
+}
+
+#[async_trait]
+impl ClusterStore for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Migrated at open: a store that answers is ready.
+        on_pool!(self, |conn| cluster::ping(conn))
+    }
+
+    async fn heartbeat(&self, beat: &ReplicaBeat) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| cluster::heartbeat(conn, beat))
+    }
+
+    async fn replicas(&self, live_since: OffsetDateTime) -> Result<Vec<ReplicaBeat>, StoreError> {
+        on_pool!(self, |conn| cluster::replicas(conn, live_since))
+    }
+
+    async fn leave(&self, id: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| cluster::leave(conn, id))
+    }
+
+    async fn try_lead(
+        &self,
+        task: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| cluster::try_lead(conn, task, holder, now, ttl))
+    }
+
+    /// Fires when another store on this schema (another replica) enqueued work of `kind`
+    /// (`LISTEN`/`NOTIFY`, see [`wakeups`]); this store's own enqueues do not fire it.
+    /// After the listener (re)connects, every watch fires once.
+    fn watch_work(&self, kind: WorkKind) -> WorkWatch {
+        self.wakeups.watch(kind)
     }
 }

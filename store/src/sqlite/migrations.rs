@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "inbound dispatch",
         include_str!("../../migrations/sqlite/0007_inbound_dispatch.sql"),
     ),
+    (
+        8,
+        "cluster",
+        include_str!("../../migrations/sqlite/0008_cluster.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -2,10 +2,11 @@
 //!
 //! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
 //! [`group_commit`] (the inbound writer); the tables and their statements in [`inbox`],
-//! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`], [`forwards`] and
-//! [`calls`]; [`codec`] (column ↔ value conversions).
+//! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`], [`forwards`],
+//! [`calls`] and [`cluster`]; [`codec`] (column ↔ value conversions).
 
 mod calls;
+mod cluster;
 mod codec;
 mod contacts;
 mod forwards;
@@ -26,10 +27,12 @@ use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use telephony_core::store::{
-    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall, OrphanCallStatus, PendingAnswer, SendCap, StatusSource, ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken,
+    BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue, NewCall, OrphanCallStatus, PendingAnswer, SendCap, StatusSource, ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, ReplicaBeat, WorkKind, WorkWatch,
 };
 use telephony_core::voice::CallStatus;
-use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
+use telephony_core::{
+    CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
+};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
     InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
@@ -827,5 +830,41 @@ impl CallStore for SqliteStore {
         in_write_tx!(self, |conn| calls::take_stream_token(
             conn, call_id, token_hash, now
         ))
+    }
+}
+
+#[async_trait]
+impl ClusterStore for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Migrated at open: a store that answers is ready.
+        on_reader!(self, |conn| cluster::ping(conn))
+    }
+
+    async fn heartbeat(&self, beat: &ReplicaBeat) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| cluster::heartbeat(conn, beat))
+    }
+
+    async fn replicas(&self, live_since: OffsetDateTime) -> Result<Vec<ReplicaBeat>, StoreError> {
+        on_reader!(self, |conn| cluster::replicas(conn, live_since))
+    }
+
+    async fn leave(&self, id: &str) -> Result<(), StoreError> {
+        in_write_tx!(self, |conn| cluster::leave(conn, id))
+    }
+
+    async fn try_lead(
+        &self,
+        task: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| cluster::try_lead(conn, task, holder, now, ttl))
+    }
+
+    /// Never fires: one process opens a SQLite store, and the gateway wakes its own
+    /// workers when it enqueues.
+    fn watch_work(&self, _kind: WorkKind) -> WorkWatch {
+        WorkWatch::never()
     }
 }

@@ -551,7 +551,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (3, true),
             (4, true),
             (5, true),
-            (7, true)
+            (8, true)
         ]
     );
     drop((a, b));

@@ -3,6 +3,7 @@
 //! SQLite backend has one per table family).
 
 mod calls;
+mod cluster;
 mod contacts;
 mod forwarding;
 mod inbox;
@@ -25,7 +26,7 @@ use crate::pairing::{
 use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
-    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError, default_limit, ClaimedForward, ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, LeaseToken,
+    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError, default_limit, ClaimedForward, ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, LeaseToken, ClusterStore, ReplicaBeat, WorkKind, WorkWatch,
 };
 
 #[derive(Default)]
@@ -47,6 +48,10 @@ struct Inner {
     orphan_calls: Vec<OrphanCallStatus>,
     pending_answers: HashMap<String, PendingAnswer>,
     stream_tokens: HashMap<(String, String), OffsetDateTime>,
+    /// Heartbeat rows by replica id.
+    replicas: std::collections::BTreeMap<String, ReplicaBeat>,
+    /// Singleton leases: task → (holder, until).
+    leases: HashMap<String, (String, OffsetDateTime)>,
     /// The last outbox entry's [`OutboxItem::seq`].
     outbox_seq: i64,
 }

@@ -1,9 +1,10 @@
 //! The store traits: the gateway's durable state, one focused trait per concern
 //! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`],
-//! [`CallStore`]), and [`Store`], which every complete backend implements by implementing
-//! all six.
+//! [`CallStore`], [`ClusterStore`]), and [`Store`], which every complete backend implements
+//! by implementing all seven.
 
 mod calls;
+mod cluster;
 mod contacts;
 mod forwarding;
 mod inbox;
@@ -15,6 +16,7 @@ pub use calls::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
     NewCall, OrphanCallStatus, PendingAnswer, StatusSource,
 };
+pub use cluster::{ClusterStore, ReplicaBeat, ReplicaHolds, WorkKind, WorkWatch, host_name};
 pub use contacts::{CappedEnqueue, ContactStore, SendCap};
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{
@@ -25,12 +27,12 @@ pub use lease::LeaseToken;
 pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
 pub use policy::PolicyStore;
 
-/// The six store traits, imported anonymously so their methods can be called on any
+/// The seven store traits, imported anonymously so their methods can be called on any
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CallStore as _, ContactStore as _, ForwardStore as _, InboxStore as _, OutboxStore as _,
-        PolicyStore as _,
+        CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, InboxStore as _,
+        OutboxStore as _, PolicyStore as _,
     };
 }
 
@@ -80,7 +82,7 @@ impl StoreError {
 
 /// Durable gateway state: everything the gateway and its workers keep.
 ///
-/// Implemented automatically for every type that implements the six focused traits; a
+/// Implemented automatically for every type that implements the seven focused traits; a
 /// backend implements those (and may start with only the ones its use needs). Call
 /// methods through `Arc<dyn Store>` with the focused traits in scope
 /// (`use telephony_core::store::*;`).
@@ -88,12 +90,18 @@ impl StoreError {
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
 /// Every implementation must pass [`store_suite`](crate::store_suite).
 pub trait Store:
-    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore
+    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore + ClusterStore
 {
 }
 
 impl<T> Store for T where
-    T: InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore
+    T: InboxStore
+        + OutboxStore
+        + PolicyStore
+        + ContactStore
+        + ForwardStore
+        + CallStore
+        + ClusterStore
 {
 }
 

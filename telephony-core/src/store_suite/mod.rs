@@ -1,5 +1,6 @@
 //! The conformance suite every store implementation must pass, split like the store
-//! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`], [`calls`].
+//! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`], [`calls`],
+//! [`cluster`].
 //!
 //! Backends call a macro with an async function that returns a fresh store and a guard
 //! (e.g. a temporary directory) to keep alive: [`store_suite_tests!`](crate::store_suite_tests)
@@ -9,7 +10,8 @@
 //! [`policy_store_tests!`](crate::policy_store_tests),
 //! [`contact_store_tests!`](crate::contact_store_tests),
 //! [`forward_store_tests!`](crate::forward_store_tests),
-//! [`call_store_tests!`](crate::call_store_tests)):
+//! [`call_store_tests!`](crate::call_store_tests),
+//! [`cluster_store_tests!`](crate::cluster_store_tests)):
 //!
 //! ```ignore
 //! async fn fresh() -> (MyStore, tempfile::TempDir) { open_my_store().await }
@@ -31,6 +33,7 @@ pub(crate) use crate::store::{
 };
 
 pub mod calls;
+pub mod cluster;
 pub mod contacts;
 pub mod forwarding;
 pub mod inbox;
@@ -134,6 +137,7 @@ macro_rules! store_suite_tests {
         $crate::contact_store_tests!($fresh);
         $crate::forward_store_tests!($fresh);
         $crate::call_store_tests!($fresh);
+        $crate::cluster_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
@@ -234,6 +238,16 @@ macro_rules! call_store_tests {
         $crate::store_suite_tests!(@case $fresh, calls, pending_answer_is_taken_once);
         $crate::store_suite_tests!(@case $fresh, calls, stream_token_is_good_once);
         $crate::store_suite_tests!(@owned_case $fresh, calls, concurrent_begin_call_respects_max_live);
+    };
+}
+
+/// Runs the [`ClusterStore`](crate::ClusterStore) conformance cases.
+#[macro_export]
+macro_rules! cluster_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, cluster, ping_answers);
+        $crate::store_suite_tests!(@case $fresh, cluster, heartbeats_list_live_replicas_and_leave);
+        $crate::store_suite_tests!(@case $fresh, cluster, singleton_lease_has_one_holder_until_expiry);
     };
 }
 

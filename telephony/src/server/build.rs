@@ -96,6 +96,9 @@ pub(super) fn gateways(
         default_index,
     } = accounts;
 
+    // One replica id for every account's gateway: the process is one replica.
+    let replica = replica_id();
+    tracing::info!(replica = %replica, "replica id");
     // One gateway per account.
     let mut built: Vec<ServedAccount> = Vec::with_capacity(setups.len());
     let mut account_configs = Vec::with_capacity(setups.len());
@@ -111,6 +114,7 @@ pub(super) fn gateways(
             public_url.as_deref(),
             forwarding,
             public_addr,
+            &replica,
         );
         let base = public_url
             .map(|u| u.trim_end_matches('/').to_string())
@@ -158,6 +162,18 @@ pub(super) fn gateways(
     })
 }
 
+/// The environment variable that sets this process's replica id.
+const REPLICA_ID_ENV: &str = "TELEPHONY_REPLICA_ID";
+
+/// This process's replica id: `TELEPHONY_REPLICA_ID` when set (and not blank), else
+/// `<host>-<pid>-<4 hex digits>` ([`telephony_serve::default_replica_id`]).
+fn replica_id() -> String {
+    match std::env::var(REPLICA_ID_ENV) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_string(),
+        _ => telephony_serve::default_replica_id().to_string(),
+    }
+}
+
 /// Builds one account's gateway: its provider and store, on the public listener at
 /// `public_addr`, with `public_url` (the tunnel's, else the account's `publicUrl`).
 fn build_gateway(
@@ -168,9 +184,12 @@ fn build_gateway(
     public_url: Option<&str>,
     forwarding: bool,
     public_addr: SocketAddr,
+    replica: &str,
 ) -> Gateway {
     let public_loopback = public_addr.ip().is_loopback();
     let mut b = Gateway::builder(provider, store)
+        .replica_id(replica)
+        .account_name(config.account.as_deref().unwrap_or("default"))
         .body_limit(config.serve.max_body_bytes)
         .invalid_request_limit(Some(config.invalid_requests_limit()))
         .webhook_path(config.serve.path.clone())

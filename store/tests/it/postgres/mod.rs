@@ -4,6 +4,7 @@
 //! message, or fail when `CI` is set. Each test works in a fresh schema of its own, dropped
 //! at the end, so they run in parallel.
 
+mod cluster;
 mod replicas;
 mod suite;
 
