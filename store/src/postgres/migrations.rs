@@ -40,7 +40,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "calls",
         include_str!("../../migrations/postgres/0005_calls.sql"),
-    ),    (
+    ),
+    (
         6,
         "outbox leases",
         include_str!("../../migrations/postgres/0006_outbox_leases.sql"),

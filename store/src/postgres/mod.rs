@@ -510,7 +510,9 @@ impl OutboxStore for PostgresStore {
         if count == 0 {
             return Ok(Vec::new());
         }
-        on_pool!(self, |conn| outbox::reserve_slots(conn, key, rate, count, now))
+        on_pool!(self, |conn| outbox::reserve_slots(
+            conn, key, rate, count, now
+        ))
     }
 
     async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {

@@ -305,7 +305,11 @@ pub(crate) async fn oldest(conn: &mut PgConnection) -> Result<Option<OffsetDateT
 /// Drops the outbox entry while `lease` is its latest claim, before its receipt is
 /// touched: every writer takes an outbox row before its receipt, so claims and
 /// completions never deadlock, and a claim skips an entry being completed.
-async fn remove(conn: &mut PgConnection, id: &MessageId, lease: LeaseToken) -> Result<(), StoreError> {
+async fn remove(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    lease: LeaseToken,
+) -> Result<(), StoreError> {
     let done = sqlx::query("DELETE FROM outbox WHERE id = $1 AND lease_token = $2")
         .bind(id.as_str())
         .bind(codec::lease_value(lease))
@@ -348,7 +352,12 @@ pub(crate) async fn reserve_slots(
         .interval
         .checked_mul(count)
         .and_then(|d| i64::try_from(d.as_nanos()).ok())
-        .ok_or_else(|| codec::corrupt("send_slots.next_free_ns", "the booking spans more than 292 years"))?;
+        .ok_or_else(|| {
+            codec::corrupt(
+                "send_slots.next_free_ns",
+                "the booking spans more than 292 years",
+            )
+        })?;
     let next_free_ns: i64 = sqlx::query_scalar(
         "INSERT INTO send_slots (sender, next_free_ns) VALUES ($1, $2 + $3) \
          ON CONFLICT (sender) DO UPDATE \

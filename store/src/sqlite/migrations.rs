@@ -38,7 +38,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "stream tokens",
         include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
-    ),    (
+    ),
+    (
         6,
         "outbox leases",
         include_str!("../../migrations/sqlite/0006_outbox_leases.sql"),

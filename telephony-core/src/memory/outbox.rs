@@ -7,7 +7,11 @@ const SEND_SLOT_KEYS: usize = 1024;
 
 impl Inner {
     /// The outbox row `id` while `lease` is its latest claim.
-    fn leased_row(&mut self, id: &MessageId, lease: LeaseToken) -> Result<&mut OutboxRow, StoreError> {
+    fn leased_row(
+        &mut self,
+        id: &MessageId,
+        lease: LeaseToken,
+    ) -> Result<&mut OutboxRow, StoreError> {
         let known = self.receipts.contains_key(id);
         match self.outbox.iter_mut().find(|r| &r.item.id == id) {
             Some(row) if row.item.lease == lease => Ok(row),

@@ -400,13 +400,21 @@ pub async fn stale_lease_is_refused<S: OutboxStore + ?Sized>(s: &S) {
     assert_eq!(s.receipt(&id).await.unwrap().unwrap(), before);
     assert_eq!(s.outbox_len().await.unwrap(), 1);
     assert!(s.claim_outbound(later, lease, 10).await.unwrap().is_empty());
-    assert_eq!(s.apply_status(&status("SMstale", DeliveryStatus::Sent), later).await.unwrap(), StatusOutcome::Unknown);
+    assert_eq!(
+        s.apply_status(&status("SMstale", DeliveryStatus::Sent), later)
+            .await
+            .unwrap(),
+        StatusOutcome::Unknown
+    );
     // The latest claim records; after that, even its own token finds nothing to change.
     let r = s
         .complete_outbound(&id, new.lease, &accepted("SMfresh"), later)
         .await
         .unwrap();
-    assert_eq!((r.status, r.provider_sids.clone()), (DeliveryStatus::Queued, vec!["SMfresh".to_string()]));
+    assert_eq!(
+        (r.status, r.provider_sids.clone()),
+        (DeliveryStatus::Queued, vec!["SMfresh".to_string()])
+    );
     assert_eq!(r.attempts, 2);
     lost(
         s.complete_outbound(&id, new.lease, &accepted("SMfresh"), later)
@@ -414,10 +422,15 @@ pub async fn stale_lease_is_refused<S: OutboxStore + ?Sized>(s: &S) {
             .unwrap_err(),
     );
     assert!(
-        s.complete_outbound(&MessageId::from_string("nope"), new.lease, &accepted("SMx"), later)
-            .await
-            .unwrap_err()
-            .is_not_found()
+        s.complete_outbound(
+            &MessageId::from_string("nope"),
+            new.lease,
+            &accepted("SMx"),
+            later
+        )
+        .await
+        .unwrap_err()
+        .is_not_found()
     );
 }
 
@@ -436,7 +449,10 @@ pub async fn interrupted_claims_are_reported<S: OutboxStore + ?Sized>(s: &S) {
         .unwrap();
     let lease = Duration::from_secs(10);
     let first = s.claim_outbound(t0(), lease, 10).await.unwrap();
-    assert_eq!(first.iter().map(|i| i.interrupted).collect::<Vec<_>>(), [None, None]);
+    assert_eq!(
+        first.iter().map(|i| i.interrupted).collect::<Vec<_>>(),
+        [None, None]
+    );
     // b's claim ends with a retry: not interrupted.
     let busy = ErrorInfo {
         code: Some(20429),
@@ -444,19 +460,27 @@ pub async fn interrupted_claims_are_reported<S: OutboxStore + ?Sized>(s: &S) {
         more_info: None,
     };
     let t1 = t0() + Duration::from_secs(1);
-    s.retry_outbound(&b, first[1].lease, &busy, t1).await.unwrap();
+    s.retry_outbound(&b, first[1].lease, &busy, t1)
+        .await
+        .unwrap();
     // a's lease runs out (its worker died mid-send).
     let t11 = t0() + Duration::from_secs(11);
     let second = s.claim_outbound(t11, lease, 10).await.unwrap();
     let by_id = |items: &[crate::store::OutboxItem], id: &MessageId| {
-        items.iter().find(|i| &i.id == id).cloned().expect("claimed")
+        items
+            .iter()
+            .find(|i| &i.id == id)
+            .cloned()
+            .expect("claimed")
     };
     assert_eq!(by_id(&second, &a).interrupted, Some(t0()));
     assert_eq!(by_id(&second, &a).attempts, 1);
     assert_eq!(by_id(&second, &b).interrupted, None);
     // Put back (no slot yet), then that claim is interrupted too: still from t0.
     let t12 = t0() + Duration::from_secs(12);
-    s.defer_outbound(&a, by_id(&second, &a).lease, t12).await.unwrap();
+    s.defer_outbound(&a, by_id(&second, &a).lease, t12)
+        .await
+        .unwrap();
     let third = s.claim_outbound(t12, lease, 10).await.unwrap();
     assert_eq!(by_id(&third, &a).interrupted, Some(t0()));
     let t30 = t0() + Duration::from_secs(30);
@@ -465,7 +489,11 @@ pub async fn interrupted_claims_are_reported<S: OutboxStore + ?Sized>(s: &S) {
     assert_eq!(a4.interrupted, Some(t0()));
     s.retry_outbound(&a, a4.lease, &busy, t30).await.unwrap();
     let fifth = s.claim_outbound(t30, lease, 10).await.unwrap();
-    assert_eq!(by_id(&fifth, &a).interrupted, Some(t0()), "a retry keeps it");
+    assert_eq!(
+        by_id(&fifth, &a).interrupted,
+        Some(t0()),
+        "a retry keeps it"
+    );
     s.complete_outbound(&a, by_id(&fifth, &a).lease, &accepted("SMint"), t30)
         .await
         .unwrap();
@@ -478,28 +506,42 @@ pub async fn interrupted_claims_are_reported<S: OutboxStore + ?Sized>(s: &S) {
 pub async fn send_slots_follow_the_rate<S: OutboxStore + ?Sized>(s: &S) {
     use std::num::NonZeroU32;
     let ms = |from: OffsetDateTime, slots: &[OffsetDateTime]| -> Vec<i128> {
-        slots.iter().map(|t| (*t - from).whole_nanoseconds()).collect()
+        slots
+            .iter()
+            .map(|t| (*t - from).whole_nanoseconds())
+            .collect()
     };
     let short = crate::store::SendRate::new(Duration::from_millis(10), NonZeroU32::new(5).unwrap());
     let now = t0();
     let slots = s.reserve_send_slots("22395", short, 7, now).await.unwrap();
-    assert_eq!(
-        ms(now, &slots),
-        [0, 0, 0, 0, 0, 10_000_000, 20_000_000]
-    );
+    assert_eq!(ms(now, &slots), [0, 0, 0, 0, 0, 10_000_000, 20_000_000]);
     // 5 ms later: the next free time is 70 ms; with the burst's 40 ms of tolerance, 30 ms.
     let later = now + Duration::from_millis(5);
-    let slots = s.reserve_send_slots("22395", short, 2, later).await.unwrap();
+    let slots = s
+        .reserve_send_slots("22395", short, 2, later)
+        .await
+        .unwrap();
     assert_eq!(ms(now, &slots), [30_000_000, 40_000_000]);
     // A toll-free number (3/s, burst 1) is booked on its own, to the nanosecond.
     let toll_free = crate::store::SendRate::new(Duration::from_nanos(333_333_333), NonZeroU32::MIN);
-    let slots = s.reserve_send_slots("+18005550100", toll_free, 4, now).await.unwrap();
+    let slots = s
+        .reserve_send_slots("+18005550100", toll_free, 4, now)
+        .await
+        .unwrap();
     assert_eq!(ms(now, &slots), [0, 333_333_333, 666_666_666, 999_999_999]);
-    let slots = s.reserve_send_slots("+18005550100", toll_free, 1, now).await.unwrap();
+    let slots = s
+        .reserve_send_slots("+18005550100", toll_free, 1, now)
+        .await
+        .unwrap();
     assert_eq!(ms(now, &slots), [1_333_333_332]);
     // Idle for a while: slots start at `now` again (no credit beyond the burst).
     let idle = now + Duration::from_secs(60);
     let slots = s.reserve_send_slots("22395", short, 6, idle).await.unwrap();
     assert_eq!(ms(idle, &slots), [0, 0, 0, 0, 0, 10_000_000]);
-    assert!(s.reserve_send_slots("22395", short, 0, idle).await.unwrap().is_empty());
+    assert!(
+        s.reserve_send_slots("22395", short, 0, idle)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

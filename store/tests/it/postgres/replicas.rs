@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use std::num::NonZeroU32;
 use telephony_core::store::prelude::*;
 use telephony_core::store_suite::{inbound, t0};
-use std::num::NonZeroU32;
 
 use telephony_core::{
     Address, ForwardEvent, InboxQuery, InsertOutcome, MessageId, OutboundMessage, SendRate,
@@ -107,7 +107,12 @@ async fn two_replicas_share_a_senders_send_slots() {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             for _ in 0..20 {
-                mine.extend(store.reserve_send_slots("+15550001234", rate, 5, now).await.unwrap());
+                mine.extend(
+                    store
+                        .reserve_send_slots("+15550001234", rate, 5, now)
+                        .await
+                        .unwrap(),
+                );
                 tokio::task::yield_now().await;
             }
             mine
@@ -116,7 +121,10 @@ async fn two_replicas_share_a_senders_send_slots() {
     let (from_a, from_b) = tokio::join!(book(a.clone()), book(b.clone()));
     let mut all: Vec<_> = from_a.unwrap().into_iter().chain(from_b.unwrap()).collect();
     all.sort();
-    let offsets: Vec<i128> = all.iter().map(|t| (*t - now).whole_milliseconds()).collect();
+    let offsets: Vec<i128> = all
+        .iter()
+        .map(|t| (*t - now).whole_milliseconds())
+        .collect();
     // 200 slots: three at once (the burst), then one every 10 ms, whichever replica
     // booked them.
     let expected: Vec<i128> = (0..200).map(|i: i128| (i - 2).max(0) * 10).collect();
@@ -125,7 +133,10 @@ async fn two_replicas_share_a_senders_send_slots() {
     let other = a.reserve_send_slots("MG0001", rate, 1, now).await.unwrap();
     assert_eq!(other, [now]);
     // The next free time is in the database: either replica continues after it.
-    let next = b.reserve_send_slots("+15550001234", rate, 1, now).await.unwrap();
+    let next = b
+        .reserve_send_slots("+15550001234", rate, 1, now)
+        .await
+        .unwrap();
     assert_eq!((next[0] - now).whole_milliseconds(), 1_980);
 }
 
