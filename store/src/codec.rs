@@ -223,6 +223,16 @@ pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The `lease_token` column's value of a token.
+pub(crate) fn lease_value(token: telephony_core::LeaseToken) -> i64 {
+    token.as_i64()
+}
+
+/// The token a `lease_token` column holds.
+pub(crate) fn lease_token(value: i64) -> telephony_core::LeaseToken {
+    telephony_core::LeaseToken::from_i64(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0005_calls.sql"),
     ),
     (
+        6,
+        "outbox leases",
+        include_str!("../../migrations/postgres/0006_outbox_leases.sql"),
+    ),
+    (
         7,
         "inbound dispatch",
         include_str!("../../migrations/postgres/0007_inbound_dispatch.sql"),

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
     ),
     (
+        6,
+        "outbox leases",
+        include_str!("../../migrations/sqlite/0006_outbox_leases.sql"),
+    ),
+    (
         7,
         "inbound dispatch",
         include_str!("../../migrations/sqlite/0007_inbound_dispatch.sql"),

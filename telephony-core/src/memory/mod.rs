@@ -26,7 +26,11 @@ use crate::pairing::{
 use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
-    CappedEnqueue, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, SendCap, StatusOutcome, StatusSource, StoreError, default_limit, ClaimedForward, ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, LeaseToken, ClusterStore, ReplicaBeat, WorkKind, WorkWatch,
+    CappedEnqueue, ClaimedForward, ClaimedInbound, ClusterStore, ContactStore, DispatchOutcome,
+    DispatchResult, FailedInbound, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
+    InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken, NewCall,
+    OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, ReplicaBeat, SendCap,
+    SendRate, StatusOutcome, StatusSource, StoreError, WorkKind, WorkWatch, default_limit,
 };
 
 #[derive(Default)]
@@ -54,12 +58,16 @@ struct Inner {
     leases: HashMap<String, (String, OffsetDateTime)>,
     /// The last outbox entry's [`OutboxItem::seq`].
     outbox_seq: i64,
+    /// Each sender's next free send time ([`OutboxStore::reserve_send_slots`]).
+    send_slots: HashMap<String, OffsetDateTime>,
 }
 
 struct OutboxRow {
     item: OutboxItem,
     next_attempt: OffsetDateTime,
     leased_until: Option<OffsetDateTime>,
+    /// When the current (or last) lease was taken.
+    claimed_at: Option<OffsetDateTime>,
     held: bool,
 }
 
@@ -114,9 +122,12 @@ impl Inner {
                 message: msg.clone(),
                 attempts: 0,
                 seq: self.outbox_seq,
+                lease: LeaseToken::from_i64(0),
+                interrupted: None,
             },
             next_attempt: now,
             leased_until: None,
+            claimed_at: None,
             held,
         });
         receipt
@@ -162,6 +173,10 @@ fn call_not_found(id: &str) -> StoreError {
         kind: "call",
         id: id.to_string(),
     }
+}
+
+fn lease_lost(id: &MessageId) -> StoreError {
+    StoreError::LeaseLost { id: id.to_string() }
 }
 
 fn not_found(id: &MessageId) -> StoreError {

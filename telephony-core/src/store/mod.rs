@@ -24,7 +24,7 @@ pub use inbox::{
     InboxState, InboxStore, InboxUpdate, InsertOutcome,
 };
 pub use lease::LeaseToken;
-pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
+pub use outbox::{OutboxItem, OutboxStore, SendRate, StatusOutcome};
 pub use policy::PolicyStore;
 
 /// The seven store traits, imported anonymously so their methods can be called on any
@@ -51,8 +51,9 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
-    /// The lease on a claimed record ran out and another worker claimed it: the holder of
-    /// the old lease may not complete it.
+    /// The lease on a claimed record (an outbox entry, an inbound message, a forward
+    /// event) ran out and another worker claimed it, or that worker already recorded an
+    /// outcome: the holder of the old lease may not record one; nothing changed.
     #[error("the lease on {id} was lost: another worker claimed it")]
     LeaseLost {
         /// The record's id.
@@ -77,6 +78,11 @@ impl StoreError {
     /// True when a record was not found.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// True when an outbox claim was superseded ([`StoreError::LeaseLost`]).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
     }
 }
 
