@@ -357,7 +357,7 @@ pub async fn expired_inbound_lease_is_reclaimed_and_fenced<S: InboxStore + ?Size
         .record_dispatch(&[done(&old[0], InboxState::Failed, Some("late"))])
         .await
         .unwrap();
-    assert_eq!(lost, [id.clone()]);
+    assert_eq!(lost, std::slice::from_ref(&id));
     let all = s.inbox(&InboxQuery::default()).await.unwrap();
     assert_eq!(
         (all[0].state, all[0].note.as_deref()),
@@ -377,7 +377,7 @@ pub async fn expired_inbound_lease_is_reclaimed_and_fenced<S: InboxStore + ?Size
         ])
         .await
         .unwrap();
-    assert_eq!(lost, [unknown.id.clone()]);
+    assert_eq!(lost, std::slice::from_ref(&unknown.id));
     let lost = s
         .record_dispatch(&[done(&new[0], InboxState::Failed, None)])
         .await
