@@ -15,6 +15,7 @@ mod probe;
 mod rate_limits;
 mod secrets;
 mod store_config;
+mod store_health;
 mod support;
 mod telnyx;
 mod voice_calls;
