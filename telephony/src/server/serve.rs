@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::serve::ListenerExt;
 use telephony_core::Secret;
+use telephony_serve::health::Readiness;
 use telephony_serve::{Gateway, Workers};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,6 +41,8 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
         accounts: mut built,
         default_index,
         runtime: runtime_info,
+        readiness,
+        gated,
         ..
     } = built;
     let Listeners {
@@ -55,14 +58,24 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let health = Health {
+        readiness: &readiness,
+        gated: &gated,
+        default_index,
+    };
     let servers = vec![
-        public_listener(config, public, &gateway, &built, stopped(stop_rx.clone())),
+        public_listener(
+            config,
+            public,
+            &gateway,
+            (&built, health),
+            stopped(stop_rx.clone()),
+        ),
         admin_listener(
             config,
             (admin, admin_addr),
-            &gateway,
-            &admin_token,
-            &built,
+            (&gateway, &admin_token),
+            (&built, health),
             multi,
             stopped(stop_rx.clone()),
         ),
@@ -89,13 +102,36 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
     }
 }
 
+/// Every account's store readiness, and which accounts' routes it guards.
+#[derive(Clone, Copy)]
+struct Health<'a> {
+    readiness: &'a Readiness,
+    /// Per account: answer 503 while its store is unavailable.
+    gated: &'a [bool],
+    /// The default account's index.
+    default_index: usize,
+}
+
+impl Health<'_> {
+    /// Account `i`'s readiness, if its routes are guarded.
+    fn guard(&self, i: usize, account: &ServedAccount) -> Option<Readiness> {
+        let name = (!account.name.is_empty()).then_some(account.name.as_str());
+        self.gated
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then(|| self.readiness.account(name))
+    }
+}
+
 /// The public listener: our own accept loop with the `serve.*` limits, every account's
-/// routes on it; refusals are counted in the default account's metrics.
+/// routes on it (answering 503 while the account's store is unavailable), and the health
+/// routes; refusals are counted in the default account's metrics.
 fn public_listener(
     config: &Config,
     listener: TcpListener,
     gateway: &Gateway,
-    accounts: &[ServedAccount],
+    (accounts, health): (&[ServedAccount], Health<'_>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     let counter = gateway.clone();
@@ -105,7 +141,21 @@ fn public_listener(
             &[("reason", r.as_str())],
         );
     });
-    let public_router = telephony_serve::public_router(accounts.iter().map(|a| a.gateway.routes()));
+    let routes = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match health.guard(i, a) {
+            Some(readiness) => a
+                .gateway
+                .routes()
+                .layer(axum::middleware::from_fn_with_state(
+                    readiness,
+                    telephony_serve::health::refuse_webhooks_while_unavailable,
+                )),
+            None => a.gateway.routes(),
+        });
+    let public_router =
+        telephony_serve::public_router_with_readiness(routes, health.readiness.clone());
     tokio::spawn(crate::listener::serve(
         listener,
         public_router,
@@ -115,27 +165,42 @@ fn public_listener(
     ))
 }
 
-/// The admin listener (loopback only, bearer token): axum's. The default account at the
-/// root, with accounts every account under `/accounts/{name}`, and the SMS bridge's routes
-/// when `admin.bridgeApi` is on.
+/// The admin listener (bearer token): axum's. The default account at the root, with
+/// accounts every account under `/accounts/{name}` (each answering 503 while its store is
+/// unavailable), the health routes without a token, and the SMS bridge's routes when
+/// `admin.bridgeApi` is on (then its `GET /health` is the bridge's).
 fn admin_listener(
     config: &Config,
     (listener, admin_addr): (TcpListener, SocketAddr),
-    gateway: &Gateway,
-    admin_token: &Secret,
-    accounts: &[ServedAccount],
+    (gateway, admin_token): (&Gateway, &Secret),
+    (accounts, health): (&[ServedAccount], Health<'_>),
     multi: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
-    let mut router = gateway.admin_router(admin_token.clone());
+    let guarded = |i: usize, a: &ServedAccount| {
+        let router = a.gateway.admin_router(admin_token.clone());
+        match health.guard(i, a) {
+            Some(readiness) => router.layer(axum::middleware::from_fn_with_state(
+                readiness,
+                telephony_serve::health::refuse_admin_while_unavailable,
+            )),
+            None => router,
+        }
+    };
+    let mut router = match accounts.get(health.default_index) {
+        Some(a) => guarded(health.default_index, a),
+        None => gateway.admin_router(admin_token.clone()),
+    };
     if multi {
-        for a in accounts {
-            router = router.nest(
-                &format!("/accounts/{}", a.name),
-                a.gateway.admin_router(admin_token.clone()),
-            );
+        for (i, a) in accounts.iter().enumerate() {
+            router = router.nest(&format!("/accounts/{}", a.name), guarded(i, a));
         }
     }
+    router = if config.admin.bridge_api {
+        router.merge(telephony_serve::health::probes(health.readiness.clone()))
+    } else {
+        router.merge(telephony_serve::health::router(health.readiness.clone()))
+    };
     if config.admin.bridge_api {
         tracing::warn!(
             admin = %admin_addr,

@@ -14,6 +14,8 @@ mod multi_account;
 mod probe;
 mod rate_limits;
 mod secrets;
+mod store_config;
+mod store_health;
 mod support;
 mod telnyx;
 mod voice_calls;
