@@ -2,6 +2,7 @@
 //! a gateway starts (and says it is not ready) while the database is down, and migrates it
 //! once it comes up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::group_commit::InboundWriter;
+use super::wakeups::Wakeups;
 use super::{OpenError, PostgresOptions, PostgresStore, connect_options, create_schema, hint};
 
 /// The first wait after a failed attempt; it doubles up to [`MAX_RETRY`].
@@ -112,6 +114,10 @@ impl PostgresStore {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout)
             .connect_lazy_with(connect.clone());
+        let schema = options.schema.as_deref().unwrap_or("public").to_string();
+        // The listener reconnects with backoff on its own, so it may start before the
+        // server answers.
+        let wakeups = Arc::new(Wakeups::new(connect.clone(), redacted.clone(), &schema));
         let (tx, rx) = watch::channel(StartupState::Connecting);
         tokio::spawn(prepare(
             connect,
@@ -122,7 +128,8 @@ impl PostgresStore {
         ));
         Ok((
             PostgresStore {
-                inbound: InboundWriter::spawn(pool.clone()),
+                inbound: InboundWriter::spawn(pool.clone(), wakeups.notifier().clone()),
+                wakeups,
                 url: redacted,
                 options,
                 pool,
