@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use telephony_core::sync::lock;
+use telephony_core::store::prelude::*;
 use telephony_core::{Store, StoreError, error_chain};
 use tokio::time::Instant;
 
@@ -49,7 +50,8 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// connecting or migrating).
 pub type StartupCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
-/// Whether a store answers: the one cheap query every readiness check runs.
+/// Whether a store answers: the one cheap query every readiness check runs
+/// ([`ClusterStore::ping`](telephony_core::ClusterStore::ping)).
 ///
 /// ```
 /// # async fn run(store: &dyn telephony_core::Store) {
@@ -57,7 +59,7 @@ pub type StartupCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// # }
 /// ```
 pub async fn ping(store: &dyn Store) -> Result<(), StoreError> {
-    store.outbox_len().await.map(|_| ())
+    store.ping().await
 }
 
 /// Whether every store of a gateway (one per account) can take work; cheap to clone.
