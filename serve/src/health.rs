@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use telephony_core::sync::lock;
-use telephony_core::store::prelude::*;
 use telephony_core::{Store, StoreError, error_chain};
 use tokio::time::Instant;
 
