@@ -29,8 +29,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TELEPHONY_DATABASE_URL", "store.url"),
 ];
 
-/// `TELEPHONY_*` variables that are not configuration keys.
-pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG"];
+/// `TELEPHONY_*` variables that are not configuration keys (`TELEPHONY_REPLICA_ID`: this
+/// process's replica id, read by the server when it builds its gateways).
+pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG", "TELEPHONY_REPLICA_ID"];
 
 /// Environment values as a figment provider whose errors say "environment variables …".
 struct EnvVars {

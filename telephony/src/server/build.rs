@@ -102,9 +102,9 @@ pub(super) fn gateways(
         default_index,
     } = accounts;
 
-    // One replica id for every account's gateway: the process is one replica.
-    let replica = replica_id();
-    tracing::info!(replica = %replica, "replica id");
+    // One replica id for every account's gateway (the process is one replica): the
+    // environment's, else the process's default, the same on every call.
+    tracing::info!(replica = %replica_id(), "replica id");
     // One gateway per account.
     let mut built: Vec<ServedAccount> = Vec::with_capacity(setups.len());
     let mut account_configs = Vec::with_capacity(setups.len());
@@ -129,7 +129,6 @@ pub(super) fn gateways(
             public_url.as_deref(),
             forwarding,
             public_addr,
-            &replica,
         );
         let base = public_url
             .map(|u| u.trim_end_matches('/').to_string())
@@ -201,11 +200,10 @@ fn build_gateway(
     public_url: Option<&str>,
     forwarding: bool,
     public_addr: SocketAddr,
-    replica: &str,
 ) -> Gateway {
     let public_loopback = public_addr.ip().is_loopback();
     let mut b = Gateway::builder(provider, store)
-        .replica_id(replica)
+        .replica_id(replica_id())
         .account_name(config.account.as_deref().unwrap_or("default"))
         .body_limit(config.serve.max_body_bytes)
         .invalid_request_limit(Some(config.invalid_requests_limit()))
