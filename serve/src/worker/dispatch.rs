@@ -159,8 +159,8 @@ async fn dispatch_one<G: Clone + Send + 'static>(
         return DispatchResult::Done {
             state: InboxState::Failed,
             note: Some(format!(
-                "gave up after {} attempts: the last did not finish (the process stopped or its lease ran out)",
-                claimed.attempts
+                "gave up after {}: the last did not finish (the process stopped or its lease ran out)",
+                attempts(claimed.attempts)
             )),
         };
     }
@@ -192,6 +192,15 @@ async fn dispatch_one<G: Clone + Send + 'static>(
     result
 }
 
+/// "1 attempt", "3 attempts".
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
 fn done(state: InboxState, note: String) -> DispatchResult {
     DispatchResult::Done {
         state,
@@ -207,7 +216,7 @@ fn failed_attempt(claimed: &ClaimedInbound, max: u32, why: String) -> DispatchRe
         tracing::error!(message_id = %id, attempts = attempt, error = %why, "inbound message dead-lettered");
         return DispatchResult::Done {
             state: InboxState::Failed,
-            note: Some(format!("{why} (gave up after {attempt} attempts)")),
+            note: Some(format!("{why} (gave up after {})", attempts(attempt))),
         };
     }
     let wait = telephony_core::retry::wait(claimed.attempts, None);

@@ -590,12 +590,15 @@ async fn embedded_handler_gets_messages_in_order_and_replies() {
     let (_dir, sim, running, store) = simulator_and_store().await;
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen2 = seen.clone();
+    // One attempt per message: a handler error dead-letters it at once (retries are
+    // tested in telephony-serve's dispatch_retries), and the lane goes on.
     let gw = Gateway::builder(provider_for(&sim, &running.url()), store.clone())
         .public_url("https://sms.example.com")
         .inbound_policy(
             InboundPolicy::Open,
             AllowList::parse(&["*".to_string()]).unwrap(),
         )
+        .max_dispatch_attempts(1)
         .handler(move |msg: InboundMessage, reply: Replier| {
             let seen = seen2.clone();
             async move {
@@ -653,7 +656,10 @@ async fn embedded_handler_gets_messages_in_order_and_replies() {
         [
             ("accepted", None),
             ("accepted", None),
-            ("failed", Some("handler error: handler refused")),
+            (
+                "failed",
+                Some("handler error: handler refused (gave up after 1 attempt)")
+            ),
             ("accepted", None)
         ]
     );
