@@ -3,6 +3,7 @@
 //! processes, tunnels, secrets that must never show). Helpers are in [`support`].
 
 mod cli;
+mod config_store;
 mod secrets;
 mod seed_configs;
 mod support;

@@ -168,8 +168,8 @@ fn public_listener(
 
 /// The admin listener (bearer token): axum's. The default account at the root, with
 /// accounts every account under `/accounts/{name}` (each answering 503 while its store is
-/// unavailable), the health routes without a token, and the SMS bridge's routes when
-/// `admin.bridgeApi` is on (then its `GET /health` is the bridge's).
+/// unavailable), `GET /health/live` and `/health/ready` without a token, and the SMS
+/// bridge's routes when `admin.bridgeApi` is on.
 fn admin_listener(
     config: &Config,
     (listener, admin_addr, access): (TcpListener, SocketAddr, AdminAccess),
@@ -197,11 +197,8 @@ fn admin_listener(
             router = router.nest(&format!("/accounts/{}", a.name), guarded(i, a));
         }
     }
-    router = if config.admin.bridge_api {
-        router.merge(telephony_serve::health::probes(health.readiness.clone()))
-    } else {
-        router.merge(telephony_serve::health::router(health.readiness.clone()))
-    };
+    // `GET /health` stays the SMS bridge's (with `admin.bridgeApi`; else unrouted).
+    router = router.merge(telephony_serve::health::probes(health.readiness.clone()));
     if config.admin.bridge_api {
         tracing::warn!(
             admin = %admin_addr,
