@@ -4,6 +4,7 @@
 
 mod cli;
 mod dead_letters;
+mod config_store;
 mod secrets;
 mod seed_configs;
 mod support;

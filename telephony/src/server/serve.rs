@@ -1,5 +1,5 @@
 //! Serving: the public listener (every account's routes, with the `serve.*` limits), the
-//! loopback admin listener, and every account's workers.
+//! admin listener (loopback, or off loopback with TLS or a network list), and every account's workers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::ServedAccount;
-use super::bind::Listeners;
+use super::bind::{AdminAccess, Listeners};
 use super::build::Built;
 use crate::config::Config;
 use crate::providers::SandboxSimulator;
@@ -49,6 +49,7 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
         public,
         admin,
         admin_addr,
+        admin_access,
         ..
     } = listeners;
     let multi = config.account.is_some();
@@ -73,7 +74,7 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
         ),
         admin_listener(
             config,
-            (admin, admin_addr),
+            (admin, admin_addr, admin_access),
             (&gateway, &admin_token),
             (&built, health),
             multi,
@@ -167,11 +168,11 @@ fn public_listener(
 
 /// The admin listener (bearer token): axum's. The default account at the root, with
 /// accounts every account under `/accounts/{name}` (each answering 503 while its store is
-/// unavailable), the health routes without a token, and the SMS bridge's routes when
-/// `admin.bridgeApi` is on (then its `GET /health` is the bridge's).
+/// unavailable), `GET /health/live` and `/health/ready` without a token, and the SMS
+/// bridge's routes when `admin.bridgeApi` is on.
 fn admin_listener(
     config: &Config,
-    (listener, admin_addr): (TcpListener, SocketAddr),
+    (listener, admin_addr, access): (TcpListener, SocketAddr, AdminAccess),
     (gateway, admin_token): (&Gateway, &Secret),
     (accounts, health): (&[ServedAccount], Health<'_>),
     multi: bool,
@@ -196,11 +197,8 @@ fn admin_listener(
             router = router.nest(&format!("/accounts/{}", a.name), guarded(i, a));
         }
     }
-    router = if config.admin.bridge_api {
-        router.merge(telephony_serve::health::probes(health.readiness.clone()))
-    } else {
-        router.merge(telephony_serve::health::router(health.readiness.clone()))
-    };
+    // `GET /health` stays the SMS bridge's (with `admin.bridgeApi`; else unrouted).
+    router = router.merge(telephony_serve::health::probes(health.readiness.clone()));
     if config.admin.bridge_api {
         tracing::warn!(
             admin = %admin_addr,
@@ -208,16 +206,32 @@ fn admin_listener(
         );
         router = router.merge(gateway.bridge_router());
     }
+    let metrics_of = gateway.clone();
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
-            }
-        });
-        let res = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let res = if access.is_plain() {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+                }
+            });
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        } else {
+            // tap_io: axum hands client addresses (ConnectInfo) to routes through it.
+            let listener = super::admin_listener::admin_listener(
+                listener,
+                admin_addr,
+                access.allowed,
+                access.tls,
+                metrics_of,
+            )
+            .tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        };
         if let Err(e) = res {
             tracing::error!(listener = "admin", error = %e, "listener failed");
         }

@@ -225,6 +225,6 @@ fn a_refused_setting_names_its_account_but_not_for_the_admin_listener() {
     assert!(check_security(&cfg.account_config("a").unwrap(), false, true).is_ok());
     assert_eq!(
         check_security(&b, true, false).unwrap_err().to_string(),
-        "admin.bind: 127.0.0.1 is not a loopback address; the admin API can send messages and must stay local"
+        "admin.bind: 127.0.0.1 is not a loopback address, and the admin API can send messages: off loopback it needs admin.token and either admin.tls: { cert, key } (PEM files; clients connect with https) or admin.allowNetworks: [\"10.0.0.0/8\", …] (the only peers allowed to connect, for a private network behind a proxy); or bind it to 127.0.0.1"
     );
 }

@@ -4,6 +4,7 @@
 //! secrets that must never leak. Helpers several modules use are in [`support`].
 
 mod accounts;
+mod admin_access;
 mod bridge_api;
 mod config;
 mod dialects;
