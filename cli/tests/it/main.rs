@@ -3,8 +3,8 @@
 //! processes, tunnels, secrets that must never show). Helpers are in [`support`].
 
 mod cli;
-mod dead_letters;
 mod config_store;
+mod dead_letters;
 mod secrets;
 mod seed_configs;
 mod support;
