@@ -283,3 +283,36 @@ async fn admin_api_lists_dead_letters_and_queues_one_again() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(r.body.contains("is accepted, not failed"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_retried_message_is_forwarded_as_one_event_with_a_stable_id() {
+    let store = Arc::new(MemoryStore::new());
+    let calls = Calls::default();
+    // A receiver nobody listens on: the event stays queued for delivery.
+    let forward = telephony_serve::ForwardSettings {
+        url: "http://127.0.0.1:1/events".into(),
+        secret: None,
+    };
+    let gw = failing(open(store.clone()).forward(forward), calls.clone(), 2);
+    let workers = gw.spawn_workers();
+    text(&gw, ALICE, "SMfwd1", "a1").await;
+    let states = settled(&store).await;
+    workers.shutdown().await;
+    assert_eq!(states[0].1, InboxState::Accepted);
+    assert_eq!(calls.lock().unwrap().len(), 3);
+    // Three dispatch attempts, one event, named after the message.
+    let stats = store.forward_stats().await.unwrap();
+    assert_eq!(stats.pending + stats.delivered, 1, "{stats:?}");
+    let id = store.inbox(&InboxQuery::default()).await.unwrap()[0]
+        .message
+        .id
+        .to_string();
+    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(86_400);
+    let claimed = store
+        .claim_forwards(later, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event.id, format!("evt_{id}"));
+    assert_eq!(claimed[0].event.kind, "message.received");
+}
