@@ -119,9 +119,13 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
 ];
 
 /// Families that describe the replica (the process), not an account: they carry the
-/// `replica` label only. The public listener is shared by every account, so its refusals
-/// are the replica's.
-pub const REPLICA_WIDE: &[&str] = &["telephony_build_info", "telephony_listener_refused_total"];
+/// `replica` label only. The public and admin listeners are shared by every account, so
+/// their refusals are the replica's.
+pub const REPLICA_WIDE: &[&str] = &[
+    "telephony_build_info",
+    "telephony_listener_refused_total",
+    "telephony_admin_refused_total",
+];
 
 type Labels = Vec<(&'static str, String)>;
 

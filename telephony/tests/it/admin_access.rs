@@ -138,7 +138,10 @@ async fn tls_admin_answers_https_with_its_certificate() {
     );
     let text = gw.gateway.metrics_text().await.unwrap();
     assert!(
-        text.contains("telephony_admin_refused_total{reason=\"tls\"} 2"),
+        text.contains(&format!(
+            "telephony_admin_refused_total{{replica=\"{}\",reason=\"tls\"}} 2",
+            gw.gateway.replica_id()
+        )),
         "{text}"
     );
     gw.shutdown().await;
@@ -192,7 +195,10 @@ async fn allow_networks_closes_other_peers_at_accept() {
     assert!(reqwest::get(&url).await.is_err());
     let text = gw.gateway.metrics_text().await.unwrap();
     assert!(
-        text.contains("telephony_admin_refused_total{reason=\"network\"} 2"),
+        text.contains(&format!(
+            "telephony_admin_refused_total{{replica=\"{}\",reason=\"network\"}} 2",
+            gw.gateway.replica_id()
+        )),
         "{text}"
     );
     gw.shutdown().await;
