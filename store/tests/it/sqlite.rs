@@ -555,6 +555,8 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (3, true),
             (4, true),
             (5, true),
+            (6, true),
+            (7, true),
             (8, true)
         ]
     );

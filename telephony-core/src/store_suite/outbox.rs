@@ -377,7 +377,7 @@ pub async fn stale_lease_is_refused<S: OutboxStore + ?Sized>(s: &S) {
         assert!(e.is_lease_lost(), "{e:?}");
         assert_eq!(
             e.to_string(),
-            "the lease on outbound message msg_out_fenced was lost: another claim now owns it"
+            "the lease on msg_out_fenced was lost: another worker claimed it"
         );
     };
     lost(
