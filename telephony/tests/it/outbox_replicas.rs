@@ -111,7 +111,7 @@ async fn interrupted_sends_are_reconciled_with_the_provider() {
         ]
     );
     let r = store.receipt(&reached).await.unwrap().unwrap();
-    assert_eq!(r.provider_sids, [accepted.sid.clone()]);
+    assert_eq!(r.provider_sids, [accepted.sid]);
     assert_eq!(r.status, DeliveryStatus::Queued);
     assert_eq!(
         r.attempts, 2,
