@@ -80,6 +80,14 @@ impl Provider for ThreeNumbers {
     fn sender(&self, msg: &OutboundMessage) -> Option<String> {
         Some(NUMBERS[Self::index(msg)].0.to_string())
     }
+
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        self.providers[Self::index(msg)].find_sent(msg, since).await
+    }
 }
 
 fn rss_kib() -> u64 {

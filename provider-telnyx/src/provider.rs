@@ -162,24 +162,26 @@ impl Provider for TelnyxProvider {
     ) -> Result<ProviderReceipt, ProviderError> {
         let request = self.create_request(msg, opts)?;
         let message = self.client.create_message(&request).await?;
-        let raw = message.to.first().and_then(|t| t.status.as_deref());
-        // The message exists at Telnyx now: failing the send over an unexpected status
-        // would make the outbox send it again, so an unknown status reads as `queued`.
-        let status = raw.and_then(map_status).unwrap_or_else(|| {
-            tracing::warn!(id = %message.id, status = ?raw, "Telnyx accepted a message with an unexpected status; recording it as queued");
-            DeliveryStatus::Queued
-        });
-        Ok(ProviderReceipt {
-            sid: message.id,
-            status,
-            from: message
-                .from
-                .map(|f| f.phone_number)
-                .filter(|n| !n.is_empty()),
-            num_segments: message.parts.filter(|&p| p > 0),
-            price: None,
-            price_unit: None,
-        })
+        Ok(receipt_of(message))
+    }
+
+    /// Looks the message up in the message detail records and reads candidates' text
+    /// ([`TelnyxClient::find_sent_message`](crate::TelnyxClient::find_sent_message)).
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        let request = self.create_request(msg, &SendOptions::default())?;
+        let query = crate::client::SentMessageQuery {
+            to: request.to,
+            from: request.from,
+            messaging_profile_id: request.messaging_profile_id,
+            text: request.text.unwrap_or_default(),
+            media: request.media_urls.len(),
+            since,
+        };
+        Ok(self.client.find_sent_message(&query).await?.map(receipt_of))
     }
 
     fn name(&self) -> &'static str {
@@ -250,6 +252,28 @@ impl Provider for TelnyxProvider {
                 .verify(&req.url, &req.headers, &req.body, (self.clock)())?;
         }
         parse_event(&req.body, OffsetDateTime::now_utc())
+    }
+}
+
+/// The receipt of a message Telnyx created (by this send, or found in its records).
+fn receipt_of(message: crate::resources::MessageResource) -> ProviderReceipt {
+    let raw = message.to.first().and_then(|t| t.status.as_deref());
+    // The message exists at Telnyx now: failing the send over an unexpected status
+    // would make the outbox send it again, so an unknown status reads as `queued`.
+    let status = raw.and_then(map_status).unwrap_or_else(|| {
+        tracing::warn!(id = %message.id, status = ?raw, "Telnyx accepted a message with an unexpected status; recording it as queued");
+        DeliveryStatus::Queued
+    });
+    ProviderReceipt {
+        sid: message.id,
+        status,
+        from: message
+            .from
+            .map(|f| f.phone_number)
+            .filter(|n| !n.is_empty()),
+        num_segments: message.parts.filter(|&p| p > 0),
+        price: None,
+        price_unit: None,
     }
 }
 

@@ -9,6 +9,8 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /v2/messages` | 200 `{"data": message}` with `to[0].status` `queued`, then signed webhooks |
+//! | `GET /v2/messages/{id}` | 200 `{"data": message}` in its current state |
+//! | `GET /v2/detail_records?filter[record_type]=messaging…` | 200 `{"data": [record…], "meta": {…}}`: a message detail record per message (filters `direction`, `cli`, `cld`, `created_at[gte]`/`[lte]`; `sort`; `page[number]`, `page[size]`) |
 //! | `GET /v2/phone_numbers?filter[phone_number]=…` | 200 `{"data": [number…]}` (numbers containing the filter) |
 //! | `GET /v2/phone_numbers/{id}/messaging` | 200 `{"data": messaging settings}` (profile, SMS/MMS features) |
 //! | `GET /v2/messaging_profiles/{id}` | 200 `{"data": profile}` |
@@ -30,6 +32,7 @@
 mod auth;
 mod config;
 mod dates;
+mod detail_records;
 mod errors;
 mod events;
 mod ids;

@@ -16,6 +16,14 @@ pub(crate) fn router(sim: Simulator) -> Router {
             post(crate::messages::create_message).fallback(not_found),
         )
         .route(
+            "/v2/messages/{id}",
+            get(crate::detail_records::fetch_message).fallback(not_found),
+        )
+        .route(
+            "/v2/detail_records",
+            get(crate::detail_records::list).fallback(not_found),
+        )
+        .route(
             "/v2/phone_numbers",
             get(crate::numbers::list_numbers).fallback(not_found),
         )

@@ -1,4 +1,6 @@
-//! The Telnyx API v2 client: `POST /v2/messages`, and for number setup
+//! The Telnyx API v2 client: `POST /v2/messages`, `GET /v2/messages/{id}` and message
+//! detail records (`GET /v2/detail_records`) to look an interrupted send up, and for
+//! number setup
 //! `GET /v2/phone_numbers`, `GET /v2/phone_numbers/{id}/messaging` and
 //! `GET`/`PATCH /v2/messaging_profiles/{id}`.
 //!
@@ -8,11 +10,16 @@
 //! `Retry-After` when Telnyx sent one, read by [`telephony_core::retry::retry_after`]).
 //!
 //! One file per concept: `transport` (the client, auth, error decoding), `messages`,
-//! `numbers`.
+//! `detail_records`, `numbers`.
 
+mod detail_records;
 mod messages;
 mod numbers;
 mod transport;
 
+pub use detail_records::{
+    DetailRecordPage, FIND_SENT_MAX_PAGES, FIND_SENT_PAGE_SIZE, MessageDetailRecord, PageMeta,
+    SentMessageQuery,
+};
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

@@ -207,7 +207,7 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
                     }
                 }
                 for (sender, jobs) in holds {
-                    book(&outbox, &shared, &mut sched, &now, sender, jobs).await;
+                    book(&outbox, &shared, &mut sched, sender, jobs).await;
                 }
                 sched.prune(now.mono, timing.lease);
                 full
@@ -250,10 +250,12 @@ async fn book(
     outbox: &Outbox,
     shared: &Shared,
     sched: &mut Schedule,
-    now: &Now,
     sender: String,
     jobs: Vec<(Held, Option<Instant>)>,
 ) {
+    // Read now, not at the claim: slots booked from a time already past (the claim's
+    // round trip) would be due at once, and their sends would bunch.
+    let now = &Now::read();
     let need = jobs.iter().filter(|(_, slot)| slot.is_none()).count();
     let rate = outbox.limits().rate_for(&sender);
     let booked = if need == 0 {

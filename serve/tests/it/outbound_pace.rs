@@ -50,6 +50,14 @@ impl Provider for Recorder {
         self.stub.send(msg, opts).await
     }
 
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        self.stub.find_sent(msg, since).await
+    }
+
     fn sender(&self, msg: &OutboundMessage) -> Option<String> {
         [LONG_CODE, TOLL_FREE, SHORT_CODE]
             .iter()

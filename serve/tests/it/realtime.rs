@@ -52,6 +52,14 @@ impl Provider for Twilio {
             "no SMS here",
         ))
     }
+    /// It never sends an SMS, so it never sent this one.
+    async fn find_sent(
+        &self,
+        _: &OutboundMessage,
+        _: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        Ok(None)
+    }
     fn name(&self) -> &'static str {
         "twilio"
     }

@@ -82,6 +82,14 @@ impl Provider for Scripted {
             "no SMS in these tests",
         ))
     }
+    /// It never sends an SMS, so it never sent this one.
+    async fn find_sent(
+        &self,
+        _: &OutboundMessage,
+        _: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        Ok(None)
+    }
     fn name(&self) -> &'static str {
         "twilio"
     }

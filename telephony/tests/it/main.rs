@@ -12,6 +12,7 @@ mod end_to_end;
 mod hostile;
 mod lifecycle;
 mod multi_account;
+mod outbox_replicas;
 mod probe;
 mod rate_limits;
 mod secrets;

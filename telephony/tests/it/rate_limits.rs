@@ -51,6 +51,14 @@ impl Provider for TwoNumbers {
     fn sender(&self, msg: &OutboundMessage) -> Option<String> {
         self.pick(msg).sender(msg)
     }
+
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        self.pick(msg).find_sent(msg, since).await
+    }
 }
 
 #[tokio::test]
