@@ -3,7 +3,9 @@
 //! processes, tunnels, secrets that must never show). Helpers are in [`support`].
 
 mod cli;
+mod crash;
 mod secrets;
 mod seed_configs;
 mod support;
 mod tunnel;
+mod workload;
