@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod replicas;
 mod secrets;
 mod seed_configs;
 mod support;

@@ -83,6 +83,12 @@ impl GatewayProcess {
     /// Starts `telephony serve` and waits (30 s at most) until it listens: its runtime file
     /// names this process. Panics with the log when it exits first.
     pub(crate) fn start(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Starts `telephony serve` without waiting (several processes starting together).
+    pub(crate) fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -99,9 +105,13 @@ impl GatewayProcess {
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        let child = c.spawn().unwrap();
-        let pid = child.id();
-        self.child = Some(child);
+        self.child = Some(c.spawn().unwrap());
+    }
+
+    /// Waits (30 s at most) until the process started by [`spawn`](Self::spawn) listens:
+    /// its runtime file names it. Panics with the log when it exits first.
+    pub(crate) fn wait_ready(&mut self) {
+        let pid = self.child.as_ref().expect("not started").id();
         let file = self
             .dir
             .join("telephony-data")
@@ -137,11 +147,6 @@ impl GatewayProcess {
         child.kill().unwrap();
         child.wait().unwrap();
         self.runtime = None;
-    }
-
-    /// True while the process started last has not been killed.
-    pub(crate) fn is_running(&self) -> bool {
-        self.child.is_some()
     }
 
     /// The running process's runtime information.

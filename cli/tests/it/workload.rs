@@ -335,11 +335,22 @@ async fn send(http: &reqwest::Client, fleet: &Fleet, outcome: &Outcome, s: &Send
     lock(&outcome.refused).push((i, "no gateway took it within 60 s".into()));
 }
 
+/// One event delivery to the [`Receiver`].
+#[derive(Debug, Clone)]
+pub(crate) struct Forwarded {
+    /// The event id (`X-Telephony-Event-Id`, the body's `id`).
+    pub(crate) id: String,
+    /// Its `type`.
+    pub(crate) kind: String,
+    /// `data.providerSid` (a `message.received` event's `MessageSid`).
+    pub(crate) provider_sid: Option<String>,
+}
+
 /// A `forward.url` receiver on loopback: records every event POSTed to it, answers 200.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Receiver {
-    /// `(event id, type, data.providerSid)` of every delivery, duplicates included.
-    pub(crate) events: Arc<Mutex<Vec<(String, String, Option<String>)>>>,
+    /// Every delivery, duplicates included.
+    pub(crate) events: Arc<Mutex<Vec<Forwarded>>>,
 }
 
 impl Receiver {
@@ -352,10 +363,11 @@ impl Receiver {
                 let events = events.clone();
                 async move {
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let id = v["id"].as_str().unwrap_or_default().to_string();
-                    let kind = v["type"].as_str().unwrap_or_default().to_string();
-                    let sid = v["data"]["providerSid"].as_str().map(str::to_string);
-                    lock(&events).push((id, kind, sid));
+                    lock(&events).push(Forwarded {
+                        id: v["id"].as_str().unwrap_or_default().to_string(),
+                        kind: v["type"].as_str().unwrap_or_default().to_string(),
+                        provider_sid: v["data"]["providerSid"].as_str().map(str::to_string),
+                    });
                     axum::http::StatusCode::OK
                 }
             }),
@@ -582,11 +594,12 @@ pub(crate) fn violations(
 
     // Forwarding: every acknowledged webhook forwarded, one stable event id per message.
     let mut forwarded: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (id, kind, sid) in lock(&receiver.events).iter() {
-        if kind == "message.received" {
-            if let Some(sid) = sid {
-                forwarded.entry(sid.clone()).or_default().insert(id.clone());
-            }
+    for e in lock(&receiver.events).iter() {
+        if let (true, Some(sid)) = (e.kind == "message.received", &e.provider_sid) {
+            forwarded
+                .entry(sid.clone())
+                .or_default()
+                .insert(e.id.clone());
         }
     }
     let unforwarded: Vec<&String> = acked
