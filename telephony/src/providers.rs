@@ -10,7 +10,7 @@ use telephony_core::{PhoneNumber, Provider, Secret, Store, error_chain};
 use telephony_store::SqliteStore;
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, PostgresSettings, ProviderKind, StoreBackend};
 use crate::runtime::RuntimeInfo;
 
 /// Twilio's magic "valid sender" test number: the Twilio sandbox's default sender.
@@ -54,6 +54,22 @@ pub enum BuildError {
         #[source]
         source: telephony_core::StoreError,
     },
+    /// The PostgreSQL store could not be opened.
+    #[error("could not open the PostgreSQL store at {url} (schema {schema})")]
+    PostgresStore {
+        /// The URL, its password and query values redacted.
+        url: String,
+        /// The account's schema.
+        schema: String,
+        /// The cause (its text names the redacted URL, never the password).
+        #[source]
+        source: telephony_core::StoreError,
+    },
+    /// `store.url` selects PostgreSQL, but this binary was built without it.
+    #[error(
+        "store.url selects the PostgreSQL store, but this binary was built without the `postgres` feature; remove store.url (and TELEPHONY_DATABASE_URL) to use SQLite, or build with `--features postgres`"
+    )]
+    PostgresNotCompiledIn,
     /// The sandbox simulator could not listen.
     #[error("could not start the {provider} simulator on 127.0.0.1")]
     Simulator {
@@ -73,6 +89,7 @@ impl BuildError {
             BuildError::MissingCredentials { .. }
                 | BuildError::Provider { .. }
                 | BuildError::NotCompiledIn { .. }
+                | BuildError::PostgresNotCompiledIn
         )
     }
 }
@@ -273,13 +290,38 @@ pub fn sandbox_from(kind: ProviderKind) -> &'static str {
     }
 }
 
-/// Opens the SQLite store at the config's database path.
+/// Opens the store the config selects ([`Config::store_backend`]): the SQLite file, or the
+/// account's schema on the PostgreSQL server of `store.url` (created and migrated on open).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, BuildError> {
-    let path = config.database_path();
-    match SqliteStore::open(&path).await {
-        Ok(store) => Ok(Arc::new(store)),
-        Err(source) => Err(BuildError::Store { path, source }),
+    match config.store_backend() {
+        StoreBackend::Sqlite { path } => match SqliteStore::open(&path).await {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(source) => Err(BuildError::Store { path, source }),
+        },
+        StoreBackend::Postgres(pg) => open_postgres(pg).await,
     }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(pg: PostgresSettings) -> Result<Arc<dyn Store>, BuildError> {
+    use telephony_store::{PostgresOptions, PostgresStore};
+    let options = PostgresOptions::default()
+        .schema(pg.schema.clone())
+        .max_connections(pg.max_connections)
+        .statement_timeout(pg.statement_timeout);
+    match PostgresStore::connect_with(pg.url.expose(), options).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(source) => Err(BuildError::PostgresStore {
+            url: pg.redacted_url(),
+            schema: pg.schema,
+            source,
+        }),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: PostgresSettings) -> Result<Arc<dyn Store>, BuildError> {
+    Err(BuildError::PostgresNotCompiledIn)
 }
 
 /// The Twilio settings a config describes.

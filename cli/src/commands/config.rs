@@ -47,6 +47,8 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "streamPath": c.serve.stream_path,
             "publicUrl": c.public_url,
             "database": c.database_path(),
+            "store": c.store_backend().to_json(),
+            "storeDescription": c.store_backend().describe(),
             "missingCredentials": c.missing_credentials(),
         }));
     }
@@ -60,6 +62,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "defaultAccount": default_account,
             "served": per_account,
             "sender": sender,
+            "store": cfg.store_backend().to_json(),
             "config": cfg.redacted_json(),
             "notImplemented": report.not_implemented,
             "notYetActive": inactive,
@@ -92,12 +95,15 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
                     a["webhookPath"].as_str().unwrap_or(""),
                     a["statusPath"].as_str().unwrap_or(""),
                     a["streamPath"].as_str().unwrap_or(""),
-                    a["database"].as_str().unwrap_or(""),
+                    a["storeDescription"].as_str().unwrap_or(""),
                     a["sender"].as_str().unwrap_or(""),
                 );
             }
         }
         println!("sender: {sender}");
+        if account_names.is_empty() {
+            println!("store: {}", cfg.store_backend().describe());
+        }
         if cfg.admin.bridge_api {
             println!(
                 "admin.bridgeApi: POST /sms/send, GET /sms/inbox and GET /health answer without a token on {}:{}",

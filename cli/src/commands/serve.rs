@@ -54,7 +54,7 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
     println!("  webhook URL ({where_to_paste}): {}", rt.webhook_url);
     println!("  status callback URL: {}", rt.status_url);
     println!("  admin API (loopback): http://{}", rt.admin_addr);
-    println!("  database: {}", ctx.config.database_path().display());
+    println!("  store: {}", ctx.config.store_backend().describe());
     if running.admin_token_generated {
         println!(
             "  admin token (generated, saved to {}; shown once): {}",

@@ -3,12 +3,13 @@
 //! `accounts: { name: { … } }` holds, per account, any of the config's keys that belong to
 //! one account (provider and credentials, number or Messaging Service, sender policy and
 //! allowlist, `publicUrl`, webhook, status and stream paths, voice, forwarding, rate limits,
-//! `store.path`); each account inherits the top-level keys it does not set. The listeners,
+//! `store.*`); each account inherits the top-level keys it does not set. The listeners,
 //! their limits, the admin API, the tunnel, `dataDir` and `webhookSecurity` belong to the
 //! process and may only be set at the top level.
 //!
-//! Each account keeps its own store (default `{dataDir}/accounts/{name}/telephony.db`), so
-//! its inbox, receipts, pairing requests and opt-outs are its own. The default account is
+//! Each account keeps its own store (default `{dataDir}/accounts/{name}/telephony.db`; on
+//! PostgreSQL, `store.url`, its own schema, default `telephony_{name}`), so its inbox,
+//! receipts, pairing requests and opt-outs are its own. The default account is
 //! `defaultAccount`, else the account named `default`, else the first by name.
 //!
 //! ```
@@ -91,7 +92,11 @@ fn process_keys_in(name: &str, overlay: &Dict) -> Option<String> {
 }
 
 fn sets_store_path(overlay: &Dict) -> bool {
-    matches!(overlay.get("store"), Some(Value::Dict(_, s)) if s.contains_key("path"))
+    sets_store_key(overlay, "path")
+}
+
+fn sets_store_key(overlay: &Dict, key: &str) -> bool {
+    matches!(overlay.get("store"), Some(Value::Dict(_, s)) if s.contains_key(key))
 }
 
 /// Resolves the accounts of `top` (extracted from `fig`) into `top.accounts_resolved`,
@@ -124,6 +129,12 @@ pub(super) fn resolve(fig: &Figment, mut top: Config) -> Result<Config, ConfigEr
     if top.store.path.is_some() && overlays.values().any(|o| !sets_store_path(o)) {
         return invalid(
             "store.path: with accounts, each account keeps its own store; set accounts.NAME.store.path per account, or leave it unset ({dataDir}/accounts/NAME/telephony.db)".into(),
+        );
+    }
+
+    if top.store.schema.is_some() && overlays.values().any(|o| !sets_store_key(o, "schema")) {
+        return invalid(
+            "store.schema: with accounts, each account keeps its own schema; set accounts.NAME.store.schema per account, or leave it unset (telephony_NAME)".into(),
         );
     }
 
@@ -172,8 +183,22 @@ pub(super) fn resolve(fig: &Figment, mut top: Config) -> Result<Config, ConfigEr
             seen.insert(path.to_string(), (who, name));
         }
     }
-    let mut stores: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // PostgreSQL: each account its own schema in a database (the URL, compared without
+    // printing it).
+    let mut schemas: BTreeMap<(String, String), String> = BTreeMap::new();
     for c in &enabled {
+        let Some(url) = &c.store.url else { continue };
+        let name = c.account.clone().unwrap_or_default();
+        let schema = c.store_schema();
+        let key = (url.expose().to_string(), schema.clone());
+        if let Some(other) = schemas.insert(key, name.clone()) {
+            return invalid(format!(
+                "accounts.{other}.store.schema and accounts.{name}.store.schema are the same schema ({schema:?}) in the same database; each account keeps its own"
+            ));
+        }
+    }
+    let mut stores: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for c in enabled.iter().filter(|c| c.store.url.is_none()) {
         let name = c.account.clone().unwrap_or_default();
         if let Some(other) = stores.insert(c.database_path(), name.clone()) {
             return invalid(format!(

@@ -1,4 +1,5 @@
-//! Environment variables: `TWILIO_*`, `TELNYX_*` and `NGROK_AUTHTOKEN` set the keys in
+//! Environment variables: `TWILIO_*`, `TELNYX_*`, `NGROK_AUTHTOKEN` and
+//! `TELEPHONY_DATABASE_URL` (`store.url`) set the keys in
 //! [`ENV_KEYS`]; `TELEPHONY_*` variables override any key (`TELEPHONY_SERVE__PORT=4000`
 //! sets `serve.port`: `__` separates levels and `SNAKE_CASE` maps to `camelCase`). With no
 //! config file, this is the whole configuration (the environment-only dialect, seed 000).
@@ -25,6 +26,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TELNYX_MESSAGING_PROFILE_ID", "telnyx.messagingProfileId"),
     ("TELNYX_API_BASE_URL", "telnyx.apiBaseUrl"),
     ("NGROK_AUTHTOKEN", "tunnel.ngrokAuthToken"),
+    ("TELEPHONY_DATABASE_URL", "store.url"),
 ];
 
 /// `TELEPHONY_*` variables that are not configuration keys.
@@ -64,8 +66,11 @@ pub(super) fn env_provider(
         let Some(rest) = var.strip_prefix("TELEPHONY_") else {
             continue;
         };
-        // The CLI's own variables, not config keys.
-        if NON_CONFIG_VARS.contains(var) || rest.is_empty() {
+        // The CLI's own variables, not config keys; and the named ones above.
+        if NON_CONFIG_VARS.contains(var)
+            || rest.is_empty()
+            || ENV_KEYS.iter().any(|(named, _)| named == var)
+        {
             continue;
         }
         let key = rest

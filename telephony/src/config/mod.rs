@@ -32,6 +32,7 @@
 //! | `views.rs`, `inactive_keys.rs` | what the server and the CLI read off a loaded config |
 //! | `migration.rs` | `config migrate`: a dialect's config as native JSON5 or TOML |
 //! | `rate_limits.rs` | `rateLimits.*` turned into the gateway's limiters |
+//! | `store.rs` | [`StoreBackend`]: SQLite or PostgreSQL (`store.url`), a schema per account |
 //! | [`secret_ref`] | SecretRefs (`{ source: "env", … }`) in place of secret values |
 
 pub mod accounts;
@@ -44,6 +45,7 @@ mod migration;
 mod rate_limits;
 mod schema;
 pub mod secret_ref;
+mod store;
 mod validation;
 mod views;
 
@@ -58,4 +60,8 @@ pub use schema::{
     TUNNEL_PROVIDERS, TelnyxSection, TunnelSection, TwilioSection, VoiceSection, WebhookSecurity,
 };
 pub use secret_ref::SecretRef;
+pub use store::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT_MS, PostgresSettings,
+    StoreBackend, default_schema,
+};
 pub use telephony_core::policy::InboundPolicy;

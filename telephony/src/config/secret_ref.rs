@@ -127,6 +127,7 @@ pub(crate) const NATIVE_SECRET_KEYS: &[&str] = &[
     "forward.secret",
     "admin.token",
     "tunnel.ngrokAuthToken",
+    "store.url",
 ];
 
 /// Replaces every SecretRef at a native secret key of `dict` with the secret (or, when

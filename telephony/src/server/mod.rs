@@ -84,7 +84,7 @@ pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway
                 status_url = %started.runtime.status_url,
                 tunnel = tunnel.as_ref().map_or("none", |t| t.name()),
                 sandbox = started.runtime.sandbox,
-                database = %config.database_path().display(),
+                store = %config.store_backend().describe(),
                 "telephony gateway listening"
             );
             Ok(RunningGateway {

@@ -14,6 +14,7 @@ mod multi_account;
 mod probe;
 mod rate_limits;
 mod secrets;
+mod store_config;
 mod support;
 mod telnyx;
 mod voice_calls;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use figment::Figment;
 use figment::value::Dict;
 use serde::{Deserialize, Serialize};
-use telephony_core::PhoneNumber;
 use telephony_core::policy::InboundPolicy;
+use telephony_core::{PhoneNumber, Secret};
 
 mod listeners;
 mod messaging;
@@ -23,12 +23,24 @@ pub use messaging::{
 pub use provider::{ProviderKind, TelnyxSection, TwilioSection};
 pub use voice::VoiceSection;
 
-/// `store: { … }`.
+/// `store: { … }`: SQLite (the default: `path`) or PostgreSQL (`url`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StoreSection {
     /// SQLite database file (default `{dataDir}/telephony.db`).
     pub path: Option<PathBuf>,
+    /// A `postgres://user:password@host:port/db?sslmode=…` URL: selects the PostgreSQL
+    /// store (also `TELEPHONY_DATABASE_URL`; a SecretRef may stand instead). A secret:
+    /// shown only with its password and query values redacted.
+    pub url: Option<Secret>,
+    /// PostgreSQL: connections in each account's pool (default 10).
+    pub max_connections: Option<u32>,
+    /// PostgreSQL: longest a statement may run before the server cancels it, in
+    /// milliseconds (default 30000; 0 leaves the server's `statement_timeout`).
+    pub statement_timeout_ms: Option<u64>,
+    /// PostgreSQL: the schema that holds the tables (default `telephony`; with accounts,
+    /// `telephony_{account}`), a lowercase SQL identifier.
+    pub schema: Option<String>,
 }
 
 /// The whole gateway configuration.

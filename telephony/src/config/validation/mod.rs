@@ -7,6 +7,7 @@ use super::{Config, ConfigError};
 mod listener;
 mod messaging;
 mod provider;
+mod store;
 mod tunnel;
 mod voice;
 mod webhook_security;
@@ -29,6 +30,7 @@ impl Config {
         voice::check(self)?;
         tunnel::check(self)?;
         listener::check_shutdown_grace(self)?;
+        store::check(self)?;
         Ok(())
     }
 }
