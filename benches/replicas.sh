@@ -22,8 +22,9 @@
 #   4. prints one line per run and a summary table (medians over the rounds); the raw
 #      loadgen JSON of every run is kept in $OUT (default /tmp/telephony-replicas-bench).
 #
-# Environment: CARGO_TARGET_DIR (default ~/.cache/telephony-gateway/target-bench),
-# CARGO (default cargo), OUT, BENCH_POSTGRES.
+# Environment: CARGO_TARGET_DIR (default ~/.cache/telephony-gateway/target-bench; the
+# baseline is built in the same one, its workspace crates under other names), CARGO
+# (default cargo), OUT, BENCH_POSTGRES.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,21 +57,41 @@ mkdir -p "$out"
 bin="$out/bin"
 mkdir -p "$bin"
 
+# Builds `cargo build --release "$@"` in the current directory and copies each binary it
+# names (a wrapper such as a CARGO that picks its own target directory is fine: the paths
+# come from cargo's own messages) to "$bin/<name>$suffix".
+build_and_copy() {
+    local suffix="$1"; shift
+    $cargo build --release --message-format=json-render-diagnostics "$@" \
+        | python3 -c '
+import json, shutil, sys
+bin_dir, suffix = sys.argv[1], sys.argv[2]
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    exe = m.get("executable") if m.get("reason") == "compiler-artifact" else None
+    if exe:
+        name = m["target"]["name"]
+        shutil.copy2(exe, f"{bin_dir}/{name}{suffix}")
+        print(f"replicas.sh: {exe} -> {bin_dir}/{name}{suffix}", file=sys.stderr)
+' "$bin" "$suffix"
+}
+
 # 1. Builds.
 if [ -z "$skip_build" ]; then
-    log "building release telephony and loadgen at $(git -C "$repo" rev-parse --short HEAD) into $CARGO_TARGET_DIR"
-    (cd "$repo" && $cargo build --release -p telephony-cli -p telephony-benches --bin telephony --bin loadgen)
-    cp "$CARGO_TARGET_DIR/release/telephony" "$bin/telephony-head"
-    cp "$CARGO_TARGET_DIR/release/loadgen" "$bin/loadgen"
+    log "building release telephony and loadgen at $(git -C "$repo" rev-parse --short HEAD)"
+    (cd "$repo" && build_and_copy "" -p telephony-cli -p telephony-benches --bin telephony --bin loadgen)
+    mv "$bin/telephony" "$bin/telephony-head"
     if [ -n "$baseline" ]; then
         wt="$out/baseline-src"
         rm -rf "$wt"
         git -C "$repo" worktree prune
         git -C "$repo" worktree add --detach "$wt" "$baseline" >&2
         log "building release telephony at $baseline"
-        (cd "$wt" && $cargo build --release -p telephony-cli --bin telephony)
-        # The uplifted binary has the same name for both checkouts: copy it out now.
-        cp "$CARGO_TARGET_DIR/release/telephony" "$bin/telephony-baseline"
+        # The binary has the same name for both checkouts: copied out at once.
+        (cd "$wt" && build_and_copy "-baseline" -p telephony-cli --bin telephony)
         git -C "$repo" worktree remove --force "$wt"
     fi
 fi
@@ -92,6 +113,7 @@ else
     pg="${export_line#export TELEPHONY_TEST_POSTGRES=}"
     pg_started=yes
 fi
+export PGOPTIONS="--client-min-messages=warning"
 bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
 psql="${bindir:+$bindir/}psql"
 command -v "$psql" >/dev/null || psql=psql
