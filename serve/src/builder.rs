@@ -284,6 +284,29 @@ impl GatewayBuilder {
         self
     }
 
+    /// How long a claimed outbound message is reserved for the worker that claimed it
+    /// (default 2 minutes). A replica that dies mid-send holds its messages this long
+    /// before another replica takes them over (and asks the provider whether they went out
+    /// before sending them again). One attempt is cut off at three quarters of it and must
+    /// start within the last quarter, so every attempt ends inside its lease; leases under
+    /// 8 seconds are raised to 8 seconds (the worker holds an entry up to 1.5 s before its
+    /// rate-limit slot).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::Gateway;
+    /// let gw = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .send_lease(Duration::from_secs(20))
+    ///     .build();
+    /// # drop(gw);
+    /// ```
+    pub fn send_lease(mut self, lease: std::time::Duration) -> Self {
+        self.outbox.timing = crate::worker::outbox::Timing::new(lease);
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         let shared = Arc::new(Shared::new(self.provider, self.store, self.endpoints));

@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, oneshot};
 
 use crate::rate_limit::OutboundLimits;
-use crate::rate_limit::outbound::{OutboundLimiter, TokioClock};
 use crate::shared::Shared;
+use crate::worker::outbox::Timing;
 
 /// Why a send was refused before it reached the outbox.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,8 @@ pub(crate) struct OutboxSettings {
     pub(crate) chunking: ChunkOptions,
     /// Where sends without a recipient go (`defaultTo`).
     pub(crate) default_to: Option<Address>,
+    /// How long a claim holds an entry, and the attempt limits derived from it.
+    pub(crate) timing: Timing,
 }
 
 impl Default for OutboxSettings {
@@ -102,6 +104,7 @@ impl Default for OutboxSettings {
             policy: OutboundPolicy::default(),
             chunking: ChunkOptions::default(),
             default_to: None,
+            timing: Timing::default(),
         }
     }
 }
@@ -114,7 +117,7 @@ pub(crate) struct Outbox {
     send_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     waiters: Mutex<HashMap<MessageId, Vec<oneshot::Sender<Receipt>>>>,
-    limiter: OutboundLimiter<TokioClock>,
+    limits: OutboundLimits,
 }
 
 impl Outbox {
@@ -129,7 +132,7 @@ impl Outbox {
             send_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
-            limiter: OutboundLimiter::new(limits),
+            limits,
         }
     }
 
@@ -147,9 +150,14 @@ impl Outbox {
         self.settings.concurrency
     }
 
-    /// The per-sender outbound rate limiter.
-    pub(crate) fn limiter(&self) -> &OutboundLimiter<TokioClock> {
-        &self.limiter
+    /// The per-sender outbound rate limits (their slots are booked in the store).
+    pub(crate) fn limits(&self) -> &OutboundLimits {
+        &self.limits
+    }
+
+    /// The send lease and the attempt limits derived from it.
+    pub(crate) fn timing(&self) -> Timing {
+        self.settings.timing
     }
 
     /// Tells the worker there is something to send.

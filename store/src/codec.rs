@@ -223,6 +223,17 @@ pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The `lease_token` column's value of a token (tokens count claims from 0, far inside
+/// `i64`).
+pub(crate) fn lease_value(token: telephony_core::LeaseToken) -> i64 {
+    i64::try_from(token.get()).unwrap_or(i64::MAX)
+}
+
+/// The token a `lease_token` column holds.
+pub(crate) fn lease_token(value: i64) -> telephony_core::LeaseToken {
+    telephony_core::LeaseToken::new(u64::try_from(value).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

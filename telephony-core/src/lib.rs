@@ -81,7 +81,7 @@ pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
     CallStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery,
-    InboxState, InboxStore, InboxUpdate, InsertOutcome, OutboxItem, OutboxStore, PolicyStore,
-    StatusOutcome, Store, StoreError,
+    InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken, OutboxItem, OutboxStore,
+    PolicyStore, SendRate, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

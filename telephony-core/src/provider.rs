@@ -559,6 +559,36 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Whether the provider accepted `msg` (same recipient, sender, text and media) at or
+    /// after `since`: its receipt as the provider reports it now, or `None` when there is
+    /// no such message. The outbox asks this before sending again a message whose earlier
+    /// attempt was interrupted (its process died mid-send), and records the found receipt
+    /// instead of sending twice.
+    ///
+    /// A provider that cannot tell answers [`ProviderError::Unsupported`] (the default);
+    /// the outbox then sends the message again (at-least-once, as without this method).
+    /// Two identical messages to the same recipient in that window cannot be told apart.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use telephony_core::{OutboundMessage, Provider, SendOptions, StubProvider};
+    /// let stub = StubProvider::new_ok();
+    /// let msg = OutboundMessage::new("+15550005678".parse().unwrap(), "hi");
+    /// let since = time::OffsetDateTime::now_utc();
+    /// assert_eq!(stub.find_sent(&msg, since).await.unwrap(), None);
+    /// let sent = stub.send(&msg, &SendOptions::default()).await.unwrap();
+    /// assert_eq!(stub.find_sent(&msg, since).await.unwrap(), Some(sent));
+    /// # });
+    /// ```
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: time::OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        let _ = (msg, since);
+        Err(ProviderError::unsupported(self.name(), "message lookup"))
+    }
+
     /// Verifies (unless told not to) and parses a webhook request.
     fn handle_webhook(
         &self,

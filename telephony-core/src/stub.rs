@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::message::{ErrorInfo, OutboundMessage, ProviderReceipt};
 use crate::provider::{Provider, ProviderError, SendOptions};
@@ -39,8 +40,18 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct StubProvider {
     mode: Mode,
-    sent: Arc<Mutex<Vec<(OutboundMessage, SendOptions)>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
     counter: Arc<AtomicU64>,
+}
+
+/// One message handed to the stub: what, with which options, when, and the receipt it
+/// got (`None`: refused).
+#[derive(Debug, Clone)]
+struct Sent {
+    message: OutboundMessage,
+    options: SendOptions,
+    at: OffsetDateTime,
+    receipt: Option<ProviderReceipt>,
 }
 
 impl StubProvider {
@@ -82,15 +93,15 @@ impl StubProvider {
 
     /// Messages sent so far (including rejected ones), oldest first.
     pub fn messages(&self) -> Vec<OutboundMessage> {
-        self.lock().iter().map(|(m, _)| m.clone()).collect()
+        self.lock().iter().map(|s| s.message.clone()).collect()
     }
 
     /// Options passed with each message, oldest first.
     pub fn options(&self) -> Vec<SendOptions> {
-        self.lock().iter().map(|(_, o)| o.clone()).collect()
+        self.lock().iter().map(|s| s.options.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(OutboundMessage, SendOptions)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sent>> {
         crate::sync::lock(&self.sent)
     }
 }
@@ -102,8 +113,7 @@ impl Provider for StubProvider {
         msg: &OutboundMessage,
         opts: &SendOptions,
     ) -> Result<ProviderReceipt, ProviderError> {
-        self.lock().push((msg.clone(), opts.clone()));
-        match &self.mode {
+        let result = match &self.mode {
             Mode::Ok => {
                 let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
                 Ok(ProviderReceipt {
@@ -123,7 +133,28 @@ impl Provider for StubProvider {
                 .with_code(info.code)
                 .with_more_info(info.more_info.clone())
                 .with_opted_out(*opted_out)),
-        }
+        };
+        self.lock().push(Sent {
+            message: msg.clone(),
+            options: opts.clone(),
+            at: OffsetDateTime::now_utc(),
+            receipt: result.as_ref().ok().cloned(),
+        });
+        result
+    }
+
+    /// The earliest message the stub accepted that equals `msg`, handed to it at or after
+    /// `since`.
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        Ok(self
+            .lock()
+            .iter()
+            .find(|s| &s.message == msg && s.at >= since && s.receipt.is_some())
+            .and_then(|s| s.receipt.clone()))
     }
 
     fn name(&self) -> &'static str {

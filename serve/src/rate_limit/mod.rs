@@ -2,8 +2,10 @@
 //! sender and status callbacks (one [`KeyedLimiter`] each), and the periodic pruning that
 //! keeps their memory bounded.
 //!
-//! All limiter state is in this process's memory: several gateway processes sharing one
-//! store each enforce the limits on their own.
+//! Outbound send slots are booked in the store, so gateway processes sharing one store
+//! (replicas on one PostgreSQL schema) share each sender's rate. The inbound and
+//! status-callback limiters are in this process's memory: each replica enforces them on
+//! its own.
 
 mod keyed;
 pub mod outbound;

@@ -6,13 +6,15 @@
 //! the number, or the Messaging Service / messaging profile when the provider picks the
 //! number from a pool. Its rate, first match wins: `rateLimits.perNumber[key]`,
 //! `rateLimits.default`, the default of its [`NumberKind`].
+//!
+//! The slots themselves are booked in the store
+//! ([`OutboxStore::reserve_send_slots`](telephony_core::OutboxStore::reserve_send_slots)),
+//! a batch per sender at a time, so every gateway process on one store (replicas on one
+//! PostgreSQL schema) shares each sender's rate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
-use governor::clock::{Clock, DefaultClock};
-
-use super::keyed::KeyedLimiter;
 use super::rate::Rate;
 
 /// What kind of sender a number is; each kind has its own default rate.
@@ -172,88 +174,9 @@ impl OutboundLimits {
     }
 }
 
-/// The outbound limiters: one governor keyed limiter per distinct rate, each sender in the
-/// one of its rate.
-pub(crate) struct OutboundLimiter<C: Clock + Clone = DefaultClock> {
-    limits: OutboundLimits,
-    by_rate: HashMap<Rate, KeyedLimiter<C>>,
-}
-
-impl<C: Clock + Clone> fmt::Debug for OutboundLimiter<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OutboundLimiter")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OutboundLimiter<TokioClock> {
-    /// Limiters on tokio's clock, which the outbox worker sleeps on until a slot.
-    pub(crate) fn new(limits: OutboundLimits) -> Self {
-        OutboundLimiter::with_clock(limits, TokioClock)
-    }
-}
-
-/// Tokio's monotonic clock as governor's clock. Outside paused-time tests it reads the
-/// same clock as [`std::time::Instant::now`]; with tokio's time paused, slots are exact
-/// and a test runs no slower than its work.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TokioClock;
-
-impl Clock for TokioClock {
-    type Instant = std::time::Instant;
-
-    fn now(&self) -> Self::Instant {
-        tokio::time::Instant::now().into_std()
-    }
-}
-
-impl<C: Clock + Clone> OutboundLimiter<C> {
-    pub(crate) fn with_clock(limits: OutboundLimits, clock: C) -> Self {
-        let kinds = [
-            NumberKind::LongCode,
-            NumberKind::TollFree,
-            NumberKind::ShortCode,
-        ];
-        let mut rates: Vec<Rate> = match limits.default {
-            Some(r) => vec![r],
-            None => kinds.iter().map(|k| k.default_rate()).collect(),
-        };
-        rates.extend(limits.per_sender.values().copied());
-        let by_rate = rates
-            .into_iter()
-            .map(|r| (r, KeyedLimiter::with_clock(r, clock.clone())))
-            .collect();
-        OutboundLimiter { limits, by_rate }
-    }
-
-    /// The rate `sender` is held to.
-    pub(crate) fn rate_for(&self, sender: &str) -> Rate {
-        self.limits.rate_for(sender)
-    }
-
-    /// Takes a slot for one send from `sender` now, or says when the next slot is.
-    pub(crate) fn check(&self, sender: &str) -> Result<(), C::Instant> {
-        match self.by_rate.get(&self.rate_for(sender)) {
-            Some(l) => l.check(sender),
-            // Every rate `rate_for` can answer has a limiter (built above).
-            None => Ok(()),
-        }
-    }
-
-    pub(crate) fn prune(&self) {
-        for l in self.by_rate.values() {
-            l.prune();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
-
-    use governor::clock::FakeRelativeClock;
-    use governor::nanos::Nanos;
 
     use super::*;
 
@@ -294,30 +217,43 @@ mod tests {
         assert_eq!(limits.rate_for("+15550001234"), two);
     }
 
-    #[test]
-    fn senders_wait_for_their_own_slots() {
-        let clock = FakeRelativeClock::default();
+    /// Each kind's default rate, booked in a store: a long code gets one slot a second, a
+    /// toll-free number one every 333.333333 ms on its own, a short code five at once then
+    /// one every 10 ms.
+    #[tokio::test]
+    async fn senders_wait_for_their_own_slots() {
+        use telephony_core::OutboxStore;
+        let store = telephony_core::MemoryStore::new();
         let limits = OutboundLimits::default().number_kind(NumberKind::LongCode);
-        let l = OutboundLimiter::with_clock(limits, clock.clone());
-        let at = |ms: u64| Nanos::from(Duration::from_millis(ms));
+        let now = time::OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_767_323_045);
+        let book = |sender: &'static str, count: u32, at: Duration| {
+            let rate = limits.rate_for(sender).into();
+            let store = &store;
+            async move {
+                let slots = store
+                    .reserve_send_slots(sender, rate, count, now + at)
+                    .await
+                    .unwrap();
+                slots
+                    .iter()
+                    .map(|t| Duration::try_from(*t - now).unwrap())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let at = |ms: u64| Duration::from_millis(ms);
         // Long code: one a second.
-        assert_eq!(l.check("+15550001234"), Ok(()));
-        assert_eq!(l.check("+15550001234"), Err(at(1000)));
+        assert_eq!(book("+15550001234", 2, at(0)).await, [at(0), at(1000)]);
         // Toll-free: one every 333.333333 ms, on its own.
-        assert_eq!(l.check("+18005550100"), Ok(()));
         assert_eq!(
-            l.check("+18005550100"),
-            Err(Nanos::from(Duration::from_nanos(333_333_333)))
+            book("+18005550100", 2, at(0)).await,
+            [at(0), Duration::from_nanos(333_333_333)]
         );
         // Short code: five at once, then one every 10 ms.
-        for _ in 0..5 {
-            assert_eq!(l.check("12345"), Ok(()));
-        }
-        assert_eq!(l.check("12345"), Err(at(10)));
-        clock.advance(Duration::from_millis(10));
-        assert_eq!(l.check("12345"), Ok(()));
-        assert_eq!(l.check("+15550001234"), Err(at(1000)));
-        clock.advance(Duration::from_millis(990));
-        assert_eq!(l.check("+15550001234"), Ok(()));
+        assert_eq!(
+            book("12345", 6, at(0)).await,
+            [at(0), at(0), at(0), at(0), at(0), at(10)]
+        );
+        assert_eq!(book("12345", 1, at(10)).await, [at(20)]);
+        assert_eq!(book("+15550001234", 1, at(1000)).await, [at(2000)]);
     }
 }

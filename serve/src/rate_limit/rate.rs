@@ -95,6 +95,13 @@ impl Rate {
     }
 }
 
+impl From<Rate> for telephony_core::SendRate {
+    /// The rate as the store books send slots.
+    fn from(rate: Rate) -> Self {
+        telephony_core::SendRate::new(rate.interval, rate.burst)
+    }
+}
+
 impl fmt::Debug for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Rate({self})")

@@ -37,11 +37,8 @@ impl Gateway {
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
         let dispatch = self.dispatch().clone();
-        let (outbox, security) = (self.outbox().clone(), self.security().clone());
-        let prune = move || {
-            outbox.limiter().prune();
-            security.webhook_limiters().prune();
-        };
+        let security = self.security().clone();
+        let prune = move || security.webhook_limiters().prune();
         let tasks = vec![
             tokio::spawn(outbox::run(self.outbox().clone(), rx.clone())),
             tokio::spawn(forward::run(dispatch.forwarder().clone(), rx.clone())),

@@ -14,9 +14,16 @@
 //! Per-sender rate limits ([`crate::rate_limit::outbound`]), so that each sender with a
 //! backlog uses every slot its rate gives it, never goes faster, and never waits on another:
 //!
-//! - each sender has a lane: the claimed entries whose slot is less than [`HOLD`] away,
-//!   in claim order. The lane sleeps until the limiter's next slot and takes it then, to
-//!   the timer's precision, with no store round trip between two slots;
+//! - slots are booked in the store ([`OutboxStore::reserve_send_slots`]), one call per
+//!   sender per claimed batch, so every process on one store (replicas on one PostgreSQL
+//!   schema) shares each sender's rate; a SQLite or in-memory store books in this
+//!   process's memory, at no database cost;
+//! - each sender has a lane: the claimed entries whose projected slot is less than
+//!   [`HOLD`] away, in claim order, and the slots booked for them. The lane sleeps until
+//!   its earliest slot and sends its first entry then, to the timer's precision, with no
+//!   store round trip between two slots. A slot another process booked first can be
+//!   further away than projected: such an entry is put back until [`EARLY`] before it,
+//!   keeping its slot;
 //! - an entry further away is put back in the store ([`OutboxStore::defer_outbound`]: no
 //!   attempt counted, no error on the receipt) until [`EARLY`] before its projected slot,
 //!   once, and joins the lane when claimed again; while a sender has entries put back,
@@ -30,21 +37,31 @@
 //!
 //! [`OutboxStore::defer_outbound`]: telephony_core::OutboxStore::defer_outbound
 //! [`OutboxStore::next_outbound_due`]: telephony_core::OutboxStore::next_outbound_due
+//! [`OutboxStore::reserve_send_slots`]: telephony_core::OutboxStore::reserve_send_slots
 //!
-//! Delivery to the provider is at-least-once: a claim is a lease, so if the process dies
-//! between the provider accepting a message and the store recording it, the message is
-//! sent again when the lease (two minutes) runs out. An entry waits in memory about [`HOLD`]
-//! at most before its slot; one that has not started within
-//! [`START_WITHIN`] of its claim is put back instead of sent, and one attempt is cut off
-//! at [`ATTEMPT_TIMEOUT`], so every attempt ends inside its lease. On shutdown the held
-//! entries are put back, due at once.
+//! A claim is a lease ([`LEASE`] by default, [`Timing`]): if the process dies, its entries
+//! are claimed again when their leases run out. Every claim has a token and only the latest
+//! claim records an outcome, so a worker that stalled past its lease cannot overwrite the
+//! one that took the entry over (it logs the lost lease and moves on). An entry whose
+//! earlier claim ended without an outcome comes back [interrupted](OutboxItem::interrupted):
+//! the provider may have accepted it just before the process died. Before sending it
+//! again the worker asks the provider ([`Provider::find_sent`](telephony_core::Provider::find_sent))
+//! and records the message found instead of sending it twice; a provider that cannot tell
+//! gets it again (at-least-once). An entry waits in memory about [`HOLD`] at most before
+//! its slot; one that has not started within [`START_WITHIN`] of its claim is put back
+//! instead of sent, and one attempt (with its lookup) is cut off at [`ATTEMPT_TIMEOUT`], so
+//! every attempt ends inside its lease. On shutdown the held entries are put back, due at
+//! once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use telephony_core::sync::lock;
-use telephony_core::{MessageId, OutboxItem, ProviderError, SendOptions, error_chain};
+use telephony_core::{
+    MessageId, OutboxItem, ProviderError, ProviderReceipt, SendOptions, StoreError, error_chain,
+};
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -76,6 +93,39 @@ pub(crate) const EARLY: Duration = Duration::from_millis(500);
 
 const _: () = assert!(EARLY.as_millis() < HOLD.as_millis());
 const _: () = assert!(HOLD.as_secs() + EARLY.as_secs() < START_WITHIN.as_secs());
+
+/// The send lease and the limits derived from it, so that every attempt ends inside its
+/// lease: an attempt is cut off at three quarters of the lease and must start within the
+/// rest. The default is [`LEASE`], [`ATTEMPT_TIMEOUT`] and [`START_WITHIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    pub(crate) lease: Duration,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) start_within: Duration,
+}
+
+/// The shortest lease [`Timing::new`] takes: its quarter (2 s) still holds an entry's
+/// wait in its lane ([`HOLD`] + [`EARLY`]).
+pub(crate) const MIN_LEASE: Duration = Duration::from_secs(8);
+
+impl Timing {
+    /// The timing of a `lease` (at least [`MIN_LEASE`]).
+    pub(crate) fn new(lease: Duration) -> Self {
+        let lease = lease.max(MIN_LEASE);
+        let attempt_timeout = lease / 4 * 3;
+        Timing {
+            lease,
+            attempt_timeout,
+            start_within: lease - attempt_timeout,
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::new(LEASE)
+    }
+}
 
 /// How many entries one claim takes at most: a second of a 100/s sender's backlog and its
 /// new sends fit in one or two claims.
@@ -111,6 +161,7 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
         stop: stop.clone(),
     };
     let mut sched = Schedule::default();
+    let timing = outbox.timing();
     loop {
         if *stop.borrow() {
             break;
@@ -126,7 +177,10 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let now = Now::read();
-        let full = match store.claim_outbound(now.utc, LEASE, CLAIM_BATCH).await {
+        let full = match store
+            .claim_outbound(now.utc, timing.lease, CLAIM_BATCH)
+            .await
+        {
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "outbox claim failed");
                 tokio::select! {
@@ -137,15 +191,24 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
             }
             Ok(items) => {
                 let full = items.len() == CLAIM_BATCH;
+                // Entries for sender lanes, by sender, booked together below.
+                let mut holds: BTreeMap<String, Vec<(Held, Option<Instant>)>> = BTreeMap::new();
                 for item in items {
-                    let lane_len = |sender: &str| shared.lane_len(sender);
+                    let lane_len = |sender: &str| {
+                        shared.lane_len(sender) + holds.get(sender).map_or(0, Vec::len)
+                    };
                     match sched.decide(&outbox, &item, &now, lane_len) {
                         Turn::Send => shared.send(item),
-                        Turn::Hold { sender, job } => shared.hold(sender, job),
+                        Turn::Hold { sender, job, slot } => {
+                            holds.entry(sender).or_default().push((job, slot))
+                        }
                         Turn::Defer { until } => defer(&outbox, &item, now.utc_of(until)).await,
                     }
                 }
-                sched.prune(now.mono);
+                for (sender, jobs) in holds {
+                    book(&outbox, &shared, &mut sched, &now, sender, jobs).await;
+                }
+                sched.prune(now.mono, timing.lease);
                 full
             }
         };
@@ -177,17 +240,102 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
     shared.shut_down().await;
 }
 
-/// Puts a claimed entry back until `at`, without counting an attempt.
-async fn defer(outbox: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
-    tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
-    if let Err(e) = outbox.shared().store().defer_outbound(&item.id, at).await {
-        // The lease runs out and the entry is claimed again: nothing is lost.
-        tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put a rate-limited send back");
+/// Books the slots of one sender's entries bound for its lane (one store call for those
+/// without a slot yet) and hands them to the lane; an entry whose slot turns out further
+/// than [`HOLD`] (another process booked the sender first) is put back until [`EARLY`]
+/// before it, keeping the slot.
+async fn book(
+    outbox: &Outbox,
+    shared: &Shared,
+    sched: &mut Schedule,
+    now: &Now,
+    sender: String,
+    jobs: Vec<(Held, Option<Instant>)>,
+) {
+    let need = jobs.iter().filter(|(_, slot)| slot.is_none()).count();
+    let rate = outbox.limits().rate_for(&sender);
+    let booked = if need == 0 {
+        Ok(Vec::new())
+    } else {
+        outbox
+            .shared()
+            .store()
+            .reserve_send_slots(
+                &sender,
+                rate.into(),
+                u32::try_from(need).unwrap_or(u32::MAX),
+                now.utc,
+            )
+            .await
+    };
+    let mut booked = match booked {
+        Ok(slots) => slots
+            .into_iter()
+            .map(|t| now.mono_of(t))
+            .collect::<Vec<_>>()
+            .into_iter(),
+        Err(e) => {
+            tracing::error!(sender = %sender, entries = need, error = %error_chain(&e), "could not book send slots; the entries wait a second in the store");
+            for (job, slot) in jobs {
+                match slot {
+                    Some(slot) => shared.hold(sender.clone(), job, slot),
+                    None => defer(outbox, &job.item, now.utc + Duration::from_secs(1)).await,
+                }
+            }
+            return;
+        }
+    };
+    for (job, slot) in jobs {
+        let (slot, fresh) = match slot {
+            Some(slot) => (slot, false),
+            None => match booked.next() {
+                Some(slot) => (slot, true),
+                // The store booked fewer slots than asked: the entry waits for its turn.
+                None => {
+                    tracing::error!(sender = %sender, message_id = %job.item.id, "the store booked fewer send slots than asked");
+                    defer(outbox, &job.item, now.utc + Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        sched.observe(&sender, &job.item, slot);
+        if fresh && slot.saturating_duration_since(now.mono) > HOLD {
+            let until = slot.checked_sub(EARLY).unwrap_or(now.mono).max(now.mono);
+            sched.keep_slot(&sender, &job, slot);
+            defer(outbox, &job.item, now.utc_of(until)).await;
+        } else {
+            shared.hold(sender.clone(), job, slot);
+        }
     }
 }
 
-/// The wall clock and the monotonic clock read together; slots are monotonic instants
-/// (governor's clock), the store's times are wall-clock times.
+/// Puts a claimed entry back until `at`, without counting an attempt.
+async fn defer(outbox: &Outbox, item: &OutboxItem, at: OffsetDateTime) {
+    tracing::debug!(message_id = %item.id, "send waits in the store for its sender's rate-limit slot");
+    if let Err(e) = outbox
+        .shared()
+        .store()
+        .defer_outbound(&item.id, item.lease, at)
+        .await
+    {
+        // The lease runs out and the entry is claimed again: nothing is lost.
+        store_error(item, &e, "could not put a rate-limited send back");
+    }
+}
+
+/// Logs a failed store write about a claimed entry: a lost lease at warn (another claim
+/// owns the entry and records its outcome), anything else at error (the lease runs out and
+/// the entry is claimed again).
+fn store_error(item: &OutboxItem, e: &StoreError, what: &'static str) {
+    if e.is_lease_lost() {
+        tracing::warn!(message_id = %item.id, lease = %item.lease, error = %e, "{what}: the lease ran out and another claim owns the entry");
+    } else {
+        tracing::error!(message_id = %item.id, error = %error_chain(e), "{what}");
+    }
+}
+
+/// The wall clock and the monotonic clock read together; lanes sleep on tokio's monotonic
+/// clock, the store's times (slots included) are wall-clock times.
 #[derive(Debug, Clone, Copy)]
 struct Now {
     utc: OffsetDateTime,
@@ -197,7 +345,7 @@ struct Now {
 impl Now {
     fn read() -> Self {
         Now {
-            // The outbound limiter's clock (tokio's).
+            // The lanes' clock (tokio's).
             mono: tokio::time::Instant::now().into_std(),
             utc: OffsetDateTime::now_utc(),
         }
@@ -211,6 +359,19 @@ impl Now {
             None => self.utc - self.mono.duration_since(t),
         }
     }
+
+    /// The monotonic instant of the wall-clock time `t` (a slot the store booked at
+    /// `self.utc`, so the offset is exact).
+    fn mono_of(&self, t: OffsetDateTime) -> Instant {
+        let d = t - self.utc;
+        match Duration::try_from(d) {
+            Ok(ahead) => self.mono + ahead,
+            Err(_) => self
+                .mono
+                .checked_sub(Duration::try_from(-d).unwrap_or_default())
+                .unwrap_or(self.mono),
+        }
+    }
 }
 
 /// What the worker does with a claimed entry.
@@ -218,8 +379,13 @@ impl Now {
 enum Turn {
     /// Send it now (its sender has no rate limit).
     Send,
-    /// Queue it in its sender's lane, which takes the sender's slots one by one.
-    Hold { sender: String, job: Held },
+    /// Queue it in its sender's lane, which sends its entries at its slots one by one;
+    /// `slot` when it already has one (booked before it was put back).
+    Hold {
+        sender: String,
+        job: Held,
+        slot: Option<Instant>,
+    },
     /// Put it back in the store until `until`.
     Defer { until: Instant },
 }
@@ -229,7 +395,7 @@ enum Turn {
 struct Held {
     item: OutboxItem,
     /// When it was claimed (first claimed, for one put back), for the wait metrics and
-    /// [`START_WITHIN`].
+    /// [`Timing::start_within`].
     since: Instant,
     claimed: Instant,
     /// Whether it had to wait for a slot (it was put back, or found no slot in the lane).
@@ -243,6 +409,8 @@ struct Booked {
     seq: i64,
     since: Instant,
     slot: Instant,
+    /// Whether `slot` is booked in the store for it (not only projected).
+    reserved: bool,
 }
 
 /// Per sender: the projected slot of its latest entry, and the queue places
@@ -307,9 +475,10 @@ impl Schedule {
         if let Some(b) = booked {
             // Claimed again shortly before its slot: wait for the slot in the lane.
             self.recipients.insert(recipient, (sender.clone(), b.slot));
-            return Turn::Hold { sender, job };
+            let slot = b.reserved.then_some(b.slot);
+            return Turn::Hold { sender, job, slot };
         }
-        let interval = outbox.limiter().rate_for(&sender).interval();
+        let interval = outbox.limits().rate_for(&sender).interval();
         if let Some(tail) = self.tails.get_mut(&sender) {
             if tail.booked.last().is_some_and(|last| *last > item.seq) {
                 // Queued before entries of its sender that are put back (the store pushed
@@ -318,7 +487,11 @@ impl Schedule {
                 tail.slot += interval;
                 self.recipients
                     .insert(recipient, (sender.clone(), tail.slot));
-                return Turn::Hold { sender, job };
+                return Turn::Hold {
+                    sender,
+                    job,
+                    slot: None,
+                };
             }
         }
         let queued = now.mono + interval * u32::try_from(lane_len(&sender)).unwrap_or(u32::MAX);
@@ -330,7 +503,11 @@ impl Schedule {
         });
         tail.slot = slot;
         if !put_back {
-            return Turn::Hold { sender, job };
+            return Turn::Hold {
+                sender,
+                job,
+                slot: None,
+            };
         }
         tail.booked.insert(item.seq);
         self.booked.insert(
@@ -340,6 +517,7 @@ impl Schedule {
                 seq: item.seq,
                 since,
                 slot,
+                reserved: false,
             },
         );
         Turn::Defer {
@@ -347,9 +525,44 @@ impl Schedule {
         }
     }
 
+    /// Takes in the slot booked for a sender's entry: the sender's next projection comes
+    /// after it, and so does another sender's entry to the same recipient.
+    fn observe(&mut self, sender: &str, item: &OutboxItem, slot: Instant) {
+        if let Some(tail) = self.tails.get_mut(sender) {
+            tail.slot = tail.slot.max(slot);
+        }
+        let recipient = item.message.to.number().as_str();
+        if let Some((s, at)) = self.recipients.get_mut(recipient) {
+            if s == sender {
+                *at = (*at).max(slot);
+            }
+        }
+    }
+
+    /// Remembers the slot booked for an entry that is put back until shortly before it:
+    /// claimed again by this worker, it takes that slot; later entries of its sender are
+    /// put back behind it.
+    fn keep_slot(&mut self, sender: &str, job: &Held, slot: Instant) {
+        let tail = self.tails.entry(sender.to_string()).or_insert(Tail {
+            slot,
+            booked: BTreeSet::new(),
+        });
+        tail.booked.insert(job.item.seq);
+        self.booked.insert(
+            job.item.id.clone(),
+            Booked {
+                sender: sender.to_string(),
+                seq: job.item.seq,
+                since: job.since,
+                slot,
+                reserved: true,
+            },
+        );
+    }
+
     /// Forgets what can no longer matter (entries another worker took, senders and
     /// recipients with nothing waiting), every half minute.
-    fn prune(&mut self, now: Instant) {
+    fn prune(&mut self, now: Instant, lease: Duration) {
         if self
             .pruned_at
             .is_some_and(|at| now.duration_since(at) < Duration::from_secs(30))
@@ -360,7 +573,7 @@ impl Schedule {
         let lost: Vec<MessageId> = self
             .booked
             .iter()
-            .filter(|(_, b)| b.slot.checked_add(LEASE).is_some_and(|end| end <= now))
+            .filter(|(_, b)| b.slot.checked_add(lease).is_some_and(|end| end <= now))
             .map(|(id, _)| id.clone())
             .collect();
         for id in lost {
@@ -393,6 +606,14 @@ fn project(
     (slot, put_back)
 }
 
+/// A sender's lane: its entries waiting for a slot, in queue order, and the slots booked
+/// for them (as many), earliest first. The first entry goes at the earliest slot.
+#[derive(Debug, Default)]
+struct Lane {
+    jobs: BTreeMap<i64, Held>,
+    slots: BinaryHeap<Reverse<Instant>>,
+}
+
 /// What the worker's tasks share: sender lanes (entries waiting for their sender's slot),
 /// recipient lanes (entries with a slot, sent one after the other per recipient), the send
 /// permits, and the tasks themselves.
@@ -401,7 +622,7 @@ struct Shared {
     outbox: Arc<Outbox>,
     permits: Arc<Semaphore>,
     tasks: Arc<Mutex<JoinSet<()>>>,
-    senders: Arc<Mutex<HashMap<String, BTreeMap<i64, Held>>>>,
+    senders: Arc<Mutex<HashMap<String, Lane>>>,
     recipients: Arc<Mutex<HashMap<String, VecDeque<Held>>>>,
     stop: watch::Receiver<bool>,
 }
@@ -421,7 +642,7 @@ impl Shared {
     }
 
     fn lane_len(&self, sender: &str) -> usize {
-        lock(&self.senders).get(sender).map_or(0, BTreeMap::len)
+        lock(&self.senders).get(sender).map_or(0, |l| l.jobs.len())
     }
 
     /// Sends an entry with no rate limit.
@@ -435,41 +656,46 @@ impl Shared {
         });
     }
 
-    /// Queues an entry in its sender's lane (in queue order), starting the lane if it is
-    /// idle.
-    fn hold(&self, sender: String, job: Held) {
+    /// Queues an entry and its booked slot in its sender's lane (in queue order),
+    /// starting the lane if it is idle.
+    fn hold(&self, sender: String, job: Held, slot: Instant) {
         {
             let mut lanes = lock(&self.senders);
-            if let Some(queue) = lanes.get_mut(&sender) {
-                queue.insert(job.item.seq, job);
+            let idle = !lanes.contains_key(&sender);
+            let lane = lanes.entry(sender.clone()).or_default();
+            lane.jobs.insert(job.item.seq, job);
+            lane.slots.push(Reverse(slot));
+            if !idle {
                 return;
             }
-            lanes.insert(sender.clone(), BTreeMap::from([(job.item.seq, job)]));
         }
         let me = self.clone();
         self.spawn(me.sender_lane(sender));
     }
 
-    /// Takes the sender's slots one by one for the entries in its lane, sleeping until the
-    /// limiter's next slot in between.
+    /// Sends the lane's entries one by one at its slots, sleeping until the next slot in
+    /// between.
     async fn sender_lane(self, sender: String) {
-        let limiter = self.outbox.limiter();
         let mut stop = self.stop.clone();
         loop {
             let next = {
                 let mut lanes = lock(&self.senders);
-                let Some(queue) = lanes.get_mut(&sender) else {
+                let Some(lane) = lanes.get_mut(&sender) else {
                     return;
                 };
-                let Some(mut head) = queue.first_entry() else {
+                let Some(mut head) = lane.jobs.first_entry() else {
                     lanes.remove(&sender);
                     return;
                 };
-                match limiter.check(&sender) {
-                    Ok(()) => Ok(Some(head.remove())),
-                    Err(earliest) => {
+                let now = tokio::time::Instant::now().into_std();
+                match lane.slots.peek() {
+                    Some(Reverse(slot)) if *slot > now => {
                         head.get_mut().limited = true;
-                        Err(earliest)
+                        Err(*slot)
+                    }
+                    _ => {
+                        lane.slots.pop();
+                        Ok(Some(head.remove()))
                     }
                 }
             };
@@ -520,13 +746,14 @@ impl Shared {
     }
 
     async fn recipient_lane(self, key: String, mut job: Held) {
+        let timing = self.outbox.timing();
         loop {
             let permit = self.permits.clone().acquire_owned().await;
             let stopping = *self.stop.borrow();
             let waited = tokio::time::Instant::now()
                 .into_std()
                 .saturating_duration_since(job.claimed);
-            if stopping || waited > START_WITHIN {
+            if stopping || waited > timing.start_within {
                 // Not tried: due again at once (the attempt could outlive the lease, or
                 // the worker is stopping).
                 release(&self.outbox, &job.item).await;
@@ -561,7 +788,7 @@ impl Shared {
         }
         let waiting: Vec<Held> = lock(&self.senders)
             .drain()
-            .flat_map(|(_, queue)| queue.into_values())
+            .flat_map(|(_, lane)| lane.jobs.into_values())
             .collect();
         for job in waiting {
             release(&self.outbox, &job.item).await;
@@ -574,60 +801,147 @@ async fn release(outbox: &Outbox, item: &OutboxItem) {
     if let Err(e) = outbox
         .shared()
         .store()
-        .defer_outbound(&item.id, OffsetDateTime::now_utc())
+        .defer_outbound(&item.id, item.lease, OffsetDateTime::now_utc())
         .await
     {
         // The lease runs out and the entry is claimed again: nothing is lost.
-        tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not put an unsent entry back");
+        store_error(item, &e, "could not put an unsent entry back");
+    }
+}
+
+/// How an attempt's provider calls ended.
+enum Outcome {
+    /// The provider accepted the message, now or (`found`) before an interruption.
+    Accepted {
+        receipt: ProviderReceipt,
+        found: bool,
+    },
+    /// The send failed.
+    Failed(ProviderError),
+    /// Asking the provider about an interrupted send failed; nothing was sent.
+    LookupFailed(ProviderError),
+}
+
+/// Asks the provider whether an interrupted entry was sent, then sends it if not, all
+/// within one [`Timing::attempt_timeout`].
+async fn call_provider(outbox: &Outbox, item: &OutboxItem) -> Outcome {
+    let provider = outbox.shared().provider();
+    let timeout = outbox.timing().attempt_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    if let Some(since) = item.interrupted {
+        let found = tokio::time::timeout_at(deadline, provider.find_sent(&item.message, since));
+        match found.await {
+            Ok(Ok(Some(receipt))) => {
+                return Outcome::Accepted {
+                    receipt,
+                    found: true,
+                };
+            }
+            Ok(Ok(None)) => {
+                tracing::info!(message_id = %item.id, since = %telephony_core::rfc3339::format(since), "an interrupted send did not reach the provider; sending it");
+            }
+            Ok(Err(e)) if e.is_unsupported() => {
+                tracing::warn!(message_id = %item.id, provider = provider.name(), "an interrupted send may have reached the provider, which cannot say; sending it again");
+            }
+            Ok(Err(e)) => return Outcome::LookupFailed(e),
+            Err(_) => {
+                return Outcome::LookupFailed(ProviderError::transport(
+                    provider.name(),
+                    "its API",
+                    false,
+                    format!(
+                        "no answer to the sent-message lookup within {} s; nothing was sent",
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+        }
+    }
+    let opts = match outbox.shared().status_callback_url() {
+        Some(u) => SendOptions::with_status_callback(u),
+        None => SendOptions::default(),
+    };
+    match tokio::time::timeout_at(deadline, provider.send(&item.message, &opts)).await {
+        Ok(Ok(receipt)) => Outcome::Accepted {
+            receipt,
+            found: false,
+        },
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(_) => Outcome::Failed(ProviderError::transport(
+            provider.name(),
+            "its API",
+            true,
+            format!(
+                "no answer within {} s; not sent again, it may have been accepted",
+                timeout.as_secs()
+            ),
+        )),
     }
 }
 
 async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
     let store = outbox.shared().store();
-    let opts = match outbox.shared().status_callback_url() {
-        Some(u) => SendOptions::with_status_callback(u),
-        None => SendOptions::default(),
-    };
     let attempt_no = item.attempts + 1;
-    let provider = outbox.shared().provider();
-    let result =
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, provider.send(&item.message, &opts)).await {
-            Ok(result) => result,
-            Err(_) => Err(ProviderError::transport(
-                provider.name(),
-                "its API",
-                true,
-                format!(
-                    "no answer within {} s; not sent again, it may have been accepted",
-                    ATTEMPT_TIMEOUT.as_secs()
-                ),
-            )),
-        };
+    let max_attempts = outbox.max_send_attempts();
+    let outcome = call_provider(&outbox, &item).await;
     let now = OffsetDateTime::now_utc();
-    let retrying = matches!(&result, Err(e) if retry_in(e, item.attempts, outbox.max_send_attempts()).is_some());
-    let recorded = match result {
-        Ok(mut r) => {
-            if r.num_segments.is_none() {
+    let mut retrying = false;
+    let recorded = match outcome {
+        Outcome::Accepted { mut receipt, found } => {
+            if receipt.num_segments.is_none() {
                 // Twilio reports "0" for Messaging Service sends until it picks a sender;
                 // record our own count (the segment calculator's rules) instead of nothing.
-                r.num_segments =
+                receipt.num_segments =
                     Some(telephony_core::sms::analyze(&item.message.body).segments as u32);
             }
-            tracing::info!(message_id = %item.id, message_sid = %r.sid, status = %r.status, segments = ?r.num_segments, attempt = attempt_no, "provider accepted message");
-            store.complete_outbound(&item.id, &r, now).await.map(Some)
+            if found {
+                tracing::info!(message_id = %item.id, message_sid = %receipt.sid, status = %receipt.status, attempt = attempt_no, "the provider had accepted this message before its send was interrupted; not sent again");
+            } else {
+                tracing::info!(message_id = %item.id, message_sid = %receipt.sid, status = %receipt.status, segments = ?receipt.num_segments, attempt = attempt_no, "provider accepted message");
+            }
+            store
+                .complete_outbound(&item.id, item.lease, &receipt, now)
+                .await
+                .map(Some)
         }
-        Err(e) if retry_in(&e, item.attempts, outbox.max_send_attempts()).is_some() => {
-            let wait = retry_in(&e, item.attempts, outbox.max_send_attempts()).unwrap_or_default();
-            tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
+        Outcome::LookupFailed(e) if retry_in(&e, item.attempts, max_attempts).is_some() => {
+            retrying = true;
+            let wait = retry_in(&e, item.attempts, max_attempts).unwrap_or_default();
+            tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "could not ask the provider whether an interrupted send went out; will ask again");
             match store
-                .retry_outbound(&item.id, &e.to_error_info(), now + wait)
+                .retry_outbound(&item.id, item.lease, &e.to_error_info(), now + wait)
                 .await
             {
                 Ok(()) => store.receipt(&item.id).await,
                 Err(e) => Err(e),
             }
         }
-        Err(e) => {
+        Outcome::LookupFailed(e) => {
+            // Sending could deliver it twice; the receipt says why it was not sent.
+            tracing::warn!(message_id = %item.id, attempt = attempt_no, code = ?e.code(), error = %e, "could not ask the provider whether an interrupted send went out; not sending it again");
+            let mut info = e.to_error_info();
+            info.message = format!(
+                "this send was interrupted (its process stopped) and the provider could not say whether it went out, so it was not sent again: {}",
+                info.message
+            );
+            store
+                .fail_outbound(&item.id, item.lease, &info, now)
+                .await
+                .map(Some)
+        }
+        Outcome::Failed(e) if retry_in(&e, item.attempts, max_attempts).is_some() => {
+            retrying = true;
+            let wait = retry_in(&e, item.attempts, max_attempts).unwrap_or_default();
+            tracing::warn!(message_id = %item.id, attempt = attempt_no, wait_ms = wait.as_millis() as u64, error = %e, "send failed, will retry");
+            match store
+                .retry_outbound(&item.id, item.lease, &e.to_error_info(), now + wait)
+                .await
+            {
+                Ok(()) => store.receipt(&item.id).await,
+                Err(e) => Err(e),
+            }
+        }
+        Outcome::Failed(e) => {
             tracing::warn!(message_id = %item.id, attempt = attempt_no, code = ?e.code(), error = %e, "send failed permanently");
             if e.is_opted_out() {
                 // The provider knows the recipient texted STOP: remember it so later sends
@@ -638,7 +952,7 @@ async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
                 }
             }
             store
-                .fail_outbound(&item.id, &e.to_error_info(), now)
+                .fail_outbound(&item.id, item.lease, &e.to_error_info(), now)
                 .await
                 .map(Some)
         }
@@ -657,10 +971,9 @@ async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
             outbox.notify_waiters(&receipt)
         }
         Ok(None) => {}
-        Err(e) => {
-            // The lease expires and the message is tried again: at-least-once.
-            tracing::error!(message_id = %item.id, error = %error_chain(&e), "could not record send result");
-        }
+        // A lost lease: the claim that took the entry over records its outcome. Anything
+        // else: the lease expires and the entry is claimed again (and asked about first).
+        Err(e) => store_error(&item, &e, "could not record send result"),
     }
 }
 

@@ -64,8 +64,9 @@ fn ms(n: u64) -> Duration {
 
 /// Three senders with a backlog each, queued before the worker starts: every send takes
 /// its sender's next slot, the senders start together, and each recipient's messages go
-/// in order. Tokio's timer fires on whole milliseconds, so a slot 333.33 ms after the
-/// last send is taken at 334 ms (the 0.2% a 3/s sender loses to the timer).
+/// in order. Tokio's timer fires on whole milliseconds, so a slot at 333.33 ms is taken
+/// at 334 ms; slots are booked ahead in the store, so that millisecond is not carried
+/// into the next slot (666.67 ms, taken at 667 ms).
 #[tokio::test(start_paused = true)]
 async fn each_sender_takes_every_slot_of_its_rate() {
     let provider = Arc::new(Recorder {
@@ -100,10 +101,11 @@ async fn each_sender_takes_every_slot_of_its_rate() {
         provider.offsets(LONG_CODE.1),
         expect("long", &[ms(0), ms(1000)])
     );
-    // Toll-free, 3/s burst 1: 333.33 ms after the last send, on the next millisecond.
+    // Toll-free, 3/s burst 1: every 333.33 ms, on the first whole millisecond at or after
+    // the slot.
     assert_eq!(
         provider.offsets(TOLL_FREE.1),
-        expect("toll-free", &[ms(0), ms(334), ms(668), ms(1002)])
+        expect("toll-free", &[ms(0), ms(334), ms(667), ms(1000)])
     );
     // Short code, 100/s burst 5: five at once, then one every 10 ms.
     let short: Vec<Duration> = (0..20u64).map(|i| ms(i.saturating_sub(4) * 10)).collect();

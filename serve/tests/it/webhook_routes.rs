@@ -258,13 +258,14 @@ async fn status_callbacks_only_move_forward() {
         )
         .await
         .unwrap();
-    store
+    let claimed = store
         .claim_outbound(now, std::time::Duration::from_secs(60), 1)
         .await
         .unwrap();
     store
         .complete_outbound(
             &id,
+            claimed[0].lease,
             &ProviderReceipt {
                 sid: "SMs1".into(),
                 status: DeliveryStatus::Queued,

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calls",
         include_str!("../../migrations/postgres/0005_calls.sql"),
     ),
+    (
+        6,
+        "outbox leases",
+        include_str!("../../migrations/postgres/0006_outbox_leases.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -35,9 +35,9 @@ use telephony_core::voice::CallStatus;
 use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
-    InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
+    InboxUpdate, InsertOutcome, LeaseToken, MessageId, OutboundMessage, OutboxItem, PairingLimits,
     PairingOutcome, PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt,
-    StatusOutcome, StatusUpdate, StoreError,
+    SendRate, StatusOutcome, StatusUpdate, StoreError,
 };
 use time::OffsetDateTime;
 use tracing::debug;
@@ -454,38 +454,65 @@ impl OutboxStore for PostgresStore {
     async fn complete_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         result: &ProviderReceipt,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let now = codec::stored(now);
-        in_write_tx!(self, |conn| outbox::complete(conn, id, result, now))
+        in_write_tx!(self, |conn| outbox::complete(conn, id, lease, result, now))
     }
 
     async fn fail_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let now = codec::stored(now);
-        in_write_tx!(self, |conn| outbox::fail(conn, id, error, now))
+        in_write_tx!(self, |conn| outbox::fail(conn, id, lease, error, now))
     }
 
     async fn retry_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| outbox::retry(conn, id, error, next_attempt))
+        in_write_tx!(self, |conn| outbox::retry(
+            conn,
+            id,
+            lease,
+            error,
+            next_attempt
+        ))
     }
 
     async fn defer_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| outbox::defer(conn, id, until))
+        in_write_tx!(self, |conn| outbox::defer(conn, id, lease, until))
+    }
+
+    /// Books in the `send_slots` table, one upsert per call: every replica on this
+    /// schema shares each sender's slots.
+    async fn reserve_send_slots(
+        &self,
+        key: &str,
+        rate: SendRate,
+        count: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, |conn| outbox::reserve_slots(
+            conn, key, rate, count, now
+        ))
     }
 
     async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {

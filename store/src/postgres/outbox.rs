@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use sqlx::PgConnection;
 use telephony_core::{
-    ErrorInfo, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt, Receipt,
-    StoreError,
+    ErrorInfo, LeaseToken, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt,
+    Receipt, SendRate, StoreError,
 };
 use time::OffsetDateTime;
 
-use super::codec::{self, get, get_json, get_u32};
+use super::codec::{self, get, get_json, get_time_opt, get_u32};
 use super::receipts;
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -102,8 +102,10 @@ pub(crate) async fn held(conn: &mut PgConnection) -> Result<Vec<Receipt>, StoreE
     receipts::decode_all(conn, &rows).await
 }
 
-/// Leases up to `limit` due, unleased entries, oldest due first, and counts the attempt on
-/// the entries and their receipts. Rows another transaction is claiming right now are
+/// Leases up to `limit` due, unleased entries, oldest due first, each with a new lease
+/// token, and counts the attempt on the entries and their receipts. An entry whose
+/// previous lease ran out without an outcome keeps (or gets) the time that claim started
+/// as `interrupted_at`. Rows another transaction is claiming right now are
 /// skipped, not waited for.
 pub(crate) async fn claim(
     conn: &mut PgConnection,
@@ -120,14 +122,18 @@ pub(crate) async fn claim(
            ORDER BY next_attempt_at, seq LIMIT $3 \
            FOR UPDATE SKIP LOCKED \
          ), claimed AS ( \
-           UPDATE outbox o SET leased_until = $2, attempts = o.attempts + 1 \
+           UPDATE outbox o SET leased_until = $2, attempts = o.attempts + 1, \
+             lease_token = o.lease_token + 1, claimed_at = $1, \
+             interrupted_at = CASE WHEN o.leased_until IS NOT NULL \
+               THEN COALESCE(o.interrupted_at, o.claimed_at) ELSE o.interrupted_at END \
            FROM picked WHERE o.id = picked.id \
-           RETURNING o.seq, o.id, o.message_json, o.attempts, o.next_attempt_at \
+           RETURNING o.seq, o.id, o.message_json, o.attempts, o.next_attempt_at, \
+             o.lease_token, o.interrupted_at \
          ), counted AS ( \
            UPDATE receipts r SET attempts = claimed.attempts \
            FROM claimed WHERE r.id = claimed.id \
          ) \
-         SELECT seq, id, message_json, attempts FROM claimed \
+         SELECT seq, id, message_json, attempts, lease_token, interrupted_at FROM claimed \
          ORDER BY next_attempt_at, seq",
     )
     .bind(now_ms)
@@ -144,22 +150,25 @@ pub(crate) async fn claim(
                 // The item reports the attempts made before this claim.
                 attempts: get_u32(row, "outbox.attempts")?.saturating_sub(1),
                 seq: get::<i64>(row, "outbox.seq")?,
+                lease: codec::lease_token(get::<i64>(row, "outbox.lease_token")?),
+                interrupted: get_time_opt(row, "outbox.interrupted_at")?,
             })
         })
         .collect()
 }
 
-/// The provider accepted the send: record it, apply status callbacks that were waiting for
-/// its SID, and drop the outbox entry.
+/// The provider accepted the send: drop the outbox entry (while `lease` is its claim),
+/// record the send, and apply status callbacks that were waiting for its SID.
 pub(crate) async fn complete(
     conn: &mut PgConnection,
     id: &MessageId,
+    lease: LeaseToken,
     result: &ProviderReceipt,
     now: OffsetDateTime,
 ) -> Result<Receipt, StoreError> {
     // Before the receipt, like apply_status: one lock order, so no deadlock between them.
     receipts::lock_sid(conn, &result.sid).await?;
-    lock_entry(conn, id).await?;
+    remove(conn, id, lease).await?;
     let mut loaded = receipts::load_existing(conn, id).await?;
     loaded.receipt.apply_sent(result, now);
     receipts::map_sid(conn, &result.sid, id).await?;
@@ -167,22 +176,22 @@ pub(crate) async fn complete(
         loaded.receipt.apply_status(&update, now);
     }
     receipts::save(conn, &loaded).await?;
-    remove(conn, id).await?;
     Ok(loaded.receipt)
 }
 
-/// The send failed for good: fail the receipt and drop the outbox entry.
+/// The send failed for good: drop the outbox entry (while `lease` is its claim) and fail
+/// the receipt.
 pub(crate) async fn fail(
     conn: &mut PgConnection,
     id: &MessageId,
+    lease: LeaseToken,
     error: &ErrorInfo,
     now: OffsetDateTime,
 ) -> Result<Receipt, StoreError> {
-    lock_entry(conn, id).await?;
+    remove(conn, id, lease).await?;
     let mut loaded = receipts::load_existing(conn, id).await?;
     loaded.receipt.apply_failure(error.clone(), now);
     receipts::save(conn, &loaded).await?;
-    remove(conn, id).await?;
     Ok(loaded.receipt)
 }
 
@@ -190,18 +199,22 @@ pub(crate) async fn fail(
 pub(crate) async fn retry(
     conn: &mut PgConnection,
     id: &MessageId,
+    lease: LeaseToken,
     error: &ErrorInfo,
     next_attempt: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let done =
-        sqlx::query("UPDATE outbox SET leased_until = NULL, next_attempt_at = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(codec::to_ms(next_attempt))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+    let done = sqlx::query(
+        "UPDATE outbox SET leased_until = NULL, next_attempt_at = $2 \
+         WHERE id = $1 AND lease_token = $3",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(next_attempt))
+    .bind(codec::lease_value(lease))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     if done.rows_affected() == 0 {
-        return Err(receipts::not_found(id));
+        return Err(lease_lost(conn, id).await);
     }
     receipts::set_error(conn, id, error).await
 }
@@ -211,19 +224,22 @@ pub(crate) async fn retry(
 pub(crate) async fn defer(
     conn: &mut PgConnection,
     id: &MessageId,
+    lease: LeaseToken,
     until: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let attempts: Option<i64> = sqlx::query_scalar(
         "UPDATE outbox SET leased_until = NULL, next_attempt_at = $2, \
-         attempts = GREATEST(attempts - 1, 0) WHERE id = $1 RETURNING attempts",
+         attempts = GREATEST(attempts - 1, 0) WHERE id = $1 AND lease_token = $3 \
+         RETURNING attempts",
     )
     .bind(id.as_str())
     .bind(codec::to_ms(until))
+    .bind(codec::lease_value(lease))
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
     let Some(attempts) = attempts else {
-        return Err(receipts::not_found(id));
+        return Err(lease_lost(conn, id).await);
     };
     sqlx::query("UPDATE receipts SET attempts = $2 WHERE id = $1")
         .bind(id.as_str())
@@ -286,23 +302,82 @@ pub(crate) async fn oldest(conn: &mut PgConnection) -> Result<Option<OffsetDateT
         .transpose()
 }
 
-/// Locks the entry's row (if it is still there) before its receipt: every writer takes an
-/// outbox row before its receipt, so claims and completions never deadlock, and a claim
-/// skips an entry being completed.
-async fn lock_entry(conn: &mut PgConnection, id: &MessageId) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE")
+/// Drops the outbox entry while `lease` is its latest claim, before its receipt is
+/// touched: every writer takes an outbox row before its receipt, so claims and
+/// completions never deadlock, and a claim skips an entry being completed.
+async fn remove(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    lease: LeaseToken,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM outbox WHERE id = $1 AND lease_token = $2")
         .bind(id.as_str())
-        .execute(conn)
+        .bind(codec::lease_value(lease))
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(lease_lost(conn, id).await);
+    }
     Ok(())
 }
 
-async fn remove(conn: &mut PgConnection, id: &MessageId) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE id = $1")
+/// Why a fenced write on `id` changed nothing: `LeaseLost` when the message exists (its
+/// entry has a newer claim, or is done), `NotFound` when it does not.
+async fn lease_lost(conn: &mut PgConnection, id: &MessageId) -> StoreError {
+    let known = sqlx::query_scalar::<_, i32>("SELECT 1 FROM receipts WHERE id = $1")
         .bind(id.as_str())
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-    Ok(())
+        .fetch_optional(conn)
+        .await;
+    match known {
+        Ok(Some(_)) => StoreError::LeaseLost { id: id.to_string() },
+        Ok(None) => receipts::not_found(id),
+        Err(e) => backend(e),
+    }
+}
+
+/// Books `count` slots for `sender`: one upsert advances the sender's next free time by
+/// `count` intervals under the row's lock and returns it, and the slots are computed from
+/// it with [`SendRate::book`] (the same function every backend uses). Times are kept in
+/// nanoseconds, so a 3/s sender's slots are exact.
+pub(crate) async fn reserve_slots(
+    conn: &mut PgConnection,
+    sender: &str,
+    rate: SendRate,
+    count: u32,
+    now: OffsetDateTime,
+) -> Result<Vec<OffsetDateTime>, StoreError> {
+    let now_ns = nanos(now)?;
+    let span = rate
+        .interval
+        .checked_mul(count)
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .ok_or_else(|| {
+            codec::corrupt(
+                "send_slots.next_free_ns",
+                "the booking spans more than 292 years",
+            )
+        })?;
+    let next_free_ns: i64 = sqlx::query_scalar(
+        "INSERT INTO send_slots (sender, next_free_ns) VALUES ($1, $2 + $3) \
+         ON CONFLICT (sender) DO UPDATE \
+           SET next_free_ns = GREATEST(send_slots.next_free_ns, $2) + $3 \
+         RETURNING next_free_ns",
+    )
+    .bind(sender)
+    .bind(now_ns)
+    .bind(span)
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    // The time the booking started from: max(next free time before it, now).
+    let base = OffsetDateTime::from_unix_timestamp_nanos(i128::from(next_free_ns - span))
+        .map_err(|e| codec::corrupt("send_slots.next_free_ns", e))?;
+    let (slots, _) = rate.book(Some(base), now, count);
+    Ok(slots)
+}
+
+fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| codec::corrupt("send_slots.next_free_ns", "a time outside 1677..2262"))
 }

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream tokens",
         include_str!("../../migrations/sqlite/0005_stream_tokens.sql"),
     ),
+    (
+        6,
+        "outbox leases",
+        include_str!("../../migrations/sqlite/0006_outbox_leases.sql"),
+    ),
 ];
 
 #[derive(Debug)]

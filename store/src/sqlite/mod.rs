@@ -33,9 +33,9 @@ use telephony_core::voice::CallStatus;
 use telephony_core::{CallStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore};
 use telephony_core::{
     ErrorInfo, ForwardEvent, ForwardStats, InboundMessage, InboxEntry, InboxQuery, InboxState,
-    InboxUpdate, InsertOutcome, MessageId, OutboundMessage, OutboxItem, PairingLimits,
+    InboxUpdate, InsertOutcome, LeaseToken, MessageId, OutboundMessage, OutboxItem, PairingLimits,
     PairingOutcome, PairingRequest, PairingResolution, PhoneNumber, ProviderReceipt, Receipt,
-    StatusOutcome, StatusUpdate, StoreError,
+    SendRate, StatusOutcome, StatusUpdate, StoreError,
 };
 use time::OffsetDateTime;
 use tracing::debug;
@@ -44,6 +44,9 @@ use self::group_commit::InboundWriter;
 use self::inbox::InboxRow;
 pub use self::options::SqliteOptions;
 use self::outbox::Hold;
+
+/// Senders whose next free send time is kept before those in the past are forgotten.
+const SEND_SLOT_KEYS: usize = 1024;
 
 /// Entries [`Store::inbox`], [`Store::receipts`], [`Store::calls`] and
 /// [`Store::orphan_call_statuses`] return when the limit is 0.
@@ -100,6 +103,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     inbound: InboundWriter,
+    /// Each sender's next free send time ([`OutboxStore::reserve_send_slots`]): in this
+    /// process's memory, since one process owns a SQLite database.
+    send_slots: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, OffsetDateTime>>>,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
 }
@@ -295,6 +301,7 @@ impl SqliteStore {
             "sqlite store opened"
         );
         Ok(SqliteStore {
+            send_slots: std::sync::Arc::default(),
             inbound: InboundWriter::spawn(writer.clone()),
             path,
             options,
@@ -452,38 +459,69 @@ impl OutboxStore for SqliteStore {
     async fn complete_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         result: &ProviderReceipt,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let now = codec::stored(now);
-        in_write_tx!(self, |conn| outbox::complete(conn, id, result, now))
+        in_write_tx!(self, |conn| outbox::complete(conn, id, lease, result, now))
     }
 
     async fn fail_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let now = codec::stored(now);
-        in_write_tx!(self, |conn| outbox::fail(conn, id, error, now))
+        in_write_tx!(self, |conn| outbox::fail(conn, id, lease, error, now))
     }
 
     async fn retry_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| outbox::retry(conn, id, error, next_attempt))
+        in_write_tx!(self, |conn| outbox::retry(
+            conn,
+            id,
+            lease,
+            error,
+            next_attempt
+        ))
     }
 
     async fn defer_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| outbox::defer(conn, id, until))
+        in_write_tx!(self, |conn| outbox::defer(conn, id, lease, until))
+    }
+
+    /// Books in this process's memory, not in the database: one process owns a SQLite
+    /// database (the gateway locks its data directory), so no other process books the
+    /// same senders, and a send costs no database write for its slot. Slots start afresh
+    /// when the process does.
+    async fn reserve_send_slots(
+        &self,
+        key: &str,
+        rate: SendRate,
+        count: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let mut slots = telephony_core::sync::lock(&self.send_slots);
+        if slots.len() > SEND_SLOT_KEYS {
+            // Senders whose next free time has passed book as if new.
+            slots.retain(|_, next| *next > now);
+        }
+        let (booked, next) = rate.book(slots.get(key).copied(), now, count);
+        slots.insert(key.to_string(), next);
+        Ok(booked)
     }
 
     async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {

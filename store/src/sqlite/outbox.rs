@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use telephony_core::{
-    ErrorInfo, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt, Receipt,
-    StoreError,
+    ErrorInfo, LeaseToken, MessageId, OutboundMessage, OutboxItem, PhoneNumber, ProviderReceipt,
+    Receipt, StoreError,
 };
 use time::OffsetDateTime;
 
-use super::codec::{self, get, get_json, get_u32};
+use super::codec::{self, get, get_json, get_time_opt, get_u32};
 use super::receipts;
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -100,7 +100,9 @@ pub(crate) async fn held(conn: &mut SqliteConnection) -> Result<Vec<Receipt>, St
     receipts::decode_all(conn, &rows).await
 }
 
-/// Leases up to `limit` due, unleased entries, oldest due first.
+/// Leases up to `limit` due, unleased entries, oldest due first, each with a new lease
+/// token; an entry whose previous lease ran out without an outcome keeps (or gets) the
+/// time that claim started as `interrupted_at`.
 pub(crate) async fn claim(
     conn: &mut SqliteConnection,
     now: OffsetDateTime,
@@ -109,14 +111,18 @@ pub(crate) async fn claim(
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let now_ms = codec::to_ms(now);
     let rows = sqlx::query(
-        "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1 \
+        "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1, \
+           lease_token = lease_token + 1, claimed_at = ?1, \
+           interrupted_at = CASE WHEN leased_until IS NOT NULL \
+             THEN COALESCE(interrupted_at, claimed_at) ELSE interrupted_at END \
          WHERE id IN ( \
            SELECT id FROM outbox \
            WHERE held = 0 AND next_attempt_at <= ?1 \
              AND (leased_until IS NULL OR leased_until <= ?1) \
            ORDER BY next_attempt_at, rowid LIMIT ?3 \
          ) \
-         RETURNING rowid AS seq, id, message_json, attempts, next_attempt_at",
+         RETURNING rowid AS seq, id, message_json, attempts, next_attempt_at, lease_token, \
+           interrupted_at",
     )
     .bind(now_ms)
     .bind(now_ms.saturating_add(codec::duration_ms(lease)))
@@ -139,6 +145,8 @@ pub(crate) async fn claim(
                 // The item reports the attempts made before this claim.
                 attempts: attempts.saturating_sub(1),
                 seq: get::<i64>(row, "outbox.seq")?,
+                lease: codec::lease_token(get::<i64>(row, "outbox.lease_token")?),
+                interrupted: get_time_opt(row, "outbox.interrupted_at")?,
             },
             attempts,
         ));
@@ -156,14 +164,16 @@ pub(crate) async fn claim(
     Ok(claimed.into_iter().map(|(_, item, _)| item).collect())
 }
 
-/// The provider accepted the send: record it, apply status callbacks that were waiting for
-/// its SID, and drop the outbox entry.
+/// The provider accepted the send: drop the outbox entry (while `lease` is its claim),
+/// record the send, and apply status callbacks that were waiting for its SID.
 pub(crate) async fn complete(
     conn: &mut SqliteConnection,
     id: &MessageId,
+    lease: LeaseToken,
     result: &ProviderReceipt,
     now: OffsetDateTime,
 ) -> Result<Receipt, StoreError> {
+    remove(conn, id, lease).await?;
     let mut loaded = receipts::load_existing(conn, id).await?;
     loaded.receipt.apply_sent(result, now);
     receipts::map_sid(conn, &result.sid, id).await?;
@@ -171,21 +181,22 @@ pub(crate) async fn complete(
         loaded.receipt.apply_status(&update, now);
     }
     receipts::save(conn, &loaded).await?;
-    remove(conn, id).await?;
     Ok(loaded.receipt)
 }
 
-/// The send failed for good: fail the receipt and drop the outbox entry.
+/// The send failed for good: drop the outbox entry (while `lease` is its claim) and fail
+/// the receipt.
 pub(crate) async fn fail(
     conn: &mut SqliteConnection,
     id: &MessageId,
+    lease: LeaseToken,
     error: &ErrorInfo,
     now: OffsetDateTime,
 ) -> Result<Receipt, StoreError> {
+    remove(conn, id, lease).await?;
     let mut loaded = receipts::load_existing(conn, id).await?;
     loaded.receipt.apply_failure(error.clone(), now);
     receipts::save(conn, &loaded).await?;
-    remove(conn, id).await?;
     Ok(loaded.receipt)
 }
 
@@ -193,18 +204,22 @@ pub(crate) async fn fail(
 pub(crate) async fn retry(
     conn: &mut SqliteConnection,
     id: &MessageId,
+    lease: LeaseToken,
     error: &ErrorInfo,
     next_attempt: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let done =
-        sqlx::query("UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2 WHERE id = ?1")
-            .bind(id.as_str())
-            .bind(codec::to_ms(next_attempt))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+    let done = sqlx::query(
+        "UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2 \
+         WHERE id = ?1 AND lease_token = ?3",
+    )
+    .bind(id.as_str())
+    .bind(codec::to_ms(next_attempt))
+    .bind(codec::lease_value(lease))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     if done.rows_affected() == 0 {
-        return Err(receipts::not_found(id));
+        return Err(lease_lost(conn, id).await);
     }
     receipts::set_error(conn, id, error).await
 }
@@ -214,19 +229,21 @@ pub(crate) async fn retry(
 pub(crate) async fn defer(
     conn: &mut SqliteConnection,
     id: &MessageId,
+    lease: LeaseToken,
     until: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let attempts: Option<i64> = sqlx::query_scalar(
         "UPDATE outbox SET leased_until = NULL, next_attempt_at = ?2, \
-         attempts = MAX(attempts - 1, 0) WHERE id = ?1 RETURNING attempts",
+         attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND lease_token = ?3 RETURNING attempts",
     )
     .bind(id.as_str())
     .bind(codec::to_ms(until))
+    .bind(codec::lease_value(lease))
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
     let Some(attempts) = attempts else {
-        return Err(receipts::not_found(id));
+        return Err(lease_lost(conn, id).await);
     };
     sqlx::query("UPDATE receipts SET attempts = ?2 WHERE id = ?1")
         .bind(id.as_str())
@@ -291,11 +308,34 @@ pub(crate) async fn oldest(
         .transpose()
 }
 
-async fn remove(conn: &mut SqliteConnection, id: &MessageId) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE id = ?1")
+/// Drops the outbox entry while `lease` is its latest claim.
+async fn remove(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    lease: LeaseToken,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM outbox WHERE id = ?1 AND lease_token = ?2")
         .bind(id.as_str())
-        .execute(conn)
+        .bind(codec::lease_value(lease))
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(lease_lost(conn, id).await);
+    }
     Ok(())
+}
+
+/// Why a fenced write on `id` changed nothing: `LeaseLost` when the message exists (its
+/// entry has a newer claim, or is done), `NotFound` when it does not.
+async fn lease_lost(conn: &mut SqliteConnection, id: &MessageId) -> StoreError {
+    let known = sqlx::query_scalar::<_, i64>("SELECT 1 FROM receipts WHERE id = ?1")
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await;
+    match known {
+        Ok(Some(_)) => StoreError::LeaseLost { id: id.to_string() },
+        Ok(None) => receipts::not_found(id),
+        Err(e) => backend(e),
+    }
 }

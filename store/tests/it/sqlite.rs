@@ -86,8 +86,9 @@ async fn everything_survives_close_and_reopen() {
         s.enqueue_outbound(&sent, &outbound("sent"), t0())
             .await
             .unwrap();
-        assert_eq!(s.claim_outbound(t0(), LEASE, 10).await.unwrap().len(), 1);
-        s.complete_outbound(&sent, &accepted("SMout1"), secs(1))
+        let claimed = s.claim_outbound(t0(), LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        s.complete_outbound(&sent, claimed[0].lease, &accepted("SMout1"), secs(1))
             .await
             .unwrap();
         assert!(matches!(
@@ -177,11 +178,14 @@ async fn everything_survives_close_and_reopen() {
     assert_eq!(again[0].id, pending);
     assert_eq!(again[0].message, outbound("pending"));
     assert_eq!(again[0].attempts, 1);
+    // The dead worker's claim is reported, from when it started, so the worker asks the
+    // provider before sending again.
+    assert_eq!(again[0].interrupted, Some(secs(4)));
     assert_eq!(s.receipt(&pending).await.unwrap().unwrap().attempts, 2);
 
     // And the kept status callback is applied when its SID appears.
     let r = s
-        .complete_outbound(&pending, &accepted("SMout2"), secs(35))
+        .complete_outbound(&pending, again[0].lease, &accepted("SMout2"), secs(35))
         .await
         .unwrap();
     assert_eq!(r.status, DeliveryStatus::Delivered);
@@ -545,7 +549,14 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             .unwrap();
     assert_eq!(
         applied,
-        [(1, true), (2, true), (3, true), (4, true), (5, true)]
+        [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, true),
+            (6, true)
+        ]
     );
     drop((a, b));
 
@@ -636,8 +647,10 @@ async fn corrupt_json_is_reported_with_its_column() {
 
     let id = MessageId::from_string("msg_bad");
     s.enqueue_outbound(&id, &outbound("x"), t0()).await.unwrap();
+    // Never claimed: the entry's first token.
     s.retry_outbound(
         &id,
+        telephony_core::LeaseToken::new(0),
         &ErrorInfo {
             code: Some(20429),
             message: "Too Many Requests".into(),

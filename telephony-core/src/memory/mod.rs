@@ -26,8 +26,9 @@ use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
     ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry, InboxQuery, InboxState,
-    InboxStore, InboxUpdate, InsertOutcome, NewCall, OrphanCallStatus, OutboxItem, OutboxStore,
-    PendingAnswer, PolicyStore, StatusOutcome, StatusSource, StoreError, default_limit,
+    InboxStore, InboxUpdate, InsertOutcome, LeaseToken, NewCall, OrphanCallStatus, OutboxItem,
+    OutboxStore, PendingAnswer, PolicyStore, SendRate, StatusOutcome, StatusSource, StoreError,
+    default_limit,
 };
 
 #[derive(Default)]
@@ -49,12 +50,16 @@ struct Inner {
     stream_tokens: HashMap<(String, String), OffsetDateTime>,
     /// The last outbox entry's [`OutboxItem::seq`].
     outbox_seq: i64,
+    /// Each sender's next free send time ([`OutboxStore::reserve_send_slots`]).
+    send_slots: HashMap<String, OffsetDateTime>,
 }
 
 struct OutboxRow {
     item: OutboxItem,
     next_attempt: OffsetDateTime,
     leased_until: Option<OffsetDateTime>,
+    /// When the current (or last) lease was taken.
+    claimed_at: Option<OffsetDateTime>,
     held: bool,
 }
 
@@ -99,9 +104,12 @@ impl Inner {
                 message: msg.clone(),
                 attempts: 0,
                 seq: self.outbox_seq,
+                lease: LeaseToken::new(0),
+                interrupted: None,
             },
             next_attempt: now,
             leased_until: None,
+            claimed_at: None,
             held,
         });
         receipt
@@ -147,6 +155,10 @@ fn call_not_found(id: &str) -> StoreError {
         kind: "call",
         id: id.to_string(),
     }
+}
+
+fn lease_lost(id: &MessageId) -> StoreError {
+    StoreError::LeaseLost { id: id.to_string() }
 }
 
 fn not_found(id: &MessageId) -> StoreError {

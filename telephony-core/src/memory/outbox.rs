@@ -2,6 +2,26 @@
 
 use super::*;
 
+/// Senders whose next free send time is kept before those in the past are forgotten.
+const SEND_SLOT_KEYS: usize = 1024;
+
+impl Inner {
+    /// The outbox row `id` while `lease` is its latest claim.
+    fn leased_row(
+        &mut self,
+        id: &MessageId,
+        lease: LeaseToken,
+    ) -> Result<&mut OutboxRow, StoreError> {
+        let known = self.receipts.contains_key(id);
+        match self.outbox.iter_mut().find(|r| &r.item.id == id) {
+            Some(row) if row.item.lease == lease => Ok(row),
+            Some(_) => Err(lease_lost(id)),
+            None if known => Err(lease_lost(id)),
+            None => Err(not_found(id)),
+        }
+    }
+}
+
 #[async_trait]
 impl OutboxStore for MemoryStore {
     async fn enqueue_outbound(
@@ -27,6 +47,12 @@ impl OutboxStore for MemoryStore {
             }
             let free = row.leased_until.is_none_or(|l| l <= now);
             if free && !row.held && row.next_attempt <= now {
+                // A lease that ran out without an outcome: that claim may have sent.
+                if row.leased_until.is_some() && row.item.interrupted.is_none() {
+                    row.item.interrupted = row.claimed_at;
+                }
+                row.claimed_at = Some(now);
+                row.item.lease = LeaseToken::new(row.item.lease.get() + 1);
                 row.leased_until = Some(now + lease);
                 out.push(row.item.clone());
                 row.item.attempts += 1;
@@ -43,11 +69,13 @@ impl OutboxStore for MemoryStore {
     async fn complete_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         result: &ProviderReceipt,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let mut g = self.lock();
         let g = &mut *g;
+        g.leased_row(id, lease)?;
         let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
         receipt.apply_sent(result, now);
         g.sid_to_receipt.insert(result.sid.clone(), id.clone());
@@ -64,10 +92,12 @@ impl OutboxStore for MemoryStore {
     async fn fail_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         now: OffsetDateTime,
     ) -> Result<Receipt, StoreError> {
         let mut g = self.lock();
+        g.leased_row(id, lease)?;
         let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
         receipt.apply_failure(error.clone(), now);
         let receipt = receipt.clone();
@@ -78,15 +108,12 @@ impl OutboxStore for MemoryStore {
     async fn retry_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         error: &ErrorInfo,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let row = g
-            .outbox
-            .iter_mut()
-            .find(|r| &r.item.id == id)
-            .ok_or_else(|| not_found(id))?;
+        let row = g.leased_row(id, lease)?;
         row.leased_until = None;
         row.next_attempt = next_attempt;
         let receipt = g.receipts.get_mut(id).ok_or_else(|| not_found(id))?;
@@ -97,14 +124,11 @@ impl OutboxStore for MemoryStore {
     async fn defer_outbound(
         &self,
         id: &MessageId,
+        lease: LeaseToken,
         until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let row = g
-            .outbox
-            .iter_mut()
-            .find(|r| &r.item.id == id)
-            .ok_or_else(|| not_found(id))?;
+        let row = g.leased_row(id, lease)?;
         row.leased_until = None;
         row.next_attempt = until;
         // Undo the claim's count: the entry was not tried.
@@ -125,6 +149,24 @@ impl OutboxStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    /// Books in this store's memory: a `MemoryStore` is one process's.
+    async fn reserve_send_slots(
+        &self,
+        key: &str,
+        rate: SendRate,
+        count: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let mut g = self.lock();
+        if g.send_slots.len() > SEND_SLOT_KEYS {
+            // Senders whose next free time has passed book as if new.
+            g.send_slots.retain(|_, next| *next > now);
+        }
+        let (slots, next) = rate.book(g.send_slots.get(key).copied(), now, count);
+        g.send_slots.insert(key.to_string(), next);
+        Ok(slots)
     }
 
     async fn next_outbound_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {

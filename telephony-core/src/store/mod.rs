@@ -17,7 +17,7 @@ pub use calls::{
 pub use contacts::ContactStore;
 pub use forwarding::{ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome};
-pub use outbox::{OutboxItem, OutboxStore, StatusOutcome};
+pub use outbox::{LeaseToken, OutboxItem, OutboxStore, SendRate, StatusOutcome};
 pub use policy::PolicyStore;
 
 /// The six store traits, imported anonymously so their methods can be called on any
@@ -52,6 +52,14 @@ pub enum StoreError {
         /// Why it failed.
         reason: String,
     },
+    /// An outbox entry's outcome was not recorded because the caller's claim is no longer
+    /// the entry's latest (its lease ran out and another worker claimed the entry, or that
+    /// worker already recorded an outcome); nothing changed.
+    #[error("the lease on outbound message {id} was lost: another claim now owns it")]
+    LeaseLost {
+        /// The entry's id.
+        id: String,
+    },
 }
 
 impl StoreError {
@@ -63,6 +71,11 @@ impl StoreError {
     /// True when a record was not found.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// True when an outbox claim was superseded ([`StoreError::LeaseLost`]).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
     }
 }
 

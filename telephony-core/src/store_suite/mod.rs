@@ -28,7 +28,7 @@ use crate::message::{
 use crate::status::DeliveryStatus;
 pub(crate) use crate::store::{
     ContactStore, ForwardStore, InboxQuery, InboxState, InboxStore, InsertOutcome, OutboxStore,
-    PolicyStore, StatusOutcome,
+    PolicyStore, StatusOutcome, StoreError,
 };
 
 pub mod calls;
@@ -182,6 +182,9 @@ macro_rules! outbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, outbox, deferral_does_not_count_an_attempt);
         $crate::store_suite_tests!(@case $fresh, outbox, next_due_is_the_earliest_claimable_time);
         $crate::store_suite_tests!(@case $fresh, outbox, early_status_is_applied_when_sid_appears);
+        $crate::store_suite_tests!(@case $fresh, outbox, stale_lease_is_refused);
+        $crate::store_suite_tests!(@case $fresh, outbox, interrupted_claims_are_reported);
+        $crate::store_suite_tests!(@case $fresh, outbox, send_slots_follow_the_rate);
     };
 }
 

@@ -5,10 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use std::num::NonZeroU32;
 use telephony_core::store::prelude::*;
 use telephony_core::store_suite::{inbound, t0};
+
 use telephony_core::{
-    Address, ForwardEvent, InboxQuery, InsertOutcome, MessageId, OutboundMessage, StoreError,
+    Address, ForwardEvent, InboxQuery, InsertOutcome, MessageId, OutboundMessage, SendRate,
+    StoreError,
 };
 use telephony_store::{PostgresOptions, PostgresStore};
 
@@ -89,6 +92,52 @@ async fn two_replicas_claim_disjoint_outbox_rows() {
         .unwrap();
     assert_eq!(again.len(), all.len());
     assert!(again.iter().all(|item| item.attempts == 1));
+}
+
+/// Two replicas booking one sender's slots at once, in batches, get disjoint slots that
+/// together follow the rate exactly: never more than the burst plus one per interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_a_senders_send_slots() {
+    let Some((a, b, _guard)) = two_replicas().await else {
+        return;
+    };
+    let rate = SendRate::new(Duration::from_millis(10), NonZeroU32::new(3).unwrap());
+    let now = t0();
+    let book = |store: PostgresStore| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..20 {
+                mine.extend(
+                    store
+                        .reserve_send_slots("+15550001234", rate, 5, now)
+                        .await
+                        .unwrap(),
+                );
+                tokio::task::yield_now().await;
+            }
+            mine
+        })
+    };
+    let (from_a, from_b) = tokio::join!(book(a.clone()), book(b.clone()));
+    let mut all: Vec<_> = from_a.unwrap().into_iter().chain(from_b.unwrap()).collect();
+    all.sort();
+    let offsets: Vec<i128> = all
+        .iter()
+        .map(|t| (*t - now).whole_milliseconds())
+        .collect();
+    // 200 slots: three at once (the burst), then one every 10 ms, whichever replica
+    // booked them.
+    let expected: Vec<i128> = (0..200).map(|i: i128| (i - 2).max(0) * 10).collect();
+    assert_eq!(offsets, expected);
+    // Another sender is booked on its own.
+    let other = a.reserve_send_slots("MG0001", rate, 1, now).await.unwrap();
+    assert_eq!(other, [now]);
+    // The next free time is in the database: either replica continues after it.
+    let next = b
+        .reserve_send_slots("+15550001234", rate, 1, now)
+        .await
+        .unwrap();
+    assert_eq!((next[0] - now).whole_milliseconds(), 1_980);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +248,7 @@ async fn migrations_run_concurrently_without_error() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 5, "each migration applied once");
+    assert_eq!(applied, 6, "each migration applied once");
 }
 
 #[tokio::test]
