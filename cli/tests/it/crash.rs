@@ -22,6 +22,14 @@ pub(crate) const OUR_NUMBER: &str = "+15005550006";
 pub(crate) const WEBHOOKS: usize = 3000;
 /// Admin-API sends per run.
 pub(crate) const SENDS: usize = 300;
+/// The outbox's send lease in these tests (`TELEPHONY_SEND_LEASE_MS`; 8 s is the least it
+/// takes): how long the sends a killed process had claimed wait before they are taken
+/// over, reconciled with the provider and sent if they never went out.
+pub(crate) const SEND_LEASE: Duration = Duration::from_secs(8);
+/// How long the survivors may take to drain after the load: the longest lease a killed
+/// process's claims can hold (the forwarding worker's is fixed, up to 180 s) and then some.
+/// A clean run drains as soon as the leases it waits for run out.
+pub(crate) const DRAIN_WITHIN: Duration = Duration::from_secs(240);
 
 /// The gateway config of these tests: the simulator as Twilio, every sender admitted,
 /// forwarding to `forward_url`, inbound and status limits out of the way, and an outbound
@@ -80,10 +88,15 @@ fn sqlite_gateway_killed_mid_run_loses_and_doubles_nothing() {
     // Fixed ports: the restarted process is where the webhooks' retries and the
     // simulator's status callbacks for the first process's sends go.
     let ports = (free_port(), free_port());
+    let lease_ms = SEND_LEASE.as_millis().to_string();
     let mut gw = GatewayProcess::new(
         &dir.path().join("gateway"),
         &config(&sim, &running.url(), &forward_url, ports, ""),
-        &[("TWILIO_AUTH_TOKEN", &token), ("TELEPHONY_LOG", "info")],
+        &[
+            ("TWILIO_AUTH_TOKEN", &token),
+            ("TELEPHONY_SEND_LEASE_MS", &lease_ms),
+            ("TELEPHONY_LOG", "info"),
+        ],
     );
     gw.start();
 
@@ -118,12 +131,9 @@ fn sqlite_gateway_killed_mid_run_loses_and_doubles_nothing() {
 
     rt.block_on(load).unwrap();
     let loaded_at = started.elapsed();
-    let drained = rt.block_on(workload::drain(
-        &fleet,
-        &outcome,
-        Duration::from_secs(150),
-        || gw.log_tail(40),
-    ));
+    let drained = rt.block_on(workload::drain(&fleet, &outcome, DRAIN_WITHIN, || {
+        gw.log_tail(40)
+    }));
     let bad = workload::violations(&plan, &outcome, &drained, &sim, &receiver);
     let summary = workload::summary(&plan, &outcome);
     eprintln!(
@@ -133,8 +143,9 @@ fn sqlite_gateway_killed_mid_run_loses_and_doubles_nothing() {
     );
     assert!(
         bad.is_empty(),
-        "{}\n{summary}\nlog:\n{}",
+        "{}\n{summary}\nwhat the log says about them:\n{}\nlog:\n{}",
         bad.join("\n"),
+        gw.log_lines_with(&workload::named_ids(&bad)),
         gw.log_tail(40)
     );
     assert_eq!(outcome.acked_count(), WEBHOOKS, "{summary}");

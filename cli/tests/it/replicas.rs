@@ -11,19 +11,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use telephony_twilio_simulator::{Simulator, SimulatorConfig};
 
-use crate::crash::{ADMIN_TOKEN, OUR_NUMBER, SENDS, WEBHOOKS, config, tag};
+use crate::crash::{
+    ADMIN_TOKEN, DRAIN_WITHIN, OUR_NUMBER, SEND_LEASE, SENDS, WEBHOOKS, config, tag,
+};
 use crate::support::{GatewayProcess, free_port, wait_for};
 use crate::workload::{self, Endpoint, Fleet, Outcome, Plan, Receiver};
 
 /// Replicas started.
 const REPLICAS: usize = 3;
-/// The outbox lease the replicas run with (`TELEPHONY_OUTBOX_LEASE_MS`): how long the
-/// killed replica's claimed sends wait before a survivor may take them.
-const OUTBOX_LEASE: Duration = Duration::from_secs(5);
 
 /// The server the test uses, or `None` (after saying why) when it is skipped.
 fn server_url() -> Option<String> {
@@ -152,6 +151,7 @@ fn three_postgres_replicas_one_killed_mid_run_lose_and_double_nothing() {
     let forward_url = rt.block_on(receiver.start());
     let dir = tempfile::tempdir().unwrap();
     let token = sim.config().auth_token.expose().to_string();
+    let lease_ms = SEND_LEASE.as_millis().to_string();
     let mut replicas: Vec<GatewayProcess> = (0..REPLICAS)
         .map(|i| {
             GatewayProcess::new(
@@ -166,6 +166,7 @@ fn three_postgres_replicas_one_killed_mid_run_lose_and_double_nothing() {
                 &[
                     ("TWILIO_AUTH_TOKEN", &token),
                     ("TELEPHONY_DATABASE_URL", &db.url),
+                    ("TELEPHONY_SEND_LEASE_MS", &lease_ms),
                     ("TELEPHONY_LOG", "info"),
                 ],
             )
@@ -216,12 +217,7 @@ fn three_postgres_replicas_one_killed_mid_run_lose_and_double_nothing() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let drained = rt.block_on(workload::drain(
-        &fleet,
-        &outcome,
-        OUTBOX_LEASE + Duration::from_secs(40),
-        logs,
-    ));
+    let drained = rt.block_on(workload::drain(&fleet, &outcome, DRAIN_WITHIN, logs));
     let bad = workload::violations(&plan, &outcome, &drained, &sim, &receiver);
     let summary = workload::summary(&plan, &outcome);
     eprintln!(
@@ -229,7 +225,20 @@ fn three_postgres_replicas_one_killed_mid_run_lose_and_double_nothing() {
          accepted sends, load done at {loaded_at:?}, drained {:?} later",
         at_kill.0, at_kill.1, drained.took
     );
-    assert!(bad.is_empty(), "{}\n{summary}\n{}", bad.join("\n"), logs());
+    let about = |ids: &[String]| {
+        replicas
+            .iter()
+            .map(|r| format!("{}:\n{}", r.dir.display(), r.log_lines_with(ids)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        bad.is_empty(),
+        "{}\n{summary}\nwhat the logs say about them:\n{}\nlogs:\n{}",
+        bad.join("\n"),
+        about(&workload::named_ids(&bad)),
+        logs()
+    );
     assert_eq!(outcome.acked_count(), WEBHOOKS, "{summary}");
     drop(replicas);
     rt.block_on(running.shutdown());

@@ -154,6 +154,15 @@ impl GatewayProcess {
         self.runtime.as_ref().expect("not running")
     }
 
+    /// The lines of the process's log (every start of it) that mention one of `needles`.
+    pub(crate) fn log_lines_with(&self, needles: &[String]) -> String {
+        let log = std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default();
+        log.lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n.as_str())))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The last `lines` lines of the process's log (every start of it).
     pub(crate) fn log_tail(&self, lines: usize) -> String {
         let log = std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default();

@@ -422,7 +422,12 @@ pub(crate) async fn drain(
     let t = Instant::now();
     let acked = lock(&outcome.acked).clone();
     let mut last = String::new();
+    let mut reported = Duration::ZERO;
     while t.elapsed() < deadline {
+        if t.elapsed() >= reported + Duration::from_secs(5) {
+            reported = t.elapsed();
+            eprintln!("draining, {reported:.0?}: {last}");
+        }
         match drained_once(&http, fleet, &acked).await {
             Ok(Some(inbox)) => {
                 let ep = &fleet.live()[0];
@@ -704,4 +709,21 @@ pub(crate) fn violations(
         ));
     }
     bad
+}
+
+/// The gateway ids (`msg_…`) that `violations` name, to find them in the processes' logs.
+pub(crate) fn named_ids(violations: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = violations
+        .iter()
+        .flat_map(|v| {
+            v.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .filter(|w| w.starts_with("msg_"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.truncate(5);
+    ids
 }

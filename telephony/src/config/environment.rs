@@ -30,7 +30,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 ];
 
 /// `TELEPHONY_*` variables that are not configuration keys.
-pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG"];
+pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG", SEND_LEASE_VAR];
+
+/// The outbox's send lease in milliseconds (default two minutes, at least 8 s): how long a
+/// replica that died mid-send holds its messages. Not a config key: tests that kill a
+/// process shorten it, so they need not wait two minutes.
+pub const SEND_LEASE_VAR: &str = "TELEPHONY_SEND_LEASE_MS";
 
 /// Environment values as a figment provider whose errors say "environment variables …".
 struct EnvVars {
