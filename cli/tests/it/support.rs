@@ -30,9 +30,14 @@ impl Drop for Serve {
 }
 
 /// Polls `f` every 50 ms until it holds; panics naming `what` after 30 s.
-pub(crate) fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_for_within(what, Duration::from_secs(30), f)
+}
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `limit`.
+pub(crate) fn wait_for_within(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(30) {
+    while t.elapsed() < limit {
         if f() {
             return;
         }
