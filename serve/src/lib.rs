@@ -55,6 +55,7 @@ mod dispatch;
 mod gateway;
 mod handler;
 mod handler_error;
+pub mod health;
 pub mod limits;
 pub mod metrics;
 mod outbox;
@@ -83,7 +84,8 @@ pub use worker::Workers;
 pub use worker::forward::{ForwardSettings, signature as forward_signature};
 
 impl Gateway {
-    /// The public routes: `POST {webhook path}`, `POST {status path}`, `GET /health`.
+    /// The public routes: `POST {webhook path}`, `POST {status path}`, `GET /health`
+    /// (`/health/live`, `/health/ready`: ready when the store answers).
     pub fn router(&self) -> axum::Router {
         routes::public::router(self.clone())
     }
@@ -116,10 +118,30 @@ impl Gateway {
 }
 
 /// One public router from several gateways' [`Gateway::routes`] (their paths must differ),
-/// with `GET /health` and the 404 fallback added once.
+/// with the health routes and the 404 fallback added once. Its `GET /health/ready` checks
+/// no store; use [`public_router_with_readiness`] to check theirs.
 pub fn public_router(routes: impl IntoIterator<Item = axum::Router>) -> axum::Router {
+    public_router_with_readiness(routes, health::Readiness::new())
+}
+
+/// [`public_router`] whose `GET /health` and `GET /health/ready` answer 200 only when
+/// `readiness` holds (every store answers).
+///
+/// ```no_run
+/// # fn f(support: telephony_serve::Gateway, alerts: telephony_serve::Gateway) {
+/// use telephony_serve::health::Readiness;
+/// let ready = Readiness::new()
+///     .store(Some("support"), support.store().clone())
+///     .store(Some("alerts"), alerts.store().clone());
+/// let router = telephony_serve::public_router_with_readiness([support.routes(), alerts.routes()], ready);
+/// # }
+/// ```
+pub fn public_router_with_readiness(
+    routes: impl IntoIterator<Item = axum::Router>,
+    readiness: health::Readiness,
+) -> axum::Router {
     let merged = routes
         .into_iter()
         .fold(axum::Router::new(), |acc, r| acc.merge(r));
-    routes::public::with_health(merged)
+    routes::public::with_health(merged, readiness)
 }

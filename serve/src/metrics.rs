@@ -87,6 +87,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Connections or requests the public listener refused or cut off, by reason.",
     ),
     (
+        "telephony_admin_refused_total",
+        Kind::Counter,
+        "Connections the admin listener closed: a peer outside admin.allowNetworks (network) or a failed TLS handshake (tls).",
+    ),
+    (
         "telephony_outbox_depth",
         Kind::Gauge,
         "Messages in the outbox (pending sends, held ones included).",

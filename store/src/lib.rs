@@ -127,5 +127,5 @@ mod postgres;
 mod sqlite;
 
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{PostgresOptions, PostgresStore, StartupState, StoreStartup};
 pub use sqlite::{SqliteOptions, SqliteStore};

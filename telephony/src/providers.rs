@@ -302,14 +302,98 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, BuildError> {
     }
 }
 
+/// A store opened for a long-running server ([`open_store_for_server`]).
+pub struct ServerStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// For a store still starting (PostgreSQL, connecting and migrating in the
+    /// background): why it cannot serve yet, `None` once it can.
+    pub startup: Option<telephony_serve::health::StartupCheck>,
+}
+
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStore")
+            .field("starting", &self.startup.as_ref().and_then(|s| s()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a PostgreSQL operation of the server waits for a pooled connection (or the
+/// first connection of an attempt) before it fails.
+pub const SERVER_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Like [`open_store`], for the server: PostgreSQL is waited for only until its first
+/// attempt is over (ready, or failed). The pool connects on demand and the schema is
+/// created and migrated in a background task, retried with backoff (1 s doubling to 30 s,
+/// each failure logged with the URL redacted), so the gateway starts while the database is
+/// down and answers 503 until it is up. SQLite opens as in [`open_store`].
+pub async fn open_store_for_server(config: &Config) -> Result<ServerStore, BuildError> {
+    match config.store_backend() {
+        StoreBackend::Sqlite { .. } => Ok(ServerStore {
+            store: open_store(config).await?,
+            startup: None,
+        }),
+        StoreBackend::Postgres(pg) => open_postgres_lazily(pg).await,
+    }
+}
+
 #[cfg(feature = "postgres")]
-async fn open_postgres(pg: PostgresSettings) -> Result<Arc<dyn Store>, BuildError> {
-    use telephony_store::{PostgresOptions, PostgresStore};
-    let options = PostgresOptions::default()
+async fn open_postgres_lazily(pg: PostgresSettings) -> Result<ServerStore, BuildError> {
+    use telephony_store::{PostgresStore, StartupState};
+    let options = postgres_options(&pg).connect_timeout(SERVER_CONNECT_TIMEOUT);
+    match PostgresStore::connect_lazy_with(pg.url.expose(), options) {
+        Ok((store, mut startup)) => {
+            // A database that is up is ready before the listeners serve; one that is down
+            // costs one attempt (bounded by the connect timeout), then the gateway starts.
+            startup.first_attempt().await;
+            if !startup.is_ready() {
+                tracing::warn!(url = %pg.redacted_url(), schema = %pg.schema, "starting without the PostgreSQL store: webhooks and the admin API answer 503 until it is up");
+            }
+            Ok(ServerStore {
+                store: Arc::new(store),
+                startup: Some(Arc::new(move || match startup.state() {
+                    StartupState::Ready => None,
+                    StartupState::Connecting => {
+                        Some("connecting to PostgreSQL and migrating the schema".to_string())
+                    }
+                    StartupState::Unavailable {
+                        attempt,
+                        reason,
+                        retry_in,
+                    } => Some(format!(
+                        "PostgreSQL is not ready (attempt {attempt}: {reason}); next attempt in {} s",
+                        retry_in.as_secs()
+                    )),
+                    other => Some(format!("PostgreSQL is starting ({other:?})")),
+                })),
+            })
+        }
+        Err(source) => Err(BuildError::PostgresStore {
+            url: pg.redacted_url(),
+            schema: pg.schema,
+            source,
+        }),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres_lazily(_: PostgresSettings) -> Result<ServerStore, BuildError> {
+    Err(BuildError::PostgresNotCompiledIn)
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_options(pg: &PostgresSettings) -> telephony_store::PostgresOptions {
+    telephony_store::PostgresOptions::default()
         .schema(pg.schema.clone())
         .max_connections(pg.max_connections)
-        .statement_timeout(pg.statement_timeout);
-    match PostgresStore::connect_with(pg.url.expose(), options).await {
+        .statement_timeout(pg.statement_timeout)
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(pg: PostgresSettings) -> Result<Arc<dyn Store>, BuildError> {
+    use telephony_store::PostgresStore;
+    match PostgresStore::connect_with(pg.url.expose(), postgres_options(&pg)).await {
         Ok(store) => Ok(Arc::new(store)),
         Err(source) => Err(BuildError::PostgresStore {
             url: pg.redacted_url(),

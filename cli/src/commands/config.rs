@@ -63,6 +63,11 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "served": per_account,
             "sender": sender,
             "store": cfg.store_backend().to_json(),
+            "admin": {
+                "bind": cfg.admin.bind,
+                "port": cfg.admin.port,
+                "access": server::admin_access(cfg),
+            },
             "config": cfg.redacted_json(),
             "notImplemented": report.not_implemented,
             "notYetActive": inactive,
@@ -104,6 +109,12 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
         if account_names.is_empty() {
             println!("store: {}", cfg.store_backend().describe());
         }
+        println!(
+            "admin: {}:{} ({})",
+            cfg.admin.bind,
+            cfg.admin.port,
+            admin_access_text(cfg)
+        );
         if cfg.admin.bridge_api {
             println!(
                 "admin.bridgeApi: POST /sms/send, GET /sms/inbox and GET /health answer without a token on {}:{}",
@@ -136,6 +147,16 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             Ok(())
         }
         Err(e) => Err(CliError::config(e.to_string())),
+    }
+}
+
+/// What `config check` says about who reaches the admin API.
+fn admin_access_text(cfg: &Config) -> &'static str {
+    match server::admin_access(cfg) {
+        "tls+allowNetworks" => "HTTPS (admin.tls), only from admin.allowNetworks, bearer token",
+        "tls" => "HTTPS (admin.tls), bearer token",
+        "allowNetworks" => "plain HTTP, only from admin.allowNetworks, bearer token",
+        _ => "loopback only, plain HTTP, bearer token",
     }
 }
 

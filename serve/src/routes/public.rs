@@ -1,5 +1,6 @@
 //! The public listener: `POST {path}` (inbound webhooks), `POST {statusPath}` (status
-//! callbacks) and `GET /health`. Nothing else is served there.
+//! callbacks) and the health routes (`GET /health`, `/health/live`, `/health/ready`: see
+//! [`crate::health`]). Nothing else is served there.
 //!
 //! Every webhook goes through the same steps: body limit (413), signature against the
 //! URL the provider signed (403; see [`crate::security`]), then content type (415), parse
@@ -16,12 +17,13 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use telephony_core::voice::CallEvent;
 use telephony_core::{SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 
 use crate::gateway::Gateway;
+use crate::health::Readiness;
 use crate::rate_limit::webhooks::Stored;
 use crate::voice::answer;
 
@@ -30,15 +32,19 @@ pub const PROBE_HEADER: &str = "x-telephony-probe";
 /// The body the gateway answers a verified probe with.
 pub const PROBE_ANSWER: &str = "telephony-probe-ok";
 
-/// The public router for a gateway: its [`routes`] plus `GET /health` and a 404 fallback.
+/// The public router for a gateway: its [`routes`] plus the health routes (ready when its
+/// store answers) and a 404 fallback.
 pub(crate) fn router(gateway: Gateway) -> Router {
-    with_health(routes(gateway))
+    let readiness = Readiness::new().store(None, gateway.store().clone());
+    with_health(routes(gateway), readiness)
 }
 
-/// `GET /health` and the 404 fallback added to `routes` (one or several gateways' [`routes`]
-/// merged).
-pub(crate) fn with_health(routes: Router) -> Router {
-    routes.route("/health", get(health)).fallback(not_found)
+/// `GET /health`, `/health/live`, `/health/ready` ([`crate::health`]) and the 404 fallback
+/// added to `routes` (one or several gateways' [`routes`] merged).
+pub(crate) fn with_health(routes: Router, readiness: Readiness) -> Router {
+    routes
+        .merge(crate::health::router(readiness))
+        .fallback(not_found)
 }
 
 /// A gateway's own public routes: its webhook, status, stream and relay paths.
@@ -67,10 +73,6 @@ pub(crate) fn routes(gateway: Gateway) -> Router {
         )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
 }
 
 async fn not_found() -> StatusCode {
@@ -166,10 +168,7 @@ async fn webhook(
             Err(e) => {
                 tracing::error!(message_sid = %msg.provider_sid, error = %telephony_core::error_chain(&e), "could not store inbound message");
                 // Not acknowledged: the provider will retry.
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "could not store message\n".into(),
-                );
+                return store_unavailable("could not store message\n");
             }
         },
         WebhookEvent::Status(update) => {
@@ -193,10 +192,7 @@ async fn webhook(
                     }
                     Err(e) => {
                         tracing::error!(message_sid = %update.provider_sid, error = %telephony_core::error_chain(&e), "could not store status");
-                        return text(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "could not store status\n".into(),
-                        );
+                        return store_unavailable("could not store status\n");
                     }
                 },
             }
@@ -228,6 +224,16 @@ async fn webhook(
         }
     }
     ack(&gw)
+}
+
+/// 503 with `Retry-After`: the store failed, nothing was acknowledged; the provider retries.
+fn store_unavailable(msg: &str) -> Response {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, msg.to_string());
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from(crate::health::RETRY_AFTER_SECS),
+    );
+    r
 }
 
 /// The provider's acknowledgement (200, empty TwiML for Twilio).

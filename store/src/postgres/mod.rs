@@ -13,6 +13,7 @@ mod contacts;
 mod forwards;
 mod group_commit;
 mod inbox;
+mod lazy;
 mod migrations;
 mod opt_outs;
 mod options;
@@ -44,6 +45,7 @@ use tracing::debug;
 
 use self::group_commit::InboundWriter;
 use self::inbox::InboxRow;
+pub use self::lazy::{StartupState, StoreStartup};
 pub use self::options::PostgresOptions;
 use self::outbox::Hold;
 
@@ -161,27 +163,8 @@ impl PostgresStore {
                 source,
             })
         };
-        if let Some(schema) = &options.schema {
-            options::check_schema(schema)
-                .map_err(|why| fail(format!("the schema name {schema:?} {why}"), None))?;
-        }
-        // The URL parser's errors never repeat the URL, so they cannot leak its password.
-        let mut connect = PgConnectOptions::from_str(url).map_err(|e| {
-            fail(
-                "the URL is not a valid PostgreSQL URL".into(),
-                Some(e.into()),
-            )
-        })?;
-        let mut settings: Vec<(&str, String)> = Vec::new();
-        if let Some(timeout) = options.statement_timeout {
-            settings.push(("statement_timeout", timeout.as_millis().max(1).to_string()));
-        }
-        if let Some(schema) = &options.schema {
-            settings.push(("search_path", schema.clone()));
-        }
-        if !settings.is_empty() {
-            connect = connect.options(settings);
-        }
+        let connect =
+            connect_options(url, &options).map_err(|(what, source)| fail(what, source))?;
 
         // One plain connection first: a server that is down or refuses us gives its own
         // error here (the pool would only report a timeout), and it creates the schema.
@@ -291,6 +274,36 @@ impl PostgresStore {
     async fn insert_row(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
         self.inbound.insert(row).await
     }
+}
+
+/// Why opening failed: the step and its cause.
+type OpenFailure = (String, Option<Box<dyn std::error::Error + Send + Sync>>);
+
+/// The connection options for `url` with `options` applied (statement timeout, the schema
+/// alone on the `search_path`); checks the schema name.
+fn connect_options(url: &str, options: &PostgresOptions) -> Result<PgConnectOptions, OpenFailure> {
+    if let Some(schema) = &options.schema {
+        options::check_schema(schema)
+            .map_err(|why| (format!("the schema name {schema:?} {why}"), None))?;
+    }
+    // The URL parser's errors never repeat the URL, so they cannot leak its password.
+    let mut connect = PgConnectOptions::from_str(url).map_err(|e| {
+        (
+            "the URL is not a valid PostgreSQL URL".to_string(),
+            Some(Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+        )
+    })?;
+    let mut settings: Vec<(&str, String)> = Vec::new();
+    if let Some(timeout) = options.statement_timeout {
+        settings.push(("statement_timeout", timeout.as_millis().max(1).to_string()));
+    }
+    if let Some(schema) = &options.schema {
+        settings.push(("search_path", schema.clone()));
+    }
+    if !settings.is_empty() {
+        connect = connect.options(settings);
+    }
+    Ok(connect)
 }
 
 /// The error's text, with a hint when the server could not be reached at all.

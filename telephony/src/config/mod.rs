@@ -55,9 +55,10 @@ pub use error::ConfigError;
 pub use inactive_keys::InactiveKey;
 pub use loading::{ConfigSources, Json5, config_file};
 pub use schema::{
-    AdminSection, ChunkModeName, Config, ForwardSection, OutboundPolicySection, PairingSection,
-    ProviderKind, RateLimitsSection, RateSpec, ServeSection, SmsSection, StoreSection,
-    TUNNEL_PROVIDERS, TelnyxSection, TunnelSection, TwilioSection, VoiceSection, WebhookSecurity,
+    AdminSection, AdminTlsSection, ChunkModeName, Config, ForwardSection, OutboundPolicySection,
+    PairingSection, ProviderKind, RateLimitsSection, RateSpec, ServeSection, SmsSection,
+    StoreSection, TUNNEL_PROVIDERS, TelnyxSection, TunnelSection, TwilioSection, VoiceSection,
+    WebhookSecurity,
 };
 pub use secret_ref::SecretRef;
 pub use store::{

@@ -5,7 +5,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use telephony_serve::client_ip::TrustedProxies;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::ServeError;
 use super::security::check_security;
@@ -16,10 +18,44 @@ use crate::lock::DataDirLock;
 pub(super) struct Listeners {
     pub(super) public: TcpListener,
     pub(super) admin: TcpListener,
+    /// Who may reach the admin listener, and how (`admin.allowNetworks`, `admin.tls`).
+    pub(super) admin_access: AdminAccess,
     /// Where the public listener is bound.
     pub(super) public_addr: SocketAddr,
     /// Where the admin listener is bound.
     pub(super) admin_addr: SocketAddr,
+}
+
+/// `admin.allowNetworks` and `admin.tls`, loaded.
+pub(super) struct AdminAccess {
+    /// Peers allowed to connect (empty: every peer).
+    pub(super) allowed: TrustedProxies,
+    /// The TLS settings, when the admin API speaks HTTPS.
+    pub(super) tls: Option<TlsAcceptor>,
+}
+
+impl AdminAccess {
+    /// `admin.allowNetworks` and `admin.tls` loaded; errors name the key and the file.
+    fn load(config: &Config) -> Result<Self, ServeError> {
+        let allowed = TrustedProxies::parse(&config.admin.allow_networks).map_err(|e| {
+            ServeError::Config {
+                key: "admin.allowNetworks",
+                reason: e.to_string(),
+            }
+        })?;
+        let tls = config
+            .admin
+            .tls
+            .as_ref()
+            .map(super::admin_listener::tls_acceptor)
+            .transpose()?;
+        Ok(AdminAccess { allowed, tls })
+    }
+
+    /// True when the admin listener is plain TCP open to every peer (loopback).
+    pub(super) fn is_plain(&self) -> bool {
+        self.tls.is_none() && self.allowed.is_empty()
+    }
 }
 
 /// What binding holds: the listeners and the data directory's lock.
@@ -38,6 +74,7 @@ pub(super) async fn bind(config: &Config) -> Result<Bound, ServeError> {
     let public_loopback = public_sock.ip().is_loopback();
     check_security(config, public_loopback, admin_sock.ip().is_loopback())?;
     crate::tunnel::check(config, std::env::var("NGROK_AUTHTOKEN").ok().as_deref())?;
+    let admin_access = AdminAccess::load(config)?;
     let data_dir = config.data_dir();
     let mut lock = DataDirLock::acquire(&data_dir)?;
 
@@ -57,6 +94,7 @@ pub(super) async fn bind(config: &Config) -> Result<Bound, ServeError> {
         listeners: Listeners {
             public,
             admin,
+            admin_access,
             public_addr,
             admin_addr,
         },

@@ -5,17 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use telephony_core::Secret;
+use telephony_serve::health::Readiness;
 use telephony_serve::{Gateway, MessageHandler};
 
 use super::security::check_security;
 use super::{ServeError, ServeOptions, ServedAccount};
 use crate::config::Config;
-use crate::providers::{self, ProviderSetup};
+use crate::providers::{self, ProviderSetup, ServerStore};
 use crate::runtime::{self, RuntimeInfo};
 
 /// Every served account's config, provider and store, before its gateway is built.
 pub(super) struct Accounts {
-    setups: Vec<(Config, ProviderSetup, Arc<dyn telephony_core::Store>)>,
+    setups: Vec<(Config, ProviderSetup, ServerStore)>,
     /// The default account's index in `setups`.
     default_index: usize,
 }
@@ -41,7 +42,7 @@ pub(super) async fn open_accounts(
     let mut setups = Vec::with_capacity(served.len());
     for c in &served {
         let setup = providers::setup(c, sandbox).await?;
-        let store = providers::open_store(c).await?;
+        let store = providers::open_store_for_server(c).await?;
         setups.push((c.clone(), setup, store));
     }
     let default_index = served
@@ -69,6 +70,11 @@ pub(super) struct Built {
     /// What the runtime file says: the default account's URLs (with accounts, every
     /// account's too).
     pub(super) runtime: RuntimeInfo,
+    /// Every account's store: `/health/ready`, and the 503s while one is unavailable.
+    pub(super) readiness: Readiness,
+    /// Per account (same order): whether its routes answer 503 while its store is
+    /// unavailable (PostgreSQL; SQLite is local and opened before serving).
+    pub(super) gated: Vec<bool>,
 }
 
 /// Builds every account's gateway on the listeners at `public_addr` and `admin_addr`,
@@ -99,7 +105,16 @@ pub(super) fn gateways(
     // One gateway per account.
     let mut built: Vec<ServedAccount> = Vec::with_capacity(setups.len());
     let mut account_configs = Vec::with_capacity(setups.len());
-    for (account_config, setup, store) in setups {
+    let mut readiness = Readiness::new();
+    let mut gated = Vec::with_capacity(setups.len());
+    for (account_config, setup, server_store) in setups {
+        let ServerStore { store, startup } = server_store;
+        let account = account_config.account.as_deref();
+        gated.push(startup.is_some());
+        readiness = match startup {
+            Some(s) => readiness.store_with_startup(account, store.clone(), s),
+            None => readiness.store(account, store.clone()),
+        };
         let public_url = tunnel_url
             .clone()
             .or_else(|| account_config.public_url.clone());
@@ -155,6 +170,8 @@ pub(super) fn gateways(
         configs: account_configs,
         default_index,
         runtime: runtime_info,
+        readiness,
+        gated,
     })
 }
 

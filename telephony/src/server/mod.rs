@@ -25,6 +25,7 @@ use telephony_serve::MessageHandler;
 use crate::config::Config;
 use crate::runtime::{self, RuntimeInfo};
 
+mod admin_listener;
 mod bind;
 mod build;
 mod error;
@@ -37,7 +38,7 @@ mod tunnel;
 pub use build::apply_policies;
 pub use error::ServeError;
 pub use running::{RunningGateway, ServedAccount};
-pub use security::{check_security, is_loopback_bind};
+pub use security::{admin_access, check_security, is_loopback_bind};
 
 /// Options beyond the config file.
 #[derive(Default)]
@@ -54,7 +55,8 @@ pub struct ServeOptions {
 /// Fails closed: without `publicUrl` or a tunnel, a non-loopback bind is refused (Twilio
 /// signs the public URL, and the `Host` header is sender-controlled);
 /// `skipSignatureVerification` is refused unless the bind is loopback and no tunnel is
-/// configured; the admin listener must be loopback. A data directory another gateway
+/// configured; an admin listener off loopback needs `admin.token` and `admin.tls` or
+/// `admin.allowNetworks`. A data directory another gateway
 /// holds, or a port in use, is an error naming the other gateway.
 pub async fn start(config: &Config, opts: ServeOptions) -> Result<RunningGateway, ServeError> {
     if !config.enabled {

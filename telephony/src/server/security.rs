@@ -49,13 +49,25 @@ fn check_security_of(
         });
     }
     if !admin_loopback {
-        return Err(ServeError::Config {
-            key: "admin.bind",
-            reason: format!(
-                "{} is not a loopback address; the admin API can send messages and must stay local",
-                config.admin.bind
-            ),
-        });
+        let admin = &config.admin;
+        if admin.tls.is_none() && admin.allow_networks.is_empty() {
+            return Err(ServeError::Config {
+                key: "admin.bind",
+                reason: format!(
+                    "{} is not a loopback address, and the admin API can send messages: off loopback it needs admin.token and either admin.tls: {{ cert, key }} (PEM files; clients connect with https) or admin.allowNetworks: [\"10.0.0.0/8\", …] (the only peers allowed to connect, for a private network behind a proxy); or bind it to 127.0.0.1",
+                    admin.bind
+                ),
+            });
+        }
+        if admin.token.as_ref().is_none_or(|t| t.is_empty()) {
+            return Err(ServeError::Config {
+                key: "admin.token",
+                reason: format!(
+                    "required when admin.bind {} is not loopback: set a long random token (a SecretRef works); a generated one is only for a loopback admin listener",
+                    admin.bind
+                ),
+            });
+        }
     }
     if config.skip_signature_verification && !public_loopback {
         return Err(ServeError::Config {
@@ -92,4 +104,26 @@ fn check_security_of(
 pub fn is_loopback_bind(bind: &str) -> bool {
     bind.eq_ignore_ascii_case("localhost")
         || bind.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// How the admin listener is reached, for `config check` and the start-up log: `loopback`,
+/// `tls`, `allowNetworks` or `tls+allowNetworks` (TLS and the network list apply on
+/// loopback too when set).
+///
+/// ```
+/// use telephony::config::Config;
+/// use telephony::server::admin_access;
+/// let cfg = Config::from_json5_str(r#"{ admin: { bind: "10.0.0.5", token: "t0ken", allowNetworks: ["10.0.0.0/8"] } }"#).unwrap();
+/// assert_eq!(admin_access(&cfg), "allowNetworks");
+/// ```
+pub fn admin_access(config: &Config) -> &'static str {
+    match (
+        config.admin.tls.is_some(),
+        !config.admin.allow_networks.is_empty(),
+    ) {
+        (true, true) => "tls+allowNetworks",
+        (true, false) => "tls",
+        (false, true) => "allowNetworks",
+        (false, false) => "loopback",
+    }
 }

@@ -1,5 +1,5 @@
 //! Serving: the public listener (every account's routes, with the `serve.*` limits), the
-//! loopback admin listener, and every account's workers.
+//! admin listener (loopback, or off loopback with TLS or a network list), and every account's workers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use axum::serve::ListenerExt;
 use telephony_core::Secret;
+use telephony_serve::health::Readiness;
 use telephony_serve::{Gateway, Workers};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::ServedAccount;
-use super::bind::Listeners;
+use super::bind::{AdminAccess, Listeners};
 use super::build::Built;
 use crate::config::Config;
 use crate::providers::SandboxSimulator;
@@ -40,12 +41,15 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
         accounts: mut built,
         default_index,
         runtime: runtime_info,
+        readiness,
+        gated,
         ..
     } = built;
     let Listeners {
         public,
         admin,
         admin_addr,
+        admin_access,
         ..
     } = listeners;
     let multi = config.account.is_some();
@@ -55,14 +59,24 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let health = Health {
+        readiness: &readiness,
+        gated: &gated,
+        default_index,
+    };
     let servers = vec![
-        public_listener(config, public, &gateway, &built, stopped(stop_rx.clone())),
+        public_listener(
+            config,
+            public,
+            &gateway,
+            (&built, health),
+            stopped(stop_rx.clone()),
+        ),
         admin_listener(
             config,
-            (admin, admin_addr),
-            &gateway,
-            &admin_token,
-            &built,
+            (admin, admin_addr, admin_access),
+            (&gateway, &admin_token),
+            (&built, health),
             multi,
             stopped(stop_rx.clone()),
         ),
@@ -89,13 +103,36 @@ pub(super) fn serve(config: &Config, built: Built, listeners: Listeners) -> Star
     }
 }
 
+/// Every account's store readiness, and which accounts' routes it guards.
+#[derive(Clone, Copy)]
+struct Health<'a> {
+    readiness: &'a Readiness,
+    /// Per account: answer 503 while its store is unavailable.
+    gated: &'a [bool],
+    /// The default account's index.
+    default_index: usize,
+}
+
+impl Health<'_> {
+    /// Account `i`'s readiness, if its routes are guarded.
+    fn guard(&self, i: usize, account: &ServedAccount) -> Option<Readiness> {
+        let name = (!account.name.is_empty()).then_some(account.name.as_str());
+        self.gated
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then(|| self.readiness.account(name))
+    }
+}
+
 /// The public listener: our own accept loop with the `serve.*` limits, every account's
-/// routes on it; refusals are counted in the default account's metrics.
+/// routes on it (answering 503 while the account's store is unavailable), and the health
+/// routes; refusals are counted in the default account's metrics.
 fn public_listener(
     config: &Config,
     listener: TcpListener,
     gateway: &Gateway,
-    accounts: &[ServedAccount],
+    (accounts, health): (&[ServedAccount], Health<'_>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     let counter = gateway.clone();
@@ -105,7 +142,21 @@ fn public_listener(
             &[("reason", r.as_str())],
         );
     });
-    let public_router = telephony_serve::public_router(accounts.iter().map(|a| a.gateway.routes()));
+    let routes = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match health.guard(i, a) {
+            Some(readiness) => a
+                .gateway
+                .routes()
+                .layer(axum::middleware::from_fn_with_state(
+                    readiness,
+                    telephony_serve::health::refuse_webhooks_while_unavailable,
+                )),
+            None => a.gateway.routes(),
+        });
+    let public_router =
+        telephony_serve::public_router_with_readiness(routes, health.readiness.clone());
     tokio::spawn(crate::listener::serve(
         listener,
         public_router,
@@ -115,27 +166,42 @@ fn public_listener(
     ))
 }
 
-/// The admin listener (loopback only, bearer token): axum's. The default account at the
-/// root, with accounts every account under `/accounts/{name}`, and the SMS bridge's routes
-/// when `admin.bridgeApi` is on.
+/// The admin listener (bearer token): axum's. The default account at the root, with
+/// accounts every account under `/accounts/{name}` (each answering 503 while its store is
+/// unavailable), the health routes without a token, and the SMS bridge's routes when
+/// `admin.bridgeApi` is on (then its `GET /health` is the bridge's).
 fn admin_listener(
     config: &Config,
-    (listener, admin_addr): (TcpListener, SocketAddr),
-    gateway: &Gateway,
-    admin_token: &Secret,
-    accounts: &[ServedAccount],
+    (listener, admin_addr, access): (TcpListener, SocketAddr, AdminAccess),
+    (gateway, admin_token): (&Gateway, &Secret),
+    (accounts, health): (&[ServedAccount], Health<'_>),
     multi: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
-    let mut router = gateway.admin_router(admin_token.clone());
+    let guarded = |i: usize, a: &ServedAccount| {
+        let router = a.gateway.admin_router(admin_token.clone());
+        match health.guard(i, a) {
+            Some(readiness) => router.layer(axum::middleware::from_fn_with_state(
+                readiness,
+                telephony_serve::health::refuse_admin_while_unavailable,
+            )),
+            None => router,
+        }
+    };
+    let mut router = match accounts.get(health.default_index) {
+        Some(a) => guarded(health.default_index, a),
+        None => gateway.admin_router(admin_token.clone()),
+    };
     if multi {
-        for a in accounts {
-            router = router.nest(
-                &format!("/accounts/{}", a.name),
-                a.gateway.admin_router(admin_token.clone()),
-            );
+        for (i, a) in accounts.iter().enumerate() {
+            router = router.nest(&format!("/accounts/{}", a.name), guarded(i, a));
         }
     }
+    router = if config.admin.bridge_api {
+        router.merge(telephony_serve::health::probes(health.readiness.clone()))
+    } else {
+        router.merge(telephony_serve::health::router(health.readiness.clone()))
+    };
     if config.admin.bridge_api {
         tracing::warn!(
             admin = %admin_addr,
@@ -143,16 +209,32 @@ fn admin_listener(
         );
         router = router.merge(gateway.bridge_router());
     }
+    let metrics_of = gateway.clone();
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
-            }
-        });
-        let res = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let res = if access.is_plain() {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+                }
+            });
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        } else {
+            // tap_io: axum hands client addresses (ConnectInfo) to routes through it.
+            let listener = super::admin_listener::admin_listener(
+                listener,
+                admin_addr,
+                access.allowed,
+                access.tls,
+                metrics_of,
+            )
+            .tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        };
         if let Err(e) = res {
             tracing::error!(listener = "admin", error = %e, "listener failed");
         }

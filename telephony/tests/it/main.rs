@@ -4,6 +4,7 @@
 //! secrets that must never leak. Helpers several modules use are in [`support`].
 
 mod accounts;
+mod admin_access;
 mod bridge_api;
 mod config;
 mod dialects;
@@ -15,6 +16,7 @@ mod probe;
 mod rate_limits;
 mod secrets;
 mod store_config;
+mod store_health;
 mod support;
 mod telnyx;
 mod voice_calls;

@@ -1,5 +1,4 @@
-//! How the gateway is reached: `serve` (the public listener), `admin` (the loopback admin
-//! listener), `tunnel` and `webhookSecurity`.
+//! How the gateway is reached: `serve` (the public listener), `admin` (the admin listener), `tunnel` and `webhookSecurity`.
 
 use serde::{Deserialize, Serialize};
 use telephony_core::Secret;
@@ -124,16 +123,33 @@ fn default_stream_path() -> String {
     "/telephony/stream".into()
 }
 
-/// `admin: { … }`: the loopback-only admin listener.
+/// `admin.tls: { cert, key }`: the admin listener speaks HTTPS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminTlsSection {
+    /// The certificate chain, PEM (the server's certificate first).
+    pub cert: std::path::PathBuf,
+    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
+}
+
+/// `admin: { … }`: the admin listener (loopback by default).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdminSection {
     /// Port (default 3336).
     #[serde(default = "default_admin_port")]
     pub port: u16,
-    /// Address to bind; must be loopback (default `127.0.0.1`).
+    /// Address to bind (default `127.0.0.1`). Off loopback only with `admin.token` and
+    /// `admin.tls` or `admin.allowNetworks`.
     #[serde(default = "default_bind")]
     pub bind: String,
+    /// Serve the admin API over TLS (rustls) with this certificate and key.
+    pub tls: Option<AdminTlsSection>,
+    /// Peers allowed to connect (IP addresses or CIDR ranges, `10.0.0.0/8`); connections
+    /// from any other peer are closed at accept. Empty: every peer.
+    #[serde(default)]
+    pub allow_networks: Vec<String>,
     /// Bearer token; when absent one is generated on first start and kept in `{dataDir}/admin.token`.
     pub token: Option<Secret>,
     /// Serve the SMS bridge's routes (`POST /sms/send`, `GET /sms/inbox`, `GET /health`,
@@ -147,6 +163,8 @@ impl Default for AdminSection {
         AdminSection {
             port: default_admin_port(),
             bind: default_bind(),
+            tls: None,
+            allow_networks: Vec::new(),
             token: None,
             bridge_api: false,
         }

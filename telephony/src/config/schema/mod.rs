@@ -15,7 +15,9 @@ mod messaging;
 mod provider;
 mod voice;
 
-pub use listeners::{AdminSection, ServeSection, TUNNEL_PROVIDERS, TunnelSection, WebhookSecurity};
+pub use listeners::{
+    AdminSection, AdminTlsSection, ServeSection, TUNNEL_PROVIDERS, TunnelSection, WebhookSecurity,
+};
 pub use messaging::{
     ChunkModeName, ForwardSection, OutboundPolicySection, PairingSection, RateLimitsSection,
     RateSpec, SmsSection,

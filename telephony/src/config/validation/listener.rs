@@ -117,3 +117,11 @@ pub(super) fn check_shutdown_grace(config: &Config) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// `admin.allowNetworks` entries are IP addresses or CIDR ranges.
+pub(super) fn check_admin_networks(config: &Config) -> Result<(), ConfigError> {
+    match telephony_serve::client_ip::TrustedProxies::parse(&config.admin.allow_networks) {
+        Ok(_) => Ok(()),
+        Err(e) => rule("admin.allowNetworks", e.to_string()),
+    }
+}

@@ -31,6 +31,7 @@ impl Config {
         tunnel::check(self)?;
         listener::check_shutdown_grace(self)?;
         store::check(self)?;
+        listener::check_admin_networks(self)?;
         Ok(())
     }
 }
