@@ -325,34 +325,30 @@ impl Provider for TwilioProvider {
     ) -> Result<ProviderReceipt, ProviderError> {
         let request = self.create_request(msg, opts)?;
         let resource = self.client.create_message(&request).await?;
-        let status_text = resource.status.as_deref().unwrap_or_default();
-        let status = parse_message_status(status_text).ok_or_else(|| {
-            ProviderError::protocol(
-                "twilio",
-                format!(
-                    "message {} was created with unknown status {status_text:?}",
-                    resource.sid
-                ),
-            )
-        })?;
-        // Twilio reports "0" segments for Messaging Service sends that it has not
-        // segmented yet (status `accepted`/`scheduled`): that means "not known yet",
-        // not "zero segments", so it becomes None. An unparseable count is also None:
-        // the message was accepted, and failing the send over a counter would invite
-        // a duplicate.
-        let num_segments = resource
-            .num_segments
-            .as_deref()
-            .and_then(|n| n.trim().parse::<u32>().ok())
-            .filter(|&n| n > 0);
-        Ok(ProviderReceipt {
-            sid: resource.sid,
-            status,
-            from: resource.from,
-            num_segments,
-            price: resource.price,
-            price_unit: resource.price_unit,
-        })
+        receipt_of(resource)
+    }
+
+    /// Looks the message up in the message log
+    /// ([`TwilioClient::find_sent_message`](crate::TwilioClient::find_sent_message)) with the
+    /// `To`, sender, body and number of media its create request has.
+    async fn find_sent(
+        &self,
+        msg: &OutboundMessage,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderReceipt>, ProviderError> {
+        let request = self.create_request(msg, &SendOptions::default())?;
+        let query = crate::client::SentMessageQuery {
+            to: request.to,
+            from: request.from,
+            messaging_service_sid: request.messaging_service_sid,
+            body: request.body.unwrap_or_default(),
+            media: request.media_urls.len(),
+            since,
+        };
+        match self.client.find_sent_message(&query).await? {
+            Some(resource) => receipt_of(resource).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -536,6 +532,40 @@ impl Provider for TwilioProvider {
             body: Bytes::from(body),
         })
     }
+}
+
+/// The receipt of a Message resource Twilio created (by this send, or found in the log).
+fn receipt_of(
+    resource: crate::resources::MessageResource,
+) -> Result<ProviderReceipt, ProviderError> {
+    let status_text = resource.status.as_deref().unwrap_or_default();
+    let status = parse_message_status(status_text).ok_or_else(|| {
+        ProviderError::protocol(
+            "twilio",
+            format!(
+                "message {} was created with unknown status {status_text:?}",
+                resource.sid
+            ),
+        )
+    })?;
+    // Twilio reports "0" segments for Messaging Service sends that it has not
+    // segmented yet (status `accepted`/`scheduled`): that means "not known yet",
+    // not "zero segments", so it becomes None. An unparseable count is also None:
+    // the message was accepted, and failing the send over a counter would invite
+    // a duplicate.
+    let num_segments = resource
+        .num_segments
+        .as_deref()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|&n| n > 0);
+    Ok(ProviderReceipt {
+        sid: resource.sid,
+        status,
+        from: resource.from,
+        num_segments,
+        price: resource.price,
+        price_unit: resource.price_unit,
+    })
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ pub(crate) async fn list_messages(
         .unwrap_or_default();
     let to = first(&query, "To");
     let from = first(&query, "From");
+    let sent = DateSent::from_query(&query)?;
     let page_size = first(&query, "PageSize")
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(DEFAULT_PAGE_SIZE)
@@ -261,6 +262,7 @@ pub(crate) async fn list_messages(
                     && from
                         .as_deref()
                         .is_none_or(|f| m.from.as_deref().is_some_and(|mf| same_recipient(mf, f)))
+                    && sent.admits(m)
             })
             .cloned()
             .collect()
@@ -283,6 +285,7 @@ pub(crate) async fn list_messages(
         if let Some(f) = &from {
             q.push(("From", f.clone()));
         }
+        sent.push_to(&mut q);
         q.push(("PageSize", page_size.to_string()));
         q.push(("Page", p.to_string()));
         format!(
@@ -303,4 +306,73 @@ pub(crate) async fn list_messages(
         end: start_u32 + count.saturating_sub(1),
         messages,
     }))
+}
+
+/// The list's `DateSent` filters, by the UTC date of `date_sent` as Twilio has them:
+/// `DateSent=YYYY-MM-DD` (on that day), `DateSent<=…` (the key `DateSent<`: on or before
+/// it), `DateSent>=…` (the key `DateSent>`: on or after it). A message with no
+/// `date_sent` passes none of them.
+#[derive(Debug, Default)]
+struct DateSent {
+    on: Option<time::Date>,
+    until: Option<time::Date>,
+    from: Option<time::Date>,
+}
+
+impl DateSent {
+    fn from_query(query: &[(String, String)]) -> Result<Self, ApiError> {
+        let date = |key: &str| -> Result<Option<time::Date>, ApiError> {
+            let Some(v) = first(query, key) else {
+                return Ok(None);
+            };
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(v.trim(), &format).map(Some).map_err(|_| {
+                ApiError::bad_request(
+                    20001,
+                    format!("Invalid {key} value {v:?}: expected YYYY-MM-DD"),
+                )
+            })
+        };
+        Ok(DateSent {
+            on: date("DateSent")?,
+            until: date("DateSent<")?,
+            from: date("DateSent>")?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.on.is_none() && self.until.is_none() && self.from.is_none()
+    }
+
+    fn admits(&self, m: &MessageResource) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let Some(day) = m
+            .date_sent
+            .as_deref()
+            .and_then(|d| {
+                OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc2822).ok()
+            })
+            .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+        else {
+            return false;
+        };
+        self.on.is_none_or(|d| day == d)
+            && self.until.is_none_or(|d| day <= d)
+            && self.from.is_none_or(|d| day >= d)
+    }
+
+    /// The filters as they go back into the page URIs.
+    fn push_to(&self, q: &mut Vec<(&str, String)>) {
+        for (key, value) in [
+            ("DateSent", self.on),
+            ("DateSent<", self.until),
+            ("DateSent>", self.from),
+        ] {
+            if let Some(d) = value {
+                q.push((key, d.to_string()));
+            }
+        }
+    }
 }

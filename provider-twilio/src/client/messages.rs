@@ -3,6 +3,8 @@
 
 use reqwest::{Method, StatusCode};
 use telephony_core::ProviderError;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
 use super::transport::{Attempts, TwilioClient, decode, path_segment};
 use crate::resources::{MessagePage, MessageResource};
@@ -104,7 +106,148 @@ impl CreateMessage {
     }
 }
 
+/// A message the gateway may have sent, to look up in the message log
+/// ([`TwilioClient::find_sent_message`]): the create request's `To`, sender
+/// (`From` or `MessagingServiceSid`), `Body` and number of media, and when the attempt
+/// that may have sent it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessageQuery {
+    /// The request's `To`.
+    pub to: String,
+    /// The request's `From`, when it named one.
+    pub from: Option<String>,
+    /// The request's `MessagingServiceSid`, when it sent through a service.
+    pub messaging_service_sid: Option<String>,
+    /// The request's `Body` (empty for media only).
+    pub body: String,
+    /// How many `MediaUrl`s the request had.
+    pub media: usize,
+    /// Messages created before this are not it.
+    pub since: OffsetDateTime,
+}
+
+/// Messages per page of the log when looking a sent message up.
+pub const FIND_SENT_PAGE_SIZE: u32 = 100;
+
+/// Pages of the log looked at, at most, when looking a sent message up: the messages to
+/// one recipient from one sender since an attempt started are few, so more pages mean
+/// something else is going on.
+pub const FIND_SENT_MAX_PAGES: usize = 5;
+
+impl SentMessageQuery {
+    /// Whether `m` is this message: outbound, same recipient and sender, same body and
+    /// number of media, created at or after [`since`](Self::since) (Twilio's dates have
+    /// whole seconds, so the second `since` falls in counts).
+    pub fn matches(&self, m: &MessageResource) -> bool {
+        let outbound = m
+            .direction
+            .as_deref()
+            .is_some_and(|d| d.starts_with("outbound"));
+        let sender = match (&self.from, &self.messaging_service_sid) {
+            (Some(from), _) => m.from.as_deref() == Some(from.as_str()),
+            (None, Some(service)) => m.messaging_service_sid.as_deref() == Some(service.as_str()),
+            (None, None) => false,
+        };
+        let media = m
+            .num_media
+            .as_deref()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        outbound
+            && sender
+            && m.to.as_deref() == Some(self.to.as_str())
+            && m.body.as_deref().unwrap_or_default() == self.body
+            && media == self.media
+            && created(m).is_some_and(|at| at >= self.since_second())
+    }
+
+    /// `since` rounded down to its second.
+    fn since_second(&self) -> OffsetDateTime {
+        self.since.replace_nanosecond(0).unwrap_or(self.since)
+    }
+}
+
+/// When a message was created (`date_created`, RFC 2822).
+fn created(m: &MessageResource) -> Option<OffsetDateTime> {
+    m.date_created
+        .as_deref()
+        .and_then(|d| OffsetDateTime::parse(d.trim(), &Rfc2822).ok())
+}
+
 impl TwilioClient {
+    /// Looks a message the gateway may have sent up in the message log: `GET
+    /// …/Messages.json` with `To`, `From` (when the request named one) and `DateSent>`
+    /// (the UTC date of `since`: Twilio filters by whole days), [`FIND_SENT_PAGE_SIZE`]
+    /// per page, newest first, following `next_page_uri` for [`FIND_SENT_MAX_PAGES`] pages
+    /// at most and stopping at the first page that reaches back before `since`. The
+    /// filters Twilio does not have (`date_created`, sender, body, media) are applied
+    /// here ([`SentMessageQuery::matches`]). Returns the earliest match, or `None`; more
+    /// pages than allowed is a [`ProviderError::Protocol`] (it cannot say "not sent").
+    /// Reads retry like every read.
+    pub async fn find_sent_message(
+        &self,
+        q: &SentMessageQuery,
+    ) -> Result<Option<MessageResource>, ProviderError> {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Messages.json",
+            path_segment(&self.config().account_sid)
+        );
+        let mut query: Vec<(&'static str, String)> = vec![("To", q.to.clone())];
+        if let Some(from) = &q.from {
+            query.push(("From", from.clone()));
+        }
+        let day = q.since.to_offset(time::UtcOffset::UTC).date();
+        query.push(("DateSent>", day.to_string()));
+        query.push(("PageSize", FIND_SENT_PAGE_SIZE.to_string()));
+        let mut next: Option<String> = None;
+        let mut found = None;
+        for _ in 0..FIND_SENT_MAX_PAGES {
+            let (_, body) = match &next {
+                None => {
+                    self.execute(Method::GET, &path, &query, None, Attempts::Configured)
+                        .await?
+                }
+                Some(uri) => {
+                    self.execute(Method::GET, uri, &[], None, Attempts::Configured)
+                        .await?
+                }
+            };
+            let page: MessagePage = decode(&body, "Message page")?;
+            // Newest first: the last match on the last page looked at is the earliest.
+            if let Some(m) = page.messages.iter().rev().find(|m| q.matches(m)) {
+                found = Some(m.clone());
+            }
+            let reached_before = page
+                .messages
+                .last()
+                .and_then(created)
+                .is_some_and(|at| at < q.since_second());
+            match page.next_page_uri {
+                Some(uri) if !reached_before => {
+                    if !uri.starts_with(&path) {
+                        return Err(ProviderError::protocol(
+                            "twilio",
+                            format!(
+                                "the message list's next_page_uri {uri:?} is not a page of {path}"
+                            ),
+                        ));
+                    }
+                    next = Some(uri);
+                }
+                _ => return Ok(found),
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+        Err(ProviderError::protocol(
+            "twilio",
+            format!(
+                "more than {FIND_SENT_MAX_PAGES} pages of {FIND_SENT_PAGE_SIZE} messages to this recipient since the interrupted attempt; not looking further"
+            ),
+        ))
+    }
+
     /// Sends a message: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
     ///
     /// The request is [validated](CreateMessage::validate) first; nothing goes on the

@@ -21,5 +21,8 @@ pub use calls::{
     CALL_STATUS_EVENTS, CallInstructions, CreateCall, MAX_RING_TIMEOUT_SECS, MAX_TWIML_CHARS,
     NOT_FOUND_CODE,
 };
-pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
+pub use messages::{
+    CreateMessage, FIND_SENT_MAX_PAGES, FIND_SENT_PAGE_SIZE, LIMITS, MAX_BODY_CHARS,
+    MAX_MEDIA_URLS, SentMessageQuery,
+};
 pub use transport::{OPTED_OUT_CODE, TwilioClient};

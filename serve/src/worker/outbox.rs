@@ -200,7 +200,7 @@ pub(crate) async fn run(outbox: Arc<Outbox>, mut stop: watch::Receiver<bool>) {
                     match sched.decide(&outbox, &item, &now, lane_len) {
                         Turn::Send => shared.send(item),
                         Turn::Hold { sender, job, slot } => {
-                            holds.entry(sender).or_default().push((job, slot))
+                            holds.entry(sender).or_default().push((*job, slot))
                         }
                         Turn::Defer { until } => defer(&outbox, &item, now.utc_of(until)).await,
                     }
@@ -383,7 +383,7 @@ enum Turn {
     /// `slot` when it already has one (booked before it was put back).
     Hold {
         sender: String,
-        job: Held,
+        job: Box<Held>,
         slot: Option<Instant>,
     },
     /// Put it back in the store until `until`.
@@ -476,7 +476,11 @@ impl Schedule {
             // Claimed again shortly before its slot: wait for the slot in the lane.
             self.recipients.insert(recipient, (sender.clone(), b.slot));
             let slot = b.reserved.then_some(b.slot);
-            return Turn::Hold { sender, job, slot };
+            return Turn::Hold {
+                sender,
+                job: Box::new(job),
+                slot,
+            };
         }
         let interval = outbox.limits().rate_for(&sender).interval();
         if let Some(tail) = self.tails.get_mut(&sender) {
@@ -489,7 +493,7 @@ impl Schedule {
                     .insert(recipient, (sender.clone(), tail.slot));
                 return Turn::Hold {
                     sender,
-                    job,
+                    job: Box::new(job),
                     slot: None,
                 };
             }
@@ -505,7 +509,7 @@ impl Schedule {
         if !put_back {
             return Turn::Hold {
                 sender,
-                job,
+                job: Box::new(job),
                 slot: None,
             };
         }

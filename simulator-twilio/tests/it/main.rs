@@ -4,6 +4,7 @@
 
 mod call_driver;
 mod calls;
+mod find_sent;
 mod numbers;
 mod realtime_sim;
 mod simulator;
