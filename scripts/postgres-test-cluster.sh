@@ -12,6 +12,10 @@
 # in a temporary directory, listens on 127.0.0.1 only, on a free port, and trusts
 # loopback connections: it is for tests on this machine, never for data that matters.
 # Only the `export ...` line goes to stdout; progress goes to stderr.
+#
+# POSTGRES_TEST_CLUSTER_DURABLE=1 keeps PostgreSQL's durable defaults (fsync, synchronous
+# commit, full page writes) instead of turning them off: for benchmarks, where a commit
+# must mean what it means in production.
 set -euo pipefail
 
 state="${TMPDIR:-/tmp}/telephony-postgres-test-cluster.path"
@@ -103,8 +107,10 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
     port_free "$port" || continue
     # fsync=off (and no synchronous commit): a throwaway test cluster, whose data does not
     # have to survive a crash of this machine, and tests run much faster without fsyncs.
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${POSTGRES_TEST_CLUSTER_DURABLE:-}" != 1 ] || durability=""
     if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-        "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        "-c listen_addresses=127.0.0.1 -p $port -k $dir $durability -c max_connections=200" \
         >&2; then
         started=yes
         break

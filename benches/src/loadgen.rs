@@ -110,12 +110,16 @@ struct Args {
     #[arg(long)]
     duration: Option<f64>,
     /// Webhook URL of a gateway in another process, e.g. http://127.0.0.1:3335/telephony/webhook (loopback only).
+    /// Repeat it for several replicas of one gateway: the connections are spread over them
+    /// round robin (the requests are signed once, for `--signed-url`, so the replicas must
+    /// share one `publicUrl`).
     #[arg(long)]
-    target: Option<String>,
+    target: Vec<String>,
     /// The running gateway's runtime file (`{dataDir}/gateway.json`): gives the target, the
     /// sandbox credentials, the pid (for its RSS and CPU) and the database (for the row count).
+    /// Repeat it for several replicas, as `--target`: their RSS and CPU are added up.
     #[arg(long, value_name = "FILE")]
-    runtime_file: Option<PathBuf>,
+    runtime_file: Vec<PathBuf>,
     /// Auth token to sign with (default: the runtime file's sandbox token).
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
@@ -132,6 +136,10 @@ struct Args {
     /// The target's SQLite file, to count the stored rows (default: `telephony.db` next to the runtime file).
     #[arg(long, value_name = "FILE")]
     database: Option<PathBuf>,
+    /// The target's PostgreSQL database (`postgres://…`), to count the stored rows instead
+    /// of a SQLite file: every schema with an `inbox` table is counted (one per account).
+    #[arg(long, value_name = "URL", conflicts_with = "database")]
+    postgres: Option<String>,
     /// Distinct sender numbers, used round robin.
     #[arg(long, default_value_t = 100)]
     senders: usize,
@@ -227,6 +235,12 @@ struct Target {
     /// Process whose RSS and CPU are the server's ("self" in-process).
     server_pid: Option<String>,
     database: Option<PathBuf>,
+    /// Every address connections go to, round robin (`addr` is the first).
+    addrs: Vec<SocketAddr>,
+    /// More processes whose RSS and CPU count as the server's (the other replicas).
+    other_pids: Vec<String>,
+    /// The PostgreSQL database to count rows in (instead of `database`).
+    postgres: Option<String>,
 }
 
 /// A `http://host:port/path` URL split up, refused unless every address of `host` is loopback.
@@ -260,30 +274,55 @@ fn loopback_url(url: &str) -> Result<(SocketAddr, String, String), String> {
 }
 
 fn external_target(args: &Args) -> Result<Target, String> {
-    let rt: Option<RuntimeInfo> = match &args.runtime_file {
-        None => None,
-        Some(f) => {
-            let bytes = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
-            Some(
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("parsing {}: {e}", f.display()))?,
-            )
-        }
+    let mut runtimes: Vec<RuntimeInfo> = Vec::with_capacity(args.runtime_file.len());
+    for f in &args.runtime_file {
+        let bytes = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+        runtimes.push(
+            serde_json::from_slice(&bytes).map_err(|e| format!("parsing {}: {e}", f.display()))?,
+        );
+    }
+    let rt = runtimes.first();
+    if args.signed_url.is_none()
+        && runtimes
+            .iter()
+            .any(|r| r.webhook_url != runtimes[0].webhook_url)
+    {
+        return Err(
+            "the runtime files name different webhook URLs: give the replicas one \
+                    `publicUrl` (the requests are signed once), or pass --signed-url"
+                .into(),
+        );
+    }
+    let targets: Vec<String> = if args.target.is_empty() {
+        runtimes
+            .iter()
+            .map(|rt| {
+                // Connect to the listener; the path is the webhook URL's.
+                let path = rt
+                    .webhook_url
+                    .split_once("://")
+                    .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+                    .unwrap_or_else(|| "/telephony/webhook".into());
+                format!("http://{}{path}", rt.public_addr)
+            })
+            .collect()
+    } else {
+        args.target.clone()
     };
-    let target = match (&args.target, &rt) {
-        (Some(t), _) => t.clone(),
-        (None, Some(rt)) => {
-            // Connect to the listener; the path is the webhook URL's.
-            let path = rt
-                .webhook_url
-                .split_once("://")
-                .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
-                .unwrap_or_else(|| "/telephony/webhook".into());
-            format!("http://{}{path}", rt.public_addr)
-        }
-        (None, None) => unreachable!("external mode needs --target or --runtime-file"),
+    let Some(target) = targets.first().cloned() else {
+        unreachable!("external mode needs --target or --runtime-file")
     };
     let (addr, host, path) = loopback_url(&target)?;
+    let mut addrs = vec![addr];
+    for t in &targets[1..] {
+        let (a, _, p) = loopback_url(t)?;
+        if p != path {
+            return Err(format!(
+                "{t:?}: every target must have the path {path:?} (one signed request plan)"
+            ));
+        }
+        addrs.push(a);
+    }
     let signed_url = args
         .signed_url
         .clone()
@@ -309,12 +348,16 @@ fn external_target(args: &Args) -> Result<Target, String> {
         .pid
         .or_else(|| rt.as_ref().map(|r| r.pid))
         .map(|p| p.to_string());
-    let database = args.database.clone().or_else(|| {
-        args.runtime_file
-            .as_ref()
-            .and_then(|f| f.parent())
-            .map(|d| d.join("telephony.db"))
-    });
+    let other_pids = runtimes.iter().skip(1).map(|r| r.pid.to_string()).collect();
+    let database = match &args.postgres {
+        Some(_) => None,
+        None => args.database.clone().or_else(|| {
+            args.runtime_file
+                .first()
+                .and_then(|f| f.parent())
+                .map(|d| d.join("telephony.db"))
+        }),
+    };
     Ok(Target {
         mode: "separate process",
         addr,
@@ -327,6 +370,9 @@ fn external_target(args: &Args) -> Result<Target, String> {
         account_sid,
         server_pid,
         database,
+        addrs,
+        other_pids,
+        postgres: args.postgres.clone(),
     })
 }
 
@@ -407,6 +453,9 @@ fn start_in_process(
             .ok_or("sandbox has no account")?,
         server_pid: Some("self".into()),
         database: Some(database),
+        addrs: vec![running.public_addr],
+        other_pids: Vec::new(),
+        postgres: None,
     };
     Ok((running, target))
 }
@@ -450,6 +499,9 @@ fn start_router_only(
             account_sid: ACCOUNT_SID.into(),
             server_pid: Some("self".into()),
             database: Some(database),
+            addrs: vec![addr],
+            other_pids: Vec::new(),
+            postgres: None,
         })
     })
 }
@@ -482,10 +534,10 @@ where
     let connected = Arc::new(Barrier::new(args.connections + 1));
     let start = Arc::new(Barrier::new(args.connections + 1));
     let tasks: Vec<_> = (0..args.connections)
-        .map(|_| {
+        .map(|k| {
             let (connection, connected, start) =
                 (connection.clone(), connected.clone(), start.clone());
-            let addr = target.addr;
+            let addr = target.addrs[k % target.addrs.len()];
             tokio::spawn(async move {
                 // Connect first so no connection setup is timed.
                 let conn = client::connect_ready(addr).await;
@@ -498,9 +550,9 @@ where
 
     let in_process = target.server_pid.as_deref() == Some("self");
     let pid = target.server_pid.clone().unwrap_or_else(|| "self".into());
-    let threads_before = procfs::thread_cpu(&pid);
+    let threads_before = server_thread_cpu(&pid, &target.other_pids);
     let self_before = procfs::thread_cpu("self");
-    let proc_before = target.server_pid.as_deref().and_then(procfs::process_cpu);
+    let proc_before = server_cpu(target);
     let client_proc_before = procfs::process_cpu("self").unwrap_or(0.0);
 
     let started = Instant::now();
@@ -519,14 +571,14 @@ where
     }
     let elapsed = started.elapsed();
 
-    let threads_after = procfs::thread_cpu(&pid);
+    let threads_after = server_thread_cpu(&pid, &target.other_pids);
     let self_after = procfs::thread_cpu("self");
     let client_threads: f64 = procfs::cpu_by_name(&self_before, &self_after)
         .into_iter()
         .filter(|(name, _, _)| name.starts_with("lg-client"))
         .map(|(_, _, s)| s)
         .sum();
-    let proc_after = target.server_pid.as_deref().and_then(procfs::process_cpu);
+    let proc_after = server_cpu(target);
     let mut server_threads = procfs::cpu_by_name(&threads_before, &threads_after);
     let (cpu_client, cpu_server) = if in_process {
         // One process: the client is the lg-client threads, the server everything else.
@@ -547,6 +599,54 @@ where
         cpu_server,
         server_threads,
     }
+}
+
+/// `http://addr/path` of every target, comma separated.
+fn target_urls(target: &Target) -> String {
+    target
+        .addrs
+        .iter()
+        .map(|a| format!("http://{a}{}", target.path))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// CPU seconds used so far by the server process and the other replicas.
+fn server_cpu(target: &Target) -> Option<f64> {
+    let first = procfs::process_cpu(target.server_pid.as_deref()?)?;
+    Some(
+        first
+            + target
+                .other_pids
+                .iter()
+                .filter_map(|p| procfs::process_cpu(p))
+                .sum::<f64>(),
+    )
+}
+
+/// CPU seconds per live thread of the server process and the other replicas.
+fn server_thread_cpu(
+    pid: &str,
+    others: &[String],
+) -> std::collections::BTreeMap<String, (String, f64)> {
+    let mut all = procfs::thread_cpu(pid);
+    for p in others {
+        all.extend(procfs::thread_cpu(p));
+    }
+    all
+}
+
+/// Peak RSS of the server process plus that of the other replicas.
+fn server_peak_rss(target: &Target) -> Option<u64> {
+    let first = procfs::status_kb(target.server_pid.as_deref()?, "VmHWM")?;
+    Some(
+        first
+            + target
+                .other_pids
+                .iter()
+                .filter_map(|p| procfs::status_kb(p, "VmHWM"))
+                .sum::<u64>(),
+    )
 }
 
 fn ms(d: Duration) -> f64 {
@@ -598,7 +698,7 @@ fn setup(args: &Args) -> Result<Setup, String> {
         .build()
         .map_err(|e| format!("client runtime: {e}"))?;
 
-    let external = args.target.is_some() || args.runtime_file.is_some();
+    let external = !args.target.is_empty() || !args.runtime_file.is_empty();
     let data_dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let server_rt;
     let mut running = None;
@@ -666,10 +766,9 @@ fn run(args: Args) -> Result<bool, String> {
     let rss_before = procfs::status_kb("self", "VmRSS");
     if !args.json {
         eprintln!(
-            "{} gateway at http://{}{} ({} connections, {} requests of {} bytes signed in {:.2}s, run id {})",
+            "{} gateway at {} ({} connections, {} requests of {} bytes signed in {:.2}s, run id {})",
             target.mode,
-            target.addr,
-            target.path,
+            target_urls(&target),
             args.connections,
             plan.len(),
             request_bytes,
@@ -702,9 +801,7 @@ fn run(args: Args) -> Result<bool, String> {
 
     // Peak RSS before the verification reads the database into this process.
     let server_pid = target.server_pid.clone();
-    let peak_rss = server_pid
-        .as_deref()
-        .and_then(|p| procfs::status_kb(p, "VmHWM"));
+    let peak_rss = server_peak_rss(&target);
     let client_peak_rss = procfs::status_kb("self", "VmHWM");
 
     let mut samples: Vec<u64> = Vec::new();
@@ -739,7 +836,12 @@ fn run(args: Args) -> Result<bool, String> {
     let mut stored = None;
     let mut drain = None;
     let mut verify_error = None;
-    if let Some(db) = &target.database {
+    let rows_in = match (&target.postgres, &target.database) {
+        (Some(url), _) => Some(verify::Rows::Postgres(url.clone())),
+        (None, Some(db)) => Some(verify::Rows::Sqlite(db.clone())),
+        (None, None) => None,
+    };
+    if let Some(db) = &rows_in {
         let drain_started = Instant::now();
         let first = client_rt.block_on(verify::count(db, &sid_low, &sid_high));
         match first {
@@ -791,7 +893,8 @@ fn run(args: Args) -> Result<bool, String> {
     if args.json {
         let report = json!({
             "mode": target.mode,
-            "target": format!("http://{}{}", target.addr, target.path),
+            "target": target_urls(&target),
+            "replicas": target.addrs.len(),
             "cpus": cpus,
             "connections": args.connections,
             "client_threads": args.client_threads,
@@ -925,7 +1028,7 @@ fn run(args: Args) -> Result<bool, String> {
             (None, None) => {
                 let _ = writeln!(
                     out,
-                    "rows:          not verified (no --database or --runtime-file)"
+                    "rows:          not verified (no --database, --postgres or --runtime-file)"
                 );
             }
         }

@@ -1,6 +1,7 @@
-//! Counts what a run stored, straight from the gateway's SQLite file (opened read-only).
+//! Counts what a run stored, straight from the gateway's SQLite file (opened read-only) or
+//! its PostgreSQL database.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -14,8 +15,65 @@ pub(crate) struct Stored {
     pub by_state: Vec<(String, u64)>,
 }
 
+/// Where the gateway keeps its rows.
+#[derive(Debug, Clone)]
+pub(crate) enum Rows {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…`): every schema with an `inbox` table.
+    Postgres(String),
+}
+
 /// Counts inbox rows with `low <= provider_sid < high`.
-pub(crate) async fn count(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
+pub(crate) async fn count(rows: &Rows, low: &str, high: &str) -> Result<Stored, String> {
+    match rows {
+        Rows::Sqlite(db) => count_sqlite(db, low, high).await,
+        Rows::Postgres(url) => count_postgres(url, low, high).await,
+    }
+}
+
+/// Counts inbox rows with `low <= provider_sid < high` in every schema of the database
+/// that has an `inbox` table (the gateway keeps one schema per account).
+async fn count_postgres(url: &str, low: &str, high: &str) -> Result<Stored, String> {
+    let err = |what: &str, e: sqlx::Error| {
+        format!("{what} in {}: {e}", telephony_core::redact::redact_url(url))
+    };
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| err("connecting", e))?;
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'inbox' \
+         ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| err("listing the inbox tables", e))?;
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    for schema in &schemas {
+        let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT state, count(*) FROM {quoted}.inbox \
+             WHERE provider_sid >= $1 AND provider_sid < $2 GROUP BY state"
+        ))
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| err(&format!("counting inbox rows of schema {schema}"), e))?;
+        for (state, n) in rows {
+            *by.entry(state).or_default() += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    conn.close().await.map_err(|e| e.to_string())?;
+    let by_state: Vec<(String, u64)> = by.into_iter().collect();
+    Ok(Stored {
+        rows: by_state.iter().map(|(_, n)| n).sum(),
+        by_state,
+    })
+}
+
+/// Counts inbox rows with `low <= provider_sid < high` in a SQLite file (read-only).
+async fn count_sqlite(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .read_only(true)

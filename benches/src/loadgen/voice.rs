@@ -402,6 +402,7 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
     let mut drain = None;
     let mut verify_error = None;
     if let Some(db) = &target.database {
+        let rows = verify::Rows::Sqlite(db.clone());
         match client_rt.block_on(verify::calls(db, &sid_low, &sid_high, voice_form::SPEECH)) {
             Ok(stored) => check = Some(check_store(stored, &steps)),
             Err(e) => verify_error = Some(e),
@@ -414,14 +415,14 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
                 .find(|(st, _)| st == "queued")
                 .map_or(0, |(_, n)| *n)
         };
-        match client_rt.block_on(verify::count(db, &sid_low, &sid_high)) {
+        match client_rt.block_on(verify::count(&rows, &sid_low, &sid_high)) {
             Ok(first) => {
                 let mut last = first.clone();
                 while queued(&last) > 0
                     && started.elapsed() < Duration::from_secs_f64(args.drain_timeout)
                 {
                     std::thread::sleep(Duration::from_millis(100));
-                    match client_rt.block_on(verify::count(db, &sid_low, &sid_high)) {
+                    match client_rt.block_on(verify::count(&rows, &sid_low, &sid_high)) {
                         Ok(s) => last = s,
                         Err(e) => {
                             verify_error = Some(e);

@@ -30,8 +30,19 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 ];
 
 /// `TELEPHONY_*` variables that are not configuration keys (`TELEPHONY_REPLICA_ID`: this
-/// process's replica id, read by the server when it builds its gateways).
-pub const NON_CONFIG_VARS: &[&str] = &["TELEPHONY_CONFIG", "TELEPHONY_LOG", "TELEPHONY_REPLICA_ID"];
+/// process's replica id, read by the server when it builds its gateways; the send lease
+/// below).
+pub const NON_CONFIG_VARS: &[&str] = &[
+    "TELEPHONY_CONFIG",
+    "TELEPHONY_LOG",
+    "TELEPHONY_REPLICA_ID",
+    SEND_LEASE_VAR,
+];
+
+/// The outbox's send lease in milliseconds (default two minutes, at least 8 s): how long a
+/// replica that died mid-send holds its messages. Not a config key: tests that kill a
+/// process shorten it, so they need not wait two minutes.
+pub const SEND_LEASE_VAR: &str = "TELEPHONY_SEND_LEASE_MS";
 
 /// Environment values as a figment provider whose errors say "environment variables …".
 struct EnvVars {

@@ -50,7 +50,7 @@ mod validation;
 mod views;
 
 pub use dialects::{Dialect, DialectReport};
-pub use environment::{ENV_KEYS, NON_CONFIG_VARS};
+pub use environment::{ENV_KEYS, NON_CONFIG_VARS, SEND_LEASE_VAR};
 pub use error::ConfigError;
 pub use inactive_keys::InactiveKey;
 pub use loading::{ConfigSources, Json5, config_file};

@@ -204,7 +204,11 @@ fn build_gateway(
     let public_loopback = public_addr.ip().is_loopback();
     let mut b = Gateway::builder(provider, store)
         .replica_id(replica_id())
-        .account_name(config.account.as_deref().unwrap_or("default"))
+        .account_name(config.account.as_deref().unwrap_or("default"));
+    if let Some(lease) = send_lease_from_env() {
+        b = b.send_lease(lease);
+    }
+    let mut b = b
         .body_limit(config.serve.max_body_bytes)
         .invalid_request_limit(Some(config.invalid_requests_limit()))
         .webhook_path(config.serve.path.clone())
@@ -240,6 +244,19 @@ fn build_gateway(
         gateway.set_local_base_url(format!("http://{public_addr}"));
     }
     gateway
+}
+
+/// The send lease `TELEPHONY_SEND_LEASE_MS` asks for ([`crate::config::SEND_LEASE_VAR`]);
+/// a value that is not a number of milliseconds is logged and ignored.
+fn send_lease_from_env() -> Option<std::time::Duration> {
+    let v = std::env::var(crate::config::SEND_LEASE_VAR).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(ms) => Some(std::time::Duration::from_millis(ms)),
+        Err(e) => {
+            tracing::warn!(variable = crate::config::SEND_LEASE_VAR, value = %v, error = %e, "ignored: not a number of milliseconds");
+            None
+        }
+    }
 }
 
 /// Applies the config's sender policy, pairing, outbound limits, rate limits, SMS
