@@ -7,8 +7,8 @@
 
 mod cli;
 mod config_store;
-mod dead_letters;
 mod crash;
+mod dead_letters;
 mod replicas;
 mod secrets;
 mod seed_configs;

@@ -86,7 +86,9 @@ pub struct SentMessageQuery {
     pub text: String,
     /// How many `media_urls` the request had.
     pub media: usize,
-    /// Messages created before this are not it.
+    /// Messages created before this are not it (compared to the whole second: Telnyx
+    /// writes creation times with milliseconds at most, so a message created in the same
+    /// second as `since` may read as earlier).
     pub since: OffsetDateTime,
 }
 
@@ -97,6 +99,11 @@ pub const FIND_SENT_PAGE_SIZE: u32 = 50;
 pub const FIND_SENT_MAX_PAGES: u32 = 5;
 
 impl SentMessageQuery {
+    /// `since` rounded down to its second: the bound every comparison uses.
+    pub fn since_second(&self) -> OffsetDateTime {
+        self.since.replace_nanosecond(0).unwrap_or(self.since)
+    }
+
     /// Whether the record can be this message (outbound, same recipient and sender,
     /// created at or after `since`); its text is checked on the message itself.
     pub fn may_be(&self, r: &MessageDetailRecord) -> bool {
@@ -111,7 +118,7 @@ impl SentMessageQuery {
             && r.created_at
                 .as_deref()
                 .and_then(|t| telephony_core::rfc3339::parse(t).ok())
-                .is_some_and(|t| t >= self.since)
+                .is_some_and(|t| t >= self.since_second())
     }
 
     /// Whether the message is this one: the record's checks, and the same text and number
@@ -134,7 +141,7 @@ impl TelnyxClient {
         q: &SentMessageQuery,
         page: u32,
     ) -> Result<DetailRecordPage, ProviderError> {
-        let since = telephony_core::rfc3339::format(q.since);
+        let since = telephony_core::rfc3339::format(q.since_second());
         let (page, size) = (page.max(1).to_string(), FIND_SENT_PAGE_SIZE.to_string());
         let mut query: Vec<(&str, &str)> = vec![
             ("filter[record_type]", "messaging"),
