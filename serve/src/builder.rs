@@ -368,7 +368,7 @@ impl GatewayBuilder {
     /// # drop(gw);
     /// ```
     pub fn send_lease(mut self, lease: std::time::Duration) -> Self {
-        self.outbox.timing = crate::worker::outbox::Timing::new(lease);
+        self.outbox.timing = crate::outbox::Timing::new(lease);
         self
     }
 

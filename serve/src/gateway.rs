@@ -171,7 +171,7 @@ impl Gateway {
     /// [`LIVE_FOR`](crate::cluster::LIVE_FOR)), by id; this one among them once its
     /// workers run.
     pub async fn replicas(&self) -> Result<Vec<telephony_core::store::ReplicaBeat>, StoreError> {
-        crate::cluster::live_replicas(self.shared()).await
+        crate::worker::heartbeat::live_replicas(self.shared()).await
     }
 
     /// This gateway's counters.

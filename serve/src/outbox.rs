@@ -16,7 +16,6 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::rate_limit::OutboundLimits;
 use crate::shared::Shared;
-use crate::worker::outbox::Timing;
 
 /// Why a send was refused before it reached the outbox.
 #[derive(Debug, thiserror::Error)]
@@ -320,5 +319,53 @@ impl Outbox {
         tracing::info!(contact = %number.redacted(), released = released.len(), "contact approved");
         self.wake();
         Ok(released)
+    }
+}
+
+/// How long a claimed message is reserved for the worker that claimed it.
+pub(crate) const LEASE: Duration = Duration::from_secs(120);
+
+/// The longest one send attempt may take before it is given up as a timeout (and, like any
+/// timeout, not replayed). Shorter than [`LEASE`], so no other worker can claim a message
+/// while an attempt on it is still running.
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// An entry whose attempt has not started this long after its claim (every send slot was
+/// busy with a slow provider) is put back instead: its attempt could outlive the lease.
+pub(crate) const START_WITHIN: Duration =
+    Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
+
+const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
+
+/// The send lease and the limits derived from it, so that every attempt ends inside its
+/// lease: an attempt is cut off at three quarters of the lease and must start within the
+/// rest. The default is [`LEASE`], [`ATTEMPT_TIMEOUT`] and [`START_WITHIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    pub(crate) lease: Duration,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) start_within: Duration,
+}
+
+/// The shortest lease [`Timing::new`] takes: its quarter (2 s) still holds an entry's
+/// wait in its lane ([`HOLD`](crate::worker::outbox::HOLD) + [`EARLY`](crate::worker::outbox::EARLY)).
+pub(crate) const MIN_LEASE: Duration = Duration::from_secs(8);
+
+impl Timing {
+    /// The timing of a `lease` (at least [`MIN_LEASE`]).
+    pub(crate) fn new(lease: Duration) -> Self {
+        let lease = lease.max(MIN_LEASE);
+        let attempt_timeout = lease / 4 * 3;
+        Timing {
+            lease,
+            attempt_timeout,
+            start_within: lease - attempt_timeout,
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::new(LEASE)
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod dispatch;
 pub(crate) mod forward;
+pub(crate) mod heartbeat;
 pub(crate) mod outbox;
 
 use tokio::sync::watch;
@@ -46,7 +47,10 @@ impl Gateway {
             tokio::spawn(dispatch::run(dispatch, self.clone(), rx.clone())),
             tokio::spawn(crate::voice::worker::run(self.voice().clone(), rx.clone())),
             tokio::spawn(crate::rate_limit::prune_periodically(prune, rx.clone())),
-            tokio::spawn(crate::cluster::heartbeat(self.shared().clone(), rx)),
+            tokio::spawn(crate::worker::heartbeat::heartbeat(
+                self.shared().clone(),
+                rx,
+            )),
         ];
         Workers { stop, tasks }
     }

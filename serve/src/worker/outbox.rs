@@ -39,7 +39,7 @@
 //! [`OutboxStore::next_outbound_due`]: telephony_core::OutboxStore::next_outbound_due
 //! [`OutboxStore::reserve_send_slots`]: telephony_core::OutboxStore::reserve_send_slots
 //!
-//! A claim is a lease ([`LEASE`] by default, [`Timing`]): if the process dies, its entries
+//! A claim is a lease ([`LEASE`](crate::outbox::LEASE) by default, [`Timing`](crate::outbox::Timing)): if the process dies, its entries
 //! are claimed again when their leases run out. Every claim has a token and only the latest
 //! claim records an outcome, so a worker that stalled past its lease cannot overwrite the
 //! one that took the entry over (it logs the lost lease and moves on). An entry whose
@@ -49,7 +49,7 @@
 //! and records the message found instead of sending it twice; a provider that cannot tell
 //! gets it again (at-least-once). An entry waits in memory about [`HOLD`] at most before
 //! its slot; one that has not started within [`START_WITHIN`] of its claim is put back
-//! instead of sent, and one attempt (with its lookup) is cut off at [`ATTEMPT_TIMEOUT`], so
+//! instead of sent, and one attempt (with its lookup) is cut off at [`ATTEMPT_TIMEOUT`](crate::outbox::ATTEMPT_TIMEOUT), so
 //! every attempt ends inside its lease. On shutdown the held entries are put back, due at
 //! once.
 
@@ -66,22 +66,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::outbox::Outbox;
-
-/// How long a claimed message is reserved for the worker that claimed it.
-pub(crate) const LEASE: Duration = Duration::from_secs(120);
-
-/// The longest one send attempt may take before it is given up as a timeout (and, like any
-/// timeout, not replayed). Shorter than [`LEASE`], so no other worker can claim a message
-/// while an attempt on it is still running.
-pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// An entry whose attempt has not started this long after its claim (every send slot was
-/// busy with a slow provider) is put back instead: its attempt could outlive the lease.
-pub(crate) const START_WITHIN: Duration =
-    Duration::from_secs(LEASE.as_secs() - ATTEMPT_TIMEOUT.as_secs());
-
-const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() < LEASE.as_secs());
+use crate::outbox::{Outbox, START_WITHIN};
 
 /// Entries whose projected slot is at most this far away wait in their sender's lane in
 /// memory; later ones are put back in the store.
@@ -93,39 +78,6 @@ pub(crate) const EARLY: Duration = Duration::from_millis(500);
 
 const _: () = assert!(EARLY.as_millis() < HOLD.as_millis());
 const _: () = assert!(HOLD.as_secs() + EARLY.as_secs() < START_WITHIN.as_secs());
-
-/// The send lease and the limits derived from it, so that every attempt ends inside its
-/// lease: an attempt is cut off at three quarters of the lease and must start within the
-/// rest. The default is [`LEASE`], [`ATTEMPT_TIMEOUT`] and [`START_WITHIN`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timing {
-    pub(crate) lease: Duration,
-    pub(crate) attempt_timeout: Duration,
-    pub(crate) start_within: Duration,
-}
-
-/// The shortest lease [`Timing::new`] takes: its quarter (2 s) still holds an entry's
-/// wait in its lane ([`HOLD`] + [`EARLY`]).
-pub(crate) const MIN_LEASE: Duration = Duration::from_secs(8);
-
-impl Timing {
-    /// The timing of a `lease` (at least [`MIN_LEASE`]).
-    pub(crate) fn new(lease: Duration) -> Self {
-        let lease = lease.max(MIN_LEASE);
-        let attempt_timeout = lease / 4 * 3;
-        Timing {
-            lease,
-            attempt_timeout,
-            start_within: lease - attempt_timeout,
-        }
-    }
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing::new(LEASE)
-    }
-}
 
 /// How many entries one claim takes at most: a second of a 100/s sender's backlog and its
 /// new sends fit in one or two claims.
@@ -399,7 +351,7 @@ enum Turn {
 struct Held {
     item: OutboxItem,
     /// When it was claimed (first claimed, for one put back), for the wait metrics and
-    /// [`Timing::start_within`].
+    /// [`Timing::start_within`](crate::outbox::Timing::start_within).
     since: Instant,
     claimed: Instant,
     /// Whether it had to wait for a slot (it was put back, or found no slot in the lane).
@@ -832,7 +784,7 @@ enum Outcome {
 }
 
 /// Asks the provider whether an interrupted entry was sent, then sends it if not, all
-/// within one [`Timing::attempt_timeout`].
+/// within one [`Timing::attempt_timeout`](crate::outbox::Timing::attempt_timeout).
 async fn call_provider(outbox: &Outbox, item: &OutboxItem) -> Outcome {
     let provider = outbox.shared().provider();
     let timeout = outbox.timing().attempt_timeout;
