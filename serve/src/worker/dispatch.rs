@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use telephony_core::store::{ClaimedInbound, DispatchOutcome, DispatchResult};
-use telephony_core::{InboundMessage, InboxState, error_chain};
+use telephony_core::{InboundMessage, InboxState, MessageId, Store, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -48,51 +48,71 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
     let store = part.shared().store().clone();
     let lease = part.settings().lease;
     let mut others = store.watch_work(telephony_core::store::WorkKind::Inbound);
+    // A batch's outcomes are recorded together with the next claim: one write per batch
+    // (in one transaction on SQLite, whose writer the inbound webhooks need). Until then
+    // the batch's leases keep it from other workers; if the process dies first, the
+    // leases run out and the batch is dispatched again: at-least-once.
+    let mut outcomes: Vec<DispatchOutcome> = Vec::new();
     loop {
         if *stop.borrow() {
+            record_last(&store, &outcomes).await;
             return;
         }
         match store
-            .claim_inbound(OffsetDateTime::now_utc(), lease, BATCH)
+            .record_and_claim_inbound(&outcomes, OffsetDateTime::now_utc(), lease, BATCH)
             .await
         {
             Err(e) => {
-                tracing::error!(error = %error_chain(&e), "claiming inbound messages failed");
+                // Neither happened: the outcomes are recorded with the next claim.
+                tracing::error!(pending_outcomes = outcomes.len(), error = %error_chain(&e), "recording dispatch results and claiming inbound messages failed");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => {}
                 }
             }
-            Ok(claimed) if claimed.is_empty() => {
-                // Also the poll that finds retries coming due and leases that ran out.
-                tokio::select! {
-                    _ = part.woken() => {}
-                    _ = others.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-            Ok(claimed) => {
-                let outcomes = dispatch_batch(&part, &gateway, claimed).await;
-                // One write for the whole batch. If it fails, the batch stays leased and is
-                // dispatched again once the lease runs out: at-least-once.
-                match store.record_dispatch(&outcomes).await {
-                    Err(e) => {
-                        tracing::error!(messages = outcomes.len(), error = %error_chain(&e), "could not record dispatch results")
+            Ok((lost, claimed)) => {
+                log_recorded(outcomes.len(), &lost);
+                outcomes.clear();
+                if claimed.is_empty() {
+                    // Also the poll that finds retries coming due and leases that ran out.
+                    tokio::select! {
+                        _ = part.woken() => {}
+                        _ = others.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.changed() => return,
                     }
-                    Ok(lost) => {
-                        for id in &lost {
-                            tracing::warn!(message_id = %id, "dispatch result not recorded: the lease ran out and another worker claimed the message");
-                        }
-                        tracing::debug!(
-                            messages = outcomes.len(),
-                            lost = lost.len(),
-                            "dispatch batch recorded"
-                        );
-                    }
+                } else {
+                    outcomes = dispatch_batch(&part, &gateway, claimed).await;
                 }
             }
         }
+    }
+}
+
+/// Records the last batch's outcomes on the way out (one try: if it fails, the batch's
+/// leases run out and it is dispatched again).
+async fn record_last(store: &Arc<dyn Store>, outcomes: &[DispatchOutcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    match store.record_dispatch(outcomes).await {
+        Ok(lost) => log_recorded(outcomes.len(), &lost),
+        Err(e) => {
+            tracing::error!(messages = outcomes.len(), error = %error_chain(&e), "could not record dispatch results before stopping; they are dispatched again when their leases run out")
+        }
+    }
+}
+
+fn log_recorded(recorded: usize, lost: &[MessageId]) {
+    for id in lost {
+        tracing::warn!(message_id = %id, "dispatch result not recorded: the lease ran out and another worker claimed the message");
+    }
+    if recorded > 0 {
+        tracing::debug!(
+            messages = recorded,
+            lost = lost.len(),
+            "dispatch batch recorded"
+        );
     }
 }
 

@@ -457,6 +457,29 @@ impl InboxStore for SqliteStore {
         in_write_tx!(self, |conn| inbox::record(conn, outcomes))
     }
 
+    async fn record_and_claim_inbound(
+        &self,
+        outcomes: &[DispatchOutcome],
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<(Vec<MessageId>, Vec<ClaimedInbound>), StoreError> {
+        let token = LeaseToken::generate();
+        let (lost, claimed) = in_write_tx!(self, |conn| async move {
+            let lost = if outcomes.is_empty() {
+                Vec::new()
+            } else {
+                inbox::record(&mut *conn, outcomes).await?
+            };
+            let claimed = inbox::claim(&mut *conn, now, lease, limit, token).await?;
+            Ok::<_, StoreError>((lost, claimed))
+        })?;
+        if !claimed.is_empty() {
+            debug!(claimed = claimed.len(), recorded = outcomes.len(), limit, lease = %token, "inbound outcomes recorded and messages claimed");
+        }
+        Ok((lost, claimed))
+    }
+
     async fn failed_inbound(&self, limit: usize) -> Result<Vec<FailedInbound>, StoreError> {
         let limit = match limit {
             0 => DEFAULT_LIMIT,

@@ -554,3 +554,66 @@ pub async fn claim_race<S: InboxStore + ?Sized>(stores: Vec<Arc<S>>) {
     }
     assert_eq!(got, expected, "each sender's messages in arrival order");
 }
+
+/// Recording a batch's outcomes together with the next claim: the outcomes apply first (so
+/// the sender's next message becomes claimable in the same step), a superseded outcome is
+/// reported, and with nothing to record it is a plain claim.
+pub async fn record_and_claim_in_one_step<S: InboxStore + ?Sized>(s: &S) {
+    let alice = "+15557654321";
+    for (i, sid) in ["SMr1", "SMr2"].into_iter().enumerate() {
+        s.insert_inbound(&inbound(sid, alice, sid, i as i64))
+            .await
+            .unwrap();
+    }
+    let now = t0() + Duration::from_secs(10);
+    // Nothing to record: a plain claim, which takes Alice's messages in order.
+    let (lost, first) = s
+        .record_and_claim_inbound(&[], now, LEASE, 1)
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    assert_eq!(sids(&first), [("SMr1", 0)]);
+    // While SMr1 is leased, SMr2 (same sender) waits.
+    let (_, none) = s
+        .record_and_claim_inbound(&[], now, LEASE, 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // SMr1's outcome and the next claim in one step: SMr2 is claimable at once.
+    let (lost, next) = s
+        .record_and_claim_inbound(
+            &[done(&first[0], InboxState::Accepted, None)],
+            now,
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    assert_eq!(sids(&next), [("SMr2", 0)]);
+    // A stale outcome (SMr1 is no longer queued) changes nothing and is reported.
+    let (lost, _) = s
+        .record_and_claim_inbound(
+            &[done(&first[0], InboxState::Failed, Some("late"))],
+            now,
+            LEASE,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, [first[0].message.id.clone()]);
+    let states: Vec<_> = s
+        .inbox(&InboxQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.message.provider_sid, e.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("SMr1".to_string(), InboxState::Accepted),
+            ("SMr2".to_string(), InboxState::Queued)
+        ]
+    );
+}
