@@ -218,8 +218,10 @@ impl Outbox {
         let held = self.settings.policy.require_approval_for_new_contacts
             && !store.is_known_contact(&number).await?;
         let now = OffsetDateTime::now_utc();
-        let cap = self.settings.policy.max_per_day.map(|max| SendCap {
-            since: now.replace_time(time::Time::MIDNIGHT),
+        let day_start = now.replace_time(time::Time::MIDNIGHT);
+        let max_per_day = self.settings.policy.max_per_day;
+        let cap = max_per_day.map(|max| SendCap {
+            since: day_start,
             max: max as usize,
         });
         let parts: Vec<(MessageId, OutboundMessage)> = bodies
@@ -247,13 +249,12 @@ impl Outbox {
         {
             CappedEnqueue::Queued(receipts) => receipts,
             CappedEnqueue::OverCap { sent } => {
-                let cap = cap.expect("only a capped enqueue is refused");
                 let fmt = telephony_core::rfc3339::format;
                 return Err(SendError::DailyLimit {
                     sent,
-                    max: cap.max as u32,
-                    day_start: fmt(cap.since),
-                    resets_at: fmt(cap.since + time::Duration::days(1)),
+                    max: max_per_day.unwrap_or(0),
+                    day_start: fmt(day_start),
+                    resets_at: fmt(day_start + time::Duration::days(1)),
                 });
             }
         };
