@@ -1,13 +1,20 @@
-//! Dispatch outcomes grouped into set-based statements, for both backends: one `UPDATE`
-//! per (claim token, final state, note) and per claim token for releases, one per retry
-//! (each has its own error and due time). Retries and releases are rare; a batch of
-//! accepted messages from one claim is one statement.
+//! Dispatch outcomes grouped into set-based statements for PostgreSQL, whose leases are in
+//! the rows: one `UPDATE` per (claim token, final state, note) and per claim token for
+//! releases, one per retry (each has its own error and due time). Retries and releases
+//! are rare; a batch of accepted messages from one claim is one statement. SQLite, whose
+//! claims are in memory, groups its own (`sqlite::claims`); both report lost outcomes
+//! with [`lost`].
 
 use std::collections::HashSet;
 
-use telephony_core::store::{DispatchOutcome, DispatchResult};
-use telephony_core::{InboxState, MessageId};
+#[cfg(feature = "postgres")]
+use telephony_core::InboxState;
+use telephony_core::MessageId;
+use telephony_core::store::DispatchOutcome;
+#[cfg(feature = "postgres")]
+use telephony_core::store::DispatchResult;
 
+#[cfg(feature = "postgres")]
 /// A final state for the messages `ids`, all claimed under `token`.
 pub(crate) struct DoneGroup<'a> {
     pub token: i64,
@@ -16,6 +23,7 @@ pub(crate) struct DoneGroup<'a> {
     pub ids: Vec<&'a str>,
 }
 
+#[cfg(feature = "postgres")]
 /// One message back to `queued`, due at `at_ms`, with `error` as its note.
 pub(crate) struct RetryOne<'a> {
     pub token: i64,
@@ -24,12 +32,14 @@ pub(crate) struct RetryOne<'a> {
     pub at_ms: i64,
 }
 
+#[cfg(feature = "postgres")]
 /// Messages claimed under `token` and released untried.
 pub(crate) struct ReleaseGroup<'a> {
     pub token: i64,
     pub ids: Vec<&'a str>,
 }
 
+#[cfg(feature = "postgres")]
 /// The outcomes of a batch, grouped.
 pub(crate) struct Grouped<'a> {
     pub done: Vec<DoneGroup<'a>>,
@@ -37,6 +47,7 @@ pub(crate) struct Grouped<'a> {
     pub releases: Vec<ReleaseGroup<'a>>,
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) fn group(outcomes: &[DispatchOutcome]) -> Grouped<'_> {
     let mut g = Grouped {
         done: Vec::new(),

@@ -23,7 +23,8 @@
 //! with no attempt counted). After the last attempt the message is dead-lettered: state
 //! `failed`, the note naming the last error and the attempt count. A claim that finds a
 //! message already out of attempts (its earlier claims never finished, e.g. the handler
-//! crashed the process) dead-letters it without calling the handler again.
+//! crashed the process: on PostgreSQL, which counts an attempt when it is claimed; SQLite
+//! counts it with the outcome) dead-letters it without calling the handler again.
 
 use std::sync::Arc;
 use std::time::Duration;

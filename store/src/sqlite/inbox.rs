@@ -7,14 +7,14 @@ use std::collections::HashSet;
 
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
-use telephony_core::store::{ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken};
+use telephony_core::store::FailedInbound;
 use telephony_core::{InboundMessage, InboxEntry, InboxState, InboxUpdate, MessageId, StoreError};
 use time::OffsetDateTime;
 
+use super::claims::{Candidate, DoneGroup, RetryOne};
 use super::codec::{
     self, get, get_channel, get_inbox_state, get_json, get_time, get_u32, get_u32_opt,
 };
-use crate::dispatch_outcomes;
 
 /// An inbound message encoded for its row; built by the caller's task so the single writer
 /// only binds and executes.
@@ -277,128 +277,107 @@ pub(crate) async fn set_state(
     Ok(())
 }
 
-/// Leases up to `limit` claimable queued messages under `token`, oldest first, counting an
-/// attempt on each (see [`InboxStore::claim_inbound`](telephony_core::InboxStore::claim_inbound)
-/// for which are claimable). One statement inside the caller's write transaction; SQLite's
-/// single writer makes claims one at a time.
-pub(crate) async fn claim(
+/// Reads up to `limit` claimable queued messages, oldest first, with the attempts their
+/// rows count: due (no retry pending after `now`), no earlier queued message of their
+/// sender waiting for a retry, and their sender not in `held` (the senders whose lane a
+/// live in-memory claim holds; see [`super::claims`]). A read: the claim itself is kept
+/// in memory.
+pub(crate) async fn claimable(
     conn: &mut SqliteConnection,
     now: OffsetDateTime,
-    lease: std::time::Duration,
     limit: usize,
-    token: LeaseToken,
-) -> Result<Vec<ClaimedInbound>, StoreError> {
+    held: &[String],
+) -> Result<Vec<Candidate>, StoreError> {
     let now_ms = codec::to_ms(now);
     // The NOT EXISTS repeats the partial index's predicate (inbox_held_by_sender) so that
     // SQLite uses it.
-    let rows = sqlx::query(
-        "UPDATE inbox SET leased_until = ?2, lease_token = ?3, attempts = attempts + 1 \
-         WHERE rowid IN ( \
-           SELECT m.rowid FROM inbox m \
-           WHERE m.state = 'queued' \
-             AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?1) \
-             AND (m.leased_until IS NULL OR m.leased_until <= ?1) \
-             AND NOT EXISTS ( \
-               SELECT 1 FROM inbox b \
-               WHERE b.state = 'queued' \
-                 AND (b.leased_until IS NOT NULL OR b.next_attempt_at IS NOT NULL) \
-                 AND b.sender = m.sender \
-                 AND (b.received_at < m.received_at \
-                      OR (b.received_at = m.received_at AND b.rowid < m.rowid)) \
-                 AND (b.leased_until > ?1 OR b.next_attempt_at > ?1)) \
-           ORDER BY m.received_at, m.rowid LIMIT ?4 \
-         ) \
-         RETURNING rowid AS seq, id, provider_sid, account_sid, channel, sender, recipient, \
-                   body, media_json, num_segments, received_at, extra_json, attempts",
-    )
-    .bind(now_ms)
-    .bind(now_ms.saturating_add(codec::duration_ms(lease)))
-    .bind(token.as_i64())
-    .bind(codec::limit(limit))
-    .fetch_all(conn)
-    .await
-    .map_err(StoreError::backend)?;
-    let mut claimed = rows
-        .iter()
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT rowid AS seq, id, provider_sid, account_sid, channel, sender, recipient, \
+                body, media_json, num_segments, received_at, extra_json, attempts \
+         FROM inbox m \
+         WHERE m.state = 'queued' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ",
+    );
+    q.push_bind(now_ms).push(
+        ") AND NOT EXISTS ( \
+           SELECT 1 FROM inbox b \
+           WHERE b.state = 'queued' \
+             AND (b.leased_until IS NOT NULL OR b.next_attempt_at IS NOT NULL) \
+             AND b.sender = m.sender \
+             AND (b.received_at < m.received_at \
+                  OR (b.received_at = m.received_at AND b.rowid < m.rowid)) \
+             AND b.next_attempt_at > ",
+    );
+    q.push_bind(now_ms).push(")");
+    // At most one claim's worth of senders per claim in flight: far under SQLite's
+    // 32766 bound parameters.
+    if !held.is_empty() {
+        q.push(" AND m.sender NOT IN (");
+        let mut sep = q.separated(", ");
+        for s in held {
+            sep.push_bind(s.as_str());
+        }
+        sep.push_unseparated(")");
+    }
+    q.push(" ORDER BY m.received_at, m.rowid LIMIT ")
+        .push_bind(codec::limit(limit));
+    let rows = q
+        .build()
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::backend)?;
+    rows.iter()
         .map(|row| {
-            let message = decode_message(row)?;
-            let key = (
-                codec::to_ms(message.received_at),
-                get::<i64>(row, "inbox.seq")?,
-            );
-            let claimed = ClaimedInbound {
-                message,
-                // The row counts this claim; the claim reports the attempts before it.
-                attempts: get_u32(row, "inbox.attempts")?.saturating_sub(1),
-                lease: token,
-            };
-            Ok((key, claimed))
+            Ok(Candidate {
+                message: decode_message(row)?,
+                recorded_attempts: get_u32(row, "inbox.attempts")?,
+            })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    // RETURNING has no defined order; hand messages out in arrival order.
-    claimed.sort_by_key(|(key, _)| *key);
-    Ok(claimed.into_iter().map(|(_, c)| c).collect())
+        .collect()
 }
 
-/// Applies fenced dispatch outcomes inside the caller's write transaction; returns the ids
-/// that changed nothing (superseded claim, no longer queued, unknown).
-pub(crate) async fn record(
+/// Records a group of final outcomes of claimed messages (those still `queued`), adding
+/// the group's attempts; collects the ids changed into `applied`.
+pub(crate) async fn record_done(
     conn: &mut SqliteConnection,
-    outcomes: &[DispatchOutcome],
-) -> Result<Vec<MessageId>, StoreError> {
-    let grouped = dispatch_outcomes::group(outcomes);
-    let mut applied = HashSet::new();
-    for d in &grouped.done {
-        for ids in d.ids.chunks(10_000) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE inbox SET state = ");
-            q.push_bind(d.state.as_str())
-                .push(", note = ")
-                .push_bind(d.note)
-                .push(
-                    ", leased_until = NULL, lease_token = NULL, next_attempt_at = NULL \
-                     WHERE state = 'queued' AND lease_token = ",
-                )
-                .push_bind(d.token)
-                .push(" AND id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(*id);
-            }
-            sep.push_unseparated(") RETURNING id");
-            collect_ids(q.build().fetch_all(&mut *conn).await, &mut applied)?;
+    d: &DoneGroup<'_>,
+    applied: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    for ids in d.ids.chunks(10_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE inbox SET state = ");
+        q.push_bind(d.state.as_str())
+            .push(", note = ")
+            .push_bind(d.note)
+            .push(", attempts = attempts + ")
+            .push_bind(i64::from(d.attempts))
+            .push(" WHERE state = 'queued' AND id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
         }
+        sep.push_unseparated(") RETURNING id");
+        collect_ids(q.build().fetch_all(&mut *conn).await, applied)?;
     }
-    for r in &grouped.retries {
-        let rows = sqlx::query(
-            "UPDATE inbox SET note = ?3, next_attempt_at = ?4, leased_until = NULL, \
-               lease_token = NULL \
-             WHERE id = ?1 AND state = 'queued' AND lease_token = ?2 RETURNING id",
-        )
-        .bind(r.id)
-        .bind(r.token)
-        .bind(r.error)
-        .bind(r.at_ms)
-        .fetch_all(&mut *conn)
-        .await;
-        collect_ids(rows, &mut applied)?;
-    }
-    for r in &grouped.releases {
-        for ids in r.ids.chunks(10_000) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE inbox SET leased_until = NULL, lease_token = NULL, \
-                   attempts = max(attempts - 1, 0) \
-                 WHERE state = 'queued' AND lease_token = ",
-            );
-            q.push_bind(r.token).push(" AND id IN (");
-            let mut sep = q.separated(", ");
-            for id in ids {
-                sep.push_bind(*id);
-            }
-            sep.push_unseparated(") RETURNING id");
-            collect_ids(q.build().fetch_all(&mut *conn).await, &mut applied)?;
-        }
-    }
-    Ok(dispatch_outcomes::lost(outcomes, &applied))
+    Ok(())
+}
+
+/// Puts a claimed message (still `queued`) back with a due time and its error, adding its
+/// attempts; collects its id into `applied` if it changed.
+pub(crate) async fn record_retry(
+    conn: &mut SqliteConnection,
+    r: &RetryOne<'_>,
+    applied: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "UPDATE inbox SET note = ?2, next_attempt_at = ?3, attempts = attempts + ?4 \
+         WHERE id = ?1 AND state = 'queued' RETURNING id",
+    )
+    .bind(r.id)
+    .bind(r.error)
+    .bind(r.at_ms)
+    .bind(i64::from(r.attempts))
+    .fetch_all(&mut *conn)
+    .await;
+    collect_ids(rows, applied)
 }
 
 fn collect_ids(

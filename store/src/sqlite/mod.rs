@@ -6,6 +6,7 @@
 //! [`calls`] and [`cluster`]; [`codec`] (column ↔ value conversions).
 
 mod calls;
+mod claims;
 mod cluster;
 mod codec;
 mod contacts;
@@ -110,6 +111,11 @@ pub struct SqliteStore {
     /// Each sender's next free send time ([`OutboxStore::reserve_send_slots`]): in this
     /// process's memory, since one process owns a SQLite database.
     send_slots: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, OffsetDateTime>>>,
+    /// Inbound dispatch claims ([`InboxStore::claim_inbound`]): in this process's memory
+    /// too, so a claim is a read and a dispatched message is written twice, not four
+    /// times (see [`claims`]). Held across a claim's read and a record's write, so the
+    /// two never interleave.
+    claims: std::sync::Arc<tokio::sync::Mutex<claims::Claims>>,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
 }
@@ -286,6 +292,15 @@ impl SqliteStore {
         migrations::run(&writer)
             .await
             .map_err(|e| fail("migrating the schema", e.into()))?;
+        // Dispatch claims live in the owning process's memory (see `claims`); leases an
+        // earlier version wrote to rows are void now that that process is gone.
+        sqlx::query(
+            "UPDATE inbox SET leased_until = NULL, lease_token = NULL \
+             WHERE state = 'queued' AND leased_until IS NOT NULL",
+        )
+        .execute(&writer)
+        .await
+        .map_err(|e| fail("clearing stored dispatch leases", e.into()))?;
         let checkpoints = pool(1)
             .connect_with(common.clone())
             .await
@@ -306,6 +321,7 @@ impl SqliteStore {
         );
         Ok(SqliteStore {
             send_slots: std::sync::Arc::default(),
+            claims: std::sync::Arc::default(),
             inbound: InboundWriter::spawn(writer.clone()),
             path,
             options,
@@ -423,24 +439,33 @@ impl InboxStore for SqliteStore {
         state: InboxState,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| inbox::set_state(conn, id, state, note))
+        let mut claims = self.claims.lock().await;
+        in_write_tx!(self, |conn| inbox::set_state(conn, id, state, note))?;
+        claims.forget([id]);
+        Ok(())
     }
 
     async fn set_inbound_states(&self, updates: &[InboxUpdate]) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
-        in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))
+        let mut claims = self.claims.lock().await;
+        in_write_tx!(self, |conn| inbox::set_states(&mut *conn, updates))?;
+        claims.forget(updates.iter().map(|u| &u.id));
+        Ok(())
     }
+
     async fn claim_inbound(
         &self,
         now: OffsetDateTime,
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedInbound>, StoreError> {
+        let mut claims = self.claims.lock().await;
+        let held = claims.held_senders(now, None);
+        let candidates = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held))?;
         let token = LeaseToken::generate();
-        let claimed: Vec<ClaimedInbound> =
-            in_write_tx!(self, |conn| inbox::claim(conn, now, lease, limit, token))?;
+        let claimed = claims.lease(candidates, token, now, lease);
         if !claimed.is_empty() {
             debug!(claimed = claimed.len(), limit, lease = %token, "inbound messages claimed");
         }
@@ -451,10 +476,14 @@ impl InboxStore for SqliteStore {
         &self,
         outcomes: &[DispatchOutcome],
     ) -> Result<Vec<MessageId>, StoreError> {
-        if outcomes.is_empty() {
-            return Ok(Vec::new());
-        }
-        in_write_tx!(self, |conn| inbox::record(conn, outcomes))
+        let mut claims = self.claims.lock().await;
+        let plan = claims.plan(outcomes);
+        let applied = if plan.writes() {
+            in_write_tx!(self, |conn| claims::record(conn, &plan))?
+        } else {
+            Default::default()
+        };
+        Ok(claims.settle(&plan, applied))
     }
 
     async fn record_and_claim_inbound(
@@ -464,16 +493,24 @@ impl InboxStore for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<(Vec<MessageId>, Vec<ClaimedInbound>), StoreError> {
+        let mut claims = self.claims.lock().await;
+        let plan = claims.plan(outcomes);
+        let held = claims.held_senders(now, Some(&plan));
+        // With something to record, the record and the read are one transaction (if it
+        // fails, neither happened); otherwise the claim is a read on the read pool.
+        let (applied, candidates) = if plan.writes() {
+            in_write_tx!(self, |conn| async {
+                let applied = claims::record(&mut *conn, &plan).await?;
+                let candidates = inbox::claimable(&mut *conn, now, limit, &held).await?;
+                Ok::<_, StoreError>((applied, candidates))
+            })?
+        } else {
+            let candidates = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held))?;
+            (Default::default(), candidates)
+        };
+        let lost = claims.settle(&plan, applied);
         let token = LeaseToken::generate();
-        let (lost, claimed) = in_write_tx!(self, |conn| async move {
-            let lost = if outcomes.is_empty() {
-                Vec::new()
-            } else {
-                inbox::record(&mut *conn, outcomes).await?
-            };
-            let claimed = inbox::claim(&mut *conn, now, lease, limit, token).await?;
-            Ok::<_, StoreError>((lost, claimed))
-        })?;
+        let claimed = claims.lease(candidates, token, now, lease);
         if !claimed.is_empty() {
             debug!(claimed = claimed.len(), recorded = outcomes.len(), limit, lease = %token, "inbound outcomes recorded and messages claimed");
         }
@@ -489,7 +526,10 @@ impl InboxStore for SqliteStore {
     }
 
     async fn requeue_inbound(&self, id: &MessageId) -> Result<InboxState, StoreError> {
-        in_write_tx!(self, |conn| inbox::requeue(conn, id))
+        let mut claims = self.claims.lock().await;
+        let before = in_write_tx!(self, |conn| inbox::requeue(conn, id))?;
+        claims.forget([id]);
+        Ok(before)
     }
 }
 

@@ -493,6 +493,129 @@ async fn claims_hand_out_the_oldest_due_first() {
     assert_eq!(got[0].id.as_str(), "msg_c");
 }
 
+/// Inbound claims are held in the process's memory: a claim writes nothing to the file,
+/// an outcome adds its attempt to the row, and after a restart a message that was claimed
+/// but never recorded is claimable at once, with only its recorded attempts.
+#[tokio::test]
+async fn inbound_claims_live_in_memory_and_restart_frees_them() {
+    use telephony_core::store::{DispatchOutcome, DispatchResult};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    let alice = "+15557654321";
+    s.insert_inbound(&inbound("SMm1", alice, "one", 0))
+        .await
+        .unwrap();
+    s.insert_inbound(&inbound("SMm2", alice, "two", 1))
+        .await
+        .unwrap();
+    let row = |sid: &'static str| {
+        let path = path.clone();
+        async move {
+            let mut c = raw(&path).await;
+            sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(
+                "SELECT attempts, leased_until, lease_token FROM inbox WHERE provider_sid = ?1",
+            )
+            .bind(sid)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    let first = s.claim_inbound(secs(10), LEASE, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(row("SMm1").await, (0, None, None), "a claim writes nothing");
+    // A retry records the attempt and holds alice's lane until it is due.
+    let lost = s
+        .record_dispatch(&[DispatchOutcome {
+            id: first[0].message.id.clone(),
+            lease: first[0].lease,
+            result: DispatchResult::Retry {
+                error: "handler error: down".into(),
+                at: secs(20),
+            },
+        }])
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    assert_eq!(row("SMm1").await.0, 1);
+    assert!(
+        s.claim_inbound(secs(19), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let lane = s.claim_inbound(secs(20), LEASE, 10).await.unwrap();
+    let got: Vec<_> = lane
+        .iter()
+        .map(|c| (c.message.provider_sid.as_str(), c.attempts))
+        .collect();
+    assert_eq!(got, [("SMm1", 1), ("SMm2", 0)]);
+    // The process ends with the lane claimed and nothing recorded.
+    s.close().await;
+    drop(s);
+    let s = open(&path).await;
+    let again = s.claim_inbound(secs(21), LEASE, 10).await.unwrap();
+    let got: Vec<_> = again
+        .iter()
+        .map(|c| (c.message.provider_sid.as_str(), c.attempts))
+        .collect();
+    assert_eq!(
+        got,
+        [("SMm1", 1), ("SMm2", 0)],
+        "claimable at once after a restart"
+    );
+    // The old claim's outcome is fenced out; the new one's lands with its attempt.
+    let done = |c: &telephony_core::store::ClaimedInbound| DispatchOutcome {
+        id: c.message.id.clone(),
+        lease: c.lease,
+        result: DispatchResult::Done {
+            state: InboxState::Accepted,
+            note: None,
+        },
+    };
+    let lost = s.record_dispatch(&[done(&lane[1])]).await.unwrap();
+    assert_eq!(lost, [lane[1].message.id.clone()]);
+    let lost = s
+        .record_dispatch(&[done(&again[0]), done(&again[1])])
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    assert_eq!(row("SMm1").await, (2, None, None));
+    assert_eq!(row("SMm2").await, (1, None, None));
+    s.close().await;
+}
+
+/// Leases an earlier version wrote to the rows are void when the file is opened: the
+/// process that held them is gone.
+#[tokio::test]
+async fn leases_stored_by_an_earlier_version_are_cleared_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    s.insert_inbound(&inbound("SMold", "+15557654321", "x", 0))
+        .await
+        .unwrap();
+    s.close().await;
+    drop(s);
+    let mut c = raw(&path).await;
+    let far = secs(3600).unix_timestamp() * 1000;
+    sqlx::query("UPDATE inbox SET leased_until = ?1, lease_token = 7, attempts = 1")
+        .bind(far)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let s = open(&path).await;
+    let got = s.claim_inbound(secs(1), LEASE, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].message.provider_sid.as_str(), got[0].attempts),
+        ("SMold", 1)
+    );
+    s.close().await;
+}
+
 #[tokio::test]
 async fn journal_mode_is_wal_on_the_file() {
     let dir = tempfile::tempdir().unwrap();

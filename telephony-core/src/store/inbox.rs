@@ -215,6 +215,11 @@ pub trait InboxStore: Send + Sync + 'static {
     /// may return several messages of one sender (in order); the worker handles them in
     /// that order. Concurrent claims (other connections, other replicas) never return the
     /// same message, nor messages of one sender.
+    ///
+    /// Where one process owns the database (SQLite), the backend may keep leases and
+    /// attempt counts in that process's memory and write an attempt with its outcome:
+    /// then a claim cut short by the process ending is not counted, and its messages are
+    /// claimable as soon as the database is opened again.
     async fn claim_inbound(
         &self,
         now: OffsetDateTime,
