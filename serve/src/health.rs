@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +86,11 @@ struct Part {
     startup: Option<StartupCheck>,
     cache: Mutex<Option<(Instant, Result<(), String>)>>,
     refreshing: tokio::sync::Mutex<()>,
+    /// Every webhook asks: while the last answer is a fresh `Ok`, they learn it from two
+    /// atomic reads, without a lock or an allocation. `Ok` answers are good until
+    /// `born + ok_until_ms`.
+    born: Instant,
+    ok_until_ms: AtomicU64,
 }
 
 impl Readiness {
@@ -120,6 +126,8 @@ impl Readiness {
             startup,
             cache: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            born: Instant::now(),
+            ok_until_ms: AtomicU64::new(0),
         }));
         self
     }
@@ -143,12 +151,25 @@ impl Readiness {
     /// named). Answers at most [`CACHE_FOR`] old; a store that does not answer within
     /// [`PING_TIMEOUT`] is unavailable.
     pub async fn check(&self) -> Result<(), String> {
+        if self.parts.iter().all(|p| p.fresh_ok()) {
+            return Ok(());
+        }
         let answers = futures_util::future::join_all(self.parts.iter().map(|p| p.check())).await;
         answers.into_iter().collect()
     }
 }
 
 impl Part {
+    /// Whether the last answer is `Ok` and fresh (a store that is still starting asks
+    /// its startup check every time).
+    fn fresh_ok(&self) -> bool {
+        self.startup.is_none() && self.age_ms() < self.ok_until_ms.load(Ordering::Acquire)
+    }
+
+    fn age_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     async fn check(&self) -> Result<(), String> {
         let named = |why: String| match &self.account {
             Some(a) => format!("account {a}: {why}"),
@@ -185,7 +206,14 @@ impl Part {
         if let Err(why) = &answer {
             tracing::warn!(reason = %why, "store unavailable");
         }
+        let ok_until = match answer {
+            Ok(()) => self
+                .age_ms()
+                .saturating_add(u64::try_from(CACHE_FOR.as_millis()).unwrap_or(u64::MAX)),
+            Err(_) => 0,
+        };
         *lock(&self.cache) = Some((Instant::now(), answer.clone()));
+        self.ok_until_ms.store(ok_until, Ordering::Release);
         answer
     }
 

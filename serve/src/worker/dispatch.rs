@@ -50,9 +50,10 @@ pub(crate) async fn run<G: Clone + Send + Sync + 'static>(
     let lease = part.settings().lease;
     let mut others = store.watch_work(telephony_core::store::WorkKind::Inbound);
     // A batch's outcomes are recorded together with the next claim: one write per batch
-    // (in one transaction on SQLite, whose writer the inbound webhooks need). Until then
-    // the batch's leases keep it from other workers; if the process dies first, the
-    // leases run out and the batch is dispatched again: at-least-once.
+    // (SQLite's single writer, which the inbound webhooks need, sees one transaction per
+    // batch). Until then the batch's leases keep it from other workers; if the process
+    // dies first, the leases run out (on SQLite: the restart frees them) and the batch is
+    // dispatched again: at-least-once.
     let mut outcomes: Vec<DispatchOutcome> = Vec::new();
     loop {
         if *stop.borrow() {

@@ -495,20 +495,25 @@ impl InboxStore for SqliteStore {
     ) -> Result<(Vec<MessageId>, Vec<ClaimedInbound>), StoreError> {
         let mut claims = self.claims.lock().await;
         let plan = claims.plan(outcomes);
-        let held = claims.held_senders(now, Some(&plan));
-        // With something to record, the record and the read are one transaction (if it
-        // fails, neither happened); otherwise the claim is a read on the read pool.
-        let (applied, candidates) = if plan.writes() {
-            in_write_tx!(self, |conn| async {
-                let applied = claims::record(&mut *conn, &plan).await?;
-                let candidates = inbox::claimable(&mut *conn, now, limit, &held).await?;
-                Ok::<_, StoreError>((applied, candidates))
-            })?
+        // The record is one write transaction; the claim is a read on the read pool, so
+        // it never holds the writer that the inbound webhooks wait for.
+        let applied = if plan.writes() {
+            in_write_tx!(self, |conn| claims::record(conn, &plan))?
         } else {
-            let candidates = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held))?;
-            (Default::default(), candidates)
+            Default::default()
         };
+        let held = claims.held_senders(now, Some(&plan));
+        let read = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held));
         let lost = claims.settle(&plan, applied);
+        let candidates = match read {
+            Ok(c) => c,
+            Err(e) if outcomes.is_empty() => return Err(e),
+            Err(e) => {
+                // The outcomes are recorded: report that, and let the next call claim.
+                tracing::error!(recorded = outcomes.len(), error = %telephony_core::error_chain(&e), "claiming inbound messages failed after their outcomes were recorded; claiming again on the next call");
+                Vec::new()
+            }
+        };
         let token = LeaseToken::generate();
         let claimed = claims.lease(candidates, token, now, lease);
         if !claimed.is_empty() {

@@ -241,10 +241,12 @@ pub trait InboxStore: Send + Sync + 'static {
     /// [`claim_inbound`](InboxStore::claim_inbound): the dispatch worker's step between two
     /// batches. Returns the ids whose outcome changed nothing, and the new claim.
     ///
-    /// The default runs the two one after the other; a backend whose writes are serialised
-    /// (SQLite: one writer for the whole file) does both in **one** transaction, so a busy
-    /// dispatch worker costs one write per batch, not two, and competes half as often with
-    /// inbound webhooks for the writer. If it fails, neither happened.
+    /// The default runs the two one after the other; a backend may do better (SQLite keeps
+    /// claims in memory, so the step is one write transaction and a read on its read
+    /// pool, and a busy dispatch worker costs the single writer one write per batch). An
+    /// error means the outcomes were not recorded (send them again); a claim that fails
+    /// after the outcomes were recorded may be reported as an empty claim instead, so
+    /// that an error never hides a record that happened.
     async fn record_and_claim_inbound(
         &self,
         outcomes: &[DispatchOutcome],
