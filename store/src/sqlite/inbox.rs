@@ -15,14 +15,15 @@ use super::claims::{Candidate, DoneGroup, RetryOne};
 use super::codec::{
     self, get, get_channel, get_inbox_state, get_json, get_time, get_u32, get_u32_opt,
 };
+use super::compact::{self, Key, get_key, get_key_opt};
 
 /// An inbound message encoded for its row; built by the caller's task so the single writer
 /// only binds and executes.
 #[derive(Debug)]
 pub(crate) struct InboxRow {
-    id: String,
-    provider_sid: String,
-    account_sid: Option<String>,
+    id: Key,
+    provider_sid: Key,
+    account_sid: Option<Key>,
     channel: String,
     sender: String,
     recipient: String,
@@ -30,7 +31,7 @@ pub(crate) struct InboxRow {
     media_json: String,
     num_segments: Option<i64>,
     received_at: i64,
-    extra_json: String,
+    extra: Vec<u8>,
     state: &'static str,
     note: Option<String>,
 }
@@ -38,9 +39,9 @@ pub(crate) struct InboxRow {
 impl InboxRow {
     pub(crate) fn encode(msg: &InboundMessage) -> Result<Self, StoreError> {
         Ok(InboxRow {
-            id: msg.id.as_str().to_string(),
-            provider_sid: msg.provider_sid.clone(),
-            account_sid: msg.account_sid.clone(),
+            id: Key::pack(msg.id.as_str()),
+            provider_sid: Key::pack(&msg.provider_sid),
+            account_sid: msg.account_sid.as_deref().map(Key::pack),
             channel: codec::channel_name(msg.channel)?,
             sender: msg.from.clone(),
             recipient: msg.to.clone(),
@@ -48,7 +49,7 @@ impl InboxRow {
             media_json: codec::to_json(&msg.media)?,
             num_segments: msg.num_segments.map(i64::from),
             received_at: codec::to_ms(msg.received_at),
-            extra_json: codec::to_json(&msg.extra)?,
+            extra: compact::encode_extra(&msg.extra, &msg.provider_sid),
             state: InboxState::Queued.as_str(),
             note: None,
         })
@@ -82,7 +83,7 @@ impl InboxRow {
         .bind(&self.media_json)
         .bind(self.num_segments)
         .bind(self.received_at)
-        .bind(&self.extra_json)
+        .bind(&self.extra)
         .bind(self.state)
         .bind(&self.note)
         .execute(conn)
@@ -91,14 +92,14 @@ impl InboxRow {
     }
 }
 
-/// Inserts many rows with one statement and returns the provider SIDs that were new
+/// Inserts many rows with one statement and returns the provider SIDs (as stored) that were new
 /// (duplicates are skipped by `ON CONFLICT DO NOTHING` and not returned). One statement
 /// per batch instead of one per row: each sqlx statement costs a round trip to the
 /// connection's thread, which dominates at high rates.
 pub(crate) async fn insert_many(
     conn: &mut SqliteConnection,
     rows: &[&InboxRow],
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+) -> Result<std::collections::HashSet<Key>, sqlx::Error> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
          media_json, num_segments, received_at, extra_json, state, note) ",
@@ -114,7 +115,7 @@ pub(crate) async fn insert_many(
             .push_bind(&r.media_json)
             .push_bind(r.num_segments)
             .push_bind(r.received_at)
-            .push_bind(&r.extra_json)
+            .push_bind(&r.extra)
             .push_bind(r.state)
             .push_bind(&r.note);
     });
@@ -122,22 +123,24 @@ pub(crate) async fn insert_many(
     let returned = q.build().fetch_all(conn).await?;
     returned
         .iter()
-        .map(|row| sqlx::Row::try_get::<String, _>(row, 0))
+        .map(|row| sqlx::Row::try_get::<Key, _>(row, 0))
         .collect()
 }
 
 impl InboxRow {
-    /// The provider SID (the dedupe key).
-    pub(crate) fn provider_sid(&self) -> &str {
+    /// The provider SID as stored (the dedupe key).
+    pub(crate) fn provider_sid(&self) -> &Key {
         &self.provider_sid
     }
 }
 
 fn decode_message(row: &SqliteRow) -> Result<InboundMessage, StoreError> {
+    let provider_sid = get_key(row, "inbox.provider_sid")?;
     Ok(InboundMessage {
-        id: MessageId::from_string(get::<String>(row, "inbox.id")?),
-        provider_sid: get(row, "inbox.provider_sid")?,
-        account_sid: get(row, "inbox.account_sid")?,
+        id: MessageId::from_string(get_key(row, "inbox.id")?),
+        extra: compact::get_extra(row, "inbox.extra_json", &provider_sid)?,
+        provider_sid,
+        account_sid: get_key_opt(row, "inbox.account_sid")?,
         channel: get_channel(row, "inbox.channel")?,
         from: get(row, "inbox.sender")?,
         to: get(row, "inbox.recipient")?,
@@ -145,7 +148,6 @@ fn decode_message(row: &SqliteRow) -> Result<InboundMessage, StoreError> {
         media: get_json(row, "inbox.media_json")?,
         num_segments: get_u32_opt(row, "inbox.num_segments")?,
         received_at: get_time(row, "inbox.received_at")?,
-        extra: get_json(row, "inbox.extra_json")?,
     })
 }
 
@@ -225,7 +227,7 @@ pub(crate) async fn set_states(
                 .push(" WHERE id IN (");
             let mut sep = q.separated(", ");
             for id in ids {
-                sep.push_bind(*id);
+                sep.push_bind(Key::pack(id));
             }
             sep.push_unseparated(")");
             changed += q
@@ -240,7 +242,7 @@ pub(crate) async fn set_states(
         // Find which one is missing, for an error that names it.
         for u in updates {
             let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM inbox WHERE id = ?1")
-                .bind(u.id.as_str())
+                .bind(Key::pack(u.id.as_str()))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(StoreError::backend)?;
@@ -262,7 +264,7 @@ pub(crate) async fn set_state(
     note: Option<&str>,
 ) -> Result<(), StoreError> {
     let done = sqlx::query("UPDATE inbox SET state = ?2, note = ?3 WHERE id = ?1")
-        .bind(id.as_str())
+        .bind(Key::pack(id.as_str()))
         .bind(state.as_str())
         .bind(note)
         .execute(conn)
@@ -352,7 +354,7 @@ pub(crate) async fn record_done(
             .push(" WHERE state = 'queued' AND id IN (");
         let mut sep = q.separated(", ");
         for id in ids {
-            sep.push_bind(*id);
+            sep.push_bind(Key::pack(id));
         }
         sep.push_unseparated(") RETURNING id");
         collect_ids(q.build().fetch_all(&mut *conn).await, applied)?;
@@ -371,7 +373,7 @@ pub(crate) async fn record_retry(
         "UPDATE inbox SET note = ?2, next_attempt_at = ?3, attempts = attempts + ?4 \
          WHERE id = ?1 AND state = 'queued' RETURNING id",
     )
-    .bind(r.id)
+    .bind(Key::pack(r.id))
     .bind(r.error)
     .bind(r.at_ms)
     .bind(i64::from(r.attempts))
@@ -385,7 +387,7 @@ fn collect_ids(
     into: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     for row in rows.map_err(StoreError::backend)? {
-        into.insert(get::<String>(&row, "inbox.id")?);
+        into.insert(get_key(&row, "inbox.id")?);
     }
     Ok(())
 }
@@ -424,7 +426,7 @@ pub(crate) async fn requeue(
     id: &MessageId,
 ) -> Result<InboxState, StoreError> {
     let row = sqlx::query("SELECT state FROM inbox WHERE id = ?1")
-        .bind(id.as_str())
+        .bind(Key::pack(id.as_str()))
         .fetch_optional(&mut *conn)
         .await
         .map_err(StoreError::backend)?
@@ -439,7 +441,7 @@ pub(crate) async fn requeue(
                next_attempt_at = NULL, leased_until = NULL, lease_token = NULL \
              WHERE id = ?1",
         )
-        .bind(id.as_str())
+        .bind(Key::pack(id.as_str()))
         .execute(conn)
         .await
         .map_err(StoreError::backend)?;

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cluster",
         include_str!("../../migrations/sqlite/0008_cluster.sql"),
     ),
+    (
+        12,
+        "compact inbox",
+        include_str!("../../migrations/sqlite/0012_compact_inbox.sql"),
+    ),
 ];
 
 #[derive(Debug)]
@@ -85,4 +90,95 @@ impl MigrationSource<'static> for Embedded {
 /// Brings the database up to the current schema.
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), MigrateError> {
     Migrator::new(Embedded).await?.run(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::MIGRATIONS;
+    use crate::sqlite::compact::Key;
+
+    /// Migration 12 packs the keys of rows stored before it exactly as `Key::pack` packs new
+    /// ones (a lookup by the packed form finds old and new rows alike), keeps their rowids
+    /// and leaves their JSON extras as they were.
+    #[tokio::test]
+    async fn compact_inbox_migration_packs_old_rows_like_new_ones() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        for (version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 < 12) {
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("migration {version}: {e}"));
+        }
+        let rows = [
+            (
+                "msg_01a24f7ebb3b7da1d382e23b2bff",
+                "SM6ae8e97f64123d260000000000000000",
+                Some("AC00000000000000000000000000000024"),
+            ),
+            (
+                "msg_in_SMdead",
+                "40385f64-5717-4562-b3fc-2c963f66afa6",
+                None,
+            ),
+            (
+                "msg_01A24F7EBB3B7DA1D382E23B2BFF",
+                "sm6ae8e97f64123d260000000000000000",
+                Some("ACshort"),
+            ),
+            (
+                "msg_01a24f7ebb3b7da1d382e23b2bfg",
+                "40385F64-5717-4562-B3FC-2C963F66AFA6",
+                Some(""),
+            ),
+        ];
+        for (i, (id, sid, account)) in rows.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO inbox (rowid, id, provider_sid, account_sid, channel, sender, \
+                   recipient, body, received_at, extra_json) \
+                 VALUES (?1, ?2, ?3, ?4, 'sms', '+15557654321', '+15550001234', 'hi', 0, \
+                   '{\"FromCity\":\"OSLO\"}')",
+            )
+            .bind(i as i64 + 10)
+            .bind(id)
+            .bind(sid)
+            .bind(account)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let (_, _, sql) = MIGRATIONS.iter().find(|m| m.0 == 12).unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        for (i, (id, sid, account)) in rows.iter().enumerate() {
+            let (rowid, extra): (i64, String) = sqlx::query_as(
+                "SELECT rowid, extra_json FROM inbox \
+                 WHERE id = ?1 AND provider_sid = ?2 AND account_sid IS ?3",
+            )
+            .bind(Key::pack(id))
+            .bind(Key::pack(sid))
+            .bind(account.map(Key::pack))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{id} {sid} {account:?}: {e}"));
+            assert_eq!(rowid, i as i64 + 10);
+            assert_eq!(extra, "{\"FromCity\":\"OSLO\"}");
+        }
+        let types: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT typeof(id), typeof(provider_sid), typeof(account_sid) FROM inbox ORDER BY rowid",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let t = |a: &str, b: &str, c: Option<&str>| (a.into(), b.into(), c.map(Into::into));
+        assert_eq!(
+            types,
+            [
+                t("blob", "blob", Some("blob")),
+                t("text", "blob", Some("null")),
+                t("text", "text", Some("text")),
+                t("text", "text", Some("text")),
+            ]
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod calls;
 mod claims;
 mod cluster;
 mod codec;
+mod compact;
 mod contacts;
 mod forwards;
 mod group_commit;
