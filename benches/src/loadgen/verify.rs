@@ -72,6 +72,13 @@ async fn count_postgres(url: &str, low: &str, high: &str) -> Result<Stored, Stri
     })
 }
 
+/// A SQLite inbox row's provider SID as text: the store keeps a Twilio-shaped SID as 18
+/// bytes (its two capitals, then its 32 hex digits as 16 bytes; see the store's
+/// `sqlite::compact`), other shapes as text.
+const SID_TEXT: &str = "(CASE WHEN typeof(provider_sid) = 'blob' AND length(provider_sid) = 18 \
+     THEN CAST(substr(provider_sid, 1, 2) AS TEXT) || lower(hex(substr(provider_sid, 3))) \
+     ELSE provider_sid END)";
+
 /// Counts inbox rows with `low <= provider_sid < high` in a SQLite file (read-only).
 async fn count_sqlite(db: &Path, low: &str, high: &str) -> Result<Stored, String> {
     let mut conn = SqliteConnectOptions::new()
@@ -80,10 +87,10 @@ async fn count_sqlite(db: &Path, low: &str, high: &str) -> Result<Stored, String
         .connect()
         .await
         .map_err(|e| format!("opening {} read-only: {e}", db.display()))?;
-    let by_state: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT state, count(*) FROM inbox WHERE provider_sid >= ?1 AND provider_sid < ?2 \
-         GROUP BY state ORDER BY state",
-    )
+    let by_state: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT state, count(*) FROM inbox WHERE {SID_TEXT} >= ?1 AND {SID_TEXT} < ?2 \
+         GROUP BY state ORDER BY state"
+    ))
     .bind(low)
     .bind(high)
     .fetch_all(&mut conn)
@@ -174,10 +181,10 @@ pub(crate) async fn calls(
     .fetch_one(&mut conn)
     .await
     .map_err(|e| err("counting call turns", e))?;
-    let (transcripts, transcripts_with_text): (i64, i64) = sqlx::query_as(
+    let (transcripts, transcripts_with_text): (i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*), coalesce(sum(channel = 'voice' AND body = ?3), 0) \
-         FROM inbox WHERE provider_sid >= ?1 AND provider_sid < ?2",
-    )
+         FROM inbox WHERE {SID_TEXT} >= ?1 AND {SID_TEXT} < ?2"
+    ))
     .bind(low)
     .bind(high)
     .bind(speech)
