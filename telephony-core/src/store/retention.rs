@@ -42,9 +42,9 @@ use time::OffsetDateTime;
 
 use super::StoreError;
 
-/// A kind of record a [`RetentionPolicy`] limits.
+/// A kind of record a [`RetentionPolicy`] limits. (Exhaustive on purpose: a new kind must
+/// be handled by every backend's [`RetentionStore`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum PruneKind {
     /// Inbound messages (the inbox), by the time they were received.
     Messages,
