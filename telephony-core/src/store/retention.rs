@@ -27,7 +27,7 @@
 //! // A dry run counts; a run deletes, 500 records per batch.
 //! let counted = policy.count(&store, now).await?;
 //! assert_eq!(counted.removed(PruneKind::Messages), Some(1));
-//! let pruned = policy.prune(&store, now, 500, |_, _| async {}).await?;
+//! let pruned = policy.prune(&store, now, 500, |_, _| async { true }).await?;
 //! assert_eq!(pruned.removed(PruneKind::Messages), Some(1));
 //! assert_eq!(pruned.removed(PruneKind::Calls), None); // calls are kept
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -260,8 +260,9 @@ impl RetentionPolicy {
     /// Deletes, kind by kind, every record older than its kind's cutoff at `now` that
     /// nothing uses, `batch` records per transaction, calling `between(kind, removed)`
     /// after each batch that removed something (to count it, and to pause so other
-    /// writers get the database). Returns what it removed per kind. On an error, the
-    /// batches before it stay deleted (each is its own transaction).
+    /// writers get the database); when it answers `false` the run stops there (the
+    /// report then has what was removed so far). On an error, the batches before it stay
+    /// deleted (each is its own transaction).
     pub async fn prune<S, F, Fut>(
         &self,
         store: &S,
@@ -272,7 +273,7 @@ impl RetentionPolicy {
     where
         S: RetentionStore + ?Sized,
         F: FnMut(PruneKind, usize) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output = bool>,
     {
         let batch = batch.max(1);
         let mut report = PruneReport::default();
@@ -281,11 +282,13 @@ impl RetentionPolicy {
                 continue;
             };
             let mut removed = 0;
+            let mut stopped = false;
             loop {
                 let n = store.prune_batch(kind, before, batch).await?;
                 removed += n;
-                if n > 0 {
-                    between(kind, n).await;
+                if n > 0 && !between(kind, n).await {
+                    stopped = true;
+                    break;
                 }
                 if n < batch {
                     break;
@@ -296,6 +299,9 @@ impl RetentionPolicy {
                 before,
                 removed,
             });
+            if stopped {
+                return Ok(report);
+            }
         }
         Ok(report)
     }
