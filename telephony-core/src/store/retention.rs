@@ -387,16 +387,17 @@ pub fn parse_retention(value: &str) -> Result<Duration, RetentionParseError> {
     }
 }
 
-/// A duration in the largest unit of [`parse_retention`] that divides it (`90d`, `36h`).
+/// A duration in the largest of `d`, `h`, `m`, `s` that divides it (`90d`, `36h`; weeks
+/// are shown as days).
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(telephony_core::store::format_retention(Duration::from_secs(14 * 86_400)), "2w");
+/// assert_eq!(telephony_core::store::format_retention(Duration::from_secs(14 * 86_400)), "14d");
 /// assert_eq!(telephony_core::store::format_retention(Duration::from_secs(90)), "90s");
 /// ```
 pub fn format_retention(d: Duration) -> String {
     let secs = d.as_secs();
-    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
         if secs >= size && secs % size == 0 {
             return format!("{}{unit}", secs / size);
         }
@@ -410,15 +411,16 @@ mod tests {
 
     #[test]
     fn durations_parse_and_format_back() {
-        for (s, secs) in [
-            ("30s", 30),
-            ("15m", 900),
-            ("12h", 43_200),
-            ("90d", 7_776_000),
-            ("2w", 1_209_600),
+        for (s, secs, shown) in [
+            ("30s", 30, "30s"),
+            ("15m", 900, "15m"),
+            ("12h", 43_200, "12h"),
+            ("90d", 7_776_000, "90d"),
+            ("2w", 1_209_600, "14d"),
+            ("120m", 7200, "2h"),
         ] {
             assert_eq!(parse_retention(s), Ok(Duration::from_secs(secs)), "{s}");
-            assert_eq!(format_retention(Duration::from_secs(secs)), s);
+            assert_eq!(format_retention(Duration::from_secs(secs)), shown);
         }
         for bad in [
             "",

@@ -119,7 +119,7 @@ mod tests {
         let p = policy(r#"{ store: { retention: { calls: "2w", pairing: "30s" } } }"#).unwrap();
         assert_eq!(
             p.describe(),
-            "messages keep, sends keep, calls 2w, forwards keep, pairing 30s"
+            "messages keep, sends keep, calls 14d, forwards keep, pairing 30s"
         );
     }
 
