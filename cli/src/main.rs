@@ -130,6 +130,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete now what `store.retention` no longer keeps (every account's store, or the
+    /// `--account`'s), and report per kind what went.
+    Prune {
+        /// Count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// How a text would be sent: encoding, characters, segments, and the chunks.
     Segments {
         /// The text (markdown is flattened first, as on send).

@@ -18,6 +18,7 @@ use crate::voice::context::{AppVoiceHandler, VoiceHandler};
 use crate::voice::live::{RelayHandler, StreamHandler};
 use crate::voice::{AnswerCalls, Voice, VoiceHandlers, VoiceSettings};
 use crate::worker::forward::{ForwardSettings, Forwarder};
+use crate::worker::prune::{PruneSettings, Pruner};
 
 /// Builds a [`Gateway`]; setters consume and return the builder, `build()` cannot fail.
 pub struct GatewayBuilder {
@@ -37,6 +38,7 @@ pub struct GatewayBuilder {
     rate_limits: RateLimits,
     dispatch: DispatchSettings,
     identity: Identity,
+    prune: PruneSettings,
 }
 
 impl Gateway {
@@ -59,6 +61,7 @@ impl Gateway {
             rate_limits: RateLimits::default(),
             dispatch: DispatchSettings::default(),
             identity: Identity::default(),
+            prune: PruneSettings::default(),
         }
     }
 }
@@ -372,6 +375,35 @@ impl GatewayBuilder {
         self
     }
 
+    /// How long the store keeps each kind of record (`store.retention`; default: forever).
+    /// With a limit, [`Gateway::spawn_workers`] starts a pruner that deletes older
+    /// records once a minute, in small batches, on one replica at a time, and counts them
+    /// in `telephony_pruned_total{kind}`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use telephony_core::store::RetentionPolicy;
+    /// use telephony_core::{MemoryStore, StubProvider};
+    /// use telephony_serve::Gateway;
+    ///
+    /// let gw = Gateway::builder(Arc::new(StubProvider::new_ok()), Arc::new(MemoryStore::new()))
+    ///     .retention(RetentionPolicy::uniform(Duration::from_secs(90 * 86_400)))
+    ///     .build();
+    /// assert_eq!(gw.retention().describe(), "messages 90d, sends 90d, calls 90d, forwards 90d, pairing 90d");
+    /// ```
+    pub fn retention(mut self, policy: telephony_core::store::RetentionPolicy) -> Self {
+        self.prune.policy = policy;
+        self
+    }
+
+    /// How often the retention pruner runs (default and at most useful: once a minute;
+    /// shorter for tests). No effect without [`retention`](Self::retention).
+    pub fn retention_interval(mut self, every: std::time::Duration) -> Self {
+        self.prune.every = every.max(std::time::Duration::from_millis(10));
+        self
+    }
+
     /// Builds the gateway.
     pub fn build(self) -> Gateway {
         let shared = Arc::new(Shared::new(
@@ -413,12 +445,14 @@ impl GatewayBuilder {
             self.security,
             &self.rate_limits,
         ));
+        let pruner = Arc::new(Pruner::new(shared.clone(), self.prune));
         Gateway::from_parts(Parts {
             shared,
             outbox,
             dispatch,
             voice,
             security,
+            pruner,
         })
     }
 }

@@ -72,6 +72,7 @@ pub(crate) struct Parts {
     pub(crate) dispatch: Arc<Dispatch<Gateway>>,
     pub(crate) voice: Arc<Voice<Gateway>>,
     pub(crate) security: Arc<Security>,
+    pub(crate) pruner: Arc<crate::worker::prune::Pruner>,
 }
 
 impl fmt::Debug for Gateway {
@@ -117,6 +118,11 @@ impl Gateway {
     /// Signature checks and the public listener's limits.
     pub(crate) fn security(&self) -> &Arc<Security> {
         &self.parts.security
+    }
+
+    /// The retention pruner.
+    pub(crate) fn pruner(&self) -> &Arc<crate::worker::prune::Pruner> {
+        &self.parts.pruner
     }
 }
 
@@ -172,6 +178,12 @@ impl Gateway {
     /// workers run.
     pub async fn replicas(&self) -> Result<Vec<telephony_core::store::ReplicaBeat>, StoreError> {
         crate::worker::heartbeat::live_replicas(self.shared()).await
+    }
+
+    /// How long the store keeps each kind of record
+    /// ([`GatewayBuilder::retention`](crate::GatewayBuilder::retention)).
+    pub fn retention(&self) -> &telephony_core::store::RetentionPolicy {
+        self.pruner().policy()
     }
 
     /// This gateway's counters.

@@ -97,6 +97,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Connections the admin listener closed: a peer outside admin.allowNetworks (network) or a failed TLS handshake (tls).",
     ),
     (
+        "telephony_pruned_total",
+        Kind::Counter,
+        "Records deleted by retention pruning (store.retention), by kind (messages, sends, calls, forwards, pairing).",
+    ),
+    (
         "telephony_outbox_depth",
         Kind::Gauge,
         "Messages in the outbox (pending sends, held ones included).",

@@ -82,6 +82,6 @@ pub use status::DeliveryStatus;
 pub use store::{
     CallStore, ClusterStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
     InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken, OutboxItem,
-    OutboxStore, PolicyStore, SendRate, StatusOutcome, Store, StoreError,
+    OutboxStore, PolicyStore, RetentionStore, SendRate, StatusOutcome, Store, StoreError,
 };
 pub use stub::StubProvider;

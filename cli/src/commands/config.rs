@@ -49,6 +49,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "database": c.database_path(),
             "store": c.store_backend().to_json(),
             "storeDescription": c.store_backend().describe(),
+            "retention": c.retention_json(),
             "missingCredentials": c.missing_credentials(),
         }));
     }
@@ -63,6 +64,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "served": per_account,
             "sender": sender,
             "store": cfg.store_backend().to_json(),
+            "retention": cfg.retention_json(),
             "admin": {
                 "bind": cfg.admin.bind,
                 "port": cfg.admin.port,
@@ -103,11 +105,20 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
                     a["storeDescription"].as_str().unwrap_or(""),
                     a["sender"].as_str().unwrap_or(""),
                 );
+                println!(
+                    "account {}: retention: {}",
+                    a["name"].as_str().unwrap_or(""),
+                    a["retention"]["summary"].as_str().unwrap_or("")
+                );
             }
         }
         println!("sender: {sender}");
         if account_names.is_empty() {
             println!("store: {}", cfg.store_backend().describe());
+            println!(
+                "retention: {}",
+                cfg.retention_json()["summary"].as_str().unwrap_or("")
+            );
         }
         println!(
             "admin: {}:{} ({})",

@@ -1,7 +1,7 @@
 //! The subcommands, one module per command group: `serve`, `send` (and `call`), `history`
 //! (`inbox`, `calls`, `receipt`, `log`), `dead_letters` (`inbox --failed`, `retry`),
 //! `approvals` (`pairing`, `contacts`), `status`
-//! (with `--probe`), `segments`, `config` (`check`, `migrate`), `simulate`. Commands that
+//! (with `--probe`), `prune`, `segments`, `config` (`check`, `migrate`), `simulate`. Commands that
 //! act without a running gateway share `direct` (the configured store, and a gateway over
 //! it).
 
@@ -15,6 +15,7 @@ mod config;
 mod dead_letters;
 mod direct;
 mod history;
+mod prune;
 mod segments;
 mod send;
 mod serve;
@@ -91,6 +92,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts { command } => approvals::contacts(ctx, command).await,
         Command::Log { since, limit, json } => history::send_log(ctx, since, limit, json).await,
         Command::Segments { text, json } => segments::segments(ctx, text, json),
+        Command::Prune { dry_run, json } => prune::prune(ctx, dry_run, json).await,
         Command::Call {
             to,
             say,

@@ -1,10 +1,12 @@
 //! Background workers: [`outbox`] sends queued messages, [`dispatch`] hands stored inbound
-//! messages to the application, [`forward`] posts events to `forward.url`.
+//! messages to the application, [`forward`] posts events to `forward.url`, [`prune`]
+//! deletes what the retention policy no longer keeps.
 
 pub(crate) mod dispatch;
 pub(crate) mod forward;
 pub(crate) mod heartbeat;
 pub(crate) mod outbox;
+pub(crate) mod prune;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,7 +36,8 @@ impl Workers {
 impl Gateway {
     /// Starts the workers on the current tokio runtime: outbox, dispatch, forwarding, and
     /// (with voice on) the voice worker (duration limits, session reaper), the pruning
-    /// of the rate limiters, and this replica's heartbeat ([`crate::cluster`]), which
+    /// of the rate limiters, the retention pruner (with `store.retention` set), and this
+    /// replica's heartbeat ([`crate::cluster`]), which
     /// [`Workers::shutdown`] ends by removing the replica's row.
     pub fn spawn_workers(&self) -> Workers {
         let (stop, rx) = watch::channel(false);
@@ -47,6 +50,7 @@ impl Gateway {
             tokio::spawn(dispatch::run(dispatch, self.clone(), rx.clone())),
             tokio::spawn(crate::voice::worker::run(self.voice().clone(), rx.clone())),
             tokio::spawn(crate::rate_limit::prune_periodically(prune, rx.clone())),
+            tokio::spawn(prune::run(self.pruner().clone(), rx.clone())),
             tokio::spawn(crate::worker::heartbeat::heartbeat(
                 self.shared().clone(),
                 rx,

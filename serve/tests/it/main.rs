@@ -15,6 +15,7 @@ mod rate_limits;
 mod realtime;
 mod replicas;
 mod replicas_postgres;
+mod retention;
 mod signature_http;
 mod signature_logs;
 mod voice;

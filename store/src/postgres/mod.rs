@@ -5,6 +5,7 @@
 //! [`group_commit`] (the inbound writer); the
 //! tables and their statements in [`inbox`], [`receipts`], [`outbox`], [`pairing`],
 //! [`opt_outs`], [`contacts`], [`forwards`], [`calls`] and [`cluster`] (replicas, leases);
+//! [`retention`] (pruning old records);
 //! [`wakeups`] (`LISTEN`/`NOTIFY` between replicas); [`codec`] (column ↔ value conversions,
 //! shared with SQLite).
 
@@ -22,6 +23,7 @@ mod options;
 mod outbox;
 mod pairing;
 mod receipts;
+mod retention;
 mod wakeups;
 
 use std::str::FromStr;
@@ -37,6 +39,7 @@ use telephony_core::store::{
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
     OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind, WorkWatch,
 };
+use telephony_core::store::{PruneKind, RetentionStore};
 use telephony_core::voice::CallStatus;
 use telephony_core::{
     CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
@@ -943,5 +946,32 @@ impl ClusterStore for PostgresStore {
     /// After the listener (re)connects, every watch fires once.
     fn watch_work(&self, kind: WorkKind) -> WorkWatch {
         self.wakeups.watch(kind)
+    }
+}
+
+#[async_trait]
+impl RetentionStore for PostgresStore {
+    async fn prune_batch(
+        &self,
+        kind: PruneKind,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        in_write_tx!(self, |conn| retention::prune_batch(
+            conn, kind, before, limit
+        ))
+    }
+
+    async fn count_prunable(
+        &self,
+        kind: PruneKind,
+        before: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        in_read_tx!(self, |conn| retention::count(conn, kind, before))
+    }
+
+    /// Autovacuum reclaims the space of deleted rows: nothing to do here.
+    async fn reclaim_space(&self, _max_pages: u32) -> Result<u64, StoreError> {
+        Ok(0)
     }
 }

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_cluster.sql"),
     ),
     (
+        10,
+        "retention",
+        include_str!("../../migrations/sqlite/0010_retention.sql"),
+    ),
+    (
         12,
         "compact inbox",
         include_str!("../../migrations/sqlite/0012_compact_inbox.sql"),

@@ -3,7 +3,8 @@
 //! One file per concern: [`options`] (how to open), [`migrations`] (the schema),
 //! [`group_commit`] (the inbound writer); the tables and their statements in [`inbox`],
 //! [`receipts`], [`outbox`], [`pairing`], [`opt_outs`], [`contacts`], [`forwards`],
-//! [`calls`] and [`cluster`]; [`codec`] (column ↔ value conversions).
+//! [`calls`] and [`cluster`]; [`retention`] (pruning old records, giving space back);
+//! [`codec`] (column ↔ value conversions).
 
 mod calls;
 mod claims;
@@ -20,6 +21,7 @@ mod options;
 mod outbox;
 mod pairing;
 mod receipts;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +35,7 @@ use telephony_core::store::{
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
     OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind, WorkWatch,
 };
+use telephony_core::store::{PruneKind, RetentionStore};
 use telephony_core::voice::CallStatus;
 use telephony_core::{
     CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
@@ -290,6 +293,9 @@ impl SqliteStore {
                     .into(),
             ));
         }
+        retention::use_incremental_vacuum(&writer, &path)
+            .await
+            .map_err(|e| fail("enabling incremental auto-vacuum", e.into()))?;
         migrations::run(&writer)
             .await
             .map_err(|e| fail("migrating the schema", e.into()))?;
@@ -975,5 +981,31 @@ impl ClusterStore for SqliteStore {
     /// workers when it enqueues.
     fn watch_work(&self, _kind: WorkKind) -> WorkWatch {
         WorkWatch::never()
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn prune_batch(
+        &self,
+        kind: PruneKind,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        in_write_tx!(self, |conn| retention::prune_batch(
+            conn, kind, before, limit
+        ))
+    }
+
+    async fn count_prunable(
+        &self,
+        kind: PruneKind,
+        before: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        in_read_tx!(self, |conn| retention::count(conn, kind, before))
+    }
+
+    async fn reclaim_space(&self, max_pages: u32) -> Result<u64, StoreError> {
+        in_write_tx!(self, |conn| retention::incremental_vacuum(conn, max_pages))
     }
 }

@@ -9,6 +9,7 @@ mod forwarding;
 mod inbox;
 mod outbox;
 mod policy;
+mod retention;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,7 +43,8 @@ struct Inner {
     receipts: HashMap<MessageId, Receipt>,
     sid_to_receipt: HashMap<String, MessageId>,
     outbox: Vec<OutboxRow>,
-    orphan_status: HashMap<String, Vec<StatusUpdate>>,
+    /// Status updates for unknown provider ids, each with its arrival time.
+    orphan_status: HashMap<String, Vec<(StatusUpdate, OffsetDateTime)>>,
     pairings: Vec<PairingRequest>,
     approved_senders: std::collections::HashSet<PhoneNumber>,
     opted_out: std::collections::HashSet<PhoneNumber>,

@@ -80,7 +80,7 @@ impl OutboxStore for MemoryStore {
         receipt.apply_sent(result, now);
         g.sid_to_receipt.insert(result.sid.clone(), id.clone());
         if let Some(orphans) = g.orphan_status.remove(&result.sid) {
-            for u in orphans {
+            for (u, _) in orphans {
                 receipt.apply_status(&u, now);
             }
         }
@@ -188,7 +188,7 @@ impl OutboxStore for MemoryStore {
             g.orphan_status
                 .entry(update.provider_sid.clone())
                 .or_default()
-                .push(update.clone());
+                .push((update.clone(), now));
             return Ok(StatusOutcome::Unknown);
         };
         let receipt = g.receipts.get_mut(&id).ok_or_else(|| not_found(&id))?;

@@ -1,7 +1,7 @@
 //! The store traits: the gateway's durable state, one focused trait per concern
 //! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`],
-//! [`CallStore`], [`ClusterStore`]), and [`Store`], which every complete backend implements
-//! by implementing all seven.
+//! [`CallStore`], [`ClusterStore`], [`RetentionStore`]), and [`Store`], which every
+//! complete backend implements by implementing all of them.
 
 mod calls;
 mod cluster;
@@ -11,6 +11,7 @@ mod inbox;
 mod lease;
 mod outbox;
 mod policy;
+mod retention;
 
 pub use calls::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
@@ -26,13 +27,17 @@ pub use inbox::{
 pub use lease::LeaseToken;
 pub use outbox::{OutboxItem, OutboxStore, SendRate, StatusOutcome};
 pub use policy::PolicyStore;
+pub use retention::{
+    KindPruned, PruneKind, PruneReport, RetentionParseError, RetentionPolicy, RetentionStore,
+    format_retention, parse_retention,
+};
 
-/// The seven store traits, imported anonymously so their methods can be called on any
+/// The store traits, imported anonymously so their methods can be called on any
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
         CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, InboxStore as _,
-        OutboxStore as _, PolicyStore as _,
+        OutboxStore as _, PolicyStore as _, RetentionStore as _,
     };
 }
 
@@ -88,7 +93,7 @@ impl StoreError {
 
 /// Durable gateway state: everything the gateway and its workers keep.
 ///
-/// Implemented automatically for every type that implements the seven focused traits; a
+/// Implemented automatically for every type that implements the focused traits; a
 /// backend implements those (and may start with only the ones its use needs). Call
 /// methods through `Arc<dyn Store>` with the focused traits in scope
 /// (`use telephony_core::store::*;`).
@@ -96,7 +101,14 @@ impl StoreError {
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
 /// Every implementation must pass [`store_suite`](crate::store_suite).
 pub trait Store:
-    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore + ClusterStore
+    InboxStore
+    + OutboxStore
+    + PolicyStore
+    + ContactStore
+    + ForwardStore
+    + CallStore
+    + ClusterStore
+    + RetentionStore
 {
 }
 
@@ -108,6 +120,7 @@ impl<T> Store for T where
         + ForwardStore
         + CallStore
         + ClusterStore
+        + RetentionStore
 {
 }
 

@@ -1,6 +1,6 @@
 //! The conformance suite every store implementation must pass, split like the store
 //! traits: [`inbox`], [`outbox`], [`policy`], [`contacts`], [`forwarding`], [`calls`],
-//! [`cluster`].
+//! [`cluster`], [`retention`].
 //!
 //! Backends call a macro with an async function that returns a fresh store and a guard
 //! (e.g. a temporary directory) to keep alive: [`store_suite_tests!`](crate::store_suite_tests)
@@ -11,7 +11,8 @@
 //! [`contact_store_tests!`](crate::contact_store_tests),
 //! [`forward_store_tests!`](crate::forward_store_tests),
 //! [`call_store_tests!`](crate::call_store_tests),
-//! [`cluster_store_tests!`](crate::cluster_store_tests)):
+//! [`cluster_store_tests!`](crate::cluster_store_tests),
+//! [`retention_store_tests!`](crate::retention_store_tests)):
 //!
 //! ```ignore
 //! async fn fresh() -> (MyStore, tempfile::TempDir) { open_my_store().await }
@@ -40,6 +41,7 @@ pub mod forwarding;
 pub mod inbox;
 pub mod outbox;
 pub mod policy;
+pub mod retention;
 
 /// A fixed instant so expected values are exact (2026-01-02T03:04:05Z).
 pub fn t0() -> OffsetDateTime {
@@ -139,6 +141,7 @@ macro_rules! store_suite_tests {
         $crate::forward_store_tests!($fresh);
         $crate::call_store_tests!($fresh);
         $crate::cluster_store_tests!($fresh);
+        $crate::retention_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
@@ -160,6 +163,19 @@ macro_rules! store_suite_tests {
             };
             $crate::store_suite::$module::$name(store).await;
         }
+    };
+}
+
+/// Runs the [`RetentionStore`](crate::RetentionStore) conformance cases.
+#[macro_export]
+macro_rules! retention_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, retention, old_messages_are_pruned_but_queued_ones_stay);
+        $crate::store_suite_tests!(@case $fresh, retention, old_sends_are_pruned_but_the_outbox_stays);
+        $crate::store_suite_tests!(@case $fresh, retention, old_calls_are_pruned_but_live_ones_stay);
+        $crate::store_suite_tests!(@case $fresh, retention, delivered_forwards_are_pruned_undelivered_stay);
+        $crate::store_suite_tests!(@case $fresh, retention, resolved_pairings_are_pruned_pending_stay);
+        $crate::store_suite_tests!(@case $fresh, retention, nothing_newer_than_the_cutoff_is_pruned);
     };
 }
 

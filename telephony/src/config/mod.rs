@@ -33,6 +33,7 @@
 //! | `migration.rs` | `config migrate`: a dialect's config as native JSON5 or TOML |
 //! | `rate_limits.rs` | `rateLimits.*` turned into the gateway's limiters |
 //! | `store.rs` | [`StoreBackend`]: SQLite or PostgreSQL (`store.url`), a schema per account |
+//! | `retention.rs` | `store.retention` turned into a [`RetentionPolicy`](telephony_core::store::RetentionPolicy) |
 //! | [`secret_ref`] | SecretRefs (`{ source: "env", … }`) in place of secret values |
 
 pub mod accounts;
@@ -43,6 +44,7 @@ mod inactive_keys;
 mod loading;
 mod migration;
 mod rate_limits;
+mod retention;
 mod schema;
 pub mod secret_ref;
 mod store;
@@ -56,9 +58,9 @@ pub use inactive_keys::InactiveKey;
 pub use loading::{ConfigSources, Json5, config_file};
 pub use schema::{
     AdminSection, AdminTlsSection, ChunkModeName, Config, ForwardSection, OutboundPolicySection,
-    PairingSection, ProviderKind, RateLimitsSection, RateSpec, ServeSection, SmsSection,
-    StoreSection, TUNNEL_PROVIDERS, TelnyxSection, TunnelSection, TwilioSection, VoiceSection,
-    WebhookSecurity,
+    PairingSection, ProviderKind, RateLimitsSection, RateSpec, RetentionSection, ServeSection,
+    SmsSection, StoreSection, TUNNEL_PROVIDERS, TelnyxSection, TunnelSection, TwilioSection,
+    VoiceSection, WebhookSecurity,
 };
 pub use secret_ref::SecretRef;
 pub use store::{

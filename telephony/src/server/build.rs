@@ -228,6 +228,10 @@ fn build_gateway(
     {
         b = b.trusted_proxies(p);
     }
+    // Validated at config load.
+    if let Ok(policy) = config.retention_policy() {
+        b = b.retention(policy);
+    }
     if config.skip_signature_verification {
         tracing::warn!(
             account = config.account.as_deref().unwrap_or("default"),

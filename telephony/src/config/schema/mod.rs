@@ -43,6 +43,20 @@ pub struct StoreSection {
     /// PostgreSQL: the schema that holds the tables (default `telephony`; with accounts,
     /// `telephony_{account}`), a lowercase SQL identifier.
     pub schema: Option<String>,
+    /// How long records are kept (default: forever): one duration for every kind
+    /// (`"90d"`), or one per kind (`{ default: "90d", messages: "30d" }`); see
+    /// [`Config::retention_policy`].
+    pub retention: Option<RetentionSection>,
+}
+
+/// `store.retention`: one duration for every kind, or durations per kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RetentionSection {
+    /// `"90d"`: every kind.
+    All(String),
+    /// `{ default: "90d", messages: "30d", … }`: per kind, `default` for the kinds not named.
+    PerKind(BTreeMap<String, String>),
 }
 
 /// The whole gateway configuration.

@@ -1,4 +1,5 @@
-//! `store.*`: SQLite (`path`) or PostgreSQL (`url` and its settings), never both.
+//! `store.*`: SQLite (`path`) or PostgreSQL (`url` and its settings), never both; a valid
+//! `store.retention` for either.
 
 use super::rule;
 use crate::config::store::schema_problem;
@@ -28,6 +29,7 @@ const URL_PARAMS: &[&str] = &[
 /// The store keys agree: `path` or `url`; PostgreSQL settings only with `url`; a valid
 /// URL (never quoted in the error: it may hold a password), schema and ranges.
 pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
+    config.retention_policy()?;
     let store = &config.store;
     let Some(url) = &store.url else {
         for (key, set) in [
