@@ -6,6 +6,8 @@
 mod calls;
 mod cluster;
 mod contacts;
+mod erasure;
+mod export;
 mod forwarding;
 mod inbox;
 mod lease;
@@ -18,6 +20,13 @@ pub use calls::{
 };
 pub use cluster::{ClusterStore, ReplicaBeat, ReplicaHolds, WorkKind, WorkWatch, host_name};
 pub use contacts::{CappedEnqueue, ContactStore, SendCap};
+pub use erasure::{
+    ErasureStore, ForgetReport, OPT_OUT_HASH_PREFIX, OPT_OUT_KEY_NAME, OptOutKey, stored_forms,
+};
+pub use export::{
+    DEFAULT_EXPORT_PAGE, ExportCursor, ExportPage, ExportRange, ExportStore, call_cursor,
+    export_page_size, inbox_cursor, receipt_cursor,
+};
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
@@ -31,8 +40,8 @@ pub use policy::PolicyStore;
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, InboxStore as _,
-        OutboxStore as _, PolicyStore as _,
+        CallStore as _, ClusterStore as _, ContactStore as _, ErasureStore as _, ExportStore as _,
+        ForwardStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
     };
 }
 
@@ -96,7 +105,15 @@ impl StoreError {
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
 /// Every implementation must pass [`store_suite`](crate::store_suite).
 pub trait Store:
-    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore + ClusterStore
+    InboxStore
+    + OutboxStore
+    + PolicyStore
+    + ContactStore
+    + ForwardStore
+    + CallStore
+    + ClusterStore
+    + ErasureStore
+    + ExportStore
 {
 }
 
@@ -108,6 +125,8 @@ impl<T> Store for T where
         + ForwardStore
         + CallStore
         + ClusterStore
+        + ErasureStore
+        + ExportStore
 {
 }
 
