@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cluster",
         include_str!("../../migrations/sqlite/0008_cluster.sql"),
     ),
+    (
+        11,
+        "store keys",
+        include_str!("../../migrations/sqlite/0011_store_keys.sql"),
+    ),
 ];
 
 #[derive(Debug)]
