@@ -79,11 +79,12 @@ pub(crate) async fn hash(
     conn: &mut PgConnection,
     number: &PhoneNumber,
 ) -> Result<bool, StoreError> {
-    let plain: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = $1)")
-        .bind(number.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::backend)?;
+    let plain: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = $1)")
+            .bind(number.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::backend)?;
     if !plain {
         return Ok(false);
     }

@@ -97,7 +97,8 @@ pub async fn backup(source: &Path, dest: &Path, replace: bool) -> Result<BackupR
         std::process::id()
     ));
     // A partial file left by an interrupted run of this process id is stale.
-    remove_if_exists(&tmp).map_err(|e| fail("removing a stale partial copy".into(), Some(e.into())))?;
+    remove_if_exists(&tmp)
+        .map_err(|e| fail("removing a stale partial copy".into(), Some(e.into())))?;
 
     let mut conn = SqliteConnectOptions::new()
         .filename(source)

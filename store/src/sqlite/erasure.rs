@@ -146,7 +146,10 @@ async fn forget(
     .await?;
 
     report.opt_outs_hashed = u64::from(opt_outs::hash(conn, number).await?);
-    Ok((report, inbound.into_iter().map(MessageId::from_string).collect()))
+    Ok((
+        report,
+        inbound.into_iter().map(MessageId::from_string).collect(),
+    ))
 }
 
 /// Runs a statement with the two forms bound as `?1` and `?2`; returns the rows changed.

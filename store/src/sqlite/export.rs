@@ -50,8 +50,21 @@ impl Bounds {
 macro_rules! page_where {
     ($t:literal, $id:literal) => {
         concat!(
-            " WHERE ", $t, " >= ?1 AND ", $t, " < ?2 AND ", $t, " >= ?3 AND (", $t, " > ?3 OR ",
-            $id, " > ?4) ORDER BY ", $t, ", ", $id, " LIMIT ?5"
+            " WHERE ",
+            $t,
+            " >= ?1 AND ",
+            $t,
+            " < ?2 AND ",
+            $t,
+            " >= ?3 AND (",
+            $t,
+            " > ?3 OR ",
+            $id,
+            " > ?4) ORDER BY ",
+            $t,
+            ", ",
+            $id,
+            " LIMIT ?5"
         )
     };
 }

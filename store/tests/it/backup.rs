@@ -19,7 +19,10 @@ async fn backup_while_writing_holds_everything_committed_before_it() {
     let store = SqliteStore::open(&path).await.unwrap();
     for i in 0..2_000 {
         let m = inbound(&format!("SMpre{i:05}"), "+15557654321", "before", i);
-        assert_eq!(store.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        assert_eq!(
+            store.insert_inbound(&m).await.unwrap(),
+            InsertOutcome::Inserted
+        );
     }
 
     // A writer that keeps inserting, and records each message once its insert returned
@@ -67,13 +70,22 @@ async fn backup_while_writing_holds_everything_committed_before_it() {
         .map(|e| e.message.provider_sid.clone())
         .collect();
     for i in 0..2_000 {
-        assert!(in_copy.contains(&format!("SMpre{i:05}")), "SMpre{i:05} missing");
+        assert!(
+            in_copy.contains(&format!("SMpre{i:05}")),
+            "SMpre{i:05} missing"
+        );
     }
     for sid in &before {
-        assert!(in_copy.contains(sid), "{sid} was committed before the backup but is missing");
+        assert!(
+            in_copy.contains(sid),
+            "{sid} was committed before the backup but is missing"
+        );
     }
     for sid in in_copy.iter().filter(|s| s.starts_with("SMrun")) {
-        assert!(all.contains(sid), "{sid} is in the copy but was never committed");
+        assert!(
+            all.contains(sid),
+            "{sid} is in the copy but was never committed"
+        );
     }
     assert_eq!(report.inbound_messages, entries.len() as u64);
     assert_eq!(report.bytes, std::fs::metadata(&copy_path).unwrap().len());
@@ -87,9 +99,10 @@ async fn backup_while_writing_holds_everything_committed_before_it() {
         report.inbound_messages, report.bytes, report.took_ms, during_backup
     );
     // The copy is consistent: its own integrity check, through a fresh connection.
-    let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&copy_path))
-        .await
-        .unwrap();
+    let mut conn =
+        SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&copy_path))
+            .await
+            .unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&mut conn)
         .await
@@ -110,7 +123,8 @@ async fn backup_refuses_an_existing_file_unless_replacing() {
     std::fs::write(&dest, b"an older backup").unwrap();
     let err = sqlite_backup(&path, &dest, false).await.unwrap_err();
     assert!(
-        err.to_string().contains("the destination exists (pass --force to replace it)"),
+        err.to_string()
+            .contains("the destination exists (pass --force to replace it)"),
         "{err}"
     );
     assert_eq!(std::fs::read(&dest).unwrap(), b"an older backup");
@@ -128,6 +142,9 @@ async fn backup_refuses_an_existing_file_unless_replacing() {
     let err = sqlite_backup(&missing, &dir.path().join("x.db"), false)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("there is no database file there"), "{err}");
+    assert!(
+        err.to_string().contains("there is no database file there"),
+        "{err}"
+    );
     assert!(!missing.exists());
 }

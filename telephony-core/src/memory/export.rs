@@ -21,7 +21,11 @@ fn page<T: Clone>(
         .collect();
     keyed.sort_by(|(a, _), (b, _)| (a.at, &a.id).cmp(&(b.at, &b.id)));
     keyed.truncate(limit);
-    ExportPage::new(keyed.into_iter().map(|(_, t)| t.clone()).collect(), limit, key)
+    ExportPage::new(
+        keyed.into_iter().map(|(_, t)| t.clone()).collect(),
+        limit,
+        key,
+    )
 }
 
 #[async_trait]

@@ -26,7 +26,9 @@ fn report(f: impl FnOnce(&mut ForgetReport)) -> ForgetReport {
 
 /// Inbound messages from the number (SMS and WhatsApp) and to it go, with their dispatch
 /// state: a claim taken before is void, and the number is no longer a known contact.
-pub async fn forget_removes_inbound_messages<S: InboxStore + ContactStore + ErasureStore + ?Sized>(
+pub async fn forget_removes_inbound_messages<
+    S: InboxStore + ContactStore + ErasureStore + ?Sized,
+>(
     s: &S,
 ) {
     let mut to_it = inbound("SM3", KEPT, "to the erased number", 3);
@@ -51,7 +53,10 @@ pub async fn forget_removes_inbound_messages<S: InboxStore + ContactStore + Eras
     assert_eq!(r, report(|r| r.inbound_messages = 3));
 
     let left = s.inbox(&InboxQuery::default()).await.unwrap();
-    let sids: Vec<&str> = left.iter().map(|e| e.message.provider_sid.as_str()).collect();
+    let sids: Vec<&str> = left
+        .iter()
+        .map(|e| e.message.provider_sid.as_str())
+        .collect();
     assert_eq!(sids, ["SM4"]);
     assert!(!s.is_known_contact(&num(GONE)).await.unwrap());
     assert!(s.is_known_contact(&num(KEPT)).await.unwrap());
@@ -72,7 +77,10 @@ pub async fn forget_removes_inbound_messages<S: InboxStore + ContactStore + Eras
         .claim_inbound(secs(20), Duration::from_secs(60), 10)
         .await
         .unwrap();
-    let sids: Vec<&str> = next.iter().map(|c| c.message.provider_sid.as_str()).collect();
+    let sids: Vec<&str> = next
+        .iter()
+        .map(|c| c.message.provider_sid.as_str())
+        .collect();
     assert_eq!(sids, ["SM4"]);
     // A duplicate delivery of an erased message is stored again as new: nothing of it is kept.
     assert_eq!(
@@ -319,13 +327,22 @@ pub async fn forget_removes_forward_events<S: ForwardStore + ErasureStore + ?Siz
         last_error: None,
     };
     for e in [
-        ev("evt_1", serde_json::json!({"from": GONE, "to": "+15550001234"})),
+        ev(
+            "evt_1",
+            serde_json::json!({"from": GONE, "to": "+15550001234"}),
+        ),
         ev(
             "evt_2",
             serde_json::json!({"messageId": "msg_2", "to": format!("whatsapp:{GONE}")}),
         ),
-        ev("evt_3", serde_json::json!({"from": KEPT, "to": "+15550001234"})),
-        ev("evt_4", serde_json::json!({"from": GONE, "to": "+15550001234"})),
+        ev(
+            "evt_3",
+            serde_json::json!({"from": KEPT, "to": "+15550001234"}),
+        ),
+        ev(
+            "evt_4",
+            serde_json::json!({"from": GONE, "to": "+15550001234"}),
+        ),
     ] {
         s.enqueue_forward(&e).await.unwrap();
     }

@@ -16,7 +16,13 @@ fn secs(n: u64) -> OffsetDateTime {
 /// id), the cursor of each page, and the window.
 pub async fn inbox_pages_follow_time_and_id<S: InboxStore + ExportStore + ?Sized>(s: &S) {
     // Inserted out of order; SM_b and SM_a arrive in the same millisecond.
-    for (sid, at) in [("SM_c", 2), ("SM_b", 1), ("SM_a", 1), ("SM_e", 4), ("SM_d", 3)] {
+    for (sid, at) in [
+        ("SM_c", 2),
+        ("SM_b", 1),
+        ("SM_a", 1),
+        ("SM_e", 4),
+        ("SM_d", 3),
+    ] {
         s.insert_inbound(&inbound(sid, "+15557654321", sid, at))
             .await
             .unwrap();
@@ -51,15 +57,14 @@ pub async fn inbox_pages_follow_time_and_id<S: InboxStore + ExportStore + ?Sized
     }
     assert_eq!(
         pages,
-        [
-            vec!["SM_a", "SM_b"],
-            vec!["SM_c", "SM_d"],
-            vec!["SM_e"],
-        ]
+        [vec!["SM_a", "SM_b"], vec!["SM_c", "SM_d"], vec!["SM_e"],]
     );
     // Entries are whole: the state, the note and every field of the message.
     let first = s.inbox_page(&all, None, 1).await.unwrap();
-    assert_eq!(first.items[0].message, inbound("SM_a", "+15557654321", "SM_a", 1));
+    assert_eq!(
+        first.items[0].message,
+        inbound("SM_a", "+15557654321", "SM_a", 1)
+    );
     assert_eq!(first.items[0].state, InboxState::Accepted);
     assert_eq!(first.items[0].note.as_deref(), Some("handled"));
 
@@ -69,7 +74,11 @@ pub async fn inbox_pages_follow_time_and_id<S: InboxStore + ExportStore + ?Sized
         until: Some(secs(4)),
     };
     let page = s.inbox_page(&window, None, 0).await.unwrap();
-    let sids: Vec<&str> = page.items.iter().map(|e| e.message.provider_sid.as_str()).collect();
+    let sids: Vec<&str> = page
+        .items
+        .iter()
+        .map(|e| e.message.provider_sid.as_str())
+        .collect();
     assert_eq!(sids, ["SM_c", "SM_d"]);
     assert_eq!(page.next, None);
     // A full last page points past its end; the page after it is empty.
@@ -98,10 +107,7 @@ pub async fn receipts_pages_follow_time_and_id<S: OutboxStore + ExportStore + ?S
     let p1 = s.receipts_page(&all, None, 3).await.unwrap();
     let ids: Vec<&str> = p1.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["msg_o1", "msg_o2", "msg_o3"]);
-    let p2 = s
-        .receipts_page(&all, p1.next.as_ref(), 3)
-        .await
-        .unwrap();
+    let p2 = s.receipts_page(&all, p1.next.as_ref(), 3).await.unwrap();
     let ids: Vec<&str> = p2.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["msg_o4"]);
     assert_eq!(p2.next, None);
