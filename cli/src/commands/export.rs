@@ -3,8 +3,8 @@
 //!
 //! Records are the admin API's JSON ([`api::InboxEntry`], [`api::Call`], [`api::Receipt`]):
 //! one object per line, or one CSV row per record with a column per top-level field
-//! (nested values — media, history, transcript, extra parameters — as JSON text in their
-//! cell).
+//! (nested values — media, history, transcript, extra parameters — as compact JSON text in
+//! their cell, keys sorted).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -96,7 +96,11 @@ fn noun(kind: ExportKind) -> &'static str {
 
 pub(super) async fn export(ctx: Context, o: Options) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
-    let since = o.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+    let since = o
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now))
+        .transpose()?;
     let until = o
         .until
         .as_deref()
@@ -124,9 +128,10 @@ pub(super) async fn export(ctx: Context, o: Options) -> Result<(), CliError> {
     }
     let store = open_store(&ctx.config).await?;
     let sink: Box<dyn Write> = match &o.output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
-            CliError::failure(format!("cannot write {}: {e}", p.display()))
-        })?),
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| CliError::failure(format!("cannot write {}: {e}", p.display())))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = Exporter::new(std::io::BufWriter::new(sink), o.format, o.kind);
@@ -138,8 +143,7 @@ pub(super) async fn export(ctx: Context, o: Options) -> Result<(), CliError> {
         let (rows, next) = page(&*store, o.kind, &range, after.as_ref(), o.page_size).await?;
         pages += 1;
         let more = next.is_some();
-        let step = rows.iter().try_for_each(|r| out.record(r));
-        match step {
+        match rows.write(&mut out) {
             Ok(()) => {}
             // The reader went away (`| head`): stop, as other tools do.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
@@ -165,10 +169,7 @@ pub(super) async fn export(ctx: Context, o: Options) -> Result<(), CliError> {
         Some(p) => format!(" to {}", p.display()),
         None => String::new(),
     };
-    eprintln!(
-        "exported {written} {} in {pages} page(s){to}",
-        noun(o.kind)
-    );
+    eprintln!("exported {written} {} in {pages} page(s){to}", noun(o.kind));
     Ok(())
 }
 
@@ -179,32 +180,46 @@ fn write_error(o: &Options, e: std::io::Error) -> CliError {
     }
 }
 
-/// One page of `kind` as the admin API's JSON, and the cursor of the next.
+/// One page of records in the admin API's form.
+enum Rows {
+    Messages(Vec<api::InboxEntry>),
+    Sends(Vec<api::Receipt>),
+    Calls(Vec<api::Call>),
+}
+
+impl Rows {
+    fn write<W: Write>(&self, out: &mut Exporter<W>) -> std::io::Result<()> {
+        match self {
+            Rows::Messages(r) => r.iter().try_for_each(|x| out.record(x)),
+            Rows::Sends(r) => r.iter().try_for_each(|x| out.record(x)),
+            Rows::Calls(r) => r.iter().try_for_each(|x| out.record(x)),
+        }
+    }
+}
+
+/// One page of `kind`, and the cursor of the next.
 async fn page(
     store: &dyn telephony_core::Store,
     kind: ExportKind,
     range: &ExportRange,
     after: Option<&ExportCursor>,
     limit: usize,
-) -> Result<(Vec<serde_json::Value>, Option<ExportCursor>), CliError> {
-    fn json<T: serde::Serialize>(v: T) -> Result<serde_json::Value, CliError> {
-        serde_json::to_value(v).map_err(|e| CliError::failure(format!("encoding a record: {e}")))
-    }
+) -> Result<(Rows, Option<ExportCursor>), CliError> {
     Ok(match kind {
         ExportKind::Messages => {
             let p = store.inbox_page(range, after, limit).await?;
-            let rows = p.items.iter().map(|e| json(api::InboxEntry::from(e)));
-            (rows.collect::<Result<_, _>>()?, p.next)
+            let rows = p.items.iter().map(api::InboxEntry::from).collect();
+            (Rows::Messages(rows), p.next)
         }
         ExportKind::Sends => {
             let p = store.receipts_page(range, after, limit).await?;
-            let rows = p.items.iter().map(|r| json(api::Receipt::from(r)));
-            (rows.collect::<Result<_, _>>()?, p.next)
+            let rows = p.items.iter().map(api::Receipt::from).collect();
+            (Rows::Sends(rows), p.next)
         }
         ExportKind::Calls => {
             let p = store.calls_page(range, after, limit).await?;
-            let rows = p.items.iter().map(|c| json(api::Call::from(c)));
-            (rows.collect::<Result<_, _>>()?, p.next)
+            let rows = p.items.iter().map(api::Call::from).collect();
+            (Rows::Calls(rows), p.next)
         }
     })
 }
@@ -227,16 +242,18 @@ impl<W: Write> Exporter<W> {
         }
     }
 
-    fn record(&mut self, v: &serde_json::Value) -> std::io::Result<()> {
+    /// Writes one record: as one JSON line in the API's field order, or as a CSV row.
+    fn record(&mut self, r: &impl serde::Serialize) -> std::io::Result<()> {
         match self.format {
             ExportFormat::Jsonl => {
-                serde_json::to_writer(&mut self.out, v)?;
+                serde_json::to_writer(&mut self.out, r)?;
                 self.out.write_all(b"\n")?;
             }
             ExportFormat::Csv => {
                 if self.rows == 0 {
                     self.header()?;
                 }
+                let v = serde_json::to_value(r)?;
                 let cells: Vec<String> = self.columns.iter().map(|c| cell(&v[*c])).collect();
                 self.line(cells.iter().map(String::as_str))?;
             }
@@ -270,7 +287,8 @@ impl<W: Write> Exporter<W> {
 }
 
 /// A JSON value as CSV cell text: strings as they are, numbers and booleans as JSON
-/// writes them, arrays and objects as compact JSON, null or absent as an empty cell.
+/// writes them, arrays and objects as compact JSON (keys sorted), null or absent as an
+/// empty cell.
 fn cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => String::new(),
