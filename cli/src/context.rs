@@ -178,6 +178,20 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// `DELETE {path}`, its answer read into the API type `T`.
+    pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let resp = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|e| CliError::failure(format!("admin API request failed: {e}")))?;
+        decode(resp).await
+    }
+}
+
 /// The answer as `T`, or the gateway's [`ErrorResponse`] as a [`CliError`]: the exit code
 /// follows the error's `code` (the caller's input → 2, anything else → 1).
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, CliError> {

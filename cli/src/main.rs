@@ -199,6 +199,70 @@ pub enum Command {
         #[command(subcommand)]
         command: SimulateCommand,
     },
+    /// Erase every trace of a phone number (messages, sends, calls, transcripts, pairing
+    /// and contact approvals, forward events) from every account's store, or from the
+    /// `--account`; an opt-out stays, as a keyed hash that still blocks sends. Through the
+    /// running gateway, or the stores when none runs.
+    Forget {
+        /// The number, E.164 (+15557654321).
+        number: String,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the store's messages, calls or sends as JSON lines or CSV, oldest first, a
+    /// page at a time (the admin API's camelCase fields).
+    Export {
+        /// Only records at or after this time: RFC 3339 or a duration ago (30s, 10m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this time: RFC 3339 or a duration ago.
+        #[arg(long)]
+        until: Option<String>,
+        /// What to export.
+        #[arg(long, value_enum, default_value_t = ExportKind::Messages)]
+        kind: ExportKind,
+        /// The format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file (replaced if it exists) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Records read per page (memory holds one page).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        page_size: u32,
+    },
+    /// Copy the SQLite store consistently (VACUUM INTO), also while the gateway runs.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `telephony export --kind`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    /// Inbound messages with their state.
+    Messages,
+    /// Calls with their status history and transcript.
+    Calls,
+    /// Sends (receipts) with their status history.
+    Sends,
+}
+
+/// `telephony export --format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one row per record (nested values as JSON text).
+    Csv,
 }
 
 /// `telephony pairing …`

@@ -129,4 +129,4 @@ mod sqlite;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, StartupState, StoreStartup};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{BackupReport, SqliteOptions, SqliteStore, sqlite_backup};

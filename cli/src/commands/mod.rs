@@ -1,7 +1,8 @@
 //! The subcommands, one module per command group: `serve`, `send` (and `call`), `history`
 //! (`inbox`, `calls`, `receipt`, `log`), `dead_letters` (`inbox --failed`, `retry`),
 //! `approvals` (`pairing`, `contacts`), `status`
-//! (with `--probe`), `prune`, `segments`, `config` (`check`, `migrate`), `simulate`. Commands that
+//! (with `--probe`), `segments`, `config` (`check`, `migrate`), `simulate`, and the data
+//! lifecycle: `prune`, `forget`, `export`, `backup`. Commands that
 //! act without a running gateway share `direct` (the configured store, and a gateway over
 //! it).
 
@@ -11,9 +12,12 @@ use crate::context::{CliError, Context};
 use crate::{Cli, Command, ConfigCommand, SimulateCommand};
 
 mod approvals;
+mod backup;
 mod config;
 mod dead_letters;
 mod direct;
+mod export;
+mod forget;
 mod history;
 mod prune;
 mod segments;
@@ -147,6 +151,26 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                     json,
                 },
         } => simulate::sms(ctx, from, to, text, message_sid, json).await,
+        Command::Forget { number, json } => forget::forget(ctx, number, json).await,
+        Command::Export {
+            since,
+            until,
+            kind,
+            format,
+            output,
+            page_size,
+        } => {
+            let opts = export::Options {
+                since,
+                until,
+                kind,
+                format,
+                output,
+                page_size: page_size as usize,
+            };
+            export::export(ctx, opts).await
+        }
+        Command::Backup { file, force, json } => backup::backup(ctx, file, force, json).await,
     }
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod config_store;
 mod crash;
 mod dead_letters;
+mod lifecycle;
 mod prune;
 mod replicas;
 mod secrets;

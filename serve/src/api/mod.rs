@@ -11,6 +11,7 @@
 //! | [`calls`] | [`CallRequest`], [`Call`], [`CallStatusChange`], [`CallTurn`], [`CallList`], [`VoiceStatus`] | `POST /telephony/calls`, `GET /telephony/calls[/{id}]`, `POST …/hangup`, voice in `GET /telephony/status` |
 //! | [`pairing`] | [`PairingRequest`], [`PairingList`], [`PairingDecision`] | `GET /telephony/pairing`, `POST …/approve`, `POST …/reject` |
 //! | [`contacts`] | [`ContactApproval`] | `POST /telephony/contacts/{number}/approve` |
+//! | [`erasure`] | [`ForgetReport`] | `DELETE /telephony/numbers/{number}`, `telephony forget --json` |
 //! | [`error`] | [`AdminError`], [`ErrorCode`], [`ErrorResponse`] | every admin error: `{"error":{"code":"not_found","message":"…"}}` |
 //! | [`events`] | [`ForwardedEvent`], [`EventData`], [`StatusChange`] | the body POSTed to `forward.url` |
 //!
@@ -38,6 +39,7 @@
 pub mod calls;
 pub mod contacts;
 pub mod dead_letters;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod messages;
@@ -48,6 +50,7 @@ pub mod status;
 pub use calls::{Call, CallList, CallRequest, CallStatusChange, CallTurn, VoiceStatus};
 pub use contacts::ContactApproval;
 pub use dead_letters::{FailedList, FailedMessage, RetryResponse};
+pub use erasure::ForgetReport;
 pub use error::{AdminError, ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{EventData, ForwardedEvent, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};

@@ -17,6 +17,7 @@
 //! | `GET /telephony/calls?since=RFC3339&limit=N` | calls with status history and transcript, oldest first |
 //! | `GET /telephony/calls/{id}` | one call |
 //! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
+//! | `DELETE /telephony/numbers/{number}` | erases every trace of an E.164 number (messages, sends, calls, approvals, forward events); an opt-out stays, as a keyed hash → the counts (400 invalid number) |
 //! | `GET /metrics` | Prometheus text format: counters, and the store's gauges read now ([`crate::metrics`]) |
 //!
 //! Bodies are the camelCase structs of [`crate::api`]; every failure is an
@@ -30,7 +31,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -73,6 +74,7 @@ pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
         .route("/telephony/calls", post(place_call).get(calls))
         .route("/telephony/calls/{id}", get(one_call))
         .route("/telephony/calls/{id}/hangup", post(hang_up))
+        .route("/telephony/numbers/{number}", delete(forget_number))
         .route("/metrics", get(metrics))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -432,6 +434,20 @@ async fn hang_up(State(st): State<AdminState>, Path(id): Path<String>) -> AdminR
         Some(c) => Ok(Json(api::Call::from(&c))),
         None => Err(AdminError::not_found(format!("no call with id {id:?}"))),
     }
+}
+
+/// Erases a number from this account's store (`telephony forget`).
+async fn forget_number(
+    State(st): State<AdminState>,
+    Path(number): Path<String>,
+) -> AdminResult<api::ForgetReport> {
+    let n = telephony_core::PhoneNumber::parse(&number)
+        .map_err(|e| AdminError::bad_request(format!("invalid number: {e}")))?;
+    let store = st.gateway.store();
+    let report = store.forget(&n).await?;
+    let opted_out = store.is_opted_out(&n).await?;
+    tracing::info!(number = %n.redacted(), removed = report.removed(), opted_out, "number erased on request");
+    Ok(Json(api::ForgetReport::new(&n, &report, opted_out)))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod support;
 
 mod bridge_routes;
 mod dispatch_retries;
+mod erasure;
 mod outbound_pace;
 mod policies;
 mod rate_limits;

@@ -153,7 +153,7 @@ fn decode_message(row: &PgRow) -> Result<InboundMessage, StoreError> {
     })
 }
 
-fn decode_entry(row: &PgRow) -> Result<InboxEntry, StoreError> {
+pub(crate) fn decode_entry(row: &PgRow) -> Result<InboxEntry, StoreError> {
     Ok(InboxEntry {
         message: decode_message(row)?,
         state: get_inbox_state(row, "inbox.state")?,

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("../../migrations/postgres/0010_retention.sql"),
     ),
+    (
+        11,
+        "store keys",
+        include_str!("../../migrations/postgres/0011_store_keys.sql"),
+    ),
 ];
 
 #[derive(Debug)]

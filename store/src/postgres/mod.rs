@@ -411,6 +411,11 @@ macro_rules! on_pool {
     }};
 }
 
+// Declared after the macros above, which they use: erasure ([`erasure`]) and export
+// pages ([`export`]).
+mod erasure;
+mod export;
+
 #[async_trait]
 impl InboxStore for PostgresStore {
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {

@@ -41,6 +41,7 @@ macro_rules! call_columns {
          answered_at, ended_at, updated_at, duration_secs, note"
     };
 }
+pub(crate) use call_columns;
 
 /// Which rows hold a session slot ([`CallRecord::is_live_session`]): sessions whose status
 /// is not terminal. Word for word the condition of the `calls_live` partial index
@@ -110,7 +111,7 @@ fn decode_turn(row: &SqliteRow) -> Result<CallTurn, StoreError> {
 
 /// Decodes rows selected with [`call_columns`] into calls, in order, with their histories
 /// and transcripts (fetched in one query each).
-async fn decode_all(
+pub(crate) async fn decode_all(
     conn: &mut SqliteConnection,
     rows: &[SqliteRow],
 ) -> Result<Vec<CallRecord>, StoreError> {

@@ -251,6 +251,18 @@ impl<'r> Decode<'r, Sqlite> for Key {
     }
 }
 
+impl Key {
+    /// The string a stored value stands for; names the column in the error.
+    pub(crate) fn into_string(self, what: &'static str) -> Result<String, StoreError> {
+        match self {
+            Key::Text(s) => Ok(s),
+            Key::Blob(b) => Key::unpack(&b).ok_or_else(|| {
+                corrupt(what, format!("a {}-byte blob is not a packed key", b.len()))
+            }),
+        }
+    }
+}
+
 fn stored_value(raw: SqliteValueRef<'_>) -> Result<Stored<'_>, BoxDynError> {
     if raw.is_null() {
         return Ok(Stored::Null);

@@ -151,7 +151,7 @@ fn decode_message(row: &SqliteRow) -> Result<InboundMessage, StoreError> {
     })
 }
 
-fn decode_entry(row: &SqliteRow) -> Result<InboxEntry, StoreError> {
+pub(crate) fn decode_entry(row: &SqliteRow) -> Result<InboxEntry, StoreError> {
     Ok(InboxEntry {
         message: decode_message(row)?,
         state: get_inbox_state(row, "inbox.state")?,

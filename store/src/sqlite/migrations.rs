@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0010_retention.sql"),
     ),
     (
+        11,
+        "store keys",
+        include_str!("../../migrations/sqlite/0011_store_keys.sql"),
+    ),
+    (
         12,
         "compact inbox",
         include_str!("../../migrations/sqlite/0012_compact_inbox.sql"),

@@ -400,6 +400,14 @@ macro_rules! on_reader {
     }};
 }
 
+// Declared after the macros above, which they use: erasure ([`erasure`]), export pages
+// ([`export`]) and online backup ([`backup`]).
+mod backup;
+mod erasure;
+mod export;
+
+pub use self::backup::{BackupReport, backup as sqlite_backup};
+
 fn pool(max: u32) -> PoolOptions<Sqlite> {
     // A local file does not go stale: no liveness ping per acquire, no idle reconnects.
     PoolOptions::new()

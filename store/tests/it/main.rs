@@ -2,6 +2,7 @@
 //! concurrency), the shared store conformance suite, the opt-in throughput measurement, and
 //! (feature `postgres`) PostgreSQL: the suite and several connections sharing a database.
 
+mod backup;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod retention;

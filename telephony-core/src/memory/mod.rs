@@ -5,6 +5,8 @@
 mod calls;
 mod cluster;
 mod contacts;
+mod erasure;
+mod export;
 mod forwarding;
 mod inbox;
 mod outbox;
@@ -48,6 +50,10 @@ struct Inner {
     pairings: Vec<PairingRequest>,
     approved_senders: std::collections::HashSet<PhoneNumber>,
     opted_out: std::collections::HashSet<PhoneNumber>,
+    /// Opt-outs of erased numbers, as their keyed hashes ([`crate::store::OptOutKey::hash`]).
+    opted_out_hashes: std::collections::HashSet<String>,
+    /// The key of those hashes, made by the first erasure that needs it.
+    opt_out_key: Option<crate::store::OptOutKey>,
     approved_contacts: std::collections::HashSet<PhoneNumber>,
     forwards: Vec<ForwardRow>,
     calls: Vec<CallRecord>,

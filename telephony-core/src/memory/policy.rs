@@ -110,11 +110,19 @@ impl PolicyStore for MemoryStore {
             g.opted_out.insert(number.clone());
         } else {
             g.opted_out.remove(number);
+            // An erased number that opts back in (START) is no longer blocked either.
+            if let Some(hash) = g.opt_out_key.as_ref().map(|k| k.hash(number)) {
+                g.opted_out_hashes.remove(&hash);
+            }
         }
         Ok(())
     }
 
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.lock().opted_out.contains(number))
+        let g = self.lock();
+        Ok(g.opted_out.contains(number)
+            || g.opt_out_key
+                .as_ref()
+                .is_some_and(|k| g.opted_out_hashes.contains(&k.hash(number))))
     }
 }

@@ -6,6 +6,8 @@
 mod calls;
 mod cluster;
 mod contacts;
+mod erasure;
+mod export;
 mod forwarding;
 mod inbox;
 mod lease;
@@ -19,6 +21,13 @@ pub use calls::{
 };
 pub use cluster::{ClusterStore, ReplicaBeat, ReplicaHolds, WorkKind, WorkWatch, host_name};
 pub use contacts::{CappedEnqueue, ContactStore, SendCap};
+pub use erasure::{
+    ErasureStore, ForgetReport, OPT_OUT_HASH_PREFIX, OPT_OUT_KEY_NAME, OptOutKey, stored_forms,
+};
+pub use export::{
+    DEFAULT_EXPORT_PAGE, ExportCursor, ExportPage, ExportRange, ExportStore, call_cursor,
+    export_page_size, inbox_cursor, receipt_cursor,
+};
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
@@ -36,8 +45,9 @@ pub use retention::{
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, InboxStore as _,
-        OutboxStore as _, PolicyStore as _, RetentionStore as _,
+        CallStore as _, ClusterStore as _, ContactStore as _, ErasureStore as _, ExportStore as _,
+        ForwardStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
+        RetentionStore as _,
     };
 }
 
@@ -109,6 +119,8 @@ pub trait Store:
     + CallStore
     + ClusterStore
     + RetentionStore
+    + ErasureStore
+    + ExportStore
 {
 }
 
@@ -121,6 +133,8 @@ impl<T> Store for T where
         + CallStore
         + ClusterStore
         + RetentionStore
+        + ErasureStore
+        + ExportStore
 {
 }
 

@@ -37,6 +37,8 @@ pub(crate) use crate::store::{
 pub mod calls;
 pub mod cluster;
 pub mod contacts;
+pub mod erasure;
+pub mod export;
 pub mod forwarding;
 pub mod inbox;
 pub mod outbox;
@@ -142,6 +144,8 @@ macro_rules! store_suite_tests {
         $crate::call_store_tests!($fresh);
         $crate::cluster_store_tests!($fresh);
         $crate::retention_store_tests!($fresh);
+        $crate::erasure_store_tests!($fresh);
+        $crate::export_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
@@ -269,6 +273,30 @@ macro_rules! cluster_store_tests {
         $crate::store_suite_tests!(@case $fresh, cluster, ping_answers);
         $crate::store_suite_tests!(@case $fresh, cluster, heartbeats_list_live_replicas_and_leave);
         $crate::store_suite_tests!(@case $fresh, cluster, singleton_lease_has_one_holder_until_expiry);
+    };
+}
+
+/// Runs the [`ErasureStore`](crate::store::ErasureStore) conformance cases.
+#[macro_export]
+macro_rules! erasure_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_removes_inbound_messages);
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_removes_sends_and_their_history);
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_removes_calls_and_transcripts);
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_removes_pairing_and_approvals);
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_removes_forward_events);
+        $crate::store_suite_tests!(@case $fresh, erasure, opt_out_survives_forget);
+        $crate::store_suite_tests!(@case $fresh, erasure, forget_unknown_number_is_empty);
+    };
+}
+
+/// Runs the [`ExportStore`](crate::store::ExportStore) conformance cases.
+#[macro_export]
+macro_rules! export_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, export, inbox_pages_follow_time_and_id);
+        $crate::store_suite_tests!(@case $fresh, export, receipts_pages_follow_time_and_id);
+        $crate::store_suite_tests!(@case $fresh, export, calls_pages_follow_time_and_id);
     };
 }
 
