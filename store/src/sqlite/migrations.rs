@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cluster",
         include_str!("../../migrations/sqlite/0008_cluster.sql"),
     ),
+    (
+        9,
+        "store probe",
+        include_str!("../../migrations/sqlite/0009_store_probe.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "postgres")]
 mod postgres;
+mod recovery;
 mod sqlite;
 mod suite;
 mod throughput;

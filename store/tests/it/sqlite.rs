@@ -680,7 +680,8 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (5, true),
             (6, true),
             (7, true),
-            (8, true)
+            (8, true),
+            (9, true)
         ]
     );
     drop((a, b));

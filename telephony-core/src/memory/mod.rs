@@ -6,6 +6,7 @@ mod calls;
 mod cluster;
 mod contacts;
 mod forwarding;
+mod health;
 mod inbox;
 mod outbox;
 mod policy;

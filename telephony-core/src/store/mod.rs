@@ -7,6 +7,7 @@ mod calls;
 mod cluster;
 mod contacts;
 mod forwarding;
+mod health;
 mod inbox;
 mod lease;
 mod outbox;
@@ -19,6 +20,7 @@ pub use calls::{
 pub use cluster::{ClusterStore, ReplicaBeat, ReplicaHolds, WorkKind, WorkWatch, host_name};
 pub use contacts::{CappedEnqueue, ContactStore, SendCap};
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
+pub use health::{HealthReport, HealthStore, StoreErrorKind, WriteFailure};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
     InboxState, InboxStore, InboxUpdate, InsertOutcome,
@@ -31,8 +33,8 @@ pub use policy::PolicyStore;
 /// store (`Arc<dyn Store>` included): `use telephony_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, InboxStore as _,
-        OutboxStore as _, PolicyStore as _,
+        CallStore as _, ClusterStore as _, ContactStore as _, ForwardStore as _, HealthStore as _,
+        InboxStore as _, OutboxStore as _, PolicyStore as _,
     };
 }
 
@@ -96,7 +98,14 @@ impl StoreError {
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here, SQLite in `telephony-store`.
 /// Every implementation must pass [`store_suite`](crate::store_suite).
 pub trait Store:
-    InboxStore + OutboxStore + PolicyStore + ContactStore + ForwardStore + CallStore + ClusterStore
+    InboxStore
+    + OutboxStore
+    + PolicyStore
+    + ContactStore
+    + ForwardStore
+    + CallStore
+    + ClusterStore
+    + HealthStore
 {
 }
 
@@ -108,6 +117,7 @@ impl<T> Store for T where
         + ForwardStore
         + CallStore
         + ClusterStore
+        + HealthStore
 {
 }
 

@@ -37,6 +37,7 @@ pub mod calls;
 pub mod cluster;
 pub mod contacts;
 pub mod forwarding;
+pub mod health;
 pub mod inbox;
 pub mod outbox;
 pub mod policy;
@@ -139,6 +140,7 @@ macro_rules! store_suite_tests {
         $crate::forward_store_tests!($fresh);
         $crate::call_store_tests!($fresh);
         $crate::cluster_store_tests!($fresh);
+        $crate::health_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
@@ -253,6 +255,16 @@ macro_rules! cluster_store_tests {
         $crate::store_suite_tests!(@case $fresh, cluster, ping_answers);
         $crate::store_suite_tests!(@case $fresh, cluster, heartbeats_list_live_replicas_and_leave);
         $crate::store_suite_tests!(@case $fresh, cluster, singleton_lease_has_one_holder_until_expiry);
+    };
+}
+
+/// The [`HealthStore`](crate::store::HealthStore) cases (part of
+/// [`store_suite_tests!`](crate::store_suite_tests)).
+#[macro_export]
+macro_rules! health_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, health, a_fresh_store_is_healthy_and_its_probe_commits);
+        $crate::store_suite_tests!(@case $fresh, health, size_grows_with_what_is_stored);
     };
 }
 
