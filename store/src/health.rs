@@ -139,6 +139,16 @@ fn io_kind(e: &std::io::Error) -> StoreErrorKind {
     }
 }
 
+/// The innermost cause's message (`(code: 13) database or disk is full`), which the
+/// layers above repeat: short enough for a readiness reason. The whole chain is logged.
+fn root_cause(e: &StoreError) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// The store was closed, or its inbound writer stopped with the runtime.
 #[derive(Debug, thiserror::Error)]
 #[error("the inbound writer task has stopped (store closed or runtime shutting down)")]
@@ -207,7 +217,7 @@ impl Health {
             return;
         }
         let now = OffsetDateTime::now_utc();
-        let error = error_chain(e);
+        let error = root_cause(e);
         let mut failure = telephony_core::sync::lock(&self.failure);
         match &mut *failure {
             Some(f) => {
@@ -217,7 +227,7 @@ impl Health {
                 f.failures += 1;
             }
             None => {
-                tracing::error!(kind = %kind, error = %error, "store writes failing: nothing is acknowledged until a write commits again");
+                tracing::error!(kind = %kind, error = %error_chain(e), "store writes failing: nothing is acknowledged until a write commits again");
                 *failure = Some(WriteFailure {
                     kind,
                     error,

@@ -17,5 +17,6 @@ mod replicas;
 mod replicas_postgres;
 mod signature_http;
 mod signature_logs;
+mod store_full;
 mod voice;
 mod webhook_routes;
