@@ -12,6 +12,17 @@
 //! store is unavailable they answer 503 at once instead of waiting for a connection, and
 //! nothing is acknowledged that is not stored.
 //!
+//! A read answers on a full disk, so the ping alone would call such a store ready. The
+//! check also asks the store whether its writes are failing
+//! ([`HealthStore::health`](telephony_core::HealthStore::health): the last write failed
+//! and none committed since) and, while they are, runs the store's write probe
+//! ([`HealthStore::probe_write`](telephony_core::HealthStore::probe_write), a small write
+//! that needs new space): the store is unavailable until the probe or a real write
+//! commits. The probe runs only while writes fail, at most once per [`CACHE_FOR`]; a
+//! healthy store is never written to by readiness, and the per-webhook answer stays two
+//! atomic reads. A write that fails while the last answer (at most [`CACHE_FOR`] old) was
+//! `Ok` is answered 503 by the handler itself.
+//!
 //! ```
 //! # async fn run(store: std::sync::Arc<dyn telephony_core::Store>) {
 //! use telephony_serve::health::{self, Readiness};
@@ -193,7 +204,7 @@ impl Part {
             return answer;
         }
         let answer = match tokio::time::timeout(PING_TIMEOUT, ping(&*self.store)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => self.writes().await.map_err(named),
             Ok(Err(e)) => Err(named(format!(
                 "the store does not answer: {}",
                 error_chain(&e)
@@ -215,6 +226,25 @@ impl Part {
         *lock(&self.cache) = Some((Instant::now(), answer.clone()));
         self.ok_until_ms.store(ok_until, Ordering::Release);
         answer
+    }
+
+    /// `Ok` unless the store's writes are failing and the write probe fails too.
+    async fn writes(&self) -> Result<(), String> {
+        if self.store.health().write_failure.is_none() {
+            return Ok(());
+        }
+        match tokio::time::timeout(PING_TIMEOUT, self.store.probe_write()).await {
+            Ok(Ok(())) => Ok(()),
+            // The probe's failure is the store's latest; its report says since when.
+            Ok(Err(e)) => Err(self.store.health().write_failure.map_or_else(
+                || format!("the store cannot write: {}", error_chain(&e)),
+                |f| f.reason(),
+            )),
+            Err(_) => Err(format!(
+                "the store cannot write: its write probe did not commit within {} s",
+                PING_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// The last answer: only if younger than [`CACHE_FOR`] when `fresh`.
@@ -340,5 +370,69 @@ mod tests {
         starting.store(false, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(r.check().await, Ok(()));
         assert_eq!(Readiness::new().check().await, Ok(()));
+    }
+
+    /// A store that answers reads but cannot commit is unavailable, naming why, until a
+    /// write commits: here the write probe readiness runs once space is back.
+    #[tokio::test]
+    async fn a_store_whose_writes_fail_is_unavailable_until_its_probe_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("telephony.db");
+        let sqlite = telephony_store::SqliteStore::open_with(
+            &path,
+            // The schema takes about 40 pages; the probe needs 17 free ones.
+            telephony_store::SqliteOptions::default().max_page_count(Some(128)),
+        )
+        .await
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let r = Readiness::new().store(Some("a"), store.clone());
+        assert_eq!(r.check().await, Ok(()));
+        let body = "x".repeat(2000);
+        let mut stored = 0;
+        while store
+            .insert_inbound(&telephony_core::store_suite::inbound(
+                &format!("SMprobe{stored:025}"),
+                "+15557654321",
+                &body,
+                stored,
+            ))
+            .await
+            .is_ok()
+        {
+            stored += 1;
+            assert!(stored < 10_000, "the database never filled up");
+        }
+        // The last Ok answer is reused for CACHE_FOR; then the failure shows.
+        tokio::time::sleep(CACHE_FOR).await;
+        let why = r.check().await.unwrap_err();
+        assert!(
+            why.starts_with("account a: the store cannot write (disk full) since "),
+            "{why}"
+        );
+        assert!(
+            why.ends_with(", 2 failed write(s): (code: 13) database or disk is full"),
+            "{why}"
+        );
+        // The probe ran and failed: two failed writes now (the insert and the probe).
+        let failure = store.health().write_failure.unwrap();
+        assert_eq!(failure.failures, 2, "{failure:?}");
+        // Space comes back (rows deleted by another connection); no write is made but
+        // the probe's, and readiness says ok.
+        {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM inbox")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        tokio::time::sleep(CACHE_FOR).await;
+        assert_eq!(r.check().await, Ok(()));
+        assert_eq!(store.health().write_failure, None);
+        sqlite.close().await;
     }
 }

@@ -121,6 +121,21 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Calls holding a session slot.",
     ),
+    (
+        "telephony_store_errors_total",
+        Kind::Counter,
+        "Store errors since this process opened the store, by kind (disk_full, io, busy, unavailable, constraint, other); a batch of inbound messages that failed together counts once.",
+    ),
+    (
+        "telephony_store_write_failing",
+        Kind::Gauge,
+        "1 while the store cannot commit (its last write failed and none committed since), else 0.",
+    ),
+    (
+        "telephony_store_bytes",
+        Kind::Gauge,
+        "Bytes the store takes: SQLite's database file and WAL; PostgreSQL's tables, indexes and TOAST in the account's schema.",
+    ),
 ];
 
 /// Families that describe the replica (the process), not an account: they carry the
@@ -134,7 +149,8 @@ pub const REPLICA_WIDE: &[&str] = &[
 
 type Labels = Vec<(&'static str, String)>;
 
-/// A gauge read at scrape time: family name, labels, value.
+/// A value read at scrape time: family name, labels, value. Mostly gauges; a counter kept
+/// elsewhere (the store's error counts) is passed the same way and rendered as a counter.
 pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
 
 /// A gateway's counters (see the [module docs](self)).
@@ -222,8 +238,16 @@ impl Metrics {
             let series: Vec<(&Labels, f64)> = match kind {
                 Kind::Counter => counters
                     .get(name)
-                    .map(|s| s.iter().map(|(l, v)| (l, *v)).collect())
-                    .unwrap_or_default(),
+                    .map(|s| s.iter().map(|(l, v)| (l, *v)).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(
+                        gauges
+                            .iter()
+                            .filter(|(n, _, _)| n == name)
+                            .map(|(_, l, v)| (l, *v)),
+                    )
+                    .collect(),
                 Kind::Gauge => gauges
                     .iter()
                     .filter(|(n, _, _)| n == name)
@@ -355,6 +379,28 @@ mod tests {
         for name in REPLICA_WIDE {
             assert!(family(name).is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn counters_read_at_scrape_time_render_as_counters() {
+        let m = Metrics::new();
+        let text = m.render(&[
+            (
+                "telephony_store_errors_total",
+                vec![("kind", "disk_full".into())],
+                3.0,
+            ),
+            ("telephony_store_bytes", vec![], 4096.0),
+        ]);
+        assert_eq!(
+            text,
+            "# HELP telephony_store_errors_total Store errors since this process opened the store, by kind (disk_full, io, busy, unavailable, constraint, other); a batch of inbound messages that failed together counts once.\n\
+             # TYPE telephony_store_errors_total counter\n\
+             telephony_store_errors_total{kind=\"disk_full\"} 3\n\
+             # HELP telephony_store_bytes Bytes the store takes: SQLite's database file and WAL; PostgreSQL's tables, indexes and TOAST in the account's schema.\n\
+             # TYPE telephony_store_bytes gauge\n\
+             telephony_store_bytes 4096\n"
+        );
     }
 
     #[test]

@@ -151,37 +151,71 @@ impl Shared {
         ))
     }
 
-    /// The `/metrics` text: the counters, `telephony_build_info`, and the gauges the store
-    /// knows now (outbox depth and oldest age, forward queue, live sessions).
+    /// The `/metrics` text: the counters, `telephony_build_info`, the store's health (errors
+    /// by kind, whether writes fail, its size) and the gauges the store knows now (outbox
+    /// depth and oldest age, forward queue, live sessions).
+    ///
+    /// A store that cannot answer leaves out the gauges it would have given (and says why
+    /// in the log) rather than failing the scrape: its errors are what the scrape is for.
     pub(crate) async fn metrics_text(&self) -> Result<String, StoreError> {
         let store = &self.store;
-        let depth = store.outbox_len().await?;
-        let oldest = store.outbox_oldest().await?;
-        let age = oldest.map_or(0.0, |t| {
-            (time::OffsetDateTime::now_utc() - t)
-                .as_seconds_f64()
-                .max(0.0)
-        });
-        let forward = store.forward_stats().await?;
-        let live = store.live_sessions().await?.len();
-        let gauges = vec![
-            (
-                "telephony_build_info",
-                vec![
-                    ("version", env!("CARGO_PKG_VERSION").to_string()),
-                    ("provider", self.provider.name().to_string()),
-                ],
-                1.0,
+        let mut gauges = vec![(
+            "telephony_build_info",
+            vec![
+                ("version", env!("CARGO_PKG_VERSION").to_string()),
+                ("provider", self.provider.name().to_string()),
+            ],
+            1.0,
+        )];
+        let health = store.health();
+        for kind in telephony_core::StoreErrorKind::ALL {
+            gauges.push((
+                "telephony_store_errors_total",
+                vec![("kind", kind.as_str().to_string())],
+                health.errors_of(kind) as f64,
+            ));
+        }
+        gauges.push((
+            "telephony_store_write_failing",
+            vec![],
+            if health.write_failure.is_some() {
+                1.0
+            } else {
+                0.0
+            },
+        ));
+        let scraped = async {
+            let depth = store.outbox_len().await?;
+            let oldest = store.outbox_oldest().await?;
+            let age = oldest.map_or(0.0, |t| {
+                (time::OffsetDateTime::now_utc() - t)
+                    .as_seconds_f64()
+                    .max(0.0)
+            });
+            let forward = store.forward_stats().await?;
+            let live = store.live_sessions().await?.len();
+            Ok::<_, StoreError>([
+                ("telephony_outbox_depth", depth as f64),
+                ("telephony_outbox_oldest_age_seconds", age),
+                ("telephony_forward_queue_depth", forward.pending as f64),
+                ("telephony_live_sessions", live as f64),
+            ])
+        };
+        match scraped.await {
+            Ok(values) => gauges.extend(values.into_iter().map(|(n, v)| (n, vec![], v))),
+            Err(e) => tracing::warn!(
+                error = %telephony_core::error_chain(&e),
+                "metrics: the store's gauges are left out, the store does not answer"
             ),
-            ("telephony_outbox_depth", vec![], depth as f64),
-            ("telephony_outbox_oldest_age_seconds", vec![], age),
-            (
-                "telephony_forward_queue_depth",
-                vec![],
-                forward.pending as f64,
+        }
+        match store.size_bytes().await {
+            Ok(Some(bytes)) => gauges.push(("telephony_store_bytes", vec![], bytes as f64)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                error = %telephony_core::error_chain(&e),
+                "metrics: telephony_store_bytes is left out, the store's size cannot be read"
             ),
-            ("telephony_live_sessions", vec![], live as f64),
-        ];
+        }
         Ok(self
             .metrics
             .render_for(&gauges, &self.identity.replica, &self.identity.account))

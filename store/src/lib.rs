@@ -89,6 +89,7 @@
 //! | `orphan_call_status` | call status updates for call ids no call has |
 //! | `call_pending_answers` | answers kept for calls on hold, taken once |
 //! | `call_stream_tokens` | one-time tokens (their SHA-256) for calls' real-time sockets |
+//! | `store_probe` | empty between write probes ([`HealthStore::probe_write`](telephony_core::HealthStore::probe_write)) |
 //!
 //! Times are unix milliseconds on both backends: instants read back at millisecond
 //! precision.
@@ -123,10 +124,12 @@
 
 mod codec;
 mod dispatch_outcomes;
+mod health;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
+pub use health::error_kind;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, StartupState, StoreStartup};
 pub use sqlite::{BackupReport, SqliteOptions, SqliteStore, sqlite_backup};

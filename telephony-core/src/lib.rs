@@ -80,8 +80,9 @@ pub use provider::{
 pub use secret::Secret;
 pub use status::DeliveryStatus;
 pub use store::{
-    CallStore, ClusterStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
-    InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken, OutboxItem,
-    OutboxStore, PolicyStore, RetentionStore, SendRate, StatusOutcome, Store, StoreError,
+    CallStore, ClusterStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, HealthStore,
+    InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken,
+    OutboxItem, OutboxStore, PolicyStore, RetentionStore, SendRate, StatusOutcome, Store,
+    StoreError, StoreErrorKind,
 };
 pub use stub::StubProvider;

@@ -1,5 +1,6 @@
 //! `telephony status`: the running gateway's state, or with `--probe` the checks through
-//! its public URL.
+//! its public URL. Exits 1 when the gateway does not answer, or answers but its store
+//! cannot commit (nothing it receives is stored then).
 
 use serde_json::json;
 use telephony_serve::api;
@@ -89,8 +90,18 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                     None => println!("  forwarding: off"),
                 }
                 print_replicas(&st.replicas);
+                if let Some(store) = &st.store {
+                    println!("  {}", store_line(store));
+                }
             }
-            Ok(())
+            // The gateway answers, but nothing it receives is stored: a failure.
+            match st.store.as_ref().filter(|s| !s.is_ok()) {
+                Some(s) => Err(CliError::failure(format!(
+                    "the store is unavailable: {}",
+                    s.reason.as_deref().unwrap_or("its writes fail")
+                ))),
+                None => Ok(()),
+            }
         }
         None => {
             if json {
@@ -104,6 +115,33 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             Err(CliError::failure("gateway not running"))
         }
     }
+}
+
+/// The store in one line: ok or why not, size, last commit, errors by kind (those seen).
+fn store_line(s: &api::StoreStatus) -> String {
+    let state = match (&s.write_failure, &s.reason) {
+        (Some(_), Some(why)) => format!("UNAVAILABLE, {why}"),
+        _ => "ok".to_string(),
+    };
+    let size = s
+        .bytes
+        .map_or_else(|| "size unknown".to_string(), |b| format!("{} bytes", b));
+    let commit = s.last_commit.map_or_else(
+        || "no commit yet".to_string(),
+        |t| format!("last commit {}", output::ts(t)),
+    );
+    let errors: Vec<String> = s
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let errors = if errors.is_empty() {
+        "no errors".to_string()
+    } else {
+        format!("errors: {}", errors.join(", "))
+    };
+    format!("store: {state}; {size}, {commit}, {errors}")
 }
 
 /// The live replicas, one line each: id, host and pid, version, start, last heartbeat,
@@ -139,6 +177,41 @@ fn replica_line(r: &api::Replica) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_reads_in_one_line() {
+        use telephony_core::store::{HealthReport, StoreErrorKind, WriteFailure};
+        let at = time::OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
+        let ok = api::StoreStatus::new(
+            &HealthReport {
+                last_commit: Some(at),
+                ..HealthReport::default()
+            },
+            Some(81920),
+        );
+        assert_eq!(
+            store_line(&ok),
+            "store: ok; 81920 bytes, last commit 2026-01-02T03:04:05Z, no errors"
+        );
+        let full = api::StoreStatus::new(
+            &HealthReport {
+                last_commit: Some(at),
+                write_failure: Some(WriteFailure {
+                    kind: StoreErrorKind::DiskFull,
+                    error: "database or disk is full".into(),
+                    since: at + std::time::Duration::from_secs(5),
+                    last: at + std::time::Duration::from_secs(9),
+                    failures: 2,
+                }),
+                errors: [(StoreErrorKind::DiskFull, 2), (StoreErrorKind::Io, 1)].into(),
+            },
+            None,
+        );
+        assert_eq!(
+            store_line(&full),
+            "store: UNAVAILABLE, the store cannot write (disk full) since 2026-01-02T03:04:10Z, 2 failed write(s): database or disk is full; size unknown, last commit 2026-01-02T03:04:05Z, errors: disk_full 2, io 1"
+        );
+    }
 
     #[test]
     fn a_replica_reads_in_one_line() {

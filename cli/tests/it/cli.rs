@@ -217,8 +217,21 @@ fn sandbox_flow_across_processes() {
         me["startedAt"].is_string() && me["lastSeen"].is_string(),
         "{me}"
     );
+    // The store commits: ok, its size on disk, no errors of any kind.
+    let store = &v["store"];
+    assert_eq!(store["status"], "ok", "{v}");
+    assert_eq!(store["writeFailure"], serde_json::Value::Null, "{v}");
+    assert!(store["bytes"].as_u64().unwrap() > 0, "{v}");
+    assert!(store["lastCommit"].is_string(), "{v}");
+    assert_eq!(
+        store["errors"],
+        serde_json::json!({"disk_full": 0, "io": 0, "busy": 0, "unavailable": 0, "constraint": 0, "other": 0}),
+        "{v}"
+    );
     let (code, out, _) = run(cmd(dir.path()).args(["status"]));
     assert_eq!(code, 0);
+    assert!(out.contains("  store: ok; "), "{out}");
+    assert!(out.contains(", no errors\n"), "{out}");
     assert!(out.contains("  replica: cli-test-replica\n"), "{out}");
     assert!(
         out.contains("  replicas: 1 live\n    cli-test-replica on "),

@@ -7,7 +7,7 @@
 //! | [`messages`] | [`InboundMessage`], [`Media`], [`InboxEntry`], [`InboxList`] | `GET /telephony/inbox`, `message.received` events |
 //! | [`dead_letters`] | [`FailedMessage`], [`FailedList`], [`RetryResponse`] | `GET /telephony/inbox/failed`, `POST /telephony/inbox/{id}/retry` |
 //! | [`receipts`] | [`SendRequest`], [`SendResponse`], [`Receipt`], [`StatusEvent`], [`ErrorInfo`], [`ReceiptList`] | `POST /telephony/send`, `GET /telephony/messages/{id}`, `GET /telephony/log`, `GET /telephony/contacts/held` |
-//! | [`status`] | [`GatewayStatus`], [`ForwardingStatus`] | `GET /telephony/status` |
+//! | [`status`] | [`GatewayStatus`], [`ForwardingStatus`], [`StoreStatus`] | `GET /telephony/status` |
 //! | [`calls`] | [`CallRequest`], [`Call`], [`CallStatusChange`], [`CallTurn`], [`CallList`], [`VoiceStatus`] | `POST /telephony/calls`, `GET /telephony/calls[/{id}]`, `POST …/hangup`, voice in `GET /telephony/status` |
 //! | [`pairing`] | [`PairingRequest`], [`PairingList`], [`PairingDecision`] | `GET /telephony/pairing`, `POST …/approve`, `POST …/reject` |
 //! | [`contacts`] | [`ContactApproval`] | `POST /telephony/contacts/{number}/approve` |
@@ -56,7 +56,7 @@ pub use events::{EventData, ForwardedEvent, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};
 pub use pairing::{PairingDecision, PairingList, PairingRequest};
 pub use receipts::{ErrorInfo, Receipt, ReceiptList, SendRequest, SendResponse, StatusEvent};
-pub use status::{ForwardingStatus, GatewayStatus, Replica, ReplicaHolds};
+pub use status::{ForwardingStatus, GatewayStatus, Replica, ReplicaHolds, StoreStatus};
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,11 @@
 //! `GET /telephony/status`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use telephony_core::store::{HealthReport, StoreErrorKind, WriteFailure};
 pub use telephony_core::store::{ReplicaBeat as Replica, ReplicaHolds};
+use time::OffsetDateTime;
 
 /// What a running gateway reports about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +39,74 @@ pub struct GatewayStatus {
     /// pid, version, start, last heartbeat, accounts, and what each holds now.
     #[serde(default)]
     pub replicas: Vec<Replica>,
+    /// The store: whether it can commit, its size, its errors (`null` from a gateway
+    /// older than this field).
+    #[serde(default)]
+    pub store: Option<StoreStatus>,
+}
+
+/// The store's health in `GET /telephony/status`.
+///
+/// ```
+/// use telephony_core::store::{HealthReport, StoreErrorKind};
+/// use telephony_serve::api::StoreStatus;
+///
+/// let s = StoreStatus::new(&HealthReport::default(), Some(1 << 20));
+/// assert_eq!(s.status, "ok");
+/// assert_eq!(s.errors[&StoreErrorKind::DiskFull], 0);
+/// assert_eq!(
+///     serde_json::to_value(&s).unwrap()["errors"]["disk_full"],
+///     serde_json::json!(0)
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    /// `ok`, or `unavailable` while the store cannot commit.
+    pub status: String,
+    /// Why it is unavailable (`null` when ok).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Bytes the store takes on disk (`null` for a store in memory, or when its size
+    /// could not be read).
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// When a write last committed in the answering process.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_commit: Option<OffsetDateTime>,
+    /// While writes fail: since when, how many, the last error.
+    #[serde(default)]
+    pub write_failure: Option<WriteFailure>,
+    /// Errors since the store was opened, by kind (every kind, zeros included).
+    #[serde(default)]
+    pub errors: BTreeMap<StoreErrorKind, u64>,
+}
+
+impl StoreStatus {
+    /// The status of a store with this health report and size.
+    pub fn new(report: &HealthReport, bytes: Option<u64>) -> Self {
+        StoreStatus {
+            status: if report.write_failure.is_some() {
+                "unavailable"
+            } else {
+                "ok"
+            }
+            .into(),
+            reason: report.write_failure.as_ref().map(WriteFailure::reason),
+            bytes,
+            last_commit: report.last_commit,
+            write_failure: report.write_failure.clone(),
+            errors: StoreErrorKind::ALL
+                .iter()
+                .map(|k| (*k, report.errors_of(*k)))
+                .collect(),
+        }
+    }
+
+    /// Whether the store can commit.
+    pub fn is_ok(&self) -> bool {
+        self.write_failure.is_none()
+    }
 }
 
 /// Forwarding health, from the forward queue.

@@ -299,7 +299,21 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
         },
         replica: gw.replica_id().to_string(),
         replicas: gw.replicas().await?,
+        store: Some(store_status(gw).await),
     }))
+}
+
+/// The store's health for the status: its own account of errors and writes, and its size
+/// (left out, and logged, when it cannot be read: the rest of the status still answers).
+async fn store_status(gw: &Gateway) -> api::StoreStatus {
+    let bytes = match gw.store().size_bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::warn!(error = %telephony_core::error_chain(&e), "status: the store's size cannot be read");
+            None
+        }
+    };
+    api::StoreStatus::new(&gw.store().health(), bytes)
 }
 
 async fn metrics(State(st): State<AdminState>) -> Result<Response, AdminError> {

@@ -19,5 +19,6 @@ mod replicas_postgres;
 mod retention;
 mod signature_http;
 mod signature_logs;
+mod store_full;
 mod voice;
 mod webhook_routes;

@@ -458,6 +458,15 @@ async fn metrics_count_webhooks_by_outcome_and_read_the_store_gauges() {
             format!("telephony_outbox_depth{{{ra}}} 1"),
             format!("telephony_forward_queue_depth{{{ra}}} 0"),
             format!("telephony_live_sessions{{{ra}}} 0"),
+            // The store's own account: no errors, writes commit (a memory store has no
+            // size on disk, so no telephony_store_bytes).
+            format!("telephony_store_errors_total{{{ra},kind=\"disk_full\"}} 0"),
+            format!("telephony_store_errors_total{{{ra},kind=\"io\"}} 0"),
+            format!("telephony_store_errors_total{{{ra},kind=\"busy\"}} 0"),
+            format!("telephony_store_errors_total{{{ra},kind=\"unavailable\"}} 0"),
+            format!("telephony_store_errors_total{{{ra},kind=\"constraint\"}} 0"),
+            format!("telephony_store_errors_total{{{ra},kind=\"other\"}} 0"),
+            format!("telephony_store_write_failing{{{ra}}} 0"),
         ]
     );
     let unauthorized = gw

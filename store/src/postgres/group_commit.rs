@@ -18,12 +18,13 @@ use std::time::Instant;
 
 use sqlx::PgPool;
 use sqlx::error::ErrorKind;
-use telephony_core::{InsertOutcome, StoreError};
+use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::inbox::{self, InboxRow};
 use super::wakeups::Notifier;
+use crate::health::{Health, StoreClosed};
 
 /// Most inserts committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -56,9 +57,9 @@ pub(crate) struct InboundWriter {
 impl InboundWriter {
     /// Starts the writer task on the current tokio runtime; a batch that stored a new
     /// message notifies the other replicas through `notifier` (once per batch).
-    pub(crate) fn spawn(pool: PgPool, notifier: Notifier) -> Self {
+    pub(crate) fn spawn(pool: PgPool, notifier: Notifier, health: Arc<Health>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, notifier, rx));
+        tokio::spawn(run(pool, notifier, rx, health));
         InboundWriter { queue }
     }
 
@@ -74,12 +75,18 @@ impl InboundWriter {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::backend(std::io::Error::other(
-        "the inbound writer task has stopped (store closed or runtime shutting down)",
-    ))
+    StoreError::backend(StoreClosed)
 }
 
-async fn run(pool: PgPool, notifier: Notifier, mut rx: mpsc::Receiver<Request>) {
+/// Commits batches until the last handle is dropped. A failed batch is rolled back (a
+/// connection the server dropped is closed by the pool, which connects again), so once
+/// the server answers again the next batch commits.
+async fn run(
+    pool: PgPool,
+    notifier: Notifier,
+    mut rx: mpsc::Receiver<Request>,
+    health: Arc<Health>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
@@ -94,11 +101,17 @@ async fn run(pool: PgPool, notifier: Notifier, mut rx: mpsc::Receiver<Request>) 
                     .iter()
                     .filter(|o| matches!(o, Ok(InsertOutcome::Duplicate)))
                     .count();
+                health.committed();
+                let refused = size - inserted - duplicates;
+                if refused > 0 {
+                    // Each such row broke a constraint alone; the batch committed.
+                    health.count(StoreErrorKind::Constraint, refused as u64);
+                }
                 debug!(
                     batch = size,
                     inserted,
                     duplicates,
-                    refused = size - inserted - duplicates,
+                    refused,
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch committed"
                 );
@@ -115,6 +128,10 @@ async fn run(pool: PgPool, notifier: Notifier, mut rx: mpsc::Receiver<Request>) 
                     "inbound batch rolled back"
                 );
                 let source = Arc::new(e);
+                health.write_failed(&StoreError::backend(BatchFailed {
+                    batch: size,
+                    source: source.clone(),
+                }));
                 for req in batch.drain(..) {
                     let _ = req.reply.send(Err(StoreError::backend(BatchFailed {
                         batch: size,

@@ -118,6 +118,7 @@ impl PostgresStore {
         // The listener reconnects with backoff on its own, so it may start before the
         // server answers.
         let wakeups = Arc::new(Wakeups::new(connect.clone(), redacted.clone(), &schema));
+        let health = Arc::new(crate::health::Health::default());
         let (tx, rx) = watch::channel(StartupState::Connecting);
         tokio::spawn(prepare(
             connect,
@@ -128,7 +129,12 @@ impl PostgresStore {
         ));
         Ok((
             PostgresStore {
-                inbound: InboundWriter::spawn(pool.clone(), wakeups.notifier().clone()),
+                inbound: InboundWriter::spawn(
+                    pool.clone(),
+                    wakeups.notifier().clone(),
+                    health.clone(),
+                ),
+                health,
                 wakeups,
                 url: redacted,
                 options,

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_cluster.sql"),
     ),
     (
+        9,
+        "store probe",
+        include_str!("../../migrations/postgres/0009_store_probe.sql"),
+    ),
+    (
         10,
         "retention",
         include_str!("../../migrations/postgres/0010_retention.sql"),

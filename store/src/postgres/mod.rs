@@ -108,6 +108,8 @@ pub struct PostgresStore {
     pool: PgPool,
     inbound: InboundWriter,
     wakeups: Arc<Wakeups>,
+    /// Errors by kind, the last commit, and whether writes are failing (`crate::health`).
+    health: Arc<crate::health::Health>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -229,8 +231,10 @@ impl PostgresStore {
             connections = options.max_connections.max(1),
             "postgres store opened"
         );
+        let health = Arc::new(crate::health::Health::default());
         Ok(PostgresStore {
-            inbound: InboundWriter::spawn(pool.clone(), wakeups.notifier().clone()),
+            inbound: InboundWriter::spawn(pool.clone(), wakeups.notifier().clone(), health.clone()),
+            health,
             wakeups,
             url: redacted,
             options,
@@ -291,6 +295,24 @@ impl PostgresStore {
     /// returns).
     async fn insert_row(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
         self.inbound.insert(row).await
+    }
+
+    /// Records how a write ended (`crate::health`): a commit ends a write failure, an error
+    /// is counted and (unless one row's fault) starts or continues one.
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.health.committed(),
+            Err(e) => self.health.write_failed(e),
+        }
+        result
+    }
+
+    /// Counts a read's error, if it failed (`crate::health`).
+    fn read<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result {
+            self.health.failed(e);
+        }
+        result
     }
 }
 
@@ -364,18 +386,22 @@ async fn rollback(tx: sqlx::Transaction<'static, sqlx::Postgres>) {
 /// commits it; if `$body` fails, rolls back.
 macro_rules! in_write_tx {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut tx = $store.pool.begin().await.map_err(StoreError::backend)?;
-        let $conn = &mut *tx;
-        match $body.await {
-            Ok(out) => {
-                tx.commit().await.map_err(StoreError::backend)?;
-                Ok::<_, StoreError>(out)
-            }
-            Err(e) => {
-                rollback(tx).await;
-                Err(e)
+        let result = async {
+            let mut tx = $store.pool.begin().await.map_err(StoreError::backend)?;
+            let $conn = &mut *tx;
+            match $body.await {
+                Ok(out) => {
+                    tx.commit().await.map_err(StoreError::backend)?;
+                    Ok::<_, StoreError>(out)
+                }
+                Err(e) => {
+                    rollback(tx).await;
+                    Err(e)
+                }
             }
         }
+        .await;
+        $store.wrote(result)
     }};
 }
 
@@ -383,31 +409,41 @@ macro_rules! in_write_tx {
 /// snapshot (a receipt and its history, say).
 macro_rules! in_read_tx {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut tx = $store
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await
-            .map_err(StoreError::backend)?;
-        let $conn = &mut *tx;
-        match $body.await {
-            Ok(out) => {
-                tx.commit().await.map_err(StoreError::backend)?;
-                Ok::<_, StoreError>(out)
-            }
-            Err(e) => {
-                rollback(tx).await;
-                Err(e)
+        let result = async {
+            let mut tx = $store
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await
+                .map_err(StoreError::backend)?;
+            let $conn = &mut *tx;
+            match $body.await {
+                Ok(out) => {
+                    tx.commit().await.map_err(StoreError::backend)?;
+                    Ok::<_, StoreError>(out)
+                }
+                Err(e) => {
+                    rollback(tx).await;
+                    Err(e)
+                }
             }
         }
+        .await;
+        $store.read(result)
     }};
 }
 
-/// Runs `$body` (one statement) on a pooled connection.
+/// Runs `$body` (one statement) on a pooled connection. Its errors are counted in the
+/// store's health, but do not mark writes as failing (the transactions of `in_write_tx!`
+/// do): all but one of these statements only read.
 macro_rules! on_pool {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut conn = $store.pool.acquire().await.map_err(StoreError::backend)?;
-        let $conn = &mut *conn;
-        $body.await
+        let result = async {
+            let mut conn = $store.pool.acquire().await.map_err(StoreError::backend)?;
+            let $conn = &mut *conn;
+            $body.await
+        }
+        .await;
+        $store.read(result)
     }};
 }
 
@@ -415,6 +451,8 @@ macro_rules! on_pool {
 // pages ([`export`]).
 mod erasure;
 mod export;
+// Declared after the transaction macros, which it uses.
+mod health;
 
 #[async_trait]
 impl InboxStore for PostgresStore {

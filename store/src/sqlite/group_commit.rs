@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use sqlx::SqlitePool;
 use sqlx::error::ErrorKind;
-use telephony_core::{InsertOutcome, StoreError};
+use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::inbox::{self, InboxRow};
+use crate::health::{Health, StoreClosed};
 
 /// Most inserts committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -48,9 +49,9 @@ pub(crate) struct InboundWriter {
 
 impl InboundWriter {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn spawn(pool: SqlitePool) -> Self {
+    pub(crate) fn spawn(pool: SqlitePool, health: Arc<Health>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, rx, health));
         InboundWriter { queue }
     }
 
@@ -66,12 +67,14 @@ impl InboundWriter {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::backend(std::io::Error::other(
-        "the inbound writer task has stopped (store closed or runtime shutting down)",
-    ))
+    StoreError::backend(StoreClosed)
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>) {
+/// Commits batches until the last handle is dropped. A batch that fails is answered with
+/// its error and rolled back; its connection goes back to the pool, which replaces it if
+/// the rollback could not end the transaction (see `release` in the parent module), so
+/// the next batch starts clean: once the cause is gone (space freed), batches commit again.
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Health>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
@@ -86,11 +89,17 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>) {
                     .iter()
                     .filter(|o| matches!(o, Ok(InsertOutcome::Duplicate)))
                     .count();
+                health.committed();
+                let refused = size - inserted - duplicates;
+                if refused > 0 {
+                    // Each such row broke a constraint alone; the batch committed.
+                    health.count(StoreErrorKind::Constraint, refused as u64);
+                }
                 debug!(
                     batch = size,
                     inserted,
                     duplicates,
-                    refused = size - inserted - duplicates,
+                    refused,
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch committed"
                 );
@@ -107,6 +116,10 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>) {
                     "inbound batch rolled back"
                 );
                 let source = Arc::new(e);
+                health.write_failed(&StoreError::backend(BatchFailed {
+                    batch: size,
+                    source: source.clone(),
+                }));
                 for req in batch.drain(..) {
                     let _ = req.reply.send(Err(StoreError::backend(BatchFailed {
                         batch: size,

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_cluster.sql"),
     ),
     (
+        9,
+        "store probe",
+        include_str!("../../migrations/sqlite/0009_store_probe.sql"),
+    ),
+    (
         10,
         "retention",
         include_str!("../../migrations/sqlite/0010_retention.sql"),

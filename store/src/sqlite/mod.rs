@@ -122,6 +122,8 @@ pub struct SqliteStore {
     claims: std::sync::Arc<tokio::sync::Mutex<claims::Claims>>,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
+    /// Errors by kind, the last commit, and whether writes are failing (`crate::health`).
+    health: std::sync::Arc<crate::health::Health>,
 }
 
 /// Dropped with the last clone of a store: tells its checkpointer to stop.
@@ -156,6 +158,7 @@ fn spawn_checkpointer(
     pool: SqlitePool,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     path: PathBuf,
+    health: std::sync::Arc<crate::health::Health>,
 ) {
     tokio::spawn(async move {
         loop {
@@ -185,7 +188,8 @@ fn spawn_checkpointer(
                             .execute(&pool)
                             .await
                         {
-                            tracing::warn!(path = %path.display(), error = %e, "wal restart checkpoint failed");
+                            let kind = health.failed(&StoreError::backend(e));
+                            tracing::warn!(path = %path.display(), kind = ?kind, "wal restart checkpoint failed");
                         }
                     }
                 }
@@ -194,7 +198,11 @@ fn spawn_checkpointer(
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "wal checkpoint failed; retrying")
+                    // Counted, not a write failure: commits may still fit in the WAL. The
+                    // connection holds no transaction, so the next attempt starts clean.
+                    let e = StoreError::backend(e);
+                    let kind = health.failed(&e);
+                    tracing::warn!(path = %path.display(), kind = ?kind, error = %telephony_core::error_chain(&e), "wal checkpoint failed; retrying")
                 }
             }
         }
@@ -268,10 +276,14 @@ impl SqliteStore {
             } else {
                 SqliteSynchronous::Normal
             });
+        let mut write_options = common.clone();
+        if let Some(pages) = options.max_page_count {
+            // Per connection: a write connection opened again gets it again.
+            write_options = write_options.pragma("max_page_count", pages.to_string());
+        }
         let writer = pool(1)
             .connect_with(
-                common
-                    .clone()
+                write_options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     // Checkpoints run on their own connection (see `spawn_checkpointer`).
@@ -317,7 +329,8 @@ impl SqliteStore {
             .await
             .map_err(|e| fail("opening the read pool", e.into()))?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        spawn_checkpointer(checkpoints, stop_rx, path.clone());
+        let health = std::sync::Arc::new(crate::health::Health::default());
+        spawn_checkpointer(checkpoints, stop_rx, path.clone(), health.clone());
 
         debug!(
             path = %path.display(),
@@ -329,12 +342,13 @@ impl SqliteStore {
         Ok(SqliteStore {
             send_slots: std::sync::Arc::default(),
             claims: std::sync::Arc::default(),
-            inbound: InboundWriter::spawn(writer.clone()),
+            inbound: InboundWriter::spawn(writer.clone(), health.clone()),
             path,
             options,
             writer,
             reader,
             checkpointer: std::sync::Arc::new(CheckpointStop(std::sync::Mutex::new(Some(stop_tx)))),
+            health,
         })
     }
 
@@ -365,17 +379,40 @@ impl SqliteStore {
             .await
             .map_err(StoreError::backend)
     }
+
+    /// Records how a write ended (`crate::health`): a commit ends a write failure, an error
+    /// is counted and (unless one row's fault) starts or continues one.
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.health.committed(),
+            Err(e) => self.health.write_failed(e),
+        }
+        result
+    }
+
+    /// Counts a read's error, if it failed (`crate::health`).
+    fn read<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result {
+            self.health.failed(e);
+        }
+        result
+    }
 }
 
 /// Runs `$body` (an expression using `$conn: &mut SqliteConnection`) in a write transaction
-/// and commits it.
+/// and commits it; a failed transaction is rolled back (see [`pool`] for a connection whose
+/// rollback fails), and the outcome recorded in the store's health.
 macro_rules! in_write_tx {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut tx = $store.begin_write().await?;
-        let $conn = &mut *tx;
-        let out = $body.await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok::<_, StoreError>(out)
+        let result = async {
+            let mut tx = $store.begin_write().await?;
+            let $conn = &mut *tx;
+            let out = $body.await?;
+            tx.commit().await.map_err(StoreError::backend)?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        $store.wrote(result)
     }};
 }
 
@@ -383,20 +420,28 @@ macro_rules! in_write_tx {
 /// and its history, say).
 macro_rules! in_read_tx {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut tx = $store.reader.begin().await.map_err(StoreError::backend)?;
-        let $conn = &mut *tx;
-        let out = $body.await?;
-        tx.commit().await.map_err(StoreError::backend)?;
-        Ok::<_, StoreError>(out)
+        let result = async {
+            let mut tx = $store.reader.begin().await.map_err(StoreError::backend)?;
+            let $conn = &mut *tx;
+            let out = $body.await?;
+            tx.commit().await.map_err(StoreError::backend)?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        $store.read(result)
     }};
 }
 
 /// Runs `$body` (one statement) on a connection of the read pool.
 macro_rules! on_reader {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut conn = $store.reader.acquire().await.map_err(StoreError::backend)?;
-        let $conn = &mut *conn;
-        $body.await
+        let result = async {
+            let mut conn = $store.reader.acquire().await.map_err(StoreError::backend)?;
+            let $conn = &mut *conn;
+            $body.await
+        }
+        .await;
+        $store.read(result)
     }};
 }
 
@@ -407,6 +452,8 @@ mod erasure;
 mod export;
 
 pub use self::backup::{BackupReport, backup as sqlite_backup};
+// Declared after the transaction macros, which it uses.
+mod health;
 
 fn pool(max: u32) -> PoolOptions<Sqlite> {
     // A local file does not go stale: no liveness ping per acquire, no idle reconnects.
@@ -417,6 +464,31 @@ fn pool(max: u32) -> PoolOptions<Sqlite> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(30))
+        .after_release(|conn, _| Box::pin(release(conn)))
+}
+
+/// Whether a connection going back to its pool may be reused: not while it is still
+/// inside a transaction. A dropped transaction queues its rollback on the connection; when
+/// that rollback fails (SQLite already rolled back by itself after `SQLITE_FULL` or an
+/// I/O error, so `ROLLBACK` finds no transaction), sqlx still counts the transaction open,
+/// and every later `BEGIN` on the connection would fail ("attempted to call begin_with at
+/// non-zero transaction depth"). Such a connection is closed (closing rolls back whatever
+/// SQLite still holds) and the pool opens a fresh one. Costs one atomic read per release
+/// when nothing failed.
+async fn release(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // Runs the queued rollback (commands run in order), then looks again.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "a store connection was left inside a transaction after a failed commit or rollback; replacing it"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 #[async_trait]

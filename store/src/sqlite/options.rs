@@ -30,6 +30,11 @@ pub struct SqliteOptions {
     /// How long a statement waits for a lock held by another connection or process before
     /// failing with "database is locked".
     pub busy_timeout: Duration,
+    /// A cap on the database file's size, in pages (SQLite's `max_page_count`; a page is
+    /// 4 KiB): writes that would grow it further fail as `disk_full` (`SQLITE_FULL`, as on
+    /// a full disk) until space is freed inside the database. `None` (the default): no cap
+    /// but the disk's.
+    pub max_page_count: Option<u32>,
 }
 
 impl Default for SqliteOptions {
@@ -38,6 +43,7 @@ impl Default for SqliteOptions {
             synchronous_full: false,
             max_connections: 4,
             busy_timeout: Duration::from_secs(5),
+            max_page_count: None,
         }
     }
 }
@@ -58,6 +64,20 @@ impl SqliteOptions {
     /// Sets [`busy_timeout`](Self::busy_timeout).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_page_count`](Self::max_page_count).
+    ///
+    /// ```
+    /// use telephony_store::SqliteOptions;
+    ///
+    /// // At most 256 MiB of database.
+    /// let opts = SqliteOptions::default().max_page_count(Some(65_536));
+    /// assert_eq!(opts.max_page_count, Some(65_536));
+    /// ```
+    pub fn max_page_count(mut self, pages: Option<u32>) -> Self {
+        self.max_page_count = pages;
         self
     }
 }

@@ -6,6 +6,7 @@ mod backup;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod retention;
+mod recovery;
 mod sqlite;
 mod suite;
 mod throughput;

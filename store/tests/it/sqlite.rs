@@ -681,6 +681,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (6, true),
             (7, true),
             (8, true),
+            (9, true),
             (10, true),
             (11, true),
             (12, true),

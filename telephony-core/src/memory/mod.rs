@@ -8,6 +8,7 @@ mod contacts;
 mod erasure;
 mod export;
 mod forwarding;
+mod health;
 mod inbox;
 mod outbox;
 mod policy;

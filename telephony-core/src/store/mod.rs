@@ -9,6 +9,7 @@ mod contacts;
 mod erasure;
 mod export;
 mod forwarding;
+mod health;
 mod inbox;
 mod lease;
 mod outbox;
@@ -29,6 +30,7 @@ pub use export::{
     export_page_size, inbox_cursor, receipt_cursor,
 };
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
+pub use health::{HealthReport, HealthStore, StoreErrorKind, WriteFailure};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
     InboxState, InboxStore, InboxUpdate, InsertOutcome,
@@ -46,7 +48,7 @@ pub use retention::{
 pub mod prelude {
     pub use super::{
         CallStore as _, ClusterStore as _, ContactStore as _, ErasureStore as _, ExportStore as _,
-        ForwardStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
+        ForwardStore as _, HealthStore as _, InboxStore as _, OutboxStore as _, PolicyStore as _,
         RetentionStore as _,
     };
 }
@@ -121,6 +123,7 @@ pub trait Store:
     + RetentionStore
     + ErasureStore
     + ExportStore
+    + HealthStore
 {
 }
 
@@ -135,6 +138,7 @@ impl<T> Store for T where
         + RetentionStore
         + ErasureStore
         + ExportStore
+        + HealthStore
 {
 }
 

@@ -40,6 +40,7 @@ pub mod contacts;
 pub mod erasure;
 pub mod export;
 pub mod forwarding;
+pub mod health;
 pub mod inbox;
 pub mod outbox;
 pub mod policy;
@@ -146,6 +147,7 @@ macro_rules! store_suite_tests {
         $crate::retention_store_tests!($fresh);
         $crate::erasure_store_tests!($fresh);
         $crate::export_store_tests!($fresh);
+        $crate::health_store_tests!($fresh);
     };
     (@case $fresh:path, $module:ident, $name:ident) => {
         #[tokio::test]
@@ -297,6 +299,16 @@ macro_rules! export_store_tests {
         $crate::store_suite_tests!(@case $fresh, export, inbox_pages_follow_time_and_id);
         $crate::store_suite_tests!(@case $fresh, export, receipts_pages_follow_time_and_id);
         $crate::store_suite_tests!(@case $fresh, export, calls_pages_follow_time_and_id);
+    };
+}
+
+/// The [`HealthStore`](crate::store::HealthStore) cases (part of
+/// [`store_suite_tests!`](crate::store_suite_tests)).
+#[macro_export]
+macro_rules! health_store_tests {
+    ($fresh:path) => {
+        $crate::store_suite_tests!(@case $fresh, health, a_fresh_store_is_healthy_and_its_probe_commits);
+        $crate::store_suite_tests!(@case $fresh, health, size_grows_with_what_is_stored);
     };
 }
 

@@ -5,6 +5,7 @@
 //! at the end, so they run in parallel.
 
 mod cluster;
+mod recovery;
 mod replicas;
 mod suite;
 
