@@ -17,8 +17,9 @@
 #      (`off`), and `loadgen` sends the signed-webhook load at once: with `on` the pruner's
 #      first run starts with the gateway and deletes the backlog (500 rows per transaction,
 #      then gives the pages back) while the load runs;
-#   4. afterwards: the old rows left (0 once pruning finished), the database size, and the
-#      pruner's log line (how many it removed and how long it took).
+#   4. afterwards: the old rows left (0 once pruning finished), the data directory's size
+#      before and after (WAL checkpointed), and the pruner's log line (how many it removed,
+#      the pages it gave back, how long it took).
 # Prints one line per run and a summary (medians over the rounds); raw files in $OUT
 # (default /tmp/telephony-retention-bench).
 #
@@ -156,6 +157,12 @@ c.close()
 PY
 }
 
+# The data directory's size in bytes with the WAL checkpointed into the database.
+data_size() {
+    python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$1/telephony-data/telephony.db"
+    du -sb "$1/telephony-data" | cut -f1
+}
+
 old_rows() {
     python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM inbox WHERE provider_sid LIKE ?", ("PRELOAD%",)).fetchone()[0])' "$1"
 }
@@ -171,7 +178,7 @@ measure() {
     local db="$run/telephony-data/telephony.db"
     log "$mode round $round: preloading $preload old rows"
     preload_rows "$db"
-    local size_before; size_before="$(du -sb "$run/telephony-data" | cut -f1)"
+    local size_before; size_before="$(data_size "$run")"
     config "$mode" >"$run/telephony.json5"
     start_gateway "$run"
     sleep 1
@@ -184,7 +191,7 @@ measure() {
     done
     stop_gateway
     local size_after left pruner
-    size_after="$(du -sb "$run/telephony-data" | cut -f1)"
+    size_after="$(data_size "$run")"
     left="$(old_rows "$db")"
     pruner="$(grep -a 'retention pruner removed' "$run/serve.log" | head -n1 | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'total=[0-9]*.*' || true)"
     python3 - "$run/loadgen.json" "$mode" "$round" "$left" "$size_before" "$size_after" "$loadavg" "$pruner" <<'PY' | tee -a "$out/results.tsv"
