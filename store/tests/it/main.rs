@@ -5,8 +5,8 @@
 mod backup;
 #[cfg(feature = "postgres")]
 mod postgres;
-mod retention;
 mod recovery;
+mod retention;
 mod sqlite;
 mod suite;
 mod throughput;
