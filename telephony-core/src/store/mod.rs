@@ -1,7 +1,8 @@
 //! The store traits: the gateway's durable state, one focused trait per concern
 //! ([`InboxStore`], [`OutboxStore`], [`PolicyStore`], [`ContactStore`], [`ForwardStore`],
-//! [`CallStore`], [`ClusterStore`], [`RetentionStore`]), and [`Store`], which every
-//! complete backend implements by implementing all of them.
+//! [`CallStore`], [`ClusterStore`], [`RetentionStore`], [`ErasureStore`], [`ExportStore`],
+//! [`HealthStore`]), and [`Store`], which every complete backend implements by implementing
+//! all of them.
 
 mod calls;
 mod cluster;
