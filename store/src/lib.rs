@@ -124,6 +124,7 @@
 
 mod codec;
 mod dispatch_outcomes;
+mod extras;
 mod health;
 #[cfg(feature = "postgres")]
 mod postgres;

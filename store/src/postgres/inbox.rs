@@ -31,7 +31,7 @@ pub(crate) struct InboxRow {
     media_json: String,
     num_segments: Option<i64>,
     received_at: i64,
-    extra_json: String,
+    extra_json: Vec<u8>,
     state: &'static str,
     note: Option<String>,
 }
@@ -49,7 +49,7 @@ impl InboxRow {
             media_json: codec::to_json(&msg.media)?,
             num_segments: msg.num_segments.map(i64::from),
             received_at: codec::to_ms(msg.received_at),
-            extra_json: codec::to_json(&msg.extra)?,
+            extra_json: crate::extras::encode_extra(&msg.extra, &msg.provider_sid),
             state: InboxState::Queued.as_str(),
             note: None,
         })
@@ -138,9 +138,13 @@ impl InboxRow {
 }
 
 fn decode_message(row: &PgRow) -> Result<InboundMessage, StoreError> {
+    let provider_sid: String = get(row, "inbox.provider_sid")?;
+    let extra: Vec<u8> = get(row, "inbox.extra_json")?;
     Ok(InboundMessage {
         id: MessageId::from_string(get::<String>(row, "inbox.id")?),
-        provider_sid: get(row, "inbox.provider_sid")?,
+        extra: crate::extras::decode_stored(&extra, &provider_sid)
+            .map_err(|why| codec::corrupt("inbox.extra_json", why))?,
+        provider_sid,
         account_sid: get(row, "inbox.account_sid")?,
         channel: get_channel(row, "inbox.channel")?,
         from: get(row, "inbox.sender")?,
@@ -149,7 +153,6 @@ fn decode_message(row: &PgRow) -> Result<InboundMessage, StoreError> {
         media: get_json(row, "inbox.media_json")?,
         num_segments: get_u32_opt(row, "inbox.num_segments")?,
         received_at: get_time(row, "inbox.received_at")?,
-        extra: get_json(row, "inbox.extra_json")?,
     })
 }
 

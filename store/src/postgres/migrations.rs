@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store keys",
         include_str!("../../migrations/postgres/0011_store_keys.sql"),
     ),
+    (
+        12,
+        "compact extras",
+        include_str!("../../migrations/postgres/0012_compact_extras.sql"),
+    ),
 ];
 
 #[derive(Debug)]

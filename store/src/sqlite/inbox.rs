@@ -49,7 +49,7 @@ impl InboxRow {
             media_json: codec::to_json(&msg.media)?,
             num_segments: msg.num_segments.map(i64::from),
             received_at: codec::to_ms(msg.received_at),
-            extra: compact::encode_extra(&msg.extra, &msg.provider_sid),
+            extra: crate::extras::encode_extra(&msg.extra, &msg.provider_sid),
             state: InboxState::Queued.as_str(),
             note: None,
         })

@@ -318,7 +318,7 @@ async fn migrations_run_concurrently_without_error() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 11, "each migration applied once");
+    assert_eq!(applied, 12, "each migration applied once");
 }
 
 #[tokio::test]
@@ -449,4 +449,51 @@ async fn replicas_sending_at_once_never_overshoot_the_daily_cap() {
     assert!(refused.iter().all(|&sent| sent == 6), "{refused:?}");
     assert_eq!(a.count_outbound_since(now).await.unwrap(), 6);
     assert_eq!(b.outbox_len().await.unwrap(), 6);
+}
+
+/// Extras are stored compact; a row written as JSON before migration 12 still reads back.
+#[tokio::test]
+async fn extras_are_compact_and_json_rows_still_read() {
+    let Some(url) = server_url() else {
+        return;
+    };
+    let schema = unique_schema();
+    let _guard = DropSchema::new(&url, &schema);
+    let a = PostgresStore::connect_with(&url, options(&schema))
+        .await
+        .expect("open");
+    let sid = "SM00000000000000000000000000000077";
+    let mut msg = inbound(sid, "+15557654321", "hi", 0);
+    msg.extra = [
+        ("ApiVersion", "2010-04-01"),
+        ("FromCity", "OSLO"),
+        ("SmsSid", sid),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    a.insert_inbound(&msg).await.unwrap();
+    let stored = a.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(stored[0].message, msg);
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let size: i32 = sqlx::query_scalar(&format!(
+        "SELECT octet_length(extra_json) FROM {schema}.inbox"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    // Version byte, the ApiVersion pair, FromCity (tag, length, 4 bytes), SmsSid (tag, marker).
+    assert_eq!(size, 1 + 1 + 6 + 2);
+    sqlx::query(&format!(
+        "UPDATE {schema}.inbox SET extra_json = convert_to('{{\"FromCity\":\"BERGEN\"}}', 'UTF8')"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let stored = a.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(
+        stored[0].message.extra,
+        [("FromCity".to_string(), "BERGEN".to_string())].into()
+    );
 }
