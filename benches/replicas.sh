@@ -218,6 +218,13 @@ measure() {
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
     if [ "$kind" = pg ]; then
+        # The inbox's size on disk per stored message (table, TOAST and indexes), after a
+        # VACUUM so that dead tuples do not count: in $run/pg-inbox-bytes.tsv.
+        "$psql" -q -d "$pg_base/$db" -c "VACUUM telephony.inbox" >/dev/null 2>&1 || true
+        "$psql" -qAt -F $'\t' -d "$pg_base/$db" -c \
+            "SELECT count(*), pg_total_relation_size('telephony.inbox'), \
+                    pg_total_relation_size('telephony.inbox') / greatest(count(*), 1) \
+             FROM telephony.inbox" >"$run/pg-inbox-bytes.tsv" 2>/dev/null || true
         "$psql" -q -d "$pg" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
     fi
     python3 - "$run/loadgen.json" "$label" "$round" "$(( pg_after - pg_before ))" "$load" <<'PY' | tee -a "$out/results.tsv"
