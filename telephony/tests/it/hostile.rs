@@ -584,19 +584,61 @@ async fn futures_join_all<
     out
 }
 
+/// Opens a connection and starts a request on it that stays in progress (head sent, body
+/// half sent) until the socket is dropped.
+async fn busy_connection(gw: &RunningGateway) -> TcpStream {
+    let mut s = connect(gw).await;
+    s.write_all(
+        head(
+            gw,
+            "content-length: 20\r\nx-twilio-signature: x\r\n\r\nBody=0123",
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+/// Waits (at most 3 s) until `f` holds.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(3), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn occupancy(gw: &RunningGateway) -> (u64, u64) {
+    let text = gw.gateway.metrics().render(&[]);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    (
+        value("telephony_listener_connections"),
+        value("telephony_listener_unspoken_connections"),
+    )
+}
+
+/// With every slot held by a request in progress (nothing to evict), a new connection is
+/// refused: 503 once its head is in.
 #[tokio::test]
 async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serves_again() {
     let (gw, _dir) = start_with_keys(
-        "headerTimeoutMs: 5000, maxConnections: 20, maxInFlight: 20",
+        "headerTimeoutMs: 5000, requestTimeoutMs: 5000, maxConnections: 20, maxInFlight: 20",
         "",
     )
     .await;
-    let mut idle = Vec::new();
+    let mut busy = Vec::new();
     for _ in 0..20 {
-        idle.push(connect(&gw).await);
+        busy.push(busy_connection(&gw).await);
     }
-    // Let the accept loop take them all.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Let the accept loop take them all and their heads be read.
+    eventually("20 requests in progress", || occupancy(&gw) == (20, 0)).await;
     let mut extra = connect(&gw).await;
     let (resp, took) = until_closed(&mut extra, Duration::from_secs(3)).await;
     assert_eq!(
@@ -612,12 +654,19 @@ async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serve
     let r = post(&gw, body, Some(&sig), &[]).await;
     assert_eq!(r.status().as_u16(), 503);
     assert_eq!(refused(&gw, "too_many_connections"), 2);
-    // The idle clients leave: slots free up and the next webhook is served.
-    drop(idle);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(evicted(&gw, "silent") + evicted(&gw, "idle"), 0);
+    // The busy clients leave: slots free up and the next webhook is served.
+    drop(busy);
+    eventually("slots freed", || occupancy(&gw).0 == 0).await;
     valid_is_served(&gw, 2).await;
     assert_eq!(inbox(&gw).await, sids([2]));
     gw.shutdown().await;
+}
+
+fn evicted(gw: &RunningGateway, reason: &'static str) -> u64 {
+    gw.gateway
+        .metrics()
+        .get("telephony_listener_evicted_total", &[("reason", reason)])
 }
 
 #[tokio::test]
