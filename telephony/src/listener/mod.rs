@@ -291,7 +291,12 @@ pub async fn serve(
                     Admit::Evicted { conn, victim, why } => {
                         (metrics.on_evicted)(why);
                         tracing::debug!(%peer, evicted = %victim, reason = why.as_str(), max = limits.max_connections, "serve.maxConnections reached: evicted the connection longest without a request");
-                        conn
+                        // Under a flood, let the connections just accepted read their heads
+                        // before the next eviction: a burst of accepts must not evict a
+                        // client whose request is already in its socket.
+                        tasks.spawn(connection(tcp, conn, ctx.clone(), closing_rx.clone()));
+                        tokio::task::yield_now().await;
+                        continue;
                     }
                     Admit::Full => {
                         (ctx.on_refused)(Refusal::TooManyConnections);

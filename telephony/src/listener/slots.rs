@@ -3,18 +3,21 @@
 //! A connection is *unspoken* while it has not sent a complete request head: just
 //! accepted, sending a head (slowly or not), or idle between keep-alive requests. A
 //! connection whose request is being processed, or that was upgraded to a WebSocket, is not.
-//! The unspoken are kept in order of when they last became so; when every slot is taken,
-//! a new connection takes the slot of the one unspoken the longest (evicted: closed without
-//! an answer), and only when none is unspoken is the new one refused (503).
+//! When every slot is taken, a new connection takes the slot of an unspoken one (evicted:
+//! closed without an answer), and only when none is unspoken is the new one refused (503).
 //!
-//! A provider sends its request as soon as it connects, so its connection is unspoken for
-//! a moment and at the young end of the order; a flood of silent or slow connections evicts
-//! itself. Evicted connections close on their task's next poll; until then they hold no
+//! The victim is the one unspoken the longest of the client address that holds the most
+//! unspoken connections (the oldest overall when addresses hold as many). A flood from one
+//! address evicts its own connections first, however fast it reconnects; a flood from many
+//! addresses, or through a tunnel or proxy that brings every client from one address,
+//! evicts the oldest first. A provider sends its request as soon as it connects, so its
+//! connection is unspoken for a moment, at the young end of the order. Evicted connections close on their task's next poll; until then they hold no
 //! slot, and at most `maxConnections` of them exist at once (beyond that, new connections
 //! are refused), so the listener holds at most twice `maxConnections` sockets.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -111,7 +114,65 @@ struct Inner {
     /// Evicted connections not closed yet.
     closing: usize,
     next_key: u64,
-    unspoken: BTreeMap<u64, Arc<Conn>>,
+    /// Unspoken connections by client address, oldest first.
+    by_addr: HashMap<IpAddr, BTreeMap<u64, Arc<Conn>>>,
+    /// One entry per address in `by_addr`: (its unspoken count, its oldest key reversed,
+    /// the address); the last is the next victim's address.
+    rank: BTreeSet<(usize, Reverse<u64>, IpAddr)>,
+    unspoken: usize,
+}
+
+impl Inner {
+    fn rank_of(&self, ip: IpAddr) -> Option<(usize, Reverse<u64>, IpAddr)> {
+        let conns = self.by_addr.get(&ip)?;
+        let (oldest, _) = conns.first_key_value()?;
+        Some((conns.len(), Reverse(*oldest), ip))
+    }
+
+    /// Runs `change` on `ip`'s unspoken connections, keeping `rank` in step.
+    fn change<R>(
+        &mut self,
+        ip: IpAddr,
+        change: impl FnOnce(&mut BTreeMap<u64, Arc<Conn>>) -> R,
+    ) -> R {
+        if let Some(r) = self.rank_of(ip) {
+            self.rank.remove(&r);
+        }
+        let conns = self.by_addr.entry(ip).or_default();
+        let before = conns.len();
+        let out = change(conns);
+        let after = conns.len();
+        if after == 0 {
+            self.by_addr.remove(&ip);
+        }
+        self.unspoken = self.unspoken + after - before;
+        if let Some(r) = self.rank_of(ip) {
+            self.rank.insert(r);
+        }
+        out
+    }
+
+    fn list(&mut self, conn: &Arc<Conn>) {
+        self.next_key += 1;
+        let key = self.next_key;
+        conn.key.store(key, Ordering::Relaxed);
+        self.change(conn.peer.ip(), |c| c.insert(key, conn.clone()));
+    }
+
+    fn unlist(&mut self, conn: &Conn) {
+        let key = conn.key.swap(0, Ordering::Relaxed);
+        if key != 0 {
+            self.change(conn.peer.ip(), |c| c.remove(&key));
+        }
+    }
+
+    /// The next victim, unlisted.
+    fn pop_victim(&mut self) -> Option<Arc<Conn>> {
+        let &(_, _, ip) = self.rank.last()?;
+        let (_, victim) = self.change(ip, |c| c.pop_first())?;
+        victim.key.store(0, Ordering::Relaxed);
+        Some(victim)
+    }
 }
 
 /// The slots (see the [module docs](self)).
@@ -139,7 +200,7 @@ impl Slots {
         self.occupancy.open.store(inner.open, Ordering::Relaxed);
         self.occupancy
             .unspoken
-            .store(inner.unspoken.len(), Ordering::Relaxed);
+            .store(inner.unspoken, Ordering::Relaxed);
     }
 
     /// A slot for a new connection from `peer` (listed as unspoken), by eviction if need be.
@@ -150,10 +211,9 @@ impl Slots {
             if inner.closing >= self.cap {
                 return Admit::Full;
             }
-            let Some((_, victim)) = inner.unspoken.pop_first() else {
+            let Some(victim) = inner.pop_victim() else {
                 return Admit::Full;
             };
-            victim.key.store(0, Ordering::Relaxed);
             victim.evicted.store(true, Ordering::Release);
             victim.notify.notify_one();
             inner.closing += 1;
@@ -173,7 +233,7 @@ impl Slots {
             stage: SILENT.into(),
             notify: Notify::new(),
         });
-        list(&mut inner, &conn);
+        inner.list(&conn);
         self.publish(&inner);
         match evicted {
             Some((victim, why)) => Admit::Evicted { conn, victim, why },
@@ -188,10 +248,7 @@ impl Slots {
         if conn.evicted() {
             return false;
         }
-        let key = conn.key.swap(0, Ordering::Relaxed);
-        if key != 0 {
-            inner.unspoken.remove(&key);
-        }
+        inner.unlist(conn);
         self.publish(&inner);
         true
     }
@@ -204,17 +261,14 @@ impl Slots {
             return;
         }
         conn.stage.store(IDLE, Ordering::Relaxed);
-        list(&mut inner, conn);
+        inner.list(conn);
         self.publish(&inner);
     }
 
     /// `conn` closed: its slot (or its place among the evicted) is free.
     pub(super) fn closed(&self, conn: &Conn) {
         let mut inner = self.lock();
-        let key = conn.key.swap(0, Ordering::Relaxed);
-        if key != 0 {
-            inner.unspoken.remove(&key);
-        }
+        inner.unlist(conn);
         if conn.evicted() {
             inner.closing -= 1;
         } else {
@@ -222,13 +276,6 @@ impl Slots {
         }
         self.publish(&inner);
     }
-}
-
-fn list(inner: &mut Inner, conn: &Arc<Conn>) {
-    inner.next_key += 1;
-    let key = inner.next_key;
-    conn.key.store(key, Ordering::Relaxed);
-    inner.unspoken.insert(key, conn.clone());
 }
 
 #[cfg(test)]
@@ -281,7 +328,12 @@ mod tests {
         }
         assert_eq!((occ.open(), occ.unspoken()), (3, 2));
         // Everyone left speaks: full.
-        let rest: Vec<_> = slots.lock().unspoken.values().cloned().collect();
+        let rest: Vec<_> = slots
+            .lock()
+            .by_addr
+            .values()
+            .flat_map(|c| c.values().cloned())
+            .collect();
         for x in &rest {
             assert!(slots.spoke(x));
         }
@@ -289,6 +341,33 @@ mod tests {
         assert!(matches!(slots.admit(peer()), Admit::Full));
         slots.closed(&a);
         assert!(matches!(slots.admit(peer()), Admit::Open(_)));
+    }
+
+    #[test]
+    fn the_address_holding_the_most_unspoken_connections_loses_its_oldest() {
+        let slots = Slots::new(4, Arc::new(Occupancy::default()));
+        let provider: SocketAddr = "198.51.100.1:1".parse().unwrap();
+        let flooder: SocketAddr = "203.0.113.9:1".parse().unwrap();
+        let p = conn(slots.admit(provider));
+        let f: Vec<_> = (0..3).map(|_| conn(slots.admit(flooder))).collect();
+        // The provider's is the oldest, but the flooder holds three: its oldest goes.
+        for oldest in &f {
+            let Admit::Evicted { victim, .. } = slots.admit(flooder) else {
+                panic!("not evicted")
+            };
+            assert_eq!(victim, flooder);
+            assert!(oldest.evicted());
+        }
+        assert!(!p.evicted());
+        // Two addresses with one each: the oldest goes.
+        let slots = Slots::new(2, Arc::new(Occupancy::default()));
+        let a = conn(slots.admit(flooder));
+        let b = conn(slots.admit(provider));
+        let Admit::Evicted { victim, .. } = slots.admit(provider) else {
+            panic!("not evicted")
+        };
+        assert_eq!(victim, flooder);
+        assert!(a.evicted() && !b.evicted());
     }
 
     #[test]
