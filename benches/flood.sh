@@ -67,7 +67,8 @@ for line in sys.stdin:
         continue
     exe = m.get("executable") if m.get("reason") == "compiler-artifact" else None
     if exe:
-        shutil.copy2(exe, f"{bin_dir}/{m["target"]["name"]}{suffix}")
+        name = m["target"]["name"]
+        shutil.copy2(exe, f"{bin_dir}/{name}{suffix}")
 ' "$bin" "$suffix"
 }
 

@@ -10,29 +10,30 @@
 //! | response not ready within `requestTimeout` of the head (a slow body included) | `408 Request Timeout`, `Connection: close` | `request_timeout` |
 //! | request head over `maxHeaderBytes` | `431 Request Header Fields Too Large` (hyper's own answer), then close | `headers_too_large` |
 //! | unparsable request line or headers | `400 Bad Request` (hyper's), then close | `malformed` |
-//! | ambiguous framing: `Content-Length` with `Transfer-Encoding`, more than one `Content-Length`, a `Transfer-Encoding` other than `chunked`, obsolete line folding ([`framing`](self#ambiguous-framing)) | `400 Bad Request`, `Connection: close`, then close; never reaches the routes | `malformed` |
+//! | ambiguous framing: `Content-Length` with `Transfer-Encoding`, more than one `Content-Length`, a `Transfer-Encoding` other than `chunked`, obsolete line folding ([below](self#ambiguous-framing)) | `400 Bad Request`, `Connection: close`, then close; never reaches the routes | `malformed` |
 //! | `maxConnections` connections open: the one that has gone longest without a complete request head is evicted (closed without an answer) and the new one served | — | — (`telephony_listener_evicted_total{reason}`) |
 //! | `maxConnections` connections open, every one with a request in progress (or a WebSocket) | `503 Service Unavailable`, `Connection: close`, `Retry-After: 1` once the request head is in (or after 0.5 s), then close; never queued | `too_many_connections` |
 //! | `maxInFlight` requests already being processed | `503 Service Unavailable`, `Connection: close`, `Retry-After: 1` | `too_many_in_flight` |
 //! | keep-alive connection idle for `idleTimeout` between requests | closed, no answer (normal HTTP/1.1) | not counted |
 //!
-//! Every refusal closes lingering ([`linger`]): the answer, then the write side shut down,
-//! then what the client still sends drained for at most 1 s and 256 KiB, so a client that
-//! sent its request at once reads its 408, 400 or 503 instead of a reset.
+//! Every refusal closes lingering: the answer, then the write side shut down, then what the
+//! client still sends drained for at most 1 s and 256 KiB, so a client that sent its
+//! request at once reads its 408, 400 or 503 instead of a reset.
 //!
 //! # Floods
 //!
 //! When the slots run out, a new connection takes the slot of the connection that has gone
-//! longest without a complete request head: silent, sending a head, or idle between
-//! keep-alive requests ([`slots`]). A connection with a request in progress or upgraded is
-//! never evicted. A provider sends its request as soon as it connects, so a flood of silent
-//! or slow sockets evicts itself; only when nothing is evictable is a connection refused.
+//! longest without a complete request head (silent, sending a head, or idle between
+//! keep-alive requests), of the client address holding the most such connections. A
+//! connection with a request in progress or upgraded is never evicted. A provider sends its
+//! request as soon as it connects, so a flood of silent or slow sockets evicts itself; only
+//! when nothing is evictable is a connection refused.
 //!
 //! # Ambiguous framing
 //!
-//! Request heads are checked as their bytes arrive, before hyper parses them
-//! ([`framing`]): one whose body length could be read two ways is refused with 400 and the
-//! connection closed, before any signature check or storage.
+//! Request heads are checked as their bytes arrive, before hyper parses them: one whose
+//! body length could be read two ways is refused with 400 and the connection closed, before
+//! any signature check or storage.
 //!
 //! The body limit (413) is the router's (`DefaultBodyLimit`, `serve.maxBodyBytes`), so it
 //! holds for chunked bodies too and for the library's users.
