@@ -14,8 +14,10 @@
 # --flood-from ADDR (default 127.0.0.2: one client, not the webhooks' 127.0.0.1),
 # --baseline COMMIT, --skip-build.
 #
-# Prints one line per run and a table: persisted/s, p99 and p50 ms, failed requests, and
-# the gateway's own counts during the run (evicted connections, 503s for maxConnections).
+# Prints one line per run and a table: persisted/s, p99 and p50 ms, failed requests, the
+# gateway's own counts during the run (evicted connections, 503s for maxConnections), and
+# what signed webhooks sent on a new connection each (10 a second from 127.0.0.1, as a
+# provider or curl sends them) got during the flood: 200, 503, "reset" or "closed".
 # The issue's bar: with the flood, p99 under 50 ms and no valid request failed.
 # Environment: CARGO_TARGET_DIR (default ~/.cache/telephony-gateway/target-bench), CARGO
 # (default cargo), OUT (default /tmp/telephony-flood-bench).
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
         --connections) connections="$2"; shift 2 ;;
         --flood-from) flood_from="$2"; shift 2 ;;
         --skip-build) skip_build=yes; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -127,7 +129,7 @@ measure() {
     local run="$out/run-$label-$flood-r$round"
     rm -rf "$run"; mkdir -p "$run"
     config >"$run/telephony.json5"
-    (cd "$run" && exec "$exe" serve >"$run/serve.log" 2>&1) &
+    (cd "$run" && TWILIO_AUTH_TOKEN="$auth_token" exec "$exe" serve >"$run/serve.log" 2>&1) &
     local pid=$!
     pids+=("$pid")
     local rt="$run/telephony-data/gateway.json"
@@ -143,7 +145,9 @@ measure() {
     local flood_pid=""
     if [ "$flood" = flood ]; then
         python3 "$repo/benches/flood.py" --target "$public" --count "$flood_count" \
-            --duration "$((duration + 3))" --source "$flood_from" >"$run/flood.json" 2>"$run/flood.err" &
+            --duration "$((duration + 3))" --source "$flood_from" \
+            --probe-signed-url "$public_url/telephony/webhook" --auth-token "$auth_token" \
+            --account-sid "$account_sid" >"$run/flood.json" 2>"$run/flood.err" &
         flood_pid=$!
         # Let the first round fill the listener before the clock starts.
         sleep 1.5
@@ -180,11 +184,12 @@ print("\t".join(str(x) for x in [
     label, flood, rnd, round(r["persisted_per_s"]), round(r["latency_ms"]["p99"], 2),
     round(r["latency_ms"]["p50"], 2), r["ok"], r["errors"], r["rows_verified"],
     f.get("opened", 0), evicted, refused, load,
+    " ".join(f"{k}:{v}" for k, v in sorted(f.get("probes", {}).items())) or "-",
 ]))
 PY
 }
 
-echo -e "tree\tflood\tround\tpersisted/s\tp99 ms\tp50 ms\tok\tfailed\trows\tflood conns\tevicted\t503 (maxConnections)\tload avg" | tee "$out/results.tsv"
+echo -e "tree\tflood\tround\tpersisted/s\tp99 ms\tp50 ms\tok\tfailed\trows\tflood conns\tevicted\t503 (maxConnections)\tload avg\tnew-connection webhooks" | tee "$out/results.tsv"
 log "cap $cap, flood $flood_count silent connections from $flood_from rebuilt every second, $connections connections for ${duration} s"
 for round in $(seq 1 "$rounds"); do
     list="head:none head:flood"
@@ -204,10 +209,16 @@ for r in rows:
     if len(r) > 4 and r[3] != "ERROR":
         by.setdefault((r[0], r[1]), []).append(r)
 print()
-print("| tree | flood | runs | persisted/s (median) | p99 ms (median) | failed (total) | evicted (median) | 503 maxConnections (median) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| tree | flood | runs | persisted/s (median) | p99 ms (median) | failed (total) | evicted (median) | 503 maxConnections (median) | webhooks on new connections (all runs) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (tree, flood), rs in by.items():
     med = lambda i: statistics.median(float(r[i]) for r in rs)
     failed = sum(int(r[7]) for r in rs)
-    print(f"| {tree} | {flood} | {len(rs)} | {med(3):,.0f} | {med(4):.2f} | {failed} | {med(10):,.0f} | {med(11):,.0f} |")
+    probes = {}
+    for r in rs:
+        for kv in (r[13].split() if len(r) > 13 and r[13] != "-" else []):
+            k, v = kv.split(":")
+            probes[k] = probes.get(k, 0) + int(v)
+    shown = ", ".join(f"{v} × {k}" for k, v in sorted(probes.items())) or "–"
+    print(f"| {tree} | {flood} | {len(rs)} | {med(3):,.0f} | {med(4):.2f} | {failed} | {med(10):,.0f} | {med(11):,.0f} | {shown} |")
 PY
