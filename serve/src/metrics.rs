@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Prometheus metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,21 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Connections or requests the public listener refused or cut off, by reason.",
     ),
     (
+        "telephony_listener_evicted_total",
+        Kind::Counter,
+        "Connections the public listener closed to make room when serve.maxConnections was reached: the one longest without a complete request head, by reason (silent, partial_head, idle).",
+    ),
+    (
+        "telephony_listener_connections",
+        Kind::Gauge,
+        "Connections open on the public listener (upgraded WebSockets included).",
+    ),
+    (
+        "telephony_listener_unspoken_connections",
+        Kind::Gauge,
+        "Of the public listener's open connections, those without a complete request head (new, sending a head, or idle between keep-alive requests): the ones evicted first.",
+    ),
+    (
         "telephony_admin_refused_total",
         Kind::Counter,
         "Connections the admin listener closed: a peer outside admin.allowNetworks (network) or a failed TLS handshake (tls).",
@@ -144,6 +159,9 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
 pub const REPLICA_WIDE: &[&str] = &[
     "telephony_build_info",
     "telephony_listener_refused_total",
+    "telephony_listener_evicted_total",
+    "telephony_listener_connections",
+    "telephony_listener_unspoken_connections",
     "telephony_admin_refused_total",
 ];
 
@@ -153,10 +171,23 @@ type Labels = Vec<(&'static str, String)>;
 /// elsewhere (the store's error counts) is passed the same way and rendered as a counter.
 pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
 
+/// Values another part of the process keeps (the public listener's connection counts),
+/// read at every scrape.
+pub type Source = Arc<dyn Fn() -> Vec<Gauge> + Send + Sync>;
+
 /// A gateway's counters (see the [module docs](self)).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<&'static str, BTreeMap<Labels, f64>>>,
+    sources: Mutex<Vec<Source>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 fn family(name: &str) -> Option<&'static (&'static str, Kind, &'static str)> {
@@ -186,6 +217,21 @@ impl Metrics {
         );
         let mut c = telephony_core::sync::lock(&self.counters);
         *c.entry(name).or_default().entry(key(labels)).or_insert(0.0) += by.max(0.0);
+    }
+
+    /// Adds values read at every scrape, rendered with the gauges passed to
+    /// [`render`](Self::render) (each a declared family).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use telephony_serve::metrics::Metrics;
+    ///
+    /// let m = Metrics::new();
+    /// m.add_source(Arc::new(|| vec![("telephony_listener_connections", vec![], 3.0)]));
+    /// assert!(m.render(&[]).contains("telephony_listener_connections 3\n"));
+    /// ```
+    pub fn add_source(&self, source: Source) {
+        telephony_core::sync::lock(&self.sources).push(source);
     }
 
     /// A counter series' value (0 when never incremented), for tests and status output.
@@ -232,6 +278,12 @@ impl Metrics {
 
     /// The text, each series' labels preceded by `constant(family)`.
     fn render_labeled(&self, gauges: &[Gauge], constant: impl Fn(&str) -> Labels) -> String {
+        let sources: Vec<Source> = telephony_core::sync::lock(&self.sources).clone();
+        let mut all: Vec<Gauge> = gauges.to_vec();
+        for source in sources {
+            all.extend(source());
+        }
+        let gauges = all.as_slice();
         let counters = telephony_core::sync::lock(&self.counters);
         let mut out = String::new();
         for (name, kind, help) in FAMILIES {

@@ -135,13 +135,38 @@ fn public_listener(
     (accounts, health): (&[ServedAccount], Health<'_>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
-    let counter = gateway.clone();
-    let on_refused: crate::listener::RefusalHook = Arc::new(move |r: crate::listener::Refusal| {
-        counter.metrics().inc(
-            "telephony_listener_refused_total",
-            &[("reason", r.as_str())],
-        );
-    });
+    let refusals = gateway.clone();
+    let evictions = gateway.clone();
+    let metrics = crate::listener::ListenerMetrics {
+        on_refused: Arc::new(move |r: crate::listener::Refusal| {
+            refusals.metrics().inc(
+                "telephony_listener_refused_total",
+                &[("reason", r.as_str())],
+            );
+        }),
+        on_evicted: Arc::new(move |e: crate::listener::Eviction| {
+            evictions.metrics().inc(
+                "telephony_listener_evicted_total",
+                &[("reason", e.as_str())],
+            );
+        }),
+        occupancy: Arc::default(),
+    };
+    let occupancy = metrics.occupancy.clone();
+    gateway.metrics().add_source(Arc::new(move || {
+        vec![
+            (
+                "telephony_listener_connections",
+                vec![],
+                occupancy.open() as f64,
+            ),
+            (
+                "telephony_listener_unspoken_connections",
+                vec![],
+                occupancy.unspoken() as f64,
+            ),
+        ]
+    }));
     let routes = accounts
         .iter()
         .enumerate()
@@ -161,7 +186,7 @@ fn public_listener(
         listener,
         public_router,
         config.serve.listener_limits(),
-        on_refused,
+        metrics,
         shutdown,
     ))
 }

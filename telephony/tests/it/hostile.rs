@@ -18,11 +18,11 @@ use telephony_twilio_simulator::InboundSms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const CALLER: &str = "+15557654321";
+pub(crate) const CALLER: &str = "+15557654321";
 
 /// A sandbox gateway on ports 0 with `serve` keys added to `serve: {}` and `top` keys at
 /// the top level.
-async fn start_with_keys(serve: &str, top: &str) -> (RunningGateway, tempfile::TempDir) {
+pub(crate) async fn start_with_keys(serve: &str, top: &str) -> (RunningGateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_json5_str(&format!(
         "{{ serve: {{ port: 0, {serve} }}, admin: {{ port: 0 }}, allowFrom: ['{CALLER}'], dataDir: {:?}, {top} }}",
@@ -33,7 +33,7 @@ async fn start_with_keys(serve: &str, top: &str) -> (RunningGateway, tempfile::T
     (gw, dir)
 }
 
-fn sms(gw: &RunningGateway, n: u32, body: &str) -> InboundSms {
+pub(crate) fn sms(gw: &RunningGateway, n: u32, body: &str) -> InboundSms {
     InboundSms {
         account_sid: gw.runtime.sandbox_account_sid.clone().unwrap(),
         from: CALLER.into(),
@@ -44,17 +44,17 @@ fn sms(gw: &RunningGateway, n: u32, body: &str) -> InboundSms {
     }
 }
 
-fn token(gw: &RunningGateway) -> String {
+pub(crate) fn token(gw: &RunningGateway) -> String {
     gw.runtime.sandbox_auth_token.clone().unwrap()
 }
 
 /// Form body and signature of a valid inbound SMS number `n`.
-fn signed(gw: &RunningGateway, n: u32) -> (String, String) {
+pub(crate) fn signed(gw: &RunningGateway, n: u32) -> (String, String) {
     sms(gw, n, &format!("hello {n}")).signed(&token(gw), &gw.runtime.webhook_url)
 }
 
 /// Posts a form body with an optional signature; status and response.
-async fn post(
+pub(crate) async fn post(
     gw: &RunningGateway,
     body: impl Into<reqwest::Body>,
     signature: Option<&str>,
@@ -74,14 +74,14 @@ async fn post(
 }
 
 /// A valid signed webhook (number `n`) is accepted.
-async fn valid_is_served(gw: &RunningGateway, n: u32) {
+pub(crate) async fn valid_is_served(gw: &RunningGateway, n: u32) {
     let (body, sig) = signed(gw, n);
     let r = post(gw, body, Some(&sig), &[]).await;
     assert_eq!(r.status().as_u16(), 200, "valid webhook {n} refused");
 }
 
 /// The message SIDs in the inbox, oldest first.
-async fn inbox(gw: &RunningGateway) -> Vec<String> {
+pub(crate) async fn inbox(gw: &RunningGateway) -> Vec<String> {
     let v: Value = reqwest::Client::new()
         .get(format!(
             "http://{}/telephony/inbox?limit=1000",
@@ -102,23 +102,23 @@ async fn inbox(gw: &RunningGateway) -> Vec<String> {
         .collect()
 }
 
-fn sids(ns: impl IntoIterator<Item = u32>) -> Vec<String> {
+pub(crate) fn sids(ns: impl IntoIterator<Item = u32>) -> Vec<String> {
     ns.into_iter().map(|n| format!("SM{n:032x}")).collect()
 }
 
-fn refused(gw: &RunningGateway, reason: &'static str) -> u64 {
+pub(crate) fn refused(gw: &RunningGateway, reason: &'static str) -> u64 {
     gw.gateway
         .metrics()
         .get("telephony_listener_refused_total", &[("reason", reason)])
 }
 
-async fn connect(gw: &RunningGateway) -> TcpStream {
+pub(crate) async fn connect(gw: &RunningGateway) -> TcpStream {
     TcpStream::connect(gw.public_addr).await.unwrap()
 }
 
 /// Everything the server sends until it closes, and how long that took; panics if it does
 /// not close within `within`. A reset after the answer counts as the close.
-async fn until_closed(s: &mut TcpStream, within: Duration) -> (String, Duration) {
+pub(crate) async fn until_closed(s: &mut TcpStream, within: Duration) -> (String, Duration) {
     let t0 = Instant::now();
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
@@ -136,11 +136,11 @@ async fn until_closed(s: &mut TcpStream, within: Duration) -> (String, Duration)
 }
 
 /// The status line of a raw response (`""` for none).
-fn status_line(resp: &str) -> &str {
+pub(crate) fn status_line(resp: &str) -> &str {
     resp.split("\r\n").next().unwrap_or_default()
 }
 
-fn header_of<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header_of<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
     let head = resp.split("\r\n\r\n").next()?;
     head.split("\r\n").skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -149,7 +149,7 @@ fn header_of<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// A request head for the webhook path (no trailing blank line).
-fn head(gw: &RunningGateway, extra: &str) -> String {
+pub(crate) fn head(gw: &RunningGateway, extra: &str) -> String {
     format!(
         "POST /telephony/webhook HTTP/1.1\r\nHost: {}\r\ncontent-type: application/x-www-form-urlencoded\r\n{extra}",
         gw.public_addr
@@ -570,7 +570,7 @@ async fn an_idle_connection_flood_is_cut_at_the_header_timeout_while_valid_traff
 }
 
 /// Polls futures together (no futures crate in this test's dependencies).
-async fn futures_join_all<
+pub(crate) async fn futures_join_all<
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 >(
@@ -584,19 +584,61 @@ async fn futures_join_all<
     out
 }
 
+/// Opens a connection and starts a request on it that stays in progress (head sent, body
+/// half sent) until the socket is dropped.
+pub(crate) async fn busy_connection(gw: &RunningGateway) -> TcpStream {
+    let mut s = connect(gw).await;
+    s.write_all(
+        head(
+            gw,
+            "content-length: 20\r\nx-twilio-signature: x\r\n\r\nBody=0123",
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+/// Waits (at most 3 s) until `f` holds.
+pub(crate) async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(3), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub(crate) fn occupancy(gw: &RunningGateway) -> (u64, u64) {
+    let text = gw.gateway.metrics().render(&[]);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    (
+        value("telephony_listener_connections"),
+        value("telephony_listener_unspoken_connections"),
+    )
+}
+
+/// With every slot held by a request in progress (nothing to evict), a new connection is
+/// refused: 503 once its head is in.
 #[tokio::test]
 async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serves_again() {
     let (gw, _dir) = start_with_keys(
-        "headerTimeoutMs: 5000, maxConnections: 20, maxInFlight: 20",
+        "headerTimeoutMs: 5000, requestTimeoutMs: 5000, maxConnections: 20, maxInFlight: 20",
         "",
     )
     .await;
-    let mut idle = Vec::new();
+    let mut busy = Vec::new();
     for _ in 0..20 {
-        idle.push(connect(&gw).await);
+        busy.push(busy_connection(&gw).await);
     }
-    // Let the accept loop take them all.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Let the accept loop take them all and their heads be read.
+    eventually("20 requests in progress", || occupancy(&gw) == (20, 0)).await;
     let mut extra = connect(&gw).await;
     let (resp, took) = until_closed(&mut extra, Duration::from_secs(3)).await;
     assert_eq!(
@@ -612,12 +654,19 @@ async fn over_max_connections_a_client_gets_503_and_close_and_a_freed_slot_serve
     let r = post(&gw, body, Some(&sig), &[]).await;
     assert_eq!(r.status().as_u16(), 503);
     assert_eq!(refused(&gw, "too_many_connections"), 2);
-    // The idle clients leave: slots free up and the next webhook is served.
-    drop(idle);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(evicted(&gw, "silent") + evicted(&gw, "idle"), 0);
+    // The busy clients leave: slots free up and the next webhook is served.
+    drop(busy);
+    eventually("slots freed", || occupancy(&gw).0 == 0).await;
     valid_is_served(&gw, 2).await;
     assert_eq!(inbox(&gw).await, sids([2]));
     gw.shutdown().await;
+}
+
+pub(crate) fn evicted(gw: &RunningGateway, reason: &'static str) -> u64 {
+    gw.gateway
+        .metrics()
+        .get("telephony_listener_evicted_total", &[("reason", reason)])
 }
 
 #[tokio::test]
@@ -650,7 +699,7 @@ async fn over_max_in_flight_a_request_gets_503_and_close() {
 }
 
 /// Reads one response on a keep-alive connection (up to its blank line and body).
-async fn until_closed_or_answered(s: &mut TcpStream) -> (String, Duration) {
+pub(crate) async fn until_closed_or_answered(s: &mut TcpStream) -> (String, Duration) {
     let t0 = Instant::now();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];

@@ -9,6 +9,7 @@ mod bridge_api;
 mod config;
 mod dialects;
 mod end_to_end;
+mod floods;
 mod hostile;
 mod lifecycle;
 mod multi_account;

@@ -10,9 +10,30 @@
 //! | response not ready within `requestTimeout` of the head (a slow body included) | `408 Request Timeout`, `Connection: close` | `request_timeout` |
 //! | request head over `maxHeaderBytes` | `431 Request Header Fields Too Large` (hyper's own answer), then close | `headers_too_large` |
 //! | unparsable request line or headers | `400 Bad Request` (hyper's), then close | `malformed` |
-//! | `maxConnections` connections already open | `503 Service Unavailable`, `Connection: close`, `Retry-After: 1` once the request head is in (or after 0.5 s), then close; never queued | `too_many_connections` |
+//! | ambiguous framing: `Content-Length` with `Transfer-Encoding`, more than one `Content-Length`, a `Transfer-Encoding` other than `chunked`, obsolete line folding ([below](self#ambiguous-framing)) | `400 Bad Request`, `Connection: close`, then close; never reaches the routes | `malformed` |
+//! | `maxConnections` connections open: the one that has gone longest without a complete request head is evicted (closed without an answer) and the new one served | — | — (`telephony_listener_evicted_total{reason}`) |
+//! | `maxConnections` connections open, every one with a request in progress (or a WebSocket) | `503 Service Unavailable`, `Connection: close`, `Retry-After: 1` once the request head is in (or after 0.5 s), then close; never queued | `too_many_connections` |
 //! | `maxInFlight` requests already being processed | `503 Service Unavailable`, `Connection: close`, `Retry-After: 1` | `too_many_in_flight` |
 //! | keep-alive connection idle for `idleTimeout` between requests | closed, no answer (normal HTTP/1.1) | not counted |
+//!
+//! Every refusal closes lingering: the answer, then the write side shut down, then what the
+//! client still sends drained for at most 1 s and 256 KiB, so a client that sent its
+//! request at once reads its 408, 400 or 503 instead of a reset.
+//!
+//! # Floods
+//!
+//! When the slots run out, a new connection takes the slot of the connection that has gone
+//! longest without a complete request head (silent, sending a head, or idle between
+//! keep-alive requests), of the client address holding the most such connections. A
+//! connection with a request in progress or upgraded is never evicted. A provider sends its
+//! request as soon as it connects, so a flood of silent or slow sockets evicts itself; only
+//! when nothing is evictable is a connection refused.
+//!
+//! # Ambiguous framing
+//!
+//! Request heads are checked as their bytes arrive, before hyper parses them: one whose
+//! body length could be read two ways is refused with 400 and the connection closed, before
+//! any signature check or storage.
 //!
 //! The body limit (413) is the router's (`DefaultBodyLimit`, `serve.maxBodyBytes`), so it
 //! holds for chunked bodies too and for the library's users.
@@ -57,10 +78,9 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,12 +91,20 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
+
+mod framing;
+mod linger;
+mod slots;
+
+use linger::Lingering;
+use slots::{Admit, Conn, Slots};
+pub use slots::{Eviction, Occupancy};
 
 /// The public listener's limits (config `serve.*`; see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,9 +148,10 @@ pub enum Refusal {
     RequestTimeout,
     /// The request head was over `maxHeaderBytes` (431, closed).
     HeadersTooLarge,
-    /// The request line or headers did not parse (400, closed).
+    /// The request line or headers did not parse, or the body's framing is ambiguous (400,
+    /// closed).
     Malformed,
-    /// `maxConnections` reached (503, closed).
+    /// `maxConnections` reached with no connection to evict (503, closed).
     TooManyConnections,
     /// `maxInFlight` reached (503, closed).
     TooManyInFlight,
@@ -145,20 +174,42 @@ impl Refusal {
 /// Called once per refusal (the server counts them in the gateway's metrics).
 pub type RefusalHook = Arc<dyn Fn(Refusal) + Send + Sync>;
 
-/// A hook that counts nothing.
-pub fn no_metrics() -> RefusalHook {
-    Arc::new(|_| {})
+/// Called once per evicted connection.
+pub type EvictionHook = Arc<dyn Fn(Eviction) + Send + Sync>;
+
+/// What the listener reports: refusals and evictions as they happen, and its open and
+/// unspoken connections in [`Occupancy`] (read at scrape time).
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// Called once per refusal.
+    pub on_refused: RefusalHook,
+    /// Called once per evicted connection.
+    pub on_evicted: EvictionHook,
+    /// Kept current by the listener.
+    pub occupancy: Arc<Occupancy>,
 }
 
-/// Refusals of connections over `maxConnections` at once at most; beyond them a refused
-/// connection is closed without an answer.
-const MAX_LINGERING: usize = 64;
-/// How long a refused connection's request head is waited for, and how long it is drained
-/// after its 503.
-const REFUSE_WAIT: Duration = Duration::from_millis(500);
+impl std::fmt::Debug for ListenerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerMetrics")
+            .field("occupancy", &self.occupancy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Metrics that count nothing (the occupancy is still kept).
+pub fn no_metrics() -> ListenerMetrics {
+    ListenerMetrics {
+        on_refused: Arc::new(|_| {}),
+        on_evicted: Arc::new(|_| {}),
+        occupancy: Arc::default(),
+    }
+}
 
 const BUSY_BODY: &str = "the gateway is busy; retry shortly\n";
 const HEADER_TIMEOUT_BODY: &str = "request headers not received in time (serve.headerTimeoutMs)\n";
+const FRAMING_BODY: &str =
+    "ambiguous request framing (Content-Length / Transfer-Encoding / folded header)\n";
 
 /// A raw response for when hyper has no request to answer: `status` (a reason phrase
 /// included), `Connection: close`, a text body.
@@ -180,15 +231,18 @@ struct Ctx {
     http: http1::Builder,
     in_flight: Arc<Semaphore>,
     on_refused: RefusalHook,
+    slots: Slots,
+    lingering: Lingering,
 }
 
 /// Serves `router` on `listener` with `limits` until `shutdown` completes, then shuts down
-/// gracefully (see the [module docs](self)). Refusals are reported to `on_refused`.
+/// gracefully (see the [module docs](self)). Refusals and evictions are reported to
+/// `metrics`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ListenerLimits,
-    on_refused: RefusalHook,
+    metrics: ListenerMetrics,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut http = http1::Builder::new();
@@ -204,10 +258,10 @@ pub async fn serve(
         http,
         in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
         limits: limits.clone(),
-        on_refused,
+        on_refused: metrics.on_refused.clone(),
+        slots: Slots::new(limits.max_connections, metrics.occupancy.clone()),
+        lingering: Lingering::default(),
     });
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let lingering = Arc::new(Semaphore::new(MAX_LINGERING));
     let (closing, closing_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -231,18 +285,31 @@ pub async fn serve(
                 };
                 // Real-time voice frames are small and latency-bound: no Nagle delay.
                 if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+                    tracing::warn!(%peer, error = %e, "could not set TCP_NODELAY on a connection");
                 }
-                match connections.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        tasks.spawn(connection(tcp, peer, slot, ctx.clone(), closing_rx.clone()));
+                let conn = match ctx.slots.admit(peer) {
+                    Admit::Open(conn) => conn,
+                    Admit::Evicted { conn, victim, why } => {
+                        (metrics.on_evicted)(why);
+                        tracing::debug!(%peer, evicted = %victim, reason = why.as_str(), max = limits.max_connections, "serve.maxConnections reached: evicted the connection longest without a request");
+                        // Under a flood, let the connections just accepted read their heads
+                        // before the next eviction: a burst of accepts must not evict a
+                        // client whose request is already in its socket.
+                        tasks.spawn(connection(tcp, conn, ctx.clone(), closing_rx.clone()));
+                        tokio::task::yield_now().await;
+                        continue;
                     }
-                    Err(_) => {
+                    Admit::Full => {
                         (ctx.on_refused)(Refusal::TooManyConnections);
-                        tracing::debug!(%peer, max = limits.max_connections, "connection refused: serve.maxConnections reached");
-                        refuse(tcp, &lingering);
+                        tracing::debug!(%peer, max = limits.max_connections, "connection refused: serve.maxConnections reached, every connection busy");
+                        ctx.lingering.close_after_head(
+                            tcp,
+                            raw_response("503 Service Unavailable", BUSY_BODY),
+                        );
+                        continue;
                     }
-                }
+                };
+                tasks.spawn(connection(tcp, conn, ctx.clone(), closing_rx.clone()));
             }
         }
     }
@@ -276,56 +343,6 @@ async fn accept_error(e: io::Error) {
     }
 }
 
-/// Answers 503 on a connection over `maxConnections` and closes it. The request head is
-/// read first (for at most [`REFUSE_WAIT`]: an HTTP client reading an answer to a request
-/// it has not sent yet would take it for a protocol error), then the 503 is written and
-/// the rest drained for a moment, so the answer is not lost to a reset. At most
-/// [`MAX_LINGERING`] refusals run at once; beyond them a connection is just closed.
-fn refuse(tcp: TcpStream, lingering: &Arc<Semaphore>) {
-    let Ok(slot) = lingering.clone().try_acquire_owned() else {
-        return;
-    };
-    tokio::spawn(async move {
-        let _slot = slot;
-        let mut tcp = tcp;
-        let mut buf = [0u8; 4096];
-        // The end of the head may straddle two reads: keep the last three bytes.
-        let mut tail = [0u8; 3];
-        let mut seen = 0usize;
-        let _ = tokio::time::timeout(REFUSE_WAIT, async {
-            loop {
-                match tcp.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let mut window = tail.to_vec();
-                        window.extend_from_slice(&buf[..n]);
-                        seen += n;
-                        if window.windows(4).any(|w| w == b"\r\n\r\n") || seen > 64 * 1024 {
-                            break;
-                        }
-                        let w = window.len();
-                        tail.copy_from_slice(&window[w - 3..]);
-                    }
-                }
-            }
-        })
-        .await;
-        let busy = raw_response("503 Service Unavailable", BUSY_BODY);
-        if tcp.write_all(busy.as_bytes()).await.is_err() {
-            return;
-        }
-        let _ = tcp.shutdown().await;
-        let _ = tokio::time::timeout(REFUSE_WAIT, async {
-            while let Ok(n) = tcp.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        })
-        .await;
-    });
-}
-
 fn refusal_response(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
@@ -343,41 +360,50 @@ fn refusal_response(status: StatusCode, body: &'static str) -> Response<Body> {
 
 async fn connection(
     tcp: TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    conn: Arc<Conn>,
     ctx: Arc<Ctx>,
     mut closing: watch::Receiver<bool>,
 ) {
+    let peer = conn.peer;
     let state = Arc::new(ConnState::default());
-    let io = GuardedIo::new(tcp, slot, state.clone(), &ctx);
+    let io = GuardedIo::new(tcp, conn.clone(), state.clone(), ctx.clone());
     let service = {
         let ctx = ctx.clone();
+        let conn = conn.clone();
+        let state = state.clone();
         hyper::service::service_fn(move |req: Request<Incoming>| {
-            handle(req, peer, ctx.clone(), state.clone())
+            handle(req, conn.clone(), ctx.clone(), state.clone())
         })
     };
-    let conn = ctx
+    let http = ctx
         .http
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    let res = tokio::select! {
-        res = conn.as_mut() => Some(res),
-        _ = closing.wait_for(|c| *c) => None,
+    let mut http = std::pin::pin!(http);
+    let mut evicted = false;
+    let res = loop {
+        tokio::select! {
+            res = http.as_mut() => break Some(res),
+            _ = closing.wait_for(|c| *c) => break None,
+            // The I/O reads an end of stream from now on; the next poll sees it.
+            _ = conn.notify.notified(), if !evicted => evicted = true,
+        }
     };
     let res = match res {
         Some(res) => res,
         None => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+            http.as_mut().graceful_shutdown();
+            http.await
         }
     };
     if let Err(e) = res {
         if e.is_parse_too_large() {
             (ctx.on_refused)(Refusal::HeadersTooLarge);
+            state.linger.store(true, Ordering::Relaxed);
             tracing::debug!(%peer, max = ctx.limits.max_header_bytes, "request head over serve.maxHeaderBytes: 431");
         } else if e.is_parse() {
             (ctx.on_refused)(Refusal::Malformed);
+            state.linger.store(true, Ordering::Relaxed);
             tracing::debug!(%peer, error = %e, "malformed request: 400");
         } else {
             tracing::debug!(%peer, error = %e, "public connection ended with an error");
@@ -387,16 +413,39 @@ async fn connection(
 
 async fn handle(
     mut req: Request<Incoming>,
-    peer: SocketAddr,
+    conn: Arc<Conn>,
     ctx: Arc<Ctx>,
     state: Arc<ConnState>,
 ) -> Result<Response<Body>, Infallible> {
+    let peer = conn.peer;
     state.set(BUSY);
-    let Ok(_permit) = ctx.in_flight.clone().try_acquire_owned() else {
-        (ctx.on_refused)(Refusal::TooManyInFlight);
-        tracing::debug!(%peer, max = ctx.limits.max_in_flight, "request refused: serve.maxInFlight reached");
+    state.linger.store(false, Ordering::Relaxed);
+    let refuse = |status: StatusCode, body: &'static str, why: Refusal| {
+        (ctx.on_refused)(why);
+        state.linger.store(true, Ordering::Relaxed);
+        // Closed after this answer: not listed as unspoken again.
         state.set(IDLE);
-        return Ok(refusal_response(StatusCode::SERVICE_UNAVAILABLE, BUSY_BODY));
+        Ok::<_, Infallible>(refusal_response(status, body))
+    };
+    if !ctx.slots.spoke(&conn) {
+        tracing::debug!(%peer, "request refused: its connection was evicted as it arrived");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            BUSY_BODY,
+            Refusal::TooManyConnections,
+        );
+    }
+    if state.unchecked.load(Ordering::Relaxed) {
+        tracing::debug!(%peer, "request refused: an earlier body on its connection could not be followed");
+        return refuse(StatusCode::BAD_REQUEST, FRAMING_BODY, Refusal::Malformed);
+    }
+    let Ok(_permit) = ctx.in_flight.clone().try_acquire_owned() else {
+        tracing::debug!(%peer, max = ctx.limits.max_in_flight, "request refused: serve.maxInFlight reached");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            BUSY_BODY,
+            Refusal::TooManyInFlight,
+        );
     };
     req.extensions_mut().insert(ConnectInfo(peer));
     let resp = match tokio::time::timeout(
@@ -408,26 +457,39 @@ async fn handle(
         Ok(Ok(resp)) => resp,
         Ok(Err(never)) => match never {},
         Err(_) => {
-            (ctx.on_refused)(Refusal::RequestTimeout);
             tracing::debug!(%peer, timeout_ms = ctx.limits.request_timeout.as_millis() as u64, "request not answered within serve.requestTimeoutMs: 408");
-            refusal_response(
+            return refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 "request not completed in time (serve.requestTimeoutMs)\n",
-            )
+                Refusal::RequestTimeout,
+            );
         }
     };
-    state.set(if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        UPGRADED
+    // After an error answer the body may be unread: if hyper closes, it closes lingering.
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        state.linger.store(true, Ordering::Relaxed);
+    }
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        state.set(UPGRADED);
     } else {
-        IDLE
-    });
+        state.set(IDLE);
+        ctx.slots.quiet(&conn);
+    }
     Ok(resp)
 }
 
 /// The phase the service last set on a connection, with a generation so the I/O side sees
-/// every change (two low bits: phase; the rest: generation).
+/// every change (two low bits: phase; the rest: generation), and what the service tells the
+/// I/O about the close.
 #[derive(Default)]
-struct ConnState(AtomicU64);
+struct ConnState {
+    phase: AtomicU64,
+    /// Close lingering: an error answer was given.
+    linger: AtomicBool,
+    /// The framing checks stopped on this connection (a body they could not follow): its
+    /// next request is refused.
+    unchecked: AtomicBool,
+}
 
 const IDLE: u64 = 0;
 const BUSY: u64 = 1;
@@ -436,8 +498,8 @@ const UPGRADED: u64 = 2;
 impl ConnState {
     fn set(&self, phase: u64) {
         // One writer (the connection's service, one request at a time).
-        let cur = self.0.load(Ordering::Relaxed);
-        self.0
+        let cur = self.phase.load(Ordering::Relaxed);
+        self.phase
             .store((((cur >> 2) + 1) << 2) | phase, Ordering::Relaxed);
     }
 }
@@ -453,50 +515,73 @@ enum Phase {
     Busy,
 }
 
-/// The connection's socket, with its slot in `maxConnections` and the header and idle
-/// clocks (see the module docs).
+/// The connection's socket, with its slot in `maxConnections`, the header and idle clocks
+/// (see the module docs), the framing checks and the lingering close.
 struct GuardedIo {
-    tcp: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    /// Taken only when dropped.
+    tcp: Option<TcpStream>,
+    conn: Arc<Conn>,
     state: Arc<ConnState>,
+    ctx: Arc<Ctx>,
     seen: u64,
     phase: Phase,
+    upgraded: bool,
     deadline: Option<Instant>,
     sleep: Pin<Box<Sleep>>,
-    header_timeout: Duration,
-    idle_timeout: Duration,
+    framing: framing::Framing,
+    /// An answer to write before closing lingering (a 408 or a 400 hyper never saw the
+    /// request for); set when the connection is being ended for it.
+    answer: Option<&'static str>,
+    /// The bytes before a refused head went to hyper: the next read fails.
+    refused: bool,
+    /// The client closed its side.
+    eof: bool,
     /// The last write did not complete (a response may be half written).
     write_blocked: bool,
-    on_refused: RefusalHook,
 }
 
 impl GuardedIo {
-    fn new(tcp: TcpStream, slot: OwnedSemaphorePermit, state: Arc<ConnState>, ctx: &Ctx) -> Self {
+    fn new(tcp: TcpStream, conn: Arc<Conn>, state: Arc<ConnState>, ctx: Arc<Ctx>) -> Self {
         let deadline = Instant::now() + ctx.limits.header_timeout;
         GuardedIo {
-            tcp,
-            _slot: slot,
-            seen: state.0.load(Ordering::Relaxed),
+            tcp: Some(tcp),
+            conn,
+            seen: state.phase.load(Ordering::Relaxed),
             state,
+            ctx,
             phase: Phase::Head,
+            upgraded: false,
             deadline: Some(deadline),
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            header_timeout: ctx.limits.header_timeout,
-            idle_timeout: ctx.limits.idle_timeout,
+            framing: framing::Framing::default(),
+            answer: None,
+            refused: false,
+            eof: false,
             write_blocked: false,
-            on_refused: ctx.on_refused.clone(),
         }
+    }
+
+    fn tcp(&mut self) -> &mut TcpStream {
+        self.tcp
+            .as_mut()
+            .expect("the socket is taken only when the I/O is dropped")
     }
 
     /// Takes the service's latest phase change, if any, and sets the clock for it.
     fn sync(&mut self) {
-        let s = self.state.0.load(Ordering::Relaxed);
+        let s = self.state.phase.load(Ordering::Relaxed);
         if s == self.seen {
             return;
         }
         self.seen = s;
         match s & 3 {
-            IDLE => self.enter(Phase::Idle, Some(self.idle_timeout)),
+            IDLE => self.enter(Phase::Idle, Some(self.ctx.limits.idle_timeout)),
+            UPGRADED => {
+                // WebSocket frames from now on, not HTTP.
+                self.upgraded = true;
+                self.framing.stop();
+                self.enter(Phase::Busy, None);
+            }
             _ => self.enter(Phase::Busy, None),
         }
     }
@@ -511,25 +596,70 @@ impl GuardedIo {
     fn expire(&mut self) -> io::Result<()> {
         match self.phase {
             Phase::Head => {
-                (self.on_refused)(Refusal::HeaderTimeout);
+                (self.ctx.on_refused)(Refusal::HeaderTimeout);
                 tracing::debug!(
-                    timeout_ms = self.header_timeout.as_millis() as u64,
+                    peer = %self.conn.peer,
+                    timeout_ms = self.ctx.limits.header_timeout.as_millis() as u64,
                     "request head not received within serve.headerTimeoutMs: 408"
                 );
-                if !self.write_blocked {
-                    // A head under way has had no answer yet: the send buffer is empty.
-                    let _ = self.tcp.try_write(
-                        raw_response("408 Request Timeout", HEADER_TIMEOUT_BODY).as_bytes(),
-                    );
-                }
+                self.answer = Some(HEADER_TIMEOUT_BODY);
                 Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "request head not received within serve.headerTimeoutMs",
                 ))
             }
             // An idle keep-alive connection just ends (end of stream for hyper).
-            Phase::Idle | Phase::Busy => Ok(()),
+            Phase::Idle | Phase::Busy => {
+                self.state.linger.store(false, Ordering::Relaxed);
+                Ok(())
+            }
         }
+    }
+
+    /// Checks the framing of bytes just read (`buf[before..]`); a refused head is cut off.
+    fn check(&mut self, buf: &mut ReadBuf<'_>, before: usize) -> io::Result<()> {
+        let Err(bad) = self.framing.feed(&buf.filled()[before..]) else {
+            if self.framing.lost() && !self.upgraded {
+                self.state.unchecked.store(true, Ordering::Relaxed);
+            }
+            return Ok(());
+        };
+        (self.ctx.on_refused)(Refusal::Malformed);
+        tracing::debug!(peer = %self.conn.peer, reason = bad.why, "ambiguous request framing: 400");
+        self.answer = Some(FRAMING_BODY);
+        self.refused = true;
+        buf.set_filled(before + bad.at);
+        if bad.at == 0 {
+            return Err(refused_framing());
+        }
+        Ok(())
+    }
+}
+
+fn refused_framing() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "ambiguous request framing")
+}
+
+impl Drop for GuardedIo {
+    fn drop(&mut self) {
+        self.ctx.slots.closed(&self.conn);
+        let Some(tcp) = self.tcp.take() else { return };
+        let linger = self.answer.is_some() || self.state.linger.load(Ordering::Relaxed);
+        if !linger || self.eof || self.conn.evicted() {
+            return;
+        }
+        let answer = match self.answer {
+            Some(body) if !self.write_blocked => Some(raw_response(
+                if body == HEADER_TIMEOUT_BODY {
+                    "408 Request Timeout"
+                } else {
+                    "400 Bad Request"
+                },
+                body,
+            )),
+            _ => None,
+        };
+        self.ctx.lingering.close(tcp, answer);
     }
 }
 
@@ -541,14 +671,28 @@ impl AsyncRead for GuardedIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.sync();
+        if this.refused {
+            return Poll::Ready(Err(refused_framing()));
+        }
+        // Evicted: an end of stream, once nothing is half written.
+        if this.conn.evicted() && !this.write_blocked {
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
-        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+        match Pin::new(this.tcp()).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if this.phase == Phase::Idle && buf.filled().len() > before {
-                    let t = this.header_timeout;
+                if buf.filled().len() == before {
+                    this.eof = true;
+                    return Poll::Ready(Ok(()));
+                }
+                if this.phase == Phase::Idle {
+                    let t = this.ctx.limits.header_timeout;
                     this.enter(Phase::Head, Some(t));
                 }
-                Poll::Ready(Ok(()))
+                if this.phase == Phase::Head {
+                    this.conn.mark_partial();
+                }
+                Poll::Ready(this.check(buf, before))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
@@ -577,7 +721,7 @@ impl AsyncWrite for GuardedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let r = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        let r = Pin::new(this.tcp()).poll_write(cx, buf);
         this.write_blocked = r.is_pending();
         r
     }
@@ -588,20 +732,25 @@ impl AsyncWrite for GuardedIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let r = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        let r = Pin::new(this.tcp()).poll_write_vectored(cx, bufs);
         this.write_blocked = r.is_pending();
         r
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        self.tcp.as_ref().is_some_and(|t| t.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        Pin::new(self.get_mut().tcp()).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.answer.is_some() {
+            // The answer goes first; the lingering close shuts the write side after it.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(this.tcp()).poll_shutdown(cx)
     }
 }
