@@ -57,48 +57,10 @@ mkdir -p "$out"
 bin="$out/bin"
 mkdir -p "$bin"
 
-# Builds `cargo build --release "$@"` in the current directory and copies each binary it
-# names (a wrapper such as a CARGO that picks its own target directory is fine: the paths
-# come from cargo's own messages) to "$bin/<name>$suffix".
-build_and_copy() {
-    local suffix="$1"; shift
-    $cargo build --release --message-format=json-render-diagnostics "$@" \
-        | python3 -c '
-import json, shutil, sys
-bin_dir, suffix = sys.argv[1], sys.argv[2]
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    exe = m.get("executable") if m.get("reason") == "compiler-artifact" else None
-    if exe:
-        name = m["target"]["name"]
-        shutil.copy2(exe, f"{bin_dir}/{name}{suffix}")
-        print(f"replicas.sh: {exe} -> {bin_dir}/{name}{suffix}", file=sys.stderr)
-' "$bin" "$suffix"
-}
-
 # 1. Builds.
-if [ -z "$skip_build" ]; then
-    log "building release telephony and loadgen at $(git -C "$repo" rev-parse --short HEAD)"
-    (cd "$repo" && build_and_copy "" -p telephony-cli -p telephony-benches --bin telephony --bin loadgen)
-    mv "$bin/telephony" "$bin/telephony-head"
-    if [ -n "$baseline" ]; then
-        wt="$out/baseline-src"
-        rm -rf "$wt"
-        git -C "$repo" worktree prune
-        git -C "$repo" worktree add --detach "$wt" "$baseline" >&2
-        log "building release telephony at $baseline"
-        # The binary has the same name for both checkouts: copied out at once.
-        (cd "$wt" && build_and_copy "-baseline" -p telephony-cli --bin telephony)
-        git -C "$repo" worktree remove --force "$wt"
-    fi
-fi
-[ -x "$bin/telephony-head" ] && [ -x "$bin/loadgen" ] || { log "no binaries in $bin: run without --skip-build"; exit 1; }
-if [ -n "$baseline" ] && [ ! -x "$bin/telephony-baseline" ]; then
-    log "no baseline binary in $bin: run without --skip-build"; exit 1
-fi
+. "$repo/benches/lib.sh"
+[ -n "$skip_build" ] || build_head_and_baseline "$baseline"
+require_binaries "$baseline"
 
 # 2. PostgreSQL.
 pg_started=""

@@ -54,25 +54,10 @@ out="${OUT:-/tmp/telephony-retention-bench}"
 bin="$out/bin"
 mkdir -p "$bin"
 
-# `cargo build --release "$@"`, each binary it names copied to "$bin/<name>".
-build_and_copy() {
-    $cargo build --release --message-format=json-render-diagnostics "$@" \
-        | python3 -c '
-import json, shutil, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    exe = m.get("executable") if m.get("reason") == "compiler-artifact" else None
-    if exe:
-        shutil.copy2(exe, sys.argv[1] + "/" + m["target"]["name"])
-' "$bin"
-}
-
+. "$repo/benches/lib.sh"
 if [ -z "$skip_build" ]; then
     log "building release telephony and loadgen at $(git -C "$repo" rev-parse --short HEAD)"
-    (cd "$repo" && build_and_copy -p telephony-cli -p telephony-benches --bin telephony --bin loadgen)
+    (cd "$repo" && build_and_copy "" -p telephony-cli -p telephony-benches --bin telephony --bin loadgen)
 fi
 [ -x "$bin/telephony" ] && [ -x "$bin/loadgen" ] || { log "no binaries in $bin: run without --skip-build"; exit 1; }
 
