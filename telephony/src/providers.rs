@@ -158,6 +158,9 @@ pub struct SandboxSecrets {
     pub auth_token: Option<Secret>,
     /// The Telnyx simulator's signing seed (base64).
     pub signing_key: Option<Secret>,
+    /// The Telnyx simulator's API key (what an official Telnyx SDK pointed at the
+    /// simulator authenticates with).
+    pub api_key: Option<Secret>,
     /// The simulator's URL.
     pub simulator_url: String,
 }
@@ -233,6 +236,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     account_sid: Some(sc.account_sid.clone()),
                     auth_token: Some(sc.auth_token.clone()),
                     signing_key: None,
+                    api_key: None,
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Twilio(running, sim)),
@@ -272,6 +276,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     account_sid: None,
                     auth_token: None,
                     signing_key: Some(sc.signer.seed_base64()),
+                    api_key: Some(sc.api_key.clone()),
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Telnyx(running, sim)),

@@ -15,7 +15,8 @@ pub const RUNTIME_FILE: &str = "gateway.json";
 
 /// What a running gateway publishes about itself.
 ///
-/// `Debug` leaves out the sandbox credentials (`sandboxAuthToken`, `sandboxSigningKey`);
+/// `Debug` leaves out the sandbox credentials (`sandboxAuthToken`, `sandboxSigningKey`,
+/// `sandboxApiKey`);
 /// only the 0600 runtime file carries them.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +49,10 @@ pub struct RuntimeInfo {
     /// `telephony simulate sms` can sign as the simulator does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_signing_key: Option<String>,
+    /// In sandbox mode with Telnyx, the simulator's API key, so your own code (the official
+    /// Telnyx SDK, curl) can call the simulated API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_api_key: Option<String>,
     /// The account these URLs and credentials are for (`None` without `accounts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -83,6 +88,7 @@ impl std::fmt::Debug for RuntimeInfo {
             .field("simulator_url", &self.simulator_url)
             .field("provider", &self.provider)
             .field("sandbox_signing_key", &redacted(&self.sandbox_signing_key))
+            .field("sandbox_api_key", &redacted(&self.sandbox_api_key))
             .field("account", &self.account)
             .field("accounts", &self.accounts)
             .finish()

@@ -69,6 +69,15 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
             Some(f) => format!(" --config {}", f.display()),
             None => String::new(),
         };
+        if let Some(url) = &rt.simulator_url {
+            println!("\nYour own code can call the simulated provider at {url}");
+            if let (Some(sid), Some(token)) = (&rt.sandbox_account_sid, &rt.sandbox_auth_token) {
+                println!("  account SID {sid}, auth token {token} (sandbox only)");
+            }
+            if let Some(key) = &rt.sandbox_api_key {
+                println!("  API key {key} (sandbox only; also in the runtime file, sandboxApiKey)");
+            }
+        }
         println!("\nTry, in another terminal:");
         println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");
         println!("  telephony{cfg} inbox");

@@ -150,6 +150,9 @@ pub(super) fn gateways(
             sandbox_signing_key: sandbox
                 .as_ref()
                 .and_then(|c| c.signing_key.as_ref().map(|k| k.expose().to_string())),
+            sandbox_api_key: sandbox
+                .as_ref()
+                .and_then(|c| c.api_key.as_ref().map(|k| k.expose().to_string())),
             account: account_config.account.clone(),
             accounts: Vec::new(),
         };

@@ -623,3 +623,40 @@ async fn config_errors_name_providers_and_keys_and_never_show_secrets() {
             .contains("KEYtopsecret0123456789")
     );
 }
+
+/// The sandbox tells your own code how to reach its simulated Telnyx: the runtime file
+/// carries the simulator's API key, which the simulator accepts (and a wrong one gets
+/// Telnyx's 401, code 10009); `Debug` does not show it.
+#[tokio::test]
+async fn the_sandbox_publishes_its_telnyx_api_key_for_your_own_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _sim) = start_sandbox(dir.path(), "", None).await;
+    let key = gw
+        .runtime
+        .sandbox_api_key
+        .clone()
+        .expect("a Telnyx sandbox publishes its API key");
+    let url = format!(
+        "{}/v2/phone_numbers?filter[phone_number]=%2B",
+        gw.runtime.simulator_url.clone().unwrap()
+    );
+    let http = reqwest::Client::new();
+    let ok = http.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
+    let wrong = http
+        .get(&url)
+        .bearer_auth("KEY-not-the-sandbox")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "10009", "{body}");
+    assert!(!format!("{:?}", gw.runtime).contains(&key));
+    // The runtime file (0600) carries it under its documented name.
+    let file = serde_json::to_value(&gw.runtime).unwrap();
+    assert_eq!(file["sandboxApiKey"], key.as_str());
+    gw.stop().await.unwrap();
+}
