@@ -221,6 +221,7 @@ fn take_str(rest: &mut &[u8], bias: u64) -> Result<Option<String>, String> {
 
 /// Decodes a stored extras value: the compact form, or the JSON text of rows written before
 /// it (a JSON object starts with `{`, the compact form with its version byte).
+#[cfg(feature = "postgres")]
 pub(crate) fn decode_stored(
     bytes: &[u8],
     provider_sid: &str,
@@ -314,6 +315,7 @@ mod tests {
         assert_eq!(decode_extra(&[1, 1], "").unwrap_err(), "truncated length");
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn stored_json_of_earlier_rows_still_reads() {
         let json = br#"{"FromCity":"OSLO","SmsSid":"SM1"}"#;

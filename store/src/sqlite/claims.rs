@@ -145,14 +145,12 @@ impl Claims {
     }
 
     /// The senders whose lane a live claim holds at `now`, once `plan` is recorded.
-    pub(crate) fn held_senders(&self, now: OffsetDateTime, plan: Option<&Plan<'_>>) -> Vec<String> {
+    pub(crate) fn held_senders(&self, now: OffsetDateTime, plan: &Plan<'_>) -> Vec<String> {
         let now_ms = codec::to_ms(now);
         let mut senders: Vec<String> = self
             .held
             .iter()
-            .filter(|(id, h)| {
-                h.token.is_some() && h.until_ms > now_ms && !plan.is_some_and(|p| p.ends_claim(id))
-            })
+            .filter(|(id, h)| h.token.is_some() && h.until_ms > now_ms && !plan.ends_claim(id))
             .map(|(_, h)| h.sender.clone())
             .collect();
         senders.sort_unstable();

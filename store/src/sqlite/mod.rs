@@ -548,14 +548,10 @@ impl InboxStore for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedInbound>, StoreError> {
-        let mut claims = self.claims.lock().await;
-        let held = claims.held_senders(now, None);
-        let candidates = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held))?;
-        let token = LeaseToken::generate();
-        let claimed = claims.lease(candidates, token, now, lease);
-        if !claimed.is_empty() {
-            debug!(claimed = claimed.len(), limit, lease = %token, "inbound messages claimed");
-        }
+        // Nothing to record: a read on the read pool, and the claims kept in memory.
+        let (_, claimed) = self
+            .record_and_claim_inbound(&[], now, lease, limit)
+            .await?;
         Ok(claimed)
     }
 
@@ -589,7 +585,7 @@ impl InboxStore for SqliteStore {
         } else {
             Default::default()
         };
-        let held = claims.held_senders(now, Some(&plan));
+        let held = claims.held_senders(now, &plan);
         let read = on_reader!(self, |conn| inbox::claimable(conn, now, limit, &held));
         let lost = claims.settle(&plan, applied);
         let candidates = match read {
