@@ -9,6 +9,10 @@ use crate::signature::WebhookVerifier;
 /// The production API base URL.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.telnyx.com";
 
+/// The `speak` voice used when a response names none: Amazon Polly's Joanna (US
+/// English, neural), one of the voices Telnyx documents for `speak`.
+pub const DEFAULT_TTS_VOICE: &str = "AWS.Polly.Joanna-Neural";
+
 /// Settings for one Telnyx account, built with consuming setters.
 ///
 /// `Debug` never shows the API key.
@@ -35,6 +39,12 @@ pub struct TelnyxConfig {
     /// Messaging profile (`messaging_profile_id`); with no sender number Telnyx picks one
     /// from the profile's pool.
     pub messaging_profile_id: Option<String>,
+    /// The Call Control application (`connection_id`) that places and answers calls;
+    /// voice needs it (`telnyx.connectionId`).
+    pub connection_id: Option<String>,
+    /// The text-to-speech voice for `speak` when a [`Say`](telephony_core::voice::Say)
+    /// names none (Telnyx requires one): [`DEFAULT_TTS_VOICE`] unless set.
+    pub tts_voice: String,
     /// Base URL of the API (tests and sandbox point it at the simulator).
     pub api_base_url: String,
     /// Timeout for each HTTP request.
@@ -49,6 +59,8 @@ impl TelnyxConfig {
             public_key: None,
             from_number: None,
             messaging_profile_id: None,
+            connection_id: None,
+            tts_voice: DEFAULT_TTS_VOICE.to_string(),
             api_base_url: DEFAULT_API_BASE_URL.to_string(),
             request_timeout: Duration::from_secs(15),
         }
@@ -70,6 +82,34 @@ impl TelnyxConfig {
     pub fn messaging_profile_id(mut self, id: impl Into<String>) -> Self {
         self.messaging_profile_id = Some(id.into());
         self
+    }
+
+    /// Sets the Call Control application (`connection_id`) used for calls.
+    pub fn connection_id(mut self, id: impl Into<String>) -> Self {
+        self.connection_id = Some(id.into());
+        self
+    }
+
+    /// Sets the default text-to-speech voice (Telnyx's names: `AWS.Polly.<Id>[-Neural]`,
+    /// `Azure.<Id>`, `Telnyx.<Model>.<Id>`, …).
+    pub fn tts_voice(mut self, voice: impl Into<String>) -> Self {
+        self.tts_voice = voice.into();
+        self
+    }
+
+    /// The Call Control application, when set to something other than blanks; voice
+    /// commands that need it fail with [`ProviderError::NotConfigured`] naming
+    /// `telnyx.connectionId`.
+    pub fn connection(&self) -> Result<&str, ProviderError> {
+        self.connection_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ProviderError::NotConfigured(
+                    "telnyx.connectionId is not set (voice needs the Call Control application's id)".into(),
+                )
+            })
     }
 
     /// Sets the API base URL (no trailing slash needed).

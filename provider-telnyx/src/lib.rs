@@ -8,6 +8,7 @@
 //! - [`webhook`]: `message.received`, `message.sent` and `message.finalized` parsing.
 //! - [`TelnyxProvider`]: the [`telephony_core::Provider`] implementation, with number
 //!   setup on the number's messaging profile ([`numbers`]).
+//! - [`voice`]: calls through Call Control (commands, events, media streaming).
 //!
 //! A Telnyx-compatible local server that sends signed webhooks, for tests and sandbox
 //! mode, is the crate `telephony-telnyx-simulator`.
@@ -18,9 +19,10 @@ pub mod numbers;
 pub mod provider;
 pub mod resources;
 pub mod signature;
+pub mod voice;
 pub mod webhook;
 
 pub use client::{CreateMessage, LIMITS, TelnyxClient};
-pub use config::{DEFAULT_API_BASE_URL, TelnyxConfig};
+pub use config::{DEFAULT_API_BASE_URL, DEFAULT_TTS_VOICE, TelnyxConfig};
 pub use provider::TelnyxProvider;
 pub use signature::{WebhookSigner, WebhookVerifier};

@@ -4,9 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use telephony_core::voice::{
+    Call, CallAnswer, CallDirection, CallStatus, OutboundCall, Realtime, VoiceControl,
+    VoiceError, VoiceResponse, VoiceRun,
+};
 use telephony_core::{
     DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderLimits, ProviderReceipt,
-    SendOptions, SignatureCheck, WebhookError, WebhookEvent, WebhookRequest,
+    SendOptions, SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
 };
 use time::OffsetDateTime;
 
@@ -252,6 +256,158 @@ impl Provider for TelnyxProvider {
                 .verify(&req.url, &req.headers, &req.body, (self.clock)())?;
         }
         parse_event(&req.body, OffsetDateTime::now_utc())
+    }
+
+    /// Call Control: events are acknowledged and the gateway acts with commands.
+    fn voice_control(&self) -> VoiceControl {
+        VoiceControl::Commands
+    }
+
+    /// The response as a Call Control plan ([`crate::voice::render`]), JSON.
+    fn render_voice(&self, response: &VoiceResponse) -> Result<WebhookResponse, VoiceError> {
+        let plan = crate::voice::render(response)?;
+        Ok(WebhookResponse {
+            content_type: "application/json",
+            body: crate::voice::encode_plan(&plan).into(),
+        })
+    }
+
+    /// Carries the plan out with commands ([`crate::voice`]).
+    async fn run_voice(&self, call: &Call, plan: &[u8]) -> Result<VoiceRun, ProviderError> {
+        let steps = crate::voice::decode_plan(plan)
+            .map_err(|e| ProviderError::protocol(self.name(), e.to_string()))?;
+        crate::voice::run(&self.client, call, steps).await
+    }
+
+    /// `POST /v2/calls` through `telnyx.connectionId`. A [`CallAnswer::Response`] is
+    /// rendered into a plan that starts when the callee answers (in `client_state`); a
+    /// [`CallAnswer::Url`] is where Telnyx sends the call's events (`webhook_url`), and the
+    /// gateway is asked what to do on `call.answered`. Raw markup cannot run on Call
+    /// Control and is refused before any network call.
+    async fn place_call(&self, call: &OutboundCall) -> Result<Call, ProviderError> {
+        let config = self.client.config();
+        let connection = config.connection()?;
+        let from = match &call.from {
+            Some(f) => f.clone(),
+            None => config
+                .from_number
+                .as_ref()
+                .map(|n| n.to_string())
+                .ok_or_else(|| {
+                    ProviderError::NotConfigured(
+                        "set fromNumber (Telnyx needs a caller id to place a call)".into(),
+                    )
+                })?,
+        };
+        let mut body = serde_json::json!({
+            "connection_id": connection,
+            "to": call.to,
+            "from": from,
+        });
+        let webhook_url = match &call.answer {
+            CallAnswer::Url(url) => Some(url.clone()),
+            CallAnswer::Response(response) => {
+                let plan = crate::voice::render(response)
+                    .map_err(|e| ProviderError::InvalidMessage(e.to_string()))?;
+                let state = crate::voice::CallState::new(
+                    crate::voice::Wait::Answer,
+                    &plan.into_iter().collect(),
+                );
+                body["client_state"] = serde_json::json!(state.encode());
+                call.status_callback.clone()
+            }
+            CallAnswer::Markup(_) => {
+                return Err(ProviderError::InvalidMessage(
+                    "raw markup (TwiML) cannot run on Telnyx Call Control; answer with a VoiceResponse".into(),
+                ));
+            }
+            _ => {
+                return Err(ProviderError::InvalidMessage(
+                    "this kind of call answer is not supported on Telnyx".into(),
+                ));
+            }
+        };
+        if let Some(url) = webhook_url.or_else(|| call.status_callback.clone()) {
+            body["webhook_url"] = serde_json::json!(url);
+        }
+        if let Some(t) = call.ring_timeout_secs {
+            body["timeout_secs"] = serde_json::json!(t.clamp(5, 600));
+        }
+        if let Some(t) = call.time_limit_secs {
+            body["time_limit_secs"] = serde_json::json!(t.clamp(30, 14_400));
+        }
+        if call.machine_detection {
+            body["answering_machine_detection"] = serde_json::json!("detect");
+        }
+        let answer = self.client.dial(body).await?;
+        let mut placed = Call::new(
+            answer.call_control_id,
+            from,
+            call.to.clone(),
+            CallDirection::Outbound,
+            CallStatus::Queued,
+        );
+        for (k, v) in [
+            ("call_leg_id", answer.call_leg_id),
+            ("call_session_id", answer.call_session_id),
+        ] {
+            if let Some(v) = v {
+                placed.extra.insert(k.to_string(), v);
+            }
+        }
+        Ok(placed)
+    }
+
+    fn realtime(&self) -> Option<&dyn Realtime> {
+        Some(self)
+    }
+
+    /// `hangup`; a call that already ended (error 90018) is a success.
+    async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        match self
+            .client
+            .call_command(call_id, "hangup", serde_json::json!({}))
+            .await
+        {
+            Err(e) if e.code() == Some(crate::client::CALL_ENDED_CODE) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// `GET /v2/calls/{id}`: alive is `in-progress`; an ended call (or one Telnyx no
+    /// longer knows: 404) is `completed`, with `call_duration` when given.
+    async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {
+        let resource = match self.client.get_call(call_id).await {
+            Ok(r) => r,
+            Err(ProviderError::Api { status: 404, .. }) => {
+                return Ok(Call::new(
+                    call_id,
+                    "",
+                    "",
+                    CallDirection::Unknown,
+                    CallStatus::Completed,
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let status = if resource.is_alive {
+            CallStatus::InProgress
+        } else {
+            CallStatus::Completed
+        };
+        let mut call = Call::new(call_id, "", "", CallDirection::Unknown, status);
+        call.started_at = resource
+            .start_time
+            .as_deref()
+            .and_then(|t| telephony_core::rfc3339::parse(t).ok());
+        call.ended_at = resource
+            .end_time
+            .as_deref()
+            .and_then(|t| telephony_core::rfc3339::parse(t).ok());
+        if let Some(d) = resource.call_duration {
+            call.extra.insert("call_duration".into(), d.to_string());
+        }
+        Ok(call)
     }
 }
 

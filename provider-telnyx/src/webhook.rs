@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `message.received` is an inbound message; `message.sent` and `message.finalized` are
-//! status updates of a message we sent; any other `event_type` is
+//! status updates of a message we sent; Call Control events (`call.*`, `streaming.*`) are
+//! read by [`crate::voice::parse_call_event`]; any other `event_type` is
 //! [`WebhookEvent::Other`], acknowledged so Telnyx does not retry it. Parsing happens only
 //! after the signature check.
 
@@ -94,6 +95,19 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<WebhookEv
         .filter(|t| !t.is_empty())
         .ok_or(WebhookError::MissingField("data.event_type"))?;
     let event_id = data.id.filter(|id| !id.is_empty());
+    if crate::voice::is_call_event(&event_type) {
+        let payload = data
+            .payload
+            .filter(|p| !p.is_null())
+            .ok_or(WebhookError::MissingField("data.payload"))?;
+        return crate::voice::parse_call_event(
+            &event_type,
+            event_id.as_deref(),
+            data.occurred_at.as_deref(),
+            &payload,
+            received_at,
+        );
+    }
     if ![MESSAGE_RECEIVED, MESSAGE_SENT, MESSAGE_FINALIZED].contains(&event_type.as_str()) {
         return Ok(WebhookEvent::Other {
             event_type,

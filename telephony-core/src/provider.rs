@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::message::{ErrorInfo, InboundMessage, OutboundMessage, ProviderReceipt, StatusUpdate};
-use crate::voice::{Call, CallEvent, OutboundCall, VoiceError, VoiceResponse};
+use crate::voice::{
+    Call, CallEvent, OutboundCall, VoiceControl, VoiceError, VoiceResponse, VoiceRun,
+};
 
 /// Per-send options the gateway passes to the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -623,6 +625,43 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         Err(VoiceError::Unsupported {
             provider: self.name(),
         })
+    }
+
+    /// How this provider takes a call's instructions: [`VoiceControl::Markup`] (the
+    /// default: [`render_voice`](Provider::render_voice) is the webhook's answer) or
+    /// [`VoiceControl::Commands`] (the webhook is acknowledged and the rendering is a plan
+    /// for [`run_voice`](Provider::run_voice)).
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::VoiceControl;
+    /// assert_eq!(StubProvider::new_ok().voice_control(), VoiceControl::Markup);
+    /// ```
+    fn voice_control(&self) -> VoiceControl {
+        VoiceControl::Markup
+    }
+
+    /// A [`VoiceControl::Commands`] provider carries out `plan` (a
+    /// [`render_voice`](Provider::render_voice) body, or the plan of a
+    /// [`CallEvent::Resume`]) on the live `call`, answering it first when it is a new
+    /// inbound call. It returns once the first step's commands were accepted; what is left
+    /// comes back as a [`CallEvent::Resume`]. A call that already ended is
+    /// [`VoiceRun::CallEnded`], not an error. The default (markup providers) is
+    /// [`ProviderError::Unsupported`].
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::{Call, CallDirection, CallStatus};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let call = Call::new("CA1", "+15550005678", "+15550001234", CallDirection::Inbound, CallStatus::Ringing);
+    /// let err = StubProvider::new_ok().run_voice(&call, b"[]").await.unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// # }
+    /// ```
+    async fn run_voice(&self, call: &Call, plan: &[u8]) -> Result<VoiceRun, ProviderError> {
+        let _ = (call, plan);
+        Err(ProviderError::unsupported(self.name(), "voice commands"))
     }
 
     /// Places an outbound call; returns it as the provider created it (usually

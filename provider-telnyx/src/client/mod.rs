@@ -9,9 +9,13 @@
 //! returned at once as a typed [`ProviderError`](telephony_core::ProviderError) (with
 //! `Retry-After` when Telnyx sent one, read by [`telephony_core::retry::retry_after`]).
 //!
+//! Call Control: `POST /v2/calls` (dial), `POST /v2/calls/{id}/actions/{command}` and
+//! `GET /v2/calls/{id}` (`calls`).
+//!
 //! One file per concept: `transport` (the client, auth, error decoding), `messages`,
-//! `detail_records`, `numbers`.
+//! `detail_records`, `numbers`, `calls`.
 
+mod calls;
 mod detail_records;
 mod messages;
 mod numbers;
@@ -22,4 +26,6 @@ pub use detail_records::{
     SentMessageQuery,
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
+pub use calls::{CALL_ENDED_CODE, CallResource, DialAnswer};
+pub(crate) use transport::PROVIDER;
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

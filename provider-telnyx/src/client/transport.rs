@@ -15,7 +15,7 @@ use crate::config::TelnyxConfig;
 use crate::resources::{ErrorBody, error_docs_url};
 
 /// Provider name used in errors.
-pub(super) const PROVIDER: &str = "telnyx";
+pub(crate) const PROVIDER: &str = "telnyx";
 
 /// Telnyx's "Blocked due to STOP message" (HTTP 409): the recipient replied STOP
 /// (developers.telnyx.com/api/errors/40300).

@@ -170,15 +170,20 @@ fn an_undocumented_status_is_an_invalid_field() {
 
 #[test]
 fn other_event_types_are_acknowledged() {
-    let body =
-        r#"{"data":{"event_type":"call.initiated","id":"ev-9","payload":{"call_control_id":"x"}}}"#;
-    assert_eq!(
-        handle(body),
-        Ok(WebhookEvent::Other {
-            event_type: "call.initiated".into(),
-            event_id: Some("ev-9".into())
-        })
-    );
+    // Verified events of products the gateway does not use, and call events it has no
+    // use for, are acknowledged, not refused.
+    for event_type in ["fax.received", "call.bridged", "call.dtmf.received"] {
+        let body = format!(
+            r#"{{"data":{{"event_type":"{event_type}","id":"ev-9","payload":{{"call_control_id":"x"}}}}}}"#
+        );
+        assert_eq!(
+            handle(&body),
+            Ok(WebhookEvent::Other {
+                event_type: event_type.into(),
+                event_id: Some("ev-9".into())
+            })
+        );
+    }
 }
 
 #[test]

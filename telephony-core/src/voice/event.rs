@@ -28,15 +28,25 @@ pub enum CallEvent {
     },
     /// A call changed status (a status callback); a terminal status means it hung up.
     Status(CallStatusUpdate),
+    /// A provider driven by commands ([`VoiceControl::Commands`](crate::voice::VoiceControl))
+    /// finished a step of a plan (a speech ended, the call was answered) and the rest is
+    /// to be carried out: hand `plan` to [`Provider::run_voice`](crate::Provider::run_voice).
+    Resume {
+        /// The call.
+        call: Call,
+        /// The rest of the plan, in the provider's own encoding.
+        plan: String,
+    },
 }
 
 impl CallEvent {
     /// The provider's call id.
     pub fn call_id(&self) -> &str {
         match self {
-            CallEvent::Incoming(c) | CallEvent::Progress(c) | CallEvent::Gather { call: c, .. } => {
-                &c.call_id
-            }
+            CallEvent::Incoming(c)
+            | CallEvent::Progress(c)
+            | CallEvent::Gather { call: c, .. }
+            | CallEvent::Resume { call: c, .. } => &c.call_id,
             CallEvent::Status(s) => &s.call_id,
         }
     }

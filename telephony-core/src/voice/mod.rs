@@ -3,8 +3,10 @@
 //!
 //! Everything here is provider-neutral. A provider parses its voice webhooks into
 //! [`WebhookEvent::Call`](crate::WebhookEvent::Call) and renders a [`VoiceResponse`] in
-//! its own markup with [`Provider::render_voice`](crate::Provider::render_voice); the
-//! gateway only sees these types.
+//! its own markup with [`Provider::render_voice`](crate::Provider::render_voice), or, for a
+//! provider driven by commands, as a plan carried out by
+//! [`Provider::run_voice`](crate::Provider::run_voice) (see [`VoiceControl`]); the gateway
+//! only sees these types.
 //!
 //! ```
 //! use telephony_core::voice::{CallEvent, Gather, SpeechTimeout, VoiceResponse};
@@ -28,6 +30,7 @@
 //! ```
 
 mod call;
+mod control;
 mod error;
 mod event;
 mod outbound;
@@ -36,6 +39,7 @@ mod response;
 mod session;
 
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
+pub use control::{ACTION_EXTRA, VoiceControl, VoiceRun};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
 pub use outbound::{CallAnswer, OutboundCall};

@@ -1,0 +1,441 @@
+//! Call Control webhooks (`call.*`, `streaming.*`) as neutral [`CallEvent`]s.
+//!
+//! | Telnyx event | neutral event |
+//! |---|---|
+//! | `call.initiated`, `direction: incoming` | [`CallEvent::Incoming`] (`ringing`) |
+//! | `call.initiated`, `direction: outgoing` | [`CallEvent::Status`] `ringing` |
+//! | `call.answered` with the gateway's state | [`CallEvent::Resume`] (the plan after `answer`/dial) |
+//! | `call.answered` without it | [`CallEvent::Progress`] (`in-progress`: ask what to do) |
+//! | `call.speak.ended` / `call.playback.ended` `completed` | [`CallEvent::Resume`] |
+//! | `call.gather.ended` `valid` with digits | [`CallEvent::Gather`] (digits) |
+//! | `call.gather.ended` `timeout`/`invalid` | [`CallEvent::Resume`] (the gather falls through) |
+//! | `call.transcription`, final | [`CallEvent::Gather`] (speech) |
+//! | `streaming.stopped` / `streaming.failed` | [`CallEvent::Resume`] (the rest after the stream) |
+//! | `call.hangup` | [`CallEvent::Status`], terminal (see [`hangup_status`]) |
+//! | anything else, or an event whose state is not waiting for it | [`WebhookEvent::Other`] |
+//!
+//! Every call's [`Call::extra`] has `telnyx.event_id` (the event's `data.id`, used to make
+//! commands idempotent), `call_leg_id`, `call_session_id` and `connection_id` when sent; a
+//! gather result has the gather's action URL under [`ACTION_EXTRA`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use telephony_core::voice::{
+    ACTION_EXTRA, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
+};
+use telephony_core::{WebhookError, WebhookEvent, rfc3339};
+use time::OffsetDateTime;
+
+use super::plan::{CallState, Wait, encode_plan};
+
+/// `Call::extra` key: the Telnyx event id that led to this event.
+pub const EVENT_ID_EXTRA: &str = "telnyx.event_id";
+/// `Call::extra` key, `"1"`: a transcription runs for a finished gather and must be
+/// stopped before the next step.
+pub const TRANSCRIBING_EXTRA: &str = "telnyx.transcribing";
+/// `Call::extra` key, `"1"`: a key gather still waits (speech answered first) and must be
+/// stopped before the next step.
+pub const GATHERING_EXTRA: &str = "telnyx.gathering";
+
+/// True for the event types this module reads.
+pub fn is_call_event(event_type: &str) -> bool {
+    event_type.starts_with("call.") || event_type.starts_with("streaming.")
+}
+
+fn text<'a>(payload: &'a Value, key: &str) -> Option<&'a str> {
+    payload.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// A `call.hangup`'s `hangup_cause` as a terminal status. `sip_hangup_cause` refines
+/// `unspecified`: a SIP failure code (≥ 400) is `failed`, anything else `completed`.
+///
+/// ```
+/// use telephony_core::voice::CallStatus;
+/// use telephony_telnyx::voice::hangup_status;
+/// assert_eq!(hangup_status("normal_clearing", None), CallStatus::Completed);
+/// assert_eq!(hangup_status("user_busy", Some("486")), CallStatus::Busy);
+/// assert_eq!(hangup_status("timeout", None), CallStatus::NoAnswer);
+/// assert_eq!(hangup_status("originator_cancel", None), CallStatus::Canceled);
+/// assert_eq!(hangup_status("unspecified", Some("503")), CallStatus::Failed);
+/// ```
+pub fn hangup_status(cause: &str, sip_cause: Option<&str>) -> CallStatus {
+    match cause {
+        "user_busy" | "call_rejected" => CallStatus::Busy,
+        "timeout" | "no_answer" => CallStatus::NoAnswer,
+        "originator_cancel" => CallStatus::Canceled,
+        "not_found" => CallStatus::Failed,
+        "unspecified" => match sip_cause.and_then(|c| c.parse::<u16>().ok()) {
+            Some(code) if code >= 400 => CallStatus::Failed,
+            _ => CallStatus::Completed,
+        },
+        // normal_clearing, time_limit, and causes Telnyx may add.
+        _ => CallStatus::Completed,
+    }
+}
+
+fn direction(raw: Option<&str>) -> CallDirection {
+    match raw {
+        Some("incoming") => CallDirection::Inbound,
+        Some("outgoing") => CallDirection::Outbound,
+        _ => CallDirection::Unknown,
+    }
+}
+
+struct Envelope<'a> {
+    event_type: &'a str,
+    event_id: Option<&'a str>,
+    occurred_at: Option<OffsetDateTime>,
+    payload: &'a Value,
+}
+
+impl Envelope<'_> {
+    fn call(&self, status: CallStatus) -> Result<Call, WebhookError> {
+        let p = self.payload;
+        let id = text(p, "call_control_id")
+            .ok_or(WebhookError::MissingField("data.payload.call_control_id"))?;
+        let mut call = Call::new(
+            id,
+            text(p, "from").unwrap_or_default(),
+            text(p, "to").unwrap_or_default(),
+            direction(text(p, "direction")),
+            status,
+        );
+        let mut extra = BTreeMap::new();
+        for key in ["call_leg_id", "call_session_id", "connection_id", "state"] {
+            if let Some(v) = text(p, key) {
+                extra.insert(key.to_string(), v.to_string());
+            }
+        }
+        extra.insert("event_type".to_string(), self.event_type.to_string());
+        if let Some(id) = self.event_id {
+            extra.insert(EVENT_ID_EXTRA.to_string(), id.to_string());
+        }
+        call.extra = extra;
+        call.started_at = text(p, "start_time").and_then(|t| rfc3339::parse(t).ok());
+        Ok(call)
+    }
+
+    fn state(&self) -> Option<CallState> {
+        text(self.payload, "client_state").and_then(CallState::decode)
+    }
+
+    fn other(&self) -> WebhookEvent {
+        WebhookEvent::Other {
+            event_type: self.event_type.to_string(),
+            event_id: self.event_id.map(str::to_string),
+        }
+    }
+
+    fn resume(&self, state: CallState, status: CallStatus) -> Result<WebhookEvent, WebhookError> {
+        let mut call = self.call(status)?;
+        if state.t {
+            call.extra
+                .insert(TRANSCRIBING_EXTRA.to_string(), "1".to_string());
+        }
+        Ok(WebhookEvent::Call(CallEvent::Resume {
+            call,
+            plan: encode_plan(&state.p),
+        }))
+    }
+}
+
+/// Parses a verified Call Control event (see the module documentation). `received_at`
+/// is the start of a new inbound call.
+///
+/// ```
+/// use telephony_core::WebhookEvent;
+/// use telephony_core::voice::{CallDirection, CallEvent, CallStatus};
+/// use telephony_telnyx::voice::parse_call_event;
+///
+/// let payload = serde_json::json!({"call_control_id":"v3:abc","from":"+15550005678",
+///     "to":"+15550001234","direction":"incoming","state":"parked","client_state":null});
+/// let ev = parse_call_event("call.initiated", Some("e1"), None, &payload, time::OffsetDateTime::UNIX_EPOCH)?;
+/// let WebhookEvent::Call(CallEvent::Incoming(call)) = ev else { panic!() };
+/// assert_eq!((call.call_id.as_str(), call.direction, call.status), ("v3:abc", CallDirection::Inbound, CallStatus::Ringing));
+/// # Ok::<(), telephony_core::WebhookError>(())
+/// ```
+pub fn parse_call_event(
+    event_type: &str,
+    event_id: Option<&str>,
+    occurred_at: Option<&str>,
+    payload: &Value,
+    received_at: OffsetDateTime,
+) -> Result<WebhookEvent, WebhookError> {
+    if !payload.is_object() {
+        return Err(WebhookError::MissingField("data.payload"));
+    }
+    let ev = Envelope {
+        event_type,
+        event_id,
+        occurred_at: occurred_at.and_then(|t| rfc3339::parse(t).ok()),
+        payload,
+    };
+    let state = ev.state();
+    let waiting = |w: Wait| state.as_ref().filter(|s| s.w == w).cloned();
+    let status_field = text(payload, "status");
+    Ok(match event_type {
+        "call.initiated" => match text(payload, "direction") {
+            Some("incoming") => {
+                let mut call = ev.call(CallStatus::Ringing)?;
+                call.started_at = call.started_at.or(Some(received_at));
+                WebhookEvent::Call(CallEvent::Incoming(call))
+            }
+            _ => {
+                let call = ev.call(CallStatus::Ringing)?;
+                let mut update = CallStatusUpdate::new(call.call_id, CallStatus::Ringing);
+                update.timestamp = ev.occurred_at;
+                update.extra = call.extra;
+                WebhookEvent::Call(CallEvent::Status(update))
+            }
+        },
+        "call.answered" => match waiting(Wait::Answer) {
+            Some(s) => ev.resume(s, CallStatus::InProgress)?,
+            None => {
+                let mut call = ev.call(CallStatus::InProgress)?;
+                call.answered_at = ev.occurred_at;
+                WebhookEvent::Call(CallEvent::Progress(call))
+            }
+        },
+        "call.speak.ended" | "call.playback.ended" => {
+            let wait = if event_type == "call.speak.ended" {
+                Wait::Speak
+            } else {
+                Wait::Play
+            };
+            match (waiting(wait), status_field) {
+                (Some(s), Some("completed") | None) => ev.resume(s, CallStatus::InProgress)?,
+                _ => ev.other(),
+            }
+        }
+        "call.gather.ended" => match (waiting(Wait::Gather), status_field) {
+            (Some(s), Some("valid")) if text(payload, "digits").is_some() => {
+                let mut call = ev.call(CallStatus::InProgress)?;
+                if let Some(a) = &s.a {
+                    call.extra.insert(ACTION_EXTRA.to_string(), a.clone());
+                }
+                if s.t {
+                    call.extra
+                        .insert(TRANSCRIBING_EXTRA.to_string(), "1".to_string());
+                }
+                WebhookEvent::Call(CallEvent::Gather {
+                    call,
+                    speech: None,
+                    digits: text(payload, "digits").map(str::to_string),
+                })
+            }
+            (Some(s), Some("valid" | "timeout" | "invalid")) => {
+                ev.resume(s, CallStatus::InProgress)?
+            }
+            _ => ev.other(),
+        },
+        "call.transcription" => {
+            let data = payload.get("transcription_data").unwrap_or(&Value::Null);
+            let transcript = text(data, "transcript").map(str::trim).unwrap_or_default();
+            let is_final = data.get("is_final").and_then(Value::as_bool).unwrap_or(true);
+            match waiting(Wait::Gather) {
+                Some(s) if is_final && !transcript.is_empty() => {
+                    let confidence = match data.get("confidence") {
+                        None | Some(Value::Null) => None,
+                        Some(v) => Some(v.as_f64().filter(|c| (0.0..=1.0).contains(c)).ok_or(
+                            WebhookError::InvalidField {
+                                field: "data.payload.transcription_data.confidence",
+                                value: v.to_string(),
+                            },
+                        )? as f32),
+                    };
+                    let mut call = ev.call(CallStatus::InProgress)?;
+                    if let Some(a) = &s.a {
+                        call.extra.insert(ACTION_EXTRA.to_string(), a.clone());
+                    }
+                    call.extra
+                        .insert(TRANSCRIBING_EXTRA.to_string(), "1".to_string());
+                    call.extra
+                        .insert(GATHERING_EXTRA.to_string(), "1".to_string());
+                    WebhookEvent::Call(CallEvent::Gather {
+                        call,
+                        speech: Some(SpeechResult::new(transcript, confidence)),
+                        digits: None,
+                    })
+                }
+                _ => ev.other(),
+            }
+        }
+        "streaming.stopped" | "streaming.failed" => match waiting(Wait::Stream) {
+            Some(s) => {
+                if event_type == "streaming.failed" {
+                    tracing::warn!(
+                        reason = text(payload, "failure_reason").unwrap_or("not given"),
+                        "Telnyx could not stream the call's audio; going on with the rest of the answer"
+                    );
+                }
+                ev.resume(s, CallStatus::InProgress)?
+            }
+            None => ev.other(),
+        },
+        "call.hangup" => {
+            let cause = text(payload, "hangup_cause").unwrap_or("unspecified");
+            let sip = text(payload, "sip_hangup_cause");
+            let call = ev.call(hangup_status(cause, sip))?;
+            let mut update = CallStatusUpdate::new(call.call_id.clone(), call.status);
+            update.timestamp = ev.occurred_at;
+            let end = text(payload, "end_time").and_then(|t| rfc3339::parse(t).ok());
+            if let (Some(start), Some(end)) = (call.started_at, end.or(ev.occurred_at)) {
+                update.duration_secs = u64::try_from((end - start).whole_seconds()).ok();
+            }
+            update.extra = call.extra;
+            for key in ["hangup_cause", "hangup_source", "sip_hangup_cause"] {
+                if let Some(v) = text(payload, key) {
+                    update.extra.insert(key.to_string(), v.to_string());
+                }
+            }
+            WebhookEvent::Call(CallEvent::Status(update))
+        }
+        _ => ev.other(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::super::plan::Step;
+    use super::*;
+    use serde_json::json;
+
+    fn parse(event_type: &str, payload: Value) -> WebhookEvent {
+        parse_call_event(
+            event_type,
+            Some("ev-1"),
+            Some("2026-12-07T10:00:05.000000Z"),
+            &payload,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap()
+    }
+
+    fn state(w: Wait, rest: &[Step]) -> String {
+        let mut s = CallState::new(w, &rest.iter().cloned().collect::<VecDeque<_>>());
+        s.a = Some("https://gw/v?call=v3:a&turn=1".into());
+        s.t = w == Wait::Gather;
+        s.encode()
+    }
+
+    #[test]
+    fn hangup_is_a_terminal_status_with_its_cause_and_duration() {
+        let ev = parse(
+            "call.hangup",
+            json!({"call_control_id":"v3:a","hangup_cause":"user_busy","hangup_source":"callee",
+                   "sip_hangup_cause":"486","start_time":"2026-12-07T10:00:00Z",
+                   "end_time":"2026-12-07T10:00:03Z"}),
+        );
+        let WebhookEvent::Call(CallEvent::Status(u)) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((u.call_id.as_str(), u.status), ("v3:a", CallStatus::Busy));
+        assert_eq!(u.duration_secs, Some(3));
+        assert_eq!(u.extra["hangup_source"], "callee");
+        assert_eq!(u.extra[EVENT_ID_EXTRA], "ev-1");
+    }
+
+    #[test]
+    fn a_speak_ending_resumes_the_plan_only_when_the_state_waits_for_it() {
+        let cs = state(Wait::Speak, &[Step::Hangup]);
+        let ev = parse(
+            "call.speak.ended",
+            json!({"call_control_id":"v3:a","status":"completed","client_state":cs}),
+        );
+        let WebhookEvent::Call(CallEvent::Resume { call, plan }) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((call.call_id.as_str(), plan.as_str()), ("v3:a", r#"[{"k":"hangup"}]"#));
+        // Cut short by a hangup, or someone else's state: nothing to do.
+        for payload in [
+            json!({"call_control_id":"v3:a","status":"call_hangup","client_state":cs}),
+            json!({"call_control_id":"v3:a","status":"completed","client_state":"aGk="}),
+        ] {
+            assert!(matches!(
+                parse("call.speak.ended", payload),
+                WebhookEvent::Other { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn gather_results_carry_the_action_url() {
+        let cs = state(Wait::Gather, &[Step::Hangup]);
+        let ev = parse(
+            "call.transcription",
+            json!({"call_control_id":"v3:a","client_state":cs,
+                   "transcription_data":{"transcript":" yes please ","confidence":0.93,"is_final":true}}),
+        );
+        let WebhookEvent::Call(CallEvent::Gather { call, speech, digits }) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(call.extra[ACTION_EXTRA], "https://gw/v?call=v3:a&turn=1");
+        assert_eq!(call.extra[TRANSCRIBING_EXTRA], "1");
+        assert_eq!(speech, Some(SpeechResult::new("yes please", Some(0.93))));
+        assert_eq!(digits, None);
+        let interim = parse(
+            "call.transcription",
+            json!({"call_control_id":"v3:a","client_state":cs,
+                   "transcription_data":{"transcript":"yes","is_final":false}}),
+        );
+        assert!(matches!(interim, WebhookEvent::Other { .. }));
+        let keys = parse(
+            "call.gather.ended",
+            json!({"call_control_id":"v3:a","client_state":cs,"status":"valid","digits":"42"}),
+        );
+        let WebhookEvent::Call(CallEvent::Gather { digits, .. }) = keys else {
+            panic!("{keys:?}")
+        };
+        assert_eq!(digits.as_deref(), Some("42"));
+        let silence = parse(
+            "call.gather.ended",
+            json!({"call_control_id":"v3:a","client_state":cs,"status":"timeout"}),
+        );
+        let WebhookEvent::Call(CallEvent::Resume { call, plan }) = silence else {
+            panic!("{silence:?}")
+        };
+        assert_eq!(plan, r#"[{"k":"hangup"}]"#);
+        assert_eq!(call.extra[TRANSCRIBING_EXTRA], "1");
+        let bad = parse_call_event(
+            "call.transcription",
+            None,
+            None,
+            &json!({"call_control_id":"v3:a","client_state":cs,
+                    "transcription_data":{"transcript":"x","confidence":"high"}}),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(matches!(bad, Err(WebhookError::InvalidField { .. })), "{bad:?}");
+    }
+
+    #[test]
+    fn answered_calls_resume_or_ask() {
+        let cs = state(Wait::Answer, &[Step::Hangup]);
+        let ev = parse(
+            "call.answered",
+            json!({"call_control_id":"v3:a","client_state":cs,"direction":"outgoing"}),
+        );
+        assert!(matches!(ev, WebhookEvent::Call(CallEvent::Resume { .. })), "{ev:?}");
+        let ev = parse(
+            "call.answered",
+            json!({"call_control_id":"v3:a","client_state":null,"direction":"outgoing"}),
+        );
+        let WebhookEvent::Call(CallEvent::Progress(call)) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((call.status, call.direction), (CallStatus::InProgress, CallDirection::Outbound));
+        let missing = parse_call_event(
+            "call.answered",
+            None,
+            None,
+            &json!({"from":"+1"}),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            missing.unwrap_err(),
+            WebhookError::MissingField("data.payload.call_control_id")
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! Carrying out a plan with Call Control commands.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use telephony_core::ProviderError;
+use telephony_core::voice::{Call, CallDirection, CallStatus, VoiceRun};
+
+use super::events::{EVENT_ID_EXTRA, GATHERING_EXTRA, TRANSCRIBING_EXTRA};
+use super::plan::{CallState, GatherStep, Step, Wait, encode_plan};
+use crate::client::{CALL_ENDED_CODE, TelnyxClient};
+
+/// The longest `<Pause>` the gateway waits out inside one event (longer ones are cut to
+/// this, with a warning).
+pub const MAX_PAUSE_SECS: u32 = 60;
+
+/// A Twilio-style voice name as Telnyx's: `Polly.Joanna` → `AWS.Polly.Joanna`,
+/// `alice`/`woman` → `female`, `man` → `male`; Telnyx names pass unchanged; none is
+/// `default`.
+///
+/// ```
+/// use telephony_telnyx::voice::tts_voice;
+/// assert_eq!(tts_voice(Some("Polly.Amy-Neural"), "AWS.Polly.Joanna"), "AWS.Polly.Amy-Neural");
+/// assert_eq!(tts_voice(Some("alice"), "AWS.Polly.Joanna"), "female");
+/// assert_eq!(tts_voice(Some("Telnyx.KokoroTTS.af"), "x"), "Telnyx.KokoroTTS.af");
+/// assert_eq!(tts_voice(None, "AWS.Polly.Joanna"), "AWS.Polly.Joanna");
+/// ```
+pub fn tts_voice(voice: Option<&str>, default: &str) -> String {
+    match voice.map(str::trim).filter(|v| !v.is_empty()) {
+        None => default.to_string(),
+        Some(v) if v.starts_with("Polly.") => format!("AWS.{v}"),
+        Some("alice" | "woman") => "female".into(),
+        Some("man") => "male".into(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Makes `command_id`s: the same event and plan give the same ids, so a redelivered
+/// event's commands are ignored by Telnyx instead of run twice.
+struct CommandIds {
+    base: String,
+    n: u32,
+}
+
+impl CommandIds {
+    fn new(call: &Call, plan: &VecDeque<Step>) -> Self {
+        let plan_text = encode_plan(&plan.iter().cloned().collect::<Vec<_>>());
+        // FNV-1a: a stable hash (std's is seeded per process).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in plan_text.bytes().chain(call.call_id.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let event = call
+            .extra
+            .get(EVENT_ID_EXTRA)
+            .cloned()
+            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+        CommandIds {
+            base: format!("{event}.{h:016x}"),
+            n: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.n += 1;
+        format!("{}.{}", self.base, self.n)
+    }
+}
+
+struct Runner<'a> {
+    client: &'a TelnyxClient,
+    call_id: &'a str,
+    ids: CommandIds,
+}
+
+enum Sent {
+    Ok,
+    Ended,
+}
+
+impl Runner<'_> {
+    async fn send(&mut self, command: &str, mut body: Value) -> Result<Sent, ProviderError> {
+        if let Value::Object(map) = &mut body {
+            map.insert("command_id".into(), Value::String(self.ids.next()));
+        }
+        match self.client.call_command(self.call_id, command, body).await {
+            Ok(()) => {
+                tracing::debug!(call_sid = %self.call_id, command, "Telnyx accepted a call command");
+                Ok(Sent::Ok)
+            }
+            Err(e) if e.code() == Some(CALL_ENDED_CODE) => {
+                tracing::info!(call_sid = %self.call_id, command, "the call has already ended; nothing more to do");
+                Ok(Sent::Ended)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Best effort: stopping what may already have stopped.
+    async fn stop(&mut self, command: &str, state: &str) {
+        match self
+            .send(command, json!({ "client_state": state }))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(call_sid = %self.call_id, command, error = %e, "stop command refused (already stopped?)")
+            }
+        }
+    }
+}
+
+fn ended(sent: Sent) -> VoiceRun {
+    match sent {
+        Sent::Ok => VoiceRun::Done,
+        Sent::Ended => VoiceRun::CallEnded,
+    }
+}
+
+fn gather_body(g: &GatherStep, voice: &str, state: &str) -> (&'static str, Value) {
+    let mut body = json!({
+        "minimum_digits": 1,
+        "maximum_digits": g.digits.unwrap_or(128).clamp(1, 128),
+        "terminating_digit": g.finish.clone().unwrap_or_else(|| "#".into()),
+        "valid_digits": "0123456789*#",
+        "timeout_millis": u64::from(g.timeout) * 1000,
+        "client_state": state,
+    });
+    let command = if let Some(text) = &g.say {
+        body["payload"] = json!(text);
+        body["voice"] = json!(voice);
+        if let Some(l) = &g.language {
+            body["language"] = json!(l);
+        }
+        "gather_using_speak"
+    } else if let Some(url) = &g.audio {
+        body["audio_url"] = json!(url);
+        "gather_using_audio"
+    } else {
+        body["initial_timeout_millis"] = json!(u64::from(g.timeout) * 1000);
+        "gather"
+    };
+    (command, body)
+}
+
+/// Runs `plan` on `call` (see [`Provider::run_voice`](telephony_core::Provider::run_voice)).
+pub(crate) async fn run(
+    client: &TelnyxClient,
+    call: &Call,
+    mut plan: VecDeque<Step>,
+) -> Result<VoiceRun, ProviderError> {
+    let default_voice = client.config().tts_voice.clone();
+    let mut r = Runner {
+        client,
+        call_id: &call.call_id,
+        ids: CommandIds::new(call, &plan),
+    };
+    // What a finished gather left running stops first, carrying the state of what
+    // follows so a late result of it is not read as an answer.
+    let transcribing = call.extra.contains_key(TRANSCRIBING_EXTRA);
+    let gathering = call.extra.contains_key(GATHERING_EXTRA);
+    if transcribing || gathering {
+        let state = CallState::new(Wait::Nothing, &VecDeque::new()).encode();
+        if gathering {
+            r.stop("gather_stop", &state).await;
+        }
+        if transcribing {
+            r.stop("transcription_stop", &state).await;
+        }
+    }
+    let parked = call.direction == CallDirection::Inbound
+        && matches!(call.status, CallStatus::Ringing | CallStatus::Queued);
+    if parked {
+        return Ok(ended(match plan.front() {
+            Some(Step::Reject { busy }) => {
+                let cause = if *busy { "USER_BUSY" } else { "CALL_REJECTED" };
+                r.send("reject", json!({ "cause": cause })).await?
+            }
+            None | Some(Step::Hangup) => r.send("hangup", json!({})).await?,
+            Some(_) => {
+                let state = CallState::new(Wait::Answer, &plan).encode();
+                r.send("answer", json!({ "client_state": state })).await?
+            }
+        }));
+    }
+    loop {
+        let Some(step) = plan.pop_front() else {
+            // The end of a response ends the call, as in TwiML.
+            return Ok(ended(r.send("hangup", json!({})).await?));
+        };
+        let sent = match step {
+            Step::Speak {
+                text,
+                voice,
+                language,
+            } => {
+                let state = CallState::new(Wait::Speak, &plan).encode();
+                let mut body = json!({
+                    "payload": text,
+                    "payload_type": "text",
+                    "voice": tts_voice(voice.as_deref(), &default_voice),
+                    "client_state": state,
+                });
+                if let Some(l) = language {
+                    body["language"] = json!(l);
+                }
+                r.send("speak", body).await?
+            }
+            Step::Play { url, loops } => {
+                let state = CallState::new(Wait::Play, &plan).encode();
+                r.send(
+                    "playback_start",
+                    json!({ "audio_url": url, "loop": loops, "client_state": state }),
+                )
+                .await?
+            }
+            Step::Pause { secs } => {
+                if secs > MAX_PAUSE_SECS {
+                    tracing::warn!(call_sid = %call.call_id, secs, max = MAX_PAUSE_SECS, "a pause longer than the gateway waits inside one event; shortened");
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(secs.min(MAX_PAUSE_SECS))))
+                    .await;
+                continue;
+            }
+            Step::Gather(g) => {
+                let mut state = CallState::new(Wait::Gather, &plan);
+                state.a = Some(g.action.clone());
+                state.t = g.speech;
+                let state = state.encode();
+                if g.speech {
+                    let mut body = json!({
+                        "transcription_engine": "Telnyx",
+                        "transcription_tracks": "inbound",
+                        "client_state": state,
+                    });
+                    if let Some(l) = &g.language {
+                        body["transcription_engine_config"] = json!({ "language": l });
+                    }
+                    if let Sent::Ended = r.send("transcription_start", body).await? {
+                        return Ok(VoiceRun::CallEnded);
+                    }
+                }
+                let voice = tts_voice(g.voice.as_deref(), &default_voice);
+                let (command, body) = gather_body(&g, &voice, &state);
+                r.send(command, body).await?
+            }
+            Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
+            Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),
+            Step::Stream { url, params } => {
+                let state = CallState::new(Wait::Stream, &plan).encode();
+                let custom: Vec<Value> = params
+                    .iter()
+                    .map(|(name, value)| json!({ "name": name, "value": value }))
+                    .collect();
+                r.send(
+                    "streaming_start",
+                    json!({
+                        "stream_url": url,
+                        "stream_track": "inbound_track",
+                        "stream_codec": "PCMU",
+                        "stream_bidirectional_mode": "rtp",
+                        "stream_bidirectional_codec": "PCMU",
+                        "stream_bidirectional_sampling_rate": 8000,
+                        "custom_parameters": custom,
+                        "client_state": state,
+                    }),
+                )
+                .await?
+            }
+        };
+        return Ok(ended(sent));
+    }
+}
