@@ -464,6 +464,12 @@ fn telnyx(config: &Config) -> Result<Arc<dyn Provider>, BuildError> {
     if let Some(u) = &t.api_base_url {
         cfg = cfg.api_base_url(u.clone());
     }
+    if let Some(c) = &t.connection_id {
+        cfg = cfg.connection_id(c.clone());
+    }
+    if let Some(v) = &t.tts_voice {
+        cfg = cfg.tts_voice(v.clone());
+    }
     match TelnyxProvider::new(cfg) {
         Ok(p) => Ok(Arc::new(p)),
         Err(e) => Err(BuildError::Provider {

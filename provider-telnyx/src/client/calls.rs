@@ -76,7 +76,13 @@ impl TelnyxClient {
     /// `POST /v2/calls`: dials a call through the Call Control application in `body`.
     pub async fn dial(&self, body: serde_json::Value) -> Result<DialAnswer, ProviderError> {
         let answer: Data<DialAnswer> = self
-            .json(reqwest::Method::POST, "/v2/calls", &[], Some(body), "dial answer")
+            .json(
+                reqwest::Method::POST,
+                "/v2/calls",
+                &[],
+                Some(body),
+                "dial answer",
+            )
             .await?;
         if answer.data.call_control_id.trim().is_empty() {
             return Err(ProviderError::protocol(
@@ -128,10 +134,7 @@ mod tests {
 
     #[test]
     fn call_ids_stay_one_segment() {
-        assert_eq!(
-            call_id_segment("v3:abc-DEF_1.2").unwrap(),
-            "v3:abc-DEF_1.2"
-        );
+        assert_eq!(call_id_segment("v3:abc-DEF_1.2").unwrap(), "v3:abc-DEF_1.2");
         for bad in ["", "a/b", "a?b", "..", "a b"] {
             assert!(call_id_segment(bad).is_err(), "{bad}");
         }

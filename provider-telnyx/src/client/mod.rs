@@ -21,11 +21,11 @@ mod messages;
 mod numbers;
 mod transport;
 
+pub use calls::{CALL_ENDED_CODE, CallResource, DialAnswer};
 pub use detail_records::{
     DetailRecordPage, FIND_SENT_MAX_PAGES, FIND_SENT_PAGE_SIZE, MessageDetailRecord, PageMeta,
     SentMessageQuery,
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
-pub use calls::{CALL_ENDED_CODE, CallResource, DialAnswer};
 pub(crate) use transport::PROVIDER;
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

@@ -44,7 +44,10 @@ pub fn is_call_event(event_type: &str) -> bool {
 }
 
 fn text<'a>(payload: &'a Value, key: &str) -> Option<&'a str> {
-    payload.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    payload
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// A `call.hangup`'s `hangup_cause` as a terminal status. `sip_hangup_cause` refines
@@ -141,7 +144,8 @@ impl Envelope<'_> {
 }
 
 /// Parses a verified Call Control event (see the module documentation). `received_at`
-/// is the start of a new inbound call.
+/// is the start of a new inbound call. An event made from `call.answered` has
+/// [`Call::answered_at`] set (the event's `occurred_at`): the answer is reported by it.
 ///
 /// ```
 /// use telephony_core::WebhookEvent;
@@ -189,14 +193,24 @@ pub fn parse_call_event(
                 WebhookEvent::Call(CallEvent::Status(update))
             }
         },
-        "call.answered" => match waiting(Wait::Answer) {
-            Some(s) => ev.resume(s, CallStatus::InProgress)?,
-            None => {
-                let mut call = ev.call(CallStatus::InProgress)?;
-                call.answered_at = ev.occurred_at;
-                WebhookEvent::Call(CallEvent::Progress(call))
+        "call.answered" => {
+            // The answer is reported by this event itself: `answered_at` says so.
+            let answered_at = ev.occurred_at.or(Some(received_at));
+            match waiting(Wait::Answer) {
+                Some(s) => match ev.resume(s, CallStatus::InProgress)? {
+                    WebhookEvent::Call(CallEvent::Resume { mut call, plan }) => {
+                        call.answered_at = answered_at;
+                        WebhookEvent::Call(CallEvent::Resume { call, plan })
+                    }
+                    other => other,
+                },
+                None => {
+                    let mut call = ev.call(CallStatus::InProgress)?;
+                    call.answered_at = answered_at;
+                    WebhookEvent::Call(CallEvent::Progress(call))
+                }
             }
-        },
+        }
         "call.speak.ended" | "call.playback.ended" => {
             let wait = if event_type == "call.speak.ended" {
                 Wait::Speak
@@ -232,7 +246,10 @@ pub fn parse_call_event(
         "call.transcription" => {
             let data = payload.get("transcription_data").unwrap_or(&Value::Null);
             let transcript = text(data, "transcript").map(str::trim).unwrap_or_default();
-            let is_final = data.get("is_final").and_then(Value::as_bool).unwrap_or(true);
+            let is_final = data
+                .get("is_final")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             match waiting(Wait::Gather) {
                 Some(s) if is_final && !transcript.is_empty() => {
                     let confidence = match data.get("confidence") {
@@ -348,7 +365,10 @@ mod tests {
         let WebhookEvent::Call(CallEvent::Resume { call, plan }) = ev else {
             panic!("{ev:?}")
         };
-        assert_eq!((call.call_id.as_str(), plan.as_str()), ("v3:a", r#"[{"k":"hangup"}]"#));
+        assert_eq!(
+            (call.call_id.as_str(), plan.as_str()),
+            ("v3:a", r#"[{"k":"hangup"}]"#)
+        );
         // Cut short by a hangup, or someone else's state: nothing to do.
         for payload in [
             json!({"call_control_id":"v3:a","status":"call_hangup","client_state":cs}),
@@ -369,7 +389,12 @@ mod tests {
             json!({"call_control_id":"v3:a","client_state":cs,
                    "transcription_data":{"transcript":" yes please ","confidence":0.93,"is_final":true}}),
         );
-        let WebhookEvent::Call(CallEvent::Gather { call, speech, digits }) = ev else {
+        let WebhookEvent::Call(CallEvent::Gather {
+            call,
+            speech,
+            digits,
+        }) = ev
+        else {
             panic!("{ev:?}")
         };
         assert_eq!(call.extra[ACTION_EXTRA], "https://gw/v?call=v3:a&turn=1");
@@ -407,7 +432,10 @@ mod tests {
                     "transcription_data":{"transcript":"x","confidence":"high"}}),
             OffsetDateTime::UNIX_EPOCH,
         );
-        assert!(matches!(bad, Err(WebhookError::InvalidField { .. })), "{bad:?}");
+        assert!(
+            matches!(bad, Err(WebhookError::InvalidField { .. })),
+            "{bad:?}"
+        );
     }
 
     #[test]
@@ -417,7 +445,10 @@ mod tests {
             "call.answered",
             json!({"call_control_id":"v3:a","client_state":cs,"direction":"outgoing"}),
         );
-        assert!(matches!(ev, WebhookEvent::Call(CallEvent::Resume { .. })), "{ev:?}");
+        assert!(
+            matches!(ev, WebhookEvent::Call(CallEvent::Resume { .. })),
+            "{ev:?}"
+        );
         let ev = parse(
             "call.answered",
             json!({"call_control_id":"v3:a","client_state":null,"direction":"outgoing"}),
@@ -425,7 +456,10 @@ mod tests {
         let WebhookEvent::Call(CallEvent::Progress(call)) = ev else {
             panic!("{ev:?}")
         };
-        assert_eq!((call.status, call.direction), (CallStatus::InProgress, CallDirection::Outbound));
+        assert_eq!(
+            (call.status, call.direction),
+            (CallStatus::InProgress, CallDirection::Outbound)
+        );
         let missing = parse_call_event(
             "call.answered",
             None,

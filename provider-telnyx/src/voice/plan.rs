@@ -258,7 +258,10 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                         }
                         GatherPrompt::Play(p) => {
                             if step.audio.is_some() {
-                                return Err(refuse("Gather", "with more than one <Play> prompt is not supported"));
+                                return Err(refuse(
+                                    "Gather",
+                                    "with more than one <Play> prompt is not supported",
+                                ));
                             }
                             step.audio = Some(p.url.clone());
                         }
@@ -267,7 +270,10 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                     }
                 }
                 if !texts.is_empty() && step.audio.is_some() {
-                    return Err(refuse("Gather", "mixing <Say> and <Play> prompts is not supported"));
+                    return Err(refuse(
+                        "Gather",
+                        "mixing <Say> and <Play> prompts is not supported",
+                    ));
                 }
                 if !texts.is_empty() {
                     step.say = Some(texts.join(" "));

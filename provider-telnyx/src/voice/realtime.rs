@@ -127,7 +127,9 @@ fn decode_media(msg: &Value) -> Result<StreamEvent, RealtimeError> {
         Ok(_) => number(msg, "media.timestamp")?,
         Err(_) => 0,
     };
-    Ok(StreamEvent::Audio(AudioFrame::new(track, chunk, timestamp, audio)))
+    Ok(StreamEvent::Audio(AudioFrame::new(
+        track, chunk, timestamp, audio,
+    )))
 }
 
 impl Realtime for TelnyxProvider {
@@ -232,7 +234,9 @@ mod tests {
         let ev = rt
             .decode_stream(r#"{"event":"start","sequence_number":"1","stream_id":"32DE0DEA-53CB-4B21-89A4-9E1819C043BC","start":{"user_id":"u1","call_control_id":"v2:T02llQxIyaRkhfRKxgAP8nY511EhFLizdvdUKJiSw8d6A9BborherQ","call_session_id":"ff55a038","from":"+13122010094","to":"+13122123456","tags":["t"],"client_state":"aGk=","custom_parameters":{"telephonyToken":"abc"},"media_format":{"encoding":"PCMU","sample_rate":8000,"channels":1}}}"#)
             .unwrap();
-        let StreamEvent::Start(s) = ev else { panic!("{ev:?}") };
+        let StreamEvent::Start(s) = ev else {
+            panic!("{ev:?}")
+        };
         assert_eq!(s.stream_id, "32DE0DEA-53CB-4B21-89A4-9E1819C043BC");
         assert_eq!(
             s.call_id,
@@ -245,14 +249,19 @@ mod tests {
         assert_eq!(s.custom_parameters["telephonyToken"], "abc");
         assert_eq!(s.account.as_deref(), Some("u1"));
         assert_eq!(
-            rt.decode_stream(r#"{"event":"dtmf","dtmf":{"digit":"7"}}"#).unwrap(),
+            rt.decode_stream(r#"{"event":"dtmf","dtmf":{"digit":"7"}}"#)
+                .unwrap(),
             StreamEvent::Dtmf { digit: '7' }
         );
         assert_eq!(
-            rt.decode_stream(r#"{"event":"mark","mark":{"name":"m1"}}"#).unwrap(),
+            rt.decode_stream(r#"{"event":"mark","mark":{"name":"m1"}}"#)
+                .unwrap(),
             StreamEvent::Mark { name: "m1".into() }
         );
-        assert_eq!(rt.decode_stream(r#"{"event":"stop"}"#).unwrap(), StreamEvent::Stop);
+        assert_eq!(
+            rt.decode_stream(r#"{"event":"stop"}"#).unwrap(),
+            StreamEvent::Stop
+        );
         assert!(matches!(
             rt.decode_stream(r#"{"event":"media","media":{"payload":"***"}}"#),
             Err(RealtimeError::Malformed(_))
@@ -275,6 +284,9 @@ mod tests {
             rt.encode_stream("s", &StreamCommand::Mark("m".into())),
             r#"{"event":"mark","mark":{"name":"m"}}"#
         );
-        assert_eq!(rt.encode_stream("s", &StreamCommand::Clear), r#"{"event":"clear"}"#);
+        assert_eq!(
+            rt.encode_stream("s", &StreamCommand::Clear),
+            r#"{"event":"clear"}"#
+        );
     }
 }

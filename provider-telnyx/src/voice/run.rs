@@ -100,10 +100,7 @@ impl Runner<'_> {
 
     /// Best effort: stopping what may already have stopped.
     async fn stop(&mut self, command: &str, state: &str) {
-        match self
-            .send(command, json!({ "client_state": state }))
-            .await
-        {
+        match self.send(command, json!({ "client_state": state })).await {
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(call_sid = %self.call_id, command, error = %e, "stop command refused (already stopped?)")
@@ -220,8 +217,7 @@ pub(crate) async fn run(
                 if secs > MAX_PAUSE_SECS {
                     tracing::warn!(call_sid = %call.call_id, secs, max = MAX_PAUSE_SECS, "a pause longer than the gateway waits inside one event; shortened");
                 }
-                tokio::time::sleep(Duration::from_secs(u64::from(secs.min(MAX_PAUSE_SECS))))
-                    .await;
+                tokio::time::sleep(Duration::from_secs(u64::from(secs.min(MAX_PAUSE_SECS)))).await;
                 continue;
             }
             Step::Gather(g) => {

@@ -216,6 +216,11 @@ async fn webhook(
                 return response;
             }
         }
+        WebhookEvent::Call(event)
+            if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
+        {
+            return crate::voice::commands::answer(&gw, event, &signed).await;
+        }
         WebhookEvent::Call(event) => {
             return answer::answer_call(&gw, event, &signed, uri.query()).await;
         }

@@ -29,7 +29,7 @@ use crate::sender_policy::Pairing;
 
 /// Holds a caller gets while a late handler works, before the call is ended politely.
 const MAX_HOLDS: u32 = 3;
-const APOLOGY: &str = "Sorry, something went wrong. Please call again later. Goodbye.";
+pub(crate) const APOLOGY: &str = "Sorry, something went wrong. Please call again later. Goodbye.";
 
 /// The gateway's own query parameters on a call's URLs (covered by the signature).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl CallParams {
 
 /// Where a call's URLs point: the URL the provider used for this request, without its
 /// query (or the configured one when signatures are not checked).
-fn base_url(gw: &Gateway, signed_url: &str) -> String {
+pub(crate) fn base_url(gw: &Gateway, signed_url: &str) -> String {
     if !signed_url.is_empty() {
         return signed_url
             .split('?')
@@ -112,50 +112,91 @@ pub(crate) fn render(gw: &Gateway, response: &VoiceResponse) -> Response {
     }
 }
 
-fn goodbye(gw: &Gateway, text: &str) -> VoiceResponse {
+pub(crate) fn goodbye(gw: &Gateway, text: &str) -> VoiceResponse {
     VoiceResponse::new()
         .say(gw.voice_settings().say(text))
         .hangup()
 }
 
-/// Answers a call's request (a new call, a gather result, a redirect).
+/// What the gateway answers a call with: a response to render (or run), or one already
+/// rendered (a late handler's answer, kept in the store).
+pub(crate) enum Answer {
+    /// A response, in the neutral form.
+    Respond(VoiceResponse),
+    /// A rendering kept earlier ([`PendingAnswer`]).
+    Rendered(PendingAnswer),
+}
+
+impl From<VoiceResponse> for Answer {
+    fn from(r: VoiceResponse) -> Self {
+        Answer::Respond(r)
+    }
+}
+
+fn rendered(answer: PendingAnswer) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response()
+}
+
+/// Answers a call's request (a new call, a gather result, a redirect) in the webhook's
+/// answer (a markup provider; [`super::commands`] runs them for a commands provider).
 pub(crate) async fn answer_call(
     gw: &Gateway,
     event: CallEvent,
     signed_url: &str,
     query: Option<&str>,
 ) -> Response {
-    if !gw.voice_settings().enabled {
-        tracing::info!(call_sid = %event.call_id(), "rejected a call: voice.enabled is false");
-        return render(gw, &VoiceResponse::new().reject(RejectReason::Rejected));
-    }
-    let params = CallParams::parse(query);
     let base = base_url(gw, signed_url);
     let call_id = event.call_id().to_string();
-    let response = match event {
-        CallEvent::Incoming(call) => incoming(gw, call, &base).await,
+    match decide(gw, event, &base, query).await {
+        Ok(Answer::Respond(response)) => {
+            render(gw, &connect_realtime(gw, &call_id, &base, response).await)
+        }
+        Ok(Answer::Rendered(answer)) => rendered(answer),
+        Err(response) => response,
+    }
+}
+
+/// What to answer a call's event with (`Err`: an HTTP answer instead, for a status event
+/// that could not be stored). Streams and relays are not connected yet.
+pub(crate) async fn decide(
+    gw: &Gateway,
+    event: CallEvent,
+    base: &str,
+    query: Option<&str>,
+) -> Result<Answer, Response> {
+    if !gw.voice_settings().enabled {
+        tracing::info!(call_sid = %event.call_id(), "rejected a call: voice.enabled is false");
+        return Ok(VoiceResponse::new().reject(RejectReason::Rejected).into());
+    }
+    let params = CallParams::parse(query);
+    Ok(match event {
+        CallEvent::Incoming(call) => incoming(gw, call, base).await.into(),
         CallEvent::Gather {
             call,
             speech,
             digits,
-        } => gathered(gw, call, speech, digits, &params, &base).await,
+        } => gathered(gw, call, speech, digits, &params, base)
+            .await
+            .into(),
         CallEvent::Progress(call) => match params.hold {
-            Some(n) => return held(gw, &call.call_id, n, &base).await,
-            None => progress(gw, call, &params, &base).await,
+            Some(n) => held(gw, &call.call_id, n, base).await,
+            None => progress(gw, call, &params, base).await.into(),
         },
         CallEvent::Status(update) => {
             // Statuses arrive on the status path, but a provider may post them anywhere.
-            if let Err(r) = call_status(gw, update).await {
-                return r;
-            }
-            VoiceResponse::new().hangup()
+            call_status(gw, update).await?;
+            VoiceResponse::new().hangup().into()
         }
         other => {
             tracing::warn!(call_sid = %other.call_id(), "a call event the gateway does not know; hanging up");
-            VoiceResponse::new().hangup()
+            VoiceResponse::new().hangup().into()
         }
-    };
-    render(gw, &connect_realtime(gw, &call_id, &base, response).await)
+    })
 }
 
 /// Points the response's streams and relays without a URL at the gateway's own routes,
@@ -723,19 +764,14 @@ fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str) -> VoiceResponse {
 
 /// A hold's redirect: serves the late answer when it is there (waiting up to the handler
 /// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely.
-async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Response {
+async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Answer {
     let deadline = tokio::time::Instant::now() + gw.voice_settings().handler_timeout;
     loop {
         let notified = gw.voice().late_answer();
         match gw.store().take_pending_answer(call_id).await {
             Ok(Some(answer)) => {
                 tracing::info!(call_sid = %call_id, hold = n, "late voice answer served");
-                return (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, answer.content_type)],
-                    answer.body,
-                )
-                    .into_response();
+                return Answer::Rendered(answer);
             }
             Ok(None) => {}
             Err(e) => {
@@ -753,9 +789,9 @@ async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Response {
     }
     if n >= MAX_HOLDS {
         tracing::warn!(call_sid = %call_id, holds = n, "voice handler never answered; ending the call");
-        return render(gw, &goodbye(gw, APOLOGY));
+        return goodbye(gw, APOLOGY).into();
     }
-    render(gw, &hold(gw, call_id, n + 1, base))
+    hold(gw, call_id, n + 1, base).into()
 }
 
 /// A call status callback: the session moves forward; a terminal status ends it. Unknown

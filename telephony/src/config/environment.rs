@@ -25,6 +25,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TELNYX_PUBLIC_KEY", "telnyx.publicKey"),
     ("TELNYX_MESSAGING_PROFILE_ID", "telnyx.messagingProfileId"),
     ("TELNYX_API_BASE_URL", "telnyx.apiBaseUrl"),
+    ("TELNYX_CONNECTION_ID", "telnyx.connectionId"),
     ("NGROK_AUTHTOKEN", "tunnel.ngrokAuthToken"),
     ("TELEPHONY_DATABASE_URL", "store.url"),
 ];

@@ -120,6 +120,12 @@ pub struct TelnyxSection {
     pub messaging_profile_id: Option<String>,
     /// REST API base URL (default `https://api.telnyx.com`).
     pub api_base_url: Option<String>,
+    /// The Call Control application (`connection_id`) whose calls the gateway answers and
+    /// places; voice needs it.
+    pub connection_id: Option<String>,
+    /// The text-to-speech voice for `speak` when `voice.voice` names none (default
+    /// `AWS.Polly.Joanna-Neural`).
+    pub tts_voice: Option<String>,
     /// On start, point the number's messaging profile at the gateway: its `webhook_url`
     /// (and `webhook_api_version` "2"); voice (a Call Control Application) is left alone
     /// (default false; the sandbox always does it on its simulator).

@@ -1,0 +1,152 @@
+//! Calls on a provider driven by commands ([`VoiceControl::Commands`], Telnyx Call
+//! Control): the gateway decides what to answer exactly as for a markup provider
+//! ([`answer::decide`]), renders it into the provider's plan, and the provider carries it
+//! out ([`Provider::run_voice`](telephony_core::Provider::run_voice)); the event itself is
+//! acknowledged with the provider's empty answer.
+//!
+//! [`VoiceControl::Commands`]: telephony_core::voice::VoiceControl::Commands
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use telephony_core::store::StatusSource;
+use telephony_core::voice::{ACTION_EXTRA, Call, CallEvent, CallStatus, VoiceRun};
+
+use super::answer::{self, APOLOGY, Answer};
+use crate::gateway::Gateway;
+
+/// Redirects one event may follow (a handler's hold loop is 3); more is a loop.
+const MAX_REDIRECTS: u32 = 8;
+
+fn text(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}\n"),
+    )
+        .into_response()
+}
+
+fn ack(gw: &Gateway) -> Response {
+    let a = gw.provider().webhook_ack();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, a.content_type)],
+        a.body,
+    )
+        .into_response()
+}
+
+/// The query of the action URL a commands provider echoed back (the gateway's own
+/// parameters: `call`, `turn`, `retry`, `hold`).
+fn action_query(call: &Call) -> Option<&str> {
+    call.extra
+        .get(ACTION_EXTRA)
+        .and_then(|url| url.split_once('?'))
+        .map(|(_, q)| q)
+}
+
+/// The provider's plan for an answer; a response the provider cannot carry out ends the
+/// call with an apology (the error names the verb and is logged).
+async fn plan_of(gw: &Gateway, call_id: &str, base: &str, answer: Answer) -> Vec<u8> {
+    match answer {
+        Answer::Rendered(kept) => kept.body.into_bytes(),
+        Answer::Respond(response) => {
+            let response = answer::connect_realtime(gw, call_id, base, response).await;
+            match gw.provider().render_voice(&response) {
+                Ok(r) => r.body.to_vec(),
+                Err(e) => {
+                    tracing::error!(call_sid = %call_id, provider = gw.provider().name(), error = %e, "cannot carry out this voice response; ending the call");
+                    match gw.provider().render_voice(&answer::goodbye(gw, APOLOGY)) {
+                        Ok(r) => r.body.to_vec(),
+                        Err(_) => b"[]".to_vec(),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Answers one call event of a commands provider (statuses go to
+/// [`answer::call_status`] before this).
+pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> Response {
+    let base = answer::base_url(gw, signed_url);
+    let call = match &event {
+        CallEvent::Incoming(c)
+        | CallEvent::Progress(c)
+        | CallEvent::Gather { call: c, .. }
+        | CallEvent::Resume { call: c, .. } => c.clone(),
+        other => {
+            tracing::info!(call_sid = %other.call_id(), "a call event with nothing to carry out; acknowledged");
+            return ack(gw);
+        }
+    };
+    if call.answered_at.is_some() {
+        // The event reports the answer itself (there is no separate status callback).
+        if let Err(e) = gw
+            .voice()
+            .apply_call_status(
+                &call.call_id,
+                CallStatus::InProgress,
+                None,
+                StatusSource::Callback,
+            )
+            .await
+        {
+            tracing::error!(call_sid = %call.call_id, error = %telephony_core::error_chain(&e), "could not store a call status");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not store call status",
+            );
+        }
+    }
+    let mut plan = match event {
+        CallEvent::Resume { plan, .. } => plan.into_bytes(),
+        other => {
+            let query = action_query(&call).map(str::to_string);
+            match answer::decide(gw, other, &base, query.as_deref()).await {
+                Ok(a) => plan_of(gw, &call.call_id, &base, a).await,
+                Err(response) => return response,
+            }
+        }
+    };
+    let mut redirects = 0;
+    loop {
+        match gw.provider().run_voice(&call, &plan).await {
+            Ok(VoiceRun::Redirect(url)) => {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    tracing::error!(call_sid = %call.call_id, redirects, "too many redirects for one event; ending the call");
+                    plan = plan_of(
+                        gw,
+                        &call.call_id,
+                        &base,
+                        answer::goodbye(gw, APOLOGY).into(),
+                    )
+                    .await;
+                    continue;
+                }
+                let query = url.split_once('?').map(|(_, q)| q.to_string());
+                let mut next = call.clone();
+                next.status = CallStatus::InProgress;
+                match answer::decide(gw, CallEvent::Progress(next), &base, query.as_deref()).await {
+                    Ok(a) => plan = plan_of(gw, &call.call_id, &base, a).await,
+                    Err(response) => return response,
+                }
+            }
+            Ok(VoiceRun::CallEnded) => {
+                tracing::info!(call_sid = %call.call_id, "the call ended before its answer ran");
+                return ack(gw);
+            }
+            Ok(_) => return ack(gw),
+            Err(e) => {
+                // Not acknowledged: the provider delivers the event again, and commands
+                // keyed by the event are not run twice.
+                tracing::error!(call_sid = %call.call_id, provider = gw.provider().name(), error = %telephony_core::error_chain(&e), "could not carry out the call's answer");
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not carry out the call's answer",
+                );
+            }
+        }
+    }
+}
