@@ -2,9 +2,11 @@
 //! `webhook_url`, so that is the setting the gateway reads (`number_config`) and points at
 //! itself (`configure_number`).
 //!
-//! Calls on Telnyx go to the number's voice connection (a Call Control Application's
-//! `webhook_event_url`); the gateway neither reads nor changes it, so voice URLs are
-//! reported as not set and voice targets are left alone (with a warning).
+//! Calls on Telnyx go to the number's voice connection, a Call Control application: its
+//! `webhook_event_url` (every call event, statuses included, goes there) is read as the
+//! number's voice URL, and pointed at the gateway's webhook when voice targets are given.
+//! A connection that is not a Call Control application (a SIP trunk, a TeXML app: 404) is
+//! reported as having no voice URL.
 //!
 //! ```no_run
 //! use telephony_core::numbers::{check, WebhookTargets};
@@ -66,9 +68,21 @@ pub(crate) async fn number_config(
         .mms
         .as_ref()
         .is_some_and(|v| !v.is_null());
-    // A number with a voice connection can take calls; where they go is the
-    // connection's business, which the gateway does not read.
+    // A number with a voice connection can take calls; they go to its Call Control
+    // application's webhook.
     c.voice = set(&n.connection_id).is_some();
+    if let Some(connection) = set(&n.connection_id) {
+        match client.call_control_application(&connection).await {
+            Ok(app) => {
+                c.voice_url = set(&app.webhook_event_url);
+                c.voice_method = Some("POST".into());
+            }
+            Err(ProviderError::Api { status: 404, .. }) => {
+                tracing::debug!(number = %number, connection = %connection, "the number's connection is not a Call Control application");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let profile = set(&messaging.messaging_profile_id).or_else(|| set(&n.messaging_profile_id));
     if let Some(profile) = profile {
         let p = client.messaging_profile(&profile).await?;
@@ -101,13 +115,46 @@ pub(crate) async fn configure_number(
             "{number} has no messaging profile at Telnyx, so its messages go nowhere; assign it to a messaging profile in the Telnyx portal (nothing was changed)"
         )));
     };
-    if targets.voice_url.is_some() || targets.voice_status_url.is_some() {
-        tracing::warn!(number = %number, "calls on Telnyx go to the number's Call Control Application, which the gateway does not configure; set its webhook URL in the Telnyx portal");
+    let mut changes = Vec::new();
+    if let Some(voice_url) = &targets.voice_url {
+        let connection = set(&n.connection_id)
+            .or_else(|| client.config().connection().ok().map(str::to_string))
+            .ok_or_else(|| {
+                ProviderError::NotConfigured(format!(
+                    "{number} has no voice connection at Telnyx; assign it to your Call Control application (telnyx.connectionId) in the Telnyx portal (nothing was changed)"
+                ))
+            })?;
+        let app = client.call_control_application(&connection).await?;
+        let current = set(&app.webhook_event_url);
+        let version = set(&app.webhook_api_version);
+        if current.as_deref() != Some(voice_url.as_str())
+            || version.as_deref() != Some(WEBHOOK_API_VERSION)
+        {
+            client
+                .point_call_control_application(&connection, voice_url)
+                .await?;
+            let resource = format!("call control application {connection}");
+            if current.as_deref() != Some(voice_url.as_str()) {
+                changes.push(SettingChange {
+                    resource: resource.clone(),
+                    setting: "webhook_event_url".into(),
+                    from: current,
+                    to: voice_url.clone(),
+                });
+            }
+            if version.as_deref() != Some(WEBHOOK_API_VERSION) {
+                changes.push(SettingChange {
+                    resource,
+                    setting: "webhook_api_version".into(),
+                    from: version,
+                    to: WEBHOOK_API_VERSION.into(),
+                });
+            }
+        }
     }
     let p = client.messaging_profile(&profile_id).await?;
     let resource = format!("messaging profile {}", p.id);
     let mut update = UpdateMessagingProfile::default();
-    let mut changes = Vec::new();
     let current_url = set(&p.webhook_url);
     if current_url.as_deref() != Some(targets.messaging_url.as_str()) {
         update.webhook_url = Some(targets.messaging_url.clone());

@@ -420,7 +420,11 @@ pub fn for_gateway(
     let targets = WebhookTargets {
         messaging_url: format!("{base}{}", config.serve.path),
         voice_url: voice.then(|| format!("{base}{}", config.serve.path)),
-        voice_status_url: voice.then(|| format!("{base}{}", config.serve.status_path)),
+        // A commands provider (Telnyx) sends every call event, statuses included, to
+        // the one voice URL.
+        voice_status_url: (voice
+            && provider.voice_control() == telephony_core::voice::VoiceControl::Markup)
+            .then(|| format!("{base}{}", config.serve.status_path)),
     };
     Ok((
         provider,

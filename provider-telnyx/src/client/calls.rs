@@ -44,6 +44,25 @@ pub struct CallResource {
     pub end_time: Option<String>,
 }
 
+/// A Call Control application (`GET /v2/call_control_applications/{id}`): where its
+/// calls' events go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct CallControlApplication {
+    /// Its id (the `connection_id` calls are placed with).
+    #[serde(default)]
+    pub id: String,
+    /// Its name in the portal.
+    #[serde(default)]
+    pub application_name: Option<String>,
+    /// Where Telnyx POSTs its calls' events.
+    #[serde(default)]
+    pub webhook_event_url: Option<String>,
+    /// The event format (`"1"` or `"2"`; the gateway reads 2).
+    #[serde(default)]
+    pub webhook_api_version: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Data<T> {
     data: T,
@@ -106,6 +125,50 @@ impl TelnyxClient {
             )
             .await?;
         Ok(answer.data)
+    }
+}
+
+impl TelnyxClient {
+    /// `GET /v2/call_control_applications/{id}`.
+    pub async fn call_control_application(
+        &self,
+        id: &str,
+    ) -> Result<CallControlApplication, ProviderError> {
+        let path = format!("/v2/call_control_applications/{}", path_segment(id)?);
+        let d: Data<CallControlApplication> = self
+            .json(
+                reqwest::Method::GET,
+                &path,
+                &[],
+                None,
+                "call control application",
+            )
+            .await?;
+        Ok(d.data)
+    }
+
+    /// `PATCH /v2/call_control_applications/{id}` with `webhook_event_url` and
+    /// `webhook_api_version` `"2"`.
+    pub async fn point_call_control_application(
+        &self,
+        id: &str,
+        webhook_event_url: &str,
+    ) -> Result<CallControlApplication, ProviderError> {
+        let path = format!("/v2/call_control_applications/{}", path_segment(id)?);
+        let body = serde_json::json!({
+            "webhook_event_url": webhook_event_url,
+            "webhook_api_version": "2",
+        });
+        let d: Data<CallControlApplication> = self
+            .json(
+                reqwest::Method::PATCH,
+                &path,
+                &[],
+                Some(body),
+                "call control application",
+            )
+            .await?;
+        Ok(d.data)
     }
 }
 

@@ -21,7 +21,7 @@ mod messages;
 mod numbers;
 mod transport;
 
-pub use calls::{CALL_ENDED_CODE, CallResource, DialAnswer};
+pub use calls::{CALL_ENDED_CODE, CallControlApplication, CallResource, DialAnswer};
 pub use detail_records::{
     DetailRecordPage, FIND_SENT_MAX_PAGES, FIND_SENT_PAGE_SIZE, MessageDetailRecord, PageMeta,
     SentMessageQuery,

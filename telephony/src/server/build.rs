@@ -42,6 +42,7 @@ pub(super) async fn open_accounts(
     let mut setups = Vec::with_capacity(served.len());
     for c in &served {
         let setup = providers::setup(c, sandbox).await?;
+        check_voice_mode(c, &setup)?;
         let store = providers::open_store_for_server(c).await?;
         setups.push((c.clone(), setup, store));
     }
@@ -53,6 +54,35 @@ pub(super) async fn open_accounts(
         setups,
         default_index,
     })
+}
+
+/// Refuses at start a `voice.mode` the account's provider cannot carry out (a relay on
+/// Telnyx), naming the mode, the provider and why, instead of failing on the first call.
+fn check_voice_mode(c: &Config, setup: &ProviderSetup) -> Result<(), providers::BuildError> {
+    use telephony_core::voice::{RelayVerb, StreamVerb, VoiceResponse};
+    if !c.voice.enabled.unwrap_or(false) {
+        return Ok(());
+    }
+    let (mode, probe) = match c.voice.mode.as_deref() {
+        Some("relay") => (
+            "relay",
+            VoiceResponse::new().relay(RelayVerb::new().url("wss://gateway.invalid/relay")),
+        ),
+        Some("stream") => (
+            "stream",
+            VoiceResponse::new().stream(StreamVerb::new().url("wss://gateway.invalid/stream")),
+        ),
+        _ => return Ok(()),
+    };
+    let provider = setup.provider.name();
+    setup
+        .provider
+        .render_voice(&probe)
+        .map(|_| ())
+        .map_err(|e| providers::BuildError::Provider {
+            provider,
+            reason: format!("voice.mode \"{mode}\" cannot run on {provider}: {e}"),
+        })
 }
 
 /// Every account's gateway, built and not yet serving.

@@ -39,7 +39,11 @@ async fn configure_number(gateway: &Gateway, config: &Config, rt: &RuntimeInfo, 
     let targets = telephony_core::numbers::WebhookTargets {
         messaging_url: rt.webhook_url.clone(),
         voice_url: voice.then(|| rt.webhook_url.clone()),
-        voice_status_url: voice.then(|| rt.status_url.clone()),
+        // A commands provider (Telnyx) sends every call event, statuses included, to
+        // the one voice URL.
+        voice_status_url: (voice
+            && gateway.provider().voice_control() == telephony_core::voice::VoiceControl::Markup)
+            .then(|| rt.status_url.clone()),
     };
     match gateway.provider().configure_number(&number, &targets).await {
         Ok(changes) if changes.is_empty() => {
