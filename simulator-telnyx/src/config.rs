@@ -37,6 +37,8 @@ pub struct SimulatorConfig {
     /// `Expired`: `sent`, then `expired` with 40005. `Unknown`: `sent`, then
     /// `delivery_unconfirmed`. `Sent`: only `message.sent`. Anything else: no webhook.
     pub final_status: DeliveryStatus,
+    /// Call Control: applications, timeouts, the simulated clock (see [`VoiceConfig`](crate::VoiceConfig)).
+    pub voice: crate::voice_config::VoiceConfig,
 }
 
 impl SimulatorConfig {
@@ -49,6 +51,7 @@ impl SimulatorConfig {
             default_webhook_url: None,
             callback_delay: Duration::from_millis(50),
             final_status: DeliveryStatus::Delivered,
+            voice: Default::default(),
         }
     }
 

@@ -30,6 +30,12 @@
 //! signs and posts the `message.received` webhook Telnyx would send to a gateway.
 
 mod auth;
+mod call_commands;
+mod call_driver;
+mod call_records;
+mod call_state;
+mod call_webhooks;
+mod calls;
 mod config;
 mod dates;
 mod detail_records;
@@ -38,18 +44,27 @@ mod events;
 mod ids;
 mod inbound;
 mod inventory;
+mod media_stream;
 mod messages;
 mod numbers;
 mod router;
 mod running;
 mod simulator;
 mod state;
+mod voice_config;
 mod webhooks;
 
+pub use call_records::{
+    CallEventRecord, CallOutcome, CommandRecord, DeliveryAttempt, DriveError, GatherRecord, Heard,
+    InboundCall, TranscriptionRecord,
+};
 pub use config::{Injection, OPTED_OUT_RECIPIENT, POOL_SENDER, SimulatorConfig};
 pub use ids::new_uuid;
 pub use inbound::InboundSms;
 pub use inventory::{ProfileUpdate, SimNumber};
+pub use media_stream::{STREAM_AUTH_HEADER, StreamRecord};
 pub use running::RunningSimulator;
 pub use simulator::Simulator;
+pub use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput, audio};
+pub use voice_config::{CallControlApp, VoiceConfig};
 pub use webhooks::{SignedWebhook, WebhookRecord};

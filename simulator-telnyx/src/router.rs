@@ -37,6 +37,20 @@ pub(crate) fn router(sim: Simulator) -> Router {
                 .patch(crate::numbers::patch_profile)
                 .fallback(not_found),
         )
+        .route(
+            "/v2/calls",
+            post(crate::call_commands::dial).fallback(not_found),
+        )
+        .route(
+            "/v2/calls/{id}",
+            get(crate::call_commands::retrieve).fallback(not_found),
+        )
+        .route(
+            "/v2/calls/{id}/actions/{name}",
+            post(crate::call_commands::command)
+                .put(crate::call_commands::command)
+                .fallback(not_found),
+        )
         .fallback(not_found)
         .with_state(sim)
 }

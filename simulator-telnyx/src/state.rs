@@ -27,6 +27,8 @@ pub(crate) struct SimState {
     pub(crate) profiles: Vec<MessagingProfileResource>,
     /// Every profile update applied.
     pub(crate) profile_updates: Vec<ProfileUpdate>,
+    /// Calls (Call Control).
+    pub(crate) calls: crate::call_state::CallState,
 }
 
 impl SimState {

@@ -161,7 +161,6 @@
 //! ```
 
 mod account;
-pub mod audio;
 mod auth;
 mod call_events;
 mod call_state;
@@ -190,6 +189,10 @@ mod simulator;
 mod state;
 mod stream;
 mod verbs;
+
+/// 8 kHz μ-law audio helpers (from `telephony-simulator-voice`, shared with the Telnyx
+/// simulator).
+pub use telephony_simulator_voice::audio;
 
 pub use config::{Injection, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER, SimulatorConfig};
 pub use inbound::{InboundSms, SMS_WEBHOOK_TIMEOUT, SmsDelivery};

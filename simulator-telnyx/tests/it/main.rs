@@ -1,7 +1,9 @@
 //! The integration tests of `telephony-telnyx-simulator`, one binary: the simulator over
 //! real HTTP on 127.0.0.1, driven by the Telnyx provider.
 
+mod calls;
 mod find_sent;
 mod numbers;
 mod simulator;
 mod support;
+mod voice_app;

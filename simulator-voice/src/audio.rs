@@ -1,9 +1,10 @@
 //! The simulated caller's audio: G.711 μ-law at 8 kHz, the encoding of Twilio's Media
-//! Streams. A small, self-contained encoder (the simulator plays Twilio's side and keeps
-//! its own), test tones, and WAV files read into μ-law.
+//! Streams and of Telnyx's media streaming (`PCMU`). A small, self-contained encoder (a
+//! simulator plays the provider's side and keeps its own), test tones, and WAV files read
+//! into μ-law.
 //!
 //! ```
-//! use telephony_twilio_simulator::audio::{decode_mulaw, encode_mulaw, tone_mulaw};
+//! use telephony_simulator_voice::audio::{decode_mulaw, encode_mulaw, tone_mulaw};
 //! assert_eq!(encode_mulaw(&[0, 0]), [0xFF, 0xFF]); // μ-law silence
 //! let beep = tone_mulaw(440.0, 20);
 //! assert_eq!(beep.len(), 160); // 20 ms at 8000 samples a second
@@ -79,7 +80,7 @@ pub fn tone_mulaw(freq_hz: f64, millis: u64) -> Vec<u8> {
 /// files with one of those sub-formats are read too. Anything else is an error saying why.
 ///
 /// ```
-/// use telephony_twilio_simulator::audio::wav_to_mulaw;
+/// use telephony_simulator_voice::audio::wav_to_mulaw;
 /// // A 16-bit PCM WAV with two samples: 0 and -1.
 /// let mut wav = Vec::new();
 /// wav.extend_from_slice(b"RIFF");

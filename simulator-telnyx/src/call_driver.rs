@@ -1,0 +1,931 @@
+//! The task that plays Telnyx's side of one call: it takes the application's commands in
+//! order, runs the call's audio queue (speak, playback, gather prompts), gathers,
+//! transcription and media streams on the call's simulated clock, plays the caller's
+//! [`CallScript`], and emits the events.
+//!
+//! The clock moves from one scheduled moment to the next (the end of a speak, of the
+//! caller's words, a gather's timeout, the end of ringing, the time limit), each step
+//! taking [`simulated_second`](crate::VoiceConfig::simulated_second)-paced real time.
+//! While nothing is scheduled the call waits for a command; its clock then stands still
+//! unless the pace is not zero.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput};
+use time::OffsetDateTime;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
+
+use crate::call_records::{GatherRecord, Heard, TranscriptionRecord};
+use crate::call_webhooks::Delivery;
+use crate::dates::rfc3339;
+use crate::media_stream::{StreamHandle, StreamParams};
+use crate::simulator::Simulator;
+
+/// Simulated milliseconds a spoken word takes (the caller's and the application's).
+pub(crate) const MS_PER_WORD: u64 = 400;
+/// Simulated milliseconds one key press takes.
+const MS_PER_KEY: u64 = 200;
+/// Simulated milliseconds a `playback_start` plays.
+const PLAYBACK_MS: u64 = 1000;
+
+/// A command for the driver, with the `client_state` it sets (if any).
+#[derive(Debug)]
+pub(crate) struct Command {
+    pub(crate) client_state: Option<String>,
+    pub(crate) action: Action,
+}
+
+/// What a command does.
+#[derive(Debug)]
+pub(crate) enum Action {
+    Answer {
+        webhook_url: Option<String>,
+        stream: Option<StreamParams>,
+    },
+    Hangup,
+    Reject {
+        cause: &'static str,
+        sip: &'static str,
+    },
+    Audio(AudioItem),
+    PlaybackStop,
+    Gather(GatherSpec),
+    GatherStop,
+    TranscriptionStart,
+    TranscriptionStop,
+    StreamingStart(StreamParams),
+    StreamingStop {
+        stream_id: Option<String>,
+    },
+    SendDtmf {
+        digits: String,
+    },
+    ClientStateUpdate,
+    /// The simulated party hangs up (a test's doing).
+    PartyHangup,
+    /// From a media stream's task: it connected (or failed, with a reason).
+    StreamOpened {
+        stream_id: String,
+        url: String,
+        failure: Option<String>,
+    },
+}
+
+/// Something the party hears: a speak, a playback, or a gather's prompt.
+#[derive(Debug, Clone)]
+pub(crate) struct AudioItem {
+    pub(crate) heard: Heard,
+    pub(crate) duration_ms: u64,
+    /// A command's own `webhook_url` for this item's events.
+    pub(crate) webhook_url: Option<String>,
+    /// Set for a gather's prompt: the gather listens once the prompt has played.
+    pub(crate) gather: Option<GatherSpec>,
+}
+
+impl AudioItem {
+    pub(crate) fn speak(payload: String, voice: String, language: Option<String>) -> Self {
+        let words = payload.split_whitespace().count().max(1) as u64;
+        AudioItem {
+            heard: Heard::Speak {
+                payload,
+                voice,
+                language,
+            },
+            duration_ms: words * MS_PER_WORD,
+            webhook_url: None,
+            gather: None,
+        }
+    }
+
+    pub(crate) fn playback(url: String) -> Self {
+        AudioItem {
+            heard: Heard::Playback { url },
+            duration_ms: PLAYBACK_MS,
+            webhook_url: None,
+            gather: None,
+        }
+    }
+}
+
+/// A gather's settings (Telnyx's defaults: 1 to 128 digits, `#` ends, 60 s to wait).
+#[derive(Debug, Clone)]
+pub(crate) struct GatherSpec {
+    pub(crate) command: String,
+    pub(crate) prompt: Option<Heard>,
+    pub(crate) minimum_digits: usize,
+    pub(crate) maximum_digits: usize,
+    pub(crate) terminating_digit: String,
+    pub(crate) valid_digits: String,
+    pub(crate) timeout_ms: u64,
+    pub(crate) webhook_url: Option<String>,
+}
+
+/// A gather that listens.
+#[derive(Debug)]
+struct Gather {
+    spec: GatherSpec,
+    /// When it started listening (after its prompt).
+    since: u64,
+}
+
+/// The party's input in progress.
+#[derive(Debug)]
+struct PartyAction {
+    input: CallerInput,
+    ends: u64,
+}
+
+/// How a call starts.
+#[derive(Debug)]
+pub(crate) enum Start {
+    /// Parked until answered; hung up after the first-command timeout.
+    Incoming,
+    /// Dialed: rings, then the callee does this.
+    Outgoing {
+        outcome: CalleeOutcome,
+        timeout_secs: u64,
+        stream: Option<StreamParams>,
+    },
+}
+
+pub(crate) struct Driver {
+    sim: Simulator,
+    id: String,
+    inbox: UnboundedReceiver<Command>,
+    /// A sender to the driver's own inbox, for its streams.
+    self_tx: UnboundedSender<Command>,
+    deliveries: UnboundedSender<Delivery>,
+    script: CallScript,
+    now: u64,
+    time_limit_ms: u64,
+    /// Parked (incoming, not answered) until this real instant.
+    parked_until: Option<Instant>,
+    /// Ringing (outgoing): when the callee acts, and how.
+    ringing: Option<(u64, CalleeOutcome)>,
+    pending_stream: Option<StreamParams>,
+    answered: bool,
+    ended: bool,
+    queue: VecDeque<AudioItem>,
+    playing: Option<(AudioItem, u64, u64)>,
+    gather: Option<Gather>,
+    transcribing: bool,
+    party: Option<PartyAction>,
+    /// The party stays silent until the listening gather ends.
+    silent_for_gather: bool,
+    /// The party barges in after this much of the current audio.
+    barge_after: Option<u64>,
+    streams: Vec<StreamHandle>,
+}
+
+impl Simulator {
+    /// Starts driving call `id` (already stored): its events go through a delivery task
+    /// of their own. Returns the task that ends when the simulator is done with the call.
+    pub(crate) fn spawn_call(
+        &self,
+        id: String,
+        inbox: UnboundedReceiver<Command>,
+        self_tx: UnboundedSender<Command>,
+        script: CallScript,
+        start: Start,
+        time_limit_secs: u64,
+    ) -> tokio::task::JoinHandle<()> {
+        let (deliveries, queue) = tokio::sync::mpsc::unbounded_channel();
+        let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue));
+        let voice = &self.config().voice;
+        let (parked_until, ringing, pending_stream) = match start {
+            Start::Incoming => (
+                Some(Instant::now() + voice.first_command_timeout),
+                None,
+                None,
+            ),
+            Start::Outgoing {
+                outcome,
+                timeout_secs,
+                stream,
+            } => {
+                let at = match outcome {
+                    CalleeOutcome::NoAnswer => timeout_secs * 1000,
+                    _ => voice.ring_ms,
+                };
+                (None, Some((at, outcome)), stream)
+            }
+        };
+        let driver = Driver {
+            sim: self.clone(),
+            id,
+            inbox,
+            self_tx,
+            deliveries,
+            script,
+            now: 0,
+            time_limit_ms: time_limit_secs.saturating_mul(1000),
+            parked_until,
+            ringing,
+            pending_stream,
+            answered: false,
+            ended: false,
+            queue: VecDeque::new(),
+            playing: None,
+            gather: None,
+            transcribing: false,
+            party: None,
+            silent_for_gather: false,
+            barge_after: None,
+            streams: Vec::new(),
+        };
+        tokio::spawn(async move {
+            driver.run().await;
+            let _ = delivery_task.await;
+        })
+    }
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let incoming = self.parked_until.is_some();
+        let mut initiated = Map::new();
+        initiated.insert(
+            "direction".into(),
+            json!(if incoming { "incoming" } else { "outgoing" }),
+        );
+        initiated.insert(
+            "state".into(),
+            json!(if incoming { "parked" } else { "bridging" }),
+        );
+        initiated.insert("start_time".into(), json!(self.start_time()));
+        let caller_id_name = self.sim.lock().calls.get(&self.id).map(|c| c.from.clone());
+        initiated.insert("caller_id_name".into(), json!(caller_id_name));
+        self.emit("call.initiated", initiated, None);
+        while !self.ended {
+            while let Ok(cmd) = self.inbox.try_recv() {
+                self.apply(cmd).await;
+                if self.ended {
+                    break;
+                }
+            }
+            if self.ended {
+                break;
+            }
+            self.schedule_party().await;
+            if self.ended {
+                break;
+            }
+            self.wait().await;
+        }
+        for stream in std::mem::take(&mut self.streams) {
+            stream.finish().await;
+        }
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.commands = None;
+        }
+        tracing::info!(call_control_id = %self.id, "telnyx simulator: call ended");
+    }
+
+    /// Waits for a command or the next scheduled moment, and handles it.
+    async fn wait(&mut self) {
+        let pace = self.sim.config().voice.simulated_second;
+        let next = self.next_moment(pace > Duration::ZERO);
+        let started = Instant::now();
+        let sleep_for = next.map(|at| pace.mul_f64(at.saturating_sub(self.now) as f64 / 1000.0));
+        let parked_until = self.parked_until;
+        tokio::select! {
+            cmd = self.inbox.recv() => {
+                if let (Some(at), false) = (next, pace.is_zero()) {
+                    let elapsed = started.elapsed().as_secs_f64() / pace.as_secs_f64();
+                    self.advance_to((self.now + (elapsed * 1000.0) as u64).min(at));
+                }
+                match cmd {
+                    Some(cmd) => self.apply(cmd).await,
+                    None => self.ended = true,
+                }
+            }
+            _ = sleep_opt(sleep_for) => {
+                if let Some(at) = next {
+                    self.advance_to(at);
+                    self.fire(at).await;
+                }
+            }
+            _ = sleep_until_opt(parked_until) => {
+                tracing::info!(call_control_id = %self.id, "telnyx simulator: no command before the first-command timeout; hanging up");
+                self.note("no answer before the first-command timeout".into());
+                self.end("timeout", "unknown", "unspecified").await;
+            }
+        }
+    }
+
+    /// The earliest scheduled moment; the time limit counts only when something else is
+    /// scheduled or `idle_clock` (a paced clock moves while the call waits).
+    fn next_moment(&self, idle_clock: bool) -> Option<u64> {
+        let mut moments = Vec::new();
+        if let Some((_, _, ends)) = &self.playing {
+            moments.push(*ends);
+            if let (Some(after), Some((_, started, _))) = (self.barge_after, &self.playing) {
+                moments.push(started + after);
+            }
+        }
+        if let Some(p) = &self.party {
+            moments.push(p.ends);
+        }
+        if let Some(g) = &self.gather {
+            moments.push(g.since + g.spec.timeout_ms);
+        }
+        if let Some((at, _)) = self.ringing {
+            moments.push(at);
+        }
+        let next = moments.into_iter().min();
+        match next {
+            Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
+            None if idle_clock && !self.ended => Some(self.time_limit_ms.max(self.now)),
+            None => None,
+        }
+    }
+
+    fn advance_to(&mut self, at: u64) {
+        if at > self.now {
+            self.now = at;
+            if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+                call.clock_ms = at;
+            }
+        }
+    }
+
+    /// Handles everything due at `at`.
+    async fn fire(&mut self, at: u64) {
+        if at >= self.time_limit_ms {
+            self.note(format!(
+                "time limit of {} s reached",
+                self.time_limit_ms / 1000
+            ));
+            self.end("time_limit", "unknown", "unspecified").await;
+            return;
+        }
+        if let Some((ring_at, outcome)) = self.ringing {
+            if ring_at <= at {
+                self.ringing = None;
+                match outcome {
+                    CalleeOutcome::Answer => {
+                        let stream = self.pending_stream.take();
+                        self.answer(None, stream);
+                    }
+                    CalleeOutcome::Busy => self.end("user_busy", "callee", "486").await,
+                    CalleeOutcome::NoAnswer => self.end("timeout", "unknown", "487").await,
+                    CalleeOutcome::Fail => self.end("not_found", "callee", "404").await,
+                }
+                if self.ended {
+                    return;
+                }
+            }
+        }
+        if self
+            .playing
+            .as_ref()
+            .is_some_and(|(_, _, ends)| *ends <= at)
+        {
+            self.finish_audio("completed");
+            self.start_next_audio();
+        }
+        if self.party.as_ref().is_some_and(|p| p.ends <= at) {
+            if let Some(p) = self.party.take() {
+                self.party_done(p.input).await;
+            }
+        }
+        if self
+            .gather
+            .as_ref()
+            .is_some_and(|g| g.since + g.spec.timeout_ms <= at)
+        {
+            self.end_gather(String::new(), "timeout");
+        }
+    }
+
+    async fn apply(&mut self, cmd: Command) {
+        if let Some(state) = cmd.client_state {
+            if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+                call.client_state = Some(state);
+            }
+        }
+        if self.ended {
+            return;
+        }
+        match cmd.action {
+            Action::Answer {
+                webhook_url,
+                stream,
+            } => {
+                self.parked_until = None;
+                self.answer(webhook_url, stream);
+            }
+            Action::Hangup => {
+                let (cause, source, sip) = if self.ringing.is_some() {
+                    ("originator_cancel", "caller", "487")
+                } else {
+                    ("normal_clearing", self.app_side(), "unspecified")
+                };
+                self.end(cause, source, sip).await;
+            }
+            Action::Reject { cause, sip } => self.end(cause, "callee", sip).await,
+            Action::Audio(item) => {
+                self.queue.push_back(item);
+                if self.playing.is_none() {
+                    self.start_next_audio();
+                }
+            }
+            Action::PlaybackStop => {
+                self.queue
+                    .retain(|i| !matches!(i.heard, Heard::Playback { .. }) || i.gather.is_some());
+                if self.playing.as_ref().is_some_and(|(i, _, _)| {
+                    matches!(i.heard, Heard::Playback { .. }) && i.gather.is_none()
+                }) {
+                    self.finish_audio("cancelled");
+                    self.start_next_audio();
+                }
+            }
+            Action::Gather(spec) => {
+                if self.gather.is_some() {
+                    self.end_gather(String::new(), "cancelled");
+                }
+                match &spec.prompt {
+                    Some(prompt) => {
+                        let mut item = match prompt.clone() {
+                            Heard::Speak {
+                                payload,
+                                voice,
+                                language,
+                            } => AudioItem::speak(payload, voice, language),
+                            Heard::Playback { url } => AudioItem::playback(url),
+                        };
+                        item.gather = Some(spec);
+                        self.queue.push_back(item);
+                        if self.playing.is_none() {
+                            self.start_next_audio();
+                        }
+                    }
+                    None => {
+                        self.gather = Some(Gather {
+                            spec,
+                            since: self.now,
+                        })
+                    }
+                }
+            }
+            Action::GatherStop => {
+                let prompt_playing = self
+                    .playing
+                    .as_ref()
+                    .and_then(|(i, _, _)| i.gather.as_ref())
+                    .cloned();
+                if let Some(spec) = prompt_playing {
+                    self.playing = None;
+                    self.record_gather(&spec, String::new(), "cancelled");
+                    self.start_next_audio();
+                } else if let Some(pos) = self.queue.iter().position(|i| i.gather.is_some()) {
+                    if let Some(item) = self.queue.remove(pos) {
+                        if let Some(spec) = item.gather {
+                            self.record_gather(&spec, String::new(), "cancelled");
+                        }
+                    }
+                } else if self.gather.is_some() {
+                    self.end_gather(String::new(), "cancelled");
+                }
+            }
+            Action::TranscriptionStart => self.transcribing = true,
+            Action::TranscriptionStop => self.transcribing = false,
+            Action::StreamingStart(params) => self.open_stream(params),
+            Action::StreamingStop { stream_id } => {
+                let (stop, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.streams)
+                    .into_iter()
+                    .partition(|s| stream_id.as_deref().is_none_or(|id| id == s.stream_id));
+                self.streams = keep;
+                for s in stop {
+                    let url = s.url.clone();
+                    s.finish().await;
+                    let mut extra = Map::new();
+                    extra.insert("stream_url".into(), json!(url));
+                    self.emit("streaming.stopped", extra, None);
+                }
+            }
+            Action::SendDtmf { digits } => {
+                if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+                    call.log.dtmf_sent.push(digits);
+                }
+            }
+            Action::ClientStateUpdate => {}
+            Action::PartyHangup => {
+                let source = if self.is_incoming() {
+                    "caller"
+                } else {
+                    "callee"
+                };
+                self.end("normal_clearing", source, "unspecified").await;
+            }
+            Action::StreamOpened {
+                stream_id,
+                url,
+                failure,
+            } => {
+                let mut extra = Map::new();
+                match failure {
+                    None => {
+                        extra.insert("stream_url".into(), json!(url));
+                        self.emit("streaming.started", extra, None);
+                    }
+                    Some(reason) => {
+                        self.streams.retain(|s| s.stream_id != stream_id);
+                        extra.insert("failure_reason".into(), json!(reason));
+                        extra.insert("stream_id".into(), json!(stream_id));
+                        extra.insert("stream_params".into(), json!({ "stream_url": url }));
+                        extra.insert("stream_type".into(), json!("websocket"));
+                        self.emit("streaming.failed", extra, None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_incoming(&self) -> bool {
+        self.sim
+            .lock()
+            .calls
+            .get(&self.id)
+            .is_some_and(|c| c.direction == "incoming")
+    }
+
+    /// Who the application is on this call: the callee of an incoming call, the caller
+    /// of one it dialed.
+    fn app_side(&self) -> &'static str {
+        if self.is_incoming() {
+            "callee"
+        } else {
+            "caller"
+        }
+    }
+
+    fn answer(&mut self, webhook_url: Option<String>, stream: Option<StreamParams>) {
+        self.answered = true;
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.answered = true;
+            call.state = "answered";
+            call.answered_ms = Some(self.now);
+            if let Some(url) = webhook_url {
+                call.webhook_url = url;
+            }
+        }
+        let mut extra = Map::new();
+        extra.insert("state".into(), json!("answered"));
+        extra.insert("start_time".into(), json!(self.start_time()));
+        self.emit("call.answered", extra, None);
+        if let Some(params) = stream {
+            self.open_stream(params);
+        }
+    }
+
+    fn open_stream(&mut self, params: StreamParams) {
+        let handle = StreamHandle::open(
+            self.sim.clone(),
+            self.id.clone(),
+            params,
+            self.self_tx.clone(),
+        );
+        self.streams.push(handle);
+    }
+
+    fn start_time(&self) -> String {
+        let start = self
+            .sim
+            .lock()
+            .calls
+            .get(&self.id)
+            .map(|c| c.start_time)
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        rfc3339(start)
+    }
+
+    fn start_next_audio(&mut self) {
+        if self.playing.is_some() || self.ended {
+            return;
+        }
+        let Some(item) = self.queue.pop_front() else {
+            return;
+        };
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.log.heard.push(item.heard.clone());
+        }
+        if item.gather.is_none() {
+            let (event, extra) = started_event(&item.heard);
+            self.emit(event, extra, item.webhook_url.as_deref());
+        }
+        let ends = self.now + item.duration_ms;
+        self.playing = Some((item, self.now, ends));
+    }
+
+    /// Ends the playing item with `status` (its gather, if a prompt that completed, listens).
+    fn finish_audio(&mut self, status: &str) {
+        let Some((item, _, _)) = self.playing.take() else {
+            return;
+        };
+        match item.gather {
+            Some(spec) if status == "completed" => {
+                self.gather = Some(Gather {
+                    spec,
+                    since: self.now,
+                })
+            }
+            Some(spec) => self.record_gather(&spec, String::new(), status),
+            None => {
+                let (event, mut extra) = ended_event(&item.heard);
+                extra.insert("status".into(), json!(status));
+                self.emit(event, extra, item.webhook_url.as_deref());
+            }
+        }
+        self.barge_after = None;
+    }
+
+    fn end_gather(&mut self, digits: String, status: &str) {
+        if let Some(g) = self.gather.take() {
+            self.record_gather(&g.spec, digits, status);
+        }
+        self.silent_for_gather = false;
+    }
+
+    fn record_gather(&mut self, spec: &GatherSpec, digits: String, status: &str) {
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.log.gathers.push(GatherRecord {
+                command: spec.command.clone(),
+                digits: digits.clone(),
+                status: status.to_string(),
+            });
+        }
+        let mut extra = Map::new();
+        extra.insert("digits".into(), json!(digits));
+        extra.insert("status".into(), json!(status));
+        self.emit("call.gather.ended", extra, spec.webhook_url.as_deref());
+    }
+
+    /// Whether anything listens to the party: a gather, a transcription, a stream.
+    fn listening(&self) -> bool {
+        self.gather.is_some() || self.transcribing || !self.streams.is_empty()
+    }
+
+    /// Starts the party's next input when the call listens and the application's audio
+    /// is done (or has played as long as a barge-in waits for).
+    async fn schedule_party(&mut self) {
+        loop {
+            if self.ended || !self.answered || self.party.is_some() || !self.listening() {
+                return;
+            }
+            if self.silent_for_gather && self.gather.is_some() {
+                return;
+            }
+            if let Some((_, started, _)) = &self.playing {
+                match self.barge_after {
+                    Some(after) if self.now >= started + after => self.barge_after = None,
+                    _ => return,
+                }
+            }
+            let Some(input) = self.script.inputs.pop_front() else {
+                if self.script.hang_up_when_done {
+                    self.note("the script ran out: the party hangs up".into());
+                    let source = if self.is_incoming() {
+                        "caller"
+                    } else {
+                        "callee"
+                    };
+                    self.end("normal_clearing", source, "unspecified").await;
+                }
+                return;
+            };
+            let duration = match &input {
+                CallerInput::Speech { text, .. } | CallerInput::PartialSpeech(text) => {
+                    text.split_whitespace().count().max(1) as u64 * MS_PER_WORD
+                }
+                CallerInput::Digits(d) => d.chars().count() as u64 * MS_PER_KEY,
+                CallerInput::Audio(bytes) => {
+                    for s in &self.streams {
+                        s.send_audio(bytes.clone());
+                    }
+                    (bytes.len() as u64).div_ceil(8)
+                }
+                CallerInput::Wait { ms } => *ms,
+                CallerInput::Silence => {
+                    if self.gather.is_some() {
+                        self.silent_for_gather = true;
+                    }
+                    continue;
+                }
+                CallerInput::Interrupt { after_ms } => {
+                    self.barge_after = Some(*after_ms);
+                    continue;
+                }
+            };
+            self.party = Some(PartyAction {
+                input,
+                ends: self.now + duration,
+            });
+            return;
+        }
+    }
+
+    /// The party finished an input: whoever listens gets it.
+    async fn party_done(&mut self, input: CallerInput) {
+        match input {
+            CallerInput::Speech { text, confidence } => {
+                if self.transcribing {
+                    self.transcription(text, confidence, true);
+                } else {
+                    self.note(format!("speech {text:?} with no transcription running"));
+                }
+            }
+            CallerInput::PartialSpeech(text) => {
+                if self.transcribing {
+                    self.transcription(text, None, false);
+                } else {
+                    self.note(format!(
+                        "partial speech {text:?} with no transcription running"
+                    ));
+                }
+            }
+            CallerInput::Digits(digits) => {
+                for s in &self.streams {
+                    for d in digits.chars() {
+                        s.send_dtmf(d);
+                    }
+                }
+                if let Some(g) = &self.gather {
+                    let (digits, status) = gathered(&g.spec, &digits);
+                    self.end_gather(digits, status);
+                } else {
+                    for d in digits.chars() {
+                        let mut extra = Map::new();
+                        extra.insert("digit".into(), json!(d.to_string()));
+                        self.emit("call.dtmf.received", extra, None);
+                    }
+                }
+            }
+            CallerInput::Audio(_) | CallerInput::Wait { .. } => {}
+            CallerInput::Silence | CallerInput::Interrupt { .. } => {}
+        }
+    }
+
+    fn transcription(&mut self, text: String, confidence: Option<f64>, is_final: bool) {
+        let mut data = Map::new();
+        if let Some(c) = confidence {
+            data.insert("confidence".into(), json!(c));
+        }
+        data.insert("is_final".into(), json!(is_final));
+        data.insert("transcript".into(), json!(text));
+        data.insert("transcription_track".into(), json!("inbound"));
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.log.transcriptions.push(TranscriptionRecord {
+                transcript: text,
+                confidence,
+                is_final,
+            });
+        }
+        let mut extra = Map::new();
+        extra.insert("transcription_data".into(), Value::Object(data));
+        self.emit("call.transcription", extra, None);
+    }
+
+    /// Ends the call: what plays ends with `call_hangup`, streams stop, `call.hangup`.
+    async fn end(&mut self, cause: &str, source: &str, sip: &str) {
+        if self.ended {
+            return;
+        }
+        self.finish_audio("call_hangup");
+        self.queue.clear();
+        if self.gather.is_some() {
+            self.end_gather(String::new(), "call_hangup");
+        }
+        for s in std::mem::take(&mut self.streams) {
+            let url = s.url.clone();
+            s.finish().await;
+            let mut extra = Map::new();
+            extra.insert("stream_url".into(), json!(url));
+            self.emit("streaming.stopped", extra, None);
+        }
+        let end = OffsetDateTime::now_utc();
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.state = "hangup";
+            call.end_time = Some(end);
+            call.hangup_cause = Some(cause.to_string());
+            call.hangup_source = Some(source.to_string());
+        }
+        let mut extra = Map::new();
+        extra.insert("call_quality_stats".into(), Value::Null);
+        extra.insert("end_time".into(), json!(rfc3339(end)));
+        extra.insert("hangup_cause".into(), json!(cause));
+        extra.insert("hangup_source".into(), json!(source));
+        extra.insert("sip_hangup_cause".into(), json!(sip));
+        extra.insert("start_time".into(), json!(self.start_time()));
+        extra.insert("state".into(), json!("hangup"));
+        self.emit("call.hangup", extra, None);
+        self.ended = true;
+        self.party = None;
+    }
+
+    fn emit(&self, event_type: &str, extra: Map<String, Value>, url: Option<&str>) {
+        self.sim
+            .emit_call_event(&self.id, event_type, extra, url, &self.deliveries);
+    }
+
+    fn note(&self, note: String) {
+        if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+            call.log.notes.push(note);
+        }
+    }
+}
+
+/// What a gather makes of the keys pressed: cut at the terminating digit or the maximum;
+/// `valid` unless too few digits or one not allowed.
+fn gathered(spec: &GatherSpec, pressed: &str) -> (String, &'static str) {
+    let mut digits = String::new();
+    for c in pressed.chars() {
+        if spec.terminating_digit.contains(c) && !spec.terminating_digit.is_empty() {
+            break;
+        }
+        digits.push(c);
+        if digits.chars().count() >= spec.maximum_digits {
+            break;
+        }
+    }
+    let valid = digits.chars().count() >= spec.minimum_digits
+        && digits.chars().all(|c| spec.valid_digits.contains(c));
+    (digits, if valid { "valid" } else { "invalid" })
+}
+
+fn started_event(heard: &Heard) -> (&'static str, Map<String, Value>) {
+    let mut extra = Map::new();
+    match heard {
+        Heard::Speak { .. } => ("call.speak.started", extra),
+        Heard::Playback { url } => {
+            extra.insert("media_url".into(), json!(url));
+            extra.insert("overlay".into(), json!(false));
+            ("call.playback.started", extra)
+        }
+    }
+}
+
+fn ended_event(heard: &Heard) -> (&'static str, Map<String, Value>) {
+    let (started, extra) = started_event(heard);
+    let ended = if started == "call.speak.started" {
+        "call.speak.ended"
+    } else {
+        "call.playback.ended"
+    };
+    (ended, extra)
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> GatherSpec {
+        GatherSpec {
+            command: "gather".into(),
+            prompt: None,
+            minimum_digits: 1,
+            maximum_digits: 128,
+            terminating_digit: "#".into(),
+            valid_digits: "0123456789#*".into(),
+            timeout_ms: 60_000,
+            webhook_url: None,
+        }
+    }
+
+    #[test]
+    fn gathers_cut_at_the_terminating_digit_and_the_maximum() {
+        assert_eq!(gathered(&spec(), "1234#56"), ("1234".to_string(), "valid"));
+        let short = GatherSpec {
+            maximum_digits: 2,
+            ..spec()
+        };
+        assert_eq!(gathered(&short, "1234"), ("12".to_string(), "valid"));
+        let four = GatherSpec {
+            minimum_digits: 4,
+            ..spec()
+        };
+        assert_eq!(gathered(&four, "12#"), ("12".to_string(), "invalid"));
+        let digits_only = GatherSpec {
+            valid_digits: "123".into(),
+            ..spec()
+        };
+        assert_eq!(gathered(&digits_only, "19"), ("19".to_string(), "invalid"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Voice settings: the Call Control applications ("connections") calls go to, their
+//! timeouts, webhook retries, the simulated clock's pace and how callees answer.
+
+use std::time::Duration;
+
+use telephony_simulator_voice::CalleeOutcome;
+
+use crate::config::SimulatorConfig;
+
+/// A Call Control application (Telnyx's "connection", `connection_id`): where the events
+/// of its calls go.
+///
+/// ```
+/// use telephony_telnyx_simulator::CallControlApp;
+/// let app = CallControlApp::new("1494404757140276705", "http://127.0.0.1:8080/telnyx/voice");
+/// assert_eq!(app.webhook_event_failover_url, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallControlApp {
+    /// `connection_id`.
+    pub id: String,
+    /// `webhook_event_url`: every event of its calls (unless a command's `webhook_url`
+    /// says otherwise).
+    pub webhook_event_url: String,
+    /// `webhook_event_failover_url`: tried once the primary URL's attempts are used up.
+    pub webhook_event_failover_url: Option<String>,
+}
+
+impl CallControlApp {
+    /// An application `id` whose events go to `webhook_event_url`.
+    pub fn new(id: impl Into<String>, webhook_event_url: impl Into<String>) -> Self {
+        CallControlApp {
+            id: id.into(),
+            webhook_event_url: webhook_event_url.into(),
+            webhook_event_failover_url: None,
+        }
+    }
+
+    /// Sets [`webhook_event_failover_url`](Self::webhook_event_failover_url).
+    pub fn failover(mut self, url: impl Into<String>) -> Self {
+        self.webhook_event_failover_url = Some(url.into());
+        self
+    }
+}
+
+/// The voice part of [`SimulatorConfig`] ([`SimulatorConfig::voice`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VoiceConfig {
+    /// The account's Call Control applications; the first is the default for inbound
+    /// calls. None by default: add one with [`SimulatorConfig::with_connection`].
+    pub connections: Vec<CallControlApp>,
+    /// How long (real time) a parked inbound call waits for its first command before
+    /// Telnyx hangs it up (`hangup_cause: "timeout"`); Telnyx's
+    /// `first_command_timeout_secs` defaults to 30.
+    pub first_command_timeout: Duration,
+    /// The real time one simulated second takes (default zero: speech, ringing, gathers
+    /// and the caller's inputs take no real time; the clock that `call_duration` and
+    /// `time_limit_secs` use is the same whatever the pace). While nothing is scheduled
+    /// on a call (it waits for a command), its clock moves only when this is not zero.
+    pub simulated_second: Duration,
+    /// Delivery attempts of one event to its URL before the failover URL (default 3).
+    pub webhook_attempts: u32,
+    /// Pause between two attempts (default 100 ms; Telnyx waits longer).
+    pub webhook_retry_delay: Duration,
+    /// How long one webhook may take to answer (default 10 s).
+    pub webhook_timeout: Duration,
+    /// How long an outbound call rings before the callee answers or is found busy, on the
+    /// simulated clock (default 2000 ms).
+    pub ring_ms: u64,
+    /// How callees of outbound calls answer, by number; numbers not listed answer.
+    pub callee_outcomes: Vec<(String, CalleeOutcome)>,
+    /// The account's user id (a UUID), sent as `start.user_id` on media streams.
+    pub user_id: String,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            connections: Vec::new(),
+            first_command_timeout: Duration::from_secs(30),
+            simulated_second: Duration::ZERO,
+            webhook_attempts: 3,
+            webhook_retry_delay: Duration::from_millis(100),
+            webhook_timeout: Duration::from_secs(10),
+            ring_ms: 2000,
+            callee_outcomes: Vec::new(),
+            user_id: crate::ids::new_uuid(),
+        }
+    }
+}
+
+impl SimulatorConfig {
+    /// Adds a Call Control application `id` whose events go to `webhook_event_url`
+    /// (the first one added takes inbound calls by default).
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::SimulatorConfig;
+    /// let c = SimulatorConfig::generate().with_connection("1494404757140276705", "http://127.0.0.1:8080/telnyx/voice");
+    /// assert_eq!(c.voice.connections[0].id, "1494404757140276705");
+    /// ```
+    pub fn with_connection(
+        self,
+        id: impl Into<String>,
+        webhook_event_url: impl Into<String>,
+    ) -> Self {
+        self.with_call_control_app(CallControlApp::new(id, webhook_event_url))
+    }
+
+    /// Adds a Call Control application (with a failover URL, say).
+    pub fn with_call_control_app(mut self, app: CallControlApp) -> Self {
+        self.voice.connections.push(app);
+        self
+    }
+
+    /// Sets [`VoiceConfig::first_command_timeout`].
+    pub fn with_first_command_timeout(mut self, timeout: Duration) -> Self {
+        self.voice.first_command_timeout = timeout;
+        self
+    }
+
+    /// Sets [`VoiceConfig::simulated_second`].
+    pub fn with_simulated_second(mut self, real: Duration) -> Self {
+        self.voice.simulated_second = real;
+        self
+    }
+
+    /// Sets [`VoiceConfig::webhook_attempts`] and [`VoiceConfig::webhook_retry_delay`].
+    pub fn with_webhook_retries(mut self, attempts: u32, delay: Duration) -> Self {
+        self.voice.webhook_attempts = attempts.max(1);
+        self.voice.webhook_retry_delay = delay;
+        self
+    }
+
+    /// Makes the callee `number` answer outbound calls this way (see the
+    /// [crate docs](crate#outbound-calls) for the events each sends).
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{CalleeOutcome, SimulatorConfig};
+    /// let c = SimulatorConfig::generate().with_callee_outcome("+15550000486", CalleeOutcome::Busy);
+    /// assert_eq!(c.voice.callee_outcomes.len(), 1);
+    /// ```
+    pub fn with_callee_outcome(
+        mut self,
+        number: impl Into<String>,
+        outcome: CalleeOutcome,
+    ) -> Self {
+        self.voice.callee_outcomes.push((number.into(), outcome));
+        self
+    }
+}
