@@ -8,7 +8,7 @@
 //! | `call.answered` without it | [`CallEvent::Progress`] (`in-progress`: ask what to do) |
 //! | `call.speak.ended` / `call.playback.ended` `completed` | [`CallEvent::Resume`] |
 //! | `call.gather.ended` `valid` with digits | [`CallEvent::Gather`] (digits) |
-//! | `call.gather.ended` `timeout`/`invalid` | [`CallEvent::Resume`] (the gather falls through) |
+//! | `call.gather.ended` `timeout`/`invalid` | [`CallEvent::Resume`] (the gather falls through; its action under [`ACTION_EXTRA`]) |
 //! | `call.transcription`, final | [`CallEvent::Gather`] (speech) |
 //! | `streaming.stopped` / `streaming.failed` | [`CallEvent::Resume`] (the rest after the stream) |
 //! | `call.hangup` | [`CallEvent::Status`], terminal (see [`hangup_status`]) |
@@ -222,6 +222,16 @@ pub fn parse_call_event(
                 _ => ev.other(),
             }
         }
+        "call.gather.ended" if waiting(Wait::Pause).is_some() => {
+            match (waiting(Wait::Pause), status_field) {
+                // A pause is over when its gather ends, however it ended (a key press
+                // cuts it short).
+                (Some(s), Some("valid" | "timeout" | "invalid") | None) => {
+                    ev.resume(s, CallStatus::InProgress)?
+                }
+                _ => ev.other(),
+            }
+        }
         "call.gather.ended" => match (waiting(Wait::Gather), status_field) {
             (Some(s), Some("valid")) if text(payload, "digits").is_some() => {
                 let mut call = ev.call(CallStatus::InProgress)?;
@@ -239,7 +249,19 @@ pub fn parse_call_event(
                 })
             }
             (Some(s), Some("valid" | "timeout" | "invalid")) => {
-                ev.resume(s, CallStatus::InProgress)?
+                // The gather falls through; its action says which gather it was, so a
+                // gateway that already has its answer (a final transcription came first)
+                // can tell this is late.
+                let action = s.a.clone();
+                match ev.resume(s, CallStatus::InProgress)? {
+                    WebhookEvent::Call(CallEvent::Resume { mut call, plan }) => {
+                        if let Some(a) = action {
+                            call.extra.insert(ACTION_EXTRA.to_string(), a);
+                        }
+                        WebhookEvent::Call(CallEvent::Resume { call, plan })
+                    }
+                    other => other,
+                }
             }
             _ => ev.other(),
         },

@@ -26,7 +26,7 @@
 //! |---|---|
 //! | `Say` | `speak` (voice: the `Say`'s, mapped by [`tts_voice`], else `telnyx.ttsVoice`) |
 //! | `Play` | `playback_start` |
-//! | `Pause` | the gateway waits (at most [`MAX_PAUSE_SECS`]) |
+//! | `Pause` | a key `gather` nobody answers, as Telnyx's own timer (at most [`MAX_PAUSE_SECS`]; a key press ends it early) |
 //! | `Gather` | `gather_using_speak` / `gather_using_audio` / `gather` (keys, and the timeout), plus `transcription_start` for speech |
 //! | `Hangup`, end of the response | `hangup` |
 //! | `Reject` | `reject` (`CALL_REJECTED` / `USER_BUSY`) before the answer, else `hangup` |

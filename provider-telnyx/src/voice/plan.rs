@@ -43,7 +43,8 @@ pub enum Step {
         /// Times to play it.
         loops: u32,
     },
-    /// Silence: the gateway waits before the next step.
+    /// Silence: a key `gather` that only waits (Call Control has no pause), then the next
+    /// step.
     Pause {
         /// Seconds.
         secs: u32,
@@ -115,6 +116,8 @@ pub enum Wait {
     Gather,
     /// `streaming.stopped`.
     Stream,
+    /// The `call.gather.ended` that ends a pause.
+    Pause,
     /// Nothing (the call is being hung up).
     Nothing,
 }

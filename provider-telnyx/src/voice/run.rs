@@ -1,9 +1,7 @@
 //! Carrying out a plan with Call Control commands.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use telephony_core::ProviderError;
 use telephony_core::voice::{Call, CallDirection, CallStatus, VoiceRun};
 
@@ -11,9 +9,8 @@ use super::events::{EVENT_ID_EXTRA, GATHERING_EXTRA, TRANSCRIBING_EXTRA};
 use super::plan::{CallState, GatherStep, Step, Wait, encode_plan};
 use crate::client::{CALL_ENDED_CODE, TelnyxClient};
 
-/// The longest `<Pause>` the gateway waits out inside one event (longer ones are cut to
-/// this, with a warning).
-pub const MAX_PAUSE_SECS: u32 = 60;
+/// The longest `<Pause>` (one hour); a longer one is cut to this.
+pub const MAX_PAUSE_SECS: u32 = 3600;
 
 /// A Twilio-style voice name as Telnyx's: `Polly.Joanna` → `AWS.Polly.Joanna`,
 /// `alice`/`woman` → `female`, `man` → `male`; Telnyx names pass unchanged; none is
@@ -214,17 +211,37 @@ pub(crate) async fn run(
                 .await?
             }
             Step::Pause { secs } => {
-                if secs > MAX_PAUSE_SECS {
-                    tracing::warn!(call_sid = %call.call_id, secs, max = MAX_PAUSE_SECS, "a pause longer than the gateway waits inside one event; shortened");
+                if secs == 0 {
+                    continue;
                 }
-                tokio::time::sleep(Duration::from_secs(u64::from(secs.min(MAX_PAUSE_SECS)))).await;
-                continue;
+                // Call Control has no pause: a key gather that nobody answers is Telnyx's
+                // own timer, so no replica holds the call while it waits.
+                let state = CallState::new(Wait::Pause, &plan).encode();
+                let millis = u64::from(secs.min(MAX_PAUSE_SECS)) * 1000;
+                r.send(
+                    "gather",
+                    json!({
+                        "minimum_digits": 1,
+                        "maximum_digits": 1,
+                        "timeout_millis": millis,
+                        "initial_timeout_millis": millis,
+                        "client_state": state,
+                    }),
+                )
+                .await?
             }
             Step::Gather(g) => {
                 let mut state = CallState::new(Wait::Gather, &plan);
                 state.a = Some(g.action.clone());
                 state.t = g.speech;
                 let state = state.encode();
+                // The key gather first (it plays the prompt), then the transcription: the
+                // caller answers after hearing the prompt, when both listen.
+                let voice = tts_voice(g.voice.as_deref(), &default_voice);
+                let (command, body) = gather_body(&g, &voice, &state);
+                if let Sent::Ended = r.send(command, body).await? {
+                    return Ok(VoiceRun::CallEnded);
+                }
                 if g.speech {
                     let mut body = json!({
                         "transcription_engine": "Telnyx",
@@ -234,13 +251,10 @@ pub(crate) async fn run(
                     if let Some(l) = &g.language {
                         body["transcription_engine_config"] = json!({ "language": l });
                     }
-                    if let Sent::Ended = r.send("transcription_start", body).await? {
-                        return Ok(VoiceRun::CallEnded);
-                    }
+                    r.send("transcription_start", body).await?
+                } else {
+                    Sent::Ok
                 }
-                let voice = tts_voice(g.voice.as_deref(), &default_voice);
-                let (command, body) = gather_body(&g, &voice, &state);
-                r.send(command, body).await?
             }
             Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
             Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),

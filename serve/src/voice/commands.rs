@@ -45,6 +45,27 @@ fn action_query(call: &Call) -> Option<&str> {
         .map(|(_, q)| q)
 }
 
+/// A resume that carries an action is the fall-through of that gather (it ended with no
+/// answer). When the call already has the gather's turn, the answer won the race (a
+/// provider's events are not ordered across commands) and the fall-through is late.
+async fn gather_already_answered(gw: &Gateway, call: &Call) -> bool {
+    let Some(query) = action_query(call) else {
+        return false;
+    };
+    let turn = super::answer::CallParams::parse(Some(query)).turn;
+    if turn == 0 {
+        return false;
+    }
+    match gw.store().call(&call.call_id).await {
+        Ok(Some(rec)) => rec.transcript.len() >= turn as usize,
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(call_sid = %call.call_id, error = %telephony_core::error_chain(&e), "could not read the call; going on with its answer");
+            false
+        }
+    }
+}
+
 /// The provider's plan for an answer; a response the provider cannot carry out ends the
 /// call with an apology (the error names the verb and is logged).
 async fn plan_of(gw: &Gateway, call_id: &str, base: &str, answer: Answer) -> Vec<u8> {
@@ -100,7 +121,13 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
         }
     }
     let mut plan = match event {
-        CallEvent::Resume { plan, .. } => plan.into_bytes(),
+        CallEvent::Resume { plan, .. } => {
+            if gather_already_answered(gw, &call).await {
+                tracing::info!(call_sid = %call.call_id, "a gather that was already answered ended late; ignored");
+                return ack(gw);
+            }
+            plan.into_bytes()
+        }
         other => {
             let query = action_query(&call).map(str::to_string);
             match answer::decide(gw, other, &base, query.as_deref()).await {

@@ -21,5 +21,6 @@ mod store_config;
 mod store_health;
 mod support;
 mod telnyx;
+mod telnyx_voice;
 mod voice_calls;
 mod voice_realtime;

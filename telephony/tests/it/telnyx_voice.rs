@@ -1,0 +1,450 @@
+//! Whole calls on Telnyx Call Control over real HTTP on loopback: the Telnyx simulator
+//! rings the gateway with signed `call.*` events, the gateway decides as it does on Twilio
+//! and carries each answer out with commands; sessions live in SQLite.
+#![cfg(feature = "telnyx")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use telephony_core::store::StatusSource;
+use telephony_core::voice::{CallAnswer, CallEvent, CallStatus, VoiceResponse};
+use telephony_core::{AllowList, Channel, InboundPolicy};
+use telephony_serve::{CallContext, Gateway, GatewayBuilder, HandlerError, VoiceSettings, Workers};
+use telephony_store::SqliteStore;
+use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
+use telephony_telnyx_simulator::{
+    CallOutcome, CallScript, CalleeOutcome, InboundCall, RunningSimulator, Simulator,
+    SimulatorConfig,
+};
+
+const OURS: &str = "+12025550123";
+const CALLER: &str = "+15557654321";
+const CONNECTION: &str = "1494404757140276705";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    sim: Simulator,
+    running: Option<RunningSimulator>,
+    gw: Gateway,
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+    workers: Option<Workers>,
+}
+
+impl Harness {
+    async fn new(
+        sim_config: impl FnOnce(SimulatorConfig) -> SimulatorConfig,
+        f: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+    ) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sim = Simulator::new(sim_config(
+            SimulatorConfig::generate()
+                .with_connection(CONNECTION, format!("{url}/telephony/webhook")),
+        ));
+        let running = sim
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let c = sim.config();
+        let provider = Arc::new(
+            TelnyxProvider::new(
+                TelnyxConfig::new(c.api_key.clone())
+                    .public_key(c.public_key_base64())
+                    .api_base_url(running.url())
+                    .from_number(OURS.parse().unwrap())
+                    .connection_id(CONNECTION),
+            )
+            .unwrap(),
+        );
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("telephony.db"))
+                .await
+                .unwrap(),
+        );
+        let b = Gateway::builder(provider, store)
+            .public_url(url.clone())
+            .inbound_policy(
+                InboundPolicy::Allowlist,
+                AllowList::parse(&[CALLER.to_string()]).unwrap(),
+            )
+            .voice(VoiceSettings::enabled());
+        let gw = f(b).build();
+        let app = gw.router();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Harness {
+            _dir: dir,
+            sim,
+            running: Some(running),
+            gw,
+            url,
+            server,
+            workers: None,
+        }
+    }
+
+    async fn call(&self, script: CallScript) -> CallOutcome {
+        self.sim
+            .place_inbound_call(InboundCall::new(CALLER, OURS).script(script))
+            .await
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(w) = self.workers.take() {
+            w.shutdown().await;
+        }
+        self.server.abort();
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn statuses(rec: &telephony_core::store::CallRecord) -> Vec<(CallStatus, StatusSource)> {
+    rec.history.iter().map(|h| (h.status, h.source)).collect()
+}
+
+#[tokio::test]
+async fn the_default_flow_on_telnyx_greets_keeps_the_transcript_and_closes() {
+    let h = Harness::new(|c| c, |b| b).await;
+    let outcome = h
+        .call(CallScript::new().say_with_confidence("please call me back", 0.91))
+        .await;
+    assert!(outcome.finished, "{outcome:#?}");
+    assert_eq!(
+        outcome.heard_texts(),
+        [
+            "Hello! How can I help you? Please speak after the tone.",
+            "Thank you. Goodbye."
+        ],
+        "{outcome:#?}"
+    );
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
+    assert_eq!(
+        outcome.command_names(),
+        [
+            "answer",
+            "gather_using_speak",
+            "transcription_start",
+            "gather_stop",
+            "transcription_stop",
+            "speak",
+            "hangup"
+        ]
+    );
+    // Every command was accepted, none twice.
+    assert!(
+        outcome
+            .commands
+            .iter()
+            .all(|c| c.http_status == 200 && !c.duplicate),
+        "{:#?}",
+        outcome.commands
+    );
+    let id = outcome.call_control_id.clone();
+    let store = h.gw.store().clone();
+    wait_until("the session to close", async || {
+        store.live_sessions().await.unwrap().is_empty()
+    })
+    .await;
+    let rec = store.call(&id).await.unwrap().unwrap();
+    assert_eq!(rec.status, CallStatus::Completed);
+    assert_eq!(
+        statuses(&rec),
+        [
+            (CallStatus::InProgress, StatusSource::Answer),
+            (CallStatus::Completed, StatusSource::Callback)
+        ]
+    );
+    let inbox = store.inbox(&Default::default()).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message.channel, Channel::Voice);
+    assert_eq!(inbox[0].message.body, "please call me back");
+    assert_eq!(inbox[0].message.provider_sid, id);
+    h.stop().await;
+}
+
+/// One handler, written once against the neutral API: a greeting with a speech gather,
+/// then a reply built from what the caller said.
+fn booking(event: CallEvent, call: CallContext) -> VoiceResponse {
+    match event {
+        CallEvent::Incoming(_) => VoiceResponse::new()
+            .gather(
+                call.gather()
+                    .dtmf()
+                    .say(call.say("Hello, what can I do for you?")),
+            )
+            .say(call.say("Nothing? Goodbye.")),
+        CallEvent::Gather {
+            speech: Some(s), ..
+        } => VoiceResponse::new()
+            .say(call.say(format!("Booking: {}.", s.text)))
+            .hangup(),
+        CallEvent::Gather {
+            digits: Some(d), ..
+        } => VoiceResponse::new()
+            .say(call.say(format!("You pressed {d}.")))
+            .hangup(),
+        _ => VoiceResponse::new().hangup(),
+    }
+}
+
+fn with_booking(b: GatewayBuilder) -> GatewayBuilder {
+    b.voice_handler(|event: CallEvent, call: CallContext| async move {
+        Ok::<_, HandlerError>(booking(event, call))
+    })
+}
+
+/// The same handler, on Twilio, through the Twilio simulator: what the caller hears and
+/// what is stored.
+async fn booking_on_twilio(
+    script: telephony_twilio_simulator::CallScript,
+) -> (Vec<String>, Vec<Option<String>>) {
+    use telephony_twilio::{TwilioConfig, TwilioProvider};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = telephony_twilio_simulator::Simulator::new(
+        telephony_twilio_simulator::SimulatorConfig::generate(),
+    );
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let c = sim.config();
+    let provider = Arc::new(
+        TwilioProvider::new(
+            TwilioConfig::new(c.account_sid.clone(), c.auth_token.clone())
+                .api_base_url(running.url())
+                .from_number("+15005550006".parse().unwrap()),
+        )
+        .unwrap(),
+    );
+    let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gw = with_booking(
+        Gateway::builder(provider, store)
+            .public_url(url.clone())
+            .inbound_policy(
+                InboundPolicy::Allowlist,
+                AllowList::parse(&[CALLER.to_string()]).unwrap(),
+            )
+            .voice(VoiceSettings::enabled()),
+    )
+    .build();
+    let app = gw.router();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let outcome = sim
+        .place_inbound_call(
+            telephony_twilio_simulator::InboundCall::new(
+                CALLER,
+                "+15005550006",
+                format!("{url}/telephony/webhook"),
+            )
+            .status_callback(format!("{url}/telephony/status"))
+            .script(script),
+        )
+        .await
+        .unwrap();
+    let heard = outcome.heard().iter().map(|s| s.to_string()).collect();
+    let rec = gw.store().call(&outcome.call_sid).await.unwrap().unwrap();
+    let turns = rec
+        .transcript
+        .iter()
+        .map(|t| t.speech.clone().or(t.digits.clone()))
+        .collect();
+    server.abort();
+    running.shutdown().await;
+    (heard, turns)
+}
+
+#[tokio::test]
+async fn one_handler_answers_the_same_calls_on_twilio_and_on_telnyx() {
+    let h = Harness::new(|c| c, with_booking).await;
+    for (telnyx_script, twilio_script, reply) in [
+        (
+            CallScript::new().say_with_confidence("a table for two", 0.87),
+            telephony_twilio_simulator::CallScript::new()
+                .say_with_confidence("a table for two", 0.87),
+            "Booking: a table for two.",
+        ),
+        (
+            CallScript::new().press("42"),
+            telephony_twilio_simulator::CallScript::new().press("42"),
+            "You pressed 42.",
+        ),
+    ] {
+        let outcome = h.call(telnyx_script).await;
+        assert_eq!(
+            outcome.heard_texts(),
+            ["Hello, what can I do for you?", reply],
+            "{outcome:#?}"
+        );
+        let rec =
+            h.gw.store()
+                .call(&outcome.call_control_id)
+                .await
+                .unwrap()
+                .unwrap();
+        let telnyx_turns: Vec<Option<String>> = rec
+            .transcript
+            .iter()
+            .map(|t| t.speech.clone().or(t.digits.clone()))
+            .collect();
+        let (twilio_heard, twilio_turns) = booking_on_twilio(twilio_script).await;
+        assert_eq!(twilio_heard, ["Hello, what can I do for you?", reply]);
+        assert_eq!(telnyx_turns, twilio_turns);
+    }
+    // Silence: both fall through the gather to the goodbye.
+    let outcome = h.call(CallScript::new().silence()).await;
+    assert_eq!(
+        outcome.heard_texts(),
+        ["Hello, what can I do for you?", "Nothing? Goodbye."]
+    );
+    let (twilio_heard, _) =
+        booking_on_twilio(telephony_twilio_simulator::CallScript::new().silence()).await;
+    assert_eq!(twilio_heard, outcome.heard_texts());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn blocked_callers_are_rejected_unanswered_and_strangers_hear_their_pairing_code() {
+    let h = Harness::new(|c| c, |b| b).await;
+    let blocked = h
+        .sim
+        .place_inbound_call(InboundCall::new("+15557650000", OURS))
+        .await
+        .unwrap();
+    assert_eq!(blocked.command_names(), ["reject"]);
+    assert!(!blocked.answered);
+    assert_eq!(blocked.hangup_cause.as_deref(), Some("call_rejected"));
+    let store = h.gw.store().clone();
+    let id = blocked.call_control_id.clone();
+    wait_until("the refused call's record", async || {
+        store
+            .call(&id)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.status.is_terminal())
+    })
+    .await;
+    let rec = store.call(&id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.note.as_deref(),
+        Some("rejected: sender is not in allowFrom")
+    );
+    assert!(!rec.session);
+    h.stop().await;
+
+    let h = Harness::new(
+        |c| c,
+        |b| b.inbound_policy(InboundPolicy::Pairing, AllowList::default()),
+    )
+    .await;
+    let stranger = h.call(CallScript::new()).await;
+    assert_eq!(stranger.command_names(), ["answer", "speak", "hangup"]);
+    let heard = stranger.heard_texts();
+    assert_eq!(heard.len(), 1);
+    let code: String = pending_code(&h).await;
+    let spelled: Vec<String> = code.chars().map(|c| c.to_string()).collect();
+    assert!(
+        heard[0].starts_with(&format!(
+            "Hello. This number only answers approved callers. Your pairing code is {}.",
+            spelled.join(", ")
+        )),
+        "{heard:?}"
+    );
+    h.stop().await;
+}
+
+async fn pending_code(h: &Harness) -> String {
+    let pending =
+        h.gw.store()
+            .pending_pairings(time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].sender.as_str(), CALLER);
+    pending[0].code.clone()
+}
+
+#[tokio::test]
+async fn an_outbound_telnyx_call_moves_through_its_statuses_and_says_its_message() {
+    let h = Harness::new(
+        |c| {
+            c.with_callee_outcome("+15557650002", CalleeOutcome::Busy)
+                .with_callee_outcome("+15557650003", CalleeOutcome::NoAnswer)
+        },
+        |b| b,
+    )
+    .await;
+    let rec =
+        h.gw.call(
+            "+15557650001",
+            CallAnswer::Response(VoiceResponse::new().say("Your table is ready.").hangup()),
+        )
+        .await
+        .unwrap();
+    let id = rec.call_id.clone();
+    assert!(id.starts_with("v3:"), "{id}");
+    let store = h.gw.store().clone();
+    wait_until("completed", async || {
+        store.call(&id).await.unwrap().unwrap().status == CallStatus::Completed
+    })
+    .await;
+    let rec = store.call(&id).await.unwrap().unwrap();
+    assert_eq!(
+        statuses(&rec),
+        [
+            (CallStatus::Queued, StatusSource::Api),
+            (CallStatus::Ringing, StatusSource::Callback),
+            (CallStatus::InProgress, StatusSource::Callback),
+            (CallStatus::Completed, StatusSource::Callback),
+        ]
+    );
+    assert!(!rec.is_live_session());
+    let outcome = h
+        .sim
+        .wait_for_call(&id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(outcome.heard_texts(), ["Your table is ready."]);
+    assert_eq!(outcome.direction, "outgoing");
+    for (to, expected) in [
+        ("+15557650002", CallStatus::Busy),
+        ("+15557650003", CallStatus::NoAnswer),
+    ] {
+        let rec =
+            h.gw.call(to, CallAnswer::Response(VoiceResponse::new().say("hi")))
+                .await
+                .unwrap();
+        let id = rec.call_id;
+        wait_until("the terminal status", async || {
+            store.call(&id).await.unwrap().unwrap().status == expected
+        })
+        .await;
+    }
+    assert!(store.live_sessions().await.unwrap().is_empty());
+    // Raw TwiML cannot run on Call Control: refused before any request.
+    let err =
+        h.gw.call("+15557650001", CallAnswer::Markup("<Response/>".into()))
+            .await
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the provider did not place the call: invalid message: raw markup (TwiML) cannot run on Telnyx Call Control; answer with a VoiceResponse"
+    );
+    h.stop().await;
+}
