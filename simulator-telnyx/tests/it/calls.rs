@@ -619,3 +619,305 @@ async fn events_not_answered_2xx_are_retried_in_order_then_sent_to_the_failover(
     // The failover app has another key: its signature check fails, so it answers 403.
     assert_eq!(outcome.events[0].attempts[2].http_status, Some(403));
 }
+
+async fn dial(server: &RunningSimulator, sim: &Simulator, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v2/calls", server.url()))
+        .bearer_auth(sim.config().api_key.expose())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn outbound_calls_ring_then_answer_or_end_as_the_callee_does() {
+    let busy = "+15550000486";
+    let silent = "+15550000487";
+    let gone = "+15550000404";
+    let react = on(vec![
+        (
+            "call.answered",
+            vec![(
+                "speak",
+                json!({"payload": "This is your reminder", "voice": "female"}),
+            )],
+        ),
+        ("call.speak.ended", vec![("hangup", empty())]),
+    ]);
+    let (sim, server, app) = setup(react, |c| {
+        c.with_callee_outcome(busy, CalleeOutcome::Busy)
+            .with_callee_outcome(silent, CalleeOutcome::NoAnswer)
+            .with_callee_outcome(gone, CalleeOutcome::Fail)
+    })
+    .await;
+
+    let (status, body) = dial(&server, &sim, json!({"connection_id": CONNECTION, "to": NUMBER, "from": CALLER, "client_state": "YQ==", "timeout_secs": 20, "answering_machine_detection": "detect"})).await;
+    assert_eq!(status, 200);
+    let data = &body["data"];
+    assert_eq!(
+        (
+            &data["is_alive"],
+            &data["record_type"],
+            &data["client_state"]
+        ),
+        (&json!(false), &json!("call"), &json!("YQ=="))
+    );
+    let id = data["call_control_id"].as_str().unwrap().to_string();
+    assert!(
+        id.starts_with("v3:")
+            && data["call_leg_id"].is_string()
+            && data["call_session_id"].is_string()
+    );
+    let outcome = sim.wait_for_call(&id, WAIT).await.unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.hangup"
+        ]
+    );
+    let initiated = &outcome.events[0].payload;
+    assert_eq!(
+        (&initiated["direction"], &initiated["state"]),
+        (&json!("outgoing"), &json!("bridging"))
+    );
+    assert_eq!(outcome.events[4].payload["hangup_source"], "caller");
+    assert_eq!(outcome.events[4].payload["client_state"], "YQ==");
+    // Rings 2 s, then 4 words (1.6 s).
+    assert_eq!(outcome.events[1].at_ms, 2000);
+    assert_eq!(outcome.events[4].at_ms, 3600);
+    assert_eq!(outcome.duration_secs, 1);
+    assert_eq!(
+        sim.dial_requests()[0]["answering_machine_detection"],
+        "detect"
+    );
+
+    let mut ended = Vec::new();
+    for to in [busy, silent, gone] {
+        let (status, body) = dial(
+            &server,
+            &sim,
+            json!({"connection_id": CONNECTION, "to": to, "from": CALLER, "timeout_secs": 20}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let outcome = sim
+            .wait_for_call(body["data"]["call_control_id"].as_str().unwrap(), WAIT)
+            .await
+            .unwrap();
+        assert_eq!(outcome.event_types(), ["call.initiated", "call.hangup"]);
+        let p = &outcome.events[1].payload;
+        ended.push((
+            p["hangup_cause"].clone(),
+            p["sip_hangup_cause"].clone(),
+            outcome.events[1].at_ms,
+        ));
+    }
+    assert_eq!(
+        ended,
+        [
+            (json!("user_busy"), json!("486"), 2000),
+            (json!("timeout"), json!("487"), 20_000),
+            (json!("not_found"), json!("404"), 2000),
+        ]
+    );
+    assert_eq!(app.bad_signatures(), 0);
+
+    // Validation.
+    let cases = [
+        (
+            json!({"to": NUMBER, "from": CALLER}),
+            422,
+            "10004",
+            "/connection_id",
+        ),
+        (
+            json!({"connection_id": "42", "to": NUMBER, "from": CALLER}),
+            422,
+            "10015",
+            "/connection_id",
+        ),
+        (
+            json!({"connection_id": CONNECTION, "from": CALLER}),
+            422,
+            "10004",
+            "/to",
+        ),
+        (
+            json!({"connection_id": CONNECTION, "to": "555-0100", "from": CALLER}),
+            422,
+            "10016",
+            "/to",
+        ),
+        (
+            json!({"connection_id": CONNECTION, "to": NUMBER}),
+            422,
+            "10004",
+            "/from",
+        ),
+        (
+            json!({"connection_id": CONNECTION, "to": NUMBER, "from": CALLER, "timeout_secs": 2}),
+            422,
+            "10015",
+            "/timeout_secs",
+        ),
+        (
+            json!({"connection_id": CONNECTION, "to": NUMBER, "from": CALLER, "answering_machine_detection": "maybe"}),
+            422,
+            "10015",
+            "/answering_machine_detection",
+        ),
+    ];
+    for (body, status, code, pointer) in cases {
+        let (got, answer) = dial(&server, &sim, body.clone()).await;
+        assert_eq!((got, error(&answer)), (status, (code, pointer)), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn time_limit_secs_ends_a_call_on_the_simulated_clock() {
+    // One simulated second takes 1 ms: the idle call reaches its 5 s limit at once.
+    let (sim, server, _app) = setup(on(vec![]), |c| {
+        c.with_simulated_second(Duration::from_millis(1))
+    })
+    .await;
+    let (_, body) = dial(
+        &server,
+        &sim,
+        json!({"connection_id": CONNECTION, "to": NUMBER, "from": CALLER, "time_limit_secs": 5}),
+    )
+    .await;
+    let outcome = sim
+        .wait_for_call(body["data"]["call_control_id"].as_str().unwrap(), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        ["call.initiated", "call.answered", "call.hangup"]
+    );
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("time_limit"));
+    assert_eq!(outcome.events[2].at_ms, 5000);
+    // Answered after 2 s of ringing.
+    assert_eq!(outcome.duration_secs, 3);
+}
+
+#[tokio::test]
+async fn speak_and_playback_queue_in_order_and_playback_stop_cancels() {
+    let react = on(vec![
+        ("call.initiated", vec![("answer", empty())]),
+        (
+            "call.answered",
+            vec![
+                ("speak", json!({"payload": "One", "voice": "female"})),
+                (
+                    "playback_start",
+                    json!({"audio_url": "https://example.com/hold.mp3"}),
+                ),
+                ("speak", json!({"payload": "Two words", "voice": "female"})),
+            ],
+        ),
+    ]);
+    let (sim, server, app) = setup(react, |c| c).await;
+    let id = sim
+        .start_inbound_call(InboundCall::new(CALLER, NUMBER))
+        .unwrap();
+    for _ in 0..4000 {
+        if app
+            .event_types()
+            .iter()
+            .filter(|e| *e == "call.speak.ended")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(command(&server, &sim, &id, "hangup", empty()).await.0, 200);
+    let outcome = sim.wait_for_call(&id, WAIT).await.unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.playback.started",
+            "call.playback.ended",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.hangup"
+        ]
+    );
+    let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [0, 0, 0, 400, 400, 1400, 1400, 2200, 2200]);
+    assert_eq!(
+        outcome.events[5].payload["media_url"],
+        "https://example.com/hold.mp3"
+    );
+    assert_eq!(outcome.events[5].payload["status"], "completed");
+    assert_eq!(
+        outcome.heard_texts(),
+        ["One", "https://example.com/hold.mp3", "Two words"]
+    );
+
+    // At a paced clock, a playback still playing is cancelled by playback_stop, and a
+    // hangup ends a speak with call_hangup.
+    let (sim, server, app) = setup(
+        on(vec![("call.initiated", vec![("answer", empty())])]),
+        |c| c.with_simulated_second(Duration::from_secs(5)),
+    )
+    .await;
+    let id = sim
+        .start_inbound_call(InboundCall::new(CALLER, NUMBER))
+        .unwrap();
+    app.wait_for("call.answered").await;
+    assert_eq!(
+        command(
+            &server,
+            &sim,
+            &id,
+            "playback_start",
+            json!({"audio_url": "https://example.com/a.wav"})
+        )
+        .await
+        .0,
+        200
+    );
+    app.wait_for("call.playback.started").await;
+    assert_eq!(
+        command(&server, &sim, &id, "playback_stop", empty())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.wait_for("call.playback.ended").await["data"]["payload"]["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        command(
+            &server,
+            &sim,
+            &id,
+            "speak",
+            json!({"payload": "A long goodbye", "voice": "female"})
+        )
+        .await
+        .0,
+        200
+    );
+    app.wait_for("call.speak.started").await;
+    assert_eq!(command(&server, &sim, &id, "hangup", empty()).await.0, 200);
+    let outcome = sim.wait_for_call(&id, WAIT).await.unwrap();
+    assert_eq!(
+        outcome.event("call.speak.ended").unwrap().payload["status"],
+        "call_hangup"
+    );
+    assert_eq!(outcome.event_types().last(), Some(&"call.hangup"));
+}
