@@ -526,9 +526,17 @@ impl Driver {
                 url,
                 failure,
             } => {
+                // A stream stopped before it opened says nothing more.
+                if !self.streams.iter().any(|s| s.stream_id == stream_id) {
+                    return;
+                }
                 let mut extra = Map::new();
                 match failure {
                     None => {
+                        if let Some(s) = self.streams.iter_mut().find(|s| s.stream_id == stream_id)
+                        {
+                            s.opened = true;
+                        }
                         extra.insert("stream_url".into(), json!(url));
                         self.emit("streaming.started", extra, None);
                     }
@@ -666,7 +674,7 @@ impl Driver {
 
     /// Whether anything listens to the party: a gather, a transcription, a stream.
     fn listening(&self) -> bool {
-        self.gather.is_some() || self.transcribing || !self.streams.is_empty()
+        self.gather.is_some() || self.transcribing || self.streams.iter().any(|s| s.opened)
     }
 
     /// Starts the party's next input when the call listens and the application's audio
@@ -703,7 +711,7 @@ impl Driver {
                 }
                 CallerInput::Digits(d) => d.chars().count() as u64 * MS_PER_KEY,
                 CallerInput::Audio(bytes) => {
-                    for s in &self.streams {
+                    for s in self.streams.iter().filter(|s| s.opened) {
                         s.send_audio(bytes.clone());
                     }
                     (bytes.len() as u64).div_ceil(8)
@@ -748,7 +756,7 @@ impl Driver {
                 }
             }
             CallerInput::Digits(digits) => {
-                for s in &self.streams {
+                for s in self.streams.iter().filter(|s| s.opened) {
                     for d in digits.chars() {
                         s.send_dtmf(d);
                     }

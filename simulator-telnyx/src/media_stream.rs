@@ -115,6 +115,8 @@ enum StreamCmd {
 pub(crate) struct StreamHandle {
     pub(crate) stream_id: String,
     pub(crate) url: String,
+    /// The socket is open (the driver heard so): the party's audio and keys go to it.
+    pub(crate) opened: bool,
     tx: UnboundedSender<StreamCmd>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -175,6 +177,7 @@ impl StreamHandle {
         StreamHandle {
             stream_id,
             url: params.url,
+            opened: false,
             tx,
             task,
         }

@@ -5,5 +5,6 @@ mod calls;
 mod find_sent;
 mod numbers;
 mod simulator;
+mod streams;
 mod support;
 mod voice_app;
