@@ -448,3 +448,92 @@ async fn an_outbound_telnyx_call_moves_through_its_statuses_and_says_its_message
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_telnyx_media_stream_reaches_the_rust_stream_handler_and_echoes() {
+    use std::sync::Mutex;
+    use telephony_core::audio;
+    use telephony_core::voice::{StreamEvent, StreamVerb};
+    use telephony_serve::CallStream;
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = log.clone();
+    let h = Harness::new(
+        |c| c,
+        move |b| {
+            b.voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                Ok::<_, HandlerError>(
+                    VoiceResponse::new().stream(StreamVerb::new().parameter("agent", "echo")),
+                )
+            })
+            .stream_handler(move |mut stream: CallStream| {
+                let log = seen.clone();
+                async move {
+                    let out = stream.sender();
+                    let start = stream.start().clone();
+                    log.lock().unwrap().push(format!(
+                        "agent={} {} {} Hz",
+                        start.custom_parameters["agent"], start.encoding, start.sample_rate
+                    ));
+                    let mut pcm = Vec::with_capacity(160);
+                    while let Some(ev) = stream.next_event().await {
+                        match ev {
+                            StreamEvent::Audio(frame) => {
+                                audio::decode_mulaw_into(&frame.mulaw, &mut pcm);
+                                out.send_pcm(&pcm)?;
+                            }
+                            StreamEvent::Dtmf { digit } => {
+                                log.lock().unwrap().push(format!("dtmf {digit}"));
+                                out.clear()?;
+                                out.send_mulaw(&[0xFFu8; 1600])?;
+                                out.hang_up().await?;
+                                log.lock().unwrap().push("hung up".into());
+                            }
+                            StreamEvent::Stop => break,
+                            _ => {}
+                        }
+                    }
+                    Ok::<(), HandlerError>(())
+                }
+            })
+        },
+    )
+    .await;
+    let tone = telephony_telnyx_simulator::audio::tone_mulaw(440.0, 200);
+    let outcome = h
+        .call(
+            CallScript::new()
+                .audio(tone.clone())
+                .wait_ms(300)
+                .press("1")
+                .wait_ms(3000),
+        )
+        .await;
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"), "{outcome:#?}");
+    assert_eq!(outcome.command_names()[..2], ["answer", "streaming_start"]);
+    let s = &outcome.streams[0];
+    assert_eq!(
+        s.url,
+        format!("{}/telephony/stream", h.url.replace("http://", "ws://"))
+    );
+    assert_eq!(s.bidirectional_mode.as_deref(), Some("rtp"));
+    assert_eq!(s.bidirectional_codec.as_deref(), Some("PCMU"));
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
+    // The tone came back as it went (μ-law → PCM → μ-law is exact).
+    assert!(
+        s.audio_received.starts_with(&tone),
+        "{} bytes back",
+        s.audio_received.len()
+    );
+    assert_eq!(s.clears, 1);
+    // The hang-up waited for its mark: the goodbye played through.
+    assert_eq!(s.marks_echoed, ["telephony-hangup"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "agent=echo audio/x-mulaw 8000 Hz".to_string(),
+            "dtmf 1".into(),
+            "hung up".into()
+        ]
+    );
+    h.stop().await;
+}
