@@ -514,7 +514,7 @@ pub(crate) async fn command(
                 call.command_ids.insert(cid);
             }
             if let Some(tx) = &call.commands {
-                let _ = tx.send(cmd);
+                let _ = tx.send(*cmd);
             }
             (200, None, false, Ok(ok()))
         }
@@ -541,7 +541,7 @@ pub(crate) async fn command(
 }
 
 enum Checked {
-    Run(Command, Option<String>),
+    Run(Box<Command>, Option<String>),
     Duplicate,
 }
 
@@ -596,10 +596,10 @@ fn check_command(
         )));
     }
     Ok(Checked::Run(
-        Command {
+        Box::new(Command {
             client_state,
             action,
-        },
+        }),
         command_id,
     ))
 }
