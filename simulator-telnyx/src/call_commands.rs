@@ -644,14 +644,7 @@ pub(crate) async fn dial(
         .push(parsed.clone().map(Value::Object).unwrap_or(Value::Null));
     let body = parsed?;
     let connection_id = req_str(&body, "connection_id", "/connection_id")?;
-    let Some(app) = sim
-        .config()
-        .voice
-        .connections
-        .iter()
-        .find(|c| c.id == connection_id)
-        .cloned()
-    else {
+    let Some(app) = sim.app_for_call(Some(&connection_id)) else {
         return Err(invalid(
             format!(
                 "The 'connection_id' {connection_id:?} is not a Call Control application of this account."

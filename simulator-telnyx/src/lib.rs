@@ -15,6 +15,8 @@
 //! | `GET /v2/phone_numbers/{id}/messaging` | 200 `{"data": messaging settings}` (profile, SMS/MMS features) |
 //! | `GET /v2/messaging_profiles/{id}` | 200 `{"data": profile}` |
 //! | `PATCH /v2/messaging_profiles/{id}` | 200 `{"data": profile}` after applying `webhook_url` / `webhook_api_version` |
+//! | `GET /v2/call_control_applications/{id}` | 200 `{"data": application}` (`record_type` `call_control_application`, `application_name`, `webhook_event_url`, `webhook_event_failover_url`, `webhook_api_version` `2`, …); 404 (10005) |
+//! | `PATCH /v2/call_control_applications/{id}` | 200 `{"data": application}` after applying `application_name` and `webhook_event_url` (both required: 422, 10004) and `webhook_event_failover_url`; later calls use the new URLs ([`Simulator::call_control_app`], [`Simulator::call_control_app_updates`]) |
 //! | `POST /v2/calls` (dial) | 200 `{"data":{"call_control_id":"v3:…","call_leg_id","call_session_id","is_alive":false,"record_type":"call"}}`, then `call.initiated` (`outgoing`), then `call.answered` or `call.hangup` (see [Outbound calls](#outbound-calls)); 422 naming the field (`connection_id` 10004/10015, `to`/`from` 10004/10016, `timeout_secs` 5–600, `time_limit_secs`, `answering_machine_detection`, `stream_*`) |
 //! | `GET /v2/calls/{call_control_id}` | 200 `{"data":{"call_control_id","call_leg_id","call_session_id","client_state","is_alive","call_duration","start_time","end_time"(once ended),"record_type":"call"}}`; an ended call answers too (`is_alive: false`); 404 (10005) for an unknown id |
 //! | `POST /v2/calls/{call_control_id}/actions/{name}` | 200 `{"data":{"result":"ok"}}` for the commands below; 422 (90018 "Call has already ended") once the call ended; 422 (10004 missing, 10015 invalid, `source.pointer` naming the field) for a bad body; 400 (10023) for a body that is not a JSON object; 422 (10015) for a command the call's state does not allow (anything but `answer`/`reject`/`hangup`/`client_state_update` before the answer); 404 (10005) naming an unknown command or call |
@@ -129,6 +131,7 @@
 
 mod auth;
 mod call_commands;
+mod call_control_apps;
 mod call_driver;
 mod call_records;
 mod call_state;
