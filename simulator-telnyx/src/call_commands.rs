@@ -514,7 +514,7 @@ pub(crate) async fn command(
                 call.command_ids.insert(cid);
             }
             if let Some(tx) = &call.commands {
-                let _ = tx.send(cmd);
+                let _ = tx.send(*cmd);
             }
             (200, None, false, Ok(ok()))
         }
@@ -541,7 +541,7 @@ pub(crate) async fn command(
 }
 
 enum Checked {
-    Run(Command, Option<String>),
+    Run(Box<Command>, Option<String>),
     Duplicate,
 }
 
@@ -596,10 +596,10 @@ fn check_command(
         )));
     }
     Ok(Checked::Run(
-        Command {
+        Box::new(Command {
             client_state,
             action,
-        },
+        }),
         command_id,
     ))
 }
@@ -644,14 +644,7 @@ pub(crate) async fn dial(
         .push(parsed.clone().map(Value::Object).unwrap_or(Value::Null));
     let body = parsed?;
     let connection_id = req_str(&body, "connection_id", "/connection_id")?;
-    let Some(app) = sim
-        .config()
-        .voice
-        .connections
-        .iter()
-        .find(|c| c.id == connection_id)
-        .cloned()
-    else {
+    let Some(app) = sim.app_for_call(Some(&connection_id)) else {
         return Err(invalid(
             format!(
                 "The 'connection_id' {connection_id:?} is not a Call Control application of this account."

@@ -410,14 +410,18 @@ impl Driver {
         if self.ended {
             return;
         }
+        if !matches!(
+            cmd.action,
+            Action::PartyHangup | Action::StreamOpened { .. }
+        ) {
+            // Any command stops the first-command timeout.
+            self.parked_until = None;
+        }
         match cmd.action {
             Action::Answer {
                 webhook_url,
                 stream,
-            } => {
-                self.parked_until = None;
-                self.answer(webhook_url, stream);
-            }
+            } => self.answer(webhook_url, stream),
             Action::Hangup => {
                 let (cause, source, sip) = if self.ringing.is_some() {
                     ("originator_cancel", "caller", "487")

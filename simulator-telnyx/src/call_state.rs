@@ -124,6 +124,11 @@ pub(crate) struct CallState {
     pub(crate) scripts: Vec<(String, VecDeque<CallScript>)>,
     /// Every `POST /v2/calls` body received, refused ones too.
     pub(crate) dial_requests: Vec<serde_json::Value>,
+    /// The Call Control applications (loaded from the settings on first use).
+    pub(crate) apps: Vec<crate::voice_config::CallControlApp>,
+    pub(crate) apps_loaded: bool,
+    /// Every `PATCH /v2/call_control_applications/{id}` body applied.
+    pub(crate) app_updates: Vec<serde_json::Value>,
 }
 
 impl CallState {

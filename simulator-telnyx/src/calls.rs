@@ -142,13 +142,9 @@ impl Simulator {
         if call.from.trim().is_empty() || call.to.trim().is_empty() {
             return Err(DriveError::MissingNumber);
         }
-        let connections = &self.config().voice.connections;
-        let app = match &call.connection_id {
-            None => connections.first(),
-            Some(id) => connections.iter().find(|c| &c.id == id),
-        }
-        .cloned()
-        .ok_or_else(|| DriveError::NoConnection(call.connection_id.clone()))?;
+        let app = self
+            .app_for_call(call.connection_id.as_deref())
+            .ok_or_else(|| DriveError::NoConnection(call.connection_id.clone()))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let id = new_call_control_id();
         let record = CallRecord {

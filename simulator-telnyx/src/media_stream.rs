@@ -69,7 +69,8 @@ pub struct StreamRecord {
     pub opened: bool,
     /// Why it did not open (`streaming.failed`'s `failure_reason` is `connection_failed`).
     pub failure: Option<String>,
-    /// Every text message sent to the application, in order.
+    /// Every text message sent to the application, in order (the auth token in
+    /// `connected` shows as `[redacted]`).
     pub sent: Vec<String>,
     /// Every text message received from the application, in order.
     pub received: Vec<String>,
@@ -274,11 +275,22 @@ impl Session {
             },
         });
         tracing::info!(call_control_id = %self.call_id, stream_id = %self.stream_id, "telnyx simulator: media stream open");
-        if self
-            .send(&mut ws, json!({"event": "connected", "version": "1.0.0"}))
-            .await
-            .is_err()
-        {
+        let mut connected = json!({"event": "connected", "version": "1.0.0"});
+        if let Some(token) = &self.params.auth_token {
+            // Telnyx repeats the token in the connected frame (`connected.<header name>`);
+            // the record keeps it redacted.
+            connected["connected"] = json!({ STREAM_AUTH_HEADER: token });
+            let mut shown = connected.clone();
+            shown["connected"] = json!({ STREAM_AUTH_HEADER: "[redacted]" });
+            self.record(|r| r.sent.push(shown.to_string()));
+            if ws
+                .send(Message::Text(connected.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        } else if self.send(&mut ws, connected).await.is_err() {
             return;
         }
         let start = self.start_message();

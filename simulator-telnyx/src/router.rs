@@ -38,6 +38,12 @@ pub(crate) fn router(sim: Simulator) -> Router {
                 .fallback(not_found),
         )
         .route(
+            "/v2/call_control_applications/{id}",
+            get(crate::call_control_apps::get_app)
+                .patch(crate::call_control_apps::patch_app)
+                .fallback(not_found),
+        )
+        .route(
             "/v2/calls",
             post(crate::call_commands::dial).fallback(not_found),
         )

@@ -20,6 +20,8 @@ use crate::config::SimulatorConfig;
 pub struct CallControlApp {
     /// `connection_id`.
     pub id: String,
+    /// `application_name` (default `call-control`).
+    pub application_name: String,
     /// `webhook_event_url`: every event of its calls (unless a command's `webhook_url`
     /// says otherwise).
     pub webhook_event_url: String,
@@ -32,6 +34,7 @@ impl CallControlApp {
     pub fn new(id: impl Into<String>, webhook_event_url: impl Into<String>) -> Self {
         CallControlApp {
             id: id.into(),
+            application_name: "call-control".into(),
             webhook_event_url: webhook_event_url.into(),
             webhook_event_failover_url: None,
         }

@@ -921,3 +921,68 @@ async fn speak_and_playback_queue_in_order_and_playback_stop_cancels() {
     );
     assert_eq!(outcome.event_types().last(), Some(&"call.hangup"));
 }
+
+#[tokio::test]
+async fn patching_the_call_control_application_moves_its_events() {
+    let (sim, server, first) = setup(on(vec![]), |c| {
+        c.with_first_command_timeout(Duration::from_millis(50))
+    })
+    .await;
+    let key = sim.config().api_key.expose().to_string();
+    let url = format!("{}/v2/call_control_applications/{CONNECTION}", server.url());
+    let got: Value = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["webhook_event_url"], first.url.as_str());
+    assert_eq!(got["data"]["record_type"], "call_control_application");
+
+    let moved = VoiceApp::start(sim.config(), on(vec![])).await;
+    let resp = reqwest::Client::new()
+        .patch(&url)
+        .bearer_auth(&key)
+        .json(&json!({"webhook_event_url": moved.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error(&body), ("10004", "/application_name"));
+    let resp = reqwest::Client::new()
+        .patch(&url)
+        .bearer_auth(&key)
+        .json(&json!({"application_name": "gateway", "webhook_event_url": moved.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            &body["data"]["application_name"],
+            &body["data"]["webhook_event_url"]
+        ),
+        (&json!("gateway"), &json!(moved.url))
+    );
+    assert_eq!(sim.call_control_app_updates().len(), 1);
+
+    let outcome = sim
+        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
+        .await
+        .unwrap();
+    assert_eq!(outcome.events[0].attempts[0].url, moved.url);
+    assert_eq!(moved.event_types(), ["call.initiated", "call.hangup"]);
+    assert!(first.event_types().is_empty());
+    let missing = reqwest::Client::new()
+        .get(format!("{}/v2/call_control_applications/9", server.url()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

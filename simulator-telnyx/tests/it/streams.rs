@@ -155,7 +155,7 @@ async fn a_bidirectional_stream_carries_the_callers_audio_and_keys_and_plays_the
     let messages = &seen.messages;
     assert_eq!(
         messages[0],
-        json!({"event": "connected", "version": "1.0.0"})
+        json!({"event": "connected", "version": "1.0.0", "connected": {"x-telnyx-streaming-auth-token": "s3cret-token"}})
     );
     let start = &messages[1];
     let stream_id = start["stream_id"].as_str().unwrap();
@@ -217,6 +217,7 @@ async fn a_bidirectional_stream_carries_the_callers_audio_and_keys_and_plays_the
         record.sent_events().last().map(String::as_str),
         Some("stop")
     );
+    assert!(!record.sent[0].contains("s3cret-token") && record.sent[0].contains("[redacted]"));
 }
 
 #[tokio::test]
