@@ -362,6 +362,23 @@ impl Provider for TelnyxProvider {
         Some(self)
     }
 
+    /// `streaming_stop` for the stream, keeping the call's state, so its
+    /// `streaming.stopped` resumes the plan; a call that already ended is a success.
+    async fn stream_closed(&self, call_id: &str, stream_id: &str) -> Result<(), ProviderError> {
+        match self
+            .client
+            .call_command(
+                call_id,
+                "streaming_stop",
+                serde_json::json!({ "stream_id": stream_id }),
+            )
+            .await
+        {
+            Err(e) if e.code() == Some(crate::client::CALL_ENDED_CODE) => Ok(()),
+            other => other,
+        }
+    }
+
     /// `hangup`; a call that already ended (error 90018) is a success.
     async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
         match self

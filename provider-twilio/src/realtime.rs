@@ -134,6 +134,11 @@ impl Realtime for TwilioProvider {
         to_json(&out)
     }
 
+    /// Media Streams is the stream bridge's protocol: passed through as it is.
+    fn stream_is_bridge_protocol(&self) -> bool {
+        true
+    }
+
     fn decode_relay(&self, text: &str) -> Result<RelayEvent, RealtimeError> {
         let envelope: RelayEnvelope<'_> = parse("relay", text)?;
         let kind = required(envelope.kind, "type")?;

@@ -696,6 +696,24 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The gateway closed a call's audio stream (its handler or application finished)
+    /// while the call goes on: the provider is to continue with the call's next
+    /// instruction. A markup provider does that when the socket closes (the default does
+    /// nothing); a commands provider stops the stream (Telnyx `streaming_stop`), whose end
+    /// event resumes the call.
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert!(StubProvider::new_ok().stream_closed("CA1", "MZ1").await.is_ok());
+    /// # }
+    /// ```
+    async fn stream_closed(&self, call_id: &str, stream_id: &str) -> Result<(), ProviderError> {
+        let _ = (call_id, stream_id);
+        Ok(())
+    }
+
     /// Ends a call. A call that has already ended is a success, not an error. The
     /// default is [`ProviderError::Unsupported`].
     async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {

@@ -291,7 +291,8 @@ async fn run(
             let Some(handler) = gw.voice().stream_handler() else {
                 if let Some(url) = gw.voice().settings().stream_url.clone() {
                     let provider = gw.shared().provider();
-                    return crate::voice::proxy::run(provider, socket, &call_id, &url, raw).await;
+                    return crate::voice::proxy::run(provider, socket, &call_id, &url, &start, raw)
+                        .await;
                 }
                 return close(socket, 1011, "no stream handler").await;
             };
@@ -436,6 +437,10 @@ async fn pump(
         }
     }
     shared.close();
+    let stream_id = match &events {
+        Pump::Stream(_, id) => Some(id.clone()),
+        _ => None,
+    };
     drop(events);
     let ended_by_us = matches!(&closing, Some((1000, _)));
     if let Some((code, reason)) = &closing {
@@ -458,5 +463,16 @@ async fn pump(
         }
     } else {
         tracing::info!(kind = kind.name(), call_sid = %call_id, stopped, "real-time socket ended");
+        if let (false, Some(stream_id)) = (stopped, &stream_id) {
+            // We closed it and the call goes on: some providers must be told.
+            if let Err(e) = gw
+                .shared()
+                .provider()
+                .stream_closed(&call_id, stream_id)
+                .await
+            {
+                tracing::warn!(call_sid = %call_id, error = %e, "could not tell the provider the stream ended");
+            }
+        }
     }
 }

@@ -21,6 +21,7 @@
 
 pub(crate) mod answer;
 pub mod bridge;
+pub(crate) mod bridge_protocol;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod live;

@@ -2,9 +2,12 @@
 //! frame, to the application's WebSocket (`voice.streamUrl`), so existing Media Streams
 //! code works unchanged behind the gateway's authentication and session limits.
 //!
-//! The application gets the provider's own messages (`connected`, then the `start` that
-//! authenticated the socket, `media`, `dtmf`, `mark`, `stop`) and sends the provider's
-//! (`media`, `mark`, `clear`); text frames only, each at most 64 KiB. Either side closing
+//! The application speaks Media Streams: it gets `connected`, then the `start` that
+//! authenticated the socket, `media`, `dtmf`, `mark`, `stop`, and sends `media`, `mark`,
+//! `clear`; text frames only, each at most 64 KiB. A provider whose stream messages are
+//! Media Streams (Twilio) is passed through frame for frame; any other (Telnyx) is
+//! translated message by message through the neutral stream types
+//! ([`super::bridge_protocol`]), so one application runs on every provider. Either side closing
 //! closes the other. The application closing its socket cleanly ends the stream and the
 //! call goes on to `voice.closing` and hangs up; an unreachable or failing application,
 //! or a socket that breaks, hangs the call up through the API at once, so no session
@@ -16,11 +19,13 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use telephony_core::Provider;
+use telephony_core::voice::{StreamEvent, StreamStart};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as AppMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::bridge_protocol::{BridgeWriter, CONNECTED, command};
 use super::socket::{MAX_FRAME, close, read_error};
 use super::token::TOKEN_PARAM;
 
@@ -34,6 +39,7 @@ pub(crate) async fn run(
     socket: WebSocket,
     call_id: &str,
     url: &str,
+    decoded: &StreamStart,
     start: String,
 ) {
     let app = match connect(url).await {
@@ -54,8 +60,17 @@ pub(crate) async fn run(
     tracing::info!(call_sid = %call_id, app = %url, "stream proxied to the application");
     let (mut app_tx, mut app_rx) = app.split();
     let (mut tw_tx, mut tw_rx) = socket.split();
-    let connected = r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#;
-    for first in [connected.to_string(), without_token(&start)] {
+    let Some(rt) = provider.realtime() else {
+        hang_up(provider, call_id).await;
+        return;
+    };
+    // Media Streams from the provider pass through; anything else is translated.
+    let mut writer = (!rt.stream_is_bridge_protocol()).then(|| BridgeWriter::new(decoded));
+    let start = match &mut writer {
+        Some(w) => w.start(decoded),
+        None => without_token(&start),
+    };
+    for first in [CONNECTED.to_string(), start] {
         if app_tx.send(AppMessage::text(first)).await.is_err() {
             tracing::warn!(call_sid = %call_id, "the stream application closed at once");
             hang_up(provider, call_id).await;
@@ -71,11 +86,29 @@ pub(crate) async fn run(
                 None | Some(Ok(Message::Close(_))) => break (1000, "the call's stream ended".into()),
                 Some(Err(e)) => break read_error(&e),
                 Some(Ok(Message::Text(t))) => {
-                    if t.len() < 1024 && t.as_str().contains(r#""event":"stop""#) {
-                        stopped = true;
-                    }
-                    // A stop is a small frame; media payloads are base64 (no quotes).
-                    match timeout(SEND_TIMEOUT, app_tx.send(AppMessage::text(t.as_str()))).await {
+                    let text = match &mut writer {
+                        None => {
+                            // A stop is a small frame; media payloads are base64 (no quotes).
+                            if t.len() < 1024 && t.as_str().contains(r#""event":"stop""#) {
+                                stopped = true;
+                            }
+                            t.as_str().to_string()
+                        }
+                        Some(w) => match rt.decode_stream(t.as_str()) {
+                            Ok(ev) => {
+                                stopped = ev == StreamEvent::Stop;
+                                match w.event(&ev) {
+                                    Some(text) => text,
+                                    None => continue,
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(call_sid = %call_id, error = %e, "a stream message the bridge cannot translate; skipped");
+                                continue;
+                            }
+                        },
+                    };
+                    match timeout(SEND_TIMEOUT, app_tx.send(AppMessage::text(text))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break (1011, "the application closed the stream".into()),
                         Err(_) => break (1011, "the application is not reading its stream".into()),
@@ -95,7 +128,17 @@ pub(crate) async fn run(
                 None => break (1011, "the application's socket closed without a close frame".into()),
                 Some(Err(e)) => break (1011, format!("the application's socket failed: {e}")),
                 Some(Ok(AppMessage::Text(t))) => {
-                    match timeout(SEND_TIMEOUT, tw_tx.send(Message::Text(t.as_str().into()))).await {
+                    let text = match &writer {
+                        None => t.as_str().to_string(),
+                        Some(_) => match command(t.as_str()) {
+                            Ok(c) => rt.encode_stream(&decoded.stream_id, &c),
+                            Err(e) => {
+                                tracing::warn!(call_sid = %call_id, error = %e, "the application sent a message that is not Media Streams; skipped");
+                                continue;
+                            }
+                        },
+                    };
+                    match timeout(SEND_TIMEOUT, tw_tx.send(Message::Text(text.into()))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break (1011, "the provider's socket is gone".into()),
                         Err(_) => break (1011, "the provider is not reading the stream".into()),
@@ -119,6 +162,9 @@ pub(crate) async fn run(
         tracing::info!(call_sid = %call_id, "proxied stream ended with the call");
     } else if app_closed {
         tracing::info!(call_sid = %call_id, "the stream application closed the stream; the call goes on to its closing");
+        if let Err(e) = provider.stream_closed(call_id, &decoded.stream_id).await {
+            tracing::warn!(call_sid = %call_id, error = %e, "could not tell the provider the stream ended");
+        }
     }
 }
 

@@ -424,4 +424,13 @@ pub trait Realtime: Send + Sync {
 
     /// Writes one command for a relay.
     fn encode_relay(&self, command: &RelayCommand) -> String;
+
+    /// Whether this provider's stream messages already are the stream bridge's protocol
+    /// (Twilio Media Streams JSON), so `voice.mode: "stream"` passes them through as they
+    /// are. Otherwise (the default) the bridge translates every message through the
+    /// neutral [`StreamEvent`] and [`StreamCommand`], so the application speaks Media
+    /// Streams whatever the provider.
+    fn stream_is_bridge_protocol(&self) -> bool {
+        false
+    }
 }

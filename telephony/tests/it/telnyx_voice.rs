@@ -508,7 +508,11 @@ async fn a_telnyx_media_stream_reaches_the_rust_stream_handler_and_echoes() {
                 .wait_ms(3000),
         )
         .await;
-    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"), "{outcome:#?}");
+    assert_eq!(
+        outcome.hangup_cause.as_deref(),
+        Some("normal_clearing"),
+        "{outcome:#?}"
+    );
     assert_eq!(outcome.command_names()[..2], ["answer", "streaming_start"]);
     let s = &outcome.streams[0];
     assert_eq!(
@@ -535,5 +539,78 @@ async fn a_telnyx_media_stream_reaches_the_rust_stream_handler_and_echoes() {
             "hung up".into()
         ]
     );
+    h.stop().await;
+}
+
+/// `voice.mode: "stream"`: the same Media Streams application that runs behind the gateway
+/// on Twilio gets Media Streams messages from a Telnyx call, and its answers reach Telnyx
+/// in Telnyx's own messages.
+#[tokio::test]
+async fn the_stream_bridge_speaks_media_streams_to_the_app_on_telnyx_too() {
+    let (app_url, seen) = crate::voice_realtime::media_streams_app().await;
+    let h = Harness::new(
+        |c| c.with_simulated_second(Duration::from_millis(20)),
+        move |b| {
+            b.voice(
+                VoiceSettings::enabled()
+                    .mode(telephony_serve::VoiceMode::Stream)
+                    .stream_to(app_url)
+                    .closing("Bye now."),
+            )
+        },
+    )
+    .await;
+    let tone = telephony_telnyx_simulator::audio::tone_mulaw(440.0, 100);
+    let outcome = h
+        .call(
+            CallScript::new()
+                .audio(tone.clone())
+                .press("4")
+                .wait_ms(3000)
+                .press("9")
+                .wait_ms(3000),
+        )
+        .await;
+    let s = &outcome.streams[0];
+    assert_eq!(s.notes, ["the application closed the socket"]);
+    // 100 ms of tone is 5 frames of 160 bytes; each came back with a mark.
+    assert_eq!(s.media_frames_sent, 5, "{s:#?}");
+    assert_eq!(s.audio_received, tone);
+    assert_eq!(s.marks_received, ["m1", "m2", "m3", "m4", "m5"]);
+    // The app closed its socket on 9: the call went on to the closing and hung up.
+    assert_eq!(outcome.heard_texts(), ["Bye now."], "{outcome:#?}");
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
+    let seen = seen.lock().unwrap().clone();
+    let events: Vec<&str> = seen
+        .iter()
+        .map(|v| v["event"].as_str().unwrap())
+        .filter(|e| *e != "mark")
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "connected",
+            "start",
+            "media",
+            "media",
+            "media",
+            "media",
+            "media",
+            "dtmf",
+            "dtmf"
+        ]
+    );
+    assert_eq!(
+        seen[1]["start"]["callSid"],
+        outcome.call_control_id.as_str()
+    );
+    assert_eq!(seen[1]["start"]["customParameters"], serde_json::json!({}));
+    assert_eq!(seen[1]["start"]["mediaFormat"]["encoding"], "audio/x-mulaw");
+    let digits: Vec<&str> = seen
+        .iter()
+        .filter(|v| v["event"] == "dtmf")
+        .map(|v| v["dtmf"]["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(digits, ["4", "9"]);
     h.stop().await;
 }

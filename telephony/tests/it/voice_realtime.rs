@@ -306,7 +306,7 @@ async fn the_standalone_server_bridges_a_relay_to_an_http_app() {
 
 /// A Media Streams application, unaware of the gateway: it records every event, echoes
 /// each media frame with a mark after it, and closes its socket on DTMF `9`.
-async fn media_streams_app() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+pub(crate) async fn media_streams_app() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
     async fn app_socket(mut ws: WebSocket, seen: Arc<Mutex<Vec<serde_json::Value>>>) {
         let mut n = 0;

@@ -1,0 +1,188 @@
+//! The stream bridge's protocol for providers whose own stream messages are not it:
+//! Twilio Media Streams JSON, written from the neutral [`StreamEvent`]s and read into
+//! [`StreamCommand`]s, so an application behind `voice.mode: "stream"` speaks one protocol
+//! whatever the provider.
+//!
+//! To the application: `connected`, `start` (`streamSid`, `callSid`, `accountSid`,
+//! `tracks`, `customParameters`, `mediaFormat`), `media` (`track`, `chunk`, `timestamp`,
+//! base64 μ-law `payload`), `dtmf` (`digit`), `mark` (`name`), `stop`; every message but
+//! `connected` with a `sequenceNumber` (a string, counting from 1) and the `streamSid`.
+//! From it: `media` (`media.payload`), `mark` (`mark.name`), `clear`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use telephony_core::voice::{StreamCommand, StreamEvent, StreamStart};
+
+use super::token::TOKEN_PARAM;
+
+/// Writes the bridge's messages for one stream.
+pub(crate) struct BridgeWriter {
+    stream_sid: String,
+    call_sid: String,
+    account_sid: Option<String>,
+    sequence: u64,
+}
+
+/// The `connected` message.
+pub(crate) const CONNECTED: &str = r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#;
+
+impl BridgeWriter {
+    pub(crate) fn new(start: &StreamStart) -> Self {
+        BridgeWriter {
+            stream_sid: start.stream_id.clone(),
+            call_sid: start.call_id.clone(),
+            account_sid: start.account.clone(),
+            sequence: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.sequence += 1;
+        self.sequence.to_string()
+    }
+
+    /// The `start`, without the gateway's spent token.
+    pub(crate) fn start(&mut self, start: &StreamStart) -> String {
+        let params: serde_json::Map<String, Value> = start
+            .custom_parameters
+            .iter()
+            .filter(|(k, _)| k.as_str() != TOKEN_PARAM)
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        json!({
+            "event": "start",
+            "sequenceNumber": self.next(),
+            "streamSid": self.stream_sid,
+            "start": {
+                "streamSid": self.stream_sid,
+                "callSid": self.call_sid,
+                "accountSid": self.account_sid,
+                "tracks": start.tracks,
+                "customParameters": params,
+                "mediaFormat": {
+                    "encoding": start.encoding,
+                    "sampleRate": start.sample_rate,
+                    "channels": start.channels,
+                },
+            },
+        })
+        .to_string()
+    }
+
+    /// One event as the bridge's message; `None` for what the application does not get
+    /// (a second `connected` or `start`).
+    pub(crate) fn event(&mut self, event: &StreamEvent) -> Option<String> {
+        let v = match event {
+            StreamEvent::Audio(f) => json!({
+                "event": "media",
+                "sequenceNumber": self.next(),
+                "streamSid": self.stream_sid,
+                "media": {
+                    "track": f.track,
+                    "chunk": f.chunk.to_string(),
+                    "timestamp": f.timestamp_ms.to_string(),
+                    "payload": STANDARD.encode(&f.mulaw),
+                },
+            }),
+            StreamEvent::Dtmf { digit } => json!({
+                "event": "dtmf",
+                "sequenceNumber": self.next(),
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit.to_string()},
+            }),
+            StreamEvent::Mark { name } => json!({
+                "event": "mark",
+                "sequenceNumber": self.next(),
+                "streamSid": self.stream_sid,
+                "mark": {"name": name},
+            }),
+            StreamEvent::Stop => json!({
+                "event": "stop",
+                "sequenceNumber": self.next(),
+                "streamSid": self.stream_sid,
+                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+            }),
+            _ => return None,
+        };
+        Some(v.to_string())
+    }
+}
+
+/// Reads one message from the application.
+pub(crate) fn command(text: &str) -> Result<StreamCommand, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    match v.get("event").and_then(Value::as_str) {
+        Some("media") => {
+            let payload = v
+                .pointer("/media/payload")
+                .and_then(Value::as_str)
+                .ok_or("media without media.payload")?;
+            STANDARD
+                .decode(payload)
+                .map(StreamCommand::Audio)
+                .map_err(|e| format!("media.payload is not base64: {e}"))
+        }
+        Some("mark") => v
+            .pointer("/mark/name")
+            .and_then(Value::as_str)
+            .map(|n| StreamCommand::Mark(n.to_string()))
+            .ok_or_else(|| "mark without mark.name".to_string()),
+        Some("clear") => Ok(StreamCommand::Clear),
+        Some(other) => Err(format!("unknown event {other:?}")),
+        None => Err("no event".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telephony_core::voice::AudioFrame;
+
+    #[test]
+    fn events_are_written_as_media_streams_and_commands_read_back() {
+        let mut start = StreamStart::new("s-1", "v3:abc");
+        start.tracks = vec!["inbound".into()];
+        start
+            .custom_parameters
+            .insert(TOKEN_PARAM.into(), "secret".into());
+        start.custom_parameters.insert("lang".into(), "fr".into());
+        let mut w = BridgeWriter::new(&start);
+        let s: Value = serde_json::from_str(&w.start(&start)).unwrap();
+        assert_eq!(s["start"]["customParameters"], json!({"lang": "fr"}));
+        assert_eq!(s["start"]["callSid"], "v3:abc");
+        assert_eq!(s["start"]["mediaFormat"]["encoding"], "audio/x-mulaw");
+        assert_eq!(s["sequenceNumber"], "1");
+        let m = w
+            .event(&StreamEvent::Audio(AudioFrame::new(
+                "inbound",
+                3,
+                40,
+                vec![0xff, 0x7f],
+            )))
+            .unwrap();
+        assert_eq!(
+            m,
+            r#"{"event":"media","media":{"chunk":"3","payload":"/38=","timestamp":"40","track":"inbound"},"sequenceNumber":"2","streamSid":"s-1"}"#
+        );
+        assert_eq!(
+            w.event(&StreamEvent::Dtmf { digit: '4' }).unwrap(),
+            r#"{"dtmf":{"digit":"4","track":"inbound_track"},"event":"dtmf","sequenceNumber":"3","streamSid":"s-1"}"#
+        );
+        assert_eq!(w.event(&StreamEvent::Connected), None);
+        assert_eq!(
+            command(r#"{"event":"media","streamSid":"s-1","media":{"payload":"/38="}}"#),
+            Ok(StreamCommand::Audio(vec![0xff, 0x7f]))
+        );
+        assert_eq!(
+            command(r#"{"event":"mark","mark":{"name":"m1"}}"#),
+            Ok(StreamCommand::Mark("m1".into()))
+        );
+        assert_eq!(command(r#"{"event":"clear"}"#), Ok(StreamCommand::Clear));
+        assert_eq!(
+            command(r#"{"event":"hello"}"#),
+            Err("unknown event \"hello\"".into())
+        );
+        assert!(command(r#"{"event":"media","media":{"payload":"**"}}"#).is_err());
+    }
+}
