@@ -108,15 +108,20 @@ mod load;
 mod mock_api;
 mod report;
 mod run_send;
+mod run_voice;
 mod run_webhook;
 mod send_case;
+mod voice_case;
 mod webhook_case;
 
 pub use env::{CaseEnv, DEFAULT_NOW, NO_API_URL, WebhookRequestParts};
-pub use load::{CaseSource, LoadError, Loaded, load_send_cases, load_webhook_cases};
+pub use load::{
+    CaseSource, LoadError, Loaded, load_send_cases, load_voice_cases, load_webhook_cases,
+};
 pub use mock_api::{MockProviderApi, RecordedRequest};
 pub use report::{Failure, Report};
 pub use run_send::{SEND_TIMEOUT, check_send_cases, run_send_cases};
+pub use run_voice::{VOICE_TIMEOUT, VoiceHooks, check_voice_cases, run_voice_cases, shared_cases};
 pub use run_webhook::{
     build_request, check_webhook_cases, run_webhook_cases, run_wrong_signer_cases,
 };
@@ -124,7 +129,12 @@ pub use send_case::{
     CaseMessage, CaseOptions, ErrorKind, ExpectedBody, ExpectedError, ExpectedReceipt,
     ExpectedRequest, ProviderAnswer, SendCase, SendExpect,
 };
+pub use voice_case::{
+    AutoWord, CaseCall, CaseDial, CaseGather, CaseMethod, CasePause, CasePlay, CasePrompt,
+    CaseRecord, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay, CaseSpeechTimeout,
+    CaseStream, CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
+};
 pub use webhook_case::{
-    CaseRequest, Check, ExpectedAck, ExpectedEvent, SignatureSpec, SignedAs, WebhookCase,
-    WebhookExpect, error_name,
+    CallEventKind, CaseRequest, Check, ExpectedAck, ExpectedCall, ExpectedEvent, RECEIVED,
+    SignatureSpec, SignedAs, WebhookCase, WebhookExpect, error_name,
 };

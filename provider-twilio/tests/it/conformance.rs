@@ -3,14 +3,15 @@
 //! `webhooks/` goes through `handle_webhook` with "valid" signatures computed by
 //! [`RequestValidator::compute`] over the URL and the form parameters; `send/` and
 //! `send_messaging_service/` send through a loopback mock of the REST API, with a sender
-//! number and a Messaging Service respectively.
+//! number and a Messaging Service respectively. The shared voice cases
+//! (`telephony_conformance::shared_cases("voice")`) render each `VoiceResponse` as TwiML.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use telephony_conformance::{
-    CaseEnv, ExpectedEvent, SignatureSpec, WebhookRequestParts, load_webhook_cases, run_send_cases,
-    run_webhook_cases, run_wrong_signer_cases,
+    CaseEnv, ExpectedEvent, SignatureSpec, VoiceHooks, WebhookRequestParts, load_webhook_cases,
+    run_send_cases, run_voice_cases, run_webhook_cases, run_wrong_signer_cases, shared_cases,
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
@@ -80,6 +81,11 @@ async fn sends_from_a_number() {
 #[tokio::test]
 async fn sends_through_a_messaging_service() {
     run_send_cases(cases("send_messaging_service"), twilio_service).await;
+}
+
+#[tokio::test]
+async fn voice_responses_render_as_twiml() {
+    run_voice_cases(shared_cases("voice"), twilio, &VoiceHooks::markup()).await;
 }
 
 #[test]
