@@ -175,14 +175,21 @@ async fn record_and_answer(State(shared): State<Arc<Mutex<Shared>>>, req: Reques
     };
     let answer = {
         let mut shared = lock(&shared);
-        let i = shared.requests.len().min(shared.answers.len().saturating_sub(1));
+        let i = shared
+            .requests
+            .len()
+            .min(shared.answers.len().saturating_sub(1));
         shared.requests.push(recorded);
-        shared.answers.get(i).cloned().unwrap_or_else(|| ProviderAnswer {
-            status: 599,
-            headers: Default::default(),
-            body: Some("the mock provider API was given no answers".into()),
-            json: None,
-        })
+        shared
+            .answers
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| ProviderAnswer {
+                status: 599,
+                headers: Default::default(),
+                body: Some("the mock provider API was given no answers".into()),
+                json: None,
+            })
     };
     let mut response = Response::builder().status(answer.status);
     if let Some(ct) = answer.content_type() {

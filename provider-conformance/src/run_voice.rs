@@ -131,7 +131,7 @@ impl VoiceHooks {
 /// }
 ///
 /// let cases = r#"[{"label": "hang up", "response": ["hangup"],
-///   "expect": {"stub": {"render_error": "provider stub does not support voice"}}}]"#;
+///   "expect": {"provider": {"render_error": "provider provider does not support voice"}}}]"#;
 /// run_voice_cases(CaseSource::json(cases), |_env| NoVoice, &VoiceHooks::markup()).await;
 /// # }
 /// ```
@@ -180,7 +180,9 @@ fn shape_problems(case: &VoiceCase, want: &VoiceExpect, control: VoiceControl) -
         VoiceControl::Commands => {
             let mut problems = Vec::new();
             if want.markup.is_some() {
-                problems.push("case: a commands provider renders no markup: give requests and run".into());
+                problems.push(
+                    "case: a commands provider renders no markup: give requests and run".into(),
+                );
             }
             if want.requests.is_none() || want.run.is_none() {
                 problems.push("case: a commands provider needs requests and run".into());
@@ -192,7 +194,10 @@ fn shape_problems(case: &VoiceCase, want: &VoiceExpect, control: VoiceControl) -
         }
         _ => {
             if want.markup.is_none() || commands || want.same_on_redelivery {
-                vec!["case: a markup provider needs markup alone (no requests, run or answers)".into()]
+                vec![
+                    "case: a markup provider needs markup alone (no requests, run or answers)"
+                        .into(),
+                ]
             } else {
                 Vec::new()
             }
@@ -256,10 +261,7 @@ where
             ));
         }
         if body != markup.body {
-            problems.push(format!(
-                "markup:\n  got:  {body}\n  want: {}",
-                markup.body
-            ));
+            problems.push(format!("markup:\n  got:  {body}\n  want: {}", markup.body));
         }
         if let Some(first) = api.requests().first() {
             problems.push(format!(
@@ -334,7 +336,10 @@ where
     problems
 }
 
-type Ran = (Result<VoiceRun, telephony_core::ProviderError>, Vec<RecordedRequest>);
+type Ran = (
+    Result<VoiceRun, telephony_core::ProviderError>,
+    Vec<RecordedRequest>,
+);
 
 async fn run_plan<P: Provider>(
     provider: &P,

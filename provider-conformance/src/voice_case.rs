@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use telephony_core::voice::{
-    Call, CallDirection, CallStatus, Dial, Gather, Play, Record, Redirect, RejectReason,
-    RelayVerb, Say, SpeechTimeout, StreamVerb, VoiceResponse,
+    Call, CallDirection, CallStatus, Dial, Gather, Play, Record, Redirect, RejectReason, RelayVerb,
+    Say, SpeechTimeout, StreamVerb, VoiceResponse,
 };
 
 use crate::{ExpectedRequest, ProviderAnswer};

@@ -18,9 +18,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use telephony_conformance::{
-    CaseEnv, ExpectedEvent, ProviderAnswer, SendExpect, VoiceHooks, WebhookRequestParts,
-    load_send_cases, load_webhook_cases, run_send_cases, run_voice_cases, run_webhook_cases,
-    run_wrong_signer_cases, shared_cases,
+    CallEventKind, CaseEnv, ExpectedCall, ExpectedEvent, ProviderAnswer, SendExpect, VoiceHooks,
+    WebhookRequestParts, load_send_cases, load_webhook_cases, run_send_cases, run_voice_cases,
+    run_webhook_cases, run_wrong_signer_cases, shared_cases,
 };
 use telephony_core::DeliveryStatus;
 use telephony_telnyx::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -174,7 +174,12 @@ fn client_state_and_command_ids_are_read_strictly() {
         command_id_shape("ev-1.0123456789abcdef.2").unwrap(),
         "ev-1.<hash>.2"
     );
-    for bad in ["ev-1.2", "ev-1.0123.2", ".0123456789abcdef.1", "ev.0123456789abcdef.x"] {
+    for bad in [
+        "ev-1.2",
+        "ev-1.0123.2",
+        ".0123456789abcdef.1",
+        "ev.0123456789abcdef.x",
+    ] {
         assert!(command_id_shape(bad).is_err(), "{bad}");
     }
 }
@@ -260,6 +265,42 @@ fn cases_cover_the_required_behaviours() {
             .iter()
             .any(|e| matches!(e, ExpectedEvent::Other { .. }))
     );
+    // Call Control: every neutral call event, the hangup causes as Telnyx names them, an
+    // unknown `call.*` event acknowledged, a missing call id refused.
+    let calls: Vec<&ExpectedCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExpectedEvent::Call(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    for kind in [
+        CallEventKind::Incoming,
+        CallEventKind::Progress,
+        CallEventKind::Gather,
+        CallEventKind::Status,
+        CallEventKind::Resume,
+    ] {
+        assert!(calls.iter().any(|c| c.event == kind), "no {kind:?} case");
+    }
+    for (cause, status) in [
+        ("user_busy", "busy"),
+        ("normal_clearing", "completed"),
+        ("timeout", "no-answer"),
+        ("originator_cancel", "canceled"),
+    ] {
+        assert!(
+            calls.iter().any(|c| c.event == CallEventKind::Status
+                && c.status.as_str() == status
+                && c.extra.get("hangup_cause").map(String::as_str) == Some(cause)),
+            "no hangup case for {cause}"
+        );
+    }
+    assert!(calls.iter().any(|c| c.speech.is_some()) && calls.iter().any(|c| c.digits.is_some()));
+    assert!(events.iter().any(
+        |e| matches!(e, ExpectedEvent::Other { event_type, .. } if event_type == "call.transcription")
+    ));
+    assert!(errors.contains("MissingField:data.payload.call_control_id"));
 
     let send_cases: Vec<_> = load_send_cases(cases("send"))
         .expect("cases load")

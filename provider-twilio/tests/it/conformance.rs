@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use telephony_conformance::{
-    CaseEnv, ExpectedEvent, SignatureSpec, VoiceHooks, WebhookRequestParts, load_webhook_cases,
-    run_send_cases, run_voice_cases, run_webhook_cases, run_wrong_signer_cases, shared_cases,
+    CallEventKind, CaseEnv, ExpectedCall, ExpectedEvent, SignatureSpec, VoiceHooks,
+    WebhookRequestParts, load_webhook_cases, run_send_cases, run_voice_cases, run_webhook_cases,
+    run_wrong_signer_cases, shared_cases,
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
@@ -142,6 +143,44 @@ fn webhook_cases_cover_the_required_behaviours() {
         SignatureSpec::ValidFor(s) if s.url.is_some())));
     assert!(cases.iter().any(|c| matches!(&c.signature,
         SignatureSpec::ValidFor(s) if s.body.is_some())));
+    // Voice: every call event a markup provider sends, every call status.
+    let calls: Vec<&ExpectedCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExpectedEvent::Call(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    for kind in [
+        CallEventKind::Incoming,
+        CallEventKind::Progress,
+        CallEventKind::Gather,
+        CallEventKind::Status,
+    ] {
+        assert!(calls.iter().any(|c| c.event == kind), "no {kind:?} case");
+    }
+    for status in [
+        "queued",
+        "ringing",
+        "completed",
+        "busy",
+        "no-answer",
+        "canceled",
+        "failed",
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.event == CallEventKind::Status && c.status.as_str() == status),
+            "no call status case for {status}"
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.speech.is_some() && c.confidence.is_some())
+    );
+    assert!(calls.iter().any(|c| c.digits.is_some()));
     // The verbatim courier capture.
     assert!(cases.iter().any(|c| {
         c.request.body.starts_with(
