@@ -93,6 +93,12 @@ impl Labelled for crate::SendCase {
     }
 }
 
+impl Labelled for crate::VoiceCase {
+    fn label(&self) -> &str {
+        &self.label
+    }
+}
+
 /// Reads every webhook case of a source. An empty folder and a label used twice are
 /// errors, so a mistyped path or a copy-pasted case cannot pass unnoticed.
 ///
@@ -111,6 +117,19 @@ pub fn load_webhook_cases(
 pub fn load_send_cases(
     source: impl Into<CaseSource>,
 ) -> Result<Vec<Loaded<crate::SendCase>>, LoadError> {
+    load(source.into())
+}
+
+/// Reads every voice case of a source (same rules as [`load_webhook_cases`]).
+///
+/// ```
+/// use telephony_conformance::{load_voice_cases, shared_cases};
+/// let cases = load_voice_cases(shared_cases("voice")).expect("the shared voice cases load");
+/// assert!(cases.iter().all(|l| l.case.expect.contains_key("twilio") && l.case.expect.contains_key("telnyx")));
+/// ```
+pub fn load_voice_cases(
+    source: impl Into<CaseSource>,
+) -> Result<Vec<Loaded<crate::VoiceCase>>, LoadError> {
     load(source.into())
 }
 

@@ -39,7 +39,8 @@ impl RecordedRequest {
 
 #[derive(Debug)]
 struct Shared {
-    answer: ProviderAnswer,
+    /// One answer per request in order; the last repeats.
+    answers: Vec<ProviderAnswer>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -65,10 +66,38 @@ pub struct MockProviderApi {
 impl MockProviderApi {
     /// Binds an ephemeral loopback port and serves `answer` to every request.
     pub async fn start(answer: ProviderAnswer) -> std::io::Result<Self> {
+        Self::start_sequence(vec![answer]).await
+    }
+
+    /// Binds an ephemeral loopback port and answers the first request with the first
+    /// answer, the second with the second, and every later one with the last (a `599`
+    /// naming the mistake when `answers` is empty).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use telephony_conformance::{MockProviderApi, ProviderAnswer};
+    /// let api = MockProviderApi::start_sequence(vec![
+    ///     ProviderAnswer::json(200, serde_json::json!({"data": {"result": "ok"}})),
+    ///     ProviderAnswer::json(422, serde_json::json!({"errors": [{"code": "90018"}]})),
+    /// ])
+    /// .await?;
+    /// let client = reqwest::Client::new();
+    /// let statuses = [
+    ///     client.post(format!("{}/a", api.url())).send().await.unwrap().status().as_u16(),
+    ///     client.post(format!("{}/b", api.url())).send().await.unwrap().status().as_u16(),
+    ///     client.post(format!("{}/c", api.url())).send().await.unwrap().status().as_u16(),
+    /// ];
+    /// assert_eq!(statuses, [200, 422, 422]);
+    /// assert_eq!(api.requests()[1].path, "/b");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start_sequence(answers: Vec<ProviderAnswer>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared {
-            answer,
+            answers,
             requests: Vec::new(),
         }));
         let app = axum::Router::new()
@@ -101,7 +130,13 @@ impl MockProviderApi {
 
     /// Answers later requests with `answer`.
     pub fn set_answer(&self, answer: ProviderAnswer) {
-        lock(&self.shared).answer = answer;
+        lock(&self.shared).answers = vec![answer];
+    }
+
+    /// Answers the requests from now on as [`start_sequence`](Self::start_sequence)
+    /// does, counting from the first request ever received.
+    pub fn set_answers(&self, answers: Vec<ProviderAnswer>) {
+        lock(&self.shared).answers = answers;
     }
 }
 
@@ -140,8 +175,21 @@ async fn record_and_answer(State(shared): State<Arc<Mutex<Shared>>>, req: Reques
     };
     let answer = {
         let mut shared = lock(&shared);
+        let i = shared
+            .requests
+            .len()
+            .min(shared.answers.len().saturating_sub(1));
         shared.requests.push(recorded);
-        shared.answer.clone()
+        shared
+            .answers
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| ProviderAnswer {
+                status: 599,
+                headers: Default::default(),
+                body: Some("the mock provider API was given no answers".into()),
+                json: None,
+            })
     };
     let mut response = Response::builder().status(answer.status);
     if let Some(ct) = answer.content_type() {

@@ -186,7 +186,12 @@ where
         Check::Skip => SignatureCheck::DangerouslySkip,
     };
     let want = &case.expect;
-    let (http_status, error, events) = match provider.handle_webhook(&request, check) {
+    // The gateway's clock around the request: a time the provider took from it (not
+    // from the request) is expected as "received".
+    let before = OffsetDateTime::now_utc();
+    let outcome = provider.handle_webhook(&request, check);
+    let after = OffsetDateTime::now_utc();
+    let (http_status, error, events) = match outcome {
         Ok(event) => (200, None, vec![event]),
         Err(e) => (e.http_status(), Some(error_name(&e)), Vec::new()),
     };
@@ -201,7 +206,14 @@ where
     }
     let got_events: Vec<Result<ExpectedEvent, String>> = events
         .iter()
-        .map(|e| ExpectedEvent::from_event(e).ok_or_else(|| format!("{e:?}")))
+        .map(|e| match ExpectedEvent::from_event(e) {
+            Some(ExpectedEvent::Call(mut call)) => {
+                call.mark_received(before, after);
+                Ok(ExpectedEvent::Call(call))
+            }
+            Some(other) => Ok(other),
+            None => Err(format!("{e:?}")),
+        })
         .collect();
     if got_events.len() != want.events.len() {
         problems.push(format!(

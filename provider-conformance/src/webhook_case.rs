@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use telephony_core::{Channel, DeliveryStatus, Media, WebhookError, WebhookEvent};
+use serde_json::Value;
+use telephony_core::voice::{ACTION_EXTRA, Call, CallDirection, CallEvent, CallStatus};
+use telephony_core::{Channel, DeliveryStatus, Media, WebhookError, WebhookEvent, rfc3339};
+use time::{OffsetDateTime, UtcOffset};
 
 /// One webhook case: a request, how it is signed, and the expected answer and events.
 ///
@@ -141,7 +144,9 @@ pub struct ExpectedAck {
 
 /// A neutral event, every field compared exactly (the gateway's id and `received_at` are
 /// not: they are the gateway's, not the provider's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A call event is `{"kind": "call", "event": "incoming", …}` ([`ExpectedCall`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum ExpectedEvent {
@@ -192,6 +197,8 @@ pub enum ExpectedEvent {
         #[serde(default)]
         account_sid: Option<String>,
     },
+    /// [`WebhookEvent::Call`].
+    Call(ExpectedCall),
     /// [`WebhookEvent::Other`].
     Other {
         /// The provider's event type.
@@ -227,6 +234,7 @@ impl ExpectedEvent {
                 provider_status: s.provider_status.clone(),
                 account_sid: s.account_sid.clone(),
             },
+            WebhookEvent::Call(call) => ExpectedEvent::Call(ExpectedCall::from_event(call)?),
             WebhookEvent::Other {
                 event_type,
                 event_id,
@@ -236,6 +244,212 @@ impl ExpectedEvent {
             },
             _ => return None,
         })
+    }
+}
+
+/// Which [`CallEvent`] a call event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallEventKind {
+    /// [`CallEvent::Incoming`].
+    Incoming,
+    /// [`CallEvent::Progress`].
+    Progress,
+    /// [`CallEvent::Gather`].
+    Gather,
+    /// [`CallEvent::Status`].
+    Status,
+    /// [`CallEvent::Resume`].
+    Resume,
+}
+
+/// The value of a time field that is the gateway's clock when the webhook arrived
+/// (a new call's `started_at` when the provider sends no start time), not a time the
+/// provider sent: the runner accepts any instant between just before and just after it
+/// handed the request over.
+pub const RECEIVED: &str = "received";
+
+/// A neutral call event ([`WebhookEvent::Call`]), every field compared exactly.
+///
+/// One flat shape for the five kinds; the fields a kind does not have stay absent
+/// (`null`): `from`, `to`, `direction`, the times and `extra` come from the [`Call`]
+/// (or, for `status`, from the update, which has `duration_secs`, `sequence`,
+/// `timestamp`, `account` and `extra` but no parties); `speech`, `confidence` and `digits`
+/// only on `gather`; `plan` only on `resume` (as JSON when it is JSON text, else the
+/// string). `action` is the call's [`ACTION_EXTRA`], taken out of `extra`. Times are UTC
+/// RFC 3339 (`2023-11-14T22:13:20Z`), or [`RECEIVED`].
+///
+/// ```
+/// use telephony_conformance::{CallEventKind, ExpectedEvent};
+/// let event: ExpectedEvent = serde_json::from_str(r#"{"kind": "call", "event": "gather",
+///     "call_id": "CA1", "status": "in-progress", "from": "+15550005678", "to": "+15550001234",
+///     "direction": "inbound", "speech": "yes please", "confidence": 0.92}"#)?;
+/// let ExpectedEvent::Call(call) = event else { panic!() };
+/// assert_eq!((call.event, call.confidence), (CallEventKind::Gather, Some(0.92)));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ExpectedCall {
+    /// Which event.
+    pub event: CallEventKind,
+    /// The provider's call id.
+    pub call_id: String,
+    /// The call's status.
+    pub status: CallStatus,
+    /// The provider account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The caller.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The callee.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Who placed the call.
+    #[serde(default)]
+    pub direction: Option<CallDirection>,
+    /// When the call started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// When it was answered.
+    #[serde(default)]
+    pub answered_at: Option<String>,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    /// Recognised speech (`gather`).
+    #[serde(default)]
+    pub speech: Option<String>,
+    /// The recogniser's confidence (`gather`).
+    #[serde(default)]
+    pub confidence: Option<f32>,
+    /// Keys pressed (`gather`).
+    #[serde(default)]
+    pub digits: Option<String>,
+    /// Call length in seconds (`status`).
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+    /// The provider's event counter (`status`).
+    #[serde(default)]
+    pub sequence: Option<u32>,
+    /// When the provider says the change happened (`status`).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// The rest of the plan (`resume`).
+    #[serde(default)]
+    pub plan: Option<Value>,
+    /// The action URL of the verb that led to the event ([`ACTION_EXTRA`]).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Every other parameter.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
+}
+
+fn time_text(t: Option<OffsetDateTime>) -> Option<String> {
+    t.map(|t| rfc3339::format(t.to_offset(UtcOffset::UTC)))
+}
+
+impl ExpectedCall {
+    fn blank(event: CallEventKind, call_id: &str, status: CallStatus) -> Self {
+        ExpectedCall {
+            event,
+            call_id: call_id.to_string(),
+            status,
+            account: None,
+            from: None,
+            to: None,
+            direction: None,
+            started_at: None,
+            answered_at: None,
+            ended_at: None,
+            speech: None,
+            confidence: None,
+            digits: None,
+            duration_secs: None,
+            sequence: None,
+            timestamp: None,
+            plan: None,
+            action: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    fn with_call(event: CallEventKind, call: &Call) -> Self {
+        let mut extra = call.extra.clone();
+        let action = extra.remove(ACTION_EXTRA);
+        ExpectedCall {
+            account: call.account.clone(),
+            from: Some(call.from.clone()),
+            to: Some(call.to.clone()),
+            direction: Some(call.direction),
+            started_at: time_text(call.started_at),
+            answered_at: time_text(call.answered_at),
+            ended_at: time_text(call.ended_at),
+            action,
+            extra,
+            ..ExpectedCall::blank(event, &call.call_id, call.status)
+        }
+    }
+
+    /// The neutral form of a call event; `None` for a kind this crate does not know yet.
+    pub fn from_event(event: &CallEvent) -> Option<Self> {
+        Some(match event {
+            CallEvent::Incoming(call) => ExpectedCall::with_call(CallEventKind::Incoming, call),
+            CallEvent::Progress(call) => ExpectedCall::with_call(CallEventKind::Progress, call),
+            CallEvent::Gather {
+                call,
+                speech,
+                digits,
+            } => ExpectedCall {
+                speech: speech.as_ref().map(|s| s.text.clone()),
+                confidence: speech.as_ref().and_then(|s| s.confidence),
+                digits: digits.clone(),
+                ..ExpectedCall::with_call(CallEventKind::Gather, call)
+            },
+            CallEvent::Resume { call, plan } => ExpectedCall {
+                plan: Some(
+                    serde_json::from_str(plan).unwrap_or_else(|_| Value::String(plan.clone())),
+                ),
+                ..ExpectedCall::with_call(CallEventKind::Resume, call)
+            },
+            CallEvent::Status(update) => {
+                let mut extra = update.extra.clone();
+                let action = extra.remove(ACTION_EXTRA);
+                ExpectedCall {
+                    account: update.account.clone(),
+                    duration_secs: update.duration_secs,
+                    sequence: update.sequence,
+                    timestamp: time_text(update.timestamp),
+                    action,
+                    extra,
+                    ..ExpectedCall::blank(CallEventKind::Status, &update.call_id, update.status)
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Replaces every time within `[from, to]` (the gateway's clock around the request)
+    /// with [`RECEIVED`].
+    pub(crate) fn mark_received(&mut self, from: OffsetDateTime, to: OffsetDateTime) {
+        for field in [
+            &mut self.started_at,
+            &mut self.answered_at,
+            &mut self.ended_at,
+            &mut self.timestamp,
+        ] {
+            let within = field
+                .as_deref()
+                .and_then(|t| rfc3339::parse(t).ok())
+                .is_some_and(|t| t >= from && t <= to);
+            if within {
+                *field = Some(RECEIVED.to_string());
+            }
+        }
     }
 }
 

@@ -2,3 +2,4 @@
 //! a made-up JSON provider, passing and failing on purpose.
 
 mod harness;
+mod voice;

@@ -33,6 +33,19 @@ pub fn tts_voice(voice: Option<&str>, default: &str) -> String {
     }
 }
 
+/// The Telnyx transcription engine's language for a gather's BCP 47 tag: its primary
+/// language subtag, lower case (`en-US` → `en`, `sv-SE` → `sv`). The engine takes ISO
+/// 639-1 codes (telnyx-node `TelnyxTranscriptionLanguage`: `en`, `sv`, …, `haw`,
+/// `auto_detect`), not the region-qualified tags `<Gather language>` uses; `None` for an
+/// empty tag.
+fn transcription_language(tag: &str) -> Option<String> {
+    let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
+    if tag.trim() == "auto_detect" {
+        return Some("auto_detect".into());
+    }
+    (!primary.is_empty()).then(|| primary.to_ascii_lowercase())
+}
+
 /// Makes `command_id`s: the same event and plan give the same ids, so a redelivered
 /// event's commands are ignored by Telnyx instead of run twice.
 struct CommandIds {
@@ -248,7 +261,7 @@ pub(crate) async fn run(
                         "transcription_tracks": "inbound",
                         "client_state": state,
                     });
-                    if let Some(l) = &g.language {
+                    if let Some(l) = g.language.as_deref().and_then(transcription_language) {
                         body["transcription_engine_config"] = json!({ "language": l });
                     }
                     r.send("transcription_start", body).await?
@@ -281,5 +294,25 @@ pub(crate) async fn run(
             }
         };
         return Ok(ended(sent));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transcription_language;
+
+    #[test]
+    fn transcription_languages_are_iso_639_1() {
+        for (tag, want) in [
+            ("en-US", Some("en")),
+            ("sv-SE", Some("sv")),
+            ("pt-BR", Some("pt")),
+            ("EN", Some("en")),
+            ("haw-US", Some("haw")),
+            ("auto_detect", Some("auto_detect")),
+            (" ", None),
+        ] {
+            assert_eq!(transcription_language(tag).as_deref(), want, "{tag}");
+        }
     }
 }

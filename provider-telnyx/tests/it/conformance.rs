@@ -4,18 +4,27 @@
 //! [`WebhookSigner`] from the RFC 8032 test key (section 7.1, test 1) over
 //! `"{timestamp}|{body}"`, at the signer's clock; the provider's clock is the case's `now`.
 //! `send/` and `send_messaging_profile/` send through a loopback mock of the Messaging
-//! API, from a number and from a messaging profile respectively.
+//! API, from a number and from a messaging profile respectively. The shared voice cases
+//! (`telephony_conformance::shared_cases("voice")`) run each `VoiceResponse` as Call
+//! Control commands against a loopback mock of the Call Control API; cases read each
+//! command's `client_state` decoded ([`decode_client_state`]) and its `command_id` by
+//! shape ([`command_id_shape`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
 use telephony_conformance::{
-    CaseEnv, ExpectedEvent, SendExpect, WebhookRequestParts, load_send_cases, load_webhook_cases,
-    run_send_cases, run_webhook_cases, run_wrong_signer_cases,
+    CallEventKind, CaseEnv, ExpectedCall, ExpectedEvent, ProviderAnswer, SendExpect, VoiceHooks,
+    WebhookRequestParts, load_send_cases, load_webhook_cases, run_send_cases, run_voice_cases,
+    run_webhook_cases, run_wrong_signer_cases, shared_cases,
 };
 use telephony_core::DeliveryStatus;
 use telephony_telnyx::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use telephony_telnyx::voice::CallState;
 use telephony_telnyx::{TelnyxConfig, TelnyxProvider, WebhookSigner};
 use time::OffsetDateTime;
 
@@ -101,6 +110,85 @@ async fn sends_through_a_messaging_profile() {
     run_send_cases(cases("send_messaging_profile"), telnyx_profile).await;
 }
 
+/// A `client_state` as the JSON it carries: base64 of `tg1:` + JSON, which must also be a
+/// [`CallState`] the provider reads back (else the case fails naming the value).
+fn decode_client_state(wire: &str) -> Result<Value, String> {
+    let text = STANDARD
+        .decode(wire)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| format!("client_state {wire:?} is not base64 UTF-8"))?;
+    let json = text
+        .strip_prefix("tg1:")
+        .ok_or_else(|| format!("client_state {text:?} lacks the gateway's tg1: prefix"))?;
+    if CallState::decode(wire).is_none() {
+        return Err(format!("client_state {text:?} is not a CallState"));
+    }
+    serde_json::from_str(json).map_err(|e| format!("client_state {text:?}: {e}"))
+}
+
+/// A `command_id` as its shape: `<event id>.<16 hex digits>.<n>` (the hash of the plan
+/// and call) becomes `<event id>.<hash>.<n>`; anything else fails the case.
+fn command_id_shape(id: &str) -> Result<String, String> {
+    let bad = || format!("command_id {id:?} is not <event id>.<16 hex digits>.<n>");
+    let (rest, n) = id.rsplit_once('.').ok_or_else(bad)?;
+    let (event, hash) = rest.rsplit_once('.').ok_or_else(bad)?;
+    let hex = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if event.is_empty() || !hex || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok(format!("{event}.<hash>.{n}"))
+}
+
+fn voice_hooks() -> VoiceHooks {
+    // Call Control's answer to an accepted command (telnyx-node `ActionSpeakResponse`).
+    VoiceHooks::commands(ProviderAnswer::json(
+        200,
+        serde_json::json!({"data": {"result": "ok"}}),
+    ))
+    .normalize_json(|body| {
+        if let Some(Value::String(wire)) = body.get("client_state") {
+            let decoded = decode_client_state(wire)?;
+            body["client_state"] = decoded;
+        }
+        if let Some(Value::String(id)) = body.get("command_id") {
+            let shape = command_id_shape(id)?;
+            body["command_id"] = Value::String(shape);
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn client_state_and_command_ids_are_read_strictly() {
+    // "tg1:{"w":"speak"}" in base64.
+    assert_eq!(
+        decode_client_state("dGcxOnsidyI6InNwZWFrIn0=").unwrap(),
+        serde_json::json!({"w": "speak"})
+    );
+    // "have a nice day =]": someone else's state.
+    assert!(decode_client_state("aGF2ZSBhIG5pY2UgZGF5ID1d").is_err());
+    // "tg1:{"w":"sing"}": the prefix, but not a state the provider reads.
+    assert!(decode_client_state("dGcxOnsidyI6InNpbmcifQ==").is_err());
+    assert_eq!(
+        command_id_shape("ev-1.0123456789abcdef.2").unwrap(),
+        "ev-1.<hash>.2"
+    );
+    for bad in [
+        "ev-1.2",
+        "ev-1.0123.2",
+        ".0123456789abcdef.1",
+        "ev.0123456789abcdef.x",
+    ] {
+        assert!(command_id_shape(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn voice_responses_run_as_call_control_commands() {
+    run_voice_cases(shared_cases("voice"), telnyx, &voice_hooks()).await;
+}
+
 #[test]
 fn every_accepted_verified_case_is_refused_when_signed_with_another_key() {
     // Fail closed: any verified case Telnyx accepts gives 403 once the key is wrong.
@@ -177,6 +265,42 @@ fn cases_cover_the_required_behaviours() {
             .iter()
             .any(|e| matches!(e, ExpectedEvent::Other { .. }))
     );
+    // Call Control: every neutral call event, the hangup causes as Telnyx names them, an
+    // unknown `call.*` event acknowledged, a missing call id refused.
+    let calls: Vec<&ExpectedCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExpectedEvent::Call(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    for kind in [
+        CallEventKind::Incoming,
+        CallEventKind::Progress,
+        CallEventKind::Gather,
+        CallEventKind::Status,
+        CallEventKind::Resume,
+    ] {
+        assert!(calls.iter().any(|c| c.event == kind), "no {kind:?} case");
+    }
+    for (cause, status) in [
+        ("user_busy", "busy"),
+        ("normal_clearing", "completed"),
+        ("timeout", "no-answer"),
+        ("originator_cancel", "canceled"),
+    ] {
+        assert!(
+            calls.iter().any(|c| c.event == CallEventKind::Status
+                && c.status.as_str() == status
+                && c.extra.get("hangup_cause").map(String::as_str) == Some(cause)),
+            "no hangup case for {cause}"
+        );
+    }
+    assert!(calls.iter().any(|c| c.speech.is_some()) && calls.iter().any(|c| c.digits.is_some()));
+    assert!(events.iter().any(
+        |e| matches!(e, ExpectedEvent::Other { event_type, .. } if event_type == "call.transcription")
+    ));
+    assert!(errors.contains("MissingField:data.payload.call_control_id"));
 
     let send_cases: Vec<_> = load_send_cases(cases("send"))
         .expect("cases load")

@@ -3,14 +3,16 @@
 //! `webhooks/` goes through `handle_webhook` with "valid" signatures computed by
 //! [`RequestValidator::compute`] over the URL and the form parameters; `send/` and
 //! `send_messaging_service/` send through a loopback mock of the REST API, with a sender
-//! number and a Messaging Service respectively.
+//! number and a Messaging Service respectively. The shared voice cases
+//! (`telephony_conformance::shared_cases("voice")`) render each `VoiceResponse` as TwiML.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use telephony_conformance::{
-    CaseEnv, ExpectedEvent, SignatureSpec, WebhookRequestParts, load_webhook_cases, run_send_cases,
-    run_webhook_cases, run_wrong_signer_cases,
+    CallEventKind, CaseEnv, ExpectedCall, ExpectedEvent, SignatureSpec, VoiceHooks,
+    WebhookRequestParts, load_webhook_cases, run_send_cases, run_voice_cases, run_webhook_cases,
+    run_wrong_signer_cases, shared_cases,
 };
 use telephony_twilio::{RequestValidator, TwilioConfig, TwilioProvider};
 use time::OffsetDateTime;
@@ -82,6 +84,11 @@ async fn sends_through_a_messaging_service() {
     run_send_cases(cases("send_messaging_service"), twilio_service).await;
 }
 
+#[tokio::test]
+async fn voice_responses_render_as_twiml() {
+    run_voice_cases(shared_cases("voice"), twilio, &VoiceHooks::markup()).await;
+}
+
 #[test]
 fn every_accepted_verified_case_is_refused_when_signed_with_another_token() {
     // Fail closed: any verified case Twilio accepts gives 403 once the signature is wrong.
@@ -136,6 +143,44 @@ fn webhook_cases_cover_the_required_behaviours() {
         SignatureSpec::ValidFor(s) if s.url.is_some())));
     assert!(cases.iter().any(|c| matches!(&c.signature,
         SignatureSpec::ValidFor(s) if s.body.is_some())));
+    // Voice: every call event a markup provider sends, every call status.
+    let calls: Vec<&ExpectedCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExpectedEvent::Call(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    for kind in [
+        CallEventKind::Incoming,
+        CallEventKind::Progress,
+        CallEventKind::Gather,
+        CallEventKind::Status,
+    ] {
+        assert!(calls.iter().any(|c| c.event == kind), "no {kind:?} case");
+    }
+    for status in [
+        "queued",
+        "ringing",
+        "completed",
+        "busy",
+        "no-answer",
+        "canceled",
+        "failed",
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.event == CallEventKind::Status && c.status.as_str() == status),
+            "no call status case for {status}"
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.speech.is_some() && c.confidence.is_some())
+    );
+    assert!(calls.iter().any(|c| c.digits.is_some()));
     // The verbatim courier capture.
     assert!(cases.iter().any(|c| {
         c.request.body.starts_with(
