@@ -138,12 +138,19 @@ fn gather_body(g: &GatherStep, voice: &str, state: &str) -> (&'static str, Value
     let command = if let Some(text) = &g.say {
         body["payload"] = json!(text);
         body["voice"] = json!(voice);
+        // Telnyx repeats the prompt up to 3 times by default; a gather asks once, as on
+        // Twilio.
+        body["maximum_tries"] = json!(1);
+        if matches!(voice, "female" | "male") {
+            body["service_level"] = json!("basic");
+        }
         if let Some(l) = &g.language {
             body["language"] = json!(l);
         }
         "gather_using_speak"
     } else if let Some(url) = &g.audio {
         body["audio_url"] = json!(url);
+        body["maximum_tries"] = json!(1);
         "gather_using_audio"
     } else {
         body["initial_timeout_millis"] = json!(u64::from(g.timeout) * 1000);
@@ -212,6 +219,10 @@ pub(crate) async fn run(
                 });
                 if let Some(l) = language {
                     body["language"] = json!(l);
+                }
+                // `female`/`male` are the basic service level's voices.
+                if matches!(body["voice"].as_str(), Some("female" | "male")) {
+                    body["service_level"] = json!("basic");
                 }
                 r.send("speak", body).await?
             }

@@ -9,7 +9,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telephony_core::store::StatusSource;
-use telephony_core::voice::{ACTION_EXTRA, Call, CallEvent, CallStatus, VoiceRun};
+use telephony_core::voice::{ACTION_EXTRA, Call, CallDirection, CallEvent, CallStatus, VoiceRun};
 
 use super::answer::{self, APOLOGY, Answer};
 use crate::gateway::Gateway;
@@ -64,6 +64,41 @@ async fn gather_already_answered(gw: &Gateway, call: &Call) -> bool {
             false
         }
     }
+}
+
+/// A commands provider's events do not all say who is on the call (Telnyx's
+/// `call.answered` has no direction, a transcription no numbers): what is missing comes
+/// from the call's record, so sessions and transcripts name the right party.
+async fn with_record(gw: &Gateway, event: CallEvent) -> CallEvent {
+    fn missing(c: &Call) -> bool {
+        c.direction == CallDirection::Unknown || c.from.is_empty() || c.to.is_empty()
+    }
+    let mut event = event;
+    let call = match &mut event {
+        CallEvent::Incoming(c) | CallEvent::Progress(c) | CallEvent::Gather { call: c, .. } => c,
+        _ => return event,
+    };
+    if !missing(call) {
+        return event;
+    }
+    match gw.store().call(&call.call_id).await {
+        Ok(Some(rec)) => {
+            if call.direction == CallDirection::Unknown {
+                call.direction = rec.direction;
+            }
+            if call.from.is_empty() {
+                call.from = rec.from;
+            }
+            if call.to.is_empty() {
+                call.to = rec.to;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(call_sid = %call.call_id, error = %telephony_core::error_chain(&e), "could not read the call's record");
+        }
+    }
+    event
 }
 
 /// The provider's plan for an answer; a response the provider cannot carry out ends the
@@ -130,6 +165,7 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
         }
         other => {
             let query = action_query(&call).map(str::to_string);
+            let other = with_record(gw, other).await;
             match answer::decide(gw, other, &base, query.as_deref()).await {
                 Ok(a) => plan_of(gw, &call.call_id, &base, a).await,
                 Err(response) => return response,

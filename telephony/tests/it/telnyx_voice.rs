@@ -173,6 +173,7 @@ async fn the_default_flow_on_telnyx_greets_keeps_the_transcript_and_closes() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].message.channel, Channel::Voice);
     assert_eq!(inbox[0].message.body, "please call me back");
+    assert_eq!(inbox[0].message.from, CALLER);
     assert_eq!(inbox[0].message.provider_sid, id);
     h.stop().await;
 }
@@ -612,5 +613,139 @@ async fn the_stream_bridge_speaks_media_streams_to_the_app_on_telnyx_too() {
         .map(|v| v["dtmf"]["digit"].as_str().unwrap())
         .collect();
     assert_eq!(digits, ["4", "9"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_reaper_asks_telnyx_about_a_call_whose_hangup_was_lost_and_leaves_a_live_call_alone() {
+    let h = Harness::new(
+        |c| c.with_simulated_second(Duration::from_millis(5)),
+        |b| {
+            b.voice_handler(|event: CallEvent, call: CallContext| async move {
+                Ok::<_, HandlerError>(match event {
+                    // The second caller stays on the line (600 simulated seconds).
+                    CallEvent::Incoming(c) if c.from == "+15557650009" => {
+                        VoiceResponse::new().pause(600)
+                    }
+                    _ => VoiceResponse::new().say(call.say("Hi and bye.")).hangup(),
+                })
+            })
+            .inbound_policy(
+                InboundPolicy::Open,
+                AllowList::parse(&["*".to_string()]).unwrap(),
+            )
+        },
+    )
+    .await;
+    h.sim.drop_call_events("call.hangup");
+    let ended = h.call(CallScript::new()).await;
+    assert_eq!(ended.heard_texts(), ["Hi and bye."]);
+    let live = h
+        .sim
+        .start_inbound_call(InboundCall::new("+15557650009", OURS))
+        .unwrap();
+    let store = h.gw.store().clone();
+    wait_until("both sessions", async || {
+        store.live_sessions().await.unwrap().len() == 2
+    })
+    .await;
+    // The hangup event was lost: only asking Telnyx (GET /v2/calls/{id}) ends that session.
+    h.gw.check_sessions().await;
+    let live_ids: Vec<String> = store
+        .live_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    assert_eq!(live_ids, std::slice::from_ref(&live));
+    let rec = store.call(&ended.call_control_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, CallStatus::Completed);
+    assert_eq!(rec.history.last().unwrap().source, StatusSource::Reaper);
+    // Hanging up the live one ends it; a second hang-up (90018) is a success too.
+    h.gw.hang_up(&live).await.unwrap();
+    h.gw.hang_up(&live).await.unwrap();
+    h.gw.check_sessions().await;
+    assert!(store.live_sessions().await.unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn telnyx_calls_keep_to_the_session_limits() {
+    // maxConcurrentSessions: a second caller hears the busy message, an outbound call is
+    // refused before any request.
+    let h = Harness::new(
+        |c| c.with_simulated_second(Duration::from_millis(5)),
+        |b| {
+            b.voice(VoiceSettings::enabled().max_concurrent_sessions(Some(1)))
+                .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                    Ok::<_, HandlerError>(VoiceResponse::new().pause(600))
+                })
+        },
+    )
+    .await;
+    let first = h
+        .sim
+        .start_inbound_call(InboundCall::new(CALLER, OURS))
+        .unwrap();
+    let store = h.gw.store().clone();
+    wait_until("the first session", async || {
+        store.live_sessions().await.unwrap().len() == 1
+    })
+    .await;
+    let second = h.call(CallScript::new()).await;
+    assert_eq!(
+        second.heard_texts(),
+        ["All our lines are busy right now. Please call again later."]
+    );
+    let err =
+        h.gw.call(
+            "+15557650001",
+            CallAnswer::Response(VoiceResponse::new().say("hi")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 calls are live, the maxConcurrentSessions limit of 1: the call was not placed"
+    );
+    h.gw.hang_up(&first).await.unwrap();
+    h.stop().await;
+
+    // maxDurationSeconds: the voice worker hangs the call up through the API.
+    let mut h = Harness::new(
+        |c| c.with_simulated_second(Duration::from_millis(10)),
+        |b| {
+            b.voice(
+                VoiceSettings::enabled()
+                    .max_duration(Some(Duration::from_secs(1)))
+                    .reaper(Duration::from_secs(60), Duration::from_millis(100)),
+            )
+            .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                Ok::<_, HandlerError>(VoiceResponse::new().pause(600))
+            })
+        },
+    )
+    .await;
+    h.workers = Some(h.gw.spawn_workers());
+    let outcome = h.call(CallScript::new()).await;
+    // The pause was Telnyx's gather timer; the gateway's hangup cut it short.
+    assert_eq!(
+        outcome.command_names(),
+        ["answer", "gather", "hangup"],
+        "{outcome:#?}"
+    );
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
+    let store = h.gw.store().clone();
+    let id = outcome.call_control_id.clone();
+    wait_until("the note", async || {
+        store.call(&id).await.unwrap().unwrap().note.as_deref()
+            == Some("hung up: voice.maxDurationSeconds reached")
+    })
+    .await;
+    wait_until("the session to close", async || {
+        store.live_sessions().await.unwrap().is_empty()
+    })
+    .await;
     h.stop().await;
 }
