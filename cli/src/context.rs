@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use telephony::config::{Config, ConfigError, ConfigSources, config_file};
+use telephony::providers;
 use telephony::runtime::{self, RuntimeInfo};
 use telephony_core::Secret;
 use telephony_serve::api::{ErrorCode, ErrorResponse};
@@ -59,9 +60,21 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
+    /// The configuration (`explicit`, else the default file, then the environment). With
+    /// `find_gateway`, a config without `dataDir` finds a running Telnyx sandbox in its own
+    /// directory when none runs in the default one (`serve` itself never looks).
+    pub(crate) fn load(explicit: Option<&Path>, find_gateway: bool) -> Result<Self, CliError> {
         let file = config_file(explicit);
-        let (config, sources) = Config::load(file.as_deref())?;
+        let (mut config, sources) = Config::load(file.as_deref())?;
+        // Without `dataDir`, the running gateway is the one in `./telephony-data`, else a
+        // Telnyx sandbox in its own directory (`serve --sandbox --provider telnyx`).
+        if find_gateway
+            && config.data_dir.is_none()
+            && !runtime::runtime_path(&config.data_dir()).exists()
+            && runtime::runtime_path(Path::new(providers::TELNYX_SANDBOX_DATA_DIR)).exists()
+        {
+            config.default_data_dir_to(providers::TELNYX_SANDBOX_DATA_DIR.into());
+        }
         Ok(Context {
             config,
             sources,

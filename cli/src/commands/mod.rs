@@ -47,9 +47,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     {
         return config::migrate(cli.config.as_deref(), to);
     }
-    let mut ctx = Context::load(cli.config.as_deref())?;
+    let serving = matches!(cli.command, Command::Serve { .. });
+    let mut ctx = Context::load(cli.config.as_deref(), !serving)?;
     if let Some(name) = &cli.account {
-        if matches!(cli.command, Command::Serve { .. }) {
+        if serving {
             return Err(CliError::config(
                 "--account does not apply to serve: the gateway serves every enabled account",
             ));
@@ -58,11 +59,24 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     }
     match cli.command {
         Command::Serve {
-            sandbox, provider, ..
+            sandbox,
+            provider,
+            voice,
+            ..
         } => {
             if let Some(p) = provider {
                 ctx.config
                     .override_provider(p)
+                    .map_err(|e| CliError::config(e.to_string()))?;
+            }
+            if sandbox {
+                ctx.config.default_data_dir_to(
+                    telephony::providers::sandbox_data_dir(ctx.config.provider).into(),
+                );
+            }
+            if voice {
+                ctx.config
+                    .enable_voice()
                     .map_err(|e| CliError::config(e.to_string()))?;
             }
             serve::serve(ctx, sandbox).await
@@ -126,20 +140,22 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                     to,
                     say_speech,
                     press,
+                    send_tone,
+                    send_wav,
+                    send_speech,
                     no_status_callback,
                     json,
                 },
         } => {
-            let order = crate::input_order(std::env::args());
-            simulate::call(
-                ctx,
-                from,
-                to,
-                (say_speech, press, order),
-                no_status_callback,
-                json,
-            )
-            .await
+            let inputs = simulate::CallerInputs {
+                speech: say_speech,
+                presses: press,
+                tones: send_tone,
+                wavs: send_wav,
+                speech_like: send_speech,
+                order: crate::input_order(std::env::args()),
+            };
+            simulate::call(ctx, from, to, inputs, no_status_callback, json).await
         }
         Command::Simulate {
             command:

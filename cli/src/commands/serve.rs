@@ -81,8 +81,22 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!("\nTry, in another terminal:");
         println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");
         println!("  telephony{cfg} inbox");
+        println!("  telephony{cfg} pairing list");
+        println!("  telephony{cfg} pairing approve <CODE>");
         println!("  telephony{cfg} send +15557654321 \"Hello from the gateway\"");
         println!("  telephony{cfg} receipt <id printed by send>");
+        println!("  telephony{cfg} log");
+        if provider == telephony::config::ProviderKind::Twilio {
+            if ctx.config.voice.enabled.unwrap_or(false) {
+                println!(
+                    "  telephony{cfg} simulate call --from +15557654321 --say-speech \"call me back\""
+                );
+            } else {
+                println!(
+                    "  (voice is off: `telephony serve --sandbox --voice` answers calls for `telephony simulate call`)"
+                );
+            }
+        }
     }
     println!("\nPress Ctrl-C to stop.");
     signals.wait().await;

@@ -130,9 +130,16 @@ pub(super) fn gateways(
             forwarding,
             public_addr,
         );
+        let local_origin = format!("http://{public_addr}");
         let base = public_url
             .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{public_addr}"));
+            .unwrap_or_else(|| local_origin.clone());
+        // The sandbox's simulator signs for the public URL, as the provider signs the URL
+        // it was given, but delivers to this listener: `publicUrl` (say
+        // `https://sms.example.com`) is not this machine.
+        if let Some(sim) = &setup.simulator {
+            sim.deliver_via(&base, &local_origin);
+        }
         let sandbox = setup.sandbox;
         let info = RuntimeInfo {
             pid: std::process::id(),
