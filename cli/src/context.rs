@@ -38,6 +38,10 @@ impl CliError {
             remote: None,
         }
     }
+    /// A runtime failure already reported on stdout (`--json`): exit 1, nothing on stderr.
+    pub(crate) fn silent_failure() -> Self {
+        Self::failure(String::new())
+    }
 }
 
 impl From<telephony_core::StoreError> for CliError {

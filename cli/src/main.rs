@@ -319,9 +319,13 @@ pub enum ContactsCommand {
 /// `telephony config …`
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Validate the configuration and print it resolved, secrets redacted.
+    /// Validate the configuration and summarize it: dialect, accounts, sender, store,
+    /// admin access, notes. Exit 2 when it is refused or lacks what `serve` needs.
     Check {
-        /// Print JSON.
+        /// Also print every resolved value (secrets redacted).
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print JSON (everything, the resolved configuration included).
         #[arg(long)]
         json: bool,
     },
@@ -459,7 +463,9 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("error: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }

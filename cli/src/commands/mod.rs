@@ -101,8 +101,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { probe: true, json } => status::probe(ctx, json).await,
         Command::Status { probe: false, json } => status::status(ctx, json).await,
         Command::Config {
-            command: ConfigCommand::Check { json },
-        } => config::check(ctx, json),
+            command: ConfigCommand::Check { json, verbose },
+        } => config::check(ctx, json, verbose),
         Command::Config {
             command: ConfigCommand::Migrate { to },
         } => config::migrate(cli.config.as_deref(), &to),

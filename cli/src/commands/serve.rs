@@ -65,9 +65,11 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         );
     }
     if sandbox {
+        // `--config` only when the commands would not find the file by themselves.
+        let found_by_default = telephony::config::config_file(None);
         let cfg = match ctx.sources.file.as_ref() {
-            Some(f) => format!(" --config {}", f.display()),
-            None => String::new(),
+            Some(f) if Some(f) != found_by_default.as_ref() => format!(" --config {}", f.display()),
+            _ => String::new(),
         };
         if let Some(url) = &rt.simulator_url {
             println!("\nYour own code can call the simulated provider at {url}");

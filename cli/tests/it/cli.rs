@@ -144,7 +144,7 @@ fn sandbox_flow_across_processes() {
         "{out}"
     );
     assert!(
-        out.trim_end().ends_with("/telephony/webhook: HTTP 200 OK"),
+        out.contains("/telephony/webhook: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"),
         "{out}"
     );
 

@@ -311,6 +311,14 @@ pub fn apply_policies(
         Err(e) => tracing::error!(error = %e, "rateLimits ignored"),
     }
     if config.voice.mode.as_deref() == Some("relay") {
+        let secret = config.forward.as_ref().and_then(|f| f.secret.as_ref());
+        if config.voice.enabled.unwrap_or(false) && secret.is_none() {
+            // The application cannot tell the gateway's call events from anyone's.
+            tracing::warn!(
+                account = config.account.as_deref().unwrap_or("default"),
+                "voice.mode is relay but forward.secret is not set: call events are POSTed to voice.relayUrl unsigned (no X-Telephony-Signature); set forward.secret so the application can verify them"
+            );
+        }
         if let Some(url) = config.voice.relay_endpoint(config.forward.as_ref()) {
             let bridge = telephony_serve::voice::bridge::HttpRelayBridge::new(
                 url,
