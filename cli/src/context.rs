@@ -74,8 +74,8 @@ impl Context {
         // Telnyx sandbox in its own directory (`serve --sandbox --provider telnyx`).
         if find_gateway
             && config.data_dir.is_none()
-            && !runtime::runtime_path(&config.data_dir()).exists()
-            && runtime::runtime_path(Path::new(providers::TELNYX_SANDBOX_DATA_DIR)).exists()
+            && !running_in(&config.data_dir())
+            && running_in(Path::new(providers::TELNYX_SANDBOX_DATA_DIR))
         {
             config.default_data_dir_to(providers::TELNYX_SANDBOX_DATA_DIR.into());
         }
@@ -155,6 +155,18 @@ impl Context {
             )));
         };
         Ok(Some(Admin { http, base, token }))
+    }
+}
+
+/// Whether `data_dir`'s runtime file names a process that still runs (on Linux, one in
+/// `/proc`; elsewhere a runtime file is taken at its word). A gateway that was killed
+/// leaves its file behind.
+fn running_in(data_dir: &Path) -> bool {
+    match runtime::read_runtime(data_dir) {
+        Ok(Some(rt)) => {
+            !cfg!(target_os = "linux") || Path::new("/proc").join(rt.pid.to_string()).exists()
+        }
+        _ => false,
     }
 }
 

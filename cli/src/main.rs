@@ -325,6 +325,9 @@ pub enum ConfigCommand {
         /// Also print every resolved value (secrets redacted).
         #[arg(long, short)]
         verbose: bool,
+        /// Check for `serve --sandbox`, which needs no provider credentials.
+        #[arg(long)]
+        sandbox: bool,
         /// Print JSON (everything, the resolved configuration included).
         #[arg(long)]
         json: bool,

@@ -7,10 +7,25 @@ use telephony::server;
 use crate::context::{CliError, Context};
 use crate::output;
 
+/// How `telephony config check` reports.
+pub(super) struct CheckOptions {
+    /// Everything as JSON.
+    pub json: bool,
+    /// The resolved configuration too.
+    pub verbose: bool,
+    /// For `serve --sandbox`: provider credentials are not needed.
+    pub sandbox: bool,
+}
+
 /// `telephony config check`: a summary (the resolved configuration too with `verbose`;
 /// everything as JSON with `json`); exit 2 when the configuration is refused or lacks
-/// what `telephony serve` needs.
-pub(super) fn check(ctx: Context, json: bool, verbose: bool) -> Result<(), CliError> {
+/// what `telephony serve` (or with `sandbox`, `serve --sandbox`) needs.
+pub(super) fn check(ctx: Context, opts: CheckOptions) -> Result<(), CliError> {
+    let CheckOptions {
+        json,
+        verbose,
+        sandbox,
+    } = opts;
     use telephony::config::dialects;
     let cfg = &ctx.config;
     let report = &ctx.sources.dialect;
@@ -58,7 +73,9 @@ pub(super) fn check(ctx: Context, json: bool, verbose: bool) -> Result<(), CliEr
     }
     // What `serve` (without --sandbox) would refuse to start without: every served
     // account's credentials, each named with its account.
-    let missing_for_serve: Vec<String> = if per_account.is_empty() {
+    let missing_for_serve: Vec<String> = if sandbox {
+        Vec::new()
+    } else if per_account.is_empty() {
         missing.iter().map(|m| m.to_string()).collect()
     } else {
         per_account
@@ -96,6 +113,7 @@ pub(super) fn check(ctx: Context, json: bool, verbose: bool) -> Result<(), CliEr
             "notImplemented": report.not_implemented,
             "notYetActive": inactive,
             "missingCredentials": missing,
+            "unresolvedSecrets": report.unresolved_secrets,
             "errors": security.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
         }));
     } else {
@@ -167,14 +185,33 @@ pub(super) fn check(ctx: Context, json: bool, verbose: bool) -> Result<(), CliEr
         for k in &inactive {
             println!("note: {} is set but {}", k.key, k.reason);
         }
+        for u in &report.unresolved_secrets {
+            println!("note: {}", u.reason);
+        }
+        if sandbox && !missing.is_empty() {
+            println!(
+                "note: missing {}; `telephony serve --sandbox` needs none of them",
+                missing.join(", ")
+            );
+        }
         if !verbose {
             println!("(every resolved value, secrets redacted: `telephony config check --verbose`, or `--json`)");
         }
     }
     security.map_err(|e| CliError::config(e.to_string()))?;
     if !missing_for_serve.is_empty() {
+        let unresolved: Vec<&str> = report
+            .unresolved_secrets
+            .iter()
+            .map(|u| u.reason.as_str())
+            .collect();
+        let why = if unresolved.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", unresolved.join("; "))
+        };
         return Err(CliError::config(format!(
-            "missing {}: `telephony serve` needs them (`telephony serve --sandbox` needs none: it runs against the built-in simulator)",
+            "missing {}{why}: `telephony serve` needs them (`telephony serve --sandbox` needs none: it runs against the built-in simulator; check for it with `telephony config check --sandbox`)",
             missing_for_serve.join(", ")
         )));
     }

@@ -101,8 +101,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { probe: true, json } => status::probe(ctx, json).await,
         Command::Status { probe: false, json } => status::status(ctx, json).await,
         Command::Config {
-            command: ConfigCommand::Check { json, verbose },
-        } => config::check(ctx, json, verbose),
+            command:
+                ConfigCommand::Check {
+                    json,
+                    verbose,
+                    sandbox,
+                },
+        } => config::check(ctx, config::CheckOptions { json, verbose, sandbox }),
         Command::Config {
             command: ConfigCommand::Migrate { to },
         } => config::migrate(cli.config.as_deref(), &to),

@@ -5,6 +5,16 @@ use telephony::server::{self, ServeOptions};
 use crate::context::{CliError, Context};
 
 pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    // A provider credential whose SecretRef cannot be resolved: say which and why
+    // (the sandbox needs none).
+    let unresolved = &ctx.sources.dialect.unresolved_secrets;
+    if !sandbox && !unresolved.is_empty() {
+        let reasons: Vec<&str> = unresolved.iter().map(|u| u.reason.as_str()).collect();
+        return Err(CliError::config(format!(
+            "{}; or run `telephony serve --sandbox` against the built-in simulator",
+            reasons.join("; ")
+        )));
+    }
     let signals = StopSignals::listen();
     for k in &ctx.sources.dialect.not_implemented {
         tracing::warn!(key = %k.key, "{}", k.reason);

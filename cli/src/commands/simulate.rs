@@ -257,6 +257,8 @@ pub(super) async fn call(
     use telephony_twilio_simulator::{CallEnd, InboundCall, Simulator, SimulatorConfig};
     let from = telephony_core::PhoneNumber::parse(&from)
         .map_err(|e| CliError::config(format!("--from: {e}")))?;
+    let sends_audio =
+        !(inputs.tones.is_empty() && inputs.wavs.is_empty() && inputs.speech_like.is_empty());
     let script = inputs.script()?;
     let rt = ctx.runtime()?.ok_or_else(|| {
         CliError::failure(format!(
@@ -301,10 +303,17 @@ pub(super) async fn call(
             }),
     };
     // The simulated clock runs 50 times faster than real time, so an application
-    // answering over HTTP is heard.
-    let sim = Simulator::new(
-        SimulatorConfig::new(account_sid, token).with_simulated_second(Duration::from_millis(20)),
-    );
+    // answering over HTTP is heard. Audio goes at the pace of a real call instead: the
+    // gateway may proxy it to an application (stream mode), a hop the simulator's clock
+    // cannot wait for, so the echoes need real time to come back.
+    let config = if sends_audio {
+        SimulatorConfig::new(account_sid, token)
+            .with_simulated_second(Duration::from_secs(1))
+            .with_realtime_sync(false)
+    } else {
+        SimulatorConfig::new(account_sid, token).with_simulated_second(Duration::from_millis(20))
+    };
+    let sim = Simulator::new(config);
     // Signed for the public URL, delivered to the listener (as in `simulate sms`).
     sim.deliver_via(
         &providers::public_base(&rt, &ctx.config.serve.path),
@@ -376,13 +385,13 @@ pub(super) async fn call(
         }
         for st in &outcome.streams {
             println!(
-                "  stream: sent {} frames ({} bytes of audio); received {} frames ({} bytes of audio), {} marks, echoed {:?}",
+                "  stream: sent {} frames ({} bytes of audio); received {} frames ({} bytes of audio), {} marks ({} echoed once played)",
                 st.media_frames_sent,
                 st.sent_audio.len(),
                 st.media_frames_received,
                 st.received_audio.len(),
                 st.marks.len(),
-                st.echoed_marks()
+                st.echoed_marks().len()
             );
         }
         if let Some(e) = &outcome.error {

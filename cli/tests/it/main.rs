@@ -16,4 +16,5 @@ mod secrets;
 mod seed_configs;
 mod support;
 mod tunnel;
+mod walkthrough;
 mod workload;
