@@ -444,9 +444,8 @@ fn parse() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let mut command = Cli::command();
     command.build();
-    let command = command.mut_subcommand("serve", |serve| {
-        serve.mut_arg("account", |a| a.hide(true))
-    });
+    let command =
+        command.mut_subcommand("serve", |serve| serve.mut_arg("account", |a| a.hide(true)));
     let matches = command.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -18,10 +18,22 @@ mod tests {
     #[test]
     fn times_keep_a_fixed_width() {
         use time::macros::datetime;
-        assert_eq!(super::ts(datetime!(2026-01-02 03:04:12.18 UTC)), "2026-01-02T03:04:12.180Z");
-        assert_eq!(super::ts(datetime!(2026-01-02 03:04:12 UTC)), "2026-01-02T03:04:12.000Z");
-        assert_eq!(super::ts(datetime!(2026-01-02 03:04:12.123456789 UTC)), "2026-01-02T03:04:12.123Z");
-        assert_eq!(super::ts(datetime!(2026-01-02 04:04:12.5 +01:00)), "2026-01-02T03:04:12.500Z");
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12.18 UTC)),
+            "2026-01-02T03:04:12.180Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12 UTC)),
+            "2026-01-02T03:04:12.000Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12.123456789 UTC)),
+            "2026-01-02T03:04:12.123Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 04:04:12.5 +01:00)),
+            "2026-01-02T03:04:12.500Z"
+        );
     }
 }
 

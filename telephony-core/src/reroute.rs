@@ -106,7 +106,10 @@ mod tests {
             "http://127.0.0.1:1/telephony/webhook"
         );
         assert_eq!(r.target("https://example.com/gw"), "http://127.0.0.1:1/");
-        assert_eq!(r.target("https://example.com/gw?a=b"), "http://127.0.0.1:1/?a=b");
+        assert_eq!(
+            r.target("https://example.com/gw?a=b"),
+            "http://127.0.0.1:1/?a=b"
+        );
         // Not under the prefix.
         assert_eq!(
             r.target("https://example.com/gwx/telephony/webhook"),

@@ -195,7 +195,9 @@ pub(super) fn check(ctx: Context, opts: CheckOptions) -> Result<(), CliError> {
             );
         }
         if !verbose {
-            println!("(every resolved value, secrets redacted: `telephony config check --verbose`, or `--json`)");
+            println!(
+                "(every resolved value, secrets redacted: `telephony config check --verbose`, or `--json`)"
+            );
         }
     }
     security.map_err(|e| CliError::config(e.to_string()))?;

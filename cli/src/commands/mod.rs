@@ -107,7 +107,14 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                     verbose,
                     sandbox,
                 },
-        } => config::check(ctx, config::CheckOptions { json, verbose, sandbox }),
+        } => config::check(
+            ctx,
+            config::CheckOptions {
+                json,
+                verbose,
+                sandbox,
+            },
+        ),
         Command::Config {
             command: ConfigCommand::Migrate { to },
         } => config::migrate(cli.config.as_deref(), &to),

@@ -177,9 +177,9 @@ impl CallerInputs {
                     let (hz, ms) = parse_tone(&spec)?;
                     script.tone(hz, ms)
                 }
-                CallerInput::Wav(path) => script.wav(&path).map_err(|e| {
-                    CliError::config(format!("--send-wav {}: {e}", path.display()))
-                })?,
+                CallerInput::Wav(path) => script
+                    .wav(&path)
+                    .map_err(|e| CliError::config(format!("--send-wav {}: {e}", path.display())))?,
                 CallerInput::SpeechLike(ms) => script.audio(speech_like_mulaw(ms)),
             };
         }
@@ -363,9 +363,7 @@ pub(super) async fn call(
     } else if rejected {
         println!(
             "simulated call {} from {from} to {}: rejected ({})",
-            outcome.call_sid,
-            rt.webhook_url,
-            outcome.status,
+            outcome.call_sid, rt.webhook_url, outcome.status,
         );
     } else {
         println!(

@@ -150,7 +150,9 @@ fn sandbox_flow_across_processes() {
         "{out}"
     );
     assert!(
-        out.contains("/telephony/webhook: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"),
+        out.contains(
+            "/telephony/webhook: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"
+        ),
         "{out}"
     );
 
@@ -854,9 +856,14 @@ fn accounts_across_processes_with_the_account_flag() {
     // Each account's simulated inbound SMS goes to its own path, signed as its own
     // provider's simulator signs (Twilio's token for support, Telnyx's key for alerts), and
     // lands in its own inbox.
-    for (account, text, path) in [
-        (None, "to support", "/sms/support"),
-        (Some("alerts"), "to alerts", "/sms/alerts"),
+    for (account, text, path, state) in [
+        (
+            None,
+            "to support",
+            "/sms/support",
+            "pending_pairing (pairing code sent)",
+        ),
+        (Some("alerts"), "to alerts", "/sms/alerts", "accepted"),
     ] {
         let mut c = cmd(dir.path());
         if let Some(a) = account {
@@ -865,7 +872,7 @@ fn accounts_across_processes_with_the_account_flag() {
         let (code, out, err) = run(c.args(["simulate", "sms", "--from", "+15557654321", text]));
         assert_eq!(code, 0, "{out}{err}");
         assert!(
-            out.trim_end().ends_with(&format!("{path}: HTTP 200 OK")),
+            out.ends_with(&format!("{path}: HTTP 200 OK\n  dispatched: {state}\n")),
             "{out}"
         );
     }

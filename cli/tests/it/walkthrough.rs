@@ -40,7 +40,10 @@ fn readme_walkthrough() -> Vec<Line> {
         .find("<!-- walkthrough: cli/tests/it/walkthrough.rs")
         .expect("the README marks its walkthrough block");
     let rest = &text[marker..];
-    let start = rest.find("```sh\n").expect("a ```sh block after the marker") + 6;
+    let start = rest
+        .find("```sh\n")
+        .expect("a ```sh block after the marker")
+        + 6;
     let end = start + rest[start..].find("```").expect("the block ends");
     rest[start..end]
         .lines()
@@ -153,9 +156,14 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
     );
     // The startup "Try" list names every step of the walkthrough.
     let started = std::fs::read_to_string(serve_log).unwrap();
-    let try_list = &started[started.find("Try, in another terminal:").expect("a Try list")..];
+    let try_list = &started[started
+        .find("Try, in another terminal:")
+        .expect("a Try list")..];
     for line in WALKTHROUGH {
-        assert!(try_list.contains(&format!("  {line}\n")), "{line} not in:\n{try_list}");
+        assert!(
+            try_list.contains(&format!("  {line}\n")),
+            "{line} not in:\n{try_list}"
+        );
     }
 
     let mut code_of_pairing = String::new();
@@ -168,7 +176,11 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
         let step = line.command.split_whitespace().take(3).collect::<Vec<_>>();
         match step.as_slice() {
             ["telephony", "simulate", "sms"] => {
-                assert!(line.comment.ends_with("→ dispatched: pending_pairing"), "{}", line.comment);
+                assert!(
+                    line.comment.ends_with("→ dispatched: pending_pairing"),
+                    "{}",
+                    line.comment
+                );
                 let (code, out, err) = run_line(dir, &line.command, &fill);
                 assert_eq!(code, 0, "{out}{err}");
                 assert!(out.starts_with("posted inbound SMS "), "{out}");
@@ -178,15 +190,26 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
                 );
             }
             ["telephony", "inbox"] => {
-                assert!(line.comment.starts_with("→ held: [pending_pairing]"), "{}", line.comment);
+                assert!(
+                    line.comment.starts_with("→ held: [pending_pairing]"),
+                    "{}",
+                    line.comment
+                );
                 let (code, out, err) = run_line(dir, &line.command, &fill);
                 assert_eq!(code, 0, "{out}{err}");
                 let first = out.lines().next().unwrap();
-                assert!(first.contains("  from +15557654321  [pending_pairing]"), "{out}");
+                assert!(
+                    first.contains("  from +15557654321  [pending_pairing]"),
+                    "{out}"
+                );
                 assert!(out.ends_with("\n  Hello gateway\n1 message(s)\n"), "{out}");
             }
             ["telephony", "pairing", "list"] => {
-                assert!(line.comment.contains("8-character code"), "{}", line.comment);
+                assert!(
+                    line.comment.contains("8-character code"),
+                    "{}",
+                    line.comment
+                );
                 let (code, out, err) = run_line(dir, &line.command, &fill);
                 assert_eq!(code, 0, "{out}{err}");
                 let (code_word, rest) = out.split_once("  ").unwrap();
@@ -248,18 +271,33 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
                     .skip(1)
                     .map(|l| l.split_whitespace().nth(1).unwrap())
                     .collect();
-                assert_eq!(statuses, ["pending", "queued", "sent", "delivered"], "{provider}: {out}");
-                assert!(out.starts_with(&format!("{id_of_send}  to +15557654321  status delivered  sid ")), "{out}");
+                assert_eq!(
+                    statuses,
+                    ["pending", "queued", "sent", "delivered"],
+                    "{provider}: {out}"
+                );
+                assert!(
+                    out.starts_with(&format!(
+                        "{id_of_send}  to +15557654321  status delivered  sid "
+                    )),
+                    "{out}"
+                );
             }
             ["telephony", "log"] => {
                 assert!(line.comment.contains("every send"), "{}", line.comment);
                 let (code, out, err) = run_line(dir, &line.command, &fill);
                 assert_eq!(code, 0, "{out}{err}");
                 // The pairing code, the approval text and the send, each delivered.
-                let sends: Vec<&str> = out.lines().filter(|l| l.contains("  to +15557654321  ")).collect();
+                let sends: Vec<&str> = out
+                    .lines()
+                    .filter(|l| l.contains("  to +15557654321  "))
+                    .collect();
                 assert_eq!(sends.len(), 3, "{out}");
                 assert!(sends.iter().all(|l| l.contains("  delivered  ")), "{out}");
-                assert!(sends[0].contains(&format!("Your pairing code is {code_of_pairing}.")), "{out}");
+                assert!(
+                    sends[0].contains(&format!("Your pairing code is {code_of_pairing}.")),
+                    "{out}"
+                );
                 assert!(sends[2].ends_with("  Hello from the gateway"), "{out}");
                 assert!(out.ends_with("3 message(s)\n"), "{out}");
             }
@@ -290,10 +328,14 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
         err,
         "error: the gateway rejected the call (<Reject reason=\"rejected\"/>); if voice is off, turn it on: voice.enabled: true, or `telephony serve --sandbox --voice`\n"
     );
-    let (code, out, _) = run(telephony(dir).args(["simulate", "call", "--from", "+15557654321", "--json"]));
+    let (code, out, _) =
+        run(telephony(dir).args(["simulate", "call", "--from", "+15557654321", "--json"]));
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["rejected"].as_bool(), v["status"].as_str()), (Some(true), Some("no-answer")));
+    assert_eq!(
+        (v["rejected"].as_bool(), v["status"].as_str()),
+        (Some(true), Some("no-answer"))
+    );
     stop(twilio);
 
     // Telnyx in the same directory: its own data, so pairing starts over.
@@ -309,16 +351,35 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
     let (code, out, err) = run(telephony(dir).args(["inbox", "--json"]));
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let bodies: Vec<&str> = v["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies, ["Hello gateway", "Me again"]);
-    assert!(v["messages"].as_array().unwrap().iter().all(|m| m["providerSid"].as_str().unwrap().starts_with("SM")), "{v}");
+    assert!(
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["providerSid"].as_str().unwrap().starts_with("SM")),
+        "{v}"
+    );
 
     // Voice, as the README's Voice section says: the approved caller gets the default
     // flow, and what they said is in the inbox, marked as a voice transcript.
-    let (twilio, log) = serve(dir, &["serve", "--sandbox", "--voice"], "telephony-data", "voice.log");
+    let (twilio, log) = serve(
+        dir,
+        &["serve", "--sandbox", "--voice"],
+        "telephony-data",
+        "voice.log",
+    );
     let started = std::fs::read_to_string(&log).unwrap();
     assert!(
-        started.contains("  telephony simulate call --from +15557654321 --say-speech \"call me back\"\n"),
+        started.contains(
+            "  telephony simulate call --from +15557654321 --say-speech \"call me back\"\n"
+        ),
         "{started}"
     );
     let (code, out, err) = run(telephony(dir).args([
@@ -343,8 +404,15 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
         .position(|l| l.contains("(voice transcript)"))
         .unwrap_or_else(|| panic!("no voice transcript in:\n{out}"));
     let first = out.lines().nth(transcript).unwrap();
-    assert!(first.contains("  from +15557654321  [accepted]  (voice transcript)"), "{out}");
-    assert_eq!(out.lines().nth(transcript + 1), Some("  call me back"), "{out}");
+    assert!(
+        first.contains("  from +15557654321  [accepted]  (voice transcript)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().nth(transcript + 1),
+        Some("  call me back"),
+        "{out}"
+    );
     // The other lines are the two text messages, not marked.
     assert_eq!(out.matches("(voice transcript)").count(), 1, "{out}");
     stop(twilio);
@@ -354,7 +422,14 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
 fn words_split_as_a_shell_would_for_the_readme_lines() {
     assert_eq!(
         words(r#"telephony simulate sms --from +15557654321 "Hello gateway""#),
-        ["telephony", "simulate", "sms", "--from", "+15557654321", "Hello gateway"]
+        [
+            "telephony",
+            "simulate",
+            "sms",
+            "--from",
+            "+15557654321",
+            "Hello gateway"
+        ]
     );
     assert_eq!(words("telephony  inbox"), ["telephony", "inbox"]);
     assert_eq!(words(r#"a "" b"#), ["a", "", "b"]);
@@ -375,7 +450,11 @@ async fn readme_echo_app() -> String {
                     serde_json::json!({"event": "mark", "streamSid": sid,
                         "mark": {"name": m["media"]["chunk"]}}),
                 ] {
-                    if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                    if ws
+                        .send(Message::Text(reply.to_string().into()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -435,11 +514,11 @@ fn readme_accounts_recipe() -> (String, Vec<Line>) {
     let marker = text
         .find("<!-- accounts-sandbox: cli/tests/it/walkthrough.rs")
         .expect("the README marks its several-accounts sandbox recipe");
-    let block = |from: &str, fence: &str| {
+    fn block<'a>(from: &'a str, fence: &str) -> (String, &'a str) {
         let start = from.find(fence).expect("a fenced block") + fence.len();
         let end = start + from[start..].find("```").expect("the block ends");
         (from[start..end].to_string(), &from[end + 3..])
-    };
+    }
     let (config, rest) = block(&text[marker..], "```json5\n");
     let (lines, _) = block(rest, "```sh\n");
     let lines = lines
@@ -472,7 +551,10 @@ fn the_readme_accounts_recipe_runs_in_the_sandbox_with_its_public_url() {
         commands, ACCOUNTS_RECIPE,
         "the README's several-accounts recipe changed: update cli/tests/it/walkthrough.rs with it"
     );
-    assert!(config.contains("publicUrl: \"https://sms.example.com\""), "{config}");
+    assert!(
+        config.contains("publicUrl: \"https://sms.example.com\""),
+        "{config}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     std::fs::write(dir.join("telephony.json5"), &config).unwrap();
@@ -481,15 +563,33 @@ fn the_readme_accounts_recipe_runs_in_the_sandbox_with_its_public_url() {
     let (gateway, _) = serve(dir, &args, "telephony-data", "serve.log");
 
     // alerts: its allowlist lets the sender through.
-    assert!(lines[1].comment.starts_with("→ dispatched: accepted"), "{}", lines[1].comment);
+    assert!(
+        lines[1].comment.starts_with("→ dispatched: accepted"),
+        "{}",
+        lines[1].comment
+    );
     let (code, out, err) = run_line(dir, &lines[1].command, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("/sms/alerts: HTTP 200 OK\n  dispatched: accepted\n"), "{out}");
+    assert!(
+        out.contains("/sms/alerts: HTTP 200 OK\n  dispatched: accepted\n"),
+        "{out}"
+    );
     // support, the default account: pairing.
-    assert!(lines[2].comment.starts_with("→ dispatched: pending_pairing"), "{}", lines[2].comment);
+    assert!(
+        lines[2]
+            .comment
+            .starts_with("→ dispatched: pending_pairing"),
+        "{}",
+        lines[2].comment
+    );
     let (code, out, err) = run_line(dir, &lines[2].command, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("/sms/support: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"), "{out}");
+    assert!(
+        out.contains(
+            "/sms/support: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"
+        ),
+        "{out}"
+    );
     // A send from alerts: its callbacks are signed for https://sms.example.com/sms/alerts/status
     // and delivered to the listener, so the receipt reaches delivered.
     let (code, out, err) = run_line(dir, &lines[3].command, &[]);
@@ -498,7 +598,10 @@ fn the_readme_accounts_recipe_runs_in_the_sandbox_with_its_public_url() {
     assert_eq!(lines[4].comment, "→ delivered");
     wait_for("the alerts send to be delivered", || {
         let (code, out, _) = run_line(dir, &lines[4].command, &[]);
-        code == 0 && out.lines().any(|l| l.contains("  delivered  ") && l.ends_with("  On it"))
+        code == 0
+            && out
+                .lines()
+                .any(|l| l.contains("  delivered  ") && l.ends_with("  On it"))
     });
     let (code, out, _) = run(telephony(dir).args(["--account", "alerts", "log", "--json"]));
     assert_eq!(code, 0);

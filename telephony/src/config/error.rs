@@ -250,7 +250,10 @@ mod tests {
         let toml = "[admin]\nport = 1\n\n[serve]\n\"prot\" = 2\n";
         assert_eq!(key_line(toml, &["serve".into(), "prot".into()]), Some(5));
         // A key only in a value, or inside a longer name, is not the key.
-        assert_eq!(key_line("{ a: 'prot: x', xprot: 1 }", &["prot".into()]), None);
+        assert_eq!(
+            key_line("{ a: 'prot: x', xprot: 1 }", &["prot".into()]),
+            None
+        );
     }
 
     #[test]

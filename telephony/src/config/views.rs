@@ -121,7 +121,11 @@ impl Config {
             missing.push("twilio.authToken (or TWILIO_AUTH_TOKEN)");
         }
         if self.twilio.api_key_sid.is_some()
-            && self.twilio.api_key_secret.as_ref().is_none_or(|s| s.is_empty())
+            && self
+                .twilio
+                .api_key_secret
+                .as_ref()
+                .is_none_or(|s| s.is_empty())
         {
             missing.push("twilio.apiKeySecret (or TWILIO_API_KEY_SECRET)");
         }

@@ -178,14 +178,23 @@ fn an_unresolvable_provider_credential_is_missing_in_its_account_only() {
     let (cfg, sources) = Config::load_with_env(Some(&p), &[]).unwrap();
     let unresolved = &sources.dialect.unresolved_secrets;
     assert_eq!(unresolved.len(), 1, "{unresolved:?}");
-    assert_eq!(unresolved[0].key, "channels.telephony.accounts.b.twilio.authToken");
+    assert_eq!(
+        unresolved[0].key,
+        "channels.telephony.accounts.b.twilio.authToken"
+    );
     assert_eq!(
         unresolved[0].reason,
-        format!("{}: channels.telephony.accounts.b.twilio.authToken: cannot resolve the SecretRef {{ source: \"env\", provider: \"default\", id: \"B_TOKEN\" }}: environment variable B_TOKEN is not set", p.display())
+        format!(
+            "{}: channels.telephony.accounts.b.twilio.authToken: cannot resolve the SecretRef {{ source: \"env\", provider: \"default\", id: \"B_TOKEN\" }}: environment variable B_TOKEN is not set",
+            p.display()
+        )
     );
     // b is missing its token: it does not fall back to the top level's.
     let b = cfg.account_config("b").unwrap();
-    assert_eq!(b.missing_credentials(), ["twilio.authToken (or TWILIO_AUTH_TOKEN)"]);
+    assert_eq!(
+        b.missing_credentials(),
+        ["twilio.authToken (or TWILIO_AUTH_TOKEN)"]
+    );
     let a = cfg.account_config("a").unwrap();
     assert!(a.missing_credentials().is_empty());
     assert_eq!(a.twilio.auth_token.as_ref().unwrap().expose(), "token-a");

@@ -219,16 +219,14 @@ fn policy_rules_name_the_value() {
         "invalid configuration: allowFrom: allowFrom entry \"+1555\" is not an E.164 phone number: phone number \"+1555\" has 4 digits; E.164 numbers have 7 to 15 digits after the '+'"
     );
     assert!(
-        e("{ inboundPolicy: 'everyone' }").starts_with(
-            "unknown value `everyone` for `inboundPolicy` in "
-        ),
+        e("{ inboundPolicy: 'everyone' }")
+            .starts_with("unknown value `everyone` for `inboundPolicy` in "),
         "{}",
         e("{ inboundPolicy: 'everyone' }")
     );
     assert!(
-        e("{ inboundPolicy: 'everyone' }").ends_with(
-            "; expected one of `pairing`, `allowlist`, `open`, `disabled`"
-        ),
+        e("{ inboundPolicy: 'everyone' }")
+            .ends_with("; expected one of `pairing`, `allowlist`, `open`, `disabled`"),
         "{}",
         e("{ inboundPolicy: 'everyone' }")
     );
@@ -360,7 +358,10 @@ fn unknown_keys_name_the_key_and_file() {
     let (e, f) = err_of("{\n  sevre: { port: 1 },\n}\n", "typo.json5");
     assert_eq!(
         e,
-        format!("unknown key `sevre` in {}:2; did you mean `serve`?", f.display())
+        format!(
+            "unknown key `sevre` in {}:2; did you mean `serve`?",
+            f.display()
+        )
     );
     // Nothing near: the keys that are known.
     let (e, _) = err_of("{ serve: { frobnicate: 1 } }", "d.json5");

@@ -141,7 +141,10 @@ fn native_secret_keys_take_secret_refs_too() {
         r#"{ channels: { telephony: { twilio: { authToken: { source: "file", id: "/nonexistent/tok" } } } } }"#,
         &[],
     );
-    assert!(cfg.missing_credentials().contains(&"twilio.authToken (or TWILIO_AUTH_TOKEN)"));
+    assert!(
+        cfg.missing_credentials()
+            .contains(&"twilio.authToken (or TWILIO_AUTH_TOKEN)")
+    );
     let file = src.file.as_ref().unwrap();
     assert_eq!(
         src.dialect.unresolved_secrets[0].reason,
@@ -324,7 +327,10 @@ fn a_dialect_key_of_the_wrong_type_is_named_with_its_path_and_file() {
         e.starts_with("unknown key `channels.sms.fromNumbr` in "),
         "{e}"
     );
-    assert!(e.ends_with("; did you mean `channels.sms.fromNumber`?"), "{e}");
+    assert!(
+        e.ends_with("; did you mean `channels.sms.fromNumber`?"),
+        "{e}"
+    );
 }
 
 #[test]

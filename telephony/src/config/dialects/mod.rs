@@ -44,7 +44,8 @@ mod twilio_sms;
 mod webhook_url;
 
 pub use report::{
-    Dialect, DialectReport, NotImplemented, SMS_PUBLIC_WEBHOOK_URL, UnresolvedSecret, sender_summary,
+    Dialect, DialectReport, NotImplemented, SMS_PUBLIC_WEBHOOK_URL, UnresolvedSecret,
+    sender_summary,
 };
 pub(crate) use report::{note_foreign_env, rename_error};
 
