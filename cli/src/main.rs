@@ -442,10 +442,16 @@ pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<InputKind> {
 /// is left out of `serve --help` (serve refuses it: it serves every account).
 fn parse() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
-    let mut command = Cli::command();
-    command.build();
-    let command =
-        command.mut_subcommand("serve", |serve| serve.mut_arg("account", |a| a.hide(true)));
+    // serve's own, hidden `--account` (same id): the global one is not propagated over it,
+    // and a `--account` given anyway still reaches serve, which says why it does not apply.
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        serve.arg(
+            clap::Arg::new("account")
+                .long("account")
+                .value_name("NAME")
+                .hide(true),
+        )
+    });
     let matches = command.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

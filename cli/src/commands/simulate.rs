@@ -424,3 +424,76 @@ fn reject_verb(outcome: &telephony_twilio_simulator::CallOutcome) -> String {
         })
         .unwrap_or_else(|| "<Reject/>".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tones_are_hz_and_optional_milliseconds() {
+        assert_eq!(parse_tone("440").unwrap(), (440.0, 1000));
+        assert_eq!(parse_tone("1000:250").unwrap(), (1000.0, 250));
+        for bad in ["", "x", "440:", "440:0", "0", "4000", "440:600001", "-5"] {
+            assert_eq!(
+                parse_tone(bad).unwrap_err().code,
+                crate::EXIT_CONFIG,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn speech_like_audio_has_syllables_and_pauses() {
+        // 8 kHz: 8 bytes a millisecond.
+        let audio = speech_like_mulaw(1000);
+        assert_eq!(audio.len(), 8000);
+        let pcm: Vec<i16> = audio
+            .iter()
+            .map(|&b| telephony_core::audio::mulaw_to_linear(b))
+            .collect();
+        // Loud in the middle of the first syllable (100 ms in), silent in the pause after
+        // it (200-260 ms), loud again in the next one.
+        let peak = |from_ms: usize, to_ms: usize| {
+            pcm[from_ms * 8..to_ms * 8]
+                .iter()
+                .map(|s| s.unsigned_abs())
+                .max()
+                .unwrap()
+        };
+        assert!(peak(90, 110) > 4000, "{}", peak(90, 110));
+        assert!(peak(205, 255) < 16, "{}", peak(205, 255));
+        assert!(peak(350, 370) > 4000, "{}", peak(350, 370));
+    }
+
+    #[test]
+    fn inputs_keep_the_command_line_order() {
+        use crate::InputKind;
+        let inputs = CallerInputs {
+            speech: vec!["hello".into()],
+            presses: vec!["1".into()],
+            tones: vec!["440:20".into()],
+            wavs: vec![],
+            speech_like: vec![20],
+            order: vec![
+                InputKind::Tone,
+                InputKind::Press,
+                InputKind::SpeechLike,
+                InputKind::Speech,
+            ],
+        };
+        let script = inputs.script().unwrap();
+        use telephony_twilio_simulator::CallerInput as In;
+        assert!(matches!(&script.inputs[0], In::Audio(a) if a.len() == 160));
+        assert_eq!(script.inputs[1], In::Digits("1".into()));
+        assert!(matches!(&script.inputs[2], In::Audio(a) if a.len() == 160));
+        assert_eq!(
+            script.inputs[3],
+            In::Speech {
+                text: "hello".into(),
+                confidence: None
+            }
+        );
+        assert_eq!(script.inputs[4], In::Wait { ms: 3000 });
+        assert!(script.hang_up_when_done);
+    }
+}

@@ -9,6 +9,7 @@ mod cli;
 mod config_store;
 mod crash;
 mod dead_letters;
+mod first_hour;
 mod lifecycle;
 mod prune;
 mod replicas;
