@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use telephony::config::{Config, ConfigError, ConfigSources, config_file};
+use telephony::providers;
 use telephony::runtime::{self, RuntimeInfo};
 use telephony_core::Secret;
 use telephony_serve::api::{ErrorCode, ErrorResponse};
@@ -37,6 +38,10 @@ impl CliError {
             remote: None,
         }
     }
+    /// A runtime failure already reported on stdout (`--json`): exit 1, nothing on stderr.
+    pub(crate) fn silent_failure() -> Self {
+        Self::failure(String::new())
+    }
 }
 
 impl From<telephony_core::StoreError> for CliError {
@@ -59,9 +64,21 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn load(explicit: Option<&Path>) -> Result<Self, CliError> {
+    /// The configuration (`explicit`, else the default file, then the environment). With
+    /// `find_gateway`, a config without `dataDir` finds a running Telnyx sandbox in its own
+    /// directory when none runs in the default one (`serve` itself never looks).
+    pub(crate) fn load(explicit: Option<&Path>, find_gateway: bool) -> Result<Self, CliError> {
         let file = config_file(explicit);
-        let (config, sources) = Config::load(file.as_deref())?;
+        let (mut config, sources) = Config::load(file.as_deref())?;
+        // Without `dataDir`, the running gateway is the one in `./telephony-data`, else a
+        // Telnyx sandbox in its own directory (`serve --sandbox --provider telnyx`).
+        if find_gateway
+            && config.data_dir.is_none()
+            && !running_in(&config.data_dir())
+            && running_in(Path::new(providers::TELNYX_SANDBOX_DATA_DIR))
+        {
+            config.default_data_dir_to(providers::TELNYX_SANDBOX_DATA_DIR.into());
+        }
         Ok(Context {
             config,
             sources,
@@ -138,6 +155,18 @@ impl Context {
             )));
         };
         Ok(Some(Admin { http, base, token }))
+    }
+}
+
+/// Whether `data_dir`'s runtime file names a process that still runs (on Linux, one in
+/// `/proc`; elsewhere a runtime file is taken at its word). A gateway that was killed
+/// leaves its file behind.
+fn running_in(data_dir: &Path) -> bool {
+    match runtime::read_runtime(data_dir) {
+        Ok(Some(rt)) => {
+            !cfg!(target_os = "linux") || Path::new("/proc").join(rt.pid.to_string()).exists()
+        }
+        _ => false,
     }
 }
 

@@ -26,7 +26,8 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// With `accounts` in the config: the account to act on (default: `defaultAccount`).
-    /// Sends from it, lists its inbox, log, pairing requests, contacts and calls.
+    /// Sends from it, lists its inbox, log, pairing requests, contacts and calls. Every
+    /// command but `serve`, which serves every enabled account.
     #[arg(long, global = true, value_name = "NAME")]
     pub account: Option<String>,
 
@@ -46,6 +47,9 @@ pub enum Command {
         /// The provider (`twilio` or `telnyx`); overrides the config's `provider`.
         #[arg(long)]
         provider: Option<telephony::config::ProviderKind>,
+        /// Answer calls (`voice.enabled: true`), whatever the config says.
+        #[arg(long)]
+        voice: bool,
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
@@ -193,7 +197,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Post a signed webhook to the running gateway, as Twilio would (local testing).
+    /// Play the running gateway's provider: post a webhook signed as it signs them (local
+    /// testing; Twilio or Telnyx, whichever the gateway uses).
     Simulate {
         /// What to simulate.
         #[command(subcommand)]
@@ -314,9 +319,16 @@ pub enum ContactsCommand {
 /// `telephony config …`
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Validate the configuration and print it resolved, secrets redacted.
+    /// Validate the configuration and summarize it: dialect, accounts, sender, store,
+    /// admin access, notes. Exit 2 when it is refused or lacks what `serve` needs.
     Check {
-        /// Print JSON.
+        /// Also print every resolved value (secrets redacted).
+        #[arg(long, short)]
+        verbose: bool,
+        /// Check for `serve --sandbox`, which needs no provider credentials.
+        #[arg(long)]
+        sandbox: bool,
+        /// Print JSON (everything, the resolved configuration included).
         #[arg(long)]
         json: bool,
     },
@@ -336,6 +348,10 @@ pub enum SimulateCommand {
     /// A whole inbound call from `--from` to the gateway's number (Twilio): the signed voice
     /// webhook, then the gateway's TwiML run as Twilio runs it, each `<Gather>` answered with
     /// the next `--say-speech`/`--press` (in command-line order; silence when none is left).
+    /// On a Media Stream (`voice.mode: "stream"`) the caller sends the `--send-tone`,
+    /// `--send-wav` and `--send-speech` audio, in command-line order, and the report says
+    /// what came back (frames, bytes, marks). A call the gateway rejects (voice off, a
+    /// caller not allowed) exits 1.
     Call {
         /// Caller, E.164.
         #[arg(long)]
@@ -350,6 +366,18 @@ pub enum SimulateCommand {
         /// Keys the caller presses at the next `<Gather>`; repeatable.
         #[arg(long, value_name = "DIGITS")]
         press: Vec<String>,
+        /// Stream mode: the caller sends a sine tone of HZ for MS milliseconds (default
+        /// 1000); repeatable.
+        #[arg(long, value_name = "HZ[:MS]")]
+        send_tone: Vec<String>,
+        /// Stream mode: the caller sends this WAV file (8 kHz mono, μ-law or 16-bit PCM);
+        /// repeatable.
+        #[arg(long, value_name = "FILE")]
+        send_wav: Vec<PathBuf>,
+        /// Stream mode: the caller sends MS milliseconds of speech-like audio (voiced
+        /// syllables and pauses, not words); repeatable.
+        #[arg(long, value_name = "MS")]
+        send_speech: Vec<u64>,
         /// Do not post the `completed` status callback when the call ends (as when the
         /// number has no "call status changes" URL).
         #[arg(long)]
@@ -377,23 +405,59 @@ pub enum SimulateCommand {
     },
 }
 
-/// The order of `--say-speech` and `--press` on the command line (clap keeps each list's
-/// own order, not the order between them).
-pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<bool> {
+/// One kind of caller input of `simulate call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `--say-speech` / `--relay`.
+    Speech,
+    /// `--press`.
+    Press,
+    /// `--send-tone`.
+    Tone,
+    /// `--send-wav`.
+    Wav,
+    /// `--send-speech`.
+    SpeechLike,
+}
+
+/// The order of the caller's inputs (`--say-speech`, `--press`, `--send-…`) on the
+/// command line (clap keeps each list's own order, not the order between them).
+pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<InputKind> {
     args.into_iter()
         .filter_map(|a| {
             let name = a.split('=').next().unwrap_or_default().to_string();
             match name.as_str() {
-                "--say-speech" | "--relay" => Some(true),
-                "--press" => Some(false),
+                "--say-speech" | "--relay" => Some(InputKind::Speech),
+                "--press" => Some(InputKind::Press),
+                "--send-tone" => Some(InputKind::Tone),
+                "--send-wav" => Some(InputKind::Wav),
+                "--send-speech" => Some(InputKind::SpeechLike),
                 _ => None,
             }
         })
         .collect()
 }
 
+/// The command line parsed; `--account`, global for the commands that act on one account,
+/// is left out of `serve --help` (serve refuses it: it serves every account).
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    // serve's own, hidden `--account` (same id): the global one is not propagated over it,
+    // and a `--account` given anyway still reaches serve, which says why it does not apply.
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        serve.arg(
+            clap::Arg::new("account")
+                .long("account")
+                .value_name("NAME")
+                .hide(true),
+        )
+    });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -407,7 +471,9 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("error: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }

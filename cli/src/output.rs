@@ -2,8 +2,39 @@
 
 use telephony_serve::api;
 
+/// A time in CLI text output: UTC, always three fraction digits
+/// (`2026-01-02T03:04:05.180Z`), so columns line up (JSON keeps full RFC 3339).
 pub(crate) fn ts(t: time::OffsetDateTime) -> String {
-    telephony_core::rfc3339::format(t)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let utc = t.to_offset(time::UtcOffset::UTC);
+    utc.format(FORMAT)
+        .unwrap_or_else(|_| telephony_core::rfc3339::format(utc))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_keep_a_fixed_width() {
+        use time::macros::datetime;
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12.18 UTC)),
+            "2026-01-02T03:04:12.180Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12 UTC)),
+            "2026-01-02T03:04:12.000Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 03:04:12.123456789 UTC)),
+            "2026-01-02T03:04:12.123Z"
+        );
+        assert_eq!(
+            super::ts(datetime!(2026-01-02 04:04:12.5 +01:00)),
+            "2026-01-02T03:04:12.500Z"
+        );
+    }
 }
 
 pub(crate) fn print_json(v: &impl serde::Serialize) {
@@ -61,13 +92,20 @@ pub(crate) fn print_inbox(entries: &[api::InboxEntry]) {
         } else {
             format!("  [+{} media]", m.media.len())
         };
+        // A transcript of what a caller said is not a text message: say so.
+        let voice = if m.channel == telephony_core::Channel::Voice {
+            "  (voice transcript)"
+        } else {
+            ""
+        };
         println!(
-            "{}  {}  from {}  [{}]{}\n  {}",
+            "{}  {}  from {}  [{}]{}{}\n  {}",
             ts(m.received_at),
             m.provider_sid,
             m.from,
             e.state.as_str(),
             media,
+            voice,
             m.body.replace('\n', "\n  ")
         );
     }

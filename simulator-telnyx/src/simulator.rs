@@ -48,6 +48,7 @@ struct Inner {
     config: SimulatorConfig,
     state: Mutex<SimState>,
     http: reqwest::Client,
+    reroutes: telephony_core::reroute::Reroutes,
 }
 
 impl fmt::Debug for Simulator {
@@ -76,6 +77,7 @@ impl Simulator {
                 config,
                 state: Mutex::new(SimState::default()),
                 http,
+                reroutes: Default::default(),
             }),
         }
     }
@@ -131,6 +133,25 @@ impl Simulator {
     }
 
     /// The HTTP client for webhooks to the application.
+    /// From now on, delivers the webhooks it signs for URLs under `public_base` to
+    /// `local_origin` instead, still signing the URL as given (Telnyx posts to the URL it
+    /// was given; a sandbox's public URL, `https://sms.example.com`, is served by a gateway
+    /// on loopback). See [`Reroutes`](telephony_core::reroute::Reroutes).
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// sim.deliver_via("https://sms.example.com", "http://127.0.0.1:3335");
+    /// ```
+    pub fn deliver_via(&self, public_base: &str, local_origin: &str) {
+        self.inner.reroutes.add(public_base, local_origin);
+    }
+
+    /// Where a webhook signed for `url` is sent (see [`deliver_via`](Self::deliver_via)).
+    pub(crate) fn delivery_url(&self, url: &str) -> String {
+        self.inner.reroutes.target(url)
+    }
+
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }

@@ -515,7 +515,7 @@ impl Driver {
             sid: self.sid.clone(),
             index,
         };
-        let ws = match session::connect(&verb.url, &signature).await {
+        let ws = match session::connect(&self.sim.delivery_url(&verb.url), &signature).await {
             Ok(ws) => ws,
             Err(e) => {
                 tracing::info!(call_sid = %self.sid, url = %redact_url(&verb.url), error = %e, "simulator: stream did not open (31920)");
@@ -574,7 +574,7 @@ impl Driver {
             sid: self.sid.clone(),
             index,
         };
-        let ws = match session::connect(&verb.url, &signature).await {
+        let ws = match session::connect(&self.sim.delivery_url(&verb.url), &signature).await {
             Ok(ws) => ws,
             Err(e) => {
                 let message =
@@ -689,10 +689,11 @@ impl Driver {
         let signature =
             RequestValidator::new(self.sim.config().auth_token.expose()).compute(&url, body_params);
         let http = &self.sim.http();
+        let target = self.sim.delivery_url(&url);
         let builder = if get {
-            http.get(&url)
+            http.get(&target)
         } else {
-            http.post(&url)
+            http.post(&target)
                 .header(
                     reqwest::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded; charset=utf-8",

@@ -154,7 +154,7 @@ impl crate::simulator::Simulator {
         let (body, signature) = sms.signed(self.config().auth_token.expose(), url);
         let answer = self
             .http()
-            .post(url)
+            .post(self.delivery_url(url))
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",

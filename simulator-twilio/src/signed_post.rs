@@ -18,7 +18,7 @@ pub(crate) async fn send_signed(
     let body = serde_urlencoded::to_string(params).unwrap_or_default();
     let result = sim
         .http()
-        .post(url)
+        .post(sim.delivery_url(url))
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded; charset=utf-8",

@@ -60,6 +60,7 @@ struct Inner {
     state: Mutex<SimState>,
     http: reqwest::Client,
     created_at: OffsetDateTime,
+    reroutes: telephony_core::reroute::Reroutes,
 }
 
 impl fmt::Debug for Simulator {
@@ -89,6 +90,7 @@ impl Simulator {
                 state: Mutex::new(SimState::default()),
                 http,
                 created_at: OffsetDateTime::now_utc(),
+                reroutes: Default::default(),
             }),
         }
     }
@@ -206,6 +208,26 @@ impl Simulator {
             Some((_, queue)) => queue.push_back(script),
             None => scripts.push((to.to_string(), std::collections::VecDeque::from([script]))),
         }
+    }
+
+    /// From now on, delivers what it signs for URLs under `public_base` (callbacks,
+    /// TwiML requests, inbound webhooks, WebSocket upgrades) to `local_origin` instead,
+    /// still signing the URL as given: Twilio signs the URL it was given, and a sandbox's
+    /// public URL (`https://sms.example.com`) is served by a gateway on loopback. See
+    /// [`Reroutes`](telephony_core::reroute::Reroutes).
+    ///
+    /// ```
+    /// use telephony_twilio_simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// sim.deliver_via("https://sms.example.com", "http://127.0.0.1:3335");
+    /// ```
+    pub fn deliver_via(&self, public_base: &str, local_origin: &str) {
+        self.inner.reroutes.add(public_base, local_origin);
+    }
+
+    /// Where a request signed for `url` is sent (see [`deliver_via`](Self::deliver_via)).
+    pub(crate) fn delivery_url(&self, url: &str) -> String {
+        self.inner.reroutes.target(url)
     }
 
     /// The settings it runs with.

@@ -49,6 +49,7 @@ pub mod phone;
 pub mod policy;
 pub mod provider;
 pub mod redact;
+pub mod reroute;
 pub mod retry;
 pub mod rfc3339;
 pub mod secret;

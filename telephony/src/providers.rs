@@ -139,6 +139,17 @@ impl SandboxSimulator {
         }
     }
 
+    /// Delivers what the simulator signs for URLs under `public_base` to the gateway's
+    /// listener at `local_origin` (`http://127.0.0.1:3335`): a sandbox's `publicUrl`
+    /// names a host that is not this machine, but its signatures must verify against it.
+    pub fn deliver_via(&self, public_base: &str, local_origin: &str) {
+        match self {
+            SandboxSimulator::Twilio(_, sim) => sim.deliver_via(public_base, local_origin),
+            #[cfg(feature = "telnyx")]
+            SandboxSimulator::Telnyx(_, sim) => sim.deliver_via(public_base, local_origin),
+        }
+    }
+
     /// Stops the simulator.
     pub async fn shutdown(self) {
         match self {
@@ -284,6 +295,29 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
         }
         #[cfg(not(feature = "telnyx"))]
         ProviderKind::Telnyx => Err(BuildError::NotCompiledIn { name: "telnyx" }),
+    }
+}
+
+/// The data directory of the Twilio sandbox (and of every gateway) when `dataDir` is
+/// not set.
+pub const DEFAULT_DATA_DIR: &str = "telephony-data";
+
+/// The Telnyx sandbox's data directory when `dataDir` is not set: apart from the Twilio
+/// sandbox's, so the two walkthroughs do not share pairing approvals, inbox or log.
+pub const TELNYX_SANDBOX_DATA_DIR: &str = "telephony-data-telnyx";
+
+/// The data directory a sandbox of `kind` uses when `dataDir` is not set.
+///
+/// ```
+/// use telephony::config::ProviderKind;
+/// use telephony::providers::sandbox_data_dir;
+/// assert_eq!(sandbox_data_dir(ProviderKind::Twilio), "telephony-data");
+/// assert_eq!(sandbox_data_dir(ProviderKind::Telnyx), "telephony-data-telnyx");
+/// ```
+pub fn sandbox_data_dir(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Twilio => DEFAULT_DATA_DIR,
+        ProviderKind::Telnyx => TELNYX_SANDBOX_DATA_DIR,
     }
 }
 
@@ -482,6 +516,34 @@ fn telnyx(config: &Config) -> Result<Arc<dyn Provider>, BuildError> {
 #[cfg(not(feature = "telnyx"))]
 fn telnyx(_: &Config) -> Result<Arc<dyn Provider>, BuildError> {
     Err(BuildError::NotCompiledIn { name: "telnyx" })
+}
+
+/// The public base of the running gateway `rt` (its `publicUrl`, or the tunnel's URL, or
+/// its listener's address): `webhook_url` less the account's `webhook_path`.
+///
+/// ```
+/// # let mut rt: telephony::runtime::RuntimeInfo = serde_json::from_str(r#"{"pid":1,
+/// #   "publicAddr":"127.0.0.1:3335","adminAddr":"127.0.0.1:3336","sandbox":true,
+/// #   "webhookUrl":"","statusUrl":""}"#).unwrap();
+/// rt.webhook_url = "https://example.com/gw/sms/support".into();
+/// assert_eq!(telephony::providers::public_base(&rt, "/sms/support"), "https://example.com/gw");
+/// ```
+pub fn public_base(rt: &RuntimeInfo, webhook_path: &str) -> String {
+    match rt.webhook_url.strip_suffix(webhook_path) {
+        Some(base) if !webhook_path.is_empty() => base.to_string(),
+        _ => format!("http://{}", rt.public_addr),
+    }
+}
+
+/// Delivery to the running gateway `rt`: what a simulator signs for its public URLs goes
+/// to its listener on loopback (see [`Reroutes`](telephony_core::reroute::Reroutes)).
+pub fn local_delivery(rt: &RuntimeInfo, webhook_path: &str) -> telephony_core::reroute::Reroutes {
+    let routes = telephony_core::reroute::Reroutes::default();
+    routes.add(
+        &public_base(rt, webhook_path),
+        &format!("http://{}", rt.public_addr),
+    );
+    routes
 }
 
 /// An inbound-message webhook signed as the provider would sign it, ready to POST to the

@@ -7,7 +7,25 @@ use telephony::server;
 use crate::context::{CliError, Context};
 use crate::output;
 
-pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
+/// How `telephony config check` reports.
+pub(super) struct CheckOptions {
+    /// Everything as JSON.
+    pub json: bool,
+    /// The resolved configuration too.
+    pub verbose: bool,
+    /// For `serve --sandbox`: provider credentials are not needed.
+    pub sandbox: bool,
+}
+
+/// `telephony config check`: a summary (the resolved configuration too with `verbose`;
+/// everything as JSON with `json`); exit 2 when the configuration is refused or lacks
+/// what `telephony serve` (or with `sandbox`, `serve --sandbox`) needs.
+pub(super) fn check(ctx: Context, opts: CheckOptions) -> Result<(), CliError> {
+    let CheckOptions {
+        json,
+        verbose,
+        sandbox,
+    } = opts;
     use telephony::config::dialects;
     let cfg = &ctx.config;
     let report = &ctx.sources.dialect;
@@ -53,9 +71,30 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "missingCredentials": c.missing_credentials(),
         }));
     }
+    // What `serve` (without --sandbox) would refuse to start without: every served
+    // account's credentials, each named with its account.
+    let missing_for_serve: Vec<String> = if sandbox {
+        Vec::new()
+    } else if per_account.is_empty() {
+        missing.iter().map(|m| m.to_string()).collect()
+    } else {
+        per_account
+            .iter()
+            .flat_map(|a| {
+                let name = a["name"].as_str().unwrap_or_default().to_string();
+                a["missingCredentials"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .map(move |m| format!("{m} (account {name})"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
     if json {
         output::print_json(&json!({
-            "valid": security.is_ok(),
+            "valid": security.is_ok() && missing_for_serve.is_empty(),
             "file": ctx.sources.file,
             "dialect": report.dialect,
             "env": ctx.sources.env,
@@ -74,6 +113,7 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
             "notImplemented": report.not_implemented,
             "notYetActive": inactive,
             "missingCredentials": missing,
+            "unresolvedSecrets": report.unresolved_secrets,
             "errors": security.as_ref().err().map(|e| vec![e.to_string()]).unwrap_or_default(),
         }));
     } else {
@@ -132,33 +172,55 @@ pub(super) fn check(ctx: Context, json: bool) -> Result<(), CliError> {
                 cfg.admin.bind, cfg.admin.port
             );
         }
-        println!("resolved configuration (secrets redacted):");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&cfg.redacted_json()).unwrap_or_default()
-        );
+        if verbose {
+            println!("resolved configuration (secrets redacted):");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&cfg.redacted_json()).unwrap_or_default()
+            );
+        }
         for k in &report.not_implemented {
             println!("not implemented: {}: {}", k.key, k.reason);
         }
         for k in &inactive {
             println!("note: {} is set but {}", k.key, k.reason);
         }
-        if !missing.is_empty() {
+        for u in &report.unresolved_secrets {
+            println!("note: {}", u.reason);
+        }
+        if sandbox && !missing.is_empty() {
             println!(
-                "note: missing {}; `telephony serve` needs them unless run with --sandbox",
+                "note: missing {}; `telephony serve --sandbox` needs none of them",
                 missing.join(", ")
             );
         }
-    }
-    match security {
-        Ok(()) => {
-            if !json {
-                println!("config OK");
-            }
-            Ok(())
+        if !verbose {
+            println!(
+                "(every resolved value, secrets redacted: `telephony config check --verbose`, or `--json`)"
+            );
         }
-        Err(e) => Err(CliError::config(e.to_string())),
     }
+    security.map_err(|e| CliError::config(e.to_string()))?;
+    if !missing_for_serve.is_empty() {
+        let unresolved: Vec<&str> = report
+            .unresolved_secrets
+            .iter()
+            .map(|u| u.reason.as_str())
+            .collect();
+        let why = if unresolved.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", unresolved.join("; "))
+        };
+        return Err(CliError::config(format!(
+            "missing {}{why}: `telephony serve` needs them (`telephony serve --sandbox` needs none: it runs against the built-in simulator; check for it with `telephony config check --sandbox`)",
+            missing_for_serve.join(", ")
+        )));
+    }
+    if !json {
+        println!("config OK");
+    }
+    Ok(())
 }
 
 /// What `config check` says about who reaches the admin API.

@@ -47,9 +47,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     {
         return config::migrate(cli.config.as_deref(), to);
     }
-    let mut ctx = Context::load(cli.config.as_deref())?;
+    let serving = matches!(cli.command, Command::Serve { .. });
+    let mut ctx = Context::load(cli.config.as_deref(), !serving)?;
     if let Some(name) = &cli.account {
-        if matches!(cli.command, Command::Serve { .. }) {
+        if serving {
             return Err(CliError::config(
                 "--account does not apply to serve: the gateway serves every enabled account",
             ));
@@ -58,11 +59,24 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     }
     match cli.command {
         Command::Serve {
-            sandbox, provider, ..
+            sandbox,
+            provider,
+            voice,
+            ..
         } => {
             if let Some(p) = provider {
                 ctx.config
                     .override_provider(p)
+                    .map_err(|e| CliError::config(e.to_string()))?;
+            }
+            if sandbox {
+                ctx.config.default_data_dir_to(
+                    telephony::providers::sandbox_data_dir(ctx.config.provider).into(),
+                );
+            }
+            if voice {
+                ctx.config
+                    .enable_voice()
                     .map_err(|e| CliError::config(e.to_string()))?;
             }
             serve::serve(ctx, sandbox).await
@@ -87,8 +101,20 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { probe: true, json } => status::probe(ctx, json).await,
         Command::Status { probe: false, json } => status::status(ctx, json).await,
         Command::Config {
-            command: ConfigCommand::Check { json },
-        } => config::check(ctx, json),
+            command:
+                ConfigCommand::Check {
+                    json,
+                    verbose,
+                    sandbox,
+                },
+        } => config::check(
+            ctx,
+            config::CheckOptions {
+                json,
+                verbose,
+                sandbox,
+            },
+        ),
         Command::Config {
             command: ConfigCommand::Migrate { to },
         } => config::migrate(cli.config.as_deref(), &to),
@@ -126,20 +152,22 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                     to,
                     say_speech,
                     press,
+                    send_tone,
+                    send_wav,
+                    send_speech,
                     no_status_callback,
                     json,
                 },
         } => {
-            let order = crate::input_order(std::env::args());
-            simulate::call(
-                ctx,
-                from,
-                to,
-                (say_speech, press, order),
-                no_status_callback,
-                json,
-            )
-            .await
+            let inputs = simulate::CallerInputs {
+                speech: say_speech,
+                presses: press,
+                tones: send_tone,
+                wavs: send_wav,
+                speech_like: send_speech,
+                order: crate::input_order(std::env::args()),
+            };
+            simulate::call(ctx, from, to, inputs, no_status_callback, json).await
         }
         Command::Simulate {
             command:

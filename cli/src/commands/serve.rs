@@ -5,6 +5,16 @@ use telephony::server::{self, ServeOptions};
 use crate::context::{CliError, Context};
 
 pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
+    // A provider credential whose SecretRef cannot be resolved: say which and why
+    // (the sandbox needs none).
+    let unresolved = &ctx.sources.dialect.unresolved_secrets;
+    if !sandbox && !unresolved.is_empty() {
+        let reasons: Vec<&str> = unresolved.iter().map(|u| u.reason.as_str()).collect();
+        return Err(CliError::config(format!(
+            "{}; or run `telephony serve --sandbox` against the built-in simulator",
+            reasons.join("; ")
+        )));
+    }
     let signals = StopSignals::listen();
     for k in &ctx.sources.dialect.not_implemented {
         tracing::warn!(key = %k.key, "{}", k.reason);
@@ -65,9 +75,11 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         );
     }
     if sandbox {
+        // `--config` only when the commands would not find the file by themselves.
+        let found_by_default = telephony::config::config_file(None);
         let cfg = match ctx.sources.file.as_ref() {
-            Some(f) => format!(" --config {}", f.display()),
-            None => String::new(),
+            Some(f) if Some(f) != found_by_default.as_ref() => format!(" --config {}", f.display()),
+            _ => String::new(),
         };
         if let Some(url) = &rt.simulator_url {
             println!("\nYour own code can call the simulated provider at {url}");
@@ -81,8 +93,22 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
         println!("\nTry, in another terminal:");
         println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");
         println!("  telephony{cfg} inbox");
+        println!("  telephony{cfg} pairing list");
+        println!("  telephony{cfg} pairing approve <CODE>");
         println!("  telephony{cfg} send +15557654321 \"Hello from the gateway\"");
         println!("  telephony{cfg} receipt <id printed by send>");
+        println!("  telephony{cfg} log");
+        if provider == telephony::config::ProviderKind::Twilio {
+            if ctx.config.voice.enabled.unwrap_or(false) {
+                println!(
+                    "  telephony{cfg} simulate call --from +15557654321 --say-speech \"call me back\""
+                );
+            } else {
+                println!(
+                    "  (voice is off: `telephony serve --sandbox --voice` answers calls for `telephony simulate call`)"
+                );
+            }
+        }
     }
     println!("\nPress Ctrl-C to stop.");
     signals.wait().await;

@@ -104,15 +104,17 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
             }
         }
         None => {
+            let message = format!(
+                "no gateway is running (admin {}:{} does not answer); start one with `telephony serve`",
+                ctx.config.admin.bind, ctx.config.admin.port
+            );
             if json {
-                output::print_json(&json!({ "status": "not running" }));
-            } else {
-                println!(
-                    "no gateway is running (admin {}:{} does not answer)",
-                    ctx.config.admin.bind, ctx.config.admin.port
-                );
+                // The JSON says it; stderr stays quiet for the program reading stdout.
+                output::print_json(&json!({ "status": "not running", "message": message }));
+                return Err(CliError::silent_failure());
             }
-            Err(CliError::failure("gateway not running"))
+            // Said once, on stderr, with the exit code.
+            Err(CliError::failure(message))
         }
     }
 }
@@ -191,7 +193,7 @@ mod tests {
         );
         assert_eq!(
             store_line(&ok),
-            "store: ok; 81920 bytes, last commit 2026-01-02T03:04:05Z, no errors"
+            "store: ok; 81920 bytes, last commit 2026-01-02T03:04:05.000Z, no errors"
         );
         let full = api::StoreStatus::new(
             &HealthReport {
@@ -209,7 +211,7 @@ mod tests {
         );
         assert_eq!(
             store_line(&full),
-            "store: UNAVAILABLE, the store cannot write (disk full) since 2026-01-02T03:04:10Z, 2 failed write(s): database or disk is full; size unknown, last commit 2026-01-02T03:04:05Z, errors: disk_full 2, io 1"
+            "store: UNAVAILABLE, the store cannot write (disk full) since 2026-01-02T03:04:10Z, 2 failed write(s): database or disk is full; size unknown, last commit 2026-01-02T03:04:05.000Z, errors: disk_full 2, io 1"
         );
     }
 
@@ -233,7 +235,7 @@ mod tests {
         };
         assert_eq!(
             replica_line(&r),
-            "gw1-4242-a1b2 on gw1 (pid 4242, v0.1.0) started 2026-01-02T03:04:05Z, last seen 2026-01-02T03:05:10Z, accounts default, sales: 2 real-time call(s), 5 send(s) in flight, 0 dispatching"
+            "gw1-4242-a1b2 on gw1 (pid 4242, v0.1.0) started 2026-01-02T03:04:05.000Z, last seen 2026-01-02T03:05:10.000Z, accounts default, sales: 2 real-time call(s), 5 send(s) in flight, 0 dispatching"
         );
     }
 }

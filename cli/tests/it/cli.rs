@@ -74,8 +74,14 @@ fn config_errors_exit_2_and_name_key_and_file() {
     // Found by default from the working directory.
     let (code, _, err) = run(cmd(dir.path()).args(["config", "check"]));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`prot`"), "{err}");
-    assert!(err.contains("telephony.json5"), "{err}");
+    // The key with its path, the file with its absolute path and line, a suggestion.
+    assert_eq!(
+        err,
+        format!(
+            "error: unknown key `serve.prot` in {}:1; did you mean `serve.port`?\n",
+            f.display()
+        )
+    );
     // Unsafe listener settings are config errors too.
     std::fs::write(&f, "{ serve: { bind: '0.0.0.0' } }").unwrap();
     let (code, _, err) = run(cmd(dir.path()).args(["config", "check"]));
@@ -144,7 +150,9 @@ fn sandbox_flow_across_processes() {
         "{out}"
     );
     assert!(
-        out.trim_end().ends_with("/telephony/webhook: HTTP 200 OK"),
+        out.contains(
+            "/telephony/webhook: HTTP 200 OK\n  dispatched: pending_pairing (pairing code sent)\n"
+        ),
         "{out}"
     );
 
@@ -659,8 +667,9 @@ fn serve_telnyx_sandbox(dir: &Path) -> Serve {
         .spawn()
         .unwrap();
     let serve = Serve(child);
+    // The Telnyx sandbox keeps its own data directory.
     wait_for("gateway.json", || {
-        dir.join("telephony-data/gateway.json").exists()
+        dir.join("telephony-data-telnyx/gateway.json").exists()
     });
     serve
 }
@@ -691,7 +700,7 @@ fn telnyx_sandbox_flow_across_processes() {
         "{out}"
     );
     assert!(
-        out.trim_end().ends_with("/telephony/webhook: HTTP 200 OK"),
+        out.ends_with("/telephony/webhook: HTTP 200 OK\n  dispatched: accepted\n"),
         "{out}"
     );
     let (code, out, _) = run(cmd(dir.path()).args(["inbox", "--json"]));
@@ -786,7 +795,8 @@ fn accounts_across_processes_with_the_account_flag() {
     .unwrap();
 
     // config check lists every account with its paths and store.
-    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--json"]));
+    // (For `serve --sandbox`: no credentials needed.)
+    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--json", "--sandbox"]));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["accounts"], serde_json::json!(["alerts", "support"]));
@@ -846,9 +856,14 @@ fn accounts_across_processes_with_the_account_flag() {
     // Each account's simulated inbound SMS goes to its own path, signed as its own
     // provider's simulator signs (Twilio's token for support, Telnyx's key for alerts), and
     // lands in its own inbox.
-    for (account, text, path) in [
-        (None, "to support", "/sms/support"),
-        (Some("alerts"), "to alerts", "/sms/alerts"),
+    for (account, text, path, state) in [
+        (
+            None,
+            "to support",
+            "/sms/support",
+            "pending_pairing (pairing code sent)",
+        ),
+        (Some("alerts"), "to alerts", "/sms/alerts", "accepted"),
     ] {
         let mut c = cmd(dir.path());
         if let Some(a) = account {
@@ -857,7 +872,7 @@ fn accounts_across_processes_with_the_account_flag() {
         let (code, out, err) = run(c.args(["simulate", "sms", "--from", "+15557654321", text]));
         assert_eq!(code, 0, "{out}{err}");
         assert!(
-            out.trim_end().ends_with(&format!("{path}: HTTP 200 OK")),
+            out.ends_with(&format!("{path}: HTTP 200 OK\n  dispatched: {state}\n")),
             "{out}"
         );
     }

@@ -12,7 +12,8 @@ fn check(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
         .current_dir(dir)
-        .args(["config", "check"])
+        // For `serve --sandbox`: these configs have no provider credentials.
+        .args(["config", "check", "--sandbox"])
         .args(args);
     for (k, v) in env {
         c.env(k, v);

@@ -299,7 +299,7 @@ fn without_retention_prune_keeps_everything_and_says_so() {
             "total": 0, "pagesReclaimed": 0
         }]})
     );
-    let (code, out, err) = run(cmd(dir.path()).args(["config", "check"]));
+    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--sandbox"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\nretention: keep everything\n"), "{out}");
 }
@@ -363,7 +363,7 @@ fn prune_acts_on_every_account_or_the_one_named() {
     );
     assert_eq!(kinds(&v["accounts"][1]), counts(&[("messages", 0)]));
 
-    let (code, out, err) = run(cmd(dir.path()).args(["config", "check"]));
+    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--sandbox"]));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(
@@ -402,7 +402,7 @@ fn bad_retention_is_a_config_error_naming_the_key() {
     }
     // The JSON of config check lists each kind's duration.
     let dir = data_dir(r#"{ store: { retention: { default: "90d", calls: "12h" } } }"#);
-    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--json"]));
+    let (code, out, err) = run(cmd(dir.path()).args(["config", "check", "--json", "--sandbox"]));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -74,7 +74,11 @@ fn config_check_output_and_logs_never_show_secrets() {
     std::fs::write(&file, full_config()).unwrap();
     let file = file.to_str().unwrap();
 
-    let (code, out, err) = run(dir.path(), &["config", "check", "--config", file], &[]);
+    let (code, out, err) = run(
+        dir.path(),
+        &["config", "check", "--verbose", "--config", file],
+        &[],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("\"authToken\": \"[redacted]\""), "{out}");
     assert!(out.contains("\"publicKey\": \"[redacted]\""), "{out}");

@@ -262,10 +262,10 @@ fn ngrok_without_a_token_is_a_config_error_naming_both_places() {
     let (code, _, err) = run(cmd(dir.path(), &bin).args(["config", "check"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(expected), "{err}");
-    // NGROK_AUTHTOKEN is enough for config check.
+    // NGROK_AUTHTOKEN is enough for config check (for the sandbox: no credentials).
     let (code, out, err) = run(cmd(dir.path(), &bin)
         .env("NGROK_AUTHTOKEN", "2envtoken")
-        .args(["config", "check"]));
+        .args(["config", "check", "--sandbox"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("2envtoken"), "{out}");
 }

@@ -331,6 +331,47 @@ impl Config {
         Ok(())
     }
 
+    /// Uses `dir` as the data directory (of every account) unless `dataDir` is set:
+    /// `telephony serve --sandbox --provider telnyx` keeps its data apart from the Twilio
+    /// sandbox's this way.
+    ///
+    /// ```
+    /// let mut config = telephony::config::Config::from_json5_str("{}").unwrap();
+    /// config.default_data_dir_to("telephony-data-telnyx".into());
+    /// assert_eq!(config.data_dir(), std::path::Path::new("telephony-data-telnyx"));
+    /// let mut set = telephony::config::Config::from_json5_str("{ dataDir: 'mine' }").unwrap();
+    /// set.default_data_dir_to("telephony-data-telnyx".into());
+    /// assert_eq!(set.data_dir(), std::path::Path::new("mine"));
+    /// ```
+    pub fn default_data_dir_to(&mut self, dir: std::path::PathBuf) {
+        if self.data_dir.is_some() {
+            return;
+        }
+        self.data_dir = Some(dir.clone());
+        for c in &mut self.accounts_resolved {
+            c.data_dir = Some(dir.clone());
+        }
+    }
+
+    /// Turns voice on (`voice.enabled: true`) for every account, as `telephony serve
+    /// --voice` does, and validates the result (a voice mode's own keys, say).
+    ///
+    /// ```
+    /// let mut config = telephony::config::Config::from_json5_str("{}").unwrap();
+    /// assert!(!config.voice.enabled.unwrap_or(false));
+    /// config.enable_voice().unwrap();
+    /// assert_eq!(config.voice.enabled, Some(true));
+    /// ```
+    pub fn enable_voice(&mut self) -> Result<(), ConfigError> {
+        self.voice.enabled = Some(true);
+        self.validate()?;
+        for c in &mut self.accounts_resolved {
+            c.voice.enabled = Some(true);
+            c.validate()?;
+        }
+        Ok(())
+    }
+
     /// Whether this config is the default account's (always true without accounts).
     pub fn is_default_account(&self) -> bool {
         self.account.is_none() || self.account == self.default_account

@@ -130,12 +130,28 @@ pub(crate) const NATIVE_SECRET_KEYS: &[&str] = &[
     "store.url",
 ];
 
+/// The provider credentials: only the commands that talk to the provider need them, so a
+/// reference to one that cannot be resolved is not an error at load (see
+/// [`resolve_native`]).
+pub(crate) const DEFERRED_SECRET_KEYS: &[&str] = &[
+    "twilio.authToken",
+    "twilio.apiKeySecret",
+    "telnyx.apiKey",
+    "telnyx.publicKey",
+];
+
 /// Replaces every SecretRef at a native secret key of `dict` with the secret (or, when
 /// `env` is `None`, leaves it as written). Returns whether any reference was found.
+///
+/// A provider credential ([`DEFERRED_SECRET_KEYS`]) whose reference cannot be resolved
+/// becomes empty, which counts as missing (so an account does not inherit the top-level
+/// value instead), and the reason goes to `unresolved`: `telephony inbox` or `simulate`
+/// work without the file or variable; `serve` and `config check` name it.
 pub(crate) fn resolve_native(
     dict: &mut Dict,
     env: Option<&[(String, String)]>,
     key_prefix: &str,
+    unresolved: &mut Vec<super::dialects::UnresolvedSecret>,
 ) -> Result<bool, String> {
     let mut found = false;
     for key in NATIVE_SECRET_KEYS {
@@ -154,8 +170,17 @@ pub(crate) fn resolve_native(
         })?;
         found = true;
         if let Some(env) = env {
-            let secret = SecretValue::Ref(r).resolve(&full_key, env)?;
-            *slot = Value::from(secret.expose().to_string());
+            match SecretValue::Ref(r).resolve(&full_key, env) {
+                Ok(secret) => *slot = Value::from(secret.expose().to_string()),
+                Err(reason) if DEFERRED_SECRET_KEYS.contains(key) => {
+                    *slot = Value::from(String::new());
+                    unresolved.push(super::dialects::UnresolvedSecret {
+                        key: full_key,
+                        reason,
+                    });
+                }
+                Err(reason) => return Err(reason),
+            }
         }
     }
     Ok(found)

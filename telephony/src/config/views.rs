@@ -120,6 +120,15 @@ impl Config {
         if self.twilio.auth_token.as_ref().is_none_or(|t| t.is_empty()) {
             missing.push("twilio.authToken (or TWILIO_AUTH_TOKEN)");
         }
+        if self.twilio.api_key_sid.is_some()
+            && self
+                .twilio
+                .api_key_secret
+                .as_ref()
+                .is_none_or(|s| s.is_empty())
+        {
+            missing.push("twilio.apiKeySecret (or TWILIO_API_KEY_SECRET)");
+        }
         if self.from_number.is_none() && self.twilio.messaging_service_sid.is_none() {
             missing.push(
                 "fromNumber (or TWILIO_PHONE_NUMBER) or twilio.messagingServiceSid (or TWILIO_MESSAGING_SERVICE_SID)",

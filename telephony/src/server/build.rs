@@ -160,9 +160,16 @@ pub(super) fn gateways(
             forwarding,
             public_addr,
         );
+        let local_origin = format!("http://{public_addr}");
         let base = public_url
             .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{public_addr}"));
+            .unwrap_or_else(|| local_origin.clone());
+        // The sandbox's simulator signs for the public URL, as the provider signs the URL
+        // it was given, but delivers to this listener: `publicUrl` (say
+        // `https://sms.example.com`) is not this machine.
+        if let Some(sim) = &setup.simulator {
+            sim.deliver_via(&base, &local_origin);
+        }
         let sandbox = setup.sandbox;
         let info = RuntimeInfo {
             pid: std::process::id(),
@@ -334,6 +341,14 @@ pub fn apply_policies(
         Err(e) => tracing::error!(error = %e, "rateLimits ignored"),
     }
     if config.voice.mode.as_deref() == Some("relay") {
+        let secret = config.forward.as_ref().and_then(|f| f.secret.as_ref());
+        if config.voice.enabled.unwrap_or(false) && secret.is_none() {
+            // The application cannot tell the gateway's call events from anyone's.
+            tracing::warn!(
+                account = config.account.as_deref().unwrap_or("default"),
+                "voice.mode is relay but forward.secret is not set: call events are POSTed to voice.relayUrl unsigned (no X-Telephony-Signature); set forward.secret so the application can verify them"
+            );
+        }
         if let Some(url) = config.voice.relay_endpoint(config.forward.as_ref()) {
             let bridge = telephony_serve::voice::bridge::HttpRelayBridge::new(
                 url,

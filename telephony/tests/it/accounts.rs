@@ -149,7 +149,7 @@ fn bad_accounts_are_errors_naming_the_key() {
         ),
         (
             two_accounts("", "bogus: 1,"),
-            "unknown field: found `bogus`, expected `one of ",
+            "unknown key `accounts.b.bogus` in ",
         ),
         (
             two_accounts("", "").replace("b: {", "\"b c\": {"),
@@ -165,12 +165,46 @@ fn bad_accounts_are_errors_naming_the_key() {
         assert!(e.contains(want), "want {want:?}\n got {e:?}");
         assert!(!e.contains("token-a") && !e.contains("token-b"), "{e}");
     }
-    // An unresolvable SecretRef names the account's key and the reference, never a value.
-    let e = load(&two_accounts("", ""), &[]).unwrap_err();
-    assert!(
-        e.contains("accounts.b.twilio.authToken") && e.contains("B_TOKEN"),
-        "{e}"
+}
+
+#[test]
+fn an_unresolvable_provider_credential_is_missing_in_its_account_only() {
+    // Issue 19: the commands that do not talk to the provider (inbox, simulate, …) load a
+    // config whose credential reference cannot be resolved here; `serve` and `config
+    // check` name the key and the reference, never a value.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("gw.json5");
+    std::fs::write(&p, two_accounts("", "")).unwrap();
+    let (cfg, sources) = Config::load_with_env(Some(&p), &[]).unwrap();
+    let unresolved = &sources.dialect.unresolved_secrets;
+    assert_eq!(unresolved.len(), 1, "{unresolved:?}");
+    assert_eq!(
+        unresolved[0].key,
+        "channels.telephony.accounts.b.twilio.authToken"
     );
+    assert_eq!(
+        unresolved[0].reason,
+        format!(
+            "{}: channels.telephony.accounts.b.twilio.authToken: cannot resolve the SecretRef {{ source: \"env\", provider: \"default\", id: \"B_TOKEN\" }}: environment variable B_TOKEN is not set",
+            p.display()
+        )
+    );
+    // b is missing its token: it does not fall back to the top level's.
+    let b = cfg.account_config("b").unwrap();
+    assert_eq!(
+        b.missing_credentials(),
+        ["twilio.authToken (or TWILIO_AUTH_TOKEN)"]
+    );
+    let a = cfg.account_config("a").unwrap();
+    assert!(a.missing_credentials().is_empty());
+    assert_eq!(a.twilio.auth_token.as_ref().unwrap().expose(), "token-a");
+    // A reference at a key that is not a provider credential still fails the load.
+    let body = two_accounts(
+        r#"forward: { url: "http://127.0.0.1:9/f", secret: { source: "env", id: "FWD" } },"#,
+        "",
+    );
+    let e = load(&body, &[("B_TOKEN", "token-b")]).unwrap_err();
+    assert!(e.contains("forward.secret") && e.contains("FWD"), "{e}");
 }
 
 #[test]

@@ -134,15 +134,35 @@ fn native_secret_keys_take_secret_refs_too() {
     );
     assert_eq!(cfg.twilio.auth_token.unwrap().expose(), "file-secret");
     assert_eq!(cfg.admin.token.unwrap().expose(), "adm");
-    let (e, p) = load_err(
+    // A provider credential that cannot be resolved loads as missing, with the reason
+    // (only the commands that talk to the provider need it).
+    let (cfg, src) = load(
         "n.json5",
         r#"{ channels: { telephony: { twilio: { authToken: { source: "file", id: "/nonexistent/tok" } } } } }"#,
+        &[],
+    );
+    assert!(
+        cfg.missing_credentials()
+            .contains(&"twilio.authToken (or TWILIO_AUTH_TOKEN)")
+    );
+    let file = src.file.as_ref().unwrap();
+    assert_eq!(
+        src.dialect.unresolved_secrets[0].reason,
+        format!(
+            "{}: channels.telephony.twilio.authToken: cannot resolve the SecretRef {{ source: \"file\", id: \"/nonexistent/tok\" }}: cannot read file /nonexistent/tok: No such file or directory (os error 2)",
+            file.display()
+        )
+    );
+    // Any other secret's reference still fails the load, naming the key and the file.
+    let (e, p) = load_err(
+        "t.json5",
+        r#"{ channels: { telephony: { admin: { token: { source: "file", id: "/nonexistent/tok" } } } } }"#,
         &[],
     );
     assert_eq!(
         e,
         format!(
-            "{}: channels.telephony.twilio.authToken: cannot resolve the SecretRef {{ source: \"file\", id: \"/nonexistent/tok\" }}: cannot read file /nonexistent/tok: No such file or directory (os error 2)",
+            "{}: channels.telephony.admin.token: cannot resolve the SecretRef {{ source: \"file\", id: \"/nonexistent/tok\" }}: cannot read file /nonexistent/tok: No such file or directory (os error 2)",
             p.display()
         )
     );
@@ -304,10 +324,13 @@ fn a_dialect_key_of_the_wrong_type_is_named_with_its_path_and_file() {
         &[],
     );
     assert!(
-        e.starts_with("unknown field: found `fromNumbr`, expected `"),
+        e.starts_with("unknown key `channels.sms.fromNumbr` in "),
         "{e}"
     );
-    assert!(e.contains("for key \"channels.sms.fromNumbr\""), "{e}");
+    assert!(
+        e.ends_with("; did you mean `channels.sms.fromNumber`?"),
+        "{e}"
+    );
 }
 
 #[test]

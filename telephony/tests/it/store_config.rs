@@ -203,7 +203,7 @@ fn store_errors_name_the_keys_and_the_fix() {
     // Unknown keys keep failing.
     assert_eq!(
         rule_error(r#"{ store: { url: "postgres://db/tel", poolSize: 5 } }"#),
-        "unknown field: found `poolSize`, expected `one of `path`, `url`, `maxConnections`, `statementTimeoutMs`, `schema`, `retention`` for key \"store.poolSize\" in JSON5 source string"
+        "unknown key `store.poolSize` in JSON5 source string; expected one of `path`, `url`, `maxConnections`, `statementTimeoutMs`, `schema`, `retention`"
     );
     // Nothing of a URL is quoted in an error.
     for bad in [

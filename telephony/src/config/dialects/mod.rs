@@ -43,7 +43,10 @@ mod telephony;
 mod twilio_sms;
 mod webhook_url;
 
-pub use report::{Dialect, DialectReport, NotImplemented, SMS_PUBLIC_WEBHOOK_URL, sender_summary};
+pub use report::{
+    Dialect, DialectReport, NotImplemented, SMS_PUBLIC_WEBHOOK_URL, UnresolvedSecret,
+    sender_summary,
+};
 pub(crate) use report::{note_foreign_env, rename_error};
 
 pub use super::migration::{migrate, to_json5, to_toml};
@@ -74,10 +77,13 @@ pub(crate) fn load_file(
 ) -> Result<Loaded, ConfigError> {
     let file = path.display().to_string();
     let native = |fig: Figment, prefix: &str| -> Result<Loaded, ConfigError> {
+        let (figment, unresolved_secrets) =
+            telephony::native_with_refs(fig, &file, prefix, secrets)?;
         Ok(Loaded {
-            figment: telephony::native_with_refs(fig, &file, prefix, secrets)?,
+            figment,
             report: DialectReport {
                 dialect: Dialect::Telephony,
+                unresolved_secrets,
                 ..Default::default()
             },
             consumed_env: Vec::new(),

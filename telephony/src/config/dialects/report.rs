@@ -48,6 +48,17 @@ pub struct NotImplemented {
     pub reason: String,
 }
 
+/// A provider credential given as a SecretRef that could not be resolved: left empty (so
+/// missing), and said by `config check` and `serve`, which need it; the commands that do
+/// not talk to the provider work without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnresolvedSecret {
+    /// The key, as written (`accounts.alerts.twilio.authToken`).
+    pub key: String,
+    /// Why it could not be resolved (never the value).
+    pub reason: String,
+}
+
 /// What the dialect reader found, for `config check`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,6 +77,8 @@ pub struct DialectReport {
     pub account_sender_rules: BTreeMap<String, String>,
     /// Keys read but not acted on.
     pub not_implemented: Vec<NotImplemented>,
+    /// Provider credentials whose SecretRefs could not be resolved (native dialect).
+    pub unresolved_secrets: Vec<UnresolvedSecret>,
     /// `config check` key renames: native key → the key as written in the dialect.
     #[serde(skip)]
     pub(crate) key_names: BTreeMap<String, String>,

@@ -4,35 +4,44 @@
 use figment::value::{Dict, Value};
 use figment::{Figment, Metadata, Profile};
 
-use super::Secrets;
+use super::{Secrets, UnresolvedSecret};
 use crate::config::ConfigError;
 use crate::config::secret_ref;
 
-/// The native figment, with SecretRefs at secret keys resolved (or kept).
+/// The native figment, with SecretRefs at secret keys resolved (or kept), and the
+/// provider credentials whose references could not be resolved (left empty).
 pub(super) fn native_with_refs(
     fig: Figment,
     file: &str,
     prefix: &str,
     secrets: Secrets<'_>,
-) -> Result<Figment, ConfigError> {
+) -> Result<(Figment, Vec<UnresolvedSecret>), ConfigError> {
     let mut dict: Dict = fig.extract()?;
     let env = match secrets {
         Secrets::Resolve(env) => Some(env),
         Secrets::Keep => None,
     };
-    let mut found = secret_ref::resolve_native(&mut dict, env, prefix)
+    let mut unresolved = Vec::new();
+    let mut found = secret_ref::resolve_native(&mut dict, env, prefix, &mut unresolved)
         .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
     if let Some(Value::Dict(_, accounts)) = dict.get_mut("accounts") {
         for (name, account) in accounts.iter_mut() {
             if let Value::Dict(_, account) = account {
-                found |=
-                    secret_ref::resolve_native(account, env, &format!("{prefix}accounts.{name}."))
-                        .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
+                found |= secret_ref::resolve_native(
+                    account,
+                    env,
+                    &format!("{prefix}accounts.{name}."),
+                    &mut unresolved,
+                )
+                .map_err(|e| ConfigError::Invalid(format!("{file}: {e}")))?;
             }
         }
     }
+    for u in &mut unresolved {
+        u.reason = format!("{file}: {}", u.reason);
+    }
     if !found {
-        return Ok(fig);
+        return Ok((fig, unresolved));
     }
     // Values keep the tags of the figment they came from, which the new one does not know:
     // untagged, they take the new figment's tag, so errors name the key and the file.
@@ -43,7 +52,7 @@ pub(super) fn native_with_refs(
         .next()
         .cloned()
         .unwrap_or_else(|| Metadata::named(file.to_string()));
-    Ok(Figment::from(DictProvider { dict, metadata }))
+    Ok((Figment::from(DictProvider { dict, metadata }), unresolved))
 }
 
 /// `v` and everything in it with the default tag (see [`native_with_refs`]).

@@ -18,7 +18,8 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
         );
     }
     #[cfg(feature = "telnyx")]
-    if let Some(key) = &config.telnyx.public_key {
+    // Empty: a SecretRef that could not be resolved, reported as missing.
+    if let Some(key) = config.telnyx.public_key.as_ref().filter(|k| !k.is_empty()) {
         if let Err(e) = telephony_telnyx::WebhookVerifier::from_base64(key.expose()) {
             return rule("telnyx.publicKey", e.to_string());
         }
