@@ -164,6 +164,7 @@ mod account;
 pub mod audio;
 mod auth;
 mod call_events;
+mod call_list;
 mod call_state;
 mod callbacks;
 mod calls;
@@ -174,8 +175,10 @@ mod errors;
 mod form;
 mod inbound;
 mod inbound_calls;
+mod media;
 mod messages;
 mod numbers;
+mod paging;
 mod recipients;
 mod records;
 mod relay;
@@ -189,6 +192,8 @@ mod signed_post;
 mod simulator;
 mod state;
 mod stream;
+mod surface;
+mod time_filter;
 mod verbs;
 
 pub use config::{Injection, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER, SimulatorConfig};
@@ -205,6 +210,7 @@ pub use script::{
 };
 pub use sids::new_message_sid;
 pub use simulator::Simulator;
+pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use verbs::{
     ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb,
     parse_twiml,
