@@ -5,3 +5,4 @@ mod find_sent;
 mod numbers;
 mod simulator;
 mod support;
+mod surface;

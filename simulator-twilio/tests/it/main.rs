@@ -9,3 +9,4 @@ mod numbers;
 mod realtime_sim;
 mod simulator;
 mod support;
+mod surface;
