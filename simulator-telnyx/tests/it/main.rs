@@ -2,6 +2,7 @@
 //! real HTTP on 127.0.0.1, driven by the Telnyx provider.
 
 mod find_sent;
+mod listings;
 mod numbers;
 mod simulator;
 mod support;
