@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs the official Twilio and Telnyx Python SDKs, unchanged, against `telephony serve
-# --sandbox` (Twilio, then `--provider telnyx`) on loopback: each SDK call's parsed fields
-# are asserted (scripts/sdk/*_sdk.py). The SDKs are installed from PyPI into a throwaway
-# virtual environment (versions pinned in scripts/sdk/requirements.txt).
+# Runs the official Twilio and Telnyx SDKs, Python and Node, unchanged, against `telephony
+# serve --sandbox` (Twilio, then `--provider telnyx`) on loopback: each SDK call's parsed
+# fields are asserted (scripts/sdk/*_sdk.py, scripts/sdk/node/*.mjs). The SDKs are
+# installed from PyPI and npm into a throwaway directory (versions pinned in
+# scripts/sdk/requirements.txt and scripts/sdk/node/package.json).
 #
-# Without PyPI nothing can be tested: with CI set that fails the run; elsewhere the script
-# says why and exits 2. SDK_TEST_BINARY names a built `telephony` to test (default: cargo
+# Without the registries nothing can be tested: with CI set that fails the run; elsewhere
+# the script says why and exits 2. Without `node` the Node SDKs are skipped (said so). SDK_TEST_BINARY names a built `telephony` to test (default: cargo
 # builds telephony-cli's). SDK_KEEP=1 keeps the sandboxes' data directories and logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +36,33 @@ if ! "$work/venv/bin/pip" install --quiet --disable-pip-version-check \
     exit 2
 fi
 
+node_ready=""
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    # ES modules find their packages next to the script: the checks run from the copy
+    # the SDKs are installed beside.
+    mkdir -p "$work/node"
+    cp scripts/sdk/node/*.mjs scripts/sdk/node/package.json "$work/node/"
+    if (cd "$work/node" && npm install --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1; then
+        node_ready=1
+    else
+        cat "$work/npm.log" >&2
+        if [ -n "${CI:-}" ]; then
+            echo "sdk-tests: FAILED: the official Node SDKs (scripts/sdk/node/package.json) could not be installed from npm; CI must reach it" >&2
+            exit 1
+        fi
+        echo "sdk-tests: NOT RUN: the official Node SDKs could not be installed (is the npm registry reachable from here? see npm's output above)" >&2
+        exit 2
+    fi
+else
+    echo "sdk-tests: node/npm not found: the Node SDK checks are skipped (the Python ones run)"
+fi
+
 status=0
 for provider in twilio telnyx; do
     echo "--- official $provider Python SDK against serve --sandbox --provider $provider"
     "$work/venv/bin/python" "scripts/sdk/${provider}_sdk.py" || status=1
 done
+if [ -n "$node_ready" ]; then
+    "$work/venv/bin/python" scripts/sdk/node_sdk.py "$work/node/node_modules" || status=1
+fi
 exit "$status"
