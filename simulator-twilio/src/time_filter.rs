@@ -34,7 +34,7 @@ impl Bound {
             })
     }
 
-    fn to_string(self) -> String {
+    fn query_value(self) -> String {
         match self {
             Bound::Day(d) => d.to_string(),
             Bound::Instant(t) => t.format(&Rfc3339).unwrap_or_default(),
@@ -107,7 +107,7 @@ impl TimeFilter {
     pub(crate) fn push_to(&self, q: &mut Vec<(String, String)>) {
         for (suffix, bound) in [("", self.on), ("<", self.until), (">", self.since)] {
             if let Some(b) = bound {
-                q.push((format!("{}{suffix}", self.name), b.to_string()));
+                q.push((format!("{}{suffix}", self.name), b.query_value()));
             }
         }
     }

@@ -75,6 +75,9 @@ fn sample(filter: &str) -> &'static str {
     }
 }
 
+/// One step of the walk: resource, method, form, the status it gets.
+type Step<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16);
+
 struct Walk {
     server: RunningSimulator,
     http: reqwest::Client,
@@ -161,7 +164,7 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
             )
             .replace("/Services/{Sid}", &format!("/Services/{service}"))
     };
-    let expected: Vec<(&str, &str, &[(&str, &str)], u16)> = vec![
+    let expected: Vec<Step<'_>> = vec![
         ("/2010-04-01/Accounts/{AccountSid}.json", "GET", &[], 200),
         (
             "/2010-04-01/Accounts/{AccountSid}/Messages.json",
