@@ -131,7 +131,7 @@ pub(crate) async fn configure_number(
             || version.as_deref() != Some(WEBHOOK_API_VERSION)
         {
             client
-                .point_call_control_application(&connection, voice_url)
+                .point_call_control_application(&app, voice_url)
                 .await?;
             let resource = format!("call control application {connection}");
             if current.as_deref() != Some(voice_url.as_str()) {

@@ -63,6 +63,12 @@ impl Realtime for TwilioProvider {
     /// [`WebhookError::MissingSignature`], not a possible signature is
     /// [`WebhookError::MalformedSignature`], not matching is
     /// [`WebhookError::InvalidSignature`] (all 403, logged as for webhooks).
+    ///
+    /// A `ws://` URL (the gateway hands one out only when its public URL is plain
+    /// `http://`: the sandbox, loopback) verifies with a signature over its `wss://` form,
+    /// which Twilio signs, or over the URL exactly as given, which a client that signs
+    /// `<Stream url>` as written signs. Both are the URL the gateway handed out; a
+    /// signature over anything else is refused as always.
     fn verify_upgrade(
         &self,
         req: &WebhookRequest,
@@ -70,6 +76,22 @@ impl Realtime for TwilioProvider {
     ) -> Result<(), WebhookError> {
         if check == SignatureCheck::DangerouslySkip {
             return Ok(());
+        }
+        if let Some(rest) = req.url.strip_prefix("ws://") {
+            let secure = format!("wss://{rest}");
+            let none: [(&[u8], &[u8]); 0] = [];
+            let signed_secure = req
+                .headers
+                .get(crate::provider::SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|sig| {
+                    self.validator()
+                        .verify_form(&secure, &none, sig.trim())
+                        .is_ok()
+                });
+            if signed_secure {
+                return Ok(());
+            }
         }
         self.check_signature(req, crate::provider::Signed::UrlOnly)
     }

@@ -53,9 +53,8 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<DetailRecordPage>, ApiError> {
     authorize(&sim, &headers)?;
-    let query: Vec<(String, String)> = query
-        .and_then(|q| serde_urlencoded::from_str(&q).ok())
-        .unwrap_or_default();
+    let query = crate::surface::parse_query(query.as_deref())?;
+    crate::surface::check_query("/v2/detail_records", &query)?;
     let get = |key: &str| {
         query
             .iter()

@@ -13,6 +13,8 @@ pub(crate) struct ApiError {
     pub(crate) title: String,
     pub(crate) detail: String,
     pub(crate) pointer: Option<&'static str>,
+    /// The query parameter at fault (`source.parameter`).
+    pub(crate) parameter: Option<String>,
     pub(crate) retry_after: Option<u64>,
 }
 
@@ -24,6 +26,7 @@ impl ApiError {
             title: title.to_string(),
             detail: detail.into(),
             pointer: None,
+            parameter: None,
             retry_after: None,
         }
     }
@@ -67,9 +70,9 @@ impl ApiError {
                 code: Some(serde_json::Value::String(self.code.to_string())),
                 title: Some(self.title.clone()),
                 detail: Some(self.detail.clone()),
-                source: self.pointer.map(|p| ErrorSource {
-                    pointer: Some(p.to_string()),
-                    parameter: None,
+                source: (self.pointer.is_some() || self.parameter.is_some()).then(|| ErrorSource {
+                    pointer: self.pointer.map(str::to_string),
+                    parameter: self.parameter.clone(),
                 }),
                 meta: Some(serde_json::json!({ "url": error_docs_url(self.code) })),
             }],

@@ -9,10 +9,14 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /v2/messages` | 200 `{"data": message}` with `to[0].status` `queued`, then signed webhooks (`message.sent`, `message.finalized`) |
+//! | `POST /v2/messages` | 200 `{"data": message}` with `to[0].status` `queued`, then signed webhooks; a `from` that is not one of the account's numbers in a messaging profile is 422 (40305) once the account has numbers |
+//! | `POST /v2/messages/long_code` | the same, `from` required |
 //! | `GET /v2/messages/{id}` | 200 `{"data": message}` in its current state |
 //! | `GET /v2/detail_records?filter[record_type]=messaging…` | 200 `{"data": [record…], "meta": {…}}`: a message detail record per message (filters `direction`, `cli`, `cld`, `created_at[gte]`/`[lte]`; `sort`; `page[number]`, `page[size]`) |
-//! | `GET /v2/phone_numbers?filter[phone_number]=…` | 200 `{"data": [number…]}` (numbers containing the filter) |
+//! | `GET /v2/phone_numbers?filter[phone_number]=…` | 200 `{"data": [number…], "meta": …}` (numbers containing the filter) |
+//! | `GET /v2/phone_numbers/messaging` | 200 every number's messaging settings (by profile, number, part of a number; sorted by number) |
 //! | `GET /v2/phone_numbers/{id}/messaging` | 200 `{"data": messaging settings}` (profile, SMS/MMS features) |
+//! | `GET /v2/messaging_profiles` | 200 the profiles (by name) |
 //! | `GET /v2/messaging_profiles/{id}` | 200 `{"data": profile}` |
 //! | `PATCH /v2/messaging_profiles/{id}` | 200 `{"data": profile}` after applying `webhook_url` / `webhook_api_version` |
 //! | `GET /v2/call_control_applications/{id}` | 200 `{"data": application}` (`record_type` `call_control_application`, `application_name`, `webhook_event_url`, `webhook_event_failover_url`, `webhook_api_version` `2`, …); 404 (10005) |
@@ -21,7 +25,14 @@
 //! | `GET /v2/calls/{call_control_id}` | 200 `{"data":{"call_control_id","call_leg_id","call_session_id","client_state","is_alive","call_duration","start_time","end_time"(once ended),"record_type":"call"}}`; an ended call answers too (`is_alive: false`); 404 (10005) for an unknown id |
 //! | `POST /v2/calls/{call_control_id}/actions/{name}` | 200 `{"data":{"result":"ok"}}` for the commands below; 422 (90018 "Call has already ended") once the call ended; 422 (10004 missing, 10015 invalid, `source.pointer` naming the field) for a bad body; 400 (10023) for a body that is not a JSON object; 422 (10015) for a command the call's state does not allow (anything but `answer`/`reject`/`hangup`/`client_state_update` before the answer); 404 (10005) naming an unknown command or call |
 //! | `PUT /v2/calls/{call_control_id}/actions/client_state_update` | as above (POST is taken too) |
+//! | `GET /v2/messaging_profiles/{id}/phone_numbers` | 200 the profile's numbers |
+//! | another method on one of these | 501 (10015) naming it |
+//! | a list parameter not listed | 400 (10015) naming it |
 //! | anything else | 404, code 10005 |
+//!
+//! Lists answer `meta` (`page_number`, `page_size`, `total_pages`, `total_results`) and take
+//! `page[number]`, `page[size]`. [`SIMULATED_RESOURCES`] lists every resource with its
+//! methods and filters, as the README's "Simulated resources" table does.
 //!
 //! Numbers and profiles exist once added with [`Simulator::add_number`] and
 //! [`Simulator::add_messaging_profile`]; [`Simulator::profile_updates`] lists the changes.
@@ -145,13 +156,16 @@ mod events;
 mod ids;
 mod inbound;
 mod inventory;
+mod listings;
 mod media_stream;
 mod messages;
 mod numbers;
+mod paging;
 mod router;
 mod running;
 mod simulator;
 mod state;
+mod surface;
 mod voice_config;
 mod webhooks;
 
@@ -166,6 +180,7 @@ pub use inventory::{ProfileUpdate, SimNumber};
 pub use media_stream::{STREAM_AUTH_HEADER, StreamRecord};
 pub use running::RunningSimulator;
 pub use simulator::Simulator;
+pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput, audio};
 pub use voice_config::{CallControlApp, VoiceConfig};
 pub use webhooks::{SignedWebhook, WebhookRecord};

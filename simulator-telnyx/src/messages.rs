@@ -120,6 +120,42 @@ fn validate(req: SendRequest) -> Result<ValidSend, ApiError> {
     })
 }
 
+/// The messaging profile of the sending number. Once the account has numbers (the
+/// sandbox's, or a test's [`Simulator::add_number`]), `from` must be one of them in a
+/// messaging profile, else 422 (40305 "Invalid 'from' address"); a simulator without
+/// numbers takes any `from` (and reports its default profile).
+fn sender_profile(sim: &Simulator, from: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    let st = sim.lock();
+    if st.numbers.is_empty() {
+        return Ok(None);
+    }
+    match st
+        .numbers
+        .iter()
+        .find(|n| n.resource.phone_number == from)
+        .map(|n| n.resource.messaging_profile_id.clone())
+    {
+        Some(Some(profile)) => Ok(Some(profile)),
+        Some(None) => Err(ApiError::invalid(
+            40305,
+            "Invalid 'from' address",
+            format!(
+                "The 'from' number {from} is not in a messaging profile: assign it to one first."
+            ),
+            "/from",
+        )),
+        None => Err(ApiError::invalid(
+            40305,
+            "Invalid 'from' address",
+            format!("The 'from' number {from} is not a number of this account."),
+            "/from",
+        )),
+    }
+}
+
 struct ValidSend {
     from: Option<String>,
     to: String,
@@ -129,10 +165,38 @@ struct ValidSend {
     webhook_url: Option<String>,
 }
 
+/// `POST /v2/messages`: from a number (`from`) or a profile's pool (`messaging_profile_id`).
 pub(crate) async fn create_message(
     State(sim): State<Simulator>,
     headers: HeaderMap,
     body: Bytes,
+) -> Result<Response, ApiError> {
+    send(sim, headers, body, Sender::Any).await
+}
+
+/// `POST /v2/messages/long_code`: from a long-code number, `from` required.
+pub(crate) async fn send_long_code(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    send(sim, headers, body, Sender::LongCode).await
+}
+
+/// Which sends an endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// `from` or `messaging_profile_id`.
+    Any,
+    /// `from` only.
+    LongCode,
+}
+
+async fn send(
+    sim: Simulator,
+    headers: HeaderMap,
+    body: Bytes,
+    sender: Sender,
 ) -> Result<Response, ApiError> {
     sim.lock().requests += 1;
     authorize(&sim, &headers)?;
@@ -160,7 +224,17 @@ pub(crate) async fn create_message(
         );
         return Err(err);
     }
+    if sender == Sender::LongCode && present(req.from.clone()).is_none() {
+        return Err(ApiError::invalid(
+            10004,
+            "Missing required parameter",
+            "The 'from' parameter is required.",
+            "/from",
+        ));
+    }
     let req = validate(req)
+        .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
+    let number_profile = sender_profile(&sim, req.from.as_deref())
         .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
 
     let config = &sim.config();
@@ -202,6 +276,7 @@ pub(crate) async fn create_message(
             .and_then(|v| v.as_str().map(str::to_string)),
         messaging_profile_id: Some(
             req.profile
+                .or(number_profile)
                 .unwrap_or_else(|| config.messaging_profile_id.clone()),
         ),
         webhook_url: webhook_url.clone(),

@@ -8,56 +8,45 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use telephony_telnyx::resources::{
-    Data, DataList, MessagingFeatures, MessagingProfileResource, MessagingSettings,
-    PhoneNumberResource, UpdateMessagingProfile,
+    MessagingProfileResource, PhoneNumberResource, UpdateMessagingProfile,
 };
 
 use crate::auth::authorize;
 use crate::errors::ApiError;
 use crate::ids::new_uuid;
 use crate::inventory::{ProfileUpdate, SimNumber};
+use crate::listings::{messaging_json, profile_json};
+use crate::paging::page;
 use crate::simulator::Simulator;
+use crate::surface::{check_query, param, parse_query};
 
-fn sms_features() -> serde_json::Value {
-    serde_json::json!({
-        "domestic_two_way": true,
-        "international_inbound": true,
-        "international_outbound": true
-    })
-}
-
+/// `GET /v2/phone_numbers`: `filter[phone_number]` matches part of a number (Telnyx's
+/// filter "requires at least three digits"), a page with `meta`.
 pub(crate) async fn list_numbers(
     State(sim): State<Simulator>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<DataList<PhoneNumberResource>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers)?;
-    let q: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| ApiError::new(400, 10015, "Bad Request", "The query string is malformed."))?;
-    let wanted = q
-        .iter()
-        .find(|(k, _)| k == "filter[phone_number]")
-        .map(|(_, v)| v.clone());
-    // Telnyx's filter matches part of a number ("requires at least three digits").
-    let data = sim
+    let q = parse_query(query.as_deref())?;
+    check_query("/v2/phone_numbers", &q)?;
+    let wanted = param(&q, "filter[phone_number]");
+    let data: Vec<PhoneNumberResource> = sim
         .lock()
         .numbers
         .iter()
-        .filter(|n| {
-            wanted
-                .as_deref()
-                .is_none_or(|w| n.resource.phone_number.contains(w))
-        })
+        .filter(|n| wanted.is_none_or(|w| n.resource.phone_number.contains(w)))
         .map(|n| n.resource.clone())
         .collect();
-    Ok(Json(DataList { data }))
+    Ok(Json(page(&q, &data)))
 }
 
+/// `GET /v2/phone_numbers/{id}/messaging`: the number's messaging settings.
 pub(crate) async fn number_messaging(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Data<MessagingSettings>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers)?;
     let st = sim.lock();
     let n = st
@@ -65,24 +54,17 @@ pub(crate) async fn number_messaging(
         .iter()
         .find(|n| n.resource.id == id)
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(Data {
-        data: MessagingSettings {
-            id: n.resource.id.clone(),
-            phone_number: n.resource.phone_number.clone(),
-            messaging_profile_id: n.resource.messaging_profile_id.clone(),
-            features: MessagingFeatures {
-                sms: n.sms.then(sms_features),
-                mms: n.mms.then(|| serde_json::json!({"domestic_two_way": true})),
-            },
-        },
-    }))
+    Ok(Json(
+        serde_json::json!({ "data": messaging_json(n, "messaging_settings") }),
+    ))
 }
 
+/// `GET /v2/messaging_profiles/{id}`.
 pub(crate) async fn get_profile(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Data<MessagingProfileResource>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers)?;
     let st = sim.lock();
     let p = st
@@ -90,7 +72,7 @@ pub(crate) async fn get_profile(
         .iter()
         .find(|p| p.id == id)
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(Data { data: p.clone() }))
+    Ok(Json(serde_json::json!({ "data": profile_json(p) })))
 }
 
 fn valid_url(field: &'static str, v: &str) -> Result<(), ApiError> {
@@ -111,7 +93,7 @@ pub(crate) async fn patch_profile(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Data<MessagingProfileResource>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers)?;
     let raw: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError::new(
@@ -157,7 +139,7 @@ pub(crate) async fn patch_profile(
     }
     let data = p.clone();
     st.profile_updates.push(ProfileUpdate { id, body: raw });
-    Ok(Json(Data { data }))
+    Ok(Json(serde_json::json!({ "data": profile_json(&data) })))
 }
 
 impl Simulator {

@@ -2,40 +2,63 @@
 //! APIs) the gateway uses, each answered by the module of its resource.
 
 use axum::Router;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::errors::ApiError;
 use crate::simulator::Simulator;
+use crate::surface::unsupported_method;
 
-/// Every route, each to the handler of its resource; anything else is 404 (10005).
+/// Every route of [`SIMULATED_RESOURCES`](crate::SIMULATED_RESOURCES), each to the
+/// handler of its resource; another method on one of them is 501 naming it; anything else
+/// is 404 (10005).
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
         .route(
             "/v2/messages",
-            post(crate::messages::create_message).fallback(not_found),
+            post(crate::messages::create_message).fallback(unsupported("/v2/messages")),
+        )
+        .route(
+            "/v2/messages/long_code",
+            post(crate::messages::send_long_code).fallback(unsupported("/v2/messages/long_code")),
         )
         .route(
             "/v2/messages/{id}",
-            get(crate::detail_records::fetch_message).fallback(not_found),
+            get(crate::detail_records::fetch_message).fallback(unsupported("/v2/messages/{id}")),
         )
         .route(
             "/v2/detail_records",
-            get(crate::detail_records::list).fallback(not_found),
+            get(crate::detail_records::list).fallback(unsupported("/v2/detail_records")),
         )
         .route(
             "/v2/phone_numbers",
-            get(crate::numbers::list_numbers).fallback(not_found),
+            get(crate::numbers::list_numbers).fallback(unsupported("/v2/phone_numbers")),
+        )
+        .route(
+            "/v2/phone_numbers/messaging",
+            get(crate::listings::messaging_numbers)
+                .fallback(unsupported("/v2/phone_numbers/messaging")),
         )
         .route(
             "/v2/phone_numbers/{id}/messaging",
-            get(crate::numbers::number_messaging).fallback(not_found),
+            get(crate::numbers::number_messaging)
+                .fallback(unsupported("/v2/phone_numbers/{id}/messaging")),
+        )
+        .route(
+            "/v2/messaging_profiles",
+            get(crate::listings::list_profiles).fallback(unsupported("/v2/messaging_profiles")),
         )
         .route(
             "/v2/messaging_profiles/{id}",
             get(crate::numbers::get_profile)
                 .patch(crate::numbers::patch_profile)
-                .fallback(not_found),
+                .fallback(unsupported("/v2/messaging_profiles/{id}")),
+        )
+        .route(
+            "/v2/messaging_profiles/{id}/phone_numbers",
+            get(crate::listings::profile_numbers)
+                .fallback(unsupported("/v2/messaging_profiles/{id}/phone_numbers")),
         )
         .route(
             "/v2/call_control_applications/{id}",
@@ -59,6 +82,15 @@ pub(crate) fn router(sim: Simulator) -> Router {
         )
         .fallback(not_found)
         .with_state(sim)
+}
+
+/// The fallback of a resource's route: 501 naming the method and the resource.
+fn unsupported(
+    path: &'static str,
+) -> impl Fn(Method) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move |method: Method| {
+        std::future::ready(unsupported_method(method.as_str(), path).into_response())
+    }
 }
 
 async fn not_found() -> Response {

@@ -9,12 +9,22 @@
 //! |---|---|
 //! | `POST /Messages.json` | 201 [`MessageResource`](telephony_twilio::resources::MessageResource), then status callbacks `queued` → `sent` → final |
 //! | `GET /Messages/{Sid}.json` | 200 [`MessageResource`](telephony_twilio::resources::MessageResource) or 404 (20404) |
-//! | `GET /Messages.json?To=&From=&PageSize=&Page=` | 200 [`MessagePage`](telephony_twilio::resources::MessagePage), newest first |
+//! | `POST /Messages/{Sid}.json` `Body=` | 200, the body redacted (`Status=canceled`: 30409, nothing is scheduled; anything else 30400) |
+//! | `DELETE /Messages/{Sid}.json` | 204 once the message is final, else 409 (20009) |
+//! | `GET /Messages.json?To=&From=&DateSent=&DateSent<=&DateSent>=&PageSize=&Page=` | 200 a page of messages, newest first |
+//! | `GET /Messages/{Sid}/Media.json`, `GET`/`DELETE /Messages/{Sid}/Media/{Sid}.json` | the message's `ME…` media, one per `MediaUrl` |
 //! | `POST /Calls.json` | 201 [`CallResource`](telephony_twilio::resources::CallResource) (`CA…`, `queued`), then status callbacks `initiated` → `ringing` → `answered` (`in-progress`), the call's TwiML run (see below), `completed` |
+//! | `GET /Calls.json?To=&From=&ParentCallSid=&Status=&StartTime…&EndTime…` | 200 a page of calls, newest first |
 //! | `POST /Calls/{Sid}.json` `Status=completed` | 200, the call ends (`completed`; `canceled` before answer), its TwiML stops and the `completed` callback is sent; 404 (20404) if it already ended |
 //! | `GET /Calls/{Sid}.json` | 200 [`CallResource`](telephony_twilio::resources::CallResource) (an ended call too) or 404 (20404) |
 //! | `GET /2010-04-01/Accounts/{AccountSid}.json` | 200 the account (never its auth token) |
+//! | another method on one of these | 501 (20004) naming it |
+//! | a list parameter not listed | 400 (20001) naming it |
 //! | anything else | 404 (20404) |
+//!
+//! (Routes under `/2010-04-01/Accounts/{AccountSid}`; numbers and Messaging Services too:
+//! [`SIMULATED_RESOURCES`] lists every resource with its methods and filters, as the
+//! README's "Simulated resources" table does.)
 //!
 //! Every route needs HTTP basic auth (`AccountSid:AuthToken` or an `SK…:secret` API key),
 //! else 401 (20003). Errors use Twilio's body:
@@ -163,6 +173,7 @@
 mod account;
 mod auth;
 mod call_events;
+mod call_list;
 mod call_state;
 mod callbacks;
 mod calls;
@@ -173,8 +184,10 @@ mod errors;
 mod form;
 mod inbound;
 mod inbound_calls;
+mod media;
 mod messages;
 mod numbers;
+mod paging;
 mod recipients;
 mod records;
 mod relay;
@@ -188,6 +201,8 @@ mod signed_post;
 mod simulator;
 mod state;
 mod stream;
+mod surface;
+mod time_filter;
 mod verbs;
 
 /// 8 kHz μ-law audio helpers (from `telephony-simulator-voice`, shared with the Telnyx
@@ -208,6 +223,7 @@ pub use script::{
 };
 pub use sids::new_message_sid;
 pub use simulator::Simulator;
+pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use verbs::{
     ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb,
     parse_twiml,

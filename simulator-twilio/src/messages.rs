@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use telephony_twilio::client::{MAX_BODY_CHARS, MAX_MEDIA_URLS as MAX_MEDIA};
-use telephony_twilio::resources::{MessagePage, MessageResource};
+use telephony_twilio::resources::MessageResource;
 use time::OffsetDateTime;
 
 use crate::auth::authorize;
@@ -17,15 +17,16 @@ use crate::callbacks;
 use crate::dates::rfc2822;
 use crate::errors::ApiError;
 use crate::form::{first, is_form};
+use crate::paging::Paging;
 use crate::recipients::{normalize_recipient, redacted, same_recipient, split_channel};
 use crate::records::CreateRequestRecord;
 use crate::segments::segments_for;
 use crate::sids::new_sid;
 use crate::simulator::Simulator;
+use crate::surface::{account_path, check_query};
+use crate::time_filter::TimeFilter;
 
 const API_VERSION: &str = "2010-04-01";
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 1000;
 
 /// Twilio's magic test numbers (test credentials) as recipients.
 fn magic_recipient_error(e164: &str, raw_to: &str) -> Option<ApiError> {
@@ -210,7 +211,19 @@ async fn create_message_answer(
         status_callback = req.status_callback.is_some(),
         "simulator: message created"
     );
-    sim.lock().insert(resource.clone());
+    {
+        let media = crate::media::for_message(
+            &config.account_sid,
+            &sid,
+            &req.media,
+            resource.date_created.as_deref().unwrap_or_default(),
+        );
+        let mut state = sim.lock();
+        state.insert(resource.clone());
+        if !media.is_empty() {
+            state.media.insert(sid.clone(), media);
+        }
+    }
     callbacks::spawn(sim.clone(), sid, req.status_callback);
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
@@ -228,27 +241,30 @@ pub(crate) async fn fetch_message(
         .ok_or_else(|| ApiError::not_found(uri.path()))
 }
 
+/// A list's query string as pairs (400, 20001 when it is not a query string).
+pub(crate) fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|_| ApiError::bad_request(20001, "The query string is malformed"))
+}
+
+const LIST: &str = "/Messages.json";
+
+/// `GET …/Messages.json`: newest first, filtered by `To`, `From` and `DateSent`
+/// (`DateSent<`, `DateSent>`), a page at a time; any other parameter is 400 naming it.
 pub(crate) async fn list_messages(
     State(sim): State<Simulator>,
     Path(account): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<MessagePage>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers, &account, uri.path())?;
-    let query: Vec<(String, String)> = query
-        .and_then(|q| serde_urlencoded::from_str(&q).ok())
-        .unwrap_or_default();
+    let query = parse_query(query.as_deref())?;
+    check_query(&account_path(LIST), &query)?;
     let to = first(&query, "To");
     let from = first(&query, "From");
-    let sent = DateSent::from_query(&query)?;
-    let page_size = first(&query, "PageSize")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
-    let page = first(&query, "Page")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(0);
+    let sent = TimeFilter::from_query("DateSent", &query)?;
+    let paging = Paging::from_query(&query);
 
     let matching: Vec<MessageResource> = {
         let state = sim.lock();
@@ -262,117 +278,108 @@ pub(crate) async fn list_messages(
                     && from
                         .as_deref()
                         .is_none_or(|f| m.from.as_deref().is_some_and(|mf| same_recipient(mf, f)))
-                    && sent.admits(m)
+                    && sent.admits(m.date_sent.as_deref())
             })
             .cloned()
             .collect()
     };
-    let start = (page as usize).saturating_mul(page_size as usize);
-    let messages: Vec<MessageResource> = matching
-        .iter()
-        .skip(start)
-        .take(page_size as usize)
-        .cloned()
-        .collect();
-    let has_next = start + messages.len() < matching.len();
-
-    let base = uri.path().to_string();
-    let page_uri = |p: u32| {
-        let mut q: Vec<(&str, String)> = Vec::new();
-        if let Some(t) = &to {
-            q.push(("To", t.clone()));
-        }
-        if let Some(f) = &from {
-            q.push(("From", f.clone()));
-        }
-        sent.push_to(&mut q);
-        q.push(("PageSize", page_size.to_string()));
-        q.push(("Page", p.to_string()));
-        format!(
-            "{base}?{}",
-            serde_urlencoded::to_string(&q).unwrap_or_default()
-        )
-    };
-    let start_u32 = u32::try_from(start).unwrap_or(u32::MAX);
-    let count = u32::try_from(messages.len()).unwrap_or(u32::MAX);
-    Ok(Json(MessagePage {
-        page,
-        page_size,
-        uri: page_uri(page),
-        first_page_uri: page_uri(0),
-        next_page_uri: has_next.then(|| page_uri(page + 1)),
-        previous_page_uri: (page > 0).then(|| page_uri(page - 1)),
-        start: start_u32,
-        end: start_u32 + count.saturating_sub(1),
-        messages,
-    }))
+    let mut filters: Vec<(String, String)> = Vec::new();
+    if let Some(t) = &to {
+        filters.push(("To".into(), t.clone()));
+    }
+    if let Some(f) = &from {
+        filters.push(("From".into(), f.clone()));
+    }
+    sent.push_to(&mut filters);
+    Ok(Json(paging.page(
+        "messages",
+        &matching,
+        uri.path(),
+        &filters,
+    )))
 }
 
-/// The list's `DateSent` filters, by the UTC date of `date_sent` as Twilio has them:
-/// `DateSent=YYYY-MM-DD` (on that day), `DateSent<=…` (the key `DateSent<`: on or before
-/// it), `DateSent>=…` (the key `DateSent>`: on or after it). A message with no
-/// `date_sent` passes none of them.
-#[derive(Debug, Default)]
-struct DateSent {
-    on: Option<time::Date>,
-    until: Option<time::Date>,
-    from: Option<time::Date>,
+/// Statuses after which a message changes no more (what Twilio lets you delete).
+fn is_final(status: Option<&str>) -> bool {
+    matches!(
+        status,
+        Some("delivered" | "undelivered" | "failed" | "received" | "canceled" | "read" | "sent")
+    )
 }
 
-impl DateSent {
-    fn from_query(query: &[(String, String)]) -> Result<Self, ApiError> {
-        let date = |key: &str| -> Result<Option<time::Date>, ApiError> {
-            let Some(v) = first(query, key) else {
-                return Ok(None);
-            };
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(v.trim(), &format).map(Some).map_err(|_| {
-                ApiError::bad_request(
-                    20001,
-                    format!("Invalid {key} value {v:?}: expected YYYY-MM-DD"),
-                )
-            })
-        };
-        Ok(DateSent {
-            on: date("DateSent")?,
-            until: date("DateSent<")?,
-            from: date("DateSent>")?,
-        })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.on.is_none() && self.until.is_none() && self.from.is_none()
-    }
-
-    fn admits(&self, m: &MessageResource) -> bool {
-        if self.is_empty() {
-            return true;
+/// `POST …/Messages/{Sid}.json`: `Body=""` redacts the body (Twilio's only update of a
+/// sent message); `Status=canceled` applies to scheduled messages only, and the
+/// simulator schedules none (30409); anything else is 30400.
+pub(crate) async fn update_message(
+    State(sim): State<Simulator>,
+    Path((account, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<MessageResource>, ApiError> {
+    authorize(&sim, &headers, &account, uri.path())?;
+    let not_found = || ApiError::not_found(uri.path());
+    let sid = file.strip_suffix(".json").ok_or_else(not_found)?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::bad_request(30400, "The request body is not a valid form"))?;
+    let body_param = params.iter().find(|(k, _)| k == "Body").map(|(_, v)| v);
+    let status = first(&params, "Status");
+    let mut state = sim.lock();
+    let message = state.message_mut(sid).ok_or_else(not_found)?;
+    match (body_param, status.as_deref()) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            30400,
+            "Parameters are not valid: cancel a message or redact its body, not both",
+        )),
+        (Some(b), None) if b.is_empty() => {
+            message.body = Some(String::new());
+            message.date_updated = Some(rfc2822(OffsetDateTime::now_utc()));
+            tracing::info!(message_sid = %sid, "simulator: message body redacted");
+            Ok(Json(message.clone()))
         }
-        let Some(day) = m
-            .date_sent
-            .as_deref()
-            .and_then(|d| {
-                OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc2822).ok()
-            })
-            .map(|t| t.to_offset(time::UtcOffset::UTC).date())
-        else {
-            return false;
-        };
-        self.on.is_none_or(|d| day == d)
-            && self.until.is_none_or(|d| day <= d)
-            && self.from.is_none_or(|d| day >= d)
+        (Some(_), None) => Err(ApiError::bad_request(
+            30400,
+            "Parameters are not valid: a redaction needs an empty Body",
+        )),
+        (None, Some("canceled")) => Err(ApiError::bad_request(
+            30409,
+            "This message cannot be canceled: only scheduled messages can, and it is not scheduled",
+        )),
+        (None, Some(other)) => Err(ApiError::bad_request(
+            30400,
+            format!("Parameters are not valid: Status {other:?} (only canceled)"),
+        )),
+        (None, None) => Err(ApiError::bad_request(
+            30400,
+            "Parameters are not valid: give Body (empty, to redact) or Status",
+        )),
     }
+}
 
-    /// The filters as they go back into the page URIs.
-    fn push_to(&self, q: &mut Vec<(&str, String)>) {
-        for (key, value) in [
-            ("DateSent", self.on),
-            ("DateSent<", self.until),
-            ("DateSent>", self.from),
-        ] {
-            if let Some(d) = value {
-                q.push((key, d.to_string()));
-            }
-        }
+/// `DELETE …/Messages/{Sid}.json`: 204 once the message is final, else 20009 (Twilio's
+/// "Cannot delete this resource before it is complete"); its media go with it.
+pub(crate) async fn delete_message(
+    State(sim): State<Simulator>,
+    Path((account, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&sim, &headers, &account, uri.path())?;
+    let not_found = || ApiError::not_found(uri.path());
+    let sid = file.strip_suffix(".json").ok_or_else(not_found)?;
+    let mut state = sim.lock();
+    let status = state.message(sid).ok_or_else(not_found)?.status.clone();
+    if !is_final(status.as_deref()) {
+        return Err(ApiError::new(
+            409,
+            20009,
+            format!(
+                "Cannot delete this resource before it is complete: the message is {}",
+                status.as_deref().unwrap_or("pending")
+            ),
+        ));
     }
+    state.remove(sid);
+    tracing::info!(message_sid = %sid, "simulator: message deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

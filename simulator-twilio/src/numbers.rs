@@ -8,15 +8,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use telephony_twilio::resources::{
-    IncomingPhoneNumberPage, IncomingPhoneNumberResource, MessagingServiceResource,
-    NumberCapabilities,
+    IncomingPhoneNumberResource, MessagingServiceResource, NumberCapabilities,
 };
 
 use crate::auth::authorize;
 use crate::errors::ApiError;
+use crate::form::first;
+use crate::paging::Paging;
 use crate::records::SettingsUpdate;
 use crate::sids::new_sid;
 use crate::simulator::Simulator;
+use crate::surface::{account_path, check_query};
 
 fn form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_bytes(body)
@@ -46,30 +48,34 @@ fn url(v: &str) -> Result<String, ApiError> {
     }
 }
 
+/// `GET …/IncomingPhoneNumbers.json`: filtered by `PhoneNumber` (exact), a page at a time.
 pub(crate) async fn list_numbers(
     State(sim): State<Simulator>,
     Path(account): Path<String>,
     RawQuery(query): RawQuery,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<IncomingPhoneNumberPage>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&sim, &headers, &account, uri.path())?;
-    let q: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let wanted = q
-        .iter()
-        .find(|(k, _)| k == "PhoneNumber")
-        .map(|(_, v)| v.clone());
-    let numbers = sim
+    let q = crate::messages::parse_query(query.as_deref())?;
+    check_query(&account_path("/IncomingPhoneNumbers.json"), &q)?;
+    let wanted = first(&q, "PhoneNumber");
+    let numbers: Vec<IncomingPhoneNumberResource> = sim
         .lock()
         .numbers
         .iter()
         .filter(|n| wanted.as_deref().is_none_or(|w| n.phone_number == w))
         .cloned()
         .collect();
-    Ok(Json(IncomingPhoneNumberPage {
-        incoming_phone_numbers: numbers,
-    }))
+    let filters: Vec<(String, String)> = wanted
+        .map(|w| vec![("PhoneNumber".to_string(), w)])
+        .unwrap_or_default();
+    Ok(Json(Paging::from_query(&q).page(
+        "incoming_phone_numbers",
+        &numbers,
+        uri.path(),
+        &filters,
+    )))
 }
 
 pub(crate) async fn number(

@@ -2,58 +2,101 @@
 //! the gateway uses, each answered by the module of its resource.
 
 use axum::Router;
-use axum::http::Uri;
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::errors::ApiError;
 use crate::simulator::Simulator;
+use crate::surface::unsupported_method;
 
-/// Every route, each to the handler of its resource; anything else is 404 (20404).
+/// Every route of [`SIMULATED_RESOURCES`](crate::SIMULATED_RESOURCES), each to the
+/// handler of its resource; another method on one of them is 501 naming it; any other
+/// path is 404 (20404).
 pub(crate) fn router(sim: Simulator) -> Router {
+    let account = |rest: &str| format!("/2010-04-01/Accounts/{{account}}{rest}");
     Router::new()
         .route(
-            "/2010-04-01/Accounts/{account}/Messages.json",
+            &account("/Messages.json"),
             post(crate::messages::create_message)
                 .get(crate::messages::list_messages)
-                .fallback(not_found),
+                .fallback(unsupported(
+                    "/2010-04-01/Accounts/{AccountSid}/Messages.json",
+                )),
         )
         .route(
-            "/2010-04-01/Accounts/{account}/Messages/{file}",
-            get(crate::messages::fetch_message).fallback(not_found),
+            &account("/Messages/{file}"),
+            get(crate::messages::fetch_message)
+                .post(crate::messages::update_message)
+                .delete(crate::messages::delete_message)
+                .fallback(unsupported(
+                    "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json",
+                )),
         )
         .route(
-            "/2010-04-01/Accounts/{account}/Calls.json",
-            post(crate::calls::create_call).fallback(not_found),
+            &account("/Messages/{message}/Media.json"),
+            get(crate::media::list_media).fallback(unsupported(
+                "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media.json",
+            )),
         )
         .route(
-            "/2010-04-01/Accounts/{account}/Calls/{file}",
+            &account("/Messages/{message}/Media/{file}"),
+            get(crate::media::fetch_media)
+                .delete(crate::media::delete_media)
+                .fallback(unsupported(
+                    "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json",
+                )),
+        )
+        .route(
+            &account("/Calls.json"),
+            post(crate::calls::create_call)
+                .get(crate::call_list::list_calls)
+                .fallback(unsupported("/2010-04-01/Accounts/{AccountSid}/Calls.json")),
+        )
+        .route(
+            &account("/Calls/{file}"),
             get(crate::calls::fetch_call)
                 .post(crate::calls::update_call)
-                .fallback(not_found),
+                .fallback(unsupported(
+                    "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json",
+                )),
         )
         .route(
             "/2010-04-01/Accounts/{account}",
-            get(crate::account::fetch_account).fallback(not_found),
+            get(crate::account::fetch_account)
+                .fallback(unsupported("/2010-04-01/Accounts/{AccountSid}.json")),
         )
         .route(
-            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
-            get(crate::numbers::list_numbers).fallback(not_found),
+            &account("/IncomingPhoneNumbers.json"),
+            get(crate::numbers::list_numbers).fallback(unsupported(
+                "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json",
+            )),
         )
         .route(
-            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{file}",
+            &account("/IncomingPhoneNumbers/{file}"),
             get(crate::numbers::number)
                 .post(crate::numbers::number)
-                .fallback(not_found),
+                .fallback(unsupported(
+                    "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json",
+                )),
         )
         .route(
             "/v1/Services/{sid}",
             get(crate::numbers::service)
                 .post(crate::numbers::service)
-                .fallback(not_found),
+                .fallback(unsupported("/v1/Services/{Sid}")),
         )
         .fallback(not_found)
         .with_state(sim)
+}
+
+/// The fallback of a resource's route: 501 naming the method and the resource.
+fn unsupported(
+    path: &'static str,
+) -> impl Fn(Method) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move |method: Method| {
+        std::future::ready(unsupported_method(method.as_str(), path).into_response())
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -29,6 +29,8 @@ pub(crate) struct SimState {
     pub(crate) services: Vec<telephony_twilio::resources::MessagingServiceResource>,
     /// Number and service updates, oldest first.
     pub(crate) settings_updates: Vec<crate::records::SettingsUpdate>,
+    /// Media records by message SID.
+    pub(crate) media: HashMap<String, Vec<crate::media::MediaResource>>,
 }
 
 impl SimState {
@@ -39,6 +41,17 @@ impl SimState {
 
     pub(crate) fn message(&self, sid: &str) -> Option<&MessageResource> {
         self.index.get(sid).map(|&i| &self.messages[i])
+    }
+
+    /// Deletes a message and its media.
+    pub(crate) fn remove(&mut self, sid: &str) {
+        if let Some(i) = self.index.remove(sid) {
+            self.messages.remove(i);
+            for (pos, m) in self.messages.iter().enumerate().skip(i) {
+                self.index.insert(m.sid.clone(), pos);
+            }
+        }
+        self.media.remove(sid);
     }
 
     pub(crate) fn message_mut(&mut self, sid: &str) -> Option<&mut MessageResource> {

@@ -172,6 +172,12 @@ pub struct SandboxSecrets {
     /// The Telnyx simulator's API key (what an official Telnyx SDK pointed at the
     /// simulator authenticates with).
     pub api_key: Option<Secret>,
+    /// The numbers the simulated account owns (the default sender first).
+    pub numbers: Vec<String>,
+    /// The Telnyx sandbox's messaging profile.
+    pub messaging_profile_id: Option<String>,
+    /// The Telnyx simulator's webhook public key (base64).
+    pub public_key: Option<String>,
     /// The simulator's URL.
     pub simulator_url: String,
 }
@@ -240,7 +246,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             );
             let cfg = TwilioConfig::new(sc.account_sid.clone(), sc.auth_token.clone())
                 .api_base_url(running.url())
-                .from_number(from);
+                .from_number(from.clone());
             Ok(ProviderSetup {
                 provider: twilio(cfg)?,
                 sandbox: Some(SandboxSecrets {
@@ -248,6 +254,9 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     auth_token: Some(sc.auth_token.clone()),
                     signing_key: None,
                     api_key: None,
+                    numbers: vec![from.as_str().to_string()],
+                    messaging_profile_id: None,
+                    public_key: None,
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Twilio(running, sim)),
@@ -276,7 +285,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             let cfg = TelnyxConfig::new(sc.api_key.clone())
                 .public_key(sc.public_key_base64())
                 .api_base_url(running.url())
-                .from_number(from);
+                .from_number(from.clone());
             let provider = TelnyxProvider::new(cfg).map_err(|e| BuildError::Provider {
                 provider: "telnyx",
                 reason: error_chain(&e),
@@ -288,6 +297,9 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     auth_token: None,
                     signing_key: Some(sc.signer.seed_base64()),
                     api_key: Some(sc.api_key.clone()),
+                    numbers: vec![from.as_str().to_string()],
+                    messaging_profile_id: Some(profile),
+                    public_key: Some(sc.public_key_base64()),
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Telnyx(running, sim)),

@@ -53,6 +53,17 @@ pub struct RuntimeInfo {
     /// Telnyx SDK, curl) can call the simulated API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_api_key: Option<String>,
+    /// In sandbox mode, the numbers the simulated account owns (E.164; the first is the
+    /// default sender), so your own code can send from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_numbers: Vec<String>,
+    /// In sandbox mode with Telnyx, the messaging profile the sandbox's numbers are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_messaging_profile_id: Option<String>,
+    /// In sandbox mode with Telnyx, the public key (base64) that verifies the simulator's
+    /// webhooks (what `telnyx.publicKey` is for the real Telnyx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_public_key: Option<String>,
     /// The account these URLs and credentials are for (`None` without `accounts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -89,6 +100,12 @@ impl std::fmt::Debug for RuntimeInfo {
             .field("provider", &self.provider)
             .field("sandbox_signing_key", &redacted(&self.sandbox_signing_key))
             .field("sandbox_api_key", &redacted(&self.sandbox_api_key))
+            .field("sandbox_numbers", &self.sandbox_numbers)
+            .field(
+                "sandbox_messaging_profile_id",
+                &self.sandbox_messaging_profile_id,
+            )
+            .field("sandbox_public_key", &self.sandbox_public_key)
             .field("account", &self.account)
             .field("accounts", &self.accounts)
             .finish()

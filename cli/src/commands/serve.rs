@@ -89,6 +89,15 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
             if let Some(key) = &rt.sandbox_api_key {
                 println!("  API key {key} (sandbox only; also in the runtime file, sandboxApiKey)");
             }
+            if !rt.sandbox_numbers.is_empty() {
+                println!("  numbers: {}", rt.sandbox_numbers.join(", "));
+            }
+            if let Some(profile) = &rt.sandbox_messaging_profile_id {
+                println!("  messaging profile {profile}");
+            }
+            if let Some(key) = &rt.sandbox_public_key {
+                println!("  webhook public key {key}");
+            }
         }
         println!("\nTry, in another terminal:");
         println!("  telephony{cfg} simulate sms --from +15557654321 \"Hello gateway\"");

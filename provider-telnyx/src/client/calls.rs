@@ -148,14 +148,16 @@ impl TelnyxClient {
     }
 
     /// `PATCH /v2/call_control_applications/{id}` with `webhook_event_url` and
-    /// `webhook_api_version` `"2"`.
+    /// `webhook_api_version` `"2"`; `application_name` is required by the update, so the
+    /// application's own name is sent back unchanged.
     pub async fn point_call_control_application(
         &self,
-        id: &str,
+        app: &CallControlApplication,
         webhook_event_url: &str,
     ) -> Result<CallControlApplication, ProviderError> {
-        let path = format!("/v2/call_control_applications/{}", path_segment(id)?);
+        let path = format!("/v2/call_control_applications/{}", path_segment(&app.id)?);
         let body = serde_json::json!({
+            "application_name": app.application_name.clone().unwrap_or_else(|| app.id.clone()),
             "webhook_event_url": webhook_event_url,
             "webhook_api_version": "2",
         });

@@ -779,3 +779,44 @@ fn the_provider_exposes_its_realtime_protocols() {
         Ok(StreamEvent::Stop)
     );
 }
+
+#[test]
+fn a_ws_url_verifies_signed_as_given_or_in_its_wss_form_and_nothing_else() {
+    // The gateway hands out ws:// only on a plain http:// public URL (the sandbox).
+    let given = "ws://127.0.0.1:3335/telephony/stream";
+    let signed = |url: &str| upgrade(given, Some(("x-twilio-signature", &sign(TOKEN, url))));
+    assert_eq!(verify(&signed(given), SignatureCheck::Verify), Ok(()));
+    assert_eq!(
+        verify(
+            &signed("wss://127.0.0.1:3335/telephony/stream"),
+            SignatureCheck::Verify
+        ),
+        Ok(())
+    );
+    for wrong in [
+        "http://127.0.0.1:3335/telephony/stream",
+        "ws://127.0.0.1:3335/telephony/relay",
+        "wss://127.0.0.1:9999/telephony/stream",
+    ] {
+        assert!(
+            matches!(
+                verify(&signed(wrong), SignatureCheck::Verify),
+                Err(WebhookError::InvalidSignature { .. })
+            ),
+            "{wrong}"
+        );
+    }
+    // A wss:// URL (an https:// public URL) verifies as itself only, never as ws://.
+    let secure = "wss://gw.example.com/telephony/stream";
+    let over_ws = upgrade(
+        secure,
+        Some((
+            "x-twilio-signature",
+            &sign(TOKEN, "ws://gw.example.com/telephony/stream"),
+        )),
+    );
+    assert!(matches!(
+        verify(&over_ws, SignatureCheck::Verify),
+        Err(WebhookError::InvalidSignature { .. })
+    ));
+}

@@ -2,8 +2,9 @@
 //! `GET {streamPath}/relay` (text relays), both WebSocket upgrades the provider opens for a
 //! call the gateway connected.
 //!
-//! Authentication is twofold: the provider's signature of the upgrade (over the `wss://`
-//! URL of the route, no query), and a one-time per-call token the gateway put in the call's
+//! Authentication is twofold: the provider's signature of the upgrade (over the socket URL
+//! the gateway handed out: `wss://` on an `https://` public URL, `ws://` on a plain
+//! `http://` one as in the sandbox; no query), and a one-time per-call token the gateway put in the call's
 //! parameters, which must come back in the stream's start (or the relay's setup) and is
 //! checked against the store (its hash), for that call only and only once.
 //!
@@ -124,7 +125,9 @@ fn upgrade(
         })
 }
 
-/// The socket URL the provider signed: the route on the public origin, `wss://`, no query.
+/// The socket URL the gateway handed out: the route on the public origin with its WebSocket
+/// scheme, no query. The provider decides which forms of it verify (Twilio: the `wss://`
+/// form it signs, and a `ws://` URL as given).
 fn verify(
     gw: &Gateway,
     headers: &HeaderMap,
@@ -154,12 +157,13 @@ fn verify(
     rt.verify_upgrade(&req, check).map_err(|e| e.to_string())
 }
 
-/// `https://…`/`http://…` → `wss://…` (the provider signs the `wss` URL).
+/// `https://…` → `wss://…`, `http://…` → `ws://…`: the scheme the call's TwiML names (see
+/// the voice answer's socket origin).
 pub(crate) fn ws_scheme(url: &str) -> String {
     if let Some(rest) = url.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = url.strip_prefix("http://") {
-        format!("wss://{rest}")
+        format!("ws://{rest}")
     } else {
         url.to_string()
     }

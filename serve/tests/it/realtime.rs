@@ -190,6 +190,26 @@ async fn connect(e: &Env, path: &str, token: &str) -> Ws {
     ws
 }
 
+/// Opens the socket with the upgrade signed over `signed_url` (whatever it is).
+async fn connect_signed(e: &Env, path: &str, signed_url: &str) -> Ws {
+    let mut req = format!("ws://{}{path}", e.addr)
+        .into_client_request()
+        .unwrap();
+    let sig = RequestValidator::new(TOKEN).compute(signed_url, &[]);
+    req.headers_mut()
+        .insert("x-twilio-signature", sig.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    ws
+}
+
+/// The `<Stream url>` of a TwiML answer.
+fn stream_url_of(twiml: &str) -> String {
+    let start = twiml.find(r#"<Stream url=""#).expect("a <Stream>") + r#"<Stream url=""#.len();
+    let len = twiml[start..].find('"').unwrap();
+    twiml[start..start + len].to_string()
+}
+
 async fn send(ws: &mut Ws, v: serde_json::Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
@@ -377,6 +397,34 @@ async fn a_stream_echoes_audio_marks_play_and_dtmf_clears() {
             "invalid, expired or already used token for this call".to_string()
         )
     );
+}
+
+#[tokio::test]
+async fn a_client_that_signs_the_stream_url_as_given_is_admitted_on_a_plain_http_origin() {
+    let e = env(stream_env(Arc::default())).await;
+    let twiml = ring(&e, SID).await;
+    let token = token_of(&twiml);
+    // The gateway's public URL is http://, so the TwiML names a ws:// socket.
+    let given = stream_url_of(&twiml);
+    assert_eq!(given, format!("ws://{}/telephony/stream", e.addr));
+
+    // Signed over another URL (another path): refused, as always.
+    let other = format!("ws://{}/telephony/other", e.addr);
+    let mut ws = connect_signed(&e, "/telephony/stream", &other).await;
+    let (code, reason) = closed(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.starts_with("signature: "), "{reason}");
+    // Over the http:// URL of the route: not the socket URL either.
+    let http = format!("http://{}/telephony/stream", e.addr);
+    let mut ws = connect_signed(&e, "/telephony/stream", &http).await;
+    assert_eq!(closed(&mut ws).await.0, 1008);
+
+    // Signed over the URL exactly as given: admitted, the stream starts.
+    let mut ws = connect_signed(&e, "/telephony/stream", &given).await;
+    send(&mut ws, start(&token, SID)).await;
+    let media = recv_json(&mut ws).await;
+    assert_eq!(media["event"], "media");
+    assert_eq!(media["streamSid"], "MZ1");
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 
 mod calls;
 mod find_sent;
+mod listings;
 mod numbers;
 mod simulator;
 mod streams;
 mod support;
+mod surface;
 mod voice_app;

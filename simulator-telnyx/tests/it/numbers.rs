@@ -238,15 +238,68 @@ async fn configure_changes_only_what_differs_and_then_nothing() {
 }
 
 #[tokio::test]
-async fn voice_targets_are_left_alone() {
-    let (sim, server) = start().await;
+async fn voice_targets_point_the_numbers_call_control_application_at_the_gateway() {
+    let (sim, server) = support::start(
+        SimulatorConfig::new(KEY, WebhookSigner::from_seed([7; 32])).with_connection("conn-1", OLD),
+    )
+    .await;
     let profile = sim.add_messaging_profile(Some(HOOK));
     sim.add_number(OURS, Some(&profile));
     let with_voice = WebhookTargets {
         messaging_url: HOOK.into(),
         voice_url: Some(HOOK.into()),
-        voice_status_url: Some("https://gw.example.com/telephony/status".into()),
+        voice_status_url: None,
     };
+    // No voice connection on the number: a clear error, nothing changed.
+    let err = provider(&server)
+        .configure_number(&ours(), &with_voice)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "provider not configured: +15550002222 has no voice connection at Telnyx; assign it to your Call Control application (telnyx.connectionId) in the Telnyx portal (nothing was changed)"
+    );
+    assert_eq!(
+        sim.call_control_app_updates(),
+        Vec::<serde_json::Value>::new()
+    );
+    // On the application: its webhook is read as the number's voice URL, and pointed at
+    // the gateway.
+    assert!(sim.edit_number(OURS, |n| n.resource.connection_id = Some("conn-1".into())));
+    let before = provider(&server)
+        .number_config(&ours())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.voice);
+    assert_eq!(before.voice_url.as_deref(), Some(OLD));
+    assert_eq!(
+        provider(&server)
+            .configure_number(&ours(), &with_voice)
+            .await
+            .unwrap(),
+        vec![SettingChange {
+            resource: "call control application conn-1".into(),
+            setting: "webhook_event_url".into(),
+            from: Some(OLD.into()),
+            to: HOOK.into(),
+        }]
+    );
+    assert_eq!(
+        sim.call_control_app("conn-1").unwrap().webhook_event_url,
+        HOOK
+    );
+    let after = provider(&server)
+        .number_config(&ours())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        check(&after, &with_voice).is_empty(),
+        "{:?}",
+        check(&after, &with_voice)
+    );
+    // Already pointed: nothing to change.
     assert_eq!(
         provider(&server)
             .configure_number(&ours(), &with_voice)

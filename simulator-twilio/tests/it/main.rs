@@ -8,4 +8,6 @@ mod find_sent;
 mod numbers;
 mod realtime_sim;
 mod simulator;
+mod subresources;
 mod support;
+mod surface;

@@ -686,12 +686,12 @@ async fn account_fetch_never_shows_the_auth_token() {
 #[tokio::test]
 async fn unknown_routes_and_non_form_posts() {
     let (sim, server) = start(frozen_config()).await;
-    let calls = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json");
+    let recordings = format!("/2010-04-01/Accounts/{ACCOUNT}/Recordings.json");
     assert_error(
-        get(&server, &calls).await,
+        get(&server, &recordings).await,
         404,
         20404,
-        &format!("The requested resource {calls} was not found"),
+        &format!("The requested resource {recordings} was not found"),
     )
     .await;
     assert_error(
@@ -707,12 +707,12 @@ async fn unknown_routes_and_non_form_posts() {
         .send()
         .await
         .unwrap();
-    let path = format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json");
+    // A resource the simulator has, a method it does not serve: 501, never a 404.
     assert_error(
         resp,
-        404,
-        20404,
-        &format!("The requested resource {path} was not found"),
+        501,
+        20004,
+        "The simulator does not support DELETE /2010-04-01/Accounts/{AccountSid}/Messages.json (it serves GET, POST there); see the README's simulated resources",
     )
     .await;
 

@@ -406,7 +406,8 @@ pub enum RealtimeError {
 /// [`Provider::realtime`](crate::Provider::realtime).
 pub trait Realtime: Send + Sync {
     /// Checks the upgrade request's signature. `req.url` is the socket URL the provider
-    /// was given (`wss://…`, no query); `req.body` is empty.
+    /// was given (`wss://…`, or `ws://…` when the public URL is plain `http://`; no
+    /// query); `req.body` is empty.
     fn verify_upgrade(
         &self,
         req: &WebhookRequest,

@@ -190,6 +190,14 @@ pub(super) fn gateways(
             sandbox_api_key: sandbox
                 .as_ref()
                 .and_then(|c| c.api_key.as_ref().map(|k| k.expose().to_string())),
+            sandbox_numbers: sandbox
+                .as_ref()
+                .map(|c| c.numbers.clone())
+                .unwrap_or_default(),
+            sandbox_messaging_profile_id: sandbox
+                .as_ref()
+                .and_then(|c| c.messaging_profile_id.clone()),
+            sandbox_public_key: sandbox.as_ref().and_then(|c| c.public_key.clone()),
             account: account_config.account.clone(),
             accounts: Vec::new(),
         };
