@@ -170,6 +170,27 @@ impl Simulator {
         apps(&mut state, self).iter().find(|a| a.id == id).cloned()
     }
 
+    /// Points application `id`'s events at `webhook_event_url` directly (as in the Telnyx
+    /// portal; not recorded as an update). False when there is no such application.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate().with_connection("123", "http://127.0.0.1:9/old"));
+    /// assert!(sim.set_call_control_webhook("123", "http://127.0.0.1:3335/telephony/webhook"));
+    /// assert_eq!(sim.call_control_app("123").unwrap().webhook_event_url, "http://127.0.0.1:3335/telephony/webhook");
+    /// assert!(!sim.set_call_control_webhook("456", "x"));
+    /// ```
+    pub fn set_call_control_webhook(&self, id: &str, webhook_event_url: &str) -> bool {
+        let mut state = self.lock();
+        match apps(&mut state, self).iter_mut().find(|a| a.id == id) {
+            Some(app) => {
+                app.webhook_event_url = webhook_event_url.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every `PATCH /v2/call_control_applications/{id}` body applied, oldest first.
     pub fn call_control_app_updates(&self) -> Vec<Value> {
         self.lock().calls.app_updates.clone()

@@ -160,7 +160,7 @@ impl Simulator {
             .to_string();
         let result = self
             .http()
-            .post(url)
+            .post(self.delivery_url(url))
             .headers(signed.headers.clone())
             .body(signed.body.clone())
             .timeout(self.config().voice.webhook_timeout)

@@ -28,6 +28,7 @@
 //! | `GET /v2/messaging_profiles/{id}/phone_numbers` | 200 the profile's numbers |
 //! | another method on one of these | 501 (10015) naming it |
 //! | a list parameter not listed | 400 (10015) naming it |
+//! | `POST /_simulator/calls` | not Telnyx's: the simulator's own control for another process (`telephony simulate call` beside a Telnyx sandbox): rings the Call Control application with `{"from","to","script"}` and answers once the call ended with [`call_summary`]; bearer auth |
 //! | anything else | 404, code 10005 |
 //!
 //! Lists answer `meta` (`page_number`, `page_size`, `total_pages`, `total_results`) and take
@@ -163,6 +164,7 @@ mod numbers;
 mod paging;
 mod router;
 mod running;
+mod sandbox_calls;
 mod simulator;
 mod state;
 mod surface;
@@ -179,6 +181,7 @@ pub use inbound::InboundSms;
 pub use inventory::{ProfileUpdate, SimNumber};
 pub use media_stream::{STREAM_AUTH_HEADER, StreamRecord};
 pub use running::RunningSimulator;
+pub use sandbox_calls::call_summary;
 pub use simulator::Simulator;
 pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput, audio};

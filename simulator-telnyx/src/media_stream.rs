@@ -242,7 +242,9 @@ impl Session {
     }
 
     async fn run(mut self, mut rx: UnboundedReceiver<StreamCmd>, driver: UnboundedSender<Command>) {
-        let opened = connect(&self.params).await;
+        // A sandbox's public `wss://` URL is served by the gateway on loopback.
+        let url = self.sim.delivery_url(&self.params.url);
+        let opened = connect(&self.params, &url).await;
         let mut ws = match opened {
             Ok(ws) => ws,
             Err(reason) => {
@@ -545,9 +547,8 @@ impl Session {
 }
 
 /// Opens the WebSocket (`ws://` only: the simulator has no TLS).
-async fn connect(params: &StreamParams) -> Result<Ws, String> {
-    let parsed =
-        reqwest::Url::parse(&params.url).map_err(|e| format!("invalid stream_url: {e}"))?;
+async fn connect(params: &StreamParams, url: &str) -> Result<Ws, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid stream_url: {e}"))?;
     if parsed.scheme() != "ws" {
         return Err(format!(
             "the simulator connects to ws:// URLs only (no TLS), not {}://",
@@ -561,9 +562,7 @@ async fn connect(params: &StreamParams) -> Result<Ws, String> {
         .trim_end_matches(']')
         .to_string();
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let mut request = params
-        .url
-        .as_str()
+    let mut request = url
         .into_client_request()
         .map_err(|e| format!("invalid upgrade request: {e}"))?;
     if let Some(token) = &params.auth_token {

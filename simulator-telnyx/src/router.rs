@@ -71,6 +71,10 @@ pub(crate) fn router(sim: Simulator) -> Router {
             post(crate::call_commands::dial).fallback(not_found),
         )
         .route(
+            "/_simulator/calls",
+            post(crate::sandbox_calls::place).fallback(not_found),
+        )
+        .route(
             "/v2/calls/{id}",
             get(crate::call_commands::retrieve).fallback(not_found),
         )

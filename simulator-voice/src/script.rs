@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 ///
 /// Not `#[non_exhaustive]`: each simulator matches every input, so a new one must be
 /// handled by both.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallerInput {
     /// Words; a Twilio `<Gather>` with `input` including `speech` posts them as
     /// `SpeechResult` (and `Confidence` when given); a Telnyx transcription sends them as
@@ -103,7 +104,8 @@ impl CallerInput {
 /// assert!(script.hang_up_when_done);
 /// assert_eq!(CallScript::default(), CallScript::new());
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct CallScript {
     /// The inputs, first first.

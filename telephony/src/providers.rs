@@ -150,6 +150,19 @@ impl SandboxSimulator {
         }
     }
 
+    /// Points the simulated account's calls at the gateway's webhook URL: Twilio's calls
+    /// go to the URL each simulated call names, Telnyx's to the sandbox's Call Control
+    /// application, set here.
+    pub fn point_calls(&self, webhook_url: &str) {
+        match self {
+            SandboxSimulator::Twilio(..) => {}
+            #[cfg(feature = "telnyx")]
+            SandboxSimulator::Telnyx(_, sim) => {
+                sim.set_call_control_webhook(TELNYX_SANDBOX_CONNECTION, webhook_url);
+            }
+        }
+    }
+
     /// Stops the simulator.
     pub async fn shutdown(self) {
         match self {
@@ -266,7 +279,18 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
         ProviderKind::Telnyx => {
             use telephony_telnyx::{TelnyxConfig, TelnyxProvider};
             use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
-            let sim = Simulator::new(SimulatorConfig::generate());
+            // The sandbox account has a Call Control application; its webhook is pointed
+            // at the gateway once the gateway's URL is known (`SandboxSimulator::point_calls`).
+            // Its calls run 20 times faster than real time: fast to try, and slow enough
+            // for the gateway's answers (over HTTP) to arrive before the caller moves on.
+            let sim = Simulator::new(
+                SimulatorConfig::generate()
+                    .with_connection(
+                        TELNYX_SANDBOX_CONNECTION,
+                        "http://127.0.0.1:9/telephony/webhook",
+                    )
+                    .with_simulated_second(std::time::Duration::from_millis(50)),
+            );
             let running = sim
                 .serve(loopback)
                 .await
@@ -282,10 +306,14 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             // setup and the probe work.
             let profile = sim.add_messaging_profile(None);
             sim.add_number(from.as_str(), Some(&profile));
+            sim.edit_number(from.as_str(), |n| {
+                n.resource.connection_id = Some(TELNYX_SANDBOX_CONNECTION.to_string())
+            });
             let cfg = TelnyxConfig::new(sc.api_key.clone())
                 .public_key(sc.public_key_base64())
                 .api_base_url(running.url())
-                .from_number(from.clone());
+                .from_number(from.clone())
+                .connection_id(TELNYX_SANDBOX_CONNECTION);
             let provider = TelnyxProvider::new(cfg).map_err(|e| BuildError::Provider {
                 provider: "telnyx",
                 reason: error_chain(&e),
@@ -309,6 +337,9 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
         ProviderKind::Telnyx => Err(BuildError::NotCompiledIn { name: "telnyx" }),
     }
 }
+
+/// The Telnyx sandbox's Call Control application (`connection_id`).
+pub const TELNYX_SANDBOX_CONNECTION: &str = "1494404757140276705";
 
 /// The data directory of the Twilio sandbox (and of every gateway) when `dataDir` is
 /// not set.

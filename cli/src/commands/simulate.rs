@@ -267,9 +267,12 @@ pub(super) async fn call(
             ctx.data_dir().display()
         ))
     })?;
+    if rt.provider == "telnyx" {
+        return telnyx_call(&ctx, &rt, &from, to, script, json).await;
+    }
     if rt.provider != "twilio" {
         return Err(CliError::config(format!(
-            "simulate call plays Twilio; the running gateway uses {}",
+            "simulate call plays Twilio or Telnyx; the running gateway uses {}",
             rt.provider
         )));
     }
@@ -409,6 +412,105 @@ pub(super) async fn call(
             e.code, e.message
         ))),
     }
+}
+
+/// `simulate call` against a Telnyx sandbox: the gateway's commands go to the sandbox's
+/// simulator, in the server's process, so that simulator places the call
+/// (`POST /_simulator/calls`) and says what happened.
+async fn telnyx_call(
+    ctx: &Context,
+    rt: &telephony::runtime::RuntimeInfo,
+    from: &telephony_core::PhoneNumber,
+    to: Option<String>,
+    script: telephony_twilio_simulator::CallScript,
+    json: bool,
+) -> Result<(), CliError> {
+    let (Some(sim_url), Some(key)) = (rt.simulator_url.as_deref(), rt.sandbox_api_key.as_deref())
+    else {
+        return Err(CliError::config(
+            "simulate call on Telnyx needs the sandbox (`telephony serve --sandbox --provider telnyx --voice`): a real Telnyx account's calls are placed by Telnyx",
+        ));
+    };
+    let to = match to {
+        Some(t) => telephony_core::PhoneNumber::parse(&t)
+            .map_err(|e| CliError::config(format!("--to: {e}")))?
+            .to_string(),
+        None => ctx
+            .config
+            .from_number
+            .as_ref()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| {
+                providers::sandbox_from(telephony::config::ProviderKind::Telnyx).to_string()
+            }),
+    };
+    let url = format!("{}/_simulator/calls", sim_url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(key)
+        .json(&json!({ "from": from.to_string(), "to": to, "script": script }))
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::failure(format!(
+                "could not reach the sandbox's simulator at {url}: {e}"
+            ))
+        })?;
+    let status = response.status();
+    let summary: serde_json::Value = response.json().await.map_err(|e| {
+        CliError::failure(format!(
+            "the sandbox's simulator answered {status} without a summary: {e}"
+        ))
+    })?;
+    if !status.is_success() {
+        return Err(CliError::failure(format!(
+            "the sandbox's simulator could not place the call ({status}): {}",
+            summary["errors"][0]["detail"]
+                .as_str()
+                .unwrap_or("no detail")
+        )));
+    }
+    let id = summary["call_control_id"].as_str().unwrap_or_default();
+    let cause = summary["hangup_cause"].as_str().unwrap_or("none");
+    let rejected = summary["answered"] == false && cause == "call_rejected";
+    if json {
+        output::print_json(&json!({
+            "callControlId": id,
+            "rejected": rejected,
+            "answered": summary["answered"],
+            "hangupCause": summary["hangup_cause"],
+            "durationSecs": summary["duration_secs"],
+            "heard": summary["heard"],
+            "commands": summary["commands"],
+            "streams": summary["streams"],
+        }));
+    } else if rejected {
+        println!("simulated call {id} from {from} to {to}: rejected ({cause})");
+    } else {
+        println!(
+            "simulated call {id} from {from} to {to}: {cause} after {}s",
+            summary["duration_secs"].as_u64().unwrap_or(0)
+        );
+        for line in summary["heard"].as_array().into_iter().flatten() {
+            println!("  heard: {}", line.as_str().unwrap_or_default());
+        }
+        for st in summary["streams"].as_array().into_iter().flatten() {
+            println!(
+                "  stream: sent {} frames; received {} frames ({} bytes of audio), {} marks ({} echoed once played)",
+                st["frames_sent"],
+                st["frames_received"],
+                st["audio_bytes_received"],
+                st["marks_received"].as_array().map_or(0, Vec::len),
+                st["marks_echoed"].as_array().map_or(0, Vec::len),
+            );
+        }
+    }
+    if rejected {
+        return Err(CliError::failure(
+            "the gateway rejected the call; if voice is off, turn it on: voice.enabled: true, or `telephony serve --sandbox --provider telnyx --voice`",
+        ));
+    }
+    Ok(())
 }
 
 /// The `<Reject …/>` element of the last document the call ran, as written.

@@ -617,3 +617,105 @@ fn the_readme_accounts_recipe_runs_in_the_sandbox_with_its_public_url() {
     assert_eq!(history, ["pending", "queued", "sent", "delivered"], "{v}");
     stop(gateway);
 }
+
+/// The Telnyx voice walkthrough's lines, as the README writes them.
+const TELNYX_VOICE_WALKTHROUGH: &[&str] = &[
+    "telephony simulate call --from +15557654321",
+    "telephony pairing approve <CODE>",
+    r#"telephony simulate call --from +15557654321 --say-speech "call me back""#,
+    "telephony calls",
+];
+
+/// The README's "Telnyx voice" sandbox block, run as written against
+/// `telephony serve --sandbox --provider telnyx --voice`, across processes: a stranger's
+/// call gets the pairing code, the approved caller the default flow, and `telephony calls`
+/// shows both with the statuses Telnyx's events gave them.
+#[test]
+fn the_readme_telnyx_voice_walkthrough_runs_as_written() {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    let marker = text
+        .find("<!-- telnyx-voice-walkthrough: cli/tests/it/walkthrough.rs")
+        .expect("the README marks its Telnyx voice block");
+    let rest = &text[marker..];
+    let start = rest.find("```sh\n").unwrap() + 6;
+    let end = start + rest[start..].find("```").unwrap();
+    let lines: Vec<(String, String)> = rest[start..end]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (c, comment) = l.split_once(" # ").unwrap_or((l, ""));
+            (c.trim().to_string(), comment.trim().to_string())
+        })
+        .collect();
+    let commands: Vec<&str> = lines.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        commands, TELNYX_VOICE_WALKTHROUGH,
+        "update this test with the README"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (gateway, _) = serve(
+        dir,
+        &["serve", "--sandbox", "--provider", "telnyx", "--voice"],
+        "telephony-data-telnyx",
+        "telnyx-voice.log",
+    );
+    // A stranger: the pairing code is spoken, then the call ends.
+    let (code, out, err) = run_line(dir, &lines[0].0, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("simulated call v3:"), "{out}");
+    assert!(
+        out.contains(
+            "  heard: Hello. This number only answers approved callers. Your pairing code is "
+        ),
+        "{out}"
+    );
+    let (code, list, err) = run(telephony(dir).args(["pairing", "list", "--json"]));
+    assert_eq!(code, 0, "{list}{err}");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let pairing = list["requests"][0]["code"]
+        .as_str()
+        .or_else(|| list[0]["code"].as_str())
+        .unwrap_or_else(|| panic!("no pairing code in {list}"))
+        .to_string();
+    let (code, out, err) = run_line(dir, &lines[1].0, &[("<CODE>", &pairing)]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Approved: the default flow, and what the caller said is kept.
+    let (code, out, err) = run_line(dir, &lines[2].0, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": normal_clearing after "), "{out}");
+    assert!(
+        out.contains("  heard: Hello! How can I help you? Please speak after the tone.\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("  heard: Thank you. Goodbye.\n"), "{out}");
+    let (code, out, err) = run_line(dir, &lines[3].0, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("2 call(s)\n"), "{out}");
+    assert!(out.contains("said \"call me back\""), "{out}");
+    // The stranger's call: recorded ringing, answered to hear the code; the approved
+    // caller's: answered by the gateway; both completed by Telnyx's call.hangup.
+    assert_eq!(
+        out.matches("  ringing      (webhook)\n").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("  in-progress  (callback)\n").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out.matches("  in-progress  (answer)\n").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("  completed    (callback)\n").count(),
+        2,
+        "{out}"
+    );
+    let (code, out, err) = run(telephony(dir).args(["inbox"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(voice transcript)"), "{out}");
+    assert!(out.contains("  call me back"), "{out}");
+    stop(gateway);
+}

@@ -169,6 +169,7 @@ pub(super) fn gateways(
         // `https://sms.example.com`) is not this machine.
         if let Some(sim) = &setup.simulator {
             sim.deliver_via(&base, &local_origin);
+            sim.point_calls(&format!("{base}{}", account_config.serve.path));
         }
         let sandbox = setup.sandbox;
         let info = RuntimeInfo {
