@@ -142,6 +142,17 @@ impl SandboxSimulator {
     /// Delivers what the simulator signs for URLs under `public_base` to the gateway's
     /// listener at `local_origin` (`http://127.0.0.1:3335`): a sandbox's `publicUrl`
     /// names a host that is not this machine, but its signatures must verify against it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = telephony::config::Config::from_json5_str("{}").unwrap();
+    /// let setup = telephony::providers::setup(&config, true).await.unwrap();
+    /// let simulator = setup.simulator.unwrap();
+    /// simulator.deliver_via("https://sms.example.com", "http://127.0.0.1:3335");
+    /// simulator.shutdown().await;
+    /// # }
+    /// ```
     pub fn deliver_via(&self, public_base: &str, local_origin: &str) {
         match self {
             SandboxSimulator::Twilio(_, sim) => sim.deliver_via(public_base, local_origin),
@@ -580,6 +591,18 @@ pub fn public_base(rt: &RuntimeInfo, webhook_path: &str) -> String {
 
 /// Delivery to the running gateway `rt`: what a simulator signs for its public URLs goes
 /// to its listener on loopback (see [`Reroutes`](telephony_core::reroute::Reroutes)).
+///
+/// ```
+/// # let mut rt: telephony::runtime::RuntimeInfo = serde_json::from_str(r#"{"pid":1,
+/// #   "publicAddr":"127.0.0.1:3335","adminAddr":"127.0.0.1:3336","sandbox":true,
+/// #   "webhookUrl":"","statusUrl":""}"#).unwrap();
+/// rt.webhook_url = "https://sms.example.com/telephony/webhook".into();
+/// let routes = telephony::providers::local_delivery(&rt, "/telephony/webhook");
+/// assert_eq!(
+///     routes.target(&rt.webhook_url),
+///     "http://127.0.0.1:3335/telephony/webhook"
+/// );
+/// ```
 pub fn local_delivery(rt: &RuntimeInfo, webhook_path: &str) -> telephony_core::reroute::Reroutes {
     let routes = telephony_core::reroute::Reroutes::default();
     routes.add(

@@ -86,10 +86,14 @@ impl Server {
 
     /// Like [`from_env`](Self::from_env), but against an in-process simulator of the
     /// configured provider with generated credentials (what `telephony serve --sandbox`
-    /// runs): for trying things out and for tests.
+    /// runs): for trying things out and for tests. Without `dataDir`, a Telnyx sandbox
+    /// keeps its data in `./telephony-data-telnyx`, as the command does
+    /// ([`providers::sandbox_data_dir`](crate::providers::sandbox_data_dir)).
     pub fn sandbox() -> Result<Server, Error> {
         let mut server = Self::load_env()?;
         server.sandbox = true;
+        let dir = crate::providers::sandbox_data_dir(server.config.provider);
+        server.config.default_data_dir_to(dir.into());
         Ok(server)
     }
 

@@ -113,8 +113,8 @@ pub(super) async fn export(ctx: Context, o: Options) -> Result<(), CliError> {
         if s >= u {
             return Err(CliError::config(format!(
                 "--since ({}) must be before --until ({})",
-                telephony_core::rfc3339::format(s),
-                telephony_core::rfc3339::format(u)
+                crate::output::ts(s),
+                crate::output::ts(u)
             )));
         }
     }

@@ -287,7 +287,7 @@ fn export_writes_exact_jsonl_and_csv_within_the_window() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "error: --since (2026-01-03T00:00:00Z) must be before --until (2026-01-02T00:00:00Z)\n"
+        "error: --since (2026-01-03T00:00:00.000Z) must be before --until (2026-01-02T00:00:00.000Z)\n"
     );
     let (code, _, err) = run(cmd(dir.path()).args(["export", "--until", "yesterday"]));
     assert_eq!(code, 2);

@@ -34,11 +34,17 @@ struct Line {
 
 /// The lines of the first ```sh block after the walkthrough marker in the README.
 fn readme_walkthrough() -> Vec<Line> {
+    readme_block("<!-- walkthrough: cli/tests/it/walkthrough.rs")
+}
+
+/// The lines of the first ```sh block after `marker` in the README, comment lines
+/// (`#   …`) included as lines without a command.
+fn readme_block(marker: &str) -> Vec<Line> {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let text = std::fs::read_to_string(&readme).unwrap();
     let marker = text
-        .find("<!-- walkthrough: cli/tests/it/walkthrough.rs")
-        .expect("the README marks its walkthrough block");
+        .find(marker)
+        .unwrap_or_else(|| panic!("the README has no {marker}"));
     let rest = &text[marker..];
     let start = rest
         .find("```sh\n")
@@ -49,7 +55,10 @@ fn readme_walkthrough() -> Vec<Line> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (command, comment) = l.split_once(" # ").unwrap_or((l, ""));
+            let (command, comment) = match l.trim_start().strip_prefix('#') {
+                Some(comment) => ("", comment),
+                None => l.split_once(" # ").unwrap_or((l, "")),
+            };
             Line {
                 command: command.trim().to_string(),
                 comment: comment.trim().to_string(),
@@ -57,6 +66,20 @@ fn readme_walkthrough() -> Vec<Line> {
         })
         .collect()
 }
+
+/// The README's voice lines, as it writes them.
+const VOICE_WALKTHROUGH: &[&str] = &[
+    "telephony serve --sandbox --voice",
+    r#"telephony simulate call --from +15557654321 --say-speech "call me back""#,
+    "telephony inbox",
+];
+
+/// The README's stream echo lines, as it writes them (the last one is the report shown).
+const ECHO_LINES: &[&str] = &[
+    "telephony serve --sandbox --voice",
+    "telephony simulate call --from +15557654321 --send-tone 440:1000",
+    "",
+];
 
 /// Splits a command line as a POSIX shell would for these lines: words, and double-quoted
 /// words with spaces.
@@ -369,12 +392,20 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
 
     // Voice, as the README's Voice section says: the approved caller gets the default
     // flow, and what they said is in the inbox, marked as a voice transcript.
-    let (twilio, log) = serve(
-        dir,
-        &["serve", "--sandbox", "--voice"],
-        "telephony-data",
-        "voice.log",
+    let voice = readme_block("<!-- voice-walkthrough: cli/tests/it/walkthrough.rs");
+    let commands: Vec<&str> = voice.iter().map(|l| l.command.as_str()).collect();
+    assert_eq!(
+        commands, VOICE_WALKTHROUGH,
+        "the README's voice lines changed: update this test"
     );
+    assert_eq!(voice[1].comment, "→ heard: the greeting, then the closing");
+    assert_eq!(
+        voice[2].comment,
+        "→ what the caller said, marked (voice transcript)"
+    );
+    let argv = words(VOICE_WALKTHROUGH[0]);
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    let (twilio, log) = serve(dir, &args, "telephony-data", "voice.log");
     let started = std::fs::read_to_string(&log).unwrap();
     assert!(
         started.contains(
@@ -382,14 +413,7 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
         ),
         "{started}"
     );
-    let (code, out, err) = run(telephony(dir).args([
-        "simulate",
-        "call",
-        "--from",
-        "+15557654321",
-        "--say-speech",
-        "call me back",
-    ]));
+    let (code, out, err) = run_line(dir, VOICE_WALKTHROUGH[1], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": completed after "), "{out}");
     assert!(
@@ -397,7 +421,7 @@ fn the_readme_walkthrough_runs_as_written_on_both_sandboxes_then_voice() {
         "{out}"
     );
     assert!(out.ends_with("  heard: Thank you. Goodbye.\n"), "{out}");
-    let (code, out, err) = run(telephony(dir).args(["inbox"]));
+    let (code, out, err) = run_line(dir, VOICE_WALKTHROUGH[2], &[]);
     assert_eq!(code, 0, "{out}{err}");
     let transcript = out
         .lines()
@@ -473,6 +497,14 @@ async fn readme_echo_app() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_echo_app_hears_the_simulated_callers_tone() {
+    let lines = readme_block("<!-- echo: cli/tests/it/walkthrough.rs");
+    let commands: Vec<&str> = lines.iter().map(|l| l.command.as_str()).collect();
+    assert_eq!(
+        commands, ECHO_LINES,
+        "the README's echo lines changed: update this test"
+    );
+    // The report the README shows.
+    let expected = lines[2].comment.clone();
     let url = readme_echo_app().await;
     let out = tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
@@ -484,15 +516,10 @@ async fn the_readme_echo_app_hears_the_simulated_callers_tone() {
             ),
         )
         .unwrap();
-        let (gateway, _) = serve(dir.path(), &["serve", "--sandbox", "--voice"], "telephony-data", "serve.log");
-        let result = run(telephony(dir.path()).args([
-            "simulate",
-            "call",
-            "--from",
-            "+15557654321",
-            "--send-tone",
-            "440:1000",
-        ]));
+        let argv = words(ECHO_LINES[0]);
+        let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+        let (gateway, _) = serve(dir.path(), &args, "telephony-data", "serve.log");
+        let result = run_line(dir.path(), ECHO_LINES[1], &[]);
         stop(gateway);
         result
     })
@@ -501,10 +528,11 @@ async fn the_readme_echo_app_hears_the_simulated_callers_tone() {
     let (code, out, err) = out;
     assert_eq!(code, 0, "{out}{err}");
     // One second of tone is 50 frames of 160 bytes; each came back, with its mark.
-    assert!(
-        out.contains("\n  stream: sent 50 frames (8000 bytes of audio); received 50 frames (8000 bytes of audio), 50 marks (50 echoed once played)\n"),
-        "{out}"
+    assert_eq!(
+        expected,
+        "stream: sent 50 frames (8000 bytes of audio); received 50 frames (8000 bytes of audio), 50 marks (50 echoed once played)"
     );
+    assert!(out.contains(&format!("\n  {expected}\n")), "{out}");
 }
 
 /// The README's several-accounts sandbox recipe: its config and its lines.
