@@ -268,6 +268,17 @@ pub(super) async fn call(
         ))
     })?;
     if rt.provider == "telnyx" {
+        let mut script = script;
+        if !sends_audio {
+            // Telnyx's simulator does not wait for the gateway's commands as Twilio's waits
+            // for its TwiML: without audio to echo, the caller stays on the line until the
+            // gateway ends the call (or listens again, when the caller hangs up), instead
+            // of leaving after 3 simulated seconds whatever the gateway is doing.
+            if let Some(telephony_twilio_simulator::CallerInput::Wait { .. }) = script.inputs.back()
+            {
+                script.inputs.pop_back();
+            }
+        }
         return telnyx_call(&ctx, &rt, &from, to, script, json).await;
     }
     if rt.provider != "twilio" {

@@ -273,6 +273,19 @@ async fn voice_targets_point_the_numbers_call_control_application_at_the_gateway
         .unwrap();
     assert!(before.voice);
     assert_eq!(before.voice_url.as_deref(), Some(OLD));
+    // What `telephony status --probe` reports: the application points elsewhere.
+    assert_eq!(
+        check(&before, &with_voice),
+        [Finding {
+            kind: FindingKind::UrlMismatch,
+            setting: "voice URL",
+            found: Some(OLD.into()),
+            expected: Some(HOOK.into()),
+            fix: format!(
+                "set the voice URL to {HOOK} (set it in the provider's console, or set autoConfigureWebhooks: true and restart the gateway)"
+            ),
+        }]
+    );
     assert_eq!(
         provider(&server)
             .configure_number(&ours(), &with_voice)

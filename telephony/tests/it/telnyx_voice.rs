@@ -749,3 +749,58 @@ async fn telnyx_calls_keep_to_the_session_limits() {
     .await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_voice_mode_telnyx_cannot_run_is_refused_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = telephony::config::Config::from_json5_str(&format!(
+        "{{ provider: 'telnyx', serve: {{ port: 0 }}, admin: {{ port: 0 }}, dataDir: {:?},
+            voice: {{ enabled: true, mode: 'relay', relayUrl: 'http://127.0.0.1:9/relay' }} }}",
+        dir.path().display().to_string()
+    ))
+    .unwrap();
+    let err = crate::support::start(&config).await.err().expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "could not set up the telnyx provider: voice.mode \"relay\" cannot run on telnyx: provider telnyx cannot render this voice response: <Connect><ConversationRelay> is not supported (use voice.mode \"stream\") on Telnyx Call Control"
+    );
+    // The same account in stream mode starts.
+    let config = telephony::config::Config::from_json5_str(&format!(
+        "{{ provider: 'telnyx', serve: {{ port: 0 }}, admin: {{ port: 0 }}, dataDir: {:?},
+            voice: {{ enabled: true, mode: 'stream', streamUrl: 'ws://127.0.0.1:9/media' }} }}",
+        dir.path().display().to_string()
+    ))
+    .unwrap();
+    let gw = crate::support::start(&config).await.unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outbound_call_without_a_connection_id_names_the_setting() {
+    let sim = Simulator::new(SimulatorConfig::generate());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let c = sim.config();
+    let provider = TelnyxProvider::new(
+        TelnyxConfig::new(c.api_key.clone())
+            .public_key(c.public_key_base64())
+            .api_base_url(running.url())
+            .from_number(OURS.parse().unwrap()),
+    )
+    .unwrap();
+    use telephony_core::Provider;
+    let err = provider
+        .place_call(&telephony_core::voice::OutboundCall::new(
+            "+15557650001",
+            CallAnswer::Response(VoiceResponse::new().say("hi")),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "provider not configured: telnyx.connectionId is not set (voice needs the Call Control application's id)"
+    );
+    running.shutdown().await;
+}
