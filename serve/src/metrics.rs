@@ -43,6 +43,9 @@ pub enum Kind {
     Counter,
     /// A value read at scrape time.
     Gauge,
+    /// Observations counted into cumulative buckets (`_bucket{le=…}`, `_sum`, `_count`),
+    /// with the bucket bounds of [`buckets`].
+    Histogram,
 }
 
 impl Kind {
@@ -50,12 +53,100 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
+    }
+}
+
+/// Bucket upper bounds for latencies, in seconds: 250 µs to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Bucket upper bounds for batch sizes: 1 to 1024.
+pub const SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// The bucket bounds of histogram family `name` (sizes for `…_batch_size`, latencies
+/// otherwise).
+pub fn buckets(name: &str) -> &'static [f64] {
+    if name.ends_with("_batch_size") {
+        SIZE_BUCKETS
+    } else {
+        LATENCY_BUCKETS
+    }
+}
+
+/// One histogram series: lock-free counts per bucket, the sum (in millionths) and the
+/// count. Observing is a few atomic adds; get a handle once with
+/// [`Metrics::histogram`] on a hot path.
+#[derive(Debug)]
+pub struct HistogramCell {
+    bounds: &'static [f64],
+    counts: Vec<std::sync::atomic::AtomicU64>,
+    sum_micros: std::sync::atomic::AtomicU64,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl HistogramCell {
+    fn new(bounds: &'static [f64]) -> Self {
+        HistogramCell {
+            bounds,
+            counts: (0..bounds.len())
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+            sum_micros: std::sync::atomic::AtomicU64::new(0),
+            count: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one observation (seconds for latencies, items for sizes; negative counts as 0).
+    pub fn observe(&self, value: f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let value = value.max(0.0);
+        // Non-cumulative per bucket; rendering sums them up.
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.sum_micros
+            .fetch_add((value * 1_000_000.0).round() as u64, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one duration, in seconds.
+    pub fn observe_duration(&self, d: std::time::Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// How many observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
 /// Every metric family the gateway exports: name, type, help.
 pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "telephony_webhook_duration_seconds",
+        Kind::Histogram,
+        "Time from a provider webhook's request to the gateway's answer, by route and outcome (as telephony_webhooks_total).",
+    ),
+    (
+        "telephony_voice_answer_duration_seconds",
+        Kind::Histogram,
+        "Time the gateway took to decide and give a call's answer (TwiML rendered, or Call Control commands accepted), by provider and event.",
+    ),
+    (
+        "telephony_provider_request_duration_seconds",
+        Kind::Histogram,
+        "Time of one request to the provider's API, by provider, operation and outcome (ok, error).",
+    ),
+    (
+        "telephony_outbox_wait_seconds",
+        Kind::Histogram,
+        "Time an outbound message waited in the outbox, from queued to its first send attempt.",
+    ),
     (
         "telephony_build_info",
         Kind::Gauge,
@@ -179,6 +270,7 @@ pub type Source = Arc<dyn Fn() -> Vec<Gauge> + Send + Sync>;
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<&'static str, BTreeMap<Labels, f64>>>,
+    histograms: Mutex<BTreeMap<&'static str, BTreeMap<Labels, Arc<HistogramCell>>>>,
     sources: Mutex<Vec<Source>>,
 }
 
@@ -192,6 +284,15 @@ impl std::fmt::Debug for Metrics {
 
 fn family(name: &str) -> Option<&'static (&'static str, Kind, &'static str)> {
     FAMILIES.iter().find(|(n, _, _)| *n == name)
+}
+
+/// Whether a stored series' labels are `labels`, compared without allocating.
+fn same(stored: &Labels, labels: &[(&'static str, &str)]) -> bool {
+    stored.len() == labels.len()
+        && stored
+            .iter()
+            .zip(labels)
+            .all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
 }
 
 fn key(labels: &[(&'static str, &str)]) -> Labels {
@@ -216,7 +317,58 @@ impl Metrics {
             "{name} is not a declared counter"
         );
         let mut c = telephony_core::sync::lock(&self.counters);
-        *c.entry(name).or_default().entry(key(labels)).or_insert(0.0) += by.max(0.0);
+        let series = c.entry(name).or_default();
+        // Found without allocating (the hot path: a webhook's count); a new series once.
+        match series.iter_mut().find(|(k, _)| same(k, labels)) {
+            Some((_, v)) => *v += by.max(0.0),
+            None => {
+                series.insert(key(labels), by.max(0.0));
+            }
+        }
+    }
+
+    /// The histogram series `name` with `labels` (created on first use): keep the handle
+    /// where a path observes often, so observing costs a few atomic adds and no lock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_serve::metrics::Metrics;
+    ///
+    /// let m = Metrics::new();
+    /// let h = m.histogram("telephony_webhook_duration_seconds", &[("route", "message"), ("outcome", "accepted")]);
+    /// h.observe_duration(Duration::from_micros(700));
+    /// h.observe(0.003);
+    /// let text = m.render(&[]);
+    /// assert!(text.contains("# TYPE telephony_webhook_duration_seconds histogram\n"));
+    /// assert!(text.contains("telephony_webhook_duration_seconds_bucket{route=\"message\",outcome=\"accepted\",le=\"0.0005\"} 0\n"));
+    /// assert!(text.contains("telephony_webhook_duration_seconds_bucket{route=\"message\",outcome=\"accepted\",le=\"0.001\"} 1\n"));
+    /// assert!(text.contains("telephony_webhook_duration_seconds_bucket{route=\"message\",outcome=\"accepted\",le=\"+Inf\"} 2\n"));
+    /// assert!(text.contains("telephony_webhook_duration_seconds_sum{route=\"message\",outcome=\"accepted\"} 0.0037\n"));
+    /// assert!(text.contains("telephony_webhook_duration_seconds_count{route=\"message\",outcome=\"accepted\"} 2\n"));
+    /// ```
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Arc<HistogramCell> {
+        debug_assert!(
+            family(name).is_some_and(|f| f.1 == Kind::Histogram),
+            "{name} is not a declared histogram"
+        );
+        let mut h = telephony_core::sync::lock(&self.histograms);
+        let series = h.entry(name).or_default();
+        if let Some((_, cell)) = series.iter().find(|(k, _)| same(k, labels)) {
+            return cell.clone();
+        }
+        series
+            .entry(key(labels))
+            .or_insert_with(|| Arc::new(HistogramCell::new(buckets(name))))
+            .clone()
+    }
+
+    /// Counts one observation in histogram series `name` with `labels`.
+    pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        self.histogram(name, labels).observe(value);
     }
 
     /// Adds values read at every scrape, rendered with the gauges passed to
@@ -285,8 +437,21 @@ impl Metrics {
         }
         let gauges = all.as_slice();
         let counters = telephony_core::sync::lock(&self.counters);
+        let histograms = telephony_core::sync::lock(&self.histograms);
         let mut out = String::new();
         for (name, kind, help) in FAMILIES {
+            if *kind == Kind::Histogram {
+                let Some(series) = histograms.get(name).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} histogram");
+                let constant = constant(name);
+                for (labels, cell) in series {
+                    render_histogram(&mut out, name, &constant, labels, cell);
+                }
+                continue;
+            }
             let series: Vec<(&Labels, f64)> = match kind {
                 Kind::Counter => counters
                     .get(name)
@@ -305,6 +470,7 @@ impl Metrics {
                     .filter(|(n, _, _)| n == name)
                     .map(|(_, l, v)| (l, *v))
                     .collect(),
+                Kind::Histogram => Vec::new(),
             };
             if series.is_empty() {
                 continue;
@@ -329,6 +495,62 @@ impl Metrics {
         }
         out
     }
+}
+
+fn write_labels(out: &mut String, labels: &[(&str, &str)]) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"{}\"", escape(v));
+    }
+    out.push('}');
+}
+
+/// One histogram series: cumulative `_bucket`s (then `+Inf`), `_sum`, `_count`.
+fn render_histogram(
+    out: &mut String,
+    name: &str,
+    constant: &Labels,
+    labels: &Labels,
+    cell: &HistogramCell,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let base: Vec<(&str, &str)> = constant
+        .iter()
+        .chain(labels.iter())
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let count = cell.count.load(Relaxed);
+    let mut cumulative = 0;
+    for (bound, n) in cell.bounds.iter().zip(&cell.counts) {
+        cumulative += n.load(Relaxed);
+        let le = number(*bound);
+        let mut l = base.clone();
+        l.push(("le", &le));
+        let _ = write!(out, "{name}_bucket");
+        write_labels(out, &l);
+        let _ = writeln!(out, " {cumulative}");
+    }
+    let mut l = base.clone();
+    l.push(("le", "+Inf"));
+    let _ = write!(out, "{name}_bucket");
+    write_labels(out, &l);
+    let _ = writeln!(out, " {count}");
+    let _ = write!(out, "{name}_sum");
+    write_labels(out, &base);
+    let _ = writeln!(
+        out,
+        " {}",
+        number(cell.sum_micros.load(Relaxed) as f64 / 1e6)
+    );
+    let _ = write!(out, "{name}_count");
+    write_labels(out, &base);
+    let _ = writeln!(out, " {count}");
 }
 
 /// A label value escaped for the text format (backslash, double quote, newline).

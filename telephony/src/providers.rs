@@ -292,15 +292,16 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
             use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
             // The sandbox account has a Call Control application; its webhook is pointed
             // at the gateway once the gateway's URL is known (`SandboxSimulator::point_calls`).
-            // Its calls run 20 times faster than real time: fast to try, and slow enough
-            // for the gateway's answers (over HTTP) to arrive before the caller moves on.
+            // Its calls run 4 times faster than real time: quick to try, and slow enough
+            // for the gateway's answers (over HTTP, on a busy machine too) to arrive before
+            // the caller moves on, as they do on a real call.
             let sim = Simulator::new(
                 SimulatorConfig::generate()
                     .with_connection(
                         TELNYX_SANDBOX_CONNECTION,
                         "http://127.0.0.1:9/telephony/webhook",
                     )
-                    .with_simulated_second(std::time::Duration::from_millis(50)),
+                    .with_simulated_second(std::time::Duration::from_millis(250)),
             );
             let running = sim
                 .serve(loopback)

@@ -177,7 +177,11 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
         commands, WALKTHROUGH,
         "the README's walkthrough changed: update cli/tests/it/walkthrough.rs with it"
     );
-    // The startup "Try" list names every step of the walkthrough.
+    // The startup "Try" list names every step of the walkthrough (printed after the
+    // runtime file is written: wait for it).
+    wait_for("the startup Try list", || {
+        std::fs::read_to_string(serve_log).is_ok_and(|s| s.contains("Try, in another terminal:"))
+    });
     let started = std::fs::read_to_string(serve_log).unwrap();
     let try_list = &started[started
         .find("Try, in another terminal:")

@@ -269,6 +269,7 @@ async fn count_webhook(
     } else {
         "message"
     };
+    let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let code = resp.status();
     let outcome = match resp.extensions().get::<Outcome>() {
@@ -276,9 +277,12 @@ async fn count_webhook(
         None if code.is_success() => "accepted",
         None => code.as_str(),
     };
-    gw.metrics().inc(
-        "telephony_webhooks_total",
-        &[("route", route), ("outcome", outcome)],
+    let labels = [("route", route), ("outcome", outcome)];
+    gw.metrics().inc("telephony_webhooks_total", &labels);
+    gw.metrics().observe(
+        "telephony_webhook_duration_seconds",
+        &labels,
+        started.elapsed().as_secs_f64(),
     );
     resp
 }
