@@ -986,3 +986,141 @@ async fn patching_the_call_control_application_moves_its_events() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn the_caller_barges_in_with_partial_then_final_speech() {
+    let react = on(vec![
+        ("call.initiated", vec![("answer", empty())]),
+        (
+            "call.answered",
+            vec![
+                (
+                    "speak",
+                    json!({"payload": "Welcome to the restaurant, we are open every day from noon", "voice": "female"}),
+                ),
+                ("transcription_start", empty()),
+            ],
+        ),
+    ]);
+    let react: crate::voice_app::React = std::sync::Arc::new(move |data: &Value| {
+        if data["event_type"] == "call.transcription"
+            && data["payload"]["transcription_data"]["is_final"] == true
+        {
+            return vec![("hangup", empty())];
+        }
+        react(data)
+    });
+    let (sim, _server, _app) = setup(react, |c| c).await;
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, NUMBER).script(
+                CallScript::new()
+                    .interrupt_after_ms(1000)
+                    .partial_prompt("I want")
+                    .say("I want a table"),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.speak.started",
+            "call.transcription",
+            "call.transcription",
+            "call.speak.ended",
+            "call.hangup"
+        ]
+    );
+    let finals: Vec<(&str, bool)> = outcome
+        .transcriptions
+        .iter()
+        .map(|t| (t.transcript.as_str(), t.is_final))
+        .collect();
+    assert_eq!(finals, [("I want", false), ("I want a table", true)]);
+    // 1 s into the 10-word greeting (4 s), then 2 words, then 4 words.
+    let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [0, 0, 0, 1800, 3400, 3400, 3400]);
+    assert_eq!(outcome.events[5].payload["status"], "call_hangup");
+    assert!(
+        outcome.events[3].payload["transcription_data"]
+            .get("confidence")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn answer_webhook_url_moves_the_calls_later_events() {
+    let config = SimulatorConfig::generate();
+    let later = VoiceApp::start(
+        &config,
+        on(vec![("call.answered", vec![("hangup", empty())])]),
+    )
+    .await;
+    let answer = json!({"webhook_url": later.url});
+    let first = VoiceApp::start(
+        &config,
+        on(vec![("call.initiated", vec![("answer", answer)])]),
+    )
+    .await;
+    let sim = Simulator::new(config.with_connection(CONNECTION, first.url.clone()));
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    first.set_api(server.url());
+    later.set_api(server.url());
+    let outcome = sim
+        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        ["call.initiated", "call.answered", "call.hangup"]
+    );
+    assert_eq!(first.event_types(), ["call.initiated"]);
+    assert_eq!(later.event_types(), ["call.answered", "call.hangup"]);
+    assert_eq!(
+        later.events()[0]["meta"]["delivered_to"],
+        later.url.as_str()
+    );
+}
+
+#[tokio::test]
+async fn the_caller_waits_for_the_applications_reply_between_turns() {
+    let react = on(vec![
+        ("call.initiated", vec![("answer", empty())]),
+        ("call.answered", vec![("transcription_start", empty())]),
+    ]);
+    let turns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let react: crate::voice_app::React = std::sync::Arc::new(move |data: &Value| {
+        if data["event_type"] == "call.transcription" {
+            return match turns.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => vec![("speak", json!({"payload": "Got it", "voice": "female"}))],
+                _ => vec![("hangup", empty())],
+            };
+        }
+        react(data)
+    });
+    let (sim, _server, _app) = setup(react, |c| c).await;
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, NUMBER)
+                .script(CallScript::new().say("Table for two").say("At seven")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.transcription",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.transcription",
+            "call.hangup"
+        ]
+    );
+    let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [0, 0, 1200, 1200, 2000, 2800, 2800]);
+}
