@@ -245,8 +245,8 @@ pub struct CallOutcome {
     pub commands: Vec<CommandRecord>,
     /// Every event, in order.
     pub events: Vec<CallEventRecord>,
-    /// What the party heard.
-    pub heard: Vec<Heard>,
+    /// What the party heard, in order (as the Twilio simulator's `CallOutcome::transcript`).
+    pub transcript: Vec<Heard>,
     /// Every gather.
     pub gathers: Vec<GatherRecord>,
     /// Every `call.transcription`.
@@ -270,9 +270,10 @@ impl CallOutcome {
         self.commands.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// What was heard, as text: each `speak`'s payload and each playback's URL.
-    pub fn heard_texts(&self) -> Vec<&str> {
-        self.heard.iter().map(Heard::text).collect()
+    /// What was heard, as text: each `speak`'s payload and each playback's URL, in order
+    /// (as the Twilio simulator's `CallOutcome::heard`).
+    pub fn heard(&self) -> Vec<&str> {
+        self.transcript.iter().map(Heard::text).collect()
     }
 
     /// The first event of this type, if any.

@@ -85,7 +85,7 @@ impl Simulator {
     ///             .script(CallScript::new().say("Book a table")),
     ///     )
     ///     .await?;
-    /// assert_eq!(outcome.heard_texts(), ["Hello! How can I help?"]);
+    /// assert_eq!(outcome.heard(), ["Hello! How can I help?"]);
     /// assert_eq!(outcome.transcriptions[0].transcript, "Book a table");
     /// assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
     /// assert_eq!(
