@@ -127,6 +127,23 @@ pub struct DeliveryAttempt {
 
 impl DeliveryAttempt {
     /// True if the application answered 2xx.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::DeliveryAttempt;
+    /// let mut a = DeliveryAttempt {
+    ///     url: "http://127.0.0.1:8080/telnyx/voice".into(),
+    ///     attempt: 1,
+    ///     timestamp: 1_700_000_000,
+    ///     signature: String::new(),
+    ///     body: "{}".into(),
+    ///     http_status: Some(204),
+    ///     error: None,
+    /// };
+    /// assert!(a.succeeded());
+    /// a.http_status = Some(500);
+    /// a.error = Some("webhook answered HTTP 500".into());
+    /// assert!(!a.succeeded());
+    /// ```
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.http_status.is_some_and(|s| (200..300).contains(&s))
     }
@@ -178,6 +195,12 @@ pub enum Heard {
 
 impl Heard {
     /// The text spoken or the URL played.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::Heard;
+    /// let h = Heard::Playback { url: "https://example.com/hold.mp3".into() };
+    /// assert_eq!(h.text(), "https://example.com/hold.mp3");
+    /// ```
     pub fn text(&self) -> &str {
         match self {
             Heard::Speak { payload, .. } => payload,

@@ -48,6 +48,19 @@ impl CallControlApp {
 }
 
 /// The voice part of [`SimulatorConfig`] ([`SimulatorConfig::voice`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use telephony_telnyx_simulator::SimulatorConfig;
+/// let c = SimulatorConfig::generate()
+///     .with_connection("1494404757140276705", "http://127.0.0.1:8080/telnyx/voice")
+///     .with_first_command_timeout(Duration::from_secs(5))
+///     .with_simulated_second(Duration::from_millis(10))
+///     .with_command_settle(Duration::from_millis(50))
+///     .with_webhook_retries(2, Duration::from_millis(20));
+/// assert_eq!(c.voice.first_command_timeout, Duration::from_secs(5));
+/// assert_eq!((c.voice.webhook_attempts, c.voice.ring_ms), (2, 2000));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VoiceConfig {
