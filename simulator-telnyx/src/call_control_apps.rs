@@ -192,6 +192,26 @@ impl Simulator {
     }
 
     /// Every `PATCH /v2/call_control_applications/{id}` body applied, oldest first.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sim = Simulator::new(SimulatorConfig::generate().with_connection("123", "https://old.example.com/voice"));
+    /// let server = sim.serve("127.0.0.1:0".parse()?).await?;
+    /// let body = serde_json::json!({"application_name": "gateway", "webhook_event_url": "https://gw.example.com/telnyx/voice"});
+    /// let resp = reqwest::Client::new()
+    ///     .patch(format!("{}/v2/call_control_applications/123", server.url()))
+    ///     .bearer_auth(sim.config().api_key.expose())
+    ///     .json(&body)
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(resp.status(), 200);
+    /// assert_eq!(sim.call_control_app_updates(), [body]);
+    /// assert_eq!(sim.call_control_app("123").unwrap().webhook_event_url, "https://gw.example.com/telnyx/voice");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn call_control_app_updates(&self) -> Vec<Value> {
         self.lock().calls.app_updates.clone()
     }

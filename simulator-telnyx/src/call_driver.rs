@@ -5,7 +5,10 @@
 //!
 //! The clock moves from one scheduled moment to the next (the end of a speak, of the
 //! caller's words, a gather's timeout, the end of ringing, the time limit), each step
-//! taking [`simulated_second`](crate::VoiceConfig::simulated_second)-paced real time.
+//! taking [`simulated_second`](crate::VoiceConfig::simulated_second)-paced real time, and
+//! not before the call's events are delivered and
+//! [`command_settle`](crate::VoiceConfig::command_settle) has passed since the last delivery
+//! or command.
 //! While nothing is scheduled the call waits for a command; its clock then stands still
 //! unless the pace is not zero.
 
@@ -19,7 +22,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
 use crate::call_records::{GatherRecord, Heard, TranscriptionRecord};
-use crate::call_webhooks::Delivery;
+use crate::call_webhooks::{Delivered, Delivery};
 use crate::dates::rfc3339;
 use crate::media_stream::{StreamHandle, StreamParams};
 use crate::simulator::Simulator;
@@ -158,6 +161,9 @@ pub(crate) struct Driver {
     /// A sender to the driver's own inbox, for its streams.
     self_tx: UnboundedSender<Command>,
     deliveries: UnboundedSender<Delivery>,
+    /// Events queued for delivery, and the delivery task's count of those done.
+    queued: u64,
+    delivered: tokio::sync::watch::Receiver<Delivered>,
     script: CallScript,
     now: u64,
     time_limit_ms: u64,
@@ -178,6 +184,8 @@ pub(crate) struct Driver {
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
     streams: Vec<StreamHandle>,
+    /// When the last command arrived (the clock waits for the application to settle).
+    last_command: Option<Instant>,
 }
 
 impl Simulator {
@@ -193,7 +201,8 @@ impl Simulator {
         time_limit_secs: u64,
     ) -> tokio::task::JoinHandle<()> {
         let (deliveries, queue) = tokio::sync::mpsc::unbounded_channel();
-        let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue));
+        let (done, delivered) = tokio::sync::watch::channel((0, None));
+        let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue, done));
         let voice = &self.config().voice;
         let (parked_until, ringing, pending_stream) = match start {
             Start::Incoming => (
@@ -219,6 +228,8 @@ impl Simulator {
             inbox,
             self_tx,
             deliveries,
+            queued: 0,
+            delivered,
             script,
             now: 0,
             time_limit_ms: time_limit_secs.saturating_mul(1000),
@@ -235,6 +246,7 @@ impl Simulator {
             silent_for_gather: false,
             barge_after: None,
             streams: Vec::new(),
+            last_command: None,
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -269,7 +281,9 @@ impl Driver {
             if self.ended {
                 break;
             }
-            self.schedule_party().await;
+            if self.party_ready() && self.settled() {
+                self.schedule_party().await;
+            }
             if self.ended {
                 break;
             }
@@ -289,7 +303,13 @@ impl Driver {
         let pace = self.sim.config().voice.simulated_second;
         let next = self.next_moment(pace > Duration::ZERO);
         let started = Instant::now();
-        let sleep_for = next.map(|at| pace.mul_f64(at.saturating_sub(self.now) as f64 / 1000.0));
+        // The clock waits for the application: its events delivered, then `settle` of
+        // quiet after the last delivery or command.
+        let (in_flight, unsettled) = self.unsettled();
+        let sleep_for = next.filter(|_| !in_flight).map(|at| {
+            pace.mul_f64(at.saturating_sub(self.now) as f64 / 1000.0)
+                .max(unsettled)
+        });
         let parked_until = self.parked_until;
         tokio::select! {
             cmd = self.inbox.recv() => {
@@ -308,6 +328,12 @@ impl Driver {
                     self.fire(at).await;
                 }
             }
+            changed = self.delivered.changed(), if in_flight => {
+                if changed.is_err() {
+                    // The delivery task is gone: stop waiting for it.
+                    self.queued = 0;
+                }
+            }
             _ = sleep_until_opt(parked_until) => {
                 tracing::info!(call_control_id = %self.id, "telnyx simulator: no command before the first-command timeout; hanging up");
                 self.note("no answer before the first-command timeout".into());
@@ -316,14 +342,65 @@ impl Driver {
         }
     }
 
+    /// Whether events are still on their way to the application, and how long until it
+    /// has been quiet for `command_settle` (after the last delivery or command).
+    fn unsettled(&self) -> (bool, Duration) {
+        let settle = self.sim.config().voice.command_settle;
+        let (delivered, last_delivered) = *self.delivered.borrow();
+        let in_flight = !settle.is_zero() && delivered < self.queued;
+        let quiet_in = [self.last_command, last_delivered]
+            .into_iter()
+            .flatten()
+            .max()
+            .map(|at| settle.saturating_sub(at.elapsed()))
+            .unwrap_or_default();
+        (in_flight, quiet_in)
+    }
+
+    /// The application has had its say: its events delivered, then quiet.
+    fn settled(&self) -> bool {
+        let (in_flight, quiet_in) = self.unsettled();
+        !in_flight && quiet_in.is_zero()
+    }
+
+    /// Whether the party would take its next input now: the call is answered and
+    /// listens, the party is idle, has something to do, and the application's audio is
+    /// done (or a barge-in is due or next in the script).
+    fn party_ready(&self) -> bool {
+        if self.ended || !self.answered || self.party.is_some() || !self.listening() {
+            return false;
+        }
+        if self.silent_for_gather && self.gather.is_some() {
+            return false;
+        }
+        if self.script.inputs.is_empty() && !self.script.hang_up_when_done {
+            return false;
+        }
+        match (&self.playing, self.barge_after) {
+            (None, _) => true,
+            (Some((_, started, _)), Some(after)) => self.now >= started + after,
+            (Some(_), None) => matches!(
+                self.script.inputs.front(),
+                Some(CallerInput::Interrupt { .. })
+            ),
+        }
+    }
+
     /// The earliest scheduled moment; the time limit counts only when something else is
     /// scheduled or `idle_clock` (a paced clock moves while the call waits).
     fn next_moment(&self, idle_clock: bool) -> Option<u64> {
         let mut moments = Vec::new();
+        if self.party_ready() {
+            // The party acts now, once the application has settled.
+            moments.push(self.now);
+        }
         if let Some((_, _, ends)) = &self.playing {
             moments.push(*ends);
+            // The barge-in moment, while still ahead (past, it schedules nothing).
             if let (Some(after), Some((_, started, _))) = (self.barge_after, &self.playing) {
-                moments.push(started + after);
+                if started + after > self.now {
+                    moments.push(started + after);
+                }
             }
         }
         if let Some(p) = &self.party {
@@ -416,6 +493,7 @@ impl Driver {
         ) {
             // Any command stops the first-command timeout.
             self.parked_until = None;
+            self.last_command = Some(Instant::now());
         }
         match cmd.action {
             Action::Answer {
@@ -691,9 +769,16 @@ impl Driver {
             if self.silent_for_gather && self.gather.is_some() {
                 return;
             }
+            // A barge-in lasts until the audio it cut into has ended.
             if let Some((_, started, _)) = &self.playing {
+                if self.barge_after.is_none() {
+                    if let Some(CallerInput::Interrupt { after_ms }) = self.script.inputs.front() {
+                        self.barge_after = Some(*after_ms);
+                        self.script.inputs.pop_front();
+                    }
+                }
                 match self.barge_after {
-                    Some(after) if self.now >= started + after => self.barge_after = None,
+                    Some(after) if self.now >= started + after => {}
                     _ => return,
                 }
             }
@@ -838,9 +923,13 @@ impl Driver {
         self.party = None;
     }
 
-    fn emit(&self, event_type: &str, extra: Map<String, Value>, url: Option<&str>) {
-        self.sim
-            .emit_call_event(&self.id, event_type, extra, url, &self.deliveries);
+    fn emit(&mut self, event_type: &str, extra: Map<String, Value>, url: Option<&str>) {
+        if self
+            .sim
+            .emit_call_event(&self.id, event_type, extra, url, &self.deliveries)
+        {
+            self.queued += 1;
+        }
     }
 
     fn note(&self, note: String) {

@@ -127,6 +127,23 @@ pub struct DeliveryAttempt {
 
 impl DeliveryAttempt {
     /// True if the application answered 2xx.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::DeliveryAttempt;
+    /// let mut a = DeliveryAttempt {
+    ///     url: "http://127.0.0.1:8080/telnyx/voice".into(),
+    ///     attempt: 1,
+    ///     timestamp: 1_700_000_000,
+    ///     signature: String::new(),
+    ///     body: "{}".into(),
+    ///     http_status: Some(204),
+    ///     error: None,
+    /// };
+    /// assert!(a.succeeded());
+    /// a.http_status = Some(500);
+    /// a.error = Some("webhook answered HTTP 500".into());
+    /// assert!(!a.succeeded());
+    /// ```
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.http_status.is_some_and(|s| (200..300).contains(&s))
     }
@@ -178,6 +195,12 @@ pub enum Heard {
 
 impl Heard {
     /// The text spoken or the URL played.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::Heard;
+    /// let h = Heard::Playback { url: "https://example.com/hold.mp3".into() };
+    /// assert_eq!(h.text(), "https://example.com/hold.mp3");
+    /// ```
     pub fn text(&self) -> &str {
         match self {
             Heard::Speak { payload, .. } => payload,
@@ -245,8 +268,8 @@ pub struct CallOutcome {
     pub commands: Vec<CommandRecord>,
     /// Every event, in order.
     pub events: Vec<CallEventRecord>,
-    /// What the party heard.
-    pub heard: Vec<Heard>,
+    /// What the party heard, in order (as the Twilio simulator's `CallOutcome::transcript`).
+    pub transcript: Vec<Heard>,
     /// Every gather.
     pub gathers: Vec<GatherRecord>,
     /// Every `call.transcription`.
@@ -270,9 +293,10 @@ impl CallOutcome {
         self.commands.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// What was heard, as text: each `speak`'s payload and each playback's URL.
-    pub fn heard_texts(&self) -> Vec<&str> {
-        self.heard.iter().map(Heard::text).collect()
+    /// What was heard, as text: each `speak`'s payload and each playback's URL, in order
+    /// (as the Twilio simulator's `CallOutcome::heard`).
+    pub fn heard(&self) -> Vec<&str> {
+        self.transcript.iter().map(Heard::text).collect()
     }
 
     /// The first event of this type, if any.

@@ -102,7 +102,7 @@ impl CallRecord {
             finished: self.finished,
             commands: self.log.commands.clone(),
             events: self.log.events.clone(),
-            heard: self.log.heard.clone(),
+            transcript: self.log.heard.clone(),
             gathers: self.log.gathers.clone(),
             transcriptions: self.log.transcriptions.clone(),
             dtmf_sent: self.log.dtmf_sent.clone(),

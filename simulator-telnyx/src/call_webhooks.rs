@@ -14,6 +14,9 @@ use crate::dates::rfc3339;
 use crate::ids::new_uuid;
 use crate::simulator::Simulator;
 
+/// How many of a call's events were delivered (or given up on), and when the last was.
+pub(crate) type Delivered = (u64, Option<tokio::time::Instant>);
+
 /// One event waiting for delivery.
 #[derive(Debug)]
 pub(crate) struct Delivery {
@@ -66,11 +69,11 @@ impl Simulator {
         extra: Map<String, Value>,
         url: Option<&str>,
         deliveries: &UnboundedSender<Delivery>,
-    ) {
+    ) -> bool {
         let mut state = self.lock();
         let dropped = state.calls.dropped_events.iter().any(|e| e == event_type);
         let Some(call) = state.calls.get_mut(id) else {
-            return;
+            return false;
         };
         let mut payload = base_payload(call);
         payload.extend(extra);
@@ -87,7 +90,7 @@ impl Simulator {
         });
         if dropped {
             tracing::info!(call_control_id = %id, event_type, "telnyx simulator: call event dropped as asked");
-            return;
+            return false;
         }
         let delivery = Delivery {
             index,
@@ -98,18 +101,24 @@ impl Simulator {
             url: url.unwrap_or(&call.webhook_url).to_string(),
             failover: call.failover_url.clone(),
         };
-        let _ = deliveries.send(delivery);
+        deliveries.send(delivery).is_ok()
     }
 
     /// Delivers call `id`'s events in order until the driver is done with the call, then
-    /// marks the call finished.
+    /// marks the call finished. `done` counts the events delivered (or given up on) and
+    /// says when the last one was.
     pub(crate) async fn deliver_call_events(
         self,
         id: String,
         mut queue: UnboundedReceiver<Delivery>,
+        done: tokio::sync::watch::Sender<Delivered>,
     ) {
         while let Some(d) = queue.recv().await {
             self.deliver_call_event(&id, &d).await;
+            done.send_modify(|(count, at)| {
+                *count += 1;
+                *at = Some(tokio::time::Instant::now());
+            });
         }
         if let Some(call) = self.lock().calls.get_mut(&id) {
             call.finished = true;

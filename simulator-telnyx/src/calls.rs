@@ -85,7 +85,7 @@ impl Simulator {
     ///             .script(CallScript::new().say("Book a table")),
     ///     )
     ///     .await?;
-    /// assert_eq!(outcome.heard_texts(), ["Hello! How can I help?"]);
+    /// assert_eq!(outcome.heard(), ["Hello! How can I help?"]);
     /// assert_eq!(outcome.transcriptions[0].transcript, "Book a table");
     /// assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
     /// assert_eq!(
@@ -185,6 +185,13 @@ impl Simulator {
     }
 
     /// What happened on a call so far. `None` for an unknown `call_control_id`.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// assert!(sim.call_outcome("v3:unknown").is_none());
+    /// assert!(sim.call_ids().is_empty());
+    /// ```
     pub fn call_outcome(&self, call_control_id: &str) -> Option<CallOutcome> {
         self.lock().calls.get(call_control_id).map(|c| c.outcome())
     }
@@ -249,6 +256,24 @@ impl Simulator {
     /// The simulated party hangs up call `call_control_id` now (`hangup_cause:
     /// "normal_clearing"`, `hangup_source` the caller of an incoming call, the callee of a
     /// dialed one). False if the call is unknown or already ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_telnyx_simulator::{InboundCall, Simulator, SimulatorConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sim = Simulator::new(
+    ///     SimulatorConfig::generate()
+    ///         .with_connection("1494404757140276705", "http://127.0.0.1:9/voice")
+    ///         .with_webhook_retries(1, Duration::ZERO),
+    /// );
+    /// let id = sim.start_inbound_call(InboundCall::new("+15550005678", "+15550001234")).unwrap();
+    /// assert!(sim.hang_up_party(&id));
+    /// let outcome = sim.wait_for_call(&id, Duration::from_secs(20)).await.unwrap();
+    /// assert_eq!(outcome.hangup_source.as_deref(), Some("caller"));
+    /// assert!(!sim.hang_up_party(&id)); // already ended
+    /// # }
+    /// ```
     pub fn hang_up_party(&self, call_control_id: &str) -> bool {
         let state = self.lock();
         let Some(call) = state.calls.get(call_control_id).filter(|c| c.alive()) else {
@@ -265,6 +290,24 @@ impl Simulator {
 
     /// Every `POST /v2/calls` body received, oldest first (refused ones too; `null` when
     /// it was not JSON).
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Simulator, SimulatorConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// let server = sim.serve("127.0.0.1:0".parse()?).await?;
+    /// let resp = reqwest::Client::new()
+    ///     .post(format!("{}/v2/calls", server.url()))
+    ///     .bearer_auth(sim.config().api_key.expose())
+    ///     .json(&serde_json::json!({"to": "+15550001111", "from": "+15550002222"}))
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(resp.status(), 422); // connection_id is required
+    /// assert_eq!(sim.dial_requests()[0]["to"], "+15550001111");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dial_requests(&self) -> Vec<serde_json::Value> {
         self.lock().calls.dial_requests.clone()
     }

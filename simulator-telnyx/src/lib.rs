@@ -83,8 +83,9 @@
 //!
 //! - **The party** (the caller of an inbound call, the callee of an outbound one) follows
 //!   its [`CallScript`]: once the call is answered, something listens (a gather, a
-//!   transcription, an open stream) and the application's audio has played (or after
-//!   [`CallScript::interrupt_after_ms`] of it), it takes its next input: speech (400 ms a
+//!   transcription, an open stream), the application has settled (see the clock below:
+//!   it answers the party's last words before the party goes on) and its audio has played
+//!   (or after [`CallScript::interrupt_after_ms`] of it), it takes its next input: speech (400 ms a
 //!   word) goes to a running transcription (partial speech as `is_final: false`), keys
 //!   (200 ms each) to a listening gather, else `call.dtmf.received` (`digit`) per key, and
 //!   as `dtmf` frames to open streams; audio goes to open streams; `silence` lets a
@@ -101,8 +102,12 @@
 //! Time on a call is simulated: its clock (milliseconds since the call started) moves from
 //! one scheduled moment to the next (a speak's end, the party's words, a gather's timeout,
 //! ringing), each step taking [`VoiceConfig::simulated_second`]-paced real time (default:
-//! none). While nothing is scheduled the call waits for a command and its clock stands
-//! still (unless the pace is not zero). `call_duration` and `time_limit_secs` (default
+//! none), and only once the call's events are delivered and
+//! [`VoiceConfig::command_settle`] (100 ms) has passed since the last delivery or command,
+//! so that what an application does in answer to an event lands at that event's moment.
+//! While
+//! nothing is scheduled the call waits for a command and its clock stands still (unless
+//! the pace is not zero). `call_duration` and `time_limit_secs` (default
 //! 14400 s; `hangup_cause: "time_limit"`) use this clock.
 //!
 //! ## Outbound calls

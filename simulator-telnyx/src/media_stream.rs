@@ -94,6 +94,13 @@ pub struct StreamRecord {
 
 impl StreamRecord {
     /// The `event` of every message sent, in order.
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::StreamRecord;
+    /// let mut r = StreamRecord::default();
+    /// r.sent = vec![r#"{"event":"connected","version":"1.0.0"}"#.into(), r#"{"event":"stop"}"#.into()];
+    /// assert_eq!(r.sent_events(), ["connected", "stop"]);
+    /// ```
     pub fn sent_events(&self) -> Vec<String> {
         self.sent
             .iter()

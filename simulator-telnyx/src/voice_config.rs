@@ -48,6 +48,19 @@ impl CallControlApp {
 }
 
 /// The voice part of [`SimulatorConfig`] ([`SimulatorConfig::voice`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use telephony_telnyx_simulator::SimulatorConfig;
+/// let c = SimulatorConfig::generate()
+///     .with_connection("1494404757140276705", "http://127.0.0.1:8080/telnyx/voice")
+///     .with_first_command_timeout(Duration::from_secs(5))
+///     .with_simulated_second(Duration::from_millis(10))
+///     .with_command_settle(Duration::from_millis(50))
+///     .with_webhook_retries(2, Duration::from_millis(20));
+/// assert_eq!(c.voice.first_command_timeout, Duration::from_secs(5));
+/// assert_eq!((c.voice.webhook_attempts, c.voice.ring_ms), (2, 2000));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VoiceConfig {
@@ -63,6 +76,13 @@ pub struct VoiceConfig {
     /// `time_limit_secs` use is the same whatever the pace). While nothing is scheduled
     /// on a call (it waits for a command), its clock moves only when this is not zero.
     pub simulated_second: Duration,
+    /// How long (real time) the clock waits, once the call's events are delivered, after
+    /// the last delivery or command before it moves on (default 100 ms): what an
+    /// application does in answer to an event, and commands it sends one after another
+    /// (`speak`, then `transcription_start`), land at the same simulated moment, as on a
+    /// real call where speaking takes seconds. Zero: the clock moves as soon as something
+    /// is due, without waiting for deliveries either.
+    pub command_settle: Duration,
     /// Delivery attempts of one event to its URL before the failover URL (default 3).
     pub webhook_attempts: u32,
     /// Pause between two attempts (default 100 ms; Telnyx waits longer).
@@ -84,6 +104,7 @@ impl Default for VoiceConfig {
             connections: Vec::new(),
             first_command_timeout: Duration::from_secs(30),
             simulated_second: Duration::ZERO,
+            command_settle: Duration::from_millis(100),
             webhook_attempts: 3,
             webhook_retry_delay: Duration::from_millis(100),
             webhook_timeout: Duration::from_secs(10),
@@ -126,6 +147,12 @@ impl SimulatorConfig {
     /// Sets [`VoiceConfig::simulated_second`].
     pub fn with_simulated_second(mut self, real: Duration) -> Self {
         self.voice.simulated_second = real;
+        self
+    }
+
+    /// Sets [`VoiceConfig::command_settle`].
+    pub fn with_command_settle(mut self, settle: Duration) -> Self {
+        self.voice.command_settle = settle;
         self
     }
 

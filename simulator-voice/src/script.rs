@@ -88,8 +88,14 @@ impl CallerInput {
 /// Once the inputs run out the party stays silent (every later `<Gather>` times out, a
 /// session waits for the application), unless
 /// [`hang_up_when_done`](Self::hang_up_when_done) is set: then it hangs up when the
-/// next input is wanted, or when a session has played its last input (the call ends
-/// `completed`, [`CallEnd::CallerHangUp`]).
+/// next input is wanted, or when a session has played its last input (on Twilio the
+/// call ends `completed`, `CallEnd::CallerHangUp`).
+///
+/// On Telnyx (Call Control), the party takes its next input once something listens (a
+/// gather, a transcription, an open media stream) and the application's audio has
+/// played: speech becomes `call.transcription`, keys end a gather (else
+/// `call.dtmf.received`), audio and keys go to open streams; see the Telnyx simulator's
+/// crate docs.
 ///
 /// ```
 /// use telephony_simulator_voice::{CallScript, CallerInput};

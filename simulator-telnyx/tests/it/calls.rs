@@ -30,6 +30,16 @@ async fn setup(
     (sim, server, app)
 }
 
+/// Places an inbound call and waits for its end, failing the test after [`WAIT`].
+async fn place(
+    sim: &Simulator,
+    call: InboundCall,
+) -> Result<telephony_telnyx_simulator::CallOutcome, telephony_telnyx_simulator::DriveError> {
+    tokio::time::timeout(WAIT, sim.place_inbound_call(call))
+        .await
+        .expect("the call did not end within 30 s")
+}
+
 fn payload(e: &Value) -> &Value {
     &e["data"]["payload"]
 }
@@ -78,13 +88,13 @@ async fn an_inbound_call_is_answered_greets_hears_the_caller_and_hangs_up() {
     });
     let (sim, _server, app) = setup(react, |c| c).await;
 
-    let outcome = sim
-        .place_inbound_call(
-            InboundCall::new(CALLER, NUMBER)
-                .script(CallScript::new().say_with_confidence("A table for two please", 0.93)),
-        )
-        .await
-        .unwrap();
+    let outcome = place(
+        &sim,
+        InboundCall::new(CALLER, NUMBER)
+            .script(CallScript::new().say_with_confidence("A table for two please", 0.93)),
+    )
+    .await
+    .unwrap();
 
     let expected = [
         "call.initiated",
@@ -173,7 +183,7 @@ async fn an_inbound_call_is_answered_greets_hears_the_caller_and_hangs_up() {
     assert_eq!(at, [0, 0, 0, 2000, 4000, 4000, 6400, 6400]);
     assert_eq!(outcome.duration_secs, 6);
     assert_eq!(
-        outcome.heard_texts(),
+        outcome.heard(),
         ["Hello, how can I help?", "You said: a table for two"]
     );
     assert_eq!(outcome.transcriptions.len(), 1);
@@ -208,12 +218,12 @@ async fn gathers_take_the_callers_digits_then_time_out_on_silence() {
         react(data)
     });
     let (sim, _server, app) = setup(react, |c| c).await;
-    let outcome = sim
-        .place_inbound_call(
-            InboundCall::new(CALLER, NUMBER).script(CallScript::new().press("1234#").silence()),
-        )
-        .await
-        .unwrap();
+    let outcome = place(
+        &sim,
+        InboundCall::new(CALLER, NUMBER).script(CallScript::new().press("1234#").silence()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         outcome.event_types(),
         [
@@ -241,7 +251,7 @@ async fn gathers_take_the_callers_digits_then_time_out_on_silence() {
             ("gather", "", "timeout")
         ]
     );
-    assert_eq!(outcome.heard_texts(), ["Enter your PIN"]);
+    assert_eq!(outcome.heard(), ["Enter your PIN"]);
     // Prompt 3 words (1.2 s), five keys (1 s), then a 5 s timeout.
     let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
     assert_eq!(at, [0, 0, 2200, 7200, 7200]);
@@ -406,7 +416,7 @@ async fn commands_are_validated_deduplicated_and_refused_once_the_call_ended() {
     assert_eq!(resp.status(), 200);
     assert_eq!(command(&server, &sim, &id, "hangup", empty()).await.0, 200);
     let outcome = sim.wait_for_call(&id, WAIT).await.unwrap();
-    assert_eq!(outcome.heard_texts(), ["Only once"]);
+    assert_eq!(outcome.heard(), ["Only once"]);
     assert_eq!(outcome.dtmf_sent, ["1w2#"]);
     let duplicates: Vec<bool> = outcome
         .commands
@@ -462,10 +472,7 @@ async fn a_rejected_call_hangs_up_unanswered_and_an_ignored_one_times_out() {
         vec![("reject", json!({"cause": "USER_BUSY"}))],
     )]);
     let (sim, _server, _app) = setup(react, |c| c).await;
-    let outcome = sim
-        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
-        .await
-        .unwrap();
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
     assert_eq!(outcome.event_types(), ["call.initiated", "call.hangup"]);
     let hangup = &outcome.events[1].payload;
     assert_eq!(
@@ -483,10 +490,7 @@ async fn a_rejected_call_hangs_up_unanswered_and_an_ignored_one_times_out() {
         c.with_first_command_timeout(Duration::from_millis(100))
     })
     .await;
-    let outcome = sim
-        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
-        .await
-        .unwrap();
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
     assert_eq!(app.event_types(), ["call.initiated", "call.hangup"]);
     assert_eq!(outcome.hangup_cause.as_deref(), Some("timeout"));
 }
@@ -574,10 +578,7 @@ async fn events_not_answered_2xx_are_retried_in_order_then_sent_to_the_failover(
     })
     .await;
     app.fail_next(&[500, 503]);
-    let outcome = sim
-        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
-        .await
-        .unwrap();
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
     let attempts: Vec<(u32, Option<u16>)> = outcome.events[0]
         .attempts
         .iter()
@@ -603,10 +604,7 @@ async fn events_not_answered_2xx_are_retried_in_order_then_sent_to_the_failover(
     })
     .await;
     app.fail_next(&[500, 500, 500, 500]);
-    let outcome = sim
-        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
-        .await
-        .unwrap();
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
     let urls: Vec<&str> = outcome.events[0]
         .attempts
         .iter()
@@ -862,7 +860,7 @@ async fn speak_and_playback_queue_in_order_and_playback_stop_cancels() {
     );
     assert_eq!(outcome.events[5].payload["status"], "completed");
     assert_eq!(
-        outcome.heard_texts(),
+        outcome.heard(),
         ["One", "https://example.com/hold.mp3", "Two words"]
     );
 
@@ -971,10 +969,7 @@ async fn patching_the_call_control_application_moves_its_events() {
     );
     assert_eq!(sim.call_control_app_updates().len(), 1);
 
-    let outcome = sim
-        .place_inbound_call(InboundCall::new(CALLER, NUMBER))
-        .await
-        .unwrap();
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
     assert_eq!(outcome.events[0].attempts[0].url, moved.url);
     assert_eq!(moved.event_types(), ["call.initiated", "call.hangup"]);
     assert!(first.event_types().is_empty());
@@ -985,4 +980,139 @@ async fn patching_the_call_control_application_moves_its_events() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn the_caller_barges_in_with_partial_then_final_speech() {
+    let react = on(vec![
+        ("call.initiated", vec![("answer", empty())]),
+        (
+            "call.answered",
+            vec![
+                (
+                    "speak",
+                    json!({"payload": "Welcome to the restaurant, we are open every day from noon", "voice": "female"}),
+                ),
+                ("transcription_start", empty()),
+            ],
+        ),
+    ]);
+    let react: crate::voice_app::React = std::sync::Arc::new(move |data: &Value| {
+        if data["event_type"] == "call.transcription"
+            && data["payload"]["transcription_data"]["is_final"] == true
+        {
+            return vec![("hangup", empty())];
+        }
+        react(data)
+    });
+    let (sim, _server, _app) = setup(react, |c| c).await;
+    let outcome = place(
+        &sim,
+        InboundCall::new(CALLER, NUMBER).script(
+            CallScript::new()
+                .interrupt_after_ms(1000)
+                .partial_prompt("I want")
+                .say("I want a table"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.speak.started",
+            "call.transcription",
+            "call.transcription",
+            "call.speak.ended",
+            "call.hangup"
+        ]
+    );
+    let finals: Vec<(&str, bool)> = outcome
+        .transcriptions
+        .iter()
+        .map(|t| (t.transcript.as_str(), t.is_final))
+        .collect();
+    assert_eq!(finals, [("I want", false), ("I want a table", true)]);
+    // 1 s into the 10-word greeting (4 s), then 2 words, then 4 words.
+    let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [0, 0, 0, 1800, 3400, 3400, 3400]);
+    assert_eq!(outcome.events[5].payload["status"], "call_hangup");
+    assert!(
+        outcome.events[3].payload["transcription_data"]
+            .get("confidence")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn answer_webhook_url_moves_the_calls_later_events() {
+    let config = SimulatorConfig::generate();
+    let later = VoiceApp::start(
+        &config,
+        on(vec![("call.answered", vec![("hangup", empty())])]),
+    )
+    .await;
+    let answer = json!({"webhook_url": later.url});
+    let first = VoiceApp::start(
+        &config,
+        on(vec![("call.initiated", vec![("answer", answer)])]),
+    )
+    .await;
+    let sim = Simulator::new(config.with_connection(CONNECTION, first.url.clone()));
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    first.set_api(server.url());
+    later.set_api(server.url());
+    let outcome = place(&sim, InboundCall::new(CALLER, NUMBER)).await.unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        ["call.initiated", "call.answered", "call.hangup"]
+    );
+    assert_eq!(first.event_types(), ["call.initiated"]);
+    assert_eq!(later.event_types(), ["call.answered", "call.hangup"]);
+    assert_eq!(
+        later.events()[0]["meta"]["delivered_to"],
+        later.url.as_str()
+    );
+}
+
+#[tokio::test]
+async fn the_caller_waits_for_the_applications_reply_between_turns() {
+    let react = on(vec![
+        ("call.initiated", vec![("answer", empty())]),
+        ("call.answered", vec![("transcription_start", empty())]),
+    ]);
+    let turns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let react: crate::voice_app::React = std::sync::Arc::new(move |data: &Value| {
+        if data["event_type"] == "call.transcription" {
+            return match turns.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => vec![("speak", json!({"payload": "Got it", "voice": "female"}))],
+                _ => vec![("hangup", empty())],
+            };
+        }
+        react(data)
+    });
+    let (sim, _server, _app) = setup(react, |c| c).await;
+    let outcome = place(
+        &sim,
+        InboundCall::new(CALLER, NUMBER)
+            .script(CallScript::new().say("Table for two").say("At seven")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.event_types(),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.transcription",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.transcription",
+            "call.hangup"
+        ]
+    );
+    let at: Vec<u64> = outcome.events.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [0, 0, 1200, 1200, 2000, 2800, 2800]);
 }
