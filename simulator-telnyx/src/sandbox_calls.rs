@@ -60,7 +60,7 @@ pub fn call_summary(o: &CallOutcome) -> Value {
         "hangup_cause": o.hangup_cause,
         "hangup_source": o.hangup_source,
         "duration_secs": o.duration_secs,
-        "heard": o.heard_texts(),
+        "heard": o.heard(),
         "commands": o.command_names(),
         "events": o.event_types(),
         "gathers": o.gathers.iter().map(|g| json!({

@@ -440,10 +440,33 @@ async fn metrics_count_webhooks_by_outcome_and_read_the_store_gauges() {
         age_line.starts_with(&format!("telephony_outbox_oldest_age_seconds{{{ra}}} ")),
         "{age_line}"
     );
+    // Each webhook counted is also timed: one observation per count, by route and outcome.
+    for (route, outcome) in [
+        ("message", "403"),
+        ("message", "accepted"),
+        ("message", "duplicate"),
+        ("status", "413"),
+    ] {
+        let labels = format!("{ra},route=\"{route}\",outcome=\"{outcome}\"");
+        assert!(
+            series.contains(
+                &format!("telephony_webhook_duration_seconds_count{{{labels}}} 1").as_str()
+            ),
+            "{route} {outcome}: {text}"
+        );
+        assert!(
+            series.contains(
+                &format!("telephony_webhook_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 1")
+                    .as_str()
+            ),
+            "{text}"
+        );
+    }
     assert_eq!(
         series
             .iter()
             .filter(|l| !l.starts_with("telephony_outbox_oldest_age_seconds{"))
+            .filter(|l| !l.starts_with("telephony_webhook_duration_seconds"))
             .cloned()
             .collect::<Vec<_>>(),
         [

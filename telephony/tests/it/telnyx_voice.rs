@@ -125,7 +125,7 @@ async fn the_default_flow_on_telnyx_greets_keeps_the_transcript_and_closes() {
         .await;
     assert!(outcome.finished, "{outcome:#?}");
     assert_eq!(
-        outcome.heard_texts(),
+        outcome.heard(),
         [
             "Hello! How can I help you? Please speak after the tone.",
             "Thank you. Goodbye."
@@ -289,7 +289,7 @@ async fn one_handler_answers_the_same_calls_on_twilio_and_on_telnyx() {
     ] {
         let outcome = h.call(telnyx_script).await;
         assert_eq!(
-            outcome.heard_texts(),
+            outcome.heard(),
             ["Hello, what can I do for you?", reply],
             "{outcome:#?}"
         );
@@ -311,12 +311,12 @@ async fn one_handler_answers_the_same_calls_on_twilio_and_on_telnyx() {
     // Silence: both fall through the gather to the goodbye.
     let outcome = h.call(CallScript::new().silence()).await;
     assert_eq!(
-        outcome.heard_texts(),
+        outcome.heard(),
         ["Hello, what can I do for you?", "Nothing? Goodbye."]
     );
     let (twilio_heard, _) =
         booking_on_twilio(telephony_twilio_simulator::CallScript::new().silence()).await;
-    assert_eq!(twilio_heard, outcome.heard_texts());
+    assert_eq!(twilio_heard, outcome.heard());
     h.stop().await;
 }
 
@@ -356,7 +356,7 @@ async fn blocked_callers_are_rejected_unanswered_and_strangers_hear_their_pairin
     .await;
     let stranger = h.call(CallScript::new()).await;
     assert_eq!(stranger.command_names(), ["answer", "speak", "hangup"]);
-    let heard = stranger.heard_texts();
+    let heard = stranger.heard();
     assert_eq!(heard.len(), 1);
     let code: String = pending_code(&h).await;
     let spelled: Vec<String> = code.chars().map(|c| c.to_string()).collect();
@@ -421,7 +421,7 @@ async fn an_outbound_telnyx_call_moves_through_its_statuses_and_says_its_message
         .wait_for_call(&id, Duration::from_secs(5))
         .await
         .unwrap();
-    assert_eq!(outcome.heard_texts(), ["Your table is ready."]);
+    assert_eq!(outcome.heard(), ["Your table is ready."]);
     assert_eq!(outcome.direction, "outgoing");
     for (to, expected) in [
         ("+15557650002", CallStatus::Busy),
@@ -579,7 +579,7 @@ async fn the_stream_bridge_speaks_media_streams_to_the_app_on_telnyx_too() {
     assert_eq!(s.audio_received, tone);
     assert_eq!(s.marks_received, ["m1", "m2", "m3", "m4", "m5"]);
     // The app closed its socket on 9: the call went on to the closing and hung up.
-    assert_eq!(outcome.heard_texts(), ["Bye now."], "{outcome:#?}");
+    assert_eq!(outcome.heard(), ["Bye now."], "{outcome:#?}");
     assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
     let seen = seen.lock().unwrap().clone();
     let events: Vec<&str> = seen
@@ -639,7 +639,7 @@ async fn the_reaper_asks_telnyx_about_a_call_whose_hangup_was_lost_and_leaves_a_
     .await;
     h.sim.drop_call_events("call.hangup");
     let ended = h.call(CallScript::new()).await;
-    assert_eq!(ended.heard_texts(), ["Hi and bye."]);
+    assert_eq!(ended.heard(), ["Hi and bye."]);
     let live = h
         .sim
         .start_inbound_call(InboundCall::new("+15557650009", OURS))
@@ -695,7 +695,7 @@ async fn telnyx_calls_keep_to_the_session_limits() {
     .await;
     let second = h.call(CallScript::new()).await;
     assert_eq!(
-        second.heard_texts(),
+        second.heard(),
         ["All our lines are busy right now. Please call again later."]
     );
     let err =
