@@ -80,6 +80,19 @@ def check_messages_send_from_a_number_not_on_the_profile(c):
         "/from",
     )
     eq(first["title"], "Invalid 'from' address", "title")
+    other = str(uuid.uuid4())
+    first = expect_error(
+        lambda: c.client.messages.send(from_=c.sender, messaging_profile_id=other, to=ALICE, text="x"),
+        telnyx.UnprocessableEntityError,
+        422,
+        40305,
+        "/from",
+    )
+    eq(
+        first["detail"],
+        f"The 'from' number {c.sender} is not in messaging profile {other} (it is in {c.profile}).",
+        "detail",
+    )
 
 
 def check_messages_send_invalid_to(c):
