@@ -2,7 +2,9 @@
 unchanged except for the lines README "Testing your app against the sandbox" shows."""
 
 import datetime as dt
+import http.server
 import sys
+import threading
 import uuid
 
 import telnyx
@@ -12,6 +14,21 @@ from harness import Sandbox, binary, eq, run, wait_for
 
 ALICE = "+12025550142"
 BOB = "+12025550143"
+
+
+class Webhooks(http.server.BaseHTTPRequestHandler):
+    """The app's webhook endpoint: records every POST (raw body and headers)."""
+
+    received = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        length = int(self.headers.get("Content-Length", "0"))
+        Webhooks.received.append((self.rfile.read(length).decode(), dict(self.headers.items())))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def client_for(rt, key=None):
@@ -69,6 +86,27 @@ def check_messages_send_mms(c):
         from_=c.sender, to=BOB, text="A picture", media_urls=["https://example.com/cat.jpg"]
     ).data
     eq((m.type, [x.url for x in m.media]), ("MMS", ["https://example.com/cat.jpg"]), "mms")
+
+
+def check_webhooks_unwrap(c):
+    # The status webhooks of a send, verified by the SDK with the sandbox's public key.
+    m = c.client.messages.send(from_=c.sender, to=BOB, text="with webhooks", webhook_url=c.webhook_url).data
+    got = wait_for(
+        "webhooks",
+        lambda: [w for w in Webhooks.received if m.id in w[0]],
+        lambda ws: len(ws) == 2,
+    )
+    events = [c.client.webhooks.unwrap(body, headers=headers, key=c.rt["sandboxPublicKey"]) for body, headers in got]
+    eq([e.data.event_type for e in events], ["message.sent", "message.finalized"], "events")
+    eq([e.data.payload.id for e in events], [m.id, m.id], "message ids")
+    eq(events[1].data.payload.to[0].status, "delivered", "final status")
+    body, headers = got[0]
+    try:
+        c.client.webhooks.unwrap(body.replace("with webhooks", "forged"), headers=headers, key=c.rt["sandboxPublicKey"])
+    except ValueError as e:
+        eq(str(e), "Signature verification failed: signature does not match payload", "forged")
+    else:
+        raise AssertionError("a forged webhook verified")
 
 
 def check_messages_send_from_a_number_not_on_the_profile(c):
@@ -196,7 +234,11 @@ def main():
         c.sender = c.rt["sandboxNumbers"][0]
         c.profile = c.rt["sandboxMessagingProfileId"]
         c.client = client_for(c.rt)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhooks)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        c.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/webhooks"
         code = run("telnyx", CHECKS, c)
+        server.shutdown()
         if code:
             print(sandbox.output()[-4000:])
         return code
