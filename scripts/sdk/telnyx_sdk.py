@@ -109,6 +109,41 @@ def check_webhooks_unwrap(c):
         raise AssertionError("a forged webhook verified")
 
 
+def check_calls_dial(c):
+    # A call from the sandbox's Call Control application, its webhooks to this app.
+    Webhooks.received.clear()
+    r = c.client.calls.dial(
+        connection_id=c.rt["sandboxConnectionId"], to=ALICE, from_=c.sender, webhook_url=c.webhook_url
+    ).data
+    assert r.call_control_id.startswith("v3:"), r.call_control_id
+    eq(r.record_type, "call", "record_type")
+    assert r.call_leg_id and r.call_session_id, r
+    c.call = r
+
+
+def check_calls_retrieve_status(c):
+    status = c.client.calls.retrieve_status(c.call.call_control_id).data
+    eq((status.call_control_id, status.call_leg_id), (c.call.call_control_id, c.call.call_leg_id), "ids")
+
+
+def check_calls_actions_hangup(c):
+    eq(c.client.calls.actions.hangup(c.call.call_control_id).data.result, "ok", "hangup")
+    got = wait_for(
+        "call webhooks",
+        lambda: [w for w in Webhooks.received if c.call.call_control_id in w[0]],
+        lambda ws: any('"call.hangup"' in body for body, _ in ws),
+    )
+    events = [c.client.webhooks.unwrap(body, headers=h, key=c.rt["sandboxPublicKey"]) for body, h in got]
+    types = [e.data.event_type for e in events]
+    eq((types[0], types[-1]), ("call.initiated", "call.hangup"), f"events {types}")
+    ended = wait_for(
+        "not alive",
+        lambda: c.client.calls.retrieve_status(c.call.call_control_id).data,
+        lambda s: s.is_alive is False,
+    )
+    eq(ended.is_alive, False, "ended")
+
+
 def check_messages_send_from_a_number_not_on_the_profile(c):
     first = expect_error(
         lambda: c.client.messages.send(from_="+12025550199", to=ALICE, text="x"),

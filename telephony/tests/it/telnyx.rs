@@ -675,6 +675,10 @@ async fn the_sandbox_publishes_its_telnyx_api_key_for_your_own_code() {
         .await
         .unwrap();
     assert_eq!(page["data"][0]["phone_number"], "+12025550123", "{page}");
+    assert_eq!(
+        file["sandboxConnectionId"],
+        telephony::providers::TELNYX_SANDBOX_CONNECTION
+    );
     let public_key = file["sandboxPublicKey"].as_str().unwrap();
     let seed = file["sandboxSigningKey"].as_str().unwrap();
     assert_eq!(
