@@ -21,6 +21,8 @@ for line in sys.stdin:
         print(m["executable"])')"
 fi
 export SDK_TEST_BINARY
+# No __pycache__ left in the checkout.
+export PYTHONDONTWRITEBYTECODE=1
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

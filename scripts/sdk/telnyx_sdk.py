@@ -2,7 +2,9 @@
 unchanged except for the lines README "Testing your app against the sandbox" shows."""
 
 import datetime as dt
+import http.server
 import sys
+import threading
 import uuid
 
 import telnyx
@@ -12,6 +14,21 @@ from harness import Sandbox, binary, eq, run, wait_for
 
 ALICE = "+12025550142"
 BOB = "+12025550143"
+
+
+class Webhooks(http.server.BaseHTTPRequestHandler):
+    """The app's webhook endpoint: records every POST (raw body and headers)."""
+
+    received = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        length = int(self.headers.get("Content-Length", "0"))
+        Webhooks.received.append((self.rfile.read(length).decode(), dict(self.headers.items())))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def client_for(rt, key=None):
@@ -71,6 +88,62 @@ def check_messages_send_mms(c):
     eq((m.type, [x.url for x in m.media]), ("MMS", ["https://example.com/cat.jpg"]), "mms")
 
 
+def check_webhooks_unwrap(c):
+    # The status webhooks of a send, verified by the SDK with the sandbox's public key.
+    m = c.client.messages.send(from_=c.sender, to=BOB, text="with webhooks", webhook_url=c.webhook_url).data
+    got = wait_for(
+        "webhooks",
+        lambda: [w for w in Webhooks.received if m.id in w[0]],
+        lambda ws: len(ws) == 2,
+    )
+    events = [c.client.webhooks.unwrap(body, headers=headers, key=c.rt["sandboxPublicKey"]) for body, headers in got]
+    eq([e.data.event_type for e in events], ["message.sent", "message.finalized"], "events")
+    eq([e.data.payload.id for e in events], [m.id, m.id], "message ids")
+    eq(events[1].data.payload.to[0].status, "delivered", "final status")
+    body, headers = got[0]
+    try:
+        c.client.webhooks.unwrap(body.replace("with webhooks", "forged"), headers=headers, key=c.rt["sandboxPublicKey"])
+    except ValueError as e:
+        eq(str(e), "Signature verification failed: signature does not match payload", "forged")
+    else:
+        raise AssertionError("a forged webhook verified")
+
+
+def check_calls_dial(c):
+    # A call from the sandbox's Call Control application, its webhooks to this app.
+    Webhooks.received.clear()
+    r = c.client.calls.dial(
+        connection_id=c.rt["sandboxConnectionId"], to=ALICE, from_=c.sender, webhook_url=c.webhook_url
+    ).data
+    assert r.call_control_id.startswith("v3:"), r.call_control_id
+    eq(r.record_type, "call", "record_type")
+    assert r.call_leg_id and r.call_session_id, r
+    c.call = r
+
+
+def check_calls_retrieve_status(c):
+    status = c.client.calls.retrieve_status(c.call.call_control_id).data
+    eq((status.call_control_id, status.call_leg_id), (c.call.call_control_id, c.call.call_leg_id), "ids")
+
+
+def check_calls_actions_hangup(c):
+    eq(c.client.calls.actions.hangup(c.call.call_control_id).data.result, "ok", "hangup")
+    got = wait_for(
+        "call webhooks",
+        lambda: [w for w in Webhooks.received if c.call.call_control_id in w[0]],
+        lambda ws: any('"call.hangup"' in body for body, _ in ws),
+    )
+    events = [c.client.webhooks.unwrap(body, headers=h, key=c.rt["sandboxPublicKey"]) for body, h in got]
+    types = [e.data.event_type for e in events]
+    eq((types[0], types[-1]), ("call.initiated", "call.hangup"), f"events {types}")
+    ended = wait_for(
+        "not alive",
+        lambda: c.client.calls.retrieve_status(c.call.call_control_id).data,
+        lambda s: s.is_alive is False,
+    )
+    eq(ended.is_alive, False, "ended")
+
+
 def check_messages_send_from_a_number_not_on_the_profile(c):
     first = expect_error(
         lambda: c.client.messages.send(from_="+12025550199", to=ALICE, text="x"),
@@ -80,6 +153,19 @@ def check_messages_send_from_a_number_not_on_the_profile(c):
         "/from",
     )
     eq(first["title"], "Invalid 'from' address", "title")
+    other = str(uuid.uuid4())
+    first = expect_error(
+        lambda: c.client.messages.send(from_=c.sender, messaging_profile_id=other, to=ALICE, text="x"),
+        telnyx.UnprocessableEntityError,
+        422,
+        40305,
+        "/from",
+    )
+    eq(
+        first["detail"],
+        f"The 'from' number {c.sender} is not in messaging profile {other} (it is in {c.profile}).",
+        "detail",
+    )
 
 
 def check_messages_send_invalid_to(c):
@@ -183,7 +269,11 @@ def main():
         c.sender = c.rt["sandboxNumbers"][0]
         c.profile = c.rt["sandboxMessagingProfileId"]
         c.client = client_for(c.rt)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhooks)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        c.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/webhooks"
         code = run("telnyx", CHECKS, c)
+        server.shutdown()
         if code:
             print(sandbox.output()[-4000:])
         return code

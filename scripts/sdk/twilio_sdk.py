@@ -275,7 +275,7 @@ def main():
         c = Context()
         c.rt = sandbox.runtime
         c.account = c.rt["sandboxAccountSid"]
-        c.sender = (c.rt.get("sandboxNumbers") or ["+15005550006"])[0]
+        c.sender = c.rt["sandboxNumbers"][0]
         c.client = client_for(c.rt)
         c.callback_url = f"http://127.0.0.1:{server.server_address[1]}/status"
         code = run("twilio", CHECKS, c)

@@ -122,9 +122,14 @@ fn validate(req: SendRequest) -> Result<ValidSend, ApiError> {
 
 /// The messaging profile of the sending number. Once the account has numbers (the
 /// sandbox's, or a test's [`Simulator::add_number`]), `from` must be one of them in a
-/// messaging profile, else 422 (40305 "Invalid 'from' address"); a simulator without
-/// numbers takes any `from` (and reports its default profile).
-fn sender_profile(sim: &Simulator, from: Option<&str>) -> Result<Option<String>, ApiError> {
+/// messaging profile, and in the send's `messaging_profile_id` when it names one; else 422
+/// (40305 "Invalid 'from' address"). A simulator without numbers takes any `from` (and
+/// reports the send's profile, else its default one).
+fn sender_profile(
+    sim: &Simulator,
+    from: Option<&str>,
+    profile: Option<&str>,
+) -> Result<Option<String>, ApiError> {
     let Some(from) = from else {
         return Ok(None);
     };
@@ -132,27 +137,26 @@ fn sender_profile(sim: &Simulator, from: Option<&str>) -> Result<Option<String>,
     if st.numbers.is_empty() {
         return Ok(None);
     }
+    let invalid =
+        |detail: String| ApiError::invalid(40305, "Invalid 'from' address", detail, "/from");
     match st
         .numbers
         .iter()
         .find(|n| n.resource.phone_number == from)
         .map(|n| n.resource.messaging_profile_id.clone())
     {
-        Some(Some(profile)) => Ok(Some(profile)),
-        Some(None) => Err(ApiError::invalid(
-            40305,
-            "Invalid 'from' address",
-            format!(
-                "The 'from' number {from} is not in a messaging profile: assign it to one first."
-            ),
-            "/from",
-        )),
-        None => Err(ApiError::invalid(
-            40305,
-            "Invalid 'from' address",
-            format!("The 'from' number {from} is not a number of this account."),
-            "/from",
-        )),
+        None => Err(invalid(format!(
+            "The 'from' number {from} is not a number of this account."
+        ))),
+        Some(None) => Err(invalid(format!(
+            "The 'from' number {from} is not in a messaging profile: assign it to one first."
+        ))),
+        Some(Some(own)) => match profile {
+            Some(asked) if asked != own => Err(invalid(format!(
+                "The 'from' number {from} is not in messaging profile {asked} (it is in {own})."
+            ))),
+            _ => Ok(Some(own)),
+        },
     }
 }
 
@@ -234,7 +238,7 @@ async fn send(
     }
     let req = validate(req)
         .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
-    let number_profile = sender_profile(&sim, req.from.as_deref())
+    let number_profile = sender_profile(&sim, req.from.as_deref(), req.profile.as_deref())
         .inspect_err(|e| tracing::debug!(code = e.code, "telnyx simulator: send refused"))?;
 
     let config = &sim.config();
@@ -275,8 +279,8 @@ async fn send(
             .ok()
             .and_then(|v| v.as_str().map(str::to_string)),
         messaging_profile_id: Some(
-            req.profile
-                .or(number_profile)
+            number_profile
+                .or(req.profile)
                 .unwrap_or_else(|| config.messaging_profile_id.clone()),
         ),
         webhook_url: webhook_url.clone(),

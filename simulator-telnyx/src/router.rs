@@ -64,25 +64,25 @@ pub(crate) fn router(sim: Simulator) -> Router {
             "/v2/call_control_applications/{id}",
             get(crate::call_control_apps::get_app)
                 .patch(crate::call_control_apps::patch_app)
-                .fallback(not_found),
+                .fallback(unsupported("/v2/call_control_applications/{id}")),
         )
         .route(
             "/v2/calls",
-            post(crate::call_commands::dial).fallback(not_found),
+            post(crate::call_commands::dial).fallback(unsupported("/v2/calls")),
         )
         .route(
             "/_simulator/calls",
-            post(crate::sandbox_calls::place).fallback(not_found),
+            post(crate::sandbox_calls::place).fallback(unsupported("/_simulator/calls")),
         )
         .route(
             "/v2/calls/{id}",
-            get(crate::call_commands::retrieve).fallback(not_found),
+            get(crate::call_commands::retrieve).fallback(unsupported("/v2/calls/{id}")),
         )
         .route(
             "/v2/calls/{id}/actions/{name}",
             post(crate::call_commands::command)
                 .put(crate::call_commands::command)
-                .fallback(not_found),
+                .fallback(unsupported("/v2/calls/{id}/actions/{action}")),
         )
         .fallback(not_found)
         .with_state(sim)

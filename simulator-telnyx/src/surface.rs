@@ -93,6 +93,31 @@ pub const SIMULATED_RESOURCES: &[SimulatedResource] = &[
         methods: &["GET"],
         filters: &[],
     },
+    SimulatedResource {
+        path: "/v2/call_control_applications/{id}",
+        methods: &["GET", "PATCH"],
+        filters: &[],
+    },
+    SimulatedResource {
+        path: "/v2/calls",
+        methods: &["POST"],
+        filters: &[],
+    },
+    SimulatedResource {
+        path: "/v2/calls/{id}",
+        methods: &["GET"],
+        filters: &[],
+    },
+    SimulatedResource {
+        path: "/v2/calls/{id}/actions/{action}",
+        methods: &["POST", "PUT"],
+        filters: &[],
+    },
+    SimulatedResource {
+        path: "/_simulator/calls",
+        methods: &["POST"],
+        filters: &[],
+    },
 ];
 
 /// The resource of `path` (a template from [`SIMULATED_RESOURCES`]).

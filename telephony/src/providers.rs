@@ -202,6 +202,8 @@ pub struct SandboxSecrets {
     pub messaging_profile_id: Option<String>,
     /// The Telnyx simulator's webhook public key (base64).
     pub public_key: Option<String>,
+    /// The Telnyx sandbox's Call Control application.
+    pub connection_id: Option<String>,
     /// The simulator's URL.
     pub simulator_url: String,
 }
@@ -281,6 +283,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     numbers: vec![from.as_str().to_string()],
                     messaging_profile_id: None,
                     public_key: None,
+                    connection_id: None,
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Twilio(running, sim)),
@@ -340,6 +343,7 @@ pub async fn setup(config: &Config, sandbox: bool) -> Result<ProviderSetup, Buil
                     numbers: vec![from.as_str().to_string()],
                     messaging_profile_id: Some(profile),
                     public_key: Some(sc.public_key_base64()),
+                    connection_id: Some(TELNYX_SANDBOX_CONNECTION.to_string()),
                     simulator_url: running.url(),
                 }),
                 simulator: Some(SandboxSimulator::Telnyx(running, sim)),

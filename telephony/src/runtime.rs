@@ -60,6 +60,10 @@ pub struct RuntimeInfo {
     /// In sandbox mode with Telnyx, the messaging profile the sandbox's numbers are in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_messaging_profile_id: Option<String>,
+    /// In sandbox mode with Telnyx, the Call Control application (`connection_id`) the
+    /// sandbox's number and calls use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_connection_id: Option<String>,
     /// In sandbox mode with Telnyx, the public key (base64) that verifies the simulator's
     /// webhooks (what `telnyx.publicKey` is for the real Telnyx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +109,7 @@ impl std::fmt::Debug for RuntimeInfo {
                 "sandbox_messaging_profile_id",
                 &self.sandbox_messaging_profile_id,
             )
+            .field("sandbox_connection_id", &self.sandbox_connection_id)
             .field("sandbox_public_key", &self.sandbox_public_key)
             .field("account", &self.account)
             .field("accounts", &self.accounts)

@@ -95,6 +95,9 @@ pub(super) async fn serve(ctx: Context, sandbox: bool) -> Result<(), CliError> {
             if let Some(profile) = &rt.sandbox_messaging_profile_id {
                 println!("  messaging profile {profile}");
             }
+            if let Some(connection) = &rt.sandbox_connection_id {
+                println!("  Call Control application (connection_id) {connection}");
+            }
             if let Some(key) = &rt.sandbox_public_key {
                 println!("  webhook public key {key}");
             }

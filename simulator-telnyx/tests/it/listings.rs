@@ -191,7 +191,7 @@ async fn a_send_reports_its_numbers_profile_and_long_code_needs_a_from() {
 
 #[tokio::test]
 async fn a_from_that_is_not_on_a_profile_is_40305() {
-    let (sim, server, _first, _second) = account().await;
+    let (sim, server, first, second) = account().await;
     for (from, detail) in [
         (
             "+15550009999",
@@ -221,5 +221,19 @@ async fn a_from_that_is_not_on_a_profile_is_40305() {
         );
         assert_eq!(e["source"]["pointer"], "/from");
     }
+    // A number of one profile sent "through" another: refused, not reported as the other.
+    let (status, err) = call(
+        &server,
+        "POST",
+        "/v2/messages",
+        Some(json!({"from": A, "messaging_profile_id": second, "to": B, "text": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(err["errors"][0]["code"], "40305");
+    assert_eq!(
+        err["errors"][0]["detail"],
+        format!("The 'from' number {A} is not in messaging profile {second} (it is in {first}).")
+    );
     assert!(sim.messages().is_empty());
 }

@@ -16,6 +16,7 @@ use crate::support::start;
 
 const KEY: &str = "KEY0123456789ABCDEF0123456789ABCDEF";
 const OURS: &str = "+15550002222";
+const APP: &str = "1494404757140276705";
 
 /// The README's table between `<!-- simulated-resources {provider}` and
 /// `<!-- /simulated-resources -->`: (path, methods, filters) per row.
@@ -108,9 +109,14 @@ impl Walk {
 
 #[tokio::test]
 async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
+    // Nothing listens at the application's webhook URL; a call waits an hour for its first
+    // command, so it lives through the walk.
     let (sim, server) = start(
         SimulatorConfig::new(KEY, WebhookSigner::from_seed([7; 32]))
-            .with_callback_delay(Duration::from_secs(3600)),
+            .with_callback_delay(Duration::from_secs(3600))
+            .with_connection(APP, "http://127.0.0.1:9/voice")
+            .with_webhook_retries(1, Duration::ZERO)
+            .with_first_command_timeout(Duration::from_secs(3600)),
     )
     .await;
     let profile = sim.add_messaging_profile(None);
@@ -123,6 +129,13 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
     let (status, sent) = walk.send("POST", "/v2/messages", Some(&send)).await;
     assert_eq!(status, 200, "{sent}");
     let message = sent["data"]["id"].as_str().unwrap().to_string();
+    let dial = json!({"connection_id": APP, "to": "+15550001111", "from": OURS});
+    let (status, call) = walk.send("POST", "/v2/calls", Some(&dial)).await;
+    assert_eq!(status, 200, "{call}");
+    let call = call["data"]["call_control_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let fill = |path: &str| {
         path.replace("/v2/messages/{id}", &format!("/v2/messages/{message}"))
             .replace(
@@ -133,7 +146,15 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
                 "/v2/messaging_profiles/{id}",
                 &format!("/v2/messaging_profiles/{profile}"),
             )
+            .replace(
+                "/v2/call_control_applications/{id}",
+                &format!("/v2/call_control_applications/{APP}"),
+            )
+            .replace("/v2/calls/{id}", &format!("/v2/calls/{call}"))
     };
+    let app = json!({"application_name": "gateway", "webhook_event_url": "https://gw.example.com/telephony/webhook"});
+    let client_state = json!({"client_state": "aGVsbG8="});
+    let hangup = json!({});
     let patch = json!({"webhook_url": "https://gw.example.com/telephony/webhook"});
     let expected: Vec<(&str, &str, Option<&Value>, u16)> = vec![
         ("/v2/messages", "POST", Some(&send), 200),
@@ -152,6 +173,29 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
             None,
             200,
         ),
+        ("/v2/call_control_applications/{id}", "GET", None, 200),
+        (
+            "/v2/call_control_applications/{id}",
+            "PATCH",
+            Some(&app),
+            200,
+        ),
+        ("/v2/calls", "POST", Some(&dial), 200),
+        ("/v2/calls/{id}", "GET", None, 200),
+        (
+            "/v2/calls/{id}/actions/{action}",
+            "PUT",
+            Some(&client_state),
+            200,
+        ),
+        (
+            "/v2/calls/{id}/actions/{action}",
+            "POST",
+            Some(&hangup),
+            200,
+        ),
+        // Walked on a simulator of its own below (it waits for the call to end).
+        ("/_simulator/calls", "POST", None, 200),
     ];
     let walked: BTreeSet<(&str, &str)> = expected.iter().map(|(p, m, _, _)| (*p, *m)).collect();
     let listed: BTreeSet<(&str, &str)> = SIMULATED_RESOURCES
@@ -163,9 +207,31 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
         "every listed method is walked, nothing else"
     );
     for (path, method, body, want) in &expected {
-        let (status, answer) = walk.send(method, &fill(path), *body).await;
+        let url = match (*path, *method) {
+            ("/_simulator/calls", _) => continue,
+            (_, "PUT") => fill(path).replace("{action}", "client_state_update"),
+            _ => fill(path).replace("{action}", "hangup"),
+        };
+        let (status, answer) = walk.send(method, &url, *body).await;
         assert_eq!(status, *want, "{method} {path}: {answer}");
     }
+    // A call from another process (`telephony simulate call`), on a simulator whose calls
+    // nobody answers: hung up after 50 ms, then summarised.
+    let (_quick, quick_server) = start(
+        SimulatorConfig::new(KEY, WebhookSigner::from_seed([7; 32]))
+            .with_connection(APP, "http://127.0.0.1:9/voice")
+            .with_webhook_retries(1, Duration::ZERO)
+            .with_first_command_timeout(Duration::from_millis(50)),
+    )
+    .await;
+    let quick = Walk {
+        server: quick_server,
+        http: reqwest::Client::new(),
+    };
+    let place = json!({"from": "+15550001111", "to": OURS});
+    let (status, summary) = quick.send("POST", "/_simulator/calls", Some(&place)).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["answered"], false, "{summary}");
 
     for SimulatedResource {
         path,

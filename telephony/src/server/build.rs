@@ -199,6 +199,7 @@ pub(super) fn gateways(
                 .as_ref()
                 .and_then(|c| c.messaging_profile_id.clone()),
             sandbox_public_key: sandbox.as_ref().and_then(|c| c.public_key.clone()),
+            sandbox_connection_id: sandbox.as_ref().and_then(|c| c.connection_id.clone()),
             account: account_config.account.clone(),
             accounts: Vec::new(),
         };

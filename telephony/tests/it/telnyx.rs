@@ -658,5 +658,34 @@ async fn the_sandbox_publishes_its_telnyx_api_key_for_your_own_code() {
     // The runtime file (0600) carries it under its documented name.
     let file = serde_json::to_value(&gw.runtime).unwrap();
     assert_eq!(file["sandboxApiKey"], key.as_str());
+    // And what an SDK needs besides: the numbers, their messaging profile (the simulator's
+    // own), and the key that verifies its webhooks.
+    assert_eq!(file["sandboxNumbers"], serde_json::json!(["+12025550123"]));
+    let profile = file["sandboxMessagingProfileId"].as_str().unwrap();
+    let page: serde_json::Value = http
+        .get(format!(
+            "{}/v2/messaging_profiles/{profile}/phone_numbers",
+            gw.runtime.simulator_url.clone().unwrap()
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["data"][0]["phone_number"], "+12025550123", "{page}");
+    assert_eq!(
+        file["sandboxConnectionId"],
+        telephony::providers::TELNYX_SANDBOX_CONNECTION
+    );
+    let public_key = file["sandboxPublicKey"].as_str().unwrap();
+    let seed = file["sandboxSigningKey"].as_str().unwrap();
+    assert_eq!(
+        telephony_telnyx::WebhookSigner::from_seed_base64(seed)
+            .unwrap()
+            .public_key_base64(),
+        public_key
+    );
     gw.stop().await.unwrap();
 }
