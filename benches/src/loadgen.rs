@@ -59,6 +59,10 @@ mod procfs;
 mod realtime;
 #[path = "loadgen/rt_samples.rs"]
 mod rt_samples;
+#[path = "loadgen/telnyx_api.rs"]
+mod telnyx_api;
+#[path = "loadgen/telnyx_voice.rs"]
+mod telnyx_voice;
 #[path = "loadgen/verify.rs"]
 mod verify;
 #[path = "loadgen/voice.rs"]
@@ -187,6 +191,12 @@ struct Args {
     /// call spends seconds speaking and listening between requests (0: back to back).
     #[arg(long, requires = "voice", default_value_t = 0)]
     step_gap_ms: u64,
+    /// With `--voice` or `--realtime`: the provider to play. `telnyx`: loadgen plays Telnyx
+    /// Call Control (signed `call.*` events, a mock Telnyx API on loopback recording the
+    /// commands they cause, Telnyx's media-stream frames) against a gateway it starts in
+    /// this process (see the `telnyx_voice` and `realtime` modules).
+    #[arg(long, default_value = "twilio", value_parser = ["twilio", "telnyx"])]
+    provider: String,
     /// Real-time voice over loopback instead: concurrent Media Streams echoed by a Rust
     /// handler, then ConversationRelay sessions through the relay bridge to an HTTP app
     /// (see the `realtime` module). `--duration` is the streams' (default 20 s).
@@ -1059,8 +1069,20 @@ fn run(args: Args) -> Result<bool, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let result = if args.realtime {
+    let result = if args.provider == "telnyx" && !args.voice && !args.realtime {
+        Err("--provider telnyx goes with --voice or --realtime".into())
+    } else if args.realtime {
         realtime::run(args)
+    } else if args.voice && args.provider == "telnyx" {
+        if !args.target.is_empty()
+            || !args.runtime_file.is_empty()
+            || args.config.is_some()
+            || args.postgres.is_some()
+        {
+            Err("--provider telnyx starts its own gateway in this process (its API must be loadgen's mock): drop --target, --runtime-file, --config and --postgres".into())
+        } else {
+            telnyx_voice::run(args)
+        }
     } else if args.voice {
         voice::run(args)
     } else {
