@@ -4,6 +4,7 @@
 #   benches/voice-providers.sh                          # build, then 3 rounds of both
 #   benches/voice-providers.sh --rounds 1 --calls 320   # a quick look
 #   benches/voice-providers.sh --skip-build             # reuse $OUT/bin/loadgen
+#   benches/voice-providers.sh --streams 0              # voice answers only
 #
 # What it does:
 #   1. builds the release `loadgen` (copied to $OUT/bin, so a later build cannot change
@@ -12,13 +13,18 @@
 #      `loadgen --voice --provider telnyx` (signed Call Control events, the commands they
 #      cause recorded by loadgen's mock Telnyx API), each against a fresh gateway started
 #      in loadgen's process (`telephony serve` with the default flow, SQLite in a temporary
-#      directory), with the same callers, calls and pause between a call's steps;
+#      directory), with the same callers, calls and pause between a call's steps; then
+#      (unless `--streams 0`) `loadgen --realtime --only streams` on each provider: 100
+#      media streams for 20 s echoed by a Rust stream handler (on Telnyx the calls are
+#      placed with signed events, the socket and its one-time token come from the
+#      `streaming_start` command, and the frames are Telnyx's);
 #   3. prints one table per provider (every round, then the median over the rounds); the
 #      raw loadgen JSON of every run is kept in $OUT (default /tmp/telephony-voice-providers).
 #
 # Twilio's figure is the HTTP answer (the TwiML is the answer); Telnyx's is the time from
 # an event's first byte to the first command it causes reaching the API (the gateway
-# answers the event after sending its commands). Target: p99 < 20 ms for both.
+# answers the event after sending its commands). Target: p99 < 20 ms for both. Real-time
+# target: frame → handler and handler → echo read p99 < 1 ms on a quiet machine.
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/telephony-gateway/target-bench), CARGO
 # (default cargo), OUT.
@@ -29,6 +35,8 @@ rounds=3
 calls=1280
 connections=64
 gap_ms=1000
+streams=100
+stream_secs=20
 skip_build=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,8 +44,10 @@ while [ $# -gt 0 ]; do
         --calls) calls="$2"; shift 2 ;;
         --connections) connections="$2"; shift 2 ;;
         --step-gap-ms) gap_ms="$2"; shift 2 ;;
+        --streams) streams="$2"; shift 2 ;;
+        --stream-seconds) stream_secs="$2"; shift 2 ;;
         --skip-build) skip_build=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "voice-providers.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -65,11 +75,19 @@ for r in $(seq 1 "$rounds"); do
         "$bin/loadgen" --voice --provider "$provider" --calls "$calls" \
             --connections "$connections" --step-gap-ms "$gap_ms" --json > "$f"
     done
+    if [ "$streams" -gt 0 ]; then
+        for provider in twilio telnyx; do
+            f="$out/$stamp-rt-$provider-$r.json"
+            log "round $r/$rounds, $provider: $streams media streams for $stream_secs s (load $(cut -d' ' -f1 /proc/loadavg))"
+            "$bin/loadgen" --realtime --only streams --provider "$provider" \
+                --streams "$streams" --duration "$stream_secs" --json > "$f"
+        done
+    fi
 done
 
-python3 - "$out" "$stamp" "$rounds" <<'EOF'
+python3 - "$out" "$stamp" "$rounds" "$streams" <<'EOF'
 import json, statistics, sys
-out, stamp, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out, stamp, rounds, streams = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def load(provider, r):
     with open(f"{out}/{stamp}-{provider}-{r}.json") as f:
@@ -116,5 +134,15 @@ for provider, rows_of in [("twilio", twilio_rows), ("telnyx", telnyx_rows)]:
         count = lat[0].get("count", lat[0].get("answered"))
         p99s = " / ".join(f"{l['p99']:.2f}" for l in lat)
         print(f"  {label:<38} {count:>7} {med('p50'):>7.2f} {med('p90'):>7.2f} {med('p99'):>7.2f} {med('max'):>7.2f}   ({p99s})")
+if streams > 0:
+    print(f"\nreal-time: {streams} media streams, frame written → handler saw it (in) and handler sent → echo read (out), ms")
+    print(f"  {'provider':<8} {'round':>5} {'frames':>7} {'lost':>5} {'in p50':>7} {'in p99':>7} {'out p50':>7} {'out p99':>7} {'p99.9 in/out':>14}  target")
+    for provider in ["twilio", "telnyx"]:
+        for r in range(1, rounds + 1):
+            with open(f"{out}/{stamp}-rt-{provider}-{r}.json") as f:
+                s = json.load(f)["streams"]
+            i, o = s["inbound_ms"], s["outbound_ms"]
+            lost = s["frames_not_seen"] + s["echoes_not_read"]
+            print(f"  {provider:<8} {r:>5} {s['frames_written']:>7} {lost:>5} {i['p50']:>7.3f} {i['p99']:>7.3f} {o['p50']:>7.3f} {o['p99']:>7.3f} {i['p999']:>6.2f}/{o['p999']:<6.2f}  {'MET' if s['target_met'] else 'NOT MET'}")
 print(f"\nraw JSON: {out}/{stamp}-*.json")
 EOF

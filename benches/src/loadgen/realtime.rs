@@ -246,11 +246,10 @@ impl Ringer {
                 &self.url,
             );
             telnyx_api::event_request(&t.signer, &self.path, &self.host, &body, &mut req);
-            let res =
-                tokio::time::timeout(IO_TIMEOUT, client::exchange(&mut tcp, &req, &mut buf))
-                    .await
-                    .map_err(|_| format!("{}: no answer within {IO_TIMEOUT:?}", event.event_type()))?
-                    .map_err(|e| format!("{}: {e}", event.event_type()))?;
+            let res = tokio::time::timeout(IO_TIMEOUT, client::exchange(&mut tcp, &req, &mut buf))
+                .await
+                .map_err(|_| format!("{}: no answer within {IO_TIMEOUT:?}", event.event_type()))?
+                .map_err(|e| format!("{}: {e}", event.event_type()))?;
             if res.status != 200 {
                 return Err(format!(
                     "{}: HTTP {}: {}",
@@ -615,8 +614,7 @@ async fn start_stream_gateway(
                     .public_key(signer.public_key_base64())
                     .api_base_url(api_url)
                     .from_number(
-                        telephony_core::PhoneNumber::parse(TO)
-                            .map_err(|e| format!("{TO}: {e}"))?,
+                        telephony_core::PhoneNumber::parse(TO).map_err(|e| format!("{TO}: {e}"))?,
                     ),
             )
             .map_err(|e| format!("provider: {e}"))?,
@@ -916,7 +914,9 @@ fn streams_phase(
         dir.path(),
         slots.clone(),
         clock,
-        telnyx.as_ref().map(|(api, side)| (api.url.as_str(), &side.signer)),
+        telnyx
+            .as_ref()
+            .map(|(api, side)| (api.url.as_str(), &side.signer)),
     ))?;
     let ringer = Ringer {
         addr,
@@ -1676,8 +1676,7 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
     let _ = writeln!(
         out,
         "mode:          real-time voice on {}, in-process gateway over loopback ({cpus} CPUs, {threads} gateway worker threads, {} client thread(s))",
-        args.provider,
-        args.client_threads
+        args.provider, args.client_threads
     );
     if let Some(s) = &streams {
         let _ = writeln!(

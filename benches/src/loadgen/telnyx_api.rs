@@ -113,7 +113,9 @@ async fn command(
 ) -> Response {
     let at = Instant::now();
     let Some(index) = rec.index(&id) else {
-        rec.stray(format!("POST /v2/calls/{id}/actions/{name}: not a call of this run"));
+        rec.stray(format!(
+            "POST /v2/calls/{id}/actions/{name}: not a call of this run"
+        ));
         return telnyx_error(
             StatusCode::NOT_FOUND,
             "10005",
@@ -124,7 +126,9 @@ async fn command(
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
-            rec.stray(format!("POST …/actions/{name}: the body is not a JSON object"));
+            rec.stray(format!(
+                "POST …/actions/{name}: the body is not a JSON object"
+            ));
             return telnyx_error(
                 StatusCode::BAD_REQUEST,
                 "10023",
@@ -446,7 +450,13 @@ mod tests {
             "http://x/telephony/webhook",
         );
         let mut req = Vec::new();
-        event_request(&signer, "/telephony/webhook", "127.0.0.1:1", &body, &mut req);
+        event_request(
+            &signer,
+            "/telephony/webhook",
+            "127.0.0.1:1",
+            &body,
+            &mut req,
+        );
         let text = String::from_utf8(req).unwrap();
         let (head, sent) = text.split_once("\r\n\r\n").unwrap();
         assert_eq!(sent.as_bytes(), body.as_slice());

@@ -261,12 +261,7 @@ async fn place_call(
     bufs: (&mut Vec<u8>, &mut Vec<u8>),
 ) -> bool {
     let (wbuf, rbuf) = bufs;
-    let call = CallIds::new(
-        &shared.run_id,
-        i,
-        caller_number(i, shared.callers),
-        TO,
-    );
+    let call = CallIds::new(&shared.run_id, i, caller_number(i, shared.callers), TO);
     let expected = match Expected::new(&shared.base, &call.call_control_id) {
         Ok(e) => e,
         Err(e) => {
@@ -502,7 +497,11 @@ fn check_store(stored: &verify::CallsStored, ev: &[EventStats; 5]) -> Vec<String
         answered + hung_up,
     );
     expect("turns", stored.turns, transcribed);
-    expect("turns with the speech", stored.turns_with_speech, transcribed);
+    expect(
+        "turns with the speech",
+        stored.turns_with_speech,
+        transcribed,
+    );
     expect("transcripts", stored.transcripts, transcribed);
     expect(
         "transcripts with the text",
@@ -569,13 +568,7 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
     if !args.json {
         eprintln!(
             "{} gateway at http://{}{} with the mock Telnyx API at {}: {} callers, {} calls of 5 events, run id {}",
-            target.mode,
-            target.addr,
-            target.path,
-            api.url,
-            args.connections,
-            calls,
-            run_id
+            target.mode, target.addr, target.path, api.url, args.connections, calls, run_id
         );
     }
     let shared = Arc::new(Shared {
@@ -987,14 +980,23 @@ mod tests {
         ];
         assert!(e.check(Event::Transcription, &wrong_text).is_some());
         assert_eq!(
-            e.check(Event::Initiated, &[cmd("answer", Some(&e.answer_state), None)]),
+            e.check(
+                Event::Initiated,
+                &[cmd("answer", Some(&e.answer_state), None)]
+            ),
             None
         );
         assert!(
-            e.check(Event::Initiated, &[cmd("answer", Some(&e.speak_state), None)])
-                .is_some()
+            e.check(
+                Event::Initiated,
+                &[cmd("answer", Some(&e.speak_state), None)]
+            )
+            .is_some()
         );
         assert_eq!(e.check(Event::Hangup, &[]), None);
-        assert_eq!(e.check(Event::SpeakEnded, &[cmd("hangup", None, None)]), None);
+        assert_eq!(
+            e.check(Event::SpeakEnded, &[cmd("hangup", None, None)]),
+            None
+        );
     }
 }
