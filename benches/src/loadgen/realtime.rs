@@ -1792,6 +1792,67 @@ mod tests {
     }
 
     #[test]
+    fn telnyx_frames_are_read_by_the_telnyx_provider() {
+        use telephony_core::Provider;
+        let signer = telephony_telnyx::WebhookSigner::from_seed([3; 32]);
+        let provider = telephony_telnyx::TelnyxProvider::new(
+            telephony_telnyx::TelnyxConfig::new("k")
+                .public_key(signer.public_key_base64())
+                .from_number(telephony_core::PhoneNumber::parse(TO).unwrap()),
+        )
+        .unwrap();
+        let rt = provider.realtime().unwrap();
+        let ringer = Ringer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            host: "127.0.0.1:1".into(),
+            path: "/telephony/webhook".into(),
+            url: "http://127.0.0.1:1/telephony/webhook".into(),
+            account: ACCOUNT.into(),
+            auth_token: AUTH_TOKEN.into(),
+            run_id: "0123456789abcdef".into(),
+            telnyx: Some(Arc::new(TelnyxSide {
+                signer,
+                recorder: Arc::new(telnyx_api::Recorder::new("0123456789abcdef", 4)),
+            })),
+        };
+        let sid = ringer.stream_sid(3);
+        assert_eq!(sid, "01234567-89ab-4cde-8012-000000000003");
+        let StreamEvent::Start(start) = rt
+            .decode_stream(&ringer.start_message(3, &sid, "tok-1"))
+            .unwrap()
+        else {
+            panic!("not a start")
+        };
+        assert_eq!(start.stream_id, sid);
+        assert_eq!(start.call_id, "v3:0123456789abcdef0000000000000003");
+        assert_eq!(start.custom_parameters["telephonyToken"], "tok-1");
+        assert_eq!(
+            (start.encoding.as_str(), start.sample_rate, start.channels),
+            ("audio/x-mulaw", 8000, 1)
+        );
+        let f = frame(3, 42);
+        let media = ringer.media_message(&sid, 5, 43, 840, &f);
+        let StreamEvent::Audio(a) = rt.decode_stream(&media).unwrap() else {
+            panic!("not audio")
+        };
+        assert_eq!((a.chunk, a.timestamp_ms, a.mulaw), (43, 840, f.to_vec()));
+        // The gateway's echo, as the provider writes it, is recognised.
+        let echo = rt.encode_stream(
+            &sid,
+            &telephony_core::voice::StreamCommand::Audio(f.to_vec()),
+        );
+        assert_eq!(echo_id(&echo), Some((3, 42)));
+        assert_eq!(
+            rt.decode_stream(&ringer.stop_message(3, &sid, 6)).unwrap(),
+            StreamEvent::Stop
+        );
+        assert_eq!(
+            rt.decode_stream(&ringer.connected_message()).unwrap(),
+            StreamEvent::Connected
+        );
+    }
+
+    #[test]
     fn errors_are_grouped_by_kind() {
         let errors = [
             "relay 0: close: reset".to_string(),
