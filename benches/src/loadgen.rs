@@ -32,6 +32,12 @@
 //! defaults to [`VOICE_CONFIG`]; a separate gateway needs the same keys (voice on, open
 //! policy, a `maxConcurrentSessions` above `--connections`).
 //!
+//! With `--voice --provider telnyx`, loadgen plays Telnyx Call Control instead
+//! ([`telnyx_voice`]): a mock Telnyx API on loopback records the commands the gateway
+//! sends, and each call is the default flow's five signed `call.*` events, each measured
+//! to the first command it causes. The gateway runs in this process, its Telnyx account
+//! pointed at the mock.
+//!
 //! With `--realtime`, it measures real-time voice instead ([`realtime`]): 100 concurrent
 //! Media Streams played as Twilio plays them (signed webhook, `<Connect><Stream>` TwiML,
 //! signed upgrade, one-time token, a 160-byte μ-law frame every 20 ms) against a Rust
@@ -43,6 +49,8 @@
 //! ```text
 //! loadgen --realtime                               # 100 streams for 20 s, then 100 relays for 15 s
 //! loadgen --realtime --streams 100 --duration 20 --only streams
+//! loadgen --realtime --only streams --provider telnyx   # the streams played as Telnyx plays them
+//! loadgen --voice --provider telnyx --calls 1280 --step-gap-ms 1000
 //! ```
 //!
 //! It only targets loopback addresses.

@@ -1,7 +1,7 @@
 //! `loadgen --voice --provider telnyx`: whole Telnyx Call Control calls, one after another
 //! on each connection, with the time from each event to the commands it causes.
 //!
-//! loadgen plays Telnyx ([`telnyx_api`](crate::telnyx_api)): it serves a mock Telnyx API
+//! loadgen plays Telnyx ([`crate::telnyx_api`]): it serves a mock Telnyx API
 //! on loopback that stamps every command's arrival, and starts the gateway in this
 //! process as `telephony serve` would for a Telnyx account (not the sandbox: its
 //! `telnyx.apiBaseUrl` is the mock, its `telnyx.publicKey` loadgen's signer), voice on with
