@@ -32,6 +32,12 @@
 //! defaults to [`VOICE_CONFIG`]; a separate gateway needs the same keys (voice on, open
 //! policy, a `maxConcurrentSessions` above `--connections`).
 //!
+//! With `--voice --provider telnyx`, loadgen plays Telnyx Call Control instead
+//! ([`telnyx_voice`]): a mock Telnyx API on loopback records the commands the gateway
+//! sends, and each call is the default flow's five signed `call.*` events, each measured
+//! to the first command it causes. The gateway runs in this process, its Telnyx account
+//! pointed at the mock.
+//!
 //! With `--realtime`, it measures real-time voice instead ([`realtime`]): 100 concurrent
 //! Media Streams played as Twilio plays them (signed webhook, `<Connect><Stream>` TwiML,
 //! signed upgrade, one-time token, a 160-byte μ-law frame every 20 ms) against a Rust
@@ -43,6 +49,8 @@
 //! ```text
 //! loadgen --realtime                               # 100 streams for 20 s, then 100 relays for 15 s
 //! loadgen --realtime --streams 100 --duration 20 --only streams
+//! loadgen --realtime --only streams --provider telnyx   # the streams played as Telnyx plays them
+//! loadgen --voice --provider telnyx --calls 1280 --step-gap-ms 1000
 //! ```
 //!
 //! It only targets loopback addresses.
@@ -59,6 +67,10 @@ mod procfs;
 mod realtime;
 #[path = "loadgen/rt_samples.rs"]
 mod rt_samples;
+#[path = "loadgen/telnyx_api.rs"]
+mod telnyx_api;
+#[path = "loadgen/telnyx_voice.rs"]
+mod telnyx_voice;
 #[path = "loadgen/verify.rs"]
 mod verify;
 #[path = "loadgen/voice.rs"]
@@ -187,6 +199,12 @@ struct Args {
     /// call spends seconds speaking and listening between requests (0: back to back).
     #[arg(long, requires = "voice", default_value_t = 0)]
     step_gap_ms: u64,
+    /// With `--voice` or `--realtime`: the provider to play. `telnyx`: loadgen plays Telnyx
+    /// Call Control (signed `call.*` events, a mock Telnyx API on loopback recording the
+    /// commands they cause, Telnyx's media-stream frames) against a gateway it starts in
+    /// this process (see the `telnyx_voice` and `realtime` modules).
+    #[arg(long, default_value = "twilio", value_parser = ["twilio", "telnyx"])]
+    provider: String,
     /// Real-time voice over loopback instead: concurrent Media Streams echoed by a Rust
     /// handler, then ConversationRelay sessions through the relay bridge to an HTTP app
     /// (see the `realtime` module). `--duration` is the streams' (default 20 s).
@@ -1059,8 +1077,20 @@ fn run(args: Args) -> Result<bool, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let result = if args.realtime {
+    let result = if args.provider == "telnyx" && !args.voice && !args.realtime {
+        Err("--provider telnyx goes with --voice or --realtime".into())
+    } else if args.realtime {
         realtime::run(args)
+    } else if args.voice && args.provider == "telnyx" {
+        if !args.target.is_empty()
+            || !args.runtime_file.is_empty()
+            || args.config.is_some()
+            || args.postgres.is_some()
+        {
+            Err("--provider telnyx starts its own gateway in this process (its API must be loadgen's mock): drop --target, --runtime-file, --config and --postgres".into())
+        } else {
+            telnyx_voice::run(args)
+        }
     } else if args.voice {
         voice::run(args)
     } else {

@@ -41,6 +41,17 @@
 //!
 //! Targets (the real-time issue): inbound and outbound p99 < 1 ms, relay overhead p99 < 2 ms.
 //!
+//! **On Telnyx** (`--provider telnyx`, streams only: the gateway has no ConversationRelay
+//! for Telnyx) the same streams are played as Telnyx plays them: the gateway's provider is
+//! a Telnyx account whose API is loadgen's mock ([`telnyx_api`]); each call is a signed
+//! `call.initiated` (answered with `answer`) and `call.answered` (answered with
+//! `streaming_start`, whose `stream_url` and `custom_parameters` give the socket and the
+//! one-time token), then an unsigned upgrade (Telnyx does not sign it), `connected`,
+//! `start` (`stream_id`, `start.call_control_id`, `start.custom_parameters.telephonyToken`,
+//! `start.media_format` PCMU 8000 Hz), `media` frames (`sequence_number`,
+//! `media.{track,chunk,timestamp,payload}`) and `stop`, as `telephony-telnyx-simulator`
+//! writes them. The echo comes back as Telnyx's `{"event":"media","media":{"payload":…}}`.
+//!
 //! ```text
 //! loadgen --realtime                                 # both, defaults: ~45 s
 //! loadgen --realtime --streams 100 --duration 20 --only streams
@@ -74,7 +85,7 @@ use crate::latency::Latency;
 use crate::rt_samples::{
     FrameTimes, Joined, MISSING, PromptTimes, connect_target, frame, frame_id, request_extent,
 };
-use crate::{Args, VOICE_CONFIG, client, mib, ms, procfs, voice_form, voice_plan};
+use crate::{Args, VOICE_CONFIG, client, mib, ms, procfs, telnyx_api, voice_form, voice_plan};
 
 /// Seconds of streaming without `--duration`.
 pub(crate) const DEFAULT_STREAM_SECS: f64 = 20.0;
@@ -97,8 +108,9 @@ const ACCOUNT: &str = "AC00000000000000000000000000000000";
 const AUTH_TOKEN: &str = "loadgen-realtime-auth-token-0001";
 /// The number called (the sandbox's number).
 const TO: &str = "+15005550006";
-/// Thread names that are the client's side (the rest of the process is the gateway).
-const CLIENT_THREADS: [&str; 3] = ["lg-client", "lg-app", "loadgen"];
+/// Thread names that are the client's side (the rest of the process is the gateway):
+/// with `--provider telnyx`, the mock Telnyx API's thread too.
+const CLIENT_THREADS: [&str; 4] = ["lg-client", "lg-app", "loadgen", "lg-client-api"];
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
@@ -112,7 +124,20 @@ impl Clock {
     }
 }
 
-/// How to ring the gateway as Twilio does.
+/// Telnyx's side of a stream's call (`--provider telnyx`): the signer of its events and
+/// what loadgen's mock Telnyx API recorded.
+struct TelnyxSide {
+    signer: telephony_telnyx::WebhookSigner,
+    recorder: Arc<telnyx_api::Recorder>,
+}
+
+impl std::fmt::Debug for TelnyxSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelnyxSide").finish_non_exhaustive()
+    }
+}
+
+/// How to ring the gateway as Twilio does (or, with `telnyx`, as Telnyx does).
 #[derive(Debug, Clone)]
 struct Ringer {
     addr: SocketAddr,
@@ -122,11 +147,154 @@ struct Ringer {
     account: String,
     auth_token: String,
     run_id: String,
+    telnyx: Option<Arc<TelnyxSide>>,
 }
 
+/// `"{sequence}"`, `start`, `media` and `stop` messages as each provider writes them.
 impl Ringer {
+    fn connected_message(&self) -> String {
+        match self.telnyx {
+            None => json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+            Some(_) => json!({"event": "connected", "version": "1.0.0"}),
+        }
+        .to_string()
+    }
+
+    fn start_message(&self, i: usize, stream_sid: &str, token: &str) -> String {
+        match self.telnyx {
+            None => json!({"event": "start", "sequenceNumber": "1", "start": {
+                "accountSid": self.account, "streamSid": stream_sid, "callSid": self.call_sid(i),
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": {"telephonyToken": token}
+            }, "streamSid": stream_sid}),
+            // Telnyx's (VOICE.md §4; the simulator's `media_stream`).
+            Some(_) => json!({"event": "start", "sequence_number": "1", "start": {
+                "user_id": "loadgen", "call_control_id": self.call_sid(i),
+                "call_session_id": format!("{}-{i:012x}", self.run_id),
+                "from": Self::caller(i), "to": TO, "client_state": null,
+                "custom_parameters": {"telephonyToken": token},
+                "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
+            }, "stream_id": stream_sid}),
+        }
+        .to_string()
+    }
+
+    fn media_message(
+        &self,
+        stream_sid: &str,
+        sequence: u64,
+        chunk: u64,
+        timestamp_ms: u64,
+        frame: &[u8],
+    ) -> String {
+        match self.telnyx {
+            None => media_message(stream_sid, sequence, chunk, timestamp_ms, frame),
+            Some(_) => telnyx_media_message(stream_sid, sequence, chunk, timestamp_ms, frame),
+        }
+    }
+
+    fn stop_message(&self, i: usize, stream_sid: &str, sequence: u64) -> String {
+        match self.telnyx {
+            None => json!({"event": "stop", "sequenceNumber": sequence.to_string(), "streamSid": stream_sid,
+                "stop": {"accountSid": self.account, "callSid": self.call_sid(i)}}),
+            Some(_) => json!({"event": "stop", "sequence_number": sequence.to_string(), "stream_id": stream_sid,
+                "stop": {"user_id": "loadgen", "call_control_id": self.call_sid(i)}}),
+        }
+        .to_string()
+    }
+
+    fn stream_sid(&self, i: usize) -> String {
+        match self.telnyx {
+            None => format!("MZ{}{i:016x}", self.run_id),
+            Some(_) => format!(
+                "{}-{}-4{}-8{}-{i:012x}",
+                &self.run_id[..8],
+                &self.run_id[8..12],
+                &self.run_id[12..15],
+                &self.run_id[..3]
+            ),
+        }
+    }
+
+    /// Rings call `i` and returns the stream's socket URL and `telephonyToken`: from the
+    /// `<Connect><Stream>` TwiML on Twilio; on Telnyx from the `streaming_start` command
+    /// the gateway sends once `call.answered` comes (after `answer` to `call.initiated`).
+    async fn stream_target(&self, i: usize) -> Result<(String, String), String> {
+        let Some(t) = &self.telnyx else {
+            let twiml = self.ring(i).await?;
+            return connect_target(&twiml, "Stream");
+        };
+        let call = telnyx_api::CallIds::new(&self.run_id, i, Self::caller(i), TO);
+        let mut tcp = client::connect(self.addr)
+            .await
+            .map_err(|e| format!("event: connect: {e}"))?;
+        let start_time = telnyx_api::now_rfc3339();
+        let (mut req, mut buf) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+        let mut state: Option<String> = None;
+        for (n, event) in [telnyx_api::Event::Initiated, telnyx_api::Event::Answered]
+            .into_iter()
+            .enumerate()
+        {
+            let body = telnyx_api::event_body(
+                event,
+                &call,
+                &format!("{}-{n:04x}-{i:016x}", self.run_id),
+                state.as_deref(),
+                &start_time,
+                (voice_form::SPEECH, 0.91),
+                &self.url,
+            );
+            telnyx_api::event_request(&t.signer, &self.path, &self.host, &body, &mut req);
+            let res = tokio::time::timeout(IO_TIMEOUT, client::exchange(&mut tcp, &req, &mut buf))
+                .await
+                .map_err(|_| format!("{}: no answer within {IO_TIMEOUT:?}", event.event_type()))?
+                .map_err(|e| format!("{}: {e}", event.event_type()))?;
+            if res.status != 200 {
+                return Err(format!(
+                    "{}: HTTP {}: {}",
+                    event.event_type(),
+                    res.status,
+                    String::from_utf8_lossy(&buf[res.body_start..res.len])
+                ));
+            }
+            let got = t.recorder.take(i);
+            let names: Vec<&str> = got.iter().map(|c| c.name.as_str()).collect();
+            let want = match event {
+                telnyx_api::Event::Initiated => "answer",
+                _ => "streaming_start",
+            };
+            if names != [want] {
+                return Err(format!(
+                    "{}: commands {names:?}, expected [{want:?}]",
+                    event.event_type()
+                ));
+            }
+            let cmd = &got[0];
+            if want == "streaming_start" {
+                let url = cmd.body["stream_url"]
+                    .as_str()
+                    .ok_or("streaming_start without stream_url")?;
+                let token = cmd.body["custom_parameters"]
+                    .as_array()
+                    .and_then(|ps| {
+                        ps.iter()
+                            .find(|p| p["name"] == "telephonyToken")
+                            .and_then(|p| p["value"].as_str())
+                    })
+                    .ok_or("streaming_start without a telephonyToken custom parameter")?;
+                return Ok((url.to_string(), token.to_string()));
+            }
+            state = cmd.client_state.clone();
+        }
+        Err("no streaming_start".into())
+    }
+
     fn call_sid(&self, i: usize) -> String {
-        format!("CA{}{i:016x}", self.run_id)
+        match self.telnyx {
+            None => format!("CA{}{i:016x}", self.run_id),
+            Some(_) => telnyx_api::call_control_id(&self.run_id, i),
+        }
     }
 
     fn caller(i: usize) -> String {
@@ -160,20 +328,23 @@ impl Ringer {
         Ok(body)
     }
 
-    /// Opens the socket at `url` as Twilio does: the upgrade signed over its `wss://` twin.
+    /// Opens the socket at `url` as Twilio does: the upgrade signed over its `wss://` twin
+    /// (Telnyx does not sign the upgrade).
     async fn open_socket(&self, url: &str) -> Result<Ws, String> {
         let mut req = url
             .into_client_request()
             .map_err(|e| format!("socket URL {url:?}: {e}"))?;
-        let signed = match url.split_once("://") {
-            Some((_, rest)) => format!("wss://{rest}"),
-            None => url.to_string(),
-        };
-        let sig = RequestValidator::new(self.auth_token.as_str()).compute(&signed, &[]);
-        req.headers_mut().insert(
-            "x-twilio-signature",
-            sig.parse().map_err(|_| "signature header".to_string())?,
-        );
+        if self.telnyx.is_none() {
+            let signed = match url.split_once("://") {
+                Some((_, rest)) => format!("wss://{rest}"),
+                None => url.to_string(),
+            };
+            let sig = RequestValidator::new(self.auth_token.as_str()).compute(&signed, &[]);
+            req.headers_mut().insert(
+                "x-twilio-signature",
+                sig.parse().map_err(|_| "signature header".to_string())?,
+            );
+        }
         let tcp = client::connect(self.addr)
             .await
             .map_err(|e| format!("socket: connect: {e}"))?;
@@ -415,27 +586,45 @@ async fn echo(
     result
 }
 
-/// A gateway with the echo handler, on the current runtime: its address.
+/// A gateway with the echo handler, on the current runtime: its address. On Telnyx
+/// (`telnyx`: the mock API's URL and the events' signer) its provider is a Telnyx account
+/// whose API is loadgen's mock.
 async fn start_stream_gateway(
     dir: &Path,
     slots: Arc<HandlerSlots>,
     clock: Clock,
+    telnyx: Option<(&str, &telephony_telnyx::WebhookSigner)>,
 ) -> Result<(SocketAddr, Gateway, Config), String> {
     let config = Config::from_json5_str(VOICE_CONFIG)
         .map_err(|e| format!("VOICE_CONFIG: {}", telephony_core::error_chain(&e)))?;
     let store = telephony_store::SqliteStore::open(dir.join("telephony.db"))
         .await
         .map_err(|e| format!("opening the store: {}", telephony_core::error_chain(&e)))?;
-    // It calls no API (every call ends with its stream's stop); a dead port if it tried.
-    let provider = TwilioProvider::new(
-        TwilioConfig::new(ACCOUNT, AUTH_TOKEN).api_base_url("http://127.0.0.1:9"),
-    )
-    .map_err(|e| format!("provider: {e}"))?;
+    let provider: Arc<dyn telephony_core::Provider> = match telnyx {
+        // It calls no API (every call ends with its stream's stop); a dead port if it tried.
+        None => Arc::new(
+            TwilioProvider::new(
+                TwilioConfig::new(ACCOUNT, AUTH_TOKEN).api_base_url("http://127.0.0.1:9"),
+            )
+            .map_err(|e| format!("provider: {e}"))?,
+        ),
+        Some((api_url, signer)) => Arc::new(
+            telephony_telnyx::TelnyxProvider::new(
+                telephony_telnyx::TelnyxConfig::new("KEYloadgen-mock-api-key")
+                    .public_key(signer.public_key_base64())
+                    .api_base_url(api_url)
+                    .from_number(
+                        telephony_core::PhoneNumber::parse(TO).map_err(|e| format!("{TO}: {e}"))?,
+                    ),
+            )
+            .map_err(|e| format!("provider: {e}"))?,
+        ),
+    };
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
-    let b = Gateway::builder(Arc::new(provider), Arc::new(store))
+    let b = Gateway::builder(provider, Arc::new(store))
         .public_url(format!("http://{addr}"))
         .webhook_path(config.serve.path.clone())
         .stream_path(config.serve.stream_path.clone());
@@ -496,6 +685,20 @@ fn media_message(
     )
 }
 
+/// A `media` message as Telnyx writes it (the simulator's field order).
+fn telnyx_media_message(
+    stream_id: &str,
+    sequence: u64,
+    chunk: u64,
+    timestamp_ms: u64,
+    frame: &[u8],
+) -> String {
+    let payload = base64::engine::general_purpose::STANDARD.encode(frame);
+    format!(
+        r#"{{"event":"media","sequence_number":"{sequence}","media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{timestamp_ms}","payload":"{payload}"}},"stream_id":"{stream_id}"}}"#
+    )
+}
+
 /// `(stream, frame)` of an echoed `media` message.
 fn echo_id(text: &str) -> Option<(u16, u32)> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -510,30 +713,15 @@ fn echo_id(text: &str) -> Option<(u16, u32)> {
 
 /// Rings, opens the socket, starts the stream, and waits for the warm-up frame's echo.
 async fn open_stream(i: usize, ctx: &StreamCtx) -> Result<(Ws, String), String> {
-    let twiml = ctx.ringer.ring(i).await?;
-    let (url, token) = connect_target(&twiml, "Stream")?;
+    let (url, token) = ctx.ringer.stream_target(i).await?;
     let mut ws = ctx.ringer.open_socket(&url).await?;
-    let sid = ctx.ringer.call_sid(i);
-    let stream_sid = format!("MZ{}{i:016x}", ctx.ringer.run_id);
+    let stream_sid = ctx.ringer.stream_sid(i);
+    send_text(&mut ws, ctx.ringer.connected_message()).await?;
+    send_text(&mut ws, ctx.ringer.start_message(i, &stream_sid, &token)).await?;
     send_text(
         &mut ws,
-        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string(),
-    )
-    .await?;
-    send_text(
-        &mut ws,
-        json!({"event": "start", "sequenceNumber": "1", "start": {
-            "accountSid": ctx.ringer.account, "streamSid": stream_sid, "callSid": sid,
-            "tracks": ["inbound"],
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": {"telephonyToken": token}
-        }, "streamSid": stream_sid})
-        .to_string(),
-    )
-    .await?;
-    send_text(
-        &mut ws,
-        media_message(&stream_sid, 2, 1, 0, &frame(i as u16, WARMUP)),
+        ctx.ringer
+            .media_message(&stream_sid, 2, 1, 0, &frame(i as u16, WARMUP)),
     )
     .await?;
     loop {
@@ -573,7 +761,7 @@ async fn stream_frames(
                     drain_until = Some(Instant::now() + DRAIN);
                     continue;
                 }
-                let text = media_message(
+                let text = ctx.ringer.media_message(
                     stream_sid,
                     sequence,
                     u64::from(seq) + 1,
@@ -610,13 +798,7 @@ async fn stream_frames(
             _ = tokio::time::sleep_until(drain_until.unwrap_or(end).into()), if drain_until.is_some() => break,
         }
     }
-    send_text(
-        ws,
-        json!({"event": "stop", "sequenceNumber": sequence.to_string(), "streamSid": stream_sid,
-            "stop": {"accountSid": ctx.ringer.account, "callSid": ctx.ringer.call_sid(i)}})
-        .to_string(),
-    )
-    .await?;
+    send_text(ws, ctx.ringer.stop_message(i, stream_sid, sequence)).await?;
     out.close_code = Some(close_code(ws).await?);
     Ok(())
 }
@@ -715,8 +897,27 @@ fn streams_phase(
 
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let gw_rt = gateway_runtime(args, cpus)?;
-    let (addr, _gateway, config) =
-        gw_rt.block_on(start_stream_gateway(dir.path(), slots.clone(), clock))?;
+    let run_id = run_id();
+    // On Telnyx: the mock API (kept up until the phase ends) and the events' signer.
+    let telnyx = if args.provider == "telnyx" {
+        let recorder = Arc::new(telnyx_api::Recorder::new(&run_id, streams));
+        let api = telnyx_api::MockApi::start(recorder.clone())?;
+        let side = TelnyxSide {
+            signer: telephony_telnyx::WebhookSigner::generate(),
+            recorder,
+        };
+        Some((api, Arc::new(side)))
+    } else {
+        None
+    };
+    let (addr, _gateway, config) = gw_rt.block_on(start_stream_gateway(
+        dir.path(),
+        slots.clone(),
+        clock,
+        telnyx
+            .as_ref()
+            .map(|(api, side)| (api.url.as_str(), &side.signer)),
+    ))?;
     let ringer = Ringer {
         addr,
         host: addr.to_string(),
@@ -724,11 +925,13 @@ fn streams_phase(
         url: format!("http://{addr}{}", config.serve.path),
         account: ACCOUNT.into(),
         auth_token: AUTH_TOKEN.into(),
-        run_id: run_id(),
+        run_id,
+        telnyx: telnyx.as_ref().map(|(_, side)| side.clone()),
     };
     if !args.json {
         eprintln!(
-            "streams: gateway at http://{addr} ({} worker threads), {streams} streams for {secs} s",
+            "streams ({}): gateway at http://{addr} ({} worker threads), {streams} streams for {secs} s",
+            args.provider,
             args.server_threads.unwrap_or(cpus)
         );
     }
@@ -1192,6 +1395,7 @@ fn relays_phase(
             .clone()
             .ok_or("the sandbox has no auth token")?,
         run_id: run_id(),
+        telnyx: None,
     };
     if !args.json {
         eprintln!(
@@ -1393,11 +1597,20 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
         client.on_thread_start(|| pin_current(CLIENT_CPUS));
     }
     let client_rt = client.build().map_err(|e| format!("client runtime: {e}"))?;
-    let (do_streams, do_relays) = match args.only.as_deref() {
+    let (do_streams, mut do_relays) = match args.only.as_deref() {
         Some("streams") => (true, false),
         Some("relays") => (false, true),
         _ => (true, true),
     };
+    if args.provider == "telnyx" && do_relays {
+        if !do_streams {
+            return Err("--provider telnyx has no relays phase: the gateway has no ConversationRelay for Telnyx (voice.mode \"relay\" is refused there)".into());
+        }
+        if !args.json {
+            eprintln!("relays: skipped on Telnyx (no ConversationRelay-compatible socket)");
+        }
+        do_relays = false;
+    }
     let streams = do_streams
         .then(|| streams_phase(&args, &client_rt, cpus))
         .transpose()?;
@@ -1411,6 +1624,7 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
     if args.json {
         let report = json!({
             "mode": "realtime, in-process",
+            "provider": args.provider,
             "cpus": cpus,
             "gateway_threads": threads,
             "client_threads": args.client_threads,
@@ -1461,8 +1675,8 @@ pub(crate) fn run(args: Args) -> Result<bool, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "mode:          real-time voice, in-process gateway over loopback ({cpus} CPUs, {threads} gateway worker threads, {} client thread(s))",
-        args.client_threads
+        "mode:          real-time voice on {}, in-process gateway over loopback ({cpus} CPUs, {threads} gateway worker threads, {} client thread(s))",
+        args.provider, args.client_threads
     );
     if let Some(s) = &streams {
         let _ = writeln!(
@@ -1574,6 +1788,67 @@ mod tests {
         assert_eq!(
             echo_id(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"x"}}"#),
             None
+        );
+    }
+
+    #[test]
+    fn telnyx_frames_are_read_by_the_telnyx_provider() {
+        use telephony_core::Provider;
+        let signer = telephony_telnyx::WebhookSigner::from_seed([3; 32]);
+        let provider = telephony_telnyx::TelnyxProvider::new(
+            telephony_telnyx::TelnyxConfig::new("k")
+                .public_key(signer.public_key_base64())
+                .from_number(telephony_core::PhoneNumber::parse(TO).unwrap()),
+        )
+        .unwrap();
+        let rt = provider.realtime().unwrap();
+        let ringer = Ringer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            host: "127.0.0.1:1".into(),
+            path: "/telephony/webhook".into(),
+            url: "http://127.0.0.1:1/telephony/webhook".into(),
+            account: ACCOUNT.into(),
+            auth_token: AUTH_TOKEN.into(),
+            run_id: "0123456789abcdef".into(),
+            telnyx: Some(Arc::new(TelnyxSide {
+                signer,
+                recorder: Arc::new(telnyx_api::Recorder::new("0123456789abcdef", 4)),
+            })),
+        };
+        let sid = ringer.stream_sid(3);
+        assert_eq!(sid, "01234567-89ab-4cde-8012-000000000003");
+        let StreamEvent::Start(start) = rt
+            .decode_stream(&ringer.start_message(3, &sid, "tok-1"))
+            .unwrap()
+        else {
+            panic!("not a start")
+        };
+        assert_eq!(start.stream_id, sid);
+        assert_eq!(start.call_id, "v3:0123456789abcdef0000000000000003");
+        assert_eq!(start.custom_parameters["telephonyToken"], "tok-1");
+        assert_eq!(
+            (start.encoding.as_str(), start.sample_rate, start.channels),
+            ("audio/x-mulaw", 8000, 1)
+        );
+        let f = frame(3, 42);
+        let media = ringer.media_message(&sid, 5, 43, 840, &f);
+        let StreamEvent::Audio(a) = rt.decode_stream(&media).unwrap() else {
+            panic!("not audio")
+        };
+        assert_eq!((a.chunk, a.timestamp_ms, a.mulaw), (43, 840, f.to_vec()));
+        // The gateway's echo, as the provider writes it, is recognised.
+        let echo = rt.encode_stream(
+            &sid,
+            &telephony_core::voice::StreamCommand::Audio(f.to_vec()),
+        );
+        assert_eq!(echo_id(&echo), Some((3, 42)));
+        assert_eq!(
+            rt.decode_stream(&ringer.stop_message(3, &sid, 6)).unwrap(),
+            StreamEvent::Stop
+        );
+        assert_eq!(
+            rt.decode_stream(&ringer.connected_message()).unwrap(),
+            StreamEvent::Connected
         );
     }
 
