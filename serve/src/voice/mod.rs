@@ -392,6 +392,19 @@ impl<G: Send + 'static> Voice<G> {
             source,
         })?;
         call.to = number.to_string();
+        if call.from.is_none() {
+            // The caller id the provider would use (its configured number), so the call's
+            // record says who called; a messaging service or profile id is not one.
+            let probe = telephony_core::OutboundMessage::new(
+                telephony_core::Address::sms(number.clone()),
+                "",
+            );
+            call.from = self
+                .shared
+                .provider()
+                .sender(&probe)
+                .filter(|s| PhoneNumber::parse(s).is_ok());
+        }
         if call.status_callback.is_none() {
             call.status_callback = self.shared.status_callback_url();
         }

@@ -416,6 +416,8 @@ async fn an_outbound_telnyx_call_moves_through_its_statuses_and_says_its_message
         ]
     );
     assert!(!rec.is_live_session());
+    // Who called: the configured number, though the call named none.
+    assert_eq!(rec.from, OURS);
     let outcome = h
         .sim
         .wait_for_call(&id, Duration::from_secs(5))

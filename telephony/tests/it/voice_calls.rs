@@ -272,6 +272,8 @@ async fn an_outbound_call_moves_through_its_statuses() {
         ]
     );
     assert!(!rec.is_live_session());
+    // Who called: the configured number, though the call named none.
+    assert_eq!(rec.from, OURS);
     let create = &h.sim.call_create_requests()[0];
     let events: Vec<&str> = create
         .params
