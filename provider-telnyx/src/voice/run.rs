@@ -108,12 +108,13 @@ impl Runner<'_> {
         }
     }
 
-    /// Best effort: stopping what may already have stopped.
-    async fn stop(&mut self, command: &str, state: &str) {
-        match self.send(command, json!({ "client_state": state })).await {
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(call_sid = %self.call_id, command, error = %e, "stop command refused (already stopped?)")
+    /// Best effort: stopping what may already have stopped. Without a `client_state`, so
+    /// the state the answer's first command set stays: a late result of the stopped
+    /// gather arrives with it and is not read as an answer.
+    async fn stop_all(&mut self, commands: &[&'static str]) {
+        for &command in commands {
+            if let Err(e) = self.send(command, json!({})).await {
+                tracing::debug!(call_sid = %self.call_id, command, error = %e, "stop command refused (already stopped?)");
             }
         }
     }
@@ -163,7 +164,7 @@ fn gather_body(g: &GatherStep, voice: &str, state: &str) -> (&'static str, Value
 pub(crate) async fn run(
     client: &TelnyxClient,
     call: &Call,
-    mut plan: VecDeque<Step>,
+    plan: VecDeque<Step>,
 ) -> Result<VoiceRun, ProviderError> {
     let default_voice = client.config().tts_voice.clone();
     let mut r = Runner {
@@ -171,19 +172,33 @@ pub(crate) async fn run(
         call_id: &call.call_id,
         ids: CommandIds::new(call, &plan),
     };
-    // What a finished gather left running stops first, carrying the state of what
-    // follows so a late result of it is not read as an answer.
-    let transcribing = call.extra.contains_key(TRANSCRIBING_EXTRA);
-    let gathering = call.extra.contains_key(GATHERING_EXTRA);
-    if transcribing || gathering {
-        let state = CallState::new(Wait::Nothing, &VecDeque::new()).encode();
-        if gathering {
-            r.stop("gather_stop", &state).await;
-        }
-        if transcribing {
-            r.stop("transcription_stop", &state).await;
-        }
+    // What a finished gather left running is stopped once the answer's first command
+    // went out: the caller hears the reply after one round trip, not three.
+    let stops: Vec<&'static str> = [
+        call.extra
+            .contains_key(GATHERING_EXTRA)
+            .then_some("gather_stop"),
+        call.extra
+            .contains_key(TRANSCRIBING_EXTRA)
+            .then_some("transcription_stop"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let run = run_plan(&mut r, call, plan, &default_voice).await;
+    if !stops.is_empty() && matches!(run, Ok(VoiceRun::Done | VoiceRun::Redirect(_))) {
+        r.stop_all(&stops).await;
     }
+    run
+}
+
+/// The plan's first step that needs the provider (and the pauses before it).
+async fn run_plan(
+    r: &mut Runner<'_>,
+    call: &Call,
+    mut plan: VecDeque<Step>,
+    default_voice: &str,
+) -> Result<VoiceRun, ProviderError> {
     let parked = call.direction == CallDirection::Inbound
         && matches!(call.status, CallStatus::Ringing | CallStatus::Queued);
     if parked {

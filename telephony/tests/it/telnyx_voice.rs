@@ -139,9 +139,10 @@ async fn the_default_flow_on_telnyx_greets_keeps_the_transcript_and_closes() {
             "answer",
             "gather_using_speak",
             "transcription_start",
+            // The reply first; what the answered gather left running stops after it.
+            "speak",
             "gather_stop",
             "transcription_stop",
-            "speak",
             "hangup"
         ]
     );
