@@ -282,7 +282,7 @@ impl Event {
         match self {
             Event::Initiated => &["answer"],
             Event::Answered => &["gather_using_speak", "transcription_start"],
-            Event::Transcription => &["gather_stop", "transcription_stop", "speak"],
+            Event::Transcription => &["speak", "gather_stop", "transcription_stop"],
             Event::SpeakEnded => &["hangup"],
             Event::Hangup => &[],
         }

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `call.initiated` (incoming, parked) | `answer` (`client_state`: the greeting's plan, waiting for the answer) |
 //! | `call.answered` | `gather_using_speak` (the greeting) + `transcription_start`, both with the gather's state |
-//! | `call.transcription` (final) | `gather_stop`, `transcription_stop`, `speak` (the closing; state: then hang up) |
+//! | `call.transcription` (final) | `speak` (the closing; state: then hang up), then `gather_stop`, `transcription_stop` (no state: the closing's stays) |
 //! | `call.speak.ended` (`completed`) | `hangup` |
 //! | `call.hangup` (`normal_clearing`) | none |
 //!
@@ -63,8 +63,6 @@ struct Expected {
     gather_state: String,
     /// The greeting, as `gather_using_speak`'s payload.
     greeting: String,
-    /// `gather_stop` / `transcription_stop`'s state (nothing left).
-    stop_state: String,
     /// `speak`'s state: then hang up.
     speak_state: String,
     /// The closing, as `speak`'s payload.
@@ -104,7 +102,6 @@ impl Expected {
                 .encode(),
             gather_state: gather.encode(),
             greeting: g.say.clone().unwrap_or_default(),
-            stop_state: CallState::new(Wait::Nothing, &Default::default()).encode(),
             speak_state: CallState::new(Wait::Speak, &closing[1..].iter().cloned().collect())
                 .encode(),
             closing: text.clone(),
@@ -127,9 +124,9 @@ impl Expected {
                 (Some(&self.gather_state), None),
             ],
             Event::Transcription => &[
-                (Some(&self.stop_state), None),
-                (Some(&self.stop_state), None),
                 (Some(&self.speak_state), Some(&self.closing)),
+                (None, None),
+                (None, None),
             ],
             Event::SpeakEnded => &[(None, None)],
             Event::Hangup => &[],
@@ -961,22 +958,22 @@ mod tests {
             body: serde_json::Value::Null,
         };
         let good = [
-            cmd("gather_stop", Some(&e.stop_state), None),
-            cmd("transcription_stop", Some(&e.stop_state), None),
             cmd("speak", Some(&e.speak_state), Some(&v.closing)),
+            cmd("gather_stop", None, None),
+            cmd("transcription_stop", None, None),
         ];
         assert_eq!(e.check(Event::Transcription, &good), None);
         assert_eq!(
             e.check(Event::Transcription, &good[..2]),
             Some(
-                r#"commands ["gather_stop", "transcription_stop"], expected ["gather_stop", "transcription_stop", "speak"]"#
+                r#"commands ["speak", "gather_stop"], expected ["speak", "gather_stop", "transcription_stop"]"#
                     .into()
             )
         );
         let wrong_text = [
-            good[0].clone(),
-            good[1].clone(),
             cmd("speak", Some(&e.speak_state), Some("Bye")),
+            good[1].clone(),
+            good[2].clone(),
         ];
         assert!(e.check(Event::Transcription, &wrong_text).is_some());
         assert_eq!(
