@@ -229,7 +229,7 @@ async fn run_plan(
                 let mut body = json!({
                     "payload": text,
                     "payload_type": "text",
-                    "voice": tts_voice(voice.as_deref(), &default_voice),
+                    "voice": tts_voice(voice.as_deref(), default_voice),
                     "client_state": state,
                 });
                 if let Some(l) = language {
@@ -276,7 +276,7 @@ async fn run_plan(
                 let state = state.encode();
                 // The key gather first (it plays the prompt), then the transcription: the
                 // caller answers after hearing the prompt, when both listen.
-                let voice = tts_voice(g.voice.as_deref(), &default_voice);
+                let voice = tts_voice(g.voice.as_deref(), default_voice);
                 let (command, body) = gather_body(&g, &voice, &state);
                 if let Sent::Ended = r.send(command, body).await? {
                     return Ok(VoiceRun::CallEnded);
