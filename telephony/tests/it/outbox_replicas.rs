@@ -265,8 +265,9 @@ async fn two_gateways_on_one_postgres_schema_share_a_senders_rate() {
         })
         .max()
         .unwrap();
-    // rate × window + burst.
-    assert!(most <= 20 + 1, "{most} sends in one second");
+    // rate × window + burst, measured where the sends arrive: on a loaded machine one
+    // request's trip can lag its slot by up to two slots (100 ms), bunching arrivals.
+    assert!(most <= 20 + 1 + 2, "{most} sends in one second");
     // And the pair used the rate: 60 slots 50 ms apart take at least 2.95 s.
     let span = at[59] - at[0];
     assert!(span >= time::Duration::milliseconds(2_900), "took {span}");
