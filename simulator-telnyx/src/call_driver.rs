@@ -64,6 +64,13 @@ pub(crate) enum Action {
         digits: String,
     },
     ClientStateUpdate,
+    /// `transfer`: a new leg rings `to`.
+    Transfer {
+        to: String,
+        from: Option<String>,
+        timeout_secs: u64,
+        target_state: Option<String>,
+    },
     /// The simulated party hangs up (a test's doing).
     PartyHangup,
     /// From a media stream's task: it connected (or failed, with a reason).
@@ -83,6 +90,8 @@ pub(crate) struct AudioItem {
     pub(crate) webhook_url: Option<String>,
     /// Set for a gather's prompt: the gather listens once the prompt has played.
     pub(crate) gather: Option<GatherSpec>,
+    /// A speak's `stop`: `current` ends what plays, `all` also clears the queue.
+    pub(crate) stop: Option<String>,
 }
 
 impl AudioItem {
@@ -97,6 +106,7 @@ impl AudioItem {
             duration_ms: words * MS_PER_WORD,
             webhook_url: None,
             gather: None,
+            stop: None,
         }
     }
 
@@ -106,6 +116,7 @@ impl AudioItem {
             duration_ms: PLAYBACK_MS,
             webhook_url: None,
             gather: None,
+            stop: None,
         }
     }
 }
@@ -178,6 +189,8 @@ pub(crate) struct Driver {
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
     streams: Vec<StreamHandle>,
+    /// A transfer's answered leg: when the person hangs up.
+    hangup_at: Option<u64>,
 }
 
 impl Simulator {
@@ -235,6 +248,7 @@ impl Simulator {
             silent_for_gather: false,
             barge_after: None,
             streams: Vec::new(),
+            hangup_at: None,
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -335,6 +349,9 @@ impl Driver {
         if let Some((at, _)) = self.ringing {
             moments.push(at);
         }
+        if let Some(at) = self.hangup_at {
+            moments.push(at);
+        }
         let next = moments.into_iter().min();
         match next {
             Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
@@ -369,6 +386,10 @@ impl Driver {
                     CalleeOutcome::Answer => {
                         let stream = self.pending_stream.take();
                         self.answer(None, stream);
+                        if self.transferred_from().is_some() {
+                            self.hangup_at =
+                                Some(self.now + crate::call_commands::TRANSFER_TALK_MS);
+                        }
                     }
                     CalleeOutcome::Busy => self.end("user_busy", "callee", "486").await,
                     CalleeOutcome::NoAnswer => self.end("timeout", "unknown", "487").await,
@@ -378,6 +399,11 @@ impl Driver {
                     return;
                 }
             }
+        }
+        if self.hangup_at.is_some_and(|h| h <= at) {
+            self.hangup_at = None;
+            self.end("normal_clearing", "callee", "unspecified").await;
+            return;
         }
         if self
             .playing
@@ -432,6 +458,23 @@ impl Driver {
             }
             Action::Reject { cause, sip } => self.end(cause, "callee", sip).await,
             Action::Audio(item) => {
+                match item.stop.as_deref() {
+                    // The stopped speech ends `cancelled` (unconfirmed: what Telnyx reports
+                    // for a speak another speak's `stop` cut).
+                    Some("all") => {
+                        self.queue.retain(|i| i.gather.is_some());
+                        if self.playing.as_ref().is_some_and(|(i, _, _)| i.gather.is_none()) {
+                            self.finish_audio("cancelled");
+                        }
+                    }
+                    Some("current") => {
+                        if self.playing.as_ref().is_some_and(|(i, _, _)| i.gather.is_none()) {
+                            self.finish_audio("cancelled");
+                            self.start_next_audio();
+                        }
+                    }
+                    _ => {}
+                }
                 self.queue.push_back(item);
                 if self.playing.is_none() {
                     self.start_next_audio();
@@ -517,6 +560,22 @@ impl Driver {
                 }
             }
             Action::ClientStateUpdate => {}
+            Action::Transfer {
+                to,
+                from,
+                timeout_secs,
+                target_state,
+            } => {
+                self.note(format!("transfer to {to}"));
+                crate::call_commands::start_transfer_leg(
+                    &self.sim,
+                    &self.id,
+                    to,
+                    from,
+                    timeout_secs,
+                    target_state,
+                );
+            }
             Action::PartyHangup => {
                 let source = if self.is_incoming() {
                     "caller"
@@ -836,6 +895,32 @@ impl Driver {
         self.emit("call.hangup", extra, None);
         self.ended = true;
         self.party = None;
+        // A transfer's answered leg was bridged to the call it came from: that call ends
+        // with it.
+        if self.answered {
+            if let Some(peer) = self.transferred_from() {
+                let tx = self
+                    .sim
+                    .lock()
+                    .calls
+                    .get(&peer)
+                    .and_then(|c| c.commands.clone());
+                if let Some(tx) = tx {
+                    let _ = tx.send(Command {
+                        client_state: None,
+                        action: Action::PartyHangup,
+                    });
+                }
+            }
+        }
+    }
+
+    fn transferred_from(&self) -> Option<String> {
+        self.sim
+            .lock()
+            .calls
+            .get(&self.id)
+            .and_then(|c| c.transferred_from.clone())
     }
 
     fn emit(&self, event_type: &str, extra: Map<String, Value>, url: Option<&str>) {

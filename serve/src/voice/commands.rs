@@ -75,7 +75,10 @@ async fn with_record(gw: &Gateway, event: CallEvent) -> CallEvent {
     }
     let mut event = event;
     let call = match &mut event {
-        CallEvent::Incoming(c) | CallEvent::Progress(c) | CallEvent::Gather { call: c, .. } => c,
+        CallEvent::Incoming(c)
+        | CallEvent::Progress(c)
+        | CallEvent::Gather { call: c, .. }
+        | CallEvent::Transfer { call: c, .. } => c,
         _ => return event,
     };
     if !missing(call) {
