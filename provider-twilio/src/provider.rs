@@ -426,10 +426,12 @@ impl Provider for TwilioProvider {
                 )));
             }
         };
-        Ok(match self.client.update_call_twiml(call_id, &twiml).await? {
-            Some(_) => VoiceRun::Done,
-            None => VoiceRun::CallEnded,
-        })
+        Ok(
+            match self.client.update_call_twiml(call_id, &twiml).await? {
+                Some(_) => VoiceRun::Done,
+                None => VoiceRun::CallEnded,
+            },
+        )
     }
 
     /// `GET …/Calls/{Sid}.json`, mapped with [`CallResource::to_call`](crate::resources::CallResource::to_call).

@@ -503,11 +503,13 @@ fn action(name: &str, body: &Map<String, Value>) -> Result<Action, ApiError> {
                 "/timeout_secs",
             )?
             .unwrap_or(30);
-            let target_state = opt_str(body, "target_leg_client_state", "/target_leg_client_state")?;
+            let target_state =
+                opt_str(body, "target_leg_client_state", "/target_leg_client_state")?;
             if let Some(s) = &target_state {
                 if base64::engine::general_purpose::STANDARD.decode(s).is_err() {
                     return Err(invalid(
-                        "The 'target_leg_client_state' parameter must be a base64-encoded string.".into(),
+                        "The 'target_leg_client_state' parameter must be a base64-encoded string."
+                            .into(),
                         "/target_leg_client_state",
                     ));
                 }

@@ -463,12 +463,20 @@ impl Driver {
                     // for a speak another speak's `stop` cut).
                     Some("all") => {
                         self.queue.retain(|i| i.gather.is_some());
-                        if self.playing.as_ref().is_some_and(|(i, _, _)| i.gather.is_none()) {
+                        if self
+                            .playing
+                            .as_ref()
+                            .is_some_and(|(i, _, _)| i.gather.is_none())
+                        {
                             self.finish_audio("cancelled");
                         }
                     }
                     Some("current") => {
-                        if self.playing.as_ref().is_some_and(|(i, _, _)| i.gather.is_none()) {
+                        if self
+                            .playing
+                            .as_ref()
+                            .is_some_and(|(i, _, _)| i.gather.is_none())
+                        {
                             self.finish_audio("cancelled");
                             self.start_next_audio();
                         }

@@ -133,8 +133,7 @@ impl Driver {
     }
 
     fn replaced(&self) -> bool {
-        self.with_meta(|m| m.replacement.is_some())
-            .unwrap_or(false)
+        self.with_meta(|m| m.replacement.is_some()).unwrap_or(false)
     }
 
     async fn drive_one(&mut self, instructions: Instructions) {

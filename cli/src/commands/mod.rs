@@ -12,8 +12,8 @@ use crate::context::{CliError, Context};
 use crate::{Cli, Command, ConfigCommand, SimulateCommand};
 
 mod approvals;
-mod call_control;
 mod backup;
+mod call_control;
 mod config;
 mod dead_letters;
 mod direct;

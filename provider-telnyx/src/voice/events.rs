@@ -184,7 +184,8 @@ fn transfer_leg(ev: &Envelope<'_>, s: &CallState) -> Result<WebhookEvent, Webhoo
     call.extra
         .insert("event_type".to_string(), ev.event_type.to_string());
     if let Some(id) = ev.event_id {
-        call.extra.insert(EVENT_ID_EXTRA.to_string(), id.to_string());
+        call.extra
+            .insert(EVENT_ID_EXTRA.to_string(), id.to_string());
     }
     if let Some(v) = text(p, "call_session_id") {
         call.extra

@@ -53,5 +53,5 @@ pub use plan::{
     CallState, DEFAULT_GATHER_TIMEOUT_SECS, GatherStep, Step, Wait, decode_plan, encode_plan,
     render,
 };
-pub(crate) use run::{run, run_update};
 pub use run::{MAX_PAUSE_SECS, tts_voice};
+pub(crate) use run::{run, run_update};

@@ -193,7 +193,10 @@ pub(crate) async fn run_update(
     r.stop("gather_stop", &state).await;
     r.stop("transcription_stop", &state).await;
     match r
-        .send("playback_stop", json!({ "stop": "all", "client_state": state }))
+        .send(
+            "playback_stop",
+            json!({ "stop": "all", "client_state": state }),
+        )
         .await
     {
         Ok(Sent::Ended) => return Ok(VoiceRun::CallEnded),

@@ -483,9 +483,7 @@ async fn update_call(
     let req: api::UpdateRequest = serde_json::from_slice(&body)
         .map_err(|e| AdminError::bad_request(format!("invalid update request: {e}")))?;
     let update = match (req.say, req.twiml, req.hangup) {
-        (Some(text), None, false) => {
-            CallUpdate::Say(st.gateway.voice_settings().say(&text))
-        }
+        (Some(text), None, false) => CallUpdate::Say(st.gateway.voice_settings().say(&text)),
         (None, Some(doc), false) => CallUpdate::Twiml(doc),
         (None, None, true) => CallUpdate::Hangup,
         _ => {

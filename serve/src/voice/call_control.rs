@@ -18,8 +18,7 @@ use std::sync::Mutex;
 
 use telephony_core::store::CallRecord;
 use telephony_core::voice::{
-    CallUpdate, Dial, TransferTargetError, VoiceControl, VoiceResponse, VoiceRun,
-    transfer_target,
+    CallUpdate, Dial, TransferTargetError, VoiceControl, VoiceResponse, VoiceRun, transfer_target,
 };
 use telephony_core::{ProviderError, StoreError, error_chain};
 
@@ -253,9 +252,8 @@ pub(crate) async fn transfer_call(
 ) -> Result<CallRecord, CallControlError> {
     dial.number = transfer_target(&dial.number)?;
     if let Some(id) = &dial.caller_id {
-        let n = telephony_core::PhoneNumber::parse(id).map_err(|e| {
-            CallControlError::Invalid(format!("invalid caller id {id:?}: {e}"))
-        })?;
+        let n = telephony_core::PhoneNumber::parse(id)
+            .map_err(|e| CallControlError::Invalid(format!("invalid caller id {id:?}: {e}")))?;
         dial.caller_id = Some(n.as_str().to_string());
     }
     if dial.timeout == Some(0) {

@@ -212,8 +212,13 @@ pub(crate) async fn follow_redirect(gw: &Gateway, call_id: &str, url: &str) {
     };
     let base = answer::base_url(gw, url);
     let query = url.split_once('?').map(|(_, q)| q.to_string());
-    let plan = match answer::decide(gw, CallEvent::Progress(call.clone()), &base, query.as_deref())
-        .await
+    let plan = match answer::decide(
+        gw,
+        CallEvent::Progress(call.clone()),
+        &base,
+        query.as_deref(),
+    )
+    .await
     {
         Ok(a) => plan_of(gw, call_id, &base, a).await,
         Err(_) => return,

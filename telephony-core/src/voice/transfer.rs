@@ -52,9 +52,7 @@ pub fn transfer_target(target: &str) -> Result<String, TransferTargetError> {
     }
     match PhoneNumber::parse(t) {
         Ok(n) => Ok(n.as_str().to_string()),
-        Err(_) => Err(refuse(
-            "not an E.164 number (+15550001234) or a sip: URI",
-        )),
+        Err(_) => Err(refuse("not an E.164 number (+15550001234) or a sip: URI")),
     }
 }
 
@@ -166,10 +164,21 @@ mod tests {
 
     #[test]
     fn targets() {
-        for ok in ["+15550001234", "sip:alice@example.com", "SIPS:pbx.example.com:5061"] {
+        for ok in [
+            "+15550001234",
+            "sip:alice@example.com",
+            "SIPS:pbx.example.com:5061",
+        ] {
             assert!(transfer_target(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "alice", "tel:+15550001234", "sip:@host", "sip:a b@host", "+0123"] {
+        for bad in [
+            "",
+            "alice",
+            "tel:+15550001234",
+            "sip:@host",
+            "sip:a b@host",
+            "+0123",
+        ] {
             assert!(transfer_target(bad).is_err(), "{bad}");
         }
         assert_eq!(

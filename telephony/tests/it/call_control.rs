@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use telephony_core::voice::{CallEvent, CallStatus, CallUpdate, Dial, TransferOutcome, VoiceResponse};
+use telephony_core::voice::{
+    CallEvent, CallStatus, CallUpdate, Dial, TransferOutcome, VoiceResponse,
+};
 use telephony_core::{AllowList, InboundPolicy, Secret};
 use telephony_serve::{
     CallContext, CallControlError, Gateway, GatewayBuilder, HandlerError, VoiceSettings,
@@ -248,7 +250,10 @@ async fn a_transfer_from_outside_that_nobody_answers_gets_the_default_apology() 
         h.gw.transfer_call(&sid, Dial::new(NO_ANSWER).timeout(4))
             .await
             .unwrap();
-    assert_eq!(rec.note.as_deref(), Some("transfer to +15550000487 requested"));
+    assert_eq!(
+        rec.note.as_deref(),
+        Some("transfer to +15550000487 requested")
+    );
     let outcome = call.await.unwrap();
     assert_eq!(outcome.error, None);
     assert_eq!(
@@ -320,7 +325,14 @@ async fn a_live_say_update_interrupts_the_call_and_the_next_turn_reaches_the_han
     // The call has ended: updating it is a clear error.
     let store = h.gw.store().clone();
     for _ in 0..400 {
-        if store.call(&sid).await.unwrap().unwrap().status.is_terminal() {
+        if store
+            .call(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .is_terminal()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -440,7 +452,10 @@ async fn the_admin_api_transfers_and_updates_calls_with_clear_errors() {
         serde_json::json!({"say": "hi"}),
     )
     .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let (status, _) = post(
         format!("/telephony/calls/{sid}/update"),
         serde_json::json!({"say": "hi", "hangup": true}),

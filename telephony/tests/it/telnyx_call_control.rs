@@ -27,8 +27,7 @@ const NO_ANSWER: &str = "+15550000487";
 const DESK: &str = "sip:desk@pbx.example.com";
 
 /// 300 words: 120 simulated seconds of speech.
-static LONG: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| vec!["la"; 300].join(" "));
+static LONG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| vec!["la"; 300].join(" "));
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -39,10 +38,7 @@ struct Harness {
 }
 
 impl Harness {
-    async fn new(
-        pace: Duration,
-        f: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
-    ) -> Harness {
+    async fn new(pace: Duration, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -234,7 +230,10 @@ async fn a_transfer_from_outside_that_nobody_answers_gets_the_default_apology_on
         h.gw.transfer_call(&id, Dial::new(NO_ANSWER).timeout(5))
             .await
             .unwrap();
-    assert_eq!(rec.note.as_deref(), Some("transfer to +15550000487 requested"));
+    assert_eq!(
+        rec.note.as_deref(),
+        Some("transfer to +15550000487 requested")
+    );
     let outcome = call.await.unwrap();
     assert_eq!(
         outcome.heard_texts(),
@@ -289,9 +288,12 @@ async fn a_live_update_on_telnyx_cuts_the_speech_in_progress_speaks_and_listens(
     let call = h.ring(CallScript::new().say("thanks"));
     let id = h.heard(2).await;
     let err =
-        h.gw.update_call(&id, CallUpdate::Twiml("<Response><Hangup/></Response>".into()))
-            .await
-            .unwrap_err();
+        h.gw.update_call(
+            &id,
+            CallUpdate::Twiml("<Response><Hangup/></Response>".into()),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "TwiML updates need a markup provider (Twilio); telnyx runs calls with commands: update with a say or a response instead"
@@ -304,7 +306,12 @@ async fn a_live_update_on_telnyx_cuts_the_speech_in_progress_speaks_and_listens(
     let outcome = call.await.unwrap();
     assert_eq!(
         outcome.heard_texts(),
-        ["Hello.", LONG.as_str(), "Your order is ready.", "You said thanks."],
+        [
+            "Hello.",
+            LONG.as_str(),
+            "Your order is ready.",
+            "You said thanks."
+        ],
         "{outcome:#?}"
     );
     // The long speech ended cancelled, and resumed nothing.
@@ -330,7 +337,10 @@ async fn a_live_update_on_telnyx_cuts_the_speech_in_progress_speaks_and_listens(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let err = h.gw.update_call(&id, CallUpdate::say("late")).await.unwrap_err();
+    let err =
+        h.gw.update_call(&id, CallUpdate::say("late"))
+            .await
+            .unwrap_err();
     assert_eq!(err.to_string(), format!("call {id} has ended (completed)"));
     h.stop().await;
 }
