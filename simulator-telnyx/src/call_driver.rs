@@ -458,28 +458,22 @@ impl Driver {
             }
             Action::Reject { cause, sip } => self.end(cause, "callee", sip).await,
             Action::Audio(item) => {
+                // The stopped speech ends `cancelled` (unconfirmed: what Telnyx reports for a
+                // speak another speak's `stop` cut).
+                let speaking = self
+                    .playing
+                    .as_ref()
+                    .is_some_and(|(i, _, _)| i.gather.is_none());
                 match item.stop.as_deref() {
-                    // The stopped speech ends `cancelled` (unconfirmed: what Telnyx reports
-                    // for a speak another speak's `stop` cut).
                     Some("all") => {
                         self.queue.retain(|i| i.gather.is_some());
-                        if self
-                            .playing
-                            .as_ref()
-                            .is_some_and(|(i, _, _)| i.gather.is_none())
-                        {
+                        if speaking {
                             self.finish_audio("cancelled");
                         }
                     }
-                    Some("current") => {
-                        if self
-                            .playing
-                            .as_ref()
-                            .is_some_and(|(i, _, _)| i.gather.is_none())
-                        {
-                            self.finish_audio("cancelled");
-                            self.start_next_audio();
-                        }
+                    Some("current") if speaking => {
+                        self.finish_audio("cancelled");
+                        self.start_next_audio();
                     }
                     _ => {}
                 }
