@@ -291,9 +291,9 @@ async fn a_live_say_update_interrupts_the_call_and_the_next_turn_reaches_the_han
         |b| {
             b.voice_handler(|event: CallEvent, call: CallContext| async move {
                 Ok::<_, HandlerError>(match event {
-                    // Ten simulated minutes of silence: the update cuts it short.
+                    // An hour of silence (36 real seconds): the update cuts it short.
                     CallEvent::Incoming(_) => {
-                        VoiceResponse::new().say(call.say("Hello.")).pause(600)
+                        VoiceResponse::new().say(call.say("Hello.")).pause(3600)
                     }
                     CallEvent::Gather {
                         speech: Some(s), ..
@@ -320,8 +320,8 @@ async fn a_live_say_update_interrupts_the_call_and_the_next_turn_reaches_the_han
         ["Hello.", "Your order is ready.", "You said thanks."]
     );
     assert_eq!(outcome.status, "completed");
-    // Less than the ten minutes the first answer asked for.
-    assert!(outcome.duration_secs.unwrap() < 600, "{outcome:?}");
+    // Less than the hour the first answer asked for.
+    assert!(outcome.duration_secs.unwrap() < 3600, "{outcome:?}");
     // The call has ended: updating it is a clear error.
     let store = h.gw.store().clone();
     for _ in 0..400 {
@@ -410,7 +410,7 @@ async fn the_admin_api_transfers_and_updates_calls_with_clear_errors() {
         SimulatorConfig::generate().with_simulated_second(Duration::from_millis(10)),
         |b| {
             b.voice_handler(|_event: CallEvent, call: CallContext| async move {
-                Ok::<_, HandlerError>(VoiceResponse::new().say(call.say("Hold on.")).pause(600))
+                Ok::<_, HandlerError>(VoiceResponse::new().say(call.say("Hold on.")).pause(3600))
             })
         },
     )
@@ -489,5 +489,23 @@ async fn the_admin_api_transfers_and_updates_calls_with_clear_errors() {
         format!("call {sid} has ended (completed)")
     );
     server.abort();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_transfer_to_something_that_is_not_a_number_dials_nothing() {
+    let h = Harness::new(SimulatorConfig::generate(), |b| {
+        b.voice_handler(|_event: CallEvent, _call: CallContext| async move {
+            Ok::<_, HandlerError>(VoiceResponse::new().dial("front desk"))
+        })
+    })
+    .await;
+    let outcome = h.ring(CallScript::new()).await.unwrap();
+    assert_eq!(outcome.error, None);
+    assert_eq!(dials(&outcome), []);
+    assert_eq!(
+        outcome.heard(),
+        ["Sorry, something went wrong. Please call again later. Goodbye."]
+    );
     h.stop().await;
 }
