@@ -343,3 +343,25 @@ async fn a_live_update_on_telnyx_cuts_the_speech_in_progress_speaks_and_listens(
     assert_eq!(err.to_string(), format!("call {id} has ended (completed)"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_hangup_update_on_telnyx_ends_the_call_and_an_unknown_call_is_named() {
+    let h = Harness::new(Duration::from_millis(20), |b| {
+        b.voice_handler(|_event: CallEvent, call: CallContext| async move {
+            Ok::<_, HandlerError>(VoiceResponse::new().say(call.say(LONG.as_str())))
+        })
+    })
+    .await;
+    let call = h.ring(CallScript::new());
+    let id = h.heard(1).await;
+    h.gw.update_call(&id, CallUpdate::Hangup).await.unwrap();
+    let outcome = call.await.unwrap();
+    assert_eq!(outcome.command_names(), ["answer", "speak", "hangup"]);
+    assert_eq!(outcome.hangup_cause.as_deref(), Some("normal_clearing"));
+    let err =
+        h.gw.update_call("v3:nobody", CallUpdate::Hangup)
+            .await
+            .unwrap_err();
+    assert_eq!(err.to_string(), "no call with id \"v3:nobody\"");
+    h.stop().await;
+}
