@@ -36,6 +36,47 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `telephony call transfer|update`: control a live call through the running gateway.
+#[derive(Subcommand, Debug)]
+pub enum CallControlCommand {
+    /// Transfer a live call (cold) to an E.164 number or a sip: URI; the outcome
+    /// (answered, busy, no-answer, failed) is noted on the call (`telephony calls`).
+    Transfer {
+        /// The call's id (CallSid / call_control_id).
+        call: String,
+        /// Where to: E.164 (+15550001234) or sip:user@host.
+        to: String,
+        /// Seconds to let the target ring (the provider's default when absent).
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// The caller id the target sees, E.164.
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// Print the call as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a live call now: say something (then listen again), run TwiML (Twilio),
+    /// or hang up.
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["say", "twiml", "hangup"])))]
+    Update {
+        /// The call's id (CallSid / call_control_id).
+        call: String,
+        /// Say this now, then listen for the caller's next turn.
+        #[arg(long)]
+        say: Option<String>,
+        /// Replace the call's instructions with this TwiML (Twilio only).
+        #[arg(long)]
+        twiml: Option<String>,
+        /// End the call.
+        #[arg(long)]
+        hangup: bool,
+        /// Print the call as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -152,11 +193,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Place an outbound call through the running gateway.
+    /// Place an outbound call through the running gateway; `call transfer` and `call
+    /// update` control a live one.
     #[command(group(clap::ArgGroup::new("answer").required(true).args(["say", "twiml", "url"])))]
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Call {
+        /// Transfer or update a live call instead of placing one.
+        #[command(subcommand)]
+        control: Option<CallControlCommand>,
         /// Who to call, E.164 (+15550005678).
-        to: String,
+        #[arg(required = true)]
+        to: Option<String>,
         /// Speak this text (voice.voice, voice.language), then hang up.
         #[arg(long)]
         say: Option<String>,

@@ -96,7 +96,7 @@
 //! `{"play": {"url", "loop"}}`, `{"pause": {"seconds"}}`, `{"gather": {"speech", "dtmf",
 //! "action", "timeout", "speech_timeout": "auto" | n, "hints", "language",
 //! "finish_on_key", "num_digits", "prompts": [say | play | pause]}}`, `{"record": {"action",
-//! "max_length", "transcribe"}}`, `{"dial": {"number", "caller_id", "timeout"}}`,
+//! "max_length", "transcribe"}}`, `{"dial": {"number", "caller_id", "timeout", "action"}}`,
 //! `{"redirect": {"url", "method"}}`, `"hangup"`, `{"reject": "busy" | "rejected"}`,
 //! `{"stream": {"url", "name", "parameters": [["k", "v"]]}}`, `{"relay": {"url",
 //! "language", "voice", "welcome_greeting", "interruptible", "parameters"}}`):

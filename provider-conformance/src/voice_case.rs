@@ -112,6 +112,9 @@ impl CaseVerb {
                 if let Some(t) = d.timeout {
                     dial = dial.timeout(t);
                 }
+                if let Some(a) = &d.action {
+                    dial = dial.action(a);
+                }
                 Verb::Dial(dial)
             }
             CaseVerb::Redirect(r) => {
@@ -374,6 +377,9 @@ pub struct CaseDial {
     /// Ring time in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+    /// Where the transfer's outcome goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// `{"url": "…", "method": "POST"}`.

@@ -149,6 +149,9 @@ pub struct ExpectedAck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
+// Test expectations, a handful per case: their size does not matter, and an unboxed
+// variant keeps `ExpectedEvent::Call(call)` patterns plain.
+#[allow(clippy::large_enum_variant)]
 pub enum ExpectedEvent {
     /// [`WebhookEvent::Message`].
     Message {
@@ -262,6 +265,8 @@ pub enum CallEventKind {
     Status,
     /// [`CallEvent::Resume`].
     Resume,
+    /// [`CallEvent::Transfer`].
+    Transfer,
 }
 
 /// The value of a time field that is the gateway's clock when the webhook arrived
@@ -347,6 +352,13 @@ pub struct ExpectedCall {
     /// Every other parameter.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// How a transfer went (`transfer`): `answered`, `busy`, `no-answer`, `failed`,
+    /// `canceled`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// The provider's id of the leg that rang the transfer's target (`transfer`).
+    #[serde(default)]
+    pub target_call_id: Option<String>,
 }
 
 fn time_text(t: Option<OffsetDateTime>) -> Option<String> {
@@ -375,6 +387,8 @@ impl ExpectedCall {
             plan: None,
             action: None,
             extra: BTreeMap::new(),
+            outcome: None,
+            target_call_id: None,
         }
     }
 
@@ -415,6 +429,15 @@ impl ExpectedCall {
                     serde_json::from_str(plan).unwrap_or_else(|_| Value::String(plan.clone())),
                 ),
                 ..ExpectedCall::with_call(CallEventKind::Resume, call)
+            },
+            CallEvent::Transfer {
+                call,
+                outcome,
+                target_call_id,
+            } => ExpectedCall {
+                outcome: Some(outcome.as_str().to_string()),
+                target_call_id: target_call_id.clone(),
+                ..ExpectedCall::with_call(CallEventKind::Transfer, call)
             },
             CallEvent::Status(update) => {
                 let mut extra = update.extra.clone();

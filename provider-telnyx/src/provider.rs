@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use telephony_core::voice::{
-    Call, CallAnswer, CallDirection, CallStatus, OutboundCall, Realtime, VoiceControl, VoiceError,
-    VoiceResponse, VoiceRun,
+    Call, CallAnswer, CallDirection, CallStatus, CallUpdate, OutboundCall, Realtime, VoiceControl,
+    VoiceError, VoiceResponse, VoiceRun,
 };
 use telephony_core::{
     DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderLimits, ProviderReceipt,
@@ -425,6 +425,44 @@ impl Provider for TelnyxProvider {
             call.extra.insert("call_duration".into(), d.to_string());
         }
         Ok(call)
+    }
+
+    /// A response runs on the live call in place of what it does: `gather_stop`,
+    /// `transcription_stop` and `playback_stop` first (best effort), then the plan, its
+    /// first `speak` with `stop: "all"`. `hangup` for [`CallUpdate::Hangup`]; raw markup
+    /// is refused (Call Control has none). An ended call (90018) is
+    /// [`VoiceRun::CallEnded`].
+    async fn update_call(
+        &self,
+        call_id: &str,
+        update: &CallUpdate,
+    ) -> Result<VoiceRun, ProviderError> {
+        let response = match update {
+            CallUpdate::Hangup => {
+                return match self
+                    .client
+                    .call_command(call_id, "hangup", serde_json::json!({}))
+                    .await
+                {
+                    Ok(()) => Ok(VoiceRun::Done),
+                    Err(e) if e.code() == Some(crate::client::CALL_ENDED_CODE) => {
+                        Ok(VoiceRun::CallEnded)
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+            CallUpdate::Response(r) => r.clone(),
+            CallUpdate::Say(s) => VoiceResponse::new().say(s.clone()),
+            other => {
+                return Err(ProviderError::InvalidMessage(format!(
+                    "a {} update cannot run on Telnyx Call Control (it has no markup): update with a say or a response",
+                    other.kind()
+                )));
+            }
+        };
+        let steps = crate::voice::render(&response)
+            .map_err(|e| ProviderError::InvalidMessage(e.to_string()))?;
+        crate::voice::run_update(&self.client, call_id, steps.into_iter().collect()).await
     }
 }
 

@@ -4,7 +4,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use telephony_core::voice::{Call, CallAnswer, OutboundCall, Realtime, VoiceError, VoiceResponse};
+use telephony_core::voice::{
+    Call, CallAnswer, CallUpdate, OutboundCall, Realtime, VoiceError, VoiceResponse, VoiceRun,
+};
 use telephony_core::{
     Channel, OutboundMessage, Provider, ProviderError, ProviderReceipt, SendOptions,
     SignatureCheck, WebhookError, WebhookEvent, WebhookRequest, WebhookResponse,
@@ -106,6 +108,14 @@ impl Signed<'_> {
 }
 
 impl TwilioProvider {
+    /// A response as the TwiML document of a live call update.
+    fn render_twiml(&self, response: &VoiceResponse) -> Result<String, ProviderError> {
+        let rendered = self
+            .render_voice(response)
+            .map_err(|e| ProviderError::InvalidMessage(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&rendered.body).into_owned())
+    }
+
     /// A provider for this account.
     ///
     /// The auth token is required even when REST calls use an API key, because webhook
@@ -383,6 +393,45 @@ impl Provider for TwilioProvider {
     /// already ended) is a success.
     async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
         self.client.hang_up_call(call_id).await.map(|_| ())
+    }
+
+    /// `POST …/Calls/{Sid}.json`: `Twiml` with the rendered response (or the given
+    /// TwiML, checked first: a malformed document is refused before any request), or
+    /// `Status=completed` for [`CallUpdate::Hangup`]. 404 / 20404 is
+    /// [`VoiceRun::CallEnded`].
+    async fn update_call(
+        &self,
+        call_id: &str,
+        update: &CallUpdate,
+    ) -> Result<VoiceRun, ProviderError> {
+        let twiml = match update {
+            CallUpdate::Hangup => {
+                return Ok(match self.client.hang_up_call(call_id).await? {
+                    Some(_) => VoiceRun::Done,
+                    None => VoiceRun::CallEnded,
+                });
+            }
+            CallUpdate::Twiml(doc) => {
+                crate::twiml::check_twiml(doc).map_err(|e| {
+                    ProviderError::InvalidMessage(format!("the TwiML is not valid: {e}"))
+                })?;
+                doc.clone()
+            }
+            CallUpdate::Response(r) => self.render_twiml(r)?,
+            CallUpdate::Say(s) => self.render_twiml(&VoiceResponse::new().say(s.clone()))?,
+            other => {
+                return Err(ProviderError::InvalidMessage(format!(
+                    "a {} update is not supported on Twilio",
+                    other.kind()
+                )));
+            }
+        };
+        Ok(
+            match self.client.update_call_twiml(call_id, &twiml).await? {
+                Some(_) => VoiceRun::Done,
+                None => VoiceRun::CallEnded,
+            },
+        )
     }
 
     /// `GET …/Calls/{Sid}.json`, mapped with [`CallResource::to_call`](crate::resources::CallResource::to_call).

@@ -209,12 +209,22 @@ fn push_record(out: &mut String, record: &Record) {
     push_element(out, "Record", &attrs, "");
 }
 
+/// `<Dial action callerId timeout>number</Dial>`, or with a `<Sip>` noun for a SIP URI.
 fn push_dial(out: &mut String, dial: &Dial) {
-    let attrs: [Attr<'_>; 2] = [
+    let attrs: [Attr<'_>; 3] = [
+        ("action", dial.action.clone()),
         ("callerId", dial.caller_id.clone()),
         ("timeout", dial.timeout.map(|n| n.to_string())),
     ];
-    push_element(out, "Dial", &attrs, &escaped(&dial.number));
+    let target = dial.number.trim();
+    let lower = target.to_ascii_lowercase();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        let mut inner = String::new();
+        push_element(&mut inner, "Sip", &[], &escaped(target));
+        push_element(out, "Dial", &attrs, &inner);
+    } else {
+        push_element(out, "Dial", &attrs, &escaped(target));
+    }
 }
 
 fn push_redirect(out: &mut String, redirect: &Redirect) {

@@ -10,7 +10,10 @@
 //!   [`CallEvent::Gather`];
 //! - otherwise a request for TwiML: a new call (`CallStatus` `ringing` or `queued`) ⇒
 //!   [`CallEvent::Incoming`], any other (an answered outbound call, a redirect, a record
-//!   or dial action) ⇒ [`CallEvent::Progress`].
+//!   action) ⇒ [`CallEvent::Progress`];
+//! - a **dial action** (`DialCallStatus`, the `<Dial action>` request) ⇒
+//!   [`CallEvent::Transfer`] (`completed`/`answered` → answered, `busy`, `no-answer`,
+//!   `failed`, `canceled`; anything else is an invalid field).
 //!
 //! Required: `CallSid` and `CallStatus` always; `From` on everything but status
 //! callbacks. Twilio's `initiated` callback status is read as [`CallStatus::Queued`] (the
@@ -21,7 +24,7 @@ use std::collections::BTreeMap;
 
 use telephony_core::WebhookError;
 use telephony_core::voice::{
-    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
+    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult, TransferOutcome,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -62,6 +65,24 @@ pub fn parse_call_event(
     let mut consumed = vec!["CallSid", "AccountSid"];
     if raw_status != "initiated" {
         consumed.push("CallStatus");
+    }
+
+    // A `<Dial action>` request: how the transfer went (even when the caller has hung
+    // up meanwhile, `CallStatus=completed`).
+    if let Some(raw) = p.non_empty("DialCallStatus") {
+        let outcome =
+            TransferOutcome::from_dial_status(raw).ok_or_else(|| WebhookError::InvalidField {
+                field: "DialCallStatus",
+                value: raw.to_string(),
+            })?;
+        let target_call_id = p.non_empty("DialCallSid").map(str::to_string);
+        consumed.extend(["DialCallStatus", "DialCallSid"]);
+        let call = parse_call(&p, call_id, status, consumed, None)?;
+        return Ok(CallEvent::Transfer {
+            call,
+            outcome,
+            target_call_id,
+        });
     }
 
     let is_status_callback = ["CallbackSource", "SequenceNumber", "CallDuration"]
@@ -306,6 +327,43 @@ mod tests {
         assert_eq!(
             parse(&[("CallSid", ""), ("CallStatus", "ringing")]).unwrap_err(),
             WebhookError::MissingField("CallSid")
+        );
+    }
+
+    #[test]
+    fn dial_action_is_a_transfer_outcome() {
+        let ev = parse(&[
+            ("CallSid", "CA1"),
+            ("From", "+15550005678"),
+            ("CallStatus", "in-progress"),
+            ("DialCallStatus", "no-answer"),
+            ("DialCallSid", "CA2"),
+            ("DialCallDuration", "0"),
+        ])
+        .unwrap();
+        let CallEvent::Transfer {
+            call,
+            outcome,
+            target_call_id,
+        } = ev
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(outcome, TransferOutcome::NoAnswer);
+        assert_eq!(target_call_id.as_deref(), Some("CA2"));
+        assert_eq!(call.extra["DialCallDuration"], "0");
+        assert_eq!(
+            parse(&[
+                ("CallSid", "CA1"),
+                ("From", "+1"),
+                ("CallStatus", "in-progress"),
+                ("DialCallStatus", "ringing"),
+            ])
+            .unwrap_err(),
+            WebhookError::InvalidField {
+                field: "DialCallStatus",
+                value: "ringing".into()
+            }
         );
     }
 }

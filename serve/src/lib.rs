@@ -76,6 +76,7 @@ pub use handler_error::HandlerError;
 pub use outbox::{OutboundPolicy, SendError, Sent};
 pub use routes::public::{PROBE_ANSWER, PROBE_HEADER};
 pub use sender_policy::{PairingError, PairingSettings};
+pub use voice::call_control::CallControlError;
 pub use voice::context::{CallContext, VoiceHandler};
 pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,

@@ -41,6 +41,7 @@ pub(crate) const COMMANDS: &[&str] = &[
     "streaming_stop",
     "send_dtmf",
     "client_state_update",
+    "transfer",
 ];
 
 /// Commands a parked (or ringing) call takes.
@@ -418,6 +419,12 @@ fn action(name: &str, body: &Map<String, Value>) -> Result<Action, ApiError> {
             };
             let mut item = AudioItem::speak(payload, voice, language);
             item.webhook_url = opt_str(body, "webhook_url", "/webhook_url")?;
+            item.stop = one_of(
+                opt_str(body, "stop", "/stop")?,
+                "stop",
+                &["current", "all"],
+                "/stop",
+            )?;
             Action::Audio(item)
         }
         "playback_start" => {
@@ -468,6 +475,51 @@ fn action(name: &str, body: &Map<String, Value>) -> Result<Action, ApiError> {
         "client_state_update" => {
             req_str(body, "client_state", "/client_state")?;
             Action::ClientStateUpdate
+        }
+        "transfer" => {
+            let to = req_str(body, "to", "/to")?;
+            let e164 = |value: &str, pointer: &'static str| {
+                PhoneNumber::parse(value).map(|_| ()).map_err(|_| {
+                    ApiError::invalid(
+                        10016,
+                        "Phone number must be in +E.164 format",
+                        format!("The specified phone number {value:?} must be in +E.164 format."),
+                        pointer,
+                    )
+                })
+            };
+            if !(to.starts_with("sip:") || to.starts_with("sips:")) {
+                e164(&to, "/to")?;
+            }
+            let from = opt_str(body, "from", "/from")?;
+            if let Some(f) = &from {
+                e164(f, "/from")?;
+            }
+            let timeout_secs = in_range(
+                opt_u64(body, "timeout_secs", "/timeout_secs")?,
+                "timeout_secs",
+                5,
+                600,
+                "/timeout_secs",
+            )?
+            .unwrap_or(30);
+            let target_state =
+                opt_str(body, "target_leg_client_state", "/target_leg_client_state")?;
+            if let Some(s) = &target_state {
+                if base64::engine::general_purpose::STANDARD.decode(s).is_err() {
+                    return Err(invalid(
+                        "The 'target_leg_client_state' parameter must be a base64-encoded string."
+                            .into(),
+                        "/target_leg_client_state",
+                    ));
+                }
+            }
+            Action::Transfer {
+                to,
+                from,
+                timeout_secs,
+                target_state,
+            }
         }
         _ => return Err(unknown_command(name)),
     })
@@ -743,6 +795,7 @@ pub(crate) async fn dial(
             .collect(),
         commands: Some(tx.clone()),
         finished: false,
+        transferred_from: None,
         log: CallLog::default(),
     };
     let (leg, session) = (record.call_leg_id.clone(), record.call_session_id.clone());
@@ -777,3 +830,69 @@ pub(crate) async fn dial(
     }
     Ok(Json(json!({ "data": data })).into_response())
 }
+
+/// A `transfer`'s new leg from call `from_id` to `to`: it rings, then its callee (by the
+/// simulator's callee outcomes) answers, is busy, does not answer within `timeout_secs`
+/// or cannot be reached. Its events carry `target_state` and go where the transferred
+/// call's go; it shares the call's `call_session_id`. Once answered it is bridged: the
+/// person talks for [`TRANSFER_TALK_MS`] of simulated time and hangs up, which ends the
+/// transferred call too. Returns the new leg's `call_control_id`.
+pub(crate) fn start_transfer_leg(
+    sim: &Simulator,
+    from_id: &str,
+    to: String,
+    from: Option<String>,
+    timeout_secs: u64,
+    target_state: Option<String>,
+) -> Option<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = new_call_control_id();
+    let outcome = sim.callee_outcome(&to);
+    {
+        let mut state = sim.lock();
+        let original = state.calls.get(from_id)?;
+        let record = CallRecord {
+            call_control_id: id.clone(),
+            call_leg_id: new_uuid(),
+            call_session_id: original.call_session_id.clone(),
+            connection_id: original.connection_id.clone(),
+            direction: "outgoing",
+            from: from.unwrap_or_else(|| original.to.clone()),
+            to: to.clone(),
+            state: "bridging",
+            answered: false,
+            client_state: target_state,
+            webhook_url: original.webhook_url.clone(),
+            failover_url: original.failover_url.clone(),
+            start_time: OffsetDateTime::now_utc(),
+            end_time: None,
+            clock_ms: 0,
+            answered_ms: None,
+            hangup_cause: None,
+            hangup_source: None,
+            command_ids: Default::default(),
+            commands: Some(tx.clone()),
+            finished: false,
+            transferred_from: Some(from_id.to_string()),
+            log: CallLog::default(),
+        };
+        state.calls.insert(record);
+    }
+    tracing::info!(call_control_id = %id, transferred_from = %from_id, ?outcome, "telnyx simulator: transfer leg dialing");
+    sim.spawn_call(
+        id.clone(),
+        rx,
+        tx,
+        telephony_simulator_voice::CallScript::new(),
+        Start::Outgoing {
+            outcome,
+            timeout_secs,
+            stream: None,
+        },
+        DEFAULT_TIME_LIMIT_SECS,
+    );
+    Some(id)
+}
+
+/// Simulated milliseconds the person a call was transferred to talks before hanging up.
+pub(crate) const TRANSFER_TALK_MS: u64 = 2000;

@@ -67,6 +67,13 @@ pub(crate) enum Action {
         digits: String,
     },
     ClientStateUpdate,
+    /// `transfer`: a new leg rings `to`.
+    Transfer {
+        to: String,
+        from: Option<String>,
+        timeout_secs: u64,
+        target_state: Option<String>,
+    },
     /// The simulated party hangs up (a test's doing).
     PartyHangup,
     /// From a media stream's task: it connected (or failed, with a reason).
@@ -86,6 +93,8 @@ pub(crate) struct AudioItem {
     pub(crate) webhook_url: Option<String>,
     /// Set for a gather's prompt: the gather listens once the prompt has played.
     pub(crate) gather: Option<GatherSpec>,
+    /// A speak's `stop`: `current` ends what plays, `all` also clears the queue.
+    pub(crate) stop: Option<String>,
 }
 
 impl AudioItem {
@@ -100,6 +109,7 @@ impl AudioItem {
             duration_ms: words * MS_PER_WORD,
             webhook_url: None,
             gather: None,
+            stop: None,
         }
     }
 
@@ -109,6 +119,7 @@ impl AudioItem {
             duration_ms: PLAYBACK_MS,
             webhook_url: None,
             gather: None,
+            stop: None,
         }
     }
 }
@@ -186,6 +197,8 @@ pub(crate) struct Driver {
     streams: Vec<StreamHandle>,
     /// When the last command arrived (the clock waits for the application to settle).
     last_command: Option<Instant>,
+    /// A transfer's answered leg: when the person hangs up.
+    hangup_at: Option<u64>,
 }
 
 impl Simulator {
@@ -247,6 +260,7 @@ impl Simulator {
             barge_after: None,
             streams: Vec::new(),
             last_command: None,
+            hangup_at: None,
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -412,6 +426,9 @@ impl Driver {
         if let Some((at, _)) = self.ringing {
             moments.push(at);
         }
+        if let Some(at) = self.hangup_at {
+            moments.push(at);
+        }
         let next = moments.into_iter().min();
         match next {
             Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
@@ -446,6 +463,10 @@ impl Driver {
                     CalleeOutcome::Answer => {
                         let stream = self.pending_stream.take();
                         self.answer(None, stream);
+                        if self.transferred_from().is_some() {
+                            self.hangup_at =
+                                Some(self.now + crate::call_commands::TRANSFER_TALK_MS);
+                        }
                     }
                     CalleeOutcome::Busy => self.end("user_busy", "callee", "486").await,
                     CalleeOutcome::NoAnswer => self.end("timeout", "unknown", "487").await,
@@ -455,6 +476,11 @@ impl Driver {
                     return;
                 }
             }
+        }
+        if self.hangup_at.is_some_and(|h| h <= at) {
+            self.hangup_at = None;
+            self.end("normal_clearing", "callee", "unspecified").await;
+            return;
         }
         if self
             .playing
@@ -510,6 +536,25 @@ impl Driver {
             }
             Action::Reject { cause, sip } => self.end(cause, "callee", sip).await,
             Action::Audio(item) => {
+                // The stopped speech ends `cancelled` (unconfirmed: what Telnyx reports for a
+                // speak another speak's `stop` cut).
+                let speaking = self
+                    .playing
+                    .as_ref()
+                    .is_some_and(|(i, _, _)| i.gather.is_none());
+                match item.stop.as_deref() {
+                    Some("all") => {
+                        self.queue.retain(|i| i.gather.is_some());
+                        if speaking {
+                            self.finish_audio("cancelled");
+                        }
+                    }
+                    Some("current") if speaking => {
+                        self.finish_audio("cancelled");
+                        self.start_next_audio();
+                    }
+                    _ => {}
+                }
                 self.queue.push_back(item);
                 if self.playing.is_none() {
                     self.start_next_audio();
@@ -595,6 +640,22 @@ impl Driver {
                 }
             }
             Action::ClientStateUpdate => {}
+            Action::Transfer {
+                to,
+                from,
+                timeout_secs,
+                target_state,
+            } => {
+                self.note(format!("transfer to {to}"));
+                crate::call_commands::start_transfer_leg(
+                    &self.sim,
+                    &self.id,
+                    to,
+                    from,
+                    timeout_secs,
+                    target_state,
+                );
+            }
             Action::PartyHangup => {
                 let source = if self.is_incoming() {
                     "caller"
@@ -921,6 +982,32 @@ impl Driver {
         self.emit("call.hangup", extra, None);
         self.ended = true;
         self.party = None;
+        // A transfer's answered leg was bridged to the call it came from: that call ends
+        // with it.
+        if self.answered {
+            if let Some(peer) = self.transferred_from() {
+                let tx = self
+                    .sim
+                    .lock()
+                    .calls
+                    .get(&peer)
+                    .and_then(|c| c.commands.clone());
+                if let Some(tx) = tx {
+                    let _ = tx.send(Command {
+                        client_state: None,
+                        action: Action::PartyHangup,
+                    });
+                }
+            }
+        }
+    }
+
+    fn transferred_from(&self) -> Option<String> {
+        self.sim
+            .lock()
+            .calls
+            .get(&self.id)
+            .and_then(|c| c.transferred_from.clone())
     }
 
     fn emit(&mut self, event_type: &str, extra: Map<String, Value>, url: Option<&str>) {

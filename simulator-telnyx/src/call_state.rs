@@ -57,6 +57,8 @@ pub(crate) struct CallRecord {
     /// The driver's inbox; `None` once it stopped.
     pub(crate) commands: Option<UnboundedSender<Command>>,
     pub(crate) finished: bool,
+    /// A transfer's new leg: the call it was transferred from (bridged once answered).
+    pub(crate) transferred_from: Option<String>,
     pub(crate) log: CallLog,
 }
 

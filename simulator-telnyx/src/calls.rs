@@ -169,6 +169,7 @@ impl Simulator {
             command_ids: Default::default(),
             commands: Some(tx.clone()),
             finished: false,
+            transferred_from: None,
             log: CallLog::default(),
         };
         self.lock().calls.insert(record);

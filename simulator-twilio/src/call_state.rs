@@ -48,6 +48,9 @@ pub(crate) struct CallMeta {
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// `SipResponseCode` for the `completed` callback (busy, no-answer, failed).
     pub(crate) sip_response_code: Option<u16>,
+    /// Instructions a live update (`POST …/Calls/{Sid}.json` with `Twiml` or `Url`)
+    /// put in place of the running ones; the driver takes them at its next step.
+    pub(crate) replacement: Option<crate::driver::Instructions>,
     pub(crate) log: DriveLog,
 }
 

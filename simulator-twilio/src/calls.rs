@@ -163,8 +163,12 @@ pub(crate) async fn fetch_call(
 /// `POST …/Calls/{Sid}.json`: `Status=completed` ends the call (`completed` once answered,
 /// `canceled` before); `Status=canceled` ends a call not answered yet. A driven call stops
 /// at its next step (a paced wait stops at once). A call that has already ended (or is
-/// unknown) answers 404 / 20404, as Twilio does. Other updates (`Twiml`, `Url`,
-/// `TimeLimit`) are accepted and ignored.
+/// unknown) answers 404 / 20404, as Twilio does. `Twiml` (or `Url`, with `Method`,
+/// which wins over `Twiml` as on create) replaces what an answered call runs: the driver
+/// stops at its next step or wait (a document being fetched is discarded when it comes)
+/// and runs the new instructions; on a call not answered yet it is refused (21220, as
+/// Twilio answers updates to a call that is not in progress). `TimeLimit` is accepted
+/// and ignored.
 pub(crate) async fn update_call(
     State(sim): State<Simulator>,
     Path((account, file)): Path<(String, String)>,
@@ -182,6 +186,29 @@ pub(crate) async fn update_call(
         return Err(not_found());
     }
     let answered = current.status.as_deref() == Some("in-progress");
+    let replacement = match (first(&params, "Url"), first(&params, "Twiml")) {
+        (Some(url), _) => Some(Instructions::Fetch {
+            url,
+            method: first(&params, "Method").unwrap_or_else(|| "POST".into()),
+        }),
+        (None, Some(twiml)) => Some(Instructions::Inline(twiml)),
+        (None, None) => None,
+    };
+    if let (Some(new), None) = (replacement, first(&params, "Status")) {
+        if !answered {
+            return Err(ApiError::bad_request(
+                21220,
+                "Call is not in-progress. Cannot redirect.",
+            ));
+        }
+        let mut state = sim.lock();
+        if let Some(meta) = state.calls.meta.get_mut(sid) {
+            meta.replacement = Some(new);
+            meta.wake.notify_one();
+        }
+        tracing::info!(call_sid = %sid, "simulator: live update replaces the call's instructions");
+        return Ok(Json(current));
+    }
     let final_status = match first(&params, "Status").as_deref() {
         None => return Ok(Json(current)),
         Some("completed") if answered => "completed",

@@ -114,7 +114,29 @@ pub(crate) async fn run(
 }
 
 impl Driver {
+    /// Runs `instructions`, then whatever live updates put in their place, until the
+    /// call ends.
     async fn drive(&mut self, instructions: Instructions) {
+        let mut next = Some(instructions);
+        while let Some(instructions) = next.take() {
+            self.drive_one(instructions).await;
+            if self.ended() {
+                return;
+            }
+            next = self.take_replacement();
+        }
+    }
+
+    /// A live update's instructions, if one came.
+    fn take_replacement(&self) -> Option<Instructions> {
+        self.with_meta(|m| m.replacement.take()).flatten()
+    }
+
+    fn replaced(&self) -> bool {
+        self.with_meta(|m| m.replacement.is_some()).unwrap_or(false)
+    }
+
+    async fn drive_one(&mut self, instructions: Instructions) {
         let (doc, url) = match instructions {
             Instructions::Inline(twiml) => {
                 self.log(|log| {
@@ -137,6 +159,7 @@ impl Driver {
                     extra: Vec::new(),
                 };
                 match self.fetch(request).await {
+                    Some(_) if self.replaced() => return,
                     Some((doc, url)) => (doc, Some(url)),
                     None => return,
                 }
@@ -144,7 +167,13 @@ impl Driver {
         };
         let mut flow = self.run_document(doc, url).await;
         while let Some(Flow::Next(request)) = flow {
+            if self.replaced() {
+                return;
+            }
             flow = match self.fetch(request).await {
+                // A live update came while the document was fetched: Twilio runs the
+                // update, not the answer.
+                Some(_) if self.replaced() => return,
                 Some((doc, url)) => self.run_document(doc, Some(url)).await,
                 None => return,
             };
@@ -174,7 +203,7 @@ impl Driver {
     /// Runs a document's verbs in order.
     async fn execute(&mut self, verbs: &[TwimlVerb], doc_url: Option<&str>) -> Flow {
         for verb in verbs {
-            if self.ended() {
+            if self.ended() || self.replaced() {
                 return Flow::Ended;
             }
             match verb {
@@ -295,6 +324,9 @@ impl Driver {
                     return Flow::Ended;
                 }
             }
+        }
+        if self.replaced() {
+            return Flow::Ended;
         }
         self.end("completed", CallEnd::DocumentEnd).await;
         Flow::Ended
@@ -842,12 +874,23 @@ impl Driver {
         let room = self.time_limit_ms.saturating_sub(clock);
         let run = ms.min(room);
         let real = self.sim.paced(run);
+        let started = Instant::now();
         if !real.is_zero() {
-            self.with_meta(|m| m.waiting = Some((Instant::now(), run)));
+            self.with_meta(|m| m.waiting = Some((started, run)));
             crate::call_events::wait_or_end(&self.sim, &self.sid, real).await;
             self.with_meta(|m| m.waiting = None);
         }
         if self.ended() {
+            return false;
+        }
+        if self.replaced() {
+            // A live update cut the wait short: only the time that passed counts.
+            let done = if real.is_zero() {
+                0.0
+            } else {
+                (started.elapsed().as_secs_f64() / real.as_secs_f64()).min(1.0)
+            };
+            self.with_meta(|m| m.clock_ms += (run as f64 * done) as u64);
             return false;
         }
         self.with_meta(|m| m.clock_ms += run);

@@ -764,6 +764,30 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = (number, look_back);
         Err(ProviderError::unsupported(self.name(), "message log"))
     }
+
+    /// Changes a call in progress from outside its handler: `update` replaces what the
+    /// call does (Twilio: `POST …/Calls/{Sid}.json` with `Twiml`; Telnyx: stop what runs,
+    /// then run the plan). [`CallUpdate::Say`](crate::voice::CallUpdate::Say) reaches a
+    /// provider already turned into a response by the gateway. A call that has ended is
+    /// [`VoiceRun::CallEnded`]. The default is [`ProviderError::Unsupported`].
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::CallUpdate;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = StubProvider::new_ok().update_call("CA1", &CallUpdate::Hangup).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "provider stub does not support live call updates");
+    /// # }
+    /// ```
+    async fn update_call(
+        &self,
+        call_id: &str,
+        update: &crate::voice::CallUpdate,
+    ) -> Result<VoiceRun, ProviderError> {
+        let _ = (call_id, update);
+        Err(ProviderError::unsupported(self.name(), "live call updates"))
+    }
 }
 
 #[cfg(test)]

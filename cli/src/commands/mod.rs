@@ -13,6 +13,7 @@ use crate::{Cli, Command, ConfigCommand, SimulateCommand};
 
 mod approvals;
 mod backup;
+mod call_control;
 mod config;
 mod dead_letters;
 mod direct;
@@ -124,6 +125,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Segments { text, json } => segments::segments(ctx, text, json),
         Command::Prune { dry_run, json } => prune::prune(ctx, dry_run, json).await,
         Command::Call {
+            control: Some(control),
+            ..
+        } => call_control::run(ctx, control).await,
+        Command::Call {
+            control: None,
             to,
             say,
             twiml,
@@ -134,7 +140,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             json,
         } => {
             let req = api::CallRequest {
-                to,
+                to: to.unwrap_or_default(),
                 say,
                 twiml,
                 url,

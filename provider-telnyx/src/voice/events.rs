@@ -12,6 +12,9 @@
 //! | `call.transcription`, final | [`CallEvent::Gather`] (speech) |
 //! | `streaming.stopped` / `streaming.failed` | [`CallEvent::Resume`] (the rest after the stream) |
 //! | `call.hangup` | [`CallEvent::Status`], terminal (see [`hangup_status`]) |
+//! | a transfer's new leg (state names the transferred call): `call.answered` | [`CallEvent::Transfer`] answered, for the transferred call |
+//! | the new leg's `call.hangup` before an answer | [`CallEvent::Transfer`] busy / no-answer / failed / canceled (from [`hangup_status`]) |
+//! | the new leg's other events (`call.initiated`, `call.bridged`, its hang-up after talking) | [`WebhookEvent::Other`] |
 //! | anything else, or an event whose state is not waiting for it | [`WebhookEvent::Other`] |
 //!
 //! Every call's [`Call::extra`] has `telnyx.event_id` (the event's `data.id`, used to make
@@ -23,6 +26,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use telephony_core::voice::{
     ACTION_EXTRA, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
+    TransferOutcome,
 };
 use telephony_core::{WebhookError, WebhookEvent, rfc3339};
 use time::OffsetDateTime;
@@ -143,6 +147,57 @@ impl Envelope<'_> {
     }
 }
 
+/// An event of a transfer's new leg: its answer or its hang-up before one is the
+/// transfer's outcome, reported for the call that was transferred (`o` in the state),
+/// with the outcome's action URL under [`ACTION_EXTRA`].
+fn transfer_leg(ev: &Envelope<'_>, s: &CallState) -> Result<WebhookEvent, WebhookError> {
+    let p = ev.payload;
+    let outcome = match ev.event_type {
+        "call.answered" => TransferOutcome::Answered,
+        "call.hangup" => {
+            let cause = text(p, "hangup_cause").unwrap_or("unspecified");
+            match hangup_status(cause, text(p, "sip_hangup_cause")) {
+                CallStatus::Busy => TransferOutcome::Busy,
+                CallStatus::NoAnswer => TransferOutcome::NoAnswer,
+                CallStatus::Failed => TransferOutcome::Failed,
+                CallStatus::Canceled => TransferOutcome::Canceled,
+                // The leg ended after it was answered (the people finished talking).
+                _ => return Ok(ev.other()),
+            }
+        }
+        _ => return Ok(ev.other()),
+    };
+    let Some(original) = s.o.as_deref().filter(|o| !o.is_empty()) else {
+        return Ok(ev.other());
+    };
+    let leg = text(p, "call_control_id").map(str::to_string);
+    let mut call = Call::new(
+        original,
+        "",
+        "",
+        CallDirection::Unknown,
+        CallStatus::InProgress,
+    );
+    if let Some(a) = &s.a {
+        call.extra.insert(ACTION_EXTRA.to_string(), a.clone());
+    }
+    call.extra
+        .insert("event_type".to_string(), ev.event_type.to_string());
+    if let Some(id) = ev.event_id {
+        call.extra
+            .insert(EVENT_ID_EXTRA.to_string(), id.to_string());
+    }
+    if let Some(v) = text(p, "call_session_id") {
+        call.extra
+            .insert("call_session_id".to_string(), v.to_string());
+    }
+    Ok(WebhookEvent::Call(CallEvent::Transfer {
+        call,
+        outcome,
+        target_call_id: leg,
+    }))
+}
+
 /// Parses a verified Call Control event (see the module documentation). `received_at`
 /// is the start of a new inbound call. An event made from `call.answered` has
 /// [`Call::answered_at`] set (the event's `occurred_at`): the answer is reported by it.
@@ -176,6 +231,9 @@ pub fn parse_call_event(
         payload,
     };
     let state = ev.state();
+    if let Some(s) = state.as_ref().filter(|s| s.w == Wait::Transfer) {
+        return transfer_leg(&ev, s);
+    }
     let waiting = |w: Wait| state.as_ref().filter(|s| s.w == w).cloned();
     let status_field = text(payload, "status");
     Ok(match event_type {

@@ -32,7 +32,8 @@
 //! | `Reject` | `reject` (`CALL_REJECTED` / `USER_BUSY`) before the answer, else `hangup` |
 //! | `Redirect` | the gateway answers the URL itself |
 //! | `Stream` | `streaming_start` (bidirectional RTP, PCMU) |
-//! | `Dial`, `Record`, relay | refused when rendered |
+//! | `Dial` | `transfer` (the new leg's events are the outcome) |
+//! | `Record`, relay | refused when rendered |
 //!
 //! [`VoiceResponse`]: telephony_core::voice::VoiceResponse
 //! [`CallEvent`]: telephony_core::voice::CallEvent
@@ -52,5 +53,5 @@ pub use plan::{
     CallState, DEFAULT_GATHER_TIMEOUT_SECS, GatherStep, Step, Wait, decode_plan, encode_plan,
     render,
 };
-pub(crate) use run::run;
 pub use run::{MAX_PAUSE_SECS, tts_voice};
+pub(crate) use run::{run, run_update};

@@ -3,8 +3,10 @@
 //! the next.
 //!
 //! Rendering refuses, with the verb's name, what Call Control cannot do the way the
-//! response asks (a `<Dial>`, a `<Record>`, a relay, a gather prompt mixing speech and
-//! audio), so a handler learns it when it answers, not when a caller hears silence.
+//! response asks (a `<Record>`, a relay, a gather prompt mixing speech and audio), so a
+//! handler learns it when it answers, not when a caller hears silence. A `<Dial>` is a
+//! `transfer`: the new leg carries the state that names the call it came from and where
+//! its outcome goes (`target_leg_client_state`).
 
 use std::collections::VecDeque;
 
@@ -71,6 +73,19 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         params: Vec<(String, String)>,
     },
+    /// `transfer` to a number or SIP URI; the new leg's events report the outcome.
+    Transfer {
+        /// The target (E.164 or `sip:`).
+        to: String,
+        /// The caller id the target sees (Telnyx's default: the call's `to`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Seconds to ring.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<u32>,
+        /// Where the outcome goes (the gateway's own parameters live in its query).
+        action: String,
+    },
 }
 
 /// A gather: its prompt, what it listens for, and where the result goes.
@@ -120,6 +135,8 @@ pub enum Wait {
     Pause,
     /// Nothing (the call is being hung up).
     Nothing,
+    /// On a transfer's new leg: its answer or hang-up is the transfer's outcome.
+    Transfer,
 }
 
 /// The state a call carries at Telnyx (base64 JSON in `client_state`).
@@ -136,6 +153,9 @@ pub struct CallState {
     /// A transcription runs for the pending gather.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub t: bool,
+    /// On a transfer's new leg: the `call_control_id` of the call that was transferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<String>,
 }
 
 /// The prefix that marks a `client_state` as the gateway's (other apps' states are
@@ -150,6 +170,7 @@ impl CallState {
             p: rest.iter().cloned().collect(),
             a: None,
             t: false,
+            o: None,
         }
     }
 
@@ -207,7 +228,7 @@ fn refuse(verb: &str, why: &str) -> VoiceError {
 /// let plan = render(&VoiceResponse::new().say("Hi").hangup())?;
 /// assert_eq!(plan, [Step::Speak { text: "Hi".into(), voice: None, language: None }, Step::Hangup]);
 /// let err = render(&VoiceResponse::new().dial("+15550005678")).unwrap_err();
-/// assert_eq!(err.to_string(), "provider telnyx cannot render this voice response: <Dial> is not supported yet on Telnyx Call Control");
+/// assert_eq!(err.to_string(), "provider telnyx cannot render this voice response: <Dial> needs an action URL (the gateway fills it in) on Telnyx Call Control");
 /// # Ok::<(), telephony_core::voice::VoiceError>(())
 /// ```
 pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
@@ -298,7 +319,19 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                     .ok_or_else(|| refuse("Stream", "needs a url (the gateway fills it in)"))?,
                 params: s.parameters.clone(),
             }),
-            Verb::Dial(_) => return Err(refuse("Dial", "is not supported yet")),
+            Verb::Dial(d) => {
+                plan.push(Step::Transfer {
+                    to: d.number.trim().to_string(),
+                    from: d.caller_id.clone(),
+                    timeout: d.timeout,
+                    action: d.action.clone().ok_or_else(|| {
+                        refuse("Dial", "needs an action URL (the gateway fills it in)")
+                    })?,
+                });
+                // As in TwiML, what follows a <Dial action> never runs: the outcome asks
+                // for the next answer.
+                break;
+            }
             Verb::Record(_) => return Err(refuse("Record", "is not supported yet")),
             Verb::Relay(_) => {
                 return Err(refuse(

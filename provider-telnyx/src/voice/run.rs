@@ -166,6 +166,62 @@ pub(crate) async fn run(
     call: &Call,
     plan: VecDeque<Step>,
 ) -> Result<VoiceRun, ProviderError> {
+    run_with(client, call, plan, false).await
+}
+
+/// Runs `plan` on a live call in place of what it does (a live update): what a gather,
+/// transcription or playback left running is stopped first, carrying a state that waits
+/// for nothing (so their ends resume no plan), and a first `speak` cuts the speech in
+/// progress (`stop: "all"`).
+pub(crate) async fn run_update(
+    client: &TelnyxClient,
+    call_id: &str,
+    plan: VecDeque<Step>,
+) -> Result<VoiceRun, ProviderError> {
+    let call = Call::new(
+        call_id,
+        "",
+        "",
+        CallDirection::Unknown,
+        CallStatus::InProgress,
+    );
+    let mut r = Runner {
+        client,
+        call_id,
+        ids: CommandIds::new(&call, &plan),
+    };
+    let state = CallState::new(Wait::Nothing, &VecDeque::new()).encode();
+    for command in ["gather_stop", "transcription_stop"] {
+        match r.send(command, json!({ "client_state": state })).await {
+            Ok(Sent::Ended) => return Ok(VoiceRun::CallEnded),
+            Ok(Sent::Ok) => {}
+            Err(e) => {
+                tracing::debug!(call_sid = %call_id, command, error = %e, "stop command refused (nothing running?)")
+            }
+        }
+    }
+    match r
+        .send(
+            "playback_stop",
+            json!({ "stop": "all", "client_state": state }),
+        )
+        .await
+    {
+        Ok(Sent::Ended) => return Ok(VoiceRun::CallEnded),
+        Ok(Sent::Ok) => {}
+        Err(e) => {
+            tracing::debug!(call_sid = %call_id, error = %e, "playback_stop refused (nothing playing?)")
+        }
+    }
+    run_with(client, &call, plan, true).await
+}
+
+async fn run_with(
+    client: &TelnyxClient,
+    call: &Call,
+    plan: VecDeque<Step>,
+    interrupt: bool,
+) -> Result<VoiceRun, ProviderError> {
     let default_voice = client.config().tts_voice.clone();
     let mut r = Runner {
         client,
@@ -185,7 +241,7 @@ pub(crate) async fn run(
     .into_iter()
     .flatten()
     .collect();
-    let run = run_plan(&mut r, call, plan, &default_voice).await;
+    let run = run_plan(&mut r, call, plan, &default_voice, interrupt).await;
     if !stops.is_empty() && matches!(run, Ok(VoiceRun::Done | VoiceRun::Redirect(_))) {
         r.stop_all(&stops).await;
     }
@@ -198,6 +254,7 @@ async fn run_plan(
     call: &Call,
     mut plan: VecDeque<Step>,
     default_voice: &str,
+    interrupt: bool,
 ) -> Result<VoiceRun, ProviderError> {
     let parked = call.direction == CallDirection::Inbound
         && matches!(call.status, CallStatus::Ringing | CallStatus::Queued);
@@ -238,6 +295,10 @@ async fn run_plan(
                 // `female`/`male` are the basic service level's voices.
                 if matches!(body["voice"].as_str(), Some("female" | "male")) {
                     body["service_level"] = json!("basic");
+                }
+                if interrupt {
+                    // A live update: what the call is saying stops for it.
+                    body["stop"] = json!("all");
                 }
                 r.send("speak", body).await?
             }
@@ -297,6 +358,30 @@ async fn run_plan(
             }
             Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
             Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),
+            Step::Transfer {
+                to,
+                from,
+                timeout,
+                action,
+            } => {
+                // The new leg carries where its outcome goes; this call waits for nothing
+                // until then (the outcome's answer runs on it).
+                let mut target = CallState::new(Wait::Transfer, &VecDeque::new());
+                target.a = Some(action);
+                target.o = Some(call.call_id.clone());
+                let mut body = json!({
+                    "to": to,
+                    "client_state": CallState::new(Wait::Nothing, &VecDeque::new()).encode(),
+                    "target_leg_client_state": target.encode(),
+                });
+                if let Some(from) = from {
+                    body["from"] = json!(from);
+                }
+                if let Some(t) = timeout {
+                    body["timeout_secs"] = json!(t);
+                }
+                r.send("transfer", body).await?
+            }
             Step::Stream { url, params } => {
                 let state = CallState::new(Wait::Stream, &plan).encode();
                 let custom: Vec<Value> = params

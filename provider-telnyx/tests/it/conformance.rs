@@ -147,9 +147,11 @@ fn voice_hooks() -> VoiceHooks {
         serde_json::json!({"data": {"result": "ok"}}),
     ))
     .normalize_json(|body| {
-        if let Some(Value::String(wire)) = body.get("client_state") {
-            let decoded = decode_client_state(wire)?;
-            body["client_state"] = decoded;
+        for key in ["client_state", "target_leg_client_state"] {
+            if let Some(Value::String(wire)) = body.get(key) {
+                let decoded = decode_client_state(wire)?;
+                body[key] = decoded;
+            }
         }
         if let Some(Value::String(id)) = body.get("command_id") {
             let shape = command_id_shape(id)?;

@@ -211,6 +211,29 @@ impl TwilioClient {
         }
     }
 
+    /// Replaces what a live call does: `POST …/Calls/{Sid}.json` with `Twiml` (the
+    /// running TwiML stops, this document runs). `None` when Twilio answers 404 / 20404:
+    /// the call has ended. One HTTP attempt (an update is not idempotent for the caller).
+    pub async fn update_call_twiml(
+        &self,
+        sid: &str,
+        twiml: &str,
+    ) -> Result<Option<CallResource>, ProviderError> {
+        let path = self.call_path(sid)?;
+        let form = [("Twiml", twiml.to_string())];
+        match self
+            .execute(Method::POST, &path, &[], Some(&form), Attempts::One)
+            .await
+        {
+            Ok((_, body)) => decode(&body, "Call").map(Some),
+            Err(e) if e.http_status() == Some(404) && e.code() == Some(NOT_FOUND_CODE) => {
+                tracing::debug!(sid, "Twilio: the call to update has ended (20404)");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Fetches one call: `GET …/Calls/{Sid}.json` (retried like every read).
     pub async fn fetch_call(&self, sid: &str) -> Result<CallResource, ProviderError> {
         let path = self.call_path(sid)?;

@@ -36,6 +36,7 @@
 //! assert_eq!(e.error.code, ErrorCode::NotFound);
 //! ```
 
+pub mod call_control;
 pub mod calls;
 pub mod contacts;
 pub mod dead_letters;
@@ -47,6 +48,7 @@ pub mod pairing;
 pub mod receipts;
 pub mod status;
 
+pub use call_control::{TransferRequest, UpdateRequest};
 pub use calls::{Call, CallList, CallRequest, CallStatusChange, CallTurn, VoiceStatus};
 pub use contacts::ContactApproval;
 pub use dead_letters::{FailedList, FailedMessage, RetryResponse};

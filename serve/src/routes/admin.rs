@@ -17,6 +17,8 @@
 //! | `GET /telephony/calls?since=RFC3339&limit=N` | calls with status history and transcript, oldest first |
 //! | `GET /telephony/calls/{id}` | one call |
 //! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
+//! | `POST /telephony/calls/{id}/transfer` `{ "to", "timeout"?, "callerId"? }` | transfers a live call to an E.164 number or `sip:` URI → the call (400 bad target, 404 unknown call, 409 ended call, 502 provider failure) |
+//! | `POST /telephony/calls/{id}/update` `{ "say" \| "twiml" \| "hangup": true }` | changes a live call now → the call (400 bad update, TwiML on Telnyx; 404; 409 ended) |
 //! | `DELETE /telephony/numbers/{number}` | erases every trace of an E.164 number (messages, sends, calls, approvals, forward events); an opt-out stays, as a keyed hash → the counts (400 invalid number) |
 //! | `GET /metrics` | Prometheus text format: counters, and the store's gauges read now ([`crate::metrics`]) |
 //!
@@ -74,6 +76,8 @@ pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
         .route("/telephony/calls", post(place_call).get(calls))
         .route("/telephony/calls/{id}", get(one_call))
         .route("/telephony/calls/{id}/hangup", post(hang_up))
+        .route("/telephony/calls/{id}/transfer", post(transfer_call))
+        .route("/telephony/calls/{id}/update", post(update_call))
         .route("/telephony/numbers/{number}", delete(forget_number))
         .route("/metrics", get(metrics))
         .fallback(no_route)
@@ -448,6 +452,48 @@ async fn hang_up(State(st): State<AdminState>, Path(id): Path<String>) -> AdminR
         Some(c) => Ok(Json(api::Call::from(&c))),
         None => Err(AdminError::not_found(format!("no call with id {id:?}"))),
     }
+}
+
+/// Transfers a live call (`telephony call transfer`).
+async fn transfer_call(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> AdminResult<api::Call> {
+    let req: api::TransferRequest = serde_json::from_slice(&body)
+        .map_err(|e| AdminError::bad_request(format!("invalid transfer request: {e}")))?;
+    let mut dial = telephony_core::voice::Dial::new(req.to);
+    if let Some(t) = req.timeout {
+        dial = dial.timeout(t);
+    }
+    if let Some(c) = req.caller_id {
+        dial = dial.caller_id(c);
+    }
+    let rec = st.gateway.transfer_call(&id, dial).await?;
+    Ok(Json(api::Call::from(&rec)))
+}
+
+/// Changes a live call (`telephony call update`).
+async fn update_call(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> AdminResult<api::Call> {
+    use telephony_core::voice::CallUpdate;
+    let req: api::UpdateRequest = serde_json::from_slice(&body)
+        .map_err(|e| AdminError::bad_request(format!("invalid update request: {e}")))?;
+    let update = match (req.say, req.twiml, req.hangup) {
+        (Some(text), None, false) => CallUpdate::Say(st.gateway.voice_settings().say(&text)),
+        (None, Some(doc), false) => CallUpdate::Twiml(doc),
+        (None, None, true) => CallUpdate::Hangup,
+        _ => {
+            return Err(AdminError::bad_request(
+                "give exactly one of \"say\", \"twiml\" and \"hangup\": true",
+            ));
+        }
+    };
+    let rec = st.gateway.update_call(&id, update).await?;
+    Ok(Json(api::Call::from(&rec)))
 }
 
 /// Erases a number from this account's store (`telephony forget`).

@@ -35,6 +35,25 @@ impl From<crate::CallError> for AdminError {
     }
 }
 
+impl From<crate::CallControlError> for AdminError {
+    fn from(e: crate::CallControlError) -> Self {
+        use crate::CallControlError as E;
+        let code = match &e {
+            E::UnknownCall(_) => ErrorCode::NotFound,
+            E::Ended { .. } => ErrorCode::Conflict,
+            E::InvalidTarget(_) | E::Invalid(_) => ErrorCode::BadRequest,
+            E::Disabled => ErrorCode::Unavailable,
+            E::Provider(_) if e.is_bad_input() => ErrorCode::BadRequest,
+            E::Provider(_) => ErrorCode::ProviderFailed,
+            E::Store(s) => {
+                tracing::error!(error = %telephony_core::error_chain(s), "call control failed in the store");
+                ErrorCode::StoreUnavailable
+            }
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<crate::PairingError> for AdminError {
     fn from(e: crate::PairingError) -> Self {
         use crate::PairingError as E;

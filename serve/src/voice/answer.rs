@@ -12,8 +12,8 @@ use telephony_core::store::{
 };
 use telephony_core::voice::{
     Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, Redirect, RejectReason,
-    RelayVerb, Session, SessionChannel, SessionState, SpeechResult, StreamVerb, Verb,
-    VoiceResponse,
+    RelayVerb, Session, SessionChannel, SessionState, SpeechResult, StreamVerb, TransferOutcome,
+    Verb, VoiceResponse,
 };
 use telephony_core::{
     Admission, Channel, InboundMessage, InsertOutcome, MessageId, PhoneNumber, Unlisted,
@@ -42,6 +42,8 @@ pub(crate) struct CallParams {
     pub(crate) retry: u32,
     /// Holds already given while a late handler works.
     pub(crate) hold: Option<u32>,
+    /// The target of the transfer whose outcome this request reports.
+    pub(crate) xfer: Option<String>,
 }
 
 impl CallParams {
@@ -55,6 +57,7 @@ impl CallParams {
                 "turn" => p.turn = v.parse().unwrap_or(0),
                 "retry" => p.retry = v.parse().unwrap_or(0),
                 "hold" => p.hold = v.parse().ok(),
+                "xfer" => p.xfer = Some(v),
                 _ => {}
             }
         }
@@ -76,7 +79,7 @@ pub(crate) fn base_url(gw: &Gateway, signed_url: &str) -> String {
         .unwrap_or_else(|| gw.webhook_path().to_string())
 }
 
-fn call_url(base: &str, call_id: &str, extra: &str) -> String {
+pub(crate) fn call_url(base: &str, call_id: &str, extra: &str) -> String {
     let id: String = url_encode(call_id);
     if extra.is_empty() {
         format!("{base}?call={id}")
@@ -85,7 +88,7 @@ fn call_url(base: &str, call_id: &str, extra: &str) -> String {
     }
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)])
         .map(|e| e.trim_start_matches('=').to_string())
         .unwrap_or_default()
@@ -152,7 +155,21 @@ pub(crate) async fn answer_call(
 ) -> Response {
     let base = base_url(gw, signed_url);
     let call_id = event.call_id().to_string();
-    match decide(gw, event, &base, query).await {
+    let epoch = gw.voice().update_epochs().current(&call_id);
+    let decided = decide(gw, event, &base, query).await;
+    if gw.voice().update_epochs().current(&call_id) != epoch {
+        // The call was updated while its handler worked: the update replaced the call's
+        // instructions at the provider, and this answer is dropped.
+        tracing::info!(call_sid = %call_id, "a handler answer came after a live update of the call; dropped");
+        let ack = gw.provider().webhook_ack();
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, ack.content_type)],
+            ack.body,
+        )
+            .into_response();
+    }
+    match decided {
         Ok(Answer::Respond(response)) => {
             render(gw, &connect_realtime(gw, &call_id, &base, response).await)
         }
@@ -187,6 +204,13 @@ pub(crate) async fn decide(
             Some(n) => held(gw, &call.call_id, n, base).await,
             None => progress(gw, call, &params, base).await.into(),
         },
+        CallEvent::Transfer {
+            call,
+            outcome,
+            target_call_id,
+        } => transferred(gw, call, outcome, target_call_id, &params, base)
+            .await
+            .into(),
         CallEvent::Status(update) => {
             // Statuses arrive on the status path, but a provider may post them anywhere.
             call_status(gw, update).await?;
@@ -688,6 +712,7 @@ async fn ask(
 ) -> VoiceResponse {
     let call_id = ctx.session.id.clone();
     let action = ctx.action_url.clone();
+    let epoch = gw.voice().update_epochs().current(&call_id);
     let (tx, mut rx) = oneshot::channel::<VoiceResponse>();
     let gw2 = gw.clone();
     let id2 = call_id.clone();
@@ -707,7 +732,15 @@ async fn ask(
             }
         };
         fill_actions(&mut response, &action);
+        if let Some(bad) = bad_dial_target(&response) {
+            tracing::error!(call_sid = %id2, error = %bad, "the voice handler answered with a transfer to an invalid target; nothing dialed, ending the call");
+            response = goodbye(&gw2, APOLOGY);
+        }
         if let Err(response) = tx.send(response) {
+            if gw2.voice().update_epochs().current(&id2) != epoch {
+                tracing::info!(call_sid = %id2, "a late handler answer came after a live update of the call; dropped");
+                return;
+            }
             let response = connect_realtime(&gw2, &id2, &base2, response).await;
             keep_late_answer(&gw2, &id2, &response).await;
         }
@@ -726,6 +759,60 @@ async fn ask(
                     hold(gw, &call_id, 1, base)
                 }
             }
+        }
+    }
+}
+
+/// The first `<Dial>` whose target is not an E.164 number or a `sip:` URI.
+fn bad_dial_target(response: &VoiceResponse) -> Option<telephony_core::voice::TransferTargetError> {
+    response.verbs().iter().find_map(|v| match v {
+        Verb::Dial(d) => telephony_core::voice::transfer_target(&d.number).err(),
+        _ => None,
+    })
+}
+
+/// How a transfer went: noted on the call, then the handler says what comes next (by
+/// default: nothing after an answered transfer; otherwise an apology and the closing).
+async fn transferred(
+    gw: &Gateway,
+    call: Call,
+    outcome: TransferOutcome,
+    target_call_id: Option<String>,
+    params: &CallParams,
+    base: &str,
+) -> VoiceResponse {
+    let target = params.xfer.as_deref().unwrap_or("the transfer target");
+    let note = format!("transfer to {target}: {outcome}");
+    tracing::info!(call_sid = %call.call_id, %outcome, target_call_sid = target_call_id.as_deref().unwrap_or(""), "transfer outcome");
+    if let Err(e) = gw.store().set_call_note(&call.call_id, &note).await {
+        if !e.is_not_found() {
+            tracing::warn!(call_sid = %call.call_id, error = %error_chain(&e), "could not note a transfer outcome on the call");
+        }
+    }
+    match gw.voice().handler() {
+        Some(h) => {
+            let started_at = match gw.store().call(&call.call_id).await {
+                Ok(Some(rec)) => rec.started_at,
+                _ => now(),
+            };
+            let next = params.turn.saturating_add(1).max(1);
+            let ctx = Turn {
+                gateway: gw.clone(),
+                session: session_of(&call, started_at),
+                action_url: call_url(base, &call.call_id, &format!("turn={next}")),
+                turn: params.turn,
+            };
+            let event = CallEvent::Transfer {
+                call,
+                outcome,
+                target_call_id,
+            };
+            ask(gw, h, event, ctx, base).await
+        }
+        None if outcome.is_answered() => VoiceResponse::new().hangup(),
+        None => {
+            let v = gw.voice_settings();
+            goodbye(gw, &v.transfer_failed_message)
         }
     }
 }
@@ -808,6 +895,9 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
         .await;
     match outcome {
         Ok(CallStatusOutcome::Applied(rec)) => {
+            if rec.status.is_terminal() {
+                gw.voice().update_epochs().forget(&rec.call_id);
+            }
             if let Some(h) = gw.voice().handler() {
                 let ctx = Turn {
                     gateway: gw.clone(),
@@ -861,7 +951,8 @@ mod tests {
                 call: Some("CA1".into()),
                 turn: 2,
                 retry: 1,
-                hold: None
+                hold: None,
+                xfer: None,
             }
         );
         assert_eq!(

@@ -75,7 +75,10 @@ async fn with_record(gw: &Gateway, event: CallEvent) -> CallEvent {
     }
     let mut event = event;
     let call = match &mut event {
-        CallEvent::Incoming(c) | CallEvent::Progress(c) | CallEvent::Gather { call: c, .. } => c,
+        CallEvent::Incoming(c)
+        | CallEvent::Progress(c)
+        | CallEvent::Gather { call: c, .. }
+        | CallEvent::Transfer { call: c, .. } => c,
         _ => return event,
     };
     if !missing(call) {
@@ -130,7 +133,8 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
         CallEvent::Incoming(c)
         | CallEvent::Progress(c)
         | CallEvent::Gather { call: c, .. }
-        | CallEvent::Resume { call: c, .. } => c.clone(),
+        | CallEvent::Resume { call: c, .. }
+        | CallEvent::Transfer { call: c, .. } => c.clone(),
         other => {
             tracing::info!(call_sid = %other.call_id(), "a call event with nothing to carry out; acknowledged");
             return ack(gw);
@@ -155,7 +159,11 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
             );
         }
     }
-    let mut plan = match event {
+    let epoch = gw.voice().update_epochs().current(&call.call_id);
+    // After an answered transfer the legs are bridged: the call belongs to the person it
+    // was handed to, and the handler's answer is not run.
+    let bridged = matches!(&event, CallEvent::Transfer { outcome, .. } if outcome.is_answered());
+    let plan = match event {
         CallEvent::Resume { plan, .. } => {
             if gather_already_answered(gw, &call).await {
                 tracing::info!(call_sid = %call.call_id, "a gather that was already answered ended late; ignored");
@@ -172,9 +180,62 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
             }
         }
     };
+    if bridged {
+        tracing::info!(call_sid = %call.call_id, "the transfer was answered and the legs bridged; the handler's answer is not run");
+        return ack(gw);
+    }
+    if gw.voice().update_epochs().current(&call.call_id) != epoch {
+        tracing::info!(call_sid = %call.call_id, "a handler answer came after a live update of the call; dropped");
+        return ack(gw);
+    }
+    carry_out(gw, &call, &base, plan).await
+}
+
+/// A live update's plan ended with a redirect: answer it as the provider would have
+/// requested it, and carry the answer out.
+pub(crate) async fn follow_redirect(gw: &Gateway, call_id: &str, url: &str) {
+    let call = match gw.store().call(call_id).await {
+        Ok(Some(rec)) => Call::new(
+            call_id,
+            rec.from,
+            rec.to,
+            rec.direction,
+            CallStatus::InProgress,
+        ),
+        _ => Call::new(
+            call_id,
+            "",
+            "",
+            CallDirection::Unknown,
+            CallStatus::InProgress,
+        ),
+    };
+    let base = answer::base_url(gw, url);
+    let query = url.split_once('?').map(|(_, q)| q.to_string());
+    let plan = match answer::decide(
+        gw,
+        CallEvent::Progress(call.clone()),
+        &base,
+        query.as_deref(),
+    )
+    .await
+    {
+        Ok(a) => plan_of(gw, call_id, &base, a).await,
+        Err(_) => return,
+    };
+    let response = carry_out(gw, &call, &base, plan).await;
+    if !response.status().is_success() {
+        tracing::warn!(call_sid = %call_id, status = %response.status(), "could not follow a live update's redirect");
+    }
+}
+
+/// Runs `plan` on the call, following redirects; the provider's webhook is answered with
+/// the result.
+async fn carry_out(gw: &Gateway, call: &Call, base: &str, mut plan: Vec<u8>) -> Response {
+    let base = base.to_string();
     let mut redirects = 0;
     loop {
-        match gw.provider().run_voice(&call, &plan).await {
+        match gw.provider().run_voice(call, &plan).await {
             Ok(VoiceRun::Redirect(url)) => {
                 redirects += 1;
                 if redirects > MAX_REDIRECTS {

@@ -22,6 +22,7 @@
 pub(crate) mod answer;
 pub mod bridge;
 pub(crate) mod bridge_protocol;
+pub(crate) mod call_control;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod live;
@@ -111,6 +112,9 @@ pub struct VoiceSettings {
     /// `voice.mode: "stream"`: the application's WebSocket (`ws://`) that gets each call's
     /// Media Streams messages, frame for frame both ways.
     pub stream_url: Option<String>,
+    /// Spoken by the default flow when a transfer was not answered (busy, no answer,
+    /// failed), before hanging up (`voice.transferFailedMessage`).
+    pub transfer_failed_message: String,
 }
 
 impl Default for VoiceSettings {
@@ -131,6 +135,9 @@ impl Default for VoiceSettings {
             tick: Duration::from_secs(1),
             mode: VoiceMode::Gather,
             stream_url: None,
+            transfer_failed_message:
+                "Sorry, nobody could take your call right now. Please call again later. Goodbye."
+                    .into(),
         }
     }
 }
@@ -159,6 +166,18 @@ impl VoiceSettings {
     /// Sets the text-to-speech voice.
     pub fn voice(mut self, voice: impl Into<String>) -> Self {
         self.voice = Some(voice.into());
+        self
+    }
+
+    /// What the default flow says when a transfer was not answered.
+    ///
+    /// ```
+    /// use telephony_serve::VoiceSettings;
+    /// let v = VoiceSettings::enabled().transfer_failed_message("Nobody is free. Goodbye.");
+    /// assert_eq!(v.transfer_failed_message, "Nobody is free. Goodbye.");
+    /// ```
+    pub fn transfer_failed_message(mut self, text: impl Into<String>) -> Self {
+        self.transfer_failed_message = text.into();
         self
     }
 
@@ -324,6 +343,8 @@ pub(crate) struct Voice<G> {
     late: Notify,
     /// Unauthenticated real-time sockets per client address.
     pending: PendingUpgrades,
+    /// Live updates per call, to order them with the handler's answers.
+    updates: call_control::UpdateEpochs,
 }
 
 impl<G: Send + 'static> Voice<G> {
@@ -338,6 +359,7 @@ impl<G: Send + 'static> Voice<G> {
             handlers,
             late: Notify::new(),
             pending: PendingUpgrades::default(),
+            updates: call_control::UpdateEpochs::default(),
         }
     }
 
@@ -363,6 +385,11 @@ impl<G: Send + 'static> Voice<G> {
     /// The application's relay handler, if one is set.
     pub(crate) fn relay_handler(&self) -> Option<Arc<dyn RelayHandler>> {
         self.handlers.relays.clone()
+    }
+
+    /// The calls' live-update epochs ([`call_control`]).
+    pub(crate) fn update_epochs(&self) -> &call_control::UpdateEpochs {
+        &self.updates
     }
 
     /// Tells the hold redirects waiting for a late answer that one was kept.
@@ -530,13 +557,18 @@ impl<G: Send + 'static> Voice<G> {
     }
 }
 
-/// Gives every `<Gather>` without an `action` this one.
+/// Gives every `<Gather>` without an `action` this one, and every `<Dial>` without one
+/// this one plus its target (`xfer`), so the transfer's outcome comes back to the
+/// gateway and names who was dialed.
 pub(crate) fn fill_actions(response: &mut VoiceResponse, action: &str) {
     for verb in response.verbs_mut() {
-        if let Verb::Gather(g) = verb {
-            if g.action.is_none() {
-                g.action = Some(action.to_string());
+        match verb {
+            Verb::Gather(g) if g.action.is_none() => g.action = Some(action.to_string()),
+            Verb::Dial(d) if d.action.is_none() => {
+                let target = answer::url_encode(d.number.trim());
+                d.action = Some(format!("{action}&xfer={target}"));
             }
+            _ => {}
         }
     }
 }

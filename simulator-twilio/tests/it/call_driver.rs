@@ -177,6 +177,9 @@ async fn handle(
         let event = match gw.twilio.handle_webhook(&request, SignatureCheck::Verify) {
             Ok(WebhookEvent::Call(CallEvent::Incoming(_))) => "incoming".to_string(),
             Ok(WebhookEvent::Call(CallEvent::Progress(_))) => "progress".to_string(),
+            Ok(WebhookEvent::Call(CallEvent::Transfer { outcome, .. })) => {
+                format!("transfer:{outcome}")
+            }
             Ok(WebhookEvent::Call(CallEvent::Gather { .. })) => "gather".to_string(),
             Ok(WebhookEvent::Call(CallEvent::Status(u))) => format!("status:{:?}", u.status),
             other => format!("other: {other:?}"),
@@ -1142,7 +1145,7 @@ async fn record_and_dial_post_their_results() {
         event(&[
             ("POST", "/voice", "incoming"),
             ("POST", "/recorded", "progress"),
-            ("POST", "/dialed", "progress"),
+            ("POST", "/dialed", "transfer:busy"),
             ("POST", "/status", "status:Completed"),
         ])
     );

@@ -1,5 +1,6 @@
-//! Outbound calls: the Calls.json form, hang-up (20404 = already ended), fetch, and the
-//! simulator's signed call status callbacks, parsed by the voice webhook parser.
+//! Outbound calls: the Calls.json form, hang-up (20404 = already ended), fetch, live
+//! TwiML updates, and the simulator's signed call status callbacks, parsed by the voice
+//! webhook parser.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use telephony_core::voice::{
-    CallAnswer, CallDirection, CallEvent, CallStatus, OutboundCall, Say, VoiceResponse,
+    CallAnswer, CallDirection, CallEvent, CallStatus, CallUpdate, OutboundCall, Say, VoiceResponse,
+    VoiceRun,
 };
 use telephony_core::{Provider, ProviderError, SignatureCheck, WebhookEvent, WebhookRequest};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
@@ -674,4 +676,57 @@ async fn simulator_create_validation_and_unknown_calls() {
 
     let err = twilio.fetch_call("CAnope").await.unwrap_err();
     assert_eq!((err.http_status(), err.code()), (Some(404), Some(20404)));
+}
+
+#[tokio::test]
+async fn a_live_twiml_update_replaces_what_the_call_runs_and_an_ended_call_says_so() {
+    let (sim, _server, twilio) = start(paced_config()).await;
+    let call = twilio
+        .place_call(&OutboundCall::new(TO, long_pause()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.call(&call.call_id).unwrap().status.as_deref() != Some("in-progress") {
+        assert!(Instant::now() < deadline, "never answered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Malformed TwiML is refused before any request.
+    let err = twilio
+        .update_call(&call.call_id, &CallUpdate::Twiml("<Response><Say>".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidMessage(_)), "{err:?}");
+    let run = twilio
+        .update_call(
+            &call.call_id,
+            &CallUpdate::Twiml("<Response><Say>Your order is ready.</Say></Response>".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run, VoiceRun::Done);
+    let outcome = sim
+        .wait_for_call(&call.call_id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // The update cut the <Pause> short and its document ran to the end.
+    assert_eq!(outcome.heard(), ["Your order is ready."]);
+    assert_eq!(outcome.ended_by, Some(CallEnd::DocumentEnd));
+    assert!(
+        outcome.duration_secs.is_some_and(|d| d < 600),
+        "{outcome:?}"
+    );
+    // Twilio's 404/20404 for an ended call: the update reports the call ended.
+    let run = twilio
+        .update_call(&call.call_id, &CallUpdate::Hangup)
+        .await
+        .unwrap();
+    assert_eq!(run, VoiceRun::CallEnded);
+    let run = twilio
+        .update_call(
+            &call.call_id,
+            &CallUpdate::Twiml("<Response><Hangup/></Response>".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run, VoiceRun::CallEnded);
 }

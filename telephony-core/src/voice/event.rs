@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::call::{Call, CallStatus};
+use super::transfer::TransferOutcome;
 
 /// A voice webhook, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,26 @@ pub enum CallEvent {
         /// The rest of the plan, in the provider's own encoding.
         plan: String,
     },
+    /// How a transfer went (a [`Dial`](crate::voice::Dial) the handler answered with, or
+    /// a transfer made from outside): answer with what the call does next (apologise, try
+    /// someone else). After [`TransferOutcome::Answered`] the call belongs to the person
+    /// it was handed to: a markup provider (Twilio) runs the answer when that leg ends, a
+    /// commands provider (Telnyx) bridged the legs and the answer is not run.
+    ///
+    /// ```
+    /// use telephony_core::voice::{Call, CallDirection, CallEvent, CallStatus, TransferOutcome};
+    /// let call = Call::new("CA1", "+15550005678", "+15550001234", CallDirection::Inbound, CallStatus::InProgress);
+    /// let ev = CallEvent::Transfer { call, outcome: TransferOutcome::Busy, target_call_id: None };
+    /// assert_eq!(ev.call_id(), "CA1");
+    /// ```
+    Transfer {
+        /// The call that was transferred (the caller's leg).
+        call: Call,
+        /// How it went.
+        outcome: TransferOutcome,
+        /// The provider's id of the leg that rang the target, when it said.
+        target_call_id: Option<String>,
+    },
 }
 
 impl CallEvent {
@@ -46,7 +67,8 @@ impl CallEvent {
             CallEvent::Incoming(c)
             | CallEvent::Progress(c)
             | CallEvent::Gather { call: c, .. }
-            | CallEvent::Resume { call: c, .. } => &c.call_id,
+            | CallEvent::Resume { call: c, .. }
+            | CallEvent::Transfer { call: c, .. } => &c.call_id,
             CallEvent::Status(s) => &s.call_id,
         }
     }

@@ -37,6 +37,7 @@ mod outbound;
 mod realtime;
 mod response;
 mod session;
+mod transfer;
 
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use control::{ACTION_EXTRA, VoiceControl, VoiceRun};
@@ -52,3 +53,4 @@ pub use response::{
     VoiceResponse,
 };
 pub use session::{Session, SessionChannel, SessionReply, SessionState};
+pub use transfer::{CallUpdate, TransferOutcome, TransferTargetError, transfer_target};

@@ -432,16 +432,28 @@ impl Record {
     }
 }
 
-/// Connects the call to another number.
+/// Connects the call to another number or SIP URI (a cold transfer).
+///
+/// How it went comes back as [`CallEvent::Transfer`](crate::voice::CallEvent::Transfer)
+/// at `action` (the gateway fills it in when it is `None`). Check a target with
+/// [`transfer_target`](crate::voice::transfer_target).
+///
+/// ```
+/// use telephony_core::voice::Dial;
+/// let d = Dial::new("sip:agent@pbx.example.com").timeout(20).caller_id("+15550001234");
+/// assert_eq!((d.number.as_str(), d.timeout, d.action), ("sip:agent@pbx.example.com", Some(20), None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dial {
-    /// The number to call.
+    /// The number (E.164) or SIP URI (`sip:…`) to call.
     pub number: String,
     /// The caller id shown to the callee.
     pub caller_id: Option<String>,
     /// Seconds to let it ring.
     pub timeout: Option<u32>,
+    /// Where the outcome is reported (Twilio's `<Dial action>`).
+    pub action: Option<String>,
 }
 
 impl Dial {
@@ -451,7 +463,14 @@ impl Dial {
             number: number.into(),
             caller_id: None,
             timeout: None,
+            action: None,
         }
+    }
+
+    /// Where the outcome is reported.
+    pub fn action(mut self, url: impl Into<String>) -> Self {
+        self.action = Some(url.into());
+        self
     }
 
     /// The caller id shown to the callee.

@@ -38,6 +38,10 @@ impl Config {
                 ("voice.relayTimeoutMs", v.relay_timeout_ms.is_some()),
                 ("voice.streamUrl", v.stream_url.is_some()),
                 (
+                    "voice.transferFailedMessage",
+                    v.transfer_failed_message.is_some(),
+                ),
+                (
                     "maxConcurrentSessions",
                     self.max_concurrent_sessions.is_some(),
                 ),

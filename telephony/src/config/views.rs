@@ -178,6 +178,9 @@ impl VoiceSection {
         if let Some(c) = &self.closing {
             v = v.closing(c.clone());
         }
+        if let Some(t) = &self.transfer_failed_message {
+            v = v.transfer_failed_message(t.clone());
+        }
         if let Some(x) = &self.voice {
             v = v.voice(x.clone());
         }

@@ -6,6 +6,7 @@
 mod accounts;
 mod admin_access;
 mod bridge_api;
+mod call_control;
 mod config;
 mod dialects;
 mod end_to_end;
@@ -21,6 +22,7 @@ mod store_config;
 mod store_health;
 mod support;
 mod telnyx;
+mod telnyx_call_control;
 mod telnyx_voice;
 mod voice_calls;
 mod voice_realtime;

@@ -32,4 +32,6 @@ pub struct VoiceSection {
     /// `stream` mode: the application's Media Streams WebSocket (`ws://`), which gets each
     /// call's messages frame for frame.
     pub stream_url: Option<String>,
+    /// Spoken by the default flow when a transfer was not answered, before hanging up.
+    pub transfer_failed_message: Option<String>,
 }

@@ -76,6 +76,10 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     for (key, text) in [
         ("voice.greeting", &config.voice.greeting),
         ("voice.closing", &config.voice.closing),
+        (
+            "voice.transferFailedMessage",
+            &config.voice.transfer_failed_message,
+        ),
     ] {
         if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return rule(key, "must not be empty".into());

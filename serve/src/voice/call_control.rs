@@ -1,0 +1,272 @@
+//! Changing a live call from outside its handler: live updates
+//! ([`Gateway::update_call`](crate::Gateway::update_call)) and transfers
+//! ([`Gateway::transfer_call`](crate::Gateway::transfer_call)), and how they are ordered
+//! with what the call's own handler is doing.
+//!
+//! Ordering: each update bumps the call's *update epoch* before the provider is asked.
+//! A handler answer worked out while an update was made (the epoch moved between the
+//! event's arrival and the answer) is dropped and logged, on time or late: the update
+//! wins over the handler's answer for that turn. Events the provider produces for the
+//! replaced instructions after the update are its own business: Twilio stops the
+//! replaced TwiML; on Telnyx the update's commands carry a new `client_state`, so a
+//! stopped gather or speech does not resume the old plan. The epochs live in the
+//! gateway's memory: with several replicas, the guarantee holds for the replica that
+//! made the update and answered the event.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use telephony_core::store::CallRecord;
+use telephony_core::voice::{
+    CallUpdate, Dial, TransferTargetError, VoiceControl, VoiceResponse, VoiceRun, transfer_target,
+};
+use telephony_core::{ProviderError, StoreError, error_chain};
+
+use super::answer::{self, call_url};
+use super::fill_actions;
+use crate::gateway::Gateway;
+
+/// Why a live call could not be changed (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallControlError {
+    /// `voice.enabled` is false.
+    #[error("voice is disabled: set voice.enabled to true to control calls")]
+    Disabled,
+    /// The store has no call with this id.
+    #[error("no call with id {0:?}")]
+    UnknownCall(String),
+    /// The call is over.
+    #[error("call {call_id} has ended ({status})")]
+    Ended {
+        /// The call.
+        call_id: String,
+        /// Its final status (`completed`, `busy`, …).
+        status: String,
+    },
+    /// The transfer target is not an E.164 number or a `sip:` URI.
+    #[error(transparent)]
+    InvalidTarget(#[from] TransferTargetError),
+    /// The update cannot be carried out as given (empty text, TwiML for a provider
+    /// without markup, TwiML that is not well-formed).
+    #[error("{0}")]
+    Invalid(String),
+    /// The provider refused or could not be reached.
+    #[error("the provider did not change the call: {0}")]
+    Provider(#[from] ProviderError),
+    /// The store failed.
+    #[error("could not read or record the call")]
+    Store(#[from] StoreError),
+}
+
+impl CallControlError {
+    /// True when the caller's request was at fault (unknown or ended call, bad target,
+    /// bad update): the same request fails the same way again.
+    ///
+    /// ```
+    /// use telephony_serve::CallControlError;
+    /// assert!(CallControlError::UnknownCall("CA1".into()).is_bad_input());
+    /// let e = CallControlError::Ended { call_id: "CA1".into(), status: "completed".into() };
+    /// assert_eq!(e.to_string(), "call CA1 has ended (completed)");
+    /// assert!(e.is_bad_input());
+    /// ```
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            CallControlError::Disabled | CallControlError::Store(_) => false,
+            CallControlError::Provider(ProviderError::InvalidMessage(_)) => true,
+            CallControlError::Provider(e) => {
+                !e.is_retryable() && e.http_status().is_some_and(|s| s < 500)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Per-call update epochs (see the module documentation).
+#[derive(Debug, Default)]
+pub(crate) struct UpdateEpochs {
+    epochs: Mutex<HashMap<String, u64>>,
+}
+
+impl UpdateEpochs {
+    /// The call's epoch now (0 until its first update).
+    pub(crate) fn current(&self, call_id: &str) -> u64 {
+        let map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(call_id).copied().unwrap_or(0)
+    }
+
+    /// Moves the call's epoch on; returns the new one.
+    fn bump(&self, call_id: &str) -> u64 {
+        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        let e = map.entry(call_id.to_string()).or_insert(0);
+        *e += 1;
+        *e
+    }
+
+    /// Puts the epoch back when the update it was bumped for failed and no other update
+    /// came meanwhile (so the handler's answer is not dropped for nothing).
+    fn undo(&self, call_id: &str, bumped: u64) {
+        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(call_id) {
+            if *e == bumped {
+                *e -= 1;
+            }
+        }
+    }
+
+    /// Forgets an ended call.
+    pub(crate) fn forget(&self, call_id: &str) {
+        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(call_id);
+    }
+}
+
+/// The call, if it is live.
+async fn live_call(gw: &Gateway, call_id: &str) -> Result<CallRecord, CallControlError> {
+    if !gw.voice_settings().enabled {
+        return Err(CallControlError::Disabled);
+    }
+    let rec = gw
+        .store()
+        .call(call_id)
+        .await?
+        .ok_or_else(|| CallControlError::UnknownCall(call_id.to_string()))?;
+    if rec.status.is_terminal() {
+        return Err(CallControlError::Ended {
+            call_id: call_id.to_string(),
+            status: rec.status.as_str().to_string(),
+        });
+    }
+    Ok(rec)
+}
+
+fn ended(call_id: &str) -> CallControlError {
+    CallControlError::Ended {
+        call_id: call_id.to_string(),
+        status: "ended at the provider".to_string(),
+    }
+}
+
+/// What the provider is asked to do for `update`: a `Say` becomes a response that
+/// speaks, then listens for the caller's next turn; gathers and dials without an action
+/// report back to the gateway.
+async fn resolve(
+    gw: &Gateway,
+    rec: &CallRecord,
+    update: CallUpdate,
+) -> Result<CallUpdate, CallControlError> {
+    let base = gw
+        .voice_url()
+        .unwrap_or_else(|| gw.webhook_path().to_string());
+    let turn = rec.transcript.len() + 1;
+    let action = call_url(&base, &rec.call_id, &format!("turn={turn}"));
+    let response = match update {
+        CallUpdate::Say(say) => {
+            if say.text.trim().is_empty() {
+                return Err(CallControlError::Invalid("the text to say is empty".into()));
+            }
+            let v = gw.voice_settings();
+            VoiceResponse::new()
+                .say(say)
+                .gather(v.speech_gather(&action))
+                .say(v.say(&v.closing))
+                .hangup()
+        }
+        CallUpdate::Response(r) => {
+            if r.is_empty() {
+                return Err(CallControlError::Invalid(
+                    "the response is empty (to end the call, hang up)".into(),
+                ));
+            }
+            r
+        }
+        CallUpdate::Twiml(doc) => {
+            if gw.provider().voice_control() == VoiceControl::Commands {
+                return Err(CallControlError::Invalid(format!(
+                    "TwiML updates need a markup provider (Twilio); {} runs calls with commands: update with a say or a response instead",
+                    gw.provider().name()
+                )));
+            }
+            return Ok(CallUpdate::Twiml(doc));
+        }
+        CallUpdate::Hangup => return Ok(CallUpdate::Hangup),
+        other => {
+            return Err(CallControlError::Invalid(format!(
+                "a {} update is not supported",
+                other.kind()
+            )));
+        }
+    };
+    let mut response = response;
+    fill_actions(&mut response, &action);
+    let response = answer::connect_realtime(gw, &rec.call_id, &base, response).await;
+    Ok(CallUpdate::Response(response))
+}
+
+/// See [`Gateway::update_call`](crate::Gateway::update_call).
+pub(crate) async fn update_call(
+    gw: &Gateway,
+    call_id: &str,
+    update: CallUpdate,
+    note: Option<String>,
+) -> Result<CallRecord, CallControlError> {
+    let rec = live_call(gw, call_id).await?;
+    let kind = update.kind();
+    let update = resolve(gw, &rec, update).await?;
+    let epochs = gw.voice().update_epochs();
+    let epoch = epochs.bump(call_id);
+    let outcome = gw.provider().update_call(call_id, &update).await;
+    let run = match outcome {
+        Ok(run) => run,
+        Err(e) => {
+            epochs.undo(call_id, epoch);
+            tracing::warn!(call_sid = %call_id, kind, error = %error_chain(&e), "the provider refused a live call update");
+            return Err(e.into());
+        }
+    };
+    match run {
+        VoiceRun::CallEnded => {
+            epochs.undo(call_id, epoch);
+            return Err(ended(call_id));
+        }
+        VoiceRun::Redirect(url) => {
+            // A commands provider's plan ended with a redirect: the gateway answers it as
+            // the provider would have requested it.
+            super::commands::follow_redirect(gw, call_id, &url).await;
+        }
+        _ => {}
+    }
+    tracing::info!(call_sid = %call_id, kind, epoch, "live call update carried out");
+    let note = note.unwrap_or_else(|| format!("live update: {kind}"));
+    if let Err(e) = gw.store().set_call_note(call_id, &note).await {
+        tracing::warn!(call_sid = %call_id, error = %error_chain(&e), "could not note a live update on the call");
+    }
+    Ok(gw.store().call(call_id).await?.unwrap_or(rec))
+}
+
+/// See [`Gateway::transfer_call`](crate::Gateway::transfer_call).
+pub(crate) async fn transfer_call(
+    gw: &Gateway,
+    call_id: &str,
+    mut dial: Dial,
+) -> Result<CallRecord, CallControlError> {
+    dial.number = transfer_target(&dial.number)?;
+    if let Some(id) = &dial.caller_id {
+        let n = telephony_core::PhoneNumber::parse(id)
+            .map_err(|e| CallControlError::Invalid(format!("invalid caller id {id:?}: {e}")))?;
+        dial.caller_id = Some(n.as_str().to_string());
+    }
+    if dial.timeout == Some(0) {
+        return Err(CallControlError::Invalid(
+            "the transfer timeout must be at least 1 second".into(),
+        ));
+    }
+    let note = format!("transfer to {} requested", dial.number);
+    update_call(
+        gw,
+        call_id,
+        CallUpdate::Response(VoiceResponse::new().dial(dial)),
+        Some(note),
+    )
+    .await
+}
