@@ -77,6 +77,7 @@ pub use outbox::{OutboundPolicy, SendError, Sent};
 pub use routes::public::{PROBE_ANSWER, PROBE_HEADER};
 pub use sender_policy::{PairingError, PairingSettings};
 pub use voice::context::{CallContext, VoiceHandler};
+pub use voice::marks::MarkOutcome;
 pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,

@@ -728,7 +728,20 @@ impl Driver {
                     continue;
                 }
                 CallerInput::Interrupt { after_ms } => {
-                    self.barge_after = Some(*after_ms);
+                    // On a media stream the application's audio is the stream's: the
+                    // stream holds the party's next audio and keys until it has played.
+                    let bidirectional: Vec<_> = self
+                        .streams
+                        .iter()
+                        .filter(|s| s.opened && s.bidirectional)
+                        .collect();
+                    if self.playing.is_none() && !bidirectional.is_empty() {
+                        for s in bidirectional {
+                            s.interrupt(*after_ms);
+                        }
+                    } else {
+                        self.barge_after = Some(*after_ms);
+                    }
                     continue;
                 }
             };

@@ -10,7 +10,8 @@
 //! (`media.payload`, base64 RTP payload) is played in order at the codec's rate on the
 //! simulated clock; a `mark` comes back once the audio before it has played (at once if
 //! nothing is queued); `clear` drops the audio not played and sends the pending marks
-//! back at once.
+//! back at once. A party that barges in (`interrupt_after_ms`) holds its next audio and
+//! keys until that much of the application's audio has played.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -108,6 +109,9 @@ impl StreamRecord {
 enum StreamCmd {
     Audio(Vec<u8>),
     Dtmf(char),
+    /// Hold the party's next audio and keys until this many milliseconds of the
+    /// application's audio have played (the caller barges in mid-sentence).
+    Interrupt(u64),
     Stop,
 }
 
@@ -118,6 +122,8 @@ pub(crate) struct StreamHandle {
     pub(crate) url: String,
     /// The socket is open (the driver heard so): the party's audio and keys go to it.
     pub(crate) opened: bool,
+    /// The application may play audio on it (`stream_bidirectional_mode`).
+    pub(crate) bidirectional: bool,
     tx: UnboundedSender<StreamCmd>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -173,12 +179,18 @@ impl StreamHandle {
             chunk: 0,
             playing: VecDeque::new(),
             play_deadline: None,
+            head_started: None,
+            interrupt_left: None,
+            interrupt_at: None,
+            held: VecDeque::new(),
         };
+        let bidirectional = params.bidirectional_mode.is_some();
         let task = tokio::spawn(session.run(rx, driver));
         StreamHandle {
             stream_id,
             url: params.url,
             opened: false,
+            bidirectional,
             tx,
             task,
         }
@@ -190,6 +202,12 @@ impl StreamHandle {
 
     pub(crate) fn send_dtmf(&self, digit: char) {
         let _ = self.tx.send(StreamCmd::Dtmf(digit));
+    }
+
+    /// The party's next audio and keys wait until `after_ms` of the application's audio
+    /// have played on this stream.
+    pub(crate) fn interrupt(&self, after_ms: u64) {
+        let _ = self.tx.send(StreamCmd::Interrupt(after_ms));
     }
 
     /// Sends `stop`, closes the socket, and waits (up to 5 s) for the task.
@@ -225,6 +243,14 @@ struct Session {
     playing: VecDeque<Queued>,
     /// When the head audio has played.
     play_deadline: Option<Instant>,
+    /// When the head audio started playing.
+    head_started: Option<Instant>,
+    /// A barge-in waiting: bytes of the application's audio still to play before it.
+    interrupt_left: Option<f64>,
+    /// When the waiting barge-in is reached, if within the head audio.
+    interrupt_at: Option<Instant>,
+    /// The party's audio and keys held for the barge-in, in order.
+    held: VecDeque<StreamCmd>,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
@@ -302,18 +328,18 @@ impl Session {
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
+                    Some(cmd @ (StreamCmd::Audio(_) | StreamCmd::Dtmf(_))) if self.interrupt_left.is_some() => {
+                        self.held.push_back(cmd);
+                    }
+                    Some(StreamCmd::Interrupt(after_ms)) => {
+                        self.interrupt_left = Some(after_ms as f64 * self.bytes_per_ms());
+                        self.arm_interrupt();
+                    }
                     Some(StreamCmd::Audio(bytes)) => {
                         if self.send_audio(&mut ws, &bytes).await.is_err() { break; }
                     }
                     Some(StreamCmd::Dtmf(d)) => {
-                        self.sequence += 1;
-                        let msg = json!({
-                            "event": "dtmf",
-                            "sequence_number": self.sequence.to_string(),
-                            "dtmf": {"digit": d.to_string()},
-                            "stream_id": self.stream_id,
-                        });
-                        if self.send(&mut ws, msg).await.is_err() { break; }
+                        if self.send_dtmf(&mut ws, d).await.is_err() { break; }
                     }
                     Some(StreamCmd::Stop) | None => {
                         self.sequence += 1;
@@ -344,10 +370,22 @@ impl Session {
                 },
                 _ = sleep_until_opt(self.play_deadline) => {
                     self.play_deadline = None;
+                    self.head_started = None;
                     if let Some(Queued::Audio(n)) = self.playing.pop_front() {
                         self.record(|r| r.bytes_played += n);
+                        if let Some(left) = self.interrupt_left.as_mut() {
+                            *left -= n as f64;
+                        }
                     }
                     if self.echo_due_marks(&mut ws).await.is_err() { break; }
+                    if self.interrupt_left.is_some_and(|left| left <= 0.0) {
+                        if self.barge_in(&mut ws).await.is_err() { break; }
+                    } else {
+                        self.arm_interrupt();
+                    }
+                }
+                _ = sleep_until_opt(self.interrupt_at) => {
+                    if self.barge_in(&mut ws).await.is_err() { break; }
                 }
             }
         }
@@ -482,6 +520,8 @@ impl Session {
             "clear" => {
                 self.record(|r| r.clears += 1);
                 self.play_deadline = None;
+                self.head_started = None;
+                self.interrupt_at = None;
                 let marks: Vec<String> = std::mem::take(&mut self.playing)
                     .into_iter()
                     .filter_map(|q| match q {
@@ -504,6 +544,52 @@ impl Session {
         Ok(())
     }
 
+    /// The barge-in is reached: the party's held audio and keys go out.
+    async fn barge_in(&mut self, ws: &mut Ws) -> Result<(), ()> {
+        self.interrupt_left = None;
+        self.interrupt_at = None;
+        self.record(|r| r.notes.push("the party barged in".into()));
+        while let Some(cmd) = self.held.pop_front() {
+            match cmd {
+                StreamCmd::Audio(bytes) => self.send_audio(ws, &bytes).await?,
+                StreamCmd::Dtmf(d) => self.send_dtmf(ws, d).await?,
+                StreamCmd::Interrupt(_) | StreamCmd::Stop => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets when a waiting barge-in is reached, if that is within the audio playing now.
+    fn arm_interrupt(&mut self) {
+        self.interrupt_at = None;
+        let (Some(left), Some(started), Some(Queued::Audio(n))) =
+            (self.interrupt_left, self.head_started, self.playing.front())
+        else {
+            return;
+        };
+        if left <= *n as f64 {
+            let ms = left.max(0.0) / self.bytes_per_ms();
+            let real = self
+                .sim
+                .config()
+                .voice
+                .simulated_second
+                .mul_f64(ms / 1000.0);
+            self.interrupt_at = Some(started + real);
+        }
+    }
+
+    async fn send_dtmf(&mut self, ws: &mut Ws, d: char) -> Result<(), ()> {
+        self.sequence += 1;
+        let msg = json!({
+            "event": "dtmf",
+            "sequence_number": self.sequence.to_string(),
+            "dtmf": {"digit": d.to_string()},
+            "stream_id": self.stream_id,
+        });
+        self.send(ws, msg).await
+    }
+
     /// Starts playing the head audio if nothing plays.
     fn arm_playback(&mut self) {
         if self.play_deadline.is_some() {
@@ -517,7 +603,10 @@ impl Session {
                 .voice
                 .simulated_second
                 .mul_f64(ms / 1000.0);
-            self.play_deadline = Some(Instant::now() + real);
+            let now = Instant::now();
+            self.head_started = Some(now);
+            self.play_deadline = Some(now + real);
+            self.arm_interrupt();
         }
     }
 

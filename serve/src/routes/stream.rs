@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use crate::gateway::Gateway;
 use crate::handler_error::HandlerError;
 use crate::voice::live::{CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender};
+use crate::voice::marks::MarkOutcome;
 use crate::voice::pending::PendingGuard;
 use crate::voice::socket::{MAX_FRAME, close, read_error};
 use crate::voice::token::{TOKEN_PARAM, token_hash};
@@ -396,9 +397,11 @@ async fn pump(
                 };
                 let delivered = match &mut events {
                     Pump::Stream(tx, _) => match rt.decode_stream(text.as_str()) {
-                        Ok(ev) => {
+                        Ok(mut ev) => {
                             if let StreamEvent::Mark { name } = &ev {
-                                shared.mark_played(name);
+                                if shared.mark_echoed(name) == MarkOutcome::Cleared {
+                                    ev = StreamEvent::MarkCleared { name: name.clone() };
+                                }
                             }
                             stopped = matches!(ev, StreamEvent::Stop);
                             tx.try_send(ev).map_err(|e| matches!(e, mpsc::error::TrySendError::Full(_)))

@@ -25,6 +25,7 @@ pub(crate) mod bridge_protocol;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod live;
+pub(crate) mod marks;
 pub(crate) mod pending;
 pub(crate) mod proxy;
 pub(crate) mod socket;
