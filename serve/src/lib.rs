@@ -77,11 +77,11 @@ pub use outbox::{OutboundPolicy, SendError, Sent};
 pub use routes::public::{PROBE_ANSWER, PROBE_HEADER};
 pub use sender_policy::{PairingError, PairingSettings};
 pub use voice::context::{CallContext, VoiceHandler};
-pub use voice::marks::MarkOutcome;
 pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,
 };
+pub use voice::marks::MarkOutcome;
 pub use voice::{CallError, VoiceMode, VoiceSettings};
 pub use worker::Workers;
 pub use worker::forward::{ForwardSettings, signature as forward_signature};

@@ -211,7 +211,8 @@ mod tests {
             r#"{"event":"mark","mark":{"cleared":false,"name":"m1"},"sequenceNumber":"4","streamSid":"s-1"}"#
         );
         assert_eq!(
-            w.event(&StreamEvent::MarkCleared { name: "m2".into() }).unwrap(),
+            w.event(&StreamEvent::MarkCleared { name: "m2".into() })
+                .unwrap(),
             r#"{"event":"mark","mark":{"cleared":true,"name":"m2"},"sequenceNumber":"5","streamSid":"s-1"}"#
         );
         assert_eq!(
@@ -232,7 +233,8 @@ mod tests {
 
     #[test]
     fn pass_through_marks_and_clears_are_recognised() {
-        let echo = r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"m1"}}"#;
+        let echo =
+            r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"m1"}}"#;
         let (name, v) = passthrough_mark(echo).unwrap();
         assert_eq!(name, "m1");
         assert_eq!(
@@ -249,7 +251,9 @@ mod tests {
             Some(StreamCommand::Clear)
         );
         assert_eq!(
-            passthrough_command(r#"{"event":"media","streamSid":"MZ1","media":{"payload":"/38="}}"#),
+            passthrough_command(
+                r#"{"event":"media","streamSid":"MZ1","media":{"payload":"/38="}}"#
+            ),
             None
         );
     }

@@ -228,8 +228,7 @@ impl StreamSender {
     /// ```
     pub fn clear(&self) -> Result<Vec<String>, LiveError> {
         let mut marks = telephony_core::sync::lock(&self.shared.marks);
-        self.shared
-            .send(Outbound::Stream(StreamCommand::Clear))?;
+        self.shared.send(Outbound::Stream(StreamCommand::Clear))?;
         let cleared = marks.clear();
         tracing::debug!(call_sid = %self.shared.call_id, cleared = ?cleared, "stream cleared");
         Ok(cleared)

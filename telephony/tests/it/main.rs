@@ -5,6 +5,7 @@
 
 mod accounts;
 mod admin_access;
+mod barge_in;
 mod bridge_api;
 mod config;
 mod dialects;
