@@ -744,6 +744,7 @@ pub(crate) async fn dial(
         commands: Some(tx.clone()),
         finished: false,
         log: CallLog::default(),
+        created: std::time::Instant::now(),
     };
     let (leg, session) = (record.call_leg_id.clone(), record.call_session_id.clone());
     let script = {

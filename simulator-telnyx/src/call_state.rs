@@ -58,6 +58,9 @@ pub(crate) struct CallRecord {
     pub(crate) commands: Option<UnboundedSender<Command>>,
     pub(crate) finished: bool,
     pub(crate) log: CallLog,
+    /// When the call was created (real time; an inbound call's `call.initiated` follows
+    /// at once).
+    pub(crate) created: std::time::Instant,
 }
 
 /// Everything recorded on a call.

@@ -170,6 +170,7 @@ impl Simulator {
             commands: Some(tx.clone()),
             finished: false,
             log: CallLog::default(),
+            created: std::time::Instant::now(),
         };
         self.lock().calls.insert(record);
         tracing::info!(call_control_id = %id, connection_id = %app.id, "telnyx simulator: inbound call");

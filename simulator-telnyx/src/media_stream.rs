@@ -91,6 +91,12 @@ pub struct StreamRecord {
     pub clears: usize,
     /// What the simulator noticed (messages it did not understand, audio not sent).
     pub notes: Vec<String>,
+    /// Real time from the (inbound) call's creation, when its `call.initiated` went out,
+    /// to the socket opening.
+    pub opened_after: Option<Duration>,
+    /// Real time from the (inbound) call's creation to the application's first `media`:
+    /// how long the caller waited for the first words.
+    pub first_media_after: Option<Duration>,
 }
 
 impl StreamRecord {
@@ -267,9 +273,22 @@ impl Session {
         }
     }
 
+    /// Real time since the call was created.
+    fn since_created(&self) -> Option<Duration> {
+        self.sim
+            .lock()
+            .calls
+            .get(&self.call_id)
+            .map(|c| c.created.elapsed())
+    }
+
     async fn run(mut self, mut rx: UnboundedReceiver<StreamCmd>, driver: UnboundedSender<Command>) {
         // A sandbox's public `wss://` URL is served by the gateway on loopback.
         let url = self.sim.delivery_url(&self.params.url);
+        let delay = self.sim.config().voice.stream_connect_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let opened = connect(&self.params, &url).await;
         let mut ws = match opened {
             Ok(ws) => ws,
@@ -293,7 +312,11 @@ impl Session {
                 return;
             }
         };
-        self.record(|r| r.opened = true);
+        let since = self.since_created();
+        self.record(|r| {
+            r.opened = true;
+            r.opened_after = since;
+        });
         let _ = driver.send(Command {
             client_state: None,
             action: Action::StreamOpened {
@@ -492,7 +515,11 @@ impl Session {
                 match base64::engine::general_purpose::STANDARD.decode(payload) {
                     Ok(bytes) => {
                         let n = bytes.len();
+                        let since = self.since_created();
                         self.record(|r| {
+                            if r.first_media_after.is_none() {
+                                r.first_media_after = since;
+                            }
                             r.media_frames_received += 1;
                             r.audio_received.extend_from_slice(&bytes);
                         });

@@ -49,6 +49,9 @@ pub(crate) struct CallMeta {
     /// `SipResponseCode` for the `completed` callback (busy, no-answer, failed).
     pub(crate) sip_response_code: Option<u16>,
     pub(crate) log: DriveLog,
+    /// When the call was created (real time; an inbound call's first webhook follows at
+    /// once).
+    pub(crate) created: Option<Instant>,
 }
 
 /// Calls, by SID.

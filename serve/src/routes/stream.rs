@@ -296,8 +296,11 @@ async fn run(
             let Some(handler) = gw.voice().stream_handler() else {
                 if let Some(url) = gw.voice().settings().stream_url.clone() {
                     let provider = gw.shared().provider();
-                    return crate::voice::proxy::run(provider, socket, &call_id, &url, &start, raw)
-                        .await;
+                    let early = gw.voice().preconnects().take(&call_id).await;
+                    return crate::voice::proxy::run(
+                        provider, socket, &call_id, &url, &start, raw, early,
+                    )
+                    .await;
                 }
                 return close(socket, 1011, "no stream handler").await;
             };

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
+use telephony_core::store::CallRecord;
 use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};
 
@@ -462,6 +463,37 @@ where
 pub trait RelayHandler: Send + Sync + 'static {
     /// Runs one relay session to its end.
     async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError>;
+
+    /// Called while the gateway answers `call`'s webhook with a relay, before the
+    /// provider connects it (`voice.preconnect`), so the handler can get ready (open a
+    /// connection, start its greeting) while the caller's line opens. It must return
+    /// quickly (spawn the work): the webhook's answer waits for it. The default does
+    /// nothing. The relay may never come (the caller hangs up first, or another replica
+    /// takes the socket).
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use telephony_core::store::CallRecord;
+    /// use telephony_serve::{HandlerError, RelayHandler, RelaySession};
+    ///
+    /// struct Agent;
+    ///
+    /// #[async_trait]
+    /// impl RelayHandler for Agent {
+    ///     async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError> {
+    ///         relay.sender().say("Hello!")?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn prepare(&self, call: &CallRecord) {
+    ///         let id = call.call_id.clone();
+    ///         tokio::spawn(async move { /* warm up the model for call `id` */ let _ = id; });
+    ///     }
+    /// }
+    /// ```
+    async fn prepare(&self, call: &CallRecord) {
+        let _ = call;
+    }
 }
 
 #[async_trait]

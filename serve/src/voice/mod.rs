@@ -27,6 +27,7 @@ pub(crate) mod context;
 pub(crate) mod live;
 pub(crate) mod marks;
 pub(crate) mod pending;
+pub(crate) mod preconnect;
 pub(crate) mod proxy;
 pub(crate) mod socket;
 pub(crate) mod token;
@@ -47,6 +48,7 @@ use tokio::sync::Notify;
 
 use self::live::{RelayHandler, StreamHandler};
 use self::pending::PendingUpgrades;
+use self::preconnect::Preconnects;
 use crate::handler_error::HandlerError;
 use crate::shared::Shared;
 
@@ -112,6 +114,10 @@ pub struct VoiceSettings {
     /// `voice.mode: "stream"`: the application's WebSocket (`ws://`) that gets each call's
     /// Media Streams messages, frame for frame both ways.
     pub stream_url: Option<String>,
+    /// Open the application's side of a real-time call (the stream bridge's WebSocket,
+    /// the relay bridge's first request) while answering the call's webhook, rather than
+    /// once the provider connects (`voice.preconnect`, default on).
+    pub preconnect: bool,
 }
 
 impl Default for VoiceSettings {
@@ -132,6 +138,7 @@ impl Default for VoiceSettings {
             tick: Duration::from_secs(1),
             mode: VoiceMode::Gather,
             stream_url: None,
+            preconnect: true,
         }
     }
 }
@@ -143,6 +150,20 @@ impl VoiceSettings {
             enabled: true,
             ..Default::default()
         }
+    }
+
+    /// Whether to open the application's side of a real-time call (the stream bridge's
+    /// WebSocket, the relay bridge's first request) while answering the call's webhook
+    /// (`voice.preconnect`, default `true`).
+    ///
+    /// ```
+    /// use telephony_serve::VoiceSettings;
+    /// assert!(VoiceSettings::enabled().preconnect);
+    /// assert!(!VoiceSettings::enabled().preconnect(false).preconnect);
+    /// ```
+    pub fn preconnect(mut self, yes: bool) -> Self {
+        self.preconnect = yes;
+        self
     }
 
     /// Sets the greeting.
@@ -325,6 +346,8 @@ pub(crate) struct Voice<G> {
     late: Notify,
     /// Unauthenticated real-time sockets per client address.
     pending: PendingUpgrades,
+    /// Application sockets opened while the call's webhook was answered.
+    preconnects: Preconnects,
 }
 
 impl<G: Send + 'static> Voice<G> {
@@ -339,6 +362,7 @@ impl<G: Send + 'static> Voice<G> {
             handlers,
             late: Notify::new(),
             pending: PendingUpgrades::default(),
+            preconnects: Preconnects::default(),
         }
     }
 
@@ -379,6 +403,11 @@ impl<G: Send + 'static> Voice<G> {
     /// Unauthenticated real-time sockets per client address.
     pub(crate) fn pending(&self) -> &PendingUpgrades {
         &self.pending
+    }
+
+    /// Application sockets opened while the call's webhook was answered.
+    pub(crate) fn preconnects(&self) -> &Preconnects {
+        &self.preconnects
     }
 
     /// Places an outbound call with every option of [`OutboundCall`]; the gateway fills in

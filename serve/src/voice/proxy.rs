@@ -49,8 +49,20 @@ pub(crate) async fn run(
     url: &str,
     decoded: &StreamStart,
     start: String,
+    early: Option<Result<AppSocket, String>>,
 ) {
-    let app = match connect(url).await {
+    let app = match early {
+        Some(Ok(app)) => {
+            tracing::debug!(call_sid = %call_id, app = %url, "using the application socket opened with the webhook's answer");
+            Ok(app)
+        }
+        Some(Err(e)) => {
+            tracing::info!(call_sid = %call_id, app = %url, error = %e, "the early connection failed; connecting again");
+            connect(url).await
+        }
+        None => connect(url).await,
+    };
+    let app = match app {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(call_sid = %call_id, app = %url, error = %e, "cannot reach the stream application; hanging up");
@@ -230,9 +242,11 @@ async fn hang_up(provider: &Arc<dyn Provider>, call_id: &str) {
     }
 }
 
-type AppSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub(crate) type AppSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(url: &str) -> Result<AppSocket, String> {
+/// Opens the application's WebSocket (`ws://` only), within 5 s for the TCP connection
+/// and 5 s for the handshake.
+pub(crate) async fn connect(url: &str) -> Result<AppSocket, String> {
     let rest = url
         .strip_prefix("ws://")
         .ok_or_else(|| format!("{url:?} is not a ws:// URL"))?;

@@ -37,6 +37,7 @@ impl Config {
                 ("voice.relayUrl", v.relay_url.is_some()),
                 ("voice.relayTimeoutMs", v.relay_timeout_ms.is_some()),
                 ("voice.streamUrl", v.stream_url.is_some()),
+                ("voice.preconnect", v.preconnect.is_some()),
                 (
                     "maxConcurrentSessions",
                     self.max_concurrent_sessions.is_some(),

@@ -32,4 +32,8 @@ pub struct VoiceSection {
     /// `stream` mode: the application's Media Streams WebSocket (`ws://`), which gets each
     /// call's messages frame for frame.
     pub stream_url: Option<String>,
+    /// Open the application's side of `relay` and `stream` calls (the relay's
+    /// `call.started`, the stream's WebSocket) while answering the call's webhook
+    /// (default true).
+    pub preconnect: Option<bool>,
 }
