@@ -56,7 +56,11 @@ async fn stream_app(delay: Duration) -> String {
             if v["event"] == "start" {
                 let frame = serde_json::json!({"event": "media", "streamSid": v["streamSid"],
                     "media": {"payload": "/////////////////////w=="}});
-                if ws.send(Message::Text(frame.to_string().into())).await.is_err() {
+                if ws
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -111,10 +115,12 @@ async fn serve_gateway(
     let url = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(SqliteStore::open(dir.join("t.db")).await.unwrap());
     let mut settings = VoiceSettings::enabled().preconnect(preconnect);
-    let mut b = Gateway::builder(provider, store).public_url(url).inbound_policy(
-        InboundPolicy::Allowlist,
-        AllowList::parse(&[CALLER.to_string()]).unwrap(),
-    );
+    let mut b = Gateway::builder(provider, store)
+        .public_url(url)
+        .inbound_policy(
+            InboundPolicy::Allowlist,
+            AllowList::parse(&[CALLER.to_string()]).unwrap(),
+        );
     match kind {
         Kind::Stream => settings = settings.stream_to(app_url.to_string()),
         Kind::Relay => {
@@ -179,7 +185,11 @@ async fn twilio(args: &Args, kind: Kind, preconnect: bool, app_url: &str) -> Vec
             Kind::Stream => outcome.streams.first().and_then(|s| s.first_media_after),
             Kind::Relay => outcome.relays.first().and_then(|r| r.first_text_after),
         };
-        out.push(first.unwrap_or_else(|| panic!("no first words on a Twilio {kind:?} call: {outcome:#?}")));
+        out.push(
+            first.unwrap_or_else(|| {
+                panic!("no first words on a Twilio {kind:?} call: {outcome:#?}")
+            }),
+        );
     }
     running.shutdown().await;
     out
@@ -214,7 +224,15 @@ async fn telnyx(args: &Args, preconnect: bool, app_url: &str) -> Vec<Duration> {
         .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
-    serve_gateway(provider, Kind::Stream, preconnect, app_url, listener, dir.path()).await;
+    serve_gateway(
+        provider,
+        Kind::Stream,
+        preconnect,
+        app_url,
+        listener,
+        dir.path(),
+    )
+    .await;
     let mut out = Vec::new();
     for _ in 0..args.calls {
         let outcome = sim
@@ -225,7 +243,9 @@ async fn telnyx(args: &Args, preconnect: bool, app_url: &str) -> Vec<Duration> {
             .await
             .unwrap();
         let first = outcome.streams.first().and_then(|s| s.first_media_after);
-        out.push(first.unwrap_or_else(|| panic!("no first words on a Telnyx stream call: {outcome:#?}")));
+        out.push(
+            first.unwrap_or_else(|| panic!("no first words on a Telnyx stream call: {outcome:#?}")),
+        );
     }
     running.shutdown().await;
     out
@@ -242,7 +262,11 @@ async fn main() {
     );
     println!("| provider | mode | before (preconnect off) | after (preconnect on) | saved |");
     println!("|---|---|---|---|---|");
-    for (name, kind) in [("Twilio", Kind::Stream), ("Telnyx", Kind::Stream), ("Twilio", Kind::Relay)] {
+    for (name, kind) in [
+        ("Twilio", Kind::Stream),
+        ("Telnyx", Kind::Stream),
+        ("Twilio", Kind::Relay),
+    ] {
         let mut figures = Vec::new();
         for preconnect in [false, true] {
             let v = match (name, kind) {

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use telephony_core::store::CallRecord;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
-use telephony_core::store::CallRecord;
 use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};
 

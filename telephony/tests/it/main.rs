@@ -10,6 +10,7 @@ mod bridge_api;
 mod config;
 mod dialects;
 mod end_to_end;
+mod first_words;
 mod floods;
 mod hostile;
 mod lifecycle;
