@@ -177,7 +177,7 @@ async fn twilio(args: &Args, kind: Kind, preconnect: bool, app_url: &str) -> Vec
             .place_inbound_call(
                 InboundCall::new(CALLER, OURS, format!("{url}/telephony/webhook"))
                     .status_callback(format!("{url}/telephony/status"))
-                    .script(CallScript::new().wait_ms(100).hang_up_when_done()),
+                    .script(CallScript::new().wait_ms(1500).hang_up_when_done()),
             )
             .await
             .unwrap();
@@ -238,7 +238,7 @@ async fn telnyx(args: &Args, preconnect: bool, app_url: &str) -> Vec<Duration> {
         let outcome = sim
             .place_inbound_call(
                 InboundCall::new(CALLER, OURS)
-                    .script(CallScript::new().wait_ms(100).hang_up_when_done()),
+                    .script(CallScript::new().wait_ms(1500).hang_up_when_done()),
             )
             .await
             .unwrap();
