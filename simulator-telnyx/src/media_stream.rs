@@ -89,6 +89,9 @@ pub struct StreamRecord {
     pub marks_echoed: Vec<String>,
     /// `clear` messages received.
     pub clears: usize,
+    /// `mark` names sent back because a `clear` dropped the audio before them (also in
+    /// [`marks_echoed`](Self::marks_echoed)), in order.
+    pub marks_cleared: Vec<String>,
     /// What the simulator noticed (messages it did not understand, audio not sent).
     pub notes: Vec<String>,
     /// Real time from the (inbound) call's creation, when its `call.initiated` went out,
@@ -557,6 +560,7 @@ impl Session {
                     })
                     .collect();
                 for name in marks {
+                    self.record(|r| r.marks_cleared.push(name.clone()));
                     self.echo_mark(ws, name).await?;
                 }
             }

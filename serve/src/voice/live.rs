@@ -278,7 +278,10 @@ async fn hang_up(shared: &Shared) -> Result<(), LiveError> {
 ///     while let Some(event) = stream.next_event().await {
 ///         match event {
 ///             StreamEvent::Audio(frame) => out.send_mulaw(&frame.mulaw)?,
-///             StreamEvent::Dtmf { .. } => out.clear()?,
+///             StreamEvent::Dtmf { .. } => {
+///                 let unheard = out.clear()?;
+///                 tracing::info!(?unheard, "the caller barged in");
+///             }
 ///             StreamEvent::Stop => break,
 ///             _ => {}
 ///         }
