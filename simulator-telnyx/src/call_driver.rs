@@ -72,6 +72,9 @@ pub(crate) enum Action {
         url: String,
         failure: Option<String>,
     },
+    /// From a media stream's task: the barge-in the party waits for was reached (that
+    /// much of the application's audio played), or the stream closed first.
+    StreamBargedIn,
 }
 
 /// Something the party hears: a speak, a playback, or a gather's prompt.
@@ -177,6 +180,9 @@ pub(crate) struct Driver {
     silent_for_gather: bool,
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
+    /// The party waits for a media stream to reach its barge-in
+    /// ([`Action::StreamBargedIn`]).
+    stream_barge: bool,
     streams: Vec<StreamHandle>,
 }
 
@@ -234,6 +240,7 @@ impl Simulator {
             party: None,
             silent_for_gather: false,
             barge_after: None,
+            stream_barge: false,
             streams: Vec::new(),
         };
         tokio::spawn(async move {
@@ -412,7 +419,7 @@ impl Driver {
         }
         if !matches!(
             cmd.action,
-            Action::PartyHangup | Action::StreamOpened { .. }
+            Action::PartyHangup | Action::StreamOpened { .. } | Action::StreamBargedIn
         ) {
             // Any command stops the first-command timeout.
             self.parked_until = None;
@@ -525,6 +532,7 @@ impl Driver {
                 };
                 self.end("normal_clearing", source, "unspecified").await;
             }
+            Action::StreamBargedIn => self.stream_barge = false,
             Action::StreamOpened {
                 stream_id,
                 url,
@@ -691,6 +699,9 @@ impl Driver {
             if self.silent_for_gather && self.gather.is_some() {
                 return;
             }
+            if self.stream_barge {
+                return;
+            }
             if let Some((_, started, _)) = &self.playing {
                 match self.barge_after {
                     Some(after) if self.now >= started + after => self.barge_after = None,
@@ -729,16 +740,18 @@ impl Driver {
                 }
                 CallerInput::Interrupt { after_ms } => {
                     // On a media stream the application's audio is the stream's: the
-                    // stream holds the party's next audio and keys until it has played.
+                    // party waits until the stream has played that much of it.
                     let bidirectional: Vec<_> = self
                         .streams
                         .iter()
                         .filter(|s| s.opened && s.bidirectional)
                         .collect();
                     if self.playing.is_none() && !bidirectional.is_empty() {
-                        for s in bidirectional {
+                        if let Some(s) = bidirectional.first() {
                             s.interrupt(*after_ms);
                         }
+                        self.stream_barge = true;
+                        return;
                     } else {
                         self.barge_after = Some(*after_ms);
                     }

@@ -386,6 +386,10 @@ impl Session {
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                         self.record(|r| r.notes.push("the application closed the socket".into()));
+                        if self.interrupt_left.take().is_some() {
+                            // Nothing more will play: the party stops waiting.
+                            let _ = driver.send(Command { client_state: None, action: Action::StreamBargedIn });
+                        }
                         // Telnyx keeps the call; the stream is over.
                         while let Some(cmd) = rx.recv().await {
                             if matches!(cmd, StreamCmd::Stop) { break; }
@@ -405,13 +409,13 @@ impl Session {
                     }
                     if self.echo_due_marks(&mut ws).await.is_err() { break; }
                     if self.interrupt_left.is_some_and(|left| left <= 0.0) {
-                        if self.barge_in(&mut ws).await.is_err() { break; }
+                        if self.barge_in(&mut ws, &driver).await.is_err() { break; }
                     } else {
                         self.arm_interrupt();
                     }
                 }
                 _ = sleep_until_opt(self.interrupt_at) => {
-                    if self.barge_in(&mut ws).await.is_err() { break; }
+                    if self.barge_in(&mut ws, &driver).await.is_err() { break; }
                 }
             }
         }
@@ -575,11 +579,16 @@ impl Session {
         Ok(())
     }
 
-    /// The barge-in is reached: the party's held audio and keys go out.
-    async fn barge_in(&mut self, ws: &mut Ws) -> Result<(), ()> {
+    /// The barge-in is reached: the driver's party goes on, and audio and keys held
+    /// meanwhile go out.
+    async fn barge_in(&mut self, ws: &mut Ws, driver: &UnboundedSender<Command>) -> Result<(), ()> {
         self.interrupt_left = None;
         self.interrupt_at = None;
         self.record(|r| r.notes.push("the party barged in".into()));
+        let _ = driver.send(Command {
+            client_state: None,
+            action: Action::StreamBargedIn,
+        });
         while let Some(cmd) = self.held.pop_front() {
             match cmd {
                 StreamCmd::Audio(bytes) => self.send_audio(ws, &bytes).await?,

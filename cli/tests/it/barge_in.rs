@@ -78,7 +78,11 @@ fn barge_in_call(url: &str, provider: &str, json: bool) -> (i32, String, String)
     let (gateway, _) = serve(
         dir.path(),
         &["serve", "--sandbox", "--provider", provider, "--voice"],
-        "telephony-data",
+        if provider == "telnyx" {
+            "telephony-data-telnyx"
+        } else {
+            "telephony-data"
+        },
         "serve.log",
     );
     let mut args = vec![
