@@ -260,23 +260,34 @@ pub(crate) async fn connect_realtime(
 }
 
 /// Faster first words ([`super::preconnect`]): opens the application's side of the
-/// call's stream (the bridge's WebSocket) or relay (the handler's
+/// call's stream (the bridge's WebSocket, or the Rust handler's
+/// [`prepare`](crate::StreamHandler::prepare)) or relay (the handler's
 /// [`prepare`](crate::RelayHandler::prepare)) while the webhook is answered.
 async fn preconnect(gw: &Gateway, call_id: &str, stream: bool, relay: bool) {
     let voice = gw.voice();
-    if stream && voice.stream_handler().is_none() {
+    let stream_handler = voice.stream_handler().filter(|_| stream);
+    if stream && stream_handler.is_none() {
         if let Some(url) = &voice.settings().stream_url {
             voice.preconnects().start(call_id, url);
         }
     }
-    if let (true, Some(handler)) = (relay, voice.relay_handler()) {
-        match gw.store().call(call_id).await {
-            Ok(Some(call)) => handler.prepare(&call).await,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(call_sid = %call_id, error = %error_chain(&e), "could not read the call to prepare its relay")
-            }
+    let relay_handler = voice.relay_handler().filter(|_| relay);
+    if stream_handler.is_none() && relay_handler.is_none() {
+        return;
+    }
+    let call = match gw.store().call(call_id).await {
+        Ok(Some(call)) => call,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(call_sid = %call_id, error = %error_chain(&e), "could not read the call to prepare its real-time handler");
+            return;
         }
+    };
+    if let Some(h) = stream_handler {
+        h.prepare(&call).await;
+    }
+    if let Some(h) = relay_handler {
+        h.prepare(&call).await;
     }
 }
 

@@ -446,6 +446,37 @@ impl RelaySession {
 pub trait StreamHandler: Send + Sync + 'static {
     /// Runs one stream to its end.
     async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError>;
+
+    /// Called while the gateway answers `call`'s webhook with a stream to its own route,
+    /// before the provider connects it (`voice.preconnect`), so the handler can get ready
+    /// (connect its speech synthesis, render its greeting) while the caller's line opens.
+    /// It must return quickly (spawn the work): the webhook's answer waits for it. The
+    /// default does nothing. The stream may never come (the caller hangs up first, or
+    /// another replica takes the socket).
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use telephony_core::store::CallRecord;
+    /// use telephony_serve::{CallStream, HandlerError, StreamHandler};
+    ///
+    /// struct Agent;
+    ///
+    /// #[async_trait]
+    /// impl StreamHandler for Agent {
+    ///     async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError> {
+    ///         stream.sender().send_mulaw(&[0xFF; 160])?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn prepare(&self, call: &CallRecord) {
+    ///         let id = call.call_id.clone();
+    ///         tokio::spawn(async move { /* render the greeting for call `id` */ let _ = id; });
+    ///     }
+    /// }
+    /// ```
+    async fn prepare(&self, call: &CallRecord) {
+        let _ = call;
+    }
 }
 
 #[async_trait]

@@ -296,3 +296,95 @@ mod telnyx {
         }
     }
 }
+
+/// A Rust stream handler's `prepare` runs while the webhook is answered, before Twilio's
+/// socket opens, with the call's record.
+#[tokio::test]
+async fn a_rust_stream_handler_is_prepared_before_the_providers_socket_opens() {
+    use async_trait::async_trait;
+    use telephony_core::store::CallRecord;
+    use telephony_core::voice::{CallEvent, StreamVerb, VoiceResponse};
+    use telephony_serve::{CallContext, CallStream, HandlerError, StreamHandler};
+    use telephony_twilio::{TwilioConfig, TwilioProvider};
+    use telephony_twilio_simulator::{CallScript, InboundCall, Simulator, SimulatorConfig};
+
+    struct Agent {
+        prepared: Reached,
+        from: Arc<Mutex<String>>,
+    }
+
+    #[async_trait]
+    impl StreamHandler for Agent {
+        async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError> {
+            stream.sender().send_mulaw(&[0xFF; 160])?;
+            Ok(())
+        }
+
+        async fn prepare(&self, call: &CallRecord) {
+            self.prepared
+                .lock()
+                .unwrap()
+                .get_or_insert_with(Instant::now);
+            *self.from.lock().unwrap() = call.from.clone();
+        }
+    }
+
+    const OURS: &str = "+15005550006";
+    let sim = Simulator::new(
+        SimulatorConfig::generate()
+            .with_realtime_connect_delay(CONNECT_DELAY)
+            .with_simulated_second(Duration::from_millis(100)),
+    );
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let c = sim.config();
+    let provider = Arc::new(
+        TwilioProvider::new(
+            TwilioConfig::new(c.account_sid.clone(), c.auth_token.clone())
+                .api_base_url(running.url())
+                .from_number(OURS.parse().unwrap()),
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).await.unwrap());
+    let prepared: Reached = Arc::default();
+    let from: Arc<Mutex<String>> = Arc::default();
+    let gw = Gateway::builder(provider, store)
+        .public_url(url.clone())
+        .inbound_policy(
+            InboundPolicy::Allowlist,
+            AllowList::parse(&[CALLER.to_string()]).unwrap(),
+        )
+        .voice(VoiceSettings::enabled())
+        .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+            Ok::<_, HandlerError>(VoiceResponse::new().stream(StreamVerb::new()))
+        })
+        .stream_handler(Agent {
+            prepared: prepared.clone(),
+            from: from.clone(),
+        })
+        .build();
+    let app = gw
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let placed = Instant::now();
+    let outcome = sim
+        .place_inbound_call(
+            InboundCall::new(CALLER, OURS, format!("{url}/telephony/webhook"))
+                .status_callback(format!("{url}/telephony/status"))
+                .script(CallScript::new().wait_ms(1000).hang_up_when_done()),
+        )
+        .await
+        .unwrap();
+    running.shutdown().await;
+    let s = &outcome.streams[0];
+    assert_eq!(s.received_audio, [0xFF; 160], "{s:#?}");
+    assert_order(true, placed, &prepared, s.opened_after.expect("opened"));
+    assert_eq!(*from.lock().unwrap(), CALLER);
+}
