@@ -425,6 +425,12 @@ pub enum SimulateCommand {
         /// syllables and pauses, not words); repeatable.
         #[arg(long, value_name = "MS")]
         send_speech: Vec<u64>,
+        /// Stream mode: the caller barges in once MS milliseconds of the application's
+        /// audio have played (the next `--send-…` audio then plays over it, as a caller
+        /// talking mid-sentence); repeatable. The report says which of the
+        /// application's marks were played and which its `clear` cut.
+        #[arg(long, value_name = "MS")]
+        interrupt_after_ms: Vec<u64>,
         /// Do not post the `completed` status callback when the call ends (as when the
         /// number has no "call status changes" URL).
         #[arg(long)]
@@ -465,6 +471,8 @@ pub enum InputKind {
     Wav,
     /// `--send-speech`.
     SpeechLike,
+    /// `--interrupt-after-ms`.
+    Interrupt,
 }
 
 /// The order of the caller's inputs (`--say-speech`, `--press`, `--send-…`) on the
@@ -479,6 +487,7 @@ pub fn input_order(args: impl IntoIterator<Item = String>) -> Vec<InputKind> {
                 "--send-tone" => Some(InputKind::Tone),
                 "--send-wav" => Some(InputKind::Wav),
                 "--send-speech" => Some(InputKind::SpeechLike),
+                "--interrupt-after-ms" => Some(InputKind::Interrupt),
                 _ => None,
             }
         })

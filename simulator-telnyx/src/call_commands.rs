@@ -797,6 +797,7 @@ pub(crate) async fn dial(
         finished: false,
         transferred_from: None,
         log: CallLog::default(),
+        created: std::time::Instant::now(),
     };
     let (leg, session) = (record.call_leg_id.clone(), record.call_session_id.clone());
     let script = {
@@ -865,6 +866,7 @@ pub(crate) fn start_transfer_leg(
             webhook_url: original.webhook_url.clone(),
             failover_url: original.failover_url.clone(),
             start_time: OffsetDateTime::now_utc(),
+            created: std::time::Instant::now(),
             end_time: None,
             clock_ms: 0,
             answered_ms: None,

@@ -82,6 +82,9 @@ pub(crate) enum Action {
         url: String,
         failure: Option<String>,
     },
+    /// From a media stream's task: the barge-in the party waits for was reached (that
+    /// much of the application's audio played), or the stream closed first.
+    StreamBargedIn,
 }
 
 /// Something the party hears: a speak, a playback, or a gather's prompt.
@@ -194,6 +197,9 @@ pub(crate) struct Driver {
     silent_for_gather: bool,
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
+    /// The party waits for a media stream to reach its barge-in
+    /// ([`Action::StreamBargedIn`]).
+    stream_barge: bool,
     streams: Vec<StreamHandle>,
     /// When the last command arrived (the clock waits for the application to settle).
     last_command: Option<Instant>,
@@ -258,6 +264,7 @@ impl Simulator {
             party: None,
             silent_for_gather: false,
             barge_after: None,
+            stream_barge: false,
             streams: Vec::new(),
             last_command: None,
             hangup_at: None,
@@ -515,7 +522,7 @@ impl Driver {
         }
         if !matches!(
             cmd.action,
-            Action::PartyHangup | Action::StreamOpened { .. }
+            Action::PartyHangup | Action::StreamOpened { .. } | Action::StreamBargedIn
         ) {
             // Any command stops the first-command timeout.
             self.parked_until = None;
@@ -664,6 +671,7 @@ impl Driver {
                 };
                 self.end("normal_clearing", source, "unspecified").await;
             }
+            Action::StreamBargedIn => self.stream_barge = false,
             Action::StreamOpened {
                 stream_id,
                 url,
@@ -831,6 +839,9 @@ impl Driver {
                 return;
             }
             // A barge-in lasts until the audio it cut into has ended.
+            if self.stream_barge {
+                return;
+            }
             if let Some((_, started, _)) = &self.playing {
                 if self.barge_after.is_none() {
                     if let Some(CallerInput::Interrupt { after_ms }) = self.script.inputs.front() {
@@ -874,7 +885,22 @@ impl Driver {
                     continue;
                 }
                 CallerInput::Interrupt { after_ms } => {
-                    self.barge_after = Some(*after_ms);
+                    // On a media stream the application's audio is the stream's: the
+                    // party waits until the stream has played that much of it.
+                    let bidirectional: Vec<_> = self
+                        .streams
+                        .iter()
+                        .filter(|s| s.opened && s.bidirectional)
+                        .collect();
+                    if self.playing.is_none() && !bidirectional.is_empty() {
+                        if let Some(s) = bidirectional.first() {
+                            s.interrupt(*after_ms);
+                        }
+                        self.stream_barge = true;
+                        return;
+                    } else {
+                        self.barge_after = Some(*after_ms);
+                    }
                     continue;
                 }
             };

@@ -60,6 +60,9 @@ pub(crate) struct CallRecord {
     /// A transfer's new leg: the call it was transferred from (bridged once answered).
     pub(crate) transferred_from: Option<String>,
     pub(crate) log: CallLog,
+    /// When the call was created (real time; an inbound call's `call.initiated` follows
+    /// at once).
+    pub(crate) created: std::time::Instant,
 }
 
 /// Everything recorded on a call.

@@ -171,6 +171,7 @@ impl Simulator {
             finished: false,
             transferred_from: None,
             log: CallLog::default(),
+            created: std::time::Instant::now(),
         };
         self.lock().calls.insert(record);
         tracing::info!(call_control_id = %id, connection_id = %app.id, "telnyx simulator: inbound call");

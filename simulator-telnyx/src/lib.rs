@@ -88,7 +88,10 @@
 //!   (or after [`CallScript::interrupt_after_ms`] of it), it takes its next input: speech (400 ms a
 //!   word) goes to a running transcription (partial speech as `is_final: false`), keys
 //!   (200 ms each) to a listening gather, else `call.dtmf.received` (`digit`) per key, and
-//!   as `dtmf` frames to open streams; audio goes to open streams; `silence` lets a
+//!   as `dtmf` frames to open streams; audio goes to open streams (after an
+//!   `interrupt_after_ms` with a bidirectional stream open and nothing else playing, the
+//!   party waits until that much of the application's stream audio has played, then goes
+//!   on: the caller barges in mid-sentence); `silence` lets a
 //!   listening gather time out; `wait_ms` passes time. When the inputs run out the party
 //!   stays on the line, or hangs up with [`CallScript::hang_up_when_done`]
 //!   (`normal_clearing`, `hangup_source` `caller`/`callee`); [`Simulator::hang_up_party`]

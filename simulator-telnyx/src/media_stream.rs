@@ -10,7 +10,8 @@
 //! (`media.payload`, base64 RTP payload) is played in order at the codec's rate on the
 //! simulated clock; a `mark` comes back once the audio before it has played (at once if
 //! nothing is queued); `clear` drops the audio not played and sends the pending marks
-//! back at once.
+//! back at once. A party that barges in (`interrupt_after_ms`) holds its next audio and
+//! keys until that much of the application's audio has played.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -88,8 +89,17 @@ pub struct StreamRecord {
     pub marks_echoed: Vec<String>,
     /// `clear` messages received.
     pub clears: usize,
+    /// `mark` names sent back because a `clear` dropped the audio before them (also in
+    /// [`marks_echoed`](Self::marks_echoed)), in order.
+    pub marks_cleared: Vec<String>,
     /// What the simulator noticed (messages it did not understand, audio not sent).
     pub notes: Vec<String>,
+    /// Real time from the (inbound) call's creation, when its `call.initiated` went out,
+    /// to the socket opening.
+    pub opened_after: Option<Duration>,
+    /// Real time from the (inbound) call's creation to the application's first `media`:
+    /// how long the caller waited for the first words.
+    pub first_media_after: Option<Duration>,
 }
 
 impl StreamRecord {
@@ -115,6 +125,9 @@ impl StreamRecord {
 enum StreamCmd {
     Audio(Vec<u8>),
     Dtmf(char),
+    /// Hold the party's next audio and keys until this many milliseconds of the
+    /// application's audio have played (the caller barges in mid-sentence).
+    Interrupt(u64),
     Stop,
 }
 
@@ -125,6 +138,8 @@ pub(crate) struct StreamHandle {
     pub(crate) url: String,
     /// The socket is open (the driver heard so): the party's audio and keys go to it.
     pub(crate) opened: bool,
+    /// The application may play audio on it (`stream_bidirectional_mode`).
+    pub(crate) bidirectional: bool,
     tx: UnboundedSender<StreamCmd>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -180,12 +195,18 @@ impl StreamHandle {
             chunk: 0,
             playing: VecDeque::new(),
             play_deadline: None,
+            head_started: None,
+            interrupt_left: None,
+            interrupt_at: None,
+            held: VecDeque::new(),
         };
+        let bidirectional = params.bidirectional_mode.is_some();
         let task = tokio::spawn(session.run(rx, driver));
         StreamHandle {
             stream_id,
             url: params.url,
             opened: false,
+            bidirectional,
             tx,
             task,
         }
@@ -197,6 +218,12 @@ impl StreamHandle {
 
     pub(crate) fn send_dtmf(&self, digit: char) {
         let _ = self.tx.send(StreamCmd::Dtmf(digit));
+    }
+
+    /// The party's next audio and keys wait until `after_ms` of the application's audio
+    /// have played on this stream.
+    pub(crate) fn interrupt(&self, after_ms: u64) {
+        let _ = self.tx.send(StreamCmd::Interrupt(after_ms));
     }
 
     /// Sends `stop`, closes the socket, and waits (up to 5 s) for the task.
@@ -232,6 +259,14 @@ struct Session {
     playing: VecDeque<Queued>,
     /// When the head audio has played.
     play_deadline: Option<Instant>,
+    /// When the head audio started playing.
+    head_started: Option<Instant>,
+    /// A barge-in waiting: bytes of the application's audio still to play before it.
+    interrupt_left: Option<f64>,
+    /// When the waiting barge-in is reached, if within the head audio.
+    interrupt_at: Option<Instant>,
+    /// The party's audio and keys held for the barge-in, in order.
+    held: VecDeque<StreamCmd>,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
@@ -248,9 +283,22 @@ impl Session {
         }
     }
 
+    /// Real time since the call was created.
+    fn since_created(&self) -> Option<Duration> {
+        self.sim
+            .lock()
+            .calls
+            .get(&self.call_id)
+            .map(|c| c.created.elapsed())
+    }
+
     async fn run(mut self, mut rx: UnboundedReceiver<StreamCmd>, driver: UnboundedSender<Command>) {
         // A sandbox's public `wss://` URL is served by the gateway on loopback.
         let url = self.sim.delivery_url(&self.params.url);
+        let delay = self.sim.config().voice.stream_connect_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let opened = connect(&self.params, &url).await;
         let mut ws = match opened {
             Ok(ws) => ws,
@@ -274,7 +322,11 @@ impl Session {
                 return;
             }
         };
-        self.record(|r| r.opened = true);
+        let since = self.since_created();
+        self.record(|r| {
+            r.opened = true;
+            r.opened_after = since;
+        });
         let _ = driver.send(Command {
             client_state: None,
             action: Action::StreamOpened {
@@ -309,18 +361,18 @@ impl Session {
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
+                    Some(cmd @ (StreamCmd::Audio(_) | StreamCmd::Dtmf(_))) if self.interrupt_left.is_some() => {
+                        self.held.push_back(cmd);
+                    }
+                    Some(StreamCmd::Interrupt(after_ms)) => {
+                        self.interrupt_left = Some(after_ms as f64 * self.bytes_per_ms());
+                        self.arm_interrupt();
+                    }
                     Some(StreamCmd::Audio(bytes)) => {
                         if self.send_audio(&mut ws, &bytes).await.is_err() { break; }
                     }
                     Some(StreamCmd::Dtmf(d)) => {
-                        self.sequence += 1;
-                        let msg = json!({
-                            "event": "dtmf",
-                            "sequence_number": self.sequence.to_string(),
-                            "dtmf": {"digit": d.to_string()},
-                            "stream_id": self.stream_id,
-                        });
-                        if self.send(&mut ws, msg).await.is_err() { break; }
+                        if self.send_dtmf(&mut ws, d).await.is_err() { break; }
                     }
                     Some(StreamCmd::Stop) | None => {
                         self.sequence += 1;
@@ -341,6 +393,10 @@ impl Session {
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                         self.record(|r| r.notes.push("the application closed the socket".into()));
+                        if self.interrupt_left.take().is_some() {
+                            // Nothing more will play: the party stops waiting.
+                            let _ = driver.send(Command { client_state: None, action: Action::StreamBargedIn });
+                        }
                         // Telnyx keeps the call; the stream is over.
                         while let Some(cmd) = rx.recv().await {
                             if matches!(cmd, StreamCmd::Stop) { break; }
@@ -351,10 +407,22 @@ impl Session {
                 },
                 _ = sleep_until_opt(self.play_deadline) => {
                     self.play_deadline = None;
+                    self.head_started = None;
                     if let Some(Queued::Audio(n)) = self.playing.pop_front() {
                         self.record(|r| r.bytes_played += n);
+                        if let Some(left) = self.interrupt_left.as_mut() {
+                            *left -= n as f64;
+                        }
                     }
                     if self.echo_due_marks(&mut ws).await.is_err() { break; }
+                    if self.interrupt_left.is_some_and(|left| left <= 0.0) {
+                        if self.barge_in(&mut ws, &driver).await.is_err() { break; }
+                    } else {
+                        self.arm_interrupt();
+                    }
+                }
+                _ = sleep_until_opt(self.interrupt_at) => {
+                    if self.barge_in(&mut ws, &driver).await.is_err() { break; }
                 }
             }
         }
@@ -461,7 +529,11 @@ impl Session {
                 match base64::engine::general_purpose::STANDARD.decode(payload) {
                     Ok(bytes) => {
                         let n = bytes.len();
+                        let since = self.since_created();
                         self.record(|r| {
+                            if r.first_media_after.is_none() {
+                                r.first_media_after = since;
+                            }
                             r.media_frames_received += 1;
                             r.audio_received.extend_from_slice(&bytes);
                         });
@@ -489,6 +561,8 @@ impl Session {
             "clear" => {
                 self.record(|r| r.clears += 1);
                 self.play_deadline = None;
+                self.head_started = None;
+                self.interrupt_at = None;
                 let marks: Vec<String> = std::mem::take(&mut self.playing)
                     .into_iter()
                     .filter_map(|q| match q {
@@ -497,6 +571,7 @@ impl Session {
                     })
                     .collect();
                 for name in marks {
+                    self.record(|r| r.marks_cleared.push(name.clone()));
                     self.echo_mark(ws, name).await?;
                 }
             }
@@ -509,6 +584,57 @@ impl Session {
             other => self.record(|r| r.notes.push(format!("unknown message {other:?} ignored"))),
         }
         Ok(())
+    }
+
+    /// The barge-in is reached: the driver's party goes on, and audio and keys held
+    /// meanwhile go out.
+    async fn barge_in(&mut self, ws: &mut Ws, driver: &UnboundedSender<Command>) -> Result<(), ()> {
+        self.interrupt_left = None;
+        self.interrupt_at = None;
+        self.record(|r| r.notes.push("the party barged in".into()));
+        let _ = driver.send(Command {
+            client_state: None,
+            action: Action::StreamBargedIn,
+        });
+        while let Some(cmd) = self.held.pop_front() {
+            match cmd {
+                StreamCmd::Audio(bytes) => self.send_audio(ws, &bytes).await?,
+                StreamCmd::Dtmf(d) => self.send_dtmf(ws, d).await?,
+                StreamCmd::Interrupt(_) | StreamCmd::Stop => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets when a waiting barge-in is reached, if that is within the audio playing now.
+    fn arm_interrupt(&mut self) {
+        self.interrupt_at = None;
+        let (Some(left), Some(started), Some(Queued::Audio(n))) =
+            (self.interrupt_left, self.head_started, self.playing.front())
+        else {
+            return;
+        };
+        if left <= *n as f64 {
+            let ms = left.max(0.0) / self.bytes_per_ms();
+            let real = self
+                .sim
+                .config()
+                .voice
+                .simulated_second
+                .mul_f64(ms / 1000.0);
+            self.interrupt_at = Some(started + real);
+        }
+    }
+
+    async fn send_dtmf(&mut self, ws: &mut Ws, d: char) -> Result<(), ()> {
+        self.sequence += 1;
+        let msg = json!({
+            "event": "dtmf",
+            "sequence_number": self.sequence.to_string(),
+            "dtmf": {"digit": d.to_string()},
+            "stream_id": self.stream_id,
+        });
+        self.send(ws, msg).await
     }
 
     /// Starts playing the head audio if nothing plays.
@@ -524,7 +650,10 @@ impl Session {
                 .voice
                 .simulated_second
                 .mul_f64(ms / 1000.0);
-            self.play_deadline = Some(Instant::now() + real);
+            let now = Instant::now();
+            self.head_started = Some(now);
+            self.play_deadline = Some(now + real);
+            self.arm_interrupt();
         }
     }
 

@@ -75,6 +75,7 @@ pub fn call_summary(o: &CallOutcome) -> Value {
             "audio_bytes_received": s.audio_received.len(),
             "marks_received": s.marks_received,
             "marks_echoed": s.marks_echoed,
+            "marks_cleared": s.marks_cleared,
             "clears": s.clears,
             "notes": s.notes,
         })).collect::<Vec<_>>(),

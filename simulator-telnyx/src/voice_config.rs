@@ -96,6 +96,10 @@ pub struct VoiceConfig {
     pub callee_outcomes: Vec<(String, CalleeOutcome)>,
     /// The account's user id (a UUID), sent as `start.user_id` on media streams.
     pub user_id: String,
+    /// Real time between `streaming_start` (or an `answer` with `stream_url`) and the
+    /// simulator opening the stream's socket (default zero): Telnyx's media setup, for
+    /// measuring what an application gains by being ready before the socket opens.
+    pub stream_connect_delay: Duration,
 }
 
 impl Default for VoiceConfig {
@@ -111,6 +115,7 @@ impl Default for VoiceConfig {
             ring_ms: 2000,
             callee_outcomes: Vec::new(),
             user_id: crate::ids::new_uuid(),
+            stream_connect_delay: Duration::ZERO,
         }
     }
 }
@@ -153,6 +158,19 @@ impl SimulatorConfig {
     /// Sets [`VoiceConfig::command_settle`].
     pub fn with_command_settle(mut self, settle: Duration) -> Self {
         self.voice.command_settle = settle;
+        self
+    }
+
+    /// Sets [`VoiceConfig::stream_connect_delay`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_telnyx_simulator::SimulatorConfig;
+    /// let c = SimulatorConfig::generate().with_stream_connect_delay(Duration::from_millis(300));
+    /// assert_eq!(c.voice.stream_connect_delay, Duration::from_millis(300));
+    /// ```
+    pub fn with_stream_connect_delay(mut self, delay: Duration) -> Self {
+        self.voice.stream_connect_delay = delay;
         self
     }
 

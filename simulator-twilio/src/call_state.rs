@@ -52,6 +52,9 @@ pub(crate) struct CallMeta {
     /// put in place of the running ones; the driver takes them at its next step.
     pub(crate) replacement: Option<crate::driver::Instructions>,
     pub(crate) log: DriveLog,
+    /// When the call was created (real time; an inbound call's first webhook follows at
+    /// once).
+    pub(crate) created: Option<Instant>,
 }
 
 /// Calls, by SID.

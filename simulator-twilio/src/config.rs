@@ -58,6 +58,10 @@ pub struct SimulatorConfig {
     /// reading at the first non-text frame): the simulator then never pings, and what
     /// the application answers is dated when it happens to arrive.
     pub realtime_sync: bool,
+    /// Real time between a `<Connect>`'s TwiML and the simulator opening its socket
+    /// (default zero): Twilio's media setup, for measuring what an application gains by
+    /// being ready before the socket opens.
+    pub realtime_connect_delay: Duration,
 }
 
 impl SimulatorConfig {
@@ -73,6 +77,7 @@ impl SimulatorConfig {
             simulated_second: Duration::ZERO,
             callee_outcomes: Vec::new(),
             realtime_sync: true,
+            realtime_connect_delay: Duration::ZERO,
         }
     }
 
@@ -115,6 +120,19 @@ impl SimulatorConfig {
     /// Sets [`simulated_second`](Self::simulated_second).
     pub fn with_simulated_second(mut self, real: Duration) -> Self {
         self.simulated_second = real;
+        self
+    }
+
+    /// Sets [`realtime_connect_delay`](Self::realtime_connect_delay).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_twilio_simulator::SimulatorConfig;
+    /// let c = SimulatorConfig::generate().with_realtime_connect_delay(Duration::from_millis(300));
+    /// assert_eq!(c.realtime_connect_delay, Duration::from_millis(300));
+    /// ```
+    pub fn with_realtime_connect_delay(mut self, delay: Duration) -> Self {
+        self.realtime_connect_delay = delay;
         self
     }
 

@@ -547,8 +547,16 @@ impl Driver {
             sid: self.sid.clone(),
             index,
         };
+        let delay = self.sim.config().realtime_connect_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let ws = match session::connect(&self.sim.delivery_url(&verb.url), &signature).await {
-            Ok(ws) => ws,
+            Ok(ws) => {
+                let since = rec.since_created();
+                rec.stream(|r| r.opened_after = since);
+                ws
+            }
             Err(e) => {
                 tracing::info!(call_sid = %self.sid, url = %redact_url(&verb.url), error = %e, "simulator: stream did not open (31920)");
                 rec.stream(|r| {
@@ -606,8 +614,16 @@ impl Driver {
             sid: self.sid.clone(),
             index,
         };
+        let delay = self.sim.config().realtime_connect_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let ws = match session::connect(&self.sim.delivery_url(&verb.url), &signature).await {
-            Ok(ws) => ws,
+            Ok(ws) => {
+                let since = rec.since_created();
+                rec.relay(|r| r.opened_after = since);
+                ws
+            }
             Err(e) => {
                 let message =
                     format!("ConversationRelay - WebSocket ended: the socket did not open: {e}");

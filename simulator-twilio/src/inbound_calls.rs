@@ -140,6 +140,7 @@ impl Simulator {
         };
         let meta = CallMeta {
             status_callback: call.status_callback,
+            created: Some(std::time::Instant::now()),
             ..Default::default()
         };
         self.lock().calls.insert(resource, meta);

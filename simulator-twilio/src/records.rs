@@ -8,6 +8,8 @@
 //! Times (`at_ms`, `…_at_ms`) are on the session's simulated clock: milliseconds since
 //! the socket opened.
 
+use std::time::Duration;
+
 use telephony_core::DeliveryStatus;
 use time::OffsetDateTime;
 
@@ -130,6 +132,12 @@ pub struct StreamRecord {
     pub close_frame: Option<(u16, String)>,
     /// The session's clock when it ended.
     pub duration_ms: u64,
+    /// Real time from the (inbound) call's creation, when its first webhook went out, to
+    /// the socket opening.
+    pub opened_after: Option<Duration>,
+    /// Real time from the (inbound) call's creation to the application's first `media`:
+    /// how long the caller waited for the first words.
+    pub first_media_after: Option<Duration>,
 }
 
 impl StreamRecord {
@@ -257,6 +265,12 @@ pub struct RelayRecord {
     pub ended_by: Option<SessionEnd>,
     /// The session's clock when it ended.
     pub duration_ms: u64,
+    /// Real time from the (inbound) call's creation, when its first webhook went out, to
+    /// the socket opening.
+    pub opened_after: Option<Duration>,
+    /// Real time from the (inbound) call's creation to the application's first `text`:
+    /// how long the caller waited for the first words.
+    pub first_text_after: Option<Duration>,
 }
 
 impl RelayRecord {

@@ -425,6 +425,12 @@ impl RelaySession {
                     (Ok(last), Ok(interruptible), Ok(_)) => (last.unwrap_or(false), interruptible),
                     (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return self.malformed(now, e),
                 };
+                let since = self.rec.since_created();
+                self.rec.relay(|r| {
+                    if r.first_text_after.is_none() {
+                        r.first_text_after = since;
+                    }
+                });
                 self.token(now, token, last, interruptible);
             }
             "play" => {

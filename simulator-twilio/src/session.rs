@@ -105,6 +105,17 @@ impl Recorder {
         }
     }
 
+    /// Real time since the call was created, if known.
+    pub(crate) fn since_created(&self) -> Option<std::time::Duration> {
+        self.sim
+            .lock()
+            .calls
+            .meta
+            .get(&self.sid)
+            .and_then(|m| m.created)
+            .map(|c| c.elapsed())
+    }
+
     pub(crate) fn relay(&self, f: impl FnOnce(&mut RelayRecord)) {
         let mut state = self.sim.lock();
         if let Some(r) = state

@@ -393,7 +393,11 @@ impl StreamSession {
                 match base64::engine::general_purpose::STANDARD.decode(payload) {
                     Ok(bytes) => {
                         let n = bytes.len() as u64;
+                        let since = self.rec.since_created();
                         self.rec.stream(|r| {
+                            if r.first_media_after.is_none() {
+                                r.first_media_after = since;
+                            }
                             r.received_audio.extend_from_slice(&bytes);
                             r.media_frames_received += 1;
                         });

@@ -161,6 +161,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                     send_tone,
                     send_wav,
                     send_speech,
+                    interrupt_after_ms,
                     no_status_callback,
                     json,
                 },
@@ -171,6 +172,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 tones: send_tone,
                 wavs: send_wav,
                 speech_like: send_speech,
+                interrupts: interrupt_after_ms,
                 order: crate::input_order(std::env::args()),
             };
             simulate::call(ctx, from, to, inputs, no_status_callback, json).await

@@ -132,6 +132,7 @@ pub(crate) struct CallerInputs {
     pub tones: Vec<String>,
     pub wavs: Vec<std::path::PathBuf>,
     pub speech_like: Vec<u64>,
+    pub interrupts: Vec<u64>,
     pub order: Vec<crate::InputKind>,
 }
 
@@ -146,6 +147,7 @@ impl CallerInputs {
         let mut tones = self.tones.into_iter();
         let mut wavs = self.wavs.into_iter();
         let mut speech_like = self.speech_like.into_iter();
+        let mut interrupts = self.interrupts.into_iter();
         let mut inputs: Vec<CallerInput> = Vec::new();
         let mut take = |kind: InputKind| -> Option<CallerInput> {
             Some(match kind {
@@ -154,6 +156,7 @@ impl CallerInputs {
                 InputKind::Tone => CallerInput::Tone(tones.next()?),
                 InputKind::Wav => CallerInput::Wav(wavs.next()?),
                 InputKind::SpeechLike => CallerInput::SpeechLike(speech_like.next()?),
+                InputKind::Interrupt => CallerInput::Interrupt(interrupts.next()?),
             })
         };
         inputs.extend(self.order.into_iter().filter_map(&mut take));
@@ -163,6 +166,7 @@ impl CallerInputs {
             InputKind::Tone,
             InputKind::Wav,
             InputKind::SpeechLike,
+            InputKind::Interrupt,
         ] {
             while let Some(input) = take(kind) {
                 inputs.push(input);
@@ -181,6 +185,7 @@ impl CallerInputs {
                     .wav(&path)
                     .map_err(|e| CliError::config(format!("--send-wav {}: {e}", path.display())))?,
                 CallerInput::SpeechLike(ms) => script.audio(speech_like_mulaw(ms)),
+                CallerInput::Interrupt(ms) => script.interrupt_after_ms(ms),
             };
         }
         Ok(script.wait_ms(3000).hang_up_when_done())
@@ -194,6 +199,7 @@ enum CallerInput {
     Tone(String),
     Wav(std::path::PathBuf),
     SpeechLike(u64),
+    Interrupt(u64),
 }
 
 /// `--send-tone HZ[:MS]`: a frequency in Hz (1–3999, below the 8 kHz rate's Nyquist
@@ -257,8 +263,10 @@ pub(super) async fn call(
     use telephony_twilio_simulator::{CallEnd, InboundCall, Simulator, SimulatorConfig};
     let from = telephony_core::PhoneNumber::parse(&from)
         .map_err(|e| CliError::config(format!("--from: {e}")))?;
-    let sends_audio =
-        !(inputs.tones.is_empty() && inputs.wavs.is_empty() && inputs.speech_like.is_empty());
+    let sends_audio = !(inputs.tones.is_empty()
+        && inputs.wavs.is_empty()
+        && inputs.speech_like.is_empty()
+        && inputs.interrupts.is_empty());
     let script = inputs.script()?;
     let rt = ctx.runtime()?.ok_or_else(|| {
         CliError::failure(format!(
@@ -358,6 +366,7 @@ pub(super) async fn call(
                 "audioBytesReceived": st.received_audio.len(),
                 "marksReceived": st.marks.len(),
                 "marksEchoed": st.echoed_marks(),
+                "marksCleared": st.marks.iter().filter(|m| m.cleared).map(|m| m.name.clone()).collect::<Vec<_>>(),
                 "alerts": st.alert_codes(),
             })).collect::<Vec<_>>(),
             "gathers": outcome.gathers.iter().map(|g| json!({
@@ -403,8 +412,28 @@ pub(super) async fn call(
                 st.media_frames_received,
                 st.received_audio.len(),
                 st.marks.len(),
-                st.echoed_marks().len()
+                st.marks
+                    .iter()
+                    .filter(|m| m.echoed_at_ms.is_some() && !m.cleared)
+                    .count()
             );
+            let cleared: Vec<&str> = st
+                .marks
+                .iter()
+                .filter(|m| m.cleared)
+                .map(|m| m.name.as_str())
+                .collect();
+            if !st.clears.is_empty() {
+                println!(
+                    "  barge-in: {} clear(s); marks cleared before they played: {}",
+                    st.clears.len(),
+                    if cleared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        cleared.join(", ")
+                    }
+                );
+            }
         }
         if let Some(e) = &outcome.error {
             println!("  Twilio error {}: {}", e.code, e.message);
@@ -512,8 +541,26 @@ async fn telnyx_call(
                 st["frames_received"],
                 st["audio_bytes_received"],
                 st["marks_received"].as_array().map_or(0, Vec::len),
-                st["marks_echoed"].as_array().map_or(0, Vec::len),
+                st["marks_echoed"].as_array().map_or(0, Vec::len)
+                    - st["marks_cleared"].as_array().map_or(0, Vec::len),
             );
+            if st["clears"].as_u64().unwrap_or(0) > 0 {
+                let cleared: Vec<&str> = st["marks_cleared"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .collect();
+                println!(
+                    "  barge-in: {} clear(s); marks cleared before they played: {}",
+                    st["clears"],
+                    if cleared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        cleared.join(", ")
+                    }
+                );
+            }
         }
     }
     if rejected {
@@ -587,9 +634,11 @@ mod tests {
             tones: vec!["440:20".into()],
             wavs: vec![],
             speech_like: vec![20],
+            interrupts: vec![800],
             order: vec![
                 InputKind::Tone,
                 InputKind::Press,
+                InputKind::Interrupt,
                 InputKind::SpeechLike,
                 InputKind::Speech,
             ],
@@ -598,15 +647,16 @@ mod tests {
         use telephony_twilio_simulator::CallerInput as In;
         assert!(matches!(&script.inputs[0], In::Audio(a) if a.len() == 160));
         assert_eq!(script.inputs[1], In::Digits("1".into()));
-        assert!(matches!(&script.inputs[2], In::Audio(a) if a.len() == 160));
+        assert_eq!(script.inputs[2], In::Interrupt { after_ms: 800 });
+        assert!(matches!(&script.inputs[3], In::Audio(a) if a.len() == 160));
         assert_eq!(
-            script.inputs[3],
+            script.inputs[4],
             In::Speech {
                 text: "hello".into(),
                 confidence: None
             }
         );
-        assert_eq!(script.inputs[4], In::Wait { ms: 3000 });
+        assert_eq!(script.inputs[5], In::Wait { ms: 3000 });
         assert!(script.hang_up_when_done);
     }
 }

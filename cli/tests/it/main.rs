@@ -5,6 +5,7 @@
 //! ([`replicas`]), with the load and checks they share in [`workload`]. Helpers are in
 //! [`support`].
 
+mod barge_in;
 mod cli;
 mod config_store;
 mod crash;

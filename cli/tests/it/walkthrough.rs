@@ -113,7 +113,7 @@ fn words(line: &str) -> Vec<String> {
 
 /// A `telephony` process as a user in `dir` starts it: a clean environment but for
 /// `PATH` and the ephemeral ports.
-fn telephony(dir: &Path) -> Command {
+pub(crate) fn telephony(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_telephony"));
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -137,7 +137,7 @@ fn run_line(dir: &Path, line: &str, fill: &[(&str, &str)]) -> (i32, String, Stri
 
 /// `telephony serve` with `args` in `dir`, its stdout in `{dir}/{log}`; returns once its
 /// runtime file (in `data_dir`) names it.
-fn serve(dir: &Path, args: &[&str], data_dir: &str, log: &str) -> (Serve, PathBuf) {
+pub(crate) fn serve(dir: &Path, args: &[&str], data_dir: &str, log: &str) -> (Serve, PathBuf) {
     let log = dir.join(log);
     let child = telephony(dir)
         .args(args)
@@ -158,7 +158,7 @@ fn serve(dir: &Path, args: &[&str], data_dir: &str, log: &str) -> (Serve, PathBu
 }
 
 /// Stops a gateway as Ctrl-C does (SIGTERM: it removes its runtime file on the way out).
-fn stop(mut serve: Serve) {
+pub(crate) fn stop(mut serve: Serve) {
     let pid = serve.0.id();
     let (code, _, err) = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
     assert_eq!(code, 0, "{err}");

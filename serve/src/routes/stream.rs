@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use crate::gateway::Gateway;
 use crate::handler_error::HandlerError;
 use crate::voice::live::{CallStream, Outbound, RelaySender, RelaySession, Shared, StreamSender};
+use crate::voice::marks::MarkOutcome;
 use crate::voice::pending::PendingGuard;
 use crate::voice::socket::{MAX_FRAME, close, read_error};
 use crate::voice::token::{TOKEN_PARAM, token_hash};
@@ -295,8 +296,11 @@ async fn run(
             let Some(handler) = gw.voice().stream_handler() else {
                 if let Some(url) = gw.voice().settings().stream_url.clone() {
                     let provider = gw.shared().provider();
-                    return crate::voice::proxy::run(provider, socket, &call_id, &url, &start, raw)
-                        .await;
+                    let early = gw.voice().preconnects().take(&call_id).await;
+                    return crate::voice::proxy::run(
+                        provider, socket, &call_id, &url, &start, raw, early,
+                    )
+                    .await;
                 }
                 return close(socket, 1011, "no stream handler").await;
             };
@@ -396,9 +400,11 @@ async fn pump(
                 };
                 let delivered = match &mut events {
                     Pump::Stream(tx, _) => match rt.decode_stream(text.as_str()) {
-                        Ok(ev) => {
+                        Ok(mut ev) => {
                             if let StreamEvent::Mark { name } = &ev {
-                                shared.mark_played(name);
+                                if shared.mark_echoed(name) == MarkOutcome::Cleared {
+                                    ev = StreamEvent::MarkCleared { name: name.clone() };
+                                }
                             }
                             stopped = matches!(ev, StreamEvent::Stop);
                             tx.try_send(ev).map_err(|e| matches!(e, mpsc::error::TrySendError::Full(_)))

@@ -236,7 +236,14 @@ pub(crate) async fn connect_realtime(
     let stream_path = gw.shared().stream_path().to_string();
     let voice = gw.voice();
     let mut tokens = Vec::new();
+    let mut early_stream = false;
+    let mut early_relay = false;
     for verb in response.verbs_mut() {
+        match verb {
+            Verb::Stream(v) if v.url.is_none() => early_stream = true,
+            Verb::Relay(v) if v.url.is_none() => early_relay = true,
+            _ => {}
+        }
         let (params, url, path, has_handler, kind) = match verb {
             Verb::Stream(v) if v.url.is_none() => (
                 &mut v.parameters,
@@ -270,7 +277,42 @@ pub(crate) async fn connect_realtime(
             return goodbye(gw, APOLOGY);
         }
     }
+    if voice.settings().preconnect {
+        preconnect(gw, call_id, early_stream, early_relay).await;
+    }
     response
+}
+
+/// Faster first words ([`super::preconnect`]): opens the application's side of the
+/// call's stream (the bridge's WebSocket, or the Rust handler's
+/// [`prepare`](crate::StreamHandler::prepare)) or relay (the handler's
+/// [`prepare`](crate::RelayHandler::prepare)) while the webhook is answered.
+async fn preconnect(gw: &Gateway, call_id: &str, stream: bool, relay: bool) {
+    let voice = gw.voice();
+    let stream_handler = voice.stream_handler().filter(|_| stream);
+    if stream && stream_handler.is_none() {
+        if let Some(url) = &voice.settings().stream_url {
+            voice.preconnects().start(call_id, url);
+        }
+    }
+    let relay_handler = voice.relay_handler().filter(|_| relay);
+    if stream_handler.is_none() && relay_handler.is_none() {
+        return;
+    }
+    let call = match gw.store().call(call_id).await {
+        Ok(Some(call)) => call,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(call_sid = %call_id, error = %error_chain(&e), "could not read the call to prepare its real-time handler");
+            return;
+        }
+    };
+    if let Some(h) = stream_handler {
+        h.prepare(&call).await;
+    }
+    if let Some(h) = relay_handler {
+        h.prepare(&call).await;
+    }
 }
 
 /// `https://host/path` → `wss://host`; `http://…` → `ws://…` (loopback tests).

@@ -21,12 +21,15 @@
 //! takes longer than the bridge's timeout, fails, or is not that JSON gets a spoken
 //! apology, never a silent line.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use telephony_core::Secret;
-use telephony_core::voice::RelayEvent;
+use telephony_core::store::CallRecord;
+use telephony_core::voice::{CallDirection, RelayEvent};
 use time::OffsetDateTime;
 
 use super::live::{RelayHandler, RelaySession};
@@ -71,7 +74,18 @@ pub struct RelayRequest {
     pub data: serde_json::Value,
 }
 
+/// The answer to a call's `call.started`, asked for while the webhook was answered.
+type Early = tokio::task::JoinHandle<Result<Option<RelayReply>, String>>;
+
+/// How long an early `call.started` answer waits for its relay.
+const EARLY_FOR: Duration = Duration::from_secs(60);
+
 /// The HTTP relay bridge: a [`RelayHandler`] that talks to an application over HTTP.
+///
+/// With `voice.preconnect` (the default) its `call.started` is POSTed while the gateway
+/// answers the call's webhook ([`RelayHandler::prepare`]), so the application's first
+/// words are ready when the provider connects the relay; `call.started` then carries the
+/// call's `direction` as Twilio names it (`inbound`, `outbound-api`, `outbound-dial`).
 #[derive(Debug, Clone)]
 pub struct HttpRelayBridge {
     url: String,
@@ -79,6 +93,8 @@ pub struct HttpRelayBridge {
     timeout: Duration,
     apology: String,
     http: reqwest::Client,
+    /// `call.started` answers on their way, per call.
+    early: Arc<Mutex<HashMap<String, (Instant, Early)>>>,
 }
 
 impl HttpRelayBridge {
@@ -95,6 +111,7 @@ impl HttpRelayBridge {
             timeout,
             apology: "Sorry, I could not answer that in time. Please say it again.".into(),
             http,
+            early: Arc::default(),
         }
     }
 
@@ -158,6 +175,38 @@ impl HttpRelayBridge {
 
 #[async_trait]
 impl RelayHandler for HttpRelayBridge {
+    /// POSTs `call.started` now (event number 1, as `on_relay` would), keeping the answer
+    /// for the relay.
+    async fn prepare(&self, call: &CallRecord) {
+        let direction = match call.direction {
+            CallDirection::Inbound => "inbound",
+            CallDirection::Outbound => "outbound-api",
+            CallDirection::Dialed => "outbound-dial",
+            _ => "",
+        };
+        let data = serde_json::json!({
+            "direction": direction,
+            "callId": call.call_id,
+            "from": call.from,
+            "to": call.to,
+        });
+        let this = self.clone();
+        let id = call.call_id.clone();
+        let task = tokio::spawn(async move { this.post(&id, 1, "call.started", data).await });
+        let now = Instant::now();
+        let mut early = telephony_core::sync::lock(&self.early);
+        early.retain(|_, (at, task)| {
+            let keep = now.duration_since(*at) < EARLY_FOR;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        if let Some((_, old)) = early.insert(call.call_id.clone(), (now, task)) {
+            old.abort();
+        }
+    }
+
     async fn on_relay(&self, mut relay: RelaySession) -> Result<(), HandlerError> {
         let setup = relay.setup().clone();
         let out = relay.sender();
@@ -179,7 +228,16 @@ impl RelayHandler for HttpRelayBridge {
             "call.started",
             serde_json::json!({ "direction": setup.direction }),
         );
-        let mut pending = Some(self.post(&call_id, i, kind, data).await);
+        let early = telephony_core::sync::lock(&self.early).remove(&call_id);
+        let first = match early {
+            Some((at, task)) if at.elapsed() < EARLY_FOR => {
+                tracing::debug!(call_sid = %call_id, "using the call.started answer asked for with the webhook's answer");
+                task.await
+                    .unwrap_or_else(|e| Err(format!("the early call.started failed: {e}")))
+            }
+            _ => self.post(&call_id, i, kind, data).await,
+        };
+        let mut pending = Some(first);
         loop {
             if let Some(result) = pending.take() {
                 match result {

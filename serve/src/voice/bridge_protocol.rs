@@ -5,7 +5,8 @@
 //!
 //! To the application: `connected`, `start` (`streamSid`, `callSid`, `accountSid`,
 //! `tracks`, `customParameters`, `mediaFormat`), `media` (`track`, `chunk`, `timestamp`,
-//! base64 μ-law `payload`), `dtmf` (`digit`), `mark` (`name`), `stop`; every message but
+//! base64 μ-law `payload`), `dtmf` (`digit`), `mark` (`name`, and the bridge's `cleared`: see
+//! [`super::proxy`]), `stop`; every message but
 //! `connected` with a `sequenceNumber` (a string, counting from 1) and the `streamSid`.
 //! From it: `media` (`media.payload`), `mark` (`mark.name`), `clear`.
 
@@ -91,11 +92,11 @@ impl BridgeWriter {
                 "streamSid": self.stream_sid,
                 "dtmf": {"track": "inbound_track", "digit": digit.to_string()},
             }),
-            StreamEvent::Mark { name } => json!({
+            StreamEvent::Mark { name } | StreamEvent::MarkCleared { name } => json!({
                 "event": "mark",
                 "sequenceNumber": self.next(),
                 "streamSid": self.stream_sid,
-                "mark": {"name": name},
+                "mark": {"name": name, "cleared": matches!(event, StreamEvent::MarkCleared { .. })},
             }),
             StreamEvent::Stop => json!({
                 "event": "stop",
@@ -106,6 +107,41 @@ impl BridgeWriter {
             _ => return None,
         };
         Some(v.to_string())
+    }
+}
+
+/// A provider's Media Streams `mark` echo, on a pass-through stream: its name and the
+/// parsed message (for [`with_cleared`]); `None` for any other message. Only small frames
+/// are parsed (a mark is; media is not).
+pub(crate) fn passthrough_mark(text: &str) -> Option<(String, Value)> {
+    if text.len() >= 1024 || !text.contains(r#""mark""#) {
+        return None;
+    }
+    let v: Value = serde_json::from_str(text).ok()?;
+    if v.get("event").and_then(Value::as_str) != Some("mark") {
+        return None;
+    }
+    let name = v.pointer("/mark/name").and_then(Value::as_str)?.to_string();
+    Some((name, v))
+}
+
+/// The message of [`passthrough_mark`] with the bridge's `mark.cleared` set.
+pub(crate) fn with_cleared(mut mark: Value, cleared: bool) -> String {
+    if let Some(m) = mark.get_mut("mark").and_then(Value::as_object_mut) {
+        m.insert("cleared".into(), Value::Bool(cleared));
+    }
+    mark.to_string()
+}
+
+/// A `mark` or `clear` from the application, on a pass-through stream (its `media` is
+/// not looked at: it is forwarded as it came).
+pub(crate) fn passthrough_command(text: &str) -> Option<StreamCommand> {
+    if text.len() >= 1024 || text.contains(r#""media""#) {
+        return None;
+    }
+    match command(text) {
+        Ok(c @ (StreamCommand::Mark(_) | StreamCommand::Clear)) => Some(c),
+        _ => None,
     }
 }
 
@@ -171,6 +207,15 @@ mod tests {
         );
         assert_eq!(w.event(&StreamEvent::Connected), None);
         assert_eq!(
+            w.event(&StreamEvent::Mark { name: "m1".into() }).unwrap(),
+            r#"{"event":"mark","mark":{"cleared":false,"name":"m1"},"sequenceNumber":"4","streamSid":"s-1"}"#
+        );
+        assert_eq!(
+            w.event(&StreamEvent::MarkCleared { name: "m2".into() })
+                .unwrap(),
+            r#"{"event":"mark","mark":{"cleared":true,"name":"m2"},"sequenceNumber":"5","streamSid":"s-1"}"#
+        );
+        assert_eq!(
             command(r#"{"event":"media","streamSid":"s-1","media":{"payload":"/38="}}"#),
             Ok(StreamCommand::Audio(vec![0xff, 0x7f]))
         );
@@ -184,5 +229,32 @@ mod tests {
             Err("unknown event \"hello\"".into())
         );
         assert!(command(r#"{"event":"media","media":{"payload":"**"}}"#).is_err());
+    }
+
+    #[test]
+    fn pass_through_marks_and_clears_are_recognised() {
+        let echo =
+            r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"m1"}}"#;
+        let (name, v) = passthrough_mark(echo).unwrap();
+        assert_eq!(name, "m1");
+        assert_eq!(
+            with_cleared(v, true),
+            r#"{"event":"mark","mark":{"cleared":true,"name":"m1"},"sequenceNumber":"4","streamSid":"MZ1"}"#
+        );
+        assert!(passthrough_mark(r#"{"event":"dtmf","dtmf":{"digit":"1"}}"#).is_none());
+        assert_eq!(
+            passthrough_command(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"m1"}}"#),
+            Some(StreamCommand::Mark("m1".into()))
+        );
+        assert_eq!(
+            passthrough_command(r#"{"event":"clear","streamSid":"MZ1"}"#),
+            Some(StreamCommand::Clear)
+        );
+        assert_eq!(
+            passthrough_command(
+                r#"{"event":"media","streamSid":"MZ1","media":{"payload":"/38="}}"#
+            ),
+            None
+        );
     }
 }

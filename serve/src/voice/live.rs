@@ -2,19 +2,20 @@
 //! [`RelaySession`] (the caller's words in, our text out), and the handler traits that
 //! receive them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use telephony_core::store::CallRecord;
 use telephony_core::voice::{
     RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
 };
 use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};
 
+use super::marks::{MarkLedger, MarkOutcome};
 use crate::handler_error::HandlerError;
 
 /// Audio queued for the provider but not yet written to the socket, at most (512 KiB of
@@ -70,7 +71,8 @@ pub(crate) struct Shared {
     pub(crate) tx: mpsc::UnboundedSender<Outbound>,
     pub(crate) queued: AtomicUsize,
     pub(crate) closed: AtomicBool,
-    pub(crate) marks: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Marks sent and not echoed, and marks cleared (barge-in) whose echo is to come.
+    pub(crate) marks: Mutex<MarkLedger>,
     /// Hangs the call up.
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) call_id: String,
@@ -87,7 +89,7 @@ impl Shared {
                 tx,
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
-                marks: Mutex::new(HashMap::new()),
+                marks: Mutex::new(MarkLedger::default()),
                 provider,
                 call_id,
             }),
@@ -107,33 +109,47 @@ impl Shared {
         self.queued.fetch_sub(bytes, Ordering::AcqRel);
     }
 
-    /// A mark came back.
-    pub(crate) fn mark_played(&self, name: &str) {
-        let waiter = telephony_core::sync::lock(&self.marks).remove(name);
-        if let Some(w) = waiter {
-            // The waiter may have given up; nothing to tell it then.
-            let _ = w.send(());
-        }
+    /// A mark came back: played, or cleared by an earlier clear.
+    pub(crate) fn mark_echoed(&self, name: &str) -> MarkOutcome {
+        telephony_core::sync::lock(&self.marks).echoed(name)
     }
 
     /// The socket is gone: every waiter learns it.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        telephony_core::sync::lock(&self.marks).clear();
+        telephony_core::sync::lock(&self.marks).close();
     }
 }
 
-/// A mark that resolves when the audio sent before it has played.
+/// A mark that resolves when the audio sent before it has played, or was cleared.
 #[derive(Debug)]
 pub struct MarkPlayed {
     name: String,
-    rx: oneshot::Receiver<()>,
+    rx: oneshot::Receiver<MarkOutcome>,
 }
 
 impl MarkPlayed {
-    /// Waits until the provider echoed the mark (the audio before it played, or was
-    /// cleared).
-    pub async fn played(self) -> Result<(), LiveError> {
+    /// The mark's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits until the provider echoed the mark: [`MarkOutcome::Played`] when the audio
+    /// before it played through, [`MarkOutcome::Cleared`] (at once, at the
+    /// [`StreamSender::clear`]) when it was cleared first, so the caller did not hear all
+    /// of it.
+    ///
+    /// ```no_run
+    /// # async fn f(out: telephony_serve::StreamSender, reply: &[u8]) -> Result<(), telephony_serve::LiveError> {
+    /// use telephony_serve::MarkOutcome;
+    /// out.send_mulaw(reply)?;
+    /// let mark = out.mark("reply-1")?;
+    /// if mark.played().await? == MarkOutcome::Cleared {
+    ///     // The caller interrupted: they did not hear the whole reply.
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn played(self) -> Result<MarkOutcome, LiveError> {
         self.rx.await.map_err(|_| LiveError::MarkLost(self.name))
     }
 }
@@ -187,15 +203,36 @@ impl StreamSender {
     pub fn mark(&self, name: impl Into<String>) -> Result<MarkPlayed, LiveError> {
         let name = name.into();
         let (tx, rx) = oneshot::channel();
-        telephony_core::sync::lock(&self.shared.marks).insert(name.clone(), tx);
+        // Held while sending, so the ledger's order is the socket's.
+        let mut marks = telephony_core::sync::lock(&self.shared.marks);
         self.shared
             .send(Outbound::Stream(StreamCommand::Mark(name.clone())))?;
+        marks.sent(name.clone(), Some(tx));
         Ok(MarkPlayed { name, rx })
     }
 
-    /// Drops the audio not played yet (barge-in); pending marks come back.
-    pub fn clear(&self) -> Result<(), LiveError> {
-        self.shared.send(Outbound::Stream(StreamCommand::Clear))
+    /// Drops the audio not played yet (barge-in) and returns the marks it cleared: those
+    /// sent and not echoed yet, in order. Their [`MarkPlayed`]s resolve at once with
+    /// [`MarkOutcome::Cleared`], and their echoes arrive as
+    /// [`StreamEvent::MarkCleared`]; marks echoed before the clear were played. So the
+    /// agent knows what the caller heard: everything up to the last played mark, and not
+    /// what came after it.
+    ///
+    /// ```no_run
+    /// # fn f(out: telephony_serve::StreamSender) -> Result<(), telephony_serve::LiveError> {
+    /// // The caller started talking over the reply:
+    /// let unheard = out.clear()?;
+    /// for name in &unheard {
+    ///     println!("the caller did not hear {name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn clear(&self) -> Result<Vec<String>, LiveError> {
+        let mut marks = telephony_core::sync::lock(&self.shared.marks);
+        self.shared.send(Outbound::Stream(StreamCommand::Clear))?;
+        let cleared = marks.clear();
+        tracing::debug!(call_sid = %self.shared.call_id, cleared = ?cleared, "stream cleared");
+        Ok(cleared)
     }
 
     /// Ends the call once the audio already sent has played (waiting at most 30 s), so
@@ -241,7 +278,10 @@ async fn hang_up(shared: &Shared) -> Result<(), LiveError> {
 ///     while let Some(event) = stream.next_event().await {
 ///         match event {
 ///             StreamEvent::Audio(frame) => out.send_mulaw(&frame.mulaw)?,
-///             StreamEvent::Dtmf { .. } => out.clear()?,
+///             StreamEvent::Dtmf { .. } => {
+///                 let unheard = out.clear()?;
+///                 tracing::info!(?unheard, "the caller barged in");
+///             }
 ///             StreamEvent::Stop => break,
 ///             _ => {}
 ///         }
@@ -280,8 +320,9 @@ impl CallStream {
         &self.start.call_id
     }
 
-    /// The next event: audio frames, DTMF, marks played, and `Stop` at the end; `None`
-    /// once the socket is closed.
+    /// The next event: audio frames, DTMF, marks played ([`StreamEvent::Mark`]) or
+    /// cleared ([`StreamEvent::MarkCleared`]), and `Stop` at the end; `None` once the
+    /// socket is closed.
     pub async fn next_event(&mut self) -> Option<StreamEvent> {
         self.events.recv().await
     }
@@ -405,6 +446,37 @@ impl RelaySession {
 pub trait StreamHandler: Send + Sync + 'static {
     /// Runs one stream to its end.
     async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError>;
+
+    /// Called while the gateway answers `call`'s webhook with a stream to its own route,
+    /// before the provider connects it (`voice.preconnect`), so the handler can get ready
+    /// (connect its speech synthesis, render its greeting) while the caller's line opens.
+    /// It must return quickly (spawn the work): the webhook's answer waits for it. The
+    /// default does nothing. The stream may never come (the caller hangs up first, or
+    /// another replica takes the socket).
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use telephony_core::store::CallRecord;
+    /// use telephony_serve::{CallStream, HandlerError, StreamHandler};
+    ///
+    /// struct Agent;
+    ///
+    /// #[async_trait]
+    /// impl StreamHandler for Agent {
+    ///     async fn on_stream(&self, stream: CallStream) -> Result<(), HandlerError> {
+    ///         stream.sender().send_mulaw(&[0xFF; 160])?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn prepare(&self, call: &CallRecord) {
+    ///         let id = call.call_id.clone();
+    ///         tokio::spawn(async move { /* render the greeting for call `id` */ let _ = id; });
+    ///     }
+    /// }
+    /// ```
+    async fn prepare(&self, call: &CallRecord) {
+        let _ = call;
+    }
 }
 
 #[async_trait]
@@ -425,6 +497,37 @@ where
 pub trait RelayHandler: Send + Sync + 'static {
     /// Runs one relay session to its end.
     async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError>;
+
+    /// Called while the gateway answers `call`'s webhook with a relay, before the
+    /// provider connects it (`voice.preconnect`), so the handler can get ready (open a
+    /// connection, start its greeting) while the caller's line opens. It must return
+    /// quickly (spawn the work): the webhook's answer waits for it. The default does
+    /// nothing. The relay may never come (the caller hangs up first, or another replica
+    /// takes the socket).
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use telephony_core::store::CallRecord;
+    /// use telephony_serve::{HandlerError, RelayHandler, RelaySession};
+    ///
+    /// struct Agent;
+    ///
+    /// #[async_trait]
+    /// impl RelayHandler for Agent {
+    ///     async fn on_relay(&self, relay: RelaySession) -> Result<(), HandlerError> {
+    ///         relay.sender().say("Hello!")?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn prepare(&self, call: &CallRecord) {
+    ///         let id = call.call_id.clone();
+    ///         tokio::spawn(async move { /* warm up the model for call `id` */ let _ = id; });
+    ///     }
+    /// }
+    /// ```
+    async fn prepare(&self, call: &CallRecord) {
+        let _ = call;
+    }
 }
 
 #[async_trait]

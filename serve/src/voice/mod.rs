@@ -26,7 +26,9 @@ pub(crate) mod call_control;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod live;
+pub(crate) mod marks;
 pub(crate) mod pending;
+pub(crate) mod preconnect;
 pub(crate) mod proxy;
 pub(crate) mod socket;
 pub(crate) mod token;
@@ -47,6 +49,7 @@ use tokio::sync::Notify;
 
 use self::live::{RelayHandler, StreamHandler};
 use self::pending::PendingUpgrades;
+use self::preconnect::Preconnects;
 use crate::handler_error::HandlerError;
 use crate::shared::Shared;
 
@@ -115,6 +118,10 @@ pub struct VoiceSettings {
     /// Spoken by the default flow when a transfer was not answered (busy, no answer,
     /// failed), before hanging up (`voice.transferFailedMessage`).
     pub transfer_failed_message: String,
+    /// Open the application's side of a real-time call (the stream bridge's WebSocket,
+    /// the relay bridge's first request) while answering the call's webhook, rather than
+    /// once the provider connects (`voice.preconnect`, default on).
+    pub preconnect: bool,
 }
 
 impl Default for VoiceSettings {
@@ -138,6 +145,7 @@ impl Default for VoiceSettings {
             transfer_failed_message:
                 "Sorry, nobody could take your call right now. Please call again later. Goodbye."
                     .into(),
+            preconnect: true,
         }
     }
 }
@@ -149,6 +157,20 @@ impl VoiceSettings {
             enabled: true,
             ..Default::default()
         }
+    }
+
+    /// Whether to open the application's side of a real-time call (the stream bridge's
+    /// WebSocket, the relay bridge's first request) while answering the call's webhook
+    /// (`voice.preconnect`, default `true`).
+    ///
+    /// ```
+    /// use telephony_serve::VoiceSettings;
+    /// assert!(VoiceSettings::enabled().preconnect);
+    /// assert!(!VoiceSettings::enabled().preconnect(false).preconnect);
+    /// ```
+    pub fn preconnect(mut self, yes: bool) -> Self {
+        self.preconnect = yes;
+        self
     }
 
     /// Sets the greeting.
@@ -345,6 +367,8 @@ pub(crate) struct Voice<G> {
     pending: PendingUpgrades,
     /// Live updates per call, to order them with the handler's answers.
     updates: call_control::UpdateEpochs,
+    /// Application sockets opened while the call's webhook was answered.
+    preconnects: Preconnects,
 }
 
 impl<G: Send + 'static> Voice<G> {
@@ -360,6 +384,7 @@ impl<G: Send + 'static> Voice<G> {
             late: Notify::new(),
             pending: PendingUpgrades::default(),
             updates: call_control::UpdateEpochs::default(),
+            preconnects: Preconnects::default(),
         }
     }
 
@@ -405,6 +430,11 @@ impl<G: Send + 'static> Voice<G> {
     /// Unauthenticated real-time sockets per client address.
     pub(crate) fn pending(&self) -> &PendingUpgrades {
         &self.pending
+    }
+
+    /// Application sockets opened while the call's webhook was answered.
+    pub(crate) fn preconnects(&self) -> &Preconnects {
+        &self.preconnects
     }
 
     /// Places an outbound call with every option of [`OutboundCall`]; the gateway fills in

@@ -12,6 +12,11 @@
 //! call goes on to `voice.closing` and hangs up; an unreachable or failing application,
 //! or a socket that breaks, hangs the call up through the API at once, so no session
 //! outlives its stream.
+//!
+//! Barge-in: every `mark` echo the application gets carries `mark.cleared` (added by the
+//! gateway): `false` when the audio before it played, `true` when the application's
+//! `clear` dropped it first (the provider echoes pending marks on a clear, like played
+//! ones; a mark sent and not echoed when the `clear` went out counts as cleared).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +24,16 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use telephony_core::Provider;
-use telephony_core::voice::{StreamEvent, StreamStart};
+use telephony_core::voice::{StreamCommand, StreamEvent, StreamStart};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as AppMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::bridge_protocol::{BridgeWriter, CONNECTED, command};
+use super::bridge_protocol::{
+    BridgeWriter, CONNECTED, command, passthrough_command, passthrough_mark, with_cleared,
+};
+use super::marks::{MarkLedger, MarkOutcome};
 use super::socket::{MAX_FRAME, close, read_error};
 use super::token::TOKEN_PARAM;
 
@@ -41,8 +49,20 @@ pub(crate) async fn run(
     url: &str,
     decoded: &StreamStart,
     start: String,
+    early: Option<Result<AppSocket, String>>,
 ) {
-    let app = match connect(url).await {
+    let app = match early {
+        Some(Ok(app)) => {
+            tracing::debug!(call_sid = %call_id, app = %url, "using the application socket opened with the webhook's answer");
+            Ok(app)
+        }
+        Some(Err(e)) => {
+            tracing::info!(call_sid = %call_id, app = %url, error = %e, "the early connection failed; connecting again");
+            connect(url).await
+        }
+        None => connect(url).await,
+    };
+    let app = match app {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(call_sid = %call_id, app = %url, error = %e, "cannot reach the stream application; hanging up");
@@ -78,6 +98,8 @@ pub(crate) async fn run(
         }
     }
     let mut stopped = false;
+    // The application's marks, to tell played echoes from cleared ones.
+    let mut marks = MarkLedger::default();
     // The application closed with a close frame: the call's TwiML goes on (closing, hang-up).
     let mut app_closed = false;
     let reason: (u16, String) = loop {
@@ -92,11 +114,22 @@ pub(crate) async fn run(
                             if t.len() < 1024 && t.as_str().contains(r#""event":"stop""#) {
                                 stopped = true;
                             }
-                            t.as_str().to_string()
+                            match passthrough_mark(t.as_str()) {
+                                Some((name, v)) => {
+                                    let cleared = marks.echoed(&name) == MarkOutcome::Cleared;
+                                    with_cleared(v, cleared)
+                                }
+                                None => t.as_str().to_string(),
+                            }
                         }
                         Some(w) => match rt.decode_stream(t.as_str()) {
-                            Ok(ev) => {
+                            Ok(mut ev) => {
                                 stopped = ev == StreamEvent::Stop;
+                                if let StreamEvent::Mark { name } = &ev {
+                                    if marks.echoed(name) == MarkOutcome::Cleared {
+                                        ev = StreamEvent::MarkCleared { name: name.clone() };
+                                    }
+                                }
                                 match w.event(&ev) {
                                     Some(text) => text,
                                     None => continue,
@@ -129,9 +162,29 @@ pub(crate) async fn run(
                 Some(Err(e)) => break (1011, format!("the application's socket failed: {e}")),
                 Some(Ok(AppMessage::Text(t))) => {
                     let text = match &writer {
-                        None => t.as_str().to_string(),
+                        None => {
+                            match passthrough_command(t.as_str()) {
+                                Some(StreamCommand::Mark(name)) => marks.sent(name, None),
+                                Some(StreamCommand::Clear) => {
+                                    let cleared = marks.clear();
+                                    tracing::debug!(call_sid = %call_id, cleared = ?cleared, "the stream application cleared");
+                                }
+                                _ => {}
+                            }
+                            t.as_str().to_string()
+                        }
                         Some(_) => match command(t.as_str()) {
-                            Ok(c) => rt.encode_stream(&decoded.stream_id, &c),
+                            Ok(c) => {
+                                match &c {
+                                    StreamCommand::Mark(name) => marks.sent(name.clone(), None),
+                                    StreamCommand::Clear => {
+                                        let cleared = marks.clear();
+                                        tracing::debug!(call_sid = %call_id, cleared = ?cleared, "the stream application cleared");
+                                    }
+                                    _ => {}
+                                }
+                                rt.encode_stream(&decoded.stream_id, &c)
+                            }
                             Err(e) => {
                                 tracing::warn!(call_sid = %call_id, error = %e, "the application sent a message that is not Media Streams; skipped");
                                 continue;
@@ -189,9 +242,11 @@ async fn hang_up(provider: &Arc<dyn Provider>, call_id: &str) {
     }
 }
 
-type AppSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub(crate) type AppSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(url: &str) -> Result<AppSocket, String> {
+/// Opens the application's WebSocket (`ws://` only), within 5 s for the TCP connection
+/// and 5 s for the handshake.
+pub(crate) async fn connect(url: &str) -> Result<AppSocket, String> {
     let rest = url
         .strip_prefix("ws://")
         .ok_or_else(|| format!("{url:?} is not a ws:// URL"))?;

@@ -249,13 +249,29 @@ pub enum StreamEvent {
         /// The key.
         digit: char,
     },
-    /// The audio before this mark has been played (or was cleared).
+    /// The audio before this mark has been played (as the provider sends it, this is
+    /// also how cleared marks come back; the gateway's live stream reports those as
+    /// [`MarkCleared`](Self::MarkCleared)).
     Mark {
         /// The mark's name.
         name: String,
     },
     /// The stream ended (the call hung up, or the stream was stopped).
     Stop,
+    /// A mark came back because the audio before it was cleared (barge-in), not played:
+    /// the caller did not hear that audio. Providers echo cleared marks like played ones
+    /// ([`Mark`](Self::Mark)); the gateway tells them apart: a mark still pending when
+    /// the application sent [`StreamCommand::Clear`] is reported as cleared.
+    ///
+    /// ```
+    /// use telephony_core::voice::StreamEvent;
+    /// let ev = StreamEvent::MarkCleared { name: "reply-2".into() };
+    /// assert!(matches!(ev, StreamEvent::MarkCleared { ref name } if name == "reply-2"));
+    /// ```
+    MarkCleared {
+        /// The mark's name.
+        name: String,
+    },
 }
 
 /// What the gateway sends on an audio stream.

@@ -37,6 +37,7 @@ impl Config {
                 ("voice.relayUrl", v.relay_url.is_some()),
                 ("voice.relayTimeoutMs", v.relay_timeout_ms.is_some()),
                 ("voice.streamUrl", v.stream_url.is_some()),
+                ("voice.preconnect", v.preconnect.is_some()),
                 (
                     "voice.transferFailedMessage",
                     v.transfer_failed_message.is_some(),

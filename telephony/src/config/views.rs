@@ -196,6 +196,9 @@ impl VoiceSection {
         if let Some(n) = max_concurrent_sessions {
             v = v.max_concurrent_sessions(Some(n as usize));
         }
+        if let Some(yes) = self.preconnect {
+            v = v.preconnect(yes);
+        }
         match (self.mode.as_deref(), &self.stream_url) {
             (Some("relay"), _) => v = v.mode(telephony_serve::VoiceMode::Relay),
             (Some("stream"), Some(url)) => v = v.stream_to(url.clone()),

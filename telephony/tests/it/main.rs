@@ -5,11 +5,13 @@
 
 mod accounts;
 mod admin_access;
+mod barge_in;
 mod bridge_api;
 mod call_control;
 mod config;
 mod dialects;
 mod end_to_end;
+mod first_words;
 mod floods;
 mod hostile;
 mod lifecycle;

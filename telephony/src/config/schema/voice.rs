@@ -34,4 +34,8 @@ pub struct VoiceSection {
     pub stream_url: Option<String>,
     /// Spoken by the default flow when a transfer was not answered, before hanging up.
     pub transfer_failed_message: Option<String>,
+    /// Open the application's side of `relay` and `stream` calls (the relay's
+    /// `call.started`, the stream's WebSocket) while answering the call's webhook
+    /// (default true).
+    pub preconnect: Option<bool>,
 }
