@@ -764,6 +764,33 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = (number, look_back);
         Err(ProviderError::unsupported(self.name(), "message log"))
     }
+
+    /// Replaces what a live, answered call is doing with `response` (Twilio: the call is
+    /// updated with the rendered TwiML; Telnyx: what plays or listens is stopped and the
+    /// rendered plan runs). Used to leave a message after an answering machine's beep. A
+    /// call that already ended is [`VoiceRun::CallEnded`] where the provider can tell. The
+    /// default is [`ProviderError::Unsupported`].
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::VoiceResponse;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = StubProvider::new_ok()
+    ///     .replace_call_response("CA1", &VoiceResponse::new().say("Hi").hangup())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// # }
+    /// ```
+    async fn replace_call_response(
+        &self,
+        call_id: &str,
+        response: &VoiceResponse,
+    ) -> Result<VoiceRun, ProviderError> {
+        let _ = (call_id, response);
+        Err(ProviderError::unsupported(self.name(), "live call updates"))
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,12 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         params: Vec<(String, String)>,
     },
+    /// `send_dtmf` (`w` half a second, `W` one second), then the next step at once:
+    /// Telnyx sends no event when the tones end.
+    SendDigits {
+        /// The digits, checked ([`Digits`](telephony_core::voice::Digits)).
+        digits: String,
+    },
 }
 
 /// A gather: its prompt, what it listens for, and where the result goes.
@@ -297,6 +303,9 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                     .clone()
                     .ok_or_else(|| refuse("Stream", "needs a url (the gateway fills it in)"))?,
                 params: s.parameters.clone(),
+            }),
+            Verb::SendDigits(d) => plan.push(Step::SendDigits {
+                digits: d.to_string(),
             }),
             Verb::Dial(_) => return Err(refuse("Dial", "is not supported yet")),
             Verb::Record(_) => return Err(refuse("Record", "is not supported yet")),

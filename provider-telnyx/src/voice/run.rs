@@ -159,6 +159,35 @@ fn gather_body(g: &GatherStep, voice: &str, state: &str) -> (&'static str, Value
     (command, body)
 }
 
+/// Stops what plays or listens on a live call, then runs `plan` on it (see
+/// [`Provider::replace_call_response`](telephony_core::Provider::replace_call_response)).
+pub(crate) async fn replace(
+    client: &TelnyxClient,
+    call_id: &str,
+    plan: VecDeque<Step>,
+) -> Result<VoiceRun, ProviderError> {
+    let mut call = Call::new(
+        call_id,
+        "",
+        "",
+        CallDirection::Unknown,
+        CallStatus::InProgress,
+    );
+    let mut r = Runner {
+        client,
+        call_id,
+        ids: CommandIds::new(&call, &plan),
+    };
+    let state = CallState::new(Wait::Nothing, &VecDeque::new()).encode();
+    for command in ["playback_stop", "gather_stop", "transcription_stop"] {
+        r.stop(command, &state).await;
+    }
+    // Fresh command ids for the plan (the stops used the first ones).
+    call.extra
+        .insert(EVENT_ID_EXTRA.to_string(), format!("replace.{}", r.ids.next()));
+    run(client, &call, plan).await
+}
+
 /// Runs `plan` on `call` (see [`Provider::run_voice`](telephony_core::Provider::run_voice)).
 pub(crate) async fn run(
     client: &TelnyxClient,
@@ -282,6 +311,13 @@ pub(crate) async fn run(
             }
             Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
             Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),
+            Step::SendDigits { digits } => {
+                if let Sent::Ended = r.send("send_dtmf", json!({ "digits": digits })).await?
+                {
+                    return Ok(VoiceRun::CallEnded);
+                }
+                continue;
+            }
             Step::Stream { url, params } => {
                 let state = CallState::new(Wait::Stream, &plan).encode();
                 let custom: Vec<Value> = params

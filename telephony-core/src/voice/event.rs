@@ -37,6 +37,18 @@ pub enum CallEvent {
         /// The rest of the plan, in the provider's own encoding.
         plan: String,
     },
+    /// The provider's answering-machine detection on a call placed with
+    /// [`OutboundCall::machine_detection`](crate::voice::OutboundCall): who answered. The
+    /// call goes on while this is handled (the gateway asks for asynchronous detection);
+    /// act on it through the gateway (hang up, or say a message after the beep).
+    ///
+    /// ```
+    /// use telephony_core::voice::{AnsweredBy, CallEvent, MachineDetected};
+    /// let ev = CallEvent::MachineDetection(MachineDetected::new("CA1", AnsweredBy::MachineBeep));
+    /// assert_eq!(ev.call_id(), "CA1");
+    /// assert!(!ev.is_hangup());
+    /// ```
+    MachineDetection(super::machine::MachineDetected),
 }
 
 impl CallEvent {
@@ -48,6 +60,7 @@ impl CallEvent {
             | CallEvent::Gather { call: c, .. }
             | CallEvent::Resume { call: c, .. } => &c.call_id,
             CallEvent::Status(s) => &s.call_id,
+            CallEvent::MachineDetection(d) => &d.call_id,
         }
     }
 

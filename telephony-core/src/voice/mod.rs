@@ -31,8 +31,10 @@
 
 mod call;
 mod control;
+mod dtmf;
 mod error;
 mod event;
+mod machine;
 mod outbound;
 mod realtime;
 mod response;
@@ -40,8 +42,10 @@ mod session;
 
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use control::{ACTION_EXTRA, VoiceControl, VoiceRun};
+pub use dtmf::{Digits, DigitsError, MAX_DIGITS};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
+pub use machine::{AnsweredBy, MachineDetected, MachineDetection};
 pub use outbound::{CallAnswer, OutboundCall};
 pub use realtime::{
     AudioFrame, Realtime, RealtimeError, RelayCommand, RelayEvent, RelaySetup, RelayVerb,
