@@ -698,12 +698,25 @@ pub(crate) async fn dial(
         "/time_limit_secs",
     )?
     .unwrap_or(DEFAULT_TIME_LIMIT_SECS);
+    let amd = opt_str(
+        &body,
+        "answering_machine_detection",
+        "/answering_machine_detection",
+    )?;
+    let send_digits = opt_str(&body, "send_digits_on_answer", "/send_digits_on_answer")?;
+    if let Some(bad) = send_digits
+        .as_deref()
+        .and_then(|d| d.chars().find(|c| !"0123456789ABCD*#wW".contains(*c)))
+    {
+        return Err(invalid(
+            format!(
+                "The 'send_digits_on_answer' parameter may hold 0-9, A-D, *, #, w and W only; got {bad:?}."
+            ),
+            "/send_digits_on_answer",
+        ));
+    }
     one_of(
-        opt_str(
-            &body,
-            "answering_machine_detection",
-            "/answering_machine_detection",
-        )?,
+        amd.clone(),
         "answering_machine_detection",
         &[
             "premium",
@@ -762,6 +775,8 @@ pub(crate) async fn dial(
             outcome,
             timeout_secs,
             stream,
+            amd: amd.map(|mode| (mode, sim.answerer(&to))),
+            send_digits,
         },
         time_limit,
     );

@@ -148,6 +148,10 @@ pub(crate) enum Start {
         outcome: CalleeOutcome,
         timeout_secs: u64,
         stream: Option<StreamParams>,
+        /// `answering_machine_detection` and who picks up.
+        amd: Option<(String, telephony_simulator_voice::Answerer)>,
+        /// `send_digits_on_answer`.
+        send_digits: Option<String>,
     },
 }
 
@@ -178,6 +182,14 @@ pub(crate) struct Driver {
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
     streams: Vec<StreamHandle>,
+    /// A dialed call's answering-machine detection and `send_digits_on_answer`, used when
+    /// the callee answers.
+    on_answer: (
+        Option<(String, telephony_simulator_voice::Answerer)>,
+        Option<String>,
+    ),
+    /// Detection events still to send, in order.
+    detections: VecDeque<crate::amd::Due>,
 }
 
 impl Simulator {
@@ -195,6 +207,7 @@ impl Simulator {
         let (deliveries, queue) = tokio::sync::mpsc::unbounded_channel();
         let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue));
         let voice = &self.config().voice;
+        let mut on_answer = (None, None);
         let (parked_until, ringing, pending_stream) = match start {
             Start::Incoming => (
                 Some(Instant::now() + voice.first_command_timeout),
@@ -205,11 +218,14 @@ impl Simulator {
                 outcome,
                 timeout_secs,
                 stream,
+                amd,
+                send_digits,
             } => {
                 let at = match outcome {
                     CalleeOutcome::NoAnswer => timeout_secs * 1000,
                     _ => voice.ring_ms,
                 };
+                on_answer = (amd, send_digits);
                 (None, Some((at, outcome)), stream)
             }
         };
@@ -235,6 +251,8 @@ impl Simulator {
             silent_for_gather: false,
             barge_after: None,
             streams: Vec::new(),
+            on_answer,
+            detections: VecDeque::new(),
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -335,6 +353,9 @@ impl Driver {
         if let Some((at, _)) = self.ringing {
             moments.push(at);
         }
+        if let Some((at, _, _)) = self.detections.front() {
+            moments.push(*at);
+        }
         let next = moments.into_iter().min();
         match next {
             Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
@@ -377,6 +398,13 @@ impl Driver {
                 if self.ended {
                     return;
                 }
+            }
+        }
+        while self.detections.front().is_some_and(|(due, _, _)| *due <= at) {
+            if let Some((_, event_type, result)) = self.detections.pop_front() {
+                let mut extra = Map::new();
+                extra.insert("result".into(), json!(result));
+                self.emit(event_type, extra, None);
             }
         }
         if self
@@ -589,6 +617,15 @@ impl Driver {
         extra.insert("state".into(), json!("answered"));
         extra.insert("start_time".into(), json!(self.start_time()));
         self.emit("call.answered", extra, None);
+        let (amd, send_digits) = std::mem::take(&mut self.on_answer);
+        if let Some(digits) = send_digits {
+            if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+                call.log.dtmf_sent.push(digits);
+            }
+        }
+        if let Some((mode, answerer)) = amd {
+            self.detections = crate::amd::schedule(&mode, answerer, self.now).into();
+        }
         if let Some(params) = stream {
             self.open_stream(params);
         }

@@ -171,6 +171,7 @@
 //! ```
 
 mod account;
+mod amd;
 mod auth;
 mod call_events;
 mod call_list;
@@ -218,7 +219,7 @@ pub use records::{
 };
 pub use running::RunningSimulator;
 pub use script::{
-    CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
+    Answerer, CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
     DriveError, GatherRecord, Heard, InboundCall,
 };
 pub use sids::new_message_sid;

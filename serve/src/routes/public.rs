@@ -216,6 +216,11 @@ async fn webhook(
                 return response;
             }
         }
+        WebhookEvent::Call(CallEvent::MachineDetection(d)) => {
+            if let Err(response) = crate::voice::machine::machine_detected(&gw, d).await {
+                return response;
+            }
+        }
         WebhookEvent::Call(event)
             if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
         {
