@@ -57,7 +57,9 @@ impl MachineDetection {
 /// assert!(!AnsweredBy::Fax.is_machine());
 /// assert_eq!(AnsweredBy::Human.to_string(), "human");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AnsweredBy {

@@ -12,6 +12,7 @@ mod end_to_end;
 mod floods;
 mod hostile;
 mod lifecycle;
+mod machine_detection;
 mod multi_account;
 mod outbox_replicas;
 mod probe;
