@@ -295,6 +295,47 @@ mod twilio {
     }
 
     #[tokio::test]
+    async fn the_admin_route_asks_for_detection_and_digits_and_refuses_bad_digits() {
+        let h = Harness::new(VoiceSettings::enabled(), |b| b).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = format!("http://{}/telephony/calls", listener.local_addr().unwrap());
+        let app = h.gw.admin_router(telephony_core::Secret::new("admin-token-123456"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let post = async |body: serde_json::Value| {
+            reqwest::Client::new()
+                .post(&admin)
+                .bearer_auth("admin-token-123456")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        };
+        let bad = post(serde_json::json!({"to": HUMAN, "say": "hi", "sendDigits": "12x"})).await;
+        assert_eq!(bad.status(), 400);
+        let text = bad.text().await.unwrap();
+        assert!(
+            text.contains(r#"\"sendDigits\": invalid digits \"12x\": 'x' at position 3 is not a key (0-9, A-D, *, #) or a pause (w, W)"#),
+            "{text}"
+        );
+        assert!(h.sim.call_create_requests().is_empty());
+        let ok = post(serde_json::json!({
+            "to": MACHINE,
+            "twiml": "<Response><Say>hi</Say><Pause length=\"30\"/></Response>",
+            "waitForBeep": true,
+        }))
+        .await;
+        assert_eq!(ok.status(), 201);
+        let call: serde_json::Value = ok.json().await.unwrap();
+        let create = &h.sim.call_create_requests()[0].params;
+        assert!(create.contains(&("MachineDetection".into(), "DetectMessageEnd".into())), "{create:?}");
+        let id = call["id"].as_str().unwrap().to_string();
+        wait_until("the detection result", async || answered_by(&h.gw, &id).await.is_some()).await;
+        assert_eq!(answered_by(&h.gw, &id).await, Some(AnsweredBy::MachineBeep));
+        server.abort();
+        h.stop().await;
+    }
+
+    #[tokio::test]
     async fn detection_for_unknown_calls_and_malformed_results_change_nothing() {
         let h = Harness::new(VoiceSettings::enabled(), forward_to_nowhere).await;
         let c = h.sim.config();

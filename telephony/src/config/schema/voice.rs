@@ -32,4 +32,10 @@ pub struct VoiceSection {
     /// `stream` mode: the application's Media Streams WebSocket (`ws://`), which gets each
     /// call's messages frame for frame.
     pub stream_url: Option<String>,
+    /// What to do when answering-machine detection finds a machine: `continue` (default),
+    /// `hangup` (machines and faxes), `message` (say `voice.voicemailMessage` after the
+    /// beep, then hang up).
+    pub on_machine: Option<String>,
+    /// `voice.onMachine: "message"`: what to say after a machine's beep.
+    pub voicemail_message: Option<String>,
 }
