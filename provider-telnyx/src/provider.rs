@@ -411,6 +411,21 @@ impl Provider for TelnyxProvider {
         crate::voice::replace(&self.client, call_id, plan.into_iter().collect()).await
     }
 
+    /// `send_dtmf` with the digits (`w`/`W` pauses as given).
+    async fn send_digits(
+        &self,
+        call_id: &str,
+        digits: &telephony_core::voice::Digits,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .call_command(
+                call_id,
+                "send_dtmf",
+                serde_json::json!({ "digits": digits.as_str() }),
+            )
+            .await
+    }
+
     /// `GET /v2/calls/{id}`: alive is `in-progress`; an ended call (or one Telnyx no
     /// longer knows: 404) is `completed`, with `call_duration` when given.
     async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {

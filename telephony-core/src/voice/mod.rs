@@ -32,6 +32,7 @@
 mod call;
 mod control;
 mod dtmf;
+mod dtmf_tones;
 mod error;
 mod event;
 mod machine;
@@ -43,6 +44,7 @@ mod session;
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use control::{ACTION_EXTRA, VoiceControl, VoiceRun};
 pub use dtmf::{Digits, DigitsError, MAX_DIGITS};
+pub use dtmf_tones::{GAP_MS, TONE_MS, dtmf_frequencies, dtmf_pcm};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
 pub use machine::{AnsweredBy, MachineDetected, MachineDetection};

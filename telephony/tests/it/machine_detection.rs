@@ -294,6 +294,56 @@ mod twilio {
         h.stop().await;
     }
 
+    /// Media Streams has no DTMF message: the stream handler's digits are played into the
+    /// stream as tones, which reach the caller as audio.
+    #[tokio::test]
+    async fn a_stream_handler_presses_keys_as_in_band_tones_on_twilio() {
+        use telephony_core::voice::{StreamEvent, StreamVerb, dtmf_pcm};
+        use telephony_serve::CallStream;
+        use telephony_twilio_simulator::{CallScript, InboundCall};
+        let h = Harness::new(VoiceSettings::enabled(), |b| {
+            b.inbound_policy(
+                telephony_core::InboundPolicy::Allowlist,
+                telephony_core::AllowList::parse(&[HUMAN.to_string()]).unwrap(),
+            )
+            .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                Ok::<_, HandlerError>(VoiceResponse::new().stream(StreamVerb::new()))
+            })
+            .stream_handler(|mut stream: CallStream| async move {
+                let out = stream.sender();
+                out.send_digits(&Digits::parse("1#").unwrap()).await?;
+                out.hang_up().await?;
+                while let Some(ev) = stream.next_event().await {
+                    if ev == StreamEvent::Stop {
+                        break;
+                    }
+                }
+                Ok::<(), HandlerError>(())
+            })
+        })
+        .await;
+        let outcome = h
+            .sim
+            .place_inbound_call(
+                InboundCall::new(HUMAN, TWILIO_OURS, format!("{}/telephony/webhook", h.url))
+                    .status_callback(format!("{}/telephony/status", h.url))
+                    .script(CallScript::new().wait_ms(5000)),
+            )
+            .await
+            .unwrap();
+        let s = &outcome.streams[0];
+        let mut tones = Vec::new();
+        telephony_core::audio::encode_mulaw_into(
+            &dtmf_pcm(&Digits::parse("1#").unwrap()),
+            &mut tones,
+        );
+        assert_eq!(tones.len(), 3200);
+        // Exactly the tones, in full: the hang-up waited for them to play.
+        assert_eq!(s.received_audio, tones);
+        assert_eq!(s.played_bytes, 3200);
+        h.stop().await;
+    }
+
     #[tokio::test]
     async fn the_admin_route_asks_for_detection_and_digits_and_refuses_bad_digits() {
         let h = Harness::new(VoiceSettings::enabled(), |b| b).await;
@@ -525,6 +575,46 @@ mod telnyx {
             Some("hung up: answered by machine (voice.onMachine)")
         );
         wait_until("the handler told of all three", async || seen.lock().unwrap().len() == 3).await;
+        h.stop().await;
+    }
+
+    /// On Telnyx a stream handler's digits go out of band (`send_dtmf`) while the stream
+    /// runs.
+    #[tokio::test]
+    async fn a_stream_handler_presses_keys_with_send_dtmf_on_telnyx() {
+        use telephony_core::voice::{StreamEvent, StreamVerb};
+        use telephony_serve::CallStream;
+        use telephony_telnyx_simulator::{CallScript, InboundCall};
+        let h = Harness::new(VoiceSettings::enabled(), |b| {
+            b.inbound_policy(
+                telephony_core::InboundPolicy::Allowlist,
+                telephony_core::AllowList::parse(&[HUMAN.to_string()]).unwrap(),
+            )
+            .voice_handler(|_e: CallEvent, _c: CallContext| async move {
+                Ok::<_, HandlerError>(VoiceResponse::new().stream(StreamVerb::new()))
+            })
+            .stream_handler(|mut stream: CallStream| async move {
+                let out = stream.sender();
+                out.send_digits(&Digits::parse("1W#").unwrap()).await?;
+                out.hang_up().await?;
+                while let Some(ev) = stream.next_event().await {
+                    if ev == StreamEvent::Stop {
+                        break;
+                    }
+                }
+                Ok::<(), HandlerError>(())
+            })
+        })
+        .await;
+        let outcome = h
+            .sim
+            .place_inbound_call(
+                InboundCall::new(HUMAN, OURS).script(CallScript::new().wait_ms(5000)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.dtmf_sent, ["1W#"]);
+        assert!(outcome.command_names().contains(&"streaming_start"), "{:?}", outcome.command_names());
         h.stop().await;
     }
 
