@@ -262,6 +262,9 @@ pub enum CallEventKind {
     Status,
     /// [`CallEvent::Resume`].
     Resume,
+    /// [`CallEvent::MachineDetection`] (its `status` is `in-progress`: the call was
+    /// answered).
+    MachineDetection,
 }
 
 /// The value of a time field that is the gateway's clock when the webhook arrived
@@ -347,6 +350,16 @@ pub struct ExpectedCall {
     /// Every other parameter.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// Who answered (`machine_detection`): `human`, `machine`, `machine_beep`,
+    /// `machine_no_beep`, `fax`, `unknown`.
+    #[serde(default)]
+    pub answered_by: Option<String>,
+    /// The provider's own detection value (`machine_detection`).
+    #[serde(default)]
+    pub provider_value: Option<String>,
+    /// How long detection took, in ms (`machine_detection`).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 fn time_text(t: Option<OffsetDateTime>) -> Option<String> {
@@ -375,6 +388,9 @@ impl ExpectedCall {
             plan: None,
             action: None,
             extra: BTreeMap::new(),
+            answered_by: None,
+            provider_value: None,
+            duration_ms: None,
         }
     }
 
@@ -429,6 +445,18 @@ impl ExpectedCall {
                     ..ExpectedCall::blank(CallEventKind::Status, &update.call_id, update.status)
                 }
             }
+            CallEvent::MachineDetection(d) => ExpectedCall {
+                account: d.account.clone(),
+                timestamp: time_text(d.timestamp),
+                answered_by: Some(d.answered_by.as_str().to_string()),
+                provider_value: d.raw.clone(),
+                duration_ms: d.duration_ms,
+                ..ExpectedCall::blank(
+                    CallEventKind::MachineDetection,
+                    &d.call_id,
+                    CallStatus::InProgress,
+                )
+            },
             _ => return None,
         })
     }
