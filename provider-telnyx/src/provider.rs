@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use telephony_core::voice::{
-    Call, CallAnswer, CallDirection, CallStatus, MachineDetection, OutboundCall, Realtime, VoiceControl, VoiceError,
-    VoiceResponse, VoiceRun,
+    Call, CallAnswer, CallDirection, CallStatus, MachineDetection, OutboundCall, Realtime,
+    VoiceControl, VoiceError, VoiceResponse, VoiceRun,
 };
 use telephony_core::{
     DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderLimits, ProviderReceipt,

@@ -142,12 +142,9 @@ fn push_verb(out: &mut String, verb: &Verb) {
         ),
         Verb::Stream(stream) => push_stream(out, stream),
         Verb::Relay(relay) => push_relay(out, relay),
-        Verb::SendDigits(digits) => push_element(
-            out,
-            "Play",
-            &[("digits", Some(play_digits(digits)))],
-            "",
-        ),
+        Verb::SendDigits(digits) => {
+            push_element(out, "Play", &[("digits", Some(play_digits(digits)))], "")
+        }
         // `Verb` is non-exhaustive: a verb added to core later renders as nothing until
         // this renderer learns it, rather than as something Twilio would misread.
         _ => {}

@@ -400,7 +400,11 @@ impl Driver {
                 }
             }
         }
-        while self.detections.front().is_some_and(|(due, _, _)| *due <= at) {
+        while self
+            .detections
+            .front()
+            .is_some_and(|(due, _, _)| *due <= at)
+        {
             if let Some((_, event_type, result)) = self.detections.pop_front() {
                 let mut extra = Map::new();
                 extra.insert("result".into(), json!(result));

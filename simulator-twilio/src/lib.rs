@@ -219,8 +219,8 @@ pub use records::{
 };
 pub use running::RunningSimulator;
 pub use script::{
-    Answerer, CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
-    DriveError, GatherRecord, Heard, InboundCall,
+    Answerer, CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput,
+    DocumentRecord, DriveError, GatherRecord, Heard, InboundCall,
 };
 pub use sids::new_message_sid;
 pub use simulator::Simulator;

@@ -373,8 +373,8 @@ pub fn parse_call_event(
         | "call.machine.premium.detection.ended"
         | "call.machine.premium.greeting.ended" => {
             let call = ev.call(CallStatus::InProgress)?;
-            let raw = text(payload, "result")
-                .ok_or(WebhookError::MissingField("data.payload.result"))?;
+            let raw =
+                text(payload, "result").ok_or(WebhookError::MissingField("data.payload.result"))?;
             let answered =
                 answered_by(event_type, raw).ok_or_else(|| WebhookError::InvalidField {
                     field: "data.payload.result",

@@ -52,5 +52,5 @@ pub use plan::{
     CallState, DEFAULT_GATHER_TIMEOUT_SECS, GatherStep, Step, Wait, decode_plan, encode_plan,
     render,
 };
-pub(crate) use run::{replace, run};
 pub use run::{MAX_PAUSE_SECS, tts_voice};
+pub(crate) use run::{replace, run};

@@ -183,8 +183,10 @@ pub(crate) async fn replace(
         r.stop(command, &state).await;
     }
     // Fresh command ids for the plan (the stops used the first ones).
-    call.extra
-        .insert(EVENT_ID_EXTRA.to_string(), format!("replace.{}", r.ids.next()));
+    call.extra.insert(
+        EVENT_ID_EXTRA.to_string(),
+        format!("replace.{}", r.ids.next()),
+    );
     run(client, &call, plan).await
 }
 
@@ -312,8 +314,7 @@ pub(crate) async fn run(
             Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
             Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),
             Step::SendDigits { digits } => {
-                if let Sent::Ended = r.send("send_dtmf", json!({ "digits": digits })).await?
-                {
+                if let Sent::Ended = r.send("send_dtmf", json!({ "digits": digits })).await? {
                     return Ok(VoiceRun::CallEnded);
                 }
                 continue;

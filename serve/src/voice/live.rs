@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use telephony_core::voice::{
-    Digits, RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
-    dtmf_pcm,
+    Digits, RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart, dtmf_pcm,
 };
 use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};

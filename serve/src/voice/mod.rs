@@ -38,8 +38,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use telephony_core::store::{BeginOutcome, CallRecord, CallStatusOutcome, NewCall, StatusSource};
 use telephony_core::voice::{
-    CallAnswer, CallDirection, CallEvent, CallStatus, Gather, MachineDetection, OutboundCall,
-    Say, Session, SpeechTimeout, Verb, VoiceResponse,
+    CallAnswer, CallDirection, CallEvent, CallStatus, Gather, MachineDetection, OutboundCall, Say,
+    Session, SpeechTimeout, Verb, VoiceResponse,
 };
 use telephony_core::{PhoneNumber, PhoneNumberError, ProviderError, StoreError};
 use time::OffsetDateTime;

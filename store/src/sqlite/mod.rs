@@ -951,7 +951,12 @@ impl CallStore for SqliteStore {
         answered_by: telephony_core::voice::AnsweredBy,
         at: OffsetDateTime,
     ) -> Result<CallRecord, StoreError> {
-        in_write_tx!(self, |conn| calls::set_answered_by(conn, call_id, answered_by, at))
+        in_write_tx!(self, |conn| calls::set_answered_by(
+            conn,
+            call_id,
+            answered_by,
+            at
+        ))
     }
 
     async fn set_call_note(&self, call_id: &str, note: &str) -> Result<(), StoreError> {

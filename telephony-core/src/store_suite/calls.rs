@@ -696,7 +696,12 @@ pub async fn call_answered_by_kept<S: CallStore + ?Sized>(s: &S) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].answered_by, Some(AnsweredBy::MachineBeep));
     assert_eq!(listed[0].updated_at, at(19));
-    for a in [AnsweredBy::Human, AnsweredBy::MachineNoBeep, AnsweredBy::Fax, AnsweredBy::Unknown] {
+    for a in [
+        AnsweredBy::Human,
+        AnsweredBy::MachineNoBeep,
+        AnsweredBy::Fax,
+        AnsweredBy::Unknown,
+    ] {
         s.set_call_answered_by("CA1", a, at(20)).await.unwrap();
         assert_eq!(s.call("CA1").await.unwrap().unwrap().answered_by, Some(a));
     }

@@ -92,7 +92,10 @@ mod tests {
         for key in "0123456789ABCD*#".chars() {
             let pcm = dtmf_pcm(&Digits::parse(&key.to_string()).unwrap());
             let tone = &pcm[..800];
-            assert!(pcm[800..].iter().all(|s| *s == 0), "{key}: the gap is silent");
+            assert!(
+                pcm[800..].iter().all(|s| *s == 0),
+                "{key}: the gap is silent"
+            );
             let (low, high) = dtmf_frequencies(key).unwrap();
             let strongest = |range: &[f64]| {
                 range

@@ -33,7 +33,10 @@ async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
 }
 
 async fn answered_by(gw: &Gateway, id: &str) -> Option<AnsweredBy> {
-    gw.call_record(id).await.unwrap().and_then(|r| r.answered_by)
+    gw.call_record(id)
+        .await
+        .unwrap()
+        .and_then(|r| r.answered_by)
 }
 
 /// The `call.machine_detection` events queued for `forward.url`, as (call id, answeredBy).
@@ -69,7 +72,9 @@ fn recording_handler(
 + 'static {
     move |event: CallEvent, _ctx: CallContext| {
         if let CallEvent::MachineDetection(d) = &event {
-            seen.lock().unwrap().push((d.call_id.clone(), d.answered_by));
+            seen.lock()
+                .unwrap()
+                .push((d.call_id.clone(), d.answered_by));
         }
         std::future::ready(Ok(VoiceResponse::new().hangup()))
     }
@@ -100,7 +105,10 @@ mod twilio {
     }
 
     impl Harness {
-        async fn new(voice: VoiceSettings, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        async fn new(
+            voice: VoiceSettings,
+            f: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+        ) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let sim = Simulator::new(
                 SimulatorConfig::generate()
@@ -108,7 +116,10 @@ mod twilio {
                     .with_answerer(MACHINE, Answerer::machine_beeping_after(4000))
                     .with_answerer(FAX, Answerer::Fax),
             );
-            let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+            let running = sim
+                .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .unwrap();
             let c = sim.config();
             let provider = Arc::new(
                 TwilioProvider::new(
@@ -141,7 +152,12 @@ mod twilio {
         fn call(&self, to: &str) -> OutboundCall {
             OutboundCall::new(
                 to,
-                CallAnswer::Response(VoiceResponse::new().say("Hello, this is Ada.").pause(60).hangup()),
+                CallAnswer::Response(
+                    VoiceResponse::new()
+                        .say("Hello, this is Ada.")
+                        .pause(60)
+                        .hangup(),
+                ),
             )
         }
 
@@ -178,17 +194,25 @@ mod twilio {
             .voicemail_message(VOICEMAIL);
         let h = Harness::new(voice, forward_to_nowhere).await;
         // Plain detection asked for: `message` makes it wait for the beep.
-        let rec = h
-            .gw
-            .place_call(h.call(MACHINE).machine_detection(MachineDetection::Detect))
-            .await
-            .unwrap();
+        let rec =
+            h.gw.place_call(h.call(MACHINE).machine_detection(MachineDetection::Detect))
+                .await
+                .unwrap();
         let sid = rec.call_id.clone();
         let create = &h.sim.call_create_requests()[0].params;
-        let get = |k: &str| create.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        let get = |k: &str| {
+            create
+                .iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(get("MachineDetection"), ["DetectMessageEnd"]);
         assert_eq!(get("AsyncAmd"), ["true"]);
-        assert_eq!(get("AsyncAmdStatusCallback"), [format!("{}/telephony/status", h.url).as_str()]);
+        assert_eq!(
+            get("AsyncAmdStatusCallback"),
+            [format!("{}/telephony/status", h.url).as_str()]
+        );
         wait_until("the voicemail update", async || {
             h.sim.call_update_requests().iter().any(|(s, _)| *s == sid)
         })
@@ -203,14 +227,25 @@ mod twilio {
             form,
             [(
                 "Twiml".to_string(),
-                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{VOICEMAIL}</Say><Hangup/></Response>")
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{VOICEMAIL}</Say><Hangup/></Response>"
+                )
             )]
         );
         assert_eq!(h.amd_callbacks(&sid), ["machine_end_beep"]);
-        assert_eq!(answered_by(&h.gw, &sid).await, Some(AnsweredBy::MachineBeep));
+        assert_eq!(
+            answered_by(&h.gw, &sid).await,
+            Some(AnsweredBy::MachineBeep)
+        );
         let rec = h.gw.call_record(&sid).await.unwrap().unwrap();
-        assert_eq!(rec.note.as_deref(), Some("voicemail message left after machine_beep"));
-        assert_eq!(forwarded(&h.gw).await, [(sid.clone(), "machine_beep".to_string())]);
+        assert_eq!(
+            rec.note.as_deref(),
+            Some("voicemail message left after machine_beep")
+        );
+        assert_eq!(
+            forwarded(&h.gw).await,
+            [(sid.clone(), "machine_beep".to_string())]
+        );
         // `telephony calls --json` shows it.
         let json = serde_json::to_value(telephony_serve::api::Call::from(&rec)).unwrap();
         assert_eq!(json["answeredBy"], "machine_beep");
@@ -221,21 +256,24 @@ mod twilio {
     async fn machines_and_faxes_are_hung_up_on_and_people_keep_talking() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler = recording_handler(seen.clone());
-        let h = Harness::new(VoiceSettings::enabled().on_machine(OnMachine::Hangup), |b| {
-            forward_to_nowhere(b).voice_handler(handler)
-        })
+        let h = Harness::new(
+            VoiceSettings::enabled().on_machine(OnMachine::Hangup),
+            |b| forward_to_nowhere(b).voice_handler(handler),
+        )
         .await;
         let mut ids = Vec::new();
         for to in [HUMAN, MACHINE, FAX] {
-            let rec = h
-                .gw
-                .place_call(h.call(to).machine_detection(MachineDetection::Detect))
-                .await
-                .unwrap();
+            let rec =
+                h.gw.place_call(h.call(to).machine_detection(MachineDetection::Detect))
+                    .await
+                    .unwrap();
             ids.push(rec.call_id);
         }
         for id in &ids {
-            h.sim.wait_for_call(id, Duration::from_secs(30)).await.unwrap();
+            h.sim
+                .wait_for_call(id, Duration::from_secs(30))
+                .await
+                .unwrap();
         }
         let (human, machine, fax) = (&ids[0], &ids[1], &ids[2]);
         assert_eq!(h.amd_callbacks(human), ["human"]);
@@ -249,9 +287,15 @@ mod twilio {
         assert_eq!(answered_by(&h.gw, machine).await, Some(AnsweredBy::Machine));
         assert_eq!(answered_by(&h.gw, fax).await, Some(AnsweredBy::Fax));
         let note = h.gw.call_record(machine).await.unwrap().unwrap().note;
-        assert_eq!(note.as_deref(), Some("hung up: answered by machine (voice.onMachine)"));
+        assert_eq!(
+            note.as_deref(),
+            Some("hung up: answered by machine (voice.onMachine)")
+        );
         assert_eq!(h.gw.call_record(human).await.unwrap().unwrap().note, None);
-        wait_until("the handler told of all three", async || seen.lock().unwrap().len() == 3).await;
+        wait_until("the handler told of all three", async || {
+            seen.lock().unwrap().len() == 3
+        })
+        .await;
         let mut told = seen.lock().unwrap().clone();
         told.sort();
         let mut expected = vec![
@@ -285,9 +329,16 @@ mod twilio {
         )
         .send_digits(Digits::parse("ww1234#").unwrap());
         let rec = h.gw.place_call(call).await.unwrap();
-        let outcome = h.sim.wait_for_call(&rec.call_id, Duration::from_secs(30)).await.unwrap();
+        let outcome = h
+            .sim
+            .wait_for_call(&rec.call_id, Duration::from_secs(30))
+            .await
+            .unwrap();
         let create = &h.sim.call_create_requests()[0].params;
-        assert!(create.contains(&("SendDigits".to_string(), "ww1234#".to_string())), "{create:?}");
+        assert!(
+            create.contains(&("SendDigits".to_string(), "ww1234#".to_string())),
+            "{create:?}"
+        );
         // `<Play digits>` has no `W`: one second is `ww`.
         assert_eq!(outcome.digits_received(), ["ww1234#", "1ww2#"]);
         assert_eq!(outcome.heard(), ["Done."]);
@@ -349,7 +400,8 @@ mod twilio {
         let h = Harness::new(VoiceSettings::enabled(), |b| b).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = format!("http://{}/telephony/calls", listener.local_addr().unwrap());
-        let app = h.gw.admin_router(telephony_core::Secret::new("admin-token-123456"));
+        let app =
+            h.gw.admin_router(telephony_core::Secret::new("admin-token-123456"));
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let post = async |body: serde_json::Value| {
             reqwest::Client::new()
@@ -377,9 +429,15 @@ mod twilio {
         assert_eq!(ok.status(), 201);
         let call: serde_json::Value = ok.json().await.unwrap();
         let create = &h.sim.call_create_requests()[0].params;
-        assert!(create.contains(&("MachineDetection".into(), "DetectMessageEnd".into())), "{create:?}");
+        assert!(
+            create.contains(&("MachineDetection".into(), "DetectMessageEnd".into())),
+            "{create:?}"
+        );
         let id = call["id"].as_str().unwrap().to_string();
-        wait_until("the detection result", async || answered_by(&h.gw, &id).await.is_some()).await;
+        wait_until("the detection result", async || {
+            answered_by(&h.gw, &id).await.is_some()
+        })
+        .await;
         assert_eq!(answered_by(&h.gw, &id).await, Some(AnsweredBy::MachineBeep));
         server.abort();
         h.stop().await;
@@ -391,9 +449,12 @@ mod twilio {
         let c = h.sim.config();
         let url = format!("{}/telephony/status", h.url);
         let post = async |params: Vec<(&str, &str)>| {
-            let params: Vec<(String, String)> =
-                params.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            let sig = telephony_twilio::RequestValidator::new(c.auth_token.expose()).compute(&url, &params);
+            let params: Vec<(String, String)> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let sig = telephony_twilio::RequestValidator::new(c.auth_token.expose())
+                .compute(&url, &params);
             reqwest::Client::new()
                 .post(&url)
                 .header("X-Twilio-Signature", sig)
@@ -443,7 +504,10 @@ mod telnyx {
     }
 
     impl Harness {
-        async fn new(voice: VoiceSettings, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        async fn new(
+            voice: VoiceSettings,
+            f: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+        ) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
@@ -454,7 +518,10 @@ mod telnyx {
                     .with_answerer(MACHINE, Answerer::machine_beeping_after(4000))
                     .with_answerer(FAX, Answerer::Fax),
             );
-            let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+            let running = sim
+                .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .unwrap();
             let c = sim.config();
             let provider = Arc::new(
                 TelnyxProvider::new(
@@ -467,7 +534,10 @@ mod telnyx {
                 .unwrap(),
             );
             let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
-            let gw = f(Gateway::builder(provider, store).public_url(url).voice(voice)).build();
+            let gw = f(Gateway::builder(provider, store)
+                .public_url(url)
+                .voice(voice))
+            .build();
             let app = gw.router();
             let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             Harness {
@@ -482,7 +552,12 @@ mod telnyx {
         fn call(&self, to: &str) -> OutboundCall {
             OutboundCall::new(
                 to,
-                CallAnswer::Response(VoiceResponse::new().say("Hello, this is Ada.").pause(30).hangup()),
+                CallAnswer::Response(
+                    VoiceResponse::new()
+                        .say("Hello, this is Ada.")
+                        .pause(30)
+                        .hangup(),
+                ),
             )
         }
 
@@ -500,14 +575,20 @@ mod telnyx {
             .on_machine(OnMachine::Message)
             .voicemail_message(VOICEMAIL);
         let h = Harness::new(voice, forward_to_nowhere).await;
-        let rec = h
-            .gw
-            .place_call(h.call(MACHINE).machine_detection(MachineDetection::Detect))
+        let rec =
+            h.gw.place_call(h.call(MACHINE).machine_detection(MachineDetection::Detect))
+                .await
+                .unwrap();
+        let id = rec.call_id.clone();
+        assert_eq!(
+            h.sim.dial_requests()[0]["answering_machine_detection"],
+            "detect_beep"
+        );
+        let outcome = h
+            .sim
+            .wait_for_call(&id, Duration::from_secs(30))
             .await
             .unwrap();
-        let id = rec.call_id.clone();
-        assert_eq!(h.sim.dial_requests()[0]["answering_machine_detection"], "detect_beep");
-        let outcome = h.sim.wait_for_call(&id, Duration::from_secs(30)).await.unwrap();
         let types = outcome.event_types();
         assert!(types.contains(&"call.machine.detection.ended"), "{types:?}");
         assert!(types.contains(&"call.machine.greeting.ended"), "{types:?}");
@@ -515,10 +596,16 @@ mod telnyx {
         assert_eq!(outcome.hangup_source.as_deref(), Some("caller"));
         assert_eq!(answered_by(&h.gw, &id).await, Some(AnsweredBy::MachineBeep));
         let rec = h.gw.call_record(&id).await.unwrap().unwrap();
-        assert_eq!(rec.note.as_deref(), Some("voicemail message left after machine_beep"));
+        assert_eq!(
+            rec.note.as_deref(),
+            Some("voicemail message left after machine_beep")
+        );
         assert_eq!(
             forwarded(&h.gw).await,
-            [(id.clone(), "machine".to_string()), (id.clone(), "machine_beep".to_string())]
+            [
+                (id.clone(), "machine".to_string()),
+                (id.clone(), "machine_beep".to_string())
+            ]
         );
         h.stop().await;
     }
@@ -527,21 +614,24 @@ mod telnyx {
     async fn machines_and_faxes_are_hung_up_on_and_people_keep_talking_on_telnyx() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler = recording_handler(seen.clone());
-        let h = Harness::new(VoiceSettings::enabled().on_machine(OnMachine::Hangup), |b| {
-            forward_to_nowhere(b).voice_handler(handler)
-        })
+        let h = Harness::new(
+            VoiceSettings::enabled().on_machine(OnMachine::Hangup),
+            |b| forward_to_nowhere(b).voice_handler(handler),
+        )
         .await;
         let mut ids = Vec::new();
         for to in [HUMAN, MACHINE, FAX] {
-            let rec = h
-                .gw
-                .place_call(h.call(to).machine_detection(MachineDetection::Detect))
-                .await
-                .unwrap();
+            let rec =
+                h.gw.place_call(h.call(to).machine_detection(MachineDetection::Detect))
+                    .await
+                    .unwrap();
             ids.push(rec.call_id);
         }
         for id in &ids {
-            h.sim.wait_for_call(id, Duration::from_secs(30)).await.unwrap();
+            h.sim
+                .wait_for_call(id, Duration::from_secs(30))
+                .await
+                .unwrap();
         }
         let (human, machine, fax) = (&ids[0], &ids[1], &ids[2]);
         let result = |id: &str| {
@@ -567,14 +657,30 @@ mod telnyx {
             assert!(hung_up(id));
         }
         let human_outcome = h.sim.call_outcome(human).unwrap();
-        assert!(human_outcome.duration_secs >= 30, "{}", human_outcome.duration_secs);
+        assert!(
+            human_outcome.duration_secs >= 30,
+            "{}",
+            human_outcome.duration_secs
+        );
         let machine_outcome = h.sim.call_outcome(machine).unwrap();
-        assert!(machine_outcome.duration_secs < 30, "{}", machine_outcome.duration_secs);
+        assert!(
+            machine_outcome.duration_secs < 30,
+            "{}",
+            machine_outcome.duration_secs
+        );
         assert_eq!(
-            h.gw.call_record(machine).await.unwrap().unwrap().note.as_deref(),
+            h.gw.call_record(machine)
+                .await
+                .unwrap()
+                .unwrap()
+                .note
+                .as_deref(),
             Some("hung up: answered by machine (voice.onMachine)")
         );
-        wait_until("the handler told of all three", async || seen.lock().unwrap().len() == 3).await;
+        wait_until("the handler told of all three", async || {
+            seen.lock().unwrap().len() == 3
+        })
+        .await;
         h.stop().await;
     }
 
@@ -614,7 +720,11 @@ mod telnyx {
             .await
             .unwrap();
         assert_eq!(outcome.dtmf_sent, ["1W#"]);
-        assert!(outcome.command_names().contains(&"streaming_start"), "{:?}", outcome.command_names());
+        assert!(
+            outcome.command_names().contains(&"streaming_start"),
+            "{:?}",
+            outcome.command_names()
+        );
         h.stop().await;
     }
 
@@ -632,7 +742,11 @@ mod telnyx {
         )
         .send_digits(Digits::parse("ww1234#").unwrap());
         let rec = h.gw.place_call(call).await.unwrap();
-        let outcome = h.sim.wait_for_call(&rec.call_id, Duration::from_secs(30)).await.unwrap();
+        let outcome = h
+            .sim
+            .wait_for_call(&rec.call_id, Duration::from_secs(30))
+            .await
+            .unwrap();
         assert_eq!(h.sim.dial_requests()[0]["send_digits_on_answer"], "ww1234#");
         assert_eq!(outcome.dtmf_sent, ["ww1234#", "1W2#"]);
         assert_eq!(outcome.heard_texts(), ["Done."]);
