@@ -146,6 +146,9 @@ pub struct ExpectedAck {
 /// not: they are the gateway's, not the provider's).
 ///
 /// A call event is `{"kind": "call", "event": "incoming", …}` ([`ExpectedCall`]).
+// Test data, a few per case: the size of a variant does not matter, and boxing the call
+// would make every case's match deref it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]

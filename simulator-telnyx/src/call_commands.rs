@@ -14,7 +14,7 @@ use telephony_core::PhoneNumber;
 use time::OffsetDateTime;
 
 use crate::auth::authorize;
-use crate::call_driver::{Action, AudioItem, Command, GatherSpec, Start};
+use crate::call_driver::{Action, AudioItem, Command, GatherSpec, OnAnswer, Start};
 use crate::call_records::{CommandRecord, Heard};
 use crate::call_state::{CallLog, CallRecord, DEFAULT_TIME_LIMIT_SECS, new_call_control_id};
 use crate::dates::rfc3339;
@@ -775,8 +775,10 @@ pub(crate) async fn dial(
             outcome,
             timeout_secs,
             stream,
-            amd: amd.map(|mode| (mode, sim.answerer(&to))),
-            send_digits,
+            on_answer: Box::new(OnAnswer {
+                amd: amd.map(|mode| (mode, sim.answerer(&to))),
+                send_digits,
+            }),
         },
         time_limit,
     );

@@ -148,11 +148,18 @@ pub(crate) enum Start {
         outcome: CalleeOutcome,
         timeout_secs: u64,
         stream: Option<StreamParams>,
-        /// `answering_machine_detection` and who picks up.
-        amd: Option<(String, telephony_simulator_voice::Answerer)>,
-        /// `send_digits_on_answer`.
-        send_digits: Option<String>,
+        /// What happens on the answer (boxed: most calls have none of it).
+        on_answer: Box<OnAnswer>,
     },
+}
+
+/// What a dialed call does when the callee answers, besides `call.answered`.
+#[derive(Debug, Default)]
+pub(crate) struct OnAnswer {
+    /// `answering_machine_detection` and who picks up.
+    pub(crate) amd: Option<(String, telephony_simulator_voice::Answerer)>,
+    /// `send_digits_on_answer`.
+    pub(crate) send_digits: Option<String>,
 }
 
 pub(crate) struct Driver {
@@ -184,10 +191,7 @@ pub(crate) struct Driver {
     streams: Vec<StreamHandle>,
     /// A dialed call's answering-machine detection and `send_digits_on_answer`, used when
     /// the callee answers.
-    on_answer: (
-        Option<(String, telephony_simulator_voice::Answerer)>,
-        Option<String>,
-    ),
+    on_answer: OnAnswer,
     /// Detection events still to send, in order.
     detections: VecDeque<crate::amd::Due>,
 }
@@ -207,7 +211,7 @@ impl Simulator {
         let (deliveries, queue) = tokio::sync::mpsc::unbounded_channel();
         let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue));
         let voice = &self.config().voice;
-        let mut on_answer = (None, None);
+        let mut on_answer = OnAnswer::default();
         let (parked_until, ringing, pending_stream) = match start {
             Start::Incoming => (
                 Some(Instant::now() + voice.first_command_timeout),
@@ -218,14 +222,13 @@ impl Simulator {
                 outcome,
                 timeout_secs,
                 stream,
-                amd,
-                send_digits,
+                on_answer: then,
             } => {
                 let at = match outcome {
                     CalleeOutcome::NoAnswer => timeout_secs * 1000,
                     _ => voice.ring_ms,
                 };
-                on_answer = (amd, send_digits);
+                on_answer = *then;
                 (None, Some((at, outcome)), stream)
             }
         };
@@ -621,7 +624,7 @@ impl Driver {
         extra.insert("state".into(), json!("answered"));
         extra.insert("start_time".into(), json!(self.start_time()));
         self.emit("call.answered", extra, None);
-        let (amd, send_digits) = std::mem::take(&mut self.on_answer);
+        let OnAnswer { amd, send_digits } = std::mem::take(&mut self.on_answer);
         if let Some(digits) = send_digits {
             if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
                 call.log.dtmf_sent.push(digits);

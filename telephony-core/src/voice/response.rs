@@ -564,6 +564,7 @@ mod tests {
             .redirect("r")
             .record(Record::new().max_length(5))
             .reject(RejectReason::Rejected)
+            .send_digits(super::super::dtmf::Digits::parse("1").unwrap())
             .hangup();
         let kinds: Vec<&str> = r
             .verbs()
@@ -580,12 +581,13 @@ mod tests {
                 Verb::Gather(_) => "gather",
                 Verb::Stream(_) => "stream",
                 Verb::Relay(_) => "relay",
+                Verb::SendDigits(_) => "digits",
             })
             .collect();
         assert_eq!(
             kinds,
             [
-                "pause", "say", "play", "dial", "redirect", "record", "reject", "hangup"
+                "pause", "say", "play", "dial", "redirect", "record", "reject", "digits", "hangup"
             ]
         );
     }
