@@ -337,8 +337,9 @@ impl Driver {
         }
     }
 
-    /// The earliest scheduled moment; the time limit counts only when something else is
-    /// scheduled or `idle_clock` (a paced clock moves while the call waits).
+    /// The earliest scheduled moment; the time limit and a pending detection result count
+    /// only when something else is scheduled or `idle_clock` (a paced clock moves while
+    /// the call waits).
     fn next_moment(&self, idle_clock: bool) -> Option<u64> {
         let mut moments = Vec::new();
         if let Some((_, _, ends)) = &self.playing {
@@ -356,13 +357,17 @@ impl Driver {
         if let Some((at, _)) = self.ringing {
             moments.push(at);
         }
-        if let Some((at, _, _)) = self.detections.front() {
-            moments.push(*at);
-        }
         let next = moments.into_iter().min();
+        // Like the time limit, a pending detection result counts only when something else
+        // is scheduled or the clock moves by itself: an unpaced clock does not jump ahead
+        // to it while the application decides what to do.
+        let limit = match self.detections.front() {
+            Some((at, _, _)) => (*at).min(self.time_limit_ms.max(self.now)),
+            None => self.time_limit_ms.max(self.now),
+        };
         match next {
-            Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
-            None if idle_clock && !self.ended => Some(self.time_limit_ms.max(self.now)),
+            Some(at) => Some(at.min(limit)),
+            None if idle_clock && !self.ended => Some(limit),
             None => None,
         }
     }

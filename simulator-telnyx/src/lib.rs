@@ -117,7 +117,9 @@
 //! recorded ([`Simulator::dial_requests`]); once the callee answers, the
 //! [`Answerer`] set with [`SimulatorConfig::with_answerer`] (a person by default) decides
 //! the `call.machine.detection.ended` / `call.machine.greeting.ended` events that follow
-//! (see [`Answerer`]). `send_digits_on_answer` is checked like `send_dtmf`'s `digits` and,
+//! (see [`Answerer`]), each when the call's clock reaches its moment (on an unpaced clock,
+//! the default, only while something plays, listens or waits: never while the call only
+//! waits for a command). `send_digits_on_answer` is checked like `send_dtmf`'s `digits` and,
 //! on the answer, recorded in [`CallOutcome::dtmf_sent`].
 //!
 //! ## Media streaming
