@@ -219,9 +219,16 @@ pub enum Command {
         /// Ring time in seconds before giving up (no-answer).
         #[arg(long)]
         timeout: Option<u32>,
-        /// Ask the provider to detect answering machines.
+        /// Ask the provider to detect answering machines (the result shows in `calls`).
         #[arg(long)]
         machine_detection: bool,
+        /// Detect answering machines and wait for the end of a machine's greeting (the
+        /// beep), so a message can be left after it; implies --machine-detection.
+        #[arg(long)]
+        wait_for_beep: bool,
+        /// Keys to press once the callee answers: 0-9 A-D * #, w waits 0.5 s, W 1 s.
+        #[arg(long, value_name = "DIGITS")]
+        send_digits: Option<String>,
         /// Print the call as JSON.
         #[arg(long)]
         json: bool,

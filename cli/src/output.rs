@@ -140,6 +140,9 @@ pub(crate) fn print_calls(calls: &[api::Call]) {
         if let Some(n) = &c.note {
             println!("  note: {n}");
         }
+        if let Some(a) = c.answered_by {
+            println!("  answered by: {a}");
+        }
         for h in &c.history {
             println!("  {}  {:<12} ({})", ts(h.at), h.status.as_str(), h.source);
         }

@@ -84,6 +84,8 @@ pub enum CaseVerb {
     Stream(CaseStream),
     /// [`RelayVerb`].
     Relay(CaseRelay),
+    /// Keys to press: `{"send_digits": "ww12#"}` ([`Verb::SendDigits`](telephony_core::voice::Verb::SendDigits)).
+    SendDigits(String),
 }
 
 impl CaseVerb {
@@ -165,6 +167,10 @@ impl CaseVerb {
                 }
                 Verb::Relay(relay)
             }
+            CaseVerb::SendDigits(d) => match telephony_core::voice::Digits::parse(d) {
+                Ok(digits) => Verb::SendDigits(digits),
+                Err(e) => panic!("a case's send_digits: {e}"),
+            },
         }
     }
 }

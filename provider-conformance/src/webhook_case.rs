@@ -146,6 +146,9 @@ pub struct ExpectedAck {
 /// not: they are the gateway's, not the provider's).
 ///
 /// A call event is `{"kind": "call", "event": "incoming", …}` ([`ExpectedCall`]).
+// Test data, a few per case: the size of a variant does not matter, and boxing the call
+// would make every case's match deref it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -267,6 +270,9 @@ pub enum CallEventKind {
     Resume,
     /// [`CallEvent::Transfer`].
     Transfer,
+    /// [`CallEvent::MachineDetection`] (its `status` is `in-progress`: the call was
+    /// answered).
+    MachineDetection,
 }
 
 /// The value of a time field that is the gateway's clock when the webhook arrived
@@ -359,6 +365,16 @@ pub struct ExpectedCall {
     /// The provider's id of the leg that rang the transfer's target (`transfer`).
     #[serde(default)]
     pub target_call_id: Option<String>,
+    /// Who answered (`machine_detection`): `human`, `machine`, `machine_beep`,
+    /// `machine_no_beep`, `fax`, `unknown`.
+    #[serde(default)]
+    pub answered_by: Option<String>,
+    /// The provider's own detection value (`machine_detection`).
+    #[serde(default)]
+    pub provider_value: Option<String>,
+    /// How long detection took, in ms (`machine_detection`).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 fn time_text(t: Option<OffsetDateTime>) -> Option<String> {
@@ -389,6 +405,9 @@ impl ExpectedCall {
             extra: BTreeMap::new(),
             outcome: None,
             target_call_id: None,
+            answered_by: None,
+            provider_value: None,
+            duration_ms: None,
         }
     }
 
@@ -452,6 +471,18 @@ impl ExpectedCall {
                     ..ExpectedCall::blank(CallEventKind::Status, &update.call_id, update.status)
                 }
             }
+            CallEvent::MachineDetection(d) => ExpectedCall {
+                account: d.account.clone(),
+                timestamp: time_text(d.timestamp),
+                answered_by: Some(d.answered_by.as_str().to_string()),
+                provider_value: d.raw.clone(),
+                duration_ms: d.duration_ms,
+                ..ExpectedCall::blank(
+                    CallEventKind::MachineDetection,
+                    &d.call_id,
+                    CallStatus::InProgress,
+                )
+            },
             _ => return None,
         })
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use telephony_core::voice::{
-    Call, CallAnswer, CallDirection, CallStatus, CallUpdate, OutboundCall, Realtime, VoiceControl,
-    VoiceError, VoiceResponse, VoiceRun,
+    Call, CallAnswer, CallDirection, CallStatus, CallUpdate, MachineDetection, OutboundCall,
+    Realtime, VoiceControl, VoiceError, VoiceResponse, VoiceRun,
 };
 use telephony_core::{
     DeliveryStatus, OutboundMessage, Provider, ProviderError, ProviderLimits, ProviderReceipt,
@@ -336,8 +336,15 @@ impl Provider for TelnyxProvider {
         if let Some(t) = call.time_limit_secs {
             body["time_limit_secs"] = serde_json::json!(t.clamp(30, 14_400));
         }
-        if call.machine_detection {
-            body["answering_machine_detection"] = serde_json::json!("detect");
+        if let Some(detection) = call.machine_detection {
+            let mode = match detection {
+                MachineDetection::WaitForBeep => "detect_beep",
+                _ => "detect",
+            };
+            body["answering_machine_detection"] = serde_json::json!(mode);
+        }
+        if let Some(digits) = &call.send_digits {
+            body["send_digits_on_answer"] = serde_json::json!(digits.as_str());
         }
         let answer = self.client.dial(body).await?;
         let mut placed = Call::new(
@@ -389,6 +396,34 @@ impl Provider for TelnyxProvider {
             Err(e) if e.code() == Some(crate::client::CALL_ENDED_CODE) => Ok(()),
             other => other,
         }
+    }
+
+    /// Stops what plays or listens on the call (`playback_stop`, `gather_stop`,
+    /// `transcription_stop`, with a state that waits for nothing, so their end events do
+    /// not resume the old plan), then runs the rendered plan.
+    async fn replace_call_response(
+        &self,
+        call_id: &str,
+        response: &VoiceResponse,
+    ) -> Result<VoiceRun, ProviderError> {
+        let plan = crate::voice::render(response)
+            .map_err(|e| ProviderError::InvalidMessage(e.to_string()))?;
+        crate::voice::replace(&self.client, call_id, plan.into_iter().collect()).await
+    }
+
+    /// `send_dtmf` with the digits (`w`/`W` pauses as given).
+    async fn send_digits(
+        &self,
+        call_id: &str,
+        digits: &telephony_core::voice::Digits,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .call_command(
+                call_id,
+                "send_dtmf",
+                serde_json::json!({ "digits": digits.as_str() }),
+            )
+            .await
     }
 
     /// `GET /v2/calls/{id}`: alive is `in-progress`; an ended call (or one Telnyx no

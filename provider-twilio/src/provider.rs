@@ -322,6 +322,7 @@ impl TwilioProvider {
             timeout: call.ring_timeout_secs,
             time_limit: call.time_limit_secs,
             machine_detection: call.machine_detection,
+            send_digits: call.send_digits.as_ref().map(|d| d.to_string()),
         })
     }
 }
@@ -437,6 +438,30 @@ impl Provider for TwilioProvider {
     /// `GET …/Calls/{Sid}.json`, mapped with [`CallResource::to_call`](crate::resources::CallResource::to_call).
     async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {
         self.client.fetch_call(call_id).await?.to_call()
+    }
+
+    /// `POST …/Calls/{Sid}.json` with the rendered `Twiml`. Twilio's "not in progress"
+    /// (21220) and "not found" (20404) answers are [`VoiceRun::CallEnded`].
+    async fn replace_call_response(
+        &self,
+        call_id: &str,
+        response: &VoiceResponse,
+    ) -> Result<telephony_core::voice::VoiceRun, ProviderError> {
+        if let Some(reason) = realtime_url_problem(response) {
+            return Err(ProviderError::InvalidMessage(reason));
+        }
+        match self
+            .client
+            .update_call_twiml(call_id, &voice_response(response))
+            .await
+        {
+            Ok(_) => Ok(telephony_core::voice::VoiceRun::Done),
+            Err(e) if matches!(e.code(), Some(21220) | Some(crate::client::NOT_FOUND_CODE)) => {
+                tracing::info!(call_sid = %call_id, code = ?e.code(), "the call had already ended; not updated");
+                Ok(telephony_core::voice::VoiceRun::CallEnded)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The IncomingPhoneNumber (`IncomingPhoneNumbers.json?PhoneNumber=`), and the

@@ -142,6 +142,9 @@ fn push_verb(out: &mut String, verb: &Verb) {
         ),
         Verb::Stream(stream) => push_stream(out, stream),
         Verb::Relay(relay) => push_relay(out, relay),
+        Verb::SendDigits(digits) => {
+            push_element(out, "Play", &[("digits", Some(play_digits(digits)))], "")
+        }
         // `Verb` is non-exhaustive: a verb added to core later renders as nothing until
         // this renderer learns it, rather than as something Twilio would misread.
         _ => {}
@@ -160,6 +163,17 @@ fn push_say(out: &mut String, say: &Say) {
 fn push_play(out: &mut String, play: &Play) {
     let attrs: [Attr<'_>; 1] = [("loop", play.loop_count.map(|n| n.to_string()))];
     push_element(out, "Play", &attrs, &escaped(&play.url));
+}
+
+/// `<Play digits>` knows one pause, `w` (half a second): a `W` (one second) is `ww`.
+///
+/// ```
+/// use telephony_core::voice::Digits;
+/// use telephony_twilio::twiml::play_digits;
+/// assert_eq!(play_digits(&Digits::parse("W1w2#").unwrap()), "ww1w2#");
+/// ```
+pub fn play_digits(digits: &telephony_core::voice::Digits) -> String {
+    digits.as_str().replace('W', "ww")
 }
 
 fn push_pause(out: &mut String, seconds: u32) {

@@ -1,7 +1,10 @@
 //! Parsing Twilio voice webhooks (already decoded form parameters) into [`CallEvent`]s.
 //!
-//! Three kinds of request carry `CallSid` and no message SID (PROTOCOL §2.3, §2.4):
+//! Four kinds of request carry `CallSid` and no message SID (PROTOCOL §2.3, §2.4):
 //!
+//! - an **asynchronous answering-machine detection** result (`AsyncAmdStatusCallback`):
+//!   `AnsweredBy` without `CallStatus` (Twilio sends `CallSid`, `AccountSid`,
+//!   `AnsweredBy`, `MachineDetectionDuration`) ⇒ [`CallEvent::MachineDetection`];
 //! - a **status callback** (`StatusCallback` on a call): recognised by `CallbackSource`,
 //!   `SequenceNumber` or `CallDuration`, or by a terminal `CallStatus` (Twilio never asks
 //!   an ended call for TwiML) ⇒ [`CallEvent::Status`];
@@ -24,7 +27,8 @@ use std::collections::BTreeMap;
 
 use telephony_core::WebhookError;
 use telephony_core::voice::{
-    Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult, TransferOutcome,
+    AnsweredBy, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, MachineDetected,
+    SpeechResult, TransferOutcome,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -54,6 +58,9 @@ pub fn parse_call_event(
     let call_id = p
         .non_empty("CallSid")
         .ok_or(WebhookError::MissingField("CallSid"))?;
+    if p.has("AnsweredBy") && !p.has("CallStatus") {
+        return parse_machine_detection(&p, call_id).map(CallEvent::MachineDetection);
+    }
     let raw_status = p
         .non_empty("CallStatus")
         .ok_or(WebhookError::MissingField("CallStatus"))?;
@@ -122,6 +129,46 @@ pub fn parse_call_event(
         let call = parse_call(&p, call_id, status, consumed, None)?;
         Ok(CallEvent::Progress(call))
     }
+}
+
+/// Twilio's `AnsweredBy` in the gateway's terms: `machine_start` is a machine whose
+/// greeting was not waited for, `machine_end_beep` one that beeped,
+/// `machine_end_silence`/`machine_end_other` one whose greeting ended otherwise.
+///
+/// ```
+/// use telephony_core::voice::AnsweredBy;
+/// use telephony_twilio::voice_webhook::parse_answered_by;
+/// assert_eq!(parse_answered_by("machine_end_beep"), Some(AnsweredBy::MachineBeep));
+/// assert_eq!(parse_answered_by("machine_end_other"), Some(AnsweredBy::MachineNoBeep));
+/// assert_eq!(parse_answered_by("robot"), None);
+/// ```
+pub fn parse_answered_by(s: &str) -> Option<AnsweredBy> {
+    Some(match s {
+        "human" => AnsweredBy::Human,
+        "machine_start" => AnsweredBy::Machine,
+        "machine_end_beep" => AnsweredBy::MachineBeep,
+        "machine_end_silence" | "machine_end_other" => AnsweredBy::MachineNoBeep,
+        "fax" => AnsweredBy::Fax,
+        "unknown" => AnsweredBy::Unknown,
+        _ => return None,
+    })
+}
+
+fn parse_machine_detection(p: &Params<'_>, call_id: &str) -> Result<MachineDetected, WebhookError> {
+    let raw = p.get("AnsweredBy").unwrap_or_default();
+    let answered_by = parse_answered_by(raw).ok_or_else(|| WebhookError::InvalidField {
+        field: "AnsweredBy",
+        value: raw.to_string(),
+    })?;
+    let mut d = MachineDetected::new(call_id, answered_by).raw(raw);
+    if let Some(ms) = p.non_empty("MachineDetectionDuration") {
+        d.duration_ms = Some(ms.trim().parse().map_err(|_| WebhookError::InvalidField {
+            field: "MachineDetectionDuration",
+            value: ms.to_string(),
+        })?);
+    }
+    d.account = p.non_empty("AccountSid").map(str::to_string);
+    Ok(d)
 }
 
 /// Twilio's call status name (`call_enum_status`, plus the callback-only `initiated`,

@@ -14,7 +14,7 @@ use telephony_core::PhoneNumber;
 use time::OffsetDateTime;
 
 use crate::auth::authorize;
-use crate::call_driver::{Action, AudioItem, Command, GatherSpec, Start};
+use crate::call_driver::{Action, AudioItem, Command, GatherSpec, OnAnswer, Start};
 use crate::call_records::{CommandRecord, Heard};
 use crate::call_state::{CallLog, CallRecord, DEFAULT_TIME_LIMIT_SECS, new_call_control_id};
 use crate::dates::rfc3339;
@@ -750,12 +750,25 @@ pub(crate) async fn dial(
         "/time_limit_secs",
     )?
     .unwrap_or(DEFAULT_TIME_LIMIT_SECS);
+    let amd = opt_str(
+        &body,
+        "answering_machine_detection",
+        "/answering_machine_detection",
+    )?;
+    let send_digits = opt_str(&body, "send_digits_on_answer", "/send_digits_on_answer")?;
+    if let Some(bad) = send_digits
+        .as_deref()
+        .and_then(|d| d.chars().find(|c| !"0123456789ABCD*#wW".contains(*c)))
+    {
+        return Err(invalid(
+            format!(
+                "The 'send_digits_on_answer' parameter may hold 0-9, A-D, *, #, w and W only; got {bad:?}."
+            ),
+            "/send_digits_on_answer",
+        ));
+    }
     one_of(
-        opt_str(
-            &body,
-            "answering_machine_detection",
-            "/answering_machine_detection",
-        )?,
+        amd.clone(),
         "answering_machine_detection",
         &[
             "premium",
@@ -816,6 +829,10 @@ pub(crate) async fn dial(
             outcome,
             timeout_secs,
             stream,
+            on_answer: Box::new(OnAnswer {
+                amd: amd.map(|mode| (mode, sim.answerer(&to))),
+                send_digits,
+            }),
         },
         time_limit,
     );
@@ -890,6 +907,10 @@ pub(crate) fn start_transfer_leg(
             outcome,
             timeout_secs,
             stream: None,
+            on_answer: Box::new(crate::call_driver::OnAnswer {
+                amd: None,
+                send_digits: None,
+            }),
         },
         DEFAULT_TIME_LIMIT_SECS,
     );

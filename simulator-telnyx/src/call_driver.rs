@@ -165,7 +165,18 @@ pub(crate) enum Start {
         outcome: CalleeOutcome,
         timeout_secs: u64,
         stream: Option<StreamParams>,
+        /// What happens on the answer (boxed: most calls have none of it).
+        on_answer: Box<OnAnswer>,
     },
+}
+
+/// What a dialed call does when the callee answers, besides `call.answered`.
+#[derive(Debug, Default)]
+pub(crate) struct OnAnswer {
+    /// `answering_machine_detection` and who picks up.
+    pub(crate) amd: Option<(String, telephony_simulator_voice::Answerer)>,
+    /// `send_digits_on_answer`.
+    pub(crate) send_digits: Option<String>,
 }
 
 pub(crate) struct Driver {
@@ -205,6 +216,11 @@ pub(crate) struct Driver {
     last_command: Option<Instant>,
     /// A transfer's answered leg: when the person hangs up.
     hangup_at: Option<u64>,
+    /// A dialed call's answering-machine detection and `send_digits_on_answer`, used when
+    /// the callee answers.
+    on_answer: OnAnswer,
+    /// Detection events still to send, in order.
+    detections: VecDeque<crate::amd::Due>,
 }
 
 impl Simulator {
@@ -223,6 +239,7 @@ impl Simulator {
         let (done, delivered) = tokio::sync::watch::channel((0, None));
         let delivery_task = tokio::spawn(self.clone().deliver_call_events(id.clone(), queue, done));
         let voice = &self.config().voice;
+        let mut on_answer = OnAnswer::default();
         let (parked_until, ringing, pending_stream) = match start {
             Start::Incoming => (
                 Some(Instant::now() + voice.first_command_timeout),
@@ -233,11 +250,13 @@ impl Simulator {
                 outcome,
                 timeout_secs,
                 stream,
+                on_answer: then,
             } => {
                 let at = match outcome {
                     CalleeOutcome::NoAnswer => timeout_secs * 1000,
                     _ => voice.ring_ms,
                 };
+                on_answer = *then;
                 (None, Some((at, outcome)), stream)
             }
         };
@@ -268,6 +287,8 @@ impl Simulator {
             streams: Vec::new(),
             last_command: None,
             hangup_at: None,
+            on_answer,
+            detections: VecDeque::new(),
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -407,8 +428,9 @@ impl Driver {
         }
     }
 
-    /// The earliest scheduled moment; the time limit counts only when something else is
-    /// scheduled or `idle_clock` (a paced clock moves while the call waits).
+    /// The earliest scheduled moment; the time limit and a pending detection result count
+    /// only when something else is scheduled or `idle_clock` (a paced clock moves while
+    /// the call waits).
     fn next_moment(&self, idle_clock: bool) -> Option<u64> {
         let mut moments = Vec::new();
         if self.party_ready() {
@@ -437,9 +459,16 @@ impl Driver {
             moments.push(at);
         }
         let next = moments.into_iter().min();
+        // Like the time limit, a pending detection result counts only when something else
+        // is scheduled or the clock moves by itself: an unpaced clock does not jump ahead
+        // to it while the application decides what to do.
+        let limit = match self.detections.front() {
+            Some((at, _, _)) => (*at).min(self.time_limit_ms.max(self.now)),
+            None => self.time_limit_ms.max(self.now),
+        };
         match next {
-            Some(at) => Some(at.min(self.time_limit_ms.max(self.now))),
-            None if idle_clock && !self.ended => Some(self.time_limit_ms.max(self.now)),
+            Some(at) => Some(at.min(limit)),
+            None if idle_clock && !self.ended => Some(limit),
             None => None,
         }
     }
@@ -488,6 +517,17 @@ impl Driver {
             self.hangup_at = None;
             self.end("normal_clearing", "callee", "unspecified").await;
             return;
+        }
+        while self
+            .detections
+            .front()
+            .is_some_and(|(due, _, _)| *due <= at)
+        {
+            if let Some((_, event_type, result)) = self.detections.pop_front() {
+                let mut extra = Map::new();
+                extra.insert("result".into(), json!(result));
+                self.emit(event_type, extra, None);
+            }
         }
         if self
             .playing
@@ -736,6 +776,15 @@ impl Driver {
         extra.insert("state".into(), json!("answered"));
         extra.insert("start_time".into(), json!(self.start_time()));
         self.emit("call.answered", extra, None);
+        let OnAnswer { amd, send_digits } = std::mem::take(&mut self.on_answer);
+        if let Some(digits) = send_digits {
+            if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
+                call.log.dtmf_sent.push(digits);
+            }
+        }
+        if let Some((mode, answerer)) = amd {
+            self.detections = crate::amd::schedule(&mode, answerer, self.now).into();
+        }
         if let Some(params) = stream {
             self.open_stream(params);
         }

@@ -274,7 +274,8 @@ pub struct CallOutcome {
     pub gathers: Vec<GatherRecord>,
     /// Every `call.transcription`.
     pub transcriptions: Vec<TranscriptionRecord>,
-    /// Every DTMF the application sent with `send_dtmf`, in order.
+    /// Every DTMF the callee received, in order: `send_digits_on_answer` of the dial, then
+    /// each `send_dtmf`.
     pub dtmf_sent: Vec<String>,
     /// Every media stream, in order.
     pub streams: Vec<StreamRecord>,

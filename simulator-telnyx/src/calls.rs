@@ -324,4 +324,15 @@ impl Simulator {
             .map(|(_, o)| *o)
             .unwrap_or_default()
     }
+
+    /// Who picks up `number`'s calls (see [`SimulatorConfig::with_answerer`](crate::SimulatorConfig::with_answerer)).
+    pub(crate) fn answerer(&self, number: &str) -> telephony_simulator_voice::Answerer {
+        self.config()
+            .voice
+            .answerers
+            .iter()
+            .find(|(n, _)| same_number(n, number))
+            .map(|(_, a)| *a)
+            .unwrap_or_default()
+    }
 }

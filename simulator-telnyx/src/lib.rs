@@ -122,7 +122,13 @@
 //! busy (`call.hangup` `user_busy`, SIP 486, source `callee`), cannot be reached
 //! (`not_found`, 404, `callee`), or does not answer (after `timeout_secs`, default 30:
 //! `timeout`, 487, source `unknown`). `answering_machine_detection` is validated and
-//! recorded ([`Simulator::dial_requests`]), no AMD event is sent.
+//! recorded ([`Simulator::dial_requests`]); once the callee answers, the
+//! [`Answerer`] set with [`SimulatorConfig::with_answerer`] (a person by default) decides
+//! the `call.machine.detection.ended` / `call.machine.greeting.ended` events that follow
+//! (see [`Answerer`]), each when the call's clock reaches its moment (on an unpaced clock,
+//! the default, only while something plays, listens or waits: never while the call only
+//! waits for a command). `send_digits_on_answer` is checked like `send_dtmf`'s `digits` and,
+//! on the answer, recorded in [`CallOutcome::dtmf_sent`].
 //!
 //! ## Media streaming
 //!
@@ -149,6 +155,7 @@
 //! Twilio simulator uses (crate `telephony-simulator-voice`), so tests read the same on
 //! both providers.
 
+mod amd;
 mod auth;
 mod call_commands;
 mod call_control_apps;
@@ -192,6 +199,6 @@ pub use running::RunningSimulator;
 pub use sandbox_calls::call_summary;
 pub use simulator::Simulator;
 pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
-pub use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput, audio};
+pub use telephony_simulator_voice::{Answerer, CallScript, CalleeOutcome, CallerInput, audio};
 pub use voice_config::{CallControlApp, VoiceConfig};
 pub use webhooks::{SignedWebhook, WebhookRecord};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use telephony_simulator_voice::CalleeOutcome;
+use telephony_simulator_voice::{Answerer, CalleeOutcome};
 
 use crate::config::SimulatorConfig;
 
@@ -94,6 +94,9 @@ pub struct VoiceConfig {
     pub ring_ms: u64,
     /// How callees of outbound calls answer, by number; numbers not listed answer.
     pub callee_outcomes: Vec<(String, CalleeOutcome)>,
+    /// Who picks up answered outbound calls, for answering-machine detection, by number;
+    /// numbers not listed are a person.
+    pub answerers: Vec<(String, Answerer)>,
     /// The account's user id (a UUID), sent as `start.user_id` on media streams.
     pub user_id: String,
     /// Real time between `streaming_start` (or an `answer` with `stream_url`) and the
@@ -114,6 +117,7 @@ impl Default for VoiceConfig {
             webhook_timeout: Duration::from_secs(10),
             ring_ms: 2000,
             callee_outcomes: Vec::new(),
+            answerers: Vec::new(),
             user_id: crate::ids::new_uuid(),
             stream_connect_delay: Duration::ZERO,
         }
@@ -195,6 +199,20 @@ impl SimulatorConfig {
         outcome: CalleeOutcome,
     ) -> Self {
         self.voice.callee_outcomes.push((number.into(), outcome));
+        self
+    }
+
+    /// Makes `number`'s outbound calls be picked up by `answerer`, which
+    /// `answering_machine_detection` reports with `call.machine.*` events (see
+    /// [`Answerer`]).
+    ///
+    /// ```
+    /// use telephony_telnyx_simulator::{Answerer, SimulatorConfig};
+    /// let c = SimulatorConfig::generate().with_answerer("+15550000100", Answerer::Fax);
+    /// assert_eq!(c.voice.answerers, [("+15550000100".to_string(), Answerer::Fax)]);
+    /// ```
+    pub fn with_answerer(mut self, number: impl Into<String>, answerer: Answerer) -> Self {
+        self.voice.answerers.push((number.into(), answerer));
         self
     }
 }

@@ -64,6 +64,8 @@ pub(crate) struct CallState {
     index: HashMap<String, usize>,
     pub(crate) meta: HashMap<String, CallMeta>,
     pub(crate) create_requests: Vec<CallCreateRecord>,
+    /// `POST …/Calls/{Sid}.json` forms, with the SID, in arrival order.
+    pub(crate) update_requests: Vec<(String, Vec<(String, String)>)>,
     pub(crate) callbacks: Vec<CallCallbackRecord>,
     pub(crate) dropped_events: Vec<String>,
     /// Scripts for the next outbound calls, by callee (see [`Simulator::script_next_call`]).

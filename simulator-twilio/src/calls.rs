@@ -20,7 +20,7 @@ use crate::errors::ApiError;
 use crate::form::{first, is_form};
 use crate::recipients::normalize_recipient;
 use crate::records::CallCreateRecord;
-use crate::script::{CallEnd, CallScript, CalleeOutcome};
+use crate::script::{CallEnd, CallScript, CalleeOutcome, Heard};
 use crate::sids::new_sid;
 use crate::simulator::Simulator;
 
@@ -96,7 +96,20 @@ fn create_call_answer(
             .filter(|&v| v > 0)
             .unwrap_or(default)
     };
+    let detection = crate::amd::requested(params).map_err(|m| ApiError::bad_request(21626, m))?;
+    let send_digits = first(params, "SendDigits");
+    if let Some(bad) = send_digits
+        .as_deref()
+        .and_then(|d| d.chars().find(|c| !"0123456789ABCD*#wW".contains(*c)))
+    {
+        return Err(ApiError::bad_request(
+            21608,
+            format!("Invalid SendDigits: {bad:?} is not a digit, A-D, *, #, w or W"),
+        ));
+    }
     let plan = Plan {
+        detection,
+        send_digits,
         instructions,
         ring_timeout_secs: secs("Timeout", DEFAULT_RING_TIMEOUT_SECS),
         time_limit_secs: secs("TimeLimit", DEFAULT_TIME_LIMIT_SECS),
@@ -182,6 +195,10 @@ pub(crate) async fn update_call(
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ApiError::bad_request(400, "The request body is not a valid form"))?;
     let current = sim.lock().calls.call(sid).cloned().ok_or_else(not_found)?;
+    sim.lock()
+        .calls
+        .update_requests
+        .push((sid.to_string(), params.clone()));
     if is_terminal(&current) {
         return Err(not_found());
     }
@@ -236,6 +253,8 @@ pub(crate) async fn update_call(
 
 /// How an outbound call runs once created.
 struct Plan {
+    detection: Option<crate::amd::Detection>,
+    send_digits: Option<String>,
     instructions: Instructions,
     ring_timeout_secs: u64,
     time_limit_secs: u64,
@@ -275,6 +294,14 @@ async fn run_lifecycle(sim: &Simulator, sid: &str, plan: Plan, script: CallScrip
         CalleeOutcome::Answer => {
             tokio::time::sleep(delay).await;
             if progress(sim, sid, "answered", Some("in-progress")).await {
+                if let Some(digits) = plan.send_digits {
+                    if let Some(meta) = sim.lock().calls.meta.get_mut(sid) {
+                        meta.log.transcript.push(Heard::Digits { digits });
+                    }
+                }
+                if let Some(d) = plan.detection {
+                    crate::amd::spawn(sim.clone(), sid.to_string(), to.clone(), d);
+                }
                 driver::run(
                     sim.clone(),
                     sid.to_string(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use telephony_core::{DeliveryStatus, Secret};
 
-use crate::script::CalleeOutcome;
+use crate::script::{Answerer, CalleeOutcome};
 use crate::sids::new_sid;
 
 /// The sender a Messaging Service "picks" for messages created without `From`: Twilio's
@@ -52,6 +52,9 @@ pub struct SimulatorConfig {
     /// normalization); numbers not listed answer. See
     /// [`with_callee_outcome`](Self::with_callee_outcome).
     pub callee_outcomes: Vec<(String, CalleeOutcome)>,
+    /// Who picks up answered outbound calls, for answering-machine detection, by number;
+    /// numbers not listed are a person. See [`with_answerer`](Self::with_answerer).
+    pub answerers: Vec<(String, Answerer)>,
     /// Whether real-time sessions ping the application before moving their clock, so that
     /// its answers are dated exactly (default `true`; see the [crate docs](crate#real-time-sessions)).
     /// Turn it off for an application that cannot take WebSocket pings (one that stops
@@ -76,6 +79,7 @@ impl SimulatorConfig {
             call_duration_secs: None,
             simulated_second: Duration::ZERO,
             callee_outcomes: Vec::new(),
+            answerers: Vec::new(),
             realtime_sync: true,
             realtime_connect_delay: Duration::ZERO,
         }
@@ -159,6 +163,19 @@ impl SimulatorConfig {
         outcome: CalleeOutcome,
     ) -> Self {
         self.callee_outcomes.push((number.into(), outcome));
+        self
+    }
+
+    /// Makes `number`'s outbound calls be picked up by `answerer`, which asynchronous
+    /// answering-machine detection reports (see [`Answerer`]).
+    ///
+    /// ```
+    /// use telephony_twilio_simulator::{Answerer, SimulatorConfig};
+    /// let c = SimulatorConfig::generate().with_answerer("+15550000100", Answerer::machine_beeping_after(4000));
+    /// assert_eq!(c.answerers, [("+15550000100".to_string(), Answerer::Machine { greeting_ms: 4000, beep: true })]);
+    /// ```
+    pub fn with_answerer(mut self, number: impl Into<String>, answerer: Answerer) -> Self {
+        self.answerers.push((number.into(), answerer));
         self
     }
 }

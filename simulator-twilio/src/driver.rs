@@ -364,6 +364,16 @@ impl Driver {
                 }
                 true
             }
+            TwimlVerb::Play(play) if play.digits.is_some() => {
+                let digits = play.digits.clone().unwrap_or_default();
+                // A tone takes about a tenth of a second; `w` waits half a second.
+                let ms: u64 = digits
+                    .chars()
+                    .map(|c| if c == 'w' { 500 } else { 100 })
+                    .sum();
+                self.log(|log| log.transcript.push(Heard::Digits { digits }));
+                self.pass(ms).await
+            }
             TwimlVerb::Pause { length } => self.pass(u64::from(*length) * 1000).await,
             _ => true,
         }

@@ -46,10 +46,14 @@
 //! - **Outbound**: after `POST /Calls.json` the simulated callee rings and answers (or is
 //!   busy, does not answer, cannot be reached: [`SimulatorConfig::with_callee_outcome`]);
 //!   once answered, the inline `Twiml` runs, or the `Url` is requested (signed POST,
-//!   `Direction=outbound-api`, `CallStatus=in-progress`; `Method=GET` honored).
+//!   `Direction=outbound-api`, `CallStatus=in-progress`; `Method=GET` honored). The
+//!   callee receives the create's `SendDigits` (in the transcript as [`Heard::Digits`]);
+//!   with `MachineDetection` and `AsyncAmd=true` the callee's [`Answerer`]
+//!   ([`SimulatorConfig::with_answerer`]) decides the `AnsweredBy` POSTed, signed, to
+//!   `AsyncAmdStatusCallback` (see [`Answerer`] for what and when).
 //!
 //! Either way the verbs run in order ([`parse_twiml`] tells how a document is read):
-//! `<Say>`/`<Play>` are recorded in the transcript, `<Pause>` advances the call's clock,
+//! `<Say>`/`<Play>` (and `<Play digits>`, as [`Heard::Digits`]) are recorded in the transcript, `<Pause>` advances the call's clock,
 //! `<Gather>` takes the next input of the call's [`CallScript`] (speech, digits or
 //! silence) and POSTs the result, signed, to its `action` (relative URLs resolved against
 //! the current document's; the current document's URL by default), silence falls through
@@ -171,6 +175,7 @@
 //! ```
 
 mod account;
+mod amd;
 mod auth;
 mod call_events;
 mod call_list;
@@ -218,8 +223,8 @@ pub use records::{
 };
 pub use running::RunningSimulator;
 pub use script::{
-    CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput, DocumentRecord,
-    DriveError, GatherRecord, Heard, InboundCall,
+    Answerer, CallEnd, CallError, CallOutcome, CallScript, CalleeOutcome, CallerInput,
+    DocumentRecord, DriveError, GatherRecord, Heard, InboundCall,
 };
 pub use sids::new_message_sid;
 pub use simulator::Simulator;

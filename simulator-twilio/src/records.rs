@@ -365,7 +365,8 @@ pub struct CallCreateRecord {
 pub struct CallCallbackRecord {
     /// The call.
     pub call_sid: String,
-    /// The `StatusCallbackEvent` it is for: `initiated`, `ringing`, `answered`, `completed`.
+    /// The `StatusCallbackEvent` it is for: `initiated`, `ringing`, `answered`, `completed`;
+    /// `amd` for an asynchronous answering-machine detection result (`AsyncAmdStatusCallback`).
     pub event: String,
     /// The `CallStatus` it carried (`initiated`, `ringing`, `in-progress`, `completed`, …).
     pub call_status: String,

@@ -1,7 +1,7 @@
 //! What a simulated caller does on a driven call (shared with the Telnyx simulator, see
 //! `telephony-simulator-voice`), and what happened on it.
 
-pub use telephony_simulator_voice::{CallScript, CalleeOutcome, CallerInput};
+pub use telephony_simulator_voice::{Answerer, CallScript, CalleeOutcome, CallerInput};
 
 /// A call coming in to one of the account's numbers, for
 /// [`Simulator::place_inbound_call`](crate::Simulator::place_inbound_call): who calls
@@ -156,6 +156,12 @@ pub enum Heard {
         /// `DialCallStatus`.
         status: String,
     },
+    /// DTMF tones the party received: a `<Play digits>`, or the call's `SendDigits` on
+    /// answer (as given, pauses `w` included).
+    Digits {
+        /// The digits.
+        digits: String,
+    },
 }
 
 /// One `<Gather>` or `<Record>` that waited for the party.
@@ -214,14 +220,25 @@ pub struct CallOutcome {
 
 impl CallOutcome {
     /// The transcript as text: each `<Say>`'s text and each `<Play>`'s URL, in order
-    /// (dials left out).
+    /// (dials and digits left out).
     pub fn heard(&self) -> Vec<&str> {
         self.transcript
             .iter()
             .filter_map(|h| match h {
                 Heard::Say { text, .. } => Some(text.as_str()),
                 Heard::Play { url } => Some(url.as_str()),
-                Heard::Dial { .. } => None,
+                Heard::Dial { .. } | Heard::Digits { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The DTMF the party received, in order (`SendDigits` on answer, `<Play digits>`).
+    pub fn digits_received(&self) -> Vec<&str> {
+        self.transcript
+            .iter()
+            .filter_map(|h| match h {
+                Heard::Digits { digits } => Some(digits.as_str()),
+                _ => None,
             })
             .collect()
     }

@@ -146,7 +146,14 @@ impl Simulator {
         self.lock().calls.create_requests.clone()
     }
 
-    /// Every call status callback sent or dropped, in the order they completed.
+    /// Every `POST …/Calls/{Sid}.json` form that reached a known call (hang-ups, TwiML
+    /// updates), with the call's SID, in arrival order.
+    pub fn call_update_requests(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.lock().calls.update_requests.clone()
+    }
+
+    /// Every call status callback sent or dropped (and each asynchronous answering-machine
+    /// detection result, event `amd`), in the order they completed.
     pub fn call_callbacks(&self) -> Vec<CallCallbackRecord> {
         self.lock().calls.callbacks.clone()
     }
@@ -258,6 +265,17 @@ impl Simulator {
             .iter()
             .find(|(n, _)| same_recipient(n, number))
             .map(|(_, o)| *o)
+            .unwrap_or_default()
+    }
+
+    /// Who picks up `number`'s calls (see [`SimulatorConfig::with_answerer`](crate::SimulatorConfig::with_answerer)).
+    pub(crate) fn answerer(&self, number: &str) -> crate::script::Answerer {
+        self.inner
+            .config
+            .answerers
+            .iter()
+            .find(|(n, _)| same_recipient(n, number))
+            .map(|(_, a)| *a)
             .unwrap_or_default()
     }
 

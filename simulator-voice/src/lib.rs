@@ -4,6 +4,8 @@
 //! - [`CallScript`] and [`CallerInput`]: what the simulated caller (or callee) says,
 //!   presses, plays and waits for, in order;
 //! - [`CalleeOutcome`]: how a dialed number answers (answers, busy, no answer, fails);
+//! - [`Answerer`]: who picks up, for answering-machine detection (person, machine with or
+//!   without a beep, fax);
 //! - [`audio`]: 8 kHz μ-law (G.711, Telnyx's `PCMU`) helpers: encode, decode, test tones,
 //!   WAV files.
 //!
@@ -17,7 +19,9 @@
 //! assert_eq!(CalleeOutcome::default(), CalleeOutcome::Answer);
 //! ```
 
+mod answerer;
 pub mod audio;
 mod script;
 
+pub use answerer::{Answerer, DETECTION_MS};
 pub use script::{CallScript, CalleeOutcome, CallerInput};

@@ -788,6 +788,54 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = (call_id, update);
         Err(ProviderError::unsupported(self.name(), "live call updates"))
     }
+    /// Replaces what a live, answered call is doing with `response` (Twilio: the call is
+    /// updated with the rendered TwiML; Telnyx: what plays or listens is stopped and the
+    /// rendered plan runs). Used to leave a message after an answering machine's beep. A
+    /// call that already ended is [`VoiceRun::CallEnded`] where the provider can tell. The
+    /// default is [`ProviderError::Unsupported`].
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::VoiceResponse;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = StubProvider::new_ok()
+    ///     .replace_call_response("CA1", &VoiceResponse::new().say("Hi").hangup())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// # }
+    /// ```
+    async fn replace_call_response(
+        &self,
+        call_id: &str,
+        response: &VoiceResponse,
+    ) -> Result<VoiceRun, ProviderError> {
+        let _ = (call_id, response);
+        Err(ProviderError::unsupported(self.name(), "live call updates"))
+    }
+
+    /// Presses keys into a live call out of band (Telnyx `send_dtmf`), for a call whose
+    /// audio is streamed. The default is [`ProviderError::Unsupported`]: the gateway then
+    /// plays the tones into the stream ([`dtmf_pcm`](crate::voice::dtmf_pcm)).
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::Digits;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = StubProvider::new_ok().send_digits("CA1", &Digits::parse("1#").unwrap()).await.unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// # }
+    /// ```
+    async fn send_digits(
+        &self,
+        call_id: &str,
+        digits: &crate::voice::Digits,
+    ) -> Result<(), ProviderError> {
+        let _ = (call_id, digits);
+        Err(ProviderError::unsupported(self.name(), "out-of-band DTMF"))
+    }
 }
 
 #[cfg(test)]

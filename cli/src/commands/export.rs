@@ -76,6 +76,7 @@ const CALL_COLUMNS: &[&str] = &[
     "note",
     "history",
     "transcript",
+    "answeredBy",
 ];
 
 fn columns(kind: ExportKind) -> &'static [&'static str] {
@@ -426,6 +427,7 @@ mod tests {
                 confidence: None,
                 digits: None,
             }],
+            answered_by: Some(telephony_core::voice::AnsweredBy::MachineBeep),
         };
         assert_eq!(
             keys(serde_json::to_value(api::Call::from(&c)).unwrap()),

@@ -137,6 +137,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             from,
             timeout,
             machine_detection,
+            wait_for_beep,
+            send_digits,
             json,
         } => {
             let req = api::CallRequest {
@@ -147,6 +149,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 from,
                 machine_detection,
                 timeout,
+                wait_for_beep,
+                send_digits,
             };
             send::place_call(ctx, req, json).await
         }

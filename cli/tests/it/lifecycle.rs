@@ -272,8 +272,8 @@ fn export_writes_exact_jsonl_and_csv_within_the_window() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "id,direction,from,to,status,live,startedAt,answeredAt,endedAt,durationSecs,note,history,transcript\r\n\
-         CA1,inbound,+15557654321,+15550001234,ringing,false,2026-01-02T03:04:05Z,,,,,\"[{\"\"at\"\":\"\"2026-01-02T03:04:05Z\"\",\"\"source\"\":\"\"webhook\"\",\"\"status\"\":\"\"ringing\"\"}]\",[]\r\n"
+        "id,direction,from,to,status,live,startedAt,answeredAt,endedAt,durationSecs,note,history,transcript,answeredBy\r\n\
+         CA1,inbound,+15557654321,+15550001234,ringing,false,2026-01-02T03:04:05Z,,,,,\"[{\"\"at\"\":\"\"2026-01-02T03:04:05Z\"\",\"\"source\"\":\"\"webhook\"\",\"\"status\"\":\"\"ringing\"\"}]\",[],\r\n"
     );
 
     // Usage errors: exit 2.

@@ -340,6 +340,7 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
                 CaseVerb::Reject(_) => "reject",
                 CaseVerb::Stream(_) => "stream",
                 CaseVerb::Relay(_) => "relay",
+                CaseVerb::SendDigits(_) => "send_digits",
                 _ => "unknown",
             });
         }
@@ -347,8 +348,18 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
     assert_eq!(
         verbs,
         BTreeSet::from([
-            "dial", "gather", "hangup", "pause", "play", "record", "redirect", "reject", "relay",
-            "say", "stream"
+            "dial",
+            "gather",
+            "hangup",
+            "pause",
+            "play",
+            "record",
+            "redirect",
+            "reject",
+            "relay",
+            "say",
+            "send_digits",
+            "stream"
         ])
     );
     // Refusals on both sides, and runs that end each way.

@@ -15,6 +15,7 @@
 //! | a transfer's new leg (state names the transferred call): `call.answered` | [`CallEvent::Transfer`] answered, for the transferred call |
 //! | the new leg's `call.hangup` before an answer | [`CallEvent::Transfer`] busy / no-answer / failed / canceled (from [`hangup_status`]) |
 //! | the new leg's other events (`call.initiated`, `call.bridged`, its hang-up after talking) | [`WebhookEvent::Other`] |
+//! | `call.machine.detection.ended`, `call.machine.greeting.ended` (and the `premium` ones) | [`CallEvent::MachineDetection`] (see [`answered_by`]) |
 //! | anything else, or an event whose state is not waiting for it | [`WebhookEvent::Other`] |
 //!
 //! Every call's [`Call::extra`] has `telnyx.event_id` (the event's `data.id`, used to make
@@ -25,8 +26,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use telephony_core::voice::{
-    ACTION_EXTRA, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, SpeechResult,
-    TransferOutcome,
+    ACTION_EXTRA, AnsweredBy, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate,
+    MachineDetected, SpeechResult, TransferOutcome,
 };
 use telephony_core::{WebhookError, WebhookEvent, rfc3339};
 use time::OffsetDateTime;
@@ -78,6 +79,42 @@ pub fn hangup_status(cause: &str, sip_cause: Option<&str>) -> CallStatus {
         },
         // normal_clearing, time_limit, and causes Telnyx may add.
         _ => CallStatus::Completed,
+    }
+}
+
+/// An answering-machine detection event's `result` in the gateway's terms: the
+/// detection's `human`/`machine`/`not_sure` (premium: `human_residence`, `human_business`,
+/// `silence`, `fax_detected`), the greeting's `beep_detected`, `ended`/`no_beep_detected`
+/// and `not_sure` (the greeting ended, no beep heard). `None`: not a detection event, or a
+/// result Telnyx does not document.
+///
+/// ```
+/// use telephony_core::voice::AnsweredBy;
+/// use telephony_telnyx::voice::answered_by;
+/// assert_eq!(answered_by("call.machine.detection.ended", "not_sure"), Some(AnsweredBy::Unknown));
+/// assert_eq!(answered_by("call.machine.greeting.ended", "beep_detected"), Some(AnsweredBy::MachineBeep));
+/// assert_eq!(answered_by("call.machine.premium.detection.ended", "fax_detected"), Some(AnsweredBy::Fax));
+/// assert_eq!(answered_by("call.machine.detection.ended", "beep_detected"), None);
+/// ```
+pub fn answered_by(event_type: &str, result: &str) -> Option<AnsweredBy> {
+    match event_type {
+        "call.machine.detection.ended" | "call.machine.premium.detection.ended" => {
+            Some(match result {
+                "human" | "human_residence" | "human_business" => AnsweredBy::Human,
+                "machine" => AnsweredBy::Machine,
+                "fax_detected" => AnsweredBy::Fax,
+                "not_sure" | "silence" => AnsweredBy::Unknown,
+                _ => return None,
+            })
+        }
+        "call.machine.greeting.ended" | "call.machine.premium.greeting.ended" => {
+            Some(match result {
+                "beep_detected" => AnsweredBy::MachineBeep,
+                "ended" | "no_beep_detected" | "not_sure" => AnsweredBy::MachineNoBeep,
+                _ => return None,
+            })
+        }
+        _ => None,
     }
 }
 
@@ -387,6 +424,22 @@ pub fn parse_call_event(
                 }
             }
             WebhookEvent::Call(CallEvent::Status(update))
+        }
+        "call.machine.detection.ended"
+        | "call.machine.greeting.ended"
+        | "call.machine.premium.detection.ended"
+        | "call.machine.premium.greeting.ended" => {
+            let call = ev.call(CallStatus::InProgress)?;
+            let raw =
+                text(payload, "result").ok_or(WebhookError::MissingField("data.payload.result"))?;
+            let answered =
+                answered_by(event_type, raw).ok_or_else(|| WebhookError::InvalidField {
+                    field: "data.payload.result",
+                    value: raw.to_string(),
+                })?;
+            let mut d = MachineDetected::new(call.call_id, answered).raw(raw);
+            d.timestamp = ev.occurred_at;
+            WebhookEvent::Call(CallEvent::MachineDetection(d))
         }
         _ => ev.other(),
     })

@@ -46,7 +46,7 @@ mod realtime;
 mod run;
 
 pub use events::{
-    EVENT_ID_EXTRA, GATHERING_EXTRA, TRANSCRIBING_EXTRA, hangup_status, is_call_event,
+    EVENT_ID_EXTRA, GATHERING_EXTRA, TRANSCRIBING_EXTRA, answered_by, hangup_status, is_call_event,
     parse_call_event,
 };
 pub use plan::{
@@ -54,4 +54,4 @@ pub use plan::{
     render,
 };
 pub use run::{MAX_PAUSE_SECS, tts_voice};
-pub(crate) use run::{run, run_update};
+pub(crate) use run::{replace, run, run_update};

@@ -86,6 +86,12 @@ pub enum Step {
         /// Where the outcome goes (the gateway's own parameters live in its query).
         action: String,
     },
+    /// `send_dtmf` (`w` half a second, `W` one second), then the next step at once:
+    /// Telnyx sends no event when the tones end.
+    SendDigits {
+        /// The digits, checked ([`Digits`](telephony_core::voice::Digits)).
+        digits: String,
+    },
 }
 
 /// A gather: its prompt, what it listens for, and where the result goes.
@@ -332,6 +338,9 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                 // for the next answer.
                 break;
             }
+            Verb::SendDigits(d) => plan.push(Step::SendDigits {
+                digits: d.to_string(),
+            }),
             Verb::Record(_) => return Err(refuse("Record", "is not supported yet")),
             Verb::Relay(_) => {
                 return Err(refuse(

@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 use telephony_core::ProviderError;
+use telephony_core::voice::MachineDetection;
 
 use super::transport::{Attempts, TwilioClient, decode, path_segment};
 use crate::resources::CallResource;
@@ -33,8 +34,11 @@ pub enum CallInstructions {
 ///
 /// With a `StatusCallback`, all four [`CALL_STATUS_EVENTS`] are asked for (without any,
 /// Twilio only sends `completed`). Optional values that are `None` or empty are not sent.
+/// Machine detection is always asynchronous (`AsyncAmd=true`: the call runs its TwiML at
+/// once) and its result goes to the status callback (`AsyncAmdStatusCallback`).
 ///
 /// ```
+/// use telephony_core::voice::MachineDetection;
 /// use telephony_twilio::client::{CallInstructions, CreateCall};
 /// let req = CreateCall {
 ///     to: "+15550005678".into(),
@@ -43,7 +47,8 @@ pub enum CallInstructions {
 ///     status_callback: Some("https://gw.example.com/voice/status".into()),
 ///     timeout: Some(30),
 ///     time_limit: None,
-///     machine_detection: true,
+///     machine_detection: Some(MachineDetection::Detect),
+///     send_digits: None,
 /// };
 /// let form = req.to_form();
 /// assert_eq!(form, vec![
@@ -57,6 +62,8 @@ pub enum CallInstructions {
 ///     ("StatusCallbackEvent", "completed".to_string()),
 ///     ("Timeout", "30".to_string()),
 ///     ("MachineDetection", "Enable".to_string()),
+///     ("AsyncAmd", "true".to_string()),
+///     ("AsyncAmdStatusCallback", "https://gw.example.com/voice/status".to_string()),
 /// ]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +80,12 @@ pub struct CreateCall {
     pub timeout: Option<u32>,
     /// `TimeLimit`: the longest the call may last, in seconds.
     pub time_limit: Option<u32>,
-    /// `MachineDetection=Enable`.
-    pub machine_detection: bool,
+    /// `MachineDetection`: `Enable` or `DetectMessageEnd` (wait for the beep), with
+    /// `AsyncAmd=true` and `AsyncAmdStatusCallback` (the `StatusCallback`).
+    pub machine_detection: Option<MachineDetection>,
+    /// `SendDigits`: keys to press once the call is answered (`w` half a second, `W` one
+    /// second). Twilio ignores `MachineDetection` on a call with digits.
+    pub send_digits: Option<String>,
 }
 
 impl CreateCall {
@@ -97,8 +108,19 @@ impl CreateCall {
         if let Some(t) = self.time_limit {
             form.push(("TimeLimit", t.to_string()));
         }
-        if self.machine_detection {
-            form.push(("MachineDetection", "Enable".to_string()));
+        if let Some(detection) = self.machine_detection {
+            let mode = match detection {
+                MachineDetection::WaitForBeep => "DetectMessageEnd",
+                _ => "Enable",
+            };
+            form.push(("MachineDetection", mode.to_string()));
+            form.push(("AsyncAmd", "true".to_string()));
+            if let Some(url) = self.status_callback.as_deref().filter(|u| !u.is_empty()) {
+                form.push(("AsyncAmdStatusCallback", url.to_string()));
+            }
+        }
+        if let Some(digits) = self.send_digits.as_deref().filter(|d| !d.is_empty()) {
+            form.push(("SendDigits", digits.to_string()));
         }
         form
     }
@@ -116,7 +138,8 @@ impl CreateCall {
     ///     to: "+15550005678".into(),
     ///     from: "+15550001234".into(),
     ///     instructions: CallInstructions::Twiml("x".repeat(4001)),
-    ///     status_callback: None, timeout: None, time_limit: None, machine_detection: false,
+    ///     status_callback: None, timeout: None, time_limit: None, machine_detection: None,
+    ///     send_digits: None,
     /// };
     /// assert_eq!(
     ///     req.validate().unwrap_err().to_string(),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use telephony_core::store as domain;
-use telephony_core::voice::{CallDirection, CallStatus};
+use telephony_core::voice::{AnsweredBy, CallDirection, CallStatus};
 use time::OffsetDateTime;
 
 /// `POST /telephony/calls`: exactly one of `say`, `twiml`, `url`.
@@ -13,6 +13,12 @@ use time::OffsetDateTime;
 /// let r: CallRequest = serde_json::from_str(r#"{"to":"+15550005678","say":"Your table is ready"}"#).unwrap();
 /// assert_eq!(r.say.as_deref(), Some("Your table is ready"));
 /// assert!(!r.machine_detection);
+///
+/// let r: CallRequest = serde_json::from_str(
+///     r#"{"to":"+15550005678","url":"https://app.example.com/voice","waitForBeep":true,"sendDigits":"ww1234#"}"#,
+/// ).unwrap();
+/// assert!(r.wait_for_beep);
+/// assert_eq!(r.send_digits.as_deref(), Some("ww1234#"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -37,6 +43,14 @@ pub struct CallRequest {
     /// Ring time in seconds before `no-answer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+    /// Detect answering machines and wait for the end of a machine's greeting (the beep),
+    /// so a message can be left after it; implies `machineDetection`.
+    #[serde(default)]
+    pub wait_for_beep: bool,
+    /// Keys to press once the callee answers (`0-9 A-D * #`, `w` half a second, `W` one
+    /// second; at most 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_digits: Option<String>,
 }
 
 /// One status a call reached.
@@ -106,6 +120,10 @@ pub struct Call {
     pub history: Vec<CallStatusChange>,
     /// What the caller said or typed.
     pub transcript: Vec<CallTurn>,
+    /// Who answered, as answering-machine detection found: `human`, `machine`,
+    /// `machine_beep`, `machine_no_beep`, `fax`, `unknown` (absent without detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<AnsweredBy>,
 }
 
 impl From<&domain::CallRecord> for Call {
@@ -141,6 +159,7 @@ impl From<&domain::CallRecord> for Call {
                     digits: t.digits.clone(),
                 })
                 .collect(),
+            answered_by: c.answered_by,
         }
     }
 }

@@ -4,11 +4,12 @@
 //! {"id":"evt_msg_…","createdAt":"2026-01-02T03:04:05Z","type":"message.received","data":{…}}
 //! ```
 //!
-//! `data` is an [`InboundMessage`] for `message.received` and a [`StatusChange`] for
-//! `message.status`.
+//! `data` is an [`InboundMessage`] for `message.received`, a [`StatusChange`] for
+//! `message.status` and a [`MachineDetection`] for `call.machine_detection`.
 
 use serde::{Deserialize, Serialize};
 use telephony_core as domain;
+use telephony_core::voice::{AnsweredBy, MachineDetected};
 use telephony_core::{Address, DeliveryStatus, MessageId};
 use time::OffsetDateTime;
 
@@ -49,6 +50,36 @@ pub enum EventData {
     /// A sent message's status moved forward.
     #[serde(rename = "message.status")]
     MessageStatus(StatusChange),
+    /// Answering-machine detection found who answered a call.
+    #[serde(rename = "call.machine_detection")]
+    CallMachineDetection(MachineDetection),
+}
+
+/// `call.machine_detection` data: who answered an outbound call placed with detection.
+///
+/// ```
+/// use telephony_serve::api::{EventData, ForwardedEvent};
+/// let body = r#"{"id":"evt_amd_CA1_machine_beep","createdAt":"2026-01-02T03:04:05Z",
+///   "type":"call.machine_detection","data":{"callId":"CA1","answeredBy":"machine_beep",
+///   "durationMs":4120}}"#;
+/// let ev: ForwardedEvent = serde_json::from_str(body).unwrap();
+/// assert_eq!(ev.kind(), "call.machine_detection");
+/// let EventData::CallMachineDetection(d) = ev.data else { panic!() };
+/// assert_eq!((d.call_id.as_str(), d.answered_by.as_str(), d.duration_ms), ("CA1", "machine_beep", Some(4120)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineDetection {
+    /// The provider's call id.
+    pub call_id: String,
+    /// `human`, `machine`, `machine_beep`, `machine_no_beep`, `fax`, `unknown`.
+    pub answered_by: AnsweredBy,
+    /// How long the detection took, when the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The callee, when the call is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// `message.status` data: where a sent message stands now.
@@ -70,11 +101,28 @@ pub struct StatusChange {
 }
 
 impl ForwardedEvent {
-    /// The event type: `message.received` or `message.status` (the `X-Telephony-Event` header).
+    /// The event type: `message.received`, `message.status` or `call.machine_detection`
+    /// (the `X-Telephony-Event` header).
     pub fn kind(&self) -> &'static str {
         match self.data {
             EventData::MessageReceived(_) => "message.received",
             EventData::MessageStatus(_) => "message.status",
+            EventData::CallMachineDetection(_) => "call.machine_detection",
+        }
+    }
+
+    /// A `call.machine_detection` event; its id names the call and the result, so a
+    /// provider's repeated callback is one event.
+    pub fn machine_detection(d: &MachineDetected, to: Option<String>, now: OffsetDateTime) -> Self {
+        ForwardedEvent {
+            id: format!("evt_amd_{}_{}", d.call_id, d.answered_by),
+            created_at: now,
+            data: EventData::CallMachineDetection(MachineDetection {
+                call_id: d.call_id.clone(),
+                answered_by: d.answered_by,
+                duration_ms: d.duration_ms,
+                to,
+            }),
         }
     }
 

@@ -54,7 +54,7 @@ pub use contacts::ContactApproval;
 pub use dead_letters::{FailedList, FailedMessage, RetryResponse};
 pub use erasure::ForgetReport;
 pub use error::{AdminError, ErrorBody, ErrorCode, ErrorResponse};
-pub use events::{EventData, ForwardedEvent, StatusChange};
+pub use events::{EventData, ForwardedEvent, MachineDetection, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};
 pub use pairing::{PairingDecision, PairingList, PairingRequest};
 pub use receipts::{ErrorInfo, Receipt, ReceiptList, SendRequest, SendResponse, StatusEvent};

@@ -13,7 +13,7 @@
 //! | `GET /telephony/contacts/held` | sends waiting for contact approval |
 //! | `POST /telephony/contacts/{number}/approve` | approve a contact, release its held sends |
 //! | `GET /telephony/log?since=RFC3339&limit=N` | the send log (receipts) |
-//! | `POST /telephony/calls` `{ "to", "say" \| "twiml" \| "url", "from"?, "machineDetection"?, "timeout"? }` | places a call → 201 with the call (400 bad number or TwiML, 503 voice off or every session slot taken, 502 provider failure) |
+//! | `POST /telephony/calls` `{ "to", "say" \| "twiml" \| "url", "from"?, "machineDetection"?, "waitForBeep"?, "sendDigits"?, "timeout"? }` | places a call → 201 with the call (400 bad number or TwiML, 503 voice off or every session slot taken, 502 provider failure) |
 //! | `GET /telephony/calls?since=RFC3339&limit=N` | calls with status history and transcript, oldest first |
 //! | `GET /telephony/calls/{id}` | one call |
 //! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
@@ -38,7 +38,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use telephony_core::store::CallQuery;
-use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
+use telephony_core::voice::{CallAnswer, Digits, MachineDetection, OutboundCall, VoiceResponse};
 use telephony_core::{Address, InboxQuery, InboxState, MessageId, OutboundMessage, Secret};
 use time::OffsetDateTime;
 
@@ -404,7 +404,17 @@ async fn place_call(
             ));
         }
     };
-    let mut call = OutboundCall::new(req.to, answer).machine_detection(req.machine_detection);
+    let mut call = OutboundCall::new(req.to, answer);
+    if req.wait_for_beep {
+        call = call.machine_detection(MachineDetection::WaitForBeep);
+    } else if req.machine_detection {
+        call = call.machine_detection(MachineDetection::Detect);
+    }
+    if let Some(digits) = req.send_digits {
+        let digits = Digits::parse(&digits)
+            .map_err(|e| AdminError::bad_request(format!("\"sendDigits\": {e}")))?;
+        call = call.send_digits(digits);
+    }
     if let Some(from) = req.from {
         call = call.from(from);
     }

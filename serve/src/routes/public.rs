@@ -216,6 +216,16 @@ async fn webhook(
                 return response;
             }
         }
+        WebhookEvent::Call(CallEvent::MachineDetection(d)) => {
+            // A detection result is a status-like callback: the same per-account limit.
+            let limiters = gw.security().webhook_limiters();
+            if let Some(over_limit) = limiters.refuse_status(gw.metrics(), d.account.as_deref()) {
+                return over_limit;
+            }
+            if let Err(response) = crate::voice::machine::machine_detected(&gw, d).await {
+                return response;
+            }
+        }
         WebhookEvent::Call(event)
             if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
         {

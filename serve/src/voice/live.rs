@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use telephony_core::store::CallRecord;
 use telephony_core::voice::{
-    RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart,
+    Digits, RelayCommand, RelayEvent, RelaySetup, StreamCommand, StreamEvent, StreamStart, dtmf_pcm,
 };
 use telephony_core::{Provider, audio};
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +52,9 @@ pub enum LiveError {
     /// The provider did not hang up.
     #[error("the provider did not hang up: {0}")]
     HangUp(String),
+    /// The provider did not send the digits.
+    #[error("the provider did not send the digits: {0}")]
+    Digits(String),
 }
 
 /// What the socket task is told to do.
@@ -235,6 +238,36 @@ impl StreamSender {
         Ok(cleared)
     }
 
+    /// Presses keys into the call (to drive an IVR). Where the provider sends DTMF on a
+    /// streamed call (Telnyx `send_dtmf`) it does; otherwise (Twilio Media Streams has no
+    /// DTMF message, and a TwiML update would end the stream) the tones are played into
+    /// the stream as audio after what is queued (in-band DTMF, 100 ms per key).
+    ///
+    /// ```no_run
+    /// use telephony_core::voice::Digits;
+    /// use telephony_serve::{CallStream, HandlerError};
+    ///
+    /// async fn press_one(stream: CallStream) -> Result<(), HandlerError> {
+    ///     stream.sender().send_digits(&Digits::parse("1")?).await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn send_digits(&self, digits: &Digits) -> Result<(), LiveError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(LiveError::Closed);
+        }
+        match self
+            .shared
+            .provider
+            .send_digits(&self.shared.call_id, digits)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_unsupported() => self.send_pcm(&dtmf_pcm(digits)),
+            Err(e) => Err(LiveError::Digits(e.to_string())),
+        }
+    }
+
     /// Ends the call once the audio already sent has played (waiting at most 30 s), so
     /// the caller hears the whole goodbye.
     pub async fn hang_up(&self) -> Result<(), LiveError> {
@@ -358,6 +391,24 @@ impl RelaySender {
     /// Sends a whole reply.
     pub fn say(&self, text: impl Into<String>) -> Result<(), LiveError> {
         self.token(text, true)
+    }
+
+    /// Presses keys into the call (the relay's `sendDigits`); `W` (one second) is sent
+    /// as `ww`, the relay knowing only `w`.
+    ///
+    /// ```no_run
+    /// use telephony_core::voice::Digits;
+    /// use telephony_serve::{HandlerError, RelaySession};
+    ///
+    /// async fn press_one(relay: RelaySession) -> Result<(), HandlerError> {
+    ///     relay.sender().send_digits(&Digits::parse("1W#")?)?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn send_digits(&self, digits: &Digits) -> Result<(), LiveError> {
+        self.command(RelayCommand::SendDigits {
+            digits: digits.as_str().replace('W', "ww"),
+        })
     }
 
     /// Sends any relay command (play, digits, language, …).

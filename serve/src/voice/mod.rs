@@ -26,6 +26,7 @@ pub(crate) mod call_control;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod live;
+pub(crate) mod machine;
 pub(crate) mod marks;
 pub(crate) mod pending;
 pub(crate) mod preconnect;
@@ -40,8 +41,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use telephony_core::store::{BeginOutcome, CallRecord, CallStatusOutcome, NewCall, StatusSource};
 use telephony_core::voice::{
-    CallAnswer, CallDirection, CallEvent, CallStatus, Gather, OutboundCall, Say, Session,
-    SpeechTimeout, Verb, VoiceResponse,
+    CallAnswer, CallDirection, CallEvent, CallStatus, Gather, MachineDetection, OutboundCall, Say,
+    Session, SpeechTimeout, Verb, VoiceResponse,
 };
 use telephony_core::{PhoneNumber, PhoneNumberError, ProviderError, StoreError};
 use time::OffsetDateTime;
@@ -122,6 +123,53 @@ pub struct VoiceSettings {
     /// the relay bridge's first request) while answering the call's webhook, rather than
     /// once the provider connects (`voice.preconnect`, default on).
     pub preconnect: bool,
+    /// What the gateway does when answering-machine detection finds a machine
+    /// (`voice.onMachine`).
+    pub on_machine: OnMachine,
+    /// Said after a machine's beep under [`OnMachine::Message`] (`voice.voicemailMessage`).
+    pub voicemail_message: Option<String>,
+}
+
+/// What the gateway does with a call answered by a machine (`voice.onMachine`), whatever
+/// handler runs the call.
+///
+/// ```
+/// use telephony_serve::{OnMachine, VoiceSettings};
+/// let v = VoiceSettings::enabled().on_machine(OnMachine::Message).voicemail_message("Your order is ready.");
+/// assert_eq!(v.on_machine, OnMachine::Message);
+/// assert_eq!(OnMachine::parse("hangup"), Some(OnMachine::Hangup));
+/// assert_eq!(OnMachine::default(), OnMachine::Continue);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnMachine {
+    /// Nothing: the call goes on as its handler says (`"continue"`, the default).
+    #[default]
+    Continue,
+    /// Hang up on machines and faxes (`"hangup"`).
+    Hangup,
+    /// Leave [`VoiceSettings::voicemail_message`] once the machine's greeting ended (at the
+    /// beep), then hang up; faxes are hung up on. Detection then always waits for the beep
+    /// (`"message"`).
+    Message,
+}
+
+impl OnMachine {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnMachine::Continue => "continue",
+            OnMachine::Hangup => "hangup",
+            OnMachine::Message => "message",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [OnMachine::Continue, OnMachine::Hangup, OnMachine::Message]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 impl Default for VoiceSettings {
@@ -146,6 +194,8 @@ impl Default for VoiceSettings {
                 "Sorry, nobody could take your call right now. Please call again later. Goodbye."
                     .into(),
             preconnect: true,
+            on_machine: OnMachine::Continue,
+            voicemail_message: None,
         }
     }
 }
@@ -245,6 +295,18 @@ impl VoiceSettings {
     /// Sets the default flow's mode.
     pub fn mode(mut self, mode: VoiceMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Sets what happens to calls answered by a machine.
+    pub fn on_machine(mut self, on_machine: OnMachine) -> Self {
+        self.on_machine = on_machine;
+        self
+    }
+
+    /// Sets the message left after a machine's beep.
+    pub fn voicemail_message(mut self, text: impl Into<String>) -> Self {
+        self.voicemail_message = Some(text.into());
         self
     }
 
@@ -464,6 +526,10 @@ impl<G: Send + 'static> Voice<G> {
         }
         if call.status_callback.is_none() {
             call.status_callback = self.shared.status_callback_url();
+        }
+        if voice.on_machine == OnMachine::Message && call.machine_detection.is_some() {
+            // The message is left at the beep: detection must wait for it.
+            call.machine_detection = Some(MachineDetection::WaitForBeep);
         }
         if call.time_limit_secs.is_none() {
             call.time_limit_secs = voice

@@ -127,6 +127,16 @@ impl Forwarder {
             .await;
     }
 
+    pub(crate) async fn forward_machine_detection(
+        &self,
+        d: &telephony_core::voice::MachineDetected,
+        to: Option<String>,
+    ) {
+        let now = OffsetDateTime::now_utc();
+        self.enqueue_event(ForwardedEvent::machine_detection(d, to, now))
+            .await;
+    }
+
     pub(crate) async fn forward_status(&self, receipt: &Receipt) {
         let now = OffsetDateTime::now_utc();
         self.enqueue_event(ForwardedEvent::message_status(receipt, now))

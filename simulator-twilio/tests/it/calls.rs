@@ -178,7 +178,7 @@ async fn create_sends_the_exact_form_once() {
     .status_callback("https://gw.example.com/voice/status")
     .ring_timeout_secs(30)
     .time_limit_secs(600)
-    .machine_detection(true);
+    .machine_detection(telephony_core::voice::MachineDetection::Detect);
     let placed = twilio.place_call(&call).await.unwrap();
     assert!(placed.call_id.starts_with("CA") && placed.call_id.len() == 34);
     assert_eq!(placed.status, CallStatus::Queued);
@@ -206,6 +206,11 @@ async fn create_sends_the_exact_form_once() {
             ("Timeout", "30"),
             ("TimeLimit", "600"),
             ("MachineDetection", "Enable"),
+            ("AsyncAmd", "true"),
+            (
+                "AsyncAmdStatusCallback",
+                "https://gw.example.com/voice/status",
+            ),
         ])
     );
 }

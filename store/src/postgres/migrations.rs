@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compact extras",
         include_str!("../../migrations/postgres/0012_compact_extras.sql"),
     ),
+    (
+        13,
+        "answered by",
+        include_str!("../../migrations/postgres/0013_answered_by.sql"),
+    ),
 ];
 
 #[derive(Debug)]

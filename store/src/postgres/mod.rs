@@ -876,6 +876,20 @@ impl CallStore for PostgresStore {
         ))
     }
 
+    async fn set_call_answered_by(
+        &self,
+        call_id: &str,
+        answered_by: telephony_core::voice::AnsweredBy,
+        at: OffsetDateTime,
+    ) -> Result<CallRecord, StoreError> {
+        in_write_tx!(self, |conn| calls::set_answered_by(
+            conn,
+            call_id,
+            answered_by,
+            at
+        ))
+    }
+
     async fn set_call_note(&self, call_id: &str, note: &str) -> Result<(), StoreError> {
         in_write_tx!(self, |conn| calls::set_note(conn, call_id, note))
     }

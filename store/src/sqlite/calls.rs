@@ -16,7 +16,7 @@ use telephony_core::store::{
     BeginOutcome, CallRecord, CallStatusChange, CallStatusOutcome, CallTurn, NewCall,
     OrphanCallStatus, PendingAnswer, StatusSource,
 };
-use telephony_core::voice::CallStatus;
+use telephony_core::voice::{AnsweredBy, CallStatus};
 use time::OffsetDateTime;
 
 use super::codec::{
@@ -38,7 +38,7 @@ fn not_found(id: &str) -> StoreError {
 macro_rules! call_columns {
     () => {
         "rowid AS seq, call_id, direction, caller, callee, status, session, started_at, \
-         answered_at, ended_at, updated_at, duration_secs, note"
+         answered_at, ended_at, updated_at, duration_secs, note, answered_by"
     };
 }
 pub(crate) use call_columns;
@@ -87,6 +87,7 @@ fn decode(
         note: get(row, "calls.note")?,
         history,
         transcript,
+        answered_by: get_answered_by(row)?,
     })
 }
 
@@ -352,6 +353,39 @@ pub(crate) async fn update_status(
     Ok(CallStatusOutcome::Applied(
         load_existing(conn, call_id).await?,
     ))
+}
+
+fn get_answered_by(row: &SqliteRow) -> Result<Option<AnsweredBy>, StoreError> {
+    let raw: Option<String> = get(row, "calls.answered_by")?;
+    raw.map(|s| {
+        AnsweredBy::parse(&s).ok_or_else(|| {
+            codec::corrupt(
+                "calls.answered_by",
+                format_args!("unknown detection result {s:?}"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// Keeps a call's answering-machine detection result and bumps `updated_at`.
+pub(crate) async fn set_answered_by(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    answered_by: AnsweredBy,
+    at: OffsetDateTime,
+) -> Result<CallRecord, StoreError> {
+    let done = sqlx::query("UPDATE calls SET answered_by = ?2, updated_at = ?3 WHERE call_id = ?1")
+        .bind(call_id)
+        .bind(answered_by.as_str())
+        .bind(codec::to_ms(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(not_found(call_id));
+    }
+    load_existing(conn, call_id).await
 }
 
 /// Sets (replaces) a call's note.

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compact inbox",
         include_str!("../../migrations/sqlite/0012_compact_inbox.sql"),
     ),
+    (
+        13,
+        "answered by",
+        include_str!("../../migrations/sqlite/0013_answered_by.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -34,6 +34,7 @@ impl CallStore for MemoryStore {
                 source: call.source,
             }],
             transcript: Vec::new(),
+            answered_by: None,
         };
         g.calls.push(record.clone());
         Ok(if full {
@@ -102,6 +103,19 @@ impl CallStore for MemoryStore {
         call.transcript.push(turn.clone());
         call.updated_at = turn.at;
         Ok(())
+    }
+
+    async fn set_call_answered_by(
+        &self,
+        call_id: &str,
+        answered_by: crate::voice::AnsweredBy,
+        at: OffsetDateTime,
+    ) -> Result<CallRecord, StoreError> {
+        let mut g = self.lock();
+        let call = g.call_mut(call_id)?;
+        call.answered_by = Some(answered_by);
+        call.updated_at = at;
+        Ok(call.clone())
     }
 
     async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {

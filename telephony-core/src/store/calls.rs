@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::voice::{CallDirection, CallStatus};
+use crate::voice::{AnsweredBy, CallDirection, CallStatus};
 
 use super::StoreError;
 
@@ -121,6 +121,10 @@ pub struct CallRecord {
     /// What the caller said or typed, oldest first.
     #[serde(default)]
     pub transcript: Vec<CallTurn>,
+    /// Who answered, as the provider's answering-machine detection found (the latest
+    /// result: a call waiting for the beep may first be `machine`, then `machine_beep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<AnsweredBy>,
 }
 
 impl CallRecord {
@@ -252,6 +256,15 @@ pub trait CallStore: Send + Sync + 'static {
 
     /// Appends a turn to a call's transcript and bumps `updated_at`. `NotFound` if unknown.
     async fn add_call_turn(&self, call_id: &str, turn: &CallTurn) -> Result<(), StoreError>;
+
+    /// Keeps the answering-machine detection's result on a call (replacing an earlier
+    /// one) and bumps `updated_at`; returns the call as stored. `NotFound` if unknown.
+    async fn set_call_answered_by(
+        &self,
+        call_id: &str,
+        answered_by: AnsweredBy,
+        at: OffsetDateTime,
+    ) -> Result<CallRecord, StoreError>;
 
     /// Bumps `updated_at` (the reaper saw the call still live). `NotFound` if unknown.
     async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;

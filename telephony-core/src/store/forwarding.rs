@@ -13,7 +13,7 @@ pub struct ForwardEvent {
     /// Unique, stable id (receivers use it to drop duplicates), e.g. `evt_…`: every
     /// delivery attempt of the event, from any replica, carries the same id.
     pub id: String,
-    /// `message.received` or `message.status`.
+    /// `message.received`, `message.status` or `call.machine_detection`.
     pub kind: String,
     /// The JSON body to POST.
     pub payload: serde_json::Value,

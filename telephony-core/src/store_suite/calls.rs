@@ -48,6 +48,7 @@ fn recorded(call: &NewCall, session: bool) -> CallRecord {
         note: call.note.clone(),
         history: vec![change(call.status, call.at, call.source)],
         transcript: Vec::new(),
+        answered_by: None,
     }
 }
 
@@ -663,6 +664,49 @@ pub async fn call_notes_and_touch<S: CallStore + ?Sized>(s: &S) {
     );
     assert!(
         s.touch_call("CA404", at(31))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(s.call("CA404").await.unwrap(), None);
+}
+
+/// The detection result is kept on the call, a later one replaces it, it bumps
+/// `updated_at`, survives a rename and shows in the list; unknown calls are `NotFound`.
+pub async fn call_answered_by_kept<S: CallStore + ?Sized>(s: &S) {
+    use crate::voice::AnsweredBy;
+    let begun = started(s, &new_call("pending_1", CallStatus::Queued, true, 0), None).await;
+    s.rename_call("pending_1", "CA1").await.unwrap();
+    let rec = s
+        .set_call_answered_by("CA1", AnsweredBy::Machine, at(12))
+        .await
+        .unwrap();
+    let expected = CallRecord {
+        call_id: "CA1".into(),
+        answered_by: Some(AnsweredBy::Machine),
+        updated_at: at(12),
+        ..begun
+    };
+    assert_eq!(rec, expected);
+    assert_eq!(s.call("CA1").await.unwrap().unwrap(), expected);
+    s.set_call_answered_by("CA1", AnsweredBy::MachineBeep, at(19))
+        .await
+        .unwrap();
+    let listed = s.calls(&CallQuery::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].answered_by, Some(AnsweredBy::MachineBeep));
+    assert_eq!(listed[0].updated_at, at(19));
+    for a in [
+        AnsweredBy::Human,
+        AnsweredBy::MachineNoBeep,
+        AnsweredBy::Fax,
+        AnsweredBy::Unknown,
+    ] {
+        s.set_call_answered_by("CA1", a, at(20)).await.unwrap();
+        assert_eq!(s.call("CA1").await.unwrap().unwrap().answered_by, Some(a));
+    }
+    assert!(
+        s.set_call_answered_by("CA404", AnsweredBy::Human, at(21))
             .await
             .unwrap_err()
             .is_not_found()

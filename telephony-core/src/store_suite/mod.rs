@@ -261,6 +261,7 @@ macro_rules! call_store_tests {
         $crate::store_suite_tests!(@case $fresh, calls, rename_call_moves_record_and_answer);
         $crate::store_suite_tests!(@case $fresh, calls, call_turns_keep_order);
         $crate::store_suite_tests!(@case $fresh, calls, call_notes_and_touch);
+        $crate::store_suite_tests!(@case $fresh, calls, call_answered_by_kept);
         $crate::store_suite_tests!(@case $fresh, calls, calls_since_and_limit);
         $crate::store_suite_tests!(@case $fresh, calls, pending_answer_is_taken_once);
         $crate::store_suite_tests!(@case $fresh, calls, stream_token_is_good_once);

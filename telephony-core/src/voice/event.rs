@@ -58,6 +58,18 @@ pub enum CallEvent {
         /// The provider's id of the leg that rang the target, when it said.
         target_call_id: Option<String>,
     },
+    /// The provider's answering-machine detection on a call placed with
+    /// [`OutboundCall::machine_detection`](crate::voice::OutboundCall): who answered. The
+    /// call goes on while this is handled (the gateway asks for asynchronous detection);
+    /// act on it through the gateway (hang up, or say a message after the beep).
+    ///
+    /// ```
+    /// use telephony_core::voice::{AnsweredBy, CallEvent, MachineDetected};
+    /// let ev = CallEvent::MachineDetection(MachineDetected::new("CA1", AnsweredBy::MachineBeep));
+    /// assert_eq!(ev.call_id(), "CA1");
+    /// assert!(!ev.is_hangup());
+    /// ```
+    MachineDetection(super::machine::MachineDetected),
 }
 
 impl CallEvent {
@@ -70,6 +82,7 @@ impl CallEvent {
             | CallEvent::Resume { call: c, .. }
             | CallEvent::Transfer { call: c, .. } => &c.call_id,
             CallEvent::Status(s) => &s.call_id,
+            CallEvent::MachineDetection(d) => &d.call_id,
         }
     }
 

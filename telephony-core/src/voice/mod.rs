@@ -31,8 +31,11 @@
 
 mod call;
 mod control;
+mod dtmf;
+mod dtmf_tones;
 mod error;
 mod event;
+mod machine;
 mod outbound;
 mod realtime;
 mod response;
@@ -41,8 +44,11 @@ mod transfer;
 
 pub use call::{Call, CallDirection, CallStatus, UnknownCallStatus};
 pub use control::{ACTION_EXTRA, VoiceControl, VoiceRun};
+pub use dtmf::{Digits, DigitsError, MAX_DIGITS};
+pub use dtmf_tones::{GAP_MS, TONE_MS, dtmf_frequencies, dtmf_pcm};
 pub use error::VoiceError;
 pub use event::{CallEvent, CallStatusUpdate, SpeechResult};
+pub use machine::{AnsweredBy, MachineDetected, MachineDetection};
 pub use outbound::{CallAnswer, OutboundCall};
 pub use realtime::{
     AudioFrame, Realtime, RealtimeError, RelayCommand, RelayEvent, RelaySetup, RelayVerb,

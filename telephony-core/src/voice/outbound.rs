@@ -1,6 +1,8 @@
 //! [`OutboundCall`]: a call the gateway asks a provider to place, and what to do when it
 //! is answered ([`CallAnswer`]).
 
+use super::dtmf::Digits;
+use super::machine::MachineDetection;
 use super::response::VoiceResponse;
 
 /// What the provider does once an outbound call is answered.
@@ -33,23 +35,25 @@ pub enum CallAnswer {
 /// seconds; `None` leaves the provider's default.
 ///
 /// ```
-/// use telephony_core::voice::{CallAnswer, OutboundCall, VoiceResponse};
+/// use telephony_core::voice::{CallAnswer, Digits, MachineDetection, OutboundCall, VoiceResponse};
 ///
 /// let call = OutboundCall::new("+15550005678", CallAnswer::Response(VoiceResponse::new().say("Hi").hangup()))
 ///     .from("+15550001234")
 ///     .status_callback("https://gw.example.com/voice/status")
 ///     .ring_timeout_secs(30)
 ///     .time_limit_secs(600)
-///     .machine_detection(true);
+///     .machine_detection(MachineDetection::WaitForBeep);
 /// assert_eq!(call.to, "+15550005678");
 /// assert_eq!(call.from.as_deref(), Some("+15550001234"));
 /// assert_eq!((call.ring_timeout_secs, call.time_limit_secs), (Some(30), Some(600)));
-/// assert!(call.machine_detection);
+/// assert_eq!(call.machine_detection, Some(MachineDetection::WaitForBeep));
 ///
-/// let by_url = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/voice".into()));
+/// let by_url = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/voice".into()))
+///     .send_digits(Digits::parse("ww1234#").unwrap());
 /// assert_eq!(by_url.from, None);
 /// assert_eq!(by_url.status_callback, None);
-/// assert!(!by_url.machine_detection);
+/// assert_eq!(by_url.machine_detection, None);
+/// assert_eq!(by_url.send_digits.map(|d| d.to_string()).as_deref(), Some("ww1234#"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -66,8 +70,12 @@ pub struct OutboundCall {
     pub ring_timeout_secs: Option<u32>,
     /// The longest the call may last once answered.
     pub time_limit_secs: Option<u32>,
-    /// Ask the provider to detect answering machines.
-    pub machine_detection: bool,
+    /// Ask the provider to detect answering machines (asynchronously: the call goes on and
+    /// the result arrives as a [`CallEvent::MachineDetection`](super::CallEvent)).
+    pub machine_detection: Option<MachineDetection>,
+    /// Keys to press once the callee answers (Twilio `SendDigits`, Telnyx
+    /// `send_digits_on_answer`). Twilio ignores machine detection on a call with digits.
+    pub send_digits: Option<Digits>,
 }
 
 impl OutboundCall {
@@ -80,7 +88,8 @@ impl OutboundCall {
             status_callback: None,
             ring_timeout_secs: None,
             time_limit_secs: None,
-            machine_detection: false,
+            machine_detection: None,
+            send_digits: None,
         }
     }
 
@@ -108,9 +117,15 @@ impl OutboundCall {
         self
     }
 
-    /// Turns answering-machine detection on or off.
-    pub fn machine_detection(mut self, on: bool) -> Self {
-        self.machine_detection = on;
+    /// Asks for answering-machine detection.
+    pub fn machine_detection(mut self, detection: MachineDetection) -> Self {
+        self.machine_detection = Some(detection);
+        self
+    }
+
+    /// Presses these keys once the callee answers.
+    pub fn send_digits(mut self, digits: Digits) -> Self {
+        self.send_digits = Some(digits);
         self
     }
 }

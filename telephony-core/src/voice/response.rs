@@ -116,6 +116,11 @@ impl VoiceResponse {
     pub fn relay(self, relay: super::realtime::RelayVerb) -> Self {
         self.verb(Verb::Relay(relay))
     }
+
+    /// Presses keys into the call ([`Verb::SendDigits`]).
+    pub fn send_digits(self, digits: super::dtmf::Digits) -> Self {
+        self.verb(Verb::SendDigits(digits))
+    }
 }
 
 /// One instruction of a [`VoiceResponse`].
@@ -149,6 +154,15 @@ pub enum Verb {
     /// Connect the call to a text relay (speech-to-text and text-to-speech by the
     /// provider).
     Relay(super::realtime::RelayVerb),
+    /// Press keys into the call (DTMF out), e.g. to drive an IVR; `w` waits half a second,
+    /// `W` one second (Twilio `<Play digits>`, Telnyx `send_dtmf`).
+    ///
+    /// ```
+    /// use telephony_core::voice::{Digits, Verb, VoiceResponse};
+    /// let r = VoiceResponse::new().send_digits(Digits::parse("ww1234#").unwrap());
+    /// assert!(matches!(&r.verbs()[0], Verb::SendDigits(d) if d.as_str() == "ww1234#"));
+    /// ```
+    SendDigits(super::dtmf::Digits),
 }
 
 /// Text to speak, with an optional voice, language and repeat count.
@@ -569,6 +583,7 @@ mod tests {
             .redirect("r")
             .record(Record::new().max_length(5))
             .reject(RejectReason::Rejected)
+            .send_digits(super::super::dtmf::Digits::parse("1").unwrap())
             .hangup();
         let kinds: Vec<&str> = r
             .verbs()
@@ -585,12 +600,13 @@ mod tests {
                 Verb::Gather(_) => "gather",
                 Verb::Stream(_) => "stream",
                 Verb::Relay(_) => "relay",
+                Verb::SendDigits(_) => "digits",
             })
             .collect();
         assert_eq!(
             kinds,
             [
-                "pause", "say", "play", "dial", "redirect", "record", "reject", "hangup"
+                "pause", "say", "play", "dial", "redirect", "record", "reject", "digits", "hangup"
             ]
         );
     }

@@ -204,6 +204,16 @@ impl VoiceSection {
             (Some("stream"), Some(url)) => v = v.stream_to(url.clone()),
             _ => {}
         }
+        if let Some(m) = self
+            .on_machine
+            .as_deref()
+            .and_then(telephony_serve::OnMachine::parse)
+        {
+            v = v.on_machine(m);
+        }
+        if let Some(text) = &self.voicemail_message {
+            v = v.voicemail_message(text.clone());
+        }
         v
     }
 }

@@ -120,6 +120,17 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
     let v = cfg.voice.settings(cfg.max_concurrent_sessions);
     assert_eq!(v.mode, telephony_serve::VoiceMode::Stream);
     assert_eq!(v.stream_url.as_deref(), Some("ws://127.0.0.1:9000/media"));
+    assert_eq!(v.on_machine, telephony_serve::OnMachine::Continue);
+
+    std::fs::write(
+        &path,
+        r#"{ voice: { onMachine: "message", voicemailMessage: "Call us back." } }"#,
+    )
+    .unwrap();
+    let (cfg, _) = Config::load_with_env(Some(&path), &[]).unwrap();
+    let v = cfg.voice.settings(cfg.max_concurrent_sessions);
+    assert_eq!(v.on_machine, telephony_serve::OnMachine::Message);
+    assert_eq!(v.voicemail_message.as_deref(), Some("Call us back."));
 
     for (text, key, reason) in [
         (
@@ -151,6 +162,21 @@ fn voice_keys_are_read_checked_and_reported_when_voice_is_off() {
             r#"{ voice: { mode: "live" } }"#,
             "voice.mode",
             "unknown mode \"live\"; expected gather, relay or stream",
+        ),
+        (
+            r#"{ voice: { onMachine: "message" } }"#,
+            "voice.voicemailMessage",
+            "voice.onMachine \"message\" needs voice.voicemailMessage: what to say after the beep",
+        ),
+        (
+            r#"{ voice: { onMachine: "drop" } }"#,
+            "voice.onMachine",
+            "unknown value \"drop\"; expected continue, hangup or message",
+        ),
+        (
+            r#"{ voice: { onMachine: "message", voicemailMessage: " " } }"#,
+            "voice.voicemailMessage",
+            "must not be empty",
         ),
     ] {
         std::fs::write(&path, text).unwrap();

@@ -15,6 +15,7 @@ mod first_words;
 mod floods;
 mod hostile;
 mod lifecycle;
+mod machine_detection;
 mod multi_account;
 mod outbox_replicas;
 mod probe;

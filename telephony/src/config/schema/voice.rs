@@ -38,4 +38,10 @@ pub struct VoiceSection {
     /// `call.started`, the stream's WebSocket) while answering the call's webhook
     /// (default true).
     pub preconnect: Option<bool>,
+    /// What to do when answering-machine detection finds a machine: `continue` (default),
+    /// `hangup` (machines and faxes), `message` (say `voice.voicemailMessage` after the
+    /// beep, then hang up).
+    pub on_machine: Option<String>,
+    /// `voice.onMachine: "message"`: what to say after a machine's beep.
+    pub voicemail_message: Option<String>,
 }

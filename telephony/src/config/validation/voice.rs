@@ -73,6 +73,23 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
             );
         }
     }
+    match config.voice.on_machine.as_deref() {
+        None | Some("continue" | "hangup") => {}
+        Some("message") => {
+            if config.voice.voicemail_message.is_none() {
+                return rule(
+                    "voice.voicemailMessage",
+                    "voice.onMachine \"message\" needs voice.voicemailMessage: what to say after the beep".into(),
+                );
+            }
+        }
+        Some(other) => {
+            return rule(
+                "voice.onMachine",
+                format!("unknown value {other:?}; expected continue, hangup or message"),
+            );
+        }
+    }
     for (key, text) in [
         ("voice.greeting", &config.voice.greeting),
         ("voice.closing", &config.voice.closing),
@@ -80,6 +97,7 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
             "voice.transferFailedMessage",
             &config.voice.transfer_failed_message,
         ),
+        ("voice.voicemailMessage", &config.voice.voicemail_message),
     ] {
         if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return rule(key, "must not be empty".into());
