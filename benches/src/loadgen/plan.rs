@@ -235,6 +235,59 @@ impl Plan {
         self.template.len()
     }
 
+    /// Writes the plan for `wrk` (`benches/wrk-signed.lua`) into `dir`: `plan.lua`, a Lua
+    /// chunk returning the template cut at its variable parts (`pieces`, and between
+    /// consecutive pieces the `kinds` patched in: `sig`, `sid` or `from`) with the run id
+    /// and the sender count, and `signatures.bin`, the 28-byte signatures one after the
+    /// other. Request `i` is the pieces joined with its signature, its SID
+    /// (`SM` + run id + `i` as 16 hex digits) and its sender (`i % senders`, 7 digits).
+    pub(crate) fn write_wrk(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let mut cuts: Vec<(usize, usize, &str)> = self
+            .sid_offsets
+            .iter()
+            .map(|&o| (o, message_sid(&self.run_id, 0).len(), "sid"))
+            .collect();
+        cuts.push((self.sender_offset, SENDER_DIGITS, "from"));
+        cuts.push((self.sig_offset, SIG_LEN, "sig"));
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for &(o, len, _) in &cuts {
+            pieces.push(&self.template[at..o]);
+            at = o + len;
+        }
+        pieces.push(&self.template[at..]);
+        let lua_string = |b: &[u8]| {
+            let mut s = String::from("\"");
+            for &c in b {
+                if c.is_ascii_alphanumeric() || b" /:.=&%+-_;,*()<>?!@#$".contains(&c) {
+                    s.push(c as char);
+                } else {
+                    s.push_str(&format!("\\{c:03}"));
+                }
+            }
+            s.push('"');
+            s
+        };
+        let mut lua = format!(
+            "-- written by `loadgen --wrk-plan`: {} signed requests\nreturn {{\n  run_id = \"{}\",\n  senders = {},\n  count = {},\n  pieces = {{\n",
+            self.signatures.len(),
+            self.run_id,
+            self.senders,
+            self.signatures.len()
+        );
+        for p in &pieces {
+            lua.push_str(&format!("    {},\n", lua_string(p)));
+        }
+        lua.push_str("  },\n  kinds = { ");
+        for &(_, _, k) in &cuts {
+            lua.push_str(&format!("\"{k}\", "));
+        }
+        lua.push_str("},\n}\n");
+        std::fs::write(dir.join("plan.lua"), lua)?;
+        std::fs::write(dir.join("signatures.bin"), self.signatures.concat())
+    }
+
     /// The range of `provider_sid` values this run writes: `[low, high)`.
     pub(crate) fn sid_range(&self) -> (String, String) {
         (format!("SM{}", self.run_id), format!("SM{}g", self.run_id))
