@@ -127,7 +127,7 @@ start_gateway() {
     local rt="$dir/telephony-data/gateway.json"
     for _ in $(seq 1 300); do
         if [ -f "$rt" ] && grep -q "\"pid\": *$gw_pid\b" "$rt" 2>/dev/null; then
-            gw_url="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["public_addr"])' "$rt")"
+            gw_url="http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publicAddr"])' "$rt")"
             return 0
         fi
         if ! kill -0 "$gw_pid" 2>/dev/null; then
