@@ -235,6 +235,11 @@ struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+    /// Sign `--requests` requests for `--target` (or `--runtime-file`) and write them for
+    /// `wrk` into this directory instead of sending them (`benches/wrk-signed.lua` reads
+    /// them; see `benches/compare-axum.sh`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["voice", "realtime", "config", "no_workers"])]
+    wrk_plan: Option<PathBuf>,
 }
 
 /// Where the requests go and how they are signed.
@@ -1075,6 +1080,45 @@ fn run(args: Args) -> Result<bool, String> {
     Ok(met)
 }
 
+/// `--wrk-plan`: signs the requests for the external target and writes them for `wrk`.
+fn write_wrk_plan(args: &Args, dir: &std::path::Path) -> Result<bool, String> {
+    if args.target.is_empty() && args.runtime_file.is_empty() {
+        return Err("--wrk-plan needs --target or --runtime-file".into());
+    }
+    let target = external_target(args)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let plan = Plan::build(&PlanSpec {
+        requests: args.requests,
+        senders: args.senders,
+        signed_url: target.signed_url.clone(),
+        path: target.path.clone(),
+        host: target.host.clone(),
+        account_sid: target.account_sid.clone(),
+        auth_token: target.auth_token.clone(),
+        threads: cpus,
+    })?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    plan.write_wrk(dir)
+        .map_err(|e| format!("writing the plan into {}: {e}", dir.display()))?;
+    let (low, high) = plan.sid_range();
+    if args.json {
+        println!(
+            "{}",
+            json!({ "requests": plan.len(), "run_id": plan.run_id, "sid_low": low, "sid_high": high, "request_bytes": plan.request_bytes() })
+        );
+    } else {
+        eprintln!(
+            "{} requests of {} bytes for {} written to {} (run id {})",
+            plan.len(),
+            plan.request_bytes(),
+            target.signed_url,
+            dir.display(),
+            plan.run_id
+        );
+    }
+    Ok(true)
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = if args.provider == "telnyx" && !args.voice && !args.realtime {
@@ -1093,6 +1137,8 @@ fn main() -> std::process::ExitCode {
         }
     } else if args.voice {
         voice::run(args)
+    } else if let Some(dir) = &args.wrk_plan {
+        write_wrk_plan(&args, dir)
     } else {
         run(args)
     };

@@ -83,6 +83,21 @@ fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
         .collect()
 }
 
+/// `b` as a Lua string literal: printable ASCII as is, everything else (quotes and
+/// backslashes too) as a decimal escape.
+fn lua_string(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        if c.is_ascii_alphanumeric() || b" /:.=&%+-_;,*()<>?!@#$".contains(&c) {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("\\{c:03}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
 impl Plan {
     /// Signs `spec.requests` requests (on `spec.threads` threads) and checks every one.
     pub(crate) fn build(spec: &PlanSpec) -> Result<Plan, String> {
@@ -235,6 +250,54 @@ impl Plan {
         self.template.len()
     }
 
+    /// The template cut at its variable parts: `pieces` (one more than `kinds`) and, between
+    /// consecutive pieces, what goes there (`sig`, `sid` or `from`).
+    fn wrk_parts(&self) -> (Vec<&[u8]>, Vec<&'static str>) {
+        let mut cuts: Vec<(usize, usize, &'static str)> = self
+            .sid_offsets
+            .iter()
+            .map(|&o| (o, message_sid(&self.run_id, 0).len(), "sid"))
+            .collect();
+        cuts.push((self.sender_offset, SENDER_DIGITS, "from"));
+        cuts.push((self.sig_offset, SIG_LEN, "sig"));
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for &(o, len, _) in &cuts {
+            pieces.push(&self.template[at..o]);
+            at = o + len;
+        }
+        pieces.push(&self.template[at..]);
+        (pieces, cuts.into_iter().map(|(_, _, k)| k).collect())
+    }
+
+    /// Writes the plan for `wrk` (`benches/wrk-signed.lua`) into `dir`: `plan.lua`, a Lua
+    /// chunk returning the template cut at its variable parts (`pieces`, and between
+    /// consecutive pieces the `kinds` patched in: `sig`, `sid` or `from`) with the run id
+    /// and the sender count, and `signatures.bin`, the 28-byte signatures one after the
+    /// other. Request `i` is the pieces joined with its signature, its SID
+    /// (`SM` + run id + `i` as 16 hex digits) and its sender (`i % senders`, 7 digits).
+    pub(crate) fn write_wrk(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let (pieces, kinds) = self.wrk_parts();
+        let mut lua = format!(
+            "-- written by `loadgen --wrk-plan`: {} signed requests\nreturn {{\n  run_id = \"{}\",\n  senders = {},\n  count = {},\n  pieces = {{\n",
+            self.signatures.len(),
+            self.run_id,
+            self.senders,
+            self.signatures.len()
+        );
+        for p in &pieces {
+            lua.push_str(&format!("    {},\n", lua_string(p)));
+        }
+        lua.push_str("  },\n  kinds = { ");
+        for k in &kinds {
+            lua.push_str(&format!("\"{k}\", "));
+        }
+        lua.push_str("},\n}\n");
+        std::fs::write(dir.join("plan.lua"), lua)?;
+        std::fs::write(dir.join("signatures.bin"), self.signatures.concat())
+    }
+
     /// The range of `provider_sid` values this run writes: `[low, high)`.
     pub(crate) fn sid_range(&self) -> (String, String) {
         (format!("SM{}", self.run_id), format!("SM{}g", self.run_id))
@@ -244,6 +307,83 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decodes what [`lua_string`] wrote, as Lua reads it.
+    fn unlua(lit: &str) -> Vec<u8> {
+        let inner = lit
+            .strip_prefix('"')
+            .unwrap()
+            .strip_suffix('"')
+            .unwrap()
+            .as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < inner.len() {
+            if inner[i] == b'\\' {
+                let digits = std::str::from_utf8(&inner[i + 1..i + 4]).unwrap();
+                out.push(digits.parse::<u8>().unwrap());
+                i += 4;
+            } else {
+                out.push(inner[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn wrk_plan_rebuilds_every_request() {
+        let spec = PlanSpec {
+            requests: 40,
+            senders: 3,
+            signed_url: "http://gateway.bench.invalid/telephony/webhook".into(),
+            path: "/telephony/webhook".into(),
+            host: "127.0.0.1:3335".into(),
+            account_sid: "AC00000000000000000000000000000023".into(),
+            auth_token: "token".into(),
+            threads: 2,
+        };
+        let plan = Plan::build(&spec).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        plan.write_wrk(dir.path()).unwrap();
+        let lua = std::fs::read_to_string(dir.path().join("plan.lua")).unwrap();
+        let sigs = std::fs::read(dir.path().join("signatures.bin")).unwrap();
+        assert_eq!(sigs.len(), 40 * SIG_LEN);
+        assert!(lua.contains(&format!("run_id = \"{}\"", plan.run_id)));
+        assert!(lua.contains("senders = 3,") && lua.contains("count = 40,"));
+        // The pieces as the Lua chunk spells them, and the kinds between them.
+        let pieces: Vec<Vec<u8>> = lua
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('"') && l.ends_with("\","))
+            .map(|l| unlua(l.trim_end_matches(',')))
+            .collect();
+        let kinds_line = lua
+            .lines()
+            .find(|l| l.trim_start().starts_with("kinds"))
+            .unwrap();
+        let kinds: Vec<&str> = kinds_line.split('"').skip(1).step_by(2).collect();
+        assert_eq!(kinds, ["sig", "sid", "sid", "sid", "from"]);
+        assert_eq!(pieces.len(), kinds.len() + 1);
+        // What wrk-signed.lua sends for request i is exactly what loadgen sends.
+        let mut expected = Vec::new();
+        for i in [0, 1, 2, 17, 39] {
+            plan.fill(i, &mut expected);
+            let mut built = pieces[0].clone();
+            for (k, piece) in kinds.iter().zip(&pieces[1..]) {
+                match *k {
+                    "sig" => built.extend_from_slice(&sigs[i * SIG_LEN..(i + 1) * SIG_LEN]),
+                    "sid" => built.extend_from_slice(message_sid(&plan.run_id, i).as_bytes()),
+                    _ => built.extend_from_slice(format!("{:07}", i % 3).as_bytes()),
+                }
+                built.extend_from_slice(piece);
+            }
+            assert_eq!(
+                String::from_utf8(built).unwrap(),
+                String::from_utf8(expected.clone()).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn requests_are_signed_and_unique() {

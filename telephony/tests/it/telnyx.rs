@@ -198,6 +198,16 @@ async fn sandbox_round_trip_inbound_reply_and_receipts() {
             DeliveryStatus::Delivered
         ]
     );
+    // The simulator records a webhook's answer once it is back, which can be just after
+    // the gateway applied the status it carried.
+    wait_for("both status webhooks answered", || async {
+        sim.webhooks()
+            .iter()
+            .filter(|w| w.http_status.is_some())
+            .count()
+            >= 2
+    })
+    .await;
     let hooks: Vec<(String, Option<u16>)> = sim
         .webhooks()
         .into_iter()
