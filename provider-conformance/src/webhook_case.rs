@@ -152,9 +152,6 @@ pub struct ExpectedAck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
-// Test expectations, a handful per case: their size does not matter, and an unboxed
-// variant keeps `ExpectedEvent::Call(call)` patterns plain.
-#[allow(clippy::large_enum_variant)]
 pub enum ExpectedEvent {
     /// [`WebhookEvent::Message`].
     Message {
