@@ -309,49 +309,6 @@ impl Gateway {
         self.provider().hang_up(call_id).await
     }
 
-    /// Changes a live call from outside its handler: say something now (then listen for
-    /// the caller's next turn), replace what it does with a response or (Twilio) TwiML,
-    /// or hang it up. The update wins over the handler's answer for the turn in progress
-    /// (that answer is dropped and logged). An unknown call, a call that has ended, an
-    /// empty text or TwiML on a provider without markup is an error, and nothing is sent.
-    ///
-    /// ```no_run
-    /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {
-    /// use telephony_core::voice::CallUpdate;
-    /// let call = gw.update_call("CA123", CallUpdate::say("Your order is ready.")).await?;
-    /// assert_eq!(call.note.as_deref(), Some("live update: say"));
-    /// # Ok(()) }
-    /// ```
-    pub async fn update_call(
-        &self,
-        call_id: &str,
-        update: telephony_core::voice::CallUpdate,
-    ) -> Result<CallRecord, crate::CallControlError> {
-        crate::voice::call_control::update_call(self, call_id, update, None).await
-    }
-
-    /// Transfers a live call (cold) to an E.164 number or a `sip:` URI, with the
-    /// [`Dial`](telephony_core::voice::Dial)'s ring timeout and caller id. The outcome
-    /// comes back to the voice handler as
-    /// [`CallEvent::Transfer`](telephony_core::voice::CallEvent::Transfer) and is noted
-    /// on the call. A target that is not a number or SIP URI is refused before anything
-    /// is sent.
-    ///
-    /// ```no_run
-    /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {
-    /// use telephony_core::voice::Dial;
-    /// let call = gw.transfer_call("CA123", Dial::new("+15550001234").timeout(20)).await?;
-    /// assert_eq!(call.note.as_deref(), Some("transfer to +15550001234 requested"));
-    /// # Ok(()) }
-    /// ```
-    pub async fn transfer_call(
-        &self,
-        call_id: &str,
-        dial: telephony_core::voice::Dial,
-    ) -> Result<CallRecord, crate::CallControlError> {
-        crate::voice::call_control::transfer_call(self, call_id, dial).await
-    }
-
     /// One call with its status history and transcript.
     pub async fn call_record(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
         self.store().call(call_id).await

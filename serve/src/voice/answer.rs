@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::token::{TOKEN_PARAM, TOKEN_TTL, new_token, token_hash};
-use super::{AnswerCalls, Turn, VoiceMode, fill_actions};
+use super::{AnswerCalls, Turn, VoiceMode, fill_actions, url_encode};
 use crate::gateway::Gateway;
 use crate::sender_policy::Pairing;
 
@@ -86,12 +86,6 @@ pub(crate) fn call_url(base: &str, call_id: &str, extra: &str) -> String {
     } else {
         format!("{base}?call={id}&{extra}")
     }
-}
-
-pub(crate) fn url_encode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|e| e.trim_start_matches('=').to_string())
-        .unwrap_or_default()
 }
 
 /// Renders a voice answer in the provider's language (TwiML for Twilio).

@@ -13,9 +13,6 @@
 //! gateway's memory: with several replicas, the guarantee holds for the replica that
 //! made the update and answered the event.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use telephony_core::store::CallRecord;
 use telephony_core::voice::{
     CallUpdate, Dial, TransferTargetError, VoiceControl, VoiceResponse, VoiceRun, transfer_target,
@@ -79,45 +76,6 @@ impl CallControlError {
             }
             _ => true,
         }
-    }
-}
-
-/// Per-call update epochs (see the module documentation).
-#[derive(Debug, Default)]
-pub(crate) struct UpdateEpochs {
-    epochs: Mutex<HashMap<String, u64>>,
-}
-
-impl UpdateEpochs {
-    /// The call's epoch now (0 until its first update).
-    pub(crate) fn current(&self, call_id: &str) -> u64 {
-        let map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(call_id).copied().unwrap_or(0)
-    }
-
-    /// Moves the call's epoch on; returns the new one.
-    fn bump(&self, call_id: &str) -> u64 {
-        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-        let e = map.entry(call_id.to_string()).or_insert(0);
-        *e += 1;
-        *e
-    }
-
-    /// Puts the epoch back when the update it was bumped for failed and no other update
-    /// came meanwhile (so the handler's answer is not dropped for nothing).
-    fn undo(&self, call_id: &str, bumped: u64) {
-        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get_mut(call_id) {
-            if *e == bumped {
-                *e -= 1;
-            }
-        }
-    }
-
-    /// Forgets an ended call.
-    pub(crate) fn forget(&self, call_id: &str) {
-        let mut map = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(call_id);
     }
 }
 
@@ -269,4 +227,51 @@ pub(crate) async fn transfer_call(
         Some(note),
     )
     .await
+}
+
+// The gateway's call-control entry points live here, beside what they run, so the
+// gateway's own file does not depend on the voice answering code.
+impl Gateway {
+    /// Changes a live call from outside its handler: say something now (then listen for
+    /// the caller's next turn), replace what it does with a response or (Twilio) TwiML,
+    /// or hang it up. The update wins over the handler's answer for the turn in progress
+    /// (that answer is dropped and logged). An unknown call, a call that has ended, an
+    /// empty text or TwiML on a provider without markup is an error, and nothing is sent.
+    ///
+    /// ```no_run
+    /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {
+    /// use telephony_core::voice::CallUpdate;
+    /// let call = gw.update_call("CA123", CallUpdate::say("Your order is ready.")).await?;
+    /// assert_eq!(call.note.as_deref(), Some("live update: say"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_call(
+        &self,
+        call_id: &str,
+        update: telephony_core::voice::CallUpdate,
+    ) -> Result<CallRecord, crate::CallControlError> {
+        update_call(self, call_id, update, None).await
+    }
+
+    /// Transfers a live call (cold) to an E.164 number or a `sip:` URI, with the
+    /// [`Dial`](telephony_core::voice::Dial)'s ring timeout and caller id. The outcome
+    /// comes back to the voice handler as
+    /// [`CallEvent::Transfer`](telephony_core::voice::CallEvent::Transfer) and is noted
+    /// on the call. A target that is not a number or SIP URI is refused before anything
+    /// is sent.
+    ///
+    /// ```no_run
+    /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {
+    /// use telephony_core::voice::Dial;
+    /// let call = gw.transfer_call("CA123", Dial::new("+15550001234").timeout(20)).await?;
+    /// assert_eq!(call.note.as_deref(), Some("transfer to +15550001234 requested"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn transfer_call(
+        &self,
+        call_id: &str,
+        dial: telephony_core::voice::Dial,
+    ) -> Result<CallRecord, crate::CallControlError> {
+        transfer_call(self, call_id, dial).await
+    }
 }

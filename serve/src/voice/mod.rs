@@ -33,6 +33,7 @@ pub(crate) mod preconnect;
 pub(crate) mod proxy;
 pub(crate) mod socket;
 pub(crate) mod token;
+pub(crate) mod update_epochs;
 pub(crate) mod worker;
 
 use std::sync::Arc;
@@ -428,7 +429,7 @@ pub(crate) struct Voice<G> {
     /// Unauthenticated real-time sockets per client address.
     pending: PendingUpgrades,
     /// Live updates per call, to order them with the handler's answers.
-    updates: call_control::UpdateEpochs,
+    updates: update_epochs::UpdateEpochs,
     /// Application sockets opened while the call's webhook was answered.
     preconnects: Preconnects,
 }
@@ -445,7 +446,7 @@ impl<G: Send + 'static> Voice<G> {
             handlers,
             late: Notify::new(),
             pending: PendingUpgrades::default(),
-            updates: call_control::UpdateEpochs::default(),
+            updates: update_epochs::UpdateEpochs::default(),
             preconnects: Preconnects::default(),
         }
     }
@@ -475,7 +476,7 @@ impl<G: Send + 'static> Voice<G> {
     }
 
     /// The calls' live-update epochs ([`call_control`]).
-    pub(crate) fn update_epochs(&self) -> &call_control::UpdateEpochs {
+    pub(crate) fn update_epochs(&self) -> &update_epochs::UpdateEpochs {
         &self.updates
     }
 
@@ -661,10 +662,17 @@ pub(crate) fn fill_actions(response: &mut VoiceResponse, action: &str) {
         match verb {
             Verb::Gather(g) if g.action.is_none() => g.action = Some(action.to_string()),
             Verb::Dial(d) if d.action.is_none() => {
-                let target = answer::url_encode(d.number.trim());
+                let target = url_encode(d.number.trim());
                 d.action = Some(format!("{action}&xfer={target}"));
             }
             _ => {}
         }
     }
+}
+
+/// A value as one URL query component (the gateway's own parameters on call URLs).
+pub(crate) fn url_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e.trim_start_matches('=').to_string())
+        .unwrap_or_default()
 }
