@@ -408,7 +408,7 @@ impl Provider for TelnyxProvider {
     ) -> Result<VoiceRun, ProviderError> {
         let plan = crate::voice::render(response)
             .map_err(|e| ProviderError::InvalidMessage(e.to_string()))?;
-        crate::voice::replace(&self.client, call_id, plan.into_iter().collect()).await
+        crate::voice::run_update(&self.client, call_id, plan.into_iter().collect()).await
     }
 
     /// `send_dtmf` with the digits (`w`/`W` pauses as given).

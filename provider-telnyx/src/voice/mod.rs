@@ -54,4 +54,4 @@ pub use plan::{
     render,
 };
 pub use run::{MAX_PAUSE_SECS, tts_voice};
-pub(crate) use run::{replace, run, run_update};
+pub(crate) use run::{run, run_update};

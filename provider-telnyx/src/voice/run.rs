@@ -160,17 +160,6 @@ fn gather_body(g: &GatherStep, voice: &str, state: &str) -> (&'static str, Value
     (command, body)
 }
 
-/// Stops what plays or listens on a live call, then runs `plan` on it (see
-/// [`Provider::replace_call_response`](telephony_core::Provider::replace_call_response)).
-pub(crate) async fn replace(
-    client: &TelnyxClient,
-    call_id: &str,
-    plan: VecDeque<Step>,
-) -> Result<VoiceRun, ProviderError> {
-    // The same as a live update: stop what plays or listens, then the plan.
-    run_update(client, call_id, plan).await
-}
-
 /// Runs `plan` on `call` (see [`Provider::run_voice`](telephony_core::Provider::run_voice)).
 pub(crate) async fn run(
     client: &TelnyxClient,
