@@ -65,6 +65,7 @@ mod routes;
 mod security;
 mod sender_policy;
 mod shared;
+mod timed_provider;
 pub mod voice;
 mod worker;
 

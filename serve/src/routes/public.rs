@@ -219,16 +219,42 @@ async fn webhook(
         WebhookEvent::Call(event)
             if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
         {
-            return crate::voice::commands::answer(&gw, event, &signed).await;
+            let (started, name) = (std::time::Instant::now(), event_name(&event));
+            let response = crate::voice::commands::answer(&gw, event, &signed).await;
+            observe_answer(&gw, name, started);
+            return response;
         }
         WebhookEvent::Call(event) => {
-            return answer::answer_call(&gw, event, &signed, uri.query()).await;
+            let (started, name) = (std::time::Instant::now(), event_name(&event));
+            let response = answer::answer_call(&gw, event, &signed, uri.query()).await;
+            observe_answer(&gw, name, started);
+            return response;
         }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
         }
     }
     ack(&gw)
+}
+
+/// A call event's name, the `event` label of `telephony_voice_answer_duration_seconds`.
+fn event_name(event: &CallEvent) -> &'static str {
+    match event {
+        CallEvent::Incoming(_) => "incoming",
+        CallEvent::Progress(_) => "progress",
+        CallEvent::Gather { .. } => "gather",
+        CallEvent::Resume { .. } => "resume",
+        _ => "other",
+    }
+}
+
+/// Counts one call answer that started at `started` (decided, rendered or commanded).
+fn observe_answer(gw: &Gateway, event: &'static str, started: std::time::Instant) {
+    gw.metrics().observe(
+        "telephony_voice_answer_duration_seconds",
+        &[("provider", gw.provider().name()), ("event", event)],
+        started.elapsed().as_secs_f64(),
+    );
 }
 
 /// 503 with `Retry-After`: the store failed, nothing was acknowledged; the provider retries.

@@ -844,6 +844,14 @@ async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
     let store = outbox.shared().store();
     let attempt_no = item.attempts + 1;
     let max_attempts = outbox.max_send_attempts();
+    if let (0, None, Some(queued)) = (item.attempts, item.interrupted, item.id.generated_at()) {
+        // The first attempt: how long the message waited since it was queued (its id's time).
+        let waited = (OffsetDateTime::now_utc() - queued).as_seconds_f64();
+        outbox
+            .shared()
+            .metrics()
+            .observe("telephony_outbox_wait_seconds", &[], waited);
+    }
     let outcome = call_provider(&outbox, &item).await;
     let now = OffsetDateTime::now_utc();
     let mut retrying = false;

@@ -10,6 +10,7 @@ mod support;
 mod bridge_routes;
 mod dispatch_retries;
 mod erasure;
+mod histograms;
 mod outbound_pace;
 mod policies;
 mod rate_limits;
