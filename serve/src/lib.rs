@@ -59,6 +59,8 @@ mod handler_error;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod outbox;
 pub mod rate_limit;
 mod routes;
@@ -66,6 +68,7 @@ mod security;
 mod sender_policy;
 mod shared;
 mod timed_provider;
+mod trace;
 pub mod voice;
 mod worker;
 

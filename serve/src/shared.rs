@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     endpoints: Endpoints,
     identity: Identity,
     holding: Holding,
+    /// Each message's and call's trace, from one task to the next (feature `otel`).
+    traces: crate::trace::TraceLinks,
     /// Set by the server runner once the public listener is bound (status callback fallback).
     local_base_url: Mutex<Option<String>>,
 }
@@ -116,6 +118,7 @@ impl Shared {
             endpoints,
             identity,
             holding: Holding::default(),
+            traces: crate::trace::TraceLinks::default(),
             local_base_url: Mutex::new(None),
         }
     }
@@ -126,6 +129,11 @@ impl Shared {
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The traces of messages and calls in flight (feature `otel`).
+    pub(crate) fn traces(&self) -> &crate::trace::TraceLinks {
+        &self.traces
     }
 
     /// This gateway's counters (`GET /metrics`).

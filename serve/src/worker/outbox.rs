@@ -65,6 +65,7 @@ use telephony_core::{
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::outbox::{Outbox, START_WITHIN};
 
@@ -852,7 +853,13 @@ async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
             .metrics()
             .observe("telephony_outbox_wait_seconds", &[], waited);
     }
-    let outcome = call_provider(&outbox, &item).await;
+    let traces = outbox.shared().traces();
+    let span = traces.step("send", item.id.as_str(), true);
+    let outcome = call_provider(&outbox, &item).instrument(span.clone()).await;
+    if let Outcome::Accepted { receipt, .. } = &outcome {
+        // Its status callbacks join this trace.
+        traces.link(&receipt.sid, &span);
+    }
     let now = OffsetDateTime::now_utc();
     let mut retrying = false;
     let recorded = match outcome {
