@@ -59,12 +59,16 @@ mod handler_error;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod outbox;
 pub mod rate_limit;
 mod routes;
 mod security;
 mod sender_policy;
 mod shared;
+mod timed_provider;
+mod trace;
 pub mod voice;
 mod worker;
 

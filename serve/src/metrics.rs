@@ -125,6 +125,31 @@ impl HistogramCell {
     }
 }
 
+/// A histogram series made on its first observation (so a series nothing observed is not
+/// rendered) and observed without a lock or an allocation after that.
+#[derive(Debug)]
+pub(crate) struct LazyHistogram {
+    name: &'static str,
+    labels: Vec<(&'static str, &'static str)>,
+    cell: std::sync::OnceLock<Arc<HistogramCell>>,
+}
+
+impl LazyHistogram {
+    pub(crate) fn new(name: &'static str, labels: &[(&'static str, &'static str)]) -> Self {
+        LazyHistogram {
+            name,
+            labels: labels.to_vec(),
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The series in `metrics` (the same `metrics` every time).
+    pub(crate) fn cell(&self, metrics: &Metrics) -> &HistogramCell {
+        self.cell
+            .get_or_init(|| metrics.histogram(self.name, &self.labels))
+    }
+}
+
 /// Every metric family the gateway exports: name, type, help.
 pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
@@ -146,6 +171,31 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "telephony_outbox_wait_seconds",
         Kind::Histogram,
         "Time an outbound message waited in the outbox, from queued to its first send attempt.",
+    ),
+    (
+        "telephony_store_commit_duration_seconds",
+        Kind::Histogram,
+        "Time of one group commit of inbound messages, from BEGIN to COMMIT (or ROLLBACK), by outcome (committed, rolled_back).",
+    ),
+    (
+        "telephony_store_commit_batch_size",
+        Kind::Histogram,
+        "Inbound messages per group commit (committed or rolled back).",
+    ),
+    (
+        "telephony_realtime_frame_in_seconds",
+        Kind::Histogram,
+        "Time from a real-time frame read off the provider's WebSocket to its event handed to the application, by kind (stream, relay).",
+    ),
+    (
+        "telephony_realtime_frame_out_seconds",
+        Kind::Histogram,
+        "Time from the application's command taken off its queue to the frame written to the provider's WebSocket, by kind (stream, relay).",
+    ),
+    (
+        "telephony_relay_first_token_seconds",
+        Kind::Histogram,
+        "Time from a caller's final prompt (ConversationRelay) to the application's first text token or play back to the provider.",
     ),
     (
         "telephony_build_info",

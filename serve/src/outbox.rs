@@ -247,7 +247,13 @@ impl Outbox {
             .enqueue_outbound_capped(&parts, held, cap, now)
             .await?
         {
-            CappedEnqueue::Queued(receipts) => receipts,
+            CappedEnqueue::Queued(receipts) => {
+                // Sent from a handler: each part's send continues the message's trace.
+                for (id, _) in &parts {
+                    self.shared.traces().link_current(id.as_str());
+                }
+                receipts
+            }
             CappedEnqueue::OverCap { sent } => {
                 let fmt = telephony_core::rfc3339::format;
                 return Err(SendError::DailyLimit {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use telephony_core::{Provider, Store, StoreError};
 
 use crate::cluster::Holding;
-use crate::metrics::Metrics;
+use crate::metrics::{LazyHistogram, Metrics};
 
 /// Where the gateway is reached: the public base URL and the route paths.
 #[derive(Debug, Clone)]
@@ -26,6 +26,40 @@ impl Default for Endpoints {
             status_path: "/telephony/status".into(),
             stream_path: "/telephony/stream".into(),
         }
+    }
+}
+
+/// Times the store's group commits into `telephony_store_commit_duration_seconds{outcome}`
+/// and `telephony_store_commit_batch_size`.
+#[derive(Debug)]
+struct CommitTimings {
+    metrics: Arc<Metrics>,
+    committed: LazyHistogram,
+    rolled_back: LazyHistogram,
+    size: LazyHistogram,
+}
+
+impl CommitTimings {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        let duration = "telephony_store_commit_duration_seconds";
+        CommitTimings {
+            metrics,
+            committed: LazyHistogram::new(duration, &[("outcome", "committed")]),
+            rolled_back: LazyHistogram::new(duration, &[("outcome", "rolled_back")]),
+            size: LazyHistogram::new("telephony_store_commit_batch_size", &[]),
+        }
+    }
+}
+
+impl telephony_core::store::CommitObserver for CommitTimings {
+    fn batch(&self, size: usize, took: std::time::Duration, committed: bool) {
+        let duration = if committed {
+            &self.committed
+        } else {
+            &self.rolled_back
+        };
+        duration.cell(&self.metrics).observe_duration(took);
+        self.size.cell(&self.metrics).observe(size as f64);
     }
 }
 
@@ -50,10 +84,12 @@ impl Default for Identity {
 pub(crate) struct Shared {
     provider: Arc<dyn Provider>,
     store: Arc<dyn Store>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     endpoints: Endpoints,
     identity: Identity,
     holding: Holding,
+    /// Each message's and call's trace, from one task to the next (feature `otel`).
+    traces: crate::trace::TraceLinks,
     /// Set by the server runner once the public listener is bound (status callback fallback).
     local_base_url: Mutex<Option<String>>,
 }
@@ -65,13 +101,24 @@ impl Shared {
         endpoints: Endpoints,
         identity: Identity,
     ) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let provider: Arc<dyn Provider> = Arc::new(crate::timed_provider::TimedProvider::new(
+            provider,
+            metrics.clone(),
+        ));
+        if !store.observe_commits(Arc::new(CommitTimings::new(metrics.clone()))) {
+            tracing::debug!(
+                "the store's commits are not timed: no group commit, or another gateway times them"
+            );
+        }
         Shared {
             provider,
             store,
-            metrics: Metrics::new(),
+            metrics,
             endpoints,
             identity,
             holding: Holding::default(),
+            traces: crate::trace::TraceLinks::default(),
             local_base_url: Mutex::new(None),
         }
     }
@@ -82,6 +129,11 @@ impl Shared {
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The traces of messages and calls in flight (feature `otel`).
+    pub(crate) fn traces(&self) -> &crate::trace::TraceLinks {
+        &self.traces
     }
 
     /// This gateway's counters (`GET /metrics`).

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use telephony_core::store::{HealthReport, StoreErrorKind, WriteFailure};
+use telephony_core::store::{CommitObserver, HealthReport, StoreErrorKind, WriteFailure};
 use telephony_core::{StoreError, error_chain};
 use time::OffsetDateTime;
 
@@ -163,6 +163,8 @@ pub(crate) struct Health {
     /// Whether `failure` holds a running failure: the one thing a commit reads.
     failing: AtomicBool,
     failure: std::sync::Mutex<Option<WriteFailure>>,
+    /// Told of every inbound batch (set once, by the gateway that owns the store).
+    observer: std::sync::OnceLock<Arc<dyn CommitObserver>>,
 }
 
 fn index(kind: StoreErrorKind) -> usize {
@@ -189,6 +191,19 @@ impl Health {
                 );
             }
             self.failing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Installs the observer of inbound batches; `false` if one is already installed.
+    pub(crate) fn observe_commits(&self, observer: Arc<dyn CommitObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// An inbound batch of `size` took `took` and committed (or rolled back): told to the
+    /// observer, if any (a load and a call; no lock).
+    pub(crate) fn batch(&self, size: usize, took: std::time::Duration, committed: bool) {
+        if let Some(o) = self.observer.get() {
+            o.batch(size, took, committed);
         }
     }
 

@@ -24,6 +24,22 @@ impl MessageId {
         MessageId(format!("msg_{ms:012x}{r:016x}"))
     }
 
+    /// When [`generate`](Self::generate) made this id (to the millisecond), or `None` for
+    /// an id it did not make.
+    ///
+    /// ```
+    /// use telephony_core::MessageId;
+    ///
+    /// let id = MessageId::from_string("msg_019b0a1f2c3d0123456789abcdef");
+    /// assert_eq!(id.generated_at().unwrap().unix_timestamp_nanos(), 0x019b0a1f2c3d * 1_000_000);
+    /// assert_eq!(MessageId::from_string("SM123").generated_at(), None);
+    /// ```
+    pub fn generated_at(&self) -> Option<OffsetDateTime> {
+        let hex = self.0.strip_prefix("msg_")?.get(..12)?;
+        let ms = u64::from_str_radix(hex, 16).ok()?;
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+    }
+
     /// Wraps an existing id string.
     pub fn from_string(s: impl Into<String>) -> Self {
         MessageId(s.into())

@@ -219,6 +219,11 @@ fn init_tracing(default: &str, json: bool) {
     let filter = EnvFilter::try_from_env("TELEPHONY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(default));
+    #[cfg(feature = "otel")]
+    let filter = match init_otel(filter, json) {
+        Some(filter) => filter,
+        None => return,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -228,4 +233,38 @@ fn init_tracing(default: &str, json: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Keeps the OTLP export running for the process's life.
+#[cfg(feature = "otel")]
+static OTEL: std::sync::OnceLock<telephony_serve::otel::OtelGuard> = std::sync::OnceLock::new();
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, installs the logs and the trace export and
+/// gives `None`; else gives the filter back for the plain logs.
+#[cfg(feature = "otel")]
+fn init_otel(
+    filter: tracing_subscriber::EnvFilter,
+    json: bool,
+) -> Option<tracing_subscriber::EnvFilter> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") else {
+        return Some(filter);
+    };
+    let (otel, guard) = match telephony_serve::otel::layer(&endpoint) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: {e}; traces are not exported");
+            return Some(filter);
+        }
+    };
+    let _ = OTEL.set(guard);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let _ = if json {
+        registry.with(fmt.json()).try_init()
+    } else {
+        registry.with(fmt).try_init()
+    };
+    None
 }

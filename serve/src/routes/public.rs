@@ -21,6 +21,7 @@ use axum::{Extension, Router};
 use telephony_core::voice::CallEvent;
 use telephony_core::{SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 use crate::gateway::Gateway;
 use crate::health::Readiness;
@@ -148,6 +149,7 @@ async fn webhook(
             .security()
             .webhook_limiters()
             .store_inbound(gw.shared(), &msg)
+            .instrument(crate::trace::child("store"))
             .await
         {
             Ok(Stored::Throttled) => {
@@ -156,6 +158,7 @@ async fn webhook(
                 return r;
             }
             Ok(Stored::Queued) => {
+                gw.shared().traces().link_current(msg.id.as_str());
                 tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
                 gw.dispatch().wake();
             }
@@ -172,17 +175,27 @@ async fn webhook(
             }
         },
         WebhookEvent::Status(update) => {
+            // The status callback joins the trace of the send it reports on.
+            let span = gw
+                .shared()
+                .traces()
+                .follow("status", &update.provider_sid, false);
             let limiters = gw.security().webhook_limiters();
             match limiters.refuse_status(gw.metrics(), update.account_sid.as_deref()) {
                 Some(over_limit) => return over_limit,
-                None => match gw.store().apply_status(&update, now).await {
+                None => match gw
+                    .store()
+                    .apply_status(&update, now)
+                    .instrument(span.clone())
+                    .await
+                {
                     Ok(StatusOutcome::Applied(receipt)) => {
                         gw.metrics().inc(
                             "telephony_sends_total",
                             &[("status", receipt.status.as_str())],
                         );
                         tracing::info!(message_sid = %update.provider_sid, message_id = %receipt.id, status = %update.status, error_code = ?update.error_code, "status updated");
-                        gw.dispatch().status_changed(receipt).await;
+                        gw.dispatch().status_changed(receipt).instrument(span).await;
                     }
                     Ok(StatusOutcome::Stale(receipt)) => {
                         tracing::debug!(message_sid = %update.provider_sid, status = %update.status, current = %receipt.status, "stale status ignored");
@@ -206,13 +219,14 @@ async fn webhook(
             tracing::info!(provider = gw.provider().name(), event_type = %event_type, event_id = ?event_id, "acknowledged an event the gateway does not use");
         }
         WebhookEvent::Call(CallEvent::Status(update)) => {
+            let span = gw.shared().traces().follow("call", &update.call_id, false);
             let limiters = gw.security().webhook_limiters();
             if let Some(over_limit) =
                 limiters.refuse_status(gw.metrics(), update.account.as_deref())
             {
                 return over_limit;
             }
-            if let Err(response) = answer::call_status(&gw, update).await {
+            if let Err(response) = answer::call_status(&gw, update).instrument(span).await {
                 return response;
             }
         }
@@ -229,16 +243,48 @@ async fn webhook(
         WebhookEvent::Call(event)
             if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
         {
-            return crate::voice::commands::answer(&gw, event, &signed).await;
+            let span = gw.shared().traces().follow("call", event.call_id(), true);
+            let (started, name) = (std::time::Instant::now(), event_name(&event));
+            let response = crate::voice::commands::answer(&gw, event, &signed)
+                .instrument(span)
+                .await;
+            observe_answer(&gw, name, started);
+            return response;
         }
         WebhookEvent::Call(event) => {
-            return answer::answer_call(&gw, event, &signed, uri.query()).await;
+            let span = gw.shared().traces().follow("call", event.call_id(), true);
+            let (started, name) = (std::time::Instant::now(), event_name(&event));
+            let response = answer::answer_call(&gw, event, &signed, uri.query())
+                .instrument(span)
+                .await;
+            observe_answer(&gw, name, started);
+            return response;
         }
         _ => {
             return text(StatusCode::BAD_REQUEST, "unsupported webhook\n".into());
         }
     }
     ack(&gw)
+}
+
+/// A call event's name, the `event` label of `telephony_voice_answer_duration_seconds`.
+fn event_name(event: &CallEvent) -> &'static str {
+    match event {
+        CallEvent::Incoming(_) => "incoming",
+        CallEvent::Progress(_) => "progress",
+        CallEvent::Gather { .. } => "gather",
+        CallEvent::Resume { .. } => "resume",
+        _ => "other",
+    }
+}
+
+/// Counts one call answer that started at `started` (decided, rendered or commanded).
+fn observe_answer(gw: &Gateway, event: &'static str, started: std::time::Instant) {
+    gw.metrics().observe(
+        "telephony_voice_answer_duration_seconds",
+        &[("provider", gw.provider().name()), ("event", event)],
+        started.elapsed().as_secs_f64(),
+    );
 }
 
 /// 503 with `Retry-After`: the store failed, nothing was acknowledged; the provider retries.
@@ -280,7 +326,10 @@ async fn count_webhook(
         "message"
     };
     let started = std::time::Instant::now();
-    let resp = next.run(req).await;
+    let resp = next
+        .run(req)
+        .instrument(crate::trace::root("webhook", route))
+        .await;
     let code = resp.status();
     let outcome = match resp.extensions().get::<Outcome>() {
         Some(o) => o.0,

@@ -25,7 +25,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use telephony_core::voice::{RelayEvent, StreamEvent};
+use telephony_core::voice::{RelayCommand, RelayEvent, StreamEvent};
 use telephony_core::{SignatureCheck, WebhookRequest, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -381,9 +381,24 @@ async fn pump(
     // Why the loop ended: the provider's stop (call over), our close, or a failure.
     let mut stopped = false;
     let mut closing: Option<(u16, String)> = None;
+    // Handles taken once per socket: a frame costs a clock read and a few atomic adds.
+    let metrics = gw.metrics();
+    let frame_in = metrics.histogram(
+        "telephony_realtime_frame_in_seconds",
+        &[("kind", kind.name())],
+    );
+    let frame_out = metrics.histogram(
+        "telephony_realtime_frame_out_seconds",
+        &[("kind", kind.name())],
+    );
+    let first_token = (kind == Kind::Relay)
+        .then(|| metrics.histogram("telephony_relay_first_token_seconds", &[]));
+    // When the caller's last prompt came, until the application's first answer to it.
+    let mut prompted: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             msg = socket.recv() => {
+                let read = std::time::Instant::now();
                 let text = match msg {
                     None | Some(Ok(Message::Close(_))) => {
                         // A relay has no stop message: the provider closing it is its end.
@@ -412,12 +427,20 @@ async fn pump(
                         Err(e) => { closing = Some((1008, e.to_string())); break; }
                     },
                     Pump::Relay(tx) => match rt.decode_relay(text.as_str()) {
-                        Ok(ev) => tx.try_send(ev).map_err(|e| matches!(e, mpsc::error::TrySendError::Full(_))),
+                        Ok(ev) => {
+                            if matches!(ev, RelayEvent::Prompt { last: true, .. }) && prompted.is_none() {
+                                prompted = Some(read);
+                            }
+                            tx.try_send(ev).map_err(|e| matches!(e, mpsc::error::TrySendError::Full(_)))
+                        }
                         Err(e) => { closing = Some((1008, e.to_string())); break; }
                     },
                 };
                 // A full buffer means the handler stopped reading; a closed one means it
                 // finished (its close is on its way).
+                if delivered.is_ok() {
+                    frame_in.observe_duration(read.elapsed());
+                }
                 if delivered == Err(true) {
                     closing = Some((1011, format!("the application did not read the call's events ({EVENT_BUFFER} waiting)")));
                     break;
@@ -428,6 +451,11 @@ async fn pump(
                 }
             }
             cmd = out_rx.recv() => {
+                let taken = std::time::Instant::now();
+                if let (Some(Outbound::Relay(RelayCommand::Text { .. } | RelayCommand::Play { .. })), Some(h), Some(at)) = (&cmd, &first_token, prompted) {
+                    h.observe_duration(at.elapsed());
+                    prompted = None;
+                }
                 let text = match cmd {
                     None | Some(Outbound::Close) => { closing = Some((1000, "done".into())); break; }
                     Some(Outbound::Fail(code, reason)) => { closing = Some((code, reason)); break; }
@@ -443,6 +471,7 @@ async fn pump(
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
+                frame_out.observe_duration(taken.elapsed());
             }
         }
     }

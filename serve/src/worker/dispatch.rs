@@ -34,6 +34,7 @@ use telephony_core::{InboundMessage, InboxState, MessageId, Store, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::dispatch::Dispatch;
 use crate::sender_policy::Decision;
@@ -144,7 +145,13 @@ async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
                     DispatchResult::Release
                 } else {
                     let _held = part.shared().holding().dispatch();
-                    dispatch_one(&part, &gateway, &c).await
+                    dispatch_one(&part, &gateway, &c)
+                        .instrument(part.shared().traces().step(
+                            "dispatch",
+                            c.message.id.as_str(),
+                            true,
+                        ))
+                        .await
                 };
                 waiting |= matches!(result, DispatchResult::Retry { .. });
                 done.push(DispatchOutcome {
@@ -260,7 +267,8 @@ async fn deliver<G: Clone + Send + 'static>(
     };
     let gateway = gateway.clone();
     // Run in its own task so a panicking handler is contained.
-    match tokio::spawn(async move { h.on_message(msg, gateway).await }).await {
+    let handler = async move { h.on_message(msg, gateway).await };
+    match tokio::spawn(handler.instrument(crate::trace::child("handler"))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("handler error: {}", error_chain(e.as_ref()))),
         Err(e) if e.is_panic() => Err("handler panicked".to_string()),

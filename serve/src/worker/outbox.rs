@@ -65,6 +65,7 @@ use telephony_core::{
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::outbox::{Outbox, START_WITHIN};
 
@@ -844,7 +845,21 @@ async fn attempt(outbox: Arc<Outbox>, item: OutboxItem) {
     let store = outbox.shared().store();
     let attempt_no = item.attempts + 1;
     let max_attempts = outbox.max_send_attempts();
-    let outcome = call_provider(&outbox, &item).await;
+    if let (0, None, Some(queued)) = (item.attempts, item.interrupted, item.id.generated_at()) {
+        // The first attempt: how long the message waited since it was queued (its id's time).
+        let waited = (OffsetDateTime::now_utc() - queued).as_seconds_f64();
+        outbox
+            .shared()
+            .metrics()
+            .observe("telephony_outbox_wait_seconds", &[], waited);
+    }
+    let traces = outbox.shared().traces();
+    let span = traces.step("send", item.id.as_str(), true);
+    let outcome = call_provider(&outbox, &item).instrument(span.clone()).await;
+    if let Outcome::Accepted { receipt, .. } = &outcome {
+        // Its status callbacks join this trace.
+        traces.link(&receipt.sid, &span);
+    }
     let now = OffsetDateTime::now_utc();
     let mut retrying = false;
     let recorded = match outcome {

@@ -10,6 +10,9 @@ mod support;
 mod bridge_routes;
 mod dispatch_retries;
 mod erasure;
+mod histograms;
+#[cfg(feature = "otel")]
+mod otel;
 mod outbound_pace;
 mod policies;
 mod rate_limits;

@@ -598,6 +598,16 @@ async fn a_relay_answers_prompts_with_tokens_and_ends_with_handoff() {
     );
     // The handler is done: the gateway closes normally.
     assert_eq!(closed(&mut ws).await.0, 1000);
+    // Timed: three frames in after the setup, four out (three tokens and the end), and one
+    // first token (the second prompt got an end, no token).
+    let text = e.gw.metrics().render(&[]);
+    for count in [
+        "telephony_realtime_frame_in_seconds_count{kind=\"relay\"} 3",
+        "telephony_realtime_frame_out_seconds_count{kind=\"relay\"} 4",
+        "telephony_relay_first_token_seconds_count 1",
+    ] {
+        assert!(text.lines().any(|l| l == count), "{count}: {text}");
+    }
 }
 
 #[tokio::test]

@@ -102,6 +102,7 @@ async fn run(
                     .filter(|o| matches!(o, Ok(InsertOutcome::Duplicate)))
                     .count();
                 health.committed();
+                health.batch(size, started.elapsed(), true);
                 let refused = size - inserted - duplicates;
                 if refused > 0 {
                     // Each such row broke a constraint alone; the batch committed.
@@ -127,6 +128,7 @@ async fn run(
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch rolled back"
                 );
+                health.batch(size, started.elapsed(), false);
                 let source = Arc::new(e);
                 health.write_failed(&StoreError::backend(BatchFailed {
                     batch: size,

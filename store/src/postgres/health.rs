@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use telephony_core::StoreError;
-use telephony_core::store::{HealthReport, HealthStore};
+use telephony_core::store::{CommitObserver, HealthReport, HealthStore};
 
 use super::{PostgresStore, rollback};
 
@@ -15,6 +15,10 @@ const PROBE_BYTES: usize = 64 * 1024;
 impl HealthStore for PostgresStore {
     fn health(&self) -> HealthReport {
         self.health.report()
+    }
+
+    fn observe_commits(&self, observer: std::sync::Arc<dyn CommitObserver>) -> bool {
+        self.health.observe_commits(observer)
     }
 
     /// `pg_total_relation_size` summed over the tables of the store's schema (the first

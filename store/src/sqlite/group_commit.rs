@@ -90,6 +90,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
                     .filter(|o| matches!(o, Ok(InsertOutcome::Duplicate)))
                     .count();
                 health.committed();
+                health.batch(size, started.elapsed(), true);
                 let refused = size - inserted - duplicates;
                 if refused > 0 {
                     // Each such row broke a constraint alone; the batch committed.
@@ -115,6 +116,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch rolled back"
                 );
+                health.batch(size, started.elapsed(), false);
                 let source = Arc::new(e);
                 health.write_failed(&StoreError::backend(BatchFailed {
                     batch: size,

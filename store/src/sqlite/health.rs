@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use telephony_core::StoreError;
-use telephony_core::store::{HealthReport, HealthStore};
+use telephony_core::store::{CommitObserver, HealthReport, HealthStore};
 
 use super::SqliteStore;
 
@@ -16,6 +16,10 @@ const PROBE_BYTES: i64 = 64 * 1024;
 impl HealthStore for SqliteStore {
     fn health(&self) -> HealthReport {
         self.health.report()
+    }
+
+    fn observe_commits(&self, observer: std::sync::Arc<dyn CommitObserver>) -> bool {
+        self.health.observe_commits(observer)
     }
 
     /// The database file plus its WAL (`-wal`, absent when the store is closed cleanly).

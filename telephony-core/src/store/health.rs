@@ -166,9 +166,46 @@ impl HealthReport {
     }
 }
 
+/// Told of every batch of inbound messages a store commits in one transaction (its group
+/// commit), so a gateway can export how long commits take and how big batches are without
+/// the store knowing the gateway's metrics. Called on the store's writer task once per
+/// batch: keep it to a few atomic adds.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use telephony_core::store::CommitObserver;
+///
+/// #[derive(Debug, Default)]
+/// struct Count(AtomicU64);
+/// impl CommitObserver for Count {
+///     fn batch(&self, size: usize, _took: Duration, committed: bool) {
+///         if committed {
+///             self.0.fetch_add(size as u64, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// let c = Count::default();
+/// c.batch(3, Duration::from_millis(2), true);
+/// assert_eq!(c.0.load(Ordering::Relaxed), 3);
+/// ```
+pub trait CommitObserver: Send + Sync + std::fmt::Debug {
+    /// A batch of `size` inbound messages took `took` from its `BEGIN` to its commit
+    /// (`committed`) or its rollback (`!committed`).
+    fn batch(&self, size: usize, took: std::time::Duration, committed: bool);
+}
+
 /// A store's health: errors by kind, whether it can commit, its size.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
+    /// Installs `observer`, told of every inbound batch commit from now on; `false` when
+    /// this store has no group commit (the memory store) or already has an observer (the
+    /// first one stays: the one gateway that owns the store).
+    fn observe_commits(&self, observer: std::sync::Arc<dyn CommitObserver>) -> bool {
+        let _ = observer;
+        false
+    }
+
     /// Errors so far, the last commit, and the running write failure if any. Cheap: no
     /// I/O, no query (readiness asks it on every check).
     fn health(&self) -> HealthReport;

@@ -31,7 +31,7 @@ pub use export::{
     export_page_size, inbox_cursor, receipt_cursor,
 };
 pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
-pub use health::{HealthReport, HealthStore, StoreErrorKind, WriteFailure};
+pub use health::{CommitObserver, HealthReport, HealthStore, StoreErrorKind, WriteFailure};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,
     InboxState, InboxStore, InboxUpdate, InsertOutcome,
