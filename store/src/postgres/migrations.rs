@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compact extras",
         include_str!("../../migrations/postgres/0012_compact_extras.sql"),
     ),
+    (
+        14,
+        "recordings",
+        include_str!("../../migrations/postgres/0014_recordings.sql"),
+    ),
 ];
 
 #[derive(Debug)]

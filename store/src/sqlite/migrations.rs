@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compact inbox",
         include_str!("../../migrations/sqlite/0012_compact_inbox.sql"),
     ),
+    (
+        14,
+        "recordings",
+        include_str!("../../migrations/sqlite/0014_recordings.sql"),
+    ),
 ];
 
 #[derive(Debug)]

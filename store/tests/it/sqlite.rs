@@ -685,6 +685,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (10, true),
             (11, true),
             (12, true),
+            (14, true),
         ]
     );
     drop((a, b));

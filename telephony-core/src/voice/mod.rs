@@ -35,6 +35,7 @@ mod error;
 mod event;
 mod outbound;
 mod realtime;
+mod recording;
 mod response;
 mod session;
 
@@ -46,6 +47,9 @@ pub use outbound::{CallAnswer, OutboundCall};
 pub use realtime::{
     AudioFrame, Realtime, RealtimeError, RelayCommand, RelayEvent, RelaySetup, RelayVerb,
     StreamCommand, StreamEvent, StreamStart, StreamVerb,
+};
+pub use recording::{
+    CallRecording, RecordCall, RecordingChannels, RecordingMedia, UnknownRecordingChannels,
 };
 pub use response::{
     Dial, Gather, GatherPrompt, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, Verb,

@@ -68,6 +68,12 @@ pub struct OutboundCall {
     pub time_limit_secs: Option<u32>,
     /// Ask the provider to detect answering machines.
     pub machine_detection: bool,
+    /// Record the whole call from the answer, in one channel or two; the finished
+    /// recording is announced to `recording_callback`.
+    pub record: Option<super::recording::RecordingChannels>,
+    /// Where the provider announces the finished recording (the gateway fills in its
+    /// status URL when `None`).
+    pub recording_callback: Option<String>,
 }
 
 impl OutboundCall {
@@ -81,6 +87,8 @@ impl OutboundCall {
             ring_timeout_secs: None,
             time_limit_secs: None,
             machine_detection: false,
+            record: None,
+            recording_callback: None,
         }
     }
 
@@ -111,6 +119,27 @@ impl OutboundCall {
     /// Turns answering-machine detection on or off.
     pub fn machine_detection(mut self, on: bool) -> Self {
         self.machine_detection = on;
+        self
+    }
+
+    /// Records the whole call from the answer, in `channels`.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallAnswer, OutboundCall, RecordingChannels};
+    /// let call = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/v".into()))
+    ///     .record(RecordingChannels::Dual)
+    ///     .recording_callback("https://gw.example.com/telephony/status");
+    /// assert_eq!(call.record, Some(RecordingChannels::Dual));
+    /// assert_eq!(call.recording_callback.as_deref(), Some("https://gw.example.com/telephony/status"));
+    /// ```
+    pub fn record(mut self, channels: super::recording::RecordingChannels) -> Self {
+        self.record = Some(channels);
+        self
+    }
+
+    /// Where the provider announces the finished recording.
+    pub fn recording_callback(mut self, url: impl Into<String>) -> Self {
+        self.recording_callback = Some(url.into());
         self
     }
 }
