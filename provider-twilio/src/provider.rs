@@ -312,6 +312,10 @@ impl TwilioProvider {
             timeout: call.ring_timeout_secs,
             time_limit: call.time_limit_secs,
             machine_detection: call.machine_detection,
+            record: call.record,
+            recording_status_callback: call
+                .record
+                .and(call.recording_callback.clone().or(call.status_callback.clone())),
         })
     }
 }
@@ -388,6 +392,25 @@ impl Provider for TwilioProvider {
     /// `GET …/Calls/{Sid}.json`, mapped with [`CallResource::to_call`](crate::resources::CallResource::to_call).
     async fn fetch_call(&self, call_id: &str) -> Result<Call, ProviderError> {
         self.client.fetch_call(call_id).await?.to_call()
+    }
+
+    /// `GET …/Recordings/{Sid}.wav` (`.mp3` for an MP3 recording) with basic auth: see
+    /// [`TwilioClient::fetch_recording_media`](crate::TwilioClient::fetch_recording_media).
+    async fn fetch_recording(
+        &self,
+        recording: &telephony_core::voice::CallRecording,
+    ) -> Result<telephony_core::voice::RecordingMedia, ProviderError> {
+        let format = if recording.format == "mp3" { "mp3" } else { "wav" };
+        let bytes = self
+            .client
+            .fetch_recording_media(&recording.recording_id, format)
+            .await?;
+        let content_type = if format == "mp3" {
+            "audio/mpeg"
+        } else {
+            "audio/x-wav"
+        };
+        Ok(telephony_core::voice::RecordingMedia::new(content_type, bytes))
     }
 
     /// The IncomingPhoneNumber (`IncomingPhoneNumbers.json?PhoneNumber=`), and the

@@ -19,6 +19,7 @@ mod calls;
 mod detail_records;
 mod messages;
 mod numbers;
+mod recordings;
 mod transport;
 
 pub use calls::{CALL_ENDED_CODE, CallControlApplication, CallResource, DialAnswer};
@@ -28,4 +29,5 @@ pub use detail_records::{
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
 pub(crate) use transport::PROVIDER;
+pub use recordings::{DownloadUrls, RecordingResource};
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

@@ -4,8 +4,8 @@
 //! {"id":"evt_msg_…","createdAt":"2026-01-02T03:04:05Z","type":"message.received","data":{…}}
 //! ```
 //!
-//! `data` is an [`InboundMessage`] for `message.received` and a [`StatusChange`] for
-//! `message.status`.
+//! `data` is an [`InboundMessage`] for `message.received`, a [`StatusChange`] for
+//! `message.status` and a [`Recording`](super::Recording) for `call.recording`.
 
 use serde::{Deserialize, Serialize};
 use telephony_core as domain;
@@ -49,6 +49,9 @@ pub enum EventData {
     /// A sent message's status moved forward.
     #[serde(rename = "message.status")]
     MessageStatus(StatusChange),
+    /// A call's recording is ready: its metadata, as `telephony recordings --json` lists it.
+    #[serde(rename = "call.recording")]
+    CallRecording(super::recordings::Recording),
 }
 
 /// `message.status` data: where a sent message stands now.
@@ -70,11 +73,13 @@ pub struct StatusChange {
 }
 
 impl ForwardedEvent {
-    /// The event type: `message.received` or `message.status` (the `X-Telephony-Event` header).
+    /// The event type: `message.received`, `message.status` or `call.recording` (the
+    /// `X-Telephony-Event` header).
     pub fn kind(&self) -> &'static str {
         match self.data {
             EventData::MessageReceived(_) => "message.received",
             EventData::MessageStatus(_) => "message.status",
+            EventData::CallRecording(_) => "call.recording",
         }
     }
 
@@ -99,6 +104,27 @@ impl ForwardedEvent {
                 provider_sids: receipt.provider_sids.clone(),
                 error: receipt.error.as_ref().map(ErrorInfo::from),
             }),
+        }
+    }
+
+    /// A `call.recording` event for a recording just stored; the id is
+    /// `evt_rec_{recording id}` (a redelivered callback is not forwarded twice).
+    ///
+    /// ```
+    /// use telephony_core::voice::CallRecording;
+    /// use telephony_serve::api::ForwardedEvent;
+    /// let rec = CallRecording::new("RE1", "CA1", time::OffsetDateTime::UNIX_EPOCH).duration_secs(3);
+    /// let ev = ForwardedEvent::call_recording(&rec, time::OffsetDateTime::UNIX_EPOCH);
+    /// assert_eq!((ev.id.as_str(), ev.kind()), ("evt_rec_RE1", "call.recording"));
+    /// let json = serde_json::to_value(&ev).unwrap();
+    /// assert_eq!(json["data"]["callId"], "CA1");
+    /// assert_eq!(json["data"]["durationSecs"], 3);
+    /// ```
+    pub fn call_recording(rec: &telephony_core::voice::CallRecording, now: OffsetDateTime) -> Self {
+        ForwardedEvent {
+            id: format!("evt_rec_{}", rec.recording_id),
+            created_at: now,
+            data: EventData::CallRecording(super::recordings::Recording::from(rec)),
         }
     }
 

@@ -174,7 +174,9 @@ pub(crate) async fn decide(
         return Ok(VoiceResponse::new().reject(RejectReason::Rejected).into());
     }
     let params = CallParams::parse(query);
-    Ok(match event {
+    let call_id = event.call_id().to_string();
+    let is_incoming = matches!(event, CallEvent::Incoming(_));
+    let answer: Answer = match event {
         CallEvent::Incoming(call) => incoming(gw, call, base).await.into(),
         CallEvent::Gather {
             call,
@@ -196,6 +198,12 @@ pub(crate) async fn decide(
             tracing::warn!(call_sid = %other.call_id(), "a call event the gateway does not know; hanging up");
             VoiceResponse::new().hangup().into()
         }
+    };
+    Ok(match answer {
+        Answer::Respond(r) => {
+            Answer::Respond(super::recordings::prepare(gw, r, &call_id, is_incoming))
+        }
+        kept => kept,
     })
 }
 
@@ -458,7 +466,7 @@ fn session_of(call: &Call, started_at: OffsetDateTime) -> Session {
 }
 
 /// A call's session: the remote party is the callee of calls we placed, else the caller.
-fn voice_session(
+pub(crate) fn voice_session(
     call_id: &str,
     direction: CallDirection,
     from: &str,
@@ -707,6 +715,7 @@ async fn ask(
             }
         };
         fill_actions(&mut response, &action);
+        let response = super::recordings::prepare(&gw2, response, &id2, false);
         if let Err(response) = tx.send(response) {
             let response = connect_realtime(&gw2, &id2, &base2, response).await;
             keep_late_answer(&gw2, &id2, &response).await;
