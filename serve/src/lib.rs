@@ -81,6 +81,7 @@ pub use voice::live::{
     CallStream, LiveError, MarkPlayed, RelayHandler, RelaySender, RelaySession, StreamHandler,
     StreamSender,
 };
+pub use voice::recordings::RecordingError;
 pub use voice::{CallError, VoiceMode, VoiceSettings};
 pub use worker::Workers;
 pub use worker::forward::{ForwardSettings, signature as forward_signature};

@@ -20,6 +20,7 @@ mod export;
 mod forget;
 mod history;
 mod prune;
+mod recordings;
 mod segments;
 mod send;
 mod serve;
@@ -131,6 +132,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             from,
             timeout,
             machine_detection,
+            record,
+            record_channels,
             json,
         } => {
             let req = api::CallRequest {
@@ -141,10 +144,18 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 from,
                 machine_detection,
                 timeout,
+                record: record || record_channels.is_some(),
+                record_channels,
             };
             send::place_call(ctx, req, json).await
         }
         Command::Calls { since, limit, json } => history::calls(ctx, since, limit, json).await,
+        Command::Recordings {
+            call,
+            limit,
+            download,
+            json,
+        } => recordings::recordings(ctx, call, limit, download, json).await,
         Command::Simulate {
             command:
                 SimulateCommand::Call {

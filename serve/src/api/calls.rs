@@ -37,6 +37,12 @@ pub struct CallRequest {
     /// Ring time in seconds before `no-answer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+    /// Record the whole call (refused when `voice.record` is false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
+    /// `single` or `dual` (default `voice.recordChannels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_channels: Option<String>,
 }
 
 /// One status a call reached.

@@ -27,7 +27,7 @@ pub(crate) mod context;
 pub(crate) mod live;
 pub(crate) mod pending;
 pub(crate) mod proxy;
-pub(crate) mod recordings;
+pub mod recordings;
 pub(crate) mod socket;
 pub(crate) mod token;
 pub(crate) mod worker;

@@ -15,6 +15,18 @@ use super::Turn;
 use super::answer::voice_session;
 use crate::gateway::Gateway;
 
+/// Why a recording's audio could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    /// The store failed.
+    #[error("could not read the recording: {0}")]
+    Store(#[from] StoreError),
+    /// The provider refused or could not be reached.
+    #[error("the provider did not hand over the recording: {0}")]
+    Provider(#[from] telephony_core::ProviderError),
+}
+
 /// True when the response records (a turn `Record` or a whole-call recording).
 pub(crate) fn asks_to_record(response: &VoiceResponse) -> bool {
     response

@@ -198,6 +198,13 @@ impl VoiceSection {
             (Some("stream"), Some(url)) => v = v.stream_to(url.clone()),
             _ => {}
         }
+        // Validated at load (`voice.recordChannels`).
+        let channels = self
+            .record_channels
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(v.record_channels);
+        v = v.recordings(self.record, channels);
         v
     }
 }

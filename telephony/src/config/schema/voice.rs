@@ -32,4 +32,10 @@ pub struct VoiceSection {
     /// `stream` mode: the application's Media Streams WebSocket (`ws://`), which gets each
     /// call's messages frame for frame.
     pub stream_url: Option<String>,
+    /// `true`: record every call the gateway answers or places, whole; `false`: recordings
+    /// off for the account (a handler's `Record` verb is dropped, `telephony call --record`
+    /// refused); unset (default): only what a handler or a call asks for.
+    pub record: Option<bool>,
+    /// `single` or `dual` (default): the channels of whole-call recordings.
+    pub record_channels: Option<String>,
 }
