@@ -189,6 +189,7 @@ mod messages;
 mod numbers;
 mod paging;
 mod recipients;
+mod recordings;
 mod records;
 mod relay;
 mod router;
@@ -211,6 +212,7 @@ pub use telephony_simulator_voice::audio;
 
 pub use config::{Injection, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER, SimulatorConfig};
 pub use inbound::{InboundSms, SMS_WEBHOOK_TIMEOUT, SmsDelivery};
+pub use recordings::{RecordingRecord, recording_wav};
 pub use records::{
     Alert, CallCallbackRecord, CallCreateRecord, CallbackRecord, ClearRecord, CreateRequestRecord,
     LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay, RelayRecord, RelayReply,
@@ -225,6 +227,6 @@ pub use sids::new_message_sid;
 pub use simulator::Simulator;
 pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use verbs::{
-    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb,
+    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, StartRecording, TwimlVerb,
     parse_twiml,
 };

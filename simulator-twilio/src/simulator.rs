@@ -146,6 +146,12 @@ impl Simulator {
         self.lock().calls.create_requests.clone()
     }
 
+    /// Every finished call recording, oldest first (its media is served at
+    /// `GET …/Recordings/{Sid}.wav`).
+    pub fn recordings(&self) -> Vec<crate::RecordingRecord> {
+        self.lock().recordings.done.clone()
+    }
+
     /// Every call status callback sent or dropped, in the order they completed.
     pub fn call_callbacks(&self) -> Vec<CallCallbackRecord> {
         self.lock().calls.callbacks.clone()
