@@ -16,6 +16,7 @@ mod multi_account;
 mod outbox_replicas;
 mod probe;
 mod rate_limits;
+mod recordings;
 mod secrets;
 mod store_config;
 mod store_health;
