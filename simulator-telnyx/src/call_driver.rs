@@ -66,6 +66,12 @@ pub(crate) enum Action {
     ClientStateUpdate,
     /// The simulated party hangs up (a test's doing).
     PartyHangup,
+    /// `record_start`: the whole call, or a turn.
+    RecordStart(crate::recordings::RecordSpec),
+    /// `record_stop`: every recording in progress is saved.
+    RecordStop,
+    /// Dial's `record: "record-from-answer"`: recording starts at the answer.
+    RecordFromAnswer(crate::recordings::RecordSpec),
     /// From a media stream's task: it connected (or failed, with a reason).
     StreamOpened {
         stream_id: String,
@@ -178,6 +184,12 @@ pub(crate) struct Driver {
     /// The party barges in after this much of the current audio.
     barge_after: Option<u64>,
     streams: Vec<StreamHandle>,
+    /// Whole-call recordings in progress: settings, start (simulated ms, real time).
+    recordings: Vec<(crate::recordings::RecordSpec, u64, OffsetDateTime)>,
+    /// A turn recording waiting for the party to speak.
+    turn_recording: Option<(crate::recordings::RecordSpec, u64, OffsetDateTime)>,
+    /// Dial's recording, started at the answer.
+    record_on_answer: Option<crate::recordings::RecordSpec>,
 }
 
 impl Simulator {
@@ -235,6 +247,9 @@ impl Simulator {
             silent_for_gather: false,
             barge_after: None,
             streams: Vec::new(),
+            recordings: Vec::new(),
+            turn_recording: None,
+            record_on_answer: None,
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -517,6 +532,23 @@ impl Driver {
                 }
             }
             Action::ClientStateUpdate => {}
+            Action::RecordStart(spec) => {
+                let started = (spec.clone(), self.now, OffsetDateTime::now_utc());
+                if spec.is_turn() {
+                    self.turn_recording = Some(started);
+                } else {
+                    self.recordings.push(started);
+                }
+            }
+            Action::RecordStop => self.save_recordings(),
+            Action::RecordFromAnswer(spec) => {
+                if self.answered {
+                    self.recordings
+                        .push((spec, self.now, OffsetDateTime::now_utc()));
+                } else {
+                    self.record_on_answer = Some(spec);
+                }
+            }
             Action::PartyHangup => {
                 let source = if self.is_incoming() {
                     "caller"
@@ -575,8 +607,37 @@ impl Driver {
         }
     }
 
+    /// Saves every recording in progress (`call.recording.saved` each).
+    fn save_recordings(&mut self) {
+        let mut all: Vec<_> = std::mem::take(&mut self.recordings);
+        all.extend(self.turn_recording.take());
+        for (spec, since, started_at) in all {
+            self.save_recording(&spec, since, started_at);
+        }
+    }
+
+    fn save_recording(
+        &self,
+        spec: &crate::recordings::RecordSpec,
+        since: u64,
+        started_at: OffsetDateTime,
+    ) {
+        let extra = crate::recordings::saved(
+            &self.sim,
+            &self.id,
+            spec,
+            self.now.saturating_sub(since),
+            started_at,
+        );
+        self.emit("call.recording.saved", extra, None);
+    }
+
     fn answer(&mut self, webhook_url: Option<String>, stream: Option<StreamParams>) {
         self.answered = true;
+        if let Some(spec) = self.record_on_answer.take() {
+            self.recordings
+                .push((spec, self.now, OffsetDateTime::now_utc()));
+        }
         if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
             call.answered = true;
             call.state = "answered";
@@ -678,7 +739,10 @@ impl Driver {
 
     /// Whether anything listens to the party: a gather, a transcription, a stream.
     fn listening(&self) -> bool {
-        self.gather.is_some() || self.transcribing || self.streams.iter().any(|s| s.opened)
+        self.gather.is_some()
+            || self.transcribing
+            || self.turn_recording.is_some()
+            || self.streams.iter().any(|s| s.opened)
     }
 
     /// Starts the party's next input when the call listens and the application's audio
@@ -742,6 +806,16 @@ impl Driver {
 
     /// The party finished an input: whoever listens gets it.
     async fn party_done(&mut self, input: CallerInput) {
+        if matches!(
+            input,
+            CallerInput::Speech { .. } | CallerInput::Digits(_)
+        ) {
+            // A turn recording ends once the party has had its say (its silence timeout).
+            if let Some((spec, since, started_at)) = self.turn_recording.take() {
+                self.save_recording(&spec, since, started_at);
+                return;
+            }
+        }
         match input {
             CallerInput::Speech { text, confidence } => {
                 if self.transcribing {
@@ -834,6 +908,8 @@ impl Driver {
         extra.insert("start_time".into(), json!(self.start_time()));
         extra.insert("state".into(), json!("hangup"));
         self.emit("call.hangup", extra, None);
+        // Recordings end with the call and are saved after it (as Telnyx announces them).
+        self.save_recordings();
         self.ended = true;
         self.party = None;
     }

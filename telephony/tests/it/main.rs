@@ -22,6 +22,7 @@ mod store_config;
 mod store_health;
 mod support;
 mod telnyx;
+mod telnyx_recordings;
 mod telnyx_voice;
 mod voice_calls;
 mod voice_realtime;
