@@ -340,6 +340,7 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
                 CaseVerb::Reject(_) => "reject",
                 CaseVerb::Stream(_) => "stream",
                 CaseVerb::Relay(_) => "relay",
+                CaseVerb::RecordCall(_) => "record_call",
                 _ => "unknown",
             });
         }
@@ -347,7 +348,7 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
     assert_eq!(
         verbs,
         BTreeSet::from([
-            "dial", "gather", "hangup", "pause", "play", "record", "redirect", "reject", "relay",
+            "dial", "gather", "hangup", "pause", "play", "record", "record_call", "redirect", "reject", "relay",
             "say", "stream"
         ])
     );
