@@ -220,9 +220,10 @@ impl Admin {
             .map_err(|e| CliError::failure(format!("admin API request failed: {e}")))?;
         if !resp.status().is_success() {
             let status = resp.status();
-            return Err(decode::<serde_json::Value>(resp).await.err().unwrap_or_else(|| {
-                CliError::failure(format!("admin API answered {status}"))
-            }));
+            return Err(decode::<serde_json::Value>(resp)
+                .await
+                .err()
+                .unwrap_or_else(|| CliError::failure(format!("admin API answered {status}"))));
         }
         let content_type = resp
             .headers()

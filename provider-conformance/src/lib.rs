@@ -209,8 +209,8 @@ pub use send_case::{
 };
 pub use voice_case::{
     AutoWord, CaseCall, CaseDial, CaseGather, CaseMethod, CasePause, CasePlay, CasePrompt,
-    CaseRecord, CaseRecordCall, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay, CaseSpeechTimeout, CaseStream,
-    CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
+    CaseRecord, CaseRecordCall, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay,
+    CaseSpeechTimeout, CaseStream, CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
 };
 pub use webhook_case::{
     CallEventKind, CaseRequest, Check, ExpectedAck, ExpectedCall, ExpectedEvent, RECEIVED,

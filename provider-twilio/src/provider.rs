@@ -313,9 +313,11 @@ impl TwilioProvider {
             time_limit: call.time_limit_secs,
             machine_detection: call.machine_detection,
             record: call.record,
-            recording_status_callback: call
-                .record
-                .and(call.recording_callback.clone().or(call.status_callback.clone())),
+            recording_status_callback: call.record.and(
+                call.recording_callback
+                    .clone()
+                    .or(call.status_callback.clone()),
+            ),
         })
     }
 }
@@ -400,7 +402,11 @@ impl Provider for TwilioProvider {
         &self,
         recording: &telephony_core::voice::CallRecording,
     ) -> Result<telephony_core::voice::RecordingMedia, ProviderError> {
-        let format = if recording.format == "mp3" { "mp3" } else { "wav" };
+        let format = if recording.format == "mp3" {
+            "mp3"
+        } else {
+            "wav"
+        };
         let bytes = self
             .client
             .fetch_recording_media(&recording.recording_id, format)
@@ -410,7 +416,10 @@ impl Provider for TwilioProvider {
         } else {
             "audio/x-wav"
         };
-        Ok(telephony_core::voice::RecordingMedia::new(content_type, bytes))
+        Ok(telephony_core::voice::RecordingMedia::new(
+            content_type,
+            bytes,
+        ))
     }
 
     /// The IncomingPhoneNumber (`IncomingPhoneNumbers.json?PhoneNumber=`), and the

@@ -18,8 +18,7 @@
 
 use telephony_core::voice::{
     Dial, Gather, GatherPrompt, Play, Record, RecordCall, RecordingChannels, Redirect, RelayVerb,
-    Say, SpeechTimeout, StreamVerb,
-    Verb, VoiceResponse,
+    Say, SpeechTimeout, StreamVerb, Verb, VoiceResponse,
 };
 
 /// The content type of every TwiML answer (Twilio accepts `text/xml` or

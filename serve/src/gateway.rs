@@ -359,8 +359,10 @@ impl Gateway {
     pub async fn fetch_recording(
         &self,
         recording_id: &str,
-    ) -> Result<Option<telephony_core::voice::RecordingMedia>, crate::voice::recordings::RecordingError>
-    {
+    ) -> Result<
+        Option<telephony_core::voice::RecordingMedia>,
+        crate::voice::recordings::RecordingError,
+    > {
         let Some(rec) = self.store().recording(recording_id).await? else {
             return Ok(None);
         };

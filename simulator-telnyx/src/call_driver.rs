@@ -806,10 +806,7 @@ impl Driver {
 
     /// The party finished an input: whoever listens gets it.
     async fn party_done(&mut self, input: CallerInput) {
-        if matches!(
-            input,
-            CallerInput::Speech { .. } | CallerInput::Digits(_)
-        ) {
+        if matches!(input, CallerInput::Speech { .. } | CallerInput::Digits(_)) {
             // A turn recording ends once the party has had its say (its silence timeout).
             if let Some((spec, since, started_at)) = self.turn_recording.take() {
                 self.save_recording(&spec, since, started_at);

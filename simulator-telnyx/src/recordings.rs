@@ -5,10 +5,10 @@
 //! (`GET /_simulator/recordings/{id}.wav?token=…`, no API key: it stands in for Telnyx's
 //! pre-signed links) serving a small WAV.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -77,7 +77,10 @@ pub(crate) fn saved(
         .base_url
         .clone()
         .unwrap_or_else(|| "http://telnyx-simulator.invalid".into());
-    let link = format!("{base}/_simulator/recordings/{id}.{}?token={token}", spec.format);
+    let link = format!(
+        "{base}/_simulator/recordings/{id}.{}?token={token}",
+        spec.format
+    );
     sim.lock().recordings.push(RecordingRecord {
         id: id.clone(),
         call_control_id: call_control_id.to_string(),
@@ -163,7 +166,10 @@ pub(crate) async fn retrieve(
             .unwrap_or("telnyx-simulator.invalid");
         format!("http://{host}")
     });
-    let link = format!("{base}/_simulator/recordings/{}.{}?token={}", rec.id, rec.format, rec.token);
+    let link = format!(
+        "{base}/_simulator/recordings/{}.{}?token={}",
+        rec.id, rec.format, rec.token
+    );
     let (wav, mp3) = if rec.format == "mp3" {
         (serde_json::Value::Null, json!(link))
     } else {

@@ -227,6 +227,6 @@ pub use sids::new_message_sid;
 pub use simulator::Simulator;
 pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use verbs::{
-    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, StartRecording, TwimlVerb,
-    parse_twiml,
+    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb,
+    StartRecording, TwimlVerb, parse_twiml,
 };

@@ -97,13 +97,7 @@ pub(crate) async fn call_ended(sim: &Simulator, call: &CallResource) {
         .unwrap_or(0);
     for a in active.unwrap_or_default() {
         finish(
-            sim,
-            &call.sid,
-            a.channels,
-            secs,
-            a.source,
-            a.callback,
-            a.started,
+            sim, &call.sid, a.channels, secs, a.source, a.callback, a.started,
         )
         .await;
     }

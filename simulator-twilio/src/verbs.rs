@@ -261,8 +261,7 @@ pub(crate) fn speech_interrupts(value: Option<&str>) -> bool {
 /// The verbs Twilio knows but the simulator does not run; a document using one fails
 /// like an unknown verb, with a message saying so.
 const NOT_SIMULATED: &[&str] = &[
-    "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms", "Message",
-    "Queue",
+    "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms", "Message", "Queue",
 ];
 
 /// Reads a TwiML document into the verbs of its `<Response>`, in order.

@@ -51,9 +51,8 @@ pub(super) async fn recordings(
     };
     let mut saved = Vec::new();
     if let Some(dir) = &download {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::config(format!("--download {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::config(format!("--download {}: {e}", dir.display())))?;
         for r in &list.recordings {
             let (content_type, bytes) = match (&admin, &direct) {
                 (Some(admin), _) => {
@@ -98,7 +97,13 @@ pub(super) async fn recordings(
 fn file_in(dir: &Path, id: &str, ext: &str) -> PathBuf {
     let safe: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{safe}.{ext}"))
 }

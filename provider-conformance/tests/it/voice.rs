@@ -348,8 +348,18 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
     assert_eq!(
         verbs,
         BTreeSet::from([
-            "dial", "gather", "hangup", "pause", "play", "record", "record_call", "redirect", "reject", "relay",
-            "say", "stream"
+            "dial",
+            "gather",
+            "hangup",
+            "pause",
+            "play",
+            "record",
+            "record_call",
+            "redirect",
+            "reject",
+            "relay",
+            "say",
+            "stream"
         ])
     );
     // Refusals on both sides, and runs that end each way.

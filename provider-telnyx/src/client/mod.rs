@@ -28,6 +28,6 @@ pub use detail_records::{
     SentMessageQuery,
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
-pub(crate) use transport::PROVIDER;
 pub use recordings::{DownloadUrls, RecordingResource};
+pub(crate) use transport::PROVIDER;
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

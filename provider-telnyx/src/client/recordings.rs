@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use telephony_core::ProviderError;
 
-use super::transport::{PROVIDER, path_segment, transport};
 use super::TelnyxClient;
+use super::transport::{PROVIDER, path_segment, transport};
 
 /// `data` of `GET /v2/recordings/{id}`: what the gateway reads of a recording.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -100,9 +100,15 @@ impl TelnyxClient {
             return Err(ProviderError::api(
                 PROVIDER,
                 status.as_u16(),
-                format!("the recording's download link answered HTTP {}", status.as_u16()),
+                format!(
+                    "the recording's download link answered HTTP {}",
+                    status.as_u16()
+                ),
             ));
         }
-        Ok(telephony_core::voice::RecordingMedia::new(content_type, bytes))
+        Ok(telephony_core::voice::RecordingMedia::new(
+            content_type,
+            bytes,
+        ))
     }
 }

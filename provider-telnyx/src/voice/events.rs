@@ -129,7 +129,11 @@ impl Envelope<'_> {
     /// `call_control_id`; the id is `recording_id` (else the event's id); the URL kept is
     /// the recording resource's (the callback's download links expire after 10 minutes
     /// and are never kept: they open the audio without credentials).
-    fn recording(&self, turn: bool, received_at: OffsetDateTime) -> Result<CallRecording, WebhookError> {
+    fn recording(
+        &self,
+        turn: bool,
+        received_at: OffsetDateTime,
+    ) -> Result<CallRecording, WebhookError> {
         let p = self.payload;
         let call_id = text(p, "call_control_id")
             .ok_or(WebhookError::MissingField("data.payload.call_control_id"))?;
@@ -458,12 +462,19 @@ mod tests {
             "call.recording.saved",
             json!({"call_control_id":"v3:a","recording_id":"rec-2","channels":"dual"}),
         );
-        let WebhookEvent::Call(CallEvent::Recording { recording, then: None }) = ev else {
+        let WebhookEvent::Call(CallEvent::Recording {
+            recording,
+            then: None,
+        }) = ev
+        else {
             panic!("{ev:?}")
         };
         assert_eq!(recording.channels, RecordingChannels::Dual);
         assert_eq!(recording.source.as_deref(), Some("call"));
-        assert_eq!(recording.created_at, rfc3339::parse("2026-12-07T10:00:05Z").unwrap());
+        assert_eq!(
+            recording.created_at,
+            rfc3339::parse("2026-12-07T10:00:05Z").unwrap()
+        );
 
         let bad = parse_call_event(
             "call.recording.saved",

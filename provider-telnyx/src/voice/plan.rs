@@ -333,7 +333,10 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
                     ));
                 }
                 plan.push(Step::Record {
-                    max: r.max_length_secs.unwrap_or(DEFAULT_RECORD_MAX_SECS).clamp(1, 14_400),
+                    max: r
+                        .max_length_secs
+                        .unwrap_or(DEFAULT_RECORD_MAX_SECS)
+                        .clamp(1, 14_400),
                     timeout: r.timeout_secs.unwrap_or(DEFAULT_RECORD_TIMEOUT_SECS),
                 });
                 // As in TwiML, a <Record action> continues at its action: what follows
@@ -447,7 +450,11 @@ mod tests {
             &VoiceResponse::new()
                 .record_call(RecordCall::new(RecordingChannels::Dual))
                 .say("Leave a message")
-                .record(Record::new().max_length(30).action("https://gw/v?call=c&turn=2"))
+                .record(
+                    Record::new()
+                        .max_length(30)
+                        .action("https://gw/v?call=c&turn=2"),
+                )
                 .say("never"),
         )
         .unwrap();
@@ -471,7 +478,12 @@ mod tests {
                 },
             ]
         );
-        let plan = render(&VoiceResponse::new().record(Record::new().timeout_secs(2)).hangup()).unwrap();
+        let plan = render(
+            &VoiceResponse::new()
+                .record(Record::new().timeout_secs(2))
+                .hangup(),
+        )
+        .unwrap();
         assert_eq!(
             plan,
             [

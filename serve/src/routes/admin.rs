@@ -523,7 +523,10 @@ async fn recording_media(
             "no recording with id {id:?}"
         ))),
         Err(crate::RecordingError::Store(e)) => Err(e.into()),
-        Err(e) => Err(AdminError::new(api::ErrorCode::ProviderFailed, e.to_string())),
+        Err(e) => Err(AdminError::new(
+            api::ErrorCode::ProviderFailed,
+            e.to_string(),
+        )),
     }
 }
 

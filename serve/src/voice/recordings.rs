@@ -121,7 +121,10 @@ pub(crate) async fn received(
     match gw.store().add_recording(&recording).await {
         Ok(true) => {
             tracing::info!(call_sid = %call_id, recording_sid = %recording.recording_id, duration_secs = ?recording.duration_secs, channels = %recording.channels, source = ?recording.source, "recording stored");
-            gw.dispatch().forwarder().forward_recording(&recording).await;
+            gw.dispatch()
+                .forwarder()
+                .forward_recording(&recording)
+                .await;
             notify_handler(gw, &recording).await;
         }
         Ok(false) => {

@@ -158,7 +158,10 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
             .replace("{MessageSid}", &mms)
             .replace("/Media/{Sid}", &format!("/Media/{media}"))
             .replace("/Calls/{Sid}", &format!("/Calls/{call}"))
-            .replace("/Recordings/{Sid}", "/Recordings/RE00000000000000000000000000000000.wav")
+            .replace(
+                "/Recordings/{Sid}",
+                "/Recordings/RE00000000000000000000000000000000.wav",
+            )
             .replace(
                 "/IncomingPhoneNumbers/{Sid}",
                 &format!("/IncomingPhoneNumbers/{number}"),

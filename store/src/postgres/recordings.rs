@@ -45,10 +45,7 @@ fn decode(row: &PgRow) -> Result<CallRecording, StoreError> {
 }
 
 /// Inserts or replaces a recording; `true` when new. `NotFound` if the call is unknown.
-pub(crate) async fn add(
-    conn: &mut PgConnection,
-    rec: &CallRecording,
-) -> Result<bool, StoreError> {
+pub(crate) async fn add(conn: &mut PgConnection, rec: &CallRecording) -> Result<bool, StoreError> {
     let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM calls WHERE call_id = $1")
         .bind(&rec.call_id)
         .fetch_optional(&mut *conn)

@@ -672,7 +672,10 @@ pub async fn recordings_stay_with_their_call<S: CallStore + ?Sized>(s: &S) {
     // A redelivered callback replaces the metadata.
     let again = first.clone().duration_secs(15);
     assert!(!s.add_recording(&again).await.unwrap());
-    assert_eq!(s.recording("RE1").await.unwrap().unwrap().duration_secs, Some(15));
+    assert_eq!(
+        s.recording("RE1").await.unwrap().unwrap().duration_secs,
+        Some(15)
+    );
     assert_eq!(s.recordings(Some("CA1"), 0).await.unwrap().len(), 2);
 
     // A reservation renamed to the provider's id keeps its recordings.

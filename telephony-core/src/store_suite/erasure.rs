@@ -226,7 +226,11 @@ pub async fn forget_removes_calls_and_transcripts<S: CallStore + ErasureStore + 
     s.put_stream_token("CA_from", "ab12", secs(100))
         .await
         .unwrap();
-    for (rec, call) in [("RE_from", "CA_from"), ("RE_to", "CA_to"), ("RE_other", "CA_other")] {
+    for (rec, call) in [
+        ("RE_from", "CA_from"),
+        ("RE_to", "CA_to"),
+        ("RE_other", "CA_other"),
+    ] {
         let r = crate::voice::CallRecording::new(rec, call, secs(6));
         assert!(s.add_recording(&r).await.unwrap());
     }

@@ -241,7 +241,11 @@ async fn voice_record_true_records_inbound_calls_and_a_record_turn_is_stored_too
         .collect();
     sources.sort();
     assert_eq!(sources, ["call", "turn"]);
-    assert!(stored.iter().all(|r| r.channels == RecordingChannels::Single));
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.channels == RecordingChannels::Single)
+    );
     h.stop().await;
 }
 
@@ -298,7 +302,10 @@ async fn recording_callbacks_are_verified_and_an_unknown_call_is_refused() {
     let form = [
         ("AccountSid", h.sim.config().account_sid.clone()),
         ("CallSid", "CA00000000000000000000000000000404".to_string()),
-        ("RecordingSid", "RE00000000000000000000000000000001".to_string()),
+        (
+            "RecordingSid",
+            "RE00000000000000000000000000000001".to_string(),
+        ),
         ("RecordingStatus", "completed".to_string()),
         ("RecordingDuration", "3".to_string()),
     ];

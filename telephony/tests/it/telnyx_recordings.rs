@@ -114,7 +114,10 @@ async fn an_outbound_telnyx_call_with_record_is_saved_stored_and_downloaded_with
     .await;
     let sim_rec = &h.sim.recordings()[0];
     assert_eq!(sim_rec.call_control_id, id);
-    assert_eq!((sim_rec.channels.as_str(), sim_rec.format.as_str()), ("dual", "wav"));
+    assert_eq!(
+        (sim_rec.channels.as_str(), sim_rec.format.as_str()),
+        ("dual", "wav")
+    );
     let stored = store.recordings(Some(&id), 0).await.unwrap();
     let r = &stored[0];
     assert_eq!(r.recording_id, sim_rec.id);
@@ -162,7 +165,14 @@ async fn voice_record_on_telnyx_records_the_call_and_a_record_turn_resumes_the_a
     assert!(outcome.finished, "{outcome:#?}");
     assert_eq!(
         outcome.command_names(),
-        ["answer", "record_start", "speak", "record_start", "speak", "hangup"],
+        [
+            "answer",
+            "record_start",
+            "speak",
+            "record_start",
+            "speak",
+            "hangup"
+        ],
         "{outcome:#?}"
     );
     assert_eq!(
@@ -179,7 +189,11 @@ async fn voice_record_on_telnyx_records_the_call_and_a_record_turn_resumes_the_a
             &turn["timeout_secs"],
             &turn["play_beep"]
         ),
-        (&serde_json::json!(30), &serde_json::json!(2), &serde_json::json!(true))
+        (
+            &serde_json::json!(30),
+            &serde_json::json!(2),
+            &serde_json::json!(true)
+        )
     );
     let id = outcome.call_control_id.clone();
     let store = h.gw.store().clone();
