@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use telephony_serve::api::{self, ErrorCode};
 
-use super::direct::direct_gateway;
+use super::direct::{direct_gateway, open_store};
 use crate::context::{CliError, Context};
 use crate::output;
 
@@ -21,9 +21,11 @@ pub(super) async fn recordings(
 ) -> Result<(), CliError> {
     let not_found = |id: &str| CliError::config(format!("no call with id {id:?}"));
     let admin = ctx.admin().await?;
-    let direct = match &admin {
-        Some(_) => None,
-        None => Some(direct_gateway(&ctx.config).await?),
+    // Listing needs only the store; downloading needs the provider's credentials too.
+    let direct = match (&admin, &download) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some(direct_gateway(&ctx.config).await?),
+        (None, None) => None,
     };
     let list: api::RecordingList = match (&admin, &direct) {
         (Some(admin), _) => {
@@ -47,7 +49,22 @@ pub(super) async fn recordings(
             }
             Err(e) => return Err(e.into()),
         },
-        (None, None) => unreachable!("a gateway, running or direct"),
+        (None, None) => {
+            let store = open_store(&ctx.config).await?;
+            if let Some(id) = &call {
+                if store.call(id).await?.is_none() {
+                    return Err(not_found(id));
+                }
+            }
+            api::RecordingList {
+                recordings: store
+                    .recordings(call.as_deref(), limit)
+                    .await?
+                    .iter()
+                    .map(api::Recording::from)
+                    .collect(),
+            }
+        }
     };
     let mut saved = Vec::new();
     if let Some(dir) = &download {
