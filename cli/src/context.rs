@@ -208,6 +208,38 @@ impl Admin {
 }
 
 impl Admin {
+    /// `GET {path}` of a route answering bytes (a recording's audio): the
+    /// `Content-Type` and the body; a refusal is the gateway's error, as for JSON routes.
+    pub(crate) async fn get_bytes(&self, path: &str) -> Result<(String, Vec<u8>), CliError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|e| CliError::failure(format!("admin API request failed: {e}")))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(decode::<serde_json::Value>(resp)
+                .await
+                .err()
+                .unwrap_or_else(|| CliError::failure(format!("admin API answered {status}"))));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CliError::failure(format!("the recording's download was cut: {e}")))?;
+        Ok((content_type, bytes.to_vec()))
+    }
+}
+
+impl Admin {
     /// `DELETE {path}`, its answer read into the API type `T`.
     pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let resp = self

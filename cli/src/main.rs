@@ -229,6 +229,12 @@ pub enum Command {
         /// Keys to press once the callee answers: 0-9 A-D * #, w waits 0.5 s, W 1 s.
         #[arg(long, value_name = "DIGITS")]
         send_digits: Option<String>,
+        /// Record the whole call (refused when voice.record is false).
+        #[arg(long)]
+        record: bool,
+        /// Channels of the recording: single or dual (default voice.recordChannels; implies --record).
+        #[arg(long, value_parser = ["single", "dual"])]
+        record_channels: Option<String>,
         /// Print the call as JSON.
         #[arg(long)]
         json: bool,
@@ -241,6 +247,21 @@ pub enum Command {
         /// At most this many (newest kept).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List call recordings (metadata kept with the calls); --download fetches the audio
+    /// from the provider with its credentials.
+    Recordings {
+        /// Only this call's recordings.
+        call: Option<String>,
+        /// At most this many (newest kept).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Save each recording's audio in this directory as {id}.wav (or .mp3).
+        #[arg(long, value_name = "DIR")]
+        download: Option<std::path::PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -130,6 +130,29 @@ pub(crate) fn call_line(c: &api::Call) -> String {
     s
 }
 
+pub(crate) fn print_recordings(recordings: &[api::Recording]) {
+    if recordings.is_empty() {
+        println!("no recordings");
+        return;
+    }
+    for r in recordings {
+        let secs = r
+            .duration_secs
+            .map(|d| format!("{d}s"))
+            .unwrap_or_else(|| "?s".into());
+        println!(
+            "{}  {}  call {}  {secs}  {} {}  {}",
+            ts(r.created_at),
+            r.id,
+            r.call_id,
+            r.channels,
+            r.format,
+            r.source.as_deref().unwrap_or("call")
+        );
+    }
+    println!("{} recording(s)", recordings.len());
+}
+
 pub(crate) fn print_calls(calls: &[api::Call]) {
     if calls.is_empty() {
         println!("no calls");

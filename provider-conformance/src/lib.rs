@@ -96,7 +96,8 @@
 //! `{"play": {"url", "loop"}}`, `{"pause": {"seconds"}}`, `{"gather": {"speech", "dtmf",
 //! "action", "timeout", "speech_timeout": "auto" | n, "hints", "language",
 //! "finish_on_key", "num_digits", "prompts": [say | play | pause]}}`, `{"record": {"action",
-//! "max_length", "transcribe"}}`, `{"dial": {"number", "caller_id", "timeout", "action"}}`,
+//! "max_length", "transcribe", "timeout", "status_callback"}}`, `{"record_call": {"channels",
+//! "status_callback"}}`, `{"dial": {"number", "caller_id", "timeout", "action"}}`,
 //! `{"redirect": {"url", "method"}}`, `"hangup"`, `{"reject": "busy" | "rejected"}`,
 //! `{"stream": {"url", "name", "parameters": [["k", "v"]]}}`, `{"relay": {"url",
 //! "language", "voice", "welcome_greeting", "interruptible", "parameters"}}`):
@@ -208,8 +209,8 @@ pub use send_case::{
 };
 pub use voice_case::{
     AutoWord, CaseCall, CaseDial, CaseGather, CaseMethod, CasePause, CasePlay, CasePrompt,
-    CaseRecord, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay, CaseSpeechTimeout, CaseStream,
-    CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
+    CaseRecord, CaseRecordCall, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay,
+    CaseSpeechTimeout, CaseStream, CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
 };
 pub use webhook_case::{
     CallEventKind, CaseRequest, Check, ExpectedAck, ExpectedCall, ExpectedEvent, RECEIVED,

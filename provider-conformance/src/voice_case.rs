@@ -86,6 +86,21 @@ pub enum CaseVerb {
     Relay(CaseRelay),
     /// Keys to press: `{"send_digits": "ww12#"}` ([`Verb::SendDigits`](telephony_core::voice::Verb::SendDigits)).
     SendDigits(String),
+    /// [`RecordCall`](telephony_core::voice::RecordCall): `{"record_call": {"channels":
+    /// "dual", "status_callback": "https://…"}}`.
+    RecordCall(CaseRecordCall),
+}
+
+/// `{"channels": "single" | "dual", "status_callback": "https://…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRecordCall {
+    /// `single` (default) or `dual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<String>,
+    /// Where the finished recording is announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_callback: Option<String>,
 }
 
 impl CaseVerb {
@@ -103,6 +118,12 @@ impl CaseVerb {
                 }
                 if let Some(n) = r.max_length {
                     record = record.max_length(n);
+                }
+                if let Some(n) = r.timeout {
+                    record = record.timeout_secs(n);
+                }
+                if let Some(u) = &r.status_callback {
+                    record = record.status_callback(u);
                 }
                 Verb::Record(record)
             }
@@ -128,6 +149,18 @@ impl CaseVerb {
                     });
                 }
                 Verb::Redirect(redirect)
+            }
+            CaseVerb::RecordCall(r) => {
+                let channels = r
+                    .channels
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or_default();
+                let mut rc = telephony_core::voice::RecordCall::new(channels);
+                if let Some(u) = &r.status_callback {
+                    rc = rc.status_callback(u);
+                }
+                Verb::RecordCall(rc)
             }
             CaseVerb::Hangup => Verb::Hangup,
             CaseVerb::Reject(CaseRejectReason::Busy) => Verb::Reject(RejectReason::Busy),
@@ -368,6 +401,12 @@ pub struct CaseRecord {
     /// Ask for a transcription.
     #[serde(default)]
     pub transcribe: bool,
+    /// Seconds of silence that end it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Where the finished recording is announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_callback: Option<String>,
 }
 
 /// `{"number": "+1…", "caller_id": "+1…", "timeout": 20}`.

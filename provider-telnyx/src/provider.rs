@@ -346,6 +346,12 @@ impl Provider for TelnyxProvider {
         if let Some(digits) = &call.send_digits {
             body["send_digits_on_answer"] = serde_json::json!(digits.as_str());
         }
+        if let Some(channels) = call.record {
+            // Recorded from the answer; `call.recording.saved` goes to the call's webhook.
+            body["record"] = serde_json::json!("record-from-answer");
+            body["record_channels"] = serde_json::json!(channels.as_str());
+            body["record_format"] = serde_json::json!("wav");
+        }
         let answer = self.client.dial(body).await?;
         let mut placed = Call::new(
             answer.call_control_id,
@@ -384,6 +390,17 @@ impl Provider for TelnyxProvider {
             Err(e) if e.code() == Some(crate::client::CALL_ENDED_CODE) => Ok(()),
             other => other,
         }
+    }
+
+    /// `GET /v2/recordings/{id}` with the API key for a fresh download link, then the
+    /// audio (see [`TelnyxClient::download_recording`](crate::TelnyxClient::download_recording)).
+    async fn fetch_recording(
+        &self,
+        recording: &telephony_core::voice::CallRecording,
+    ) -> Result<telephony_core::voice::RecordingMedia, ProviderError> {
+        self.client
+            .download_recording(&recording.recording_id, &recording.format)
+            .await
     }
 
     /// `hangup`; a call that already ended (error 90018) is a success.

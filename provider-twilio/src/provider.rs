@@ -323,6 +323,12 @@ impl TwilioProvider {
             time_limit: call.time_limit_secs,
             machine_detection: call.machine_detection,
             send_digits: call.send_digits.as_ref().map(|d| d.to_string()),
+            record: call.record,
+            recording_status_callback: call.record.and(
+                call.recording_callback
+                    .clone()
+                    .or(call.status_callback.clone()),
+            ),
         })
     }
 }
@@ -462,6 +468,32 @@ impl Provider for TwilioProvider {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET …/Recordings/{Sid}.wav` (`.mp3` for an MP3 recording) with basic auth: see
+    /// [`TwilioClient::fetch_recording_media`](crate::TwilioClient::fetch_recording_media).
+    async fn fetch_recording(
+        &self,
+        recording: &telephony_core::voice::CallRecording,
+    ) -> Result<telephony_core::voice::RecordingMedia, ProviderError> {
+        let format = if recording.format == "mp3" {
+            "mp3"
+        } else {
+            "wav"
+        };
+        let bytes = self
+            .client
+            .fetch_recording_media(&recording.recording_id, format)
+            .await?;
+        let content_type = if format == "mp3" {
+            "audio/mpeg"
+        } else {
+            "audio/x-wav"
+        };
+        Ok(telephony_core::voice::RecordingMedia::new(
+            content_type,
+            bytes,
+        ))
     }
 
     /// The IncomingPhoneNumber (`IncomingPhoneNumbers.json?PhoneNumber=`), and the

@@ -17,8 +17,8 @@
 //! parse.
 
 use telephony_core::voice::{
-    Dial, Gather, GatherPrompt, Play, Record, Redirect, RelayVerb, Say, SpeechTimeout, StreamVerb,
-    Verb, VoiceResponse,
+    Dial, Gather, GatherPrompt, Play, Record, RecordCall, RecordingChannels, Redirect, RelayVerb,
+    Say, SpeechTimeout, StreamVerb, Verb, VoiceResponse,
 };
 
 /// The content type of every TwiML answer (Twilio accepts `text/xml` or
@@ -86,7 +86,9 @@ fn push_escaped(out: &mut String, text: &str) {
 /// Per verb, attributes in this order: `<Say voice language loop>`, `<Play loop>`,
 /// `<Gather input action timeout speechTimeout numDigits finishOnKey language hints>`
 /// (`input` is `dtmf`, `speech` or `dtmf speech`; `hints` joined with `, ` as Twilio's
-/// docs write them), `<Record action maxLength transcribe>`, `<Dial callerId timeout>`,
+/// docs write them), `<Record action timeout maxLength transcribe recordingStatusCallback>`,
+/// `<Start><Recording channels recordingStatusCallback/></Start>` (channels `mono` or
+/// `dual`), `<Dial callerId timeout>`,
 /// `<Pause length>`, `<Redirect method>`, `<Reject reason>`,
 /// `<Connect><Stream url name>` and `<Connect><ConversationRelay url language ttsLanguage
 /// transcriptionLanguage ttsProvider voice transcriptionProvider welcomeGreeting
@@ -145,6 +147,7 @@ fn push_verb(out: &mut String, verb: &Verb) {
         Verb::SendDigits(digits) => {
             push_element(out, "Play", &[("digits", Some(play_digits(digits)))], "")
         }
+        Verb::RecordCall(record) => push_record_call(out, record),
         // `Verb` is non-exhaustive: a verb added to core later renders as nothing until
         // this renderer learns it, rather than as something Twilio would misread.
         _ => {}
@@ -215,12 +218,30 @@ fn push_gather(out: &mut String, gather: &Gather) {
 }
 
 fn push_record(out: &mut String, record: &Record) {
-    let attrs: [Attr<'_>; 3] = [
+    let attrs: [Attr<'_>; 5] = [
         ("action", record.action.clone()),
+        ("timeout", record.timeout_secs.map(|n| n.to_string())),
         ("maxLength", record.max_length_secs.map(|n| n.to_string())),
         ("transcribe", record.transcribe.then(|| "true".to_string())),
+        ("recordingStatusCallback", record.status_callback.clone()),
     ];
     push_element(out, "Record", &attrs, "");
+}
+
+/// `<Start><Recording channels recordingStatusCallback/></Start>`: records the rest of
+/// the call in the background (`mono` or `dual`).
+fn push_record_call(out: &mut String, record: &RecordCall) {
+    let channels = match record.channels {
+        RecordingChannels::Dual => "dual",
+        _ => "mono",
+    };
+    let attrs: [Attr<'_>; 2] = [
+        ("channels", Some(channels.to_string())),
+        ("recordingStatusCallback", record.status_callback.clone()),
+    ];
+    let mut body = String::new();
+    push_element(&mut body, "Recording", &attrs, "");
+    push_element(out, "Start", &[], &body);
 }
 
 /// `<Dial action callerId timeout>number</Dial>`, or with a `<Sip>` noun for a SIP URI.

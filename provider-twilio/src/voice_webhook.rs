@@ -25,11 +25,11 @@
 
 use std::collections::BTreeMap;
 
-use telephony_core::WebhookError;
 use telephony_core::voice::{
-    AnsweredBy, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate, MachineDetected,
-    SpeechResult, TransferOutcome,
+    AnsweredBy, Call, CallDirection, CallEvent, CallRecording, CallStatus, CallStatusUpdate,
+    MachineDetected, RecordingChannels, SpeechResult, TransferOutcome,
 };
+use telephony_core::{WebhookError, WebhookEvent};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
@@ -169,6 +169,93 @@ fn parse_machine_detection(p: &Params<'_>, call_id: &str) -> Result<MachineDetec
     }
     d.account = p.non_empty("AccountSid").map(str::to_string);
     Ok(d)
+}
+
+/// A recording status callback (`RecordingStatusCallback` on a call, `<Record>` or
+/// `<Start><Recording>`): recognised by `RecordingStatus`. A `completed` recording is
+/// [`CallEvent::Recording`]; any other status (`in-progress`, `absent`, `failed`) is a
+/// verified event the gateway only acknowledges ([`WebhookEvent::Other`] named
+/// `recording.<status>`).
+///
+/// Required: `CallSid`, `RecordingSid`. `RecordingDuration` (seconds) must be a number
+/// when present; `RecordingChannels` `1` or `2` (default 1); `RecordingStartTime` (RFC
+/// 2822) is the recording's time, else the arrival. `RecordingSource` `RecordVerb` is a
+/// turn recording (`source` `turn`), anything else the whole call (`call`); the raw value
+/// and every other parameter stay in `extra`. Media is fetched as WAV.
+///
+/// ```
+/// use telephony_core::WebhookEvent;
+/// use telephony_core::voice::{CallEvent, RecordingChannels};
+/// use telephony_twilio::webhook::decode_form;
+/// use telephony_twilio::voice_webhook::parse_recording_callback;
+///
+/// let params = decode_form(b"AccountSid=AC1&CallSid=CA1&RecordingSid=RE1&RecordingStatus=completed&RecordingDuration=7&RecordingChannels=2&RecordingSource=OutboundAPI&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC1%2FRecordings%2FRE1").unwrap();
+/// let WebhookEvent::Call(CallEvent::Recording { recording, then: None }) =
+///     parse_recording_callback(&params, time::OffsetDateTime::UNIX_EPOCH)? else { panic!() };
+/// assert_eq!((recording.recording_id.as_str(), recording.call_id.as_str()), ("RE1", "CA1"));
+/// assert_eq!((recording.duration_secs, recording.channels), (Some(7), RecordingChannels::Dual));
+/// assert_eq!((recording.format.as_str(), recording.source.as_deref()), ("wav", Some("call")));
+/// assert_eq!(recording.url.as_deref(), Some("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"));
+/// # Ok::<(), telephony_core::WebhookError>(())
+/// ```
+pub fn parse_recording_callback(
+    params: &[(String, String)],
+    received_at: OffsetDateTime,
+) -> Result<WebhookEvent, WebhookError> {
+    let p = Params { params };
+    let call_id = p
+        .non_empty("CallSid")
+        .ok_or(WebhookError::MissingField("CallSid"))?;
+    let recording_id = p
+        .non_empty("RecordingSid")
+        .ok_or(WebhookError::MissingField("RecordingSid"))?;
+    let status = p.get("RecordingStatus").unwrap_or_default();
+    if status != "completed" {
+        return Ok(WebhookEvent::Other {
+            event_type: format!("recording.{status}"),
+            event_id: Some(recording_id.to_string()),
+        });
+    }
+    let duration = parse_number::<u64>(&p, "RecordingDuration")?;
+    let channels = match p.non_empty("RecordingChannels") {
+        None | Some("1") => RecordingChannels::Single,
+        Some("2") => RecordingChannels::Dual,
+        Some(other) => {
+            return Err(WebhookError::InvalidField {
+                field: "RecordingChannels",
+                value: other.to_string(),
+            });
+        }
+    };
+    let started = p
+        .non_empty("RecordingStartTime")
+        .and_then(|t| OffsetDateTime::parse(t.trim(), &Rfc2822).ok());
+    let source = match p.get("RecordingSource") {
+        Some("RecordVerb") => "turn",
+        _ => "call",
+    };
+    let mut rec = CallRecording::new(recording_id, call_id, started.unwrap_or(received_at))
+        .channels(channels)
+        .format("wav")
+        .source(source);
+    rec.duration_secs = duration;
+    rec.url = p.non_empty("RecordingUrl").map(str::to_string);
+    let mut consumed = vec![
+        "CallSid",
+        "RecordingSid",
+        "RecordingStatus",
+        "RecordingDuration",
+        "RecordingChannels",
+        "RecordingUrl",
+    ];
+    if started.is_some() {
+        consumed.push("RecordingStartTime");
+    }
+    rec.extra = extra(&p, &consumed);
+    Ok(WebhookEvent::Call(CallEvent::Recording {
+        recording: rec,
+        then: None,
+    }))
 }
 
 /// Twilio's call status name (`call_enum_status`, plus the callback-only `initiated`,
@@ -359,6 +446,70 @@ mod tests {
         };
         assert_eq!(s.timestamp, None);
         assert_eq!(s.extra["Timestamp"], "yesterday");
+    }
+
+    #[test]
+    fn recording_callbacks() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let absent = parse_recording_callback(
+            &pairs(&[
+                ("CallSid", "CA1"),
+                ("RecordingSid", "RE1"),
+                ("RecordingStatus", "absent"),
+                ("ErrorCode", "16102"),
+            ]),
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+        assert_eq!(
+            absent,
+            WebhookEvent::Other {
+                event_type: "recording.absent".into(),
+                event_id: Some("RE1".into())
+            }
+        );
+        let missing = parse_recording_callback(
+            &pairs(&[("CallSid", "CA1"), ("RecordingStatus", "completed")]),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(missing, Err(WebhookError::MissingField("RecordingSid")));
+        let bad = parse_recording_callback(
+            &pairs(&[
+                ("CallSid", "CA1"),
+                ("RecordingSid", "RE1"),
+                ("RecordingStatus", "completed"),
+                ("RecordingChannels", "3"),
+            ]),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            bad,
+            Err(WebhookError::InvalidField {
+                field: "RecordingChannels",
+                value: "3".into()
+            })
+        );
+        let Ok(WebhookEvent::Call(CallEvent::Recording { recording, .. })) =
+            parse_recording_callback(
+                &pairs(&[
+                    ("CallSid", "CA1"),
+                    ("RecordingSid", "RE1"),
+                    ("RecordingStatus", "completed"),
+                    ("RecordingSource", "RecordVerb"),
+                    ("RecordingStartTime", "Mon, 07 Dec 2026 10:00:00 +0000"),
+                ]),
+                OffsetDateTime::UNIX_EPOCH,
+            )
+        else {
+            panic!()
+        };
+        assert_eq!(recording.source.as_deref(), Some("turn"));
+        assert_eq!(recording.created_at.unix_timestamp(), 1_796_637_600);
+        assert_eq!(recording.extra["RecordingSource"], "RecordVerb");
     }
 
     #[test]

@@ -212,6 +212,9 @@ pub fn parse_event(
     }
     let sid = INBOUND_SID_KEYS.iter().find_map(|k| p.non_empty(k));
     if sid.is_none() && p.has("CallSid") {
+        if p.has("RecordingStatus") {
+            return crate::voice_webhook::parse_recording_callback(params, received_at);
+        }
         return parse_call_event(params, received_at).map(WebhookEvent::Call);
     }
     parse_inbound(&p, sid, received_at).map(WebhookEvent::Message)

@@ -319,6 +319,58 @@ impl Gateway {
         self.store().calls(query).await
     }
 
+    /// Recordings' metadata, oldest first: one call's (`Some(id)`; an unknown call is
+    /// [`StoreError::NotFound`]) or every call's, the newest `limit` (0 means 100).
+    ///
+    /// ```no_run
+    /// # async fn run(gateway: telephony_serve::Gateway) -> Result<(), telephony_core::StoreError> {
+    /// for rec in gateway.recordings(Some("CA1"), 0).await? {
+    ///     println!("{} {}s {}", rec.recording_id, rec.duration_secs.unwrap_or(0), rec.channels);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn recordings(
+        &self,
+        call_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<telephony_core::voice::CallRecording>, StoreError> {
+        if let Some(id) = call_id {
+            if self.store().call(id).await?.is_none() {
+                return Err(StoreError::NotFound {
+                    kind: "call",
+                    id: id.to_string(),
+                });
+            }
+        }
+        self.store().recordings(call_id, limit).await
+    }
+
+    /// A stored recording's audio, fetched from the provider with its credentials
+    /// ([`Provider::fetch_recording`](telephony_core::Provider::fetch_recording)); `None`
+    /// when no recording has this id.
+    ///
+    /// ```no_run
+    /// # async fn run(gateway: telephony_serve::Gateway) -> Result<(), Box<dyn std::error::Error>> {
+    /// if let Some(audio) = gateway.fetch_recording("RE1").await? {
+    ///     std::fs::write(format!("RE1.{}", audio.extension()), &audio.bytes)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_recording(
+        &self,
+        recording_id: &str,
+    ) -> Result<
+        Option<telephony_core::voice::RecordingMedia>,
+        crate::voice::recordings::RecordingError,
+    > {
+        let Some(rec) = self.store().recording(recording_id).await? else {
+            return Ok(None);
+        };
+        let media = self.provider().fetch_recording(&rec).await?;
+        tracing::info!(call_sid = %rec.call_id, recording_sid = %rec.recording_id, bytes = media.bytes.len(), "recording fetched from the provider");
+        Ok(Some(media))
+    }
+
     /// Checks every live session now, as the voice worker does on start (where it checks
     /// those recorded before the start): calls past `voice.maxDurationSeconds` are hung
     /// up, and each session's call is looked up at the provider, so sessions whose call

@@ -87,6 +87,7 @@ pub use voice::live::{
     StreamSender,
 };
 pub use voice::marks::MarkOutcome;
+pub use voice::recordings::RecordingError;
 pub use voice::{CallError, OnMachine, VoiceMode, VoiceSettings};
 pub use worker::Workers;
 pub use worker::forward::{ForwardSettings, signature as forward_signature};

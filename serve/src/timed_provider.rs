@@ -17,15 +17,15 @@ use telephony_core::provider::{
     WebhookResponse,
 };
 use telephony_core::voice::{
-    Call, CallUpdate, Digits, OutboundCall, Realtime, VoiceControl, VoiceError, VoiceResponse,
-    VoiceRun,
+    Call, CallRecording, CallUpdate, Digits, OutboundCall, Realtime, RecordingMedia, VoiceControl,
+    VoiceError, VoiceResponse, VoiceRun,
 };
 use telephony_core::{OutboundMessage, PhoneNumber, Provider, ProviderError, ProviderReceipt};
 
 use crate::metrics::{LazyHistogram, Metrics};
 
 /// The provider's API operations, the `operation` label.
-const OPERATIONS: [&str; 13] = [
+const OPERATIONS: [&str; 14] = [
     "send",
     "find_sent",
     "run_voice",
@@ -39,6 +39,7 @@ const OPERATIONS: [&str; 13] = [
     "update_call",
     "replace_call_response",
     "send_digits",
+    "fetch_recording",
 ];
 
 /// A provider whose API calls are timed (see the [module docs](self)).
@@ -228,6 +229,17 @@ impl Provider for TimedProvider {
 
     async fn send_digits(&self, call_id: &str, digits: &Digits) -> Result<(), ProviderError> {
         timed!(self, "send_digits", self.inner.send_digits(call_id, digits))
+    }
+
+    async fn fetch_recording(
+        &self,
+        recording: &CallRecording,
+    ) -> Result<RecordingMedia, ProviderError> {
+        timed!(
+            self,
+            "fetch_recording",
+            self.inner.fetch_recording(recording)
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use crate::errors::ApiError;
 use crate::simulator::Simulator;
 
 /// Compares without an early exit, so timing does not tell how much of a key matched.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

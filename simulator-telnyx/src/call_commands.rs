@@ -42,6 +42,8 @@ pub(crate) const COMMANDS: &[&str] = &[
     "send_dtmf",
     "client_state_update",
     "transfer",
+    "record_start",
+    "record_stop",
 ];
 
 /// Commands a parked (or ringing) call takes.
@@ -521,6 +523,38 @@ fn action(name: &str, body: &Map<String, Value>) -> Result<Action, ApiError> {
                 target_state,
             }
         }
+        "record_start" => {
+            let format = one_of(
+                Some(req_str(body, "format", "/format")?),
+                "format",
+                &["wav", "mp3"],
+                "/format",
+            )?
+            .unwrap_or_default();
+            let channels = one_of(
+                Some(req_str(body, "channels", "/channels")?),
+                "channels",
+                &["single", "dual"],
+                "/channels",
+            )?
+            .unwrap_or_default();
+            let max_length_secs = in_range(
+                opt_u64(body, "max_length", "/max_length")?,
+                "max_length",
+                0,
+                14_400,
+                "/max_length",
+            )?
+            .unwrap_or(0);
+            let timeout_secs = opt_u64(body, "timeout_secs", "/timeout_secs")?.unwrap_or(0);
+            Action::RecordStart(crate::recordings::RecordSpec {
+                format,
+                channels,
+                max_length_secs,
+                timeout_secs,
+            })
+        }
+        "record_stop" => Action::RecordStop,
         _ => return Err(unknown_command(name)),
     })
 }
@@ -781,6 +815,33 @@ pub(crate) async fn dial(
         "/answering_machine_detection",
     )?;
     let stream = stream_params(&body, false)?;
+    let record_spec = match opt_str(&body, "record", "/record")?.as_deref() {
+        None => None,
+        Some("record-from-answer") => Some(crate::recordings::RecordSpec {
+            format: one_of(
+                opt_str(&body, "record_format", "/record_format")?,
+                "record_format",
+                &["wav", "mp3"],
+                "/record_format",
+            )?
+            .unwrap_or_else(|| "mp3".into()),
+            channels: one_of(
+                opt_str(&body, "record_channels", "/record_channels")?,
+                "record_channels",
+                &["single", "dual"],
+                "/record_channels",
+            )?
+            .unwrap_or_else(|| "dual".into()),
+            max_length_secs: 0,
+            timeout_secs: 0,
+        }),
+        Some(other) => {
+            return Err(invalid(
+                format!("The 'record' parameter must be record-from-answer; got {other:?}."),
+                "/record",
+            ));
+        }
+    };
     let outcome = sim.callee_outcome(&to);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let id = new_call_control_id();
@@ -820,6 +881,13 @@ pub(crate) async fn dial(
         script
     };
     tracing::info!(call_control_id = %id, ?outcome, "telnyx simulator: dialing");
+    if let Some(spec) = record_spec {
+        // Recorded from the answer: the driver starts it when the callee picks up.
+        let _ = tx.send(Command {
+            client_state: None,
+            action: Action::RecordFromAnswer(spec),
+        });
+    }
     sim.spawn_call(
         id.clone(),
         rx,

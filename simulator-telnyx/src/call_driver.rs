@@ -76,6 +76,12 @@ pub(crate) enum Action {
     },
     /// The simulated party hangs up (a test's doing).
     PartyHangup,
+    /// `record_start`: the whole call, or a turn.
+    RecordStart(crate::recordings::RecordSpec),
+    /// `record_stop`: every recording in progress is saved.
+    RecordStop,
+    /// Dial's `record: "record-from-answer"`: recording starts at the answer.
+    RecordFromAnswer(crate::recordings::RecordSpec),
     /// From a media stream's task: it connected (or failed, with a reason).
     StreamOpened {
         stream_id: String,
@@ -221,6 +227,12 @@ pub(crate) struct Driver {
     on_answer: OnAnswer,
     /// Detection events still to send, in order.
     detections: VecDeque<crate::amd::Due>,
+    /// Whole-call recordings in progress: settings, start (simulated ms, real time).
+    recordings: Vec<(crate::recordings::RecordSpec, u64, OffsetDateTime)>,
+    /// A turn recording waiting for the party to speak.
+    turn_recording: Option<(crate::recordings::RecordSpec, u64, OffsetDateTime)>,
+    /// Dial's recording, started at the answer.
+    record_on_answer: Option<crate::recordings::RecordSpec>,
 }
 
 impl Simulator {
@@ -289,6 +301,9 @@ impl Simulator {
             hangup_at: None,
             on_answer,
             detections: VecDeque::new(),
+            recordings: Vec::new(),
+            turn_recording: None,
+            record_on_answer: None,
         };
         tokio::spawn(async move {
             driver.run().await;
@@ -703,6 +718,23 @@ impl Driver {
                     target_state,
                 );
             }
+            Action::RecordStart(spec) => {
+                let started = (spec.clone(), self.now, OffsetDateTime::now_utc());
+                if spec.is_turn() {
+                    self.turn_recording = Some(started);
+                } else {
+                    self.recordings.push(started);
+                }
+            }
+            Action::RecordStop => self.save_recordings(),
+            Action::RecordFromAnswer(spec) => {
+                if self.answered {
+                    self.recordings
+                        .push((spec, self.now, OffsetDateTime::now_utc()));
+                } else {
+                    self.record_on_answer = Some(spec);
+                }
+            }
             Action::PartyHangup => {
                 let source = if self.is_incoming() {
                     "caller"
@@ -762,8 +794,37 @@ impl Driver {
         }
     }
 
+    /// Saves every recording in progress (`call.recording.saved` each).
+    fn save_recordings(&mut self) {
+        let mut all: Vec<_> = std::mem::take(&mut self.recordings);
+        all.extend(self.turn_recording.take());
+        for (spec, since, started_at) in all {
+            self.save_recording(&spec, since, started_at);
+        }
+    }
+
+    fn save_recording(
+        &mut self,
+        spec: &crate::recordings::RecordSpec,
+        since: u64,
+        started_at: OffsetDateTime,
+    ) {
+        let extra = crate::recordings::saved(
+            &self.sim,
+            &self.id,
+            spec,
+            self.now.saturating_sub(since),
+            started_at,
+        );
+        self.emit("call.recording.saved", extra, None);
+    }
+
     fn answer(&mut self, webhook_url: Option<String>, stream: Option<StreamParams>) {
         self.answered = true;
+        if let Some(spec) = self.record_on_answer.take() {
+            self.recordings
+                .push((spec, self.now, OffsetDateTime::now_utc()));
+        }
         if let Some(call) = self.sim.lock().calls.get_mut(&self.id) {
             call.answered = true;
             call.state = "answered";
@@ -874,7 +935,10 @@ impl Driver {
 
     /// Whether anything listens to the party: a gather, a transcription, a stream.
     fn listening(&self) -> bool {
-        self.gather.is_some() || self.transcribing || self.streams.iter().any(|s| s.opened)
+        self.gather.is_some()
+            || self.transcribing
+            || self.turn_recording.is_some()
+            || self.streams.iter().any(|s| s.opened)
     }
 
     /// Starts the party's next input when the call listens and the application's audio
@@ -963,6 +1027,13 @@ impl Driver {
 
     /// The party finished an input: whoever listens gets it.
     async fn party_done(&mut self, input: CallerInput) {
+        if matches!(input, CallerInput::Speech { .. } | CallerInput::Digits(_)) {
+            // A turn recording ends once the party has had its say (its silence timeout).
+            if let Some((spec, since, started_at)) = self.turn_recording.take() {
+                self.save_recording(&spec, since, started_at);
+                return;
+            }
+        }
         match input {
             CallerInput::Speech { text, confidence } => {
                 if self.transcribing {
@@ -1055,6 +1126,8 @@ impl Driver {
         extra.insert("start_time".into(), json!(self.start_time()));
         extra.insert("state".into(), json!("hangup"));
         self.emit("call.hangup", extra, None);
+        // Recordings end with the call and are saved after it (as Telnyx announces them).
+        self.save_recordings();
         self.ended = true;
         self.party = None;
         // A transfer's answered leg was bridged to the call it came from: that call ends

@@ -84,6 +84,14 @@ pub(crate) fn router(sim: Simulator) -> Router {
                 .put(crate::call_commands::command)
                 .fallback(unsupported("/v2/calls/{id}/actions/{action}")),
         )
+        .route(
+            "/v2/recordings/{id}",
+            get(crate::recordings::retrieve).fallback(not_found),
+        )
+        .route(
+            "/_simulator/recordings/{file}",
+            get(crate::recordings::download).fallback(not_found),
+        )
         .fallback(not_found)
         .with_state(sim)
 }

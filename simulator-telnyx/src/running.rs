@@ -11,6 +11,7 @@ impl Simulator {
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<RunningSimulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        self.lock().base_url = Some(format!("http://{local_addr}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = self.router();
         let task = tokio::spawn(async move {

@@ -110,6 +110,11 @@ impl Simulator {
         self.lock().requests
     }
 
+    /// Every finished call recording, oldest first (`GET /v2/recordings/{id}` serves it).
+    pub fn recordings(&self) -> Vec<crate::RecordingRecord> {
+        self.lock().recordings.clone()
+    }
+
     /// Every webhook attempted, in the order they completed.
     pub fn webhooks(&self) -> Vec<WebhookRecord> {
         self.lock().webhooks.clone()

@@ -29,6 +29,10 @@ pub(crate) struct SimState {
     pub(crate) profile_updates: Vec<ProfileUpdate>,
     /// Calls (Call Control).
     pub(crate) calls: crate::call_state::CallState,
+    /// Finished call recordings, oldest first.
+    pub(crate) recordings: Vec<crate::recordings::RecordingRecord>,
+    /// Where the simulator is served (set by [`Simulator::serve`]), for download links.
+    pub(crate) base_url: Option<String>,
 }
 
 impl SimState {

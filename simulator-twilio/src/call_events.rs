@@ -88,6 +88,14 @@ pub(crate) fn end_call(
 /// Sends (or drops, see [`Simulator::drop_call_callbacks`]) the status callback for
 /// `event` when the call asked for it, and records it.
 pub(crate) async fn emit(sim: &Simulator, call: &CallResource, event: &str) {
+    emit_status(sim, call, event).await;
+    if event == "completed" {
+        // After the call's last status callback, as Twilio announces recordings.
+        crate::recordings::call_ended(sim, call).await;
+    }
+}
+
+async fn emit_status(sim: &Simulator, call: &CallResource, event: &str) {
     let (url, sequence, dropped, sip) = {
         let mut state = sim.lock();
         let dropped = state.calls.dropped_events.iter().any(|e| e == event);

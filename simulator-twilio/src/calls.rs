@@ -155,6 +155,15 @@ fn create_call_answer(
             .calls
             .take_script(resource.to.as_deref().unwrap_or_default())
     };
+    if first(params, "Record").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        crate::recordings::start(
+            sim,
+            &sid,
+            crate::recordings::channels(first(params, "RecordingChannels").as_deref()),
+            first(params, "RecordingStatusCallback"),
+            "OutboundAPI",
+        );
+    }
     spawn_lifecycle(sim.clone(), sid, plan, script.unwrap_or_default());
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }

@@ -311,6 +311,15 @@ impl Driver {
                         }
                     }
                 },
+                TwimlVerb::StartRecording(r) => {
+                    crate::recordings::start(
+                        &self.sim,
+                        &self.sid,
+                        r.channels,
+                        r.recording_status_callback.clone(),
+                        "StartCallRecordingTwiML",
+                    );
+                }
                 TwimlVerb::Reject { reason } => {
                     // Before the answer the call is never picked up: `busy` for
                     // reason="busy", else `no-answer` (Twilio's <Reject> docs). After it,
@@ -486,7 +495,11 @@ impl Driver {
             });
             return None;
         }
-        let recording_sid = new_sid("RE");
+        let recording_sid = match &r.recording_status_callback {
+            // A turn announced like any recording (and its media served).
+            Some(cb) => crate::recordings::turn(&self.sim, &self.sid, secs, Some(cb.clone())).await,
+            None => new_sid("RE"),
+        };
         let account = self.sim.config().account_sid.clone();
         let mut params = pairs(&[
             (

@@ -194,6 +194,7 @@ mod messages;
 mod numbers;
 mod paging;
 mod recipients;
+mod recordings;
 mod records;
 mod relay;
 mod router;
@@ -216,6 +217,7 @@ pub use telephony_simulator_voice::audio;
 
 pub use config::{Injection, MAX_CALL_DOCUMENTS, MESSAGING_SERVICE_SENDER, SimulatorConfig};
 pub use inbound::{InboundSms, SMS_WEBHOOK_TIMEOUT, SmsDelivery};
+pub use recordings::{RecordingRecord, recording_wav};
 pub use records::{
     Alert, CallCallbackRecord, CallCreateRecord, CallbackRecord, ClearRecord, CreateRequestRecord,
     LanguageChange, MarkRecord, RelayEnd, RelayInterrupt, RelayPlay, RelayRecord, RelayReply,
@@ -230,6 +232,6 @@ pub use sids::new_message_sid;
 pub use simulator::Simulator;
 pub use surface::{PAGING_PARAMETERS, SIMULATED_RESOURCES, SimulatedResource};
 pub use verbs::{
-    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb, TwimlVerb,
-    parse_twiml,
+    ConnectRelay, ConnectStream, DialVerb, GatherVerb, PlayVerb, RecordVerb, SayVerb,
+    StartRecording, TwimlVerb, parse_twiml,
 };

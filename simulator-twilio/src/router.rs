@@ -62,6 +62,12 @@ pub(crate) fn router(sim: Simulator) -> Router {
                 )),
         )
         .route(
+            &account("/Recordings/{file}"),
+            get(crate::recordings::fetch_recording).fallback(unsupported(
+                "/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}",
+            )),
+        )
+        .route(
             "/2010-04-01/Accounts/{account}",
             get(crate::account::fetch_account)
                 .fallback(unsupported("/2010-04-01/Accounts/{AccountSid}.json")),

@@ -152,6 +152,12 @@ impl Simulator {
         self.lock().calls.update_requests.clone()
     }
 
+    /// Every finished call recording, oldest first (its media is served at
+    /// `GET …/Recordings/{Sid}.wav`).
+    pub fn recordings(&self) -> Vec<crate::RecordingRecord> {
+        self.lock().recordings.done.clone()
+    }
+
     /// Every call status callback sent or dropped (and each asynchronous answering-machine
     /// detection result, event `amd`), in the order they completed.
     pub fn call_callbacks(&self) -> Vec<CallCallbackRecord> {

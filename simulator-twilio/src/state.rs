@@ -31,6 +31,8 @@ pub(crate) struct SimState {
     pub(crate) settings_updates: Vec<crate::records::SettingsUpdate>,
     /// Media records by message SID.
     pub(crate) media: HashMap<String, Vec<crate::media::MediaResource>>,
+    /// Call recordings, in progress and done.
+    pub(crate) recordings: crate::recordings::RecordingState,
 }
 
 impl SimState {

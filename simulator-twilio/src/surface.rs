@@ -82,6 +82,11 @@ pub const SIMULATED_RESOURCES: &[SimulatedResource] = &[
         filters: &[],
     },
     SimulatedResource {
+        path: "/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}",
+        methods: &["GET"],
+        filters: &[],
+    },
+    SimulatedResource {
         path: "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json",
         methods: &["GET"],
         filters: &["PhoneNumber"],

@@ -38,6 +38,8 @@ pub enum TwimlVerb {
         /// `rejected` (default) or `busy`.
         reason: String,
     },
+    /// `<Start><Recording/></Start>`.
+    StartRecording(StartRecording),
     /// `<Connect><Stream>`: a bidirectional Media Stream (VOICE.md §6).
     ConnectStream(ConnectStream),
     /// `<Connect><ConversationRelay>`: a ConversationRelay session (VOICE.md §7).
@@ -128,6 +130,19 @@ pub struct RecordVerb {
     pub max_length: u32,
     /// `finishOnKey` (default `1234567890*#`).
     pub finish_on_key: String,
+    /// `recordingStatusCallback`: where the finished recording is announced.
+    pub recording_status_callback: Option<String>,
+}
+
+/// `<Start><Recording channels recordingStatusCallback/></Start>`: record the rest of the
+/// call in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartRecording {
+    /// `channels`: 1 (`mono`, default) or 2 (`dual`).
+    pub channels: u8,
+    /// `recordingStatusCallback`.
+    pub recording_status_callback: Option<String>,
 }
 
 /// `<Dial>` with a plain number or one nested noun (`<Number>`, `<Client>`, `<Sip>`, …).
@@ -246,8 +261,7 @@ pub(crate) fn speech_interrupts(value: Option<&str>) -> bool {
 /// The verbs Twilio knows but the simulator does not run; a document using one fails
 /// like an unknown verb, with a message saying so.
 const NOT_SIMULATED: &[&str] = &[
-    "Start", "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms", "Message",
-    "Queue",
+    "Stop", "Enqueue", "Leave", "Echo", "Pay", "Prompt", "Refer", "Sms", "Message", "Queue",
 ];
 
 /// Reads a TwiML document into the verbs of its `<Response>`, in order.
@@ -341,7 +355,29 @@ fn verb(doc: &str, e: &Element) -> Result<TwimlVerb, TwimlError> {
             timeout: number(e, "timeout", 5),
             max_length: number(e, "maxLength", 3600),
             finish_on_key: e.attr("finishOnKey").unwrap_or("1234567890*#").to_string(),
+            recording_status_callback: e.attr("recordingStatusCallback").map(str::to_string),
         }),
+        "Start" => {
+            let mut nouns = e.elements();
+            match (nouns.next(), nouns.next()) {
+                (Some(r), None) if r.name == "Recording" => {
+                    TwimlVerb::StartRecording(StartRecording {
+                        channels: crate::recordings::channels(r.attr("channels")),
+                        recording_status_callback: r
+                            .attr("recordingStatusCallback")
+                            .map(str::to_string),
+                    })
+                }
+                _ => {
+                    return Err(error_at(
+                        doc,
+                        e.offset,
+                        "<Start> is TwiML the simulator does not run (only <Start><Recording/></Start>)"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
         "Dial" => {
             let noun = e.elements().next();
             TwimlVerb::Dial(DialVerb {
@@ -626,6 +662,7 @@ mod tests {
                 timeout: 5,
                 max_length: 20,
                 finish_on_key: "1234567890*#".into(),
+                recording_status_callback: None,
             }),
             TwimlVerb::Dial(DialVerb {
                 target: "+15550002222".into(),
@@ -751,7 +788,7 @@ mod tests {
             ),
             (
                 "<Response>\n<Start><Stream url=\"wss://x\"/></Start></Response>",
-                "line 2, column 1: <Start> is TwiML the simulator does not run",
+                "line 2, column 1: <Start> is TwiML the simulator does not run (only <Start><Recording/></Start>)",
             ),
             (
                 "<Response><Connect/></Response>",

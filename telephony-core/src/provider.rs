@@ -836,6 +836,28 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         let _ = (call_id, digits);
         Err(ProviderError::unsupported(self.name(), "out-of-band DTMF"))
     }
+
+    /// A recording's audio, fetched with the provider's credentials (Twilio: basic auth
+    /// on the recording's media URL; Telnyx: the recording resource with the API key).
+    /// The default is [`ProviderError::Unsupported`].
+    ///
+    /// ```
+    /// use telephony_core::{Provider, StubProvider};
+    /// use telephony_core::voice::CallRecording;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let rec = CallRecording::new("RE1", "CA1", time::OffsetDateTime::UNIX_EPOCH);
+    /// let err = StubProvider::new_ok().fetch_recording(&rec).await.unwrap_err();
+    /// assert!(err.is_unsupported());
+    /// # }
+    /// ```
+    async fn fetch_recording(
+        &self,
+        recording: &crate::voice::CallRecording,
+    ) -> Result<crate::voice::RecordingMedia, ProviderError> {
+        let _ = recording;
+        Err(ProviderError::unsupported(self.name(), "recordings"))
+    }
 }
 
 #[cfg(test)]

@@ -96,8 +96,8 @@ pub(super) async fn forget(ctx: Context, number: String, json: bool) -> Result<(
         };
         println!(
             "{} erased from {place}{via}: {} inbound message(s), {} send(s) ({} queued, cancelled), \
-             {} call(s) with {} status change(s) and {} transcript turn(s), {} pairing request(s), \
-             {} approval(s), {} forward event(s)",
+             {} call(s) with {} status change(s), {} transcript turn(s) and {} recording(s), \
+             {} pairing request(s), {} approval(s), {} forward event(s)",
             out.number,
             r.inbound_messages,
             r.sends,
@@ -105,10 +105,16 @@ pub(super) async fn forget(ctx: Context, number: String, json: bool) -> Result<(
             r.calls,
             r.call_status_changes,
             r.call_turns,
+            r.call_recordings,
             r.pairing_requests,
             r.approved_senders + r.approved_contacts,
             r.forward_events
         );
+        if r.call_recordings > 0 {
+            println!(
+                "  the recordings' audio stays with the provider: delete it there (the gateway kept only their metadata)"
+            );
+        }
         if r.opted_out {
             println!(
                 "  its opt-out (STOP) is kept as a keyed hash: sends to {} stay refused",

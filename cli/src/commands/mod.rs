@@ -21,6 +21,7 @@ mod export;
 mod forget;
 mod history;
 mod prune;
+mod recordings;
 mod segments;
 mod send;
 mod serve;
@@ -139,6 +140,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             machine_detection,
             wait_for_beep,
             send_digits,
+            record,
+            record_channels,
             json,
         } => {
             let req = api::CallRequest {
@@ -151,10 +154,18 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 timeout,
                 wait_for_beep,
                 send_digits,
+                record: record || record_channels.is_some(),
+                record_channels,
             };
             send::place_call(ctx, req, json).await
         }
         Command::Calls { since, limit, json } => history::calls(ctx, since, limit, json).await,
+        Command::Recordings {
+            call,
+            limit,
+            download,
+            json,
+        } => recordings::recordings(ctx, call, limit, download, json).await,
         Command::Simulate {
             command:
                 SimulateCommand::Call {

@@ -109,7 +109,7 @@ fn forget_erases_a_number_in_every_account_or_in_one() {
                 "inboundMessages": 1, "sends": 1, "queuedSends": 1, "calls": 0,
                 "callStatusChanges": 0, "callTurns": 0, "pairingRequests": 0,
                 "approvedSenders": 0, "approvedContacts": 0, "forwardEvents": 0,
-                "optOutsHashed": 0, "optedOut": false
+                "optOutsHashed": 0, "optedOut": false, "callRecordings": 0
             }],
             "removed": 2,
             "optedOut": false
@@ -122,11 +122,11 @@ fn forget_erases_a_number_in_every_account_or_in_one() {
     assert_eq!(
         out,
         "+15557654321 erased from account \"alerts\": 0 inbound message(s), 0 send(s) (0 queued, \
-         cancelled), 0 call(s) with 0 status change(s) and 0 transcript turn(s), 0 pairing \
-         request(s), 0 approval(s), 0 forward event(s)\n\
+         cancelled), 0 call(s) with 0 status change(s), 0 transcript turn(s) and 0 recording(s), \
+         0 pairing request(s), 0 approval(s), 0 forward event(s)\n\
          +15557654321 erased from account \"support\": 1 inbound message(s), 0 send(s) (0 queued, \
-         cancelled), 0 call(s) with 0 status change(s) and 0 transcript turn(s), 0 pairing \
-         request(s), 0 approval(s), 0 forward event(s)\n  its opt-out (STOP) is kept as a keyed \
+         cancelled), 0 call(s) with 0 status change(s), 0 transcript turn(s) and 0 recording(s), \
+         0 pairing request(s), 0 approval(s), 0 forward event(s)\n  its opt-out (STOP) is kept as a keyed \
          hash: sends to +15557654321 stay refused\n"
     );
     rt().block_on(async {

@@ -13,6 +13,7 @@ mod dead_letters;
 mod first_hour;
 mod lifecycle;
 mod prune;
+mod recordings;
 mod replicas;
 mod secrets;
 mod seed_configs;

@@ -341,6 +341,7 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
                 CaseVerb::Stream(_) => "stream",
                 CaseVerb::Relay(_) => "relay",
                 CaseVerb::SendDigits(_) => "send_digits",
+                CaseVerb::RecordCall(_) => "record_call",
                 _ => "unknown",
             });
         }
@@ -354,6 +355,7 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
             "pause",
             "play",
             "record",
+            "record_call",
             "redirect",
             "reject",
             "relay",

@@ -19,6 +19,7 @@ mod calls;
 mod detail_records;
 mod messages;
 mod numbers;
+mod recordings;
 mod transport;
 
 pub use calls::{CALL_ENDED_CODE, CallControlApplication, CallResource, DialAnswer};
@@ -27,5 +28,6 @@ pub use detail_records::{
     SentMessageQuery,
 };
 pub use messages::{CreateMessage, LIMITS, MAX_BODY_CHARS, MAX_MEDIA_URLS};
+pub use recordings::{DownloadUrls, RecordingResource};
 pub(crate) use transport::PROVIDER;
 pub use transport::{OPTED_OUT_CODE, TelnyxClient};

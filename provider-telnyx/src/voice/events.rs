@@ -16,6 +16,7 @@
 //! | the new leg's `call.hangup` before an answer | [`CallEvent::Transfer`] busy / no-answer / failed / canceled (from [`hangup_status`]) |
 //! | the new leg's other events (`call.initiated`, `call.bridged`, its hang-up after talking) | [`WebhookEvent::Other`] |
 //! | `call.machine.detection.ended`, `call.machine.greeting.ended` (and the `premium` ones) | [`CallEvent::MachineDetection`] (see [`answered_by`]) |
+//! | `call.recording.saved` | [`CallEvent::Recording`]; `then` is the [`CallEvent::Resume`] after a turn recording |
 //! | anything else, or an event whose state is not waiting for it | [`WebhookEvent::Other`] |
 //!
 //! Every call's [`Call::extra`] has `telnyx.event_id` (the event's `data.id`, used to make
@@ -26,8 +27,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use telephony_core::voice::{
-    ACTION_EXTRA, AnsweredBy, Call, CallDirection, CallEvent, CallStatus, CallStatusUpdate,
-    MachineDetected, SpeechResult, TransferOutcome,
+    ACTION_EXTRA, AnsweredBy, Call, CallDirection, CallEvent, CallRecording, CallStatus,
+    CallStatusUpdate, MachineDetected, RecordingChannels, SpeechResult, TransferOutcome,
 };
 use telephony_core::{WebhookError, WebhookEvent, rfc3339};
 use time::OffsetDateTime;
@@ -42,6 +43,10 @@ pub const TRANSCRIBING_EXTRA: &str = "telnyx.transcribing";
 /// `Call::extra` key, `"1"`: a key gather still waits (speech answered first) and must be
 /// stopped before the next step.
 pub const GATHERING_EXTRA: &str = "telnyx.gathering";
+
+/// The recording resource's base: a stored Telnyx recording's `url` is this plus its id
+/// (the API way to fetch it, with the API key).
+pub const RECORDINGS_API: &str = "https://api.telnyx.com/v2/recordings";
 
 /// True for the event types this module reads.
 pub fn is_call_event(event_type: &str) -> bool {
@@ -158,6 +163,62 @@ impl Envelope<'_> {
         call.extra = extra;
         call.started_at = text(p, "start_time").and_then(|t| rfc3339::parse(t).ok());
         Ok(call)
+    }
+
+    /// A `call.recording.saved` as the recording's metadata. The call is
+    /// `call_control_id`; the id is `recording_id` (else the event's id); the URL kept is
+    /// the recording resource's (the callback's download links expire after 10 minutes
+    /// and are never kept: they open the audio without credentials).
+    fn recording(
+        &self,
+        turn: bool,
+        received_at: OffsetDateTime,
+    ) -> Result<CallRecording, WebhookError> {
+        let p = self.payload;
+        let call_id = text(p, "call_control_id")
+            .ok_or(WebhookError::MissingField("data.payload.call_control_id"))?;
+        let id = text(p, "recording_id")
+            .or(self.event_id)
+            .ok_or(WebhookError::MissingField("data.payload.recording_id"))?;
+        let channels = match text(p, "channels") {
+            None | Some("single") => RecordingChannels::Single,
+            Some("dual") => RecordingChannels::Dual,
+            Some(other) => {
+                return Err(WebhookError::InvalidField {
+                    field: "data.payload.channels",
+                    value: other.to_string(),
+                });
+            }
+        };
+        let urls = p.get("recording_urls").unwrap_or(&Value::Null);
+        let format = if text(urls, "wav").is_some() || text(urls, "mp3").is_none() {
+            "wav"
+        } else {
+            "mp3"
+        };
+        let started = text(p, "recording_started_at").and_then(|t| rfc3339::parse(t).ok());
+        let ended = text(p, "recording_ended_at").and_then(|t| rfc3339::parse(t).ok());
+        let mut rec = CallRecording::new(
+            id,
+            call_id,
+            started.or(self.occurred_at).unwrap_or(received_at),
+        )
+        .channels(channels)
+        .format(format)
+        .url(format!("{RECORDINGS_API}/{id}"))
+        .source(if turn { "turn" } else { "call" });
+        if let (Some(s), Some(e)) = (started, ended) {
+            rec.duration_secs = u64::try_from((e - s).whole_seconds()).ok();
+        }
+        for key in ["call_leg_id", "call_session_id", "connection_id"] {
+            if let Some(v) = text(p, key) {
+                rec.extra.insert(key.to_string(), v.to_string());
+            }
+        }
+        if let Some(e) = self.event_id {
+            rec.extra.insert(EVENT_ID_EXTRA.to_string(), e.to_string());
+        }
+        Ok(rec)
     }
 
     fn state(&self) -> Option<CallState> {
@@ -441,6 +502,17 @@ pub fn parse_call_event(
             d.timestamp = ev.occurred_at;
             WebhookEvent::Call(CallEvent::MachineDetection(d))
         }
+        "call.recording.saved" => {
+            let recording = ev.recording(waiting(Wait::Record).is_some(), received_at)?;
+            let then = match waiting(Wait::Record) {
+                Some(s) => match ev.resume(s, CallStatus::InProgress)? {
+                    WebhookEvent::Call(resume) => Some(Box::new(resume)),
+                    _ => None,
+                },
+                None => None,
+            };
+            WebhookEvent::Call(CallEvent::Recording { recording, then })
+        }
         _ => ev.other(),
     })
 }
@@ -462,6 +534,83 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn recording_saved() {
+        let turn = state(Wait::Record, &[Step::Hangup]);
+        let ev = parse(
+            "call.recording.saved",
+            json!({"call_control_id":"v3:a","call_leg_id":"leg1","recording_id":"rec-1",
+                "channels":"single","client_state":turn,
+                "recording_started_at":"2026-12-07T10:00:00Z","recording_ended_at":"2026-12-07T10:00:09Z",
+                "recording_urls":{"mp3":null,"wav":"https://s3.example/rec-1.wav?sig=x"}}),
+        );
+        let WebhookEvent::Call(CallEvent::Recording { recording, then }) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (recording.recording_id.as_str(), recording.call_id.as_str()),
+            ("rec-1", "v3:a")
+        );
+        assert_eq!(recording.duration_secs, Some(9));
+        assert_eq!(recording.format, "wav");
+        assert_eq!(recording.source.as_deref(), Some("turn"));
+        assert_eq!(
+            recording.url.as_deref(),
+            Some("https://api.telnyx.com/v2/recordings/rec-1")
+        );
+        assert!(!recording.extra.values().any(|v| v.contains("sig=")));
+        let Some(then) = then else { panic!() };
+        let CallEvent::Resume { plan, .. } = *then else {
+            panic!()
+        };
+        assert_eq!(plan, r#"[{"k":"hangup"}]"#);
+
+        // A whole-call recording (no turn waiting): nothing to resume.
+        let ev = parse(
+            "call.recording.saved",
+            json!({"call_control_id":"v3:a","recording_id":"rec-2","channels":"dual"}),
+        );
+        let WebhookEvent::Call(CallEvent::Recording {
+            recording,
+            then: None,
+        }) = ev
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(recording.channels, RecordingChannels::Dual);
+        assert_eq!(recording.source.as_deref(), Some("call"));
+        assert_eq!(
+            recording.created_at,
+            rfc3339::parse("2026-12-07T10:00:05Z").unwrap()
+        );
+
+        let bad = parse_call_event(
+            "call.recording.saved",
+            Some("ev-1"),
+            None,
+            &json!({"call_control_id":"v3:a","channels":"quad"}),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            bad,
+            Err(WebhookError::InvalidField {
+                field: "data.payload.channels",
+                value: "quad".into()
+            })
+        );
+        let missing = parse_call_event(
+            "call.recording.saved",
+            Some("ev-1"),
+            None,
+            &json!({"recording_id":"rec-3"}),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            missing,
+            Err(WebhookError::MissingField("data.payload.call_control_id"))
+        );
     }
 
     fn state(w: Wait, rest: &[Step]) -> String {

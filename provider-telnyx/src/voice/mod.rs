@@ -46,12 +46,12 @@ mod realtime;
 mod run;
 
 pub use events::{
-    EVENT_ID_EXTRA, GATHERING_EXTRA, TRANSCRIBING_EXTRA, answered_by, hangup_status, is_call_event,
-    parse_call_event,
+    EVENT_ID_EXTRA, GATHERING_EXTRA, RECORDINGS_API, TRANSCRIBING_EXTRA, answered_by,
+    hangup_status, is_call_event, parse_call_event,
 };
 pub use plan::{
-    CallState, DEFAULT_GATHER_TIMEOUT_SECS, GatherStep, Step, Wait, decode_plan, encode_plan,
-    render,
+    CallState, DEFAULT_GATHER_TIMEOUT_SECS, DEFAULT_RECORD_MAX_SECS, DEFAULT_RECORD_TIMEOUT_SECS,
+    GatherStep, Step, Wait, decode_plan, encode_plan, render,
 };
 pub use run::{MAX_PAUSE_SECS, tts_voice};
 pub(crate) use run::{run, run_update};

@@ -3,10 +3,10 @@
 //! the next.
 //!
 //! Rendering refuses, with the verb's name, what Call Control cannot do the way the
-//! response asks (a `<Record>`, a relay, a gather prompt mixing speech and audio), so a
-//! handler learns it when it answers, not when a caller hears silence. A `<Dial>` is a
-//! `transfer`: the new leg carries the state that names the call it came from and where
-//! its outcome goes (`target_leg_client_state`).
+//! response asks (a `<Record transcribe>`, a relay, a gather prompt mixing speech and
+//! audio), so a handler learns it when it answers, not when a caller hears silence. A
+//! `<Dial>` is a `transfer`: the new leg carries the state that names the call it came
+//! from and where its outcome goes (`target_leg_client_state`).
 
 use std::collections::VecDeque;
 
@@ -22,6 +22,14 @@ use crate::client::PROVIDER;
 /// Seconds a gather waits for input when the response does not say (Twilio's default,
 /// so a response means the same on both providers).
 pub const DEFAULT_GATHER_TIMEOUT_SECS: u32 = 5;
+
+/// Longest turn recording when the response does not say (Twilio's `<Record maxLength>`
+/// default: one hour).
+pub const DEFAULT_RECORD_MAX_SECS: u32 = 3600;
+
+/// Seconds of silence that end a turn recording when the response does not say (Twilio's
+/// `<Record timeout>` default).
+pub const DEFAULT_RECORD_TIMEOUT_SECS: u32 = 5;
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +72,21 @@ pub enum Step {
     Redirect {
         /// The URL.
         url: String,
+    },
+    /// `record_start` for the rest of the call (WAV, `channels` `single` or `dual`), then
+    /// the next step at once: the recording ends with the call.
+    RecordCall {
+        /// `single` or `dual`.
+        channels: String,
+    },
+    /// A turn recording: `record_start` (single channel, WAV, a beep) that ends on
+    /// `timeout` seconds of silence or after `max` seconds, then wait for
+    /// `call.recording.saved`.
+    Record {
+        /// Longest recording, seconds.
+        max: u32,
+        /// Silence that ends it, seconds.
+        timeout: u32,
     },
     /// `streaming_start` (bidirectional μ-law), then wait for `streaming.stopped`.
     Stream {
@@ -139,6 +162,8 @@ pub enum Wait {
     Stream,
     /// The `call.gather.ended` that ends a pause.
     Pause,
+    /// `call.recording.saved` of a turn recording.
+    Record,
     /// Nothing (the call is being hung up).
     Nothing,
     /// On a transfer's new leg: its answer or hang-up is the transfer's outcome.
@@ -341,7 +366,32 @@ pub fn render(response: &VoiceResponse) -> Result<Vec<Step>, VoiceError> {
             Verb::SendDigits(d) => plan.push(Step::SendDigits {
                 digits: d.to_string(),
             }),
-            Verb::Record(_) => return Err(refuse("Record", "is not supported yet")),
+            Verb::Record(r) => {
+                if r.transcribe {
+                    return Err(refuse(
+                        "Record",
+                        "with transcribe is not supported (record_start has no transcription)",
+                    ));
+                }
+                plan.push(Step::Record {
+                    max: r
+                        .max_length_secs
+                        .unwrap_or(DEFAULT_RECORD_MAX_SECS)
+                        .clamp(1, 14_400),
+                    timeout: r.timeout_secs.unwrap_or(DEFAULT_RECORD_TIMEOUT_SECS),
+                });
+                // As in TwiML, a <Record action> continues at its action: what follows
+                // it never runs.
+                if let Some(action) = &r.action {
+                    plan.push(Step::Redirect {
+                        url: action.clone(),
+                    });
+                    break;
+                }
+            }
+            Verb::RecordCall(r) => plan.push(Step::RecordCall {
+                channels: r.channels.as_str().to_string(),
+            }),
             Verb::Relay(_) => {
                 return Err(refuse(
                     "Connect><ConversationRelay",
@@ -410,8 +460,8 @@ mod tests {
     fn what_call_control_cannot_do_is_refused_by_name() {
         let cases = [
             (
-                VoiceResponse::new().record(telephony_core::voice::Record::new()),
-                "<Record> is not supported yet on Telnyx Call Control",
+                VoiceResponse::new().record(telephony_core::voice::Record::new().transcribe(true)),
+                "<Record> with transcribe is not supported (record_start has no transcription) on Telnyx Call Control",
             ),
             (
                 VoiceResponse::new().gather(Gather::new().say("a")),
@@ -432,6 +482,59 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn records_render_as_record_steps() {
+        use telephony_core::voice::{Record, RecordCall, RecordingChannels};
+        let plan = render(
+            &VoiceResponse::new()
+                .record_call(RecordCall::new(RecordingChannels::Dual))
+                .say("Leave a message")
+                .record(
+                    Record::new()
+                        .max_length(30)
+                        .action("https://gw/v?call=c&turn=2"),
+                )
+                .say("never"),
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            [
+                Step::RecordCall {
+                    channels: "dual".into()
+                },
+                Step::Speak {
+                    text: "Leave a message".into(),
+                    voice: None,
+                    language: None
+                },
+                Step::Record {
+                    max: 30,
+                    timeout: 5
+                },
+                Step::Redirect {
+                    url: "https://gw/v?call=c&turn=2".into()
+                },
+            ]
+        );
+        let plan = render(
+            &VoiceResponse::new()
+                .record(Record::new().timeout_secs(2))
+                .hangup(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            [
+                Step::Record {
+                    max: 3600,
+                    timeout: 2
+                },
+                Step::Hangup
+            ]
+        );
     }
 
     #[test]

@@ -357,6 +357,35 @@ async fn run_plan(
                 }
             }
             Step::Hangup | Step::Reject { .. } => r.send("hangup", json!({})).await?,
+            Step::RecordCall { channels } => {
+                // Runs in the background until the call ends; the next step goes at once.
+                // No client_state: the next step's command sets the call's state.
+                match r
+                    .send(
+                        "record_start",
+                        json!({ "format": "wav", "channels": channels }),
+                    )
+                    .await?
+                {
+                    Sent::Ok => continue,
+                    Sent::Ended => return Ok(VoiceRun::CallEnded),
+                }
+            }
+            Step::Record { max, timeout } => {
+                let state = CallState::new(Wait::Record, &plan).encode();
+                r.send(
+                    "record_start",
+                    json!({
+                        "format": "wav",
+                        "channels": "single",
+                        "max_length": max,
+                        "timeout_secs": timeout,
+                        "play_beep": true,
+                        "client_state": state,
+                    }),
+                )
+                .await?
+            }
             Step::Redirect { url } => return Ok(VoiceRun::Redirect(url)),
             Step::Transfer {
                 to,

@@ -49,6 +49,8 @@ pub enum CallInstructions {
 ///     time_limit: None,
 ///     machine_detection: Some(MachineDetection::Detect),
 ///     send_digits: None,
+///     record: Some(telephony_core::voice::RecordingChannels::Dual),
+///     recording_status_callback: Some("https://gw.example.com/voice/status".into()),
 /// };
 /// let form = req.to_form();
 /// assert_eq!(form, vec![
@@ -64,6 +66,9 @@ pub enum CallInstructions {
 ///     ("MachineDetection", "Enable".to_string()),
 ///     ("AsyncAmd", "true".to_string()),
 ///     ("AsyncAmdStatusCallback", "https://gw.example.com/voice/status".to_string()),
+///     ("Record", "true".to_string()),
+///     ("RecordingChannels", "dual".to_string()),
+///     ("RecordingStatusCallback", "https://gw.example.com/voice/status".to_string()),
 /// ]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +91,11 @@ pub struct CreateCall {
     /// `SendDigits`: keys to press once the call is answered (`w` half a second, `W` one
     /// second). Twilio ignores `MachineDetection` on a call with digits.
     pub send_digits: Option<String>,
+    /// `Record=true` with `RecordingChannels` (`mono` or `dual`).
+    pub record: Option<telephony_core::voice::RecordingChannels>,
+    /// `RecordingStatusCallback` (only with `record`): where Twilio announces the
+    /// finished recording (`RecordingStatusCallbackEvent` stays Twilio's `completed`).
+    pub recording_status_callback: Option<String>,
 }
 
 impl CreateCall {
@@ -122,6 +132,21 @@ impl CreateCall {
         if let Some(digits) = self.send_digits.as_deref().filter(|d| !d.is_empty()) {
             form.push(("SendDigits", digits.to_string()));
         }
+        if let Some(channels) = self.record {
+            form.push(("Record", "true".to_string()));
+            let channels = match channels {
+                telephony_core::voice::RecordingChannels::Dual => "dual",
+                _ => "mono",
+            };
+            form.push(("RecordingChannels", channels.to_string()));
+            if let Some(url) = self
+                .recording_status_callback
+                .as_deref()
+                .filter(|u| !u.is_empty())
+            {
+                form.push(("RecordingStatusCallback", url.to_string()));
+            }
+        }
         form
     }
 
@@ -140,6 +165,7 @@ impl CreateCall {
     ///     instructions: CallInstructions::Twiml("x".repeat(4001)),
     ///     status_callback: None, timeout: None, time_limit: None, machine_detection: None,
     ///     send_digits: None,
+    ///     record: None, recording_status_callback: None,
     /// };
     /// assert_eq!(
     ///     req.validate().unwrap_err().to_string(),
@@ -264,6 +290,35 @@ impl TwilioClient {
             .execute(Method::GET, &path, &[], None, Attempts::Configured)
             .await?;
         decode(&body, "Call")
+    }
+
+    /// Downloads a recording's audio: `GET /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.wav`
+    /// (or `.mp3`), with the client's basic auth, retried like every read. The URL is
+    /// built from the configured API base and the recording SID, never taken from a
+    /// callback, so the credentials only ever go to Twilio.
+    pub async fn fetch_recording_media(
+        &self,
+        sid: &str,
+        format: &str,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        if sid.trim().is_empty() {
+            return Err(ProviderError::InvalidMessage(
+                "the recording SID is empty".into(),
+            ));
+        }
+        let ext = match format {
+            "mp3" => "mp3",
+            _ => "wav",
+        };
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Recordings/{}.{ext}",
+            path_segment(&self.config().account_sid),
+            path_segment(sid)
+        );
+        let (_, body) = self
+            .execute(Method::GET, &path, &[], None, Attempts::Configured)
+            .await?;
+        Ok(body)
     }
 
     fn call_path(&self, sid: &str) -> Result<String, ProviderError> {

@@ -51,6 +51,12 @@ pub struct CallRequest {
     /// second; at most 32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_digits: Option<String>,
+    /// Record the whole call (refused when `voice.record` is false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
+    /// `single` or `dual` (default `voice.recordChannels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_channels: Option<String>,
 }
 
 /// One status a call reached.

@@ -43,6 +43,9 @@ pub struct ForgetReport {
     /// True when sends to the number are still refused: it had opted out (STOP), and the
     /// hash keeps that.
     pub opted_out: bool,
+    /// Recording metadata of its calls (the audio stays with the provider).
+    #[serde(default)]
+    pub call_recordings: u64,
 }
 
 impl ForgetReport {
@@ -66,6 +69,7 @@ impl ForgetReport {
             forward_events: r.forward_events,
             opt_outs_hashed: r.opt_outs_hashed,
             opted_out,
+            call_recordings: r.call_recordings,
         }
     }
 
@@ -77,6 +81,7 @@ impl ForgetReport {
             + self.calls
             + self.call_status_changes
             + self.call_turns
+            + self.call_recordings
             + self.pairing_requests
             + self.approved_senders
             + self.approved_contacts

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! `data` is an [`InboundMessage`] for `message.received`, a [`StatusChange`] for
-//! `message.status` and a [`MachineDetection`] for `call.machine_detection`.
+//! `message.status`, a [`MachineDetection`] for `call.machine_detection` and a
+//! [`Recording`](super::Recording) for `call.recording`.
 
 use serde::{Deserialize, Serialize};
 use telephony_core as domain;
@@ -53,6 +54,9 @@ pub enum EventData {
     /// Answering-machine detection found who answered a call.
     #[serde(rename = "call.machine_detection")]
     CallMachineDetection(MachineDetection),
+    /// A call's recording is ready: its metadata, as `telephony recordings --json` lists it.
+    #[serde(rename = "call.recording")]
+    CallRecording(super::recordings::Recording),
 }
 
 /// `call.machine_detection` data: who answered an outbound call placed with detection.
@@ -101,12 +105,13 @@ pub struct StatusChange {
 }
 
 impl ForwardedEvent {
-    /// The event type: `message.received`, `message.status` or `call.machine_detection`
-    /// (the `X-Telephony-Event` header).
+    /// The event type: `message.received`, `message.status`, `call.machine_detection` or
+    /// `call.recording` (the `X-Telephony-Event` header).
     pub fn kind(&self) -> &'static str {
         match self.data {
             EventData::MessageReceived(_) => "message.received",
             EventData::MessageStatus(_) => "message.status",
+            EventData::CallRecording(_) => "call.recording",
             EventData::CallMachineDetection(_) => "call.machine_detection",
         }
     }
@@ -147,6 +152,27 @@ impl ForwardedEvent {
                 provider_sids: receipt.provider_sids.clone(),
                 error: receipt.error.as_ref().map(ErrorInfo::from),
             }),
+        }
+    }
+
+    /// A `call.recording` event for a recording just stored; the id is
+    /// `evt_rec_{recording id}` (a redelivered callback is not forwarded twice).
+    ///
+    /// ```
+    /// use telephony_core::voice::CallRecording;
+    /// use telephony_serve::api::ForwardedEvent;
+    /// let rec = CallRecording::new("RE1", "CA1", time::OffsetDateTime::UNIX_EPOCH).duration_secs(3);
+    /// let ev = ForwardedEvent::call_recording(&rec, time::OffsetDateTime::UNIX_EPOCH);
+    /// assert_eq!((ev.id.as_str(), ev.kind()), ("evt_rec_RE1", "call.recording"));
+    /// let json = serde_json::to_value(&ev).unwrap();
+    /// assert_eq!(json["data"]["callId"], "CA1");
+    /// assert_eq!(json["data"]["durationSecs"], 3);
+    /// ```
+    pub fn call_recording(rec: &telephony_core::voice::CallRecording, now: OffsetDateTime) -> Self {
+        ForwardedEvent {
+            id: format!("evt_rec_{}", rec.recording_id),
+            created_at: now,
+            data: EventData::CallRecording(super::recordings::Recording::from(rec)),
         }
     }
 

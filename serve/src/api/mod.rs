@@ -46,6 +46,7 @@ pub mod events;
 pub mod messages;
 pub mod pairing;
 pub mod receipts;
+pub mod recordings;
 pub mod status;
 
 pub use call_control::{TransferRequest, UpdateRequest};
@@ -58,6 +59,7 @@ pub use events::{EventData, ForwardedEvent, MachineDetection, StatusChange};
 pub use messages::{InboundMessage, InboxEntry, InboxList, Media};
 pub use pairing::{PairingDecision, PairingList, PairingRequest};
 pub use receipts::{ErrorInfo, Receipt, ReceiptList, SendRequest, SendResponse, StatusEvent};
+pub use recordings::{Recording, RecordingList};
 pub use status::{ForwardingStatus, GatewayStatus, Replica, ReplicaHolds, StoreStatus};
 
 #[cfg(test)]

@@ -19,6 +19,9 @@
 //! | `POST /telephony/calls/{id}/hangup` | ends a call (one that already ended is fine) |
 //! | `POST /telephony/calls/{id}/transfer` `{ "to", "timeout"?, "callerId"? }` | transfers a live call to an E.164 number or `sip:` URI → the call (400 bad target, 404 unknown call, 409 ended call, 502 provider failure) |
 //! | `POST /telephony/calls/{id}/update` `{ "say" \| "twiml" \| "hangup": true }` | changes a live call now → the call (400 bad update, TwiML on Telnyx; 404; 409 ended) |
+//! | `GET /telephony/recordings?call=ID&limit=N` | recordings' metadata, oldest first (404 unknown call) |
+//! | `GET /telephony/calls/{id}/recordings` | one call's recordings (404 unknown call) |
+//! | `GET /telephony/recordings/{id}/media` | the audio, fetched from the provider with its credentials (404 unknown recording, 502 provider failure) |
 //! | `DELETE /telephony/numbers/{number}` | erases every trace of an E.164 number (messages, sends, calls, approvals, forward events); an opt-out stays, as a keyed hash → the counts (400 invalid number) |
 //! | `GET /metrics` | Prometheus text format: counters, and the store's gauges read now ([`crate::metrics`]) |
 //!
@@ -78,6 +81,9 @@ pub(crate) fn router(gateway: Gateway, token: Secret) -> Router {
         .route("/telephony/calls/{id}/hangup", post(hang_up))
         .route("/telephony/calls/{id}/transfer", post(transfer_call))
         .route("/telephony/calls/{id}/update", post(update_call))
+        .route("/telephony/calls/{id}/recordings", get(call_recordings))
+        .route("/telephony/recordings", get(recordings))
+        .route("/telephony/recordings/{id}/media", get(recording_media))
         .route("/telephony/numbers/{number}", delete(forget_number))
         .route("/metrics", get(metrics))
         .fallback(no_route)
@@ -421,6 +427,15 @@ async fn place_call(
     if let Some(t) = req.timeout {
         call = call.ring_timeout_secs(t);
     }
+    if req.record || req.record_channels.is_some() {
+        let channels = match req.record_channels.as_deref() {
+            Some(c) => c
+                .parse()
+                .map_err(|e| AdminError::bad_request(format!("\"recordChannels\": {e}")))?,
+            None => st.gateway.voice_settings().record_channels,
+        };
+        call = call.record(channels);
+    }
     let rec = st.gateway.place_call(call).await?;
     Ok((StatusCode::CREATED, Json(api::Call::from(&rec))))
 }
@@ -504,6 +519,71 @@ async fn update_call(
     };
     let rec = st.gateway.update_call(&id, update).await?;
     Ok(Json(api::Call::from(&rec)))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct RecordingParams {
+    call: Option<String>,
+    limit: Option<usize>,
+}
+
+fn recordings_of(
+    call: Option<&str>,
+    r: Result<Vec<telephony_core::voice::CallRecording>, telephony_core::StoreError>,
+) -> AdminResult<api::RecordingList> {
+    match r {
+        Ok(list) => Ok(Json(api::RecordingList {
+            recordings: list.iter().map(api::Recording::from).collect(),
+        })),
+        Err(telephony_core::StoreError::NotFound { .. }) => Err(AdminError::not_found(format!(
+            "no call with id {:?}",
+            call.unwrap_or_default()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn recordings(
+    State(st): State<AdminState>,
+    p: Result<Query<RecordingParams>, QueryRejection>,
+) -> AdminResult<api::RecordingList> {
+    let Query(p) = p.map_err(|e| AdminError::bad_request(e.body_text()))?;
+    let call = p.call.as_deref().filter(|c| !c.is_empty());
+    recordings_of(
+        call,
+        st.gateway.recordings(call, p.limit.unwrap_or(0)).await,
+    )
+}
+
+async fn call_recordings(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<api::RecordingList> {
+    recordings_of(Some(&id), st.gateway.recordings(Some(&id), 0).await)
+}
+
+/// The audio, with the provider's `Content-Type`.
+async fn recording_media(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, AdminError> {
+    use axum::response::IntoResponse;
+    match st.gateway.fetch_recording(&id).await {
+        Ok(Some(media)) => Ok((
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, media.content_type.clone())],
+            media.bytes,
+        )
+            .into_response()),
+        Ok(None) => Err(AdminError::not_found(format!(
+            "no recording with id {id:?}"
+        ))),
+        Err(crate::RecordingError::Store(e)) => Err(e.into()),
+        Err(e) => Err(AdminError::new(
+            api::ErrorCode::ProviderFailed,
+            e.to_string(),
+        )),
+    }
 }
 
 /// Erases a number from this account's store (`telephony forget`).

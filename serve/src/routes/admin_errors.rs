@@ -24,6 +24,7 @@ impl From<crate::CallError> for AdminError {
         let code = match &e {
             E::InvalidNumber { .. } => ErrorCode::BadRequest,
             E::Disabled | E::TooManySessions { .. } => ErrorCode::Unavailable,
+            E::RecordingDisabled => ErrorCode::Conflict,
             E::Provider(_) if e.is_bad_input() => ErrorCode::BadRequest,
             E::Provider(_) => ErrorCode::ProviderFailed,
             E::Store(s) => {

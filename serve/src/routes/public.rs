@@ -240,6 +240,9 @@ async fn webhook(
                 return response;
             }
         }
+        WebhookEvent::Call(CallEvent::Recording { recording, then }) => {
+            return crate::voice::recording_callback::received(&gw, recording, then, &signed).await;
+        }
         WebhookEvent::Call(event)
             if gw.provider().voice_control() == telephony_core::voice::VoiceControl::Commands =>
         {

@@ -185,7 +185,9 @@ pub(crate) async fn decide(
         return Ok(VoiceResponse::new().reject(RejectReason::Rejected).into());
     }
     let params = CallParams::parse(query);
-    Ok(match event {
+    let call_id = event.call_id().to_string();
+    let is_incoming = matches!(event, CallEvent::Incoming(_));
+    let answer: Answer = match event {
         CallEvent::Incoming(call) => incoming(gw, call, base).await.into(),
         CallEvent::Gather {
             call,
@@ -214,6 +216,10 @@ pub(crate) async fn decide(
             tracing::warn!(call_sid = %other.call_id(), "a call event the gateway does not know; hanging up");
             VoiceResponse::new().hangup().into()
         }
+    };
+    Ok(match answer {
+        Answer::Respond(r) => Answer::Respond(prepare_recordings(gw, r, &call_id, is_incoming)),
+        kept => kept,
     })
 }
 
@@ -518,7 +524,7 @@ fn session_of(call: &Call, started_at: OffsetDateTime) -> Session {
 }
 
 /// A call's session: the remote party is the callee of calls we placed, else the caller.
-fn voice_session(
+pub(crate) fn voice_session(
     call_id: &str,
     direction: CallDirection,
     from: &str,
@@ -772,6 +778,7 @@ async fn ask(
             tracing::error!(call_sid = %id2, error = %bad, "the voice handler answered with a transfer to an invalid target; nothing dialed, ending the call");
             response = goodbye(&gw2, APOLOGY);
         }
+        let response = prepare_recordings(&gw2, response, &id2, false);
         if let Err(response) = tx.send(response) {
             if gw2.voice().update_epochs().current(&id2) != epoch {
                 tracing::info!(call_sid = %id2, "a late handler answer came after a live update of the call; dropped");
@@ -972,6 +979,22 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
                 .into_response())
         }
     }
+}
+
+/// [`super::recordings::prepare`] with the gateway's `voice.record` settings and status URL.
+fn prepare_recordings(
+    gw: &Gateway,
+    response: VoiceResponse,
+    call_id: &str,
+    incoming: bool,
+) -> VoiceResponse {
+    let settings = gw.voice_settings();
+    let policy = super::recordings::RecordPolicy {
+        record: settings.record,
+        channels: settings.record_channels,
+    };
+    let status_url = gw.shared().status_callback_url();
+    super::recordings::prepare(policy, status_url.as_deref(), response, call_id, incoming)
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub(crate) mod marks;
 pub(crate) mod pending;
 pub(crate) mod preconnect;
 pub(crate) mod proxy;
+pub(crate) mod recording_callback;
+pub mod recordings;
 pub(crate) mod socket;
 pub(crate) mod token;
 pub(crate) mod update_epochs;
@@ -129,6 +131,14 @@ pub struct VoiceSettings {
     pub on_machine: OnMachine,
     /// Said after a machine's beep under [`OnMachine::Message`] (`voice.voicemailMessage`).
     pub voicemail_message: Option<String>,
+    /// `voice.record`: `Some(true)` records every call the gateway answers or places,
+    /// whole; `Some(false)` turns recordings off for the account (a handler's `Record`
+    /// verb is dropped, an outbound call asking for a recording is refused); `None` (the
+    /// default) records only what a handler or a call asks for.
+    pub record: Option<bool>,
+    /// `voice.recordChannels`: one channel or two (default `dual`: the caller and the
+    /// gateway's side apart).
+    pub record_channels: telephony_core::voice::RecordingChannels,
 }
 
 /// What the gateway does with a call answered by a machine (`voice.onMachine`), whatever
@@ -197,6 +207,8 @@ impl Default for VoiceSettings {
             preconnect: true,
             on_machine: OnMachine::Continue,
             voicemail_message: None,
+            record: None,
+            record_channels: telephony_core::voice::RecordingChannels::Dual,
         }
     }
 }
@@ -311,6 +323,25 @@ impl VoiceSettings {
         self
     }
 
+    /// Sets `voice.record` and `voice.recordChannels` (see [`VoiceSettings::record`]).
+    ///
+    /// ```
+    /// use telephony_core::voice::RecordingChannels;
+    /// use telephony_serve::VoiceSettings;
+    /// let v = VoiceSettings::enabled().recordings(Some(true), RecordingChannels::Single);
+    /// assert_eq!((v.record, v.record_channels), (Some(true), RecordingChannels::Single));
+    /// assert_eq!(VoiceSettings::enabled().record, None);
+    /// ```
+    pub fn recordings(
+        mut self,
+        record: Option<bool>,
+        channels: telephony_core::voice::RecordingChannels,
+    ) -> Self {
+        self.record = record;
+        self.record_channels = channels;
+        self
+    }
+
     /// A `<Say>` in the configured voice and language.
     pub fn say(&self, text: &str) -> Say {
         let mut say = Say::new(text);
@@ -368,6 +399,12 @@ pub enum CallError {
     /// The store failed.
     #[error("could not record the call")]
     Store(#[from] StoreError),
+    /// The call asked for a recording but `voice.record` is false for the account; no
+    /// provider call was made.
+    #[error(
+        "recordings are turned off for this account (voice.record is false): the call was not placed; place it without --record"
+    )]
+    RecordingDisabled,
 }
 
 impl CallError {
@@ -376,6 +413,7 @@ impl CallError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             CallError::Disabled | CallError::InvalidNumber { .. } => true,
+            CallError::RecordingDisabled => true,
             CallError::TooManySessions { .. } => true,
             CallError::Provider(ProviderError::InvalidMessage(_)) => true,
             CallError::Provider(e) => !e.is_retryable() && e.http_status().is_some_and(|s| s < 500),
@@ -525,12 +563,23 @@ impl<G: Send + 'static> Voice<G> {
                 .sender(&probe)
                 .filter(|s| PhoneNumber::parse(s).is_ok());
         }
+        match voice.record {
+            Some(false) if call.record.is_some() => {
+                tracing::warn!(to = %number.redacted(), "outbound call refused: it asks for a recording and voice.record is false");
+                return Err(CallError::RecordingDisabled);
+            }
+            Some(true) if call.record.is_none() => call.record = Some(voice.record_channels),
+            _ => {}
+        }
         if call.status_callback.is_none() {
             call.status_callback = self.shared.status_callback_url();
         }
         if voice.on_machine == OnMachine::Message && call.machine_detection.is_some() {
             // The message is left at the beep: detection must wait for it.
             call.machine_detection = Some(MachineDetection::WaitForBeep);
+        }
+        if call.record.is_some() && call.recording_callback.is_none() {
+            call.recording_callback = self.shared.status_callback_url();
         }
         if call.time_limit_secs.is_none() {
             call.time_limit_secs = voice
@@ -541,6 +590,11 @@ impl<G: Send + 'static> Voice<G> {
             if let Some(url) = self.shared.voice_url() {
                 fill_actions(response, &format!("{url}?turn=1"));
             }
+            if voice.record == Some(false) && recordings::asks_to_record(response) {
+                tracing::warn!(to = %number.redacted(), "outbound call refused: its answer records and voice.record is false");
+                return Err(CallError::RecordingDisabled);
+            }
+            recordings::fill_callbacks(response, self.shared.status_callback_url().as_deref());
         }
         let reservation = reservation_id();
         let now = OffsetDateTime::now_utc();

@@ -137,6 +137,12 @@ impl Forwarder {
             .await;
     }
 
+    pub(crate) async fn forward_recording(&self, rec: &telephony_core::voice::CallRecording) {
+        let now = OffsetDateTime::now_utc();
+        self.enqueue_event(ForwardedEvent::call_recording(rec, now))
+            .await;
+    }
+
     pub(crate) async fn forward_status(&self, receipt: &Receipt) {
         let now = OffsetDateTime::now_utc();
         self.enqueue_event(ForwardedEvent::message_status(receipt, now))

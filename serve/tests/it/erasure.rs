@@ -88,7 +88,8 @@ async fn forgetting_a_number_reports_counts_and_keeps_it_opted_out() {
         serde_json::json!({
             "number": GONE, "inboundMessages": 1, "sends": 1, "queuedSends": 1, "calls": 0,
             "callStatusChanges": 0, "callTurns": 0, "pairingRequests": 0, "approvedSenders": 0,
-            "approvedContacts": 0, "forwardEvents": 0, "optOutsHashed": 1, "optedOut": true
+            "approvedContacts": 0, "forwardEvents": 0, "optOutsHashed": 1, "optedOut": true,
+            "callRecordings": 0
         })
     );
     let left = store.inbox(&InboxQuery::default()).await.unwrap();

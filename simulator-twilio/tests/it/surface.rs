@@ -159,6 +159,10 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
             .replace("/Media/{Sid}", &format!("/Media/{media}"))
             .replace("/Calls/{Sid}", &format!("/Calls/{call}"))
             .replace(
+                "/Recordings/{Sid}",
+                "/Recordings/RE00000000000000000000000000000000.wav",
+            )
+            .replace(
                 "/IncomingPhoneNumbers/{Sid}",
                 &format!("/IncomingPhoneNumbers/{number}"),
             )
@@ -238,6 +242,13 @@ async fn every_row_is_served_and_nothing_else_is_silently_accepted() {
             "POST",
             &[("Status", "completed")],
             200,
+        ),
+        // No call was recorded: the media of an unknown recording is 404 / 20404.
+        (
+            "/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}",
+            "GET",
+            &[],
+            404,
         ),
         (
             "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json",

@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "answered by",
         include_str!("../../migrations/postgres/0013_answered_by.sql"),
     ),
+    (
+        14,
+        "recordings",
+        include_str!("../../migrations/postgres/0014_recordings.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -23,6 +23,7 @@ mod options;
 mod outbox;
 mod pairing;
 mod receipts;
+mod recordings;
 mod retention;
 mod wakeups;
 
@@ -966,6 +967,32 @@ impl CallStore for PostgresStore {
         in_write_tx!(self, |conn| calls::take_stream_token(
             conn, call_id, token_hash, now
         ))
+    }
+
+    async fn add_recording(
+        &self,
+        recording: &telephony_core::voice::CallRecording,
+    ) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| recordings::add(conn, recording))
+    }
+
+    async fn recordings(
+        &self,
+        call_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<telephony_core::voice::CallRecording>, StoreError> {
+        let limit = match limit {
+            0 => DEFAULT_LIMIT,
+            n => n,
+        };
+        in_read_tx!(self, |conn| recordings::list(conn, call_id, limit))
+    }
+
+    async fn recording(
+        &self,
+        recording_id: &str,
+    ) -> Result<Option<telephony_core::voice::CallRecording>, StoreError> {
+        in_read_tx!(self, |conn| recordings::load(conn, recording_id))
     }
 }
 

@@ -83,7 +83,7 @@ async fn forget(
     .await?;
 
     // Calls: what is keyed by call id without a foreign key, the counts, then the calls
-    // (history, turns and kept answers cascade).
+    // (history, turns, recordings and kept answers cascade).
     const CALLS: &str = "SELECT call_id FROM calls WHERE caller IN (?1, ?2) OR callee IN (?1, ?2)";
     report.call_status_changes = count(
         conn,
@@ -95,6 +95,14 @@ async fn forget(
     report.call_turns = count(
         conn,
         &format!("SELECT COUNT(*) FROM call_turns WHERE call_id IN ({CALLS})"),
+        &plain,
+        &whatsapp,
+    )
+    .await?;
+    // Recording metadata cascades with its call; the audio stays with the provider.
+    report.call_recordings = count(
+        conn,
+        &format!("SELECT COUNT(*) FROM call_recordings WHERE call_id IN ({CALLS})"),
         &plain,
         &whatsapp,
     )

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "answered by",
         include_str!("../../migrations/sqlite/0013_answered_by.sql"),
     ),
+    (
+        14,
+        "recordings",
+        include_str!("../../migrations/sqlite/0014_recordings.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -686,6 +686,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (11, true),
             (12, true),
             (13, true),
+            (14, true),
         ]
     );
     drop((a, b));

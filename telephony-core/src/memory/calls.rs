@@ -47,6 +47,9 @@ impl CallStore for MemoryStore {
     async fn rename_call(&self, from_id: &str, to_id: &str) -> Result<(), StoreError> {
         let mut g = self.lock();
         g.call_mut(from_id)?.call_id = to_id.to_string();
+        for r in g.recordings.iter_mut().filter(|r| r.call_id == from_id) {
+            r.call_id = to_id.to_string();
+        }
         if let Some(a) = g.pending_answers.remove(from_id) {
             g.pending_answers.insert(to_id.to_string(), a);
         }
@@ -208,5 +211,58 @@ impl CallStore for MemoryStore {
         // Expired tokens of other calls go too.
         g.stream_tokens.retain(|_, exp| *exp > now);
         Ok(found.is_some_and(|exp| exp > now))
+    }
+
+    async fn add_recording(
+        &self,
+        recording: &crate::voice::CallRecording,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        g.call_mut(&recording.call_id)?;
+        match g
+            .recordings
+            .iter_mut()
+            .find(|r| r.recording_id == recording.recording_id)
+        {
+            Some(r) => {
+                *r = recording.clone();
+                Ok(false)
+            }
+            None => {
+                g.recordings.push(recording.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn recordings(
+        &self,
+        call_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::voice::CallRecording>, StoreError> {
+        let g = self.lock();
+        let mut list: Vec<_> = g
+            .recordings
+            .iter()
+            .filter(|r| call_id.is_none_or(|id| r.call_id == id))
+            .cloned()
+            .collect();
+        // Oldest first by start; arrival order breaks ties.
+        list.sort_by_key(|r| r.created_at);
+        let limit = default_limit(limit);
+        let skip = list.len().saturating_sub(limit);
+        Ok(list.split_off(skip))
+    }
+
+    async fn recording(
+        &self,
+        recording_id: &str,
+    ) -> Result<Option<crate::voice::CallRecording>, StoreError> {
+        Ok(self
+            .lock()
+            .recordings
+            .iter()
+            .find(|r| r.recording_id == recording_id)
+            .cloned())
     }
 }

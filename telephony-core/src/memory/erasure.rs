@@ -63,6 +63,9 @@ impl ErasureStore for MemoryStore {
         for id in &gone_calls {
             g.pending_answers.remove(id);
         }
+        let before = g.recordings.len();
+        g.recordings.retain(|r| !gone_calls.contains(&r.call_id));
+        report.call_recordings = (before - g.recordings.len()) as u64;
         g.stream_tokens
             .retain(|(call_id, _), _| !gone_calls.contains(call_id));
         g.orphan_calls.retain(|o| !gone_calls.contains(&o.call_id));

@@ -61,6 +61,8 @@ struct Inner {
     orphan_calls: Vec<OrphanCallStatus>,
     pending_answers: HashMap<String, PendingAnswer>,
     stream_tokens: HashMap<(String, String), OffsetDateTime>,
+    /// Recording metadata, in arrival order ([`CallStore::add_recording`]).
+    recordings: Vec<crate::voice::CallRecording>,
     /// Heartbeat rows by replica id.
     replicas: std::collections::BTreeMap<String, ReplicaBeat>,
     /// Singleton leases: task → (holder, until).

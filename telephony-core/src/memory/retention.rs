@@ -160,6 +160,8 @@ impl Inner {
         for id in &ids {
             self.pending_answers.remove(id);
         }
+        // A call's recordings go with it (as ON DELETE CASCADE does in SQL).
+        self.recordings.retain(|r| !ids.contains(&r.call_id));
         let mut removed = ids.len();
         let mut budget = limit - removed;
         self.orphan_calls.retain(|o| {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::voice::{AnsweredBy, CallDirection, CallStatus};
+use crate::voice::{AnsweredBy, CallDirection, CallRecording, CallStatus};
 
 use super::StoreError;
 
@@ -314,4 +314,20 @@ pub trait CallStore: Send + Sync + 'static {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Stores a finished recording's metadata with its call. `true` when it is new;
+    /// the same `recording_id` again (a redelivered callback) replaces the metadata and
+    /// is `false`. `NotFound` (kind `call`) if the call is unknown: nothing is stored.
+    async fn add_recording(&self, recording: &CallRecording) -> Result<bool, StoreError>;
+
+    /// Recordings, oldest first: one call's (`call_id`) or every call's, the newest
+    /// `limit` (0 means 100).
+    async fn recordings(
+        &self,
+        call_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CallRecording>, StoreError>;
+
+    /// One recording by the provider's id.
+    async fn recording(&self, recording_id: &str) -> Result<Option<CallRecording>, StoreError>;
 }

@@ -122,6 +122,10 @@ pub struct ForgetReport {
     pub forward_events: u64,
     /// Its opt-out, replaced by a keyed hash that still blocks sends (0 or 1).
     pub opt_outs_hashed: u64,
+    /// Recording metadata of those calls (the audio stays with the provider: delete it
+    /// there).
+    #[serde(default)]
+    pub call_recordings: u64,
 }
 
 impl ForgetReport {
@@ -144,6 +148,7 @@ impl ForgetReport {
             + self.calls
             + self.call_status_changes
             + self.call_turns
+            + self.call_recordings
             + self.pairing_requests
             + self.approved_senders
             + self.approved_contacts
@@ -164,6 +169,7 @@ impl ForgetReport {
             approved_contacts: self.approved_contacts + other.approved_contacts,
             forward_events: self.forward_events + other.forward_events,
             opt_outs_hashed: self.opt_outs_hashed + other.opt_outs_hashed,
+            call_recordings: self.call_recordings + other.call_recordings,
         }
     }
 }

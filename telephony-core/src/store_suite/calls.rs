@@ -632,6 +632,68 @@ pub async fn call_turns_keep_order<S: CallStore + ?Sized>(s: &S) {
     assert_eq!(s.call("CA404").await.unwrap(), None);
 }
 
+/// Recordings are stored with their call, listed oldest first (per call or all, the
+/// newest `limit`), replaced by a redelivery of the same id, follow a renamed call, and
+/// an unknown call's recording is `NotFound` with nothing stored.
+pub async fn recordings_stay_with_their_call<S: CallStore + ?Sized>(s: &S) {
+    use crate::voice::{CallRecording, RecordingChannels};
+    started(s, &new_call("CA1", CallStatus::InProgress, true, 0), None).await;
+    started(s, &new_call("pending_2", CallStatus::Queued, true, 1), None).await;
+    let mut first = CallRecording::new("RE1", "CA1", at(20))
+        .duration_secs(14)
+        .channels(RecordingChannels::Dual)
+        .format("wav")
+        .url("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1")
+        .source("call");
+    first
+        .extra
+        .insert("RecordingSource".into(), "OutboundAPI".into());
+    let turn = CallRecording::new("RE0", "CA1", at(10)).format("mp3");
+    assert!(s.add_recording(&first).await.unwrap());
+    assert!(s.add_recording(&turn).await.unwrap());
+    let other = CallRecording::new("RE2", "pending_2", at(30));
+    assert!(s.add_recording(&other).await.unwrap());
+
+    assert_eq!(
+        s.recordings(Some("CA1"), 0).await.unwrap(),
+        [turn.clone(), first.clone()]
+    );
+    assert_eq!(s.recording("RE1").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.recording("RE404").await.unwrap(), None);
+    // The newest two of all, oldest first.
+    let ids: Vec<String> = s
+        .recordings(None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.recording_id)
+        .collect();
+    assert_eq!(ids, ["RE1", "RE2"]);
+
+    // A redelivered callback replaces the metadata.
+    let again = first.clone().duration_secs(15);
+    assert!(!s.add_recording(&again).await.unwrap());
+    assert_eq!(
+        s.recording("RE1").await.unwrap().unwrap().duration_secs,
+        Some(15)
+    );
+    assert_eq!(s.recordings(Some("CA1"), 0).await.unwrap().len(), 2);
+
+    // A reservation renamed to the provider's id keeps its recordings.
+    s.rename_call("pending_2", "CA2").await.unwrap();
+    let moved = s.recordings(Some("CA2"), 0).await.unwrap();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].call_id, "CA2");
+    assert!(s.recordings(Some("pending_2"), 0).await.unwrap().is_empty());
+
+    let err = s
+        .add_recording(&CallRecording::new("RE9", "CA404", at(40)))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(s.recording("RE9").await.unwrap(), None);
+}
+
 /// Notes are set and replaced; `touch_call` bumps only `updated_at`; unknown calls are
 /// `NotFound`.
 pub async fn call_notes_and_touch<S: CallStore + ?Sized>(s: &S) {

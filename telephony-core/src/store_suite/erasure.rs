@@ -226,6 +226,14 @@ pub async fn forget_removes_calls_and_transcripts<S: CallStore + ErasureStore + 
     s.put_stream_token("CA_from", "ab12", secs(100))
         .await
         .unwrap();
+    for (rec, call) in [
+        ("RE_from", "CA_from"),
+        ("RE_to", "CA_to"),
+        ("RE_other", "CA_other"),
+    ] {
+        let r = crate::voice::CallRecording::new(rec, call, secs(6));
+        assert!(s.add_recording(&r).await.unwrap());
+    }
 
     let r = s.forget(&num(GONE)).await.unwrap();
     assert_eq!(
@@ -234,8 +242,19 @@ pub async fn forget_removes_calls_and_transcripts<S: CallStore + ErasureStore + 
             r.calls = 2;
             r.call_status_changes = 3;
             r.call_turns = 2;
+            r.call_recordings = 2;
         })
     );
+    assert_eq!(s.recording("RE_from").await.unwrap(), None);
+    assert_eq!(s.recording("RE_to").await.unwrap(), None);
+    let kept: Vec<String> = s
+        .recordings(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.recording_id)
+        .collect();
+    assert_eq!(kept, ["RE_other"]);
     assert_eq!(s.call("CA_from").await.unwrap(), None);
     assert_eq!(s.call("CA_to").await.unwrap(), None);
     let other = s.call("CA_other").await.unwrap().expect("kept");

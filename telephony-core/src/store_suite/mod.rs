@@ -260,6 +260,7 @@ macro_rules! call_store_tests {
         $crate::store_suite_tests!(@case $fresh, calls, live_sessions_oldest_first);
         $crate::store_suite_tests!(@case $fresh, calls, rename_call_moves_record_and_answer);
         $crate::store_suite_tests!(@case $fresh, calls, call_turns_keep_order);
+        $crate::store_suite_tests!(@case $fresh, calls, recordings_stay_with_their_call);
         $crate::store_suite_tests!(@case $fresh, calls, call_notes_and_touch);
         $crate::store_suite_tests!(@case $fresh, calls, call_answered_by_kept);
         $crate::store_suite_tests!(@case $fresh, calls, calls_since_and_limit);

@@ -70,6 +70,24 @@ pub enum CallEvent {
     /// assert!(!ev.is_hangup());
     /// ```
     MachineDetection(super::machine::MachineDetected),
+    /// A recording is ready (the provider's "recording ready" callback): the gateway
+    /// stores its metadata with the call and forwards a `call.recording` event. `then` is
+    /// what the call does next when the recording ended a step of a command-driven plan
+    /// (a Telnyx turn recording: a [`CallEvent::Resume`]); `None` otherwise.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallEvent, CallRecording};
+    /// let rec = CallRecording::new("RE1", "CA1", time::OffsetDateTime::UNIX_EPOCH);
+    /// let ev = CallEvent::Recording { recording: rec, then: None };
+    /// assert_eq!(ev.call_id(), "CA1");
+    /// assert!(!ev.is_hangup());
+    /// ```
+    Recording {
+        /// The recording's metadata.
+        recording: super::recording::CallRecording,
+        /// The event to handle after the recording is stored.
+        then: Option<Box<CallEvent>>,
+    },
 }
 
 impl CallEvent {
@@ -83,6 +101,7 @@ impl CallEvent {
             | CallEvent::Transfer { call: c, .. } => &c.call_id,
             CallEvent::Status(s) => &s.call_id,
             CallEvent::MachineDetection(d) => &d.call_id,
+            CallEvent::Recording { recording, .. } => &recording.call_id,
         }
     }
 

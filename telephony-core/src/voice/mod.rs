@@ -38,6 +38,7 @@ mod event;
 mod machine;
 mod outbound;
 mod realtime;
+mod recording;
 mod response;
 mod session;
 mod transfer;
@@ -53,6 +54,9 @@ pub use outbound::{CallAnswer, OutboundCall};
 pub use realtime::{
     AudioFrame, Realtime, RealtimeError, RelayCommand, RelayEvent, RelaySetup, RelayVerb,
     StreamCommand, StreamEvent, StreamStart, StreamVerb,
+};
+pub use recording::{
+    CallRecording, RecordCall, RecordingChannels, RecordingMedia, UnknownRecordingChannels,
 };
 pub use response::{
     Dial, Gather, GatherPrompt, Play, Record, Redirect, RejectReason, Say, SpeechTimeout, Verb,

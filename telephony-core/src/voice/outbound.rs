@@ -76,6 +76,12 @@ pub struct OutboundCall {
     /// Keys to press once the callee answers (Twilio `SendDigits`, Telnyx
     /// `send_digits_on_answer`). Twilio ignores machine detection on a call with digits.
     pub send_digits: Option<Digits>,
+    /// Record the whole call from the answer, in one channel or two; the finished
+    /// recording is announced to `recording_callback`.
+    pub record: Option<super::recording::RecordingChannels>,
+    /// Where the provider announces the finished recording (the gateway fills in its
+    /// status URL when `None`).
+    pub recording_callback: Option<String>,
 }
 
 impl OutboundCall {
@@ -90,6 +96,8 @@ impl OutboundCall {
             time_limit_secs: None,
             machine_detection: None,
             send_digits: None,
+            record: None,
+            recording_callback: None,
         }
     }
 
@@ -126,6 +134,27 @@ impl OutboundCall {
     /// Presses these keys once the callee answers.
     pub fn send_digits(mut self, digits: Digits) -> Self {
         self.send_digits = Some(digits);
+        self
+    }
+
+    /// Records the whole call from the answer, in `channels`.
+    ///
+    /// ```
+    /// use telephony_core::voice::{CallAnswer, OutboundCall, RecordingChannels};
+    /// let call = OutboundCall::new("+15550005678", CallAnswer::Url("https://gw.example.com/v".into()))
+    ///     .record(RecordingChannels::Dual)
+    ///     .recording_callback("https://gw.example.com/telephony/status");
+    /// assert_eq!(call.record, Some(RecordingChannels::Dual));
+    /// assert_eq!(call.recording_callback.as_deref(), Some("https://gw.example.com/telephony/status"));
+    /// ```
+    pub fn record(mut self, channels: super::recording::RecordingChannels) -> Self {
+        self.record = Some(channels);
+        self
+    }
+
+    /// Where the provider announces the finished recording.
+    pub fn recording_callback(mut self, url: impl Into<String>) -> Self {
+        self.recording_callback = Some(url.into());
         self
     }
 }

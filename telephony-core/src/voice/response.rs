@@ -121,6 +121,11 @@ impl VoiceResponse {
     pub fn send_digits(self, digits: super::dtmf::Digits) -> Self {
         self.verb(Verb::SendDigits(digits))
     }
+
+    /// Starts recording the whole call (see [`RecordCall`](super::RecordCall)).
+    pub fn record_call(self, record: super::recording::RecordCall) -> Self {
+        self.verb(Verb::RecordCall(record))
+    }
 }
 
 /// One instruction of a [`VoiceResponse`].
@@ -163,6 +168,9 @@ pub enum Verb {
     /// assert!(matches!(&r.verbs()[0], Verb::SendDigits(d) if d.as_str() == "ww1234#"));
     /// ```
     SendDigits(super::dtmf::Digits),
+    /// Start recording the whole call from here; the rest of the response runs at once
+    /// (Twilio `<Start><Recording>`, Telnyx `record_start`).
+    RecordCall(super::recording::RecordCall),
 }
 
 /// Text to speak, with an optional voice, language and repeat count.
@@ -419,6 +427,11 @@ pub struct Record {
     pub max_length_secs: Option<u32>,
     /// Ask the provider for a transcription.
     pub transcribe: bool,
+    /// Where the provider announces the finished recording's metadata (the gateway fills
+    /// in its status URL, so the recording is stored with the call).
+    pub status_callback: Option<String>,
+    /// Seconds of silence that end the recording (the provider's default when `None`).
+    pub timeout_secs: Option<u32>,
 }
 
 impl Record {
@@ -442,6 +455,25 @@ impl Record {
     /// Ask for a transcription.
     pub fn transcribe(mut self, yes: bool) -> Self {
         self.transcribe = yes;
+        self
+    }
+
+    /// Where the provider announces the finished recording.
+    ///
+    /// ```
+    /// use telephony_core::voice::Record;
+    /// let r = Record::new().status_callback("https://gw.example.com/telephony/status").timeout_secs(3);
+    /// assert_eq!(r.status_callback.as_deref(), Some("https://gw.example.com/telephony/status"));
+    /// assert_eq!(r.timeout_secs, Some(3));
+    /// ```
+    pub fn status_callback(mut self, url: impl Into<String>) -> Self {
+        self.status_callback = Some(url.into());
+        self
+    }
+
+    /// Seconds of silence that end the recording.
+    pub fn timeout_secs(mut self, secs: u32) -> Self {
+        self.timeout_secs = Some(secs);
         self
     }
 }
@@ -601,6 +633,7 @@ mod tests {
                 Verb::Stream(_) => "stream",
                 Verb::Relay(_) => "relay",
                 Verb::SendDigits(_) => "digits",
+                Verb::RecordCall(_) => "record_call",
             })
             .collect();
         assert_eq!(

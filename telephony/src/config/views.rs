@@ -214,6 +214,13 @@ impl VoiceSection {
         if let Some(text) = &self.voicemail_message {
             v = v.voicemail_message(text.clone());
         }
+        // Validated at load (`voice.recordChannels`).
+        let channels = self
+            .record_channels
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(v.record_channels);
+        v = v.recordings(self.record, channels);
         v
     }
 }

@@ -44,4 +44,10 @@ pub struct VoiceSection {
     pub on_machine: Option<String>,
     /// `voice.onMachine: "message"`: what to say after a machine's beep.
     pub voicemail_message: Option<String>,
+    /// `true`: record every call the gateway answers or places, whole; `false`: recordings
+    /// off for the account (a handler's `Record` verb is dropped, `telephony call --record`
+    /// refused); unset (default): only what a handler or a call asks for.
+    pub record: Option<bool>,
+    /// `single` or `dual` (default): the channels of whole-call recordings.
+    pub record_channels: Option<String>,
 }

@@ -65,6 +65,14 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
             )
         }
     }
+    if let Some(c) = config.voice.record_channels.as_deref() {
+        if !matches!(c, "single" | "dual") {
+            return rule(
+                "voice.recordChannels",
+                format!("unknown channels {c:?}; expected \"single\" or \"dual\""),
+            );
+        }
+    }
     if let Some(ms) = config.voice.relay_timeout_ms {
         if !(100..=60_000).contains(&ms) {
             return rule(
