@@ -91,7 +91,7 @@ async fn wait_for(
 ) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if sim.messages().len() >= n {
+        if sim.message_count() >= n {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -169,7 +169,7 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
     if !wait_for(&sim, WARM + args.messages, timeout).await {
         return Err(format!(
             "only {} of {} sends reached the simulator in {} s",
-            sim.messages().len() - WARM,
+            sim.message_count() - WARM,
             args.messages,
             args.timeout_secs
         ));

@@ -109,6 +109,18 @@ impl Simulator {
         self.lock().messages.clone()
     }
 
+    /// How many messages were created (without copying them, as [`messages`](Self::messages)
+    /// does).
+    ///
+    /// ```
+    /// use telephony_twilio_simulator::{Simulator, SimulatorConfig};
+    /// let sim = Simulator::new(SimulatorConfig::generate());
+    /// assert_eq!(sim.message_count(), 0);
+    /// ```
+    pub fn message_count(&self) -> usize {
+        self.lock().messages.len()
+    }
+
     /// One message by SID, in its current state.
     pub fn message(&self, sid: &str) -> Option<MessageResource> {
         self.lock().message(sid).cloned()
