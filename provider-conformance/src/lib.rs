@@ -210,7 +210,7 @@ pub use send_case::{
 pub use voice_case::{
     AutoWord, CaseCall, CaseDial, CaseGather, CaseMethod, CasePause, CasePlay, CasePrompt,
     CaseRecord, CaseRecordCall, CaseRedirect, CaseRejectReason, CaseRelay, CaseSay,
-    CaseSpeechTimeout, CaseStream, CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
+    CaseSpeechTimeout, CaseStream, CaseUpdate, CaseVerb, ExpectedRun, VoiceCase, VoiceExpect,
 };
 pub use webhook_case::{
     CallEventKind, CaseRequest, Check, ExpectedAck, ExpectedCall, ExpectedEvent, RECEIVED,

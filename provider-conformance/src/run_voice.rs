@@ -112,7 +112,9 @@ impl VoiceHooks {
 /// one under the provider's [`name`](Provider::name) (a case without one fails: both
 /// providers run the same cases). The response is rendered with
 /// [`render_voice`](Provider::render_voice); a [`VoiceControl::Commands`] provider then
-/// runs the rendering on the case's call with [`run_voice`](Provider::run_voice).
+/// runs the rendering on the case's call with [`run_voice`](Provider::run_voice). A case
+/// with an `update` instead of a response runs [`update_call`](Provider::update_call) on
+/// its call, on every provider, and is checked by its `requests` and `run`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -221,6 +223,9 @@ where
             "no expectation for provider {name:?} (add expect.{name}; every provider runs every case)"
         )];
     };
+    if let Some(update) = &case.update {
+        return run_update(case, update, want, &provider, &api, hooks).await;
+    }
     let control = provider.voice_control();
     let mut problems = shape_problems(case, want, control);
     if !problems.is_empty() {
@@ -283,25 +288,7 @@ where
     };
     drop(api);
     problems.extend(run_problems(&run, want_run));
-    if requests.len() != want_requests.len() {
-        let shown: Vec<String> = requests.iter().map(show_request).collect();
-        problems.push(format!(
-            "requests: got {}, want {}\n  got: {}",
-            requests.len(),
-            want_requests.len(),
-            if shown.is_empty() {
-                "none".to_string()
-            } else {
-                shown.join("\n       ")
-            }
-        ));
-    }
-    let normalize = hooks.normalize.as_deref();
-    for (i, (got, want)) in requests.iter().zip(want_requests).enumerate() {
-        for problem in request_problems(got, want, normalize) {
-            problems.push(format!("requests[{i}] {problem}"));
-        }
-    }
+    problems.extend(requests_problems(&requests, want_requests, hooks));
 
     if want.same_on_redelivery {
         let again = match MockProviderApi::start(hooks.default_answer.clone()).await {
@@ -331,6 +318,86 @@ where
                     ));
                 }
             }
+        }
+    }
+    problems
+}
+
+/// An `update` case: the provider's `update_call` on the case's call, whatever its kind of
+/// voice control; its requests and result are checked as a commands run's.
+async fn run_update<P: Provider>(
+    case: &VoiceCase,
+    update: &crate::CaseUpdate,
+    want: &VoiceExpect,
+    provider: &P,
+    api: &MockProviderApi,
+    hooks: &VoiceHooks,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !case.response.is_empty() {
+        problems.push("case: an update case has no response".into());
+    }
+    if want.render_error.is_some() || want.markup.is_some() || want.same_on_redelivery {
+        problems.push(
+            "case: an update case expects requests and run (a refusal is run: {\"error\": …})"
+                .into(),
+        );
+    }
+    let (Some(call), Some(want_requests), Some(want_run)) = (&case.call, &want.requests, &want.run)
+    else {
+        problems.push("case: an update case needs call, requests and run".into());
+        return problems;
+    };
+    if !problems.is_empty() {
+        return problems;
+    }
+    if !want.answers.is_empty() {
+        api.set_answers(want.answers.clone());
+    }
+    let call = call.to_call();
+    let update = update.to_update();
+    let run =
+        match tokio::time::timeout(VOICE_TIMEOUT, provider.update_call(&call.call_id, &update))
+            .await
+        {
+            Ok(run) => run,
+            Err(_) => {
+                return vec![format!(
+                    "update_call did not finish within {VOICE_TIMEOUT:?} ({} requests made)",
+                    api.requests().len()
+                )];
+            }
+        };
+    let requests = api.requests();
+    problems.extend(run_problems(&run, want_run));
+    problems.extend(requests_problems(&requests, want_requests, hooks));
+    problems
+}
+
+/// The recorded requests against the expected ones: the count, then each in order.
+fn requests_problems(
+    requests: &[RecordedRequest],
+    want_requests: &[crate::ExpectedRequest],
+    hooks: &VoiceHooks,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if requests.len() != want_requests.len() {
+        let shown: Vec<String> = requests.iter().map(show_request).collect();
+        problems.push(format!(
+            "requests: got {}, want {}\n  got: {}",
+            requests.len(),
+            want_requests.len(),
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join("\n       ")
+            }
+        ));
+    }
+    let normalize = hooks.normalize.as_deref();
+    for (i, (got, want)) in requests.iter().zip(want_requests).enumerate() {
+        for problem in request_problems(got, want, normalize) {
+            problems.push(format!("requests[{i}] {problem}"));
         }
     }
     problems

@@ -37,8 +37,14 @@ use crate::{ExpectedRequest, ProviderAnswer};
 pub struct VoiceCase {
     /// Unique within the folder.
     pub label: String,
-    /// The verbs of the `VoiceResponse`, in order.
+    /// The verbs of the `VoiceResponse`, in order (empty in an `update` case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response: Vec<CaseVerb>,
+    /// A live update of the call instead of a response: the provider's
+    /// [`update_call`](telephony_core::Provider::update_call) on the case's call, checked
+    /// like a commands run (`requests` and `run`) on every provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<CaseUpdate>,
     /// The call a commands provider runs the response on (required by those providers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CaseCall>,
@@ -53,6 +59,50 @@ impl VoiceCase {
         self.response
             .iter()
             .fold(VoiceResponse::new(), |r, verb| r.verb(verb.to_verb()))
+    }
+}
+
+/// A live update, as JSON: `{"say": {"text": "…"}}`, `{"response": [verbs]}`,
+/// `{"twiml": "<Response>…</Response>"}` or `"hangup"`
+/// ([`CallUpdate`](telephony_core::voice::CallUpdate)).
+///
+/// ```
+/// use telephony_conformance::CaseUpdate;
+/// use telephony_core::voice::CallUpdate;
+/// let u: CaseUpdate = serde_json::from_str(r#"{"say": {"text": "Your order is ready."}}"#)?;
+/// assert_eq!(u.to_update().kind(), "say");
+/// let u: CaseUpdate = serde_json::from_str(r#""hangup""#)?;
+/// assert_eq!(u.to_update(), CallUpdate::Hangup);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CaseUpdate {
+    /// [`CallUpdate::Say`](telephony_core::voice::CallUpdate::Say).
+    Say(CaseSay),
+    /// [`CallUpdate::Response`](telephony_core::voice::CallUpdate::Response).
+    Response(Vec<CaseVerb>),
+    /// [`CallUpdate::Twiml`](telephony_core::voice::CallUpdate::Twiml).
+    Twiml(String),
+    /// [`CallUpdate::Hangup`](telephony_core::voice::CallUpdate::Hangup).
+    Hangup,
+}
+
+impl CaseUpdate {
+    /// The neutral update.
+    pub fn to_update(&self) -> telephony_core::voice::CallUpdate {
+        use telephony_core::voice::CallUpdate;
+        match self {
+            CaseUpdate::Say(s) => CallUpdate::Say(s.to_say()),
+            CaseUpdate::Response(verbs) => CallUpdate::Response(
+                verbs
+                    .iter()
+                    .fold(VoiceResponse::new(), |r, v| r.verb(v.to_verb())),
+            ),
+            CaseUpdate::Twiml(doc) => CallUpdate::Twiml(doc.clone()),
+            CaseUpdate::Hangup => CallUpdate::Hangup,
+        }
     }
 }
 

@@ -459,14 +459,13 @@ impl Provider for TwilioProvider {
         match self
             .client
             .update_call_twiml(call_id, &voice_response(response))
-            .await
+            .await?
         {
-            Ok(_) => Ok(telephony_core::voice::VoiceRun::Done),
-            Err(e) if matches!(e.code(), Some(21220) | Some(crate::client::NOT_FOUND_CODE)) => {
-                tracing::info!(call_sid = %call_id, code = ?e.code(), "the call had already ended; not updated");
+            Some(_) => Ok(telephony_core::voice::VoiceRun::Done),
+            None => {
+                tracing::info!(call_sid = %call_id, "the call had already ended; not updated");
                 Ok(telephony_core::voice::VoiceRun::CallEnded)
             }
-            Err(e) => Err(e),
         }
     }
 

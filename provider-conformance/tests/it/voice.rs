@@ -364,6 +364,22 @@ fn the_shared_voice_cases_cover_every_verb_for_both_providers() {
             "stream"
         ])
     );
+    // Live updates of every kind, one of a call that has ended.
+    let updates: BTreeSet<String> = cases
+        .iter()
+        .filter_map(|c| c.update.as_ref())
+        .map(|u| u.to_update().kind().to_string())
+        .collect();
+    assert_eq!(
+        updates,
+        BTreeSet::from(["hangup", "say", "twiml"].map(String::from))
+    );
+    assert!(cases.iter().any(|c| {
+        c.update.is_some()
+            && c.expect
+                .values()
+                .all(|e| e.run == Some(telephony_conformance::ExpectedRun::CallEnded))
+    }));
     // Refusals on both sides, and runs that end each way.
     for provider in ["twilio", "telnyx"] {
         assert!(

@@ -137,6 +137,13 @@ fn command_id_shape(id: &str) -> Result<String, String> {
     if event.is_empty() || !hex || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
+    // Commands sent for no event (a live update from outside the call) carry a random
+    // 16-hex-digit nonce where an event's id goes; events' ids are UUIDs.
+    let nonce = event.len() == 16
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let event = if nonce { "<nonce>" } else { event };
     Ok(format!("{event}.<hash>.{n}"))
 }
 
@@ -175,6 +182,10 @@ fn client_state_and_command_ids_are_read_strictly() {
     assert_eq!(
         command_id_shape("ev-1.0123456789abcdef.2").unwrap(),
         "ev-1.<hash>.2"
+    );
+    assert_eq!(
+        command_id_shape("da702801cef8e67c.e79c37e5de27e0a5.3").unwrap(),
+        "<nonce>.<hash>.3"
     );
     for bad in [
         "ev-1.2",

@@ -17,6 +17,9 @@ pub const MAX_RING_TIMEOUT_SECS: u32 = 600;
 /// Twilio's "resource not found": hanging up a call that already ended answers it.
 pub const NOT_FOUND_CODE: i64 = 20404;
 
+/// Twilio's "call is not in progress" (21220): an update of a call that has ended.
+pub const CALL_NOT_IN_PROGRESS_CODE: i64 = 21220;
+
 /// The `StatusCallbackEvent` values sent with every call that has a `StatusCallback`, one
 /// form field each, in this order.
 pub const CALL_STATUS_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed"];
@@ -261,8 +264,9 @@ impl TwilioClient {
     }
 
     /// Replaces what a live call does: `POST …/Calls/{Sid}.json` with `Twiml` (the
-    /// running TwiML stops, this document runs). `None` when Twilio answers 404 / 20404:
-    /// the call has ended. One HTTP attempt (an update is not idempotent for the caller).
+    /// running TwiML stops, this document runs). `None` when the call has ended: Twilio
+    /// answers 404 / 20404 (no such call) or 21220 (the call is not in progress). One HTTP
+    /// attempt (an update is not idempotent for the caller).
     pub async fn update_call_twiml(
         &self,
         sid: &str,
@@ -277,6 +281,10 @@ impl TwilioClient {
             Ok((_, body)) => decode(&body, "Call").map(Some),
             Err(e) if e.http_status() == Some(404) && e.code() == Some(NOT_FOUND_CODE) => {
                 tracing::debug!(sid, "Twilio: the call to update has ended (20404)");
+                Ok(None)
+            }
+            Err(e) if e.code() == Some(CALL_NOT_IN_PROGRESS_CODE) => {
+                tracing::debug!(sid, "Twilio: the call to update is not in progress (21220)");
                 Ok(None)
             }
             Err(e) => Err(e),

@@ -18,8 +18,8 @@ mod numbers;
 mod transport;
 
 pub use calls::{
-    CALL_STATUS_EVENTS, CallInstructions, CreateCall, MAX_RING_TIMEOUT_SECS, MAX_TWIML_CHARS,
-    NOT_FOUND_CODE,
+    CALL_NOT_IN_PROGRESS_CODE, CALL_STATUS_EVENTS, CallInstructions, CreateCall,
+    MAX_RING_TIMEOUT_SECS, MAX_TWIML_CHARS, NOT_FOUND_CODE,
 };
 pub use messages::{
     CreateMessage, FIND_SENT_MAX_PAGES, FIND_SENT_PAGE_SIZE, LIMITS, MAX_BODY_CHARS,
