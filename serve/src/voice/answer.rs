@@ -1079,12 +1079,16 @@ mod tests {
                 retry: 1,
                 hold: None,
                 xfer: None,
+                epoch: 0,
             }
         );
         assert_eq!(
             CallParams::parse(Some("call=CA1&hold=3&other=x")).hold,
             Some(3)
         );
+        let held = CallParams::parse(Some("call=CA1&hold=2&epoch=7"));
+        assert_eq!((held.hold, held.epoch), (Some(2), 7));
+        assert_eq!(CallParams::parse(Some("hold=1&epoch=-1")).epoch, 0);
         assert_eq!(CallParams::parse(Some("turn=x")).turn, 0);
     }
 
