@@ -22,8 +22,8 @@ use telephony_core::{
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::update_epochs;
 use super::token::{TOKEN_PARAM, TOKEN_TTL, new_token, token_hash};
+use super::update_epochs;
 use super::{AnswerCalls, Turn, VoiceMode, fill_actions, url_encode};
 use crate::gateway::Gateway;
 use crate::sender_policy::Pairing;
@@ -406,7 +406,9 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> Answer {
         Admission::Block(why) => return refuse(gw, &call, why).await.into(),
         Admission::IfApproved(unlisted) => {
             let Some(n) = sender.clone() else {
-                return refuse(gw, &call, "the caller is not a phone number".into()).await.into();
+                return refuse(gw, &call, "the caller is not a phone number".into())
+                    .await
+                    .into();
             };
             match gw.store().is_approved_sender(&n).await {
                 Ok(true) => {}

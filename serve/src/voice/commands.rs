@@ -243,8 +243,13 @@ async fn carry_out(gw: &Gateway, call: &Call, base: &str, mut plan: Vec<u8>) -> 
                 redirects += 1;
                 if redirects > MAX_REDIRECTS {
                     tracing::error!(call_sid = %call.call_id, redirects, "too many redirects for one event; ending the call");
-                    match plan_of(gw, &call.call_id, &base, answer::goodbye(gw, APOLOGY).into())
-                        .await
+                    match plan_of(
+                        gw,
+                        &call.call_id,
+                        &base,
+                        answer::goodbye(gw, APOLOGY).into(),
+                    )
+                    .await
                     {
                         Some(p) => plan = p,
                         None => return ack(gw),

@@ -911,14 +911,8 @@ impl CallStore for PostgresStore {
         in_write_tx!(self, |conn| calls::bump_update_epoch(conn, call_id))
     }
 
-    async fn undo_call_update_epoch(
-        &self,
-        call_id: &str,
-        bumped: u64,
-    ) -> Result<bool, StoreError> {
-        in_write_tx!(self, |conn| calls::undo_update_epoch(
-            conn, call_id, bumped
-        ))
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| calls::undo_update_epoch(conn, call_id, bumped))
     }
 
     async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {

@@ -179,11 +179,7 @@ impl CallStore for MemoryStore {
         Ok(call.update_epoch)
     }
 
-    async fn undo_call_update_epoch(
-        &self,
-        call_id: &str,
-        bumped: u64,
-    ) -> Result<bool, StoreError> {
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError> {
         let mut g = self.lock();
         let call = g.call_mut(call_id)?;
         if bumped == 0 || call.update_epoch != bumped {

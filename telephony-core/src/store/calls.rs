@@ -316,8 +316,7 @@ pub trait CallStore: Send + Sync + 'static {
     /// to `bumped - 1` only if it is still `bumped` (no other update came meanwhile).
     /// `true` when it was put back, `false` (nothing changed) when the epoch has moved.
     /// `NotFound` if unknown.
-    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64)
-    -> Result<bool, StoreError>;
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError>;
 
     /// One call with its history and transcript.
     async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError>;

@@ -781,7 +781,12 @@ pub async fn call_answered_by_kept<S: CallStore + ?Sized>(s: &S) {
 /// 2), the record shows it, and it survives a rename; an undo puts back only the latest
 /// bump (a stale one is a no-op) and never goes below 0; unknown calls are `NotFound`.
 pub async fn call_update_epoch_bumps_and_undoes<S: CallStore + ?Sized>(s: &S) {
-    let begun = started(s, &new_call("pending_1", CallStatus::InProgress, true, 0), None).await;
+    let begun = started(
+        s,
+        &new_call("pending_1", CallStatus::InProgress, true, 0),
+        None,
+    )
+    .await;
     assert_eq!(begun.update_epoch, 0);
     assert_eq!(s.call_update_epoch("pending_1").await.unwrap(), 0);
     assert_eq!(s.bump_call_update_epoch("pending_1").await.unwrap(), 1);
