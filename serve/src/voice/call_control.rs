@@ -244,8 +244,10 @@ impl Gateway {
     /// Changes a live call from outside its handler: say something now (then listen for
     /// the caller's next turn), replace what it does with a response or (Twilio) TwiML,
     /// or hang it up. The update wins over the handler's answer for the turn in progress
-    /// (that answer is dropped and logged). An unknown call, a call that has ended, an
-    /// empty text or TwiML on a provider without markup is an error, and nothing is sent.
+    /// (that answer is dropped and logged), on whichever replica sharing the store the
+    /// handler runs: the call's update epoch is bumped in the store before the provider
+    /// is asked. An unknown call, a call that has ended, an empty text or TwiML on a
+    /// provider without markup is an error, and nothing is sent.
     ///
     /// ```no_run
     /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {
