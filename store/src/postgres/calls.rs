@@ -604,40 +604,6 @@ pub(crate) async fn take_stream_token(
     Ok(expires.is_some_and(|e| e > now_ms))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_live_condition_names_every_status_that_is_not_terminal() {
-        let live: Vec<String> = CallStatus::ALL
-            .into_iter()
-            .filter(|s| !s.is_terminal())
-            .map(|s| format!("'{s}'"))
-            .collect();
-        assert_eq!(
-            live_condition!(),
-            format!("session AND status IN ({})", live.join(", "))
-        );
-    }
-
-    #[test]
-    fn the_live_index_has_the_live_condition() {
-        let migration = include_str!("../../migrations/postgres/0005_calls.sql");
-        let index = migration
-            .split_once("CREATE INDEX calls_live")
-            .expect("the calls_live index")
-            .1;
-        let condition = index.split_once(';').expect("its end").0;
-        assert!(
-            condition
-                .trim_end()
-                .ends_with(concat!("WHERE ", live_condition!())),
-            "{condition}"
-        );
-    }
-}
-
 /// A stored update epoch (never negative: it starts at 0 and an undo only puts a bump back).
 fn epoch_value(raw: i64) -> Result<u64, StoreError> {
     u64::try_from(raw).map_err(|_| {
@@ -713,4 +679,38 @@ pub(crate) async fn undo_update_epoch(
     }
     require_call(conn, call_id).await?;
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_condition_names_every_status_that_is_not_terminal() {
+        let live: Vec<String> = CallStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .map(|s| format!("'{s}'"))
+            .collect();
+        assert_eq!(
+            live_condition!(),
+            format!("session AND status IN ({})", live.join(", "))
+        );
+    }
+
+    #[test]
+    fn the_live_index_has_the_live_condition() {
+        let migration = include_str!("../../migrations/postgres/0005_calls.sql");
+        let index = migration
+            .split_once("CREATE INDEX calls_live")
+            .expect("the calls_live index")
+            .1;
+        let condition = index.split_once(';').expect("its end").0;
+        assert!(
+            condition
+                .trim_end()
+                .ends_with(concat!("WHERE ", live_condition!())),
+            "{condition}"
+        );
+    }
 }
