@@ -46,14 +46,15 @@ pub(crate) struct CallParams {
     /// The target of the transfer whose outcome this request reports.
     pub(crate) xfer: Option<String>,
     /// On a hold's redirect: the update epoch the late handler's turn started under
-    /// (absent: 0).
-    pub(crate) epoch: u64,
+    /// (absent from a query: 0; `None`: unknown, [`UNCHECKED`], or no query).
+    pub(crate) epoch: Option<u64>,
 }
 
 impl CallParams {
     pub(crate) fn parse(query: Option<&str>) -> Self {
         let mut p = CallParams::default();
         let Some(q) = query else { return p };
+        p.epoch = Some(0);
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
         for (k, v) in pairs {
             match k.as_str() {
@@ -62,7 +63,7 @@ impl CallParams {
                 "retry" => p.retry = v.parse().unwrap_or(0),
                 "hold" => p.hold = v.parse().ok(),
                 "xfer" => p.xfer = Some(v),
-                "epoch" => p.epoch = v.parse().unwrap_or(0),
+                "epoch" => p.epoch = v.parse().ok(),
                 _ => {}
             }
         }
@@ -849,7 +850,7 @@ async fn ask(
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(call_sid = %call_id, deadline_ms = deadline.as_millis() as u64, "voice handler missed its deadline; caller on hold");
-                    hold(gw, &call_id, 1, base, epoch.unwrap_or(0))
+                    hold(gw, &call_id, 1, base, epoch)
                 }
             }
         }
@@ -940,13 +941,18 @@ async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse)
     }
 }
 
+/// The hold URL's `epoch` of a turn whose starting epoch is unknown (its answer is not
+/// checked against live updates).
+const UNCHECKED: &str = "unchecked";
+
 /// A short pause, then back to the gateway for the late answer of the turn that started
 /// under update epoch `epoch` (carried in the URL when not 0).
-fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str, epoch: u64) -> VoiceResponse {
+fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str, epoch: Option<u64>) -> VoiceResponse {
     let _ = gw;
     let query = match epoch {
-        0 => format!("hold={n}"),
-        e => format!("hold={n}&epoch={e}"),
+        Some(0) => format!("hold={n}"),
+        Some(e) => format!("hold={n}&epoch={e}"),
+        None => format!("hold={n}&epoch={UNCHECKED}"),
     };
     VoiceResponse::new()
         .pause(1)
@@ -957,16 +963,24 @@ fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str, epoch: u64) -> VoiceRes
 /// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely. When a live
 /// update came since the turn started (`epoch`), none of these: the update replaced the
 /// call's instructions, and a late answer taken is dropped.
-async fn held(gw: &Gateway, call_id: &str, n: u32, epoch: u64, base: &str) -> Answer {
+async fn held(gw: &Gateway, call_id: &str, n: u32, epoch: Option<u64>, base: &str) -> Answer {
     let answer = hold_or_serve(gw, call_id, n, epoch, base).await;
-    if update_epochs::superseded(gw.store().as_ref(), call_id, epoch).await {
-        tracing::info!(call_sid = %call_id, hold = n, epoch, "a hold's redirect came after a live update of the call; its late answer is dropped");
-        return Answer::Superseded;
+    if let Some(e) = epoch {
+        if update_epochs::superseded(gw.store().as_ref(), call_id, e).await {
+            tracing::info!(call_sid = %call_id, hold = n, epoch = e, "a hold's redirect came after a live update of the call; its late answer is dropped");
+            return Answer::Superseded;
+        }
     }
     answer
 }
 
-async fn hold_or_serve(gw: &Gateway, call_id: &str, n: u32, epoch: u64, base: &str) -> Answer {
+async fn hold_or_serve(
+    gw: &Gateway,
+    call_id: &str,
+    n: u32,
+    epoch: Option<u64>,
+    base: &str,
+) -> Answer {
     let deadline = tokio::time::Instant::now() + gw.voice_settings().handler_timeout;
     loop {
         let notified = gw.voice().late_answer();
@@ -1081,7 +1095,7 @@ mod tests {
                 retry: 1,
                 hold: None,
                 xfer: None,
-                epoch: 0,
+                epoch: Some(0),
             }
         );
         assert_eq!(
@@ -1089,8 +1103,12 @@ mod tests {
             Some(3)
         );
         let held = CallParams::parse(Some("call=CA1&hold=2&epoch=7"));
-        assert_eq!((held.hold, held.epoch), (Some(2), 7));
-        assert_eq!(CallParams::parse(Some("hold=1&epoch=-1")).epoch, 0);
+        assert_eq!((held.hold, held.epoch), (Some(2), Some(7)));
+        assert_eq!(
+            CallParams::parse(Some("hold=1&epoch=unchecked")).epoch,
+            None
+        );
+        assert_eq!(CallParams::parse(Some("hold=1&epoch=-1")).epoch, None);
         assert_eq!(CallParams::parse(Some("turn=x")).turn, 0);
     }
 
