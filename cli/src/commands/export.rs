@@ -428,6 +428,7 @@ mod tests {
                 digits: None,
             }],
             answered_by: Some(telephony_core::voice::AnsweredBy::MachineBeep),
+            update_epoch: 0,
         };
         assert_eq!(
             keys(serde_json::to_value(api::Call::from(&c)).unwrap()),

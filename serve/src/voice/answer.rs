@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::token::{TOKEN_PARAM, TOKEN_TTL, new_token, token_hash};
+use super::update_epochs;
 use super::{AnswerCalls, Turn, VoiceMode, fill_actions, url_encode};
 use crate::gateway::Gateway;
 use crate::sender_policy::Pairing;
@@ -44,12 +45,16 @@ pub(crate) struct CallParams {
     pub(crate) hold: Option<u32>,
     /// The target of the transfer whose outcome this request reports.
     pub(crate) xfer: Option<String>,
+    /// On a hold's redirect: the update epoch the late handler's turn started under
+    /// (absent from a query: 0; `None`: unknown, [`UNCHECKED`], or no query).
+    pub(crate) epoch: Option<u64>,
 }
 
 impl CallParams {
     pub(crate) fn parse(query: Option<&str>) -> Self {
         let mut p = CallParams::default();
         let Some(q) = query else { return p };
+        p.epoch = Some(0);
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
         for (k, v) in pairs {
             match k.as_str() {
@@ -58,6 +63,7 @@ impl CallParams {
                 "retry" => p.retry = v.parse().unwrap_or(0),
                 "hold" => p.hold = v.parse().ok(),
                 "xfer" => p.xfer = Some(v),
+                "epoch" => p.epoch = v.parse().ok(),
                 _ => {}
             }
         }
@@ -122,6 +128,9 @@ pub(crate) enum Answer {
     Respond(VoiceResponse),
     /// A rendering kept earlier ([`PendingAnswer`]).
     Rendered(PendingAnswer),
+    /// Nothing to carry out: a live update of the call came while its handler worked out
+    /// this answer (see [`super::update_epochs`]); the event is only acknowledged.
+    Superseded,
 }
 
 impl From<VoiceResponse> for Answer {
@@ -149,25 +158,21 @@ pub(crate) async fn answer_call(
 ) -> Response {
     let base = base_url(gw, signed_url);
     let call_id = event.call_id().to_string();
-    let epoch = gw.voice().update_epochs().current(&call_id);
-    let decided = decide(gw, event, &base, query).await;
-    if gw.voice().update_epochs().current(&call_id) != epoch {
-        // The call was updated while its handler worked: the update replaced the call's
-        // instructions at the provider, and this answer is dropped.
-        tracing::info!(call_sid = %call_id, "a handler answer came after a live update of the call; dropped");
-        let ack = gw.provider().webhook_ack();
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, ack.content_type)],
-            ack.body,
-        )
-            .into_response();
-    }
-    match decided {
+    match decide(gw, event, &base, query).await {
         Ok(Answer::Respond(response)) => {
             render(gw, &connect_realtime(gw, &call_id, &base, response).await)
         }
         Ok(Answer::Rendered(answer)) => rendered(answer),
+        Ok(Answer::Superseded) => {
+            // The update replaced the call's instructions at the provider: acknowledge.
+            let ack = gw.provider().webhook_ack();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, ack.content_type)],
+                ack.body,
+            )
+                .into_response()
+        }
         Err(response) => response,
     }
 }
@@ -188,25 +193,21 @@ pub(crate) async fn decide(
     let call_id = event.call_id().to_string();
     let is_incoming = matches!(event, CallEvent::Incoming(_));
     let answer: Answer = match event {
-        CallEvent::Incoming(call) => incoming(gw, call, base).await.into(),
+        CallEvent::Incoming(call) => incoming(gw, call, base).await,
         CallEvent::Gather {
             call,
             speech,
             digits,
-        } => gathered(gw, call, speech, digits, &params, base)
-            .await
-            .into(),
+        } => gathered(gw, call, speech, digits, &params, base).await,
         CallEvent::Progress(call) => match params.hold {
-            Some(n) => held(gw, &call.call_id, n, base).await,
-            None => progress(gw, call, &params, base).await.into(),
+            Some(n) => held(gw, &call.call_id, n, params.epoch, base).await,
+            None => progress(gw, call, &params, base).await,
         },
         CallEvent::Transfer {
             call,
             outcome,
             target_call_id,
-        } => transferred(gw, call, outcome, target_call_id, &params, base)
-            .await
-            .into(),
+        } => transferred(gw, call, outcome, target_call_id, &params, base).await,
         CallEvent::Status(update) => {
             // Statuses arrive on the status path, but a provider may post them anywhere.
             call_status(gw, update).await?;
@@ -397,31 +398,41 @@ async fn refuse(gw: &Gateway, call: &Call, why: String) -> VoiceResponse {
     VoiceResponse::new().reject(RejectReason::Rejected)
 }
 
-async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
+async fn incoming(gw: &Gateway, call: Call, base: &str) -> Answer {
     let voice = gw.voice_settings();
     let sender = PhoneNumber::parse(&call.from).ok();
     let admission = gw.dispatch().policy().policy().admit(sender.as_ref());
     match admission {
         Admission::Accept => {}
-        Admission::Block(why) => return refuse(gw, &call, why).await,
+        Admission::Block(why) => return refuse(gw, &call, why).await.into(),
         Admission::IfApproved(unlisted) => {
             let Some(n) = sender.clone() else {
-                return refuse(gw, &call, "the caller is not a phone number".into()).await;
+                return refuse(gw, &call, "the caller is not a phone number".into())
+                    .await
+                    .into();
             };
             match gw.store().is_approved_sender(&n).await {
                 Ok(true) => {}
                 Ok(false) => match unlisted {
-                    Unlisted::Pair => return pairing_call(gw, &call, &n).await,
-                    Unlisted::Block(why) => return refuse(gw, &call, why).await,
-                    _ => return refuse(gw, &call, "the policy refused the caller".into()).await,
+                    Unlisted::Pair => return pairing_call(gw, &call, &n).await.into(),
+                    Unlisted::Block(why) => return refuse(gw, &call, why).await.into(),
+                    _ => {
+                        return refuse(gw, &call, "the policy refused the caller".into())
+                            .await
+                            .into();
+                    }
                 },
                 Err(e) => {
                     tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "policy lookup failed; ending the call");
-                    return goodbye(gw, APOLOGY);
+                    return goodbye(gw, APOLOGY).into();
                 }
             }
         }
-        _ => return refuse(gw, &call, "the policy refused the caller".into()).await,
+        _ => {
+            return refuse(gw, &call, "the policy refused the caller".into())
+                .await
+                .into();
+        }
     }
 
     let at = now();
@@ -438,14 +449,14 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
         note: None,
     };
     let max = voice.max_concurrent_sessions;
-    let started_at = match gw.store().begin_call(&new, max).await {
+    let (started_at, epoch) = match gw.store().begin_call(&new, max).await {
         Ok(BeginOutcome::Started(rec)) => {
             tracing::info!(call_sid = %call.call_id, from = %redact(&call.from), "call answered, session started");
-            rec.started_at
+            (rec.started_at, rec.update_epoch)
         }
         Ok(BeginOutcome::Existing(rec)) => {
             tracing::info!(call_sid = %call.call_id, "repeated request for a known call");
-            rec.started_at
+            (rec.started_at, rec.update_epoch)
         }
         Ok(BeginOutcome::Full { live, .. }) => {
             let note = format!(
@@ -456,11 +467,11 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
             if let Err(e) = gw.store().set_call_note(&call.call_id, &note).await {
                 tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not record why a call was refused");
             }
-            return goodbye(gw, &voice.busy_message.clone());
+            return goodbye(gw, &voice.busy_message.clone()).into();
         }
         Err(e) => {
             tracing::error!(call_sid = %call.call_id, error = %error_chain(&e), "could not start a session; ending the call");
-            return goodbye(gw, APOLOGY);
+            return goodbye(gw, APOLOGY).into();
         }
     };
     let session = session_of(&call, started_at);
@@ -473,17 +484,18 @@ async fn incoming(gw: &Gateway, call: Call, base: &str) -> VoiceResponse {
                 action_url: action,
                 turn: 0,
             };
-            ask(gw, h, CallEvent::Incoming(call), ctx, base).await
+            ask(gw, h, CallEvent::Incoming(call), ctx, base, Some(epoch)).await
         }
-        None if voice.mode == VoiceMode::Relay => default_relay(gw),
+        None if voice.mode == VoiceMode::Relay => default_relay(gw).into(),
         None if voice.mode == VoiceMode::Stream => {
             let v = voice;
             VoiceResponse::new()
                 .stream(StreamVerb::new())
                 .say(v.say(&v.closing))
                 .hangup()
+                .into()
         }
-        None => default_greeting(gw, &call.call_id, base),
+        None => default_greeting(gw, &call.call_id, base).into(),
     }
 }
 
@@ -607,7 +619,7 @@ async fn gathered(
     digits: Option<String>,
     params: &CallParams,
     base: &str,
-) -> VoiceResponse {
+) -> Answer {
     let speech = speech.filter(|s| !s.text.trim().is_empty());
     let digits = digits.filter(|d| !d.is_empty());
     let at = now();
@@ -630,10 +642,7 @@ async fn gathered(
     }
     match gw.voice().handler() {
         Some(h) => {
-            let started_at = match gw.store().call(&call.call_id).await {
-                Ok(Some(rec)) => rec.started_at,
-                _ => at,
-            };
+            let (started_at, epoch) = turn_start(gw, &call.call_id, at).await;
             let next = params.turn.saturating_add(1).max(1);
             let ctx = Turn {
                 gateway: gw.clone(),
@@ -646,13 +655,13 @@ async fn gathered(
                 speech,
                 digits,
             };
-            ask(gw, h, event, ctx, base).await
+            ask(gw, h, event, ctx, base, epoch).await
         }
         None => {
             let text = match (&speech, &digits) {
                 (Some(s), _) => s.text.clone(),
                 (None, Some(d)) => d.clone(),
-                (None, None) => return reprompt(gw, &call.call_id, params, base),
+                (None, None) => return reprompt(gw, &call.call_id, params, base).into(),
             };
             store_transcript(
                 gw,
@@ -663,6 +672,7 @@ async fn gathered(
                 at,
             )
             .await
+            .into()
         }
     }
 }
@@ -718,13 +728,10 @@ async fn store_transcript(
     goodbye(gw, &v.closing)
 }
 
-async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> VoiceResponse {
+async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> Answer {
     match gw.voice().handler() {
         Some(h) => {
-            let started_at = match gw.store().call(&call.call_id).await {
-                Ok(Some(rec)) => rec.started_at,
-                _ => now(),
-            };
+            let (started_at, epoch) = turn_start(gw, &call.call_id, now()).await;
             let ctx = Turn {
                 gateway: gw.clone(),
                 session: session_of(&call, started_at),
@@ -735,26 +742,51 @@ async fn progress(gw: &Gateway, call: Call, params: &CallParams, base: &str) -> 
                 ),
                 turn: params.turn,
             };
-            ask(gw, h, CallEvent::Progress(call), ctx, base).await
+            ask(gw, h, CallEvent::Progress(call), ctx, base, epoch).await
         }
         // A call fetching instructions with no turn of ours yet (an outbound call placed
         // with the gateway's URL): the default conversation.
-        None => default_greeting(gw, &call.call_id, base),
+        None => default_greeting(gw, &call.call_id, base).into(),
+    }
+}
+
+/// What a handler's turn starts from: when the call started (`fallback` if the record
+/// cannot be read) and its update epoch, read with the record the turn needs anyway.
+/// `None` when the store failed: the turn's answer is then not checked against live
+/// updates (logged), the fail-safe of [`super::update_epochs::superseded`]. A call
+/// without a record (placed elsewhere) is at epoch 0: it cannot be updated before it
+/// is recorded.
+async fn turn_start(
+    gw: &Gateway,
+    call_id: &str,
+    fallback: OffsetDateTime,
+) -> (OffsetDateTime, Option<u64>) {
+    match gw.store().call(call_id).await {
+        Ok(Some(rec)) => (rec.started_at, Some(rec.update_epoch)),
+        Ok(None) => (fallback, Some(0)),
+        Err(e) => {
+            tracing::warn!(call_sid = %call_id, error = %error_chain(&e), "could not read the call; its handler's answer is not checked against live updates");
+            (fallback, None)
+        }
     }
 }
 
 /// Asks the handler, within `voice.handlerTimeoutMs`. A late answer is kept in the store
 /// and the caller hears a hold that comes back for it.
+///
+/// `epoch` is the call's update epoch when the turn started (`None`: unknown, nothing is
+/// checked): an answer is dropped ([`Answer::Superseded`]) when a live update moved the
+/// epoch meanwhile, one primary-key read just before it is delivered or kept.
 async fn ask(
     gw: &Gateway,
     handler: Arc<dyn AnswerCalls<Gateway>>,
     event: CallEvent,
     ctx: Turn<Gateway>,
     base: &str,
-) -> VoiceResponse {
+    epoch: Option<u64>,
+) -> Answer {
     let call_id = ctx.session.id.clone();
     let action = ctx.action_url.clone();
-    let epoch = gw.voice().update_epochs().current(&call_id);
     let (tx, mut rx) = oneshot::channel::<VoiceResponse>();
     let gw2 = gw.clone();
     let id2 = call_id.clone();
@@ -780,16 +812,35 @@ async fn ask(
         }
         let response = prepare_recordings(&gw2, response, &id2, false);
         if let Err(response) = tx.send(response) {
-            if gw2.voice().update_epochs().current(&id2) != epoch {
-                tracing::info!(call_sid = %id2, "a late handler answer came after a live update of the call; dropped");
-                return;
+            let store = gw2.store().as_ref();
+            if let Some(e) = epoch {
+                if update_epochs::superseded(store, &id2, e).await {
+                    tracing::info!(call_sid = %id2, epoch = e, "a late handler answer came after a live update of the call; dropped");
+                    return;
+                }
             }
             let response = connect_realtime(&gw2, &id2, &base2, response).await;
-            keep_late_answer(&gw2, &id2, &response).await;
+            if !keep_late_answer(&gw2, &id2, &response).await {
+                return;
+            }
+            // An update that came while the answer was being kept: take it back, so no
+            // hold serves it (a hold that took it already checks the epoch itself).
+            if let Some(e) = epoch {
+                if update_epochs::superseded(store, &id2, e).await {
+                    match store.take_pending_answer(&id2).await {
+                        Ok(_) => {
+                            tracing::info!(call_sid = %id2, epoch = e, "a late handler answer came after a live update of the call; dropped")
+                        }
+                        Err(err) => {
+                            tracing::warn!(call_sid = %id2, epoch = e, error = %error_chain(&err), "could not take back a late answer overtaken by a live update; its hold checks the epoch")
+                        }
+                    }
+                }
+            }
         }
     });
     let deadline = gw.voice_settings().handler_timeout;
-    match tokio::time::timeout(deadline, &mut rx).await {
+    let response = match tokio::time::timeout(deadline, &mut rx).await {
         Ok(Ok(r)) => r,
         Ok(Err(_)) => goodbye(gw, APOLOGY),
         Err(_) => {
@@ -799,11 +850,18 @@ async fn ask(
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(call_sid = %call_id, deadline_ms = deadline.as_millis() as u64, "voice handler missed its deadline; caller on hold");
-                    hold(gw, &call_id, 1, base)
+                    hold(gw, &call_id, 1, base, epoch)
                 }
             }
         }
+    };
+    if let Some(e) = epoch {
+        if update_epochs::superseded(gw.store().as_ref(), &call_id, e).await {
+            tracing::info!(call_sid = %call_id, epoch = e, "a handler answer came after a live update of the call; dropped");
+            return Answer::Superseded;
+        }
     }
+    response.into()
 }
 
 /// The first `<Dial>` whose target is not an E.164 number or a `sip:` URI.
@@ -823,7 +881,7 @@ async fn transferred(
     target_call_id: Option<String>,
     params: &CallParams,
     base: &str,
-) -> VoiceResponse {
+) -> Answer {
     let target = params.xfer.as_deref().unwrap_or("the transfer target");
     let note = format!("transfer to {target}: {outcome}");
     tracing::info!(call_sid = %call.call_id, %outcome, target_call_sid = target_call_id.as_deref().unwrap_or(""), "transfer outcome");
@@ -834,10 +892,7 @@ async fn transferred(
     }
     match gw.voice().handler() {
         Some(h) => {
-            let started_at = match gw.store().call(&call.call_id).await {
-                Ok(Some(rec)) => rec.started_at,
-                _ => now(),
-            };
+            let (started_at, epoch) = turn_start(gw, &call.call_id, now()).await;
             let next = params.turn.saturating_add(1).max(1);
             let ctx = Turn {
                 gateway: gw.clone(),
@@ -850,22 +905,23 @@ async fn transferred(
                 outcome,
                 target_call_id,
             };
-            ask(gw, h, event, ctx, base).await
+            ask(gw, h, event, ctx, base, epoch).await
         }
-        None if outcome.is_answered() => VoiceResponse::new().hangup(),
+        None if outcome.is_answered() => VoiceResponse::new().hangup().into(),
         None => {
             let v = gw.voice_settings();
-            goodbye(gw, &v.transfer_failed_message)
+            goodbye(gw, &v.transfer_failed_message).into()
         }
     }
 }
 
-async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse) {
+/// Keeps a late answer for the hold redirect; `true` when it was kept.
+async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse) -> bool {
     let rendered = match gw.provider().render_voice(response) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(call_sid = %call_id, error = %e, "cannot render a late voice answer");
-            return;
+            return false;
         }
     };
     let answer = PendingAnswer {
@@ -876,25 +932,55 @@ async fn keep_late_answer(gw: &Gateway, call_id: &str, response: &VoiceResponse)
         Ok(()) => {
             tracing::info!(call_sid = %call_id, "late voice answer kept for the hold redirect");
             gw.voice().late_answer_kept();
+            true
         }
         Err(e) => {
-            tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a late voice answer")
+            tracing::error!(call_sid = %call_id, error = %error_chain(&e), "could not keep a late voice answer");
+            false
         }
     }
 }
 
-/// A short pause, then back to the gateway for the late answer.
-fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str) -> VoiceResponse {
+/// The hold URL's `epoch` of a turn whose starting epoch is unknown (its answer is not
+/// checked against live updates).
+const UNCHECKED: &str = "unchecked";
+
+/// A short pause, then back to the gateway for the late answer of the turn that started
+/// under update epoch `epoch` (carried in the URL when not 0).
+fn hold(gw: &Gateway, call_id: &str, n: u32, base: &str, epoch: Option<u64>) -> VoiceResponse {
     let _ = gw;
-    VoiceResponse::new().pause(1).redirect(
-        Redirect::new(call_url(base, call_id, &format!("hold={n}")))
-            .method(axum::http::Method::POST),
-    )
+    let query = match epoch {
+        Some(0) => format!("hold={n}"),
+        Some(e) => format!("hold={n}&epoch={e}"),
+        None => format!("hold={n}&epoch={UNCHECKED}"),
+    };
+    VoiceResponse::new()
+        .pause(1)
+        .redirect(Redirect::new(call_url(base, call_id, &query)).method(axum::http::Method::POST))
 }
 
 /// A hold's redirect: serves the late answer when it is there (waiting up to the handler
-/// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely.
-async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Answer {
+/// deadline), holds again, or after [`MAX_HOLDS`] ends the call politely. When a live
+/// update came since the turn started (`epoch`), none of these: the update replaced the
+/// call's instructions, and a late answer taken is dropped.
+async fn held(gw: &Gateway, call_id: &str, n: u32, epoch: Option<u64>, base: &str) -> Answer {
+    let answer = hold_or_serve(gw, call_id, n, epoch, base).await;
+    if let Some(e) = epoch {
+        if update_epochs::superseded(gw.store().as_ref(), call_id, e).await {
+            tracing::info!(call_sid = %call_id, hold = n, epoch = e, "a hold's redirect came after a live update of the call; its late answer is dropped");
+            return Answer::Superseded;
+        }
+    }
+    answer
+}
+
+async fn hold_or_serve(
+    gw: &Gateway,
+    call_id: &str,
+    n: u32,
+    epoch: Option<u64>,
+    base: &str,
+) -> Answer {
     let deadline = tokio::time::Instant::now() + gw.voice_settings().handler_timeout;
     loop {
         let notified = gw.voice().late_answer();
@@ -921,7 +1007,7 @@ async fn held(gw: &Gateway, call_id: &str, n: u32, base: &str) -> Answer {
         tracing::warn!(call_sid = %call_id, holds = n, "voice handler never answered; ending the call");
         return goodbye(gw, APOLOGY).into();
     }
-    hold(gw, call_id, n + 1, base).into()
+    hold(gw, call_id, n + 1, base, epoch).into()
 }
 
 /// A call status callback: the session moves forward; a terminal status ends it. Unknown
@@ -938,9 +1024,6 @@ pub(crate) async fn call_status(gw: &Gateway, update: CallStatusUpdate) -> Resul
         .await;
     match outcome {
         Ok(CallStatusOutcome::Applied(rec)) => {
-            if rec.status.is_terminal() {
-                gw.voice().update_epochs().forget(&rec.call_id);
-            }
             if let Some(h) = gw.voice().handler() {
                 let ctx = Turn {
                     gateway: gw.clone(),
@@ -1012,12 +1095,20 @@ mod tests {
                 retry: 1,
                 hold: None,
                 xfer: None,
+                epoch: Some(0),
             }
         );
         assert_eq!(
             CallParams::parse(Some("call=CA1&hold=3&other=x")).hold,
             Some(3)
         );
+        let held = CallParams::parse(Some("call=CA1&hold=2&epoch=7"));
+        assert_eq!((held.hold, held.epoch), (Some(2), Some(7)));
+        assert_eq!(
+            CallParams::parse(Some("hold=1&epoch=unchecked")).epoch,
+            None
+        );
+        assert_eq!(CallParams::parse(Some("hold=1&epoch=-1")).epoch, None);
         assert_eq!(CallParams::parse(Some("turn=x")).turn, 0);
     }
 

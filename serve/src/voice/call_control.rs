@@ -5,13 +5,17 @@
 //!
 //! Ordering: each update bumps the call's *update epoch* before the provider is asked.
 //! A handler answer worked out while an update was made (the epoch moved between the
-//! event's arrival and the answer) is dropped and logged, on time or late: the update
-//! wins over the handler's answer for that turn. Events the provider produces for the
+//! turn's start and the answer) is dropped and logged, on time or late: the update wins
+//! over the handler's answer for that turn. Events the provider produces for the
 //! replaced instructions after the update are its own business: Twilio stops the
 //! replaced TwiML; on Telnyx the update's commands carry a new `client_state`, so a
-//! stopped gather or speech does not resume the old plan. The epochs live in the
-//! gateway's memory: with several replicas, the guarantee holds for the replica that
-//! made the update and answered the event.
+//! stopped gather or speech does not resume the old plan. The epoch is a column of the
+//! call in the store ([`CallRecord::update_epoch`]), bumped in one statement, so the
+//! guarantee holds across replicas: an update made through one replica drops the answer
+//! a handler on another replica works out for the same call. What it costs: the bump
+//! (one `UPDATE … RETURNING`) per update, and one primary-key read per handler answer
+//! (the turn's starting epoch comes from the call record the turn reads anyway); see
+//! [`update_epochs`](super::update_epochs) for what a store failure does.
 
 use telephony_core::store::CallRecord;
 use telephony_core::voice::{
@@ -20,7 +24,7 @@ use telephony_core::voice::{
 use telephony_core::{ProviderError, StoreError, error_chain};
 
 use super::answer::{self, call_url};
-use super::fill_actions;
+use super::{fill_actions, update_epochs};
 use crate::gateway::Gateway;
 
 /// Why a live call could not be changed (nothing was changed).
@@ -171,20 +175,25 @@ pub(crate) async fn update_call(
     let rec = live_call(gw, call_id).await?;
     let kind = update.kind();
     let update = resolve(gw, &rec, update).await?;
-    let epochs = gw.voice().update_epochs();
-    let epoch = epochs.bump(call_id);
+    let store = gw.store().as_ref();
+    let epoch = update_epochs::bump(store, call_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => CallControlError::UnknownCall(call_id.to_string()),
+            e => CallControlError::Store(e),
+        })?;
     let outcome = gw.provider().update_call(call_id, &update).await;
     let run = match outcome {
         Ok(run) => run,
         Err(e) => {
-            epochs.undo(call_id, epoch);
+            update_epochs::undo(store, call_id, epoch).await;
             tracing::warn!(call_sid = %call_id, kind, error = %error_chain(&e), "the provider refused a live call update");
             return Err(e.into());
         }
     };
     match run {
         VoiceRun::CallEnded => {
-            epochs.undo(call_id, epoch);
+            update_epochs::undo(store, call_id, epoch).await;
             return Err(ended(call_id));
         }
         VoiceRun::Redirect(url) => {
@@ -235,8 +244,10 @@ impl Gateway {
     /// Changes a live call from outside its handler: say something now (then listen for
     /// the caller's next turn), replace what it does with a response or (Twilio) TwiML,
     /// or hang it up. The update wins over the handler's answer for the turn in progress
-    /// (that answer is dropped and logged). An unknown call, a call that has ended, an
-    /// empty text or TwiML on a provider without markup is an error, and nothing is sent.
+    /// (that answer is dropped and logged), on whichever replica sharing the store the
+    /// handler runs: the call's update epoch is bumped in the store before the provider
+    /// is asked. An unknown call, a call that has ended, an empty text or TwiML on a
+    /// provider without markup is an error, and nothing is sent.
     ///
     /// ```no_run
     /// # async fn demo(gw: telephony_serve::Gateway) -> Result<(), telephony_serve::CallControlError> {

@@ -105,9 +105,11 @@ async fn with_record(gw: &Gateway, event: CallEvent) -> CallEvent {
 }
 
 /// The provider's plan for an answer; a response the provider cannot carry out ends the
-/// call with an apology (the error names the verb and is logged).
-async fn plan_of(gw: &Gateway, call_id: &str, base: &str, answer: Answer) -> Vec<u8> {
-    match answer {
+/// call with an apology (the error names the verb and is logged). `None`: nothing to
+/// carry out (a live update superseded the answer).
+async fn plan_of(gw: &Gateway, call_id: &str, base: &str, answer: Answer) -> Option<Vec<u8>> {
+    Some(match answer {
+        Answer::Superseded => return None,
         Answer::Rendered(kept) => kept.body.into_bytes(),
         Answer::Respond(response) => {
             let response = answer::connect_realtime(gw, call_id, base, response).await;
@@ -122,7 +124,7 @@ async fn plan_of(gw: &Gateway, call_id: &str, base: &str, answer: Answer) -> Vec
                 }
             }
         }
-    }
+    })
 }
 
 /// Answers one call event of a commands provider (statuses go to
@@ -159,7 +161,6 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
             );
         }
     }
-    let epoch = gw.voice().update_epochs().current(&call.call_id);
     // After an answered transfer the legs are bridged: the call belongs to the person it
     // was handed to, and the handler's answer is not run.
     let bridged = matches!(&event, CallEvent::Transfer { outcome, .. } if outcome.is_answered());
@@ -175,17 +176,16 @@ pub(crate) async fn answer(gw: &Gateway, event: CallEvent, signed_url: &str) -> 
             let query = action_query(&call).map(str::to_string);
             let other = with_record(gw, other).await;
             match answer::decide(gw, other, &base, query.as_deref()).await {
-                Ok(a) => plan_of(gw, &call.call_id, &base, a).await,
+                Ok(a) => match plan_of(gw, &call.call_id, &base, a).await {
+                    Some(plan) => plan,
+                    None => return ack(gw),
+                },
                 Err(response) => return response,
             }
         }
     };
     if bridged {
         tracing::info!(call_sid = %call.call_id, "the transfer was answered and the legs bridged; the handler's answer is not run");
-        return ack(gw);
-    }
-    if gw.voice().update_epochs().current(&call.call_id) != epoch {
-        tracing::info!(call_sid = %call.call_id, "a handler answer came after a live update of the call; dropped");
         return ack(gw);
     }
     carry_out(gw, &call, &base, plan).await
@@ -220,7 +220,10 @@ pub(crate) async fn follow_redirect(gw: &Gateway, call_id: &str, url: &str) {
     )
     .await
     {
-        Ok(a) => plan_of(gw, call_id, &base, a).await,
+        Ok(a) => match plan_of(gw, call_id, &base, a).await {
+            Some(plan) => plan,
+            None => return,
+        },
         Err(_) => return,
     };
     let response = carry_out(gw, &call, &base, plan).await;
@@ -240,20 +243,27 @@ async fn carry_out(gw: &Gateway, call: &Call, base: &str, mut plan: Vec<u8>) -> 
                 redirects += 1;
                 if redirects > MAX_REDIRECTS {
                     tracing::error!(call_sid = %call.call_id, redirects, "too many redirects for one event; ending the call");
-                    plan = plan_of(
+                    match plan_of(
                         gw,
                         &call.call_id,
                         &base,
                         answer::goodbye(gw, APOLOGY).into(),
                     )
-                    .await;
+                    .await
+                    {
+                        Some(p) => plan = p,
+                        None => return ack(gw),
+                    }
                     continue;
                 }
                 let query = url.split_once('?').map(|(_, q)| q.to_string());
                 let mut next = call.clone();
                 next.status = CallStatus::InProgress;
                 match answer::decide(gw, CallEvent::Progress(next), &base, query.as_deref()).await {
-                    Ok(a) => plan = plan_of(gw, &call.call_id, &base, a).await,
+                    Ok(a) => match plan_of(gw, &call.call_id, &base, a).await {
+                        Some(p) => plan = p,
+                        None => return ack(gw),
+                    },
                     Err(response) => return response,
                 }
             }

@@ -466,8 +466,6 @@ pub(crate) struct Voice<G> {
     late: Notify,
     /// Unauthenticated real-time sockets per client address.
     pending: PendingUpgrades,
-    /// Live updates per call, to order them with the handler's answers.
-    updates: update_epochs::UpdateEpochs,
     /// Application sockets opened while the call's webhook was answered.
     preconnects: Preconnects,
 }
@@ -484,7 +482,6 @@ impl<G: Send + 'static> Voice<G> {
             handlers,
             late: Notify::new(),
             pending: PendingUpgrades::default(),
-            updates: update_epochs::UpdateEpochs::default(),
             preconnects: Preconnects::default(),
         }
     }
@@ -511,11 +508,6 @@ impl<G: Send + 'static> Voice<G> {
     /// The application's relay handler, if one is set.
     pub(crate) fn relay_handler(&self) -> Option<Arc<dyn RelayHandler>> {
         self.handlers.relays.clone()
-    }
-
-    /// The calls' live-update epochs ([`call_control`]).
-    pub(crate) fn update_epochs(&self) -> &update_epochs::UpdateEpochs {
-        &self.updates
     }
 
     /// Tells the hold redirects waiting for a late answer that one was kept.

@@ -39,7 +39,7 @@ fn not_found(id: &str) -> StoreError {
 macro_rules! call_columns {
     () => {
         "seq, call_id, direction, caller, callee, status, session, started_at, \
-         answered_at, ended_at, updated_at, duration_secs, note, answered_by"
+         answered_at, ended_at, updated_at, duration_secs, note, answered_by, update_epoch"
     };
 }
 pub(crate) use call_columns;
@@ -89,6 +89,7 @@ fn decode(
         history,
         transcript,
         answered_by: get_answered_by(row)?,
+        update_epoch: epoch_value(get(row, "calls.update_epoch")?)?,
     })
 }
 
@@ -601,6 +602,83 @@ pub(crate) async fn take_stream_token(
         .await
         .map_err(backend)?;
     Ok(expires.is_some_and(|e| e > now_ms))
+}
+
+/// A stored update epoch (never negative: it starts at 0 and an undo only puts a bump back).
+fn epoch_value(raw: i64) -> Result<u64, StoreError> {
+    u64::try_from(raw).map_err(|_| {
+        codec::corrupt(
+            "calls.update_epoch",
+            format_args!("{raw} is not a valid update epoch"),
+        )
+    })
+}
+
+/// `NotFound` unless the call is recorded (after an update that changed no row).
+async fn require_call(conn: &mut PgConnection, call_id: &str) -> Result<(), StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT update_epoch FROM calls WHERE call_id = $1")
+            .bind(call_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(backend)?;
+    found.map(|_| ()).ok_or_else(|| not_found(call_id))
+}
+
+/// A call's update epoch: one primary-key read.
+pub(crate) async fn update_epoch(
+    conn: &mut PgConnection,
+    call_id: &str,
+) -> Result<u64, StoreError> {
+    let raw: Option<i64> = sqlx::query_scalar("SELECT update_epoch FROM calls WHERE call_id = $1")
+        .bind(call_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    epoch_value(raw.ok_or_else(|| not_found(call_id))?)
+}
+
+/// Moves a call's update epoch on in one statement; the new epoch.
+pub(crate) async fn bump_update_epoch(
+    conn: &mut PgConnection,
+    call_id: &str,
+) -> Result<u64, StoreError> {
+    let raw: Option<i64> = sqlx::query_scalar(
+        "UPDATE calls SET update_epoch = update_epoch + 1 WHERE call_id = $1 \
+         RETURNING update_epoch",
+    )
+    .bind(call_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    epoch_value(raw.ok_or_else(|| not_found(call_id))?)
+}
+
+/// Puts a bump back if the epoch is still `bumped` (compare-and-set); `true` when it was.
+pub(crate) async fn undo_update_epoch(
+    conn: &mut PgConnection,
+    call_id: &str,
+    bumped: u64,
+) -> Result<bool, StoreError> {
+    // An epoch past i64::MAX was never stored: nothing to put back.
+    let Ok(bumped) = i64::try_from(bumped) else {
+        require_call(conn, call_id).await?;
+        return Ok(false);
+    };
+    let done = sqlx::query(
+        "UPDATE calls SET update_epoch = update_epoch - 1 \
+         WHERE call_id = $1 AND update_epoch = $2 AND update_epoch > 0",
+    )
+    .bind(call_id)
+    .bind(bumped)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    require_call(conn, call_id).await?;
+    Ok(false)
 }
 
 #[cfg(test)]

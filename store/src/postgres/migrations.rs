@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "recordings",
         include_str!("../../migrations/postgres/0014_recordings.sql"),
     ),
+    (
+        15,
+        "update epoch",
+        include_str!("../../migrations/postgres/0015_update_epoch.sql"),
+    ),
 ];
 
 #[derive(Debug)]

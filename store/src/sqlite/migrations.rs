@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "recordings",
         include_str!("../../migrations/sqlite/0014_recordings.sql"),
     ),
+    (
+        15,
+        "update epoch",
+        include_str!("../../migrations/sqlite/0015_update_epoch.sql"),
+    ),
 ];
 
 #[derive(Debug)]

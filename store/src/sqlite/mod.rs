@@ -972,6 +972,18 @@ impl CallStore for SqliteStore {
         in_write_tx!(self, |conn| calls::touch(conn, call_id, at))
     }
 
+    async fn call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError> {
+        on_reader!(self, |conn| calls::update_epoch(conn, call_id))
+    }
+
+    async fn bump_call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError> {
+        in_write_tx!(self, |conn| calls::bump_update_epoch(conn, call_id))
+    }
+
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError> {
+        in_write_tx!(self, |conn| calls::undo_update_epoch(conn, call_id, bumped))
+    }
+
     async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
         in_read_tx!(self, |conn| calls::load(conn, call_id))
     }

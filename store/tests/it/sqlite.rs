@@ -687,6 +687,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (12, true),
             (13, true),
             (14, true),
+            (15, true),
         ]
     );
     drop((a, b));

@@ -35,6 +35,7 @@ impl CallStore for MemoryStore {
             }],
             transcript: Vec::new(),
             answered_by: None,
+            update_epoch: 0,
         };
         g.calls.push(record.clone());
         Ok(if full {
@@ -165,6 +166,27 @@ impl CallStore for MemoryStore {
         let limit = default_limit(limit);
         let skip = g.orphan_calls.len().saturating_sub(limit);
         Ok(g.orphan_calls.iter().skip(skip).cloned().collect())
+    }
+
+    async fn call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError> {
+        Ok(self.lock().call_mut(call_id)?.update_epoch)
+    }
+
+    async fn bump_call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let call = g.call_mut(call_id)?;
+        call.update_epoch += 1;
+        Ok(call.update_epoch)
+    }
+
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let call = g.call_mut(call_id)?;
+        if bumped == 0 || call.update_epoch != bumped {
+            return Ok(false);
+        }
+        call.update_epoch -= 1;
+        Ok(true)
     }
 
     async fn set_pending_answer(

@@ -125,6 +125,14 @@ pub struct CallRecord {
     /// result: a call waiting for the beep may first be `machine`, then `machine_beep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<AnsweredBy>,
+    /// How many live updates changed the call ([`CallStore::bump_call_update_epoch`]):
+    /// a handler answer worked out under an older epoch is dropped. 0 until the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub update_epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CallRecord {
@@ -268,6 +276,47 @@ pub trait CallStore: Send + Sync + 'static {
 
     /// Bumps `updated_at` (the reaper saw the call still live). `NotFound` if unknown.
     async fn touch_call(&self, call_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The call's update epoch ([`CallRecord::update_epoch`]): one primary-key read, for
+    /// checking that no live update came while a handler worked. `NotFound` if unknown.
+    async fn call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError>;
+
+    /// Moves the call's update epoch on, atomically (one statement: concurrent bumps from
+    /// any replica each get their own value), and returns the new epoch: 1 after the
+    /// first update. `NotFound` if unknown.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use telephony_core::store::{CallStore, NewCall, StatusSource};
+    /// use telephony_core::voice::{CallDirection, CallStatus};
+    /// let store = telephony_core::MemoryStore::new();
+    /// let call = NewCall {
+    ///     call_id: "CA1".into(),
+    ///     direction: CallDirection::Inbound,
+    ///     from: "+15557654321".into(),
+    ///     to: "+15005550006".into(),
+    ///     status: CallStatus::InProgress,
+    ///     source: StatusSource::Answer,
+    ///     session: true,
+    ///     at: time::OffsetDateTime::UNIX_EPOCH,
+    ///     note: None,
+    /// };
+    /// store.begin_call(&call, None).await.unwrap();
+    /// assert_eq!(store.bump_call_update_epoch("CA1").await.unwrap(), 1);
+    /// assert_eq!(store.bump_call_update_epoch("CA1").await.unwrap(), 2);
+    /// // A failed update puts its bump back only if no other came meanwhile.
+    /// assert!(!store.undo_call_update_epoch("CA1", 1).await.unwrap());
+    /// assert!(store.undo_call_update_epoch("CA1", 2).await.unwrap());
+    /// assert_eq!(store.call_update_epoch("CA1").await.unwrap(), 1);
+    /// # });
+    /// ```
+    async fn bump_call_update_epoch(&self, call_id: &str) -> Result<u64, StoreError>;
+
+    /// Puts back a bump whose update failed, compare-and-set: the epoch goes from `bumped`
+    /// to `bumped - 1` only if it is still `bumped` (no other update came meanwhile).
+    /// `true` when it was put back, `false` (nothing changed) when the epoch has moved.
+    /// `NotFound` if unknown.
+    async fn undo_call_update_epoch(&self, call_id: &str, bumped: u64) -> Result<bool, StoreError>;
 
     /// One call with its history and transcript.
     async fn call(&self, call_id: &str) -> Result<Option<CallRecord>, StoreError>;

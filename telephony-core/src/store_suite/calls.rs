@@ -49,6 +49,7 @@ fn recorded(call: &NewCall, session: bool) -> CallRecord {
         history: vec![change(call.status, call.at, call.source)],
         transcript: Vec::new(),
         answered_by: None,
+        update_epoch: 0,
     }
 }
 
@@ -776,6 +777,62 @@ pub async fn call_answered_by_kept<S: CallStore + ?Sized>(s: &S) {
     assert_eq!(s.call("CA404").await.unwrap(), None);
 }
 
+/// A call's update epoch starts at 0; each bump moves it on by one and returns it (1, then
+/// 2), the record shows it, and it survives a rename; an undo puts back only the latest
+/// bump (a stale one is a no-op) and never goes below 0; unknown calls are `NotFound`.
+pub async fn call_update_epoch_bumps_and_undoes<S: CallStore + ?Sized>(s: &S) {
+    let begun = started(
+        s,
+        &new_call("pending_1", CallStatus::InProgress, true, 0),
+        None,
+    )
+    .await;
+    assert_eq!(begun.update_epoch, 0);
+    assert_eq!(s.call_update_epoch("pending_1").await.unwrap(), 0);
+    assert_eq!(s.bump_call_update_epoch("pending_1").await.unwrap(), 1);
+    s.rename_call("pending_1", "CA1").await.unwrap();
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 1);
+    assert_eq!(s.bump_call_update_epoch("CA1").await.unwrap(), 2);
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 2);
+    assert_eq!(
+        s.call("CA1").await.unwrap().unwrap(),
+        CallRecord {
+            call_id: "CA1".into(),
+            update_epoch: 2,
+            ..begun.clone()
+        },
+        "only the epoch changed (not updated_at, not the history)"
+    );
+    // The first update failed after the second was made: its undo changes nothing.
+    assert!(!s.undo_call_update_epoch("CA1", 1).await.unwrap());
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 2);
+    // An epoch never handed out is not put back either.
+    assert!(!s.undo_call_update_epoch("CA1", 3).await.unwrap());
+    assert!(!s.undo_call_update_epoch("CA1", u64::MAX).await.unwrap());
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 2);
+    // The latest update failed: put back once.
+    assert!(s.undo_call_update_epoch("CA1", 2).await.unwrap());
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 1);
+    assert!(!s.undo_call_update_epoch("CA1", 2).await.unwrap());
+    assert!(s.undo_call_update_epoch("CA1", 1).await.unwrap());
+    assert!(!s.undo_call_update_epoch("CA1", 0).await.unwrap());
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 0);
+    assert_eq!(s.call("CA1").await.unwrap().unwrap().update_epoch, 0);
+    // The next bump after the undos hands out 1 again.
+    assert_eq!(s.bump_call_update_epoch("CA1").await.unwrap(), 1);
+    for e in [
+        s.call_update_epoch("CA404").await.unwrap_err(),
+        s.bump_call_update_epoch("CA404").await.unwrap_err(),
+        s.undo_call_update_epoch("CA404", 1).await.unwrap_err(),
+        s.undo_call_update_epoch("pending_1", u64::MAX)
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(e.is_not_found(), "{e:?}");
+    }
+    assert_eq!(s.call("CA404").await.unwrap(), None);
+}
+
 /// `since` and `limit` filter the call list; the newest calls are kept under a limit,
 /// oldest first.
 pub async fn calls_since_and_limit<S: CallStore + ?Sized>(s: &S) {
@@ -939,4 +996,24 @@ pub async fn concurrent_begin_call_respects_max_live<S: CallStore>(s: S) {
         .unwrap();
     assert_eq!(all.len(), 20);
     assert_eq!(all.iter().filter(|c| c.session).count(), 5);
+}
+
+/// Sixteen concurrent bumps of one call's update epoch (tokio tasks on a shared store, as
+/// replicas would): each gets its own epoch, 1 to 16, and the call ends at 16.
+pub async fn concurrent_update_epoch_bumps_are_distinct<S: CallStore>(s: S) {
+    let s = Arc::new(s);
+    started(&*s, &new_call("CA1", CallStatus::InProgress, true, 0), None).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.bump_call_update_epoch("CA1").await.unwrap() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.push(task.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=16).collect::<Vec<u64>>());
+    assert_eq!(s.call_update_epoch("CA1").await.unwrap(), 16);
 }

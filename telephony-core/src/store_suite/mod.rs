@@ -263,10 +263,12 @@ macro_rules! call_store_tests {
         $crate::store_suite_tests!(@case $fresh, calls, recordings_stay_with_their_call);
         $crate::store_suite_tests!(@case $fresh, calls, call_notes_and_touch);
         $crate::store_suite_tests!(@case $fresh, calls, call_answered_by_kept);
+        $crate::store_suite_tests!(@case $fresh, calls, call_update_epoch_bumps_and_undoes);
         $crate::store_suite_tests!(@case $fresh, calls, calls_since_and_limit);
         $crate::store_suite_tests!(@case $fresh, calls, pending_answer_is_taken_once);
         $crate::store_suite_tests!(@case $fresh, calls, stream_token_is_good_once);
         $crate::store_suite_tests!(@owned_case $fresh, calls, concurrent_begin_call_respects_max_live);
+        $crate::store_suite_tests!(@owned_case $fresh, calls, concurrent_update_epoch_bumps_are_distinct);
     };
 }
 

@@ -29,5 +29,6 @@ mod telnyx;
 mod telnyx_call_control;
 mod telnyx_recordings;
 mod telnyx_voice;
+mod update_replicas;
 mod voice_calls;
 mod voice_realtime;

@@ -16,6 +16,8 @@ use telephony_serve::rate_limit::{OutboundLimits, Rate, RateLimits};
 use telephony_store::{PostgresOptions, PostgresStore, SqliteStore};
 use telephony_twilio::{TwilioConfig, TwilioProvider};
 use telephony_twilio_simulator::{RunningSimulator, Simulator, SimulatorConfig};
+
+use crate::support::postgres::{DropSchema, postgres_url};
 use time::OffsetDateTime;
 
 const FROM: &str = "+15005550006";
@@ -128,50 +130,6 @@ async fn interrupted_sends_are_reconciled_with_the_provider() {
     assert_eq!(r.provider_sids, sent);
     assert_eq!(store.outbox_len().await.unwrap(), 0);
     running.shutdown().await;
-}
-
-/// The PostgreSQL server of the tests, or `None` (after saying why) to skip.
-fn postgres_url() -> Option<String> {
-    match std::env::var("TELEPHONY_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("TELEPHONY_TEST_POSTGRES is not set, and CI must run the PostgreSQL tests")
-        }
-        _ => {
-            eprintln!("skipped: TELEPHONY_TEST_POSTGRES is not set");
-            None
-        }
-    }
-}
-
-/// Drops the test's schema when dropped (also when the test panics).
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}", self.schema);
-        }
-    }
 }
 
 /// Two gateways (two pools on one schema, as two replicas) each with a backlog to one

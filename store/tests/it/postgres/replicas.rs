@@ -318,7 +318,7 @@ async fn migrations_run_concurrently_without_error() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 14, "each migration applied once");
+    assert_eq!(applied, 15, "each migration applied once");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use telephony_serve::MessageHandler;
 use telephony_twilio_simulator::InboundSms;
 
 pub(crate) mod logs;
+pub(crate) mod postgres;
 
 /// Starts `cfg` in sandbox mode (against the provider's simulator), with no handler.
 pub(crate) async fn start(cfg: &Config) -> Result<RunningGateway, ServeError> {
