@@ -241,8 +241,26 @@ async fn run_with(
     .into_iter()
     .flatten()
     .collect();
+    // Unless the answer itself starts by listening (a gather, or a pause, which is a key
+    // gather): stops sent after it would end the new gather instead of the old one, and
+    // the call would wait for nothing. Then they go first.
+    let listens_first = plan
+        .iter()
+        .find(|s| {
+            !matches!(
+                s,
+                Step::Pause { secs: 0 } | Step::RecordCall { .. } | Step::SendDigits { .. }
+            )
+        })
+        .is_some_and(|s| matches!(s, Step::Pause { .. } | Step::Gather(_)));
+    if listens_first && !stops.is_empty() {
+        r.stop_all(&stops).await;
+    }
     let run = run_plan(&mut r, call, plan, &default_voice, interrupt).await;
-    if !stops.is_empty() && matches!(run, Ok(VoiceRun::Done | VoiceRun::Redirect(_))) {
+    if !listens_first
+        && !stops.is_empty()
+        && matches!(run, Ok(VoiceRun::Done | VoiceRun::Redirect(_)))
+    {
         r.stop_all(&stops).await;
     }
     run

@@ -179,6 +179,56 @@ async fn the_default_flow_on_telnyx_greets_keeps_the_transcript_and_closes() {
     h.stop().await;
 }
 
+/// A handler that misses its deadline after the caller spoke: the caller is held (a pause,
+/// which on Telnyx is a key gather, then the hold's redirect) and hears the late answer.
+/// The answered gather's stops go before the pause's gather, not after it (they would end
+/// it, and the call would wait for nothing).
+#[tokio::test]
+async fn a_late_answer_after_speech_is_served_on_the_hold_on_telnyx() {
+    let h = Harness::new(
+        |c| c,
+        |b| {
+            b.voice(VoiceSettings::enabled().handler_timeout(Duration::from_millis(150)))
+                .voice_handler(|event: CallEvent, call: CallContext| async move {
+                    Ok::<_, HandlerError>(match event {
+                        CallEvent::Incoming(_) => VoiceResponse::new()
+                            .gather(call.gather().say(call.say("What would you like?"))),
+                        CallEvent::Gather { .. } => {
+                            tokio::time::sleep(Duration::from_millis(600)).await;
+                            VoiceResponse::new()
+                                .say(call.say("Thanks for waiting."))
+                                .hangup()
+                        }
+                        _ => VoiceResponse::new().hangup(),
+                    })
+                })
+        },
+    )
+    .await;
+    // Without the fix the call waits for nothing until its time limit: fail instead.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.call(CallScript::new().say("a table for two")),
+    )
+    .await
+    .expect("the call never ended: the caller was left waiting on the hold");
+    assert!(outcome.finished, "{outcome:#?}");
+    assert_eq!(
+        outcome.heard(),
+        ["What would you like?", "Thanks for waiting."],
+        "{outcome:#?}"
+    );
+    let names = outcome.command_names();
+    let stop = names.iter().position(|n| *n == "gather_stop");
+    let pause = names.iter().rposition(|n| *n == "gather");
+    assert!(
+        matches!((stop, pause), (Some(s), Some(p)) if s < p),
+        "the stops go before the hold's pause: {names:?}"
+    );
+    assert_eq!(names.last(), Some(&"hangup"), "{names:?}");
+    h.stop().await;
+}
+
 /// One handler, written once against the neutral API: a greeting with a speech gather,
 /// then a reply built from what the caller said.
 fn booking(event: CallEvent, call: CallContext) -> VoiceResponse {
