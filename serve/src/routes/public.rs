@@ -148,7 +148,7 @@ async fn webhook(
         WebhookEvent::Message(msg) => match gw
             .security()
             .webhook_limiters()
-            .store_inbound(gw.shared(), &msg)
+            .store_inbound(gw.shared(), &msg, gw.dispatch().decided_at_insert(&msg))
             .instrument(crate::trace::child("store"))
             .await
         {
@@ -161,6 +161,10 @@ async fn webhook(
                 gw.shared().traces().link_current(msg.id.as_str());
                 tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
                 gw.dispatch().wake();
+            }
+            Ok(Stored::Decided(state)) => {
+                gw.shared().traces().link_current(msg.id.as_str());
+                tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, state = state.as_str(), chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
             }
             Ok(Stored::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
