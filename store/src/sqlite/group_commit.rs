@@ -10,12 +10,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::SqlitePool;
 use sqlx::error::ErrorKind;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection as _, Sqlite, SqlitePool};
 use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::compact::Key;
 use super::inbox::{self, InboxRow};
 use crate::health::{Health, StoreClosed};
 
@@ -134,43 +136,85 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
     debug!("inbound writer stopped");
 }
 
-/// Runs a batch in one transaction, as one multi-row insert. If that statement hits a
-/// constraint other than the duplicate provider SID (e.g. a reused gateway id), SQLite backs
-/// out just that statement and the rows are inserted one by one instead, so the offending
-/// row fails alone and the rest commit. Any other error rolls back the whole batch.
+/// Runs a batch as **one** statement, a multi-row insert in SQLite's autocommit mode: the
+/// statement is its own transaction (atomic: all its rows commit together when it
+/// completes, or none), and the batch costs one hand-off to the connection's thread and
+/// back however many rows it holds (a sqlx transaction around it costs four: `BEGIN`, the
+/// check that it began, the insert, `COMMIT`).
+///
+/// The insert's change count tells how many rows were new. When that is every distinct
+/// provider SID of the batch (the usual case), the first request for each SID was inserted
+/// and any repeat in the batch is a duplicate; when some were stored before, one read after
+/// the commit tells which (a SID whose stored gateway id is the request's was inserted by it).
+///
+/// If the insert hit a constraint other than the duplicate provider SID (e.g. a reused
+/// gateway id), SQLite backed the statement out, and the rows are inserted one by one in a
+/// transaction instead, so the offending row fails alone and the rest commit. Any other
+/// error fails the whole batch (nothing of it was stored).
 async fn write(
     pool: &SqlitePool,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
-    let outcomes = match inbox::insert_many(&mut tx, &rows).await {
-        Ok(mut new) => rows
-            .iter()
-            // The first request for a SID gets Inserted, any repeat in the batch Duplicate.
-            .map(|r| {
-                Ok(if new.remove(r.provider_sid()) {
+    let mut conn = pool.acquire().await?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    inbox::push_insert_many(&mut q, &rows);
+    let inserted = match q.build().execute(&mut *conn).await {
+        Ok(done) => done.rows_affected(),
+        Err(e) if is_constraint_violation(&e) => return one_by_one(&mut conn, batch).await,
+        Err(e) => return Err(e),
+    };
+    // The first request for each SID, by position in the batch.
+    let mut firsts = std::collections::HashSet::with_capacity(rows.len());
+    let first: Vec<bool> = rows.iter().map(|r| firsts.insert(r.provider_sid())).collect();
+    if inserted as usize == firsts.len() {
+        return Ok(first
+            .into_iter()
+            .map(|f| {
+                Ok(if f {
                     InsertOutcome::Inserted
                 } else {
                     InsertOutcome::Duplicate
                 })
             })
-            .collect(),
-        Err(e) if is_constraint_violation(&e) => {
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for req in batch {
-                let outcome = match req.row.insert(&mut tx).await {
-                    Ok(true) => Ok(InsertOutcome::Inserted),
-                    Ok(false) => Ok(InsertOutcome::Duplicate),
-                    Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
-                    Err(e) => return Err(e),
-                };
-                outcomes.push(outcome);
-            }
-            outcomes
-        }
-        Err(e) => return Err(e),
-    };
+            .collect());
+    }
+    // Some SIDs were stored before this batch: the ones whose stored id is the request's
+    // were inserted by it. The rows are committed already; should this read fail, the
+    // batch is answered with its error and the provider's retry finds them (duplicate,
+    // acknowledged): nothing acknowledged is lost either way.
+    let sids: Vec<&Key> = firsts.into_iter().collect();
+    let stored = inbox::ids_by_provider_sid(&mut conn, &sids).await?;
+    Ok(rows
+        .iter()
+        .zip(first)
+        .map(|(r, f)| {
+            Ok(if f && stored.get(r.provider_sid()) == Some(r.id()) {
+                InsertOutcome::Inserted
+            } else {
+                InsertOutcome::Duplicate
+            })
+        })
+        .collect())
+}
+
+/// The batch in a transaction of its own, row by row: a row that breaks a constraint
+/// fails alone.
+async fn one_by_one(
+    conn: &mut PoolConnection<Sqlite>,
+    batch: &[Request],
+) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for req in batch {
+        let outcome = match req.row.insert(&mut tx).await {
+            Ok(true) => Ok(InsertOutcome::Inserted),
+            Ok(false) => Ok(InsertOutcome::Duplicate),
+            Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
+            Err(e) => return Err(e),
+        };
+        outcomes.push(outcome);
+    }
     tx.commit().await?;
     Ok(outcomes)
 }

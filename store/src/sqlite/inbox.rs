@@ -92,15 +92,16 @@ impl InboxRow {
     }
 }
 
-/// Inserts many rows with one statement and returns the provider SIDs (as stored) that were new
-/// (duplicates are skipped by `ON CONFLICT DO NOTHING` and not returned). One statement
-/// per batch instead of one per row: each sqlx statement costs a round trip to the
-/// connection's thread, which dominates at high rates.
-pub(crate) async fn insert_many(
-    conn: &mut SqliteConnection,
-    rows: &[&InboxRow],
-) -> Result<std::collections::HashSet<Key>, sqlx::Error> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+/// Appends to `q` one statement that inserts every row of `rows`, skipping (`ON CONFLICT
+/// DO NOTHING`) each whose provider SID is stored (or repeats an earlier row's). Nothing
+/// is returned row by row: the statement's change count says how many were new. One
+/// statement per batch instead of one per row: each sqlx statement costs a round trip to
+/// the connection's thread, which dominates at high rates.
+pub(crate) fn push_insert_many<'a>(
+    q: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>,
+    rows: &[&'a InboxRow],
+) {
+    q.push(
         "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
          media_json, num_segments, received_at, extra_json, state, note) ",
     );
@@ -119,11 +120,30 @@ pub(crate) async fn insert_many(
             .push_bind(r.state)
             .push_bind(&r.note);
     });
-    q.push(" ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid");
-    let returned = q.build().fetch_all(conn).await?;
-    returned
-        .iter()
-        .map(|row| sqlx::Row::try_get::<Key, _>(row, 0))
+    q.push(" ON CONFLICT (provider_sid) DO NOTHING");
+}
+
+/// The gateway id stored for each of `sids` (provider SIDs as stored) that is in the inbox.
+pub(crate) async fn ids_by_provider_sid<'a>(
+    conn: &mut SqliteConnection,
+    sids: &[&'a Key],
+) -> Result<std::collections::HashMap<Key, Key>, sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<'a, sqlx::Sqlite>::new(
+        "SELECT provider_sid, id FROM inbox WHERE provider_sid IN (",
+    );
+    let mut sep = q.separated(", ");
+    for sid in sids {
+        sep.push_bind(*sid);
+    }
+    sep.push_unseparated(")");
+    let rows = q.build().fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                sqlx::Row::try_get::<Key, _>(row, 0)?,
+                sqlx::Row::try_get::<Key, _>(row, 1)?,
+            ))
+        })
         .collect()
 }
 
@@ -131,6 +151,11 @@ impl InboxRow {
     /// The provider SID as stored (the dedupe key).
     pub(crate) fn provider_sid(&self) -> &Key {
         &self.provider_sid
+    }
+
+    /// The gateway id as stored.
+    pub(crate) fn id(&self) -> &Key {
+        &self.id
     }
 }
 

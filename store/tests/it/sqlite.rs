@@ -320,6 +320,57 @@ async fn concurrent_inserts_of_one_sid_store_it_once() {
     assert_eq!(inbox[0].message.id, inserted[0]);
 }
 
+/// Inserts racing into the same batches: SIDs stored before, new SIDs, and new SIDs sent
+/// twice under different gateway ids. Each new SID is inserted exactly once (by the request
+/// whose id is stored), everything else is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_mixing_stored_new_and_repeated_sids_tell_each_caller_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    for i in 0..20 {
+        let m = inbound(&format!("SMold{i:02}"), "+15557654321", "x", i);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        for (sid, copy) in [
+            (format!("SMold{i:02}"), 0),
+            (format!("SMnew{i:02}"), 0),
+            (format!("SMnew{i:02}"), 1),
+        ] {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut m = inbound(&sid, "+15557654321", "x", 100 + i);
+                m.id = MessageId::from_string(format!("msg_{sid}_{copy}"));
+                (sid, m.id.clone(), s.insert_inbound(&m).await.unwrap())
+            }));
+        }
+    }
+    let mut inserted = std::collections::BTreeMap::new();
+    let mut duplicates = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (sid, id, InsertOutcome::Inserted) => {
+                assert!(sid.starts_with("SMnew"), "{sid} was stored before");
+                assert!(inserted.insert(sid, id).is_none(), "inserted twice");
+            }
+            (_, _, InsertOutcome::Duplicate) => duplicates += 1,
+        }
+    }
+    assert_eq!((inserted.len(), duplicates), (20, 40));
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 40);
+    for e in inbox.iter().filter(|e| e.message.provider_sid.starts_with("SMnew")) {
+        assert_eq!(inserted[&e.message.provider_sid], e.message.id);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_inserts_all_land() {
     let dir = tempfile::tempdir().unwrap();
