@@ -8,14 +8,14 @@
 //! holds one message, under heavy load batches grow by themselves.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::error::ErrorKind;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection as _, Sqlite, SqlitePool};
 use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::compact::Key;
 use super::inbox::{self, InboxRow};
@@ -26,6 +26,51 @@ pub(crate) const MAX_BATCH: usize = 256;
 
 /// Inserts waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+/// How often the writer logs what it committed at info (per message and per batch it
+/// logs at debug only: a line per message was a write to stderr per webhook).
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// What the writer committed since its last summary line.
+struct Summary {
+    since: Instant,
+    inserted: u64,
+    duplicates: u64,
+    batches: u64,
+    largest: usize,
+}
+
+impl Summary {
+    fn new() -> Self {
+        Summary {
+            since: Instant::now(),
+            inserted: 0,
+            duplicates: 0,
+            batches: 0,
+            largest: 0,
+        }
+    }
+
+    /// Counts a committed batch; logs and starts over once [`SUMMARY_EVERY`] has passed.
+    fn committed(&mut self, size: usize, inserted: usize, duplicates: usize) {
+        self.inserted += inserted as u64;
+        self.duplicates += duplicates as u64;
+        self.batches += 1;
+        self.largest = self.largest.max(size);
+        let elapsed = self.since.elapsed();
+        if elapsed >= SUMMARY_EVERY {
+            info!(
+                inserted = self.inserted,
+                duplicates = self.duplicates,
+                batches = self.batches,
+                largest_batch = self.largest,
+                seconds = elapsed.as_secs(),
+                "inbound messages committed"
+            );
+            *self = Summary::new();
+        }
+    }
+}
 
 type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
@@ -78,6 +123,7 @@ fn writer_gone() -> StoreError {
 /// the next batch starts clean: once the cause is gone (space freed), batches commit again.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Health>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut summary = Summary::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
@@ -106,6 +152,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch committed"
                 );
+                summary.committed(size, inserted, duplicates);
                 for (req, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that gave up still had its message stored; nothing to undo.
                     let _ = req.reply.send(outcome);
