@@ -667,6 +667,49 @@ async fn leases_stored_by_an_earlier_version_are_cleared_on_open() {
     s.close().await;
 }
 
+/// The WAL file's checkpoint sequence number (big-endian at byte 12 of its header), which
+/// SQLite increments each time the WAL starts over from its beginning.
+fn wal_sequence(db: &Path) -> u32 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let bytes = std::fs::read(&wal).unwrap();
+    u32::from_be_bytes(bytes[12..16].try_into().unwrap())
+}
+
+/// A WAL grown long under writes is started over by the background checkpointer (the
+/// test itself never checkpoints), and writes go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wal_is_started_over_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = Arc::new(open(&path).await);
+    // ~6,000 frames: 240 rows with a 100 KB body each (overflow pages, 4 KiB a frame),
+    // past the 4096 frames at which the checkpointer restarts the WAL.
+    let body = "x".repeat(100_000);
+    for i in 0..240 {
+        let m = inbound(&format!("SMbig{i:03}"), "+15557654321", &body, i);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let before = wal_sequence(&path);
+    // Keep writing; the checkpointer runs every second: a generous minute on a loaded machine.
+    let mut n = 0;
+    while wal_sequence(&path) == before && n < 600 {
+        n += 1;
+        let m = inbound(&format!("SMafter{n:04}"), "+15557654321", "small", 1000 + n);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(wal_sequence(&path), before, "the WAL was never started over");
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 5000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 240 + n as usize);
+}
+
 #[tokio::test]
 async fn journal_mode_is_wal_on_the_file() {
     let dir = tempfile::tempdir().unwrap();
