@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use telephony_core::store::prelude::*;
-use telephony_core::{AllowList, InboundMessage, InboundPolicy, InboxQuery, InboxState, MemoryStore};
+use telephony_core::{
+    AllowList, InboundMessage, InboundPolicy, InboxQuery, InboxState, MemoryStore,
+};
 use telephony_serve::{ForwardSettings, GatewayBuilder, HandlerError, Replier};
 
 use crate::support::*;
@@ -91,9 +93,7 @@ async fn a_handler_or_forwarding_keeps_messages_queued_for_the_dispatch_worker()
     let with_handler = post_all(
         |b| {
             b.inbound_policy(InboundPolicy::Open, allow(&["*"]))
-                .handler(|_m: InboundMessage, _r: Replier| async {
-                    Ok::<(), HandlerError>(())
-                })
+                .handler(|_m: InboundMessage, _r: Replier| async { Ok::<(), HandlerError>(()) })
         },
         &[("SMc1", "hello")],
     )

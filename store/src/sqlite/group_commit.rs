@@ -213,7 +213,10 @@ async fn write(
     };
     // The first request for each SID, by position in the batch.
     let mut firsts = std::collections::HashSet::with_capacity(rows.len());
-    let first: Vec<bool> = rows.iter().map(|r| firsts.insert(r.provider_sid())).collect();
+    let first: Vec<bool> = rows
+        .iter()
+        .map(|r| firsts.insert(r.provider_sid()))
+        .collect();
     if inserted as usize == firsts.len() {
         return Ok(first
             .into_iter()

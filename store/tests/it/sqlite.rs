@@ -366,7 +366,10 @@ async fn batches_mixing_stored_new_and_repeated_sids_tell_each_caller_right() {
         .await
         .unwrap();
     assert_eq!(inbox.len(), 40);
-    for e in inbox.iter().filter(|e| e.message.provider_sid.starts_with("SMnew")) {
+    for e in inbox
+        .iter()
+        .filter(|e| e.message.provider_sid.starts_with("SMnew"))
+    {
         assert_eq!(inserted[&e.message.provider_sid], e.message.id);
     }
 }
@@ -699,7 +702,11 @@ async fn a_long_wal_is_started_over_while_writes_go_on() {
         assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_ne!(wal_sequence(&path), before, "the WAL was never started over");
+    assert_ne!(
+        wal_sequence(&path),
+        before,
+        "the WAL was never started over"
+    );
     let inbox = s
         .inbox(&InboxQuery {
             since: None,
