@@ -192,7 +192,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 /// The insert's change count tells how many rows were new. When that is every distinct
 /// provider SID of the batch (the usual case), the first request for each SID was inserted
 /// and any repeat in the batch is a duplicate; when some were stored before, one read after
-/// the commit tells which (a SID whose stored gateway id is the request's was inserted by it).
+/// the commit of the rows at the rowids the statement gave tells which.
 ///
 /// If the insert hit a constraint other than the duplicate provider SID (e.g. a reused
 /// gateway id), SQLite backed the statement out, and the rows are inserted one by one in a
@@ -206,11 +206,12 @@ async fn write(
     let mut conn = pool.acquire().await?;
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
     inbox::push_insert_many(&mut q, &rows);
-    let inserted = match q.build().execute(&mut *conn).await {
-        Ok(done) => done.rows_affected(),
+    let done = match q.build().execute(&mut *conn).await {
+        Ok(done) => done,
         Err(e) if is_constraint_violation(&e) => return one_by_one(&mut conn, batch).await,
         Err(e) => return Err(e),
     };
+    let inserted = done.rows_affected();
     // The first request for each SID, by position in the batch.
     let mut firsts = std::collections::HashSet::with_capacity(rows.len());
     let first: Vec<bool> = rows
@@ -218,6 +219,7 @@ async fn write(
         .map(|r| firsts.insert(r.provider_sid()))
         .collect();
     if inserted as usize == firsts.len() {
+        // Every distinct SID was new: the first request for each inserted it.
         return Ok(first
             .into_iter()
             .map(|f| {
@@ -229,17 +231,27 @@ async fn write(
             })
             .collect());
     }
-    // Some SIDs were stored before this batch: the ones whose stored id is the request's
-    // were inserted by it. The rows are committed already; should this read fail, the
-    // batch is answered with its error and the provider's retry finds them (duplicate,
-    // acknowledged): nothing acknowledged is lost either way.
-    let sids: Vec<&Key> = firsts.into_iter().collect();
-    let stored = inbox::ids_by_provider_sid(&mut conn, &sids).await?;
+    let new: std::collections::HashSet<Key> = if inserted == 0 {
+        Default::default()
+    } else {
+        // Some SIDs were stored before this batch. The statement gave the rows it inserted
+        // the rowids just above the table's largest (SQLite's rule for a table without
+        // AUTOINCREMENT, and it held the write lock), so they end at its last insert rowid.
+        inbox::provider_sids_in_rowids(&mut conn, done.last_insert_rowid(), inserted).await?
+    };
+    if new.len() as u64 != inserted {
+        // Committed, but which request inserted which row is not known: answer the batch
+        // with an error; the providers' retries are acknowledged as duplicates.
+        return Err(sqlx::Error::Protocol(format!(
+            "the inbound batch inserted {inserted} row(s) but {} were found at its rowids",
+            new.len()
+        )));
+    }
     Ok(rows
         .iter()
         .zip(first)
         .map(|(r, f)| {
-            Ok(if f && stored.get(r.provider_sid()) == Some(r.id()) {
+            Ok(if f && new.contains(r.provider_sid()) {
                 InsertOutcome::Inserted
             } else {
                 InsertOutcome::Duplicate

@@ -123,27 +123,21 @@ pub(crate) fn push_insert_many<'a>(
     q.push(" ON CONFLICT (provider_sid) DO NOTHING");
 }
 
-/// The gateway id stored for each of `sids` (provider SIDs as stored) that is in the inbox.
-pub(crate) async fn ids_by_provider_sid<'a>(
+/// The provider SIDs of the `count` rows whose rowids end at `last` (the rows one
+/// multi-row insert added).
+pub(crate) async fn provider_sids_in_rowids(
     conn: &mut SqliteConnection,
-    sids: &[&'a Key],
-) -> Result<std::collections::HashMap<Key, Key>, sqlx::Error> {
-    let mut q = sqlx::QueryBuilder::<'a, sqlx::Sqlite>::new(
-        "SELECT provider_sid, id FROM inbox WHERE provider_sid IN (",
-    );
-    let mut sep = q.separated(", ");
-    for sid in sids {
-        sep.push_bind(*sid);
-    }
-    sep.push_unseparated(")");
-    let rows = q.build().fetch_all(conn).await?;
+    last: i64,
+    count: u64,
+) -> Result<HashSet<Key>, sqlx::Error> {
+    let first = last.saturating_sub(i64::try_from(count).unwrap_or(i64::MAX)) + 1;
+    let rows = sqlx::query("SELECT provider_sid FROM inbox WHERE rowid BETWEEN ?1 AND ?2")
+        .bind(first)
+        .bind(last)
+        .fetch_all(conn)
+        .await?;
     rows.iter()
-        .map(|row| {
-            Ok((
-                sqlx::Row::try_get::<Key, _>(row, 0)?,
-                sqlx::Row::try_get::<Key, _>(row, 1)?,
-            ))
-        })
+        .map(|row| sqlx::Row::try_get::<Key, _>(row, 0))
         .collect()
 }
 
@@ -151,11 +145,6 @@ impl InboxRow {
     /// The provider SID as stored (the dedupe key).
     pub(crate) fn provider_sid(&self) -> &Key {
         &self.provider_sid
-    }
-
-    /// The gateway id as stored.
-    pub(crate) fn id(&self) -> &Key {
-        &self.id
     }
 }
 
