@@ -116,11 +116,12 @@ fn db(dir: &Path) -> PathBuf {
 async fn sqlite_writes_again_after_the_database_was_full() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(dir.path());
-    let s = SqliteStore::open_with(&path, SqliteOptions::default().max_page_count(Some(64)))
+    // 256 KiB: 128 of the 2 KiB pages the store creates databases with.
+    let s = SqliteStore::open_with(&path, SqliteOptions::default().max_page_count(Some(128)))
         .await
         .unwrap();
     let (acked, err) = insert_until_refused(&s, 0, 10_000, 2000).await;
-    let err = err.expect("a 64-page database fills up");
+    let err = err.expect("a 128-page database fills up");
     assert!(!acked.is_empty());
     assert_eq!(
         telephony_store::error_kind(&err),
