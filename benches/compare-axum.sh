@@ -8,6 +8,15 @@
 #   benches/compare-axum.sh --forward           # open, and every message forwarded (forward.url
 #                                               # → a second axum-hello, which answers 200)
 #   benches/compare-axum.sh --skip-build --rounds 5 --duration 10 --threads 2 --connections 64
+#   benches/compare-axum.sh --skip-build --gateway-bin before=/path/telephony-old --gateway-bin after=$OUT/bin/telephony
+#                                               # several gateway binaries in each round, after
+#                                               # axum (NAME= labels the rows; default: the file name)
+#   benches/compare-axum.sh --skip-build --rounds 1 --perf 7
+#                                               # also `perf record -g` each gateway run for 7 s
+#                                               # (from 1.5 s in; --call-graph dwarf, so release
+#                                               # stacks are whole) and summarize it with
+#                                               # benches/perf-shares.py into the run's perf.md
+#   benches/compare-axum.sh --build-only        # build and copy the binaries, run nothing
 #
 # What it does:
 #   1. builds the release `telephony`, `loadgen` and `axum-hello` (benches/src/axum_hello.rs:
@@ -36,6 +45,9 @@ connections=64
 requests=1000000
 variant=open
 skip_build=""
+build_only=""
+perf_secs=""
+gateway_bins=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
@@ -46,6 +58,9 @@ while [ $# -gt 0 ]; do
         --pairing) variant=pairing; shift ;;
         --forward) variant=forward; shift ;;
         --skip-build) skip_build=yes; shift ;;
+        --build-only) build_only=yes; shift ;;
+        --gateway-bin) gateway_bins+=("$2"); shift 2 ;;
+        --perf) perf_secs="$2"; shift 2 ;;
         -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -65,9 +80,24 @@ if [ -z "$skip_build" ]; then
     log "building release telephony, loadgen and axum-hello at $(git -C "$repo" rev-parse --short HEAD)"
     (cd "$repo" && build_and_copy "" -p telephony-cli -p telephony-benches --bin telephony --bin loadgen --bin axum-hello)
 fi
+[ -z "$build_only" ] || exit 0
 for b in telephony loadgen axum-hello; do
     [ -x "$bin/$b" ] || { log "no $bin/$b: run without --skip-build"; exit 1; }
 done
+# The gateways each round runs: "label=path" (the built one unless --gateway-bin says).
+gateways=()
+if [ ${#gateway_bins[@]} -eq 0 ]; then
+    gateways=("gateway-$variant=$bin/telephony")
+fi
+for g in "${gateway_bins[@]}"; do
+    case "$g" in
+        *=*) name="${g%%=*}"; path="${g#*=}" ;;
+        *) name="$(basename "$g")"; path="$g" ;;
+    esac
+    [ -x "$path" ] || { log "--gateway-bin $path is not an executable file"; exit 1; }
+    gateways+=("gateway-$variant-$name=$(cd "$(dirname "$path")" && pwd)/$(basename "$path")")
+done
+[ -z "$perf_secs" ] || command -v perf >/dev/null || { log "--perf needs perf (Debian: linux-perf)"; exit 1; }
 
 pids=()
 cleanup() {
@@ -120,8 +150,8 @@ EOC
 
 # Starts the gateway in $1 (its config written there); sets `gw_url` and `gw_pid`.
 start_gateway() {
-    local dir="$1"
-    (cd "$dir" && TWILIO_AUTH_TOKEN="$auth_token" exec "$bin/telephony" serve >"$dir/serve.log" 2>&1) &
+    local dir="$1" exe="$2"
+    (cd "$dir" && TWILIO_AUTH_TOKEN="$auth_token" exec "$exe" serve >"$dir/serve.log" 2>&1) &
     gw_pid=$!
     pids+=("$gw_pid")
     local rt="$dir/telephony-data/gateway.json"
@@ -189,22 +219,37 @@ for round in $(seq 1 "$rounds"); do
     stop_all
     record axum "$run" - "$(python3 -c "print(round(($after - $before) / 100, 2))")"
 
-    # The gateway.
-    run="$out/run-gateway-$variant-r$round"; rm -rf "$run"; mkdir -p "$run/gw"
-    fwd=""
-    if [ "$variant" = forward ]; then
-        start_hello "$run/forward-receiver.out"
-        fwd="$hello_url"
-    fi
-    config "$fwd" >"$run/gw/telephony.json5"
-    start_gateway "$run/gw"
-    sleep 1
-    before="$(cpu_ticks "$gw_pid")"
-    drive "$run" "$gw_url"
-    after="$(cpu_ticks "$gw_pid")"
-    stop_all
-    rows="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from inbox").fetchone()[0])' "$run/gw/telephony-data/telephony.db" 2>/dev/null || echo 0)"
-    record "gateway-$variant" "$run" "$rows" "$(python3 -c "print(round(($after - $before) / 100, 2))")"
+    # The gateways.
+    for g in "${gateways[@]}"; do
+        label="${g%%=*}"; exe="${g#*=}"
+        run="$out/run-$label-r$round"; rm -rf "$run"; mkdir -p "$run/gw"
+        fwd=""
+        if [ "$variant" = forward ]; then
+            start_hello "$run/forward-receiver.out"
+            fwd="$hello_url"
+        fi
+        config "$fwd" >"$run/gw/telephony.json5"
+        start_gateway "$run/gw" "$exe"
+        sleep 1
+        before="$(cpu_ticks "$gw_pid")"
+        perf_pid=""
+        if [ -n "$perf_secs" ]; then
+            (sleep 1.5; exec perf record -q -F 499 --call-graph dwarf,16384 -p "$gw_pid" -o "$run/perf.data" -- sleep "$perf_secs") \
+                >"$run/perf.log" 2>&1 &
+            perf_pid=$!
+        fi
+        drive "$run" "$gw_url"
+        after="$(cpu_ticks "$gw_pid")"
+        [ -z "$perf_pid" ] || wait "$perf_pid" || true
+        stop_all
+        rows="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from inbox").fetchone()[0])' "$run/gw/telephony-data/telephony.db" 2>/dev/null || echo 0)"
+        record "$label" "$run" "$rows" "$(python3 -c "print(round(($after - $before) / 100, 2))")"
+        if [ -n "$perf_pid" ] && [ -f "$run/perf.data" ]; then
+            perf script -i "$run/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null \
+                | python3 "$repo/benches/perf-shares.py" >"$run/perf.md" || true
+            log "profile of $label round $round: $run/perf.md"
+        fi
+    done
 done
 
 python3 - "$out/results.tsv" <<'PY'
@@ -224,8 +269,11 @@ for label, rs in by.items():
     p99s = " · ".join(r[4] for r in rs)
     checks = ", ".join(sorted(set(r[12] for r in rs)))
     print(f"| {label} | {len(rs)} | {med(2):,.0f} | {runs} | {med(4):.2f} | {p99s} | {med(10):.1f} | {checks} |")
-ratios = [v[k] / v["axum"] for v in per_round.values() if "axum" in v for k in v if k != "axum"]
-if ratios:
-    print()
-    print(f"ratio gateway/axum per round: {' · '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}")
+print()
+for label in by:
+    if label == "axum":
+        continue
+    ratios = [v[label] / v["axum"] for v in per_round.values() if "axum" in v and label in v]
+    if ratios:
+        print(f"ratio {label}/axum per round: {' · '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}")
 PY

@@ -12,6 +12,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: per request the gateway allocates and frees many
+/// small buffers on two runtime threads and sqlx's SQLite thread, where glibc's arenas
+/// spent ~11-15 % of the CPU under load (`benches/RESULTS.md`, issue 23).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a runtime failure.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage or configuration error.

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use telephony_core::{InboundMessage, Receipt};
+use telephony_core::{InboundMessage, InboxState, Receipt};
 use tokio::sync::Notify;
 
 use crate::handler_error::HandlerError;
-use crate::sender_policy::SenderPolicy;
+use crate::sender_policy::{Decision, SenderPolicy};
 use crate::shared::Shared;
 use crate::worker::forward::Forwarder;
 
@@ -89,6 +89,22 @@ impl<G: Send + 'static> Dispatch<G> {
     /// The application's handler, if one is set.
     pub(crate) fn handler(&self) -> Option<Arc<dyn Deliver<G>>> {
         self.handler.clone()
+    }
+
+    /// The state a verified inbound message can be stored in at once, because dispatching
+    /// it later would write nothing else: no handler and no forwarding are set, and the
+    /// sender policy decides without the store ([`SenderPolicy::decide_at_once`]: `open`,
+    /// or a sender in `allowFrom`, and no opt-out keyword). Such a message is one write
+    /// (stored `accepted`) instead of two (stored `queued`, then the dispatch worker's
+    /// outcome), and the worker never reads it. `None`: store it `queued` for the worker.
+    pub(crate) fn decided_at_insert(&self, msg: &InboundMessage) -> Option<InboxState> {
+        if self.handler.is_some() || self.forward.settings().is_some() {
+            return None;
+        }
+        match self.policy.decide_at_once(msg)? {
+            Decision::Accept => Some(InboxState::Accepted),
+            _ => None,
+        }
     }
 
     /// Tells the dispatch worker a message was stored.

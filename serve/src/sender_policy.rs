@@ -36,6 +36,16 @@ pub(crate) enum Decision {
     Dropped(String),
 }
 
+/// The opt-out keyword a message is, if any. A call transcript is not a text: "stop" said
+/// on a call is no opt-out.
+fn keyword(msg: &InboundMessage) -> Option<Keyword> {
+    if msg.channel == Channel::Voice {
+        None
+    } else {
+        optout::classify(&msg.body)
+    }
+}
+
 /// What [`SenderPolicy::pair`] did for an unknown sender.
 #[derive(Debug)]
 pub(crate) enum Pairing {
@@ -146,15 +156,25 @@ impl SenderPolicy {
         self.policy.0.as_ref()
     }
 
+    /// The decision for `msg` when it needs nothing from the store: `Accept` for a
+    /// sender the policy admits outright (`open`, or listed in `allowFrom`) whose message
+    /// is no opt-out keyword (a keyword changes stored state first). `None`: only
+    /// [`decide`](Self::decide) can tell. Where it answers, `decide` answers the same.
+    pub(crate) fn decide_at_once(&self, msg: &InboundMessage) -> Option<Decision> {
+        if keyword(msg).is_some() {
+            return None;
+        }
+        let sender = msg.from_address().map(|a| a.number().clone());
+        match self.policy.0.admit(sender.as_ref()) {
+            Admission::Accept => Some(Decision::Accept),
+            _ => None,
+        }
+    }
+
     pub(crate) async fn decide(&self, msg: &InboundMessage) -> Result<Decision, StoreError> {
         let store = self.outbox.shared().store();
         let sender = msg.from_address().map(|a| a.number().clone());
-        // A call transcript is not a text: "stop" said on a call is no opt-out.
-        let keyword = if msg.channel == Channel::Voice {
-            None
-        } else {
-            optout::classify(&msg.body)
-        };
+        let keyword = keyword(msg);
         let now = OffsetDateTime::now_utc();
         if let (Some(n), Some(k)) = (&sender, keyword) {
             match k {

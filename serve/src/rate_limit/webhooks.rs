@@ -18,6 +18,10 @@ use crate::shared::Shared;
 pub(crate) enum Stored {
     /// Stored `queued`, for the dispatch worker.
     Queued,
+    /// Stored in its final state at once (see
+    /// [`Dispatch::decided_at_insert`](crate::dispatch::Dispatch::decided_at_insert)):
+    /// nothing for the dispatch worker.
+    Decided(InboxState),
     /// Over the sender's limit: stored `throttled`, never dispatched.
     Throttled,
     /// Its provider id was stored before.
@@ -58,17 +62,26 @@ impl WebhookLimiters {
         );
     }
 
-    /// Stores a verified inbound message: `queued` within `rateLimits.inboundPerSender`,
-    /// `throttled` (acknowledged, kept, listed in the inbox, never dispatched) over it.
+    /// Stores a verified inbound message: within `rateLimits.inboundPerSender`, `queued`
+    /// (or in `decided`, the state dispatch would give it, when that is known already);
+    /// over it, `throttled` (acknowledged, kept, listed in the inbox, never dispatched).
     pub(crate) async fn store_inbound(
         &self,
         shared: &Shared,
         msg: &InboundMessage,
+        decided: Option<InboxState>,
     ) -> Result<Stored, StoreError> {
         let store = shared.store();
         if self.inbound_per_sender.check(&sender_key(msg)).is_ok() {
-            return Ok(match store.insert_inbound(msg).await? {
-                InsertOutcome::Inserted => Stored::Queued,
+            let (outcome, stored) = match decided {
+                Some(state) => (
+                    store.insert_inbound_in_state(msg, state, None).await?,
+                    Stored::Decided(state),
+                ),
+                None => (store.insert_inbound(msg).await?, Stored::Queued),
+            };
+            return Ok(match outcome {
+                InsertOutcome::Inserted => stored,
                 InsertOutcome::Duplicate => Stored::Duplicate,
             });
         }

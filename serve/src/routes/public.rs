@@ -148,7 +148,7 @@ async fn webhook(
         WebhookEvent::Message(msg) => match gw
             .security()
             .webhook_limiters()
-            .store_inbound(gw.shared(), &msg)
+            .store_inbound(gw.shared(), &msg, gw.dispatch().decided_at_insert(&msg))
             .instrument(crate::trace::child("store"))
             .await
         {
@@ -159,8 +159,14 @@ async fn webhook(
             }
             Ok(Stored::Queued) => {
                 gw.shared().traces().link_current(msg.id.as_str());
-                tracing::info!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
+                // Per message at debug: at info this line was a write to stderr per
+                // webhook. The SQLite group commit logs a summary at info once a minute.
+                tracing::debug!(message_sid = %msg.provider_sid, message_id = %msg.id, chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
                 gw.dispatch().wake();
+            }
+            Ok(Stored::Decided(state)) => {
+                gw.shared().traces().link_current(msg.id.as_str());
+                tracing::debug!(message_sid = %msg.provider_sid, message_id = %msg.id, state = state.as_str(), chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
             }
             Ok(Stored::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");

@@ -8,6 +8,7 @@
 mod support;
 
 mod bridge_routes;
+mod decided_at_insert;
 mod dispatch_retries;
 mod erasure;
 mod histograms;

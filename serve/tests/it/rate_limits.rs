@@ -216,8 +216,10 @@ async fn status_callbacks_over_their_limit_are_answered_429_with_retry_after() {
         text(&gw, "+15557654321", "SMafter", false).await,
         StatusCode::OK
     );
+    // Stored, not throttled: `accepted` at once, since this gateway has no handler and no
+    // forwarding and its policy is `open` (nothing left for the dispatch worker).
     let inbox = store.inbox(&InboxQuery::default()).await.unwrap();
-    assert_eq!(inbox[0].state, InboxState::Queued);
+    assert_eq!(inbox[0].state, InboxState::Accepted);
 }
 
 /// A router served without `ConnectInfo` (plain `axum::serve(listener, router)`, as

@@ -8,14 +8,16 @@
 //! holds one message, under heavy load batches grow by themselves.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use sqlx::SqlitePool;
 use sqlx::error::ErrorKind;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection as _, Sqlite, SqlitePool};
 use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use super::compact::Key;
 use super::inbox::{self, InboxRow};
 use crate::health::{Health, StoreClosed};
 
@@ -24,6 +26,51 @@ pub(crate) const MAX_BATCH: usize = 256;
 
 /// Inserts waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+/// How often the writer logs what it committed at info (per message and per batch it
+/// logs at debug only: a line per message was a write to stderr per webhook).
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// What the writer committed since its last summary line.
+struct Summary {
+    since: Instant,
+    inserted: u64,
+    duplicates: u64,
+    batches: u64,
+    largest: usize,
+}
+
+impl Summary {
+    fn new() -> Self {
+        Summary {
+            since: Instant::now(),
+            inserted: 0,
+            duplicates: 0,
+            batches: 0,
+            largest: 0,
+        }
+    }
+
+    /// Counts a committed batch; logs and starts over once [`SUMMARY_EVERY`] has passed.
+    fn committed(&mut self, size: usize, inserted: usize, duplicates: usize) {
+        self.inserted += inserted as u64;
+        self.duplicates += duplicates as u64;
+        self.batches += 1;
+        self.largest = self.largest.max(size);
+        let elapsed = self.since.elapsed();
+        if elapsed >= SUMMARY_EVERY {
+            info!(
+                inserted = self.inserted,
+                duplicates = self.duplicates,
+                batches = self.batches,
+                largest_batch = self.largest,
+                seconds = elapsed.as_secs(),
+                "inbound messages committed"
+            );
+            *self = Summary::new();
+        }
+    }
+}
 
 type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
@@ -76,6 +123,7 @@ fn writer_gone() -> StoreError {
 /// the next batch starts clean: once the cause is gone (space freed), batches commit again.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Health>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut summary = Summary::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
@@ -104,6 +152,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "inbound batch committed"
                 );
+                summary.committed(size, inserted, duplicates);
                 for (req, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that gave up still had its message stored; nothing to undo.
                     let _ = req.reply.send(outcome);
@@ -134,43 +183,100 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
     debug!("inbound writer stopped");
 }
 
-/// Runs a batch in one transaction, as one multi-row insert. If that statement hits a
-/// constraint other than the duplicate provider SID (e.g. a reused gateway id), SQLite backs
-/// out just that statement and the rows are inserted one by one instead, so the offending
-/// row fails alone and the rest commit. Any other error rolls back the whole batch.
+/// Runs a batch as **one** statement, a multi-row insert in SQLite's autocommit mode: the
+/// statement is its own transaction (atomic: all its rows commit together when it
+/// completes, or none), and the batch costs one hand-off to the connection's thread and
+/// back however many rows it holds (a sqlx transaction around it costs four: `BEGIN`, the
+/// check that it began, the insert, `COMMIT`).
+///
+/// The insert's change count tells how many rows were new. When that is every distinct
+/// provider SID of the batch (the usual case), the first request for each SID was inserted
+/// and any repeat in the batch is a duplicate; when some were stored before, one read after
+/// the commit of the rows at the rowids the statement gave tells which.
+///
+/// If the insert hit a constraint other than the duplicate provider SID (e.g. a reused
+/// gateway id), SQLite backed the statement out, and the rows are inserted one by one in a
+/// transaction instead, so the offending row fails alone and the rest commit. Any other
+/// error fails the whole batch (nothing of it was stored).
 async fn write(
     pool: &SqlitePool,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
-    let outcomes = match inbox::insert_many(&mut tx, &rows).await {
-        Ok(mut new) => rows
-            .iter()
-            // The first request for a SID gets Inserted, any repeat in the batch Duplicate.
-            .map(|r| {
-                Ok(if new.remove(r.provider_sid()) {
+    let mut conn = pool.acquire().await?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    inbox::push_insert_many(&mut q, &rows);
+    let done = match q.build().execute(&mut *conn).await {
+        Ok(done) => done,
+        Err(e) if is_constraint_violation(&e) => return one_by_one(&mut conn, batch).await,
+        Err(e) => return Err(e),
+    };
+    let inserted = done.rows_affected();
+    // The first request for each SID, by position in the batch.
+    let mut firsts = std::collections::HashSet::with_capacity(rows.len());
+    let first: Vec<bool> = rows
+        .iter()
+        .map(|r| firsts.insert(r.provider_sid()))
+        .collect();
+    if inserted as usize == firsts.len() {
+        // Every distinct SID was new: the first request for each inserted it.
+        return Ok(first
+            .into_iter()
+            .map(|f| {
+                Ok(if f {
                     InsertOutcome::Inserted
                 } else {
                     InsertOutcome::Duplicate
                 })
             })
-            .collect(),
-        Err(e) if is_constraint_violation(&e) => {
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for req in batch {
-                let outcome = match req.row.insert(&mut tx).await {
-                    Ok(true) => Ok(InsertOutcome::Inserted),
-                    Ok(false) => Ok(InsertOutcome::Duplicate),
-                    Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
-                    Err(e) => return Err(e),
-                };
-                outcomes.push(outcome);
-            }
-            outcomes
-        }
-        Err(e) => return Err(e),
+            .collect());
+    }
+    let new: std::collections::HashSet<Key> = if inserted == 0 {
+        Default::default()
+    } else {
+        // Some SIDs were stored before this batch. The statement gave the rows it inserted
+        // the rowids just above the table's largest (SQLite's rule for a table without
+        // AUTOINCREMENT, and it held the write lock), so they end at its last insert rowid.
+        inbox::provider_sids_in_rowids(&mut conn, done.last_insert_rowid(), inserted).await?
     };
+    if new.len() as u64 != inserted {
+        // Committed, but which request inserted which row is not known: answer the batch
+        // with an error; the providers' retries are acknowledged as duplicates.
+        return Err(sqlx::Error::Protocol(format!(
+            "the inbound batch inserted {inserted} row(s) but {} were found at its rowids",
+            new.len()
+        )));
+    }
+    Ok(rows
+        .iter()
+        .zip(first)
+        .map(|(r, f)| {
+            Ok(if f && new.contains(r.provider_sid()) {
+                InsertOutcome::Inserted
+            } else {
+                InsertOutcome::Duplicate
+            })
+        })
+        .collect())
+}
+
+/// The batch in a transaction of its own, row by row: a row that breaks a constraint
+/// fails alone.
+async fn one_by_one(
+    conn: &mut PoolConnection<Sqlite>,
+    batch: &[Request],
+) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for req in batch {
+        let outcome = match req.row.insert(&mut tx).await {
+            Ok(true) => Ok(InsertOutcome::Inserted),
+            Ok(false) => Ok(InsertOutcome::Duplicate),
+            Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
+            Err(e) => return Err(e),
+        };
+        outcomes.push(outcome);
+    }
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -92,15 +92,16 @@ impl InboxRow {
     }
 }
 
-/// Inserts many rows with one statement and returns the provider SIDs (as stored) that were new
-/// (duplicates are skipped by `ON CONFLICT DO NOTHING` and not returned). One statement
-/// per batch instead of one per row: each sqlx statement costs a round trip to the
-/// connection's thread, which dominates at high rates.
-pub(crate) async fn insert_many(
-    conn: &mut SqliteConnection,
-    rows: &[&InboxRow],
-) -> Result<std::collections::HashSet<Key>, sqlx::Error> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+/// Appends to `q` one statement that inserts every row of `rows`, skipping (`ON CONFLICT
+/// DO NOTHING`) each whose provider SID is stored (or repeats an earlier row's). Nothing
+/// is returned row by row: the statement's change count says how many were new. One
+/// statement per batch instead of one per row: each sqlx statement costs a round trip to
+/// the connection's thread, which dominates at high rates.
+pub(crate) fn push_insert_many<'a>(
+    q: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>,
+    rows: &[&'a InboxRow],
+) {
+    q.push(
         "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
          media_json, num_segments, received_at, extra_json, state, note) ",
     );
@@ -119,10 +120,23 @@ pub(crate) async fn insert_many(
             .push_bind(r.state)
             .push_bind(&r.note);
     });
-    q.push(" ON CONFLICT (provider_sid) DO NOTHING RETURNING provider_sid");
-    let returned = q.build().fetch_all(conn).await?;
-    returned
-        .iter()
+    q.push(" ON CONFLICT (provider_sid) DO NOTHING");
+}
+
+/// The provider SIDs of the `count` rows whose rowids end at `last` (the rows one
+/// multi-row insert added).
+pub(crate) async fn provider_sids_in_rowids(
+    conn: &mut SqliteConnection,
+    last: i64,
+    count: u64,
+) -> Result<HashSet<Key>, sqlx::Error> {
+    let first = last.saturating_sub(i64::try_from(count).unwrap_or(i64::MAX)) + 1;
+    let rows = sqlx::query("SELECT provider_sid FROM inbox WHERE rowid BETWEEN ?1 AND ?2")
+        .bind(first)
+        .bind(last)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
         .map(|row| sqlx::Row::try_get::<Key, _>(row, 0))
         .collect()
 }

@@ -320,6 +320,60 @@ async fn concurrent_inserts_of_one_sid_store_it_once() {
     assert_eq!(inbox[0].message.id, inserted[0]);
 }
 
+/// Inserts racing into the same batches: SIDs stored before, new SIDs, and new SIDs sent
+/// twice under different gateway ids. Each new SID is inserted exactly once (by the request
+/// whose id is stored), everything else is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_mixing_stored_new_and_repeated_sids_tell_each_caller_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    for i in 0..20 {
+        let m = inbound(&format!("SMold{i:02}"), "+15557654321", "x", i);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        for (sid, copy) in [
+            (format!("SMold{i:02}"), 0),
+            (format!("SMnew{i:02}"), 0),
+            (format!("SMnew{i:02}"), 1),
+        ] {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut m = inbound(&sid, "+15557654321", "x", 100 + i);
+                m.id = MessageId::from_string(format!("msg_{sid}_{copy}"));
+                (sid, m.id.clone(), s.insert_inbound(&m).await.unwrap())
+            }));
+        }
+    }
+    let mut inserted = std::collections::BTreeMap::new();
+    let mut duplicates = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (sid, id, InsertOutcome::Inserted) => {
+                assert!(sid.starts_with("SMnew"), "{sid} was stored before");
+                assert!(inserted.insert(sid, id).is_none(), "inserted twice");
+            }
+            (_, _, InsertOutcome::Duplicate) => duplicates += 1,
+        }
+    }
+    assert_eq!((inserted.len(), duplicates), (20, 40));
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 40);
+    for e in inbox
+        .iter()
+        .filter(|e| e.message.provider_sid.starts_with("SMnew"))
+    {
+        assert_eq!(inserted[&e.message.provider_sid], e.message.id);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_inserts_all_land() {
     let dir = tempfile::tempdir().unwrap();
@@ -614,6 +668,53 @@ async fn leases_stored_by_an_earlier_version_are_cleared_on_open() {
         ("SMold", 1)
     );
     s.close().await;
+}
+
+/// The WAL file's checkpoint sequence number (big-endian at byte 12 of its header), which
+/// SQLite increments each time the WAL starts over from its beginning.
+fn wal_sequence(db: &Path) -> u32 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let bytes = std::fs::read(&wal).unwrap();
+    u32::from_be_bytes(bytes[12..16].try_into().unwrap())
+}
+
+/// A WAL grown long under writes is started over by the background checkpointer (the
+/// test itself never checkpoints), and writes go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wal_is_started_over_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = Arc::new(open(&path).await);
+    // ~6,000 frames: 240 rows with a 100 KB body each (overflow pages, 4 KiB a frame),
+    // past the 4096 frames at which the checkpointer restarts the WAL.
+    let body = "x".repeat(100_000);
+    for i in 0..240 {
+        let m = inbound(&format!("SMbig{i:03}"), "+15557654321", &body, i);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let before = wal_sequence(&path);
+    // Keep writing; the checkpointer runs every second: a generous minute on a loaded machine.
+    let mut n = 0;
+    while wal_sequence(&path) == before && n < 600 {
+        n += 1;
+        let m = inbound(&format!("SMafter{n:04}"), "+15557654321", "small", 1000 + n);
+        assert_eq!(s.insert_inbound(&m).await.unwrap(), InsertOutcome::Inserted);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        wal_sequence(&path),
+        before,
+        "the WAL was never started over"
+    );
+    let inbox = s
+        .inbox(&InboxQuery {
+            since: None,
+            limit: 5000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 240 + n as usize);
 }
 
 #[tokio::test]
