@@ -380,8 +380,9 @@ mod tests {
         let path = dir.path().join("telephony.db");
         let sqlite = telephony_store::SqliteStore::open_with(
             &path,
-            // The schema takes about 40 pages; the probe needs 17 free ones.
-            telephony_store::SqliteOptions::default().max_page_count(Some(128)),
+            // Room for the schema and the probe's write once the inbox is emptied (pages of
+            // 1 KiB in a database the store creates).
+            telephony_store::SqliteOptions::default().max_page_count(Some(256)),
         )
         .await
         .unwrap();

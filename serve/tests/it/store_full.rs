@@ -100,7 +100,8 @@ impl Full {
                 let dir = tempfile::tempdir().unwrap();
                 let db = dir.path().join("telephony.db");
                 let store =
-                    SqliteStore::open_with(&db, SqliteOptions::default().max_page_count(Some(128)))
+                    // 512 KiB in the 1 KiB pages of a database the store creates.
+                    SqliteStore::open_with(&db, SqliteOptions::default().max_page_count(Some(512)))
                         .await
                         .unwrap();
                 // A table of the test's takes 160 KiB of the 512 KiB the database may grow to.

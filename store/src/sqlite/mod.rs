@@ -149,9 +149,11 @@ impl Drop for CheckpointStop {
 /// The page size of a database this store creates (SQLite's default is 4096). Each inbound
 /// message dirties a page of the `provider_sid` index (providers' SIDs are random) and one
 /// of `inbox_by_sender`, and the WAL takes a whole page image per dirtied page and commit:
-/// half the page is half the WAL bytes to write and checkpoint per message. Measured under
-/// load (`benches/RESULTS.md`, issue 23): +10 % inbound req/s, p99 −40 % on disk.
-const PAGE_SIZE: u32 = 2048;
+/// a smaller page is fewer WAL bytes to write and checkpoint per message. Measured under
+/// load (`benches/RESULTS.md`, issue 23): 2 KiB against 4 KiB gave +10 % inbound req/s and
+/// p99 −40 % on disk; 1 KiB against 2 KiB the same req/s and p99 −36 % (28 → 18 ms). A row
+/// longer than about 990 bytes spills into overflow pages.
+const PAGE_SIZE: u32 = 1024;
 
 /// WAL length (frames of one page) above which the checkpointer restarts the WAL.
 const WAL_RESTART_FRAMES: i64 = 4096;

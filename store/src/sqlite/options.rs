@@ -31,8 +31,8 @@ pub struct SqliteOptions {
     /// failing with "database is locked".
     pub busy_timeout: Duration,
     /// A cap on the database file's size, in pages (SQLite's `max_page_count`; a page is
-    /// 2 KiB in a database this store created, 4 KiB in one created before it chose 2 KiB
-    /// pages): writes that would grow it further fail as `disk_full` (`SQLITE_FULL`, as on
+    /// 1 KiB in a database this store creates now, 2 KiB or 4 KiB in one an earlier
+    /// version created: a database keeps its page size): writes that would grow it further fail as `disk_full` (`SQLITE_FULL`, as on
     /// a full disk) until space is freed inside the database. `None` (the default): no cap
     /// but the disk's.
     pub max_page_count: Option<u32>,
