@@ -612,13 +612,7 @@ fn epoch_value(raw: i64) -> Result<u64, StoreError> {
 
 /// `NotFound` unless the call is recorded (after an update that changed no row).
 async fn require_call(conn: &mut SqliteConnection, call_id: &str) -> Result<(), StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT update_epoch FROM calls WHERE call_id = ?1")
-            .bind(call_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(backend)?;
-    found.map(|_| ()).ok_or_else(|| not_found(call_id))
+    update_epoch(conn, call_id).await.map(|_| ())
 }
 
 /// A call's update epoch: one primary-key read.
