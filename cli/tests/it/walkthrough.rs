@@ -154,6 +154,11 @@ pub(crate) fn serve(dir: &Path, args: &[&str], data_dir: &str, log: &str) -> (Se
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .is_some_and(|v| v["pid"] == pid)
     });
+    // The startup text is printed after the runtime file is written, one line at a
+    // time: its last line says it is all there.
+    wait_for("the startup text to end", || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\nPress Ctrl-C to stop.\n"))
+    });
     (serve, log)
 }
 
@@ -177,11 +182,8 @@ fn walk(dir: &Path, provider: &str, serve_log: &Path) {
         commands, WALKTHROUGH,
         "the README's walkthrough changed: update cli/tests/it/walkthrough.rs with it"
     );
-    // The startup "Try" list names every step of the walkthrough (printed after the
-    // runtime file is written: wait for it).
-    wait_for("the startup Try list", || {
-        std::fs::read_to_string(serve_log).is_ok_and(|s| s.contains("Try, in another terminal:"))
-    });
+    // The startup "Try" list names every step of the walkthrough (`serve` waited for
+    // the whole startup text).
     let started = std::fs::read_to_string(serve_log).unwrap();
     let try_list = &started[started
         .find("Try, in another terminal:")
