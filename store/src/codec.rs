@@ -269,3 +269,28 @@ mod tests {
         assert_eq!(direction_name(CallDirection::Unknown).unwrap(), "unknown");
     }
 }
+
+/// A forward event's columns (`forwards`), as both backends store it: encoded where it is
+/// made (a webhook's task), so the writer only binds values.
+#[derive(Debug)]
+pub(crate) struct ForwardRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) payload_json: String,
+    pub(crate) created_at: i64,
+    pub(crate) attempts: i64,
+    pub(crate) last_error: Option<String>,
+}
+
+impl ForwardRow {
+    pub(crate) fn encode(event: &telephony_core::ForwardEvent) -> Result<Self, StoreError> {
+        Ok(ForwardRow {
+            id: event.id.clone(),
+            kind: event.kind.clone(),
+            payload_json: to_json(&event.payload)?,
+            created_at: to_ms(event.created_at),
+            attempts: i64::from(event.attempts),
+            last_error: event.last_error.clone(),
+        })
+    }
+}

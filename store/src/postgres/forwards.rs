@@ -13,6 +13,7 @@ use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 
 use super::codec::{self, get, get_json, get_time, get_u32};
+use crate::codec::ForwardRow;
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
@@ -30,21 +31,31 @@ pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     event: &ForwardEvent,
 ) -> Result<(), StoreError> {
-    let created_at = codec::to_ms(event.created_at);
-    sqlx::query(
+    let row = ForwardRow::encode(event)?;
+    insert_many(conn, &[&row]).await.map_err(backend)
+}
+
+/// One `INSERT` of several events, each due at its creation time; an event whose id is
+/// stored is ignored.
+pub(crate) async fn insert_many(
+    conn: &mut PgConnection,
+    rows: &[&ForwardRow],
+) -> Result<(), sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "INSERT INTO forwards (id, kind, payload_json, created_at, attempts, last_error, \
-            next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $4) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(codec::to_json(&event.payload)?)
-    .bind(created_at)
-    .bind(i64::from(event.attempts))
-    .bind(&event.last_error)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+         next_attempt_at) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(&r.id)
+            .push_bind(&r.kind)
+            .push_bind(&r.payload_json)
+            .push_bind(r.created_at)
+            .push_bind(r.attempts)
+            .push_bind(&r.last_error)
+            .push_bind(r.created_at);
+    });
+    q.push(" ON CONFLICT (id) DO NOTHING");
+    q.build().execute(conn).await?;
     Ok(())
 }
 

@@ -22,8 +22,10 @@ use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::forwards;
 use super::inbox::{self, InboxRow};
 use super::wakeups::Notifier;
+use crate::codec::ForwardRow;
 use crate::health::{Health, StoreClosed};
 
 /// Most inserts committed in one transaction.
@@ -36,6 +38,8 @@ type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
 struct Request {
     row: InboxRow,
+    /// The message's forward event, stored in the same transaction when it is inserted.
+    forward: Option<ForwardRow>,
     reply: Reply,
 }
 
@@ -63,11 +67,20 @@ impl InboundWriter {
         InboundWriter { queue }
     }
 
-    /// Queues a row and waits until its batch is committed (or rolled back).
-    pub(crate) async fn insert(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
+    /// Queues a row (and its forward event, stored with it if it is inserted) and waits
+    /// until its batch is committed (or rolled back).
+    pub(crate) async fn insert(
+        &self,
+        row: InboxRow,
+        forward: Option<ForwardRow>,
+    ) -> Result<InsertOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Request { row, reply })
+            .send(Request {
+                row,
+                forward,
+                reply,
+            })
             .await
             .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
@@ -146,7 +159,8 @@ async fn run(
     debug!("inbound writer stopped");
 }
 
-/// Runs a batch in one transaction, as one multi-row insert. If that statement hits a
+/// Runs a batch in one transaction, as one multi-row insert (and one of the forward
+/// events of the messages it inserted: each message commits with its event or not at all). If that statement hits a
 /// constraint other than the duplicate provider SID (e.g. a reused gateway id), the
 /// statement is rolled back to a savepoint and the rows are inserted one by one instead
 /// (each behind its own savepoint), so the offending row fails alone and the rest commit.
@@ -159,9 +173,24 @@ async fn write(
     let mut tx = pool.begin().await?;
     let inserted = async {
         let outcomes = insert_batch(&mut tx, batch).await?;
-        if outcomes
+        // The events of the messages inserted (a duplicate's event is not stored).
+        let events: Vec<&ForwardRow> = batch
             .iter()
-            .any(|o| matches!(o, Ok(InsertOutcome::Inserted)))
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, Ok(InsertOutcome::Inserted)))
+            .filter_map(|(r, _)| r.forward.as_ref())
+            .collect();
+        if !events.is_empty() {
+            forwards::insert_many(&mut tx, &events).await?;
+            notifier
+                .notify(&mut tx, telephony_core::store::WorkKind::Forward)
+                .await?;
+        }
+        // A message stored with its event is decided: nothing for the dispatch workers.
+        if batch
+            .iter()
+            .zip(&outcomes)
+            .any(|(r, o)| r.forward.is_none() && matches!(o, Ok(InsertOutcome::Inserted)))
         {
             notifier
                 .notify(&mut tx, telephony_core::store::WorkKind::Inbound)

@@ -295,7 +295,7 @@ impl PostgresStore {
     /// Inserts one inbound row through the group-commit writer (committed before this
     /// returns).
     async fn insert_row(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
-        self.inbound.insert(row).await
+        self.inbound.insert(row, None).await
     }
 
     /// Records how a write ended (`crate::health`): a commit ends a write failure, an error
@@ -468,6 +468,20 @@ impl InboxStore for PostgresStore {
         note: Option<&str>,
     ) -> Result<InsertOutcome, StoreError> {
         self.insert_row(InboxRow::encode(msg)?.in_state(state, note))
+            .await
+    }
+
+    async fn insert_inbound_forwarded(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        event: &ForwardEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.inbound
+            .insert(
+                InboxRow::encode(msg)?.in_state(state, None),
+                Some(crate::codec::ForwardRow::encode(event)?),
+            )
             .await
     }
 

@@ -12,6 +12,7 @@ use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 
 use super::codec::{self, get, get_json, get_time, get_u32};
+use crate::codec::ForwardRow;
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
@@ -29,22 +30,33 @@ pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     event: &ForwardEvent,
 ) -> Result<(), StoreError> {
-    let created_at = codec::to_ms(event.created_at);
-    sqlx::query(
-        "INSERT INTO forwards (id, kind, payload_json, created_at, attempts, last_error, \
-            next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(codec::to_json(&event.payload)?)
-    .bind(created_at)
-    .bind(i64::from(event.attempts))
-    .bind(&event.last_error)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    let row = ForwardRow::encode(event)?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    push_insert_many(&mut q, &[&row]);
+    q.build().execute(conn).await.map_err(backend)?;
     Ok(())
+}
+
+/// One `INSERT` of several events, each due at its creation time; an event whose id is
+/// stored is ignored.
+pub(crate) fn push_insert_many<'a>(
+    q: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>,
+    rows: &[&'a ForwardRow],
+) {
+    q.push(
+        "INSERT INTO forwards (id, kind, payload_json, created_at, attempts, last_error, \
+         next_attempt_at) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(&r.id)
+            .push_bind(&r.kind)
+            .push_bind(&r.payload_json)
+            .push_bind(r.created_at)
+            .push_bind(r.attempts)
+            .push_bind(&r.last_error)
+            .push_bind(r.created_at);
+    });
+    q.push(" ON CONFLICT (id) DO NOTHING");
 }
 
 /// Leases up to `limit` due, undelivered, unleased events, oldest due first.

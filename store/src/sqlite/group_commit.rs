@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::error::ErrorKind;
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection as _, Sqlite, SqlitePool};
+use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::compact::Key;
+use super::forwards;
 use super::inbox::{self, InboxRow};
+use crate::codec::ForwardRow;
 use crate::health::{Health, StoreClosed};
 
 /// Most inserts committed in one transaction.
@@ -76,6 +77,8 @@ type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
 struct Request {
     row: InboxRow,
+    /// The message's forward event, stored in the same transaction when it is inserted.
+    forward: Option<ForwardRow>,
     reply: Reply,
 }
 
@@ -102,11 +105,20 @@ impl InboundWriter {
         InboundWriter { queue }
     }
 
-    /// Queues a row and waits until its batch is committed (or rolled back).
-    pub(crate) async fn insert(&self, row: InboxRow) -> Result<InsertOutcome, StoreError> {
+    /// Queues a row (and its forward event, stored with it if it is inserted) and waits
+    /// until its batch is committed (or rolled back).
+    pub(crate) async fn insert(
+        &self,
+        row: InboxRow,
+        forward: Option<ForwardRow>,
+    ) -> Result<InsertOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Request { row, reply })
+            .send(Request {
+                row,
+                forward,
+                reply,
+            })
             .await
             .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
@@ -189,10 +201,15 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 /// back however many rows it holds (a sqlx transaction around it costs four: `BEGIN`, the
 /// check that it began, the insert, `COMMIT`).
 ///
+/// A batch that carries forward events runs in a transaction instead: the messages'
+/// insert, then one insert of the events of the messages it inserted (a duplicate's event
+/// is not stored), then the commit: each message is committed with its event or not at
+/// all.
+///
 /// The insert's change count tells how many rows were new. When that is every distinct
 /// provider SID of the batch (the usual case), the first request for each SID was inserted
 /// and any repeat in the batch is a duplicate; when some were stored before, one read after
-/// the commit of the rows at the rowids the statement gave tells which.
+/// the insert of the rows at the rowids the statement gave tells which.
 ///
 /// If the insert hit a constraint other than the duplicate provider SID (e.g. a reused
 /// gateway id), SQLite backed the statement out, and the rows are inserted one by one in a
@@ -202,13 +219,51 @@ async fn write(
     pool: &SqlitePool,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
-    let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
     let mut conn = pool.acquire().await?;
+    if batch.iter().all(|r| r.forward.is_none()) {
+        return match insert_many(&mut conn, batch).await? {
+            Some(outcomes) => Ok(outcomes),
+            None => {
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                let outcomes = one_by_one(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        };
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // SQLite backs out only the failed statement: the transaction goes on row by row.
+    let outcomes = match insert_many(&mut tx, batch).await? {
+        Some(outcomes) => outcomes,
+        None => one_by_one(&mut tx, batch).await?,
+    };
+    let events: Vec<&ForwardRow> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Ok(InsertOutcome::Inserted)))
+        .filter_map(|(r, _)| r.forward.as_ref())
+        .collect();
+    if !events.is_empty() {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+        forwards::push_insert_many(&mut q, &events);
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// The batch's messages in one multi-row insert; `None` when it broke a constraint other
+/// than the duplicate provider SID (SQLite backed the statement out).
+async fn insert_many(
+    conn: &mut SqliteConnection,
+    batch: &[Request],
+) -> Result<Option<Vec<Result<InsertOutcome, StoreError>>>, sqlx::Error> {
+    let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
     inbox::push_insert_many(&mut q, &rows);
     let done = match q.build().execute(&mut *conn).await {
         Ok(done) => done,
-        Err(e) if is_constraint_violation(&e) => return one_by_one(&mut conn, batch).await,
+        Err(e) if is_constraint_violation(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     let inserted = done.rows_affected();
@@ -220,16 +275,18 @@ async fn write(
         .collect();
     if inserted as usize == firsts.len() {
         // Every distinct SID was new: the first request for each inserted it.
-        return Ok(first
-            .into_iter()
-            .map(|f| {
-                Ok(if f {
-                    InsertOutcome::Inserted
-                } else {
-                    InsertOutcome::Duplicate
+        return Ok(Some(
+            first
+                .into_iter()
+                .map(|f| {
+                    Ok(if f {
+                        InsertOutcome::Inserted
+                    } else {
+                        InsertOutcome::Duplicate
+                    })
                 })
-            })
-            .collect());
+                .collect(),
+        ));
     }
     let new: std::collections::HashSet<Key> = if inserted == 0 {
         Default::default()
@@ -237,7 +294,7 @@ async fn write(
         // Some SIDs were stored before this batch. The statement gave the rows it inserted
         // the rowids just above the table's largest (SQLite's rule for a table without
         // AUTOINCREMENT, and it held the write lock), so they end at its last insert rowid.
-        inbox::provider_sids_in_rowids(&mut conn, done.last_insert_rowid(), inserted).await?
+        inbox::provider_sids_in_rowids(&mut *conn, done.last_insert_rowid(), inserted).await?
     };
     if new.len() as u64 != inserted {
         // Committed, but which request inserted which row is not known: answer the batch
@@ -247,29 +304,29 @@ async fn write(
             new.len()
         )));
     }
-    Ok(rows
-        .iter()
-        .zip(first)
-        .map(|(r, f)| {
-            Ok(if f && new.contains(r.provider_sid()) {
-                InsertOutcome::Inserted
-            } else {
-                InsertOutcome::Duplicate
+    Ok(Some(
+        rows.iter()
+            .zip(first)
+            .map(|(r, f)| {
+                Ok(if f && new.contains(r.provider_sid()) {
+                    InsertOutcome::Inserted
+                } else {
+                    InsertOutcome::Duplicate
+                })
             })
-        })
-        .collect())
+            .collect(),
+    ))
 }
 
-/// The batch in a transaction of its own, row by row: a row that breaks a constraint
-/// fails alone.
+/// The batch row by row, in the caller's transaction: a row that breaks a constraint
+/// fails alone (SQLite backs out that statement only).
 async fn one_by_one(
-    conn: &mut PoolConnection<Sqlite>,
+    tx: &mut SqliteConnection,
     batch: &[Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for req in batch {
-        let outcome = match req.row.insert(&mut tx).await {
+        let outcome = match req.row.insert(&mut *tx).await {
             Ok(true) => Ok(InsertOutcome::Inserted),
             Ok(false) => Ok(InsertOutcome::Duplicate),
             Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
@@ -277,7 +334,6 @@ async fn one_by_one(
         };
         outcomes.push(outcome);
     }
-    tx.commit().await?;
     Ok(outcomes)
 }
 

@@ -526,7 +526,7 @@ async fn release(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error>
 #[async_trait]
 impl InboxStore for SqliteStore {
     async fn insert_inbound(&self, msg: &InboundMessage) -> Result<InsertOutcome, StoreError> {
-        self.inbound.insert(InboxRow::encode(msg)?).await
+        self.inbound.insert(InboxRow::encode(msg)?, None).await
     }
 
     async fn insert_inbound_in_state(
@@ -536,7 +536,21 @@ impl InboxStore for SqliteStore {
         note: Option<&str>,
     ) -> Result<InsertOutcome, StoreError> {
         self.inbound
-            .insert(InboxRow::encode(msg)?.in_state(state, note))
+            .insert(InboxRow::encode(msg)?.in_state(state, note), None)
+            .await
+    }
+
+    async fn insert_inbound_forwarded(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        event: &ForwardEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.inbound
+            .insert(
+                InboxRow::encode(msg)?.in_state(state, None),
+                Some(crate::codec::ForwardRow::encode(event)?),
+            )
             .await
     }
 

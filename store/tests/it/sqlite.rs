@@ -454,6 +454,90 @@ async fn a_row_that_breaks_a_constraint_fails_alone() {
     assert!(inbox.iter().all(|e| e.message.provider_sid != "SMother"));
 }
 
+/// Batches of messages stored with their forward events: each inserted message has its
+/// event, a duplicate's or a refused row's event is not stored, and the rest of the batch
+/// commits with theirs (the row-by-row path inside the batch's transaction too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_batches_store_exactly_the_inserted_messages_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    let event = |id: &str| telephony_core::ForwardEvent {
+        id: format!("evt_{id}"),
+        kind: "message.received".into(),
+        payload: serde_json::json!({ "id": id }),
+        created_at: t0(),
+        attempts: 0,
+        last_error: None,
+    };
+    let mut first = inbound("SMfirst", "+15557654321", "x", 0);
+    first.id = MessageId::from_string("msg_reused");
+    s.insert_inbound(&first).await.unwrap();
+    s.insert_inbound(&inbound("SMold7", "+15557654321", "x", 0))
+        .await
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = s.clone();
+        let ev = event(&format!("new{i}"));
+        tasks.push(tokio::spawn(async move {
+            // SMold7 was stored before: a duplicate.
+            let sid = if i == 7 {
+                "SMold7".to_string()
+            } else {
+                format!("SMnew{i}")
+            };
+            let m = inbound(&sid, "+15557654321", "x", 1);
+            store
+                .insert_inbound_forwarded(&m, InboxState::Accepted, &ev)
+                .await
+        }));
+        if i == 20 {
+            let s = s.clone();
+            let mut bad = inbound("SMbad", "+15557654321", "x", 1);
+            bad.id = MessageId::from_string("msg_reused");
+            tasks.push(tokio::spawn(async move {
+                s.insert_inbound_forwarded(&bad, InboxState::Accepted, &event("bad"))
+                    .await
+            }));
+        }
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(match t.await.unwrap() {
+            Ok(o) => format!("{o:?}"),
+            Err(StoreError::Backend(e)) if e.to_string().contains("UNIQUE") => "refused".into(),
+            Err(e) => panic!("unexpected error {e}"),
+        });
+    }
+    let count = |what: &str| outcomes.iter().filter(|o| *o == what).count();
+    assert_eq!(
+        (count("Inserted"), count("Duplicate"), count("refused")),
+        (39, 1, 1)
+    );
+    let claimed = s
+        .claim_forwards(t0(), Duration::from_secs(30), 100)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = claimed.into_iter().map(|c| c.event.id).collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..40)
+        .filter(|i| *i != 7)
+        .map(|i| format!("evt_new{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    // Only the two plain inserts are queued.
+    let queued: Vec<String> = s
+        .queued_inbound(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.provider_sid)
+        .collect();
+    assert_eq!(queued, ["SMfirst", "SMold7"]);
+}
+
 /// When a batch cannot commit, its callers get an error and nothing of it is stored.
 #[tokio::test]
 async fn a_batch_that_cannot_commit_is_not_acknowledged() {

@@ -5,17 +5,7 @@ use super::*;
 #[async_trait]
 impl ForwardStore for MemoryStore {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
-        let mut g = self.lock();
-        if g.forwards.iter().any(|f| f.event.id == event.id) {
-            return Ok(());
-        }
-        g.forwards.push(ForwardRow {
-            event: event.clone(),
-            next_attempt: event.created_at,
-            leased_until: None,
-            lease: None,
-            done: false,
-        });
+        self.lock().push_forward(event);
         Ok(())
     }
 

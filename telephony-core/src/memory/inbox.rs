@@ -15,18 +15,22 @@ impl InboxStore for MemoryStore {
         state: InboxState,
         note: Option<&str>,
     ) -> Result<InsertOutcome, StoreError> {
+        Ok(self.lock().push_inbound(msg, state, note))
+    }
+
+    async fn insert_inbound_forwarded(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        event: &ForwardEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        // One lock for both: no reader sees the message without its event.
         let mut g = self.lock();
-        if g.inbox_by_sid.contains_key(&msg.provider_sid) {
-            return Ok(InsertOutcome::Duplicate);
+        let outcome = g.push_inbound(msg, state, None);
+        if outcome == InsertOutcome::Inserted {
+            g.push_forward(event);
         }
-        let idx = g.inbox.len();
-        g.inbox.push(InboxEntry {
-            message: msg.clone(),
-            state,
-            note: note.map(str::to_string),
-        });
-        g.inbox_by_sid.insert(msg.provider_sid.clone(), idx);
-        Ok(InsertOutcome::Inserted)
+        Ok(outcome)
     }
 
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {

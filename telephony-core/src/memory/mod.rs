@@ -107,6 +107,40 @@ impl Inner {
             .ok_or_else(|| call_not_found(call_id))
     }
 
+    /// Stores an inbound message in `state`, unless its provider SID is stored.
+    fn push_inbound(
+        &mut self,
+        msg: &InboundMessage,
+        state: InboxState,
+        note: Option<&str>,
+    ) -> InsertOutcome {
+        if self.inbox_by_sid.contains_key(&msg.provider_sid) {
+            return InsertOutcome::Duplicate;
+        }
+        let idx = self.inbox.len();
+        self.inbox.push(InboxEntry {
+            message: msg.clone(),
+            state,
+            note: note.map(str::to_string),
+        });
+        self.inbox_by_sid.insert(msg.provider_sid.clone(), idx);
+        InsertOutcome::Inserted
+    }
+
+    /// Queues a forward event, unless its id is queued already.
+    fn push_forward(&mut self, event: &ForwardEvent) {
+        if self.forwards.iter().any(|f| f.event.id == event.id) {
+            return;
+        }
+        self.forwards.push(ForwardRow {
+            event: event.clone(),
+            next_attempt: event.created_at,
+            leased_until: None,
+            lease: None,
+            done: false,
+        });
+    }
+
     fn forward_row(&mut self, id: &str) -> Result<&mut ForwardRow, StoreError> {
         self.forwards
             .iter_mut()

@@ -184,6 +184,20 @@ pub trait InboxStore: Send + Sync + 'static {
         note: Option<&str>,
     ) -> Result<InsertOutcome, StoreError>;
 
+    /// Stores an inbound message directly in `state` (like
+    /// [`insert_inbound_in_state`](Self::insert_inbound_in_state), without a note) **and**
+    /// `event` for the forward URL ([`ForwardStore`](super::ForwardStore)), in one
+    /// transaction: both or neither. A duplicate (its provider SID is already stored) stores
+    /// neither. The gateway uses it for a message whose dispatch would do nothing but
+    /// forward it, so the message is one write instead of three (stored `queued`, the
+    /// forward event, the dispatch outcome) and the dispatch worker never reads it.
+    async fn insert_inbound_forwarded(
+        &self,
+        msg: &InboundMessage,
+        state: InboxState,
+        event: &super::ForwardEvent,
+    ) -> Result<InsertOutcome, StoreError>;
+
     /// Lists inbox entries, oldest first.
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError>;
 

@@ -23,6 +23,53 @@ pub async fn inbound_duplicates_are_recognized<S: InboxStore + ?Sized>(s: &S) {
     assert_eq!(all[0].note, None);
 }
 
+/// A message stored decided with its forward event: both are stored, the message is never
+/// handed out for dispatch, the event is due at once; a duplicate stores neither (its
+/// event, under another id, is not queued).
+pub async fn forwarded_messages_are_stored_with_their_event<
+    S: InboxStore + ForwardStore + ?Sized,
+>(
+    s: &S,
+) {
+    use crate::store::ForwardEvent;
+    let ev = |id: &str, body: &str| ForwardEvent {
+        id: id.to_string(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({"id": id, "type": "message.received", "data": {"body": body}}),
+        created_at: t0(),
+        attempts: 0,
+        last_error: None,
+    };
+    let a = inbound("SMF1", "+15557654321", "first", 0);
+    assert_eq!(
+        s.insert_inbound_forwarded(&a, InboxState::Accepted, &ev("evt_a", "first"))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    let mut dup = a.clone();
+    dup.id = MessageId::from_string("msg_dup");
+    assert_eq!(
+        s.insert_inbound_forwarded(&dup, InboxState::Accepted, &ev("evt_dup", "first"))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
+    );
+    assert!(s.queued_inbound(10).await.unwrap().is_empty());
+    let all = s.inbox(&InboxQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (&all[0].message, all[0].state, all[0].note.as_deref()),
+        (&a, InboxState::Accepted, None)
+    );
+    let claimed = s
+        .claim_forwards(t0(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let events: Vec<_> = claimed.iter().map(|c| c.event.clone()).collect();
+    assert_eq!(events, [ev("evt_a", "first")]);
+}
+
 /// A message stored `throttled` is listed with its note, never handed out for dispatch,
 /// and a duplicate delivery of it changes nothing.
 pub async fn throttled_messages_are_kept_not_queued<S: InboxStore + ?Sized>(s: &S) {
