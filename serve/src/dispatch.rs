@@ -91,19 +91,28 @@ impl<G: Send + 'static> Dispatch<G> {
         self.handler.clone()
     }
 
-    /// The state a verified inbound message can be stored in at once, because dispatching
-    /// it later would write nothing else: no handler and no forwarding are set, and the
-    /// sender policy decides without the store ([`SenderPolicy::decide_at_once`]: `open`,
-    /// or a sender in `allowFrom`, and no opt-out keyword). Such a message is one write
-    /// (stored `accepted`) instead of two (stored `queued`, then the dispatch worker's
-    /// outcome), and the worker never reads it. `None`: store it `queued` for the worker.
-    pub(crate) fn decided_at_insert(&self, msg: &InboundMessage) -> Option<InboxState> {
-        if self.handler.is_some() || self.forward.settings().is_some() {
-            return None;
+    /// What a verified inbound message can be stored as at once, because dispatching it
+    /// later would only write its outcome (and its forward event): no handler is set, and
+    /// the sender policy decides without the store ([`SenderPolicy::decide_at_once`]:
+    /// `open`, or a sender in `allowFrom`, and no opt-out keyword). Without forwarding such
+    /// a message is one write (stored `accepted`) instead of two (stored `queued`, then the
+    /// dispatch worker's outcome); with forwarding it is stored `accepted` with its
+    /// `message.received` event in the same transaction, one write instead of three. The
+    /// dispatch worker never reads it. Anything else is stored `queued` for the worker.
+    pub(crate) fn decided_at_insert(&self, msg: &InboundMessage) -> AtInsert {
+        if self.handler.is_some() {
+            return AtInsert::Queue;
         }
-        match self.policy.decide_at_once(msg)? {
-            Decision::Accept => Some(InboxState::Accepted),
-            _ => None,
+        if !matches!(self.policy.decide_at_once(msg), Some(Decision::Accept)) {
+            return AtInsert::Queue;
+        }
+        if self.forward.settings().is_none() {
+            return AtInsert::Decided(InboxState::Accepted);
+        }
+        match self.forward.received_event(msg) {
+            Some(event) => AtInsert::Forwarded(InboxState::Accepted, Box::new(event)),
+            // Logged; the worker forwards it (and logs again if it still cannot).
+            None => AtInsert::Queue,
         }
     }
 
@@ -135,4 +144,16 @@ impl<G: Send + 'static> Dispatch<G> {
             tokio::spawn(async move { h.on_status(&receipt).await });
         }
     }
+}
+
+/// How the webhook stores a verified inbound message ([`Dispatch::decided_at_insert`]).
+#[derive(Debug)]
+pub(crate) enum AtInsert {
+    /// `queued`, for the dispatch worker.
+    Queue,
+    /// In its final state: the dispatch worker would write nothing else.
+    Decided(InboxState),
+    /// In its final state with its forward event, in one transaction: the dispatch worker
+    /// would only have forwarded it.
+    Forwarded(InboxState, Box<telephony_core::ForwardEvent>),
 }

@@ -10,6 +10,7 @@ use telephony_core::{InboundMessage, InboxState, InsertOutcome, StoreError};
 
 use super::RateLimits;
 use super::keyed::KeyedLimiter;
+use crate::dispatch::AtInsert;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 
@@ -22,6 +23,9 @@ pub(crate) enum Stored {
     /// [`Dispatch::decided_at_insert`](crate::dispatch::Dispatch::decided_at_insert)):
     /// nothing for the dispatch worker.
     Decided(InboxState),
+    /// Stored in its final state with its forward event: nothing for the dispatch worker,
+    /// an event for the forwarding worker.
+    Forwarded(InboxState),
     /// Over the sender's limit: stored `throttled`, never dispatched.
     Throttled,
     /// Its provider id was stored before.
@@ -63,22 +67,27 @@ impl WebhookLimiters {
     }
 
     /// Stores a verified inbound message: within `rateLimits.inboundPerSender`, `queued`
-    /// (or in `decided`, the state dispatch would give it, when that is known already);
+    /// (or as `decided` says, in the state dispatch would give it and with its forward
+    /// event, when that is known already);
     /// over it, `throttled` (acknowledged, kept, listed in the inbox, never dispatched).
     pub(crate) async fn store_inbound(
         &self,
         shared: &Shared,
         msg: &InboundMessage,
-        decided: Option<InboxState>,
+        decided: AtInsert,
     ) -> Result<Stored, StoreError> {
         let store = shared.store();
         if self.inbound_per_sender.check(&sender_key(msg)).is_ok() {
             let (outcome, stored) = match decided {
-                Some(state) => (
+                AtInsert::Decided(state) => (
                     store.insert_inbound_in_state(msg, state, None).await?,
                     Stored::Decided(state),
                 ),
-                None => (store.insert_inbound(msg).await?, Stored::Queued),
+                AtInsert::Forwarded(state, event) => (
+                    store.insert_inbound_forwarded(msg, state, &event).await?,
+                    Stored::Forwarded(state),
+                ),
+                AtInsert::Queue => (store.insert_inbound(msg).await?, Stored::Queued),
             };
             return Ok(match outcome {
                 InsertOutcome::Inserted => stored,

@@ -168,6 +168,11 @@ async fn webhook(
                 gw.shared().traces().link_current(msg.id.as_str());
                 tracing::debug!(message_sid = %msg.provider_sid, message_id = %msg.id, state = state.as_str(), chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
             }
+            Ok(Stored::Forwarded(state)) => {
+                gw.shared().traces().link_current(msg.id.as_str());
+                tracing::debug!(message_sid = %msg.provider_sid, message_id = %msg.id, state = state.as_str(), chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored with its forward event");
+                gw.dispatch().forwarder().wake();
+            }
             Ok(Stored::Duplicate) => {
                 tracing::info!(message_sid = %msg.provider_sid, "duplicate webhook delivery acknowledged, not dispatched again");
                 let mut r = ack(&gw);

@@ -94,24 +94,45 @@ impl Forwarder {
         self.settings.as_ref()
     }
 
-    async fn enqueue_event(&self, event: ForwardedEvent) {
-        if self.settings.is_none() {
-            return;
-        }
+    /// The event as the store keeps it; `None` (logged) if it does not encode.
+    fn stored(event: ForwardedEvent) -> Option<ForwardEvent> {
         let payload = match serde_json::to_value(&event) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(event_id = %event.id, error = %e, "forward event does not encode");
-                return;
+                return None;
             }
         };
-        let stored = ForwardEvent {
+        Some(ForwardEvent {
             id: event.id.clone(),
             kind: event.kind().to_string(),
             payload,
             created_at: event.created_at,
             attempts: 0,
             last_error: None,
+        })
+    }
+
+    /// The `message.received` event of `msg`, to store with it
+    /// ([`InboxStore::insert_inbound_forwarded`](telephony_core::InboxStore::insert_inbound_forwarded)).
+    pub(crate) fn received_event(&self, msg: &InboundMessage) -> Option<ForwardEvent> {
+        Self::stored(ForwardedEvent::message_received(
+            msg,
+            OffsetDateTime::now_utc(),
+        ))
+    }
+
+    /// Tells the forwarding worker an event was stored.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn enqueue_event(&self, event: ForwardedEvent) {
+        if self.settings.is_none() {
+            return;
+        }
+        let Some(stored) = Self::stored(event) else {
+            return;
         };
         match self.shared.store().enqueue_forward(&stored).await {
             Ok(()) => self.wake.notify_one(),

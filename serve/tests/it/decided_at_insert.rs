@@ -1,7 +1,7 @@
-//! A message whose dispatch would only write `accepted` (no handler, no forwarding, a
-//! sender the policy admits outright, no opt-out keyword) is stored `accepted` by the
-//! webhook itself; anything else is stored `queued` for the dispatch worker. No worker
-//! runs in these tests, so a `queued` row would stay `queued`.
+//! A message whose dispatch would only write `accepted` (no handler, a sender the policy
+//! admits outright, no opt-out keyword) is stored `accepted` by the webhook itself, with
+//! its forward event when forwarding is on; anything else is stored `queued` for the
+//! dispatch worker. No worker runs in these tests, so a `queued` row would stay `queued`.
 
 use std::sync::Arc;
 
@@ -26,7 +26,15 @@ async fn post_all(
     configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
     texts: &[(&str, &str)],
 ) -> Vec<(String, InboxState, Option<String>)> {
-    let store = Arc::new(MemoryStore::new());
+    post_all_to(Arc::new(MemoryStore::new()), configure, texts).await
+}
+
+/// [`post_all`] into `store`.
+async fn post_all_to(
+    store: Arc<MemoryStore>,
+    configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+    texts: &[(&str, &str)],
+) -> Vec<(String, InboxState, Option<String>)> {
     let gw = configure(builder(TOKEN, store.clone()).public_url(PUBLIC)).build();
     for (sid, body) in texts {
         let (b, sig) = sms(sid, body).signed(TOKEN, &format!("{PUBLIC}/telephony/webhook"));
@@ -89,7 +97,7 @@ async fn a_sender_in_allow_from_is_accepted_at_once_and_a_stranger_queued_for_pa
 }
 
 #[tokio::test]
-async fn a_handler_or_forwarding_keeps_messages_queued_for_the_dispatch_worker() {
+async fn a_handler_keeps_messages_queued_for_the_dispatch_worker() {
     let with_handler = post_all(
         |b| {
             b.inbound_policy(InboundPolicy::Open, allow(&["*"]))
@@ -99,7 +107,16 @@ async fn a_handler_or_forwarding_keeps_messages_queued_for_the_dispatch_worker()
     )
     .await;
     assert_eq!(with_handler, [row("SMc1", InboxState::Queued)]);
-    let forwarding = post_all(
+}
+
+/// With forwarding (and no handler) the message is stored `accepted` together with its
+/// `message.received` event; a repeated delivery adds neither; an opt-out keyword is still
+/// queued for the worker, with no event yet.
+#[tokio::test]
+async fn forwarding_stores_the_message_accepted_with_its_event() {
+    let store = Arc::new(MemoryStore::new());
+    let rows = post_all_to(
+        store.clone(),
         |b| {
             b.inbound_policy(InboundPolicy::Open, allow(&["*"]))
                 .forward(ForwardSettings {
@@ -107,8 +124,47 @@ async fn a_handler_or_forwarding_keeps_messages_queued_for_the_dispatch_worker()
                     secret: None,
                 })
         },
-        &[("SMc2", "hello")],
+        &[("SMc2", "hello"), ("SMc2", "hello"), ("SMc3", "STOP")],
     )
     .await;
-    assert_eq!(forwarding, [row("SMc2", InboxState::Queued)]);
+    assert_eq!(
+        rows,
+        [
+            row("SMc2", InboxState::Accepted),
+            row("SMc3", InboxState::Queued)
+        ]
+    );
+    let inbox = store.inbox(&InboxQuery::default()).await.unwrap();
+    let id = inbox[0].message.id.as_str().to_string();
+    let claimed = store
+        .claim_forwards(
+            time::OffsetDateTime::now_utc(),
+            std::time::Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let ev = &claimed[0].event;
+    assert_eq!(
+        (ev.id.as_str(), ev.kind.as_str(), ev.attempts),
+        (format!("evt_{id}").as_str(), "message.received", 0)
+    );
+    let p = &ev.payload;
+    assert_eq!(
+        (
+            p["id"].as_str(),
+            p["type"].as_str(),
+            p["data"]["id"].as_str(),
+            p["data"]["from"].as_str(),
+            p["data"]["body"].as_str()
+        ),
+        (
+            Some(ev.id.as_str()),
+            Some("message.received"),
+            Some(id.as_str()),
+            Some("+15557654321"),
+            Some("hello")
+        )
+    );
 }
