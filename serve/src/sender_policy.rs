@@ -12,6 +12,7 @@
 //! | `open` | accepted | accepted |
 //! | `disabled` | `blocked` | `blocked` |
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -19,8 +20,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use telephony_core::optout::{self, Keyword};
 use telephony_core::pairing::{self, PairingOutcome, PairingResolution};
 use telephony_core::{
-    Admission, Channel, InboundMessage, PairingLimits, PhoneNumber, Policy, StandardPolicy,
-    StoreError, Unlisted,
+    Admission, Channel, InboundMessage, PairingLimits, PairingRequest, PhoneNumber, Policy,
+    StandardPolicy, Store, StoreError, Unlisted,
 };
 use time::OffsetDateTime;
 
@@ -126,6 +127,52 @@ impl fmt::Debug for PolicyRef {
     }
 }
 
+/// What the policy read from the store for one dispatch batch, so the batch reads it once
+/// instead of once per message: whether a sender is approved, and the pending pairing
+/// requests (read again after this batch creates one). A batch is a snapshot of a few
+/// milliseconds: an approval made while it runs counts from the next batch, as it would
+/// had the batch run a moment earlier. [`Lookups::fresh`] (a default) remembers nothing
+/// yet; every decision through it reads the store as of now.
+#[derive(Debug, Default)]
+pub(crate) struct Lookups {
+    approved: std::sync::Mutex<HashMap<PhoneNumber, bool>>,
+    pending: std::sync::Mutex<Option<Arc<Vec<PairingRequest>>>>,
+}
+
+impl Lookups {
+    /// Nothing read yet.
+    pub(crate) fn fresh() -> Self {
+        Self::default()
+    }
+
+    async fn is_approved(&self, store: &dyn Store, n: &PhoneNumber) -> Result<bool, StoreError> {
+        if let Some(known) = telephony_core::sync::lock(&self.approved).get(n) {
+            return Ok(*known);
+        }
+        let approved = store.is_approved_sender(n).await?;
+        telephony_core::sync::lock(&self.approved).insert(n.clone(), approved);
+        Ok(approved)
+    }
+
+    async fn pending(
+        &self,
+        store: &dyn Store,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Vec<PairingRequest>>, StoreError> {
+        if let Some(known) = telephony_core::sync::lock(&self.pending).clone() {
+            return Ok(known);
+        }
+        let pending = Arc::new(store.pending_pairings(now).await?);
+        *telephony_core::sync::lock(&self.pending) = Some(pending.clone());
+        Ok(pending)
+    }
+
+    /// A request was created: the pending list is read again when next needed.
+    fn forget_pending(&self) {
+        *telephony_core::sync::lock(&self.pending) = None;
+    }
+}
+
 const WAITING: &str = "waiting for pairing approval (code already sent)";
 
 /// The policy, the pairing settings, and the counters that keep pairing warnings to one a
@@ -171,7 +218,13 @@ impl SenderPolicy {
         }
     }
 
-    pub(crate) async fn decide(&self, msg: &InboundMessage) -> Result<Decision, StoreError> {
+    /// The decision for `msg`, reading what it needs from the store through `lookups`
+    /// (shared by the messages of one dispatch batch).
+    pub(crate) async fn decide(
+        &self,
+        msg: &InboundMessage,
+        lookups: &Lookups,
+    ) -> Result<Decision, StoreError> {
         let store = self.outbox.shared().store();
         let sender = msg.from_address().map(|a| a.number().clone());
         let keyword = keyword(msg);
@@ -199,7 +252,7 @@ impl SenderPolicy {
                         msg.from
                     )));
                 };
-                if store.is_approved_sender(&n).await? {
+                if lookups.is_approved(store.as_ref(), &n).await? {
                     return Ok(Decision::Accept);
                 }
                 match unlisted {
@@ -215,7 +268,7 @@ impl SenderPolicy {
                 "opt-out keyword from an unknown sender; no pairing code sent".into(),
             ));
         }
-        Ok(match self.pair(&n, now).await? {
+        Ok(match self.pair(&n, now, lookups).await? {
             Pairing::Created {
                 sms_error: None, ..
             } => Decision::PendingPairing("pairing code sent".into()),
@@ -230,18 +283,19 @@ impl SenderPolicy {
     }
 
     /// Starts (or finds) a pairing request for an unknown sender or caller: a new request
-    /// texts the code to the number.
+    /// texts the code to the number. The pending requests are read through `lookups`.
     pub(crate) async fn pair(
         &self,
         n: &PhoneNumber,
         now: OffsetDateTime,
+        lookups: &Lookups,
     ) -> Result<Pairing, StoreError> {
         let limits = &self.pairing.limits;
         let store = self.outbox.shared().store();
         // Read-only fast path: a sender already waiting, or a stranger while every pending
         // slot is taken, is answered without the write lock. The store's atomic check
         // below stays the authority for creating requests.
-        let pending = store.pending_pairings(now).await?;
+        let pending = lookups.pending(store.as_ref(), now).await?;
         if let Some(p) = pending.iter().find(|p| p.sender == *n) {
             return Ok(Pairing::Waiting(p.code.clone()));
         }
@@ -251,6 +305,7 @@ impl SenderPolicy {
         let code = pairing::new_code();
         match store.pairing_request(n, &code, limits, now).await? {
             PairingOutcome::Created(req) => {
+                lookups.forget_pending();
                 let minutes = limits.ttl.as_secs().div_ceil(60);
                 let text = format!(
                     "Your pairing code is {}. The owner of this number must approve {} before your messages are answered. The code expires in {} minutes.",

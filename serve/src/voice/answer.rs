@@ -556,7 +556,12 @@ pub(crate) fn voice_session(
 /// An unknown caller under `pairing`: the code is spoken (and texted when the request is
 /// new), then the call ends.
 async fn pairing_call(gw: &Gateway, call: &Call, n: &PhoneNumber) -> VoiceResponse {
-    let (text, note) = match gw.dispatch().policy().pair(n, now()).await {
+    let (text, note) = match gw
+        .dispatch()
+        .policy()
+        .pair(n, now(), &crate::sender_policy::Lookups::fresh())
+        .await
+    {
         Ok(Pairing::Created { code, sms_error }) => {
             let texted = if sms_error.is_none() {
                 " We also sent it to you by text message."

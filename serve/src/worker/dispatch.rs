@@ -37,7 +37,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::dispatch::Dispatch;
-use crate::sender_policy::Decision;
+use crate::sender_policy::{Decision, Lookups};
 
 const BATCH: usize = 256;
 
@@ -132,10 +132,13 @@ async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
             None => lanes.push((c.message.from.clone(), vec![c])),
         }
     }
+    // The batch's store reads for the policy, shared by its lanes.
+    let lookups = Arc::new(Lookups::fresh());
     let mut set = JoinSet::new();
     for (_, lane) in lanes {
         let part = part.clone();
         let gateway = gateway.clone();
+        let lookups = lookups.clone();
         set.spawn(async move {
             let mut done = Vec::with_capacity(lane.len());
             // Once a message waits for a retry, the rest of its sender's lane waits too.
@@ -145,7 +148,7 @@ async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
                     DispatchResult::Release
                 } else {
                     let _held = part.shared().holding().dispatch();
-                    dispatch_one(&part, &gateway, &c)
+                    dispatch_one(&part, &gateway, &c, &lookups)
                         .instrument(part.shared().traces().step(
                             "dispatch",
                             c.message.id.as_str(),
@@ -179,6 +182,7 @@ async fn dispatch_one<G: Clone + Send + 'static>(
     part: &Dispatch<G>,
     gateway: &G,
     claimed: &ClaimedInbound,
+    lookups: &Lookups,
 ) -> DispatchResult {
     let max = part.settings().max_attempts;
     let msg = &claimed.message;
@@ -194,7 +198,7 @@ async fn dispatch_one<G: Clone + Send + 'static>(
         };
     }
     let attempt = claimed.attempts + 1;
-    let decision = match part.policy().decide(msg).await {
+    let decision = match part.policy().decide(msg, lookups).await {
         Ok(d) => d,
         Err(e) => {
             let why = format!("sender policy failed: {}", error_chain(&e));

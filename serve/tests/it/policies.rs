@@ -41,6 +41,13 @@ impl Drop for Env {
 }
 
 async fn env(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
+    let mut e = env_idle(configure).await;
+    e.workers = Some(e.gw.spawn_workers());
+    e
+}
+
+/// [`env`] without its workers: what is posted waits in the store until they start.
+async fn env_idle(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
     let sim =
         Simulator::new(SimulatorConfig::generate().with_callback_delay(Duration::from_millis(5)));
     let running = sim
@@ -72,7 +79,6 @@ async fn env(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
     let gw = configure(b).build();
     let app = gw.router();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let workers = gw.spawn_workers();
     Env {
         gw,
         public,
@@ -80,13 +86,19 @@ async fn env(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
         _running: running,
         store,
         handled,
-        workers: Some(workers),
+        workers: None,
     }
 }
 
 impl Env {
     /// Posts a signed inbound SMS and waits until the dispatch worker has decided it.
     async fn text(&self, from: &str, body: &str) -> (InboxState, Option<String>) {
+        let sid = self.post_text(from, body).await;
+        self.decided(&sid).await
+    }
+
+    /// Posts a signed inbound SMS; its provider SID.
+    async fn post_text(&self, from: &str, body: &str) -> String {
         let sid = telephony_twilio_simulator::new_message_sid();
         let sms = InboundSms {
             account_sid: self.sim.config().account_sid.clone(),
@@ -102,6 +114,11 @@ impl Env {
         );
         let req = post("/telephony/webhook", FORM, Some(&sig), b);
         assert_eq!(oneshot(self.gw.router(), req).await.status, 200);
+        sid
+    }
+
+    /// Waits until the dispatch worker has decided the message `sid`.
+    async fn decided(&self, sid: &str) -> (InboxState, Option<String>) {
         for _ in 0..400 {
             let inbox = self
                 .store
@@ -262,6 +279,73 @@ async fn a_flood_of_unknown_senders_sends_at_most_three_pairing_sms() {
     let code = e.gw.pending_pairings().await.unwrap()[0].code.clone();
     e.gw.reject_pairing(&code).await.unwrap();
     assert_eq!(e.text("+15550001099", "hi").await.0, InboxState::Dropped);
+    assert_eq!(e.sim.messages().len(), 3);
+}
+
+/// Strangers' messages dispatched in one batch (the policy reads the approvals and the
+/// pending requests once for the batch): each sender gets at most one code, its later
+/// messages wait for it, and the pending cap holds across the batch's lanes.
+#[tokio::test]
+async fn strangers_in_one_dispatch_batch_get_one_code_each_within_the_cap() {
+    let fast = telephony_serve::rate_limit::RateLimits {
+        outbound: telephony_serve::rate_limit::OutboundLimits::default().default_rate(
+            telephony_serve::rate_limit::Rate::per_second(100.0)
+                .unwrap()
+                .with_burst(100)
+                .unwrap(),
+        ),
+        ..Default::default()
+    };
+    let mut e = env_idle(|b| b.rate_limits(fast)).await;
+    let senders = [
+        "+15550002001",
+        "+15550002002",
+        "+15550002003",
+        "+15550002004",
+        "+15550002005",
+    ];
+    let mut sids = Vec::new();
+    for round in 0..3 {
+        for s in senders {
+            sids.push((s, e.post_text(s, &format!("hi {round}")).await));
+        }
+    }
+    e.workers = Some(e.gw.spawn_workers());
+    let mut by_sender: std::collections::BTreeMap<&str, Vec<(InboxState, Option<String>)>> =
+        Default::default();
+    for (s, sid) in &sids {
+        by_sender.entry(s).or_default().push(e.decided(sid).await);
+    }
+    let code_sent = (
+        InboxState::PendingPairing,
+        Some("pairing code sent".to_string()),
+    );
+    let waiting = (
+        InboxState::PendingPairing,
+        Some("waiting for pairing approval (code already sent)".to_string()),
+    );
+    let dropped = (
+        InboxState::Dropped,
+        Some(
+            "too many pairing requests (at most 3 pending and 3 per hour); no SMS sent".to_string(),
+        ),
+    );
+    let mut paired = 0;
+    for (s, got) in &by_sender {
+        if got[0] == code_sent {
+            paired += 1;
+            assert_eq!(got[1..], [waiting.clone(), waiting.clone()], "{s}");
+        } else {
+            assert_eq!(
+                got[..],
+                [dropped.clone(), dropped.clone(), dropped.clone()],
+                "{s}"
+            );
+        }
+    }
+    assert_eq!(paired, 3);
+    assert_eq!(e.gw.pending_pairings().await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(e.sim.messages().len(), 3);
 }
 
