@@ -244,6 +244,12 @@ for round in $(seq 1 "$rounds"); do
         stop_all
         rows="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from inbox").fetchone()[0])' "$run/gw/telephony-data/telephony.db" 2>/dev/null || echo 0)"
         record "$label" "$run" "$rows" "$(python3 -c "print(round(($after - $before) / 100, 2))")"
+        if [ "$variant" = forward ]; then
+            # What the forward worker delivered while wrk ran (the gateway is stopped right
+            # after, so a backlog shows here: it would be delivered after the burst).
+            python3 -c 'import sqlite3,sys; t,d=sqlite3.connect(sys.argv[1]).execute("select count(*), count(delivered_at) from forwards").fetchone(); print(f"{sys.argv[2]}\t{sys.argv[3]}\tforward events stored {t}, delivered during the run {d}")' \
+                "$run/gw/telephony-data/telephony.db" "$label" "$round" | tee -a "$out/forwards.tsv" || true
+        fi
         if [ -n "$perf_pid" ] && [ -f "$run/perf.data" ]; then
             perf script -i "$run/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null \
                 | python3 "$repo/benches/perf-shares.py" >"$run/perf.md" || true
