@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use super::codec;
 use super::outbox;
 
-/// True if the number ever texted us (on any channel) or was approved.
+/// True if the number texted us (on any channel; a message of it is still stored: the
+/// `inbox_senders` counts, kept by triggers) or was approved.
 pub(crate) async fn is_known(
     conn: &mut SqliteConnection,
     number: &PhoneNumber,
@@ -16,7 +17,7 @@ pub(crate) async fn is_known(
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM approved_contacts WHERE number = ?1) \
              OR EXISTS (SELECT 1 FROM approved_senders WHERE number = ?1) \
-             OR EXISTS (SELECT 1 FROM inbox WHERE sender IN (?1, 'whatsapp:' || ?1))",
+             OR EXISTS (SELECT 1 FROM inbox_senders WHERE sender IN (?1, 'whatsapp:' || ?1))",
     )
     .bind(number.as_str())
     .fetch_one(conn)

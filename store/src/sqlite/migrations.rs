@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "update epoch",
         include_str!("../../migrations/sqlite/0015_update_epoch.sql"),
     ),
+    (
+        16,
+        "inbox senders",
+        include_str!("../../migrations/sqlite/0016_inbox_senders.sql"),
+    ),
 ];
 
 #[derive(Debug)]

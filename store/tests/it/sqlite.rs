@@ -873,6 +873,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (13, true),
             (14, true),
             (15, true),
+            (16, true),
         ]
     );
     drop((a, b));
@@ -1445,4 +1446,56 @@ async fn corrupt_call_rows_are_reported_with_their_column() {
     let call = s.call("CA1").await.unwrap().unwrap();
     assert_eq!(call.status, CallStatus::Ringing);
     assert_eq!(call.history.len(), 1);
+}
+
+/// The first-contact check reads the per-sender counts the inbox's triggers keep (migration
+/// 16): a message counts once (a duplicate not at all), erasing a number takes its count
+/// away, and pruning leaves its sender known (as an approved contact).
+#[tokio::test]
+async fn inbox_sender_counts_follow_inserts_erasure_and_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    let a = "+15550000101";
+    let b = "whatsapp:+15550000102";
+    for (i, (sid, from)) in [("SMa1", a), ("SMa2", a), ("SMb1", b), ("SMa1", a)]
+        .into_iter()
+        .enumerate()
+    {
+        s.insert_inbound(&inbound(sid, from, "hi", i as i64))
+            .await
+            .unwrap();
+    }
+    let counts = |path: PathBuf| async move {
+        let mut conn = raw(&path).await;
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT sender, messages FROM inbox_senders ORDER BY sender",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        counts(path.clone()).await,
+        [(a.to_string(), 2), (b.to_string(), 1)]
+    );
+    assert!(s.is_known_contact(&number(a)).await.unwrap());
+    assert!(s.is_known_contact(&number("+15550000102")).await.unwrap());
+
+    s.forget(&number(a)).await.unwrap();
+    assert_eq!(counts(path.clone()).await, [(b.to_string(), 1)]);
+    assert!(!s.is_known_contact(&number(a)).await.unwrap());
+
+    let pruned = s
+        .prune_batch(
+            telephony_core::store::PruneKind::Messages,
+            t0() + Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(counts(path.clone()).await, []);
+    assert!(s.is_known_contact(&number("+15550000102")).await.unwrap());
+    s.close().await;
 }
