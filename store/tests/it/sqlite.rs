@@ -1462,9 +1462,14 @@ async fn inbox_sender_counts_follow_inserts_erasure_and_pruning() {
         .into_iter()
         .enumerate()
     {
-        s.insert_inbound(&inbound(sid, from, "hi", i as i64))
-            .await
-            .unwrap();
+        // Accepted: a queued message is still in use and never pruned.
+        s.insert_inbound_in_state(
+            &inbound(sid, from, "hi", i as i64),
+            InboxState::Accepted,
+            None,
+        )
+        .await
+        .unwrap();
     }
     let counts = |path: PathBuf| async move {
         let mut conn = raw(&path).await;
