@@ -387,3 +387,168 @@ async fn record(shared: &Shared, outcomes: &[ForwardOutcome], claimed: usize, la
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telephony_core::store::LeaseToken;
+
+    fn claimed(id: &str, payload: serde_json::Value, due_secs: i64) -> ClaimedForward {
+        ClaimedForward {
+            event: ForwardEvent {
+                id: id.into(),
+                kind: "message.received".into(),
+                payload,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                attempts: 2,
+                last_error: None,
+            },
+            lease: LeaseToken::from_i64(7),
+            due: OffsetDateTime::from_unix_timestamp(due_secs).unwrap(),
+        }
+    }
+
+    fn received(id: &str, from: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "message.received",
+            "data": {"id": "msg_1", "providerSid": "SM1", "channel": "sms", "from": from,
+                     "to": "+15550001234", "body": "hi", "receivedAt": "2026-01-02T03:04:05Z"}
+        })
+    }
+
+    fn status(id: &str, to: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "message.status",
+            "data": {"messageId": "msg_2", "to": to, "status": "sent", "providerSids": ["SM2"]}
+        })
+    }
+
+    fn recording(id: &str, call: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "call.recording",
+            "data": {"id": "RE1", "callId": call, "channels": "single", "format": "wav",
+                     "createdAt": "2026-01-02T03:04:05Z"}
+        })
+    }
+
+    fn amd(id: &str, call: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "call.machine_detection",
+            "data": {"callId": call, "answeredBy": "human", "to": "+15557650001"}
+        })
+    }
+
+    #[test]
+    fn lanes_follow_the_contact_in_claim_order() {
+        let lanes = lanes(vec![
+            claimed("e1", received("e1", "+15557650001"), 1),
+            claimed("e2", status("e2", "+15557650002"), 2),
+            claimed("e3", status("e3", "+15557650001"), 3),
+            claimed("e4", serde_json::json!({"not": "an event"}), 4),
+            claimed("e5", recording("e5", "CA1"), 5),
+            claimed("e6", serde_json::json!({"not": "an event"}), 6),
+            claimed("e7", amd("e7", "CA1"), 7),
+            claimed("e8", received("e8", "+15557650002"), 8),
+        ]);
+        let ids: Vec<Vec<&str>> = lanes
+            .iter()
+            .map(|l| l.iter().map(|p| p.claimed.event.id.as_str()).collect())
+            .collect();
+        // The call's events share a lane (by call id, not by the callee's number); each
+        // payload of an unknown shape is a lane of its own.
+        assert_eq!(
+            ids,
+            [
+                vec!["e1", "e3"],
+                vec!["e2", "e8"],
+                vec!["e4"],
+                vec!["e5", "e7"],
+                vec!["e6"]
+            ]
+        );
+        // An unknown shape is delivered exactly as stored.
+        assert_eq!(
+            lanes[2][0].body.as_deref().unwrap(),
+            br#"{"not":"an event"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lane_past_its_deadline_or_stopping_is_released_at_its_place() {
+        let http = reqwest::Client::new();
+        // Nothing listens on port 1: a request would fail, and none is made.
+        let s = ForwardSettings {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: None,
+        };
+        let lane = || {
+            lanes(vec![
+                claimed("e1", received("e1", "+15557650001"), 10),
+                claimed("e2", received("e2", "+15557650001"), 20),
+            ])
+            .remove(0)
+        };
+        let released = |secs| ForwardResult::Release {
+            at: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
+        };
+        let expected = vec![
+            ForwardOutcome {
+                id: "e1".into(),
+                lease: LeaseToken::from_i64(7),
+                result: released(10),
+            },
+            ForwardOutcome {
+                id: "e2".into(),
+                lease: LeaseToken::from_i64(7),
+                result: released(20),
+            },
+        ];
+        let (_tx, running) = watch::channel(false);
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(
+            deliver_lane(&http, &s, lane(), past, &running).await,
+            expected
+        );
+        let (_tx, stopping) = watch::channel(true);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            deliver_lane(&http, &s, lane(), later, &stopping).await,
+            expected
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_holds_back_the_rest_of_its_lane_until_its_retry() {
+        let http = reqwest::Client::new();
+        let s = ForwardSettings {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: None,
+        };
+        let lane = lanes(vec![
+            claimed("e1", received("e1", "+15557650001"), 10),
+            claimed("e2", received("e2", "+15557650001"), 20),
+            claimed("e3", received("e3", "+15557650001"), 30),
+        ])
+        .remove(0);
+        let (_tx, running) = watch::channel(false);
+        let before = OffsetDateTime::now_utc();
+        let later = Instant::now() + Duration::from_secs(60);
+        let out = deliver_lane(&http, &s, lane, later, &running).await;
+        let after = OffsetDateTime::now_utc();
+        let ids: Vec<&str> = out.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2", "e3"]);
+        let ForwardResult::Retry { error, at } = &out[0].result else {
+            panic!("{out:?}")
+        };
+        assert!(
+            error.starts_with("could not reach the receiver: "),
+            "{error}"
+        );
+        // Two failures before this claim: the third waits 4 s.
+        let wait = Duration::from_secs(4);
+        assert!(*at >= before + wait && *at <= after + wait, "{at}");
+        for o in &out[1..] {
+            assert_eq!(o.result, ForwardResult::Release { at: *at });
+        }
+    }
+}
