@@ -125,6 +125,7 @@
 mod codec;
 mod dispatch_outcomes;
 mod extras;
+mod forward_outcomes;
 mod health;
 #[cfg(feature = "postgres")]
 mod postgres;

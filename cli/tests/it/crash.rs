@@ -27,7 +27,7 @@ pub(crate) const SENDS: usize = 300;
 /// over, reconciled with the provider and sent if they never went out.
 pub(crate) const SEND_LEASE: Duration = Duration::from_secs(8);
 /// How long the survivors may take to drain after the load: the longest lease a killed
-/// process's claims can hold (the forwarding worker's is fixed, up to 180 s) and then some.
+/// process's claims can hold (the forwarding worker's is fixed, 95 s) and then some.
 /// A clean run drains as soon as the leases it waits for run out.
 pub(crate) const DRAIN_WITHIN: Duration = Duration::from_secs(240);
 

@@ -2,6 +2,17 @@
 //! every status change is stored as an event and POSTed as JSON, at least once, retried
 //! with backoff across restarts ([`telephony_core::retry::backoff`]).
 //!
+//! Order is kept per contact while nothing fails: the worker claims up to 256 due events
+//! (oldest first), splits them into lanes by contact — the other party's number (`from` of
+//! `message.received`, `to` of `message.status`) or the call (`call.*` events); an event
+//! whose contact is unknown is a lane of its own — and delivers up to 32 lanes in
+//! parallel, each lane's events one after the other. Contacts have no order between them.
+//! When an event fails, the later events of its lane are given back untried, due at its
+//! retry time, so they go after it; an event of that contact stored meanwhile is due
+//! earlier and is not held back. Two replicas' claims are not ordered against each other.
+//! The outcomes of a claim are recorded with one store write
+//! ([`ForwardStore::record_forwards`](telephony_core::ForwardStore::record_forwards)).
+//!
 //! Several replicas on one database share the queue: a claim leases events under a fencing
 //! token, so no two replicas deliver an event at once, and a replica whose lease ran out
 //! (and whose event another replica claimed again) cannot complete or reschedule it.
@@ -20,17 +31,20 @@
 //! is an [`api::InboundMessage`](crate::api::InboundMessage) or an
 //! [`api::StatusChange`](crate::api::StatusChange).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use telephony_core::store::ClaimedForward;
-use telephony_core::{ForwardEvent, InboundMessage, Receipt, Secret, StoreError, error_chain};
+use telephony_core::store::{ClaimedForward, ForwardOutcome, ForwardResult};
+use telephony_core::{ForwardEvent, InboundMessage, Receipt, Secret, error_chain};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
-use crate::api::ForwardedEvent;
+use crate::api::{EventData, ForwardedEvent};
 use crate::shared::Shared;
 
 /// Where to forward events (`forward`).
@@ -41,18 +55,6 @@ pub struct ForwardSettings {
     /// HMAC-SHA256 key; without it no signature header is sent.
     pub secret: Option<Secret>,
 }
-
-/// Events claimed at once, delivered one after the other.
-const BATCH: usize = 16;
-
-/// The receiver's time per request.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a claimed batch is reserved for one delivery attempt each: longer than the
-/// whole batch can take at the receiver's timeout (16 × 10 s), so a live replica never
-/// loses the lease of an event it is about to deliver; a replica that dies delays its
-/// events by at most this much.
-const LEASE: Duration = Duration::from_secs(180);
 
 /// The signature header value for a body: `sha256=<hex>`.
 ///
@@ -194,6 +196,8 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        // Taken before the claim, so the deadline is never later than the lease allows.
+        let deadline = Instant::now() + (LEASE - TIMEOUT - MARGIN);
         let now = OffsetDateTime::now_utc();
         let batch = fwd.shared.store().claim_forwards(now, LEASE, BATCH).await;
         let events = match batch {
@@ -212,36 +216,152 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
-        // In order, so a receiver sees a message before its status changes.
-        for claimed in events {
-            deliver(&fwd.shared, &http, &settings, claimed).await;
-        }
+        let claimed = events.len();
+        let lanes = lanes(events);
+        let lane_count = lanes.len();
+        let outcomes: Vec<ForwardOutcome> = futures_util::stream::iter(lanes)
+            .map(|lane| deliver_lane(&http, &settings, lane, deadline, &stop))
+            .buffer_unordered(LANES)
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await;
+        record(&fwd.shared, &outcomes, claimed, lane_count).await;
     }
 }
 
-async fn deliver(
-    shared: &Shared,
+/// Events claimed at once, split into lanes by contact.
+const BATCH: usize = 256;
+
+/// Lanes delivered at once, over the one HTTP client (its connection pool keeps a
+/// connection per lane alive between batches).
+const LANES: usize = 32;
+
+/// The receiver's time per request.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time kept at the end of a lease to record the batch's outcomes.
+const MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a claimed batch is reserved for one delivery attempt each. With the batch's
+/// events spread evenly, each of the [`LANES`] lanes at once delivers `BATCH / LANES` (8)
+/// of them one after the other, so the batch takes at most 8 × [`TIMEOUT`] (80 s) at the
+/// receiver's timeout; the lease adds one more timeout and the [`MARGIN`]: 95 s. An uneven
+/// batch (one contact with many events, or more contacts than lanes that queue for a
+/// lane) can take longer, so the batch has a deadline: no request starts later than
+/// `LEASE − TIMEOUT − MARGIN` after the claim, and a lane that reaches it releases the
+/// rest of its events untried, at their place in the queue. So a live replica's every
+/// request ends (at the latest at its timeout) and its outcomes are recorded before its
+/// lease runs out; a replica that dies delays its events by at most this much.
+const LEASE: Duration =
+    Duration::from_secs(TIMEOUT.as_secs() * (BATCH / LANES) as u64 + TIMEOUT.as_secs())
+        .saturating_add(MARGIN);
+
+/// A claimed event, read and encoded for the receiver.
+struct Prepared {
+    claimed: ClaimedForward,
+    /// The body to POST, or why the event cannot be encoded.
+    body: Result<Vec<u8>, String>,
+}
+
+/// Splits a claimed batch into lanes by contact ([`contact`]), each lane in the order of
+/// the claim (oldest due first); the lanes are in the order of their first event. An event
+/// whose contact is not known is a lane of its own.
+fn lanes(events: Vec<ClaimedForward>) -> Vec<Vec<Prepared>> {
+    let mut lanes: Vec<Vec<Prepared>> = Vec::new();
+    let mut by_contact: HashMap<String, usize> = HashMap::new();
+    for claimed in events {
+        // Events queued by an earlier version are re-encoded in today's shape; a payload
+        // that is not an event we know is delivered exactly as stored.
+        let (key, wire) = match ForwardedEvent::from_stored(&claimed.event.payload) {
+            Ok(e) => (contact(&e), serde_json::to_vec(&e)),
+            Err(e) => {
+                tracing::warn!(event_id = %claimed.event.id, error = %e, "stored forward event has an unknown shape; delivered as stored");
+                (None, serde_json::to_vec(&claimed.event.payload))
+            }
+        };
+        let body = wire.map_err(|e| format!("the event does not encode as JSON: {e}"));
+        let prepared = Prepared { claimed, body };
+        match key {
+            Some(key) => match by_contact.get(&key) {
+                Some(&i) => lanes[i].push(prepared),
+                None => {
+                    by_contact.insert(key, lanes.len());
+                    lanes.push(vec![prepared]);
+                }
+            },
+            None => lanes.push(vec![prepared]),
+        }
+    }
+    lanes
+}
+
+/// The contact an event is about, which names its lane: the other party's number for
+/// messages (the sender of `message.received`, the recipient of `message.status`), the
+/// call for `call.*` events.
+fn contact(ev: &ForwardedEvent) -> Option<String> {
+    match &ev.data {
+        EventData::MessageReceived(m) => Some(format!("number {}", m.from)),
+        EventData::MessageStatus(s) => Some(format!("number {}", s.to)),
+        EventData::CallMachineDetection(d) => Some(format!("call {}", d.call_id)),
+        EventData::CallRecording(r) => Some(format!("call {}", r.call_id)),
+    }
+}
+
+/// Delivers one lane's events in order, and says what became of each. The first failure
+/// ends the lane: its later events are released untried, due when the failed one is
+/// retried, so they do not overtake it. At the deadline, or when the worker is stopping,
+/// the events not tried yet are released at their place in the queue.
+async fn deliver_lane(
     http: &reqwest::Client,
     s: &ForwardSettings,
-    claimed: ClaimedForward,
-) {
-    let ClaimedForward { event: ev, lease } = claimed;
-    // Events queued by an earlier version are re-encoded in today's shape; a payload that
-    // is not an event we know is delivered exactly as stored.
-    let wire = match ForwardedEvent::from_stored(&ev.payload) {
-        Ok(e) => serde_json::to_vec(&e),
-        Err(e) => {
-            tracing::warn!(event_id = %ev.id, error = %e, "stored forward event has an unknown shape; delivered as stored");
-            serde_json::to_vec(&ev.payload)
+    lane: Vec<Prepared>,
+    deadline: Instant,
+    stop: &watch::Receiver<bool>,
+) -> Vec<ForwardOutcome> {
+    let mut out = Vec::with_capacity(lane.len());
+    let mut events = lane.into_iter();
+    while let Some(p) = events.next() {
+        if *stop.borrow() || Instant::now() >= deadline {
+            tracing::debug!(event_id = %p.claimed.event.id, untried = events.len() + 1, "forward batch out of time or stopping; rest of the lane released");
+            for p in std::iter::once(p).chain(events) {
+                let at = p.claimed.due;
+                out.push(outcome(p.claimed, ForwardResult::Release { at }));
+            }
+            break;
         }
-    };
-    let body = match wire {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(event_id = %ev.id, error = %e, "forward event does not encode");
-            return;
+        match deliver(http, s, &p).await {
+            Ok(()) => {
+                tracing::debug!(event_id = %p.claimed.event.id, "event forwarded");
+                out.push(outcome(p.claimed, ForwardResult::Delivered));
+            }
+            Err(error) => {
+                let ev = &p.claimed.event;
+                let wait = telephony_core::retry::backoff(ev.attempts);
+                let at = OffsetDateTime::now_utc() + wait;
+                tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, held_back = events.len(), error = %error, "forwarding failed, will retry");
+                out.push(outcome(p.claimed, ForwardResult::Retry { error, at }));
+                for p in events {
+                    out.push(outcome(p.claimed, ForwardResult::Release { at }));
+                }
+                break;
+            }
         }
-    };
+    }
+    out
+}
+
+fn outcome(claimed: ClaimedForward, result: ForwardResult) -> ForwardOutcome {
+    ForwardOutcome {
+        id: claimed.event.id,
+        lease: claimed.lease,
+        result,
+    }
+}
+
+/// POSTs one event; `Err` says why it was not accepted.
+async fn deliver(http: &reqwest::Client, s: &ForwardSettings, p: &Prepared) -> Result<(), String> {
+    let ev = &p.claimed.event;
+    let body = p.body.clone()?;
     let mut req = http
         .post(&s.url)
         .header("content-type", "application/json")
@@ -253,32 +373,203 @@ async fn deliver(
             signature(secret.expose().as_bytes(), &body),
         );
     }
-    let result = req.body(body).send().await;
-    let error = match result {
-        Ok(r) if r.status().is_success() => None,
-        Ok(r) => Some(format!("receiver answered HTTP {}", r.status().as_u16())),
-        Err(e) => Some(format!("could not reach the receiver: {}", error_chain(&e))),
-    };
-    let store = shared.store();
-    let now = OffsetDateTime::now_utc();
-    let recorded = match &error {
-        None => {
-            tracing::debug!(event_id = %ev.id, "event forwarded");
-            store.complete_forward(&ev.id, lease, now).await
-        }
-        Some(err) => {
-            let wait = telephony_core::retry::backoff(ev.attempts);
-            tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, error = %err, "forwarding failed, will retry");
-            store.retry_forward(&ev.id, lease, err, now + wait).await
-        }
-    };
-    match recorded {
-        Ok(()) => {}
-        Err(StoreError::LeaseLost { .. }) => {
-            tracing::warn!(event_id = %ev.id, "forward result not recorded: the lease ran out and another worker claimed the event")
+    match req.body(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("receiver answered HTTP {}", r.status().as_u16())),
+        Err(e) => Err(format!("could not reach the receiver: {}", error_chain(&e))),
+    }
+}
+
+/// Records a batch's outcomes in one store write.
+async fn record(shared: &Shared, outcomes: &[ForwardOutcome], claimed: usize, lanes: usize) {
+    let delivered = outcomes
+        .iter()
+        .filter(|o| o.result == ForwardResult::Delivered)
+        .count();
+    match shared
+        .store()
+        .record_forwards(outcomes, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(lost) => {
+            for id in &lost {
+                tracing::warn!(event_id = %id, "forward result not recorded: the lease ran out and another worker claimed the event");
+            }
+            tracing::debug!(
+                claimed,
+                lanes,
+                delivered,
+                not_recorded = lost.len(),
+                "forward batch recorded"
+            );
         }
         Err(e) => {
-            tracing::error!(event_id = %ev.id, error = %error_chain(&e), "could not record forward result")
+            tracing::error!(claimed, delivered, error = %error_chain(&e), "could not record forward results; the events are delivered again once their lease runs out")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telephony_core::store::LeaseToken;
+
+    fn claimed(id: &str, payload: serde_json::Value, due_secs: i64) -> ClaimedForward {
+        ClaimedForward {
+            event: ForwardEvent {
+                id: id.into(),
+                kind: "message.received".into(),
+                payload,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                attempts: 2,
+                last_error: None,
+            },
+            lease: LeaseToken::from_i64(7),
+            due: OffsetDateTime::from_unix_timestamp(due_secs).unwrap(),
+        }
+    }
+
+    fn received(id: &str, from: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "message.received",
+            "data": {"id": "msg_1", "providerSid": "SM1", "channel": "sms", "from": from,
+                     "to": "+15550001234", "body": "hi", "receivedAt": "2026-01-02T03:04:05Z"}
+        })
+    }
+
+    fn status(id: &str, to: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "message.status",
+            "data": {"messageId": "msg_2", "to": to, "status": "sent", "providerSids": ["SM2"]}
+        })
+    }
+
+    fn recording(id: &str, call: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "call.recording",
+            "data": {"id": "RE1", "callId": call, "channels": "single", "format": "wav",
+                     "createdAt": "2026-01-02T03:04:05Z"}
+        })
+    }
+
+    fn amd(id: &str, call: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "createdAt": "2026-01-02T03:04:05Z", "type": "call.machine_detection",
+            "data": {"callId": call, "answeredBy": "human", "to": "+15557650001"}
+        })
+    }
+
+    #[test]
+    fn lanes_follow_the_contact_in_claim_order() {
+        let lanes = lanes(vec![
+            claimed("e1", received("e1", "+15557650001"), 1),
+            claimed("e2", status("e2", "+15557650002"), 2),
+            claimed("e3", status("e3", "+15557650001"), 3),
+            claimed("e4", serde_json::json!({"not": "an event"}), 4),
+            claimed("e5", recording("e5", "CA1"), 5),
+            claimed("e6", serde_json::json!({"not": "an event"}), 6),
+            claimed("e7", amd("e7", "CA1"), 7),
+            claimed("e8", received("e8", "+15557650002"), 8),
+        ]);
+        let ids: Vec<Vec<&str>> = lanes
+            .iter()
+            .map(|l| l.iter().map(|p| p.claimed.event.id.as_str()).collect())
+            .collect();
+        // The call's events share a lane (by call id, not by the callee's number); each
+        // payload of an unknown shape is a lane of its own.
+        assert_eq!(
+            ids,
+            [
+                vec!["e1", "e3"],
+                vec!["e2", "e8"],
+                vec!["e4"],
+                vec!["e5", "e7"],
+                vec!["e6"]
+            ]
+        );
+        // An unknown shape is delivered exactly as stored.
+        assert_eq!(
+            lanes[2][0].body.as_deref().unwrap(),
+            br#"{"not":"an event"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lane_past_its_deadline_or_stopping_is_released_at_its_place() {
+        let http = reqwest::Client::new();
+        // Nothing listens on port 1: a request would fail, and none is made.
+        let s = ForwardSettings {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: None,
+        };
+        let lane = || {
+            lanes(vec![
+                claimed("e1", received("e1", "+15557650001"), 10),
+                claimed("e2", received("e2", "+15557650001"), 20),
+            ])
+            .remove(0)
+        };
+        let released = |secs| ForwardResult::Release {
+            at: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
+        };
+        let expected = vec![
+            ForwardOutcome {
+                id: "e1".into(),
+                lease: LeaseToken::from_i64(7),
+                result: released(10),
+            },
+            ForwardOutcome {
+                id: "e2".into(),
+                lease: LeaseToken::from_i64(7),
+                result: released(20),
+            },
+        ];
+        let (_tx, running) = watch::channel(false);
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(
+            deliver_lane(&http, &s, lane(), past, &running).await,
+            expected
+        );
+        let (_tx, stopping) = watch::channel(true);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            deliver_lane(&http, &s, lane(), later, &stopping).await,
+            expected
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_holds_back_the_rest_of_its_lane_until_its_retry() {
+        let http = reqwest::Client::new();
+        let s = ForwardSettings {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: None,
+        };
+        let lane = lanes(vec![
+            claimed("e1", received("e1", "+15557650001"), 10),
+            claimed("e2", received("e2", "+15557650001"), 20),
+            claimed("e3", received("e3", "+15557650001"), 30),
+        ])
+        .remove(0);
+        let (_tx, running) = watch::channel(false);
+        let before = OffsetDateTime::now_utc();
+        let later = Instant::now() + Duration::from_secs(60);
+        let out = deliver_lane(&http, &s, lane, later, &running).await;
+        let after = OffsetDateTime::now_utc();
+        let ids: Vec<&str> = out.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2", "e3"]);
+        let ForwardResult::Retry { error, at } = &out[0].result else {
+            panic!("{out:?}")
+        };
+        assert!(
+            error.starts_with("could not reach the receiver: "),
+            "{error}"
+        );
+        // Two failures before this claim: the third waits 4 s.
+        let wait = Duration::from_secs(4);
+        assert!(*at >= before + wait && *at <= after + wait, "{at}");
+        for o in &out[1..] {
+            assert_eq!(o.result, ForwardResult::Release { at: *at });
         }
     }
 }

@@ -11,6 +11,7 @@ mod bridge_routes;
 mod decided_at_insert;
 mod dispatch_retries;
 mod erasure;
+mod forwarding;
 mod histograms;
 #[cfg(feature = "otel")]
 mod otel;

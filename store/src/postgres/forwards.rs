@@ -4,16 +4,18 @@
 //! claim the same event); delivered rows stay, marked `delivered_at`, so
 //! the statistics can count them.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
-use telephony_core::store::{ClaimedForward, LeaseToken};
+use telephony_core::store::{ClaimedForward, ForwardOutcome, LeaseToken};
 use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 
 use super::codec::{self, get, get_json, get_time, get_u32};
 use crate::codec::ForwardRow;
+use crate::forward_outcomes::{self, Grouped};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
@@ -96,6 +98,10 @@ pub(crate) async fn claim(
         Ok(ClaimedForward {
             event: decode(row)?,
             lease: token,
+            due: codec::from_ms(
+                "forwards.next_attempt_at",
+                get::<i64>(row, "forwards.next_attempt_at")?,
+            )?,
         })
     })
     .collect()
@@ -172,6 +178,72 @@ pub(crate) async fn retry(
     .map_err(backend)?;
     if done.rows_affected() == 0 {
         return Err(fenced(conn, id).await);
+    }
+    Ok(())
+}
+
+/// Records a batch of outcomes (the caller's one write transaction): one `UPDATE` per
+/// claim token for deliveries and per (token, due time) for releases, one per retry.
+/// Returns the ids of the outcomes that changed nothing, in the order given.
+pub(crate) async fn record(
+    conn: &mut PgConnection,
+    outcomes: &[ForwardOutcome],
+    now: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let Grouped {
+        delivered,
+        retries,
+        releases,
+    } = forward_outcomes::group(outcomes);
+    let mut applied = HashSet::new();
+    for d in &delivered {
+        let rows = sqlx::query(
+            "UPDATE forwards SET delivered_at = $1, leased_until = NULL, lease_token = NULL \
+             WHERE delivered_at IS NULL AND lease_token = $2 AND id = ANY($3) RETURNING id",
+        )
+        .bind(codec::to_ms(now))
+        .bind(d.token)
+        .bind(&d.ids)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    for r in &retries {
+        let rows = sqlx::query(
+            "UPDATE forwards SET leased_until = NULL, lease_token = NULL, next_attempt_at = $2, \
+               last_error = $3 \
+             WHERE id = $1 AND delivered_at IS NULL AND lease_token = $4 RETURNING id",
+        )
+        .bind(r.id)
+        .bind(r.at_ms)
+        .bind(r.error)
+        .bind(r.token)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    for r in &releases {
+        let rows = sqlx::query(
+            "UPDATE forwards SET leased_until = NULL, lease_token = NULL, next_attempt_at = $1, \
+               attempts = greatest(attempts - 1, 0) \
+             WHERE delivered_at IS NULL AND lease_token = $2 AND id = ANY($3) RETURNING id",
+        )
+        .bind(r.at_ms)
+        .bind(r.token)
+        .bind(&r.ids)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    Ok(forward_outcomes::lost(outcomes, &applied))
+}
+
+fn collect_ids(
+    rows: Result<Vec<PgRow>, sqlx::Error>,
+    into: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    for row in rows.map_err(backend)? {
+        into.insert(get::<String>(&row, "forwards.id")?);
     }
     Ok(())
 }

@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use telephony_core::redact::redact_url;
+use telephony_core::store::ForwardOutcome;
 use telephony_core::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue,
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
@@ -851,6 +852,17 @@ impl ForwardStore for PostgresStore {
             error,
             next_attempt
         ))
+    }
+
+    async fn record_forwards(
+        &self,
+        outcomes: &[ForwardOutcome],
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        in_write_tx!(self, |conn| forwards::record(conn, outcomes, now))
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {

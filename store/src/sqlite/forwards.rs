@@ -3,16 +3,18 @@
 //! Claims lease rows like the outbox does; delivered rows stay, marked `delivered_at`, so
 //! the statistics can count them.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
-use telephony_core::store::{ClaimedForward, LeaseToken};
+use telephony_core::store::{ClaimedForward, ForwardOutcome, LeaseToken};
 use telephony_core::{ForwardEvent, ForwardStats, StoreError};
 use time::OffsetDateTime;
 
 use super::codec::{self, get, get_json, get_time, get_u32};
 use crate::codec::ForwardRow;
+use crate::forward_outcomes::{self, Grouped};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
@@ -89,20 +91,20 @@ pub(crate) async fn claim(
     let mut claimed = rows
         .iter()
         .map(|row| {
-            let key = (
-                get::<i64>(row, "forwards.next_attempt_at")?,
-                get::<i64>(row, "forwards.seq")?,
-            );
-            Ok((key, decode(row)?))
+            let due = get::<i64>(row, "forwards.next_attempt_at")?;
+            let key = (due, get::<i64>(row, "forwards.seq")?);
+            let due = codec::from_ms("forwards.next_attempt_at", due)?;
+            Ok((key, due, decode(row)?))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     // RETURNING has no defined order; hand events out in the order they were picked.
-    claimed.sort_by_key(|(key, _)| *key);
+    claimed.sort_by_key(|(key, _, _)| *key);
     Ok(claimed
         .into_iter()
-        .map(|(_, event)| ClaimedForward {
+        .map(|(_, due, event)| ClaimedForward {
             event,
             lease: token,
+            due,
         })
         .collect())
 }
@@ -178,6 +180,85 @@ pub(crate) async fn retry(
     .map_err(backend)?;
     if done.rows_affected() == 0 {
         return Err(fenced(conn, id).await);
+    }
+    Ok(())
+}
+
+/// Records a batch of outcomes (the caller's one write transaction): one `UPDATE` per
+/// claim token for deliveries and per (token, due time) for releases, one per retry.
+/// Returns the ids of the outcomes that changed nothing, in the order given.
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    outcomes: &[ForwardOutcome],
+    now: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let Grouped {
+        delivered,
+        retries,
+        releases,
+    } = forward_outcomes::group(outcomes);
+    let mut applied = HashSet::new();
+    for d in &delivered {
+        for ids in d.ids.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE forwards SET leased_until = NULL, lease_token = NULL, delivered_at = ",
+            );
+            q.push_bind(codec::to_ms(now))
+                .push(" WHERE delivered_at IS NULL AND lease_token = ")
+                .push_bind(d.token)
+                .push(" AND id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            sep.push_unseparated(") RETURNING id");
+            collect_ids(q.build().fetch_all(&mut *conn).await, &mut applied)?;
+        }
+    }
+    for r in &retries {
+        let rows = sqlx::query(
+            "UPDATE forwards SET leased_until = NULL, lease_token = NULL, next_attempt_at = ?2, \
+               last_error = ?3 \
+             WHERE id = ?1 AND delivered_at IS NULL AND lease_token = ?4 RETURNING id",
+        )
+        .bind(r.id)
+        .bind(r.at_ms)
+        .bind(r.error)
+        .bind(r.token)
+        .fetch_all(&mut *conn)
+        .await;
+        collect_ids(rows, &mut applied)?;
+    }
+    for r in &releases {
+        for ids in r.ids.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE forwards SET leased_until = NULL, lease_token = NULL, \
+                   attempts = max(attempts - 1, 0), next_attempt_at = ",
+            );
+            q.push_bind(r.at_ms)
+                .push(" WHERE delivered_at IS NULL AND lease_token = ")
+                .push_bind(r.token)
+                .push(" AND id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            sep.push_unseparated(") RETURNING id");
+            collect_ids(q.build().fetch_all(&mut *conn).await, &mut applied)?;
+        }
+    }
+    Ok(forward_outcomes::lost(outcomes, &applied))
+}
+
+/// Ids bound in one `IN (…)` list: well under SQLite's limit of 32766 parameters.
+const CHUNK: usize = 10_000;
+
+fn collect_ids(
+    rows: Result<Vec<SqliteRow>, sqlx::Error>,
+    into: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    for row in rows.map_err(backend)? {
+        into.insert(get::<String>(&row, "forwards.id")?);
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ use async_trait::async_trait;
 use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
+use telephony_core::store::ForwardOutcome;
 use telephony_core::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue,
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
@@ -951,6 +952,17 @@ impl ForwardStore for SqliteStore {
             error,
             next_attempt
         ))
+    }
+
+    async fn record_forwards(
+        &self,
+        outcomes: &[ForwardOutcome],
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        in_write_tx!(self, |conn| forwards::record(conn, outcomes, now))
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {

@@ -28,6 +28,7 @@ impl ForwardStore for MemoryStore {
                 out.push(ClaimedForward {
                     event: row.event.clone(),
                     lease: token,
+                    due: row.next_attempt,
                 });
                 row.event.attempts += 1;
             }
@@ -65,6 +66,39 @@ impl ForwardStore for MemoryStore {
         row.next_attempt = next_attempt;
         row.event.last_error = Some(error.to_string());
         Ok(())
+    }
+
+    async fn record_forwards(
+        &self,
+        outcomes: &[ForwardOutcome],
+        _now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut g = self.lock();
+        let mut lost = Vec::new();
+        for o in outcomes {
+            let Some(row) = g
+                .forwards
+                .iter_mut()
+                .find(|f| f.event.id == o.id && !f.done && f.lease == Some(o.lease))
+            else {
+                lost.push(o.id.clone());
+                continue;
+            };
+            row.leased_until = None;
+            row.lease = None;
+            match &o.result {
+                ForwardResult::Delivered => row.done = true,
+                ForwardResult::Retry { error, at } => {
+                    row.next_attempt = *at;
+                    row.event.last_error = Some(error.clone());
+                }
+                ForwardResult::Release { at } => {
+                    row.next_attempt = *at;
+                    row.event.attempts = row.event.attempts.saturating_sub(1);
+                }
+            }
+        }
+        Ok(lost)
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {

@@ -31,10 +31,11 @@ use crate::phone::PhoneNumber;
 use crate::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusChange, CallStatusOutcome, CallStore, CallTurn,
     CappedEnqueue, ClaimedForward, ClaimedInbound, ClusterStore, ContactStore, DispatchOutcome,
-    DispatchResult, FailedInbound, ForwardEvent, ForwardStats, ForwardStore, InboxEntry,
-    InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken, NewCall,
-    OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore, ReplicaBeat, SendCap,
-    SendRate, StatusOutcome, StatusSource, StoreError, WorkKind, WorkWatch, default_limit,
+    DispatchResult, FailedInbound, ForwardEvent, ForwardOutcome, ForwardResult, ForwardStats,
+    ForwardStore, InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome,
+    LeaseToken, NewCall, OrphanCallStatus, OutboxItem, OutboxStore, PendingAnswer, PolicyStore,
+    ReplicaBeat, SendCap, SendRate, StatusOutcome, StatusSource, StoreError, WorkKind, WorkWatch,
+    default_limit,
 };
 
 #[derive(Default)]

@@ -35,6 +35,42 @@ pub struct ClaimedForward {
     pub event: ForwardEvent,
     /// This claim's fencing token, to pass back with the result.
     pub lease: LeaseToken,
+    /// When the event was due: its place in the queue (claims take events oldest due
+    /// first). [`ForwardResult::Release`] with this time gives it back at the same place.
+    pub due: OffsetDateTime,
+}
+
+/// What became of one claimed forward event (see [`ForwardStore::record_forwards`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardResult {
+    /// The receiver accepted it: it is done.
+    Delivered,
+    /// The attempt failed: `error` is recorded, the lease released, and the event is due
+    /// again at `at`. The claim's attempt counts.
+    Retry {
+        /// Why the attempt failed.
+        error: String,
+        /// When it is due again.
+        at: OffsetDateTime,
+    },
+    /// It was claimed but not tried (an earlier event of its contact failed, the batch ran
+    /// out of time, the worker is stopping): the lease is released, the event is due again
+    /// at `at`, and the claim's attempt is not counted.
+    Release {
+        /// When it is due again.
+        at: OffsetDateTime,
+    },
+}
+
+/// The outcome of one claimed forward event, fenced by its claim's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardOutcome {
+    /// The event's id.
+    pub id: String,
+    /// The token of the claim that delivered it ([`ClaimedForward::lease`]).
+    pub lease: LeaseToken,
+    /// What became of it.
+    pub result: ForwardResult,
 }
 
 /// Forwarding health.
@@ -89,6 +125,53 @@ pub trait ForwardStore: Send + Sync + 'static {
         error: &str,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    /// Records the outcomes of claimed events, all in one write transaction (one write
+    /// per batch instead of one per event); `now` is the delivery time of
+    /// [`ForwardResult::Delivered`] events. Each outcome is fenced like
+    /// [`complete_forward`](Self::complete_forward): it applies only while the event is
+    /// undelivered and still holds the outcome's lease token. An outcome whose claim was
+    /// superseded, whose event is already delivered, or whose id is unknown changes
+    /// nothing and does not stop the others: their ids are returned, in the order given.
+    /// An error means nothing was recorded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telephony_core::store::{ForwardEvent, ForwardOutcome, ForwardResult, ForwardStore};
+    /// use telephony_core::MemoryStore;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// for id in ["evt_1", "evt_2"] {
+    ///     let payload = serde_json::json!({"id": id});
+    ///     let event = ForwardEvent { id: id.into(), kind: "message.received".into(), payload,
+    ///         created_at: now, attempts: 0, last_error: None };
+    ///     store.enqueue_forward(&event).await?;
+    /// }
+    /// let claimed = store.claim_forwards(now, Duration::from_secs(60), 10).await?;
+    /// let later = now + Duration::from_secs(1);
+    /// let outcomes = [
+    ///     ForwardOutcome { id: "evt_1".into(), lease: claimed[0].lease,
+    ///         result: ForwardResult::Retry { error: "receiver answered HTTP 503".into(), at: later } },
+    ///     ForwardOutcome { id: "evt_2".into(), lease: claimed[1].lease,
+    ///         result: ForwardResult::Release { at: later } },
+    ///     ForwardOutcome { id: "evt_unknown".into(), lease: claimed[1].lease,
+    ///         result: ForwardResult::Delivered },
+    /// ];
+    /// assert_eq!(store.record_forwards(&outcomes, now).await?, ["evt_unknown"]);
+    /// let again = store.claim_forwards(later, Duration::from_secs(60), 10).await?;
+    /// // The retried event counts its attempt; the released one does not.
+    /// let attempts: Vec<u32> = again.iter().map(|c| c.event.attempts).collect();
+    /// assert_eq!(attempts, [1, 0]);
+    /// # Ok::<(), telephony_core::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    async fn record_forwards(
+        &self,
+        outcomes: &[ForwardOutcome],
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Counts and the last error, for `telephony status`.
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError>;

@@ -30,7 +30,9 @@ pub use export::{
     DEFAULT_EXPORT_PAGE, ExportCursor, ExportPage, ExportRange, ExportStore, call_cursor,
     export_page_size, inbox_cursor, receipt_cursor,
 };
-pub use forwarding::{ClaimedForward, ForwardEvent, ForwardStats, ForwardStore};
+pub use forwarding::{
+    ClaimedForward, ForwardEvent, ForwardOutcome, ForwardResult, ForwardStats, ForwardStore,
+};
 pub use health::{CommitObserver, HealthReport, HealthStore, StoreErrorKind, WriteFailure};
 pub use inbox::{
     ClaimedInbound, DispatchOutcome, DispatchResult, FailedInbound, InboxEntry, InboxQuery,

@@ -132,3 +132,245 @@ pub async fn superseded_forward_claim_is_fenced<S: ForwardStore + ?Sized>(s: &S)
         Err(StoreError::LeaseLost { .. })
     ));
 }
+
+/// A forward event for the batch cases: `message.received`, created `secs` after [`t0`].
+fn batch_event(id: &str, secs: u64) -> crate::store::ForwardEvent {
+    crate::store::ForwardEvent {
+        id: id.to_string(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({"id": id}),
+        created_at: t0() + Duration::from_secs(secs),
+        attempts: 0,
+        last_error: None,
+    }
+}
+
+/// One [`ForwardStore::record_forwards`] call records a delivery, a retry and releases:
+/// a retry counts its attempt and keeps its error; a release takes the claim's attempt
+/// back, keeps the last error and makes the event due at the time given (its old place,
+/// or later).
+pub async fn batch_outcomes_apply_in_one_call<S: ForwardStore + ?Sized>(s: &S) {
+    use crate::store::{ForwardOutcome, ForwardResult, ForwardStats};
+    let secs = |n: u64| t0() + Duration::from_secs(n);
+    for (i, id) in ["evt_a", "evt_b", "evt_c", "evt_d"].into_iter().enumerate() {
+        s.enqueue_forward(&batch_event(id, i as u64)).await.unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let c = s.claim_forwards(secs(10), lease, 10).await.unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts, c.due))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("evt_a", 0, secs(0)),
+            ("evt_b", 0, secs(1)),
+            ("evt_c", 0, secs(2)),
+            ("evt_d", 0, secs(3))
+        ]
+    );
+    let outcome = |c: &crate::store::ClaimedForward, result| ForwardOutcome {
+        id: c.event.id.clone(),
+        lease: c.lease,
+        result,
+    };
+    let lost = s
+        .record_forwards(
+            &[
+                outcome(&c[0], ForwardResult::Delivered),
+                outcome(
+                    &c[1],
+                    ForwardResult::Retry {
+                        error: "receiver answered HTTP 503".into(),
+                        at: secs(20),
+                    },
+                ),
+                outcome(&c[2], ForwardResult::Release { at: secs(20) }),
+                outcome(&c[3], ForwardResult::Release { at: c[3].due }),
+            ],
+            secs(11),
+        )
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 3,
+            failing: 1,
+            delivered: 1,
+            last_error: Some("receiver answered HTTP 503".into())
+        }
+    );
+    // Released at its old place: due again at once, its attempt not counted.
+    let c = s.claim_forwards(secs(11), lease, 10).await.unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts, c.due))
+        .collect();
+    assert_eq!(got, [("evt_d", 0, secs(3))]);
+    assert!(
+        s.record_forwards(&[outcome(&c[0], ForwardResult::Delivered)], secs(12))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.claim_forwards(secs(19), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The retried and the released event are due together, in their queue order.
+    let c = s.claim_forwards(secs(20), lease, 10).await.unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|c| {
+            (
+                c.event.id.as_str(),
+                c.event.attempts,
+                c.event.last_error.as_deref(),
+                c.due,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("evt_b", 1, Some("receiver answered HTTP 503"), secs(20)),
+            ("evt_c", 0, None, secs(20))
+        ]
+    );
+    // A release keeps the error of the attempt before it.
+    let lost = s
+        .record_forwards(
+            &[
+                outcome(&c[0], ForwardResult::Release { at: secs(30) }),
+                outcome(&c[1], ForwardResult::Delivered),
+            ],
+            secs(21),
+        )
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 1,
+            failing: 1,
+            delivered: 3,
+            last_error: Some("receiver answered HTTP 503".into())
+        }
+    );
+    let c = s.claim_forwards(secs(30), lease, 10).await.unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts, c.due))
+        .collect();
+    assert_eq!(got, [("evt_b", 1, secs(30))]);
+    s.record_forwards(&[outcome(&c[0], ForwardResult::Delivered)], secs(31))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 0,
+            failing: 0,
+            delivered: 4,
+            last_error: None
+        }
+    );
+    assert!(s.record_forwards(&[], secs(32)).await.unwrap().is_empty());
+}
+
+/// Outcomes whose lease was lost (the event was claimed again), whose event is already
+/// delivered, or whose id is unknown are reported by id, in the order given, and change
+/// nothing; the other outcomes of the same call apply.
+pub async fn lost_forward_leases_are_reported_while_the_rest_apply<S: ForwardStore + ?Sized>(
+    s: &S,
+) {
+    use crate::store::{ForwardOutcome, ForwardResult, ForwardStats};
+    let secs = |n: u64| t0() + Duration::from_secs(n);
+    for id in ["evt_f1", "evt_f2", "evt_f3"] {
+        s.enqueue_forward(&batch_event(id, 0)).await.unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let old = s.claim_forwards(secs(0), lease, 1).await.unwrap();
+    assert_eq!(old.len(), 1);
+    let new = s.claim_forwards(secs(30), lease, 10).await.unwrap();
+    let got: Vec<_> = new
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts))
+        .collect();
+    assert_eq!(got, [("evt_f1", 1), ("evt_f2", 0), ("evt_f3", 0)]);
+    let outcome = |id: &str, lease, result| ForwardOutcome {
+        id: id.to_string(),
+        lease,
+        result,
+    };
+    let lost = s
+        .record_forwards(
+            &[
+                outcome(
+                    "evt_f1",
+                    old[0].lease,
+                    ForwardResult::Retry {
+                        error: "late".into(),
+                        at: secs(40),
+                    },
+                ),
+                outcome("evt_f2", new[1].lease, ForwardResult::Delivered),
+                outcome(
+                    "evt_nope",
+                    new[1].lease,
+                    ForwardResult::Release { at: secs(40) },
+                ),
+                outcome(
+                    "evt_f3",
+                    new[2].lease,
+                    ForwardResult::Release { at: secs(50) },
+                ),
+            ],
+            secs(31),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, ["evt_f1", "evt_nope"]);
+    // evt_f1 kept the new claim's lease and no error.
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 2,
+            failing: 0,
+            delivered: 1,
+            last_error: None
+        }
+    );
+    assert!(
+        s.claim_forwards(secs(49), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Already delivered: even its own claim's token no longer applies.
+    let lost = s
+        .record_forwards(
+            &[
+                outcome("evt_f2", new[1].lease, ForwardResult::Delivered),
+                outcome("evt_f1", new[0].lease, ForwardResult::Delivered),
+            ],
+            secs(49),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost, ["evt_f2"]);
+    let c = s.claim_forwards(secs(50), lease, 10).await.unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts))
+        .collect();
+    assert_eq!(got, [("evt_f3", 0)]);
+    let st = s.forward_stats().await.unwrap();
+    assert_eq!((st.pending, st.delivered), (1, 2));
+}

@@ -246,6 +246,8 @@ macro_rules! forward_store_tests {
     ($fresh:path) => {
         $crate::store_suite_tests!(@case $fresh, forwarding, forward_queue);
         $crate::store_suite_tests!(@case $fresh, forwarding, superseded_forward_claim_is_fenced);
+        $crate::store_suite_tests!(@case $fresh, forwarding, batch_outcomes_apply_in_one_call);
+        $crate::store_suite_tests!(@case $fresh, forwarding, lost_forward_leases_are_reported_while_the_rest_apply);
     };
 }
 
