@@ -187,20 +187,12 @@ fn spawn_checkpointer(
             if pool.is_closed() {
                 break;
             }
-            let started = std::time::Instant::now();
-            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&pool)
-                .await
-            {
-                Ok((busy, log, done)) => {
-                    debug!(
-                        path = %path.display(), busy, wal_frames = log, checkpointed = done,
-                        ms = started.elapsed().as_millis() as u64, "wal checkpoint"
-                    );
+            match catch_up(&pool, &path).await {
+                Ok(log) => {
                     // Under steady writes a passive checkpoint never catches up with the
                     // writer, so the WAL would never restart: once it is long, a RESTART
-                    // checkpoint (just after the passive one, so with little left to copy)
-                    // holds the writer briefly and lets the WAL start over.
+                    // checkpoint (just after the passive ones caught up, so with little
+                    // left to copy) holds the writer briefly and lets the WAL start over.
                     if log > WAL_RESTART_FRAMES && !writer.is_closed() {
                         let started = std::time::Instant::now();
                         match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
@@ -233,6 +225,37 @@ fn spawn_checkpointer(
         }
         pool.close().await;
     });
+}
+
+/// Most passive checkpoints in a row before a RESTART (see [`catch_up`]).
+const CATCH_UP_PASSES: usize = 4;
+
+/// Frames left uncopied after which [`catch_up`] stops early.
+const CAUGHT_UP_FRAMES: i64 = 256;
+
+/// PASSIVE checkpoints until few frames are left to copy (or [`CATCH_UP_PASSES`]): each pass
+/// copies what the writer appended during the one before, a fraction of it, so the RESTART
+/// that may follow (holding the writer) copies and syncs a few pages instead of the
+/// hundreds of milliseconds' worth a single pass leaves behind under load. Returns the
+/// WAL's length in frames.
+async fn catch_up(pool: &SqlitePool, path: &Path) -> Result<i64, sqlx::Error> {
+    let mut log = 0;
+    for pass in 1..=CATCH_UP_PASSES {
+        let started = std::time::Instant::now();
+        let (busy, frames, done) =
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(pool)
+                .await?;
+        log = frames;
+        debug!(
+            path = %path.display(), pass, busy, wal_frames = frames, checkpointed = done,
+            ms = started.elapsed().as_millis() as u64, "wal checkpoint"
+        );
+        if frames - done <= CAUGHT_UP_FRAMES {
+            break;
+        }
+    }
+    Ok(log)
 }
 
 impl std::fmt::Debug for SqliteStore {
