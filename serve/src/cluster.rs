@@ -1,5 +1,5 @@
 //! This process as one replica of a gateway whose store others share: its id and what it
-//! holds now, which the heartbeat worker ([`crate::worker::heartbeat`]) records in the
+//! holds now, which the heartbeat worker (`worker::heartbeat`) records in the
 //! store ([`ClusterStore`](telephony_core::ClusterStore)) for `telephony status`.
 //!
 //! The heartbeat beats every [`BEAT_EVERY`]; a replica whose last beat is older than

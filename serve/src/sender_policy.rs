@@ -167,6 +167,39 @@ impl Lookups {
         Ok(pending)
     }
 
+    /// Reads, in one query, whether each sender of `msgs` that the policy admits only
+    /// once approved is approved (the rest need no lookup). A failed read is logged and
+    /// left to the per-message lookups, which report it on the message.
+    pub(crate) async fn prefetch(&self, policy: &SenderPolicy, msgs: &[&InboundMessage]) {
+        let mut wanted: Vec<PhoneNumber> = Vec::new();
+        for msg in msgs {
+            let Some(n) = msg.from_address().map(|a| a.number().clone()) else {
+                continue;
+            };
+            if matches!(policy.policy.0.admit(Some(&n)), Admission::IfApproved(_))
+                && !wanted.contains(&n)
+            {
+                wanted.push(n);
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let store = policy.outbox.shared().store();
+        match store.approved_senders_among(&wanted).await {
+            Ok(approved) => {
+                let mut known = telephony_core::sync::lock(&self.approved);
+                for n in wanted {
+                    let is = approved.contains(&n);
+                    known.insert(n, is);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(senders = wanted.len(), error = %telephony_core::error_chain(&e), "reading the batch's approved senders failed; looking them up one by one")
+            }
+        }
+    }
+
     /// A request was created: the pending list is read again when next needed.
     fn forget_pending(&self) {
         *telephony_core::sync::lock(&self.pending) = None;

@@ -132,8 +132,15 @@ async fn dispatch_batch<G: Clone + Send + Sync + 'static>(
             None => lanes.push((c.message.from.clone(), vec![c])),
         }
     }
-    // The batch's store reads for the policy, shared by its lanes.
+    // The batch's store reads for the policy, shared by its lanes: the approvals of all
+    // its senders in one read.
     let lookups = Arc::new(Lookups::fresh());
+    let msgs: Vec<&InboundMessage> = lanes
+        .iter()
+        .flat_map(|(_, lane)| lane.iter().map(|c| &c.message))
+        .collect();
+    lookups.prefetch(part.policy(), &msgs).await;
+    drop(msgs);
     let mut set = JoinSet::new();
     for (_, lane) in lanes {
         let part = part.clone();

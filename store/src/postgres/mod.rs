@@ -708,6 +708,16 @@ impl PolicyStore for PostgresStore {
         on_pool!(self, |conn| pairing::is_approved(conn, number))
     }
 
+    async fn approved_senders_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Default::default());
+        }
+        on_pool!(self, |conn| pairing::approved_among(conn, numbers))
+    }
+
     async fn set_opted_out(
         &self,
         number: &PhoneNumber,

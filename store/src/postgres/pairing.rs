@@ -197,3 +197,23 @@ pub(crate) async fn is_approved(
         .await
         .map_err(backend)
 }
+
+/// Which of `numbers` are approved senders, in one query.
+pub(crate) async fn approved_among(
+    conn: &mut PgConnection,
+    numbers: &[PhoneNumber],
+) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+    let list: Vec<&str> = numbers.iter().map(PhoneNumber::as_str).collect();
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT number FROM approved_senders WHERE number = ANY($1)")
+            .bind(&list)
+            .fetch_all(conn)
+            .await
+            .map_err(backend)?;
+    let rows: std::collections::HashSet<String> = rows.into_iter().collect();
+    Ok(numbers
+        .iter()
+        .filter(|n| rows.contains(n.as_str()))
+        .cloned()
+        .collect())
+}

@@ -148,12 +148,14 @@ impl Drop for CheckpointStop {
 }
 
 /// The page size of a database this store creates (SQLite's default is 4096). Each inbound
-/// message dirties a page of the `provider_sid` index (providers' SIDs are random) and one
-/// of `inbox_by_sender`, and the WAL takes a whole page image per dirtied page and commit:
-/// a smaller page is fewer WAL bytes to write and checkpoint per message. Measured under
-/// load (`benches/RESULTS.md`, issue 23): 2 KiB against 4 KiB gave +10 % inbound req/s and
-/// p99 −40 % on disk; 1 KiB against 2 KiB the same req/s and p99 −36 % (28 → 18 ms). A row
-/// longer than about 990 bytes spills into overflow pages.
+/// message dirties a page of the `provider_sid` index (providers' SIDs are random), and the
+/// WAL takes a whole page image per dirtied page and commit: a smaller page is fewer WAL
+/// bytes to write and checkpoint per message. Measured under load (`benches/RESULTS.md`,
+/// issue 23): 2 KiB against 4 KiB gave +10 % inbound req/s and p99 −40 % on disk; 1 KiB
+/// against 2 KiB the same req/s and p99 −36 % (28 → 18 ms). (Until migration 16 each
+/// message also dirtied a page of `inbox_by_sender`; the per-sender counts that replaced
+/// it took p99 from 18 to 7 ms.) A row longer than about 990 bytes spills into overflow
+/// pages.
 const PAGE_SIZE: u32 = 1024;
 
 /// WAL length (frames of one page) above which the checkpointer restarts the WAL.
@@ -845,6 +847,16 @@ impl PolicyStore for SqliteStore {
 
     async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         on_reader!(self, |conn| pairing::is_approved(conn, number))
+    }
+
+    async fn approved_senders_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Default::default());
+        }
+        on_reader!(self, |conn| pairing::approved_among(conn, numbers))
     }
 
     async fn set_opted_out(

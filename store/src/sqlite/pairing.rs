@@ -190,3 +190,30 @@ pub(crate) async fn is_approved(
         .await
         .map_err(backend)
 }
+
+/// Which of `numbers` are approved senders, in one query (a few hundred numbers at most per
+/// statement, far under SQLite's bound-parameter limit).
+pub(crate) async fn approved_among(
+    conn: &mut SqliteConnection,
+    numbers: &[PhoneNumber],
+) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+    let mut approved = std::collections::HashSet::new();
+    for chunk in numbers.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT number FROM approved_senders WHERE number IN (",
+        );
+        let mut list = q.separated(", ");
+        for n in chunk {
+            list.push_bind(n.as_str());
+        }
+        q.push(")");
+        let rows: Vec<String> = q
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let rows: std::collections::HashSet<String> = rows.into_iter().collect();
+        approved.extend(chunk.iter().filter(|n| rows.contains(n.as_str())).cloned());
+    }
+    Ok(approved)
+}

@@ -99,6 +99,18 @@ impl PolicyStore for MemoryStore {
         Ok(self.lock().approved_senders.contains(number))
     }
 
+    async fn approved_senders_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+        let g = self.lock();
+        Ok(numbers
+            .iter()
+            .filter(|n| g.approved_senders.contains(*n))
+            .cloned()
+            .collect())
+    }
+
     async fn set_opted_out(
         &self,
         number: &PhoneNumber,

@@ -44,6 +44,15 @@ pub trait PolicyStore: Send + Sync + 'static {
     /// True if the number was approved through pairing.
     async fn is_approved_sender(&self, number: &PhoneNumber) -> Result<bool, StoreError>;
 
+    /// Which of `numbers` were approved through pairing: [`is_approved_sender`] for many
+    /// numbers in one read (the dispatch worker asks once per batch).
+    ///
+    /// [`is_approved_sender`]: Self::is_approved_sender
+    async fn approved_senders_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<std::collections::HashSet<PhoneNumber>, StoreError>;
+
     /// Records an opt-out (`true`) or opt-in (`false`).
     async fn set_opted_out(
         &self,

@@ -110,7 +110,9 @@ impl std::fmt::Display for PruneKind {
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// Deletes, in one transaction, at most `limit` records of `kind` older than `before`
-    /// that nothing uses any more (see the [module docs](self)), and returns how many it
+    /// that nothing uses any more (never: sends still in the outbox, inbound messages still
+    /// `queued`, calls not in a final status, pending pairing requests, undelivered forward
+    /// events, opt-outs and approvals), and returns how many it
     /// deleted. Records that belong to one (a receipt's history, a call's transcript) go
     /// with it and are not counted. Oldest first; a result under `limit` means none is
     /// left. Inbound messages that go leave their sender known

@@ -63,6 +63,13 @@ pub async fn pairing_lifecycle<S: PolicyStore + ?Sized>(s: &S) {
         PairingResolution::Resolved(ref r) if r.status == PairingStatus::Rejected
     ));
     assert!(!s.is_approved_sender(&num("+15550000010")).await.unwrap());
+    // The same answers for many numbers in one read.
+    let among = s
+        .approved_senders_among(&[num("+15550000010"), a.clone(), num("+15550000099")])
+        .await
+        .unwrap();
+    assert_eq!(among, std::collections::HashSet::from([a.clone()]));
+    assert!(s.approved_senders_among(&[]).await.unwrap().is_empty());
     assert_eq!(
         s.resolve_pairing("NOPE2345", true, t0()).await.unwrap(),
         PairingResolution::NotFound
