@@ -7,6 +7,11 @@
 #   benches/replicas.sh                         # build, then every configuration once
 #   benches/replicas.sh --baseline 34c8064      # and the baseline's SQLite, alternating
 #   benches/replicas.sh --rounds 3 --duration 20 --connections 64
+#   benches/replicas.sh --skip-build --configs "sqlite pg1" --rounds 1 --perf 7
+#                                               # also `perf record` the first replica of each
+#                                               # run for 7 s (from 1.5 s in; --call-graph
+#                                               # dwarf) and summarize it with
+#                                               # benches/perf-shares.py into the run's perf.md
 #
 # What it does:
 #   1. builds the release `telephony` and `loadgen` (and, with --baseline, the baseline's
@@ -35,6 +40,7 @@ duration=20
 connections=64
 configs="sqlite pg1 pg2 pg3"
 skip_build=""
+perf_secs=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --baseline) baseline="$2"; shift 2 ;;
@@ -44,7 +50,8 @@ while [ $# -gt 0 ]; do
         --connections) connections="$2"; shift 2 ;;
         --configs) configs="$2"; shift 2 ;;
         --skip-build) skip_build=yes; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        --perf) perf_secs="$2"; shift 2 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -172,9 +179,16 @@ measure() {
     local pg_before pg_after load
     pg_before="$(pg_cpu)"
     load="$(cut -d' ' -f1 /proc/loadavg)"
+    local perf_pid=""
+    if [ -n "$perf_secs" ]; then
+        (sleep 1.5; exec perf record -q -F 499 --call-graph dwarf,16384 -p "${pids[0]}" -o "$run/perf.data" -- sleep "$perf_secs") \
+            >"$run/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     TWILIO_AUTH_TOKEN="$auth_token" "$bin/loadgen" --json "${rts[@]}" "${extra[@]}" \
         --account-sid "$account_sid" --connections "$connections" \
         --requests "$requests" --duration "$duration" >"$run/loadgen.json" 2>"$run/loadgen.err" || true
+    [ -z "$perf_pid" ] || wait "$perf_pid" || true
     pg_after="$(pg_cpu)"
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -188,6 +202,11 @@ measure() {
                     pg_total_relation_size('telephony.inbox') / greatest(count(*), 1) \
              FROM telephony.inbox" >"$run/pg-inbox-bytes.tsv" 2>/dev/null || true
         "$psql" -q -d "$pg" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+    fi
+    if [ -n "$perf_secs" ] && [ -f "$run/perf.data" ]; then
+        perf script -i "$run/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null \
+            | python3 "$repo/benches/perf-shares.py" >"$run/perf.md" || true
+        log "profile of $label round $round: $run/perf.md"
     fi
     python3 - "$run/loadgen.json" "$label" "$round" "$(( pg_after - pg_before ))" "$load" <<'PY' | tee -a "$out/results.tsv"
 import json, sys
