@@ -254,9 +254,11 @@ async fn invalid_messages_never_reach_the_network() {
 
 #[tokio::test]
 async fn an_unreachable_port_is_a_transport_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let listener = tokio::net::TcpSocket::new_v4().unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    drop(listener);
     let err = provider(&format!("http://{addr}"), None)
         .send(&msg(), &SendOptions::default())
         .await

@@ -46,6 +46,20 @@ async fn env(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
     e
 }
 
+/// Rate limits under which pairing texts go out at once (the sender's outbound rate is not
+/// what these tests test).
+fn fast_sends() -> telephony_serve::rate_limit::RateLimits {
+    telephony_serve::rate_limit::RateLimits {
+        outbound: telephony_serve::rate_limit::OutboundLimits::default().default_rate(
+            telephony_serve::rate_limit::Rate::per_second(100.0)
+                .unwrap()
+                .with_burst(100)
+                .unwrap(),
+        ),
+        ..Default::default()
+    }
+}
+
 /// [`env`] without its workers: what is posted waits in the store until they start.
 async fn env_idle(configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Env {
     let sim =
@@ -243,15 +257,7 @@ async fn pairing_code_repeat_approval_then_dispatch() {
 #[tokio::test]
 async fn a_flood_of_unknown_senders_sends_at_most_three_pairing_sms() {
     // Pairing texts go out at once here: the sender's outbound rate is not what is tested.
-    let fast = telephony_serve::rate_limit::RateLimits {
-        outbound: telephony_serve::rate_limit::OutboundLimits::default().default_rate(
-            telephony_serve::rate_limit::Rate::per_second(100.0)
-                .unwrap()
-                .with_burst(100)
-                .unwrap(),
-        ),
-        ..Default::default()
-    };
+    let fast = fast_sends();
     let e = env(|b| b.rate_limits(fast)).await;
     let mut outcomes = Vec::new();
     for i in 0..6 {
@@ -287,15 +293,7 @@ async fn a_flood_of_unknown_senders_sends_at_most_three_pairing_sms() {
 /// messages wait for it, and the pending cap holds across the batch's lanes.
 #[tokio::test]
 async fn strangers_in_one_dispatch_batch_get_one_code_each_within_the_cap() {
-    let fast = telephony_serve::rate_limit::RateLimits {
-        outbound: telephony_serve::rate_limit::OutboundLimits::default().default_rate(
-            telephony_serve::rate_limit::Rate::per_second(100.0)
-                .unwrap()
-                .with_burst(100)
-                .unwrap(),
-        ),
-        ..Default::default()
-    };
+    let fast = fast_sends();
     let mut e = env_idle(|b| b.rate_limits(fast)).await;
     let senders = [
         "+15550002001",

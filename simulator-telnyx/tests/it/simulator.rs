@@ -322,9 +322,11 @@ async fn auth_and_validation_answers() {
 
 #[tokio::test]
 async fn unreachable_webhook_is_recorded_not_fatal() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let listener = tokio::net::TcpSocket::new_v4().unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead = format!("http://{}/hook", listener.local_addr().unwrap());
-    drop(listener);
     let (sim, running, provider) = start(SimulatorConfig::generate()).await;
     provider
         .send(

@@ -1003,10 +1003,11 @@ async fn messaging_service_callbacks_name_the_service_and_the_chosen_sender() {
 #[tokio::test]
 async fn failing_callback_urls_are_recorded_and_not_retried() {
     let (sim, server) = start(config()).await;
-    // A port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let dead = tokio::net::TcpSocket::new_v4().unwrap();
+    dead.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead_url = format!("http://{}/status", dead.local_addr().unwrap());
-    drop(dead);
     // And one that answers 500.
     let (addr, got, rx_task) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
     let erroring_url = format!("http://{addr}/status");

@@ -86,9 +86,11 @@ async fn a_sandbox_gateway_passes_then_console_mistakes_are_named() {
 
     // Twilio delivers one message while the number pointed elsewhere (nothing listens
     // there: 11200 in the message log) and one to the gateway (200: not a failure).
-    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let gone = tokio::net::TcpSocket::new_v4().unwrap();
+    gone.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead = format!("http://{}/sms", gone.local_addr().unwrap());
-    drop(gone);
     let sid = sim.config().account_sid.clone();
     let lost =
         telephony_twilio_simulator::InboundSms::new(&sid, "+15550009999", number.as_str(), "lost");
@@ -161,9 +163,11 @@ async fn a_dead_public_url_on_ts_net_gets_the_funnel_command() {
     let (provider, mut parts) = probe::for_gateway(&config, Some(&running.runtime)).unwrap();
     // The Funnel name pinned to a loopback port where nothing listens, as a Funnel whose
     // mount is missing fails (no traffic leaves the machine).
-    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let gone = tokio::net::TcpSocket::new_v4().unwrap();
+    gone.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead = gone.local_addr().unwrap();
-    drop(gone);
     parts.public_url = Some(format!("http://gw.tail1234.ts.net:{}", dead.port()));
     parts.resolve = vec![("gw.tail1234.ts.net".into(), dead)];
     parts.local_port = 3335;

@@ -491,10 +491,11 @@ async fn stream_mode_app_closing_ends_the_stream_and_the_call_goes_on_to_its_clo
 
 #[tokio::test]
 async fn stream_mode_with_an_unreachable_app_hangs_the_call_up() {
-    // A port that was free a moment ago: nothing listens there.
-    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Bound, not listening: a connection is refused, and no other test's listener
+    // can be given the port while this socket is held.
+    let gone = tokio::net::TcpSocket::new_v4().unwrap();
+    gone.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let app_url = format!("ws://{}/media", gone.local_addr().unwrap());
-    drop(gone);
     let dir = tempfile::tempdir().unwrap();
     let (running, _) = stream_mode_server(dir.path(), &app_url).await;
     let rt = &running.runtime;

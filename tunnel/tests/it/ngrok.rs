@@ -8,9 +8,12 @@ const LOCAL: &str = "127.0.0.1:3335";
 
 #[tokio::test]
 async fn no_network_is_a_clear_error() {
-    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = gone.local_addr().unwrap().to_string();
-    drop(gone);
+    // Bound but not listening: a connection is refused, and while the socket is held no
+    // other test's listener can be given the port (a port released here was, and this
+    // test then reached that listener instead).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = reserved.local_addr().unwrap().to_string();
     let err = Ngrok::new()
         .authtoken("2testtoken")
         .server_addr(addr.clone())
@@ -25,6 +28,7 @@ async fn no_network_is_a_clear_error() {
         "{err}"
     );
     assert!(!err.contains("2testtoken"), "{err}");
+    drop(reserved);
 }
 
 #[tokio::test]
