@@ -1074,7 +1074,7 @@ impl ClusterStore for PostgresStore {
     }
 
     /// Fires when another store on this schema (another replica) enqueued work of `kind`
-    /// (`LISTEN`/`NOTIFY`, see [`wakeups`]); this store's own enqueues do not fire it.
+    /// (`LISTEN`/`NOTIFY`, see the `wakeups` module); this store's own enqueues do not fire it.
     /// After the listener (re)connects, every watch fires once.
     fn watch_work(&self, kind: WorkKind) -> WorkWatch {
         self.wakeups.watch(kind)
