@@ -172,12 +172,13 @@ impl Lookups {
     /// left to the per-message lookups, which report it on the message.
     pub(crate) async fn prefetch(&self, policy: &SenderPolicy, msgs: &[&InboundMessage]) {
         let mut wanted: Vec<PhoneNumber> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for msg in msgs {
             let Some(n) = msg.from_address().map(|a| a.number().clone()) else {
                 continue;
             };
-            if matches!(policy.policy.0.admit(Some(&n)), Admission::IfApproved(_))
-                && !wanted.contains(&n)
+            if seen.insert(n.clone())
+                && matches!(policy.policy.0.admit(Some(&n)), Admission::IfApproved(_))
             {
                 wanted.push(n);
             }
