@@ -147,9 +147,15 @@ async fn an_outbound_call_with_record_is_recorded_dual_stored_forwarded_and_down
     );
 
     let store = h.gw.store().clone();
-    wait_until("the recording", async || {
-        !store.recordings(Some(&sid), 0).await.unwrap().is_empty()
-    })
+    // The simulator lists the recording once the gateway has answered its callback, a
+    // moment after the gateway stored it: wait for both.
+    wait_until(
+        "the recording, stored and its callback answered",
+        async || {
+            !store.recordings(Some(&sid), 0).await.unwrap().is_empty()
+                && !h.sim.recordings().is_empty()
+        },
+    )
     .await;
     let sim_rec = &h.sim.recordings()[0];
     assert_eq!(sim_rec.callback_status, Some(200));
