@@ -294,3 +294,17 @@ impl ForwardRow {
         })
     }
 }
+
+/// The forward events of a group-commit batch's messages that were inserted (a
+/// duplicate's or a refused row's event is not stored), in batch order: `forwards` gives
+/// each request's event, `outcomes` each request's insert outcome.
+pub(crate) fn inserted_events<'a>(
+    forwards: impl Iterator<Item = Option<&'a ForwardRow>>,
+    outcomes: &[Result<telephony_core::InsertOutcome, StoreError>],
+) -> Vec<&'a ForwardRow> {
+    forwards
+        .zip(outcomes)
+        .filter(|(_, o)| matches!(o, Ok(telephony_core::InsertOutcome::Inserted)))
+        .filter_map(|(f, _)| f)
+        .collect()
+}

@@ -173,13 +173,8 @@ async fn write(
     let mut tx = pool.begin().await?;
     let inserted = async {
         let outcomes = insert_batch(&mut tx, batch).await?;
-        // The events of the messages inserted (a duplicate's event is not stored).
-        let events: Vec<&ForwardRow> = batch
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| matches!(o, Ok(InsertOutcome::Inserted)))
-            .filter_map(|(r, _)| r.forward.as_ref())
-            .collect();
+        let events =
+            crate::codec::inserted_events(batch.iter().map(|r| r.forward.as_ref()), &outcomes);
         if !events.is_empty() {
             forwards::insert_many(&mut tx, &events).await?;
             notifier

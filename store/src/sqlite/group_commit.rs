@@ -237,12 +237,7 @@ async fn write(
         Some(outcomes) => outcomes,
         None => one_by_one(&mut tx, batch).await?,
     };
-    let events: Vec<&ForwardRow> = batch
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| matches!(o, Ok(InsertOutcome::Inserted)))
-        .filter_map(|(r, _)| r.forward.as_ref())
-        .collect();
+    let events = crate::codec::inserted_events(batch.iter().map(|r| r.forward.as_ref()), &outcomes);
     if !events.is_empty() {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
         forwards::push_insert_many(&mut q, &events);
