@@ -92,22 +92,41 @@ impl<G: Send + 'static> Dispatch<G> {
     }
 
     /// What a verified inbound message can be stored as at once, because dispatching it
-    /// later would only write its outcome (and its forward event): no handler is set, and
-    /// the sender policy decides without the store ([`SenderPolicy::decide_at_once`]:
-    /// `open`, or a sender in `allowFrom`, and no opt-out keyword). Without forwarding such
-    /// a message is one write (stored `accepted`) instead of two (stored `queued`, then the
-    /// dispatch worker's outcome); with forwarding it is stored `accepted` with its
-    /// `message.received` event in the same transaction, one write instead of three. The
-    /// dispatch worker never reads it. Anything else is stored `queued` for the worker.
-    pub(crate) fn decided_at_insert(&self, msg: &InboundMessage) -> AtInsert {
+    /// later would only write its outcome (and its forward event). The sender policy
+    /// decides it without writing anything ([`SenderPolicy::decide_at_once`], else
+    /// [`SenderPolicy::decide_without_writes`] with one read shared by the webhooks of that
+    /// moment): a message no handler will see (refused, held for pairing, dropped over the
+    /// pairing limits) is stored in that state with the note the dispatch worker would
+    /// write; an accepted one when no handler is set is stored `accepted`, with its
+    /// `message.received` event in the same transaction when forwarding is on (one write
+    /// instead of three). The dispatch worker never reads these. Anything else (a handler
+    /// to call, an opt-out keyword, a stranger a pairing code goes to) is stored `queued`
+    /// for the worker.
+    pub(crate) async fn decided_at_insert(&self, msg: &InboundMessage) -> AtInsert {
+        let decision = match self.policy.decide_at_once(msg) {
+            Some(d) => d,
+            None => match self.policy.decide_without_writes(msg).await {
+                Some(d) => d,
+                None => return AtInsert::Queue,
+            },
+        };
+        let (state, note) = match decision {
+            Decision::Accept => return self.accepted_at_insert(msg),
+            Decision::PendingPairing(note) => (InboxState::PendingPairing, note),
+            Decision::Blocked(note) => (InboxState::Blocked, note),
+            Decision::Dropped(note) => (InboxState::Dropped, note),
+        };
+        AtInsert::Decided(state, Some(note))
+    }
+
+    /// An accepted message: `queued` for the handler, else stored `accepted` (with its
+    /// forward event when forwarding is on).
+    fn accepted_at_insert(&self, msg: &InboundMessage) -> AtInsert {
         if self.handler.is_some() {
             return AtInsert::Queue;
         }
-        if !matches!(self.policy.decide_at_once(msg), Some(Decision::Accept)) {
-            return AtInsert::Queue;
-        }
         if self.forward.settings().is_none() {
-            return AtInsert::Decided(InboxState::Accepted);
+            return AtInsert::Decided(InboxState::Accepted, None);
         }
         match self.forward.received_event(msg) {
             Some(event) => AtInsert::Forwarded(InboxState::Accepted, Box::new(event)),
@@ -151,8 +170,9 @@ impl<G: Send + 'static> Dispatch<G> {
 pub(crate) enum AtInsert {
     /// `queued`, for the dispatch worker.
     Queue,
-    /// In its final state: the dispatch worker would write nothing else.
-    Decided(InboxState),
+    /// In its final state, with the note the dispatch worker would have written: it would
+    /// write nothing else.
+    Decided(InboxState, Option<String>),
     /// In its final state with its forward event, in one transaction: the dispatch worker
     /// would only have forwarded it.
     Forwarded(InboxState, Box<telephony_core::ForwardEvent>),

@@ -207,6 +207,81 @@ impl Lookups {
     }
 }
 
+/// What one coalesced read says about one sender: approved or not, and every pending
+/// pairing request (shared by the senders of the read).
+#[derive(Debug, Clone)]
+pub(crate) struct SenderRead {
+    approved: bool,
+    pending: Arc<Vec<PairingRequest>>,
+}
+
+/// A sender whose webhook waits for a read, and where its answer goes.
+struct Ask {
+    sender: PhoneNumber,
+    answer: tokio::sync::oneshot::Sender<SenderRead>,
+}
+
+/// The webhooks' store reads for the sender policy, coalesced the way the group commit
+/// coalesces writes: webhooks that ask while a read is in flight are answered together by
+/// the next one (one query for the approvals of all their senders, one for the pending
+/// requests), so a flood of strangers costs a read per batch, not per message. Every
+/// answer comes from a read that started after it was asked. A task serves the reads,
+/// started on first use and ended when the policy is dropped (its channel closes).
+#[derive(Default)]
+pub(crate) struct InsertReads {
+    asks: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Ask>>,
+}
+
+impl InsertReads {
+    /// Asks about `sender`; `None` when the read failed (logged) or the reader stopped.
+    async fn read(&self, store: &Arc<dyn Store>, sender: PhoneNumber) -> Option<SenderRead> {
+        let asks = self.asks.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(serve_reads(store.clone(), rx));
+            tx
+        });
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        asks.send(Ask { sender, answer }).ok()?;
+        answered.await.ok()
+    }
+}
+
+/// The most asks one read answers.
+const READ_BATCH: usize = 512;
+
+async fn serve_reads(store: Arc<dyn Store>, mut asks: tokio::sync::mpsc::UnboundedReceiver<Ask>) {
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    while asks.recv_many(&mut batch, READ_BATCH).await > 0 {
+        let mut senders: Vec<PhoneNumber> = batch.iter().map(|a| a.sender.clone()).collect();
+        senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        senders.dedup();
+        let now = OffsetDateTime::now_utc();
+        let (approved, pending) = tokio::join!(
+            store.approved_senders_among(&senders),
+            store.pending_pairings(now)
+        );
+        match (approved, pending) {
+            (Ok(approved), Ok(pending)) => {
+                let pending = Arc::new(pending);
+                for ask in batch.drain(..) {
+                    let read = SenderRead {
+                        approved: approved.contains(&ask.sender),
+                        pending: pending.clone(),
+                    };
+                    // A webhook that gave up waiting has nothing to be told.
+                    let _ = ask.answer.send(read);
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                // Dropping the answers sends the messages to the dispatch worker, which
+                // reads again and records a failure on the message.
+                tracing::warn!(senders = senders.len(), error = %telephony_core::error_chain(&e), "reading the sender policy's state for arriving messages failed; they are queued for the dispatch worker");
+                batch.clear();
+            }
+        }
+    }
+}
+
 const WAITING: &str = "waiting for pairing approval (code already sent)";
 
 /// The policy, the pairing settings, and the counters that keep pairing warnings to one a
@@ -219,6 +294,8 @@ pub(crate) struct SenderPolicy {
     /// strangers gets one warning a minute, not one per message.
     pairing_drops: AtomicU64,
     pairing_warned_at: AtomicI64,
+    /// The webhooks' coalesced reads ([`decide_without_writes`](Self::decide_without_writes)).
+    reads: InsertReads,
 }
 
 impl SenderPolicy {
@@ -229,6 +306,7 @@ impl SenderPolicy {
             outbox,
             pairing_drops: AtomicU64::new(0),
             pairing_warned_at: AtomicI64::new(i64::MIN),
+            reads: InsertReads::default(),
         }
     }
 
@@ -248,6 +326,50 @@ impl SenderPolicy {
         let sender = msg.from_address().map(|a| a.number().clone());
         match self.policy.0.admit(sender.as_ref()) {
             Admission::Accept => Some(Decision::Accept),
+            _ => None,
+        }
+    }
+
+    /// The decision for `msg` when reaching it changes nothing in the store, from one read
+    /// shared with the other webhooks that ask at the same moment ([`InsertReads`]): what
+    /// [`decide_at_once`](Self::decide_at_once) answers, a sender the policy refuses, an
+    /// approved sender, an unlisted sender under `allowlist`, and under `pairing` a stranger
+    /// who already waits with a code or who finds every pending slot taken. `None` when
+    /// only [`decide`](Self::decide) can tell: an opt-out keyword (stored state changes), a
+    /// stranger for whom a pairing request would be created (and a code texted), or a read
+    /// that failed (the dispatch worker reads again and reports it on the message). Where
+    /// it answers, `decide` answers the same from a read made at that moment.
+    pub(crate) async fn decide_without_writes(&self, msg: &InboundMessage) -> Option<Decision> {
+        if keyword(msg).is_some() {
+            return None;
+        }
+        let sender = msg.from_address().map(|a| a.number().clone());
+        let unlisted = match self.policy.0.admit(sender.as_ref()) {
+            Admission::Accept => return Some(Decision::Accept),
+            Admission::Block(why) => return Some(Decision::Blocked(why)),
+            Admission::IfApproved(unlisted) => unlisted,
+            _ => return None,
+        };
+        let Some(n) = sender else {
+            return Some(Decision::Blocked(format!(
+                "sender {:?} is not a phone number",
+                msg.from
+            )));
+        };
+        let read = self
+            .reads
+            .read(self.outbox.shared().store(), n.clone())
+            .await?;
+        if read.approved {
+            return Some(Decision::Accept);
+        }
+        match unlisted {
+            Unlisted::Block(why) => Some(Decision::Blocked(why)),
+            Unlisted::Pair => match self.pairing_without_a_request(&n, &read.pending)? {
+                Pairing::Waiting(_) => Some(Decision::PendingPairing(WAITING.into())),
+                Pairing::Limited(d) => Some(d),
+                Pairing::Created { .. } => None,
+            },
             _ => None,
         }
     }
@@ -330,11 +452,8 @@ impl SenderPolicy {
         // slot is taken, is answered without the write lock. The store's atomic check
         // below stays the authority for creating requests.
         let pending = lookups.pending(store.as_ref(), now).await?;
-        if let Some(p) = pending.iter().find(|p| p.sender == *n) {
-            return Ok(Pairing::Waiting(p.code.clone()));
-        }
-        if pending.len() >= limits.max_pending {
-            return Ok(Pairing::Limited(self.pairing_limited(n)));
+        if let Some(known) = self.pairing_without_a_request(n, &pending) {
+            return Ok(known);
         }
         let code = pairing::new_code();
         match store.pairing_request(n, &code, limits, now).await? {
@@ -363,6 +482,22 @@ impl SenderPolicy {
             PairingOutcome::Existing(req) => Ok(Pairing::Waiting(req.code)),
             PairingOutcome::Limited => Ok(Pairing::Limited(self.pairing_limited(n))),
         }
+    }
+
+    /// What pairing answers `n` from the pending requests alone: waiting with its code, or
+    /// limited while every pending slot is taken. `None`: a request would be created.
+    fn pairing_without_a_request(
+        &self,
+        n: &PhoneNumber,
+        pending: &[PairingRequest],
+    ) -> Option<Pairing> {
+        if let Some(p) = pending.iter().find(|p| p.sender == *n) {
+            return Some(Pairing::Waiting(p.code.clone()));
+        }
+        if pending.len() >= self.pairing.limits.max_pending {
+            return Some(Pairing::Limited(self.pairing_limited(n)));
+        }
+        None
     }
 
     fn pairing_limited(&self, n: &PhoneNumber) -> Decision {

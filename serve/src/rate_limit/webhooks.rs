@@ -79,8 +79,10 @@ impl WebhookLimiters {
         let store = shared.store();
         if self.inbound_per_sender.check(&sender_key(msg)).is_ok() {
             let (outcome, stored) = match decided {
-                AtInsert::Decided(state) => (
-                    store.insert_inbound_in_state(msg, state, None).await?,
+                AtInsert::Decided(state, note) => (
+                    store
+                        .insert_inbound_in_state(msg, state, note.as_deref())
+                        .await?,
                     Stored::Decided(state),
                 ),
                 AtInsert::Forwarded(state, event) => (

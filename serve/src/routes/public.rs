@@ -148,7 +148,11 @@ async fn webhook(
         WebhookEvent::Message(msg) => match gw
             .security()
             .webhook_limiters()
-            .store_inbound(gw.shared(), &msg, gw.dispatch().decided_at_insert(&msg))
+            .store_inbound(
+                gw.shared(),
+                &msg,
+                gw.dispatch().decided_at_insert(&msg).await,
+            )
             .instrument(crate::trace::child("store"))
             .await
         {
