@@ -15,7 +15,7 @@ use telephony_core::{InboundMessage, InboxState, Receipt};
 use tokio::sync::Notify;
 
 use crate::handler_error::HandlerError;
-use crate::sender_policy::{Decision, SenderPolicy};
+use crate::sender_policy::{Decision, Early, SenderPolicy};
 use crate::shared::Shared;
 use crate::worker::forward::Forwarder;
 
@@ -93,22 +93,21 @@ impl<G: Send + 'static> Dispatch<G> {
 
     /// What a verified inbound message can be stored as at once, because dispatching it
     /// later would only write its outcome (and its forward event). The sender policy
-    /// decides it without writing anything ([`SenderPolicy::decide_at_once`], else
-    /// [`SenderPolicy::decide_without_writes`] with one read shared by the webhooks of that
-    /// moment): a message no handler will see (refused, held for pairing, dropped over the
-    /// pairing limits) is stored in that state with the note the dispatch worker would
-    /// write; an accepted one when no handler is set is stored `accepted`, with its
+    /// decides it without writing anything ([`SenderPolicy::decide_early`]): a message no
+    /// handler will see (refused, held for a code already sent, dropped over the pairing
+    /// limits) is stored in that state with the note the dispatch worker would write,
+    /// where that needs the sender's approval and the pending pairing requests through a
+    /// gate the store decides in the insert's transaction (SQLite: one read per group
+    /// commit batch); an accepted one when no handler is set is stored `accepted`, with its
     /// `message.received` event in the same transaction when forwarding is on (one write
     /// instead of three). The dispatch worker never reads these. Anything else (a handler
-    /// to call, an opt-out keyword, a stranger a pairing code goes to) is stored `queued`
-    /// for the worker.
-    pub(crate) async fn decided_at_insert(&self, msg: &InboundMessage) -> AtInsert {
-        let decision = match self.policy.decide_at_once(msg) {
-            Some(d) => d,
-            None => match self.policy.decide_without_writes(msg).await {
-                Some(d) => d,
-                None => return AtInsert::Queue,
-            },
+    /// to call, an approved sender under `pairing`/`allowlist`, an opt-out keyword, a
+    /// stranger a pairing code goes to) is stored `queued` for the worker.
+    pub(crate) fn decided_at_insert(&self, msg: &InboundMessage) -> AtInsert {
+        let decision = match self.policy.decide_early(msg) {
+            None => return AtInsert::Queue,
+            Some(Early::Gate(gate)) => return AtInsert::Gated(gate),
+            Some(Early::Decided(d)) => d,
         };
         let (state, note) = match decision {
             Decision::Accept => return self.accepted_at_insert(msg),
@@ -173,6 +172,9 @@ pub(crate) enum AtInsert {
     /// In its final state, with the note the dispatch worker would have written: it would
     /// write nothing else.
     Decided(InboxState, Option<String>),
+    /// In the state the store decides from the sender's approval and the pending pairing
+    /// requests, read in the insert's transaction (`queued` when the worker has more to do).
+    Gated(telephony_core::store::ApprovalGate),
     /// In its final state with its forward event, in one transaction: the dispatch worker
     /// would only have forwarded it.
     Forwarded(InboxState, Box<telephony_core::ForwardEvent>),

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use telephony_core::optout::{self, Keyword};
 use telephony_core::pairing::{self, PairingOutcome, PairingResolution};
+use telephony_core::store::{ApprovalGate, Unapproved};
 use telephony_core::{
     Admission, Channel, InboundMessage, PairingLimits, PairingRequest, PhoneNumber, Policy,
     StandardPolicy, Store, StoreError, Unlisted,
@@ -207,79 +208,22 @@ impl Lookups {
     }
 }
 
-/// What one coalesced read says about one sender: approved or not, and every pending
-/// pairing request (shared by the senders of the read).
-#[derive(Debug, Clone)]
-pub(crate) struct SenderRead {
-    approved: bool,
-    pending: Arc<Vec<PairingRequest>>,
+/// What the webhook decided without the dispatch worker ([`SenderPolicy::decide_early`]).
+#[derive(Debug)]
+pub(crate) enum Early {
+    /// Decided from the policy alone.
+    Decided(Decision),
+    /// Decided by the store from the sender's approval and the pending requests, in the
+    /// insert's transaction.
+    Gate(ApprovalGate),
 }
 
-/// A sender whose webhook waits for a read, and where its answer goes.
-struct Ask {
-    sender: PhoneNumber,
-    answer: tokio::sync::oneshot::Sender<SenderRead>,
-}
-
-/// The webhooks' store reads for the sender policy, coalesced the way the group commit
-/// coalesces writes: webhooks that ask while a read is in flight are answered together by
-/// the next one (one query for the approvals of all their senders, one for the pending
-/// requests), so a flood of strangers costs a read per batch, not per message. Every
-/// answer comes from a read that started after it was asked. A task serves the reads,
-/// started on first use and ended when the policy is dropped (its channel closes).
-#[derive(Default)]
-pub(crate) struct InsertReads {
-    asks: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Ask>>,
-}
-
-impl InsertReads {
-    /// Asks about `sender`; `None` when the read failed (logged) or the reader stopped.
-    async fn read(&self, store: &Arc<dyn Store>, sender: PhoneNumber) -> Option<SenderRead> {
-        let asks = self.asks.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(serve_reads(store.clone(), rx));
-            tx
-        });
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        asks.send(Ask { sender, answer }).ok()?;
-        answered.await.ok()
-    }
-}
-
-/// The most asks one read answers.
-const READ_BATCH: usize = 512;
-
-async fn serve_reads(store: Arc<dyn Store>, mut asks: tokio::sync::mpsc::UnboundedReceiver<Ask>) {
-    let mut batch = Vec::with_capacity(READ_BATCH);
-    while asks.recv_many(&mut batch, READ_BATCH).await > 0 {
-        let mut senders: Vec<PhoneNumber> = batch.iter().map(|a| a.sender.clone()).collect();
-        senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        senders.dedup();
-        let now = OffsetDateTime::now_utc();
-        let (approved, pending) = tokio::join!(
-            store.approved_senders_among(&senders),
-            store.pending_pairings(now)
-        );
-        match (approved, pending) {
-            (Ok(approved), Ok(pending)) => {
-                let pending = Arc::new(pending);
-                for ask in batch.drain(..) {
-                    let read = SenderRead {
-                        approved: approved.contains(&ask.sender),
-                        pending: pending.clone(),
-                    };
-                    // A webhook that gave up waiting has nothing to be told.
-                    let _ = ask.answer.send(read);
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                // Dropping the answers sends the messages to the dispatch worker, which
-                // reads again and records a failure on the message.
-                tracing::warn!(senders = senders.len(), error = %telephony_core::error_chain(&e), "reading the sender policy's state for arriving messages failed; they are queued for the dispatch worker");
-                batch.clear();
-            }
-        }
-    }
+/// The note of a message dropped over the pairing limits.
+fn limited_note(limits: &PairingLimits) -> String {
+    format!(
+        "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
+        limits.max_pending, limits.max_per_hour
+    )
 }
 
 const WAITING: &str = "waiting for pairing approval (code already sent)";
@@ -294,19 +238,25 @@ pub(crate) struct SenderPolicy {
     /// strangers gets one warning a minute, not one per message.
     pairing_drops: AtomicU64,
     pairing_warned_at: AtomicI64,
-    /// The webhooks' coalesced reads ([`decide_without_writes`](Self::decide_without_writes)).
-    reads: InsertReads,
+    /// What an unapproved stranger's message becomes at the webhook under `pairing`
+    /// ([`decide_early`](Self::decide_early)), built once.
+    pair_gate: Arc<Unapproved>,
 }
 
 impl SenderPolicy {
     pub(crate) fn new(policy: PolicyRef, pairing: PairingSettings, outbox: Arc<Outbox>) -> Self {
+        let pair_gate = Arc::new(Unapproved::Pair {
+            max_pending: pairing.limits.max_pending,
+            waiting: WAITING.into(),
+            limited: limited_note(&pairing.limits),
+        });
         SenderPolicy {
             policy,
             pairing,
             outbox,
             pairing_drops: AtomicU64::new(0),
             pairing_warned_at: AtomicI64::new(i64::MIN),
-            reads: InsertReads::default(),
+            pair_gate,
         }
     }
 
@@ -315,62 +265,48 @@ impl SenderPolicy {
         self.policy.0.as_ref()
     }
 
-    /// The decision for `msg` when it needs nothing from the store: `Accept` for a
-    /// sender the policy admits outright (`open`, or listed in `allowFrom`) whose message
-    /// is no opt-out keyword (a keyword changes stored state first). `None`: only
-    /// [`decide`](Self::decide) can tell. Where it answers, `decide` answers the same.
-    pub(crate) fn decide_at_once(&self, msg: &InboundMessage) -> Option<Decision> {
-        if keyword(msg).is_some() {
-            return None;
-        }
-        let sender = msg.from_address().map(|a| a.number().clone());
-        match self.policy.0.admit(sender.as_ref()) {
-            Admission::Accept => Some(Decision::Accept),
-            _ => None,
-        }
-    }
-
-    /// The decision for `msg` when reaching it changes nothing in the store, from one read
-    /// shared with the other webhooks that ask at the same moment ([`InsertReads`]): what
-    /// [`decide_at_once`](Self::decide_at_once) answers, a sender the policy refuses, an
-    /// approved sender, an unlisted sender under `allowlist`, and under `pairing` a stranger
-    /// who already waits with a code or who finds every pending slot taken. `None` when
-    /// only [`decide`](Self::decide) can tell: an opt-out keyword (stored state changes), a
-    /// stranger for whom a pairing request would be created (and a code texted), or a read
-    /// that failed (the dispatch worker reads again and reports it on the message). Where
-    /// it answers, `decide` answers the same from a read made at that moment.
-    pub(crate) async fn decide_without_writes(&self, msg: &InboundMessage) -> Option<Decision> {
+    /// What the webhook can store `msg` as without the dispatch worker, decided without
+    /// writing anything: `Decided` when the policy needs nothing from the store (a sender
+    /// it admits outright, one it refuses); `Gate` when it needs the sender's approval and
+    /// pairing state, which the store reads in the insert's transaction
+    /// ([`telephony_core::store::insert_inbound_gated`]): held for a code already sent,
+    /// dropped while every pending slot is taken, refused by `allowlist`, and otherwise
+    /// `queued` (an approved sender, or a stranger a code is texted to). `None`: an opt-out
+    /// keyword (it changes stored state first) or a policy's answer this does not know.
+    /// Where it decides, [`decide`](Self::decide) decides the same.
+    pub(crate) fn decide_early(&self, msg: &InboundMessage) -> Option<Early> {
         if keyword(msg).is_some() {
             return None;
         }
         let sender = msg.from_address().map(|a| a.number().clone());
         let unlisted = match self.policy.0.admit(sender.as_ref()) {
-            Admission::Accept => return Some(Decision::Accept),
-            Admission::Block(why) => return Some(Decision::Blocked(why)),
+            Admission::Accept => return Some(Early::Decided(Decision::Accept)),
+            Admission::Block(why) => return Some(Early::Decided(Decision::Blocked(why))),
             Admission::IfApproved(unlisted) => unlisted,
             _ => return None,
         };
         let Some(n) = sender else {
-            return Some(Decision::Blocked(format!(
+            return Some(Early::Decided(Decision::Blocked(format!(
                 "sender {:?} is not a phone number",
                 msg.from
-            )));
+            ))));
         };
-        let read = self
-            .reads
-            .read(self.outbox.shared().store(), n.clone())
-            .await?;
-        if read.approved {
-            return Some(Decision::Accept);
-        }
-        match unlisted {
-            Unlisted::Block(why) => Some(Decision::Blocked(why)),
-            Unlisted::Pair => match self.pairing_without_a_request(&n, &read.pending)? {
-                Pairing::Waiting(_) => Some(Decision::PendingPairing(WAITING.into())),
-                Pairing::Limited(d) => Some(d),
-                Pairing::Created { .. } => None,
-            },
-            _ => None,
+        let unapproved = match unlisted {
+            Unlisted::Pair => self.pair_gate.clone(),
+            Unlisted::Block(why) => Arc::new(Unapproved::Block(why)),
+            _ => return None,
+        };
+        Some(Early::Gate(ApprovalGate {
+            sender: n,
+            unapproved,
+        }))
+    }
+
+    /// A message the webhook stored `dropped` over the pairing limits: counted for the
+    /// once-a-minute warning, as the dispatch worker counts its own.
+    pub(crate) fn dropped_at_insert(&self, msg: &InboundMessage) {
+        if let Some(n) = msg.from_address().map(|a| a.number().clone()) {
+            self.pairing_limited(&n);
         }
     }
 
@@ -516,10 +452,7 @@ impl SenderPolicy {
         } else {
             tracing::debug!(sender = %n.redacted(), "too many pairing requests; message dropped, no SMS sent");
         }
-        Decision::Dropped(format!(
-            "too many pairing requests (at most {} pending and {} per hour); no SMS sent",
-            limits.max_pending, limits.max_per_hour
-        ))
+        Decision::Dropped(limited_note(limits))
     }
 
     /// Approves (`approve`) or rejects a pairing code; an approved sender joins the stored

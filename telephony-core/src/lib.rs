@@ -83,7 +83,7 @@ pub use status::DeliveryStatus;
 pub use store::{
     CallStore, ClusterStore, ContactStore, ForwardEvent, ForwardStats, ForwardStore, HealthStore,
     InboxEntry, InboxQuery, InboxState, InboxStore, InboxUpdate, InsertOutcome, LeaseToken,
-    OutboxItem, OutboxStore, PolicyStore, RetentionStore, SendRate, StatusOutcome, Store,
-    StoreError, StoreErrorKind,
+    OutboxItem, OutboxStore, PairingState, PolicyStore, RetentionStore, SendRate, StatusOutcome,
+    Store, StoreError, StoreErrorKind,
 };
 pub use stub::StubProvider;

@@ -89,6 +89,17 @@ impl WebhookLimiters {
                     store.insert_inbound_forwarded(msg, state, &event).await?,
                     Stored::Forwarded(state),
                 ),
+                AtInsert::Gated(gate) => {
+                    let (outcome, state) =
+                        telephony_core::store::insert_inbound_gated(store.as_ref(), msg, &gate)
+                            .await?;
+                    let stored = if state == InboxState::Queued {
+                        Stored::Queued
+                    } else {
+                        Stored::Decided(state)
+                    };
+                    (outcome, stored)
+                }
                 AtInsert::Queue => (store.insert_inbound(msg).await?, Stored::Queued),
             };
             return Ok(match outcome {

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use telephony_core::voice::CallEvent;
-use telephony_core::{SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
+use telephony_core::{InboxState, SignatureCheck, StatusOutcome, WebhookEvent, WebhookRequest};
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
@@ -148,11 +148,7 @@ async fn webhook(
         WebhookEvent::Message(msg) => match gw
             .security()
             .webhook_limiters()
-            .store_inbound(
-                gw.shared(),
-                &msg,
-                gw.dispatch().decided_at_insert(&msg).await,
-            )
+            .store_inbound(gw.shared(), &msg, gw.dispatch().decided_at_insert(&msg))
             .instrument(crate::trace::child("store"))
             .await
         {
@@ -170,6 +166,9 @@ async fn webhook(
             }
             Ok(Stored::Decided(state)) => {
                 gw.shared().traces().link_current(msg.id.as_str());
+                if state == InboxState::Dropped {
+                    gw.dispatch().policy().dropped_at_insert(&msg);
+                }
                 tracing::debug!(message_sid = %msg.provider_sid, message_id = %msg.id, state = state.as_str(), chars = msg.body.chars().count(), media = msg.media.len(), "inbound message stored");
             }
             Ok(Stored::Forwarded(state)) => {

@@ -1,10 +1,11 @@
 //! A message whose dispatch would only write `accepted` (no handler, a sender the policy
 //! admits outright, no opt-out keyword) is stored `accepted` by the webhook itself, with
 //! its forward event when forwarding is on; anything else is stored `queued` for the
-//! dispatch worker. Under `pairing` and `allowlist`, a message the policy decides from one
-//! read without writing anything (refused, held for a code already sent, dropped over the
-//! pairing limits, an approved sender) is stored decided too, with the worker's note. No
-//! worker runs in these tests, so a `queued` row would stay `queued`.
+//! dispatch worker. Under `pairing` and `allowlist`, a message the policy decides without
+//! writing anything (refused, held for a code already sent, dropped over the pairing
+//! limits) is stored decided too, with the worker's note, the store reading the sender's
+//! state in the insert's transaction. No worker runs in these tests, so a `queued` row
+//! would stay `queued`.
 
 use std::sync::Arc;
 
@@ -219,8 +220,8 @@ async fn two_waiting_one_approved(limits: &PairingLimits) -> Arc<MemoryStore> {
 }
 
 /// Under `pairing` with every pending slot taken: a sender who waits is held, a stranger
-/// dropped (no request, no SMS), an approved sender accepted, each by the webhook with the
-/// dispatch worker's note; a keyword still goes to the worker.
+/// dropped (no request, no SMS), each by the webhook with the dispatch worker's note; an
+/// approved sender's message and a keyword go to the worker.
 #[tokio::test]
 async fn pairing_stores_held_dropped_and_approved_senders_decided() {
     let limits = PairingLimits {
@@ -259,7 +260,7 @@ async fn pairing_stores_held_dropped_and_approved_senders_decided() {
                 InboxState::Dropped,
                 "too many pairing requests (at most 2 pending and 10 per hour); no SMS sent"
             ),
-            row("SMd3", InboxState::Accepted),
+            row("SMd3", InboxState::Queued),
             row("SMd4", InboxState::Queued),
         ]
     );

@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use sqlx::error::ErrorKind;
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
-use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
+use telephony_core::store::{ApprovalGate, PairingState};
+use telephony_core::{InboxState, InsertOutcome, PhoneNumber, StoreError, StoreErrorKind};
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::compact::Key;
 use super::forwards;
 use super::inbox::{self, InboxRow};
+use super::pairing;
 use crate::codec::ForwardRow;
 use crate::health::{Health, StoreClosed};
 
@@ -73,12 +76,20 @@ impl Summary {
     }
 }
 
-type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+/// The outcome, and the state an approval gate decided (`None` without a gate).
+type Answer = (InsertOutcome, Option<InboxState>);
+
+type Reply = oneshot::Sender<Result<Answer, StoreError>>;
 
 struct Request {
     row: InboxRow,
     /// The message's forward event, stored in the same transaction when it is inserted.
     forward: Option<ForwardRow>,
+    /// Decides the row's state from the sender policy's state, read in the batch's
+    /// transaction (see [`decide_gates`]).
+    gate: Option<ApprovalGate>,
+    /// What the gate decided.
+    decided: Option<InboxState>,
     reply: Reply,
 }
 
@@ -112,11 +123,37 @@ impl InboundWriter {
         row: InboxRow,
         forward: Option<ForwardRow>,
     ) -> Result<InsertOutcome, StoreError> {
+        Ok(self.send(row, forward, None).await?.0)
+    }
+
+    /// Queues a row whose state `gate` decides in the batch's transaction, and waits until
+    /// its batch is committed; returns the outcome and that state.
+    pub(crate) async fn insert_gated(
+        &self,
+        row: InboxRow,
+        gate: ApprovalGate,
+    ) -> Result<(InsertOutcome, InboxState), StoreError> {
+        match self.send(row, None, Some(gate)).await? {
+            (outcome, Some(state)) => Ok((outcome, state)),
+            (_, None) => Err(StoreError::backend(sqlx::Error::Protocol(
+                "the inbound writer answered a gated insert without deciding its state".into(),
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        row: InboxRow,
+        forward: Option<ForwardRow>,
+        gate: Option<ApprovalGate>,
+    ) -> Result<Answer, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Request {
                 row,
                 forward,
+                gate,
+                decided: None,
                 reply,
             })
             .await
@@ -139,7 +176,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
-        match write(&pool, &batch).await {
+        match write(&pool, &mut batch).await {
             Ok(outcomes) => {
                 let inserted = outcomes
                     .iter()
@@ -167,7 +204,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
                 summary.committed(size, inserted, duplicates);
                 for (req, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that gave up still had its message stored; nothing to undo.
-                    let _ = req.reply.send(outcome);
+                    let _ = req.reply.send(outcome.map(|o| (o, req.decided)));
                 }
             }
             Err(e) => {
@@ -204,7 +241,9 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 /// A batch that carries forward events runs in a transaction instead: the messages'
 /// insert, then one insert of the events of the messages it inserted (a duplicate's event
 /// is not stored), then the commit: each message is committed with its event or not at
-/// all.
+/// all. A batch with gated rows runs in a transaction too, which first reads the sender
+/// policy's state for all of them at once and sets each row's state ([`decide_gates`]):
+/// under the write lock, so no approval or pairing request can commit in between.
 ///
 /// The insert's change count tells how many rows were new. When that is every distinct
 /// provider SID of the batch (the usual case), the first request for each SID was inserted
@@ -217,10 +256,10 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 /// error fails the whole batch (nothing of it was stored).
 async fn write(
     pool: &SqlitePool,
-    batch: &[Request],
+    batch: &mut [Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    if batch.iter().all(|r| r.forward.is_none()) {
+    if batch.iter().all(|r| r.forward.is_none() && r.gate.is_none()) {
         return match insert_many(&mut conn, batch).await? {
             Some(outcomes) => Ok(outcomes),
             None => {
@@ -232,6 +271,9 @@ async fn write(
         };
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if batch.iter().any(|r| r.gate.is_some()) {
+        decide_gates(&mut tx, batch).await?;
+    }
     // SQLite backs out only the failed statement: the transaction goes on row by row.
     let outcomes = match insert_many(&mut tx, batch).await? {
         Some(outcomes) => outcomes,
@@ -245,6 +287,42 @@ async fn write(
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Reads, once for the batch, which of its gated rows' senders are approved and the
+/// pending pairing requests ([`pairing::approved_among`], [`pairing::pending`]), and
+/// sets each gated row's state and note as its gate decides ([`ApprovalGate::decide`]).
+async fn decide_gates(
+    conn: &mut SqliteConnection,
+    batch: &mut [Request],
+) -> Result<(), sqlx::Error> {
+    let mut senders: Vec<PhoneNumber> = batch
+        .iter()
+        .filter_map(|r| r.gate.as_ref().map(|g| g.sender.clone()))
+        .collect();
+    senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    senders.dedup();
+    let read = async {
+        Ok::<_, StoreError>(PairingState {
+            approved: pairing::approved_among(&mut *conn, &senders).await?,
+            pending: pairing::pending(&mut *conn, OffsetDateTime::now_utc()).await?,
+        })
+    }
+    .await
+    .map_err(|e| {
+        sqlx::Error::Protocol(format!(
+            "reading the sender policy's state for the batch: {}",
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    for req in batch.iter_mut() {
+        if let Some(gate) = &req.gate {
+            let (state, note) = gate.decide(&read);
+            req.row.set_state(state, note);
+            req.decided = Some(state);
+        }
+    }
+    Ok(())
 }
 
 /// The batch's messages in one multi-row insert; `None` when it broke a constraint other

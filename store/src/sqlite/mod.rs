@@ -37,7 +37,7 @@ use telephony_core::store::{
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
     OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind, WorkWatch,
 };
-use telephony_core::store::{PruneKind, RetentionStore};
+use telephony_core::store::{ApprovalGate, PairingState, PruneKind, RetentionStore};
 use telephony_core::voice::CallStatus;
 use telephony_core::{
     CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
@@ -580,6 +580,17 @@ impl InboxStore for SqliteStore {
             .await
     }
 
+    async fn insert_inbound_gated_atomic(
+        &self,
+        msg: &InboundMessage,
+        gate: &ApprovalGate,
+    ) -> Result<Option<(InsertOutcome, InboxState)>, StoreError> {
+        self.inbound
+            .insert_gated(InboxRow::encode(msg)?, gate.clone())
+            .await
+            .map(Some)
+    }
+
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
         let limit = match query.limit {
             0 => DEFAULT_LIMIT,
@@ -857,6 +868,24 @@ impl PolicyStore for SqliteStore {
             return Ok(Default::default());
         }
         on_reader!(self, |conn| pairing::approved_among(conn, numbers))
+    }
+
+    async fn pairing_state(
+        &self,
+        numbers: &[PhoneNumber],
+        now: OffsetDateTime,
+    ) -> Result<PairingState, StoreError> {
+        // One reader connection for both queries: one acquire and one thread hand-off
+        // each way per query, not a second connection.
+        on_reader!(self, |conn| async {
+            let approved = if numbers.is_empty() {
+                Default::default()
+            } else {
+                pairing::approved_among(&mut *conn, numbers).await?
+            };
+            let pending = pairing::pending(&mut *conn, now).await?;
+            Ok(PairingState { approved, pending })
+        })
     }
 
     async fn set_opted_out(

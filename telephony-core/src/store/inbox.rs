@@ -198,6 +198,24 @@ pub trait InboxStore: Send + Sync + 'static {
         event: &super::ForwardEvent,
     ) -> Result<InsertOutcome, StoreError>;
 
+    /// Stores an inbound message in the state `gate` decides from the sender policy's
+    /// state, read in the transaction that inserts it ([`PolicyStore::pairing_state`]
+    /// for the gate's sender), and returns that state with the outcome (a duplicate keeps
+    /// its first state and reports the one it would have had). `Ok(None)`: this store does
+    /// not read inside its inserts (the default); [`insert_inbound_gated`] then reads
+    /// first and inserts after. Call that function, not this method.
+    ///
+    /// [`PolicyStore::pairing_state`]: super::PolicyStore::pairing_state
+    /// [`insert_inbound_gated`]: super::insert_inbound_gated
+    async fn insert_inbound_gated_atomic(
+        &self,
+        msg: &InboundMessage,
+        gate: &super::ApprovalGate,
+    ) -> Result<Option<(InsertOutcome, InboxState)>, StoreError> {
+        let _ = (msg, gate);
+        Ok(None)
+    }
+
     /// Lists inbox entries, oldest first.
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError>;
 

@@ -40,7 +40,7 @@ pub use inbox::{
 };
 pub use lease::LeaseToken;
 pub use outbox::{OutboxItem, OutboxStore, SendRate, StatusOutcome};
-pub use policy::PolicyStore;
+pub use policy::{ApprovalGate, PairingState, PolicyStore, Unapproved};
 pub use retention::{
     KindPruned, PruneKind, PruneReport, RetentionParseError, RetentionPolicy, RetentionStore,
     format_retention, parse_retention,
@@ -104,6 +104,54 @@ impl StoreError {
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, StoreError::LeaseLost { .. })
     }
+}
+
+/// Stores an inbound message in the state `gate` decides ([`ApprovalGate::decide`]) and
+/// returns that state with the outcome. A store that reads inside its insert
+/// ([`InboxStore::insert_inbound_gated_atomic`]; SQLite does, in its group commit: one read
+/// per batch of arriving messages) decides atomically with the insert; any other reads
+/// [`PolicyStore::pairing_state`] first, then inserts in that state (an approval or a
+/// request committed in between counts from the next message).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use telephony_core::store::{ApprovalGate, Unapproved, insert_inbound_gated};
+/// use telephony_core::{InboundMessage, InboxState, InsertOutcome, MemoryStore, PhoneNumber};
+///
+/// let store = MemoryStore::new();
+/// let msg: InboundMessage = telephony_core::store_suite::inbound("SM1", "+15557654321", "hi", 0);
+/// let gate = ApprovalGate {
+///     sender: PhoneNumber::parse("+15557654321").unwrap(),
+///     unapproved: Arc::new(Unapproved::Block("sender is not in allowFrom".into())),
+/// };
+/// assert_eq!(
+///     insert_inbound_gated(&store, &msg, &gate).await.unwrap(),
+///     (InsertOutcome::Inserted, InboxState::Blocked)
+/// );
+/// # });
+/// ```
+pub async fn insert_inbound_gated<S: InboxStore + PolicyStore + ?Sized>(
+    store: &S,
+    msg: &crate::InboundMessage,
+    gate: &ApprovalGate,
+) -> Result<(InsertOutcome, InboxState), StoreError> {
+    if let Some(done) = store.insert_inbound_gated_atomic(msg, gate).await? {
+        return Ok(done);
+    }
+    let read = store
+        .pairing_state(
+            std::slice::from_ref(&gate.sender),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+    let (state, note) = gate.decide(&read);
+    let outcome = if state == InboxState::Queued {
+        store.insert_inbound(msg).await?
+    } else {
+        store.insert_inbound_in_state(msg, state, note).await?
+    };
+    Ok((outcome, state))
 }
 
 /// Durable gateway state: everything the gateway and its workers keep.

@@ -664,3 +664,107 @@ pub async fn record_and_claim_in_one_step<S: InboxStore + ?Sized>(s: &S) {
         ]
     );
 }
+
+/// A message stored through an approval gate ([`crate::store::insert_inbound_gated`]):
+/// an approved sender's is `queued`; under pairing, a waiting sender's is held with the
+/// waiting note, anyone else's `queued` while a slot is free and `dropped` with the
+/// limited note once every slot is taken; under an allowlist, `blocked`. A duplicate keeps
+/// its first row.
+pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
+    S: InboxStore + crate::store::PolicyStore + ?Sized,
+>(
+    s: &S,
+) {
+    use crate::pairing::{PairingLimits, PairingOutcome};
+    use crate::store::{ApprovalGate, Unapproved, insert_inbound_gated};
+    let num = |n: &str| crate::PhoneNumber::parse(n).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let limits = PairingLimits {
+        ttl: Duration::from_secs(3600),
+        max_pending: 2,
+        max_per_hour: 10,
+    };
+    // +15550000001 approved; +15550000002 waits.
+    for (n, code) in [("+15550000001", "GATE0001"), ("+15550000002", "GATE0002")] {
+        assert!(matches!(
+            s.pairing_request(&num(n), code, &limits, now).await.unwrap(),
+            PairingOutcome::Created(_)
+        ));
+    }
+    s.resolve_pairing("GATE0001", true, now).await.unwrap();
+    let pair = Arc::new(Unapproved::Pair {
+        max_pending: 2,
+        waiting: "waiting".into(),
+        limited: "limited".into(),
+    });
+    let gate = |n: &str, unapproved: &Arc<Unapproved>| ApprovalGate {
+        sender: num(n),
+        unapproved: unapproved.clone(),
+    };
+    let mut put = Vec::new();
+    for (sid, from) in [
+        ("SMG1", "+15550000001"),
+        ("SMG2", "+15550000002"),
+        // One pending of two: a stranger is queued (the worker creates its request).
+        ("SMG3", "+15550000003"),
+    ] {
+        let got = insert_inbound_gated(s, &inbound(sid, from, "hi", 0), &gate(from, &pair))
+            .await
+            .unwrap();
+        put.push((sid, got));
+    }
+    // Both slots taken: the next stranger is dropped, a repeat keeps its first row.
+    assert!(matches!(
+        s.pairing_request(&num("+15550000003"), "GATE0003", &limits, now)
+            .await
+            .unwrap(),
+        PairingOutcome::Created(_)
+    ));
+    for (sid, from) in [("SMG4", "+15550000004"), ("SMG3", "+15550000003")] {
+        let got = insert_inbound_gated(s, &inbound(sid, from, "hi", 0), &gate(from, &pair))
+            .await
+            .unwrap();
+        put.push((sid, got));
+    }
+    let block = Arc::new(Unapproved::Block("not listed".into()));
+    let got = insert_inbound_gated(
+        s,
+        &inbound("SMG5", "+15550000005", "hi", 0),
+        &gate("+15550000005", &block),
+    )
+    .await
+    .unwrap();
+    put.push(("SMG5", got));
+    use InboxState::*;
+    use InsertOutcome::*;
+    assert_eq!(
+        put,
+        [
+            ("SMG1", (Inserted, Queued)),
+            ("SMG2", (Inserted, PendingPairing)),
+            ("SMG3", (Inserted, Queued)),
+            ("SMG4", (Inserted, Dropped)),
+            ("SMG3", (Duplicate, PendingPairing)),
+            ("SMG5", (Inserted, Blocked)),
+        ]
+    );
+    let mut rows: Vec<_> = s
+        .inbox(&InboxQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.message.provider_sid, e.state, e.note))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let row = |sid: &str, state, note: Option<&str>| (sid.to_string(), state, note.map(String::from));
+    assert_eq!(
+        rows,
+        [
+            row("SMG1", Queued, None),
+            row("SMG2", PendingPairing, Some("waiting")),
+            row("SMG3", Queued, None),
+            row("SMG4", Dropped, Some("limited")),
+            row("SMG5", Blocked, Some("not listed")),
+        ]
+    );
+}

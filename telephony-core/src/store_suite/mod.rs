@@ -194,6 +194,7 @@ macro_rules! inbox_store_tests {
         $crate::store_suite_tests!(@case $fresh, inbox, inbox_since_and_limit);
         $crate::store_suite_tests!(@case $fresh, inbox, throttled_messages_are_kept_not_queued);
         $crate::store_suite_tests!(@case $fresh, inbox, forwarded_messages_are_stored_with_their_event);
+        $crate::store_suite_tests!(@case $fresh, inbox, gated_messages_are_stored_in_the_state_the_policy_state_decides);
         $crate::store_suite_tests!(@case $fresh, inbox, claims_lease_and_record_outcomes);
         $crate::store_suite_tests!(@case $fresh, inbox, record_and_claim_in_one_step);
         $crate::store_suite_tests!(@case $fresh, inbox, sender_order_holds_across_a_retry);

@@ -70,6 +70,19 @@ pub async fn pairing_lifecycle<S: PolicyStore + ?Sized>(s: &S) {
         .unwrap();
     assert_eq!(among, std::collections::HashSet::from([a.clone()]));
     assert!(s.approved_senders_among(&[]).await.unwrap().is_empty());
+    // Both answers in one read: the approved among the asked, and who waits (C only: A
+    // was approved, B rejected).
+    let state = s
+        .pairing_state(&[num("+15550000010"), a.clone()], t0())
+        .await
+        .unwrap();
+    assert_eq!(state.approved, std::collections::HashSet::from([a.clone()]));
+    let waiting: Vec<&str> = state.pending.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(waiting, ["CCCCCCCC"]);
+    assert_eq!(
+        s.pairing_state(&[], t0()).await.unwrap().approved,
+        std::collections::HashSet::new()
+    );
     assert_eq!(
         s.resolve_pairing("NOPE2345", true, t0()).await.unwrap(),
         PairingResolution::NotFound
