@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::error::ErrorKind;
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
-use telephony_core::store::{ApprovalGate, PairingState};
+use telephony_core::store::ApprovalGate;
 use telephony_core::{InboxState, InsertOutcome, PhoneNumber, StoreError, StoreErrorKind};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -241,9 +241,10 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 /// A batch that carries forward events runs in a transaction instead: the messages'
 /// insert, then one insert of the events of the messages it inserted (a duplicate's event
 /// is not stored), then the commit: each message is committed with its event or not at
-/// all. A batch with gated rows runs in a transaction too, which first reads the sender
-/// policy's state for all of them at once and sets each row's state ([`decide_gates`]):
-/// under the write lock, so no approval or pairing request can commit in between.
+/// all. A batch with gated rows first reads the sender policy's state for all of them in
+/// one query and sets each row's state ([`decide_gates`]), on the write connection it then
+/// inserts with (a pool of one that every write of the gateway goes through), so no
+/// approval or pairing request of the gateway can commit between the read and the insert.
 ///
 /// The insert's change count tells how many rows were new. When that is every distinct
 /// provider SID of the batch (the usual case), the first request for each SID was inserted
@@ -259,7 +260,13 @@ async fn write(
     batch: &mut [Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    if batch.iter().all(|r| r.forward.is_none() && r.gate.is_none()) {
+    if batch.iter().any(|r| r.gate.is_some()) {
+        // On the gateway's only write connection, held until the batch is written: no
+        // other write of the gateway (an approval, a new pairing request) can commit
+        // between this read and the insert.
+        decide_gates(&mut conn, batch).await?;
+    }
+    if batch.iter().all(|r| r.forward.is_none()) {
         return match insert_many(&mut conn, batch).await? {
             Some(outcomes) => Ok(outcomes),
             None => {
@@ -271,9 +278,6 @@ async fn write(
         };
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    if batch.iter().any(|r| r.gate.is_some()) {
-        decide_gates(&mut tx, batch).await?;
-    }
     // SQLite backs out only the failed statement: the transaction goes on row by row.
     let outcomes = match insert_many(&mut tx, batch).await? {
         Some(outcomes) => outcomes,
@@ -290,7 +294,7 @@ async fn write(
 }
 
 /// Reads, once for the batch, which of its gated rows' senders are approved and the
-/// pending pairing requests ([`pairing::approved_among`], [`pairing::pending`]), and
+/// pending pairing requests, in one query ([`pairing::state`]), and
 /// sets each gated row's state and note as its gate decides ([`ApprovalGate::decide`]).
 async fn decide_gates(
     conn: &mut SqliteConnection,
@@ -302,19 +306,14 @@ async fn decide_gates(
         .collect();
     senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
     senders.dedup();
-    let read = async {
-        Ok::<_, StoreError>(PairingState {
-            approved: pairing::approved_among(&mut *conn, &senders).await?,
-            pending: pairing::pending(&mut *conn, OffsetDateTime::now_utc()).await?,
-        })
-    }
-    .await
-    .map_err(|e| {
-        sqlx::Error::Protocol(format!(
-            "reading the sender policy's state for the batch: {}",
-            telephony_core::error_chain(&e)
-        ))
-    })?;
+    let read = pairing::state(&mut *conn, &senders, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| {
+            sqlx::Error::Protocol(format!(
+                "reading the sender policy's state for the batch: {}",
+                telephony_core::error_chain(&e)
+            ))
+        })?;
     for req in batch.iter_mut() {
         if let Some(gate) = &req.gate {
             let (state, note) = gate.decide(&read);

@@ -32,12 +32,12 @@ use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use telephony_core::store::ForwardOutcome;
+use telephony_core::store::{ApprovalGate, PairingState, PruneKind, RetentionStore};
 use telephony_core::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue,
     ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
     OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind, WorkWatch,
 };
-use telephony_core::store::{ApprovalGate, PairingState, PruneKind, RetentionStore};
 use telephony_core::voice::CallStatus;
 use telephony_core::{
     CallStore, ClusterStore, ContactStore, ForwardStore, InboxStore, OutboxStore, PolicyStore,
@@ -875,17 +875,7 @@ impl PolicyStore for SqliteStore {
         numbers: &[PhoneNumber],
         now: OffsetDateTime,
     ) -> Result<PairingState, StoreError> {
-        // One reader connection for both queries: one acquire and one thread hand-off
-        // each way per query, not a second connection.
-        on_reader!(self, |conn| async {
-            let approved = if numbers.is_empty() {
-                Default::default()
-            } else {
-                pairing::approved_among(&mut *conn, numbers).await?
-            };
-            let pending = pairing::pending(&mut *conn, now).await?;
-            Ok(PairingState { approved, pending })
-        })
+        on_reader!(self, |conn| pairing::state(conn, numbers, now))
     }
 
     async fn set_opted_out(

@@ -217,3 +217,55 @@ pub(crate) async fn approved_among(
     }
     Ok(approved)
 }
+
+/// The pending, unexpired requests (oldest first) and which of `numbers` are approved, in
+/// **one** query (one trip to the connection's thread): what [`pending`] and
+/// [`approved_among`] answer. More numbers than one statement should bind are asked with
+/// those two instead.
+pub(crate) async fn state(
+    conn: &mut SqliteConnection,
+    numbers: &[PhoneNumber],
+    now: OffsetDateTime,
+) -> Result<telephony_core::store::PairingState, StoreError> {
+    if numbers.len() > 500 {
+        return Ok(telephony_core::store::PairingState {
+            approved: approved_among(&mut *conn, numbers).await?,
+            pending: pending(&mut *conn, now).await?,
+        });
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT 0 AS kind, seq, code, sender, status, created_at, expires_at \
+         FROM pairing_requests WHERE status = 'pending' AND expires_at > ",
+    );
+    q.push_bind(codec::to_ms(now));
+    if !numbers.is_empty() {
+        q.push(
+            " UNION ALL SELECT 1, 0, NULL, number, NULL, NULL, NULL \
+             FROM approved_senders WHERE number IN (",
+        );
+        let mut list = q.separated(", ");
+        for n in numbers {
+            list.push_bind(n.as_str());
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY kind, seq");
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(backend)?;
+    let mut state = telephony_core::store::PairingState::default();
+    let mut approved = std::collections::HashSet::new();
+    for row in &rows {
+        let kind: i64 = get(row, "pairing_state.kind")?;
+        if kind == 0 {
+            state.pending.push(decode(row)?);
+        } else {
+            let number: String = get(row, "pairing_state.sender")?;
+            approved.insert(number);
+        }
+    }
+    state.approved = numbers
+        .iter()
+        .filter(|n| approved.contains(n.as_str()))
+        .cloned()
+        .collect();
+    Ok(state)
+}

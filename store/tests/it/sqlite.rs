@@ -1504,3 +1504,101 @@ async fn inbox_sender_counts_follow_inserts_erasure_and_pruning() {
     assert!(s.is_known_contact(&number("+15550000102")).await.unwrap());
     s.close().await;
 }
+
+/// Gated messages that arrive together are decided in their batch from one read: each
+/// sender's own state (approved, waiting, or a stranger while every slot is taken),
+/// whatever else the batch holds, and each caller is told its own state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_messages_in_one_batch_are_each_decided_by_their_own_senders_state() {
+    use telephony_core::store::{ApprovalGate, Unapproved, insert_inbound_gated};
+    use telephony_core::{PairingLimits, PhoneNumber};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&db_path(&dir)).await);
+    let num = |n: &str| PhoneNumber::parse(n).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let limits = PairingLimits {
+        ttl: Duration::from_secs(3600),
+        max_pending: 1,
+        max_per_hour: 10,
+    };
+    s.pairing_request(&num("+15550000001"), "APPR0001", &limits, now)
+        .await
+        .unwrap();
+    s.resolve_pairing("APPR0001", true, now).await.unwrap();
+    s.pairing_request(&num("+15550000002"), "WAIT0002", &limits, now)
+        .await
+        .unwrap();
+    let pair = Arc::new(Unapproved::Pair {
+        max_pending: 1,
+        waiting: "waiting".into(),
+        limited: "limited".into(),
+    });
+    let senders = ["+15550000001", "+15550000002", "+15550000003"];
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = s.clone();
+        let from = senders[i % 3];
+        let gate = ApprovalGate {
+            sender: num(from),
+            unapproved: pair.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            let m = inbound(&format!("SMgate{i}"), from, "x", 1);
+            let got = insert_inbound_gated(store.as_ref(), &m, &gate)
+                .await
+                .unwrap();
+            (from, got)
+        }));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (from, got) = t.await.unwrap();
+        *seen.entry((from, format!("{got:?}"))).or_insert(0) += 1;
+    }
+    let expected: std::collections::BTreeMap<_, _> = [
+        (("+15550000001", "(Inserted, Queued)".to_string()), 20),
+        (
+            ("+15550000002", "(Inserted, PendingPairing)".to_string()),
+            20,
+        ),
+        (("+15550000003", "(Inserted, Dropped)".to_string()), 20),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(seen, expected);
+    let inbox = s
+        .inbox(&InboxQuery {
+            limit: 100,
+            ..InboxQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut states = std::collections::BTreeMap::new();
+    for e in &inbox {
+        *states
+            .entry((e.message.from.clone(), e.state.as_str(), e.note.clone()))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        states.into_iter().collect::<Vec<_>>(),
+        [
+            (("+15550000001".to_string(), "queued", None), 20),
+            (
+                (
+                    "+15550000002".to_string(),
+                    "pending_pairing",
+                    Some("waiting".to_string())
+                ),
+                20
+            ),
+            (
+                (
+                    "+15550000003".to_string(),
+                    "dropped",
+                    Some("limited".to_string())
+                ),
+                20
+            ),
+        ]
+    );
+}

@@ -687,7 +687,9 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
     // +15550000001 approved; +15550000002 waits.
     for (n, code) in [("+15550000001", "GATE0001"), ("+15550000002", "GATE0002")] {
         assert!(matches!(
-            s.pairing_request(&num(n), code, &limits, now).await.unwrap(),
+            s.pairing_request(&num(n), code, &limits, now)
+                .await
+                .unwrap(),
             PairingOutcome::Created(_)
         ));
     }
@@ -756,7 +758,8 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
         .map(|e| (e.message.provider_sid, e.state, e.note))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let row = |sid: &str, state, note: Option<&str>| (sid.to_string(), state, note.map(String::from));
+    let row =
+        |sid: &str, state, note: Option<&str>| (sid.to_string(), state, note.map(String::from));
     assert_eq!(
         rows,
         [
