@@ -18,12 +18,15 @@ use std::time::Instant;
 
 use sqlx::PgPool;
 use sqlx::error::ErrorKind;
-use telephony_core::{InsertOutcome, StoreError, StoreErrorKind};
+use telephony_core::store::{ApprovalGate, PairingState};
+use telephony_core::{InboxState, InsertOutcome, PhoneNumber, StoreError, StoreErrorKind};
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::forwards;
 use super::inbox::{self, InboxRow};
+use super::pairing;
 use super::wakeups::Notifier;
 use crate::codec::ForwardRow;
 use crate::health::{Health, StoreClosed};
@@ -34,12 +37,20 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// Inserts waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
-type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+/// The outcome, and the state an approval gate decided (`None` without a gate).
+type Answer = (InsertOutcome, Option<InboxState>);
+
+type Reply = oneshot::Sender<Result<Answer, StoreError>>;
 
 struct Request {
     row: InboxRow,
     /// The message's forward event, stored in the same transaction when it is inserted.
     forward: Option<ForwardRow>,
+    /// Decides the row's state from the sender policy's state, read in the batch's
+    /// transaction (see [`decide_gates`]).
+    gate: Option<ApprovalGate>,
+    /// What the gate decided.
+    decided: Option<InboxState>,
     reply: Reply,
 }
 
@@ -74,11 +85,37 @@ impl InboundWriter {
         row: InboxRow,
         forward: Option<ForwardRow>,
     ) -> Result<InsertOutcome, StoreError> {
+        Ok(self.send(row, forward, None).await?.0)
+    }
+
+    /// Queues a row whose state `gate` decides in the batch's transaction, and waits until
+    /// its batch is committed; returns the outcome and that state.
+    pub(crate) async fn insert_gated(
+        &self,
+        row: InboxRow,
+        gate: ApprovalGate,
+    ) -> Result<(InsertOutcome, InboxState), StoreError> {
+        match self.send(row, None, Some(gate)).await? {
+            (outcome, Some(state)) => Ok((outcome, state)),
+            (_, None) => Err(StoreError::backend(sqlx::Error::Protocol(
+                "the inbound writer answered a gated insert without deciding its state".into(),
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        row: InboxRow,
+        forward: Option<ForwardRow>,
+        gate: Option<ApprovalGate>,
+    ) -> Result<Answer, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Request {
                 row,
                 forward,
+                gate,
+                decided: None,
                 reply,
             })
             .await
@@ -104,7 +141,7 @@ async fn run(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
-        match write(&pool, &notifier, &batch).await {
+        match write(&pool, &notifier, &mut batch).await {
             Ok(outcomes) => {
                 let inserted = outcomes
                     .iter()
@@ -131,7 +168,7 @@ async fn run(
                 );
                 for (req, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that gave up still had its message stored; nothing to undo.
-                    let _ = req.reply.send(outcome);
+                    let _ = req.reply.send(outcome.map(|o| (o, req.decided)));
                 }
             }
             Err(e) => {
@@ -168,10 +205,14 @@ async fn run(
 async fn write(
     pool: &PgPool,
     notifier: &Notifier,
-    batch: &[Request],
+    batch: &mut [Request],
 ) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let inserted = async {
+        if batch.iter().any(|r| r.gate.is_some()) {
+            decide_gates(&mut tx, batch).await?;
+        }
+        let batch = &*batch;
         let outcomes = insert_batch(&mut tx, batch).await?;
         let events =
             crate::codec::inserted_events(batch.iter().map(|r| r.forward.as_ref()), &outcomes);
@@ -181,12 +222,13 @@ async fn write(
                 .notify(&mut tx, telephony_core::store::WorkKind::Forward)
                 .await?;
         }
-        // A message stored with its event is decided: nothing for the dispatch workers.
-        if batch
-            .iter()
-            .zip(&outcomes)
-            .any(|(r, o)| r.forward.is_none() && matches!(o, Ok(InsertOutcome::Inserted)))
-        {
+        // A message stored with its event, or decided by its gate, is decided: nothing
+        // for the dispatch workers.
+        if batch.iter().zip(&outcomes).any(|(r, o)| {
+            r.forward.is_none()
+                && r.decided.is_none_or(|s| s == InboxState::Queued)
+                && matches!(o, Ok(InsertOutcome::Inserted))
+        }) {
             notifier
                 .notify(&mut tx, telephony_core::store::WorkKind::Inbound)
                 .await?;
@@ -207,6 +249,43 @@ async fn write(
             Err(e)
         }
     }
+}
+
+/// Reads, in the batch's transaction and once for the batch, which of its gated rows'
+/// senders are approved and the pending pairing requests, and sets each gated row's state
+/// and note as its gate decides ([`ApprovalGate::decide`]). Under READ COMMITTED an
+/// approval another replica commits after this read counts from the next batch.
+async fn decide_gates(
+    conn: &mut sqlx::PgConnection,
+    batch: &mut [Request],
+) -> Result<(), sqlx::Error> {
+    let mut senders: Vec<PhoneNumber> = batch
+        .iter()
+        .filter_map(|r| r.gate.as_ref().map(|g| g.sender.clone()))
+        .collect();
+    senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    senders.dedup();
+    let read = async {
+        Ok::<_, StoreError>(PairingState {
+            approved: pairing::approved_among(&mut *conn, &senders).await?,
+            pending: pairing::pending(&mut *conn, OffsetDateTime::now_utc()).await?,
+        })
+    }
+    .await
+    .map_err(|e| {
+        sqlx::Error::Protocol(format!(
+            "reading the sender policy's state for the batch: {}",
+            telephony_core::error_chain(&e)
+        ))
+    })?;
+    for req in batch.iter_mut() {
+        if let Some(gate) = &req.gate {
+            let (state, note) = gate.decide(&read);
+            req.row.set_state(state, note);
+            req.decided = Some(state);
+        }
+    }
+    Ok(())
 }
 
 /// The statements of [`write`], in its transaction.

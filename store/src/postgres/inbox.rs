@@ -57,9 +57,13 @@ impl InboxRow {
 
     /// The row stored directly in `state` (e.g. `throttled`) instead of `queued`.
     pub(crate) fn in_state(mut self, state: InboxState, note: Option<&str>) -> Self {
+        self.set_state(state, note);
+        self
+    }
+
+    pub(crate) fn set_state(&mut self, state: InboxState, note: Option<&str>) {
         self.state = state.as_str();
         self.note = note.map(str::to_string);
-        self
     }
 
     /// Inserts the row unless its provider SID is stored; returns whether it was inserted.

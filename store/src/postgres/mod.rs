@@ -486,6 +486,17 @@ impl InboxStore for PostgresStore {
             .await
     }
 
+    async fn insert_inbound_gated_atomic(
+        &self,
+        msg: &InboundMessage,
+        gate: &telephony_core::store::ApprovalGate,
+    ) -> Result<Option<(InsertOutcome, InboxState)>, StoreError> {
+        self.inbound
+            .insert_gated(InboxRow::encode(msg)?, gate.clone())
+            .await
+            .map(Some)
+    }
+
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
         let limit = match query.limit {
             0 => DEFAULT_LIMIT,

@@ -108,9 +108,9 @@ impl StoreError {
 
 /// Stores an inbound message in the state `gate` decides ([`ApprovalGate::decide`]) and
 /// returns that state with the outcome. A store that reads inside its insert
-/// ([`InboxStore::insert_inbound_gated_atomic`]; SQLite does, in its group commit: one read
-/// per batch of arriving messages) decides atomically with the insert; any other reads
-/// [`PolicyStore::pairing_state`] first, then inserts in that state (an approval or a
+/// ([`InboxStore::insert_inbound_gated_atomic`]; SQLite and PostgreSQL do, in their group
+/// commits: one read per batch of arriving messages) decides with the insert; any other
+/// reads [`PolicyStore::pairing_state`] first, then inserts in that state (an approval or a
 /// request committed in between counts from the next message).
 ///
 /// ```
