@@ -7,6 +7,9 @@
 #   benches/replicas.sh                         # build, then every configuration once
 #   benches/replicas.sh --baseline 34c8064      # and the baseline's SQLite, alternating
 #   benches/replicas.sh --rounds 3 --duration 20 --connections 64
+#   benches/replicas.sh --skip-build --configs pg1 --rounds 3 --pairing
+#                                               # the default policy (pairing), every sender
+#                                               # a stranger, instead of open
 #   benches/replicas.sh --skip-build --configs "sqlite pg1" --rounds 1 --perf 7
 #                                               # also `perf record` the first replica of each
 #                                               # run for 7 s (from 1.5 s in; --call-graph
@@ -41,6 +44,8 @@ connections=64
 configs="sqlite pg1 pg2 pg3"
 skip_build=""
 perf_secs=""
+policy='inboundPolicy: "open",
+  allowFrom: ["*"],'
 while [ $# -gt 0 ]; do
     case "$1" in
         --baseline) baseline="$2"; shift 2 ;;
@@ -51,7 +56,8 @@ while [ $# -gt 0 ]; do
         --configs) configs="$2"; shift 2 ;;
         --skip-build) skip_build=yes; shift ;;
         --perf) perf_secs="$2"; shift 2 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        --pairing) policy='inboundPolicy: "pairing",'; shift ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -145,8 +151,7 @@ config() {
   serve: { port: 0 },
   admin: { port: 0, token: "replicas-bench-admin-token-0123456789" },
   twilio: { accountSid: "$account_sid", apiBaseUrl: "http://127.0.0.1:9" },
-  inboundPolicy: "open",
-  allowFrom: ["*"],
+  $policy
   rateLimits: { inboundPerSender: { perSecond: 1000000 } },
 }
 EOF
