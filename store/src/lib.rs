@@ -126,6 +126,7 @@ mod codec;
 mod dispatch_outcomes;
 mod extras;
 mod forward_outcomes;
+mod gates;
 mod health;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -19,7 +19,7 @@ use std::time::Instant;
 use sqlx::PgPool;
 use sqlx::error::ErrorKind;
 use telephony_core::store::{ApprovalGate, PairingState};
-use telephony_core::{InboxState, InsertOutcome, PhoneNumber, StoreError, StoreErrorKind};
+use telephony_core::{InboxState, InsertOutcome, StoreError, StoreErrorKind};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -95,12 +95,7 @@ impl InboundWriter {
         row: InboxRow,
         gate: ApprovalGate,
     ) -> Result<(InsertOutcome, InboxState), StoreError> {
-        match self.send(row, None, Some(gate)).await? {
-            (outcome, Some(state)) => Ok((outcome, state)),
-            (_, None) => Err(StoreError::backend(sqlx::Error::Protocol(
-                "the inbound writer answered a gated insert without deciding its state".into(),
-            ))),
-        }
+        crate::gates::answer(self.send(row, None, Some(gate)).await?)
     }
 
     async fn send(
@@ -259,12 +254,7 @@ async fn decide_gates(
     conn: &mut sqlx::PgConnection,
     batch: &mut [Request],
 ) -> Result<(), sqlx::Error> {
-    let mut senders: Vec<PhoneNumber> = batch
-        .iter()
-        .filter_map(|r| r.gate.as_ref().map(|g| g.sender.clone()))
-        .collect();
-    senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    senders.dedup();
+    let senders = crate::gates::senders(batch.iter().filter_map(|r| r.gate.as_ref()));
     let read = async {
         Ok::<_, StoreError>(PairingState {
             approved: pairing::approved_among(&mut *conn, &senders).await?,
@@ -272,12 +262,7 @@ async fn decide_gates(
         })
     }
     .await
-    .map_err(|e| {
-        sqlx::Error::Protocol(format!(
-            "reading the sender policy's state for the batch: {}",
-            telephony_core::error_chain(&e)
-        ))
-    })?;
+    .map_err(|e| crate::gates::read_failed(&e))?;
     for req in batch.iter_mut() {
         if let Some(gate) = &req.gate {
             let (state, note) = gate.decide(&read);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::error::ErrorKind;
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 use telephony_core::store::ApprovalGate;
-use telephony_core::{InboxState, InsertOutcome, PhoneNumber, StoreError, StoreErrorKind};
+use telephony_core::{InboxState, InsertOutcome, StoreError, StoreErrorKind};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -133,12 +133,7 @@ impl InboundWriter {
         row: InboxRow,
         gate: ApprovalGate,
     ) -> Result<(InsertOutcome, InboxState), StoreError> {
-        match self.send(row, None, Some(gate)).await? {
-            (outcome, Some(state)) => Ok((outcome, state)),
-            (_, None) => Err(StoreError::backend(sqlx::Error::Protocol(
-                "the inbound writer answered a gated insert without deciding its state".into(),
-            ))),
-        }
+        crate::gates::answer(self.send(row, None, Some(gate)).await?)
     }
 
     async fn send(
@@ -300,20 +295,10 @@ async fn decide_gates(
     conn: &mut SqliteConnection,
     batch: &mut [Request],
 ) -> Result<(), sqlx::Error> {
-    let mut senders: Vec<PhoneNumber> = batch
-        .iter()
-        .filter_map(|r| r.gate.as_ref().map(|g| g.sender.clone()))
-        .collect();
-    senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    senders.dedup();
+    let senders = crate::gates::senders(batch.iter().filter_map(|r| r.gate.as_ref()));
     let read = pairing::state(&mut *conn, &senders, OffsetDateTime::now_utc())
         .await
-        .map_err(|e| {
-            sqlx::Error::Protocol(format!(
-                "reading the sender policy's state for the batch: {}",
-                telephony_core::error_chain(&e)
-            ))
-        })?;
+        .map_err(|e| crate::gates::read_failed(&e))?;
     for req in batch.iter_mut() {
         if let Some(gate) = &req.gate {
             let (state, note) = gate.decide(&read);
