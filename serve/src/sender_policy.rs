@@ -247,6 +247,7 @@ impl SenderPolicy {
     pub(crate) fn new(policy: PolicyRef, pairing: PairingSettings, outbox: Arc<Outbox>) -> Self {
         let pair_gate = Arc::new(Unapproved::Pair {
             max_pending: pairing.limits.max_pending,
+            max_per_hour: pairing.limits.max_per_hour,
             waiting: WAITING.into(),
             limited: limited_note(&pairing.limits),
         });

@@ -247,7 +247,8 @@ async fn write(
 }
 
 /// Reads, in the batch's transaction and once for the batch, which of its gated rows'
-/// senders are approved and the pending pairing requests, and sets each gated row's state
+/// senders are approved, the pending pairing requests and how many were created in the
+/// last hour, and sets each gated row's state
 /// and note as its gate decides ([`ApprovalGate::decide`]). Under READ COMMITTED an
 /// approval another replica commits after this read counts from the next batch.
 async fn decide_gates(
@@ -255,10 +256,12 @@ async fn decide_gates(
     batch: &mut [Request],
 ) -> Result<(), sqlx::Error> {
     let senders = crate::gates::senders(batch.iter().filter_map(|r| r.gate.as_ref()));
+    let now = OffsetDateTime::now_utc();
     let read = async {
         Ok::<_, StoreError>(PairingState {
             approved: pairing::approved_among(&mut *conn, &senders).await?,
-            pending: pairing::pending(&mut *conn, OffsetDateTime::now_utc()).await?,
+            pending: pairing::pending(&mut *conn, now).await?,
+            created_last_hour: Some(pairing::created_last_hour(&mut *conn, now).await?),
         })
     }
     .await

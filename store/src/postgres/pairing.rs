@@ -217,3 +217,16 @@ pub(crate) async fn approved_among(
         .cloned()
         .collect())
 }
+
+/// Requests created in the hour before `now`, whatever became of them.
+pub(crate) async fn created_last_hour(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pairing_requests WHERE created_at > $1")
+        .bind(codec::to_ms(now - HOUR))
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}

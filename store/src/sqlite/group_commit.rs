@@ -288,8 +288,9 @@ async fn write(
     Ok(outcomes)
 }
 
-/// Reads, once for the batch, which of its gated rows' senders are approved and the
-/// pending pairing requests, in one query ([`pairing::state`]), and
+/// Reads, once for the batch, which of its gated rows' senders are approved, the pending
+/// pairing requests and how many were created in the last hour, in one query
+/// ([`pairing::state`]), and
 /// sets each gated row's state and note as its gate decides ([`ApprovalGate::decide`]).
 async fn decide_gates(
     conn: &mut SqliteConnection,

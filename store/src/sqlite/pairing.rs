@@ -218,8 +218,21 @@ pub(crate) async fn approved_among(
     Ok(approved)
 }
 
-/// The pending, unexpired requests (oldest first) and which of `numbers` are approved, in
-/// **one** query (one trip to the connection's thread): what [`pending`] and
+/// Requests created after `since`, whatever became of them.
+async fn created_since(
+    conn: &mut SqliteConnection,
+    since: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pairing_requests WHERE created_at > ?1")
+        .bind(codec::to_ms(since))
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The pending, unexpired requests (oldest first), which of `numbers` are approved and how
+/// many requests were created in the last hour, in **one** query (one trip to the connection's thread): what [`pending`] and
 /// [`approved_among`] answer. More numbers than one statement should bind are asked with
 /// those two instead.
 pub(crate) async fn state(
@@ -231,6 +244,7 @@ pub(crate) async fn state(
         return Ok(telephony_core::store::PairingState {
             approved: approved_among(&mut *conn, numbers).await?,
             pending: pending(&mut *conn, now).await?,
+            created_last_hour: Some(created_since(&mut *conn, now - HOUR).await?),
         });
     }
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -238,6 +252,12 @@ pub(crate) async fn state(
          FROM pairing_requests WHERE status = 'pending' AND expires_at > ",
     );
     q.push_bind(codec::to_ms(now));
+    // The count rides in `seq`.
+    q.push(
+        " UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, NULL, NULL \
+         FROM pairing_requests WHERE created_at > ",
+    );
+    q.push_bind(codec::to_ms(now - HOUR));
     if !numbers.is_empty() {
         q.push(
             " UNION ALL SELECT 1, 0, NULL, number, NULL, NULL, NULL \
@@ -255,11 +275,16 @@ pub(crate) async fn state(
     let mut approved = std::collections::HashSet::new();
     for row in &rows {
         let kind: i64 = get(row, "pairing_state.kind")?;
-        if kind == 0 {
-            state.pending.push(decode(row)?);
-        } else {
-            let number: String = get(row, "pairing_state.sender")?;
-            approved.insert(number);
+        match kind {
+            0 => state.pending.push(decode(row)?),
+            1 => {
+                let number: String = get(row, "pairing_state.sender")?;
+                approved.insert(number);
+            }
+            _ => {
+                let created: i64 = get(row, "pairing_state.seq")?;
+                state.created_last_hour = Some(usize::try_from(created).unwrap_or(0));
+            }
         }
     }
     state.approved = numbers

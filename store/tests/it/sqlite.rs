@@ -1530,6 +1530,7 @@ async fn gated_messages_in_one_batch_are_each_decided_by_their_own_senders_state
         .unwrap();
     let pair = Arc::new(Unapproved::Pair {
         max_pending: 1,
+        max_per_hour: 10,
         waiting: "waiting".into(),
         limited: "limited".into(),
     });

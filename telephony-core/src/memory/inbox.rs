@@ -18,6 +18,39 @@ impl InboxStore for MemoryStore {
         Ok(self.lock().push_inbound(msg, state, note))
     }
 
+    async fn insert_inbound_gated_atomic(
+        &self,
+        msg: &InboundMessage,
+        gate: &crate::store::ApprovalGate,
+    ) -> Result<Option<(InsertOutcome, InboxState)>, StoreError> {
+        // One lock for the read and the insert: nothing changes in between.
+        let mut g = self.lock();
+        let now = time::OffsetDateTime::now_utc();
+        let hour_ago = now - std::time::Duration::from_secs(3600);
+        let read = crate::store::PairingState {
+            approved: g
+                .approved_senders
+                .get(&gate.sender)
+                .cloned()
+                .into_iter()
+                .collect(),
+            pending: g
+                .pairings
+                .iter()
+                .filter(|p| p.status == PairingStatus::Pending && p.expires_at > now)
+                .cloned()
+                .collect(),
+            created_last_hour: Some(
+                g.pairings
+                    .iter()
+                    .filter(|p| p.created_at > hour_ago)
+                    .count(),
+            ),
+        };
+        let (state, note) = gate.decide(&read);
+        Ok(Some((g.push_inbound(msg, state, note), state)))
+    }
+
     async fn insert_inbound_forwarded(
         &self,
         msg: &InboundMessage,

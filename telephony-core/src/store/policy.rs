@@ -46,12 +46,16 @@ pub enum Unapproved {
     /// `blocked`, with this note.
     Block(String),
     /// Pairing: a sender with a pending request is held (`pending_pairing`, note
-    /// `waiting`); while `max_pending` requests are pending, anyone else is `dropped`
-    /// (note `limited`, no request, no SMS); otherwise the message is `queued`, for the
-    /// dispatch worker to create a request and text the code.
+    /// `waiting`); while `max_pending` requests are pending, or `max_per_hour` were created
+    /// in the last hour (when the store counted them:
+    /// [`PairingState::created_last_hour`]), anyone else is `dropped` (note `limited`, no
+    /// request, no SMS); otherwise the message is `queued`, for the dispatch worker to
+    /// create a request and text the code.
     Pair {
         /// Pending requests allowed at once.
         max_pending: usize,
+        /// Requests created per rolling hour.
+        max_per_hour: usize,
         /// The note of a held message.
         waiting: String,
         /// The note of a dropped message.
@@ -70,12 +74,15 @@ impl ApprovalGate {
             Unapproved::Block(note) => (InboxState::Blocked, Some(note)),
             Unapproved::Pair {
                 max_pending,
+                max_per_hour,
                 waiting,
                 limited,
             } => {
                 if state.pending.iter().any(|p| p.sender == self.sender) {
                     (InboxState::PendingPairing, Some(waiting))
-                } else if state.pending.len() >= *max_pending {
+                } else if state.pending.len() >= *max_pending
+                    || state.created_last_hour.is_some_and(|n| n >= *max_per_hour)
+                {
                     (InboxState::Dropped, Some(limited))
                 } else {
                     (InboxState::Queued, None)
@@ -92,6 +99,9 @@ pub struct PairingState {
     pub approved: std::collections::HashSet<PhoneNumber>,
     /// Pending, unexpired requests, oldest first.
     pub pending: Vec<PairingRequest>,
+    /// Requests created in the hour before the read, whatever became of them; `None` when
+    /// the store did not count them (the default [`PolicyStore::pairing_state`]).
+    pub created_last_hour: Option<usize>,
 }
 
 /// Sender policy state: pairing requests, approved senders and opt-outs.
@@ -155,6 +165,7 @@ pub trait PolicyStore: Send + Sync + 'static {
         Ok(PairingState {
             approved: self.approved_senders_among(numbers).await?,
             pending: self.pending_pairings(now).await?,
+            created_last_hour: None,
         })
     }
 

@@ -696,6 +696,7 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
     s.resolve_pairing("GATE0001", true, now).await.unwrap();
     let pair = Arc::new(Unapproved::Pair {
         max_pending: 2,
+        max_per_hour: 10,
         waiting: "waiting".into(),
         limited: "limited".into(),
     });
@@ -728,6 +729,24 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
             .unwrap();
         put.push((sid, got));
     }
+    // Both waiting requests rejected: the slots are free, but 3 were created this hour;
+    // with at most 3 an hour the next stranger is dropped too.
+    s.resolve_pairing("GATE0002", false, now).await.unwrap();
+    s.resolve_pairing("GATE0003", false, now).await.unwrap();
+    let hourly = Arc::new(Unapproved::Pair {
+        max_pending: 2,
+        max_per_hour: 3,
+        waiting: "waiting".into(),
+        limited: "hourly".into(),
+    });
+    let got = insert_inbound_gated(
+        s,
+        &inbound("SMG6", "+15550000006", "hi", 0),
+        &gate("+15550000006", &hourly),
+    )
+    .await
+    .unwrap();
+    put.push(("SMG6", got));
     let block = Arc::new(Unapproved::Block("not listed".into()));
     let got = insert_inbound_gated(
         s,
@@ -747,6 +766,7 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
             ("SMG3", (Inserted, Queued)),
             ("SMG4", (Inserted, Dropped)),
             ("SMG3", (Duplicate, PendingPairing)),
+            ("SMG6", (Inserted, Dropped)),
             ("SMG5", (Inserted, Blocked)),
         ]
     );
@@ -768,6 +788,7 @@ pub async fn gated_messages_are_stored_in_the_state_the_policy_state_decides<
             row("SMG3", Queued, None),
             row("SMG4", Dropped, Some("limited")),
             row("SMG5", Blocked, Some("not listed")),
+            row("SMG6", Dropped, Some("hourly")),
         ]
     );
 }
