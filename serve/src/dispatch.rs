@@ -97,8 +97,8 @@ impl<G: Send + 'static> Dispatch<G> {
     /// handler will see (refused, held for a code already sent, dropped over the pairing
     /// limits) is stored in that state with the note the dispatch worker would write,
     /// where that needs the sender's approval and the pending pairing requests through a
-    /// gate the store decides in the insert's transaction (SQLite: one read per group
-    /// commit batch); an accepted one when no handler is set is stored `accepted`, with its
+    /// gate the store decides with the insert (SQLite and PostgreSQL: one read per
+    /// group-commit batch); an accepted one when no handler is set is stored `accepted`, with its
     /// `message.received` event in the same transaction when forwarding is on (one write
     /// instead of three). The dispatch worker never reads these. Anything else (a handler
     /// to call, an approved sender under `pairing`/`allowlist`, an opt-out keyword, a

@@ -85,8 +85,8 @@ struct Request {
     row: InboxRow,
     /// The message's forward event, stored in the same transaction when it is inserted.
     forward: Option<ForwardRow>,
-    /// Decides the row's state from the sender policy's state, read in the batch's
-    /// transaction (see [`decide_gates`]).
+    /// Decides the row's state from the sender policy's state, read for the batch on the
+    /// write connection just before its insert (see [`decide_gates`]).
     gate: Option<ApprovalGate>,
     /// What the gate decided.
     decided: Option<InboxState>,

@@ -232,9 +232,9 @@ async fn created_since(
 }
 
 /// The pending, unexpired requests (oldest first), which of `numbers` are approved and how
-/// many requests were created in the last hour, in **one** query (one trip to the connection's thread): what [`pending`] and
-/// [`approved_among`] answer. More numbers than one statement should bind are asked with
-/// those two instead.
+/// many requests were created in the last hour, in **one** query (one trip to the
+/// connection's thread): what [`pending`], [`approved_among`] and [`created_since`] answer.
+/// More numbers than one statement should bind are asked with those three instead.
 pub(crate) async fn state(
     conn: &mut SqliteConnection,
     numbers: &[PhoneNumber],

@@ -26,7 +26,6 @@ impl InboxStore for MemoryStore {
         // One lock for the read and the insert: nothing changes in between.
         let mut g = self.lock();
         let now = time::OffsetDateTime::now_utc();
-        let hour_ago = now - std::time::Duration::from_secs(3600);
         let read = crate::store::PairingState {
             approved: g
                 .approved_senders
@@ -34,18 +33,8 @@ impl InboxStore for MemoryStore {
                 .cloned()
                 .into_iter()
                 .collect(),
-            pending: g
-                .pairings
-                .iter()
-                .filter(|p| p.status == PairingStatus::Pending && p.expires_at > now)
-                .cloned()
-                .collect(),
-            created_last_hour: Some(
-                g.pairings
-                    .iter()
-                    .filter(|p| p.created_at > hour_ago)
-                    .count(),
-            ),
+            pending: g.pending_pairings(now),
+            created_last_hour: Some(g.pairings_created_last_hour(now)),
         };
         let (state, note) = gate.decide(&read);
         Ok(Some((g.push_inbound(msg, state, note), state)))

@@ -101,6 +101,24 @@ struct InboundDispatch {
 }
 
 impl Inner {
+    /// Pending requests not expired at `now`, oldest first.
+    fn pending_pairings(&self, now: OffsetDateTime) -> Vec<PairingRequest> {
+        self.pairings
+            .iter()
+            .filter(|p| p.status == PairingStatus::Pending && p.expires_at > now)
+            .cloned()
+            .collect()
+    }
+
+    /// Requests created in the hour before `now`, whatever became of them.
+    fn pairings_created_last_hour(&self, now: OffsetDateTime) -> usize {
+        let hour_ago = now - Duration::from_secs(3600);
+        self.pairings
+            .iter()
+            .filter(|p| p.created_at > hour_ago)
+            .count()
+    }
+
     fn call_mut(&mut self, call_id: &str) -> Result<&mut CallRecord, StoreError> {
         self.calls
             .iter_mut()

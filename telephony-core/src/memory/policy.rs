@@ -29,12 +29,7 @@ impl PolicyStore for MemoryStore {
             .iter()
             .filter(|p| p.status == PairingStatus::Pending)
             .count();
-        let hour_ago = now - Duration::from_secs(3600);
-        let recent = g
-            .pairings
-            .iter()
-            .filter(|p| p.created_at > hour_ago)
-            .count();
+        let recent = g.pairings_created_last_hour(now);
         if pending >= limits.max_pending || recent >= limits.max_per_hour {
             return Ok(PairingOutcome::Limited);
         }
@@ -53,13 +48,7 @@ impl PolicyStore for MemoryStore {
         &self,
         now: OffsetDateTime,
     ) -> Result<Vec<PairingRequest>, StoreError> {
-        Ok(self
-            .lock()
-            .pairings
-            .iter()
-            .filter(|p| p.status == PairingStatus::Pending && p.expires_at > now)
-            .cloned()
-            .collect())
+        Ok(self.lock().pending_pairings(now))
     }
 
     async fn resolve_pairing(
