@@ -376,6 +376,14 @@ async fn pairing_on_telnyx() {
             "Your pairing code is {code}. The owner of this number must approve +15557654321 before your messages are answered. The code expires in 60 minutes."
         )]
     );
+    // The dispatch worker records its batch's outcome after the code went out: wait for it.
+    wait_for("the message held", || async {
+        inbox(&gw)
+            .await
+            .first()
+            .is_some_and(|e| e.state != InboxState::Queued)
+    })
+    .await;
     let entries = inbox(&gw).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].state, InboxState::PendingPairing);
