@@ -7,6 +7,9 @@
 #                                               # every sender a stranger
 #   benches/compare-axum.sh --forward           # open, and every message forwarded (forward.url
 #                                               # → a second axum-hello, which answers 200)
+#   benches/compare-axum.sh --forward --forward-batch 100
+#                                               # the same, up to 100 events per POST
+#                                               # (forward.maxBatch: a JSON array per POST)
 #   benches/compare-axum.sh --skip-build --rounds 5 --duration 10 --threads 2 --connections 64
 #   benches/compare-axum.sh --skip-build --gateway-bin before=/path/telephony-old --gateway-bin after=$OUT/bin/telephony
 #                                               # several gateway binaries in each round, after
@@ -47,6 +50,7 @@ variant=open
 skip_build=""
 build_only=""
 perf_secs=""
+forward_batch=""
 gateway_bins=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -57,11 +61,12 @@ while [ $# -gt 0 ]; do
         --requests) requests="$2"; shift 2 ;;
         --pairing) variant=pairing; shift ;;
         --forward) variant=forward; shift ;;
+        --forward-batch) variant=forward; forward_batch="$2"; shift 2 ;;
         --skip-build) skip_build=yes; shift ;;
         --build-only) build_only=yes; shift ;;
         --gateway-bin) gateway_bins+=("$2"); shift 2 ;;
         --perf) perf_secs="$2"; shift 2 ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -133,7 +138,7 @@ config() {
     local policy='inboundPolicy: "open", allowFrom: ["*"],'
     local forward=""
     [ "$variant" != pairing ] || policy=""
-    [ "$variant" != forward ] || forward="forward: { url: \"$1/forward\", secret: \"compare-axum-forward-secret\" },"
+    [ "$variant" != forward ] || forward="forward: { url: \"$1/forward\", secret: \"compare-axum-forward-secret\"${forward_batch:+, maxBatch: $forward_batch} },"
     cat <<EOC
 {
   fromNumber: "+15005550006",

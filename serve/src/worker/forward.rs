@@ -48,12 +48,53 @@ use crate::api::{EventData, ForwardedEvent};
 use crate::shared::Shared;
 
 /// Where to forward events (`forward`).
+///
+/// ```
+/// let one_per_post = telephony_serve::ForwardSettings::new("https://app.example.com/events");
+/// assert_eq!(one_per_post.max_batch, 1);
+/// let batched = one_per_post.with_max_batch(100);
+/// assert_eq!((batched.url.as_str(), batched.max_batch), ("https://app.example.com/events", 100));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ForwardSettings {
     /// Receiver URL.
     pub url: String,
     /// HMAC-SHA256 key; without it no signature header is sent.
     pub secret: Option<Secret>,
+    /// The most events in one POST (`forward.maxBatch`). `1` (the default): every POST
+    /// carries one event, its body the event's JSON object. Above 1: every POST's body is a
+    /// JSON **array** of 1 to `max_batch` events (even a single one), with
+    /// `X-Telephony-Event-Count` instead of the per-event headers. `0` counts as 1.
+    pub max_batch: usize,
+}
+
+impl ForwardSettings {
+    /// Forwarding to `url`, unsigned, one event per POST.
+    pub fn new(url: impl Into<String>) -> Self {
+        ForwardSettings {
+            url: url.into(),
+            secret: None,
+            max_batch: 1,
+        }
+    }
+
+    /// Signs every POST with `secret` (`X-Telephony-Signature`).
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Up to `max_batch` events per POST, as a JSON array (see
+    /// [`max_batch`](Self::max_batch)).
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// True when POSTs carry JSON arrays.
+    fn batched(&self) -> bool {
+        self.max_batch > 1
+    }
 }
 
 /// The signature header value for a body: `sha256=<hex>`.
@@ -217,7 +258,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let claimed = events.len();
-        let lanes = lanes(events);
+        let lanes = groups(lanes(events), settings.max_batch);
         let lane_count = lanes.len();
         let outcomes: Vec<ForwardOutcome> = futures_util::stream::iter(lanes)
             .map(|lane| deliver_lane(&http, &settings, lane, deadline, &stop))
@@ -295,6 +336,29 @@ fn lanes(events: Vec<ClaimedForward>) -> Vec<Vec<Prepared>> {
     lanes
 }
 
+/// Packs lanes into groups for batched delivery (`max_batch` > 1): lanes in order, each
+/// whole in one group, a group closed once it holds `max_batch` events or more. A group is
+/// delivered like a lane (one POST after the other, a failure holding back the rest), its
+/// POSTs carrying up to `max_batch` events each; so each contact's events stay in one
+/// group, in order. With `max_batch` ≤ 1 the lanes are returned as they are.
+fn groups(lanes: Vec<Vec<Prepared>>, max_batch: usize) -> Vec<Vec<Prepared>> {
+    if max_batch <= 1 {
+        return lanes;
+    }
+    let mut groups: Vec<Vec<Prepared>> = Vec::new();
+    let mut current: Vec<Prepared> = Vec::new();
+    for lane in lanes {
+        current.extend(lane);
+        if current.len() >= max_batch {
+            groups.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
 /// The contact an event is about, which names its lane: the other party's number for
 /// messages (the sender of `message.received`, the recipient of `message.status`), the
 /// call for `call.*` events.
@@ -307,10 +371,13 @@ fn contact(ev: &ForwardedEvent) -> Option<String> {
     }
 }
 
-/// Delivers one lane's events in order, and says what became of each. The first failure
-/// ends the lane: its later events are released untried, due when the failed one is
-/// retried, so they do not overtake it. At the deadline, or when the worker is stopping,
-/// the events not tried yet are released at their place in the queue.
+/// Delivers one lane's (or group's) events in order, up to `max_batch` per POST, and says
+/// what became of each. The first failure ends the lane: the failed POST's events are
+/// retried together, due at one time (the backoff of the most-tried of them), and the
+/// lane's later events are released untried, due then too, so they do not overtake them.
+/// At the deadline, or when the worker is stopping, the events not tried yet are released
+/// at their place in the queue. An event that does not encode fails alone, after the
+/// events before it are sent.
 async fn deliver_lane(
     http: &reqwest::Client,
     s: &ForwardSettings,
@@ -318,28 +385,57 @@ async fn deliver_lane(
     deadline: Instant,
     stop: &watch::Receiver<bool>,
 ) -> Vec<ForwardOutcome> {
+    let max = s.max_batch.max(1);
     let mut out = Vec::with_capacity(lane.len());
-    let mut events = lane.into_iter();
-    while let Some(p) = events.next() {
+    let mut events = lane.into_iter().peekable();
+    while events.peek().is_some() {
         if *stop.borrow() || Instant::now() >= deadline {
-            tracing::debug!(event_id = %p.claimed.event.id, untried = events.len() + 1, "forward batch out of time or stopping; rest of the lane released");
-            for p in std::iter::once(p).chain(events) {
+            tracing::debug!(
+                untried = events.len(),
+                "forward batch out of time or stopping; rest of the lane released"
+            );
+            for p in events {
                 let at = p.claimed.due;
                 out.push(outcome(p.claimed, ForwardResult::Release { at }));
             }
             break;
         }
-        match deliver(http, s, &p).await {
+        let mut chunk: Vec<Prepared> = Vec::with_capacity(max.min(events.len()));
+        while chunk.len() < max {
+            // An event that does not encode goes alone: it fails without its neighbours.
+            match events.peek() {
+                Some(p) if p.body.is_ok() || chunk.is_empty() => {
+                    let bad = p.body.is_err();
+                    chunk.extend(events.next());
+                    if bad {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        match deliver(http, s, &chunk).await {
             Ok(()) => {
-                tracing::debug!(event_id = %p.claimed.event.id, "event forwarded");
-                out.push(outcome(p.claimed, ForwardResult::Delivered));
+                for p in chunk {
+                    tracing::debug!(event_id = %p.claimed.event.id, "event forwarded");
+                    out.push(outcome(p.claimed, ForwardResult::Delivered));
+                }
             }
             Err(error) => {
-                let ev = &p.claimed.event;
-                let wait = telephony_core::retry::backoff(ev.attempts);
+                let attempts = chunk.iter().map(|p| p.claimed.event.attempts).max();
+                let wait = telephony_core::retry::backoff(attempts.unwrap_or(0));
                 let at = OffsetDateTime::now_utc() + wait;
-                tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, held_back = events.len(), error = %error, "forwarding failed, will retry");
-                out.push(outcome(p.claimed, ForwardResult::Retry { error, at }));
+                for p in &chunk {
+                    let ev = &p.claimed.event;
+                    tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, held_back = events.len(), error = %error, "forwarding failed, will retry");
+                }
+                for p in chunk {
+                    let result = ForwardResult::Retry {
+                        error: error.clone(),
+                        at,
+                    };
+                    out.push(outcome(p.claimed, result));
+                }
                 for p in events {
                     out.push(outcome(p.claimed, ForwardResult::Release { at }));
                 }
@@ -358,15 +454,41 @@ fn outcome(claimed: ClaimedForward, result: ForwardResult) -> ForwardOutcome {
     }
 }
 
-/// POSTs one event; `Err` says why it was not accepted.
-async fn deliver(http: &reqwest::Client, s: &ForwardSettings, p: &Prepared) -> Result<(), String> {
-    let ev = &p.claimed.event;
-    let body = p.body.clone()?;
-    let mut req = http
-        .post(&s.url)
-        .header("content-type", "application/json")
-        .header("x-telephony-event", &ev.kind)
-        .header("x-telephony-event-id", &ev.id);
+/// POSTs `chunk`: its one event as an object, or (batched) its events as an array; `Err`
+/// says why it was not accepted.
+async fn deliver(
+    http: &reqwest::Client,
+    s: &ForwardSettings,
+    chunk: &[Prepared],
+) -> Result<(), String> {
+    let mut req = http.post(&s.url).header("content-type", "application/json");
+    let body = if s.batched() {
+        let mut body = Vec::with_capacity(
+            2 + chunk
+                .iter()
+                .map(|p| p.body.as_ref().map_or(0, |b| b.len() + 1))
+                .sum::<usize>(),
+        );
+        body.push(b'[');
+        for (i, p) in chunk.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(p.body.as_ref().map_err(Clone::clone)?);
+        }
+        body.push(b']');
+        req = req.header("x-telephony-event-count", chunk.len());
+        body
+    } else {
+        let [p] = chunk else {
+            return Err(format!("{} events in one unbatched POST", chunk.len()));
+        };
+        let ev = &p.claimed.event;
+        req = req
+            .header("x-telephony-event", &ev.kind)
+            .header("x-telephony-event-id", &ev.id);
+        p.body.clone()?
+    };
     if let Some(secret) = &s.secret {
         req = req.header(
             "x-telephony-signature",
@@ -494,14 +616,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn groups_hold_whole_lanes_and_close_at_the_batch_size() {
+        let events: Vec<ClaimedForward> = [1, 1, 1, 2, 3, 3, 3, 3, 3, 4, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let id = format!("e{i}");
+                let from = format!("+1555765000{c}");
+                claimed(&id, received(&id, &from), i as i64)
+            })
+            .collect();
+        let ids = |groups: Vec<Vec<Prepared>>| -> Vec<Vec<String>> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|p| p.claimed.event.id.clone()).collect())
+                .collect()
+        };
+        // Lanes of 3, 1, 5, 1 and 1 events; a group closes at 4 or more.
+        assert_eq!(
+            ids(groups(lanes(events.clone()), 4)),
+            [
+                vec!["e0", "e1", "e2", "e3"],
+                vec!["e4", "e5", "e6", "e7", "e8"],
+                vec!["e9", "e10"],
+            ]
+        );
+        // One event per POST: the lanes themselves.
+        assert_eq!(ids(groups(lanes(events.clone()), 1)), ids(lanes(events)));
+    }
+
     #[tokio::test]
     async fn a_lane_past_its_deadline_or_stopping_is_released_at_its_place() {
         let http = reqwest::Client::new();
         // Nothing listens on port 1: a request would fail, and none is made.
-        let s = ForwardSettings {
-            url: "http://127.0.0.1:1/hook".into(),
-            secret: None,
-        };
+        let s = ForwardSettings::new("http://127.0.0.1:1/hook");
         let lane = || {
             lanes(vec![
                 claimed("e1", received("e1", "+15557650001"), 10),
@@ -541,10 +690,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_holds_back_the_rest_of_its_lane_until_its_retry() {
         let http = reqwest::Client::new();
-        let s = ForwardSettings {
-            url: "http://127.0.0.1:1/hook".into(),
-            secret: None,
-        };
+        let s = ForwardSettings::new("http://127.0.0.1:1/hook");
         let lane = lanes(vec![
             claimed("e1", received("e1", "+15557650001"), 10),
             claimed("e2", received("e2", "+15557650001"), 20),

@@ -139,10 +139,7 @@ async fn forwarding_stores_the_message_accepted_with_its_event() {
         store.clone(),
         |b| {
             b.inbound_policy(InboundPolicy::Open, allow(&["*"]))
-                .forward(ForwardSettings {
-                    url: "http://127.0.0.1:9/events".into(),
-                    secret: None,
-                })
+                .forward(ForwardSettings::new("http://127.0.0.1:9/events"))
         },
         &[("SMc2", "hello"), ("SMc2", "hello"), ("SMc3", "STOP")],
     )

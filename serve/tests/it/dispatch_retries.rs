@@ -289,10 +289,7 @@ async fn a_retried_message_is_forwarded_as_one_event_with_a_stable_id() {
     let store = Arc::new(MemoryStore::new());
     let calls = Calls::default();
     // A receiver nobody listens on: the event stays queued for delivery.
-    let forward = telephony_serve::ForwardSettings {
-        url: "http://127.0.0.1:1/events".into(),
-        secret: None,
-    };
+    let forward = telephony_serve::ForwardSettings::new("http://127.0.0.1:1/events");
     let gw = failing(open(store.clone()).forward(forward), calls.clone(), 2);
     let workers = gw.spawn_workers();
     text(&gw, ALICE, "SMfwd1", "a1").await;

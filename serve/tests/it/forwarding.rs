@@ -151,7 +151,7 @@ async fn contacts_are_delivered_in_parallel_each_in_order() {
 
     let store = Arc::new(MemoryStore::new());
     let gw = builder(TOKEN, store.clone())
-        .forward(ForwardSettings { url, secret: None })
+        .forward(ForwardSettings::new(url))
         .build();
     // Three events per contact, the contacts interleaved: a message from them, the status
     // of a message to them, another message from them.
@@ -220,7 +220,7 @@ async fn a_contacts_later_event_waits_for_its_failed_one() {
 
     let store = Arc::new(MemoryStore::new());
     let gw = builder(TOKEN, store.clone())
-        .forward(ForwardSettings { url, secret: None })
+        .forward(ForwardSettings::new(url))
         .build();
     enqueue(
         &store,
@@ -256,4 +256,184 @@ async fn a_contacts_later_event_waits_for_its_failed_one() {
         ]
     );
     assert_eq!(of(BOB), [("evt_msg_in_SMb1", 200)]);
+}
+
+/// One POST as a batching receiver saw it: `X-Telephony-Event-Count`, whether
+/// `X-Telephony-Signature` matched the body, the answer, and the events' ids and contacts
+/// in the array's order.
+#[derive(Debug)]
+struct BatchPost {
+    count: usize,
+    signed: bool,
+    status: u16,
+    events: Vec<(String, String)>,
+}
+
+/// What a receiver answers a POST of `events` (ids and contacts), given the POSTs before.
+type Answer = fn(&[(String, String)], &[BatchPost]) -> StatusCode;
+
+/// A receiver that records every POST and answers what `answer` says.
+fn batch_receiver(
+    secret: &'static str,
+    posts: Arc<Mutex<Vec<BatchPost>>>,
+    answer: Answer,
+) -> axum::Router {
+    axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let posts = posts.clone();
+            async move {
+                let events: Vec<ForwardedEvent> = serde_json::from_slice(&body).unwrap();
+                let events: Vec<(String, String)> = events
+                    .into_iter()
+                    .map(|e| {
+                        let contact = contact_of(&serde_json::to_vec(&e).unwrap());
+                        (e.id, contact)
+                    })
+                    .collect();
+                let signed = headers["x-telephony-signature"].to_str().unwrap()
+                    == telephony_serve::forward_signature(secret.as_bytes(), &body);
+                assert!(!headers.contains_key("x-telephony-event-id"));
+                let mut posts = posts.lock().unwrap();
+                let status = answer(&events, &posts);
+                posts.push(BatchPost {
+                    count: headers["x-telephony-event-count"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                    signed,
+                    status: status.as_u16(),
+                    events,
+                });
+                status
+            }
+        }),
+    )
+}
+
+/// The ids a receiver accepted for `contact`, in the order it accepted them.
+fn accepted_for(posts: &[BatchPost], contact: &str) -> Vec<String> {
+    posts
+        .iter()
+        .filter(|p| p.status == 200)
+        .flat_map(|p| p.events.iter())
+        .filter(|(_, c)| c == contact)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn batched_posts_carry_arrays_of_whole_contacts_signed_and_in_order() {
+    const SECRET: &str = "batch-secret";
+    let posts: Arc<Mutex<Vec<BatchPost>>> = Arc::default();
+    let url = receiver(batch_receiver(SECRET, posts.clone(), |_, _| StatusCode::OK)).await;
+    let store = Arc::new(MemoryStore::new());
+    let gw = builder(TOKEN, store.clone())
+        .forward(
+            ForwardSettings::new(url)
+                .with_secret(SECRET.into())
+                .with_max_batch(100),
+        )
+        .build();
+    // 250 events, the four contacts interleaved: 63, 63, 62 and 62 of them.
+    let events: Vec<ForwardedEvent> = (0..250)
+        .map(|i| received(&format!("SM{i:03}"), CONTACTS[i % 4]))
+        .collect();
+    enqueue(&store, &events).await;
+    let workers = gw.spawn_workers();
+    let st = delivered(&store, events.len()).await;
+    workers.shutdown().await;
+    assert_eq!(
+        (st.pending, st.failing, st.delivered),
+        (0, 0, 250),
+        "{st:?}"
+    );
+
+    let posts = posts.lock().unwrap();
+    // One claim of 250: the first two contacts (126 events) are one group, the last two
+    // (124) the other; each group goes as 100 events, then the rest.
+    let mut sizes: Vec<usize> = posts.iter().map(|p| p.events.len()).collect();
+    sizes.sort();
+    assert_eq!(sizes, [24, 26, 100, 100]);
+    for p in posts.iter() {
+        assert_eq!(p.count, p.events.len());
+        assert!(p.signed, "{p:?}");
+    }
+    for (c, number) in CONTACTS.iter().enumerate() {
+        let expected: Vec<String> = (c..250)
+            .step_by(4)
+            .map(|i| format!("evt_msg_in_SM{i:03}"))
+            .collect();
+        assert_eq!(accepted_for(&posts, number), expected, "{number}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_retried_whole_and_holds_back_the_rest_of_its_group() {
+    const SECRET: &str = "batch-secret";
+    let posts: Arc<Mutex<Vec<BatchPost>>> = Arc::default();
+    // The first POST with Alice's first event is refused; every other one is accepted.
+    let answer: Answer = |events, before| {
+        let has_a1 = |evs: &[(String, String)]| evs.iter().any(|(id, _)| id == "evt_msg_in_SMa1");
+        if has_a1(events) && !before.iter().any(|p| has_a1(&p.events)) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        }
+    };
+    let url = receiver(batch_receiver(SECRET, posts.clone(), answer)).await;
+    let store = Arc::new(MemoryStore::new());
+    let gw = builder(TOKEN, store.clone())
+        .forward(
+            ForwardSettings::new(url)
+                .with_secret(SECRET.into())
+                .with_max_batch(2),
+        )
+        .build();
+    // Alice has three events, Bob one: Alice's lane fills a group of its own, sent as
+    // [a1, a2], then [a3]; Bob's is the other group, sent beside it.
+    const ALICE: &str = "+15557651111";
+    const BOB: &str = "+15557652222";
+    enqueue(
+        &store,
+        &[
+            received("SMa1", ALICE),
+            received("SMb1", BOB),
+            received("SMa2", ALICE),
+            received("SMa3", ALICE),
+        ],
+    )
+    .await;
+    let workers = gw.spawn_workers();
+    let st = delivered(&store, 4).await;
+    workers.shutdown().await;
+    assert_eq!(
+        (st.pending, st.failing, st.delivered, st.last_error.clone()),
+        (0, 0, 4, None),
+        "{st:?}"
+    );
+    let posts = posts.lock().unwrap();
+    let of = |who: &str| {
+        posts
+            .iter()
+            .filter(|p| p.events.iter().any(|(_, c)| c == who))
+            .map(|p| {
+                let ids: Vec<&str> = p.events.iter().map(|(id, _)| id.as_str()).collect();
+                (p.status, ids)
+            })
+            .collect::<Vec<_>>()
+    };
+    // The refused pair is retried as it was; Alice's third event waited for it; Bob's
+    // group did not.
+    assert_eq!(
+        of(ALICE),
+        [
+            (503, vec!["evt_msg_in_SMa1", "evt_msg_in_SMa2"]),
+            (200, vec!["evt_msg_in_SMa1", "evt_msg_in_SMa2"]),
+            (200, vec!["evt_msg_in_SMa3"]),
+        ]
+    );
+    assert_eq!(of(BOB), [(200, vec!["evt_msg_in_SMb1"])]);
+    assert!(posts.iter().all(|p| p.signed && p.count == p.events.len()));
 }

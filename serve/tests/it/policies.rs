@@ -627,10 +627,7 @@ async fn forwarding_is_signed_durable_and_retried() {
 
     let e = env(|b| {
         b.inbound_policy(InboundPolicy::Open, allow(&["*"]))
-            .forward(ForwardSettings {
-                url: url.clone(),
-                secret: Some("fwd-secret".into()),
-            })
+            .forward(ForwardSettings::new(url.clone()).with_secret("fwd-secret".into()))
     })
     .await;
     e.text("+15557654321", "forward me").await;

@@ -372,6 +372,7 @@ pub fn apply_policies(
         b = b.forward(telephony_serve::ForwardSettings {
             url: f.url.clone(),
             secret: f.secret.clone(),
+            max_batch: f.max_batch.unwrap_or(1),
         });
     }
     b

@@ -265,6 +265,14 @@ fn policy_rules_name_the_value() {
         e("{ forward: { url: 'hooks.example.com' } }"),
         "invalid configuration: forward.url: invalid public URL \"hooks.example.com\": must start with https:// or http://"
     );
+    for n in [0, 1001] {
+        assert_eq!(
+            e(&format!(
+                "{{ forward: {{ url: 'https://hooks.example.com/e', maxBatch: {n} }} }}"
+            )),
+            format!("invalid configuration: forward.maxBatch: {n} is out of range 1..=1000")
+        );
+    }
     let ok = Config::from_json5_str("{ inboundPolicy: 'open', allowFrom: ['*'], sms: { chunkMode: 'multi', segmentNumbering: true }, textChunkLimit: 1530 }").unwrap();
     let o = ok.chunk_options();
     assert_eq!((o.max_length, o.segment_numbering), (1530, true));

@@ -82,10 +82,7 @@ fn recording_handler(
 
 fn forward_to_nowhere(b: GatewayBuilder) -> GatewayBuilder {
     // No workers run in these tests: forwarded events stay queued for inspection.
-    b.forward(ForwardSettings {
-        url: "http://127.0.0.1:9/events".into(),
-        secret: None,
-    })
+    b.forward(ForwardSettings::new("http://127.0.0.1:9/events"))
 }
 
 mod twilio {

@@ -64,10 +64,7 @@ impl Harness {
                 AllowList::parse(&[CALLER.to_string()]).unwrap(),
             )
             // Forward events are queued in the store (no worker runs: nothing is sent).
-            .forward(ForwardSettings {
-                url: "http://127.0.0.1:9/events".into(),
-                secret: None,
-            })
+            .forward(ForwardSettings::new("http://127.0.0.1:9/events"))
             .voice(voice);
         let gw = f(b).build();
         let app = gw.router();

@@ -98,6 +98,9 @@ pub struct ForwardSection {
     pub url: String,
     /// HMAC-SHA256 key for `X-Telephony-Signature: sha256=<hex>`.
     pub secret: Option<Secret>,
+    /// The most events in one POST, 1–1000 (default 1: one event per POST, its body the
+    /// event). Above 1, every POST's body is a JSON array of events.
+    pub max_batch: Option<usize>,
 }
 
 /// A rate: `{ perSecond, burst }` or `{ perMinute, burst }` (exactly one of the two

@@ -1,8 +1,11 @@
-//! `allowFrom`, `inboundPolicy`, `defaultTo`, `pairing.*`, `forward.url`,
+//! `allowFrom`, `inboundPolicy`, `defaultTo`, `pairing.*`, `forward.url`, `forward.maxBatch`,
 //! `textChunkLimit` and `sms.maxLength`.
 
 use super::rule;
 use crate::config::{Config, ConfigError};
+
+/// The most events `forward.maxBatch` may put in one POST.
+const MAX_FORWARD_BATCH: usize = 1000;
 
 /// Who may text in, who gets what, and how long a message may be.
 pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
@@ -28,6 +31,14 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     if let Some(f) = &config.forward {
         if let Err(e) = telephony_tunnel::StaticUrl::new(f.url.clone()) {
             return rule("forward.url", e.to_string());
+        }
+        if let Some(n) = f.max_batch {
+            if !(1..=MAX_FORWARD_BATCH).contains(&n) {
+                return rule(
+                    "forward.maxBatch",
+                    format!("{n} is out of range 1..={MAX_FORWARD_BATCH}"),
+                );
+            }
         }
     }
     let max_body = config.provider.limits().max_body_chars();
