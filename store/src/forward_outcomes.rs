@@ -1,23 +1,29 @@
-//! Forward outcomes ([`ForwardStore::record_forwards`]) grouped into set-based statements,
-//! for both backends (their leases are in the rows): one `UPDATE` per claim token for
+//! Forward outcomes ([`ForwardStore::record_forwards`]): for PostgreSQL, whose leases are
+//! in the rows, grouped into set-based statements — one `UPDATE` per claim token for
 //! deliveries, one per (claim token, due time) for releases, one per retry (each has its
-//! own error and due time). A batch of deliveries from one claim is one statement, and so
-//! is the rest of a contact's lane released after a failure.
+//! own error and due time), so a batch of deliveries from one claim is one statement, and
+//! so is the rest of a contact's lane released after a failure. For both backends (SQLite's
+//! leases are in memory, see `sqlite::forward_claims`): the outcomes that changed nothing.
 //!
 //! [`ForwardStore::record_forwards`]: telephony_core::ForwardStore::record_forwards
 
 use std::collections::HashSet;
 
-use telephony_core::store::{ForwardOutcome, ForwardResult};
+use telephony_core::store::ForwardOutcome;
+#[cfg(feature = "postgres")]
+use telephony_core::store::ForwardResult;
 
+#[cfg(feature = "postgres")]
 use crate::codec;
 
+#[cfg(feature = "postgres")]
 /// Delivered events `ids`, all claimed under `token`.
 pub(crate) struct DeliveredGroup<'a> {
     pub token: i64,
     pub ids: Vec<&'a str>,
 }
 
+#[cfg(feature = "postgres")]
 /// One failed event, due again at `at_ms`, with `error` as its last error.
 pub(crate) struct RetryOne<'a> {
     pub token: i64,
@@ -26,6 +32,7 @@ pub(crate) struct RetryOne<'a> {
     pub at_ms: i64,
 }
 
+#[cfg(feature = "postgres")]
 /// Events claimed under `token`, released untried, due again at `at_ms`.
 pub(crate) struct ReleaseGroup<'a> {
     pub token: i64,
@@ -33,6 +40,7 @@ pub(crate) struct ReleaseGroup<'a> {
     pub ids: Vec<&'a str>,
 }
 
+#[cfg(feature = "postgres")]
 /// The outcomes of a batch, grouped.
 pub(crate) struct Grouped<'a> {
     pub delivered: Vec<DeliveredGroup<'a>>,
@@ -40,6 +48,7 @@ pub(crate) struct Grouped<'a> {
     pub releases: Vec<ReleaseGroup<'a>>,
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) fn group(outcomes: &[ForwardOutcome]) -> Grouped<'_> {
     let mut g = Grouped {
         delivered: Vec::new(),

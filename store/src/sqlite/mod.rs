@@ -12,6 +12,7 @@ mod cluster;
 mod codec;
 mod compact;
 mod contacts;
+mod forward_claims;
 mod forwards;
 mod group_commit;
 mod inbox;
@@ -35,8 +36,9 @@ use telephony_core::store::ForwardOutcome;
 use telephony_core::store::{ApprovalGate, PairingState, PruneKind, RetentionStore};
 use telephony_core::store::{
     BeginOutcome, CallQuery, CallRecord, CallStatusOutcome, CallTurn, CappedEnqueue,
-    ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, LeaseToken, NewCall,
-    OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind, WorkWatch,
+    ClaimedForward, ClaimedInbound, DispatchOutcome, FailedInbound, ForwardResult, LeaseToken,
+    NewCall, OrphanCallStatus, PendingAnswer, ReplicaBeat, SendCap, StatusSource, WorkKind,
+    WorkWatch,
 };
 use telephony_core::voice::CallStatus;
 use telephony_core::{
@@ -122,6 +124,10 @@ pub struct SqliteStore {
     /// times (see [`claims`]). Held across a claim's read and a record's write, so the
     /// two never interleave.
     claims: std::sync::Arc<tokio::sync::Mutex<claims::Claims>>,
+    /// Forward claims ([`ForwardStore::claim_forwards`]), in this process's memory for
+    /// the same reason: a claim is a read, a delivered event is written twice, not three
+    /// times (see [`forward_claims`]). Held across a claim's read and a record's write.
+    forward_claims: std::sync::Arc<tokio::sync::Mutex<forward_claims::ForwardClaims>>,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
     /// Errors by kind, the last commit, and whether writes are failing (`crate::health`).
@@ -372,6 +378,14 @@ impl SqliteStore {
         .execute(&writer)
         .await
         .map_err(|e| fail("clearing stored dispatch leases", e.into()))?;
+        // So do forward claims (see `forward_claims`).
+        sqlx::query(
+            "UPDATE forwards SET leased_until = NULL, lease_token = NULL \
+             WHERE delivered_at IS NULL AND leased_until IS NOT NULL",
+        )
+        .execute(&writer)
+        .await
+        .map_err(|e| fail("clearing stored forward leases", e.into()))?;
         let checkpoints = pool(1)
             .connect_with(common.clone())
             .await
@@ -400,6 +414,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             send_slots: std::sync::Arc::default(),
             claims: std::sync::Arc::default(),
+            forward_claims: std::sync::Arc::default(),
             inbound: InboundWriter::spawn(writer.clone(), health.clone()),
             path,
             options,
@@ -967,6 +982,26 @@ impl ContactStore for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Records one forward outcome; a fenced-out outcome is `LeaseLost`, or `NotFound`
+    /// for an unknown id.
+    async fn record_one_forward(
+        &self,
+        outcome: ForwardOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let id = outcome.id.clone();
+        if self.record_forwards(&[outcome], now).await?.is_empty() {
+            return Ok(());
+        }
+        if on_reader!(self, |conn| forwards::exists(conn, &id))? {
+            Err(StoreError::LeaseLost { id })
+        } else {
+            Err(forwards::not_found(&id))
+        }
+    }
+}
+
 #[async_trait]
 impl ForwardStore for SqliteStore {
     async fn enqueue_forward(&self, event: &ForwardEvent) -> Result<(), StoreError> {
@@ -979,8 +1014,12 @@ impl ForwardStore for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedForward>, StoreError> {
+        // A read on the read pool, and the lease kept in memory (see `forward_claims`).
+        let mut claims = self.forward_claims.lock().await;
+        let read = limit.saturating_add(claims.live(now));
+        let candidates = on_reader!(self, |conn| forwards::claimable(conn, now, read))?;
         let token = LeaseToken::generate();
-        in_write_tx!(self, |conn| forwards::claim(conn, now, lease, limit, token))
+        Ok(claims.lease(candidates, token, now, lease, limit))
     }
 
     async fn complete_forward(
@@ -989,7 +1028,12 @@ impl ForwardStore for SqliteStore {
         lease: LeaseToken,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| forwards::complete(conn, id, lease, now))
+        let outcome = ForwardOutcome {
+            id: id.to_string(),
+            lease,
+            result: ForwardResult::Delivered,
+        };
+        self.record_one_forward(outcome, now).await
     }
 
     async fn retry_forward(
@@ -999,13 +1043,16 @@ impl ForwardStore for SqliteStore {
         error: &str,
         next_attempt: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        in_write_tx!(self, |conn| forwards::retry(
-            conn,
-            id,
+        let outcome = ForwardOutcome {
+            id: id.to_string(),
             lease,
-            error,
-            next_attempt
-        ))
+            result: ForwardResult::Retry {
+                error: error.to_string(),
+                at: next_attempt,
+            },
+        };
+        self.record_one_forward(outcome, OffsetDateTime::now_utc())
+            .await
     }
 
     async fn record_forwards(
@@ -1016,7 +1063,14 @@ impl ForwardStore for SqliteStore {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
-        in_write_tx!(self, |conn| forwards::record(conn, outcomes, now))
+        let mut claims = self.forward_claims.lock().await;
+        let plan = claims.plan(outcomes);
+        let applied = if plan.writes() {
+            in_write_tx!(self, |conn| forward_claims::record(conn, &plan, now))?
+        } else {
+            Default::default()
+        };
+        Ok(claims.settle(&plan, applied))
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {

@@ -754,6 +754,176 @@ async fn leases_stored_by_an_earlier_version_are_cleared_on_open() {
     s.close().await;
 }
 
+/// Forward claims are held in the process's memory too: a claim writes nothing to the
+/// file, a release at the event's place writes nothing, an outcome adds its attempt to the
+/// row, and after a restart an event claimed but never recorded is claimable at once, with
+/// only its recorded attempts; the dead claim's late outcome is fenced out.
+#[tokio::test]
+async fn forward_claims_live_in_memory_and_restart_frees_them() {
+    use telephony_core::store::{ClaimedForward, ForwardOutcome, ForwardResult};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    for (i, id) in ["evt_1", "evt_2"].into_iter().enumerate() {
+        let event = ForwardEvent {
+            id: id.into(),
+            kind: "message.received".into(),
+            payload: serde_json::json!({ "id": id }),
+            created_at: secs(i as u64),
+            attempts: 0,
+            last_error: None,
+        };
+        s.enqueue_forward(&event).await.unwrap();
+    }
+    let row = |id: &'static str| {
+        let path = path.clone();
+        async move {
+            let mut c = raw(&path).await;
+            sqlx::query_as::<_, (i64, i64, Option<i64>, Option<i64>, Option<i64>)>(
+                "SELECT attempts, next_attempt_at, leased_until, lease_token, delivered_at \
+                 FROM forwards WHERE id = ?1",
+            )
+            .bind(id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    let ms = |t: OffsetDateTime| t.unix_timestamp() * 1000;
+    let first = s.claim_forwards(secs(10), LEASE, 10).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        row("evt_1").await,
+        (0, ms(secs(0)), None, None, None),
+        "a claim writes nothing"
+    );
+    // A live claim holds its events; an outcome with another token is fenced out.
+    assert!(
+        s.claim_forwards(secs(11), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retry = |c: &ClaimedForward, at| ForwardOutcome {
+        id: c.event.id.clone(),
+        lease: c.lease,
+        result: ForwardResult::Retry {
+            error: "receiver answered HTTP 503".into(),
+            at,
+        },
+    };
+    let release = |c: &ClaimedForward, at| ForwardOutcome {
+        id: c.event.id.clone(),
+        lease: c.lease,
+        result: ForwardResult::Release { at },
+    };
+    let lost = s
+        .record_forwards(
+            &[retry(&first[0], secs(20)), release(&first[1], secs(1))],
+            secs(12),
+        )
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(row("evt_1").await, (1, ms(secs(20)), None, None, None));
+    assert_eq!(
+        row("evt_2").await,
+        (0, ms(secs(1)), None, None, None),
+        "released at its place: unchanged"
+    );
+    let second = s.claim_forwards(secs(20), LEASE, 10).await.unwrap();
+    let got: Vec<_> = second
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts, c.due))
+        .collect();
+    assert_eq!(got, [("evt_2", 0, secs(1)), ("evt_1", 1, secs(20))]);
+    // The process ends with both claimed and nothing recorded.
+    s.close().await;
+    drop(s);
+    let s = open(&path).await;
+    let again = s.claim_forwards(secs(21), LEASE, 10).await.unwrap();
+    let got: Vec<_> = again
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts))
+        .collect();
+    assert_eq!(
+        got,
+        [("evt_2", 0), ("evt_1", 1)],
+        "claimable at once after a restart"
+    );
+    let delivered = |c: &ClaimedForward| ForwardOutcome {
+        id: c.event.id.clone(),
+        lease: c.lease,
+        result: ForwardResult::Delivered,
+    };
+    let lost = s
+        .record_forwards(&[delivered(&second[0])], secs(22))
+        .await
+        .unwrap();
+    assert_eq!(lost, ["evt_2"], "the dead claim is fenced out");
+    let lost = s
+        .record_forwards(&[delivered(&again[0]), delivered(&again[1])], secs(22))
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(
+        row("evt_1").await,
+        (2, ms(secs(20)), None, None, Some(ms(secs(22))))
+    );
+    assert_eq!(
+        row("evt_2").await,
+        (1, ms(secs(1)), None, None, Some(ms(secs(22))))
+    );
+    let e = s.complete_forward("evt_1", again[1].lease, secs(23)).await;
+    assert!(
+        matches!(&e, Err(StoreError::LeaseLost { id }) if id == "evt_1"),
+        "{e:?}"
+    );
+    let e = s
+        .complete_forward("evt_none", again[1].lease, secs(23))
+        .await;
+    assert!(
+        matches!(&e, Err(StoreError::NotFound { kind: "forward event", id }) if id == "evt_none"),
+        "{e:?}"
+    );
+    s.close().await;
+}
+
+/// A forward lease an earlier version wrote to the row is void when the file is opened.
+#[tokio::test]
+async fn forward_leases_stored_by_an_earlier_version_are_cleared_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    let event = ForwardEvent {
+        id: "evt_old".into(),
+        kind: "message.received".into(),
+        payload: serde_json::json!({ "id": "evt_old" }),
+        created_at: secs(0),
+        attempts: 0,
+        last_error: None,
+    };
+    s.enqueue_forward(&event).await.unwrap();
+    s.close().await;
+    drop(s);
+    let mut c = raw(&path).await;
+    let far = secs(3600).unix_timestamp() * 1000;
+    sqlx::query("UPDATE forwards SET leased_until = ?1, lease_token = 7, attempts = 1")
+        .bind(far)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let s = open(&path).await;
+    let got = s.claim_forwards(secs(1), LEASE, 10).await.unwrap();
+    let got: Vec<_> = got
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts))
+        .collect();
+    assert_eq!(got, [("evt_old", 1)]);
+    s.close().await;
+}
+
 /// The WAL file's checkpoint sequence number (big-endian at byte 12 of its header), which
 /// SQLite increments each time the WAL starts over from its beginning.
 fn wal_sequence(db: &Path) -> u32 {
