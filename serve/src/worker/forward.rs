@@ -26,6 +26,13 @@
 //! `X-Telephony-Signature: sha256=<lowercase hex HMAC-SHA256 of the raw body>`.
 //! Any 2xx answer completes the event.
 //!
+//! Batched (`forward.maxBatch` > 1, [`ForwardSettings::max_batch`]): the lanes of a claim
+//! are packed, whole, into groups of about `max_batch` events, delivered like lanes (in
+//! parallel, each group's POSTs one after the other); each POST's body is a JSON array of up
+//! to `max_batch` events with `X-Telephony-Event-Count` (and the signature over the array).
+//! A 2xx completes every event in it; a failure retries them together and holds back the
+//! rest of the group.
+//!
 //! Body: a camelCase [`ForwardedEvent`]:
 //! `{"id":"evt_…","createdAt":"RFC 3339","type":"message.received","data":{…}}`, where `data`
 //! is an [`api::InboundMessage`](crate::api::InboundMessage) or an
