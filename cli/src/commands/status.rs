@@ -79,8 +79,12 @@ pub(super) async fn status(ctx: Context, json: bool) -> Result<(), CliError> {
                 println!("  outbox pending: {}", st.outbox_pending);
                 match &st.forwarding {
                     Some(f) => {
+                        let batches = match f.max_batch {
+                            0 | 1 => String::new(),
+                            n => format!(" (up to {n} events per POST)"),
+                        };
                         println!(
-                            "  forwarding to {}: {} delivered, {} pending, {} failing",
+                            "  forwarding to {}{batches}: {} delivered, {} pending, {} failing",
                             f.url, f.delivered, f.pending, f.failing
                         );
                         if let Some(e) = &f.last_error {

@@ -115,6 +115,9 @@ impl StoreStatus {
 pub struct ForwardingStatus {
     /// Where events are POSTed.
     pub url: String,
+    /// The most events in one POST (`forward.maxBatch`; 1: one event per POST, as an
+    /// object; above 1: a JSON array per POST).
+    pub max_batch: usize,
     /// Events not yet delivered.
     pub pending: usize,
     /// Of those, events that failed at least once.

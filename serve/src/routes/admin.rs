@@ -287,6 +287,7 @@ async fn status(State(st): State<AdminState>) -> AdminResult<api::GatewayStatus>
             .settings()
             .map(|f| api::ForwardingStatus {
                 url: f.url.clone(),
+                max_batch: f.max_batch.max(1),
                 pending: forward.pending,
                 failing: forward.failing,
                 delivered: forward.delivered,

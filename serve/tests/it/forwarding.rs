@@ -258,6 +258,20 @@ async fn a_contacts_later_event_waits_for_its_failed_one() {
     assert_eq!(of(BOB), [("evt_msg_in_SMb1", 200)]);
 }
 
+/// `GET /telephony/status` on the admin router.
+async fn admin_status(gw: &telephony_serve::Gateway) -> serde_json::Value {
+    let r = oneshot(
+        gw.admin_router(telephony_core::Secret::new("admintoken")),
+        axum::http::Request::get("/telephony/status")
+            .header("authorization", "Bearer admintoken")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    serde_json::from_str(&r.body).unwrap()
+}
+
 /// One POST as a batching receiver saw it: `X-Telephony-Event-Count`, whether
 /// `X-Telephony-Signature` matched the body, the answer, and the events' ids and contacts
 /// in the array's order.
@@ -349,6 +363,9 @@ async fn batched_posts_carry_arrays_of_whole_contacts_signed_and_in_order() {
         (0, 0, 250),
         "{st:?}"
     );
+    let status = admin_status(&gw).await;
+    assert_eq!(status["forwarding"]["maxBatch"], 100);
+    assert_eq!(status["forwarding"]["delivered"], 250);
 
     let posts = posts.lock().unwrap();
     // One claim of 250: the first two contacts (126 events) are one group, the last two
