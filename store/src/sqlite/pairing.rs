@@ -218,59 +218,32 @@ pub(crate) async fn approved_among(
     Ok(approved)
 }
 
-/// Requests created after `since`, whatever became of them.
-async fn created_since(
-    conn: &mut SqliteConnection,
-    since: OffsetDateTime,
-) -> Result<usize, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pairing_requests WHERE created_at > ?1")
-        .bind(codec::to_ms(since))
-        .fetch_one(conn)
-        .await
-        .map_err(backend)?;
-    Ok(usize::try_from(n).unwrap_or(0))
-}
-
 /// The pending, unexpired requests (oldest first), which of `numbers` are approved and how
 /// many requests were created in the last hour, in **one** query (one trip to the
-/// connection's thread): what [`pending`], [`approved_among`] and [`created_since`] answer.
-/// More numbers than one statement should bind are asked with those three instead.
+/// connection's thread): what [`pending`] and [`approved_among`] answer, and the count.
+/// The numbers go in as one JSON array (`json_each`), so the statement's text is the same
+/// for every batch and is prepared once: with an `IN (…)` list per batch size, the group
+/// commit's batches kept preparing it anew (its varying lists pushed each other out of the
+/// connection's statement cache).
 pub(crate) async fn state(
     conn: &mut SqliteConnection,
     numbers: &[PhoneNumber],
     now: OffsetDateTime,
 ) -> Result<telephony_core::store::PairingState, StoreError> {
-    if numbers.len() > 500 {
-        return Ok(telephony_core::store::PairingState {
-            approved: approved_among(&mut *conn, numbers).await?,
-            pending: pending(&mut *conn, now).await?,
-            created_last_hour: Some(created_since(&mut *conn, now - HOUR).await?),
-        });
-    }
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+    let list = crate::codec::to_json(&numbers.iter().map(PhoneNumber::as_str).collect::<Vec<_>>())?;
+    let q = sqlx::query(
         "SELECT 0 AS kind, seq, code, sender, status, created_at, expires_at \
-         FROM pairing_requests WHERE status = 'pending' AND expires_at > ",
-    );
-    q.push_bind(codec::to_ms(now));
-    // The count rides in `seq`.
-    q.push(
-        " UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, NULL, NULL \
-         FROM pairing_requests WHERE created_at > ",
-    );
-    q.push_bind(codec::to_ms(now - HOUR));
-    if !numbers.is_empty() {
-        q.push(
-            " UNION ALL SELECT 1, 0, NULL, number, NULL, NULL, NULL \
-             FROM approved_senders WHERE number IN (",
-        );
-        let mut list = q.separated(", ");
-        for n in numbers {
-            list.push_bind(n.as_str());
-        }
-        q.push(")");
-    }
-    q.push(" ORDER BY kind, seq");
-    let rows = q.build().fetch_all(&mut *conn).await.map_err(backend)?;
+         FROM pairing_requests WHERE status = 'pending' AND expires_at > ?1 \
+         UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, NULL, NULL \
+         FROM pairing_requests WHERE created_at > ?2 \
+         UNION ALL SELECT 1, 0, NULL, number, NULL, NULL, NULL \
+         FROM approved_senders WHERE number IN (SELECT value FROM json_each(?3)) \
+         ORDER BY kind, seq",
+    )
+    .bind(codec::to_ms(now))
+    .bind(codec::to_ms(now - HOUR))
+    .bind(list);
+    let rows = q.fetch_all(&mut *conn).await.map_err(backend)?;
     let mut state = telephony_core::store::PairingState::default();
     let mut approved = std::collections::HashSet::new();
     for row in &rows {
