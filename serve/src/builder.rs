@@ -254,7 +254,8 @@ impl GatewayBuilder {
         self
     }
 
-    /// Forward accepted messages and status changes to a URL.
+    /// Forward accepted messages and status changes to a URL, one event per POST or, with
+    /// [`ForwardSettings::with_max_batch`], up to that many per POST as a JSON array.
     pub fn forward(mut self, forward: ForwardSettings) -> Self {
         self.forward = Some(forward);
         self
