@@ -430,12 +430,12 @@ async fn deliver_lane(
             }
             Err(error) => {
                 let attempts = chunk.iter().map(|p| p.claimed.event.attempts).max();
-                let wait = telephony_core::retry::backoff(attempts.unwrap_or(0));
+                let attempts = attempts.unwrap_or(0);
+                let wait = telephony_core::retry::backoff(attempts);
                 let at = OffsetDateTime::now_utc() + wait;
-                for p in &chunk {
-                    let ev = &p.claimed.event;
-                    tracing::warn!(event_id = %ev.id, attempt = ev.attempts + 1, wait_ms = wait.as_millis() as u64, held_back = events.len(), error = %error, "forwarding failed, will retry");
-                }
+                // One line per failed POST: its first event names it.
+                let first = chunk.first().map_or("", |p| p.claimed.event.id.as_str());
+                tracing::warn!(event_id = %first, events = chunk.len(), attempt = attempts + 1, wait_ms = wait.as_millis() as u64, held_back = events.len(), error = %error, "forwarding failed, will retry");
                 for p in chunk {
                     let result = ForwardResult::Retry {
                         error: error.clone(),
