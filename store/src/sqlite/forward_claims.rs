@@ -201,25 +201,26 @@ impl ForwardClaims {
 }
 
 /// Runs `plan`'s statements inside the caller's write transaction; returns the ids they
-/// changed (events still undelivered).
+/// changed (events still undelivered). Ids go in as one JSON array (`json_each`), so each
+/// statement's text is the same whatever the batch's size and is prepared once.
 pub(crate) async fn record(
     conn: &mut SqliteConnection,
     plan: &Plan<'_>,
     now: OffsetDateTime,
 ) -> Result<HashSet<String>, StoreError> {
     let mut applied = HashSet::new();
-    let now_ms = codec::to_ms(now);
     for (attempts, ids) in &plan.delivered {
-        for ids in ids.chunks(CHUNK) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE forwards SET delivered_at = ");
-            q.push_bind(now_ms)
-                .push(", attempts = attempts + ")
-                .push_bind(i64::from(*attempts))
-                .push(" WHERE delivered_at IS NULL AND id IN (");
-            push_ids(&mut q, ids);
-            collect(q.build().fetch_all(&mut *conn).await, &mut applied)?;
-        }
+        let rows = sqlx::query(
+            "UPDATE forwards SET delivered_at = ?1, attempts = attempts + ?2 \
+             WHERE delivered_at IS NULL AND id IN (SELECT value FROM json_each(?3)) \
+             RETURNING id",
+        )
+        .bind(codec::to_ms(now))
+        .bind(i64::from(*attempts))
+        .bind(codec::to_json(ids)?)
+        .fetch_all(&mut *conn)
+        .await;
+        collect(rows, &mut applied)?;
     }
     for (id, error, at_ms, attempts) in &plan.retries {
         let rows = sqlx::query(
@@ -236,27 +237,18 @@ pub(crate) async fn record(
         collect(rows, &mut applied)?;
     }
     for (at_ms, ids) in &plan.moved {
-        for ids in ids.chunks(CHUNK) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE forwards SET next_attempt_at = ");
-            q.push_bind(*at_ms)
-                .push(" WHERE delivered_at IS NULL AND id IN (");
-            push_ids(&mut q, ids);
-            collect(q.build().fetch_all(&mut *conn).await, &mut applied)?;
-        }
+        let rows = sqlx::query(
+            "UPDATE forwards SET next_attempt_at = ?1 \
+             WHERE delivered_at IS NULL AND id IN (SELECT value FROM json_each(?2)) \
+             RETURNING id",
+        )
+        .bind(*at_ms)
+        .bind(codec::to_json(ids)?)
+        .fetch_all(&mut *conn)
+        .await;
+        collect(rows, &mut applied)?;
     }
     Ok(applied)
-}
-
-/// Ids bound in one `IN (…)` list: well under SQLite's limit of 32766 parameters.
-const CHUNK: usize = 10_000;
-
-fn push_ids<'a>(q: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>, ids: &[&'a str]) {
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
-    sep.push_unseparated(") RETURNING id");
 }
 
 fn collect(
