@@ -252,7 +252,15 @@ for round in $(seq 1 "$rounds"); do
         if [ "$variant" = forward ]; then
             # What the forward worker delivered while wrk ran (the gateway is stopped right
             # after, so a backlog shows here: it would be delivered after the burst).
-            python3 -c 'import sqlite3,sys; t,d=sqlite3.connect(sys.argv[1]).execute("select count(*), count(delivered_at) from forwards").fetchone(); print(f"{sys.argv[2]}\t{sys.argv[3]}\tforward events stored {t}, delivered during the run {d}")' \
+            # `message.received` events are stored as their inbox rows (inbox.forward_at)
+            # and delivered past the forward cursor; other events, and failed ones, in
+            # `forwards`. (A database from before the cursor has only `forwards`.)
+            python3 -c 'import sqlite3,sys
+c=sqlite3.connect(sys.argv[1]); t,d=c.execute("select count(*), count(delivered_at) from forwards").fetchone()
+if c.execute("select count(*) from sqlite_master where name=\"forward_cursor\"").fetchone()[0]:
+    t+=c.execute("select count(*) from inbox where forward_at is not null").fetchone()[0]
+    d+=c.execute("select delivered from forward_cursor").fetchone()[0]
+print(f"{sys.argv[2]}\t{sys.argv[3]}\tforward events stored {t}, delivered during the run {d}")' \
                 "$run/gw/telephony-data/telephony.db" "$label" "$round" | tee -a "$out/forwards.tsv" || true
         fi
         if [ -n "$perf_pid" ] && [ -f "$run/perf.data" ]; then

@@ -280,6 +280,8 @@ pub(crate) struct ForwardRow {
     pub(crate) created_at: i64,
     pub(crate) attempts: i64,
     pub(crate) last_error: Option<String>,
+    /// When it is due: its creation time, unless it failed or was put back.
+    pub(crate) next_attempt_at: i64,
 }
 
 impl ForwardRow {
@@ -287,10 +289,14 @@ impl ForwardRow {
         Ok(ForwardRow {
             id: event.id.clone(),
             kind: event.kind.clone(),
-            payload_json: to_json(&event.payload)?,
+            payload_json: match &event.encoded {
+                Some(text) => text.to_string(),
+                None => to_json(&event.payload)?,
+            },
             created_at: to_ms(event.created_at),
             attempts: i64::from(event.attempts),
             last_error: event.last_error.clone(),
+            next_attempt_at: to_ms(event.created_at),
         })
     }
 }

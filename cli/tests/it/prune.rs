@@ -121,6 +121,7 @@ async fn seed(s: &SqliteStore) {
             created_at: days_ago(40),
             attempts: 0,
             last_error: None,
+            encoded: None,
         };
         s.enqueue_forward(&event).await.unwrap();
     }

@@ -160,16 +160,32 @@ impl Forwarder {
             created_at: event.created_at,
             attempts: 0,
             last_error: None,
+            encoded: None,
         })
     }
 
     /// The `message.received` event of `msg`, to store with it
-    /// ([`InboxStore::insert_inbound_forwarded`](telephony_core::InboxStore::insert_inbound_forwarded)).
+    /// ([`InboxStore::insert_inbound_forwarded`](telephony_core::InboxStore::insert_inbound_forwarded)):
+    /// encoded once, here, as the JSON text the receiver gets
+    /// ([`ForwardEvent::encoded`]), so it is not decoded and encoded again on the way.
     pub(crate) fn received_event(&self, msg: &InboundMessage) -> Option<ForwardEvent> {
-        Self::stored(ForwardedEvent::message_received(
-            msg,
-            OffsetDateTime::now_utc(),
-        ))
+        let event = ForwardedEvent::message_received(msg, OffsetDateTime::now_utc());
+        let text = match serde_json::to_string(&event) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(event_id = %event.id, error = %e, "forward event does not encode");
+                return None;
+            }
+        };
+        Some(ForwardEvent {
+            kind: event.kind().to_string(),
+            id: event.id,
+            payload: serde_json::Value::Null,
+            created_at: event.created_at,
+            attempts: 0,
+            last_error: None,
+            encoded: Some(text.into()),
+        })
     }
 
     /// Tells the forwarding worker an event was stored.
@@ -318,6 +334,13 @@ fn lanes(events: Vec<ClaimedForward>) -> Vec<Vec<Prepared>> {
     let mut lanes: Vec<Vec<Prepared>> = Vec::new();
     let mut by_contact: HashMap<String, usize> = HashMap::new();
     for claimed in events {
+        if let Some(text) = &claimed.event.encoded {
+            // Encoded in today's shape when it was made: sent as is.
+            let key = encoded_contact(text);
+            let body = Ok(text.as_bytes().to_vec());
+            lane_for(&mut lanes, &mut by_contact, key, Prepared { claimed, body });
+            continue;
+        }
         // Events queued by an earlier version are re-encoded in today's shape; a payload
         // that is not an event we know is delivered exactly as stored.
         let (key, wire) = match ForwardedEvent::from_stored(&claimed.event.payload) {
@@ -328,19 +351,63 @@ fn lanes(events: Vec<ClaimedForward>) -> Vec<Vec<Prepared>> {
             }
         };
         let body = wire.map_err(|e| format!("the event does not encode as JSON: {e}"));
-        let prepared = Prepared { claimed, body };
-        match key {
-            Some(key) => match by_contact.get(&key) {
-                Some(&i) => lanes[i].push(prepared),
-                None => {
-                    by_contact.insert(key, lanes.len());
-                    lanes.push(vec![prepared]);
-                }
-            },
-            None => lanes.push(vec![prepared]),
-        }
+        lane_for(&mut lanes, &mut by_contact, key, Prepared { claimed, body });
     }
     lanes
+}
+
+/// Appends `prepared` to its contact's lane (a new lane for a new contact, or for an
+/// unknown one).
+fn lane_for(
+    lanes: &mut Vec<Vec<Prepared>>,
+    by_contact: &mut HashMap<String, usize>,
+    key: Option<String>,
+    prepared: Prepared,
+) {
+    match key {
+        Some(key) => match by_contact.get(&key) {
+            Some(&i) => lanes[i].push(prepared),
+            None => {
+                by_contact.insert(key, lanes.len());
+                lanes.push(vec![prepared]);
+            }
+        },
+        None => lanes.push(vec![prepared]),
+    }
+}
+
+/// The contact of an event encoded in today's shape ([`contact`]), read without decoding
+/// the rest of it; `None` (a lane of its own) if it is not one.
+fn encoded_contact(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        data: PeekData<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PeekData<'a> {
+        #[serde(borrow, default)]
+        from: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        to: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        call_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    let peek: Peek<'_> = serde_json::from_str(text).ok()?;
+    match (&*peek.kind, peek.data) {
+        ("message.received", PeekData { from: Some(n), .. }) => Some(format!("number {n}")),
+        ("message.status", PeekData { to: Some(n), .. }) => Some(format!("number {n}")),
+        (
+            "call.machine_detection" | "call.recording",
+            PeekData {
+                call_id: Some(c), ..
+            },
+        ) => Some(format!("call {c}")),
+        _ => None,
+    }
 }
 
 /// Packs lanes into groups for batched delivery (`max_batch` > 1): lanes in order, each
@@ -552,6 +619,7 @@ mod tests {
                 created_at: OffsetDateTime::UNIX_EPOCH,
                 attempts: 2,
                 last_error: None,
+                encoded: None,
             },
             lease: LeaseToken::from_i64(7),
             due: OffsetDateTime::from_unix_timestamp(due_secs).unwrap(),

@@ -46,6 +46,7 @@ async fn enqueue(store: &MemoryStore, events: &[ForwardedEvent]) {
             created_at: base + Duration::from_millis(i as u64),
             attempts: 0,
             last_error: None,
+            encoded: None,
         };
         store.enqueue_forward(&stored).await.unwrap();
     }

@@ -37,8 +37,8 @@ pub(crate) async fn enqueue(
     insert_many(conn, &[&row]).await.map_err(backend)
 }
 
-/// One `INSERT` of several events, each due at its creation time; an event whose id is
-/// stored is ignored.
+/// One `INSERT` of several events, each due at its `next_attempt_at` (its creation time
+/// unless it failed or was put back); an event whose id is stored is ignored.
 pub(crate) async fn insert_many(
     conn: &mut PgConnection,
     rows: &[&ForwardRow],
@@ -54,7 +54,7 @@ pub(crate) async fn insert_many(
             .push_bind(r.created_at)
             .push_bind(r.attempts)
             .push_bind(&r.last_error)
-            .push_bind(r.created_at);
+            .push_bind(r.next_attempt_at);
     });
     q.push(" ON CONFLICT (id) DO NOTHING");
     q.build().execute(conn).await?;
@@ -116,6 +116,7 @@ fn decode(row: &PgRow) -> Result<ForwardEvent, StoreError> {
         // The event reports the attempts made before this claim.
         attempts: get_u32(row, "forwards.attempts")?.saturating_sub(1),
         last_error: get(row, "forwards.last_error")?,
+        encoded: None,
     })
 }
 

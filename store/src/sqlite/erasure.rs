@@ -18,7 +18,30 @@ impl ErasureStore for SqliteStore {
     async fn forget(&self, number: &PhoneNumber) -> Result<ForgetReport, StoreError> {
         // Held across the write so no dispatch claim or record interleaves with it.
         let mut claims = self.claims.lock().await;
-        let (report, inbound) = in_write_tx!(self, |conn| forget(conn, number))?;
+        // And no forward claim or record: the number's `message.received` events that
+        // are in memory (see `forward_tail`) leave it first, and come back if the erasure
+        // fails.
+        let mut forward_claims = self.forward_claims.lock().await;
+        let (taken, unread_from) = {
+            let mut tail = self.tail();
+            let taken = tail.take_numbers(&stored_forms(number));
+            (taken, tail.in_memory().1)
+        };
+        let erased = in_write_tx!(self, |conn| async {
+            let out = forget(&mut *conn, number, unread_from).await?;
+            let max = super::forward_tail::clamp_cursor(&mut *conn).await?;
+            Ok::<_, StoreError>((out, max))
+        });
+        let ((mut report, inbound), max_rowid) = match erased {
+            Ok(done) => done,
+            Err(e) => {
+                self.tail().put_back(taken);
+                return Err(e);
+            }
+        };
+        report.forward_events += taken.len() as u64;
+        self.tail().clamp(max_rowid);
+        forward_claims.forget(taken.iter().map(|(_, event, _)| event.id.as_str()));
         // Claims of erased messages are void: their outcomes change nothing.
         claims.forget(inbound.iter());
         tracing::info!(
@@ -36,9 +59,26 @@ impl ErasureStore for SqliteStore {
 async fn forget(
     conn: &mut SqliteConnection,
     number: &PhoneNumber,
+    unread_from: Option<i64>,
 ) -> Result<(ForgetReport, Vec<MessageId>), StoreError> {
     let [plain, whatsapp] = stored_forms(number);
     let mut report = ForgetReport::default();
+
+    // `message.received` events not delivered yet and not in memory (see
+    // `forward_tail`): they go with their inbox rows.
+    if let Some(from) = unread_from {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM inbox WHERE rowid >= ?3 AND forward_at IS NOT NULL \
+             AND (sender IN (?1, ?2) OR recipient IN (?1, ?2))",
+        )
+        .bind(&plain)
+        .bind(&whatsapp)
+        .bind(from)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+        report.forward_events += u64::try_from(n).unwrap_or(0);
+    }
 
     let inbound: Vec<Key> = sqlx::query_scalar(
         "DELETE FROM inbox WHERE sender IN (?1, ?2) OR recipient IN (?1, ?2) RETURNING id",
@@ -148,7 +188,7 @@ async fn forget(
 
     // Forward events carry the message under `data`; `instr` skips the JSON parse of
     // every payload that cannot name the number.
-    report.forward_events = exec(
+    report.forward_events += exec(
         conn,
         "DELETE FROM forwards WHERE instr(payload_json, ?1) > 0 AND json_valid(payload_json) \
          AND (json_extract(payload_json, '$.data.from') IN (?1, ?2) \

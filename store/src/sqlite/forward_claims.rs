@@ -64,10 +64,95 @@ pub(crate) struct Plan<'a> {
     in_place: Vec<&'a str>,
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
     /// Whether recording it writes to the database.
     pub(crate) fn writes(&self) -> bool {
         !self.delivered.is_empty() || !self.retries.is_empty() || !self.moved.is_empty()
+    }
+
+    /// Takes out of the plan the delivered, failed and moved events that `in_tail` says
+    /// are the forward tail's (see `forward_tail`), which are recorded another way.
+    pub(crate) fn take_tail(&mut self, in_tail: impl Fn(&str) -> bool) -> TailOutcomes<'a> {
+        let mut t = TailOutcomes::default();
+        for (_, ids) in &mut self.delivered {
+            ids.retain(|id| {
+                !(in_tail(id) && {
+                    t.delivered.push(id);
+                    true
+                })
+            });
+        }
+        self.delivered.retain(|(_, ids)| !ids.is_empty());
+        self.retries.retain(|(id, error, at, attempts)| {
+            !(in_tail(id) && {
+                t.to_table.push((id, Some(error), *at, *attempts));
+                true
+            })
+        });
+        for (at, ids) in &mut self.moved {
+            ids.retain(|id| {
+                !(in_tail(id) && {
+                    t.to_table.push((id, None, *at, 0));
+                    true
+                })
+            });
+        }
+        self.moved.retain(|(_, ids)| !ids.is_empty());
+        t
+    }
+}
+
+/// The forward tail's events among a claim's outcomes.
+#[derive(Debug, Default)]
+pub(crate) struct TailOutcomes<'a> {
+    /// Delivered.
+    pub delivered: Vec<&'a str>,
+    /// To store in `forwards`: (id, error if it failed, due at, attempts if it failed).
+    pub to_table: Vec<(&'a str, Option<&'a str>, i64, u32)>,
+}
+
+impl TailOutcomes<'_> {
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.delivered.is_empty() && self.to_table.is_empty()
+    }
+
+    /// Every id.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
+        self.delivered
+            .iter()
+            .copied()
+            .chain(self.to_table.iter().map(|(id, ..)| *id))
+    }
+
+    /// The `forwards` rows of the events that go there (`events`, as the tail gave them):
+    /// a failed one with its error and attempts, one put back with the attempts of the
+    /// claims of it that were never recorded.
+    pub(crate) fn rows(
+        &self,
+        events: Vec<ForwardEvent>,
+        claims: &ForwardClaims,
+    ) -> Result<Vec<crate::codec::ForwardRow>, StoreError> {
+        let by_id: HashMap<&str, _> = self.to_table.iter().map(|t| (t.0, t)).collect();
+        events
+            .into_iter()
+            .filter_map(|event| {
+                let (_, error, at, attempts) = **by_id.get(event.id.as_str())?;
+                let attempts = match error {
+                    Some(_) => attempts,
+                    // A release counts no attempt.
+                    None => claims.unrecorded(&event.id).saturating_sub(1),
+                };
+                let mut row = match crate::codec::ForwardRow::encode(&event) {
+                    Ok(row) => row,
+                    Err(e) => return Some(Err(e)),
+                };
+                row.attempts = i64::from(attempts);
+                row.last_error = error.map(str::to_string);
+                row.next_attempt_at = at;
+                Some(Ok(row))
+            })
+            .collect()
     }
 }
 
@@ -169,6 +254,18 @@ impl ForwardClaims {
             }
         }
         plan
+    }
+
+    /// Claims of the event whose attempt is in no row yet.
+    pub(crate) fn unrecorded(&self, id: &str) -> u32 {
+        self.held.get(id).map_or(0, |h| h.unrecorded)
+    }
+
+    /// Drops what is held of these events (settled another way).
+    pub(crate) fn forget<'a>(&mut self, ids: impl Iterator<Item = &'a str>) {
+        for id in ids {
+            self.held.remove(id);
+        }
     }
 
     /// Records in memory that `plan` was committed, `applied` being the ids its

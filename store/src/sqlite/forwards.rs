@@ -35,8 +35,8 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
-/// One `INSERT` of several events, each due at its creation time; an event whose id is
-/// stored is ignored.
+/// One `INSERT` of several events, each due at its `next_attempt_at` (its creation time
+/// unless it failed or was put back); an event whose id is stored is ignored.
 pub(crate) fn push_insert_many<'a>(
     q: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>,
     rows: &[&'a ForwardRow],
@@ -52,7 +52,7 @@ pub(crate) fn push_insert_many<'a>(
             .push_bind(r.created_at)
             .push_bind(r.attempts)
             .push_bind(&r.last_error)
-            .push_bind(r.created_at);
+            .push_bind(r.next_attempt_at);
     });
     q.push(" ON CONFLICT (id) DO NOTHING");
 }
@@ -94,6 +94,7 @@ fn decode(row: &SqliteRow) -> Result<ForwardEvent, StoreError> {
         created_at: get_time(row, "forwards.created_at")?,
         attempts: get_u32(row, "forwards.attempts")?,
         last_error: get(row, "forwards.last_error")?,
+        encoded: None,
     })
 }
 

@@ -76,6 +76,9 @@ impl Summary {
     }
 }
 
+/// A `message.received` event its inbox row stands for, and the message's numbers.
+pub(crate) type TailEvent = Box<(telephony_core::ForwardEvent, [String; 2])>;
+
 /// The outcome, and the state an approval gate decided (`None` without a gate).
 type Answer = (InsertOutcome, Option<InboxState>);
 
@@ -85,6 +88,9 @@ struct Request {
     row: InboxRow,
     /// The message's forward event, stored in the same transaction when it is inserted.
     forward: Option<ForwardRow>,
+    /// The message's `message.received` event, which its row (marked `forward_at`) stands
+    /// for: handed to the forward tail once the batch commits (see `forward_tail`).
+    tail: Option<TailEvent>,
     /// Decides the row's state from the sender policy's state, read for the batch on the
     /// write connection just before its insert (see [`decide_gates`]).
     gate: Option<ApprovalGate>,
@@ -108,11 +114,14 @@ pub(crate) struct InboundWriter {
     queue: mpsc::Sender<Request>,
 }
 
+/// The forward tail the writer hands committed events to.
+pub(crate) type SharedTail = Arc<std::sync::Mutex<super::forward_tail::Tail>>;
+
 impl InboundWriter {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn spawn(pool: SqlitePool, health: Arc<Health>) -> Self {
+    pub(crate) fn spawn(pool: SqlitePool, health: Arc<Health>, tail: SharedTail) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, rx, health));
+        tokio::spawn(run(pool, rx, health, tail));
         InboundWriter { queue }
     }
 
@@ -123,7 +132,17 @@ impl InboundWriter {
         row: InboxRow,
         forward: Option<ForwardRow>,
     ) -> Result<InsertOutcome, StoreError> {
-        Ok(self.send(row, forward, None).await?.0)
+        Ok(self.send(row, forward, None, None).await?.0)
+    }
+
+    /// Queues a row marked with its `message.received` event (`inbox.forward_at`), and
+    /// waits until its batch is committed; the event is then in the forward tail.
+    pub(crate) async fn insert_with_tail(
+        &self,
+        row: InboxRow,
+        tail: TailEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        Ok(self.send(row, None, None, Some(tail)).await?.0)
     }
 
     /// Queues a row whose state `gate` decides in the batch's transaction, and waits until
@@ -133,7 +152,7 @@ impl InboundWriter {
         row: InboxRow,
         gate: ApprovalGate,
     ) -> Result<(InsertOutcome, InboxState), StoreError> {
-        crate::gates::answer(self.send(row, None, Some(gate)).await?)
+        crate::gates::answer(self.send(row, None, Some(gate), None).await?)
     }
 
     async fn send(
@@ -141,12 +160,14 @@ impl InboundWriter {
         row: InboxRow,
         forward: Option<ForwardRow>,
         gate: Option<ApprovalGate>,
+        tail: Option<TailEvent>,
     ) -> Result<Answer, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Request {
                 row,
                 forward,
+                tail,
                 gate,
                 decided: None,
                 reply,
@@ -165,14 +186,20 @@ fn writer_gone() -> StoreError {
 /// its error and rolled back; its connection goes back to the pool, which replaces it if
 /// the rollback could not end the transaction (see `release` in the parent module), so
 /// the next batch starts clean: once the cause is gone (space freed), batches commit again.
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Health>) {
+async fn run(
+    pool: SqlitePool,
+    mut rx: mpsc::Receiver<Request>,
+    health: Arc<Health>,
+    tail: SharedTail,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut summary = Summary::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = Instant::now();
         let size = batch.len();
         match write(&pool, &mut batch).await {
-            Ok(outcomes) => {
+            Ok((outcomes, rowids)) => {
+                hand_to_tail(&tail, &mut batch, &outcomes, &rowids);
                 let inserted = outcomes
                     .iter()
                     .filter(|o| matches!(o, Ok(InsertOutcome::Inserted)))
@@ -253,7 +280,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Request>, health: Arc<Heal
 async fn write(
     pool: &SqlitePool,
     batch: &mut [Request],
-) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+) -> Result<(Outcomes, Vec<Option<i64>>), sqlx::Error> {
     let mut conn = pool.acquire().await?;
     if batch.iter().any(|r| r.gate.is_some()) {
         // On the gateway's only write connection, held until the batch is written: no
@@ -263,7 +290,7 @@ async fn write(
     }
     if batch.iter().all(|r| r.forward.is_none()) {
         return match insert_many(&mut conn, batch).await? {
-            Some(outcomes) => Ok(outcomes),
+            Some(done) => Ok(done),
             None => {
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
                 let outcomes = one_by_one(&mut tx, batch).await?;
@@ -274,8 +301,8 @@ async fn write(
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // SQLite backs out only the failed statement: the transaction goes on row by row.
-    let outcomes = match insert_many(&mut tx, batch).await? {
-        Some(outcomes) => outcomes,
+    let (outcomes, rowids) = match insert_many(&mut tx, batch).await? {
+        Some(done) => done,
         None => one_by_one(&mut tx, batch).await?,
     };
     let events = crate::codec::inserted_events(batch.iter().map(|r| r.forward.as_ref()), &outcomes);
@@ -285,7 +312,33 @@ async fn write(
         q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, rowids))
+}
+
+type Outcomes = Vec<Result<InsertOutcome, StoreError>>;
+
+/// Hands the committed batch's `message.received` events to the forward tail, at their
+/// rows' rowids, before any caller is answered (so a woken forwarder finds them).
+fn hand_to_tail(
+    tail: &SharedTail,
+    batch: &mut [Request],
+    outcomes: &Outcomes,
+    rowids: &[Option<i64>],
+) {
+    if batch.iter().all(|r| r.tail.is_none()) {
+        return;
+    }
+    let mut tail = tail
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for ((req, outcome), rowid) in batch.iter_mut().zip(outcomes).zip(rowids) {
+        if let (Some(event), Ok(InsertOutcome::Inserted), Some(rowid)) =
+            (req.tail.take(), outcome, rowid)
+        {
+            let (event, numbers) = *event;
+            tail.push(*rowid, event, numbers);
+        }
+    }
 }
 
 /// Reads, once for the batch, which of its gated rows' senders are approved, the pending
@@ -315,7 +368,7 @@ async fn decide_gates(
 async fn insert_many(
     conn: &mut SqliteConnection,
     batch: &[Request],
-) -> Result<Option<Vec<Result<InsertOutcome, StoreError>>>, sqlx::Error> {
+) -> Result<Option<(Outcomes, Vec<Option<i64>>)>, sqlx::Error> {
     let rows: Vec<&InboxRow> = batch.iter().map(|r| &r.row).collect();
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
     inbox::push_insert_many(&mut q, &rows);
@@ -331,20 +384,20 @@ async fn insert_many(
         .iter()
         .map(|r| firsts.insert(r.provider_sid()))
         .collect();
+    let last = done.last_insert_rowid();
     if inserted as usize == firsts.len() {
         // Every distinct SID was new: the first request for each inserted it.
-        return Ok(Some(
-            first
-                .into_iter()
-                .map(|f| {
-                    Ok(if f {
-                        InsertOutcome::Inserted
-                    } else {
-                        InsertOutcome::Duplicate
-                    })
+        let outcomes = first
+            .into_iter()
+            .map(|f| {
+                Ok(if f {
+                    InsertOutcome::Inserted
+                } else {
+                    InsertOutcome::Duplicate
                 })
-                .collect(),
-        ));
+            })
+            .collect();
+        return Ok(Some(with_rowids(outcomes, last, inserted)));
     }
     let new: std::collections::HashSet<Key> = if inserted == 0 {
         Default::default()
@@ -352,7 +405,7 @@ async fn insert_many(
         // Some SIDs were stored before this batch. The statement gave the rows it inserted
         // the rowids just above the table's largest (SQLite's rule for a table without
         // AUTOINCREMENT, and it held the write lock), so they end at its last insert rowid.
-        inbox::provider_sids_in_rowids(&mut *conn, done.last_insert_rowid(), inserted).await?
+        inbox::provider_sids_in_rowids(&mut *conn, last, inserted).await?
     };
     if new.len() as u64 != inserted {
         // Committed, but which request inserted which row is not known: answer the batch
@@ -362,18 +415,34 @@ async fn insert_many(
             new.len()
         )));
     }
-    Ok(Some(
-        rows.iter()
-            .zip(first)
-            .map(|(r, f)| {
-                Ok(if f && new.contains(r.provider_sid()) {
-                    InsertOutcome::Inserted
-                } else {
-                    InsertOutcome::Duplicate
-                })
+    let outcomes = rows
+        .iter()
+        .zip(first)
+        .map(|(r, f)| {
+            Ok(if f && new.contains(r.provider_sid()) {
+                InsertOutcome::Inserted
+            } else {
+                InsertOutcome::Duplicate
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    Ok(Some(with_rowids(outcomes, last, inserted)))
+}
+
+/// Each inserted row's rowid: one multi-row insert gives the rows it inserts consecutive
+/// rowids in their order (just above the table's largest, see above), ending at `last`.
+fn with_rowids(outcomes: Outcomes, last: i64, inserted: u64) -> (Outcomes, Vec<Option<i64>>) {
+    let mut next = last - i64::try_from(inserted).unwrap_or(0) + 1;
+    let rowids = outcomes
+        .iter()
+        .map(|o| {
+            matches!(o, Ok(InsertOutcome::Inserted)).then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    (outcomes, rowids)
 }
 
 /// The batch row by row, in the caller's transaction: a row that breaks a constraint
@@ -381,18 +450,20 @@ async fn insert_many(
 async fn one_by_one(
     tx: &mut SqliteConnection,
     batch: &[Request],
-) -> Result<Vec<Result<InsertOutcome, StoreError>>, sqlx::Error> {
+) -> Result<(Outcomes, Vec<Option<i64>>), sqlx::Error> {
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut rowids = Vec::with_capacity(batch.len());
     for req in batch {
-        let outcome = match req.row.insert(&mut *tx).await {
-            Ok(true) => Ok(InsertOutcome::Inserted),
-            Ok(false) => Ok(InsertOutcome::Duplicate),
-            Err(e) if is_constraint_violation(&e) => Err(StoreError::backend(e)),
+        let (outcome, rowid) = match req.row.insert(&mut *tx).await {
+            Ok(Some(rowid)) => (Ok(InsertOutcome::Inserted), Some(rowid)),
+            Ok(None) => (Ok(InsertOutcome::Duplicate), None),
+            Err(e) if is_constraint_violation(&e) => (Err(StoreError::backend(e)), None),
             Err(e) => return Err(e),
         };
         outcomes.push(outcome);
+        rowids.push(rowid);
     }
-    Ok(outcomes)
+    Ok((outcomes, rowids))
 }
 
 fn is_constraint_violation(e: &sqlx::Error) -> bool {

@@ -34,6 +34,9 @@ pub(crate) struct InboxRow {
     extra: Vec<u8>,
     state: &'static str,
     note: Option<String>,
+    /// When its `message.received` event was created (ms), if the row stands for one
+    /// (see `forward_tail`).
+    forward_at: Option<i64>,
 }
 
 impl InboxRow {
@@ -52,7 +55,14 @@ impl InboxRow {
             extra: crate::extras::encode_extra(&msg.extra, &msg.provider_sid),
             state: InboxState::Queued.as_str(),
             note: None,
+            forward_at: None,
         })
+    }
+
+    /// The row marked as standing for its `message.received` event, created at `at`.
+    pub(crate) fn with_forward_at(mut self, at: OffsetDateTime) -> Self {
+        self.forward_at = Some(codec::to_ms(at));
+        self
     }
 
     /// The row stored directly in `state` (e.g. `throttled`) instead of `queued`.
@@ -66,15 +76,18 @@ impl InboxRow {
         self.note = note.map(str::to_string);
     }
 
-    /// Inserts the row unless its provider SID is stored; returns whether it was inserted.
     ///
     /// Only the provider SID is a duplicate: a clash on the gateway id is a constraint
     /// error, because acknowledging a different message as a duplicate would lose it.
-    pub(crate) async fn insert(&self, conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    /// Inserts the row; its rowid, or `None` if its provider SID is stored.
+    pub(crate) async fn insert(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Option<i64>, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
-             media_json, num_segments, received_at, extra_json, state, note) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             media_json, num_segments, received_at, extra_json, state, note, forward_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
              ON CONFLICT (provider_sid) DO NOTHING",
         )
         .bind(&self.id)
@@ -90,9 +103,10 @@ impl InboxRow {
         .bind(&self.extra)
         .bind(self.state)
         .bind(&self.note)
+        .bind(self.forward_at)
         .execute(conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok((done.rows_affected() == 1).then(|| done.last_insert_rowid()))
     }
 }
 
@@ -107,7 +121,7 @@ pub(crate) fn push_insert_many<'a>(
 ) {
     q.push(
         "INSERT INTO inbox (id, provider_sid, account_sid, channel, sender, recipient, body, \
-         media_json, num_segments, received_at, extra_json, state, note) ",
+         media_json, num_segments, received_at, extra_json, state, note, forward_at) ",
     );
     q.push_values(rows, |mut b, r| {
         b.push_bind(&r.id)
@@ -122,7 +136,8 @@ pub(crate) fn push_insert_many<'a>(
             .push_bind(r.received_at)
             .push_bind(&r.extra)
             .push_bind(r.state)
-            .push_bind(&r.note);
+            .push_bind(&r.note)
+            .push_bind(r.forward_at);
     });
     q.push(" ON CONFLICT (provider_sid) DO NOTHING");
 }
@@ -152,7 +167,7 @@ impl InboxRow {
     }
 }
 
-fn decode_message(row: &SqliteRow) -> Result<InboundMessage, StoreError> {
+pub(crate) fn decode_message(row: &SqliteRow) -> Result<InboundMessage, StoreError> {
     let provider_sid = get_key(row, "inbox.provider_sid")?;
     Ok(InboundMessage {
         id: MessageId::from_string(get_key(row, "inbox.id")?),

@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "inbox senders",
         include_str!("../../migrations/sqlite/0016_inbox_senders.sql"),
     ),
+    (
+        17,
+        "forward tail",
+        include_str!("../../migrations/sqlite/0017_forward_tail.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -13,6 +13,7 @@ mod codec;
 mod compact;
 mod contacts;
 mod forward_claims;
+mod forward_tail;
 mod forwards;
 mod group_commit;
 mod inbox;
@@ -128,6 +129,10 @@ pub struct SqliteStore {
     /// the same reason: a claim is a read, a delivered event is written twice, not three
     /// times (see [`forward_claims`]). Held across a claim's read and a record's write.
     forward_claims: std::sync::Arc<tokio::sync::Mutex<forward_claims::ForwardClaims>>,
+    /// `message.received` events above the forward cursor, which their inbox rows stand
+    /// for (see [`forward_tail`]). Changed under `forward_claims` (but for the inbound
+    /// writer's pushes).
+    forward_tail: group_commit::SharedTail,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
     /// Errors by kind, the last commit, and whether writes are failing (`crate::health`).
@@ -417,6 +422,17 @@ impl SqliteStore {
         .execute(&writer)
         .await
         .map_err(|e| fail("clearing stored forward leases", e.into()))?;
+        let cursor = {
+            let mut conn = writer
+                .acquire()
+                .await
+                .map_err(|e| fail("reading the forward cursor", e.into()))?;
+            forward_tail::read_cursor(&mut conn)
+                .await
+                .map_err(|e| fail("reading the forward cursor", e.into()))?
+        };
+        let forward_tail =
+            std::sync::Arc::new(std::sync::Mutex::new(forward_tail::Tail::opened(cursor)));
         let checkpoints = pool(1)
             .connect_with(common.clone())
             .await
@@ -446,7 +462,8 @@ impl SqliteStore {
             send_slots: std::sync::Arc::default(),
             claims: std::sync::Arc::default(),
             forward_claims: std::sync::Arc::default(),
-            inbound: InboundWriter::spawn(writer.clone(), health.clone()),
+            inbound: InboundWriter::spawn(writer.clone(), health.clone(), forward_tail.clone()),
+            forward_tail,
             path,
             options,
             writer,
@@ -618,11 +635,18 @@ impl InboxStore for SqliteStore {
         state: InboxState,
         event: &ForwardEvent,
     ) -> Result<InsertOutcome, StoreError> {
+        let row = InboxRow::encode(msg)?.in_state(state, None);
+        if forward_tail::stands_for(event, msg) {
+            // The row stands for the event: nothing is copied into `forwards`.
+            let numbers = [msg.from.clone(), msg.to.clone()];
+            let row = row.with_forward_at(event.created_at);
+            return self
+                .inbound
+                .insert_with_tail(row, Box::new((event.clone(), numbers)))
+                .await;
+        }
         self.inbound
-            .insert(
-                InboxRow::encode(msg)?.in_state(state, None),
-                Some(crate::codec::ForwardRow::encode(event)?),
-            )
+            .insert(row, Some(crate::codec::ForwardRow::encode(event)?))
             .await
     }
 
@@ -1016,6 +1040,13 @@ impl ContactStore for SqliteStore {
 impl SqliteStore {
     /// Records one forward outcome; a fenced-out outcome is `LeaseLost`, or `NotFound`
     /// for an unknown id.
+    /// The forward tail (a short lock; never held across an `await`).
+    fn tail(&self) -> std::sync::MutexGuard<'_, forward_tail::Tail> {
+        self.forward_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn record_one_forward(
         &self,
         outcome: ForwardOutcome,
@@ -1025,7 +1056,7 @@ impl SqliteStore {
         if self.record_forwards(&[outcome], now).await?.is_empty() {
             return Ok(());
         }
-        if on_reader!(self, |conn| forwards::exists(conn, &id))? {
+        if self.tail().holds(&id) || on_reader!(self, |conn| forwards::exists(conn, &id))? {
             Err(StoreError::LeaseLost { id })
         } else {
             Err(forwards::not_found(&id))
@@ -1047,8 +1078,26 @@ impl ForwardStore for SqliteStore {
     ) -> Result<Vec<ClaimedForward>, StoreError> {
         // A read on the read pool, and the lease kept in memory (see `forward_claims`).
         let mut claims = self.forward_claims.lock().await;
+        let scan = self.tail().scan_needed();
+        if let Some(from) = scan {
+            let rows = on_reader!(self, |conn| forward_tail::backlog(
+                conn,
+                from,
+                forward_tail::SCAN
+            ))?;
+            self.tail().loaded(from, rows, forward_tail::SCAN);
+        }
         let read = limit.saturating_add(claims.live(now));
-        let candidates = on_reader!(self, |conn| forwards::claimable(conn, now, read))?;
+        let mut candidates = on_reader!(self, |conn| forwards::claimable(conn, now, read))?;
+        // The tail's events are due when created: merged in, oldest due first.
+        let tail = self.tail().candidates(read);
+        if !tail.is_empty() {
+            candidates.extend(
+                tail.into_iter()
+                    .map(|(event, due)| forward_claims::Candidate { event, due }),
+            );
+            candidates.sort_by_key(|c| c.due);
+        }
         let token = LeaseToken::generate();
         Ok(claims.lease(candidates, token, now, lease, limit))
     }
@@ -1095,17 +1144,57 @@ impl ForwardStore for SqliteStore {
             return Ok(Vec::new());
         }
         let mut claims = self.forward_claims.lock().await;
-        let plan = claims.plan(outcomes);
-        let applied = if plan.writes() {
-            in_write_tx!(self, |conn| forward_claims::record(conn, &plan, now))?
+        let mut plan = claims.plan(outcomes);
+        // The tail's events: delivered ones settle in memory and move the cursor; failed
+        // and moved ones are written to `forwards`, to be retried from there.
+        let tail_ids = plan.take_tail(|id| self.tail().holds(id));
+        let (settling, moved) = self.tail().settle(
+            tail_ids.delivered.iter().copied(),
+            tail_ids.to_table.iter().map(|(id, ..)| *id),
+        );
+        let rows = tail_ids.rows(moved, &claims)?;
+        let written = if plan.writes() || !tail_ids.is_empty() {
+            in_write_tx!(self, |conn| async {
+                let applied = forward_claims::record(&mut *conn, &plan, now).await?;
+                if !rows.is_empty() {
+                    let refs: Vec<&crate::codec::ForwardRow> = rows.iter().collect();
+                    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+                    forwards::push_insert_many(&mut q, &refs);
+                    q.build()
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(StoreError::backend)?;
+                }
+                if !tail_ids.is_empty() {
+                    forward_tail::write_cursor(&mut *conn, &settling).await?;
+                }
+                Ok::<_, StoreError>(applied)
+            })
         } else {
-            Default::default()
+            Ok(Default::default())
         };
-        Ok(claims.settle(&plan, applied))
+        let mut applied = match written {
+            Ok(applied) => applied,
+            Err(e) => {
+                self.tail().restore(settling);
+                return Err(e);
+            }
+        };
+        self.tail().stored(&settling);
+        applied.extend(tail_ids.ids().map(str::to_string));
+        let lost = claims.settle(&plan, applied);
+        // Moved events start over in `forwards` with the attempts written there.
+        claims.forget(tail_ids.ids());
+        Ok(lost)
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
-        on_reader!(self, |conn| forwards::stats(conn))
+        let (in_memory, scan_from) = self.tail().in_memory();
+        let mut stats = on_reader!(self, |conn| forwards::stats(conn))?;
+        let (unread, delivered) = on_reader!(self, |conn| forward_tail::stats(conn, scan_from))?;
+        stats.pending += in_memory + unread;
+        stats.delivered += delivered;
+        Ok(stats)
     }
 }
 
@@ -1317,9 +1406,22 @@ impl RetentionStore for SqliteStore {
         before: OffsetDateTime,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        in_write_tx!(self, |conn| retention::prune_batch(
-            conn, kind, before, limit
-        ))
+        if kind != PruneKind::Messages {
+            return in_write_tx!(self, |conn| retention::prune_batch(
+                conn, kind, before, limit
+            ));
+        }
+        // Deleting inbox rows can free the largest rowids: the forward cursor comes down
+        // with them, in the same transaction and in memory, with no forward record in
+        // between (see `forward_tail`).
+        let _forward_claims = self.forward_claims.lock().await;
+        let (pruned, max_rowid) = in_write_tx!(self, |conn| async {
+            let pruned = retention::prune_batch(&mut *conn, kind, before, limit).await?;
+            let max = forward_tail::clamp_cursor(&mut *conn).await?;
+            Ok::<_, StoreError>((pruned, max))
+        })?;
+        self.tail().clamp(max_rowid);
+        Ok(pruned)
     }
 
     async fn count_prunable(

@@ -38,7 +38,9 @@ fn targets(kind: PruneKind) -> Vec<(&'static str, &'static str, String, &'static
         PruneKind::Messages => vec![(
             "inbox",
             "rowid",
-            "received_at < ?1 AND state <> 'queued'".into(),
+            "received_at < ?1 AND state <> 'queued' AND NOT (forward_at IS NOT NULL \
+             AND rowid > (SELECT seq FROM forward_cursor WHERE id = 1))"
+                .into(),
             "received_at, rowid",
         )],
         PruneKind::Sends => vec![

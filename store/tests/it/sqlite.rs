@@ -468,6 +468,7 @@ async fn forwarded_batches_store_exactly_the_inserted_messages_events() {
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     let mut first = inbound("SMfirst", "+15557654321", "x", 0);
     first.id = MessageId::from_string("msg_reused");
@@ -772,6 +773,7 @@ async fn forward_claims_live_in_memory_and_restart_frees_them() {
             created_at: secs(i as u64),
             attempts: 0,
             last_error: None,
+            encoded: None,
         };
         s.enqueue_forward(&event).await.unwrap();
     }
@@ -902,6 +904,7 @@ async fn forward_leases_stored_by_an_earlier_version_are_cleared_on_open() {
         created_at: secs(0),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     s.enqueue_forward(&event).await.unwrap();
     s.close().await;
@@ -1044,6 +1047,7 @@ async fn migrations_run_once_and_reopening_is_idempotent() {
             (14, true),
             (15, true),
             (16, true),
+            (17, true),
         ]
     );
     drop((a, b));
@@ -1257,6 +1261,7 @@ async fn policy_state_and_forwards_survive_reopen() {
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     {
         let s = open(&path).await;

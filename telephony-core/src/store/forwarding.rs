@@ -15,7 +15,7 @@ pub struct ForwardEvent {
     pub id: String,
     /// `message.received`, `message.status` or `call.machine_detection`.
     pub kind: String,
-    /// The JSON body to POST.
+    /// The JSON body to POST (`Null` when the body is given [`encoded`](Self::encoded)).
     pub payload: serde_json::Value,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
@@ -25,6 +25,42 @@ pub struct ForwardEvent {
     /// The last delivery error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The body already encoded as JSON text, when its producer had it so (the gateway's
+    /// `message.received` events): POSTed as is, and kept as is by the stores, so it is
+    /// not decoded and encoded again on the way. `payload` is then `Null`;
+    /// [`json`](Self::json) and [`json_text`](Self::json_text) give the body either way.
+    /// A store that reads an event back from its table may return it decoded instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded: Option<std::sync::Arc<str>>,
+}
+
+impl ForwardEvent {
+    /// The body as a JSON value: [`encoded`](Self::encoded) decoded when given, else
+    /// [`payload`](Self::payload).
+    ///
+    /// ```
+    /// # use telephony_core::ForwardEvent;
+    /// let ev = ForwardEvent { id: "evt_1".into(), kind: "message.received".into(),
+    ///     payload: serde_json::Value::Null, created_at: time::OffsetDateTime::UNIX_EPOCH,
+    ///     attempts: 0, last_error: None, encoded: Some(r#"{"id":"evt_1"}"#.into()) };
+    /// assert_eq!(ev.json().unwrap()["id"], "evt_1");
+    /// assert_eq!(ev.json_text().unwrap(), r#"{"id":"evt_1"}"#);
+    /// ```
+    pub fn json(&self) -> Result<std::borrow::Cow<'_, serde_json::Value>, serde_json::Error> {
+        match &self.encoded {
+            Some(text) => serde_json::from_str(text).map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(&self.payload)),
+        }
+    }
+
+    /// The body as JSON text: [`encoded`](Self::encoded) when given, else
+    /// [`payload`](Self::payload) encoded.
+    pub fn json_text(&self) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
+        match &self.encoded {
+            Some(text) => Ok(std::borrow::Cow::Borrowed(text)),
+            None => serde_json::to_string(&self.payload).map(std::borrow::Cow::Owned),
+        }
+    }
 }
 
 /// A forward event claimed for one delivery attempt (see
@@ -146,7 +182,7 @@ pub trait ForwardStore: Send + Sync + 'static {
     /// for id in ["evt_1", "evt_2"] {
     ///     let payload = serde_json::json!({"id": id});
     ///     let event = ForwardEvent { id: id.into(), kind: "message.received".into(), payload,
-    ///         created_at: now, attempts: 0, last_error: None };
+    ///         created_at: now, attempts: 0, last_error: None, encoded: None };
     ///     store.enqueue_forward(&event).await?;
     /// }
     /// let claimed = store.claim_forwards(now, Duration::from_secs(60), 10).await?;

@@ -344,6 +344,7 @@ pub async fn forget_removes_forward_events<S: ForwardStore + ErasureStore + ?Siz
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     for e in [
         ev(

@@ -12,6 +12,7 @@ pub async fn forward_queue<S: ForwardStore + ?Sized>(s: &S) {
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     s.enqueue_forward(&ev("evt_1")).await.unwrap();
     s.enqueue_forward(&ev("evt_2")).await.unwrap();
@@ -88,6 +89,7 @@ pub async fn superseded_forward_claim_is_fenced<S: ForwardStore + ?Sized>(s: &S)
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     s.enqueue_forward(&event).await.unwrap();
     let lease = Duration::from_secs(30);
@@ -142,6 +144,7 @@ fn batch_event(id: &str, secs: u64) -> crate::store::ForwardEvent {
         created_at: t0() + Duration::from_secs(secs),
         attempts: 0,
         last_error: None,
+        encoded: None,
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn forwarded_messages_are_stored_with_their_event<
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     let a = inbound("SMF1", "+15557654321", "first", 0);
     assert_eq!(

@@ -295,6 +295,7 @@ where
         created_at: at(secs),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     for (id, secs) in [("fw1", 0), ("fw2", 1), ("fw3", 2), ("fw4", 100)] {
         s.enqueue_forward(&event(id, secs)).await.unwrap();

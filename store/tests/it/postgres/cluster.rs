@@ -112,6 +112,7 @@ async fn another_replica_is_woken_promptly_by_each_kind_of_enqueue() {
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     a.enqueue_forward(&event).await.unwrap();
     assert!(woken(&mut b_forward, PROMPT).await, "b woken for forward");

@@ -154,6 +154,7 @@ async fn two_replicas_claim_disjoint_forward_events() {
             created_at: now,
             attempts: 0,
             last_error: None,
+            encoded: None,
         };
         a.enqueue_forward(&event).await.unwrap();
     }
@@ -224,6 +225,7 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
         created_at: t0(),
         attempts: 0,
         last_error: None,
+        encoded: None,
     };
     a.enqueue_forward(&event).await.unwrap();
     let old = a.claim_forwards(t0(), lease, 10).await.unwrap();

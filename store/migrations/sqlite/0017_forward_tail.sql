@@ -1,0 +1,14 @@
+-- `message.received` events are no longer copied into `forwards`: the inbox row is the
+-- event. `inbox.forward_at` (ms) marks a row stored with an event (when it was created);
+-- `forward_cursor.seq` is an inbox rowid at or below which every such event is settled
+-- (delivered, or moved into `forwards` to be retried); `forward_cursor.delivered` counts
+-- the events delivered that way. See `store/src/sqlite/forward_tail.rs`.
+ALTER TABLE inbox ADD COLUMN forward_at INTEGER;
+
+CREATE TABLE forward_cursor (
+    id        INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq       INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+INSERT INTO forward_cursor (id, seq) SELECT 1, IFNULL(MAX(rowid), 0) FROM inbox;
