@@ -85,17 +85,20 @@ pub(crate) struct Settling {
     taken: Vec<(i64, ForwardEvent, [String; 2])>,
     /// The cursor to store.
     pub cursor: i64,
+    /// The settled events above it, to store with it.
+    pub settled_above: Vec<i64>,
     /// Events delivered.
     pub delivered: u64,
 }
 
 impl Tail {
-    /// The state of a database whose cursor is `cursor`: whatever is above it is read
-    /// back on the first claim.
-    pub(crate) fn opened(cursor: i64) -> Self {
+    /// The state of a database whose cursor is `cursor`, with `settled` events above it:
+    /// the events above it (`backlog`: there are some) are read back on the first claim.
+    pub(crate) fn opened(cursor: i64, settled: Vec<i64>, backlog: bool) -> Self {
         Tail {
             cursor,
-            scan_from: Some(cursor.saturating_add(1)),
+            settled: settled.into_iter().filter(|k| *k > cursor).collect(),
+            scan_from: backlog.then(|| cursor.saturating_add(1)),
             ..Tail::default()
         }
     }
@@ -185,9 +188,13 @@ impl Tail {
         self.rowids.contains_key(id)
     }
 
-    /// Events in memory, and whether some are in the database only.
-    pub(crate) fn in_memory(&self) -> (usize, Option<i64>) {
-        (self.pending.len(), self.scan_from)
+    /// Events in memory, whether some are in the database only (from which rowid on), and
+    /// how many events from there on are settled.
+    pub(crate) fn in_memory(&self) -> (usize, Option<i64>, usize) {
+        let settled = self
+            .scan_from
+            .map_or(0, |f| self.settled.range(f..).count());
+        (self.pending.len(), self.scan_from, settled)
     }
 
     /// Takes the events `delivered` and `moved` (to `forwards`) out of memory as settled,
@@ -227,6 +234,7 @@ impl Tail {
             Some(u) => (u - 1).max(self.cursor),
             None => self.cursor.max(self.settled.last().copied().unwrap_or(0)),
         };
+        s.settled_above = self.settled.range(s.cursor + 1..).copied().collect();
         (s, out)
     }
 
@@ -282,12 +290,24 @@ impl Tail {
     }
 }
 
-/// The stored cursor.
-pub(crate) async fn read_cursor(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT seq FROM forward_cursor WHERE id = 1")
-        .fetch_one(conn)
-        .await
-        .map_err(StoreError::backend)
+/// The stored cursor, the settled events above it, and whether events are stored above it.
+pub(crate) async fn read_cursor(
+    conn: &mut SqliteConnection,
+) -> Result<(i64, Vec<i64>, bool), StoreError> {
+    let (seq, settled, backlog): (i64, Option<String>, bool) = sqlx::query_as(
+        "SELECT seq, settled_json, \
+           EXISTS (SELECT 1 FROM inbox WHERE rowid > seq AND forward_at IS NOT NULL) \
+         FROM forward_cursor WHERE id = 1",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(StoreError::backend)?;
+    let settled = match settled {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| codec::corrupt("forward_cursor.settled_json", e))?,
+        None => Vec::new(),
+    };
+    Ok((seq, settled, backlog))
 }
 
 /// Stores the cursor and counts the delivered events, in the caller's transaction.
@@ -295,11 +315,18 @@ pub(crate) async fn write_cursor(
     conn: &mut SqliteConnection,
     s: &Settling,
 ) -> Result<(), StoreError> {
+    let settled = if s.settled_above.is_empty() {
+        None
+    } else {
+        Some(codec::to_json(&s.settled_above)?)
+    };
     sqlx::query(
-        "UPDATE forward_cursor SET seq = MAX(seq, ?1), delivered = delivered + ?2 WHERE id = 1",
+        "UPDATE forward_cursor SET seq = MAX(seq, ?1), delivered = delivered + ?2, \
+           settled_json = ?3 WHERE id = 1",
     )
     .bind(s.cursor)
     .bind(i64::try_from(s.delivered).unwrap_or(i64::MAX))
+    .bind(settled)
     .execute(conn)
     .await
     .map_err(StoreError::backend)?;
@@ -430,7 +457,7 @@ mod tests {
             ["evt_msg_1"]
         );
         t.stored(&s);
-        assert_eq!((t.cursor(), t.in_memory()), (4, (0, None)));
+        assert_eq!((t.cursor(), t.in_memory()), (4, (0, None, 0)));
     }
 
     #[test]
@@ -466,7 +493,7 @@ mod tests {
             push(&mut t, n);
         }
         let first_dropped = MEMORY_CAP as i64 + 1;
-        assert_eq!(t.in_memory(), (MEMORY_CAP, Some(first_dropped)));
+        assert_eq!(t.in_memory(), (MEMORY_CAP, Some(first_dropped), 0));
         // Nothing is read back while memory holds plenty.
         assert_eq!(t.scan_needed(), None);
         let all: Vec<String> = (1..=MEMORY_CAP as i64)
@@ -485,11 +512,11 @@ mod tests {
             })
             .collect();
         t.loaded(first_dropped, rows, SCAN);
-        assert_eq!(t.in_memory(), (2, None));
+        assert_eq!(t.in_memory(), (2, None, 0));
         // A read that ends before a row pushed during it keeps the backlog open.
-        let mut t = Tail::opened(0);
+        let mut t = Tail::opened(0, Vec::new(), true);
         push(&mut t, 1);
         t.loaded(1, Vec::new(), SCAN);
-        assert_eq!(t.in_memory(), (0, Some(1)));
+        assert_eq!(t.in_memory(), (0, Some(1), 0));
     }
 }

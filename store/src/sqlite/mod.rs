@@ -422,7 +422,7 @@ impl SqliteStore {
         .execute(&writer)
         .await
         .map_err(|e| fail("clearing stored forward leases", e.into()))?;
-        let cursor = {
+        let (cursor, settled, backlog) = {
             let mut conn = writer
                 .acquire()
                 .await
@@ -431,8 +431,9 @@ impl SqliteStore {
                 .await
                 .map_err(|e| fail("reading the forward cursor", e.into()))?
         };
-        let forward_tail =
-            std::sync::Arc::new(std::sync::Mutex::new(forward_tail::Tail::opened(cursor)));
+        let forward_tail = std::sync::Arc::new(std::sync::Mutex::new(forward_tail::Tail::opened(
+            cursor, settled, backlog,
+        )));
         let checkpoints = pool(1)
             .connect_with(common.clone())
             .await
@@ -1189,10 +1190,10 @@ impl ForwardStore for SqliteStore {
     }
 
     async fn forward_stats(&self) -> Result<ForwardStats, StoreError> {
-        let (in_memory, scan_from) = self.tail().in_memory();
+        let (in_memory, scan_from, settled) = self.tail().in_memory();
         let mut stats = on_reader!(self, |conn| forwards::stats(conn))?;
         let (unread, delivered) = on_reader!(self, |conn| forward_tail::stats(conn, scan_from))?;
-        stats.pending += in_memory + unread;
+        stats.pending += in_memory + unread.saturating_sub(settled);
         stats.delivered += delivered;
         Ok(stats)
     }

@@ -13,6 +13,7 @@ use telephony_core::store::{
     BeginOutcome, CallQuery, CallStatusChange, CallStatusOutcome, CallTurn, NewCall,
     OrphanCallStatus, PendingAnswer, StatusSource,
 };
+use telephony_core::store::{ForwardOutcome, ForwardResult};
 use telephony_core::store_suite::{inbound, t0};
 use telephony_core::voice::{CallDirection, CallStatus};
 use telephony_core::{
@@ -1777,4 +1778,280 @@ async fn gated_messages_in_one_batch_are_each_decided_by_their_own_senders_state
             ),
         ]
     );
+}
+
+/// A message's `message.received` event as the gateway makes it: encoded once, its id
+/// `evt_<message id>`.
+fn received_event(msg: &telephony_core::InboundMessage, at: OffsetDateTime) -> ForwardEvent {
+    let id = format!("evt_{}", msg.id);
+    let text =
+        serde_json::json!({"id": id, "type": "message.received", "data": {"from": msg.from}});
+    ForwardEvent {
+        id,
+        kind: "message.received".into(),
+        payload: serde_json::Value::Null,
+        created_at: at,
+        attempts: 0,
+        last_error: None,
+        encoded: Some(text.to_string().into()),
+    }
+}
+
+async fn insert_forwarded(
+    s: &SqliteStore,
+    sid: &str,
+    from: &str,
+) -> telephony_core::InboundMessage {
+    let msg = inbound(sid, from, "hi", 0);
+    let out = s
+        .insert_inbound_forwarded(&msg, InboxState::Accepted, &received_event(&msg, t0()))
+        .await
+        .unwrap();
+    assert_eq!(out, InsertOutcome::Inserted);
+    msg
+}
+
+async fn count(path: &Path, sql: &str) -> i64 {
+    let mut conn = raw(path).await;
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn received_events_are_their_inbox_rows_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let s = open(&path).await;
+        for (sid, from) in [
+            ("SM1", "+15550000001"),
+            ("SM2", "+15550000002"),
+            ("SM3", "+15550000001"),
+        ] {
+            insert_forwarded(&s, sid, from).await;
+        }
+        // In memory, as given: the encoded body, nothing decoded.
+        let claimed = s.claim_forwards(t0(), LEASE, 10).await.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|c| c.event.id.as_str()).collect();
+        assert_eq!(ids, ["evt_msg_in_SM1", "evt_msg_in_SM2", "evt_msg_in_SM3"]);
+        assert_eq!(claimed[0].event.payload, serde_json::Value::Null);
+        assert_eq!(
+            claimed[0].event.encoded.as_deref(),
+            Some(
+                r#"{"data":{"from":"+15550000001"},"id":"evt_msg_in_SM1","type":"message.received"}"#
+            )
+        );
+        // Only SM2's is delivered; the process then stops without recording the others.
+        let outcome = ForwardOutcome {
+            id: "evt_msg_in_SM2".into(),
+            lease: claimed[1].lease,
+            result: ForwardResult::Delivered,
+        };
+        assert!(
+            s.record_forwards(&[outcome], secs(1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        s.close().await;
+    }
+    // Nothing was copied into `forwards`; the cursor is below the oldest unsettled event.
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM forwards").await, 0);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM inbox WHERE forward_at IS NOT NULL"
+        )
+        .await,
+        3
+    );
+    assert_eq!(count(&path, "SELECT seq FROM forward_cursor").await, 0);
+    assert_eq!(
+        count(&path, "SELECT delivered FROM forward_cursor").await,
+        1
+    );
+
+    let s = open(&path).await;
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 2,
+            failing: 0,
+            delivered: 1,
+            last_error: None
+        }
+    );
+    // Read back from the rows, in the shape an earlier version stored, times in ms.
+    let claimed = s.claim_forwards(secs(2), LEASE, 10).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|c| c.event.id.as_str()).collect();
+    assert_eq!(ids, ["evt_msg_in_SM1", "evt_msg_in_SM3"]);
+    let p = &claimed[0].event.payload;
+    assert_eq!(claimed[0].event.encoded, None);
+    assert_eq!(
+        (
+            p["id"].as_str(),
+            p["type"].as_str(),
+            p["createdAt"].as_str()
+        ),
+        (
+            Some("evt_msg_in_SM1"),
+            Some("message.received"),
+            Some("2026-01-02T03:04:05Z")
+        )
+    );
+    assert_eq!(
+        p["data"],
+        serde_json::to_value(inbound("SM1", "+15550000001", "hi", 0)).unwrap()
+    );
+    let done: Vec<ForwardOutcome> = claimed
+        .iter()
+        .map(|c| ForwardOutcome {
+            id: c.event.id.clone(),
+            lease: c.lease,
+            result: ForwardResult::Delivered,
+        })
+        .collect();
+    assert!(s.record_forwards(&done, secs(3)).await.unwrap().is_empty());
+    assert_eq!(
+        s.forward_stats().await.unwrap(),
+        ForwardStats {
+            pending: 0,
+            failing: 0,
+            delivered: 3,
+            last_error: None
+        }
+    );
+    s.close().await;
+    assert_eq!(count(&path, "SELECT seq FROM forward_cursor").await, 3);
+    let s = open(&path).await;
+    assert!(
+        s.claim_forwards(secs(4), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_received_event_moves_to_the_table_and_is_retried_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    insert_forwarded(&s, "SM1", "+15550000001").await;
+    insert_forwarded(&s, "SM2", "+15550000001").await;
+    let claimed = s.claim_forwards(t0(), LEASE, 10).await.unwrap();
+    let outcomes = [
+        ForwardOutcome {
+            id: "evt_msg_in_SM1".into(),
+            lease: claimed[0].lease,
+            result: ForwardResult::Retry {
+                error: "HTTP 503".into(),
+                at: secs(5),
+            },
+        },
+        // Held back behind it, untried.
+        ForwardOutcome {
+            id: "evt_msg_in_SM2".into(),
+            lease: claimed[1].lease,
+            result: ForwardResult::Release { at: secs(5) },
+        },
+    ];
+    assert!(
+        s.record_forwards(&outcomes, secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.close().await;
+    let mut conn = raw(&path).await;
+    let rows: Vec<(String, i64, Option<String>, i64, String)> = sqlx::query_as(
+        "SELECT id, attempts, last_error, next_attempt_at, payload_json FROM forwards ORDER BY rowid",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let due = secs(5).unix_timestamp() * 1000;
+    assert_eq!(
+        rows,
+        [
+            (
+                "evt_msg_in_SM1".to_string(),
+                1,
+                Some("HTTP 503".to_string()),
+                due,
+                r#"{"data":{"from":"+15550000001"},"id":"evt_msg_in_SM1","type":"message.received"}"#.to_string()
+            ),
+            (
+                "evt_msg_in_SM2".to_string(),
+                0,
+                None,
+                due,
+                r#"{"data":{"from":"+15550000001"},"id":"evt_msg_in_SM2","type":"message.received"}"#.to_string()
+            ),
+        ]
+    );
+    drop(conn);
+    assert_eq!(count(&path, "SELECT seq FROM forward_cursor").await, 2);
+    let s = open(&path).await;
+    assert!(
+        s.claim_forwards(secs(4), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s.claim_forwards(secs(5), LEASE, 10).await.unwrap();
+    let got: Vec<(&str, u32)> = again
+        .iter()
+        .map(|c| (c.event.id.as_str(), c.event.attempts))
+        .collect();
+    assert_eq!(got, [("evt_msg_in_SM1", 1), ("evt_msg_in_SM2", 0)]);
+}
+
+#[tokio::test]
+async fn erasing_a_number_takes_its_undelivered_received_events_and_a_reused_rowid_is_not_skipped()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = open(&path).await;
+    insert_forwarded(&s, "SM1", "+15550000001").await;
+    let claimed = s.claim_forwards(t0(), LEASE, 10).await.unwrap();
+    let delivered = ForwardOutcome {
+        id: claimed[0].event.id.clone(),
+        lease: claimed[0].lease,
+        result: ForwardResult::Delivered,
+    };
+    assert!(
+        s.record_forwards(&[delivered], secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    insert_forwarded(&s, "SM2", "+15550000002").await;
+    // Erasing +15550000002 takes its pending event; erasing +15550000001 then deletes the
+    // row with the largest rowid left, whose event was delivered: the cursor comes down.
+    let report = s.forget(&number("+15550000002")).await.unwrap();
+    assert_eq!((report.inbound_messages, report.forward_events), (1, 1));
+    assert!(
+        s.claim_forwards(secs(2), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let report = s.forget(&number("+15550000001")).await.unwrap();
+    assert_eq!((report.inbound_messages, report.forward_events), (1, 0));
+    assert_eq!(count(&path, "SELECT seq FROM forward_cursor").await, 0);
+    // The next message takes rowid 1 again; after a restart its event is still found.
+    insert_forwarded(&s, "SM3", "+15550000003").await;
+    assert_eq!(
+        count(
+            &path,
+            "SELECT rowid FROM inbox WHERE provider_sid IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    s.close().await;
+    let s = open(&path).await;
+    let claimed = s.claim_forwards(secs(3), LEASE, 10).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|c| c.event.id.as_str()).collect();
+    assert_eq!(ids, ["evt_msg_in_SM3"]);
 }
