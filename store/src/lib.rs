@@ -84,7 +84,8 @@
 //! | `outbox` | sends waiting for the provider: leases, retry times, held sends |
 //! | `pairing_requests`, `approved_senders` | pairing codes and the senders approved by them |
 //! | `opt_outs`, `approved_contacts` | STOP/START state; first-contact approvals |
-//! | `forwards` | events for the forward URL, delivered at least once |
+//! | `forwards` | events for the forward URL, delivered at least once (on SQLite, `message.received` events only once they failed or were held back) |
+//! | `forward_cursor` | SQLite only: the inbox rowid at or below which every `message.received` event (an inbox row marked `forward_at`) is settled, the settled ones above it, and how many were delivered that way (`sqlite::forward_tail`) |
 //! | `calls`, `call_history`, `call_turns` | calls, their session slot, every status reached, their transcript |
 //! | `orphan_call_status` | call status updates for call ids no call has |
 //! | `call_pending_answers` | answers kept for calls on hold, taken once |

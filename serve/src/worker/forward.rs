@@ -691,6 +691,36 @@ mod tests {
         );
     }
 
+    /// `claimed`, with the body given encoded (as the gateway makes `message.received`).
+    fn encoded(id: &str, payload: serde_json::Value, due_secs: i64) -> ClaimedForward {
+        let mut c = claimed(id, serde_json::Value::Null, due_secs);
+        c.event.encoded = Some(payload.to_string().into());
+        c
+    }
+
+    #[test]
+    fn encoded_events_find_their_lane_and_go_out_byte_for_byte() {
+        let text = received("e1", "+15557650001").to_string();
+        let lanes = lanes(vec![
+            encoded("e1", received("e1", "+15557650001"), 1),
+            claimed("e2", status("e2", "+15557650001"), 2),
+            encoded("e3", amd("e3", "CA1"), 3),
+            encoded("e4", serde_json::json!({"not": "an event"}), 4),
+            encoded("e5", recording("e5", "CA1"), 5),
+        ]);
+        let ids: Vec<Vec<&str>> = lanes
+            .iter()
+            .map(|l| l.iter().map(|p| p.claimed.event.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["e1", "e2"], vec!["e3", "e5"], vec!["e4"]]);
+        assert_eq!(lanes[0][0].body.as_deref().unwrap(), text.as_bytes());
+        assert_eq!(
+            encoded_contact(&text).as_deref(),
+            Some("number +15557650001")
+        );
+        assert_eq!(encoded_contact("not json"), None);
+    }
+
     #[test]
     fn groups_hold_whole_lanes_and_close_at_the_batch_size() {
         let events: Vec<ClaimedForward> = [1, 1, 1, 2, 3, 3, 3, 3, 3, 4, 5]

@@ -98,13 +98,20 @@ fn decode(row: &SqliteRow) -> Result<ForwardEvent, StoreError> {
     })
 }
 
-/// Whether an event is stored (to tell a fenced outcome from an unknown id).
+/// Whether an event is stored (to tell a fenced outcome from an unknown id): a row of
+/// `forwards`, or a message's row standing for its `message.received` event (see
+/// [`forward_tail`](super::forward_tail)).
 pub(crate) async fn exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT 1 FROM forwards WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
+    let message = id.strip_prefix("evt_").map(super::compact::Key::pack);
+    let row = sqlx::query(
+        "SELECT 1 FROM forwards WHERE id = ?1 \
+         UNION ALL SELECT 1 FROM inbox WHERE id = ?2 AND forward_at IS NOT NULL",
+    )
+    .bind(id)
+    .bind(message)
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
     Ok(row.is_some())
 }
 

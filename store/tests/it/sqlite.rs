@@ -1920,6 +1920,16 @@ async fn received_events_are_their_inbox_rows_and_survive_a_restart() {
             last_error: None
         }
     );
+    // A late outcome for a delivered event is told apart from an unknown id.
+    assert!(matches!(
+        s.complete_forward("evt_msg_in_SM1", claimed[0].lease, secs(3)).await,
+        Err(StoreError::LeaseLost { ref id }) if id == "evt_msg_in_SM1"
+    ));
+    assert!(matches!(
+        s.complete_forward("evt_msg_in_SM9", claimed[0].lease, secs(3))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
     s.close().await;
     assert_eq!(count(&path, "SELECT seq FROM forward_cursor").await, 3);
     let s = open(&path).await;
