@@ -184,10 +184,132 @@ impl ForwardedEvent {
     }
 }
 
+/// A message's `message.received` event as JSON text, exactly as
+/// `serde_json::to_string(&ForwardedEvent::message_received(msg, now))` writes it, but from
+/// borrowed fields (no copy of the message's strings, media or extras): the forwarder
+/// encodes every accepted message's event with it. A test pins the two to the same bytes.
+pub(crate) fn message_received_json(
+    msg: &domain::InboundMessage,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<String, serde_json::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope<'a> {
+        id: &'a str,
+        #[serde(with = "time::serde::rfc3339")]
+        created_at: OffsetDateTime,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        data: Message<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Message<'a> {
+        id: &'a MessageId,
+        provider_sid: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account_sid: Option<&'a str>,
+        channel: domain::Channel,
+        from: &'a str,
+        to: &'a str,
+        body: &'a str,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        media: Vec<Media<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        num_segments: Option<u32>,
+        #[serde(with = "time::serde::rfc3339")]
+        received_at: OffsetDateTime,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extra: &'a std::collections::BTreeMap<String, String>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Media<'a> {
+        url: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_type: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    }
+    serde_json::to_string(&Envelope {
+        id,
+        created_at: now,
+        kind: "message.received",
+        data: Message {
+            id: &msg.id,
+            provider_sid: &msg.provider_sid,
+            account_sid: msg.account_sid.as_deref(),
+            channel: msg.channel,
+            from: &msg.from,
+            to: &msg.to,
+            body: &msg.body,
+            media: msg
+                .media
+                .iter()
+                .map(|m| Media {
+                    url: &m.url,
+                    content_type: m.content_type.as_deref(),
+                    size: m.size,
+                })
+                .collect(),
+            num_segments: msg.num_segments,
+            received_at: msg.received_at,
+            extra: &msg.extra,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_borrowed_received_event_is_the_owned_one_byte_for_byte() {
+        let now = OffsetDateTime::from_unix_timestamp_nanos(1_767_323_045_123_456_789).unwrap();
+        let mut full = domain::InboundMessage {
+            id: MessageId::from_string("msg_1"),
+            provider_sid: "SM1".into(),
+            account_sid: Some("AC1".into()),
+            channel: domain::Channel::Whatsapp,
+            from: "whatsapp:+15557654321".into(),
+            to: "whatsapp:+15550001234".into(),
+            body: "say \"hi\" \u{1F600}\n".into(),
+            media: vec![
+                domain::Media {
+                    url: "https://x/1".into(),
+                    content_type: Some("image/png".into()),
+                    size: Some(7),
+                },
+                domain::Media {
+                    url: "https://x/2".into(),
+                    content_type: None,
+                    size: None,
+                },
+            ],
+            num_segments: Some(2),
+            received_at: now,
+            extra: [("FromCity".to_string(), "Springfield".to_string())].into(),
+        };
+        let owned = |m: &domain::InboundMessage| {
+            serde_json::to_string(&ForwardedEvent::message_received(m, now)).unwrap()
+        };
+        assert_eq!(
+            message_received_json(&full, "evt_msg_1", now).unwrap(),
+            owned(&full)
+        );
+        // And with every optional part absent.
+        full.account_sid = None;
+        full.media.clear();
+        full.num_segments = None;
+        full.extra.clear();
+        full.channel = domain::Channel::Sms;
+        assert_eq!(
+            message_received_json(&full, "evt_msg_1", now).unwrap(),
+            owned(&full)
+        );
+    }
 
     #[test]
     fn events_queued_by_the_previous_version_are_delivered_in_camel_case() {

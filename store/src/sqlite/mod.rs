@@ -1148,7 +1148,10 @@ impl ForwardStore for SqliteStore {
         let mut plan = claims.plan(outcomes);
         // The tail's events: delivered ones settle in memory and move the cursor; failed
         // and moved ones are written to `forwards`, to be retried from there.
-        let tail_ids = plan.take_tail(|id| self.tail().holds(id));
+        let tail_ids = {
+            let tail = self.tail();
+            plan.take_tail(|id| tail.holds(id))
+        };
         let (settling, moved) = self.tail().settle(
             tail_ids.delivered.iter().copied(),
             tail_ids.to_table.iter().map(|(id, ..)| *id),
