@@ -1184,7 +1184,10 @@ impl ForwardStore for SqliteStore {
                 return Err(e);
             }
         };
-        self.tail().stored(&settling);
+        if !tail_ids.is_empty() {
+            // What was written moves the cursor; nothing else does.
+            self.tail().stored(&settling);
+        }
         applied.extend(tail_ids.ids().map(str::to_string));
         let lost = claims.settle(&plan, applied);
         // Moved events start over in `forwards` with the attempts written there.
