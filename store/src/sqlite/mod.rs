@@ -1039,8 +1039,6 @@ impl ContactStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Records one forward outcome; a fenced-out outcome is `LeaseLost`, or `NotFound`
-    /// for an unknown id.
     /// The forward tail (a short lock; never held across an `await`).
     fn tail(&self) -> std::sync::MutexGuard<'_, forward_tail::Tail> {
         self.forward_tail
@@ -1048,6 +1046,8 @@ impl SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Records one forward outcome; a fenced-out outcome is `LeaseLost`, or `NotFound`
+    /// for an unknown id.
     async fn record_one_forward(
         &self,
         outcome: ForwardOutcome,
@@ -1156,7 +1156,13 @@ impl ForwardStore for SqliteStore {
             tail_ids.delivered.iter().copied(),
             tail_ids.to_table.iter().map(|(id, ..)| *id),
         );
-        let rows = tail_ids.rows(moved, &claims)?;
+        let rows = match tail_ids.rows(moved, &claims) {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.tail().restore(settling);
+                return Err(e);
+            }
+        };
         let written = if plan.writes() || !tail_ids.is_empty() {
             in_write_tx!(self, |conn| async {
                 let applied = forward_claims::record(&mut *conn, &plan, now).await?;
