@@ -393,8 +393,9 @@ fn lane_for(
     }
 }
 
-/// The contact of an event encoded in today's shape ([`contact`]), read without decoding
-/// the rest of it; `None` (a lane of its own) if it is not one.
+/// The contact of an event given encoded ([`contact`]): read straight from the gateway's
+/// own `message.received` text, else decoded; `None` (a lane of its own) if it is not an
+/// event we know.
 fn encoded_contact(text: &str) -> Option<String> {
     // The gateway's own `message.received` text, as `ForwardedEvent` serializes it: the
     // `type` right before `data`, whose keys before `from` (`id`, `providerSid`,
@@ -407,35 +408,11 @@ fn encoded_contact(text: &str) -> Option<String> {
     {
         return Some(format!("number {number}"));
     }
-    #[derive(serde::Deserialize)]
-    struct Peek<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        data: PeekData<'a>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct PeekData<'a> {
-        #[serde(borrow, default)]
-        from: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        to: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        call_id: Option<std::borrow::Cow<'a, str>>,
-    }
-    let peek: Peek<'_> = serde_json::from_str(text).ok()?;
-    match (&*peek.kind, peek.data) {
-        ("message.received", PeekData { from: Some(n), .. }) => Some(format!("number {n}")),
-        ("message.status", PeekData { to: Some(n), .. }) => Some(format!("number {n}")),
-        (
-            "call.machine_detection" | "call.recording",
-            PeekData {
-                call_id: Some(c), ..
-            },
-        ) => Some(format!("call {c}")),
-        _ => None,
-    }
+    // Anything else: decoded whole, the contact as for a stored event.
+    serde_json::from_str::<ForwardedEvent>(text)
+        .ok()
+        .as_ref()
+        .and_then(contact)
 }
 
 /// Packs lanes into groups for batched delivery (`max_batch` > 1): lanes in order, each

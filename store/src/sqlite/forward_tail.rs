@@ -62,6 +62,9 @@ struct Pending {
     numbers: [String; 2],
 }
 
+/// The tail as the store and its inbound writer share it.
+pub(crate) type SharedTail = std::sync::Arc<std::sync::Mutex<Tail>>;
+
 /// The unsettled events above the cursor, and what is settled above it.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
@@ -283,7 +286,7 @@ impl Tail {
         }
     }
 
-    /// The ids given back to memory and settled ones are known: for tests.
+    /// The cursor as this tail holds it (tests).
     #[cfg(test)]
     fn cursor(&self) -> i64 {
         self.cursor

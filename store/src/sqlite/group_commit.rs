@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::compact::Key;
+use super::forward_tail::SharedTail;
 use super::forwards;
 use super::inbox::{self, InboxRow};
 use super::pairing;
@@ -113,9 +114,6 @@ struct BatchFailed {
 pub(crate) struct InboundWriter {
     queue: mpsc::Sender<Request>,
 }
-
-/// The forward tail the writer hands committed events to.
-pub(crate) type SharedTail = Arc<std::sync::Mutex<super::forward_tail::Tail>>;
 
 impl InboundWriter {
     /// Starts the writer task on the current tokio runtime.

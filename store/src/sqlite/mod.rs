@@ -132,7 +132,7 @@ pub struct SqliteStore {
     /// `message.received` events above the forward cursor, which their inbox rows stand
     /// for (see [`forward_tail`]). Changed under `forward_claims` (but for the inbound
     /// writer's pushes).
-    forward_tail: group_commit::SharedTail,
+    forward_tail: forward_tail::SharedTail,
     /// Stops the background checkpointer on close, or when the last clone is dropped.
     checkpointer: std::sync::Arc<CheckpointStop>,
     /// Errors by kind, the last commit, and whether writes are failing (`crate::health`).
