@@ -3,7 +3,8 @@
 //! with backoff across restarts ([`telephony_core::retry::backoff`]).
 //!
 //! Order is kept per contact while nothing fails: the worker claims up to 256 due events
-//! (oldest first), splits them into lanes by contact — the other party's number (`from` of
+//! (oldest first; batched, up to 8 × `max_batch`, at most 1,024: [`claim_size`]), splits
+//! them into lanes by contact — the other party's number (`from` of
 //! `message.received`, `to` of `message.status`) or the call (`call.*` events); an event
 //! whose contact is unknown is a lane of its own — and delivers up to 32 lanes in
 //! parallel, each lane's events one after the other. Contacts have no order between them.
@@ -260,6 +261,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
         .shared
         .store()
         .watch_work(telephony_core::store::WorkKind::Forward);
+    let claim = claim_size(settings.max_batch);
     loop {
         if *stop.borrow() {
             return;
@@ -267,7 +269,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
         // Taken before the claim, so the deadline is never later than the lease allows.
         let deadline = Instant::now() + (LEASE - TIMEOUT - MARGIN);
         let now = OffsetDateTime::now_utc();
-        let batch = fwd.shared.store().claim_forwards(now, LEASE, BATCH).await;
+        let batch = fwd.shared.store().claim_forwards(now, LEASE, claim).await;
         let events = match batch {
             Ok(e) => e,
             Err(e) => {
@@ -294,7 +296,7 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
             .collect()
             .await;
         record(&fwd.shared, &outcomes, claimed, lane_count).await;
-        if claimed < BATCH {
+        if claimed < claim {
             // Under load, let the next claim gather more than what came in during this
             // one's POSTs: each claim costs a read, a record write and a POST per group
             // however few events it carries. An event stored while the worker is idle is
@@ -310,8 +312,28 @@ pub(crate) async fn run(fwd: Arc<Forwarder>, mut stop: watch::Receiver<bool>) {
 /// How long the worker waits after a claim that was not full before it claims again.
 const LINGER: Duration = Duration::from_millis(5);
 
-/// Events claimed at once, split into lanes by contact.
+/// Events claimed at once, split into lanes by contact (one event per POST).
 const BATCH: usize = 256;
+
+/// Most events claimed at once with batched POSTs.
+const MAX_BATCHED_CLAIM: usize = 1024;
+
+/// How many events one claim takes: [`BATCH`] (256) with one event per POST; batched, enough
+/// for about 8 full POSTs (`8 × max_batch`), at least [`BATCH`] and at most
+/// [`MAX_BATCHED_CLAIM`] (1,024).
+///
+/// Each claim costs a read, a record write and the worker's wake-ups however many events it
+/// carries, so batched claims are larger; they stay within the lease's arithmetic
+/// ([`LEASE`]): about 8 groups of `max_batch` events, fewer than [`LANES`], so a lane sends
+/// one or two POSTs rather than the 8 of the unbatched case (a contact with many events
+/// makes a longer group, as it makes a longer lane unbatched; the deadline covers both).
+fn claim_size(max_batch: usize) -> usize {
+    if max_batch <= 1 {
+        BATCH
+    } else {
+        max_batch.saturating_mul(8).clamp(BATCH, MAX_BATCHED_CLAIM)
+    }
+}
 
 /// Lanes delivered at once, over the one HTTP client (its connection pool keeps a
 /// connection per lane alive between batches).
@@ -735,6 +757,15 @@ mod tests {
             encoded_contact(&own).as_deref(),
             Some("number +15557650001")
         );
+    }
+
+    #[test]
+    fn batched_claims_hold_about_eight_posts() {
+        let sizes: Vec<usize> = [0, 1, 2, 32, 33, 100, 128, 1000, usize::MAX]
+            .into_iter()
+            .map(claim_size)
+            .collect();
+        assert_eq!(sizes, [256, 256, 256, 256, 264, 800, 1024, 1024, 1024]);
     }
 
     #[test]
