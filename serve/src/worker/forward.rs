@@ -323,10 +323,12 @@ const MAX_BATCHED_CLAIM: usize = 1024;
 /// [`MAX_BATCHED_CLAIM`] (1,024).
 ///
 /// Each claim costs a read, a record write and the worker's wake-ups however many events it
-/// carries, so batched claims are larger; they stay within the lease's arithmetic
-/// ([`LEASE`]): about 8 groups of `max_batch` events, fewer than [`LANES`], so a lane sends
-/// one or two POSTs rather than the 8 of the unbatched case (a contact with many events
-/// makes a longer group, as it makes a longer lane unbatched; the deadline covers both).
+/// carries, so batched claims are larger. They stay within the lease's arithmetic
+/// ([`LEASE`]: 8 POSTs one after the other per lane): from `max_batch` 32 up, a claim
+/// makes about 8 groups of `max_batch` events, fewer than [`LANES`], so each group sends one
+/// or two POSTs; below 32 a claim holds 256 events as unbatched, and grouping them only
+/// lowers the POSTs per lane. (A contact with many events makes a longer group, as it makes
+/// a longer lane unbatched; the deadline covers both.)
 fn claim_size(max_batch: usize) -> usize {
     if max_batch <= 1 {
         BATCH
